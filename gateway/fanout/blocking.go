@@ -1,0 +1,36 @@
+package fanout
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// blocking is the concurrent mode with the classic pitfall: every backend call
+// is made while holding one lock shared by every request the Executor serves,
+// as a blocking call inside an event loop stalls every task. One slow call
+// stalls everyone; Outcome.Wait shows the time spent waiting for the lock.
+type blocking struct {
+	mu sync.Mutex
+}
+
+func (*blocking) Mode() string { return ModeBlocking }
+
+func (b *blocking) Execute(ctx context.Context, p *Plan, params Params, d Doer) *Result {
+	r := newResult(ctx, p, params, d)
+	r.runGraph(b.launch)
+	return r.finish()
+}
+
+func (b *blocking) launch(r *Result, i int, path string) bool {
+	go b.sendLocked(r, i, path)
+	return true
+}
+
+func (b *blocking) sendLocked(r *Result, i int, path string) {
+	t0 := time.Now()
+	b.mu.Lock()
+	r.send(i, path, time.Since(t0))
+	b.mu.Unlock()
+	r.done <- i
+}

@@ -1,0 +1,21 @@
+// Package fanout compiles the backend calls of one aggregate operation into a
+// Plan (a dependency graph inferred from path templates) and runs a Plan with
+// one of several strategies (Executors).
+//
+// A call's path template refers to request parameters ({experiment_id}) and to
+// top-level fields of other calls' JSON responses ({experiment.layer_id}); those
+// references are the dependency graph, so it is never declared twice. Compile
+// rejects cycles, unknown references, duplicate names and bad syntax, naming the
+// operation and the call.
+//
+// The strategies tell the story of fan-out in a gateway:
+//
+//	sequential  calls one after another in topological order (latency = sum)
+//	staged      each dependency level gathered concurrently, then the next
+//	concurrent  each call starts the moment its inputs exist (critical path)
+//	pool        calls queue for one of N worker goroutines per Executor
+//	blocking    concurrent, but every backend call holds one lock (the pitfall)
+//
+// The package imports no HTTP server or client: the gateway adapts its backend
+// client to a Doer and its request to Params.
+package fanout

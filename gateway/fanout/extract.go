@@ -1,0 +1,408 @@
+package fanout
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"unicode/utf8"
+)
+
+// value is one extracted field: its text, ready to be escaped into a path, or
+// why it could not be extracted.
+type value struct {
+	text []byte // usually a slice of the body, so valid until Release
+	why  missing
+}
+
+// missing says why a field has no value.
+type missing uint8
+
+const (
+	present    missing = iota
+	absent             // the object has no such key
+	notScalar          // the value is an object, array, boolean or null
+	notObject          // the body is valid JSON, but not an object
+	malformed          // the body is not valid JSON
+	outOfRange         // a number too large to write in decimal
+	notScanned         // the call did not deliver (never read by a dependent)
+)
+
+func (m missing) String() string {
+	switch m {
+	case absent:
+		return "no such field"
+	case notScalar:
+		return "not a string or number"
+	case notObject:
+		return "body is not a JSON object"
+	case malformed:
+		return "body is not valid JSON"
+	case outOfRange:
+		return "number out of range"
+	}
+	return "not extracted"
+}
+
+// fieldError is the cause in a DependencyError for a field that could not be
+// extracted; it is built only on that failure path.
+func fieldError(call, field string, why missing) error {
+	return fmt.Errorf("%w: field %q of call %q: %s", ErrField, field, call, why)
+}
+
+// maxDepth bounds nesting as encoding/json does, so a hostile body cannot
+// grow the stack without limit.
+const maxDepth = 10000
+
+// extract scans body, which should be a JSON object, for the top-level keys in
+// fields and stores each one's text in vals (parallel to fields). Strings give
+// their decoded text, numbers their decimal text. The whole body is checked:
+// a malformed body yields no value at all. A key given twice counts last, as
+// with encoding/json.
+//
+// It is a purpose-built scanner rather than encoding/json because the common
+// case (a small object, two or three unescaped string ids) then costs one pass
+// and no allocation: values are slices of the body.
+func extract(body []byte, fields []string, vals []value) {
+	for k := range vals {
+		vals[k] = value{why: absent}
+	}
+	s := scanner{b: body}
+	s.space()
+	if s.i >= len(s.b) {
+		setAll(vals, malformed)
+		return
+	}
+	if s.b[s.i] != '{' {
+		if s.value(0) == badValue || !s.end() {
+			setAll(vals, malformed)
+		} else {
+			setAll(vals, notObject)
+		}
+		return
+	}
+	s.i++
+	s.space()
+	if s.peek() == '}' {
+		s.i++
+		if !s.end() {
+			setAll(vals, malformed)
+		}
+		return
+	}
+	for {
+		if s.peek() != '"' {
+			setAll(vals, malformed)
+			return
+		}
+		ks, ke, kflags := s.str()
+		if kflags&strBad != 0 {
+			setAll(vals, malformed)
+			return
+		}
+		s.space()
+		if s.peek() != ':' {
+			setAll(vals, malformed)
+			return
+		}
+		s.i++
+		s.space()
+		vs := s.i
+		kind := s.value(1)
+		if kind == badValue {
+			setAll(vals, malformed)
+			return
+		}
+		if k := match(body, ks, ke, kflags, fields); k >= 0 {
+			vals[k] = take(body, vs, s.i, kind)
+		}
+		s.space()
+		switch s.peek() {
+		case ',':
+			s.i++
+			s.space()
+		case '}':
+			s.i++
+			if !s.end() {
+				setAll(vals, malformed)
+			}
+			return
+		default:
+			setAll(vals, malformed)
+			return
+		}
+	}
+}
+
+func setAll(vals []value, why missing) {
+	for k := range vals {
+		vals[k] = value{why: why}
+	}
+}
+
+// match returns the index in fields of the key body[ks:ke] (the quotes
+// excluded), or -1.
+func match(body []byte, ks, ke int, flags uint8, fields []string) int {
+	key := body[ks+1 : ke-1]
+	if flags&strEscaped != 0 {
+		// Rare: let encoding/json decode escapes and invalid UTF-8 exactly.
+		var s string
+		if json.Unmarshal(body[ks:ke], &s) != nil {
+			return -1
+		}
+		key = []byte(s)
+	}
+	for k, f := range fields {
+		if string(key) == f {
+			return k
+		}
+	}
+	return -1
+}
+
+// take turns the value body[vs:ve] of the given kind into path text.
+func take(body []byte, vs, ve int, kind valueKind) value {
+	switch kind {
+	case stringValue, stringEscaped:
+		raw := body[vs:ve]
+		if kind == stringValue {
+			return value{text: raw[1 : len(raw)-1]}
+		}
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return value{why: malformed}
+		}
+		return value{text: []byte(s)}
+	case numberValue:
+		return value{text: body[vs:ve]}
+	case numberExponent:
+		f, err := strconv.ParseFloat(string(body[vs:ve]), 64)
+		if err != nil {
+			return value{why: outOfRange}
+		}
+		return value{text: strconv.AppendFloat(nil, f, 'f', -1, 64)}
+	}
+	return value{why: notScalar}
+}
+
+type valueKind uint8
+
+const (
+	badValue       valueKind = iota
+	stringValue              // plain: its text is the bytes between the quotes
+	stringEscaped            // escapes or invalid UTF-8: needs decoding
+	numberValue              // no exponent: its text is decimal already
+	numberExponent           // 1e3: needs formatting
+	otherValue               // object, array, true, false, null
+)
+
+const (
+	strBad      uint8 = 1 << iota
+	strEscaped        // has escapes or invalid UTF-8: decode with encoding/json
+	strNonASCII       // has bytes >= 0x80
+)
+
+type scanner struct {
+	b []byte
+	i int
+}
+
+func (s *scanner) peek() byte {
+	if s.i < len(s.b) {
+		return s.b[s.i]
+	}
+	return 0
+}
+
+func (s *scanner) space() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// end reports whether only white space is left.
+func (s *scanner) end() bool {
+	s.space()
+	return s.i == len(s.b)
+}
+
+// str scans the string at s.i (at its opening quote) and returns its bounds,
+// quotes included.
+func (s *scanner) str() (start, end int, flags uint8) {
+	start = s.i
+	s.i++
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		switch {
+		case c == '"':
+			s.i++
+			if flags&strNonASCII != 0 && !utf8.Valid(s.b[start:s.i]) {
+				flags |= strEscaped // encoding/json replaces invalid UTF-8: decode it the same way
+			}
+			return start, s.i, flags
+		case c == '\\':
+			flags |= strEscaped
+			s.i++
+			if s.i >= len(s.b) {
+				return start, s.i, flags | strBad
+			}
+			switch s.b[s.i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				s.i++
+			case 'u':
+				if s.i+4 >= len(s.b) || !isHex(s.b[s.i+1]) || !isHex(s.b[s.i+2]) || !isHex(s.b[s.i+3]) || !isHex(s.b[s.i+4]) {
+					return start, s.i, flags | strBad
+				}
+				s.i += 5
+			default:
+				return start, s.i, flags | strBad
+			}
+		case c < 0x20:
+			return start, s.i, flags | strBad
+		default:
+			if c >= utf8.RuneSelf {
+				flags |= strNonASCII
+			}
+			s.i++
+		}
+	}
+	return start, s.i, flags | strBad
+}
+
+// value scans any JSON value at s.i and says what kind it was.
+func (s *scanner) value(depth int) valueKind {
+	if depth > maxDepth {
+		return badValue
+	}
+	switch c := s.peek(); {
+	case c == '"':
+		_, _, flags := s.str()
+		switch {
+		case flags&strBad != 0:
+			return badValue
+		case flags&strEscaped != 0:
+			return stringEscaped
+		}
+		return stringValue
+	case c == '-' || '0' <= c && c <= '9':
+		return s.number()
+	case c == '{':
+		s.i++
+		s.space()
+		if s.peek() == '}' {
+			s.i++
+			return otherValue
+		}
+		for {
+			if s.peek() != '"' {
+				return badValue
+			}
+			if _, _, flags := s.str(); flags&strBad != 0 {
+				return badValue
+			}
+			s.space()
+			if s.peek() != ':' {
+				return badValue
+			}
+			s.i++
+			s.space()
+			if s.value(depth+1) == badValue {
+				return badValue
+			}
+			s.space()
+			switch s.peek() {
+			case ',':
+				s.i++
+				s.space()
+			case '}':
+				s.i++
+				return otherValue
+			default:
+				return badValue
+			}
+		}
+	case c == '[':
+		s.i++
+		s.space()
+		if s.peek() == ']' {
+			s.i++
+			return otherValue
+		}
+		for {
+			if s.value(depth+1) == badValue {
+				return badValue
+			}
+			s.space()
+			switch s.peek() {
+			case ',':
+				s.i++
+				s.space()
+			case ']':
+				s.i++
+				return otherValue
+			default:
+				return badValue
+			}
+		}
+	case c == 't':
+		return s.literal("true")
+	case c == 'f':
+		return s.literal("false")
+	case c == 'n':
+		return s.literal("null")
+	}
+	return badValue
+}
+
+func (s *scanner) literal(word string) valueKind {
+	if len(s.b)-s.i < len(word) || string(s.b[s.i:s.i+len(word)]) != word {
+		return badValue
+	}
+	s.i += len(word)
+	return otherValue
+}
+
+// number scans -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func (s *scanner) number() valueKind {
+	kind := numberValue
+	if s.peek() == '-' {
+		s.i++
+	}
+	switch c := s.peek(); {
+	case c == '0':
+		s.i++
+	case '1' <= c && c <= '9':
+		s.digits()
+	default:
+		return badValue
+	}
+	if s.peek() == '.' {
+		s.i++
+		if s.digits() == 0 {
+			return badValue
+		}
+	}
+	if c := s.peek(); c == 'e' || c == 'E' {
+		kind = numberExponent
+		s.i++
+		if c := s.peek(); c == '+' || c == '-' {
+			s.i++
+		}
+		if s.digits() == 0 {
+			return badValue
+		}
+	}
+	return kind
+}
+
+func (s *scanner) digits() int {
+	start := s.i
+	for s.i < len(s.b) && '0' <= s.b[s.i] && s.b[s.i] <= '9' {
+		s.i++
+	}
+	return s.i - start
+}

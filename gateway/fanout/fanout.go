@@ -1,0 +1,171 @@
+package fanout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Modes of execution, as accepted by New.
+const (
+	ModeSequential = "sequential"
+	ModeStaged     = "staged"
+	ModeConcurrent = "concurrent"
+	ModePool       = "pool"
+	ModeBlocking   = "blocking"
+)
+
+// Modes lists every mode New accepts, from the slowest idea to the pitfall.
+var Modes = []string{ModeSequential, ModeStaged, ModeConcurrent, ModePool, ModeBlocking}
+
+// DefaultPoolSize is the number of workers of a pool Executor when
+// Options.PoolSize is 0.
+const DefaultPoolSize = 16
+
+var (
+	// ErrDependency marks the Outcome of a call that was not sent because a call
+	// it references failed, answered with a non-2xx status, or lacked a
+	// referenced field. The error is a *DependencyError wrapping the cause.
+	ErrDependency = errors.New("dependency failed")
+	// ErrField marks a referenced field that could not be taken from a
+	// dependency's JSON body: missing, not a string or number, or the body is
+	// not a JSON object.
+	ErrField = errors.New("field not extracted")
+	// ErrParam marks a call that was not sent because a request parameter its
+	// template references was absent from Params.
+	ErrParam = errors.New("request parameter missing")
+	// ErrClosed marks a call that was not sent because its pool Executor was closed.
+	ErrClosed = errors.New("executor closed")
+)
+
+// DependencyError is the Outcome.Err of a call that was not sent because its
+// dependency Call did not deliver. errors.Is(err, ErrDependency) is true, and
+// errors.Is also sees the cause (ErrField, context.DeadlineExceeded, ...).
+type DependencyError struct {
+	Call   string // the dependency that did not deliver, e.g. "experiment"
+	Field  string // the field that could not be extracted; "" if the call itself failed
+	Status int    // the dependency's status (non-2xx, or 0 if it got no response)
+	Err    error  // the cause; nil if the dependency merely answered with a non-2xx status
+}
+
+// Error says which dependency failed and why.
+func (e *DependencyError) Error() string {
+	switch {
+	case e.Field != "":
+		return fmt.Sprintf("dependency %q: %v", e.Call, e.Err)
+	case e.Err != nil:
+		return fmt.Sprintf("dependency %q failed: %v", e.Call, e.Err)
+	default:
+		return fmt.Sprintf("dependency %q answered status %d", e.Call, e.Status)
+	}
+}
+
+// Is reports ErrDependency, so callers need not know the type.
+func (e *DependencyError) Is(target error) bool { return target == ErrDependency }
+
+// Unwrap returns the cause.
+func (e *DependencyError) Unwrap() error { return e.Err }
+
+// Params gives the values of an operation's request parameters. The gateway
+// adapts its request to it; ParamMap serves tests and simple callers.
+// Implementations must be safe for concurrent use by the calls of one Execute.
+type Params interface {
+	Param(name string) (string, bool)
+}
+
+// ParamMap is a Params backed by a map.
+type ParamMap map[string]string
+
+// Param returns the named value and whether it is present.
+func (m ParamMap) Param(name string) (string, bool) {
+	v, ok := m[name]
+	return v, ok
+}
+
+// Doer performs one backend call: method and path (already expanded and
+// escaped) against the named backend. A non-2xx status is not an error; err is
+// for transport failures and the context's end. Implementations must be safe
+// for concurrent use. The returned body must stay valid until the Result is
+// released; the engine never keeps it after Release.
+type Doer interface {
+	Do(ctx context.Context, backend, method, path string) (status int, body []byte, err error)
+}
+
+// DoerFunc adapts a function to a Doer.
+type DoerFunc func(ctx context.Context, backend, method, path string) (int, []byte, error)
+
+// Do calls f.
+func (f DoerFunc) Do(ctx context.Context, backend, method, path string) (int, []byte, error) {
+	return f(ctx, backend, method, path)
+}
+
+// Outcome is what became of one call of a Plan.
+type Outcome struct {
+	Status int    // backend status, 0 if no response
+	Body   []byte // backend body as the Doer returned it; valid until Release
+	// Err is a transport error or the context's error from the Doer, the
+	// context's error if the call was not started before ctx was done,
+	// a *DependencyError (ErrDependency) if a dependency did not deliver, or
+	// ErrParam. It is nil for any answered call, whatever its status.
+	Err error
+	// Start is the offset from the start of Execute at which the Doer was
+	// entered (the call was ready Wait earlier); for a call that was not sent,
+	// the offset at which that was decided.
+	Start time.Duration
+	// Duration is the time spent in the Doer; 0 if the call was not sent. For
+	// pool and blocking it excludes waiting.
+	Duration time.Duration
+	// Wait is the time spent waiting for a pool worker or the blocking lock.
+	Wait time.Duration
+	// Sent is true if the Doer was called.
+	Sent bool
+}
+
+// OK reports whether the call was answered with a 2xx status.
+func (o *Outcome) OK() bool { return o.Err == nil && o.Status >= 200 && o.Status < 300 }
+
+// Executor runs Plans with one strategy. Implementations are safe for
+// concurrent use; Execute joins every goroutine it started before it returns,
+// so nothing touches params, d or the bodies afterwards.
+type Executor interface {
+	// Mode returns the strategy's name, one of Modes.
+	Mode() string
+	// Execute runs every call of p and returns one Outcome per call, indexed
+	// by Call.Index. Calls not started before ctx is done get ctx.Err().
+	Execute(ctx context.Context, p *Plan, params Params, d Doer) *Result
+}
+
+// Options configure an Executor. The zero value works.
+type Options struct {
+	// PoolSize is the number of workers of the pool mode; 0 means
+	// DefaultPoolSize. Other modes ignore it.
+	PoolSize int
+}
+
+// New returns the Executor of the named mode. A pool Executor starts its
+// workers at once; it implements io.Closer to stop them (a process-wide
+// Executor never needs to).
+func New(mode string, opts Options) (Executor, error) {
+	if opts.PoolSize < 0 {
+		return nil, fmt.Errorf("new executor %s: pool size %d is negative", mode, opts.PoolSize)
+	}
+	switch mode {
+	case ModeSequential:
+		return sequential{}, nil
+	case ModeStaged:
+		return staged{}, nil
+	case ModeConcurrent:
+		return concurrent{}, nil
+	case ModePool:
+		n := opts.PoolSize
+		if n == 0 {
+			n = DefaultPoolSize
+		}
+		return newPool(n), nil
+	case ModeBlocking:
+		return &blocking{}, nil
+	}
+	return nil, fmt.Errorf("new executor: unknown mode %q (want one of %s)", mode, strings.Join(Modes, ", "))
+}

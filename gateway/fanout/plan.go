@@ -1,0 +1,355 @@
+package fanout
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// CallSpec describes one backend call of an operation, as the gateway reads
+// it from the spec's x-fanout extension.
+type CallSpec struct {
+	Name    string // unique in the operation, e.g. "experiment"
+	Backend string // backend name, e.g. "experiments"
+	Method  string // "" means GET; Compile stores it upper-cased, "" as "GET"
+	// Path is a template: "/layers/{experiment.layer_id}" refers to the field
+	// layer_id of call experiment's JSON body, "/results/{experiment_id}" to a
+	// request parameter. Values are percent-escaped as a path segment (in the
+	// query part, after '?', as a query value).
+	Path    string
+	Timeout time.Duration // 0: no per-call timeout beyond the request deadline
+	// Optional says that a failure leaves a partial response instead of
+	// failing the request. The engine runs optional calls exactly like the
+	// others (dependents of a failed optional call are not sent either); the
+	// gateway decides what optional means for the response.
+	Optional bool
+}
+
+// Call is one compiled call of a Plan.
+type Call struct {
+	Spec  CallSpec
+	Index int   // position in topological order; index of its Outcome
+	Deps  []int // indices of the calls it references, ascending
+	Level int   // 0 for calls without dependencies, else 1 + the deepest dependency's level
+}
+
+// Plan is the compiled, immutable dependency graph of one operation's calls.
+// It is safe for concurrent use.
+type Plan struct {
+	op     string
+	calls  []Call
+	steps  []step // parallel to calls
+	levels [][]int
+	byName map[string]int
+	slots  int // number of extracted field values, over all calls
+}
+
+// step is what an Executor needs to run one call, prepared by Compile.
+type step struct {
+	tmpl       template
+	fields     []string // top-level fields its dependents need from its body
+	slot0      int      // value slot of fields[0]
+	dependents []int    // calls that reference it, ascending
+}
+
+// Operation returns the operation's name given to Compile.
+func (p *Plan) Operation() string { return p.op }
+
+// Calls returns the calls in topological order (Calls()[i].Index == i). The
+// slice is shared: do not modify it.
+func (p *Plan) Calls() []Call { return p.calls }
+
+// Levels returns the call indices grouped by dependency level: level 0 needs
+// nothing, level k needs only calls of levels below k. The slices are shared:
+// do not modify them.
+func (p *Plan) Levels() [][]int { return p.levels }
+
+// Index returns the index of the named call, or -1 if the plan has none.
+func (p *Plan) Index(name string) int {
+	if i, ok := p.byName[name]; ok {
+		return i
+	}
+	return -1
+}
+
+// Len returns the number of calls.
+func (p *Plan) Len() int { return len(p.calls) }
+
+// CriticalPath returns the length of the longest dependency chain, given
+// each call's duration: the latency no executor can beat.
+func (p *Plan) CriticalPath(d func(Call) time.Duration) time.Duration {
+	finish := make([]time.Duration, len(p.calls))
+	var longest time.Duration
+	for i, c := range p.calls {
+		var ready time.Duration
+		for _, dep := range c.Deps {
+			ready = max(ready, finish[dep])
+		}
+		finish[i] = ready + d(c)
+		longest = max(longest, finish[i])
+	}
+	return longest
+}
+
+// Sum returns the sum of the calls' durations: the latency of sequential
+// execution.
+func (p *Plan) Sum(d func(Call) time.Duration) time.Duration {
+	var sum time.Duration
+	for _, c := range p.calls {
+		sum += d(c)
+	}
+	return sum
+}
+
+// LevelSum returns the sum over dependency levels of each level's longest
+// call: the latency of staged execution.
+func (p *Plan) LevelSum(d func(Call) time.Duration) time.Duration {
+	var sum time.Duration
+	for _, level := range p.levels {
+		var longest time.Duration
+		for _, i := range level {
+			longest = max(longest, d(p.calls[i]))
+		}
+		sum += longest
+	}
+	return sum
+}
+
+// Compile checks the calls of operation and compiles them into a Plan. params
+// names the operation's request parameters that templates may use. Errors name
+// the operation and the call: `compile plan getExperimentResults: call "layer": ...`.
+func Compile(operation string, calls []CallSpec, params []string) (*Plan, error) {
+	p, err := compile(operation, calls, params)
+	if err != nil {
+		return nil, fmt.Errorf("compile plan %s: %w", operation, err)
+	}
+	return p, nil
+}
+
+func compile(operation string, specs []CallSpec, params []string) (*Plan, error) {
+	if len(specs) == 0 {
+		return nil, fmt.Errorf("no calls")
+	}
+	isParam := make(map[string]bool, len(params))
+	for _, name := range params {
+		isParam[name] = true
+	}
+
+	// Check each call alone, in the given order.
+	n := len(specs)
+	byName := make(map[string]int, n)
+	tmpls := make([]template, n)
+	specs = slices.Clone(specs)
+	for i := range specs {
+		s := &specs[i]
+		if s.Name == "" {
+			return nil, fmt.Errorf("call #%d: empty name", i+1)
+		}
+		if !isName(s.Name) {
+			return nil, fmt.Errorf("call %q: name must be letters, digits, '_' or '-'", s.Name)
+		}
+		if j, dup := byName[s.Name]; dup {
+			return nil, fmt.Errorf("call %q: duplicate name (calls #%d and #%d)", s.Name, j+1, i+1)
+		}
+		byName[s.Name] = i
+		if s.Backend == "" {
+			return nil, fmt.Errorf("call %q: empty backend", s.Name)
+		}
+		method, err := normalizeMethod(s.Method)
+		if err != nil {
+			return nil, fmt.Errorf("call %q: %w", s.Name, err)
+		}
+		s.Method = method
+		if s.Timeout < 0 {
+			return nil, fmt.Errorf("call %q: negative timeout %v", s.Name, s.Timeout)
+		}
+		t, err := parseTemplate(s.Path)
+		if err != nil {
+			return nil, fmt.Errorf("call %q: path %q: %w", s.Name, s.Path, err)
+		}
+		tmpls[i] = t
+	}
+
+	// Resolve references: they are the edges of the graph.
+	deps := make([][]int, n)
+	for i := range specs {
+		for _, sg := range tmpls[i].segs {
+			switch sg.kind {
+			case segParam:
+				if !isParam[sg.name] {
+					if _, isCall := byName[sg.name]; isCall {
+						return nil, fmt.Errorf("call %q: {%s} names a call, not a request parameter: refer to one of its fields, {%s.FIELD}", specs[i].Name, sg.name, sg.name)
+					}
+					return nil, fmt.Errorf("call %q: unknown request parameter {%s} (parameters: %s)", specs[i].Name, sg.name, listOrNone(params))
+				}
+			case segField:
+				j, ok := byName[sg.name]
+				if !ok {
+					return nil, fmt.Errorf("call %q: {%s.%s} refers to unknown call %q", specs[i].Name, sg.name, sg.field, sg.name)
+				}
+				if j == i {
+					return nil, fmt.Errorf("call %q: dependency cycle %s -> %s", specs[i].Name, sg.name, sg.name)
+				}
+				if !slices.Contains(deps[i], j) {
+					deps[i] = append(deps[i], j)
+				}
+			}
+		}
+	}
+
+	order, err := topoOrder(specs, deps)
+	if err != nil {
+		return nil, err
+	}
+	pos := make([]int, n) // given index -> topological index
+	for k, i := range order {
+		pos[i] = k
+	}
+
+	p := &Plan{
+		op:     operation,
+		calls:  make([]Call, n),
+		steps:  make([]step, n),
+		byName: make(map[string]int, n),
+	}
+	for k, i := range order {
+		c := &p.calls[k]
+		c.Spec = specs[i]
+		c.Index = k
+		for _, j := range deps[i] {
+			c.Deps = append(c.Deps, pos[j])
+		}
+		slices.Sort(c.Deps)
+		for _, d := range c.Deps {
+			c.Level = max(c.Level, p.calls[d].Level+1)
+			p.steps[d].dependents = append(p.steps[d].dependents, k)
+		}
+		p.byName[c.Spec.Name] = k
+		p.steps[k].tmpl = tmpls[i]
+		for len(p.levels) <= c.Level {
+			p.levels = append(p.levels, nil)
+		}
+		p.levels[c.Level] = append(p.levels[c.Level], k)
+	}
+
+	// Give every (call, field) pair that some template uses a value slot, and
+	// point the templates' segments at calls and slots by index.
+	for k := range p.steps {
+		t := &p.steps[k].tmpl
+		for s := range t.segs {
+			sg := &t.segs[s]
+			if sg.kind != segField {
+				continue
+			}
+			sg.call = p.byName[sg.name]
+			owner := &p.steps[sg.call]
+			f := slices.Index(owner.fields, sg.field)
+			if f < 0 {
+				f = len(owner.fields)
+				owner.fields = append(owner.fields, sg.field)
+			}
+			sg.fieldIndex = f
+		}
+	}
+	for k := range p.steps {
+		p.steps[k].slot0 = p.slots
+		p.slots += len(p.steps[k].fields)
+	}
+	for k := range p.steps {
+		t := &p.steps[k].tmpl
+		for s := range t.segs {
+			if sg := &t.segs[s]; sg.kind == segField {
+				sg.slot = p.steps[sg.call].slot0 + sg.fieldIndex
+			}
+		}
+	}
+	return p, nil
+}
+
+// topoOrder returns the calls' given indices in a topological order, stable:
+// among calls ready at once, the one given first comes first. A cycle is an
+// error naming it.
+func topoOrder(specs []CallSpec, deps [][]int) ([]int, error) {
+	n := len(specs)
+	pending := make([]int, n)
+	dependents := make([][]int, n)
+	for i, ds := range deps {
+		pending[i] = len(ds)
+		for _, j := range ds {
+			dependents[j] = append(dependents[j], i)
+		}
+	}
+	order := make([]int, 0, n)
+	done := make([]bool, n)
+	for len(order) < n {
+		next := -1
+		for i := range n {
+			if !done[i] && pending[i] == 0 {
+				next = i
+				break
+			}
+		}
+		if next < 0 {
+			return nil, cycleError(specs, deps, done)
+		}
+		done[next] = true
+		order = append(order, next)
+		for _, j := range dependents[next] {
+			pending[j]--
+		}
+	}
+	return order, nil
+}
+
+// cycleError finds a cycle among the calls not yet ordered (every one of them
+// has a dependency that is not ordered either, so walking dependencies from the
+// first one must come back to a call already seen) and names it.
+func cycleError(specs []CallSpec, deps [][]int, done []bool) error {
+	start := slices.Index(done, false)
+	seen := map[int]int{} // call -> position in path
+	var path []int
+	for i := start; ; {
+		if at, ok := seen[i]; ok {
+			cycle := path[at:]
+			// Name the cycle from the call given first, so the message is stable.
+			first := slices.Index(cycle, slices.Min(cycle))
+			cycle = slices.Concat(cycle[first:], cycle[:first])
+			names := make([]string, 0, len(cycle)+1)
+			for _, c := range cycle {
+				names = append(names, specs[c].Name)
+			}
+			names = append(names, specs[cycle[0]].Name)
+			// The message reads "a -> b": a refers to b, as the templates do.
+			return fmt.Errorf("call %q: dependency cycle %s", specs[cycle[0]].Name, strings.Join(names, " -> "))
+		}
+		seen[i] = len(path)
+		path = append(path, i)
+		for _, j := range deps[i] {
+			if !done[j] {
+				i = j
+				break
+			}
+		}
+	}
+}
+
+func normalizeMethod(m string) (string, error) {
+	if m == "" {
+		return "GET", nil
+	}
+	for i := 0; i < len(m); i++ {
+		c := m[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z') {
+			return "", fmt.Errorf("bad method %q", m)
+		}
+	}
+	return strings.ToUpper(m), nil
+}
+
+func listOrNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}

@@ -1,0 +1,204 @@
+package fanout
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Result holds the Outcomes of one Execute. Release returns it to a pool so a
+// steady stream of requests allocates little; using it after Release is a bug.
+type Result struct {
+	Outcomes []Outcome     // index = Call.Index
+	Total    time.Duration // wall time of Execute
+
+	// What the calls of one Execute share. Executors write an Outcome and the
+	// values of a call only from the goroutine that runs it, and read them in
+	// another goroutine only after receiving its index on done.
+	plan    *Plan
+	ctx     context.Context
+	params  Params
+	doer    Doer
+	start   time.Time
+	vals    []value
+	pending []int32
+	done    chan int // buffered to the number of calls: every sender finds room
+}
+
+var results = sync.Pool{New: func() any { return new(Result) }}
+
+// newResult takes a Result from the pool and sizes it for p.
+func newResult(ctx context.Context, p *Plan, params Params, d Doer) *Result {
+	r := results.Get().(*Result)
+	n := len(p.calls)
+	r.plan, r.ctx, r.params, r.doer = p, ctx, params, d
+	r.Outcomes = resize(r.Outcomes, n)
+	r.vals = resize(r.vals, p.slots)
+	for i := range r.vals {
+		r.vals[i] = value{why: notScanned}
+	}
+	r.pending = resize(r.pending, n)
+	if cap(r.done) < n {
+		r.done = make(chan int, n)
+	}
+	r.start = time.Now()
+	return r
+}
+
+// finish stamps the total and drops what the Result must not keep.
+func (r *Result) finish() *Result {
+	r.Total = time.Since(r.start)
+	r.ctx, r.params, r.doer = nil, nil, nil
+	return r
+}
+
+// Release returns r to a pool for a later Execute. Bodies and errors are
+// dropped, so the Doer may reuse its buffers once Release returns. Calling it
+// is optional; calling it twice is harmless; using r afterwards is a bug.
+func (r *Result) Release() {
+	if r == nil || r.plan == nil {
+		return
+	}
+	clear(r.Outcomes)
+	clear(r.vals)
+	r.plan = nil
+	results.Put(r)
+}
+
+// resize returns s with length n, zeroed, reusing its array when it can.
+func resize[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
+}
+
+// since returns the offset from the start of Execute.
+func (r *Result) since() time.Duration { return time.Since(r.start) }
+
+// prepare decides whether call i can be sent: every dependency answered 2xx
+// and yielded the referenced fields, ctx is not done, every parameter is
+// present. If so it returns the expanded path; if not it records why in the
+// call's Outcome. buf is scratch space for the path.
+func (r *Result) prepare(i int, buf []byte) (path string, ok bool) {
+	p := r.plan
+	c := &p.calls[i]
+	o := &r.Outcomes[i]
+	for _, d := range c.Deps {
+		if dep := &r.Outcomes[d]; !dep.OK() {
+			o.Err = &DependencyError{Call: p.calls[d].Spec.Name, Status: dep.Status, Err: dep.Err}
+			o.Start = r.since()
+			return "", false
+		}
+	}
+	t := &p.steps[i].tmpl
+	for s := range t.segs {
+		sg := &t.segs[s]
+		if sg.kind == segField && r.vals[sg.slot].why != present {
+			owner := p.calls[sg.call].Spec.Name
+			o.Err = &DependencyError{
+				Call:   owner,
+				Field:  sg.field,
+				Status: r.Outcomes[sg.call].Status,
+				Err:    fieldError(owner, sg.field, r.vals[sg.slot].why),
+			}
+			o.Start = r.since()
+			return "", false
+		}
+	}
+	if err := r.ctx.Err(); err != nil {
+		o.Err = err
+		o.Start = r.since()
+		return "", false
+	}
+	path, _, err := t.expand(buf, r.params, r.vals)
+	if err != nil {
+		o.Err = err
+		o.Start = r.since()
+		return "", false
+	}
+	return path, true
+}
+
+// send calls the Doer for call i and records the Outcome, after wait spent
+// queueing. If ctx ended while the call waited, it is not sent. A 2xx body is
+// scanned at once for the fields that dependents need, in this goroutine, so
+// extraction runs in parallel with the other calls.
+func (r *Result) send(i int, path string, wait time.Duration) {
+	o := &r.Outcomes[i]
+	o.Wait = wait
+	if err := r.ctx.Err(); err != nil {
+		o.Err = err
+		o.Start = r.since()
+		return
+	}
+	spec := &r.plan.calls[i].Spec
+	ctx := r.ctx
+	if spec.Timeout > 0 {
+		// WithTimeout keeps the parent's deadline when it is earlier, so the
+		// Doer sees the smaller of the call's timeout and what is left.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, spec.Timeout)
+		defer cancel()
+	}
+	t0 := time.Now()
+	status, body, err := r.doer.Do(ctx, spec.Backend, spec.Method, path)
+	o.Duration = time.Since(t0)
+	o.Start = t0.Sub(r.start)
+	o.Status, o.Body, o.Err, o.Sent = status, body, err, true
+	if st := &r.plan.steps[i]; len(st.fields) > 0 && o.OK() {
+		extract(body, st.fields, r.vals[st.slot0:st.slot0+len(st.fields)])
+	}
+}
+
+// launcher starts call i (already prepared, with its path) so that it reports
+// its index on r.done when finished, and returns true; or records why it could
+// not start and returns false.
+type launcher func(r *Result, i int, path string) bool
+
+// runGraph runs the calls of r's plan in dependency order: each call is
+// launched the moment its last dependency finishes. It is the shared engine of
+// the concurrent, pool and blocking modes, which differ only in launch. Every
+// launched call is received on r.done before runGraph returns.
+func (r *Result) runGraph(launch launcher) {
+	p := r.plan
+	for i := range p.calls {
+		r.pending[i] = int32(len(p.calls[i].Deps))
+	}
+	inflight := 0
+	for i := range p.calls {
+		if r.pending[i] == 0 {
+			inflight += r.ready(i, launch)
+		}
+	}
+	for inflight > 0 {
+		i := <-r.done
+		inflight--
+		inflight += r.release(i, launch)
+	}
+}
+
+// ready launches call i, whose dependencies are all finished, or, if it cannot
+// be sent, finishes it at once; it returns how many calls it launched.
+func (r *Result) ready(i int, launch launcher) int {
+	var buf [128]byte
+	if path, ok := r.prepare(i, buf[:0]); ok && launch(r, i, path) {
+		return 1
+	}
+	return r.release(i, launch)
+}
+
+// release marks call i finished for its dependents and readies those whose
+// dependencies are now all finished; it returns how many calls it launched.
+func (r *Result) release(i int, launch launcher) int {
+	n := 0
+	for _, j := range r.plan.steps[i].dependents {
+		r.pending[j]--
+		if r.pending[j] == 0 {
+			n += r.ready(j, launch)
+		}
+	}
+	return n
+}
