@@ -1,0 +1,259 @@
+// Package scenario reads benchmark scenario files: YAML documents that say
+// which backends to model, which gateway modes to compare, what to request,
+// how hard, and what the outcome must show.
+//
+// Decoding is strict: an unknown field, a wrong type, a value out of range or
+// an expectation that cannot be parsed or refers to nothing is an error that
+// names the file, the line, the field path and the reason, so nothing starts
+// on a bad file. The format is documented in scenarios/README.md and by the
+// commented files beside it.
+package scenario
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"fanout/bench/expect"
+	"fanout/mockbackends/model"
+)
+
+// Modes are the gateway's fan-out modes, in the order reports show them.
+var Modes = []string{"sequential", "staged", "concurrent", "pool", "blocking"}
+
+// Defaults used when a scenario leaves a setting out.
+const (
+	DefaultWarmup        = 1 * time.Second
+	DefaultDuration      = 5 * time.Second
+	DefaultTimeout       = 5 * time.Second
+	DefaultPoolSize      = 16
+	DefaultSuccess       = 0.999
+	DefaultCapacityStart = 50.0
+	DefaultCapacityMax   = 5000.0
+	DefaultStep          = 3 * time.Second
+	DefaultBudget        = 60 * time.Second
+	DefaultPrecision     = 0.1
+)
+
+// Scenario is one decoded, validated scenario file.
+type Scenario struct {
+	// Name identifies the scenario in reports and result directories; it
+	// defaults to the file name without extension.
+	Name string
+	// Description says, in a sentence or two, what the scenario shows.
+	Description string
+	// File is the path the scenario was read from ("" if from a reader
+	// without a name).
+	File string
+	// Source is the file's text, copied into the results.
+	Source []byte
+	// Backends are the mock backends' models (nil: the mocks' defaults).
+	Backends model.Config
+	// Gateway holds the modes to compare and the gateway's settings.
+	Gateway Gateway
+	// Targets are the requests to send, picked by weight.
+	Targets []Target
+	// Load says how hard and how long.
+	Load Load
+	// Events change the backends during each measured run.
+	Events []Event
+	// Expect are the assertions on the outcome, in file order.
+	Expect []*expect.Expectation
+}
+
+// Gateway is the `gateway:` section.
+type Gateway struct {
+	// Modes to compare, each run in its own gateway process (default: all).
+	Modes []string
+	// PoolSizes of the pool mode; each size is a variant of its own
+	// (default: [16]).
+	PoolSizes []int
+	// MaxConns per backend (0: the gateway's default).
+	MaxConns int
+	// Deadline of one public request (0: the gateway's default).
+	Deadline time.Duration
+	// BackendTimeout of one backend call (0: the gateway's default).
+	BackendTimeout time.Duration
+}
+
+// Variant is one gateway configuration to measure: a mode, and for pool a
+// pool size.
+type Variant struct {
+	// Label names the variant in reports, file names and expectations:
+	// the mode, or "pool" followed by the size when a scenario compares
+	// several pool sizes ("pool4", "pool64").
+	Label    string
+	Mode     string
+	PoolSize int
+}
+
+// Variants expands the modes and pool sizes into the variants to run, in
+// the order of Modes.
+func (g Gateway) Variants() []Variant {
+	var out []Variant
+	for _, m := range g.Modes {
+		if m != "pool" {
+			out = append(out, Variant{Label: m, Mode: m})
+			continue
+		}
+		for _, n := range g.PoolSizes {
+			label := "pool"
+			if len(g.PoolSizes) > 1 {
+				label = "pool" + strconv.Itoa(n)
+			}
+			out = append(out, Variant{Label: label, Mode: m, PoolSize: n})
+		}
+	}
+	return out
+}
+
+// Target is one kind of request.
+type Target struct {
+	// Name labels the target in reports (default: the path).
+	Name string
+	// Method is the HTTP method (default GET).
+	Method string
+	// Path is the request path; "{id}" in it is replaced by an id drawn
+	// uniformly from IDs for each request.
+	Path string
+	// IDs is the range ids are drawn from; required when Path has "{id}".
+	IDs IDRange
+	// Weight is the relative share of requests (default 1).
+	Weight float64
+	// Body is sent with the request (for POST).
+	Body string
+}
+
+// IDRange is an inclusive range of ids.
+type IDRange struct{ Min, Max int }
+
+// Expand returns Path with "{id}" replaced by id.
+func (t Target) Expand(id int) string {
+	return strings.ReplaceAll(t.Path, "{id}", strconv.Itoa(id))
+}
+
+// Load is the `load:` section: either fixed Rates or a Capacity search.
+type Load struct {
+	// Warmup is sent before each measured run and not recorded.
+	Warmup time.Duration
+	// Duration of each measured run at one rate.
+	Duration time.Duration
+	// Rates are the offered rates in requests per second, in order.
+	Rates []float64
+	// Capacity, if set instead of Rates, searches the highest rate that
+	// meets an SLO.
+	Capacity *Capacity
+	// Timeout of one request on the client side.
+	Timeout time.Duration
+	// Seed makes the choice of targets and ids reproducible.
+	Seed uint64
+}
+
+// Capacity is a capacity search: the highest rate at which success stays at
+// least Success and p99 at most P99, found by doubling from Start, then by
+// bisection, within Budget per variant.
+type Capacity struct {
+	P99       time.Duration
+	Success   float64
+	Start     float64
+	Max       float64
+	Step      time.Duration // the duration of one probe
+	Budget    time.Duration
+	Precision float64 // stop bisecting when hi-lo <= Precision*lo
+}
+
+// Event changes one backend's model during each measured run, through the
+// mocks' admin API. It starts a phase: the figures of a run are also given per
+// phase, so expectations can speak of the degraded and the recovered
+// stretches.
+type Event struct {
+	// At is the offset from the start of the measured run.
+	At time.Duration
+	// Name names the phase that starts here (default "event1", ...).
+	Name string
+	// Service whose model is replaced.
+	Service string
+	// Set is the service's new model (nil fields mean the defaults);
+	// Restore, if true instead, puts back the scenario's own model.
+	Set     model.Service
+	Restore bool
+}
+
+// FirstPhase names the phase before the first event.
+const FirstPhase = "before"
+
+// Phases returns the names of the phases of a run: FirstPhase, then one per
+// event.
+func (s *Scenario) Phases() []string {
+	if len(s.Events) == 0 {
+		return nil
+	}
+	out := []string{FirstPhase}
+	for _, e := range s.Events {
+		out = append(out, e.Name)
+	}
+	return out
+}
+
+// Estimate returns how long the scenario should take to run, start-up
+// excluded: what a progress line counts down from.
+func (s *Scenario) Estimate() time.Duration {
+	n := time.Duration(len(s.Gateway.Variants()))
+	if s.Load.Capacity != nil {
+		return n * (s.Load.Warmup + s.Load.Capacity.Budget)
+	}
+	return n * time.Duration(len(s.Load.Rates)) * (s.Load.Warmup + s.Load.Duration + s.Load.Timeout/10)
+}
+
+// Metric names accepted after a variant in an expectation, and what they
+// are. Latencies are in milliseconds, success is a fraction, throughput and
+// rates in requests per second.
+var Metrics = map[string]string{
+	"p50":               "median latency (ms)",
+	"p90":               "90th percentile latency (ms)",
+	"p99":               "99th percentile latency (ms)",
+	"p999":              "99.9th percentile latency (ms)",
+	"max":               "maximum latency (ms)",
+	"mean":              "mean latency (ms)",
+	"throughput":        "successful responses per second",
+	"rate":              "offered rate (requests per second)",
+	"success":           "fraction of requests answered 2xx",
+	"requests":          "requests sent",
+	"errors":            "fraction of requests that failed (not 2xx)",
+	"cpu_per_request":   "gateway CPU time per request (ms)",
+	"rss_mb":            "gateway peak resident memory (MiB)",
+	"calls_per_request": "backend calls per public request",
+	"ratio_p50":         "p50 divided by the critical path's p50",
+	"ratio_p99":         "p99 divided by the critical path's p99",
+	"capacity":          "highest rate meeting the SLO (capacity search only)",
+}
+
+// LimitNames are the names of limits an expectation may use, alone (the
+// median) or with a percentile ("critical_path.p99").
+var LimitNames = map[string]string{
+	"critical_path": "the longest path of backend latencies through the call graph: what no gateway can beat",
+	"sum":           "the sum of the backend latencies: what sequential costs",
+}
+
+// LimitStats are the statistics of a limit an expectation may name.
+var LimitStats = []string{"p50", "p90", "p99", "p999", "mean"}
+
+// IsStatusMetric reports whether m is "code_NNN", the fraction of responses
+// with status NNN (code_0 counts transport errors and timeouts).
+func IsStatusMetric(m string) bool {
+	rest, ok := strings.CutPrefix(m, "code_")
+	if !ok {
+		return false
+	}
+	n, err := strconv.Atoi(rest)
+	return err == nil && n >= 0 && n < 600 && strconv.Itoa(n) == rest
+}
+
+// String formats a variant label with its rate as results name files:
+// "concurrent-500".
+func RunName(label string, rate float64) string {
+	return label + "-" + strconv.FormatFloat(rate, 'f', -1, 64)
+}
+
+// FormatRate formats a rate without needless decimals.
+func FormatRate(r float64) string { return strconv.FormatFloat(r, 'f', -1, 64) }

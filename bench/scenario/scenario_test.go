@@ -1,0 +1,189 @@
+package scenario
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDecodeFull(t *testing.T) {
+	s, err := LoadFile("testdata/full.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Name != "full" || s.Description == "" {
+		t.Errorf("name %q description %q", s.Name, s.Description)
+	}
+	if got := s.Backends.RouteLatency("results", "get_results").String(); !strings.HasPrefix(got, "lognormal") {
+		t.Errorf("results latency %s, want the lognormal of the file", got)
+	}
+	var labels []string
+	for _, v := range s.Gateway.Variants() {
+		labels = append(labels, v.Label)
+	}
+	if strings.Join(labels, " ") != "concurrent pool4 pool64" {
+		t.Errorf("variants %v, want concurrent pool4 pool64", labels)
+	}
+	g := s.Gateway
+	if g.MaxConns != 256 || g.Deadline != time.Second || g.BackendTimeout != 500*time.Millisecond {
+		t.Errorf("gateway settings %+v", g)
+	}
+	if len(s.Targets) != 2 || s.Targets[1].Method != "GET" || s.Targets[1].IDs != (IDRange{5, 9}) || s.Targets[0].Weight != 80 {
+		t.Errorf("targets %+v", s.Targets)
+	}
+	if s.Targets[0].Expand(42) != "/v2/experiments/42/results" {
+		t.Errorf("expand: %s", s.Targets[0].Expand(42))
+	}
+	l := s.Load
+	if l.Warmup != 500*time.Millisecond || l.Duration != 10*time.Second || len(l.Rates) != 2 || l.Timeout != 3*time.Second || l.Seed != 7 {
+		t.Errorf("load %+v", l)
+	}
+	if len(s.Events) != 2 || s.Events[0].Set.Latency == nil || !s.Events[1].Restore {
+		t.Errorf("events %+v", s.Events)
+	}
+	if strings.Join(s.Phases(), " ") != "before degraded recovered" {
+		t.Errorf("phases %v", s.Phases())
+	}
+	if len(s.Expect) != 5 {
+		t.Errorf("%d expectations, want 5", len(s.Expect))
+	}
+	if s.Estimate() <= 0 {
+		t.Error("no time estimate")
+	}
+}
+
+func TestDecodeDefaults(t *testing.T) {
+	s, err := Decode(strings.NewReader("targets: [{path: /v2/projects/1}]\nload: {rates: [10]}\n"), "dir/minimal.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Name != "minimal" {
+		t.Errorf("name %q, want the file's base name", s.Name)
+	}
+	if len(s.Gateway.Variants()) != len(Modes) || s.Gateway.Variants()[3].Label != "pool" || s.Gateway.Variants()[3].PoolSize != DefaultPoolSize {
+		t.Errorf("default variants %+v", s.Gateway.Variants())
+	}
+	if s.Load.Warmup != DefaultWarmup || s.Load.Duration != DefaultDuration || s.Load.Timeout != DefaultTimeout {
+		t.Errorf("default load %+v", s.Load)
+	}
+	if s.Targets[0].Method != "GET" || s.Targets[0].Weight != 1 {
+		t.Errorf("default target %+v", s.Targets[0])
+	}
+	c, err := Decode(strings.NewReader("targets: [{path: /x}]\nload: {capacity: {p99: 100ms}}\n"), "c.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cp := c.Load.Capacity; cp.Success != DefaultSuccess || cp.Budget != DefaultBudget || cp.Start != DefaultCapacityStart {
+		t.Errorf("default capacity %+v", cp)
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	const ok = "targets: [{path: /v2/projects/1}]\nload: {rates: [10]}\n"
+	tests := []struct {
+		name string
+		src  string
+		want string // "line: path: reason" fragment
+	}{
+		{"unknown top-level field", ok + "extra: 1\n", ":3: extra: unknown field"},
+		{"unknown load field", "targets: [{path: /x}]\nload: {rates: [10], rps: 5}\n", ":2: load.rps: unknown field"},
+		{"no targets", "load: {rates: [10]}\n", "targets: required"},
+		{"empty targets", "targets: []\nload: {rates: [10]}\n", "targets: empty"},
+		{"no load", "targets: [{path: /x}]\n", "load: required"},
+		{"rates and capacity", "targets: [{path: /x}]\nload: {rates: [1], capacity: {p99: 1s}}\n", "load.capacity: set together"},
+		{"negative rate", "targets: [{path: /x}]\nload: {rates: [10, -5]}\n", "load.rates[1]: must be positive"},
+		{"duplicate rate", "targets: [{path: /x}]\nload: {rates: [10, 10]}\n", "load.rates[1]: rate 10 appears twice"},
+		{"rate not a number", "targets: [{path: /x}]\nload: {rates: [fast]}\n", "load.rates[0]: want a number"},
+		{"bad duration", "targets: [{path: /x}]\nload: {rates: [1], duration: 5}\n", "load.duration: want a duration"},
+		{"negative duration", "targets: [{path: /x}]\nload: {rates: [1], warmup: -1s}\n", "load.warmup: must not be negative"},
+		{"capacity without p99", "targets: [{path: /x}]\nload: {capacity: {start: 10}}\n", "load.capacity.p99: required"},
+		{"capacity success > 1", "targets: [{path: /x}]\nload: {capacity: {p99: 1s, success: 99.9}}\n", "load.capacity.success: want a fraction"},
+		{"capacity budget < step", "targets: [{path: /x}]\nload: {capacity: {p99: 1s, step: 5s, budget: 1s}}\n", "load.capacity.budget: shorter than one step"},
+		{"unknown mode", "gateway: {modes: [async]}\n" + ok, ":1: gateway.modes[0]: unknown mode \"async\""},
+		{"duplicate mode", "gateway: {modes: [pool, pool]}\n" + ok, "gateway.modes[1]: mode \"pool\" appears twice"},
+		{"pool sizes without pool", "gateway: {modes: [concurrent], pool_sizes: [4]}\n" + ok, "gateway.pool_sizes: set, but the modes do not include pool"},
+		{"zero pool size", "gateway: {pool_sizes: [0]}\n" + ok, "gateway.pool_sizes[0]: must be at least 1"},
+		{"gateway field typo", "gateway: {mode: [pool]}\n" + ok, "gateway.mode: unknown field"},
+		{"path without slash", "targets: [{path: v2/x}]\nload: {rates: [1]}\n", "targets[0].path: must start with '/'"},
+		{"other placeholder", "targets: [{path: '/x/{pid}'}]\nload: {rates: [1]}\n", "targets[0].path: the only placeholder is {id}"},
+		{"id placeholder without ids", "targets: [{path: '/x/{id}'}]\nload: {rates: [1]}\n", "targets[0].ids: required"},
+		{"ids without placeholder", "targets: [{path: /x, ids: 1-5}]\nload: {rates: [1]}\n", "targets[0].ids: set, but the path has no {id}"},
+		{"ids reversed", "targets: [{path: '/x/{id}', ids: 9-5}]\nload: {rates: [1]}\n", "targets[0].ids: want 0 <= min <= max"},
+		{"bad method", "targets: [{path: /x, method: FETCH}]\nload: {rates: [1]}\n", "targets[0].method: unknown method"},
+		{"zero weight", "targets: [{path: /x, weight: 0}]\nload: {rates: [1]}\n", "targets[0].weight: must be positive"},
+		{"backend unknown service", "backends: {billing: {latency: fixed:1ms}}\n" + ok, "backends.billing"},
+		{"backend bad latency", "backends:\n  results:\n    latency: {kind: lognormal, p50: 40ms, p99: 10ms}\n" + ok, ":3: backends.results.latency"},
+		{"event after the run", ok + "events: [{at: 9s, service: results, restore: true}]\n", "events[0].at: must be after the previous event and within load.duration"},
+		{"event unknown service", ok + "events: [{at: 1s, service: billing, restore: true}]\n", "events[0].service: unknown service"},
+		{"event without change", ok + "events: [{at: 1s, service: results}]\n", "events[0]: want set"},
+		{"event bad model", ok + "events: [{at: 1s, service: results, set: {latency: {kind: warp}}}]\n", "events[0].set.latency"},
+		{"event unknown route", ok + "events: [{at: 1s, service: results, set: {routes: {get_layer: {latency: fixed:1ms}}}}]\n", "events[0].set.routes"},
+		{"expectation syntax", ok + "expect: ['concurrent.p50 <= ']\n", "expect[0]: expectation \"concurrent.p50 <= \": column 19"},
+		{"expectation unknown variant", "gateway: {modes: [concurrent]}\n" + ok + "expect: ['blocking.p50 > 1']\n", "expect[0]: blocking.p50: \"blocking\" is neither a variant"},
+		{"expectation unknown metric", ok + "expect: ['concurrent.p42 > 1']\n", "unknown metric \"p42\""},
+		{"expectation unknown rate", ok + "expect: ['concurrent@20.p50 > 1']\n", "rate 20 is not one of load.rates"},
+		{"expectation unknown phase", ok + "expect: ['concurrent.later.p50 > 1']\n", "unknown phase \"later\""},
+		{"expectation capacity with rates", ok + "expect: ['concurrent.capacity > 1']\n", "capacity needs a capacity search"},
+		{"expectation limit stat", ok + "expect: ['critical_path.p42 > 1']\n", "unknown statistic"},
+		{"not a mapping", "- a\n- b\n", "want a mapping"},
+		{"two documents", ok + "---\n" + ok, "more than one YAML document"},
+		{"empty", "", "empty file"},
+		{"syntax", "targets: [\n", "file.yaml: "},
+		{"bad name", "name: ../etc\n" + ok, "name: must be letters"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Decode(strings.NewReader(tc.src), "file.yaml")
+			if err == nil {
+				t.Fatalf("decoded, want an error containing %q", tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "file.yaml") {
+				t.Fatalf("error %q, want it to start with the file name and contain %q", err, tc.want)
+			}
+			var se *Error
+			if !errors.As(err, &se) {
+				t.Fatalf("error %T is not a *scenario.Error", err)
+			}
+		})
+	}
+}
+
+// TestShippedScenarios decodes every scenario of the suite, so a broken
+// file fails here rather than ten minutes into a run.
+func TestShippedScenarios(t *testing.T) {
+	files, err := filepath.Glob("../../scenarios/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Skip("no scenarios yet")
+	}
+	for _, f := range files {
+		s, err := LoadFile(f)
+		if err != nil {
+			t.Errorf("%v", err)
+			continue
+		}
+		if s.Description == "" {
+			t.Errorf("%s: no description", f)
+		}
+	}
+}
+
+func TestLoadFileMissing(t *testing.T) {
+	_, err := LoadFile(filepath.Join(t.TempDir(), "nope.yaml"))
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing file: %v", err)
+	}
+}
+
+func TestIsStatusMetric(t *testing.T) {
+	for m, want := range map[string]bool{"code_504": true, "code_0": true, "code_": false, "code_5x": false, "code_0504": false, "code_600": false, "p50": false} {
+		if IsStatusMetric(m) != want {
+			t.Errorf("IsStatusMetric(%q) = %v", m, !want)
+		}
+	}
+}
