@@ -1,0 +1,433 @@
+// Package demo is a terminal show, about a minute long, of what blocking and
+// non-blocking fan-out do to a public API: it starts its own mock backends
+// and gateways, plays four acts (the event loop, the waterfall of one
+// results page, throughput under load, the worker pool) and draws timelines
+// and bars as it goes. With an HTML file it also writes the same acts as
+// one self-contained page with charts, for projecting.
+//
+// The bench command runs it as `bench demo [act...] [flags]`; Main is that
+// entry point.
+package demo
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Acts lists the acts in the order of the show.
+var Acts = []string{"eventloop", "results", "load", "pool"}
+
+// Defaults of the show, also the flags' defaults.
+const (
+	DefaultSlow      = 300 * time.Millisecond
+	DefaultFast      = 100 * time.Millisecond
+	DefaultStep      = 1500 * time.Millisecond
+	DefaultPoolSize  = 16
+	DefaultSmallPool = 4
+	DefaultSLO       = 200 * time.Millisecond
+	DefaultWidth     = 50
+)
+
+// DefaultRates are the offered rates (requests/s) of the load act.
+var DefaultRates = []int{25, 50, 100, 200, 400}
+
+// DefaultPoolLoads are the pool act's offered rates as fractions of the
+// pool's capacity (workers / backend time per request).
+var DefaultPoolLoads = []float64{0.5, 0.8, 1.1, 1.4}
+
+// Options configure a run of the show. Start from DefaultOptions.
+type Options struct {
+	// Acts to play, in order; empty plays them all.
+	Acts []string
+	// Out receives the show. Log receives progress and, with Verbose, the
+	// processes' logs; nil discards them.
+	Out, Log io.Writer
+	// In is read for Enter between acts when Pause is set; set Pause only
+	// when In is a terminal.
+	In    io.Reader
+	Pause bool
+	// Colour turns on ANSI colours: only for a terminal.
+	Colour bool
+	// HTML, if not empty, is the file the page is written to.
+	HTML string
+	// Width is the width of timelines and bars in cells.
+	Width int
+	// Slow and Fast are the backend latencies of the event loop's two requests.
+	Slow, Fast time.Duration
+	// Step is how long each offered rate is held in the load and pool acts.
+	Step time.Duration
+	// Rates are the load act's offered rates, rising.
+	Rates []int
+	// PoolSize is the worker pool of the load act's pool gateway.
+	PoolSize int
+	// SmallPool is the worker pool of the pool act, small so it saturates early.
+	SmallPool int
+	// PoolLoads are the pool act's rates as fractions of the pool's capacity.
+	PoolLoads []float64
+	// SLO is the p99 latency past which a gateway counts as broken.
+	SLO time.Duration
+	// Verbose copies the processes' logs to Log.
+	Verbose bool
+	// GatewayBin and MocksBin are prebuilt binaries; empty builds them.
+	GatewayBin, MocksBin string
+}
+
+// DefaultOptions returns the settings of the one-minute show, writing to out.
+func DefaultOptions(out io.Writer) Options {
+	return Options{
+		Out:       out,
+		Width:     DefaultWidth,
+		Slow:      DefaultSlow,
+		Fast:      DefaultFast,
+		Step:      DefaultStep,
+		Rates:     slices.Clone(DefaultRates),
+		PoolSize:  DefaultPoolSize,
+		SmallPool: DefaultSmallPool,
+		PoolLoads: slices.Clone(DefaultPoolLoads),
+		SLO:       DefaultSLO,
+	}
+}
+
+// quick shrinks the show for tests and CI: shorter requests, lower rates,
+// brief steps. The claims (orderings) still hold.
+func (o *Options) quick() {
+	o.Slow, o.Fast = 200*time.Millisecond, 60*time.Millisecond
+	o.Step = 400 * time.Millisecond
+	o.Rates = []int{10, 20, 40}
+	o.PoolSize = 2
+	o.SmallPool = 2
+	o.PoolLoads = []float64{0.5, 1.5}
+}
+
+func (o *Options) validate() error {
+	for _, a := range o.Acts {
+		if !slices.Contains(Acts, a) {
+			return fmt.Errorf("unknown act %q (acts: %s)", a, strings.Join(Acts, ", "))
+		}
+	}
+	switch {
+	case o.Slow <= 0 || o.Fast <= 0:
+		return errors.New("-slow and -fast must be positive")
+	case o.Slow <= o.Fast:
+		return fmt.Errorf("-slow (%v) must be longer than -fast (%v)", o.Slow, o.Fast)
+	case o.Step <= 0:
+		return errors.New("-step must be positive")
+	case len(o.Rates) == 0:
+		return errors.New("-rates needs at least one rate")
+	case o.PoolSize < 1 || o.SmallPool < 1:
+		return errors.New("pool sizes must be at least 1")
+	case o.SLO <= 0:
+		return errors.New("-slo must be positive")
+	case len(o.PoolLoads) == 0:
+		return errors.New("-pool-loads needs at least one load")
+	}
+	for i, r := range o.Rates {
+		if r <= 0 || (i > 0 && r <= o.Rates[i-1]) {
+			return fmt.Errorf("-rates must be positive and rising, got %v", o.Rates)
+		}
+	}
+	for _, f := range o.PoolLoads {
+		if f <= 0 {
+			return fmt.Errorf("-pool-loads must be positive, got %v", o.PoolLoads)
+		}
+	}
+	return nil
+}
+
+// Run plays the acts of o. It stops early, with an error, when ctx ends or an
+// act cannot run; the HTML page, if asked for, holds the acts played so far.
+func Run(ctx context.Context, o Options) (rep *Report, err error) {
+	rep = &Report{}
+	if err := o.validate(); err != nil {
+		return rep, err
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	acts := o.Acts
+	if len(acts) == 0 {
+		acts = Acts
+	}
+	s := &show{out: o.Out, pal: palette{on: o.Colour}, width: max(o.Width, 20)}
+	if o.Pause && o.In != nil {
+		s.in = bufio.NewReader(o.In)
+	}
+	if o.HTML != "" {
+		s.page = &page{title: "Fanout: blocking vs non-blocking fan-out"}
+		defer func() {
+			if werr := writePage(o.HTML, s.page); werr != nil && err == nil {
+				err = werr
+			}
+		}()
+	}
+	fmt.Fprintln(o.Log, "demo: building the gateway and the mock backends")
+	bins, err := build(ctx, &o)
+	if err != nil {
+		return rep, err
+	}
+	var logs io.Writer
+	if o.Verbose {
+		logs = o.Log
+	}
+	r := &player{o: o, s: s, bins: bins, logs: logs, report: rep}
+	for _, a := range acts {
+		var err error
+		switch a {
+		case "eventloop":
+			err = r.eventLoop(ctx)
+		case "results":
+			err = r.results(ctx)
+		case "load":
+			err = r.load(ctx)
+		case "pool":
+			err = r.pool(ctx)
+		}
+		if err != nil {
+			return rep, fmt.Errorf("act %s: %w", a, err)
+		}
+	}
+	return rep, nil
+}
+
+// player plays acts; each act starts and stops its own processes.
+type player struct {
+	o      Options
+	s      *show
+	bins   binaries
+	logs   io.Writer
+	report *Report
+}
+
+func writePage(name string, p *page) error {
+	f, err := os.Create(name)
+	if err != nil {
+		return fmt.Errorf("write page: %w", err)
+	}
+	if _, err := p.WriteTo(f); err != nil {
+		f.Close()
+		return fmt.Errorf("write page %s: %w", name, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write page %s: %w", name, err)
+	}
+	return nil
+}
+
+const usage = `Usage: bench demo [act...] [flags]
+
+A one-minute terminal show of blocking vs non-blocking fan-out. It builds and
+starts its own mock backends and gateways on free loopback ports, plays the
+acts and stops everything. Acts (all by default, in this order):
+
+  eventloop  two requests, a slow one and a fast one, at the same time:
+             concurrent mode lets the fast one finish first, blocking mode
+             makes it wait behind the slow one
+  results    the four backend calls of GET /v2/experiments/{id}/results as
+             a waterfall in sequential, staged and concurrent mode, each
+             total beside the critical path and the sum
+  load       pool, concurrent and blocking at rising rates: throughput and
+             p99, and where each breaks
+  pool       a small worker pool against concurrent as the rate passes
+             workers / latency
+
+Between acts the show waits for Enter when standard input is a terminal
+(not with -no-pause). Colours only on a terminal (see -color).
+
+Examples:
+  bench demo                          the whole show
+  bench demo eventloop                one act
+  bench demo -no-pause -html demo.html
+                                      straight through, and a page to project
+  bench demo load -rates 50,100,200,400,800 -step 3s
+  bench demo -quick -no-pause         a few seconds, for CI
+
+Flags:
+`
+
+// Main runs the demo command with args (those after "demo") and returns its
+// exit code: 0 on success, 2 for bad usage, 1 when the show fails. It
+// reads standard input for pauses and stops on SIGINT or SIGTERM.
+func Main(args []string, stdout, stderr io.Writer) int {
+	o := DefaultOptions(stdout)
+	o.Log = stderr
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	noPause := fs.Bool("no-pause", false, "never wait for Enter between acts")
+	colour := fs.String("color", "auto", "colours: auto (only on a terminal, not with NO_COLOR), always or never")
+	quick := fs.Bool("quick", false, "a short show for tests and CI: lower rates, brief steps, small pools (set before other flags' values apply)")
+	fs.StringVar(&o.HTML, "html", "", "also write the acts as one self-contained HTML `file` with charts")
+	fs.IntVar(&o.Width, "width", o.Width, "width of timelines and bars in `cells`")
+	fs.DurationVar(&o.Slow, "slow", o.Slow, "eventloop: backend latency of the slow request")
+	fs.DurationVar(&o.Fast, "fast", o.Fast, "eventloop: backend latency of the fast request")
+	fs.DurationVar(&o.Step, "step", o.Step, "load and pool: how long each offered rate is held")
+	rates := fs.String("rates", joinInts(o.Rates), "load: offered `rates` (requests/s), rising, comma-separated")
+	fs.IntVar(&o.PoolSize, "pool-size", o.PoolSize, "load: workers of the pool gateway")
+	fs.IntVar(&o.SmallPool, "small-pool", o.SmallPool, "pool: workers of the pool that is pushed past its capacity")
+	loads := fs.String("pool-loads", joinFloats(o.PoolLoads), "pool: offered rates as `fractions` of the pool's capacity")
+	fs.DurationVar(&o.SLO, "slo", o.SLO, "load: p99 past which a gateway counts as broken (so does success under 99%)")
+	fs.BoolVar(&o.Verbose, "v", false, "copy the gateways' and mocks' logs to standard error")
+	fs.StringVar(&o.GatewayBin, "gateway-bin", "", "use this gateway `binary` instead of building ./gateway")
+	fs.StringVar(&o.MocksBin, "mocks-bin", "", "use this mock backends `binary` instead of building ./mockbackends")
+
+	// Acts may come before or after the flags: `demo load -step 3s` and
+	// `demo -step 3s load` both work.
+	var acts []string
+	rest := args
+	for {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return 0
+			}
+			return 2
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		acts = append(acts, fs.Arg(0))
+		rest = fs.Args()[1:]
+	}
+	o.Acts = acts
+
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *quick {
+		q := DefaultOptions(stdout)
+		q.quick()
+		// Explicit flags win over the quick preset.
+		if !set["slow"] {
+			o.Slow = q.Slow
+		}
+		if !set["fast"] {
+			o.Fast = q.Fast
+		}
+		if !set["step"] {
+			o.Step = q.Step
+		}
+		if !set["rates"] {
+			*rates = joinInts(q.Rates)
+		}
+		if !set["pool-size"] {
+			o.PoolSize = q.PoolSize
+		}
+		if !set["small-pool"] {
+			o.SmallPool = q.SmallPool
+		}
+		if !set["pool-loads"] {
+			*loads = joinFloats(q.PoolLoads)
+		}
+	}
+	var err error
+	if o.Rates, err = parseInts(*rates); err != nil {
+		fmt.Fprintf(stderr, "demo: -rates: %v\n", err)
+		return 2
+	}
+	if o.PoolLoads, err = parseFloats(*loads); err != nil {
+		fmt.Fprintf(stderr, "demo: -pool-loads: %v\n", err)
+		return 2
+	}
+	switch *colour {
+	case "always":
+		o.Colour = true
+	case "never":
+		o.Colour = false
+	case "auto":
+		o.Colour = isTerminal(stdout) && os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb"
+	default:
+		fmt.Fprintf(stderr, "demo: -color must be auto, always or never, not %q\n", *colour)
+		return 2
+	}
+	o.In = os.Stdin
+	o.Pause = !*noPause && isTerminal(os.Stdin)
+	if err := o.validate(); err != nil {
+		fmt.Fprintf(stderr, "demo: %v\n", err)
+		return 2
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if _, err := Run(ctx, o); err != nil {
+		fmt.Fprintf(stderr, "demo: %v\n", err)
+		return 1
+	}
+	if o.HTML != "" {
+		fmt.Fprintf(stderr, "demo: wrote %s\n", o.HTML)
+	}
+	return 0
+}
+
+// isTerminal reports whether v is a character device such as a terminal
+// (not a pipe or a file).
+func isTerminal(v any) bool {
+	f, ok := v.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+func joinInts(v []int) string {
+	s := make([]string, len(v))
+	for i, n := range v {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ",")
+}
+
+func joinFloats(v []float64) string {
+	s := make([]string, len(v))
+	for i, f := range v {
+		s[i] = strconv.FormatFloat(f, 'g', -1, 64)
+	}
+	return strings.Join(s, ",")
+}
+
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a whole number", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func parseFloats(s string) ([]float64, error) {
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a number", f)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// Report is what a run measured, act by act, for callers that check the
+// show's claims (tests) or print it their own way. Acts not played leave
+// their fields empty.
+type Report struct {
+	EventLoop     []EventLoopRun
+	Results       []ResultsRun
+	ResultsLimits Limits
+	Load          []LoadRun
+	Pool          *PoolRun
+}

@@ -1,0 +1,215 @@
+package demo
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+// attackTimeout bounds one request of an attack: past the gateway's own
+// 2 s deadline, so that what is measured is the gateway's answer.
+const attackTimeout = 3 * time.Second
+
+// minSuccess is the share of successful requests below which a gateway
+// counts as broken.
+const minSuccess = 0.99
+
+// Step is one offered rate held against one gateway.
+type Step struct {
+	Rate       int     // offered, requests/s
+	Throughput float64 // successful requests/s
+	Success    float64 // 0..1
+	P50, P99   time.Duration
+	Requests   uint64
+	// Broken says the step missed the SLO, success or throughput; Why says how.
+	Broken bool
+	Why    string
+	// Skipped: not run, because the gateway had already broken at a lower rate.
+	Skipped bool
+}
+
+// LoadRun is one gateway mode at rising rates.
+type LoadRun struct {
+	Mode  string
+	Label string // e.g. "pool of 16"
+	Steps []Step
+}
+
+// BrokeAt is the index of the first broken step, -1 if none.
+func (r LoadRun) BrokeAt() int {
+	for i, s := range r.Steps {
+		if s.Broken {
+			return i
+		}
+	}
+	return -1
+}
+
+// attack holds rate against the results endpoint of the gateway of mode for
+// step, cycling through experiment ids, and summarises what came back.
+func attack(ctx context.Context, st *stage, mode string, rate int, step time.Duration) (Step, error) {
+	base := st.url(mode, "")
+	var n atomic.Uint64
+	targeter := func(t *vegeta.Target) error {
+		i := n.Add(1)
+		t.Method = http.MethodGet
+		t.URL = fmt.Sprintf("%s/v2/experiments/%d/results", base, (i-1)%1000+1)
+		return nil
+	}
+	atk := vegeta.NewAttacker(vegeta.Timeout(attackTimeout), vegeta.KeepAlive(true))
+	res := atk.Attack(targeter, vegeta.ConstantPacer{Freq: rate, Per: time.Second}, step, mode)
+	stopped := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			atk.Stop()
+		case <-stopped:
+		}
+	}()
+	var m vegeta.Metrics
+	for r := range res {
+		m.Add(r)
+	}
+	close(stopped)
+	m.Close()
+	if err := ctx.Err(); err != nil {
+		return Step{}, err
+	}
+	return Step{
+		Rate:       rate,
+		Throughput: m.Throughput,
+		Success:    m.Success,
+		P50:        m.Latencies.P50,
+		P99:        m.Latencies.P99,
+		Requests:   m.Requests,
+	}, nil
+}
+
+// judge marks a step broken when it misses the SLO, success or throughput.
+func judge(s *Step, slo time.Duration) {
+	var why []string
+	if s.Success < minSuccess {
+		why = append(why, fmt.Sprintf("%.0f%% success", math.Floor(s.Success*100)))
+	}
+	if s.P99 > slo {
+		why = append(why, fmt.Sprintf("p99 %s > %s", ms(s.P99), ms(slo)))
+	}
+	if s.Throughput < 0.9*float64(s.Rate) {
+		why = append(why, fmt.Sprintf("serves %.0f of %d/s", s.Throughput, s.Rate))
+	}
+	s.Broken = len(why) > 0
+	s.Why = strings.Join(why, ", ")
+}
+
+func (p *player) load(ctx context.Context) error {
+	o, s := p.o, p.s
+	s.act("Under load", fmt.Sprintf(
+		"GET %s at rising rates, %s each, against three gateways: a pool of %d\n"+
+			"workers, concurrent, and blocking (one lock around every backend call). A gateway\n"+
+			"breaks when p99 passes %s, success falls under %.0f%% or it serves under 90%% of the rate.\n",
+		resultsRoute, ms(o.Step), o.PoolSize, ms(o.SLO), minSuccess*100))
+	modes := []struct{ mode, label string }{
+		{"pool", fmt.Sprintf("pool of %d", o.PoolSize)},
+		{"concurrent", "concurrent"},
+		{"blocking", "blocking"},
+	}
+	st, err := startStage(ctx, p.bins, p.logs, nil, []gatewaySpec{
+		{Mode: "pool", PoolSize: o.PoolSize}, {Mode: "concurrent"}, {Mode: "blocking"},
+	})
+	if err != nil {
+		return err
+	}
+	defer st.stop()
+	if err := st.warm(ctx, resultsPath(1)); err != nil {
+		return err
+	}
+	maxRate := float64(o.Rates[len(o.Rates)-1])
+	p99Full := 4 * o.SLO
+	barW := max(s.width*2/5, 10)
+	s.printf("\n  %s  %s  %s\n", pad("", 7), pad(s.pal.dim("throughput (req/s)"), barW+8), s.pal.dim(fmt.Sprintf("p99 latency (bar to %s)", ms(p99Full))))
+	for _, m := range modes {
+		run := LoadRun{Mode: m.mode, Label: m.label}
+		s.printf("%s\n", s.pal.bold(m.label))
+		broken := false
+		for _, rate := range o.Rates {
+			if broken {
+				run.Steps = append(run.Steps, Step{Rate: rate, Skipped: true})
+				s.printf("  %6d/s %s\n", rate, s.pal.dim("not run: already broken"))
+				continue
+			}
+			stp, err := attack(ctx, st, m.mode, rate, o.Step)
+			if err != nil {
+				return err
+			}
+			judge(&stp, o.SLO)
+			broken = stp.Broken
+			run.Steps = append(run.Steps, stp)
+			colour := ansiGreen
+			mark := ""
+			if stp.Broken {
+				colour = ansiRed
+				mark = s.pal.red("✗ breaks: " + stp.Why)
+			}
+			s.printf("  %6d/s %s %s  %s %s  %s\n", rate,
+				pad(s.pal.paint(colour, hbar(stp.Throughput, maxRate, barW)), barW), pad(fmt.Sprintf("%.0f/s", stp.Throughput), 6),
+				pad(s.pal.paint(colour, hbar(float64(stp.P99), float64(p99Full), barW)), barW), pad(ms(stp.P99), 8), mark)
+		}
+		p.report.Load = append(p.report.Load, run)
+	}
+	s.printf("  %s\n", loadVerdict(s.pal, p.report.Load))
+	if s.page != nil {
+		cats := make([]string, len(o.Rates))
+		for i, r := range o.Rates {
+			cats[i] = fmt.Sprint(r)
+		}
+		thr, p99 := loadSeries(p.report.Load)
+		svg, err := barsSVG("throughput by offered rate (✗ = breaks)", "successful requests/s", cats, thr, nil)
+		if err != nil {
+			return err
+		}
+		s.chart(svg, "Throughput; a missing bar was not run because the gateway had already broken.")
+		svg, err = barsSVG("p99 latency by offered rate (✗ = breaks)", "p99 (ms)", cats, p99, &limitLine{x: msf(o.SLO), label: "SLO " + ms(o.SLO)})
+		if err != nil {
+			return err
+		}
+		s.chart(svg, "p99 latency against the SLO.")
+	}
+	return nil
+}
+
+func loadSeries(runs []LoadRun) (thr, p99 []series) {
+	for _, r := range runs {
+		t := series{Name: r.Label, Broken: r.BrokeAt()}
+		q := series{Name: r.Label, Broken: r.BrokeAt()}
+		for _, s := range r.Steps {
+			if s.Skipped {
+				t.Values = append(t.Values, math.NaN())
+				q.Values = append(q.Values, math.NaN())
+				continue
+			}
+			t.Values = append(t.Values, s.Throughput)
+			q.Values = append(q.Values, msf(s.P99))
+		}
+		thr, p99 = append(thr, t), append(p99, q)
+	}
+	return thr, p99
+}
+
+// loadVerdict sums up where each mode broke.
+func loadVerdict(pal palette, runs []LoadRun) string {
+	var parts []string
+	for _, r := range runs {
+		if i := r.BrokeAt(); i >= 0 {
+			parts = append(parts, fmt.Sprintf("%s breaks at %d/s", r.Label, r.Steps[i].Rate))
+		} else {
+			parts = append(parts, fmt.Sprintf("%s holds every rate", r.Label))
+		}
+	}
+	return pal.bold("→ "+strings.Join(parts, "; ")+".") + "\n  A pool caps throughput at workers / backend time; one lock caps it at 1 / backend time."
+}

@@ -1,0 +1,189 @@
+package demo
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"fanout/bench/launch"
+)
+
+// stopGrace bounds how long a stopped gateway may take to finish what it
+// still has in flight (an overloaded blocking gateway has a queue).
+const stopGrace = 3 * time.Second
+
+// binaries are the built gateway and mock backends.
+type binaries struct {
+	gateway, mocks string
+}
+
+// build builds both programs once per run (launch caches them across runs).
+func build(ctx context.Context, o *Options) (binaries, error) {
+	b := binaries{gateway: o.GatewayBin, mocks: o.MocksBin}
+	var err error
+	if b.gateway == "" {
+		if b.gateway, err = launch.Build(ctx, "./gateway"); err != nil {
+			return b, err
+		}
+	}
+	if b.mocks == "" {
+		if b.mocks, err = launch.Build(ctx, "./mockbackends"); err != nil {
+			return b, err
+		}
+	}
+	return b, nil
+}
+
+// gatewaySpec describes one gateway process of a stage.
+type gatewaySpec struct {
+	Mode     string
+	PoolSize int // for mode pool; 0 leaves the gateway's default
+}
+
+// stage is one act's set of processes: the mock backends and one gateway per
+// mode, each on its own port so that modes can be compared side by side.
+type stage struct {
+	mocks    *launch.Proc
+	gateways map[string]*launch.Proc // by mode
+	client   *http.Client
+}
+
+// startStage starts the mock backends with mockArgs and a gateway per spec.
+// Processes' standard error goes to logs (nil: discarded, but quoted in
+// start errors). The caller must call stop.
+func startStage(ctx context.Context, bins binaries, logs io.Writer, mockArgs []string, specs []gatewaySpec) (*stage, error) {
+	args := []string{
+		"-experiments-addr", "127.0.0.1:0", "-layers-addr", "127.0.0.1:0",
+		"-projects-addr", "127.0.0.1:0", "-results-addr", "127.0.0.1:0",
+	}
+	mocks, err := launch.Start(ctx, bins.mocks, append(args, mockArgs...), logs)
+	if err != nil {
+		return nil, fmt.Errorf("start mock backends: %w", err)
+	}
+	s := &stage{
+		mocks:    mocks,
+		gateways: map[string]*launch.Proc{},
+		client: &http.Client{
+			Timeout:   10 * time.Second,
+			Transport: &http.Transport{MaxIdleConnsPerHost: 8, DisableCompression: true},
+		},
+	}
+	var backends []string
+	for _, svc := range []string{"experiments", "layers", "projects", "results"} {
+		addr := mocks.Addrs[svc]
+		if addr == "" {
+			s.stop()
+			return nil, fmt.Errorf("start mock backends: no %s address on the LISTEN line", svc)
+		}
+		backends = append(backends, "-backend", svc+"="+addr)
+	}
+	// Gateways start in parallel: each waits only for its own LISTEN line.
+	type started struct {
+		mode string
+		proc *launch.Proc
+		err  error
+	}
+	ch := make(chan started, len(specs))
+	for _, sp := range specs {
+		go func() {
+			gargs := append([]string{"-addr", "127.0.0.1:0", "-mode", sp.Mode}, backends...)
+			if sp.PoolSize > 0 {
+				gargs = append(gargs, "-pool-size", strconv.Itoa(sp.PoolSize))
+			}
+			p, err := launch.Start(ctx, bins.gateway, gargs, logs)
+			if err != nil {
+				err = fmt.Errorf("start gateway in %s mode: %w", sp.Mode, err)
+			}
+			ch <- started{sp.Mode, p, err}
+		}()
+	}
+	var firstErr error
+	for range specs {
+		st := <-ch
+		if st.err != nil {
+			firstErr = st.err
+			continue
+		}
+		s.gateways[st.mode] = st.proc
+	}
+	if firstErr != nil {
+		s.stop()
+		return nil, firstErr
+	}
+	return s, nil
+}
+
+// url returns the address of path on the gateway of mode.
+func (s *stage) url(mode, path string) string {
+	return "http://" + s.gateways[mode].Addrs["gateway"] + path
+}
+
+// stop stops every process of the stage, gateways first.
+func (s *stage) stop() {
+	var wg sync.WaitGroup
+	for _, g := range s.gateways {
+		wg.Go(func() { _ = g.Stop(stopGrace) })
+	}
+	wg.Wait()
+	_ = s.mocks.Stop(stopGrace)
+	if t, ok := s.client.Transport.(*http.Transport); ok {
+		t.CloseIdleConnections()
+	}
+}
+
+// response is what the acts keep of one public request.
+type response struct {
+	Status int
+	Timing Timing
+	// Start and End are offsets from a moment the caller chose.
+	Start, End time.Duration
+}
+
+// get sends one GET to the gateway of mode and reads the whole response.
+// t0 is the moment Start and End are measured from.
+func (s *stage) get(ctx context.Context, mode, path string, t0 time.Time) (response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url(mode, path), nil)
+	if err != nil {
+		return response{}, fmt.Errorf("GET %s (%s): %w", path, mode, err)
+	}
+	r := response{Start: time.Since(t0)}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return response{}, fmt.Errorf("GET %s (%s): %w", path, mode, err)
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	r.End = time.Since(t0)
+	if err != nil {
+		return response{}, fmt.Errorf("GET %s (%s): read body: %w", path, mode, err)
+	}
+	r.Status = resp.StatusCode
+	if r.Status != http.StatusOK {
+		return r, fmt.Errorf("GET %s (%s): status %d", path, mode, r.Status)
+	}
+	if h := resp.Header.Values("Server-Timing"); len(h) > 0 {
+		joined := h[0]
+		for _, v := range h[1:] {
+			joined += ", " + v
+		}
+		if r.Timing, err = ParseServerTiming(joined); err != nil {
+			return r, fmt.Errorf("GET %s (%s): %w", path, mode, err)
+		}
+	}
+	return r, nil
+}
+
+// warm sends one request per gateway so that connections (client to
+// gateway, gateway to backends) exist before anything is timed.
+func (s *stage) warm(ctx context.Context, path string) error {
+	for mode := range s.gateways {
+		if _, err := s.get(ctx, mode, path, time.Now()); err != nil {
+			return fmt.Errorf("warm up: %w", err)
+		}
+	}
+	return nil
+}
