@@ -1,0 +1,317 @@
+// Package limits computes what no gateway can beat: for each public
+// operation, the call graph of its backend calls (from the spec's x-fanout
+// extension, compiled by the fan-out engine) and, given the mock backends'
+// latency models, the distribution of
+//
+//   - the critical path: the longest chain of dependent calls, what a
+//     perfectly concurrent gateway costs;
+//   - the level sum: each dependency level's slowest call, added up, what
+//     "gather each step" costs;
+//   - the sum: every call one after another, what a sequential gateway costs.
+//
+// With fixed models these are single numbers; with random models they are
+// distributions, computed by sampling each call's model through the graph,
+// so that an observed p99 is compared with the ideal p99 rather than with a
+// median.
+package limits
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"fanout/gateway/fanout"
+	"fanout/mockbackends/model"
+)
+
+// DefaultSamples is how many requests Compute simulates.
+const DefaultSamples = 20000
+
+// Op is one public operation whose responses fan out to backends.
+type Op struct {
+	ID     string // operationId
+	Method string // upper-case HTTP method
+	Path   string // the spec's path template, e.g. /v2/experiments/{experiment_id}/results
+	Plan   *fanout.Plan
+}
+
+// httpMethods are the keys of an OpenAPI path item that are operations.
+var httpMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+type specOperation struct {
+	OperationID string `yaml:"operationId"`
+	Fanout      *struct {
+		Calls []struct {
+			Name     string `yaml:"name"`
+			Backend  string `yaml:"backend"`
+			Method   string `yaml:"method"`
+			Path     string `yaml:"path"`
+			Timeout  string `yaml:"timeout"`
+			Optional bool   `yaml:"optional"`
+		} `yaml:"calls"`
+	} `yaml:"x-fanout"`
+}
+
+var refRE = regexp.MustCompile(`\{([^{}]+)\}`)
+
+// FromSpec reads an OpenAPI document (YAML or JSON) and compiles the plan of
+// every operation that has an x-fanout extension. Operations without one are
+// left out.
+func FromSpec(data []byte) ([]Op, error) {
+	var doc struct {
+		Paths map[string]map[string]yaml.Node `yaml:"paths"`
+	}
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("read spec: %w", err)
+	}
+	var ops []Op
+	for path, item := range doc.Paths {
+		for _, m := range httpMethods {
+			node, ok := item[m]
+			if !ok {
+				continue
+			}
+			var so specOperation
+			if err := node.Decode(&so); err != nil {
+				return nil, fmt.Errorf("read spec: %s %s: %w", strings.ToUpper(m), path, err)
+			}
+			if so.Fanout == nil || len(so.Fanout.Calls) == 0 {
+				continue
+			}
+			var calls []fanout.CallSpec
+			params := map[string]bool{}
+			for _, c := range so.Fanout.Calls {
+				var timeout time.Duration
+				if c.Timeout != "" {
+					d, err := time.ParseDuration(c.Timeout)
+					if err != nil {
+						return nil, fmt.Errorf("read spec: %s: call %q: timeout: %w", so.OperationID, c.Name, err)
+					}
+					timeout = d
+				}
+				calls = append(calls, fanout.CallSpec{Name: c.Name, Backend: c.Backend, Method: c.Method,
+					Path: c.Path, Timeout: timeout, Optional: c.Optional})
+				// A reference without a dot is a request parameter;
+				// the gateway checks them against the spec, the graph
+				// only needs to know they are not calls.
+				for _, m := range refRE.FindAllStringSubmatch(c.Path, -1) {
+					if !strings.Contains(m[1], ".") {
+						params[m[1]] = true
+					}
+				}
+			}
+			plan, err := fanout.Compile(so.OperationID, calls, slices.Sorted(mapKeys(params)))
+			if err != nil {
+				return nil, fmt.Errorf("read spec: %w", err)
+			}
+			ops = append(ops, Op{ID: so.OperationID, Method: strings.ToUpper(m), Path: path, Plan: plan})
+		}
+	}
+	// Map order is random: sort so output is stable.
+	sort.Slice(ops, func(i, j int) bool { return ops[i].Path+ops[i].Method < ops[j].Path+ops[j].Method })
+	return ops, nil
+}
+
+func mapKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// Match returns the operation that serves method and path (a concrete path or
+// a template; query strings are ignored). A literal segment wins over a
+// template segment, as routers do.
+func Match(ops []Op, method, path string) (Op, bool) {
+	path, _, _ = strings.Cut(path, "?")
+	segs := strings.Split(path, "/")
+	best, bestScore := Op{}, -1
+	for _, op := range ops {
+		if op.Method != strings.ToUpper(method) {
+			continue
+		}
+		tsegs := strings.Split(op.Path, "/")
+		if len(tsegs) != len(segs) {
+			continue
+		}
+		score := 0
+		ok := true
+		for i, t := range tsegs {
+			switch {
+			case isParam(t) || isParam(segs[i]):
+			case t == segs[i]:
+				score++
+			default:
+				ok = false
+			}
+			if !ok {
+				break
+			}
+		}
+		if ok && score > bestScore {
+			best, bestScore = op, score
+		}
+	}
+	return best, bestScore >= 0
+}
+
+func isParam(seg string) bool { return strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") }
+
+// CallModels returns the latency model of each call of op's plan (indexed by
+// Call.Index) under cfg. A call to a route the mocks do not know is an error.
+func CallModels(op Op, cfg model.Config) ([]model.Latency, error) {
+	if cfg == nil {
+		cfg = model.Default()
+	}
+	calls := op.Plan.Calls()
+	out := make([]model.Latency, len(calls))
+	for _, c := range calls {
+		// Any value will do for the placeholders: routes match by shape.
+		path := refRE.ReplaceAllString(c.Spec.Path, "1")
+		route, ok := model.MatchRoute(c.Spec.Backend, c.Spec.Method, path)
+		if !ok {
+			return nil, fmt.Errorf("limits of %s: call %q (%s %s on %s) hits no known backend route", op.ID, c.Spec.Name, c.Spec.Method, c.Spec.Path, c.Spec.Backend)
+		}
+		out[c.Index] = cfg.RouteLatency(c.Spec.Backend, route)
+	}
+	return out, nil
+}
+
+// Dist summarises a distribution of durations.
+type Dist struct {
+	P50  time.Duration `json:"p50"`
+	P90  time.Duration `json:"p90"`
+	P99  time.Duration `json:"p99"`
+	P999 time.Duration `json:"p999"`
+	Mean time.Duration `json:"mean"`
+}
+
+// Stat returns the named statistic: p50, p90, p99, p999 or mean.
+func (d Dist) Stat(name string) (time.Duration, bool) {
+	switch name {
+	case "p50":
+		return d.P50, true
+	case "p90":
+		return d.P90, true
+	case "p99":
+		return d.P99, true
+	case "p999":
+		return d.P999, true
+	case "mean":
+		return d.Mean, true
+	}
+	return 0, false
+}
+
+// Limits are the ideal latencies of a workload.
+type Limits struct {
+	CriticalPath Dist `json:"critical_path"`
+	Levels       Dist `json:"levels"`
+	Sum          Dist `json:"sum"`
+	// Fixed is true when every model involved is deterministic, so each
+	// limit is one number.
+	Fixed bool `json:"fixed"`
+}
+
+// Weighted is one kind of request of a workload and its share.
+type Weighted struct {
+	Op     Op
+	Weight float64
+}
+
+// Compute simulates n requests of the workload (picked by weight) under cfg,
+// drawing every call's latency from its model, and returns the percentiles
+// of the three limits. seed makes it reproducible.
+func Compute(work []Weighted, cfg model.Config, n int, seed uint64) (Limits, error) {
+	if len(work) == 0 {
+		return Limits{}, fmt.Errorf("limits: no operation to simulate")
+	}
+	if n <= 0 {
+		n = DefaultSamples
+	}
+	models := make([][]model.Latency, len(work))
+	var total float64
+	fixed := true
+	for i, w := range work {
+		m, err := CallModels(w.Op, cfg)
+		if err != nil {
+			return Limits{}, err
+		}
+		models[i] = m
+		total += w.Weight
+		for _, l := range m {
+			if !deterministic(l) {
+				fixed = false
+			}
+		}
+	}
+	if fixed && len(work) == 1 {
+		n = 1 // every sample would be the same
+	}
+	r := rand.New(rand.NewPCG(seed, 0x11a175))
+	cp := make([]time.Duration, n)
+	lv := make([]time.Duration, n)
+	sum := make([]time.Duration, n)
+	var sample []time.Duration
+	for s := range n {
+		i := pick(r, work, total)
+		m := models[i]
+		sample = sample[:0]
+		for _, l := range m {
+			sample = append(sample, l.Sample(r))
+		}
+		d := func(c fanout.Call) time.Duration { return sample[c.Index] }
+		p := work[i].Op.Plan
+		cp[s], lv[s], sum[s] = p.CriticalPath(d), p.LevelSum(d), p.Sum(d)
+	}
+	return Limits{CriticalPath: summarise(cp), Levels: summarise(lv), Sum: summarise(sum), Fixed: fixed}, nil
+}
+
+func deterministic(l model.Latency) bool {
+	return (l.Kind == model.KindFixed || l.Kind == model.KindNone || l.Kind == "") && (l.Spike == nil || l.Spike.Probability == 0)
+}
+
+func pick(r *rand.Rand, work []Weighted, total float64) int {
+	if len(work) == 1 {
+		return 0
+	}
+	u := r.Float64() * total
+	for i, w := range work {
+		u -= w.Weight
+		if u < 0 {
+			return i
+		}
+	}
+	return len(work) - 1
+}
+
+func summarise(xs []time.Duration) Dist {
+	slices.Sort(xs)
+	var sum float64
+	for _, x := range xs {
+		sum += float64(x)
+	}
+	return Dist{
+		P50: Quantile(xs, 0.5), P90: Quantile(xs, 0.9), P99: Quantile(xs, 0.99), P999: Quantile(xs, 0.999),
+		Mean: time.Duration(sum / float64(len(xs))),
+	}
+}
+
+// Quantile returns the q-quantile of sorted xs by the nearest-rank method.
+func Quantile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}

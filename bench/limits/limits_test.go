@@ -1,0 +1,180 @@
+package limits
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"fanout/mockbackends/model"
+)
+
+// spec is the shape of the gateway's aggregate: experiment first, then layer
+// and settings from its fields, results in parallel from the start.
+const spec = `
+openapi: 3.0.3
+paths:
+  /v2/experiments/{experiment_id}/results:
+    parameters:
+      - name: experiment_id
+        in: path
+    get:
+      operationId: getExperimentResults
+      x-fanout:
+        calls:
+          - {name: experiment, backend: experiments, path: "/experiments/{experiment_id}"}
+          - {name: layer, backend: layers, path: "/layers/{experiment.layer_id}", optional: true}
+          - {name: settings, backend: projects, path: "/projects/{experiment.project_id}/settings", timeout: 1s}
+          - {name: results, backend: results, path: "/results/{experiment_id}"}
+  /v2/experiments/{experiment_id}:
+    get:
+      operationId: getExperiment
+      x-fanout:
+        calls:
+          - {name: experiment, backend: experiments, path: "/experiments/{experiment_id}"}
+  /v2/experiments:
+    get:
+      operationId: listExperiments
+      x-fanout:
+        calls:
+          - {name: experiments, backend: experiments, path: "/experiments?project_id={project_id}"}
+    post:
+      operationId: createExperiment
+`
+
+func ops(t *testing.T) []Op {
+	t.Helper()
+	o, err := FromSpec([]byte(spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func TestFromSpec(t *testing.T) {
+	o := ops(t)
+	if len(o) != 3 {
+		t.Fatalf("%d operations with x-fanout, want 3 (createExperiment has none)", len(o))
+	}
+	op, ok := Match(o, "GET", "/v2/experiments/42/results")
+	if !ok || op.ID != "getExperimentResults" || op.Plan.Len() != 4 {
+		t.Fatalf("match of the aggregate: %+v %v", op, ok)
+	}
+	if op, ok := Match(o, "get", "/v2/experiments/{id}"); !ok || op.ID != "getExperiment" {
+		t.Fatalf("match of a template path: %+v %v", op, ok)
+	}
+	if op, ok := Match(o, "GET", "/v2/experiments?project_id=3"); !ok || op.ID != "listExperiments" {
+		t.Fatalf("match with a query: %+v %v", op, ok)
+	}
+	if _, ok := Match(o, "DELETE", "/v2/experiments/1"); ok {
+		t.Fatal("a DELETE matched")
+	}
+	if _, ok := Match(o, "GET", "/v2/layers/1"); ok {
+		t.Fatal("an unknown path matched")
+	}
+}
+
+func TestFromSpecErrors(t *testing.T) {
+	tests := []struct{ src, want string }{
+		// A cycle is the engine's error, passed on with the operation.
+		{`paths: {/a: {get: {operationId: a, x-fanout: {calls: [{name: x, backend: b, path: "/{y.id}"}, {name: y, backend: b, path: "/{x.id}"}]}}}}`, "compile plan a"},
+		{`paths: {/a: {get: {operationId: a, x-fanout: {calls: [{name: x, backend: b, path: "/", timeout: soon}]}}}}`, "timeout"},
+		{`paths: [`, "read spec"},
+	}
+	for _, tc := range tests {
+		if _, err := FromSpec([]byte(tc.src)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("FromSpec(%q): %v, want an error containing %q", tc.src, err, tc.want)
+		}
+	}
+}
+
+func TestFixedLimits(t *testing.T) {
+	op, _ := Match(ops(t), "GET", "/v2/experiments/1/results")
+	l, err := Compute([]Weighted{{Op: op, Weight: 1}}, model.Default(), 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// experiments 20, layers 15, projects 10, results 40 (the defaults):
+	// critical path max(20+15, 20+10, 40) = 40; levels max(20,40)+max(15,10)
+	// = 55; sum 85.
+	if !l.Fixed || l.CriticalPath.P50 != 40*time.Millisecond || l.CriticalPath.P99 != 40*time.Millisecond {
+		t.Errorf("critical path %+v fixed=%v, want 40ms everywhere", l.CriticalPath, l.Fixed)
+	}
+	if l.Levels.P50 != 55*time.Millisecond || l.Sum.P50 != 85*time.Millisecond {
+		t.Errorf("levels %v sum %v, want 55ms and 85ms", l.Levels.P50, l.Sum.P50)
+	}
+}
+
+func TestMixedWorkload(t *testing.T) {
+	o := ops(t)
+	agg, _ := Match(o, "GET", "/v2/experiments/1/results")
+	one, _ := Match(o, "GET", "/v2/experiments/1")
+	l, err := Compute([]Weighted{{Op: agg, Weight: 80}, {Op: one, Weight: 20}}, model.Default(), 10000, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 80 % of requests cost 40ms, 20 % cost 20ms: the median is 40ms, the
+	// 10th percentile would be 20ms, and the mean about 36ms.
+	if l.CriticalPath.P50 != 40*time.Millisecond {
+		t.Errorf("p50 %v, want 40ms", l.CriticalPath.P50)
+	}
+	if m := l.CriticalPath.Mean; m < 34*time.Millisecond || m > 38*time.Millisecond {
+		t.Errorf("mean %v, want about 36ms", m)
+	}
+}
+
+func TestRandomModelsWidenTheTail(t *testing.T) {
+	op, _ := Match(ops(t), "GET", "/v2/experiments/1/results")
+	cfg := model.Config{}
+	for _, s := range model.Services {
+		l, err := model.ParseLatency("lognormal:p50=20ms,p99=200ms")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg[s] = model.Service{Latency: &l}
+	}
+	l, err := Compute([]Weighted{{Op: op, Weight: 1}}, cfg, 20000, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Fixed {
+		t.Error("lognormal models reported as fixed")
+	}
+	// Waiting for the slowest of several calls: the critical path's median
+	// exceeds one call's median, and its p99 exceeds one call's p99.
+	if l.CriticalPath.P50 <= 20*time.Millisecond || l.CriticalPath.P99 <= 200*time.Millisecond {
+		t.Errorf("critical path %+v, want p50 > 20ms and p99 > 200ms", l.CriticalPath)
+	}
+	if !(l.CriticalPath.P50 < l.Levels.P50 && l.Levels.P50 < l.Sum.P50) {
+		t.Errorf("want critical path < levels < sum at p50: %v %v %v", l.CriticalPath.P50, l.Levels.P50, l.Sum.P50)
+	}
+	// Reproducible with the same seed.
+	again, _ := Compute([]Weighted{{Op: op, Weight: 1}}, cfg, 20000, 1)
+	if again != l {
+		t.Error("same seed, different limits")
+	}
+}
+
+// TestGatewaySpec compiles the gateway's own spec, so a change of its
+// x-fanout that the bench cannot read fails here.
+func TestGatewaySpec(t *testing.T) {
+	data, err := os.ReadFile("../../gateway/openapi.yaml")
+	if err != nil {
+		t.Skip("no gateway spec yet")
+	}
+	o, err := FromSpec(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, ok := Match(o, "GET", "/v2/experiments/1/results")
+	if !ok {
+		t.Fatal("the gateway spec has no aggregate results operation")
+	}
+	l, err := Compute([]Weighted{{Op: op, Weight: 1}}, model.Default(), 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.CriticalPath.P50 != 40*time.Millisecond || l.Sum.P50 != 85*time.Millisecond {
+		t.Errorf("aggregate limits %v / %v, want 40ms / 85ms", l.CriticalPath.P50, l.Sum.P50)
+	}
+}
