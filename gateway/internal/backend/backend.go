@@ -1,0 +1,283 @@
+// Package backend is the gateway's client of its backend services: one
+// fasthttp HostClient per backend, sized on purpose, and an Exchange per
+// public request that performs its calls and owns their response bodies
+// until the request is done with them.
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Defaults for Options fields left zero.
+const (
+	// DefaultMaxConns bounds the connections to one backend. At 500 public
+	// requests/s and 40 ms per call a backend needs about 20; 256 leaves room
+	// for bursts and slow backends without letting one exhaust the
+	// process's file descriptors.
+	DefaultMaxConns = 256
+	// DefaultMaxResponseBodySize bounds a backend's body (4 MiB).
+	DefaultMaxResponseBodySize = 4 << 20
+	// DefaultMaxConnWaitTimeout is how long a call may wait for a free
+	// connection when all are busy. fasthttp's default (0) fails at once
+	// with ErrNoFreeConns; waiting is bounded by the call's deadline anyway.
+	DefaultMaxConnWaitTimeout = 2 * time.Second
+	// DefaultDialTimeout bounds connecting to a backend.
+	DefaultDialTimeout = time.Second
+)
+
+// Errors of a call, for the gateway to map to public statuses.
+var (
+	// ErrTimeout: the backend did not answer before the call's deadline.
+	ErrTimeout = errors.New("backend timed out")
+	// ErrUnavailable: no connection to the backend was free in time.
+	ErrUnavailable = errors.New("no free connection to backend")
+	// ErrUnknownBackend: the call names a backend that is not configured.
+	ErrUnknownBackend = errors.New("unknown backend")
+)
+
+// Options configures every backend client. Zero fields take the defaults.
+type Options struct {
+	MaxConns            int           // per backend; 0: DefaultMaxConns
+	MaxConnWaitTimeout  time.Duration // 0: DefaultMaxConnWaitTimeout
+	Timeout             time.Duration // per call; 0: only the request deadline
+	MaxResponseBodySize int           // 0: DefaultMaxResponseBodySize
+	DialTimeout         time.Duration // 0: DefaultDialTimeout
+}
+
+// Backend is one backend service's address and its own limits; zero limits
+// take the Options'.
+type Backend struct {
+	Addr     string        // host:port
+	MaxConns int           // 0: Options.MaxConns
+	Timeout  time.Duration // per call; 0: Options.Timeout
+}
+
+// Clients holds one HostClient per backend. It is safe for concurrent use.
+type Clients struct {
+	backends map[string]*client
+	dial     time.Duration
+	pool     sync.Pool
+}
+
+type client struct {
+	hc       *fasthttp.HostClient
+	timeout  time.Duration
+	inFlight atomic.Int64
+}
+
+// New returns Clients for the given backends (by name).
+func New(backends map[string]Backend, opts Options) (*Clients, error) {
+	if len(backends) == 0 {
+		return nil, errors.New("no backends")
+	}
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = DefaultMaxConns
+	}
+	if opts.MaxConnWaitTimeout <= 0 {
+		opts.MaxConnWaitTimeout = DefaultMaxConnWaitTimeout
+	}
+	if opts.MaxResponseBodySize <= 0 {
+		opts.MaxResponseBodySize = DefaultMaxResponseBodySize
+	}
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = DefaultDialTimeout
+	}
+	c := &Clients{backends: make(map[string]*client, len(backends)), dial: opts.DialTimeout}
+	dialTimeout := opts.DialTimeout
+	for name, b := range backends {
+		if _, _, err := net.SplitHostPort(b.Addr); err != nil {
+			return nil, fmt.Errorf("backend %s: address %q: %w", name, b.Addr, err)
+		}
+		maxConns, timeout := b.MaxConns, b.Timeout
+		if maxConns <= 0 {
+			maxConns = opts.MaxConns
+		}
+		if timeout <= 0 {
+			timeout = opts.Timeout
+		}
+		c.backends[name] = &client{
+			timeout: timeout,
+			hc: &fasthttp.HostClient{
+				Addr:                b.Addr,
+				Name:                "fanout-gateway",
+				MaxConns:            maxConns,
+				MaxConnWaitTimeout:  opts.MaxConnWaitTimeout,
+				MaxResponseBodySize: opts.MaxResponseBodySize,
+				MaxIdleConnDuration: 30 * time.Second,
+				Dial: func(a string) (net.Conn, error) {
+					return fasthttp.DialTimeout(a, dialTimeout)
+				},
+				RetryIfErr: retryOnce,
+			},
+		}
+	}
+	return c, nil
+}
+
+// retryOnce retries an idempotent request once when its connection was
+// closed before any response: a keep-alive connection the backend had just
+// closed is the usual cause. Any other failure is the caller's to see, and
+// the retry never resets the deadline.
+func retryOnce(req *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
+	if attempts > 1 || !req.Header.IsGet() {
+		return false, false
+	}
+	return false, errors.Is(err, fasthttp.ErrConnectionClosed) || errors.Is(err, io.EOF)
+}
+
+// Names returns the backend names, sorted.
+func (c *Clients) Names() []string {
+	names := make([]string, 0, len(c.backends))
+	for n := range c.backends {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// InFlight returns the number of calls to a backend in progress.
+func (c *Clients) InFlight(name string) int64 {
+	if b := c.backends[name]; b != nil {
+		return b.inFlight.Load()
+	}
+	return 0
+}
+
+// Addr returns the address of a backend, "" if unknown.
+func (c *Clients) Addr(name string) string {
+	if b := c.backends[name]; b != nil {
+		return b.hc.Addr
+	}
+	return ""
+}
+
+// Check dials every backend concurrently and returns the error of each one
+// that cannot be reached (empty if all can).
+func (c *Clients) Check(ctx context.Context) map[string]error {
+	type res struct {
+		name string
+		err  error
+	}
+	ch := make(chan res, len(c.backends))
+	for name, b := range c.backends {
+		addr := b.hc.Addr
+		go func() {
+			d := net.Dialer{Timeout: c.dial}
+			conn, err := d.DialContext(ctx, "tcp", addr)
+			if err == nil {
+				_ = conn.Close()
+			}
+			ch <- res{name, err}
+		}()
+	}
+	failed := map[string]error{}
+	for range c.backends {
+		r := <-ch
+		if r.err != nil {
+			failed[r.name] = r.err
+		}
+	}
+	return failed
+}
+
+// Exchange returns an Exchange for one public request. Release it when the
+// bodies it returned are no longer used.
+func (c *Clients) Exchange() *Exchange {
+	e, _ := c.pool.Get().(*Exchange)
+	if e == nil {
+		e = &Exchange{c: c}
+	}
+	return e
+}
+
+// Exchange performs the backend calls of one public request and keeps their
+// responses so that the bodies it returns stay valid until Release. It
+// implements the fan-out engine's Doer and is safe for concurrent use.
+type Exchange struct {
+	c     *Clients
+	mu    sync.Mutex
+	resps []*fasthttp.Response
+}
+
+// Do performs one call: method and path (with query) on the named backend.
+// The deadline is the earlier of ctx's and the configured call timeout.
+// A non-2xx status is not an error. Errors wrap ErrTimeout, ErrUnavailable
+// or ErrUnknownBackend where they apply.
+func (e *Exchange) Do(ctx context.Context, backend, method, path string) (int, []byte, error) {
+	return e.DoBody(ctx, backend, method, path, "", nil)
+}
+
+// DoBody is Do with a request body and its content type.
+func (e *Exchange) DoBody(ctx context.Context, backend, method, path, contentType string, body []byte) (int, []byte, error) {
+	b := e.c.backends[backend]
+	if b == nil {
+		return 0, nil, fmt.Errorf("%w %q", ErrUnknownBackend, backend)
+	}
+	hc := b.hc
+	deadline, ok := ctx.Deadline()
+	if t := b.timeout; t > 0 {
+		if d := time.Now().Add(t); !ok || d.Before(deadline) {
+			deadline, ok = d, true
+		}
+	}
+	if !ok {
+		deadline = time.Now().Add(DefaultMaxConnWaitTimeout)
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, nil, fmt.Errorf("%w: %w", ErrTimeout, err)
+	}
+
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	resp := fasthttp.AcquireResponse()
+	if method == "" {
+		method = fasthttp.MethodGet
+	}
+	req.Header.SetMethod(method)
+	req.SetRequestURI(path)
+	req.Header.SetHost(hc.Addr)
+	if body != nil {
+		req.Header.SetContentType(contentType)
+		req.SetBodyRaw(body)
+	}
+	b.inFlight.Add(1)
+	err := hc.DoDeadline(req, resp, deadline)
+	b.inFlight.Add(-1)
+	if err != nil {
+		fasthttp.ReleaseResponse(resp)
+		switch {
+		case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout):
+			return 0, nil, fmt.Errorf("%w: %s %s: %w", ErrTimeout, backend, path, err)
+		case errors.Is(err, fasthttp.ErrNoFreeConns), errors.Is(err, fasthttp.ErrConnPoolStrategyNotImpl):
+			return 0, nil, fmt.Errorf("%w: %s: %w", ErrUnavailable, backend, err)
+		}
+		return 0, nil, fmt.Errorf("%s %s: %w", backend, path, err)
+	}
+	e.mu.Lock()
+	e.resps = append(e.resps, resp)
+	e.mu.Unlock()
+	return resp.StatusCode(), resp.Body(), nil
+}
+
+// Release frees the responses of every call; their bodies are invalid
+// afterwards. The Exchange must not be used after Release.
+func (e *Exchange) Release() {
+	e.mu.Lock()
+	for i, r := range e.resps {
+		fasthttp.ReleaseResponse(r)
+		e.resps[i] = nil
+	}
+	e.resps = e.resps[:0]
+	e.mu.Unlock()
+	e.c.pool.Put(e)
+}

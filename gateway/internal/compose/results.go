@@ -1,0 +1,274 @@
+// Package compose builds the public results page of an experiment from the
+// bodies of its backend calls. It decodes only the fields it uses and
+// copies the parts it does not transform as raw JSON.
+package compose
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+)
+
+// DefaultConfidenceThreshold applies when the project's settings are missing.
+const DefaultConfidenceThreshold = 0.95
+
+// Input holds the bodies of the calls; nil means the call failed.
+// Experiment and Results are required; Layer and Settings are optional.
+type Input struct {
+	Experiment []byte
+	Layer      []byte
+	Settings   []byte
+	Results    []byte
+	// Missing lists the calls that failed; composition adds the optional
+	// parts it could not decode.
+	Missing []Missing
+}
+
+// Missing says which optional call's part is missing from the page, and why.
+type Missing struct {
+	Call   string `json:"call"`
+	Status int    `json:"status,omitempty"`
+	Detail string `json:"detail"`
+}
+
+// PartError is the failure to decode a required part. Part is the call's name.
+type PartError struct {
+	Part string
+	Err  error
+}
+
+func (e *PartError) Error() string { return fmt.Sprintf("%s: %v", e.Part, e.Err) }
+func (e *PartError) Unwrap() error { return e.Err }
+
+// What the backends send, as far as the page needs it.
+type (
+	experimentIn struct {
+		ID         jsonID          `json:"id"`
+		ProjectID  jsonID          `json:"project_id"`
+		LayerID    jsonID          `json:"layer_id"`
+		Name       string          `json:"name"`
+		Status     string          `json:"status"`
+		Variations json.RawMessage `json:"variations,omitempty"`
+	}
+	layerIn struct {
+		ID          jsonID          `json:"id"`
+		Name        string          `json:"name"`
+		Allocations json.RawMessage `json:"allocations,omitempty"`
+		Traffic     *float64        `json:"traffic_allocation,omitempty"`
+	}
+	settingsIn struct {
+		ConfidenceThreshold *float64 `json:"confidence_threshold"`
+	}
+	resultsIn struct {
+		Metrics []metricIn `json:"metrics"`
+	}
+	metricIn struct {
+		ID         jsonID        `json:"id"`
+		Name       string        `json:"name"`
+		Baseline   string        `json:"baseline"`
+		Variations []variationIn `json:"variations"`
+	}
+	variationIn struct {
+		Variation   jsonID `json:"variation_id"`
+		Key         string `json:"key"`
+		Visitors    int64  `json:"visitors"`
+		Conversions int64  `json:"conversions"`
+	}
+)
+
+// What the page says (the ResultsPage schema of the OpenAPI document).
+type (
+	page struct {
+		Experiment   experimentOut `json:"experiment"`
+		Layer        *layerOut     `json:"layer"`
+		Significance significance  `json:"significance"`
+		Metrics      []metricOut   `json:"metrics"`
+		Partial      bool          `json:"partial"`
+		Missing      []Missing     `json:"missing"`
+	}
+	experimentOut struct {
+		ID         string          `json:"id"`
+		ProjectID  string          `json:"project_id"`
+		LayerID    string          `json:"layer_id"`
+		Name       string          `json:"name"`
+		Status     string          `json:"status"`
+		Variations json.RawMessage `json:"variations,omitempty"`
+	}
+	layerOut struct {
+		ID          string          `json:"id"`
+		Name        string          `json:"name,omitempty"`
+		Traffic     *float64        `json:"traffic_allocation,omitempty"`
+		Allocations json.RawMessage `json:"allocations,omitempty"`
+	}
+	significance struct {
+		ConfidenceThreshold float64 `json:"confidence_threshold"`
+		Source              string  `json:"source"`
+	}
+	metricOut struct {
+		ID         string         `json:"id"`
+		Name       string         `json:"name,omitempty"`
+		Baseline   string         `json:"baseline,omitempty"`
+		Variations []variationOut `json:"variations"`
+	}
+	variationOut struct {
+		Variation   string   `json:"variation"`
+		Visitors    int64    `json:"visitors"`
+		Conversions int64    `json:"conversions"`
+		Rate        float64  `json:"rate"`
+		Lift        *float64 `json:"lift"`
+		CI          *ci      `json:"ci"`
+		Significant bool     `json:"significant"`
+	}
+	ci struct {
+		Low   float64 `json:"low"`
+		High  float64 `json:"high"`
+		Level float64 `json:"level"`
+	}
+)
+
+// ResultsPage appends the results page to dst. A required part that is
+// missing or not valid JSON is a *PartError; an optional one that is not
+// valid JSON is added to the page's missing list.
+func ResultsPage(dst []byte, in *Input) ([]byte, error) {
+	var exp experimentIn
+	if err := decode(in.Experiment, &exp); err != nil {
+		return dst, &PartError{Part: "experiment", Err: err}
+	}
+	var res resultsIn
+	if err := decode(in.Results, &res); err != nil {
+		return dst, &PartError{Part: "results", Err: err}
+	}
+	p := page{
+		Experiment: experimentOut{
+			ID:         string(exp.ID),
+			ProjectID:  string(exp.ProjectID),
+			LayerID:    string(exp.LayerID),
+			Name:       exp.Name,
+			Status:     exp.Status,
+			Variations: exp.Variations,
+		},
+		Significance: significance{ConfidenceThreshold: DefaultConfidenceThreshold, Source: "default"},
+		Missing:      in.Missing,
+	}
+	if in.Layer != nil {
+		var l layerIn
+		if err := decode(in.Layer, &l); err != nil {
+			p.Missing = append(p.Missing, Missing{Call: "layer", Detail: "malformed body: " + err.Error()})
+		} else {
+			p.Layer = &layerOut{ID: string(l.ID), Name: l.Name, Traffic: l.Traffic, Allocations: l.Allocations}
+		}
+	}
+	if in.Settings != nil {
+		var st settingsIn
+		err := decode(in.Settings, &st)
+		switch {
+		case err != nil:
+			p.Missing = append(p.Missing, Missing{Call: "settings", Detail: "malformed body: " + err.Error()})
+		case st.ConfidenceThreshold == nil || *st.ConfidenceThreshold <= 0 || *st.ConfidenceThreshold >= 1:
+			p.Missing = append(p.Missing, Missing{Call: "settings", Detail: "no confidence_threshold in (0, 1)"})
+		default:
+			p.Significance = significance{ConfidenceThreshold: *st.ConfidenceThreshold, Source: "project"}
+		}
+	}
+	z := zScore(p.Significance.ConfidenceThreshold)
+	p.Metrics = make([]metricOut, len(res.Metrics))
+	for i := range res.Metrics {
+		p.Metrics[i] = metric(&res.Metrics[i], z, p.Significance.ConfidenceThreshold)
+	}
+	if p.Missing == nil {
+		p.Missing = []Missing{}
+	}
+	p.Partial = len(p.Missing) > 0
+	b, err := json.Marshal(&p)
+	if err != nil {
+		return dst, fmt.Errorf("encode results page: %w", err)
+	}
+	return append(dst, b...), nil
+}
+
+func decode(body []byte, v any) error {
+	if body == nil {
+		return fmt.Errorf("no body")
+	}
+	return json.Unmarshal(body, v)
+}
+
+// metric compares every variation of a metric with the baseline (the one
+// named, else the first): the lift of the conversion rate and its
+// confidence interval at the threshold, by the normal approximation of the
+// difference of two proportions.
+func metric(m *metricIn, z, level float64) metricOut {
+	out := metricOut{ID: string(m.ID), Name: m.Name, Variations: make([]variationOut, len(m.Variations))}
+	base := 0
+	for i, v := range m.Variations {
+		if m.Baseline != "" && (v.name() == m.Baseline) {
+			base = i
+		}
+	}
+	if len(m.Variations) > 0 {
+		out.Baseline = m.Variations[base].name()
+	}
+	var rb, nb float64
+	if len(m.Variations) > 0 {
+		b := m.Variations[base]
+		rb, nb = rate(b.Conversions, b.Visitors), float64(b.Visitors)
+	}
+	for i, v := range m.Variations {
+		r := rate(v.Conversions, v.Visitors)
+		o := variationOut{Variation: v.name(), Visitors: v.Visitors, Conversions: v.Conversions, Rate: round(r)}
+		if i != base && rb > 0 && v.Visitors > 0 && nb > 0 {
+			n := float64(v.Visitors)
+			lift := (r - rb) / rb
+			se := math.Sqrt(r*(1-r)/n + rb*(1-rb)/nb)
+			low, high := (r-rb-z*se)/rb, (r-rb+z*se)/rb
+			lift, low, high = round(lift), round(low), round(high)
+			o.Lift = &lift
+			o.CI = &ci{Low: low, High: high, Level: level}
+			o.Significant = low > 0 || high < 0
+		}
+		out.Variations[i] = o
+	}
+	return out
+}
+
+func (v *variationIn) name() string {
+	if v.Key != "" {
+		return v.Key
+	}
+	return string(v.Variation)
+}
+
+func rate(conv, n int64) float64 {
+	if n <= 0 {
+		return 0
+	}
+	return float64(conv) / float64(n)
+}
+
+// zScore is the two-sided normal quantile of a confidence level:
+// P(|Z| < z) = level.
+func zScore(level float64) float64 { return math.Sqrt2 * math.Erfinv(level) }
+
+// round keeps six decimals, enough for rates and lifts, and short bodies.
+func round(x float64) float64 { return math.Round(x*1e6) / 1e6 }
+
+// jsonID is an id sent as a JSON string or number, kept as its text.
+type jsonID string
+
+// UnmarshalJSON accepts "42" and 42.
+func (id *jsonID) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*id = jsonID(s)
+		return nil
+	}
+	if _, err := strconv.ParseFloat(string(b), 64); err != nil {
+		return fmt.Errorf("id %s: not a string or number", b)
+	}
+	*id = jsonID(b)
+	return nil
+}

@@ -1,0 +1,299 @@
+// Package config holds the gateway's settings: defaults that work on a
+// laptop, a YAML file (-config) and command-line flags, in that order of
+// precedence, lowest first.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"fanout/gateway/fanout"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Defaults, reused as the flags' defaults.
+const (
+	DefaultAddr     = "127.0.0.1:8080"
+	DefaultMode     = fanout.ModeConcurrent
+	DefaultPoolSize = fanout.DefaultPoolSize
+	DefaultDeadline = 2 * time.Second
+	DefaultGrace    = 10 * time.Second
+	DefaultMaxConns = 256
+)
+
+// DefaultBackends are the backends' addresses when nothing else says.
+var DefaultBackends = map[string]string{
+	"experiments": "127.0.0.1:9101",
+	"layers":      "127.0.0.1:9102",
+	"projects":    "127.0.0.1:9103",
+	"results":     "127.0.0.1:9104",
+}
+
+// Backend is one backend service.
+type Backend struct {
+	Addr     string        `yaml:"addr"`      // host:port
+	MaxConns int           `yaml:"max_conns"` // 0: Config.MaxConns
+	Timeout  time.Duration `yaml:"timeout"`   // per call; 0: Config.BackendTimeout
+}
+
+// Config is every setting of the gateway.
+type Config struct {
+	Addr           string             `yaml:"addr"`
+	Mode           string             `yaml:"mode"`
+	PoolSize       int                `yaml:"pool_size"`
+	Deadline       time.Duration      `yaml:"deadline"`        // whole public request
+	Grace          time.Duration      `yaml:"grace"`           // graceful shutdown
+	MaxConns       int                `yaml:"max_conns"`       // per backend
+	BackendTimeout time.Duration      `yaml:"backend_timeout"` // per call; 0: only the deadline
+	Backends       map[string]Backend `yaml:"backends"`
+	LogLevel       string             `yaml:"log_level"` // debug, info, warn, error
+}
+
+// Default returns the settings used when nothing else is given.
+func Default() Config {
+	c := Config{
+		Addr:     DefaultAddr,
+		Mode:     DefaultMode,
+		PoolSize: DefaultPoolSize,
+		Deadline: DefaultDeadline,
+		Grace:    DefaultGrace,
+		MaxConns: DefaultMaxConns,
+		Backends: map[string]Backend{},
+		LogLevel: "info",
+	}
+	for name, addr := range DefaultBackends {
+		c.Backends[name] = Backend{Addr: addr}
+	}
+	return c
+}
+
+// Usage is the text of -h.
+const Usage = `Usage: gateway [flags]
+
+Fanout's API gateway: serves the public API of gateway/openapi.yaml on
+fasthttp, validates every request against it and fans aggregate requests out
+to the backend services with the chosen strategy (-mode).
+
+Prints "LISTEN gateway=HOST:PORT" on stdout once it serves; logs go to stderr.
+Stops gracefully on SIGINT or SIGTERM: in-flight requests get -grace to finish.
+
+Examples:
+  gateway                                   # defaults: :8080, backends on :9101..9104
+  gateway -addr 127.0.0.1:0 -mode sequential
+  gateway -mode pool -pool-size 4
+  gateway -backend results=10.0.0.7:9104 -backend-timeout 300ms -deadline 1s
+  gateway -config gateway.yaml -mode blocking   # flags override the file
+
+Config file (YAML, unknown fields are errors):
+  addr: 127.0.0.1:8080
+  mode: concurrent          # sequential | staged | concurrent | pool | blocking
+  pool_size: 16
+  deadline: 2s
+  grace: 10s
+  max_conns: 256            # per backend
+  backend_timeout: 0s       # per call; 0 = only the request deadline
+  backends:
+    results: {addr: 127.0.0.1:9104, max_conns: 64, timeout: 500ms}
+
+Flags:
+`
+
+// backendFlag collects repeated -backend NAME=HOST:PORT.
+type backendFlag map[string]string
+
+func (b backendFlag) String() string {
+	parts := make([]string, 0, len(b))
+	for n, a := range b {
+		parts = append(parts, n+"="+a)
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
+}
+
+func (b backendFlag) Set(v string) error {
+	name, addr, ok := strings.Cut(v, "=")
+	if !ok || name == "" || addr == "" {
+		return fmt.Errorf("want NAME=HOST:PORT, got %q", v)
+	}
+	b[name] = addr
+	return nil
+}
+
+// Parse reads the settings from args (without the program name): defaults,
+// then the -config file if given, then the flags set explicitly. It returns
+// flag.ErrHelp for -h, after writing the usage to out.
+func Parse(args []string, out io.Writer) (Config, error) {
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprint(out, Usage)
+		fs.PrintDefaults()
+	}
+	d := Default()
+	var (
+		file     = fs.String("config", "", "YAML `FILE` with settings; flags given as well override it")
+		addr     = fs.String("addr", d.Addr, "listen `HOST:PORT` (port 0 picks a free port)")
+		mode     = fs.String("mode", d.Mode, "fan-out `MODE`: "+strings.Join(fanout.Modes, ", "))
+		poolSize = fs.Int("pool-size", d.PoolSize, "workers of the process-wide pool in -mode pool")
+		deadline = fs.Duration("deadline", d.Deadline, "deadline of a whole public request")
+		grace    = fs.Duration("grace", d.Grace, "how long in-flight requests may run on after SIGINT/SIGTERM")
+		maxConns = fs.Int("max-conns", d.MaxConns, "maximum connections per backend")
+		timeout  = fs.Duration("backend-timeout", 0, "timeout of one backend call; 0: only the request deadline")
+		logLevel = fs.String("log-level", d.LogLevel, "log `LEVEL`: debug, info, warn, error")
+		backends = backendFlag{}
+	)
+	fs.Var(backends, "backend", "backend address `NAME=HOST:PORT`, repeatable (defaults: "+backendFlag(DefaultBackends).String()+")")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	c := d
+	if *file != "" {
+		var err error
+		if c, err = Load(*file); err != nil {
+			return Config{}, err
+		}
+	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "addr":
+			c.Addr = *addr
+		case "mode":
+			c.Mode = *mode
+		case "pool-size":
+			c.PoolSize = *poolSize
+		case "deadline":
+			c.Deadline = *deadline
+		case "grace":
+			c.Grace = *grace
+		case "max-conns":
+			c.MaxConns = *maxConns
+		case "backend-timeout":
+			c.BackendTimeout = *timeout
+		case "log-level":
+			c.LogLevel = *logLevel
+		}
+	})
+	for name, a := range backends {
+		b := c.Backends[name]
+		b.Addr = a
+		c.Backends[name] = b
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Load reads a YAML file over the defaults. Unknown fields are errors.
+func Load(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("read config: %w", err)
+	}
+	c, err := Decode(data)
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Decode reads YAML settings over the defaults. Backends named in the YAML
+// are added to the default ones or replace them.
+func Decode(data []byte) (Config, error) {
+	c := Default()
+	var file Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&file); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, err
+	}
+	if file.Addr != "" {
+		c.Addr = file.Addr
+	}
+	if file.Mode != "" {
+		c.Mode = file.Mode
+	}
+	if file.PoolSize != 0 {
+		c.PoolSize = file.PoolSize
+	}
+	if file.Deadline != 0 {
+		c.Deadline = file.Deadline
+	}
+	if file.Grace != 0 {
+		c.Grace = file.Grace
+	}
+	if file.MaxConns != 0 {
+		c.MaxConns = file.MaxConns
+	}
+	if file.BackendTimeout != 0 {
+		c.BackendTimeout = file.BackendTimeout
+	}
+	if file.LogLevel != "" {
+		c.LogLevel = file.LogLevel
+	}
+	for name, b := range file.Backends {
+		if b.Addr == "" {
+			b.Addr = c.Backends[name].Addr
+		}
+		c.Backends[name] = b
+	}
+	return c, nil
+}
+
+// Validate reports the first setting out of range, naming it.
+func (c Config) Validate() error {
+	switch {
+	case c.Addr == "":
+		return errors.New("addr: empty")
+	case !validMode(c.Mode):
+		return fmt.Errorf("mode: %q is not one of %s", c.Mode, strings.Join(fanout.Modes, ", "))
+	case c.PoolSize < 1:
+		return fmt.Errorf("pool_size: %d, want at least 1", c.PoolSize)
+	case c.Deadline <= 0:
+		return fmt.Errorf("deadline: %s, want more than 0", c.Deadline)
+	case c.Grace < 0:
+		return fmt.Errorf("grace: %s is negative", c.Grace)
+	case c.MaxConns < 1:
+		return fmt.Errorf("max_conns: %d, want at least 1", c.MaxConns)
+	case c.BackendTimeout < 0:
+		return fmt.Errorf("backend_timeout: %s is negative", c.BackendTimeout)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log_level: %q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	for name, b := range c.Backends {
+		switch {
+		case b.Addr == "":
+			return fmt.Errorf("backends.%s.addr: empty", name)
+		case !strings.Contains(b.Addr, ":"):
+			return fmt.Errorf("backends.%s.addr: %q is not HOST:PORT", name, b.Addr)
+		case b.MaxConns < 0:
+			return fmt.Errorf("backends.%s.max_conns: %d is negative", name, b.MaxConns)
+		case b.Timeout < 0:
+			return fmt.Errorf("backends.%s.timeout: %s is negative", name, b.Timeout)
+		}
+	}
+	return nil
+}
+
+func validMode(m string) bool {
+	for _, x := range fanout.Modes {
+		if m == x {
+			return true
+		}
+	}
+	return false
+}

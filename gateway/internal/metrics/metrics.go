@@ -1,0 +1,140 @@
+// Package metrics holds the gateway's Prometheus metrics: request latency by
+// route and status, backend call latency by call, in-flight gauges and errors
+// by kind. Observing costs no allocation: every series is created once, at
+// start-up or on its first use.
+package metrics
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	vm "github.com/VictoriaMetrics/metrics"
+)
+
+// Buckets are the histograms' upper bounds in seconds, dense around the
+// tens of milliseconds that backend calls and fan-outs take.
+var Buckets = []float64{
+	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05,
+	0.06, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10,
+}
+
+// Kinds of error counted by Error.
+const (
+	KindInvalidRequest = "invalid_request"
+	KindNotFound       = "not_found"
+	KindBadGateway     = "bad_gateway"
+	KindTimeout        = "timeout"
+	KindUnavailable    = "unavailable"
+	KindPartial        = "partial"
+	KindInternal       = "internal"
+)
+
+// Metrics is one gateway's set of metrics. It is safe for concurrent use.
+type Metrics struct {
+	set      *vm.Set
+	inFlight atomic.Int64
+
+	mu     sync.Mutex
+	errors map[string]*vm.Counter
+}
+
+// New returns an empty set of metrics with the request in-flight gauge.
+func New() *Metrics {
+	m := &Metrics{set: vm.NewSet(), errors: map[string]*vm.Counter{}}
+	m.set.NewGauge("fanout_requests_in_flight", func() float64 { return float64(m.inFlight.Load()) })
+	for _, k := range []string{KindInvalidRequest, KindNotFound, KindBadGateway, KindTimeout, KindUnavailable, KindPartial, KindInternal} {
+		m.errors[k] = m.set.NewCounter(fmt.Sprintf(`fanout_errors_total{kind=%q}`, k))
+	}
+	return m
+}
+
+// Begin counts a request in flight; call the returned func when it ends.
+func (m *Metrics) Begin() { m.inFlight.Add(1) }
+
+// End counts a request no longer in flight.
+func (m *Metrics) End() { m.inFlight.Add(-1) }
+
+// InFlight returns the number of requests in flight.
+func (m *Metrics) InFlight() int64 { return m.inFlight.Load() }
+
+// Error counts one error of the given kind (one of the Kind constants).
+func (m *Metrics) Error(kind string) {
+	c := m.errors[kind]
+	if c == nil {
+		m.mu.Lock()
+		c = m.set.GetOrCreateCounter(fmt.Sprintf(`fanout_errors_total{kind=%q}`, kind))
+		m.mu.Unlock()
+	}
+	c.Inc()
+}
+
+// Gauge registers a gauge read from f at each scrape, e.g. the calls in
+// flight to one backend. labels is `name="value",...` or "".
+func (m *Metrics) Gauge(name, labels string, f func() float64) {
+	if labels != "" {
+		name += "{" + labels + "}"
+	}
+	m.set.GetOrCreateGauge(name, f)
+}
+
+// Route returns the request latency histograms of one route, created on
+// first use per status.
+func (m *Metrics) Route(method, route string) *Route {
+	return &Route{set: m.set, labels: fmt.Sprintf(`method=%q,route=%q`, method, route)}
+}
+
+// Call returns the latency histogram of one backend call of an operation.
+func (m *Metrics) Call(operation, call, backend string) *Call {
+	labels := fmt.Sprintf(`operation=%q,call=%q,backend=%q`, operation, call, backend)
+	return &Call{
+		ok:     m.set.GetOrCreatePrometheusHistogramExt(`fanout_backend_call_duration_seconds{`+labels+`,outcome="ok"}`, Buckets),
+		failed: m.set.GetOrCreatePrometheusHistogramExt(`fanout_backend_call_duration_seconds{`+labels+`,outcome="failed"}`, Buckets),
+	}
+}
+
+// WritePrometheus writes every metric in the Prometheus text format,
+// followed by the Go runtime and process metrics.
+func (m *Metrics) WritePrometheus(w io.Writer) {
+	m.set.WritePrometheus(w)
+	vm.WriteProcessMetrics(w)
+}
+
+// Route holds the latency histograms of one route, one per status.
+type Route struct {
+	set      *vm.Set
+	labels   string
+	byStatus [600]atomic.Pointer[vm.PrometheusHistogram]
+}
+
+// Observe records one request's duration under its status.
+func (r *Route) Observe(status int, d time.Duration) {
+	if status < 100 || status >= len(r.byStatus) {
+		status = 599
+	}
+	h := r.byStatus[status].Load()
+	if h == nil {
+		h = r.set.GetOrCreatePrometheusHistogramExt(
+			`fanout_request_duration_seconds{`+r.labels+`,status="`+strconv.Itoa(status)+`"}`, Buckets)
+		r.byStatus[status].Store(h)
+	}
+	h.Update(d.Seconds())
+}
+
+// Call holds the latency histograms of one backend call.
+type Call struct {
+	ok, failed *vm.PrometheusHistogram
+}
+
+// Observe records one call's time in the backend client. ok is false for a
+// transport error or a non-2xx status.
+func (c *Call) Observe(d time.Duration, ok bool) {
+	if ok {
+		c.ok.Update(d.Seconds())
+	} else {
+		c.failed.Update(d.Seconds())
+	}
+}

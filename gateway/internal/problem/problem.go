@@ -1,0 +1,71 @@
+// Package problem writes RFC 9457 problem details (application/problem+json),
+// the body of every error the gateway returns.
+package problem
+
+import (
+	"encoding/json"
+
+	"github.com/valyala/fasthttp"
+)
+
+// ContentType is the media type of a problem body.
+const ContentType = "application/problem+json"
+
+// Types of problem, as URIs. Clients switch on these, not on titles.
+const (
+	TypeInvalidRequest   = "urn:fanout:problem:invalid-request"
+	TypeNotFound         = "urn:fanout:problem:not-found"
+	TypeMethodNotAllowed = "urn:fanout:problem:method-not-allowed"
+	TypeBadGateway       = "urn:fanout:problem:bad-gateway"
+	TypeGatewayTimeout   = "urn:fanout:problem:gateway-timeout"
+	TypeUnavailable      = "urn:fanout:problem:unavailable"
+	TypeNotReady         = "urn:fanout:problem:not-ready"
+	TypeInternal         = "urn:fanout:problem:internal"
+)
+
+// InvalidParam names one invalid part of a request and says why.
+type InvalidParam struct {
+	Name   string `json:"name"`
+	In     string `json:"in"` // path, query, header or body
+	Reason string `json:"reason"`
+}
+
+// Problem is one problem detail. Status is also the HTTP status.
+type Problem struct {
+	Type          string         `json:"type"`
+	Title         string         `json:"title"`
+	Status        int            `json:"status"`
+	Detail        string         `json:"detail,omitempty"`
+	Instance      string         `json:"instance,omitempty"`
+	Call          string         `json:"call,omitempty"`
+	InvalidParams []InvalidParam `json:"invalid_params,omitempty"`
+	// Unreachable lists the backends that cannot be reached (readiness).
+	Unreachable []string `json:"unreachable,omitempty"`
+}
+
+// New returns a Problem of the given type and status, titled with the
+// status text.
+func New(typ string, status int, detail string) Problem {
+	return Problem{Type: typ, Title: fasthttp.StatusMessage(status), Status: status, Detail: detail}
+}
+
+// Write sends p as the response: status, Content-Type and body. The
+// instance is the request path unless p sets one.
+func Write(ctx *fasthttp.RequestCtx, p Problem) {
+	if p.Instance == "" {
+		p.Instance = string(ctx.Path())
+	}
+	if p.Title == "" {
+		p.Title = fasthttp.StatusMessage(p.Status)
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		// A Problem holds only strings and ints; Marshal cannot fail.
+		b = []byte(`{"type":"` + TypeInternal + `","title":"Internal Server Error","status":500}`)
+		p.Status = fasthttp.StatusInternalServerError
+	}
+	ctx.Response.ResetBody()
+	ctx.SetStatusCode(p.Status)
+	ctx.SetContentType(ContentType)
+	ctx.SetBody(b)
+}

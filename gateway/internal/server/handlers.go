@@ -1,0 +1,160 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"fanout/gateway/fanout"
+	"fanout/gateway/internal/metrics"
+	"fanout/gateway/internal/problem"
+	"fanout/gateway/internal/spec"
+
+	"github.com/valyala/bytebufferpool"
+	"github.com/valyala/fasthttp"
+)
+
+// handler handles one validated request of an operation; start is when the
+// request arrived.
+type handler struct {
+	handle func(s *Server, ctx *fasthttp.RequestCtx, o *operation, start time.Time)
+	// fanout: the operation must carry x-fanout.
+	fanout bool
+	// validate: the request is validated against the document first.
+	validate bool
+	// needs names the calls the handler reads by name.
+	needs []string
+}
+
+// handlers maps every operationId of the document to its handler. The
+// router is built from the document; New fails if the two disagree.
+var handlers = map[string]handler{
+	"getProject":       {handle: (*Server).proxy, fanout: true, validate: true},
+	"getExperiment":    {handle: (*Server).proxy, fanout: true, validate: true},
+	"listExperiments":  {handle: (*Server).proxy, fanout: true, validate: true},
+	"createExperiment": {handle: (*Server).create, fanout: true, validate: true},
+	"getExperimentResults": {handle: (*Server).results, fanout: true, validate: true,
+		needs: []string{"experiment", "layer", "settings", "results"}},
+	"getOpenAPIYAML": {handle: (*Server).openAPIYAML},
+	"getOpenAPIJSON": {handle: (*Server).openAPIJSON},
+	"getHealth":      {handle: (*Server).health},
+	"getReadiness":   {handle: (*Server).readiness},
+	"getMetrics":     {handle: (*Server).metricsText},
+}
+
+// operation is an operation of the document bound to its handler, with
+// everything prepared at start-up.
+type operation struct {
+	op       *spec.Operation
+	handle   func(s *Server, ctx *fasthttp.RequestCtx, o *operation, start time.Time)
+	validate bool
+	route    *metrics.Route
+
+	plan    *fanout.Plan
+	primary int             // index of the primary call in plan
+	calls   []*metrics.Call // by call index
+}
+
+func (s *Server) newOperation(op *spec.Operation, h handler) (*operation, error) {
+	o := &operation{
+		op:       op,
+		handle:   h.handle,
+		validate: h.validate,
+		route:    s.metrics.Route(op.Method, op.Path),
+	}
+	if h.fanout != (op.Fanout != nil) {
+		if h.fanout {
+			return nil, fmt.Errorf("new server: operation %s: its handler needs an %s extension", op.ID, spec.ExtensionFanout)
+		}
+		return nil, fmt.Errorf("new server: operation %s: its handler makes no backend calls, yet it has %s", op.ID, spec.ExtensionFanout)
+	}
+	if op.Fanout == nil {
+		return o, nil
+	}
+	plan, err := fanout.Compile(op.ID, op.Fanout.Calls, op.Params)
+	if err != nil {
+		return nil, fmt.Errorf("new server: %w", err)
+	}
+	known := map[string]bool{}
+	for _, n := range s.backends.Names() {
+		known[n] = true
+	}
+	for _, c := range plan.Calls() {
+		if !known[c.Spec.Backend] {
+			return nil, fmt.Errorf("new server: operation %s: call %q: backend %q is not configured (have %s)",
+				op.ID, c.Spec.Name, c.Spec.Backend, strings.Join(s.backends.Names(), ", "))
+		}
+	}
+	for _, name := range h.needs {
+		if plan.Index(name) < 0 {
+			return nil, fmt.Errorf("new server: operation %s: its handler needs a call named %q", op.ID, name)
+		}
+	}
+	o.plan = plan
+	o.primary = plan.Index(op.Fanout.Primary)
+	o.calls = make([]*metrics.Call, len(plan.Calls()))
+	for _, c := range plan.Calls() {
+		o.calls[c.Index] = s.metrics.Call(op.ID, c.Spec.Name, c.Spec.Backend)
+	}
+	return o, nil
+}
+
+func (s *Server) openAPIYAML(ctx *fasthttp.RequestCtx, _ *operation, _ time.Time) {
+	ctx.SetContentType("application/yaml")
+	ctx.SetBody(s.spec.YAML())
+}
+
+func (s *Server) openAPIJSON(ctx *fasthttp.RequestCtx, _ *operation, _ time.Time) {
+	ctx.SetContentType("application/json")
+	ctx.SetBody(s.spec.JSON())
+}
+
+func (s *Server) health(ctx *fasthttp.RequestCtx, _ *operation, _ time.Time) {
+	ctx.SetContentType("application/json")
+	ctx.SetBodyString(`{"status":"ok"}`)
+}
+
+// readinessTimeout bounds the dial of each backend by /readyz.
+const readinessTimeout = time.Second
+
+func (s *Server) readiness(ctx *fasthttp.RequestCtx, _ *operation, _ time.Time) {
+	c, cancel := context.WithTimeout(context.Background(), readinessTimeout)
+	defer cancel()
+	failed := s.backends.Check(c)
+	backends := map[string]string{}
+	for _, n := range s.backends.Names() {
+		backends[n] = "ok"
+	}
+	if len(failed) == 0 {
+		b, _ := json.Marshal(struct {
+			Status   string            `json:"status"`
+			Backends map[string]string `json:"backends"`
+		}{"ready", backends})
+		ctx.SetContentType("application/json")
+		ctx.SetBody(b)
+		return
+	}
+	names := make([]string, 0, len(failed))
+	for n := range failed {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = fmt.Sprintf("%s at %s (%v)", n, s.backends.Addr(n), failed[n])
+	}
+	p := problem.New(problem.TypeNotReady, fasthttp.StatusServiceUnavailable, "unreachable backends: "+strings.Join(parts, "; "))
+	p.Unreachable = names
+	problem.Write(ctx, p)
+}
+
+func (s *Server) metricsText(ctx *fasthttp.RequestCtx, _ *operation, _ time.Time) {
+	buf := bytebufferpool.Get()
+	defer bytebufferpool.Put(buf)
+	s.metrics.WritePrometheus(buf)
+	ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
+	ctx.SetBody(buf.B)
+}

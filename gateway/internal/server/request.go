@@ -1,0 +1,110 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"sync"
+
+	"fanout/gateway/internal/problem"
+	"fanout/gateway/internal/spec"
+
+	"github.com/valyala/fasthttp"
+)
+
+// inputs recycles validation inputs and their maps.
+var inputs = sync.Pool{New: func() any {
+	return &spec.Input{PathParams: map[string]string{}}
+}}
+
+// validate checks the request against the operation. It reads from the
+// fasthttp request only what the operation declares: the router has already
+// found the operation, so no second routing happens here.
+func validate(ctx *fasthttp.RequestCtx, op *spec.Operation) []problem.InvalidParam {
+	in := inputs.Get().(*spec.Input)
+	defer func() {
+		in.Reset()
+		inputs.Put(in)
+	}()
+	for _, name := range op.PathNames() {
+		if v, ok := ctx.UserValue(name).(string); ok {
+			in.PathParams[name] = v
+		}
+	}
+	if len(op.QueryNames()) > 0 {
+		if in.Query == nil {
+			in.Query = url.Values{}
+		}
+		ctx.QueryArgs().VisitAll(func(k, v []byte) {
+			key := string(k)
+			in.Query[key] = append(in.Query[key], string(v))
+		})
+	}
+	if len(op.HeaderNames()) > 0 || op.HasBody() {
+		if in.Header == nil {
+			in.Header = http.Header{}
+		}
+		if ct := ctx.Request.Header.ContentType(); len(ct) > 0 {
+			in.Header.Set("Content-Type", string(ct))
+		}
+		for _, name := range op.HeaderNames() {
+			if v := ctx.Request.Header.Peek(name); v != nil {
+				in.Header.Set(name, string(v))
+			}
+		}
+	}
+	if op.HasBody() {
+		in.Body = ctx.PostBody()
+	}
+	return op.Validate(context.Background(), in)
+}
+
+// maxParams is the most parameters an operation's calls may use.
+const maxParams = 8
+
+// params are the values of an operation's parameters for one request,
+// copied out of the fasthttp request before the fan-out starts so the
+// calls' goroutines never touch the RequestCtx. Defaults fill absent query
+// parameters.
+type params struct {
+	n      int
+	names  [maxParams]string
+	values [maxParams]string
+}
+
+// Param implements fanout.Params.
+func (p *params) Param(name string) (string, bool) {
+	for i := 0; i < p.n; i++ {
+		if p.names[i] == name {
+			return p.values[i], true
+		}
+	}
+	return "", false
+}
+
+func (p *params) fill(ctx *fasthttp.RequestCtx, op *spec.Operation) {
+	p.n = 0
+	for _, name := range op.PathNames() {
+		if v, ok := ctx.UserValue(name).(string); ok {
+			p.add(name, v)
+		}
+	}
+	if len(op.QueryNames()) == 0 {
+		return
+	}
+	args := ctx.QueryArgs()
+	for _, name := range op.QueryNames() {
+		if v := args.Peek(name); len(v) > 0 {
+			p.add(name, string(v))
+		} else if d, ok := op.Defaults[name]; ok {
+			p.add(name, d)
+		}
+	}
+}
+
+func (p *params) add(name, value string) {
+	if p.n < maxParams {
+		p.names[p.n], p.values[p.n] = name, value
+		p.n++
+	}
+}

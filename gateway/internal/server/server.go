@@ -1,0 +1,255 @@
+// Package server is the gateway's HTTP front: a fasthttp server whose router
+// is built from the OpenAPI document's paths, request validation, the
+// operation handlers (plain proxies and fan-outs), problem+json errors,
+// Server-Timing, metrics and the operational endpoints.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"time"
+
+	"fanout/gateway/fanout"
+	"fanout/gateway/internal/backend"
+	"fanout/gateway/internal/metrics"
+	"fanout/gateway/internal/problem"
+	"fanout/gateway/internal/spec"
+
+	"github.com/fasthttp/router"
+	"github.com/valyala/fasthttp"
+)
+
+// Defaults of the fasthttp server's limits.
+const (
+	DefaultReadTimeout        = 10 * time.Second
+	DefaultWriteTimeout       = 10 * time.Second
+	DefaultIdleTimeout        = 60 * time.Second
+	DefaultMaxRequestBodySize = 1 << 20
+)
+
+// Config is what a Server is made of. Spec, Executor and Backends are
+// required.
+type Config struct {
+	Spec     *spec.Spec
+	Executor fanout.Executor
+	Backends *backend.Clients
+	// Deadline bounds a whole public request. If 0, 2 s.
+	Deadline time.Duration
+	// Metrics receives the observations. If nil, a new set is made.
+	Metrics *metrics.Metrics
+	// Logger receives errors and panics. If nil, slog.Default().
+	Logger *slog.Logger
+}
+
+// Server serves the public API. It is safe for concurrent use.
+type Server struct {
+	spec     *spec.Spec
+	exec     fanout.Executor
+	backends *backend.Clients
+	deadline time.Duration
+	metrics  *metrics.Metrics
+	log      *slog.Logger
+	router   *router.Router
+	srv      *fasthttp.Server
+	ops      map[string]*operation
+	unrouted *metrics.Route
+}
+
+// New builds the router from the document's operations and compiles the
+// fan-out plans. An operation without a handler, a handler without an
+// operation, or a plan that does not compile is an error.
+func New(cfg Config) (*Server, error) {
+	if cfg.Spec == nil || cfg.Executor == nil || cfg.Backends == nil {
+		return nil, errors.New("new server: Spec, Executor and Backends are required")
+	}
+	s := &Server{
+		spec:     cfg.Spec,
+		exec:     cfg.Executor,
+		backends: cfg.Backends,
+		deadline: cfg.Deadline,
+		metrics:  cfg.Metrics,
+		log:      cfg.Logger,
+		ops:      map[string]*operation{},
+	}
+	if s.deadline <= 0 {
+		s.deadline = 2 * time.Second
+	}
+	if s.metrics == nil {
+		s.metrics = metrics.New()
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	for _, name := range cfg.Backends.Names() {
+		s.metrics.Gauge("fanout_backend_calls_in_flight", fmt.Sprintf("backend=%q", name), func() float64 {
+			return float64(cfg.Backends.InFlight(name))
+		})
+	}
+	s.unrouted = s.metrics.Route("", "unmatched")
+
+	r := router.New()
+	// An API answers a wrong path with 404, not with a redirect to a
+	// guess; OPTIONS is not part of the API, so it gets 405 like any
+	// other method a path does not have.
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.HandleOPTIONS = false
+	r.HandleMethodNotAllowed = true
+	r.NotFound = s.notFound
+	r.MethodNotAllowed = s.methodNotAllowed
+	r.PanicHandler = s.panicked
+
+	var missing []string
+	for _, op := range cfg.Spec.Operations() {
+		h, ok := handlers[op.ID]
+		if !ok {
+			missing = append(missing, op.ID)
+			continue
+		}
+		o, err := s.newOperation(op, h)
+		if err != nil {
+			return nil, err
+		}
+		s.ops[op.ID] = o
+		r.Handle(op.Method, op.Path, s.serve(o))
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("new server: operations without a handler: %s", strings.Join(missing, ", "))
+	}
+	var orphans []string
+	for id := range handlers {
+		if _, ok := s.ops[id]; !ok {
+			orphans = append(orphans, id)
+		}
+	}
+	if len(orphans) > 0 {
+		sort.Strings(orphans)
+		return nil, fmt.Errorf("new server: handlers without an operation in the document: %s", strings.Join(orphans, ", "))
+	}
+	s.router = r
+	s.srv = &fasthttp.Server{
+		Handler:               r.Handler,
+		Name:                  "fanout",
+		ReadTimeout:           DefaultReadTimeout,
+		WriteTimeout:          DefaultWriteTimeout,
+		IdleTimeout:           DefaultIdleTimeout,
+		MaxRequestBodySize:    DefaultMaxRequestBodySize,
+		CloseOnShutdown:       true,
+		NoDefaultServerHeader: false,
+		Logger:                fasthttpLogger{s.log},
+	}
+	return s, nil
+}
+
+// Handler returns the request handler, for tests and in-memory listeners.
+func (s *Server) Handler() fasthttp.RequestHandler { return s.router.Handler }
+
+// Serve accepts connections on ln until Shutdown. It returns nil after a
+// graceful Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	err := s.srv.Serve(ln)
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+	}
+	return nil
+}
+
+// Shutdown stops accepting connections, closes idle ones and waits for the
+// requests in flight to finish, or for ctx to be done.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if err := s.srv.ShutdownWithContext(ctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// Metrics returns the server's metrics.
+func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
+
+// serve wraps an operation's handler with what every request gets:
+// in-flight accounting, panic recovery, validation and the latency
+// histogram.
+func (s *Server) serve(o *operation) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		start := time.Now()
+		s.metrics.Begin()
+		defer func() {
+			if v := recover(); v != nil {
+				s.recovered(ctx, v)
+			}
+			o.route.Observe(ctx.Response.StatusCode(), time.Since(start))
+			s.metrics.End()
+		}()
+		if o.validate {
+			if bad := validate(ctx, o.op); len(bad) > 0 {
+				s.metrics.Error(metrics.KindInvalidRequest)
+				p := problem.New(problem.TypeInvalidRequest, fasthttp.StatusBadRequest, invalidDetail(bad))
+				p.InvalidParams = bad
+				problem.Write(ctx, p)
+				return
+			}
+		}
+		o.handle(s, ctx, o, start)
+	}
+}
+
+func invalidDetail(bad []problem.InvalidParam) string {
+	var b strings.Builder
+	b.WriteString("invalid request: ")
+	for i, p := range bad {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%s %q: %s", p.In, p.Name, p.Reason)
+	}
+	return b.String()
+}
+
+func (s *Server) recovered(ctx *fasthttp.RequestCtx, v any) {
+	s.log.Error("panic serving request", "method", string(ctx.Method()), "path", string(ctx.Path()),
+		"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	s.metrics.Error(metrics.KindInternal)
+	ctx.Response.Header.Del("Server-Timing")
+	problem.Write(ctx, problem.New(problem.TypeInternal, fasthttp.StatusInternalServerError, "the gateway failed to handle the request"))
+}
+
+func (s *Server) panicked(ctx *fasthttp.RequestCtx, v any) {
+	s.recovered(ctx, v)
+}
+
+func (s *Server) notFound(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	s.metrics.Error(metrics.KindNotFound)
+	problem.Write(ctx, problem.New(problem.TypeNotFound, fasthttp.StatusNotFound,
+		fmt.Sprintf("no operation at %s %s", ctx.Method(), ctx.Path())))
+	s.unrouted.Observe(fasthttp.StatusNotFound, time.Since(start))
+}
+
+func (s *Server) methodNotAllowed(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	// The router always lists OPTIONS, which this API does not serve.
+	var allow []string
+	for _, m := range strings.Split(string(ctx.Response.Header.Peek("Allow")), ", ") {
+		if m != "" && m != fasthttp.MethodOptions {
+			allow = append(allow, m)
+		}
+	}
+	ctx.Response.Header.Set("Allow", strings.Join(allow, ", "))
+	problem.Write(ctx, problem.New(problem.TypeMethodNotAllowed, fasthttp.StatusMethodNotAllowed,
+		fmt.Sprintf("%s is not allowed on %s; allowed: %s", ctx.Method(), ctx.Path(), ctx.Response.Header.Peek("Allow"))))
+	s.unrouted.Observe(fasthttp.StatusMethodNotAllowed, time.Since(start))
+}
+
+// fasthttpLogger sends fasthttp's own messages (e.g. a client's malformed
+// request) to slog at debug level: they are the client's problem.
+type fasthttpLogger struct{ log *slog.Logger }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	l.log.Debug(fmt.Sprintf(format, args...), "component", "fasthttp")
+}

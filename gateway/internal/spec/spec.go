@@ -1,0 +1,256 @@
+// Package spec loads the gateway's OpenAPI document once at start-up and
+// turns it into what the server needs per operation: the route, the request
+// validation prepared with kin-openapi, and the fan-out calls of the
+// operation's x-fanout extension.
+package spec
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"fanout/gateway/fanout"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/routers"
+)
+
+// ExtensionFanout is the name of the operation extension that lists an
+// operation's backend calls.
+const ExtensionFanout = "x-fanout"
+
+// Spec is a loaded, validated OpenAPI document. It is read-only after Load
+// and safe for concurrent use.
+type Spec struct {
+	doc        *openapi3.T
+	yaml       []byte
+	json       []byte
+	operations []*Operation
+}
+
+// Operation is one method on one path of the document.
+type Operation struct {
+	ID     string // operationId
+	Method string // upper case, e.g. "GET"
+	Path   string // the document's path template, e.g. "/v2/experiments/{experiment_id}"
+
+	// Params lists the names of the operation's parameters (path and query),
+	// the names a fan-out path template may use.
+	Params []string
+	// Defaults holds the default of each query parameter that has one, as
+	// the text a client would have sent.
+	Defaults map[string]string
+	// Fanout is the operation's x-fanout extension, nil if it has none.
+	Fanout *Fanout
+
+	route     *routers.Route
+	path      []string // names of path parameters
+	query     []string // names of query parameters
+	header    []string // names of header parameters
+	hasBody   bool
+	validator validator
+}
+
+// Fanout is the x-fanout extension of an operation: the backend calls it
+// makes and which of them is the primary resource (whose 404 is the
+// operation's 404).
+type Fanout struct {
+	Primary string
+	Calls   []fanout.CallSpec
+}
+
+// fanoutDoc is x-fanout as written in the document.
+type fanoutDoc struct {
+	Primary string    `json:"primary"`
+	Calls   []callDoc `json:"calls"`
+}
+
+type callDoc struct {
+	Name     string `json:"name"`
+	Backend  string `json:"backend"`
+	Method   string `json:"method"`
+	Path     string `json:"path"`
+	Timeout  string `json:"timeout"`
+	Optional bool   `json:"optional"`
+}
+
+// Load parses and validates an OpenAPI 3.0 document (YAML or JSON), reads
+// every operation's x-fanout extension and prepares request validation. An
+// operation without operationId, a duplicate operationId or a malformed
+// x-fanout is an error naming the operation.
+func Load(data []byte) (*Spec, error) {
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(data)
+	if err != nil {
+		return nil, fmt.Errorf("load openapi document: %w", err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		return nil, fmt.Errorf("validate openapi document: %w", err)
+	}
+	js, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("render openapi document as JSON: %w", err)
+	}
+	s := &Spec{doc: doc, yaml: data, json: js}
+
+	seen := map[string]string{}
+	paths := doc.Paths.InMatchingOrder()
+	sort.Strings(paths)
+	for _, path := range paths {
+		item := doc.Paths.Value(path)
+		methods := item.Operations()
+		names := make([]string, 0, len(methods))
+		for m := range methods {
+			names = append(names, m)
+		}
+		sort.Strings(names)
+		for _, method := range names {
+			op := methods[method]
+			if op.OperationID == "" {
+				return nil, fmt.Errorf("operation %s %s: no operationId", method, path)
+			}
+			if prev, dup := seen[op.OperationID]; dup {
+				return nil, fmt.Errorf("operation %s %s: operationId %q already used by %s", method, path, op.OperationID, prev)
+			}
+			seen[op.OperationID] = method + " " + path
+			o, err := newOperation(doc, path, item, method, op)
+			if err != nil {
+				return nil, fmt.Errorf("operation %s: %w", op.OperationID, err)
+			}
+			s.operations = append(s.operations, o)
+		}
+	}
+	return s, nil
+}
+
+func newOperation(doc *openapi3.T, path string, item *openapi3.PathItem, method string, op *openapi3.Operation) (*Operation, error) {
+	o := &Operation{
+		ID:       op.OperationID,
+		Method:   strings.ToUpper(method),
+		Path:     path,
+		Defaults: map[string]string{},
+		route: &routers.Route{
+			Spec:      doc,
+			Path:      path,
+			PathItem:  item,
+			Method:    strings.ToUpper(method),
+			Operation: op,
+		},
+		hasBody: op.RequestBody != nil,
+	}
+	params := slices.Concat(item.Parameters, op.Parameters)
+	for _, ref := range params {
+		p := ref.Value
+		if p == nil {
+			continue
+		}
+		switch p.In {
+		case openapi3.ParameterInPath, openapi3.ParameterInQuery:
+			if !slices.Contains(o.Params, p.Name) {
+				o.Params = append(o.Params, p.Name)
+			}
+		case openapi3.ParameterInHeader:
+			o.header = append(o.header, p.Name)
+		}
+		if p.In == openapi3.ParameterInPath {
+			o.path = append(o.path, p.Name)
+		}
+		if p.In == openapi3.ParameterInQuery {
+			o.query = append(o.query, p.Name)
+			if p.Schema != nil && p.Schema.Value != nil && p.Schema.Value.Default != nil {
+				o.Defaults[p.Name] = fmt.Sprint(p.Schema.Value.Default)
+			}
+		}
+	}
+	if raw, ok := op.Extensions[ExtensionFanout]; ok {
+		f, err := decodeFanout(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", ExtensionFanout, err)
+		}
+		o.Fanout = f
+	}
+	o.validator = newValidator(o)
+	return o, nil
+}
+
+func decodeFanout(raw any) (*Fanout, error) {
+	b, err := json.Marshal(raw)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var d fanoutDoc
+	if err := dec.Decode(&d); err != nil {
+		return nil, err
+	}
+	if len(d.Calls) == 0 {
+		return nil, fmt.Errorf("no calls")
+	}
+	f := &Fanout{Primary: d.Primary}
+	if f.Primary == "" {
+		f.Primary = d.Calls[0].Name
+	}
+	found := false
+	for i, c := range d.Calls {
+		var timeout time.Duration
+		if c.Timeout != "" {
+			timeout, err = time.ParseDuration(c.Timeout)
+			if err != nil || timeout < 0 {
+				return nil, fmt.Errorf("calls[%d] %q: timeout %q: not a positive duration", i, c.Name, c.Timeout)
+			}
+		}
+		if c.Name == f.Primary {
+			found = true
+			if c.Optional {
+				return nil, fmt.Errorf("calls[%d] %q: the primary call cannot be optional", i, c.Name)
+			}
+		}
+		f.Calls = append(f.Calls, fanout.CallSpec{
+			Name:     c.Name,
+			Backend:  c.Backend,
+			Method:   strings.ToUpper(c.Method),
+			Path:     c.Path,
+			Timeout:  timeout,
+			Optional: c.Optional,
+		})
+	}
+	if !found {
+		return nil, fmt.Errorf("primary %q is not a call", f.Primary)
+	}
+	return f, nil
+}
+
+// Operations returns every operation, sorted by path then method.
+func (s *Spec) Operations() []*Operation { return s.operations }
+
+// Operation returns the operation with the given operationId, or nil.
+func (s *Spec) Operation(id string) *Operation {
+	for _, o := range s.operations {
+		if o.ID == id {
+			return o
+		}
+	}
+	return nil
+}
+
+// YAML returns the document as loaded.
+func (s *Spec) YAML() []byte { return s.yaml }
+
+// JSON returns the document rendered as JSON.
+func (s *Spec) JSON() []byte { return s.json }
+
+// Document returns the parsed document; callers must not modify it.
+func (s *Spec) Document() *openapi3.T { return s.doc }
+
+// Route returns the kin-openapi route of the operation, for response
+// validation in tests and tools.
+func (o *Operation) Route() *routers.Route { return o.route }
+
+// HasBody reports whether the operation takes a request body.
+func (o *Operation) HasBody() bool { return o.hasBody }

@@ -1,0 +1,113 @@
+// Command gateway is Fanout's API gateway: it serves the public API of its
+// embedded OpenAPI document and fans aggregate requests out to the backend
+// services. Run it with -h for its flags and examples.
+package main
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"fanout/gateway/fanout"
+	"fanout/gateway/internal/backend"
+	"fanout/gateway/internal/config"
+	"fanout/gateway/internal/server"
+	"fanout/gateway/internal/spec"
+)
+
+//go:embed openapi.yaml
+var openapiYAML []byte
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, "gateway:", err)
+		os.Exit(1)
+	}
+}
+
+// run starts the gateway, prints the LISTEN line on stdout once it serves,
+// and stops it gracefully when ctx is done.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := config.Parse(args, stderr)
+	if err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return fmt.Errorf("log level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	doc, err := spec.Load(openapiYAML)
+	if err != nil {
+		return err
+	}
+	exec, err := fanout.New(cfg.Mode, fanout.Options{PoolSize: cfg.PoolSize})
+	if err != nil {
+		return err
+	}
+	if c, ok := exec.(io.Closer); ok {
+		defer c.Close()
+	}
+	backends := map[string]backend.Backend{}
+	for name, b := range cfg.Backends {
+		backends[name] = backend.Backend{Addr: b.Addr, MaxConns: b.MaxConns, Timeout: b.Timeout}
+	}
+	clients, err := backend.New(backends, backend.Options{
+		MaxConns:           cfg.MaxConns,
+		Timeout:            cfg.BackendTimeout,
+		MaxConnWaitTimeout: cfg.Deadline,
+	})
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(server.Config{
+		Spec:     doc,
+		Executor: exec,
+		Backends: clients,
+		Deadline: cfg.Deadline,
+		Logger:   log,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	fmt.Fprintf(stdout, "LISTEN gateway=%s\n", ln.Addr())
+	log.Info("gateway serving", "addr", ln.Addr().String(), "mode", cfg.Mode, "pool_size", cfg.PoolSize,
+		"deadline", cfg.Deadline, "backends", fmt.Sprint(cfg.Backends))
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "grace", cfg.Grace)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-served; err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
