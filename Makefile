@@ -1,0 +1,41 @@
+# Fanout: make build, make test, make run (and the bench targets below).
+
+GO ?= go
+BIN ?= bin
+
+# Flags of `make test`'s go test run.
+TEST_FLAGS ?= -race
+# Further commands `make test` runs after go test (e.g. a quick benchmark).
+TEST_EXTRA ?=
+
+# Flags passed to the gateway and the mock backends by `make run`,
+# e.g. make run GATEWAY_FLAGS="-mode sequential".
+GATEWAY_FLAGS ?=
+MOCK_FLAGS ?=
+
+.PHONY: all build test vet run clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/gateway ./gateway
+	$(GO) build -o $(BIN)/mockbackends ./mockbackends
+
+test:
+	$(GO) test $(TEST_FLAGS) ./...
+	$(TEST_EXTRA)
+
+vet:
+	$(GO) vet ./...
+	@out=$$(gofmt -l gateway mockbackends bench 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# The mock backends run in the background, the gateway in the foreground;
+# Ctrl-C stops the gateway gracefully and the trap stops the mocks.
+run: build
+	@set -e; \
+	$(BIN)/mockbackends $(MOCK_FLAGS) & mocks=$$!; \
+	trap 'kill -TERM $$mocks 2>/dev/null || true; wait $$mocks 2>/dev/null || true' EXIT INT TERM; \
+	$(BIN)/gateway $(GATEWAY_FLAGS)
+
+clean:
+	rm -rf $(BIN)
