@@ -10,6 +10,11 @@ import (
 // is made while holding one lock shared by every request the Executor serves,
 // as a blocking call inside an event loop stalls every task. One slow call
 // stalls everyone; Outcome.Wait shows the time spent waiting for the lock.
+//
+// The lock belongs to the Executor, and the gateway holds one Executor per
+// process, so it is process-wide there while tests stay independent. Waiting
+// for it ignores ctx, as a blocked event loop would; a call that gets the lock
+// after ctx is done is not sent.
 type blocking struct {
 	mu sync.Mutex
 }

@@ -1,0 +1,99 @@
+package fanout
+
+import (
+	"fmt"
+	"strconv"
+	"testing"
+)
+
+// widePlan has one primary call and width-1 calls that need a field of it,
+// the shape of an aggregate that fans out around one resource.
+func widePlan(tb testing.TB, width int) *Plan {
+	tb.Helper()
+	calls := []CallSpec{{Name: "experiment", Backend: "experiments", Path: "/experiments/{experiment_id}"}}
+	for i := 1; i < width; i++ {
+		calls = append(calls, CallSpec{Name: "part" + strconv.Itoa(i), Backend: "layers", Path: "/layers/{experiment.layer_id}/parts/" + strconv.Itoa(i)})
+	}
+	p, err := Compile("wide", calls, []string{"experiment_id"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+func BenchmarkExecute(b *testing.B) {
+	params := ParamMap{"experiment_id": "42"}
+	for _, mode := range Modes {
+		b.Run(mode, func(b *testing.B) {
+			e := newExecutor(b, mode, Options{})
+			for _, width := range []int{1, 4, 16} {
+				p := widePlan(b, width)
+				b.Run(fmt.Sprintf("with %d calls", width), func(b *testing.B) {
+					b.ReportAllocs()
+					for b.Loop() {
+						e.Execute(b.Context(), p, params, instantDoer{}).Release()
+					}
+				})
+			}
+		})
+	}
+	b.Run("results plan", func(b *testing.B) {
+		p := compileResults(b)
+		e := newExecutor(b, ModeConcurrent, Options{})
+		b.ReportAllocs()
+		for b.Loop() {
+			e.Execute(b.Context(), p, params, instantDoer{}).Release()
+		}
+	})
+}
+
+func BenchmarkExpand(b *testing.B) {
+	tmpl, err := parseTemplate("/projects/{experiment.project_id}/settings?experiment={experiment_id}")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range tmpl.segs {
+		tmpl.segs[i].slot = 0
+	}
+	vals := []value{{text: []byte("3")}}
+	params := ParamMap{"experiment_id": "42"}
+	var buf [128]byte
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := tmpl.expand(buf[:0], params, vals); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkExtract(b *testing.B) {
+	body := bodies["experiments"]
+	fields := []string{"layer_id", "project_id"}
+	vals := make([]value, len(fields))
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		extract(body, fields, vals)
+	}
+}
+
+// TestConcurrentAllocs guards the hot path: a steady-state Execute of the
+// results plan allocates one goroutine closure per call sent concurrently and
+// one string per expanded path, and little else. The bound is loose on purpose;
+// it catches a regression like a map or a channel per request.
+func TestConcurrentAllocs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocation counts are noisy under -short runs with the race detector")
+	}
+	p := compileResults(t)
+	e := newExecutor(t, ModeConcurrent, Options{})
+	params := ParamMap{"experiment_id": "42"}
+	allocs := testing.AllocsPerRun(200, func() {
+		e.Execute(t.Context(), p, params, instantDoer{}).Release()
+	})
+	const bound = 16
+	t.Logf("concurrent Execute of %d calls: %.1f allocs", p.Len(), allocs)
+	if allocs > bound {
+		t.Errorf("concurrent Execute of %d calls: %.1f allocs, want at most %d", p.Len(), allocs, bound)
+	}
+}
