@@ -119,3 +119,13 @@ type instantDoer struct{}
 func (instantDoer) Do(ctx context.Context, backend, method, path string) (int, []byte, error) {
 	return 200, bodies[backend], nil
 }
+
+// panickyDoer panics for the backends in panics, and answers the others at once.
+type panickyDoer struct{ panics map[string]bool }
+
+func (d panickyDoer) Do(ctx context.Context, backend, method, path string) (int, []byte, error) {
+	if d.panics[backend] {
+		panic("backend client bug")
+	}
+	return 200, bodies[backend], nil
+}

@@ -539,3 +539,33 @@ func TestResultReuse(t *testing.T) {
 		r.Release()
 	}
 }
+
+// TestDoerPanic checks that a panicking Doer fails its call (and its
+// dependents) instead of the process, in every mode.
+func TestDoerPanic(t *testing.T) {
+	p := compileResults(t)
+	for _, mode := range Modes {
+		r := newExecutor(t, mode, Options{PoolSize: 1}).Execute(t.Context(), p, ParamMap{"experiment_id": "1"}, panickyDoer{panics: map[string]bool{"experiments": true}})
+		if err := r.Outcomes[p.Index("experiment")].Err; !errors.Is(err, ErrPanic) || !strings.Contains(err.Error(), `"experiment"`) {
+			t.Errorf("%s: experiment err %v, want ErrPanic naming the call", mode, err)
+		}
+		if err := r.Outcomes[p.Index("layer")].Err; !errors.Is(err, ErrDependency) {
+			t.Errorf("%s: layer err %v, want ErrDependency", mode, err)
+		}
+		if o := r.Outcomes[p.Index("results")]; !o.OK() {
+			t.Errorf("%s: results %+v, want it answered", mode, o)
+		}
+		r.Release()
+	}
+}
+
+// TestNilParams checks that a plan with parameters run without Params fails
+// its calls instead of panicking.
+func TestNilParams(t *testing.T) {
+	p := compileResults(t)
+	r := newExecutor(t, ModeConcurrent, Options{}).Execute(t.Context(), p, nil, instantDoer{})
+	defer r.Release()
+	if err := r.Outcomes[p.Index("results")].Err; !errors.Is(err, ErrParam) {
+		t.Errorf("results err %v, want ErrParam", err)
+	}
+}

@@ -36,6 +36,9 @@ var (
 	// ErrParam marks a call that was not sent because a request parameter its
 	// template references was absent from Params.
 	ErrParam = errors.New("request parameter missing")
+	// ErrPanic marks a call whose Doer panicked; the panic is recovered so it
+	// cannot take the process down.
+	ErrPanic = errors.New("doer panicked")
 	// ErrClosed marks a call that was not sent because its pool Executor was closed.
 	ErrClosed = errors.New("executor closed")
 )

@@ -2,6 +2,7 @@ package fanout
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -135,6 +136,14 @@ func (r *Result) send(i int, path string, wait time.Duration) {
 		return
 	}
 	spec := &r.plan.calls[i].Spec
+	// A panicking Doer must not take the process down from a goroutine no
+	// handler can recover: the panic becomes the call's error.
+	defer func() {
+		if v := recover(); v != nil {
+			o.Status, o.Body, o.Sent = 0, nil, true
+			o.Err = fmt.Errorf("%w: call %q: %v", ErrPanic, spec.Name, v)
+		}
+	}()
 	ctx := r.ctx
 	if spec.Timeout > 0 {
 		// WithTimeout keeps the parent's deadline when it is earlier, so the

@@ -159,6 +159,9 @@ func (t *template) expand(buf []byte, params Params, vals []value) (string, []by
 		case segLiteral:
 			buf = append(buf, sg.text...)
 		case segParam:
+			if params == nil {
+				return "", buf, fmt.Errorf("%w: {%s} (no parameters given)", ErrParam, sg.name)
+			}
 			v, ok := params.Param(sg.name)
 			if !ok {
 				return "", buf, fmt.Errorf("%w: {%s}", ErrParam, sg.name)
