@@ -1,0 +1,435 @@
+// Package load offers a workload to a server with vegeta's library, in the
+// open model: requests leave at a constant rate whatever the server does, and
+// vegeta adds workers as needed (no cap), so a slow server cannot slow the
+// client down and hide its own latency (no coordinated omission).
+//
+// Run returns a Report: the latency distribution, throughput, success, status
+// codes and error kinds, per phase if asked, and one Server-Timing header near
+// the median for a waterfall. Every result can also be written in vegeta's
+// own encoding, which `vegeta report` and `vegeta plot` read.
+package load
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"fanout/bench/scenario"
+	"fanout/bench/servertiming"
+)
+
+// Attack describes one constant-rate run.
+type Attack struct {
+	// Name labels the attack in vegeta's results ("concurrent-500").
+	Name string
+	// BaseURL is the server's root, e.g. "http://127.0.0.1:8080".
+	BaseURL string
+	// Targets are picked by weight for each request; ids are drawn uniformly.
+	Targets []scenario.Target
+	// Rate in requests per second, and Duration of the run.
+	Rate     float64
+	Duration time.Duration
+	// Timeout of one request (0: scenario.DefaultTimeout).
+	Timeout time.Duration
+	// Seed makes the choice of targets and ids reproducible.
+	Seed uint64
+	// Phases, if set, are the offsets (ascending, the first > 0) at which
+	// new phases start, named by PhaseNames (one more name than offsets:
+	// the first names the phase from 0). The report then also has figures
+	// per phase, by request start time.
+	Phases     []time.Duration
+	PhaseNames []string
+	// At, if set, is called once at each offset of Phases, while the
+	// attack runs (the harness changes backends there).
+	At func(phase int)
+	// Out, if not nil, receives every result in vegeta's binary encoding.
+	Out io.Writer
+}
+
+// Latency is a latency distribution.
+type Latency struct {
+	P50  time.Duration `json:"p50"`
+	P90  time.Duration `json:"p90"`
+	P99  time.Duration `json:"p99"`
+	P999 time.Duration `json:"p999"`
+	Max  time.Duration `json:"max"`
+	Mean time.Duration `json:"mean"`
+}
+
+// Stat returns a statistic by name: p50, p90, p99, p999, max or mean.
+func (l Latency) Stat(name string) (time.Duration, bool) {
+	switch name {
+	case "p50":
+		return l.P50, true
+	case "p90":
+		return l.P90, true
+	case "p99":
+		return l.P99, true
+	case "p999":
+		return l.P999, true
+	case "max":
+		return l.Max, true
+	case "mean":
+		return l.Mean, true
+	}
+	return 0, false
+}
+
+// Summary holds the figures of a set of requests.
+type Summary struct {
+	Requests int `json:"requests"`
+	// Rate is the achieved rate of sending; Throughput the successful
+	// responses per second over the whole span until the last response.
+	Rate       float64       `json:"rate"`
+	Throughput float64       `json:"throughput"`
+	Success    float64       `json:"success"` // fraction of 2xx and 3xx
+	Span       time.Duration `json:"span"`
+	Latency    Latency       `json:"latency"`
+	// Codes counts responses by status ("200", "504"; "0" for no
+	// response). Errors counts failures by kind: "timeout", "refused",
+	// "reset", "eof", "other" for no response, and "http_NNN" for statuses
+	// outside 2xx/3xx.
+	Codes  map[string]int `json:"codes"`
+	Errors map[string]int `json:"errors,omitempty"`
+}
+
+// CodeFraction returns the fraction of requests answered with status code
+// (0 for no response).
+func (s Summary) CodeFraction(code int) float64 {
+	if s.Requests == 0 {
+		return 0
+	}
+	return float64(s.Codes[strconv.Itoa(code)]) / float64(s.Requests)
+}
+
+// Report is the outcome of one Run.
+type Report struct {
+	Summary
+	// Phases has one summary per phase, if the attack had phases.
+	Phases map[string]Summary `json:"phases,omitempty"`
+	// Timing is the Server-Timing of a successful request whose latency
+	// was close to the median, for a waterfall; its target's name is
+	// TimingTarget.
+	Timing       *servertiming.Timing `json:"timing,omitempty"`
+	TimingTarget string               `json:"timing_target,omitempty"`
+}
+
+// keptHeaders are the response headers written to the encoded results:
+// enough for waterfalls, small enough to keep result files lean.
+var keptHeaders = []string{"Server-Timing", "Content-Type"}
+
+// record is what Run keeps of each result in memory.
+type record struct {
+	offset  time.Duration // start, from the attack's start
+	latency time.Duration
+	code    uint16
+	errKind string
+	timing  string // Server-Timing, for a sample only
+	target  string
+}
+
+// Run carries out the attack and returns its report. A failed request is
+// data, not an error; Run fails only if the attack cannot be set up or ctx
+// ends (then the partial figures are returned with ctx's error).
+func Run(ctx context.Context, a Attack) (*Report, error) {
+	if a.Rate <= 0 || a.Duration <= 0 {
+		return nil, fmt.Errorf("attack %s: rate and duration must be positive", a.Name)
+	}
+	if len(a.Targets) == 0 {
+		return nil, fmt.Errorf("attack %s: no targets", a.Name)
+	}
+	if len(a.Phases) > 0 && len(a.PhaseNames) != len(a.Phases)+1 {
+		return nil, fmt.Errorf("attack %s: %d phase offsets need %d names, have %d", a.Name, len(a.Phases), len(a.Phases)+1, len(a.PhaseNames))
+	}
+	timeout := a.Timeout
+	if timeout == 0 {
+		timeout = scenario.DefaultTimeout
+	}
+	tr, names := newTargeter(a)
+	atk := vegeta.NewAttacker(
+		vegeta.Timeout(timeout),
+		vegeta.KeepAlive(true),
+		vegeta.HTTP2(false),
+		vegeta.Redirects(vegeta.NoFollow),
+		// The body is not needed for the figures; reading none keeps
+		// memory flat at high rates (vegeta still drains it).
+		vegeta.MaxBody(0),
+	)
+	// vegeta's default MaxWorkers is unlimited: the open model.
+	pacer := vegeta.ConstantPacer{Freq: int(a.Rate*1000 + 0.5), Per: time.Second * 1000}
+	if a.Rate == float64(int(a.Rate)) {
+		pacer = vegeta.ConstantPacer{Freq: int(a.Rate), Per: time.Second}
+	}
+
+	var enc vegeta.Encoder
+	if a.Out != nil {
+		enc = vegeta.NewEncoder(a.Out)
+	}
+	start := time.Now()
+	stopTimers := schedule(ctx, start, a.Phases, a.At)
+	defer stopTimers()
+
+	res := atk.Attack(tr, pacer, a.Duration, a.Name)
+	var recs []record
+	var encErr error
+	var began time.Time
+	ctxDone := ctx.Done()
+	for r := range res {
+		if began.IsZero() {
+			began = r.Timestamp
+		}
+		if ctxDone != nil {
+			select {
+			case <-ctxDone:
+				atk.Stop()
+				ctxDone = nil // keep draining
+			default:
+			}
+		}
+		rec := record{
+			offset:  r.Timestamp.Sub(start),
+			latency: r.Latency,
+			code:    r.Code,
+			errKind: errorKind(r),
+			target:  names.name(r.URL),
+		}
+		if r.Code >= 200 && r.Code < 300 {
+			rec.timing = r.Headers.Get("Server-Timing")
+		}
+		recs = append(recs, rec)
+		if enc != nil && encErr == nil {
+			trimHeaders(r)
+			encErr = enc.Encode(r)
+		}
+	}
+	if encErr != nil {
+		return nil, fmt.Errorf("attack %s: write results: %w", a.Name, encErr)
+	}
+	rep := &Report{Summary: summarise(recs)}
+	if len(a.Phases) > 0 {
+		rep.Phases = map[string]Summary{}
+		bounds := append([]time.Duration{-1 << 62}, a.Phases...)
+		for i, name := range a.PhaseNames {
+			lo := bounds[i]
+			hi := time.Duration(1 << 62)
+			if i+1 < len(bounds) {
+				hi = bounds[i+1]
+			}
+			var part []record
+			for _, r := range recs {
+				if r.offset >= lo && r.offset < hi {
+					part = append(part, r)
+				}
+			}
+			rep.Phases[name] = summarise(part)
+		}
+	}
+	rep.Timing, rep.TimingTarget = medianTiming(recs, rep.Latency.P50)
+	return rep, ctx.Err()
+}
+
+// schedule calls at(i) at start+offsets[i] until ctx ends; the returned func
+// stops what has not fired and waits for a call in progress.
+func schedule(ctx context.Context, start time.Time, offsets []time.Duration, at func(int)) func() {
+	if at == nil || len(offsets) == 0 {
+		return func() {}
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i, off := range offsets {
+			t := time.NewTimer(time.Until(start.Add(off)))
+			select {
+			case <-t.C:
+				at(i)
+			case <-stop:
+				t.Stop()
+				return
+			case <-ctx.Done():
+				t.Stop()
+				return
+			}
+		}
+	})
+	return func() { close(stop); wg.Wait() }
+}
+
+func trimHeaders(r *vegeta.Result) {
+	if r.Headers == nil {
+		return
+	}
+	h := make(http.Header, len(keptHeaders))
+	for _, k := range keptHeaders {
+		if v := r.Headers.Values(k); len(v) > 0 {
+			h[k] = v
+		}
+	}
+	r.Headers = h
+}
+
+// errorKind classifies a failed result; "" means success.
+func errorKind(r *vegeta.Result) string {
+	if r.Code >= 200 && r.Code < 400 {
+		return ""
+	}
+	if r.Code != 0 {
+		return "http_" + strconv.Itoa(int(r.Code))
+	}
+	e := strings.ToLower(r.Error)
+	switch {
+	case strings.Contains(e, "timeout") || strings.Contains(e, "deadline exceeded"):
+		return "timeout"
+	case strings.Contains(e, "connection refused"):
+		return "refused"
+	case strings.Contains(e, "connection reset") || strings.Contains(e, "broken pipe"):
+		return "reset"
+	case strings.Contains(e, "eof"):
+		return "eof"
+	}
+	return "other"
+}
+
+func summarise(recs []record) Summary {
+	s := Summary{Requests: len(recs), Codes: map[string]int{}}
+	if len(recs) == 0 {
+		return s
+	}
+	lat := make([]time.Duration, len(recs))
+	var sum time.Duration
+	var first, lastStart, end time.Duration = recs[0].offset, recs[0].offset, 0
+	ok := 0
+	for i, r := range recs {
+		lat[i] = r.latency
+		sum += r.latency
+		first = min(first, r.offset)
+		lastStart = max(lastStart, r.offset)
+		end = max(end, r.offset+r.latency)
+		s.Codes[strconv.Itoa(int(r.code))]++
+		if r.errKind == "" {
+			ok++
+		} else {
+			if s.Errors == nil {
+				s.Errors = map[string]int{}
+			}
+			s.Errors[r.errKind]++
+		}
+	}
+	slices.Sort(lat)
+	q := func(p float64) time.Duration { return quantile(lat, p) }
+	s.Latency = Latency{P50: q(0.5), P90: q(0.9), P99: q(0.99), P999: q(0.999), Max: lat[len(lat)-1],
+		Mean: sum / time.Duration(len(lat))}
+	s.Success = float64(ok) / float64(len(recs))
+	if sendSpan := lastStart - first; sendSpan > 0 && len(recs) > 1 {
+		s.Rate = float64(len(recs)-1) / sendSpan.Seconds()
+	}
+	s.Span = end - first
+	if s.Span > 0 {
+		s.Throughput = float64(ok) / s.Span.Seconds()
+	}
+	return s
+}
+
+// quantile returns the q-quantile of sorted by the nearest-rank method.
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(float64(len(sorted))*q+0.999999999) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+// medianTiming picks, among successful requests with a Server-Timing
+// header, the one whose latency is closest to p50.
+func medianTiming(recs []record, p50 time.Duration) (*servertiming.Timing, string) {
+	best := -1
+	var bestDiff time.Duration
+	for i, r := range recs {
+		if r.timing == "" {
+			continue
+		}
+		d := r.latency - p50
+		if d < 0 {
+			d = -d
+		}
+		if best < 0 || d < bestDiff {
+			best, bestDiff = i, d
+		}
+	}
+	if best < 0 {
+		return nil, ""
+	}
+	t, err := servertiming.Parse(recs[best].timing)
+	if err != nil || len(t.Calls) == 0 {
+		return nil, ""
+	}
+	return &t, recs[best].target
+}
+
+// targetNames maps a request URL back to its target's name.
+type targetNames struct {
+	mu    sync.Mutex
+	names map[string]string
+}
+
+func (n *targetNames) name(url string) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.names[url]
+}
+
+// newTargeter returns a vegeta Targeter that picks targets by weight and ids
+// uniformly, from a seeded generator. vegeta calls it from many workers, so
+// the generator is behind a mutex.
+func newTargeter(a Attack) (vegeta.Targeter, *targetNames) {
+	var mu sync.Mutex
+	r := rand.New(rand.NewPCG(a.Seed, 0xfa0))
+	var total float64
+	for _, t := range a.Targets {
+		total += t.Weight
+	}
+	base := strings.TrimSuffix(a.BaseURL, "/")
+	names := &targetNames{names: map[string]string{}}
+	tr := func(tgt *vegeta.Target) error {
+		if tgt == nil {
+			return vegeta.ErrNilTarget
+		}
+		mu.Lock()
+		i := 0
+		if len(a.Targets) > 1 {
+			u := r.Float64() * total
+			for i = 0; i < len(a.Targets)-1; i++ {
+				u -= a.Targets[i].Weight
+				if u < 0 {
+					break
+				}
+			}
+		}
+		t := a.Targets[i]
+		id := t.IDs.Min
+		if t.IDs.Max > t.IDs.Min {
+			id += r.IntN(t.IDs.Max - t.IDs.Min + 1)
+		}
+		mu.Unlock()
+		*tgt = vegeta.Target{Method: t.Method, URL: base + t.Expand(id)}
+		if t.Body != "" {
+			tgt.Body = []byte(t.Body)
+			tgt.Header = http.Header{"Content-Type": []string{"application/json"}}
+		}
+		names.mu.Lock()
+		if len(names.names) < 100000 {
+			names.names[tgt.URL] = t.Name
+		}
+		names.mu.Unlock()
+		return nil
+	}
+	return tr, names
+}

@@ -1,0 +1,155 @@
+package load
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"fanout/bench/scenario"
+)
+
+// slowServer answers after delay with a Server-Timing header, or with 504
+// while failing is set.
+func slowServer(t *testing.T, delay time.Duration, failing *atomic.Bool) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(delay)
+		if failing != nil && failing.Load() {
+			w.WriteHeader(http.StatusGatewayTimeout)
+			return
+		}
+		w.Header().Set("Server-Timing", "a;dur=10.00;start=0.00, b;dur=5.00;start=10.00, total;dur=15.50")
+		w.Header().Set("X-Noise", "dropped from the results file")
+		_, _ = w.Write([]byte(`{"ok":true}`))
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestRunOpenModel(t *testing.T) {
+	// A server that takes 100ms, offered 100 req/s: a closed-model client
+	// with few workers would fall behind; the open model keeps the rate
+	// and reports the server's own latency.
+	srv := slowServer(t, 100*time.Millisecond, nil)
+	var out bytes.Buffer
+	rep, err := Run(context.Background(), Attack{
+		Name: "test", BaseURL: srv.URL, Rate: 100, Duration: time.Second, Seed: 1, Out: &out,
+		Targets: []scenario.Target{
+			{Name: "one", Method: "GET", Path: "/x/{id}", IDs: scenario.IDRange{Min: 1, Max: 10}, Weight: 3},
+			{Name: "two", Method: "GET", Path: "/y", Weight: 1},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Requests < 90 || rep.Requests > 110 {
+		t.Errorf("%d requests, want about 100", rep.Requests)
+	}
+	if rep.Success != 1 || rep.Codes["200"] != rep.Requests {
+		t.Errorf("success %v codes %v", rep.Success, rep.Codes)
+	}
+	if rep.Rate < 80 {
+		t.Errorf("achieved rate %.1f, want about 100 (open model)", rep.Rate)
+	}
+	if rep.Latency.P50 < 100*time.Millisecond || rep.Latency.P50 > 5*100*time.Millisecond {
+		t.Errorf("p50 %v, want a little over 100ms", rep.Latency.P50)
+	}
+	if !(rep.Latency.P50 <= rep.Latency.P90 && rep.Latency.P90 <= rep.Latency.P99 && rep.Latency.P99 <= rep.Latency.Max) {
+		t.Errorf("percentiles out of order: %+v", rep.Latency)
+	}
+	if rep.Timing == nil || len(rep.Timing.Calls) != 2 || rep.TimingTarget == "" {
+		t.Errorf("no sample Server-Timing: %+v %q", rep.Timing, rep.TimingTarget)
+	}
+	// The results file is vegeta's encoding, with only the kept headers.
+	dec := vegeta.NewDecoder(&out)
+	n := 0
+	for {
+		var r vegeta.Result
+		if err := dec.Decode(&r); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if r.Headers.Get("X-Noise") != "" || r.Headers.Get("Server-Timing") == "" {
+			t.Fatalf("headers in the results file: %v", r.Headers)
+		}
+		n++
+	}
+	if n != rep.Requests {
+		t.Errorf("%d results in the file, %d in the report", n, rep.Requests)
+	}
+}
+
+func TestRunPhases(t *testing.T) {
+	var failing atomic.Bool
+	srv := slowServer(t, time.Millisecond, &failing)
+	var fired []int
+	rep, err := Run(context.Background(), Attack{
+		Name: "phases", BaseURL: srv.URL, Rate: 100, Duration: 1500 * time.Millisecond,
+		Targets:    []scenario.Target{{Name: "x", Method: "GET", Path: "/", Weight: 1}},
+		Phases:     []time.Duration{500 * time.Millisecond, time.Second},
+		PhaseNames: []string{"before", "degraded", "recovered"},
+		At: func(i int) {
+			fired = append(fired, i)
+			failing.Store(i == 0)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fired) != 2 {
+		t.Fatalf("phase callbacks %v, want [0 1]", fired)
+	}
+	before, degraded, recovered := rep.Phases["before"], rep.Phases["degraded"], rep.Phases["recovered"]
+	if before.Success < 0.95 || recovered.Success < 0.9 {
+		t.Errorf("success before %v, recovered %v: want about 1", before.Success, recovered.Success)
+	}
+	if degraded.CodeFraction(504) < 0.8 || degraded.Errors["http_504"] == 0 {
+		t.Errorf("degraded phase: codes %v errors %v, want mostly 504", degraded.Codes, degraded.Errors)
+	}
+	if got := before.Requests + degraded.Requests + recovered.Requests; got != rep.Requests {
+		t.Errorf("phases hold %d requests, the run %d", got, rep.Requests)
+	}
+}
+
+func TestRunErrorsAreData(t *testing.T) {
+	// Nothing listens there: every request fails, the run does not.
+	rep, err := Run(context.Background(), Attack{
+		Name: "down", BaseURL: "http://127.0.0.1:1", Rate: 50, Duration: 200 * time.Millisecond,
+		Targets: []scenario.Target{{Name: "x", Method: "GET", Path: "/", Weight: 1}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Success != 0 || rep.Errors["refused"] != rep.Requests || rep.CodeFraction(0) != 1 {
+		t.Fatalf("errors %v codes %v", rep.Errors, rep.Codes)
+	}
+}
+
+func TestRunRejectsBadAttack(t *testing.T) {
+	for _, a := range []Attack{
+		{Rate: 0, Duration: time.Second, Targets: []scenario.Target{{Path: "/"}}},
+		{Rate: 1, Duration: time.Second},
+		{Rate: 1, Duration: time.Second, Targets: []scenario.Target{{Path: "/"}}, Phases: []time.Duration{1}},
+	} {
+		if _, err := Run(context.Background(), a); err == nil {
+			t.Errorf("Run(%+v) succeeded", a)
+		}
+	}
+}
+
+func TestQuantile(t *testing.T) {
+	xs := []time.Duration{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	for q, want := range map[float64]time.Duration{0.5: 5, 0.9: 9, 0.99: 10, 0.1: 1} {
+		if got := quantile(xs, q); got != want {
+			t.Errorf("quantile(%v) = %v, want %v", q, got, want)
+		}
+	}
+}
