@@ -52,6 +52,9 @@ type Options struct {
 	Timeout             time.Duration // per call; 0: only the request deadline
 	MaxResponseBodySize int           // 0: DefaultMaxResponseBodySize
 	DialTimeout         time.Duration // 0: DefaultDialTimeout
+	// Dial connects to a backend's address. If nil, TCP with DialTimeout.
+	// Tests and benchmarks set it to reach in-memory listeners.
+	Dial func(addr string) (net.Conn, error)
 }
 
 // Backend is one backend service's address and its own limits; zero limits
@@ -66,6 +69,7 @@ type Backend struct {
 type Clients struct {
 	backends map[string]*client
 	dial     time.Duration
+	dialer   func(addr string) (net.Conn, error)
 	pool     sync.Pool
 }
 
@@ -92,8 +96,12 @@ func New(backends map[string]Backend, opts Options) (*Clients, error) {
 	if opts.DialTimeout <= 0 {
 		opts.DialTimeout = DefaultDialTimeout
 	}
-	c := &Clients{backends: make(map[string]*client, len(backends)), dial: opts.DialTimeout}
-	dialTimeout := opts.DialTimeout
+	c := &Clients{backends: make(map[string]*client, len(backends)), dial: opts.DialTimeout, dialer: opts.Dial}
+	dial := opts.Dial
+	if dial == nil {
+		dialTimeout := opts.DialTimeout
+		dial = func(a string) (net.Conn, error) { return fasthttp.DialTimeout(a, dialTimeout) }
+	}
 	for name, b := range backends {
 		if _, _, err := net.SplitHostPort(b.Addr); err != nil {
 			return nil, fmt.Errorf("backend %s: address %q: %w", name, b.Addr, err)
@@ -114,10 +122,8 @@ func New(backends map[string]Backend, opts Options) (*Clients, error) {
 				MaxConnWaitTimeout:  opts.MaxConnWaitTimeout,
 				MaxResponseBodySize: opts.MaxResponseBodySize,
 				MaxIdleConnDuration: 30 * time.Second,
-				Dial: func(a string) (net.Conn, error) {
-					return fasthttp.DialTimeout(a, dialTimeout)
-				},
-				RetryIfErr: retryOnce,
+				Dial:                dial,
+				RetryIfErr:          retryOnce,
 			},
 		}
 	}
@@ -172,8 +178,14 @@ func (c *Clients) Check(ctx context.Context) map[string]error {
 	for name, b := range c.backends {
 		addr := b.hc.Addr
 		go func() {
-			d := net.Dialer{Timeout: c.dial}
-			conn, err := d.DialContext(ctx, "tcp", addr)
+			var conn net.Conn
+			var err error
+			if c.dialer != nil {
+				conn, err = c.dialer(addr)
+			} else {
+				d := net.Dialer{Timeout: c.dial}
+				conn, err = d.DialContext(ctx, "tcp", addr)
+			}
 			if err == nil {
 				_ = conn.Close()
 			}

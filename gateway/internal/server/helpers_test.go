@@ -1,0 +1,219 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"fanout/gateway/fanout"
+	"fanout/gateway/internal/backend"
+	"fanout/gateway/internal/backendtest"
+	"fanout/gateway/internal/server"
+	"fanout/gateway/internal/spec"
+
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttputil"
+)
+
+// specYAML is the gateway's document, as the binary embeds it.
+func specYAML(t testing.TB) []byte {
+	t.Helper()
+	b, err := os.ReadFile("../../openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func loadSpec(t testing.TB) *spec.Spec {
+	t.Helper()
+	s, err := spec.Load(specYAML(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// gateway is a Server under test on an in-memory listener.
+type gateway struct {
+	srv    *server.Server
+	spec   *spec.Spec
+	client *fasthttp.HostClient
+}
+
+type gatewayOptions struct {
+	mode     string
+	poolSize int
+	deadline time.Duration
+	timeout  time.Duration
+	// backends: service -> address; nil: every service on the fake.
+	backends map[string]string
+	// dial reaches the backends; nil: TCP.
+	dial func(string) (net.Conn, error)
+}
+
+// startGateway serves a gateway on an in-memory listener until the test ends.
+func startGateway(t testing.TB, o gatewayOptions) *gateway {
+	t.Helper()
+	if o.mode == "" {
+		o.mode = fanout.ModeConcurrent
+	}
+	doc := loadSpec(t)
+	exec, err := fanout.New(o.mode, fanout.Options{PoolSize: o.poolSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := exec.(io.Closer); ok {
+		t.Cleanup(func() { c.Close() })
+	}
+	bs := map[string]backend.Backend{}
+	for name, addr := range o.backends {
+		bs[name] = backend.Backend{Addr: addr}
+	}
+	clients, err := backend.New(bs, backend.Options{Timeout: o.timeout, Dial: o.dial})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Config{
+		Spec: doc, Executor: exec, Backends: clients, Deadline: o.deadline,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := fasthttputil.NewInmemoryListener()
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-done
+	})
+	return &gateway{
+		srv:  srv,
+		spec: doc,
+		client: &fasthttp.HostClient{
+			Addr:     "gateway",
+			Dial:     func(string) (net.Conn, error) { return ln.Dial() },
+			MaxConns: 64,
+		},
+	}
+}
+
+// withFake starts a fake backend set reached in memory.
+func withFake(t testing.TB, o gatewayOptions) (*gateway, *backendtest.Fake) {
+	t.Helper()
+	f := backendtest.New()
+	t.Cleanup(f.Close)
+	o.dial = f.InMemory()
+	if o.backends == nil {
+		o.backends = backendtest.Addrs("fake:1")
+	}
+	return startGateway(t, o), f
+}
+
+// response is a gateway's answer, copied out of fasthttp.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+	took   time.Duration
+}
+
+func (g *gateway) do(t testing.TB, method, uri, contentType string, body []byte) response {
+	t.Helper()
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	req.Header.SetMethod(method)
+	req.SetRequestURI("http://gateway" + uri)
+	if contentType != "" {
+		req.Header.SetContentType(contentType)
+	}
+	if body != nil {
+		req.SetBody(body)
+	}
+	start := time.Now()
+	if err := g.client.DoTimeout(req, resp, 10*time.Second); err != nil {
+		t.Fatalf("%s %s: %v", method, uri, err)
+	}
+	r := response{status: resp.StatusCode(), header: http.Header{}, body: append([]byte(nil), resp.Body()...), took: time.Since(start)}
+	for k, v := range resp.Header.All() {
+		r.header.Add(string(k), string(v))
+	}
+	return r
+}
+
+func (g *gateway) get(t testing.TB, uri string) response {
+	t.Helper()
+	return g.do(t, fasthttp.MethodGet, uri, "", nil)
+}
+
+// validateResponse checks a response against the document's operation for
+// the request: status declared, headers and body matching the schema.
+func (g *gateway) validateResponse(t testing.TB, method, uri string, r response) {
+	t.Helper()
+	u, err := url.Parse(uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	route, params := g.route(t, method, u.Path)
+	req, _ := http.NewRequest(method, "http://gateway"+uri, nil)
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{
+			Request: req, PathParams: params, Route: route,
+		},
+		Status: r.status,
+		Header: r.header,
+		Body:   io.NopCloser(bytes.NewReader(r.body)),
+		Options: &openapi3filter.Options{
+			IncludeResponseStatus: true,
+		},
+	}
+	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
+		t.Errorf("%s %s -> %d does not match the document: %v\nbody: %s", method, uri, r.status, err, r.body)
+	}
+}
+
+// route finds the operation of a request by matching the document's path
+// templates segment by segment.
+func (g *gateway) route(t testing.TB, method, path string) (*routers.Route, map[string]string) {
+	t.Helper()
+	want := strings.Split(path, "/")
+	for _, op := range g.spec.Operations() {
+		if op.Method != method {
+			continue
+		}
+		tmpl := strings.Split(op.Path, "/")
+		if len(tmpl) != len(want) {
+			continue
+		}
+		params := map[string]string{}
+		ok := true
+		for i, seg := range tmpl {
+			if strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") {
+				params[seg[1:len(seg)-1]] = want[i]
+			} else if seg != want[i] {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return op.Route(), params
+		}
+	}
+	t.Fatalf("no operation for %s %s", method, path)
+	return nil, nil
+}
