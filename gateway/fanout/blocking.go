@@ -23,7 +23,7 @@ func (*blocking) Mode() string { return ModeBlocking }
 
 func (b *blocking) Execute(ctx context.Context, p *Plan, params Params, d Doer) *Result {
 	r := newResult(ctx, p, params, d)
-	r.runGraph(b.launch)
+	r.runGraph(b)
 	return r.finish()
 }
 
@@ -39,3 +39,7 @@ func (b *blocking) sendLocked(r *Result, i int, path string) {
 	b.mu.Unlock()
 	r.done <- i
 }
+
+// withdraw has nothing to take back: a goroutine waiting for the lock cannot
+// be interrupted, which is the pitfall.
+func (*blocking) withdraw(_ *Result, dst []int) []int { return dst }

@@ -8,13 +8,17 @@ type concurrent struct{}
 
 func (concurrent) Mode() string { return ModeConcurrent }
 
-func (concurrent) Execute(ctx context.Context, p *Plan, params Params, d Doer) *Result {
+func (c concurrent) Execute(ctx context.Context, p *Plan, params Params, d Doer) *Result {
 	r := newResult(ctx, p, params, d)
-	r.runGraph(launchGoroutine)
+	r.runGraph(c)
 	return r.finish()
 }
 
-func launchGoroutine(r *Result, i int, path string) bool {
+func (concurrent) launch(r *Result, i int, path string) bool {
 	go r.sendAndReport(i, path)
 	return true
 }
+
+// withdraw has nothing to take back: every launched call has started, and
+// ends with its Doer when ctx is done.
+func (concurrent) withdraw(_ *Result, dst []int) []int { return dst }

@@ -219,6 +219,40 @@ func TestPoolOfOneSerialises(t *testing.T) {
 	if waited < delays["experiments"]*9/10 {
 		t.Errorf("total wait %v, want at least the first call's %v", waited, delays["experiments"])
 	}
+	// Layer was ready when experiment ended, while results held the worker:
+	// its wait counts from then, not from when the worker came free.
+	exp, layer, results := r.Outcomes[p.Index("experiment")], r.Outcomes[p.Index("layer")], r.Outcomes[p.Index("results")]
+	if exp.Start < results.Start {
+		if ready := layer.Start - layer.Wait; ready >= results.Start+results.Duration {
+			t.Errorf("layer counted as ready at %v, after results freed the worker at %v; experiment ended at %v",
+				ready, results.Start+results.Duration, exp.Start+exp.Duration)
+		}
+	}
+}
+
+// TestManyRequests runs many requests at once through each shared Executor,
+// for the race detector and the pooled Results.
+func TestManyRequests(t *testing.T) {
+	p := compileResults(t)
+	for _, mode := range Modes {
+		e := newExecutor(t, mode, Options{PoolSize: 3})
+		var wg sync.WaitGroup
+		for k := range 32 {
+			wg.Go(func() {
+				var d Doer = instantDoer{}
+				if k%4 == 0 {
+					d = explosiveDoer{status: map[string]int{"experiments": 404}}
+				}
+				r := e.Execute(t.Context(), p, ParamMap{"experiment_id": "1"}, d)
+				defer r.Release()
+				want := k%4 != 0
+				if got := r.Outcomes[p.Index("layer")].OK(); got != want {
+					t.Errorf("%s: request %d: layer OK %v, want %v", mode, k, got, want)
+				}
+			})
+		}
+		wg.Wait()
+	}
 }
 
 // TestBlockingSerialisesRequests checks the pitfall: two requests whose calls
@@ -567,5 +601,51 @@ func TestNilParams(t *testing.T) {
 	defer r.Release()
 	if err := r.Outcomes[p.Index("results")].Err; !errors.Is(err, ErrParam) {
 		t.Errorf("results err %v, want ErrParam", err)
+	}
+}
+
+// TestPoolDeadlineWithdrawsQueuedCalls checks that a request whose calls wait
+// behind another request's slow call returns at its own deadline, its queued
+// calls withdrawn unsent, while the other request goes on.
+func TestPoolDeadlineWithdrawsQueuedCalls(t *testing.T) {
+	p := compileResults(t)
+	e := newExecutor(t, ModePool, Options{PoolSize: 1})
+	slow := 200 * time.Millisecond
+	started := make(chan struct{}, 1)
+	hog := DoerFunc(func(ctx context.Context, backend, method, path string) (int, []byte, error) {
+		select {
+		case started <- struct{}{}:
+		default:
+		}
+		return delayedDoer{delay: map[string]time.Duration{"experiments": slow}}.Do(ctx, backend, method, path)
+	})
+	var wg sync.WaitGroup
+	var first *Result
+	wg.Go(func() { first = e.Execute(t.Context(), p, ParamMap{"experiment_id": "1"}, hog) })
+	<-started
+
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	d := &recordingDoer{next: instantDoer{}}
+	second := e.Execute(ctx, p, ParamMap{"experiment_id": "2"}, d)
+	defer second.Release()
+	if second.Total >= slow/2 {
+		t.Errorf("the queued request took %v, want it back soon after its 20ms deadline, well before the hog's %v", second.Total, slow)
+	}
+	if n := len(d.recorded()); n != 0 {
+		t.Errorf("%d calls of the queued request were sent after its deadline", n)
+	}
+	for _, name := range []string{"experiment", "results"} {
+		o := second.Outcomes[p.Index(name)]
+		if !errors.Is(o.Err, context.DeadlineExceeded) || o.Sent || o.Wait <= 0 {
+			t.Errorf("%s: %+v, want withdrawn: DeadlineExceeded, not sent, having waited", name, o)
+		}
+	}
+	wg.Wait()
+	defer first.Release()
+	for i, o := range first.Outcomes {
+		if !o.OK() {
+			t.Errorf("the hogging request's call %d: %+v", i, o)
+		}
 	}
 }

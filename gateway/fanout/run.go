@@ -162,16 +162,24 @@ func (r *Result) send(i int, path string, wait time.Duration) {
 	}
 }
 
-// launcher starts call i (already prepared, with its path) so that it reports
-// its index on r.done when finished, and returns true; or records why it could
-// not start and returns false.
-type launcher func(r *Result, i int, path string) bool
+// A scheduler is how a mode driven by the dependency graph starts calls.
+type scheduler interface {
+	// launch starts call i (prepared, with its path) so that it reports its
+	// index on r.done when finished, and returns true; or records why it
+	// could not start and returns false.
+	launch(r *Result, i int, path string) bool
+	// withdraw takes back, once r's ctx is done, r's calls that were launched
+	// but have not started, records ctx.Err() for each, and appends their
+	// indices to dst. A scheduler that never queues returns dst.
+	withdraw(r *Result, dst []int) []int
+}
 
 // runGraph runs the calls of r's plan in dependency order: each call is
 // launched the moment its last dependency finishes. It is the shared engine of
-// the concurrent, pool and blocking modes, which differ only in launch. Every
-// launched call is received on r.done before runGraph returns.
-func (r *Result) runGraph(launch launcher) {
+// the concurrent, pool and blocking modes, which differ only in their
+// scheduler. Every launched call is received on r.done, or withdrawn, before
+// runGraph returns; no call is launched once ctx is done (prepare checks).
+func (r *Result) runGraph(s scheduler) {
 	p := r.plan
 	for i := range p.calls {
 		r.pending[i] = int32(len(p.calls[i].Deps))
@@ -179,34 +187,43 @@ func (r *Result) runGraph(launch launcher) {
 	inflight := 0
 	for i := range p.calls {
 		if r.pending[i] == 0 {
-			inflight += r.ready(i, launch)
+			inflight += r.ready(i, s)
 		}
 	}
+	ctxDone := r.ctx.Done()
 	for inflight > 0 {
-		i := <-r.done
-		inflight--
-		inflight += r.release(i, launch)
+		select {
+		case i := <-r.done:
+			inflight--
+			inflight += r.release(i, s)
+		case <-ctxDone:
+			ctxDone = nil // withdraw once: nothing is launched after ctx is done
+			for _, i := range s.withdraw(r, nil) {
+				inflight--
+				inflight += r.release(i, s)
+			}
+		}
 	}
 }
 
 // ready launches call i, whose dependencies are all finished, or, if it cannot
 // be sent, finishes it at once; it returns how many calls it launched.
-func (r *Result) ready(i int, launch launcher) int {
+func (r *Result) ready(i int, s scheduler) int {
 	var buf [128]byte
-	if path, ok := r.prepare(i, buf[:0]); ok && launch(r, i, path) {
+	if path, ok := r.prepare(i, buf[:0]); ok && s.launch(r, i, path) {
 		return 1
 	}
-	return r.release(i, launch)
+	return r.release(i, s)
 }
 
 // release marks call i finished for its dependents and readies those whose
 // dependencies are now all finished; it returns how many calls it launched.
-func (r *Result) release(i int, launch launcher) int {
+func (r *Result) release(i int, s scheduler) int {
 	n := 0
 	for _, j := range r.plan.steps[i].dependents {
 		r.pending[j]--
 		if r.pending[j] == 0 {
-			n += r.ready(j, launch)
+			n += r.ready(j, s)
 		}
 	}
 	return n
