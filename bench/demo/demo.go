@@ -256,7 +256,8 @@ Flags:
 `
 
 // Main runs the demo command with args (those after "demo") and returns its
-// exit code: 0 on success, 2 for bad usage, 1 when the show fails. It
+// exit code: 0 on success, 2 for bad usage, 1 when the show fails, 130 when
+// interrupted. It
 // reads standard input for pauses and stops on SIGINT or SIGTERM.
 func Main(args []string, stdout, stderr io.Writer) int {
 	o := DefaultOptions(stdout)
@@ -361,6 +362,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if _, err := Run(ctx, o); err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(stderr, "demo: interrupted")
+			return 130
+		}
 		fmt.Fprintf(stderr, "demo: %v\n", err)
 		return 1
 	}

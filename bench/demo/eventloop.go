@@ -31,8 +31,9 @@ func (r EventLoopRun) FastFirst() bool { return r.Fast.End < r.Slow.End }
 func (p *player) eventLoop(ctx context.Context) error {
 	o, s := p.o, p.s
 	s.act("The event loop", fmt.Sprintf(
-		"Two requests at once: a slow one (GET %s, its backend takes %s) and, a moment\n"+
-			"later, a fast one (GET %s, its backend takes %s). Same gateway code, two modes.\n",
+		"Two requests at once: a slow one (GET %s, its backend takes %s)\n"+
+			"and, a moment later, a fast one (GET %s, its backend takes %s).\n"+
+			"The same gateway code in two modes.\n",
 		slowPath, ms(o.Slow), fastPath, ms(o.Fast)))
 	st, err := startStage(ctx, p.bins, p.logs, []string{
 		"-latency", "experiments.get_experiment=fixed:" + o.Slow.String(),
@@ -148,12 +149,12 @@ func printStamps(s *show, run EventLoopRun) {
 func eventLoopVerdict(pal palette, run EventLoopRun, o Options) string {
 	if run.Mode == "blocking" {
 		if !run.FastFirst() {
-			return pal.red("✗ fast finished last:") + fmt.Sprintf(" the slow request held the gateway's one lock through its %s backend call, so the fast one waited behind it.", ms(o.Slow))
+			return pal.red("✗ fast finished last:") + fmt.Sprintf(" the slow request held the gateway's one lock through its\n  %s backend call, and the fast one waited behind it.\n  Like time.sleep() inside async def: one blocking call stalls everyone.", ms(o.Slow))
 		}
 		return pal.yellow("? fast finished first here:") + " it reached the lock before the slow request did."
 	}
 	if run.FastFirst() {
-		return pal.green("✓ fast finished first:") + " while the slow request waits on its backend the gateway holds nothing, so the fast one goes straight through."
+		return pal.green("✓ fast finished first:") + " while the slow request waits on its backend the gateway\n  holds nothing, so the fast one goes straight through."
 	}
 	return pal.yellow("? fast finished last here:") + " the machine is too busy for the gap between the requests to show."
 }

@@ -110,9 +110,10 @@ func judge(s *Step, slo time.Duration) {
 func (p *player) load(ctx context.Context) error {
 	o, s := p.o, p.s
 	s.act("Under load", fmt.Sprintf(
-		"GET %s at rising rates, %s each, against three gateways: a pool of %d\n"+
-			"workers, concurrent, and blocking (one lock around every backend call). A gateway\n"+
-			"breaks when p99 passes %s, success falls under %.0f%% or it serves under 90%% of the rate.\n",
+		"GET %s at rising rates, %s each, against three\n"+
+			"gateways: a pool of %d workers, concurrent, and blocking (one lock around every\n"+
+			"backend call). A gateway breaks when p99 passes %s, success falls under %.0f%%\n"+
+			"or it serves under 90%% of the rate.\n",
 		resultsRoute, ms(o.Step), o.PoolSize, ms(o.SLO), minSuccess*100))
 	modes := []struct{ mode, label string }{
 		{"pool", fmt.Sprintf("pool of %d", o.PoolSize)},
@@ -137,10 +138,11 @@ func (p *player) load(ctx context.Context) error {
 		run := LoadRun{Mode: m.mode, Label: m.label}
 		s.printf("%s\n", s.pal.bold(m.label))
 		broken := false
+		var skipped []string
 		for _, rate := range o.Rates {
 			if broken {
 				run.Steps = append(run.Steps, Step{Rate: rate, Skipped: true})
-				s.printf("  %6d/s %s\n", rate, s.pal.dim("not run: already broken"))
+				skipped = append(skipped, fmt.Sprint(rate))
 				continue
 			}
 			stp, err := attack(ctx, st, m.mode, rate, o.Step)
@@ -156,9 +158,13 @@ func (p *player) load(ctx context.Context) error {
 				colour = ansiRed
 				mark = s.pal.red("✗ breaks: " + stp.Why)
 			}
-			s.printf("  %6d/s %s %s  %s %s  %s\n", rate,
+			line := fmt.Sprintf("  %6d/s %s %s  %s %s  %s", rate,
 				pad(s.pal.paint(colour, hbar(stp.Throughput, maxRate, barW)), barW), pad(fmt.Sprintf("%.0f/s", stp.Throughput), 6),
 				pad(s.pal.paint(colour, hbar(float64(stp.P99), float64(p99Full), barW)), barW), pad(ms(stp.P99), 8), mark)
+			s.printf("%s\n", strings.TrimRight(line, " "))
+		}
+		if len(skipped) > 0 {
+			s.printf("  %8s %s\n", "", s.pal.dim(strings.Join(skipped, ", ")+"/s not run: already broken"))
 		}
 		p.report.Load = append(p.report.Load, run)
 	}

@@ -25,18 +25,18 @@ func (p *player) pool(ctx context.Context) error {
 		return err
 	}
 	defer st.stop()
-	plan, err := fetchPlan(ctx, st.client, st.url("concurrent", "/openapi.json"), resultsRoute)
+	limits, err := fetchLimits(ctx, st.client, st.url("concurrent", "/openapi.json"), resultsRoute, model.Default())
 	if err != nil {
 		return err
 	}
-	limits := planLimits(plan, model.Default())
 	// Every call holds a worker for its whole backend time, so a request
 	// costs the sum of its calls in worker time.
 	capacity := float64(o.SmallPool) / limits.Sum.Seconds()
 	s.act("The worker pool", fmt.Sprintf(
-		"A pool of %d workers: each backend call holds a worker, and one results page costs\n"+
-			"%s of worker time (the sum of its calls). So the pool serves at most %d / %s ≈ %.0f\n"+
-			"requests/s; past that, requests queue for a worker. Concurrent mode has no such cap.\n",
+		"A pool of %d workers: each backend call holds a worker, and one results page\n"+
+			"costs %s of worker time (the sum of its calls). So the pool serves at most\n"+
+			"%d / %s ≈ %.0f requests/s; past that, requests queue for a worker.\n"+
+			"Concurrent mode has no such cap.\n",
 		o.SmallPool, ms(limits.Sum), o.SmallPool, ms(limits.Sum), capacity))
 	if err := st.warm(ctx, resultsPath(1)); err != nil {
 		return err

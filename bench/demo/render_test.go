@@ -11,87 +11,6 @@ import (
 	"fanout/mockbackends/model"
 )
 
-func TestParseServerTiming(t *testing.T) {
-	tests := []struct {
-		name   string
-		header string
-		want   Timing
-	}{
-		{
-			// The gateway's own format: every call with dur and start, then total.
-			name:   "gateway format",
-			header: "experiment;dur=20.41;start=0.02, layer;dur=15.30;start=20.50, results;dur=40.00;start=0.03, total;dur=40.92",
-			want: Timing{Spans: []Span{
-				{Name: "experiment", Dur: 20*time.Millisecond + 410*time.Microsecond, Start: 20 * time.Microsecond},
-				{Name: "layer", Dur: 15*time.Millisecond + 300*time.Microsecond, Start: 20*time.Millisecond + 500*time.Microsecond},
-				{Name: "results", Dur: 40 * time.Millisecond, Start: 30 * time.Microsecond},
-			}, Total: 40*time.Millisecond + 920*time.Microsecond},
-		},
-		{
-			// Other servers' entries: desc with a comma inside quotes, no start, a flag.
-			name:   "foreign entries",
-			header: `cache;desc="hit, warm";dur=1.5, miss, db;dur=3`,
-			want: Timing{Spans: []Span{
-				{Name: "cache", Dur: 1500 * time.Microsecond},
-				{Name: "miss"},
-				{Name: "db", Dur: 3 * time.Millisecond},
-			}},
-		},
-		{
-			// An empty header is no spans, not an error.
-			name: "empty", header: "", want: Timing{},
-		},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := ParseServerTiming(tc.header)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(got.Spans) != len(tc.want.Spans) || got.Total != tc.want.Total {
-				t.Fatalf("got %+v, want %+v", got, tc.want)
-			}
-			for i := range got.Spans {
-				g, w := got.Spans[i], tc.want.Spans[i]
-				if g.Name != w.Name || absDur(g.Dur-w.Dur) > time.Microsecond || absDur(g.Start-w.Start) > time.Microsecond {
-					t.Errorf("span %d: got %+v, want %+v", i, g, w)
-				}
-			}
-		})
-	}
-}
-
-func TestParseServerTimingRejectsBadNumbers(t *testing.T) {
-	for _, h := range []string{"a;dur=x", "a;dur=-1", "a;start=1e", ";dur=1"} {
-		if _, err := ParseServerTiming(h); err == nil {
-			t.Errorf("ParseServerTiming(%q): no error", h)
-		}
-	}
-}
-
-func FuzzParseServerTiming(f *testing.F) {
-	f.Add("experiment;dur=20.41;start=0.02, total;dur=40.92")
-	f.Add(`a;desc="x,y";dur=1`)
-	f.Fuzz(func(t *testing.T, h string) {
-		tm, err := ParseServerTiming(h)
-		if err != nil {
-			return
-		}
-		for _, s := range tm.Spans {
-			if s.Dur < 0 || s.Start < 0 || s.Name == "" {
-				t.Fatalf("bad span %+v from %q", s, h)
-			}
-		}
-	})
-}
-
-func absDur(d time.Duration) time.Duration {
-	if d < 0 {
-		return -d
-	}
-	return d
-}
-
 func TestTimelineDrawsLanesOnOneAxis(t *testing.T) {
 	var buf bytes.Buffer
 	timeline(&buf, palette{}, "", []lane{
@@ -193,23 +112,22 @@ func TestMsFormats(t *testing.T) {
 	}
 }
 
-func TestPlanLimitsFromSpec(t *testing.T) {
-	doc, err := os.ReadFile("testdata/openapi.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := planFromSpec(doc, resultsRoute)
+func TestLimitsOfTheGatewaysSpec(t *testing.T) {
+	doc, err := os.ReadFile("../../gateway/openapi.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Default backends: experiments 20, layers 15, projects 10, results 40 ms.
 	// layer and settings wait for the experiment; results waits for nothing.
-	got := planLimits(plan, model.Default())
+	got, err := specLimits(doc, resultsRoute, model.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := Limits{CriticalPath: 40 * time.Millisecond, Levels: 55 * time.Millisecond, Sum: 85 * time.Millisecond}
 	if got != want {
 		t.Errorf("limits %+v, want %+v", got, want)
 	}
-	if _, err := planFromSpec(doc, "/v2/projects/{project_id}"); err == nil {
-		t.Error("an operation without x-fanout gave no error")
+	if _, err := specLimits(doc, "/v2/nothing/{id}", model.Default()); err == nil {
+		t.Error("a route without x-fanout gave no error")
 	}
 }

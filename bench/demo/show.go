@@ -44,7 +44,7 @@ func (s *show) act(title, lead string) {
 	head := fmt.Sprintf("━━ %d · %s ", s.acts, title)
 	rule := strings.Repeat("━", max(s.width+14-len([]rune(head)), 3))
 	fmt.Fprintf(s.out, "\n%s\n", s.pal.bold(head+rule))
-	s.printf("%s\n", lead)
+	s.printf("%s\n", strings.TrimRight(lead, "\n"))
 }
 
 // pause waits for Enter when standard input is a terminal and pausing is on.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"fanout/bench/launch"
+	"fanout/bench/servertiming"
 )
 
 // stopGrace bounds how long a stopped gateway may take to finish what it
@@ -138,7 +139,7 @@ func (s *stage) stop() {
 // response is what the acts keep of one public request.
 type response struct {
 	Status int
-	Timing Timing
+	Timing servertiming.Timing
 	// Start and End are offsets from a moment the caller chose.
 	Start, End time.Duration
 }
@@ -165,25 +166,27 @@ func (s *stage) get(ctx context.Context, mode, path string, t0 time.Time) (respo
 	if r.Status != http.StatusOK {
 		return r, fmt.Errorf("GET %s (%s): status %d", path, mode, r.Status)
 	}
-	if h := resp.Header.Values("Server-Timing"); len(h) > 0 {
-		joined := h[0]
-		for _, v := range h[1:] {
-			joined += ", " + v
-		}
-		if r.Timing, err = ParseServerTiming(joined); err != nil {
-			return r, fmt.Errorf("GET %s (%s): %w", path, mode, err)
-		}
+	if r.Timing, err = servertiming.Parse(resp.Header.Values("Server-Timing")...); err != nil {
+		return r, fmt.Errorf("GET %s (%s): %w", path, mode, err)
 	}
 	return r, nil
 }
 
-// warm sends one request per gateway so that connections (client to
-// gateway, gateway to backends) exist before anything is timed.
+// warm sends one request per gateway, all at once, so that connections
+// (client to gateway, gateway to backends) exist before anything is timed.
 func (s *stage) warm(ctx context.Context, path string) error {
+	errs := make(chan error, len(s.gateways))
 	for mode := range s.gateways {
-		if _, err := s.get(ctx, mode, path, time.Now()); err != nil {
-			return fmt.Errorf("warm up: %w", err)
+		go func() {
+			_, err := s.get(ctx, mode, path, time.Now())
+			errs <- err
+		}()
+	}
+	var first error
+	for range s.gateways {
+		if err := <-errs; err != nil && first == nil {
+			first = fmt.Errorf("warm up: %w", err)
 		}
 	}
-	return nil
+	return first
 }

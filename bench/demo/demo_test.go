@@ -1,0 +1,155 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestShowClaims plays the whole show, shrunk, against the real gateway and
+// mock backends, and checks what it claims by ordering only.
+func TestShowClaims(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var out, log bytes.Buffer
+	o := DefaultOptions(&out)
+	o.quick()
+	o.Log = &log
+	o.HTML = filepath.Join(t.TempDir(), "demo.html")
+	rep, err := Run(ctx, o)
+	t.Logf("show:\n%s", out.String())
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+
+	t.Run("eventloop", func(t *testing.T) {
+		if len(rep.EventLoop) != 2 {
+			t.Fatalf("%d event loop runs, want 2", len(rep.EventLoop))
+		}
+		for _, run := range rep.EventLoop {
+			if run.Slow.Start >= run.Fast.Start {
+				t.Errorf("%s: the slow request did not start first: %+v", run.Mode, run)
+			}
+			switch run.Mode {
+			case "concurrent":
+				if !run.FastFirst() {
+					t.Errorf("concurrent: fast finished after slow: %+v", run)
+				}
+			case "blocking":
+				if run.FastFirst() {
+					t.Errorf("blocking: fast finished before slow: %+v", run)
+				}
+			}
+		}
+	})
+
+	t.Run("results", func(t *testing.T) {
+		if len(rep.Results) != 3 {
+			t.Fatalf("%d results runs, want 3", len(rep.Results))
+		}
+		seq, staged, conc := rep.Results[0], rep.Results[1], rep.Results[2]
+		if !(seq.Total > staged.Total && staged.Total > conc.Total) {
+			t.Errorf("totals not sequential > staged > concurrent: %v %v %v", seq.Total, staged.Total, conc.Total)
+		}
+		for _, r := range rep.Results {
+			if len(r.Timing.Calls) != 4 {
+				t.Errorf("%s: %d Server-Timing spans, want 4", r.Mode, len(r.Timing.Calls))
+			}
+		}
+		l := rep.ResultsLimits
+		if !(l.Sum > l.Levels && l.Levels > l.CriticalPath && l.CriticalPath > 0) {
+			t.Errorf("limits not sum > levels > critical path > 0: %+v", l)
+		}
+		// Nothing beats the critical path.
+		if conc.Total < l.CriticalPath {
+			t.Errorf("concurrent total %v under the critical path %v", conc.Total, l.CriticalPath)
+		}
+	})
+
+	t.Run("load", func(t *testing.T) {
+		if len(rep.Load) != 3 {
+			t.Fatalf("%d load runs, want 3", len(rep.Load))
+		}
+		at := map[string]int{}
+		for _, r := range rep.Load {
+			if len(r.Steps) != len(o.Rates) {
+				t.Errorf("%s: %d steps, want %d", r.Mode, len(r.Steps), len(o.Rates))
+			}
+			at[r.Mode] = r.BrokeAt()
+			if at[r.Mode] < 0 {
+				at[r.Mode] = len(o.Rates)
+			}
+		}
+		// One lock breaks no later than no lock.
+		if at["blocking"] > at["concurrent"] {
+			t.Errorf("blocking broke at step %d, after concurrent at %d", at["blocking"], at["concurrent"])
+		}
+		if at["blocking"] == len(o.Rates) {
+			t.Errorf("blocking never broke at rates %v", o.Rates)
+		}
+	})
+
+	t.Run("pool", func(t *testing.T) {
+		p := rep.Pool
+		if p == nil || len(p.Pool.Steps) != len(o.PoolLoads) || len(p.Conc.Steps) != len(o.PoolLoads) {
+			t.Fatalf("pool run incomplete: %+v", p)
+		}
+		last := len(o.PoolLoads) - 1
+		if p.Pool.Steps[last].P99 <= p.Conc.Steps[last].P99 {
+			t.Errorf("past capacity the pool's p99 %v is not above concurrent's %v", p.Pool.Steps[last].P99, p.Conc.Steps[last].P99)
+		}
+	})
+
+	t.Run("output", func(t *testing.T) {
+		text := out.String()
+		for _, want := range []string{"The event loop", "Getting results", "Under load", "The worker pool", "slow request start", "fast request done"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("show lacks %q", want)
+			}
+		}
+		if strings.Contains(text, "\x1b[") {
+			t.Error("colours on a non-terminal")
+		}
+		if strings.Contains(text, "press Enter") {
+			t.Error("paused without a terminal")
+		}
+		html, err := os.ReadFile(o.HTML)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(string(html), "<svg"); n < 8 {
+			t.Errorf("page has %d charts, want at least 8", n)
+		}
+	})
+}
+
+func TestMainUsage(t *testing.T) {
+	tests := []struct {
+		args     []string
+		code     int
+		inStderr string
+	}{
+		{[]string{"-h"}, 0, "Examples:"},                    // help with examples
+		{[]string{"nonsense"}, 2, `unknown act "nonsense"`}, // acts are checked before anything starts
+		{[]string{"-rates", "50,10"}, 2, "rising"},          // rates must rise
+		{[]string{"-slow", "10ms", "-fast", "20ms"}, 2, "-slow"},
+		{[]string{"-color", "sometimes"}, 2, "-color"},
+		{[]string{"-bogus"}, 2, "flag provided but not defined"},
+	}
+	for _, tc := range tests {
+		var stdout, stderr bytes.Buffer
+		if code := Main(tc.args, &stdout, &stderr); code != tc.code {
+			t.Errorf("Main(%q) = %d, want %d; stderr:\n%s", tc.args, code, tc.code, stderr.String())
+		}
+		if !strings.Contains(stderr.String(), tc.inStderr) {
+			t.Errorf("Main(%q): stderr lacks %q:\n%s", tc.args, tc.inStderr, stderr.String())
+		}
+	}
+}
