@@ -203,7 +203,8 @@ func ExperimentPage(page, perPage int) []byte {
 // Layer is the body of layer id.
 func Layer(id int) []byte {
 	s := strconv.Itoa(id)
-	return []byte(`{"id":"` + s + `","name":"Layer ` + s + `","traffic_allocation":0.4}`)
+	return []byte(`{"id":"` + s + `","project_id":"1","name":"Layer ` + s + `","traffic_allocation":0.4,` +
+		`"allocations":[{"experiment_id":"42","traffic":0.25},{"experiment_id":"43","traffic":0.75}]}`)
 }
 
 // Project is the body of project id.
@@ -221,10 +222,12 @@ func Settings(id int) []byte {
 // treatment, the treatment clearly better on the first.
 func Results(id int) []byte {
 	return []byte(`{"experiment_id":"` + strconv.Itoa(id) + `","metrics":[` +
-		`{"id":"signup","name":"Signups","variations":[` +
-		`{"key":"control","visitors":5000,"conversions":400},{"key":"treatment","visitors":5000,"conversions":470}]},` +
-		`{"id":"purchase","name":"Purchases","variations":[` +
-		`{"key":"control","visitors":5000,"conversions":100},{"key":"treatment","visitors":5000,"conversions":104}]}]}`)
+		`{"id":"1","key":"signup","name":"Signups","baseline":"control","variations":[` +
+		`{"variation_id":"1","key":"control","visitors":5000,"conversions":400,"rate":0.08,"lift":null,"confidence_interval":null,"p_value":null},` +
+		`{"variation_id":"2","key":"treatment","visitors":5000,"conversions":470,"rate":0.094,"lift":0.175,"confidence_interval":{"low":0.03,"high":0.32,"level":0.95},"p_value":0.01}]},` +
+		`{"id":"2","key":"purchase","name":"Purchases","baseline":"control","variations":[` +
+		`{"variation_id":"1","key":"control","visitors":5000,"conversions":100},{"variation_id":"2","key":"treatment","visitors":5000,"conversions":104}]}],` +
+		`"confidence_level":0.95,"stats_engine":"frequentist"}`)
 }
 
 // quiet drops fasthttp's messages about connections the client closed.

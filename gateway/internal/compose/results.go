@@ -50,12 +50,18 @@ type (
 		Name       string          `json:"name"`
 		Status     string          `json:"status"`
 		Variations json.RawMessage `json:"variations,omitempty"`
+		StartedAt  json.RawMessage `json:"started_at,omitempty"`
+		EndedAt    json.RawMessage `json:"ended_at,omitempty"`
 	}
 	layerIn struct {
 		ID          jsonID          `json:"id"`
 		Name        string          `json:"name"`
-		Allocations json.RawMessage `json:"allocations,omitempty"`
 		Traffic     *float64        `json:"traffic_allocation,omitempty"`
+		Allocations json.RawMessage `json:"allocations,omitempty"`
+	}
+	allocationIn struct {
+		ExperimentID jsonID  `json:"experiment_id"`
+		Traffic      float64 `json:"traffic"`
 	}
 	settingsIn struct {
 		ConfidenceThreshold *float64 `json:"confidence_threshold"`
@@ -65,6 +71,7 @@ type (
 	}
 	metricIn struct {
 		ID         jsonID        `json:"id"`
+		Key        string        `json:"key"`
 		Name       string        `json:"name"`
 		Baseline   string        `json:"baseline"`
 		Variations []variationIn `json:"variations"`
@@ -94,12 +101,15 @@ type (
 		Name       string          `json:"name"`
 		Status     string          `json:"status"`
 		Variations json.RawMessage `json:"variations,omitempty"`
+		StartedAt  json.RawMessage `json:"started_at,omitempty"`
+		EndedAt    json.RawMessage `json:"ended_at,omitempty"`
 	}
 	layerOut struct {
-		ID          string          `json:"id"`
-		Name        string          `json:"name,omitempty"`
-		Traffic     *float64        `json:"traffic_allocation,omitempty"`
-		Allocations json.RawMessage `json:"allocations,omitempty"`
+		ID                   string          `json:"id"`
+		Name                 string          `json:"name,omitempty"`
+		Traffic              *float64        `json:"traffic_allocation,omitempty"`
+		ExperimentAllocation *float64        `json:"experiment_allocation"`
+		Allocations          json.RawMessage `json:"allocations,omitempty"`
 	}
 	significance struct {
 		ConfidenceThreshold float64 `json:"confidence_threshold"`
@@ -107,6 +117,7 @@ type (
 	}
 	metricOut struct {
 		ID         string         `json:"id"`
+		Key        string         `json:"key,omitempty"`
 		Name       string         `json:"name,omitempty"`
 		Baseline   string         `json:"baseline,omitempty"`
 		Variations []variationOut `json:"variations"`
@@ -147,6 +158,8 @@ func ResultsPage(dst []byte, in *Input) ([]byte, error) {
 			Name:       exp.Name,
 			Status:     exp.Status,
 			Variations: exp.Variations,
+			StartedAt:  exp.StartedAt,
+			EndedAt:    exp.EndedAt,
 		},
 		Significance: significance{ConfidenceThreshold: DefaultConfidenceThreshold, Source: "default"},
 		Missing:      in.Missing,
@@ -156,7 +169,8 @@ func ResultsPage(dst []byte, in *Input) ([]byte, error) {
 		if err := decode(in.Layer, &l); err != nil {
 			p.Missing = append(p.Missing, Missing{Call: "layer", Detail: "malformed body: " + err.Error()})
 		} else {
-			p.Layer = &layerOut{ID: string(l.ID), Name: l.Name, Traffic: l.Traffic, Allocations: l.Allocations}
+			p.Layer = &layerOut{ID: string(l.ID), Name: l.Name, Traffic: l.Traffic, Allocations: l.Allocations,
+				ExperimentAllocation: share(l.Allocations, string(exp.ID))}
 		}
 	}
 	if in.Settings != nil {
@@ -187,6 +201,25 @@ func ResultsPage(dst []byte, in *Input) ([]byte, error) {
 	return append(dst, b...), nil
 }
 
+// share finds the experiment's share of its layer's traffic in the
+// layer's allocations; nil if it has none.
+func share(allocations json.RawMessage, experimentID string) *float64 {
+	if len(allocations) == 0 {
+		return nil
+	}
+	var all []allocationIn
+	if json.Unmarshal(allocations, &all) != nil {
+		return nil
+	}
+	for _, a := range all {
+		if string(a.ExperimentID) == experimentID {
+			t := a.Traffic
+			return &t
+		}
+	}
+	return nil
+}
+
 func decode(body []byte, v any) error {
 	if body == nil {
 		return fmt.Errorf("no body")
@@ -199,7 +232,7 @@ func decode(body []byte, v any) error {
 // confidence interval at the threshold, by the normal approximation of the
 // difference of two proportions.
 func metric(m *metricIn, z, level float64) metricOut {
-	out := metricOut{ID: string(m.ID), Name: m.Name, Variations: make([]variationOut, len(m.Variations))}
+	out := metricOut{ID: string(m.ID), Key: m.Key, Name: m.Name, Variations: make([]variationOut, len(m.Variations))}
 	base := 0
 	for i, v := range m.Variations {
 		if m.Baseline != "" && (v.name() == m.Baseline) {
