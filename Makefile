@@ -13,7 +13,7 @@ TEST_EXTRA ?=
 GATEWAY_FLAGS ?=
 MOCK_FLAGS ?=
 
-.PHONY: all build test vet run clean
+.PHONY: all build test vet run clean demo
 
 all: build
 
@@ -36,6 +36,13 @@ run: build
 	$(BIN)/mockbackends $(MOCK_FLAGS) & mocks=$$!; \
 	trap 'kill -TERM $$mocks 2>/dev/null || true; wait $$mocks 2>/dev/null || true' EXIT INT TERM; \
 	$(BIN)/gateway $(GATEWAY_FLAGS)
+
+# The talk-style demo (about a minute): starts its own mocks and gateways on
+# free ports. make demo DEMO_FLAGS="-no-pause -html demo.html"; see -h.
+DEMO_FLAGS ?=
+
+demo:
+	$(GO) run ./bench demo $(DEMO_FLAGS)
 
 clean:
 	rm -rf $(BIN)
