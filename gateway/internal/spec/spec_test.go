@@ -1,0 +1,88 @@
+package spec
+
+import (
+	"context"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+)
+
+func load(t testing.TB) *Spec {
+	t.Helper()
+	b, err := os.ReadFile("../../openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Load(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestLoad(t *testing.T) {
+	s := load(t)
+	op := s.Operation("getExperimentResults")
+	if op == nil || op.Fanout == nil || op.Fanout.Primary != "experiment" || len(op.Fanout.Calls) != 4 {
+		t.Fatalf("getExperimentResults: %+v", op)
+	}
+	if !op.Fanout.Calls[1].Optional || op.Fanout.Calls[1].Path != "/layers/{experiment.layer_id}" {
+		t.Errorf("layer call: %+v", op.Fanout.Calls[1])
+	}
+	list := s.Operation("listExperiments")
+	if list.Defaults["per_page"] != "25" || list.Defaults["page"] != "1" {
+		t.Errorf("defaults: %v", list.Defaults)
+	}
+	if len(s.JSON()) == 0 || !strings.HasPrefix(string(s.YAML()), "openapi: 3.0") {
+		t.Error("the document is not served as loaded")
+	}
+}
+
+func TestFanoutErrors(t *testing.T) {
+	b, _ := os.ReadFile("../../openapi.yaml")
+	base := string(b)
+	for _, c := range []struct{ old, new, want string }{
+		{"primary: experiment\n", "primary: nothing\n", `primary "nothing" is not a call`},
+		{"            optional: true\n", "            optional: true\n            hedge: 10ms\n", "hedge"},
+		{"            backend: layers\n", "            backend: layers\n            timeout: fast\n", `timeout "fast"`},
+		{"primary: project\n        calls:\n", "primary: project\n        calls: []\n        x:\n", "getProject"},
+	} {
+		doc := strings.Replace(base, c.old, c.new, 1)
+		if doc == base {
+			t.Fatalf("edit %q changed nothing", c.old)
+		}
+		_, err := Load([]byte(doc))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("edit %q: error %v, want %q", c.new, err, c.want)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	s := load(t)
+	cases := []struct {
+		op    string
+		in    Input
+		names []string // invalid parameters, none if valid
+	}{
+		{"getExperiment", Input{PathParams: map[string]string{"experiment_id": "42"}}, nil},
+		{"getExperiment", Input{PathParams: map[string]string{"experiment_id": "042"}}, []string{"experiment_id"}},
+		{"getExperiment", Input{PathParams: map[string]string{"experiment_id": "-1"}}, []string{"experiment_id"}},
+		{"listExperiments", Input{Query: url.Values{"project_id": {"3"}}}, nil},
+		{"listExperiments", Input{Query: url.Values{"project_id": {"3"}, "per_page": {"0"}, "page": {"1.5"}}}, []string{"page", "per_page"}},
+		{"createExperiment", Input{Header: map[string][]string{"Content-Type": {"application/json"}}, Body: []byte(`{"project_id":"3","name":"x"}`)}, nil},
+		{"createExperiment", Input{Header: map[string][]string{"Content-Type": {"application/json"}}, Body: []byte(`{"project_id":"3"}`)}, []string{"name"}},
+		{"createExperiment", Input{Header: map[string][]string{"Content-Type": {"application/json"}}, Body: []byte(`{"project_id":3,"name":"x"}`)}, []string{"project_id"}},
+	}
+	for _, c := range cases {
+		bad := s.Operation(c.op).Validate(context.Background(), &c.in)
+		var got []string
+		for _, b := range bad {
+			got = append(got, b.Name)
+		}
+		if strings.Join(got, ",") != strings.Join(c.names, ",") {
+			t.Errorf("%s %+v: invalid %v (%+v), want %v", c.op, c.in, got, bad, c.names)
+		}
+	}
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"fanout/gateway/internal/backendtest"
+
+	"github.com/valyala/fasthttp"
+)
+
+// TestGracefulShutdown: a request in flight when the stop signal comes
+// completes with 200, new connections are refused, and run returns nil
+// (exit status 0).
+func TestGracefulShutdown(t *testing.T) {
+	f := backendtest.New()
+	defer f.Close()
+	addr, err := f.TCP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Set("results", backendtest.Behaviour{Delay: 300 * time.Millisecond})
+	args := []string{"-addr", "127.0.0.1:0", "-grace", "5s", "-log-level", "error"}
+	for name := range backendtest.Addrs(addr) {
+		args = append(args, "-backend", name+"="+addr)
+	}
+
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	out, w := io.Pipe()
+	ran := make(chan error, 1)
+	go func() {
+		ran <- run(ctx, args, w, io.Discard)
+		w.Close()
+	}()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no LISTEN line: %v", err)
+	}
+	gw, ok := strings.CutPrefix(strings.TrimSpace(line), "LISTEN gateway=")
+	if !ok {
+		t.Fatalf("LISTEN line %q", line)
+	}
+	go io.Copy(io.Discard, out)
+
+	type answer struct {
+		status int
+		err    error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		status, _, err := fasthttp.GetTimeout(nil, "http://"+gw+"/v2/experiments/42/results", 5*time.Second)
+		answered <- answer{status, err}
+	}()
+	time.Sleep(100 * time.Millisecond) // the request is waiting for results
+	stop()
+
+	a := <-answered
+	if a.err != nil || a.status != fasthttp.StatusOK {
+		t.Fatalf("in-flight request: status %d, error %v", a.status, a.err)
+	}
+	select {
+	case err := <-ran:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("run did not return after the stop signal")
+	}
+	if c, err := net.DialTimeout("tcp", gw, time.Second); err == nil {
+		c.Close()
+		t.Fatal("the gateway still accepts connections after stopping")
+	}
+}
+
+func TestHelp(t *testing.T) {
+	var stderr bytes.Buffer
+	err := run(context.Background(), []string{"-h"}, io.Discard, &stderr)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("run -h: %v", err)
+	}
+	for _, want := range []string{"Examples:", "-mode", "-backend NAME=HOST:PORT", "-deadline"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("-h lacks %q", want)
+		}
+	}
+}
+
+func TestBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"-mode", "parallel"},
+		{"-backend", "results"},
+		{"-pool-size", "0"},
+		{"-config", "/nonexistent.yaml"},
+	} {
+		if err := run(context.Background(), args, io.Discard, io.Discard); err == nil {
+			t.Errorf("run %v: no error", args)
+		}
+	}
+}
