@@ -33,11 +33,16 @@ func (b *blocking) launch(r *Result, i int, path string) bool {
 }
 
 func (b *blocking) sendLocked(r *Result, i int, path string) {
+	b.inline(r, i, path)
+	r.done <- i
+}
+
+func (b *blocking) inline(r *Result, i int, path string) bool {
 	t0 := time.Now()
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	r.send(i, path, time.Since(t0))
-	b.mu.Unlock()
-	r.done <- i
+	return true
 }
 
 // withdraw has nothing to take back: a goroutine waiting for the lock cannot

@@ -19,6 +19,11 @@ func (concurrent) launch(r *Result, i int, path string) bool {
 	return true
 }
 
+func (concurrent) inline(r *Result, i int, path string) bool {
+	r.send(i, path, 0)
+	return true
+}
+
 // withdraw has nothing to take back: every launched call has started, and
 // ends with its Doer when ctx is done.
 func (concurrent) withdraw(_ *Result, dst []int) []int { return dst }

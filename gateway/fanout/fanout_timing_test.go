@@ -82,9 +82,6 @@ func BenchmarkExtract(b *testing.B) {
 // one string per expanded path, and little else. The bound is loose on purpose;
 // it catches a regression like a map or a channel per request.
 func TestConcurrentAllocs(t *testing.T) {
-	if testing.Short() {
-		t.Skip("allocation counts are noisy under -short runs with the race detector")
-	}
 	p := compileResults(t)
 	e := newExecutor(t, ModeConcurrent, Options{})
 	params := ParamMap{"experiment_id": "42"}

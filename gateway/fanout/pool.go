@@ -67,6 +67,9 @@ func (p *pool) launch(r *Result, i int, path string) bool {
 	return true
 }
 
+// inline refuses: every pool call needs a worker, however idle the request.
+func (*pool) inline(*Result, int, string) bool { return false }
+
 // withdraw removes r's queued calls, keeping the others in order.
 func (p *pool) withdraw(r *Result, dst []int) []int {
 	now := time.Now()

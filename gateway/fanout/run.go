@@ -23,6 +23,7 @@ type Result struct {
 	start   time.Time
 	vals    []value
 	pending []int32
+	queue   []int    // calls ready to start, for runGraph
 	done    chan int // buffered to the number of calls: every sender finds room
 }
 
@@ -39,6 +40,9 @@ func newResult(ctx context.Context, p *Plan, params Params, d Doer) *Result {
 		r.vals[i] = value{why: notScanned}
 	}
 	r.pending = resize(r.pending, n)
+	if cap(r.queue) < n {
+		r.queue = make([]int, 0, n)
+	}
 	if cap(r.done) < n {
 		r.done = make(chan int, n)
 	}
@@ -168,6 +172,11 @@ type scheduler interface {
 	// index on r.done when finished, and returns true; or records why it
 	// could not start and returns false.
 	launch(r *Result, i int, path string) bool
+	// inline sends call i in the calling goroutine and returns true, or
+	// returns false if the mode must not (a pool call needs a worker). It is
+	// used only when nothing else is in flight or ready, when a goroutine
+	// would gain nothing.
+	inline(r *Result, i int, path string) bool
 	// withdraw takes back, once r's ctx is done, r's calls that were launched
 	// but have not started, records ctx.Err() for each, and appends their
 	// indices to dst. A scheduler that never queues returns dst.
@@ -181,50 +190,58 @@ type scheduler interface {
 // runGraph returns; no call is launched once ctx is done (prepare checks).
 func (r *Result) runGraph(s scheduler) {
 	p := r.plan
+	r.queue = r.queue[:0]
 	for i := range p.calls {
 		r.pending[i] = int32(len(p.calls[i].Deps))
-	}
-	inflight := 0
-	for i := range p.calls {
 		if r.pending[i] == 0 {
-			inflight += r.ready(i, s)
+			r.queue = append(r.queue, i)
 		}
 	}
+	var buf [128]byte
+	inflight := 0
 	ctxDone := r.ctx.Done()
-	for inflight > 0 {
+	for {
+		// Start every ready call. Each call is queued once, so the queue is
+		// a slice consumed from the front, emptied as it goes.
+		for head := 0; head < len(r.queue); head++ {
+			i := r.queue[head]
+			path, ok := r.prepare(i, buf[:0])
+			switch {
+			case !ok:
+			case inflight == 0 && head == len(r.queue)-1 && s.inline(r, i, path):
+				// A lone call (a chain's next link, a plain proxy) runs in
+				// this goroutine: no goroutine, no channel.
+			case s.launch(r, i, path):
+				inflight++
+				continue
+			}
+			r.release(i)
+		}
+		r.queue = r.queue[:0]
+		if inflight == 0 {
+			return
+		}
 		select {
 		case i := <-r.done:
 			inflight--
-			inflight += r.release(i, s)
+			r.release(i)
 		case <-ctxDone:
 			ctxDone = nil // withdraw once: nothing is launched after ctx is done
 			for _, i := range s.withdraw(r, nil) {
 				inflight--
-				inflight += r.release(i, s)
+				r.release(i)
 			}
 		}
 	}
 }
 
-// ready launches call i, whose dependencies are all finished, or, if it cannot
-// be sent, finishes it at once; it returns how many calls it launched.
-func (r *Result) ready(i int, s scheduler) int {
-	var buf [128]byte
-	if path, ok := r.prepare(i, buf[:0]); ok && s.launch(r, i, path) {
-		return 1
-	}
-	return r.release(i, s)
-}
-
-// release marks call i finished for its dependents and readies those whose
-// dependencies are now all finished; it returns how many calls it launched.
-func (r *Result) release(i int, s scheduler) int {
-	n := 0
+// release marks call i finished for its dependents and queues those whose
+// dependencies are now all finished.
+func (r *Result) release(i int) {
 	for _, j := range r.plan.steps[i].dependents {
 		r.pending[j]--
 		if r.pending[j] == 0 {
-			n += r.ready(j, s)
+			r.queue = append(r.queue, j)
 		}
 	}
-	return n
 }
