@@ -60,7 +60,7 @@ func BenchmarkExpand(b *testing.B) {
 	var buf [128]byte
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, err := tmpl.expand(buf[:0], params, vals); err != nil {
+		if _, err := tmpl.expand(buf[:0], params, vals); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -77,20 +77,27 @@ func BenchmarkExtract(b *testing.B) {
 	}
 }
 
-// TestConcurrentAllocs guards the hot path: a steady-state Execute of the
-// results plan allocates one goroutine closure per call sent concurrently and
-// one string per expanded path, and little else. The bound is loose on purpose;
-// it catches a regression like a map or a channel per request.
+// TestConcurrentAllocs guards the hot path: a steady-state Execute allocates
+// one goroutine closure per call sent concurrently and one string per
+// expanded path, and little else. The bounds are loose on purpose; they catch
+// a regression like a map or a channel per request.
 func TestConcurrentAllocs(t *testing.T) {
-	p := compileResults(t)
-	e := newExecutor(t, ModeConcurrent, Options{})
 	params := ParamMap{"experiment_id": "42"}
-	allocs := testing.AllocsPerRun(200, func() {
-		e.Execute(t.Context(), p, params, instantDoer{}).Release()
-	})
-	const bound = 16
-	t.Logf("concurrent Execute of %d calls: %.1f allocs", p.Len(), allocs)
-	if allocs > bound {
-		t.Errorf("concurrent Execute of %d calls: %.1f allocs, want at most %d", p.Len(), allocs, bound)
+	e := newExecutor(t, ModeConcurrent, Options{})
+	for _, tc := range []struct {
+		name  string
+		plan  *Plan
+		bound float64
+	}{
+		{"the results plan: 4 paths, 3 goroutines", compileResults(t), 16},
+		{"one call runs inline: its path only", widePlan(t, 1), 3},
+	} {
+		allocs := testing.AllocsPerRun(200, func() {
+			e.Execute(t.Context(), tc.plan, params, instantDoer{}).Release()
+		})
+		t.Logf("%s: %.1f allocs", tc.name, allocs)
+		if allocs > tc.bound {
+			t.Errorf("%s: %.1f allocs per Execute, want at most %.0f", tc.name, allocs, tc.bound)
+		}
 	}
 }

@@ -118,7 +118,7 @@ func (r *Result) prepare(i int, buf []byte) (path string, ok bool) {
 		o.Start = r.since()
 		return "", false
 	}
-	path, _, err := t.expand(buf, r.params, r.vals)
+	path, err := t.expand(buf, r.params, r.vals)
 	if err != nil {
 		o.Err = err
 		o.Start = r.since()

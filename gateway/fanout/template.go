@@ -144,13 +144,13 @@ func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
-// expand writes the path of t into buf (a scratch buffer the caller may reuse)
-// and returns it as a string. Parameters come from params and fields from
+// expand writes the path of t into buf (scratch space, often on the caller's
+// stack) and returns it as a string: one allocation. Parameters come from params and fields from
 // vals; the caller has checked that every referenced field was extracted.
 // A template without references costs nothing: its literal is returned.
-func (t *template) expand(buf []byte, params Params, vals []value) (string, []byte, error) {
+func (t *template) expand(buf []byte, params Params, vals []value) (string, error) {
 	if !t.hasRefs {
-		return t.literal, buf, nil
+		return t.literal, nil
 	}
 	buf = buf[:0]
 	for i := range t.segs {
@@ -160,18 +160,18 @@ func (t *template) expand(buf []byte, params Params, vals []value) (string, []by
 			buf = append(buf, sg.text...)
 		case segParam:
 			if params == nil {
-				return "", buf, fmt.Errorf("%w: {%s} (no parameters given)", ErrParam, sg.name)
+				return "", fmt.Errorf("%w: {%s} (no parameters given)", ErrParam, sg.name)
 			}
 			v, ok := params.Param(sg.name)
 			if !ok {
-				return "", buf, fmt.Errorf("%w: {%s}", ErrParam, sg.name)
+				return "", fmt.Errorf("%w: {%s}", ErrParam, sg.name)
 			}
 			buf = appendEscaped(buf, v, sg.query)
 		case segField:
 			buf = appendEscaped(buf, vals[sg.slot].text, sg.query)
 		}
 	}
-	return string(buf), buf, nil
+	return string(buf), nil
 }
 
 // keep[c]&1: byte c stays as is in a path segment (as url.PathEscape does:

@@ -42,7 +42,7 @@ func TestExpand(t *testing.T) {
 				}
 			}
 			vals[0] = value{text: []byte(tc.field)}
-			got, _, err := tmpl.expand(nil, tc.params, vals)
+			got, err := tmpl.expand(nil, tc.params, vals)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -58,7 +58,7 @@ func TestExpandMissingParameter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = tmpl.expand(nil, ParamMap{}, nil)
+	_, err = tmpl.expand(nil, ParamMap{}, nil)
 	if !errors.Is(err, ErrParam) || !strings.Contains(err.Error(), "{id}") {
 		t.Errorf("err = %v, want ErrParam naming {id}", err)
 	}
@@ -186,7 +186,7 @@ func FuzzExpand(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, param, field string) {
 		vals := []value{{text: []byte(field)}}
-		got, _, err := pathTmpl.expand(nil, ParamMap{"id": param}, vals)
+		got, err := pathTmpl.expand(nil, ParamMap{"id": param}, vals)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -200,7 +200,7 @@ func FuzzExpand(f *testing.F) {
 		if want := "/e/" + param + "/l/" + field; u.Path != want && !strings.ContainsAny(param+field, "/") {
 			t.Fatalf("path %q decodes to %q, want %q", got, u.Path, want)
 		}
-		got, _, err = queryTmpl.expand(nil, ParamMap{"id": param}, vals)
+		got, err = queryTmpl.expand(nil, ParamMap{"id": param}, vals)
 		if err != nil {
 			t.Fatal(err)
 		}
