@@ -89,7 +89,7 @@ func TestConcurrentAllocs(t *testing.T) {
 		plan  *Plan
 		bound float64
 	}{
-		{"the results plan: 4 paths, 3 goroutines", compileResults(t), 16},
+		{"the results plan: 4 paths, 4 goroutines", compileResults(t), 16},
 		{"one call runs inline: its path only", widePlan(t, 1), 3},
 	} {
 		allocs := testing.AllocsPerRun(200, func() {
