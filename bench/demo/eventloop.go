@@ -50,7 +50,7 @@ func (p *player) eventLoop(ctx context.Context) error {
 	}
 	// The fast request leaves a little after the slow one, as on the slide,
 	// so that in blocking mode the slow one is surely first to the lock.
-	gap := max(o.Fast/5, 15*time.Millisecond)
+	gap := max(o.Fast/4, 25*time.Millisecond)
 	span := o.Slow + o.Fast + gap + o.Fast/2
 	var lanesByMode [][]lane
 	for _, mode := range []string{"concurrent", "blocking"} {

@@ -6,10 +6,10 @@ import (
 	"math"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"time"
 
-	vegeta "github.com/tsenart/vegeta/v12/lib"
+	"fanout/bench/load"
+	"fanout/bench/scenario"
 )
 
 // attackTimeout bounds one request of an attack: past the gateway's own
@@ -52,42 +52,34 @@ func (r LoadRun) BrokeAt() int {
 }
 
 // attack holds rate against the results endpoint of the gateway of mode for
-// step, cycling through experiment ids, and summarises what came back.
+// step, over the whole range of experiment ids, and summarises what came
+// back. It measures as the bench does (open model, no cap on workers).
 func attack(ctx context.Context, st *stage, mode string, rate int, step time.Duration) (Step, error) {
-	base := st.url(mode, "")
-	var n atomic.Uint64
-	targeter := func(t *vegeta.Target) error {
-		i := n.Add(1)
-		t.Method = http.MethodGet
-		t.URL = fmt.Sprintf("%s/v2/experiments/%d/results", base, (i-1)%1000+1)
-		return nil
-	}
-	atk := vegeta.NewAttacker(vegeta.Timeout(attackTimeout), vegeta.KeepAlive(true))
-	res := atk.Attack(targeter, vegeta.ConstantPacer{Freq: rate, Per: time.Second}, step, mode)
-	stopped := make(chan struct{})
-	go func() {
-		select {
-		case <-ctx.Done():
-			atk.Stop()
-		case <-stopped:
-		}
-	}()
-	var m vegeta.Metrics
-	for r := range res {
-		m.Add(r)
-	}
-	close(stopped)
-	m.Close()
-	if err := ctx.Err(); err != nil {
+	rep, err := load.Run(ctx, load.Attack{
+		Name:    fmt.Sprintf("%s-%d", mode, rate),
+		BaseURL: st.url(mode, ""),
+		Targets: []scenario.Target{{
+			Name:   "results",
+			Method: http.MethodGet,
+			Path:   "/v2/experiments/{id}/results",
+			IDs:    scenario.IDRange{Min: 1, Max: 1000},
+			Weight: 1,
+		}},
+		Rate:     float64(rate),
+		Duration: step,
+		Timeout:  attackTimeout,
+		Seed:     1,
+	})
+	if err != nil {
 		return Step{}, err
 	}
 	return Step{
 		Rate:       rate,
-		Throughput: m.Throughput,
-		Success:    m.Success,
-		P50:        m.Latencies.P50,
-		P99:        m.Latencies.P99,
-		Requests:   m.Requests,
+		Throughput: rep.Throughput,
+		Success:    rep.Success,
+		P50:        rep.Latency.P50,
+		P99:        rep.Latency.P99,
+		Requests:   uint64(rep.Requests),
 	}, nil
 }
 
