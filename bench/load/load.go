@@ -121,7 +121,22 @@ type Report struct {
 	// TimingTarget.
 	Timing       *servertiming.Timing `json:"timing,omitempty"`
 	TimingTarget string               `json:"timing_target,omitempty"`
+	// Timeline has the figures of consecutive slices of the run, by
+	// request start, to show a degradation and a recovery over time.
+	Timeline []Bucket `json:"timeline,omitempty"`
 }
+
+// Bucket is the figures of the requests started in one slice of a run.
+type Bucket struct {
+	Offset   time.Duration `json:"offset"` // start of the slice from the run's start
+	Requests int           `json:"requests"`
+	Success  float64       `json:"success"`
+	P50      time.Duration `json:"p50"`
+	P99      time.Duration `json:"p99"`
+}
+
+// timelineBuckets is about how many slices a timeline has.
+const timelineBuckets = 40
 
 // keptHeaders are the response headers written to the encoded results:
 // enough for waterfalls, small enough to keep result files lean.
@@ -234,6 +249,7 @@ func Run(ctx context.Context, a Attack) (*Report, error) {
 		}
 	}
 	rep.Timing, rep.TimingTarget = medianTiming(recs, rep.Latency.P50)
+	rep.Timeline = timeline(recs, a.Duration)
 	return rep, ctx.Err()
 }
 
@@ -432,4 +448,29 @@ func newTargeter(a Attack) (vegeta.Targeter, *targetNames) {
 		return nil
 	}
 	return tr, names
+}
+
+// timeline slices recs by start time into about timelineBuckets buckets of
+// at least 100ms.
+func timeline(recs []record, d time.Duration) []Bucket {
+	width := max(100*time.Millisecond, (d / timelineBuckets).Round(10*time.Millisecond))
+	n := int((d + width - 1) / width)
+	parts := make([][]record, n)
+	for _, r := range recs {
+		i := int(r.offset / width)
+		if i < 0 || i >= n {
+			continue
+		}
+		parts[i] = append(parts[i], r)
+	}
+	out := make([]Bucket, 0, n)
+	for i, p := range parts {
+		b := Bucket{Offset: time.Duration(i) * width, Requests: len(p)}
+		if len(p) > 0 {
+			s := summarise(p)
+			b.Success, b.P50, b.P99 = s.Success, s.Latency.P50, s.Latency.P99
+		}
+		out = append(out, b)
+	}
+	return out
 }

@@ -114,6 +114,9 @@ func TestRunPhases(t *testing.T) {
 	if degraded.CodeFraction(504) < 0.8 || degraded.Errors["http_504"] == 0 {
 		t.Errorf("degraded phase: codes %v errors %v, want mostly 504", degraded.Codes, degraded.Errors)
 	}
+	if len(rep.Timeline) < 10 || rep.Timeline[0].Success < 0.9 || rep.Timeline[len(rep.Timeline)/2].Success > 0.1 {
+		t.Errorf("timeline does not show the degradation: %+v", rep.Timeline)
+	}
 	if got := before.Requests + degraded.Requests + recovered.Requests; got != rep.Requests {
 		t.Errorf("phases hold %d requests, the run %d", got, rep.Requests)
 	}

@@ -1,0 +1,162 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"fanout/bench/launch"
+	"fanout/bench/scenario"
+	"fanout/mockbackends/model"
+)
+
+// httpClient talks to the admin APIs and fetches the spec.
+var httpClient = &http.Client{Timeout: 10 * time.Second}
+
+// mocks is a running mock backends process.
+type mocks struct {
+	proc *launch.Proc
+}
+
+// startMocks starts the mock backends with the scenario's models, each
+// service on a free port.
+func startMocks(ctx context.Context, bin string, s *scenario.Scenario, dir string, logs io.Writer) (*mocks, error) {
+	args := []string{"-seed", strconv.FormatUint(s.Load.Seed, 10)}
+	for _, svc := range model.Services {
+		args = append(args, "-"+svc+"-addr", "127.0.0.1:0")
+	}
+	if len(s.Backends) > 0 {
+		b, err := yaml.Marshal(map[string]model.Config{"backends": s.Backends})
+		if err != nil {
+			return nil, fmt.Errorf("start mocks: encode models: %w", err)
+		}
+		file := filepath.Join(dir, "backends.yaml")
+		if err := os.WriteFile(file, b, 0o644); err != nil {
+			return nil, fmt.Errorf("start mocks: %w", err)
+		}
+		args = append(args, "-config", file)
+	}
+	p, err := launch.Start(ctx, bin, args, logs)
+	if err != nil {
+		return nil, err
+	}
+	for _, svc := range model.Services {
+		if p.Addr(svc) == "" {
+			_ = p.Stop(launch.DefaultGrace)
+			return nil, fmt.Errorf("start mocks: no address for %s in the LISTEN line", svc)
+		}
+	}
+	return &mocks{proc: p}, nil
+}
+
+func (m *mocks) stop() error { return m.proc.Stop(launch.DefaultGrace) }
+
+// served returns how many requests each service has served so far, from
+// GET /_admin/stats.
+func (m *mocks) served(ctx context.Context) (map[string]int64, error) {
+	out := map[string]int64{}
+	for _, svc := range model.Services {
+		var st struct {
+			Served int64 `json:"served"`
+		}
+		if err := getJSON(ctx, "http://"+m.proc.Addr(svc)+"/_admin/stats", &st); err != nil {
+			return nil, fmt.Errorf("stats of %s: %w", svc, err)
+		}
+		out[svc] = st.Served
+	}
+	return out, nil
+}
+
+// setModel replaces one service's model, as PUT /_admin/config does.
+func (m *mocks) setModel(ctx context.Context, svc string, s model.Service) error {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("set model of %s: %w", svc, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, "http://"+m.proc.Addr(svc)+"/_admin/config", bytes.NewReader(b))
+	if err != nil {
+		return fmt.Errorf("set model of %s: %w", svc, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("set model of %s: %w", svc, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("set model of %s: %s: %s", svc, resp.Status, bytes.TrimSpace(body))
+	}
+	return nil
+}
+
+func getJSON(ctx context.Context, url string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+func getBytes(ctx context.Context, url string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+}
+
+// startGateway starts one gateway in the variant's mode, pointed at the mocks.
+func startGateway(ctx context.Context, bin string, s *scenario.Scenario, v scenario.Variant, m *mocks, logs io.Writer) (*launch.Proc, error) {
+	args := []string{"-addr", "127.0.0.1:0", "-mode", v.Mode, "-log-level", "warn"}
+	if v.PoolSize > 0 {
+		args = append(args, "-pool-size", strconv.Itoa(v.PoolSize))
+	}
+	for _, svc := range model.Services {
+		args = append(args, "-backend", svc+"="+m.proc.Addr(svc))
+	}
+	g := s.Gateway
+	if g.MaxConns > 0 {
+		args = append(args, "-max-conns", strconv.Itoa(g.MaxConns))
+	}
+	if g.Deadline > 0 {
+		args = append(args, "-deadline", g.Deadline.String())
+	}
+	if g.BackendTimeout > 0 {
+		args = append(args, "-backend-timeout", g.BackendTimeout.String())
+	}
+	p, err := launch.Start(ctx, bin, args, logs)
+	if err != nil {
+		return nil, err
+	}
+	if p.Addr("gateway") == "" {
+		_ = p.Stop(launch.DefaultGrace)
+		return nil, fmt.Errorf("start gateway: no gateway address in the LISTEN line")
+	}
+	return p, nil
+}

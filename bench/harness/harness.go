@@ -1,0 +1,418 @@
+// Package harness runs benchmark scenarios end to end: it builds the mock
+// backends and the gateway, starts the mocks with the scenario's models and
+// one gateway per mode and rate, warms up, attacks with vegeta in the open
+// model, measures the gateway's CPU and memory and the backends' calls, puts
+// every figure beside its limit, checks the expectations and writes a result
+// directory:
+//
+//	DIR/scenario.yaml env.json summary.json report.md *.svg <mode>-<rate>.bin
+//
+// bench's main only parses flags and calls Run; everything else lives here.
+package harness
+
+import (
+	"context"
+
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"fanout/bench/capacity"
+	"fanout/bench/launch"
+	"fanout/bench/limits"
+	"fanout/bench/load"
+	"fanout/bench/result"
+	"fanout/bench/scenario"
+)
+
+// Packages of the binaries the harness builds.
+const (
+	GatewayPackage = "./gateway"
+	MocksPackage   = "./mockbackends"
+)
+
+// DefaultSuite names the scenarios `bench` runs without arguments, in order.
+var DefaultSuite = []string{"talk", "tail", "pool-vs-async", "slow-backend", "capacity"}
+
+// QuickSuite is the scenario of `bench -quick`: the whole pipeline in well
+// under a minute.
+var QuickSuite = []string{"quick"}
+
+// Options configures Run. The zero value works from the module root.
+type Options struct {
+	// Out is the parent of the result directories (default "results").
+	Out string
+	// Progress receives progress lines (nil: none).
+	Progress io.Writer
+	// Logs receives the processes' standard error (nil: a log file per
+	// process in the result directory's logs/).
+	Logs io.Writer
+	// GatewayBin and MocksBin are the binaries to run (default: built
+	// with launch.Build).
+	GatewayBin, MocksBin string
+	// Now gives the time that names result directories (default time.Now).
+	Now func() time.Time
+	// Write renders the report of a finished scenario into its directory
+	// (nil: only summary.json is written). The report package provides it;
+	// passing it in keeps this package free of charts.
+	Write func(dir string, s *result.Scenario) error
+}
+
+// Outcome is what Run returns per scenario.
+type Outcome struct {
+	Dir    string
+	Result *result.Scenario
+}
+
+// Run runs the scenarios in order and returns their outcomes. It stops at the
+// first scenario that cannot run at all (bad binaries, ctx done); a failed
+// expectation is an outcome, not an error (see Failed).
+func Run(ctx context.Context, scenarios []*scenario.Scenario, opts Options) ([]Outcome, error) {
+	if opts.Out == "" {
+		opts.Out = "results"
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	p := newProgress(opts.Progress, scenarios)
+	if opts.GatewayBin == "" || opts.MocksBin == "" {
+		p.line("building the gateway and the mock backends")
+		var err error
+		if opts.GatewayBin == "" {
+			if opts.GatewayBin, err = launch.Build(ctx, GatewayPackage); err != nil {
+				return nil, err
+			}
+		}
+		if opts.MocksBin == "" {
+			if opts.MocksBin, err = launch.Build(ctx, MocksPackage); err != nil {
+				return nil, err
+			}
+		}
+	}
+	env := Environment(ctx)
+	stamp := opts.Now().UTC().Format("20060102T150405Z")
+	var outs []Outcome
+	for _, s := range scenarios {
+		dir := filepath.Join(opts.Out, stamp+"-"+s.Name)
+		res, err := runScenario(ctx, s, dir, env, opts, p)
+		if res != nil {
+			outs = append(outs, Outcome{Dir: dir, Result: res})
+		}
+		if err != nil {
+			return outs, fmt.Errorf("scenario %s: %w", s.Name, err)
+		}
+		p.done(s)
+	}
+	return outs, nil
+}
+
+// Failed counts the failed expectations of outcomes.
+func Failed(outs []Outcome) int {
+	n := 0
+	for _, o := range outs {
+		n += len(o.Result.Failed())
+	}
+	return n
+}
+
+// runner runs one scenario.
+type runner struct {
+	s     *scenario.Scenario
+	dir   string
+	opts  Options
+	p     *progress
+	mocks *mocks
+	res   *result.Scenario
+	logs  func(name string) (io.Writer, func())
+}
+
+func runScenario(ctx context.Context, s *scenario.Scenario, dir string, env result.Env, opts Options, p *progress) (*result.Scenario, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create result directory: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "scenario.yaml"), s.Source, 0o644); err != nil {
+		return nil, fmt.Errorf("copy scenario: %w", err)
+	}
+	if err := writeEnv(dir, env); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	res := &result.Scenario{
+		Name: s.Name, Description: s.Description, File: s.File, Started: start.UTC(), Env: env,
+		Rates: s.Load.Rates, Phases: s.Phases(),
+	}
+	for _, v := range s.Gateway.Variants() {
+		res.Variants = append(res.Variants, v.Label)
+	}
+	for _, e := range s.Events {
+		change := "restore"
+		if !e.Restore {
+			change = "set"
+			if e.Set.Latency != nil {
+				change = "latency " + e.Set.Latency.String()
+			}
+		}
+		res.Events = append(res.Events, result.Event{At: e.At, Phase: e.Name, Service: e.Service, Change: change})
+	}
+	r := &runner{s: s, dir: dir, opts: opts, p: p, res: res}
+	r.logs = r.logWriter
+	p.begin(s)
+
+	mlog, closeLog := r.logs("mockbackends")
+	m, err := startMocks(ctx, opts.MocksBin, s, dir, mlog)
+	if err != nil {
+		closeLog()
+		return nil, err
+	}
+	r.mocks = m
+	defer func() {
+		if err := m.stop(); err != nil {
+			slog.Warn("stop mock backends", "err", err)
+		}
+		closeLog()
+	}()
+
+	for _, v := range s.Gateway.Variants() {
+		if s.Load.Capacity != nil {
+			err = r.searchCapacity(ctx, v)
+		} else {
+			for _, rate := range s.Load.Rates {
+				if err = r.measure(ctx, v, rate, s.Load.Duration, false); err != nil {
+					break
+				}
+			}
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			// One variant failing to run (say, a gateway that would
+			// not start) is recorded; the others still run.
+			res.Errors = append(res.Errors, fmt.Sprintf("%s: %v", v.Label, err))
+			p.line(fmt.Sprintf("  %s: %v", v.Label, err))
+			err = nil
+		}
+	}
+	res.Expectations = evaluate(s, res)
+	res.Elapsed = time.Since(start)
+	if err := result.Write(dir, res); err != nil {
+		return res, err
+	}
+	if opts.Write != nil {
+		if err := opts.Write(dir, res); err != nil {
+			return res, fmt.Errorf("write report: %w", err)
+		}
+	}
+	p.verdict(res)
+	return res, nil
+}
+
+// logWriter returns where a process's standard error goes and a func that
+// closes it.
+func (r *runner) logWriter(name string) (io.Writer, func()) {
+	if r.opts.Logs != nil {
+		return r.opts.Logs, func() {}
+	}
+	dir := filepath.Join(r.dir, "logs")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return io.Discard, func() {}
+	}
+	f, err := os.Create(filepath.Join(dir, name+".log"))
+	if err != nil {
+		return io.Discard, func() {}
+	}
+	return f, func() { _ = f.Close() }
+}
+
+// computeLimits fetches the spec from a running gateway and simulates the
+// workload under the scenario's models, once per scenario.
+func (r *runner) computeLimits(ctx context.Context, gatewayAddr string) {
+	if r.res.Limits != nil || r.res.LimitsNote != "" {
+		return
+	}
+	spec, err := getBytes(ctx, "http://"+gatewayAddr+"/openapi.yaml")
+	if err != nil {
+		r.res.LimitsNote = fmt.Sprintf("no limits: fetch the gateway's spec: %v", err)
+		return
+	}
+	ops, err := limits.FromSpec(spec)
+	if err != nil {
+		r.res.LimitsNote = fmt.Sprintf("no limits: %v", err)
+		return
+	}
+	var work []limits.Weighted
+	var left []string
+	for _, t := range r.s.Targets {
+		op, ok := limits.Match(ops, t.Method, t.Path)
+		if !ok {
+			left = append(left, t.Name)
+			continue
+		}
+		work = append(work, limits.Weighted{Op: op, Weight: t.Weight})
+	}
+	if len(work) == 0 {
+		r.res.LimitsNote = "no limits: no target fans out"
+		return
+	}
+	l, err := limits.Compute(work, r.s.Backends, limits.DefaultSamples, r.s.Load.Seed)
+	if err != nil {
+		r.res.LimitsNote = fmt.Sprintf("no limits: %v", err)
+		return
+	}
+	r.res.Limits = &l
+	if len(left) > 0 {
+		r.res.LimitsNote = "limits leave out targets that match no fan-out operation: " + strings.Join(left, ", ")
+	}
+}
+
+// measure runs one variant at one rate in a fresh gateway: warm-up, then the
+// measured attack with events, CPU, memory and backend calls.
+func (r *runner) measure(ctx context.Context, v scenario.Variant, rate float64, d time.Duration, probe bool) error {
+	s := r.s
+	run := result.Run{Variant: v.Label, Mode: v.Mode, PoolSize: v.PoolSize, Rate: rate, Probe: probe}
+	name := scenario.RunName(v.Label, rate)
+	r.p.run(v.Label, rate, d+s.Load.Warmup)
+
+	// Events change the mocks during a run; put the scenario's own models
+	// back before each one.
+	for _, e := range s.Events {
+		if err := r.mocks.setModel(ctx, e.Service, s.Backends[e.Service]); err != nil {
+			return err
+		}
+	}
+	glog, closeLog := r.logs("gateway-" + name)
+	defer closeLog()
+	gw, err := startGateway(ctx, r.opts.GatewayBin, s, v, r.mocks, glog)
+	if err != nil {
+		return err
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			_ = gw.Stop(launch.DefaultGrace)
+		}
+	}()
+	addr := gw.Addr("gateway")
+	r.computeLimits(ctx, addr)
+	base := load.Attack{
+		Name: name, BaseURL: "http://" + addr, Targets: s.Targets, Rate: rate,
+		Timeout: s.Load.Timeout, Seed: s.Load.Seed,
+	}
+	if s.Load.Warmup > 0 {
+		w := base
+		w.Name, w.Duration, w.Seed = name+"-warmup", s.Load.Warmup, s.Load.Seed+1
+		if _, err := load.Run(ctx, w); err != nil {
+			return fmt.Errorf("warm up %s: %w", name, err)
+		}
+	}
+	cpu0, err := gw.CPUTime()
+	if err != nil {
+		return err
+	}
+	served0, err := r.mocks.served(ctx)
+	if err != nil {
+		slog.Warn("read backend stats", "err", err)
+	}
+
+	run.File = name + ".bin"
+	f, err := os.Create(filepath.Join(r.dir, run.File))
+	if err != nil {
+		return fmt.Errorf("create results file: %w", err)
+	}
+	defer f.Close()
+	a := base
+	a.Duration, a.Out = d, f
+	if len(s.Events) > 0 {
+		a.PhaseNames = s.Phases()
+		for _, e := range s.Events {
+			a.Phases = append(a.Phases, e.At)
+		}
+		a.At = func(i int) {
+			e := s.Events[i]
+			m := e.Set
+			if e.Restore {
+				m = s.Backends[e.Service]
+			}
+			if err := r.mocks.setModel(ctx, e.Service, m); err != nil {
+				slog.Warn("event", "phase", e.Name, "err", err)
+			}
+		}
+	}
+	rep, err := load.Run(ctx, a)
+	if err != nil {
+		return fmt.Errorf("attack %s: %w", name, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write results file: %w", err)
+	}
+	run.Report = *rep
+
+	cpu1, err := gw.CPUTime()
+	if err != nil {
+		return err
+	}
+	run.CPU = cpu1 - cpu0
+	if rep.Requests > 0 {
+		run.CPUPerRequest = run.CPU / time.Duration(rep.Requests)
+	}
+	if run.PeakRSS, err = gw.PeakRSS(); err != nil {
+		return err
+	}
+	if served0 != nil {
+		if served1, err := r.mocks.served(ctx); err == nil {
+			run.BackendCalls = map[string]int64{}
+			var total int64
+			for svc, n := range served1 {
+				run.BackendCalls[svc] = n - served0[svc]
+				total += n - served0[svc]
+			}
+			if rep.Requests > 0 {
+				run.CallsPerRequest = float64(total) / float64(rep.Requests)
+			}
+		}
+	}
+	stopped = true
+	if err := gw.Stop(launch.DefaultGrace); err != nil {
+		slog.Warn("stop gateway", "run", name, "err", err)
+	}
+	r.res.Runs = append(r.res.Runs, run)
+	r.p.figures(run, r.res.Limits)
+	return nil
+}
+
+// searchCapacity runs the capacity search of one variant; every probe is a
+// measured run of its own.
+func (r *runner) searchCapacity(ctx context.Context, v scenario.Variant) error {
+	c := r.s.Load.Capacity
+	probes := int(c.Budget / (c.Step + r.s.Load.Warmup))
+	search := capacity.Search{
+		SLO:   capacity.SLO{P99: c.P99, Success: c.Success},
+		Start: c.Start, Max: c.Max, Precision: c.Precision, Probes: max(1, probes),
+		Probe: func(ctx context.Context, rate float64) (time.Duration, float64, error) {
+			rate = roundRate(rate)
+			if err := r.measure(ctx, v, rate, c.Step, true); err != nil {
+				return 0, 0, err
+			}
+			run := r.res.Runs[len(r.res.Runs)-1]
+			return run.Latency.P99, run.Success, nil
+		},
+	}
+	res, err := search.Run(ctx)
+	out := result.Capacity{Variant: v.Label, Mode: v.Mode, PoolSize: v.PoolSize, Result: res}
+	out.SLO.P99, out.SLO.Success = c.P99, c.Success
+	r.res.Capacity = append(r.res.Capacity, out)
+	r.p.line(fmt.Sprintf("  %s capacity: %.0f req/s (first failure at %.0f) after %d probes", v.Label, res.Capacity, res.Ceiling, len(res.Points)))
+	return err
+}
+
+// roundRate keeps probe rates readable: whole requests per second.
+func roundRate(r float64) float64 {
+	if r < 10 {
+		return float64(int(r*10+0.5)) / 10
+	}
+	return float64(int(r + 0.5))
+}

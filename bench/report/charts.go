@@ -1,0 +1,368 @@
+package report
+
+import (
+	"fmt"
+	"image/color"
+	"math"
+	"path/filepath"
+	"time"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+
+	"fanout/bench/result"
+	"fanout/bench/scenario"
+)
+
+// Chart is one chart file of a report.
+type Chart struct {
+	File  string
+	Title string
+}
+
+const (
+	chartW = 8 * vg.Inch
+	chartH = 4.5 * vg.Inch
+)
+
+// WriteCharts draws the charts that suit s into dir and returns them in the
+// order the report shows them.
+func WriteCharts(dir string, s *result.Scenario) ([]Chart, error) {
+	var out []Chart
+	add := func(file, title string, p *plot.Plot, h vg.Length) error {
+		if p == nil {
+			return nil
+		}
+		p.Title.Text = title
+		if err := p.Save(chartW, h, filepath.Join(dir, file)); err != nil {
+			return fmt.Errorf("draw %s: %w", file, err)
+		}
+		out = append(out, Chart{File: file, Title: title})
+		return nil
+	}
+	rate := chartRate(s)
+	if len(s.Capacity) > 0 {
+		if err := add("capacity.svg", "Capacity by mode (req/s within the SLO)", capacityChart(s), chartH); err != nil {
+			return nil, err
+		}
+	}
+	if rate > 0 {
+		if err := add("percentiles.svg", fmt.Sprintf("Latency percentiles by mode at %s req/s", scenario.FormatRate(rate)), percentileChart(s, rate), chartH); err != nil {
+			return nil, err
+		}
+	}
+	if len(s.Rates) > 1 {
+		if err := add("rate-p50.svg", "Median latency vs offered rate", rateChart(s, "p50"), chartH); err != nil {
+			return nil, err
+		}
+		if err := add("rate-p99.svg", "p99 latency vs offered rate", rateChart(s, "p99"), chartH); err != nil {
+			return nil, err
+		}
+	}
+	if len(s.Phases) > 0 && rate > 0 {
+		if err := add("timeline.svg", fmt.Sprintf("p99 over the run at %s req/s (events at the dotted lines)", scenario.FormatRate(rate)), timelineChart(s, rate, false), chartH); err != nil {
+			return nil, err
+		}
+		if err := add("timeline-success.svg", fmt.Sprintf("Success over the run at %s req/s", scenario.FormatRate(rate)), timelineChart(s, rate, true), chartH); err != nil {
+			return nil, err
+		}
+	}
+	if rate > 0 {
+		p, rows := waterfallChart(s, rate)
+		h := max(chartH, vg.Length(rows)*0.28*vg.Inch+1.2*vg.Inch)
+		if err := add("waterfall.svg", fmt.Sprintf("One request per mode near its median, from Server-Timing (%s req/s)", scenario.FormatRate(rate)), p, h); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// chartRate is the rate the per-mode charts show: the lowest, where modes
+// are compared before saturation distorts them.
+func chartRate(s *result.Scenario) float64 {
+	if len(s.Rates) > 0 {
+		return s.Rates[0]
+	}
+	return 0
+}
+
+func newPlot() *plot.Plot {
+	p := plot.New()
+	p.Legend.Top = true
+	p.Legend.Left = true
+	p.Add(plotter.NewGrid())
+	return p
+}
+
+// logY puts the Y axis on a log scale, which keeps 40ms and 4s readable on
+// one chart. Values must be positive.
+func logY(p *plot.Plot) {
+	p.Y.Scale = plot.LogScale{}
+	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+}
+
+func positive(ms float64) float64 { return math.Max(ms, 0.01) }
+
+func ms(d time.Duration) float64 { return positive(result.Millis(d)) }
+
+func percentileChart(s *result.Scenario, rate float64) *plot.Plot {
+	p := newPlot()
+	logY(p)
+	p.X.Label.Text = "percentile"
+	p.Y.Label.Text = "latency (ms, log scale)"
+	names := []string{"p50", "p90", "p99", "p99.9", "max"}
+	p.NominalX(names...)
+	n := 0
+	for i, v := range s.Variants {
+		r, ok := s.Run(v, rate)
+		if !ok {
+			continue
+		}
+		l := r.Latency
+		pts := plotter.XYs{{X: 0, Y: ms(l.P50)}, {X: 1, Y: ms(l.P90)}, {X: 2, Y: ms(l.P99)}, {X: 3, Y: ms(l.P999)}, {X: 4, Y: ms(l.Max)}}
+		line, points, err := plotter.NewLinePoints(pts)
+		if err != nil {
+			continue
+		}
+		style(line, points, i)
+		p.Add(line, points)
+		p.Legend.Add(v, line, points)
+		n++
+	}
+	if s.Limits != nil {
+		cp := s.Limits.CriticalPath
+		limitLine(p, "critical path", plotter.XYs{{X: 0, Y: ms(cp.P50)}, {X: 1, Y: ms(cp.P90)}, {X: 2, Y: ms(cp.P99)}, {X: 3, Y: ms(cp.P999)}}, color.Black)
+		sum := s.Limits.Sum
+		limitLine(p, "sum", plotter.XYs{{X: 0, Y: ms(sum.P50)}, {X: 1, Y: ms(sum.P90)}, {X: 2, Y: ms(sum.P99)}, {X: 3, Y: ms(sum.P999)}}, color.Gray{Y: 128})
+	}
+	if n == 0 {
+		return nil
+	}
+	return p
+}
+
+func limitLine(p *plot.Plot, name string, pts plotter.XYs, c color.Color) {
+	l, err := plotter.NewLine(pts)
+	if err != nil {
+		return
+	}
+	l.Color = c
+	l.Width = vg.Points(1.5)
+	l.Dashes = []vg.Length{vg.Points(6), vg.Points(3)}
+	p.Add(l)
+	p.Legend.Add(name+" (limit)", l)
+}
+
+func style(l *plotter.Line, pts *plotter.Scatter, i int) {
+	c := plotutil.Color(i)
+	l.Color = c
+	l.Width = vg.Points(1.5)
+	if pts != nil {
+		pts.Color = c
+		pts.Shape = plotutil.Shape(i)
+	}
+}
+
+func rateChart(s *result.Scenario, stat string) *plot.Plot {
+	p := newPlot()
+	logY(p)
+	p.X.Label.Text = "offered rate (req/s)"
+	p.Y.Label.Text = stat + " latency (ms, log scale)"
+	n := 0
+	for i, v := range s.Variants {
+		var pts plotter.XYs
+		for _, rate := range s.Rates {
+			r, ok := s.Run(v, rate)
+			if !ok {
+				continue
+			}
+			d, _ := r.Latency.Stat(stat)
+			pts = append(pts, plotter.XY{X: rate, Y: ms(d)})
+		}
+		if len(pts) == 0 {
+			continue
+		}
+		line, points, err := plotter.NewLinePoints(pts)
+		if err != nil {
+			continue
+		}
+		style(line, points, i)
+		p.Add(line, points)
+		p.Legend.Add(v, line, points)
+		n++
+	}
+	if s.Limits != nil && len(s.Rates) > 0 {
+		lo, hi := s.Rates[0], s.Rates[len(s.Rates)-1]
+		d, _ := s.Limits.CriticalPath.Stat(stat)
+		limitLine(p, "critical path "+stat, plotter.XYs{{X: lo, Y: ms(d)}, {X: hi, Y: ms(d)}}, color.Black)
+	}
+	if n == 0 {
+		return nil
+	}
+	return p
+}
+
+func capacityChart(s *result.Scenario) *plot.Plot {
+	p := newPlot()
+	p.Y.Label.Text = "highest rate within the SLO (req/s)"
+	var vals plotter.Values
+	var names []string
+	for _, c := range s.Capacity {
+		vals = append(vals, c.Capacity)
+		names = append(names, c.Variant)
+	}
+	if len(vals) == 0 {
+		return nil
+	}
+	bars, err := plotter.NewBarChart(vals, vg.Points(40))
+	if err != nil {
+		return nil
+	}
+	bars.Color = plotutil.Color(0)
+	p.Add(bars)
+	p.NominalX(names...)
+	p.Legend.Top = false
+	return p
+}
+
+func timelineChart(s *result.Scenario, rate float64, success bool) *plot.Plot {
+	p := newPlot()
+	p.X.Label.Text = "time into the run (s)"
+	if success {
+		p.Y.Label.Text = "success (%)"
+		p.Y.Min, p.Y.Max = 0, 100
+	} else {
+		logY(p)
+		p.Y.Label.Text = "p99 latency (ms, log scale)"
+	}
+	n := 0
+	var top float64 = 100
+	for i, v := range s.Variants {
+		r, ok := s.Run(v, rate)
+		if !ok || len(r.Timeline) == 0 {
+			continue
+		}
+		var pts plotter.XYs
+		for _, b := range r.Timeline {
+			if b.Requests == 0 {
+				continue
+			}
+			y := 100 * b.Success
+			if !success {
+				y = ms(b.P99)
+			}
+			top = math.Max(top, y)
+			pts = append(pts, plotter.XY{X: b.Offset.Seconds(), Y: y})
+		}
+		if len(pts) == 0 {
+			continue
+		}
+		line, err := plotter.NewLine(pts)
+		if err != nil {
+			continue
+		}
+		style(line, nil, i)
+		p.Add(line)
+		p.Legend.Add(v, line)
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	for _, e := range s.Events {
+		x := e.At.Seconds()
+		lo, hi := 0.0, 100.0
+		if !success {
+			lo, hi = 0.1, top
+		}
+		if l, err := plotter.NewLine(plotter.XYs{{X: x, Y: lo}, {X: x, Y: hi}}); err == nil {
+			l.Color = color.Gray{Y: 100}
+			l.Dashes = []vg.Length{vg.Points(2), vg.Points(2)}
+			p.Add(l)
+		}
+	}
+	return p
+}
+
+// gantt draws horizontal bars from X[i] to X[i]+W[i] on row Y[i].
+type gantt struct {
+	bars []ganttBar
+}
+
+type ganttBar struct {
+	row        float64
+	start, end float64
+	color      color.Color
+}
+
+func (g gantt) Plot(c draw.Canvas, p *plot.Plot) {
+	tx, ty := p.Transforms(&c)
+	for _, b := range g.bars {
+		y0, y1 := ty(b.row-0.35), ty(b.row+0.35)
+		x0, x1 := tx(b.start), tx(b.end)
+		if x1-x0 < 1 {
+			x1 = x0 + 1
+		}
+		c.FillPolygon(b.color, c.ClipPolygonXY([]vg.Point{{X: x0, Y: y0}, {X: x1, Y: y0}, {X: x1, Y: y1}, {X: x0, Y: y1}}))
+	}
+}
+
+func (g gantt) DataRange() (xmin, xmax, ymin, ymax float64) {
+	xmin, ymin = 0, -0.5
+	for _, b := range g.bars {
+		xmax = math.Max(xmax, b.end)
+		ymax = math.Max(ymax, b.row+0.5)
+	}
+	return xmin, xmax * 1.02, ymin, ymax
+}
+
+// waterfallChart draws, for each mode, the calls of one request near the
+// median as bars from their start to their end; rows go top-down by mode.
+func waterfallChart(s *result.Scenario, rate float64) (*plot.Plot, int) {
+	p := newPlot()
+	p.Legend.Top = false
+	p.X.Label.Text = "time since the request started (ms)"
+	var labels []string
+	var g gantt
+	type row struct {
+		label      string
+		start, end float64
+		color      color.Color
+	}
+	var rows []row
+	for i, v := range s.Variants {
+		r, ok := s.Run(v, rate)
+		if !ok || r.Timing == nil {
+			continue
+		}
+		for _, c := range r.Timing.Calls {
+			rows = append(rows, row{label: v + " · " + c.Name, start: result.Millis(c.Start), end: result.Millis(c.Start + c.Duration), color: plotutil.Color(i)})
+		}
+		rows = append(rows, row{label: v + " · total", start: 0, end: result.Millis(r.Timing.Total), color: color.Gray{Y: 170}})
+	}
+	if len(rows) == 0 {
+		return nil, 0
+	}
+	// Row 0 is drawn at the bottom: reverse so the first mode is on top.
+	for i := range rows {
+		r := rows[len(rows)-1-i]
+		labels = append(labels, r.label)
+		g.bars = append(g.bars, ganttBar{row: float64(i), start: r.start, end: r.end, color: r.color})
+	}
+	p.Add(g)
+	p.NominalY(labels...)
+	if s.Limits != nil {
+		cp := result.Millis(s.Limits.CriticalPath.P50)
+		if l, err := plotter.NewLine(plotter.XYs{{X: cp, Y: -0.5}, {X: cp, Y: float64(len(rows)) - 0.5}}); err == nil {
+			l.Color = color.Black
+			l.Dashes = []vg.Length{vg.Points(6), vg.Points(3)}
+			p.Add(l)
+			p.Legend.Add("critical path p50", l)
+			p.Legend.Top = true
+		}
+	}
+	return p, len(rows)
+}

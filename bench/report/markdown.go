@@ -1,0 +1,296 @@
+// Package report turns a scenario's results into what a person reads:
+// report.md (failed expectations first, then tables where every figure
+// stands beside its limit) and SVG charts drawn with gonum's plot package.
+// It also compares two result directories figure by figure.
+package report
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"fanout/bench/limits"
+	"fanout/bench/result"
+	"fanout/bench/scenario"
+)
+
+// ReportFile is the name of the Markdown report in a result directory.
+const ReportFile = "report.md"
+
+// Write renders report.md and the charts of s into dir.
+func Write(dir string, s *result.Scenario) error {
+	charts, err := WriteCharts(dir, s)
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(filepath.Join(dir, ReportFile))
+	if err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	if err := Markdown(f, s, charts); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
+}
+
+// Markdown writes the report of s; charts are file names (relative to the
+// report) with their titles, shown at the end.
+func Markdown(w io.Writer, s *result.Scenario, charts []Chart) error {
+	b := &strings.Builder{}
+	fmt.Fprintf(b, "# %s\n\n", s.Name)
+	if s.Description != "" {
+		fmt.Fprintf(b, "%s\n\n", strings.TrimSpace(s.Description))
+	}
+	e := s.Env
+	commit := e.Commit
+	if len(commit) > 12 {
+		commit = commit[:12]
+	}
+	if e.Dirty {
+		commit += " (with local changes)"
+	}
+	fmt.Fprintf(b, "Ran %s for %s on %s, %d cores, %s, %s, commit %s.\n\n",
+		s.Started.UTC().Format("2006-01-02 15:04 MST"), s.Elapsed.Round(time.Second), orUnknown(e.CPU), e.Cores, e.GoVersion, e.OS, orUnknown(commit))
+
+	failed := s.Failed()
+	switch {
+	case len(s.Expectations) == 0:
+		b.WriteString("No expectations.\n\n")
+	case len(failed) == 0:
+		fmt.Fprintf(b, "**All %d expectations hold.**\n\n", len(s.Expectations))
+	default:
+		fmt.Fprintf(b, "## FAILED: %d of %d expectations\n\n", len(failed), len(s.Expectations))
+		for _, x := range failed {
+			fmt.Fprintf(b, "- `%s` — %s\n", x.Source, x.Detail)
+		}
+		b.WriteString("\n")
+	}
+	for _, msg := range s.Errors {
+		fmt.Fprintf(b, "- error: %s\n", msg)
+	}
+	if len(s.Errors) > 0 {
+		b.WriteString("\n")
+	}
+
+	writeLimits(b, s)
+	if len(s.Capacity) > 0 {
+		writeCapacity(b, s)
+	} else {
+		for _, rate := range s.Rates {
+			writeRateTable(b, s, rate)
+		}
+		if len(s.Phases) > 0 {
+			writePhases(b, s)
+		}
+	}
+	writeResources(b, s)
+	if len(s.Expectations) > 0 {
+		b.WriteString("## Expectations\n\n| | expectation | figures |\n|---|---|---|\n")
+		for _, x := range s.Expectations {
+			mark := "pass"
+			if !x.Pass {
+				mark = "**FAIL**"
+			}
+			fmt.Fprintf(b, "| %s | `%s` | %s |\n", mark, x.Source, x.Detail)
+		}
+		b.WriteString("\n")
+	}
+	if len(charts) > 0 {
+		b.WriteString("## Charts\n\n")
+		for _, c := range charts {
+			fmt.Fprintf(b, "### %s\n\n![%s](%s)\n\n", c.Title, c.Title, c.File)
+		}
+	}
+	b.WriteString("## Files\n\n`scenario.yaml` (the scenario as run), `env.json` (machine), `summary.json` (every figure, durations in ns), " +
+		"`<mode>-<rate>.bin` (vegeta results: `vegeta report < concurrent-200.bin`).\n")
+	_, err := io.WriteString(w, b.String())
+	if err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+// Ms formats a duration in milliseconds with two decimals.
+func Ms(d time.Duration) string {
+	return strconv.FormatFloat(result.Millis(d), 'f', 2, 64)
+}
+
+func writeLimits(b *strings.Builder, s *result.Scenario) {
+	b.WriteString("## Limits\n\n")
+	if s.Limits == nil {
+		fmt.Fprintf(b, "%s\n\n", orUnknown(s.LimitsNote))
+		return
+	}
+	l := s.Limits
+	if l.Fixed {
+		b.WriteString("Fixed backend latencies: each limit is one number (ms).\n\n")
+	} else {
+		fmt.Fprintf(b, "Random backend latencies: each limit is a distribution, from %d simulated requests through the call graph (ms).\n\n", limits.DefaultSamples)
+	}
+	b.WriteString("| limit | what it is | p50 | p90 | p99 | p99.9 |\n|---|---|---:|---:|---:|---:|\n")
+	row := func(name, what string, d limits.Dist) {
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", name, what, Ms(d.P50), Ms(d.P90), Ms(d.P99), Ms(d.P999))
+	}
+	row("critical path", "longest chain of dependent calls: no gateway can beat it", l.CriticalPath)
+	row("levels", "slowest call of each dependency level, added up: staged", l.Levels)
+	row("sum", "every call one after another: sequential", l.Sum)
+	b.WriteString("\n")
+	if s.LimitsNote != "" {
+		fmt.Fprintf(b, "%s\n\n", s.LimitsNote)
+	}
+}
+
+// codes formats status counts as "200:1000 504:3".
+func codes(c map[string]int) string {
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, _ := strconv.Atoi(keys[i])
+		b, _ := strconv.Atoi(keys[j])
+		return a < b
+	})
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, k+":"+strconv.Itoa(c[k]))
+	}
+	return strings.Join(parts, " ")
+}
+
+func ratio(d, limit time.Duration) string {
+	if limit <= 0 {
+		return "–"
+	}
+	return strconv.FormatFloat(float64(d)/float64(limit), 'f', 2, 64)
+}
+
+func pct(f float64) string {
+	return strconv.FormatFloat(100*f, 'f', 2, 64) + "%"
+}
+
+func writeRateTable(b *strings.Builder, s *result.Scenario, rate float64) {
+	fmt.Fprintf(b, "## %s req/s offered\n\n", scenario.FormatRate(rate))
+	b.WriteString("Latencies in ms; ×cp is the figure divided by the critical path (p50 by its p50, p99 by its p99).\n\n")
+	b.WriteString("| mode | p50 | p90 | p99 | p99.9 | max | p50 ×cp | p99 ×cp | throughput/s | success | codes |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	if l := s.Limits; l != nil {
+		fmt.Fprintf(b, "| *critical path* | *%s* | *%s* | *%s* | *%s* | | *1.00* | *1.00* | | | |\n",
+			Ms(l.CriticalPath.P50), Ms(l.CriticalPath.P90), Ms(l.CriticalPath.P99), Ms(l.CriticalPath.P999))
+		fmt.Fprintf(b, "| *sum* | *%s* | *%s* | *%s* | *%s* | | *%s* | *%s* | | | |\n",
+			Ms(l.Sum.P50), Ms(l.Sum.P90), Ms(l.Sum.P99), Ms(l.Sum.P999), ratio(l.Sum.P50, l.CriticalPath.P50), ratio(l.Sum.P99, l.CriticalPath.P99))
+	}
+	for _, v := range s.Variants {
+		r, ok := s.Run(v, rate)
+		if !ok {
+			fmt.Fprintf(b, "| %s | not run | | | | | | | | | |\n", v)
+			continue
+		}
+		var cp50, cp99 time.Duration
+		if s.Limits != nil {
+			cp50, cp99 = s.Limits.CriticalPath.P50, s.Limits.CriticalPath.P99
+		}
+		lt := r.Latency
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %.1f | %s | %s |\n",
+			v, Ms(lt.P50), Ms(lt.P90), Ms(lt.P99), Ms(lt.P999), Ms(lt.Max), ratio(lt.P50, cp50), ratio(lt.P99, cp99),
+			r.Throughput, pct(r.Success), codes(r.Codes))
+	}
+	b.WriteString("\n")
+}
+
+func writePhases(b *strings.Builder, s *result.Scenario) {
+	b.WriteString("## Phases\n\nEach run split by request start at the scenario's events:\n\n")
+	for _, e := range s.Events {
+		fmt.Fprintf(b, "- at %s, phase `%s`: %s %s\n", e.At, e.Phase, e.Service, e.Change)
+	}
+	b.WriteString("\n")
+	b.WriteString("| mode | rate | phase | requests | p50 | p99 | max | success | codes |\n|---|---:|---|---:|---:|---:|---:|---:|---|\n")
+	for _, r := range s.Runs {
+		for _, ph := range s.Phases {
+			p, ok := r.Phases[ph]
+			if !ok {
+				continue
+			}
+			fmt.Fprintf(b, "| %s | %s | %s | %d | %s | %s | %s | %s | %s |\n", r.Variant, scenario.FormatRate(r.Rate), ph,
+				p.Requests, Ms(p.Latency.P50), Ms(p.Latency.P99), Ms(p.Latency.Max), pct(p.Success), codes(p.Codes))
+		}
+	}
+	b.WriteString("\n")
+}
+
+func writeCapacity(b *strings.Builder, s *result.Scenario) {
+	b.WriteString("## Capacity\n\nThe highest rate (req/s) meeting the SLO, found by doubling then bisection.\n\n")
+	b.WriteString("| mode | SLO | capacity | first failure | probes | exhausted budget |\n|---|---|---:|---:|---:|---|\n")
+	for _, c := range s.Capacity {
+		ceil := "none up to max"
+		if c.Ceiling > 0 {
+			ceil = strconv.FormatFloat(c.Ceiling, 'f', 0, 64)
+		}
+		fmt.Fprintf(b, "| %s | p99 ≤ %s ms, success ≥ %s | **%.0f** | %s | %d | %v |\n",
+			c.Variant, Ms(c.SLO.P99), pct(c.SLO.Success), c.Capacity, ceil, len(c.Points), c.Exhausted)
+	}
+	b.WriteString("\n### Probes\n\n| mode | rate | p50 | p99 | success | verdict |\n|---|---:|---:|---:|---:|---|\n")
+	for _, c := range s.Capacity {
+		for _, p := range c.Points {
+			verdict := "pass"
+			if !p.Pass {
+				verdict = "fail"
+			}
+			var p50 time.Duration
+			for _, r := range s.Runs {
+				if r.Variant == c.Variant && r.Rate == float64(int(p.Rate+0.5)) {
+					p50 = r.Latency.P50
+				}
+			}
+			fmt.Fprintf(b, "| %s | %.0f | %s | %s | %s | %s |\n", c.Variant, p.Rate, Ms(p50), Ms(p.P99), pct(p.Success), verdict)
+		}
+	}
+	b.WriteString("\n")
+}
+
+func writeResources(b *strings.Builder, s *result.Scenario) {
+	if len(s.Runs) == 0 {
+		return
+	}
+	b.WriteString("## Gateway resources and backend calls\n\n")
+	b.WriteString("| mode | rate | requests | cpu/request (ms) | peak RSS (MiB) | backend calls/request | errors |\n|---|---:|---:|---:|---:|---:|---|\n")
+	runs := slices.Clone(s.Runs)
+	for _, r := range runs {
+		fmt.Fprintf(b, "| %s | %s | %d | %.3f | %.1f | %.2f | %s |\n", r.Variant, scenario.FormatRate(r.Rate), r.Requests,
+			result.Millis(r.CPUPerRequest), float64(r.PeakRSS)/(1<<20), r.CallsPerRequest, errorKinds(r.Errors))
+	}
+	b.WriteString("\n")
+}
+
+func errorKinds(m map[string]int) string {
+	if len(m) == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s:%d", k, m[k]))
+	}
+	return strings.Join(parts, " ")
+}

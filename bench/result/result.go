@@ -1,0 +1,165 @@
+// Package result holds what a benchmark run records: the figures of each
+// mode and rate, the limits beside them, the capacity searches and the
+// verdict of each expectation. It is what summary.json holds (durations in nanoseconds, as vegeta writes them); the harness
+// writes it, the report and `bench compare` read it.
+package result
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"fanout/bench/capacity"
+	"fanout/bench/limits"
+	"fanout/bench/load"
+)
+
+// SummaryFile is the name of the JSON file in each result directory.
+const SummaryFile = "summary.json"
+
+// Scenario is the outcome of one scenario.
+type Scenario struct {
+	Name        string        `json:"name"`
+	Description string        `json:"description"`
+	File        string        `json:"file"`
+	Started     time.Time     `json:"started"`
+	Elapsed     time.Duration `json:"elapsed"`
+	Env         Env           `json:"env"`
+	// Variants in the order they ran (labels).
+	Variants []string `json:"variants"`
+	// Rates offered (fixed-rate scenarios).
+	Rates []float64 `json:"rates,omitempty"`
+	// Limits of the workload under the scenario's backend models; nil if
+	// they could not be computed (LimitsNote says why).
+	Limits     *limits.Limits `json:"limits,omitempty"`
+	LimitsNote string         `json:"limits_note,omitempty"`
+	// Phases of each run, if the scenario has events, and the events that
+	// start them (after the first).
+	Phases []string `json:"phases,omitempty"`
+	Events []Event  `json:"events,omitempty"`
+	// Runs are the measured runs (for a capacity search: every probe).
+	Runs []Run `json:"runs"`
+	// Capacity has one search per variant, for capacity scenarios.
+	Capacity []Capacity `json:"capacity,omitempty"`
+	// Expectations in file order.
+	Expectations []Expectation `json:"expectations"`
+	// Errors met while running (a gateway that would not start...).
+	Errors []string `json:"errors,omitempty"`
+}
+
+// Run is one mode at one rate.
+type Run struct {
+	Variant  string  `json:"variant"`
+	Mode     string  `json:"mode"`
+	PoolSize int     `json:"pool_size,omitempty"`
+	Rate     float64 `json:"rate"`
+	// File is the vegeta results file, relative to the directory.
+	File string `json:"file"`
+	load.Report
+	// CPU is the gateway's user+sys time during the measured attack;
+	// CPUPerRequest divides it by the requests.
+	CPU           time.Duration `json:"cpu"`
+	CPUPerRequest time.Duration `json:"cpu_per_request"`
+	// PeakRSS is the gateway's peak resident memory, in bytes.
+	PeakRSS int64 `json:"peak_rss"`
+	// BackendCalls counts requests each backend served during the attack;
+	// CallsPerRequest is their sum divided by the public requests.
+	BackendCalls    map[string]int64 `json:"backend_calls,omitempty"`
+	CallsPerRequest float64          `json:"calls_per_request"`
+	// Probe is true for a run made by a capacity search.
+	Probe bool `json:"probe,omitempty"`
+}
+
+// Capacity is the capacity search of one variant.
+type Capacity struct {
+	Variant  string `json:"variant"`
+	Mode     string `json:"mode"`
+	PoolSize int    `json:"pool_size,omitempty"`
+	SLO      struct {
+		P99     time.Duration `json:"p99"`
+		Success float64       `json:"success"`
+	} `json:"slo"`
+	capacity.Result
+}
+
+// Event is a change of a backend's model during each run.
+type Event struct {
+	At      time.Duration `json:"at"`
+	Phase   string        `json:"phase"`
+	Service string        `json:"service"`
+	Change  string        `json:"change"` // the new latency model, or "restore"
+}
+
+// Expectation is the verdict of one assertion.
+type Expectation struct {
+	Source string `json:"source"`
+	Pass   bool   `json:"pass"`
+	// Detail shows both sides, per rate: "@50: 41.20 <= 42.00".
+	Detail string `json:"detail"`
+}
+
+// Env describes the machine and the code a run measured.
+type Env struct {
+	CPU       string    `json:"cpu"`
+	Cores     int       `json:"cores"`
+	GoVersion string    `json:"go_version"`
+	OS        string    `json:"os"`
+	Kernel    string    `json:"kernel,omitempty"`
+	Commit    string    `json:"commit,omitempty"`
+	Dirty     bool      `json:"dirty,omitempty"`
+	Time      time.Time `json:"time"`
+}
+
+// Millis returns d in milliseconds, rounded to the microsecond.
+func Millis(d time.Duration) float64 {
+	return float64(d.Round(time.Microsecond)) / float64(time.Millisecond)
+}
+
+// Write writes s as summary.json in dir.
+func Write(dir string, s *Scenario) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("write summary: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, SummaryFile), append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write summary: %w", err)
+	}
+	return nil
+}
+
+// Read reads summary.json from dir.
+func Read(dir string) (*Scenario, error) {
+	b, err := os.ReadFile(filepath.Join(dir, SummaryFile))
+	if err != nil {
+		return nil, fmt.Errorf("read summary: %w", err)
+	}
+	var s Scenario
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("read summary %s: %w", dir, err)
+	}
+	return &s, nil
+}
+
+// Run returns the run of variant at rate, if any.
+func (s *Scenario) Run(variant string, rate float64) (*Run, bool) {
+	for i := range s.Runs {
+		r := &s.Runs[i]
+		if r.Variant == variant && r.Rate == rate && !r.Probe {
+			return r, true
+		}
+	}
+	return nil, false
+}
+
+// Failed returns the expectations that did not hold.
+func (s *Scenario) Failed() []Expectation {
+	var out []Expectation
+	for _, e := range s.Expectations {
+		if !e.Pass {
+			out = append(out, e)
+		}
+	}
+	return out
+}
