@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"unicode/utf8"
 )
 
 // DefaultConfidenceThreshold applies when the project's settings are missing.
@@ -194,11 +195,7 @@ func ResultsPage(dst []byte, in *Input) ([]byte, error) {
 		p.Missing = []Missing{}
 	}
 	p.Partial = len(p.Missing) > 0
-	b, err := json.Marshal(&p)
-	if err != nil {
-		return dst, fmt.Errorf("encode results page: %w", err)
-	}
-	return append(dst, b...), nil
+	return p.appendJSON(dst), nil
 }
 
 // share finds the experiment's share of its layer's traffic in the
@@ -291,6 +288,10 @@ type jsonID string
 
 // UnmarshalJSON accepts "42" and 42.
 func (id *jsonID) UnmarshalJSON(b []byte) error {
+	if len(b) >= 2 && b[0] == '"' && simple(b[1:len(b)-1]) {
+		*id = jsonID(b[1 : len(b)-1])
+		return nil
+	}
 	if len(b) > 0 && b[0] == '"' {
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
@@ -304,4 +305,203 @@ func (id *jsonID) UnmarshalJSON(b []byte) error {
 	}
 	*id = jsonID(b)
 	return nil
+}
+
+// appendJSON encodes the page by hand: the shape is fixed, and reflection
+// would cost more than the rest of the composition. Raw parts were
+// validated when their body was decoded and are copied as they are.
+func (p *page) appendJSON(b []byte) []byte {
+	e := &p.Experiment
+	b = append(b, `{"experiment":{"id":`...)
+	b = appendString(b, e.ID)
+	b = append(b, `,"project_id":`...)
+	b = appendString(b, e.ProjectID)
+	b = append(b, `,"layer_id":`...)
+	b = appendString(b, e.LayerID)
+	b = append(b, `,"name":`...)
+	b = appendString(b, e.Name)
+	b = append(b, `,"status":`...)
+	b = appendString(b, e.Status)
+	b = appendRaw(b, `,"variations":`, e.Variations)
+	b = appendRaw(b, `,"started_at":`, e.StartedAt)
+	b = appendRaw(b, `,"ended_at":`, e.EndedAt)
+	b = append(b, `},"layer":`...)
+	if l := p.Layer; l == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, `{"id":`...)
+		b = appendString(b, l.ID)
+		if l.Name != "" {
+			b = append(b, `,"name":`...)
+			b = appendString(b, l.Name)
+		}
+		if l.Traffic != nil {
+			b = append(b, `,"traffic_allocation":`...)
+			b = appendFloat(b, *l.Traffic)
+		}
+		b = append(b, `,"experiment_allocation":`...)
+		if l.ExperimentAllocation != nil {
+			b = appendFloat(b, *l.ExperimentAllocation)
+		} else {
+			b = append(b, "null"...)
+		}
+		b = appendRaw(b, `,"allocations":`, l.Allocations)
+		b = append(b, '}')
+	}
+	b = append(b, `,"significance":{"confidence_threshold":`...)
+	b = appendFloat(b, p.Significance.ConfidenceThreshold)
+	b = append(b, `,"source":`...)
+	b = appendString(b, p.Significance.Source)
+	b = append(b, `},"metrics":[`...)
+	for i := range p.Metrics {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = p.Metrics[i].appendJSON(b)
+	}
+	b = append(b, `],"partial":`...)
+	b = strconv.AppendBool(b, p.Partial)
+	b = append(b, `,"missing":[`...)
+	for i, m := range p.Missing {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"call":`...)
+		b = appendString(b, m.Call)
+		if m.Status != 0 {
+			b = append(b, `,"status":`...)
+			b = strconv.AppendInt(b, int64(m.Status), 10)
+		}
+		b = append(b, `,"detail":`...)
+		b = appendString(b, m.Detail)
+		b = append(b, '}')
+	}
+	return append(b, "]}"...)
+}
+
+func (m *metricOut) appendJSON(b []byte) []byte {
+	b = append(b, `{"id":`...)
+	b = appendString(b, m.ID)
+	if m.Key != "" {
+		b = append(b, `,"key":`...)
+		b = appendString(b, m.Key)
+	}
+	if m.Name != "" {
+		b = append(b, `,"name":`...)
+		b = appendString(b, m.Name)
+	}
+	if m.Baseline != "" {
+		b = append(b, `,"baseline":`...)
+		b = appendString(b, m.Baseline)
+	}
+	b = append(b, `,"variations":[`...)
+	for i := range m.Variations {
+		v := &m.Variations[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"variation":`...)
+		b = appendString(b, v.Variation)
+		b = append(b, `,"visitors":`...)
+		b = strconv.AppendInt(b, v.Visitors, 10)
+		b = append(b, `,"conversions":`...)
+		b = strconv.AppendInt(b, v.Conversions, 10)
+		b = append(b, `,"rate":`...)
+		b = appendFloat(b, v.Rate)
+		b = append(b, `,"lift":`...)
+		if v.Lift != nil {
+			b = appendFloat(b, *v.Lift)
+		} else {
+			b = append(b, "null"...)
+		}
+		b = append(b, `,"ci":`...)
+		if v.CI != nil {
+			b = append(b, `{"low":`...)
+			b = appendFloat(b, v.CI.Low)
+			b = append(b, `,"high":`...)
+			b = appendFloat(b, v.CI.High)
+			b = append(b, `,"level":`...)
+			b = appendFloat(b, v.CI.Level)
+			b = append(b, '}')
+		} else {
+			b = append(b, "null"...)
+		}
+		b = append(b, `,"significant":`...)
+		b = strconv.AppendBool(b, v.Significant)
+		b = append(b, '}')
+	}
+	return append(b, "]}"...)
+}
+
+// appendRaw appends key and raw JSON if there is any; a JSON null is kept.
+func appendRaw(b []byte, key string, raw json.RawMessage) []byte {
+	if len(raw) == 0 {
+		return b
+	}
+	b = append(b, key...)
+	return append(b, raw...)
+}
+
+// appendFloat appends a finite number; NaN and infinities, which JSON
+// cannot carry, become 0.
+func appendFloat(b []byte, x float64) []byte {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		x = 0
+	}
+	return strconv.AppendFloat(b, x, 'g', -1, 64)
+}
+
+// appendString appends s as a JSON string: quotes, backslashes and control
+// characters escaped, invalid UTF-8 replaced by U+FFFD, and <, >, & left
+// alone (the page is JSON, never HTML).
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// simple reports whether a JSON string's content needs no unescaping.
+func simple(b []byte) bool {
+	for _, c := range b {
+		if c == '\\' || c == '"' || c < 0x20 {
+			return false
+		}
+	}
+	return true
 }

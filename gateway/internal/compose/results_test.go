@@ -1,0 +1,98 @@
+package compose
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"fanout/gateway/internal/backendtest"
+)
+
+func input() *Input {
+	return &Input{
+		Experiment: backendtest.Experiment(42),
+		Layer:      backendtest.Layer(3),
+		Settings:   backendtest.Settings(3),
+		Results:    backendtest.Results(42),
+	}
+}
+
+func TestResultsPage(t *testing.T) {
+	b, err := ResultsPage(nil, input())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p page
+	if err := json.Unmarshal(b, &p); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+	if p.Experiment.ID != "42" || p.Layer == nil || *p.Layer.ExperimentAllocation != 0.25 || p.Partial || len(p.Missing) != 0 {
+		t.Errorf("page: %s", b)
+	}
+	if p.Significance.ConfidenceThreshold != 0.9 || p.Significance.Source != "project" {
+		t.Errorf("significance: %s", b)
+	}
+	v := p.Metrics[0].Variations[1]
+	if v.Variation != "treatment" || !v.Significant || v.CI.Level != 0.9 || *v.Lift != 0.175 {
+		t.Errorf("signup treatment: %s", b)
+	}
+}
+
+func TestResultsPageOptionalParts(t *testing.T) {
+	in := input()
+	in.Layer = nil
+	in.Settings = []byte(`{"confidence_threshold":`)
+	in.Missing = []Missing{{Call: "layer", Status: 500, Detail: "answered status 500"}}
+	b, err := ResultsPage(nil, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p page
+	if err := json.Unmarshal(b, &p); err != nil {
+		t.Fatal(err)
+	}
+	if !p.Partial || len(p.Missing) != 2 || p.Layer != nil || p.Significance.Source != "default" || p.Significance.ConfidenceThreshold != 0.95 {
+		t.Errorf("page: %s", b)
+	}
+	if !strings.Contains(string(b), `"layer":null`) {
+		t.Errorf("layer not null: %s", b)
+	}
+}
+
+func TestResultsPageRequiredParts(t *testing.T) {
+	for _, part := range []string{"experiment", "results"} {
+		in := input()
+		switch part {
+		case "experiment":
+			in.Experiment = []byte(`{"id":`)
+		case "results":
+			in.Results = nil
+		}
+		_, err := ResultsPage(nil, in)
+		pe, ok := err.(*PartError)
+		if !ok || pe.Part != part {
+			t.Errorf("%s broken: error %v", part, err)
+		}
+	}
+}
+
+// TestZScore checks the quantiles against the textbook values.
+func TestZScore(t *testing.T) {
+	for level, z := range map[float64]float64{0.9: 1.6449, 0.95: 1.9600, 0.99: 2.5758} {
+		if got := zScore(level); got < z-0.0001 || got > z+0.0001 {
+			t.Errorf("zScore(%v) = %v, want %v", level, got, z)
+		}
+	}
+}
+
+func BenchmarkResultsPage(b *testing.B) {
+	in := input()
+	buf := make([]byte, 0, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		if buf, err = ResultsPage(buf[:0], in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,181 @@
+package server
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"fanout/gateway/fanout"
+	"fanout/gateway/internal/backend"
+	"fanout/gateway/internal/backendtest"
+	"fanout/gateway/internal/compose"
+	"fanout/gateway/internal/spec"
+
+	"github.com/valyala/fasthttp"
+)
+
+// benchServer is a concurrent-mode server whose backends answer at once
+// from an in-memory listener in this process.
+func benchServer(b *testing.B) (*Server, *backendtest.Fake) {
+	b.Helper()
+	data, err := os.ReadFile("../../openapi.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	doc, err := spec.Load(data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := backendtest.New()
+	b.Cleanup(f.Close)
+	dial := f.InMemory()
+	bs := map[string]backend.Backend{}
+	for name, addr := range backendtest.Addrs("fake:1") {
+		bs[name] = backend.Backend{Addr: addr}
+	}
+	clients, err := backend.New(bs, backend.Options{Dial: dial})
+	if err != nil {
+		b.Fatal(err)
+	}
+	exec, _ := fanout.New(fanout.ModeConcurrent, fanout.Options{})
+	s, err := New(Config{Spec: doc, Executor: exec, Backends: clients,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s, f
+}
+
+// cannedDoer answers every call from memory, so that the engine's own cost
+// shows without any HTTP.
+type cannedDoer struct{}
+
+func (cannedDoer) Do(_ context.Context, backend, _, _ string) (int, []byte, error) {
+	switch backend {
+	case "experiments":
+		return 200, experimentBody, nil
+	case "layers":
+		return 200, layerBody, nil
+	case "projects":
+		return 200, settingsBody, nil
+	default:
+		return 200, resultsBody, nil
+	}
+}
+
+var (
+	experimentBody = backendtest.Experiment(42)
+	layerBody      = backendtest.Layer(3)
+	settingsBody   = backendtest.Settings(3)
+	resultsBody    = backendtest.Results(42)
+)
+
+// BenchmarkResultsPhases splits one results-page request into its phases:
+// validation, plan execution (engine alone, and with the HTTP client to
+// in-memory backends), response composition with Server-Timing, and the
+// whole request through the router.
+func BenchmarkResultsPhases(b *testing.B) {
+	s, _ := benchServer(b)
+	o := s.ops["getExperimentResults"]
+
+	b.Run("validation", func(b *testing.B) {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.SetRequestURI("/v2/experiments/42/results")
+		ctx.SetUserValue("experiment_id", "42")
+		b.ReportAllocs()
+		for b.Loop() {
+			if bad := validate(&ctx, o.op); bad != nil {
+				b.Fatal(bad)
+			}
+		}
+	})
+
+	b.Run("execution-engine", func(b *testing.B) {
+		var p params
+		p.add("experiment_id", "42")
+		ctx := context.Background()
+		b.ReportAllocs()
+		for b.Loop() {
+			c, cancel := context.WithTimeout(ctx, time.Second)
+			res := s.exec.Execute(c, o.plan, &p, cannedDoer{})
+			if !res.Outcomes[0].OK() {
+				b.Fatal(res.Outcomes[0].Err)
+			}
+			res.Release()
+			cancel()
+		}
+	})
+
+	b.Run("execution-http", func(b *testing.B) {
+		var p params
+		p.add("experiment_id", "42")
+		ctx := context.Background()
+		b.ReportAllocs()
+		for b.Loop() {
+			c, cancel := context.WithTimeout(ctx, time.Second)
+			ex := s.backends.Exchange()
+			res := s.exec.Execute(c, o.plan, &p, ex)
+			if !res.Outcomes[3].OK() {
+				b.Fatal(res.Outcomes[3].Err, res.Outcomes[3].Status)
+			}
+			res.Release()
+			ex.Release()
+			cancel()
+		}
+	})
+
+	b.Run("composition", func(b *testing.B) {
+		var p params
+		p.add("experiment_id", "42")
+		res := s.exec.Execute(context.Background(), o.plan, &p, cannedDoer{})
+		defer res.Release()
+		buf := make([]byte, 0, 4096)
+		b.ReportAllocs()
+		for b.Loop() {
+			in := compose.Input{Experiment: experimentBody, Layer: layerBody, Settings: settingsBody, Results: resultsBody}
+			var err error
+			buf, err = compose.ResultsPage(buf[:0], &in)
+			if err != nil {
+				b.Fatal(err)
+			}
+			buf = appendTiming(buf[:0], o.plan, res, time.Microsecond, time.Millisecond)
+		}
+	})
+
+	b.Run("whole-request", func(b *testing.B) {
+		h := s.Handler()
+		var ctx fasthttp.RequestCtx
+		b.ReportAllocs()
+		for b.Loop() {
+			ctx.Request.Reset()
+			ctx.Response.Reset()
+			ctx.ResetUserValues()
+			ctx.Request.SetRequestURI("/v2/experiments/42/results")
+			h(&ctx)
+			if ctx.Response.StatusCode() != 200 {
+				b.Fatalf("status %d: %s", ctx.Response.StatusCode(), ctx.Response.Body())
+			}
+		}
+	})
+}
+
+// BenchmarkFakeBackends measures what the in-process fake backends cost per
+// results request (four exchanges over the in-memory listener, client and
+// server sides), to subtract from execution-http and whole-request.
+func BenchmarkFakeBackends(b *testing.B) {
+	s, _ := benchServer(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		ex := s.backends.Exchange()
+		for _, call := range [][2]string{{"experiments", "/experiments/42"}, {"layers", "/layers/3"}, {"projects", "/projects/3/settings"}, {"results", "/results/42"}} {
+			if st, _, err := ex.Do(ctx, call[0], "GET", call[1]); err != nil || st != 200 {
+				b.Fatal(st, err)
+			}
+		}
+		ex.Release()
+	}
+}
