@@ -32,7 +32,7 @@ var Acts = []string{"eventloop", "results", "load", "pool"}
 const (
 	DefaultSlow      = 300 * time.Millisecond
 	DefaultFast      = 100 * time.Millisecond
-	DefaultStep      = 1500 * time.Millisecond
+	DefaultStep      = 2 * time.Second
 	DefaultPoolSize  = 16
 	DefaultSmallPool = 4
 	DefaultSLO       = 200 * time.Millisecond

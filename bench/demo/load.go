@@ -83,6 +83,9 @@ func attack(ctx context.Context, st *stage, mode string, rate int, step time.Dur
 	}, nil
 }
 
+// warmUp is the length of the unmeasured run before a gateway's first step.
+func warmUp(step time.Duration) time.Duration { return min(step/4, 500*time.Millisecond) }
+
 // judge marks a step broken when it misses the SLO, success or throughput.
 func judge(s *Step, slo time.Duration) {
 	var why []string
@@ -129,6 +132,11 @@ func (p *player) load(ctx context.Context) error {
 	for _, m := range modes {
 		run := LoadRun{Mode: m.mode, Label: m.label}
 		s.printf("%s\n", s.pal.bold(m.label))
+		// A short unmeasured run first, so that the client's connections
+		// exist before the first step is timed.
+		if _, err := attack(ctx, st, m.mode, o.Rates[0], warmUp(o.Step)); err != nil {
+			return err
+		}
 		broken := false
 		var skipped []string
 		for _, rate := range o.Rates {

@@ -51,6 +51,11 @@ func (p *player) pool(ctx context.Context) error {
 	for _, f := range o.PoolLoads {
 		rates = append(rates, max(int(math.Round(capacity*f)), 1))
 	}
+	for _, r := range []*LoadRun{&run.Pool, &run.Conc} {
+		if _, err := attack(ctx, st, r.Mode, rates[0], warmUp(o.Step)); err != nil {
+			return err
+		}
+	}
 	full := 0.0
 	barW := max(s.width*3/5, 10)
 	rows := [][2]Step{}
