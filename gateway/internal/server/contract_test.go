@@ -36,10 +36,19 @@ func (g *gateway) send(t *testing.T, e exchange) response {
 // invalid ones must get 400 problem+json naming the parameter.
 func TestContract(t *testing.T) {
 	g, _ := withFake(t, gatewayOptions{})
-	cases := map[string]struct {
-		valid   []exchange
-		invalid map[string]exchange // parameter named in invalid_params -> request
-	}{
+	checkContract(t, g)
+}
+
+type contractCase struct {
+	valid   []exchange
+	invalid map[string]exchange // parameter named in invalid_params -> request
+}
+
+// checkContract sends every case to g: valid requests must succeed with
+// responses that match the document, invalid ones get 400 naming the
+// parameter. Every operation of the document must have a case.
+func checkContract(t *testing.T, g *gateway) {
+	cases := map[string]contractCase{
 		"getProject": {
 			valid: []exchange{get("/v2/projects/3")},
 			invalid: map[string]exchange{
@@ -60,7 +69,7 @@ func TestContract(t *testing.T) {
 		"createExperiment": {
 			valid: []exchange{
 				post("/v2/experiments", `{"project_id":"3","name":"New checkout"}`),
-				post("/v2/experiments", `{"project_id":"3","name":"Two arms","variations":[{"key":"a"},{"key":"b","weight":0.5}]}`),
+				post("/v2/experiments", `{"project_id":"3","name":"Two arms","variations":[{"key":"a","weight":0.5},{"key":"b","weight":0.5}]}`),
 			},
 			invalid: map[string]exchange{
 				"name":       post("/v2/experiments", `{"project_id":"3","name":""}`),
