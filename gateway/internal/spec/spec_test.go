@@ -45,7 +45,7 @@ func TestFanoutErrors(t *testing.T) {
 	for _, c := range []struct{ old, new, want string }{
 		{"primary: experiment\n", "primary: nothing\n", `primary "nothing" is not a call`},
 		{"            optional: true\n", "            optional: true\n            hedge: 10ms\n", "hedge"},
-		{"            backend: layers\n", "            backend: layers\n            timeout: fast\n", `timeout "fast"`},
+		{"            timeout: 1s\n", "            timeout: fast\n", `timeout "fast"`},
 		{"primary: project\n        calls:\n", "primary: project\n        calls: []\n        x:\n", "getProject"},
 	} {
 		doc := strings.Replace(base, c.old, c.new, 1)
