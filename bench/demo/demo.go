@@ -250,7 +250,7 @@ Examples:
   bench demo -no-pause -html demo.html
                                       straight through, and a page to project
   bench demo load -rates 50,100,200,400,800 -step 3s
-  bench demo -quick -no-pause         a few seconds, for CI
+  bench demo -quick -no-pause         about 15 seconds, for CI
 
 Flags:
 `
@@ -270,7 +270,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	noPause := fs.Bool("no-pause", false, "never wait for Enter between acts")
 	colour := fs.String("color", "auto", "colours: auto (only on a terminal, not with NO_COLOR), always or never")
-	quick := fs.Bool("quick", false, "a short show for tests and CI: lower rates, brief steps, small pools (set before other flags' values apply)")
+	quick := fs.Bool("quick", false, "a short show for tests and CI: shorter requests, lower rates, brief steps, small pools (flags given as well win)")
 	fs.StringVar(&o.HTML, "html", "", "also write the acts as one self-contained HTML `file` with charts")
 	fs.IntVar(&o.Width, "width", o.Width, "width of timelines and bars in `cells`")
 	fs.DurationVar(&o.Slow, "slow", o.Slow, "eventloop: backend latency of the slow request")

@@ -94,9 +94,14 @@ func (p *player) eventLoopRun(ctx context.Context, st *stage, mode string, gap t
 		r, err := st.get(ctx, mode, slowPath, t0)
 		ch <- done{true, r, err}
 	}()
-	select {
-	case <-time.After(gap):
-	case <-ctx.Done():
+	// Start the fast one once the slow one is surely waiting on its
+	// backend (so, in blocking mode, holding the lock), and not before gap.
+	st.waitInFlight(ctx, "experiments", "get_experiment", p.o.Slow/2)
+	if d := gap - time.Since(t0); d > 0 {
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+		}
 	}
 	go func() {
 		r, err := st.get(ctx, mode, fastPath, t0)
