@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"testing"
 	"time"
@@ -15,11 +16,12 @@ import (
 	"fanout/gateway/internal/spec"
 
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttputil"
 )
 
 // benchServer is a concurrent-mode server whose backends answer at once
 // from an in-memory listener in this process.
-func benchServer(b *testing.B) (*Server, *backendtest.Fake) {
+func benchServer(b testing.TB) (*Server, *backendtest.Fake) {
 	b.Helper()
 	data, err := os.ReadFile("../../openapi.yaml")
 	if err != nil {
@@ -177,5 +179,47 @@ func BenchmarkFakeBackends(b *testing.B) {
 			}
 		}
 		ex.Release()
+	}
+}
+
+// BenchmarkResultsServed is a whole results request as a client sees it:
+// the gateway's fasthttp server reads it from a connection and writes the
+// response, over in-memory listeners on both sides.
+func BenchmarkResultsServed(b *testing.B) {
+	s, _ := benchServer(b)
+	ln := fasthttputil.NewInmemoryListener()
+	go func() { _ = s.Serve(ln) }()
+	b.Cleanup(func() { _ = s.Shutdown(context.Background()) })
+	client := &fasthttp.HostClient{Addr: "gateway", Dial: func(string) (net.Conn, error) { return ln.Dial() }}
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	req.SetRequestURI("http://gateway/v2/experiments/42/results")
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := client.Do(req, resp); err != nil || resp.StatusCode() != 200 {
+			b.Fatal(err, resp.StatusCode())
+		}
+	}
+}
+
+// TestHotPathAllocations guards the allocations of validating a request
+// and of running the plan: a regression here costs every request.
+func TestHotPathAllocations(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocation counts")
+	}
+	s, _ := benchServer(t)
+	o := s.ops["getExperimentResults"]
+	var ctx fasthttp.RequestCtx
+	ctx.Request.SetRequestURI("/v2/experiments/42/results")
+	ctx.SetUserValue("experiment_id", "42")
+	if n := testing.AllocsPerRun(100, func() { validate(&ctx, o.op) }); n > 10 {
+		t.Errorf("validation: %v allocations, want at most 10", n)
+	}
+	var p params
+	p.add("experiment_id", "42")
+	if n := testing.AllocsPerRun(100, func() {
+		s.exec.Execute(context.Background(), o.plan, &p, cannedDoer{}).Release()
+	}); n > 16 {
+		t.Errorf("plan execution: %v allocations, want at most 16", n)
 	}
 }
