@@ -145,6 +145,9 @@ func runScenario(ctx context.Context, s *scenario.Scenario, dir string, env resu
 		Name: s.Name, Description: s.Description, File: s.File, Started: start.UTC(), Env: env,
 		Rates: s.Load.Rates, Phases: s.Phases(),
 	}
+	for _, t := range s.Targets {
+		res.Targets = append(res.Targets, t.Name)
+	}
 	for _, v := range s.Gateway.Variants() {
 		res.Variants = append(res.Variants, v.Label)
 	}
@@ -253,6 +256,15 @@ func (r *runner) computeLimits(ctx context.Context, gatewayAddr string) {
 			continue
 		}
 		work = append(work, limits.Weighted{Op: op, Weight: t.Weight})
+		if len(r.s.Targets) > 1 {
+			l, err := limits.Compute([]limits.Weighted{{Op: op, Weight: 1}}, r.s.Backends, limits.DefaultSamples, r.s.Load.Seed)
+			if err == nil {
+				if r.res.TargetLimits == nil {
+					r.res.TargetLimits = map[string]limits.Limits{}
+				}
+				r.res.TargetLimits[t.Name] = l
+			}
+		}
 	}
 	if len(work) == 0 {
 		r.res.LimitsNote = "no limits: no target fans out"

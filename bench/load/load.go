@@ -121,6 +121,9 @@ type Report struct {
 	// TimingTarget.
 	Timing       *servertiming.Timing `json:"timing,omitempty"`
 	TimingTarget string               `json:"timing_target,omitempty"`
+	// Targets has one summary per target name, if the attack had several
+	// targets (a single call and a wide fan-out differ in their tails).
+	Targets map[string]Summary `json:"targets,omitempty"`
 	// Timeline has the figures of consecutive slices of the run, by
 	// request start, to show a degradation and a recovery over time.
 	Timeline []Bucket `json:"timeline,omitempty"`
@@ -250,6 +253,16 @@ func Run(ctx context.Context, a Attack) (*Report, error) {
 	}
 	rep.Timing, rep.TimingTarget = medianTiming(recs, rep.Latency.P50)
 	rep.Timeline = timeline(recs, a.Duration)
+	if len(a.Targets) > 1 {
+		by := map[string][]record{}
+		for _, r := range recs {
+			by[r.target] = append(by[r.target], r)
+		}
+		rep.Targets = map[string]Summary{}
+		for name, part := range by {
+			rep.Targets[name] = summarise(part)
+		}
+	}
 	return rep, ctx.Err()
 }
 

@@ -64,6 +64,9 @@ func TestRunOpenModel(t *testing.T) {
 	if !(rep.Latency.P50 <= rep.Latency.P90 && rep.Latency.P90 <= rep.Latency.P99 && rep.Latency.P99 <= rep.Latency.Max) {
 		t.Errorf("percentiles out of order: %+v", rep.Latency)
 	}
+	if one, two := rep.Targets["one"], rep.Targets["two"]; one.Requests+two.Requests != rep.Requests || one.Requests < two.Requests {
+		t.Errorf("per-target figures: one %d, two %d of %d requests (weights 3:1)", one.Requests, two.Requests, rep.Requests)
+	}
 	if rep.Timing == nil || len(rep.Timing.Calls) != 2 || rep.TimingTarget == "" {
 		t.Errorf("no sample Server-Timing: %+v %q", rep.Timing, rep.TimingTarget)
 	}

@@ -104,6 +104,15 @@ func logY(p *plot.Plot) {
 	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 }
 
+// headroom raises the top of a log-scale Y axis so the legend, drawn in the
+// top-left corner, does not cover the highest line. Add has already
+// stretched the axis over the data.
+func headroom(p *plot.Plot) {
+	if p.Y.Max > 0 {
+		p.Y.Max *= 6
+	}
+}
+
 func positive(ms float64) float64 { return math.Max(ms, 0.01) }
 
 func ms(d time.Duration) float64 { return positive(result.Millis(d)) }
@@ -141,6 +150,7 @@ func percentileChart(s *result.Scenario, rate float64) *plot.Plot {
 	if n == 0 {
 		return nil
 	}
+	headroom(p)
 	return p
 }
 
@@ -202,6 +212,7 @@ func rateChart(s *result.Scenario, stat string) *plot.Plot {
 	if n == 0 {
 		return nil
 	}
+	headroom(p)
 	return p
 }
 
@@ -271,6 +282,12 @@ func timelineChart(s *result.Scenario, rate float64, success bool) *plot.Plot {
 	}
 	if n == 0 {
 		return nil
+	}
+	if !success {
+		headroom(p)
+		top = p.Y.Max
+	} else {
+		p.Y.Max = 130 // room for the legend above 100 %
 	}
 	for _, e := range s.Events {
 		x := e.At.Seconds()
@@ -361,7 +378,7 @@ func waterfallChart(s *result.Scenario, rate float64) (*plot.Plot, int) {
 			l.Dashes = []vg.Length{vg.Points(6), vg.Points(3)}
 			p.Add(l)
 			p.Legend.Add("critical path p50", l)
-			p.Legend.Top = true
+			p.Legend.Top, p.Legend.Left = true, false
 		}
 	}
 	return p, len(rows)

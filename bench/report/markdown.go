@@ -89,6 +89,9 @@ func Markdown(w io.Writer, s *result.Scenario, charts []Chart) error {
 		for _, rate := range s.Rates {
 			writeRateTable(b, s, rate)
 		}
+		if len(s.Targets) > 1 {
+			writeTargets(b, s)
+		}
 		if len(s.Phases) > 0 {
 			writePhases(b, s)
 		}
@@ -293,4 +296,32 @@ func errorKinds(m map[string]int) string {
 		parts = append(parts, fmt.Sprintf("%s:%d", k, m[k]))
 	}
 	return strings.Join(parts, " ")
+}
+
+func writeTargets(b *strings.Builder, s *result.Scenario) {
+	b.WriteString("## By target\n\nEach kind of request apart, beside its own critical path (ms).\n\n")
+	b.WriteString("| mode | rate | target | requests | p50 | critical p50 | p99 | critical p99 | p99 ×cp | success |\n")
+	b.WriteString("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, rate := range s.Rates {
+		for _, v := range s.Variants {
+			r, ok := s.Run(v, rate)
+			if !ok {
+				continue
+			}
+			for _, t := range s.Targets {
+				sum, ok := r.Targets[t]
+				if !ok {
+					continue
+				}
+				cp50, cp99 := "–", "–"
+				var lim99 time.Duration
+				if l, ok := s.TargetLimits[t]; ok {
+					cp50, cp99, lim99 = Ms(l.CriticalPath.P50), Ms(l.CriticalPath.P99), l.CriticalPath.P99
+				}
+				fmt.Fprintf(b, "| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s |\n", v, scenario.FormatRate(rate), t, sum.Requests,
+					Ms(sum.Latency.P50), cp50, Ms(sum.Latency.P99), cp99, ratio(sum.Latency.P99, lim99), pct(sum.Success))
+			}
+		}
+	}
+	b.WriteString("\n")
 }

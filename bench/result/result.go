@@ -35,6 +35,10 @@ type Scenario struct {
 	// they could not be computed (LimitsNote says why).
 	Limits     *limits.Limits `json:"limits,omitempty"`
 	LimitsNote string         `json:"limits_note,omitempty"`
+	// Targets names the targets; TargetLimits has the limits of each
+	// target alone, when there are several.
+	Targets      []string                 `json:"targets,omitempty"`
+	TargetLimits map[string]limits.Limits `json:"target_limits,omitempty"`
 	// Phases of each run, if the scenario has events, and the events that
 	// start them (after the first).
 	Phases []string `json:"phases,omitempty"`

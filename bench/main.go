@@ -1,0 +1,262 @@
+// Command bench runs Fanout's benchmark scenarios against real processes: it
+// builds the gateway and the mock backends, starts them on free loopback
+// ports, offers load with vegeta in the open model, and writes a report per
+// scenario under results/ with every figure beside its limit.
+//
+// The work is done by the packages beneath (harness, load, report, ...);
+// this file only parses flags and wires them.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"fanout/bench/demo"
+	"fanout/bench/harness"
+	"fanout/bench/report"
+	"fanout/bench/result"
+	"fanout/bench/scenario"
+)
+
+const usage = `bench runs the benchmark scenarios and writes a report per scenario.
+
+Usage:
+  bench [flags] [SCENARIO ...]     run scenarios (default: the default suite)
+  bench compare [flags] DIR_A DIR_B  print each figure of two result directories and its change
+  bench report DIR                 redraw report.md and the charts of a result directory
+  bench demo [flags] [ACT ...]     the talk-style demo (bench demo -h)
+
+A SCENARIO is a name under -scenarios (talk) or a YAML file (my.yaml).
+Without one, bench runs the default suite: %s.
+
+Each scenario writes results/<UTC time>-<name>/: scenario.yaml, env.json,
+summary.json, report.md, SVG charts and <mode>-<rate>.bin (vegeta's results
+format: vegeta report < results/.../concurrent-200.bin).
+
+bench exits 1 if an expectation fails, 2 on bad usage or a bad scenario
+file (nothing is started then), 130 if interrupted.
+
+Examples:
+  bench                               # the default suite (a few minutes)
+  bench -quick                        # the whole pipeline in under a minute
+  bench talk tail                     # two scenarios of the suite
+  bench -check scenarios/*.yaml       # validate scenario files, run nothing
+  bench -out /tmp/r -quiet my.yaml    # your own scenario, no progress lines
+  bench compare results/A-talk results/B-talk
+
+Flags:
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if len(args) > 0 {
+		switch args[0] {
+		case "compare":
+			return compare(args[1:], stdout, stderr)
+		case "report":
+			return redraw(args[1:], stdout, stderr)
+		case "demo":
+			return demo.Main(args[1:], stdout, stderr)
+		}
+	}
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, usage, strings.Join(harness.DefaultSuite, ", "))
+		fs.PrintDefaults()
+	}
+	out := fs.String("out", "results", "parent `DIR` of the result directories")
+	dir := fs.String("scenarios", "scenarios", "`DIR` where scenario names are looked up")
+	quick := fs.Bool("quick", false, "run the quick scenario ("+strings.Join(harness.QuickSuite, ", ")+") instead of the default suite")
+	quiet := fs.Bool("quiet", false, "no progress lines, only the final verdict")
+	check := fs.Bool("check", false, "validate the scenario files and exit")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	names := fs.Args()
+	if len(names) == 0 {
+		names = harness.DefaultSuite
+		if *quick {
+			names = harness.QuickSuite
+		}
+	} else if *quick {
+		fmt.Fprintln(stderr, "bench: -quick takes no scenario arguments")
+		return 2
+	}
+	// Every file is read and validated before anything starts.
+	var scenarios []*scenario.Scenario
+	bad := false
+	for _, n := range names {
+		s, err := scenario.LoadFile(resolve(*dir, n))
+		if err != nil {
+			fmt.Fprintf(stderr, "bench: %v\n", err)
+			bad = true
+			continue
+		}
+		scenarios = append(scenarios, s)
+	}
+	if bad {
+		return 2
+	}
+	if *check {
+		for _, s := range scenarios {
+			fmt.Fprintf(stdout, "ok  %s (%s, about %s)\n", s.File, s.Name, s.Estimate().Round(1e9))
+		}
+		return 0
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	opts := harness.Options{Out: *out, Write: report.Write}
+	if !*quiet {
+		opts.Progress = stdout
+	}
+	outs, err := harness.Run(ctx, scenarios, opts)
+	for _, o := range outs {
+		summarise(stdout, o)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		if ctx.Err() != nil {
+			return 130
+		}
+		return 1
+	}
+	if n := harness.Failed(outs); n > 0 {
+		fmt.Fprintf(stdout, "bench: %d expectation(s) failed\n", n)
+		return 1
+	}
+	return 0
+}
+
+// resolve turns a scenario name into its file; a path is kept.
+func resolve(dir, name string) string {
+	if strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml") || strings.ContainsRune(name, filepath.Separator) {
+		return name
+	}
+	return filepath.Join(dir, name+".yaml")
+}
+
+// summarise prints the verdict and the headline figures of one scenario.
+func summarise(w io.Writer, o harness.Outcome) {
+	s := o.Result
+	failed := len(s.Failed())
+	verdict := fmt.Sprintf("all %d expectations hold", len(s.Expectations))
+	if failed > 0 {
+		verdict = fmt.Sprintf("%d of %d expectations FAILED", failed, len(s.Expectations))
+	}
+	fmt.Fprintf(w, "%s: %s; report %s\n", s.Name, verdict, filepath.Join(o.Dir, report.ReportFile))
+	for _, e := range s.Failed() {
+		fmt.Fprintf(w, "  FAIL %s   %s\n", e.Source, e.Detail)
+	}
+	if len(s.Capacity) > 0 {
+		for _, c := range s.Capacity {
+			fmt.Fprintf(w, "  %-12s capacity %6.0f req/s\n", c.Variant, c.Capacity)
+		}
+		return
+	}
+	for _, r := range s.Runs {
+		ratio := ""
+		if s.Limits != nil && s.Limits.CriticalPath.P50 > 0 {
+			ratio = fmt.Sprintf("  p50/critical %.2f", float64(r.Latency.P50)/float64(s.Limits.CriticalPath.P50))
+		}
+		fmt.Fprintf(w, "  %-12s %6s req/s  p50 %8s  p99 %8s  ok %7.2f%%%s\n", r.Variant, scenario.FormatRate(r.Rate),
+			report.Ms(r.Latency.P50), report.Ms(r.Latency.P99), 100*r.Success, ratio)
+	}
+}
+
+func compare(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench compare", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `bench compare prints, for every mode and rate two result directories share,
+each figure of A, of B, and the change from A to B ("better"/"worse" beyond 5 %).
+
+Usage:
+  bench compare DIR_A DIR_B
+
+Example:
+  bench compare results/20261125T210000Z-talk results/20261126T090000Z-talk
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() != 2 {
+		fs.Usage()
+		return 2
+	}
+	a, err := result.Read(fs.Arg(0))
+	if err != nil {
+		fmt.Fprintf(stderr, "bench compare: %v\n", err)
+		return 2
+	}
+	b, err := result.Read(fs.Arg(1))
+	if err != nil {
+		fmt.Fprintf(stderr, "bench compare: %v\n", err)
+		return 2
+	}
+	if err := report.Compare(stdout, a, b, fs.Arg(0), fs.Arg(1)); err != nil {
+		fmt.Fprintf(stderr, "bench compare: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func redraw(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench report", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `bench report redraws report.md and the charts of a result directory from its
+summary.json (after a change of the report's layout, say).
+
+Usage:
+  bench report DIR
+
+Example:
+  bench report results/20261125T210000Z-talk
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return 2
+	}
+	s, err := result.Read(fs.Arg(0))
+	if err != nil {
+		fmt.Fprintf(stderr, "bench report: %v\n", err)
+		return 2
+	}
+	if err := report.Write(fs.Arg(0), s); err != nil {
+		fmt.Fprintf(stderr, "bench report: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "wrote %s\n", filepath.Join(fs.Arg(0), report.ReportFile))
+	return 0
+}
