@@ -80,6 +80,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Backends: clients,
 		Deadline: cfg.Deadline,
 		Logger:   log,
+		Limits: server.Limits{
+			ReadTimeout:        cfg.ReadTimeout,
+			WriteTimeout:       cfg.WriteTimeout,
+			IdleTimeout:        cfg.IdleTimeout,
+			MaxRequestBodySize: cfg.MaxBodySize,
+			MaxHeaderSize:      cfg.MaxHeaderSize,
+			MaxConns:           cfg.MaxClientConns,
+			MaxConnsPerIP:      cfg.MaxConnsPerIP,
+		},
 	})
 	if err != nil {
 		return err

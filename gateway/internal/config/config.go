@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"fanout/gateway/fanout"
+	"fanout/gateway/internal/server"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -27,6 +28,16 @@ const (
 	DefaultDeadline = 2 * time.Second
 	DefaultGrace    = 10 * time.Second
 	DefaultMaxConns = 256
+)
+
+// Defaults of the limits on clients, reused as the flags' defaults.
+const (
+	DefaultReadTimeout    = server.DefaultReadTimeout
+	DefaultWriteTimeout   = server.DefaultWriteTimeout
+	DefaultIdleTimeout    = server.DefaultIdleTimeout
+	DefaultMaxBodySize    = server.DefaultMaxRequestBodySize
+	DefaultMaxHeaderSize  = server.DefaultMaxHeaderSize
+	DefaultMaxClientConns = server.DefaultMaxClientConns
 )
 
 // DefaultBackends are the backends' addresses when nothing else says.
@@ -55,6 +66,15 @@ type Config struct {
 	BackendTimeout time.Duration      `yaml:"backend_timeout"` // per call; 0: only the deadline
 	Backends       map[string]Backend `yaml:"backends"`
 	LogLevel       string             `yaml:"log_level"` // debug, info, warn, error
+
+	// Limits on clients: slow or oversized ones must not starve the others.
+	ReadTimeout    time.Duration `yaml:"read_timeout"`     // a whole request, from its first byte
+	WriteTimeout   time.Duration `yaml:"write_timeout"`    // a whole response
+	IdleTimeout    time.Duration `yaml:"idle_timeout"`     // between requests on a keep-alive connection
+	MaxBodySize    int           `yaml:"max_body_size"`    // bytes; larger bodies get 413
+	MaxHeaderSize  int           `yaml:"max_header_size"`  // bytes of request line and headers; larger get 431
+	MaxClientConns int           `yaml:"max_client_conns"` // client connections served at once
+	MaxConnsPerIP  int           `yaml:"max_conns_per_ip"` // 0: no per-address limit
 }
 
 // Default returns the settings used when nothing else is given.
@@ -68,6 +88,13 @@ func Default() Config {
 		MaxConns: DefaultMaxConns,
 		Backends: map[string]Backend{},
 		LogLevel: "info",
+
+		ReadTimeout:    DefaultReadTimeout,
+		WriteTimeout:   DefaultWriteTimeout,
+		IdleTimeout:    DefaultIdleTimeout,
+		MaxBodySize:    DefaultMaxBodySize,
+		MaxHeaderSize:  DefaultMaxHeaderSize,
+		MaxClientConns: DefaultMaxClientConns,
 	}
 	for name, addr := range DefaultBackends {
 		c.Backends[name] = Backend{Addr: addr}
@@ -102,6 +129,13 @@ Config file (YAML, unknown fields are errors):
   backend_timeout: 0s       # per call; 0 = only the request deadline
   backends:
     results: {addr: 127.0.0.1:9104, max_conns: 64, timeout: 500ms}
+  read_timeout: 10s         # limits on clients; see the flags below
+  write_timeout: 10s
+  idle_timeout: 60s
+  max_body_size: 1048576
+  max_header_size: 8192
+  max_client_conns: 10000
+  max_conns_per_ip: 0
 
 Flags:
 `
@@ -149,6 +183,14 @@ func Parse(args []string, out io.Writer) (Config, error) {
 		timeout  = fs.Duration("backend-timeout", 0, "timeout of one backend call; 0: only the request deadline")
 		logLevel = fs.String("log-level", d.LogLevel, "log `LEVEL`: debug, info, warn, error")
 		backends = backendFlag{}
+
+		readTimeout    = fs.Duration("read-timeout", d.ReadTimeout, "time to receive a whole request from its first byte; slower clients get 408")
+		writeTimeout   = fs.Duration("write-timeout", d.WriteTimeout, "time to send a whole response")
+		idleTimeout    = fs.Duration("idle-timeout", d.IdleTimeout, "how long an idle keep-alive connection stays open")
+		maxBodySize    = fs.Int("max-body-size", d.MaxBodySize, "largest request body in `BYTES`; larger get 413")
+		maxHeaderSize  = fs.Int("max-header-size", d.MaxHeaderSize, "largest request line plus headers in `BYTES`; larger get 431")
+		maxClientConns = fs.Int("max-client-conns", d.MaxClientConns, "client connections served at once; further ones get 503")
+		maxConnsPerIP  = fs.Int("max-conns-per-ip", d.MaxConnsPerIP, "connections from one client address; 0: no limit")
 	)
 	fs.Var(backends, "backend", "backend address `NAME=HOST:PORT`, repeatable (defaults: "+backendFlag(DefaultBackends).String()+")")
 	if err := fs.Parse(args); err != nil {
@@ -182,6 +224,20 @@ func Parse(args []string, out io.Writer) (Config, error) {
 			c.BackendTimeout = *timeout
 		case "log-level":
 			c.LogLevel = *logLevel
+		case "read-timeout":
+			c.ReadTimeout = *readTimeout
+		case "write-timeout":
+			c.WriteTimeout = *writeTimeout
+		case "idle-timeout":
+			c.IdleTimeout = *idleTimeout
+		case "max-body-size":
+			c.MaxBodySize = *maxBodySize
+		case "max-header-size":
+			c.MaxHeaderSize = *maxHeaderSize
+		case "max-client-conns":
+			c.MaxClientConns = *maxClientConns
+		case "max-conns-per-ip":
+			c.MaxConnsPerIP = *maxConnsPerIP
 		}
 	})
 	for name, a := range backends {
@@ -242,6 +298,27 @@ func Decode(data []byte) (Config, error) {
 	if file.LogLevel != "" {
 		c.LogLevel = file.LogLevel
 	}
+	if file.ReadTimeout != 0 {
+		c.ReadTimeout = file.ReadTimeout
+	}
+	if file.WriteTimeout != 0 {
+		c.WriteTimeout = file.WriteTimeout
+	}
+	if file.IdleTimeout != 0 {
+		c.IdleTimeout = file.IdleTimeout
+	}
+	if file.MaxBodySize != 0 {
+		c.MaxBodySize = file.MaxBodySize
+	}
+	if file.MaxHeaderSize != 0 {
+		c.MaxHeaderSize = file.MaxHeaderSize
+	}
+	if file.MaxClientConns != 0 {
+		c.MaxClientConns = file.MaxClientConns
+	}
+	if file.MaxConnsPerIP != 0 {
+		c.MaxConnsPerIP = file.MaxConnsPerIP
+	}
 	for name, b := range file.Backends {
 		if b.Addr == "" {
 			b.Addr = c.Backends[name].Addr
@@ -268,6 +345,20 @@ func (c Config) Validate() error {
 		return fmt.Errorf("max_conns: %d, want at least 1", c.MaxConns)
 	case c.BackendTimeout < 0:
 		return fmt.Errorf("backend_timeout: %s is negative", c.BackendTimeout)
+	case c.ReadTimeout <= 0:
+		return fmt.Errorf("read_timeout: %s, want more than 0", c.ReadTimeout)
+	case c.WriteTimeout <= 0:
+		return fmt.Errorf("write_timeout: %s, want more than 0", c.WriteTimeout)
+	case c.IdleTimeout <= 0:
+		return fmt.Errorf("idle_timeout: %s, want more than 0", c.IdleTimeout)
+	case c.MaxBodySize < 1:
+		return fmt.Errorf("max_body_size: %d, want at least 1", c.MaxBodySize)
+	case c.MaxHeaderSize < 1024:
+		return fmt.Errorf("max_header_size: %d, want at least 1024", c.MaxHeaderSize)
+	case c.MaxClientConns < 1:
+		return fmt.Errorf("max_client_conns: %d, want at least 1", c.MaxClientConns)
+	case c.MaxConnsPerIP < 0:
+		return fmt.Errorf("max_conns_per_ip: %d is negative", c.MaxConnsPerIP)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

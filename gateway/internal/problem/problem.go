@@ -21,6 +21,8 @@ const (
 	TypeUnavailable      = "urn:fanout:problem:unavailable"
 	TypeNotReady         = "urn:fanout:problem:not-ready"
 	TypeInternal         = "urn:fanout:problem:internal"
+	TypeTooLarge         = "urn:fanout:problem:too-large"       // body or headers over the server's limits
+	TypeRequestTimeout   = "urn:fanout:problem:request-timeout" // the request was not received in time
 )
 
 // InvalidParam names one invalid part of a request and says why.

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"unicode/utf8"
 
 	"fanout/gateway/internal/problem"
 	"fanout/gateway/internal/spec"
@@ -56,7 +57,32 @@ func validate(ctx *fasthttp.RequestCtx, op *spec.Operation) []problem.InvalidPar
 	if op.HasBody() {
 		in.Body = ctx.PostBody()
 	}
-	return op.Validate(context.Background(), in)
+	bad := op.Validate(context.Background(), in)
+	// Which of a repeated parameter's values the client meant is anyone's
+	// guess; kin-openapi checks the first, so refuse rather than guess.
+	for _, name := range op.QueryNames() {
+		if len(in.Query[name]) > 1 && !isArrayQuery(op, name) {
+			bad = append(bad, problem.InvalidParam{Name: name, In: "query", Reason: "given more than once"})
+		}
+	}
+	// JSON is UTF-8 (RFC 8259); encoding/json would silently turn invalid
+	// bytes into U+FFFD while the backend got the raw ones.
+	if op.HasBody() && len(in.Body) > 0 && !utf8.Valid(in.Body) {
+		bad = append(bad, problem.InvalidParam{Name: "body", In: "body", Reason: "not valid UTF-8"})
+	}
+	return bad
+}
+
+// isArrayQuery reports whether the operation declares the query parameter
+// as an array, which a client may repeat.
+func isArrayQuery(op *spec.Operation, name string) bool {
+	for _, ref := range op.Route().Operation.Parameters {
+		p := ref.Value
+		if p != nil && p.In == "query" && p.Name == name {
+			return p.Schema != nil && p.Schema.Value != nil && p.Schema.Value.Type.Is("array")
+		}
+	}
+	return false
 }
 
 // maxParams is the most parameters an operation's calls may use.

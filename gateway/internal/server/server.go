@@ -31,7 +31,59 @@ const (
 	DefaultWriteTimeout       = 10 * time.Second
 	DefaultIdleTimeout        = 60 * time.Second
 	DefaultMaxRequestBodySize = 1 << 20
+	// DefaultMaxHeaderSize bounds the request line and headers, as the
+	// 8 KiB of common proxies do; fasthttp's own 4 KiB is tight for cookies.
+	DefaultMaxHeaderSize = 8 << 10
+	// DefaultMaxClientConns bounds the client connections served at once.
+	DefaultMaxClientConns = 10000
 )
+
+// Limits bound what one client may take of the server, so that slow or
+// oversized clients cannot starve the others. Zero fields take the defaults;
+// MaxConnsPerIP 0 means no per-address limit.
+type Limits struct {
+	// ReadTimeout bounds reading a whole request, headers and body, from
+	// its first byte: a client dribbling bytes gets 408 and is closed.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds writing a response.
+	WriteTimeout time.Duration
+	// IdleTimeout bounds the wait for the next request on a keep-alive
+	// connection.
+	IdleTimeout time.Duration
+	// MaxRequestBodySize is the largest body in bytes; larger ones get 413.
+	MaxRequestBodySize int
+	// MaxHeaderSize is the largest request line plus headers in bytes
+	// (fasthttp's ReadBufferSize); larger ones get 431.
+	MaxHeaderSize int
+	// MaxConns is the most client connections served at once; further ones
+	// are answered 503 and closed.
+	MaxConns int
+	// MaxConnsPerIP is the most connections from one client address.
+	MaxConnsPerIP int
+}
+
+// withDefaults fills the zero fields.
+func (l Limits) withDefaults() Limits {
+	if l.ReadTimeout <= 0 {
+		l.ReadTimeout = DefaultReadTimeout
+	}
+	if l.WriteTimeout <= 0 {
+		l.WriteTimeout = DefaultWriteTimeout
+	}
+	if l.IdleTimeout <= 0 {
+		l.IdleTimeout = DefaultIdleTimeout
+	}
+	if l.MaxRequestBodySize <= 0 {
+		l.MaxRequestBodySize = DefaultMaxRequestBodySize
+	}
+	if l.MaxHeaderSize <= 0 {
+		l.MaxHeaderSize = DefaultMaxHeaderSize
+	}
+	if l.MaxConns <= 0 {
+		l.MaxConns = DefaultMaxClientConns
+	}
+	return l
+}
 
 // Config is what a Server is made of. Spec, Executor and Backends are
 // required.
@@ -45,6 +97,8 @@ type Config struct {
 	Metrics *metrics.Metrics
 	// Logger receives errors and panics. If nil, slog.Default().
 	Logger *slog.Logger
+	// Limits bound slow and oversized clients; zero fields take the defaults.
+	Limits Limits
 }
 
 // Server serves the public API. It is safe for concurrent use.
@@ -59,6 +113,7 @@ type Server struct {
 	srv      *fasthttp.Server
 	ops      map[string]*operation
 	unrouted *metrics.Route
+	limits   Limits
 }
 
 // New builds the router from the document's operations and compiles the
@@ -76,6 +131,7 @@ func New(cfg Config) (*Server, error) {
 		metrics:  cfg.Metrics,
 		log:      cfg.Logger,
 		ops:      map[string]*operation{},
+		limits:   cfg.Limits.withDefaults(),
 	}
 	if s.deadline <= 0 {
 		s.deadline = 2 * time.Second
@@ -136,10 +192,14 @@ func New(cfg Config) (*Server, error) {
 	s.srv = &fasthttp.Server{
 		Handler:               r.Handler,
 		Name:                  "fanout",
-		ReadTimeout:           DefaultReadTimeout,
-		WriteTimeout:          DefaultWriteTimeout,
-		IdleTimeout:           DefaultIdleTimeout,
-		MaxRequestBodySize:    DefaultMaxRequestBodySize,
+		ErrorHandler:          s.requestError,
+		ReadTimeout:           s.limits.ReadTimeout,
+		WriteTimeout:          s.limits.WriteTimeout,
+		IdleTimeout:           s.limits.IdleTimeout,
+		MaxRequestBodySize:    s.limits.MaxRequestBodySize,
+		ReadBufferSize:        s.limits.MaxHeaderSize,
+		Concurrency:           s.limits.MaxConns,
+		MaxConnsPerIP:         s.limits.MaxConnsPerIP,
 		CloseOnShutdown:       true,
 		NoDefaultServerHeader: false,
 		Logger:                fasthttpLogger{s.log},
@@ -244,6 +304,40 @@ func (s *Server) methodNotAllowed(ctx *fasthttp.RequestCtx) {
 	problem.Write(ctx, problem.New(problem.TypeMethodNotAllowed, fasthttp.StatusMethodNotAllowed,
 		fmt.Sprintf("%s is not allowed on %s; allowed: %s", ctx.Method(), ctx.Path(), ctx.Response.Header.Peek("Allow"))))
 	s.unrouted.Observe(fasthttp.StatusMethodNotAllowed, time.Since(start))
+}
+
+// maxInstance is the most bytes of a path a problem about an unreadable
+// request echoes.
+const maxInstance = 256
+
+// requestError answers a request that fasthttp could not read (too large,
+// too slow, not HTTP) with a problem instead of fasthttp's plain text;
+// fasthttp closes the connection afterwards.
+func (s *Server) requestError(ctx *fasthttp.RequestCtx, err error) {
+	start := time.Now()
+	typ, status := problem.TypeInvalidRequest, fasthttp.StatusBadRequest
+	detail := "the request is not valid HTTP/1.1"
+	var small *fasthttp.ErrSmallBuffer
+	var nerr net.Error
+	switch {
+	case errors.As(err, &small):
+		typ, status = problem.TypeTooLarge, fasthttp.StatusRequestHeaderFieldsTooLarge
+		detail = fmt.Sprintf("the request line and headers exceed %d bytes", s.limits.MaxHeaderSize)
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		typ, status = problem.TypeTooLarge, fasthttp.StatusRequestEntityTooLarge
+		detail = fmt.Sprintf("the request body exceeds %d bytes", s.limits.MaxRequestBodySize)
+	case errors.As(err, &nerr) && nerr.Timeout():
+		typ, status = problem.TypeRequestTimeout, fasthttp.StatusRequestTimeout
+		detail = fmt.Sprintf("the request was not received within %s", s.limits.ReadTimeout)
+	}
+	s.metrics.Error(metrics.KindInvalidRequest)
+	p := problem.New(typ, status, detail)
+	// The path of a request too large to read may be huge: echo a prefix.
+	if path := ctx.Path(); len(path) > maxInstance {
+		p.Instance = string(path[:maxInstance]) + "..."
+	}
+	problem.Write(ctx, p)
+	s.unrouted.Observe(status, time.Since(start))
 }
 
 // fasthttpLogger sends fasthttp's own messages (e.g. a client's malformed

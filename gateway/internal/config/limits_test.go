@@ -1,0 +1,50 @@
+package config
+
+import (
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestLimits: the limits on clients come from defaults, the file and the
+// flags, in that order, and out-of-range ones are refused by name.
+func TestLimits(t *testing.T) {
+	c, err := Parse(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ReadTimeout != DefaultReadTimeout || c.MaxHeaderSize != DefaultMaxHeaderSize || c.MaxClientConns != DefaultMaxClientConns || c.MaxConnsPerIP != 0 {
+		t.Errorf("defaults: %+v", c)
+	}
+	c, err = Decode([]byte("read_timeout: 3s\nmax_body_size: 4096\nmax_conns_per_ip: 8\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ReadTimeout != 3*time.Second || c.MaxBodySize != 4096 || c.MaxConnsPerIP != 8 || c.WriteTimeout != DefaultWriteTimeout {
+		t.Errorf("file: %+v", c)
+	}
+	c, err = Parse([]string{"-read-timeout", "250ms", "-write-timeout", "1s", "-idle-timeout", "2s",
+		"-max-body-size", "100", "-max-header-size", "2048", "-max-client-conns", "5", "-max-conns-per-ip", "2"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [7]int64{int64(250 * time.Millisecond), int64(time.Second), int64(2 * time.Second), 100, 2048, 5, 2}
+	got := [7]int64{int64(c.ReadTimeout), int64(c.WriteTimeout), int64(c.IdleTimeout), int64(c.MaxBodySize), int64(c.MaxHeaderSize), int64(c.MaxClientConns), int64(c.MaxConnsPerIP)}
+	if got != want {
+		t.Errorf("flags: got %v, want %v", got, want)
+	}
+	for _, bad := range []struct{ args []string }{
+		{[]string{"-read-timeout", "0s"}},
+		{[]string{"-max-body-size", "0"}},
+		{[]string{"-max-header-size", "100"}},
+		{[]string{"-max-client-conns", "0"}},
+		{[]string{"-max-conns-per-ip", "-1"}},
+	} {
+		_, err := Parse(bad.args, io.Discard)
+		name := strings.ReplaceAll(strings.TrimPrefix(bad.args[0], "-"), "-", "_")
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("Parse %v: error %v, want one naming %s", bad.args, err, name)
+		}
+	}
+}
