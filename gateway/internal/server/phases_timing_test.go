@@ -204,8 +204,8 @@ func BenchmarkResultsServed(b *testing.B) {
 // TestHotPathAllocations guards the allocations of validating a request
 // and of running the plan: a regression here costs every request.
 func TestHotPathAllocations(t *testing.T) {
-	if testing.Short() {
-		t.Skip("allocation counts")
+	if testing.Short() || raceEnabled {
+		t.Skip("allocation counts are checked without -short and -race")
 	}
 	s, _ := benchServer(t)
 	o := s.ops["getExperimentResults"]
