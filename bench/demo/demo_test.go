@@ -77,22 +77,21 @@ func TestShowClaims(t *testing.T) {
 		if len(rep.Load) != 3 {
 			t.Fatalf("%d load runs, want 3", len(rep.Load))
 		}
-		at := map[string]int{}
+		byMode := map[string]LoadRun{}
 		for _, r := range rep.Load {
 			if len(r.Steps) != len(o.Rates) {
 				t.Errorf("%s: %d steps, want %d", r.Mode, len(r.Steps), len(o.Rates))
 			}
-			at[r.Mode] = r.BrokeAt()
-			if at[r.Mode] < 0 {
-				at[r.Mode] = len(o.Rates)
-			}
+			byMode[r.Mode] = r
 		}
-		// One lock breaks no later than no lock.
-		if at["blocking"] > at["concurrent"] {
-			t.Errorf("blocking broke at step %d, after concurrent at %d", at["blocking"], at["concurrent"])
+		// One lock caps throughput at 1 / backend time, far under the top rate.
+		b := byMode["blocking"].BrokeAt()
+		if b < 0 {
+			t.Fatalf("blocking never broke at rates %v", o.Rates)
 		}
-		if at["blocking"] == len(o.Rates) {
-			t.Errorf("blocking never broke at rates %v", o.Rates)
+		// Where blocking broke, concurrent served more.
+		if bt, ct := byMode["blocking"].Steps[b].Throughput, byMode["concurrent"].Steps[b].Throughput; bt >= ct {
+			t.Errorf("at %d/s blocking served %.1f/s, concurrent %.1f/s", o.Rates[b], bt, ct)
 		}
 	})
 
