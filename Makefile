@@ -5,15 +5,17 @@ BIN ?= bin
 
 # Flags of `make test`'s go test run.
 TEST_FLAGS ?= -race
-# Further commands `make test` runs after go test (e.g. a quick benchmark).
-TEST_EXTRA ?=
+# Further commands `make test` runs after go test: the quick benchmark, so
+# the whole pipeline (build, mocks, gateway, load, report) is proven to work.
+# Its results go to a temporary directory, not results/.
+TEST_EXTRA ?= $(GO) run ./bench -quick -quiet -out $${TMPDIR:-/tmp}/fanout-bench-quick
 
 # Flags passed to the gateway and the mock backends by `make run`,
 # e.g. make run GATEWAY_FLAGS="-mode sequential".
 GATEWAY_FLAGS ?=
 MOCK_FLAGS ?=
 
-.PHONY: all build test vet run clean demo
+.PHONY: all build test vet run clean demo bench bench-quick
 
 all: build
 
@@ -43,6 +45,18 @@ DEMO_FLAGS ?=
 
 demo:
 	$(GO) run ./bench demo $(DEMO_FLAGS)
+
+# The benchmark suite (about 8 minutes on 2 cores): builds the gateway and the
+# mocks, runs scenarios/{talk,tail,pool-vs-async,slow-backend,capacity}.yaml
+# and writes a report per scenario under results/. bench-quick: under a
+# minute. make bench BENCH_FLAGS="-quiet talk"; go run ./bench -h.
+BENCH_FLAGS ?=
+
+bench:
+	$(GO) run ./bench $(BENCH_FLAGS)
+
+bench-quick:
+	$(GO) run ./bench -quick $(BENCH_FLAGS)
 
 clean:
 	rm -rf $(BIN)
