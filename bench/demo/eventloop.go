@@ -3,7 +3,6 @@ package demo
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 )
 
@@ -54,7 +53,15 @@ func (p *player) eventLoop(ctx context.Context) error {
 	span := o.Slow + o.Fast + gap + o.Fast/2
 	var lanesByMode [][]lane
 	for _, mode := range []string{"concurrent", "blocking"} {
-		run, err := p.eventLoopRun(ctx, st, mode, gap)
+		s.printf("\n%s\n", s.pal.bold(mode+" mode"))
+		// The stamps print live, as the classic slide's console does.
+		run, err := p.eventLoopRun(ctx, st, mode, gap, func(at time.Duration, slow bool, what string) {
+			who := s.pal.paint(ansiCyan, "fast")
+			if slow {
+				who = s.pal.paint(ansiYellow, "slow")
+			}
+			s.printf("  %8s  %s request %s\n", ms(at), who, what)
+		})
 		if err != nil {
 			return err
 		}
@@ -62,8 +69,6 @@ func (p *player) eventLoop(ctx context.Context) error {
 		lanes := eventLoopLanes(run)
 		lanesByMode = append(lanesByMode, lanes)
 		span = max(span, run.Slow.End, run.Fast.End)
-		s.printf("\n%s\n", s.pal.bold(mode+" mode"))
-		printStamps(s, run)
 		s.printf("\n")
 		timeline(s, s.pal, "  ", lanes, span, s.width)
 		s.printf("  %s\n", eventLoopVerdict(s.pal, run, o))
@@ -81,8 +86,9 @@ func (p *player) eventLoop(ctx context.Context) error {
 }
 
 // eventLoopRun sends the slow request, then after gap the fast one, to the
-// gateway of mode, and times both from the first send.
-func (p *player) eventLoopRun(ctx context.Context, st *stage, mode string, gap time.Duration) (EventLoopRun, error) {
+// gateway of mode, and times both from the first send. It calls stamp, from
+// the calling goroutine, as each request starts and finishes.
+func (p *player) eventLoopRun(ctx context.Context, st *stage, mode string, gap time.Duration, stamp func(at time.Duration, slow bool, what string)) (EventLoopRun, error) {
 	type done struct {
 		slow bool
 		r    response
@@ -90,6 +96,7 @@ func (p *player) eventLoopRun(ctx context.Context, st *stage, mode string, gap t
 	}
 	ch := make(chan done, 2)
 	t0 := time.Now()
+	stamp(0, true, "start")
 	go func() {
 		r, err := st.get(ctx, mode, slowPath, t0)
 		ch <- done{true, r, err}
@@ -103,6 +110,7 @@ func (p *player) eventLoopRun(ctx context.Context, st *stage, mode string, gap t
 		case <-ctx.Done():
 		}
 	}
+	stamp(time.Since(t0), false, "start")
 	go func() {
 		r, err := st.get(ctx, mode, fastPath, t0)
 		ch <- done{false, r, err}
@@ -115,6 +123,9 @@ func (p *player) eventLoopRun(ctx context.Context, st *stage, mode string, gap t
 			firstErr = d.err
 		}
 		iv := Interval{Start: d.r.Start, End: d.r.End}
+		if d.err == nil {
+			stamp(iv.End, d.slow, "done")
+		}
 		if d.slow {
 			run.Slow = iv
 		} else {
@@ -128,25 +139,6 @@ func eventLoopLanes(run EventLoopRun) []lane {
 	return []lane{
 		{Label: "slow", Start: run.Slow.Start, End: run.Slow.End, Note: ms(run.Slow.End - run.Slow.Start), Colour: ansiYellow},
 		{Label: "fast", Start: run.Fast.Start, End: run.Fast.End, Note: ms(run.Fast.End - run.Fast.Start), Colour: ansiCyan},
-	}
-}
-
-// printStamps prints the four moments in the order they happened, like the
-// console of the classic slide: slow start, fast start, fast done, ...
-func printStamps(s *show, run EventLoopRun) {
-	type stamp struct {
-		at   time.Duration
-		text string
-	}
-	stamps := []stamp{
-		{run.Slow.Start, s.pal.paint(ansiYellow, "slow") + " request start"},
-		{run.Fast.Start, s.pal.paint(ansiCyan, "fast") + " request start"},
-		{run.Fast.End, s.pal.paint(ansiCyan, "fast") + " request done"},
-		{run.Slow.End, s.pal.paint(ansiYellow, "slow") + " request done"},
-	}
-	slices.SortStableFunc(stamps, func(a, b stamp) int { return int(a.at - b.at) })
-	for _, st := range stamps {
-		s.printf("  %8s  %s\n", ms(st.at), st.text)
 	}
 }
 

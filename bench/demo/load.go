@@ -134,7 +134,10 @@ func (p *player) load(ctx context.Context) error {
 		s.printf("%s\n", s.pal.bold(m.label))
 		// A short unmeasured run first, so that the client's connections
 		// exist before the first step is timed.
-		if _, err := attack(ctx, st, m.mode, o.Rates[0], warmUp(o.Step)); err != nil {
+		s.progress("  warming up …")
+		_, err := attack(ctx, st, m.mode, o.Rates[0], warmUp(o.Step))
+		s.done()
+		if err != nil {
 			return err
 		}
 		broken := false
@@ -145,7 +148,9 @@ func (p *player) load(ctx context.Context) error {
 				skipped = append(skipped, fmt.Sprint(rate))
 				continue
 			}
+			s.progress("  %6d/s … offering %d requests/s for %s", rate, rate, ms(o.Step))
 			stp, err := attack(ctx, st, m.mode, rate, o.Step)
+			s.done()
 			if err != nil {
 				return err
 			}

@@ -62,7 +62,9 @@ func (p *player) pool(ctx context.Context) error {
 	for _, rate := range rates {
 		var pair [2]Step
 		for i, r := range []*LoadRun{&run.Pool, &run.Conc} {
+			s.progress("  %s at %d/s for %s …", r.Label, rate, ms(o.Step))
 			stp, err := attack(ctx, st, r.Mode, rate, o.Step)
+			s.done()
 			if err != nil {
 				return err
 			}

@@ -47,6 +47,21 @@ func (s *show) act(title, lead string) {
 	s.printf("%s\n", strings.TrimRight(lead, "\n"))
 }
 
+// progress shows a transient status line on a terminal (never on the page,
+// nor in pipes); the next call to done erases it.
+func (s *show) progress(format string, args ...any) {
+	if s.pal.on {
+		fmt.Fprint(s.out, s.pal.dim(fmt.Sprintf(format, args...)))
+	}
+}
+
+// done erases the line progress wrote.
+func (s *show) done() {
+	if s.pal.on {
+		fmt.Fprint(s.out, "\r\x1b[K")
+	}
+}
+
 // pause waits for Enter when standard input is a terminal and pausing is on.
 func (s *show) pause() {
 	if s.in == nil {
