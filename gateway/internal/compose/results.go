@@ -1,14 +1,19 @@
 // Package compose builds the public results page of an experiment from the
-// bodies of its backend calls. It decodes only the fields it uses and
-// copies the parts it does not transform as raw JSON.
+// bodies of its backend calls. It parses the bodies with fastjson, reads
+// only the fields it uses, copies the parts it does not transform, and
+// writes the page without reflection: composition is the largest share of
+// the gateway's CPU per results request.
 package compose
 
 import (
-	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
+	"sync"
 	"unicode/utf8"
+
+	"github.com/valyala/fastjson"
 )
 
 // DefaultConfidenceThreshold applies when the project's settings are missing.
@@ -16,13 +21,14 @@ const DefaultConfidenceThreshold = 0.95
 
 // Input holds the bodies of the calls; nil means the call failed.
 // Experiment and Results are required; Layer and Settings are optional.
+// The bodies are only read, and not kept after ResultsPage returns.
 type Input struct {
 	Experiment []byte
 	Layer      []byte
 	Settings   []byte
 	Results    []byte
 	// Missing lists the calls that failed; composition adds the optional
-	// parts it could not decode.
+	// parts it could not use.
 	Missing []Missing
 }
 
@@ -33,7 +39,7 @@ type Missing struct {
 	Detail string `json:"detail"`
 }
 
-// PartError is the failure to decode a required part. Part is the call's name.
+// PartError is the failure to use a required part. Part is the call's name.
 type PartError struct {
 	Part string
 	Err  error
@@ -42,231 +48,242 @@ type PartError struct {
 func (e *PartError) Error() string { return fmt.Sprintf("%s: %v", e.Part, e.Err) }
 func (e *PartError) Unwrap() error { return e.Err }
 
-// What the backends send, as far as the page needs it.
-type (
-	experimentIn struct {
-		ID         jsonID          `json:"id"`
-		ProjectID  jsonID          `json:"project_id"`
-		LayerID    jsonID          `json:"layer_id"`
-		Name       string          `json:"name"`
-		Status     string          `json:"status"`
-		Variations json.RawMessage `json:"variations,omitempty"`
-		StartedAt  json.RawMessage `json:"started_at,omitempty"`
-		EndedAt    json.RawMessage `json:"ended_at,omitempty"`
-	}
-	layerIn struct {
-		ID          jsonID          `json:"id"`
-		Name        string          `json:"name"`
-		Traffic     *float64        `json:"traffic_allocation,omitempty"`
-		Allocations json.RawMessage `json:"allocations,omitempty"`
-	}
-	allocationIn struct {
-		ExperimentID jsonID  `json:"experiment_id"`
-		Traffic      float64 `json:"traffic"`
-	}
-	settingsIn struct {
-		ConfidenceThreshold *float64 `json:"confidence_threshold"`
-	}
-	resultsIn struct {
-		Metrics []metricIn `json:"metrics"`
-	}
-	metricIn struct {
-		ID         jsonID        `json:"id"`
-		Key        string        `json:"key"`
-		Name       string        `json:"name"`
-		Baseline   string        `json:"baseline"`
-		Variations []variationIn `json:"variations"`
-	}
-	variationIn struct {
-		Variation   jsonID `json:"variation_id"`
-		Key         string `json:"key"`
-		Visitors    int64  `json:"visitors"`
-		Conversions int64  `json:"conversions"`
-	}
-)
+// parsers holds one fastjson parser per body: a parser's values live until
+// its next Parse, and the page reads all four bodies at once.
+type parsers struct {
+	experiment, layer, settings, results fastjson.Parser
+	variations                           []variation
+}
 
-// What the page says (the ResultsPage schema of the OpenAPI document).
-type (
-	page struct {
-		Experiment   experimentOut `json:"experiment"`
-		Layer        *layerOut     `json:"layer"`
-		Significance significance  `json:"significance"`
-		Metrics      []metricOut   `json:"metrics"`
-		Partial      bool          `json:"partial"`
-		Missing      []Missing     `json:"missing"`
-	}
-	experimentOut struct {
-		ID         string          `json:"id"`
-		ProjectID  string          `json:"project_id"`
-		LayerID    string          `json:"layer_id"`
-		Name       string          `json:"name"`
-		Status     string          `json:"status"`
-		Variations json.RawMessage `json:"variations,omitempty"`
-		StartedAt  json.RawMessage `json:"started_at,omitempty"`
-		EndedAt    json.RawMessage `json:"ended_at,omitempty"`
-	}
-	layerOut struct {
-		ID                   string          `json:"id"`
-		Name                 string          `json:"name,omitempty"`
-		Traffic              *float64        `json:"traffic_allocation,omitempty"`
-		ExperimentAllocation *float64        `json:"experiment_allocation"`
-		Allocations          json.RawMessage `json:"allocations,omitempty"`
-	}
-	significance struct {
-		ConfidenceThreshold float64 `json:"confidence_threshold"`
-		Source              string  `json:"source"`
-	}
-	metricOut struct {
-		ID         string         `json:"id"`
-		Key        string         `json:"key,omitempty"`
-		Name       string         `json:"name,omitempty"`
-		Baseline   string         `json:"baseline,omitempty"`
-		Variations []variationOut `json:"variations"`
-	}
-	variationOut struct {
-		Variation   string   `json:"variation"`
-		Visitors    int64    `json:"visitors"`
-		Conversions int64    `json:"conversions"`
-		Rate        float64  `json:"rate"`
-		Lift        *float64 `json:"lift"`
-		CI          *ci      `json:"ci"`
-		Significant bool     `json:"significant"`
-	}
-	ci struct {
-		Low   float64 `json:"low"`
-		High  float64 `json:"high"`
-		Level float64 `json:"level"`
-	}
-)
+var pool = sync.Pool{New: func() any { return new(parsers) }}
 
-// ResultsPage appends the results page to dst. A required part that is
-// missing or not valid JSON is a *PartError; an optional one that is not
-// valid JSON is added to the page's missing list.
+// variation is one variation's figures for one metric.
+type variation struct {
+	name                  []byte
+	visitors, conversions int64
+}
+
+// ResultsPage appends the results page (the ResultsPage schema of the
+// OpenAPI document) to dst. A required part that is missing, not JSON or
+// without its ids is a *PartError; an optional one that is not usable is
+// listed under missing.
 func ResultsPage(dst []byte, in *Input) ([]byte, error) {
-	var exp experimentIn
-	if err := decode(in.Experiment, &exp); err != nil {
+	ps := pool.Get().(*parsers)
+	defer pool.Put(ps)
+
+	exp, err := parseObject(&ps.experiment, in.Experiment)
+	if err != nil {
 		return dst, &PartError{Part: "experiment", Err: err}
 	}
-	var res resultsIn
-	if err := decode(in.Results, &res); err != nil {
+	var ids [3][]byte
+	for i, key := range [3]string{"id", "project_id", "layer_id"} {
+		if ids[i] = idText(exp.Get(key)); ids[i] == nil {
+			return dst, &PartError{Part: "experiment", Err: fmt.Errorf("no %s", key)}
+		}
+	}
+	res, err := parseObject(&ps.results, in.Results)
+	if err != nil {
 		return dst, &PartError{Part: "results", Err: err}
 	}
-	p := page{
-		Experiment: experimentOut{
-			ID:         string(exp.ID),
-			ProjectID:  string(exp.ProjectID),
-			LayerID:    string(exp.LayerID),
-			Name:       exp.Name,
-			Status:     exp.Status,
-			Variations: exp.Variations,
-			StartedAt:  exp.StartedAt,
-			EndedAt:    exp.EndedAt,
-		},
-		Significance: significance{ConfidenceThreshold: DefaultConfidenceThreshold, Source: "default"},
-		Missing:      in.Missing,
-	}
+	missing := in.Missing
+
+	b := append(dst, `{"experiment":{"id":`...)
+	b = appendString(b, ids[0])
+	b = append(b, `,"project_id":`...)
+	b = appendString(b, ids[1])
+	b = append(b, `,"layer_id":`...)
+	b = appendString(b, ids[2])
+	b = append(b, `,"name":`...)
+	b = appendString(b, exp.GetStringBytes("name"))
+	b = append(b, `,"status":`...)
+	b = appendString(b, exp.GetStringBytes("status"))
+	b = appendCopy(b, `,"variations":`, exp.Get("variations"), fastjson.TypeArray)
+	b = appendCopy(b, `,"started_at":`, exp.Get("started_at"), fastjson.TypeString)
+	b = appendCopy(b, `,"ended_at":`, exp.Get("ended_at"), fastjson.TypeString)
+
+	b = append(b, `},"layer":`...)
+	layerOK := false
 	if in.Layer != nil {
-		var l layerIn
-		if err := decode(in.Layer, &l); err != nil {
-			p.Missing = append(p.Missing, Missing{Call: "layer", Detail: "malformed body: " + err.Error()})
+		if layer, err := parseObject(&ps.layer, in.Layer); err != nil {
+			missing = append(missing, Missing{Call: "layer", Detail: "malformed body: " + err.Error()})
+		} else if id := idText(layer.Get("id")); id == nil {
+			missing = append(missing, Missing{Call: "layer", Detail: "malformed body: no id"})
 		} else {
-			p.Layer = &layerOut{ID: string(l.ID), Name: l.Name, Traffic: l.Traffic, Allocations: l.Allocations,
-				ExperimentAllocation: share(l.Allocations, string(exp.ID))}
+			layerOK = true
+			b = appendLayer(b, id, layer, ids[0])
 		}
 	}
+	if !layerOK {
+		b = append(b, "null"...)
+	}
+
+	threshold, source := DefaultConfidenceThreshold, "default"
 	if in.Settings != nil {
-		var st settingsIn
-		err := decode(in.Settings, &st)
-		switch {
-		case err != nil:
-			p.Missing = append(p.Missing, Missing{Call: "settings", Detail: "malformed body: " + err.Error()})
-		case st.ConfidenceThreshold == nil || *st.ConfidenceThreshold <= 0 || *st.ConfidenceThreshold >= 1:
-			p.Missing = append(p.Missing, Missing{Call: "settings", Detail: "no confidence_threshold in (0, 1)"})
-		default:
-			p.Significance = significance{ConfidenceThreshold: *st.ConfidenceThreshold, Source: "project"}
+		settings, err := parseObject(&ps.settings, in.Settings)
+		if err != nil {
+			missing = append(missing, Missing{Call: "settings", Detail: "malformed body: " + err.Error()})
+		} else if t := settings.Get("confidence_threshold"); t == nil || t.Type() != fastjson.TypeNumber ||
+			t.GetFloat64() <= 0 || t.GetFloat64() >= 1 {
+			missing = append(missing, Missing{Call: "settings", Detail: "no confidence_threshold in (0, 1)"})
+		} else {
+			threshold, source = t.GetFloat64(), "project"
 		}
 	}
-	z := zScore(p.Significance.ConfidenceThreshold)
-	p.Metrics = make([]metricOut, len(res.Metrics))
-	for i := range res.Metrics {
-		p.Metrics[i] = metric(&res.Metrics[i], z, p.Significance.ConfidenceThreshold)
-	}
-	if p.Missing == nil {
-		p.Missing = []Missing{}
-	}
-	p.Partial = len(p.Missing) > 0
-	return p.appendJSON(dst), nil
-}
-
-// share finds the experiment's share of its layer's traffic in the
-// layer's allocations; nil if it has none.
-func share(allocations json.RawMessage, experimentID string) *float64 {
-	if len(allocations) == 0 {
-		return nil
-	}
-	var all []allocationIn
-	if json.Unmarshal(allocations, &all) != nil {
-		return nil
-	}
-	for _, a := range all {
-		if string(a.ExperimentID) == experimentID {
-			t := a.Traffic
-			return &t
+	b = append(b, `,"significance":{"confidence_threshold":`...)
+	b = appendFloat(b, threshold)
+	b = append(b, `,"source":"`...)
+	b = append(b, source...)
+	b = append(b, `"},"metrics":[`...)
+	z := zScore(threshold)
+	for i, m := range res.GetArray("metrics") {
+		if i > 0 {
+			b = append(b, ',')
 		}
+		b = ps.appendMetric(b, m, z, threshold)
 	}
-	return nil
+	b = append(b, `],"partial":`...)
+	b = strconv.AppendBool(b, len(missing) > 0)
+	b = append(b, `,"missing":[`...)
+	for i, m := range missing {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"call":`...)
+		b = appendString(b, m.Call)
+		if m.Status != 0 {
+			b = append(b, `,"status":`...)
+			b = strconv.AppendInt(b, int64(m.Status), 10)
+		}
+		b = append(b, `,"detail":`...)
+		b = appendString(b, m.Detail)
+		b = append(b, '}')
+	}
+	return append(b, "]}"...), nil
 }
 
-func decode(body []byte, v any) error {
+var errNotObject = errors.New("not a JSON object")
+
+func parseObject(p *fastjson.Parser, body []byte) (*fastjson.Value, error) {
 	if body == nil {
-		return fmt.Errorf("no body")
+		return nil, errors.New("no body")
 	}
-	return json.Unmarshal(body, v)
+	v, err := p.ParseBytes(body)
+	if err != nil {
+		return nil, err
+	}
+	if v.Type() != fastjson.TypeObject {
+		return nil, errNotObject
+	}
+	return v, nil
 }
 
-// metric compares every variation of a metric with the baseline (the one
-// named, else the first): the lift of the conversion rate and its
+// appendLayer writes the layer: its share of the project's traffic, this
+// experiment's share of the layer (from the allocations), and the
+// allocations as the layers service sent them.
+func appendLayer(b, id []byte, layer *fastjson.Value, experimentID []byte) []byte {
+	b = append(b, `{"id":`...)
+	b = appendString(b, id)
+	if name := layer.GetStringBytes("name"); name != nil {
+		b = append(b, `,"name":`...)
+		b = appendString(b, name)
+	}
+	if t := layer.Get("traffic_allocation"); t != nil && t.Type() == fastjson.TypeNumber {
+		b = append(b, `,"traffic_allocation":`...)
+		b = appendFloat(b, t.GetFloat64())
+	}
+	b = append(b, `,"experiment_allocation":`...)
+	found := false
+	allocations := layer.Get("allocations")
+	for _, a := range allocations.GetArray() {
+		if string(idText(a.Get("experiment_id"))) == string(experimentID) {
+			b = appendFloat(b, a.GetFloat64("traffic"))
+			found = true
+			break
+		}
+	}
+	if !found {
+		b = append(b, "null"...)
+	}
+	b = appendCopy(b, `,"allocations":`, allocations, fastjson.TypeArray)
+	return append(b, '}')
+}
+
+// appendMetric compares every variation of a metric with the baseline (the
+// one named, else the first): the lift of the conversion rate and its
 // confidence interval at the threshold, by the normal approximation of the
-// difference of two proportions.
-func metric(m *metricIn, z, level float64) metricOut {
-	out := metricOut{ID: string(m.ID), Key: m.Key, Name: m.Name, Variations: make([]variationOut, len(m.Variations))}
+// difference of two proportions, relative to the baseline's rate.
+func (ps *parsers) appendMetric(b []byte, m *fastjson.Value, z, level float64) []byte {
+	vs := ps.variations[:0]
+	for _, v := range m.GetArray("variations") {
+		name := v.GetStringBytes("key")
+		if len(name) == 0 {
+			name = idText(v.Get("variation_id"))
+		}
+		vs = append(vs, variation{name: name, visitors: v.GetInt64("visitors"), conversions: v.GetInt64("conversions")})
+	}
+	ps.variations = vs
 	base := 0
-	for i, v := range m.Variations {
-		if m.Baseline != "" && (v.name() == m.Baseline) {
-			base = i
+	if want := m.GetStringBytes("baseline"); len(want) > 0 {
+		for i := range vs {
+			if string(vs[i].name) == string(want) {
+				base = i
+			}
 		}
 	}
-	if len(m.Variations) > 0 {
-		out.Baseline = m.Variations[base].name()
-	}
-	var rb, nb float64
-	if len(m.Variations) > 0 {
-		b := m.Variations[base]
-		rb, nb = rate(b.Conversions, b.Visitors), float64(b.Visitors)
-	}
-	for i, v := range m.Variations {
-		r := rate(v.Conversions, v.Visitors)
-		o := variationOut{Variation: v.name(), Visitors: v.Visitors, Conversions: v.Conversions, Rate: round(r)}
-		if i != base && rb > 0 && v.Visitors > 0 && nb > 0 {
-			n := float64(v.Visitors)
-			lift := (r - rb) / rb
-			se := math.Sqrt(r*(1-r)/n + rb*(1-rb)/nb)
-			low, high := (r-rb-z*se)/rb, (r-rb+z*se)/rb
-			lift, low, high = round(lift), round(low), round(high)
-			o.Lift = &lift
-			o.CI = &ci{Low: low, High: high, Level: level}
-			o.Significant = low > 0 || high < 0
-		}
-		out.Variations[i] = o
-	}
-	return out
-}
 
-func (v *variationIn) name() string {
-	if v.Key != "" {
-		return v.Key
+	b = append(b, `{"id":`...)
+	b = appendString(b, idText(m.Get("id")))
+	for _, key := range [2]string{"key", "name"} {
+		if s := m.GetStringBytes(key); len(s) > 0 {
+			b = append(b, `,"`...)
+			b = append(b, key...)
+			b = append(b, `":`...)
+			b = appendString(b, s)
+		}
 	}
-	return string(v.Variation)
+	if len(vs) > 0 {
+		b = append(b, `,"baseline":`...)
+		b = appendString(b, vs[base].name)
+	}
+	b = append(b, `,"variations":[`...)
+	var rb, nb float64
+	if len(vs) > 0 {
+		rb, nb = rate(vs[base].conversions, vs[base].visitors), float64(vs[base].visitors)
+	}
+	for i := range vs {
+		v := &vs[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		r := rate(v.conversions, v.visitors)
+		b = append(b, `{"variation":`...)
+		b = appendString(b, v.name)
+		b = append(b, `,"visitors":`...)
+		b = strconv.AppendInt(b, v.visitors, 10)
+		b = append(b, `,"conversions":`...)
+		b = strconv.AppendInt(b, v.conversions, 10)
+		b = append(b, `,"rate":`...)
+		b = appendFloat(b, round(r))
+		if i == base || rb <= 0 || v.visitors <= 0 || nb <= 0 {
+			b = append(b, `,"lift":null,"ci":null,"significant":false}`...)
+			continue
+		}
+		n := float64(v.visitors)
+		se := math.Sqrt(r*(1-r)/n + rb*(1-rb)/nb)
+		lift, low, high := round((r-rb)/rb), round((r-rb-z*se)/rb), round((r-rb+z*se)/rb)
+		b = append(b, `,"lift":`...)
+		b = appendFloat(b, lift)
+		b = append(b, `,"ci":{"low":`...)
+		b = appendFloat(b, low)
+		b = append(b, `,"high":`...)
+		b = appendFloat(b, high)
+		b = append(b, `,"level":`...)
+		b = appendFloat(b, level)
+		b = append(b, `},"significant":`...)
+		b = strconv.AppendBool(b, low > 0 || high < 0)
+		b = append(b, '}')
+	}
+	return append(b, "]}"...)
 }
 
 func rate(conv, n int64) float64 {
@@ -283,163 +300,30 @@ func zScore(level float64) float64 { return math.Sqrt2 * math.Erfinv(level) }
 // round keeps six decimals, enough for rates and lifts, and short bodies.
 func round(x float64) float64 { return math.Round(x*1e6) / 1e6 }
 
-// jsonID is an id sent as a JSON string or number, kept as its text.
-type jsonID string
-
-// UnmarshalJSON accepts "42" and 42.
-func (id *jsonID) UnmarshalJSON(b []byte) error {
-	if len(b) >= 2 && b[0] == '"' && simple(b[1:len(b)-1]) {
-		*id = jsonID(b[1 : len(b)-1])
+// idText is the text of an id sent as a JSON string or number; nil if it
+// is neither.
+func idText(v *fastjson.Value) []byte {
+	if v == nil {
 		return nil
 	}
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*id = jsonID(s)
-		return nil
+	switch v.Type() {
+	case fastjson.TypeString:
+		s, _ := v.StringBytes()
+		return s
+	case fastjson.TypeNumber:
+		return v.MarshalTo(nil)
 	}
-	if _, err := strconv.ParseFloat(string(b), 64); err != nil {
-		return fmt.Errorf("id %s: not a string or number", b)
-	}
-	*id = jsonID(b)
 	return nil
 }
 
-// appendJSON encodes the page by hand: the shape is fixed, and reflection
-// would cost more than the rest of the composition. Raw parts were
-// validated when their body was decoded and are copied as they are.
-func (p *page) appendJSON(b []byte) []byte {
-	e := &p.Experiment
-	b = append(b, `{"experiment":{"id":`...)
-	b = appendString(b, e.ID)
-	b = append(b, `,"project_id":`...)
-	b = appendString(b, e.ProjectID)
-	b = append(b, `,"layer_id":`...)
-	b = appendString(b, e.LayerID)
-	b = append(b, `,"name":`...)
-	b = appendString(b, e.Name)
-	b = append(b, `,"status":`...)
-	b = appendString(b, e.Status)
-	b = appendRaw(b, `,"variations":`, e.Variations)
-	b = appendRaw(b, `,"started_at":`, e.StartedAt)
-	b = appendRaw(b, `,"ended_at":`, e.EndedAt)
-	b = append(b, `},"layer":`...)
-	if l := p.Layer; l == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, `{"id":`...)
-		b = appendString(b, l.ID)
-		if l.Name != "" {
-			b = append(b, `,"name":`...)
-			b = appendString(b, l.Name)
-		}
-		if l.Traffic != nil {
-			b = append(b, `,"traffic_allocation":`...)
-			b = appendFloat(b, *l.Traffic)
-		}
-		b = append(b, `,"experiment_allocation":`...)
-		if l.ExperimentAllocation != nil {
-			b = appendFloat(b, *l.ExperimentAllocation)
-		} else {
-			b = append(b, "null"...)
-		}
-		b = appendRaw(b, `,"allocations":`, l.Allocations)
-		b = append(b, '}')
-	}
-	b = append(b, `,"significance":{"confidence_threshold":`...)
-	b = appendFloat(b, p.Significance.ConfidenceThreshold)
-	b = append(b, `,"source":`...)
-	b = appendString(b, p.Significance.Source)
-	b = append(b, `},"metrics":[`...)
-	for i := range p.Metrics {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = p.Metrics[i].appendJSON(b)
-	}
-	b = append(b, `],"partial":`...)
-	b = strconv.AppendBool(b, p.Partial)
-	b = append(b, `,"missing":[`...)
-	for i, m := range p.Missing {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"call":`...)
-		b = appendString(b, m.Call)
-		if m.Status != 0 {
-			b = append(b, `,"status":`...)
-			b = strconv.AppendInt(b, int64(m.Status), 10)
-		}
-		b = append(b, `,"detail":`...)
-		b = appendString(b, m.Detail)
-		b = append(b, '}')
-	}
-	return append(b, "]}"...)
-}
-
-func (m *metricOut) appendJSON(b []byte) []byte {
-	b = append(b, `{"id":`...)
-	b = appendString(b, m.ID)
-	if m.Key != "" {
-		b = append(b, `,"key":`...)
-		b = appendString(b, m.Key)
-	}
-	if m.Name != "" {
-		b = append(b, `,"name":`...)
-		b = appendString(b, m.Name)
-	}
-	if m.Baseline != "" {
-		b = append(b, `,"baseline":`...)
-		b = appendString(b, m.Baseline)
-	}
-	b = append(b, `,"variations":[`...)
-	for i := range m.Variations {
-		v := &m.Variations[i]
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"variation":`...)
-		b = appendString(b, v.Variation)
-		b = append(b, `,"visitors":`...)
-		b = strconv.AppendInt(b, v.Visitors, 10)
-		b = append(b, `,"conversions":`...)
-		b = strconv.AppendInt(b, v.Conversions, 10)
-		b = append(b, `,"rate":`...)
-		b = appendFloat(b, v.Rate)
-		b = append(b, `,"lift":`...)
-		if v.Lift != nil {
-			b = appendFloat(b, *v.Lift)
-		} else {
-			b = append(b, "null"...)
-		}
-		b = append(b, `,"ci":`...)
-		if v.CI != nil {
-			b = append(b, `{"low":`...)
-			b = appendFloat(b, v.CI.Low)
-			b = append(b, `,"high":`...)
-			b = appendFloat(b, v.CI.High)
-			b = append(b, `,"level":`...)
-			b = appendFloat(b, v.CI.Level)
-			b = append(b, '}')
-		} else {
-			b = append(b, "null"...)
-		}
-		b = append(b, `,"significant":`...)
-		b = strconv.AppendBool(b, v.Significant)
-		b = append(b, '}')
-	}
-	return append(b, "]}"...)
-}
-
-// appendRaw appends key and raw JSON if there is any; a JSON null is kept.
-func appendRaw(b []byte, key string, raw json.RawMessage) []byte {
-	if len(raw) == 0 {
+// appendCopy appends key and v, re-encoded as it came, if v has the type
+// or is null; anything else is left out.
+func appendCopy(b []byte, key string, v *fastjson.Value, t fastjson.Type) []byte {
+	if v == nil || (v.Type() != t && v.Type() != fastjson.TypeNull) {
 		return b
 	}
 	b = append(b, key...)
-	return append(b, raw...)
+	return v.MarshalTo(b)
 }
 
 // appendFloat appends a finite number; NaN and infinities, which JSON
@@ -454,7 +338,7 @@ func appendFloat(b []byte, x float64) []byte {
 // appendString appends s as a JSON string: quotes, backslashes and control
 // characters escaped, invalid UTF-8 replaced by U+FFFD, and <, >, & left
 // alone (the page is JSON, never HTML).
-func appendString(b []byte, s string) []byte {
+func appendString[S string | []byte](b []byte, s S) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	start := 0
@@ -482,7 +366,8 @@ func appendString(b []byte, s string) []byte {
 			start = i
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
+		var rune4 [utf8.UTFMax]byte
+		r, size := utf8.DecodeRune(rune4[:copy(rune4[:], s[i:])])
 		if r == utf8.RuneError && size == 1 {
 			b = append(b, s[start:i]...)
 			b = append(b, `\ufffd`...)
@@ -494,14 +379,4 @@ func appendString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
-}
-
-// simple reports whether a JSON string's content needs no unescaping.
-func simple(b []byte) bool {
-	for _, c := range b {
-		if c == '\\' || c == '"' || c < 0x20 {
-			return false
-		}
-	}
-	return true
 }

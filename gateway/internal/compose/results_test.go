@@ -17,6 +17,34 @@ func input() *Input {
 	}
 }
 
+// page is the results page as a client reads it.
+type page struct {
+	Experiment struct {
+		ID, ProjectID, LayerID, Name string
+		Variations                   []map[string]any
+	}
+	Layer *struct {
+		ID                   string
+		Traffic              float64  `json:"traffic_allocation"`
+		ExperimentAllocation *float64 `json:"experiment_allocation"`
+	}
+	Significance struct {
+		ConfidenceThreshold float64 `json:"confidence_threshold"`
+		Source              string
+	}
+	Metrics []struct {
+		ID, Key, Baseline string
+		Variations        []struct {
+			Variation   string
+			Lift        *float64
+			CI          *struct{ Low, High, Level float64 }
+			Significant bool
+		}
+	}
+	Partial bool
+	Missing []Missing
+}
+
 func TestResultsPage(t *testing.T) {
 	b, err := ResultsPage(nil, input())
 	if err != nil {
@@ -26,7 +54,7 @@ func TestResultsPage(t *testing.T) {
 	if err := json.Unmarshal(b, &p); err != nil {
 		t.Fatalf("%v: %s", err, b)
 	}
-	if p.Experiment.ID != "42" || p.Layer == nil || *p.Layer.ExperimentAllocation != 0.25 || p.Partial || len(p.Missing) != 0 {
+	if p.Experiment.ID != "42" || len(p.Experiment.Variations) != 2 || p.Layer == nil || *p.Layer.ExperimentAllocation != 0.25 || p.Partial || len(p.Missing) != 0 {
 		t.Errorf("page: %s", b)
 	}
 	if p.Significance.ConfidenceThreshold != 0.9 || p.Significance.Source != "project" {
@@ -93,6 +121,20 @@ func BenchmarkResultsPage(b *testing.B) {
 		var err error
 		if buf, err = ResultsPage(buf[:0], in); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestAppendString(t *testing.T) {
+	for _, s := range []string{"plain", `q"uote\\`, "tab\tnl\n\x01", "ünïcødé ✓", "bad \xff utf8", "<&>"} {
+		b := appendString(nil, s)
+		var back string
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Errorf("%q -> %s: %v", s, b, err)
+			continue
+		}
+		if want := strings.ToValidUTF8(s, "\ufffd"); back != want {
+			t.Errorf("%q -> %s -> %q", s, b, back)
 		}
 	}
 }
