@@ -21,8 +21,14 @@ const (
 	TypeUnavailable      = "urn:fanout:problem:unavailable"
 	TypeNotReady         = "urn:fanout:problem:not-ready"
 	TypeInternal         = "urn:fanout:problem:internal"
-	TypeTooLarge         = "urn:fanout:problem:too-large"       // body or headers over the server's limits
-	TypeRequestTimeout   = "urn:fanout:problem:request-timeout" // the request was not received in time
+)
+
+// Types of problem with a request the server refuses before any operation
+// handles it.
+const (
+	TypeTooLarge             = "urn:fanout:problem:too-large"       // body (413) or headers (431) over the limits
+	TypeRequestTimeout       = "urn:fanout:problem:request-timeout" // not received in time (408)
+	TypeUnsupportedMediaType = "urn:fanout:problem:unsupported-media-type"
 )
 
 // InvalidParam names one invalid part of a request and says why.

@@ -2,8 +2,12 @@ package server
 
 import (
 	"context"
+	"fmt"
+	"mime"
 	"net/http"
 	"net/url"
+	"sort"
+	"strings"
 	"sync"
 	"unicode/utf8"
 
@@ -71,6 +75,35 @@ func validate(ctx *fasthttp.RequestCtx, op *spec.Operation) []problem.InvalidPar
 		bad = append(bad, problem.InvalidParam{Name: "body", In: "body", Reason: "not valid UTF-8"})
 	}
 	return bad
+}
+
+// unsupportedMediaType says why the request's Content-Type is not one the
+// operation's body accepts, or "" if it is one. Only a request with a body
+// is asked.
+func unsupportedMediaType(ctx *fasthttp.RequestCtx, op *spec.Operation) string {
+	body := op.Route().Operation.RequestBody
+	if body == nil || body.Value == nil {
+		return ""
+	}
+	ct := string(ctx.Request.Header.ContentType())
+	mt, _, err := mime.ParseMediaType(ct)
+	if err == nil {
+		for accepted := range body.Value.Content {
+			if accepted == mt || accepted == "*/*" ||
+				strings.HasSuffix(accepted, "/*") && strings.HasPrefix(mt, strings.TrimSuffix(accepted, "*")) {
+				return ""
+			}
+		}
+	}
+	accepted := make([]string, 0, len(body.Value.Content))
+	for a := range body.Value.Content {
+		accepted = append(accepted, a)
+	}
+	sort.Strings(accepted)
+	if ct == "" {
+		return "the request has no Content-Type; accepted: " + strings.Join(accepted, ", ")
+	}
+	return fmt.Sprintf("Content-Type %q is not accepted; accepted: %s", ct, strings.Join(accepted, ", "))
 }
 
 // isArrayQuery reports whether the operation declares the query parameter

@@ -246,6 +246,13 @@ func (s *Server) serve(o *operation) fasthttp.RequestHandler {
 			o.route.Observe(ctx.Response.StatusCode(), time.Since(start))
 			s.metrics.End()
 		}()
+		if o.validate && o.op.HasBody() {
+			if detail := unsupportedMediaType(ctx, o.op); detail != "" {
+				s.metrics.Error(metrics.KindInvalidRequest)
+				problem.Write(ctx, problem.New(problem.TypeUnsupportedMediaType, fasthttp.StatusUnsupportedMediaType, detail))
+				return
+			}
+		}
 		if o.validate {
 			if bad := validate(ctx, o.op); len(bad) > 0 {
 				s.metrics.Error(metrics.KindInvalidRequest)

@@ -1,0 +1,251 @@
+package hardening
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"fanout/gateway/fanout"
+	"fanout/gateway/internal/backend"
+	"fanout/gateway/internal/problem"
+	"fanout/gateway/internal/server"
+	"fanout/gateway/internal/spec"
+	"fanout/mockbackends/mock"
+
+	"github.com/valyala/fasthttp"
+)
+
+// gatewayOptions configure a gateway under test; zero fields take the
+// gateway's defaults.
+type gatewayOptions struct {
+	deadline time.Duration
+	limits   server.Limits
+}
+
+// gateway is a Server serving on 127.0.0.1 port 0 in front of a mock
+// cluster, until the test ends.
+type gateway struct {
+	addr     string
+	srv      *server.Server
+	backends *conns // the gateway's connections to the backends
+}
+
+// startGateway starts a gateway over the cluster's services.
+func startGateway(t testing.TB, cluster *mock.Cluster, o gatewayOptions) *gateway {
+	t.Helper()
+	b, err := os.ReadFile("../../openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := spec.Load(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec, err := fanout.New(fanout.ModeConcurrent, fanout.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc := &conns{set: map[net.Conn]struct{}{}}
+	bs := map[string]backend.Backend{}
+	for name, addr := range cluster.Addrs() {
+		bs[name] = backend.Backend{Addr: addr}
+	}
+	clients, err := backend.New(bs, backend.Options{Dial: bc.dial})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Config{
+		Spec: doc, Executor: exec, Backends: clients, Deadline: o.deadline, Limits: o.limits,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		bc.closeAll()
+	})
+	return &gateway{addr: ln.Addr().String(), srv: srv, backends: bc}
+}
+
+// startCluster starts the mock backends without latency until the test ends.
+func startCluster(t testing.TB) *mock.Cluster {
+	t.Helper()
+	c, err := mock.Start(mock.Options{NoLatency: true, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("close mock backends: %v", err)
+		}
+	})
+	return c
+}
+
+// conns tracks the gateway's backend connections, so that a test can close
+// the idle ones and count goroutines without the backends' keep-alive
+// connection goroutines in the way.
+type conns struct {
+	mu  sync.Mutex
+	set map[net.Conn]struct{}
+}
+
+func (c *conns) dial(addr string) (net.Conn, error) {
+	nc, err := fasthttp.DialTimeout(addr, time.Second)
+	if err != nil {
+		return nil, err
+	}
+	tc := &trackedConn{Conn: nc, owner: c}
+	c.mu.Lock()
+	c.set[tc] = struct{}{}
+	c.mu.Unlock()
+	return tc, nil
+}
+
+// closeAll closes every connection; callers make sure none is in use.
+func (c *conns) closeAll() {
+	c.mu.Lock()
+	all := make([]net.Conn, 0, len(c.set))
+	for nc := range c.set {
+		all = append(all, nc)
+	}
+	c.mu.Unlock()
+	for _, nc := range all {
+		_ = nc.Close()
+	}
+}
+
+type trackedConn struct {
+	net.Conn
+	owner *conns
+	once  sync.Once
+}
+
+func (t *trackedConn) Close() error {
+	t.once.Do(func() {
+		t.owner.mu.Lock()
+		delete(t.owner.set, t)
+		t.owner.mu.Unlock()
+	})
+	return t.Conn.Close()
+}
+
+// answer is a response read off the wire.
+type answer struct {
+	status      int
+	contentType string
+	allow       string
+	body        []byte
+	took        time.Duration
+}
+
+// exchange sends raw bytes on a new connection and reads one response. A
+// raw connection sends what a client library would refuse to. head: the
+// request is a HEAD, whose response has no body. halfClose: close the
+// sending side once the request is written.
+func exchange(t testing.TB, addr string, req []byte, head, halfClose bool) (answer, error) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return answer{}, err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	start := time.Now()
+	// Write concurrently: the server may answer (and stop reading) before
+	// the request is fully sent.
+	go func() {
+		_, _ = c.Write(req)
+		if halfClose {
+			_ = c.(*net.TCPConn).CloseWrite()
+		}
+	}()
+	var resp fasthttp.Response
+	resp.SkipBody = head
+	if err := resp.Read(bufio.NewReader(c)); err != nil {
+		return answer{}, err
+	}
+	return answer{
+		status:      resp.StatusCode(),
+		contentType: string(resp.Header.ContentType()),
+		allow:       string(resp.Header.Peek("Allow")),
+		body:        append([]byte(nil), resp.Body()...),
+		took:        time.Since(start),
+	}, nil
+}
+
+// checkProblem asserts that a is a problem+json of the status and type and
+// returns it.
+func checkProblem(t testing.TB, a answer, status int, typ string) problem.Problem {
+	t.Helper()
+	var p problem.Problem
+	if a.contentType != problem.ContentType {
+		t.Errorf("Content-Type %q, want %q; status %d, body %.300s", a.contentType, problem.ContentType, a.status, a.body)
+	}
+	if err := json.Unmarshal(a.body, &p); err != nil {
+		t.Errorf("body is not a problem: %v: %.300s", err, a.body)
+	}
+	if a.status != status || p.Status != status || p.Type != typ || p.Title == "" {
+		t.Errorf("status %d, problem %d %q, want %d %q: %.300s", a.status, p.Status, p.Type, status, typ, a.body)
+	}
+	return p
+}
+
+// settleGoroutines waits until the goroutines are back to at most
+// baseline+slack, closing the gateway's idle backend connections (whose
+// serving goroutines live in the in-process backends) on each round.
+func settleGoroutines(t testing.TB, g *gateway, baseline, slack int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		g.backends.closeAll()
+		n := runtime.NumGoroutine()
+		if n <= baseline+slack {
+			return
+		}
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			t.Fatalf("goroutines: %d, baseline %d (+%d slack) not reached\n%s", n, baseline, slack, buf)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// baselineGoroutines is the goroutine count once the gateway's idle backend
+// connections are closed and the count is steady.
+func baselineGoroutines(g *gateway) int {
+	prev := -1
+	for i := 0; i < 50; i++ {
+		g.backends.closeAll()
+		time.Sleep(20 * time.Millisecond)
+		n := runtime.NumGoroutine()
+		if n == prev {
+			return n
+		}
+		prev = n
+	}
+	return prev
+}
