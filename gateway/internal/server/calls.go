@@ -16,6 +16,7 @@ import (
 	"fanout/gateway/internal/problem"
 
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fastjson"
 )
 
 // state is the scratch space of one fanned-out request, recycled.
@@ -59,7 +60,7 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, o *operation, start time.Time) 
 		return
 	}
 	out := &res.Outcomes[o.primary]
-	if !json.Valid(out.Body) {
+	if fastjson.ValidateBytes(out.Body) != nil {
 		s.writeCallProblem(ctx, o.plan.Calls()[o.primary].Spec, fasthttp.StatusBadGateway, problem.TypeBadGateway,
 			metrics.KindBadGateway, "answered a body that is not valid JSON")
 		return
