@@ -1,0 +1,199 @@
+package hardening
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"fanout/gateway/internal/problem"
+	"fanout/gateway/internal/server"
+
+	"github.com/valyala/fasthttp"
+)
+
+// The limits of these tests are short so that the tests are: the gateway's
+// defaults are seconds.
+const shortTimeout = 300 * time.Millisecond
+
+// slowRequests are the starts of requests a slow-loris client dribbles,
+// one byte at a time, without ever finishing.
+var slowRequests = []struct{ name, prefix string }{
+	{"request line", "GET /v2/exp"},
+	{"headers", "GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\nX-Slow: "},
+	{"body", "POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"},
+}
+
+// loris is one slow client's fate.
+type loris struct {
+	answer answer
+	err    error
+	held   time.Duration // from connecting to the server's answer or close
+}
+
+// startLoris connects, sends prefix and then one byte every drip until the
+// server answers or closes the connection.
+func startLoris(addr, prefix string, drip time.Duration) <-chan loris {
+	out := make(chan loris, 1)
+	go func() {
+		start := time.Now()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			out <- loris{err: err}
+			return
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(20 * shortTimeout))
+		done := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := io.WriteString(c, prefix); err != nil {
+				return
+			}
+			t := time.NewTicker(drip)
+			defer t.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-t.C:
+					if _, err := c.Write([]byte("x")); err != nil {
+						return
+					}
+				}
+			}
+		}()
+		var resp fasthttp.Response
+		err = resp.Read(bufio.NewReader(c))
+		l := loris{err: err, held: time.Since(start)}
+		close(done)
+		wg.Wait()
+		if err == nil {
+			l.answer = answer{status: resp.StatusCode(), contentType: string(resp.Header.ContentType()), body: append([]byte(nil), resp.Body()...)}
+		}
+		out <- l
+	}()
+	return out
+}
+
+// TestSlowLoris: clients that dribble a request line, headers or a body
+// are answered 408 and closed once the read timeout has passed since their
+// first byte, however steadily they send; meanwhile every other client is
+// served at once.
+func TestSlowLoris(t *testing.T) {
+	g := startGateway(t, startCluster(t), gatewayOptions{limits: server.Limits{ReadTimeout: shortTimeout, IdleTimeout: shortTimeout}})
+
+	const perKind = 8
+	var slow []<-chan loris
+	for _, r := range slowRequests {
+		for i := 0; i < perKind; i++ {
+			slow = append(slow, startLoris(g.addr, r.prefix, shortTimeout/10))
+		}
+	}
+	time.Sleep(shortTimeout / 10) // the slow clients are connected and dribbling
+
+	client := &fasthttp.HostClient{Addr: g.addr}
+	defer client.CloseIdleConnections()
+	var slowest time.Duration
+	for i := 0; i < 10; i++ {
+		start := time.Now()
+		status, body, err := client.GetTimeout(nil, "http://gateway/v2/experiments/42/results", 5*time.Second)
+		if err != nil || status != fasthttp.StatusOK {
+			t.Fatalf("a good request beside slow clients: status %d, error %v: %.200s", status, err, body)
+		}
+		slowest = max(slowest, time.Since(start))
+	}
+
+	var shortest time.Duration = -1
+	for i, ch := range slow {
+		l := <-ch
+		name := slowRequests[i/perKind].name
+		if l.err != nil {
+			t.Errorf("slow %s: no answer: %v (after %v)", name, l.err, l.held)
+			continue
+		}
+		checkProblem(t, l.answer, fasthttp.StatusRequestTimeout, problem.TypeRequestTimeout)
+		// The connection is held about the read timeout: no less (the limit
+		// is the read timeout, not some shorter guess) and not much more
+		// (dribbling bytes does not extend it).
+		if l.held < shortTimeout*9/10 || l.held > 5*shortTimeout {
+			t.Errorf("slow %s held its connection %v with a read timeout of %v", name, l.held, shortTimeout)
+		}
+		if shortest < 0 || l.held < shortest {
+			shortest = l.held
+		}
+	}
+	if slowest >= shortest {
+		t.Errorf("the slowest good request took %v, as long as a slow client was held (%v): it waited for them", slowest, shortest)
+	}
+}
+
+// TestIdleTimeout: a keep-alive connection left idle is closed after the
+// idle timeout, not kept for ever.
+func TestIdleTimeout(t *testing.T) {
+	g := startGateway(t, startCluster(t), gatewayOptions{limits: server.Limits{ReadTimeout: shortTimeout, IdleTimeout: shortTimeout}})
+	c, err := net.Dial("tcp", g.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * shortTimeout))
+	br := bufio.NewReader(c)
+	if _, err := io.WriteString(c, get("/healthz")); err != nil {
+		t.Fatal(err)
+	}
+	var resp fasthttp.Response
+	if err := resp.Read(br); err != nil || resp.StatusCode() != 200 {
+		t.Fatalf("status %d, error %v", resp.StatusCode(), err)
+	}
+	idle := time.Now()
+	n, err := br.Read(make([]byte, 1))
+	held := time.Since(idle)
+	if n != 0 || !errors.Is(err, io.EOF) {
+		t.Fatalf("idle connection: read %d bytes, error %v; want the server to close it", n, err)
+	}
+	if held < shortTimeout*9/10 || held > 5*shortTimeout {
+		t.Errorf("idle connection closed after %v with an idle timeout of %v", held, shortTimeout)
+	}
+}
+
+// TestMaxConns: when slow clients hold every connection slot, a new client
+// is refused at once with 503 rather than left hanging, and is served again
+// as soon as the read timeout has freed the slots.
+func TestMaxConns(t *testing.T) {
+	const slots = 3
+	g := startGateway(t, startCluster(t), gatewayOptions{limits: server.Limits{ReadTimeout: shortTimeout, MaxConns: slots}})
+	var slow []<-chan loris
+	for i := 0; i < slots; i++ {
+		slow = append(slow, startLoris(g.addr, slowRequests[1].prefix, shortTimeout/10))
+	}
+	time.Sleep(shortTimeout / 5)
+	a, err := exchange(t, g.addr, []byte(get("/v2/experiments/42")), false, false)
+	if err != nil {
+		t.Fatalf("a client beyond the limit: %v", err)
+	}
+	if a.status != fasthttp.StatusServiceUnavailable || a.took >= shortTimeout {
+		t.Errorf("a client beyond the limit: status %d after %v, want 503 at once", a.status, a.took)
+	}
+	for _, ch := range slow {
+		if l := <-ch; l.err != nil || l.answer.status != fasthttp.StatusRequestTimeout {
+			t.Errorf("slow client: status %d, error %v", l.answer.status, l.err)
+		}
+	}
+	deadline := time.Now().Add(10 * shortTimeout)
+	for {
+		a, err := exchange(t, g.addr, []byte(get("/v2/experiments/42")), false, false)
+		if err == nil && a.status == fasthttp.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not served again after the slow clients left: status %d, error %v", a.status, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
