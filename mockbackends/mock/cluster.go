@@ -44,6 +44,7 @@ type Options struct {
 // concurrent use.
 type Cluster struct {
 	services  map[string]*service
+	sleep     sleeper
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
@@ -51,7 +52,6 @@ type Cluster struct {
 
 // Start listens on every service's address and serves until Close.
 func Start(opts Options) (*Cluster, error) {
-	calibrate()
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -75,7 +75,11 @@ func Start(opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start mock backends: %w", err)
 	}
-	c := &Cluster{services: map[string]*service{}}
+	sl, err := newSleeper()
+	if err != nil {
+		log.Warn("precise timer unavailable, using Go timers (delays may run up to 1 ms long)", "err", err)
+	}
+	c := &Cluster{services: map[string]*service{}, sleep: sl}
 	for i, name := range model.Services {
 		addr := opts.Addrs[name]
 		if addr == "" {
@@ -83,6 +87,7 @@ func Start(opts Options) (*Cluster, error) {
 		}
 		s := &service{
 			name:     name,
+			sleep:    sl,
 			routes:   model.ServiceRoutes(name),
 			data:     data,
 			log:      log,
@@ -262,6 +267,7 @@ func (c *Cluster) Close() error {
 		}
 		wg.Wait()
 		c.wg.Wait()
+		c.sleep.close()
 	})
 	return c.closeErr
 }

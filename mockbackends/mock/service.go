@@ -58,6 +58,7 @@ type service struct {
 	store  *store // experiments only
 	log    *slog.Logger
 
+	sleep  sleeper
 	policy atomic.Pointer[policy]
 	stats  serviceStats
 
@@ -174,7 +175,7 @@ func (s *service) handle(ctx *fasthttp.RequestCtx) {
 	s.rngs.Put(g)
 
 	if delay > 0 {
-		sleepUntil(start.Add(delay))
+		s.sleep.sleepUntil(start.Add(delay))
 	}
 	if fault != model.FaultNone {
 		rc.errs[faultErr(fault)].Add(1)

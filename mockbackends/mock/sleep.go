@@ -1,52 +1,48 @@
 package mock
 
 import (
-	"runtime"
 	"slices"
-	"sync"
 	"time"
 )
 
-// A timer wakes a sleeping goroutine late: on Linux by about 0.25 ms, more
-// under load. Sleeping that much less keeps the delivered latency's median
-// on the model instead of a quarter millisecond above it. The bias is
-// measured once per process.
-var (
-	biasOnce  sync.Once
-	sleepBias time.Duration
-)
-
-// maxBias caps the correction so that a slow start-up (a loaded machine)
-// cannot make every delay much too short.
-const maxBias = 400 * time.Microsecond
-
-func calibrate() {
-	biasOnce.Do(func() {
-		const n = 15
-		over := make([]time.Duration, n)
-		for i := range over {
-			start := time.Now()
-			time.Sleep(time.Millisecond)
-			over[i] = time.Since(start) - time.Millisecond
-		}
-		slices.Sort(over)
-		sleepBias = min(max(over[n/2], 0), maxBias)
-	})
+// A sleeper ends a request's delay at its deadline, as precisely as the
+// platform allows. Implementations are safe for concurrent use.
+type sleeper interface {
+	sleepUntil(deadline time.Time)
+	close()
 }
 
-// sleepUntil returns at deadline, as close as timers allow. Waits shorter
-// than the timer's lateness yield the processor in a loop instead: they
-// cost at most that lateness in CPU and keep sub-millisecond models honest.
-func sleepUntil(deadline time.Time) {
-	d := time.Until(deadline)
-	if d <= 0 {
-		return
+// maxBias caps the lateness correction, so that a calibration on a loaded
+// machine cannot make every delay much too short.
+const maxBias = 250 * time.Microsecond
+
+// lateness measures how late n sleeps of d end, and returns the median
+// (clamped to 0..maxBias): the bias a sleeper subtracts so that the median
+// delay lands on the model.
+func lateness(sleep func(time.Time), n int, d time.Duration) time.Duration {
+	late := make([]time.Duration, n)
+	for i := range late {
+		start := time.Now()
+		sleep(start.Add(d))
+		late[i] = time.Since(start) - d
 	}
-	if d > sleepBias {
-		time.Sleep(d - sleepBias)
-		return
-	}
-	for time.Now().Before(deadline) {
-		runtime.Gosched()
+	slices.Sort(late)
+	return min(max(late[n/2], 0), maxBias)
+}
+
+// plainSleeper uses Go's timers, less a measured bias.
+type plainSleeper struct{ bias time.Duration }
+
+func newPlainSleeper() *plainSleeper {
+	p := &plainSleeper{}
+	p.bias = lateness(p.sleepUntil, 9, time.Millisecond)
+	return p
+}
+
+func (p *plainSleeper) sleepUntil(deadline time.Time) {
+	if d := time.Until(deadline) - p.bias; d > 0 {
+		time.Sleep(d)
 	}
 }
+
+func (p *plainSleeper) close() {}

@@ -1,0 +1,186 @@
+//go:build linux
+
+package mock
+
+import (
+	"container/heap"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Go's timers on Linux wake through epoll_wait, whose timeout counts whole
+// milliseconds: when the process is otherwise idle, a sleep of 4.6 ms
+// wakes at 4 ms, sleeps again for a rounded-up millisecond, and ends
+// up to a millisecond late, depending on the fraction. A mock whose 20 ms
+// is 20.7 ms would make every gateway look slower than it is. So the last
+// stretch of each delay is timed by a timerfd, armed in nanoseconds and
+// read through the same netpoller: its expiry wakes epoll at once, without
+// blocking a thread.
+type fineTimer struct {
+	bias   int64 // measured lateness of a wake-up, ns, subtracted from each deadline
+	mu     sync.Mutex
+	file   *os.File
+	fd     int
+	waits  waitHeap
+	armed  int64 // deadline the timerfd is armed for; 0 when disarmed
+	base   time.Time
+	mono0  int64 // CLOCK_MONOTONIC at base, in ns
+	done   chan struct{}
+	pool   sync.Pool
+	closed bool
+}
+
+// handoff is the part of a delay left to the fine timer: long enough to
+// cover epoll's millisecond rounding, short enough that few waits queue.
+const handoff = 2 * time.Millisecond
+
+type wait struct {
+	at int64 // CLOCK_MONOTONIC ns
+	ch chan struct{}
+}
+
+type waitHeap []*wait
+
+func (h waitHeap) Len() int           { return len(h) }
+func (h waitHeap) Less(i, j int) bool { return h[i].at < h[j].at }
+func (h waitHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *waitHeap) Push(x any)        { *h = append(*h, x.(*wait)) }
+func (h *waitHeap) Pop() any {
+	old := *h
+	w := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return w
+}
+
+func newFineTimer() (*fineTimer, error) {
+	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("timerfd: %w", err)
+	}
+	t := &fineTimer{fd: fd, file: os.NewFile(uintptr(fd), "timerfd"), done: make(chan struct{})}
+	if err := t.syncClock(); err != nil {
+		_ = t.file.Close()
+		return nil, err
+	}
+	t.pool.New = func() any { return &wait{ch: make(chan struct{}, 1)} }
+	go t.loop()
+	t.bias = int64(lateness(t.sleepUntil, 9, 500*time.Microsecond))
+	return t, nil
+}
+
+// newSleeper returns the timerfd sleeper, or Go's timers if the kernel
+// refuses a timerfd.
+func newSleeper() (sleeper, error) {
+	t, err := newFineTimer()
+	if err != nil {
+		return newPlainSleeper(), err
+	}
+	return t, nil
+}
+
+// syncClock pairs a Go time with a CLOCK_MONOTONIC reading. A pair taken
+// across a preemption would shift every deadline, so it keeps the pair
+// whose two clock readings bracket time.Now() most tightly.
+func (t *fineTimer) syncClock() error {
+	best := int64(-1)
+	for range 20 {
+		var a, b unix.Timespec
+		if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &a); err != nil {
+			return fmt.Errorf("clock_gettime: %w", err)
+		}
+		now := time.Now()
+		if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &b); err != nil {
+			return fmt.Errorf("clock_gettime: %w", err)
+		}
+		if w := b.Nano() - a.Nano(); best < 0 || w < best {
+			best = w
+			t.base, t.mono0 = now, a.Nano()+w/2
+		}
+	}
+	return nil
+}
+
+// mono converts a time to CLOCK_MONOTONIC ns; Go's monotonic readings use
+// the same clock, so differences are exact.
+func (t *fineTimer) mono(at time.Time) int64 { return t.mono0 + int64(at.Sub(t.base)) }
+
+// sleepUntil returns at deadline.
+func (t *fineTimer) sleepUntil(deadline time.Time) {
+	d := time.Until(deadline)
+	if d <= 0 {
+		return
+	}
+	if d > handoff+time.Millisecond {
+		time.Sleep(d - handoff)
+	}
+	w := t.pool.Get().(*wait)
+	w.at = t.mono(deadline) - t.bias
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		t.pool.Put(w)
+		time.Sleep(time.Until(deadline))
+		return
+	}
+	heap.Push(&t.waits, w)
+	if t.armed == 0 || w.at < t.armed {
+		t.arm(w.at)
+	}
+	t.mu.Unlock()
+	<-w.ch
+	t.pool.Put(w)
+}
+
+// arm sets the timerfd to fire at the absolute time at. Called with mu held.
+func (t *fineTimer) arm(at int64) {
+	t.armed = at
+	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(max(at, 1))}
+	_ = unix.TimerfdSettime(t.fd, unix.TFD_TIMER_ABSTIME, &spec, nil)
+}
+
+func (t *fineTimer) loop() {
+	defer close(t.done)
+	buf := make([]byte, 8)
+	for {
+		if _, err := t.file.Read(buf); err != nil {
+			if errors.Is(err, os.ErrClosed) {
+				return
+			}
+			if !errors.Is(err, unix.EAGAIN) {
+				return
+			}
+		}
+		var ts unix.Timespec
+		_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+		now := ts.Nano()
+		t.mu.Lock()
+		for len(t.waits) > 0 && t.waits[0].at <= now {
+			w := heap.Pop(&t.waits).(*wait)
+			w.ch <- struct{}{}
+		}
+		if len(t.waits) > 0 {
+			t.arm(t.waits[0].at)
+		} else {
+			t.armed = 0
+		}
+		t.mu.Unlock()
+	}
+}
+
+// close wakes every waiter and stops the loop.
+func (t *fineTimer) close() {
+	t.mu.Lock()
+	t.closed = true
+	for len(t.waits) > 0 {
+		heap.Pop(&t.waits).(*wait).ch <- struct{}{}
+	}
+	t.mu.Unlock()
+	_ = t.file.Close()
+	<-t.done
+}

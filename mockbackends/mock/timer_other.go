@@ -1,0 +1,5 @@
+//go:build !linux
+
+package mock
+
+func newSleeper() (sleeper, error) { return newPlainSleeper(), nil }
