@@ -159,6 +159,15 @@ func (c *Clients) InFlight(name string) int64 {
 	return 0
 }
 
+// CloseIdleConnections closes every backend connection not in use, e.g.
+// to let a backend restart cleanly or for a leak check to count only what
+// is busy.
+func (c *Clients) CloseIdleConnections() {
+	for _, b := range c.backends {
+		b.hc.CloseIdleConnections()
+	}
+}
+
 // Addr returns the address of a backend, "" if unknown.
 func (c *Clients) Addr(name string) string {
 	if b := c.backends[name]; b != nil {
