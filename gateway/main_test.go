@@ -60,7 +60,10 @@ func TestGracefulShutdown(t *testing.T) {
 		status, _, err := fasthttp.GetTimeout(nil, "http://"+gw+"/v2/experiments/42/results", 5*time.Second)
 		answered <- answer{status, err}
 	}()
-	time.Sleep(100 * time.Millisecond) // the request is waiting for results
+	// Stop once the request is in flight: the results call has arrived.
+	for f.Calls("results") == 0 {
+		time.Sleep(time.Millisecond)
+	}
 	stop()
 
 	a := <-answered
