@@ -117,6 +117,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	for name, a := range addrs {
 		opts.Addrs[name] = *a
 	}
+	// Listen for signals before announcing the ports: whoever reads the
+	// LISTEN line may signal at once.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sig)
 	cluster, err := mock.Start(opts)
 	if err != nil {
 		return err
@@ -127,10 +132,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout, line)
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	got := <-sig
-	signal.Stop(sig)
 	log.Info("stopping", "signal", got.String())
 	if err := cluster.Close(); err != nil {
 		return fmt.Errorf("stop: %w", err)
