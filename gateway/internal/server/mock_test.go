@@ -40,6 +40,49 @@ func TestContractWithMocks(t *testing.T) {
 	// Unknown ids are the client's 404.
 	checkProblem(t, g.get(t, "/v2/experiments/999999/results"), 404)
 	checkProblem(t, g.get(t, "/v2/projects/999999"), 404)
+
+	// Pages of other experiments, whatever their data, match too.
+	for _, id := range []string{"1", "137", "500", "999", "1000"} {
+		uri := "/v2/experiments/" + id + "/results"
+		r := g.get(t, uri)
+		if r.status != 200 {
+			t.Errorf("%s: status %d: %s", uri, r.status, r.body)
+		}
+		g.validateResponse(t, "GET", uri, r)
+	}
+
+	// The mocks' faults: an optional call failing leaves a partial page,
+	// a required one a 502 naming it.
+	none := model.Latency{Kind: "none"}
+	for _, c2 := range []struct {
+		service string
+		faults  model.Faults
+		status  int
+		call    string
+	}{
+		{"layers", model.Faults{Error: 1}, 200, "layer"},
+		{"projects", model.Faults{Reset: 1}, 200, "settings"},
+		{"results", model.Faults{Malformed: 1}, 502, "results"},
+		{"results", model.Faults{Reset: 1}, 502, "results"},
+		{"experiments", model.Faults{Error: 1}, 502, "experiment"},
+	} {
+		if err := c.SetConfig(c2.service, model.Service{Latency: &none, Faults: &c2.faults}); err != nil {
+			t.Fatal(err)
+		}
+		uri := "/v2/experiments/42/results"
+		r := g.get(t, uri)
+		g.validateResponse(t, "GET", uri, r)
+		if c2.status != 200 {
+			if p := checkProblem(t, r, c2.status); p.Call != c2.call {
+				t.Errorf("%s %+v: problem names %q, want %q", c2.service, c2.faults, p.Call, c2.call)
+			}
+		} else if !strings.Contains(string(r.body), `"partial":true,"missing":[{"call":"`+c2.call+`"`) {
+			t.Errorf("%s %+v: not a partial page missing %s: %s", c2.service, c2.faults, c2.call, r.body)
+		}
+		if err := c.SetConfig(c2.service, model.Service{Latency: &none}); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // fixedLatencies are the talk's backends: experiments 20 ms, layers 15,
