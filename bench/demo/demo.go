@@ -18,6 +18,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -164,7 +165,11 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 		s.in = bufio.NewReader(o.In)
 	}
 	if o.HTML != "" {
-		s.page = &page{title: "Fanout: blocking vs non-blocking fan-out"}
+		s.page = &page{
+			title: "Fanout: blocking vs non-blocking fan-out",
+			footer: fmt.Sprintf("Played by bench demo on %s, %s/%s, %d CPUs, %s.",
+				time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version()),
+		}
 		defer func() {
 			if werr := writePage(o.HTML, s.page); werr != nil && err == nil {
 				err = werr

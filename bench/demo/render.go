@@ -177,3 +177,25 @@ func ms(d time.Duration) string {
 		return fmt.Sprintf("%.1f ms", f)
 	}
 }
+
+// wrap breaks text at spaces into lines of at most width runes, continuing
+// lines with indent.
+func wrap(text string, width int, indent string) string {
+	var b strings.Builder
+	line := 0
+	for i, w := range strings.Fields(text) {
+		n := len([]rune(w))
+		if i > 0 {
+			if line+1+n > width {
+				b.WriteString("\n" + indent)
+				line = len(indent)
+			} else {
+				b.WriteByte(' ')
+				line++
+			}
+		}
+		b.WriteString(w)
+		line += n
+	}
+	return b.String()
+}

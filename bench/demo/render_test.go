@@ -131,3 +131,11 @@ func TestLimitsOfTheGatewaysSpec(t *testing.T) {
 		t.Error("a route without x-fanout gave no error")
 	}
 }
+
+func TestWrap(t *testing.T) {
+	got := wrap("drawn from Server-Timing: a;dur=1 b;dur=2 c;dur=3", 20, "  ")
+	want := "drawn from\n  Server-Timing:\n  a;dur=1 b;dur=2\n  c;dur=3"
+	if got != want {
+		t.Errorf("wrap:\n%s\nwant:\n%s", got, want)
+	}
+}

@@ -29,6 +29,8 @@ var resultsModes = []string{"sequential", "staged", "concurrent"}
 type ResultsRun struct {
 	Mode   string
 	Timing servertiming.Timing
+	// Header is the raw Server-Timing header the waterfall was drawn from.
+	Header string
 	// Total is the gateway's reported total (or, without one, what the
 	// client measured).
 	Total time.Duration
@@ -83,6 +85,9 @@ func (p *player) results(ctx context.Context) error {
 		s.printf("\n%s  total %s\n", s.pal.bold(pad(run.Mode, 11)), s.pal.bold(ms(run.Total)))
 		lanes := spanLanes(run.Timing)
 		timeline(s, s.pal, "  ", lanes, span, s.width)
+		if run.Mode == resultsModes[len(resultsModes)-1] {
+			s.printf("  %s\n", s.pal.dim(wrap("drawn from Server-Timing: "+run.Header, s.width+14, "  ")))
+		}
 		if s.page != nil {
 			svg, err := ganttSVG(fmt.Sprintf("%s: total %s", run.Mode, ms(run.Total)), lanes, span, []limitLine{
 				{x: msf(lim.CriticalPath), label: "critical path " + ms(lim.CriticalPath)},
@@ -133,7 +138,7 @@ func medianRun(ctx context.Context, st *stage, mode string, n int) (ResultsRun, 
 		if total == 0 {
 			total = r.End - r.Start
 		}
-		runs = append(runs, ResultsRun{Mode: mode, Timing: r.Timing, Total: total})
+		runs = append(runs, ResultsRun{Mode: mode, Timing: r.Timing, Header: r.ServerTiming, Total: total})
 	}
 	slices.SortFunc(runs, func(a, b ResultsRun) int { return int(a.Total - b.Total) })
 	return runs[len(runs)/2], nil

@@ -82,6 +82,7 @@ func (s *show) chart(svg []byte, caption string) {
 // SVG charts, rendered as one self-contained HTML file.
 type page struct {
 	title    string
+	footer   string
 	sections []*pageSection
 	text     bytes.Buffer // text not yet put into a block
 }
@@ -138,9 +139,9 @@ func (p *page) WriteTo(w io.Writer) (int64, error) {
 	}
 	cw := &countWriter{w: w}
 	err := pageTemplate.Execute(cw, struct {
-		Title    string
-		Sections []*pageSection
-	}{p.title, sections})
+		Title, Footer string
+		Sections      []*pageSection
+	}{p.title, p.footer, sections})
 	return cw.n, err
 }
 
@@ -171,6 +172,7 @@ pre { font: 15px/1.35 ui-monospace, Menlo, Consolas, monospace; background: #1d1
 figure { margin: 1.5rem 0; }
 figure svg { width: 100%; height: auto; max-width: 60rem; }
 figcaption { color: #555; font-size: 0.95rem; }
+footer { margin-top: 3rem; color: #555; font-size: 0.9rem; }
 </style>
 </head>
 <body>
@@ -180,6 +182,7 @@ figcaption { color: #555; font-size: 0.95rem; }
 {{range .Blocks}}{{if .SVG}}<figure>{{.SVG}}{{if .Caption}}<figcaption>{{.Caption}}</figcaption>{{end}}</figure>
 {{else}}<pre>{{.Text}}</pre>
 {{end}}{{end}}</section>
+{{end}}{{if .Footer}}<footer>{{.Footer}}</footer>
 {{end}}</body>
 </html>
 `))

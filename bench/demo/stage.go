@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -141,6 +142,8 @@ func (s *stage) stop() {
 type response struct {
 	Status int
 	Timing servertiming.Timing
+	// ServerTiming is the raw header, as a client sees it.
+	ServerTiming string
 	// Start and End are offsets from a moment the caller chose.
 	Start, End time.Duration
 }
@@ -167,6 +170,7 @@ func (s *stage) get(ctx context.Context, mode, path string, t0 time.Time) (respo
 	if r.Status != http.StatusOK {
 		return r, fmt.Errorf("GET %s (%s): status %d", path, mode, r.Status)
 	}
+	r.ServerTiming = strings.Join(resp.Header.Values("Server-Timing"), ", ")
 	if r.Timing, err = servertiming.Parse(resp.Header.Values("Server-Timing")...); err != nil {
 		return r, fmt.Errorf("GET %s (%s): %w", path, mode, err)
 	}
