@@ -1,0 +1,137 @@
+package harness
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"fanout/bench/capacity"
+	"fanout/bench/limits"
+	"fanout/bench/load"
+	"fanout/bench/result"
+	"fanout/bench/scenario"
+)
+
+func msd(n float64) time.Duration { return time.Duration(n * float64(time.Millisecond)) }
+
+// outcome is a made-up result of the scenario below.
+func outcome() *result.Scenario {
+	run := func(v string, rate, p50, thr float64) result.Run {
+		sum := load.Summary{Requests: 100, Throughput: thr, Success: 0.98,
+			Latency: load.Latency{P50: msd(p50), P99: msd(2 * p50)}, Codes: map[string]int{"200": 98, "504": 2}}
+		return result.Run{Variant: v, Rate: rate, Report: load.Report{Summary: sum,
+			Phases: map[string]load.Summary{"before": sum, "degraded": {Requests: 10, Codes: map[string]int{"504": 10}}}},
+			CPUPerRequest: 500 * time.Microsecond, PeakRSS: 32 << 20, CallsPerRequest: 4}
+	}
+	return &result.Scenario{
+		Limits: &limits.Limits{CriticalPath: limits.Dist{P50: msd(40), P99: msd(45)}, Sum: limits.Dist{P50: msd(85), P99: msd(90)}},
+		Runs: []result.Run{
+			run("concurrent", 50, 41, 50), run("concurrent", 200, 43, 199),
+			run("blocking", 50, 900, 11), run("blocking", 200, 2000, 12),
+		},
+	}
+}
+
+const scenarioSrc = `
+gateway: {modes: [concurrent, blocking]}
+targets: [{path: /v2/experiments/1/results}]
+load: {rates: [50, 200], duration: 5s}
+events: [{at: 1s, name: degraded, service: results, set: {latency: fixed:3s}}]
+expect:
+  - concurrent.p50 <= 1.05 * critical_path
+  - blocking.throughput < 0.2 * concurrent.throughput
+  - concurrent@200.p99 < 80ms
+  - concurrent.degraded.code_504 == 100%
+  - concurrent.cpu_per_request < 1
+  - concurrent.ratio_p50 < 1.1
+  - sum > 2 * critical_path
+  - blocking@50.p50 < critical_path
+`
+
+func TestEvaluate(t *testing.T) {
+	s, err := scenario.Decode(strings.NewReader(scenarioSrc), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := evaluate(s, outcome())
+	want := []struct {
+		pass   bool
+		detail string
+	}{
+		// Evaluated at each rate: 41 <= 42 and 43 <= 42 fails at 200.
+		{false, "@50: 41.00 <= 42.00; @200: 43.00 <= 42.00"},
+		// Paired by rate: 11 < 10 fails at 50, 12 < 39.8 holds at 200.
+		{false, "@50: 11.00 < 10.00; @200: 12.00 < 39.80"},
+		// A pinned rate is evaluated once: p99 at 200 is 2*43.
+		{false, "86.00 < 80.00"},
+		// A phase's figures; percent is a fraction.
+		{true, "@50: 1.00 == 1.00; @200: 1.00 == 1.00"},
+		{true, "@50: 0.5 < 1.00; @200: 0.5 < 1.00"},
+		// Ratios to the critical path: 41/40 and 43/40.
+		{true, "@50: 1.02 < 1.10; @200: 1.07 < 1.10"},
+		{true, "85.00 > 80.00"},
+		{false, "900.0 < 40.00"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d verdicts, want %d", len(got), len(want))
+	}
+	for i, w := range want {
+		g := got[i]
+		if g.Pass != w.pass || g.Detail != w.detail {
+			t.Errorf("%s: pass=%v %q, want pass=%v %q", g.Source, g.Pass, g.Detail, w.pass, w.detail)
+		}
+	}
+}
+
+func TestEvaluateMissingFigures(t *testing.T) {
+	s, err := scenario.Decode(strings.NewReader(scenarioSrc), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := outcome()
+	res.Limits, res.LimitsNote = nil, "spec unreachable"
+	res.Runs = res.Runs[:1] // only concurrent at 50 ran
+	got := evaluate(s, res)
+	if got[0].Pass || !strings.Contains(got[0].Detail, "no limits (spec unreachable)") {
+		t.Errorf("without limits: %+v", got[0])
+	}
+	if got[1].Pass || !strings.Contains(got[1].Detail, "no run of blocking at 50 req/s") {
+		t.Errorf("without a run: %+v", got[1])
+	}
+}
+
+func TestCapacityFigures(t *testing.T) {
+	s, err := scenario.Decode(strings.NewReader(`
+gateway: {modes: [concurrent, blocking]}
+targets: [{path: /x}]
+load: {capacity: {p99: 100ms}}
+expect: [concurrent.capacity > 10 * blocking.capacity, concurrent.p99 < 100ms]
+`), "c.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := &result.Scenario{
+		Capacity: []result.Capacity{
+			{Variant: "concurrent", Result: capacity.Result{Capacity: 800}},
+			{Variant: "blocking", Result: capacity.Result{Capacity: 12.5}},
+		},
+		Runs: []result.Run{{Variant: "concurrent", Rate: 800, Probe: true, Report: load.Report{Summary: load.Summary{Latency: load.Latency{P99: msd(60)}}}}},
+	}
+	got := evaluate(s, res)
+	if !got[0].Pass || got[0].Detail != "800.0 > 125.0" {
+		t.Errorf("capacity ratio: %+v", got[0])
+	}
+	// Other figures of a capacity search are those of the highest passing
+	// probe.
+	if !got[1].Pass || got[1].Detail != "60.00 < 100.0" {
+		t.Errorf("figure at capacity: %+v", got[1])
+	}
+}
+
+func TestRoundRate(t *testing.T) {
+	for in, want := range map[float64]float64{37.5: 38, 1234.4: 1234, 6.25: 6.3, 0.44: 0.4} {
+		if got := roundRate(in); got != want {
+			t.Errorf("roundRate(%v) = %v, want %v", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"fanout/bench/result"
+)
+
+// micro is the smallest scenario that goes through the whole pipeline:
+// real mocks, a real gateway, load, limits, expectations and the report.
+const micro = `
+description: One mode, one second, to test the pipeline.
+gateway: {modes: [concurrent]}
+targets: [{path: "/v2/experiments/{id}/results", ids: 1-1000}]
+load: {warmup: 0s, duration: 1s, rates: [20]}
+expect:
+  - concurrent.success >= 90%
+  - concurrent.p50 >= critical_path
+  - concurrent.p50 < 3 * critical_path
+`
+
+func TestBenchEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the gateway and the mock backends")
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "micro.yaml")
+	if err := os.WriteFile(file, []byte(micro), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Tests run in bench/; the harness builds from the module root, which
+	// it finds by itself.
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"-out", filepath.Join(dir, "out"), file}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("bench exited %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "micro: all 3 expectations hold") {
+		t.Errorf("no verdict line in:\n%s", stdout.String())
+	}
+	runs, err := filepath.Glob(filepath.Join(dir, "out", "*-micro"))
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("result directories %v, %v", runs, err)
+	}
+	for _, f := range []string{"scenario.yaml", "env.json", "summary.json", "report.md", "concurrent-20.bin", "percentiles.svg", "waterfall.svg"} {
+		if _, err := os.Stat(filepath.Join(runs[0], f)); err != nil {
+			t.Errorf("missing %s: %v", f, err)
+		}
+	}
+	s, err := result.Read(runs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := s.Runs[0]
+	if s.Limits == nil || r.Timing == nil || r.CallsPerRequest < 3.5 || r.CPU <= 0 || r.PeakRSS <= 0 {
+		t.Errorf("incomplete figures: limits %v timing %v calls/req %.2f cpu %v rss %d", s.Limits, r.Timing, r.CallsPerRequest, r.CPU, r.PeakRSS)
+	}
+
+	// compare reads two result directories; a directory compared with
+	// itself shows no change.
+	stdout.Reset()
+	if code := run([]string{"compare", runs[0], runs[0]}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "+0.0%") {
+		t.Errorf("compare exited %d:\n%s%s", code, stdout.String(), stderr.String())
+	}
+}
+
+func TestBadScenarioStartsNothing(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(file, []byte("targets: [{path: /x}]\nload: {rates: [10], duraton: 1s}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"-out", filepath.Join(dir, "out"), file}, &stdout, &stderr)
+	if code != 2 {
+		t.Fatalf("exit %d, want 2", code)
+	}
+	if want := file + ":2: load.duraton: unknown field"; !strings.Contains(stderr.String(), want) {
+		t.Errorf("stderr %q does not contain %q", stderr.String(), want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out")); !os.IsNotExist(err) {
+		t.Error("a result directory was created for a bad file")
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"-h"}, {"compare", "-h"}, {"report", "-h"}} {
+		var stdout, stderr bytes.Buffer
+		if code := run(args, &stdout, &stderr); code != 0 || !strings.Contains(stderr.String(), "Example") {
+			t.Errorf("%v: exit %d, help %q", args, code, stderr.String())
+		}
+	}
+}
+
+func TestShippedScenariosCheck(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	files, _ := filepath.Glob("../scenarios/*.yaml")
+	if code := run(append([]string{"-check"}, files...), &stdout, &stderr); code != 0 {
+		t.Fatalf("-check of the shipped scenarios: exit %d\n%s", code, stderr.String())
+	}
+}
