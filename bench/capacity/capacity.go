@@ -41,6 +41,10 @@ type Search struct {
 	Probe  Probe
 	// OnPoint, if set, is called after each probe (for progress lines).
 	OnPoint func(Point)
+	// Round, if set, turns each rate the search picks into the rate
+	// probed (whole requests per second, say); Points and the result hold
+	// rounded rates.
+	Round func(float64) float64
 }
 
 // Result is the outcome of a search.
@@ -62,6 +66,10 @@ func (s Search) Run(ctx context.Context) (Result, error) {
 	if s.Start <= 0 || s.Max < s.Start || s.Probes < 1 || s.Probe == nil {
 		return res, fmt.Errorf("capacity search: need 0 < start <= max, at least one probe and a probe func")
 	}
+	round := s.Round
+	if round == nil {
+		round = func(r float64) float64 { return r }
+	}
 	probe := func(rate float64) (bool, error) {
 		p99, success, err := s.Probe(ctx, rate)
 		if err != nil {
@@ -82,6 +90,7 @@ func (s Search) Run(ctx context.Context) (Result, error) {
 			res.Capacity, res.Ceiling = lo, hi
 			return res, nil
 		}
+		rate = round(rate)
 		ok, err := probe(rate)
 		if err != nil {
 			res.Capacity, res.Ceiling = lo, hi
@@ -103,7 +112,10 @@ func (s Search) Run(ctx context.Context) (Result, error) {
 			res.Exhausted = true
 			break
 		}
-		mid := (lo + hi) / 2
+		mid := round((lo + hi) / 2)
+		if mid <= lo || mid >= hi {
+			break // rounding leaves nothing between them
+		}
 		ok, err := probe(mid)
 		if err != nil {
 			res.Capacity, res.Ceiling = lo, hi

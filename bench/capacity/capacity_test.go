@@ -132,3 +132,21 @@ func TestSearchRealServer(t *testing.T) {
 		t.Fatalf("capacity %.0f req/s, want between 25 and 400 (knee ~100); points %+v", res.Capacity, res.Points)
 	}
 }
+
+func TestSearchRounds(t *testing.T) {
+	s := Search{SLO: slo, Start: 50, Max: 10000, Precision: 0.001, Probes: 40, Probe: knee(730),
+		Round: func(r float64) float64 { return float64(int(r + 0.5)) }}
+	res, err := s.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range res.Points {
+		if p.Rate != float64(int(p.Rate)) {
+			t.Fatalf("probe at %v, want whole rates", p.Rate)
+		}
+	}
+	// Bisection stops when rounding leaves no rate between the bounds.
+	if res.Capacity != 730 || res.Ceiling != 731 {
+		t.Fatalf("capacity %v ceiling %v, want 730 and 731", res.Capacity, res.Ceiling)
+	}
+}

@@ -109,7 +109,7 @@ func Value(res *result.Scenario, n expect.Name, rate float64) (float64, error) {
 		}
 		for i := range res.Runs {
 			r := &res.Runs[i]
-			if r.Variant == head && r.Rate == roundRate(c.Capacity) {
+			if r.Variant == head && r.Rate == c.Capacity {
 				run = r
 			}
 		}

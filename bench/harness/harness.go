@@ -404,8 +404,8 @@ func (r *runner) searchCapacity(ctx context.Context, v scenario.Variant) error {
 	search := capacity.Search{
 		SLO:   capacity.SLO{P99: c.P99, Success: c.Success},
 		Start: c.Start, Max: c.Max, Precision: c.Precision, Probes: max(1, probes),
+		Round: roundRate,
 		Probe: func(ctx context.Context, rate float64) (time.Duration, float64, error) {
-			rate = roundRate(rate)
 			if err := r.measure(ctx, v, rate, c.Step, true); err != nil {
 				return 0, 0, err
 			}

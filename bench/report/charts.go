@@ -93,6 +93,9 @@ func newPlot() *plot.Plot {
 	p := plot.New()
 	p.Legend.Top = true
 	p.Legend.Left = true
+	// Keep the legend clear of the title.
+	p.Legend.YOffs = -vg.Points(6)
+	p.Legend.XOffs = vg.Points(6)
 	p.Add(plotter.NewGrid())
 	return p
 }
@@ -234,6 +237,19 @@ func capacityChart(s *result.Scenario) *plot.Plot {
 	}
 	bars.Color = plotutil.Color(0)
 	p.Add(bars)
+	var pts plotter.XYLabels
+	for i, v := range vals {
+		pts.XYs = append(pts.XYs, plotter.XY{X: float64(i), Y: v})
+		pts.Labels = append(pts.Labels, fmt.Sprintf("%.0f", v))
+	}
+	if labels, err := plotter.NewLabels(pts); err == nil {
+		for i := range labels.TextStyle {
+			labels.TextStyle[i].XAlign = draw.XCenter
+		}
+		labels.Offset = vg.Point{Y: vg.Points(4)}
+		p.Add(labels)
+	}
+	p.Y.Max *= 1.1
 	p.NominalX(names...)
 	p.Legend.Top = false
 	return p

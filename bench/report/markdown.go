@@ -244,10 +244,10 @@ func writeCapacity(b *strings.Builder, s *result.Scenario) {
 	for _, c := range s.Capacity {
 		ceil := "none up to max"
 		if c.Ceiling > 0 {
-			ceil = strconv.FormatFloat(c.Ceiling, 'f', 0, 64)
+			ceil = scenario.FormatRate(c.Ceiling)
 		}
-		fmt.Fprintf(b, "| %s | p99 ≤ %s ms, success ≥ %s | **%.0f** | %s | %d | %v |\n",
-			c.Variant, Ms(c.SLO.P99), pct(c.SLO.Success), c.Capacity, ceil, len(c.Points), c.Exhausted)
+		fmt.Fprintf(b, "| %s | p99 ≤ %s ms, success ≥ %s | **%s** | %s | %d | %v |\n",
+			c.Variant, Ms(c.SLO.P99), pct(c.SLO.Success), scenario.FormatRate(c.Capacity), ceil, len(c.Points), c.Exhausted)
 	}
 	b.WriteString("\n### Probes\n\n| mode | rate | p50 | p99 | success | verdict |\n|---|---:|---:|---:|---:|---|\n")
 	for _, c := range s.Capacity {
@@ -258,11 +258,11 @@ func writeCapacity(b *strings.Builder, s *result.Scenario) {
 			}
 			var p50 time.Duration
 			for _, r := range s.Runs {
-				if r.Variant == c.Variant && r.Rate == float64(int(p.Rate+0.5)) {
+				if r.Variant == c.Variant && r.Rate == p.Rate {
 					p50 = r.Latency.P50
 				}
 			}
-			fmt.Fprintf(b, "| %s | %.0f | %s | %s | %s | %s |\n", c.Variant, p.Rate, Ms(p50), Ms(p.P99), pct(p.Success), verdict)
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", c.Variant, scenario.FormatRate(p.Rate), Ms(p50), Ms(p.P99), pct(p.Success), verdict)
 		}
 	}
 	b.WriteString("\n")
