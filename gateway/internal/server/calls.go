@@ -28,13 +28,13 @@ type state struct {
 var states = sync.Pool{New: func() any { return &state{buf: make([]byte, 0, 4096)} }}
 
 // execute runs the operation's plan for one request. The caller releases
-// the Result, then the Exchange, in that order.
-func (s *Server) execute(ctx *fasthttp.RequestCtx, o *operation, start time.Time, st *state, ex *backend.Exchange) (*fanout.Result, time.Duration) {
+// the Result, then the Exchange behind d, in that order.
+func (s *Server) execute(ctx *fasthttp.RequestCtx, o *operation, start time.Time, st *state, d fanout.Doer) (*fanout.Result, time.Duration) {
 	st.params.fill(ctx, o.op)
 	c, cancel := context.WithDeadline(context.Background(), start.Add(s.deadline))
 	defer cancel()
 	offset := time.Since(start)
-	res := s.exec.Execute(c, o.plan, &st.params, ex)
+	res := s.exec.Execute(c, o.plan, &st.params, d)
 	for i := range res.Outcomes {
 		if out := &res.Outcomes[i]; out.Sent {
 			o.calls[i].Observe(out.Duration, out.OK())
@@ -71,35 +71,33 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, o *operation, start time.Time) 
 }
 
 // create forwards the validated body to the primary call's backend. The
-// fan-out engine's calls carry no body, so this one call is made directly;
-// every mode makes it the same way.
+// call goes through the executor like any other, so the mode applies to it
+// (a pool slot, the blocking lock); the Doer adds the body, which the
+// engine's calls do not carry.
 func (s *Server) create(ctx *fasthttp.RequestCtx, o *operation, start time.Time) {
-	call := o.plan.Calls()[o.primary].Spec
+	st := states.Get().(*state)
+	defer states.Put(st)
 	ex := s.backends.Exchange()
 	defer ex.Release()
-	c, cancel := context.WithDeadline(context.Background(), start.Add(s.deadline))
-	defer cancel()
-	began := time.Now()
-	status, body, err := ex.DoBody(c, call.Backend, call.Method, call.Path, "application/json", ctx.PostBody())
-	took := time.Since(began)
-	o.calls[o.primary].Observe(took, err == nil && status/100 == 2)
+	body := ctx.PostBody()
+	withBody := fanout.DoerFunc(func(c context.Context, backend, method, path string) (int, []byte, error) {
+		return ex.DoBody(c, backend, method, path, "application/json", body)
+	})
+	res, offset := s.execute(ctx, o, start, st, withBody)
+	defer res.Release()
 
-	b := appendEntry(nil, call.Name, took, began.Sub(start))
-	b = appendTotal(append(b, ", "...), time.Since(start))
-	ctx.Response.Header.SetBytesV("Server-Timing", b)
-
-	out := fanout.Outcome{Status: status, Body: body, Err: err, Sent: true, Duration: took}
-	if err != nil || status/100 != 2 {
-		p, kind := s.callProblem(call, &out, true)
-		s.metrics.Error(kind)
+	st.buf = appendTiming(st.buf[:0], o.plan, res, offset, time.Since(start))
+	ctx.Response.Header.SetBytesV("Server-Timing", st.buf)
+	if p, failed := s.failure(o, res); failed {
 		problem.Write(ctx, p)
 		return
 	}
+	out := &res.Outcomes[o.primary]
 	var created struct {
 		ID json.RawMessage `json:"id"`
 	}
-	if json.Unmarshal(body, &created) != nil {
-		s.writeCallProblem(ctx, call, fasthttp.StatusBadGateway, problem.TypeBadGateway,
+	if json.Unmarshal(out.Body, &created) != nil {
+		s.writeCallProblem(ctx, o.plan.Calls()[o.primary].Spec, fasthttp.StatusBadGateway, problem.TypeBadGateway,
 			metrics.KindBadGateway, "answered a body that is not valid JSON")
 		return
 	}
@@ -108,7 +106,7 @@ func (s *Server) create(ctx *fasthttp.RequestCtx, o *operation, start time.Time)
 	}
 	ctx.SetStatusCode(fasthttp.StatusCreated)
 	ctx.SetContentType("application/json")
-	ctx.SetBody(body)
+	ctx.SetBody(out.Body)
 }
 
 // idText turns a JSON id, string or number, into its text.

@@ -200,3 +200,25 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestCreate: the created experiment's Location, and a backend's refusal
+// as the client's 400 naming the call.
+func TestCreate(t *testing.T) {
+	g, f := withFake(t, gatewayOptions{})
+	body := []byte(`{"project_id":"3","name":"New checkout"}`)
+	r := g.do(t, fasthttp.MethodPost, "/v2/experiments", "application/json", body)
+	if r.status != 201 || r.header.Get("Location") != "/v2/experiments/1001" {
+		t.Fatalf("status %d, Location %q", r.status, r.header.Get("Location"))
+	}
+	if !strings.HasPrefix(r.header.Get("Server-Timing"), "create;dur=") {
+		t.Errorf("Server-Timing %q", r.header.Get("Server-Timing"))
+	}
+	f.Set("experiments", backendtest.Behaviour{Status: 422})
+	r = g.do(t, fasthttp.MethodPost, "/v2/experiments", "application/json", body)
+	if p := checkProblem(t, r, 400); p.Call != "create" || !strings.Contains(p.Detail, "injected") {
+		t.Errorf("refused: %s", r.body)
+	}
+	f.Set("experiments", backendtest.Behaviour{Status: 500})
+	r = g.do(t, fasthttp.MethodPost, "/v2/experiments", "application/json", body)
+	checkProblem(t, r, 502)
+}
