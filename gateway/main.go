@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"fanout/gateway/fanout"
@@ -101,7 +102,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "LISTEN gateway=%s\n", ln.Addr())
 	log.Info("gateway serving", "addr", ln.Addr().String(), "mode", cfg.Mode, "pool_size", cfg.PoolSize,
-		"deadline", cfg.Deadline, "backends", fmt.Sprint(cfg.Backends))
+		"deadline", cfg.Deadline, "backends", strings.Join(clients.Describe(), " "))
 
 	select {
 	case err := <-served:

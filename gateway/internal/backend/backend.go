@@ -168,6 +168,15 @@ func (c *Clients) CloseIdleConnections() {
 	}
 }
 
+// Describe returns "name=host:port" for every backend, sorted by name.
+func (c *Clients) Describe() []string {
+	names := c.Names()
+	for i, n := range names {
+		names[i] = n + "=" + c.backends[n].hc.Addr
+	}
+	return names
+}
+
 // Addr returns the address of a backend, "" if unknown.
 func (c *Clients) Addr(name string) string {
 	if b := c.backends[name]; b != nil {
