@@ -52,7 +52,7 @@ func New() *Metrics {
 	return m
 }
 
-// Begin counts a request in flight; call the returned func when it ends.
+// Begin counts a request in flight; End counts it out.
 func (m *Metrics) Begin() { m.inFlight.Add(1) }
 
 // End counts a request no longer in flight.
