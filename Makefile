@@ -15,7 +15,7 @@ TEST_EXTRA ?= $(GO) run ./bench -quick -quiet -out $${TMPDIR:-/tmp}/fanout-bench
 GATEWAY_FLAGS ?=
 MOCK_FLAGS ?=
 
-.PHONY: all build test vet run clean demo bench bench-quick
+.PHONY: all build test vet run clean demo bench bench-quick fuzz
 
 all: build
 
@@ -25,7 +25,24 @@ build:
 
 test:
 	$(GO) test $(TEST_FLAGS) ./...
+	$(MAKE) --no-print-directory fuzz
 	$(TEST_EXTRA)
+
+# Each fuzz target (PACKAGE:Target) runs for FUZZTIME: request handling,
+# x-fanout templates and field extraction, the mock backends' config.
+# Longer: make fuzz FUZZTIME=5m FUZZ_TARGETS=./gateway/internal/hardening:FuzzRequest
+FUZZTIME ?= 2s
+FUZZ_TARGETS ?= ./gateway/internal/hardening:FuzzRequest \
+	./gateway/fanout:FuzzCompileTemplate ./gateway/fanout:FuzzExpand ./gateway/fanout:FuzzExtract \
+	./mockbackends/model:FuzzDecode ./mockbackends/model:FuzzParseLatency
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg > $${TMPDIR:-/tmp}/fanout-fuzz.log 2>&1 || \
+			{ cat $${TMPDIR:-/tmp}/fanout-fuzz.log; exit 1; }; \
+	done
 
 vet:
 	$(GO) vet ./...

@@ -1,0 +1,119 @@
+package hardening
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"fanout/gateway/fanout"
+	"fanout/gateway/internal/backend"
+	"fanout/gateway/internal/backendtest"
+	"fanout/gateway/internal/problem"
+	"fanout/gateway/internal/server"
+	"fanout/gateway/internal/spec"
+
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttputil"
+)
+
+// FuzzRequest sends arbitrary requests (method, request target, header
+// lines, body) through the whole server, HTTP parser included, in front of
+// healthy backends. Whatever the input, the gateway answers, never with a
+// 5xx, and every error is a problem+json whose status is the response's.
+// Seeds: testdata/fuzz/FuzzRequest and the hostile requests' shapes below.
+func FuzzRequest(f *testing.F) {
+	f.Add("GET", "/v2/experiments/42/results", "", []byte(nil))
+	f.Add("GET", "/v2/experiments?project_id=3&page=2&per_page=5", "Accept: application/json", []byte(nil))
+	f.Add("POST", "/v2/experiments", "Content-Type: application/json", []byte(`{"project_id":"3","name":"n"}`))
+	f.Add("POST", "/v2/experiments", "Content-Type: text/plain", []byte(`{"project_id":"3","name":"n"}`))
+	f.Add("GET", "/v2/experiments/%FF%2e%2e/results", "", []byte(nil))
+	f.Add("BREW", "/v2/projects/-1", "X-A: b\r\nX-A: c", []byte("x"))
+	f.Add("POST", "/v2/experiments", "Content-Type: application/json\r\nTransfer-Encoding: chunked", []byte("5\r\n{\"a\":\r\n0\r\n\r\n"))
+
+	ln, stop := fuzzGateway(f)
+	defer stop()
+	f.Fuzz(func(t *testing.T, method, target, headers string, body []byte) {
+		if headers != "" {
+			headers += "\r\n"
+		}
+		req := fmt.Sprintf("%s %s HTTP/1.1\r\nHost: gateway\r\n%sContent-Length: %d\r\n\r\n", method, target, headers, len(body))
+		c, err := ln.Dial()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		go func() { _, _ = c.Write(append([]byte(req), body...)) }()
+		var resp fasthttp.Response
+		resp.SkipBody = method == fasthttp.MethodHead
+		if err := resp.Read(bufio.NewReader(c)); err != nil {
+			t.Fatalf("no answer to %q: %v", req, err)
+		}
+		status := resp.StatusCode()
+		if status >= 500 {
+			t.Fatalf("%q: status %d: %s", req, status, resp.Body())
+		}
+		if status < 400 || resp.SkipBody {
+			return
+		}
+		if ct := string(resp.Header.ContentType()); ct != problem.ContentType {
+			t.Fatalf("%q: status %d with Content-Type %q", req, status, ct)
+		}
+		var p problem.Problem
+		if err := json.Unmarshal(resp.Body(), &p); err != nil || p.Status != status || p.Type == "" {
+			t.Fatalf("%q: status %d, problem %s (%v)", req, status, resp.Body(), err)
+		}
+	})
+}
+
+// fuzzGateway serves a gateway on an in-memory listener in front of the
+// fake backends, with a short read timeout so that an input that leaves a
+// request unfinished costs little.
+func fuzzGateway(f *testing.F) (*fasthttputil.InmemoryListener, func()) {
+	b, err := os.ReadFile("../../openapi.yaml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	doc, err := spec.Load(b)
+	if err != nil {
+		f.Fatal(err)
+	}
+	exec, err := fanout.New(fanout.ModeConcurrent, fanout.Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	fake := backendtest.New()
+	bs := map[string]backend.Backend{}
+	for name, addr := range backendtest.Addrs("fake:1") {
+		bs[name] = backend.Backend{Addr: addr}
+	}
+	clients, err := backend.New(bs, backend.Options{Dial: fake.InMemory()})
+	if err != nil {
+		f.Fatal(err)
+	}
+	srv, err := server.New(server.Config{
+		Spec: doc, Executor: exec, Backends: clients, Deadline: time.Second,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Limits: server.Limits{ReadTimeout: 100 * time.Millisecond},
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	ln := fasthttputil.NewInmemoryListener()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	return ln, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-served
+		fake.Close()
+	}
+}
+
