@@ -116,4 +116,3 @@ func fuzzGateway(f *testing.F) (*fasthttputil.InmemoryListener, func()) {
 		fake.Close()
 	}
 }
-
