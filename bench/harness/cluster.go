@@ -60,18 +60,18 @@ func startMocks(ctx context.Context, bin string, s *scenario.Scenario, dir strin
 
 func (m *mocks) stop() error { return m.proc.Stop(launch.DefaultGrace) }
 
-// served returns how many requests each service has served so far, from
+// served returns how many requests each service has received so far, from
 // GET /_admin/stats.
 func (m *mocks) served(ctx context.Context) (map[string]int64, error) {
 	out := map[string]int64{}
 	for _, svc := range model.Services {
 		var st struct {
-			Served int64 `json:"served"`
+			Requests int64 `json:"requests"`
 		}
 		if err := getJSON(ctx, "http://"+m.proc.Addr(svc)+"/_admin/stats", &st); err != nil {
 			return nil, fmt.Errorf("stats of %s: %w", svc, err)
 		}
-		out[svc] = st.Served
+		out[svc] = st.Requests
 	}
 	return out, nil
 }

@@ -164,6 +164,10 @@ func runMetric(res *result.Scenario, run *result.Run, sum load.Summary, metric s
 		return float64(run.PeakRSS) / (1 << 20), nil
 	case "calls_per_request":
 		return run.CallsPerRequest, nil
+	case "rss_growth_mb":
+		return float64(run.RSSGrowth) / (1 << 20), nil
+	case "goroutine_growth":
+		return float64(run.GoroutineGrowth), nil
 	case "ratio_p50":
 		if res.Limits == nil {
 			return ratio(0, 0)

@@ -224,11 +224,19 @@ func (r *runner) logWriter(name string) (io.Writer, func()) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return io.Discard, func() {}
 	}
-	f, err := os.Create(filepath.Join(dir, name+".log"))
+	file := filepath.Join(dir, name+".log")
+	f, err := os.Create(file)
 	if err != nil {
 		return io.Discard, func() {}
 	}
-	return f, func() { _ = f.Close() }
+	return f, func() {
+		_ = f.Close()
+		// Keep only logs with something in them.
+		if st, err := os.Stat(file); err == nil && st.Size() == 0 {
+			_ = os.Remove(file)
+			_ = os.Remove(dir) // fails, harmlessly, unless empty
+		}
+	}
 }
 
 // computeLimits fetches the spec from a running gateway and simulates the
@@ -354,9 +362,19 @@ func (r *runner) measure(ctx context.Context, v scenario.Variant, rate float64, 
 			}
 		}
 	}
+	smp := newSampler(gw, addr)
+	smp.begin(ctx)
 	rep, err := load.Run(ctx, a)
+	run.Samples = smp.end(ctx)
 	if err != nil {
 		return fmt.Errorf("attack %s: %w", name, err)
+	}
+	if n := len(run.Samples); n >= 2 {
+		first, last := run.Samples[0], run.Samples[n-1]
+		run.RSSGrowth = last.RSS - first.RSS
+		if first.Goroutines >= 0 && last.Goroutines >= 0 {
+			run.GoroutineGrowth = last.Goroutines - first.Goroutines
+		}
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("write results file: %w", err)

@@ -242,6 +242,10 @@ func (p *Proc) PeakRSS() (int64, error) {
 	return n, nil
 }
 
+// RSS returns the current resident set size in bytes (VmRSS), to watch
+// memory over a long run. It fails once the process has exited.
+func (p *Proc) RSS() (int64, error) { return ReadRSS(p.Pid()) }
+
 // Stderr returns the last few kilobytes the process wrote to standard error.
 func (p *Proc) Stderr() string { return p.stderr.String() }
 

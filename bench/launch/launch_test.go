@@ -163,6 +163,9 @@ func TestCPUTimeAndPeakRSS(t *testing.T) {
 	if rss < 32<<20 {
 		t.Errorf("peak rss %d bytes after touching 64 MB, want at least 32 MB", rss)
 	}
+	if cur, err := p.RSS(); err != nil || cur < 32<<20 || cur > rss {
+		t.Errorf("current rss %d, %v; want between 32 MB and the peak %d", cur, err, rss)
+	}
 	if err := p.Stop(5 * time.Second); err != nil {
 		t.Fatal(err)
 	}

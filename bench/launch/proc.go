@@ -77,3 +77,13 @@ func parseStatusKB(b []byte, key string) (int64, error) {
 	}
 	return 0, fmt.Errorf("parse /proc status: no %s line", key)
 }
+
+// ReadRSS returns the current resident set size of process pid in bytes,
+// VmRSS from /proc/PID/status.
+func ReadRSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read rss: %w", err)
+	}
+	return parseStatusKB(b, "VmRSS")
+}

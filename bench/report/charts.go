@@ -70,6 +70,11 @@ func WriteCharts(dir string, s *result.Scenario) ([]Chart, error) {
 			return nil, err
 		}
 	}
+	if p := memoryChart(s); p != nil {
+		if err := add("memory.svg", "Gateway resident memory over each run", p, chartH); err != nil {
+			return nil, err
+		}
+	}
 	if rate > 0 {
 		p, rows := waterfallChart(s, rate)
 		h := max(chartH, vg.Length(rows)*0.28*vg.Inch+1.2*vg.Inch)
@@ -398,4 +403,36 @@ func waterfallChart(s *result.Scenario, rate float64) (*plot.Plot, int) {
 		}
 	}
 	return p, len(rows)
+}
+
+// memoryChart draws the gateway's resident memory over each run, for runs
+// long enough (20 samples) for a trend to mean something.
+func memoryChart(s *result.Scenario) *plot.Plot {
+	p := newPlot()
+	p.X.Label.Text = "time into the run (s)"
+	p.Y.Label.Text = "resident memory (MiB)"
+	n := 0
+	for i, r := range s.Runs {
+		if len(r.Samples) < 20 {
+			continue
+		}
+		var pts plotter.XYs
+		for _, smp := range r.Samples {
+			pts = append(pts, plotter.XY{X: smp.Offset.Seconds(), Y: float64(smp.RSS) / (1 << 20)})
+		}
+		line, err := plotter.NewLine(pts)
+		if err != nil {
+			continue
+		}
+		style(line, nil, i)
+		p.Add(line)
+		p.Legend.Add(r.Variant+" @ "+scenario.FormatRate(r.Rate), line)
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	p.Y.Min = 0
+	p.Y.Max *= 1.3
+	return p
 }

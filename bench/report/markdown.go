@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -273,11 +272,13 @@ func writeResources(b *strings.Builder, s *result.Scenario) {
 		return
 	}
 	b.WriteString("## Gateway resources and backend calls\n\n")
-	b.WriteString("| mode | rate | requests | cpu/request (ms) | peak RSS (MiB) | backend calls/request | errors |\n|---|---:|---:|---:|---:|---:|---|\n")
-	runs := slices.Clone(s.Runs)
-	for _, r := range runs {
-		fmt.Fprintf(b, "| %s | %s | %d | %.3f | %.1f | %.2f | %s |\n", r.Variant, scenario.FormatRate(r.Rate), r.Requests,
-			result.Millis(r.CPUPerRequest), float64(r.PeakRSS)/(1<<20), r.CallsPerRequest, errorKinds(r.Errors))
+	b.WriteString("RSS and goroutine growth compare the gateway just after the measured attack with just before it.\n\n")
+	b.WriteString("| mode | rate | requests | cpu/request (ms) | peak RSS (MiB) | RSS growth (MiB) | goroutine growth | backend calls/request | errors |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	for _, r := range s.Runs {
+		fmt.Fprintf(b, "| %s | %s | %d | %.3f | %.1f | %+.1f | %+d | %.2f | %s |\n", r.Variant, scenario.FormatRate(r.Rate), r.Requests,
+			result.Millis(r.CPUPerRequest), float64(r.PeakRSS)/(1<<20), float64(r.RSSGrowth)/(1<<20), r.GoroutineGrowth,
+			r.CallsPerRequest, errorKinds(r.Errors))
 	}
 	b.WriteString("\n")
 }

@@ -143,10 +143,13 @@ func TestWriteDrawsCharts(t *testing.T) {
 	for i := range s.Runs {
 		s.Runs[i].Phases = map[string]load.Summary{"before": s.Runs[i].Summary, "degraded": s.Runs[i].Summary}
 	}
+	for i := range 25 {
+		s.Runs[0].Samples = append(s.Runs[0].Samples, result.Sample{Offset: time.Duration(i) * 500 * time.Millisecond, RSS: int64(20+i%3) << 20, Goroutines: 10})
+	}
 	if err := Write(dir, s); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"report.md", "percentiles.svg", "rate-p50.svg", "rate-p99.svg", "waterfall.svg", "timeline.svg", "timeline-success.svg"} {
+	for _, f := range []string{"report.md", "percentiles.svg", "rate-p50.svg", "rate-p99.svg", "waterfall.svg", "timeline.svg", "timeline-success.svg", "memory.svg"} {
 		b, err := os.ReadFile(filepath.Join(dir, f))
 		if err != nil {
 			t.Errorf("%s: %v", f, err)

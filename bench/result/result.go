@@ -72,8 +72,21 @@ type Run struct {
 	// CallsPerRequest is their sum divided by the public requests.
 	BackendCalls    map[string]int64 `json:"backend_calls,omitempty"`
 	CallsPerRequest float64          `json:"calls_per_request"`
+	// Samples watch the gateway over the measured attack (about every
+	// SampleEvery), with one sample just before and one just after it;
+	// RSSGrowth and GoroutineGrowth compare those two.
+	Samples         []Sample `json:"samples,omitempty"`
+	RSSGrowth       int64    `json:"rss_growth"`
+	GoroutineGrowth int      `json:"goroutine_growth"`
 	// Probe is true for a run made by a capacity search.
 	Probe bool `json:"probe,omitempty"`
+}
+
+// Sample is the state of the gateway at one moment of a run.
+type Sample struct {
+	Offset     time.Duration `json:"offset"` // from the start of the measured attack
+	RSS        int64         `json:"rss"`    // resident memory, bytes
+	Goroutines int           `json:"goroutines"`
 }
 
 // Capacity is the capacity search of one variant.

@@ -223,6 +223,8 @@ var Metrics = map[string]string{
 	"cpu_per_request":   "gateway CPU time per request (ms)",
 	"rss_mb":            "gateway peak resident memory (MiB)",
 	"calls_per_request": "backend calls per public request",
+	"rss_growth_mb":     "gateway resident memory after the attack minus before (MiB)",
+	"goroutine_growth":  "gateway goroutines after the attack minus before",
 	"ratio_p50":         "p50 divided by the critical path's p50",
 	"ratio_p99":         "p99 divided by the critical path's p99",
 	"capacity":          "highest rate meeting the SLO (capacity search only)",
