@@ -169,7 +169,12 @@ func (p *Proc) stop(grace time.Duration) error {
 	name := p.Cmd.Path
 	select {
 	case <-p.done:
-		// It exited by itself before Stop: report how.
+		// It exited before Stop, by itself or because its context ended
+		// (then Wait reports the context's error even if the process
+		// stopped cleanly on SIGTERM): report how, unless it was clean.
+		if p.Cmd.ProcessState != nil && p.Cmd.ProcessState.Success() {
+			return nil
+		}
 		if p.waitErr != nil {
 			return fmt.Errorf("stop %s: had already exited: %w%s", name, p.waitErr, p.stderr.quote())
 		}

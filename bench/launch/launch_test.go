@@ -140,6 +140,9 @@ func TestContextEndsProcess(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("process still running after its context ended")
 	}
+	if err := p.Stop(time.Second); err != nil {
+		t.Fatalf("stop after a clean exit on SIGTERM: %v", err)
+	}
 }
 
 func TestCPUTimeAndPeakRSS(t *testing.T) {
