@@ -42,12 +42,13 @@ func f3(x float64) string { return fmt.Sprintf("%.3f", x) }
 // Compare prints, for every mode and rate present in both a and b, each
 // figure of a, of b, and the change from a to b.
 func Compare(w io.Writer, a, b *result.Scenario, nameA, nameB string) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "scenario %s\tA = %s\tB = %s\t\n", a.Name, nameA, nameB)
+	fmt.Fprintf(w, "scenario %s\nA = %s\nB = %s\n", a.Name, nameA, nameB)
 	if a.Name != b.Name {
-		fmt.Fprintf(tw, "warning: comparing scenario %s with %s\t\t\t\n", a.Name, b.Name)
+		fmt.Fprintf(w, "warning: comparing scenario %s with %s\n", a.Name, b.Name)
 	}
-	fmt.Fprintf(tw, "mode\trate\tfigure\tA\tB\tdelta\tchange\t\n")
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "mode\trate\tfigure\tA\tB\tdelta\tchange\n")
 	common := 0
 	for _, ra := range a.Runs {
 		if ra.Probe {
@@ -60,7 +61,7 @@ func Compare(w io.Writer, a, b *result.Scenario, nameA, nameB string) error {
 		common++
 		for _, f := range figures {
 			va, vb := f.get(&ra), f.get(rb)
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", ra.Variant, scenario.FormatRate(ra.Rate), f.name,
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ra.Variant, scenario.FormatRate(ra.Rate), f.name,
 				f.format(va), f.format(vb), delta(va, vb), verdict(va, vb, f.lowerIsBetter))
 		}
 	}
@@ -68,13 +69,13 @@ func Compare(w io.Writer, a, b *result.Scenario, nameA, nameB string) error {
 		for _, cb := range b.Capacity {
 			if ca.Variant == cb.Variant {
 				common++
-				fmt.Fprintf(tw, "%s\t\tcapacity req/s\t%.0f\t%.0f\t%s\t%s\t\n", ca.Variant, ca.Capacity, cb.Capacity,
+				fmt.Fprintf(tw, "%s\t\tcapacity req/s\t%.0f\t%.0f\t%s\t%s\n", ca.Variant, ca.Capacity, cb.Capacity,
 					delta(ca.Capacity, cb.Capacity), verdict(ca.Capacity, cb.Capacity, false))
 			}
 		}
 	}
 	if a.Limits != nil && b.Limits != nil {
-		fmt.Fprintf(tw, "limit\t\tcritical path p50 ms\t%s\t%s\t%s\t\t\n", f2(msOf(a.Limits.CriticalPath.P50)), f2(msOf(b.Limits.CriticalPath.P50)),
+		fmt.Fprintf(tw, "limit\t\tcritical path p50 ms\t%s\t%s\t%s\t\n", f2(msOf(a.Limits.CriticalPath.P50)), f2(msOf(b.Limits.CriticalPath.P50)),
 			delta(msOf(a.Limits.CriticalPath.P50), msOf(b.Limits.CriticalPath.P50)))
 	}
 	if err := tw.Flush(); err != nil {
