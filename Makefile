@@ -29,12 +29,14 @@ test:
 	$(TEST_EXTRA)
 
 # Each fuzz target (PACKAGE:Target) runs for FUZZTIME: request handling,
-# x-fanout templates and field extraction, the mock backends' config.
+# x-fanout templates and field extraction, the mock backends' config, the
+# bench's expectations and Server-Timing parser.
 # Longer: make fuzz FUZZTIME=5m FUZZ_TARGETS=./gateway/internal/hardening:FuzzRequest
 FUZZTIME ?= 2s
 FUZZ_TARGETS ?= ./gateway/internal/hardening:FuzzRequest \
 	./gateway/fanout:FuzzCompileTemplate ./gateway/fanout:FuzzExpand ./gateway/fanout:FuzzExtract \
-	./mockbackends/model:FuzzDecode ./mockbackends/model:FuzzParseLatency
+	./mockbackends/model:FuzzDecode ./mockbackends/model:FuzzParseLatency \
+	./bench/expect:FuzzParse ./bench/servertiming:FuzzParse
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
