@@ -165,9 +165,18 @@ func appendSchemaError(out []problem.InvalidParam, err error) []problem.InvalidP
 	if !errors.As(err, &se) {
 		return append(out, problem.InvalidParam{Name: "body", In: "body", Reason: err.Error()})
 	}
+	path := se.JSONPointer()
+	// An unknown property is reported at its object; name the property.
+	if strings.HasSuffix(se.Reason, " is unsupported") {
+		if _, rest, ok := strings.Cut(se.Reason, `"`); ok {
+			if prop, _, ok := strings.Cut(rest, `"`); ok {
+				path = append(path, prop)
+			}
+		}
+	}
 	name := "body"
-	if p := se.JSONPointer(); len(p) > 0 {
-		name = strings.Join(p, ".")
+	if len(path) > 0 {
+		name = strings.Join(path, ".")
 	}
 	return append(out, problem.InvalidParam{Name: name, In: "body", Reason: schemaReason(se)})
 }
