@@ -125,8 +125,8 @@ func (e *Expectation) Eval(r Resolver) (Outcome, error) {
 	return Outcome{Left: l, Right: rv, Holds: ok}, nil
 }
 
-// String formats the expectation canonically, fully parenthesised, so that
-// parsing the result gives the same String.
+// String formats the expectation canonically, with the parentheses it
+// needs, so that parsing the result gives the same String.
 func (e *Expectation) String() string {
 	return e.left.String() + " " + e.op + " " + e.right.String()
 }
@@ -171,7 +171,12 @@ func (n negNode) eval(r Resolver) (float64, error) {
 	return -v, err
 }
 func (n negNode) names(out *[]Name) { n.x.names(out) }
-func (n negNode) String() string    { return "(-" + n.x.String() + ")" }
+func (n negNode) String() string {
+	if _, bin := n.x.(binNode); bin {
+		return "-(" + n.x.String() + ")"
+	}
+	return "-" + n.x.String()
+}
 
 type binNode struct {
 	op   byte
@@ -202,6 +207,24 @@ func (n binNode) eval(r Resolver) (float64, error) {
 	}
 }
 func (n binNode) names(out *[]Name) { n.l.names(out); n.r.names(out) }
+
+// String writes the fewest parentheses that keep the tree: a left operand
+// of lower precedence, a right operand of lower or equal precedence (the
+// operators are left-associative).
 func (n binNode) String() string {
-	return "(" + n.l.String() + " " + string(n.op) + " " + n.r.String() + ")"
+	l, r := n.l.String(), n.r.String()
+	if lb, ok := n.l.(binNode); ok && prec(lb.op) < prec(n.op) {
+		l = "(" + l + ")"
+	}
+	if rb, ok := n.r.(binNode); ok && prec(rb.op) <= prec(n.op) {
+		r = "(" + r + ")"
+	}
+	return l + " " + string(n.op) + " " + r
+}
+
+func prec(op byte) int {
+	if op == '*' || op == '/' {
+		return 2
+	}
+	return 1
 }
