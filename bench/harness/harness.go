@@ -374,6 +374,9 @@ func (r *runner) measure(ctx context.Context, v scenario.Variant, rate float64, 
 		run.RSSGrowth = last.RSS - first.RSS
 		if first.Goroutines >= 0 && last.Goroutines >= 0 {
 			run.GoroutineGrowth = last.Goroutines - first.Goroutines
+			if first.Connections >= 0 && last.Connections >= 0 {
+				run.GoroutineGrowth -= last.Connections - first.Connections
+			}
 		}
 	}
 	if err := f.Close(); err != nil {

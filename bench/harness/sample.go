@@ -40,7 +40,8 @@ func (s *sampler) sample(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	smp := result.Sample{Offset: time.Since(s.start), RSS: rss, Goroutines: goroutines(ctx, s.metrics)}
+	g, conns := goroutines(ctx, s.metrics)
+	smp := result.Sample{Offset: time.Since(s.start), RSS: rss, Goroutines: g, Connections: conns}
 	s.mu.Lock()
 	s.samples = append(s.samples, smp)
 	s.mu.Unlock()
@@ -76,30 +77,37 @@ func (s *sampler) end(ctx context.Context) []result.Sample {
 	return s.samples
 }
 
-// goroutines reads go_goroutines from the gateway's Prometheus metrics; -1
-// if it cannot.
-func goroutines(ctx context.Context, url string) int {
+// goroutines reads go_goroutines and fanout_client_connections from the
+// gateway's Prometheus metrics; -1 for one it cannot read.
+func goroutines(ctx context.Context, url string) (goroutines, connections int) {
+	goroutines, connections = -1, -1
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return -1
+		return
 	}
 	resp, err := httpClient.Do(req)
 	if err != nil {
-		return -1
+		return
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "go_goroutines "); ok {
-			n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err != nil {
-				return -1
-			}
-			return int(n)
+		name, v, ok := strings.Cut(sc.Text(), " ")
+		if !ok || (name != "go_goroutines" && name != "fanout_client_connections") {
+			continue
+		}
+		n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil {
+			continue
+		}
+		if name == "go_goroutines" {
+			goroutines = int(n)
+		} else {
+			connections = int(n)
 		}
 	}
-	return -1
+	return
 }

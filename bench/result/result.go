@@ -74,7 +74,10 @@ type Run struct {
 	CallsPerRequest float64          `json:"calls_per_request"`
 	// Samples watch the gateway over the measured attack (about every
 	// SampleEvery), with one sample just before and one just after it;
-	// RSSGrowth and GoroutineGrowth compare those two.
+	// RSSGrowth and GoroutineGrowth compare those two. GoroutineGrowth
+	// counts goroutines beyond one per open client connection, when the
+	// gateway reports its connections: connections the load generator
+	// keeps open after a burst are not a leak.
 	Samples         []Sample `json:"samples,omitempty"`
 	RSSGrowth       int64    `json:"rss_growth"`
 	GoroutineGrowth int      `json:"goroutine_growth"`
@@ -87,6 +90,8 @@ type Sample struct {
 	Offset     time.Duration `json:"offset"` // from the start of the measured attack
 	RSS        int64         `json:"rss"`    // resident memory, bytes
 	Goroutines int           `json:"goroutines"`
+	// Connections are the gateway's open client connections; -1 if unknown.
+	Connections int `json:"connections"`
 }
 
 // Capacity is the capacity search of one variant.

@@ -204,6 +204,11 @@ func New(cfg Config) (*Server, error) {
 		NoDefaultServerHeader: false,
 		Logger:                fasthttpLogger{s.log},
 	}
+	// Each open client connection holds one goroutine, busy or idle: a
+	// leak check subtracts these from go_goroutines.
+	s.metrics.Gauge("fanout_client_connections", "", func() float64 {
+		return float64(s.srv.GetOpenConnectionsCount())
+	})
 	return s, nil
 }
 
