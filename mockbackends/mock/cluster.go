@@ -44,7 +44,6 @@ type Options struct {
 // concurrent use.
 type Cluster struct {
 	services  map[string]*service
-	sleep     sleeper
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
@@ -75,15 +74,17 @@ func Start(opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start mock backends: %w", err)
 	}
-	sl, err := newSleeper()
-	if err != nil {
-		log.Warn("precise timer unavailable, using Go timers (delays may run up to 1 ms long)", "err", err)
-	}
-	c := &Cluster{services: map[string]*service{}, sleep: sl}
+	c := &Cluster{services: map[string]*service{}}
 	for i, name := range model.Services {
 		addr := opts.Addrs[name]
 		if addr == "" {
 			addr = "127.0.0.1:0"
+		}
+		// Each service times its own delays: no lock is shared between
+		// services on the hot path.
+		sl, err := newSleeper()
+		if err != nil {
+			log.Warn("precise timer unavailable, using Go timers (delays may run up to 1 ms long)", "service", name, "err", err)
 		}
 		s := &service{
 			name:     name,
@@ -114,6 +115,7 @@ func Start(opts Options) (*Cluster, error) {
 		s.srv.ConnState = s.connState
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
+			sl.close()
 			_ = c.Close()
 			return nil, fmt.Errorf("start mock backends: listen %s on %s: %w", name, addr, err)
 		}
@@ -267,7 +269,9 @@ func (c *Cluster) Close() error {
 		}
 		wg.Wait()
 		c.wg.Wait()
-		c.sleep.close()
+		for _, s := range c.services {
+			s.sleep.close()
+		}
 	})
 	return c.closeErr
 }

@@ -29,9 +29,11 @@ type fineTimer struct {
 	waits  waitHeap
 	armed  int64 // deadline the timerfd is armed for; 0 when disarmed
 	base   time.Time
-	mono0  int64 // CLOCK_MONOTONIC at base, in ns
-	done   chan struct{}
-	pool   sync.Pool
+	mono0  int64         // CLOCK_MONOTONIC at base, in ns
+	done   chan struct{} // closed when the loop has ended
+	stop   chan struct{} // closed by close: sleepers return at once
+	pool   sync.Pool     // *wait
+	timers sync.Pool     // stopped *time.Timer, for the coarse part
 	closed bool
 }
 
@@ -63,16 +65,29 @@ func newFineTimer() (*fineTimer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("timerfd: %w", err)
 	}
-	t := &fineTimer{fd: fd, file: os.NewFile(uintptr(fd), "timerfd"), done: make(chan struct{})}
+	t := &fineTimer{fd: fd, file: os.NewFile(uintptr(fd), "timerfd"), done: make(chan struct{}), stop: make(chan struct{})}
 	if err := t.syncClock(); err != nil {
 		_ = t.file.Close()
 		return nil, err
 	}
 	t.pool.New = func() any { return &wait{ch: make(chan struct{}, 1)} }
+	t.timers.New = func() any {
+		tm := time.NewTimer(time.Hour)
+		tm.Stop()
+		return tm
+	}
 	go t.loop()
-	t.bias = int64(lateness(t.sleepUntil, 9, 500*time.Microsecond))
+	biasOnce.Do(func() { fineBias = int64(lateness(t.sleepUntil, 9, 500*time.Microsecond)) })
+	t.bias = fineBias
 	return t, nil
 }
+
+// The wake-up lateness is a property of the machine, measured once per
+// process: every service's timer shares it.
+var (
+	biasOnce sync.Once
+	fineBias int64
+)
 
 // newSleeper returns the timerfd sleeper, or Go's timers if the kernel
 // refuses a timerfd.
@@ -117,7 +132,18 @@ func (t *fineTimer) sleepUntil(deadline time.Time) {
 		return
 	}
 	if d > handoff+time.Millisecond {
-		time.Sleep(d - handoff)
+		// Go's timers are cheap and scale: they cover all but the last
+		// stretch. Close interrupts them.
+		tm := t.timers.Get().(*time.Timer)
+		tm.Reset(d - handoff)
+		select {
+		case <-tm.C:
+		case <-t.stop:
+			tm.Stop()
+			t.timers.Put(tm)
+			return
+		}
+		t.timers.Put(tm)
 	}
 	w := t.pool.Get().(*wait)
 	w.at = t.mono(deadline) - t.bias
@@ -125,7 +151,6 @@ func (t *fineTimer) sleepUntil(deadline time.Time) {
 	if t.closed {
 		t.mu.Unlock()
 		t.pool.Put(w)
-		time.Sleep(time.Until(deadline))
 		return
 	}
 	heap.Push(&t.waits, w)
@@ -177,6 +202,7 @@ func (t *fineTimer) loop() {
 func (t *fineTimer) close() {
 	t.mu.Lock()
 	t.closed = true
+	close(t.stop)
 	for len(t.waits) > 0 {
 		heap.Pop(&t.waits).(*wait).ch <- struct{}{}
 	}
