@@ -195,14 +195,19 @@ func (s *Scenario) Phases() []string {
 	return out
 }
 
+// runOverhead is what a run costs beyond its warm-up and attack: starting
+// a gateway, waiting for the last responses, stopping it.
+const runOverhead = 1500 * time.Millisecond
+
 // Estimate returns how long the scenario should take to run, start-up
 // excluded: what a progress line counts down from.
 func (s *Scenario) Estimate() time.Duration {
 	n := time.Duration(len(s.Gateway.Variants()))
-	if s.Load.Capacity != nil {
-		return n * (s.Load.Warmup + s.Load.Capacity.Budget)
+	if c := s.Load.Capacity; c != nil {
+		probes := c.Budget / (c.Step + s.Load.Warmup)
+		return n * (c.Budget + probes*runOverhead)
 	}
-	return n * time.Duration(len(s.Load.Rates)) * (s.Load.Warmup + s.Load.Duration + s.Load.Timeout/10)
+	return n * time.Duration(len(s.Load.Rates)) * (s.Load.Warmup + s.Load.Duration + runOverhead)
 }
 
 // Metric names accepted after a variant in an expectation, and what they
