@@ -36,7 +36,7 @@ const (
 )
 
 // DefaultSuite names the scenarios `bench` runs without arguments, in order.
-var DefaultSuite = []string{"talk", "tail", "pool-vs-async", "slow-backend", "capacity"}
+var DefaultSuite = []string{"talk", "tail", "pool-vs-async", "slow-backend", "capacity", "soak"}
 
 // QuickSuite is the scenario of `bench -quick`: the whole pipeline in well
 // under a minute.
