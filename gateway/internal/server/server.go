@@ -56,7 +56,7 @@ type Limits struct {
 	// (fasthttp's ReadBufferSize); larger ones get 431.
 	MaxHeaderSize int
 	// MaxConns is the most client connections served at once; further ones
-	// are answered 503 and closed.
+	// are answered 503 with a problem and closed.
 	MaxConns int
 	// MaxConnsPerIP is the most connections from one client address.
 	MaxConnsPerIP int
@@ -198,7 +198,6 @@ func New(cfg Config) (*Server, error) {
 		IdleTimeout:           s.limits.IdleTimeout,
 		MaxRequestBodySize:    s.limits.MaxRequestBodySize,
 		ReadBufferSize:        s.limits.MaxHeaderSize,
-		Concurrency:           s.limits.MaxConns,
 		MaxConnsPerIP:         s.limits.MaxConnsPerIP,
 		CloseOnShutdown:       true,
 		NoDefaultServerHeader: false,
@@ -218,7 +217,7 @@ func (s *Server) Handler() fasthttp.RequestHandler { return s.router.Handler }
 // Serve accepts connections on ln until Shutdown. It returns nil after a
 // graceful Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.srv.Serve(ln)
+	err := s.srv.Serve(limitConns(ln, s.limits.MaxConns))
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
 	}
