@@ -198,3 +198,46 @@ func TestMaxConns(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestSlowReader: a client that sends many requests and never reads the
+// answers fills the socket buffers; the write timeout then ends its
+// connection instead of letting it hold a worker, and others are served
+// meanwhile.
+func TestSlowReader(t *testing.T) {
+	g := startGateway(t, startCluster(t), gatewayOptions{limits: server.Limits{ReadTimeout: time.Minute, WriteTimeout: shortTimeout}})
+	c, err := net.Dial("tcp", g.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Small receive buffer, many large answers: the gateway's writes block.
+	_ = c.(*net.TCPConn).SetReadBuffer(4 << 10)
+	const pipelined = 2000 // about 40 MB of answers
+	req := []byte(get("/openapi.json"))
+	go func() {
+		for i := 0; i < pipelined; i++ {
+			if _, err := c.Write(req); err != nil {
+				return
+			}
+		}
+	}()
+	time.Sleep(2 * shortTimeout) // not reading
+
+	client := &fasthttp.HostClient{Addr: g.addr}
+	defer client.CloseIdleConnections()
+	if status, body, err := client.GetTimeout(nil, "http://gateway/v2/experiments/42/results", 5*time.Second); err != nil || status != 200 {
+		t.Fatalf("a good request beside a slow reader: status %d, error %v: %.200s", status, err, body)
+	}
+
+	// Reading now finds what the gateway wrote before it gave up, then the
+	// end of the connection, well short of every answer.
+	_ = c.SetReadDeadline(time.Now().Add(20 * shortTimeout))
+	n, err := io.Copy(io.Discard, c)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("the connection of a client that does not read is still open after %v (read %d bytes)", 20*shortTimeout, n)
+	}
+	if full := int64(pipelined) * 20000; n >= full {
+		t.Errorf("read %d bytes: every answer was written, the writes never blocked", n)
+	}
+}
