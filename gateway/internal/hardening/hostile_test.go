@@ -146,6 +146,8 @@ var hostileRequests = []hostile{
 // served: never a 5xx, never a panic, never a hang.
 func TestHostileRequests(t *testing.T) {
 	g := startGateway(t, startCluster(t), gatewayOptions{})
+	warm := &fasthttp.HostClient{Addr: g.addr}
+	baseline := warmUp(t, g, warm)
 
 	stop := make(chan struct{})
 	good := make(chan error, 1)
@@ -189,6 +191,8 @@ func TestHostileRequests(t *testing.T) {
 	if served == 0 {
 		t.Error("the well-behaved client got no answer at all")
 	}
+	// Every hostile connection is closed: nothing of them stays behind.
+	settleGoroutines(t, g, baseline, 2)
 	var metrics bytes.Buffer
 	g.srv.Metrics().WritePrometheus(&metrics)
 	if !strings.Contains(metrics.String(), `fanout_errors_total{kind="internal"} 0`) {
