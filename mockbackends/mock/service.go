@@ -108,13 +108,17 @@ type rng struct {
 	r   *rand.Rand
 }
 
-func (s *service) rand() *rng {
+func (s *service) rand() *rng { return s.randFor(s.seq.Add(1)) }
+
+// randFor returns the generator of the service's request number n (from
+// 1): a replay of the draws of any request.
+func (s *service) randFor(n uint64) *rng {
 	g, _ := s.rngs.Get().(*rng)
 	if g == nil {
 		g = &rng{}
 		g.r = rand.New(&g.pcg)
 	}
-	g.pcg.Seed(s.seed, splitmix(s.seq.Add(1)))
+	g.pcg.Seed(s.seed, splitmix(n))
 	return g
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -22,7 +23,12 @@ import (
 // read through the same netpoller: its expiry wakes epoll at once, without
 // blocking a thread.
 type fineTimer struct {
-	bias   int64 // measured lateness of a wake-up, ns, subtracted from each deadline
+	// bias is how much earlier than its deadline a wait is armed, in ns:
+	// the median lateness of a wake-up (timer expiry, netpoller, two
+	// goroutine switches). It starts from a measurement and then tracks
+	// the median of what the waits deliver, so that it follows the
+	// machine's load.
+	bias   atomic.Int64
 	mu     sync.Mutex
 	file   *os.File
 	fd     int
@@ -78,7 +84,7 @@ func newFineTimer() (*fineTimer, error) {
 	}
 	go t.loop()
 	biasOnce.Do(func() { fineBias = int64(lateness(t.sleepUntil, 9, 500*time.Microsecond)) })
-	t.bias = fineBias
+	t.bias.Store(fineBias)
 	return t, nil
 }
 
@@ -146,7 +152,9 @@ func (t *fineTimer) sleepUntil(deadline time.Time) {
 		t.timers.Put(tm)
 	}
 	w := t.pool.Get().(*wait)
-	w.at = t.mono(deadline) - t.bias
+	bias := t.bias.Load()
+	target := t.mono(deadline)
+	w.at = target - bias
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -160,7 +168,22 @@ func (t *fineTimer) sleepUntil(deadline time.Time) {
 	t.mu.Unlock()
 	<-w.ch
 	t.pool.Put(w)
+	// Median tracking by signs: a late wake-up nudges the bias up, an
+	// early one down, so half end before the deadline and half after,
+	// by the lateness' spread (tens of microseconds).
+	if late := t.mono(time.Now()) - target; late > 0 {
+		if bias < int64(maxBias) {
+			t.bias.Add(biasStep)
+		}
+	} else if bias > 0 {
+		t.bias.Add(-biasStep)
+	}
 }
+
+// biasStep is how far one wait moves the bias: small against the
+// lateness' spread, large enough to follow a change of load within a few
+// hundred requests.
+const biasStep = int64(time.Microsecond)
 
 // arm sets the timerfd to fire at the absolute time at. Called with mu held.
 func (t *fineTimer) arm(at int64) {
