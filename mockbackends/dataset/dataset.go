@@ -111,9 +111,13 @@ func (d *Dataset) LayerOf(experimentID uint64) uint64 {
 	return (p-1)*d.perLayers + i%d.perLayers + 1
 }
 
-// HasProject, HasLayer and HasExperiment report whether an id exists.
-func (d *Dataset) HasProject(id uint64) bool    { return id >= 1 && id <= d.projects }
-func (d *Dataset) HasLayer(id uint64) bool      { return id >= 1 && id <= d.Layers() }
+// HasProject reports whether project id exists.
+func (d *Dataset) HasProject(id uint64) bool { return id >= 1 && id <= d.projects }
+
+// HasLayer reports whether layer id exists.
+func (d *Dataset) HasLayer(id uint64) bool { return id >= 1 && id <= d.Layers() }
+
+// HasExperiment reports whether experiment id is a generated one.
 func (d *Dataset) HasExperiment(id uint64) bool { return id >= 1 && id <= d.Experiments() }
 
 // ParseID reads a canonical decimal id: digits only, no sign, no leading
@@ -164,8 +168,10 @@ func cached(slot *atomic.Pointer[[]byte], gen func() any) []byte {
 	}
 	b, err := json.Marshal(gen())
 	if err != nil {
-		// The generated types always marshal; this is a programming error.
-		panic(fmt.Sprintf("dataset: marshal: %v", err))
+		// The generated records hold only finite numbers and always
+		// marshal; should one ever fail, its body says so and stays
+		// valid JSON.
+		b, _ = json.Marshal(map[string]string{"error": "generate record: " + err.Error(), "code": "internal"})
 	}
 	slot.CompareAndSwap(nil, &b)
 	return *slot.Load()
