@@ -542,46 +542,39 @@ func TestMaxInFlightQueues(t *testing.T) {
 	}
 }
 
+// TestQueueLimitRejects fills one worker and a queue of two, then sends
+// three more requests: each gets 503 at once. Hanging requests hold the
+// worker, so no timing decides the outcome.
 func TestQueueLimitRejects(t *testing.T) {
 	c := noLatency(t)
-	c.SetConfig("results", model.Service{Latency: &model.Latency{Kind: model.KindFixed, Value: model.Duration(100 * time.Millisecond)}, MaxInFlight: 1, QueueLimit: 2})
-	var wg sync.WaitGroup
-	results := make(chan response, 6)
-	send := func() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results <- do(t, "GET", url(c, "results", "/results/1"), "")
-		}()
+	c.SetConfig("results", model.Service{Faults: &model.Faults{Hang: 1}, MaxInFlight: 1, QueueLimit: 2})
+	var held []net.Conn
+	hold := func() {
+		conn, err := net.Dial("tcp", c.Addr("results"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, conn)
+		fmt.Fprintf(conn, "GET /results/1 HTTP/1.1\r\nHost: x\r\n\r\n")
 	}
-	send()
+	hold()
 	waitFor(t, func() bool { return c.Stats("results").InFlight == 1 }, "the first request to hold the worker")
-	send()
-	send()
+	hold()
+	hold()
 	waitFor(t, func() bool { return c.Stats("results").Queued == 2 }, "two requests to queue")
 	for range 3 {
-		send()
-	}
-	wg.Wait()
-	close(results)
-	var ok, rejected int
-	for r := range results {
-		switch r.status {
-		case 200:
-			ok++
-		case 503:
-			rejected++
-			if decodeJSON(t, r.body)["code"] != "unavailable" || r.header.Get("Retry-After") == "" {
-				t.Errorf("503 body %s", r.body)
-			}
-		default:
-			t.Errorf("status %d", r.status)
+		r := do(t, "GET", url(c, "results", "/results/1"), "")
+		if r.status != 503 || decodeJSON(t, r.body)["code"] != "unavailable" || r.header.Get("Retry-After") == "" {
+			t.Errorf("beyond the queue: %d %s", r.status, r.body)
 		}
 	}
-	if ok != 3 || rejected != 3 {
-		t.Errorf("%d served, %d rejected; want 3 and 3 (1 worker + 2 queued)", ok, rejected)
+	if st := c.Stats("results"); st.Errors.Rejected != 3 || st.PeakInFlight != 1 || st.Queued != 2 {
+		t.Errorf("rejected %d, peak in flight %d, queued %d; want 3, 1, 2", st.Errors.Rejected, st.PeakInFlight, st.Queued)
 	}
-	if st := c.Stats("results"); st.Errors.Rejected != 3 {
-		t.Errorf("rejected counter %d", st.Errors.Rejected)
+	// The clients give up: the worker passes down the queue, each queued
+	// request hangs in turn until its client leaves, and all is released.
+	for _, conn := range held {
+		conn.Close()
 	}
+	waitFor(t, func() bool { st := c.Stats("results"); return st.InFlight == 0 && st.Queued == 0 }, "the worker and the queue to drain")
 }
