@@ -241,3 +241,39 @@ func TestSlowReader(t *testing.T) {
 		t.Errorf("read %d bytes: every answer was written, the writes never blocked", n)
 	}
 }
+
+// TestMaxConnsPerIP: one address holding its share of connections gets 429
+// for one more, at once, and is served again once its connections close.
+func TestMaxConnsPerIP(t *testing.T) {
+	const perIP = 2
+	g := startGateway(t, startCluster(t), gatewayOptions{limits: server.Limits{ReadTimeout: shortTimeout, MaxConnsPerIP: perIP}})
+	var slow []<-chan loris
+	for i := 0; i < perIP; i++ {
+		slow = append(slow, startLoris(g.addr, slowRequests[1].prefix, shortTimeout/10))
+	}
+	time.Sleep(shortTimeout / 5)
+	a, err := exchange(t, g.addr, []byte(get("/v2/experiments/42")), false, false)
+	if err != nil {
+		t.Fatalf("a connection beyond the address's share: %v", err)
+	}
+	checkProblem(t, a, fasthttp.StatusTooManyRequests, problem.TypeTooManyConnections)
+	if a.took >= shortTimeout {
+		t.Errorf("a connection beyond the address's share answered after %v, want at once", a.took)
+	}
+	for _, ch := range slow {
+		if l := <-ch; l.err != nil || l.answer.status != fasthttp.StatusRequestTimeout {
+			t.Errorf("slow client: status %d, error %v", l.answer.status, l.err)
+		}
+	}
+	deadline := time.Now().Add(10 * shortTimeout)
+	for {
+		a, err := exchange(t, g.addr, []byte(get("/v2/experiments/42")), false, false)
+		if err == nil && a.status == fasthttp.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not served again after its connections closed: status %d, error %v", a.status, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

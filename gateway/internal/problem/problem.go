@@ -29,6 +29,7 @@ const (
 	TypeTooLarge             = "urn:fanout:problem:too-large"       // body (413) or headers (431) over the limits
 	TypeRequestTimeout       = "urn:fanout:problem:request-timeout" // not received in time (408)
 	TypeUnsupportedMediaType = "urn:fanout:problem:unsupported-media-type"
+	TypeTooManyConnections   = "urn:fanout:problem:too-many-connections" // from one address (429)
 )
 
 // InvalidParam names one invalid part of a request and says why.

@@ -58,7 +58,8 @@ type Limits struct {
 	// MaxConns is the most client connections served at once; further ones
 	// are answered 503 with a problem and closed.
 	MaxConns int
-	// MaxConnsPerIP is the most connections from one client address.
+	// MaxConnsPerIP is the most connections from one client address;
+	// further ones are answered 429 with a problem and closed.
 	MaxConnsPerIP int
 }
 
@@ -198,7 +199,6 @@ func New(cfg Config) (*Server, error) {
 		IdleTimeout:           s.limits.IdleTimeout,
 		MaxRequestBodySize:    s.limits.MaxRequestBodySize,
 		ReadBufferSize:        s.limits.MaxHeaderSize,
-		MaxConnsPerIP:         s.limits.MaxConnsPerIP,
 		CloseOnShutdown:       true,
 		NoDefaultServerHeader: false,
 		Logger:                fasthttpLogger{s.log},
@@ -217,7 +217,7 @@ func (s *Server) Handler() fasthttp.RequestHandler { return s.router.Handler }
 // Serve accepts connections on ln until Shutdown. It returns nil after a
 // graceful Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.srv.Serve(limitConns(ln, s.limits.MaxConns))
+	err := s.srv.Serve(limitConns(ln, s.limits.MaxConns, s.limits.MaxConnsPerIP))
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
 	}
