@@ -190,7 +190,7 @@ func Parse(args []string, out io.Writer) (Config, error) {
 		maxBodySize    = fs.Int("max-body-size", d.MaxBodySize, "largest request body in `BYTES`; larger get 413")
 		maxHeaderSize  = fs.Int("max-header-size", d.MaxHeaderSize, "largest request line plus headers in `BYTES`; larger get 431")
 		maxClientConns = fs.Int("max-client-conns", d.MaxClientConns, "client connections served at once; further ones get 503")
-		maxConnsPerIP  = fs.Int("max-conns-per-ip", d.MaxConnsPerIP, "connections from one client address; 0: no limit")
+		maxConnsPerIP  = fs.Int("max-conns-per-ip", d.MaxConnsPerIP, "connections from one client address, further ones get 429; 0: no limit")
 	)
 	fs.Var(backends, "backend", "backend address `NAME=HOST:PORT`, repeatable (defaults: "+backendFlag(DefaultBackends).String()+")")
 	if err := fs.Parse(args); err != nil {
