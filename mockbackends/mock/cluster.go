@@ -104,7 +104,7 @@ func Start(opts Options) (*Cluster, error) {
 		s.policy.Store(compile(name, cfg[name].Clone()))
 		s.srv = &fasthttp.Server{
 			Handler:                       s.handle,
-			Name:                          "fanout-mock-" + name,
+			NoDefaultServerHeader:         true, // nothing tells a gateway that this backend is a mock
 			MaxRequestBodySize:            1 << 20,
 			IdleTimeout:                   90 * time.Second,
 			CloseOnShutdown:               true,
