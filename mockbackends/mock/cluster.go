@@ -103,16 +103,15 @@ func Start(opts Options) (*Cluster, error) {
 		s.stats.routes = make([]counters, len(s.routes))
 		s.policy.Store(compile(name, cfg[name].Clone()))
 		s.srv = &fasthttp.Server{
-			Handler:                       s.handle,
-			NoDefaultServerHeader:         true, // nothing tells a gateway that this backend is a mock
-			MaxRequestBodySize:            1 << 20,
-			IdleTimeout:                   90 * time.Second,
-			CloseOnShutdown:               true,
-			NoDefaultContentType:          true,
-			DisableHeaderNamesNormalizing: false,
-			Logger:                        fasthttpLogger{log: log, service: name},
+			Handler:               s.handle,
+			ConnState:             s.connState,
+			NoDefaultServerHeader: true, // nothing tells a gateway that this backend is a mock
+			NoDefaultContentType:  true,
+			MaxRequestBodySize:    1 << 20,
+			IdleTimeout:           90 * time.Second,
+			CloseOnShutdown:       true,
+			Logger:                fasthttpLogger{log: log, service: name},
 		}
-		s.srv.ConnState = s.connState
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			sl.close()
