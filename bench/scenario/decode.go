@@ -19,33 +19,12 @@ import (
 	"fanout/mockbackends/model"
 )
 
-// Error is a problem with one field of a scenario file.
-type Error struct {
-	File   string
-	Line   int    // 1-based, 0 if unknown
-	Path   string // dotted field path: "load.rates[1]"
-	Reason string
-}
+// Error is a problem with one field of a scenario file: the same
+// "file:line: field.path: reason" error the mock backends' config uses, so a
+// problem in a scenario's backends: section reads like any other.
+type Error = model.FieldError
 
-func (e *Error) Error() string {
-	var b strings.Builder
-	if e.File != "" {
-		b.WriteString(e.File)
-		if e.Line > 0 {
-			b.WriteString(":" + strconv.Itoa(e.Line))
-		}
-		b.WriteString(": ")
-	} else if e.Line > 0 {
-		b.WriteString("line " + strconv.Itoa(e.Line) + ": ")
-	}
-	if e.Path != "" {
-		b.WriteString(e.Path + ": ")
-	}
-	b.WriteString(e.Reason)
-	return b.String()
-}
-
-// Load reads and validates the scenario file at path.
+// LoadFile reads and validates the scenario file at path.
 func LoadFile(path string) (*Scenario, error) {
 	f, err := os.Open(path)
 	if err != nil {
