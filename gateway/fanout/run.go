@@ -15,7 +15,8 @@ type Result struct {
 
 	// What the calls of one Execute share. Executors write an Outcome and the
 	// values of a call only from the goroutine that runs it, and read them in
-	// another goroutine only after receiving its index on done.
+	// another goroutine only after receiving its index on done (or, in the
+	// concurrent mode, after finishCall, under mu).
 	plan    *Plan
 	ctx     context.Context
 	params  Params
@@ -25,6 +26,12 @@ type Result struct {
 	pending []int32
 	queue   []int    // calls ready to start, for runGraph
 	done    chan int // buffered to the number of calls: every sender finds room
+
+	// For the concurrent mode, where whichever goroutine finishes a call
+	// starts its dependents: mu guards pending and left, the number of
+	// calls not finished yet.
+	mu   sync.Mutex
+	left int
 }
 
 var results = sync.Pool{New: func() any { return new(Result) }}
