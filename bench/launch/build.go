@@ -16,13 +16,16 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 // CacheDir is where Build keeps binaries: os.TempDir()/fanout-bin.
 func CacheDir() string { return filepath.Join(os.TempDir(), "fanout-bin") }
 
-// buildMu serialises builds within one process; the atomic rename in Build
-// keeps concurrent processes (parallel test binaries) safe too.
+// buildMu serialises builds within one process; a lock file serialises
+// them across processes (go test runs the packages' test binaries in
+// parallel, and several of them build the same binaries), and the atomic
+// rename means a reader never sees half a binary.
 var buildMu sync.Mutex
 
 // Build compiles the main package pkg of the module in the current directory
@@ -51,6 +54,15 @@ func Build(ctx context.Context, pkg string) (string, error) {
 	if err := os.MkdirAll(CacheDir(), 0o755); err != nil {
 		return "", fmt.Errorf("build %s: %w", pkg, err)
 	}
+	unlock, err := lockFile(filepath.Join(CacheDir(), name+".lock"))
+	if err != nil {
+		return "", fmt.Errorf("build %s: %w", pkg, err)
+	}
+	defer unlock()
+	// Another process may have built it while this one waited for the lock.
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
 	tmp, err := os.CreateTemp(CacheDir(), name+".tmp-*")
 	if err != nil {
 		return "", fmt.Errorf("build %s: %w", pkg, err)
@@ -69,6 +81,23 @@ func Build(ctx context.Context, pkg string) (string, error) {
 		return "", fmt.Errorf("build %s: %w", pkg, err)
 	}
 	return bin, nil
+}
+
+// lockFile takes an exclusive flock on path, waiting for it, and returns
+// the function that releases it.
+func lockFile(path string) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		_ = f.Close()
+	}, nil
 }
 
 // ModuleRoot returns the directory of the go.mod that governs the current
