@@ -217,76 +217,34 @@ func (c *Config) UnmarshalJSON(b []byte) error {
 // UnmarshalYAML decodes a Service strictly. Route names are checked by
 // Config.Validate or DecodeService, which know the service.
 func (s *Service) UnmarshalYAML(n *yaml.Node) error {
-	v, err := decodeService(resolve(n), "")
-	if err != nil {
-		return err
-	}
-	*s = v
-	return nil
+	return decodeInto(s, resolve(n), decodeService)
 }
 
 // UnmarshalJSON decodes a Service strictly.
 func (s *Service) UnmarshalJSON(b []byte) error {
-	n, err := jsonNode(b)
-	if err != nil {
-		return err
-	}
-	v, err := decodeService(n, "")
-	if err != nil {
-		return err
-	}
-	*s = v
-	return nil
+	return decodeJSONInto(s, b, decodeService)
 }
 
 // UnmarshalYAML decodes a latency from its short form or a mapping, and
 // validates it.
 func (l *Latency) UnmarshalYAML(n *yaml.Node) error {
-	v, err := decodeLatency(resolve(n), "")
-	if err != nil {
-		return err
-	}
-	*l = v
-	return nil
+	return decodeInto(l, resolve(n), decodeLatency)
 }
 
 // UnmarshalJSON decodes a latency from its short form (a JSON string) or an
 // object, and validates it.
 func (l *Latency) UnmarshalJSON(b []byte) error {
-	n, err := jsonNode(b)
-	if err != nil {
-		return err
-	}
-	v, err := decodeLatency(n, "")
-	if err != nil {
-		return err
-	}
-	*l = v
-	return nil
+	return decodeJSONInto(l, b, decodeLatency)
 }
 
 // UnmarshalYAML decodes faults strictly and validates them.
 func (f *Faults) UnmarshalYAML(n *yaml.Node) error {
-	v, err := decodeFaults(resolve(n), "")
-	if err != nil {
-		return err
-	}
-	*f = v
-	return nil
+	return decodeInto(f, resolve(n), decodeFaults)
 }
 
 // UnmarshalJSON decodes faults strictly and validates them.
 func (f *Faults) UnmarshalJSON(b []byte) error {
-	n, err := jsonNode(b)
-	if err != nil {
-		return err
-	}
-	v, err := decodeFaults(n, "")
-	if err != nil {
-		return err
-	}
-	*f = v
-	return nil
+	return decodeJSONInto(f, b, decodeFaults)
 }
 
 // resolve follows document and alias nodes to the node that holds a value.
@@ -688,4 +646,24 @@ func jsonValue(dec *json.Decoder) (*yaml.Node, error) {
 		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}, nil
 	}
 	return nil, fmt.Errorf("unexpected token %v", tok)
+}
+
+// decodeInto decodes n with decode and stores the result in dst only on
+// success.
+func decodeInto[T any](dst *T, n *yaml.Node, decode func(*yaml.Node, string) (T, error)) error {
+	v, err := decode(n, "")
+	if err != nil {
+		return err
+	}
+	*dst = v
+	return nil
+}
+
+// decodeJSONInto converts b to a node and decodes it like decodeInto.
+func decodeJSONInto[T any](dst *T, b []byte, decode func(*yaml.Node, string) (T, error)) error {
+	n, err := jsonNode(b)
+	if err != nil {
+		return err
+	}
+	return decodeInto(dst, n, decode)
 }
