@@ -217,13 +217,17 @@ func checkDelivered(t *testing.T, specs []string, n int, rate float64) {
 func TestNoLatencyIsFast(t *testing.T) {
 	fast := noLatency(t)
 	got := delivered(t, fast.Addr("results"), "/results/1", 200, 2000)
-	if p50 := quantile(got, 0.5); p50 > 10*time.Millisecond {
-		t.Errorf("p50 %v with latency off", p50)
-	}
+	fastP50 := quantile(got, 0.5)
 	slow := start(t, Options{})
 	got = delivered(t, slow.Addr("layers"), "/layers/1", 20, 1000)
-	if p50 := quantile(got, 0.5); p50 < 14*time.Millisecond {
-		t.Errorf("default layers latency: p50 %v, want about 15ms", p50)
+	slowP50 := quantile(got, 0.5)
+	if slowP50 < 14*time.Millisecond {
+		t.Errorf("default layers latency: p50 %v, want about 15ms", slowP50)
+	}
+	// An ordering with slack, not a wall-clock budget: with latency off the
+	// p50 stays well under the 15 ms the default layers model injects.
+	if fastP50*3 > slowP50*2 {
+		t.Errorf("p50 %v with latency off, want well under the default %v", fastP50, slowP50)
 	}
 }
 
