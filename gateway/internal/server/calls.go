@@ -53,8 +53,7 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, o *operation, start time.Time) 
 	res, offset := s.execute(ctx, o, start, st, ex)
 	defer res.Release()
 
-	st.buf = appendTiming(st.buf[:0], o.plan, res, offset, time.Since(start))
-	ctx.Response.Header.SetBytesV("Server-Timing", st.buf)
+	writeTiming(ctx, st, o, res, offset, start)
 	if p, failed := s.failure(o, res); failed {
 		problem.Write(ctx, p)
 		return
@@ -86,8 +85,7 @@ func (s *Server) create(ctx *fasthttp.RequestCtx, o *operation, start time.Time)
 	res, offset := s.execute(ctx, o, start, st, withBody)
 	defer res.Release()
 
-	st.buf = appendTiming(st.buf[:0], o.plan, res, offset, time.Since(start))
-	ctx.Response.Header.SetBytesV("Server-Timing", st.buf)
+	writeTiming(ctx, st, o, res, offset, start)
 	if p, failed := s.failure(o, res); failed {
 		problem.Write(ctx, p)
 		return
@@ -132,8 +130,7 @@ func (s *Server) results(ctx *fasthttp.RequestCtx, o *operation, start time.Time
 	defer res.Release()
 
 	if p, failed := s.failure(o, res); failed {
-		st.buf = appendTiming(st.buf[:0], o.plan, res, offset, time.Since(start))
-		ctx.Response.Header.SetBytesV("Server-Timing", st.buf)
+		writeTiming(ctx, st, o, res, offset, start)
 		problem.Write(ctx, p)
 		return
 	}
@@ -176,6 +173,12 @@ func (s *Server) results(ctx *fasthttp.RequestCtx, o *operation, start time.Time
 	ctx.SetContentType("application/json")
 	ctx.SetBody(st.buf)
 	// The timing goes last so that "total" includes the composition.
+	writeTiming(ctx, st, o, res, offset, start)
+}
+
+// writeTiming sets the Server-Timing header: one entry per call of the
+// plan and the total so far, formatted into the request state's buffer.
+func writeTiming(ctx *fasthttp.RequestCtx, st *state, o *operation, res *fanout.Result, offset time.Duration, start time.Time) {
 	st.buf = appendTiming(st.buf[:0], o.plan, res, offset, time.Since(start))
 	ctx.Response.Header.SetBytesV("Server-Timing", st.buf)
 }
