@@ -274,51 +274,21 @@ func Decode(data []byte) (Config, error) {
 	if err := dec.Decode(&file); err != nil && !errors.Is(err, io.EOF) {
 		return Config{}, err
 	}
-	if file.Addr != "" {
-		c.Addr = file.Addr
-	}
-	if file.Mode != "" {
-		c.Mode = file.Mode
-	}
-	if file.PoolSize != 0 {
-		c.PoolSize = file.PoolSize
-	}
-	if file.Deadline != 0 {
-		c.Deadline = file.Deadline
-	}
-	if file.Grace != 0 {
-		c.Grace = file.Grace
-	}
-	if file.MaxConns != 0 {
-		c.MaxConns = file.MaxConns
-	}
-	if file.BackendTimeout != 0 {
-		c.BackendTimeout = file.BackendTimeout
-	}
-	if file.LogLevel != "" {
-		c.LogLevel = file.LogLevel
-	}
-	if file.ReadTimeout != 0 {
-		c.ReadTimeout = file.ReadTimeout
-	}
-	if file.WriteTimeout != 0 {
-		c.WriteTimeout = file.WriteTimeout
-	}
-	if file.IdleTimeout != 0 {
-		c.IdleTimeout = file.IdleTimeout
-	}
-	if file.MaxBodySize != 0 {
-		c.MaxBodySize = file.MaxBodySize
-	}
-	if file.MaxHeaderSize != 0 {
-		c.MaxHeaderSize = file.MaxHeaderSize
-	}
-	if file.MaxClientConns != 0 {
-		c.MaxClientConns = file.MaxClientConns
-	}
-	if file.MaxConnsPerIP != 0 {
-		c.MaxConnsPerIP = file.MaxConnsPerIP
-	}
+	override(&c.Addr, file.Addr)
+	override(&c.Mode, file.Mode)
+	override(&c.PoolSize, file.PoolSize)
+	override(&c.Deadline, file.Deadline)
+	override(&c.Grace, file.Grace)
+	override(&c.MaxConns, file.MaxConns)
+	override(&c.BackendTimeout, file.BackendTimeout)
+	override(&c.LogLevel, file.LogLevel)
+	override(&c.ReadTimeout, file.ReadTimeout)
+	override(&c.WriteTimeout, file.WriteTimeout)
+	override(&c.IdleTimeout, file.IdleTimeout)
+	override(&c.MaxBodySize, file.MaxBodySize)
+	override(&c.MaxHeaderSize, file.MaxHeaderSize)
+	override(&c.MaxClientConns, file.MaxClientConns)
+	override(&c.MaxConnsPerIP, file.MaxConnsPerIP)
 	for name, b := range file.Backends {
 		if b.Addr == "" {
 			b.Addr = c.Backends[name].Addr
@@ -387,4 +357,13 @@ func validMode(m string) bool {
 		}
 	}
 	return false
+}
+
+// override sets *dst to v when the config file gave v (not the zero value),
+// so a file's settings replace the defaults and keys it leaves out do not.
+func override[T comparable](dst *T, v T) {
+	var zero T
+	if v != zero {
+		*dst = v
+	}
 }
