@@ -15,6 +15,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -84,16 +85,44 @@ func (l Latency) Stat(name string) (time.Duration, bool) {
 	return 0, false
 }
 
+// PartialHeader is the response header with which the gateway marks a 2xx
+// page that lacks some of its parts (an optional call failed or timed out);
+// its value names the missing parts ("layer, settings").
+const PartialHeader = "Fanout-Partial"
+
+// GeneratorLimit is the share of the offered rate a load generator must
+// achieve: below it the step measured the generator (or the machine it
+// shares with the gateway), not the server.
+const GeneratorLimit = 0.97
+
+// MinSamples is the fewest requests a p99 is worth reporting on: with fewer,
+// the 99th percentile rests on fewer than ten requests beyond it.
+const MinSamples = 1000
+
 // Summary holds the figures of a set of requests.
 type Summary struct {
 	Requests int `json:"requests"`
-	// Rate is the achieved rate of sending; Throughput the successful
-	// responses per second over the whole span until the last response.
-	Rate       float64       `json:"rate"`
-	Throughput float64       `json:"throughput"`
-	Success    float64       `json:"success"` // fraction of 2xx and 3xx
-	Span       time.Duration `json:"span"`
-	Latency    Latency       `json:"latency"`
+	// Rate is the achieved rate of sending over the window the requests
+	// were offered in: requests divided by the window. An open-model
+	// generator that keeps up achieves the offered rate; one short of CPU
+	// sends fewer (see Limited).
+	Rate float64 `json:"achieved_rate"`
+	// Throughput is the complete answers per second of the same window,
+	// so it never exceeds Rate.
+	Throughput float64 `json:"throughput"`
+	// Success is the fraction answered 2xx or 3xx (complete or partial).
+	// Complete, Partial and Failed split every request three ways:
+	// 2xx/3xx without PartialHeader, 2xx/3xx with it, and the rest
+	// (another status or no response); they add up to 1.
+	Success  float64 `json:"success"`
+	Complete float64 `json:"complete"`
+	Partial  float64 `json:"partial"`
+	Failed   float64 `json:"failed"`
+	// Window is the time the requests were offered in; Span runs from the
+	// first request's start to the last response.
+	Window  time.Duration `json:"window"`
+	Span    time.Duration `json:"span"`
+	Latency Latency       `json:"latency"`
 	// Codes counts responses by status ("200", "504"; "0" for no
 	// response). Errors counts failures by kind: "timeout", "refused",
 	// "reset", "eof", "other" for no response, and "http_NNN" for statuses
@@ -101,6 +130,16 @@ type Summary struct {
 	Codes  map[string]int `json:"codes"`
 	Errors map[string]int `json:"errors,omitempty"`
 }
+
+// Limited reports whether the generator fell short of offered: it achieved
+// less than GeneratorLimit of it.
+func (s Summary) Limited(offered float64) bool {
+	return offered > 0 && s.Rate < GeneratorLimit*offered
+}
+
+// EnoughSamples reports whether there are enough requests (MinSamples) for
+// the p99 to mean something.
+func (s Summary) EnoughSamples() bool { return s.Requests >= MinSamples }
 
 // CodeFraction returns the fraction of requests answered with status code
 // (0 for no response).
@@ -127,6 +166,16 @@ type Report struct {
 	// Timeline has the figures of consecutive slices of the run, by
 	// request start, to show a degradation and a recovery over time.
 	Timeline []Bucket `json:"timeline,omitempty"`
+	// LatencySlope is the least-squares slope of latency against request
+	// start over the run (seconds of latency per second of run): about 0
+	// when the server keeps up, positive when a queue builds.
+	LatencySlope float64 `json:"latency_slope"`
+	// GeneratorCPU is the user+sys CPU time the generating process spent
+	// from the start of the attack to its last response;
+	// GeneratorCPUShare divides it by that wall time and the machine's
+	// cores (1: the generator alone used every core).
+	GeneratorCPU      time.Duration `json:"generator_cpu"`
+	GeneratorCPUShare float64       `json:"generator_cpu_share"`
 }
 
 // Bucket is the figures of the requests started in one slice of a run.
@@ -143,7 +192,7 @@ const timelineBuckets = 40
 
 // keptHeaders are the response headers written to the encoded results:
 // enough for waterfalls, small enough to keep result files lean.
-var keptHeaders = []string{"Server-Timing", "Content-Type"}
+var keptHeaders = []string{"Server-Timing", "Content-Type", PartialHeader}
 
 // record is what Run keeps of each result in memory.
 type record struct {
@@ -151,6 +200,7 @@ type record struct {
 	latency time.Duration
 	code    uint16
 	errKind string
+	partial bool   // a success marked with PartialHeader
 	timing  string // Server-Timing, for a sample only
 	target  string
 }
@@ -192,6 +242,7 @@ func Run(ctx context.Context, a Attack) (*Report, error) {
 	if a.Out != nil {
 		enc = vegeta.NewEncoder(a.Out)
 	}
+	cpu0 := processCPU()
 	start := time.Now()
 	stopTimers := schedule(ctx, start, a.Phases, a.At)
 	defer stopTimers()
@@ -199,16 +250,16 @@ func Run(ctx context.Context, a Attack) (*Report, error) {
 	res := atk.Attack(tr, pacer, a.Duration, a.Name)
 	var recs []record
 	var encErr error
-	var began time.Time
+	// window is how long requests were offered: the attack's duration,
+	// or less if ctx ended it.
+	window := a.Duration
 	ctxDone := ctx.Done()
 	for r := range res {
-		if began.IsZero() {
-			began = r.Timestamp
-		}
 		if ctxDone != nil {
 			select {
 			case <-ctxDone:
 				atk.Stop()
+				window = min(window, time.Since(start))
 				ctxDone = nil // keep draining
 			default:
 			}
@@ -223,16 +274,29 @@ func Run(ctx context.Context, a Attack) (*Report, error) {
 		if r.Code >= 200 && r.Code < 300 {
 			rec.timing = r.Headers.Get("Server-Timing")
 		}
+		if rec.errKind == "" && r.Headers.Get(PartialHeader) != "" {
+			rec.partial = true
+		}
 		recs = append(recs, rec)
 		if enc != nil && encErr == nil {
 			trimHeaders(r)
 			encErr = enc.Encode(r)
 		}
 	}
+	if ctx.Err() != nil {
+		// ctx may have ended between two results or after the last.
+		window = min(window, time.Since(start))
+	}
+	wall := time.Since(start)
+	cpu := processCPU() - cpu0
 	if encErr != nil {
 		return nil, fmt.Errorf("attack %s: write results: %w", a.Name, encErr)
 	}
-	rep := &Report{Summary: summarise(recs)}
+	rep := &Report{Summary: summarise(recs, window), LatencySlope: slope(recs)}
+	if cpu0 >= 0 && cpu >= 0 && wall > 0 {
+		rep.GeneratorCPU = cpu
+		rep.GeneratorCPUShare = float64(cpu) / float64(wall) / float64(runtime.NumCPU())
+	}
 	if len(a.Phases) > 0 {
 		rep.Phases = map[string]Summary{}
 		bounds := append([]time.Duration{-1 << 62}, a.Phases...)
@@ -248,11 +312,11 @@ func Run(ctx context.Context, a Attack) (*Report, error) {
 					part = append(part, r)
 				}
 			}
-			rep.Phases[name] = summarise(part)
+			rep.Phases[name] = summarise(part, min(hi, window)-max(lo, 0))
 		}
 	}
 	rep.Timing, rep.TimingTarget = medianTiming(recs, rep.Latency.P50)
-	rep.Timeline = timeline(recs, a.Duration)
+	rep.Timeline = timeline(recs, window)
 	if len(a.Targets) > 1 {
 		by := map[string][]record{}
 		for _, r := range recs {
@@ -260,7 +324,7 @@ func Run(ctx context.Context, a Attack) (*Report, error) {
 		}
 		rep.Targets = map[string]Summary{}
 		for name, part := range by {
-			rep.Targets[name] = summarise(part)
+			rep.Targets[name] = summarise(part, window)
 		}
 	}
 	return rep, ctx.Err()
@@ -327,44 +391,77 @@ func errorKind(r *vegeta.Result) string {
 	return "other"
 }
 
-func summarise(recs []record) Summary {
-	s := Summary{Requests: len(recs), Codes: map[string]int{}}
+// summarise computes the figures of recs, whose requests were offered over
+// window (the rates are per second of it).
+func summarise(recs []record, window time.Duration) Summary {
+	s := Summary{Requests: len(recs), Codes: map[string]int{}, Window: window}
 	if len(recs) == 0 {
 		return s
 	}
 	lat := make([]time.Duration, len(recs))
 	var sum time.Duration
-	var first, lastStart, end time.Duration = recs[0].offset, recs[0].offset, 0
-	ok := 0
+	var first, end time.Duration = recs[0].offset, 0
+	ok, partial := 0, 0
 	for i, r := range recs {
 		lat[i] = r.latency
 		sum += r.latency
 		first = min(first, r.offset)
-		lastStart = max(lastStart, r.offset)
 		end = max(end, r.offset+r.latency)
 		s.Codes[strconv.Itoa(int(r.code))]++
-		if r.errKind == "" {
-			ok++
-		} else {
+		switch {
+		case r.errKind != "":
 			if s.Errors == nil {
 				s.Errors = map[string]int{}
 			}
 			s.Errors[r.errKind]++
+		case r.partial:
+			ok++
+			partial++
+		default:
+			ok++
 		}
 	}
 	slices.Sort(lat)
 	q := func(p float64) time.Duration { return quantile(lat, p) }
 	s.Latency = Latency{P50: q(0.5), P90: q(0.9), P99: q(0.99), P999: q(0.999), Max: lat[len(lat)-1],
 		Mean: sum / time.Duration(len(lat))}
-	s.Success = float64(ok) / float64(len(recs))
-	if sendSpan := lastStart - first; sendSpan > 0 && len(recs) > 1 {
-		s.Rate = float64(len(recs)-1) / sendSpan.Seconds()
+	n := float64(len(recs))
+	s.Success = float64(ok) / n
+	s.Partial = float64(partial) / n
+	s.Complete = float64(ok-partial) / n
+	s.Failed = float64(len(recs)-ok) / n
+	if window > 0 {
+		s.Rate = n / window.Seconds()
+		s.Throughput = float64(ok-partial) / window.Seconds()
 	}
 	s.Span = end - first
-	if s.Span > 0 {
-		s.Throughput = float64(ok) / s.Span.Seconds()
-	}
 	return s
+}
+
+// slope fits latency = a + b*start by least squares and returns b, in
+// seconds of latency per second of run (0 with fewer than two distinct
+// starts).
+func slope(recs []record) float64 {
+	if len(recs) < 2 {
+		return 0
+	}
+	var mx, my float64
+	for _, r := range recs {
+		mx += r.offset.Seconds()
+		my += r.latency.Seconds()
+	}
+	n := float64(len(recs))
+	mx, my = mx/n, my/n
+	var sxy, sxx float64
+	for _, r := range recs {
+		dx := r.offset.Seconds() - mx
+		sxy += dx * (r.latency.Seconds() - my)
+		sxx += dx * dx
+	}
+	if sxx == 0 {
+		return 0
+	}
+	return sxy / sxx
 }
 
 // quantile returns the q-quantile of sorted by the nearest-rank method.
@@ -480,7 +577,7 @@ func timeline(recs []record, d time.Duration) []Bucket {
 	for i, p := range parts {
 		b := Bucket{Offset: time.Duration(i) * width, Requests: len(p)}
 		if len(p) > 0 {
-			s := summarise(p)
+			s := summarise(p, width)
 			b.Success, b.P50, b.P99 = s.Success, s.Latency.P50, s.Latency.P99
 		}
 		out = append(out, b)

@@ -58,6 +58,12 @@ func TestRunOpenModel(t *testing.T) {
 	if rep.Rate < 80 {
 		t.Errorf("achieved rate %.1f, want about 100 (open model)", rep.Rate)
 	}
+	if rep.Limited(100) != (rep.Rate < GeneratorLimit*100) {
+		t.Errorf("Limited(100) = %v at an achieved %.1f req/s", rep.Limited(100), rep.Rate)
+	}
+	if rep.GeneratorCPU <= 0 || rep.GeneratorCPUShare <= 0 || rep.GeneratorCPUShare > 1 {
+		t.Errorf("generator CPU %v (share %.3f): want some, at most every core", rep.GeneratorCPU, rep.GeneratorCPUShare)
+	}
 	if rep.Latency.P50 < 100*time.Millisecond || rep.Latency.P50 > 5*100*time.Millisecond {
 		t.Errorf("p50 %v, want a little over 100ms", rep.Latency.P50)
 	}
@@ -122,6 +128,110 @@ func TestRunPhases(t *testing.T) {
 	}
 	if got := before.Requests + degraded.Requests + recovered.Requests; got != rep.Requests {
 		t.Errorf("phases hold %d requests, the run %d", got, rep.Requests)
+	}
+}
+
+// partialServer answers every third request 504 and, of the others, every
+// second one 200 with the gateway's partial-page header.
+func partialServer(t *testing.T) *httptest.Server {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i := n.Add(1)
+		switch {
+		case i%3 == 0:
+			w.WriteHeader(http.StatusGatewayTimeout)
+		case i%2 == 0:
+			w.Header().Set(PartialHeader, "layer, settings")
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestRunCountsCompletePartialAndFailedApart(t *testing.T) {
+	srv := partialServer(t)
+	var out bytes.Buffer
+	rep, err := Run(context.Background(), Attack{
+		Name: "partial", BaseURL: srv.URL, Rate: 200, Duration: time.Second, Out: &out,
+		Targets: []scenario.Target{{Name: "x", Method: "GET", Path: "/", Weight: 1}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := float64(rep.Requests)
+	failed, partial := float64(rep.Codes["504"])/n, 0.0
+	dec := vegeta.NewDecoder(&out)
+	for {
+		var r vegeta.Result
+		if err := dec.Decode(&r); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if r.Code == 200 && r.Headers.Get(PartialHeader) != "" {
+			partial++
+		}
+	}
+	partial /= n
+	near := func(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }
+	if rep.Failed == 0 || rep.Partial == 0 || !near(rep.Failed, failed) || !near(rep.Partial, partial) {
+		t.Errorf("failed %.4f partial %.4f, the results say %.4f and %.4f", rep.Failed, rep.Partial, failed, partial)
+	}
+	if !near(rep.Complete+rep.Partial+rep.Failed, 1) || !near(rep.Success, rep.Complete+rep.Partial) {
+		t.Errorf("complete %.4f + partial %.4f + failed %.4f, success %.4f: want a split of every request, success = 2xx",
+			rep.Complete, rep.Partial, rep.Failed, rep.Success)
+	}
+	if want := rep.Complete * rep.Rate; !near(rep.Throughput, want) {
+		t.Errorf("throughput %.2f/s, want the complete answers per second of the window (%.2f)", rep.Throughput, want)
+	}
+}
+
+func TestThroughputNeverExceedsTheAchievedRate(t *testing.T) {
+	// A fast server answers every request completely: throughput is then
+	// as high as it can be, and still no higher than the rate of sending.
+	srv := slowServer(t, 0, nil)
+	for _, rate := range []float64{50, 200} {
+		rep, err := Run(context.Background(), Attack{
+			Name: "fast", BaseURL: srv.URL, Rate: rate, Duration: 500 * time.Millisecond,
+			Targets: []scenario.Target{{Name: "x", Method: "GET", Path: "/", Weight: 1}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Complete != 1 {
+			t.Fatalf("@%v: complete %.3f, want every answer complete", rate, rep.Complete)
+		}
+		if rep.Throughput > rep.Rate || rep.Rate > rate*1.01 {
+			t.Errorf("@%v: throughput %.2f/s above the achieved rate %.2f/s, or that above the offered", rate, rep.Throughput, rep.Rate)
+		}
+	}
+}
+
+func TestLatencySlopeShowsAQueueBuilding(t *testing.T) {
+	// A server that makes each request wait 2ms longer than the one
+	// before, as a queue past its knee does: latency grows with time.
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(time.Duration(n.Add(1)) * 2 * time.Millisecond)
+	}))
+	t.Cleanup(srv.Close)
+	growing, err := Run(context.Background(), Attack{
+		Name: "queue", BaseURL: srv.URL, Rate: 50, Duration: time.Second,
+		Targets: []scenario.Target{{Name: "x", Method: "GET", Path: "/", Weight: 1}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	flat, err := Run(context.Background(), Attack{
+		Name: "flat", BaseURL: slowServer(t, 2*time.Millisecond, nil).URL, Rate: 50, Duration: time.Second,
+		Targets: []scenario.Target{{Name: "x", Method: "GET", Path: "/", Weight: 1}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 50 req/s, 2ms more each: 0.1 s of latency per second of run.
+	if growing.LatencySlope < 0.05 || flat.LatencySlope > growing.LatencySlope/4 {
+		t.Errorf("slopes: growing queue %.3f, flat server %.3f: want about 0.1 and about 0", growing.LatencySlope, flat.LatencySlope)
 	}
 }
 
