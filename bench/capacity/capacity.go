@@ -1,32 +1,78 @@
 // Package capacity finds the highest request rate a server sustains within a
-// service-level objective: doubling from a start rate until a probe fails,
-// then bisecting between the last passing and the first failing rate, within
-// a budget of probes.
+// service-level objective. Short probes find where the server breaks:
+// doubling from a start rate until a probe fails, then bisecting between the
+// last passing and the first failing rate. A short probe can pass at a rate
+// the server does not sustain (a queue that grows slowly still looks fine for
+// two seconds), so the rate they settle on must then hold: one long probe at
+// it has to meet the SLO with no latency trend. If it does not, the search
+// bisects down, holding each candidate, within its time budget.
+//
+// A probe passes only on figures worth trusting: at least MinSamples
+// requests behind its p99, and a load generator that achieved the offered
+// rate.
 package capacity
 
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
+)
+
+// Defaults of a Search's settings left at zero.
+const (
+	// DefaultMinSamples is the fewest requests a p99 can pass on.
+	DefaultMinSamples = 1000
+	// DefaultHold is how long the found rate must hold.
+	DefaultHold = 10 * time.Second
+	// DefaultTrendTolerance is how far latency may rise over a hold, as a
+	// fraction of the SLO's p99: a quarter of it. Noise on a shared
+	// machine moves the fitted slope a little; a queue that builds moves
+	// it by far more (the pool's 17 ms/s is 170 ms over ten seconds
+	// against a 200 ms SLO).
+	DefaultTrendTolerance = 0.25
 )
 
 // SLO is what a probe must meet to pass.
 type SLO struct {
 	P99     time.Duration // the 99th percentile latency must not exceed it
-	Success float64       // the fraction of successful requests must reach it
+	Success float64       // the fraction of complete answers must reach it
+}
+
+// Outcome is what a probe measured.
+type Outcome struct {
+	P99 time.Duration
+	// Success is the fraction of requests that got a complete answer.
+	Success  float64
+	Requests int
+	// Limited is true when the load generator fell short of the rate.
+	Limited bool
+	// Slope is the trend of latency over the probe, in seconds of latency
+	// per second of probe.
+	Slope float64
 }
 
 // Point is the outcome of one probe.
 type Point struct {
-	Rate    float64       `json:"rate"`
-	P99     time.Duration `json:"p99"`
-	Success float64       `json:"success"`
-	Pass    bool          `json:"pass"`
+	Rate     float64       `json:"rate"`
+	Duration time.Duration `json:"duration"`
+	P99      time.Duration `json:"p99"`
+	Success  float64       `json:"success"`
+	Requests int           `json:"requests"`
+	Limited  bool          `json:"generator_limited,omitempty"`
+	Slope    float64       `json:"latency_slope"`
+	// Hold is true for a long probe confirming a rate.
+	Hold bool `json:"hold,omitempty"`
+	Pass bool `json:"pass"`
+	// Why says why a probe failed: "p99 over the SLO", "success under
+	// the SLO", "not enough samples", "generator-limited", "latency
+	// rising".
+	Why string `json:"why,omitempty"`
 }
 
-// A Probe offers rate for a while and reports p99 and success. It is called
+// A Probe offers rate for d and reports what it measured. It is called
 // sequentially.
-type Probe func(ctx context.Context, rate float64) (p99 time.Duration, success float64, err error)
+type Probe func(ctx context.Context, rate float64, d time.Duration) (Outcome, error)
 
 // Search is one capacity search.
 type Search struct {
@@ -35,10 +81,26 @@ type Search struct {
 	Start, Max float64
 	// Precision ends the bisection once hi-lo <= Precision*lo.
 	Precision float64
-	// Probes bounds the number of probes (the time budget divided by the
-	// duration of one probe).
-	Probes int
-	Probe  Probe
+	// Step is the length of a short probe, Hold of the one that confirms
+	// a rate (0: DefaultHold). Either is lengthened, up to MaxProbe, when
+	// the rate would give fewer than MinSamples requests.
+	Step, Hold time.Duration
+	// MaxProbe bounds the length of any probe (0: the longer of Step and
+	// Hold). Below MinSamples/MaxProbe req/s no probe can gather enough
+	// samples: the search reports its result as below that rate.
+	MaxProbe time.Duration
+	// MinSamples is the fewest requests a probe can pass on (0:
+	// DefaultMinSamples).
+	MinSamples int
+	// TrendTolerance bounds the rise of latency over a hold (slope times
+	// the hold's length) as a fraction of SLO.P99 (0:
+	// DefaultTrendTolerance).
+	TrendTolerance float64
+	// Budget bounds the time of the whole search: each probe costs its
+	// length plus Overhead (warm-up, starting a server). The search keeps
+	// room for one hold.
+	Budget, Overhead time.Duration
+	Probe            Probe
 	// OnPoint, if set, is called after each probe (for progress lines).
 	OnPoint func(Point)
 	// Round, if set, turns each rate the search picks into the rate
@@ -49,84 +111,197 @@ type Search struct {
 
 // Result is the outcome of a search.
 type Result struct {
-	// Capacity is the highest rate that passed; 0 if none did.
-	Capacity float64 `json:"capacity"`
-	// Ceiling is the lowest rate that failed; 0 if none did (then the
-	// server passed at Max).
+	// Capacity is the highest rate that held for HeldFor; 0 if none did.
+	Capacity float64       `json:"capacity"`
+	HeldFor  time.Duration `json:"held_for,omitempty"`
+	// Searched is the rate the short probes settled on, before any hold.
+	Searched float64 `json:"searched"`
+	// Ceiling is the lowest rate that failed, short probe or hold; 0 if
+	// none did (then the server passed at Max).
 	Ceiling float64 `json:"ceiling"`
+	// Floor, if not 0, is the lowest rate at which a probe within MaxProbe
+	// gathers MinSamples requests; the search needed to go below it, so
+	// the capacity is "below Floor req/s, not enough samples".
+	Floor float64 `json:"floor,omitempty"`
 	// Points are the probes in the order they ran.
 	Points []Point `json:"points"`
-	// Exhausted says the budget ran out before the precision was reached.
+	// Exhausted says the budget ran out before a rate held or the
+	// precision was reached.
 	Exhausted bool `json:"exhausted"`
 }
 
 // Run performs the search. An error from the probe or ctx ends it.
 func (s Search) Run(ctx context.Context) (Result, error) {
 	var res Result
-	if s.Start <= 0 || s.Max < s.Start || s.Probes < 1 || s.Probe == nil {
-		return res, fmt.Errorf("capacity search: need 0 < start <= max, at least one probe and a probe func")
+	if s.Start <= 0 || s.Max < s.Start || s.Step <= 0 || s.Budget <= 0 || s.Probe == nil {
+		return res, fmt.Errorf("capacity search: need 0 < start <= max, a step, a budget and a probe func")
 	}
-	round := s.Round
-	if round == nil {
-		round = func(r float64) float64 { return r }
+	if s.Round == nil {
+		s.Round = func(r float64) float64 { return r }
 	}
-	probe := func(rate float64) (bool, error) {
-		p99, success, err := s.Probe(ctx, rate)
+	if s.Hold <= 0 {
+		s.Hold = DefaultHold
+	}
+	if s.MaxProbe <= 0 {
+		s.MaxProbe = max(s.Step, s.Hold)
+	}
+	if s.MinSamples <= 0 {
+		s.MinSamples = DefaultMinSamples
+	}
+	if s.TrendTolerance <= 0 {
+		s.TrendTolerance = DefaultTrendTolerance
+	}
+	floor := s.needed() / s.MaxProbe.Seconds()
+	var spent time.Duration
+	cost := func(d time.Duration) time.Duration { return d + s.Overhead }
+	probe := func(rate float64, hold bool) (bool, error) {
+		d := s.length(rate, hold)
+		spent += cost(d)
+		o, err := s.Probe(ctx, rate, d)
 		if err != nil {
 			return false, fmt.Errorf("capacity search at %.0f req/s: %w", rate, err)
 		}
-		pt := Point{Rate: rate, P99: p99, Success: success, Pass: p99 <= s.SLO.P99 && success >= s.SLO.Success}
+		pt := Point{Rate: rate, Duration: d, P99: o.P99, Success: o.Success, Requests: o.Requests,
+			Limited: o.Limited, Slope: o.Slope, Hold: hold}
+		pt.Why = s.judge(o, d, hold)
+		pt.Pass = pt.Why == ""
 		res.Points = append(res.Points, pt)
 		if s.OnPoint != nil {
 			s.OnPoint(pt)
 		}
 		return pt.Pass, nil
 	}
-	lo, hi := 0.0, 0.0 // highest pass, lowest fail (0: unknown)
-	// Doubling: find a failing rate.
-	for rate := s.Start; ; rate = min(rate*2, s.Max) {
-		if len(res.Points) == s.Probes {
-			res.Exhausted = true
-			res.Capacity, res.Ceiling = lo, hi
-			return res, nil
-		}
-		rate = round(rate)
-		ok, err := probe(rate)
-		if err != nil {
-			res.Capacity, res.Ceiling = lo, hi
-			return res, err
-		}
-		if !ok {
-			hi = rate
-			break
-		}
-		lo = rate
-		if rate >= s.Max {
-			res.Capacity = lo
-			return res, nil
-		}
+	// Short probes keep room for one hold in the budget.
+	room := func(rate float64) bool {
+		return spent+cost(s.length(rate, false))+cost(s.length(rate, true)) <= s.Budget
 	}
-	// Bisection between lo (0 if even Start failed) and hi.
-	for hi-lo > s.Precision*max(lo, s.Start*s.Precision) {
-		if len(res.Points) == s.Probes {
+
+	lo, hi := 0.0, 0.0 // highest pass, lowest fail (0: unknown)
+	short := func() error {
+		// Doubling: find a failing rate.
+		for rate := s.Start; ; rate = min(rate*2, s.Max) {
+			rate = s.Round(rate)
+			if rate < floor {
+				res.Floor = floor
+				return nil
+			}
+			if !room(rate) {
+				res.Exhausted = true
+				return nil
+			}
+			ok, err := probe(rate, false)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				hi = rate
+				break
+			}
+			lo = rate
+			if rate >= s.Max {
+				return nil
+			}
+		}
+		// Bisection between lo (0 if even Start failed) and hi.
+		for hi-lo > s.Precision*max(lo, s.Start*s.Precision) {
+			mid := s.Round((lo + hi) / 2)
+			if mid <= lo || mid >= hi {
+				return nil // rounding leaves nothing between them
+			}
+			if mid < floor {
+				res.Floor = floor
+				return nil
+			}
+			if !room(mid) {
+				res.Exhausted = true
+				return nil
+			}
+			ok, err := probe(mid, false)
+			if err != nil {
+				return err
+			}
+			if ok {
+				lo = mid
+			} else {
+				hi = mid
+			}
+		}
+		return nil
+	}
+	if err := short(); err != nil {
+		res.Ceiling = hi
+		return res, err
+	}
+	res.Searched = lo
+
+	// Holds: confirm lo; if it does not hold, bisect between the highest
+	// rate that held (0 at first) and the lowest that failed.
+	held, cand := 0.0, lo
+	for cand > 0 {
+		if spent+cost(s.length(cand, true)) > s.Budget {
 			res.Exhausted = true
 			break
 		}
-		mid := round((lo + hi) / 2)
-		if mid <= lo || mid >= hi {
-			break // rounding leaves nothing between them
-		}
-		ok, err := probe(mid)
+		ok, err := probe(cand, true)
 		if err != nil {
-			res.Capacity, res.Ceiling = lo, hi
+			res.Capacity, res.Ceiling = held, hi
 			return res, err
 		}
 		if ok {
-			lo = mid
+			held, res.HeldFor = cand, s.length(cand, true)
 		} else {
-			hi = mid
+			hi = cand
 		}
+		if hi == 0 || hi-held <= s.Precision*max(held, s.Start*s.Precision) {
+			break
+		}
+		next := s.Round((held + hi) / 2)
+		if next <= held || next >= hi {
+			break
+		}
+		if next < floor {
+			if held == 0 {
+				res.Floor = floor
+			}
+			break
+		}
+		cand = next
 	}
-	res.Capacity, res.Ceiling = lo, hi
+	res.Capacity, res.Ceiling = held, hi
+	if held > 0 {
+		res.Floor = 0 // a rate held: the floor no longer bounds the answer
+	}
 	return res, nil
+}
+
+// length returns how long to probe rate: Step or Hold, longer if that gives
+// fewer than MinSamples requests, never longer than MaxProbe.
+func (s Search) length(rate float64, hold bool) time.Duration {
+	d := s.Step
+	if hold {
+		d = s.Hold
+	}
+	need := time.Duration(math.Ceil(s.needed()/rate*10)) * 100 * time.Millisecond
+	return min(max(d, need), max(s.MaxProbe, d))
+}
+
+// needed is how many requests a probe aims for: MinSamples and a margin of
+// 2 %, as a generator may send one or two fewer than rate times length.
+func (s Search) needed() float64 { return float64(s.MinSamples) * 1.02 }
+
+// judge returns why a probe of length d fails, or "" if it passes.
+func (s Search) judge(o Outcome, d time.Duration, hold bool) string {
+	switch {
+	case o.Limited:
+		return "generator-limited"
+	case o.Requests < s.MinSamples:
+		return "not enough samples"
+	case o.Success < s.SLO.Success:
+		return "success under the SLO"
+	case o.P99 > s.SLO.P99:
+		return "p99 over the SLO"
+	case hold && o.Slope*d.Seconds() > s.TrendTolerance*s.SLO.P99.Seconds():
+		return "latency rising"
+	}
+	return ""
 }

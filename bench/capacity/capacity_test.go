@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,86 +13,201 @@ import (
 	"fanout/bench/scenario"
 )
 
-// knee is a fake server: fine up to its knee, then latency explodes and
-// requests start failing, as a saturated queue does.
-func knee(at float64) Probe {
-	return func(_ context.Context, rate float64) (time.Duration, float64, error) {
-		if rate <= at {
-			return 20 * time.Millisecond, 1, nil
+// queue is a fake server as a single queue sees it: below its knee every
+// request takes base; past it a backlog builds, so latency grows for as long
+// as the probe lasts, by (rate/knee - 1) seconds per second. A short probe
+// slightly past the knee passes; a long one does not.
+func queue(knee float64, base time.Duration) Probe {
+	return func(_ context.Context, rate float64, d time.Duration) (Outcome, error) {
+		o := Outcome{P99: base, Success: 1, Requests: int(rate * d.Seconds())}
+		if rate > knee {
+			o.Slope = rate/knee - 1
+			o.P99 += time.Duration(o.Slope * float64(d))
 		}
-		over := rate / at
-		return time.Duration(over * float64(2*time.Second)), 1 / over, nil
+		if o.P99 > 3*time.Second {
+			o.Success = 0.5 // timeouts
+		}
+		return o, nil
+	}
+}
+
+// cappedGenerator wraps a probe with a load generator that cannot send more
+// than most req/s: above it the probe is generator-limited and the server
+// sees only most.
+func cappedGenerator(p Probe, most float64) Probe {
+	return func(ctx context.Context, rate float64, d time.Duration) (Outcome, error) {
+		o, err := p(ctx, min(rate, most), d)
+		o.Limited = rate*0.97 > most
+		return o, err
 	}
 }
 
 var slo = SLO{P99: 100 * time.Millisecond, Success: 0.999}
 
-func TestSearchFindsTheKnee(t *testing.T) {
+func search(p Probe) Search {
+	return Search{SLO: slo, Start: 50, Max: 100000, Precision: 0.01, Step: 2 * time.Second, Hold: 10 * time.Second,
+		Budget: 10 * time.Minute, Probe: p, MinSamples: 100}
+}
+
+func TestSearchFindsAKneeThatHolds(t *testing.T) {
 	tests := []struct {
-		name      string
-		knee      float64
-		start     float64
-		max       float64
-		precision float64
+		name  string
+		knee  float64
+		start float64
 	}{
-		// The usual case: double past the knee, then bisect.
-		{"knee above start", 730, 50, 10000, 0.05},
+		// Double past the knee, bisect, hold.
+		{"knee above start", 730, 50},
 		// The start rate already fails: bisect down towards zero.
-		{"knee below start", 30, 100, 10000, 0.05},
+		{"knee below start", 130, 400},
 		// The knee is exactly a doubling step.
-		{"knee on a step", 400, 50, 10000, 0.01},
+		{"knee on a step", 400, 50},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := Search{SLO: slo, Start: tc.start, Max: tc.max, Precision: tc.precision, Probes: 40, Probe: knee(tc.knee)}
+			s := search(queue(tc.knee, 20*time.Millisecond))
+			s.Start = tc.start
 			res, err := s.Run(context.Background())
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Capacity > tc.knee || res.Capacity < tc.knee*(1-2*tc.precision) {
-				t.Errorf("capacity %.1f, want within %.0f%% below the knee %.0f (points %+v)", res.Capacity, 200*tc.precision, tc.knee, res.Points)
+			if res.Capacity > tc.knee || res.Capacity < tc.knee*0.95 {
+				t.Errorf("capacity %.1f, want within 5%% below the knee %.0f (points %+v)", res.Capacity, tc.knee, res.Points)
 			}
-			if res.Ceiling <= tc.knee {
-				t.Errorf("ceiling %.1f at or below the knee %.0f", res.Ceiling, tc.knee)
+			if res.HeldFor < s.Hold || !heldAt(res, res.Capacity) {
+				t.Errorf("capacity %.1f held for %v, want a passing hold of %v (points %+v)", res.Capacity, res.HeldFor, s.Hold, res.Points)
 			}
-			if res.Exhausted {
-				t.Error("budget reported exhausted")
+			if res.Ceiling <= res.Capacity || res.Exhausted {
+				t.Errorf("ceiling %.1f, exhausted %v", res.Ceiling, res.Exhausted)
 			}
 		})
 	}
 }
 
-func TestSearchStopsAtMax(t *testing.T) {
-	s := Search{SLO: slo, Start: 50, Max: 300, Precision: 0.05, Probes: 10, Probe: knee(1e9)}
+// heldAt reports whether res has a passing hold at rate.
+func heldAt(res Result, rate float64) bool {
+	for _, p := range res.Points {
+		if p.Hold && p.Pass && p.Rate == rate {
+			return true
+		}
+	}
+	return false
+}
+
+func TestShortProbesDoNotMakeACapacity(t *testing.T) {
+	// Up to 4 % past its knee, the queue passes a 2 s probe (its p99
+	// grows by less than the SLO's 80 ms headroom) but not 10 s.
+	s := search(queue(500, 20*time.Millisecond))
 	res, err := s.Run(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 50, 100, 200, 300: every probe passes and the search ends at max.
-	if res.Capacity != 300 || res.Ceiling != 0 || len(res.Points) != 4 {
-		t.Fatalf("got %+v, want capacity 300 after 4 probes", res)
+	if res.Searched <= 500 {
+		t.Fatalf("the short probes settled on %.0f, want past the knee 500 (the case this test is about); points %+v", res.Searched, res.Points)
+	}
+	if res.Capacity > 500 || res.Capacity == 0 || !heldAt(res, res.Capacity) {
+		t.Errorf("capacity %.1f, want the rate that held, at or below the knee 500 and below the short probes' %.0f; points %+v",
+			res.Capacity, res.Searched, res.Points)
+	}
+	failed := false
+	for _, p := range res.Points {
+		if p.Hold && p.Rate == res.Searched && !p.Pass {
+			failed = p.Why == "latency rising" || p.Why == "p99 over the SLO"
+		}
+	}
+	if !failed {
+		t.Errorf("no failed hold at %.0f: points %+v", res.Searched, res.Points)
+	}
+}
+
+func TestGeneratorLimitedProbesNeverPass(t *testing.T) {
+	// The server would take 5000 req/s; the generator sends 900 at most.
+	res, err := search(cappedGenerator(queue(5000, 10*time.Millisecond), 900)).Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Sending 900 of up to 900/0.97 req/s is within the generator's
+	// tolerance; past that no probe counts.
+	if res.Capacity > 900/0.97 || res.Capacity < 800 {
+		t.Errorf("capacity %.0f, want about what the generator sends (900)", res.Capacity)
+	}
+	for _, p := range res.Points {
+		if p.Limited && (p.Pass || p.Why != "generator-limited") {
+			t.Errorf("a generator-limited probe counted: %+v", p)
+		}
+	}
+}
+
+func TestTooFewSamplesCannotPass(t *testing.T) {
+	// A blocking-like server: 12 req/s. A probe of at most 20 s gathers
+	// 1000 requests only from 51 req/s up, so the search cannot say more
+	// than "below 51 req/s".
+	s := search(queue(12, 80*time.Millisecond))
+	s.MinSamples, s.MaxProbe = 1000, 20*time.Second
+	res, err := s.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Capacity != 0 || res.Floor < 50 || res.Floor > 52 {
+		t.Errorf("capacity %.1f, floor %.1f: want none, below about 51 req/s", res.Capacity, res.Floor)
+	}
+	for _, p := range res.Points {
+		if p.Pass {
+			t.Errorf("a probe passed: %+v", p)
+		}
+		if p.Requests >= 1000 && p.Why == "not enough samples" {
+			t.Errorf("enough samples called too few: %+v", p)
+		}
+	}
+	// A probe with too few requests fails on that alone.
+	few := search(func(context.Context, float64, time.Duration) (Outcome, error) {
+		return Outcome{P99: time.Millisecond, Success: 1, Requests: 999}, nil
+	})
+	few.MinSamples = 1000
+	if got := few.judge(Outcome{P99: time.Millisecond, Success: 1, Requests: 999}, time.Second, false); got != "not enough samples" {
+		t.Errorf("judge with 999 requests: %q", got)
+	}
+}
+
+func TestProbeLengthGathersEnoughSamples(t *testing.T) {
+	s := Search{Step: 2 * time.Second, Hold: 10 * time.Second, MaxProbe: 30 * time.Second, MinSamples: 1000}
+	for _, tc := range []struct {
+		rate float64
+		hold bool
+		want time.Duration
+	}{
+		{1000, false, 2 * time.Second},        // the step gives 2000
+		{200, false, 5100 * time.Millisecond}, // 1020 requests need 5.1 s
+		{200, true, 10 * time.Second},         // the hold gives 2000
+		{20, true, 30 * time.Second},          // capped at MaxProbe
+	} {
+		if got := s.length(tc.rate, tc.hold); got != tc.want {
+			t.Errorf("length(%v, hold %v) = %v, want %v", tc.rate, tc.hold, got, tc.want)
+		}
 	}
 }
 
 func TestSearchBudget(t *testing.T) {
-	s := Search{SLO: slo, Start: 50, Max: 1e6, Precision: 0.001, Probes: 6, Probe: knee(730)}
+	s := search(queue(730, 20*time.Millisecond))
+	s.Budget = 30 * time.Second
+	s.Overhead = time.Second
+	var spent time.Duration
+	s.OnPoint = func(p Point) { spent += p.Duration + s.Overhead }
 	res, err := s.Run(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 50..800 takes 5 probes; one bisection probe is left.
-	if !res.Exhausted || len(res.Points) != 6 {
-		t.Fatalf("got %d probes, exhausted=%v; want 6 and true", len(res.Points), res.Exhausted)
+	if !res.Exhausted || spent > s.Budget {
+		t.Fatalf("spent %v of a %v budget, exhausted=%v", spent, s.Budget, res.Exhausted)
 	}
-	if res.Capacity < 400 || res.Capacity > 730 {
-		t.Fatalf("best so far %.0f, want between 400 and 730", res.Capacity)
+	// The search kept room for its hold.
+	if last := res.Points[len(res.Points)-1]; !last.Hold {
+		t.Fatalf("the budget left no hold: %+v", res.Points)
 	}
 }
 
 func TestSearchProbeError(t *testing.T) {
 	boom := errors.New("gateway died")
-	s := Search{SLO: slo, Start: 50, Max: 1000, Precision: 0.1, Probes: 10,
-		Probe: func(context.Context, float64) (time.Duration, float64, error) { return 0, 0, boom }}
+	s := search(func(context.Context, float64, time.Duration) (Outcome, error) { return Outcome{}, boom })
 	if _, err := s.Run(context.Background()); !errors.Is(err, boom) {
 		t.Fatalf("error %v, want the probe's", err)
 	}
@@ -100,42 +216,10 @@ func TestSearchProbeError(t *testing.T) {
 	}
 }
 
-// TestSearchRealServer runs the search with real attacks against a server of
-// two workers taking 20ms each: its knee is near 2/20ms = 100 req/s.
-func TestSearchRealServer(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs real attacks")
-	}
-	sem := make(chan struct{}, 2)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sem <- struct{}{}
-		time.Sleep(20 * time.Millisecond)
-		<-sem
-	}))
-	defer srv.Close()
-	probe := func(ctx context.Context, rate float64) (time.Duration, float64, error) {
-		rep, err := load.Run(ctx, load.Attack{Name: "probe", BaseURL: srv.URL, Rate: rate, Duration: 600 * time.Millisecond,
-			Timeout: 2 * time.Second, Targets: []scenario.Target{{Name: "x", Method: "GET", Path: "/", Weight: 1}}})
-		if err != nil {
-			return 0, 0, err
-		}
-		return rep.Latency.P99, rep.Success, nil
-	}
-	s := Search{SLO: SLO{P99: 200 * time.Millisecond, Success: 0.99}, Start: 25, Max: 1000, Precision: 0.15, Probes: 8, Probe: probe}
-	res, err := s.Run(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Generous bounds: the machine may be busy, but 25 req/s always
-	// passes and 400 req/s (4x the knee) never does.
-	if res.Capacity < 25 || res.Capacity >= 400 {
-		t.Fatalf("capacity %.0f req/s, want between 25 and 400 (knee ~100); points %+v", res.Capacity, res.Points)
-	}
-}
-
 func TestSearchRounds(t *testing.T) {
-	s := Search{SLO: slo, Start: 50, Max: 10000, Precision: 0.001, Probes: 40, Probe: knee(730),
-		Round: func(r float64) float64 { return float64(int(r + 0.5)) }}
+	s := search(queue(730, 20*time.Millisecond))
+	s.Precision = 0.0001
+	s.Round = func(r float64) float64 { return float64(int(r + 0.5)) }
 	res, err := s.Run(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +230,42 @@ func TestSearchRounds(t *testing.T) {
 		}
 	}
 	// Bisection stops when rounding leaves no rate between the bounds.
-	if res.Capacity != 730 || res.Ceiling != 731 {
-		t.Fatalf("capacity %v ceiling %v, want 730 and 731", res.Capacity, res.Ceiling)
+	if res.Ceiling != res.Capacity+1 || res.Capacity < 700 || res.Capacity > 740 {
+		t.Fatalf("capacity %v ceiling %v, want neighbours near the knee 730", res.Capacity, res.Ceiling)
+	}
+}
+
+// TestSearchRealServer runs the search with real attacks against a server
+// with one worker taking 5ms a request: its knee is at most 200 req/s, and
+// past it a queue builds.
+func TestSearchRealServer(t *testing.T) {
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		time.Sleep(5 * time.Millisecond)
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	probe := func(ctx context.Context, rate float64, d time.Duration) (Outcome, error) {
+		rep, err := load.Run(ctx, load.Attack{Name: "probe", BaseURL: srv.URL, Rate: rate, Duration: d,
+			Timeout: 2 * time.Second, Targets: []scenario.Target{{Name: "x", Method: "GET", Path: "/", Weight: 1}}})
+		if err != nil {
+			return Outcome{}, err
+		}
+		return Outcome{P99: rep.Latency.P99, Success: rep.Complete, Requests: rep.Requests,
+			Limited: rep.Limited(rate), Slope: rep.LatencySlope}, nil
+	}
+	s := Search{SLO: SLO{P99: 50 * time.Millisecond, Success: 0.99}, Start: 100, Max: 1000, Precision: 0.15,
+		Step: 500 * time.Millisecond, Hold: 3 * time.Second, MinSamples: 150, Budget: 40 * time.Second, Probe: probe,
+		Round: func(r float64) float64 { return float64(int(r + 0.5)) }}
+	res, err := s.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Generous bounds, as the machine may be busy: the capacity held for
+	// the hold period, and it is not past the knee.
+	if res.Capacity == 0 || res.Capacity > 200 || res.HeldFor < s.Hold || !heldAt(res, res.Capacity) {
+		t.Fatalf("capacity %.0f req/s held for %v, want a rate up to the knee (200) that held %v; points %+v",
+			res.Capacity, res.HeldFor, s.Hold, res.Points)
 	}
 }

@@ -27,10 +27,10 @@ type mocks struct {
 	proc *launch.Proc
 }
 
-// startMocks starts the mock backends with the scenario's models, each
-// service on a free port.
-func startMocks(ctx context.Context, bin string, s *scenario.Scenario, dir string, logs io.Writer) (*mocks, error) {
-	args := []string{"-seed", strconv.FormatUint(s.Load.Seed, 10)}
+// startMocks starts the mock backends with the scenario's models and seed,
+// each service on a free port.
+func startMocks(ctx context.Context, bin string, s *scenario.Scenario, seed uint64, dir string, logs io.Writer) (*mocks, error) {
+	args := []string{"-seed", strconv.FormatUint(seed, 10)}
 	for _, svc := range model.Services {
 		args = append(args, "-"+svc+"-addr", "127.0.0.1:0")
 	}

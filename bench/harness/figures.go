@@ -83,8 +83,11 @@ func Value(res *result.Scenario, n expect.Name, rate float64) (float64, error) {
 			stat = n.Parts[1]
 		}
 		dist := res.Limits.CriticalPath
-		if head == "sum" {
+		switch head {
+		case "sum":
 			dist = res.Limits.Sum
+		case "levels":
+			dist = res.Limits.Levels
 		}
 		d, ok := dist.Stat(stat)
 		if !ok {
@@ -104,9 +107,17 @@ func Value(res *result.Scenario, n expect.Name, rate float64) (float64, error) {
 		if c == nil {
 			return 0, fmt.Errorf("%s: no capacity search of %s", n, head)
 		}
+		if c.Capacity == 0 {
+			if c.Floor > 0 {
+				return 0, fmt.Errorf("%s: %s capacity below %.0f req/s, not enough samples", n, head, c.Floor)
+			}
+			return 0, fmt.Errorf("%s: no rate of %s held", n, head)
+		}
 		if metric == "capacity" {
 			return c.Capacity, nil
 		}
+		// The figures of a capacity are those of its hold (the last
+		// run at that rate).
 		for i := range res.Runs {
 			r := &res.Runs[i]
 			if r.Variant == head && r.Rate == c.Capacity {
@@ -114,7 +125,7 @@ func Value(res *result.Scenario, n expect.Name, rate float64) (float64, error) {
 			}
 		}
 		if run == nil {
-			return 0, fmt.Errorf("%s: %s passed no probe", n, head)
+			return 0, fmt.Errorf("%s: %s has no run at its capacity", n, head)
 		}
 	} else {
 		if n.HasRate {
@@ -152,8 +163,18 @@ func runMetric(res *result.Scenario, run *result.Run, sum load.Summary, metric s
 		return sum.Throughput, nil
 	case "rate":
 		return run.Rate, nil
+	case "achieved_rate":
+		return sum.Rate, nil
+	case "generator_cpu":
+		return run.GeneratorCPUShare, nil
 	case "success":
 		return sum.Success, nil
+	case "complete":
+		return sum.Complete, nil
+	case "partial":
+		return sum.Partial, nil
+	case "failed":
+		return sum.Failed, nil
 	case "errors":
 		return 1 - sum.Success, nil
 	case "requests":

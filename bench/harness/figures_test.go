@@ -135,3 +135,42 @@ func TestRoundRate(t *testing.T) {
 		}
 	}
 }
+
+func TestEvaluateLevelsAndCompleteAnswers(t *testing.T) {
+	s, err := scenario.Decode(strings.NewReader(`
+gateway: {modes: [staged]}
+targets: [{path: /v2/experiments/1/results}]
+load: {rates: [100]}
+expect:
+  - staged.p50 <= 1.1 * levels
+  - staged.complete >= 99%
+  - staged.partial < 1%
+  - staged.failed == 0
+  - staged.throughput <= staged.achieved_rate
+`), "s.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := &result.Scenario{
+		Limits: &limits.Limits{CriticalPath: limits.Dist{P50: msd(40)}, Levels: limits.Dist{P50: msd(55)}, Sum: limits.Dist{P50: msd(85)}},
+		Runs: []result.Run{{Variant: "staged", Mode: "staged", Rate: 100, Report: load.Report{Summary: load.Summary{
+			Requests: 1000, Rate: 99.9, Throughput: 98.9, Success: 0.995, Complete: 0.99, Partial: 0.005, Failed: 0.005,
+			Latency: load.Latency{P50: msd(57)}}}}},
+	}
+	got := evaluate(s, res)
+	want := []struct {
+		pass   bool
+		detail string
+	}{
+		{true, "57.00 <= 60.50"},
+		{true, "0.99 >= 0.99"},
+		{true, "0.005 < 0.01"},
+		{false, "0.005 == 0"},
+		{true, "98.90 <= 99.90"},
+	}
+	for i, w := range want {
+		if got[i].Pass != w.pass || got[i].Detail != w.detail {
+			t.Errorf("%s: pass %v %q, want %v %q", got[i].Source, got[i].Pass, got[i].Detail, w.pass, w.detail)
+		}
+	}
+}

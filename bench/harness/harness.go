@@ -12,12 +12,14 @@ package harness
 
 import (
 	"context"
-
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -60,6 +62,10 @@ type Options struct {
 	// (nil: only summary.json is written). The report package provides it;
 	// passing it in keeps this package free of charts.
 	Write func(dir string, s *result.Scenario) error
+	// Seed seeds the mock backends' random draws and the limits'
+	// simulation (0: a fresh seed per scenario, recorded in summary.json,
+	// so that repeating a scenario draws independent latencies).
+	Seed uint64
 }
 
 // Outcome is what Run returns per scenario.
@@ -141,9 +147,13 @@ func runScenario(ctx context.Context, s *scenario.Scenario, dir string, env resu
 		return nil, err
 	}
 	start := time.Now()
+	seed := opts.Seed
+	for seed == 0 {
+		seed = rand.Uint64()
+	}
 	res := &result.Scenario{
 		Name: s.Name, Description: s.Description, File: s.File, Started: start.UTC(), Env: env,
-		Rates: s.Load.Rates, Phases: s.Phases(),
+		Rates: s.Load.Rates, Phases: s.Phases(), Seed: seed,
 	}
 	for _, t := range s.Targets {
 		res.Targets = append(res.Targets, t.Name)
@@ -166,7 +176,7 @@ func runScenario(ctx context.Context, s *scenario.Scenario, dir string, env resu
 	p.begin(s)
 
 	mlog, closeLog := r.logs("mockbackends")
-	m, err := startMocks(ctx, opts.MocksBin, s, dir, mlog)
+	m, err := startMocks(ctx, opts.MocksBin, s, seed, dir, mlog)
 	if err != nil {
 		closeLog()
 		return nil, err
@@ -191,7 +201,7 @@ func runScenario(ctx context.Context, s *scenario.Scenario, dir string, env resu
 		}
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, ctx.Err()
+				return r.interrupted(start, ctx.Err())
 			}
 			// One variant failing to run (say, a gateway that would
 			// not start) is recorded; the others still run.
@@ -201,17 +211,40 @@ func runScenario(ctx context.Context, s *scenario.Scenario, dir string, env resu
 		}
 	}
 	res.Expectations = evaluate(s, res)
-	res.Elapsed = time.Since(start)
-	if err := result.Write(dir, res); err != nil {
+	if err := r.write(start); err != nil {
 		return res, err
-	}
-	if opts.Write != nil {
-		if err := opts.Write(dir, res); err != nil {
-			return res, fmt.Errorf("write report: %w", err)
-		}
 	}
 	p.verdict(res)
 	return res, nil
+}
+
+// write writes summary.json and the report.
+func (r *runner) write(start time.Time) error {
+	r.res.Elapsed = time.Since(start)
+	if err := result.Write(r.dir, r.res); err != nil {
+		return err
+	}
+	if r.opts.Write != nil {
+		if err := r.opts.Write(r.dir, r.res); err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
+	}
+	return nil
+}
+
+// interrupted keeps what a stopped scenario finished: the steps that
+// completed (measure drops the one cut short), marked as interrupted in
+// summary.json and the report, and says so in one line.
+func (r *runner) interrupted(start time.Time, cause error) (*result.Scenario, error) {
+	r.res.Interrupted = true
+	r.res.Expectations = evaluate(r.s, r.res)
+	if err := r.write(start); err != nil {
+		r.p.line(fmt.Sprintf("INTERRUPTED: %s could not keep its finished steps: %v", r.dir, err))
+		return r.res, errors.Join(cause, err)
+	}
+	r.p.line(fmt.Sprintf("INTERRUPTED: %s keeps %d finished steps in summary.json and report.md; the step cut short was dropped",
+		r.dir, len(r.res.Runs)))
+	return r.res, cause
 }
 
 // logWriter returns where a process's standard error goes and a func that
@@ -265,7 +298,7 @@ func (r *runner) computeLimits(ctx context.Context, gatewayAddr string) {
 		}
 		work = append(work, limits.Weighted{Op: op, Weight: t.Weight})
 		if len(r.s.Targets) > 1 {
-			l, err := limits.Compute([]limits.Weighted{{Op: op, Weight: 1}}, r.s.Backends, limits.DefaultSamples, r.s.Load.Seed)
+			l, err := limits.Compute([]limits.Weighted{{Op: op, Weight: 1}}, r.s.Backends, limits.DefaultSamples, r.res.Seed)
 			if err == nil {
 				if r.res.TargetLimits == nil {
 					r.res.TargetLimits = map[string]limits.Limits{}
@@ -278,7 +311,7 @@ func (r *runner) computeLimits(ctx context.Context, gatewayAddr string) {
 		r.res.LimitsNote = "no limits: no target fans out"
 		return
 	}
-	l, err := limits.Compute(work, r.s.Backends, limits.DefaultSamples, r.s.Load.Seed)
+	l, err := limits.Compute(work, r.s.Backends, limits.DefaultSamples, r.res.Seed)
 	if err != nil {
 		r.res.LimitsNote = fmt.Sprintf("no limits: %v", err)
 		return
@@ -293,9 +326,14 @@ func (r *runner) computeLimits(ctx context.Context, gatewayAddr string) {
 // measured attack with events, CPU, memory and backend calls.
 func (r *runner) measure(ctx context.Context, v scenario.Variant, rate float64, d time.Duration, probe bool) error {
 	s := r.s
-	run := result.Run{Variant: v.Label, Mode: v.Mode, PoolSize: v.PoolSize, Rate: rate, Probe: probe}
+	run := result.Run{Variant: v.Label, Mode: v.Mode, PoolSize: v.PoolSize, Rate: rate, Probe: probe, Warmup: s.Load.Warmup}
 	name := scenario.RunName(v.Label, rate)
-	r.p.run(v.Label, rate, d+s.Load.Warmup)
+	if _, err := os.Stat(filepath.Join(r.dir, name+".bin")); probe && err == nil {
+		// A search may probe one rate twice (a short probe, a hold):
+		// keep both results files.
+		name += "-" + strconv.Itoa(len(r.res.Runs)+1)
+	}
+	r.p.run(v.Label, rate, s.Load.Warmup, d)
 
 	// Events change the mocks during a run; put the scenario's own models
 	// back before each one.
@@ -367,6 +405,12 @@ func (r *runner) measure(ctx context.Context, v scenario.Variant, rate float64, 
 	rep, err := load.Run(ctx, a)
 	run.Samples = smp.end(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			// The step was cut short: its figures and its results
+			// file would pass for a whole step. Drop both.
+			_ = f.Close()
+			_ = os.Remove(filepath.Join(r.dir, run.File))
+		}
 		return fmt.Errorf("attack %s: %w", name, err)
 	}
 	if n := len(run.Samples); n >= 2 {
@@ -383,6 +427,7 @@ func (r *runner) measure(ctx context.Context, v scenario.Variant, rate float64, 
 		return fmt.Errorf("write results file: %w", err)
 	}
 	run.Report = *rep
+	run.GeneratorLimited = rep.Limited(rate)
 
 	cpu1, err := gw.CPUTime()
 	if err != nil {
@@ -421,24 +466,30 @@ func (r *runner) measure(ctx context.Context, v scenario.Variant, rate float64, 
 // measured run of its own.
 func (r *runner) searchCapacity(ctx context.Context, v scenario.Variant) error {
 	c := r.s.Load.Capacity
-	probes := int(c.Budget / (c.Step + r.s.Load.Warmup))
 	search := capacity.Search{
 		SLO:   capacity.SLO{P99: c.P99, Success: c.Success},
-		Start: c.Start, Max: c.Max, Precision: c.Precision, Probes: max(1, probes),
+		Start: c.Start, Max: c.Max, Precision: c.Precision,
+		Step: c.Step, Hold: c.Hold, MaxProbe: c.MaxProbe, MinSamples: load.MinSamples,
+		Budget: c.Budget, Overhead: r.s.Load.Warmup + scenario.RunOverhead,
 		Round: roundRate,
-		Probe: func(ctx context.Context, rate float64) (time.Duration, float64, error) {
-			if err := r.measure(ctx, v, rate, c.Step, true); err != nil {
-				return 0, 0, err
+		Probe: func(ctx context.Context, rate float64, d time.Duration) (capacity.Outcome, error) {
+			if err := r.measure(ctx, v, rate, d, true); err != nil {
+				return capacity.Outcome{}, err
 			}
 			run := r.res.Runs[len(r.res.Runs)-1]
-			return run.Latency.P99, run.Success, nil
+			return capacity.Outcome{P99: run.Latency.P99, Success: run.Complete, Requests: run.Requests,
+				Limited: run.GeneratorLimited, Slope: run.LatencySlope}, nil
+		},
+		OnPoint: func(pt capacity.Point) {
+			r.res.Runs[len(r.res.Runs)-1].Hold = pt.Hold
+			r.p.point(pt)
 		},
 	}
 	res, err := search.Run(ctx)
 	out := result.Capacity{Variant: v.Label, Mode: v.Mode, PoolSize: v.PoolSize, Result: res}
 	out.SLO.P99, out.SLO.Success = c.P99, c.Success
 	r.res.Capacity = append(r.res.Capacity, out)
-	r.p.line(fmt.Sprintf("  %s capacity: %.0f req/s (first failure at %.0f) after %d probes", v.Label, res.Capacity, res.Ceiling, len(res.Points)))
+	r.p.capacity(out)
 	return err
 }
 

@@ -3,10 +3,13 @@ package harness
 import (
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
+	"fanout/bench/capacity"
 	"fanout/bench/limits"
+	"fanout/bench/load"
 	"fanout/bench/result"
 	"fanout/bench/scenario"
 )
@@ -64,25 +67,97 @@ func (p *progress) remaining() time.Duration {
 	return max(rest, 0)
 }
 
-func (p *progress) run(label string, rate float64, d time.Duration) {
-	p.line(fmt.Sprintf("%s  %-12s %6s req/s  %s  elapsed %s  remaining ~%s",
-		p.name, label, scenario.FormatRate(rate), d.Round(100*time.Millisecond),
+// run announces a step: its warm-up and its measured attack apart, as only
+// the latter is measured.
+func (p *progress) run(label string, rate float64, warmup, d time.Duration) {
+	p.line(fmt.Sprintf("%s  %-12s %6s req/s  warm-up %s + measure %s  elapsed %s  remaining ~%s",
+		p.name, label, scenario.FormatRate(rate), warmup.Round(100*time.Millisecond), d.Round(100*time.Millisecond),
 		clock(time.Since(p.start)), clock(p.remaining())))
 }
 
 func (p *progress) figures(r result.Run, l *limits.Limits) {
-	cp := ""
-	if l != nil && l.CriticalPath.P50 > 0 {
-		cp = fmt.Sprintf("  p50/critical %.2f", float64(r.Latency.P50)/float64(l.CriticalPath.P50))
+	p.line(figuresLine(r, l))
+}
+
+// figuresLine is the progress line of a finished step.
+func figuresLine(r result.Run, l *limits.Limits) string {
+	b := &strings.Builder{}
+	fmt.Fprintf(b, "    p50 %s  p99 %s  max %s  success %.2f%% (complete %.2f%%, partial %.2f%%, failed %.2f%%)  %.0f/%s req/s sent  %.0f complete/s  cpu %s/req  load cpu %.0f%%",
+		ms(r.Latency.P50), p99(r.Summary), ms(r.Latency.Max), 100*r.Success, 100*r.Complete, 100*r.Partial, 100*r.Failed,
+		r.Summary.Rate, scenario.FormatRate(r.Rate), r.Throughput, ms(r.CPUPerRequest), 100*r.GeneratorCPUShare)
+	if l != nil {
+		b.WriteString(limitRatio(r, "critical", l.CriticalPath.P50, l.Uncertainty))
+		if r.Mode == "staged" {
+			b.WriteString(limitRatio(r, "levels", l.Levels.P50, l.Uncertainty))
+		}
 	}
-	p.line(fmt.Sprintf("    p50 %s  p99 %s  max %s  ok %.2f%%  %.0f req/s  cpu %s/req%s",
-		ms(r.Latency.P50), ms(r.Latency.P99), ms(r.Latency.Max), 100*r.Success, r.Throughput,
-		ms(r.CPUPerRequest), cp))
+	if r.GeneratorLimited {
+		fmt.Fprintf(b, "  GENERATOR-LIMITED (sent %.0f%% of the offered rate)", 100*r.Summary.Rate/r.Rate)
+	}
+	return b.String()
+}
+
+// p99 formats a p99, or says it rests on too few requests.
+func p99(s load.Summary) string {
+	if !s.EnoughSamples() {
+		return fmt.Sprintf("n/a (not enough data: %d < %d requests)", s.Requests, load.MinSamples)
+	}
+	return ms(s.Latency.P99)
+}
+
+// limitRatio formats the run's p50 over a limit's p50. A ratio below 1 is
+// not a gateway beating what cannot be beaten: the limit is a sampled
+// estimate, so it is shown as within its uncertainty.
+func limitRatio(r result.Run, name string, limit time.Duration, uncertainty float64) string {
+	if limit <= 0 {
+		return ""
+	}
+	x := float64(r.Latency.P50) / float64(limit)
+	s := fmt.Sprintf("  p50/%s %.2f", name, x)
+	if x < 1 {
+		s += fmt.Sprintf(" (within the limit's uncertainty, ±%.1f%%)", 100*max(uncertainty, 1-x))
+	}
+	return s
+}
+
+// point reports one probe of a capacity search.
+func (p *progress) point(pt capacity.Point) {
+	kind, verdict := "probe", "pass"
+	if pt.Hold {
+		kind = "hold"
+	}
+	if !pt.Pass {
+		verdict = "fail: " + pt.Why
+	}
+	p.line(fmt.Sprintf("    %s %s req/s for %s: %s", kind, scenario.FormatRate(pt.Rate), pt.Duration, verdict))
+}
+
+// capacity reports the outcome of a capacity search.
+func (p *progress) capacity(c result.Capacity) {
+	p.line("  " + CapacityLine(c))
+}
+
+// CapacityLine says in one line what a capacity search found: the rate that
+// held and for how long, or why none did.
+func CapacityLine(c result.Capacity) string {
+	probes := fmt.Sprintf("after %d probes", len(c.Points))
+	switch {
+	case c.Capacity > 0:
+		return fmt.Sprintf("%s capacity: %s req/s, held for %s (first failure at %s req/s) %s",
+			c.Variant, scenario.FormatRate(c.Capacity), c.HeldFor, scenario.FormatRate(c.Ceiling), probes)
+	case c.Floor > 0:
+		return fmt.Sprintf("%s capacity: below %.0f req/s, not enough samples (%d requests a probe) %s",
+			c.Variant, c.Floor, load.MinSamples, probes)
+	case c.Exhausted:
+		return fmt.Sprintf("%s capacity: no rate held within the budget (short probes passed up to %s req/s) %s",
+			c.Variant, scenario.FormatRate(c.Searched), probes)
+	}
+	return fmt.Sprintf("%s capacity: no rate held %s", c.Variant, probes)
 }
 
 func (p *progress) verdict(res *result.Scenario) {
 	for _, e := range res.Expectations {
-		mark := "ok  "
+		mark := "pass"
 		if !e.Pass {
 			mark = "FAIL"
 		}

@@ -31,8 +31,17 @@ import (
 	"fanout/mockbackends/model"
 )
 
-// DefaultSamples is how many requests Compute simulates.
+// DefaultSamples is how many requests Compute simulates per batch.
 const DefaultSamples = 20000
+
+// Precision is the relative uncertainty Compute samples random limits to:
+// it adds batches until the 95 % confidence interval of every limit's p50
+// and p99 is within ±1 % of it, or MaxBatches have run.
+const (
+	Precision  = 0.01
+	MinBatches = 4
+	MaxBatches = 30
+)
 
 // Op is one public operation whose responses fan out to backends.
 type Op struct {
@@ -221,6 +230,12 @@ type Limits struct {
 	// Fixed is true when every model involved is deterministic, so each
 	// limit is one number.
 	Fixed bool `json:"fixed"`
+	// Samples is how many requests were simulated. Uncertainty is the
+	// half-width of the 95 % confidence interval of the p50s and p99s, the
+	// widest of them, relative to the figure (0.01: ±1 %); 0 when Fixed.
+	// A measured figure within it of a limit is not a difference.
+	Samples     int     `json:"samples"`
+	Uncertainty float64 `json:"uncertainty"`
 }
 
 // Weighted is one kind of request of a workload and its share.
@@ -229,9 +244,11 @@ type Weighted struct {
 	Weight float64
 }
 
-// Compute simulates n requests of the workload (picked by weight) under cfg,
+// Compute simulates the workload (requests picked by weight) under cfg,
 // drawing every call's latency from its model, and returns the percentiles
-// of the three limits. seed makes it reproducible.
+// of the three limits with their uncertainty. It simulates batches of n
+// requests until the limits are known within Precision (see Limits), one
+// request if every model is fixed. seed makes it reproducible.
 func Compute(work []Weighted, cfg model.Config, n int, seed uint64) (Limits, error) {
 	if len(work) == 0 {
 		return Limits{}, fmt.Errorf("limits: no operation to simulate")
@@ -259,22 +276,69 @@ func Compute(work []Weighted, cfg model.Config, n int, seed uint64) (Limits, err
 		n = 1 // every sample would be the same
 	}
 	r := rand.New(rand.NewPCG(seed, 0x11a175))
-	cp := make([]time.Duration, n)
-	lv := make([]time.Duration, n)
-	sum := make([]time.Duration, n)
+	var cp, lv, sum []time.Duration
 	var sample []time.Duration
-	for s := range n {
-		i := pick(r, work, total)
-		m := models[i]
-		sample = sample[:0]
-		for _, l := range m {
-			sample = append(sample, l.Sample(r))
+	// Per batch, the p50 and p99 of each limit: their spread across
+	// batches measures how well the pooled figures are known.
+	var stats [6][]float64
+	batches := 0
+	for {
+		from := len(cp)
+		for range n {
+			i := pick(r, work, total)
+			m := models[i]
+			sample = sample[:0]
+			for _, l := range m {
+				sample = append(sample, l.Sample(r))
+			}
+			d := func(c fanout.Call) time.Duration { return sample[c.Index] }
+			p := work[i].Op.Plan
+			cp, lv, sum = append(cp, p.CriticalPath(d)), append(lv, p.LevelSum(d)), append(sum, p.Sum(d))
 		}
-		d := func(c fanout.Call) time.Duration { return sample[c.Index] }
-		p := work[i].Op.Plan
-		cp[s], lv[s], sum[s] = p.CriticalPath(d), p.LevelSum(d), p.Sum(d)
+		batches++
+		if fixed && len(work) == 1 {
+			break
+		}
+		for j, xs := range [][]time.Duration{cp[from:], lv[from:], sum[from:]} {
+			b := slices.Sorted(slices.Values(xs))
+			stats[2*j] = append(stats[2*j], float64(Quantile(b, 0.5)))
+			stats[2*j+1] = append(stats[2*j+1], float64(Quantile(b, 0.99)))
+		}
+		if batches >= MaxBatches || (batches >= MinBatches && uncertainty(stats[:]) <= Precision) {
+			break
+		}
 	}
-	return Limits{CriticalPath: summarise(cp), Levels: summarise(lv), Sum: summarise(sum), Fixed: fixed}, nil
+	l := Limits{CriticalPath: summarise(cp), Levels: summarise(lv), Sum: summarise(sum), Fixed: fixed, Samples: len(cp)}
+	if batches > 1 {
+		l.Uncertainty = uncertainty(stats[:])
+	}
+	return l, nil
+}
+
+// uncertainty returns the widest relative half-width of the 95 % confidence
+// intervals of the means of each series of batch estimates.
+func uncertainty(series [][]float64) float64 {
+	var worst float64
+	for _, xs := range series {
+		k := float64(len(xs))
+		if k < 2 {
+			return math.Inf(1)
+		}
+		var mean, ss float64
+		for _, x := range xs {
+			mean += x
+		}
+		mean /= k
+		if mean == 0 {
+			continue
+		}
+		for _, x := range xs {
+			ss += (x - mean) * (x - mean)
+		}
+		se := math.Sqrt(ss/(k-1)) / math.Sqrt(k)
+		worst = max(worst, 1.96*se/mean)
+	}
+	return worst
 }
 
 func deterministic(l model.Latency) bool {

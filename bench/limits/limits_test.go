@@ -178,3 +178,48 @@ func TestGatewaySpec(t *testing.T) {
 		t.Errorf("aggregate limits %v / %v, want 40ms / 85ms", l.CriticalPath.P50, l.Sum.P50)
 	}
 }
+
+func TestRandomLimitsCarryTheirUncertainty(t *testing.T) {
+	op, _ := Match(ops(t), "GET", "/v2/experiments/1/results")
+	cfg := model.Config{}
+	for _, s := range model.Services {
+		l, err := model.ParseLatency("lognormal:p50=20ms,p99=200ms")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg[s] = model.Service{Latency: &l}
+	}
+	a, err := Compute([]Weighted{{Op: op, Weight: 1}}, cfg, 5000, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One batch of 5000 does not pin a lognormal p99 to 1 %: Compute
+	// samples more, and says how well it knows the figures.
+	if a.Samples <= 5000 || a.Uncertainty <= 0 {
+		t.Fatalf("%d samples, uncertainty %v: want more than one batch and a stated uncertainty", a.Samples, a.Uncertainty)
+	}
+	if a.Uncertainty > Precision && a.Samples < MaxBatches*5000 {
+		t.Errorf("stopped at %d samples with an uncertainty of %.2f%%, above %.0f%%", a.Samples, 100*a.Uncertainty, 100*Precision)
+	}
+	// Another seed draws other latencies: its p99 lies within the
+	// stated uncertainty (with the slack of two independent estimates).
+	b, err := Compute([]Weighted{{Op: op, Weight: 1}}, cfg, 5000, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	diff := float64(a.CriticalPath.P99-b.CriticalPath.P99) / float64(a.CriticalPath.P99)
+	if diff < 0 {
+		diff = -diff
+	}
+	if diff > 2*max(a.Uncertainty, b.Uncertainty) {
+		t.Errorf("p99 %v with seed 1, %v with seed 2: %.2f%% apart, the stated uncertainty is ±%.2f%%",
+			a.CriticalPath.P99, b.CriticalPath.P99, 100*diff, 100*max(a.Uncertainty, b.Uncertainty))
+	}
+	fixed, err := Compute([]Weighted{{Op: op, Weight: 1}}, nil, 5000, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fixed.Uncertainty != 0 || !fixed.Fixed {
+		t.Errorf("fixed models: uncertainty %v, want 0", fixed.Uncertainty)
+	}
+}

@@ -51,6 +51,13 @@ type Scenario struct {
 	Expectations []Expectation `json:"expectations"`
 	// Errors met while running (a gateway that would not start...).
 	Errors []string `json:"errors,omitempty"`
+	// Interrupted is true when the run was stopped (Ctrl-C) before the
+	// end: Runs hold only the steps that finished.
+	Interrupted bool `json:"interrupted,omitempty"`
+	// Seed seeded the mock backends' random draws (latencies, faults) and
+	// the limits' simulation. Each execution of a scenario draws its own,
+	// so repetitions are independent samples; passing it back replays one.
+	Seed uint64 `json:"seed"`
 }
 
 // Run is one mode at one rate.
@@ -81,8 +88,17 @@ type Run struct {
 	Samples         []Sample `json:"samples,omitempty"`
 	RSSGrowth       int64    `json:"rss_growth"`
 	GoroutineGrowth int      `json:"goroutine_growth"`
-	// Probe is true for a run made by a capacity search.
+	// Probe is true for a run made by a capacity search, Hold for one of
+	// its long probes confirming a rate.
 	Probe bool `json:"probe,omitempty"`
+	Hold  bool `json:"hold,omitempty"`
+	// Warmup is how long the gateway was warmed up before the measured
+	// attack, which alone the figures describe.
+	Warmup time.Duration `json:"warmup"`
+	// GeneratorLimited is true when the load generator sent less than
+	// load.GeneratorLimit of Rate: the step measured the generator or
+	// the machine, not the gateway. Its own CPU use is GeneratorCPU.
+	GeneratorLimited bool `json:"generator_limited"`
 }
 
 // Sample is the state of the gateway at one moment of a run.

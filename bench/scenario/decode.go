@@ -521,12 +521,12 @@ func (d *decoder) load(n *yaml.Node) (Load, error) {
 
 func (d *decoder) capacity(n *yaml.Node) (*Capacity, error) {
 	const p = "load.capacity"
-	f, err := d.fields(n, p, "p99", "success", "start", "max", "step", "budget", "precision")
+	f, err := d.fields(n, p, "p99", "success", "start", "max", "step", "budget", "precision", "hold", "max_probe")
 	if err != nil {
 		return nil, err
 	}
 	c := &Capacity{Success: DefaultSuccess, Start: DefaultCapacityStart, Max: DefaultCapacityMax,
-		Step: DefaultStep, Budget: DefaultBudget, Precision: DefaultPrecision}
+		Step: DefaultStep, Budget: DefaultBudget, Precision: DefaultPrecision, Hold: DefaultHold}
 	m := f["p99"]
 	if m == nil {
 		return nil, d.errf(n, p+".p99", "required: the SLO's p99 latency")
@@ -571,8 +571,11 @@ func (d *decoder) capacity(n *yaml.Node) (*Capacity, error) {
 			return nil, err
 		}
 	}
-	if c.Budget < c.Step {
-		return nil, d.errf(n, p+".budget", "shorter than one step (%v < %v)", c.Budget, c.Step)
+	if err := d.capacityHold(f, c); err != nil {
+		return nil, err
+	}
+	if c.Budget < c.Step+c.Hold {
+		return nil, d.errf(n, p+".budget", "shorter than one step and one hold (%v < %v + %v)", c.Budget, c.Step, c.Hold)
 	}
 	if m := f["precision"]; m != nil {
 		if c.Precision, err = d.positive(m, p+".precision"); err != nil {
@@ -580,6 +583,29 @@ func (d *decoder) capacity(n *yaml.Node) (*Capacity, error) {
 		}
 	}
 	return c, nil
+}
+
+// capacityHold reads load.capacity.hold and load.capacity.max_probe.
+func (d *decoder) capacityHold(f map[string]*yaml.Node, c *Capacity) error {
+	const p = "load.capacity"
+	var err error
+	if m := f["hold"]; m != nil {
+		if c.Hold, err = d.duration(m, p+".hold"); err != nil {
+			return err
+		}
+		if c.Hold == 0 {
+			return d.errf(m, p+".hold", "must be positive")
+		}
+	}
+	if m := f["max_probe"]; m != nil {
+		if c.MaxProbe, err = d.duration(m, p+".max_probe"); err != nil {
+			return err
+		}
+		if c.MaxProbe < max(c.Step, c.Hold) {
+			return d.errf(m, p+".max_probe", "shorter than the step or the hold (%v)", max(c.Step, c.Hold))
+		}
+	}
+	return nil
 }
 
 func (d *decoder) events(n *yaml.Node, l Load) ([]Event, error) {

@@ -33,6 +33,7 @@ const (
 	DefaultStep          = 3 * time.Second
 	DefaultBudget        = 60 * time.Second
 	DefaultPrecision     = 0.1
+	DefaultHold          = 10 * time.Second
 )
 
 // Scenario is one decoded, validated scenario file.
@@ -149,15 +150,23 @@ type Load struct {
 	Seed uint64
 }
 
-// Capacity is a capacity search: the highest rate at which success stays at
-// least Success and p99 at most P99, found by doubling from Start, then by
-// bisection, within Budget per variant.
+// Capacity is a capacity search: the highest rate at which the complete
+// answers stay at least Success and p99 at most P99, found by doubling from
+// Start, then by bisection, and confirmed by a Hold at that rate with no
+// latency trend (bisecting down if it does not hold), within Budget per
+// variant.
 type Capacity struct {
-	P99       time.Duration
-	Success   float64
-	Start     float64
-	Max       float64
-	Step      time.Duration // the duration of one probe
+	P99     time.Duration
+	Success float64
+	Start   float64
+	Max     float64
+	Step    time.Duration // the duration of one short probe
+	Hold    time.Duration // the duration of the probe that confirms a rate
+	// MaxProbe bounds a probe lengthened to gather 1,000 requests (0: the
+	// longer of Step and Hold).
+	MaxProbe time.Duration
+	// Budget bounds the search of one variant, warm-ups and start-ups
+	// included.
 	Budget    time.Duration
 	Precision float64 // stop bisecting when hi-lo <= Precision*lo
 }
@@ -195,19 +204,18 @@ func (s *Scenario) Phases() []string {
 	return out
 }
 
-// runOverhead is what a run costs beyond its warm-up and attack: starting
+// RunOverhead is what a run costs beyond its warm-up and attack: starting
 // a gateway, waiting for the last responses, stopping it.
-const runOverhead = 1500 * time.Millisecond
+const RunOverhead = 1500 * time.Millisecond
 
 // Estimate returns how long the scenario should take to run, start-up
 // excluded: what a progress line counts down from.
 func (s *Scenario) Estimate() time.Duration {
 	n := time.Duration(len(s.Gateway.Variants()))
 	if c := s.Load.Capacity; c != nil {
-		probes := c.Budget / (c.Step + s.Load.Warmup)
-		return n * (c.Budget + probes*runOverhead)
+		return n * c.Budget // the search spends at most its budget
 	}
-	return n * time.Duration(len(s.Load.Rates)) * (s.Load.Warmup + s.Load.Duration + runOverhead)
+	return n * time.Duration(len(s.Load.Rates)) * (s.Load.Warmup + s.Load.Duration + RunOverhead)
 }
 
 // Metric names accepted after a variant in an expectation, and what they
@@ -220,9 +228,14 @@ var Metrics = map[string]string{
 	"p999":              "99.9th percentile latency (ms)",
 	"max":               "maximum latency (ms)",
 	"mean":              "mean latency (ms)",
-	"throughput":        "successful responses per second",
+	"throughput":        "complete answers per second of the measured window (never above achieved_rate)",
 	"rate":              "offered rate (requests per second)",
-	"success":           "fraction of requests answered 2xx",
+	"achieved_rate":     "rate the load generator actually sent (requests per second)",
+	"generator_cpu":     "share of the machine's cores the load generator used during the attack (fraction)",
+	"success":           "fraction of requests answered 2xx, complete or partial",
+	"complete":          "fraction of requests answered 2xx without the Fanout-Partial header",
+	"partial":           "fraction of requests answered 2xx with the Fanout-Partial header (a part missing)",
+	"failed":            "fraction of requests answered otherwise (not 2xx, or no answer)",
 	"requests":          "requests sent",
 	"errors":            "fraction of requests that failed (not 2xx)",
 	"cpu_per_request":   "gateway CPU time per request (ms)",
@@ -232,13 +245,14 @@ var Metrics = map[string]string{
 	"goroutine_growth":  "gateway goroutines after the attack minus before",
 	"ratio_p50":         "p50 divided by the critical path's p50",
 	"ratio_p99":         "p99 divided by the critical path's p99",
-	"capacity":          "highest rate meeting the SLO (capacity search only)",
+	"capacity":          "highest rate that met the SLO for the hold period (capacity search only)",
 }
 
 // LimitNames are the names of limits an expectation may use, alone (the
 // median) or with a percentile ("critical_path.p99").
 var LimitNames = map[string]string{
 	"critical_path": "the longest path of backend latencies through the call graph: what no gateway can beat",
+	"levels":        "the slowest call of each dependency level, added up: what staged costs",
 	"sum":           "the sum of the backend latencies: what sequential costs",
 }
 
