@@ -93,7 +93,7 @@ func TestInterruptedKeepsFinishedSteps(t *testing.T) {
 	var wrote *result.Scenario
 	s := &scenario.Scenario{Name: "talk"}
 	r := &runner{s: s, dir: dir, p: newProgress(&out, nil),
-		res: &result.Scenario{Name: "talk", Runs: []result.Run{{Variant: "concurrent", Rate: 50}}},
+		res:  &result.Scenario{Name: "talk", Runs: []result.Run{{Variant: "concurrent", Rate: 50}}},
 		opts: Options{Write: func(dir string, s *result.Scenario) error { wrote = s; return nil }}}
 	res, err := r.interrupted(time.Now(), os.ErrDeadlineExceeded)
 	if err == nil || res == nil {
