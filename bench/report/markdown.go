@@ -9,12 +9,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"fanout/bench/limits"
+	"fanout/bench/load"
 	"fanout/bench/result"
 	"fanout/bench/scenario"
 )
@@ -42,11 +44,29 @@ func Write(dir string, s *result.Scenario) error {
 	return nil
 }
 
+// Rebuild writes report.md and the charts of the result directory dir again
+// from its summary.json: for a run that was interrupted, or a report whose
+// code has changed since.
+func Rebuild(dir string) error {
+	s, err := result.Read(dir)
+	if err != nil {
+		return fmt.Errorf("rebuild report: %w", err)
+	}
+	if err := Write(dir, s); err != nil {
+		return fmt.Errorf("rebuild report of %s: %w", dir, err)
+	}
+	return nil
+}
+
 // Markdown writes the report of s; charts are file names (relative to the
 // report) with their titles, shown at the end.
 func Markdown(w io.Writer, s *result.Scenario, charts []Chart) error {
 	b := &strings.Builder{}
 	fmt.Fprintf(b, "# %s\n\n", s.Name)
+	if s.Interrupted {
+		fmt.Fprintf(b, "> **INTERRUPTED**: this run was stopped before the end. The tables hold the %d steps that finished; "+
+			"the step cut short was dropped, and the expectations are judged on what finished.\n\n", len(s.Runs))
+	}
 	if s.Description != "" {
 		fmt.Fprintf(b, "%s\n\n", strings.TrimSpace(s.Description))
 	}
@@ -141,9 +161,14 @@ func writeLimits(b *strings.Builder, s *result.Scenario) {
 		return
 	}
 	l := s.Limits
-	if l.Fixed {
+	switch {
+	case l.Fixed:
 		b.WriteString("Fixed backend latencies: each limit is one number (ms).\n\n")
-	} else {
+	case l.Samples > 0:
+		fmt.Fprintf(b, "Random backend latencies: each limit is a distribution, from %d simulated requests through the call graph (ms), "+
+			"known within ±%.1f%% (95%% confidence): a measured figure that close to a limit, or below it, is not a difference.\n\n",
+			l.Samples, 100*l.Uncertainty)
+	default:
 		fmt.Fprintf(b, "Random backend latencies: each limit is a distribution, from %d simulated requests through the call graph (ms).\n\n", limits.DefaultSamples)
 	}
 	b.WriteString("| limit | what it is | p50 | p90 | p99 | p99.9 |\n|---|---|---:|---:|---:|---:|\n")
@@ -184,25 +209,70 @@ func ratio(d, limit time.Duration) string {
 	return strconv.FormatFloat(float64(d)/float64(limit), 'f', 2, 64)
 }
 
+// ratioBeside formats d over limit, and a ratio below 1 as within the limit's
+// uncertainty: no gateway beats the critical path, so a measured figure under
+// it says how well the limit is known, not that it was beaten.
+func ratioBeside(d, limit time.Duration) string {
+	r := ratio(d, limit)
+	if limit > 0 && d < limit {
+		r += " (within the limit's uncertainty)"
+	}
+	return r
+}
+
+// p99 formats a p99, or says it rests on fewer than load.MinSamples requests.
+func p99(sum load.Summary, d time.Duration) string {
+	if !sum.EnoughSamples() {
+		return fmt.Sprintf("not enough data (%d requests)", sum.Requests)
+	}
+	return Ms(d)
+}
+
+// sent formats the achieved rate, flagged when the generator fell short of
+// the offered rate.
+func sent(r *result.Run) string {
+	f := strconv.FormatFloat(r.Summary.Rate, 'f', 1, 64)
+	if r.GeneratorLimited {
+		f += " **generator-limited**"
+	}
+	return f
+}
+
+// split formats the complete, partial and failed fractions of sum as three
+// cells; "–" for a summary written before they were recorded.
+func split(sum load.Summary) string {
+	if sum.Complete+sum.Partial+sum.Failed == 0 {
+		return "– | – | –"
+	}
+	return pct(sum.Complete) + " | " + pct(sum.Partial) + " | " + pct(sum.Failed)
+}
+
 func pct(f float64) string {
 	return strconv.FormatFloat(100*f, 'f', 2, 64) + "%"
 }
 
 func writeRateTable(b *strings.Builder, s *result.Scenario, rate float64) {
 	fmt.Fprintf(b, "## %s req/s offered\n\n", scenario.FormatRate(rate))
-	b.WriteString("Latencies in ms; ×cp is the figure divided by the critical path (p50 by its p50, p99 by its p99).\n\n")
-	b.WriteString("| mode | p50 | p90 | p99 | p99.9 | max | p50 ×cp | p99 ×cp | throughput/s | success | codes |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	b.WriteString("Latencies in ms; ×cp is the figure divided by the critical path (p50 by its p50, p99 by its p99). " +
+		"Sent is the rate the load generator achieved (**generator-limited** below 97 % of the offered rate: the step measured the machine, not the gateway). " +
+		"Throughput counts complete answers per second; success counts every 2xx, complete (no `Fanout-Partial` header) or partial, and failed the rest.\n\n")
+	b.WriteString("| mode | p50 | p90 | p99 | p99.9 | max | p50 ×cp | p99 ×cp | sent/s | throughput/s | success | complete | partial | failed | codes |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	staged := slices.ContainsFunc(s.Runs, func(r result.Run) bool { return r.Mode == "staged" })
 	if l := s.Limits; l != nil {
-		fmt.Fprintf(b, "| *critical path* | *%s* | *%s* | *%s* | *%s* | | *1.00* | *1.00* | | | |\n",
+		fmt.Fprintf(b, "| *critical path* | *%s* | *%s* | *%s* | *%s* | | *1.00* | *1.00* | | | | | | | |\n",
 			Ms(l.CriticalPath.P50), Ms(l.CriticalPath.P90), Ms(l.CriticalPath.P99), Ms(l.CriticalPath.P999))
-		fmt.Fprintf(b, "| *sum* | *%s* | *%s* | *%s* | *%s* | | *%s* | *%s* | | | |\n",
+		if staged {
+			fmt.Fprintf(b, "| *levels* | *%s* | *%s* | *%s* | *%s* | | *%s* | *%s* | | | | | | | |\n",
+				Ms(l.Levels.P50), Ms(l.Levels.P90), Ms(l.Levels.P99), Ms(l.Levels.P999), ratio(l.Levels.P50, l.CriticalPath.P50), ratio(l.Levels.P99, l.CriticalPath.P99))
+		}
+		fmt.Fprintf(b, "| *sum* | *%s* | *%s* | *%s* | *%s* | | *%s* | *%s* | | | | | | | |\n",
 			Ms(l.Sum.P50), Ms(l.Sum.P90), Ms(l.Sum.P99), Ms(l.Sum.P999), ratio(l.Sum.P50, l.CriticalPath.P50), ratio(l.Sum.P99, l.CriticalPath.P99))
 	}
 	for _, v := range s.Variants {
 		r, ok := s.Run(v, rate)
 		if !ok {
-			fmt.Fprintf(b, "| %s | not run | | | | | | | | | |\n", v)
+			fmt.Fprintf(b, "| %s | not run | | | | | | | | | | | | | |\n", v)
 			continue
 		}
 		var cp50, cp99 time.Duration
@@ -210,11 +280,19 @@ func writeRateTable(b *strings.Builder, s *result.Scenario, rate float64) {
 			cp50, cp99 = s.Limits.CriticalPath.P50, s.Limits.CriticalPath.P99
 		}
 		lt := r.Latency
-		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %.1f | %s | %s |\n",
-			v, Ms(lt.P50), Ms(lt.P90), Ms(lt.P99), Ms(lt.P999), Ms(lt.Max), ratio(lt.P50, cp50), ratio(lt.P99, cp99),
-			r.Throughput, pct(r.Success), codes(r.Codes))
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %.1f | %s | %s | %s |\n",
+			v, Ms(lt.P50), Ms(lt.P90), p99(r.Summary, lt.P99), p99(r.Summary, lt.P999), Ms(lt.Max), ratioBeside(lt.P50, cp50), ratio(lt.P99, cp99),
+			sent(r), r.Throughput, pct(r.Success), split(r.Summary), codes(r.Codes))
 	}
 	b.WriteString("\n")
+	if s.Limits != nil && staged {
+		for _, v := range s.Variants {
+			if r, ok := s.Run(v, rate); ok && r.Mode == "staged" {
+				fmt.Fprintf(b, "%s beside its own limit, the levels: p50 ×levels %s, p99 ×levels %s.\n\n", v,
+					ratioBeside(r.Latency.P50, s.Limits.Levels.P50), ratio(r.Latency.P99, s.Limits.Levels.P99))
+			}
+		}
+	}
 }
 
 func writePhases(b *strings.Builder, s *result.Scenario) {
@@ -223,45 +301,74 @@ func writePhases(b *strings.Builder, s *result.Scenario) {
 		fmt.Fprintf(b, "- at %s, phase `%s`: %s %s\n", e.At, e.Phase, e.Service, e.Change)
 	}
 	b.WriteString("\n")
-	b.WriteString("| mode | rate | phase | requests | p50 | p99 | max | success | codes |\n|---|---:|---|---:|---:|---:|---:|---:|---|\n")
+	b.WriteString("| mode | rate | phase | requests | p50 | p99 | max | success | complete | partial | failed | codes |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, r := range s.Runs {
 		for _, ph := range s.Phases {
 			p, ok := r.Phases[ph]
 			if !ok {
 				continue
 			}
-			fmt.Fprintf(b, "| %s | %s | %s | %d | %s | %s | %s | %s | %s |\n", r.Variant, scenario.FormatRate(r.Rate), ph,
-				p.Requests, Ms(p.Latency.P50), Ms(p.Latency.P99), Ms(p.Latency.Max), pct(p.Success), codes(p.Codes))
+			fmt.Fprintf(b, "| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s |\n", r.Variant, scenario.FormatRate(r.Rate), ph,
+				p.Requests, Ms(p.Latency.P50), p99(p, p.Latency.P99), Ms(p.Latency.Max), pct(p.Success), split(p), codes(p.Codes))
 		}
 	}
 	b.WriteString("\n")
 }
 
 func writeCapacity(b *strings.Builder, s *result.Scenario) {
-	b.WriteString("## Capacity\n\nThe highest rate (req/s) meeting the SLO, found by doubling then bisection.\n\n")
-	b.WriteString("| mode | SLO | capacity | first failure | probes | exhausted budget |\n|---|---|---:|---:|---:|---|\n")
+	b.WriteString("## Capacity\n\nThe highest rate (req/s) that met the SLO for the whole hold, with no latency trend. " +
+		"Short probes find where each mode breaks (doubling, then bisection); the rate they settle on must then hold, or the search bisects down, holding each candidate. " +
+		"A probe passes only on at least 1,000 requests and a load generator that sent the offered rate; success here means complete answers.\n\n")
+	b.WriteString("| mode | SLO | capacity | held for | short probes passed | first failure | probes | exhausted budget |\n|---|---|---:|---:|---:|---:|---:|---|\n")
 	for _, c := range s.Capacity {
 		ceil := "none up to max"
 		if c.Ceiling > 0 {
 			ceil = scenario.FormatRate(c.Ceiling)
 		}
-		fmt.Fprintf(b, "| %s | p99 ≤ %s ms, success ≥ %s | **%s** | %s | %d | %v |\n",
-			c.Variant, Ms(c.SLO.P99), pct(c.SLO.Success), scenario.FormatRate(c.Capacity), ceil, len(c.Points), c.Exhausted)
+		capa, held := "**"+scenario.FormatRate(c.Capacity)+"**", c.HeldFor.String()
+		switch {
+		case c.Capacity > 0:
+		case c.Floor > 0:
+			capa, held = fmt.Sprintf("**below %.0f** (not enough samples)", c.Floor), "–"
+		default:
+			capa, held = "**none held**", "–"
+		}
+		fmt.Fprintf(b, "| %s | p99 ≤ %s ms, complete ≥ %s | %s | %s | %s | %s | %d | %v |\n",
+			c.Variant, Ms(c.SLO.P99), pct(c.SLO.Success), capa, held, scenario.FormatRate(c.Searched), ceil, len(c.Points), c.Exhausted)
 	}
-	b.WriteString("\n### Probes\n\n| mode | rate | p50 | p99 | success | verdict |\n|---|---:|---:|---:|---:|---|\n")
+	b.WriteString("\n### Probes\n\n| mode | kind | rate | length | requests | sent/s | p50 | p99 | latency trend (ms/s) | complete | verdict |\n" +
+		"|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, c := range s.Capacity {
-		for _, p := range c.Points {
+		// Probes and their runs are in the same order.
+		var runs []result.Run
+		for _, r := range s.Runs {
+			if r.Variant == c.Variant && r.Probe {
+				runs = append(runs, r)
+			}
+		}
+		for i, p := range c.Points {
 			verdict := "pass"
 			if !p.Pass {
 				verdict = "fail"
-			}
-			var p50 time.Duration
-			for _, r := range s.Runs {
-				if r.Variant == c.Variant && r.Rate == p.Rate {
-					p50 = r.Latency.P50
+				if p.Why != "" {
+					verdict += ": " + p.Why
 				}
 			}
-			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", c.Variant, scenario.FormatRate(p.Rate), Ms(p50), Ms(p.P99), pct(p.Success), verdict)
+			kind := "probe"
+			if p.Hold {
+				kind = "hold"
+			}
+			var p50 time.Duration
+			achieved := "–"
+			if i < len(runs) && runs[i].Rate == p.Rate {
+				p50, achieved = runs[i].Latency.P50, sent(&runs[i])
+			}
+			p99s := Ms(p.P99)
+			if p.Requests > 0 { // 0: a summary from before probes counted them
+				p99s = p99(load.Summary{Requests: p.Requests}, p.P99)
+			}
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %d | %s | %s | %s | %.1f | %s | %s |\n", c.Variant, kind, scenario.FormatRate(p.Rate), p.Duration,
+				p.Requests, achieved, Ms(p50), p99s, 1000*p.Slope, pct(p.Success), verdict)
 		}
 	}
 	b.WriteString("\n")
@@ -272,12 +379,15 @@ func writeResources(b *strings.Builder, s *result.Scenario) {
 		return
 	}
 	b.WriteString("## Gateway resources and backend calls\n\n")
-	b.WriteString("RSS and goroutine growth compare the gateway just after the measured attack with just before it.\n\n")
-	b.WriteString("| mode | rate | requests | cpu/request (ms) | peak RSS (MiB) | RSS growth (MiB) | goroutine growth | backend calls/request | errors |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	b.WriteString("RSS and goroutine growth compare the gateway just after the measured attack with just before it. " +
+		"CPU/request is the gateway's user+sys time from the end of the warm-up to the last response of the measured attack, divided by its requests: " +
+		"it includes what the gateway spends beside the requests in that window (GC, timers, idle connections), not its start-up or warm-up. " +
+		"Load CPU is the load generator's own user+sys time over the attack as a share of the machine's cores: when it is high, the machine, not the gateway, may be the limit.\n\n")
+	b.WriteString("| mode | rate | requests | cpu/request (ms) | load cpu | peak RSS (MiB) | RSS growth (MiB) | goroutine growth | backend calls/request | errors |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, r := range s.Runs {
-		fmt.Fprintf(b, "| %s | %s | %d | %.3f | %.1f | %+.1f | %+d | %.2f | %s |\n", r.Variant, scenario.FormatRate(r.Rate), r.Requests,
-			result.Millis(r.CPUPerRequest), float64(r.PeakRSS)/(1<<20), float64(r.RSSGrowth)/(1<<20), r.GoroutineGrowth,
+		fmt.Fprintf(b, "| %s | %s | %d | %.3f | %s | %.1f | %+.1f | %+d | %.2f | %s |\n", r.Variant, scenario.FormatRate(r.Rate), r.Requests,
+			result.Millis(r.CPUPerRequest), pct(r.GeneratorCPUShare), float64(r.PeakRSS)/(1<<20), float64(r.RSSGrowth)/(1<<20), r.GoroutineGrowth,
 			r.CallsPerRequest, errorKinds(r.Errors))
 	}
 	b.WriteString("\n")
@@ -301,8 +411,8 @@ func errorKinds(m map[string]int) string {
 
 func writeTargets(b *strings.Builder, s *result.Scenario) {
 	b.WriteString("## By target\n\nEach kind of request apart, beside its own critical path (ms).\n\n")
-	b.WriteString("| mode | rate | target | requests | p50 | critical p50 | p99 | critical p99 | p99 ×cp | success |\n")
-	b.WriteString("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| mode | rate | target | requests | p50 | critical p50 | p99 | critical p99 | p99 ×cp | success | complete |\n")
+	b.WriteString("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, rate := range s.Rates {
 		for _, v := range s.Variants {
 			r, ok := s.Run(v, rate)
@@ -319,8 +429,8 @@ func writeTargets(b *strings.Builder, s *result.Scenario) {
 				if l, ok := s.TargetLimits[t]; ok {
 					cp50, cp99, lim99 = Ms(l.CriticalPath.P50), Ms(l.CriticalPath.P99), l.CriticalPath.P99
 				}
-				fmt.Fprintf(b, "| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s |\n", v, scenario.FormatRate(rate), t, sum.Requests,
-					Ms(sum.Latency.P50), cp50, Ms(sum.Latency.P99), cp99, ratio(sum.Latency.P99, lim99), pct(sum.Success))
+				fmt.Fprintf(b, "| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", v, scenario.FormatRate(rate), t, sum.Requests,
+					Ms(sum.Latency.P50), cp50, p99(sum, sum.Latency.P99), cp99, ratio(sum.Latency.P99, lim99), pct(sum.Success), strings.SplitN(split(sum), " | ", 2)[0])
 			}
 		}
 	}

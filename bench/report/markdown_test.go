@@ -1,0 +1,89 @@
+package report
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"fanout/bench/capacity"
+	"fanout/bench/result"
+)
+
+func TestMarkdownTellsTheTruthOfAStep(t *testing.T) {
+	s := fixture()
+	s.Variants = append(s.Variants, "staged")
+	staged := s.Runs[2]
+	staged.Variant, staged.Mode = "staged", "staged"
+	staged.Latency.P50 = msd(56)
+	s.Runs = append(s.Runs, staged)
+	// concurrent at 50 req/s: a p50 under the critical path; at 200 req/s
+	// the generator sent 75 % and the pages were partly partial.
+	s.Runs[2].Latency.P50 = msd(39.2)
+	s.Runs[3].GeneratorLimited, s.Runs[3].Summary.Rate = true, 150
+	s.Runs[3].Complete, s.Runs[3].Partial, s.Runs[3].Failed = 0.285, 0.715, 0
+	s.Runs[0].Requests = 250 // sequential at 50: too few for a p99
+	var b bytes.Buffer
+	if err := Markdown(&b, s, nil); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"| concurrent | 39.20 |",
+		"0.98 (within the limit's uncertainty)",
+		"150.0 **generator-limited**",
+		"| 28.50% | 71.50% | 0.00% |",
+		"| *levels* | *55.00* |",
+		"staged beside its own limit, the levels: p50 ×levels 1.02",
+		"not enough data (250 requests)",
+		"| success | complete | partial | failed |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the report lacks %q", want)
+		}
+	}
+	if strings.Contains(out, "INTERRUPTED") {
+		t.Error("a finished run reported as interrupted")
+	}
+}
+
+func TestMarkdownCapacityBelowFloor(t *testing.T) {
+	s := fixture()
+	s.Rates = nil
+	c := result.Capacity{Variant: "blocking", Result: capacity.Result{Floor: 102,
+		Points: []capacity.Point{{Rate: 200, Duration: msd(10000), Requests: 2000, Why: "p99 over the SLO"}}}}
+	s.Capacity = []result.Capacity{c}
+	var b bytes.Buffer
+	if err := Markdown(&b, s, nil); err != nil {
+		t.Fatal(err)
+	}
+	if out := b.String(); !strings.Contains(out, "**below 102** (not enough samples)") || !strings.Contains(out, "fail: p99 over the SLO") {
+		t.Errorf("capacity below the sample floor:\n%s", out)
+	}
+}
+
+func TestRebuildAnInterruptedRun(t *testing.T) {
+	dir := t.TempDir()
+	s := fixture()
+	s.Interrupted = true
+	s.Runs = s.Runs[:1]
+	if err := result.Write(dir, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := Rebuild(dir); err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, ReportFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The mark is at the top, before any table.
+	out := string(md)
+	if i, tbl := strings.Index(out, "**INTERRUPTED**"), strings.Index(out, "| "); i < 0 || i > tbl {
+		t.Errorf("report.md does not say at the top that the run was interrupted:\n%s", out)
+	}
+	if err := Rebuild(t.TempDir()); err == nil {
+		t.Error("rebuilt a directory without summary.json")
+	}
+}
