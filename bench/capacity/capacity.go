@@ -180,11 +180,7 @@ func (s Search) Run(ctx context.Context) (Result, error) {
 	short := func() error {
 		// Doubling: find a failing rate.
 		for rate := s.Start; ; rate = min(rate*2, s.Max) {
-			rate = s.Round(rate)
-			if rate < floor {
-				res.Floor = floor
-				return nil
-			}
+			rate = max(s.Round(rate), above(floor))
 			if !room(rate) {
 				res.Exhausted = true
 				return nil
@@ -202,15 +198,16 @@ func (s Search) Run(ctx context.Context) (Result, error) {
 				return nil
 			}
 		}
-		// Bisection between lo (0 if even Start failed) and hi.
+		// Bisection between lo (0 if even Start failed) and hi; never
+		// below the floor, where no probe can pass.
 		for hi-lo > s.Precision*max(lo, s.Start*s.Precision) {
-			mid := s.Round((lo + hi) / 2)
-			if mid <= lo || mid >= hi {
-				return nil // rounding leaves nothing between them
-			}
-			if mid < floor {
+			mid := max(s.Round((lo+hi)/2), above(floor))
+			if mid >= hi {
 				res.Floor = floor
-				return nil
+				return nil // the floor itself failed
+			}
+			if mid <= lo {
+				return nil // rounding leaves nothing between them
 			}
 			if !room(mid) {
 				res.Exhausted = true
@@ -255,14 +252,14 @@ func (s Search) Run(ctx context.Context) (Result, error) {
 		if hi == 0 || hi-held <= s.Precision*max(held, s.Start*s.Precision) {
 			break
 		}
-		next := s.Round((held + hi) / 2)
-		if next <= held || next >= hi {
+		next := max(s.Round((held+hi)/2), above(floor))
+		if next >= hi {
+			if held == 0 {
+				res.Floor = floor // the floor itself did not hold
+			}
 			break
 		}
-		if next < floor {
-			if held == 0 {
-				res.Floor = floor
-			}
+		if next <= held {
 			break
 		}
 		cand = next
@@ -273,6 +270,10 @@ func (s Search) Run(ctx context.Context) (Result, error) {
 	}
 	return res, nil
 }
+
+// above returns the whole rate at or just above floor: the lowest rate worth
+// probing.
+func above(floor float64) float64 { return math.Ceil(floor) }
 
 // length returns how long to probe rate: Step or Hold, longer if that gives
 // fewer than MinSamples requests, never longer than MaxProbe.

@@ -269,3 +269,24 @@ func TestSearchRealServer(t *testing.T) {
 			res.Capacity, res.HeldFor, s.Hold, res.Points)
 	}
 }
+
+func TestBisectionStopsAtTheFloorNotZero(t *testing.T) {
+	// The pool's case: the start rate (200) fails, the knee (188) is
+	// above the floor (102 req/s with probes of at most 10 s). Bisecting
+	// from zero would go below the floor and report nothing.
+	s := search(queue(188, 20*time.Millisecond))
+	s.Start, s.MinSamples, s.MaxProbe, s.Precision = 200, 1000, 10*time.Second, 0.05
+	s.Round = func(r float64) float64 { return float64(int(r + 0.5)) }
+	res, err := s.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Floor != 0 || res.Capacity < 170 || res.Capacity > 188 || !heldAt(res, res.Capacity) {
+		t.Errorf("capacity %.0f (floor %.0f), want a held rate a little under 188; points %+v", res.Capacity, res.Floor, res.Points)
+	}
+	for _, p := range res.Points {
+		if p.Rate < 102 {
+			t.Errorf("probed %.0f req/s, under the floor", p.Rate)
+		}
+	}
+}
