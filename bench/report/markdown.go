@@ -381,7 +381,7 @@ func writeResources(b *strings.Builder, s *result.Scenario) {
 	b.WriteString("## Gateway resources and backend calls\n\n")
 	b.WriteString("RSS and goroutine growth compare the gateway just after the measured attack with just before it. " +
 		"CPU/request is the gateway's user+sys time from the end of the warm-up to the last response of the measured attack, divided by its requests: " +
-		"it includes what the gateway spends beside the requests in that window (GC, timers, idle connections), not its start-up or warm-up. " +
+		"it includes what the gateway spends beside the requests in that window (GC, timers, the harness's /metrics samples every 500 ms), not its start-up or warm-up, so its fixed part weighs less per request as the rate rises. " +
 		"Load CPU is the load generator's own user+sys time over the attack as a share of the machine's cores: when it is high, the machine, not the gateway, may be the limit.\n\n")
 	b.WriteString("| mode | rate | requests | cpu/request (ms) | load cpu | peak RSS (MiB) | RSS growth (MiB) | goroutine growth | backend calls/request | errors |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
