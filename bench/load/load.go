@@ -107,8 +107,11 @@ type Summary struct {
 	// generator that keeps up achieves the offered rate; one short of CPU
 	// sends fewer (see Limited).
 	Rate float64 `json:"achieved_rate"`
-	// Throughput is the complete answers per second of the same window,
-	// so it never exceeds Rate.
+	// Throughput is the complete answers that arrived within the same
+	// window, per second of it: what the server delivered, never more than
+	// Rate. A request still in flight at the end of the window does not
+	// count, so a stable server's throughput falls short of Rate by about
+	// its latency over the window.
 	Throughput float64 `json:"throughput"`
 	// Success is the fraction answered 2xx or 3xx (complete or partial).
 	// Complete, Partial and Failed split every request three ways:
@@ -292,7 +295,7 @@ func Run(ctx context.Context, a Attack) (*Report, error) {
 	if encErr != nil {
 		return nil, fmt.Errorf("attack %s: write results: %w", a.Name, encErr)
 	}
-	rep := &Report{Summary: summarise(recs, window), LatencySlope: slope(recs)}
+	rep := &Report{Summary: summarise(recs, 0, window), LatencySlope: slope(recs)}
 	if cpu0 >= 0 && cpu >= 0 && wall > 0 {
 		rep.GeneratorCPU = cpu
 		rep.GeneratorCPUShare = float64(cpu) / float64(wall) / float64(runtime.NumCPU())
@@ -312,7 +315,7 @@ func Run(ctx context.Context, a Attack) (*Report, error) {
 					part = append(part, r)
 				}
 			}
-			rep.Phases[name] = summarise(part, min(hi, window)-max(lo, 0))
+			rep.Phases[name] = summarise(part, max(lo, 0), min(hi, window))
 		}
 	}
 	rep.Timing, rep.TimingTarget = medianTiming(recs, rep.Latency.P50)
@@ -324,7 +327,7 @@ func Run(ctx context.Context, a Attack) (*Report, error) {
 		}
 		rep.Targets = map[string]Summary{}
 		for name, part := range by {
-			rep.Targets[name] = summarise(part, window)
+			rep.Targets[name] = summarise(part, 0, window)
 		}
 	}
 	return rep, ctx.Err()
@@ -391,9 +394,12 @@ func errorKind(r *vegeta.Result) string {
 	return "other"
 }
 
-// summarise computes the figures of recs, whose requests were offered over
-// window (the rates are per second of it).
-func summarise(recs []record, window time.Duration) Summary {
+// summarise computes the figures of recs, whose requests were offered in the
+// window [from, to) of the attack (offsets from its start): the rates are per
+// second of it, and throughput counts the complete answers that arrived
+// within it.
+func summarise(recs []record, from, to time.Duration) Summary {
+	window := to - from
 	s := Summary{Requests: len(recs), Codes: map[string]int{}, Window: window}
 	if len(recs) == 0 {
 		return s
@@ -401,7 +407,7 @@ func summarise(recs []record, window time.Duration) Summary {
 	lat := make([]time.Duration, len(recs))
 	var sum time.Duration
 	var first, end time.Duration = recs[0].offset, 0
-	ok, partial := 0, 0
+	ok, partial, arrived := 0, 0, 0
 	for i, r := range recs {
 		lat[i] = r.latency
 		sum += r.latency
@@ -419,6 +425,9 @@ func summarise(recs []record, window time.Duration) Summary {
 			partial++
 		default:
 			ok++
+			if r.offset+r.latency <= to {
+				arrived++
+			}
 		}
 	}
 	slices.Sort(lat)
@@ -432,7 +441,7 @@ func summarise(recs []record, window time.Duration) Summary {
 	s.Failed = float64(len(recs)-ok) / n
 	if window > 0 {
 		s.Rate = n / window.Seconds()
-		s.Throughput = float64(ok-partial) / window.Seconds()
+		s.Throughput = float64(arrived) / window.Seconds()
 	}
 	s.Span = end - first
 	return s
@@ -577,7 +586,7 @@ func timeline(recs []record, d time.Duration) []Bucket {
 	for i, p := range parts {
 		b := Bucket{Offset: time.Duration(i) * width, Requests: len(p)}
 		if len(p) > 0 {
-			s := summarise(p, width)
+			s := summarise(p, b.Offset, b.Offset+width)
 			b.Success, b.P50, b.P99 = s.Success, s.Latency.P50, s.Latency.P99
 		}
 		out = append(out, b)
