@@ -242,8 +242,12 @@ func (r *runner) interrupted(start time.Time, cause error) (*result.Scenario, er
 		r.p.line(fmt.Sprintf("INTERRUPTED: %s could not keep its finished steps: %v", r.dir, err))
 		return r.res, errors.Join(cause, err)
 	}
-	r.p.line(fmt.Sprintf("INTERRUPTED: %s keeps %d finished steps in summary.json and report.md; the step cut short was dropped",
-		r.dir, len(r.res.Runs)))
+	steps := "steps"
+	if len(r.res.Runs) == 1 {
+		steps = "step"
+	}
+	r.p.line(fmt.Sprintf("INTERRUPTED: %s keeps %d finished %s in summary.json and report.md; the step cut short was dropped",
+		r.dir, len(r.res.Runs), steps))
 	return r.res, cause
 }
 

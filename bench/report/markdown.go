@@ -64,7 +64,7 @@ func Markdown(w io.Writer, s *result.Scenario, charts []Chart) error {
 	b := &strings.Builder{}
 	fmt.Fprintf(b, "# %s\n\n", s.Name)
 	if s.Interrupted {
-		fmt.Fprintf(b, "> **INTERRUPTED**: this run was stopped before the end. The tables hold the %d steps that finished; "+
+		fmt.Fprintf(b, "> **INTERRUPTED**: this run was stopped before the end. The tables hold only the steps that finished (%d); "+
 			"the step cut short was dropped, and the expectations are judged on what finished.\n\n", len(s.Runs))
 	}
 	if s.Description != "" {
@@ -228,6 +228,14 @@ func p99(sum load.Summary, d time.Duration) string {
 	return Ms(d)
 }
 
+// p99Ratio is ratio for a p99, "–" when it rests on too few requests.
+func p99Ratio(sum load.Summary, d, limit time.Duration) string {
+	if !sum.EnoughSamples() {
+		return "–"
+	}
+	return ratio(d, limit)
+}
+
 // sent formats the achieved rate, flagged when the generator fell short of
 // the offered rate.
 func sent(r *result.Run) string {
@@ -281,7 +289,7 @@ func writeRateTable(b *strings.Builder, s *result.Scenario, rate float64) {
 		}
 		lt := r.Latency
 		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %.1f | %s | %s | %s |\n",
-			v, Ms(lt.P50), Ms(lt.P90), p99(r.Summary, lt.P99), p99(r.Summary, lt.P999), Ms(lt.Max), ratioBeside(lt.P50, cp50), ratio(lt.P99, cp99),
+			v, Ms(lt.P50), Ms(lt.P90), p99(r.Summary, lt.P99), p99(r.Summary, lt.P999), Ms(lt.Max), ratioBeside(lt.P50, cp50), p99Ratio(r.Summary, lt.P99, cp99),
 			sent(r), r.Throughput, pct(r.Success), split(r.Summary), codes(r.Codes))
 	}
 	b.WriteString("\n")
