@@ -147,10 +147,7 @@ func runScenario(ctx context.Context, s *scenario.Scenario, dir string, env resu
 		return nil, err
 	}
 	start := time.Now()
-	seed := opts.Seed
-	for seed == 0 {
-		seed = rand.Uint64()
-	}
+	seed := scenarioSeed(opts.Seed)
 	res := &result.Scenario{
 		Name: s.Name, Description: s.Description, File: s.File, Started: start.UTC(), Env: env,
 		Rates: s.Load.Rates, Phases: s.Phases(), Seed: seed,
@@ -249,6 +246,17 @@ func (r *runner) interrupted(start time.Time, cause error) (*result.Scenario, er
 	r.p.line(fmt.Sprintf("INTERRUPTED: %s keeps %d finished %s in summary.json and report.md; the step cut short was dropped",
 		r.dir, len(r.res.Runs), steps))
 	return r.res, cause
+}
+
+// scenarioSeed returns the seed of one execution of a scenario: fixed if
+// given, otherwise a fresh one, so that repeating a scenario draws other
+// latencies and the repetitions are independent samples.
+func scenarioSeed(fixed uint64) uint64 {
+	seed := fixed
+	for seed == 0 {
+		seed = rand.Uint64()
+	}
+	return seed
 }
 
 // logWriter returns where a process's standard error goes and a func that

@@ -76,6 +76,9 @@ expect: [concurrent.success >= 90%]
 	if err != nil {
 		t.Fatal(err)
 	}
+	if got.Seed == 0 {
+		t.Error("summary.json records no seed")
+	}
 	if !got.Interrupted || len(got.Runs) != 1 || got.Runs[0].Variant != "sequential" || !wrote {
 		t.Errorf("summary.json: interrupted %v, runs %d, report written %v; want the one finished step", got.Interrupted, len(got.Runs), wrote)
 	}

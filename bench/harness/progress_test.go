@@ -114,3 +114,13 @@ func TestInterruptedKeepsFinishedSteps(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestEachExecutionDrawsItsOwnSeed(t *testing.T) {
+	a, b := scenarioSeed(0), scenarioSeed(0)
+	if a == 0 || a == b {
+		t.Errorf("two executions seeded %d and %d: want two fresh seeds", a, b)
+	}
+	if got := scenarioSeed(7); got != 7 {
+		t.Errorf("a given seed became %d", got)
+	}
+}
