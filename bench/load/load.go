@@ -107,11 +107,13 @@ type Summary struct {
 	// generator that keeps up achieves the offered rate; one short of CPU
 	// sends fewer (see Limited).
 	Rate float64 `json:"achieved_rate"`
-	// Throughput is the complete answers that arrived within the same
-	// window, per second of it: what the server delivered, never more than
-	// Rate. A request still in flight at the end of the window does not
-	// count, so a stable server's throughput falls short of Rate by about
-	// its latency over the window.
+	// Throughput is what the server delivered: the complete answers that
+	// arrived within a window as long as the one the requests were offered
+	// in, shifted by the median latency of complete answers, per second
+	// of it. The shift lets a server that keeps up deliver exactly what
+	// it was sent; one that queues delivers at its own pace, not at the
+	// pace it was offered work. Only answers to requests of the window
+	// count, so Throughput never exceeds Rate.
 	Throughput float64 `json:"throughput"`
 	// Success is the fraction answered 2xx or 3xx (complete or partial).
 	// Complete, Partial and Failed split every request three ways:
@@ -396,8 +398,7 @@ func errorKind(r *vegeta.Result) string {
 
 // summarise computes the figures of recs, whose requests were offered in the
 // window [from, to) of the attack (offsets from its start): the rates are per
-// second of it, and throughput counts the complete answers that arrived
-// within it.
+// second of it (see Summary.Throughput for the window of arrivals).
 func summarise(recs []record, from, to time.Duration) Summary {
 	window := to - from
 	s := Summary{Requests: len(recs), Codes: map[string]int{}, Window: window}
@@ -407,7 +408,8 @@ func summarise(recs []record, from, to time.Duration) Summary {
 	lat := make([]time.Duration, len(recs))
 	var sum time.Duration
 	var first, end time.Duration = recs[0].offset, 0
-	ok, partial, arrived := 0, 0, 0
+	ok, partial := 0, 0
+	var complete []time.Duration // latencies of the complete answers
 	for i, r := range recs {
 		lat[i] = r.latency
 		sum += r.latency
@@ -425,9 +427,7 @@ func summarise(recs []record, from, to time.Duration) Summary {
 			partial++
 		default:
 			ok++
-			if r.offset+r.latency <= to {
-				arrived++
-			}
+			complete = append(complete, r.latency)
 		}
 	}
 	slices.Sort(lat)
@@ -441,10 +441,31 @@ func summarise(recs []record, from, to time.Duration) Summary {
 	s.Failed = float64(len(recs)-ok) / n
 	if window > 0 {
 		s.Rate = n / window.Seconds()
-		s.Throughput = float64(arrived) / window.Seconds()
+		s.Throughput = float64(arrivals(recs, complete, from, to)) / window.Seconds()
 	}
 	s.Span = end - first
 	return s
+}
+
+// arrivals counts the complete answers of recs that arrived within [from,
+// to) shifted by the median of complete, their latencies, and by half a
+// request's spacing: vegeta's pacer sends at the end of each spacing (the
+// first request one spacing after the start, the last at the end), so a
+// window edge on that grid would count the first or the last answer or not
+// by a hair of jitter; half a spacing puts the edges between grid points.
+func arrivals(recs []record, complete []time.Duration, from, to time.Duration) int {
+	if len(complete) == 0 {
+		return 0
+	}
+	slices.Sort(complete)
+	shift := quantile(complete, 0.5) + (to-from)/time.Duration(2*len(recs))
+	n := 0
+	for _, r := range recs {
+		if end := r.offset + r.latency; r.errKind == "" && !r.partial && end >= from+shift && end < to+shift {
+			n++
+		}
+	}
+	return n
 }
 
 // slope fits latency = a + b*start by least squares and returns b, in

@@ -263,7 +263,7 @@ func writeRateTable(b *strings.Builder, s *result.Scenario, rate float64) {
 	fmt.Fprintf(b, "## %s req/s offered\n\n", scenario.FormatRate(rate))
 	b.WriteString("Latencies in ms; ×cp is the figure divided by the critical path (p50 by its p50, p99 by its p99). " +
 		"Sent is the rate the load generator achieved (**generator-limited** below 97 % of the offered rate: the step measured the machine, not the gateway). " +
-		"Throughput counts the complete answers that arrived within the measured window, per second of it; success counts every 2xx, complete (no `Fanout-Partial` header) or partial, and failed the rest.\n\n")
+		"Throughput is the complete answers delivered per second (those arriving in a window as long as the measured one, shifted by their median latency, so a gateway that queues is credited with its own pace); success counts every 2xx, complete (no `Fanout-Partial` header) or partial, and failed the rest.\n\n")
 	b.WriteString("| mode | p50 | p90 | p99 | p99.9 | max | p50 ×cp | p99 ×cp | sent/s | throughput/s | success | complete | partial | failed | codes |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	staged := slices.ContainsFunc(s.Runs, func(r result.Run) bool { return r.Mode == "staged" })

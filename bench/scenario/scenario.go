@@ -228,7 +228,7 @@ var Metrics = map[string]string{
 	"p999":              "99.9th percentile latency (ms)",
 	"max":               "maximum latency (ms)",
 	"mean":              "mean latency (ms)",
-	"throughput":        "complete answers that arrived within the measured window, per second of it (never above achieved_rate)",
+	"throughput":        "complete answers the gateway delivered per second: those arriving in a window as long as the measured one, shifted by their median latency (never above achieved_rate)",
 	"rate":              "offered rate (requests per second)",
 	"achieved_rate":     "rate the load generator actually sent (requests per second)",
 	"generator_cpu":     "share of the machine's cores the load generator used during the attack (fraction)",
