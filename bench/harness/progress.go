@@ -143,8 +143,12 @@ func CapacityLine(c result.Capacity) string {
 	probes := fmt.Sprintf("after %d probes", len(c.Points))
 	switch {
 	case c.Capacity > 0:
-		return fmt.Sprintf("%s capacity: %s req/s, held for %s (first failure at %s req/s) %s",
-			c.Variant, scenario.FormatRate(c.Capacity), c.HeldFor, scenario.FormatRate(c.Ceiling), probes)
+		failure := "no failure up to the search's max"
+		if c.Ceiling > 0 {
+			failure = "first failure at " + scenario.FormatRate(c.Ceiling) + " req/s"
+		}
+		return fmt.Sprintf("%s capacity: %s req/s, held for %s (%s) %s",
+			c.Variant, scenario.FormatRate(c.Capacity), c.HeldFor, failure, probes)
 	case c.Floor > 0:
 		return fmt.Sprintf("%s capacity: below %.0f req/s, not enough samples (%d requests a probe) %s",
 			c.Variant, c.Floor, load.MinSamples, probes)

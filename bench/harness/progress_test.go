@@ -76,6 +76,8 @@ func TestCapacityLine(t *testing.T) {
 	}{
 		{result.Capacity{Variant: "pool", Result: capacity.Result{Capacity: 150, HeldFor: 10 * time.Second, Ceiling: 188}},
 			"pool capacity: 150 req/s, held for 10s (first failure at 188 req/s)"},
+		{result.Capacity{Variant: "concurrent", Result: capacity.Result{Capacity: 400, HeldFor: 3 * time.Second}},
+			"concurrent capacity: 400 req/s, held for 3s (no failure up to the search's max)"},
 		{result.Capacity{Variant: "blocking", Result: capacity.Result{Floor: 102}},
 			"blocking capacity: below 102 req/s, not enough samples"},
 		{result.Capacity{Variant: "pool", Result: capacity.Result{Exhausted: true, Searched: 188}},

@@ -7,6 +7,7 @@ package report
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -228,6 +229,15 @@ func p99(sum load.Summary, d time.Duration) string {
 	return Ms(d)
 }
 
+// trend formats a latency slope (s/s) in ms per second, without a "-0.0".
+func trend(slope float64) string {
+	ms := math.Round(slope*1e4) / 10
+	if ms == 0 {
+		ms = 0 // not -0
+	}
+	return strconv.FormatFloat(ms, 'f', 1, 64)
+}
+
 // p99Ratio is ratio for a p99, "–" when it rests on too few requests.
 func p99Ratio(sum load.Summary, d, limit time.Duration) string {
 	if !sum.EnoughSamples() {
@@ -375,8 +385,8 @@ func writeCapacity(b *strings.Builder, s *result.Scenario) {
 			if p.Requests > 0 { // 0: a summary from before probes counted them
 				p99s = p99(load.Summary{Requests: p.Requests}, p.P99)
 			}
-			fmt.Fprintf(b, "| %s | %s | %s | %s | %d | %s | %s | %s | %.1f | %s | %s |\n", c.Variant, kind, scenario.FormatRate(p.Rate), p.Duration,
-				p.Requests, achieved, Ms(p50), p99s, 1000*p.Slope, pct(p.Success), verdict)
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %d | %s | %s | %s | %s | %s | %s |\n", c.Variant, kind, scenario.FormatRate(p.Rate), p.Duration,
+				p.Requests, achieved, Ms(p50), p99s, trend(p.Slope), pct(p.Success), verdict)
 		}
 	}
 	b.WriteString("\n")
