@@ -50,7 +50,7 @@ func evaluateOne(e *expect.Expectation, s *scenario.Scenario, res *result.Scenar
 		if !o.Holds {
 			out.Pass = false
 		}
-		details = append(details, fmt.Sprintf("%s%s %s %s", prefix, num(o.Left), e.Op(), num(o.Right)))
+		details = append(details, fmt.Sprintf("%s%s %s %s%s", prefix, num(o.Left), e.Op(), num(o.Right), thinTails(e, res, rate)))
 	}
 	out.Detail = strings.Join(details, "; ")
 	return out
@@ -96,25 +96,51 @@ func Value(res *result.Scenario, n expect.Name, rate float64) (float64, error) {
 		return result.Millis(d), nil
 	}
 	metric := n.Parts[len(n.Parts)-1]
+	if len(res.Capacity) > 0 && metric == "capacity" {
+		c, err := capacityOf(res, n)
+		if err != nil {
+			return 0, err
+		}
+		return c.Capacity, nil
+	}
+	run, sum, err := summaryOf(res, n, rate)
+	if err != nil {
+		return 0, err
+	}
+	return runMetric(res, run, sum, metric, n)
+}
+
+// capacityOf returns the capacity search named by n's variant, if a rate of
+// it held.
+func capacityOf(res *result.Scenario, n expect.Name) (*result.Capacity, error) {
+	head := n.Parts[0]
+	var c *result.Capacity
+	for i := range res.Capacity {
+		if res.Capacity[i].Variant == head {
+			c = &res.Capacity[i]
+		}
+	}
+	if c == nil {
+		return nil, fmt.Errorf("%s: no capacity search of %s", n, head)
+	}
+	if c.Capacity == 0 {
+		if c.Floor > 0 {
+			return nil, fmt.Errorf("%s: %s capacity below %.0f req/s, not enough samples", n, head, c.Floor)
+		}
+		return nil, fmt.Errorf("%s: no rate of %s held", n, head)
+	}
+	return c, nil
+}
+
+// summaryOf returns the run and the summary (the run's, or one phase's) that
+// a name of a run figure refers to at rate.
+func summaryOf(res *result.Scenario, n expect.Name, rate float64) (*result.Run, load.Summary, error) {
+	head := n.Parts[0]
 	var run *result.Run
 	if len(res.Capacity) > 0 {
-		var c *result.Capacity
-		for i := range res.Capacity {
-			if res.Capacity[i].Variant == head {
-				c = &res.Capacity[i]
-			}
-		}
-		if c == nil {
-			return 0, fmt.Errorf("%s: no capacity search of %s", n, head)
-		}
-		if c.Capacity == 0 {
-			if c.Floor > 0 {
-				return 0, fmt.Errorf("%s: %s capacity below %.0f req/s, not enough samples", n, head, c.Floor)
-			}
-			return 0, fmt.Errorf("%s: no rate of %s held", n, head)
-		}
-		if metric == "capacity" {
-			return c.Capacity, nil
+		c, err := capacityOf(res, n)
+		if err != nil {
+			return nil, load.Summary{}, err
 		}
 		// The figures of a capacity are those of its hold (the last
 		// run at that rate).
@@ -125,7 +151,7 @@ func Value(res *result.Scenario, n expect.Name, rate float64) (float64, error) {
 			}
 		}
 		if run == nil {
-			return 0, fmt.Errorf("%s: %s has no run at its capacity", n, head)
+			return nil, load.Summary{}, fmt.Errorf("%s: %s has no run at its capacity", n, head)
 		}
 	} else {
 		if n.HasRate {
@@ -133,7 +159,7 @@ func Value(res *result.Scenario, n expect.Name, rate float64) (float64, error) {
 		}
 		r, ok := res.Run(head, rate)
 		if !ok {
-			return 0, fmt.Errorf("%s: no run of %s at %s req/s", n, head, scenario.FormatRate(rate))
+			return nil, load.Summary{}, fmt.Errorf("%s: no run of %s at %s req/s", n, head, scenario.FormatRate(rate))
 		}
 		run = r
 	}
@@ -141,11 +167,33 @@ func Value(res *result.Scenario, n expect.Name, rate float64) (float64, error) {
 	if len(n.Parts) == 3 {
 		ph, ok := run.Phases[n.Parts[1]]
 		if !ok {
-			return 0, fmt.Errorf("%s: no phase %q in the run", n, n.Parts[1])
+			return nil, load.Summary{}, fmt.Errorf("%s: no phase %q in the run", n, n.Parts[1])
 		}
 		sum = ph
 	}
-	return runMetric(res, run, sum, metric, n)
+	return run, sum, nil
+}
+
+// thinTails names the p99s and p999s of an expectation that rest on fewer
+// than load.MinSamples requests at rate: the verdict stands, but its reader
+// is told that those figures are not enough data.
+func thinTails(e *expect.Expectation, res *result.Scenario, rate float64) string {
+	var thin []string
+	for _, n := range e.Names() {
+		if _, limit := scenario.LimitNames[n.Parts[0]]; limit {
+			continue
+		}
+		if m := n.Parts[len(n.Parts)-1]; m != "p99" && m != "p999" {
+			continue
+		}
+		if _, sum, err := summaryOf(res, n, rate); err == nil && !sum.EnoughSamples() {
+			thin = append(thin, fmt.Sprintf("%s on %d requests", n, sum.Requests))
+		}
+	}
+	if len(thin) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (not enough data: %s, fewer than %d)", strings.Join(thin, ", "), load.MinSamples)
 }
 
 func runMetric(res *result.Scenario, run *result.Run, sum load.Summary, metric string, n expect.Name) (float64, error) {

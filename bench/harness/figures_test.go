@@ -63,7 +63,8 @@ func TestEvaluate(t *testing.T) {
 		// Paired by rate: 11 < 10 fails at 50, 12 < 39.8 holds at 200.
 		{false, "@50: 11.00 < 10.00; @200: 12.00 < 39.80"},
 		// A pinned rate is evaluated once: p99 at 200 is 2*43.
-		{false, "86.00 < 80.00"},
+		// A p99 of 100 requests: the verdict stands, the detail says so.
+		{false, "86.00 < 80.00 (not enough data: concurrent@200.p99 on 100 requests, fewer than 1000)"},
 		// A phase's figures; percent is a fraction.
 		{true, "@50: 1.00 == 1.00; @200: 1.00 == 1.00"},
 		{true, "@50: 0.5 < 1.00; @200: 0.5 < 1.00"},
@@ -115,7 +116,7 @@ expect: [concurrent.capacity > 10 * blocking.capacity, concurrent.p99 < 100ms]
 			{Variant: "concurrent", Result: capacity.Result{Capacity: 800}},
 			{Variant: "blocking", Result: capacity.Result{Capacity: 12.5}},
 		},
-		Runs: []result.Run{{Variant: "concurrent", Rate: 800, Probe: true, Report: load.Report{Summary: load.Summary{Latency: load.Latency{P99: msd(60)}}}}},
+		Runs: []result.Run{{Variant: "concurrent", Rate: 800, Probe: true, Report: load.Report{Summary: load.Summary{Requests: 2000, Latency: load.Latency{P99: msd(60)}}}}},
 	}
 	got := evaluate(s, res)
 	if !got[0].Pass || got[0].Detail != "800.0 > 125.0" {
