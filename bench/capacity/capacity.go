@@ -5,7 +5,7 @@
 // the server does not sustain (a queue that grows slowly still looks fine for
 // two seconds), so the rate they settle on must then hold: one long probe at
 // it has to meet the SLO with no latency trend. If it does not, the search
-// bisects down, holding each candidate, within its time budget.
+// steps down, holding each candidate, within its time budget.
 //
 // A probe passes only on figures worth trusting: at least MinSamples
 // requests behind its p99, and a load generator that achieved the offered
@@ -171,9 +171,10 @@ func (s Search) Run(ctx context.Context) (Result, error) {
 		}
 		return pt.Pass, nil
 	}
-	// Short probes keep room for one hold in the budget.
+	// Short probes keep room in the budget for two holds: one to confirm
+	// the rate they settle on, one a step down if it does not hold.
 	room := func(rate float64) bool {
-		return spent+cost(s.length(rate, false))+cost(s.length(rate, true)) <= s.Budget
+		return spent+cost(s.length(rate, false))+2*cost(s.length(rate, true)) <= s.Budget
 	}
 
 	lo, hi := 0.0, 0.0 // highest pass, lowest fail (0: unknown)
@@ -231,8 +232,10 @@ func (s Search) Run(ctx context.Context) (Result, error) {
 	}
 	res.Searched = lo
 
-	// Holds: confirm lo; if it does not hold, bisect between the highest
-	// rate that held (0 at first) and the lowest that failed.
+	// Holds: confirm lo. Until a rate holds, each failure steps down by
+	// twice the precision, at least 10 % (the short probes put the knee
+	// close by); once one has, bisect between it and the lowest rate that
+	// failed.
 	held, cand := 0.0, lo
 	for cand > 0 {
 		if spent+cost(s.length(cand, true)) > s.Budget {
@@ -252,7 +255,11 @@ func (s Search) Run(ctx context.Context) (Result, error) {
 		if hi == 0 || hi-held <= s.Precision*max(held, s.Start*s.Precision) {
 			break
 		}
-		next := max(s.Round((held+hi)/2), above(floor))
+		next := s.Round((held + hi) / 2)
+		if held == 0 {
+			next = s.Round(cand * (1 - max(2*s.Precision, 0.1)))
+		}
+		next = max(next, above(floor))
 		if next >= hi {
 			if held == 0 {
 				res.Floor = floor // the floor itself did not hold

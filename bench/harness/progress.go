@@ -152,6 +152,9 @@ func CapacityLine(c result.Capacity) string {
 	case c.Floor > 0:
 		return fmt.Sprintf("%s capacity: below %.0f req/s, not enough samples (%d requests a probe) %s",
 			c.Variant, c.Floor, load.MinSamples, probes)
+	case c.Searched == 0 && c.Ceiling > 0:
+		return fmt.Sprintf("%s capacity: below %s req/s, where every probe failed %s",
+			c.Variant, scenario.FormatRate(c.Ceiling), probes)
 	case c.Exhausted:
 		return fmt.Sprintf("%s capacity: no rate held within the budget (short probes passed up to %s req/s) %s",
 			c.Variant, scenario.FormatRate(c.Searched), probes)

@@ -80,6 +80,8 @@ func TestCapacityLine(t *testing.T) {
 			"concurrent capacity: 400 req/s, held for 3s (no failure up to the search's max)"},
 		{result.Capacity{Variant: "blocking", Result: capacity.Result{Floor: 102}},
 			"blocking capacity: below 102 req/s, not enough samples"},
+		{result.Capacity{Variant: "blocking", Result: capacity.Result{Exhausted: true, Ceiling: 100}},
+			"blocking capacity: below 100 req/s, where every probe failed"},
 		{result.Capacity{Variant: "pool", Result: capacity.Result{Exhausted: true, Searched: 188}},
 			"pool capacity: no rate held within the budget (short probes passed up to 188 req/s)"},
 	} {

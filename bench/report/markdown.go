@@ -348,6 +348,8 @@ func writeCapacity(b *strings.Builder, s *result.Scenario) {
 		case c.Capacity > 0:
 		case c.Floor > 0:
 			capa, held = fmt.Sprintf("**below %.0f** (not enough samples)", c.Floor), "–"
+		case c.Searched == 0 && c.Ceiling > 0:
+			capa, held = fmt.Sprintf("**below %s** (every probe failed)", scenario.FormatRate(c.Ceiling)), "–"
 		default:
 			capa, held = "**none held**", "–"
 		}
