@@ -17,11 +17,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
 	"fanout/bench/demo"
 	"fanout/bench/harness"
+	"fanout/bench/launch"
 	"fanout/bench/report"
 	"fanout/bench/result"
 	"fanout/bench/scenario"
@@ -103,9 +105,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var scenarios []*scenario.Scenario
 	bad := false
 	for _, n := range names {
-		s, err := scenario.LoadFile(resolve(*dir, n))
+		file, err := resolve(*dir, n)
 		if err != nil {
 			fmt.Fprintf(stderr, "bench: %v\n", err)
+			bad = true
+			continue
+		}
+		s, err := scenario.LoadFile(file)
+		if err != nil {
+			// A file's problems come one per line, each with its place.
+			for _, line := range strings.Split(err.Error(), "\n") {
+				fmt.Fprintf(stderr, "bench: %s\n", line)
+			}
 			bad = true
 			continue
 		}
@@ -145,12 +156,52 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// resolve turns a scenario name into its file; a path is kept.
-func resolve(dir, name string) string {
-	if strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml") || strings.ContainsRune(name, filepath.Separator) {
-		return name
+// resolve turns a scenario argument into its file. A file that exists is
+// taken as it is. Otherwise the argument is a name, with or without .yaml:
+// it is looked up in dir, and, when dir is relative and holds no such file,
+// in dir under the module root, so `bench talk` works from any directory of
+// the repository. A miss lists the names that exist.
+func resolve(dir, arg string) (string, error) {
+	if fi, err := os.Stat(arg); err == nil && !fi.IsDir() {
+		return arg, nil
 	}
-	return filepath.Join(dir, name+".yaml")
+	if strings.ContainsRune(arg, filepath.Separator) {
+		return "", fmt.Errorf("read scenario: %s: no such file", arg)
+	}
+	name := strings.TrimSuffix(strings.TrimSuffix(arg, ".yaml"), ".yml")
+	dirs := []string{dir}
+	if !filepath.IsAbs(dir) {
+		if root, err := launch.ModuleRoot(context.Background()); err == nil {
+			if d := filepath.Join(root, dir); d != filepath.Clean(dir) {
+				dirs = append(dirs, d)
+			}
+		}
+	}
+	for _, d := range dirs {
+		for _, ext := range []string{".yaml", ".yml"} {
+			f := filepath.Join(d, name+ext)
+			if fi, err := os.Stat(f); err == nil && !fi.IsDir() {
+				return f, nil
+			}
+		}
+	}
+	var known []string
+	for _, d := range dirs {
+		files, _ := filepath.Glob(filepath.Join(d, "*.yaml"))
+		for _, f := range files {
+			if n := strings.TrimSuffix(filepath.Base(f), ".yaml"); !slices.Contains(known, n) {
+				known = append(known, n)
+			}
+		}
+		if len(known) > 0 {
+			break
+		}
+	}
+	if len(known) == 0 {
+		return "", fmt.Errorf("no scenario %q: no scenario files in %s", name, strings.Join(dirs, " or "))
+	}
+	slices.Sort(known)
+	return "", fmt.Errorf("no scenario %q in %s (known: %s)", name, strings.Join(dirs, " or "), strings.Join(known, ", "))
 }
 
 // summarise prints the verdict and the headline figures of one scenario.

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -101,5 +103,70 @@ func TestShippedScenariosCheck(t *testing.T) {
 	files, _ := filepath.Glob("../scenarios/*.yaml")
 	if code := run(append([]string{"-check"}, files...), &stdout, &stderr); code != 0 {
 		t.Fatalf("-check of the shipped scenarios: exit %d\n%s", code, stderr.String())
+	}
+}
+
+// twoProblems is a scenario file with two problems on two lines.
+const twoProblems = "targets: [{path: /x, weight: 0}]\nload: {rates: [10], duraton: 1s}\n"
+
+// TestMakeBenchBadScenario runs the real command, as `make bench` does, on a
+// file with two problems: both are listed and the exit status is 2, in the
+// shell and through make (go run would have turned it into 1).
+func TestMakeBenchBadScenario(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the bench binary")
+	}
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make on this machine")
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(file, []byte(twoProblems), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "bin")
+	cmd := exec.Command("make", "--no-print-directory", "-C", "..", "bench", "BIN="+bin, "BENCH_FLAGS=-out "+filepath.Join(dir, "out")+" "+file)
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) {
+		t.Fatalf("make bench on a bad file: %v\n%s", err, out)
+	}
+	// make reports the status of the recipe line that failed.
+	if !strings.Contains(string(out), "Error 2") {
+		t.Errorf("make did not see exit status 2:\n%s", out)
+	}
+	for _, want := range []string{file + ":1: targets[0].weight", file + ":2: load.duraton: unknown field"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output does not list %q:\n%s", want, out)
+		}
+	}
+	// The binary that make built exits 2 in the shell.
+	err = exec.Command(filepath.Join(bin, "bench"), "-check", file).Run()
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+		t.Errorf("bench -check on a bad file: %v, want exit status 2", err)
+	}
+}
+
+// TestResolve finds a scenario by name, with or without .yaml, from a
+// directory below the module root (tests run in bench/), and lists the known
+// names on a miss.
+func TestResolve(t *testing.T) {
+	for _, arg := range []string{"talk", "talk.yaml"} {
+		f, err := resolve("scenarios", arg)
+		if err != nil {
+			t.Errorf("resolve %s: %v", arg, err)
+			continue
+		}
+		if _, err := os.Stat(f); err != nil || filepath.Base(f) != "talk.yaml" {
+			t.Errorf("resolve %s = %s (%v), want scenarios/talk.yaml", arg, f, err)
+		}
+	}
+	_, err := resolve("scenarios", "tlak")
+	if err == nil || !strings.Contains(err.Error(), `no scenario "tlak"`) || !strings.Contains(err.Error(), "known: ") || !strings.Contains(err.Error(), "talk") {
+		t.Errorf("a miss: %v, want the known names", err)
+	}
+	// A path that does not exist is not looked up by name.
+	if _, err := resolve("scenarios", filepath.Join("nowhere", "talk.yaml")); err == nil {
+		t.Error("a missing path was resolved")
 	}
 }
