@@ -6,8 +6,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"fanout/bench/result"
 )
@@ -168,5 +170,49 @@ func TestResolve(t *testing.T) {
 	// A path that does not exist is not looked up by name.
 	if _, err := resolve("scenarios", filepath.Join("nowhere", "talk.yaml")); err == nil {
 		t.Error("a missing path was resolved")
+	}
+}
+
+// TestCompareFlags runs bench compare on result directories: two runs on a
+// side are read as repeated runs, -threshold takes a percentage, and a bad
+// threshold is bad usage.
+func TestCompareFlags(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, p50 time.Duration) string {
+		d := filepath.Join(dir, name)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		s := &result.Scenario{Name: "talk", Variants: []string{"concurrent"}, Rates: []float64{50},
+			Runs: []result.Run{{Variant: "concurrent", Mode: "concurrent", Rate: 50}}}
+		s.Runs[0].Latency.P50 = p50
+		s.Runs[0].Success = 1
+		if err := result.Write(d, s); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	a1, a2 := write("a1", 40*time.Millisecond), write("a2", 42*time.Millisecond)
+	b1, b2 := write("b1", 44*time.Millisecond), write("b2", 45*time.Millisecond)
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"compare", a1, a2, "vs", b1, b2}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "A has 2 runs, B 2") || !strings.Contains(stdout.String(), "41.00 (40.00–42.00)") ||
+		!regexp.MustCompile(`p50 ms .*worse`).MatchString(stdout.String()) {
+		t.Errorf("41 (40–42) -> 44.5 (44–45) is not shown as worse:\n%s", stdout.String())
+	}
+	stdout.Reset()
+	if code := run([]string{"compare", "-threshold", "10%", a1, a2, "vs", b1, b2}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if regexp.MustCompile(`p50 ms .*worse`).MatchString(stdout.String()) {
+		t.Errorf("+8.5 %% under -threshold 10%% is called worse:\n%s", stdout.String())
+	}
+	if code := run([]string{"compare", "-threshold", "fast", a1, b1}, &stdout, &stderr); code != 2 {
+		t.Errorf("a bad threshold: exit %d, want 2", code)
+	}
+	if code := run([]string{"compare", a1, "vs"}, &stdout, &stderr); code != 2 {
+		t.Errorf("an empty side: exit %d, want 2", code)
 	}
 }

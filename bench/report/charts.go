@@ -85,6 +85,16 @@ func WriteCharts(dir string, s *result.Scenario) ([]Chart, error) {
 	return out, nil
 }
 
+// Label names a variant for readers: a pool's size is always shown, as in
+// "pool (16)", because a pool's figures mean little without it, even when a
+// scenario has one pool size and its variant is just "pool".
+func Label(variant, mode string, poolSize int) string {
+	if mode == "pool" && poolSize > 0 {
+		return fmt.Sprintf("pool (%d)", poolSize)
+	}
+	return variant
+}
+
 // chartRate is the rate the per-mode charts show: the lowest, where modes
 // are compared before saturation distorts them.
 func chartRate(s *result.Scenario) float64 {
