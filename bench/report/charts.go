@@ -500,7 +500,9 @@ func waterfallChart(s *result.Scenario, rate float64) (*plot.Plot, int) {
 		g.bars = append(g.bars, ganttBar{row: float64(i), start: r.start, end: r.end, color: r.color})
 		if g.clip > 0 && r.end > g.clip {
 			cut.XYs = append(cut.XYs, plotter.XY{X: g.clip, Y: float64(i)})
-			cut.Labels = append(cut.Labels, fmt.Sprintf("%s ms, cut >", strconv.FormatFloat(r.end, 'f', 0, 64)))
+			// The bar's span, since a call that starts beyond the cut
+			// has no bar left to see.
+			cut.Labels = append(cut.Labels, fmt.Sprintf("%s–%s ms >", strconv.FormatFloat(r.start, 'f', 0, 64), strconv.FormatFloat(r.end, 'f', 0, 64)))
 		}
 	}
 	p.Add(g)
