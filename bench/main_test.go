@@ -216,3 +216,28 @@ func TestCompareFlags(t *testing.T) {
 		t.Errorf("an empty side: exit %d, want 2", code)
 	}
 }
+
+// TestReportRedraws rebuilds report.md and the charts of a result
+// directory from its summary.json alone.
+func TestReportRedraws(t *testing.T) {
+	dir := t.TempDir()
+	s := &result.Scenario{Name: "talk", Variants: []string{"concurrent"}, Rates: []float64{50},
+		Runs: []result.Run{{Variant: "concurrent", Mode: "concurrent", Rate: 50, File: "concurrent-50.bin"}}}
+	s.Runs[0].Latency.P50, s.Runs[0].Latency.P99, s.Runs[0].Latency.Max = 41*time.Millisecond, 50*time.Millisecond, 60*time.Millisecond
+	s.Runs[0].Success = 1
+	if err := result.Write(dir, s); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"report", dir}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	for _, f := range []string{"report.md", "percentiles.svg"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("bench report did not write %s: %v", f, err)
+		}
+	}
+	if code := run([]string{"report", filepath.Join(dir, "nope")}, &stdout, &stderr); code != 2 {
+		t.Errorf("a directory without summary.json: exit %d, want 2", code)
+	}
+}
