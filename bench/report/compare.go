@@ -74,6 +74,8 @@ func always(f func(*result.Run) float64) func(*result.Run) (float64, bool) {
 
 // figures are the figures every run has, in the order they are printed;
 // status codes, error kinds and fields added to summary.json later follow.
+// The sending rate is not among them: load's Summary.Rate shares the JSON
+// name "rate" with Run.Rate, the offered rate, and is lost in summary.json.
 var figures = []figure{
 	{"p50 ms", always(func(r *result.Run) float64 { return msOf(r.Latency.P50) }), f2, relative, -1},
 	{"p90 ms", always(func(r *result.Run) float64 { return msOf(r.Latency.P90) }), f2, relative, -1},
@@ -82,7 +84,6 @@ var figures = []figure{
 	{"max ms", always(func(r *result.Run) float64 { return msOf(r.Latency.Max) }), f2, relative, -1},
 	{"mean ms", always(func(r *result.Run) float64 { return msOf(r.Latency.Mean) }), f2, relative, -1},
 	{"requests", always(func(r *result.Run) float64 { return float64(r.Requests) }), f0, relative, 0},
-	{"sent/s", always(func(r *result.Run) float64 { return r.Summary.Rate }), f1, relative, +1},
 	{"throughput/s", always(func(r *result.Run) float64 { return r.Throughput }), f1, relative, +1},
 	{"success %", always(func(r *result.Run) float64 { return 100 * r.Success }), f2, points, +1},
 	{"cpu/req ms", always(func(r *result.Run) float64 { return msOf(r.CPUPerRequest) }), f3, relative, -1},
