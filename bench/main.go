@@ -40,7 +40,8 @@ Usage:
   bench report DIR                 redraw report.md and the charts of a result directory
   bench demo [flags] [ACT ...]     the talk-style demo (bench demo -h)
 
-A SCENARIO is a name under -scenarios (talk) or a YAML file (my.yaml).
+A SCENARIO is a YAML file (my.yaml) or a name under -scenarios (talk or
+talk.yaml), found from any directory of the repository.
 Without one, bench runs the default suite: %s.
 
 Each scenario writes results/<UTC time>-<name>/: scenario.yaml, env.json,
@@ -326,7 +327,8 @@ func redraw(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `bench report redraws report.md and the charts of a result directory from its
-summary.json (after a change of the report's layout, say).
+summary.json and its .bin files (after a change of the report's layout, or
+a run cut short).
 
 Usage:
   bench report DIR

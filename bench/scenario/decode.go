@@ -35,7 +35,9 @@ func LoadFile(path string) (*Scenario, error) {
 }
 
 // Decode reads and validates one scenario; name is the file name used in
-// errors and the default scenario name.
+// errors and the default scenario name. A file that is not one YAML mapping
+// fails with one *Error; otherwise every problem found is returned at once,
+// as Errors.
 func Decode(r io.Reader, name string) (*Scenario, error) {
 	src, err := io.ReadAll(r)
 	if err != nil {
