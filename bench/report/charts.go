@@ -323,6 +323,7 @@ func timelineChart(s *result.Scenario, rate float64, success bool) *plot.Plot {
 	}
 	n := 0
 	var top float64 = 100
+	var right float64 // the last offset drawn
 	for i, v := range s.Variants {
 		r, ok := s.Run(v, rate)
 		if !ok || len(r.Timeline) == 0 {
@@ -338,6 +339,7 @@ func timelineChart(s *result.Scenario, rate float64, success bool) *plot.Plot {
 				y = ms(b.P99)
 			}
 			top = math.Max(top, y)
+			right = math.Max(right, b.Offset.Seconds())
 			pts = append(pts, plotter.XY{X: b.Offset.Seconds(), Y: y})
 		}
 		if len(pts) == 0 {
@@ -362,8 +364,9 @@ func timelineChart(s *result.Scenario, rate float64, success bool) *plot.Plot {
 		p.Y.Max = 130 // room for the legend above 100 %
 	}
 	// Each event line is named beside its top, so a reader need not look
-	// the offsets up in the report's table.
-	var names plotter.XYLabels
+	// the offsets up in the report's table: on its right, or on its left
+	// in the right half of the run, where the name would leave the chart.
+	var names, leftNames plotter.XYLabels
 	for _, e := range s.Events {
 		x := e.At.Seconds()
 		lo, hi, at := 0.0, 100.0, 118.0
@@ -375,12 +378,25 @@ func timelineChart(s *result.Scenario, rate float64, success bool) *plot.Plot {
 			l.Dashes = []vg.Length{vg.Points(2), vg.Points(2)}
 			p.Add(l)
 		}
-		names.XYs = append(names.XYs, plotter.XY{X: x, Y: at})
-		names.Labels = append(names.Labels, eventName(e))
+		side := &names
+		if x > right/2 {
+			side = &leftNames
+		}
+		side.XYs = append(side.XYs, plotter.XY{X: x, Y: at})
+		side.Labels = append(side.Labels, eventName(e))
 	}
 	if len(names.XYs) > 0 {
 		if l, err := plotter.NewLabels(names); err == nil {
 			l.Offset = vg.Point{X: vg.Points(3)}
+			p.Add(l)
+		}
+	}
+	if len(leftNames.XYs) > 0 {
+		if l, err := plotter.NewLabels(leftNames); err == nil {
+			for i := range l.TextStyle {
+				l.TextStyle[i].XAlign = draw.XRight
+			}
+			l.Offset = vg.Point{X: -vg.Points(3)}
 			p.Add(l)
 		}
 	}
