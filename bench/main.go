@@ -14,14 +14,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 
 	"fanout/bench/demo"
 	"fanout/bench/harness"
+	"fanout/bench/launch"
 	"fanout/bench/report"
 	"fanout/bench/result"
 	"fanout/bench/scenario"
@@ -31,11 +35,13 @@ const usage = `bench runs the benchmark scenarios and writes a report per scenar
 
 Usage:
   bench [flags] [SCENARIO ...]     run scenarios (default: the default suite)
-  bench compare [flags] DIR_A DIR_B  print each figure of two result directories and its change
+  bench compare [flags] A B        print each figure of two result directories and its change
+                                   (bench compare -h: thresholds, repeated runs)
   bench report DIR                 redraw report.md and the charts of a result directory
   bench demo [flags] [ACT ...]     the talk-style demo (bench demo -h)
 
-A SCENARIO is a name under -scenarios (talk) or a YAML file (my.yaml).
+A SCENARIO is a YAML file (my.yaml) or a name under -scenarios (talk or
+talk.yaml), found from any directory of the repository.
 Without one, bench runs the default suite: %s.
 
 Each scenario writes results/<UTC time>-<name>/: scenario.yaml, env.json,
@@ -103,9 +109,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var scenarios []*scenario.Scenario
 	bad := false
 	for _, n := range names {
-		s, err := scenario.LoadFile(resolve(*dir, n))
+		file, err := resolve(*dir, n)
 		if err != nil {
 			fmt.Fprintf(stderr, "bench: %v\n", err)
+			bad = true
+			continue
+		}
+		s, err := scenario.LoadFile(file)
+		if err != nil {
+			// A file's problems come one per line, each with its place.
+			for _, line := range strings.Split(err.Error(), "\n") {
+				fmt.Fprintf(stderr, "bench: %s\n", line)
+			}
 			bad = true
 			continue
 		}
@@ -145,12 +160,52 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// resolve turns a scenario name into its file; a path is kept.
-func resolve(dir, name string) string {
-	if strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml") || strings.ContainsRune(name, filepath.Separator) {
-		return name
+// resolve turns a scenario argument into its file. A file that exists is
+// taken as it is. Otherwise the argument is a name, with or without .yaml:
+// it is looked up in dir, and, when dir is relative and holds no such file,
+// in dir under the module root, so `bench talk` works from any directory of
+// the repository. A miss lists the names that exist.
+func resolve(dir, arg string) (string, error) {
+	if fi, err := os.Stat(arg); err == nil && !fi.IsDir() {
+		return arg, nil
 	}
-	return filepath.Join(dir, name+".yaml")
+	if strings.ContainsRune(arg, filepath.Separator) {
+		return "", fmt.Errorf("read scenario: %s: no such file", arg)
+	}
+	name := strings.TrimSuffix(strings.TrimSuffix(arg, ".yaml"), ".yml")
+	dirs := []string{dir}
+	if !filepath.IsAbs(dir) {
+		if root, err := launch.ModuleRoot(context.Background()); err == nil {
+			if d := filepath.Join(root, dir); d != filepath.Clean(dir) {
+				dirs = append(dirs, d)
+			}
+		}
+	}
+	for _, d := range dirs {
+		for _, ext := range []string{".yaml", ".yml"} {
+			f := filepath.Join(d, name+ext)
+			if fi, err := os.Stat(f); err == nil && !fi.IsDir() {
+				return f, nil
+			}
+		}
+	}
+	var known []string
+	for _, d := range dirs {
+		files, _ := filepath.Glob(filepath.Join(d, "*.yaml"))
+		for _, f := range files {
+			if n := strings.TrimSuffix(filepath.Base(f), ".yaml"); !slices.Contains(known, n) {
+				known = append(known, n)
+			}
+		}
+		if len(known) > 0 {
+			break
+		}
+	}
+	if len(known) == 0 {
+		return "", fmt.Errorf("no scenario %q: no scenario files in %s", name, strings.Join(dirs, " or "))
+	}
+	slices.Sort(known)
+	return "", fmt.Errorf("no scenario %q in %s (known: %s)", name, strings.Join(dirs, " or "), strings.Join(known, ", "))
 }
 
 // summarise prints the verdict and the headline figures of one scenario.
@@ -185,42 +240,86 @@ func compare(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench compare", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, `bench compare prints, for every mode and rate two result directories share,
-each figure of A, of B, and the change from A to B ("better"/"worse" beyond 5 %).
+		fmt.Fprint(stderr, `bench compare prints, for every mode and rate both sides share, each figure
+(latency percentiles, rates, success, status codes, error kinds, CPU, memory,
+goroutines, calls per request, capacity, the limits) of A, of B, the change
+from A to B, and a verdict: "better" or "worse" beyond the threshold, nothing
+below it. Shares (success, codes, errors) change in percentage points.
+
+A side can be several result directories of the same scenario (repeated
+runs): each figure is then shown as mean (min–max), and a change whose
+ranges overlap is "within noise". It warns when the machines, Go versions
+or commits differ, and about modes and rates only one side has.
 
 Usage:
-  bench compare DIR_A DIR_B
+  bench compare [flags] DIR_A DIR_B
+  bench compare [flags] DIR_A... vs DIR_B...
 
-Example:
+Examples:
   bench compare results/20261125T210000Z-talk results/20261126T090000Z-talk
+  bench compare -threshold 10% results/*-before-talk vs results/*-after-talk
+
+Flags:
 `)
 		fs.PrintDefaults()
 	}
+	opt := report.CompareOptions{Threshold: report.DefaultThreshold, Points: report.DefaultPoints}
+	fs.Func("threshold", fmt.Sprintf("relative `change` below which a figure is unchanged, e.g. 5%% or 0.05 (default %g%%)", 100*report.DefaultThreshold), func(v string) error {
+		t, err := parseThreshold(v)
+		opt.Threshold = t
+		return err
+	})
+	fs.Float64Var(&opt.Points, "points", report.DefaultPoints, "change in percentage `points` below which a share (success, a status code, an error kind) is unchanged")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
-	if fs.NArg() != 2 {
+	if opt.Points <= 0 {
+		fmt.Fprintln(stderr, "bench compare: -points must be positive")
+		return 2
+	}
+	dirsA, dirsB := fs.Args(), []string(nil)
+	if i := slices.Index(dirsA, "vs"); i >= 0 {
+		dirsA, dirsB = dirsA[:i], dirsA[i+1:]
+	} else if len(dirsA) == 2 {
+		dirsA, dirsB = dirsA[:1], dirsA[1:]
+	}
+	if len(dirsA) == 0 || len(dirsB) == 0 {
 		fs.Usage()
 		return 2
 	}
-	a, err := result.Read(fs.Arg(0))
-	if err != nil {
-		fmt.Fprintf(stderr, "bench compare: %v\n", err)
-		return 2
+	var sides [2]report.Side
+	for i, dirs := range [][]string{dirsA, dirsB} {
+		sides[i].Name = strings.Join(dirs, " ")
+		for _, d := range dirs {
+			s, err := result.Read(d)
+			if err != nil {
+				fmt.Fprintf(stderr, "bench compare: %v\n", err)
+				return 2
+			}
+			sides[i].Runs = append(sides[i].Runs, s)
+		}
 	}
-	b, err := result.Read(fs.Arg(1))
-	if err != nil {
-		fmt.Fprintf(stderr, "bench compare: %v\n", err)
-		return 2
-	}
-	if err := report.Compare(stdout, a, b, fs.Arg(0), fs.Arg(1)); err != nil {
+	if err := report.CompareSides(stdout, sides[0], sides[1], opt); err != nil {
 		fmt.Fprintf(stderr, "bench compare: %v\n", err)
 		return 1
 	}
 	return 0
+}
+
+// parseThreshold reads a relative threshold: "5%" or "0.05".
+func parseThreshold(v string) (float64, error) {
+	pct := strings.HasSuffix(v, "%")
+	t, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(v, "%")), 64)
+	if err != nil || math.IsNaN(t) || t <= 0 {
+		return 0, fmt.Errorf("want a positive change such as 5%% or 0.05, found %q", v)
+	}
+	if pct {
+		t /= 100
+	}
+	return t, nil
 }
 
 func redraw(args []string, stdout, stderr io.Writer) int {
@@ -228,7 +327,8 @@ func redraw(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `bench report redraws report.md and the charts of a result directory from its
-summary.json (after a change of the report's layout, say).
+summary.json and its .bin files (after a change of the report's layout, or
+a run cut short).
 
 Usage:
   bench report DIR

@@ -2,10 +2,14 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"fanout/bench/result"
 )
@@ -101,5 +105,139 @@ func TestShippedScenariosCheck(t *testing.T) {
 	files, _ := filepath.Glob("../scenarios/*.yaml")
 	if code := run(append([]string{"-check"}, files...), &stdout, &stderr); code != 0 {
 		t.Fatalf("-check of the shipped scenarios: exit %d\n%s", code, stderr.String())
+	}
+}
+
+// twoProblems is a scenario file with two problems on two lines.
+const twoProblems = "targets: [{path: /x, weight: 0}]\nload: {rates: [10], duraton: 1s}\n"
+
+// TestMakeBenchBadScenario runs the real command, as `make bench` does, on a
+// file with two problems: both are listed and the exit status is 2, in the
+// shell and through make (go run would have turned it into 1).
+func TestMakeBenchBadScenario(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the bench binary")
+	}
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make on this machine")
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(file, []byte(twoProblems), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "bin")
+	cmd := exec.Command("make", "--no-print-directory", "-C", "..", "bench", "BIN="+bin, "BENCH_FLAGS=-out "+filepath.Join(dir, "out")+" "+file)
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) {
+		t.Fatalf("make bench on a bad file: %v\n%s", err, out)
+	}
+	// make reports the status of the recipe line that failed.
+	if !strings.Contains(string(out), "Error 2") {
+		t.Errorf("make did not see exit status 2:\n%s", out)
+	}
+	for _, want := range []string{file + ":1: targets[0].weight", file + ":2: load.duraton: unknown field"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output does not list %q:\n%s", want, out)
+		}
+	}
+	// The binary that make built exits 2 in the shell.
+	err = exec.Command(filepath.Join(bin, "bench"), "-check", file).Run()
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+		t.Errorf("bench -check on a bad file: %v, want exit status 2", err)
+	}
+}
+
+// TestResolve finds a scenario by name, with or without .yaml, from a
+// directory below the module root (tests run in bench/), and lists the known
+// names on a miss.
+func TestResolve(t *testing.T) {
+	for _, arg := range []string{"talk", "talk.yaml"} {
+		f, err := resolve("scenarios", arg)
+		if err != nil {
+			t.Errorf("resolve %s: %v", arg, err)
+			continue
+		}
+		if _, err := os.Stat(f); err != nil || filepath.Base(f) != "talk.yaml" {
+			t.Errorf("resolve %s = %s (%v), want scenarios/talk.yaml", arg, f, err)
+		}
+	}
+	_, err := resolve("scenarios", "tlak")
+	if err == nil || !strings.Contains(err.Error(), `no scenario "tlak"`) || !strings.Contains(err.Error(), "known: ") || !strings.Contains(err.Error(), "talk") {
+		t.Errorf("a miss: %v, want the known names", err)
+	}
+	// A path that does not exist is not looked up by name.
+	if _, err := resolve("scenarios", filepath.Join("nowhere", "talk.yaml")); err == nil {
+		t.Error("a missing path was resolved")
+	}
+}
+
+// TestCompareFlags runs bench compare on result directories: two runs on a
+// side are read as repeated runs, -threshold takes a percentage, and a bad
+// threshold is bad usage.
+func TestCompareFlags(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, p50 time.Duration) string {
+		d := filepath.Join(dir, name)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		s := &result.Scenario{Name: "talk", Variants: []string{"concurrent"}, Rates: []float64{50},
+			Runs: []result.Run{{Variant: "concurrent", Mode: "concurrent", Rate: 50}}}
+		s.Runs[0].Latency.P50 = p50
+		s.Runs[0].Success = 1
+		if err := result.Write(d, s); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	a1, a2 := write("a1", 40*time.Millisecond), write("a2", 42*time.Millisecond)
+	b1, b2 := write("b1", 44*time.Millisecond), write("b2", 45*time.Millisecond)
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"compare", a1, a2, "vs", b1, b2}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "A has 2 runs, B 2") || !strings.Contains(stdout.String(), "41.00 (40.00–42.00)") ||
+		!regexp.MustCompile(`p50 ms .*worse`).MatchString(stdout.String()) {
+		t.Errorf("41 (40–42) -> 44.5 (44–45) is not shown as worse:\n%s", stdout.String())
+	}
+	stdout.Reset()
+	if code := run([]string{"compare", "-threshold", "10%", a1, a2, "vs", b1, b2}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if regexp.MustCompile(`p50 ms .*worse`).MatchString(stdout.String()) {
+		t.Errorf("+8.5 %% under -threshold 10%% is called worse:\n%s", stdout.String())
+	}
+	if code := run([]string{"compare", "-threshold", "fast", a1, b1}, &stdout, &stderr); code != 2 {
+		t.Errorf("a bad threshold: exit %d, want 2", code)
+	}
+	if code := run([]string{"compare", a1, "vs"}, &stdout, &stderr); code != 2 {
+		t.Errorf("an empty side: exit %d, want 2", code)
+	}
+}
+
+// TestReportRedraws rebuilds report.md and the charts of a result
+// directory from its summary.json alone.
+func TestReportRedraws(t *testing.T) {
+	dir := t.TempDir()
+	s := &result.Scenario{Name: "talk", Variants: []string{"concurrent"}, Rates: []float64{50},
+		Runs: []result.Run{{Variant: "concurrent", Mode: "concurrent", Rate: 50, File: "concurrent-50.bin"}}}
+	s.Runs[0].Latency.P50, s.Runs[0].Latency.P99, s.Runs[0].Latency.Max = 41*time.Millisecond, 50*time.Millisecond, 60*time.Millisecond
+	s.Runs[0].Success = 1
+	if err := result.Write(dir, s); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"report", dir}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	for _, f := range []string{"report.md", "percentiles.svg"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("bench report did not write %s: %v", f, err)
+		}
+	}
+	if code := run([]string{"report", filepath.Join(dir, "nope")}, &stdout, &stderr); code != 2 {
+		t.Errorf("a directory without summary.json: exit %d, want 2", code)
 	}
 }

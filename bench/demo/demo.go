@@ -40,8 +40,13 @@ const (
 	DefaultWidth     = 50
 )
 
-// DefaultRates are the offered rates (requests/s) of the load act.
-var DefaultRates = []int{25, 50, 100, 200, 400}
+// DefaultLoadFactors are the load act's offered rates as multiples of the
+// blocking gateway's capacity, 1 / the backend time of one request (85 ms
+// with the default models, so about 12/s): half of it first, so that
+// blocking is seen working before it breaks, then on past it, far enough
+// for the pool of DefaultPoolSize to break too (its capacity is
+// DefaultPoolSize times blocking's) while concurrent holds.
+var DefaultLoadFactors = []float64{0.5, 2, 6, 12, 24}
 
 // DefaultPoolLoads are the pool act's offered rates as fractions of the
 // pool's capacity (workers / backend time per request).
@@ -68,8 +73,14 @@ type Options struct {
 	Slow, Fast time.Duration
 	// Step is how long each offered rate is held in the load and pool acts.
 	Step time.Duration
-	// Rates are the load act's offered rates, rising.
+	// Rates are the load act's offered rates, rising. If empty, they derive
+	// from the backends' latencies: LoadFactors times the blocking
+	// gateway's capacity.
 	Rates []int
+	// LoadFactors are the load act's rates as multiples of the blocking
+	// gateway's capacity (1 / backend time per request), rising; used when
+	// Rates is empty.
+	LoadFactors []float64
 	// PoolSize is the worker pool of the load act's pool gateway.
 	PoolSize int
 	// SmallPool is the worker pool of the pool act, small so it saturates early.
@@ -87,16 +98,16 @@ type Options struct {
 // DefaultOptions returns the settings of the one-minute show, writing to out.
 func DefaultOptions(out io.Writer) Options {
 	return Options{
-		Out:       out,
-		Width:     DefaultWidth,
-		Slow:      DefaultSlow,
-		Fast:      DefaultFast,
-		Step:      DefaultStep,
-		Rates:     slices.Clone(DefaultRates),
-		PoolSize:  DefaultPoolSize,
-		SmallPool: DefaultSmallPool,
-		PoolLoads: slices.Clone(DefaultPoolLoads),
-		SLO:       DefaultSLO,
+		Out:         out,
+		Width:       DefaultWidth,
+		Slow:        DefaultSlow,
+		Fast:        DefaultFast,
+		Step:        DefaultStep,
+		LoadFactors: slices.Clone(DefaultLoadFactors),
+		PoolSize:    DefaultPoolSize,
+		SmallPool:   DefaultSmallPool,
+		PoolLoads:   slices.Clone(DefaultPoolLoads),
+		SLO:         DefaultSLO,
 	}
 }
 
@@ -105,7 +116,9 @@ func DefaultOptions(out io.Writer) Options {
 func (o *Options) quick() {
 	o.Slow, o.Fast = 200*time.Millisecond, 60*time.Millisecond
 	o.Step = 400 * time.Millisecond
-	o.Rates = []int{10, 20, 40}
+	// Blocking works at half its capacity, breaks at 1.5 times it, and a
+	// pool of 2 (twice blocking's capacity) breaks at 4 times it.
+	o.LoadFactors = []float64{0.5, 1.5, 4}
 	o.PoolSize = 2
 	o.SmallPool = 2
 	o.PoolLoads = []float64{0.5, 1.5}
@@ -124,7 +137,7 @@ func (o *Options) validate() error {
 		return fmt.Errorf("-slow (%v) must be longer than -fast (%v)", o.Slow, o.Fast)
 	case o.Step <= 0:
 		return errors.New("-step must be positive")
-	case len(o.Rates) == 0:
+	case len(o.Rates) == 0 && len(o.LoadFactors) == 0:
 		return errors.New("-rates needs at least one rate")
 	case o.PoolSize < 1 || o.SmallPool < 1:
 		return errors.New("pool sizes must be at least 1")
@@ -136,6 +149,11 @@ func (o *Options) validate() error {
 	for i, r := range o.Rates {
 		if r <= 0 || (i > 0 && r <= o.Rates[i-1]) {
 			return fmt.Errorf("-rates must be positive and rising, got %v", o.Rates)
+		}
+	}
+	for i, f := range o.LoadFactors {
+		if f <= 0 || (i > 0 && f <= o.LoadFactors[i-1]) {
+			return fmt.Errorf("load factors must be positive and rising, got %v", o.LoadFactors)
 		}
 	}
 	for _, f := range o.PoolLoads {
@@ -242,7 +260,8 @@ acts and stops everything. Acts (all by default, in this order):
              a waterfall in sequential, staged and concurrent mode, each
              total beside the critical path and the sum
   load       pool, concurrent and blocking at rising rates: throughput and
-             p99, and where each breaks
+             p99, and where each breaks; the rates start at half of what
+             blocking can serve (1 / backend time per request)
   pool       a small worker pool against concurrent as the rate passes
              workers / latency
 
@@ -281,7 +300,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.Slow, "slow", o.Slow, "eventloop: backend latency of the slow request")
 	fs.DurationVar(&o.Fast, "fast", o.Fast, "eventloop: backend latency of the fast request")
 	fs.DurationVar(&o.Step, "step", o.Step, "load and pool: how long each offered rate is held")
-	rates := fs.String("rates", joinInts(o.Rates), "load: offered `rates` (requests/s), rising, comma-separated")
+	rates := fs.String("rates", joinInts(o.Rates), "load: offered `rates` (requests/s), rising, comma-separated (default: "+joinFloats(o.LoadFactors)+" times the blocking gateway's capacity, 1 / backend time per request)")
 	fs.IntVar(&o.PoolSize, "pool-size", o.PoolSize, "load: workers of the pool gateway")
 	fs.IntVar(&o.SmallPool, "small-pool", o.SmallPool, "pool: workers of the pool that is pushed past its capacity")
 	loads := fs.String("pool-loads", joinFloats(o.PoolLoads), "pool: offered rates as `fractions` of the pool's capacity")
@@ -324,9 +343,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		if !set["step"] {
 			o.Step = q.Step
 		}
-		if !set["rates"] {
-			*rates = joinInts(q.Rates)
-		}
+		o.LoadFactors = q.LoadFactors
 		if !set["pool-size"] {
 			o.PoolSize = q.PoolSize
 		}
@@ -338,7 +355,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	var err error
-	if o.Rates, err = parseInts(*rates); err != nil {
+	if *rates == "" {
+		o.Rates = nil
+	} else if o.Rates, err = parseInts(*rates); err != nil {
 		fmt.Fprintf(stderr, "demo: -rates: %v\n", err)
 		return 2
 	}

@@ -78,20 +78,42 @@ func TestShowClaims(t *testing.T) {
 			t.Fatalf("%d load runs, want 3", len(rep.Load))
 		}
 		byMode := map[string]LoadRun{}
+		// The rates derive from the backends' latencies: blocking's
+		// capacity is 1 / the backend time of one request.
+		capacity := 1 / rep.ResultsLimits.Sum.Seconds()
+		want := loadRates(rep.ResultsLimits.Sum, o.LoadFactors)
 		for _, r := range rep.Load {
-			if len(r.Steps) != len(o.Rates) {
-				t.Errorf("%s: %d steps, want %d", r.Mode, len(r.Steps), len(o.Rates))
+			if len(r.Steps) != len(want) {
+				t.Fatalf("%s: %d steps, want %d", r.Mode, len(r.Steps), len(want))
+			}
+			for i, st := range r.Steps {
+				if st.Rate != want[i] {
+					t.Errorf("%s: step %d at %d/s, want %d/s (%v × %.1f/s)", r.Mode, i, st.Rate, want[i], o.LoadFactors[i], capacity)
+				}
+				// Never more served than offered.
+				if st.Throughput > float64(st.Rate) {
+					t.Errorf("%s at %d/s: throughput %.1f/s above the offered rate", r.Mode, st.Rate, st.Throughput)
+				}
 			}
 			byMode[r.Mode] = r
 		}
-		// One lock caps throughput at 1 / backend time, far under the top rate.
-		b := byMode["blocking"].BrokeAt()
+		// Blocking is first seen working, under its capacity...
+		bl := byMode["blocking"]
+		if float64(bl.Steps[0].Rate) >= capacity {
+			t.Errorf("the first rate %d/s is not under blocking's capacity %.1f/s", bl.Steps[0].Rate, capacity)
+		}
+		if bl.Steps[0].Broken {
+			t.Errorf("blocking broke at its first rate, %d/s, under its capacity %.1f/s: %s", bl.Steps[0].Rate, capacity, bl.Steps[0].Why)
+		}
+		// ...then one lock caps throughput at 1 / backend time, far under
+		// the top rate.
+		b := bl.BrokeAt()
 		if b < 0 {
-			t.Fatalf("blocking never broke at rates %v", o.Rates)
+			t.Fatalf("blocking never broke at rates %v", want)
 		}
 		// Where blocking broke, concurrent served more.
-		if bt, ct := byMode["blocking"].Steps[b].Throughput, byMode["concurrent"].Steps[b].Throughput; bt >= ct {
-			t.Errorf("at %d/s blocking served %.1f/s, concurrent %.1f/s", o.Rates[b], bt, ct)
+		if bt, ct := bl.Steps[b].Throughput, byMode["concurrent"].Steps[b].Throughput; bt >= ct {
+			t.Errorf("at %d/s blocking served %.1f/s, concurrent %.1f/s", bl.Steps[b].Rate, bt, ct)
 		}
 	})
 

@@ -10,6 +10,7 @@ import (
 
 	"fanout/bench/load"
 	"fanout/bench/scenario"
+	"fanout/mockbackends/model"
 )
 
 // attackTimeout bounds one request of an attack: past the gateway's own
@@ -73,14 +74,53 @@ func attack(ctx context.Context, st *stage, mode string, rate int, step time.Dur
 	if err != nil {
 		return Step{}, err
 	}
+	return stepOf(rep, rate, step), nil
+}
+
+// stepOf summarises the report of one step of rate held for step. Its
+// throughput is the successful answers per second of the measured window,
+// from the first request sent to the last answer but never shorter than
+// the step, and never more than the offered rate. The window runs to the
+// last answer so that a queue that drains after the step (blocking, one
+// call at a time) shows its real pace; it is never shorter than the step,
+// and capped, because on a short step with few requests the span to the
+// last answer can be shorter than the step's length in requests (three
+// answers within 420 ms are "7/s" at 6/s offered), and nothing serves more
+// than was sent.
+func stepOf(rep *load.Report, rate int, step time.Duration) Step {
+	ok := math.Round(rep.Success * float64(rep.Requests))
+	thr := 0.0
+	if window := max(rep.Span, step); window > 0 {
+		thr = min(ok/window.Seconds(), float64(rate))
+	}
 	return Step{
 		Rate:       rate,
-		Throughput: rep.Throughput,
+		Throughput: thr,
 		Success:    rep.Success,
 		P50:        rep.Latency.P50,
 		P99:        rep.Latency.P99,
 		Requests:   uint64(rep.Requests),
-	}, nil
+	}
+}
+
+// loadRates derives the load act's rates from the backend time of one
+// request (sum): factors times the blocking gateway's capacity, 1 / sum,
+// since one lock lets one backend call run at a time. Rates are whole,
+// at least 1, and rising.
+func loadRates(sum time.Duration, factors []float64) []int {
+	if sum <= 0 {
+		return nil
+	}
+	capacity := 1 / sum.Seconds()
+	var out []int
+	for _, f := range factors {
+		r := max(int(math.Round(f*capacity)), 1)
+		if len(out) > 0 && r <= out[len(out)-1] {
+			r = out[len(out)-1] + 1
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // warmUp is the length of the unmeasured run before a gateway's first step.
@@ -104,17 +144,6 @@ func judge(s *Step, slo time.Duration) {
 
 func (p *player) load(ctx context.Context) error {
 	o, s := p.o, p.s
-	s.act("Under load", fmt.Sprintf(
-		"GET %s at rising rates, %s each, against three\n"+
-			"gateways: a pool of %d workers, concurrent, and blocking (one lock around every\n"+
-			"backend call). A gateway breaks when p99 passes %s, success falls under %.0f%%\n"+
-			"or it serves under 90%% of the rate.\n",
-		resultsRoute, ms(o.Step), o.PoolSize, ms(o.SLO), minSuccess*100))
-	modes := []struct{ mode, label string }{
-		{"pool", fmt.Sprintf("pool of %d", o.PoolSize)},
-		{"concurrent", "concurrent"},
-		{"blocking", "blocking"},
-	}
 	st, err := startStage(ctx, p.bins, p.logs, nil, []gatewaySpec{
 		{Mode: "pool", PoolSize: o.PoolSize}, {Mode: "concurrent"}, {Mode: "blocking"},
 	})
@@ -122,10 +151,33 @@ func (p *player) load(ctx context.Context) error {
 		return err
 	}
 	defer st.stop()
+	limits, err := fetchLimits(ctx, st.client, st.url("concurrent", "/openapi.json"), resultsRoute, model.Default())
+	if err != nil {
+		return err
+	}
+	rates := o.Rates
+	derived := ""
+	if len(rates) == 0 {
+		rates = loadRates(limits.Sum, o.LoadFactors)
+		derived = fmt.Sprintf(" The rates are %s times what blocking can\n"+
+			"serve, 1 / %s of backend time per request = %.0f/s.",
+			joinFloats(o.LoadFactors), ms(limits.Sum), 1/limits.Sum.Seconds())
+	}
+	s.act("Under load", fmt.Sprintf(
+		"GET %s at rising rates, %s each, against three\n"+
+			"gateways: a pool of %d workers, concurrent, and blocking (one lock around every\n"+
+			"backend call). A gateway breaks when p99 passes %s, success falls under %.0f%%\n"+
+			"or it serves under 90%% of the rate.%s\n",
+		resultsRoute, ms(o.Step), o.PoolSize, ms(o.SLO), minSuccess*100, derived))
+	modes := []struct{ mode, label string }{
+		{"pool", fmt.Sprintf("pool of %d", o.PoolSize)},
+		{"concurrent", "concurrent"},
+		{"blocking", "blocking"},
+	}
 	if err := st.warm(ctx, resultsPath(1)); err != nil {
 		return err
 	}
-	maxRate := float64(o.Rates[len(o.Rates)-1])
+	maxRate := float64(rates[len(rates)-1])
 	p99Full := 4 * o.SLO
 	barW := max(s.width*2/5, 10)
 	s.printf("\n  %s  %s  %s\n", pad("", 7), pad(s.pal.dim("throughput (req/s)"), barW+8), s.pal.dim(fmt.Sprintf("p99 latency (bar to %s)", ms(p99Full))))
@@ -135,14 +187,14 @@ func (p *player) load(ctx context.Context) error {
 		// A short unmeasured run first, so that the client's connections
 		// exist before the first step is timed.
 		s.progress("  warming up …")
-		_, err := attack(ctx, st, m.mode, o.Rates[0], warmUp(o.Step))
+		_, err := attack(ctx, st, m.mode, rates[0], warmUp(o.Step))
 		s.done()
 		if err != nil {
 			return err
 		}
 		broken := false
 		var skipped []string
-		for _, rate := range o.Rates {
+		for _, rate := range rates {
 			if broken {
 				run.Steps = append(run.Steps, Step{Rate: rate, Skipped: true})
 				skipped = append(skipped, fmt.Sprint(rate))
@@ -175,8 +227,8 @@ func (p *player) load(ctx context.Context) error {
 	}
 	s.printf("  %s\n", loadVerdict(s.pal, p.report.Load))
 	if s.page != nil {
-		cats := make([]string, len(o.Rates))
-		for i, r := range o.Rates {
+		cats := make([]string, len(rates))
+		for i, r := range rates {
 			cats[i] = fmt.Sprint(r)
 		}
 		thr, p99 := loadSeries(p.report.Load)

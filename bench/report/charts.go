@@ -5,6 +5,8 @@ import (
 	"image/color"
 	"math"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"time"
 
 	"gonum.org/v1/plot"
@@ -75,6 +77,9 @@ func WriteCharts(dir string, s *result.Scenario) ([]Chart, error) {
 			return nil, err
 		}
 	}
+	// One chart per measured run, from its results file, drawn after the
+	// summaries.
+	overTime, plots := overTimeCharts(dir, s)
 	if rate > 0 {
 		p, rows := waterfallChart(s, rate)
 		h := max(chartH, vg.Length(rows)*0.28*vg.Inch+1.2*vg.Inch)
@@ -82,7 +87,22 @@ func WriteCharts(dir string, s *result.Scenario) ([]Chart, error) {
 			return nil, err
 		}
 	}
+	for _, c := range overTime {
+		if err := add(c.File, c.Title, plots[c.File], chartH); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
+}
+
+// Label names a variant for readers: a pool's size is always shown, as in
+// "pool (16)", because a pool's figures mean little without it, even when a
+// scenario has one pool size and its variant is just "pool".
+func Label(variant, mode string, poolSize int) string {
+	if mode == "pool" && poolSize > 0 {
+		return fmt.Sprintf("pool (%d)", poolSize)
+	}
+	return variant
 }
 
 // chartRate is the rate the per-mode charts show: the lowest, where modes
@@ -106,19 +126,40 @@ func newPlot() *plot.Plot {
 }
 
 // logY puts the Y axis on a log scale, which keeps 40ms and 4s readable on
-// one chart. Values must be positive.
+// one chart, with enough labelled ticks to read a value off it. Values must
+// be positive.
 func logY(p *plot.Plot) {
 	p.Y.Scale = plot.LogScale{}
-	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Y.Tick.Marker = logTicks{}
 }
 
 // headroom raises the top of a log-scale Y axis so the legend, drawn in the
-// top-left corner, does not cover the highest line. Add has already
-// stretched the axis over the data.
+// top-left corner, does not cover the highest line; Add has already
+// stretched the axis over the data. The legend takes about the top third of
+// the chart, so the top is raised by the square root of the data's span
+// (its log by half the data's log span): a wide span keeps its room, and a
+// narrow one (40 to 90 ms) is not squashed into the bottom of the chart.
 func headroom(p *plot.Plot) {
-	if p.Y.Max > 0 {
-		p.Y.Max *= 6
+	if p.Y.Max <= 0 || p.Y.Min <= 0 {
+		return
 	}
+	p.Y.Max *= max(1.6, math.Sqrt(p.Y.Max/p.Y.Min)*1.2)
+	p.Y.Min /= 1.15
+}
+
+// variantLabel is the label of variant v of s for readers (see Label).
+func variantLabel(s *result.Scenario, v string) string {
+	for _, r := range s.Runs {
+		if r.Variant == v {
+			return Label(r.Variant, r.Mode, r.PoolSize)
+		}
+	}
+	for _, c := range s.Capacity {
+		if c.Variant == v {
+			return Label(c.Variant, c.Mode, c.PoolSize)
+		}
+	}
+	return v
 }
 
 func positive(ms float64) float64 { return math.Max(ms, 0.01) }
@@ -146,7 +187,7 @@ func percentileChart(s *result.Scenario, rate float64) *plot.Plot {
 		}
 		style(line, points, i)
 		p.Add(line, points)
-		p.Legend.Add(v, line, points)
+		p.Legend.Add(variantLabel(s, v), line, points)
 		n++
 	}
 	if s.Limits != nil {
@@ -209,7 +250,7 @@ func rateChart(s *result.Scenario, stat string) *plot.Plot {
 		}
 		style(line, points, i)
 		p.Add(line, points)
-		p.Legend.Add(v, line, points)
+		p.Legend.Add(variantLabel(s, v), line, points)
 		n++
 	}
 	if s.Limits != nil && len(s.Rates) > 0 {
@@ -231,7 +272,7 @@ func capacityChart(s *result.Scenario) *plot.Plot {
 	var names []string
 	for _, c := range s.Capacity {
 		vals = append(vals, c.Capacity)
-		names = append(names, c.Variant)
+		names = append(names, Label(c.Variant, c.Mode, c.PoolSize))
 	}
 	if len(vals) == 0 {
 		return nil
@@ -260,6 +301,16 @@ func capacityChart(s *result.Scenario) *plot.Plot {
 	return p
 }
 
+// eventName names an event for its line: the phase it starts and what
+// changed ("degraded: results fixed:3s").
+func eventName(e result.Event) string {
+	change := e.Change
+	if len(change) > 28 {
+		change = change[:27] + "…"
+	}
+	return fmt.Sprintf("%s: %s %s", e.Phase, e.Service, change)
+}
+
 func timelineChart(s *result.Scenario, rate float64, success bool) *plot.Plot {
 	p := newPlot()
 	p.X.Label.Text = "time into the run (s)"
@@ -272,6 +323,7 @@ func timelineChart(s *result.Scenario, rate float64, success bool) *plot.Plot {
 	}
 	n := 0
 	var top float64 = 100
+	var right float64 // the last offset drawn
 	for i, v := range s.Variants {
 		r, ok := s.Run(v, rate)
 		if !ok || len(r.Timeline) == 0 {
@@ -287,6 +339,7 @@ func timelineChart(s *result.Scenario, rate float64, success bool) *plot.Plot {
 				y = ms(b.P99)
 			}
 			top = math.Max(top, y)
+			right = math.Max(right, b.Offset.Seconds())
 			pts = append(pts, plotter.XY{X: b.Offset.Seconds(), Y: y})
 		}
 		if len(pts) == 0 {
@@ -298,7 +351,7 @@ func timelineChart(s *result.Scenario, rate float64, success bool) *plot.Plot {
 		}
 		style(line, nil, i)
 		p.Add(line)
-		p.Legend.Add(v, line)
+		p.Legend.Add(variantLabel(s, v), line)
 		n++
 	}
 	if n == 0 {
@@ -310,24 +363,52 @@ func timelineChart(s *result.Scenario, rate float64, success bool) *plot.Plot {
 	} else {
 		p.Y.Max = 130 // room for the legend above 100 %
 	}
+	// Each event line is named beside its top, so a reader need not look
+	// the offsets up in the report's table: on its right, or on its left
+	// in the right half of the run, where the name would leave the chart.
+	var names, leftNames plotter.XYLabels
 	for _, e := range s.Events {
 		x := e.At.Seconds()
-		lo, hi := 0.0, 100.0
+		lo, hi, at := 0.0, 100.0, 118.0
 		if !success {
-			lo, hi = 0.1, top
+			lo, hi, at = p.Y.Min, top, top/1.6
 		}
 		if l, err := plotter.NewLine(plotter.XYs{{X: x, Y: lo}, {X: x, Y: hi}}); err == nil {
 			l.Color = color.Gray{Y: 100}
 			l.Dashes = []vg.Length{vg.Points(2), vg.Points(2)}
 			p.Add(l)
 		}
+		side := &names
+		if x > right/2 {
+			side = &leftNames
+		}
+		side.XYs = append(side.XYs, plotter.XY{X: x, Y: at})
+		side.Labels = append(side.Labels, eventName(e))
+	}
+	if len(names.XYs) > 0 {
+		if l, err := plotter.NewLabels(names); err == nil {
+			l.Offset = vg.Point{X: vg.Points(3)}
+			p.Add(l)
+		}
+	}
+	if len(leftNames.XYs) > 0 {
+		if l, err := plotter.NewLabels(leftNames); err == nil {
+			for i := range l.TextStyle {
+				l.TextStyle[i].XAlign = draw.XRight
+			}
+			l.Offset = vg.Point{X: -vg.Points(3)}
+			p.Add(l)
+		}
 	}
 	return p
 }
 
-// gantt draws horizontal bars from X[i] to X[i]+W[i] on row Y[i].
+// gantt draws horizontal bars from start to end on their rows. A bar that
+// ends beyond clip (when clip > 0) is cut at clip, where a label gives its
+// real end.
 type gantt struct {
 	bars []ganttBar
+	clip float64
 }
 
 type ganttBar struct {
@@ -339,8 +420,12 @@ type ganttBar struct {
 func (g gantt) Plot(c draw.Canvas, p *plot.Plot) {
 	tx, ty := p.Transforms(&c)
 	for _, b := range g.bars {
+		end := b.end
+		if g.clip > 0 {
+			end = min(end, g.clip)
+		}
 		y0, y1 := ty(b.row-0.35), ty(b.row+0.35)
-		x0, x1 := tx(b.start), tx(b.end)
+		x0, x1 := tx(b.start), tx(end)
 		if x1-x0 < 1 {
 			x1 = x0 + 1
 		}
@@ -354,11 +439,41 @@ func (g gantt) DataRange() (xmin, xmax, ymin, ymax float64) {
 		xmax = math.Max(xmax, b.end)
 		ymax = math.Max(ymax, b.row+0.5)
 	}
+	if g.clip > 0 {
+		xmax = min(xmax, g.clip)
+	}
 	return xmin, xmax * 1.02, ymin, ymax
+}
+
+// clipAt returns where the waterfall's time axis ends: at the end of the
+// last bar, unless some requests took far longer than the others (a
+// blocking request that waited 2 s for a 504, beside 40 to 90 ms ones);
+// their bars are cut so that the others stay readable on one scale. Far
+// longer is more than three times the longest of the sum of the
+// backends' latencies (what sequential costs) and the fastest request.
+// It returns 0 when nothing needs cutting.
+func clipAt(totals []float64, sum float64) float64 {
+	if len(totals) == 0 {
+		return 0
+	}
+	limit := 3 * max(slices.Min(totals), sum)
+	longest, kept := 0.0, 0.0
+	for _, t := range totals {
+		longest = max(longest, t)
+		if t <= limit {
+			kept = max(kept, t)
+		}
+	}
+	if longest <= limit || kept == 0 {
+		return 0
+	}
+	return kept * 1.25
 }
 
 // waterfallChart draws, for each mode, the calls of one request near the
 // median as bars from their start to their end; rows go top-down by mode.
+// All modes share one time axis so their bars compare; a request far
+// longer than the others is cut, with its duration written on it.
 func waterfallChart(s *result.Scenario, rate float64) (*plot.Plot, int) {
 	p := newPlot()
 	p.Legend.Top = false
@@ -371,27 +486,55 @@ func waterfallChart(s *result.Scenario, rate float64) (*plot.Plot, int) {
 		color      color.Color
 	}
 	var rows []row
+	var totals []float64
 	for i, v := range s.Variants {
 		r, ok := s.Run(v, rate)
 		if !ok || r.Timing == nil {
 			continue
 		}
+		name := Label(r.Variant, r.Mode, r.PoolSize)
 		for _, c := range r.Timing.Calls {
-			rows = append(rows, row{label: v + " · " + c.Name, start: result.Millis(c.Start), end: result.Millis(c.Start + c.Duration), color: plotutil.Color(i)})
+			rows = append(rows, row{label: name + " · " + c.Name, start: result.Millis(c.Start), end: result.Millis(c.Start + c.Duration), color: plotutil.Color(i)})
 		}
-		rows = append(rows, row{label: v + " · total", start: 0, end: result.Millis(r.Timing.Total), color: color.Gray{Y: 170}})
+		total := result.Millis(r.Timing.Total)
+		totals = append(totals, total)
+		rows = append(rows, row{label: name + " · total", start: 0, end: total, color: color.Gray{Y: 170}})
 	}
 	if len(rows) == 0 {
 		return nil, 0
 	}
+	sum := 0.0
+	if s.Limits != nil {
+		sum = result.Millis(s.Limits.Sum.P50)
+	}
+	g.clip = clipAt(totals, sum)
+	var cut plotter.XYLabels
 	// Row 0 is drawn at the bottom: reverse so the first mode is on top.
 	for i := range rows {
 		r := rows[len(rows)-1-i]
 		labels = append(labels, r.label)
 		g.bars = append(g.bars, ganttBar{row: float64(i), start: r.start, end: r.end, color: r.color})
+		if g.clip > 0 && r.end > g.clip {
+			cut.XYs = append(cut.XYs, plotter.XY{X: g.clip, Y: float64(i)})
+			// The bar's span, since a call that starts beyond the cut
+			// has no bar left to see.
+			cut.Labels = append(cut.Labels, fmt.Sprintf("%s–%s ms >", strconv.FormatFloat(r.start, 'f', 0, 64), strconv.FormatFloat(r.end, 'f', 0, 64)))
+		}
 	}
 	p.Add(g)
 	p.NominalY(labels...)
+	if len(cut.XYs) > 0 {
+		if l, err := plotter.NewLabels(cut); err == nil {
+			for i := range l.TextStyle {
+				l.TextStyle[i].XAlign = draw.XRight
+				l.TextStyle[i].YAlign = draw.YCenter
+				l.TextStyle[i].Color = color.Black
+			}
+			l.Offset = vg.Point{X: -vg.Points(3)}
+			p.Add(l)
+		}
+		p.X.Max = g.clip * 1.02
+	}
 	if s.Limits != nil {
 		cp := result.Millis(s.Limits.CriticalPath.P50)
 		if l, err := plotter.NewLine(plotter.XYs{{X: cp, Y: -0.5}, {X: cp, Y: float64(len(rows)) - 0.5}}); err == nil {
@@ -426,7 +569,7 @@ func memoryChart(s *result.Scenario) *plot.Plot {
 		}
 		style(line, nil, i)
 		p.Add(line)
-		p.Legend.Add(r.Variant+" @ "+scenario.FormatRate(r.Rate), line)
+		p.Legend.Add(Label(r.Variant, r.Mode, r.PoolSize)+" @ "+scenario.FormatRate(r.Rate), line)
 		n++
 	}
 	if n == 0 {

@@ -1,82 +1,321 @@
 package report
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
+	"slices"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"fanout/bench/limits"
 	"fanout/bench/result"
 	"fanout/bench/scenario"
 )
 
-// figure is one comparable number of a run.
+// DefaultThreshold is the relative change below which `bench compare` calls
+// a figure unchanged: 5 % is about the run-to-run noise of latencies on a
+// shared laptop.
+const DefaultThreshold = 0.05
+
+// DefaultPoints is the change, in percentage points, below which `bench
+// compare` calls a share (success, a status code, an error kind)
+// unchanged. A share is compared in points, not relatively: 99 % to 98 % is
+// one point, while relatively it would hide among the latencies' noise, and
+// 0.1 % to 0.2 % would be "+100 %".
+const DefaultPoints = 1.0
+
+// CompareOptions tune the verdicts of Compare. The zero value uses the
+// defaults.
+type CompareOptions struct {
+	// Threshold is the relative change (0.05 for 5 %) below which a figure
+	// is unchanged. If 0, DefaultThreshold is used.
+	Threshold float64
+	// Points is the change in percentage points below which a share is
+	// unchanged. If 0, DefaultPoints is used.
+	Points float64
+}
+
+// Side is one side of a comparison: one result directory, or several runs
+// of the same scenario whose spread tells the noise apart from a change.
+type Side struct {
+	Name string
+	Runs []*result.Scenario
+}
+
+// unit says how a figure changes: relatively, or in percentage points.
+type unit int
+
+const (
+	relative unit = iota
+	points
+)
+
+// figure is one comparable number of a run. get reports false when the run
+// does not have it (an older summary.json, a status code never seen).
 type figure struct {
 	name   string
-	get    func(*result.Run) float64
+	get    func(*result.Run) (float64, bool)
 	format func(float64) string
-	// lowerIsBetter decides the sign of "better"/"worse".
-	lowerIsBetter bool
+	unit   unit
+	// better is -1 when lower is better, +1 when higher is, 0 when a
+	// change is neither (a count that depends on the run's length).
+	better int
 }
 
 func msOf(d time.Duration) float64 { return result.Millis(d) }
 
-var figures = []figure{
-	{"p50 ms", func(r *result.Run) float64 { return msOf(r.Latency.P50) }, f2, true},
-	{"p90 ms", func(r *result.Run) float64 { return msOf(r.Latency.P90) }, f2, true},
-	{"p99 ms", func(r *result.Run) float64 { return msOf(r.Latency.P99) }, f2, true},
-	{"p99.9 ms", func(r *result.Run) float64 { return msOf(r.Latency.P999) }, f2, true},
-	{"max ms", func(r *result.Run) float64 { return msOf(r.Latency.Max) }, f2, true},
-	{"throughput/s", func(r *result.Run) float64 { return r.Throughput }, f1, false},
-	{"success %", func(r *result.Run) float64 { return 100 * r.Success }, f2, false},
-	{"cpu/req ms", func(r *result.Run) float64 { return msOf(r.CPUPerRequest) }, f3, true},
-	{"peak RSS MiB", func(r *result.Run) float64 { return float64(r.PeakRSS) / (1 << 20) }, f1, true},
-	{"calls/req", func(r *result.Run) float64 { return r.CallsPerRequest }, f2, true},
+func always(f func(*result.Run) float64) func(*result.Run) (float64, bool) {
+	return func(r *result.Run) (float64, bool) { return f(r), true }
 }
 
+// figures are the figures every run has, in the order they are printed;
+// status codes, error kinds and fields added to summary.json later follow.
+// The sending rate is not among them: load's Summary.Rate shares the JSON
+// name "rate" with Run.Rate, the offered rate, and is lost in summary.json.
+var figures = []figure{
+	{"p50 ms", always(func(r *result.Run) float64 { return msOf(r.Latency.P50) }), f2, relative, -1},
+	{"p90 ms", always(func(r *result.Run) float64 { return msOf(r.Latency.P90) }), f2, relative, -1},
+	{"p99 ms", always(func(r *result.Run) float64 { return msOf(r.Latency.P99) }), f2, relative, -1},
+	{"p99.9 ms", always(func(r *result.Run) float64 { return msOf(r.Latency.P999) }), f2, relative, -1},
+	{"max ms", always(func(r *result.Run) float64 { return msOf(r.Latency.Max) }), f2, relative, -1},
+	{"mean ms", always(func(r *result.Run) float64 { return msOf(r.Latency.Mean) }), f2, relative, -1},
+	{"requests", always(func(r *result.Run) float64 { return float64(r.Requests) }), f0, relative, 0},
+	{"throughput/s", always(func(r *result.Run) float64 { return r.Throughput }), f1, relative, +1},
+	{"success %", always(func(r *result.Run) float64 { return 100 * r.Success }), f2, points, +1},
+	{"cpu/req ms", always(func(r *result.Run) float64 { return msOf(r.CPUPerRequest) }), f3, relative, -1},
+	{"peak RSS MiB", always(func(r *result.Run) float64 { return float64(r.PeakRSS) / (1 << 20) }), f1, relative, -1},
+	{"RSS growth MiB", always(func(r *result.Run) float64 { return float64(r.RSSGrowth) / (1 << 20) }), f1, relative, -1},
+	{"peak goroutines", peakGoroutines, f0, relative, -1},
+	{"goroutine growth", always(func(r *result.Run) float64 { return float64(r.GoroutineGrowth) }), f0, relative, -1},
+	{"calls/req", always(func(r *result.Run) float64 { return r.CallsPerRequest }), f2, relative, -1},
+}
+
+func peakGoroutines(r *result.Run) (float64, bool) {
+	if len(r.Samples) == 0 {
+		return 0, false
+	}
+	n := 0
+	for _, s := range r.Samples {
+		n = max(n, s.Goroutines)
+	}
+	return float64(n), true
+}
+
+// shownFields are the JSON fields of a run that figures, codeFigures and
+// errorFigures already compare, or that are not figures (file names,
+// series drawn by the charts). Any other number in summary.json is
+// compared as it is, so a figure added to the results is never left out.
+var shownFields = []string{"variant", "mode", "pool_size", "rate", "file", "probe",
+	"requests", "throughput", "success", "span", "latency", "codes", "errors",
+	"phases", "timing", "timing_target", "targets", "timeline", "samples",
+	"cpu", "cpu_per_request", "peak_rss", "backend_calls", "calls_per_request",
+	"rss_growth", "goroutine_growth"}
+
+func f0(x float64) string { return fmt.Sprintf("%.0f", x) }
 func f1(x float64) string { return fmt.Sprintf("%.1f", x) }
 func f2(x float64) string { return fmt.Sprintf("%.2f", x) }
 func f3(x float64) string { return fmt.Sprintf("%.3f", x) }
+func fg(x float64) string { return strconv.FormatFloat(x, 'g', 6, 64) }
 
-// Compare prints, for every mode and rate present in both a and b, each
-// figure of a, of b, and the change from a to b.
-func Compare(w io.Writer, a, b *result.Scenario, nameA, nameB string) error {
-	fmt.Fprintf(w, "scenario %s\nA = %s\nB = %s\n", a.Name, nameA, nameB)
-	if a.Name != b.Name {
-		fmt.Fprintf(w, "warning: comparing scenario %s with %s\n", a.Name, b.Name)
+// codeFigures are the shares of each status code seen on either side, and
+// errorFigures the shares of each error kind; a code absent from a run is
+// 0 % of it.
+func codeFigures(runs []*result.Run) []figure {
+	var out []figure
+	for _, code := range keysOf(runs, func(r *result.Run) map[string]int { return r.Codes }) {
+		better := -1
+		if strings.HasPrefix(code, "2") {
+			better = +1
+		}
+		out = append(out, figure{"code " + code + " %", share(code, func(r *result.Run) map[string]int { return r.Codes }), f2, points, better})
 	}
-	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "mode\trate\tfigure\tA\tB\tdelta\tchange\n")
-	common := 0
-	for _, ra := range a.Runs {
-		if ra.Probe {
-			continue
-		}
-		rb, ok := b.Run(ra.Variant, ra.Rate)
-		if !ok {
-			continue
-		}
-		common++
-		for _, f := range figures {
-			va, vb := f.get(&ra), f.get(rb)
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ra.Variant, scenario.FormatRate(ra.Rate), f.name,
-				f.format(va), f.format(vb), delta(va, vb), verdict(va, vb, f.lowerIsBetter))
-		}
+	for _, kind := range keysOf(runs, func(r *result.Run) map[string]int { return r.Errors }) {
+		out = append(out, figure{"error " + kind + " %", share(kind, func(r *result.Run) map[string]int { return r.Errors }), f2, points, -1})
 	}
-	for _, ca := range a.Capacity {
-		for _, cb := range b.Capacity {
-			if ca.Variant == cb.Variant {
-				common++
-				fmt.Fprintf(tw, "%s\t\tcapacity req/s\t%.0f\t%.0f\t%s\t%s\n", ca.Variant, ca.Capacity, cb.Capacity,
-					delta(ca.Capacity, cb.Capacity), verdict(ca.Capacity, cb.Capacity, false))
+	return out
+}
+
+func share(key string, m func(*result.Run) map[string]int) func(*result.Run) (float64, bool) {
+	return func(r *result.Run) (float64, bool) {
+		if r.Requests == 0 {
+			return 0, false
+		}
+		return 100 * float64(m(r)[key]) / float64(r.Requests), true
+	}
+}
+
+func keysOf(runs []*result.Run, m func(*result.Run) map[string]int) []string {
+	var keys []string
+	for _, r := range runs {
+		for k := range m(r) {
+			if !slices.Contains(keys, k) {
+				keys = append(keys, k)
 			}
 		}
 	}
-	if a.Limits != nil && b.Limits != nil {
-		fmt.Fprintf(tw, "limit\t\tcritical path p50 ms\t%s\t%s\t%s\t\n", f2(msOf(a.Limits.CriticalPath.P50)), f2(msOf(b.Limits.CriticalPath.P50)),
-			delta(msOf(a.Limits.CriticalPath.P50), msOf(b.Limits.CriticalPath.P50)))
+	slices.Sort(keys)
+	return keys
+}
+
+// extraFigures are the numbers of summary.json's runs that no other figure
+// covers (fields added after this file was written), by their JSON path.
+// Their direction is unknown, so a change is "changed", not better or
+// worse.
+func extraFigures(runs []*result.Run) []figure {
+	var paths []string
+	for _, r := range runs {
+		for p := range numbers(r) {
+			if !slices.Contains(paths, p) {
+				paths = append(paths, p)
+			}
+		}
+	}
+	slices.Sort(paths)
+	var out []figure
+	for _, p := range paths {
+		out = append(out, figure{p, func(r *result.Run) (float64, bool) {
+			v, ok := numbers(r)[p]
+			return v, ok
+		}, fg, relative, 0})
+	}
+	return out
+}
+
+// numbers flattens the JSON of r into its numeric leaves, by dotted path,
+// leaving out shownFields.
+func numbers(r *result.Run) map[string]float64 {
+	out := map[string]float64{}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return out
+	}
+	var m map[string]any
+	if json.Unmarshal(b, &m) != nil {
+		return out
+	}
+	var walk func(prefix string, v any)
+	walk = func(prefix string, v any) {
+		switch v := v.(type) {
+		case float64:
+			out[prefix] = v
+		case bool:
+			if v {
+				out[prefix] = 1
+			} else {
+				out[prefix] = 0
+			}
+		case map[string]any:
+			for k, x := range v {
+				walk(prefix+"."+k, x)
+			}
+		}
+	}
+	for k, v := range m {
+		if !slices.Contains(shownFields, k) {
+			walk(k, v)
+		}
+	}
+	return out
+}
+
+// spread is one figure over the runs of one side.
+type spread struct {
+	n            int
+	mean, lo, hi float64
+	format       func(float64) string
+}
+
+func spreadOf(vals []float64, format func(float64) string) spread {
+	s := spread{n: len(vals), format: format}
+	if len(vals) == 0 {
+		return s
+	}
+	s.lo, s.hi = slices.Min(vals), slices.Max(vals)
+	for _, v := range vals {
+		s.mean += v
+	}
+	s.mean /= float64(len(vals))
+	return s
+}
+
+// String is the mean, and the range when there are several runs.
+func (s spread) String() string {
+	switch {
+	case s.n == 0:
+		return "-"
+	case s.n == 1 || s.lo == s.hi:
+		return s.format(s.mean)
+	}
+	return fmt.Sprintf("%s (%s–%s)", s.format(s.mean), s.format(s.lo), s.format(s.hi))
+}
+
+// Compare prints, for every mode and rate present in both a and b, each
+// figure of a, of b, and the change from a to b, with the default options.
+func Compare(w io.Writer, a, b *result.Scenario, nameA, nameB string) error {
+	return CompareSides(w, Side{Name: nameA, Runs: []*result.Scenario{a}}, Side{Name: nameB, Runs: []*result.Scenario{b}}, CompareOptions{})
+}
+
+// CompareSides prints, for every mode and rate both sides share, each
+// figure of a, of b, the change from a to b and a verdict: "better" or
+// "worse" when the change is beyond the threshold (and, with several runs
+// on a side, beyond their spread), "within noise" when the ranges of the
+// runs overlap, nothing when the change is below the threshold. It warns
+// first about what makes the comparison doubtful: other machines, Go
+// versions or commits, and modes or rates only one side has.
+func CompareSides(w io.Writer, a, b Side, opt CompareOptions) error {
+	if len(a.Runs) == 0 || len(b.Runs) == 0 {
+		return fmt.Errorf("compare: each side needs a result directory")
+	}
+	if opt.Threshold <= 0 {
+		opt.Threshold = DefaultThreshold
+	}
+	if opt.Points <= 0 {
+		opt.Points = DefaultPoints
+	}
+	fmt.Fprintf(w, "scenario %s\nA = %s\nB = %s\n", a.Runs[0].Name, a.Name, b.Name)
+	fmt.Fprintf(w, "unchanged below %s (shares: %s points)", fg(100*opt.Threshold)+"%", fg(opt.Points))
+	if len(a.Runs) > 1 || len(b.Runs) > 1 {
+		fmt.Fprintf(w, "; A has %d runs, B %d: values are mean (min–max)", len(a.Runs), len(b.Runs))
+	}
+	fmt.Fprintln(w)
+	for _, warn := range warnings(a, b) {
+		fmt.Fprintf(w, "warning: %s\n", warn)
+	}
+	fmt.Fprintln(w)
+
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "mode\trate\tfigure\tA\tB\tdelta\tchange\n")
+	common := 0
+	for _, k := range runKeys(a.Runs[0]) {
+		ra, rb := runsOf(a, k), runsOf(b, k)
+		if len(ra) == 0 || len(rb) == 0 {
+			continue
+		}
+		common++
+		label := Label(ra[0].Variant, ra[0].Mode, ra[0].PoolSize)
+		all := append(slices.Clone(ra), rb...)
+		for _, f := range slices.Concat(figures, codeFigures(all), extraFigures(all)) {
+			row(tw, label, scenario.FormatRate(k.rate), f, values(ra, f), values(rb, f), opt)
+		}
+	}
+	for _, ca := range a.Runs[0].Capacity {
+		va, vb := capacities(a, ca.Variant), capacities(b, ca.Variant)
+		if len(vb) == 0 {
+			continue
+		}
+		common++
+		f := figure{"capacity req/s", nil, f0, relative, +1}
+		row(tw, Label(ca.Variant, ca.Mode, ca.PoolSize), "", f, va, vb, opt)
+	}
+	for _, l := range limitFigures {
+		va, vb := limitValues(a, l.get), limitValues(b, l.get)
+		if len(va) > 0 && len(vb) > 0 {
+			row(tw, "limit", "", figure{l.name, nil, f2, relative, 0}, va, vb, opt)
+		}
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("compare: %w", err)
@@ -87,23 +326,206 @@ func Compare(w io.Writer, a, b *result.Scenario, nameA, nameB string) error {
 	return nil
 }
 
-func delta(a, b float64) string {
-	if a == 0 {
-		if b == 0 {
+// row prints one figure; a figure neither side has is left out.
+func row(w io.Writer, label, rate string, f figure, va, vb []float64, opt CompareOptions) {
+	if len(va) == 0 && len(vb) == 0 {
+		return
+	}
+	sa, sb := spreadOf(va, f.format), spreadOf(vb, f.format)
+	fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", label, rate, f.name, sa, sb, delta(sa, sb, f.unit), verdict(sa, sb, f, opt))
+}
+
+func values(runs []*result.Run, f figure) []float64 {
+	var out []float64
+	for _, r := range runs {
+		if v, ok := f.get(r); ok {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// runKey names a measured run: a variant at a rate.
+type runKey struct {
+	variant string
+	rate    float64
+}
+
+func runKeys(s *result.Scenario) []runKey {
+	var out []runKey
+	for _, r := range s.Runs {
+		if k := (runKey{r.Variant, r.Rate}); !r.Probe && !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// runsOf returns the run k of each directory of side that has it.
+func runsOf(side Side, k runKey) []*result.Run {
+	var out []*result.Run
+	for _, s := range side.Runs {
+		if r, ok := s.Run(k.variant, k.rate); ok {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func capacities(side Side, variant string) []float64 {
+	var out []float64
+	for _, s := range side.Runs {
+		for _, c := range s.Capacity {
+			if c.Variant == variant {
+				out = append(out, c.Capacity)
+			}
+		}
+	}
+	return out
+}
+
+// limitFigures are the limits of the workload: they come from the
+// backends' models (sampled when the models are random), so a change says
+// that the two sides did not measure the same workload.
+var limitFigures = []struct {
+	name string
+	get  func(*limits.Limits) time.Duration
+}{
+	{"critical path p50 ms", func(l *limits.Limits) time.Duration { return l.CriticalPath.P50 }},
+	{"critical path p90 ms", func(l *limits.Limits) time.Duration { return l.CriticalPath.P90 }},
+	{"critical path p99 ms", func(l *limits.Limits) time.Duration { return l.CriticalPath.P99 }},
+	{"critical path p99.9 ms", func(l *limits.Limits) time.Duration { return l.CriticalPath.P999 }},
+	{"levels p50 ms", func(l *limits.Limits) time.Duration { return l.Levels.P50 }},
+	{"levels p99 ms", func(l *limits.Limits) time.Duration { return l.Levels.P99 }},
+	{"sum p50 ms", func(l *limits.Limits) time.Duration { return l.Sum.P50 }},
+	{"sum p99 ms", func(l *limits.Limits) time.Duration { return l.Sum.P99 }},
+}
+
+func limitValues(side Side, get func(*limits.Limits) time.Duration) []float64 {
+	var out []float64
+	for _, s := range side.Runs {
+		if s.Limits != nil {
+			out = append(out, msOf(get(s.Limits)))
+		}
+	}
+	return out
+}
+
+// warnings lists what makes a comparison doubtful.
+func warnings(a, b Side) []string {
+	var out []string
+	if na, nb := a.Runs[0].Name, b.Runs[0].Name; na != nb {
+		out = append(out, fmt.Sprintf("comparing scenario %s with %s", na, nb))
+	}
+	for _, side := range []Side{a, b} {
+		for _, s := range side.Runs[1:] {
+			if d := envDiff(side.Runs[0].Env, s.Env); d != "" {
+				out = append(out, fmt.Sprintf("the runs of %s differ in %s", side.Name, d))
+				break
+			}
+		}
+	}
+	if d := envDiff(a.Runs[0].Env, b.Runs[0].Env); d != "" {
+		out = append(out, "A and B differ in "+d)
+	}
+	for _, pair := range []struct {
+		this, other Side
+		name        string
+	}{{a, b, "A"}, {b, a, "B"}} {
+		for _, s := range pair.this.Runs {
+			for _, k := range runKeys(s) {
+				if len(runsOf(pair.other, k)) == 0 {
+					msg := fmt.Sprintf("%s @ %s req/s only in %s", k.variant, scenario.FormatRate(k.rate), pair.name)
+					if !slices.Contains(out, msg) {
+						out = append(out, msg)
+					}
+				}
+			}
+			for _, c := range s.Capacity {
+				if len(capacities(pair.other, c.Variant)) == 0 {
+					msg := fmt.Sprintf("the capacity of %s only in %s", c.Variant, pair.name)
+					if !slices.Contains(out, msg) {
+						out = append(out, msg)
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// envDiff names what differs between two environments: the machine, the
+// Go version, the code.
+func envDiff(a, b result.Env) string {
+	var d []string
+	add := func(what, x, y string) {
+		if x != y {
+			d = append(d, fmt.Sprintf("%s (%s vs %s)", what, orUnknown(x), orUnknown(y)))
+		}
+	}
+	add("CPU", a.CPU, b.CPU)
+	add("cores", strconv.Itoa(a.Cores), strconv.Itoa(b.Cores))
+	add("OS", a.OS, b.OS)
+	add("kernel", a.Kernel, b.Kernel)
+	add("Go version", a.GoVersion, b.GoVersion)
+	add("commit", commit(a), commit(b))
+	return strings.Join(d, ", ")
+}
+
+func commit(e result.Env) string {
+	c := e.Commit
+	if len(c) > 12 {
+		c = c[:12]
+	}
+	if e.Dirty {
+		c += "+dirty"
+	}
+	return c
+}
+
+func delta(a, b spread, u unit) string {
+	if a.n == 0 {
+		return "new"
+	}
+	if b.n == 0 {
+		return "gone"
+	}
+	if u == points {
+		return fmt.Sprintf("%+.2f pt", b.mean-a.mean)
+	}
+	if a.mean == 0 {
+		if b.mean == 0 {
 			return "0%"
 		}
 		return "new"
 	}
-	return fmt.Sprintf("%+.1f%%", 100*(b-a)/math.Abs(a))
+	return fmt.Sprintf("%+.1f%%", 100*(b.mean-a.mean)/math.Abs(a.mean))
 }
 
-// verdict flags changes beyond 5 %, which is within run-to-run noise on a
-// shared laptop for latencies; smaller changes are left unmarked.
-func verdict(a, b float64, lowerIsBetter bool) string {
-	if a == 0 || math.Abs(b-a)/math.Abs(a) < 0.05 {
+// verdict calls a change better or worse when it is beyond the threshold
+// and, with several runs on a side, when the ranges of the two sides do
+// not overlap; an overlap is "within noise". Smaller changes are left
+// unmarked.
+func verdict(a, b spread, f figure, opt CompareOptions) string {
+	if a.n == 0 || b.n == 0 {
 		return ""
 	}
-	if (b < a) == lowerIsBetter {
+	d := b.mean - a.mean
+	switch {
+	case f.unit == points && math.Abs(d) < opt.Points:
+		return ""
+	case f.unit == relative && a.mean == 0 && b.mean == 0:
+		return ""
+	case f.unit == relative && a.mean != 0 && math.Abs(d)/math.Abs(a.mean) < opt.Threshold:
+		return ""
+	}
+	if (a.n > 1 || b.n > 1) && a.lo <= b.hi && b.lo <= a.hi {
+		return "within noise"
+	}
+	switch {
+	case f.better == 0:
+		return "changed"
+	case (d > 0) == (f.better > 0):
 		return "better"
 	}
 	return "worse"

@@ -35,7 +35,9 @@ func LoadFile(path string) (*Scenario, error) {
 }
 
 // Decode reads and validates one scenario; name is the file name used in
-// errors and the default scenario name.
+// errors and the default scenario name. A file that is not one YAML mapping
+// fails with one *Error; otherwise every problem found is returned at once,
+// as Errors.
 func Decode(r io.Reader, name string) (*Scenario, error) {
 	src, err := io.ReadAll(r)
 	if err != nil {
@@ -54,7 +56,57 @@ func Decode(r io.Reader, name string) (*Scenario, error) {
 	return s, nil
 }
 
-type decoder struct{ file string }
+// Errors is every problem found in one scenario file, in line order. A
+// file is read to its end so that one run of bench (or -check) lists them
+// all, not one per edit.
+type Errors []*Error
+
+// Error prints one problem per line.
+func (e Errors) Error() string {
+	lines := make([]string, len(e))
+	for i, fe := range e {
+		lines[i] = fe.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Unwrap lets errors.As find each *Error.
+func (e Errors) Unwrap() []error {
+	out := make([]error, len(e))
+	for i, fe := range e {
+		out[i] = fe
+	}
+	return out
+}
+
+// A decoder collects the problems of one file: a section or a list item
+// with a problem is recorded and skipped, and the decoding goes on.
+type decoder struct {
+	file string
+	errs Errors
+}
+
+// ok records err, if any, and reports whether there was none.
+func (d *decoder) ok(err error) bool {
+	if err == nil {
+		return true
+	}
+	var fe *Error
+	if !errors.As(err, &fe) {
+		fe = &Error{File: d.file, Reason: err.Error()}
+	}
+	d.errs = append(d.errs, fe)
+	return false
+}
+
+// failed returns the collected problems in line order, or nil.
+func (d *decoder) failed() error {
+	if len(d.errs) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(d.errs, func(a, b *Error) int { return a.Line - b.Line })
+	return d.errs
+}
 
 func (d *decoder) errf(n *yaml.Node, path, format string, args ...any) error {
 	e := &Error{File: d.file, Path: path, Reason: fmt.Sprintf(format, args...)}
@@ -65,7 +117,7 @@ func (d *decoder) errf(n *yaml.Node, path, format string, args ...any) error {
 }
 
 // fields checks that n is a mapping whose keys are all in allowed, and
-// returns the value node of each key.
+// returns the value node of each known key; unknown keys are recorded.
 func (d *decoder) fields(n *yaml.Node, path string, allowed ...string) (map[string]*yaml.Node, error) {
 	if n.Kind != yaml.MappingNode {
 		return nil, d.errf(n, path, "want a mapping, found %s", kindName(n))
@@ -74,11 +126,15 @@ func (d *decoder) fields(n *yaml.Node, path string, allowed ...string) (map[stri
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		key := k.Value
+		// An unknown or repeated field is recorded and the known ones are
+		// still decoded, so their problems show up in the same run.
 		if !slices.Contains(allowed, key) {
-			return nil, d.errf(k, join(path, key), "unknown field (known: %s)", strings.Join(allowed, ", "))
+			d.ok(d.errf(k, join(path, key), "unknown field (known: %s)", strings.Join(allowed, ", ")))
+			continue
 		}
 		if _, dup := out[key]; dup {
-			return nil, d.errf(k, join(path, key), "appears twice")
+			d.ok(d.errf(k, join(path, key), "appears twice"))
+			continue
 		}
 		out[key] = v
 	}
@@ -191,49 +247,52 @@ func (d *decoder) decode(src []byte) (*Scenario, error) {
 	}
 	s := &Scenario{}
 	if n := f["name"]; n != nil {
-		if s.Name, err = d.str(n, "name"); err != nil {
-			return nil, err
-		}
-		if !validName(s.Name) {
-			return nil, d.errf(n, "name", "must be letters, digits, '-' or '_' (it names a directory), found %q", s.Name)
+		name, err := d.str(n, "name")
+		switch {
+		case !d.ok(err):
+		case !validName(name):
+			d.ok(d.errf(n, "name", "must be letters, digits, '-' or '_' (it names a directory), found %q", name))
+		default:
+			s.Name = name
 		}
 	}
 	if n := f["description"]; n != nil {
-		if s.Description, err = d.str(n, "description"); err != nil {
-			return nil, err
-		}
+		s.Description, err = d.str(n, "description")
+		d.ok(err)
 	}
 	if n := f["backends"]; n != nil {
-		if s.Backends, err = d.backends(n); err != nil {
-			return nil, err
-		}
+		s.Backends, err = d.backends(n)
+		d.ok(err)
 	}
-	if s.Gateway, err = d.gateway(f["gateway"]); err != nil {
+	// Each section is decoded whatever the others hold; the sections that
+	// depend on another (events on load, expectations on the gateway's
+	// variants and the load) are checked only when it is sound, so that
+	// one mistake does not echo as several.
+	before := len(d.errs)
+	s.Gateway = d.gateway(f["gateway"])
+	gatewayOK := len(d.errs) == before
+	if n := f["targets"]; n == nil {
+		d.ok(d.errf(root, "targets", "required: at least one target"))
+	} else {
+		s.Targets = d.targets(n)
+	}
+	before = len(d.errs)
+	if n := f["load"]; n == nil {
+		d.ok(d.errf(root, "load", "required: rates or a capacity search"))
+	} else {
+		s.Load = d.load(n)
+	}
+	loadOK := len(d.errs) == before
+	if n := f["events"]; n != nil && loadOK {
+		before = len(d.errs)
+		s.Events = d.events(n, s.Load)
+		loadOK = len(d.errs) == before
+	}
+	if n := f["expect"]; n != nil && gatewayOK && loadOK {
+		s.Expect = d.expectations(n, s)
+	}
+	if err := d.failed(); err != nil {
 		return nil, err
-	}
-	n := f["targets"]
-	if n == nil {
-		return nil, d.errf(root, "targets", "required: at least one target")
-	}
-	if s.Targets, err = d.targets(n); err != nil {
-		return nil, err
-	}
-	n = f["load"]
-	if n == nil {
-		return nil, d.errf(root, "load", "required: rates or a capacity search")
-	}
-	if s.Load, err = d.load(n); err != nil {
-		return nil, err
-	}
-	if n := f["events"]; n != nil {
-		if s.Events, err = d.events(n, s.Load); err != nil {
-			return nil, err
-		}
-	}
-	if n := f["expect"]; n != nil {
-		if s.Expect, err = d.expectations(n, s); err != nil {
-			return nil, err
-		}
 	}
 	return s, nil
 }
@@ -268,154 +327,153 @@ func (d *decoder) backends(n *yaml.Node) (model.Config, error) {
 	return c, nil
 }
 
-func (d *decoder) gateway(n *yaml.Node) (Gateway, error) {
+// gateway decodes the gateway section; its problems are recorded.
+func (d *decoder) gateway(n *yaml.Node) Gateway {
 	g := Gateway{Modes: slices.Clone(Modes), PoolSizes: []int{DefaultPoolSize}}
 	if n == nil {
-		return g, nil
+		return g
 	}
 	f, err := d.fields(n, "gateway", "modes", "pool_sizes", "max_conns", "deadline", "backend_timeout")
-	if err != nil {
-		return g, err
+	if !d.ok(err) {
+		return g
 	}
 	if m := f["modes"]; m != nil {
 		items, err := d.list(m, "gateway.modes")
-		if err != nil {
-			return g, err
-		}
-		if len(items) == 0 {
-			return g, d.errf(m, "gateway.modes", "empty: name at least one of %s", strings.Join(Modes, ", "))
-		}
-		g.Modes = nil
-		for i, it := range items {
-			p := fmt.Sprintf("gateway.modes[%d]", i)
-			mode, err := d.str(it, p)
-			if err != nil {
-				return g, err
+		switch {
+		case !d.ok(err):
+		case len(items) == 0:
+			d.ok(d.errf(m, "gateway.modes", "empty: name at least one of %s", strings.Join(Modes, ", ")))
+		default:
+			g.Modes = nil
+			for i, it := range items {
+				p := fmt.Sprintf("gateway.modes[%d]", i)
+				mode, err := d.str(it, p)
+				switch {
+				case !d.ok(err):
+				case !slices.Contains(Modes, mode):
+					d.ok(d.errf(it, p, "unknown mode %q (known: %s)", mode, strings.Join(Modes, ", ")))
+				case slices.Contains(g.Modes, mode):
+					d.ok(d.errf(it, p, "mode %q appears twice", mode))
+				default:
+					g.Modes = append(g.Modes, mode)
+				}
 			}
-			if !slices.Contains(Modes, mode) {
-				return g, d.errf(it, p, "unknown mode %q (known: %s)", mode, strings.Join(Modes, ", "))
-			}
-			if slices.Contains(g.Modes, mode) {
-				return g, d.errf(it, p, "mode %q appears twice", mode)
-			}
-			g.Modes = append(g.Modes, mode)
 		}
 	}
 	if m := f["pool_sizes"]; m != nil {
 		items, err := d.list(m, "gateway.pool_sizes")
-		if err != nil {
-			return g, err
-		}
-		if len(items) == 0 {
-			return g, d.errf(m, "gateway.pool_sizes", "empty")
-		}
-		if !slices.Contains(g.Modes, "pool") {
-			return g, d.errf(m, "gateway.pool_sizes", "set, but the modes do not include pool")
-		}
-		g.PoolSizes = nil
-		for i, it := range items {
-			p := fmt.Sprintf("gateway.pool_sizes[%d]", i)
-			v, err := d.int(it, p, 1)
-			if err != nil {
-				return g, err
+		switch {
+		case !d.ok(err):
+		case len(items) == 0:
+			d.ok(d.errf(m, "gateway.pool_sizes", "empty"))
+		case !slices.Contains(g.Modes, "pool"):
+			d.ok(d.errf(m, "gateway.pool_sizes", "set, but the modes do not include pool"))
+		default:
+			g.PoolSizes = nil
+			for i, it := range items {
+				p := fmt.Sprintf("gateway.pool_sizes[%d]", i)
+				v, err := d.int(it, p, 1)
+				switch {
+				case !d.ok(err):
+				case slices.Contains(g.PoolSizes, v):
+					d.ok(d.errf(it, p, "size %d appears twice", v))
+				default:
+					g.PoolSizes = append(g.PoolSizes, v)
+				}
 			}
-			if slices.Contains(g.PoolSizes, v) {
-				return g, d.errf(it, p, "size %d appears twice", v)
-			}
-			g.PoolSizes = append(g.PoolSizes, v)
 		}
 	}
 	if m := f["max_conns"]; m != nil {
-		if g.MaxConns, err = d.int(m, "gateway.max_conns", 1); err != nil {
-			return g, err
-		}
+		g.MaxConns, err = d.int(m, "gateway.max_conns", 1)
+		d.ok(err)
 	}
 	if m := f["deadline"]; m != nil {
-		if g.Deadline, err = d.duration(m, "gateway.deadline"); err != nil {
-			return g, err
-		}
+		g.Deadline, err = d.duration(m, "gateway.deadline")
+		d.ok(err)
 	}
 	if m := f["backend_timeout"]; m != nil {
-		if g.BackendTimeout, err = d.duration(m, "gateway.backend_timeout"); err != nil {
-			return g, err
-		}
+		g.BackendTimeout, err = d.duration(m, "gateway.backend_timeout")
+		d.ok(err)
 	}
-	return g, nil
+	return g
 }
 
-func (d *decoder) targets(n *yaml.Node) ([]Target, error) {
+// targets decodes the targets; a target with a problem is recorded and
+// left out.
+func (d *decoder) targets(n *yaml.Node) []Target {
 	items, err := d.list(n, "targets")
-	if err != nil {
-		return nil, err
+	if !d.ok(err) {
+		return nil
 	}
 	if len(items) == 0 {
-		return nil, d.errf(n, "targets", "empty: name at least one target")
+		d.ok(d.errf(n, "targets", "empty: name at least one target"))
+		return nil
 	}
 	var out []Target
 	for i, it := range items {
-		p := fmt.Sprintf("targets[%d]", i)
-		f, err := d.fields(it, p, "name", "method", "path", "ids", "weight", "body")
-		if err != nil {
-			return nil, err
+		before := len(d.errs)
+		t := d.target(it, fmt.Sprintf("targets[%d]", i))
+		if len(d.errs) == before {
+			out = append(out, t)
 		}
-		t := Target{Method: "GET", Weight: 1}
-		if m := f["name"]; m != nil {
-			if t.Name, err = d.str(m, p+".name"); err != nil {
-				return nil, err
-			}
-		}
-		if m := f["method"]; m != nil {
-			if t.Method, err = d.str(m, p+".method"); err != nil {
-				return nil, err
-			}
-			t.Method = strings.ToUpper(t.Method)
-			if !slices.Contains([]string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"}, t.Method) {
-				return nil, d.errf(m, p+".method", "unknown method %q", t.Method)
-			}
-		}
-		m := f["path"]
-		if m == nil {
-			return nil, d.errf(it, p+".path", "required")
-		}
-		if t.Path, err = d.str(m, p+".path"); err != nil {
-			return nil, err
-		}
-		if !strings.HasPrefix(t.Path, "/") {
-			return nil, d.errf(m, p+".path", "must start with '/', found %q", t.Path)
-		}
-		rest := strings.ReplaceAll(t.Path, "{id}", "")
-		if strings.ContainsAny(rest, "{}") {
-			return nil, d.errf(m, p+".path", "the only placeholder is {id}, found %q", t.Path)
-		}
-		if strings.ContainsAny(t.Path, " \t\n") {
-			return nil, d.errf(m, p+".path", "must not contain spaces")
-		}
-		if m := f["ids"]; m != nil {
-			if t.IDs, err = d.idRange(m, p+".ids"); err != nil {
-				return nil, err
-			}
-			if !strings.Contains(t.Path, "{id}") {
-				return nil, d.errf(m, p+".ids", "set, but the path has no {id}")
-			}
-		} else if strings.Contains(t.Path, "{id}") {
-			return nil, d.errf(it, p+".ids", "required: the path has {id}")
-		}
-		if m := f["weight"]; m != nil {
-			if t.Weight, err = d.positive(m, p+".weight"); err != nil {
-				return nil, err
-			}
-		}
-		if m := f["body"]; m != nil {
-			if t.Body, err = d.str(m, p+".body"); err != nil {
-				return nil, err
-			}
-		}
-		if t.Name == "" {
-			t.Name = t.Method + " " + t.Path
-		}
-		out = append(out, t)
 	}
-	return out, nil
+	return out
+}
+
+// target decodes one target at path p, recording each problem.
+func (d *decoder) target(it *yaml.Node, p string) Target {
+	t := Target{Method: "GET", Weight: 1}
+	f, err := d.fields(it, p, "name", "method", "path", "ids", "weight", "body")
+	if !d.ok(err) {
+		return t
+	}
+	if m := f["name"]; m != nil {
+		t.Name, err = d.str(m, p+".name")
+		d.ok(err)
+	}
+	if m := f["method"]; m != nil {
+		method, err := d.str(m, p+".method")
+		method = strings.ToUpper(method)
+		switch {
+		case !d.ok(err):
+		case !slices.Contains([]string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"}, method):
+			d.ok(d.errf(m, p+".method", "unknown method %q", method))
+		default:
+			t.Method = method
+		}
+	}
+	if m := f["path"]; m == nil {
+		d.ok(d.errf(it, p+".path", "required"))
+	} else if t.Path, err = d.str(m, p+".path"); d.ok(err) {
+		switch {
+		case !strings.HasPrefix(t.Path, "/"):
+			d.ok(d.errf(m, p+".path", "must start with '/', found %q", t.Path))
+		case strings.ContainsAny(strings.ReplaceAll(t.Path, "{id}", ""), "{}"):
+			d.ok(d.errf(m, p+".path", "the only placeholder is {id}, found %q", t.Path))
+		case strings.ContainsAny(t.Path, " \t\n"):
+			d.ok(d.errf(m, p+".path", "must not contain spaces"))
+		}
+	}
+	if m := f["ids"]; m != nil {
+		t.IDs, err = d.idRange(m, p+".ids")
+		if d.ok(err) && t.Path != "" && !strings.Contains(t.Path, "{id}") {
+			d.ok(d.errf(m, p+".ids", "set, but the path has no {id}"))
+		}
+	} else if strings.Contains(t.Path, "{id}") {
+		d.ok(d.errf(it, p+".ids", "required: the path has {id}"))
+	}
+	if m := f["weight"]; m != nil {
+		t.Weight, err = d.positive(m, p+".weight")
+		d.ok(err)
+	}
+	if m := f["body"]; m != nil {
+		t.Body, err = d.str(m, p+".body")
+		d.ok(err)
+	}
+	if t.Name == "" {
+		t.Name = t.Method + " " + t.Path
+	}
+	return t
 }
 
 // idRange reads "1-1000" or {min: 1, max: 1000}.
@@ -450,255 +508,248 @@ func (d *decoder) idRange(n *yaml.Node, path string) (IDRange, error) {
 	return r, nil
 }
 
-func (d *decoder) load(n *yaml.Node) (Load, error) {
+// load decodes the load section; its problems are recorded.
+func (d *decoder) load(n *yaml.Node) Load {
 	l := Load{Warmup: DefaultWarmup, Duration: DefaultDuration, Timeout: DefaultTimeout, Seed: 1}
 	f, err := d.fields(n, "load", "warmup", "duration", "rates", "capacity", "timeout", "seed")
-	if err != nil {
-		return l, err
+	if !d.ok(err) {
+		return l
 	}
 	if m := f["warmup"]; m != nil {
-		if l.Warmup, err = d.duration(m, "load.warmup"); err != nil {
-			return l, err
-		}
+		l.Warmup, err = d.duration(m, "load.warmup")
+		d.ok(err)
 	}
 	if m := f["duration"]; m != nil {
-		if l.Duration, err = d.duration(m, "load.duration"); err != nil {
-			return l, err
-		}
-		if l.Duration == 0 {
-			return l, d.errf(m, "load.duration", "must be positive")
+		v, err := d.duration(m, "load.duration")
+		if d.ok(err) && v == 0 {
+			d.ok(d.errf(m, "load.duration", "must be positive"))
+		} else if err == nil {
+			l.Duration = v
 		}
 	}
 	if m := f["timeout"]; m != nil {
-		if l.Timeout, err = d.duration(m, "load.timeout"); err != nil {
-			return l, err
-		}
-		if l.Timeout == 0 {
-			return l, d.errf(m, "load.timeout", "must be positive")
+		v, err := d.duration(m, "load.timeout")
+		if d.ok(err) && v == 0 {
+			d.ok(d.errf(m, "load.timeout", "must be positive"))
+		} else if err == nil {
+			l.Timeout = v
 		}
 	}
 	if m := f["seed"]; m != nil {
 		v, err := d.int(m, "load.seed", 0)
-		if err != nil {
-			return l, err
+		if d.ok(err) {
+			l.Seed = uint64(v)
 		}
-		l.Seed = uint64(v)
 	}
 	rates, capacity := f["rates"], f["capacity"]
 	switch {
 	case rates != nil && capacity != nil:
-		return l, d.errf(capacity, "load.capacity", "set together with load.rates: choose one")
+		d.ok(d.errf(capacity, "load.capacity", "set together with load.rates: choose one"))
 	case rates == nil && capacity == nil:
-		return l, d.errf(n, "load", "want rates (a list of requests per second) or a capacity search")
+		d.ok(d.errf(n, "load", "want rates (a list of requests per second) or a capacity search"))
 	case rates != nil:
 		items, err := d.list(rates, "load.rates")
-		if err != nil {
-			return l, err
+		if !d.ok(err) {
+			break
 		}
 		if len(items) == 0 {
-			return l, d.errf(rates, "load.rates", "empty")
+			d.ok(d.errf(rates, "load.rates", "empty"))
 		}
 		for i, it := range items {
 			p := fmt.Sprintf("load.rates[%d]", i)
 			v, err := d.positive(it, p)
-			if err != nil {
-				return l, err
+			switch {
+			case !d.ok(err):
+			case slices.Contains(l.Rates, v):
+				d.ok(d.errf(it, p, "rate %v appears twice", v))
+			default:
+				l.Rates = append(l.Rates, v)
 			}
-			if slices.Contains(l.Rates, v) {
-				return l, d.errf(it, p, "rate %v appears twice", v)
-			}
-			l.Rates = append(l.Rates, v)
 		}
 	default:
-		c, err := d.capacity(capacity)
-		if err != nil {
-			return l, err
-		}
-		l.Capacity = c
+		l.Capacity = d.capacity(capacity)
 	}
-	return l, nil
+	return l
 }
 
-func (d *decoder) capacity(n *yaml.Node) (*Capacity, error) {
+// capacity decodes a capacity search; its problems are recorded.
+func (d *decoder) capacity(n *yaml.Node) *Capacity {
 	const p = "load.capacity"
-	f, err := d.fields(n, p, "p99", "success", "start", "max", "step", "budget", "precision", "hold", "max_probe")
-	if err != nil {
-		return nil, err
-	}
 	c := &Capacity{Success: DefaultSuccess, Start: DefaultCapacityStart, Max: DefaultCapacityMax,
 		Step: DefaultStep, Budget: DefaultBudget, Precision: DefaultPrecision, Hold: DefaultHold}
-	m := f["p99"]
-	if m == nil {
-		return nil, d.errf(n, p+".p99", "required: the SLO's p99 latency")
+	f, err := d.fields(n, p, "p99", "success", "start", "max", "step", "budget", "precision", "hold", "max_probe")
+	if !d.ok(err) {
+		return c
 	}
-	if c.P99, err = d.duration(m, p+".p99"); err != nil {
-		return nil, err
-	}
-	if c.P99 == 0 {
-		return nil, d.errf(m, p+".p99", "must be positive")
+	if m := f["p99"]; m == nil {
+		d.ok(d.errf(n, p+".p99", "required: the SLO's p99 latency"))
+	} else if c.P99, err = d.duration(m, p+".p99"); d.ok(err) && c.P99 == 0 {
+		d.ok(d.errf(m, p+".p99", "must be positive"))
 	}
 	if m := f["success"]; m != nil {
-		if c.Success, err = d.float(m, p+".success"); err != nil {
-			return nil, err
-		}
-		if c.Success <= 0 || c.Success > 1 {
-			return nil, d.errf(m, p+".success", "want a fraction in (0, 1], found %v", c.Success)
+		if c.Success, err = d.float(m, p+".success"); d.ok(err) && (c.Success <= 0 || c.Success > 1) {
+			d.ok(d.errf(m, p+".success", "want a fraction in (0, 1], found %v", c.Success))
 		}
 	}
+	startOK, maxOK := true, true
 	if m := f["start"]; m != nil {
-		if c.Start, err = d.positive(m, p+".start"); err != nil {
-			return nil, err
-		}
+		c.Start, err = d.positive(m, p+".start")
+		startOK = d.ok(err)
 	}
 	if m := f["max"]; m != nil {
-		if c.Max, err = d.positive(m, p+".max"); err != nil {
-			return nil, err
-		}
+		c.Max, err = d.positive(m, p+".max")
+		maxOK = d.ok(err)
 	}
-	if c.Max < c.Start {
-		return nil, d.errf(n, p+".max", "below start (%v < %v)", c.Max, c.Start)
+	if startOK && maxOK && c.Max < c.Start {
+		d.ok(d.errf(n, p+".max", "below start (%v < %v)", c.Max, c.Start))
 	}
+	stepOK, budgetOK := true, true
 	if m := f["step"]; m != nil {
-		if c.Step, err = d.duration(m, p+".step"); err != nil {
-			return nil, err
-		}
-		if c.Step == 0 {
-			return nil, d.errf(m, p+".step", "must be positive")
+		if c.Step, err = d.duration(m, p+".step"); !d.ok(err) {
+			stepOK = false
+		} else if c.Step == 0 {
+			stepOK = d.ok(d.errf(m, p+".step", "must be positive"))
 		}
 	}
 	if m := f["budget"]; m != nil {
-		if c.Budget, err = d.duration(m, p+".budget"); err != nil {
-			return nil, err
-		}
+		c.Budget, err = d.duration(m, p+".budget")
+		budgetOK = d.ok(err)
 	}
-	if err := d.capacityHold(f, c); err != nil {
-		return nil, err
-	}
-	if c.Budget < c.Step+c.Hold {
-		return nil, d.errf(n, p+".budget", "shorter than one step and one hold (%v < %v + %v)", c.Budget, c.Step, c.Hold)
+	holdOK := d.capacityHold(f, c)
+	if stepOK && budgetOK && holdOK && c.Budget < c.Step+c.Hold {
+		d.ok(d.errf(n, p+".budget", "shorter than one step and one hold (%v < %v + %v)", c.Budget, c.Step, c.Hold))
 	}
 	if m := f["precision"]; m != nil {
-		if c.Precision, err = d.positive(m, p+".precision"); err != nil {
-			return nil, err
-		}
+		c.Precision, err = d.positive(m, p+".precision")
+		d.ok(err)
 	}
-	return c, nil
+	return c
 }
 
-// capacityHold reads load.capacity.hold and load.capacity.max_probe.
-func (d *decoder) capacityHold(f map[string]*yaml.Node, c *Capacity) error {
+// capacityHold reads load.capacity.hold and load.capacity.max_probe; its
+// problems are recorded, and it reports whether the hold is usable.
+func (d *decoder) capacityHold(f map[string]*yaml.Node, c *Capacity) bool {
 	const p = "load.capacity"
 	var err error
+	ok := true
 	if m := f["hold"]; m != nil {
-		if c.Hold, err = d.duration(m, p+".hold"); err != nil {
-			return err
-		}
-		if c.Hold == 0 {
-			return d.errf(m, p+".hold", "must be positive")
+		if c.Hold, err = d.duration(m, p+".hold"); !d.ok(err) {
+			ok = false
+		} else if c.Hold == 0 {
+			ok = d.ok(d.errf(m, p+".hold", "must be positive"))
 		}
 	}
 	if m := f["max_probe"]; m != nil {
-		if c.MaxProbe, err = d.duration(m, p+".max_probe"); err != nil {
-			return err
-		}
-		if c.MaxProbe < max(c.Step, c.Hold) {
-			return d.errf(m, p+".max_probe", "shorter than the step or the hold (%v)", max(c.Step, c.Hold))
+		if c.MaxProbe, err = d.duration(m, p+".max_probe"); d.ok(err) && c.MaxProbe < max(c.Step, c.Hold) {
+			d.ok(d.errf(m, p+".max_probe", "shorter than the step or the hold (%v)", max(c.Step, c.Hold)))
 		}
 	}
-	return nil
+	return ok
 }
 
-func (d *decoder) events(n *yaml.Node, l Load) ([]Event, error) {
+// events decodes the events under load l; an event with a problem is
+// recorded and left out.
+func (d *decoder) events(n *yaml.Node, l Load) []Event {
 	items, err := d.list(n, "events")
-	if err != nil {
-		return nil, err
+	if !d.ok(err) {
+		return nil
 	}
 	if l.Capacity != nil && len(items) > 0 {
-		return nil, d.errf(n, "events", "not supported with a capacity search")
+		d.ok(d.errf(n, "events", "not supported with a capacity search"))
+		return nil
 	}
 	var out []Event
 	var last time.Duration
 	names := map[string]bool{FirstPhase: true}
 	for i, it := range items {
-		p := fmt.Sprintf("events[%d]", i)
-		f, err := d.fields(it, p, "at", "name", "service", "set", "restore")
-		if err != nil {
-			return nil, err
+		before := len(d.errs)
+		e := d.event(it, fmt.Sprintf("events[%d]", i), i, l, last, names)
+		if len(d.errs) == before {
+			out = append(out, e)
 		}
-		e := Event{Name: fmt.Sprintf("event%d", i+1)}
-		m := f["at"]
-		if m == nil {
-			return nil, d.errf(it, p+".at", "required: the offset into the measured run")
+		if e.At > last {
+			last = e.At
 		}
-		if e.At, err = d.duration(m, p+".at"); err != nil {
-			return nil, err
-		}
-		if e.At <= last || e.At >= l.Duration {
-			return nil, d.errf(m, p+".at", "must be after the previous event and within load.duration (%v), found %v", l.Duration, e.At)
-		}
-		last = e.At
-		if m := f["name"]; m != nil {
-			if e.Name, err = d.str(m, p+".name"); err != nil {
-				return nil, err
-			}
-			if !validName(e.Name) || strings.Contains(e.Name, "-") {
-				return nil, d.errf(m, p+".name", "must be letters, digits or '_', found %q", e.Name)
-			}
-		}
-		if names[e.Name] {
-			return nil, d.errf(it, p+".name", "phase %q appears twice", e.Name)
-		}
-		names[e.Name] = true
-		m = f["service"]
-		if m == nil {
-			return nil, d.errf(it, p+".service", "required")
-		}
-		if e.Service, err = d.str(m, p+".service"); err != nil {
-			return nil, err
-		}
-		if !model.KnownService(e.Service) {
-			return nil, d.errf(m, p+".service", "unknown service %q (known: %s)", e.Service, strings.Join(model.Services, ", "))
-		}
-		set, restore := f["set"], f["restore"]
-		switch {
-		case set != nil && restore != nil:
-			return nil, d.errf(restore, p+".restore", "set together with set: choose one")
-		case set == nil && restore == nil:
-			return nil, d.errf(it, p, "want set (a service model) or restore: true")
-		case restore != nil:
-			if restore.Kind != yaml.ScalarNode || restore.Value != "true" {
-				return nil, d.errf(restore, p+".restore", "want true")
-			}
-			e.Restore = true
-		default:
-			var c model.Config
-			wrap := &yaml.Node{Kind: yaml.MappingNode, Line: set.Line, Content: []*yaml.Node{
-				{Kind: yaml.ScalarNode, Tag: "!!str", Value: e.Service, Line: set.Line}, set}}
-			if err := wrap.Decode(&c); err != nil {
-				var fe *model.FieldError
-				if errors.As(err, &fe) {
-					line := fe.Line
-					if line == 0 {
-						line = set.Line
-					}
-					path := p + ".set" + strings.TrimPrefix(fe.Path, "backends."+e.Service)
-					return nil, &Error{File: d.file, Line: line, Path: path, Reason: fe.Reason}
-				}
-				return nil, d.errf(set, p+".set", "%v", err)
-			}
-			e.Set = c[e.Service]
-		}
-		out = append(out, e)
 	}
-	return out, nil
+	return out
+}
+
+// event decodes the event at index i and path p; last is the offset of the
+// previous event and names the phases so far.
+func (d *decoder) event(it *yaml.Node, p string, i int, l Load, last time.Duration, names map[string]bool) Event {
+	e := Event{Name: fmt.Sprintf("event%d", i+1)}
+	f, err := d.fields(it, p, "at", "name", "service", "set", "restore")
+	if !d.ok(err) {
+		return e
+	}
+	if m := f["at"]; m == nil {
+		d.ok(d.errf(it, p+".at", "required: the offset into the measured run"))
+	} else if e.At, err = d.duration(m, p+".at"); d.ok(err) && (e.At <= last || e.At >= l.Duration) {
+		d.ok(d.errf(m, p+".at", "must be after the previous event and within load.duration (%v), found %v", l.Duration, e.At))
+	}
+	if m := f["name"]; m != nil {
+		name, err := d.str(m, p+".name")
+		switch {
+		case !d.ok(err):
+		case !validName(name) || strings.Contains(name, "-"):
+			d.ok(d.errf(m, p+".name", "must be letters, digits or '_', found %q", name))
+		default:
+			e.Name = name
+		}
+	}
+	if names[e.Name] {
+		d.ok(d.errf(it, p+".name", "phase %q appears twice", e.Name))
+	}
+	names[e.Name] = true
+	if m := f["service"]; m == nil {
+		d.ok(d.errf(it, p+".service", "required"))
+	} else if e.Service, err = d.str(m, p+".service"); d.ok(err) && !model.KnownService(e.Service) {
+		d.ok(d.errf(m, p+".service", "unknown service %q (known: %s)", e.Service, strings.Join(model.Services, ", ")))
+		e.Service = ""
+	}
+	set, restore := f["set"], f["restore"]
+	switch {
+	case set != nil && restore != nil:
+		d.ok(d.errf(restore, p+".restore", "set together with set: choose one"))
+	case set == nil && restore == nil:
+		d.ok(d.errf(it, p, "want set (a service model) or restore: true"))
+	case restore != nil:
+		if restore.Kind != yaml.ScalarNode || restore.Value != "true" {
+			d.ok(d.errf(restore, p+".restore", "want true"))
+		}
+		e.Restore = true
+	case e.Service != "":
+		// The model is checked only against a known service: its routes
+		// depend on which one.
+		var c model.Config
+		wrap := &yaml.Node{Kind: yaml.MappingNode, Line: set.Line, Content: []*yaml.Node{
+			{Kind: yaml.ScalarNode, Tag: "!!str", Value: e.Service, Line: set.Line}, set}}
+		if err := wrap.Decode(&c); err != nil {
+			var fe *model.FieldError
+			if errors.As(err, &fe) {
+				line := fe.Line
+				if line == 0 {
+					line = set.Line
+				}
+				path := p + ".set" + strings.TrimPrefix(fe.Path, "backends."+e.Service)
+				d.ok(&Error{File: d.file, Line: line, Path: path, Reason: fe.Reason})
+			} else {
+				d.ok(d.errf(set, p+".set", "%v", err))
+			}
+			break
+		}
+		e.Set = c[e.Service]
+	}
+	return e
 }
 
 // expectations parses each assertion and checks that every name in it means
-// something in this scenario, so a typo fails before anything starts.
-func (d *decoder) expectations(n *yaml.Node, s *Scenario) ([]*expect.Expectation, error) {
+// something in this scenario, so a typo fails before anything starts. Each
+// problem is recorded.
+func (d *decoder) expectations(n *yaml.Node, s *Scenario) []*expect.Expectation {
 	items, err := d.list(n, "expect")
-	if err != nil {
-		return nil, err
+	if !d.ok(err) {
+		return nil
 	}
 	labels := map[string]bool{}
 	for _, v := range s.Gateway.Variants() {
@@ -712,21 +763,25 @@ func (d *decoder) expectations(n *yaml.Node, s *Scenario) ([]*expect.Expectation
 	for i, it := range items {
 		p := fmt.Sprintf("expect[%d]", i)
 		src, err := d.str(it, p)
-		if err != nil {
-			return nil, err
+		if !d.ok(err) {
+			continue
 		}
 		e, err := expect.Parse(src)
 		if err != nil {
-			return nil, d.errf(it, p, "%v", err)
+			d.ok(d.errf(it, p, "%v", err))
+			continue
 		}
+		good := true
 		for _, name := range e.Names() {
 			if err := checkName(name, s, labels, phases); err != nil {
-				return nil, d.errf(it, p, "%s: %v", name, err)
+				good = d.ok(d.errf(it, p, "%s: %v", name, err))
 			}
 		}
-		out = append(out, e)
+		if good {
+			out = append(out, e)
+		}
 	}
-	return out, nil
+	return out
 }
 
 func checkName(n expect.Name, s *Scenario, labels, phases map[string]bool) error {

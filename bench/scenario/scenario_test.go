@@ -187,3 +187,46 @@ func TestIsStatusMetric(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeReportsEveryError checks that one read of a file lists all its
+// problems, each with its line, in line order, and nothing more: a bad
+// section does not hide the next one, and a problem is not echoed by the
+// sections that depend on it.
+func TestDecodeReportsEveryError(t *testing.T) {
+	const src = `name: ok
+gateway: {modes: [concurrent, async]}
+targets:
+  - {path: /v2/projects/1, weight: 0}
+  - {path: v2/x}
+load: {rates: [10, -5], duraton: 1s}
+expect:
+  - concurrent.p42 > 1
+  - concurrent.p50 > 1
+`
+	_, err := Decode(strings.NewReader(src), "file.yaml")
+	var errs Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("error %T %v, want scenario.Errors", err, err)
+	}
+	want := []string{
+		`file.yaml:2: gateway.modes[1]: unknown mode "async"`,
+		`file.yaml:4: targets[0].weight: must be positive`,
+		`file.yaml:5: targets[1].path: must start with '/'`,
+		`file.yaml:6: load.duraton: unknown field`,
+		`file.yaml:6: load.rates[1]: must be positive`,
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("%d problems, want %d:\n%v", len(lines), len(want), err)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("problem %d is %q, want it to start with %q", i, lines[i], w)
+		}
+	}
+	// With a sound gateway and load, the expectations are checked too.
+	_, err = Decode(strings.NewReader("targets: [{path: /x, weight: -1}]\nload: {rates: [10]}\nexpect: [concurrent.p42 > 1]\n"), "file.yaml")
+	if err == nil || !strings.Contains(err.Error(), ":1: targets[0].weight") || !strings.Contains(err.Error(), ":3: expect[0]: concurrent.p42") {
+		t.Errorf("error %v, want the target's and the expectation's problems", err)
+	}
+}

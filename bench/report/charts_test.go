@@ -1,0 +1,203 @@
+package report
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"fanout/bench/load"
+	"fanout/bench/result"
+	"fanout/bench/servertiming"
+)
+
+// svgTexts returns the texts an SVG file draws.
+func svgTexts(t *testing.T, file string) []string {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range regexp.MustCompile(`<text[^>]*>([^<]*)</text>`).FindAllStringSubmatch(string(b), -1) {
+		out = append(out, strings.TrimSpace(m[1]))
+	}
+	return out
+}
+
+func hasText(texts []string, want string) bool {
+	for _, s := range texts {
+		if s == want {
+			return true
+		}
+	}
+	return false
+}
+
+func containsText(texts []string, want string) bool {
+	for _, s := range texts {
+		if strings.Contains(s, want) {
+			return true
+		}
+	}
+	return false
+}
+
+// talkWithBlocking is the fixture with a blocking run whose median request
+// waited 2 s for the lock, and a pool of 16.
+func talkWithBlocking() *result.Scenario {
+	s := fixture()
+	blocking := s.Runs[2]
+	blocking.Variant, blocking.Mode = "blocking", "blocking"
+	blocking.Latency = load.Latency{P50: msd(2000), P90: msd(2000), P99: msd(2000), P999: msd(2000), Max: msd(2000), Mean: msd(2000)}
+	blocking.Timing = &servertiming.Timing{Total: msd(2000), Calls: []servertiming.Entry{
+		{Name: "experiment", Start: msd(1900), Duration: msd(20), HasStart: true},
+		{Name: "results", Start: msd(1960), Duration: msd(40), HasStart: true},
+	}}
+	pool := s.Runs[2]
+	pool.Variant, pool.Mode, pool.PoolSize = "pool", "pool", 16
+	s.Runs = append(s.Runs, blocking, pool)
+	s.Variants = append(s.Variants, "blocking", "pool")
+	return s
+}
+
+func TestWaterfallCutsTheTimedOutRequest(t *testing.T) {
+	dir := t.TempDir()
+	charts, err := WriteCharts(dir, talkWithBlocking())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(charts) == 0 {
+		t.Fatal("no charts")
+	}
+	texts := svgTexts(t, filepath.Join(dir, "waterfall.svg"))
+	// The 2 s request is cut, and says how long it was.
+	if !hasText(texts, "0–2000 ms &gt;") || !hasText(texts, "1960–2000 ms &gt;") {
+		t.Errorf("no label on the cut request among %q", texts)
+	}
+	// The time axis stays on the scale of the others (sequential's 86.5
+	// ms request is the longest kept): no tick beyond a few hundred ms.
+	for _, s := range texts {
+		if s == "1000" || s == "1500" || s == "2000" {
+			t.Errorf("the time axis reaches %s ms: the 2 s request squashes the others", s)
+		}
+	}
+	if !hasText(texts, "pool (16) · total") || !hasText(texts, "blocking · total") {
+		t.Errorf("rows %q, want pool (16) and blocking", texts)
+	}
+}
+
+func TestClipAt(t *testing.T) {
+	tests := []struct {
+		totals []float64
+		sum    float64
+		want   bool // a cut
+	}{
+		{[]float64{86, 58, 41}, 85, false},         // sequential, staged, concurrent: one scale
+		{[]float64{86, 58, 41, 2000}, 85, true},    // blocking's 2 s: cut
+		{[]float64{86, 58, 41, 2000}, 1000, false}, // slow backends: 2 s is not far longer
+		{[]float64{300, 41}, 0, true},              // no limits: against the fastest
+	}
+	for _, tc := range tests {
+		got := clipAt(tc.totals, tc.sum)
+		if (got > 0) != tc.want {
+			t.Errorf("clipAt(%v, %v) = %v, want a cut: %v", tc.totals, tc.sum, got, tc.want)
+		}
+		if got > 0 && got >= max(tc.totals[0], tc.totals[len(tc.totals)-1]) {
+			t.Errorf("clipAt(%v, %v) = %v, beyond the longest request", tc.totals, tc.sum, got)
+		}
+	}
+}
+
+func TestChartsLabels(t *testing.T) {
+	dir := t.TempDir()
+	s := talkWithBlocking()
+	s.Phases = []string{"before", "degraded"}
+	s.Events = []result.Event{{At: time.Second, Phase: "degraded", Service: "results", Change: "latency fixed:3s"}}
+	if _, err := WriteCharts(dir, s); err != nil {
+		t.Fatal(err)
+	}
+	// The percentiles at 50 req/s lie between 41 and 2000 ms: 1-2-5
+	// labels are enough there; the rate charts span less.
+	p := svgTexts(t, filepath.Join(dir, "percentiles.svg"))
+	for _, want := range []string{"50", "100", "200", "500", "1000", "pool (16)", "blocking"} {
+		if !hasText(p, want) {
+			t.Errorf("percentiles.svg has no %q among %q", want, p)
+		}
+	}
+	// Timelines name their events beside the line.
+	for _, f := range []string{"timeline.svg", "timeline-success.svg"} {
+		if texts := svgTexts(t, filepath.Join(dir, f)); !hasText(texts, "degraded: results latency fixed:3s") {
+			t.Errorf("%s does not name its event among %q", f, texts)
+		}
+	}
+}
+
+// TestNarrowLogAxisIsReadable: the talk's modes at one rate (41 to 173 ms
+// over the percentiles) get a label every 10 ms where they lie.
+func TestNarrowLogAxisIsReadable(t *testing.T) {
+	dir := t.TempDir()
+	s := fixture()
+	if _, err := WriteCharts(dir, s); err != nil {
+		t.Fatal(err)
+	}
+	texts := svgTexts(t, filepath.Join(dir, "rate-p50.svg"))
+	for _, want := range []string{"40", "50", "60", "70", "80", "90"} {
+		if !hasText(texts, want) {
+			t.Errorf("rate-p50.svg (41 to 90 ms) has no tick %q among %q", want, texts)
+		}
+	}
+}
+
+// TestLatencyOverTime draws a run whose latency climbs (a queue) from its
+// results file, and the report links the chart.
+func TestLatencyOverTime(t *testing.T) {
+	dir := t.TempDir()
+	s := fixture()
+	f, err := os.Create(filepath.Join(dir, "concurrent-50.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := vegeta.NewEncoder(f)
+	start := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	failed := 0
+	for i := range 250 {
+		r := vegeta.Result{Attack: "concurrent-50", Seq: uint64(i), Code: 200, Method: "GET", URL: "http://x/",
+			Timestamp: start.Add(time.Duration(i) * 20 * time.Millisecond), Latency: msd(40 + float64(i)*4)}
+		if i%50 == 49 {
+			r.Code, failed = 504, failed+1
+		}
+		if err := enc.Encode(&r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s.Runs[2].File = "concurrent-50.bin"
+	if err := Write(dir, s); err != nil {
+		t.Fatal(err)
+	}
+	const chart = "concurrent-50-over-time.svg"
+	texts := svgTexts(t, filepath.Join(dir, chart))
+	for _, want := range []string{"p50", "p99", "max", "failed (5)", "Latency over the run: concurrent at 50 req/s", "critical path p50 (limit)"} {
+		if !hasText(texts, want) {
+			t.Errorf("%s has no %q among %q", chart, want, texts)
+		}
+	}
+	md, err := os.ReadFile(filepath.Join(dir, ReportFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(md), "]("+chart+")") {
+		t.Errorf("report.md does not link %s", chart)
+	}
+	// The other runs have no results file, hence no chart.
+	if _, err := os.Stat(filepath.Join(dir, "sequential-over-time.svg")); !os.IsNotExist(err) {
+		t.Errorf("a chart without a results file: %v", err)
+	}
+}
