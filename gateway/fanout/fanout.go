@@ -34,8 +34,9 @@ var (
 	// not a JSON object.
 	ErrField = errors.New("field not extracted")
 	// ErrParam marks a call that was not sent because a request parameter its
-	// template references was absent from Params.
-	ErrParam = errors.New("request parameter missing")
+	// template references was absent from Params, or would be a dot segment
+	// ("", "." or "..") of the path.
+	ErrParam = errors.New("request parameter missing or unusable")
 	// ErrPanic marks a call whose Doer panicked; the panic is recovered so it
 	// cannot take the process down.
 	ErrPanic = errors.New("doer panicked")
