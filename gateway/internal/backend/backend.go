@@ -28,8 +28,8 @@ const (
 	// DefaultMaxResponseBodySize bounds a backend's body (4 MiB).
 	DefaultMaxResponseBodySize = 4 << 20
 	// DefaultMaxConnWaitTimeout is how long a call may wait for a free
-	// connection when all are busy. fasthttp's default (0) fails at once
-	// with ErrNoFreeConns; waiting is bounded by the call's deadline anyway.
+	// connection when all are busy; the call's deadline ends the wait
+	// sooner. A call that waited in vain was never sent: ErrUnavailable.
 	DefaultMaxConnWaitTimeout = 2 * time.Second
 	// DefaultDialTimeout bounds connecting to a backend.
 	DefaultDialTimeout = time.Second
@@ -280,10 +280,11 @@ const RequestIDHeader = "X-Request-Id"
 // X-Request-Id; id is copied. Call it before the calls start.
 func (e *Exchange) SetRequestID(id []byte) { e.id = append(e.id[:0], id...) }
 
-// Do performs one call: method and path (with query) on the named backend.
-// The deadline is the earlier of ctx's and the configured call timeout.
-// A non-2xx status is not an error. Errors wrap ErrTimeout, ErrUnavailable
-// or ErrUnknownBackend where they apply.
+// Do performs one call: method and path (with query, sent byte for byte as
+// given) on the named backend. The deadline is the earlier of ctx's and the
+// configured call timeout; it bounds the wait for a connection too. A
+// non-2xx status is not an error. A failed call is an *Error with its Kind
+// (errors.Is matches ErrTimeout and ErrUnavailable), or ErrUnknownBackend.
 func (e *Exchange) Do(ctx context.Context, backend, method, path string) (int, []byte, error) {
 	return e.DoBody(ctx, backend, method, path, "", nil)
 }

@@ -120,13 +120,14 @@ func (s *Server) create(ctx *fasthttp.RequestCtx, o *operation, start time.Time)
 		s.writeMalformed(ctx, o, o.primary, "the id is not a JSON string")
 		return
 	}
+	// Without an Id schema to check it against, the id builds no Location.
 	if rule, ok := s.spec.ID(); ok {
 		if err := rule.Check(id); err != nil {
 			s.writeMalformed(ctx, o, o.primary, "id: "+err.Error())
 			return
 		}
+		ctx.Response.Header.Set("Location", "/v2/experiments/"+id)
 	}
-	ctx.Response.Header.Set("Location", "/v2/experiments/"+id)
 	ctx.SetStatusCode(fasthttp.StatusCreated)
 	ctx.SetContentType("application/json")
 	ctx.SetBody(out.Body)

@@ -301,6 +301,20 @@ func TestRequestID(t *testing.T) {
 		}
 		seen[got] = true
 	}
+	// A request fasthttp cannot read (headers over the limit) is answered
+	// by the server's error handler: it carries an id too.
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI("http://gateway/v2/experiments/42")
+	req.Header.Set("X-Big", strings.Repeat("b", 16<<10))
+	if err := g.client.DoTimeout(req, resp, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode() != fasthttp.StatusRequestHeaderFieldsTooLarge || len(resp.Header.Peek("X-Request-Id")) == 0 {
+		t.Errorf("oversized headers: status %d, X-Request-Id %q", resp.StatusCode(), resp.Header.Peek("X-Request-Id"))
+	}
 }
 
 // TestContractGaps: what a backend answers outside its contract.
