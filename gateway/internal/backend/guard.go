@@ -22,6 +22,15 @@ var errUnsolicited = errors.New("unsolicited response on idle backend connection
 // consuming, when a request starts on a connection that has already
 // carried one.
 //
+// Like net/http's, the guard sees only bytes that arrived before the next
+// request was written: a stray answer that is still on its way when a
+// request goes out on the same connection is read as that request's answer,
+// since HTTP/1.1 does not say which request an answer is for. Measured with
+// a backend writing each answer twice back to back and 8 callers over 4
+// connections, 2 to 10 of 2000 calls still got a stray answer (3 to 32
+// without the guard); with the stray answer in before the next request, as
+// when the next client comes a moment later, none.
+//
 // fasthttp uses a connection from one goroutine at a time, so the fields
 // need no lock.
 type guardedConn struct {
