@@ -159,12 +159,14 @@ func guardDial(dial func(string) (net.Conn, error), addr string) (net.Conn, erro
 // closed is the usual cause. Any other failure is the caller's to see, and
 // the retry never resets the deadline.
 func retryOnce(req *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
+	if errors.Is(err, errUnsolicited) {
+		// Nothing was written: any method may go on another connection, as
+		// many times as fasthttp allows attempts (several pooled
+		// connections may have been spoken on).
+		return false, true
+	}
 	if attempts > 1 {
 		return false, false
-	}
-	if errors.Is(err, errUnsolicited) {
-		// Nothing was written: any method may go on another connection.
-		return false, true
 	}
 	if !req.Header.IsGet() {
 		return false, false

@@ -106,6 +106,50 @@ func TestUnsolicitedResponse(t *testing.T) {
 	}
 }
 
+// TestEveryPooledConnectionSpokenOn: a call that finds several pooled
+// connections spoken on skips them all and is answered on a fresh one,
+// whatever its method: nothing was written on the ones it skipped.
+func TestEveryPooledConnectionSpokenOn(t *testing.T) {
+	var seconds atomic.Int64
+	hold := make(chan struct{})
+	twice := func(conn net.Conn, req backendtest.RawRequest) bool {
+		if req.Path() == "/warm" {
+			<-hold // keep all four connections busy at once
+		}
+		r := backendtest.RawResponse(200, fmt.Sprintf("%q", req.Path()))
+		if _, err := conn.Write(r); err != nil {
+			return false
+		}
+		time.Sleep(time.Millisecond)
+		_, err := conn.Write(r)
+		seconds.Add(1)
+		return err == nil
+	}
+	c, raw := rawClients(t, backend.Options{MaxConns: 4}, twice)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ex := c.Exchange()
+			defer ex.Release()
+			if _, _, err := ex.Do(context.Background(), "b", "GET", "/warm"); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	waitFor(t, func() bool { return len(raw.Requests()) == 4 })
+	close(hold)
+	wg.Wait()
+	waitFor(t, func() bool { return seconds.Load() == 4 })
+	ex := c.Exchange()
+	defer ex.Release()
+	_, body, err := ex.DoBody(context.Background(), "b", "POST", "/experiments", "application/json", []byte(`{}`))
+	if err != nil || string(body) != `"/experiments"` {
+		t.Fatalf("error %v, body %s; want the answer to this request", err, body)
+	}
+}
+
 // TestWaitForConnectionIsUnavailable: a call that waits for a free
 // connection until its deadline was never sent: it is ErrUnavailable (the
 // client may retry), not ErrTimeout.
