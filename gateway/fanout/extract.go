@@ -10,8 +10,9 @@ import (
 // value is one extracted field: its text, ready to be escaped into a path, or
 // why it could not be extracted.
 type value struct {
-	text []byte // usually a slice of the body, so valid until Release
-	why  missing
+	text   []byte // usually a slice of the body, so valid until Release
+	number bool   // the field is a JSON number, not a string
+	why    missing
 }
 
 // missing says why a field has no value.
@@ -173,13 +174,13 @@ func take(body []byte, vs, ve int, kind valueKind) value {
 		}
 		return value{text: []byte(s)}
 	case numberValue:
-		return value{text: body[vs:ve]}
+		return value{text: body[vs:ve], number: true}
 	case numberExponent:
 		f, err := strconv.ParseFloat(string(body[vs:ve]), 64)
 		if err != nil {
 			return value{why: outOfRange}
 		}
-		return value{text: strconv.AppendFloat(nil, f, 'f', -1, 64)}
+		return value{text: strconv.AppendFloat(nil, f, 'f', -1, 64), number: true}
 	}
 	return value{why: notScalar}
 }

@@ -97,7 +97,13 @@ func FuzzExtract(f *testing.F) {
 			switch v := v.(type) {
 			case string:
 				want = v
+				if vals[k].number {
+					t.Fatalf("%q: string %s is marked a number", body, f)
+				}
 			case json.Number:
+				if vals[k].why == present && !vals[k].number {
+					t.Fatalf("%q: number %s is not marked a number", body, f)
+				}
 				if fl, err := strconv.ParseFloat(string(v), 64); err == nil && bytes.ContainsAny([]byte(v), "eE") {
 					want = strconv.FormatFloat(fl, 'f', -1, 64)
 				} else if err != nil && bytes.ContainsAny([]byte(v), "eE") {

@@ -30,12 +30,14 @@ var (
 	// referenced field. The error is a *DependencyError wrapping the cause.
 	ErrDependency = errors.New("dependency failed")
 	// ErrField marks a referenced field that could not be taken from a
-	// dependency's JSON body: missing, not a string or number, or the body is
-	// not a JSON object.
+	// dependency's JSON body (missing, not a string or number, or the body is
+	// not a JSON object), or that may not fill the path: it breaks the
+	// reference's FieldRule, or is an empty, "." or ".." path segment.
 	ErrField = errors.New("field not extracted")
 	// ErrParam marks a call that was not sent because a request parameter its
-	// template references was absent from Params.
-	ErrParam = errors.New("request parameter missing")
+	// template references was absent from Params, or would be a dot segment
+	// ("", "." or "..") of the path.
+	ErrParam = errors.New("request parameter missing or unusable")
 	// ErrPanic marks a call whose Doer panicked; the panic is recovered so it
 	// cannot take the process down.
 	ErrPanic = errors.New("doer panicked")
@@ -48,7 +50,7 @@ var (
 // errors.Is also sees the cause (ErrField, context.DeadlineExceeded, ...).
 type DependencyError struct {
 	Call   string // the dependency that did not deliver, e.g. "experiment"
-	Field  string // the field that could not be extracted; "" if the call itself failed
+	Field  string // the field that could not be extracted or used; "" if the call itself failed
 	Status int    // the dependency's status (non-2xx, or 0 if it got no response)
 	Err    error  // the cause; nil if the dependency merely answered with a non-2xx status
 }

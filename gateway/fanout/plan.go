@@ -24,6 +24,26 @@ type CallSpec struct {
 	// others (dependents of a failed optional call are not sent either); the
 	// gateway decides what optional means for the response.
 	Optional bool
+	// Fields says, per field reference of Path ("experiment.layer_id"), what
+	// the field must be before its text may fill the path: the gateway builds
+	// each rule from the schema of the parameter the field fills, since a
+	// backend's body is not trusted. A reference without a rule is only
+	// refused, in the path part, when empty, "." or "..". A key that names
+	// no reference of Path is a Compile error.
+	Fields map[string]FieldRule
+}
+
+// FieldRule is what a response field must be to fill a call's path. It is
+// built once, at start-up, so that checking a value costs no parsing.
+type FieldRule struct {
+	// Number says the field must be a JSON number; otherwise it must be a
+	// JSON string.
+	Number bool
+	// Check validates the field's text: a string's decoded text, a number's
+	// decimal text. Nil accepts any text of the right type. It must be safe
+	// for concurrent use and must not keep the string, which may alias a
+	// backend's body.
+	Check func(text string) error
 }
 
 // Call is one compiled call of a Plan.
@@ -174,7 +194,11 @@ func compile(operation string, specs []CallSpec, params []string) (*Plan, error)
 	// Resolve references: they are the edges of the graph.
 	deps := make([][]int, n)
 	for i := range specs {
-		for _, sg := range tmpls[i].segs {
+		if err := checkFieldRules(specs[i], tmpls[i]); err != nil {
+			return nil, err
+		}
+		for s := range tmpls[i].segs {
+			sg := &tmpls[i].segs[s]
 			switch sg.kind {
 			case segParam:
 				if !isParam[sg.name] {
@@ -187,6 +211,9 @@ func compile(operation string, specs []CallSpec, params []string) (*Plan, error)
 				j, ok := byName[sg.name]
 				if !ok {
 					return nil, fmt.Errorf("call %q: {%s.%s} refers to unknown call %q", specs[i].Name, sg.name, sg.field, sg.name)
+				}
+				if rule, ok := specs[i].Fields[sg.name+"."+sg.field]; ok {
+					sg.rule = &rule
 				}
 				if j == i {
 					return nil, fmt.Errorf("call %q: dependency cycle %s -> %s", specs[i].Name, sg.name, sg.name)
@@ -332,6 +359,25 @@ func cycleError(specs []CallSpec, deps [][]int, done []bool) error {
 			}
 		}
 	}
+}
+
+// checkFieldRules refuses a rule for a field the call's path does not
+// reference: a misspelt key would otherwise leave the real reference
+// unchecked without a word.
+func checkFieldRules(s CallSpec, t template) error {
+	for key := range s.Fields {
+		used := false
+		for _, sg := range t.segs {
+			if sg.kind == segField && sg.name+"."+sg.field == key {
+				used = true
+				break
+			}
+		}
+		if !used {
+			return fmt.Errorf("call %q: field rule for {%s}, which its path %q does not reference", s.Name, key, s.Path)
+		}
+	}
+	return nil
 }
 
 func normalizeMethod(m string) (string, error) {

@@ -1,8 +1,10 @@
 package fanout
 
 import (
+	"errors"
 	"fmt"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // A template is a call's path, precompiled into segments so that expanding it
@@ -24,13 +26,14 @@ const (
 
 type segment struct {
 	kind       segKind
-	text       string // segLiteral: the text
-	name       string // segParam: the parameter; segField: the call
-	field      string // segField: the field
-	query      bool   // the reference sits after '?': escape as a query value
-	call       int    // segField: the call's index, set by Compile
-	fieldIndex int    // segField: index in the call's step.fields, set by Compile
-	slot       int    // segField: value slot, set by Compile
+	text       string     // segLiteral: the text
+	name       string     // segParam: the parameter; segField: the call
+	field      string     // segField: the field
+	query      bool       // the reference sits after '?': escape as a query value
+	call       int        // segField: the call's index, set by Compile
+	fieldIndex int        // segField: index in the call's step.fields, set by Compile
+	slot       int        // segField: value slot, set by Compile
+	rule       *FieldRule // segField: what the value must be; nil: any string or number
 }
 
 // parseTemplate splits a path template into literal text and references.
@@ -166,12 +169,54 @@ func (t *template) expand(buf []byte, params Params, vals []value) (string, erro
 			if !ok {
 				return "", fmt.Errorf("%w: {%s}", ErrParam, sg.name)
 			}
+			if !sg.query && dotSegment(v) {
+				return "", fmt.Errorf("%w: {%s}: %w", ErrParam, sg.name, errDotSegment)
+			}
 			buf = appendEscaped(buf, v, sg.query)
 		case segField:
-			buf = appendEscaped(buf, vals[sg.slot].text, sg.query)
+			v := &vals[sg.slot]
+			if err := sg.check(v); err != nil {
+				return "", &DependencyError{Call: sg.name, Field: sg.field,
+					Err: fmt.Errorf("%w: field %q of call %q: %w", ErrField, sg.field, sg.name, err)}
+			}
+			buf = appendEscaped(buf, v.text, sg.query)
 		}
 	}
 	return string(buf), nil
+}
+
+// errDotSegment is why a value cannot fill a path segment although escaping
+// would leave it as is: "", "." and ".." would be read by the backend (or
+// any proxy between) as no segment, this segment, or the parent one.
+var errDotSegment = errors.New(`empty, "." or ".." cannot be a path segment`)
+
+// dotSegment reports whether v is "", "." or "..".
+func dotSegment[S string | []byte](v S) bool {
+	return len(v) == 0 || len(v) <= 2 && string(v) == ".."[:len(v)]
+}
+
+// check tells whether an extracted value may fill the segment: it is of the
+// rule's JSON type and passes its Check, and in the path part it is not a
+// dot segment.
+func (sg *segment) check(v *value) error {
+	if !sg.query && dotSegment(v.text) {
+		return errDotSegment
+	}
+	r := sg.rule
+	if r == nil {
+		return nil
+	}
+	switch {
+	case r.Number && !v.number:
+		return errors.New("not a JSON number")
+	case !r.Number && v.number:
+		return errors.New("not a JSON string")
+	case r.Check == nil:
+		return nil
+	}
+	// The text is a slice of the body, valid during expand; the rule's
+	// contract is not to keep it, so it is passed without a copy.
+	return r.Check(unsafe.String(unsafe.SliceData(v.text), len(v.text)))
 }
 
 // keep[c]&1: byte c stays as is in a path segment (as url.PathEscape does:

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -28,7 +30,7 @@ func TestExpand(t *testing.T) {
 		{"sub-delimiters a path segment allows stay", "/e/{id}", ParamMap{"id": "a:b@c=d&e+f$"}, "", "/e/a:b@c=d&e+f$"},
 		{"in the query, '&', '=' and '+' are escaped", "/e?project_id={id}&x=1", ParamMap{"id": "1&admin=true+"}, "", "/e?project_id=1%26admin%3Dtrue%2B&x=1"},
 		{"non-ASCII values are escaped as UTF-8", "/e/{a.f}", nil, "é", "/e/%C3%A9"},
-		{"an empty value", "/e/{id}/x", ParamMap{"id": ""}, "", "/e//x"},
+		{"an empty value in the query", "/e?id={id}&f={a.f}", ParamMap{"id": ""}, "", "/e?id=&f="},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tmpl, err := parseTemplate(tc.path)
@@ -187,8 +189,19 @@ func FuzzExpand(f *testing.F) {
 	f.Fuzz(func(t *testing.T, param, field string) {
 		vals := []value{{text: []byte(field)}}
 		got, err := pathTmpl.expand(nil, ParamMap{"id": param}, vals)
-		if err != nil {
+		switch {
+		case dotSegment(param) || dotSegment(field):
+			// Escaping leaves "", "." and ".." as they are: they must be refused.
+			if err == nil {
+				t.Fatalf("path %q built from the dot segment %q or %q", got, param, field)
+			}
+		case err != nil:
 			t.Fatal(err)
+		case got != "/e/"+url.PathEscape(param)+"/l/"+url.PathEscape(field):
+			t.Fatalf("path: got %q, want %q", got, "/e/"+url.PathEscape(param)+"/l/"+url.PathEscape(field))
+		}
+		if err != nil {
+			got = "/e/" + url.PathEscape(param) + "/l/" + url.PathEscape(field)
 		}
 		if want := "/e/" + url.PathEscape(param) + "/l/" + url.PathEscape(field); got != want {
 			t.Fatalf("path: got %q, want %q", got, want)
@@ -213,4 +226,102 @@ func FuzzExpand(f *testing.F) {
 			t.Fatalf("query %q decodes to %q %v, want id=%q f=%q", got, u.Path, q, param, field)
 		}
 	})
+}
+
+// digits is a FieldRule check as the gateway would build from an id
+// schema: one to three decimal digits.
+func digits(s string) error {
+	if len(s) == 0 || len(s) > 3 || strings.Trim(s, "0123456789") != "" {
+		return errors.New("not 1-3 digits")
+	}
+	return nil
+}
+
+// bodyDoer answers the experiments backend with body and every other
+// backend with its usual body, recording what it is asked.
+type bodyDoer struct {
+	body []byte
+	mu   *sync.Mutex
+	sent *[]string
+}
+
+func (d bodyDoer) Do(_ context.Context, backend, _, path string) (int, []byte, error) {
+	d.mu.Lock()
+	*d.sent = append(*d.sent, path)
+	d.mu.Unlock()
+	if backend == "experiments" {
+		return 200, d.body, nil
+	}
+	return 200, bodies[backend], nil
+}
+
+// TestFieldRules checks that a field which does not satisfy the rule of the
+// reference it fills never reaches a path: its dependent is not sent, and
+// the error names the call and the field.
+func TestFieldRules(t *testing.T) {
+	calls := slices.Clone(resultsCalls)
+	calls[1].Fields = map[string]FieldRule{"experiment.layer_id": {Check: digits}}
+	p, err := Compile("results", calls, resultsParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		layerID string // the JSON value of layer_id
+		sent    bool
+	}{
+		{"a valid id is sent", `"7"`, true},
+		{"dot-dot", `".."`, false},
+		{"dot", `"."`, false},
+		{"a path through the parent", `"1/../../_admin/config"`, false},
+		{"an escaped slash", `"1%2F..%2Fadmin"`, false},
+		{"a query", `"1?admin=1"`, false},
+		{"a fragment", `"1#x"`, false},
+		{"CR LF", `"1\r\nHost: evil"`, false},
+		{"NUL", `"1\u0000"`, false},
+		{"empty", `""`, false},
+		{"negative", `"-1"`, false},
+		{"too long", `"` + strings.Repeat("9", 300) + `"`, false},
+		{"a JSON number where the rule wants a string", `7`, false},
+		{"null", `null`, false},
+		{"an object", `{"id":"7"}`, false},
+		{"missing", ``, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := `{"id":"42","project_id":"3","layer_id":` + tc.layerID + `}`
+			if tc.layerID == "" {
+				body = `{"id":"42","project_id":"3"}`
+			}
+			var mu sync.Mutex
+			var sent []string
+			r := sequential{}.Execute(t.Context(), p, ParamMap{"experiment_id": "42"}, bodyDoer{[]byte(body), &mu, &sent})
+			defer r.Release()
+			o := r.Outcomes[p.Index("layer")]
+			if tc.sent {
+				if !o.Sent || o.Err != nil {
+					t.Fatalf("layer not sent: %v", o.Err)
+				}
+				return
+			}
+			for _, path := range sent {
+				if strings.HasPrefix(path, "/layers") {
+					t.Fatalf("sent %q", path)
+				}
+			}
+			var de *DependencyError
+			if o.Sent || !errors.As(o.Err, &de) || de.Call != "experiment" || de.Field != "layer_id" || !errors.Is(o.Err, ErrField) {
+				t.Fatalf("outcome sent=%v err=%v, want a DependencyError on experiment.layer_id", o.Sent, o.Err)
+			}
+		})
+	}
+}
+
+// TestFieldRuleForNoReference: a rule whose key no reference uses is a
+// start-up error, not a check that silently never runs.
+func TestFieldRuleForNoReference(t *testing.T) {
+	calls := slices.Clone(resultsCalls)
+	calls[1].Fields = map[string]FieldRule{"experiment.layerid": {Check: digits}}
+	if _, err := Compile("results", calls, resultsParams); err == nil || !strings.Contains(err.Error(), "experiment.layerid") {
+		t.Fatalf("Compile: %v, want an error naming the rule", err)
+	}
 }

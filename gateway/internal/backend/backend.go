@@ -28,8 +28,8 @@ const (
 	// DefaultMaxResponseBodySize bounds a backend's body (4 MiB).
 	DefaultMaxResponseBodySize = 4 << 20
 	// DefaultMaxConnWaitTimeout is how long a call may wait for a free
-	// connection when all are busy. fasthttp's default (0) fails at once
-	// with ErrNoFreeConns; waiting is bounded by the call's deadline anyway.
+	// connection when all are busy; the call's deadline ends the wait
+	// sooner. A call that waited in vain was never sent: ErrUnavailable.
 	DefaultMaxConnWaitTimeout = 2 * time.Second
 	// DefaultDialTimeout bounds connecting to a backend.
 	DefaultDialTimeout = time.Second
@@ -77,6 +77,14 @@ type client struct {
 	hc       *fasthttp.HostClient
 	timeout  time.Duration
 	inFlight atomic.Int64
+	// slots holds one token per connection the backend may have: a call
+	// takes one before fasthttp picks a connection. fasthttp's own wait for
+	// a free connection ends at the request's deadline with ErrTimeout, the
+	// same error as a backend that did not answer; waiting here instead
+	// tells the two apart, so that a call never sent is "unavailable" (the
+	// client may retry) and not a timeout.
+	slots   chan struct{}
+	maxWait time.Duration
 }
 
 // New returns Clients for the given backends (by name).
@@ -115,6 +123,8 @@ func New(backends map[string]Backend, opts Options) (*Clients, error) {
 		}
 		c.backends[name] = &client{
 			timeout: timeout,
+			slots:   make(chan struct{}, maxConns),
+			maxWait: opts.MaxConnWaitTimeout,
 			hc: &fasthttp.HostClient{
 				Addr:                b.Addr,
 				Name:                "fanout-gateway",
@@ -122,12 +132,26 @@ func New(backends map[string]Backend, opts Options) (*Clients, error) {
 				MaxConnWaitTimeout:  opts.MaxConnWaitTimeout,
 				MaxResponseBodySize: opts.MaxResponseBodySize,
 				MaxIdleConnDuration: 30 * time.Second,
-				Dial:                dial,
+				Dial:                func(a string) (net.Conn, error) { return guardDial(dial, a) },
 				RetryIfErr:          retryOnce,
+				// The path a template built is the path sent: fasthttp would
+				// otherwise decode %2F and remove dot segments, so that
+				// /layers/1%2F..%2F..%2Fadmin reached the backend as /admin.
+				DisablePathNormalizing: true,
 			},
 		}
 	}
 	return c, nil
+}
+
+// guardDial dials with dial and guards the connection against unsolicited
+// responses.
+func guardDial(dial func(string) (net.Conn, error), addr string) (net.Conn, error) {
+	c, err := dial(addr)
+	if err != nil {
+		return nil, err
+	}
+	return guard(c), nil
 }
 
 // retryOnce retries an idempotent request once when its connection was
@@ -135,7 +159,16 @@ func New(backends map[string]Backend, opts Options) (*Clients, error) {
 // closed is the usual cause. Any other failure is the caller's to see, and
 // the retry never resets the deadline.
 func retryOnce(req *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
-	if attempts > 1 || !req.Header.IsGet() {
+	if errors.Is(err, errUnsolicited) {
+		// Nothing was written: any method may go on another connection, as
+		// many times as fasthttp allows attempts (several pooled
+		// connections may have been spoken on).
+		return false, true
+	}
+	if attempts > 1 {
+		return false, false
+	}
+	if !req.Header.IsGet() {
 		return false, false
 	}
 	return false, errors.Is(err, fasthttp.ErrConnectionClosed) || errors.Is(err, io.EOF)
@@ -237,12 +270,23 @@ type Exchange struct {
 	c     *Clients
 	mu    sync.Mutex
 	resps []*fasthttp.Response
+	id    []byte // the public request's id, sent as X-Request-Id
 }
 
-// Do performs one call: method and path (with query) on the named backend.
-// The deadline is the earlier of ctx's and the configured call timeout.
-// A non-2xx status is not an error. Errors wrap ErrTimeout, ErrUnavailable
-// or ErrUnknownBackend where they apply.
+// RequestIDHeader is the header that carries the public request's id, to
+// the client and to every backend call, so that one id finds a request in
+// the logs of the gateway and of every backend.
+const RequestIDHeader = "X-Request-Id"
+
+// SetRequestID sets the id every call of the Exchange sends as
+// X-Request-Id; id is copied. Call it before the calls start.
+func (e *Exchange) SetRequestID(id []byte) { e.id = append(e.id[:0], id...) }
+
+// Do performs one call: method and path (with query, sent byte for byte as
+// given) on the named backend. The deadline is the earlier of ctx's and the
+// configured call timeout; it bounds the wait for a connection too. A
+// non-2xx status is not an error. A failed call is an *Error with its Kind
+// (errors.Is matches ErrTimeout and ErrUnavailable), or ErrUnknownBackend.
 func (e *Exchange) Do(ctx context.Context, backend, method, path string) (int, []byte, error) {
 	return e.DoBody(ctx, backend, method, path, "", nil)
 }
@@ -264,8 +308,13 @@ func (e *Exchange) DoBody(ctx context.Context, backend, method, path, contentTyp
 		deadline = time.Now().Add(DefaultMaxConnWaitTimeout)
 	}
 	if err := ctx.Err(); err != nil {
-		return 0, nil, fmt.Errorf("%w: %w", ErrTimeout, err)
+		return 0, nil, &Error{Kind: KindTimeout, Backend: backend, Addr: hc.Addr, Err: err}
 	}
+
+	if err := b.acquire(ctx, deadline); err != nil {
+		return 0, nil, &Error{Kind: KindUnavailable, Backend: backend, Addr: hc.Addr, Err: err}
+	}
+	defer b.release()
 
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
@@ -276,6 +325,9 @@ func (e *Exchange) DoBody(ctx context.Context, backend, method, path, contentTyp
 	req.Header.SetMethod(method)
 	req.SetRequestURI(path)
 	req.Header.SetHost(hc.Addr)
+	if len(e.id) > 0 {
+		req.Header.SetBytesV(RequestIDHeader, e.id)
+	}
 	if body != nil {
 		req.Header.SetContentType(contentType)
 		req.SetBodyRaw(body)
@@ -285,19 +337,39 @@ func (e *Exchange) DoBody(ctx context.Context, backend, method, path, contentTyp
 	b.inFlight.Add(-1)
 	if err != nil {
 		fasthttp.ReleaseResponse(resp)
-		switch {
-		case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout):
-			return 0, nil, fmt.Errorf("%w: %s %s: %w", ErrTimeout, backend, path, err)
-		case errors.Is(err, fasthttp.ErrNoFreeConns), errors.Is(err, fasthttp.ErrConnPoolStrategyNotImpl):
-			return 0, nil, fmt.Errorf("%w: %s: %w", ErrUnavailable, backend, err)
-		}
-		return 0, nil, fmt.Errorf("%s %s: %w", backend, path, err)
+		return 0, nil, &Error{Kind: classify(err), Backend: backend, Addr: hc.Addr, Err: fmt.Errorf("%s %s: %w", method, path, err)}
 	}
 	e.mu.Lock()
 	e.resps = append(e.resps, resp)
 	e.mu.Unlock()
 	return resp.StatusCode(), resp.Body(), nil
 }
+
+// acquire takes a connection slot, waiting at most until the earliest of
+// deadline, the end of ctx and the configured wait.
+func (b *client) acquire(ctx context.Context, deadline time.Time) error {
+	select {
+	case b.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	wait := min(time.Until(deadline), b.maxWait)
+	if wait <= 0 {
+		return fmt.Errorf("all %d connections busy", cap(b.slots))
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case b.slots <- struct{}{}:
+		return nil
+	case <-t.C:
+		return fmt.Errorf("all %d connections busy for %v", cap(b.slots), wait)
+	case <-ctx.Done():
+		return fmt.Errorf("all %d connections busy until the call ended: %w", cap(b.slots), ctx.Err())
+	}
+}
+
+func (b *client) release() { <-b.slots }
 
 // Release frees the responses of every call; their bodies are invalid
 // afterwards. The Exchange must not be used after Release.
@@ -308,6 +380,7 @@ func (e *Exchange) Release() {
 		e.resps[i] = nil
 	}
 	e.resps = e.resps[:0]
+	e.id = e.id[:0]
 	e.mu.Unlock()
 	e.c.pool.Put(e)
 }

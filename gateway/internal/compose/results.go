@@ -27,17 +27,24 @@ type Input struct {
 	Layer      []byte
 	Settings   []byte
 	Results    []byte
-	// Missing lists the calls that failed; composition adds the optional
-	// parts it could not use.
+	// Missing lists the calls that failed; ResultsPage appends the optional
+	// parts it could not use, so that afterwards it lists every call the
+	// page lacks.
 	Missing []Missing
 }
 
-// Missing says which optional call's part is missing from the page, and why.
+// Missing says which optional call's part is missing from the page, and why:
+// a stable kind (unreachable, timeout, unavailable, bad_status, malformed,
+// too_large) and a public detail that never carries the backend's bytes.
 type Missing struct {
 	Call   string `json:"call"`
 	Status int    `json:"status,omitempty"`
+	Kind   string `json:"kind"`
 	Detail string `json:"detail"`
 }
+
+// KindMalformed is the kind of a part whose body composition cannot use.
+const KindMalformed = "malformed"
 
 // PartError is the failure to use a required part. Part is the call's name.
 type PartError struct {
@@ -104,10 +111,11 @@ func ResultsPage(dst []byte, in *Input) ([]byte, error) {
 	b = append(b, `},"layer":`...)
 	layerOK := false
 	if in.Layer != nil {
+		// The parser's error quotes the body: it stays out of the page.
 		if layer, err := parseObject(&ps.layer, in.Layer); err != nil {
-			missing = append(missing, Missing{Call: "layer", Detail: "malformed body: " + err.Error()})
+			missing = append(missing, Missing{Call: "layer", Kind: KindMalformed, Detail: "malformed body"})
 		} else if id := idText(layer.Get("id")); id == nil {
-			missing = append(missing, Missing{Call: "layer", Detail: "malformed body: no id"})
+			missing = append(missing, Missing{Call: "layer", Kind: KindMalformed, Detail: "malformed body: no id"})
 		} else {
 			layerOK = true
 			b = appendLayer(b, id, layer, ids[0])
@@ -121,10 +129,10 @@ func ResultsPage(dst []byte, in *Input) ([]byte, error) {
 	if in.Settings != nil {
 		settings, err := parseObject(&ps.settings, in.Settings)
 		if err != nil {
-			missing = append(missing, Missing{Call: "settings", Detail: "malformed body: " + err.Error()})
+			missing = append(missing, Missing{Call: "settings", Kind: KindMalformed, Detail: "malformed body"})
 		} else if t := settings.Get("confidence_threshold"); t == nil || t.Type() != fastjson.TypeNumber ||
 			t.GetFloat64() <= 0 || t.GetFloat64() >= 1 {
-			missing = append(missing, Missing{Call: "settings", Detail: "no confidence_threshold in (0, 1)"})
+			missing = append(missing, Missing{Call: "settings", Kind: KindMalformed, Detail: "malformed body: no confidence_threshold in (0, 1)"})
 		} else {
 			threshold, source = t.GetFloat64(), "project"
 		}
@@ -154,10 +162,15 @@ func ResultsPage(dst []byte, in *Input) ([]byte, error) {
 			b = append(b, `,"status":`...)
 			b = strconv.AppendInt(b, int64(m.Status), 10)
 		}
+		if m.Kind != "" {
+			b = append(b, `,"kind":`...)
+			b = appendString(b, m.Kind)
+		}
 		b = append(b, `,"detail":`...)
 		b = appendString(b, m.Detail)
 		b = append(b, '}')
 	}
+	in.Missing = missing
 	return append(b, "]}"...), nil
 }
 

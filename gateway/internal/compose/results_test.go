@@ -138,3 +138,30 @@ func TestAppendString(t *testing.T) {
 		}
 	}
 }
+
+// TestMissingCarriesNoBackendBytes: an optional body that does not parse is
+// listed with its kind, and nothing of the body (nor the parser's trace,
+// which quotes it) reaches the page; afterwards in.Missing lists it too.
+func TestMissingCarriesNoBackendBytes(t *testing.T) {
+	in := input()
+	in.Layer = []byte(`{"id": SECRET-10.0.0.7:9102 stack trace`)
+	b, err := ResultsPage(nil, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "SECRET") || strings.Contains(string(b), "10.0.0.7") {
+		t.Errorf("the page carries the backend's bytes: %s", b)
+	}
+	var p struct {
+		Missing []Missing `json:"missing"`
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Missing) != 1 || p.Missing[0].Call != "layer" || p.Missing[0].Kind != KindMalformed {
+		t.Errorf("missing %+v, want the layer, malformed", p.Missing)
+	}
+	if len(in.Missing) != 1 || in.Missing[0].Call != "layer" {
+		t.Errorf("in.Missing %+v, want the layer", in.Missing)
+	}
+}

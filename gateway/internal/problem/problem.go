@@ -21,6 +21,12 @@ const (
 	TypeUnavailable      = "urn:fanout:problem:unavailable"
 	TypeNotReady         = "urn:fanout:problem:not-ready"
 	TypeInternal         = "urn:fanout:problem:internal"
+	// TypeConflict: the backend refused a create as conflicting with an
+	// existing resource (409).
+	TypeConflict = "urn:fanout:problem:conflict"
+	// TypeUnprocessable: the backend refused a well-formed create on its
+	// own rules (422).
+	TypeUnprocessable = "urn:fanout:problem:unprocessable"
 )
 
 // Types of problem with a request the server refuses before any operation
@@ -41,12 +47,15 @@ type InvalidParam struct {
 
 // Problem is one problem detail. Status is also the HTTP status.
 type Problem struct {
-	Type          string         `json:"type"`
-	Title         string         `json:"title"`
-	Status        int            `json:"status"`
-	Detail        string         `json:"detail,omitempty"`
-	Instance      string         `json:"instance,omitempty"`
-	Call          string         `json:"call,omitempty"`
+	Type     string `json:"type"`
+	Title    string `json:"title"`
+	Status   int    `json:"status"`
+	Detail   string `json:"detail,omitempty"`
+	Instance string `json:"instance,omitempty"`
+	Call     string `json:"call,omitempty"`
+	// Kind is the stable class of the failed call, when one failed:
+	// unreachable, timeout, unavailable, bad_status, malformed, too_large.
+	Kind          string         `json:"kind,omitempty"`
 	InvalidParams []InvalidParam `json:"invalid_params,omitempty"`
 	// Unreachable lists the backends that cannot be reached (readiness).
 	Unreachable []string `json:"unreachable,omitempty"`

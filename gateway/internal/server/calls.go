@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -48,20 +49,19 @@ func (s *Server) execute(ctx *fasthttp.RequestCtx, o *operation, start time.Time
 func (s *Server) proxy(ctx *fasthttp.RequestCtx, o *operation, start time.Time) {
 	st := states.Get().(*state)
 	defer states.Put(st)
-	ex := s.backends.Exchange()
+	ex := s.exchange(ctx)
 	defer ex.Release()
 	res, offset := s.execute(ctx, o, start, st, ex)
 	defer res.Release()
 
 	writeTiming(ctx, st, o, res, offset, start)
-	if p, failed := s.failure(o, res); failed {
+	if p, failed := s.failure(ctx, o, res); failed {
 		problem.Write(ctx, p)
 		return
 	}
 	out := &res.Outcomes[o.primary]
 	if fastjson.ValidateBytes(out.Body) != nil {
-		s.writeCallProblem(ctx, o.plan.Calls()[o.primary].Spec, fasthttp.StatusBadGateway, problem.TypeBadGateway,
-			metrics.KindBadGateway, "answered a body that is not valid JSON")
+		s.writeMalformed(ctx, o, o.primary, "the body is not valid JSON")
 		return
 	}
 	ctx.SetStatusCode(out.Status)
@@ -69,14 +69,24 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, o *operation, start time.Time) 
 	ctx.SetBody(out.Body)
 }
 
+// exchange returns the request's Exchange, its calls carrying the
+// request's id.
+func (s *Server) exchange(ctx *fasthttp.RequestCtx) *backend.Exchange {
+	ex := s.backends.Exchange()
+	ex.SetRequestID(ctx.Response.Header.Peek(backend.RequestIDHeader))
+	return ex
+}
+
 // create forwards the validated body to the primary call's backend. The
 // call goes through the executor like any other, so the mode applies to it
 // (a pool slot, the blocking lock); the Doer adds the body, which the
-// engine's calls do not carry.
+// engine's calls do not carry. Only a 201 whose body has an id matching the
+// document's Id schema is a creation: anything else from the backend is a
+// 502, and Location is never built from an id that was not checked.
 func (s *Server) create(ctx *fasthttp.RequestCtx, o *operation, start time.Time) {
 	st := states.Get().(*state)
 	defer states.Put(st)
-	ex := s.backends.Exchange()
+	ex := s.exchange(ctx)
 	defer ex.Release()
 	body := ctx.PostBody()
 	withBody := fanout.DoerFunc(func(c context.Context, backend, method, path string) (int, []byte, error) {
@@ -86,20 +96,36 @@ func (s *Server) create(ctx *fasthttp.RequestCtx, o *operation, start time.Time)
 	defer res.Release()
 
 	writeTiming(ctx, st, o, res, offset, start)
-	if p, failed := s.failure(o, res); failed {
+	if p, failed := s.failure(ctx, o, res); failed {
 		problem.Write(ctx, p)
 		return
 	}
 	out := &res.Outcomes[o.primary]
+	if out.Status != fasthttp.StatusCreated {
+		c := o.plan.Calls()[o.primary].Spec
+		s.logCall(ctx, o, c, backend.KindBadStatus, out.Status, errors.New("a create must answer 201"))
+		s.metrics.Error(metrics.KindBadGateway)
+		problem.Write(ctx, callProblem(c, problem.TypeBadGateway, fasthttp.StatusBadGateway, backend.KindBadStatus, out.Status))
+		return
+	}
 	var created struct {
 		ID json.RawMessage `json:"id"`
 	}
 	if json.Unmarshal(out.Body, &created) != nil {
-		s.writeCallProblem(ctx, o.plan.Calls()[o.primary].Spec, fasthttp.StatusBadGateway, problem.TypeBadGateway,
-			metrics.KindBadGateway, "answered a body that is not valid JSON")
+		s.writeMalformed(ctx, o, o.primary, "the body is not a JSON object")
 		return
 	}
-	if id, err := idText(created.ID); err == nil {
+	var id string
+	if json.Unmarshal(created.ID, &id) != nil {
+		s.writeMalformed(ctx, o, o.primary, "the id is not a JSON string")
+		return
+	}
+	// Without an Id schema to check it against, the id builds no Location.
+	if rule, ok := s.spec.ID(); ok {
+		if err := rule.Check(id); err != nil {
+			s.writeMalformed(ctx, o, o.primary, "id: "+err.Error())
+			return
+		}
 		ctx.Response.Header.Set("Location", "/v2/experiments/"+id)
 	}
 	ctx.SetStatusCode(fasthttp.StatusCreated)
@@ -107,29 +133,30 @@ func (s *Server) create(ctx *fasthttp.RequestCtx, o *operation, start time.Time)
 	ctx.SetBody(out.Body)
 }
 
-// idText turns a JSON id, string or number, into its text.
-func idText(raw json.RawMessage) (string, error) {
-	var s string
-	if err := json.Unmarshal(raw, &s); err == nil {
-		return s, nil
-	}
-	var n json.Number
-	if err := json.Unmarshal(raw, &n); err != nil {
-		return "", err
-	}
-	return n.String(), nil
+// writeMalformed answers 502 for a call whose answer the gateway cannot
+// use; why goes to the log only.
+func (s *Server) writeMalformed(ctx *fasthttp.RequestCtx, o *operation, i int, why string) {
+	c := o.plan.Calls()[i].Spec
+	s.logCall(ctx, o, c, backend.KindMalformed, 0, errors.New(why))
+	s.metrics.Error(metrics.KindBadGateway)
+	problem.Write(ctx, callProblem(c, problem.TypeBadGateway, fasthttp.StatusBadGateway, backend.KindMalformed, 0))
 }
+
+// PartialHeader is the response header of a results page that lacks parts:
+// the names of the missing calls, in plan order, comma-separated
+// ("layer, settings"). A complete page has no such header.
+const PartialHeader = "Fanout-Partial"
 
 // results composes the results page from the four calls.
 func (s *Server) results(ctx *fasthttp.RequestCtx, o *operation, start time.Time) {
 	st := states.Get().(*state)
 	defer states.Put(st)
-	ex := s.backends.Exchange()
+	ex := s.exchange(ctx)
 	defer ex.Release()
 	res, offset := s.execute(ctx, o, start, st, ex)
 	defer res.Release()
 
-	if p, failed := s.failure(o, res); failed {
+	if p, failed := s.failure(ctx, o, res); failed {
 		writeTiming(ctx, st, o, res, offset, start)
 		problem.Write(ctx, p)
 		return
@@ -138,10 +165,10 @@ func (s *Server) results(ctx *fasthttp.RequestCtx, o *operation, start time.Time
 	for _, c := range o.plan.Calls() {
 		out := &res.Outcomes[c.Index]
 		var body []byte
-		if out.OK() {
+		if usable(out) {
 			body = out.Body
 		} else {
-			in.Missing = append(in.Missing, missing(c.Spec.Name, out))
+			in.Missing = append(in.Missing, s.missing(ctx, o, c.Spec, out))
 		}
 		switch c.Spec.Name {
 		case "experiment":
@@ -154,6 +181,7 @@ func (s *Server) results(ctx *fasthttp.RequestCtx, o *operation, start time.Time
 			in.Results = body
 		}
 	}
+	failed := len(in.Missing)
 	var err error
 	st.buf, err = compose.ResultsPage(st.buf[:0], &in)
 	if err != nil {
@@ -162,18 +190,46 @@ func (s *Server) results(ctx *fasthttp.RequestCtx, o *operation, start time.Time
 		if errors.As(err, &pe) {
 			name = pe.Part
 		}
-		call := o.plan.Calls()[o.plan.Index(name)].Spec
-		s.writeCallProblem(ctx, call, fasthttp.StatusBadGateway, problem.TypeBadGateway, metrics.KindBadGateway, err.Error())
+		s.writeMalformed(ctx, o, o.plan.Index(name), err.Error())
 		return
-	}
-	if len(in.Missing) > 0 {
-		s.metrics.Error(metrics.KindPartial)
 	}
 	ctx.SetStatusCode(fasthttp.StatusOK)
 	ctx.SetContentType("application/json")
 	ctx.SetBody(st.buf)
+	for _, m := range in.Missing[failed:] {
+		// Parts that answered but that composition could not use.
+		c := o.plan.Calls()[o.plan.Index(m.Call)].Spec
+		s.logCall(ctx, o, c, backend.Kind(m.Kind), 0, errors.New(m.Detail))
+	}
+	if len(in.Missing) > 0 {
+		s.metrics.Error(metrics.KindPartial)
+		setPartial(ctx, o.plan, in.Missing)
+	}
 	// The timing goes last so that "total" includes the composition.
 	writeTiming(ctx, st, o, res, offset, start)
+}
+
+// setPartial sets PartialHeader to the missing calls in plan order.
+func setPartial(ctx *fasthttp.RequestCtx, p *fanout.Plan, missing []compose.Missing) {
+	var buf [128]byte
+	b := buf[:0]
+	for _, c := range p.Calls() {
+		if !slices.ContainsFunc(missing, func(m compose.Missing) bool { return m.Call == c.Spec.Name }) {
+			continue
+		}
+		if len(b) > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(b, c.Spec.Name...)
+	}
+	ctx.Response.Header.SetBytesV(PartialHeader, b)
+}
+
+// usable reports whether a call's answer can be used: a 2xx with a body.
+// A 204 says there is nothing, which for a call whose body the gateway
+// needs is as good as a failure.
+func usable(out *fanout.Outcome) bool {
+	return out.OK() && out.Status != fasthttp.StatusNoContent
 }
 
 // writeTiming sets the Server-Timing header: one entry per call of the
@@ -183,28 +239,44 @@ func writeTiming(ctx *fasthttp.RequestCtx, st *state, o *operation, res *fanout.
 	ctx.Response.Header.SetBytesV("Server-Timing", st.buf)
 }
 
-func missing(name string, out *fanout.Outcome) compose.Missing {
-	m := compose.Missing{Call: name, Status: out.Status}
-	if out.Err != nil {
-		m.Detail = out.Err.Error()
-	} else {
-		m.Detail = "answered status " + strconv.Itoa(out.Status)
+// missing describes an optional call that did not deliver, for the page,
+// and logs its cause.
+func (s *Server) missing(ctx *fasthttp.RequestCtx, o *operation, c fanout.CallSpec, out *fanout.Outcome) compose.Missing {
+	kind := outcomeKind(out)
+	s.logCall(ctx, o, c, kind, out.Status, out.Err)
+	return compose.Missing{Call: c.Name, Status: out.Status, Kind: string(kind), Detail: kind.Detail(out.Status)}
+}
+
+// outcomeKind classes a call that did not deliver. A call left unsent
+// because a field of its dependency could not fill its path blames that
+// body: malformed.
+func outcomeKind(out *fanout.Outcome) backend.Kind {
+	var de *fanout.DependencyError
+	switch {
+	case errors.Is(out.Err, fanout.ErrField):
+		return backend.KindMalformed
+	case errors.As(out.Err, &de) && de.Err == nil:
+		return backend.KindBadStatus
+	case out.Err != nil:
+		return backend.KindOf(out.Err)
 	}
-	return m
+	return backend.KindBadStatus
 }
 
 // failure finds the failed required call that explains the request's
 // failure, the primary first, and returns its problem. Optional calls never
-// fail the request.
-func (s *Server) failure(o *operation, res *fanout.Result) (problem.Problem, bool) {
+// fail the request, except that a required call's body with a field that
+// cannot fill a dependent's path is that required call's failure, whether
+// the dependent is optional or not.
+func (s *Server) failure(ctx *fasthttp.RequestCtx, o *operation, res *fanout.Result) (problem.Problem, bool) {
 	calls := o.plan.Calls()
 	check := func(i int) (problem.Problem, bool) {
 		c := calls[i].Spec
 		out := &res.Outcomes[i]
-		if c.Optional || out.OK() || errors.Is(out.Err, fanout.ErrDependency) {
+		if c.Optional || usable(out) || errors.Is(out.Err, fanout.ErrDependency) {
 			return problem.Problem{}, false
 		}
-		p, kind := s.callProblem(c, out, i == o.primary)
+		p, kind := s.callProblem(ctx, o, c, out, i == o.primary)
 		s.metrics.Error(kind)
 		return p, true
 	}
@@ -216,58 +288,94 @@ func (s *Server) failure(o *operation, res *fanout.Result) (problem.Problem, boo
 			return p, true
 		}
 	}
-	// A required call left unsent: its dependency answered 2xx but without
-	// the field the call needs, or an optional dependency failed.
+	// A call left unsent: a required dependency answered 2xx but without a
+	// usable field for it, or a required call's optional dependency failed.
 	for _, c := range calls {
 		out := &res.Outcomes[c.Index]
 		var de *fanout.DependencyError
-		if c.Spec.Optional || !errors.As(out.Err, &de) {
+		if !errors.As(out.Err, &de) {
+			continue
+		}
+		owner := o.plan.Index(de.Call)
+		field := de.Field != "" && owner >= 0 && !calls[owner].Spec.Optional
+		if c.Spec.Optional && !field {
 			continue
 		}
 		s.metrics.Error(metrics.KindBadGateway)
+		s.logCall(ctx, o, c.Spec, outcomeKind(out), 0, out.Err)
+		if field {
+			p := callProblem(calls[owner].Spec, problem.TypeBadGateway, fasthttp.StatusBadGateway, backend.KindMalformed, 0)
+			p.Detail = fmt.Sprintf("call %q: malformed body: field %q cannot fill the path of call %q", de.Call, de.Field, c.Spec.Name)
+			return p, true
+		}
 		p := problem.New(problem.TypeBadGateway, fasthttp.StatusBadGateway,
-			fmt.Sprintf("call %q was not made: %v", c.Spec.Name, out.Err))
-		p.Call = de.Call
+			fmt.Sprintf("call %q was not made: call %q did not deliver", c.Spec.Name, de.Call))
+		p.Call, p.Kind = de.Call, string(outcomeKind(&res.Outcomes[owner]))
 		return p, true
 	}
 	return problem.Problem{}, false
 }
 
-// callProblem maps one failed call to the public status: a missing primary
-// resource is 404, a timeout 504, no free connection 503, anything else 502.
-func (s *Server) callProblem(c fanout.CallSpec, out *fanout.Outcome, primary bool) (problem.Problem, string) {
-	var p problem.Problem
-	kind := metrics.KindBadGateway
-	switch {
-	case out.Err != nil && (errors.Is(out.Err, backend.ErrTimeout) || errors.Is(out.Err, context.DeadlineExceeded)):
-		kind = metrics.KindTimeout
-		p = problem.New(problem.TypeGatewayTimeout, fasthttp.StatusGatewayTimeout,
-			fmt.Sprintf("call %q to %s did not answer in time: %v", c.Name, c.Backend, out.Err))
-	case out.Err != nil && errors.Is(out.Err, backend.ErrUnavailable):
-		kind = metrics.KindUnavailable
-		p = problem.New(problem.TypeUnavailable, fasthttp.StatusServiceUnavailable,
-			fmt.Sprintf("call %q to %s found no free connection: %v", c.Name, c.Backend, out.Err))
-	case out.Err != nil:
-		p = problem.New(problem.TypeBadGateway, fasthttp.StatusBadGateway,
-			fmt.Sprintf("call %q to %s failed: %v", c.Name, c.Backend, out.Err))
-	case primary && out.Status == fasthttp.StatusNotFound:
-		kind = metrics.KindNotFound
-		p = problem.New(problem.TypeNotFound, fasthttp.StatusNotFound,
-			fmt.Sprintf("the %s does not exist (%s answered 404)", c.Name, c.Backend))
-	case primary && c.Method == fasthttp.MethodPost && out.Status >= 400 && out.Status < 500:
-		kind = metrics.KindInvalidRequest
-		p = problem.New(problem.TypeInvalidRequest, fasthttp.StatusBadRequest,
-			fmt.Sprintf("%s rejected the request (%d): %s", c.Backend, out.Status, backendMessage(out.Body)))
-	default:
-		p = problem.New(problem.TypeBadGateway, fasthttp.StatusBadGateway,
-			fmt.Sprintf("call %q to %s answered status %d", c.Name, c.Backend, out.Status))
+// callProblem maps one failed call to the public status by its kind: a
+// missing primary resource is 404; a create the backend refuses as invalid
+// (400), conflicting (409) or unprocessable (422) passes that status on; a
+// timeout is 504; no free connection (the call was never sent) 503;
+// anything else, including any other status a backend answers, 502. The
+// problem names the call and the kind; the cause goes to the log.
+func (s *Server) callProblem(ctx *fasthttp.RequestCtx, o *operation, c fanout.CallSpec, out *fanout.Outcome, primary bool) (problem.Problem, string) {
+	kind := outcomeKind(out)
+	var cause error = out.Err
+	if out.Err == nil {
+		cause = fmt.Errorf("status %d: %s", out.Status, backendMessage(out.Body))
 	}
-	p.Call = c.Name
-	return p, kind
+	s.logCall(ctx, o, c, kind, out.Status, cause)
+	create := primary && c.Method == fasthttp.MethodPost
+	switch {
+	case kind == backend.KindTimeout:
+		return callProblem(c, problem.TypeGatewayTimeout, fasthttp.StatusGatewayTimeout, kind, 0), metrics.KindTimeout
+	case kind == backend.KindUnavailable:
+		return callProblem(c, problem.TypeUnavailable, fasthttp.StatusServiceUnavailable, kind, 0), metrics.KindUnavailable
+	case out.Err != nil:
+		return callProblem(c, problem.TypeBadGateway, fasthttp.StatusBadGateway, kind, 0), metrics.KindBadGateway
+	case primary && !create && out.Status == fasthttp.StatusNotFound:
+		p := problem.New(problem.TypeNotFound, fasthttp.StatusNotFound, fmt.Sprintf("the %s does not exist", c.Name))
+		p.Call = c.Name
+		return p, metrics.KindNotFound
+	case create && (out.Status == fasthttp.StatusBadRequest || out.Status == fasthttp.StatusConflict ||
+		out.Status == fasthttp.StatusUnprocessableEntity):
+		typ := problem.TypeInvalidRequest
+		switch out.Status {
+		case fasthttp.StatusConflict:
+			typ = problem.TypeConflict
+		case fasthttp.StatusUnprocessableEntity:
+			typ = problem.TypeUnprocessable
+		}
+		p := problem.New(typ, out.Status, fmt.Sprintf("call %q: the backend refused the request (%d)", c.Name, out.Status))
+		p.Call = c.Name
+		return p, metrics.KindInvalidRequest
+	}
+	return callProblem(c, problem.TypeBadGateway, fasthttp.StatusBadGateway, kind, out.Status), metrics.KindBadGateway
+}
+
+// callProblem is the public problem of a failed call: it names the call and
+// the kind, nothing else of what the backend did.
+func callProblem(c fanout.CallSpec, typ string, status int, kind backend.Kind, backendStatus int) problem.Problem {
+	p := problem.New(typ, status, fmt.Sprintf("call %q: %s", c.Name, kind.Detail(backendStatus)))
+	p.Call, p.Kind = c.Name, string(kind)
+	return p
+}
+
+// logCall logs the full cause of a failed call with the request's id, the
+// one the client got in X-Request-Id.
+func (s *Server) logCall(ctx *fasthttp.RequestCtx, o *operation, c fanout.CallSpec, kind backend.Kind, status int, cause error) {
+	s.log.Warn("backend call failed",
+		"request_id", string(ctx.Response.Header.Peek(backend.RequestIDHeader)),
+		"operation", o.op.ID, "call", c.Name, "backend", c.Backend,
+		"kind", string(kind), "status", status, "error", cause)
 }
 
 // backendMessage is the "error" of a backend's JSON error body, or a
-// prefix of the body.
+// prefix of the body, for the log.
 func backendMessage(body []byte) string {
 	var e struct {
 		Error string `json:"error"`
@@ -279,13 +387,6 @@ func backendMessage(body []byte) string {
 		body = body[:200]
 	}
 	return string(body)
-}
-
-func (s *Server) writeCallProblem(ctx *fasthttp.RequestCtx, c fanout.CallSpec, status int, typ, kind, detail string) {
-	s.metrics.Error(kind)
-	p := problem.New(typ, status, fmt.Sprintf("call %q to %s: %s", c.Name, c.Backend, detail))
-	p.Call = c.Name
-	problem.Write(ctx, p)
 }
 
 // appendTiming appends the Server-Timing value: one entry per call in plan

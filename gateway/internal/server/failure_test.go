@@ -202,7 +202,8 @@ func TestMetrics(t *testing.T) {
 }
 
 // TestCreate: the created experiment's Location, and a backend's refusal
-// as the client's 400 naming the call.
+// passed on with its status (422), naming the call but not quoting the
+// backend.
 func TestCreate(t *testing.T) {
 	g, f := withFake(t, gatewayOptions{})
 	body := []byte(`{"project_id":"3","name":"New checkout"}`)
@@ -215,7 +216,7 @@ func TestCreate(t *testing.T) {
 	}
 	f.Set("experiments", backendtest.Behaviour{Status: 422})
 	r = g.do(t, fasthttp.MethodPost, "/v2/experiments", "application/json", body)
-	if p := checkProblem(t, r, 400); p.Call != "create" || !strings.Contains(p.Detail, "injected") {
+	if p := checkProblem(t, r, 422); p.Call != "create" || p.Type != problem.TypeUnprocessable || strings.Contains(p.Detail, "injected") {
 		t.Errorf("refused: %s", r.body)
 	}
 	f.Set("experiments", backendtest.Behaviour{Status: 500})

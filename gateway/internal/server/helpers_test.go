@@ -60,6 +60,12 @@ type gatewayOptions struct {
 	backends map[string]string
 	// dial reaches the backends; nil: TCP.
 	dial func(string) (net.Conn, error)
+	// maxConns and maxConnWait bound each backend's connections; 0: the
+	// defaults.
+	maxConns    int
+	maxConnWait time.Duration
+	// logger receives the gateway's logs; nil: discarded.
+	logger *slog.Logger
 }
 
 // startGateway serves a gateway on an in-memory listener until the test ends.
@@ -80,13 +86,17 @@ func startGateway(t testing.TB, o gatewayOptions) *gateway {
 	for name, addr := range o.backends {
 		bs[name] = backend.Backend{Addr: addr}
 	}
-	clients, err := backend.New(bs, backend.Options{Timeout: o.timeout, Dial: o.dial})
+	clients, err := backend.New(bs, backend.Options{Timeout: o.timeout, Dial: o.dial,
+		MaxConns: o.maxConns, MaxConnWaitTimeout: o.maxConnWait})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if o.logger == nil {
+		o.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	srv, err := server.New(server.Config{
 		Spec: doc, Executor: exec, Backends: clients, Deadline: o.deadline,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger: o.logger,
 	})
 	if err != nil {
 		t.Fatal(err)

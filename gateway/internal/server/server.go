@@ -191,7 +191,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.router = r
 	s.srv = &fasthttp.Server{
-		Handler:               r.Handler,
+		Handler:               withRequestID(r.Handler),
 		Name:                  "fanout",
 		ErrorHandler:          s.requestError,
 		ReadTimeout:           s.limits.ReadTimeout,
@@ -212,7 +212,7 @@ func New(cfg Config) (*Server, error) {
 }
 
 // Handler returns the request handler, for tests and in-memory listeners.
-func (s *Server) Handler() fasthttp.RequestHandler { return s.router.Handler }
+func (s *Server) Handler() fasthttp.RequestHandler { return withRequestID(s.router.Handler) }
 
 // Serve accepts connections on ln until Shutdown. It returns nil after a
 // graceful Shutdown.
@@ -326,6 +326,7 @@ const maxInstance = 256
 // fasthttp closes the connection afterwards.
 func (s *Server) requestError(ctx *fasthttp.RequestCtx, err error) {
 	start := time.Now()
+	setRequestID(ctx)
 	typ, status := problem.TypeInvalidRequest, fasthttp.StatusBadRequest
 	detail := "the request is not valid HTTP/1.1"
 	var small *fasthttp.ErrSmallBuffer

@@ -31,6 +31,8 @@ type Spec struct {
 	yaml       []byte
 	json       []byte
 	operations []*Operation
+	id         fanout.FieldRule
+	hasID      bool
 }
 
 // Operation is one method on one path of the document.
@@ -77,6 +79,10 @@ type callDoc struct {
 	Path     string `json:"path"`
 	Timeout  string `json:"timeout"`
 	Optional bool   `json:"optional"`
+	// Fields names, per field reference of Path ("experiment.layer_id"),
+	// the component schema the field must satisfy; DefaultFieldSchema if
+	// absent.
+	Fields map[string]string `json:"fields"`
 }
 
 // Load parses and validates an OpenAPI 3.0 document (YAML or JSON), reads
@@ -97,6 +103,10 @@ func Load(data []byte) (*Spec, error) {
 		return nil, fmt.Errorf("render openapi document as JSON: %w", err)
 	}
 	s := &Spec{doc: doc, yaml: data, json: js}
+	if rule, err := schemaRule(doc, DefaultFieldSchema); err == nil {
+		s.id, s.hasID = rule, true
+	}
+	rules := map[string]fanout.FieldRule{}
 
 	seen := map[string]string{}
 	paths := doc.Paths.InMatchingOrder()
@@ -118,7 +128,7 @@ func Load(data []byte) (*Spec, error) {
 				return nil, fmt.Errorf("operation %s %s: operationId %q already used by %s", method, path, op.OperationID, prev)
 			}
 			seen[op.OperationID] = method + " " + path
-			o, err := newOperation(doc, path, item, method, op)
+			o, err := newOperation(doc, path, item, method, op, rules)
 			if err != nil {
 				return nil, fmt.Errorf("operation %s: %w", op.OperationID, err)
 			}
@@ -128,7 +138,7 @@ func Load(data []byte) (*Spec, error) {
 	return s, nil
 }
 
-func newOperation(doc *openapi3.T, path string, item *openapi3.PathItem, method string, op *openapi3.Operation) (*Operation, error) {
+func newOperation(doc *openapi3.T, path string, item *openapi3.PathItem, method string, op *openapi3.Operation, rules map[string]fanout.FieldRule) (*Operation, error) {
 	o := &Operation{
 		ID:       op.OperationID,
 		Method:   strings.ToUpper(method),
@@ -168,7 +178,7 @@ func newOperation(doc *openapi3.T, path string, item *openapi3.PathItem, method 
 		}
 	}
 	if raw, ok := op.Extensions[ExtensionFanout]; ok {
-		f, err := decodeFanout(raw)
+		f, err := decodeFanout(doc, raw, rules)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", ExtensionFanout, err)
 		}
@@ -178,7 +188,7 @@ func newOperation(doc *openapi3.T, path string, item *openapi3.PathItem, method 
 	return o, nil
 }
 
-func decodeFanout(raw any) (*Fanout, error) {
+func decodeFanout(doc *openapi3.T, raw any, rules map[string]fanout.FieldRule) (*Fanout, error) {
 	b, err := json.Marshal(raw)
 	if err != nil {
 		return nil, err
@@ -211,7 +221,12 @@ func decodeFanout(raw any) (*Fanout, error) {
 				return nil, fmt.Errorf("calls[%d] %q: the primary call cannot be optional", i, c.Name)
 			}
 		}
+		fields, err := fieldRules(doc, c, rules)
+		if err != nil {
+			return nil, fmt.Errorf("calls[%d] %q: %w", i, c.Name, err)
+		}
 		f.Calls = append(f.Calls, fanout.CallSpec{
+			Fields:   fields,
 			Name:     c.Name,
 			Backend:  c.Backend,
 			Method:   strings.ToUpper(c.Method),
@@ -238,6 +253,11 @@ func (s *Spec) Operation(id string) *Operation {
 	}
 	return nil
 }
+
+// ID returns the rule of the document's Id schema (DefaultFieldSchema),
+// for ids a backend returns that the gateway passes on, e.g. in Location;
+// false if the document has no usable Id schema.
+func (s *Spec) ID() (fanout.FieldRule, bool) { return s.id, s.hasID }
 
 // YAML returns the document as loaded.
 func (s *Spec) YAML() []byte { return s.yaml }

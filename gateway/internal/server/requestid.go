@@ -1,0 +1,79 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"sync/atomic"
+
+	"fanout/gateway/internal/backend"
+
+	"github.com/valyala/fasthttp"
+)
+
+// maxRequestID is the longest X-Request-Id accepted from a client.
+const maxRequestID = 64
+
+// idPrefix makes the ids of this process unlike those of another replica
+// or of a restart; idCounter numbers its requests. An id is the prefix and
+// the counter in hex: unique per process, cheap (no randomness and no
+// allocation per request), and not a secret.
+var (
+	idPrefix  = newIDPrefix()
+	idCounter atomic.Uint64
+)
+
+func newIDPrefix() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+).
+	return hex.EncodeToString(b[:])
+}
+
+// withRequestID gives every response an X-Request-Id before h runs: the
+// client's own if well formed, else a new one. The handlers read it back
+// from the response header to log it and to pass it to the backends.
+func withRequestID(h fasthttp.RequestHandler) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		setRequestID(ctx)
+		h(ctx)
+	}
+}
+
+// setRequestID sets the response's X-Request-Id.
+func setRequestID(ctx *fasthttp.RequestCtx) {
+	if id := ctx.Request.Header.Peek(backend.RequestIDHeader); validRequestID(id) {
+		ctx.Response.Header.SetBytesV(backend.RequestIDHeader, id)
+		return
+	}
+	var buf [32]byte
+	b := append(buf[:0], idPrefix...)
+	b = append(b, '-')
+	n := idCounter.Add(1)
+	const digits = "0123456789abcdef"
+	var num [16]byte
+	i := len(num)
+	for {
+		i--
+		num[i] = digits[n&15]
+		n >>= 4
+		if n == 0 {
+			break
+		}
+	}
+	b = append(b, num[i:]...)
+	ctx.Response.Header.SetBytesV(backend.RequestIDHeader, b)
+}
+
+// validRequestID accepts 1 to 64 bytes of letters, digits, '.', '_' and
+// '-': enough for UUIDs and tracing ids, and nothing that could split a
+// header or a log line.
+func validRequestID(id []byte) bool {
+	if len(id) == 0 || len(id) > maxRequestID {
+		return false
+	}
+	for _, c := range id {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
