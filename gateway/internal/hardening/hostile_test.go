@@ -121,6 +121,15 @@ var hostileRequests = []hostile{
 	{name: "invalid UTF-8 in JSON", req: post("application/json", "{\"project_id\":\"1\",\"name\":\"\xff\xfe\"}"), status: 400, typ: invalid, param: "body"},
 	{name: "deeply nested arrays", req: post("application/json", strings.Repeat("[", 100000)+strings.Repeat("]", 100000)), status: 400, typ: invalid, param: "body"},
 	{name: "deeply nested objects", req: post("application/json", `{"project_id":"1","name":"x","x":`+strings.Repeat(`{"a":`, 5000)+"1"+strings.Repeat("}", 5001)), status: 400, typ: invalid},
+	// The body validated is the body forwarded: nothing the JSON decoder
+	// would silently drop, merge or replace may pass.
+	{name: "duplicate JSON key", req: post("application/json", `{"project_id":"1","name":"x","name":"y"}`), status: 400, typ: invalid, param: "body"},
+	{name: "trailing data after JSON", req: post("application/json", `{"project_id":"1","name":"x"} {"admin":true}`), status: 400, typ: invalid, param: "body"},
+	{name: "lone high surrogate", req: post("application/json", `{"project_id":"1","name":"\ud800"}`), status: 400, typ: invalid, param: "body"},
+	{name: "lone low surrogate", req: post("application/json", `{"project_id":"1","name":"a\udc00b"}`), status: 400, typ: invalid, param: "body"},
+	{name: "reversed surrogates", req: post("application/json", `{"project_id":"1","name":"\udc00\ud800"}`), status: 400, typ: invalid, param: "body"},
+	{name: "charset other than UTF-8", req: post("application/json; charset=iso-8859-1", `{"project_id":"1","name":"x"}`), status: 400, typ: invalid, param: "Content-Type"},
+	{name: "gzip content encoding", req: "POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: 29\r\n\r\n{\"project_id\":\"1\",\"name\":\"x\"}", status: 415, typ: mediaType},
 	{name: "oversized body", req: "POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Length: 10485760\r\n\r\n", status: 413, typ: tooLarge},
 	{name: "truncated body", req: "POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"project_id\":", status: 400, typ: invalid, halfClose: true},
 	{name: "negative content length", req: "POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Length: -5\r\n\r\n", status: 400, typ: invalid},

@@ -251,7 +251,11 @@ func (s *Server) serve(o *operation) fasthttp.RequestHandler {
 			s.metrics.End()
 		}()
 		if o.validate && o.op.HasBody() {
-			if detail := unsupportedMediaType(ctx, o.op); detail != "" {
+			detail := unsupportedEncoding(ctx.Request.Header.ContentEncoding())
+			if detail == "" {
+				detail = unsupportedMediaType(ctx, o.op)
+			}
+			if detail != "" {
 				s.metrics.Error(metrics.KindInvalidRequest)
 				problem.Write(ctx, problem.New(problem.TypeUnsupportedMediaType, fasthttp.StatusUnsupportedMediaType, detail))
 				return
