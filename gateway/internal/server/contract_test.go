@@ -153,13 +153,13 @@ func TestUnknownPathAndMethod(t *testing.T) {
 
 	r := g.do(t, fasthttp.MethodDelete, "/v2/experiments/42", "", nil)
 	checkProblem(t, r, fasthttp.StatusMethodNotAllowed)
-	if allow := r.header.Get("Allow"); allow != "GET" {
-		t.Errorf("Allow %q, want GET", allow)
+	if allow := r.header.Get("Allow"); allow != "GET, HEAD" {
+		t.Errorf("Allow %q, want GET, HEAD", allow)
 	}
 	r = g.do(t, fasthttp.MethodPut, "/v2/experiments", "", nil)
 	checkProblem(t, r, fasthttp.StatusMethodNotAllowed)
-	if allow := r.header.Get("Allow"); allow != "GET, POST" {
-		t.Errorf("Allow %q, want GET, POST", allow)
+	if allow := r.header.Get("Allow"); allow != "GET, HEAD, POST" {
+		t.Errorf("Allow %q, want GET, HEAD, POST", allow)
 	}
 }
 

@@ -174,7 +174,13 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 		s.ops[op.ID] = o
-		r.Handle(op.Method, op.Path, s.serve(o))
+		serve := s.serve(o)
+		r.Handle(op.Method, op.Path, serve)
+		// HEAD is GET without the body (RFC 9110, 9.3.2): the same
+		// handler, whose body fasthttp leaves unsent.
+		if op.Method == fasthttp.MethodGet {
+			r.Handle(fasthttp.MethodHead, op.Path, serve)
+		}
 	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("new server: operations without a handler: %s", strings.Join(missing, ", "))

@@ -1,0 +1,66 @@
+package hardening
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// TestHeadMirrorsGet asks every GET route of the document with HEAD: the
+// answer has GET's status and headers and no body (RFC 9110, 9.3.2).
+func TestHeadMirrorsGet(t *testing.T) {
+	g := startGateway(t, startCluster(t), gatewayOptions{})
+	for _, path := range []string{
+		"/v2/experiments/42",
+		"/v2/experiments/42/results",
+		"/v2/experiments?project_id=3",
+		"/v2/projects/3",
+		"/v2/experiments/abc", // a 400 is mirrored as well
+		"/openapi.yaml",
+	} {
+		t.Run(path, func(t *testing.T) {
+			get, err := exchange(t, g.addr, []byte(fmt.Sprintf("GET %s HTTP/1.1\r\nHost: gateway\r\n\r\n", path)), false, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw := rawExchange(t, g.addr, fmt.Sprintf("HEAD %s HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n", path))
+			var head fasthttp.Response
+			head.SkipBody = true
+			if err := head.Read(bufioReader(raw)); err != nil {
+				t.Fatalf("HEAD: %v: %q", err, raw)
+			}
+			if head.StatusCode() != get.status || string(head.Header.ContentType()) != get.contentType {
+				t.Errorf("HEAD: %d %q, GET: %d %q", head.StatusCode(), head.Header.ContentType(), get.status, get.contentType)
+			}
+			if n := head.Header.ContentLength(); n != len(get.body) {
+				t.Errorf("HEAD Content-Length %d, GET body %d bytes", n, len(get.body))
+			}
+			if _, after, _ := bytes.Cut(raw, []byte("\r\n\r\n")); len(after) > 0 {
+				t.Errorf("HEAD answered a body of %d bytes", len(after))
+			}
+		})
+	}
+}
+
+// rawExchange sends req on a new connection and returns every byte the
+// server sends until it closes the connection or 5 s pass.
+func rawExchange(t testing.TB, addr, req string) []byte {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	go func() { _, _ = io.WriteString(c, req) }()
+	b, _ := io.ReadAll(c)
+	return b
+}
+
+func bufioReader(b []byte) *bufio.Reader { return bufio.NewReader(bytes.NewReader(b)) }
