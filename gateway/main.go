@@ -89,6 +89,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			MaxHeaderSize:      cfg.MaxHeaderSize,
 			MaxConns:           cfg.MaxClientConns,
 			MaxConnsPerIP:      cfg.MaxConnsPerIP,
+
+			MaxBodyBytesInFlight: cfg.MaxBodyBytesInFlight,
+			MaxBodyBytesPerIP:    cfg.MaxBodyBytesPerIP,
 		},
 	})
 	if err != nil {

@@ -38,6 +38,9 @@ const (
 	DefaultMaxBodySize    = server.DefaultMaxRequestBodySize
 	DefaultMaxHeaderSize  = server.DefaultMaxHeaderSize
 	DefaultMaxClientConns = server.DefaultMaxClientConns
+
+	DefaultMaxBodyBytesInFlight = server.DefaultMaxBodyBytesInFlight
+	DefaultMaxBodyBytesPerIP    = server.DefaultMaxBodyBytesPerIP
 )
 
 // DefaultBackends are the backends' addresses when nothing else says.
@@ -75,6 +78,9 @@ type Config struct {
 	MaxHeaderSize  int           `yaml:"max_header_size"`  // bytes of request line and headers; larger get 431
 	MaxClientConns int           `yaml:"max_client_conns"` // client connections served at once
 	MaxConnsPerIP  int           `yaml:"max_conns_per_ip"` // 0: no per-address limit
+
+	MaxBodyBytesInFlight int `yaml:"max_body_bytes_in_flight"` // bytes of request bodies received at once; beyond: 503
+	MaxBodyBytesPerIP    int `yaml:"max_body_bytes_per_ip"`    // the same from one address; beyond: 429
 }
 
 // Default returns the settings used when nothing else is given.
@@ -95,6 +101,9 @@ func Default() Config {
 		MaxBodySize:    DefaultMaxBodySize,
 		MaxHeaderSize:  DefaultMaxHeaderSize,
 		MaxClientConns: DefaultMaxClientConns,
+
+		MaxBodyBytesInFlight: DefaultMaxBodyBytesInFlight,
+		MaxBodyBytesPerIP:    DefaultMaxBodyBytesPerIP,
 	}
 	for name, addr := range DefaultBackends {
 		c.Backends[name] = Backend{Addr: addr}
@@ -136,6 +145,8 @@ Config file (YAML, unknown fields are errors):
   max_header_size: 8192
   max_client_conns: 10000
   max_conns_per_ip: 0
+  max_body_bytes_in_flight: 67108864
+  max_body_bytes_per_ip: 8388608
 
 Flags:
 `
@@ -191,6 +202,8 @@ func Parse(args []string, out io.Writer) (Config, error) {
 		maxHeaderSize  = fs.Int("max-header-size", d.MaxHeaderSize, "largest request line plus headers in `BYTES`; larger get 431")
 		maxClientConns = fs.Int("max-client-conns", d.MaxClientConns, "client connections served at once; further ones get 503")
 		maxConnsPerIP  = fs.Int("max-conns-per-ip", d.MaxConnsPerIP, "connections from one client address, further ones get 429; 0: no limit")
+		maxBodyFlight  = fs.Int("max-body-bytes-in-flight", d.MaxBodyBytesInFlight, "request body `BYTES` received at once, reserved by Content-Length before a body is read; further bodies get 503")
+		maxBodyPerIP   = fs.Int("max-body-bytes-per-ip", d.MaxBodyBytesPerIP, "request body `BYTES` received at once from one client address; further bodies get 429")
 	)
 	fs.Var(backends, "backend", "backend address `NAME=HOST:PORT`, repeatable (defaults: "+backendFlag(DefaultBackends).String()+")")
 	if err := fs.Parse(args); err != nil {
@@ -238,6 +251,10 @@ func Parse(args []string, out io.Writer) (Config, error) {
 			c.MaxClientConns = *maxClientConns
 		case "max-conns-per-ip":
 			c.MaxConnsPerIP = *maxConnsPerIP
+		case "max-body-bytes-in-flight":
+			c.MaxBodyBytesInFlight = *maxBodyFlight
+		case "max-body-bytes-per-ip":
+			c.MaxBodyBytesPerIP = *maxBodyPerIP
 		}
 	})
 	for name, a := range backends {
@@ -289,6 +306,8 @@ func Decode(data []byte) (Config, error) {
 	override(&c.MaxHeaderSize, file.MaxHeaderSize)
 	override(&c.MaxClientConns, file.MaxClientConns)
 	override(&c.MaxConnsPerIP, file.MaxConnsPerIP)
+	override(&c.MaxBodyBytesInFlight, file.MaxBodyBytesInFlight)
+	override(&c.MaxBodyBytesPerIP, file.MaxBodyBytesPerIP)
 	for name, b := range file.Backends {
 		if b.Addr == "" {
 			b.Addr = c.Backends[name].Addr
@@ -329,6 +348,11 @@ func (c Config) Validate() error {
 		return fmt.Errorf("max_client_conns: %d, want at least 1", c.MaxClientConns)
 	case c.MaxConnsPerIP < 0:
 		return fmt.Errorf("max_conns_per_ip: %d is negative", c.MaxConnsPerIP)
+	// A budget smaller than one body would refuse every body that size.
+	case c.MaxBodyBytesPerIP < c.MaxBodySize:
+		return fmt.Errorf("max_body_bytes_per_ip: %d, want at least max_body_size (%d)", c.MaxBodyBytesPerIP, c.MaxBodySize)
+	case c.MaxBodyBytesInFlight < c.MaxBodyBytesPerIP:
+		return fmt.Errorf("max_body_bytes_in_flight: %d, want at least max_body_bytes_per_ip (%d)", c.MaxBodyBytesInFlight, c.MaxBodyBytesPerIP)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -3,8 +3,10 @@ package server
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"fanout/gateway/internal/problem"
@@ -112,12 +114,40 @@ func (l *connLimit) releaseIP(ip string) {
 // limitedConn frees its slot and its address's count when closed.
 type limitedConn struct {
 	net.Conn
-	limit *connLimit
-	ip    string
-	once  sync.Once
+	limit  *connLimit
+	ip     string
+	once   sync.Once
+	linger atomic.Bool
 }
 
+// Bounds of a lingering close.
+const (
+	lingerTimeout  = time.Second
+	lingerMaxBytes = 16 << 20
+)
+
+// lingerOnClose makes the closing of c lingering, if c is one of the
+// gateway's client connections: see limitedConn.Close.
+func lingerOnClose(c net.Conn) {
+	if lc, ok := c.(*limitedConn); ok {
+		lc.linger.Store(true)
+	}
+}
+
+// Close closes the connection, lingeringly if the server refused a request
+// whose body it did not read: it closes the sending side first, so the
+// answer goes out with a FIN, then reads and discards what the client is
+// still sending, up to lingerMaxBytes for lingerTimeout. Closing with
+// unread data would reset the connection, and a client that sends its
+// whole body before reading would see the reset instead of the answer.
 func (c *limitedConn) Close() error {
+	if c.linger.Swap(false) {
+		if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+		}
+		_ = c.Conn.SetReadDeadline(time.Now().Add(lingerTimeout))
+		_, _ = io.CopyN(io.Discard, c.Conn, lingerMaxBytes)
+	}
 	err := c.Conn.Close()
 	c.once.Do(func() {
 		c.limit.releaseIP(c.ip)

@@ -61,6 +61,12 @@ type Limits struct {
 	// MaxConnsPerIP is the most connections from one client address;
 	// further ones are answered 429 with a problem and closed.
 	MaxConnsPerIP int
+	// MaxBodyBytesInFlight bounds the bytes of request bodies received or
+	// held at once; a body beyond it is refused with 503 before it is read.
+	MaxBodyBytesInFlight int
+	// MaxBodyBytesPerIP bounds them for one client address; a body beyond
+	// it is refused with 429 before it is read.
+	MaxBodyBytesPerIP int
 }
 
 // withDefaults fills the zero fields.
@@ -82,6 +88,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxConns <= 0 {
 		l.MaxConns = DefaultMaxClientConns
+	}
+	if l.MaxBodyBytesInFlight <= 0 {
+		l.MaxBodyBytesInFlight = DefaultMaxBodyBytesInFlight
+	}
+	if l.MaxBodyBytesPerIP <= 0 {
+		l.MaxBodyBytesPerIP = DefaultMaxBodyBytesPerIP
 	}
 	return l
 }
@@ -111,10 +123,14 @@ type Server struct {
 	metrics  *metrics.Metrics
 	log      *slog.Logger
 	router   *router.Router
-	srv      *fasthttp.Server
-	ops      map[string]*operation
-	unrouted *metrics.Route
-	limits   Limits
+	// expectRouter routes requests that expect 100-continue to the checks
+	// of their headers.
+	expectRouter *router.Router
+	srv          *fasthttp.Server
+	ops          map[string]*operation
+	unrouted     *metrics.Route
+	limits       Limits
+	budget       *bodyBudget
 }
 
 // New builds the router from the document's operations and compiles the
@@ -134,6 +150,7 @@ func New(cfg Config) (*Server, error) {
 		ops:      map[string]*operation{},
 		limits:   cfg.Limits.withDefaults(),
 	}
+	s.budget = newBodyBudget(int64(s.limits.MaxBodyBytesInFlight), int64(s.limits.MaxBodyBytesPerIP))
 	if s.deadline <= 0 {
 		s.deadline = 2 * time.Second
 	}
@@ -196,16 +213,23 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("new server: handlers without an operation in the document: %s", strings.Join(orphans, ", "))
 	}
 	s.router = r
+	s.expectRouter = s.newExpectRouter()
 	s.srv = &fasthttp.Server{
-		Handler:               r.Handler,
-		Name:                  "fanout",
-		ErrorHandler:          s.requestError,
-		ReadTimeout:           s.limits.ReadTimeout,
-		WriteTimeout:          s.limits.WriteTimeout,
-		IdleTimeout:           s.limits.IdleTimeout,
-		MaxRequestBodySize:    s.limits.MaxRequestBodySize,
-		ReadBufferSize:        s.limits.MaxHeaderSize,
-		CloseOnShutdown:       true,
+		Handler:            r.Handler,
+		Name:               "fanout",
+		ErrorHandler:       s.requestError,
+		ReadTimeout:        s.limits.ReadTimeout,
+		WriteTimeout:       s.limits.WriteTimeout,
+		IdleTimeout:        s.limits.IdleTimeout,
+		MaxRequestBodySize: s.limits.MaxRequestBodySize,
+		ReadBufferSize:     s.limits.MaxHeaderSize,
+		CloseOnShutdown:    true,
+		// Bodies are read by the handler, under the body budget, once
+		// their headers pass: fasthttp would otherwise buffer every body
+		// whole before any check.
+		StreamRequestBody:     true,
+		HeaderReceived:        s.headerReceived,
+		ExpectHandler:         s.expect,
 		NoDefaultServerHeader: false,
 		Logger:                fasthttpLogger{s.log},
 	}
@@ -213,6 +237,9 @@ func New(cfg Config) (*Server, error) {
 	// leak check subtracts these from go_goroutines.
 	s.metrics.Gauge("fanout_client_connections", "", func() float64 {
 		return float64(s.srv.GetOpenConnectionsCount())
+	})
+	s.metrics.Gauge("fanout_request_body_bytes_in_flight", "", func() float64 {
+		return float64(s.budget.inUse())
 	})
 	return s, nil
 }
@@ -262,8 +289,14 @@ func (s *Server) serve(o *operation) fasthttp.RequestHandler {
 				detail = unsupportedMediaType(ctx, o.op)
 			}
 			if detail != "" {
-				s.metrics.Error(metrics.KindInvalidRequest)
-				problem.Write(ctx, problem.New(problem.TypeUnsupportedMediaType, fasthttp.StatusUnsupportedMediaType, detail))
+				s.refuseBody(ctx, problem.New(problem.TypeUnsupportedMediaType, fasthttp.StatusUnsupportedMediaType, detail))
+				return
+			}
+		}
+		if o.op.HasBody() {
+			var b body
+			defer b.release()
+			if !s.readBody(ctx, &b) {
 				return
 			}
 		}
