@@ -28,7 +28,7 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Set("results", backendtest.Behaviour{Delay: 300 * time.Millisecond})
-	args := []string{"-addr", "127.0.0.1:0", "-grace", "5s", "-log-level", "error"}
+	args := []string{"-addr", "127.0.0.1:0", "-admin-addr", "off", "-grace", "5s", "-log-level", "error"}
 	for name := range backendtest.Addrs(addr) {
 		args = append(args, "-backend", name+"="+addr)
 	}
@@ -107,5 +107,62 @@ func TestBadFlags(t *testing.T) {
 		if err := run(context.Background(), args, io.Discard, io.Discard); err == nil {
 			t.Errorf("run %v: no error", args)
 		}
+	}
+}
+
+// TestAdminListener: the operations endpoints are served on the admin
+// listener, announced on a second LISTEN line after the gateway's, and not
+// on the public port.
+func TestAdminListener(t *testing.T) {
+	f := backendtest.New()
+	defer f.Close()
+	addr, err := f.TCP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-log-level", "error"}
+	for name := range backendtest.Addrs(addr) {
+		args = append(args, "-backend", name+"="+addr)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	out, w := io.Pipe()
+	ran := make(chan error, 1)
+	go func() {
+		ran <- run(ctx, args, w, io.Discard)
+		w.Close()
+	}()
+	defer func() {
+		stop()
+		if err := <-ran; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	br := bufio.NewReader(out)
+	var addrs [2]string
+	for i, name := range []string{"gateway", "admin"} {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("LISTEN line %d: %v", i+1, err)
+		}
+		var ok bool
+		if addrs[i], ok = strings.CutPrefix(strings.TrimSpace(line), "LISTEN "+name+"="); !ok {
+			t.Fatalf("LISTEN line %d: %q, want LISTEN %s=HOST:PORT", i+1, line, name)
+		}
+	}
+	go io.Copy(io.Discard, out)
+	public, admin := addrs[0], addrs[1]
+	for _, path := range []string{"/metrics", "/readyz", "/healthz", "/debug/pprof/"} {
+		status, body, err := fasthttp.GetTimeout(nil, "http://"+admin+path, 5*time.Second)
+		if err != nil || status != fasthttp.StatusOK {
+			t.Errorf("admin %s: %d %v: %.200s", path, status, err, body)
+		}
+		status, _, err = fasthttp.GetTimeout(nil, "http://"+public+path, 5*time.Second)
+		if err != nil || status != fasthttp.StatusNotFound {
+			t.Errorf("public %s: %d %v, want 404", path, status, err)
+		}
+	}
+	status, body, _ := fasthttp.GetTimeout(nil, "http://"+admin+"/metrics", 5*time.Second)
+	if status != fasthttp.StatusOK || !bytes.Contains(body, []byte("fanout_client_connections")) {
+		t.Errorf("admin /metrics: %d: %.300s", status, body)
 	}
 }

@@ -22,7 +22,12 @@ import (
 
 // Defaults, reused as the flags' defaults.
 const (
-	DefaultAddr     = "127.0.0.1:8080"
+	DefaultAddr = "127.0.0.1:8080"
+	// DefaultAdminAddr is the admin listener's: loopback only, since
+	// /metrics, /readyz and pprof are for operators.
+	DefaultAdminAddr = "127.0.0.1:9090"
+	// AdminOff as the admin address disables the admin listener.
+	AdminOff        = "off"
 	DefaultMode     = fanout.ModeConcurrent
 	DefaultPoolSize = fanout.DefaultPoolSize
 	DefaultDeadline = 2 * time.Second
@@ -61,6 +66,7 @@ type Backend struct {
 // Config is every setting of the gateway.
 type Config struct {
 	Addr           string             `yaml:"addr"`
+	AdminAddr      string             `yaml:"admin_addr"` // operations endpoints; "off": none
 	Mode           string             `yaml:"mode"`
 	PoolSize       int                `yaml:"pool_size"`
 	Deadline       time.Duration      `yaml:"deadline"`        // whole public request
@@ -86,14 +92,15 @@ type Config struct {
 // Default returns the settings used when nothing else is given.
 func Default() Config {
 	c := Config{
-		Addr:     DefaultAddr,
-		Mode:     DefaultMode,
-		PoolSize: DefaultPoolSize,
-		Deadline: DefaultDeadline,
-		Grace:    DefaultGrace,
-		MaxConns: DefaultMaxConns,
-		Backends: map[string]Backend{},
-		LogLevel: "info",
+		Addr:      DefaultAddr,
+		AdminAddr: DefaultAdminAddr,
+		Mode:      DefaultMode,
+		PoolSize:  DefaultPoolSize,
+		Deadline:  DefaultDeadline,
+		Grace:     DefaultGrace,
+		MaxConns:  DefaultMaxConns,
+		Backends:  map[string]Backend{},
+		LogLevel:  "info",
 
 		ReadTimeout:    DefaultReadTimeout,
 		WriteTimeout:   DefaultWriteTimeout,
@@ -118,7 +125,9 @@ Fanout's API gateway: serves the public API of gateway/openapi.yaml on
 fasthttp, validates every request against it and fans aggregate requests out
 to the backend services with the chosen strategy (-mode).
 
-Prints "LISTEN gateway=HOST:PORT" on stdout once it serves; logs go to stderr.
+Prints "LISTEN gateway=HOST:PORT" on stdout once it serves, then
+"LISTEN admin=HOST:PORT" for the admin listener (/metrics, /readyz, /healthz,
+/debug/pprof/), unless -admin-addr off; logs go to stderr.
 Stops gracefully on SIGINT or SIGTERM: in-flight requests get -grace to finish.
 
 Examples:
@@ -130,6 +139,7 @@ Examples:
 
 Config file (YAML, unknown fields are errors):
   addr: 127.0.0.1:8080
+  admin_addr: 127.0.0.1:9090  # or off
   mode: concurrent          # sequential | staged | concurrent | pool | blocking
   pool_size: 16
   deadline: 2s
@@ -186,6 +196,7 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	var (
 		file     = fs.String("config", "", "YAML `FILE` with settings; flags given as well override it")
 		addr     = fs.String("addr", d.Addr, "listen `HOST:PORT` (port 0 picks a free port)")
+		admin    = fs.String("admin-addr", d.AdminAddr, "admin listener `HOST:PORT` for /metrics, /readyz, /healthz and pprof (port 0 picks a free port; off: none)")
 		mode     = fs.String("mode", d.Mode, "fan-out `MODE`: "+strings.Join(fanout.Modes, ", "))
 		poolSize = fs.Int("pool-size", d.PoolSize, "workers of the process-wide pool in -mode pool")
 		deadline = fs.Duration("deadline", d.Deadline, "deadline of a whole public request")
@@ -223,6 +234,8 @@ func Parse(args []string, out io.Writer) (Config, error) {
 		switch f.Name {
 		case "addr":
 			c.Addr = *addr
+		case "admin-addr":
+			c.AdminAddr = *admin
 		case "mode":
 			c.Mode = *mode
 		case "pool-size":
@@ -292,6 +305,7 @@ func Decode(data []byte) (Config, error) {
 		return Config{}, err
 	}
 	override(&c.Addr, file.Addr)
+	override(&c.AdminAddr, file.AdminAddr)
 	override(&c.Mode, file.Mode)
 	override(&c.PoolSize, file.PoolSize)
 	override(&c.Deadline, file.Deadline)
@@ -322,6 +336,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Addr == "":
 		return errors.New("addr: empty")
+	case c.AdminAddr == "":
+		return errors.New("admin_addr: empty, want HOST:PORT or off")
 	case !validMode(c.Mode):
 		return fmt.Errorf("mode: %q is not one of %s", c.Mode, strings.Join(fanout.Modes, ", "))
 	case c.PoolSize < 1:

@@ -92,9 +92,6 @@ func checkContract(t *testing.T, g *gateway) {
 		},
 		"getOpenAPIYAML": {valid: []exchange{get("/openapi.yaml")}},
 		"getOpenAPIJSON": {valid: []exchange{get("/openapi.json")}},
-		"getHealth":      {valid: []exchange{get("/healthz")}},
-		"getReadiness":   {valid: []exchange{get("/readyz")}},
-		"getMetrics":     {valid: []exchange{get("/metrics")}},
 	}
 	for _, op := range g.spec.Operations() {
 		c, ok := cases[op.ID]

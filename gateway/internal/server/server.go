@@ -1,7 +1,8 @@
 // Package server is the gateway's HTTP front: a fasthttp server whose router
 // is built from the OpenAPI document's paths, request validation, the
 // operation handlers (plain proxies and fan-outs), problem+json errors,
-// Server-Timing, metrics and the operational endpoints.
+// Server-Timing, metrics, and the operations endpoints on their own admin
+// listener.
 package server
 
 import (
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -127,6 +129,7 @@ type Server struct {
 	// of their headers.
 	expectRouter *router.Router
 	srv          *fasthttp.Server
+	admin        *http.Server
 	ops          map[string]*operation
 	unrouted     *metrics.Route
 	limits       Limits
@@ -214,6 +217,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.router = r
 	s.expectRouter = s.newExpectRouter()
+	s.admin = s.newAdmin()
 	s.srv = &fasthttp.Server{
 		Handler:            r.Handler,
 		Name:               "fanout",
@@ -258,9 +262,14 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 // Shutdown stops accepting connections, closes idle ones and waits for the
-// requests in flight to finish, or for ctx to be done.
+// requests in flight to finish, or for ctx to be done; then it stops the
+// admin listener, which serves until the public one is done.
 func (s *Server) Shutdown(ctx context.Context) error {
-	if err := s.srv.ShutdownWithContext(ctx); err != nil {
+	err := s.srv.ShutdownWithContext(ctx)
+	if aerr := s.admin.Shutdown(ctx); aerr != nil && err == nil {
+		err = aerr
+	}
+	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
