@@ -15,11 +15,16 @@ import (
 )
 
 // connLimit is a listener that serves at most max connections at once, and
-// at most perIP from one client address (0: no such limit). A connection
-// beyond a limit is answered (503, or 429 for one address) with a problem
-// body and closed at once, without a goroutine: a client is told rather
-// than left waiting, and a flood of connections costs the gateway nothing
-// more. (fasthttp's own limits answer in plain text.)
+// at most perIP from one client address (0: no such limit). When every slot
+// is taken, a new connection takes the slot of the connection that has been
+// idle between requests the longest, which is closed, as nginx does: idle
+// keep-alive connections cost a slot each, and a client holding many of them
+// must not lock everyone else out until the idle timeout. Only when no
+// connection is idle is a new one refused. A connection beyond a limit is
+// answered (503, or 429 for one address) with a problem body and closed at
+// once, without a goroutine: a client is told rather than left waiting, and
+// a flood of connections costs the gateway nothing more. (fasthttp's own
+// limits answer in plain text.)
 type connLimit struct {
 	net.Listener
 	slots         chan struct{}
@@ -28,6 +33,77 @@ type connLimit struct {
 
 	mu   sync.Mutex
 	byIP map[string]int
+	// idle lists the connections idle between requests, the longest idle
+	// first, linked through the connections themselves so that a state
+	// change costs no allocation.
+	idle idleList
+	// evicted counts the idle connections closed to make room.
+	evicted atomic.Int64
+}
+
+// idleList is a doubly linked list of connections, under connLimit.mu.
+type idleList struct{ head, tail *limitedConn }
+
+func (l *idleList) push(c *limitedConn) {
+	c.prev, c.next = l.tail, nil
+	if l.tail != nil {
+		l.tail.next = c
+	} else {
+		l.head = c
+	}
+	l.tail = c
+	c.listed = true
+}
+
+func (l *idleList) remove(c *limitedConn) {
+	if !c.listed {
+		return
+	}
+	if c.prev != nil {
+		c.prev.next = c.next
+	} else {
+		l.head = c.next
+	}
+	if c.next != nil {
+		c.next.prev = c.prev
+	} else {
+		l.tail = c.prev
+	}
+	c.prev, c.next, c.listed = nil, nil, false
+}
+
+// connState is the server's ConnState hook: it keeps the idle list.
+func connState(c net.Conn, state fasthttp.ConnState) {
+	lc, ok := c.(*limitedConn)
+	if !ok {
+		return
+	}
+	l := lc.limit
+	l.mu.Lock()
+	if state == fasthttp.StateIdle && !lc.closed {
+		l.idle.push(lc)
+	} else {
+		l.idle.remove(lc)
+	}
+	l.mu.Unlock()
+}
+
+// evictIdle closes the connection idle the longest, if any, which frees its
+// slot. A request that arrives on it as it is closed is lost, as with any
+// keep-alive connection a server closes; clients retry those.
+func (l *connLimit) evictIdle() bool {
+	l.mu.Lock()
+	c := l.idle.head
+	if c != nil {
+		l.idle.remove(c)
+	}
+	l.mu.Unlock()
+	if c == nil {
+		return false
+	}
+	l.evicted.Add(1)
+	_ = c.Close()
+	return true
 }
 
 // refusalWriteTimeout bounds writing a refusal to a connection.
@@ -73,9 +149,17 @@ func (l *connLimit) Accept() (net.Conn, error) {
 		case l.slots <- struct{}{}:
 			return &limitedConn{Conn: c, limit: l, ip: ip}, nil
 		default:
-			l.releaseIP(ip)
-			refuse(c, l.full)
 		}
+		// Only Accept takes slots, so the slot an eviction frees is ours.
+		if l.evictIdle() {
+			select {
+			case l.slots <- struct{}{}:
+				return &limitedConn{Conn: c, limit: l, ip: ip}, nil
+			default:
+			}
+		}
+		l.releaseIP(ip)
+		refuse(c, l.full)
 	}
 }
 
@@ -118,6 +202,11 @@ type limitedConn struct {
 	ip     string
 	once   sync.Once
 	linger atomic.Bool
+
+	// The links of connLimit.idle, and whether the connection is closed
+	// (never to be listed again), under connLimit.mu.
+	prev, next     *limitedConn
+	listed, closed bool
 }
 
 // Bounds of a lingering close.
@@ -150,6 +239,10 @@ func (c *limitedConn) Close() error {
 	}
 	err := c.Conn.Close()
 	c.once.Do(func() {
+		c.limit.mu.Lock()
+		c.limit.idle.remove(c)
+		c.closed = true
+		c.limit.mu.Unlock()
 		c.limit.releaseIP(c.ip)
 		<-c.limit.slots
 	})

@@ -234,6 +234,7 @@ func New(cfg Config) (*Server, error) {
 		StreamRequestBody:     true,
 		HeaderReceived:        s.headerReceived,
 		ExpectHandler:         s.expect,
+		ConnState:             connState,
 		NoDefaultServerHeader: false,
 		Logger:                fasthttpLogger{s.log},
 	}
