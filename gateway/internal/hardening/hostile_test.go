@@ -54,6 +54,8 @@ const (
 	notFound   = problem.TypeNotFound
 	notAllowed = problem.TypeMethodNotAllowed
 	mediaType  = problem.TypeUnsupportedMediaType
+
+	versionNotSupported = problem.TypeVersionNotSupported
 )
 
 // hostileRequests are the cases of TestHostileRequests. The gateway runs
@@ -146,7 +148,18 @@ var hostileRequests = []hostile{
 	// Not HTTP/1.1 at all.
 	{name: "garbage", req: "\x00\x01\x02 hello\r\n\r\n", status: 400, typ: invalid},
 	{name: "no protocol version", req: "GET /v2/experiments/42\r\n\r\n", status: 400, typ: invalid},
-	{name: "HTTP/2 preface", req: "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", status: 400, typ: invalid},
+	// An HTTP/2 prior-knowledge preface is a request line of version 2.0.
+	{name: "HTTP/2 preface", req: "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", status: 505, typ: versionNotSupported},
+	{name: "HTTP/2.0 request line", req: "GET /v2/experiments/42 HTTP/2.0\r\nHost: gateway\r\n\r\n", status: 505, typ: versionNotSupported},
+	{name: "HTTP/9.9 request line", req: "GET /v2/experiments/42 HTTP/9.9\r\nHost: gateway\r\n\r\n", status: 505, typ: versionNotSupported},
+	{name: "HTTP/0.9 request line", req: "GET /v2/experiments/42 HTTP/0.9\r\nHost: gateway\r\n\r\n", status: 505, typ: versionNotSupported},
+
+	// Line ends. fasthttp takes a bare LF for a line end: behind a proxy
+	// that passes it through, the smuggled header is one the proxy never saw.
+	{name: "bare LF smuggles a header", req: "GET /v2/experiments/42 HTTP/1.1\r\nHost: x\r\nX-A: 1\nTransfer-Encoding: chunked\r\n\r\n", status: 400, typ: invalid},
+	{name: "bare LF smuggles a length", req: "POST /v2/experiments HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-A: 1\nContent-Length: 29\r\n\r\n" + newExperiment, status: 400, typ: invalid},
+	{name: "LF-only request", req: "GET /v2/experiments/42 HTTP/1.1\nHost: x\n\n", status: 400, typ: invalid},
+	{name: "LF-only request line", req: "GET /v2/experiments/42 HTTP/1.1\nHost: x\r\n\r\n", status: 400, typ: invalid},
 }
 
 // TestHostileRequests sends each hostile request on its own connection and

@@ -64,3 +64,44 @@ func rawExchange(t testing.TB, addr, req string) []byte {
 }
 
 func bufioReader(b []byte) *bufio.Reader { return bufio.NewReader(bytes.NewReader(b)) }
+
+// TestFrontFollowsFraming sends several requests on one connection, some
+// pipelined: bodies that hold bare LFs, framed by length or chunked, are
+// served, and a bare LF in the head of a later request is refused, so the
+// check of line ends follows where each request head starts.
+func TestFrontFollowsFraming(t *testing.T) {
+	g := startGateway(t, startCluster(t), gatewayOptions{})
+	body := "{\"project_id\":\"1\",\n\"name\":\"x\"}\n"
+	byLength := fmt.Sprintf("POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	chunked := fmt.Sprintf("POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n3\r\n\n\n\n\r\n0\r\n\r\n", len(body), body)
+	smuggling := "GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\nX-A: 1\nX-B: 2\r\n\r\n"
+
+	c := dialFrom(t, "127.0.0.1", g.addr)
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(c)
+	read := func() int {
+		t.Helper()
+		var resp fasthttp.Response
+		if err := resp.Read(br); err != nil {
+			t.Fatalf("no answer: %v", err)
+		}
+		return resp.StatusCode()
+	}
+	// One at a time, then pipelined in one write.
+	for _, req := range []string{byLength, chunked, get("/v2/experiments/42")} {
+		if _, err := io.WriteString(c, req); err != nil {
+			t.Fatal(err)
+		}
+		if status := read(); status >= 300 {
+			t.Fatalf("status %d for %q", status, req)
+		}
+	}
+	if _, err := io.WriteString(c, chunked+byLength+smuggling); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []int{201, 201, 400} {
+		if status := read(); status != want {
+			t.Errorf("pipelined: status %d, want %d", status, want)
+		}
+	}
+}

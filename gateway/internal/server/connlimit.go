@@ -29,7 +29,9 @@ type connLimit struct {
 	net.Listener
 	slots         chan struct{}
 	perIP         int
-	full, tooMany []byte // the refusals, whole HTTP responses
+	maxLine       int              // the header size limit, for front
+	onRefused     func(status int) // called when front refuses a request
+	full, tooMany []byte           // the refusals, whole HTTP responses
 
 	mu   sync.Mutex
 	byIP map[string]int
@@ -109,12 +111,14 @@ func (l *connLimit) evictIdle() bool {
 // refusalWriteTimeout bounds writing a refusal to a connection.
 const refusalWriteTimeout = time.Second
 
-func limitConns(ln net.Listener, max, perIP int) *connLimit {
+func limitConns(ln net.Listener, max, perIP, maxLine int, onRefused func(int)) *connLimit {
 	return &connLimit{
-		Listener: ln,
-		slots:    make(chan struct{}, max),
-		perIP:    perIP,
-		byIP:     map[string]int{},
+		Listener:  ln,
+		slots:     make(chan struct{}, max),
+		perIP:     perIP,
+		maxLine:   maxLine,
+		onRefused: onRefused,
+		byIP:      map[string]int{},
 		full: refusal(problem.New(problem.TypeUnavailable, fasthttp.StatusServiceUnavailable,
 			fmt.Sprintf("the gateway is serving its maximum of %d connections; retry later", max))),
 		tooMany: refusal(problem.New(problem.TypeTooManyConnections, fasthttp.StatusTooManyRequests,
@@ -122,10 +126,17 @@ func limitConns(ln net.Listener, max, perIP int) *connLimit {
 	}
 }
 
-func refusal(p problem.Problem) []byte {
+func refusal(p problem.Problem) []byte { return answer(p, true) }
+
+// answer is a whole HTTP response carrying p, which closes the connection.
+func answer(p problem.Problem, retry bool) []byte {
 	body, _ := json.Marshal(p) // a Problem holds only strings and ints
-	head := fmt.Sprintf("HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nRetry-After: 1\r\nConnection: close\r\n\r\n",
-		p.Status, fasthttp.StatusMessage(p.Status), problem.ContentType, len(body))
+	retryAfter := ""
+	if retry {
+		retryAfter = "Retry-After: 1\r\n"
+	}
+	head := fmt.Sprintf("HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n%sConnection: close\r\n\r\n",
+		p.Status, fasthttp.StatusMessage(p.Status), problem.ContentType, len(body), retryAfter)
 	return append([]byte(head), body...)
 }
 
@@ -147,14 +158,14 @@ func (l *connLimit) Accept() (net.Conn, error) {
 		}
 		select {
 		case l.slots <- struct{}{}:
-			return &limitedConn{Conn: c, limit: l, ip: ip}, nil
+			return &limitedConn{Conn: c, limit: l, ip: ip, front: newFront(l.maxLine)}, nil
 		default:
 		}
 		// Only Accept takes slots, so the slot an eviction frees is ours.
 		if l.evictIdle() {
 			select {
 			case l.slots <- struct{}{}:
-				return &limitedConn{Conn: c, limit: l, ip: ip}, nil
+				return &limitedConn{Conn: c, limit: l, ip: ip, front: newFront(l.maxLine)}, nil
 			default:
 			}
 		}
@@ -202,6 +213,13 @@ type limitedConn struct {
 	ip     string
 	once   sync.Once
 	linger atomic.Bool
+
+	// front inspects what the client sends; refused: it answered a
+	// request it refused. Only the connection's serving goroutine uses
+	// them.
+	front   front
+	refused bool
+	pending *problem.Problem // a refusal due at the next Read
 
 	// The links of connLimit.idle, and whether the connection is closed
 	// (never to be listed again), under connLimit.mu.

@@ -255,7 +255,8 @@ func (s *Server) Handler() fasthttp.RequestHandler { return s.router.Handler }
 // Serve accepts connections on ln until Shutdown. It returns nil after a
 // graceful Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.srv.Serve(limitConns(ln, s.limits.MaxConns, s.limits.MaxConnsPerIP))
+	refused := func(int) { s.metrics.Error(metrics.KindInvalidRequest) }
+	err := s.srv.Serve(limitConns(ln, s.limits.MaxConns, s.limits.MaxConnsPerIP, s.limits.MaxHeaderSize, refused))
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
 	}
