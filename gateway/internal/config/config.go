@@ -128,7 +128,9 @@ to the backend services with the chosen strategy (-mode).
 Prints "LISTEN gateway=HOST:PORT" on stdout once it serves, then
 "LISTEN admin=HOST:PORT" for the admin listener (/metrics, /readyz, /healthz,
 /debug/pprof/), unless -admin-addr off; logs go to stderr.
-Stops gracefully on SIGINT or SIGTERM: in-flight requests get -grace to finish.
+Stops gracefully on SIGINT or SIGTERM: in-flight requests get -grace to finish;
+those still running then are answered 503 (Connection: close), their count is
+logged, and the gateway exits 0.
 
 Examples:
   gateway                                   # defaults: :8080, backends on :9101..9104
@@ -200,7 +202,7 @@ func Parse(args []string, out io.Writer) (Config, error) {
 		mode     = fs.String("mode", d.Mode, "fan-out `MODE`: "+strings.Join(fanout.Modes, ", "))
 		poolSize = fs.Int("pool-size", d.PoolSize, "workers of the process-wide pool in -mode pool")
 		deadline = fs.Duration("deadline", d.Deadline, "deadline of a whole public request")
-		grace    = fs.Duration("grace", d.Grace, "how long in-flight requests may run on after SIGINT/SIGTERM")
+		grace    = fs.Duration("grace", d.Grace, "how long in-flight requests may run on after SIGINT/SIGTERM; then they get 503 and the gateway exits 0")
 		maxConns = fs.Int("max-conns", d.MaxConns, "maximum connections per backend")
 		timeout  = fs.Duration("backend-timeout", 0, "timeout of one backend call; 0: only the request deadline")
 		logLevel = fs.String("log-level", d.LogLevel, "log `LEVEL`: debug, info, warn, error")

@@ -2,9 +2,12 @@ package hardening
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,8 +67,19 @@ func isTimeout(err error) bool {
 func TestIdleConnectionsGiveWay(t *testing.T) {
 	const slots = 3
 	g := startGateway(t, startCluster(t), gatewayOptions{limits: server.Limits{MaxConns: slots, IdleTimeout: time.Minute}})
+	idle := func(n int) func() bool {
+		return func() bool {
+			var b bytes.Buffer
+			g.srv.Metrics().WritePrometheus(&b)
+			return strings.Contains(b.String(), fmt.Sprintf("fanout_client_connections_idle %d\n", n))
+		}
+	}
+	// The server marks a connection idle just after it answers: wait for
+	// it, so that the order of the idle connections is the test's.
 	first := openKeepAlive(t, g.addr)
+	waitFor(t, "one idle connection", idle(1))
 	second := openKeepAlive(t, g.addr)
+	waitFor(t, "two idle connections", idle(2))
 	// The third slot: a request whose headers are still arriving.
 	busy := dialFrom(t, "127.0.0.1", g.addr)
 	if _, err := io.WriteString(busy, "GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n"); err != nil {

@@ -32,6 +32,7 @@ type connLimit struct {
 	maxLine       int              // the header size limit, for front
 	onRefused     func(status int) // called when front refuses a request
 	full, tooMany []byte           // the refusals, whole HTTP responses
+	shutdown      []byte           // the answer to a request cut by a shutdown
 
 	mu   sync.Mutex
 	byIP map[string]int
@@ -41,10 +42,15 @@ type connLimit struct {
 	idle idleList
 	// evicted counts the idle connections closed to make room.
 	evicted atomic.Int64
+	// conns are the connections open, for cutAll.
+	conns map[*limitedConn]struct{}
 }
 
 // idleList is a doubly linked list of connections, under connLimit.mu.
-type idleList struct{ head, tail *limitedConn }
+type idleList struct {
+	head, tail *limitedConn
+	n          int
+}
 
 func (l *idleList) push(c *limitedConn) {
 	c.prev, c.next = l.tail, nil
@@ -55,6 +61,7 @@ func (l *idleList) push(c *limitedConn) {
 	}
 	l.tail = c
 	c.listed = true
+	l.n++
 }
 
 func (l *idleList) remove(c *limitedConn) {
@@ -72,9 +79,18 @@ func (l *idleList) remove(c *limitedConn) {
 		l.tail = c.prev
 	}
 	c.prev, c.next, c.listed = nil, nil, false
+	l.n--
 }
 
-// connState is the server's ConnState hook: it keeps the idle list.
+// idleConns is the number of connections idle between requests.
+func (l *connLimit) idleConns() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.idle.n
+}
+
+// connState is the server's ConnState hook: it keeps the idle list, and
+// whether a request is in progress on the connection, for cutAll.
 func connState(c net.Conn, state fasthttp.ConnState) {
 	lc, ok := c.(*limitedConn)
 	if !ok {
@@ -88,6 +104,50 @@ func connState(c net.Conn, state fasthttp.ConnState) {
 		l.idle.remove(lc)
 	}
 	l.mu.Unlock()
+	lc.wmu.Lock()
+	lc.active, lc.written = state == fasthttp.StateActive, false
+	lc.wmu.Unlock()
+}
+
+func (l *connLimit) track(c *limitedConn) *limitedConn {
+	l.mu.Lock()
+	l.conns[c] = struct{}{}
+	l.mu.Unlock()
+	return c
+}
+
+// cutAll closes every connection, once the grace period of a shutdown is
+// over. A request in progress whose answer has not started is answered 503
+// with a problem and Connection: close first, so that its client learns
+// why rather than reading a bare end of file; the handler's own answer,
+// when it comes, is dropped. It returns how many requests it cut.
+func (l *connLimit) cutAll() int {
+	l.mu.Lock()
+	conns := make([]*limitedConn, 0, len(l.conns))
+	for c := range l.conns {
+		conns = append(conns, c)
+	}
+	l.mu.Unlock()
+	n := 0
+	for _, c := range conns {
+		// A connection busy writing its answer is closed under it.
+		if !c.wmu.TryLock() {
+			n++
+			_ = c.Close()
+			continue
+		}
+		if c.active {
+			n++
+			if !c.written {
+				_ = c.Conn.SetWriteDeadline(time.Now().Add(refusalWriteTimeout))
+				_, _ = c.Conn.Write(l.shutdown)
+			}
+		}
+		c.cut = true
+		c.wmu.Unlock()
+		_ = c.Close()
+	}
+	return n
 }
 
 // evictIdle closes the connection idle the longest, if any, which frees its
@@ -119,10 +179,13 @@ func limitConns(ln net.Listener, max, perIP, maxLine int, onRefused func(int)) *
 		maxLine:   maxLine,
 		onRefused: onRefused,
 		byIP:      map[string]int{},
+		conns:     map[*limitedConn]struct{}{},
 		full: refusal(problem.New(problem.TypeUnavailable, fasthttp.StatusServiceUnavailable,
 			fmt.Sprintf("the gateway is serving its maximum of %d connections; retry later", max))),
 		tooMany: refusal(problem.New(problem.TypeTooManyConnections, fasthttp.StatusTooManyRequests,
 			fmt.Sprintf("the gateway serves at most %d connections from one address", perIP))),
+		shutdown: refusal(problem.New(problem.TypeUnavailable, fasthttp.StatusServiceUnavailable,
+			"the gateway stopped before the request was done; retry it")),
 	}
 }
 
@@ -158,14 +221,14 @@ func (l *connLimit) Accept() (net.Conn, error) {
 		}
 		select {
 		case l.slots <- struct{}{}:
-			return &limitedConn{Conn: c, limit: l, ip: ip, front: newFront(l.maxLine)}, nil
+			return l.track(&limitedConn{Conn: c, limit: l, ip: ip, front: newFront(l.maxLine)}), nil
 		default:
 		}
 		// Only Accept takes slots, so the slot an eviction frees is ours.
 		if l.evictIdle() {
 			select {
 			case l.slots <- struct{}{}:
-				return &limitedConn{Conn: c, limit: l, ip: ip, front: newFront(l.maxLine)}, nil
+				return l.track(&limitedConn{Conn: c, limit: l, ip: ip, front: newFront(l.maxLine)}), nil
 			default:
 			}
 		}
@@ -221,6 +284,12 @@ type limitedConn struct {
 	refused bool
 	pending *problem.Problem // a refusal due at the next Read
 
+	// wmu orders writes against cutAll; under it, active: a request is in
+	// progress; written: its answer has started; cut: cutAll has answered
+	// or closed the connection, so writes are dropped.
+	wmu                  sync.Mutex
+	active, written, cut bool
+
 	// The links of connLimit.idle, and whether the connection is closed
 	// (never to be listed again), under connLimit.mu.
 	prev, next     *limitedConn
@@ -260,6 +329,7 @@ func (c *limitedConn) Close() error {
 		c.limit.mu.Lock()
 		c.limit.idle.remove(c)
 		c.closed = true
+		delete(c.limit.conns, c)
 		c.limit.mu.Unlock()
 		c.limit.releaseIP(c.ip)
 		<-c.limit.slots

@@ -260,12 +260,15 @@ func (c *limitedConn) refuse(p *problem.Problem) {
 	lingerOnClose(c)
 }
 
-// Write writes to the client, unless front has answered it: fasthttp's own
-// answer to the input it could not finish reading is dropped.
+// Write writes to the client, unless front or cutAll has answered it:
+// fasthttp's own answer is dropped then.
 func (c *limitedConn) Write(b []byte) (int, error) {
-	if c.refused {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.refused || c.cut {
 		return len(b), nil
 	}
+	c.written = true
 	return c.Conn.Write(b)
 }
 

@@ -15,6 +15,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"fanout/gateway/fanout"
@@ -134,6 +135,8 @@ type Server struct {
 	unrouted     *metrics.Route
 	limits       Limits
 	budget       *bodyBudget
+	// conns is the listener Serve limits, for Shutdown to cut.
+	conns atomic.Pointer[connLimit]
 }
 
 // New builds the router from the document's operations and compiles the
@@ -243,6 +246,14 @@ func New(cfg Config) (*Server, error) {
 	s.metrics.Gauge("fanout_client_connections", "", func() float64 {
 		return float64(s.srv.GetOpenConnectionsCount())
 	})
+	// Idle keep-alive connections are the first to give way when a new
+	// connection needs a slot.
+	s.metrics.Gauge("fanout_client_connections_idle", "", func() float64 {
+		if l := s.conns.Load(); l != nil {
+			return float64(l.idleConns())
+		}
+		return 0
+	})
 	s.metrics.Gauge("fanout_request_body_bytes_in_flight", "", func() float64 {
 		return float64(s.budget.inUse())
 	})
@@ -256,7 +267,9 @@ func (s *Server) Handler() fasthttp.RequestHandler { return s.router.Handler }
 // graceful Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
 	refused := func(int) { s.metrics.Error(metrics.KindInvalidRequest) }
-	err := s.srv.Serve(limitConns(ln, s.limits.MaxConns, s.limits.MaxConnsPerIP, s.limits.MaxHeaderSize, refused))
+	l := limitConns(ln, s.limits.MaxConns, s.limits.MaxConnsPerIP, s.limits.MaxHeaderSize, refused)
+	s.conns.Store(l)
+	err := s.srv.Serve(l)
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
 	}
@@ -264,10 +277,25 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 // Shutdown stops accepting connections, closes idle ones and waits for the
-// requests in flight to finish, or for ctx to be done; then it stops the
-// admin listener, which serves until the public one is done.
+// requests in flight to finish; then it stops the admin listener, which
+// serves until the public one is done. If ctx is done first (the grace
+// period is over), it cuts the requests still in flight: each one whose
+// answer has not started gets a 503 problem with Connection: close, every
+// connection is closed, and how many were cut is logged. That is the end
+// of a shutdown, not an error.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.srv.ShutdownWithContext(ctx)
+	if ctx.Err() != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
+		n := 0
+		if l := s.conns.Load(); l != nil {
+			n = l.cutAll()
+		}
+		s.log.Warn("grace period over: cut the requests in flight", "cut", n)
+		if err := s.admin.Close(); err != nil {
+			return fmt.Errorf("shutdown admin: %w", err)
+		}
+		return nil
+	}
 	if aerr := s.admin.Shutdown(ctx); aerr != nil && err == nil {
 		err = aerr
 	}
