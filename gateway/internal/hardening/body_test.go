@@ -93,6 +93,13 @@ func TestBodyBudget(t *testing.T) {
 	waitFor(t, "four held bodies", func() bool { return inFlight() == want(4*maxBody) })
 	p = checkProblem(t, createFrom(t, "127.0.0.5", g.addr), fasthttp.StatusServiceUnavailable, problem.TypeTooManyBodyBytes)
 	t.Logf("budget spent: %s", p.Detail)
+	// A client that expects 100-continue learns it before sending its body.
+	expect := fmt.Sprintf("POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n", len(newExperiment))
+	a, err := exchange(t, g.addr, []byte(expect), false, false)
+	if err != nil {
+		t.Fatalf("expecting 100-continue while the budget is spent: %v", err)
+	}
+	checkProblem(t, a, fasthttp.StatusServiceUnavailable, problem.TypeTooManyBodyBytes)
 	status, body, err := fasthttp.GetTimeout(nil, "http://"+g.addr+"/v2/experiments/42/results", 5*time.Second)
 	if err != nil || status != fasthttp.StatusOK {
 		t.Errorf("a request without a body while the budget is spent: %d %v: %.200s", status, err, body)

@@ -52,15 +52,55 @@ const (
 func (b *bodyBudget) reserve(ip string, n int64) int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if v := b.verdict(ip, n); v != budgetOK {
+		return v
+	}
+	b.used += n
+	b.byIP[ip] += n
+	return budgetOK
+}
+
+// fits says whether reserve(ip, n) would succeed now, without reserving.
+func (b *bodyBudget) fits(ip string, n int64) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.verdict(ip, n)
+}
+
+// verdict is reserve's decision, under b.mu.
+func (b *bodyBudget) verdict(ip string, n int64) int {
 	if b.used+n > b.total {
 		return budgetTotal
 	}
 	if b.perIP > 0 && b.byIP[ip]+n > b.perIP {
 		return budgetIP
 	}
-	b.used += n
-	b.byIP[ip] += n
 	return budgetOK
+}
+
+// overBudget is the answer to a body refused by the budget (verdict v).
+func (s *Server) overBudget(ctx *fasthttp.RequestCtx, v int) {
+	ctx.Response.Header.Set("Retry-After", "1")
+	if v == budgetIP {
+		s.refuseBody(ctx, problem.New(problem.TypeTooManyBodyBytes, fasthttp.StatusTooManyRequests,
+			fmt.Sprintf("the gateway receives at most %d bytes of request bodies from one address at once", s.budget.perIP)))
+		return
+	}
+	s.refuseBody(ctx, problem.New(problem.TypeTooManyBodyBytes, fasthttp.StatusServiceUnavailable,
+		fmt.Sprintf("the gateway is receiving its maximum of %d bytes of request bodies; retry later", s.budget.total)))
+}
+
+// bodyReservation is what a request's body reserves: its declared length,
+// or the largest body for a chunked one, whose length is known only at its
+// end; 0 for none.
+func (s *Server) bodyReservation(h *fasthttp.RequestHeader) int64 {
+	switch n := h.ContentLength(); {
+	case n == -1:
+		return int64(s.limits.MaxRequestBodySize)
+	case n > 0:
+		return int64(n)
+	}
+	return 0
 }
 
 func (b *bodyBudget) release(ip string, n int64) {
@@ -108,33 +148,21 @@ func (b *body) release() {
 // received whole (400, 408).
 func (s *Server) readBody(ctx *fasthttp.RequestCtx, b *body) bool {
 	max := s.limits.MaxRequestBodySize
-	n := ctx.Request.Header.ContentLength()
-	switch {
-	case n == 0 || n == -2: // no body
-		return true
-	case n > max:
+	if ctx.Request.Header.ContentLength() > max {
 		s.refuseBody(ctx, problem.New(problem.TypeTooLarge, fasthttp.StatusRequestEntityTooLarge,
 			fmt.Sprintf("the request body exceeds %d bytes", max)))
 		return false
-	case n < 0: // chunked: its length is known only at its end
-		n = max
+	}
+	n := s.bodyReservation(&ctx.Request.Header)
+	if n == 0 {
+		return true
 	}
 	ip := ctx.RemoteIP().String()
-	switch s.budget.reserve(ip, int64(n)) {
-	case budgetTotal:
-		p := problem.New(problem.TypeTooManyBodyBytes, fasthttp.StatusServiceUnavailable,
-			fmt.Sprintf("the gateway is receiving its maximum of %d bytes of request bodies; retry later", s.budget.total))
-		ctx.Response.Header.Set("Retry-After", "1")
-		s.refuseBody(ctx, p)
-		return false
-	case budgetIP:
-		p := problem.New(problem.TypeTooManyBodyBytes, fasthttp.StatusTooManyRequests,
-			fmt.Sprintf("the gateway receives at most %d bytes of request bodies from one address at once", s.budget.perIP))
-		ctx.Response.Header.Set("Retry-After", "1")
-		s.refuseBody(ctx, p)
+	if v := s.budget.reserve(ip, n); v != budgetOK {
+		s.overBudget(ctx, v)
 		return false
 	}
-	b.budget, b.ip, b.n = s.budget, ip, int64(n)
+	b.budget, b.ip, b.n = s.budget, ip, n
 	b.buf = bytebufferpool.Get()
 	// One byte more than the limit tells a too long chunked body apart.
 	_, err := b.buf.ReadFrom(io.LimitReader(ctx.RequestBodyStream(), int64(max)+1))

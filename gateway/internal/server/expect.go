@@ -49,7 +49,8 @@ func (s *Server) newExpectRouter() *router.Router {
 
 // expect answers a request that expects 100-continue, before its body is
 // sent: 100 only once its headers pass the checks that do not need the body
-// (size, route, media type), else the refusal, with its problem. fasthttp
+// (size, route, media type, and room in the body budget now), else the
+// refusal, with its problem. fasthttp
 // then writes the response as it stands, without calling the handler, and
 // closes the connection (server.go, the ExpectHandler branch of serveConn).
 func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
@@ -71,6 +72,12 @@ func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
 	h(ctx)
 	if status := ctx.Response.StatusCode(); status != fasthttp.StatusOK {
 		return status
+	}
+	// The handler reserves the body when it runs; a body that would not
+	// fit now is not worth sending.
+	if v := s.budget.fits(ctx.RemoteIP().String(), s.bodyReservation(&ctx.Request.Header)); v != budgetOK {
+		s.overBudget(ctx, v)
+		return ctx.Response.StatusCode()
 	}
 	return fasthttp.StatusContinue
 }
