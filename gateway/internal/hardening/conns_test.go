@@ -124,3 +124,32 @@ func TestIdleConnectionsGiveWay(t *testing.T) {
 	}
 	checkProblem(t, a, fasthttp.StatusServiceUnavailable, problem.TypeUnavailable)
 }
+
+// TestIdleConnectionsGiveWayPerIP: an address whose idle keep-alive
+// connections hold its whole share is served on a new connection in the
+// slot of its longest idle one, rather than refused with 429.
+func TestIdleConnectionsGiveWayPerIP(t *testing.T) {
+	const perIP = 2
+	g := startGateway(t, startCluster(t), gatewayOptions{limits: server.Limits{MaxConnsPerIP: perIP, IdleTimeout: time.Minute}})
+	idle := func(n int) func() bool {
+		return func() bool {
+			var b bytes.Buffer
+			g.srv.Metrics().WritePrometheus(&b)
+			return strings.Contains(b.String(), fmt.Sprintf("fanout_client_connections_idle %d\n", n))
+		}
+	}
+	first := openKeepAlive(t, g.addr)
+	waitFor(t, "one idle connection", idle(1))
+	second := openKeepAlive(t, g.addr)
+	waitFor(t, "two idle connections", idle(2))
+	a, err := exchange(t, g.addr, []byte("GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n"), false, false)
+	if err != nil || a.status != fasthttp.StatusOK {
+		t.Fatalf("a new connection from an address whose idle connections hold its share: status %d, error %v: %.200s", a.status, err, a.body)
+	}
+	if !first.closed() {
+		t.Error("the address's connection idle the longest was not closed to make room")
+	}
+	if status, err := second.get("/v2/experiments/42"); err != nil || status != fasthttp.StatusOK {
+		t.Errorf("the other idle connection: status %d, error %v", status, err)
+	}
+}

@@ -19,8 +19,9 @@ import (
 // is taken, a new connection takes the slot of the connection that has been
 // idle between requests the longest, which is closed, as nginx does: idle
 // keep-alive connections cost a slot each, and a client holding many of them
-// must not lock everyone else out until the idle timeout. Only when no
-// connection is idle is a new one refused. A connection beyond a limit is
+// must not lock everyone else out until the idle timeout. An address at its
+// share likewise gives way with its own longest idle connection. Only when
+// no connection is idle is a new one refused. A connection beyond a limit is
 // answered (503, or 429 for one address) with a problem body and closed at
 // once, without a goroutine: a client is told rather than left waiting, and
 // a flood of connections costs the gateway nothing more. (fasthttp's own
@@ -150,12 +151,16 @@ func (l *connLimit) cutAll() int {
 	return n
 }
 
-// evictIdle closes the connection idle the longest, if any, which frees its
-// slot. A request that arrives on it as it is closed is lost, as with any
-// keep-alive connection a server closes; clients retry those.
-func (l *connLimit) evictIdle() bool {
+// evictIdle closes the connection idle the longest, if any, from ip if ip
+// is not "", which frees its slot (and its address's count). A request that
+// arrives on it as it is closed is lost, as with any keep-alive connection
+// a server closes; clients retry those.
+func (l *connLimit) evictIdle(ip string) bool {
 	l.mu.Lock()
 	c := l.idle.head
+	for ip != "" && c != nil && c.ip != ip {
+		c = c.next
+	}
 	if c != nil {
 		l.idle.remove(c)
 	}
@@ -215,7 +220,9 @@ func (l *connLimit) Accept() (net.Conn, error) {
 		if a, ok := c.RemoteAddr().(*net.TCPAddr); ok && l.perIP > 0 {
 			ip = a.IP.String()
 		}
-		if !l.acquireIP(ip) {
+		// An address at its share gives way with its own idle
+		// connections first, as every address does with the slots.
+		if !l.acquireIP(ip) && (!l.evictIdle(ip) || !l.acquireIP(ip)) {
 			refuse(c, l.tooMany)
 			continue
 		}
@@ -225,7 +232,7 @@ func (l *connLimit) Accept() (net.Conn, error) {
 		default:
 		}
 		// Only Accept takes slots, so the slot an eviction frees is ours.
-		if l.evictIdle() {
+		if l.evictIdle("") {
 			select {
 			case l.slots <- struct{}{}:
 				return l.track(&limitedConn{Conn: c, limit: l, ip: ip, front: newFront(l.maxLine)}), nil
