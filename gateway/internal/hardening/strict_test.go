@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,5 +104,40 @@ func TestFrontFollowsFraming(t *testing.T) {
 		if status := read(); status != want {
 			t.Errorf("pipelined: status %d, want %d", status, want)
 		}
+	}
+}
+
+// TestFrontCountsOnce: a request refused in front of the parser is counted
+// once as an invalid request, though fasthttp, seeing its input end, reports
+// an error of its own.
+func TestFrontCountsOnce(t *testing.T) {
+	g := startGateway(t, startCluster(t), gatewayOptions{})
+	invalid := func() string {
+		var b bytes.Buffer
+		g.srv.Metrics().WritePrometheus(&b)
+		return grep(b.String(), `fanout_errors_total{kind="invalid_request"}`)
+	}
+	before := invalid()
+	// Whole, and in two reads, so that fasthttp holds part of the head
+	// when its input ends.
+	for _, parts := range [][]string{
+		{"GET /v2/experiments/42 HTTP/1.1\nHost: x\n\n"},
+		{"GET /v2/experiments/42 HTTP/1.1\r\n", "Host: x\r\nX-A: 1\nX-B: 2\r\n\r\n"},
+	} {
+		c := dialFrom(t, "127.0.0.1", g.addr)
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		for _, p := range parts {
+			if _, err := io.WriteString(c, p); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(50 * time.Millisecond) // read apart
+		}
+		var resp fasthttp.Response
+		if err := resp.Read(bufio.NewReader(c)); err != nil || resp.StatusCode() != fasthttp.StatusBadRequest {
+			t.Fatalf("%q: status %d, error %v", parts, resp.StatusCode(), err)
+		}
+	}
+	if after, want := invalid(), strings.Replace(before, "} 0", "} 2", 1); after != want {
+		t.Errorf("after two refusals: %s, want %s", after, want)
 	}
 }

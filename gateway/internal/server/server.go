@@ -407,6 +407,11 @@ const maxInstance = 256
 // too slow, not HTTP) with a problem instead of fasthttp's plain text;
 // fasthttp closes the connection afterwards.
 func (s *Server) requestError(ctx *fasthttp.RequestCtx, err error) {
+	// front has answered and counted this request already: fasthttp saw
+	// the end of its input.
+	if c, ok := ctx.Conn().(*limitedConn); ok && c.refused {
+		return
+	}
 	start := time.Now()
 	typ, status := problem.TypeInvalidRequest, fasthttp.StatusBadRequest
 	detail := "the request is not valid HTTP/1.1"
