@@ -89,6 +89,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			MaxHeaderSize:      cfg.MaxHeaderSize,
 			MaxConns:           cfg.MaxClientConns,
 			MaxConnsPerIP:      cfg.MaxConnsPerIP,
+
+			MaxBodyBytesInFlight: cfg.MaxBodyBytesInFlight,
+			MaxBodyBytesPerIP:    cfg.MaxBodyBytesPerIP,
 		},
 	})
 	if err != nil {
@@ -98,9 +101,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	served := make(chan error, 1)
+	var adminLn net.Listener
+	if cfg.AdminAddr != config.AdminOff {
+		if adminLn, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("listen admin: %w", err)
+		}
+	}
+	served, serving := make(chan error, 2), 1
 	go func() { served <- srv.Serve(ln) }()
+	// The gateway line comes first and alone on its line: the bench and
+	// the tests read the first LISTEN line for the public address.
 	fmt.Fprintf(stdout, "LISTEN gateway=%s\n", ln.Addr())
+	if adminLn != nil {
+		go func() { served <- srv.ServeAdmin(adminLn) }()
+		serving++
+		fmt.Fprintf(stdout, "LISTEN admin=%s\n", adminLn.Addr())
+	}
 	log.Info("gateway serving", "addr", ln.Addr().String(), "mode", cfg.Mode, "pool_size", cfg.PoolSize,
 		"deadline", cfg.Deadline, "backends", strings.Join(clients.Describe(), " "))
 
@@ -115,8 +132,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := srv.Shutdown(sctx); err != nil {
 		return err
 	}
-	if err := <-served; err != nil {
-		return err
+	for ; serving > 0; serving-- {
+		if err := <-served; err != nil {
+			return err
+		}
 	}
 	log.Info("stopped")
 	return nil

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,7 +29,7 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Set("results", backendtest.Behaviour{Delay: 300 * time.Millisecond})
-	args := []string{"-addr", "127.0.0.1:0", "-grace", "5s", "-log-level", "error"}
+	args := []string{"-addr", "127.0.0.1:0", "-admin-addr", "off", "-grace", "5s", "-log-level", "error"}
 	for name := range backendtest.Addrs(addr) {
 		args = append(args, "-backend", name+"="+addr)
 	}
@@ -108,4 +109,135 @@ func TestBadFlags(t *testing.T) {
 			t.Errorf("run %v: no error", args)
 		}
 	}
+}
+
+// TestAdminListener: the operations endpoints are served on the admin
+// listener, announced on a second LISTEN line after the gateway's, and not
+// on the public port.
+func TestAdminListener(t *testing.T) {
+	f := backendtest.New()
+	defer f.Close()
+	addr, err := f.TCP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-log-level", "error"}
+	for name := range backendtest.Addrs(addr) {
+		args = append(args, "-backend", name+"="+addr)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	out, w := io.Pipe()
+	ran := make(chan error, 1)
+	go func() {
+		ran <- run(ctx, args, w, io.Discard)
+		w.Close()
+	}()
+	defer func() {
+		stop()
+		if err := <-ran; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	br := bufio.NewReader(out)
+	var addrs [2]string
+	for i, name := range []string{"gateway", "admin"} {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("LISTEN line %d: %v", i+1, err)
+		}
+		var ok bool
+		if addrs[i], ok = strings.CutPrefix(strings.TrimSpace(line), "LISTEN "+name+"="); !ok {
+			t.Fatalf("LISTEN line %d: %q, want LISTEN %s=HOST:PORT", i+1, line, name)
+		}
+	}
+	go io.Copy(io.Discard, out)
+	public, admin := addrs[0], addrs[1]
+	for _, path := range []string{"/metrics", "/readyz", "/healthz", "/debug/pprof/"} {
+		status, body, err := fasthttp.GetTimeout(nil, "http://"+admin+path, 5*time.Second)
+		if err != nil || status != fasthttp.StatusOK {
+			t.Errorf("admin %s: %d %v: %.200s", path, status, err, body)
+		}
+		status, _, err = fasthttp.GetTimeout(nil, "http://"+public+path, 5*time.Second)
+		if err != nil || status != fasthttp.StatusNotFound {
+			t.Errorf("public %s: %d %v, want 404", path, status, err)
+		}
+	}
+	status, body, _ := fasthttp.GetTimeout(nil, "http://"+admin+"/metrics", 5*time.Second)
+	if status != fasthttp.StatusOK || !bytes.Contains(body, []byte("fanout_client_connections")) {
+		t.Errorf("admin /metrics: %d: %.300s", status, body)
+	}
+}
+
+// TestShutdownPastGrace: a request that outlasts the grace period is cut
+// with a 503, the cut is logged with its count, and run returns nil (exit
+// status 0): a shutdown that ends on time is not a failure.
+func TestShutdownPastGrace(t *testing.T) {
+	f := backendtest.New()
+	defer f.Close()
+	addr, err := f.TCP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Set("results", backendtest.Behaviour{Delay: 5 * time.Second})
+	args := []string{"-addr", "127.0.0.1:0", "-admin-addr", "off", "-grace", "100ms", "-deadline", "10s", "-log-level", "warn"}
+	for name := range backendtest.Addrs(addr) {
+		args = append(args, "-backend", name+"="+addr)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	out, w := io.Pipe()
+	var logs syncBuffer
+	ran := make(chan error, 1)
+	go func() {
+		ran <- run(ctx, args, w, &logs)
+		w.Close()
+	}()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no LISTEN line: %v", err)
+	}
+	gw := strings.TrimPrefix(strings.TrimSpace(line), "LISTEN gateway=")
+	go io.Copy(io.Discard, out)
+
+	answered := make(chan int, 1)
+	go func() {
+		status, _, _ := fasthttp.GetTimeout(nil, "http://"+gw+"/v2/experiments/42/results", 10*time.Second)
+		answered <- status
+	}()
+	for f.Calls("results") == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	stop()
+	select {
+	case err := <-ran:
+		if err != nil {
+			t.Errorf("run: %v, want nil (exit status 0)", err)
+		}
+	case <-time.After(4 * time.Second):
+		t.Fatal("run did not return after the grace period")
+	}
+	if status := <-answered; status != fasthttp.StatusServiceUnavailable {
+		t.Errorf("the request cut: status %d, want 503", status)
+	}
+	if !strings.Contains(logs.String(), "cut=1") {
+		t.Errorf("the log does not count the request cut:\n%s", logs.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -93,7 +93,7 @@ func startStage(ctx context.Context, bins binaries, logs io.Writer, mockArgs []s
 	ch := make(chan started, len(specs))
 	for _, sp := range specs {
 		go func() {
-			gargs := append([]string{"-addr", "127.0.0.1:0", "-mode", sp.Mode}, backends...)
+			gargs := append([]string{"-addr", "127.0.0.1:0", "-admin-addr", "off", "-mode", sp.Mode}, backends...)
 			if sp.PoolSize > 0 {
 				gargs = append(gargs, "-pool-size", strconv.Itoa(sp.PoolSize))
 			}

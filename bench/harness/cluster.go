@@ -133,7 +133,8 @@ func getBytes(ctx context.Context, url string) ([]byte, error) {
 
 // startGateway starts one gateway in the variant's mode, pointed at the mocks.
 func startGateway(ctx context.Context, bin string, s *scenario.Scenario, v scenario.Variant, m *mocks, logs io.Writer) (*launch.Proc, error) {
-	args := []string{"-addr", "127.0.0.1:0", "-mode", v.Mode, "-log-level", "warn"}
+	// The admin listener serves /metrics, which the sampler reads.
+	args := []string{"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-mode", v.Mode, "-log-level", "warn"}
 	if v.PoolSize > 0 {
 		args = append(args, "-pool-size", strconv.Itoa(v.PoolSize))
 	}

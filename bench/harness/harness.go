@@ -412,7 +412,8 @@ func (r *runner) measure(ctx context.Context, v scenario.Variant, rate float64, 
 			}
 		}
 	}
-	smp := newSampler(gw, addr)
+	// The gateway serves /metrics on its admin listener only.
+	smp := newSampler(gw, gw.Addr("admin"))
 	smp.begin(ctx)
 	rep, err := load.Run(ctx, a)
 	run.Samples = smp.end(ctx)

@@ -53,6 +53,13 @@ type Proc struct {
 
 	stopOnce sync.Once
 	stopErr  error
+
+	// later holds the listeners announced on LISTEN lines after the first
+	// (the gateway's admin listener); changed is closed and replaced when
+	// one arrives.
+	mu      sync.Mutex
+	later   map[string]string
+	changed chan struct{}
 }
 
 // Start runs bin with args and waits until it prints its LISTEN line on
@@ -80,7 +87,7 @@ func Start(ctx context.Context, bin string, args []string, stderr io.Writer) (*P
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	p := &Proc{Cmd: cmd, done: make(chan struct{}), stderr: tail}
+	p := &Proc{Cmd: cmd, done: make(chan struct{}), stderr: tail, later: map[string]string{}, changed: make(chan struct{})}
 
 	// One goroutine reads standard output: the first LISTEN line goes to
 	// lines, everything after is drained so the program never blocks on a
@@ -91,9 +98,14 @@ func Start(ctx context.Context, bin string, args []string, stderr io.Writer) (*P
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		sent := false
 		for sc.Scan() {
-			if !sent && strings.HasPrefix(sc.Text(), listenPrefix+" ") {
+			if !strings.HasPrefix(sc.Text(), listenPrefix+" ") {
+				continue
+			}
+			if !sent {
 				lines <- sc.Text()
 				sent = true
+			} else if addrs, err := ParseListen(sc.Text()); err == nil {
+				p.announce(addrs)
 			}
 		}
 		// Draining the rest keeps a chatty program from blocking.
@@ -147,8 +159,41 @@ func ParseListen(line string) (map[string]string, error) {
 }
 
 // Addr returns the bound address of the named listener, or "" if the program
-// did not announce one.
-func (p *Proc) Addr(name string) string { return p.Addrs[name] }
+// did not announce one. A listener announced on a later LISTEN line than the
+// first (the gateway's admin listener) is waited for up to a second.
+func (p *Proc) Addr(name string) string {
+	if a, ok := p.Addrs[name]; ok {
+		return a
+	}
+	timer := time.NewTimer(time.Second)
+	defer timer.Stop()
+	for {
+		p.mu.Lock()
+		a, changed := p.later[name], p.changed
+		p.mu.Unlock()
+		if a != "" {
+			return a
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			return ""
+		case <-p.done:
+			return ""
+		}
+	}
+}
+
+// announce records the listeners of a later LISTEN line.
+func (p *Proc) announce(addrs map[string]string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for n, a := range addrs {
+		p.later[n] = a
+	}
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
 
 // Pid returns the process id.
 func (p *Proc) Pid() int { return p.Cmd.Process.Pid }

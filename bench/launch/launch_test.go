@@ -84,6 +84,22 @@ func TestStartReadsListenLineAndStops(t *testing.T) {
 	}
 }
 
+// TestLaterListenLine: a listener announced on a LISTEN line after the
+// first, as the gateway's admin listener is, is found by Addr.
+func TestLaterListenLine(t *testing.T) {
+	p, err := Start(context.Background(), helper(t), []string{"-later", "admin=127.0.0.1:9"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop(5 * time.Second)
+	if a := p.Addr("admin"); a != "127.0.0.1:9" {
+		t.Errorf("Addr(admin) = %q, want 127.0.0.1:9", a)
+	}
+	if a := p.Addr("nothing"); a != "" {
+		t.Errorf("Addr(nothing) = %q, want empty", a)
+	}
+}
+
 func TestStartFailures(t *testing.T) {
 	old := StartTimeout
 	StartTimeout = 500 * time.Millisecond

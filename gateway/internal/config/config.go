@@ -22,7 +22,12 @@ import (
 
 // Defaults, reused as the flags' defaults.
 const (
-	DefaultAddr     = "127.0.0.1:8080"
+	DefaultAddr = "127.0.0.1:8080"
+	// DefaultAdminAddr is the admin listener's: loopback only, since
+	// /metrics, /readyz and pprof are for operators.
+	DefaultAdminAddr = "127.0.0.1:9090"
+	// AdminOff as the admin address disables the admin listener.
+	AdminOff        = "off"
 	DefaultMode     = fanout.ModeConcurrent
 	DefaultPoolSize = fanout.DefaultPoolSize
 	DefaultDeadline = 2 * time.Second
@@ -38,6 +43,9 @@ const (
 	DefaultMaxBodySize    = server.DefaultMaxRequestBodySize
 	DefaultMaxHeaderSize  = server.DefaultMaxHeaderSize
 	DefaultMaxClientConns = server.DefaultMaxClientConns
+
+	DefaultMaxBodyBytesInFlight = server.DefaultMaxBodyBytesInFlight
+	DefaultMaxBodyBytesPerIP    = server.DefaultMaxBodyBytesPerIP
 )
 
 // DefaultBackends are the backends' addresses when nothing else says.
@@ -58,6 +66,7 @@ type Backend struct {
 // Config is every setting of the gateway.
 type Config struct {
 	Addr           string             `yaml:"addr"`
+	AdminAddr      string             `yaml:"admin_addr"` // operations endpoints; "off": none
 	Mode           string             `yaml:"mode"`
 	PoolSize       int                `yaml:"pool_size"`
 	Deadline       time.Duration      `yaml:"deadline"`        // whole public request
@@ -75,19 +84,23 @@ type Config struct {
 	MaxHeaderSize  int           `yaml:"max_header_size"`  // bytes of request line and headers; larger get 431
 	MaxClientConns int           `yaml:"max_client_conns"` // client connections served at once
 	MaxConnsPerIP  int           `yaml:"max_conns_per_ip"` // 0: no per-address limit
+
+	MaxBodyBytesInFlight int `yaml:"max_body_bytes_in_flight"` // bytes of request bodies received at once; beyond: 503
+	MaxBodyBytesPerIP    int `yaml:"max_body_bytes_per_ip"`    // the same from one address; beyond: 429
 }
 
 // Default returns the settings used when nothing else is given.
 func Default() Config {
 	c := Config{
-		Addr:     DefaultAddr,
-		Mode:     DefaultMode,
-		PoolSize: DefaultPoolSize,
-		Deadline: DefaultDeadline,
-		Grace:    DefaultGrace,
-		MaxConns: DefaultMaxConns,
-		Backends: map[string]Backend{},
-		LogLevel: "info",
+		Addr:      DefaultAddr,
+		AdminAddr: DefaultAdminAddr,
+		Mode:      DefaultMode,
+		PoolSize:  DefaultPoolSize,
+		Deadline:  DefaultDeadline,
+		Grace:     DefaultGrace,
+		MaxConns:  DefaultMaxConns,
+		Backends:  map[string]Backend{},
+		LogLevel:  "info",
 
 		ReadTimeout:    DefaultReadTimeout,
 		WriteTimeout:   DefaultWriteTimeout,
@@ -95,6 +108,9 @@ func Default() Config {
 		MaxBodySize:    DefaultMaxBodySize,
 		MaxHeaderSize:  DefaultMaxHeaderSize,
 		MaxClientConns: DefaultMaxClientConns,
+
+		MaxBodyBytesInFlight: DefaultMaxBodyBytesInFlight,
+		MaxBodyBytesPerIP:    DefaultMaxBodyBytesPerIP,
 	}
 	for name, addr := range DefaultBackends {
 		c.Backends[name] = Backend{Addr: addr}
@@ -109,8 +125,12 @@ Fanout's API gateway: serves the public API of gateway/openapi.yaml on
 fasthttp, validates every request against it and fans aggregate requests out
 to the backend services with the chosen strategy (-mode).
 
-Prints "LISTEN gateway=HOST:PORT" on stdout once it serves; logs go to stderr.
-Stops gracefully on SIGINT or SIGTERM: in-flight requests get -grace to finish.
+Prints "LISTEN gateway=HOST:PORT" on stdout once it serves, then
+"LISTEN admin=HOST:PORT" for the admin listener (/metrics, /readyz, /healthz,
+/debug/pprof/), unless -admin-addr off; logs go to stderr.
+Stops gracefully on SIGINT or SIGTERM: in-flight requests get -grace to finish;
+those still running then are answered 503 (Connection: close), their count is
+logged, and the gateway exits 0.
 
 Examples:
   gateway                                   # defaults: :8080, backends on :9101..9104
@@ -121,6 +141,7 @@ Examples:
 
 Config file (YAML, unknown fields are errors):
   addr: 127.0.0.1:8080
+  admin_addr: 127.0.0.1:9090  # or off
   mode: concurrent          # sequential | staged | concurrent | pool | blocking
   pool_size: 16
   deadline: 2s
@@ -136,6 +157,8 @@ Config file (YAML, unknown fields are errors):
   max_header_size: 8192
   max_client_conns: 10000
   max_conns_per_ip: 0
+  max_body_bytes_in_flight: 67108864
+  max_body_bytes_per_ip: 8388608
 
 Flags:
 `
@@ -175,10 +198,11 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	var (
 		file     = fs.String("config", "", "YAML `FILE` with settings; flags given as well override it")
 		addr     = fs.String("addr", d.Addr, "listen `HOST:PORT` (port 0 picks a free port)")
+		admin    = fs.String("admin-addr", d.AdminAddr, "admin listener `HOST:PORT` for /metrics, /readyz, /healthz and pprof (port 0 picks a free port; off: none)")
 		mode     = fs.String("mode", d.Mode, "fan-out `MODE`: "+strings.Join(fanout.Modes, ", "))
 		poolSize = fs.Int("pool-size", d.PoolSize, "workers of the process-wide pool in -mode pool")
 		deadline = fs.Duration("deadline", d.Deadline, "deadline of a whole public request")
-		grace    = fs.Duration("grace", d.Grace, "how long in-flight requests may run on after SIGINT/SIGTERM")
+		grace    = fs.Duration("grace", d.Grace, "how long in-flight requests may run on after SIGINT/SIGTERM; then they get 503 and the gateway exits 0")
 		maxConns = fs.Int("max-conns", d.MaxConns, "maximum connections per backend")
 		timeout  = fs.Duration("backend-timeout", 0, "timeout of one backend call; 0: only the request deadline")
 		logLevel = fs.String("log-level", d.LogLevel, "log `LEVEL`: debug, info, warn, error")
@@ -189,8 +213,10 @@ func Parse(args []string, out io.Writer) (Config, error) {
 		idleTimeout    = fs.Duration("idle-timeout", d.IdleTimeout, "how long an idle keep-alive connection stays open")
 		maxBodySize    = fs.Int("max-body-size", d.MaxBodySize, "largest request body in `BYTES`; larger get 413")
 		maxHeaderSize  = fs.Int("max-header-size", d.MaxHeaderSize, "largest request line plus headers in `BYTES`; larger get 431")
-		maxClientConns = fs.Int("max-client-conns", d.MaxClientConns, "client connections served at once; further ones get 503")
-		maxConnsPerIP  = fs.Int("max-conns-per-ip", d.MaxConnsPerIP, "connections from one client address, further ones get 429; 0: no limit")
+		maxClientConns = fs.Int("max-client-conns", d.MaxClientConns, "client connections served at once; a further one takes the slot of the longest idle keep-alive connection, or gets 503")
+		maxConnsPerIP  = fs.Int("max-conns-per-ip", d.MaxConnsPerIP, "connections from one client address; a further one takes the slot of the address's longest idle one, or gets 429; 0: no limit")
+		maxBodyFlight  = fs.Int("max-body-bytes-in-flight", d.MaxBodyBytesInFlight, "request body `BYTES` received at once, reserved by Content-Length before a body is read; further bodies get 503")
+		maxBodyPerIP   = fs.Int("max-body-bytes-per-ip", d.MaxBodyBytesPerIP, "request body `BYTES` received at once from one client address; further bodies get 429")
 	)
 	fs.Var(backends, "backend", "backend address `NAME=HOST:PORT`, repeatable (defaults: "+backendFlag(DefaultBackends).String()+")")
 	if err := fs.Parse(args); err != nil {
@@ -210,6 +236,8 @@ func Parse(args []string, out io.Writer) (Config, error) {
 		switch f.Name {
 		case "addr":
 			c.Addr = *addr
+		case "admin-addr":
+			c.AdminAddr = *admin
 		case "mode":
 			c.Mode = *mode
 		case "pool-size":
@@ -238,6 +266,10 @@ func Parse(args []string, out io.Writer) (Config, error) {
 			c.MaxClientConns = *maxClientConns
 		case "max-conns-per-ip":
 			c.MaxConnsPerIP = *maxConnsPerIP
+		case "max-body-bytes-in-flight":
+			c.MaxBodyBytesInFlight = *maxBodyFlight
+		case "max-body-bytes-per-ip":
+			c.MaxBodyBytesPerIP = *maxBodyPerIP
 		}
 	})
 	for name, a := range backends {
@@ -275,6 +307,7 @@ func Decode(data []byte) (Config, error) {
 		return Config{}, err
 	}
 	override(&c.Addr, file.Addr)
+	override(&c.AdminAddr, file.AdminAddr)
 	override(&c.Mode, file.Mode)
 	override(&c.PoolSize, file.PoolSize)
 	override(&c.Deadline, file.Deadline)
@@ -289,6 +322,8 @@ func Decode(data []byte) (Config, error) {
 	override(&c.MaxHeaderSize, file.MaxHeaderSize)
 	override(&c.MaxClientConns, file.MaxClientConns)
 	override(&c.MaxConnsPerIP, file.MaxConnsPerIP)
+	override(&c.MaxBodyBytesInFlight, file.MaxBodyBytesInFlight)
+	override(&c.MaxBodyBytesPerIP, file.MaxBodyBytesPerIP)
 	for name, b := range file.Backends {
 		if b.Addr == "" {
 			b.Addr = c.Backends[name].Addr
@@ -303,6 +338,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Addr == "":
 		return errors.New("addr: empty")
+	case c.AdminAddr == "":
+		return errors.New("admin_addr: empty, want HOST:PORT or off")
 	case !validMode(c.Mode):
 		return fmt.Errorf("mode: %q is not one of %s", c.Mode, strings.Join(fanout.Modes, ", "))
 	case c.PoolSize < 1:
@@ -329,6 +366,11 @@ func (c Config) Validate() error {
 		return fmt.Errorf("max_client_conns: %d, want at least 1", c.MaxClientConns)
 	case c.MaxConnsPerIP < 0:
 		return fmt.Errorf("max_conns_per_ip: %d is negative", c.MaxConnsPerIP)
+	// A budget smaller than one body would refuse every body that size.
+	case c.MaxBodyBytesPerIP < c.MaxBodySize:
+		return fmt.Errorf("max_body_bytes_per_ip: %d, want at least max_body_size (%d)", c.MaxBodyBytesPerIP, c.MaxBodySize)
+	case c.MaxBodyBytesInFlight < c.MaxBodyBytesPerIP:
+		return fmt.Errorf("max_body_bytes_in_flight: %d, want at least max_body_bytes_per_ip (%d)", c.MaxBodyBytesInFlight, c.MaxBodyBytesPerIP)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -48,3 +48,34 @@ func TestLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestBodyBudgetSettings: the memory budget for request bodies comes from
+// defaults, the file and the flags, and a budget smaller than one body is
+// refused by name.
+func TestBodyBudgetSettings(t *testing.T) {
+	c, err := Parse(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxBodyBytesInFlight != DefaultMaxBodyBytesInFlight || c.MaxBodyBytesPerIP != DefaultMaxBodyBytesPerIP {
+		t.Errorf("defaults: %d %d", c.MaxBodyBytesInFlight, c.MaxBodyBytesPerIP)
+	}
+	c, err = Decode([]byte("max_body_bytes_in_flight: 9000000\nmax_body_bytes_per_ip: 2000000\n"))
+	if err != nil || c.MaxBodyBytesInFlight != 9000000 || c.MaxBodyBytesPerIP != 2000000 {
+		t.Errorf("file: %d %d (%v)", c.MaxBodyBytesInFlight, c.MaxBodyBytesPerIP, err)
+	}
+	c, err = Parse([]string{"-max-body-bytes-in-flight", "4000000", "-max-body-bytes-per-ip", "3000000"}, io.Discard)
+	if err != nil || c.MaxBodyBytesInFlight != 4000000 || c.MaxBodyBytesPerIP != 3000000 {
+		t.Errorf("flags: %d %d (%v)", c.MaxBodyBytesInFlight, c.MaxBodyBytesPerIP, err)
+	}
+	for _, bad := range [][]string{
+		{"-max-body-bytes-per-ip", "1000"},
+		{"-max-body-bytes-in-flight", "2000000"},
+	} {
+		_, err := Parse(bad, io.Discard)
+		name := strings.ReplaceAll(strings.TrimPrefix(bad[0], "-"), "-", "_")
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("Parse %v: error %v, want one naming %s", bad, err, name)
+		}
+	}
+}

@@ -54,6 +54,8 @@ const (
 	notFound   = problem.TypeNotFound
 	notAllowed = problem.TypeMethodNotAllowed
 	mediaType  = problem.TypeUnsupportedMediaType
+
+	versionNotSupported = problem.TypeVersionNotSupported
 )
 
 // hostileRequests are the cases of TestHostileRequests. The gateway runs
@@ -121,24 +123,43 @@ var hostileRequests = []hostile{
 	{name: "invalid UTF-8 in JSON", req: post("application/json", "{\"project_id\":\"1\",\"name\":\"\xff\xfe\"}"), status: 400, typ: invalid, param: "body"},
 	{name: "deeply nested arrays", req: post("application/json", strings.Repeat("[", 100000)+strings.Repeat("]", 100000)), status: 400, typ: invalid, param: "body"},
 	{name: "deeply nested objects", req: post("application/json", `{"project_id":"1","name":"x","x":`+strings.Repeat(`{"a":`, 5000)+"1"+strings.Repeat("}", 5001)), status: 400, typ: invalid},
+	// The body validated is the body forwarded: nothing the JSON decoder
+	// would silently drop, merge or replace may pass.
+	{name: "duplicate JSON key", req: post("application/json", `{"project_id":"1","name":"x","name":"y"}`), status: 400, typ: invalid, param: "body"},
+	{name: "trailing data after JSON", req: post("application/json", `{"project_id":"1","name":"x"} {"admin":true}`), status: 400, typ: invalid, param: "body"},
+	{name: "lone high surrogate", req: post("application/json", `{"project_id":"1","name":"\ud800"}`), status: 400, typ: invalid, param: "body"},
+	{name: "lone low surrogate", req: post("application/json", `{"project_id":"1","name":"a\udc00b"}`), status: 400, typ: invalid, param: "body"},
+	{name: "reversed surrogates", req: post("application/json", `{"project_id":"1","name":"\udc00\ud800"}`), status: 400, typ: invalid, param: "body"},
+	{name: "charset other than UTF-8", req: post("application/json; charset=iso-8859-1", `{"project_id":"1","name":"x"}`), status: 400, typ: invalid, param: "Content-Type"},
+	{name: "gzip content encoding", req: "POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: 29\r\n\r\n{\"project_id\":\"1\",\"name\":\"x\"}", status: 415, typ: mediaType},
 	{name: "oversized body", req: "POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Length: 10485760\r\n\r\n", status: 413, typ: tooLarge},
 	{name: "truncated body", req: "POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"project_id\":", status: 400, typ: invalid, halfClose: true},
 	{name: "negative content length", req: "POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Length: -5\r\n\r\n", status: 400, typ: invalid},
 	{name: "bad chunk size", req: "POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n", status: 400, typ: invalid},
 
 	// Methods.
-	{name: "unknown method", req: "BREW /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n\r\n", status: 405, typ: notAllowed, allow: "GET"},
-	{name: "lower-case method", req: "get /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n\r\n", status: 405, typ: notAllowed, allow: "GET"},
-	{name: "DELETE", req: "DELETE /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n\r\n", status: 405, typ: notAllowed, allow: "GET"},
-	{name: "PUT on a collection", req: "PUT /v2/experiments HTTP/1.1\r\nHost: gateway\r\nContent-Length: 0\r\n\r\n", status: 405, typ: notAllowed, allow: "GET, POST"},
-	{name: "TRACE", req: "TRACE /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n\r\n", status: 405, typ: notAllowed, allow: "GET"},
-	{name: "HEAD", req: "HEAD /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n\r\n", status: 405, allow: "GET", head: true},
+	{name: "unknown method", req: "BREW /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n\r\n", status: 405, typ: notAllowed, allow: "GET, HEAD"},
+	{name: "lower-case method", req: "get /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n\r\n", status: 405, typ: notAllowed, allow: "GET, HEAD"},
+	{name: "DELETE", req: "DELETE /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n\r\n", status: 405, typ: notAllowed, allow: "GET, HEAD"},
+	{name: "PUT on a collection", req: "PUT /v2/experiments HTTP/1.1\r\nHost: gateway\r\nContent-Length: 0\r\n\r\n", status: 405, typ: notAllowed, allow: "GET, HEAD, POST"},
+	{name: "TRACE", req: "TRACE /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n\r\n", status: 405, typ: notAllowed, allow: "GET, HEAD"},
 	{name: "CONNECT", req: "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", status: 404, typ: notFound},
 
 	// Not HTTP/1.1 at all.
 	{name: "garbage", req: "\x00\x01\x02 hello\r\n\r\n", status: 400, typ: invalid},
 	{name: "no protocol version", req: "GET /v2/experiments/42\r\n\r\n", status: 400, typ: invalid},
-	{name: "HTTP/2 preface", req: "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", status: 400, typ: invalid},
+	// An HTTP/2 prior-knowledge preface is a request line of version 2.0.
+	{name: "HTTP/2 preface", req: "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", status: 505, typ: versionNotSupported},
+	{name: "HTTP/2.0 request line", req: "GET /v2/experiments/42 HTTP/2.0\r\nHost: gateway\r\n\r\n", status: 505, typ: versionNotSupported},
+	{name: "HTTP/9.9 request line", req: "GET /v2/experiments/42 HTTP/9.9\r\nHost: gateway\r\n\r\n", status: 505, typ: versionNotSupported},
+	{name: "HTTP/0.9 request line", req: "GET /v2/experiments/42 HTTP/0.9\r\nHost: gateway\r\n\r\n", status: 505, typ: versionNotSupported},
+
+	// Line ends. fasthttp takes a bare LF for a line end: behind a proxy
+	// that passes it through, the smuggled header is one the proxy never saw.
+	{name: "bare LF smuggles a header", req: "GET /v2/experiments/42 HTTP/1.1\r\nHost: x\r\nX-A: 1\nTransfer-Encoding: chunked\r\n\r\n", status: 400, typ: invalid},
+	{name: "bare LF smuggles a length", req: "POST /v2/experiments HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-A: 1\nContent-Length: 29\r\n\r\n" + newExperiment, status: 400, typ: invalid},
+	{name: "LF-only request", req: "GET /v2/experiments/42 HTTP/1.1\nHost: x\n\n", status: 400, typ: invalid},
+	{name: "LF-only request line", req: "GET /v2/experiments/42 HTTP/1.1\nHost: x\r\n\r\n", status: 400, typ: invalid},
 }
 
 // TestHostileRequests sends each hostile request on its own connection and

@@ -39,7 +39,7 @@ func TestShutdownBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer mocks.Stop(5 * time.Second)
-	args := []string{"-addr", "127.0.0.1:0", "-grace", "5s", "-log-level", "error"}
+	args := []string{"-addr", "127.0.0.1:0", "-admin-addr", "off", "-grace", "5s", "-log-level", "error"}
 	for name, addr := range mocks.Addrs {
 		args = append(args, "-backend", name+"="+addr)
 	}

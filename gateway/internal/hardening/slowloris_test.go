@@ -147,7 +147,7 @@ func TestIdleTimeout(t *testing.T) {
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(20 * shortTimeout))
 	br := bufio.NewReader(c)
-	if _, err := io.WriteString(c, get("/healthz")); err != nil {
+	if _, err := io.WriteString(c, get("/openapi.json")); err != nil {
 		t.Fatal(err)
 	}
 	var resp fasthttp.Response

@@ -35,7 +35,9 @@ const (
 	TypeTooLarge             = "urn:fanout:problem:too-large"       // body (413) or headers (431) over the limits
 	TypeRequestTimeout       = "urn:fanout:problem:request-timeout" // not received in time (408)
 	TypeUnsupportedMediaType = "urn:fanout:problem:unsupported-media-type"
-	TypeTooManyConnections   = "urn:fanout:problem:too-many-connections" // from one address (429)
+	TypeTooManyConnections   = "urn:fanout:problem:too-many-connections"  // from one address (429)
+	TypeVersionNotSupported  = "urn:fanout:problem:version-not-supported" // not HTTP/1.x (505)
+	TypeTooManyBodyBytes     = "urn:fanout:problem:too-many-body-bytes"   // body budget spent (503, or 429 for one address)
 )
 
 // InvalidParam names one invalid part of a request and says why.

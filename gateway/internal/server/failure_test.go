@@ -98,10 +98,22 @@ func TestBackendDown(t *testing.T) {
 	if p.Call != "results" {
 		t.Errorf("call %q, want results: %s", p.Call, r.body)
 	}
-	r = g.get(t, "/readyz")
+	r = g.admin(t, "/readyz")
 	p = checkProblem(t, r, fasthttp.StatusServiceUnavailable)
 	if len(p.Unreachable) != 1 || p.Unreachable[0] != "results" || !strings.Contains(p.Detail, "results") {
 		t.Errorf("readyz: %s", r.body)
+	}
+	// The backend's name, never its address: that goes to the log.
+	host, port, _ := net.SplitHostPort(addrs["results"])
+	if bytes.Contains(r.body, []byte(port)) || bytes.Contains(r.body, []byte(host)) {
+		t.Errorf("readyz tells the backend's address: %s", r.body)
+	}
+	if r = g.admin(t, "/healthz"); r.status != fasthttp.StatusOK {
+		t.Errorf("healthz: %d %s", r.status, r.body)
+	}
+	// The operations endpoints are not on the public port.
+	for _, path := range []string{"/readyz", "/healthz", "/metrics", "/debug/pprof/"} {
+		checkProblem(t, g.get(t, path), fasthttp.StatusNotFound)
 	}
 }
 
@@ -127,11 +139,11 @@ func TestStartupErrors(t *testing.T) {
 		want string
 	}{
 		{"operation without handler", func(s string) string {
-			return strings.Replace(s, "  /healthz:\n", "  /v2/extra:\n    get:\n      operationId: getExtra\n      responses:\n        '200':\n          description: x\n  /healthz:\n", 1)
+			return strings.Replace(s, "  /openapi.json:\n", "  /v2/extra:\n    get:\n      operationId: getExtra\n      responses:\n        '200':\n          description: x\n  /openapi.json:\n", 1)
 		}, "operations without a handler: getExtra"},
 		{"handler without operation", func(s string) string {
-			return strings.Replace(s, "operationId: getMetrics", "operationId: getMetricsRenamed", 1)
-		}, "getMetrics"},
+			return strings.Replace(s, "operationId: getOpenAPIJSON", "operationId: getOpenAPIJSONRenamed", 1)
+		}, "getOpenAPIJSON"},
 		{"unknown reference", func(s string) string {
 			return strings.Replace(s, "/layers/{experiment.layer_id}", "/layers/{experiment.layer_id}/{nothing}", 1)
 		}, "getExperimentResults"},
@@ -184,13 +196,13 @@ func TestMetrics(t *testing.T) {
 	f.Set("results", backendtest.Behaviour{Status: 500})
 	g.get(t, "/v2/experiments/42/results")
 	g.get(t, "/v2/experiments/abc")
-	body := g.get(t, "/metrics").body
+	body := g.admin(t, "/metrics").body
 	for _, want := range []string{
 		`fanout_request_duration_seconds_bucket{method="GET",route="/v2/experiments/{experiment_id}/results",status="200",le=`,
 		`fanout_request_duration_seconds_count{method="GET",route="/v2/experiments/{experiment_id}/results",status="502"} 1`,
 		`fanout_backend_call_duration_seconds_count{operation="getExperimentResults",call="layer",backend="layers",outcome="ok"} 2`,
 		`fanout_backend_call_duration_seconds_count{operation="getExperimentResults",call="results",backend="results",outcome="failed"} 1`,
-		`fanout_requests_in_flight 1`,
+		`fanout_requests_in_flight 0`, // the admin listener's own requests are not counted
 		`fanout_backend_calls_in_flight{backend="results"} 0`,
 		`fanout_errors_total{kind="bad_gateway"} 1`,
 		`fanout_errors_total{kind="invalid_request"} 1`,

@@ -1,19 +1,14 @@
 package server
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
 	"fanout/gateway/fanout"
 	"fanout/gateway/internal/metrics"
-	"fanout/gateway/internal/problem"
 	"fanout/gateway/internal/spec"
 
-	"github.com/valyala/bytebufferpool"
 	"github.com/valyala/fasthttp"
 )
 
@@ -40,9 +35,6 @@ var handlers = map[string]handler{
 		needs: []string{"experiment", "layer", "settings", "results"}},
 	"getOpenAPIYAML": {handle: (*Server).openAPIYAML},
 	"getOpenAPIJSON": {handle: (*Server).openAPIJSON},
-	"getHealth":      {handle: (*Server).health},
-	"getReadiness":   {handle: (*Server).readiness},
-	"getMetrics":     {handle: (*Server).metricsText},
 }
 
 // operation is an operation of the document bound to its handler, with
@@ -110,51 +102,4 @@ func (s *Server) openAPIYAML(ctx *fasthttp.RequestCtx, _ *operation, _ time.Time
 func (s *Server) openAPIJSON(ctx *fasthttp.RequestCtx, _ *operation, _ time.Time) {
 	ctx.SetContentType("application/json")
 	ctx.SetBody(s.spec.JSON())
-}
-
-func (s *Server) health(ctx *fasthttp.RequestCtx, _ *operation, _ time.Time) {
-	ctx.SetContentType("application/json")
-	ctx.SetBodyString(`{"status":"ok"}`)
-}
-
-// readinessTimeout bounds the dial of each backend by /readyz.
-const readinessTimeout = time.Second
-
-func (s *Server) readiness(ctx *fasthttp.RequestCtx, _ *operation, _ time.Time) {
-	c, cancel := context.WithTimeout(context.Background(), readinessTimeout)
-	defer cancel()
-	failed := s.backends.Check(c)
-	backends := map[string]string{}
-	for _, n := range s.backends.Names() {
-		backends[n] = "ok"
-	}
-	if len(failed) == 0 {
-		b, _ := json.Marshal(struct {
-			Status   string            `json:"status"`
-			Backends map[string]string `json:"backends"`
-		}{"ready", backends})
-		ctx.SetContentType("application/json")
-		ctx.SetBody(b)
-		return
-	}
-	names := make([]string, 0, len(failed))
-	for n := range failed {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	parts := make([]string, len(names))
-	for i, n := range names {
-		parts[i] = fmt.Sprintf("%s at %s (%v)", n, s.backends.Addr(n), failed[n])
-	}
-	p := problem.New(problem.TypeNotReady, fasthttp.StatusServiceUnavailable, "unreachable backends: "+strings.Join(parts, "; "))
-	p.Unreachable = names
-	problem.Write(ctx, p)
-}
-
-func (s *Server) metricsText(ctx *fasthttp.RequestCtx, _ *operation, _ time.Time) {
-	buf := bytebufferpool.Get()
-	defer bytebufferpool.Put(buf)
-	s.metrics.WritePrometheus(buf)
-	ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
-	ctx.SetBody(buf.B)
 }

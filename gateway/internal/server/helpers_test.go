@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"strings"
@@ -164,6 +165,15 @@ func (g *gateway) do(t testing.TB, method, uri, contentType string, body []byte)
 		r.header.Add(string(k), string(v))
 	}
 	return r
+}
+
+// admin asks the gateway's admin handler for path.
+func (g *gateway) admin(t testing.TB, path string) response {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	start := time.Now()
+	g.srv.AdminHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes(), took: time.Since(start)}
 }
 
 func (g *gateway) get(t testing.TB, uri string) response {

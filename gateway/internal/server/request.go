@@ -71,8 +71,17 @@ func validate(ctx *fasthttp.RequestCtx, op *spec.Operation) []problem.InvalidPar
 	}
 	// JSON is UTF-8 (RFC 8259); encoding/json would silently turn invalid
 	// bytes into U+FFFD while the backend got the raw ones.
-	if op.HasBody() && len(in.Body) > 0 && !utf8.Valid(in.Body) {
-		bad = append(bad, problem.InvalidParam{Name: "body", In: "body", Reason: "not valid UTF-8"})
+	if op.HasBody() && len(in.Body) > 0 {
+		if !utf8.Valid(in.Body) {
+			bad = append(bad, problem.InvalidParam{Name: "body", In: "body", Reason: "not valid UTF-8"})
+		} else if reason := strictJSON(in.Body); reason != "" {
+			bad = append(bad, problem.InvalidParam{Name: "body", In: "body", Reason: reason})
+		}
+	}
+	if op.HasBody() {
+		if reason := badCharset(ctx.Request.Header.ContentType()); reason != "" {
+			bad = append(bad, problem.InvalidParam{Name: "Content-Type", In: "header", Reason: reason})
+		}
 	}
 	return bad
 }

@@ -1,7 +1,8 @@
 // Package server is the gateway's HTTP front: a fasthttp server whose router
 // is built from the OpenAPI document's paths, request validation, the
 // operation handlers (plain proxies and fan-outs), problem+json errors,
-// Server-Timing, metrics and the operational endpoints.
+// Server-Timing, metrics, and the operations endpoints on their own admin
+// listener.
 package server
 
 import (
@@ -10,9 +11,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"runtime/debug"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"fanout/gateway/fanout"
@@ -61,6 +64,12 @@ type Limits struct {
 	// MaxConnsPerIP is the most connections from one client address;
 	// further ones are answered 429 with a problem and closed.
 	MaxConnsPerIP int
+	// MaxBodyBytesInFlight bounds the bytes of request bodies received or
+	// held at once; a body beyond it is refused with 503 before it is read.
+	MaxBodyBytesInFlight int
+	// MaxBodyBytesPerIP bounds them for one client address; a body beyond
+	// it is refused with 429 before it is read.
+	MaxBodyBytesPerIP int
 }
 
 // withDefaults fills the zero fields.
@@ -82,6 +91,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxConns <= 0 {
 		l.MaxConns = DefaultMaxClientConns
+	}
+	if l.MaxBodyBytesInFlight <= 0 {
+		l.MaxBodyBytesInFlight = DefaultMaxBodyBytesInFlight
+	}
+	if l.MaxBodyBytesPerIP <= 0 {
+		l.MaxBodyBytesPerIP = DefaultMaxBodyBytesPerIP
 	}
 	return l
 }
@@ -111,10 +126,17 @@ type Server struct {
 	metrics  *metrics.Metrics
 	log      *slog.Logger
 	router   *router.Router
-	srv      *fasthttp.Server
-	ops      map[string]*operation
-	unrouted *metrics.Route
-	limits   Limits
+	// expectRouter routes requests that expect 100-continue to the checks
+	// of their headers.
+	expectRouter *router.Router
+	srv          *fasthttp.Server
+	admin        *http.Server
+	ops          map[string]*operation
+	unrouted     *metrics.Route
+	limits       Limits
+	budget       *bodyBudget
+	// conns is the listener Serve limits, for Shutdown to cut.
+	conns atomic.Pointer[connLimit]
 }
 
 // New builds the router from the document's operations and compiles the
@@ -134,6 +156,7 @@ func New(cfg Config) (*Server, error) {
 		ops:      map[string]*operation{},
 		limits:   cfg.Limits.withDefaults(),
 	}
+	s.budget = newBodyBudget(int64(s.limits.MaxBodyBytesInFlight), int64(s.limits.MaxBodyBytesPerIP))
 	if s.deadline <= 0 {
 		s.deadline = 2 * time.Second
 	}
@@ -174,7 +197,13 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 		s.ops[op.ID] = o
-		r.Handle(op.Method, op.Path, s.serve(o))
+		serve := s.serve(o)
+		r.Handle(op.Method, op.Path, serve)
+		// HEAD is GET without the body (RFC 9110, 9.3.2): the same
+		// handler, whose body fasthttp leaves unsent.
+		if op.Method == fasthttp.MethodGet {
+			r.Handle(fasthttp.MethodHead, op.Path, serve)
+		}
 	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("new server: operations without a handler: %s", strings.Join(missing, ", "))
@@ -190,16 +219,25 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("new server: handlers without an operation in the document: %s", strings.Join(orphans, ", "))
 	}
 	s.router = r
+	s.expectRouter = s.newExpectRouter()
+	s.admin = s.newAdmin()
 	s.srv = &fasthttp.Server{
-		Handler:               withRequestID(r.Handler),
-		Name:                  "fanout",
-		ErrorHandler:          s.requestError,
-		ReadTimeout:           s.limits.ReadTimeout,
-		WriteTimeout:          s.limits.WriteTimeout,
-		IdleTimeout:           s.limits.IdleTimeout,
-		MaxRequestBodySize:    s.limits.MaxRequestBodySize,
-		ReadBufferSize:        s.limits.MaxHeaderSize,
-		CloseOnShutdown:       true,
+		Handler:            withRequestID(r.Handler),
+		Name:               "fanout",
+		ErrorHandler:       s.requestError,
+		ReadTimeout:        s.limits.ReadTimeout,
+		WriteTimeout:       s.limits.WriteTimeout,
+		IdleTimeout:        s.limits.IdleTimeout,
+		MaxRequestBodySize: s.limits.MaxRequestBodySize,
+		ReadBufferSize:     s.limits.MaxHeaderSize,
+		CloseOnShutdown:    true,
+		// Bodies are read by the handler, under the body budget, once
+		// their headers pass: fasthttp would otherwise buffer every body
+		// whole before any check.
+		StreamRequestBody:     true,
+		HeaderReceived:        s.headerReceived,
+		ExpectHandler:         s.expect,
+		ConnState:             connState,
 		NoDefaultServerHeader: false,
 		Logger:                fasthttpLogger{s.log},
 	}
@@ -207,6 +245,17 @@ func New(cfg Config) (*Server, error) {
 	// leak check subtracts these from go_goroutines.
 	s.metrics.Gauge("fanout_client_connections", "", func() float64 {
 		return float64(s.srv.GetOpenConnectionsCount())
+	})
+	// Idle keep-alive connections are the first to give way when a new
+	// connection needs a slot.
+	s.metrics.Gauge("fanout_client_connections_idle", "", func() float64 {
+		if l := s.conns.Load(); l != nil {
+			return float64(l.idleConns())
+		}
+		return 0
+	})
+	s.metrics.Gauge("fanout_request_body_bytes_in_flight", "", func() float64 {
+		return float64(s.budget.inUse())
 	})
 	return s, nil
 }
@@ -217,7 +266,10 @@ func (s *Server) Handler() fasthttp.RequestHandler { return withRequestID(s.rout
 // Serve accepts connections on ln until Shutdown. It returns nil after a
 // graceful Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.srv.Serve(limitConns(ln, s.limits.MaxConns, s.limits.MaxConnsPerIP))
+	refused := func(int) { s.metrics.Error(metrics.KindInvalidRequest) }
+	l := limitConns(ln, s.limits.MaxConns, s.limits.MaxConnsPerIP, s.limits.MaxHeaderSize, refused)
+	s.conns.Store(l)
+	err := s.srv.Serve(l)
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
 	}
@@ -225,9 +277,29 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 // Shutdown stops accepting connections, closes idle ones and waits for the
-// requests in flight to finish, or for ctx to be done.
+// requests in flight to finish; then it stops the admin listener, which
+// serves until the public one is done. If ctx is done first (the grace
+// period is over), it cuts the requests still in flight: each one whose
+// answer has not started gets a 503 problem with Connection: close, every
+// connection is closed, and how many were cut is logged. That is the end
+// of a shutdown, not an error.
 func (s *Server) Shutdown(ctx context.Context) error {
-	if err := s.srv.ShutdownWithContext(ctx); err != nil {
+	err := s.srv.ShutdownWithContext(ctx)
+	if ctx.Err() != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
+		n := 0
+		if l := s.conns.Load(); l != nil {
+			n = l.cutAll()
+		}
+		s.log.Warn("grace period over: cut the requests in flight", "cut", n)
+		if err := s.admin.Close(); err != nil {
+			return fmt.Errorf("shutdown admin: %w", err)
+		}
+		return nil
+	}
+	if aerr := s.admin.Shutdown(ctx); aerr != nil && err == nil {
+		err = aerr
+	}
+	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
@@ -251,9 +323,19 @@ func (s *Server) serve(o *operation) fasthttp.RequestHandler {
 			s.metrics.End()
 		}()
 		if o.validate && o.op.HasBody() {
-			if detail := unsupportedMediaType(ctx, o.op); detail != "" {
-				s.metrics.Error(metrics.KindInvalidRequest)
-				problem.Write(ctx, problem.New(problem.TypeUnsupportedMediaType, fasthttp.StatusUnsupportedMediaType, detail))
+			detail := unsupportedEncoding(ctx.Request.Header.ContentEncoding())
+			if detail == "" {
+				detail = unsupportedMediaType(ctx, o.op)
+			}
+			if detail != "" {
+				s.refuseBody(ctx, problem.New(problem.TypeUnsupportedMediaType, fasthttp.StatusUnsupportedMediaType, detail))
+				return
+			}
+		}
+		if o.op.HasBody() {
+			var b body
+			defer b.release()
+			if !s.readBody(ctx, &b) {
 				return
 			}
 		}
@@ -325,6 +407,11 @@ const maxInstance = 256
 // too slow, not HTTP) with a problem instead of fasthttp's plain text;
 // fasthttp closes the connection afterwards.
 func (s *Server) requestError(ctx *fasthttp.RequestCtx, err error) {
+	// front has answered and counted this request already: fasthttp saw
+	// the end of its input.
+	if c, ok := ctx.Conn().(*limitedConn); ok && c.refused {
+		return
+	}
 	start := time.Now()
 	setRequestID(ctx)
 	typ, status := problem.TypeInvalidRequest, fasthttp.StatusBadRequest

@@ -22,6 +22,7 @@ func main() {
 	ignoreTerm := flag.Bool("ignore-term", false, "ignore SIGTERM")
 	exitEarly := flag.Int("exit", -1, "exit with this status instead of listening")
 	noListen := flag.Bool("no-listen", false, "never print the LISTEN line")
+	later := flag.String("later", "", "announce this `name=address` on a second LISTEN line")
 	flag.Parse()
 
 	if *exitEarly >= 0 {
@@ -55,6 +56,9 @@ func main() {
 	fmt.Println("starting up") // a line before LISTEN must be skipped
 	if !*noListen {
 		fmt.Printf("LISTEN a=%s b=%s\n", la.Addr(), lb.Addr())
+		if *later != "" {
+			fmt.Printf("LISTEN %s\n", *later)
+		}
 	}
 	<-sig
 	_ = la.Close()

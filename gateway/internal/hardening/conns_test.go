@@ -1,0 +1,155 @@
+package hardening
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"fanout/gateway/internal/problem"
+	"fanout/gateway/internal/server"
+
+	"github.com/valyala/fasthttp"
+)
+
+// keepAlive is a client connection that has been served once and stays
+// open, idle between requests.
+type keepAlive struct {
+	c  net.Conn
+	br *bufio.Reader
+}
+
+func openKeepAlive(t testing.TB, addr string) *keepAlive {
+	t.Helper()
+	c := dialFrom(t, "127.0.0.1", addr)
+	k := &keepAlive{c: c, br: bufio.NewReader(c)}
+	if status, err := k.get("/v2/experiments/42"); err != nil || status != fasthttp.StatusOK {
+		t.Fatalf("keep-alive connection: status %d, error %v", status, err)
+	}
+	return k
+}
+
+func (k *keepAlive) get(path string) (int, error) {
+	_ = k.c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(k.c, get(path)); err != nil {
+		return 0, err
+	}
+	var resp fasthttp.Response
+	if err := resp.Read(k.br); err != nil {
+		return 0, err
+	}
+	return resp.StatusCode(), nil
+}
+
+// closed reports whether the server has closed the connection, waiting up
+// to a second for it.
+func (k *keepAlive) closed() bool {
+	_ = k.c.SetReadDeadline(time.Now().Add(time.Second))
+	_, err := k.br.ReadByte()
+	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || (err != nil && !isTimeout(err))
+}
+
+func isTimeout(err error) bool {
+	var nerr net.Error
+	return errors.As(err, &nerr) && nerr.Timeout()
+}
+
+// TestIdleConnectionsGiveWay: when idle keep-alive connections hold every
+// slot, a new client is served in the slot of the connection idle the
+// longest, which is closed, rather than refused until the idle timeout;
+// connections in the middle of a request are never closed for it, and
+// once no connection is idle a new one is refused as before.
+func TestIdleConnectionsGiveWay(t *testing.T) {
+	const slots = 3
+	g := startGateway(t, startCluster(t), gatewayOptions{limits: server.Limits{MaxConns: slots, IdleTimeout: time.Minute}})
+	idle := func(n int) func() bool {
+		return func() bool {
+			var b bytes.Buffer
+			g.srv.Metrics().WritePrometheus(&b)
+			return strings.Contains(b.String(), fmt.Sprintf("fanout_client_connections_idle %d\n", n))
+		}
+	}
+	// The server marks a connection idle just after it answers: wait for
+	// it, so that the order of the idle connections is the test's.
+	first := openKeepAlive(t, g.addr)
+	waitFor(t, "one idle connection", idle(1))
+	second := openKeepAlive(t, g.addr)
+	waitFor(t, "two idle connections", idle(2))
+	// The third slot: a request whose headers are still arriving.
+	busy := dialFrom(t, "127.0.0.1", g.addr)
+	if _, err := io.WriteString(busy, "GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n"); err != nil {
+		t.Fatal(err)
+	}
+
+	a, err := exchange(t, g.addr, []byte("GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n"), false, false)
+	if err != nil || a.status != fasthttp.StatusOK {
+		t.Fatalf("a new client while idle connections hold every slot: status %d, error %v: %.200s", a.status, err, a.body)
+	}
+	if !first.closed() {
+		t.Error("the connection idle the longest was not closed to make room")
+	}
+	if status, err := second.get("/v2/experiments/42"); err != nil || status != fasthttp.StatusOK {
+		t.Errorf("the other idle connection: status %d, error %v", status, err)
+	}
+	// The busy connection finishes its request on the same connection.
+	if _, err := io.WriteString(busy, "\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	var resp fasthttp.Response
+	_ = busy.SetDeadline(time.Now().Add(5 * time.Second))
+	if err := resp.Read(bufio.NewReader(busy)); err != nil || resp.StatusCode() != fasthttp.StatusOK {
+		t.Errorf("the busy connection: status %d, error %v", resp.StatusCode(), err)
+	}
+	_ = busy.SetDeadline(time.Time{})
+
+	// Hold every slot with requests in progress: nothing gives way.
+	for _, c := range []net.Conn{second.c, busy} {
+		if _, err := io.WriteString(c, "GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	third := dialFrom(t, "127.0.0.1", g.addr)
+	if _, err := io.WriteString(third, "GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the three partial requests are read
+	a, err = exchange(t, g.addr, []byte(get("/v2/experiments/42")), false, false)
+	if err != nil {
+		t.Fatalf("a client beyond the limit: %v", err)
+	}
+	checkProblem(t, a, fasthttp.StatusServiceUnavailable, problem.TypeUnavailable)
+}
+
+// TestIdleConnectionsGiveWayPerIP: an address whose idle keep-alive
+// connections hold its whole share is served on a new connection in the
+// slot of its longest idle one, rather than refused with 429.
+func TestIdleConnectionsGiveWayPerIP(t *testing.T) {
+	const perIP = 2
+	g := startGateway(t, startCluster(t), gatewayOptions{limits: server.Limits{MaxConnsPerIP: perIP, IdleTimeout: time.Minute}})
+	idle := func(n int) func() bool {
+		return func() bool {
+			var b bytes.Buffer
+			g.srv.Metrics().WritePrometheus(&b)
+			return strings.Contains(b.String(), fmt.Sprintf("fanout_client_connections_idle %d\n", n))
+		}
+	}
+	first := openKeepAlive(t, g.addr)
+	waitFor(t, "one idle connection", idle(1))
+	second := openKeepAlive(t, g.addr)
+	waitFor(t, "two idle connections", idle(2))
+	a, err := exchange(t, g.addr, []byte("GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n"), false, false)
+	if err != nil || a.status != fasthttp.StatusOK {
+		t.Fatalf("a new connection from an address whose idle connections hold its share: status %d, error %v: %.200s", a.status, err, a.body)
+	}
+	if !first.closed() {
+		t.Error("the address's connection idle the longest was not closed to make room")
+	}
+	if status, err := second.get("/v2/experiments/42"); err != nil || status != fasthttp.StatusOK {
+		t.Errorf("the other idle connection: status %d, error %v", status, err)
+	}
+}

@@ -1,0 +1,83 @@
+package server
+
+import (
+	"fmt"
+
+	"fanout/gateway/internal/problem"
+
+	"github.com/fasthttp/router"
+	"github.com/valyala/fasthttp"
+)
+
+// headerReceived runs once a request's headers are read, before any byte of
+// its body. A body over the size limit is refused unread: fasthttp, which
+// streams bodies here, would otherwise wait for its first 8 KiB before any
+// handler runs, and a client that waits for an early answer would wait for
+// the read timeout. Marking the request as expecting 100-continue makes
+// fasthttp skip that read and ask expect, which refuses it; a client that
+// did not ask for 100-continue is never sent one, as it is refused.
+func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	if h.ContentLength() > s.limits.MaxRequestBodySize {
+		h.Set(fasthttp.HeaderExpect, "100-continue")
+	}
+	return fasthttp.RequestConfig{}
+}
+
+// newExpectRouter routes a request that expects 100-continue to the checks
+// of its operation's headers.
+func (s *Server) newExpectRouter() *router.Router {
+	r := router.New()
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.HandleOPTIONS = false
+	for _, o := range s.ops {
+		r.Handle(o.op.Method, o.op.Path, func(ctx *fasthttp.RequestCtx) {
+			if !o.validate || !o.op.HasBody() {
+				return
+			}
+			detail := unsupportedEncoding(ctx.Request.Header.ContentEncoding())
+			if detail == "" {
+				detail = unsupportedMediaType(ctx, o.op)
+			}
+			if detail != "" {
+				s.refuseBody(ctx, problem.New(problem.TypeUnsupportedMediaType, fasthttp.StatusUnsupportedMediaType, detail))
+			}
+		})
+	}
+	return r
+}
+
+// expect answers a request that expects 100-continue, before its body is
+// sent: 100 only once its headers pass the checks that do not need the body
+// (size, route, media type, and room in the body budget now), else the
+// refusal, with its problem. fasthttp
+// then writes the response as it stands, without calling the handler, and
+// closes the connection (server.go, the ExpectHandler branch of serveConn).
+func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
+	if n := ctx.Request.Header.ContentLength(); n > s.limits.MaxRequestBodySize {
+		s.refuseBody(ctx, problem.New(problem.TypeTooLarge, fasthttp.StatusRequestEntityTooLarge,
+			fmt.Sprintf("the request body exceeds %d bytes", s.limits.MaxRequestBodySize)))
+		return fasthttp.StatusRequestEntityTooLarge
+	}
+	h, _ := s.expectRouter.Lookup(string(ctx.Method()), string(ctx.Path()), ctx)
+	if h == nil {
+		if h, _ := s.router.Lookup(string(ctx.Method()), string(ctx.Path()), ctx); h != nil {
+			return fasthttp.StatusContinue // HEAD, which has no body to check
+		}
+		// No operation: the router's own answer, 404 or 405.
+		s.router.Handler(ctx)
+		lingerOnClose(ctx.Conn())
+		return ctx.Response.StatusCode()
+	}
+	h(ctx)
+	if status := ctx.Response.StatusCode(); status != fasthttp.StatusOK {
+		return status
+	}
+	// The handler reserves the body when it runs; a body that would not
+	// fit now is not worth sending.
+	if v := s.budget.fits(ctx.RemoteIP().String(), s.bodyReservation(&ctx.Request.Header)); v != budgetOK {
+		s.overBudget(ctx, v)
+		return ctx.Response.StatusCode()
+	}
+	return fasthttp.StatusContinue
+}

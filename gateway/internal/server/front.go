@@ -1,0 +1,275 @@
+package server
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"time"
+
+	"fanout/gateway/internal/problem"
+
+	"github.com/valyala/fasthttp"
+)
+
+// front inspects the bytes a client sends before fasthttp parses them, where
+// fasthttp is more lenient than a proxy in front of the gateway may be:
+//
+//   - A bare LF inside a header block is refused (400). fasthttp takes it
+//     for a line end, so "X-A: 1\nTransfer-Encoding: chunked" becomes a
+//     second header that a proxy passing the LF through never saw: a
+//     request smuggling vector. An LF-only request is refused at once
+//     rather than left waiting for a CRLF CRLF until the read timeout.
+//   - A request line whose version is not HTTP/1.x is refused (505);
+//     fasthttp serves "HTTP/2.0" or "HTTP/9.9" as HTTP/1.0.
+//
+// To find where each header block starts on a keep-alive connection, front
+// follows the framing of the bodies between them (Content-Length, chunked).
+// It gives up inspecting a connection whose framing it cannot follow with
+// certainty (say, two Content-Length headers): fasthttp refuses those
+// requests itself and closes the connection. Every line it holds is bounded
+// by the header size limit. The cost is one pass over the header bytes; a
+// body is skipped by length.
+type front struct {
+	state   int
+	maxLine int
+	line    []byte // the current line of a header block or chunk size
+	cr      bool   // the previous byte was a CR
+	first   bool   // the current line is the request line
+	http10  bool   // the request line says HTTP/1.0
+	length  int64  // Content-Length, -1 if none
+	chunked bool
+	lengths int   // Content-Length headers seen
+	left    int64 // bytes of the body or chunk left
+	// blockAt is where, in the bytes being inspected, the current request
+	// head starts (0 if it started before them).
+	blockAt int
+}
+
+// States of front.
+const (
+	frontHeader      = iota // in a header block
+	frontBody               // in a body of known length
+	frontChunkSize          // in a chunk-size line
+	frontChunkData          // in a chunk's data
+	frontChunkCRLF          // in the CRLF after a chunk's data
+	frontTrailer            // in the trailer section
+	frontPassthrough        // no longer inspecting
+)
+
+func newFront(maxLine int) front {
+	return front{maxLine: maxLine, first: true, length: -1}
+}
+
+// errRefused ends the reading of a connection that front refused: fasthttp
+// sees the end of its input, and its own answer, if any, is dropped.
+var errRefused = io.EOF
+
+// inspect checks the bytes b just read; it returns a refusal problem if
+// they break the rules above, and how many of the bytes come before the
+// head of the refused request: those belong to earlier requests, which are
+// served first.
+func (f *front) inspect(b []byte) (*problem.Problem, int) {
+	f.blockAt = 0
+	for i := 0; i < len(b); {
+		switch f.state {
+		case frontPassthrough:
+			return nil, 0
+		case frontBody, frontChunkData:
+			n := min(int64(len(b)-i), f.left)
+			f.left -= n
+			i += int(n)
+			if f.left == 0 {
+				if f.state == frontBody {
+					f.startRequest(i)
+				} else {
+					f.state, f.left = frontChunkCRLF, 2
+				}
+			}
+			continue
+		case frontChunkCRLF:
+			i++
+			if f.left--; f.left == 0 {
+				f.state = frontChunkSize
+			}
+			continue
+		}
+		// A line: of a header block, a chunk size or a trailer.
+		c := b[i]
+		i++
+		if c != '\n' {
+			f.cr = c == '\r'
+			if len(f.line) >= f.maxLine {
+				f.state = frontPassthrough // fasthttp answers 431
+				return nil, 0
+			}
+			f.line = append(f.line, c)
+			continue
+		}
+		if !f.cr && f.state != frontChunkSize && f.state != frontTrailer {
+			return f.refuse(problem.TypeInvalidRequest, fasthttp.StatusBadRequest,
+				"a line of the request head ends in a bare LF; HTTP/1.1 lines end in CRLF"), f.blockAt
+		}
+		f.cr = false
+		line := bytes.TrimSuffix(f.line, []byte("\r"))
+		f.line = f.line[:0]
+		if p := f.endLine(line, i); p != nil {
+			return p, f.blockAt
+		}
+	}
+	return nil, 0
+}
+
+// endLine handles a whole line, without its CRLF; next is the index of the
+// byte after it.
+func (f *front) endLine(line []byte, next int) *problem.Problem {
+	switch f.state {
+	case frontChunkSize:
+		size := line
+		if j := bytes.IndexByte(size, ';'); j >= 0 {
+			size = size[:j]
+		}
+		n, err := strconv.ParseInt(string(bytes.TrimSpace(size)), 16, 64)
+		switch {
+		case err != nil || n < 0:
+			f.state = frontPassthrough // fasthttp refuses the chunk
+		case n == 0:
+			f.state = frontTrailer
+		default:
+			f.state, f.left = frontChunkData, n
+		}
+		return nil
+	case frontTrailer:
+		if len(line) == 0 {
+			f.startRequest(next)
+		}
+		return nil
+	}
+	if f.first {
+		if len(line) == 0 {
+			return nil // empty lines before a request line are ignored (RFC 9112, 2.2)
+		}
+		f.first = false
+		return f.requestLine(line)
+	}
+	if len(line) > 0 {
+		f.header(line)
+		return nil
+	}
+	// The end of the header block.
+	switch {
+	case f.state == frontPassthrough:
+	case f.chunked:
+		f.state = frontChunkSize
+	case f.length > 0:
+		f.state, f.left = frontBody, f.length
+	default:
+		f.startRequest(next)
+	}
+	return nil
+}
+
+// startRequest expects the head of the next request at index at.
+func (f *front) startRequest(at int) {
+	f.state, f.first, f.http10, f.length, f.chunked, f.lengths = frontHeader, true, false, -1, false, 0
+	f.blockAt = at
+}
+
+// requestLine checks the version of a request line. Any other fault is
+// fasthttp's to find.
+func (f *front) requestLine(line []byte) *problem.Problem {
+	sp := bytes.LastIndexByte(line, ' ')
+	if sp < 0 {
+		return nil
+	}
+	v := line[sp+1:]
+	if len(v) == 8 && bytes.HasPrefix(v, []byte("HTTP/")) && v[6] == '.' && isDigit(v[5]) && isDigit(v[7]) && v[5] != '1' {
+		return f.refuse(problem.TypeVersionNotSupported, fasthttp.StatusHTTPVersionNotSupported,
+			fmt.Sprintf("HTTP version %s is not supported; the gateway speaks HTTP/1.1", v))
+	}
+	f.http10 = bytes.Equal(v, []byte("HTTP/1.0"))
+	return nil
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// header follows the headers that frame the body.
+func (f *front) header(line []byte) {
+	name, value, ok := bytes.Cut(line, []byte(":"))
+	if !ok {
+		return
+	}
+	value = bytes.TrimSpace(value)
+	switch {
+	case bytes.EqualFold(name, []byte("Content-Length")):
+		n, err := strconv.ParseInt(string(value), 10, 64)
+		if f.lengths++; err != nil || n < 0 || f.lengths > 1 {
+			f.state = frontPassthrough
+			return
+		}
+		f.length = n
+	case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+		if f.chunked || f.http10 || !bytes.EqualFold(value, []byte("chunked")) {
+			f.state = frontPassthrough
+			return
+		}
+		f.chunked = true
+	}
+}
+
+// refuse makes the answer to a refused connection.
+func (f *front) refuse(typ string, status int, detail string) *problem.Problem {
+	p := problem.New(typ, status, detail)
+	f.state = frontPassthrough
+	return &p
+}
+
+// Read reads from the client through front: a request it refuses is
+// answered here, with Connection: close, and the connection reads as ended.
+// The requests before it on the connection are served first: the bytes
+// before its head are returned, and the refusal waits for the next Read,
+// which fasthttp makes only once it has sent their answers.
+func (c *limitedConn) Read(b []byte) (int, error) {
+	if c.refused {
+		return 0, errRefused
+	}
+	if c.pending != nil {
+		c.refuse(c.pending)
+		return 0, errRefused
+	}
+	n, err := c.Conn.Read(b)
+	if n > 0 && c.front.state != frontPassthrough {
+		if p, before := c.front.inspect(b[:n]); p != nil {
+			if before > 0 {
+				c.pending = p
+				return before, nil
+			}
+			c.refuse(p)
+			return 0, errRefused
+		}
+	}
+	return n, err
+}
+
+func (c *limitedConn) refuse(p *problem.Problem) {
+	c.refused = true
+	c.limit.onRefused(p.Status)
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(refusalWriteTimeout))
+	_, _ = c.Conn.Write(answer(*p, false))
+	lingerOnClose(c)
+}
+
+// Write writes to the client, unless front or cutAll has answered it:
+// fasthttp's own answer is dropped then.
+func (c *limitedConn) Write(b []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.refused || c.cut {
+		return len(b), nil
+	}
+	c.written = true
+	return c.Conn.Write(b)
+}
+
+var _ net.Conn = (*limitedConn)(nil)
