@@ -16,13 +16,14 @@ import (
 // for it ignores ctx, as a blocked event loop would; a call that gets the lock
 // after ctx is done is not sent.
 type blocking struct {
-	mu sync.Mutex
+	mu     sync.Mutex
+	runAll bool // Options.RunAll
 }
 
 func (*blocking) Mode() string { return ModeBlocking }
 
 func (b *blocking) Execute(ctx context.Context, p *Plan, params Params, d Doer) *Result {
-	r := newResult(ctx, p, params, d)
+	r := newResult(ctx, p, params, d, abortUnless(b.runAll, abortCancel))
 	r.runGraph(b)
 	return r.finish()
 }

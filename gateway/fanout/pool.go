@@ -23,6 +23,7 @@ type pool struct {
 	head   int
 	closed bool
 	wg     sync.WaitGroup
+	runAll bool // Options.RunAll
 }
 
 // job is one call waiting for a worker.
@@ -46,7 +47,7 @@ func newPool(size int) *pool {
 func (*pool) Mode() string { return ModePool }
 
 func (p *pool) Execute(ctx context.Context, plan *Plan, params Params, d Doer) *Result {
-	r := newResult(ctx, plan, params, d)
+	r := newResult(ctx, plan, params, d, abortUnless(p.runAll, abortCancel))
 	r.runGraph(p)
 	return r.finish()
 }
@@ -81,7 +82,7 @@ func (p *pool) withdraw(r *Result, dst []int) []int {
 			continue
 		}
 		o := &r.Outcomes[j.i]
-		o.Err = r.ctx.Err()
+		o.Err = r.stopped()
 		o.Wait = now.Sub(j.ready)
 		o.Start = now.Sub(r.start)
 		dst = append(dst, j.i)

@@ -195,13 +195,14 @@ func missing(name string, out *fanout.Outcome) compose.Missing {
 
 // failure finds the failed required call that explains the request's
 // failure, the primary first, and returns its problem. Optional calls never
-// fail the request.
+// fail the request, and neither do the calls that the engine cancelled
+// because a required one failed (fanout.ErrAborted): that one is the cause.
 func (s *Server) failure(o *operation, res *fanout.Result) (problem.Problem, bool) {
 	calls := o.plan.Calls()
 	check := func(i int) (problem.Problem, bool) {
 		c := calls[i].Spec
 		out := &res.Outcomes[i]
-		if c.Optional || out.OK() || errors.Is(out.Err, fanout.ErrDependency) {
+		if c.Optional || out.OK() || errors.Is(out.Err, fanout.ErrDependency) || errors.Is(out.Err, fanout.ErrAborted) {
 			return problem.Problem{}, false
 		}
 		p, kind := s.callProblem(c, out, i == o.primary)
@@ -221,7 +222,7 @@ func (s *Server) failure(o *operation, res *fanout.Result) (problem.Problem, boo
 	for _, c := range calls {
 		out := &res.Outcomes[c.Index]
 		var de *fanout.DependencyError
-		if c.Spec.Optional || !errors.As(out.Err, &de) {
+		if c.Spec.Optional || !errors.As(out.Err, &de) || errors.Is(out.Err, fanout.ErrAborted) {
 			continue
 		}
 		s.metrics.Error(metrics.KindBadGateway)
