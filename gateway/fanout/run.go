@@ -141,23 +141,11 @@ func (r *Result) since() time.Duration { return time.Since(r.start) }
 // not it records why in the call's Outcome (which may abort the run). buf
 // is scratch space for the path.
 func (r *Result) prepare(i int, buf []byte) (path string, ok bool) {
-	path, ok = r.expand(i, buf)
-	if !ok {
-		r.checkAbort(i)
-	}
-	return path, ok
-}
-
-// expand is prepare without the abort.
-func (r *Result) expand(i int, buf []byte) (path string, ok bool) {
 	p := r.plan
 	c := &p.calls[i]
-	o := &r.Outcomes[i]
 	for _, d := range c.Deps {
 		if dep := &r.Outcomes[d]; !dep.OK() {
-			o.Err = &DependencyError{Call: p.calls[d].Spec.Name, Status: dep.Status, Err: dep.Err}
-			o.Start = r.since()
-			return "", false
+			return r.skip(i, &DependencyError{Call: p.calls[d].Spec.Name, Status: dep.Status, Err: dep.Err})
 		}
 	}
 	t := &p.steps[i].tmpl
@@ -165,28 +153,32 @@ func (r *Result) expand(i int, buf []byte) (path string, ok bool) {
 		sg := &t.segs[s]
 		if sg.kind == segField && r.vals[sg.slot].why != present {
 			owner := p.calls[sg.call].Spec.Name
-			o.Err = &DependencyError{
+			return r.skip(i, &DependencyError{
 				Call:   owner,
 				Field:  sg.field,
 				Status: r.Outcomes[sg.call].Status,
 				Err:    fieldError(owner, sg.field, r.vals[sg.slot].why),
-			}
-			o.Start = r.since()
-			return "", false
+			})
 		}
 	}
 	if err := r.stopped(); err != nil {
-		o.Err = err
-		o.Start = r.since()
-		return "", false
+		return r.skip(i, err)
 	}
 	path, err := t.expand(buf, r.params, r.vals)
 	if err != nil {
-		o.Err = err
-		o.Start = r.since()
-		return "", false
+		return r.skip(i, err)
 	}
 	return path, true
+}
+
+// skip records in call i's Outcome why it is not sent, which may abort the
+// run, and returns prepare's answer.
+func (r *Result) skip(i int, err error) (string, bool) {
+	o := &r.Outcomes[i]
+	o.Err = err
+	o.Start = r.since()
+	r.checkAbort(i)
+	return "", false
 }
 
 // send calls the Doer for call i and records the Outcome, after wait spent
