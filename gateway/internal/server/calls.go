@@ -28,11 +28,19 @@ type state struct {
 var states = sync.Pool{New: func() any { return &state{buf: make([]byte, 0, 4096)} }}
 
 // execute runs the operation's plan for one request. The caller releases
-// the Result, then the Exchange behind d, in that order.
+// the Result, then the Exchange behind d, in that order. A client that goes
+// away meanwhile cancels the run's context (disconnect.go), so that the
+// calls not sent yet never are; a plan of one call has nothing to spare and
+// is not watched.
 func (s *Server) execute(ctx *fasthttp.RequestCtx, o *operation, start time.Time, st *state, d fanout.Doer) (*fanout.Result, time.Duration) {
 	st.params.fill(ctx, o.op)
 	c, cancel := context.WithDeadline(context.Background(), start.Add(s.deadline))
 	defer cancel()
+	if len(o.plan.Calls()) > 1 {
+		// Deferred, so that even a panic ends the watch before fasthttp
+		// reads from the connection again.
+		defer watchClient(ctx, cancel).stop()
+	}
 	offset := time.Since(start)
 	res := s.exec.Execute(c, o.plan, &st.params, d)
 	for i := range res.Outcomes {

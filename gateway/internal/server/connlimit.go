@@ -117,6 +117,10 @@ type limitedConn struct {
 	once  sync.Once
 }
 
+// inner returns the connection as the listener accepted it, for the
+// client watch (disconnect.go), which needs the TCP socket.
+func (c *limitedConn) inner() net.Conn { return c.Conn }
+
 func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() {
