@@ -1,6 +1,10 @@
 package server
 
-import "golang.org/x/sys/unix"
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
 
 // canPeek says that this platform can watch a client's socket.
 const canPeek = true
@@ -12,13 +16,16 @@ const canPeek = true
 func (w *clientWatch) peek(fd uintptr) bool {
 	var b [1]byte
 	for {
-		n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		// recvfrom(2) without an address: unix.Recvfrom would allocate one
+		// per call, on every fanned-out request.
+		n, _, errno := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
+			unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
 		switch {
-		case err == unix.EINTR:
+		case errno == unix.EINTR:
 			continue
-		case err == unix.EAGAIN:
+		case errno == unix.EAGAIN:
 			return false
-		case err != nil, n == 0:
+		case errno != 0, n == 0:
 			w.gone = true
 		}
 		return true
