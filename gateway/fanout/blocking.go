@@ -14,7 +14,7 @@ import (
 // The lock belongs to the Executor, and the gateway holds one Executor per
 // process, so it is process-wide there while tests stay independent. Waiting
 // for it ignores ctx, as a blocked event loop would; a call that gets the lock
-// after ctx is done is not sent.
+// after ctx is done, or after a required call of its run failed, is not sent.
 type blocking struct {
 	mu     sync.Mutex
 	runAll bool // Options.RunAll

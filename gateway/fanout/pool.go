@@ -13,8 +13,9 @@ import (
 //
 // The queue is a slice under a mutex rather than a channel so that a request
 // never blocks to enqueue: it keeps noticing its own finished calls (their
-// dependents join the queue at once, and Wait counts from then) and its
-// deadline (its queued calls are withdrawn and get ctx.Err()).
+// dependents join the queue at once, and Wait counts from then) and the end
+// of its run (at its deadline, or when a required call failed, its queued
+// calls are withdrawn unsent).
 type pool struct {
 	size   int
 	mu     sync.Mutex
