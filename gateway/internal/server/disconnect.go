@@ -18,6 +18,9 @@ import (
 // turns readable, then peeks at it without consuming anything. End of file
 // or an error means the client is gone; a byte means it pipelined its next
 // request, which fasthttp will read, so the watch ends without a verdict.
+// A client that shuts down its sending side after the request and still
+// reads is taken for gone, as net/http's server takes it; few HTTP clients
+// do that.
 //
 // The watch must end before the handler returns, since fasthttp reads the
 // next request from the same connection: stop wakes the goroutine with a read
