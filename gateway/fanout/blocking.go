@@ -14,15 +14,16 @@ import (
 // The lock belongs to the Executor, and the gateway holds one Executor per
 // process, so it is process-wide there while tests stay independent. Waiting
 // for it ignores ctx, as a blocked event loop would; a call that gets the lock
-// after ctx is done is not sent.
+// after ctx is done, or after a required call of its run failed, is not sent.
 type blocking struct {
-	mu sync.Mutex
+	mu     sync.Mutex
+	runAll bool // Options.RunAll
 }
 
 func (*blocking) Mode() string { return ModeBlocking }
 
 func (b *blocking) Execute(ctx context.Context, p *Plan, params Params, d Doer) *Result {
-	r := newResult(ctx, p, params, d)
+	r := newResult(ctx, p, params, d, abortUnless(b.runAll, abortCancel))
 	r.runGraph(b)
 	return r.finish()
 }

@@ -11,12 +11,12 @@ import "context"
 // thus runs in one goroutine, and Execute's goroutine is woken once, when the
 // last call finishes, rather than once per call: at a few backend calls per
 // request, goroutine starts and wake-ups are a good part of the gateway's CPU.
-type concurrent struct{}
+type concurrent struct{ runAll bool }
 
 func (concurrent) Mode() string { return ModeConcurrent }
 
-func (concurrent) Execute(ctx context.Context, p *Plan, params Params, d Doer) *Result {
-	r := newResult(ctx, p, params, d)
+func (c concurrent) Execute(ctx context.Context, p *Plan, params Params, d Doer) *Result {
+	r := newResult(ctx, p, params, d, abortUnless(c.runAll, abortCancel))
 	if len(p.calls) == 0 {
 		return r.finish()
 	}

@@ -16,6 +16,13 @@
 //	pool        calls queue for one of N worker goroutines per Executor
 //	blocking    concurrent, but every backend call holds one lock (the pitfall)
 //
+// A required call (not CallSpec.Optional) that fails, answers a non-2xx
+// status or cannot be sent decides the request, so by default it ends the
+// run: the context of the calls in flight is cancelled, no call is sent
+// afterwards, and the calls cut short get an *AbortError (ErrAborted) naming
+// it. Options.RunAll keeps every call going for a caller that wants every
+// Outcome.
+//
 // The package imports no HTTP server or client: the gateway adapts its backend
 // client to a Doer and its request to Params.
 package fanout

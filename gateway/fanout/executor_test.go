@@ -336,7 +336,8 @@ func TestDependencyFailure(t *testing.T) {
 		for _, mode := range Modes {
 			t.Run(tc.name+"/"+mode, func(t *testing.T) {
 				d := &recordingDoer{next: tc.doer}
-				r := newExecutor(t, mode, Options{PoolSize: 2}).Execute(t.Context(), p, ParamMap{"experiment_id": "42"}, d)
+				// RunAll: results, independent of the failure, must still run.
+				r := newExecutor(t, mode, Options{PoolSize: 2, RunAll: true}).Execute(t.Context(), p, ParamMap{"experiment_id": "42"}, d)
 				defer r.Release()
 				layer := r.Outcomes[p.Index("layer")]
 				var de *DependencyError
@@ -575,11 +576,12 @@ func TestResultReuse(t *testing.T) {
 }
 
 // TestDoerPanic checks that a panicking Doer fails its call (and its
-// dependents) instead of the process, in every mode.
+// dependents) instead of the process, in every mode. RunAll lets the
+// independent results call answer anyway.
 func TestDoerPanic(t *testing.T) {
 	p := compileResults(t)
 	for _, mode := range Modes {
-		r := newExecutor(t, mode, Options{PoolSize: 1}).Execute(t.Context(), p, ParamMap{"experiment_id": "1"}, panickyDoer{panics: map[string]bool{"experiments": true}})
+		r := newExecutor(t, mode, Options{PoolSize: 1, RunAll: true}).Execute(t.Context(), p, ParamMap{"experiment_id": "1"}, panickyDoer{panics: map[string]bool{"experiments": true}})
 		if err := r.Outcomes[p.Index("experiment")].Err; !errors.Is(err, ErrPanic) || !strings.Contains(err.Error(), `"experiment"`) {
 			t.Errorf("%s: experiment err %v, want ErrPanic naming the call", mode, err)
 		}
@@ -594,10 +596,10 @@ func TestDoerPanic(t *testing.T) {
 }
 
 // TestNilParams checks that a plan with parameters run without Params fails
-// its calls instead of panicking.
+// its calls instead of panicking. RunAll lets every call report ErrParam.
 func TestNilParams(t *testing.T) {
 	p := compileResults(t)
-	r := newExecutor(t, ModeConcurrent, Options{}).Execute(t.Context(), p, nil, instantDoer{})
+	r := newExecutor(t, ModeConcurrent, Options{RunAll: true}).Execute(t.Context(), p, nil, instantDoer{})
 	defer r.Release()
 	if err := r.Outcomes[p.Index("results")].Err; !errors.Is(err, ErrParam) {
 		t.Errorf("results err %v, want ErrParam", err)

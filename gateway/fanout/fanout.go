@@ -43,7 +43,33 @@ var (
 	ErrPanic = errors.New("doer panicked")
 	// ErrClosed marks a call that was not sent because its pool Executor was closed.
 	ErrClosed = errors.New("executor closed")
+	// ErrAborted marks the Outcome of a call that was cancelled, or never
+	// sent, because a required call of the same Execute failed. The error is
+	// an *AbortError naming that call.
+	ErrAborted = errors.New("aborted")
 )
+
+// AbortError is the Outcome.Err of a call cut short because a required call
+// (not CallSpec.Optional) of the same Execute did not deliver: it failed, or
+// answered with a non-2xx status, or could not be sent. The request has
+// failed then, so the Executor cancels the calls in flight and sends no
+// more. errors.Is(err, ErrAborted) is true, and so is
+// errors.Is(err, context.Canceled).
+type AbortError struct {
+	Call string // the required call whose failure aborted the run, e.g. "results"
+	Err  error  // context.Canceled, or the Doer's error that reported it
+}
+
+// Error says which call's failure cancelled this one.
+func (e *AbortError) Error() string {
+	return fmt.Sprintf("cancelled because required call %q failed: %v", e.Call, e.Err)
+}
+
+// Is reports ErrAborted, so callers need not know the type.
+func (e *AbortError) Is(target error) bool { return target == ErrAborted }
+
+// Unwrap returns the cause, context.Canceled or what wraps it.
+func (e *AbortError) Unwrap() error { return e.Err }
 
 // DependencyError is the Outcome.Err of a call that was not sent because its
 // dependency Call did not deliver. errors.Is(err, ErrDependency) is true, and
@@ -112,8 +138,10 @@ type Outcome struct {
 	Body   []byte // backend body as the Doer returned it; valid until Release
 	// Err is a transport error or the context's error from the Doer, the
 	// context's error if the call was not started before ctx was done,
-	// a *DependencyError (ErrDependency) if a dependency did not deliver, or
-	// ErrParam. It is nil for any answered call, whatever its status.
+	// a *DependencyError (ErrDependency) if a dependency did not deliver,
+	// an *AbortError (ErrAborted) if a required call's failure cancelled
+	// it or kept it from being sent, or ErrParam. It is nil for any
+	// answered call, whatever its status.
 	Err error
 	// Start is the offset from the start of Execute at which the Doer was
 	// entered (the call was ready Wait earlier); for a call that was not sent,
@@ -137,8 +165,11 @@ func (o *Outcome) OK() bool { return o.Err == nil && o.Status >= 200 && o.Status
 type Executor interface {
 	// Mode returns the strategy's name, one of Modes.
 	Mode() string
-	// Execute runs every call of p and returns one Outcome per call, indexed
+	// Execute runs the calls of p and returns one Outcome per call, indexed
 	// by Call.Index. Calls not started before ctx is done get ctx.Err().
+	// Unless Options.RunAll is set, the first required call that does not
+	// deliver ends the run: the calls in flight see their context
+	// cancelled, and those cancelled or not yet sent get an *AbortError.
 	Execute(ctx context.Context, p *Plan, params Params, d Doer) *Result
 }
 
@@ -147,6 +178,11 @@ type Options struct {
 	// PoolSize is the number of workers of the pool mode; 0 means
 	// DefaultPoolSize. Other modes ignore it.
 	PoolSize int
+	// RunAll keeps every call going after a required call failed, for a
+	// caller that wants every Outcome. By default (false) such a failure
+	// decides the request, so the Executor cancels the calls in flight and
+	// sends no more: nobody waits for their answers.
+	RunAll bool
 }
 
 // New returns the Executor of the named mode. A pool Executor starts its
@@ -158,19 +194,21 @@ func New(mode string, opts Options) (Executor, error) {
 	}
 	switch mode {
 	case ModeSequential:
-		return sequential{}, nil
+		return sequential{runAll: opts.RunAll}, nil
 	case ModeStaged:
-		return staged{}, nil
+		return staged{runAll: opts.RunAll}, nil
 	case ModeConcurrent:
-		return concurrent{}, nil
+		return concurrent{runAll: opts.RunAll}, nil
 	case ModePool:
 		n := opts.PoolSize
 		if n == 0 {
 			n = DefaultPoolSize
 		}
-		return newPool(n), nil
+		p := newPool(n)
+		p.runAll = opts.RunAll
+		return p, nil
 	case ModeBlocking:
-		return &blocking{}, nil
+		return &blocking{runAll: opts.RunAll}, nil
 	}
 	return nil, fmt.Errorf("new executor: unknown mode %q (want one of %s)", mode, strings.Join(Modes, ", "))
 }

@@ -13,8 +13,9 @@ import (
 //
 // The queue is a slice under a mutex rather than a channel so that a request
 // never blocks to enqueue: it keeps noticing its own finished calls (their
-// dependents join the queue at once, and Wait counts from then) and its
-// deadline (its queued calls are withdrawn and get ctx.Err()).
+// dependents join the queue at once, and Wait counts from then) and the end
+// of its run (at its deadline, or when a required call failed, its queued
+// calls are withdrawn unsent).
 type pool struct {
 	size   int
 	mu     sync.Mutex
@@ -23,6 +24,7 @@ type pool struct {
 	head   int
 	closed bool
 	wg     sync.WaitGroup
+	runAll bool // Options.RunAll
 }
 
 // job is one call waiting for a worker.
@@ -46,7 +48,7 @@ func newPool(size int) *pool {
 func (*pool) Mode() string { return ModePool }
 
 func (p *pool) Execute(ctx context.Context, plan *Plan, params Params, d Doer) *Result {
-	r := newResult(ctx, plan, params, d)
+	r := newResult(ctx, plan, params, d, abortUnless(p.runAll, abortCancel))
 	r.runGraph(p)
 	return r.finish()
 }
@@ -81,7 +83,7 @@ func (p *pool) withdraw(r *Result, dst []int) []int {
 			continue
 		}
 		o := &r.Outcomes[j.i]
-		o.Err = r.ctx.Err()
+		o.Err = r.stopped()
 		o.Wait = now.Sub(j.ready)
 		o.Start = now.Sub(r.start)
 		dst = append(dst, j.i)

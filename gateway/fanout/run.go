@@ -2,8 +2,10 @@ package fanout
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,7 +20,8 @@ type Result struct {
 	// another goroutine only after receiving its index on done (or, in the
 	// concurrent mode, after finishCall, under mu).
 	plan    *Plan
-	ctx     context.Context
+	ctx     context.Context // the calls' context: parent, or derived to be cancelled on abort
+	parent  context.Context // the caller's context
 	params  Params
 	doer    Doer
 	start   time.Time
@@ -29,18 +32,57 @@ type Result struct {
 
 	// For the concurrent mode, where whichever goroutine finishes a call
 	// starts its dependents: mu guards pending and left, the number of
-	// calls not finished yet.
+	// calls not finished yet. In every mode it also guards cancels.
 	mu   sync.Mutex
 	left int
+
+	// What a failed required call does to the run (see checkAbort):
+	// aborter is 1 + the index of the call that aborted it, 0 while none
+	// has; cancel cancels ctx when the mode has calls in flight to stop,
+	// and cancels, under mu, those of the calls' own timeout contexts.
+	abort   abort
+	aborter atomic.Int32
+	cancel  context.CancelFunc
+	cancels []context.CancelFunc
+}
+
+// abort is how a run reacts to a required call that did not deliver.
+type abort uint8
+
+const (
+	// abortNever runs every call (Options.RunAll, or a plan of one call).
+	abortNever abort = iota
+	// abortStop sends no call afterwards: the sequential mode, where no
+	// other call is ever in flight.
+	abortStop
+	// abortCancel also cancels the context of the calls in flight.
+	abortCancel
+)
+
+// abortUnless returns a, or abortNever if the caller asked for every call.
+func abortUnless(runAll bool, a abort) abort {
+	if runAll {
+		return abortNever
+	}
+	return a
 }
 
 var results = sync.Pool{New: func() any { return new(Result) }}
 
 // newResult takes a Result from the pool and sizes it for p.
-func newResult(ctx context.Context, p *Plan, params Params, d Doer) *Result {
+func newResult(ctx context.Context, p *Plan, params Params, d Doer, a abort) *Result {
 	r := results.Get().(*Result)
 	n := len(p.calls)
-	r.plan, r.ctx, r.params, r.doer = p, ctx, params, d
+	r.plan, r.ctx, r.parent, r.params, r.doer = p, ctx, ctx, params, d
+	if n < 2 {
+		a = abortNever // a lone call has no sibling to spare
+	}
+	r.abort = a
+	r.aborter.Store(0)
+	if a == abortCancel {
+		r.ctx, r.cancel = context.WithCancel(ctx)
+		r.cancels = resize(r.cancels, n)
+	}
 	r.Outcomes = resize(r.Outcomes, n)
 	r.vals = resize(r.vals, p.slots)
 	for i := range r.vals {
@@ -60,7 +102,10 @@ func newResult(ctx context.Context, p *Plan, params Params, d Doer) *Result {
 // finish stamps the total and drops what the Result must not keep.
 func (r *Result) finish() *Result {
 	r.Total = time.Since(r.start)
-	r.ctx, r.params, r.doer = nil, nil, nil
+	if r.cancel != nil {
+		r.cancel() // free what the derived context holds in its parent
+	}
+	r.ctx, r.parent, r.params, r.doer, r.cancel = nil, nil, nil, nil, nil
 	return r
 }
 
@@ -91,18 +136,16 @@ func resize[T any](s []T, n int) []T {
 func (r *Result) since() time.Duration { return time.Since(r.start) }
 
 // prepare decides whether call i can be sent: every dependency answered 2xx
-// and yielded the referenced fields, ctx is not done, every parameter is
-// present. If so it returns the expanded path; if not it records why in the
-// call's Outcome. buf is scratch space for the path.
+// and yielded the referenced fields, the run is neither aborted nor past
+// ctx, every parameter is present. If so it returns the expanded path; if
+// not it records why in the call's Outcome (which may abort the run). buf
+// is scratch space for the path.
 func (r *Result) prepare(i int, buf []byte) (path string, ok bool) {
 	p := r.plan
 	c := &p.calls[i]
-	o := &r.Outcomes[i]
 	for _, d := range c.Deps {
 		if dep := &r.Outcomes[d]; !dep.OK() {
-			o.Err = &DependencyError{Call: p.calls[d].Spec.Name, Status: dep.Status, Err: dep.Err}
-			o.Start = r.since()
-			return "", false
+			return r.skip(i, &DependencyError{Call: p.calls[d].Spec.Name, Status: dep.Status, Err: dep.Err})
 		}
 	}
 	t := &p.steps[i].tmpl
@@ -110,42 +153,49 @@ func (r *Result) prepare(i int, buf []byte) (path string, ok bool) {
 		sg := &t.segs[s]
 		if sg.kind == segField && r.vals[sg.slot].why != present {
 			owner := p.calls[sg.call].Spec.Name
-			o.Err = &DependencyError{
+			return r.skip(i, &DependencyError{
 				Call:   owner,
 				Field:  sg.field,
 				Status: r.Outcomes[sg.call].Status,
 				Err:    fieldError(owner, sg.field, r.vals[sg.slot].why),
-			}
-			o.Start = r.since()
-			return "", false
+			})
 		}
 	}
-	if err := r.ctx.Err(); err != nil {
-		o.Err = err
-		o.Start = r.since()
-		return "", false
+	if err := r.stopped(); err != nil {
+		return r.skip(i, err)
 	}
 	path, err := t.expand(buf, r.params, r.vals)
 	if err != nil {
-		o.Err = err
-		o.Start = r.since()
-		return "", false
+		return r.skip(i, err)
 	}
 	return path, true
 }
 
+// skip records in call i's Outcome why it is not sent, which may abort the
+// run, and returns prepare's answer.
+func (r *Result) skip(i int, err error) (string, bool) {
+	o := &r.Outcomes[i]
+	o.Err = err
+	o.Start = r.since()
+	r.checkAbort(i)
+	return "", false
+}
+
 // send calls the Doer for call i and records the Outcome, after wait spent
-// queueing. If ctx ended while the call waited, it is not sent. A 2xx body is
-// scanned at once for the fields that dependents need, in this goroutine, so
-// extraction runs in parallel with the other calls.
+// queueing. If ctx ended or the run was aborted while the call waited, it is
+// not sent. A 2xx body is scanned at once for the fields that dependents
+// need, in this goroutine, so extraction runs in parallel with the other
+// calls. A required call that does not deliver aborts the run.
 func (r *Result) send(i int, path string, wait time.Duration) {
 	o := &r.Outcomes[i]
 	o.Wait = wait
-	if err := r.ctx.Err(); err != nil {
+	if err := r.stopped(); err != nil {
 		o.Err = err
 		o.Start = r.since()
 		return
 	}
+	// Deferred first so that it runs last, after a panic became the error.
+	defer r.checkAbort(i)
 	spec := &r.plan.calls[i].Spec
 	// A panicking Doer must not take the process down from a goroutine no
 	// handler can recover: the panic becomes the call's error.
@@ -158,19 +208,83 @@ func (r *Result) send(i int, path string, wait time.Duration) {
 	ctx := r.ctx
 	if spec.Timeout > 0 {
 		// WithTimeout keeps the parent's deadline when it is earlier, so the
-		// Doer sees the smaller of the call's timeout and what is left.
+		// Doer sees the smaller of the call's timeout and what is left. It
+		// derives from the caller's context rather than from r.ctx, and the
+		// abort cancels it through r.cancels: a child of r.ctx would cost
+		// r.ctx a map of children, on every request.
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, spec.Timeout)
+		ctx, cancel = context.WithTimeout(r.parent, spec.Timeout)
 		defer cancel()
+		if r.cancel != nil {
+			r.track(i, cancel)
+			defer r.track(i, nil)
+		}
 	}
 	t0 := time.Now()
 	status, body, err := r.doer.Do(ctx, spec.Backend, spec.Method, path)
 	o.Duration = time.Since(t0)
 	o.Start = t0.Sub(r.start)
+	if err != nil && r.aborter.Load() > 0 && errors.Is(err, context.Canceled) {
+		err = r.aborted(err)
+	}
 	o.Status, o.Body, o.Err, o.Sent = status, body, err, true
 	if st := &r.plan.steps[i]; len(st.fields) > 0 && o.OK() {
 		extract(body, st.fields, r.vals[st.slot0:st.slot0+len(st.fields)])
 	}
+}
+
+// stopped returns why no call may start now: an *AbortError once a required
+// call failed, else ctx's error; nil while calls may start.
+func (r *Result) stopped() error {
+	if r.aborter.Load() > 0 {
+		return r.aborted(context.Canceled)
+	}
+	return r.ctx.Err()
+}
+
+// aborted returns the *AbortError of a call that the abort cut short, with
+// the cause err.
+func (r *Result) aborted(err error) error {
+	return &AbortError{Call: r.plan.calls[r.aborter.Load()-1].Spec.Name, Err: err}
+}
+
+// checkAbort aborts the run if call i, whose Outcome is final, is required
+// and did not deliver: the request has failed then, and nobody will read
+// the other calls' answers. Only the first such call aborts; a call that was
+// itself cut short by the abort, or by the end of the caller's ctx, never
+// does (the caller's ctx has stopped everything already).
+func (r *Result) checkAbort(i int) {
+	if r.abort == abortNever {
+		return
+	}
+	o := &r.Outcomes[i]
+	if o.OK() || r.plan.calls[i].Spec.Optional || errors.Is(o.Err, ErrAborted) || r.parent.Err() != nil {
+		return
+	}
+	if !r.aborter.CompareAndSwap(0, int32(i)+1) || r.cancel == nil {
+		return
+	}
+	r.cancel()
+	r.mu.Lock()
+	for _, cancel := range r.cancels {
+		if cancel != nil {
+			cancel()
+		}
+	}
+	r.mu.Unlock()
+}
+
+// track records the cancel function of call i's own context, so that an
+// abort cancels it too; nil forgets it. A call tracked after the abort is
+// cancelled at once.
+func (r *Result) track(i int, cancel context.CancelFunc) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if cancel != nil && r.aborter.Load() > 0 {
+		cancel()
+		return
+	}
+	r.cancels[i] = cancel
 }
 
 // A scheduler is how a mode driven by the dependency graph starts calls.
@@ -184,9 +298,10 @@ type scheduler interface {
 	// used only when nothing else is in flight or ready, when a goroutine
 	// would gain nothing.
 	inline(r *Result, i int, path string) bool
-	// withdraw takes back, once r's ctx is done, r's calls that were launched
-	// but have not started, records ctx.Err() for each, and appends their
-	// indices to dst. A scheduler that never queues returns dst.
+	// withdraw takes back, once r's ctx is done (or the run aborted), r's
+	// calls that were launched but have not started, records why for each
+	// (r.stopped()), and appends their indices to dst. A scheduler that
+	// never queues returns dst.
 	withdraw(r *Result, dst []int) []int
 }
 
@@ -194,7 +309,8 @@ type scheduler interface {
 // launched the moment its last dependency finishes. It is the shared engine of
 // the concurrent, pool and blocking modes, which differ only in their
 // scheduler. Every launched call is received on r.done, or withdrawn, before
-// runGraph returns; no call is launched once ctx is done (prepare checks).
+// runGraph returns; no call is launched once ctx is done or the run aborted
+// (prepare checks).
 func (r *Result) runGraph(s scheduler) {
 	p := r.plan
 	r.queue = r.queue[:0]

@@ -5,12 +5,12 @@ import "context"
 // staged gathers each dependency level concurrently and waits for all of it
 // before the next: better than sequential, but a level's slowest call holds
 // back dependents of its fastest.
-type staged struct{}
+type staged struct{ runAll bool }
 
 func (staged) Mode() string { return ModeStaged }
 
-func (staged) Execute(ctx context.Context, p *Plan, params Params, d Doer) *Result {
-	r := newResult(ctx, p, params, d)
+func (s staged) Execute(ctx context.Context, p *Plan, params Params, d Doer) *Result {
+	r := newResult(ctx, p, params, d, abortUnless(s.runAll, abortCancel))
 	var buf [128]byte
 	for _, level := range p.levels {
 		launched := 0

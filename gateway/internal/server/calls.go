@@ -29,11 +29,19 @@ type state struct {
 var states = sync.Pool{New: func() any { return &state{buf: make([]byte, 0, 4096)} }}
 
 // execute runs the operation's plan for one request. The caller releases
-// the Result, then the Exchange behind d, in that order.
+// the Result, then the Exchange behind d, in that order. A client that goes
+// away meanwhile cancels the run's context (disconnect.go), so that the
+// calls not sent yet never are; a plan of one call has nothing to spare and
+// is not watched.
 func (s *Server) execute(ctx *fasthttp.RequestCtx, o *operation, start time.Time, st *state, d fanout.Doer) (*fanout.Result, time.Duration) {
 	st.params.fill(ctx, o.op)
 	c, cancel := context.WithDeadline(context.Background(), start.Add(s.deadline))
 	defer cancel()
+	if len(o.plan.Calls()) > 1 {
+		// Deferred, so that even a panic ends the watch before fasthttp
+		// reads from the connection again.
+		defer watchClient(ctx, cancel).stop()
+	}
 	offset := time.Since(start)
 	res := s.exec.Execute(c, o.plan, &st.params, d)
 	for i := range res.Outcomes {
@@ -267,13 +275,15 @@ func outcomeKind(out *fanout.Outcome) backend.Kind {
 // failure, the primary first, and returns its problem. Optional calls never
 // fail the request, except that a required call's body with a field that
 // cannot fill a dependent's path is that required call's failure, whether
-// the dependent is optional or not.
+// the dependent is optional or not. Nor do the calls that the engine
+// cancelled because a required one failed (fanout.ErrAborted): that one is
+// the cause.
 func (s *Server) failure(ctx *fasthttp.RequestCtx, o *operation, res *fanout.Result) (problem.Problem, bool) {
 	calls := o.plan.Calls()
 	check := func(i int) (problem.Problem, bool) {
 		c := calls[i].Spec
 		out := &res.Outcomes[i]
-		if c.Optional || usable(out) || errors.Is(out.Err, fanout.ErrDependency) {
+		if c.Optional || usable(out) || errors.Is(out.Err, fanout.ErrDependency) || errors.Is(out.Err, fanout.ErrAborted) {
 			return problem.Problem{}, false
 		}
 		p, kind := s.callProblem(ctx, o, c, out, i == o.primary)
@@ -293,7 +303,7 @@ func (s *Server) failure(ctx *fasthttp.RequestCtx, o *operation, res *fanout.Res
 	for _, c := range calls {
 		out := &res.Outcomes[c.Index]
 		var de *fanout.DependencyError
-		if !errors.As(out.Err, &de) {
+		if !errors.As(out.Err, &de) || errors.Is(out.Err, fanout.ErrAborted) {
 			continue
 		}
 		owner := o.plan.Index(de.Call)

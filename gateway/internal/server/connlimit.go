@@ -303,6 +303,10 @@ type limitedConn struct {
 	listed, closed bool
 }
 
+// inner returns the connection as the listener accepted it, for the
+// client watch (disconnect.go), which needs the TCP socket.
+func (c *limitedConn) inner() net.Conn { return c.Conn }
+
 // Bounds of a lingering close.
 const (
 	lingerTimeout  = time.Second

@@ -160,7 +160,7 @@ func TestUnsolicitedResponses(t *testing.T) {
 		if err := json.Unmarshal(r.body, &got); err != nil || r.status != 200 || got.ID != fmt.Sprint(id) {
 			t.Errorf("asked experiment %d: status %d, body %s", id, r.status, r.body)
 		}
-		waitFor(t, func() bool { return seconds.Load() >= int64(id) })
+		waitFor(t, 5*time.Second, func() bool { return seconds.Load() >= int64(id) }, "the backend's second answer")
 	}
 }
 
@@ -421,7 +421,7 @@ func TestNoFreeConnectionIs503(t *testing.T) {
 	t.Cleanup(func() { once.Do(func() { close(release) }) })
 	done := make(chan response, 1)
 	go func() { done <- g.get(t, "/v2/experiments/42/results") }()
-	waitFor(t, func() bool { return countPrefix(raw.Requests(), "/results/") == 1 })
+	waitFor(t, 5*time.Second, func() bool { return countPrefix(raw.Requests(), "/results/") == 1 }, "the results call")
 
 	uri := "/v2/experiments/42/results"
 	r := g.get(t, uri)
@@ -447,16 +447,4 @@ func countPrefix(reqs []backendtest.RawRequest, prefix string) int {
 		}
 	}
 	return n
-}
-
-// waitFor polls cond until it holds, or fails the test after 5 s.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-		time.Sleep(time.Millisecond)
-	}
 }

@@ -1,0 +1,165 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"fanout/gateway/fanout"
+	"fanout/gateway/internal/backend"
+	"fanout/gateway/internal/server"
+	"fanout/mockbackends/mock"
+)
+
+// tcpGateway serves a concurrent-mode gateway over the cluster's services
+// on a 127.0.0.1 port until the test ends, and returns its address: the
+// client watch needs a real socket, which the in-memory listener is not.
+func tcpGateway(t *testing.T, c *mock.Cluster, limits server.Limits) string {
+	t.Helper()
+	exec, err := fanout.New(fanout.ModeConcurrent, fanout.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs := map[string]backend.Backend{}
+	for name, addr := range c.Addrs() {
+		bs[name] = backend.Backend{Addr: addr}
+	}
+	clients, err := backend.New(bs, backend.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Config{
+		Spec: loadSpec(t), Executor: exec, Backends: clients, Limits: limits,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-done
+	})
+	return ln.Addr().String()
+}
+
+const resultsRequest = "GET /v2/experiments/42/results HTTP/1.1\r\nHost: gateway\r\n\r\n"
+
+// TestClientGoneCancelsCalls: clients that send a results request and go
+// away (half of them close, half reset) while the experiment call is in
+// flight leave no work behind: the layer and settings calls, which wait
+// for the experiment, are never sent, so the mocks are idle as soon as the
+// calls in flight end, long before the slow layers and projects would
+// have let go.
+func TestClientGoneCancelsCalls(t *testing.T) {
+	const first, slow = 300 * time.Millisecond, 2 * time.Second
+	c := startMocks(t, mock.Options{Config: latencies(t, map[string]string{
+		"experiments": fmt.Sprintf("fixed:%v", first), "results": fmt.Sprintf("fixed:%v", first),
+		"layers": fmt.Sprintf("fixed:%v", slow), "projects": fmt.Sprintf("fixed:%v", slow),
+	})})
+	addr := tcpGateway(t, c, server.Limits{})
+	const n = 20
+	conns := make([]*net.TCPConn, n)
+	for i := range conns {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns[i] = conn.(*net.TCPConn)
+		defer conn.Close()
+		if _, err := io.WriteString(conn, resultsRequest); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 10*time.Second, func() bool { return c.Stats("experiments").InFlight == n }, "every request to reach the experiments backend")
+	closed := time.Now()
+	for i, conn := range conns {
+		if i%2 == 1 {
+			_ = conn.SetLinger(0) // the close resets the connection
+		}
+		_ = conn.Close()
+	}
+	waitFor(t, 10*time.Second, func() bool { return inFlight(c) == 0 }, "the mocks to be idle")
+	idle := time.Since(closed)
+	t.Logf("the mocks were idle %v after the clients left (in-flight calls %v, slow calls %v)", idle, first, slow)
+	if idle > slow/2 {
+		t.Errorf("the mocks were busy for %v after the clients left, want less than half the slow calls' %v", idle, slow)
+	}
+	for _, s := range []string{"layers", "projects"} {
+		if got := c.Stats(s).Requests; got != 0 {
+			t.Errorf("%s received %d requests for clients that were gone, want 0", s, got)
+		}
+	}
+}
+
+// TestClientWatchKeepsConnection: watching the client neither eats nor
+// loses its bytes and leaves fasthttp's deadlines as they were: a request
+// pipelined while the previous one is fanned out is answered after it, the
+// first answer is whole (the pipelined bytes are not taken for a client
+// gone), a later request on the same keep-alive connection is served, and
+// the idle timeout still closes the connection.
+func TestClientWatchKeepsConnection(t *testing.T) {
+	c := startMocks(t, mock.Options{Config: latencies(t, map[string]string{
+		"experiments": "fixed:100ms", "results": "fixed:100ms", "layers": "fixed:20ms", "projects": "fixed:20ms",
+	})})
+	const idle = 300 * time.Millisecond
+	addr := tcpGateway(t, c, server.Limits{IdleTimeout: idle})
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	read := func(what string) {
+		t.Helper()
+		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || strings.Contains(string(body), `"partial":true`) {
+			t.Fatalf("%s: status %d, err %v, want a whole page: %s", what, resp.StatusCode, err, body)
+		}
+	}
+	if _, err := io.WriteString(conn, resultsRequest); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() bool { return c.Stats("experiments").InFlight == 1 }, "the first request to be fanned out")
+	if _, err := io.WriteString(conn, resultsRequest); err != nil {
+		t.Fatal(err)
+	}
+	read("first request")
+	read("pipelined request")
+	if _, err := io.WriteString(conn, resultsRequest); err != nil {
+		t.Fatal(err)
+	}
+	read("keep-alive request")
+	// Now idle: the gateway closes the connection after its idle timeout,
+	// neither at once (a deadline left in the past) nor never (cleared).
+	start := time.Now()
+	_ = conn.SetReadDeadline(time.Now().Add(20 * idle))
+	if n, err := br.ReadByte(); err == nil {
+		t.Fatalf("read %q from an idle connection", n)
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatalf("the gateway kept an idle connection open for %v, past its idle timeout %v", 20*idle, idle)
+	}
+	if waited := time.Since(start); waited < idle/2 {
+		t.Errorf("the gateway closed an idle connection after %v, before its idle timeout %v", waited, idle)
+	}
+}
