@@ -40,7 +40,8 @@ func fixture() *result.Scenario {
 		return result.Run{
 			Variant: v, Mode: v, Rate: rate, File: v + ".bin",
 			Report: load.Report{
-				Summary: load.Summary{Requests: n, Rate: rate, Throughput: rate * success, Success: success, Span: 5 * time.Second,
+				Summary: load.Summary{Requests: n, Rate: rate, Throughput: rate * success, Success: success, Complete: success, Failed: 1 - success,
+					Window: 5 * time.Second, Span: 5 * time.Second,
 					Latency: load.Latency{P50: msd(p50), P90: msd(p50 * 1.05), P99: msd(p50 * 1.2), P999: msd(p50 * 1.5), Max: msd(p50 * 2), Mean: msd(p50)},
 					Codes:   codes, Errors: errs},
 				Timing: &servertiming.Timing{Total: msd(p50), Calls: []servertiming.Entry{
@@ -49,7 +50,8 @@ func fixture() *result.Scenario {
 				}},
 				Timeline: []load.Bucket{{Offset: 0, Requests: 10, Success: 1, P50: msd(p50), P99: msd(p50)}, {Offset: time.Second, Requests: 10, Success: success, P50: msd(p50), P99: msd(p50 * 2)}},
 			},
-			CPU: time.Duration(n) * 400 * time.Microsecond, CPUPerRequest: 400 * time.Microsecond,
+			Warmup: time.Second,
+			CPU:    time.Duration(n) * 400 * time.Microsecond, CPUPerRequest: 400 * time.Microsecond,
 			PeakRSS: 24 << 20, CallsPerRequest: 4, BackendCalls: map[string]int64{"experiments": int64(n)},
 		}
 	}
