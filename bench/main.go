@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -327,11 +328,15 @@ func redraw(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `bench report redraws report.md and the charts of a result directory from its
-summary.json and its .bin files (after a change of the report's layout, or
-a run cut short).
+summary.json and its .bin files: after a change of the report's layout, or
+for a run cut short (Ctrl-C), whose summary.json keeps the steps that
+finished; its report then says at the top that it was interrupted.
 
 Usage:
   bench report DIR
+
+It exits 2 when DIR has no readable summary.json, 1 when the report cannot
+be written.
 
 Example:
   bench report results/20261125T210000Z-talk
@@ -348,15 +353,24 @@ Example:
 		fs.Usage()
 		return 2
 	}
-	s, err := result.Read(fs.Arg(0))
-	if err != nil {
+	dir := fs.Arg(0)
+	if err := report.Rebuild(dir); err != nil {
 		fmt.Fprintf(stderr, "bench report: %v\n", err)
-		return 2
-	}
-	if err := report.Write(fs.Arg(0), s); err != nil {
-		fmt.Fprintf(stderr, "bench report: %v\n", err)
+		var syntax *json.SyntaxError
+		if errors.Is(err, os.ErrNotExist) || errors.As(err, &syntax) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return 2
+		}
 		return 1
 	}
-	fmt.Fprintf(stdout, "wrote %s\n", filepath.Join(fs.Arg(0), report.ReportFile))
+	fmt.Fprintf(stdout, "wrote %s\n", filepath.Join(dir, report.ReportFile))
+	// Rebuild read summary.json already; reading it again is cheap and
+	// keeps Rebuild's contract small.
+	if s, err := result.Read(dir); err == nil && s.Interrupted {
+		steps := "steps"
+		if len(s.Runs) == 1 {
+			steps = "step"
+		}
+		fmt.Fprintf(stdout, "the run was interrupted: its report holds the %d %s that finished\n", len(s.Runs), steps)
+	}
 	return 0
 }

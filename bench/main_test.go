@@ -241,3 +241,32 @@ func TestReportRedraws(t *testing.T) {
 		t.Errorf("a directory without summary.json: exit %d, want 2", code)
 	}
 }
+
+// TestReportRedrawsAnInterruptedRun: bench report on a run cut short
+// redraws a report that says so at the top, and says so itself.
+func TestReportRedrawsAnInterruptedRun(t *testing.T) {
+	dir := t.TempDir()
+	s := &result.Scenario{Name: "talk", Variants: []string{"sequential", "concurrent"}, Rates: []float64{50}, Interrupted: true,
+		Runs: []result.Run{{Variant: "sequential", Mode: "sequential", Rate: 50, File: "sequential-50.bin"}}}
+	s.Runs[0].Latency.P50, s.Runs[0].Latency.P99, s.Runs[0].Latency.Max = 85*time.Millisecond, 90*time.Millisecond, 95*time.Millisecond
+	if err := result.Write(dir, s); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"report", dir}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if want := "interrupted: its report holds the 1 step that finished"; !strings.Contains(stdout.String(), want) {
+		t.Errorf("bench report does not say %q:\n%s", want, stdout.String())
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "report.md"))
+	if err != nil || !bytes.Contains(md, []byte("**INTERRUPTED**")) {
+		t.Errorf("report.md does not say the run was interrupted (%v)", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, result.SummaryFile), []byte("{"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code := run([]string{"report", dir}, &stdout, &stderr); code != 2 {
+		t.Errorf("a broken summary.json: exit %d, want 2", code)
+	}
+}
