@@ -38,7 +38,8 @@ Usage:
   bench [flags] [SCENARIO ...]     run scenarios (default: the default suite)
   bench compare [flags] A B        print each figure of two result directories and its change
                                    (bench compare -h: thresholds, repeated runs)
-  bench report DIR                 redraw report.md and the charts of a result directory
+  bench report DIR                 redraw report.md and the charts of a result directory,
+                                   an interrupted one too (bench report -h)
   bench demo [flags] [ACT ...]     the talk-style demo (bench demo -h)
 
 A SCENARIO is a YAML file (my.yaml) or a name under -scenarios (talk or
@@ -50,7 +51,8 @@ summary.json, report.md, SVG charts and <mode>-<rate>.bin (vegeta's results
 format: vegeta report < results/.../concurrent-200.bin).
 
 bench exits 1 if an expectation fails, 2 on bad usage or a bad scenario
-file (nothing is started then), 130 if interrupted.
+file (nothing is started then), 130 if interrupted (Ctrl-C): the steps that
+finished are kept in summary.json and report.md, marked interrupted.
 
 Examples:
   bench                               # the default suite (a few minutes)
@@ -58,10 +60,15 @@ Examples:
   bench talk tail                     # two scenarios of the suite
   bench -check scenarios/*.yaml       # validate scenario files, run nothing
   bench -out /tmp/r -quiet my.yaml    # your own scenario, no progress lines
+  bench -seed 42 tail                 # the seed of an earlier run (its summary.json's "seed")
   bench compare results/A-talk results/B-talk
 
 Flags:
 `
+
+// runHarness runs the scenarios; tests replace it to see the options that
+// the flags make without building or starting anything.
+var runHarness = harness.Run
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -90,6 +97,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	quick := fs.Bool("quick", false, "run the quick scenario ("+strings.Join(harness.QuickSuite, ", ")+") instead of the default suite")
 	quiet := fs.Bool("quiet", false, "no progress lines, only the final verdict")
 	check := fs.Bool("check", false, "validate the scenario files and exit")
+	seed := fs.Uint64("seed", 0, "`N` seeds the mock backends' random latencies and faults and the limits' simulation; "+
+		"0 draws a fresh seed per execution, recorded in summary.json, so repeated runs are independent samples; pass one back to draw from the same sequence again")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -139,11 +148,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	opts := harness.Options{Out: *out, Write: report.Write}
+	opts := harness.Options{Out: *out, Write: report.Write, Seed: *seed}
 	if !*quiet {
 		opts.Progress = stdout
 	}
-	outs, err := harness.Run(ctx, scenarios, opts)
+	outs, err := runHarness(ctx, scenarios, opts)
 	for _, o := range outs {
 		summarise(stdout, o)
 	}
@@ -214,8 +223,22 @@ func summarise(w io.Writer, o harness.Outcome) {
 	s := o.Result
 	failed := len(s.Failed())
 	verdict := fmt.Sprintf("all %d expectations hold", len(s.Expectations))
-	if failed > 0 {
+	switch {
+	case len(s.Expectations) == 0:
+		verdict = "no expectations"
+	case failed > 0:
 		verdict = fmt.Sprintf("%d of %d expectations FAILED", failed, len(s.Expectations))
+	}
+	if s.Interrupted {
+		steps := "steps"
+		if len(s.Runs) == 1 {
+			steps = "step"
+		}
+		on := "on them, "
+		if len(s.Expectations) == 0 {
+			on = ""
+		}
+		verdict = fmt.Sprintf("INTERRUPTED, %d finished %s kept; %s%s", len(s.Runs), steps, on, verdict)
 	}
 	fmt.Fprintf(w, "%s: %s; report %s\n", s.Name, verdict, filepath.Join(o.Dir, report.ReportFile))
 	for _, e := range s.Failed() {
@@ -223,7 +246,7 @@ func summarise(w io.Writer, o harness.Outcome) {
 	}
 	if len(s.Capacity) > 0 {
 		for _, c := range s.Capacity {
-			fmt.Fprintf(w, "  %-12s capacity %6.0f req/s\n", c.Variant, c.Capacity)
+			fmt.Fprintf(w, "  %-12s capacity %6.0f req/s\n", report.Label(c.Variant, c.Mode, c.PoolSize), c.Capacity)
 		}
 		return
 	}
@@ -232,7 +255,12 @@ func summarise(w io.Writer, o harness.Outcome) {
 		if s.Limits != nil && s.Limits.CriticalPath.P50 > 0 {
 			ratio = fmt.Sprintf("  p50/critical %.2f", float64(r.Latency.P50)/float64(s.Limits.CriticalPath.P50))
 		}
-		fmt.Fprintf(w, "  %-12s %6s req/s  p50 %8s  p99 %8s  ok %7.2f%%%s\n", r.Variant, scenario.FormatRate(r.Rate),
+		if r.GeneratorLimited {
+			ratio += "  generator-limited"
+		}
+		// Success is every 2xx answer, complete or partial, as in the
+		// report; the report splits it.
+		fmt.Fprintf(w, "  %-12s %6s req/s  p50 %8s  p99 %8s  success %6.2f%%%s\n", report.Label(r.Variant, r.Mode, r.PoolSize), scenario.FormatRate(r.Rate),
 			report.Ms(r.Latency.P50), report.Ms(r.Latency.P99), 100*r.Success, ratio)
 	}
 }
