@@ -113,7 +113,19 @@ func TestMarkdownCapacityGolden(t *testing.T) {
 	c := result.Capacity{Variant: "concurrent", Mode: "concurrent", Result: capacity.Result{Capacity: 800, Ceiling: 900,
 		Points: []capacity.Point{{Rate: 200, P99: msd(49), Success: 1, Pass: true}, {Rate: 800, P99: msd(60), Success: 1, Pass: true}, {Rate: 900, P99: msd(900), Success: 0.9}}}}
 	c.SLO.P99, c.SLO.Success = msd(100), 0.999
-	s.Capacity = []result.Capacity{c}
+	// A pool of 16, as in scenarios/capacity.yaml: its tables name its size.
+	pool := result.Capacity{Variant: "pool", Mode: "pool", PoolSize: 16, Result: capacity.Result{Capacity: 150, HeldFor: 10 * time.Second, Searched: 150, Ceiling: 200,
+		Points: []capacity.Point{{Rate: 200, Duration: 5 * time.Second, P99: msd(400), Success: 1, Requests: 1000, Why: "p99 over the SLO"},
+			{Rate: 150, Duration: 10 * time.Second, P99: msd(95), Success: 1, Requests: 1500, Pass: true, Hold: true}}}}
+	pool.SLO = c.SLO
+	s.Variants = append(s.Variants, "pool")
+	for _, p := range pool.Points {
+		r := s.Runs[2]
+		r.Variant, r.Mode, r.PoolSize, r.Rate, r.Hold = "pool", "pool", 16, p.Rate, p.Hold
+		r.Summary.Rate, r.Requests = p.Rate, p.Requests
+		s.Runs = append(s.Runs, r)
+	}
+	s.Capacity = []result.Capacity{c, pool}
 	var b bytes.Buffer
 	if err := Markdown(&b, s, nil); err != nil {
 		t.Fatal(err)
