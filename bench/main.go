@@ -269,16 +269,24 @@ func compare(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench compare", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, `bench compare prints, for every mode and rate both sides share, each figure
-(latency percentiles, rates, success, status codes, error kinds, CPU, memory,
-goroutines, calls per request, capacity, the limits) of A, of B, the change
-from A to B, and a verdict: "better" or "worse" beyond the threshold, nothing
-below it. Shares (success, codes, errors) change in percentage points.
+		fmt.Fprintf(stderr, `bench compare prints, for every mode and rate both sides share, each figure
+(latency percentiles and trend, the rate sent, throughput, success and its
+complete/partial/failed split, status codes, error kinds, the gateway's and
+the load generator's CPU, memory, goroutines, calls per request, capacity
+and its hold, the limits with their uncertainty) of A, of B, the change
+from A to B, and a verdict: "better" or "worse" beyond the threshold,
+nothing below it, "changed" for a figure that is neither (requests, the
+rate sent, the generator's CPU). Shares (success, complete, partial,
+failed, codes, errors) change in percentage points, the latency trend in
+ms/s (below %g ms/s it is unchanged).
 
 A side can be several result directories of the same scenario (repeated
 runs): each figure is then shown as mean (min–max), and a change whose
 ranges overlap is "within noise". It warns when the machines, Go versions
-or commits differ, and about modes and rates only one side has.
+or commits differ, when a run was interrupted, when a step was
+generator-limited (its figures measure the load generator, not the
+gateway), when a step ran for another length, and about modes and rates
+only one side has.
 
 Usage:
   bench compare [flags] DIR_A DIR_B
@@ -286,10 +294,10 @@ Usage:
 
 Examples:
   bench compare results/20261125T210000Z-talk results/20261126T090000Z-talk
-  bench compare -threshold 10% results/*-before-talk vs results/*-after-talk
+  bench compare -threshold 10%% results/*-before-talk vs results/*-after-talk
 
 Flags:
-`)
+`, report.TrendNoise)
 		fs.PrintDefaults()
 	}
 	opt := report.CompareOptions{Threshold: report.DefaultThreshold, Points: report.DefaultPoints}
@@ -298,7 +306,7 @@ Flags:
 		opt.Threshold = t
 		return err
 	})
-	fs.Float64Var(&opt.Points, "points", report.DefaultPoints, "change in percentage `points` below which a share (success, a status code, an error kind) is unchanged")
+	fs.Float64Var(&opt.Points, "points", report.DefaultPoints, "change in percentage `points` below which a share (success, complete, partial, failed, a status code, an error kind) is unchanged")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

@@ -303,9 +303,11 @@ func Compare(w io.Writer, a, b *result.Scenario, nameA, nameB string) error {
 // figure of a, of b, the change from a to b and a verdict: "better" or
 // "worse" when the change is beyond the threshold (and, with several runs
 // on a side, beyond their spread), "within noise" when the ranges of the
-// runs overlap, nothing when the change is below the threshold. It warns
-// first about what makes the comparison doubtful: other machines, Go
-// versions or commits, and modes or rates only one side has.
+// runs overlap, "changed" for a figure that is neither better nor worse,
+// nothing when the change is below the threshold. It warns first about
+// what makes the comparison doubtful (see warnings): other machines, Go
+// versions or commits, interrupted runs, generator-limited steps, steps of
+// other lengths, and modes or rates only one side has.
 func CompareSides(w io.Writer, a, b Side, opt CompareOptions) error {
 	if len(a.Runs) == 0 || len(b.Runs) == 0 {
 		return fmt.Errorf("compare: each side needs a result directory")
