@@ -260,8 +260,13 @@ func summarise(w io.Writer, o harness.Outcome) {
 		}
 		// Success is every 2xx answer, complete or partial, as in the
 		// report; the report splits it.
+		// A p99 of too few requests is no figure, as the report says.
+		p99 := "n/a"
+		if r.EnoughSamples() {
+			p99 = report.Ms(r.Latency.P99)
+		}
 		fmt.Fprintf(w, "  %-12s %6s req/s  p50 %8s  p99 %8s  success %6.2f%%%s\n", report.Label(r.Variant, r.Mode, r.PoolSize), scenario.FormatRate(r.Rate),
-			report.Ms(r.Latency.P50), report.Ms(r.Latency.P99), 100*r.Success, ratio)
+			report.Ms(r.Latency.P50), p99, 100*r.Success, ratio)
 	}
 }
 

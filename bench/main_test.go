@@ -319,10 +319,11 @@ func TestSeedFlag(t *testing.T) {
 func TestSummarySaysSuccessAndInterrupted(t *testing.T) {
 	s := &result.Scenario{Name: "talk", Interrupted: true,
 		Runs: []result.Run{{Variant: "pool", Mode: "pool", PoolSize: 16, Rate: 50}}}
-	s.Runs[0].Success, s.Runs[0].Latency.P50 = 0.995, 41*time.Millisecond
+	s.Runs[0].Success, s.Runs[0].Latency.P50, s.Runs[0].Latency.P99 = 0.995, 41*time.Millisecond, 48*time.Millisecond
+	s.Runs[0].Requests = 250 // too few for a p99, as the report and the progress lines say
 	var out bytes.Buffer
 	summarise(&out, harness.Outcome{Dir: "results/x-talk", Result: s})
-	for _, want := range []string{"talk: INTERRUPTED", "success  99.50%", "pool (16)"} {
+	for _, want := range []string{"talk: INTERRUPTED", "success  99.50%", "pool (16)", "p99      n/a"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("no %q in the summary:\n%s", want, out.String())
 		}
