@@ -27,6 +27,7 @@ import (
 	"fanout/bench/demo"
 	"fanout/bench/harness"
 	"fanout/bench/launch"
+	"fanout/bench/load"
 	"fanout/bench/report"
 	"fanout/bench/result"
 	"fanout/bench/scenario"
@@ -283,7 +284,8 @@ from A to B, and a verdict: "better" or "worse" beyond the threshold,
 nothing below it, "changed" for a figure that is neither (requests, the
 rate sent, the generator's CPU). Shares (success, complete, partial,
 failed, codes, errors) change in percentage points, the latency trend in
-ms/s (below %g ms/s it is unchanged).
+ms/s (below %g ms/s it is unchanged). A p99 or p99.9 of fewer than %d
+requests is left out: it rests on a handful of them.
 
 A side can be several result directories of the same scenario (repeated
 runs): each figure is then shown as mean (min–max), and a change whose
@@ -302,7 +304,7 @@ Examples:
   bench compare -threshold 10%% results/*-before-talk vs results/*-after-talk
 
 Flags:
-`, report.TrendNoise)
+`, report.TrendNoise, load.MinSamples)
 		fs.PrintDefaults()
 	}
 	opt := report.CompareOptions{Threshold: report.DefaultThreshold, Points: report.DefaultPoints}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"fanout/bench/limits"
+	"fanout/bench/load"
 	"fanout/bench/result"
 	"fanout/bench/scenario"
 )
@@ -87,6 +88,18 @@ func always(f func(*result.Run) float64) func(*result.Run) (float64, bool) {
 	return func(r *result.Run) (float64, bool) { return f(r), true }
 }
 
+// tail reads a p99 or p99.9, which a run of fewer than load.MinSamples
+// requests does not have: the report says "not enough data", and a change
+// of it would be a change of a handful of requests.
+func tail(f func(*result.Run) float64) func(*result.Run) (float64, bool) {
+	return func(r *result.Run) (float64, bool) {
+		if !r.EnoughSamples() {
+			return 0, false
+		}
+		return f(r), true
+	}
+}
+
 // splitShare returns a share of the complete/partial/failed split of a run, in
 // percent; a summary.json written before the split has none of the three.
 func splitShare(f func(*result.Run) float64) func(*result.Run) (float64, bool) {
@@ -106,8 +119,8 @@ func splitShare(f func(*result.Run) float64) func(*result.Run) (float64, bool) {
 var figures = []figure{
 	{name: "p50 ms", get: always(func(r *result.Run) float64 { return msOf(r.Latency.P50) }), format: f2, better: -1},
 	{name: "p90 ms", get: always(func(r *result.Run) float64 { return msOf(r.Latency.P90) }), format: f2, better: -1},
-	{name: "p99 ms", get: always(func(r *result.Run) float64 { return msOf(r.Latency.P99) }), format: f2, better: -1},
-	{name: "p99.9 ms", get: always(func(r *result.Run) float64 { return msOf(r.Latency.P999) }), format: f2, better: -1},
+	{name: "p99 ms", get: tail(func(r *result.Run) float64 { return msOf(r.Latency.P99) }), format: f2, better: -1},
+	{name: "p99.9 ms", get: tail(func(r *result.Run) float64 { return msOf(r.Latency.P999) }), format: f2, better: -1},
 	{name: "max ms", get: always(func(r *result.Run) float64 { return msOf(r.Latency.Max) }), format: f2, better: -1},
 	{name: "mean ms", get: always(func(r *result.Run) float64 { return msOf(r.Latency.Mean) }), format: f2, better: -1},
 	{name: "requests", get: always(func(r *result.Run) float64 { return float64(r.Requests) }), format: f0},
@@ -155,10 +168,18 @@ var shownFields = []string{"variant", "mode", "pool_size", "rate", "file", "prob
 	"failed", "window", "warmup", "latency_slope", "generator_cpu",
 	"generator_cpu_share", "generator_limited", "hold"}
 
-func f0(x float64) string { return fmt.Sprintf("%.0f", x) }
-func f1(x float64) string { return fmt.Sprintf("%.1f", x) }
-func f2(x float64) string { return fmt.Sprintf("%.2f", x) }
-func f3(x float64) string { return fmt.Sprintf("%.3f", x) }
+func f0(x float64) string { return noNegativeZero(fmt.Sprintf("%.0f", x)) }
+func f1(x float64) string { return noNegativeZero(fmt.Sprintf("%.1f", x)) }
+func f2(x float64) string { return noNegativeZero(fmt.Sprintf("%.2f", x)) }
+func f3(x float64) string { return noNegativeZero(fmt.Sprintf("%.3f", x)) }
+
+// noNegativeZero turns "-0.0" (a tiny negative rounded) into "0.0".
+func noNegativeZero(s string) string {
+	if strings.Trim(s, "-0.") == "" {
+		return strings.TrimPrefix(s, "-")
+	}
+	return s
+}
 func fg(x float64) string { return strconv.FormatFloat(x, 'g', 6, 64) }
 
 // codeFigures are the shares of each status code seen on either side, and
@@ -532,10 +553,14 @@ func warnings(a, b Side) []string {
 			}
 		}
 	}
+	thin := false
 	for _, k := range runKeys(a.Runs[0]) {
 		ra, rb := runsOf(a, k), runsOf(b, k)
 		if len(ra) == 0 || len(rb) == 0 {
 			continue
+		}
+		for _, r := range slices.Concat(ra, rb) {
+			thin = thin || !r.EnoughSamples()
 		}
 		at := fmt.Sprintf("%s @ %s req/s", k.variant, scenario.FormatRate(k.rate))
 		for _, x := range []struct {
@@ -564,6 +589,9 @@ func warnings(a, b Side) []string {
 		if wa, wb := ra[0].Warmup, rb[0].Warmup; wa != wb {
 			out = append(out, fmt.Sprintf("%s was warmed up for %s in A and %s in B", at, wa, wb))
 		}
+	}
+	if thin {
+		out = append(out, fmt.Sprintf("p99 and p99.9 are left out where a run has fewer than %d requests: they rest on a handful of them", load.MinSamples))
 	}
 	for _, pair := range []struct {
 		this, other Side
@@ -632,9 +660,6 @@ func delta(a, b spread, f figure) string {
 		return fmt.Sprintf("%+.2f pt", b.mean-a.mean)
 	case absolute:
 		d := f.format(b.mean - a.mean)
-		if strings.Trim(d, "-0.") == "" {
-			d = f.format(0) // not "-0.0"
-		}
 		if !strings.HasPrefix(d, "-") {
 			d = "+" + d
 		}

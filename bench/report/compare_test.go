@@ -235,3 +235,28 @@ func TestCompareWarnsOfDoubtfulRuns(t *testing.T) {
 		t.Errorf("a warning about the wrong side:\n%s", out)
 	}
 }
+
+// TestCompareLeavesOutThinP99s: a p99 of fewer than load.MinSamples
+// requests is no figure (the report says "not enough data"), so compare
+// neither shows nor judges it, and says why; a flat trend is 0.0, not
+// -0.0.
+func TestCompareLeavesOutThinP99s(t *testing.T) {
+	a, b := fixture(), fixture() // 250 requests at 50 req/s, 1000 at 200
+	b.Runs[0].Latency.P99 = msd(300)
+	a.Runs[0].LatencySlope = -0.00001
+	out := compareSides(t, []*result.Scenario{a}, []*result.Scenario{b}, CompareOptions{})
+	for _, name := range []string{"p99 ms", "p99.9 ms"} {
+		if _, ok := compareRow(out, "sequential", "50", name); ok {
+			t.Errorf("%s of 250 requests is a row:\n%s", name, out)
+		}
+		if _, ok := compareRow(out, "sequential", "200", name); !ok {
+			t.Errorf("%s of 1000 requests is not a row:\n%s", name, out)
+		}
+	}
+	if !strings.Contains(out, "warning: p99 and p99.9 are left out where a run has fewer than 1000 requests") {
+		t.Errorf("no warning about the p99s left out:\n%s", out)
+	}
+	if strings.Contains(out, "-0.0 ") {
+		t.Errorf("a -0.0 in\n%s", out)
+	}
+}
