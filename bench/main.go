@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -26,6 +27,7 @@ import (
 	"fanout/bench/demo"
 	"fanout/bench/harness"
 	"fanout/bench/launch"
+	"fanout/bench/load"
 	"fanout/bench/report"
 	"fanout/bench/result"
 	"fanout/bench/scenario"
@@ -37,7 +39,8 @@ Usage:
   bench [flags] [SCENARIO ...]     run scenarios (default: the default suite)
   bench compare [flags] A B        print each figure of two result directories and its change
                                    (bench compare -h: thresholds, repeated runs)
-  bench report DIR                 redraw report.md and the charts of a result directory
+  bench report DIR                 redraw report.md and the charts of a result directory,
+                                   an interrupted one too (bench report -h)
   bench demo [flags] [ACT ...]     the talk-style demo (bench demo -h)
 
 A SCENARIO is a YAML file (my.yaml) or a name under -scenarios (talk or
@@ -49,7 +52,8 @@ summary.json, report.md, SVG charts and <mode>-<rate>.bin (vegeta's results
 format: vegeta report < results/.../concurrent-200.bin).
 
 bench exits 1 if an expectation fails, 2 on bad usage or a bad scenario
-file (nothing is started then), 130 if interrupted.
+file (nothing is started then), 130 if interrupted (Ctrl-C): the steps that
+finished are kept in summary.json and report.md, marked interrupted.
 
 Examples:
   bench                               # the default suite (a few minutes)
@@ -57,10 +61,15 @@ Examples:
   bench talk tail                     # two scenarios of the suite
   bench -check scenarios/*.yaml       # validate scenario files, run nothing
   bench -out /tmp/r -quiet my.yaml    # your own scenario, no progress lines
+  bench -seed 42 tail                 # the seed of an earlier run (its summary.json's "seed")
   bench compare results/A-talk results/B-talk
 
 Flags:
 `
+
+// runHarness runs the scenarios; tests replace it to see the options that
+// the flags make without building or starting anything.
+var runHarness = harness.Run
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -89,6 +98,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	quick := fs.Bool("quick", false, "run the quick scenario ("+strings.Join(harness.QuickSuite, ", ")+") instead of the default suite")
 	quiet := fs.Bool("quiet", false, "no progress lines, only the final verdict")
 	check := fs.Bool("check", false, "validate the scenario files and exit")
+	seed := fs.Uint64("seed", 0, "`N` seeds the mock backends' random latencies and faults and the limits' simulation; "+
+		"0 draws a fresh seed per execution, recorded in summary.json, so repeated runs are independent samples; pass one back to draw from the same sequence again")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -138,11 +149,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	opts := harness.Options{Out: *out, Write: report.Write}
+	opts := harness.Options{Out: *out, Write: report.Write, Seed: *seed}
 	if !*quiet {
 		opts.Progress = stdout
 	}
-	outs, err := harness.Run(ctx, scenarios, opts)
+	outs, err := runHarness(ctx, scenarios, opts)
 	for _, o := range outs {
 		summarise(stdout, o)
 	}
@@ -213,8 +224,22 @@ func summarise(w io.Writer, o harness.Outcome) {
 	s := o.Result
 	failed := len(s.Failed())
 	verdict := fmt.Sprintf("all %d expectations hold", len(s.Expectations))
-	if failed > 0 {
+	switch {
+	case len(s.Expectations) == 0:
+		verdict = "no expectations"
+	case failed > 0:
 		verdict = fmt.Sprintf("%d of %d expectations FAILED", failed, len(s.Expectations))
+	}
+	if s.Interrupted {
+		steps := "steps"
+		if len(s.Runs) == 1 {
+			steps = "step"
+		}
+		on := "on them, "
+		if len(s.Expectations) == 0 {
+			on = ""
+		}
+		verdict = fmt.Sprintf("INTERRUPTED, %d finished %s kept; %s%s", len(s.Runs), steps, on, verdict)
 	}
 	fmt.Fprintf(w, "%s: %s; report %s\n", s.Name, verdict, filepath.Join(o.Dir, report.ReportFile))
 	for _, e := range s.Failed() {
@@ -222,7 +247,7 @@ func summarise(w io.Writer, o harness.Outcome) {
 	}
 	if len(s.Capacity) > 0 {
 		for _, c := range s.Capacity {
-			fmt.Fprintf(w, "  %-12s capacity %6.0f req/s\n", c.Variant, c.Capacity)
+			fmt.Fprintf(w, "  %-12s capacity %6.0f req/s\n", report.Label(c.Variant, c.Mode, c.PoolSize), c.Capacity)
 		}
 		return
 	}
@@ -231,8 +256,18 @@ func summarise(w io.Writer, o harness.Outcome) {
 		if s.Limits != nil && s.Limits.CriticalPath.P50 > 0 {
 			ratio = fmt.Sprintf("  p50/critical %.2f", float64(r.Latency.P50)/float64(s.Limits.CriticalPath.P50))
 		}
-		fmt.Fprintf(w, "  %-12s %6s req/s  p50 %8s  p99 %8s  ok %7.2f%%%s\n", r.Variant, scenario.FormatRate(r.Rate),
-			report.Ms(r.Latency.P50), report.Ms(r.Latency.P99), 100*r.Success, ratio)
+		if r.GeneratorLimited {
+			ratio += "  generator-limited"
+		}
+		// Success is every 2xx answer, complete or partial, as in the
+		// report; the report splits it.
+		// A p99 of too few requests is no figure, as the report says.
+		p99 := "n/a"
+		if r.EnoughSamples() {
+			p99 = report.Ms(r.Latency.P99)
+		}
+		fmt.Fprintf(w, "  %-12s %6s req/s  p50 %8s  p99 %8s  success %6.2f%%%s\n", report.Label(r.Variant, r.Mode, r.PoolSize), scenario.FormatRate(r.Rate),
+			report.Ms(r.Latency.P50), p99, 100*r.Success, ratio)
 	}
 }
 
@@ -240,16 +275,25 @@ func compare(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench compare", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, `bench compare prints, for every mode and rate both sides share, each figure
-(latency percentiles, rates, success, status codes, error kinds, CPU, memory,
-goroutines, calls per request, capacity, the limits) of A, of B, the change
-from A to B, and a verdict: "better" or "worse" beyond the threshold, nothing
-below it. Shares (success, codes, errors) change in percentage points.
+		fmt.Fprintf(stderr, `bench compare prints, for every mode and rate both sides share, each figure
+(latency percentiles and trend, the rate sent, throughput, success and its
+complete/partial/failed split, status codes, error kinds, the gateway's and
+the load generator's CPU, memory, goroutines, calls per request, capacity
+and its hold, the limits with their uncertainty) of A, of B, the change
+from A to B, and a verdict: "better" or "worse" beyond the threshold,
+nothing below it, "changed" for a figure that is neither (requests, the
+rate sent, the generator's CPU). Shares (success, complete, partial,
+failed, codes, errors) change in percentage points, the latency trend in
+ms/s (below %g ms/s it is unchanged). A p99 or p99.9 of fewer than %d
+requests is left out: it rests on a handful of them.
 
 A side can be several result directories of the same scenario (repeated
 runs): each figure is then shown as mean (min–max), and a change whose
 ranges overlap is "within noise". It warns when the machines, Go versions
-or commits differ, and about modes and rates only one side has.
+or commits differ, when a run was interrupted, when a step was
+generator-limited (its figures measure the load generator, not the
+gateway), when a step ran for another length, and about modes and rates
+only one side has.
 
 Usage:
   bench compare [flags] DIR_A DIR_B
@@ -257,10 +301,10 @@ Usage:
 
 Examples:
   bench compare results/20261125T210000Z-talk results/20261126T090000Z-talk
-  bench compare -threshold 10% results/*-before-talk vs results/*-after-talk
+  bench compare -threshold 10%% results/*-before-talk vs results/*-after-talk
 
 Flags:
-`)
+`, report.TrendNoise, load.MinSamples)
 		fs.PrintDefaults()
 	}
 	opt := report.CompareOptions{Threshold: report.DefaultThreshold, Points: report.DefaultPoints}
@@ -269,7 +313,7 @@ Flags:
 		opt.Threshold = t
 		return err
 	})
-	fs.Float64Var(&opt.Points, "points", report.DefaultPoints, "change in percentage `points` below which a share (success, a status code, an error kind) is unchanged")
+	fs.Float64Var(&opt.Points, "points", report.DefaultPoints, "change in percentage `points` below which a share (success, complete, partial, failed, a status code, an error kind) is unchanged")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -327,11 +371,15 @@ func redraw(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `bench report redraws report.md and the charts of a result directory from its
-summary.json and its .bin files (after a change of the report's layout, or
-a run cut short).
+summary.json and its .bin files: after a change of the report's layout, or
+for a run cut short (Ctrl-C), whose summary.json keeps the steps that
+finished; its report then says at the top that it was interrupted.
 
 Usage:
   bench report DIR
+
+It exits 2 when DIR has no readable summary.json, 1 when the report cannot
+be written.
 
 Example:
   bench report results/20261125T210000Z-talk
@@ -348,15 +396,24 @@ Example:
 		fs.Usage()
 		return 2
 	}
-	s, err := result.Read(fs.Arg(0))
-	if err != nil {
+	dir := fs.Arg(0)
+	if err := report.Rebuild(dir); err != nil {
 		fmt.Fprintf(stderr, "bench report: %v\n", err)
-		return 2
-	}
-	if err := report.Write(fs.Arg(0), s); err != nil {
-		fmt.Fprintf(stderr, "bench report: %v\n", err)
+		var syntax *json.SyntaxError
+		if errors.Is(err, os.ErrNotExist) || errors.As(err, &syntax) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return 2
+		}
 		return 1
 	}
-	fmt.Fprintf(stdout, "wrote %s\n", filepath.Join(fs.Arg(0), report.ReportFile))
+	fmt.Fprintf(stdout, "wrote %s\n", filepath.Join(dir, report.ReportFile))
+	// Rebuild read summary.json already; reading it again is cheap and
+	// keeps Rebuild's contract small.
+	if s, err := result.Read(dir); err == nil && s.Interrupted {
+		steps := "steps"
+		if len(s.Runs) == 1 {
+			steps = "step"
+		}
+		fmt.Fprintf(stdout, "the run was interrupted: its report holds the %d %s that finished\n", len(s.Runs), steps)
+	}
 	return 0
 }

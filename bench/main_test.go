@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -11,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"fanout/bench/harness"
 	"fanout/bench/result"
+	"fanout/bench/scenario"
 )
 
 // micro is the smallest scenario that goes through the whole pipeline:
@@ -239,5 +242,93 @@ func TestReportRedraws(t *testing.T) {
 	}
 	if code := run([]string{"report", filepath.Join(dir, "nope")}, &stdout, &stderr); code != 2 {
 		t.Errorf("a directory without summary.json: exit %d, want 2", code)
+	}
+}
+
+// TestReportRedrawsAnInterruptedRun: bench report on a run cut short
+// redraws a report that says so at the top, and says so itself.
+func TestReportRedrawsAnInterruptedRun(t *testing.T) {
+	dir := t.TempDir()
+	s := &result.Scenario{Name: "talk", Variants: []string{"sequential", "concurrent"}, Rates: []float64{50}, Interrupted: true,
+		Runs: []result.Run{{Variant: "sequential", Mode: "sequential", Rate: 50, File: "sequential-50.bin"}}}
+	s.Runs[0].Latency.P50, s.Runs[0].Latency.P99, s.Runs[0].Latency.Max = 85*time.Millisecond, 90*time.Millisecond, 95*time.Millisecond
+	if err := result.Write(dir, s); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"report", dir}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if want := "interrupted: its report holds the 1 step that finished"; !strings.Contains(stdout.String(), want) {
+		t.Errorf("bench report does not say %q:\n%s", want, stdout.String())
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "report.md"))
+	if err != nil || !bytes.Contains(md, []byte("**INTERRUPTED**")) {
+		t.Errorf("report.md does not say the run was interrupted (%v)", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, result.SummaryFile), []byte("{"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code := run([]string{"report", dir}, &stdout, &stderr); code != 2 {
+		t.Errorf("a broken summary.json: exit %d, want 2", code)
+	}
+}
+
+// TestSeedFlag: -seed N reaches the harness, 0 (the default) leaves it to
+// draw a fresh seed per execution, and a seed that is not a number is bad
+// usage.
+func TestSeedFlag(t *testing.T) {
+	var got []harness.Options
+	defer func(f func(context.Context, []*scenario.Scenario, harness.Options) ([]harness.Outcome, error)) {
+		runHarness = f
+	}(runHarness)
+	runHarness = func(_ context.Context, _ []*scenario.Scenario, opts harness.Options) ([]harness.Outcome, error) {
+		got = append(got, opts)
+		return nil, nil
+	}
+	for _, c := range []struct {
+		args []string
+		seed uint64
+	}{
+		{[]string{"-seed", "42", "talk"}, 42}, // a replay of one execution
+		{[]string{"talk"}, 0},                 // a fresh seed per execution
+	} {
+		var stdout, stderr bytes.Buffer
+		got = nil
+		if code := run(c.args, &stdout, &stderr); code != 0 || len(got) != 1 {
+			t.Fatalf("%v: exit %d, %d runs: %s", c.args, code, len(got), stderr.String())
+		}
+		if got[0].Seed != c.seed {
+			t.Errorf("%v: seed %d, want %d", c.args, got[0].Seed, c.seed)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"-seed", "-1", "talk"}, &stdout, &stderr); code != 2 {
+		t.Errorf("-seed -1: exit %d, want 2", code)
+	}
+	stderr.Reset()
+	run([]string{"-h"}, &stdout, &stderr)
+	if !strings.Contains(stderr.String(), "-seed") {
+		t.Errorf("-h does not document -seed:\n%s", stderr.String())
+	}
+}
+
+// TestSummarySaysSuccessAndInterrupted: the end-of-run summary names the
+// share of 2xx answers "success", as the report does, and says when a run
+// was cut short.
+func TestSummarySaysSuccessAndInterrupted(t *testing.T) {
+	s := &result.Scenario{Name: "talk", Interrupted: true,
+		Runs: []result.Run{{Variant: "pool", Mode: "pool", PoolSize: 16, Rate: 50}}}
+	s.Runs[0].Success, s.Runs[0].Latency.P50, s.Runs[0].Latency.P99 = 0.995, 41*time.Millisecond, 48*time.Millisecond
+	s.Runs[0].Requests = 250 // too few for a p99, as the report and the progress lines say
+	var out bytes.Buffer
+	summarise(&out, harness.Outcome{Dir: "results/x-talk", Result: s})
+	for _, want := range []string{"talk: INTERRUPTED", "success  99.50%", "pool (16)", "p99      n/a"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("no %q in the summary:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), " ok ") {
+		t.Errorf("the summary still says ok:\n%s", out.String())
 	}
 }

@@ -24,7 +24,7 @@ const minSuccess = 0.99
 // Step is one offered rate held against one gateway.
 type Step struct {
 	Rate       int     // offered, requests/s
-	Throughput float64 // successful requests/s
+	Throughput float64 // complete answers delivered per second (see stepOf)
 	Success    float64 // 0..1
 	P50, P99   time.Duration
 	Requests   uint64
@@ -78,17 +78,22 @@ func attack(ctx context.Context, st *stage, mode string, rate int, step time.Dur
 }
 
 // stepOf summarises the report of one step of rate held for step. Its
-// throughput is the successful answers per second of the measured window,
-// from the first request sent to the last answer but never shorter than
-// the step, and never more than the offered rate. The window runs to the
-// last answer so that a queue that drains after the step (blocking, one
-// call at a time) shows its real pace; it is never shorter than the step,
-// and capped, because on a short step with few requests the span to the
-// last answer can be shorter than the step's length in requests (three
-// answers within 420 ms are "7/s" at 6/s offered), and nothing serves more
-// than was sent.
+// throughput means what the bench's does (load.Summary.Throughput): the
+// complete answers the gateway delivered, at its own pace, never more than
+// was offered. It is counted differently, for steps of a few requests: the
+// complete answers per second of the measured window, from the first
+// request sent to the last answer but never shorter than the step, and
+// capped at the offered rate. The window runs to the last answer so that a
+// queue that drains after the step (blocking, one call at a time) shows
+// its real pace. The bench's window, as long as the step and shifted by
+// the median latency, would count one answer more or less of a handful
+// (two or three on the shrunk show's 400 ms steps); here, it is never
+// shorter than the step, and capped, because on a short step the span to
+// the last answer can be shorter than the step's length in requests
+// (three answers within 420 ms are "7/s" at 6/s offered), and nothing
+// serves more than was sent.
 func stepOf(rep *load.Report, rate int, step time.Duration) Step {
-	ok := math.Round(rep.Success * float64(rep.Requests))
+	ok := math.Round(rep.Complete * float64(rep.Requests))
 	thr := 0.0
 	if window := max(rep.Span, step); window > 0 {
 		thr = min(ok/window.Seconds(), float64(rate))
@@ -232,7 +237,7 @@ func (p *player) load(ctx context.Context) error {
 			cats[i] = fmt.Sprint(r)
 		}
 		thr, p99 := loadSeries(p.report.Load)
-		svg, err := barsSVG("throughput by offered rate (✗ = breaks)", "successful requests/s", cats, thr, nil)
+		svg, err := barsSVG("throughput by offered rate (✗ = breaks)", "complete answers/s", cats, thr, nil)
 		if err != nil {
 			return err
 		}

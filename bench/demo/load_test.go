@@ -10,8 +10,9 @@ import (
 
 // TestStepThroughputNotAboveOffered: vegeta's throughput divides the
 // answers by the time to the last one, which on a short step can be more
-// than was offered; a step's throughput never is, and a queue that drains
-// after the step shows its real pace.
+// than was offered; a step's throughput never is, a queue that drains
+// after the step shows its real pace, and, as in the bench, only complete
+// answers count.
 func TestStepThroughputNotAboveOffered(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -22,14 +23,17 @@ func TestStepThroughputNotAboveOffered(t *testing.T) {
 	}{
 		// Three answers within 420 ms of a 6/s step of 400 ms: vegeta
 		// says 7.1/s; the offered 6/s caps it.
-		{"few requests", load.Summary{Requests: 3, Success: 1, Span: 420 * time.Millisecond, Throughput: 7.1}, 6, 400 * time.Millisecond, 6},
+		{"few requests", load.Summary{Requests: 3, Success: 1, Complete: 1, Span: 420 * time.Millisecond, Throughput: 7.1}, 6, 400 * time.Millisecond, 6},
 		// Answers within the step: the step is the window.
-		{"short span", load.Summary{Requests: 3, Success: 1, Span: 250 * time.Millisecond, Throughput: 12}, 10, 400 * time.Millisecond, 7.5},
+		{"short span", load.Summary{Requests: 3, Success: 1, Complete: 1, Span: 250 * time.Millisecond, Throughput: 12}, 10, 400 * time.Millisecond, 7.5},
 		// Half failed: half the rate.
-		{"half failed", load.Summary{Requests: 100, Success: 0.5, Span: 2 * time.Second, Throughput: 25}, 50, 2 * time.Second, 25},
+		{"half failed", load.Summary{Requests: 100, Success: 0.5, Complete: 0.5, Failed: 0.5, Span: 2 * time.Second, Throughput: 25}, 50, 2 * time.Second, 25},
 		// One call at a time: 8 requests offered in 400 ms drain over
 		// 680 ms, 11.8/s, the lock's pace.
-		{"queue drains", load.Summary{Requests: 8, Success: 1, Span: 680 * time.Millisecond, Throughput: 11.8}, 18, 400 * time.Millisecond, 8 / 0.68},
+		{"queue drains", load.Summary{Requests: 8, Success: 1, Complete: 1, Span: 680 * time.Millisecond, Throughput: 11.8}, 18, 400 * time.Millisecond, 8 / 0.68},
+		// Half the pages partial: every answer a success, half of them
+		// throughput, as in the bench.
+		{"half partial", load.Summary{Requests: 100, Success: 1, Complete: 0.5, Partial: 0.5, Span: 2 * time.Second, Throughput: 25}, 50, 2 * time.Second, 25},
 	}
 	for _, tc := range tests {
 		st := stepOf(&load.Report{Summary: tc.rep}, tc.rate, tc.window)

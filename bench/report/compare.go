@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"fanout/bench/limits"
+	"fanout/bench/load"
 	"fanout/bench/result"
 	"fanout/bench/scenario"
 )
@@ -46,13 +47,22 @@ type Side struct {
 	Runs []*result.Scenario
 }
 
-// unit says how a figure changes: relatively, or in percentage points.
+// unit says how a figure changes: relatively, in percentage points, or by
+// its own amount (a figure near 0, whose relative change is noise).
 type unit int
 
 const (
 	relative unit = iota
 	points
+	absolute
 )
+
+// TrendNoise is the change of a latency trend, in ms per second of run,
+// below which `bench compare` calls it unchanged. A trend is about 0 when
+// the gateway keeps up, so its relative change is noise (0.1 to 0.3 ms/s
+// is "+200 %"); 1 ms/s is 10 ms over a 10 s run, about the jitter of a
+// p50 on a shared laptop.
+const TrendNoise = 1.0
 
 // figure is one comparable number of a run. get reports false when the run
 // does not have it (an older summary.json, a status code never seen).
@@ -62,8 +72,14 @@ type figure struct {
 	format func(float64) string
 	unit   unit
 	// better is -1 when lower is better, +1 when higher is, 0 when a
-	// change is neither (a count that depends on the run's length).
+	// change is neither (a count that depends on the run's length, a
+	// figure of the load generator rather than of the gateway).
 	better int
+	// noise is, for an absolute figure, the change below which it is
+	// unchanged.
+	noise float64
+	// suffix follows an absolute change ("ms/s").
+	suffix string
 }
 
 func msOf(d time.Duration) float64 { return result.Millis(d) }
@@ -72,26 +88,58 @@ func always(f func(*result.Run) float64) func(*result.Run) (float64, bool) {
 	return func(r *result.Run) (float64, bool) { return f(r), true }
 }
 
+// tail reads a p99 or p99.9, which a run of fewer than load.MinSamples
+// requests does not have: the report says "not enough data", and a change
+// of it would be a change of a handful of requests.
+func tail(f func(*result.Run) float64) func(*result.Run) (float64, bool) {
+	return func(r *result.Run) (float64, bool) {
+		if !r.EnoughSamples() {
+			return 0, false
+		}
+		return f(r), true
+	}
+}
+
+// splitShare returns a share of the complete/partial/failed split of a run, in
+// percent; a summary.json written before the split has none of the three.
+func splitShare(f func(*result.Run) float64) func(*result.Run) (float64, bool) {
+	return func(r *result.Run) (float64, bool) {
+		if r.Complete+r.Partial+r.Failed == 0 {
+			return 0, false
+		}
+		return 100 * f(r), true
+	}
+}
+
 // figures are the figures every run has, in the order they are printed;
 // status codes, error kinds and fields added to summary.json later follow.
-// The sending rate is not among them: load's Summary.Rate shares the JSON
-// name "rate" with Run.Rate, the offered rate, and is lost in summary.json.
+// The sending rate and the load generator's CPU describe the generator,
+// not the gateway: a change is "changed", and a generator-limited run is a
+// warning (see warnings).
 var figures = []figure{
-	{"p50 ms", always(func(r *result.Run) float64 { return msOf(r.Latency.P50) }), f2, relative, -1},
-	{"p90 ms", always(func(r *result.Run) float64 { return msOf(r.Latency.P90) }), f2, relative, -1},
-	{"p99 ms", always(func(r *result.Run) float64 { return msOf(r.Latency.P99) }), f2, relative, -1},
-	{"p99.9 ms", always(func(r *result.Run) float64 { return msOf(r.Latency.P999) }), f2, relative, -1},
-	{"max ms", always(func(r *result.Run) float64 { return msOf(r.Latency.Max) }), f2, relative, -1},
-	{"mean ms", always(func(r *result.Run) float64 { return msOf(r.Latency.Mean) }), f2, relative, -1},
-	{"requests", always(func(r *result.Run) float64 { return float64(r.Requests) }), f0, relative, 0},
-	{"throughput/s", always(func(r *result.Run) float64 { return r.Throughput }), f1, relative, +1},
-	{"success %", always(func(r *result.Run) float64 { return 100 * r.Success }), f2, points, +1},
-	{"cpu/req ms", always(func(r *result.Run) float64 { return msOf(r.CPUPerRequest) }), f3, relative, -1},
-	{"peak RSS MiB", always(func(r *result.Run) float64 { return float64(r.PeakRSS) / (1 << 20) }), f1, relative, -1},
-	{"RSS growth MiB", always(func(r *result.Run) float64 { return float64(r.RSSGrowth) / (1 << 20) }), f1, relative, -1},
-	{"peak goroutines", peakGoroutines, f0, relative, -1},
-	{"goroutine growth", always(func(r *result.Run) float64 { return float64(r.GoroutineGrowth) }), f0, relative, -1},
-	{"calls/req", always(func(r *result.Run) float64 { return r.CallsPerRequest }), f2, relative, -1},
+	{name: "p50 ms", get: always(func(r *result.Run) float64 { return msOf(r.Latency.P50) }), format: f2, better: -1},
+	{name: "p90 ms", get: always(func(r *result.Run) float64 { return msOf(r.Latency.P90) }), format: f2, better: -1},
+	{name: "p99 ms", get: tail(func(r *result.Run) float64 { return msOf(r.Latency.P99) }), format: f2, better: -1},
+	{name: "p99.9 ms", get: tail(func(r *result.Run) float64 { return msOf(r.Latency.P999) }), format: f2, better: -1},
+	{name: "max ms", get: always(func(r *result.Run) float64 { return msOf(r.Latency.Max) }), format: f2, better: -1},
+	{name: "mean ms", get: always(func(r *result.Run) float64 { return msOf(r.Latency.Mean) }), format: f2, better: -1},
+	{name: "requests", get: always(func(r *result.Run) float64 { return float64(r.Requests) }), format: f0},
+	// An older summary.json has no sending rate (it shared the JSON name
+	// "rate" with the offered rate and was lost).
+	{name: "sent/s", get: func(r *result.Run) (float64, bool) { return r.Summary.Rate, r.Summary.Rate > 0 }, format: f1},
+	{name: "throughput/s", get: always(func(r *result.Run) float64 { return r.Throughput }), format: f1, better: +1},
+	{name: "success %", get: always(func(r *result.Run) float64 { return 100 * r.Success }), format: f2, unit: points, better: +1},
+	{name: "complete %", get: splitShare(func(r *result.Run) float64 { return r.Complete }), format: f2, unit: points, better: +1},
+	{name: "partial %", get: splitShare(func(r *result.Run) float64 { return r.Partial }), format: f2, unit: points, better: -1},
+	{name: "failed %", get: splitShare(func(r *result.Run) float64 { return r.Failed }), format: f2, unit: points, better: -1},
+	{name: "latency trend ms/s", get: always(func(r *result.Run) float64 { return 1000 * r.LatencySlope }), format: f1, unit: absolute, better: -1, noise: TrendNoise, suffix: " ms/s"},
+	{name: "cpu/req ms", get: always(func(r *result.Run) float64 { return msOf(r.CPUPerRequest) }), format: f3, better: -1},
+	{name: "load cpu %", get: always(func(r *result.Run) float64 { return 100 * r.GeneratorCPUShare }), format: f1, unit: points},
+	{name: "peak RSS MiB", get: always(func(r *result.Run) float64 { return float64(r.PeakRSS) / (1 << 20) }), format: f1, better: -1},
+	{name: "RSS growth MiB", get: always(func(r *result.Run) float64 { return float64(r.RSSGrowth) / (1 << 20) }), format: f1, better: -1},
+	{name: "peak goroutines", get: peakGoroutines, format: f0, better: -1},
+	{name: "goroutine growth", get: always(func(r *result.Run) float64 { return float64(r.GoroutineGrowth) }), format: f0, better: -1},
+	{name: "calls/req", get: always(func(r *result.Run) float64 { return r.CallsPerRequest }), format: f2, better: -1},
 }
 
 func peakGoroutines(r *result.Run) (float64, bool) {
@@ -107,18 +155,31 @@ func peakGoroutines(r *result.Run) (float64, bool) {
 
 // shownFields are the JSON fields of a run that figures, codeFigures and
 // errorFigures already compare, or that are not figures (file names,
-// series drawn by the charts). Any other number in summary.json is
+// series drawn by the charts, the length of the warm-up and of the
+// measured window, which warnings compare, the generator-limited flag,
+// which is a warning, and the generator's CPU time, which "load cpu %"
+// shows per second of the run). Any other number in summary.json is
 // compared as it is, so a figure added to the results is never left out.
 var shownFields = []string{"variant", "mode", "pool_size", "rate", "file", "probe",
 	"requests", "throughput", "success", "span", "latency", "codes", "errors",
 	"phases", "timing", "timing_target", "targets", "timeline", "samples",
 	"cpu", "cpu_per_request", "peak_rss", "backend_calls", "calls_per_request",
-	"rss_growth", "goroutine_growth"}
+	"rss_growth", "goroutine_growth", "achieved_rate", "complete", "partial",
+	"failed", "window", "warmup", "latency_slope", "generator_cpu",
+	"generator_cpu_share", "generator_limited", "hold"}
 
-func f0(x float64) string { return fmt.Sprintf("%.0f", x) }
-func f1(x float64) string { return fmt.Sprintf("%.1f", x) }
-func f2(x float64) string { return fmt.Sprintf("%.2f", x) }
-func f3(x float64) string { return fmt.Sprintf("%.3f", x) }
+func f0(x float64) string { return noNegativeZero(fmt.Sprintf("%.0f", x)) }
+func f1(x float64) string { return noNegativeZero(fmt.Sprintf("%.1f", x)) }
+func f2(x float64) string { return noNegativeZero(fmt.Sprintf("%.2f", x)) }
+func f3(x float64) string { return noNegativeZero(fmt.Sprintf("%.3f", x)) }
+
+// noNegativeZero turns "-0.0" (a tiny negative rounded) into "0.0".
+func noNegativeZero(s string) string {
+	if strings.Trim(s, "-0.") == "" {
+		return strings.TrimPrefix(s, "-")
+	}
+	return s
+}
 func fg(x float64) string { return strconv.FormatFloat(x, 'g', 6, 64) }
 
 // codeFigures are the shares of each status code seen on either side, and
@@ -131,10 +192,10 @@ func codeFigures(runs []*result.Run) []figure {
 		if strings.HasPrefix(code, "2") {
 			better = +1
 		}
-		out = append(out, figure{"code " + code + " %", share(code, func(r *result.Run) map[string]int { return r.Codes }), f2, points, better})
+		out = append(out, figure{name: "code " + code + " %", get: share(code, func(r *result.Run) map[string]int { return r.Codes }), format: f2, unit: points, better: better})
 	}
 	for _, kind := range keysOf(runs, func(r *result.Run) map[string]int { return r.Errors }) {
-		out = append(out, figure{"error " + kind + " %", share(kind, func(r *result.Run) map[string]int { return r.Errors }), f2, points, -1})
+		out = append(out, figure{name: "error " + kind + " %", get: share(kind, func(r *result.Run) map[string]int { return r.Errors }), format: f2, unit: points, better: -1})
 	}
 	return out
 }
@@ -177,10 +238,10 @@ func extraFigures(runs []*result.Run) []figure {
 	slices.Sort(paths)
 	var out []figure
 	for _, p := range paths {
-		out = append(out, figure{p, func(r *result.Run) (float64, bool) {
+		out = append(out, figure{name: p, get: func(r *result.Run) (float64, bool) {
 			v, ok := numbers(r)[p]
 			return v, ok
-		}, fg, relative, 0})
+		}, format: fg})
 	}
 	return out
 }
@@ -263,9 +324,11 @@ func Compare(w io.Writer, a, b *result.Scenario, nameA, nameB string) error {
 // figure of a, of b, the change from a to b and a verdict: "better" or
 // "worse" when the change is beyond the threshold (and, with several runs
 // on a side, beyond their spread), "within noise" when the ranges of the
-// runs overlap, nothing when the change is below the threshold. It warns
-// first about what makes the comparison doubtful: other machines, Go
-// versions or commits, and modes or rates only one side has.
+// runs overlap, "changed" for a figure that is neither better nor worse,
+// nothing when the change is below the threshold. It warns first about
+// what makes the comparison doubtful (see warnings): other machines, Go
+// versions or commits, interrupted runs, generator-limited steps, steps of
+// other lengths, and modes or rates only one side has.
 func CompareSides(w io.Writer, a, b Side, opt CompareOptions) error {
 	if len(a.Runs) == 0 || len(b.Runs) == 0 {
 		return fmt.Errorf("compare: each side needs a result directory")
@@ -303,18 +366,18 @@ func CompareSides(w io.Writer, a, b Side, opt CompareOptions) error {
 		}
 	}
 	for _, ca := range a.Runs[0].Capacity {
-		va, vb := capacities(a, ca.Variant), capacities(b, ca.Variant)
-		if len(vb) == 0 {
+		if len(capacities(b, ca.Variant)) == 0 {
 			continue
 		}
 		common++
-		f := figure{"capacity req/s", nil, f0, relative, +1}
-		row(tw, Label(ca.Variant, ca.Mode, ca.PoolSize), "", f, va, vb, opt)
+		for _, f := range capacityFigures {
+			row(tw, Label(ca.Variant, ca.Mode, ca.PoolSize), "", f.figure, capacityValues(a, ca.Variant, f.get), capacityValues(b, ca.Variant, f.get), opt)
+		}
 	}
 	for _, l := range limitFigures {
 		va, vb := limitValues(a, l.get), limitValues(b, l.get)
 		if len(va) > 0 && len(vb) > 0 {
-			row(tw, "limit", "", figure{l.name, nil, f2, relative, 0}, va, vb, opt)
+			row(tw, "limit", "", l.figure, va, vb, opt)
 		}
 	}
 	if err := tw.Flush(); err != nil {
@@ -332,7 +395,7 @@ func row(w io.Writer, label, rate string, f figure, va, vb []float64, opt Compar
 		return
 	}
 	sa, sb := spreadOf(va, f.format), spreadOf(vb, f.format)
-	fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", label, rate, f.name, sa, sb, delta(sa, sb, f.unit), verdict(sa, sb, f, opt))
+	fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", label, rate, f.name, sa, sb, delta(sa, sb, f), verdict(sa, sb, f, opt))
 }
 
 func values(runs []*result.Run, f figure) []float64 {
@@ -372,46 +435,90 @@ func runsOf(side Side, k runKey) []*result.Run {
 	return out
 }
 
+// capacities returns the capacity of variant in each directory of side
+// that searched it.
 func capacities(side Side, variant string) []float64 {
+	return capacityValues(side, variant, func(c *result.Capacity) (float64, bool) { return c.Capacity, true })
+}
+
+func capacityValues(side Side, variant string, get func(*result.Capacity) (float64, bool)) []float64 {
 	var out []float64
 	for _, s := range side.Runs {
-		for _, c := range s.Capacity {
-			if c.Variant == variant {
-				out = append(out, c.Capacity)
+		for i := range s.Capacity {
+			if c := &s.Capacity[i]; c.Variant == variant {
+				if v, ok := get(c); ok {
+					out = append(out, v)
+				}
 			}
 		}
 	}
 	return out
 }
 
-// limitFigures are the limits of the workload: they come from the
-// backends' models (sampled when the models are random), so a change says
-// that the two sides did not measure the same workload.
-var limitFigures = []struct {
-	name string
-	get  func(*limits.Limits) time.Duration
+// capacityFigures are the figures of a capacity search: the capacity, and
+// how long it held (the scenario's hold, 0 when no rate held), which says
+// how much each side's capacity is worth.
+var capacityFigures = []struct {
+	figure
+	get func(*result.Capacity) (float64, bool)
 }{
-	{"critical path p50 ms", func(l *limits.Limits) time.Duration { return l.CriticalPath.P50 }},
-	{"critical path p90 ms", func(l *limits.Limits) time.Duration { return l.CriticalPath.P90 }},
-	{"critical path p99 ms", func(l *limits.Limits) time.Duration { return l.CriticalPath.P99 }},
-	{"critical path p99.9 ms", func(l *limits.Limits) time.Duration { return l.CriticalPath.P999 }},
-	{"levels p50 ms", func(l *limits.Limits) time.Duration { return l.Levels.P50 }},
-	{"levels p99 ms", func(l *limits.Limits) time.Duration { return l.Levels.P99 }},
-	{"sum p50 ms", func(l *limits.Limits) time.Duration { return l.Sum.P50 }},
-	{"sum p99 ms", func(l *limits.Limits) time.Duration { return l.Sum.P99 }},
+	{figure{name: "capacity req/s", format: f0, better: +1}, func(c *result.Capacity) (float64, bool) { return c.Capacity, true }},
+	{figure{name: "capacity held for s", format: fg}, func(c *result.Capacity) (float64, bool) { return c.HeldFor.Seconds(), true }},
 }
 
-func limitValues(side Side, get func(*limits.Limits) time.Duration) []float64 {
+// limitFigures are the limits of the workload: they come from the
+// backends' models (sampled when the models are random), so a change says
+// that the two sides did not measure the same workload. Sampled limits
+// also show how many requests were simulated and how well that pins them
+// down (the half-width of their 95 % confidence interval).
+var limitFigures = []struct {
+	figure
+	get func(*limits.Limits) (float64, bool)
+}{
+	{limitMs("critical path p50 ms"), dist(func(l *limits.Limits) time.Duration { return l.CriticalPath.P50 })},
+	{limitMs("critical path p90 ms"), dist(func(l *limits.Limits) time.Duration { return l.CriticalPath.P90 })},
+	{limitMs("critical path p99 ms"), dist(func(l *limits.Limits) time.Duration { return l.CriticalPath.P99 })},
+	{limitMs("critical path p99.9 ms"), dist(func(l *limits.Limits) time.Duration { return l.CriticalPath.P999 })},
+	{limitMs("levels p50 ms"), dist(func(l *limits.Limits) time.Duration { return l.Levels.P50 })},
+	{limitMs("levels p99 ms"), dist(func(l *limits.Limits) time.Duration { return l.Levels.P99 })},
+	{limitMs("sum p50 ms"), dist(func(l *limits.Limits) time.Duration { return l.Sum.P50 })},
+	{limitMs("sum p99 ms"), dist(func(l *limits.Limits) time.Duration { return l.Sum.P99 })},
+	{figure{name: "simulated requests", format: f0}, sampled(func(l *limits.Limits) float64 { return float64(l.Samples) })},
+	{figure{name: "uncertainty ±%", format: f2, unit: points}, sampled(func(l *limits.Limits) float64 { return 100 * l.Uncertainty })},
+}
+
+func limitMs(name string) figure { return figure{name: name, format: f2} }
+
+func dist(get func(*limits.Limits) time.Duration) func(*limits.Limits) (float64, bool) {
+	return func(l *limits.Limits) (float64, bool) { return msOf(get(l)), true }
+}
+
+// sampled reads a figure of the simulation, which fixed limits (one
+// request through the call graph, exact) do not have.
+func sampled(get func(*limits.Limits) float64) func(*limits.Limits) (float64, bool) {
+	return func(l *limits.Limits) (float64, bool) {
+		if l.Fixed || l.Samples == 0 {
+			return 0, false
+		}
+		return get(l), true
+	}
+}
+
+func limitValues(side Side, get func(*limits.Limits) (float64, bool)) []float64 {
 	var out []float64
 	for _, s := range side.Runs {
 		if s.Limits != nil {
-			out = append(out, msOf(get(s.Limits)))
+			if v, ok := get(s.Limits); ok {
+				out = append(out, v)
+			}
 		}
 	}
 	return out
 }
 
-// warnings lists what makes a comparison doubtful.
+// warnings lists what makes a comparison doubtful: other scenarios,
+// machines or code, interrupted runs, runs whose load generator could not
+// keep up, runs of other lengths, and what only one side has.
 func warnings(a, b Side) []string {
 	var out []string
 	if na, nb := a.Runs[0].Name, b.Runs[0].Name; na != nb {
@@ -427,6 +534,64 @@ func warnings(a, b Side) []string {
 	}
 	if d := envDiff(a.Runs[0].Env, b.Runs[0].Env); d != "" {
 		out = append(out, "A and B differ in "+d)
+	}
+	sides := []struct {
+		side Side
+		name string
+	}{{a, "A"}, {b, "B"}}
+	for _, x := range sides {
+		for i, s := range x.side.Runs {
+			which := x.name
+			if len(x.side.Runs) > 1 {
+				which = fmt.Sprintf("run %d of %s", i+1, x.name)
+			}
+			if s.Interrupted {
+				out = append(out, which+" was interrupted: it holds only the steps that finished")
+			}
+			if slices.ContainsFunc(s.Runs, func(r result.Run) bool { return r.Requests > 0 && r.Complete+r.Partial+r.Failed == 0 }) {
+				out = append(out, which+" predates the complete/partial/failed split: its throughput counted every success, partial answers too")
+			}
+		}
+	}
+	thin := false
+	for _, k := range runKeys(a.Runs[0]) {
+		ra, rb := runsOf(a, k), runsOf(b, k)
+		if len(ra) == 0 || len(rb) == 0 {
+			continue
+		}
+		for _, r := range slices.Concat(ra, rb) {
+			thin = thin || !r.EnoughSamples()
+		}
+		at := fmt.Sprintf("%s @ %s req/s", k.variant, scenario.FormatRate(k.rate))
+		for _, x := range []struct {
+			runs []*result.Run
+			name string
+		}{{ra, "A"}, {rb, "B"}} {
+			// A generator that could not send the offered rate timed
+			// itself: its latencies and rates are not the gateway's.
+			var sent []string
+			for _, r := range x.runs {
+				if r.GeneratorLimited {
+					sent = append(sent, f1(r.Summary.Rate))
+				}
+			}
+			if len(sent) > 0 {
+				out = append(out, fmt.Sprintf("%s was generator-limited in %s (sent %s req/s): its figures measure the load generator, not the gateway",
+					at, x.name, strings.Join(sent, ", ")))
+			}
+		}
+		// Runs of other lengths count other numbers of requests, and a
+		// shorter warm-up leaves more of the gateway's start in the
+		// figures.
+		if wa, wb := ra[0].Window, rb[0].Window; wa > 0 && wb > 0 && wa != wb {
+			out = append(out, fmt.Sprintf("%s was measured over %s in A and %s in B", at, wa, wb))
+		}
+		if wa, wb := ra[0].Warmup, rb[0].Warmup; wa != wb {
+			out = append(out, fmt.Sprintf("%s was warmed up for %s in A and %s in B", at, wa, wb))
+		}
+	}
+	if thin {
+		out = append(out, fmt.Sprintf("p99 and p99.9 are left out where a run has fewer than %d requests: they rest on a handful of them", load.MinSamples))
 	}
 	for _, pair := range []struct {
 		this, other Side
@@ -483,15 +648,22 @@ func commit(e result.Env) string {
 	return c
 }
 
-func delta(a, b spread, u unit) string {
+func delta(a, b spread, f figure) string {
 	if a.n == 0 {
 		return "new"
 	}
 	if b.n == 0 {
 		return "gone"
 	}
-	if u == points {
+	switch f.unit {
+	case points:
 		return fmt.Sprintf("%+.2f pt", b.mean-a.mean)
+	case absolute:
+		d := f.format(b.mean - a.mean)
+		if !strings.HasPrefix(d, "-") {
+			d = "+" + d
+		}
+		return d + f.suffix
 	}
 	if a.mean == 0 {
 		if b.mean == 0 {
@@ -513,6 +685,8 @@ func verdict(a, b spread, f figure, opt CompareOptions) string {
 	d := b.mean - a.mean
 	switch {
 	case f.unit == points && math.Abs(d) < opt.Points:
+		return ""
+	case f.unit == absolute && math.Abs(d) < f.noise:
 		return ""
 	case f.unit == relative && a.mean == 0 && b.mean == 0:
 		return ""

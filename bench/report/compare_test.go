@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"fanout/bench/result"
 )
@@ -133,5 +134,129 @@ func TestCompareWarnings(t *testing.T) {
 	b.Runs = append(b.Runs, pool)
 	if out := compareSides(t, []*result.Scenario{a}, []*result.Scenario{b}, CompareOptions{}); !strings.Contains(out, "\npool (16)  ") {
 		t.Errorf("the pool's size is not in its label:\n%s", out)
+	}
+}
+
+// TestCompareFiguresOfTheLoad: the figures of the load (sent rate, the
+// complete/partial/failed split, the latency trend, the generator's CPU)
+// have names, units and directions of their own, and the fields that are
+// not figures (the generator-limited flag, warm-up, window) are no rows.
+func TestCompareFiguresOfTheLoad(t *testing.T) {
+	a, b := fixture(), fixture()
+	for _, s := range []*result.Scenario{a, b} {
+		r := &s.Runs[1] // sequential at 200 req/s
+		r.Complete, r.Partial, r.Failed = 0.98, 0.01, 0.01
+		r.GeneratorCPUShare = 0.10
+		r.LatencySlope = 0.0002 // 0.2 ms/s
+	}
+	r := &b.Runs[1]
+	r.Complete, r.Partial, r.Failed = 0.90, 0.06, 0.04
+	r.GeneratorCPUShare = 0.30
+	r.Summary.Rate = 180            // the sending rate; r.Rate is the offered one
+	r.LatencySlope = 0.004          // 4 ms/s: a queue builds
+	b.Runs[3].LatencySlope = 0.0008 // 0.8 ms/s from 0: flat still
+	out := compareSides(t, []*result.Scenario{a}, []*result.Scenario{b}, CompareOptions{})
+	for _, want := range []struct{ rate, name, verdict string }{
+		{"200", "complete %", "worse"},
+		{"200", "partial %", "worse"},
+		{"200", "failed %", "worse"},
+		{"200", "latency trend ms/s", "worse"},
+		{"200", "sent/s", "changed"},
+		{"200", "load cpu %", "changed"},
+	} {
+		if v, ok := compareRow(out, "sequential", want.rate, want.name); !ok || v != want.verdict {
+			t.Errorf("row %q: found %v, verdict %q, want %q\n%s", want.name, ok, v, want.verdict, out)
+		}
+	}
+	if v, ok := compareRow(out, "concurrent", "200", "latency trend ms/s"); !ok || v != "" {
+		t.Errorf("a trend from 0 to 0.8 ms/s: found %v, verdict %q, want none\n%s", ok, v, out)
+	}
+	if !strings.Contains(out, "-8.00 pt") || !strings.Contains(out, "+3.8 ms/s") {
+		t.Errorf("no change in points for complete, or in ms/s for the trend:\n%s", out)
+	}
+	for _, name := range []string{"achieved_rate", "complete", "generator_limited", "generator_cpu", "latency_slope", "warmup", "window", "hold"} {
+		if regexp.MustCompile(`\s` + name + `\s{2,}`).MatchString(out) {
+			t.Errorf("%q is a row of its own, by its JSON name:\n%s", name, out)
+		}
+	}
+	// A summary written before the split has no complete/partial/failed:
+	// its rows show "-", not 0 %.
+	a.Runs[3].Complete, a.Runs[3].Partial, a.Runs[3].Failed = 0, 0, 0
+	b.Runs[3].Complete, b.Runs[3].Partial, b.Runs[3].Failed = 0, 0, 0
+	if _, ok := compareRow(compareSides(t, []*result.Scenario{a}, []*result.Scenario{b}, CompareOptions{}), "concurrent", "200", "complete %"); ok {
+		t.Error("complete % of summaries without it is a row")
+	}
+}
+
+// TestCompareLimitsAndCapacityFigures: sampled limits show how many
+// requests were simulated and how well they are known; a capacity shows
+// how long it held.
+func TestCompareLimitsAndCapacityFigures(t *testing.T) {
+	a, b := fixture(), fixture()
+	for i, s := range []*result.Scenario{a, b} {
+		s.Limits.Fixed, s.Limits.Samples, s.Limits.Uncertainty = false, 20000*(i+1), 0.02/float64(i+1)
+		c := result.Capacity{Variant: "concurrent", Mode: "concurrent"}
+		c.Capacity, c.HeldFor = 800, time.Duration(10*(i+1))*time.Second
+		s.Capacity = []result.Capacity{c}
+	}
+	out := compareSides(t, []*result.Scenario{a}, []*result.Scenario{b}, CompareOptions{})
+	for _, want := range []struct{ label, name, a, b string }{
+		{"limit", "simulated requests", "20000", "40000"},
+		{"limit", "uncertainty ±%", "2.00", "1.00"},
+		{"concurrent", "capacity held for s", "10", "20"},
+	} {
+		re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(want.label) + `\s+` + regexp.QuoteMeta(want.name) + `\s+` + regexp.QuoteMeta(want.a) + `\s+` + regexp.QuoteMeta(want.b) + `\s`)
+		if !re.MatchString(out) {
+			t.Errorf("no row %s %q %s -> %s in\n%s", want.label, want.name, want.a, want.b, out)
+		}
+	}
+}
+
+// TestCompareWarnsOfDoubtfulRuns: a run whose generator could not keep up
+// measured the generator, an interrupted directory holds only part of its
+// steps, and runs measured over other lengths count other requests.
+func TestCompareWarnsOfDoubtfulRuns(t *testing.T) {
+	a, b := fixture(), fixture()
+	b.Runs[3].GeneratorLimited = true // concurrent at 200 req/s
+	b.Runs[3].Summary.Rate = 150
+	b.Interrupted = true
+	a.Runs[2].Window, b.Runs[2].Window = 5*time.Second, 10*time.Second
+	out := compareSides(t, []*result.Scenario{a}, []*result.Scenario{b}, CompareOptions{})
+	for _, want := range []string{
+		"warning: concurrent @ 200 req/s was generator-limited in B (sent 150.0 req/s): its figures measure the load generator, not the gateway",
+		"warning: B was interrupted: it holds only the steps that finished",
+		"warning: concurrent @ 50 req/s was measured over 5s in A and 10s in B",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "was generator-limited in A") || strings.Contains(out, "A was interrupted") {
+		t.Errorf("a warning about the wrong side:\n%s", out)
+	}
+}
+
+// TestCompareLeavesOutThinP99s: a p99 of fewer than load.MinSamples
+// requests is no figure (the report says "not enough data"), so compare
+// neither shows nor judges it, and says why; a flat trend is 0.0, not
+// -0.0.
+func TestCompareLeavesOutThinP99s(t *testing.T) {
+	a, b := fixture(), fixture() // 250 requests at 50 req/s, 1000 at 200
+	b.Runs[0].Latency.P99 = msd(300)
+	a.Runs[0].LatencySlope = -0.00001
+	out := compareSides(t, []*result.Scenario{a}, []*result.Scenario{b}, CompareOptions{})
+	for _, name := range []string{"p99 ms", "p99.9 ms"} {
+		if _, ok := compareRow(out, "sequential", "50", name); ok {
+			t.Errorf("%s of 250 requests is a row:\n%s", name, out)
+		}
+		if _, ok := compareRow(out, "sequential", "200", name); !ok {
+			t.Errorf("%s of 1000 requests is not a row:\n%s", name, out)
+		}
+	}
+	if !strings.Contains(out, "warning: p99 and p99.9 are left out where a run has fewer than 1000 requests") {
+		t.Errorf("no warning about the p99s left out:\n%s", out)
+	}
+	if strings.Contains(out, "-0.0 ") {
+		t.Errorf("a -0.0 in\n%s", out)
 	}
 }

@@ -290,7 +290,7 @@ func writeRateTable(b *strings.Builder, s *result.Scenario, rate float64) {
 	for _, v := range s.Variants {
 		r, ok := s.Run(v, rate)
 		if !ok {
-			fmt.Fprintf(b, "| %s | not run | | | | | | | | | | | | | |\n", v)
+			fmt.Fprintf(b, "| %s | not run | | | | | | | | | | | | | |\n", variantLabel(s, v))
 			continue
 		}
 		var cp50, cp99 time.Duration
@@ -299,14 +299,14 @@ func writeRateTable(b *strings.Builder, s *result.Scenario, rate float64) {
 		}
 		lt := r.Latency
 		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %.1f | %s | %s | %s |\n",
-			v, Ms(lt.P50), Ms(lt.P90), p99(r.Summary, lt.P99), p99(r.Summary, lt.P999), Ms(lt.Max), ratioBeside(lt.P50, cp50), p99Ratio(r.Summary, lt.P99, cp99),
+			Label(r.Variant, r.Mode, r.PoolSize), Ms(lt.P50), Ms(lt.P90), p99(r.Summary, lt.P99), p99(r.Summary, lt.P999), Ms(lt.Max), ratioBeside(lt.P50, cp50), p99Ratio(r.Summary, lt.P99, cp99),
 			sent(r), r.Throughput, pct(r.Success), split(r.Summary), codes(r.Codes))
 	}
 	b.WriteString("\n")
 	if s.Limits != nil && staged {
 		for _, v := range s.Variants {
 			if r, ok := s.Run(v, rate); ok && r.Mode == "staged" {
-				fmt.Fprintf(b, "%s beside its own limit, the levels: p50 ×levels %s, p99 ×levels %s.\n\n", v,
+				fmt.Fprintf(b, "%s beside its own limit, the levels: p50 ×levels %s, p99 ×levels %s.\n\n", Label(r.Variant, r.Mode, r.PoolSize),
 					ratioBeside(r.Latency.P50, s.Limits.Levels.P50), ratio(r.Latency.P99, s.Limits.Levels.P99))
 			}
 		}
@@ -326,7 +326,7 @@ func writePhases(b *strings.Builder, s *result.Scenario) {
 			if !ok {
 				continue
 			}
-			fmt.Fprintf(b, "| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s |\n", r.Variant, scenario.FormatRate(r.Rate), ph,
+			fmt.Fprintf(b, "| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s |\n", Label(r.Variant, r.Mode, r.PoolSize), scenario.FormatRate(r.Rate), ph,
 				p.Requests, Ms(p.Latency.P50), p99(p, p.Latency.P99), Ms(p.Latency.Max), pct(p.Success), split(p), codes(p.Codes))
 		}
 	}
@@ -354,7 +354,7 @@ func writeCapacity(b *strings.Builder, s *result.Scenario) {
 			capa, held = "**none held**", "–"
 		}
 		fmt.Fprintf(b, "| %s | p99 ≤ %s ms, complete ≥ %s | %s | %s | %s | %s | %d | %v |\n",
-			c.Variant, Ms(c.SLO.P99), pct(c.SLO.Success), capa, held, scenario.FormatRate(c.Searched), ceil, len(c.Points), c.Exhausted)
+			Label(c.Variant, c.Mode, c.PoolSize), Ms(c.SLO.P99), pct(c.SLO.Success), capa, held, scenario.FormatRate(c.Searched), ceil, len(c.Points), c.Exhausted)
 	}
 	b.WriteString("\n### Probes\n\n| mode | kind | rate | length | requests | sent/s | p50 | p99 | latency trend (ms/s) | complete | verdict |\n" +
 		"|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
@@ -387,7 +387,7 @@ func writeCapacity(b *strings.Builder, s *result.Scenario) {
 			if p.Requests > 0 { // 0: a summary from before probes counted them
 				p99s = p99(load.Summary{Requests: p.Requests}, p.P99)
 			}
-			fmt.Fprintf(b, "| %s | %s | %s | %s | %d | %s | %s | %s | %s | %s | %s |\n", c.Variant, kind, scenario.FormatRate(p.Rate), p.Duration,
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %d | %s | %s | %s | %s | %s | %s |\n", Label(c.Variant, c.Mode, c.PoolSize), kind, scenario.FormatRate(p.Rate), p.Duration,
 				p.Requests, achieved, Ms(p50), p99s, trend(p.Slope), pct(p.Success), verdict)
 		}
 	}
@@ -406,7 +406,7 @@ func writeResources(b *strings.Builder, s *result.Scenario) {
 	b.WriteString("| mode | rate | requests | cpu/request (ms) | load cpu | peak RSS (MiB) | RSS growth (MiB) | goroutine growth | backend calls/request | errors |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, r := range s.Runs {
-		fmt.Fprintf(b, "| %s | %s | %d | %.3f | %s | %.1f | %+.1f | %+d | %.2f | %s |\n", r.Variant, scenario.FormatRate(r.Rate), r.Requests,
+		fmt.Fprintf(b, "| %s | %s | %d | %.3f | %s | %.1f | %+.1f | %+d | %.2f | %s |\n", Label(r.Variant, r.Mode, r.PoolSize), scenario.FormatRate(r.Rate), r.Requests,
 			result.Millis(r.CPUPerRequest), pct(r.GeneratorCPUShare), float64(r.PeakRSS)/(1<<20), float64(r.RSSGrowth)/(1<<20), r.GoroutineGrowth,
 			r.CallsPerRequest, errorKinds(r.Errors))
 	}
@@ -449,7 +449,7 @@ func writeTargets(b *strings.Builder, s *result.Scenario) {
 				if l, ok := s.TargetLimits[t]; ok {
 					cp50, cp99, lim99 = Ms(l.CriticalPath.P50), Ms(l.CriticalPath.P99), l.CriticalPath.P99
 				}
-				fmt.Fprintf(b, "| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", v, scenario.FormatRate(rate), t, sum.Requests,
+				fmt.Fprintf(b, "| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", Label(r.Variant, r.Mode, r.PoolSize), scenario.FormatRate(rate), t, sum.Requests,
 					Ms(sum.Latency.P50), cp50, p99(sum, sum.Latency.P99), cp99, ratio(sum.Latency.P99, lim99), pct(sum.Success), strings.SplitN(split(sum), " | ", 2)[0])
 			}
 		}

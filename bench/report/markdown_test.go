@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"fanout/bench/capacity"
+	"fanout/bench/load"
 	"fanout/bench/result"
 )
 
@@ -85,5 +86,56 @@ func TestRebuildAnInterruptedRun(t *testing.T) {
 	}
 	if err := Rebuild(t.TempDir()); err == nil {
 		t.Error("rebuilt a directory without summary.json")
+	}
+}
+
+// TestMarkdownLabelsPoolsWithTheirSize: a pool's figures mean little
+// without its size, so every table names it, as the charts and compare do,
+// even when the scenario's variant is just "pool".
+func TestMarkdownLabelsPoolsWithTheirSize(t *testing.T) {
+	s := fixture()
+	s.Variants = append(s.Variants, "pool", "staged")
+	s.Phases = []string{"before"}
+	s.Targets = []string{"results", "experiment"}
+	for i := range s.Runs {
+		s.Runs[i].Phases = map[string]load.Summary{"before": s.Runs[i].Summary}
+		s.Runs[i].Targets = map[string]load.Summary{"results": s.Runs[i].Summary}
+	}
+	for _, rate := range []int{0, 1} {
+		pool := s.Runs[rate]
+		pool.Variant, pool.Mode, pool.PoolSize = "pool", "pool", 16
+		s.Runs = append(s.Runs, pool)
+	}
+	var b bytes.Buffer
+	if err := Markdown(&b, s, nil); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"\n| pool (16) | 86.50 |",       // the rate tables
+		"\n| pool (16) | 50 | before |", // the phases
+		"\n| pool (16) | 50 | results |",
+		"\n| pool (16) | 50 | 250 |", // resources
+		"\n| staged | not run |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the report lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "\n| pool |") {
+		t.Errorf("a pool without its size:\n%s", out)
+	}
+
+	c := s.Capacity
+	s.Capacity = append(c, result.Capacity{Variant: "pool", Mode: "pool", PoolSize: 16, Result: capacity.Result{Capacity: 300, HeldFor: msd(10000),
+		Points: []capacity.Point{{Rate: 300, Duration: msd(10000), Requests: 3000, Pass: true, Hold: true}}}})
+	b.Reset()
+	if err := Markdown(&b, s, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"\n| pool (16) | p99 ≤", "\n| pool (16) | hold | 300 |"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("the capacity tables lack %q:\n%s", want, b.String())
+		}
 	}
 }

@@ -40,7 +40,8 @@ func fixture() *result.Scenario {
 		return result.Run{
 			Variant: v, Mode: v, Rate: rate, File: v + ".bin",
 			Report: load.Report{
-				Summary: load.Summary{Requests: n, Rate: rate, Throughput: rate * success, Success: success, Span: 5 * time.Second,
+				Summary: load.Summary{Requests: n, Rate: rate, Throughput: rate * success, Success: success, Complete: success, Failed: 1 - success,
+					Window: 5 * time.Second, Span: 5 * time.Second,
 					Latency: load.Latency{P50: msd(p50), P90: msd(p50 * 1.05), P99: msd(p50 * 1.2), P999: msd(p50 * 1.5), Max: msd(p50 * 2), Mean: msd(p50)},
 					Codes:   codes, Errors: errs},
 				Timing: &servertiming.Timing{Total: msd(p50), Calls: []servertiming.Entry{
@@ -49,7 +50,8 @@ func fixture() *result.Scenario {
 				}},
 				Timeline: []load.Bucket{{Offset: 0, Requests: 10, Success: 1, P50: msd(p50), P99: msd(p50)}, {Offset: time.Second, Requests: 10, Success: success, P50: msd(p50), P99: msd(p50 * 2)}},
 			},
-			CPU: time.Duration(n) * 400 * time.Microsecond, CPUPerRequest: 400 * time.Microsecond,
+			Warmup: time.Second,
+			CPU:    time.Duration(n) * 400 * time.Microsecond, CPUPerRequest: 400 * time.Microsecond,
 			PeakRSS: 24 << 20, CallsPerRequest: 4, BackendCalls: map[string]int64{"experiments": int64(n)},
 		}
 	}
@@ -111,7 +113,19 @@ func TestMarkdownCapacityGolden(t *testing.T) {
 	c := result.Capacity{Variant: "concurrent", Mode: "concurrent", Result: capacity.Result{Capacity: 800, Ceiling: 900,
 		Points: []capacity.Point{{Rate: 200, P99: msd(49), Success: 1, Pass: true}, {Rate: 800, P99: msd(60), Success: 1, Pass: true}, {Rate: 900, P99: msd(900), Success: 0.9}}}}
 	c.SLO.P99, c.SLO.Success = msd(100), 0.999
-	s.Capacity = []result.Capacity{c}
+	// A pool of 16, as in scenarios/capacity.yaml: its tables name its size.
+	pool := result.Capacity{Variant: "pool", Mode: "pool", PoolSize: 16, Result: capacity.Result{Capacity: 150, HeldFor: 10 * time.Second, Searched: 150, Ceiling: 200,
+		Points: []capacity.Point{{Rate: 200, Duration: 5 * time.Second, P99: msd(400), Success: 1, Requests: 1000, Why: "p99 over the SLO"},
+			{Rate: 150, Duration: 10 * time.Second, P99: msd(95), Success: 1, Requests: 1500, Pass: true, Hold: true}}}}
+	pool.SLO = c.SLO
+	s.Variants = append(s.Variants, "pool")
+	for _, p := range pool.Points {
+		r := s.Runs[2]
+		r.Variant, r.Mode, r.PoolSize, r.Rate, r.Hold = "pool", "pool", 16, p.Rate, p.Hold
+		r.Summary.Rate, r.Requests = p.Rate, p.Requests
+		s.Runs = append(s.Runs, r)
+	}
+	s.Capacity = []result.Capacity{c, pool}
 	var b bytes.Buffer
 	if err := Markdown(&b, s, nil); err != nil {
 		t.Fatal(err)
