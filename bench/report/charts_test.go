@@ -38,15 +38,6 @@ func hasText(texts []string, want string) bool {
 	return false
 }
 
-func containsText(texts []string, want string) bool {
-	for _, s := range texts {
-		if strings.Contains(s, want) {
-			return true
-		}
-	}
-	return false
-}
-
 // talkWithBlocking is the fixture with a blocking run whose median request
 // waited 2 s for the lock, and a pool of 16.
 func talkWithBlocking() *result.Scenario {

@@ -40,10 +40,10 @@ func validate(ctx *fasthttp.RequestCtx, op *spec.Operation) []problem.InvalidPar
 		if in.Query == nil {
 			in.Query = url.Values{}
 		}
-		ctx.QueryArgs().VisitAll(func(k, v []byte) {
+		for k, v := range ctx.QueryArgs().All() {
 			key := string(k)
 			in.Query[key] = append(in.Query[key], string(v))
-		})
+		}
 	}
 	if len(op.HeaderNames()) > 0 || op.HasBody() {
 		if in.Header == nil {
