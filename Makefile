@@ -15,7 +15,7 @@ TEST_EXTRA ?= $(GO) run ./bench -quick -quiet -out $${TMPDIR:-/tmp}/fanout-bench
 GATEWAY_FLAGS ?=
 MOCK_FLAGS ?=
 
-.PHONY: all build test vet run clean demo bench bench-quick fuzz
+.PHONY: all build test allocs vet run clean demo bench bench-quick fuzz
 
 all: build
 
@@ -25,8 +25,16 @@ build:
 
 test:
 	$(GO) test $(TEST_FLAGS) ./...
+	$(MAKE) --no-print-directory allocs
 	$(MAKE) --no-print-directory fuzz
 	$(TEST_EXTRA)
+
+# The allocation guards of the hot paths skip under -race (the race
+# detector allocates, and sync.Pool drops items on purpose), so they run
+# once more without it.
+ALLOC_TESTS ?= Alloc
+allocs:
+	$(GO) test -count=1 -run '$(ALLOC_TESTS)' ./gateway/... ./mockbackends/...
 
 # Each fuzz target (PACKAGE:Target) runs for FUZZTIME. A run that ends in
 # "context deadline exceeded" without a failing input is the go command's
@@ -54,8 +62,12 @@ fuzz:
 		done; \
 	done
 
+# staticcheck, pinned, through the Go module proxy.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
 vet:
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
 	@out=$$(gofmt -l gateway mockbackends bench 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 # The mock backends run in the background, the gateway in the foreground;
