@@ -12,8 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"fanout/gateway/fanout"
+	"fanout/gateway/assembly"
 	"fanout/gateway/internal/backend"
+	"fanout/gateway/internal/config"
 	"fanout/gateway/internal/server"
 	"fanout/mockbackends/mock"
 )
@@ -23,22 +24,13 @@ import (
 // client watch needs a real socket, which the in-memory listener is not.
 func tcpGateway(t *testing.T, c *mock.Cluster, limits server.Limits) string {
 	t.Helper()
-	exec, err := fanout.New(fanout.ModeConcurrent, fanout.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bs := map[string]backend.Backend{}
+	cfg := config.Default()
+	cfg.Backends = map[string]backend.Backend{}
 	for name, addr := range c.Addrs() {
-		bs[name] = backend.Backend{Addr: addr}
+		cfg.Backends[name] = backend.Backend{Addr: addr}
 	}
-	clients, err := backend.New(bs, backend.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(server.Config{
-		Spec: loadSpec(t), Executor: exec, Backends: clients, Limits: limits,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	cfg.Limits = limits
+	srv, err := assembly.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

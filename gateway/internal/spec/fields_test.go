@@ -33,7 +33,7 @@ func TestFieldRulesFromDocument(t *testing.T) {
 }
 
 func TestFieldRuleErrors(t *testing.T) {
-	b, err := os.ReadFile("../../openapi.yaml")
+	b, err := os.ReadFile("../../assembly/openapi.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 
 func load(t testing.TB) *Spec {
 	t.Helper()
-	b, err := os.ReadFile("../../openapi.yaml")
+	b, err := os.ReadFile("../../assembly/openapi.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func TestLoad(t *testing.T) {
 }
 
 func TestFanoutErrors(t *testing.T) {
-	b, _ := os.ReadFile("../../openapi.yaml")
+	b, _ := os.ReadFile("../../assembly/openapi.yaml")
 	base := string(b)
 	for _, c := range []struct{ old, new, want string }{
 		{"primary: experiment\n", "primary: nothing\n", `primary "nothing" is not a call`},
