@@ -61,34 +61,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("listen admin: %w", err)
 		}
 	}
-	served, serving := make(chan error, 2), 1
-	go func() { served <- gw.Serve(ln) }()
+	gw.Start(ln, adminLn)
 	// The gateway line comes first and alone on its line: the bench and
 	// the tests read the first LISTEN line for the public address.
 	fmt.Fprintf(stdout, "LISTEN gateway=%s\n", ln.Addr())
 	if adminLn != nil {
-		go func() { served <- gw.ServeAdmin(adminLn) }()
-		serving++
 		fmt.Fprintf(stdout, "LISTEN admin=%s\n", adminLn.Addr())
 	}
 	log.Info("gateway serving", "addr", ln.Addr().String(), "mode", cfg.Mode, "pool_size", cfg.PoolSize,
 		"deadline", cfg.Deadline, "backends", strings.Join(gw.Backends().Describe(), " "))
 
 	select {
-	case err := <-served:
-		return err
+	case <-gw.Failed():
+		log.Error("a listener stopped: shutting down")
 	case <-ctx.Done():
+		log.Info("shutting down", "grace", cfg.Grace)
 	}
-	log.Info("shutting down", "grace", cfg.Grace)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.Grace)
 	defer cancel()
 	if err := gw.Shutdown(sctx); err != nil {
 		return err
-	}
-	for ; serving > 0; serving-- {
-		if err := <-served; err != nil {
-			return err
-		}
 	}
 	log.Info("stopped")
 	return nil

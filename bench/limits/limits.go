@@ -44,25 +44,17 @@ const (
 	MaxBatches = 30
 )
 
-// Op is one public operation whose responses fan out to backends.
-type Op struct {
-	ID     string // operationId
-	Method string // upper-case HTTP method
-	Path   string // the spec's path template, e.g. /v2/experiments/{experiment_id}/results
-	Plan   *fanout.Plan
-}
+// Op is one public operation whose responses fan out to backends: its
+// operationId, method, path template and plan, as the gateway has them.
+type Op = assembly.Plan
 
 // Gateway returns the operations of the gateway's embedded document that
 // fan out, with the plans the gateway compiles from it and runs: the same
 // values, not a reading of the document of their own.
 func Gateway() ([]Op, error) {
-	plans, err := assembly.Plans()
+	ops, err := assembly.Plans()
 	if err != nil {
 		return nil, fmt.Errorf("gateway plans: %w", err)
-	}
-	ops := make([]Op, len(plans))
-	for i, p := range plans {
-		ops[i] = Op{ID: p.ID, Method: p.Method, Path: p.Path, Plan: p.Plan}
 	}
 	return ops, nil
 }

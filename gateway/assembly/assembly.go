@@ -68,11 +68,18 @@ func Plans() ([]Plan, error) {
 }
 
 // Gateway is the assembled gateway: its server, its executor and its
-// backend clients. It is safe for concurrent use.
+// backend clients, and the listeners it serves once started. It is safe for
+// concurrent use.
 type Gateway struct {
 	srv      *server.Server
 	exec     fanout.Executor
 	backends *backend.Clients
+
+	serving sync.WaitGroup
+	mu      sync.Mutex
+	errs    []error // of listeners that stopped with an error
+	failed  chan struct{}
+	fail    sync.Once
 }
 
 // New assembles a gateway from cfg: the embedded document, the executor of
@@ -111,7 +118,7 @@ func New(cfg config.Config, log *slog.Logger) (*Gateway, error) {
 		closeExecutor(exec)
 		return nil, err
 	}
-	return &Gateway{srv: srv, exec: exec, backends: clients}, nil
+	return &Gateway{srv: srv, exec: exec, backends: clients, failed: make(chan struct{})}, nil
 }
 
 // Server returns the gateway's server, for its handler and metrics.
@@ -120,24 +127,46 @@ func (g *Gateway) Server() *server.Server { return g.srv }
 // Backends returns the gateway's backend clients.
 func (g *Gateway) Backends() *backend.Clients { return g.backends }
 
-// Serve serves the public API on ln until Shutdown; it returns nil after a
-// graceful Shutdown.
-func (g *Gateway) Serve(ln net.Listener) error { return g.srv.Serve(ln) }
+// Start serves the public API on ln and, unless admin is nil, the
+// operations endpoints on admin, each in its own goroutine, until Shutdown.
+func (g *Gateway) Start(ln, admin net.Listener) {
+	g.start(g.srv.Serve, ln)
+	if admin != nil {
+		g.start(g.srv.ServeAdmin, admin)
+	}
+}
 
-// ServeAdmin serves the operations endpoints on ln until Shutdown; it
-// returns nil after a graceful Shutdown.
-func (g *Gateway) ServeAdmin(ln net.Listener) error { return g.srv.ServeAdmin(ln) }
+func (g *Gateway) start(serve func(net.Listener) error, ln net.Listener) {
+	g.serving.Go(func() {
+		// Serve returns nil after a graceful Shutdown: an error means
+		// the listener stopped on its own.
+		if err := serve(ln); err != nil {
+			g.mu.Lock()
+			g.errs = append(g.errs, err)
+			g.mu.Unlock()
+			g.fail.Do(func() { close(g.failed) })
+		}
+	})
+}
+
+// Failed is closed when a listener Start serves stops with an error before
+// Shutdown; Shutdown returns that error.
+func (g *Gateway) Failed() <-chan struct{} { return g.failed }
 
 // Shutdown stops the server as server.Shutdown does (cutting what still
-// runs when ctx is done), then stops the executor and closes the idle
-// backend connections. Call it once.
+// runs when ctx is done), waits for the listeners Start serves, then stops
+// the executor and closes the idle backend connections. It returns the
+// errors of all of that, and of listeners that failed before. Call it once.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	err := g.srv.Shutdown(ctx)
+	g.serving.Wait()
 	if cerr := closeExecutor(g.exec); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("close executor: %w", cerr))
 	}
 	g.backends.CloseIdleConnections()
-	return err
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return errors.Join(append([]error{err}, g.errs...)...)
 }
 
 // closeExecutor stops an executor that holds workers (the pool).

@@ -3,8 +3,10 @@ package assembly_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -104,5 +106,41 @@ func TestNewRefuses(t *testing.T) {
 				t.Errorf("error %v, want one naming %s", err, c.want)
 			}
 		})
+	}
+}
+
+// brokenListener fails every Accept, as a listener whose socket is gone.
+type brokenListener struct{ net.Listener }
+
+func (brokenListener) Accept() (net.Conn, error) { return nil, errors.New("accept: broken") }
+func (brokenListener) Close() error              { return nil }
+func (brokenListener) Addr() net.Addr            { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
+
+// TestStartReportsAFailedListener: a listener that stops on its own closes
+// Failed, and Shutdown, after stopping the rest, returns its error; a
+// listener stopped by Shutdown is no error.
+func TestStartReportsAFailedListener(t *testing.T) {
+	cfg := config.Default()
+	cfg.AdminAddr = config.AdminOff
+	gw, err := assembly.New(cfg, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw.Start(brokenListener{}, admin)
+	select {
+	case <-gw.Failed():
+	case <-time.After(10 * time.Second):
+		t.Fatal("a broken listener did not close Failed")
+	}
+	err = gw.Shutdown(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "accept: broken") {
+		t.Fatalf("shutdown: %v, want the listener's error", err)
+	}
+	if strings.Count(err.Error(), "\n") != 0 {
+		t.Errorf("shutdown: %v, want the broken listener's error alone", err)
 	}
 }

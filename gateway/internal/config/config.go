@@ -68,22 +68,28 @@ type Config struct {
 
 // Default returns the settings used when nothing else is given.
 func Default() Config {
-	c := Config{
+	return Config{
 		Addr:      DefaultAddr,
 		AdminAddr: DefaultAdminAddr,
 		Mode:      fanout.ModeConcurrent,
 		PoolSize:  fanout.DefaultPoolSize,
 		Deadline:  server.DefaultDeadline,
 		Grace:     DefaultGrace,
-		Backends:  map[string]backend.Backend{},
+		Backends:  Backends(DefaultBackends),
 		LogLevel:  "info",
 		Limits:    server.DefaultLimits(),
 		Options:   backend.Options{MaxConns: backend.DefaultMaxConns},
 	}
-	for name, addr := range DefaultBackends {
-		c.Backends[name] = backend.Backend{Addr: addr}
+}
+
+// Backends returns backends at the given addresses (by name), whose own
+// limits are left to the backend options.
+func Backends(addrs map[string]string) map[string]backend.Backend {
+	bs := make(map[string]backend.Backend, len(addrs))
+	for name, addr := range addrs {
+		bs[name] = backend.Backend{Addr: addr}
 	}
-	return c
+	return bs
 }
 
 // Usage is the text of -h.

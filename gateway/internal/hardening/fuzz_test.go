@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"fanout/gateway/assembly"
-	"fanout/gateway/internal/backend"
 	"fanout/gateway/internal/backendtest"
 	"fanout/gateway/internal/config"
 	"fanout/gateway/internal/problem"
@@ -79,10 +78,7 @@ func FuzzRequest(f *testing.F) {
 func fuzzGateway(f *testing.F) (*fasthttputil.InmemoryListener, func()) {
 	fake := backendtest.New()
 	cfg := config.Default()
-	cfg.Backends = map[string]backend.Backend{}
-	for name, addr := range backendtest.Addrs("fake:1") {
-		cfg.Backends[name] = backend.Backend{Addr: addr}
-	}
+	cfg.Backends = config.Backends(backendtest.Addrs("fake:1"))
 	cfg.Options.Dial = fake.InMemory()
 	cfg.Deadline = time.Second
 	cfg.Limits = server.Limits{ReadTimeout: 100 * time.Millisecond}
@@ -91,13 +87,11 @@ func fuzzGateway(f *testing.F) (*fasthttputil.InmemoryListener, func()) {
 		f.Fatal(err)
 	}
 	ln := fasthttputil.NewInmemoryListener()
-	served := make(chan error, 1)
-	go func() { served <- gw.Serve(ln) }()
+	gw.Start(ln, nil)
 	return ln, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = gw.Shutdown(ctx)
-		<-served
 		fake.Close()
 	}
 }

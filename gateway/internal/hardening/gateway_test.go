@@ -41,10 +41,7 @@ type gateway struct {
 func startGateway(t testing.TB, cluster *mock.Cluster, o gatewayOptions) *gateway {
 	t.Helper()
 	cfg := config.Default()
-	cfg.Backends = map[string]backend.Backend{}
-	for name, addr := range cluster.Addrs() {
-		cfg.Backends[name] = backend.Backend{Addr: addr}
-	}
+	cfg.Backends = config.Backends(cluster.Addrs())
 	if o.deadline > 0 {
 		cfg.Deadline = o.deadline
 	}
@@ -57,16 +54,12 @@ func startGateway(t testing.TB, cluster *mock.Cluster, o gatewayOptions) *gatewa
 	if err != nil {
 		t.Fatal(err)
 	}
-	served := make(chan error, 1)
-	go func() { served <- gw.Serve(ln) }()
+	gw.Start(ln, nil)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := gw.Shutdown(ctx); err != nil {
 			t.Errorf("shutdown: %v", err)
-		}
-		if err := <-served; err != nil {
-			t.Errorf("serve: %v", err)
 		}
 	})
 	return &gateway{addr: ln.Addr().String(), srv: gw.Server(), backends: gw.Backends()}

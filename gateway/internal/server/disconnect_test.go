@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"fanout/gateway/assembly"
-	"fanout/gateway/internal/backend"
 	"fanout/gateway/internal/config"
 	"fanout/gateway/internal/server"
 	"fanout/mockbackends/mock"
@@ -25,12 +24,9 @@ import (
 func tcpGateway(t *testing.T, c *mock.Cluster, limits server.Limits) string {
 	t.Helper()
 	cfg := config.Default()
-	cfg.Backends = map[string]backend.Backend{}
-	for name, addr := range c.Addrs() {
-		cfg.Backends[name] = backend.Backend{Addr: addr}
-	}
+	cfg.Backends = config.Backends(c.Addrs())
 	cfg.Limits = limits
-	srv, err := assembly.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	gw, err := assembly.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,13 +34,11 @@ func tcpGateway(t *testing.T, c *mock.Cluster, limits server.Limits) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
+	gw.Start(ln, nil)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = srv.Shutdown(ctx)
-		<-done
+		_ = gw.Shutdown(ctx)
 	})
 	return ln.Addr().String()
 }

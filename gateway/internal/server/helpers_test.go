@@ -64,10 +64,7 @@ func startGateway(t testing.TB, o gatewayOptions) *gateway {
 	if o.deadline > 0 {
 		cfg.Deadline = o.deadline
 	}
-	cfg.Backends = map[string]backend.Backend{}
-	for name, addr := range o.backends {
-		cfg.Backends[name] = backend.Backend{Addr: addr}
-	}
+	cfg.Backends = config.Backends(o.backends)
 	cfg.Options = backend.Options{Timeout: o.timeout, Dial: o.dial, MaxConns: o.maxConns, MaxConnWaitTimeout: o.maxConnWait}
 	if o.logger == nil {
 		o.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -80,18 +77,15 @@ func startGateway(t testing.TB, o gatewayOptions) *gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := gw.Server()
 	ln := fasthttputil.NewInmemoryListener()
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
+	gw.Start(ln, nil)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = gw.Shutdown(ctx)
-		<-done
 	})
 	return &gateway{
-		srv:  srv,
+		srv:  gw.Server(),
 		spec: doc,
 		client: &fasthttp.HostClient{
 			Addr:     "gateway",
