@@ -123,16 +123,23 @@ func TestMixedWorkload(t *testing.T) {
 	}
 }
 
-func TestRandomModelsWidenTheTail(t *testing.T) {
-	op, _ := Match(ops(t), "GET", "/v2/experiments/1/results")
+// lognormal gives every service a lognormal latency, p50 20 ms, p99 200 ms.
+func lognormal(t *testing.T) model.Config {
+	t.Helper()
+	l, err := model.ParseLatency("lognormal:p50=20ms,p99=200ms")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := model.Config{}
 	for _, s := range model.Services {
-		l, err := model.ParseLatency("lognormal:p50=20ms,p99=200ms")
-		if err != nil {
-			t.Fatal(err)
-		}
 		cfg[s] = model.Service{Latency: &l}
 	}
+	return cfg
+}
+
+func TestRandomModelsWidenTheTail(t *testing.T) {
+	op, _ := Match(ops(t), "GET", "/v2/experiments/1/results")
+	cfg := lognormal(t)
 	l, err := Compute([]Weighted{{Op: op, Weight: 1}}, cfg, 20000, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -190,14 +197,7 @@ func TestGateway(t *testing.T) {
 
 func TestRandomLimitsCarryTheirUncertainty(t *testing.T) {
 	op, _ := Match(ops(t), "GET", "/v2/experiments/1/results")
-	cfg := model.Config{}
-	for _, s := range model.Services {
-		l, err := model.ParseLatency("lognormal:p50=20ms,p99=200ms")
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg[s] = model.Service{Latency: &l}
-	}
+	cfg := lognormal(t)
 	a, err := Compute([]Weighted{{Op: op, Weight: 1}}, cfg, 5000, 1)
 	if err != nil {
 		t.Fatal(err)
