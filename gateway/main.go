@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -50,25 +49,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
+	addr, admin, err := gw.Listen(cfg.Addr, cfg.AdminAddr)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return err
 	}
-	var adminLn net.Listener
-	if cfg.AdminAddr != config.AdminOff {
-		if adminLn, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
-			ln.Close()
-			return fmt.Errorf("listen admin: %w", err)
-		}
-	}
-	gw.Start(ln, adminLn)
 	// The gateway line comes first and alone on its line: the bench and
 	// the tests read the first LISTEN line for the public address.
-	fmt.Fprintf(stdout, "LISTEN gateway=%s\n", ln.Addr())
-	if adminLn != nil {
-		fmt.Fprintf(stdout, "LISTEN admin=%s\n", adminLn.Addr())
+	fmt.Fprintf(stdout, "LISTEN gateway=%s\n", addr)
+	if admin != nil {
+		fmt.Fprintf(stdout, "LISTEN admin=%s\n", admin)
 	}
-	log.Info("gateway serving", "addr", ln.Addr().String(), "mode", cfg.Mode, "pool_size", cfg.PoolSize,
+	log.Info("gateway serving", "addr", addr.String(), "mode", cfg.Mode, "pool_size", cfg.PoolSize,
 		"deadline", cfg.Deadline, "backends", strings.Join(gw.Backends().Describe(), " "))
 
 	select {

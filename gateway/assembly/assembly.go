@@ -136,6 +136,27 @@ func (g *Gateway) Start(ln, admin net.Listener) {
 	}
 }
 
+// Listen listens on TCP addr for the public API and, unless admin is
+// config.AdminOff, on admin for the operations endpoints, and serves them
+// as Start does. It returns the addresses bound (port 0 picks a free one);
+// the admin one is nil when off.
+func (g *Gateway) Listen(addr, admin string) (public, ops net.Addr, err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen: %w", err)
+	}
+	var adminLn net.Listener
+	if admin != config.AdminOff {
+		if adminLn, err = net.Listen("tcp", admin); err != nil {
+			ln.Close()
+			return nil, nil, fmt.Errorf("listen admin: %w", err)
+		}
+		ops = adminLn.Addr()
+	}
+	g.Start(ln, adminLn)
+	return ln.Addr(), ops, nil
+}
+
 func (g *Gateway) start(serve func(net.Listener) error, ln net.Listener) {
 	g.serving.Go(func() {
 		// Serve returns nil after a graceful Shutdown: an error means

@@ -16,6 +16,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"text/template"
 	"time"
 
 	"fanout/gateway/fanout"
@@ -92,8 +93,9 @@ func Backends(addrs map[string]string) map[string]backend.Backend {
 	return bs
 }
 
-// Usage is the text of -h.
-const Usage = `Usage: gateway [flags]
+// usage is the text of -h before the flags. Its example file shows the
+// defaults, filled in from Default, so that they are declared once.
+var usage = template.Must(template.New("usage").Parse(`Usage: gateway [flags]
 
 Fanout's API gateway: serves the public API of gateway/assembly/openapi.yaml on
 fasthttp, validates every request against it and fans aggregate requests out
@@ -107,36 +109,47 @@ those still running then are answered 503 (Connection: close), their count is
 logged, and the gateway exits 0.
 
 Examples:
-  gateway                                   # defaults: :8080, backends on :9101..9104
+  gateway                                   # defaults: {{.Addr}}, backends on :9101..9104
   gateway -addr 127.0.0.1:0 -mode sequential
   gateway -mode pool -pool-size 4
   gateway -backend results=10.0.0.7:9104 -backend-timeout 300ms -deadline 1s
   gateway -config gateway.yaml -mode blocking   # flags override the file
 
-Config file (YAML, unknown fields are errors):
-  addr: 127.0.0.1:8080
-  admin_addr: 127.0.0.1:9090  # or off
-  mode: concurrent          # sequential | staged | concurrent | pool | blocking
-  pool_size: 16
-  deadline: 2s
-  grace: 10s
-  log_level: info           # debug | info | warn | error
-  max_conns: 256            # per backend (flag: -max-backend-conns)
-  backend_timeout: 0s       # per call; 0 = only the request deadline
-  backends:
-    results: {addr: 127.0.0.1:9104, max_conns: 64, timeout: 500ms}
-  read_timeout: 10s         # limits on clients; see the flags below
-  write_timeout: 10s
-  idle_timeout: 60s
-  max_body_size: 1048576
-  max_header_size: 8192
-  max_client_conns: 10000
-  max_conns_per_ip: 0
-  max_body_bytes_in_flight: 67108864
-  max_body_bytes_per_ip: 8388608
+Config file (YAML, unknown fields are errors; the values shown are the defaults):
+  addr: {{.Addr}}
+  admin_addr: {{.AdminAddr}}  # or off
+  mode: {{.Mode}}          # sequential | staged | concurrent | pool | blocking
+  pool_size: {{.PoolSize}}
+  deadline: {{.Deadline}}
+  grace: {{.Grace}}
+  log_level: {{.LogLevel}}           # debug | info | warn | error
+  max_conns: {{.MaxConns}}            # per backend (flag: -max-backend-conns)
+  backend_timeout: {{.Options.Timeout}}       # per call; 0 = only the request deadline
+  backends:                 # added to the defaults; a backend's own limits win
+    results: {addr: {{(index .Backends "results").Addr}}, max_conns: 64, timeout: 500ms}
+  read_timeout: {{.ReadTimeout}}         # limits on clients; see the flags below
+  write_timeout: {{.WriteTimeout}}
+  idle_timeout: {{.IdleTimeout}}
+  max_body_size: {{.MaxRequestBodySize}}
+  max_header_size: {{.MaxHeaderSize}}
+  max_client_conns: {{.MaxClientConns}}
+  max_conns_per_ip: {{.MaxConnsPerIP}}
+  max_body_bytes_in_flight: {{.MaxBodyBytesInFlight}}
+  max_body_bytes_per_ip: {{.MaxBodyBytesPerIP}}
 
 Flags:
-`
+`))
+
+// Usage returns the text of -h that comes before the flags.
+func Usage() string {
+	var b strings.Builder
+	if err := usage.Execute(&b, Default()); err != nil {
+		// Only an edit of the template can get here, and the tests
+		// execute it: say what broke rather than print half a text.
+		return fmt.Sprintf("usage: %v\n", err)
+	}
+	return b.String()
+}
 
 // backendFlag collects repeated -backend NAME=HOST:PORT into the backends.
 type backendFlag map[string]backend.Backend
@@ -168,7 +181,7 @@ func (c *Config) flags(file *string, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.Usage = func() {
-		fmt.Fprint(out, Usage)
+		fmt.Fprint(out, Usage())
 		fs.PrintDefaults()
 	}
 	fs.StringVar(file, "config", "", "YAML `FILE` with settings; flags given as well override it")

@@ -131,7 +131,7 @@ func TestEveryKeyHasAFlag(t *testing.T) {
 		if !strings.Contains(help.String(), "  -"+name+" ") && !strings.Contains(help.String(), "  -"+name+"\n") {
 			t.Errorf("-h does not show -%s", name)
 		}
-		if !strings.Contains(Usage, "\n  "+key+":") {
+		if !strings.Contains(Usage(), "\n  "+key+":") {
 			t.Errorf("the usage's example file lacks %s", key)
 		}
 	}
@@ -151,4 +151,29 @@ func yamlKeys(t reflect.Type) []string {
 		}
 	}
 	return keys
+}
+
+// TestUsageShowsTheDefaults: the example file of -h is a valid file whose
+// values are the defaults, so the help cannot drift from them.
+func TestUsageShowsTheDefaults(t *testing.T) {
+	text := Usage()
+	_, example, ok := strings.Cut(text, "\nConfig file")
+	if !ok {
+		t.Fatalf("no example file in %q", text)
+	}
+	example, _, _ = strings.Cut(example, "\n\n")
+	_, example, _ = strings.Cut(example, "\n") // the heading
+	var file strings.Builder
+	for line := range strings.Lines(example) {
+		file.WriteString(strings.TrimPrefix(line, "  "))
+	}
+	c, err := Decode([]byte(file.String()))
+	if err != nil {
+		t.Fatalf("the example file: %v\n%s", err, file.String())
+	}
+	d := Default()
+	c.Backends, d.Backends = nil, nil
+	if !reflect.DeepEqual(c, d) {
+		t.Errorf("the example file says\n%+v\nthe defaults are\n%+v", c, d)
+	}
 }

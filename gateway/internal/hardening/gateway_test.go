@@ -50,11 +50,10 @@ func startGateway(t testing.TB, cluster *mock.Cluster, o gatewayOptions) *gatewa
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, _, err := gw.Listen("127.0.0.1:0", config.AdminOff)
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw.Start(ln, nil)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -62,7 +61,7 @@ func startGateway(t testing.TB, cluster *mock.Cluster, o gatewayOptions) *gatewa
 			t.Errorf("shutdown: %v", err)
 		}
 	})
-	return &gateway{addr: ln.Addr().String(), srv: gw.Server(), backends: gw.Backends()}
+	return &gateway{addr: addr.String(), srv: gw.Server(), backends: gw.Backends()}
 }
 
 // startCluster starts the mock backends without latency until the test ends.

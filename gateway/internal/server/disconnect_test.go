@@ -30,17 +30,16 @@ func tcpGateway(t *testing.T, c *mock.Cluster, limits server.Limits) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, _, err := gw.Listen("127.0.0.1:0", config.AdminOff)
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw.Start(ln, nil)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = gw.Shutdown(ctx)
 	})
-	return ln.Addr().String()
+	return addr.String()
 }
 
 const resultsRequest = "GET /v2/experiments/42/results HTTP/1.1\r\nHost: gateway\r\n\r\n"
