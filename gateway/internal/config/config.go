@@ -48,7 +48,9 @@ var DefaultBackends = map[string]string{
 }
 
 // Config is every setting of the gateway. The YAML keys are the flag names
-// with underscores for dashes; -backend NAME=HOST:PORT sets backends.
+// with underscores for dashes, but for max_conns (-max-backend-conns, whose
+// old name -max-conns stays as an alias); -backend NAME=HOST:PORT sets
+// backends.
 type Config struct {
 	Addr      string                     `yaml:"addr"`
 	AdminAddr string                     `yaml:"admin_addr"` // operations endpoints; "off": none
