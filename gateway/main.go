@@ -1,31 +1,25 @@
 // Command gateway is Fanout's API gateway: it serves the public API of its
 // embedded OpenAPI document and fans aggregate requests out to the backend
-// services. Run it with -h for its flags and examples.
+// services. It only parses its settings, has package assembly put the
+// gateway together, listens and stops on a signal. Run it with -h for its
+// flags and examples.
 package main
 
 import (
 	"context"
-	_ "embed"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 
-	"fanout/gateway/fanout"
-	"fanout/gateway/internal/backend"
+	"fanout/gateway/assembly"
 	"fanout/gateway/internal/config"
-	"fanout/gateway/internal/server"
-	"fanout/gateway/internal/spec"
 )
-
-//go:embed openapi.yaml
-var openapiYAML []byte
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -51,91 +45,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("log level: %w", err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-
-	doc, err := spec.Load(openapiYAML)
+	gw, err := assembly.New(cfg, log)
 	if err != nil {
 		return err
 	}
-	exec, err := fanout.New(cfg.Mode, fanout.Options{PoolSize: cfg.PoolSize})
+	addr, admin, err := gw.Listen(cfg.Addr, cfg.AdminAddr)
 	if err != nil {
 		return err
 	}
-	if c, ok := exec.(io.Closer); ok {
-		defer c.Close()
-	}
-	backends := map[string]backend.Backend{}
-	for name, b := range cfg.Backends {
-		backends[name] = backend.Backend{Addr: b.Addr, MaxConns: b.MaxConns, Timeout: b.Timeout}
-	}
-	clients, err := backend.New(backends, backend.Options{
-		MaxConns:           cfg.MaxConns,
-		Timeout:            cfg.BackendTimeout,
-		MaxConnWaitTimeout: cfg.Deadline,
-	})
-	if err != nil {
-		return err
-	}
-	srv, err := server.New(server.Config{
-		Spec:     doc,
-		Executor: exec,
-		Backends: clients,
-		Deadline: cfg.Deadline,
-		Logger:   log,
-		Limits: server.Limits{
-			ReadTimeout:        cfg.ReadTimeout,
-			WriteTimeout:       cfg.WriteTimeout,
-			IdleTimeout:        cfg.IdleTimeout,
-			MaxRequestBodySize: cfg.MaxBodySize,
-			MaxHeaderSize:      cfg.MaxHeaderSize,
-			MaxConns:           cfg.MaxClientConns,
-			MaxConnsPerIP:      cfg.MaxConnsPerIP,
-
-			MaxBodyBytesInFlight: cfg.MaxBodyBytesInFlight,
-			MaxBodyBytesPerIP:    cfg.MaxBodyBytesPerIP,
-		},
-	})
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	var adminLn net.Listener
-	if cfg.AdminAddr != config.AdminOff {
-		if adminLn, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
-			ln.Close()
-			return fmt.Errorf("listen admin: %w", err)
-		}
-	}
-	served, serving := make(chan error, 2), 1
-	go func() { served <- srv.Serve(ln) }()
 	// The gateway line comes first and alone on its line: the bench and
 	// the tests read the first LISTEN line for the public address.
-	fmt.Fprintf(stdout, "LISTEN gateway=%s\n", ln.Addr())
-	if adminLn != nil {
-		go func() { served <- srv.ServeAdmin(adminLn) }()
-		serving++
-		fmt.Fprintf(stdout, "LISTEN admin=%s\n", adminLn.Addr())
+	fmt.Fprintf(stdout, "LISTEN gateway=%s\n", addr)
+	if admin != nil {
+		fmt.Fprintf(stdout, "LISTEN admin=%s\n", admin)
 	}
-	log.Info("gateway serving", "addr", ln.Addr().String(), "mode", cfg.Mode, "pool_size", cfg.PoolSize,
-		"deadline", cfg.Deadline, "backends", strings.Join(clients.Describe(), " "))
+	log.Info("gateway serving", "addr", addr.String(), "mode", cfg.Mode, "pool_size", cfg.PoolSize,
+		"deadline", cfg.Deadline, "backends", strings.Join(gw.Backends().Describe(), " "))
 
 	select {
-	case err := <-served:
-		return err
+	case <-gw.Failed():
+		log.Error("a listener stopped: shutting down")
 	case <-ctx.Done():
+		log.Info("shutting down", "grace", cfg.Grace)
 	}
-	log.Info("shutting down", "grace", cfg.Grace)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.Grace)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	if err := gw.Shutdown(sctx); err != nil {
 		return err
-	}
-	for ; serving > 0; serving-- {
-		if err := <-served; err != nil {
-			return err
-		}
 	}
 	log.Info("stopped")
 	return nil

@@ -3,11 +3,11 @@ package demo
 import (
 	"bytes"
 	"math"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"fanout/gateway/assembly"
 	"fanout/mockbackends/model"
 )
 
@@ -113,10 +113,7 @@ func TestMsFormats(t *testing.T) {
 }
 
 func TestLimitsOfTheGatewaysSpec(t *testing.T) {
-	doc, err := os.ReadFile("../../gateway/openapi.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	doc := assembly.Document()
 	// Default backends: experiments 20, layers 15, projects 10, results 40 ms.
 	// layer and settings wait for the experiment; results waits for nothing.
 	got, err := specLimits(doc, resultsRoute, model.Default())

@@ -115,22 +115,6 @@ func getJSON(ctx context.Context, url string, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
-func getBytes(ctx context.Context, url string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-}
-
 // startGateway starts one gateway in the variant's mode, pointed at the mocks.
 func startGateway(ctx context.Context, bin string, s *scenario.Scenario, v scenario.Variant, m *mocks, logs io.Writer) (*launch.Proc, error) {
 	// The admin listener serves /metrics, which the sampler reads.

@@ -284,18 +284,14 @@ func (r *runner) logWriter(name string) (io.Writer, func()) {
 	}
 }
 
-// computeLimits fetches the spec from a running gateway and simulates the
-// workload under the scenario's models, once per scenario.
-func (r *runner) computeLimits(ctx context.Context, gatewayAddr string) {
+// computeLimits simulates the workload under the scenario's models, once
+// per scenario, through the plans the gateway compiles from its embedded
+// document: the binary the harness builds embeds the same one.
+func (r *runner) computeLimits() {
 	if r.res.Limits != nil || r.res.LimitsNote != "" {
 		return
 	}
-	spec, err := getBytes(ctx, "http://"+gatewayAddr+"/openapi.yaml")
-	if err != nil {
-		r.res.LimitsNote = fmt.Sprintf("no limits: fetch the gateway's spec: %v", err)
-		return
-	}
-	ops, err := limits.FromSpec(spec)
+	ops, err := limits.Gateway()
 	if err != nil {
 		r.res.LimitsNote = fmt.Sprintf("no limits: %v", err)
 		return
@@ -367,7 +363,7 @@ func (r *runner) measure(ctx context.Context, v scenario.Variant, rate float64, 
 		}
 	}()
 	addr := gw.Addr("gateway")
-	r.computeLimits(ctx, addr)
+	r.computeLimits()
 	base := load.Attack{
 		Name: name, BaseURL: "http://" + addr, Targets: s.Targets, Rate: rate,
 		Timeout: s.Load.Timeout, Seed: s.Load.Seed,

@@ -1,6 +1,6 @@
 // Package limits computes what no gateway can beat: for each public
-// operation, the call graph of its backend calls (from the spec's x-fanout
-// extension, compiled by the fan-out engine) and, given the mock backends'
+// operation, the call graph of its backend calls (the very plans the
+// gateway runs, from package assembly) and, given the mock backends'
 // latency models, the distribution of
 //
 //   - the critical path: the longest chain of dependent calls, what a
@@ -27,6 +27,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"fanout/gateway/assembly"
 	"fanout/gateway/fanout"
 	"fanout/mockbackends/model"
 )
@@ -43,12 +44,19 @@ const (
 	MaxBatches = 30
 )
 
-// Op is one public operation whose responses fan out to backends.
-type Op struct {
-	ID     string // operationId
-	Method string // upper-case HTTP method
-	Path   string // the spec's path template, e.g. /v2/experiments/{experiment_id}/results
-	Plan   *fanout.Plan
+// Op is one public operation whose responses fan out to backends: its
+// operationId, method, path template and plan, as the gateway has them.
+type Op = assembly.Plan
+
+// Gateway returns the operations of the gateway's embedded document that
+// fan out, with the plans the gateway compiles from it and runs: the same
+// values, not a reading of the document of their own.
+func Gateway() ([]Op, error) {
+	ops, err := assembly.Plans()
+	if err != nil {
+		return nil, fmt.Errorf("gateway plans: %w", err)
+	}
+	return ops, nil
 }
 
 // httpMethods are the keys of an OpenAPI path item that are operations.
@@ -72,7 +80,9 @@ var refRE = regexp.MustCompile(`\{([^{}]+)\}`)
 
 // FromSpec reads an OpenAPI document (YAML or JSON) and compiles the plan of
 // every operation that has an x-fanout extension. Operations without one are
-// left out.
+// left out. It reads only what the plans need, so it serves documents that
+// are not the gateway's; for the gateway's own, Gateway returns the plans
+// the gateway runs.
 func FromSpec(data []byte) ([]Op, error) {
 	var doc struct {
 		Paths map[string]map[string]yaml.Node `yaml:"paths"`

@@ -46,23 +46,25 @@ var (
 )
 
 // Options configures every backend client. Zero fields take the defaults.
+// The YAML names are the gateway's config file keys; fields named "-" are
+// not settable there.
 type Options struct {
-	MaxConns            int           // per backend; 0: DefaultMaxConns
-	MaxConnWaitTimeout  time.Duration // 0: DefaultMaxConnWaitTimeout
-	Timeout             time.Duration // per call; 0: only the request deadline
-	MaxResponseBodySize int           // 0: DefaultMaxResponseBodySize
-	DialTimeout         time.Duration // 0: DefaultDialTimeout
+	MaxConns            int           `yaml:"max_conns"`       // per backend; 0: DefaultMaxConns
+	MaxConnWaitTimeout  time.Duration `yaml:"-"`               // 0: DefaultMaxConnWaitTimeout
+	Timeout             time.Duration `yaml:"backend_timeout"` // per call; 0: only the request deadline
+	MaxResponseBodySize int           `yaml:"-"`               // 0: DefaultMaxResponseBodySize
+	DialTimeout         time.Duration `yaml:"-"`               // 0: DefaultDialTimeout
 	// Dial connects to a backend's address. If nil, TCP with DialTimeout.
 	// Tests and benchmarks set it to reach in-memory listeners.
-	Dial func(addr string) (net.Conn, error)
+	Dial func(addr string) (net.Conn, error) `yaml:"-"`
 }
 
 // Backend is one backend service's address and its own limits; zero limits
 // take the Options'.
 type Backend struct {
-	Addr     string        // host:port
-	MaxConns int           // 0: Options.MaxConns
-	Timeout  time.Duration // per call; 0: Options.Timeout
+	Addr     string        `yaml:"addr"`      // host:port
+	MaxConns int           `yaml:"max_conns"` // 0: Options.MaxConns
+	Timeout  time.Duration `yaml:"timeout"`   // per call; 0: Options.Timeout
 }
 
 // Clients holds one HostClient per backend. It is safe for concurrent use.

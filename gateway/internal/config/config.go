@@ -1,6 +1,9 @@
-// Package config holds the gateway's settings: defaults that work on a
-// laptop, a YAML file (-config) and command-line flags, in that order of
-// precedence, lowest first.
+// Package config holds the gateway's settings in one struct, Config, bound
+// to both the YAML file (-config) and the command-line flags: defaults that
+// work on a laptop, then the file, then the flags set explicitly, in that
+// order of precedence, lowest first. Config embeds the server's limits on
+// clients and the backend clients' options, so a setting is declared once,
+// with its default, and reaches the part that uses it unchanged.
 package config
 
 import (
@@ -9,43 +12,31 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"strings"
+	"text/template"
 	"time"
 
 	"fanout/gateway/fanout"
+	"fanout/gateway/internal/backend"
 	"fanout/gateway/internal/server"
 
 	"go.yaml.in/yaml/v3"
 )
 
-// Defaults, reused as the flags' defaults.
+// Defaults of the settings that belong to the gateway process itself; the
+// others are the server's (server.DefaultLimits), the backend clients'
+// (backend.Default*) and the engine's (fanout.DefaultPoolSize).
 const (
 	DefaultAddr = "127.0.0.1:8080"
 	// DefaultAdminAddr is the admin listener's: loopback only, since
 	// /metrics, /readyz and pprof are for operators.
 	DefaultAdminAddr = "127.0.0.1:9090"
 	// AdminOff as the admin address disables the admin listener.
-	AdminOff        = "off"
-	DefaultMode     = fanout.ModeConcurrent
-	DefaultPoolSize = fanout.DefaultPoolSize
-	DefaultDeadline = 2 * time.Second
-	DefaultGrace    = 10 * time.Second
-	DefaultMaxConns = 256
-)
-
-// Defaults of the limits on clients, reused as the flags' defaults.
-const (
-	DefaultReadTimeout    = server.DefaultReadTimeout
-	DefaultWriteTimeout   = server.DefaultWriteTimeout
-	DefaultIdleTimeout    = server.DefaultIdleTimeout
-	DefaultMaxBodySize    = server.DefaultMaxRequestBodySize
-	DefaultMaxHeaderSize  = server.DefaultMaxHeaderSize
-	DefaultMaxClientConns = server.DefaultMaxClientConns
-
-	DefaultMaxBodyBytesInFlight = server.DefaultMaxBodyBytesInFlight
-	DefaultMaxBodyBytesPerIP    = server.DefaultMaxBodyBytesPerIP
+	AdminOff     = "off"
+	DefaultGrace = 10 * time.Second
 )
 
 // DefaultBackends are the backends' addresses when nothing else says.
@@ -56,72 +47,59 @@ var DefaultBackends = map[string]string{
 	"results":     "127.0.0.1:9104",
 }
 
-// Backend is one backend service.
-type Backend struct {
-	Addr     string        `yaml:"addr"`      // host:port
-	MaxConns int           `yaml:"max_conns"` // 0: Config.MaxConns
-	Timeout  time.Duration `yaml:"timeout"`   // per call; 0: Config.BackendTimeout
-}
-
-// Config is every setting of the gateway.
+// Config is every setting of the gateway. The YAML keys are the flag names
+// with underscores for dashes, but for max_conns (-max-backend-conns, whose
+// old name -max-conns stays as an alias); -backend NAME=HOST:PORT sets
+// backends.
 type Config struct {
-	Addr           string             `yaml:"addr"`
-	AdminAddr      string             `yaml:"admin_addr"` // operations endpoints; "off": none
-	Mode           string             `yaml:"mode"`
-	PoolSize       int                `yaml:"pool_size"`
-	Deadline       time.Duration      `yaml:"deadline"`        // whole public request
-	Grace          time.Duration      `yaml:"grace"`           // graceful shutdown
-	MaxConns       int                `yaml:"max_conns"`       // per backend
-	BackendTimeout time.Duration      `yaml:"backend_timeout"` // per call; 0: only the deadline
-	Backends       map[string]Backend `yaml:"backends"`
-	LogLevel       string             `yaml:"log_level"` // debug, info, warn, error
+	Addr      string                     `yaml:"addr"`
+	AdminAddr string                     `yaml:"admin_addr"` // operations endpoints; "off": none
+	Mode      string                     `yaml:"mode"`
+	PoolSize  int                        `yaml:"pool_size"`
+	Deadline  time.Duration              `yaml:"deadline"` // whole public request
+	Grace     time.Duration              `yaml:"grace"`    // graceful shutdown
+	Backends  map[string]backend.Backend `yaml:"backends"`
+	LogLevel  string                     `yaml:"log_level"` // debug, info, warn, error
 
-	// Limits on clients: slow or oversized ones must not starve the others.
-	ReadTimeout    time.Duration `yaml:"read_timeout"`     // a whole request, from its first byte
-	WriteTimeout   time.Duration `yaml:"write_timeout"`    // a whole response
-	IdleTimeout    time.Duration `yaml:"idle_timeout"`     // between requests on a keep-alive connection
-	MaxBodySize    int           `yaml:"max_body_size"`    // bytes; larger bodies get 413
-	MaxHeaderSize  int           `yaml:"max_header_size"`  // bytes of request line and headers; larger get 431
-	MaxClientConns int           `yaml:"max_client_conns"` // client connections served at once
-	MaxConnsPerIP  int           `yaml:"max_conns_per_ip"` // 0: no per-address limit
-
-	MaxBodyBytesInFlight int `yaml:"max_body_bytes_in_flight"` // bytes of request bodies received at once; beyond: 503
-	MaxBodyBytesPerIP    int `yaml:"max_body_bytes_per_ip"`    // the same from one address; beyond: 429
+	// Limits bound the clients: slow or oversized ones must not starve the
+	// others. MaxClientConns counts client connections.
+	server.Limits `yaml:",inline"`
+	// Options configure the backend clients: MaxConns counts connections
+	// to one backend, Timeout (backend_timeout) bounds one call.
+	backend.Options `yaml:",inline"`
 }
 
 // Default returns the settings used when nothing else is given.
 func Default() Config {
-	c := Config{
+	return Config{
 		Addr:      DefaultAddr,
 		AdminAddr: DefaultAdminAddr,
-		Mode:      DefaultMode,
-		PoolSize:  DefaultPoolSize,
-		Deadline:  DefaultDeadline,
+		Mode:      fanout.ModeConcurrent,
+		PoolSize:  fanout.DefaultPoolSize,
+		Deadline:  server.DefaultDeadline,
 		Grace:     DefaultGrace,
-		MaxConns:  DefaultMaxConns,
-		Backends:  map[string]Backend{},
+		Backends:  Backends(DefaultBackends),
 		LogLevel:  "info",
-
-		ReadTimeout:    DefaultReadTimeout,
-		WriteTimeout:   DefaultWriteTimeout,
-		IdleTimeout:    DefaultIdleTimeout,
-		MaxBodySize:    DefaultMaxBodySize,
-		MaxHeaderSize:  DefaultMaxHeaderSize,
-		MaxClientConns: DefaultMaxClientConns,
-
-		MaxBodyBytesInFlight: DefaultMaxBodyBytesInFlight,
-		MaxBodyBytesPerIP:    DefaultMaxBodyBytesPerIP,
+		Limits:    server.DefaultLimits(),
+		Options:   backend.Options{MaxConns: backend.DefaultMaxConns},
 	}
-	for name, addr := range DefaultBackends {
-		c.Backends[name] = Backend{Addr: addr}
-	}
-	return c
 }
 
-// Usage is the text of -h.
-const Usage = `Usage: gateway [flags]
+// Backends returns backends at the given addresses (by name), whose own
+// limits are left to the backend options.
+func Backends(addrs map[string]string) map[string]backend.Backend {
+	bs := make(map[string]backend.Backend, len(addrs))
+	for name, addr := range addrs {
+		bs[name] = backend.Backend{Addr: addr}
+	}
+	return bs
+}
 
-Fanout's API gateway: serves the public API of gateway/openapi.yaml on
+// usage is the text of -h before the flags. Its example file shows the
+// defaults, filled in from Default, so that they are declared once.
+var usage = template.Must(template.New("usage").Parse(`Usage: gateway [flags]
+
+Fanout's API gateway: serves the public API of gateway/assembly/openapi.yaml on
 fasthttp, validates every request against it and fans aggregate requests out
 to the backend services with the chosen strategy (-mode).
 
@@ -133,45 +111,57 @@ those still running then are answered 503 (Connection: close), their count is
 logged, and the gateway exits 0.
 
 Examples:
-  gateway                                   # defaults: :8080, backends on :9101..9104
+  gateway                                   # defaults: {{.Addr}}, backends on :9101..9104
   gateway -addr 127.0.0.1:0 -mode sequential
   gateway -mode pool -pool-size 4
   gateway -backend results=10.0.0.7:9104 -backend-timeout 300ms -deadline 1s
   gateway -config gateway.yaml -mode blocking   # flags override the file
 
-Config file (YAML, unknown fields are errors):
-  addr: 127.0.0.1:8080
-  admin_addr: 127.0.0.1:9090  # or off
-  mode: concurrent          # sequential | staged | concurrent | pool | blocking
-  pool_size: 16
-  deadline: 2s
-  grace: 10s
-  max_conns: 256            # per backend
-  backend_timeout: 0s       # per call; 0 = only the request deadline
-  backends:
-    results: {addr: 127.0.0.1:9104, max_conns: 64, timeout: 500ms}
-  read_timeout: 10s         # limits on clients; see the flags below
-  write_timeout: 10s
-  idle_timeout: 60s
-  max_body_size: 1048576
-  max_header_size: 8192
-  max_client_conns: 10000
-  max_conns_per_ip: 0
-  max_body_bytes_in_flight: 67108864
-  max_body_bytes_per_ip: 8388608
+Config file (YAML, unknown fields are errors; the values shown are the defaults):
+  addr: {{.Addr}}
+  admin_addr: {{.AdminAddr}}  # or off
+  mode: {{.Mode}}          # sequential | staged | concurrent | pool | blocking
+  pool_size: {{.PoolSize}}
+  deadline: {{.Deadline}}
+  grace: {{.Grace}}
+  log_level: {{.LogLevel}}           # debug | info | warn | error
+  max_conns: {{.MaxConns}}            # per backend (flag: -max-backend-conns)
+  backend_timeout: {{.Options.Timeout}}       # per call; 0 = only the request deadline
+  backends:                 # added to the defaults; a backend's own limits win
+    results: {addr: {{(index .Backends "results").Addr}}, max_conns: 64, timeout: 500ms}
+  read_timeout: {{.ReadTimeout}}         # limits on clients; see the flags below
+  write_timeout: {{.WriteTimeout}}
+  idle_timeout: {{.IdleTimeout}}
+  max_body_size: {{.MaxRequestBodySize}}
+  max_header_size: {{.MaxHeaderSize}}
+  max_client_conns: {{.MaxClientConns}}
+  max_conns_per_ip: {{.MaxConnsPerIP}}
+  max_body_bytes_in_flight: {{.MaxBodyBytesInFlight}}
+  max_body_bytes_per_ip: {{.MaxBodyBytesPerIP}}
 
 Flags:
-`
+`))
 
-// backendFlag collects repeated -backend NAME=HOST:PORT.
-type backendFlag map[string]string
+// Usage returns the text of -h that comes before the flags.
+func Usage() string {
+	var b strings.Builder
+	if err := usage.Execute(&b, Default()); err != nil {
+		// Only an edit of the template can get here, and the tests
+		// execute it: say what broke rather than print half a text.
+		return fmt.Sprintf("usage: %v\n", err)
+	}
+	return b.String()
+}
+
+// backendFlag collects repeated -backend NAME=HOST:PORT into the backends.
+type backendFlag map[string]backend.Backend
 
 func (b backendFlag) String() string {
 	parts := make([]string, 0, len(b))
-	for n, a := range b {
-		parts = append(parts, n+"="+a)
+	for n, be := range b {
+		parts = append(parts, n+"="+be.Addr)
 	}
-	sort.Strings(parts)
+	slices.Sort(parts)
 	return strings.Join(parts, ",")
 }
 
@@ -180,102 +170,72 @@ func (b backendFlag) Set(v string) error {
 	if !ok || name == "" || addr == "" {
 		return fmt.Errorf("want NAME=HOST:PORT, got %q", v)
 	}
-	b[name] = addr
+	be := b[name]
+	be.Addr = addr
+	b[name] = be
 	return nil
+}
+
+// flags returns the gateway's flag set bound to the fields of c, whose
+// current values are the flags' defaults, and -config to file. It is the
+// one place a flag is declared.
+func (c *Config) flags(file *string, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprint(out, Usage())
+		fs.PrintDefaults()
+	}
+	fs.StringVar(file, "config", "", "YAML `FILE` with settings; flags given as well override it")
+	fs.StringVar(&c.Addr, "addr", c.Addr, "listen `HOST:PORT` (port 0 picks a free port)")
+	fs.StringVar(&c.AdminAddr, "admin-addr", c.AdminAddr, "admin listener `HOST:PORT` for /metrics, /readyz, /healthz and pprof (port 0 picks a free port; off: none)")
+	fs.StringVar(&c.Mode, "mode", c.Mode, "fan-out `MODE`: "+strings.Join(fanout.Modes, ", "))
+	fs.IntVar(&c.PoolSize, "pool-size", c.PoolSize, "workers of the process-wide pool in -mode pool")
+	fs.DurationVar(&c.Deadline, "deadline", c.Deadline, "deadline of a whole public request")
+	fs.DurationVar(&c.Grace, "grace", c.Grace, "how long in-flight requests may run on after SIGINT/SIGTERM; then they get 503 and the gateway exits 0")
+	fs.IntVar(&c.MaxConns, "max-backend-conns", c.MaxConns, "maximum connections per backend")
+	// -max-conns was the flag's first name; beside -max-client-conns it
+	// reads as either, so it stays only for the scripts that use it.
+	fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns, "deprecated: use -max-backend-conns")
+	fs.DurationVar(&c.Options.Timeout, "backend-timeout", c.Options.Timeout, "timeout of one backend call; 0: only the request deadline")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log `LEVEL`: debug, info, warn, error")
+	fs.Var(backendFlag(c.Backends), "backend", "backend address `NAME=HOST:PORT`, repeatable; adds to or replaces the defaults")
+
+	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "time to receive a whole request from its first byte; slower clients get 408")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "time to send a whole response")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "how long an idle keep-alive connection stays open")
+	fs.IntVar(&c.MaxRequestBodySize, "max-body-size", c.MaxRequestBodySize, "largest request body in `BYTES`; larger get 413")
+	fs.IntVar(&c.MaxHeaderSize, "max-header-size", c.MaxHeaderSize, "largest request line plus headers in `BYTES`; larger get 431")
+	fs.IntVar(&c.MaxClientConns, "max-client-conns", c.MaxClientConns, "client connections served at once; a further one takes the slot of the longest idle keep-alive connection, or gets 503")
+	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", c.MaxConnsPerIP, "connections from one client address; a further one takes the slot of the address's longest idle one, or gets 429; 0: no limit")
+	fs.IntVar(&c.MaxBodyBytesInFlight, "max-body-bytes-in-flight", c.MaxBodyBytesInFlight, "request body `BYTES` received at once, reserved by Content-Length before a body is read; further bodies get 503")
+	fs.IntVar(&c.MaxBodyBytesPerIP, "max-body-bytes-per-ip", c.MaxBodyBytesPerIP, "request body `BYTES` received at once from one client address; further bodies get 429")
+	return fs
 }
 
 // Parse reads the settings from args (without the program name): defaults,
 // then the -config file if given, then the flags set explicitly. It returns
 // flag.ErrHelp for -h, after writing the usage to out.
 func Parse(args []string, out io.Writer) (Config, error) {
-	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
-	fs.SetOutput(out)
-	fs.Usage = func() {
-		fmt.Fprint(out, Usage)
-		fs.PrintDefaults()
-	}
-	d := Default()
-	var (
-		file     = fs.String("config", "", "YAML `FILE` with settings; flags given as well override it")
-		addr     = fs.String("addr", d.Addr, "listen `HOST:PORT` (port 0 picks a free port)")
-		admin    = fs.String("admin-addr", d.AdminAddr, "admin listener `HOST:PORT` for /metrics, /readyz, /healthz and pprof (port 0 picks a free port; off: none)")
-		mode     = fs.String("mode", d.Mode, "fan-out `MODE`: "+strings.Join(fanout.Modes, ", "))
-		poolSize = fs.Int("pool-size", d.PoolSize, "workers of the process-wide pool in -mode pool")
-		deadline = fs.Duration("deadline", d.Deadline, "deadline of a whole public request")
-		grace    = fs.Duration("grace", d.Grace, "how long in-flight requests may run on after SIGINT/SIGTERM; then they get 503 and the gateway exits 0")
-		maxConns = fs.Int("max-conns", d.MaxConns, "maximum connections per backend")
-		timeout  = fs.Duration("backend-timeout", 0, "timeout of one backend call; 0: only the request deadline")
-		logLevel = fs.String("log-level", d.LogLevel, "log `LEVEL`: debug, info, warn, error")
-		backends = backendFlag{}
-
-		readTimeout    = fs.Duration("read-timeout", d.ReadTimeout, "time to receive a whole request from its first byte; slower clients get 408")
-		writeTimeout   = fs.Duration("write-timeout", d.WriteTimeout, "time to send a whole response")
-		idleTimeout    = fs.Duration("idle-timeout", d.IdleTimeout, "how long an idle keep-alive connection stays open")
-		maxBodySize    = fs.Int("max-body-size", d.MaxBodySize, "largest request body in `BYTES`; larger get 413")
-		maxHeaderSize  = fs.Int("max-header-size", d.MaxHeaderSize, "largest request line plus headers in `BYTES`; larger get 431")
-		maxClientConns = fs.Int("max-client-conns", d.MaxClientConns, "client connections served at once; a further one takes the slot of the longest idle keep-alive connection, or gets 503")
-		maxConnsPerIP  = fs.Int("max-conns-per-ip", d.MaxConnsPerIP, "connections from one client address; a further one takes the slot of the address's longest idle one, or gets 429; 0: no limit")
-		maxBodyFlight  = fs.Int("max-body-bytes-in-flight", d.MaxBodyBytesInFlight, "request body `BYTES` received at once, reserved by Content-Length before a body is read; further bodies get 503")
-		maxBodyPerIP   = fs.Int("max-body-bytes-per-ip", d.MaxBodyBytesPerIP, "request body `BYTES` received at once from one client address; further bodies get 429")
-	)
-	fs.Var(backends, "backend", "backend address `NAME=HOST:PORT`, repeatable (defaults: "+backendFlag(DefaultBackends).String()+")")
+	c := Default()
+	var file string
+	fs := c.flags(&file, out)
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
-	c := d
-	if *file != "" {
+	if file != "" {
+		// The same flags once more, bound over the file's settings: only
+		// those given on the command line replace what the file says.
 		var err error
-		if c, err = Load(*file); err != nil {
+		if c, err = Load(file); err != nil {
 			return Config{}, err
 		}
-	}
-	fs.Visit(func(f *flag.Flag) {
-		switch f.Name {
-		case "addr":
-			c.Addr = *addr
-		case "admin-addr":
-			c.AdminAddr = *admin
-		case "mode":
-			c.Mode = *mode
-		case "pool-size":
-			c.PoolSize = *poolSize
-		case "deadline":
-			c.Deadline = *deadline
-		case "grace":
-			c.Grace = *grace
-		case "max-conns":
-			c.MaxConns = *maxConns
-		case "backend-timeout":
-			c.BackendTimeout = *timeout
-		case "log-level":
-			c.LogLevel = *logLevel
-		case "read-timeout":
-			c.ReadTimeout = *readTimeout
-		case "write-timeout":
-			c.WriteTimeout = *writeTimeout
-		case "idle-timeout":
-			c.IdleTimeout = *idleTimeout
-		case "max-body-size":
-			c.MaxBodySize = *maxBodySize
-		case "max-header-size":
-			c.MaxHeaderSize = *maxHeaderSize
-		case "max-client-conns":
-			c.MaxClientConns = *maxClientConns
-		case "max-conns-per-ip":
-			c.MaxConnsPerIP = *maxConnsPerIP
-		case "max-body-bytes-in-flight":
-			c.MaxBodyBytesInFlight = *maxBodyFlight
-		case "max-body-bytes-per-ip":
-			c.MaxBodyBytesPerIP = *maxBodyPerIP
+		if err := c.flags(&file, out).Parse(args); err != nil {
+			return Config{}, err
 		}
-	})
-	for name, a := range backends {
-		b := c.Backends[name]
-		b.Addr = a
-		c.Backends[name] = b
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, err
@@ -296,40 +256,28 @@ func Load(path string) (Config, error) {
 	return c, nil
 }
 
-// Decode reads YAML settings over the defaults. Backends named in the YAML
-// are added to the default ones or replace them.
+// Decode reads YAML settings over the defaults: a key the YAML gives
+// replaces the default, even with a zero value. Backends named in the YAML
+// are added to the default ones or replace them; one without an addr keeps
+// the default address.
 func Decode(data []byte) (Config, error) {
 	c := Default()
-	var file Config
+	backends := c.Backends
+	// Decoded into an empty map, each backend of the file is whole, and
+	// the merge below can tell an addr left out from one given.
+	c.Backends = nil
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	if err := dec.Decode(&file); err != nil && !errors.Is(err, io.EOF) {
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
 		return Config{}, err
 	}
-	override(&c.Addr, file.Addr)
-	override(&c.AdminAddr, file.AdminAddr)
-	override(&c.Mode, file.Mode)
-	override(&c.PoolSize, file.PoolSize)
-	override(&c.Deadline, file.Deadline)
-	override(&c.Grace, file.Grace)
-	override(&c.MaxConns, file.MaxConns)
-	override(&c.BackendTimeout, file.BackendTimeout)
-	override(&c.LogLevel, file.LogLevel)
-	override(&c.ReadTimeout, file.ReadTimeout)
-	override(&c.WriteTimeout, file.WriteTimeout)
-	override(&c.IdleTimeout, file.IdleTimeout)
-	override(&c.MaxBodySize, file.MaxBodySize)
-	override(&c.MaxHeaderSize, file.MaxHeaderSize)
-	override(&c.MaxClientConns, file.MaxClientConns)
-	override(&c.MaxConnsPerIP, file.MaxConnsPerIP)
-	override(&c.MaxBodyBytesInFlight, file.MaxBodyBytesInFlight)
-	override(&c.MaxBodyBytesPerIP, file.MaxBodyBytesPerIP)
-	for name, b := range file.Backends {
+	for name, b := range c.Backends {
 		if b.Addr == "" {
-			b.Addr = c.Backends[name].Addr
+			b.Addr = backends[name].Addr
 		}
-		c.Backends[name] = b
+		backends[name] = b
 	}
+	c.Backends = backends
 	return c, nil
 }
 
@@ -340,7 +288,7 @@ func (c Config) Validate() error {
 		return errors.New("addr: empty")
 	case c.AdminAddr == "":
 		return errors.New("admin_addr: empty, want HOST:PORT or off")
-	case !validMode(c.Mode):
+	case !slices.Contains(fanout.Modes, c.Mode):
 		return fmt.Errorf("mode: %q is not one of %s", c.Mode, strings.Join(fanout.Modes, ", "))
 	case c.PoolSize < 1:
 		return fmt.Errorf("pool_size: %d, want at least 1", c.PoolSize)
@@ -350,16 +298,16 @@ func (c Config) Validate() error {
 		return fmt.Errorf("grace: %s is negative", c.Grace)
 	case c.MaxConns < 1:
 		return fmt.Errorf("max_conns: %d, want at least 1", c.MaxConns)
-	case c.BackendTimeout < 0:
-		return fmt.Errorf("backend_timeout: %s is negative", c.BackendTimeout)
+	case c.Options.Timeout < 0:
+		return fmt.Errorf("backend_timeout: %s is negative", c.Options.Timeout)
 	case c.ReadTimeout <= 0:
 		return fmt.Errorf("read_timeout: %s, want more than 0", c.ReadTimeout)
 	case c.WriteTimeout <= 0:
 		return fmt.Errorf("write_timeout: %s, want more than 0", c.WriteTimeout)
 	case c.IdleTimeout <= 0:
 		return fmt.Errorf("idle_timeout: %s, want more than 0", c.IdleTimeout)
-	case c.MaxBodySize < 1:
-		return fmt.Errorf("max_body_size: %d, want at least 1", c.MaxBodySize)
+	case c.MaxRequestBodySize < 1:
+		return fmt.Errorf("max_body_size: %d, want at least 1", c.MaxRequestBodySize)
 	case c.MaxHeaderSize < 1024:
 		return fmt.Errorf("max_header_size: %d, want at least 1024", c.MaxHeaderSize)
 	case c.MaxClientConns < 1:
@@ -367,8 +315,8 @@ func (c Config) Validate() error {
 	case c.MaxConnsPerIP < 0:
 		return fmt.Errorf("max_conns_per_ip: %d is negative", c.MaxConnsPerIP)
 	// A budget smaller than one body would refuse every body that size.
-	case c.MaxBodyBytesPerIP < c.MaxBodySize:
-		return fmt.Errorf("max_body_bytes_per_ip: %d, want at least max_body_size (%d)", c.MaxBodyBytesPerIP, c.MaxBodySize)
+	case c.MaxBodyBytesPerIP < c.MaxRequestBodySize:
+		return fmt.Errorf("max_body_bytes_per_ip: %d, want at least max_body_size (%d)", c.MaxBodyBytesPerIP, c.MaxRequestBodySize)
 	case c.MaxBodyBytesInFlight < c.MaxBodyBytesPerIP:
 		return fmt.Errorf("max_body_bytes_in_flight: %d, want at least max_body_bytes_per_ip (%d)", c.MaxBodyBytesInFlight, c.MaxBodyBytesPerIP)
 	}
@@ -377,7 +325,8 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("log_level: %q is not one of debug, info, warn, error", c.LogLevel)
 	}
-	for name, b := range c.Backends {
+	for _, name := range slices.Sorted(maps.Keys(c.Backends)) {
+		b := c.Backends[name]
 		switch {
 		case b.Addr == "":
 			return fmt.Errorf("backends.%s.addr: empty", name)
@@ -390,22 +339,4 @@ func (c Config) Validate() error {
 		}
 	}
 	return nil
-}
-
-func validMode(m string) bool {
-	for _, x := range fanout.Modes {
-		if m == x {
-			return true
-		}
-	}
-	return false
-}
-
-// override sets *dst to v when the config file gave v (not the zero value),
-// so a file's settings replace the defaults and keys it leaves out do not.
-func override[T comparable](dst *T, v T) {
-	var zero T
-	if v != zero {
-		*dst = v
-	}
 }

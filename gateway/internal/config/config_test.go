@@ -1,10 +1,17 @@
 package config
 
 import (
+	"bytes"
+	"errors"
+	"flag"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"fanout/gateway/fanout"
+	"fanout/gateway/internal/server"
 )
 
 func TestParse(t *testing.T) {
@@ -12,7 +19,7 @@ func TestParse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Addr != DefaultAddr || c.Mode != DefaultMode || c.Deadline != DefaultDeadline || c.Backends["layers"].Addr != "127.0.0.1:9102" {
+	if c.Addr != DefaultAddr || c.Mode != fanout.ModeConcurrent || c.Deadline != server.DefaultDeadline || c.Backends["layers"].Addr != "127.0.0.1:9102" {
 		t.Errorf("defaults: %+v", c)
 	}
 
@@ -21,7 +28,7 @@ func TestParse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Mode != "pool" || c.PoolSize != 2 || c.Deadline != time.Second || c.BackendTimeout != 300*time.Millisecond {
+	if c.Mode != "pool" || c.PoolSize != 2 || c.Deadline != time.Second || c.Options.Timeout != 300*time.Millisecond {
 		t.Errorf("file and flags: %+v", c)
 	}
 	if r := c.Backends["results"]; r.Addr != "127.0.0.1:9999" || r.MaxConns != 8 || r.Timeout != 500*time.Millisecond {
@@ -52,5 +59,121 @@ func TestInvalid(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: error %v, want one naming %q", c.yaml, err, c.want)
 		}
+	}
+}
+
+// TestFlagsOverrideTheFile: a flag given on the command line wins over the
+// file even when it names the default value, and a flag not given leaves
+// the file's value alone.
+func TestFlagsOverrideTheFile(t *testing.T) {
+	c, err := Parse([]string{"-config", "testdata/gateway.yaml", "-pool-size", "16"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PoolSize != fanout.DefaultPoolSize || c.Mode != "pool" || c.Deadline != time.Second {
+		t.Errorf("pool size %d (want the flag's %d), mode %q, deadline %v (want the file's)", c.PoolSize, fanout.DefaultPoolSize, c.Mode, c.Deadline)
+	}
+}
+
+// TestFileZeroReplacesTheDefault: a key the file gives replaces the
+// default even when its value is zero, so a file can say "no grace".
+func TestFileZeroReplacesTheDefault(t *testing.T) {
+	c, err := Decode([]byte("grace: 0s\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Grace != 0 {
+		t.Errorf("grace %v, want the file's 0s", c.Grace)
+	}
+	if c.Deadline != server.DefaultDeadline {
+		t.Errorf("deadline %v, want the default a file without it keeps", c.Deadline)
+	}
+}
+
+// TestBackendConnsFlags: -max-backend-conns names the backend connections
+// apart from -max-client-conns; -max-conns, its old name, still works.
+func TestBackendConnsFlags(t *testing.T) {
+	for _, args := range [][]string{{"-max-backend-conns", "7"}, {"-max-conns", "7"}} {
+		c, err := Parse(args, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.MaxConns != 7 || c.MaxClientConns != server.DefaultMaxClientConns {
+			t.Errorf("%v: backend conns %d, client conns %d", args, c.MaxConns, c.MaxClientConns)
+		}
+	}
+}
+
+// TestEveryKeyHasAFlag: each YAML key of Config, those of the embedded
+// limits and backend options too, has a flag of the same name, shown by
+// -h with its default, and the usage's example file names it: a setting
+// added to the struct cannot be left out of the command line or the help.
+func TestEveryKeyHasAFlag(t *testing.T) {
+	var help bytes.Buffer
+	if _, err := Parse([]string{"-h"}, &help); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h: %v", err)
+	}
+	c := Default()
+	var file string
+	fs := c.flags(&file, io.Discard)
+	keys := yamlKeys(reflect.TypeFor[Config]())
+	if len(keys) < 15 {
+		t.Fatalf("only %d keys: %v", len(keys), keys)
+	}
+	for _, key := range keys {
+		name := strings.ReplaceAll(key, "_", "-")
+		if key == "backends" {
+			name = "backend" // repeatable NAME=HOST:PORT
+		}
+		if fs.Lookup(name) == nil {
+			t.Errorf("key %s has no flag -%s", key, name)
+		}
+		if !strings.Contains(help.String(), "  -"+name+" ") && !strings.Contains(help.String(), "  -"+name+"\n") {
+			t.Errorf("-h does not show -%s", name)
+		}
+		if !strings.Contains(Usage(), "\n  "+key+":") {
+			t.Errorf("the usage's example file lacks %s", key)
+		}
+	}
+}
+
+// yamlKeys lists the YAML keys of a struct type, inlined structs' included.
+func yamlKeys(t reflect.Type) []string {
+	var keys []string
+	for f := range t.Fields() {
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		switch {
+		case name == "-":
+		case opts == "inline":
+			keys = append(keys, yamlKeys(f.Type)...)
+		case name != "":
+			keys = append(keys, name)
+		}
+	}
+	return keys
+}
+
+// TestUsageShowsTheDefaults: the example file of -h is a valid file whose
+// values are the defaults, so the help cannot drift from them.
+func TestUsageShowsTheDefaults(t *testing.T) {
+	text := Usage()
+	_, example, ok := strings.Cut(text, "\nConfig file")
+	if !ok {
+		t.Fatalf("no example file in %q", text)
+	}
+	example, _, _ = strings.Cut(example, "\n\n")
+	_, example, _ = strings.Cut(example, "\n") // the heading
+	var file strings.Builder
+	for line := range strings.Lines(example) {
+		file.WriteString(strings.TrimPrefix(line, "  "))
+	}
+	c, err := Decode([]byte(file.String()))
+	if err != nil {
+		t.Fatalf("the example file: %v\n%s", err, file.String())
+	}
+	d := Default()
+	c.Backends, d.Backends = nil, nil
+	if !reflect.DeepEqual(c, d) {
+		t.Errorf("the example file says\n%+v\nthe defaults are\n%+v", c, d)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"fanout/gateway/internal/server"
 )
 
 // TestLimits: the limits on clients come from defaults, the file and the
@@ -14,14 +16,14 @@ func TestLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.ReadTimeout != DefaultReadTimeout || c.MaxHeaderSize != DefaultMaxHeaderSize || c.MaxClientConns != DefaultMaxClientConns || c.MaxConnsPerIP != 0 {
+	if c.Limits != server.DefaultLimits() || c.MaxConnsPerIP != 0 {
 		t.Errorf("defaults: %+v", c)
 	}
 	c, err = Decode([]byte("read_timeout: 3s\nmax_body_size: 4096\nmax_conns_per_ip: 8\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.ReadTimeout != 3*time.Second || c.MaxBodySize != 4096 || c.MaxConnsPerIP != 8 || c.WriteTimeout != DefaultWriteTimeout {
+	if c.ReadTimeout != 3*time.Second || c.MaxRequestBodySize != 4096 || c.MaxConnsPerIP != 8 || c.WriteTimeout != server.DefaultWriteTimeout {
 		t.Errorf("file: %+v", c)
 	}
 	c, err = Parse([]string{"-read-timeout", "250ms", "-write-timeout", "1s", "-idle-timeout", "2s",
@@ -30,7 +32,7 @@ func TestLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := [7]int64{int64(250 * time.Millisecond), int64(time.Second), int64(2 * time.Second), 100, 2048, 5, 2}
-	got := [7]int64{int64(c.ReadTimeout), int64(c.WriteTimeout), int64(c.IdleTimeout), int64(c.MaxBodySize), int64(c.MaxHeaderSize), int64(c.MaxClientConns), int64(c.MaxConnsPerIP)}
+	got := [7]int64{int64(c.ReadTimeout), int64(c.WriteTimeout), int64(c.IdleTimeout), int64(c.MaxRequestBodySize), int64(c.MaxHeaderSize), int64(c.MaxClientConns), int64(c.MaxConnsPerIP)}
 	if got != want {
 		t.Errorf("flags: got %v, want %v", got, want)
 	}
@@ -57,7 +59,7 @@ func TestBodyBudgetSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.MaxBodyBytesInFlight != DefaultMaxBodyBytesInFlight || c.MaxBodyBytesPerIP != DefaultMaxBodyBytesPerIP {
+	if c.MaxBodyBytesInFlight != server.DefaultMaxBodyBytesInFlight || c.MaxBodyBytesPerIP != server.DefaultMaxBodyBytesPerIP {
 		t.Errorf("defaults: %d %d", c.MaxBodyBytesInFlight, c.MaxBodyBytesPerIP)
 	}
 	c, err = Decode([]byte("max_body_bytes_in_flight: 9000000\nmax_body_bytes_per_ip: 2000000\n"))

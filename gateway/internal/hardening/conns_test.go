@@ -66,7 +66,7 @@ func isTimeout(err error) bool {
 // once no connection is idle a new one is refused as before.
 func TestIdleConnectionsGiveWay(t *testing.T) {
 	const slots = 3
-	g := startGateway(t, startCluster(t), gatewayOptions{limits: server.Limits{MaxConns: slots, IdleTimeout: time.Minute}})
+	g := startGateway(t, startCluster(t), gatewayOptions{limits: server.Limits{MaxClientConns: slots, IdleTimeout: time.Minute}})
 	idle := func(n int) func() bool {
 		return func() bool {
 			var b bytes.Buffer

@@ -7,16 +7,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"testing"
 	"time"
 
-	"fanout/gateway/fanout"
-	"fanout/gateway/internal/backend"
+	"fanout/gateway/assembly"
 	"fanout/gateway/internal/backendtest"
+	"fanout/gateway/internal/config"
 	"fanout/gateway/internal/problem"
 	"fanout/gateway/internal/server"
-	"fanout/gateway/internal/spec"
 
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttputil"
@@ -78,43 +76,22 @@ func FuzzRequest(f *testing.F) {
 // fake backends, with a short read timeout so that an input that leaves a
 // request unfinished costs little.
 func fuzzGateway(f *testing.F) (*fasthttputil.InmemoryListener, func()) {
-	b, err := os.ReadFile("../../openapi.yaml")
-	if err != nil {
-		f.Fatal(err)
-	}
-	doc, err := spec.Load(b)
-	if err != nil {
-		f.Fatal(err)
-	}
-	exec, err := fanout.New(fanout.ModeConcurrent, fanout.Options{})
-	if err != nil {
-		f.Fatal(err)
-	}
 	fake := backendtest.New()
-	bs := map[string]backend.Backend{}
-	for name, addr := range backendtest.Addrs("fake:1") {
-		bs[name] = backend.Backend{Addr: addr}
-	}
-	clients, err := backend.New(bs, backend.Options{Dial: fake.InMemory()})
-	if err != nil {
-		f.Fatal(err)
-	}
-	srv, err := server.New(server.Config{
-		Spec: doc, Executor: exec, Backends: clients, Deadline: time.Second,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Limits: server.Limits{ReadTimeout: 100 * time.Millisecond},
-	})
+	cfg := config.Default()
+	cfg.Backends = config.Backends(backendtest.Addrs("fake:1"))
+	cfg.Options.Dial = fake.InMemory()
+	cfg.Deadline = time.Second
+	cfg.Limits = server.Limits{ReadTimeout: 100 * time.Millisecond}
+	gw, err := assembly.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		f.Fatal(err)
 	}
 	ln := fasthttputil.NewInmemoryListener()
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	gw.Start(ln, nil)
 	return ln, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = srv.Shutdown(ctx)
-		<-served
+		_ = gw.Shutdown(ctx)
 		fake.Close()
 	}
 }

@@ -7,17 +7,16 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	"fanout/gateway/fanout"
+	"fanout/gateway/assembly"
 	"fanout/gateway/internal/backend"
+	"fanout/gateway/internal/config"
 	"fanout/gateway/internal/problem"
 	"fanout/gateway/internal/server"
-	"fanout/gateway/internal/spec"
 	"fanout/mockbackends/mock"
 
 	"github.com/valyala/fasthttp"
@@ -30,7 +29,7 @@ type gatewayOptions struct {
 	limits   server.Limits
 }
 
-// gateway is a Server serving on 127.0.0.1 port 0 in front of a mock
+// gateway is the assembled gateway serving on 127.0.0.1 port 0 in front of a mock
 // cluster, until the test ends.
 type gateway struct {
 	addr     string
@@ -41,51 +40,28 @@ type gateway struct {
 // startGateway starts a gateway over the cluster's services.
 func startGateway(t testing.TB, cluster *mock.Cluster, o gatewayOptions) *gateway {
 	t.Helper()
-	b, err := os.ReadFile("../../openapi.yaml")
+	cfg := config.Default()
+	cfg.Backends = config.Backends(cluster.Addrs())
+	if o.deadline > 0 {
+		cfg.Deadline = o.deadline
+	}
+	cfg.Limits = o.limits
+	gw, err := assembly.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc, err := spec.Load(b)
+	addr, _, err := gw.Listen("127.0.0.1:0", config.AdminOff)
 	if err != nil {
 		t.Fatal(err)
 	}
-	exec, err := fanout.New(fanout.ModeConcurrent, fanout.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bs := map[string]backend.Backend{}
-	for name, addr := range cluster.Addrs() {
-		bs[name] = backend.Backend{Addr: addr}
-	}
-	clients, err := backend.New(bs, backend.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(server.Config{
-		Spec: doc, Executor: exec, Backends: clients, Deadline: o.deadline, Limits: o.limits,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
+		if err := gw.Shutdown(ctx); err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
-		if err := <-served; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		clients.CloseIdleConnections()
 	})
-	return &gateway{addr: ln.Addr().String(), srv: srv, backends: clients}
+	return &gateway{addr: addr.String(), srv: gw.Server(), backends: gw.Backends()}
 }
 
 // startCluster starts the mock backends without latency until the test ends.

@@ -170,7 +170,7 @@ func TestIdleTimeout(t *testing.T) {
 // as soon as the read timeout has freed the slots.
 func TestMaxConns(t *testing.T) {
 	const slots = 3
-	g := startGateway(t, startCluster(t), gatewayOptions{limits: server.Limits{ReadTimeout: shortTimeout, MaxConns: slots}})
+	g := startGateway(t, startCluster(t), gatewayOptions{limits: server.Limits{ReadTimeout: shortTimeout, MaxClientConns: slots}})
 	var slow []<-chan loris
 	for i := 0; i < slots; i++ {
 		slow = append(slow, startLoris(g.addr, slowRequests[1].prefix, shortTimeout/10, 20*shortTimeout))

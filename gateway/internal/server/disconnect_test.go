@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"fanout/gateway/fanout"
-	"fanout/gateway/internal/backend"
+	"fanout/gateway/assembly"
+	"fanout/gateway/internal/config"
 	"fanout/gateway/internal/server"
 	"fanout/mockbackends/mock"
 )
@@ -23,38 +23,23 @@ import (
 // client watch needs a real socket, which the in-memory listener is not.
 func tcpGateway(t *testing.T, c *mock.Cluster, limits server.Limits) string {
 	t.Helper()
-	exec, err := fanout.New(fanout.ModeConcurrent, fanout.Options{})
+	cfg := config.Default()
+	cfg.Backends = config.Backends(c.Addrs())
+	cfg.Limits = limits
+	gw, err := assembly.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	bs := map[string]backend.Backend{}
-	for name, addr := range c.Addrs() {
-		bs[name] = backend.Backend{Addr: addr}
-	}
-	clients, err := backend.New(bs, backend.Options{})
+	addr, _, err := gw.Listen("127.0.0.1:0", config.AdminOff)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{
-		Spec: loadSpec(t), Executor: exec, Backends: clients, Limits: limits,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = srv.Shutdown(ctx)
-		<-done
+		_ = gw.Shutdown(ctx)
 	})
-	return ln.Addr().String()
+	return addr.String()
 }
 
 const resultsRequest = "GET /v2/experiments/42/results HTTP/1.1\r\nHost: gateway\r\n\r\n"

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"encoding/json"
+	"fanout/gateway/assembly"
 	"io"
 	"log/slog"
 	"net"
@@ -132,7 +133,7 @@ func closedAddr(t *testing.T) string {
 // and the handlers that disagree, or a plan that does not compile, stop the
 // gateway at start-up with an error that names the operation.
 func TestStartupErrors(t *testing.T) {
-	base := string(specYAML(t))
+	base := string(assembly.Document())
 	cases := []struct {
 		name string
 		edit func(string) string

@@ -66,10 +66,7 @@ func (s *Server) newOperation(op *spec.Operation, h handler) (*operation, error)
 	if op.Fanout == nil {
 		return o, nil
 	}
-	plan, err := fanout.Compile(op.ID, op.Fanout.Calls, op.Params)
-	if err != nil {
-		return nil, fmt.Errorf("new server: %w", err)
-	}
+	plan := op.Plan
 	known := map[string]bool{}
 	for _, n := range s.backends.Names() {
 		known[n] = true

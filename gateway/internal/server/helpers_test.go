@@ -9,14 +9,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"fanout/gateway/fanout"
+	"fanout/gateway/assembly"
 	"fanout/gateway/internal/backend"
 	"fanout/gateway/internal/backendtest"
+	"fanout/gateway/internal/config"
 	"fanout/gateway/internal/server"
 	"fanout/gateway/internal/spec"
 
@@ -25,25 +25,6 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttputil"
 )
-
-// specYAML is the gateway's document, as the binary embeds it.
-func specYAML(t testing.TB) []byte {
-	t.Helper()
-	b, err := os.ReadFile("../../openapi.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func loadSpec(t testing.TB) *spec.Spec {
-	t.Helper()
-	s, err := spec.Load(specYAML(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 // gateway is a Server under test on an in-memory listener.
 type gateway struct {
@@ -69,50 +50,42 @@ type gatewayOptions struct {
 	logger *slog.Logger
 }
 
-// startGateway serves a gateway on an in-memory listener until the test ends.
+// startGateway serves a gateway, assembled as the binary assembles it, on
+// an in-memory listener until the test ends.
 func startGateway(t testing.TB, o gatewayOptions) *gateway {
 	t.Helper()
-	if o.mode == "" {
-		o.mode = fanout.ModeConcurrent
+	cfg := config.Default()
+	if o.mode != "" {
+		cfg.Mode = o.mode
 	}
-	doc := loadSpec(t)
-	exec, err := fanout.New(o.mode, fanout.Options{PoolSize: o.poolSize})
-	if err != nil {
-		t.Fatal(err)
+	if o.poolSize > 0 {
+		cfg.PoolSize = o.poolSize
 	}
-	if c, ok := exec.(io.Closer); ok {
-		t.Cleanup(func() { c.Close() })
+	if o.deadline > 0 {
+		cfg.Deadline = o.deadline
 	}
-	bs := map[string]backend.Backend{}
-	for name, addr := range o.backends {
-		bs[name] = backend.Backend{Addr: addr}
-	}
-	clients, err := backend.New(bs, backend.Options{Timeout: o.timeout, Dial: o.dial,
-		MaxConns: o.maxConns, MaxConnWaitTimeout: o.maxConnWait})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg.Backends = config.Backends(o.backends)
+	cfg.Options = backend.Options{Timeout: o.timeout, Dial: o.dial, MaxConns: o.maxConns, MaxConnWaitTimeout: o.maxConnWait}
 	if o.logger == nil {
 		o.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	srv, err := server.New(server.Config{
-		Spec: doc, Executor: exec, Backends: clients, Deadline: o.deadline,
-		Logger: o.logger,
-	})
+	gw, err := assembly.New(cfg, o.logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := assembly.Spec()
 	if err != nil {
 		t.Fatal(err)
 	}
 	ln := fasthttputil.NewInmemoryListener()
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
+	gw.Start(ln, nil)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = srv.Shutdown(ctx)
-		<-done
+		_ = gw.Shutdown(ctx)
 	})
 	return &gateway{
-		srv:  srv,
+		srv:  gw.Server(),
 		spec: doc,
 		client: &fasthttp.HostClient{
 			Addr:     "gateway",

@@ -23,7 +23,7 @@ import (
 // from an in-memory listener in this process.
 func benchServer(b testing.TB) (*Server, *backendtest.Fake) {
 	b.Helper()
-	data, err := os.ReadFile("../../openapi.yaml")
+	data, err := os.ReadFile("../../assembly/openapi.yaml")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -30,6 +30,8 @@ import (
 
 // Defaults of the fasthttp server's limits.
 const (
+	// DefaultDeadline bounds a whole public request.
+	DefaultDeadline           = 2 * time.Second
 	DefaultReadTimeout        = 10 * time.Second
 	DefaultWriteTimeout       = 10 * time.Second
 	DefaultIdleTimeout        = 60 * time.Second
@@ -42,63 +44,73 @@ const (
 )
 
 // Limits bound what one client may take of the server, so that slow or
-// oversized clients cannot starve the others. Zero fields take the defaults;
-// MaxConnsPerIP 0 means no per-address limit.
+// oversized clients cannot starve the others. Zero fields take
+// DefaultLimits' values; MaxConnsPerIP 0 means no per-address limit. The
+// YAML names are the gateway's config file keys.
 type Limits struct {
 	// ReadTimeout bounds reading a whole request, headers and body, from
 	// its first byte: a client dribbling bytes gets 408 and is closed.
-	ReadTimeout time.Duration
+	ReadTimeout time.Duration `yaml:"read_timeout"`
 	// WriteTimeout bounds writing a response.
-	WriteTimeout time.Duration
+	WriteTimeout time.Duration `yaml:"write_timeout"`
 	// IdleTimeout bounds the wait for the next request on a keep-alive
 	// connection.
-	IdleTimeout time.Duration
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// MaxRequestBodySize is the largest body in bytes; larger ones get 413.
-	MaxRequestBodySize int
+	MaxRequestBodySize int `yaml:"max_body_size"`
 	// MaxHeaderSize is the largest request line plus headers in bytes
 	// (fasthttp's ReadBufferSize); larger ones get 431.
-	MaxHeaderSize int
-	// MaxConns is the most client connections served at once; further ones
-	// are answered 503 with a problem and closed.
-	MaxConns int
+	MaxHeaderSize int `yaml:"max_header_size"`
+	// MaxClientConns is the most client connections served at once;
+	// further ones are answered 503 with a problem and closed. (Backend
+	// connections are backend.Options.MaxConns.)
+	MaxClientConns int `yaml:"max_client_conns"`
 	// MaxConnsPerIP is the most connections from one client address;
 	// further ones are answered 429 with a problem and closed.
-	MaxConnsPerIP int
+	MaxConnsPerIP int `yaml:"max_conns_per_ip"`
 	// MaxBodyBytesInFlight bounds the bytes of request bodies received or
 	// held at once; a body beyond it is refused with 503 before it is read.
-	MaxBodyBytesInFlight int
+	MaxBodyBytesInFlight int `yaml:"max_body_bytes_in_flight"`
 	// MaxBodyBytesPerIP bounds them for one client address; a body beyond
 	// it is refused with 429 before it is read.
-	MaxBodyBytesPerIP int
+	MaxBodyBytesPerIP int `yaml:"max_body_bytes_per_ip"`
 }
 
-// withDefaults fills the zero fields.
+// DefaultLimits returns the limits a server applies where Limits leaves a
+// field zero; the gateway's config starts from them too, so each default is
+// declared once, here.
+func DefaultLimits() Limits {
+	return Limits{
+		ReadTimeout:          DefaultReadTimeout,
+		WriteTimeout:         DefaultWriteTimeout,
+		IdleTimeout:          DefaultIdleTimeout,
+		MaxRequestBodySize:   DefaultMaxRequestBodySize,
+		MaxHeaderSize:        DefaultMaxHeaderSize,
+		MaxClientConns:       DefaultMaxClientConns,
+		MaxBodyBytesInFlight: DefaultMaxBodyBytesInFlight,
+		MaxBodyBytesPerIP:    DefaultMaxBodyBytesPerIP,
+	}
+}
+
+// withDefaults fills the zero fields from DefaultLimits.
 func (l Limits) withDefaults() Limits {
-	if l.ReadTimeout <= 0 {
-		l.ReadTimeout = DefaultReadTimeout
-	}
-	if l.WriteTimeout <= 0 {
-		l.WriteTimeout = DefaultWriteTimeout
-	}
-	if l.IdleTimeout <= 0 {
-		l.IdleTimeout = DefaultIdleTimeout
-	}
-	if l.MaxRequestBodySize <= 0 {
-		l.MaxRequestBodySize = DefaultMaxRequestBodySize
-	}
-	if l.MaxHeaderSize <= 0 {
-		l.MaxHeaderSize = DefaultMaxHeaderSize
-	}
-	if l.MaxConns <= 0 {
-		l.MaxConns = DefaultMaxClientConns
-	}
-	if l.MaxBodyBytesInFlight <= 0 {
-		l.MaxBodyBytesInFlight = DefaultMaxBodyBytesInFlight
-	}
-	if l.MaxBodyBytesPerIP <= 0 {
-		l.MaxBodyBytesPerIP = DefaultMaxBodyBytesPerIP
-	}
+	d := DefaultLimits()
+	fill(&l.ReadTimeout, d.ReadTimeout)
+	fill(&l.WriteTimeout, d.WriteTimeout)
+	fill(&l.IdleTimeout, d.IdleTimeout)
+	fill(&l.MaxRequestBodySize, d.MaxRequestBodySize)
+	fill(&l.MaxHeaderSize, d.MaxHeaderSize)
+	fill(&l.MaxClientConns, d.MaxClientConns)
+	fill(&l.MaxBodyBytesInFlight, d.MaxBodyBytesInFlight)
+	fill(&l.MaxBodyBytesPerIP, d.MaxBodyBytesPerIP)
 	return l
+}
+
+// fill sets *v to def when *v is not positive.
+func fill[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 // Config is what a Server is made of. Spec, Executor and Backends are
@@ -107,7 +119,7 @@ type Config struct {
 	Spec     *spec.Spec
 	Executor fanout.Executor
 	Backends *backend.Clients
-	// Deadline bounds a whole public request. If 0, 2 s.
+	// Deadline bounds a whole public request. If 0, DefaultDeadline.
 	Deadline time.Duration
 	// Metrics receives the observations. If nil, a new set is made.
 	Metrics *metrics.Metrics
@@ -158,7 +170,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.budget = newBodyBudget(int64(s.limits.MaxBodyBytesInFlight), int64(s.limits.MaxBodyBytesPerIP))
 	if s.deadline <= 0 {
-		s.deadline = 2 * time.Second
+		s.deadline = DefaultDeadline
 	}
 	if s.metrics == nil {
 		s.metrics = metrics.New()
@@ -267,7 +279,7 @@ func (s *Server) Handler() fasthttp.RequestHandler { return withRequestID(s.rout
 // graceful Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
 	refused := func(int) { s.metrics.Error(metrics.KindInvalidRequest) }
-	l := limitConns(ln, s.limits.MaxConns, s.limits.MaxConnsPerIP, s.limits.MaxHeaderSize, refused)
+	l := limitConns(ln, s.limits.MaxClientConns, s.limits.MaxConnsPerIP, s.limits.MaxHeaderSize, refused)
 	s.conns.Store(l)
 	err := s.srv.Serve(l)
 	if err != nil && !errors.Is(err, net.ErrClosed) {

@@ -1,7 +1,6 @@
 package spec
 
 import (
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -33,11 +32,7 @@ func TestFieldRulesFromDocument(t *testing.T) {
 }
 
 func TestFieldRuleErrors(t *testing.T) {
-	b, err := os.ReadFile("../../openapi.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := string(b)
+	base := string(document(t))
 	old := "            path: /layers/{experiment.layer_id}\n"
 	for _, c := range []struct{ fields, want string }{
 		{"{experiment.layerid: Id}", "not referenced"},

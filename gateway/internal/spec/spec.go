@@ -1,7 +1,7 @@
 // Package spec loads the gateway's OpenAPI document once at start-up and
 // turns it into what the server needs per operation: the route, the request
-// validation prepared with kin-openapi, and the fan-out calls of the
-// operation's x-fanout extension.
+// validation prepared with kin-openapi, the fan-out calls of the
+// operation's x-fanout extension and their compiled plan.
 package spec
 
 import (
@@ -27,7 +27,6 @@ const ExtensionFanout = "x-fanout"
 // Spec is a loaded, validated OpenAPI document. It is read-only after Load
 // and safe for concurrent use.
 type Spec struct {
-	doc        *openapi3.T
 	yaml       []byte
 	json       []byte
 	operations []*Operation
@@ -49,6 +48,10 @@ type Operation struct {
 	Defaults map[string]string
 	// Fanout is the operation's x-fanout extension, nil if it has none.
 	Fanout *Fanout
+	// Plan is Fanout's calls compiled into the graph the executor runs,
+	// nil if the operation has no x-fanout. It is compiled once, here, so
+	// that the server and the bench's limits read the very same plan.
+	Plan *fanout.Plan
 
 	route     *routers.Route
 	path      []string // names of path parameters
@@ -102,7 +105,7 @@ func Load(data []byte) (*Spec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("render openapi document as JSON: %w", err)
 	}
-	s := &Spec{doc: doc, yaml: data, json: js}
+	s := &Spec{yaml: data, json: js}
 	if rule, err := schemaRule(doc, DefaultFieldSchema); err == nil {
 		s.id, s.hasID = rule, true
 	}
@@ -183,6 +186,9 @@ func newOperation(doc *openapi3.T, path string, item *openapi3.PathItem, method 
 			return nil, fmt.Errorf("%s: %w", ExtensionFanout, err)
 		}
 		o.Fanout = f
+		if o.Plan, err = fanout.Compile(o.ID, f.Calls, o.Params); err != nil {
+			return nil, err
+		}
 	}
 	o.validator = newValidator(o)
 	return o, nil
@@ -264,9 +270,6 @@ func (s *Spec) YAML() []byte { return s.yaml }
 
 // JSON returns the document rendered as JSON.
 func (s *Spec) JSON() []byte { return s.json }
-
-// Document returns the parsed document; callers must not modify it.
-func (s *Spec) Document() *openapi3.T { return s.doc }
 
 // Route returns the kin-openapi route of the operation, for response
 // validation in tests and tools.

@@ -8,13 +8,20 @@ import (
 	"testing"
 )
 
-func load(t testing.TB) *Spec {
+// document is the gateway's document, which package assembly embeds (and
+// which this package's own tests cannot import: assembly imports spec).
+func document(t testing.TB) []byte {
 	t.Helper()
-	b, err := os.ReadFile("../../openapi.yaml")
+	b, err := os.ReadFile("../../assembly/openapi.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Load(b)
+	return b
+}
+
+func load(t testing.TB) *Spec {
+	t.Helper()
+	s, err := Load(document(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,8 +47,7 @@ func TestLoad(t *testing.T) {
 }
 
 func TestFanoutErrors(t *testing.T) {
-	b, _ := os.ReadFile("../../openapi.yaml")
-	base := string(b)
+	base := string(document(t))
 	for _, c := range []struct{ old, new, want string }{
 		{"primary: experiment\n", "primary: nothing\n", `primary "nothing" is not a call`},
 		{"            optional: true\n", "            optional: true\n            hedge: 10ms\n", "hedge"},
@@ -84,5 +90,28 @@ func TestValidate(t *testing.T) {
 		if strings.Join(got, ",") != strings.Join(c.names, ",") {
 			t.Errorf("%s %+v: invalid %v (%+v), want %v", c.op, c.in, got, bad, c.names)
 		}
+	}
+}
+
+// TestPlans: Load compiles the plan of each operation with x-fanout, once,
+// for the server and the bench to share; a plan that does not compile (a
+// cycle) is a load error naming the operation.
+func TestPlans(t *testing.T) {
+	s := load(t)
+	for _, op := range s.Operations() {
+		if (op.Plan != nil) != (op.Fanout != nil) {
+			t.Errorf("%s: plan %v, x-fanout %v", op.ID, op.Plan != nil, op.Fanout != nil)
+		}
+	}
+	if p := s.Operation("getExperimentResults").Plan; p == nil || p.Len() != 4 {
+		t.Fatalf("getExperimentResults plan: %v", p)
+	}
+	base := string(document(t))
+	cyclic := strings.Replace(base, "/projects/{experiment.project_id}/settings", "/projects/{settings.project_id}/settings", 1)
+	if cyclic == base {
+		t.Fatal("the edit changed nothing")
+	}
+	if _, err := Load([]byte(cyclic)); err == nil || !strings.Contains(err.Error(), "compile plan getExperimentResults") {
+		t.Errorf("a call that waits for itself: %v", err)
 	}
 }
