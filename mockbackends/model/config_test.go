@@ -187,7 +187,8 @@ func TestDecodeInvalid(t *testing.T) {
 
 // TestDecodeReportsEveryError checks that one read of a model file lists
 // all its problems, in line order, rather than the first one: a bad service
-// does not hide the next, nor a bad field its neighbours.
+// does not hide the next, nor a bad field its neighbours, and a bad
+// max_in_flight is not echoed by the queue_limit that needs it.
 func TestDecodeReportsEveryError(t *testing.T) {
 	const in = `backends:
   results:
@@ -196,6 +197,7 @@ func TestDecodeReportsEveryError(t *testing.T) {
   billing: {}
   layers:
     max_in_flight: -1
+    queue_limit: 2
     routes:
       get_results: {}
 `
@@ -208,7 +210,7 @@ func TestDecodeReportsEveryError(t *testing.T) {
 		`bad.yaml:4: backends.results.faults.error: probability 2 is outside 0..1`,
 		`bad.yaml:5: backends.billing: unknown service "billing" (known: ` + strings.Join(Services, ", ") + `)`,
 		`bad.yaml:7: backends.layers.max_in_flight: must be at least 0, found -1`,
-		`bad.yaml:9: backends.layers.routes.get_results: unknown route "get_results" of service layers (known: ` + strings.Join(ServiceRoutes(ServiceLayers), ", ") + `)`,
+		`bad.yaml:10: backends.layers.routes.get_results: unknown route "get_results" of service layers (known: ` + strings.Join(ServiceRoutes(ServiceLayers), ", ") + `)`,
 	}, "\n")
 	if err.Error() != want {
 		t.Errorf("problems:\n%v\nwant:\n%s", err, want)

@@ -216,9 +216,10 @@ func decodeService(d *strictyaml.Decoder, n *yaml.Node, path string) Service {
 		return s
 	}
 	s.Latency, s.Faults = decodeOverride(d, f, path)
+	capOK := true
 	if v := f["max_in_flight"]; v != nil {
 		s.MaxInFlight, err = d.Int(v, strictyaml.Join(path, "max_in_flight"), 0)
-		d.OK(err)
+		capOK = d.OK(err)
 	}
 	if v := f["queue_limit"]; v != nil {
 		s.QueueLimit, err = d.Int(v, strictyaml.Join(path, "queue_limit"), 0)
@@ -232,7 +233,8 @@ func decodeService(d *strictyaml.Decoder, n *yaml.Node, path string) Service {
 			s.Routes[name] = decodeRoute(d, rv, rp)
 		}))
 	}
-	if s.QueueLimit > 0 && s.MaxInFlight == 0 {
+	// A cap with a problem is reported already: do not echo it here.
+	if s.QueueLimit > 0 && s.MaxInFlight == 0 && capOK {
 		d.OK(d.Errorf(f["queue_limit"], strictyaml.Join(path, "queue_limit"), "needs max_in_flight (without a cap nothing queues)"))
 	}
 	return s
@@ -286,11 +288,16 @@ func decodeLatency(d *strictyaml.Decoder, n *yaml.Node, path string) Latency {
 	kindOK := false
 	if v := f["kind"]; v == nil {
 		d.OK(d.Errorf(n, kindPath, "required (one of %s)", strings.Join(Kinds, ", ")))
-	} else if kind, err := d.Str(v, kindPath); !d.OK(err) {
-	} else if _, known := fieldsOf[kind]; !known || kind == "" {
-		d.OK(d.Errorf(v, kindPath, "unknown latency kind %q (known: %s)", kind, strings.Join(Kinds, ", ")))
 	} else {
-		l.Kind, kindOK = kind, true
+		kind, err := d.Str(v, kindPath)
+		_, known := fieldsOf[kind]
+		switch {
+		case !d.OK(err):
+		case !known || kind == "":
+			d.OK(d.Errorf(v, kindPath, "unknown latency kind %q (known: %s)", kind, strings.Join(Kinds, ", ")))
+		default:
+			l.Kind, kindOK = kind, true
+		}
 	}
 	for _, name := range durationFields {
 		if v := f[name]; v != nil {
