@@ -46,7 +46,7 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"-latency", "results.get_layer=fixed:1ms"}, "unknown route"},
 		{[]string{"-latency", "results=fast"}, "unknown latency kind"},
 		{[]string{"-config", filepath.Join(dir, "missing.yaml")}, "no such file"},
-		{[]string{"-config", bad}, "bad.yaml:3: backends.results.latency.value: negative"},
+		{[]string{"-config", bad}, "bad.yaml:3: backends.results.latency.value: must not be negative"},
 		{[]string{"-projects", "0"}, "at least 1"},
 		{[]string{"-log-level", "loud"}, "-log-level"},
 		{[]string{"extra"}, "unexpected arguments"},

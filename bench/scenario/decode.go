@@ -1,11 +1,9 @@
 package scenario
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"io"
-	"math"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,12 +15,14 @@ import (
 
 	"fanout/bench/expect"
 	"fanout/mockbackends/model"
+	"fanout/mockbackends/strictyaml"
 )
 
-// Error is a problem with one field of a scenario file: the same
-// "file:line: field.path: reason" error the mock backends' config uses, so a
-// problem in a scenario's backends: section reads like any other.
-type Error = model.FieldError
+// Error is a problem with one field of a scenario file: the strict YAML
+// decoder's "file:line: field.path: reason", which the mock backends' model
+// uses too, so a problem in a scenario's backends: section reads like any
+// other.
+type Error = strictyaml.Error
 
 // LoadFile reads and validates the scenario file at path.
 func LoadFile(path string) (*Scenario, error) {
@@ -35,15 +35,16 @@ func LoadFile(path string) (*Scenario, error) {
 }
 
 // Decode reads and validates one scenario; name is the file name used in
-// errors and the default scenario name. A file that is not one YAML mapping
-// fails with one *Error; otherwise every problem found is returned at once,
-// as Errors.
+// errors and the default scenario name. A file that is empty or not valid
+// YAML fails with one *Error; otherwise every problem found, in the
+// scenario's own keys and in the backends' models, is returned at once, as
+// Errors.
 func Decode(r io.Reader, name string) (*Scenario, error) {
 	src, err := io.ReadAll(r)
 	if err != nil {
 		return nil, fmt.Errorf("read scenario %s: %w", name, err)
 	}
-	d := &decoder{file: name}
+	d := &decoder{&strictyaml.Decoder{File: name}}
 	s, err := d.decode(src)
 	if err != nil {
 		return nil, err
@@ -59,239 +60,72 @@ func Decode(r io.Reader, name string) (*Scenario, error) {
 // Errors is every problem found in one scenario file, in line order. A
 // file is read to its end so that one run of bench (or -check) lists them
 // all, not one per edit.
-type Errors []*Error
-
-// Error prints one problem per line.
-func (e Errors) Error() string {
-	lines := make([]string, len(e))
-	for i, fe := range e {
-		lines[i] = fe.Error()
-	}
-	return strings.Join(lines, "\n")
-}
-
-// Unwrap lets errors.As find each *Error.
-func (e Errors) Unwrap() []error {
-	out := make([]error, len(e))
-	for i, fe := range e {
-		out[i] = fe
-	}
-	return out
-}
+type Errors = strictyaml.Errors
 
 // A decoder collects the problems of one file: a section or a list item
 // with a problem is recorded and skipped, and the decoding goes on.
 type decoder struct {
-	file string
-	errs Errors
-}
-
-// ok records err, if any, and reports whether there was none.
-func (d *decoder) ok(err error) bool {
-	if err == nil {
-		return true
-	}
-	var fe *Error
-	if !errors.As(err, &fe) {
-		fe = &Error{File: d.file, Reason: err.Error()}
-	}
-	d.errs = append(d.errs, fe)
-	return false
-}
-
-// failed returns the collected problems in line order, or nil.
-func (d *decoder) failed() error {
-	if len(d.errs) == 0 {
-		return nil
-	}
-	slices.SortStableFunc(d.errs, func(a, b *Error) int { return a.Line - b.Line })
-	return d.errs
-}
-
-func (d *decoder) errf(n *yaml.Node, path, format string, args ...any) error {
-	e := &Error{File: d.file, Path: path, Reason: fmt.Sprintf(format, args...)}
-	if n != nil {
-		e.Line = n.Line
-	}
-	return e
-}
-
-// fields checks that n is a mapping whose keys are all in allowed, and
-// returns the value node of each known key; unknown keys are recorded.
-func (d *decoder) fields(n *yaml.Node, path string, allowed ...string) (map[string]*yaml.Node, error) {
-	if n.Kind != yaml.MappingNode {
-		return nil, d.errf(n, path, "want a mapping, found %s", kindName(n))
-	}
-	out := make(map[string]*yaml.Node, len(n.Content)/2)
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		key := k.Value
-		// An unknown or repeated field is recorded and the known ones are
-		// still decoded, so their problems show up in the same run.
-		if !slices.Contains(allowed, key) {
-			d.ok(d.errf(k, join(path, key), "unknown field (known: %s)", strings.Join(allowed, ", ")))
-			continue
-		}
-		if _, dup := out[key]; dup {
-			d.ok(d.errf(k, join(path, key), "appears twice"))
-			continue
-		}
-		out[key] = v
-	}
-	return out, nil
-}
-
-func join(p, q string) string {
-	if p == "" {
-		return q
-	}
-	return p + "." + q
-}
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.AliasNode:
-		return "an alias"
-	}
-	return fmt.Sprintf("%q", n.Value)
-}
-
-func (d *decoder) str(n *yaml.Node, path string) (string, error) {
-	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		return "", d.errf(n, path, "want a string, found %s", kindName(n))
-	}
-	return n.Value, nil
-}
-
-func (d *decoder) float(n *yaml.Node, path string) (float64, error) {
-	if n.Kind != yaml.ScalarNode {
-		return 0, d.errf(n, path, "want a number, found %s", kindName(n))
-	}
-	v, err := strconv.ParseFloat(strings.TrimSpace(n.Value), 64)
-	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-		return 0, d.errf(n, path, "want a number, found %q", n.Value)
-	}
-	return v, nil
-}
-
-func (d *decoder) positive(n *yaml.Node, path string) (float64, error) {
-	v, err := d.float(n, path)
-	if err == nil && v <= 0 {
-		err = d.errf(n, path, "must be positive, found %v", v)
-	}
-	return v, err
-}
-
-func (d *decoder) int(n *yaml.Node, path string, min int) (int, error) {
-	if n.Kind != yaml.ScalarNode {
-		return 0, d.errf(n, path, "want an integer, found %s", kindName(n))
-	}
-	v, err := strconv.Atoi(strings.TrimSpace(n.Value))
-	if err != nil {
-		return 0, d.errf(n, path, "want an integer, found %q", n.Value)
-	}
-	if v < min {
-		return 0, d.errf(n, path, "must be at least %d, found %d", min, v)
-	}
-	return v, nil
-}
-
-func (d *decoder) duration(n *yaml.Node, path string) (time.Duration, error) {
-	if n.Kind != yaml.ScalarNode {
-		return 0, d.errf(n, path, "want a duration such as 500ms or 2s, found %s", kindName(n))
-	}
-	v, err := time.ParseDuration(strings.TrimSpace(n.Value))
-	if err != nil {
-		if n.Value == "0" {
-			return 0, nil
-		}
-		return 0, d.errf(n, path, "want a duration such as 500ms or 2s, found %q", n.Value)
-	}
-	if v < 0 {
-		return 0, d.errf(n, path, "must not be negative, found %v", v)
-	}
-	return v, nil
-}
-
-func (d *decoder) list(n *yaml.Node, path string) ([]*yaml.Node, error) {
-	if n.Kind != yaml.SequenceNode {
-		return nil, d.errf(n, path, "want a list, found %s", kindName(n))
-	}
-	return n.Content, nil
+	*strictyaml.Decoder
 }
 
 func (d *decoder) decode(src []byte) (*Scenario, error) {
-	var doc yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(src))
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, &Error{File: d.file, Reason: "empty file"}
-		}
-		return nil, &Error{File: d.file, Reason: strings.TrimPrefix(err.Error(), "yaml: ")}
+	root, err := d.Parse(src)
+	if err != nil {
+		return nil, err
 	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return nil, &Error{File: d.file, Line: extra.Line, Reason: "more than one YAML document"}
+	if strictyaml.IsNull(root) {
+		return nil, &Error{File: d.File, Reason: "empty file"}
 	}
-	if len(doc.Content) != 1 {
-		return nil, &Error{File: d.file, Reason: "empty file"}
-	}
-	root := doc.Content[0]
-	f, err := d.fields(root, "", "name", "description", "backends", "gateway", "targets", "load", "events", "expect")
+	f, err := d.Fields(root, "", "name", "description", "backends", "gateway", "targets", "load", "events", "expect")
 	if err != nil {
 		return nil, err
 	}
 	s := &Scenario{}
 	if n := f["name"]; n != nil {
-		name, err := d.str(n, "name")
+		name, err := d.Str(n, "name")
 		switch {
-		case !d.ok(err):
+		case !d.OK(err):
 		case !validName(name):
-			d.ok(d.errf(n, "name", "must be letters, digits, '-' or '_' (it names a directory), found %q", name))
+			d.OK(d.Errorf(n, "name", "must be letters, digits, '-' or '_' (it names a directory), found %q", name))
 		default:
 			s.Name = name
 		}
 	}
 	if n := f["description"]; n != nil {
-		s.Description, err = d.str(n, "description")
-		d.ok(err)
+		s.Description, err = d.Str(n, "description")
+		d.OK(err)
 	}
 	if n := f["backends"]; n != nil {
-		s.Backends, err = d.backends(n)
-		d.ok(err)
+		s.Backends = model.DecodeConfig(d.Decoder, n, "backends")
 	}
 	// Each section is decoded whatever the others hold; the sections that
 	// depend on another (events on load, expectations on the gateway's
 	// variants and the load) are checked only when it is sound, so that
 	// one mistake does not echo as several.
-	before := len(d.errs)
+	before := d.Count()
 	s.Gateway = d.gateway(f["gateway"])
-	gatewayOK := len(d.errs) == before
+	gatewayOK := d.Count() == before
 	if n := f["targets"]; n == nil {
-		d.ok(d.errf(root, "targets", "required: at least one target"))
+		d.OK(d.Errorf(root, "targets", "required: at least one target"))
 	} else {
 		s.Targets = d.targets(n)
 	}
-	before = len(d.errs)
+	before = d.Count()
 	if n := f["load"]; n == nil {
-		d.ok(d.errf(root, "load", "required: rates or a capacity search"))
+		d.OK(d.Errorf(root, "load", "required: rates or a capacity search"))
 	} else {
 		s.Load = d.load(n)
 	}
-	loadOK := len(d.errs) == before
+	loadOK := d.Count() == before
 	if n := f["events"]; n != nil && loadOK {
-		before = len(d.errs)
+		before = d.Count()
 		s.Events = d.events(n, s.Load)
-		loadOK = len(d.errs) == before
+		loadOK = d.Count() == before
 	}
 	if n := f["expect"]; n != nil && gatewayOK && loadOK {
 		s.Expect = d.expectations(n, s)
 	}
-	if err := d.failed(); err != nil {
+	if err := d.Err(); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -309,51 +143,33 @@ func validName(s string) bool {
 	return true
 }
 
-// backends decodes the mocks' model with the model package's own strict
-// decoder, and gives its errors the file name.
-func (d *decoder) backends(n *yaml.Node) (model.Config, error) {
-	var c model.Config
-	if err := n.Decode(&c); err != nil {
-		var fe *model.FieldError
-		if errors.As(err, &fe) {
-			line := fe.Line
-			if line == 0 {
-				line = n.Line
-			}
-			return nil, &Error{File: d.file, Line: line, Path: fe.Path, Reason: fe.Reason}
-		}
-		return nil, d.errf(n, "backends", "%v", err)
-	}
-	return c, nil
-}
-
 // gateway decodes the gateway section; its problems are recorded.
 func (d *decoder) gateway(n *yaml.Node) Gateway {
 	g := Gateway{Modes: slices.Clone(Modes), PoolSizes: []int{DefaultPoolSize}}
 	if n == nil {
 		return g
 	}
-	f, err := d.fields(n, "gateway", "modes", "pool_sizes", "max_conns", "deadline", "backend_timeout")
-	if !d.ok(err) {
+	f, err := d.Fields(n, "gateway", "modes", "pool_sizes", "max_conns", "deadline", "backend_timeout")
+	if !d.OK(err) {
 		return g
 	}
 	if m := f["modes"]; m != nil {
-		items, err := d.list(m, "gateway.modes")
+		items, err := d.List(m, "gateway.modes")
 		switch {
-		case !d.ok(err):
+		case !d.OK(err):
 		case len(items) == 0:
-			d.ok(d.errf(m, "gateway.modes", "empty: name at least one of %s", strings.Join(Modes, ", ")))
+			d.OK(d.Errorf(m, "gateway.modes", "empty: name at least one of %s", strings.Join(Modes, ", ")))
 		default:
 			g.Modes = nil
 			for i, it := range items {
 				p := fmt.Sprintf("gateway.modes[%d]", i)
-				mode, err := d.str(it, p)
+				mode, err := d.Str(it, p)
 				switch {
-				case !d.ok(err):
+				case !d.OK(err):
 				case !slices.Contains(Modes, mode):
-					d.ok(d.errf(it, p, "unknown mode %q (known: %s)", mode, strings.Join(Modes, ", ")))
+					d.OK(d.Errorf(it, p, "unknown mode %q (known: %s)", mode, strings.Join(Modes, ", ")))
 				case slices.Contains(g.Modes, mode):
-					d.ok(d.errf(it, p, "mode %q appears twice", mode))
+					d.OK(d.Errorf(it, p, "mode %q appears twice", mode))
 				default:
 					g.Modes = append(g.Modes, mode)
 				}
@@ -361,22 +177,22 @@ func (d *decoder) gateway(n *yaml.Node) Gateway {
 		}
 	}
 	if m := f["pool_sizes"]; m != nil {
-		items, err := d.list(m, "gateway.pool_sizes")
+		items, err := d.List(m, "gateway.pool_sizes")
 		switch {
-		case !d.ok(err):
+		case !d.OK(err):
 		case len(items) == 0:
-			d.ok(d.errf(m, "gateway.pool_sizes", "empty"))
+			d.OK(d.Errorf(m, "gateway.pool_sizes", "empty"))
 		case !slices.Contains(g.Modes, "pool"):
-			d.ok(d.errf(m, "gateway.pool_sizes", "set, but the modes do not include pool"))
+			d.OK(d.Errorf(m, "gateway.pool_sizes", "set, but the modes do not include pool"))
 		default:
 			g.PoolSizes = nil
 			for i, it := range items {
 				p := fmt.Sprintf("gateway.pool_sizes[%d]", i)
-				v, err := d.int(it, p, 1)
+				v, err := d.Int(it, p, 1)
 				switch {
-				case !d.ok(err):
+				case !d.OK(err):
 				case slices.Contains(g.PoolSizes, v):
-					d.ok(d.errf(it, p, "size %d appears twice", v))
+					d.OK(d.Errorf(it, p, "size %d appears twice", v))
 				default:
 					g.PoolSizes = append(g.PoolSizes, v)
 				}
@@ -384,16 +200,16 @@ func (d *decoder) gateway(n *yaml.Node) Gateway {
 		}
 	}
 	if m := f["max_conns"]; m != nil {
-		g.MaxConns, err = d.int(m, "gateway.max_conns", 1)
-		d.ok(err)
+		g.MaxConns, err = d.Int(m, "gateway.max_conns", 1)
+		d.OK(err)
 	}
 	if m := f["deadline"]; m != nil {
-		g.Deadline, err = d.duration(m, "gateway.deadline")
-		d.ok(err)
+		g.Deadline, err = d.Duration(m, "gateway.deadline")
+		d.OK(err)
 	}
 	if m := f["backend_timeout"]; m != nil {
-		g.BackendTimeout, err = d.duration(m, "gateway.backend_timeout")
-		d.ok(err)
+		g.BackendTimeout, err = d.Duration(m, "gateway.backend_timeout")
+		d.OK(err)
 	}
 	return g
 }
@@ -401,19 +217,19 @@ func (d *decoder) gateway(n *yaml.Node) Gateway {
 // targets decodes the targets; a target with a problem is recorded and
 // left out.
 func (d *decoder) targets(n *yaml.Node) []Target {
-	items, err := d.list(n, "targets")
-	if !d.ok(err) {
+	items, err := d.List(n, "targets")
+	if !d.OK(err) {
 		return nil
 	}
 	if len(items) == 0 {
-		d.ok(d.errf(n, "targets", "empty: name at least one target"))
+		d.OK(d.Errorf(n, "targets", "empty: name at least one target"))
 		return nil
 	}
 	var out []Target
 	for i, it := range items {
-		before := len(d.errs)
+		before := d.Count()
 		t := d.target(it, fmt.Sprintf("targets[%d]", i))
-		if len(d.errs) == before {
+		if d.Count() == before {
 			out = append(out, t)
 		}
 	}
@@ -423,52 +239,52 @@ func (d *decoder) targets(n *yaml.Node) []Target {
 // target decodes one target at path p, recording each problem.
 func (d *decoder) target(it *yaml.Node, p string) Target {
 	t := Target{Method: "GET", Weight: 1}
-	f, err := d.fields(it, p, "name", "method", "path", "ids", "weight", "body")
-	if !d.ok(err) {
+	f, err := d.Fields(it, p, "name", "method", "path", "ids", "weight", "body")
+	if !d.OK(err) {
 		return t
 	}
 	if m := f["name"]; m != nil {
-		t.Name, err = d.str(m, p+".name")
-		d.ok(err)
+		t.Name, err = d.Str(m, p+".name")
+		d.OK(err)
 	}
 	if m := f["method"]; m != nil {
-		method, err := d.str(m, p+".method")
+		method, err := d.Str(m, p+".method")
 		method = strings.ToUpper(method)
 		switch {
-		case !d.ok(err):
+		case !d.OK(err):
 		case !slices.Contains([]string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"}, method):
-			d.ok(d.errf(m, p+".method", "unknown method %q", method))
+			d.OK(d.Errorf(m, p+".method", "unknown method %q", method))
 		default:
 			t.Method = method
 		}
 	}
 	if m := f["path"]; m == nil {
-		d.ok(d.errf(it, p+".path", "required"))
-	} else if t.Path, err = d.str(m, p+".path"); d.ok(err) {
+		d.OK(d.Errorf(it, p+".path", "required"))
+	} else if t.Path, err = d.Str(m, p+".path"); d.OK(err) {
 		switch {
 		case !strings.HasPrefix(t.Path, "/"):
-			d.ok(d.errf(m, p+".path", "must start with '/', found %q", t.Path))
+			d.OK(d.Errorf(m, p+".path", "must start with '/', found %q", t.Path))
 		case strings.ContainsAny(strings.ReplaceAll(t.Path, "{id}", ""), "{}"):
-			d.ok(d.errf(m, p+".path", "the only placeholder is {id}, found %q", t.Path))
+			d.OK(d.Errorf(m, p+".path", "the only placeholder is {id}, found %q", t.Path))
 		case strings.ContainsAny(t.Path, " \t\n"):
-			d.ok(d.errf(m, p+".path", "must not contain spaces"))
+			d.OK(d.Errorf(m, p+".path", "must not contain spaces"))
 		}
 	}
 	if m := f["ids"]; m != nil {
 		t.IDs, err = d.idRange(m, p+".ids")
-		if d.ok(err) && t.Path != "" && !strings.Contains(t.Path, "{id}") {
-			d.ok(d.errf(m, p+".ids", "set, but the path has no {id}"))
+		if d.OK(err) && t.Path != "" && !strings.Contains(t.Path, "{id}") {
+			d.OK(d.Errorf(m, p+".ids", "set, but the path has no {id}"))
 		}
 	} else if strings.Contains(t.Path, "{id}") {
-		d.ok(d.errf(it, p+".ids", "required: the path has {id}"))
+		d.OK(d.Errorf(it, p+".ids", "required: the path has {id}"))
 	}
 	if m := f["weight"]; m != nil {
-		t.Weight, err = d.positive(m, p+".weight")
-		d.ok(err)
+		t.Weight, err = d.Positive(m, p+".weight")
+		d.OK(err)
 	}
 	if m := f["body"]; m != nil {
-		t.Body, err = d.str(m, p+".body")
-		d.ok(err)
+		t.Body, err = d.Str(m, p+".body")
+		d.OK(err)
 	}
 	if t.Name == "" {
 		t.Name = t.Method + " " + t.Path
@@ -484,26 +300,26 @@ func (d *decoder) idRange(n *yaml.Node, path string) (IDRange, error) {
 		a, err1 := strconv.Atoi(strings.TrimSpace(lo))
 		b, err2 := strconv.Atoi(strings.TrimSpace(hi))
 		if !ok || err1 != nil || err2 != nil {
-			return r, d.errf(n, path, "want MIN-MAX (e.g. 1-1000) or {min, max}, found %q", n.Value)
+			return r, d.Errorf(n, path, "want MIN-MAX (e.g. 1-1000) or {min, max}, found %q", n.Value)
 		}
 		r = IDRange{a, b}
 	} else {
-		f, err := d.fields(n, path, "min", "max")
+		f, err := d.Fields(n, path, "min", "max")
 		if err != nil {
 			return r, err
 		}
 		if f["min"] == nil || f["max"] == nil {
-			return r, d.errf(n, path, "want both min and max")
+			return r, d.Errorf(n, path, "want both min and max")
 		}
-		if r.Min, err = d.int(f["min"], path+".min", 0); err != nil {
+		if r.Min, err = d.Int(f["min"], path+".min", 0); err != nil {
 			return r, err
 		}
-		if r.Max, err = d.int(f["max"], path+".max", 0); err != nil {
+		if r.Max, err = d.Int(f["max"], path+".max", 0); err != nil {
 			return r, err
 		}
 	}
 	if r.Min < 0 || r.Max < r.Min {
-		return r, d.errf(n, path, "want 0 <= min <= max, found %d-%d", r.Min, r.Max)
+		return r, d.Errorf(n, path, "want 0 <= min <= max, found %d-%d", r.Min, r.Max)
 	}
 	return r, nil
 }
@@ -511,57 +327,57 @@ func (d *decoder) idRange(n *yaml.Node, path string) (IDRange, error) {
 // load decodes the load section; its problems are recorded.
 func (d *decoder) load(n *yaml.Node) Load {
 	l := Load{Warmup: DefaultWarmup, Duration: DefaultDuration, Timeout: DefaultTimeout, Seed: 1}
-	f, err := d.fields(n, "load", "warmup", "duration", "rates", "capacity", "timeout", "seed")
-	if !d.ok(err) {
+	f, err := d.Fields(n, "load", "warmup", "duration", "rates", "capacity", "timeout", "seed")
+	if !d.OK(err) {
 		return l
 	}
 	if m := f["warmup"]; m != nil {
-		l.Warmup, err = d.duration(m, "load.warmup")
-		d.ok(err)
+		l.Warmup, err = d.Duration(m, "load.warmup")
+		d.OK(err)
 	}
 	if m := f["duration"]; m != nil {
-		v, err := d.duration(m, "load.duration")
-		if d.ok(err) && v == 0 {
-			d.ok(d.errf(m, "load.duration", "must be positive"))
+		v, err := d.Duration(m, "load.duration")
+		if d.OK(err) && v == 0 {
+			d.OK(d.Errorf(m, "load.duration", "must be positive"))
 		} else if err == nil {
 			l.Duration = v
 		}
 	}
 	if m := f["timeout"]; m != nil {
-		v, err := d.duration(m, "load.timeout")
-		if d.ok(err) && v == 0 {
-			d.ok(d.errf(m, "load.timeout", "must be positive"))
+		v, err := d.Duration(m, "load.timeout")
+		if d.OK(err) && v == 0 {
+			d.OK(d.Errorf(m, "load.timeout", "must be positive"))
 		} else if err == nil {
 			l.Timeout = v
 		}
 	}
 	if m := f["seed"]; m != nil {
-		v, err := d.int(m, "load.seed", 0)
-		if d.ok(err) {
+		v, err := d.Int(m, "load.seed", 0)
+		if d.OK(err) {
 			l.Seed = uint64(v)
 		}
 	}
 	rates, capacity := f["rates"], f["capacity"]
 	switch {
 	case rates != nil && capacity != nil:
-		d.ok(d.errf(capacity, "load.capacity", "set together with load.rates: choose one"))
+		d.OK(d.Errorf(capacity, "load.capacity", "set together with load.rates: choose one"))
 	case rates == nil && capacity == nil:
-		d.ok(d.errf(n, "load", "want rates (a list of requests per second) or a capacity search"))
+		d.OK(d.Errorf(n, "load", "want rates (a list of requests per second) or a capacity search"))
 	case rates != nil:
-		items, err := d.list(rates, "load.rates")
-		if !d.ok(err) {
+		items, err := d.List(rates, "load.rates")
+		if !d.OK(err) {
 			break
 		}
 		if len(items) == 0 {
-			d.ok(d.errf(rates, "load.rates", "empty"))
+			d.OK(d.Errorf(rates, "load.rates", "empty"))
 		}
 		for i, it := range items {
 			p := fmt.Sprintf("load.rates[%d]", i)
-			v, err := d.positive(it, p)
+			v, err := d.Positive(it, p)
 			switch {
-			case !d.ok(err):
+			case !d.OK(err):
 			case slices.Contains(l.Rates, v):
-				d.ok(d.errf(it, p, "rate %v appears twice", v))
+				d.OK(d.Errorf(it, p, "rate %v appears twice", v))
 			default:
 				l.Rates = append(l.Rates, v)
 			}
@@ -577,51 +393,51 @@ func (d *decoder) capacity(n *yaml.Node) *Capacity {
 	const p = "load.capacity"
 	c := &Capacity{Success: DefaultSuccess, Start: DefaultCapacityStart, Max: DefaultCapacityMax,
 		Step: DefaultStep, Budget: DefaultBudget, Precision: DefaultPrecision, Hold: DefaultHold}
-	f, err := d.fields(n, p, "p99", "success", "start", "max", "step", "budget", "precision", "hold", "max_probe")
-	if !d.ok(err) {
+	f, err := d.Fields(n, p, "p99", "success", "start", "max", "step", "budget", "precision", "hold", "max_probe")
+	if !d.OK(err) {
 		return c
 	}
 	if m := f["p99"]; m == nil {
-		d.ok(d.errf(n, p+".p99", "required: the SLO's p99 latency"))
-	} else if c.P99, err = d.duration(m, p+".p99"); d.ok(err) && c.P99 == 0 {
-		d.ok(d.errf(m, p+".p99", "must be positive"))
+		d.OK(d.Errorf(n, p+".p99", "required: the SLO's p99 latency"))
+	} else if c.P99, err = d.Duration(m, p+".p99"); d.OK(err) && c.P99 == 0 {
+		d.OK(d.Errorf(m, p+".p99", "must be positive"))
 	}
 	if m := f["success"]; m != nil {
-		if c.Success, err = d.float(m, p+".success"); d.ok(err) && (c.Success <= 0 || c.Success > 1) {
-			d.ok(d.errf(m, p+".success", "want a fraction in (0, 1], found %v", c.Success))
+		if c.Success, err = d.Float(m, p+".success"); d.OK(err) && (c.Success <= 0 || c.Success > 1) {
+			d.OK(d.Errorf(m, p+".success", "want a fraction in (0, 1], found %v", c.Success))
 		}
 	}
 	startOK, maxOK := true, true
 	if m := f["start"]; m != nil {
-		c.Start, err = d.positive(m, p+".start")
-		startOK = d.ok(err)
+		c.Start, err = d.Positive(m, p+".start")
+		startOK = d.OK(err)
 	}
 	if m := f["max"]; m != nil {
-		c.Max, err = d.positive(m, p+".max")
-		maxOK = d.ok(err)
+		c.Max, err = d.Positive(m, p+".max")
+		maxOK = d.OK(err)
 	}
 	if startOK && maxOK && c.Max < c.Start {
-		d.ok(d.errf(n, p+".max", "below start (%v < %v)", c.Max, c.Start))
+		d.OK(d.Errorf(n, p+".max", "below start (%v < %v)", c.Max, c.Start))
 	}
 	stepOK, budgetOK := true, true
 	if m := f["step"]; m != nil {
-		if c.Step, err = d.duration(m, p+".step"); !d.ok(err) {
+		if c.Step, err = d.Duration(m, p+".step"); !d.OK(err) {
 			stepOK = false
 		} else if c.Step == 0 {
-			stepOK = d.ok(d.errf(m, p+".step", "must be positive"))
+			stepOK = d.OK(d.Errorf(m, p+".step", "must be positive"))
 		}
 	}
 	if m := f["budget"]; m != nil {
-		c.Budget, err = d.duration(m, p+".budget")
-		budgetOK = d.ok(err)
+		c.Budget, err = d.Duration(m, p+".budget")
+		budgetOK = d.OK(err)
 	}
 	holdOK := d.capacityHold(f, c)
 	if stepOK && budgetOK && holdOK && c.Budget < c.Step+c.Hold {
-		d.ok(d.errf(n, p+".budget", "shorter than one step and one hold (%v < %v + %v)", c.Budget, c.Step, c.Hold))
+		d.OK(d.Errorf(n, p+".budget", "shorter than one step and one hold (%v < %v + %v)", c.Budget, c.Step, c.Hold))
 	}
 	if m := f["precision"]; m != nil {
-		c.Precision, err = d.positive(m, p+".precision")
-		d.ok(err)
+		c.Precision, err = d.Positive(m, p+".precision")
+		d.OK(err)
 	}
 	return c
 }
@@ -633,15 +449,15 @@ func (d *decoder) capacityHold(f map[string]*yaml.Node, c *Capacity) bool {
 	var err error
 	ok := true
 	if m := f["hold"]; m != nil {
-		if c.Hold, err = d.duration(m, p+".hold"); !d.ok(err) {
+		if c.Hold, err = d.Duration(m, p+".hold"); !d.OK(err) {
 			ok = false
 		} else if c.Hold == 0 {
-			ok = d.ok(d.errf(m, p+".hold", "must be positive"))
+			ok = d.OK(d.Errorf(m, p+".hold", "must be positive"))
 		}
 	}
 	if m := f["max_probe"]; m != nil {
-		if c.MaxProbe, err = d.duration(m, p+".max_probe"); d.ok(err) && c.MaxProbe < max(c.Step, c.Hold) {
-			d.ok(d.errf(m, p+".max_probe", "shorter than the step or the hold (%v)", max(c.Step, c.Hold)))
+		if c.MaxProbe, err = d.Duration(m, p+".max_probe"); d.OK(err) && c.MaxProbe < max(c.Step, c.Hold) {
+			d.OK(d.Errorf(m, p+".max_probe", "shorter than the step or the hold (%v)", max(c.Step, c.Hold)))
 		}
 	}
 	return ok
@@ -650,21 +466,21 @@ func (d *decoder) capacityHold(f map[string]*yaml.Node, c *Capacity) bool {
 // events decodes the events under load l; an event with a problem is
 // recorded and left out.
 func (d *decoder) events(n *yaml.Node, l Load) []Event {
-	items, err := d.list(n, "events")
-	if !d.ok(err) {
+	items, err := d.List(n, "events")
+	if !d.OK(err) {
 		return nil
 	}
 	if l.Capacity != nil && len(items) > 0 {
-		d.ok(d.errf(n, "events", "not supported with a capacity search"))
+		d.OK(d.Errorf(n, "events", "not supported with a capacity search"))
 		return nil
 	}
 	var out []Event
 	var last time.Duration
 	names := map[string]bool{FirstPhase: true}
 	for i, it := range items {
-		before := len(d.errs)
+		before := d.Count()
 		e := d.event(it, fmt.Sprintf("events[%d]", i), i, l, last, names)
-		if len(d.errs) == before {
+		if d.Count() == before {
 			out = append(out, e)
 		}
 		if e.At > last {
@@ -678,67 +494,54 @@ func (d *decoder) events(n *yaml.Node, l Load) []Event {
 // previous event and names the phases so far.
 func (d *decoder) event(it *yaml.Node, p string, i int, l Load, last time.Duration, names map[string]bool) Event {
 	e := Event{Name: fmt.Sprintf("event%d", i+1)}
-	f, err := d.fields(it, p, "at", "name", "service", "set", "restore")
-	if !d.ok(err) {
+	f, err := d.Fields(it, p, "at", "name", "service", "set", "restore")
+	if !d.OK(err) {
 		return e
 	}
 	if m := f["at"]; m == nil {
-		d.ok(d.errf(it, p+".at", "required: the offset into the measured run"))
-	} else if e.At, err = d.duration(m, p+".at"); d.ok(err) && (e.At <= last || e.At >= l.Duration) {
-		d.ok(d.errf(m, p+".at", "must be after the previous event and within load.duration (%v), found %v", l.Duration, e.At))
+		d.OK(d.Errorf(it, p+".at", "required: the offset into the measured run"))
+	} else if e.At, err = d.Duration(m, p+".at"); d.OK(err) && (e.At <= last || e.At >= l.Duration) {
+		d.OK(d.Errorf(m, p+".at", "must be after the previous event and within load.duration (%v), found %v", l.Duration, e.At))
 	}
 	if m := f["name"]; m != nil {
-		name, err := d.str(m, p+".name")
+		name, err := d.Str(m, p+".name")
 		switch {
-		case !d.ok(err):
+		case !d.OK(err):
 		case !validName(name) || strings.Contains(name, "-"):
-			d.ok(d.errf(m, p+".name", "must be letters, digits or '_', found %q", name))
+			d.OK(d.Errorf(m, p+".name", "must be letters, digits or '_', found %q", name))
 		default:
 			e.Name = name
 		}
 	}
 	if names[e.Name] {
-		d.ok(d.errf(it, p+".name", "phase %q appears twice", e.Name))
+		d.OK(d.Errorf(it, p+".name", "phase %q appears twice", e.Name))
 	}
 	names[e.Name] = true
 	if m := f["service"]; m == nil {
-		d.ok(d.errf(it, p+".service", "required"))
-	} else if e.Service, err = d.str(m, p+".service"); d.ok(err) && !model.KnownService(e.Service) {
-		d.ok(d.errf(m, p+".service", "unknown service %q (known: %s)", e.Service, strings.Join(model.Services, ", ")))
+		d.OK(d.Errorf(it, p+".service", "required"))
+	} else if e.Service, err = d.Str(m, p+".service"); d.OK(err) && !model.KnownService(e.Service) {
+		d.OK(d.Errorf(m, p+".service", "unknown service %q (known: %s)", e.Service, strings.Join(model.Services, ", ")))
 		e.Service = ""
 	}
 	set, restore := f["set"], f["restore"]
 	switch {
 	case set != nil && restore != nil:
-		d.ok(d.errf(restore, p+".restore", "set together with set: choose one"))
+		d.OK(d.Errorf(restore, p+".restore", "set together with set: choose one"))
 	case set == nil && restore == nil:
-		d.ok(d.errf(it, p, "want set (a service model) or restore: true"))
+		d.OK(d.Errorf(it, p, "want set (a service model) or restore: true"))
 	case restore != nil:
 		if restore.Kind != yaml.ScalarNode || restore.Value != "true" {
-			d.ok(d.errf(restore, p+".restore", "want true"))
+			d.OK(d.Errorf(restore, p+".restore", "want true"))
 		}
 		e.Restore = true
 	case e.Service != "":
 		// The model is checked only against a known service: its routes
 		// depend on which one.
-		var c model.Config
-		wrap := &yaml.Node{Kind: yaml.MappingNode, Line: set.Line, Content: []*yaml.Node{
-			{Kind: yaml.ScalarNode, Tag: "!!str", Value: e.Service, Line: set.Line}, set}}
-		if err := wrap.Decode(&c); err != nil {
-			var fe *model.FieldError
-			if errors.As(err, &fe) {
-				line := fe.Line
-				if line == 0 {
-					line = set.Line
-				}
-				path := p + ".set" + strings.TrimPrefix(fe.Path, "backends."+e.Service)
-				d.ok(&Error{File: d.file, Line: line, Path: path, Reason: fe.Reason})
-			} else {
-				d.ok(d.errf(set, p+".set", "%v", err))
-			}
-			break
+		before := d.Count()
+		set := model.DecodeServiceFor(d.Decoder, set, p+".set", e.Service)
+		if d.Count() == before {
+			e.Set = set
 		}
-		e.Set = c[e.Service]
 	}
 	return e
 }
@@ -747,8 +550,8 @@ func (d *decoder) event(it *yaml.Node, p string, i int, l Load, last time.Durati
 // something in this scenario, so a typo fails before anything starts. Each
 // problem is recorded.
 func (d *decoder) expectations(n *yaml.Node, s *Scenario) []*expect.Expectation {
-	items, err := d.list(n, "expect")
-	if !d.ok(err) {
+	items, err := d.List(n, "expect")
+	if !d.OK(err) {
 		return nil
 	}
 	labels := map[string]bool{}
@@ -762,19 +565,19 @@ func (d *decoder) expectations(n *yaml.Node, s *Scenario) []*expect.Expectation 
 	var out []*expect.Expectation
 	for i, it := range items {
 		p := fmt.Sprintf("expect[%d]", i)
-		src, err := d.str(it, p)
-		if !d.ok(err) {
+		src, err := d.Str(it, p)
+		if !d.OK(err) {
 			continue
 		}
 		e, err := expect.Parse(src)
 		if err != nil {
-			d.ok(d.errf(it, p, "%v", err))
+			d.OK(d.Errorf(it, p, "%v", err))
 			continue
 		}
 		good := true
 		for _, name := range e.Names() {
 			if err := checkName(name, s, labels, phases); err != nil {
-				good = d.ok(d.errf(it, p, "%s: %v", name, err))
+				good = d.OK(d.Errorf(it, p, "%s: %v", name, err))
 			}
 		}
 		if good {
@@ -802,13 +605,7 @@ func checkName(n expect.Name, s *Scenario, labels, phases map[string]bool) error
 		return fmt.Errorf("too many parts")
 	}
 	if !labels[head] {
-		known := slices.Sorted(func(yield func(string) bool) {
-			for k := range labels {
-				if !yield(k) {
-					return
-				}
-			}
-		})
+		known := slices.Sorted(maps.Keys(labels))
 		return fmt.Errorf("%q is neither a variant of this scenario (%s) nor a limit (critical_path, sum)", head, strings.Join(known, ", "))
 	}
 	if n.HasRate {
@@ -839,15 +636,5 @@ func checkName(n expect.Name, s *Scenario, labels, phases map[string]bool) error
 	if _, ok := Metrics[m]; ok || IsStatusMetric(m) {
 		return nil
 	}
-	return fmt.Errorf("unknown metric %q (known: %s, code_NNN)", m, strings.Join(slices.Sorted(mapKeys(Metrics)), ", "))
-}
-
-func mapKeys(m map[string]string) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
+	return fmt.Errorf("unknown metric %q (known: %s, code_NNN)", m, strings.Join(slices.Sorted(maps.Keys(Metrics)), ", "))
 }

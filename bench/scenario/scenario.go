@@ -5,7 +5,10 @@
 // Decoding is strict: an unknown field, a wrong type, a value out of range or
 // an expectation that cannot be parsed or refers to nothing is an error that
 // names the file, the line, the field path and the reason, so nothing starts
-// on a bad file. The format is documented in scenarios/README.md and by the
+// on a bad file. The walk is package strictyaml's, which also reads the
+// backends' models (package model) inside the file, so every problem of a
+// file, in its own keys or in a model, is listed at once, in line order and
+// in one wording. The format is documented in scenarios/README.md and by the
 // commented files beside it.
 package scenario
 

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"fanout/mockbackends/model"
 )
 
 func TestDecodeFull(t *testing.T) {
@@ -131,7 +133,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"not a mapping", "- a\n- b\n", "want a mapping"},
 		{"two documents", ok + "---\n" + ok, "more than one YAML document"},
 		{"empty", "", "empty file"},
-		{"syntax", "targets: [\n", "file.yaml: "},
+		{"syntax", "targets: [\n", "file.yaml:1: "},
 		{"bad name", "name: ../etc\n" + ok, "name: must be letters"},
 	}
 	for _, tc := range tests {
@@ -228,5 +230,43 @@ expect:
 	_, err = Decode(strings.NewReader("targets: [{path: /x, weight: -1}]\nload: {rates: [10]}\nexpect: [concurrent.p42 > 1]\n"), "file.yaml")
 	if err == nil || !strings.Contains(err.Error(), ":1: targets[0].weight") || !strings.Contains(err.Error(), ":3: expect[0]: concurrent.p42") {
 		t.Errorf("error %v, want the target's and the expectation's problems", err)
+	}
+}
+
+// TestDecodeReportsBackendErrorsWithTheRest checks that problems inside the
+// backends' models (the section and an event's set:) are reported in the
+// same read as the scenario's own, in line order, each in the one wording
+// of the strict decoder: "file:line: path: reason".
+func TestDecodeReportsBackendErrorsWithTheRest(t *testing.T) {
+	const src = `name: ok
+gateway: {modes: [async]}
+backends:
+  results:
+    latncy: fixed:1ms
+    faults: {error: 1.5, hang: "0.1"}
+  layers: [1]
+targets:
+  - {path: v2/x}
+load: {rates: [10]}
+events:
+  - {at: 1s, service: results, set: {latency: {kind: warp}, max_in_flight: -1}}
+`
+	_, err := Decode(strings.NewReader(src), "file.yaml")
+	var errs Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("error %T %v, want scenario.Errors", err, err)
+	}
+	want := strings.Join([]string{
+		`file.yaml:2: gateway.modes[0]: unknown mode "async" (known: ` + strings.Join(Modes, ", ") + `)`,
+		`file.yaml:5: backends.results.latncy: unknown field (known: latency, faults, max_in_flight, queue_limit, routes)`,
+		`file.yaml:6: backends.results.faults.error: probability 1.5 is outside 0..1`,
+		`file.yaml:6: backends.results.faults.hang: want a number, found "0.1"`,
+		`file.yaml:7: backends.layers: want a mapping, found a list`,
+		`file.yaml:9: targets[0].path: must start with '/', found "v2/x"`,
+		`file.yaml:12: events[0].set.latency.kind: unknown latency kind "warp" (known: ` + strings.Join(model.Kinds, ", ") + `)`,
+		`file.yaml:12: events[0].set.max_in_flight: must be at least 0, found -1`,
+	}, "\n")
+	if err.Error() != want {
+		t.Errorf("problems:\n%v\nwant:\n%s", err, want)
 	}
 }

@@ -4,15 +4,19 @@
 // The same schema is read from a mock backends config file, from the
 // backends section of a bench scenario file (both YAML with a top-level
 // "backends:" key) and from the admin API (JSON of one Service). Decoding is
-// strict: unknown fields, unknown services and routes, negative durations,
-// probabilities outside 0..1 are errors that name the file, the field path
-// and the reason.
+// strict, with package strictyaml: unknown fields, unknown services and
+// routes, negative durations, probabilities outside 0..1 are errors that
+// name the file, the line, the field path and the reason, all of them at
+// once. DecodeConfig and DecodeServiceFor let a bench scenario decode its
+// models in the same walk as the rest of its file.
 package model
 
 import (
 	"fmt"
+	"maps"
 	"math"
-	"sort"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -211,10 +215,10 @@ func cloneFaults(f *Faults) *Faults {
 // its routes, in place. c must not be nil.
 func (c Config) SetLatency(service, route string, l Latency) error {
 	if !KnownService(service) {
-		return fmt.Errorf("unknown service %q (want one of %v)", service, Services)
+		return fmt.Errorf("unknown service %q (known: %s)", service, strings.Join(Services, ", "))
 	}
 	if route != "" && !KnownRoute(service, route) {
-		return fmt.Errorf("unknown route %q of service %s (want one of %v)", route, service, ServiceRoutes(service))
+		return fmt.Errorf("unknown route %q of service %s (known: %s)", route, service, strings.Join(ServiceRoutes(service), ", "))
 	}
 	if err := l.Validate(); err != nil {
 		return fmt.Errorf("latency of %s: %w", service, err)
@@ -238,14 +242,9 @@ func (c Config) SetLatency(service, route string, l Latency) error {
 // routes in name order) is returned as a *FieldError whose Path starts with
 // "backends.", e.g. "backends.results.routes.get_results.latency.p99".
 func (c Config) Validate() error {
-	names := make([]string, 0, len(c))
-	for name := range c {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(c)) {
 		if !KnownService(name) {
-			return &FieldError{Path: "backends." + name, Reason: fmt.Sprintf("unknown service %q (want one of %v)", name, Services)}
+			return &FieldError{Path: "backends." + name, Reason: fmt.Sprintf("unknown service %q (known: %s)", name, strings.Join(Services, ", "))}
 		}
 		if err := c[name].Validate(name); err != nil {
 			return prefix(err, "backends."+name)
@@ -276,14 +275,9 @@ func (s Service) Validate(service string) error {
 	if s.QueueLimit > 0 && s.MaxInFlight == 0 {
 		return &FieldError{Path: "queue_limit", Reason: "needs max_in_flight (without a cap nothing queues)"}
 	}
-	routes := make([]string, 0, len(s.Routes))
-	for name := range s.Routes {
-		routes = append(routes, name)
-	}
-	sort.Strings(routes)
-	for _, name := range routes {
+	for _, name := range slices.Sorted(maps.Keys(s.Routes)) {
 		if !KnownRoute(service, name) {
-			return &FieldError{Path: "routes." + name, Reason: fmt.Sprintf("unknown route %q of service %s (want one of %v)", name, service, ServiceRoutes(service))}
+			return &FieldError{Path: "routes." + name, Reason: fmt.Sprintf("unknown route %q of service %s (known: %s)", name, service, strings.Join(ServiceRoutes(service), ", "))}
 		}
 		r := s.Routes[name]
 		if r.Latency != nil {

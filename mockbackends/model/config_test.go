@@ -144,23 +144,23 @@ func TestDecodeInvalid(t *testing.T) {
 		{"missing field of kind", "backends:\n  layers:\n    latency: {kind: uniform, min: 1ms}\n", "backends.layers.latency.max", "required", 3},
 		{"field of another kind", "backends:\n  layers:\n    latency: {kind: fixed, value: 1ms, p99: 3ms}\n", "backends.layers.latency.p99", "does not apply", 3},
 		{"negative duration", "backends:\n  layers:\n    latency: {kind: fixed, value: -1ms}\n", "backends.layers.latency.value", "negative", 3},
-		{"duration without unit", "backends:\n  layers:\n    latency: {kind: fixed, value: 20}\n", "backends.layers.latency.value", "invalid duration", 3},
+		{"duration without unit", "backends:\n  layers:\n    latency: {kind: fixed, value: 20}\n", "backends.layers.latency.value", "want a duration", 3},
 		{"p99 below p50", "backends:\n  results:\n    routes:\n      get_results:\n        latency:\n          kind: lognormal\n          p50: 40ms\n          p99: 20ms\n", "backends.results.routes.get_results.latency.p99", "below p50", 8},
 		{"zero p50", "backends:\n  results:\n    latency: {kind: lognormal, p50: 0s, p99: 20ms}\n", "backends.results.latency.p50", "greater than 0", 3},
 		{"min above max", "backends:\n  layers:\n    latency: uniform:min=5ms,max=1ms\n", "backends.layers.latency", "below min", 3},
-		{"bad short form", "backends:\n  layers:\n    latency: fixed:fast\n", "backends.layers.latency", "invalid duration", 3},
+		{"bad short form", "backends:\n  layers:\n    latency: fixed:fast\n", "backends.layers.latency", "want a duration", 3},
 		{"probability above 1", "backends:\n  layers:\n    faults: {error: 1.5}\n", "backends.layers.faults.error", "outside 0..1", 3},
 		{"negative probability", "backends:\n  layers:\n    faults: {hang: -0.1}\n", "backends.layers.faults.hang", "outside 0..1", 3},
-		{"probability as string", "backends:\n  layers:\n    faults: {reset: \"0.1\"}\n", "backends.layers.faults.reset", "must be a probability", 3},
+		{"probability as string", "backends:\n  layers:\n    faults: {reset: \"0.1\"}\n", "backends.layers.faults.reset", "want a number", 3},
 		{"probabilities sum above 1", "backends:\n  layers:\n    faults: {error: 0.6, hang: 0.6}\n", "backends.layers.faults", "sum", 3},
 		{"unknown fault", "backends:\n  layers:\n    faults: {timeout: 0.1}\n", "backends.layers.faults.timeout", "unknown field", 3},
 		{"spike probability", "backends:\n  layers:\n    latency: {kind: none, spike: {probability: 2, delay: 1s}}\n", "backends.layers.latency.spike.probability", "outside 0..1", 3},
 		{"spike without delay", "backends:\n  layers:\n    latency: {kind: none, spike: {probability: 0.1}}\n", "backends.layers.latency.spike.delay", "required", 3},
-		{"negative max_in_flight", "backends:\n  layers:\n    max_in_flight: -1\n", "backends.layers.max_in_flight", "negative", 3},
-		{"fractional max_in_flight", "backends:\n  layers:\n    max_in_flight: 1.5\n", "backends.layers.max_in_flight", "whole number", 3},
+		{"negative max_in_flight", "backends:\n  layers:\n    max_in_flight: -1\n", "backends.layers.max_in_flight", "at least 0", 3},
+		{"fractional max_in_flight", "backends:\n  layers:\n    max_in_flight: 1.5\n", "backends.layers.max_in_flight", "want an integer", 3},
 		{"queue_limit without cap", "backends:\n  layers:\n    queue_limit: 3\n", "backends.layers.queue_limit", "needs max_in_flight", 3},
 		{"duplicate key", "backends:\n  layers: {}\n  layers: {}\n", "backends.layers", "twice", 3},
-		{"service not a mapping", "backends:\n  layers: [1, 2]\n", "backends.layers", "must be a mapping", 2},
+		{"service not a mapping", "backends:\n  layers: [1, 2]\n", "backends.layers", "want a mapping", 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -185,9 +185,50 @@ func TestDecodeInvalid(t *testing.T) {
 	}
 }
 
+// TestDecodeReportsEveryError checks that one read of a model file lists
+// all its problems, in line order, rather than the first one: a bad service
+// does not hide the next, nor a bad field its neighbours, and a bad
+// max_in_flight is not echoed by the queue_limit that needs it.
+func TestDecodeReportsEveryError(t *testing.T) {
+	const in = `backends:
+  results:
+    latency: {kind: fixed, value: 5}
+    faults: {error: 2, hang: 0.1}
+  billing: {}
+  layers:
+    max_in_flight: -1
+    queue_limit: 2
+    routes:
+      get_results: {}
+`
+	_, err := Decode(strings.NewReader(in), "bad.yaml")
+	if err == nil {
+		t.Fatal("Decode succeeded, want errors")
+	}
+	want := strings.Join([]string{
+		`bad.yaml:3: backends.results.latency.value: want a duration such as 500ms or 2s, found "5"`,
+		`bad.yaml:4: backends.results.faults.error: probability 2 is outside 0..1`,
+		`bad.yaml:5: backends.billing: unknown service "billing" (known: ` + strings.Join(Services, ", ") + `)`,
+		`bad.yaml:7: backends.layers.max_in_flight: must be at least 0, found -1`,
+		`bad.yaml:10: backends.layers.routes.get_results: unknown route "get_results" of service layers (known: ` + strings.Join(ServiceRoutes(ServiceLayers), ", ") + `)`,
+	}, "\n")
+	if err.Error() != want {
+		t.Errorf("problems:\n%v\nwant:\n%s", err, want)
+	}
+	// A JSON body has no lines: its problems come in the order of its
+	// fields, every time.
+	_, err = DecodeService([]byte(`{"faults":{"error":2,"hang":"x"},"max_in_flight":1.5}`), ServiceResults)
+	const wantJSON = "faults.error: probability 2 is outside 0..1\n" +
+		"faults.hang: want a number, found \"x\"\n" +
+		"max_in_flight: want an integer, found \"1.5\""
+	if err == nil || err.Error() != wantJSON {
+		t.Errorf("DecodeService error:\n%v\nwant:\n%s", err, wantJSON)
+	}
+}
+
 func TestDecodeSyntaxErrorNamesFile(t *testing.T) {
 	_, err := Decode(strings.NewReader("backends: [\n"), "broken.yaml")
-	if err == nil || !strings.HasPrefix(err.Error(), "broken.yaml: ") {
+	if err == nil || !strings.HasPrefix(err.Error(), "broken.yaml:1: ") {
 		t.Fatalf("err = %v", err)
 	}
 	_, err = Decode(strings.NewReader("backends: {}\n---\nbackends: {}\n"), "two.yaml")

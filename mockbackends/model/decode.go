@@ -1,47 +1,22 @@
 package model
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math"
-	"sort"
-	"strconv"
+	"maps"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"fanout/mockbackends/strictyaml"
 )
 
 // FieldError is a problem with one field of a model: where it is and why it
-// is wrong. File and Line are set when the model came from a file.
-type FieldError struct {
-	File   string // file name, if known
-	Line   int    // 1-based line, if known
-	Path   string // dotted field path, e.g. "backends.results.latency.p99"
-	Reason string
-}
-
-// Error formats the error as "file:line: path: reason", leaving out what is
-// unknown.
-func (e *FieldError) Error() string {
-	var b strings.Builder
-	if e.File != "" {
-		b.WriteString(e.File)
-		if e.Line > 0 {
-			b.WriteString(":" + strconv.Itoa(e.Line))
-		}
-		b.WriteString(": ")
-	} else if e.Line > 0 {
-		b.WriteString("line " + strconv.Itoa(e.Line) + ": ")
-	}
-	if e.Path != "" {
-		b.WriteString(e.Path + ": ")
-	}
-	b.WriteString(e.Reason)
-	return b.String()
-}
+// is wrong. It is the strict YAML decoder's error, so that a model read
+// from a bench scenario reads like the rest of that file.
+type FieldError = strictyaml.Error
 
 // prefix puts p in front of the path of a *FieldError; other errors become
 // a FieldError at p.
@@ -51,78 +26,35 @@ func prefix(err error, p string) error {
 		return &FieldError{Path: p, Reason: err.Error()}
 	}
 	out := *fe
-	out.Path = join(p, fe.Path)
+	out.Path = strictyaml.Join(p, fe.Path)
 	return &out
-}
-
-func join(p, q string) string {
-	switch {
-	case p == "":
-		return q
-	case q == "":
-		return p
-	}
-	return p + "." + q
-}
-
-func fieldErr(n *yaml.Node, path, format string, args ...any) *FieldError {
-	e := &FieldError{Path: path, Reason: fmt.Sprintf(format, args...)}
-	if n != nil {
-		e.Line = n.Line
-	}
-	return e
 }
 
 // Decode reads a whole model file: strict YAML (JSON is accepted too, being
 // YAML) with a single top-level key "backends". name is the file name used
-// in errors. The result is validated.
+// in errors. The result is validated. Every problem of the file is returned
+// at once, as strictyaml.Errors in line order.
 func Decode(r io.Reader, name string) (Config, error) {
-	withFile := func(err error) error {
-		var fe *FieldError
-		if errors.As(err, &fe) {
-			out := *fe
-			out.File = name
-			return &out
-		}
-		return fmt.Errorf("%s: %w", name, err)
-	}
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return Config{}, nil
-		}
-		return nil, withFile(err)
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return nil, withFile(errors.New("more than one YAML document"))
-	}
-	root := resolve(&doc)
-	if isNull(root) {
-		return Config{}, nil
-	}
-	var cfg Config
-	err = eachKey(root, "", func(key string, v *yaml.Node, path string) error {
-		if key != "backends" {
-			return fieldErr(v, path, "unknown field (the file has one top-level key, backends)")
-		}
-		c, err := decodeConfig(v, path)
-		cfg = c
-		return err
-	})
+	d := &strictyaml.Decoder{File: name}
+	root, err := d.Parse(data)
 	if err != nil {
-		return nil, withFile(err)
+		return nil, err
 	}
-	if cfg == nil {
-		cfg = Config{}
+	cfg := Config{}
+	f, err := d.Fields(root, "", "backends")
+	if d.OK(err) && f["backends"] != nil {
+		cfg = DecodeConfig(d, f["backends"], "backends")
+	}
+	if err := d.Err(); err != nil {
+		return nil, err
 	}
 	if err := cfg.Validate(); err != nil {
-		return nil, withFile(locate(err, root, ""))
+		d.OK(locate(err, root, ""))
+		return nil, d.Err()
 	}
 	return cfg, nil
 }
@@ -131,12 +63,13 @@ func Decode(r io.Reader, name string) (Config, error) {
 // /_admin/config receives it, strictly, and validates it as the model of
 // service. Error paths are relative to the service ("latency.p99").
 func DecodeService(data []byte, service string) (Service, error) {
-	n, err := jsonNode(data)
+	n, err := strictyaml.ParseJSON(data)
 	if err != nil {
 		return Service{}, err
 	}
-	s, err := decodeService(n, "")
-	if err != nil {
+	d := &strictyaml.Decoder{}
+	s := DecodeServiceFor(d, n, "", service)
+	if err := d.Err(); err != nil {
 		return Service{}, err
 	}
 	if err := s.Validate(service); err != nil {
@@ -155,12 +88,12 @@ func locate(err error, root *yaml.Node, base string) error {
 	rel := strings.TrimPrefix(strings.TrimPrefix(fe.Path, base), ".")
 	n := root
 	line := 0
-	if r := resolve(root); r != nil {
+	if r := strictyaml.Resolve(root); r != nil {
 		line = r.Line
 	}
 	if rel != "" {
 		for _, seg := range strings.Split(rel, ".") {
-			n = resolve(n)
+			n = strictyaml.Resolve(n)
 			if n == nil || n.Kind != yaml.MappingNode {
 				break
 			}
@@ -184,10 +117,11 @@ func locate(err error, root *yaml.Node, base string) error {
 }
 
 // UnmarshalYAML decodes a backends section strictly and validates it, so a
-// bench scenario can embed a Config. Error paths start with "backends".
+// YAML document can embed a Config. Error paths start with "backends".
 func (c *Config) UnmarshalYAML(n *yaml.Node) error {
-	cfg, err := decodeConfig(resolve(n), "backends")
-	if err != nil {
+	d := &strictyaml.Decoder{}
+	cfg := DecodeConfig(d, n, "backends")
+	if err := d.Err(); err != nil {
 		return err
 	}
 	if err := cfg.Validate(); err != nil {
@@ -199,25 +133,15 @@ func (c *Config) UnmarshalYAML(n *yaml.Node) error {
 
 // UnmarshalJSON decodes a Config from JSON as UnmarshalYAML does.
 func (c *Config) UnmarshalJSON(b []byte) error {
-	n, err := jsonNode(b)
-	if err != nil {
-		return err
-	}
-	cfg, err := decodeConfig(n, "backends")
-	if err != nil {
-		return err
-	}
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	*c = cfg
-	return nil
+	return decodeJSONInto(c, b, func(d *strictyaml.Decoder, n *yaml.Node, _ string) Config {
+		return DecodeConfig(d, n, "backends")
+	})
 }
 
 // UnmarshalYAML decodes a Service strictly. Route names are checked by
 // Config.Validate or DecodeService, which know the service.
 func (s *Service) UnmarshalYAML(n *yaml.Node) error {
-	return decodeInto(s, resolve(n), decodeService)
+	return decodeInto(s, n, decodeService)
 }
 
 // UnmarshalJSON decodes a Service strictly.
@@ -228,7 +152,7 @@ func (s *Service) UnmarshalJSON(b []byte) error {
 // UnmarshalYAML decodes a latency from its short form or a mapping, and
 // validates it.
 func (l *Latency) UnmarshalYAML(n *yaml.Node) error {
-	return decodeInto(l, resolve(n), decodeLatency)
+	return decodeInto(l, n, decodeLatency)
 }
 
 // UnmarshalJSON decodes a latency from its short form (a JSON string) or an
@@ -239,7 +163,7 @@ func (l *Latency) UnmarshalJSON(b []byte) error {
 
 // UnmarshalYAML decodes faults strictly and validates them.
 func (f *Faults) UnmarshalYAML(n *yaml.Node) error {
-	return decodeInto(f, resolve(n), decodeFaults)
+	return decodeInto(f, n, decodeFaults)
 }
 
 // UnmarshalJSON decodes faults strictly and validates them.
@@ -247,412 +171,238 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 	return decodeJSONInto(f, b, decodeFaults)
 }
 
-// resolve follows document and alias nodes to the node that holds a value.
-func resolve(n *yaml.Node) *yaml.Node {
-	for n != nil {
-		switch n.Kind {
-		case yaml.DocumentNode:
-			if len(n.Content) == 0 {
-				return nil
-			}
-			n = n.Content[0]
-		case yaml.AliasNode:
-			n = n.Alias
-		default:
-			return n
-		}
-	}
-	return nil
-}
-
-func isNull(n *yaml.Node) bool {
-	return n == nil || (n.Kind == yaml.ScalarNode && n.Tag == "!!null")
-}
-
-func kindText(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	}
-	return fmt.Sprintf("%q", n.Value)
-}
-
-// eachKey calls fn for every key of the mapping n, rejecting other nodes,
-// duplicate keys and non-string keys.
-func eachKey(n *yaml.Node, path string, fn func(key string, v *yaml.Node, path string) error) error {
-	if isNull(n) {
-		return nil
-	}
-	if n.Kind != yaml.MappingNode {
-		return fieldErr(n, path, "must be a mapping, got %s", kindText(n))
-	}
-	seen := make(map[string]bool, len(n.Content)/2)
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k := resolve(n.Content[i])
-		if k == nil || k.Kind != yaml.ScalarNode {
-			return fieldErr(n.Content[i], path, "keys must be names")
-		}
-		kp := join(path, k.Value)
-		if seen[k.Value] {
-			return fieldErr(k, kp, "given twice")
-		}
-		seen[k.Value] = true
-		if err := fn(k.Value, resolve(n.Content[i+1]), kp); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func decodeConfig(n *yaml.Node, path string) (Config, error) {
+// DecodeConfig decodes the backends section n, whose path is path, with d:
+// each problem is recorded in d, and the walk goes on to the next field.
+// The result is meaningful only when d recorded nothing.
+func DecodeConfig(d *strictyaml.Decoder, n *yaml.Node, path string) Config {
 	cfg := Config{}
-	err := eachKey(n, path, func(name string, v *yaml.Node, p string) error {
+	d.OK(d.Mapping(n, path, func(name string, k, v *yaml.Node, p string) {
 		if !KnownService(name) {
-			return fieldErr(v, p, "unknown service %q (want one of %s)", name, strings.Join(Services, ", "))
+			d.OK(d.Errorf(k, p, "unknown service %q (known: %s)", name, strings.Join(Services, ", ")))
+			return
 		}
-		s, err := decodeService(v, p)
-		if err != nil {
-			return err
-		}
-		// Route names depend on the service: check them here, where the
-		// line is known.
-		for _, r := range sortedKeys(s.Routes) {
-			if !KnownRoute(name, r) {
-				return locate(&FieldError{Path: join(p, "routes."+r), Reason: fmt.Sprintf("unknown route %q of service %s (want one of %s)", r, name, strings.Join(ServiceRoutes(name), ", "))}, v, p)
-			}
-		}
-		cfg[name] = s
-		return nil
-	})
-	return cfg, err
+		cfg[name] = DecodeServiceFor(d, v, p, name)
+	}))
+	return cfg
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+// DecodeServiceFor decodes the model n of service, whose path is path, with
+// d, as DecodeConfig does; route names are checked against the service.
+func DecodeServiceFor(d *strictyaml.Decoder, n *yaml.Node, path, service string) Service {
+	before := d.Count()
+	s := decodeService(d, n, path)
+	// Route names depend on the service: check them here, where the line
+	// is known.
+	for _, r := range slices.Sorted(maps.Keys(s.Routes)) {
+		if !KnownRoute(service, r) {
+			d.OK(locate(&FieldError{Path: strictyaml.Join(path, "routes."+r), Reason: fmt.Sprintf("unknown route %q of service %s (known: %s)", r, service, strings.Join(ServiceRoutes(service), ", "))}, n, path))
+		}
 	}
-	sort.Strings(keys)
-	return keys
+	// The walk above checks what Validate checks, field by field; Validate
+	// stays as the last word, so that what is decoded without a problem is
+	// valid by construction.
+	if d.Count() == before {
+		if err := s.Validate(service); err != nil {
+			d.OK(locate(prefix(err, path), n, path))
+		}
+	}
+	return s
 }
 
-func decodeService(n *yaml.Node, path string) (Service, error) {
+func decodeService(d *strictyaml.Decoder, n *yaml.Node, path string) Service {
 	var s Service
-	err := eachKey(n, path, func(key string, v *yaml.Node, p string) error {
-		var err error
-		switch key {
-		case "latency":
-			if !isNull(v) {
-				var l Latency
-				l, err = decodeLatency(v, p)
-				s.Latency = &l
-			}
-		case "faults":
-			if !isNull(v) {
-				var f Faults
-				f, err = decodeFaults(v, p)
-				s.Faults = &f
-			}
-		case "max_in_flight":
-			s.MaxInFlight, err = decodeCount(v, p)
-		case "queue_limit":
-			s.QueueLimit, err = decodeCount(v, p)
-		case "routes":
-			err = eachKey(v, p, func(name string, rv *yaml.Node, rp string) error {
-				r, err := decodeRoute(rv, rp)
-				if err != nil {
-					return err
-				}
-				if s.Routes == nil {
-					s.Routes = map[string]Route{}
-				}
-				s.Routes[name] = r
-				return nil
-			})
-		default:
-			err = fieldErr(v, p, "unknown field (a service has latency, faults, max_in_flight, queue_limit, routes)")
-		}
-		return err
-	})
-	if err != nil {
-		return Service{}, err
+	f, err := d.Fields(n, path, "latency", "faults", "max_in_flight", "queue_limit", "routes")
+	if !d.OK(err) {
+		return s
 	}
-	if s.QueueLimit > 0 && s.MaxInFlight == 0 {
-		return Service{}, locate(&FieldError{Path: join(path, "queue_limit"), Reason: "needs max_in_flight (without a cap nothing queues)"}, n, path)
+	s.Latency, s.Faults = decodeOverride(d, f, path)
+	capOK := true
+	if v := f["max_in_flight"]; v != nil {
+		s.MaxInFlight, err = d.Int(v, strictyaml.Join(path, "max_in_flight"), 0)
+		capOK = d.OK(err)
 	}
-	return s, nil
+	if v := f["queue_limit"]; v != nil {
+		s.QueueLimit, err = d.Int(v, strictyaml.Join(path, "queue_limit"), 0)
+		d.OK(err)
+	}
+	if v := f["routes"]; v != nil {
+		d.OK(d.Mapping(v, strictyaml.Join(path, "routes"), func(name string, _, rv *yaml.Node, rp string) {
+			if s.Routes == nil {
+				s.Routes = map[string]Route{}
+			}
+			s.Routes[name] = decodeRoute(d, rv, rp)
+		}))
+	}
+	// A cap with a problem is reported already: do not echo it here.
+	if s.QueueLimit > 0 && s.MaxInFlight == 0 && capOK {
+		d.OK(d.Errorf(f["queue_limit"], strictyaml.Join(path, "queue_limit"), "needs max_in_flight (without a cap nothing queues)"))
+	}
+	return s
 }
 
-func decodeRoute(n *yaml.Node, path string) (Route, error) {
+func decodeRoute(d *strictyaml.Decoder, n *yaml.Node, path string) Route {
 	var r Route
-	err := eachKey(n, path, func(key string, v *yaml.Node, p string) error {
-		var err error
-		switch key {
-		case "latency":
-			if !isNull(v) {
-				var l Latency
-				l, err = decodeLatency(v, p)
-				r.Latency = &l
-			}
-		case "faults":
-			if !isNull(v) {
-				var f Faults
-				f, err = decodeFaults(v, p)
-				r.Faults = &f
-			}
-		default:
-			err = fieldErr(v, p, "unknown field (a route has latency, faults)")
-		}
-		return err
-	})
-	return r, err
+	f, err := d.Fields(n, path, "latency", "faults")
+	if d.OK(err) {
+		r.Latency, r.Faults = decodeOverride(d, f, path)
+	}
+	return r
 }
 
-func decodeLatency(n *yaml.Node, path string) (Latency, error) {
-	if n == nil {
-		return Latency{}, fieldErr(n, path, "missing latency")
+// decodeOverride reads the latency and faults of a service or a route; a
+// null or absent one stays nil.
+func decodeOverride(d *strictyaml.Decoder, f map[string]*yaml.Node, path string) (*Latency, *Faults) {
+	var l *Latency
+	var fs *Faults
+	if v := f["latency"]; !strictyaml.IsNull(v) {
+		x := decodeLatency(d, v, strictyaml.Join(path, "latency"))
+		l = &x
 	}
-	if n.Kind == yaml.ScalarNode && !isNull(n) {
+	if v := f["faults"]; !strictyaml.IsNull(v) {
+		x := decodeFaults(d, v, strictyaml.Join(path, "faults"))
+		fs = &x
+	}
+	return l, fs
+}
+
+func decodeLatency(d *strictyaml.Decoder, n *yaml.Node, path string) Latency {
+	n = strictyaml.Resolve(n)
+	if strictyaml.IsNull(n) {
+		d.OK(d.Errorf(n, path, "missing latency"))
+		return Latency{}
+	}
+	if n.Kind == yaml.ScalarNode {
 		l, err := parseLatency(n.Value)
 		if err != nil {
-			return Latency{}, fieldErr(n, path, "%v", err)
+			d.OK(d.Errorf(n, path, "%v", err))
 		}
-		return l, nil
+		return l
 	}
+	before := d.Count()
 	var l Latency
-	set := map[string]*yaml.Node{}
-	err := eachKey(n, path, func(key string, v *yaml.Node, p string) error {
-		set[key] = v
-		switch key {
-		case "kind":
-			if v.Kind != yaml.ScalarNode || isNull(v) {
-				return fieldErr(v, p, "must be one of %s", strings.Join(Kinds, ", "))
+	f, err := d.Fields(n, path, append(append([]string{"kind"}, durationFields...), "spike")...)
+	if !d.OK(err) {
+		return l
+	}
+	kindPath := strictyaml.Join(path, "kind")
+	kindOK := false
+	if v := f["kind"]; v == nil {
+		d.OK(d.Errorf(n, kindPath, "required (one of %s)", strings.Join(Kinds, ", ")))
+	} else {
+		kind, err := d.Str(v, kindPath)
+		_, known := fieldsOf[kind]
+		switch {
+		case !d.OK(err):
+		case !known || kind == "":
+			d.OK(d.Errorf(v, kindPath, "unknown latency kind %q (known: %s)", kind, strings.Join(Kinds, ", ")))
+		default:
+			l.Kind, kindOK = kind, true
+		}
+	}
+	for _, name := range durationFields {
+		if v := f[name]; v != nil {
+			p := strictyaml.Join(path, name)
+			dur, err := d.Duration(v, p)
+			switch {
+			case !d.OK(err):
+			case kindOK && !slices.Contains(fieldsOf[l.Kind], name):
+				d.OK(d.Errorf(v, p, "does not apply to latency kind %q (it uses %s)", l.Kind, usesText(l.Kind)))
+			default:
+				*l.field(name) = Duration(dur)
 			}
-			l.Kind = v.Value
-			return nil
-		case "spike":
-			if isNull(v) {
-				return nil
+		}
+	}
+	if kindOK {
+		for _, name := range fieldsOf[l.Kind] {
+			if f[name] == nil {
+				d.OK(d.Errorf(n, strictyaml.Join(path, name), "required for latency kind %q", l.Kind))
 			}
-			s, err := decodeSpike(v, p)
-			l.Spike = &s
-			return err
-		}
-		d := l.field(key)
-		if d == nil {
-			return fieldErr(v, p, "unknown field (a latency has kind, %s, spike)", strings.Join(durationFields, ", "))
-		}
-		var err error
-		*d, err = decodeDuration(v, p)
-		return err
-	})
-	if err != nil {
-		return Latency{}, err
-	}
-	if isNull(n) {
-		return Latency{}, fieldErr(n, path, "missing latency")
-	}
-	used, known := fieldsOf[l.Kind]
-	if set["kind"] == nil {
-		return Latency{}, fieldErr(n, join(path, "kind"), "required (one of %s)", strings.Join(Kinds, ", "))
-	}
-	if !known || l.Kind == "" {
-		return Latency{}, fieldErr(set["kind"], join(path, "kind"), "unknown latency kind %q (want one of %s)", l.Kind, strings.Join(Kinds, ", "))
-	}
-	for _, f := range durationFields {
-		if v := set[f]; v != nil && !contains(used, f) {
-			return Latency{}, fieldErr(v, join(path, f), "does not apply to latency kind %q (it uses %s)", l.Kind, usesText(l.Kind))
 		}
 	}
-	for _, f := range used {
-		if set[f] == nil {
-			return Latency{}, fieldErr(n, join(path, f), "required for latency kind %q", l.Kind)
+	if v := f["spike"]; !strictyaml.IsNull(v) {
+		s := decodeSpike(d, v, strictyaml.Join(path, "spike"))
+		l.Spike = &s
+	}
+	if d.Count() == before {
+		if err := l.Validate(); err != nil {
+			d.OK(locate(prefix(err, path), n, path))
 		}
 	}
-	if err := l.Validate(); err != nil {
-		return Latency{}, locate(prefix(err, path), n, path)
-	}
-	return l, nil
+	return l
 }
 
-func decodeSpike(n *yaml.Node, path string) (Spike, error) {
+func decodeSpike(d *strictyaml.Decoder, n *yaml.Node, path string) Spike {
 	if n.Kind == yaml.ScalarNode {
 		s, err := parseSpike(n.Value)
 		if err != nil {
-			return Spike{}, fieldErr(n, path, "%v", err)
+			d.OK(d.Errorf(n, path, "%v", err))
 		}
-		return s, nil
+		return s
 	}
 	var s Spike
-	var haveP, haveD bool
-	err := eachKey(n, path, func(key string, v *yaml.Node, p string) error {
-		var err error
-		switch key {
-		case "probability":
-			s.Probability, err = decodeProb(v, p)
-			haveP = true
-		case "delay":
-			s.Delay, err = decodeDuration(v, p)
-			haveD = true
-		default:
-			err = fieldErr(v, p, "unknown field (a spike has probability, delay)")
-		}
-		return err
-	})
-	if err != nil {
-		return Spike{}, err
+	f, err := d.Fields(n, path, "probability", "delay")
+	if !d.OK(err) {
+		return s
 	}
-	if !haveP {
-		return Spike{}, fieldErr(n, join(path, "probability"), "required")
+	if v := f["probability"]; v == nil {
+		d.OK(d.Errorf(n, strictyaml.Join(path, "probability"), "required"))
+	} else {
+		s.Probability = decodeProb(d, v, strictyaml.Join(path, "probability"))
 	}
-	if !haveD {
-		return Spike{}, fieldErr(n, join(path, "delay"), "required")
+	if v := f["delay"]; v == nil {
+		d.OK(d.Errorf(n, strictyaml.Join(path, "delay"), "required"))
+	} else {
+		dur, err := d.Duration(v, strictyaml.Join(path, "delay"))
+		d.OK(err)
+		s.Delay = Duration(dur)
 	}
-	return s, nil
+	return s
 }
 
-func decodeFaults(n *yaml.Node, path string) (Faults, error) {
+func decodeFaults(d *strictyaml.Decoder, n *yaml.Node, path string) Faults {
+	before := d.Count()
 	var f Faults
-	err := eachKey(n, path, func(key string, v *yaml.Node, p string) error {
-		var err error
-		switch key {
-		case "error":
-			f.Error, err = decodeProb(v, p)
-		case "hang":
-			f.Hang, err = decodeProb(v, p)
-		case "reset":
-			f.Reset, err = decodeProb(v, p)
-		case "malformed":
-			f.Malformed, err = decodeProb(v, p)
-		default:
-			err = fieldErr(v, p, "unknown field (faults are error, hang, reset, malformed)")
+	fields, err := d.Fields(n, path, FaultError, FaultHang, FaultReset, FaultMalformed)
+	if !d.OK(err) {
+		return f
+	}
+	// In file order of the kinds, so that a JSON body, whose nodes have no
+	// line, reports its problems in a stable order.
+	for _, k := range []struct {
+		key string
+		dst *float64
+	}{{FaultError, &f.Error}, {FaultHang, &f.Hang}, {FaultReset, &f.Reset}, {FaultMalformed, &f.Malformed}} {
+		if v := fields[k.key]; v != nil {
+			*k.dst = decodeProb(d, v, strictyaml.Join(path, k.key))
 		}
-		return err
-	})
-	if err != nil {
-		return Faults{}, err
 	}
-	if err := f.Validate(); err != nil {
-		return Faults{}, locate(prefix(err, path), n, path)
-	}
-	return f, nil
-}
-
-func decodeDuration(n *yaml.Node, path string) (Duration, error) {
-	if n == nil || n.Kind != yaml.ScalarNode || isNull(n) {
-		return 0, fieldErr(n, path, "must be a duration such as \"20ms\"")
-	}
-	d, err := parseDuration(n.Value)
-	if err != nil {
-		return 0, fieldErr(n, path, "%v", err)
-	}
-	return d, nil
-}
-
-func decodeProb(n *yaml.Node, path string) (float64, error) {
-	if n == nil || n.Kind != yaml.ScalarNode || (n.Tag != "!!float" && n.Tag != "!!int") {
-		return 0, fieldErr(n, path, "must be a probability (a number in 0..1)")
-	}
-	p, err := strconv.ParseFloat(n.Value, 64)
-	if err != nil || math.IsNaN(p) || p < 0 || p > 1 {
-		return 0, fieldErr(n, path, "probability %s is outside 0..1", n.Value)
-	}
-	return p, nil
-}
-
-func decodeCount(n *yaml.Node, path string) (int, error) {
-	if n == nil || n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
-		return 0, fieldErr(n, path, "must be a whole number")
-	}
-	v, err := strconv.ParseInt(n.Value, 0, 32)
-	if err != nil {
-		return 0, fieldErr(n, path, "%q is not a whole number in range", n.Value)
-	}
-	if v < 0 {
-		return 0, fieldErr(n, path, "negative value %d", v)
-	}
-	return int(v), nil
-}
-
-// jsonNode parses JSON into the node tree that the strict decoders walk, so
-// JSON and YAML share one set of rules. Object keys keep their order.
-func jsonNode(data []byte) (*yaml.Node, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	n, err := jsonValue(dec)
-	if err != nil {
-		return nil, fmt.Errorf("invalid JSON: %w", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, errors.New("invalid JSON: data after the value")
-	}
-	return n, nil
-}
-
-func jsonValue(dec *json.Decoder) (*yaml.Node, error) {
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, err
-	}
-	switch t := tok.(type) {
-	case json.Delim:
-		switch t {
-		case '{':
-			n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
-			for dec.More() {
-				kt, err := dec.Token()
-				if err != nil {
-					return nil, err
-				}
-				key, _ := kt.(string)
-				v, err := jsonValue(dec)
-				if err != nil {
-					return nil, err
-				}
-				n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key}, v)
-			}
-			if _, err := dec.Token(); err != nil {
-				return nil, err
-			}
-			return n, nil
-		case '[':
-			n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
-			for dec.More() {
-				v, err := jsonValue(dec)
-				if err != nil {
-					return nil, err
-				}
-				n.Content = append(n.Content, v)
-			}
-			if _, err := dec.Token(); err != nil {
-				return nil, err
-			}
-			return n, nil
+	if d.Count() == before {
+		if err := f.Validate(); err != nil {
+			d.OK(locate(prefix(err, path), n, path))
 		}
-		return nil, fmt.Errorf("unexpected %v", t)
-	case string:
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: t}, nil
-	case json.Number:
-		tag := "!!float"
-		if _, err := strconv.ParseInt(t.String(), 10, 64); err == nil {
-			tag = "!!int"
-		}
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: t.String()}, nil
-	case bool:
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strconv.FormatBool(t)}, nil
-	case nil:
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}, nil
 	}
-	return nil, fmt.Errorf("unexpected token %v", tok)
+	return f
 }
 
-// decodeInto decodes n with decode and stores the result in dst only on
-// success.
-func decodeInto[T any](dst *T, n *yaml.Node, decode func(*yaml.Node, string) (T, error)) error {
-	v, err := decode(n, "")
-	if err != nil {
+// decodeProb reads a probability; a problem is recorded and gives 0.
+func decodeProb(d *strictyaml.Decoder, n *yaml.Node, path string) float64 {
+	p, err := d.Float(n, path)
+	if !d.OK(err) {
+		return 0
+	}
+	if p < 0 || p > 1 {
+		d.OK(d.Errorf(n, path, "probability %s is outside 0..1", n.Value))
+		return 0
+	}
+	return p
+}
+
+// decodeInto decodes n with decode and stores the result in dst only when
+// it has no problem.
+func decodeInto[T any](dst *T, n *yaml.Node, decode func(*strictyaml.Decoder, *yaml.Node, string) T) error {
+	d := &strictyaml.Decoder{}
+	v := decode(d, strictyaml.Resolve(n), "")
+	if err := d.Err(); err != nil {
 		return err
 	}
 	*dst = v
@@ -660,8 +410,8 @@ func decodeInto[T any](dst *T, n *yaml.Node, decode func(*yaml.Node, string) (T,
 }
 
 // decodeJSONInto converts b to a node and decodes it like decodeInto.
-func decodeJSONInto[T any](dst *T, b []byte, decode func(*yaml.Node, string) (T, error)) error {
-	n, err := jsonNode(b)
+func decodeJSONInto[T any](dst *T, b []byte, decode func(*strictyaml.Decoder, *yaml.Node, string) T) error {
+	n, err := strictyaml.ParseJSON(b)
 	if err != nil {
 		return err
 	}

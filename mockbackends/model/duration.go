@@ -2,10 +2,12 @@ package model
 
 import (
 	"encoding/json"
-	"fmt"
+	"errors"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"fanout/mockbackends/strictyaml"
 )
 
 // Duration is a time.Duration that reads and writes as a Go duration string
@@ -40,7 +42,7 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &s); err != nil {
 		var n json.Number
 		if err2 := json.Unmarshal(b, &n); err2 != nil || n.String() != "0" {
-			return fmt.Errorf("duration must be a string such as \"20ms\", got %s", b)
+			return errors.New(strictyaml.DurationReason(string(b)))
 		}
 		*d = 0
 		return nil
@@ -50,21 +52,16 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 
 // UnmarshalYAML reads a duration string.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := decodeDuration(resolve(n), "")
+	dec := &strictyaml.Decoder{}
+	v, err := dec.Duration(strictyaml.Resolve(n), "")
 	if err != nil {
 		return err
 	}
-	*d = v
+	*d = Duration(v)
 	return nil
 }
 
 func parseDuration(s string) (Duration, error) {
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("invalid duration %q (want e.g. \"20ms\")", s)
-	}
-	if v < 0 {
-		return 0, fmt.Errorf("negative duration %q", s)
-	}
-	return Duration(v), nil
+	v, err := strictyaml.ParseDuration(s)
+	return Duration(v), err
 }

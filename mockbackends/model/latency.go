@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -106,14 +107,14 @@ var durationFields = []string{"value", "min", "max", "mean", "stddev", "p50", "p
 func (l Latency) Validate() error {
 	used, ok := fieldsOf[l.Kind]
 	if !ok {
-		return &FieldError{Path: "kind", Reason: fmt.Sprintf("unknown latency kind %q (want one of %s)", l.Kind, strings.Join(Kinds, ", "))}
+		return &FieldError{Path: "kind", Reason: fmt.Sprintf("unknown latency kind %q (known: %s)", l.Kind, strings.Join(Kinds, ", "))}
 	}
 	for _, f := range durationFields {
 		v := *l.field(f)
 		if v < 0 {
 			return &FieldError{Path: f, Reason: fmt.Sprintf("negative duration %s", v)}
 		}
-		if v != 0 && !contains(used, f) {
+		if v != 0 && !slices.Contains(used, f) {
 			return &FieldError{Path: f, Reason: fmt.Sprintf("does not apply to latency kind %q (it uses %s)", kindName(l.Kind), usesText(l.Kind))}
 		}
 	}
@@ -154,15 +155,6 @@ func usesText(kind string) string {
 		return "no fields"
 	}
 	return strings.Join(used, " and ")
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Sample draws one delay from the model. r supplies the randomness; if r is
@@ -361,7 +353,7 @@ func parseLatency(spec string) (Latency, error) {
 			// A bare duration is a fixed latency.
 			d, err := time.ParseDuration(kind)
 			if err != nil {
-				return Latency{}, fmt.Errorf("unknown latency kind %q (want one of %s)", kind, strings.Join(Kinds, ", "))
+				return Latency{}, fmt.Errorf("unknown latency kind %q (known: %s)", kind, strings.Join(Kinds, ", "))
 			}
 			l := Latency{Kind: KindFixed, Value: Duration(d)}
 			return l, flatten(l.Validate())
@@ -369,7 +361,7 @@ func parseLatency(spec string) (Latency, error) {
 	}
 	used, known := fieldsOf[kind]
 	if !known || kind == "" {
-		return Latency{}, fmt.Errorf("unknown latency kind %q (want one of %s)", kind, strings.Join(Kinds, ", "))
+		return Latency{}, fmt.Errorf("unknown latency kind %q (known: %s)", kind, strings.Join(Kinds, ", "))
 	}
 	l := Latency{Kind: kind}
 	seen := map[string]bool{}
@@ -398,7 +390,7 @@ func parseLatency(spec string) (Latency, error) {
 				l.Spike = &s
 				continue
 			}
-			if !contains(used, key) {
+			if !slices.Contains(used, key) {
 				return Latency{}, fmt.Errorf("unknown parameter %q for kind %s (it uses %s, and spike)", key, kind, usesText(kind))
 			}
 			d, err := parseDuration(val)

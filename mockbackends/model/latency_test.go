@@ -62,7 +62,7 @@ func TestParseLatencyErrors(t *testing.T) {
 		{"pareto:alpha=1", "unknown latency kind"},
 		{"slow", "unknown latency kind"},
 		{"fixed", "needs value"},
-		{"fixed:", "invalid duration"},
+		{"fixed:", "want a duration"},
 		{"fixed:-5ms", "negative"},
 		{"uniform:min=5ms", "needs min and max"},
 		{"uniform:min=5ms,max=1ms", "below min"},
@@ -75,7 +75,7 @@ func TestParseLatencyErrors(t *testing.T) {
 		{"fixed:1ms,spike=2@1ms", "0..1"},
 		{"fixed:1ms,spike=NaN@1ms", "0..1"},
 		{"fixed:1ms,spike=0.1@-1ms", "negative"},
-		{"fixed:20", "invalid duration"},
+		{"fixed:20", "want a duration"},
 	}
 	for _, tt := range tests {
 		_, err := ParseLatency(tt.spec)

@@ -1,6 +1,9 @@
 package model
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Service names.
 const (
@@ -57,12 +60,12 @@ func ServiceRoutes(service string) []string {
 
 // KnownService reports whether service is one of Services.
 func KnownService(service string) bool {
-	return contains(Services, service)
+	return slices.Contains(Services, service)
 }
 
 // KnownRoute reports whether route is a route of service.
 func KnownRoute(service, route string) bool {
-	return contains(ServiceRoutes(service), route)
+	return slices.Contains(ServiceRoutes(service), route)
 }
 
 // MatchRoute tells which route a request to service hits. Method "" means
