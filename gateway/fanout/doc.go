@@ -13,7 +13,7 @@
 //	sequential  calls one after another in topological order (latency = sum)
 //	staged      each dependency level gathered concurrently, then the next
 //	concurrent  each call starts the moment its inputs exist (critical path)
-//	pool        calls queue for one of N worker goroutines per Executor
+//	pool        at most N calls at once per Executor, the others queue for a slot
 //	blocking    concurrent, but every backend call holds one lock (the pitfall)
 //
 // A required call (not CallSpec.Optional) that fails, answers a non-2xx
