@@ -7,6 +7,22 @@ import (
 	"time"
 )
 
+// enterLater enters g with ctx in a goroutine whose result it returns, and
+// fails with what if the goroutine comes out of g within a while: its caller
+// holds g full. How long a while can only make the check miss, never fail
+// wrongly.
+func enterLater(t *testing.T, g gate, ctx context.Context, what string) <-chan error {
+	t.Helper()
+	entered := make(chan error, 1)
+	go func() { entered <- g.enter(ctx) }()
+	select {
+	case err := <-entered:
+		t.Fatalf("%s (err %v)", what, err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	return entered
+}
+
 // TestSlotsCap checks that slots let N calls in at once and make the next
 // one wait until a call leaves.
 func TestSlotsCap(t *testing.T) {
@@ -16,13 +32,7 @@ func TestSlotsCap(t *testing.T) {
 			t.Fatalf("enter %d of 2: %v", k+1, err)
 		}
 	}
-	entered := make(chan error, 1)
-	go func() { entered <- s.enter(t.Context()) }()
-	select {
-	case err := <-entered:
-		t.Fatalf("a third call entered two slots (err %v)", err)
-	case <-time.After(20 * time.Millisecond):
-	}
+	entered := enterLater(t, s, t.Context(), "a third call came out of two held slots")
 	s.leave()
 	if err := <-entered; err != nil {
 		t.Errorf("the waiting call, once a slot was free: %v", err)
@@ -68,13 +78,7 @@ func TestLockIgnoresContext(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	entered := make(chan error, 1)
-	go func() { entered <- l.enter(ctx) }()
-	select {
-	case err := <-entered:
-		t.Fatalf("a cancelled call came out of a held lock (err %v)", err)
-	case <-time.After(20 * time.Millisecond):
-	}
+	entered := enterLater(t, &l, ctx, "a cancelled call came out of a held lock")
 	l.leave()
 	if err := <-entered; err != nil {
 		t.Errorf("once the lock was free: err %v, want nil (the lock ignores ctx)", err)
