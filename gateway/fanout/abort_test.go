@@ -91,7 +91,7 @@ func TestRequiredFailureCancelsSiblings(t *testing.T) {
 			t.Run(failure.name+"/"+mode, func(t *testing.T) {
 				s := &slowDoer{delay: map[string]time.Duration{"experiments": slow, "layers": slow, "projects": slow}}
 				d := failingDoer{fail: map[string]int{"results": failure.status}, next: s}
-				// Two workers, so that the pool runs the two roots side by side.
+				// Two slots, so that the pool runs the two roots side by side.
 				r := newExecutor(t, mode, Options{PoolSize: 2}).Execute(t.Context(), p, ParamMap{"experiment_id": "42"}, d)
 				defer r.Release()
 				if r.Total > slow/4 {
@@ -124,7 +124,7 @@ func TestRequiredFailureCancelsSiblings(t *testing.T) {
 // TestRequiredFailureStopsSending: a required call that fails before it is
 // sent (here, a parameter is missing) aborts the run too; in every mode,
 // the slow call in flight is cancelled and the ones launched but not yet
-// started (waiting for a pool worker or the blocking lock) are not sent.
+// started (waiting for a pool slot or the blocking lock) are not sent.
 // (The sequential mode would have sent the slow calls, which come first,
 // before it reached the broken one: TestSequentialStopsAtFailure.)
 func TestRequiredFailureStopsSending(t *testing.T) {
@@ -152,7 +152,7 @@ func TestRequiredFailureStopsSending(t *testing.T) {
 			}
 			called, cancelled := s.calls()
 			// The slow calls are launched before the broken one fails, and
-			// those that started were cancelled. In the pool (one worker)
+			// those that started were cancelled. In the pool (one slot)
 			// and blocking modes, which queue them, at most one started.
 			if !slices.Equal(called, cancelled) {
 				t.Errorf("called %v, cancelled %v: want every slow call sent cancelled", called, cancelled)

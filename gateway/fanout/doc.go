@@ -13,8 +13,22 @@
 //	sequential  calls one after another in topological order (latency = sum)
 //	staged      each dependency level gathered concurrently, then the next
 //	concurrent  each call starts the moment its inputs exist (critical path)
-//	pool        calls queue for one of N worker goroutines per Executor
+//	pool        at most N calls at once per Executor, the others queue for a slot
 //	blocking    concurrent, but every backend call holds one lock (the pitfall)
+//
+// Sequential and staged have loops of their own. Concurrent, pool and
+// blocking are one graph runner: each call starts once its inputs exist and
+// passes through the mode's gate before its Doer. A gate is a small unexported
+// policy on every call's path, allocation-free: concurrent has none, pool's
+// has N slots, first come first served, and withdraws a waiting call when its
+// context ends (the deadline, or the abort below), and blocking's is one lock
+// whose wait ignores the context, which is the pitfall it shows.
+//
+// Policies that act on the backend call itself (a retry, a hedged request, a
+// per-backend circuit breaker, coalescing equal calls) are Doer middleware
+// instead: a Middleware wraps a Doer and returns one, each is small and
+// tested alone, and Chain composes them around the gateway's Doer, in the
+// manner of lura's Proxy middleware.
 //
 // A required call (not CallSpec.Optional) that fails, answers a non-2xx
 // status or cannot be sent decides the request, so by default it ends the

@@ -2,6 +2,7 @@ package fanout_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -80,4 +81,45 @@ func ExampleExecutor() {
 	// layers GET /layers/a%2F7
 	// experiment 200 {"id":"42","layer_id":"a/7"}
 	// layer 200 {"id":"a/7"}
+}
+
+// A Middleware adds a policy to every backend call without the Executor
+// knowing: here one refuses calls to a backend that is down for maintenance,
+// so they fail at once instead of waiting for a timeout.
+func ExampleChain() {
+	plan, err := fanout.Compile("getExperimentResults", []fanout.CallSpec{
+		{Name: "experiment", Backend: "experiments", Path: "/experiments/{experiment_id}"},
+		{Name: "results", Backend: "results", Path: "/results/{experiment_id}", Optional: true},
+	}, []string{"experiment_id"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	errDown := errors.New("down for maintenance")
+	down := func(name string) fanout.Middleware {
+		return func(next fanout.Doer) fanout.Doer {
+			return fanout.DoerFunc(func(ctx context.Context, backend, method, path string) (int, []byte, error) {
+				if backend == name {
+					return 0, nil, fmt.Errorf("backend %s: %w", backend, errDown)
+				}
+				return next.Do(ctx, backend, method, path)
+			})
+		}
+	}
+	backend := fanout.DoerFunc(func(ctx context.Context, backend, method, path string) (int, []byte, error) {
+		return 200, []byte(`{"id":"42"}`), nil
+	})
+	exec, err := fanout.New(fanout.ModeSequential, fanout.Options{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	res := exec.Execute(context.Background(), plan, fanout.ParamMap{"experiment_id": "42"}, fanout.Chain(backend, down("results")))
+	defer res.Release()
+	for i, o := range res.Outcomes {
+		fmt.Println(plan.Calls()[i].Spec.Name, o.Status, o.Err)
+	}
+	// Output:
+	// experiment 200 <nil>
+	// results 0 backend results: down for maintenance
 }

@@ -291,64 +291,8 @@ func (s *scanner) value(depth int) valueKind {
 		return stringValue
 	case c == '-' || '0' <= c && c <= '9':
 		return s.number()
-	case c == '{':
-		s.i++
-		s.space()
-		if s.peek() == '}' {
-			s.i++
-			return otherValue
-		}
-		for {
-			if s.peek() != '"' {
-				return badValue
-			}
-			if _, _, flags := s.str(); flags&strBad != 0 {
-				return badValue
-			}
-			s.space()
-			if s.peek() != ':' {
-				return badValue
-			}
-			s.i++
-			s.space()
-			if s.value(depth+1) == badValue {
-				return badValue
-			}
-			s.space()
-			switch s.peek() {
-			case ',':
-				s.i++
-				s.space()
-			case '}':
-				s.i++
-				return otherValue
-			default:
-				return badValue
-			}
-		}
-	case c == '[':
-		s.i++
-		s.space()
-		if s.peek() == ']' {
-			s.i++
-			return otherValue
-		}
-		for {
-			if s.value(depth+1) == badValue {
-				return badValue
-			}
-			s.space()
-			switch s.peek() {
-			case ',':
-				s.i++
-				s.space()
-			case ']':
-				s.i++
-				return otherValue
-			default:
-				return badValue
-			}
-		}
+	case c == '{' || c == '[':
+		return s.container(depth)
 	case c == 't':
 		return s.literal("true")
 	case c == 'f':
@@ -357,6 +301,75 @@ func (s *scanner) value(depth int) valueKind {
 		return s.literal("null")
 	}
 	return badValue
+}
+
+// container scans the object or array at s.i, whose members are at depth+1.
+func (s *scanner) container(depth int) valueKind {
+	object := s.peek() == '{'
+	closing := byte(']')
+	if object {
+		closing = '}'
+	}
+	for more := s.open(closing); more; {
+		if object && !s.key() {
+			return badValue
+		}
+		if s.value(depth+1) == badValue {
+			return badValue
+		}
+		var ok bool
+		if more, ok = s.next(closing); !ok {
+			return badValue
+		}
+	}
+	return otherValue
+}
+
+// key scans an object member's key and the colon after it, and reports
+// whether they are well formed.
+func (s *scanner) key() bool {
+	if s.peek() != '"' {
+		return false
+	}
+	if _, _, flags := s.str(); flags&strBad != 0 {
+		return false
+	}
+	s.space()
+	if s.peek() != ':' {
+		return false
+	}
+	s.i++
+	s.space()
+	return true
+}
+
+// open steps past the opening bracket of an object or array and reports
+// whether it holds any member: false if closing came at once (and is passed).
+func (s *scanner) open(closing byte) (more bool) {
+	s.i++
+	s.space()
+	if s.peek() == closing {
+		s.i++
+		return false
+	}
+	return true
+}
+
+// next steps past what follows a member of an object or array: a comma
+// (more is true) or the closing bracket (more is false). ok is false for
+// anything else.
+func (s *scanner) next(closing byte) (more, ok bool) {
+	s.space()
+	switch s.peek() {
+	case ',':
+		s.i++
+		s.space()
+		return true, true
+	case closing:
+		s.i++
+		return false, true
+	}
+	return false, false
 }
 
 func (s *scanner) literal(word string) valueKind {

@@ -20,7 +20,7 @@ const (
 // Modes lists every mode New accepts, from the slowest idea to the pitfall.
 var Modes = []string{ModeSequential, ModeStaged, ModeConcurrent, ModePool, ModeBlocking}
 
-// DefaultPoolSize is the number of workers of a pool Executor when
+// DefaultPoolSize is the number of slots of a pool Executor when
 // Options.PoolSize is 0.
 const DefaultPoolSize = 16
 
@@ -150,7 +150,7 @@ type Outcome struct {
 	// Duration is the time spent in the Doer; 0 if the call was not sent. For
 	// pool and blocking it excludes waiting.
 	Duration time.Duration
-	// Wait is the time spent waiting for a pool worker or the blocking lock.
+	// Wait is the time spent waiting for a pool slot or the blocking lock.
 	Wait time.Duration
 	// Sent is true if the Doer was called.
 	Sent bool
@@ -175,7 +175,7 @@ type Executor interface {
 
 // Options configure an Executor. The zero value works.
 type Options struct {
-	// PoolSize is the number of workers of the pool mode; 0 means
+	// PoolSize is the number of slots of the pool mode; 0 means
 	// DefaultPoolSize. Other modes ignore it.
 	PoolSize int
 	// RunAll keeps every call going after a required call failed, for a
@@ -185,9 +185,8 @@ type Options struct {
 	RunAll bool
 }
 
-// New returns the Executor of the named mode. A pool Executor starts its
-// workers at once; it implements io.Closer to stop them (a process-wide
-// Executor never needs to).
+// New returns the Executor of the named mode. A pool Executor implements
+// io.Closer to refuse further calls (a process-wide Executor never needs to).
 func New(mode string, opts Options) (Executor, error) {
 	if opts.PoolSize < 0 {
 		return nil, fmt.Errorf("new executor %s: pool size %d is negative", mode, opts.PoolSize)
@@ -198,17 +197,16 @@ func New(mode string, opts Options) (Executor, error) {
 	case ModeStaged:
 		return staged{runAll: opts.RunAll}, nil
 	case ModeConcurrent:
-		return concurrent{runAll: opts.RunAll}, nil
+		return &graph{mode: ModeConcurrent, runAll: opts.RunAll}, nil
 	case ModePool:
 		n := opts.PoolSize
 		if n == 0 {
 			n = DefaultPoolSize
 		}
-		p := newPool(n)
-		p.runAll = opts.RunAll
-		return p, nil
+		s := newSlots(n)
+		return &pool{graph: graph{mode: ModePool, gate: s, runAll: opts.RunAll}, slots: s}, nil
 	case ModeBlocking:
-		return &blocking{runAll: opts.RunAll}, nil
+		return &graph{mode: ModeBlocking, gate: new(lock), runAll: opts.RunAll}, nil
 	}
 	return nil, fmt.Errorf("new executor: unknown mode %q (want one of %s)", mode, strings.Join(Modes, ", "))
 }

@@ -2,6 +2,7 @@ package fanout
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -147,52 +148,74 @@ func Compile(operation string, calls []CallSpec, params []string) (*Plan, error)
 	return p, nil
 }
 
+// compile checks the calls, resolves their references into the dependency
+// graph, orders it, and gives every referenced field a value slot.
 func compile(operation string, specs []CallSpec, params []string) (*Plan, error) {
 	if len(specs) == 0 {
 		return nil, fmt.Errorf("no calls")
 	}
-	isParam := make(map[string]bool, len(params))
-	for _, name := range params {
-		isParam[name] = true
-	}
-
-	// Check each call alone, in the given order.
-	n := len(specs)
-	byName := make(map[string]int, n)
-	tmpls := make([]template, n)
 	specs = slices.Clone(specs)
+	byName, tmpls, err := checkCalls(specs)
+	if err != nil {
+		return nil, err
+	}
+	deps, err := resolve(specs, tmpls, byName, params)
+	if err != nil {
+		return nil, err
+	}
+	order, err := topoOrder(specs, deps)
+	if err != nil {
+		return nil, err
+	}
+	p := build(operation, specs, tmpls, deps, order)
+	p.assignSlots()
+	return p, nil
+}
+
+// checkCalls checks each call alone, in the given order, normalizing its
+// method in specs, and returns the calls' indices by name and their parsed
+// path templates.
+func checkCalls(specs []CallSpec) (map[string]int, []template, error) {
+	byName := make(map[string]int, len(specs))
+	tmpls := make([]template, len(specs))
 	for i := range specs {
 		s := &specs[i]
 		if s.Name == "" {
-			return nil, fmt.Errorf("call #%d: empty name", i+1)
+			return nil, nil, fmt.Errorf("call #%d: empty name", i+1)
 		}
 		if !isName(s.Name) {
-			return nil, fmt.Errorf("call %q: name must be letters, digits, '_' or '-'", s.Name)
+			return nil, nil, fmt.Errorf("call %q: name must be letters, digits, '_' or '-'", s.Name)
 		}
 		if j, dup := byName[s.Name]; dup {
-			return nil, fmt.Errorf("call %q: duplicate name (calls #%d and #%d)", s.Name, j+1, i+1)
+			return nil, nil, fmt.Errorf("call %q: duplicate name (calls #%d and #%d)", s.Name, j+1, i+1)
 		}
 		byName[s.Name] = i
 		if s.Backend == "" {
-			return nil, fmt.Errorf("call %q: empty backend", s.Name)
+			return nil, nil, fmt.Errorf("call %q: empty backend", s.Name)
 		}
 		method, err := normalizeMethod(s.Method)
 		if err != nil {
-			return nil, fmt.Errorf("call %q: %w", s.Name, err)
+			return nil, nil, fmt.Errorf("call %q: %w", s.Name, err)
 		}
 		s.Method = method
 		if s.Timeout < 0 {
-			return nil, fmt.Errorf("call %q: negative timeout %v", s.Name, s.Timeout)
+			return nil, nil, fmt.Errorf("call %q: negative timeout %v", s.Name, s.Timeout)
 		}
 		t, err := parseTemplate(s.Path)
 		if err != nil {
-			return nil, fmt.Errorf("call %q: path %q: %w", s.Name, s.Path, err)
+			return nil, nil, fmt.Errorf("call %q: path %q: %w", s.Name, s.Path, err)
 		}
 		tmpls[i] = t
 	}
+	return byName, tmpls, nil
+}
 
-	// Resolve references: they are the edges of the graph.
-	deps := make([][]int, n)
+// resolve checks every reference of the templates against the request
+// parameters and the calls, points field segments at their rules, and
+// returns the references to other calls: deps[i] lists the given indices of
+// the calls that call i needs, the edges of the graph.
+func resolve(specs []CallSpec, tmpls []template, byName map[string]int, params []string) ([][]int, error) {
+	deps := make([][]int, len(specs))
 	for i := range specs {
 		if err := checkFieldRules(specs[i], tmpls[i]); err != nil {
 			return nil, err
@@ -201,7 +224,7 @@ func compile(operation string, specs []CallSpec, params []string) (*Plan, error)
 			sg := &tmpls[i].segs[s]
 			switch sg.kind {
 			case segParam:
-				if !isParam[sg.name] {
+				if !slices.Contains(params, sg.name) {
 					if _, isCall := byName[sg.name]; isCall {
 						return nil, fmt.Errorf("call %q: {%s} names a call, not a request parameter: refer to one of its fields, {%s.FIELD}", specs[i].Name, sg.name, sg.name)
 					}
@@ -224,16 +247,17 @@ func compile(operation string, specs []CallSpec, params []string) (*Plan, error)
 			}
 		}
 	}
+	return deps, nil
+}
 
-	order, err := topoOrder(specs, deps)
-	if err != nil {
-		return nil, err
-	}
+// build lays the calls out in the topological order: Call.Index, Deps,
+// Level, the levels and each call's dependents, by topological index.
+func build(operation string, specs []CallSpec, tmpls []template, deps [][]int, order []int) *Plan {
+	n := len(specs)
 	pos := make([]int, n) // given index -> topological index
 	for k, i := range order {
 		pos[i] = k
 	}
-
 	p := &Plan{
 		op:     operation,
 		calls:  make([]Call, n),
@@ -259,9 +283,12 @@ func compile(operation string, specs []CallSpec, params []string) (*Plan, error)
 		}
 		p.levels[c.Level] = append(p.levels[c.Level], k)
 	}
+	return p
+}
 
-	// Give every (call, field) pair that some template uses a value slot, and
-	// point the templates' segments at calls and slots by index.
+// assignSlots gives every (call, field) pair that some template uses a value
+// slot, and points the templates' segments at calls and slots by index.
+func (p *Plan) assignSlots() {
 	for k := range p.steps {
 		t := &p.steps[k].tmpl
 		for s := range t.segs {
@@ -291,7 +318,6 @@ func compile(operation string, specs []CallSpec, params []string) (*Plan, error)
 			}
 		}
 	}
-	return p, nil
 }
 
 // topoOrder returns the calls' given indices in a topological order, stable:
@@ -365,14 +391,11 @@ func cycleError(specs []CallSpec, deps [][]int, done []bool) error {
 // reference: a misspelt key would otherwise leave the real reference
 // unchecked without a word.
 func checkFieldRules(s CallSpec, t template) error {
-	for key := range s.Fields {
-		used := false
-		for _, sg := range t.segs {
-			if sg.kind == segField && sg.name+"."+sg.field == key {
-				used = true
-				break
-			}
-		}
+	// In key order, so that of several stray rules the same one is named.
+	for _, key := range slices.Sorted(maps.Keys(s.Fields)) {
+		used := slices.ContainsFunc(t.segs, func(sg segment) bool {
+			return sg.kind == segField && sg.name+"."+sg.field == key
+		})
 		if !used {
 			return fmt.Errorf("call %q: field rule for {%s}, which its path %q does not reference", s.Name, key, s.Path)
 		}

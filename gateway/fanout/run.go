@@ -15,24 +15,46 @@ type Result struct {
 	Outcomes []Outcome     // index = Call.Index
 	Total    time.Duration // wall time of Execute
 
-	// What the calls of one Execute share. Executors write an Outcome and the
-	// values of a call only from the goroutine that runs it, and read them in
-	// another goroutine only after receiving its index on done (or, in the
-	// concurrent mode, after finishCall, under mu).
+	// run is the run that filled the Result and holds it, so that Release
+	// returns both to the pool; nil for a Result built by hand, or released.
+	run *run
+}
+
+// Release returns r to a pool for a later Execute. Bodies and errors are
+// dropped, so the Doer may reuse its buffers once Release returns. Calling it
+// is optional; calling it twice is harmless; using r afterwards is a bug.
+func (r *Result) Release() {
+	if r == nil || r.run == nil {
+		return
+	}
+	ru := r.run
+	r.run = nil
+	clear(r.Outcomes)
+	clear(ru.vals)
+	runs.Put(ru)
+}
+
+// run is the state of one Execute, shared by the calls of the run. Its
+// Result is the part the caller reads. A call's Outcome and values are
+// written only by the goroutine that holds the call, and read by another only
+// after that goroutine handed the call over: on done, or under mu when it
+// finished the call (see finishCall).
+type run struct {
+	res     Result
 	plan    *Plan
 	ctx     context.Context // the calls' context: parent, or derived to be cancelled on abort
 	parent  context.Context // the caller's context
 	params  Params
 	doer    Doer
+	gate    gate // what each call passes through before the Doer; nil lets it straight in
 	start   time.Time
 	vals    []value
-	pending []int32
-	queue   []int    // calls ready to start, for runGraph
+	pending []int32  // per call, the dependencies not finished yet
 	done    chan int // buffered to the number of calls: every sender finds room
 
-	// For the concurrent mode, where whichever goroutine finishes a call
-	// starts its dependents: mu guards pending and left, the number of
-	// calls not finished yet. In every mode it also guards cancels.
+	// mu guards pending and left, the number of calls not finished yet, in
+	// the graph runner, where whichever goroutine finishes a call starts its
+	// dependents. In every mode it also guards cancels.
 	mu   sync.Mutex
 	left int
 
@@ -67,13 +89,15 @@ func abortUnless(runAll bool, a abort) abort {
 	return a
 }
 
-var results = sync.Pool{New: func() any { return new(Result) }}
+var runs = sync.Pool{New: func() any { return new(run) }}
 
-// newResult takes a Result from the pool and sizes it for p.
-func newResult(ctx context.Context, p *Plan, params Params, d Doer, a abort) *Result {
-	r := results.Get().(*Result)
+// newRun takes a run from the pool and sizes it for p. Its calls pass
+// through g (nil: no gate) before the Doer.
+func newRun(ctx context.Context, p *Plan, params Params, d Doer, g gate, a abort) *run {
+	r := runs.Get().(*run)
 	n := len(p.calls)
-	r.plan, r.ctx, r.parent, r.params, r.doer = p, ctx, ctx, params, d
+	r.res.run = r
+	r.plan, r.ctx, r.parent, r.params, r.doer, r.gate = p, ctx, ctx, params, d, g
 	if n < 2 {
 		a = abortNever // a lone call has no sibling to spare
 	}
@@ -83,15 +107,12 @@ func newResult(ctx context.Context, p *Plan, params Params, d Doer, a abort) *Re
 		r.ctx, r.cancel = context.WithCancel(ctx)
 		r.cancels = resize(r.cancels, n)
 	}
-	r.Outcomes = resize(r.Outcomes, n)
+	r.res.Outcomes = resize(r.res.Outcomes, n)
 	r.vals = resize(r.vals, p.slots)
 	for i := range r.vals {
 		r.vals[i] = value{why: notScanned}
 	}
 	r.pending = resize(r.pending, n)
-	if cap(r.queue) < n {
-		r.queue = make([]int, 0, n)
-	}
 	if cap(r.done) < n {
 		r.done = make(chan int, n)
 	}
@@ -99,27 +120,15 @@ func newResult(ctx context.Context, p *Plan, params Params, d Doer, a abort) *Re
 	return r
 }
 
-// finish stamps the total and drops what the Result must not keep.
-func (r *Result) finish() *Result {
-	r.Total = time.Since(r.start)
+// finish stamps the total, drops what the run must not keep, and returns
+// the Result.
+func (r *run) finish() *Result {
+	r.res.Total = time.Since(r.start)
 	if r.cancel != nil {
 		r.cancel() // free what the derived context holds in its parent
 	}
-	r.ctx, r.parent, r.params, r.doer, r.cancel = nil, nil, nil, nil, nil
-	return r
-}
-
-// Release returns r to a pool for a later Execute. Bodies and errors are
-// dropped, so the Doer may reuse its buffers once Release returns. Calling it
-// is optional; calling it twice is harmless; using r afterwards is a bug.
-func (r *Result) Release() {
-	if r == nil || r.plan == nil {
-		return
-	}
-	clear(r.Outcomes)
-	clear(r.vals)
-	r.plan = nil
-	results.Put(r)
+	r.ctx, r.parent, r.params, r.doer, r.gate, r.cancel = nil, nil, nil, nil, nil, nil
+	return &r.res
 }
 
 // resize returns s with length n, zeroed, reusing its array when it can.
@@ -133,18 +142,18 @@ func resize[T any](s []T, n int) []T {
 }
 
 // since returns the offset from the start of Execute.
-func (r *Result) since() time.Duration { return time.Since(r.start) }
+func (r *run) since() time.Duration { return time.Since(r.start) }
 
 // prepare decides whether call i can be sent: every dependency answered 2xx
 // and yielded the referenced fields, the run is neither aborted nor past
 // ctx, every parameter is present. If so it returns the expanded path; if
 // not it records why in the call's Outcome (which may abort the run). buf
 // is scratch space for the path.
-func (r *Result) prepare(i int, buf []byte) (path string, ok bool) {
+func (r *run) prepare(i int, buf []byte) (path string, ok bool) {
 	p := r.plan
 	c := &p.calls[i]
 	for _, d := range c.Deps {
-		if dep := &r.Outcomes[d]; !dep.OK() {
+		if dep := &r.res.Outcomes[d]; !dep.OK() {
 			return r.skip(i, &DependencyError{Call: p.calls[d].Spec.Name, Status: dep.Status, Err: dep.Err})
 		}
 	}
@@ -156,7 +165,7 @@ func (r *Result) prepare(i int, buf []byte) (path string, ok bool) {
 			return r.skip(i, &DependencyError{
 				Call:   owner,
 				Field:  sg.field,
-				Status: r.Outcomes[sg.call].Status,
+				Status: r.res.Outcomes[sg.call].Status,
 				Err:    fieldError(owner, sg.field, r.vals[sg.slot].why),
 			})
 		}
@@ -173,8 +182,8 @@ func (r *Result) prepare(i int, buf []byte) (path string, ok bool) {
 
 // skip records in call i's Outcome why it is not sent, which may abort the
 // run, and returns prepare's answer.
-func (r *Result) skip(i int, err error) (string, bool) {
-	o := &r.Outcomes[i]
+func (r *run) skip(i int, err error) (string, bool) {
+	o := &r.res.Outcomes[i]
 	o.Err = err
 	o.Start = r.since()
 	r.checkAbort(i)
@@ -186,8 +195,8 @@ func (r *Result) skip(i int, err error) (string, bool) {
 // not sent. A 2xx body is scanned at once for the fields that dependents
 // need, in this goroutine, so extraction runs in parallel with the other
 // calls. A required call that does not deliver aborts the run.
-func (r *Result) send(i int, path string, wait time.Duration) {
-	o := &r.Outcomes[i]
+func (r *run) send(i int, path string, wait time.Duration) {
+	o := &r.res.Outcomes[i]
 	o.Wait = wait
 	if err := r.stopped(); err != nil {
 		o.Err = err
@@ -235,7 +244,7 @@ func (r *Result) send(i int, path string, wait time.Duration) {
 
 // stopped returns why no call may start now: an *AbortError once a required
 // call failed, else ctx's error; nil while calls may start.
-func (r *Result) stopped() error {
+func (r *run) stopped() error {
 	if r.aborter.Load() > 0 {
 		return r.aborted(context.Canceled)
 	}
@@ -244,7 +253,7 @@ func (r *Result) stopped() error {
 
 // aborted returns the *AbortError of a call that the abort cut short, with
 // the cause err.
-func (r *Result) aborted(err error) error {
+func (r *run) aborted(err error) error {
 	return &AbortError{Call: r.plan.calls[r.aborter.Load()-1].Spec.Name, Err: err}
 }
 
@@ -253,11 +262,11 @@ func (r *Result) aborted(err error) error {
 // the other calls' answers. Only the first such call aborts; a call that was
 // itself cut short by the abort, or by the end of the caller's ctx, never
 // does (the caller's ctx has stopped everything already).
-func (r *Result) checkAbort(i int) {
+func (r *run) checkAbort(i int) {
 	if r.abort == abortNever {
 		return
 	}
-	o := &r.Outcomes[i]
+	o := &r.res.Outcomes[i]
 	if o.OK() || r.plan.calls[i].Spec.Optional || errors.Is(o.Err, ErrAborted) || r.parent.Err() != nil {
 		return
 	}
@@ -277,7 +286,7 @@ func (r *Result) checkAbort(i int) {
 // track records the cancel function of call i's own context, so that an
 // abort cancels it too; nil forgets it. A call tracked after the abort is
 // cancelled at once.
-func (r *Result) track(i int, cancel context.CancelFunc) {
+func (r *run) track(i int, cancel context.CancelFunc) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if cancel != nil && r.aborter.Load() > 0 {
@@ -285,86 +294,4 @@ func (r *Result) track(i int, cancel context.CancelFunc) {
 		return
 	}
 	r.cancels[i] = cancel
-}
-
-// A scheduler is how a mode driven by the dependency graph starts calls.
-type scheduler interface {
-	// launch starts call i (prepared, with its path) so that it reports its
-	// index on r.done when finished, and returns true; or records why it
-	// could not start and returns false.
-	launch(r *Result, i int, path string) bool
-	// inline sends call i in the calling goroutine and returns true, or
-	// returns false if the mode must not (a pool call needs a worker). It is
-	// used only when nothing else is in flight or ready, when a goroutine
-	// would gain nothing.
-	inline(r *Result, i int, path string) bool
-	// withdraw takes back, once r's ctx is done (or the run aborted), r's
-	// calls that were launched but have not started, records why for each
-	// (r.stopped()), and appends their indices to dst. A scheduler that
-	// never queues returns dst.
-	withdraw(r *Result, dst []int) []int
-}
-
-// runGraph runs the calls of r's plan in dependency order: each call is
-// launched the moment its last dependency finishes. It is the shared engine of
-// the concurrent, pool and blocking modes, which differ only in their
-// scheduler. Every launched call is received on r.done, or withdrawn, before
-// runGraph returns; no call is launched once ctx is done or the run aborted
-// (prepare checks).
-func (r *Result) runGraph(s scheduler) {
-	p := r.plan
-	r.queue = r.queue[:0]
-	for i := range p.calls {
-		r.pending[i] = int32(len(p.calls[i].Deps))
-		if r.pending[i] == 0 {
-			r.queue = append(r.queue, i)
-		}
-	}
-	var buf [128]byte
-	inflight := 0
-	ctxDone := r.ctx.Done()
-	for {
-		// Start every ready call. Each call is queued once, so the queue is
-		// a slice consumed from the front, emptied as it goes.
-		for head := 0; head < len(r.queue); head++ {
-			i := r.queue[head]
-			path, ok := r.prepare(i, buf[:0])
-			switch {
-			case !ok:
-			case inflight == 0 && head == len(r.queue)-1 && s.inline(r, i, path):
-				// A lone call (a chain's next link, a plain proxy) runs in
-				// this goroutine: no goroutine, no channel.
-			case s.launch(r, i, path):
-				inflight++
-				continue
-			}
-			r.release(i)
-		}
-		r.queue = r.queue[:0]
-		if inflight == 0 {
-			return
-		}
-		select {
-		case i := <-r.done:
-			inflight--
-			r.release(i)
-		case <-ctxDone:
-			ctxDone = nil // withdraw once: nothing is launched after ctx is done
-			for _, i := range s.withdraw(r, nil) {
-				inflight--
-				r.release(i)
-			}
-		}
-	}
-}
-
-// release marks call i finished for its dependents and queues those whose
-// dependencies are now all finished.
-func (r *Result) release(i int) {
-	for _, j := range r.plan.steps[i].dependents {
-		r.pending[j]--
-		if r.pending[j] == 0 {
-			r.queue = append(r.queue, j)
-		}
-	}
 }

@@ -10,7 +10,7 @@ func (sequential) Mode() string { return ModeSequential }
 
 func (s sequential) Execute(ctx context.Context, p *Plan, params Params, d Doer) *Result {
 	// Nothing is in flight beside the call that fails: stopping is enough.
-	r := newResult(ctx, p, params, d, abortUnless(s.runAll, abortStop))
+	r := newRun(ctx, p, params, d, nil, abortUnless(s.runAll, abortStop))
 	var buf [128]byte
 	for i := range p.calls {
 		if path, ok := r.prepare(i, buf[:0]); ok {

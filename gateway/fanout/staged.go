@@ -10,7 +10,7 @@ type staged struct{ runAll bool }
 func (staged) Mode() string { return ModeStaged }
 
 func (s staged) Execute(ctx context.Context, p *Plan, params Params, d Doer) *Result {
-	r := newResult(ctx, p, params, d, abortUnless(s.runAll, abortCancel))
+	r := newRun(ctx, p, params, d, nil, abortUnless(s.runAll, abortCancel))
 	var buf [128]byte
 	for _, level := range p.levels {
 		launched := 0
@@ -40,7 +40,7 @@ func (s staged) Execute(ctx context.Context, p *Plan, params Params, d Doer) *Re
 }
 
 // sendAndReport sends call i and reports it finished on r.done.
-func (r *Result) sendAndReport(i int, path string) {
+func (r *run) sendAndReport(i int, path string) {
 	r.send(i, path, 0)
 	r.done <- i
 }

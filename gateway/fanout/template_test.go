@@ -325,3 +325,18 @@ func TestFieldRuleForNoReference(t *testing.T) {
 		t.Fatalf("Compile: %v, want an error naming the rule", err)
 	}
 }
+
+// TestFieldRulesStrayNamedInOrder: of several stray rules, Compile names the
+// first in key order, every time, so that a start-up error does not change
+// from one run to the next.
+func TestFieldRulesStrayNamedInOrder(t *testing.T) {
+	calls := slices.Clone(resultsCalls)
+	calls[1].Fields = map[string]FieldRule{
+		"experiment.zone": {}, "experiment.layerid": {}, "experiment.owner": {}, "experiment.layer_id": {Check: digits},
+	}
+	for range 20 {
+		if _, err := Compile("results", calls, resultsParams); err == nil || !strings.Contains(err.Error(), "{experiment.layerid}") {
+			t.Fatalf("Compile: %v, want an error naming experiment.layerid, the first stray rule", err)
+		}
+	}
+}

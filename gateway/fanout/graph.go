@@ -1,0 +1,155 @@
+package fanout
+
+import (
+	"context"
+	"time"
+)
+
+// graph is the Executor of the concurrent, pool and blocking modes: one
+// runner that starts each call the moment its last dependency finishes, so
+// that the latency is the plan's critical path, and lets each call through
+// the mode's gate before its Doer. The modes differ only in the gate:
+//
+//	concurrent  none
+//	pool        slots: N calls at once, first come first served (see slots)
+//	blocking    lock: one call at a time, waiting blind to ctx (see lock)
+//
+// The goroutine that finishes a call starts the calls it made ready itself:
+// it launches all but one in new goroutines and goes on with the last one,
+// and Execute's own goroutine runs one of the plan's roots. A chain of calls
+// thus runs in one goroutine, and Execute's goroutine is woken once, when the
+// last call finishes, rather than once per call: at a few backend calls per
+// request, goroutine starts and wake-ups are a good part of the gateway's CPU.
+type graph struct {
+	mode   string
+	gate   gate // nil lets every call straight in
+	runAll bool // Options.RunAll
+}
+
+func (g *graph) Mode() string { return g.mode }
+
+func (g *graph) Execute(ctx context.Context, p *Plan, params Params, d Doer) *Result {
+	r := newRun(ctx, p, params, d, g.gate, abortUnless(g.runAll, abortCancel))
+	if len(p.calls) == 0 {
+		return r.finish()
+	}
+	r.left = len(p.calls)
+	var ready [8]int
+	roots := ready[:0]
+	for i := range p.calls {
+		r.pending[i] = int32(len(p.calls[i].Deps))
+		if r.pending[i] == 0 {
+			roots = append(roots, i)
+		}
+	}
+	// Every call is finished exactly once, sent or not, by the goroutine
+	// that holds it; the last one to finish reports on r.done, once.
+	r.flow(roots)
+	<-r.done
+	return r.finish()
+}
+
+// pool is the Executor of the pool mode: the graph runner behind slots that
+// every request the Executor serves shares, so throughput is capped at
+// size / latency and Outcome.Wait grows with load. Close shuts the slots.
+type pool struct {
+	graph
+	slots *slots
+}
+
+// Close refuses the calls that come to the slots afterwards: they get
+// ErrClosed. Calls already waiting or in the Doer go on. A process-wide
+// Executor need never be closed; tests close theirs.
+func (p *pool) Close() error {
+	p.slots.close()
+	return nil
+}
+
+// flow starts the ready calls in work, which this goroutine owns: it
+// launches all but the last one that can be sent in new goroutines, sends the
+// last one itself, and goes on with the calls that it made ready, until none
+// is left to this goroutine. A call that cannot be sent (prepare says why) is
+// finished at once, which may make its dependents ready.
+func (r *run) flow(work []int) {
+	var buf [128]byte
+	for len(work) > 0 {
+		inline, inlinePath := -1, ""
+		// work grows while it is read: a call not sent readies dependents.
+		for h := 0; h < len(work); h++ {
+			i := work[h]
+			path, ok := r.prepare(i, buf[:0])
+			if !ok {
+				work = r.finishCall(i, work)
+				continue
+			}
+			if inline >= 0 {
+				go r.passAndFlow(inline, inlinePath)
+			}
+			inline, inlinePath = i, path
+		}
+		if inline < 0 {
+			return
+		}
+		r.pass(inline, inlinePath)
+		work = r.finishCall(inline, work[:0])
+	}
+}
+
+// passAndFlow sends call i, prepared with its path, through the gate, then
+// starts the calls that it makes ready.
+func (r *run) passAndFlow(i int, path string) {
+	var work [8]int
+	r.pass(i, path)
+	r.flow(r.finishCall(i, work[:0]))
+}
+
+// pass sends call i through the run's gate: it waits for its turn, counted
+// in Outcome.Wait, and holds it while in the Doer. A call the gate turns away
+// (ctx done, run aborted, pool closed) is recorded unsent.
+func (r *run) pass(i int, path string) {
+	if r.gate == nil {
+		r.send(i, path, 0)
+		return
+	}
+	t0 := time.Now()
+	err := r.gate.enter(r.ctx)
+	wait := time.Since(t0)
+	if err != nil {
+		r.turnedAway(i, err, wait)
+		return
+	}
+	r.send(i, path, wait) // recovers the Doer's panic, so leave always runs
+	r.gate.leave()
+}
+
+// turnedAway records call i as not sent because the gate refused it with err
+// after wait. A refusal at the end of ctx says why ctx ended: the caller's
+// deadline, or the abort. Neither that nor a closed pool aborts the run.
+func (r *run) turnedAway(i int, err error, wait time.Duration) {
+	if stop := r.stopped(); stop != nil {
+		err = stop
+	}
+	o := &r.res.Outcomes[i]
+	o.Err, o.Wait, o.Start = err, wait, r.since()
+}
+
+// finishCall marks call i finished, appends to dst the dependents whose
+// dependencies are now all finished, and returns dst. The last call to
+// finish reports on r.done; its goroutine must not touch r after that.
+func (r *run) finishCall(i int, dst []int) []int {
+	r.mu.Lock()
+	for _, j := range r.plan.steps[i].dependents {
+		r.pending[j]--
+		if r.pending[j] == 0 {
+			dst = append(dst, j)
+		}
+	}
+	r.left--
+	last := r.left == 0
+	done := r.done
+	r.mu.Unlock()
+	if last {
+		done <- i
+	}
+	return dst
+}
