@@ -147,7 +147,7 @@ func (s *service) handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	m := routeOf(s.name, ctx.Method(), path)
-	if m.route < 0 {
+	if m.route == noRoute {
 		s.stats.unrouted.Add(1)
 		if m.status == 405 {
 			ctx.Response.Header.Set("Allow", m.allow)
