@@ -19,13 +19,12 @@ import (
 // in-flight drops to 0 at once and they count the calls as cancelled.
 func TestFailedRequiredCallCutsCallsInFlight(t *testing.T) {
 	const fail, slow = 200 * time.Millisecond, 3 * time.Second
-	cfg := latencies(t, map[string]string{
-		"experiments": "none",
-		"layers":      fmt.Sprintf("fixed:%v", slow),
-		"projects":    fmt.Sprintf("fixed:%v", slow),
-		"results":     fmt.Sprintf("fixed:%v", fail),
-	})
-	cfg["results"] = model.Service{Latency: cfg["results"].Latency, Faults: &model.Faults{Error: 1}}
+	cfg := model.Config{
+		"experiments": {},
+		"layers":      {Latency: fixedLatency(slow)},
+		"projects":    {Latency: fixedLatency(slow)},
+		"results":     {Latency: fixedLatency(fail), Faults: &model.Faults{Error: 1}},
+	}
 	c := startMocks(t, mock.Options{Config: cfg})
 	g := startGateway(t, gatewayOptions{backends: mockAddrs(c)})
 	// The layer and settings calls wait at most 1 s (their timeout in the
@@ -65,27 +64,8 @@ func TestClientGoneCutsCallsInFlight(t *testing.T) {
 	})})
 	addr := tcpGateway(t, c, server.Limits{})
 	const n = 8
-	conns := make([]*net.TCPConn, n)
-	for i := range conns {
-		conn, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		conns[i] = conn.(*net.TCPConn)
-		defer conn.Close()
-		if _, err := io.WriteString(conn, resultsRequest); err != nil {
-			t.Fatal(err)
-		}
-	}
 	// results, layer and settings of every request are on the wire.
-	waitFor(t, slow/2, func() bool { return inFlight(c) == 3*n }, "every slow call in flight")
-	left := time.Now()
-	for i, conn := range conns {
-		if i%2 == 1 {
-			_ = conn.SetLinger(0) // the close resets the connection
-		}
-		_ = conn.Close()
-	}
+	left := leaveInFlight(t, addr, n, func() bool { return inFlight(c) == 3*n })
 	waitFor(t, slow, func() bool { return inFlight(c) == 0 }, "the mocks to be idle")
 	idle := time.Since(left)
 	t.Logf("the mocks were idle %v after the clients left (their calls take %v)", idle, slow)
@@ -99,4 +79,39 @@ func TestClientGoneCutsCallsInFlight(t *testing.T) {
 	if cancelled != 3*n {
 		t.Errorf("the mocks counted %d calls cancelled, want %d", cancelled, 3*n)
 	}
+}
+
+// fixedLatency is the latency model of a backend that always takes d.
+func fixedLatency(d time.Duration) *model.Latency {
+	return &model.Latency{Kind: model.KindFixed, Value: model.Duration(d)}
+}
+
+// leaveInFlight has n clients send a results request to the gateway at
+// addr and, once busy holds, go away: even ones close their connection,
+// odd ones reset it. It returns when they left.
+func leaveInFlight(t *testing.T, addr string, n int, busy func() bool) time.Time {
+	t.Helper()
+	var clients []net.Conn
+	defer func() {
+		for _, conn := range clients {
+			_ = conn.Close()
+		}
+	}()
+	for len(clients) < n {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, conn)
+		if _, err := io.WriteString(conn, resultsRequest); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 10*time.Second, busy, "every call in flight")
+	for i, conn := range clients {
+		if tc := conn.(*net.TCPConn); i%2 == 1 {
+			_ = tc.SetLinger(0)
+		}
+	}
+	return time.Now()
 }
