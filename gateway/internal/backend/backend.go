@@ -1,7 +1,8 @@
 // Package backend is the gateway's client of its backend services: one
-// fasthttp HostClient per backend, sized on purpose, and an Exchange per
-// public request that performs its calls and owns their response bodies
-// until the request is done with them.
+// fasthttp HostClient per backend, sized on purpose, whose transport cuts a
+// call on the wire when its context ends, and an Exchange per public request
+// that performs its calls and owns their response bodies until the request
+// is done with them.
 package backend
 
 import (
