@@ -32,7 +32,8 @@
 //
 // A required call (not CallSpec.Optional) that fails, answers a non-2xx
 // status or cannot be sent decides the request, so by default it ends the
-// run: the context of the calls in flight is cancelled, no call is sent
+// run: the context of the calls in flight is cancelled (but the primary's,
+// whose answer may still decide the status), no call is sent
 // afterwards, and the calls cut short get an *AbortError (ErrAborted) naming
 // it. Options.RunAll keeps every call going for a caller that wants every
 // Outcome.

@@ -168,8 +168,9 @@ type Executor interface {
 	// Execute runs the calls of p and returns one Outcome per call, indexed
 	// by Call.Index. Calls not started before ctx is done get ctx.Err().
 	// Unless Options.RunAll is set, the first required call that does not
-	// deliver ends the run: the calls in flight see their context
-	// cancelled, and those cancelled or not yet sent get an *AbortError.
+	// deliver ends the run: the calls in flight, but the primary
+	// (CallSpec.Primary), see their context cancelled, and those cancelled
+	// or not yet sent get an *AbortError.
 	Execute(ctx context.Context, p *Plan, params Params, d Doer) *Result
 }
 

@@ -25,6 +25,11 @@ type CallSpec struct {
 	// others (dependents of a failed optional call are not sent either); the
 	// gateway decides what optional means for the response.
 	Optional bool
+	// Primary marks the call whose answer decides the response's status (a
+	// missing resource is a 404 whoever else failed): a required call's
+	// failure does not cancel it in flight, though it still stops calls
+	// not sent yet. The end of the caller's context cancels it as any call.
+	Primary bool
 	// Fields says, per field reference of Path ("experiment.layer_id"), what
 	// the field must be before its text may fill the path: the gateway builds
 	// each rule from the schema of the parameter the field fills, since a

@@ -215,6 +215,11 @@ func (r *run) send(i int, path string, wait time.Duration) {
 		}
 	}()
 	ctx := r.ctx
+	if spec.Primary {
+		// The abort cancels r.ctx; the primary's answer may still decide
+		// the status, so it runs under the caller's context.
+		ctx = r.parent
+	}
 	if spec.Timeout > 0 {
 		// WithTimeout keeps the parent's deadline when it is earlier, so the
 		// Doer sees the smaller of the call's timeout and what is left. It
@@ -224,7 +229,7 @@ func (r *run) send(i int, path string, wait time.Duration) {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(r.parent, spec.Timeout)
 		defer cancel()
-		if r.cancel != nil {
+		if r.cancel != nil && !spec.Primary {
 			r.track(i, cancel)
 			defer r.track(i, nil)
 		}

@@ -27,10 +27,10 @@ func (s *service) serve(ctx *fasthttp.RequestCtx, route int, rawID []byte, rc *c
 	switch s.name {
 	case model.ServiceExperiments:
 		switch route {
-		case 1:
+		case routeListExperiments:
 			s.list(ctx, rc)
 			return
-		case 2:
+		case routeCreateExperiment:
 			s.create(ctx, rc)
 			return
 		}
@@ -56,7 +56,7 @@ func (s *service) serve(ctx *fasthttp.RequestCtx, route int, rawID []byte, rc *c
 		if !valid {
 			return
 		}
-		if route == 1 {
+		if route == routeGetSettings {
 			body, ok = s.data.SettingsJSON(id)
 		} else {
 			body, ok = s.data.ProjectJSON(id)

@@ -1,7 +1,9 @@
 // Package mock runs the mock backend services in process: experiments,
 // layers, projects and results, each on its own listener, each with the
 // latency, fault and capacity model of package model, an admin API under
-// /_admin/ and live stats. The mockbackends command wraps it; tests of any
+// /_admin/ and live stats. A request whose client goes away during its
+// latency stops waiting, as a real service's would. The mockbackends
+// command wraps it; tests of any
 // package start a Cluster on 127.0.0.1 port 0 and close it.
 package mock
 

@@ -83,10 +83,10 @@ func TestRoutesAgreeWithModel(t *testing.T) {
 				m := routeOf(service, []byte(method), []byte(p))
 				want, ok := model.MatchRoute(service, method, p)
 				got := ""
-				if m.route >= 0 {
+				if m.route != noRoute {
 					got = routes[m.route]
 				}
-				if got != want || (m.route >= 0) != ok {
+				if got != want || (m.route != noRoute) != ok {
 					t.Errorf("%s %s %s: server routes to %q, model.MatchRoute says %q", service, method, p, got, want)
 				}
 			}

@@ -2,16 +2,45 @@ package mock
 
 import (
 	"bytes"
+	"slices"
 
 	"fanout/mockbackends/model"
 )
 
-// Route indexes within a service (positions in model.ServiceRoutes).
-// match returns them for the hot path, which must not hash strings.
+// The routes of the hot path, by name. Each is the position of the route
+// among its service's routes in model.Routes, the one table of routes: the
+// index of the per-route policies and counters, so that the hot path never
+// hashes a string.
+var (
+	routeGetExperiment    = routeIndex(model.RouteGetExperiment)
+	routeListExperiments  = routeIndex(model.RouteListExperiments)
+	routeCreateExperiment = routeIndex(model.RouteCreateExperiment)
+	routeGetLayer         = routeIndex(model.RouteGetLayer)
+	routeGetProject       = routeIndex(model.RouteGetProject)
+	routeGetSettings      = routeIndex(model.RouteGetSettings)
+	routeGetResults       = routeIndex(model.RouteGetResults)
+)
+
+// noRoute is the route of a request that matches none.
+const noRoute = -1
+
+// routeIndex returns the position of the named route among its service's
+// routes. A name the table lacks is a bug of this package, caught as it
+// loads.
+func routeIndex(name string) int {
+	for _, r := range model.Routes {
+		if r.Name == name {
+			return slices.Index(model.ServiceRoutes(r.Service), name)
+		}
+	}
+	panic("mock: route " + name + " is not in model.Routes")
+}
+
+// A match is the route of one request, as routeOf found it.
 type match struct {
-	route  int    // index into the service's routes; -1 when none
+	route  int    // index into the service's routes; noRoute when none
 	id     []byte // the {id} segment, if the route has one
-	status int    // 404 or 405 when route is -1
+	status int    // 404 or 405 when route is noRoute
 	allow  string // the Allow header for a 405
 }
 
@@ -37,23 +66,17 @@ func routeOf(service string, method, path []byte) match {
 		case len(rest) == 0:
 			switch string(method) {
 			case "GET", "HEAD":
-				return match{route: 1}
+				return match{route: routeListExperiments}
 			case "POST":
-				return match{route: 2}
+				return match{route: routeCreateExperiment}
 			}
-			return match{route: -1, status: 405, allow: "GET, POST"}
+			return match{route: noRoute, status: 405, allow: "GET, POST"}
 		case rest[0] == '/' && len(rest) > 1 && bytes.IndexByte(rest[1:], '/') < 0:
-			if !get {
-				return match{route: -1, status: 405, allow: "GET"}
-			}
-			return match{route: 0, id: rest[1:]}
+			return getOnly(get, routeGetExperiment, rest[1:])
 		}
 	case model.ServiceLayers:
 		if id, ok := oneSegment(path, segLayers); ok {
-			if !get {
-				return match{route: -1, status: 405, allow: "GET"}
-			}
-			return match{route: 0, id: id}
+			return getOnly(get, routeGetLayer, id)
 		}
 	case model.ServiceProjects:
 		if !bytes.HasPrefix(path, segProjects) {
@@ -61,28 +84,26 @@ func routeOf(service string, method, path []byte) match {
 		}
 		rest := path[len(segProjects):]
 		i := bytes.IndexByte(rest, '/')
-		route := -1
 		switch {
 		case i < 0 && len(rest) > 0:
-			route = 0
+			return getOnly(get, routeGetProject, rest)
 		case i > 0 && bytes.Equal(rest[i:], segSettings):
-			route, rest = 1, rest[:i]
-		}
-		if route >= 0 {
-			if !get {
-				return match{route: -1, status: 405, allow: "GET"}
-			}
-			return match{route: route, id: rest}
+			return getOnly(get, routeGetSettings, rest[:i])
 		}
 	case model.ServiceResults:
 		if id, ok := oneSegment(path, segResults); ok {
-			if !get {
-				return match{route: -1, status: 405, allow: "GET"}
-			}
-			return match{route: 0, id: id}
+			return getOnly(get, routeGetResults, id)
 		}
 	}
-	return match{route: -1, status: 404}
+	return match{route: noRoute, status: 404}
+}
+
+// getOnly matches a route that answers GET (and HEAD) only.
+func getOnly(get bool, route int, id []byte) match {
+	if !get {
+		return match{route: noRoute, status: 405, allow: "GET"}
+	}
+	return match{route: route, id: id}
 }
 
 // oneSegment returns the segment after prefix when it is the last one.

@@ -147,7 +147,7 @@ func (s *service) handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	m := routeOf(s.name, ctx.Method(), path)
-	if m.route < 0 {
+	if m.route == noRoute {
 		s.stats.unrouted.Add(1)
 		if m.status == 405 {
 			ctx.Response.Header.Set("Allow", m.allow)
@@ -179,7 +179,14 @@ func (s *service) handle(ctx *fasthttp.RequestCtx) {
 	s.rngs.Put(g)
 
 	if delay > 0 {
-		s.sleep.sleepUntil(start.Add(delay))
+		// A client that goes away during the delay is served no more: a
+		// gateway that gave the call up has closed the connection.
+		w := watchClient(ctx.Conn())
+		s.sleep.sleepUntil(start.Add(delay), w.done())
+		if w.stop() {
+			s.cancelled(ctx, p, rc)
+			return
+		}
 	}
 	if fault != model.FaultNone {
 		rc.errs[faultErr(fault)].Add(1)
@@ -256,6 +263,19 @@ func (s *service) finish(p *policy, rc *counters) {
 	if p.slots != nil {
 		<-p.slots
 	}
+}
+
+// cancelled ends a request whose client has gone: it is counted apart,
+// leaves the in-flight gauge at once, and its connection is closed without
+// an answer.
+func (s *service) cancelled(ctx *fasthttp.RequestCtx, p *policy, rc *counters) {
+	rc.errs[errCancelled].Add(1)
+	s.stats.total.errs[errCancelled].Add(1)
+	s.finish(p, rc)
+	ctx.HijackSetNoResponse(true)
+	// Returning closes the connection (fasthttp owns hijacked connections
+	// unless told to keep them).
+	ctx.Hijack(func(net.Conn) {})
 }
 
 // hang keeps the connection open without answering until the client gives

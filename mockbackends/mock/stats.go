@@ -36,6 +36,7 @@ type Errors struct {
 	Rejected   int64 `json:"rejected"`    // 503: queue full, or the server closing
 	NotFound   int64 `json:"not_found"`   // 404 for an unknown id
 	BadRequest int64 `json:"bad_request"` // 400 for invalid parameters or body
+	Cancelled  int64 `json:"cancelled"`   // the client went away during the latency: no answer
 }
 
 // Error kinds, indexes of counters.errs.
@@ -47,6 +48,7 @@ const (
 	errRejected
 	errNotFound
 	errBadRequest
+	errCancelled
 	numErrKinds
 )
 
@@ -88,6 +90,7 @@ func (c *counters) snapshot() Counts {
 			Rejected:   c.errs[errRejected].Load(),
 			NotFound:   c.errs[errNotFound].Load(),
 			BadRequest: c.errs[errBadRequest].Load(),
+			Cancelled:  c.errs[errCancelled].Load(),
 		},
 	}
 }

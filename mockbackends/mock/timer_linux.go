@@ -131,15 +131,16 @@ func (t *fineTimer) syncClock() error {
 // the same clock, so differences are exact.
 func (t *fineTimer) mono(at time.Time) int64 { return t.mono0 + int64(at.Sub(t.base)) }
 
-// sleepUntil returns at deadline.
-func (t *fineTimer) sleepUntil(deadline time.Time) {
+// sleepUntil returns at deadline, or when gone receives before the last
+// stretch, which is a few milliseconds and not worth a way out of the heap.
+func (t *fineTimer) sleepUntil(deadline time.Time, gone <-chan struct{}) bool {
 	d := time.Until(deadline)
 	if d <= 0 {
-		return
+		return true
 	}
 	if d > handoff+time.Millisecond {
 		// Go's timers are cheap and scale: they cover all but the last
-		// stretch. Close interrupts them.
+		// stretch. Close and a client gone interrupt them.
 		tm := t.timers.Get().(*time.Timer)
 		tm.Reset(d - handoff)
 		select {
@@ -147,7 +148,11 @@ func (t *fineTimer) sleepUntil(deadline time.Time) {
 		case <-t.stop:
 			tm.Stop()
 			t.timers.Put(tm)
-			return
+			return true
+		case <-gone:
+			tm.Stop()
+			t.timers.Put(tm)
+			return false
 		}
 		t.timers.Put(tm)
 	}
@@ -159,7 +164,7 @@ func (t *fineTimer) sleepUntil(deadline time.Time) {
 	if t.closed {
 		t.mu.Unlock()
 		t.pool.Put(w)
-		return
+		return true
 	}
 	heap.Push(&t.waits, w)
 	if t.armed == 0 || w.at < t.armed {
@@ -178,6 +183,7 @@ func (t *fineTimer) sleepUntil(deadline time.Time) {
 	} else if bias > 0 {
 		t.bias.Add(-biasStep)
 	}
+	return true
 }
 
 // biasStep is how far one wait moves the bias: small against the

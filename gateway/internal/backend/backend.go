@@ -1,7 +1,8 @@
 // Package backend is the gateway's client of its backend services: one
-// fasthttp HostClient per backend, sized on purpose, and an Exchange per
-// public request that performs its calls and owns their response bodies
-// until the request is done with them.
+// fasthttp HostClient per backend, sized on purpose, whose transport cuts a
+// call on the wire when its context ends, and an Exchange per public request
+// that performs its calls and owns their response bodies until the request
+// is done with them.
 package backend
 
 import (
@@ -77,6 +78,7 @@ type Clients struct {
 
 type client struct {
 	hc       *fasthttp.HostClient
+	tr       *transport
 	timeout  time.Duration
 	inFlight atomic.Int64
 	// slots holds one token per connection the backend may have: a call
@@ -123,7 +125,9 @@ func New(backends map[string]Backend, opts Options) (*Clients, error) {
 		if timeout <= 0 {
 			timeout = opts.Timeout
 		}
+		tr := newTransport()
 		c.backends[name] = &client{
+			tr:      tr,
 			timeout: timeout,
 			slots:   make(chan struct{}, maxConns),
 			maxWait: opts.MaxConnWaitTimeout,
@@ -136,6 +140,7 @@ func New(backends map[string]Backend, opts Options) (*Clients, error) {
 				MaxIdleConnDuration: 30 * time.Second,
 				Dial:                func(a string) (net.Conn, error) { return guardDial(dial, a) },
 				RetryIfErr:          retryOnce,
+				Transport:           tr,
 				// The path a template built is the path sent: fasthttp would
 				// otherwise decode %2F and remove dot segments, so that
 				// /layers/1%2F..%2F..%2Fadmin reached the backend as /admin.
@@ -286,9 +291,12 @@ func (e *Exchange) SetRequestID(id []byte) { e.id = append(e.id[:0], id...) }
 
 // Do performs one call: method and path (with query, sent byte for byte as
 // given) on the named backend. The deadline is the earlier of ctx's and the
-// configured call timeout; it bounds the wait for a connection too. A
-// non-2xx status is not an error. A failed call is an *Error with its Kind
-// (errors.Is matches ErrTimeout and ErrUnavailable), or ErrUnknownBackend.
+// configured call timeout; it bounds the wait for a connection too. A call
+// whose ctx is cancelled returns at once, even on the wire: its connection
+// is closed, so that the backend sees it go (KindCancelled, and errors.Is
+// matches context.Canceled). A non-2xx status is not an error. A failed
+// call is an *Error with its Kind (errors.Is matches ErrTimeout and
+// ErrUnavailable), or ErrUnknownBackend.
 func (e *Exchange) Do(ctx context.Context, backend, method, path string) (int, []byte, error) {
 	return e.DoBody(ctx, backend, method, path, "", nil)
 }
@@ -310,7 +318,7 @@ func (e *Exchange) DoBody(ctx context.Context, backend, method, path, contentTyp
 		deadline = time.Now().Add(DefaultMaxConnWaitTimeout)
 	}
 	if err := ctx.Err(); err != nil {
-		return 0, nil, &Error{Kind: KindTimeout, Backend: backend, Addr: hc.Addr, Err: err}
+		return 0, nil, &Error{Kind: classify(err), Backend: backend, Addr: hc.Addr, Err: err}
 	}
 
 	if err := b.acquire(ctx, deadline); err != nil {
@@ -335,7 +343,9 @@ func (e *Exchange) DoBody(ctx context.Context, backend, method, path, contentTyp
 		req.SetBodyRaw(body)
 	}
 	b.inFlight.Add(1)
+	b.tr.add(req, ctx, deadline)
 	err := hc.DoDeadline(req, resp, deadline)
+	b.tr.remove(req)
 	b.inFlight.Add(-1)
 	if err != nil {
 		fasthttp.ReleaseResponse(resp)

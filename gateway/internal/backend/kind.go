@@ -36,6 +36,11 @@ const (
 	KindMalformed Kind = "malformed"
 	// KindTooLarge: the body exceeds the response size limit.
 	KindTooLarge Kind = "too_large"
+	// KindCancelled: the gateway gave the call up before its answer, since
+	// nobody would read it (the client went away, or a required sibling
+	// failed). It is never a public kind: the engine reports such a call
+	// aborted, and a client that went away reads nothing.
+	KindCancelled Kind = "cancelled"
 )
 
 // Detail is the kind as a public phrase: "timeout", "bad status 500",
@@ -97,6 +102,8 @@ func KindOf(err error) Kind {
 func classify(err error) Kind {
 	var nerr net.Error
 	switch {
+	case errors.Is(err, context.Canceled):
+		return KindCancelled
 	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout),
 		errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded),
 		errors.As(err, &nerr) && nerr.Timeout():

@@ -239,6 +239,7 @@ func decodeFanout(doc *openapi3.T, raw any, rules map[string]fanout.FieldRule) (
 			Path:     c.Path,
 			Timeout:  timeout,
 			Optional: c.Optional,
+			Primary:  c.Name == f.Primary,
 		})
 	}
 	if !found {

@@ -1,0 +1,160 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// errNoCall is the error of a request that reached the transport without
+// a call: only DoBody sends requests, so it means a bug, not a failure of
+// the backend.
+var errNoCall = errors.New("request sent outside a call")
+
+// A call is what the transport needs of a request that fasthttp does not
+// carry: the context that may cancel it and its deadline.
+type call struct {
+	ctx      context.Context
+	deadline time.Time
+}
+
+// transport is fasthttp's default round trip made cancellable. fasthttp's
+// client takes a deadline, not a context, so a call already on the wire
+// would run to its end after its request was given up (the client gone, or
+// a required sibling failed), and the backend would go on working for
+// nobody. Here, while the request is written and its answer read, the
+// call's context arms a deadline in the past on the connection, which
+// wakes the blocked write or read at once; the connection is then closed,
+// never pooled, since a half-read answer on it would be taken for the next
+// request's, and the backend sees the end of the stream.
+//
+// fasthttp hands the transport only the request, so DoBody registers the
+// call under its *fasthttp.Request for the call's duration: a map under a
+// mutex, one per backend, which allocates nothing once it has grown.
+//
+// Apart from that it does what fasthttp's transport does for the options
+// set in New (no streaming, no WriteTimeout, ReadTimeout or
+// MaxConnDuration): the same connection pool, the same retry answers, the
+// same response size limit.
+type transport struct {
+	mu    sync.Mutex
+	calls map[*fasthttp.Request]call
+}
+
+func newTransport() *transport {
+	return &transport{calls: make(map[*fasthttp.Request]call)}
+}
+
+// add registers the call of req until remove.
+func (t *transport) add(req *fasthttp.Request, ctx context.Context, deadline time.Time) {
+	t.mu.Lock()
+	t.calls[req] = call{ctx, deadline}
+	t.mu.Unlock()
+}
+
+func (t *transport) remove(req *fasthttp.Request) {
+	t.mu.Lock()
+	delete(t.calls, req)
+	t.mu.Unlock()
+}
+
+func (t *transport) lookup(req *fasthttp.Request) (call, bool) {
+	t.mu.Lock()
+	c, ok := t.calls[req]
+	t.mu.Unlock()
+	return c, ok
+}
+
+// RoundTrip sends req on a connection of hc and reads its answer into
+// resp, giving up as soon as the call's context ends. retry says whether
+// HostClient may try again (its RetryIfErr has the last word); a cancelled
+// call is never retried.
+func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response) (retry bool, err error) {
+	c, ok := t.lookup(req)
+	if !ok {
+		return false, errNoCall
+	}
+	if err := c.ctx.Err(); err != nil {
+		return false, err
+	}
+	timeout := time.Until(c.deadline)
+	if timeout <= 0 {
+		return false, fasthttp.ErrTimeout
+	}
+	cc, err := hc.AcquireConn(timeout, req.ConnectionClose())
+	if err != nil {
+		return false, err
+	}
+	conn := cc.Conn()
+	resp.ParseNetConn(conn)
+	// One deadline for the write and the read: both end with the call.
+	if err := conn.SetDeadline(c.deadline); err != nil {
+		hc.CloseConn(cc)
+		return true, err
+	}
+	stop := interruptOn(c.ctx, conn)
+
+	bw := hc.AcquireWriter(conn)
+	err = req.Write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	hc.ReleaseWriter(bw)
+	if err != nil {
+		cut := !stop()
+		hc.CloseConn(cc)
+		if cut {
+			return false, c.ctx.Err()
+		}
+		if x, ok := err.(interface{ Timeout() bool }); ok && x.Timeout() {
+			err = fasthttp.ErrTimeout
+		}
+		return true, err
+	}
+
+	if req.Header.IsHead() {
+		resp.SkipBody = true
+	}
+	br := hc.AcquireReader(conn)
+	err = resp.ReadLimitBody(br, hc.MaxResponseBodySize)
+	hc.ReleaseReader(br)
+	// A cancel that came too late to cut the read still left its deadline
+	// on the connection: close it rather than pool it.
+	cut := !stop()
+	if err != nil {
+		hc.CloseConn(cc)
+		if cut {
+			return false, c.ctx.Err()
+		}
+		// The same answer would come again.
+		return !errors.Is(err, fasthttp.ErrBodyTooLarge), err
+	}
+	if cut || req.ConnectionClose() || resp.ConnectionClose() {
+		hc.CloseConn(cc)
+	} else {
+		hc.ReleaseConn(cc)
+	}
+	return false, nil
+}
+
+// interruptOn wakes any blocked read or write on conn once ctx ends, until
+// stop is called; stop reports false if it came too late.
+func interruptOn(ctx context.Context, conn interface{ SetDeadline(time.Time) error }) (stop func() bool) {
+	if ctx.Done() == nil {
+		return never
+	}
+	if g, ok := conn.(*guardedConn); ok {
+		// Bound once per connection, so that arming costs no closure.
+		return context.AfterFunc(ctx, g.interruptFn)
+	}
+	return context.AfterFunc(ctx, func() { _ = conn.SetDeadline(longAgo) })
+}
+
+func never() bool { return true }
+
+// longAgo is a deadline in the past, which wakes a blocked read or write
+// at once.
+var longAgo = time.Unix(1, 0)
