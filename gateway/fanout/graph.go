@@ -112,7 +112,7 @@ func (r *run) pass(i int, path string) {
 		return
 	}
 	t0 := time.Now()
-	err := r.gate.enter(r.ctx)
+	err := r.gate.enter(r.ctxOf(i))
 	wait := time.Since(t0)
 	if err != nil {
 		r.turnedAway(i, err, wait)
@@ -126,7 +126,7 @@ func (r *run) pass(i int, path string) {
 // after wait. A refusal at the end of ctx says why ctx ended: the caller's
 // deadline, or the abort. Neither that nor a closed pool aborts the run.
 func (r *run) turnedAway(i int, err error, wait time.Duration) {
-	if stop := r.stopped(); stop != nil {
+	if stop := r.stopped(i); stop != nil {
 		err = stop
 	}
 	o := &r.res.Outcomes[i]

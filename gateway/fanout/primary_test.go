@@ -49,3 +49,42 @@ func TestAbortSparesThePrimary(t *testing.T) {
 		})
 	}
 }
+
+// TestAbortSendsThePrimaryStillWaiting: a primary that had not been sent
+// when a sibling failed (sequential mode sends it after the sibling; a pool
+// of one holds it at the gate) is still sent, since only its answer can
+// tell a missing experiment (404) from a failed page (502).
+func TestAbortSendsThePrimaryStillWaiting(t *testing.T) {
+	// results first, so that it goes before the experiment.
+	var calls []CallSpec
+	for _, c := range resultsCalls {
+		c.Primary = c.Name == "experiment"
+		if c.Name == "results" {
+			calls = append([]CallSpec{c}, calls...)
+		} else {
+			calls = append(calls, c)
+		}
+	}
+	p, err := Compile("getExperimentResults", calls, resultsParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Index("results") > p.Index("experiment") {
+		t.Fatalf("results at %d, experiment at %d: the test needs results first", p.Index("results"), p.Index("experiment"))
+	}
+	for _, mode := range []string{ModeSequential, ModePool} {
+		t.Run(mode, func(t *testing.T) {
+			d := DoerFunc(func(ctx context.Context, backend, method, path string) (int, []byte, error) {
+				if backend == "results" {
+					return 404, []byte(`{}`), nil
+				}
+				return 404, []byte(`{"error":"no such experiment"}`), nil
+			})
+			r := newExecutor(t, mode, Options{PoolSize: 1}).Execute(t.Context(), p, ParamMap{"experiment_id": "42"}, d)
+			defer r.Release()
+			if o := r.Outcomes[p.Index("experiment")]; !o.Sent || o.Status != 404 {
+				t.Errorf("experiment: %+v, want it sent and its 404", o)
+			}
+		})
+	}
+}

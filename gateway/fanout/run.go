@@ -170,7 +170,7 @@ func (r *run) prepare(i int, buf []byte) (path string, ok bool) {
 			})
 		}
 	}
-	if err := r.stopped(); err != nil {
+	if err := r.stopped(i); err != nil {
 		return r.skip(i, err)
 	}
 	path, err := t.expand(buf, r.params, r.vals)
@@ -198,7 +198,7 @@ func (r *run) skip(i int, err error) (string, bool) {
 func (r *run) send(i int, path string, wait time.Duration) {
 	o := &r.res.Outcomes[i]
 	o.Wait = wait
-	if err := r.stopped(); err != nil {
+	if err := r.stopped(i); err != nil {
 		o.Err = err
 		o.Start = r.since()
 		return
@@ -214,12 +214,9 @@ func (r *run) send(i int, path string, wait time.Duration) {
 			o.Err = fmt.Errorf("%w: call %q: %v", ErrPanic, spec.Name, v)
 		}
 	}()
-	ctx := r.ctx
-	if spec.Primary {
-		// The abort cancels r.ctx; the primary's answer may still decide
-		// the status, so it runs under the caller's context.
-		ctx = r.parent
-	}
+	// The abort cancels r.ctx; the primary's answer may still decide the
+	// status, so it runs under the caller's context.
+	ctx := r.ctxOf(i)
 	if spec.Timeout > 0 {
 		// WithTimeout keeps the parent's deadline when it is earlier, so the
 		// Doer sees the smaller of the call's timeout and what is left. It
@@ -247,13 +244,28 @@ func (r *run) send(i int, path string, wait time.Duration) {
 	}
 }
 
-// stopped returns why no call may start now: an *AbortError once a required
-// call failed, else ctx's error; nil while calls may start.
-func (r *run) stopped() error {
+// stopped returns why call i may not start now: an *AbortError once a
+// required call failed, else ctx's error; nil while it may start. The
+// primary is spared the abort, as in send: its own answer decides the
+// status (an unknown experiment is a 404 even when a sibling failed first),
+// so only the caller's context stops it.
+func (r *run) stopped(i int) error {
+	if r.plan.calls[i].Spec.Primary {
+		return r.parent.Err()
+	}
 	if r.aborter.Load() > 0 {
 		return r.aborted(context.Canceled)
 	}
 	return r.ctx.Err()
+}
+
+// ctxOf is the context call i waits and runs under: the caller's for the
+// primary, which the abort spares, else the run's.
+func (r *run) ctxOf(i int) context.Context {
+	if r.plan.calls[i].Spec.Primary {
+		return r.parent
+	}
+	return r.ctx
 }
 
 // aborted returns the *AbortError of a call that the abort cut short, with
