@@ -24,6 +24,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"fanout/bench/launch"
 )
 
 // Acts lists the acts in the order of the show.
@@ -91,8 +93,8 @@ type Options struct {
 	SLO time.Duration
 	// Verbose copies the processes' logs to Log.
 	Verbose bool
-	// GatewayBin and MocksBin are prebuilt binaries; empty builds them.
-	GatewayBin, MocksBin string
+	// Bins are prebuilt binaries; an empty path builds that program.
+	Bins launch.Binaries
 }
 
 // DefaultOptions returns the settings of the one-minute show, writing to out.
@@ -195,7 +197,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 		}()
 	}
 	fmt.Fprintln(o.Log, "demo: building the gateway and the mock backends")
-	bins, err := build(ctx, &o)
+	bins, err := o.Bins.Build(ctx)
 	if err != nil {
 		return rep, err
 	}
@@ -227,7 +229,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 type player struct {
 	o      Options
 	s      *show
-	bins   binaries
+	bins   launch.Binaries
 	logs   io.Writer
 	report *Report
 }
@@ -306,8 +308,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	loads := fs.String("pool-loads", joinFloats(o.PoolLoads), "pool: offered rates as `fractions` of the pool's capacity")
 	fs.DurationVar(&o.SLO, "slo", o.SLO, "load: p99 past which a gateway counts as broken (so does success under 99%)")
 	fs.BoolVar(&o.Verbose, "v", false, "copy the gateways' and mocks' logs to standard error")
-	fs.StringVar(&o.GatewayBin, "gateway-bin", "", "use this gateway `binary` instead of building ./gateway")
-	fs.StringVar(&o.MocksBin, "mocks-bin", "", "use this mock backends `binary` instead of building ./mockbackends")
+	fs.StringVar(&o.Bins.Gateway, "gateway-bin", "", "use this gateway `binary` instead of building ./gateway")
+	fs.StringVar(&o.Bins.Mocks, "mocks-bin", "", "use this mock backends `binary` instead of building ./mockbackends")
 
 	// Acts may come before or after the flags: `demo load -step 3s` and
 	// `demo -step 3s load` both work.

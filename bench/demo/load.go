@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"fanout/bench/launch"
 	"fanout/bench/load"
 	"fanout/bench/scenario"
 	"fanout/mockbackends/model"
@@ -149,7 +150,7 @@ func judge(s *Step, slo time.Duration) {
 
 func (p *player) load(ctx context.Context) error {
 	o, s := p.o, p.s
-	st, err := startStage(ctx, p.bins, p.logs, nil, []gatewaySpec{
+	st, err := startStage(ctx, p.bins, p.logs, nil, []launch.Gateway{
 		{Mode: "pool", PoolSize: o.PoolSize}, {Mode: "concurrent"}, {Mode: "blocking"},
 	})
 	if err != nil {

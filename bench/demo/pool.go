@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"fanout/bench/launch"
 	"fanout/mockbackends/model"
 )
 
@@ -20,7 +21,7 @@ type PoolRun struct {
 
 func (p *player) pool(ctx context.Context) error {
 	o, s := p.o, p.s
-	st, err := startStage(ctx, p.bins, p.logs, nil, []gatewaySpec{{Mode: "pool", PoolSize: o.SmallPool}, {Mode: "concurrent"}})
+	st, err := startStage(ctx, p.bins, p.logs, nil, []launch.Gateway{{Mode: "pool", PoolSize: o.SmallPool}, {Mode: "concurrent"}})
 	if err != nil {
 		return err
 	}

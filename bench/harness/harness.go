@@ -31,12 +31,6 @@ import (
 	"fanout/bench/scenario"
 )
 
-// Packages of the binaries the harness builds.
-const (
-	GatewayPackage = "./gateway"
-	MocksPackage   = "./mockbackends"
-)
-
 // DefaultSuite names the scenarios `bench` runs without arguments, in order.
 var DefaultSuite = []string{"talk", "tail", "pool-vs-async", "slow-backend", "capacity", "soak"}
 
@@ -54,7 +48,7 @@ type Options struct {
 	// process in the result directory's logs/).
 	Logs io.Writer
 	// GatewayBin and MocksBin are the binaries to run (default: built
-	// with launch.Build).
+	// with launch.Binaries.Build).
 	GatewayBin, MocksBin string
 	// Now gives the time that names result directories (default time.Now).
 	Now func() time.Time
@@ -87,17 +81,11 @@ func Run(ctx context.Context, scenarios []*scenario.Scenario, opts Options) ([]O
 	p := newProgress(opts.Progress, scenarios)
 	if opts.GatewayBin == "" || opts.MocksBin == "" {
 		p.line("building the gateway and the mock backends")
-		var err error
-		if opts.GatewayBin == "" {
-			if opts.GatewayBin, err = launch.Build(ctx, GatewayPackage); err != nil {
-				return nil, err
-			}
+		bins, err := launch.Binaries{Gateway: opts.GatewayBin, Mocks: opts.MocksBin}.Build(ctx)
+		if err != nil {
+			return nil, err
 		}
-		if opts.MocksBin == "" {
-			if opts.MocksBin, err = launch.Build(ctx, MocksPackage); err != nil {
-				return nil, err
-			}
-		}
+		opts.GatewayBin, opts.MocksBin = bins.Gateway, bins.Mocks
 	}
 	env := Environment(ctx)
 	stamp := opts.Now().UTC().Format("20060102T150405Z")
