@@ -314,12 +314,3 @@ func TestRunRejectsBadAttack(t *testing.T) {
 		}
 	}
 }
-
-func TestQuantile(t *testing.T) {
-	xs := []time.Duration{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
-	for q, want := range map[float64]time.Duration{0.5: 5, 0.9: 9, 0.99: 10, 0.1: 1} {
-		if got := quantile(xs, q); got != want {
-			t.Errorf("quantile(%v) = %v, want %v", q, got, want)
-		}
-	}
-}
