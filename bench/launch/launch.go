@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"strings"
@@ -193,9 +194,7 @@ func (p *Proc) Addr(name string) string {
 func (p *Proc) announce(addrs map[string]string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for n, a := range addrs {
-		p.later[n] = a
-	}
+	maps.Copy(p.later, addrs)
 	close(p.changed)
 	p.changed = make(chan struct{})
 }
