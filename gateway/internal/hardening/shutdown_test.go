@@ -52,7 +52,9 @@ func TestShutdownBinary(t *testing.T) {
 			results <- result{status, string(body), err, time.Now()}
 		}()
 	}
-	time.Sleep(slow / 5) // every request is waiting for the results service
+	waitFor(t, "every request to wait for the results service", func() bool {
+		return mocks.Stats(model.ServiceResults).InFlight == inFlight
+	})
 
 	signalled := time.Now()
 	if err := gw.cmd.Process.Signal(syscall.SIGTERM); err != nil {
