@@ -12,6 +12,7 @@ import (
 
 	"fanout/bench/launch"
 	"fanout/bench/servertiming"
+	"fanout/mockbackends/model"
 )
 
 // stopGrace bounds how long a stopped gateway may take to finish what it
@@ -69,6 +70,22 @@ func startStage(ctx context.Context, bins launch.Binaries, logs io.Writer, mockA
 		return nil, firstErr
 	}
 	return s, nil
+}
+
+// startResultsStage starts a stage with the default models and a gateway
+// per spec, one of them concurrent, and computes the limits of the results
+// route under those models from its document. The caller must call stop.
+func (p *player) startResultsStage(ctx context.Context, specs []launch.Gateway) (*stage, Limits, error) {
+	st, err := startStage(ctx, p.bins, p.logs, nil, specs)
+	if err != nil {
+		return nil, Limits{}, err
+	}
+	lim, err := fetchLimits(ctx, st.client, st.url("concurrent", "/openapi.json"), resultsRoute, model.Default())
+	if err != nil {
+		st.stop()
+		return nil, Limits{}, err
+	}
+	return st, lim, nil
 }
 
 // url returns the address of path on the gateway of mode.
