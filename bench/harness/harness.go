@@ -47,9 +47,9 @@ type Options struct {
 	// Logs receives the processes' standard error (nil: a log file per
 	// process in the result directory's logs/).
 	Logs io.Writer
-	// GatewayBin and MocksBin are the binaries to run (default: built
-	// with launch.Binaries.Build).
-	GatewayBin, MocksBin string
+	// Bins are the binaries to run; an empty path builds that program
+	// (launch.Binaries.Build).
+	Bins launch.Binaries
 	// Now gives the time that names result directories (default time.Now).
 	Now func() time.Time
 	// Write renders the report of a finished scenario into its directory
@@ -79,13 +79,12 @@ func Run(ctx context.Context, scenarios []*scenario.Scenario, opts Options) ([]O
 		opts.Now = time.Now
 	}
 	p := newProgress(opts.Progress, scenarios)
-	if opts.GatewayBin == "" || opts.MocksBin == "" {
+	if opts.Bins.Gateway == "" || opts.Bins.Mocks == "" {
 		p.line("building the gateway and the mock backends")
-		bins, err := launch.Binaries{Gateway: opts.GatewayBin, Mocks: opts.MocksBin}.Build(ctx)
-		if err != nil {
+		var err error
+		if opts.Bins, err = opts.Bins.Build(ctx); err != nil {
 			return nil, err
 		}
-		opts.GatewayBin, opts.MocksBin = bins.Gateway, bins.Mocks
 	}
 	env := Environment(ctx)
 	stamp := opts.Now().UTC().Format("20060102T150405Z")
@@ -161,7 +160,7 @@ func runScenario(ctx context.Context, s *scenario.Scenario, dir string, env resu
 	p.begin(s)
 
 	mlog, closeLog := r.logs("mockbackends")
-	m, err := startMocks(ctx, opts.MocksBin, s, seed, dir, mlog)
+	m, err := startMocks(ctx, opts.Bins.Mocks, s, seed, dir, mlog)
 	if err != nil {
 		closeLog()
 		return nil, err
@@ -336,7 +335,7 @@ func (r *runner) measure(ctx context.Context, v scenario.Variant, rate float64, 
 	}
 	glog, closeLog := r.logs("gateway-" + name)
 	defer closeLog()
-	gw, err := startGateway(ctx, r.opts.GatewayBin, s, v, r.mocks, glog)
+	gw, err := startGateway(ctx, r.opts.Bins.Gateway, s, v, r.mocks, glog)
 	if err != nil {
 		return err
 	}
