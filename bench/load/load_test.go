@@ -78,22 +78,30 @@ func TestRunOpenModel(t *testing.T) {
 		t.Errorf("no sample Server-Timing: %+v %q", rep.Timing, rep.TimingTarget)
 	}
 	// The results file is vegeta's encoding, with only the kept headers.
-	dec := vegeta.NewDecoder(&out)
-	n := 0
-	for {
-		var r vegeta.Result
-		if err := dec.Decode(&r); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			t.Fatal(err)
-		}
+	results := decodeResults(t, &out)
+	for _, r := range results {
 		if r.Headers.Get("X-Noise") != "" || r.Headers.Get("Server-Timing") == "" {
 			t.Fatalf("headers in the results file: %v", r.Headers)
 		}
-		n++
 	}
-	if n != rep.Requests {
-		t.Errorf("%d results in the file, %d in the report", n, rep.Requests)
+	if len(results) != rep.Requests {
+		t.Errorf("%d results in the file, %d in the report", len(results), rep.Requests)
+	}
+}
+
+// decodeResults reads a results file in vegeta's encoding to its end.
+func decodeResults(t *testing.T, in io.Reader) []vegeta.Result {
+	t.Helper()
+	dec := vegeta.NewDecoder(in)
+	var out []vegeta.Result
+	for {
+		var r vegeta.Result
+		if err := dec.Decode(&r); errors.Is(err, io.EOF) {
+			return out
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
 	}
 }
 
@@ -161,14 +169,7 @@ func TestRunCountsCompletePartialAndFailedApart(t *testing.T) {
 	}
 	n := float64(rep.Requests)
 	failed, partial := float64(rep.Codes["504"])/n, 0.0
-	dec := vegeta.NewDecoder(&out)
-	for {
-		var r vegeta.Result
-		if err := dec.Decode(&r); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			t.Fatal(err)
-		}
+	for _, r := range decodeResults(t, &out) {
 		if r.Code == 200 && r.Headers.Get(PartialHeader) != "" {
 			partial++
 		}
