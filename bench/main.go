@@ -24,7 +24,6 @@ import (
 	"strings"
 	"syscall"
 
-	"fanout/bench/demo"
 	"fanout/bench/harness"
 	"fanout/bench/launch"
 	"fanout/bench/load"
@@ -84,7 +83,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		case "report":
 			return redraw(args[1:], stdout, stderr)
 		case "demo":
-			return demo.Main(args[1:], stdout, stderr)
+			return runDemo(args[1:], stdout, stderr)
 		}
 	}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)

@@ -8,10 +8,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"fanout/bench/demo"
 	"fanout/bench/harness"
 	"fanout/bench/result"
 	"fanout/bench/scenario"
@@ -330,5 +332,62 @@ func TestSummarySaysSuccessAndInterrupted(t *testing.T) {
 	}
 	if strings.Contains(out.String(), " ok ") {
 		t.Errorf("the summary still says ok:\n%s", out.String())
+	}
+}
+
+func TestDemoUsage(t *testing.T) {
+	tests := []struct {
+		args     []string
+		code     int
+		inStderr string
+	}{
+		{[]string{"-h"}, 0, "Examples:"},                    // help with examples
+		{[]string{"-h"}, 0, "-mocks-bin binary"},            // help lists the flags too
+		{[]string{"nonsense"}, 2, `unknown act "nonsense"`}, // acts are checked before anything starts
+		{[]string{"-rates", "50,10"}, 2, "rising"},          // rates must rise
+		{[]string{"-rates", "50,x"}, 2, `"x" is not a whole number`},
+		{[]string{"-pool-loads", "0.5,y"}, 2, `"y" is not a number`},
+		{[]string{"-slow", "10ms", "-fast", "20ms"}, 2, "-slow"},
+		{[]string{"-color", "sometimes"}, 2, "-color"},
+		{[]string{"-bogus"}, 2, "flag provided but not defined"},
+	}
+	for _, tc := range tests {
+		var stdout, stderr bytes.Buffer
+		args := append([]string{"demo"}, tc.args...)
+		if code := run(args, &stdout, &stderr); code != tc.code {
+			t.Errorf("run(%q) = %d, want %d; stderr:\n%s", args, code, tc.code, stderr.String())
+		}
+		if !strings.Contains(stderr.String(), tc.inStderr) {
+			t.Errorf("run(%q): stderr lacks %q:\n%s", args, tc.inStderr, stderr.String())
+		}
+	}
+}
+
+// TestDemoFlags checks the options the demo's flags make: acts on either
+// side of the flags, the quick preset, and explicit flags winning over it.
+func TestDemoFlags(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	o, code := parseDemo([]string{"load", "-quick", "-step", "1s", "-pool-loads", "0.25,2", "pool", "-color", "never",
+		"-gateway-bin", "/bin/gw"}, &stdout, &stderr)
+	if o == nil {
+		t.Fatalf("parseDemo: code %d, stderr:\n%s", code, stderr.String())
+	}
+	quick := demo.DefaultOptions(&stdout)
+	quick.Quick()
+	if !slices.Equal(o.Acts, []string{"load", "pool"}) {
+		t.Errorf("acts %q, want load and pool", o.Acts)
+	}
+	if o.Step != time.Second {
+		t.Errorf("step %v: an explicit -step must win over -quick", o.Step)
+	}
+	if !slices.Equal(o.PoolLoads, []float64{0.25, 2}) {
+		t.Errorf("pool loads %v, want the explicit 0.25,2", o.PoolLoads)
+	}
+	if o.Slow != quick.Slow || o.PoolSize != quick.PoolSize || !slices.Equal(o.LoadFactors, quick.LoadFactors) {
+		t.Errorf("slow %v, pool size %d, load factors %v: want the quick preset's %v, %d, %v",
+			o.Slow, o.PoolSize, o.LoadFactors, quick.Slow, quick.PoolSize, quick.LoadFactors)
+	}
+	if o.Colour || o.Bins.Gateway != "/bin/gw" || o.Bins.Mocks != "" {
+		t.Errorf("colour %v, binaries %+v: want no colour and only the gateway given", o.Colour, o.Bins)
 	}
 }

@@ -5,25 +5,24 @@
 // and bars as it goes. With an HTML file it also writes the same acts as
 // one self-contained page with charts, for projecting.
 //
-// The bench command runs it as `bench demo [act...] [flags]`; Main is that
-// entry point.
+// The bench command runs it as `bench demo [act...] [flags]`: bench's main
+// parses the flags into Options and calls Run.
 package demo
 
 import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"fanout/bench/launch"
 )
 
 // Acts lists the acts in the order of the show.
@@ -91,8 +90,8 @@ type Options struct {
 	SLO time.Duration
 	// Verbose copies the processes' logs to Log.
 	Verbose bool
-	// GatewayBin and MocksBin are prebuilt binaries; empty builds them.
-	GatewayBin, MocksBin string
+	// Bins are prebuilt binaries; an empty path builds that program.
+	Bins launch.Binaries
 }
 
 // DefaultOptions returns the settings of the one-minute show, writing to out.
@@ -111,9 +110,9 @@ func DefaultOptions(out io.Writer) Options {
 	}
 }
 
-// quick shrinks the show for tests and CI: shorter requests, lower rates,
-// brief steps. The claims (orderings) still hold.
-func (o *Options) quick() {
+// Quick shrinks the show for tests and CI: shorter requests, lower rates,
+// brief steps, small pools. The claims (orderings) still hold.
+func (o *Options) Quick() {
 	o.Slow, o.Fast = 200*time.Millisecond, 60*time.Millisecond
 	o.Step = 400 * time.Millisecond
 	// Blocking works at half its capacity, breaks at 1.5 times it, and a
@@ -124,7 +123,9 @@ func (o *Options) quick() {
 	o.PoolLoads = []float64{0.5, 1.5}
 }
 
-func (o *Options) validate() error {
+// Validate reports the first setting of o that the show cannot play, in
+// the words of its flag (-slow, -rates, ...).
+func (o *Options) Validate() error {
 	for _, a := range o.Acts {
 		if !slices.Contains(Acts, a) {
 			return fmt.Errorf("unknown act %q (acts: %s)", a, strings.Join(Acts, ", "))
@@ -168,7 +169,7 @@ func (o *Options) validate() error {
 // act cannot run; the HTML page, if asked for, holds the acts played so far.
 func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	rep = &Report{}
-	if err := o.validate(); err != nil {
+	if err := o.Validate(); err != nil {
 		return rep, err
 	}
 	if o.Log == nil {
@@ -195,7 +196,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 		}()
 	}
 	fmt.Fprintln(o.Log, "demo: building the gateway and the mock backends")
-	bins, err := build(ctx, &o)
+	bins, err := o.Bins.Build(ctx)
 	if err != nil {
 		return rep, err
 	}
@@ -227,7 +228,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 type player struct {
 	o      Options
 	s      *show
-	bins   binaries
+	bins   launch.Binaries
 	logs   io.Writer
 	report *Report
 }
@@ -247,207 +248,13 @@ func writePage(name string, p *page) error {
 	return nil
 }
 
-const usage = `Usage: bench demo [act...] [flags]
-
-A one-minute terminal show of blocking vs non-blocking fan-out. It builds and
-starts its own mock backends and gateways on free loopback ports, plays the
-acts and stops everything. Acts (all by default, in this order):
-
-  eventloop  two requests, a slow one and a fast one, at the same time:
-             concurrent mode lets the fast one finish first, blocking mode
-             makes it wait behind the slow one
-  results    the four backend calls of GET /v2/experiments/{id}/results as
-             a waterfall in sequential, staged and concurrent mode, each
-             total beside the critical path and the sum
-  load       pool, concurrent and blocking at rising rates: throughput and
-             p99, and where each breaks; the rates start at half of what
-             blocking can serve (1 / backend time per request)
-  pool       a small worker pool against concurrent as the rate passes
-             workers / latency
-
-Between acts the show waits for Enter when standard input is a terminal
-(not with -no-pause). Colours only on a terminal (see -color).
-
-Examples:
-  bench demo                          the whole show
-  bench demo eventloop                one act
-  bench demo -no-pause -html demo.html
-                                      straight through, and a page to project
-  bench demo load -rates 50,100,200,400,800 -step 3s
-  bench demo -quick -no-pause         about 15 seconds, for CI
-
-Flags:
-`
-
-// Main runs the demo command with args (those after "demo") and returns its
-// exit code: 0 on success, 2 for bad usage, 1 when the show fails, 130 when
-// interrupted. It
-// reads standard input for pauses and stops on SIGINT or SIGTERM.
-func Main(args []string, stdout, stderr io.Writer) int {
-	o := DefaultOptions(stdout)
-	o.Log = stderr
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
-		fs.PrintDefaults()
-	}
-	noPause := fs.Bool("no-pause", false, "never wait for Enter between acts")
-	colour := fs.String("color", "auto", "colours: auto (only on a terminal, not with NO_COLOR), always or never")
-	quick := fs.Bool("quick", false, "a short show for tests and CI: shorter requests, lower rates, brief steps, small pools (flags given as well win)")
-	fs.StringVar(&o.HTML, "html", "", "also write the acts as one self-contained HTML `file` with charts")
-	fs.IntVar(&o.Width, "width", o.Width, "width of timelines and bars in `cells`")
-	fs.DurationVar(&o.Slow, "slow", o.Slow, "eventloop: backend latency of the slow request")
-	fs.DurationVar(&o.Fast, "fast", o.Fast, "eventloop: backend latency of the fast request")
-	fs.DurationVar(&o.Step, "step", o.Step, "load and pool: how long each offered rate is held")
-	rates := fs.String("rates", joinInts(o.Rates), "load: offered `rates` (requests/s), rising, comma-separated (default: "+joinFloats(o.LoadFactors)+" times the blocking gateway's capacity, 1 / backend time per request)")
-	fs.IntVar(&o.PoolSize, "pool-size", o.PoolSize, "load: workers of the pool gateway")
-	fs.IntVar(&o.SmallPool, "small-pool", o.SmallPool, "pool: workers of the pool that is pushed past its capacity")
-	loads := fs.String("pool-loads", joinFloats(o.PoolLoads), "pool: offered rates as `fractions` of the pool's capacity")
-	fs.DurationVar(&o.SLO, "slo", o.SLO, "load: p99 past which a gateway counts as broken (so does success under 99%)")
-	fs.BoolVar(&o.Verbose, "v", false, "copy the gateways' and mocks' logs to standard error")
-	fs.StringVar(&o.GatewayBin, "gateway-bin", "", "use this gateway `binary` instead of building ./gateway")
-	fs.StringVar(&o.MocksBin, "mocks-bin", "", "use this mock backends `binary` instead of building ./mockbackends")
-
-	// Acts may come before or after the flags: `demo load -step 3s` and
-	// `demo -step 3s load` both work.
-	var acts []string
-	rest := args
-	for {
-		if err := fs.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return 0
-			}
-			return 2
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		acts = append(acts, fs.Arg(0))
-		rest = fs.Args()[1:]
-	}
-	o.Acts = acts
-
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if *quick {
-		q := DefaultOptions(stdout)
-		q.quick()
-		// Explicit flags win over the quick preset.
-		if !set["slow"] {
-			o.Slow = q.Slow
-		}
-		if !set["fast"] {
-			o.Fast = q.Fast
-		}
-		if !set["step"] {
-			o.Step = q.Step
-		}
-		o.LoadFactors = q.LoadFactors
-		if !set["pool-size"] {
-			o.PoolSize = q.PoolSize
-		}
-		if !set["small-pool"] {
-			o.SmallPool = q.SmallPool
-		}
-		if !set["pool-loads"] {
-			*loads = joinFloats(q.PoolLoads)
-		}
-	}
-	var err error
-	if *rates == "" {
-		o.Rates = nil
-	} else if o.Rates, err = parseInts(*rates); err != nil {
-		fmt.Fprintf(stderr, "demo: -rates: %v\n", err)
-		return 2
-	}
-	if o.PoolLoads, err = parseFloats(*loads); err != nil {
-		fmt.Fprintf(stderr, "demo: -pool-loads: %v\n", err)
-		return 2
-	}
-	switch *colour {
-	case "always":
-		o.Colour = true
-	case "never":
-		o.Colour = false
-	case "auto":
-		o.Colour = isTerminal(stdout) && os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb"
-	default:
-		fmt.Fprintf(stderr, "demo: -color must be auto, always or never, not %q\n", *colour)
-		return 2
-	}
-	o.In = os.Stdin
-	o.Pause = !*noPause && isTerminal(os.Stdin)
-	if err := o.validate(); err != nil {
-		fmt.Fprintf(stderr, "demo: %v\n", err)
-		return 2
-	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if _, err := Run(ctx, o); err != nil {
-		if ctx.Err() != nil {
-			fmt.Fprintln(stderr, "demo: interrupted")
-			return 130
-		}
-		fmt.Fprintf(stderr, "demo: %v\n", err)
-		return 1
-	}
-	if o.HTML != "" {
-		fmt.Fprintf(stderr, "demo: wrote %s\n", o.HTML)
-	}
-	return 0
-}
-
-// isTerminal reports whether v is a character device such as a terminal
-// (not a pipe or a file).
-func isTerminal(v any) bool {
-	f, ok := v.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
-
-func joinInts(v []int) string {
-	s := make([]string, len(v))
-	for i, n := range v {
-		s[i] = strconv.Itoa(n)
-	}
-	return strings.Join(s, ",")
-}
-
+// joinFloats writes v as the flags take it: "0.5,2,6".
 func joinFloats(v []float64) string {
 	s := make([]string, len(v))
 	for i, f := range v {
 		s[i] = strconv.FormatFloat(f, 'g', -1, 64)
 	}
 	return strings.Join(s, ",")
-}
-
-func parseInts(s string) ([]int, error) {
-	var out []int
-	for _, f := range strings.Split(s, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil {
-			return nil, fmt.Errorf("%q is not a whole number", f)
-		}
-		out = append(out, n)
-	}
-	return out, nil
-}
-
-func parseFloats(s string) ([]float64, error) {
-	var out []float64
-	for _, f := range strings.Split(s, ",") {
-		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
-		if err != nil {
-			return nil, fmt.Errorf("%q is not a number", f)
-		}
-		out = append(out, v)
-	}
-	return out, nil
 }
 
 // Report is what a run measured, act by act, for callers that check the

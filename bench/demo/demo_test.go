@@ -20,7 +20,7 @@ func TestShowClaims(t *testing.T) {
 	defer cancel()
 	var out, log bytes.Buffer
 	o := DefaultOptions(&out)
-	o.quick()
+	o.Quick()
 	o.Log = &log
 	o.HTML = filepath.Join(t.TempDir(), "demo.html")
 	rep, err := Run(ctx, o)
@@ -149,28 +149,4 @@ func TestShowClaims(t *testing.T) {
 			t.Errorf("page has %d charts, want at least 8", n)
 		}
 	})
-}
-
-func TestMainUsage(t *testing.T) {
-	tests := []struct {
-		args     []string
-		code     int
-		inStderr string
-	}{
-		{[]string{"-h"}, 0, "Examples:"},                    // help with examples
-		{[]string{"nonsense"}, 2, `unknown act "nonsense"`}, // acts are checked before anything starts
-		{[]string{"-rates", "50,10"}, 2, "rising"},          // rates must rise
-		{[]string{"-slow", "10ms", "-fast", "20ms"}, 2, "-slow"},
-		{[]string{"-color", "sometimes"}, 2, "-color"},
-		{[]string{"-bogus"}, 2, "flag provided but not defined"},
-	}
-	for _, tc := range tests {
-		var stdout, stderr bytes.Buffer
-		if code := Main(tc.args, &stdout, &stderr); code != tc.code {
-			t.Errorf("Main(%q) = %d, want %d; stderr:\n%s", tc.args, code, tc.code, stderr.String())
-		}
-		if !strings.Contains(stderr.String(), tc.inStderr) {
-			t.Errorf("Main(%q): stderr lacks %q:\n%s", tc.args, tc.inStderr, stderr.String())
-		}
-	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"fanout/bench/launch"
 )
 
 // The event loop's two requests: single-call operations on different
@@ -37,7 +39,7 @@ func (p *player) eventLoop(ctx context.Context) error {
 	st, err := startStage(ctx, p.bins, p.logs, []string{
 		"-latency", "experiments.get_experiment=fixed:" + o.Slow.String(),
 		"-latency", "projects.get_project=fixed:" + o.Fast.String(),
-	}, []gatewaySpec{{Mode: "concurrent"}, {Mode: "blocking"}})
+	}, []launch.Gateway{{Mode: "concurrent"}, {Mode: "blocking"}})
 	if err != nil {
 		return err
 	}

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"fanout/bench/launch"
 	"fanout/bench/load"
 	"fanout/bench/scenario"
-	"fanout/mockbackends/model"
 )
 
 // attackTimeout bounds one request of an attack: past the gateway's own
@@ -149,17 +149,13 @@ func judge(s *Step, slo time.Duration) {
 
 func (p *player) load(ctx context.Context) error {
 	o, s := p.o, p.s
-	st, err := startStage(ctx, p.bins, p.logs, nil, []gatewaySpec{
+	st, limits, err := p.startResultsStage(ctx, []launch.Gateway{
 		{Mode: "pool", PoolSize: o.PoolSize}, {Mode: "concurrent"}, {Mode: "blocking"},
 	})
 	if err != nil {
 		return err
 	}
 	defer st.stop()
-	limits, err := fetchLimits(ctx, st.client, st.url("concurrent", "/openapi.json"), resultsRoute, model.Default())
-	if err != nil {
-		return err
-	}
 	rates := o.Rates
 	derived := ""
 	if len(rates) == 0 {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"math"
 
-	"fanout/mockbackends/model"
+	"fanout/bench/launch"
 )
 
 // PoolRun is the pool act: a small pool against concurrent at rates around
@@ -20,15 +20,11 @@ type PoolRun struct {
 
 func (p *player) pool(ctx context.Context) error {
 	o, s := p.o, p.s
-	st, err := startStage(ctx, p.bins, p.logs, nil, []gatewaySpec{{Mode: "pool", PoolSize: o.SmallPool}, {Mode: "concurrent"}})
+	st, limits, err := p.startResultsStage(ctx, []launch.Gateway{{Mode: "pool", PoolSize: o.SmallPool}, {Mode: "concurrent"}})
 	if err != nil {
 		return err
 	}
 	defer st.stop()
-	limits, err := fetchLimits(ctx, st.client, st.url("concurrent", "/openapi.json"), resultsRoute, model.Default())
-	if err != nil {
-		return err
-	}
 	// Every call holds a worker for its whole backend time, so a request
 	// costs the sum of its calls in worker time.
 	capacity := float64(o.SmallPool) / limits.Sum.Seconds()

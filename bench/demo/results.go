@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"fanout/bench/launch"
 	"fanout/bench/limits"
 	"fanout/bench/servertiming"
 	"fanout/mockbackends/model"
@@ -53,15 +54,11 @@ func (p *player) results(ctx context.Context) error {
 			"then its layer and its project's settings (both need fields of the experiment),\n"+
 			"and its results (which need only the id). The gateway's Server-Timing header\n"+
 			"tells when each call ran.\n", resultsRoute))
-	st, err := startStage(ctx, p.bins, p.logs, nil, []gatewaySpec{{Mode: "sequential"}, {Mode: "staged"}, {Mode: "concurrent"}})
+	st, lim, err := p.startResultsStage(ctx, []launch.Gateway{{Mode: "sequential"}, {Mode: "staged"}, {Mode: "concurrent"}})
 	if err != nil {
 		return err
 	}
 	defer st.stop()
-	lim, err := fetchLimits(ctx, st.client, st.url("concurrent", "/openapi.json"), resultsRoute, model.Default())
-	if err != nil {
-		return err
-	}
 	p.report.ResultsLimits = lim
 	if err := st.warm(ctx, resultsPath(1)); err != nil {
 		return err

@@ -6,46 +6,18 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"fanout/bench/launch"
 	"fanout/bench/servertiming"
+	"fanout/mockbackends/model"
 )
 
 // stopGrace bounds how long a stopped gateway may take to finish what it
 // still has in flight (an overloaded blocking gateway has a queue).
 const stopGrace = 3 * time.Second
-
-// binaries are the built gateway and mock backends.
-type binaries struct {
-	gateway, mocks string
-}
-
-// build builds both programs once per run (launch caches them across runs).
-func build(ctx context.Context, o *Options) (binaries, error) {
-	b := binaries{gateway: o.GatewayBin, mocks: o.MocksBin}
-	var err error
-	if b.gateway == "" {
-		if b.gateway, err = launch.Build(ctx, "./gateway"); err != nil {
-			return b, err
-		}
-	}
-	if b.mocks == "" {
-		if b.mocks, err = launch.Build(ctx, "./mockbackends"); err != nil {
-			return b, err
-		}
-	}
-	return b, nil
-}
-
-// gatewaySpec describes one gateway process of a stage.
-type gatewaySpec struct {
-	Mode     string
-	PoolSize int // for mode pool; 0 leaves the gateway's default
-}
 
 // stage is one act's set of processes: the mock backends and one gateway per
 // mode, each on its own port so that modes can be compared side by side.
@@ -58,14 +30,10 @@ type stage struct {
 // startStage starts the mock backends with mockArgs and a gateway per spec.
 // Processes' standard error goes to logs (nil: discarded, but quoted in
 // start errors). The caller must call stop.
-func startStage(ctx context.Context, bins binaries, logs io.Writer, mockArgs []string, specs []gatewaySpec) (*stage, error) {
-	args := []string{
-		"-experiments-addr", "127.0.0.1:0", "-layers-addr", "127.0.0.1:0",
-		"-projects-addr", "127.0.0.1:0", "-results-addr", "127.0.0.1:0",
-	}
-	mocks, err := launch.Start(ctx, bins.mocks, append(args, mockArgs...), logs)
+func startStage(ctx context.Context, bins launch.Binaries, logs io.Writer, mockArgs []string, specs []launch.Gateway) (*stage, error) {
+	mocks, err := launch.StartMocks(ctx, bins.Mocks, mockArgs, logs)
 	if err != nil {
-		return nil, fmt.Errorf("start mock backends: %w", err)
+		return nil, err
 	}
 	s := &stage{
 		mocks:    mocks,
@@ -74,15 +42,6 @@ func startStage(ctx context.Context, bins binaries, logs io.Writer, mockArgs []s
 			Timeout:   10 * time.Second,
 			Transport: &http.Transport{MaxIdleConnsPerHost: 8, DisableCompression: true},
 		},
-	}
-	var backends []string
-	for _, svc := range []string{"experiments", "layers", "projects", "results"} {
-		addr := mocks.Addrs[svc]
-		if addr == "" {
-			s.stop()
-			return nil, fmt.Errorf("start mock backends: no %s address on the LISTEN line", svc)
-		}
-		backends = append(backends, "-backend", svc+"="+addr)
 	}
 	// Gateways start in parallel: each waits only for its own LISTEN line.
 	type started struct {
@@ -93,14 +52,7 @@ func startStage(ctx context.Context, bins binaries, logs io.Writer, mockArgs []s
 	ch := make(chan started, len(specs))
 	for _, sp := range specs {
 		go func() {
-			gargs := append([]string{"-addr", "127.0.0.1:0", "-admin-addr", "off", "-mode", sp.Mode}, backends...)
-			if sp.PoolSize > 0 {
-				gargs = append(gargs, "-pool-size", strconv.Itoa(sp.PoolSize))
-			}
-			p, err := launch.Start(ctx, bins.gateway, gargs, logs)
-			if err != nil {
-				err = fmt.Errorf("start gateway in %s mode: %w", sp.Mode, err)
-			}
+			p, err := launch.StartGateway(ctx, bins.Gateway, sp, mocks, logs)
 			ch <- started{sp.Mode, p, err}
 		}()
 	}
@@ -118,6 +70,22 @@ func startStage(ctx context.Context, bins binaries, logs io.Writer, mockArgs []s
 		return nil, firstErr
 	}
 	return s, nil
+}
+
+// startResultsStage starts a stage with the default models and a gateway
+// per spec, one of them concurrent, and computes the limits of the results
+// route under those models from its document. The caller must call stop.
+func (p *player) startResultsStage(ctx context.Context, specs []launch.Gateway) (*stage, Limits, error) {
+	st, err := startStage(ctx, p.bins, p.logs, nil, specs)
+	if err != nil {
+		return nil, Limits{}, err
+	}
+	lim, err := fetchLimits(ctx, st.client, st.url("concurrent", "/openapi.json"), resultsRoute, model.Default())
+	if err != nil {
+		st.stop()
+		return nil, Limits{}, err
+	}
+	return st, lim, nil
 }
 
 // url returns the address of path on the gateway of mode.

@@ -31,9 +31,6 @@ type mocks struct {
 // each service on a free port.
 func startMocks(ctx context.Context, bin string, s *scenario.Scenario, seed uint64, dir string, logs io.Writer) (*mocks, error) {
 	args := []string{"-seed", strconv.FormatUint(seed, 10)}
-	for _, svc := range model.Services {
-		args = append(args, "-"+svc+"-addr", "127.0.0.1:0")
-	}
 	if len(s.Backends) > 0 {
 		b, err := yaml.Marshal(map[string]model.Config{"backends": s.Backends})
 		if err != nil {
@@ -45,15 +42,9 @@ func startMocks(ctx context.Context, bin string, s *scenario.Scenario, seed uint
 		}
 		args = append(args, "-config", file)
 	}
-	p, err := launch.Start(ctx, bin, args, logs)
+	p, err := launch.StartMocks(ctx, bin, args, logs)
 	if err != nil {
 		return nil, err
-	}
-	for _, svc := range model.Services {
-		if p.Addr(svc) == "" {
-			_ = p.Stop(launch.DefaultGrace)
-			return nil, fmt.Errorf("start mocks: no address for %s in the LISTEN line", svc)
-		}
 	}
 	return &mocks{proc: p}, nil
 }
@@ -117,14 +108,7 @@ func getJSON(ctx context.Context, url string, v any) error {
 
 // startGateway starts one gateway in the variant's mode, pointed at the mocks.
 func startGateway(ctx context.Context, bin string, s *scenario.Scenario, v scenario.Variant, m *mocks, logs io.Writer) (*launch.Proc, error) {
-	// The admin listener serves /metrics, which the sampler reads.
-	args := []string{"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-mode", v.Mode, "-log-level", "warn"}
-	if v.PoolSize > 0 {
-		args = append(args, "-pool-size", strconv.Itoa(v.PoolSize))
-	}
-	for _, svc := range model.Services {
-		args = append(args, "-backend", svc+"="+m.proc.Addr(svc))
-	}
+	var args []string
 	g := s.Gateway
 	if g.MaxConns > 0 {
 		args = append(args, "-max-conns", strconv.Itoa(g.MaxConns))
@@ -135,13 +119,9 @@ func startGateway(ctx context.Context, bin string, s *scenario.Scenario, v scena
 	if g.BackendTimeout > 0 {
 		args = append(args, "-backend-timeout", g.BackendTimeout.String())
 	}
-	p, err := launch.Start(ctx, bin, args, logs)
-	if err != nil {
-		return nil, err
-	}
-	if p.Addr("gateway") == "" {
-		_ = p.Stop(launch.DefaultGrace)
-		return nil, fmt.Errorf("start gateway: no gateway address in the LISTEN line")
-	}
-	return p, nil
+	// The admin listener serves /metrics, which the sampler reads.
+	return launch.StartGateway(ctx, bin, launch.Gateway{
+		Mode: v.Mode, PoolSize: v.PoolSize, Admin: true,
+		Args: append(args, "-log-level", "warn"),
+	}, m.proc, logs)
 }

@@ -31,12 +31,6 @@ import (
 	"fanout/bench/scenario"
 )
 
-// Packages of the binaries the harness builds.
-const (
-	GatewayPackage = "./gateway"
-	MocksPackage   = "./mockbackends"
-)
-
 // DefaultSuite names the scenarios `bench` runs without arguments, in order.
 var DefaultSuite = []string{"talk", "tail", "pool-vs-async", "slow-backend", "capacity", "soak"}
 
@@ -53,9 +47,9 @@ type Options struct {
 	// Logs receives the processes' standard error (nil: a log file per
 	// process in the result directory's logs/).
 	Logs io.Writer
-	// GatewayBin and MocksBin are the binaries to run (default: built
-	// with launch.Build).
-	GatewayBin, MocksBin string
+	// Bins are the binaries to run; an empty path builds that program
+	// (launch.Binaries.Build).
+	Bins launch.Binaries
 	// Now gives the time that names result directories (default time.Now).
 	Now func() time.Time
 	// Write renders the report of a finished scenario into its directory
@@ -85,18 +79,11 @@ func Run(ctx context.Context, scenarios []*scenario.Scenario, opts Options) ([]O
 		opts.Now = time.Now
 	}
 	p := newProgress(opts.Progress, scenarios)
-	if opts.GatewayBin == "" || opts.MocksBin == "" {
+	if opts.Bins.Gateway == "" || opts.Bins.Mocks == "" {
 		p.line("building the gateway and the mock backends")
 		var err error
-		if opts.GatewayBin == "" {
-			if opts.GatewayBin, err = launch.Build(ctx, GatewayPackage); err != nil {
-				return nil, err
-			}
-		}
-		if opts.MocksBin == "" {
-			if opts.MocksBin, err = launch.Build(ctx, MocksPackage); err != nil {
-				return nil, err
-			}
+		if opts.Bins, err = opts.Bins.Build(ctx); err != nil {
+			return nil, err
 		}
 	}
 	env := Environment(ctx)
@@ -173,7 +160,7 @@ func runScenario(ctx context.Context, s *scenario.Scenario, dir string, env resu
 	p.begin(s)
 
 	mlog, closeLog := r.logs("mockbackends")
-	m, err := startMocks(ctx, opts.MocksBin, s, seed, dir, mlog)
+	m, err := startMocks(ctx, opts.Bins.Mocks, s, seed, dir, mlog)
 	if err != nil {
 		closeLog()
 		return nil, err
@@ -331,28 +318,20 @@ func (r *runner) computeLimits() {
 }
 
 // measure runs one variant at one rate in a fresh gateway: warm-up, then the
-// measured attack with events, CPU, memory and backend calls.
+// measured attack with events, CPU, memory and backend calls. Each step is a
+// method of its own, in the order they run.
 func (r *runner) measure(ctx context.Context, v scenario.Variant, rate float64, d time.Duration, probe bool) error {
 	s := r.s
 	run := result.Run{Variant: v.Label, Mode: v.Mode, PoolSize: v.PoolSize, Rate: rate, Probe: probe, Warmup: s.Load.Warmup}
-	name := scenario.RunName(v.Label, rate)
-	if _, err := os.Stat(filepath.Join(r.dir, name+".bin")); probe && err == nil {
-		// A search may probe one rate twice (a short probe, a hold):
-		// keep both results files.
-		name += "-" + strconv.Itoa(len(r.res.Runs)+1)
-	}
+	name := r.runName(v, rate, probe)
 	r.p.run(v.Label, rate, s.Load.Warmup, d)
 
-	// Events change the mocks during a run; put the scenario's own models
-	// back before each one.
-	for _, e := range s.Events {
-		if err := r.mocks.setModel(ctx, e.Service, s.Backends[e.Service]); err != nil {
-			return err
-		}
+	if err := r.restoreModels(ctx); err != nil {
+		return err
 	}
 	glog, closeLog := r.logs("gateway-" + name)
 	defer closeLog()
-	gw, err := startGateway(ctx, r.opts.GatewayBin, s, v, r.mocks, glog)
+	gw, err := startGateway(ctx, r.opts.Bins.Gateway, s, v, r.mocks, glog)
 	if err != nil {
 		return err
 	}
@@ -368,12 +347,8 @@ func (r *runner) measure(ctx context.Context, v scenario.Variant, rate float64, 
 		Name: name, BaseURL: "http://" + addr, Targets: s.Targets, Rate: rate,
 		Timeout: s.Load.Timeout, Seed: s.Load.Seed,
 	}
-	if s.Load.Warmup > 0 {
-		w := base
-		w.Name, w.Duration, w.Seed = name+"-warmup", s.Load.Warmup, s.Load.Seed+1
-		if _, err := load.Run(ctx, w); err != nil {
-			return fmt.Errorf("warm up %s: %w", name, err)
-		}
+	if err := r.warmUp(ctx, base); err != nil {
+		return err
 	}
 	cpu0, err := gw.CPUTime()
 	if err != nil {
@@ -383,84 +358,22 @@ func (r *runner) measure(ctx context.Context, v scenario.Variant, rate float64, 
 	if err != nil {
 		slog.Warn("read backend stats", "err", err)
 	}
-
-	run.File = name + ".bin"
-	f, err := os.Create(filepath.Join(r.dir, run.File))
-	if err != nil {
-		return fmt.Errorf("create results file: %w", err)
+	if err := r.attack(ctx, gw, base, d, &run); err != nil {
+		return err
 	}
-	defer f.Close()
-	a := base
-	a.Duration, a.Out = d, f
-	if len(s.Events) > 0 {
-		a.PhaseNames = s.Phases()
-		for _, e := range s.Events {
-			a.Phases = append(a.Phases, e.At)
-		}
-		a.At = func(i int) {
-			e := s.Events[i]
-			m := e.Set
-			if e.Restore {
-				m = s.Backends[e.Service]
-			}
-			if err := r.mocks.setModel(ctx, e.Service, m); err != nil {
-				slog.Warn("event", "phase", e.Name, "err", err)
-			}
-		}
-	}
-	// The gateway serves /metrics on its admin listener only.
-	smp := newSampler(gw, gw.Addr("admin"))
-	smp.begin(ctx)
-	rep, err := load.Run(ctx, a)
-	run.Samples = smp.end(ctx)
-	if err != nil {
-		if ctx.Err() != nil {
-			// The step was cut short: its figures and its results
-			// file would pass for a whole step. Drop both.
-			_ = f.Close()
-			_ = os.Remove(filepath.Join(r.dir, run.File))
-		}
-		return fmt.Errorf("attack %s: %w", name, err)
-	}
-	if n := len(run.Samples); n >= 2 {
-		first, last := run.Samples[0], run.Samples[n-1]
-		run.RSSGrowth = last.RSS - first.RSS
-		if first.Goroutines >= 0 && last.Goroutines >= 0 {
-			run.GoroutineGrowth = last.Goroutines - first.Goroutines
-			if first.Connections >= 0 && last.Connections >= 0 {
-				run.GoroutineGrowth -= last.Connections - first.Connections
-			}
-		}
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write results file: %w", err)
-	}
-	run.Report = *rep
-	run.GeneratorLimited = rep.Limited(rate)
-
 	cpu1, err := gw.CPUTime()
 	if err != nil {
 		return err
 	}
 	run.CPU = cpu1 - cpu0
-	if rep.Requests > 0 {
-		run.CPUPerRequest = run.CPU / time.Duration(rep.Requests)
+	if run.Requests > 0 {
+		run.CPUPerRequest = run.CPU / time.Duration(run.Requests)
 	}
 	if run.PeakRSS, err = gw.PeakRSS(); err != nil {
 		return err
 	}
 	if served0 != nil {
-		if served1, err := r.mocks.served(ctx); err == nil {
-			run.BackendCalls = map[string]int64{}
-			var total int64
-			for svc, n := range served1 {
-				run.BackendCalls[svc] = n - served0[svc]
-				total += n - served0[svc]
-			}
-			if rep.Requests > 0 {
-				run.CallsPerRequest = float64(total) / float64(rep.Requests)
-			}
-		}
+		r.countBackendCalls(ctx, served0, &run)
 	}
 	stopped = true
 	if err := gw.Stop(launch.DefaultGrace); err != nil {
@@ -469,6 +382,139 @@ func (r *runner) measure(ctx context.Context, v scenario.Variant, rate float64, 
 	r.res.Runs = append(r.res.Runs, run)
 	r.p.figures(run, r.res.Limits)
 	return nil
+}
+
+// runName names a step's results file. A search may probe one rate twice
+// (a short probe, a hold): the second gets a suffix, so both files stay.
+func (r *runner) runName(v scenario.Variant, rate float64, probe bool) string {
+	name := scenario.RunName(v.Label, rate)
+	if _, err := os.Stat(filepath.Join(r.dir, name+".bin")); probe && err == nil {
+		name += "-" + strconv.Itoa(len(r.res.Runs)+1)
+	}
+	return name
+}
+
+// restoreModels puts the scenario's own models back on every service that
+// an event changes: events change the mocks during a step, and each step
+// starts from the scenario as written.
+func (r *runner) restoreModels(ctx context.Context) error {
+	for _, e := range r.s.Events {
+		if err := r.mocks.setModel(ctx, e.Service, r.s.Backends[e.Service]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// warmUp offers the scenario's warm-up load, unmeasured, so that
+// connections and caches exist before the measured attack.
+func (r *runner) warmUp(ctx context.Context, base load.Attack) error {
+	if r.s.Load.Warmup <= 0 {
+		return nil
+	}
+	w := base
+	w.Name, w.Duration, w.Seed = base.Name+"-warmup", r.s.Load.Warmup, r.s.Load.Seed+1
+	if _, err := load.Run(ctx, w); err != nil {
+		return fmt.Errorf("warm up %s: %w", base.Name, err)
+	}
+	return nil
+}
+
+// attack runs the measured attack of d on gw, with the scenario's events,
+// into the step's results file, sampling the gateway meanwhile, and fills
+// run's report, samples and growth. A step cut short by ctx leaves no
+// results file: its figures would pass for a whole step.
+func (r *runner) attack(ctx context.Context, gw *launch.Proc, base load.Attack, d time.Duration, run *result.Run) error {
+	run.File = base.Name + ".bin"
+	file := filepath.Join(r.dir, run.File)
+	f, err := os.Create(file)
+	if err != nil {
+		return fmt.Errorf("create results file: %w", err)
+	}
+	defer f.Close()
+	a := base
+	a.Duration, a.Out = d, f
+	r.withEvents(ctx, &a)
+	// The gateway serves /metrics on its admin listener only.
+	smp := newSampler(gw, gw.Addr("admin"))
+	smp.begin(ctx)
+	rep, err := load.Run(ctx, a)
+	run.Samples = smp.end(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			_ = f.Close()
+			_ = os.Remove(file)
+		}
+		return fmt.Errorf("attack %s: %w", base.Name, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write results file: %w", err)
+	}
+	run.Report = *rep
+	run.GeneratorLimited = rep.Limited(run.Rate)
+	growth(run)
+	return nil
+}
+
+// withEvents makes a play the scenario's events: each phase starts at its
+// event's offset and changes (or restores) one service's model.
+func (r *runner) withEvents(ctx context.Context, a *load.Attack) {
+	s := r.s
+	if len(s.Events) == 0 {
+		return
+	}
+	a.PhaseNames = s.Phases()
+	for _, e := range s.Events {
+		a.Phases = append(a.Phases, e.At)
+	}
+	a.At = func(i int) {
+		e := s.Events[i]
+		m := e.Set
+		if e.Restore {
+			m = s.Backends[e.Service]
+		}
+		if err := r.mocks.setModel(ctx, e.Service, m); err != nil {
+			slog.Warn("event", "phase", e.Name, "err", err)
+		}
+	}
+}
+
+// growth compares the first and last samples of run: resident memory, and
+// goroutines less those that serve connections (one per open connection is
+// load, not a leak).
+func growth(run *result.Run) {
+	n := len(run.Samples)
+	if n < 2 {
+		return
+	}
+	first, last := run.Samples[0], run.Samples[n-1]
+	run.RSSGrowth = last.RSS - first.RSS
+	if first.Goroutines >= 0 && last.Goroutines >= 0 {
+		run.GoroutineGrowth = last.Goroutines - first.Goroutines
+		if first.Connections >= 0 && last.Connections >= 0 {
+			run.GoroutineGrowth -= last.Connections - first.Connections
+		}
+	}
+}
+
+// countBackendCalls records how many requests each backend served since
+// served0, and how many that makes per public request. A failed read of the
+// stats leaves both out.
+func (r *runner) countBackendCalls(ctx context.Context, served0 map[string]int64, run *result.Run) {
+	served1, err := r.mocks.served(ctx)
+	if err != nil {
+		slog.Warn("read backend stats", "err", err)
+		return
+	}
+	run.BackendCalls = map[string]int64{}
+	var total int64
+	for svc, n := range served1 {
+		run.BackendCalls[svc] = n - served0[svc]
+		total += n - served0[svc]
+	}
+	if run.Requests > 0 {
+		run.CallsPerRequest = float64(total) / float64(run.Requests)
+	}
 }
 
 // searchCapacity runs the capacity search of one variant; every probe is a

@@ -1,11 +1,16 @@
 // Package launch builds the project's binaries once and runs them as real
 // processes: it starts a program whose listeners bind port 0, learns the
-// bound addresses from the single LISTEN line the program prints on standard
-// output, measures the process (CPU time, peak resident memory) from /proc,
-// and stops it gracefully.
+// bound addresses from the LISTEN lines the program prints on standard
+// output (the gateway prints its public address first and its admin
+// listener on a later line), measures the process (CPU time, peak resident
+// memory) from /proc, and stops it gracefully.
 //
-// The benchmark harness, the demo and any test that needs the real gateway or
-// mock backends use it, so that every tree starts processes the same way.
+// It also holds the one description of the project's processes: the mock
+// backends with every service of model.Services on a free port
+// (StartMocks), and a gateway in a mode pointed at them (StartGateway). The
+// benchmark harness and the demo start their processes through it. The
+// gateway's and mock backends' own tests never import it: bench depends on
+// them, not the reverse.
 package launch
 
 import (
@@ -15,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"strings"
@@ -188,9 +194,7 @@ func (p *Proc) Addr(name string) string {
 func (p *Proc) announce(addrs map[string]string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for n, a := range addrs {
-		p.later[n] = a
-	}
+	maps.Copy(p.later, addrs)
 	close(p.changed)
 	p.changed = make(chan struct{})
 }

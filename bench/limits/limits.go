@@ -381,11 +381,18 @@ func summarise(xs []time.Duration) Dist {
 	}
 }
 
-// Quantile returns the q-quantile of sorted xs by the nearest-rank method.
+// Quantile returns the q-quantile of sorted (ascending) by the nearest-rank
+// method: the value of rank ceil(q*n) among the n values, counted from 1, so
+// it is always one of the values, never an interpolation (q = 0 gives the
+// smallest). The rank ignores floating-point error below 1e-9 (0.07*100 is
+// 7.000000000000001, rank 7). No values give 0.
+//
+// It is the one quantile of the bench: the observed figures (load) and the
+// ideal ones (Compute) both use it, so that they can be compared.
 func Quantile(sorted []time.Duration, q float64) time.Duration {
 	if len(sorted) == 0 {
 		return 0
 	}
-	i := int(math.Ceil(q*float64(len(sorted)))) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
+	rank := int(math.Ceil(q*float64(len(sorted)) - 1e-9))
+	return sorted[max(0, min(rank-1, len(sorted)-1))]
 }

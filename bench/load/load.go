@@ -24,6 +24,7 @@ import (
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
+	"fanout/bench/limits"
 	"fanout/bench/scenario"
 	"fanout/bench/servertiming"
 )
@@ -431,7 +432,7 @@ func summarise(recs []record, from, to time.Duration) Summary {
 		}
 	}
 	slices.Sort(lat)
-	q := func(p float64) time.Duration { return quantile(lat, p) }
+	q := func(p float64) time.Duration { return limits.Quantile(lat, p) }
 	s.Latency = Latency{P50: q(0.5), P90: q(0.9), P99: q(0.99), P999: q(0.999), Max: lat[len(lat)-1],
 		Mean: sum / time.Duration(len(lat))}
 	n := float64(len(recs))
@@ -458,7 +459,7 @@ func arrivals(recs []record, complete []time.Duration, from, to time.Duration) i
 		return 0
 	}
 	slices.Sort(complete)
-	shift := quantile(complete, 0.5) + (to-from)/time.Duration(2*len(recs))
+	shift := limits.Quantile(complete, 0.5) + (to-from)/time.Duration(2*len(recs))
 	n := 0
 	for _, r := range recs {
 		if end := r.offset + r.latency; r.errKind == "" && !r.partial && end >= from+shift && end < to+shift {
@@ -492,15 +493,6 @@ func slope(recs []record) float64 {
 		return 0
 	}
 	return sxy / sxx
-}
-
-// quantile returns the q-quantile of sorted by the nearest-rank method.
-func quantile(sorted []time.Duration, q float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(float64(len(sorted))*q+0.999999999) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
 }
 
 // medianTiming picks, among successful requests with a Server-Timing

@@ -78,22 +78,30 @@ func TestRunOpenModel(t *testing.T) {
 		t.Errorf("no sample Server-Timing: %+v %q", rep.Timing, rep.TimingTarget)
 	}
 	// The results file is vegeta's encoding, with only the kept headers.
-	dec := vegeta.NewDecoder(&out)
-	n := 0
-	for {
-		var r vegeta.Result
-		if err := dec.Decode(&r); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			t.Fatal(err)
-		}
+	results := decodeResults(t, &out)
+	for _, r := range results {
 		if r.Headers.Get("X-Noise") != "" || r.Headers.Get("Server-Timing") == "" {
 			t.Fatalf("headers in the results file: %v", r.Headers)
 		}
-		n++
 	}
-	if n != rep.Requests {
-		t.Errorf("%d results in the file, %d in the report", n, rep.Requests)
+	if len(results) != rep.Requests {
+		t.Errorf("%d results in the file, %d in the report", len(results), rep.Requests)
+	}
+}
+
+// decodeResults reads a results file in vegeta's encoding to its end.
+func decodeResults(t *testing.T, in io.Reader) []vegeta.Result {
+	t.Helper()
+	dec := vegeta.NewDecoder(in)
+	var out []vegeta.Result
+	for {
+		var r vegeta.Result
+		if err := dec.Decode(&r); errors.Is(err, io.EOF) {
+			return out
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
 	}
 }
 
@@ -161,14 +169,7 @@ func TestRunCountsCompletePartialAndFailedApart(t *testing.T) {
 	}
 	n := float64(rep.Requests)
 	failed, partial := float64(rep.Codes["504"])/n, 0.0
-	dec := vegeta.NewDecoder(&out)
-	for {
-		var r vegeta.Result
-		if err := dec.Decode(&r); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			t.Fatal(err)
-		}
+	for _, r := range decodeResults(t, &out) {
 		if r.Code == 200 && r.Headers.Get(PartialHeader) != "" {
 			partial++
 		}
@@ -311,15 +312,6 @@ func TestRunRejectsBadAttack(t *testing.T) {
 	} {
 		if _, err := Run(context.Background(), a); err == nil {
 			t.Errorf("Run(%+v) succeeded", a)
-		}
-	}
-}
-
-func TestQuantile(t *testing.T) {
-	xs := []time.Duration{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
-	for q, want := range map[float64]time.Duration{0.5: 5, 0.9: 9, 0.99: 10, 0.1: 1} {
-		if got := quantile(xs, q); got != want {
-			t.Errorf("quantile(%v) = %v, want %v", q, got, want)
 		}
 	}
 }

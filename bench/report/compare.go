@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -209,17 +210,15 @@ func share(key string, m func(*result.Run) map[string]int) func(*result.Run) (fl
 	}
 }
 
-func keysOf(runs []*result.Run, m func(*result.Run) map[string]int) []string {
-	var keys []string
+// keysOf returns every key that m gives for any of runs, sorted.
+func keysOf[V any](runs []*result.Run, m func(*result.Run) map[string]V) []string {
+	seen := map[string]bool{}
 	for _, r := range runs {
 		for k := range m(r) {
-			if !slices.Contains(keys, k) {
-				keys = append(keys, k)
-			}
+			seen[k] = true
 		}
 	}
-	slices.Sort(keys)
-	return keys
+	return slices.Sorted(maps.Keys(seen))
 }
 
 // extraFigures are the numbers of summary.json's runs that no other figure
@@ -227,17 +226,8 @@ func keysOf(runs []*result.Run, m func(*result.Run) map[string]int) []string {
 // Their direction is unknown, so a change is "changed", not better or
 // worse.
 func extraFigures(runs []*result.Run) []figure {
-	var paths []string
-	for _, r := range runs {
-		for p := range numbers(r) {
-			if !slices.Contains(paths, p) {
-				paths = append(paths, p)
-			}
-		}
-	}
-	slices.Sort(paths)
 	var out []figure
-	for _, p := range paths {
+	for _, p := range keysOf(runs, numbers) {
 		out = append(out, figure{name: p, get: func(r *result.Run) (float64, bool) {
 			v, ok := numbers(r)[p]
 			return v, ok
