@@ -17,15 +17,20 @@ import (
 	"fanout/mockbackends/model"
 )
 
+// resourceNames names what each service's single-resource routes read, for
+// their 404 messages.
+var resourceNames = map[string]string{
+	model.ServiceExperiments: "experiment",
+	model.ServiceLayers:      "layer",
+	model.ServiceProjects:    "project",
+	model.ServiceResults:     "results of experiment",
+}
+
 // serve writes the normal answer of a routed request: a cached body, a
 // list page, or a created experiment.
 func (s *service) serve(ctx *fasthttp.RequestCtx, route int, rawID []byte, rc *counters) {
 	total := &s.stats.total
-	var body []byte
-	var ok bool
-	var what string
-	switch s.name {
-	case model.ServiceExperiments:
+	if s.name == model.ServiceExperiments {
 		switch route {
 		case routeListExperiments:
 			s.list(ctx, rc)
@@ -34,39 +39,31 @@ func (s *service) serve(ctx *fasthttp.RequestCtx, route int, rawID []byte, rc *c
 			s.create(ctx, rc)
 			return
 		}
-		what = "experiment"
-		id, valid := idOf(ctx, rc, total, what, rawID)
-		if !valid {
-			return
-		}
+	}
+	// Every other route reads one resource by its id: an id that is not a
+	// number is as unknown as a number nobody generated.
+	what := resourceNames[s.name]
+	id, valid := idOf(ctx, rc, total, what, rawID)
+	if !valid {
+		return
+	}
+	var body []byte
+	var ok bool
+	switch s.name {
+	case model.ServiceExperiments:
 		body, ok = s.data.ExperimentJSON(id)
 		if !ok {
 			body, ok = s.store.get(id)
 		}
 	case model.ServiceLayers:
-		what = "layer"
-		id, valid := idOf(ctx, rc, total, what, rawID)
-		if !valid {
-			return
-		}
 		body, ok = s.data.LayerJSON(id)
 	case model.ServiceProjects:
-		what = "project"
-		id, valid := idOf(ctx, rc, total, what, rawID)
-		if !valid {
-			return
-		}
 		if route == routeGetSettings {
 			body, ok = s.data.SettingsJSON(id)
 		} else {
 			body, ok = s.data.ProjectJSON(id)
 		}
 	case model.ServiceResults:
-		what = "results of experiment"
-		id, valid := idOf(ctx, rc, total, what, rawID)
-		if !valid {
-			return
-		}
 		body, ok = s.data.ResultsJSON(id)
 	}
 	if !ok {
