@@ -245,7 +245,7 @@ func (c *Cluster) Close() error {
 			s.mu.Lock()
 			close(s.closing)
 			s.mu.Unlock()
-			s.closeHijacked()
+			s.closeAll(s.hijacked)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -256,7 +256,7 @@ func (c *Cluster) Close() error {
 				for s.stats.total.inFlight.Load()+s.stats.total.queued.Load() > 0 && ctx.Err() == nil {
 					time.Sleep(2 * time.Millisecond)
 				}
-				s.closeConns()
+				s.closeAll(s.conns)
 				if err := <-shut; err != nil {
 					mu.Lock()
 					c.closeErr = fmt.Errorf("close %s: %w", name, err)

@@ -86,18 +86,29 @@ func (s *service) connState(c net.Conn, state fasthttp.ConnState) {
 		s.conns[c] = struct{}{}
 		s.mu.Unlock()
 	case fasthttp.StateClosed, fasthttp.StateHijacked:
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
+		s.forget(s.conns, c)
 	}
 }
 
-// closeConns closes every open connection.
-func (s *service) closeConns() {
+// forget removes c from one of the service's sets of connections.
+func (s *service) forget(set map[net.Conn]struct{}, c net.Conn) {
+	s.mu.Lock()
+	delete(set, c)
+	s.mu.Unlock()
+}
+
+// closeAll closes every connection of one of the service's sets.
+func (s *service) closeAll(set map[net.Conn]struct{}) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for c := range s.conns {
-		_ = c.Close()
+	for c := range set {
+		// A hijacked connection's Close is a no-op while fasthttp owns
+		// it; close the connection underneath.
+		if u, ok := c.(interface{ UnsafeConn() net.Conn }); ok {
+			_ = u.UnsafeConn().Close()
+		} else {
+			_ = c.Close()
+		}
 	}
 }
 
@@ -289,7 +300,7 @@ func (s *service) hang(ctx *fasthttp.RequestCtx, p *policy, rc *counters) {
 		if !s.track(c) {
 			return
 		}
-		defer s.untrack(c)
+		defer s.forget(s.hijacked, c)
 		_, _ = io.Copy(io.Discard, c)
 	})
 }
@@ -322,27 +333,6 @@ func (s *service) track(c net.Conn) bool {
 	}
 	s.hijacked[c] = struct{}{}
 	return true
-}
-
-func (s *service) untrack(c net.Conn) {
-	s.mu.Lock()
-	delete(s.hijacked, c)
-	s.mu.Unlock()
-}
-
-// closeHijacked ends every hanging connection.
-func (s *service) closeHijacked() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.hijacked {
-		// A hijacked connection's Close is a no-op while fasthttp owns
-		// it; close the connection underneath.
-		if u, ok := c.(interface{ UnsafeConn() net.Conn }); ok {
-			_ = u.UnsafeConn().Close()
-		} else {
-			_ = c.Close()
-		}
-	}
 }
 
 // setPolicy validates and installs a service model.
