@@ -80,27 +80,20 @@ var fieldsOf = map[string][]string{
 	KindLognormal: {"p50", "p99"},
 }
 
+// durationFields names the duration fields of a Latency, in the order of
+// the struct.
+var durationFields = []string{"value", "min", "max", "mean", "stddev", "p50", "p99"}
+
+// field returns the duration field of l that name names, or nil for a name
+// that is not one.
 func (l *Latency) field(name string) *Duration {
-	switch name {
-	case "value":
-		return &l.Value
-	case "min":
-		return &l.Min
-	case "max":
-		return &l.Max
-	case "mean":
-		return &l.Mean
-	case "stddev":
-		return &l.Stddev
-	case "p50":
-		return &l.P50
-	case "p99":
-		return &l.P99
+	// In the order of durationFields.
+	fields := [...]*Duration{&l.Value, &l.Min, &l.Max, &l.Mean, &l.Stddev, &l.P50, &l.P99}
+	if i := slices.Index(durationFields, name); i >= 0 {
+		return fields[i]
 	}
 	return nil
 }
-
-var durationFields = []string{"value", "min", "max", "mean", "stddev", "p50", "p99"}
 
 // Validate checks l. Errors are *FieldError values whose Path is the field
 // of the latency at fault ("p99", "spike.probability").
