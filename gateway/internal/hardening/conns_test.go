@@ -54,6 +54,26 @@ func (k *keepAlive) closed() bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || (err != nil && !isTimeout(err))
 }
 
+// openIdlePair opens two keep-alive connections that are idle in that
+// order. The server marks a connection idle just after it answers, so each
+// is awaited in its gauge before the next opens: the order of the idle
+// connections is then the test's.
+func openIdlePair(t testing.TB, g *gateway) (first, second *keepAlive) {
+	t.Helper()
+	idle := func(n int) func() bool {
+		return func() bool {
+			var b bytes.Buffer
+			g.srv.Metrics().WritePrometheus(&b)
+			return strings.Contains(b.String(), fmt.Sprintf("fanout_client_connections_idle %d\n", n))
+		}
+	}
+	first = openKeepAlive(t, g.addr)
+	waitFor(t, "one idle connection", idle(1))
+	second = openKeepAlive(t, g.addr)
+	waitFor(t, "two idle connections", idle(2))
+	return first, second
+}
+
 func isTimeout(err error) bool {
 	var nerr net.Error
 	return errors.As(err, &nerr) && nerr.Timeout()
@@ -67,19 +87,7 @@ func isTimeout(err error) bool {
 func TestIdleConnectionsGiveWay(t *testing.T) {
 	const slots = 3
 	g := startGateway(t, startCluster(t), gatewayOptions{limits: server.Limits{MaxClientConns: slots, IdleTimeout: time.Minute}})
-	idle := func(n int) func() bool {
-		return func() bool {
-			var b bytes.Buffer
-			g.srv.Metrics().WritePrometheus(&b)
-			return strings.Contains(b.String(), fmt.Sprintf("fanout_client_connections_idle %d\n", n))
-		}
-	}
-	// The server marks a connection idle just after it answers: wait for
-	// it, so that the order of the idle connections is the test's.
-	first := openKeepAlive(t, g.addr)
-	waitFor(t, "one idle connection", idle(1))
-	second := openKeepAlive(t, g.addr)
-	waitFor(t, "two idle connections", idle(2))
+	first, second := openIdlePair(t, g)
 	// The third slot: a request whose headers are still arriving.
 	busy := dialFrom(t, "127.0.0.1", g.addr)
 	if _, err := io.WriteString(busy, "GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n"); err != nil {
@@ -131,17 +139,7 @@ func TestIdleConnectionsGiveWay(t *testing.T) {
 func TestIdleConnectionsGiveWayPerIP(t *testing.T) {
 	const perIP = 2
 	g := startGateway(t, startCluster(t), gatewayOptions{limits: server.Limits{MaxConnsPerIP: perIP, IdleTimeout: time.Minute}})
-	idle := func(n int) func() bool {
-		return func() bool {
-			var b bytes.Buffer
-			g.srv.Metrics().WritePrometheus(&b)
-			return strings.Contains(b.String(), fmt.Sprintf("fanout_client_connections_idle %d\n", n))
-		}
-	}
-	first := openKeepAlive(t, g.addr)
-	waitFor(t, "one idle connection", idle(1))
-	second := openKeepAlive(t, g.addr)
-	waitFor(t, "two idle connections", idle(2))
+	first, second := openIdlePair(t, g)
 	a, err := exchange(t, g.addr, []byte("GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n"), false, false)
 	if err != nil || a.status != fasthttp.StatusOK {
 		t.Fatalf("a new connection from an address whose idle connections hold its share: status %d, error %v: %.200s", a.status, err, a.body)
