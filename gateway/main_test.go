@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -186,7 +185,7 @@ func TestShutdownPastGrace(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	out, w := io.Pipe()
-	var logs syncBuffer
+	var logs backendtest.SyncBuffer
 	ran := make(chan error, 1)
 	go func() {
 		ran <- run(ctx, args, w, &logs)
@@ -224,20 +223,3 @@ func TestShutdownPastGrace(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}

@@ -191,7 +191,7 @@ func TestNoInternalsInErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var logs syncBuffer
+			var logs backendtest.SyncBuffer
 			routes := goodRoutes()
 			tc.routes(routes)
 			g, raw := withRaw(t, gatewayOptions{logger: slog.New(slog.NewJSONHandler(&logs, nil))}, routes)
@@ -234,24 +234,6 @@ func TestNoInternalsInErrors(t *testing.T) {
 			}
 		})
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestRequestID: every response carries X-Request-Id, the client's own if
