@@ -222,4 +222,3 @@ func TestShutdownPastGrace(t *testing.T) {
 		t.Errorf("the log does not count the request cut:\n%s", logs.String())
 	}
 }
-
