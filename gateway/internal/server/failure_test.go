@@ -91,7 +91,7 @@ func TestBackendDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	addrs := backendtest.Addrs(addr)
-	addrs["results"] = closedAddr(t)
+	addrs["results"] = backendtest.ClosedAddr(t)
 	g := startGateway(t, gatewayOptions{backends: addrs})
 
 	r := g.get(t, "/v2/experiments/42/results")
@@ -116,17 +116,6 @@ func TestBackendDown(t *testing.T) {
 	for _, path := range []string{"/readyz", "/healthz", "/metrics", "/debug/pprof/"} {
 		checkProblem(t, g.get(t, path), fasthttp.StatusNotFound)
 	}
-}
-
-// closedAddr returns an address on which nothing listens.
-func closedAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 // TestStartupErrors: the router is built from the document, so a document
