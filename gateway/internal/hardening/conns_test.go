@@ -74,6 +74,23 @@ func openIdlePair(t testing.TB, g *gateway) (first, second *keepAlive) {
 	return first, second
 }
 
+// checkIdleGivesWay connects as who, a client beyond the limit, and checks
+// that it is served, that the connection first, idle the longest, was
+// closed to make room, and that second, idle too, is still served.
+func checkIdleGivesWay(t testing.TB, g *gateway, first, second *keepAlive, who string) {
+	t.Helper()
+	a, err := exchange(t, g.addr, []byte("GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n"), false, false)
+	if err != nil || a.status != fasthttp.StatusOK {
+		t.Fatalf("%s: status %d, error %v: %.200s", who, a.status, err, a.body)
+	}
+	if !first.closed() {
+		t.Error("the connection idle the longest was not closed to make room")
+	}
+	if status, err := second.get("/v2/experiments/42"); err != nil || status != fasthttp.StatusOK {
+		t.Errorf("the other idle connection: status %d, error %v", status, err)
+	}
+}
+
 func isTimeout(err error) bool {
 	var nerr net.Error
 	return errors.As(err, &nerr) && nerr.Timeout()
@@ -94,16 +111,7 @@ func TestIdleConnectionsGiveWay(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	a, err := exchange(t, g.addr, []byte("GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n"), false, false)
-	if err != nil || a.status != fasthttp.StatusOK {
-		t.Fatalf("a new client while idle connections hold every slot: status %d, error %v: %.200s", a.status, err, a.body)
-	}
-	if !first.closed() {
-		t.Error("the connection idle the longest was not closed to make room")
-	}
-	if status, err := second.get("/v2/experiments/42"); err != nil || status != fasthttp.StatusOK {
-		t.Errorf("the other idle connection: status %d, error %v", status, err)
-	}
+	checkIdleGivesWay(t, g, first, second, "a new client while idle connections hold every slot")
 	// The busy connection finishes its request on the same connection.
 	if _, err := io.WriteString(busy, "\r\n"); err != nil {
 		t.Fatal(err)
@@ -126,7 +134,7 @@ func TestIdleConnectionsGiveWay(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond) // the three partial requests are read
-	a, err = exchange(t, g.addr, []byte(get("/v2/experiments/42")), false, false)
+	a, err := exchange(t, g.addr, []byte(get("/v2/experiments/42")), false, false)
 	if err != nil {
 		t.Fatalf("a client beyond the limit: %v", err)
 	}
@@ -140,14 +148,5 @@ func TestIdleConnectionsGiveWayPerIP(t *testing.T) {
 	const perIP = 2
 	g := startGateway(t, startCluster(t), gatewayOptions{limits: server.Limits{MaxConnsPerIP: perIP, IdleTimeout: time.Minute}})
 	first, second := openIdlePair(t, g)
-	a, err := exchange(t, g.addr, []byte("GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n"), false, false)
-	if err != nil || a.status != fasthttp.StatusOK {
-		t.Fatalf("a new connection from an address whose idle connections hold its share: status %d, error %v: %.200s", a.status, err, a.body)
-	}
-	if !first.closed() {
-		t.Error("the address's connection idle the longest was not closed to make room")
-	}
-	if status, err := second.get("/v2/experiments/42"); err != nil || status != fasthttp.StatusOK {
-		t.Errorf("the other idle connection: status %d, error %v", status, err)
-	}
+	checkIdleGivesWay(t, g, first, second, "a new connection from an address whose idle connections hold its share")
 }
