@@ -17,21 +17,23 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
+// runArgs returns the command line of a gateway on 127.0.0.1 port 0 with
+// every backend at addr, then flags.
+func runArgs(addr string, flags ...string) []string {
+	args := []string{"-addr", "127.0.0.1:0"}
+	for name := range backendtest.Addrs(addr) {
+		args = append(args, "-backend", name+"="+addr)
+	}
+	return append(args, flags...)
+}
+
 // TestGracefulShutdown: a request in flight when the stop signal comes
 // completes with 200, new connections are refused, and run returns nil
 // (exit status 0).
 func TestGracefulShutdown(t *testing.T) {
-	f := backendtest.New()
-	defer f.Close()
-	addr, err := f.TCP()
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, addr := backendtest.StartTCP(t)
 	f.Set("results", backendtest.Behaviour{Delay: 300 * time.Millisecond})
-	args := []string{"-addr", "127.0.0.1:0", "-admin-addr", "off", "-grace", "5s", "-log-level", "error"}
-	for name := range backendtest.Addrs(addr) {
-		args = append(args, "-backend", name+"="+addr)
-	}
+	args := runArgs(addr, "-admin-addr", "off", "-grace", "5s", "-log-level", "error")
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -114,16 +116,8 @@ func TestBadFlags(t *testing.T) {
 // listener, announced on a second LISTEN line after the gateway's, and not
 // on the public port.
 func TestAdminListener(t *testing.T) {
-	f := backendtest.New()
-	defer f.Close()
-	addr, err := f.TCP()
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := []string{"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-log-level", "error"}
-	for name := range backendtest.Addrs(addr) {
-		args = append(args, "-backend", name+"="+addr)
-	}
+	_, addr := backendtest.StartTCP(t)
+	args := runArgs(addr, "-admin-addr", "127.0.0.1:0", "-log-level", "error")
 	ctx, stop := context.WithCancel(context.Background())
 	out, w := io.Pipe()
 	ran := make(chan error, 1)
@@ -171,17 +165,9 @@ func TestAdminListener(t *testing.T) {
 // with a 503, the cut is logged with its count, and run returns nil (exit
 // status 0): a shutdown that ends on time is not a failure.
 func TestShutdownPastGrace(t *testing.T) {
-	f := backendtest.New()
-	defer f.Close()
-	addr, err := f.TCP()
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, addr := backendtest.StartTCP(t)
 	f.Set("results", backendtest.Behaviour{Delay: 5 * time.Second})
-	args := []string{"-addr", "127.0.0.1:0", "-admin-addr", "off", "-grace", "100ms", "-deadline", "10s", "-log-level", "warn"}
-	for name := range backendtest.Addrs(addr) {
-		args = append(args, "-backend", name+"="+addr)
-	}
+	args := runArgs(addr, "-admin-addr", "off", "-grace", "100ms", "-deadline", "10s", "-log-level", "warn")
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	out, w := io.Pipe()

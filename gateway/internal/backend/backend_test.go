@@ -82,12 +82,7 @@ func TestDeadline(t *testing.T) {
 }
 
 func TestCheck(t *testing.T) {
-	f := backendtest.New()
-	defer f.Close()
-	addr, err := f.TCP()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, addr := backendtest.StartTCP(t)
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	down := ln.Addr().String()
 	ln.Close()

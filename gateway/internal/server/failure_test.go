@@ -84,12 +84,7 @@ func TestBackendFailures(t *testing.T) {
 
 // TestBackendDown points a backend at an address nothing listens on.
 func TestBackendDown(t *testing.T) {
-	f := backendtest.New()
-	t.Cleanup(f.Close)
-	addr, err := f.TCP()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, addr := backendtest.StartTCP(t)
 	addrs := backendtest.Addrs(addr)
 	addrs["results"] = backendtest.ClosedAddr(t)
 	g := startGateway(t, gatewayOptions{backends: addrs})
