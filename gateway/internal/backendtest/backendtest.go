@@ -92,6 +92,19 @@ func StartTCP(t testing.TB) (*Fake, string) {
 	return f, addr
 }
 
+// ClosedAddr returns a 127.0.0.1 address on which nothing listens: a
+// backend that refuses every connection.
+func ClosedAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
 // Addrs maps every service to addr, as the gateway's backend settings want.
 func Addrs(addr string) map[string]string {
 	m := map[string]string{}

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 )
 
@@ -189,19 +188,6 @@ func DripFeed(length int, every time.Duration) RawAnswer {
 		}
 		return false
 	}
-}
-
-// ClosedAddr returns a 127.0.0.1 address on which nothing listens: a
-// backend that refuses every connection.
-func ClosedAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 func statusText(status int) string {
