@@ -23,8 +23,8 @@ func TestFailedRequiredCallAnswersAtOnce(t *testing.T) {
 		"results":     "none",
 	})
 	cfg["results"] = model.Service{Latency: cfg["results"].Latency, Faults: &model.Faults{Error: 1}}
-	// The layer and settings calls wait at most optionalCallTimeout, so before the
-	// fix the 502 took first + optionalCallTimeout.
+	// The layer and settings calls wait at most optionalCallTimeout, so
+	// before the fix the 502 took first + optionalCallTimeout.
 	c, r := failedResults(t, cfg)
 	busy := inFlight(c)
 	t.Logf("502 after %v (experiment %v, slow calls %v, their timeout %v); mocks in flight then: %d", r.took, first, slow, optionalCallTimeout, busy)

@@ -25,8 +25,8 @@ func TestFailedRequiredCallCutsCallsInFlight(t *testing.T) {
 		"projects":    {Latency: fixedLatency(slow)},
 		"results":     {Latency: fixedLatency(fail), Faults: &model.Faults{Error: 1}},
 	}
-	// The layer and settings calls wait at most optionalCallTimeout: without the
-	// cut, the 502 came after it.
+	// The layer and settings calls wait at most optionalCallTimeout:
+	// without the cut, the 502 came after it.
 	c, r := failedResults(t, cfg)
 	answered := time.Now()
 	waitFor(t, slow, func() bool { return inFlight(c) == 0 }, "the mocks to be idle after the 502")
