@@ -27,6 +27,21 @@ func runArgs(addr string, flags ...string) []string {
 	return append(args, flags...)
 }
 
+// awaitRun waits up to within for run to return on ran, and fails the
+// test unless it returns nil (exit status 0) in time; after names what
+// should have made it return.
+func awaitRun(t *testing.T, ran <-chan error, within time.Duration, after string) {
+	t.Helper()
+	select {
+	case err := <-ran:
+		if err != nil {
+			t.Errorf("run: %v, want nil (exit status 0)", err)
+		}
+	case <-time.After(within):
+		t.Fatalf("run did not return after %s", after)
+	}
+}
+
 // TestGracefulShutdown: a request in flight when the stop signal comes
 // completes with 200, new connections are refused, and run returns nil
 // (exit status 0).
@@ -72,14 +87,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if a.err != nil || a.status != fasthttp.StatusOK {
 		t.Fatalf("in-flight request: status %d, error %v", a.status, a.err)
 	}
-	select {
-	case err := <-ran:
-		if err != nil {
-			t.Fatalf("run: %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("run did not return after the stop signal")
-	}
+	awaitRun(t, ran, 5*time.Second, "the stop signal")
 	if c, err := net.DialTimeout("tcp", gw, time.Second); err == nil {
 		c.Close()
 		t.Fatal("the gateway still accepts connections after stopping")
@@ -193,14 +201,7 @@ func TestShutdownPastGrace(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	stop()
-	select {
-	case err := <-ran:
-		if err != nil {
-			t.Errorf("run: %v, want nil (exit status 0)", err)
-		}
-	case <-time.After(4 * time.Second):
-		t.Fatal("run did not return after the grace period")
-	}
+	awaitRun(t, ran, 4*time.Second, "the grace period")
 	if status := <-answered; status != fasthttp.StatusServiceUnavailable {
 		t.Errorf("the request cut: status %d, want 503", status)
 	}
