@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,21 +17,38 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
+// runArgs returns the command line of a gateway on 127.0.0.1 port 0 with
+// every backend at addr, then flags.
+func runArgs(addr string, flags ...string) []string {
+	args := []string{"-addr", "127.0.0.1:0"}
+	for name := range backendtest.Addrs(addr) {
+		args = append(args, "-backend", name+"="+addr)
+	}
+	return append(args, flags...)
+}
+
+// awaitRun waits up to within for run to return on ran, and fails the
+// test unless it returns nil (exit status 0) in time; after names what
+// should have made it return.
+func awaitRun(t *testing.T, ran <-chan error, within time.Duration, after string) {
+	t.Helper()
+	select {
+	case err := <-ran:
+		if err != nil {
+			t.Errorf("run: %v, want nil (exit status 0)", err)
+		}
+	case <-time.After(within):
+		t.Fatalf("run did not return after %s", after)
+	}
+}
+
 // TestGracefulShutdown: a request in flight when the stop signal comes
 // completes with 200, new connections are refused, and run returns nil
 // (exit status 0).
 func TestGracefulShutdown(t *testing.T) {
-	f := backendtest.New()
-	defer f.Close()
-	addr, err := f.TCP()
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, addr := backendtest.StartTCP(t)
 	f.Set("results", backendtest.Behaviour{Delay: 300 * time.Millisecond})
-	args := []string{"-addr", "127.0.0.1:0", "-admin-addr", "off", "-grace", "5s", "-log-level", "error"}
-	for name := range backendtest.Addrs(addr) {
-		args = append(args, "-backend", name+"="+addr)
-	}
+	args := runArgs(addr, "-admin-addr", "off", "-grace", "5s", "-log-level", "error")
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -71,14 +87,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if a.err != nil || a.status != fasthttp.StatusOK {
 		t.Fatalf("in-flight request: status %d, error %v", a.status, a.err)
 	}
-	select {
-	case err := <-ran:
-		if err != nil {
-			t.Fatalf("run: %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("run did not return after the stop signal")
-	}
+	awaitRun(t, ran, 5*time.Second, "the stop signal")
 	if c, err := net.DialTimeout("tcp", gw, time.Second); err == nil {
 		c.Close()
 		t.Fatal("the gateway still accepts connections after stopping")
@@ -115,16 +124,8 @@ func TestBadFlags(t *testing.T) {
 // listener, announced on a second LISTEN line after the gateway's, and not
 // on the public port.
 func TestAdminListener(t *testing.T) {
-	f := backendtest.New()
-	defer f.Close()
-	addr, err := f.TCP()
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := []string{"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-log-level", "error"}
-	for name := range backendtest.Addrs(addr) {
-		args = append(args, "-backend", name+"="+addr)
-	}
+	_, addr := backendtest.StartTCP(t)
+	args := runArgs(addr, "-admin-addr", "127.0.0.1:0", "-log-level", "error")
 	ctx, stop := context.WithCancel(context.Background())
 	out, w := io.Pipe()
 	ran := make(chan error, 1)
@@ -172,21 +173,13 @@ func TestAdminListener(t *testing.T) {
 // with a 503, the cut is logged with its count, and run returns nil (exit
 // status 0): a shutdown that ends on time is not a failure.
 func TestShutdownPastGrace(t *testing.T) {
-	f := backendtest.New()
-	defer f.Close()
-	addr, err := f.TCP()
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, addr := backendtest.StartTCP(t)
 	f.Set("results", backendtest.Behaviour{Delay: 5 * time.Second})
-	args := []string{"-addr", "127.0.0.1:0", "-admin-addr", "off", "-grace", "100ms", "-deadline", "10s", "-log-level", "warn"}
-	for name := range backendtest.Addrs(addr) {
-		args = append(args, "-backend", name+"="+addr)
-	}
+	args := runArgs(addr, "-admin-addr", "off", "-grace", "100ms", "-deadline", "10s", "-log-level", "warn")
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	out, w := io.Pipe()
-	var logs syncBuffer
+	var logs backendtest.SyncBuffer
 	ran := make(chan error, 1)
 	go func() {
 		ran <- run(ctx, args, w, &logs)
@@ -208,36 +201,11 @@ func TestShutdownPastGrace(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	stop()
-	select {
-	case err := <-ran:
-		if err != nil {
-			t.Errorf("run: %v, want nil (exit status 0)", err)
-		}
-	case <-time.After(4 * time.Second):
-		t.Fatal("run did not return after the grace period")
-	}
+	awaitRun(t, ran, 4*time.Second, "the grace period")
 	if status := <-answered; status != fasthttp.StatusServiceUnavailable {
 		t.Errorf("the request cut: status %d, want 503", status)
 	}
 	if !strings.Contains(logs.String(), "cut=1") {
 		t.Errorf("the log does not count the request cut:\n%s", logs.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -9,6 +9,7 @@ import (
 
 	"fanout/gateway/internal/backend"
 	"fanout/gateway/internal/backendtest"
+	"fanout/gateway/internal/config"
 )
 
 func clients(t *testing.T, timeout time.Duration) (*backend.Clients, *backendtest.Fake) {
@@ -16,10 +17,7 @@ func clients(t *testing.T, timeout time.Duration) (*backend.Clients, *backendtes
 	f := backendtest.New()
 	t.Cleanup(f.Close)
 	dial := f.InMemory()
-	bs := map[string]backend.Backend{}
-	for name, addr := range backendtest.Addrs("fake:1") {
-		bs[name] = backend.Backend{Addr: addr}
-	}
+	bs := config.Backends(backendtest.Addrs("fake:1"))
 	// The layers backend has its own, shorter timeout.
 	bs["layers"] = backend.Backend{Addr: "fake:1", Timeout: 20 * time.Millisecond}
 	c, err := backend.New(bs, backend.Options{Timeout: timeout, Dial: dial})
@@ -82,12 +80,7 @@ func TestDeadline(t *testing.T) {
 }
 
 func TestCheck(t *testing.T) {
-	f := backendtest.New()
-	defer f.Close()
-	addr, err := f.TCP()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, addr := backendtest.StartTCP(t)
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	down := ln.Addr().String()
 	ln.Close()

@@ -31,9 +31,14 @@ func rawClients(t *testing.T, opts backend.Options, answer backendtest.RawAnswer
 	return c, raw
 }
 
+// pathResponse is a 200 response whose body is the request's path.
+func pathResponse(req backendtest.RawRequest) []byte {
+	return backendtest.RawResponse(200, fmt.Sprintf("%q", req.Path()))
+}
+
 // echoPath answers each request with its path as the body.
 func echoPath(conn net.Conn, req backendtest.RawRequest) bool {
-	_, err := conn.Write(backendtest.RawResponse(200, fmt.Sprintf("%q", req.Path())))
+	_, err := conn.Write(pathResponse(req))
 	return err == nil
 }
 
@@ -66,18 +71,7 @@ func TestSendsPathAsBuilt(t *testing.T) {
 // connection it arrived on is closed instead of reused.
 func TestUnsolicitedResponse(t *testing.T) {
 	var seconds atomic.Int64 // second answers written
-	twice := func(conn net.Conn, req backendtest.RawRequest) bool {
-		r := backendtest.RawResponse(200, fmt.Sprintf("%q", req.Path()))
-		if _, err := conn.Write(r); err != nil {
-			return false
-		}
-		// The second answer comes a moment later, in its own segment, as a
-		// confused backend would send it.
-		time.Sleep(time.Millisecond)
-		_, err := conn.Write(r)
-		seconds.Add(1)
-		return err == nil
-	}
+	twice := backendtest.AnswerTwice(pathResponse, &seconds)
 	c, raw := rawClients(t, backend.Options{MaxConns: 1}, twice)
 	wrong := 0
 	const n = 40
@@ -112,19 +106,12 @@ func TestUnsolicitedResponse(t *testing.T) {
 func TestEveryPooledConnectionSpokenOn(t *testing.T) {
 	var seconds atomic.Int64
 	hold := make(chan struct{})
-	twice := func(conn net.Conn, req backendtest.RawRequest) bool {
+	twice := backendtest.AnswerTwice(func(req backendtest.RawRequest) []byte {
 		if req.Path() == "/warm" {
 			<-hold // keep all four connections busy at once
 		}
-		r := backendtest.RawResponse(200, fmt.Sprintf("%q", req.Path()))
-		if _, err := conn.Write(r); err != nil {
-			return false
-		}
-		time.Sleep(time.Millisecond)
-		_, err := conn.Write(r)
-		seconds.Add(1)
-		return err == nil
-	}
+		return pathResponse(req)
+	}, &seconds)
 	c, raw := rawClients(t, backend.Options{MaxConns: 4}, twice)
 	var wg sync.WaitGroup
 	for range 4 {
@@ -194,19 +181,7 @@ func TestWaitForConnectionIsUnavailable(t *testing.T) {
 // TestDripFeedIsTimeout: a body that arrives too slowly to finish before the
 // deadline is a timeout, as a backend that sends nothing is.
 func TestDripFeedIsTimeout(t *testing.T) {
-	drip := func(conn net.Conn, req backendtest.RawRequest) bool {
-		if _, err := conn.Write([]byte("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")); err != nil {
-			return false
-		}
-		for range 1000 {
-			time.Sleep(10 * time.Millisecond)
-			if _, err := conn.Write([]byte(" ")); err != nil {
-				return false
-			}
-		}
-		return false
-	}
-	c, _ := rawClients(t, backend.Options{}, drip)
+	c, _ := rawClients(t, backend.Options{}, backendtest.DripFeed(1000, 10*time.Millisecond))
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	ex := c.Exchange()
@@ -245,7 +220,7 @@ func TestKinds(t *testing.T) {
 			}
 		})
 	}
-	down, err := backend.New(map[string]backend.Backend{"b": {Addr: closedAddr(t)}}, backend.Options{})
+	down, err := backend.New(map[string]backend.Backend{"b": {Addr: backendtest.ClosedAddr(t)}}, backend.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,16 +255,6 @@ func TestRequestIDPropagates(t *testing.T) {
 			t.Errorf("%s: X-Request-Id %q, want %q", reqs[i].Line, got, want)
 		}
 	}
-}
-
-func closedAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 // waitFor polls cond until it holds, or fails the test after 5 s.

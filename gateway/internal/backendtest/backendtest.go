@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -76,6 +77,32 @@ func (f *Fake) TCP() (string, error) {
 	}
 	f.serve(ln)
 	return ln.Addr().String(), nil
+}
+
+// StartTCP starts a Fake on 127.0.0.1 port 0 for the test t, closed when
+// the test ends, and returns it with its address.
+func StartTCP(t testing.TB) (*Fake, string) {
+	t.Helper()
+	f := New()
+	t.Cleanup(f.Close)
+	addr, err := f.TCP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, addr
+}
+
+// ClosedAddr returns a 127.0.0.1 address on which nothing listens: a
+// backend that refuses every connection.
+func ClosedAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
 }
 
 // Addrs maps every service to addr, as the gateway's backend settings want.

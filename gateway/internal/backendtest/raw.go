@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // RawRequest is one request a Raw backend received: the request line and
@@ -149,6 +151,43 @@ func readRaw(br *bufio.Reader) (RawRequest, error) {
 func RawResponse(status int, body string) []byte {
 	return []byte(fmt.Sprintf("HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
 		status, statusText(status), len(body), body))
+}
+
+// AnswerTwice returns a RawAnswer that writes the response for each
+// request twice, the second a moment later in its own segment, as a
+// confused backend would send it, and counts the second answers in
+// seconds, so that a test can wait for each to arrive.
+func AnswerTwice(response func(RawRequest) []byte, seconds *atomic.Int64) RawAnswer {
+	return func(conn net.Conn, req RawRequest) bool {
+		r := response(req)
+		if _, err := conn.Write(r); err != nil {
+			return false
+		}
+		time.Sleep(time.Millisecond)
+		_, err := conn.Write(r)
+		seconds.Add(1)
+		return err == nil
+	}
+}
+
+// DripFeed returns a RawAnswer that announces a 200 response with a JSON
+// body of length bytes, then sends that body one byte every interval: an
+// answer that arrives, but too slowly to finish before any sane deadline.
+// It stops at the first write that fails, when the client has given up.
+func DripFeed(length int, every time.Duration) RawAnswer {
+	return func(conn net.Conn, _ RawRequest) bool {
+		head := fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{", length)
+		if _, err := conn.Write([]byte(head)); err != nil {
+			return false
+		}
+		for range length - 1 {
+			time.Sleep(every)
+			if _, err := conn.Write([]byte(" ")); err != nil {
+				return false
+			}
+		}
+		return false
+	}
 }
 
 func statusText(status int) string {

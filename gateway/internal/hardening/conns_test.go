@@ -54,6 +54,43 @@ func (k *keepAlive) closed() bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || (err != nil && !isTimeout(err))
 }
 
+// openIdlePair opens two keep-alive connections that are idle in that
+// order. The server marks a connection idle just after it answers, so each
+// is awaited in its gauge before the next opens: the order of the idle
+// connections is then the test's.
+func openIdlePair(t testing.TB, g *gateway) (first, second *keepAlive) {
+	t.Helper()
+	idle := func(n int) func() bool {
+		return func() bool {
+			var b bytes.Buffer
+			g.srv.Metrics().WritePrometheus(&b)
+			return strings.Contains(b.String(), fmt.Sprintf("fanout_client_connections_idle %d\n", n))
+		}
+	}
+	first = openKeepAlive(t, g.addr)
+	waitFor(t, "one idle connection", idle(1))
+	second = openKeepAlive(t, g.addr)
+	waitFor(t, "two idle connections", idle(2))
+	return first, second
+}
+
+// checkIdleGivesWay connects as who, a client beyond the limit, and checks
+// that it is served, that the connection first, idle the longest, was
+// closed to make room, and that second, idle too, is still served.
+func checkIdleGivesWay(t testing.TB, g *gateway, first, second *keepAlive, who string) {
+	t.Helper()
+	a, err := exchange(t, g.addr, []byte("GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n"), false, false)
+	if err != nil || a.status != fasthttp.StatusOK {
+		t.Fatalf("%s: status %d, error %v: %.200s", who, a.status, err, a.body)
+	}
+	if !first.closed() {
+		t.Error("the connection idle the longest was not closed to make room")
+	}
+	if status, err := second.get("/v2/experiments/42"); err != nil || status != fasthttp.StatusOK {
+		t.Errorf("the other idle connection: status %d, error %v", status, err)
+	}
+}
+
 func isTimeout(err error) bool {
 	var nerr net.Error
 	return errors.As(err, &nerr) && nerr.Timeout()
@@ -67,35 +104,14 @@ func isTimeout(err error) bool {
 func TestIdleConnectionsGiveWay(t *testing.T) {
 	const slots = 3
 	g := startGateway(t, startCluster(t), gatewayOptions{limits: server.Limits{MaxClientConns: slots, IdleTimeout: time.Minute}})
-	idle := func(n int) func() bool {
-		return func() bool {
-			var b bytes.Buffer
-			g.srv.Metrics().WritePrometheus(&b)
-			return strings.Contains(b.String(), fmt.Sprintf("fanout_client_connections_idle %d\n", n))
-		}
-	}
-	// The server marks a connection idle just after it answers: wait for
-	// it, so that the order of the idle connections is the test's.
-	first := openKeepAlive(t, g.addr)
-	waitFor(t, "one idle connection", idle(1))
-	second := openKeepAlive(t, g.addr)
-	waitFor(t, "two idle connections", idle(2))
+	first, second := openIdlePair(t, g)
 	// The third slot: a request whose headers are still arriving.
 	busy := dialFrom(t, "127.0.0.1", g.addr)
 	if _, err := io.WriteString(busy, "GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n"); err != nil {
 		t.Fatal(err)
 	}
 
-	a, err := exchange(t, g.addr, []byte("GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n"), false, false)
-	if err != nil || a.status != fasthttp.StatusOK {
-		t.Fatalf("a new client while idle connections hold every slot: status %d, error %v: %.200s", a.status, err, a.body)
-	}
-	if !first.closed() {
-		t.Error("the connection idle the longest was not closed to make room")
-	}
-	if status, err := second.get("/v2/experiments/42"); err != nil || status != fasthttp.StatusOK {
-		t.Errorf("the other idle connection: status %d, error %v", status, err)
-	}
+	checkIdleGivesWay(t, g, first, second, "a new client while idle connections hold every slot")
 	// The busy connection finishes its request on the same connection.
 	if _, err := io.WriteString(busy, "\r\n"); err != nil {
 		t.Fatal(err)
@@ -118,7 +134,7 @@ func TestIdleConnectionsGiveWay(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond) // the three partial requests are read
-	a, err = exchange(t, g.addr, []byte(get("/v2/experiments/42")), false, false)
+	a, err := exchange(t, g.addr, []byte(get("/v2/experiments/42")), false, false)
 	if err != nil {
 		t.Fatalf("a client beyond the limit: %v", err)
 	}
@@ -131,25 +147,6 @@ func TestIdleConnectionsGiveWay(t *testing.T) {
 func TestIdleConnectionsGiveWayPerIP(t *testing.T) {
 	const perIP = 2
 	g := startGateway(t, startCluster(t), gatewayOptions{limits: server.Limits{MaxConnsPerIP: perIP, IdleTimeout: time.Minute}})
-	idle := func(n int) func() bool {
-		return func() bool {
-			var b bytes.Buffer
-			g.srv.Metrics().WritePrometheus(&b)
-			return strings.Contains(b.String(), fmt.Sprintf("fanout_client_connections_idle %d\n", n))
-		}
-	}
-	first := openKeepAlive(t, g.addr)
-	waitFor(t, "one idle connection", idle(1))
-	second := openKeepAlive(t, g.addr)
-	waitFor(t, "two idle connections", idle(2))
-	a, err := exchange(t, g.addr, []byte("GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n"), false, false)
-	if err != nil || a.status != fasthttp.StatusOK {
-		t.Fatalf("a new connection from an address whose idle connections hold its share: status %d, error %v: %.200s", a.status, err, a.body)
-	}
-	if !first.closed() {
-		t.Error("the address's connection idle the longest was not closed to make room")
-	}
-	if status, err := second.get("/v2/experiments/42"); err != nil || status != fasthttp.StatusOK {
-		t.Errorf("the other idle connection: status %d, error %v", status, err)
-	}
+	first, second := openIdlePair(t, g)
+	checkIdleGivesWay(t, g, first, second, "a new connection from an address whose idle connections hold its share")
 }

@@ -165,40 +165,56 @@ func TestIdleTimeout(t *testing.T) {
 	}
 }
 
-// TestMaxConns: when slow clients hold every connection slot, a new client
-// is refused at once with 503 rather than left hanging, and is served again
-// as soon as the read timeout has freed the slots.
-func TestMaxConns(t *testing.T) {
-	const slots = 3
-	g := startGateway(t, startCluster(t), gatewayOptions{limits: server.Limits{ReadTimeout: shortTimeout, MaxClientConns: slots}})
-	var slow []<-chan loris
-	for i := 0; i < slots; i++ {
-		slow = append(slow, startLoris(g.addr, slowRequests[1].prefix, shortTimeout/10, 20*shortTimeout))
-	}
-	time.Sleep(shortTimeout / 5)
-	a, err := exchange(t, g.addr, []byte(get("/v2/experiments/42")), false, false)
-	if err != nil {
-		t.Fatalf("a client beyond the limit: %v", err)
-	}
-	checkProblem(t, a, fasthttp.StatusServiceUnavailable, problem.TypeUnavailable)
-	if a.took >= shortTimeout {
-		t.Errorf("a client beyond the limit answered after %v, want at once", a.took)
-	}
-	for _, ch := range slow {
-		if l := <-ch; l.err != nil || l.answer.status != fasthttp.StatusRequestTimeout {
-			t.Errorf("slow client: status %d, error %v", l.answer.status, l.err)
-		}
-	}
-	deadline := time.Now().Add(10 * shortTimeout)
-	for {
-		a, err := exchange(t, g.addr, []byte(get("/v2/experiments/42")), false, false)
-		if err == nil && a.status == fasthttp.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not served again after the slow clients left: status %d, error %v", a.status, err)
-		}
-		time.Sleep(10 * time.Millisecond)
+// TestConnectionLimits: when slow clients hold every connection slot, or
+// one address holds its share, a new connection is refused at once with
+// the limit's problem rather than left hanging, and is served again as
+// soon as the read timeout has freed the slots.
+func TestConnectionLimits(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		held   int
+		limits server.Limits
+		status int
+		typ    string
+		who    string
+	}{
+		{"MaxConns", 3, server.Limits{ReadTimeout: shortTimeout, MaxClientConns: 3},
+			fasthttp.StatusServiceUnavailable, problem.TypeUnavailable, "a client beyond the limit"},
+		{"MaxConnsPerIP", 2, server.Limits{ReadTimeout: shortTimeout, MaxConnsPerIP: 2},
+			fasthttp.StatusTooManyRequests, problem.TypeTooManyConnections, "a connection beyond the address's share"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := startGateway(t, startCluster(t), gatewayOptions{limits: tc.limits})
+			var slow []<-chan loris
+			for i := 0; i < tc.held; i++ {
+				slow = append(slow, startLoris(g.addr, slowRequests[1].prefix, shortTimeout/10, 20*shortTimeout))
+			}
+			time.Sleep(shortTimeout / 5)
+			a, err := exchange(t, g.addr, []byte(get("/v2/experiments/42")), false, false)
+			if err != nil {
+				t.Fatalf("%s: %v", tc.who, err)
+			}
+			checkProblem(t, a, tc.status, tc.typ)
+			if a.took >= shortTimeout {
+				t.Errorf("%s answered after %v, want at once", tc.who, a.took)
+			}
+			for _, ch := range slow {
+				if l := <-ch; l.err != nil || l.answer.status != fasthttp.StatusRequestTimeout {
+					t.Errorf("slow client: status %d, error %v", l.answer.status, l.err)
+				}
+			}
+			deadline := time.Now().Add(10 * shortTimeout)
+			for {
+				a, err := exchange(t, g.addr, []byte(get("/v2/experiments/42")), false, false)
+				if err == nil && a.status == fasthttp.StatusOK {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("not served again after the slow clients left: status %d, error %v", a.status, err)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
 	}
 }
 
@@ -242,41 +258,5 @@ func TestSlowReader(t *testing.T) {
 	}
 	if full := int64(pipelined) * 20000; n >= full {
 		t.Errorf("read %d bytes: every answer was written, the writes never blocked", n)
-	}
-}
-
-// TestMaxConnsPerIP: one address holding its share of connections gets 429
-// for one more, at once, and is served again once its connections close.
-func TestMaxConnsPerIP(t *testing.T) {
-	const perIP = 2
-	g := startGateway(t, startCluster(t), gatewayOptions{limits: server.Limits{ReadTimeout: shortTimeout, MaxConnsPerIP: perIP}})
-	var slow []<-chan loris
-	for i := 0; i < perIP; i++ {
-		slow = append(slow, startLoris(g.addr, slowRequests[1].prefix, shortTimeout/10, 20*shortTimeout))
-	}
-	time.Sleep(shortTimeout / 5)
-	a, err := exchange(t, g.addr, []byte(get("/v2/experiments/42")), false, false)
-	if err != nil {
-		t.Fatalf("a connection beyond the address's share: %v", err)
-	}
-	checkProblem(t, a, fasthttp.StatusTooManyRequests, problem.TypeTooManyConnections)
-	if a.took >= shortTimeout {
-		t.Errorf("a connection beyond the address's share answered after %v, want at once", a.took)
-	}
-	for _, ch := range slow {
-		if l := <-ch; l.err != nil || l.answer.status != fasthttp.StatusRequestTimeout {
-			t.Errorf("slow client: status %d, error %v", l.answer.status, l.err)
-		}
-	}
-	deadline := time.Now().Add(10 * shortTimeout)
-	for {
-		a, err := exchange(t, g.addr, []byte(get("/v2/experiments/42")), false, false)
-		if err == nil && a.status == fasthttp.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not served again after its connections closed: status %d, error %v", a.status, err)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

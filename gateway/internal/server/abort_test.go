@@ -23,26 +23,38 @@ func TestFailedRequiredCallAnswersAtOnce(t *testing.T) {
 		"results":     "none",
 	})
 	cfg["results"] = model.Service{Latency: cfg["results"].Latency, Faults: &model.Faults{Error: 1}}
-	c := startMocks(t, mock.Options{Config: cfg})
-	g := startGateway(t, gatewayOptions{backends: mockAddrs(c)})
-	// The layer and settings calls wait at most 1 s (their timeout in the
-	// document), so before the fix the 502 took first + 1 s.
-	const callTimeout = time.Second
-	r := g.get(t, "/v2/experiments/42/results")
-	if p := checkProblem(t, r, 502); p.Call != "results" {
-		t.Errorf("the problem names %q, want the failed call results: %s", p.Call, r.body)
-	}
+	// The layer and settings calls wait at most optionalCallTimeout, so
+	// before the fix the 502 took first + optionalCallTimeout.
+	c, r := failedResults(t, cfg)
 	busy := inFlight(c)
-	t.Logf("502 after %v (experiment %v, slow calls %v, their timeout %v); mocks in flight then: %d", r.took, first, slow, callTimeout, busy)
-	if r.took > first+callTimeout/2 {
-		t.Errorf("the 502 took %v, want it soon after the experiment's %v, not after the slow calls (%v timeout)", r.took, first, callTimeout)
+	t.Logf("502 after %v (experiment %v, slow calls %v, their timeout %v); mocks in flight then: %d", r.took, first, slow, optionalCallTimeout, busy)
+	if r.took > first+optionalCallTimeout/2 {
+		t.Errorf("the 502 took %v, want it soon after the experiment's %v, not after the slow calls (%v timeout)", r.took, first, optionalCallTimeout)
 	}
-	waitFor(t, callTimeout/2, func() bool { return inFlight(c) == 0 }, "the mocks to be idle after the 502")
+	waitFor(t, optionalCallTimeout/2, func() bool { return inFlight(c) == 0 }, "the mocks to be idle after the 502")
 	for _, s := range []string{"layers", "projects"} {
 		if got := c.Stats(s).Requests; got != 0 {
 			t.Errorf("%s received %d requests after results failed, want 0", s, got)
 		}
 	}
+}
+
+// optionalCallTimeout is the timeout of the layer and settings calls in the
+// document.
+const optionalCallTimeout = time.Second
+
+// failedResults runs the mocks with cfg, whose results backend fails, and
+// a gateway in front of them, asks for a results page and checks that the
+// answer is the 502 that names the results call.
+func failedResults(t *testing.T, cfg model.Config) (*mock.Cluster, response) {
+	t.Helper()
+	c := startMocks(t, mock.Options{Config: cfg})
+	g := startGateway(t, gatewayOptions{backends: mockAddrs(c)})
+	r := g.get(t, "/v2/experiments/42/results")
+	if p := checkProblem(t, r, 502); p.Call != "results" {
+		t.Errorf("the problem names %q, want the failed call results: %s", p.Call, r.body)
+	}
+	return c, r
 }
 
 // latencies builds a mock configuration from service -> latency model.

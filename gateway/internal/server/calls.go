@@ -23,7 +23,8 @@ import (
 // state is the scratch space of one fanned-out request, recycled.
 type state struct {
 	params params
-	buf    []byte // Server-Timing, then the composed body
+	buf    []byte            // Server-Timing, then the composed body
+	ex     *backend.Exchange // the request's calls, carrying its id
 }
 
 var states = sync.Pool{New: func() any { return &state{buf: make([]byte, 0, 4096)} }}
@@ -55,19 +56,15 @@ func (s *Server) execute(ctx *fasthttp.RequestCtx, o *operation, start time.Time
 // proxy answers with the primary call's body as the backend sent it: the
 // gateway checks that it is JSON but does not decode it.
 func (s *Server) proxy(ctx *fasthttp.RequestCtx, o *operation, start time.Time) {
-	st := states.Get().(*state)
-	defer states.Put(st)
-	ex := s.exchange(ctx)
-	defer ex.Release()
-	res, offset := s.execute(ctx, o, start, st, ex)
+	st := s.begin(ctx)
+	defer st.end()
+	res, offset := s.execute(ctx, o, start, st, st.ex)
 	defer res.Release()
 
-	writeTiming(ctx, st, o, res, offset, start)
-	if p, failed := s.failure(ctx, o, res); failed {
-		problem.Write(ctx, p)
+	out, ok := s.primary(ctx, o, st, res, offset, start)
+	if !ok {
 		return
 	}
-	out := &res.Outcomes[o.primary]
 	if fastjson.ValidateBytes(out.Body) != nil {
 		s.writeMalformed(ctx, o, o.primary, "the body is not valid JSON")
 		return
@@ -77,12 +74,33 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, o *operation, start time.Time) 
 	ctx.SetBody(out.Body)
 }
 
-// exchange returns the request's Exchange, its calls carrying the
-// request's id.
-func (s *Server) exchange(ctx *fasthttp.RequestCtx) *backend.Exchange {
-	ex := s.backends.Exchange()
-	ex.SetRequestID(ctx.Response.Header.Peek(backend.RequestIDHeader))
-	return ex
+// begin takes a request state from the pool, with the request's
+// Exchange, its calls carrying the request's id. The caller defers end.
+func (s *Server) begin(ctx *fasthttp.RequestCtx) *state {
+	st := states.Get().(*state)
+	st.ex = s.backends.Exchange()
+	st.ex.SetRequestID(ctx.Response.Header.Peek(backend.RequestIDHeader))
+	return st
+}
+
+// end releases the request's Exchange, then returns the state to the
+// pool: the Exchange goes first, as the state may be reused at once.
+func (st *state) end() {
+	st.ex.Release()
+	st.ex = nil
+	states.Put(st)
+}
+
+// primary writes the Server-Timing header and, when the run failed, the
+// problem; otherwise it returns the primary call's outcome for the caller
+// to answer with.
+func (s *Server) primary(ctx *fasthttp.RequestCtx, o *operation, st *state, res *fanout.Result, offset time.Duration, start time.Time) (*fanout.Outcome, bool) {
+	writeTiming(ctx, st, o, res, offset, start)
+	if p, failed := s.failure(ctx, o, res); failed {
+		problem.Write(ctx, p)
+		return nil, false
+	}
+	return &res.Outcomes[o.primary], true
 }
 
 // create forwards the validated body to the primary call's backend. The
@@ -92,23 +110,19 @@ func (s *Server) exchange(ctx *fasthttp.RequestCtx) *backend.Exchange {
 // document's Id schema is a creation: anything else from the backend is a
 // 502, and Location is never built from an id that was not checked.
 func (s *Server) create(ctx *fasthttp.RequestCtx, o *operation, start time.Time) {
-	st := states.Get().(*state)
-	defer states.Put(st)
-	ex := s.exchange(ctx)
-	defer ex.Release()
-	body := ctx.PostBody()
+	st := s.begin(ctx)
+	defer st.end()
+	ex, body := st.ex, ctx.PostBody()
 	withBody := fanout.DoerFunc(func(c context.Context, backend, method, path string) (int, []byte, error) {
 		return ex.DoBody(c, backend, method, path, "application/json", body)
 	})
 	res, offset := s.execute(ctx, o, start, st, withBody)
 	defer res.Release()
 
-	writeTiming(ctx, st, o, res, offset, start)
-	if p, failed := s.failure(ctx, o, res); failed {
-		problem.Write(ctx, p)
+	out, ok := s.primary(ctx, o, st, res, offset, start)
+	if !ok {
 		return
 	}
-	out := &res.Outcomes[o.primary]
 	if out.Status != fasthttp.StatusCreated {
 		c := o.plan.Calls()[o.primary].Spec
 		s.logCall(ctx, o, c, backend.KindBadStatus, out.Status, errors.New("a create must answer 201"))
@@ -157,11 +171,9 @@ const PartialHeader = "Fanout-Partial"
 
 // results composes the results page from the four calls.
 func (s *Server) results(ctx *fasthttp.RequestCtx, o *operation, start time.Time) {
-	st := states.Get().(*state)
-	defer states.Put(st)
-	ex := s.exchange(ctx)
-	defer ex.Release()
-	res, offset := s.execute(ctx, o, start, st, ex)
+	st := s.begin(ctx)
+	defer st.end()
+	res, offset := s.execute(ctx, o, start, st, st.ex)
 	defer res.Release()
 
 	if p, failed := s.failure(ctx, o, res); failed {

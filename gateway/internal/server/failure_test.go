@@ -84,14 +84,9 @@ func TestBackendFailures(t *testing.T) {
 
 // TestBackendDown points a backend at an address nothing listens on.
 func TestBackendDown(t *testing.T) {
-	f := backendtest.New()
-	t.Cleanup(f.Close)
-	addr, err := f.TCP()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, addr := backendtest.StartTCP(t)
 	addrs := backendtest.Addrs(addr)
-	addrs["results"] = closedAddr(t)
+	addrs["results"] = backendtest.ClosedAddr(t)
 	g := startGateway(t, gatewayOptions{backends: addrs})
 
 	r := g.get(t, "/v2/experiments/42/results")
@@ -116,17 +111,6 @@ func TestBackendDown(t *testing.T) {
 	for _, path := range []string{"/readyz", "/healthz", "/metrics", "/debug/pprof/"} {
 		checkProblem(t, g.get(t, path), fasthttp.StatusNotFound)
 	}
-}
-
-// closedAddr returns an address on which nothing listens.
-func closedAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 // TestStartupErrors: the router is built from the document, so a document

@@ -141,18 +141,11 @@ func TestProjectFieldInjection(t *testing.T) {
 // gets its second answer served to a later client.
 func TestUnsolicitedResponses(t *testing.T) {
 	var seconds atomic.Int64
-	twice := func(conn net.Conn, req backendtest.RawRequest) bool {
+	twice := backendtest.AnswerTwice(func(req backendtest.RawRequest) []byte {
 		var id int
 		fmt.Sscanf(req.Path(), "/experiments/%d", &id)
-		r := backendtest.RawResponse(200, string(backendtest.Experiment(id)))
-		if _, err := conn.Write(r); err != nil {
-			return false
-		}
-		time.Sleep(time.Millisecond)
-		_, err := conn.Write(r)
-		seconds.Add(1)
-		return err == nil
-	}
+		return backendtest.RawResponse(200, string(backendtest.Experiment(id)))
+	}, &seconds)
 	g, _ := withRaw(t, gatewayOptions{}, rawRoutes{"/experiments/": twice})
 	for id := 1; id <= 30; id++ {
 		r := g.get(t, fmt.Sprintf("/v2/experiments/%d", id))
@@ -191,7 +184,7 @@ func TestNoInternalsInErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var logs syncBuffer
+			var logs backendtest.SyncBuffer
 			routes := goodRoutes()
 			tc.routes(routes)
 			g, raw := withRaw(t, gatewayOptions{logger: slog.New(slog.NewJSONHandler(&logs, nil))}, routes)
@@ -234,24 +227,6 @@ func TestNoInternalsInErrors(t *testing.T) {
 			}
 		})
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestRequestID: every response carries X-Request-Id, the client's own if
@@ -356,18 +331,7 @@ func TestContractGaps(t *testing.T) {
 		{"create 422", func(r rawRoutes) { r["/experiments"] = answerWith(422, `{"error":"no"}`) }, "POST", "/v2/experiments", 422, problem.TypeUnprocessable, "", "", ""},
 		{"create 403 is the gateway's problem", func(r rawRoutes) { r["/experiments"] = answerWith(403, `{"error":"no"}`) }, "POST", "/v2/experiments", 502, problem.TypeBadGateway, "bad_status", "", ""},
 		{"drip-fed body past the deadline", func(r rawRoutes) {
-			r["/results/42"] = func(conn net.Conn, _ backendtest.RawRequest) bool {
-				if _, err := conn.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n{")); err != nil {
-					return false
-				}
-				for range 500 {
-					time.Sleep(10 * time.Millisecond)
-					if _, err := conn.Write([]byte(" ")); err != nil {
-						return false
-					}
-				}
-				return false
-			}
+			r["/results/42"] = backendtest.DripFeed(5000, 10*time.Millisecond)
 		}, "GET", "/v2/experiments/42/results", 504, problem.TypeGatewayTimeout, "timeout", "", ""},
 	}
 	for _, tc := range cases {
