@@ -336,18 +336,12 @@ func (d *decoder) load(n *yaml.Node) Load {
 		d.OK(err)
 	}
 	if m := f["duration"]; m != nil {
-		v, err := d.Duration(m, "load.duration")
-		if d.OK(err) && v == 0 {
-			d.OK(d.Errorf(m, "load.duration", "must be positive"))
-		} else if err == nil {
+		if v, ok := d.positiveDuration(m, "load.duration"); ok {
 			l.Duration = v
 		}
 	}
 	if m := f["timeout"]; m != nil {
-		v, err := d.Duration(m, "load.timeout")
-		if d.OK(err) && v == 0 {
-			d.OK(d.Errorf(m, "load.timeout", "must be positive"))
-		} else if err == nil {
+		if v, ok := d.positiveDuration(m, "load.timeout"); ok {
 			l.Timeout = v
 		}
 	}
@@ -399,8 +393,8 @@ func (d *decoder) capacity(n *yaml.Node) *Capacity {
 	}
 	if m := f["p99"]; m == nil {
 		d.OK(d.Errorf(n, p+".p99", "required: the SLO's p99 latency"))
-	} else if c.P99, err = d.Duration(m, p+".p99"); d.OK(err) && c.P99 == 0 {
-		d.OK(d.Errorf(m, p+".p99", "must be positive"))
+	} else {
+		c.P99, _ = d.positiveDuration(m, p+".p99")
 	}
 	if m := f["success"]; m != nil {
 		if c.Success, err = d.Float(m, p+".success"); d.OK(err) && (c.Success <= 0 || c.Success > 1) {
@@ -421,11 +415,7 @@ func (d *decoder) capacity(n *yaml.Node) *Capacity {
 	}
 	stepOK, budgetOK := true, true
 	if m := f["step"]; m != nil {
-		if c.Step, err = d.Duration(m, p+".step"); !d.OK(err) {
-			stepOK = false
-		} else if c.Step == 0 {
-			stepOK = d.OK(d.Errorf(m, p+".step", "must be positive"))
-		}
+		c.Step, stepOK = d.positiveDuration(m, p+".step")
 	}
 	if m := f["budget"]; m != nil {
 		c.Budget, err = d.Duration(m, p+".budget")
@@ -442,6 +432,20 @@ func (d *decoder) capacity(n *yaml.Node) *Capacity {
 	return c
 }
 
+// positiveDuration reads a duration that must be above zero. Its problem,
+// if any, is recorded; ok says whether the duration is usable, and it is
+// zero where it is not.
+func (d *decoder) positiveDuration(m *yaml.Node, path string) (v time.Duration, ok bool) {
+	v, err := d.Duration(m, path)
+	if !d.OK(err) {
+		return 0, false
+	}
+	if v == 0 {
+		return 0, d.OK(d.Errorf(m, path, "must be positive"))
+	}
+	return v, true
+}
+
 // capacityHold reads load.capacity.hold and load.capacity.max_probe; its
 // problems are recorded, and it reports whether the hold is usable.
 func (d *decoder) capacityHold(f map[string]*yaml.Node, c *Capacity) bool {
@@ -449,11 +453,7 @@ func (d *decoder) capacityHold(f map[string]*yaml.Node, c *Capacity) bool {
 	var err error
 	ok := true
 	if m := f["hold"]; m != nil {
-		if c.Hold, err = d.Duration(m, p+".hold"); !d.OK(err) {
-			ok = false
-		} else if c.Hold == 0 {
-			ok = d.OK(d.Errorf(m, p+".hold", "must be positive"))
-		}
+		c.Hold, ok = d.positiveDuration(m, p+".hold")
 	}
 	if m := f["max_probe"]; m != nil {
 		if c.MaxProbe, err = d.Duration(m, p+".max_probe"); d.OK(err) && c.MaxProbe < max(c.Step, c.Hold) {
