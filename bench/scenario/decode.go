@@ -160,20 +160,13 @@ func (d *decoder) gateway(n *yaml.Node) Gateway {
 		case len(items) == 0:
 			d.OK(d.Errorf(m, "gateway.modes", "empty: name at least one of %s", strings.Join(Modes, ", ")))
 		default:
-			g.Modes = nil
-			for i, it := range items {
-				p := fmt.Sprintf("gateway.modes[%d]", i)
+			g.Modes = distinct(d, items, "gateway.modes", "mode %q appears twice", func(it *yaml.Node, p string) (string, error) {
 				mode, err := d.Str(it, p)
-				switch {
-				case !d.OK(err):
-				case !slices.Contains(Modes, mode):
-					d.OK(d.Errorf(it, p, "unknown mode %q (known: %s)", mode, strings.Join(Modes, ", ")))
-				case slices.Contains(g.Modes, mode):
-					d.OK(d.Errorf(it, p, "mode %q appears twice", mode))
-				default:
-					g.Modes = append(g.Modes, mode)
+				if err == nil && !slices.Contains(Modes, mode) {
+					err = d.Errorf(it, p, "unknown mode %q (known: %s)", mode, strings.Join(Modes, ", "))
 				}
-			}
+				return mode, err
+			})
 		}
 	}
 	if m := f["pool_sizes"]; m != nil {
@@ -185,18 +178,9 @@ func (d *decoder) gateway(n *yaml.Node) Gateway {
 		case !slices.Contains(g.Modes, "pool"):
 			d.OK(d.Errorf(m, "gateway.pool_sizes", "set, but the modes do not include pool"))
 		default:
-			g.PoolSizes = nil
-			for i, it := range items {
-				p := fmt.Sprintf("gateway.pool_sizes[%d]", i)
-				v, err := d.Int(it, p, 1)
-				switch {
-				case !d.OK(err):
-				case slices.Contains(g.PoolSizes, v):
-					d.OK(d.Errorf(it, p, "size %d appears twice", v))
-				default:
-					g.PoolSizes = append(g.PoolSizes, v)
-				}
-			}
+			g.PoolSizes = distinct(d, items, "gateway.pool_sizes", "size %d appears twice", func(it *yaml.Node, p string) (int, error) {
+				return d.Int(it, p, 1)
+			})
 		}
 	}
 	if m := f["max_conns"]; m != nil {
@@ -365,17 +349,7 @@ func (d *decoder) load(n *yaml.Node) Load {
 		if len(items) == 0 {
 			d.OK(d.Errorf(rates, "load.rates", "empty"))
 		}
-		for i, it := range items {
-			p := fmt.Sprintf("load.rates[%d]", i)
-			v, err := d.Positive(it, p)
-			switch {
-			case !d.OK(err):
-			case slices.Contains(l.Rates, v):
-				d.OK(d.Errorf(it, p, "rate %v appears twice", v))
-			default:
-				l.Rates = append(l.Rates, v)
-			}
-		}
+		l.Rates = distinct(d, items, "load.rates", "rate %v appears twice", d.Positive)
 	default:
 		l.Capacity = d.capacity(capacity)
 	}
@@ -430,6 +404,26 @@ func (d *decoder) capacity(n *yaml.Node) *Capacity {
 		d.OK(err)
 	}
 	return c
+}
+
+// distinct reads each item of the list at path with read and returns the
+// values in their order. An item read cannot take, or whose value an
+// earlier item has already given (twice formats the problem), is recorded
+// as a problem and left out.
+func distinct[T comparable](d *decoder, items []*yaml.Node, path, twice string, read func(it *yaml.Node, path string) (T, error)) []T {
+	var out []T
+	for i, it := range items {
+		p := fmt.Sprintf("%s[%d]", path, i)
+		v, err := read(it, p)
+		switch {
+		case !d.OK(err):
+		case slices.Contains(out, v):
+			d.OK(d.Errorf(it, p, twice, v))
+		default:
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // positiveDuration reads a duration that must be above zero. Its problem,
