@@ -176,18 +176,24 @@ func (s Search) Run(ctx context.Context) (Result, error) {
 	room := func(rate float64) bool {
 		return spent+cost(s.length(rate, false))+2*cost(s.length(rate, true)) <= s.Budget
 	}
+	// shortProbe probes rate for one step where room allows; where it does
+	// not, the budget is spent and the short probes are over.
+	shortProbe := func(rate float64) (ok, spentOut bool, err error) {
+		if !room(rate) {
+			res.Exhausted = true
+			return false, true, nil
+		}
+		ok, err = probe(rate, false)
+		return ok, false, err
+	}
 
 	lo, hi := 0.0, 0.0 // highest pass, lowest fail (0: unknown)
 	short := func() error {
 		// Doubling: find a failing rate.
 		for rate := s.Start; ; rate = min(rate*2, s.Max) {
 			rate = max(s.Round(rate), above(floor))
-			if !room(rate) {
-				res.Exhausted = true
-				return nil
-			}
-			ok, err := probe(rate, false)
-			if err != nil {
+			ok, spentOut, err := shortProbe(rate)
+			if err != nil || spentOut {
 				return err
 			}
 			if !ok {
@@ -210,12 +216,8 @@ func (s Search) Run(ctx context.Context) (Result, error) {
 			if mid <= lo {
 				return nil // rounding leaves nothing between them
 			}
-			if !room(mid) {
-				res.Exhausted = true
-				return nil
-			}
-			ok, err := probe(mid, false)
-			if err != nil {
+			ok, spentOut, err := shortProbe(mid)
+			if err != nil || spentOut {
 				return err
 			}
 			if ok {

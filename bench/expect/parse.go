@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -246,38 +247,25 @@ func (p *parser) lexName(start int) (token, int, error) {
 // sum := product (('+'|'-') product)*
 func (p *parser) sum() (node, error) { return p.sumDepth(0) }
 
-func (p *parser) sumDepth(depth int) (node, error) {
-	l, err := p.product(depth)
-	if err != nil {
-		return nil, err
-	}
-	for {
-		t := p.peek()
-		if t.kind != tokOp || (t.text != "+" && t.text != "-") {
-			return l, nil
-		}
-		p.next()
-		r, err := p.product(depth)
-		if err != nil {
-			return nil, err
-		}
-		l = binNode{op: t.text[0], l: l, r: r}
-	}
-}
+func (p *parser) sumDepth(depth int) (node, error) { return p.chain(depth, "+-", p.product) }
 
 // product := unary (('*'|'/') unary)*
-func (p *parser) product(depth int) (node, error) {
-	l, err := p.unary(depth)
+func (p *parser) product(depth int) (node, error) { return p.chain(depth, "*/", p.unary) }
+
+// chain parses operands joined by any of the one-character operators in
+// ops, grouping to the left: both arithmetic levels read this way.
+func (p *parser) chain(depth int, ops string, operand func(depth int) (node, error)) (node, error) {
+	l, err := operand(depth)
 	if err != nil {
 		return nil, err
 	}
 	for {
 		t := p.peek()
-		if t.kind != tokOp || (t.text != "*" && t.text != "/") {
+		if t.kind != tokOp || len(t.text) != 1 || !strings.Contains(ops, t.text) {
 			return l, nil
 		}
 		p.next()
-		r, err := p.unary(depth)
+		r, err := operand(depth)
 		if err != nil {
 			return nil, err
 		}

@@ -196,6 +196,26 @@ func thinTails(e *expect.Expectation, res *result.Scenario, rate float64) string
 	return fmt.Sprintf(" (not enough data: %s, fewer than %d)", strings.Join(thin, ", "), load.MinSamples)
 }
 
+// runFigures gives the metrics that a run or its summary holds as they
+// are, or in the unit expectations use.
+var runFigures = map[string]func(run *result.Run, sum load.Summary) float64{
+	"throughput":        func(_ *result.Run, sum load.Summary) float64 { return sum.Throughput },
+	"rate":              func(run *result.Run, _ load.Summary) float64 { return run.Rate },
+	"achieved_rate":     func(_ *result.Run, sum load.Summary) float64 { return sum.Rate },
+	"generator_cpu":     func(run *result.Run, _ load.Summary) float64 { return run.GeneratorCPUShare },
+	"success":           func(_ *result.Run, sum load.Summary) float64 { return sum.Success },
+	"complete":          func(_ *result.Run, sum load.Summary) float64 { return sum.Complete },
+	"partial":           func(_ *result.Run, sum load.Summary) float64 { return sum.Partial },
+	"failed":            func(_ *result.Run, sum load.Summary) float64 { return sum.Failed },
+	"errors":            func(_ *result.Run, sum load.Summary) float64 { return 1 - sum.Success },
+	"requests":          func(_ *result.Run, sum load.Summary) float64 { return float64(sum.Requests) },
+	"cpu_per_request":   func(run *result.Run, _ load.Summary) float64 { return result.Millis(run.CPUPerRequest) },
+	"rss_mb":            func(run *result.Run, _ load.Summary) float64 { return float64(run.PeakRSS) / (1 << 20) },
+	"calls_per_request": func(run *result.Run, _ load.Summary) float64 { return run.CallsPerRequest },
+	"rss_growth_mb":     func(run *result.Run, _ load.Summary) float64 { return float64(run.RSSGrowth) / (1 << 20) },
+	"goroutine_growth":  func(run *result.Run, _ load.Summary) float64 { return float64(run.GoroutineGrowth) },
+}
+
 func runMetric(res *result.Scenario, run *result.Run, sum load.Summary, metric string, n expect.Name) (float64, error) {
 	if d, ok := sum.Latency.Stat(metric); ok {
 		return result.Millis(d), nil
@@ -206,37 +226,10 @@ func runMetric(res *result.Scenario, run *result.Run, sum load.Summary, metric s
 		}
 		return float64(d) / float64(limit), nil
 	}
+	if f, ok := runFigures[metric]; ok {
+		return f(run, sum), nil
+	}
 	switch metric {
-	case "throughput":
-		return sum.Throughput, nil
-	case "rate":
-		return run.Rate, nil
-	case "achieved_rate":
-		return sum.Rate, nil
-	case "generator_cpu":
-		return run.GeneratorCPUShare, nil
-	case "success":
-		return sum.Success, nil
-	case "complete":
-		return sum.Complete, nil
-	case "partial":
-		return sum.Partial, nil
-	case "failed":
-		return sum.Failed, nil
-	case "errors":
-		return 1 - sum.Success, nil
-	case "requests":
-		return float64(sum.Requests), nil
-	case "cpu_per_request":
-		return result.Millis(run.CPUPerRequest), nil
-	case "rss_mb":
-		return float64(run.PeakRSS) / (1 << 20), nil
-	case "calls_per_request":
-		return run.CallsPerRequest, nil
-	case "rss_growth_mb":
-		return float64(run.RSSGrowth) / (1 << 20), nil
-	case "goroutine_growth":
-		return float64(run.GoroutineGrowth), nil
 	case "ratio_p50":
 		if res.Limits == nil {
 			return ratio(0, 0)

@@ -21,7 +21,7 @@ func msd(n float64) time.Duration { return time.Duration(n * float64(time.Millis
 func outcome() *result.Scenario {
 	run := func(v string, rate, p50, thr float64) result.Run {
 		sum := load.Summary{Requests: 100, Throughput: thr, Success: 0.98,
-			Latency: load.Latency{P50: msd(p50), P99: msd(2 * p50)}, Codes: map[string]int{"200": 98, "504": 2}}
+			Latency: load.Latency{Dist: limits.Dist{P50: msd(p50), P99: msd(2 * p50)}}, Codes: map[string]int{"200": 98, "504": 2}}
 		return result.Run{Variant: v, Rate: rate, Report: load.Report{Summary: sum,
 			Phases: map[string]load.Summary{"before": sum, "degraded": {Requests: 10, Codes: map[string]int{"504": 10}}}},
 			CPUPerRequest: 500 * time.Microsecond, PeakRSS: 32 << 20, CallsPerRequest: 4}
@@ -119,7 +119,7 @@ expect: [concurrent.capacity > 10 * blocking.capacity, concurrent.p99 < 100ms]
 			{Variant: "concurrent", Result: capacity.Result{Capacity: 800}},
 			{Variant: "blocking", Result: capacity.Result{Capacity: 12.5}},
 		},
-		Runs: []result.Run{{Variant: "concurrent", Rate: 800, Probe: true, Report: load.Report{Summary: load.Summary{Requests: 2000, Latency: load.Latency{P99: msd(60)}}}}},
+		Runs: []result.Run{{Variant: "concurrent", Rate: 800, Probe: true, Report: load.Report{Summary: load.Summary{Requests: 2000, Latency: load.Latency{Dist: limits.Dist{P99: msd(60)}}}}}},
 	}
 	got := evaluate(s, res)
 	if !got[0].Pass || got[0].Detail != "800.0 > 125.0" {
@@ -159,7 +159,7 @@ expect:
 		Limits: &limits.Limits{CriticalPath: limits.Dist{P50: msd(40)}, Levels: limits.Dist{P50: msd(55)}, Sum: limits.Dist{P50: msd(85)}},
 		Runs: []result.Run{{Variant: "staged", Mode: "staged", Rate: 100, Report: load.Report{Summary: load.Summary{
 			Requests: 1000, Rate: 99.9, Throughput: 98.9, Success: 0.995, Complete: 0.99, Partial: 0.005, Failed: 0.005,
-			Latency: load.Latency{P50: msd(57)}}}}},
+			Latency: load.Latency{Dist: limits.Dist{P50: msd(57)}}}}}},
 	}
 	got := evaluate(s, res)
 	want := []struct {
@@ -184,7 +184,7 @@ func TestFiguresLine(t *testing.T) {
 	step := func(mode string, p50 float64, requests int, sent float64) result.Run {
 		return result.Run{Variant: mode, Mode: mode, Rate: 6400, GeneratorLimited: sent < load.GeneratorLimit*6400,
 			Report: load.Report{Summary: load.Summary{Requests: requests, Rate: sent, Success: 0.017, Complete: 0.005, Partial: 0.012, Failed: 0.983,
-				Latency: load.Latency{P50: msd(p50), P99: msd(2 * p50)}}, GeneratorCPUShare: 0.4}}
+				Latency: load.Latency{Dist: limits.Dist{P50: msd(p50), P99: msd(2 * p50)}}}, GeneratorCPUShare: 0.4}}
 	}
 	tests := []struct {
 		name        string

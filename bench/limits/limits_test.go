@@ -88,12 +88,20 @@ func TestFromSpecErrors(t *testing.T) {
 	}
 }
 
-func TestFixedLimits(t *testing.T) {
+// resultsLimits computes, with Compute's n and seed, the limits of the
+// aggregate results operation of the test document under cfg.
+func resultsLimits(t *testing.T, cfg model.Config, n int, seed uint64) Limits {
+	t.Helper()
 	op, _ := Match(ops(t), "GET", "/v2/experiments/1/results")
-	l, err := Compute([]Weighted{{Op: op, Weight: 1}}, model.Default(), 0, 1)
+	l, err := Compute([]Weighted{{Op: op, Weight: 1}}, cfg, n, seed)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return l
+}
+
+func TestFixedLimits(t *testing.T) {
+	l := resultsLimits(t, model.Default(), 0, 1)
 	// experiments 20, layers 15, projects 10, results 40 (the defaults):
 	// critical path max(20+15, 20+10, 40) = 40; levels max(20,40)+max(15,10)
 	// = 55; sum 85.
@@ -138,12 +146,8 @@ func lognormal(t *testing.T) model.Config {
 }
 
 func TestRandomModelsWidenTheTail(t *testing.T) {
-	op, _ := Match(ops(t), "GET", "/v2/experiments/1/results")
 	cfg := lognormal(t)
-	l, err := Compute([]Weighted{{Op: op, Weight: 1}}, cfg, 20000, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := resultsLimits(t, cfg, 20000, 1)
 	if l.Fixed {
 		t.Error("lognormal models reported as fixed")
 	}
@@ -156,8 +160,7 @@ func TestRandomModelsWidenTheTail(t *testing.T) {
 		t.Errorf("want critical path < levels < sum at p50: %v %v %v", l.CriticalPath.P50, l.Levels.P50, l.Sum.P50)
 	}
 	// Reproducible with the same seed.
-	again, _ := Compute([]Weighted{{Op: op, Weight: 1}}, cfg, 20000, 1)
-	if again != l {
+	if again := resultsLimits(t, cfg, 20000, 1); again != l {
 		t.Error("same seed, different limits")
 	}
 }
@@ -196,12 +199,8 @@ func TestGateway(t *testing.T) {
 }
 
 func TestRandomLimitsCarryTheirUncertainty(t *testing.T) {
-	op, _ := Match(ops(t), "GET", "/v2/experiments/1/results")
 	cfg := lognormal(t)
-	a, err := Compute([]Weighted{{Op: op, Weight: 1}}, cfg, 5000, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := resultsLimits(t, cfg, 5000, 1)
 	// One batch of 5000 does not pin a lognormal p99 to 1 %: Compute
 	// samples more, and says how well it knows the figures.
 	if a.Samples <= 5000 || a.Uncertainty <= 0 {
@@ -212,10 +211,7 @@ func TestRandomLimitsCarryTheirUncertainty(t *testing.T) {
 	}
 	// Another seed draws other latencies: its p99 lies within the
 	// stated uncertainty (with the slack of two independent estimates).
-	b, err := Compute([]Weighted{{Op: op, Weight: 1}}, cfg, 5000, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := resultsLimits(t, cfg, 5000, 2)
 	diff := float64(a.CriticalPath.P99-b.CriticalPath.P99) / float64(a.CriticalPath.P99)
 	if diff < 0 {
 		diff = -diff
@@ -224,10 +220,7 @@ func TestRandomLimitsCarryTheirUncertainty(t *testing.T) {
 		t.Errorf("p99 %v with seed 1, %v with seed 2: %.2f%% apart, the stated uncertainty is ±%.2f%%",
 			a.CriticalPath.P99, b.CriticalPath.P99, 100*diff, 100*max(a.Uncertainty, b.Uncertainty))
 	}
-	fixed, err := Compute([]Weighted{{Op: op, Weight: 1}}, nil, 5000, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fixed := resultsLimits(t, nil, 5000, 1)
 	if fixed.Uncertainty != 0 || !fixed.Fixed {
 		t.Errorf("fixed models: uncertainty %v, want 0", fixed.Uncertainty)
 	}

@@ -57,33 +57,19 @@ type Attack struct {
 	Out io.Writer
 }
 
-// Latency is a latency distribution.
+// Latency is a measured latency distribution: the figures a limit has
+// too, and the slowest request, which only a measurement has.
 type Latency struct {
-	P50  time.Duration `json:"p50"`
-	P90  time.Duration `json:"p90"`
-	P99  time.Duration `json:"p99"`
-	P999 time.Duration `json:"p999"`
-	Max  time.Duration `json:"max"`
-	Mean time.Duration `json:"mean"`
+	limits.Dist
+	Max time.Duration `json:"max"`
 }
 
 // Stat returns a statistic by name: p50, p90, p99, p999, max or mean.
 func (l Latency) Stat(name string) (time.Duration, bool) {
-	switch name {
-	case "p50":
-		return l.P50, true
-	case "p90":
-		return l.P90, true
-	case "p99":
-		return l.P99, true
-	case "p999":
-		return l.P999, true
-	case "max":
+	if name == "max" {
 		return l.Max, true
-	case "mean":
-		return l.Mean, true
 	}
-	return 0, false
+	return l.Dist.Stat(name)
 }
 
 // PartialHeader is the response header with which the gateway marks a 2xx
@@ -433,8 +419,8 @@ func summarise(recs []record, from, to time.Duration) Summary {
 	}
 	slices.Sort(lat)
 	q := func(p float64) time.Duration { return limits.Quantile(lat, p) }
-	s.Latency = Latency{P50: q(0.5), P90: q(0.9), P99: q(0.99), P999: q(0.999), Max: lat[len(lat)-1],
-		Mean: sum / time.Duration(len(lat))}
+	s.Latency = Latency{Dist: limits.Dist{P50: q(0.5), P90: q(0.9), P99: q(0.99), P999: q(0.999),
+		Mean: sum / time.Duration(len(lat))}, Max: lat[len(lat)-1]}
 	n := float64(len(recs))
 	s.Success = float64(ok) / n
 	s.Partial = float64(partial) / n

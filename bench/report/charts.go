@@ -181,14 +181,9 @@ func percentileChart(s *result.Scenario, rate float64) *plot.Plot {
 		}
 		l := r.Latency
 		pts := plotter.XYs{{X: 0, Y: ms(l.P50)}, {X: 1, Y: ms(l.P90)}, {X: 2, Y: ms(l.P99)}, {X: 3, Y: ms(l.P999)}, {X: 4, Y: ms(l.Max)}}
-		line, points, err := plotter.NewLinePoints(pts)
-		if err != nil {
-			continue
+		if _, err := addSeries(p, variantLabel(s, v), pts, i); err == nil {
+			n++
 		}
-		style(line, points, i)
-		p.Add(line, points)
-		p.Legend.Add(variantLabel(s, v), line, points)
-		n++
 	}
 	if s.Limits != nil {
 		cp := s.Limits.CriticalPath
@@ -213,6 +208,21 @@ func limitLine(p *plot.Plot, name string, pts plotter.XYs, c color.Color) {
 	l.Dashes = []vg.Length{vg.Points(6), vg.Points(3)}
 	p.Add(l)
 	p.Legend.Add(name+" (limit)", l)
+}
+
+// addSeries draws pts on p as the i-th series, a line with its points in
+// the i-th colour and shape, and names it in the legend. It returns the
+// points so that a chart may restyle them, or the error that kept the
+// series off the chart.
+func addSeries(p *plot.Plot, name string, pts plotter.XYs, i int) (*plotter.Scatter, error) {
+	line, points, err := plotter.NewLinePoints(pts)
+	if err != nil {
+		return nil, fmt.Errorf("series %s: %w", name, err)
+	}
+	style(line, points, i)
+	p.Add(line, points)
+	p.Legend.Add(name, line, points)
+	return points, nil
 }
 
 func style(l *plotter.Line, pts *plotter.Scatter, i int) {
@@ -244,14 +254,9 @@ func rateChart(s *result.Scenario, stat string) *plot.Plot {
 		if len(pts) == 0 {
 			continue
 		}
-		line, points, err := plotter.NewLinePoints(pts)
-		if err != nil {
-			continue
+		if _, err := addSeries(p, variantLabel(s, v), pts, i); err == nil {
+			n++
 		}
-		style(line, points, i)
-		p.Add(line, points)
-		p.Legend.Add(variantLabel(s, v), line, points)
-		n++
 	}
 	if s.Limits != nil && len(s.Rates) > 0 {
 		lo, hi := s.Rates[0], s.Rates[len(s.Rates)-1]

@@ -35,6 +35,16 @@ func compareSides(t *testing.T, a, b []*result.Scenario, opt CompareOptions) str
 	return out.String()
 }
 
+// wantWarnings reports each warning that the comparison out lacks.
+func wantWarnings(t *testing.T, out string, warnings ...string) {
+	t.Helper()
+	for _, want := range warnings {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in\n%s", want, out)
+		}
+	}
+}
+
 func TestCompareEveryFigure(t *testing.T) {
 	a, b := fixture(), fixture()
 	r := &b.Runs[1] // sequential at 200 req/s
@@ -122,15 +132,11 @@ func TestCompareWarnings(t *testing.T) {
 	pool.Variant, pool.Mode, pool.PoolSize = "pool", "pool", 16
 	a.Runs = append(a.Runs, pool)
 	out := compareSides(t, []*result.Scenario{a}, []*result.Scenario{b}, CompareOptions{})
-	for _, want := range []string{
+	wantWarnings(t, out,
 		"warning: A and B differ in Go version (go1.26.8 vs go1.27.0), commit (0123456789ab vs fedcba987654)",
 		"warning: concurrent @ 200 req/s only in A",
 		"warning: pool @ 50 req/s only in A",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("no %q in\n%s", want, out)
-		}
-	}
+	)
 	b.Runs = append(b.Runs, pool)
 	if out := compareSides(t, []*result.Scenario{a}, []*result.Scenario{b}, CompareOptions{}); !strings.Contains(out, "\npool (16)  ") {
 		t.Errorf("the pool's size is not in its label:\n%s", out)
@@ -222,15 +228,11 @@ func TestCompareWarnsOfDoubtfulRuns(t *testing.T) {
 	b.Interrupted = true
 	a.Runs[2].Window, b.Runs[2].Window = 5*time.Second, 10*time.Second
 	out := compareSides(t, []*result.Scenario{a}, []*result.Scenario{b}, CompareOptions{})
-	for _, want := range []string{
+	wantWarnings(t, out,
 		"warning: concurrent @ 200 req/s was generator-limited in B (sent 150.0 req/s): its figures measure the load generator, not the gateway",
 		"warning: B was interrupted: it holds only the steps that finished",
 		"warning: concurrent @ 50 req/s was measured over 5s in A and 10s in B",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("no %q in\n%s", want, out)
-		}
-	}
+	)
 	if strings.Contains(out, "was generator-limited in A") || strings.Contains(out, "A was interrupted") {
 		t.Errorf("a warning about the wrong side:\n%s", out)
 	}

@@ -160,14 +160,11 @@ func overTimeChart(s *result.Scenario, r *result.Run, hits []hit) *plot.Plot {
 		name string
 		pts  plotter.XYs
 	}{{"p50", p50}, {"p99", p99}, {"max", top}} {
-		line, points, err := plotter.NewLinePoints(series.pts)
+		points, err := addSeries(p, series.name, series.pts, i)
 		if err != nil {
 			return nil
 		}
-		style(line, points, i)
 		points.Radius = vg.Points(1.5)
-		p.Add(line, points)
-		p.Legend.Add(series.name, line, points)
 	}
 	if len(failed) > 0 {
 		if sc, err := plotter.NewScatter(failed); err == nil {

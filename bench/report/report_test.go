@@ -42,7 +42,7 @@ func fixture() *result.Scenario {
 			Report: load.Report{
 				Summary: load.Summary{Requests: n, Rate: rate, Throughput: rate * success, Success: success, Complete: success, Failed: 1 - success,
 					Window: 5 * time.Second, Span: 5 * time.Second,
-					Latency: load.Latency{P50: msd(p50), P90: msd(p50 * 1.05), P99: msd(p50 * 1.2), P999: msd(p50 * 1.5), Max: msd(p50 * 2), Mean: msd(p50)},
+					Latency: load.Latency{Dist: limits.Dist{P50: msd(p50), P90: msd(p50 * 1.05), P99: msd(p50 * 1.2), P999: msd(p50 * 1.5), Mean: msd(p50)}, Max: msd(p50 * 2)},
 					Codes:   codes, Errors: errs},
 				Timing: &servertiming.Timing{Total: msd(p50), Calls: []servertiming.Entry{
 					{Name: "experiment", Start: 0, Duration: msd(20), HasStart: true},

@@ -160,20 +160,13 @@ func (d *decoder) gateway(n *yaml.Node) Gateway {
 		case len(items) == 0:
 			d.OK(d.Errorf(m, "gateway.modes", "empty: name at least one of %s", strings.Join(Modes, ", ")))
 		default:
-			g.Modes = nil
-			for i, it := range items {
-				p := fmt.Sprintf("gateway.modes[%d]", i)
+			g.Modes = distinct(d, items, "gateway.modes", "mode %q appears twice", func(it *yaml.Node, p string) (string, error) {
 				mode, err := d.Str(it, p)
-				switch {
-				case !d.OK(err):
-				case !slices.Contains(Modes, mode):
-					d.OK(d.Errorf(it, p, "unknown mode %q (known: %s)", mode, strings.Join(Modes, ", ")))
-				case slices.Contains(g.Modes, mode):
-					d.OK(d.Errorf(it, p, "mode %q appears twice", mode))
-				default:
-					g.Modes = append(g.Modes, mode)
+				if err == nil && !slices.Contains(Modes, mode) {
+					err = d.Errorf(it, p, "unknown mode %q (known: %s)", mode, strings.Join(Modes, ", "))
 				}
-			}
+				return mode, err
+			})
 		}
 	}
 	if m := f["pool_sizes"]; m != nil {
@@ -185,18 +178,9 @@ func (d *decoder) gateway(n *yaml.Node) Gateway {
 		case !slices.Contains(g.Modes, "pool"):
 			d.OK(d.Errorf(m, "gateway.pool_sizes", "set, but the modes do not include pool"))
 		default:
-			g.PoolSizes = nil
-			for i, it := range items {
-				p := fmt.Sprintf("gateway.pool_sizes[%d]", i)
-				v, err := d.Int(it, p, 1)
-				switch {
-				case !d.OK(err):
-				case slices.Contains(g.PoolSizes, v):
-					d.OK(d.Errorf(it, p, "size %d appears twice", v))
-				default:
-					g.PoolSizes = append(g.PoolSizes, v)
-				}
-			}
+			g.PoolSizes = distinct(d, items, "gateway.pool_sizes", "size %d appears twice", func(it *yaml.Node, p string) (int, error) {
+				return d.Int(it, p, 1)
+			})
 		}
 	}
 	if m := f["max_conns"]; m != nil {
@@ -336,18 +320,12 @@ func (d *decoder) load(n *yaml.Node) Load {
 		d.OK(err)
 	}
 	if m := f["duration"]; m != nil {
-		v, err := d.Duration(m, "load.duration")
-		if d.OK(err) && v == 0 {
-			d.OK(d.Errorf(m, "load.duration", "must be positive"))
-		} else if err == nil {
+		if v, ok := d.positiveDuration(m, "load.duration"); ok {
 			l.Duration = v
 		}
 	}
 	if m := f["timeout"]; m != nil {
-		v, err := d.Duration(m, "load.timeout")
-		if d.OK(err) && v == 0 {
-			d.OK(d.Errorf(m, "load.timeout", "must be positive"))
-		} else if err == nil {
+		if v, ok := d.positiveDuration(m, "load.timeout"); ok {
 			l.Timeout = v
 		}
 	}
@@ -371,17 +349,7 @@ func (d *decoder) load(n *yaml.Node) Load {
 		if len(items) == 0 {
 			d.OK(d.Errorf(rates, "load.rates", "empty"))
 		}
-		for i, it := range items {
-			p := fmt.Sprintf("load.rates[%d]", i)
-			v, err := d.Positive(it, p)
-			switch {
-			case !d.OK(err):
-			case slices.Contains(l.Rates, v):
-				d.OK(d.Errorf(it, p, "rate %v appears twice", v))
-			default:
-				l.Rates = append(l.Rates, v)
-			}
-		}
+		l.Rates = distinct(d, items, "load.rates", "rate %v appears twice", d.Positive)
 	default:
 		l.Capacity = d.capacity(capacity)
 	}
@@ -399,8 +367,8 @@ func (d *decoder) capacity(n *yaml.Node) *Capacity {
 	}
 	if m := f["p99"]; m == nil {
 		d.OK(d.Errorf(n, p+".p99", "required: the SLO's p99 latency"))
-	} else if c.P99, err = d.Duration(m, p+".p99"); d.OK(err) && c.P99 == 0 {
-		d.OK(d.Errorf(m, p+".p99", "must be positive"))
+	} else {
+		c.P99, _ = d.positiveDuration(m, p+".p99")
 	}
 	if m := f["success"]; m != nil {
 		if c.Success, err = d.Float(m, p+".success"); d.OK(err) && (c.Success <= 0 || c.Success > 1) {
@@ -421,11 +389,7 @@ func (d *decoder) capacity(n *yaml.Node) *Capacity {
 	}
 	stepOK, budgetOK := true, true
 	if m := f["step"]; m != nil {
-		if c.Step, err = d.Duration(m, p+".step"); !d.OK(err) {
-			stepOK = false
-		} else if c.Step == 0 {
-			stepOK = d.OK(d.Errorf(m, p+".step", "must be positive"))
-		}
+		c.Step, stepOK = d.positiveDuration(m, p+".step")
 	}
 	if m := f["budget"]; m != nil {
 		c.Budget, err = d.Duration(m, p+".budget")
@@ -442,6 +406,40 @@ func (d *decoder) capacity(n *yaml.Node) *Capacity {
 	return c
 }
 
+// distinct reads each item of the list at path with read and returns the
+// values in their order. An item read cannot take, or whose value an
+// earlier item has already given (twice formats the problem), is recorded
+// as a problem and left out.
+func distinct[T comparable](d *decoder, items []*yaml.Node, path, twice string, read func(it *yaml.Node, path string) (T, error)) []T {
+	var out []T
+	for i, it := range items {
+		p := fmt.Sprintf("%s[%d]", path, i)
+		v, err := read(it, p)
+		switch {
+		case !d.OK(err):
+		case slices.Contains(out, v):
+			d.OK(d.Errorf(it, p, twice, v))
+		default:
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// positiveDuration reads a duration that must be above zero. Its problem,
+// if any, is recorded; ok says whether the duration is usable, and it is
+// zero where it is not.
+func (d *decoder) positiveDuration(m *yaml.Node, path string) (v time.Duration, ok bool) {
+	v, err := d.Duration(m, path)
+	if !d.OK(err) {
+		return 0, false
+	}
+	if v == 0 {
+		return 0, d.OK(d.Errorf(m, path, "must be positive"))
+	}
+	return v, true
+}
+
 // capacityHold reads load.capacity.hold and load.capacity.max_probe; its
 // problems are recorded, and it reports whether the hold is usable.
 func (d *decoder) capacityHold(f map[string]*yaml.Node, c *Capacity) bool {
@@ -449,11 +447,7 @@ func (d *decoder) capacityHold(f map[string]*yaml.Node, c *Capacity) bool {
 	var err error
 	ok := true
 	if m := f["hold"]; m != nil {
-		if c.Hold, err = d.Duration(m, p+".hold"); !d.OK(err) {
-			ok = false
-		} else if c.Hold == 0 {
-			ok = d.OK(d.Errorf(m, p+".hold", "must be positive"))
-		}
+		c.Hold, ok = d.positiveDuration(m, p+".hold")
 	}
 	if m := f["max_probe"]; m != nil {
 		if c.MaxProbe, err = d.Duration(m, p+".max_probe"); d.OK(err) && c.MaxProbe < max(c.Step, c.Hold) {
