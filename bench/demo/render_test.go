@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"fanout/gateway/assembly"
 	"fanout/mockbackends/model"
 )
 
@@ -112,11 +111,10 @@ func TestMsFormats(t *testing.T) {
 	}
 }
 
-func TestLimitsOfTheGatewaysSpec(t *testing.T) {
-	doc := assembly.Document()
+func TestLimitsOfTheGatewaysPlan(t *testing.T) {
 	// Default backends: experiments 20, layers 15, projects 10, results 40 ms.
 	// layer and settings wait for the experiment; results waits for nothing.
-	got, err := specLimits(doc, resultsRoute, model.Default())
+	got, err := routeLimits(resultsRoute, model.Default())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +122,7 @@ func TestLimitsOfTheGatewaysSpec(t *testing.T) {
 	if got != want {
 		t.Errorf("limits %+v, want %+v", got, want)
 	}
-	if _, err := specLimits(doc, "/v2/nothing/{id}", model.Default()); err == nil {
+	if _, err := routeLimits("/v2/nothing/{id}", model.Default()); err == nil {
 		t.Error("a route without x-fanout gave no error")
 	}
 }

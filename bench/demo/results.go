@@ -3,7 +3,6 @@ package demo
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"time"
@@ -149,38 +148,17 @@ func spanLanes(t servertiming.Timing) []lane {
 	return lanes
 }
 
-// fetchLimits reads the gateway's OpenAPI document, compiles the x-fanout
-// calls of GET route (the plan the gateway runs) and computes its limits
-// under the backends' models cfg, taking each limit's median.
-func fetchLimits(ctx context.Context, c *http.Client, url, route string, cfg model.Config) (Limits, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return Limits{}, fmt.Errorf("fetch spec: %w", err)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return Limits{}, fmt.Errorf("fetch spec: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return Limits{}, fmt.Errorf("fetch spec: GET %s: %w", url, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return Limits{}, fmt.Errorf("fetch spec: GET %s: status %d", url, resp.StatusCode)
-	}
-	return specLimits(body, route, cfg)
-}
-
-// specLimits computes the limits of GET route in an OpenAPI document.
-func specLimits(doc []byte, route string, cfg model.Config) (Limits, error) {
-	ops, err := limits.FromSpec(doc)
+// routeLimits computes the limits of the gateway's GET route under the
+// backends' models cfg, from the very plan the gateway runs for it, taking
+// each limit's median.
+func routeLimits(route string, cfg model.Config) (Limits, error) {
+	ops, err := limits.Gateway()
 	if err != nil {
 		return Limits{}, err
 	}
 	op, ok := limits.Match(ops, http.MethodGet, route)
 	if !ok {
-		return Limits{}, fmt.Errorf("spec: GET %s has no x-fanout", route)
+		return Limits{}, fmt.Errorf("limits: GET %s has no x-fanout", route)
 	}
 	l, err := limits.Compute([]limits.Weighted{{Op: op, Weight: 1}}, cfg, 0, 1)
 	if err != nil {

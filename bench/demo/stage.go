@@ -74,13 +74,13 @@ func startStage(ctx context.Context, bins launch.Binaries, logs io.Writer, mockA
 
 // startResultsStage starts a stage with the default models and a gateway
 // per spec, one of them concurrent, and computes the limits of the results
-// route under those models from its document. The caller must call stop.
+// route under those models from the plan the gateway runs. The caller must call stop.
 func (p *player) startResultsStage(ctx context.Context, specs []launch.Gateway) (*stage, Limits, error) {
 	st, err := startStage(ctx, p.bins, p.logs, nil, specs)
 	if err != nil {
 		return nil, Limits{}, err
 	}
-	lim, err := fetchLimits(ctx, st.client, st.url("concurrent", "/openapi.json"), resultsRoute, model.Default())
+	lim, err := routeLimits(resultsRoute, model.Default())
 	if err != nil {
 		st.stop()
 		return nil, Limits{}, err

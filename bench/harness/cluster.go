@@ -19,7 +19,7 @@ import (
 	"fanout/mockbackends/model"
 )
 
-// httpClient talks to the admin APIs and fetches the spec.
+// httpClient talks to the admin APIs.
 var httpClient = &http.Client{Timeout: 10 * time.Second}
 
 // mocks is a running mock backends process.

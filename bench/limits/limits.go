@@ -21,11 +21,8 @@ import (
 	"math/rand/v2"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"fanout/gateway/assembly"
 	"fanout/gateway/fanout"
@@ -59,94 +56,8 @@ func Gateway() ([]Op, error) {
 	return ops, nil
 }
 
-// httpMethods are the keys of an OpenAPI path item that are operations.
-var httpMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
-
-type specOperation struct {
-	OperationID string `yaml:"operationId"`
-	Fanout      *struct {
-		Calls []struct {
-			Name     string `yaml:"name"`
-			Backend  string `yaml:"backend"`
-			Method   string `yaml:"method"`
-			Path     string `yaml:"path"`
-			Timeout  string `yaml:"timeout"`
-			Optional bool   `yaml:"optional"`
-		} `yaml:"calls"`
-	} `yaml:"x-fanout"`
-}
-
+// refRE finds the {references} of a call's path template.
 var refRE = regexp.MustCompile(`\{([^{}]+)\}`)
-
-// FromSpec reads an OpenAPI document (YAML or JSON) and compiles the plan of
-// every operation that has an x-fanout extension. Operations without one are
-// left out. It reads only what the plans need, so it serves documents that
-// are not the gateway's; for the gateway's own, Gateway returns the plans
-// the gateway runs.
-func FromSpec(data []byte) ([]Op, error) {
-	var doc struct {
-		Paths map[string]map[string]yaml.Node `yaml:"paths"`
-	}
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("read spec: %w", err)
-	}
-	var ops []Op
-	for path, item := range doc.Paths {
-		for _, m := range httpMethods {
-			node, ok := item[m]
-			if !ok {
-				continue
-			}
-			var so specOperation
-			if err := node.Decode(&so); err != nil {
-				return nil, fmt.Errorf("read spec: %s %s: %w", strings.ToUpper(m), path, err)
-			}
-			if so.Fanout == nil || len(so.Fanout.Calls) == 0 {
-				continue
-			}
-			var calls []fanout.CallSpec
-			params := map[string]bool{}
-			for _, c := range so.Fanout.Calls {
-				var timeout time.Duration
-				if c.Timeout != "" {
-					d, err := time.ParseDuration(c.Timeout)
-					if err != nil {
-						return nil, fmt.Errorf("read spec: %s: call %q: timeout: %w", so.OperationID, c.Name, err)
-					}
-					timeout = d
-				}
-				calls = append(calls, fanout.CallSpec{Name: c.Name, Backend: c.Backend, Method: c.Method,
-					Path: c.Path, Timeout: timeout, Optional: c.Optional})
-				// A reference without a dot is a request parameter;
-				// the gateway checks them against the spec, the graph
-				// only needs to know they are not calls.
-				for _, m := range refRE.FindAllStringSubmatch(c.Path, -1) {
-					if !strings.Contains(m[1], ".") {
-						params[m[1]] = true
-					}
-				}
-			}
-			plan, err := fanout.Compile(so.OperationID, calls, slices.Sorted(mapKeys(params)))
-			if err != nil {
-				return nil, fmt.Errorf("read spec: %w", err)
-			}
-			ops = append(ops, Op{ID: so.OperationID, Method: strings.ToUpper(m), Path: path, Plan: plan})
-		}
-	}
-	// Map order is random: sort so output is stable.
-	sort.Slice(ops, func(i, j int) bool { return ops[i].Path+ops[i].Method < ops[j].Path+ops[j].Method })
-	return ops, nil
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}
 
 // Match returns the operation that serves method and path (a concrete path or
 // a template; query strings are ignored). A literal segment wins over a
