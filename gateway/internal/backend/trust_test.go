@@ -13,6 +13,7 @@ import (
 
 	"fanout/gateway/internal/backend"
 	"fanout/gateway/internal/backendtest"
+	"fanout/gateway/internal/poll"
 )
 
 // rawClients points one backend, "b", at a raw backend answering with answer.
@@ -90,7 +91,7 @@ func TestUnsolicitedResponse(t *testing.T) {
 		// Let the second answer arrive before the next request, as it does
 		// when a client comes a little later (on loopback, written is
 		// arrived).
-		waitFor(t, func() bool { return seconds.Load() == int64(i+1) })
+		poll.Until(t, 5*time.Second, "the backend's answer", func() bool { return seconds.Load() == int64(i+1) })
 	}
 	if wrong > 0 {
 		t.Fatalf("%d of %d requests got another request's body", wrong, n)
@@ -125,10 +126,10 @@ func TestEveryPooledConnectionSpokenOn(t *testing.T) {
 			}
 		}()
 	}
-	waitFor(t, func() bool { return len(raw.Requests()) == 4 })
+	poll.Until(t, 5*time.Second, "four requests at the backend", func() bool { return len(raw.Requests()) == 4 })
 	close(hold)
 	wg.Wait()
-	waitFor(t, func() bool { return seconds.Load() == 4 })
+	poll.Until(t, 5*time.Second, "four answers", func() bool { return seconds.Load() == 4 })
 	ex := c.Exchange()
 	defer ex.Release()
 	_, body, err := ex.DoBody(context.Background(), "b", "POST", "/experiments", "application/json", []byte(`{}`))
@@ -159,7 +160,7 @@ func TestWaitForConnectionIsUnavailable(t *testing.T) {
 		_, _, err := ex.Do(ctx, "b", "GET", "/busy")
 		busy <- err
 	}()
-	waitFor(t, func() bool { return len(raw.Requests()) == 1 })
+	poll.Until(t, 5*time.Second, "one request at the backend", func() bool { return len(raw.Requests()) == 1 })
 
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
@@ -254,17 +255,5 @@ func TestRequestIDPropagates(t *testing.T) {
 		if got := reqs[i].Headers["X-Request-Id"]; got != want {
 			t.Errorf("%s: X-Request-Id %q, want %q", reqs[i].Line, got, want)
 		}
-	}
-}
-
-// waitFor polls cond until it holds, or fails the test after 5 s.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-		time.Sleep(time.Millisecond)
 	}
 }

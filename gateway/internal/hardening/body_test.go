@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"fanout/gateway/internal/poll"
 	"fanout/gateway/internal/problem"
 	"fanout/gateway/internal/server"
 
@@ -82,7 +83,7 @@ func TestBodyBudget(t *testing.T) {
 		t.Fatalf("a first body: status %d: %s", a.status, a.body)
 	}
 	held := []net.Conn{holdBody(t, "127.0.0.2", g.addr, maxBody), holdBody(t, "127.0.0.2", g.addr, maxBody)}
-	waitFor(t, "two held bodies", func() bool { return inFlight() == want(2*maxBody) })
+	poll.Until(t, 5*time.Second, "two held bodies", func() bool { return inFlight() == want(2*maxBody) })
 	p := checkProblem(t, createFrom(t, "127.0.0.2", g.addr), fasthttp.StatusTooManyRequests, problem.TypeTooManyBodyBytes)
 	t.Logf("same address: %s", p.Detail)
 	if a := createFrom(t, "127.0.0.3", g.addr); a.status != fasthttp.StatusCreated {
@@ -90,7 +91,7 @@ func TestBodyBudget(t *testing.T) {
 	}
 
 	held = append(held, holdBody(t, "127.0.0.3", g.addr, maxBody), holdBody(t, "127.0.0.4", g.addr, maxBody))
-	waitFor(t, "four held bodies", func() bool { return inFlight() == want(4*maxBody) })
+	poll.Until(t, 5*time.Second, "four held bodies", func() bool { return inFlight() == want(4*maxBody) })
 	p = checkProblem(t, createFrom(t, "127.0.0.5", g.addr), fasthttp.StatusServiceUnavailable, problem.TypeTooManyBodyBytes)
 	t.Logf("budget spent: %s", p.Detail)
 	// A client that expects 100-continue learns it before sending its body.
@@ -108,20 +109,9 @@ func TestBodyBudget(t *testing.T) {
 	for _, c := range held {
 		c.Close()
 	}
-	waitFor(t, "the held bodies' budget released", func() bool { return inFlight() == want(0) })
+	poll.Until(t, 5*time.Second, "the held bodies' budget released", func() bool { return inFlight() == want(0) })
 	if a := createFrom(t, "127.0.0.5", g.addr); a.status != fasthttp.StatusCreated {
 		t.Errorf("a body once the budget is back: status %d: %s", a.status, a.body)
-	}
-}
-
-// waitFor polls cond until it holds, or fails the test after 5 s.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached within 5 s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"fanout/gateway/internal/poll"
 	"fanout/gateway/internal/problem"
 	"fanout/gateway/internal/server"
 
@@ -68,9 +69,9 @@ func openIdlePair(t testing.TB, g *gateway) (first, second *keepAlive) {
 		}
 	}
 	first = openKeepAlive(t, g.addr)
-	waitFor(t, "one idle connection", idle(1))
+	poll.Until(t, 5*time.Second, "one idle connection", idle(1))
 	second = openKeepAlive(t, g.addr)
-	waitFor(t, "two idle connections", idle(2))
+	poll.Until(t, 5*time.Second, "two idle connections", idle(2))
 	return first, second
 }
 

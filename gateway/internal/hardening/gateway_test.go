@@ -2,12 +2,14 @@ package hardening
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -199,4 +201,18 @@ func goroutines() (int, string) {
 		kept = append(kept, g)
 	}
 	return len(kept), strings.Join(kept, "\n\n")
+}
+
+// openConns is the number of client connections the gateway holds open, as
+// its fanout_client_connections gauge says.
+func (g *gateway) openConns() int {
+	var b bytes.Buffer
+	g.srv.Metrics().WritePrometheus(&b)
+	for _, line := range strings.Split(b.String(), "\n") {
+		if v, ok := strings.CutPrefix(line, "fanout_client_connections "); ok {
+			n, _ := strconv.ParseFloat(v, 64)
+			return int(n)
+		}
+	}
+	return -1
 }

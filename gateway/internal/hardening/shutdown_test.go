@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"fanout/gateway/internal/poll"
 	"fanout/mockbackends/model"
 
 	"github.com/valyala/fasthttp"
@@ -52,7 +53,7 @@ func TestShutdownBinary(t *testing.T) {
 			results <- result{status, string(body), err, time.Now()}
 		}()
 	}
-	waitFor(t, "every request to wait for the results service", func() bool {
+	poll.Until(t, 5*time.Second, "every request to wait for the results service", func() bool {
 		return mocks.Stats(model.ServiceResults).InFlight == inFlight
 	})
 

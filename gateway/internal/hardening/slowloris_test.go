@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"fanout/gateway/internal/poll"
 	"fanout/gateway/internal/problem"
 	"fanout/gateway/internal/server"
 
@@ -98,7 +99,7 @@ func TestSlowLoris(t *testing.T) {
 			slow = append(slow, startLoris(g.addr, r.prefix, shortTimeout/10, 20*readTimeout))
 		}
 	}
-	time.Sleep(shortTimeout / 10) // the slow clients are connected and dribbling
+	poll.Until(t, 5*time.Second, "the slow clients connected", func() bool { return g.openConns() >= len(slow) })
 
 	client := &fasthttp.HostClient{Addr: g.addr}
 	defer client.CloseIdleConnections()
@@ -189,7 +190,7 @@ func TestConnectionLimits(t *testing.T) {
 			for i := 0; i < tc.held; i++ {
 				slow = append(slow, startLoris(g.addr, slowRequests[1].prefix, shortTimeout/10, 20*shortTimeout))
 			}
-			time.Sleep(shortTimeout / 5)
+			poll.Until(t, 5*time.Second, "the slow clients connected", func() bool { return g.openConns() >= tc.held })
 			a, err := exchange(t, g.addr, []byte(get("/v2/experiments/42")), false, false)
 			if err != nil {
 				t.Fatalf("%s: %v", tc.who, err)
