@@ -2,12 +2,9 @@ package hardening
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"net"
-	"strings"
 	"testing"
 	"time"
 
@@ -62,11 +59,7 @@ func (k *keepAlive) closed() bool {
 func openIdlePair(t testing.TB, g *gateway) (first, second *keepAlive) {
 	t.Helper()
 	idle := func(n int) func() bool {
-		return func() bool {
-			var b bytes.Buffer
-			g.srv.Metrics().WritePrometheus(&b)
-			return strings.Contains(b.String(), fmt.Sprintf("fanout_client_connections_idle %d\n", n))
-		}
+		return func() bool { return g.gauge("fanout_client_connections_idle") == n }
 	}
 	first = openKeepAlive(t, g.addr)
 	poll.Until(t, 5*time.Second, "one idle connection", idle(1))
@@ -134,7 +127,9 @@ func TestIdleConnectionsGiveWay(t *testing.T) {
 	if _, err := io.WriteString(third, "GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond) // the three partial requests are read
+	poll.Until(t, 5*time.Second, "the three partial requests read", func() bool {
+		return g.gauge("fanout_client_connections_idle") == 0 && g.openConns() == slots
+	})
 	a, err := exchange(t, g.addr, []byte(get("/v2/experiments/42")), false, false)
 	if err != nil {
 		t.Fatalf("a client beyond the limit: %v", err)

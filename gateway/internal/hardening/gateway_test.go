@@ -203,16 +203,19 @@ func goroutines() (int, string) {
 	return len(kept), strings.Join(kept, "\n\n")
 }
 
-// openConns is the number of client connections the gateway holds open, as
-// its fanout_client_connections gauge says.
-func (g *gateway) openConns() int {
+// gauge is the value of the gateway's metric name (a gauge without
+// labels), -1 if it has none.
+func (g *gateway) gauge(name string) int {
 	var b bytes.Buffer
 	g.srv.Metrics().WritePrometheus(&b)
 	for _, line := range strings.Split(b.String(), "\n") {
-		if v, ok := strings.CutPrefix(line, "fanout_client_connections "); ok {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
 			n, _ := strconv.ParseFloat(v, 64)
 			return int(n)
 		}
 	}
 	return -1
 }
+
+// openConns is the number of client connections the gateway holds open.
+func (g *gateway) openConns() int { return g.gauge("fanout_client_connections") }
