@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"sync"
-	"syscall"
 
 	"github.com/valyala/fasthttp"
 )
@@ -14,31 +13,30 @@ import (
 // never sent: nobody would read their answers. fasthttp gives a handler no
 // such signal (RequestCtx.Done is the server's shutdown), so the watch asks
 // the kernel. One process-wide watcher (disconnect_linux.go) holds the
-// sockets of the requests being fanned out and is told when a peer hangs up
-// (it closed, shut down its sending side, or reset); a request costs two
-// system calls (register, unregister) and no goroutine, since a goroutine
-// per request, its park in the netpoller and the deadline that woke it cost
-// the gateway a few per cent of its CPU. Bytes the client sends meanwhile (a
-// pipelined request) are no hang-up: the watcher leaves them for fasthttp.
-// A client that shuts down its sending side after the request and still
-// reads is taken for gone, as net/http's server takes it; few HTTP clients
-// do that.
+// sockets of the gateway's clients and is told when a peer hangs up (it
+// closed, shut down its sending side, or reset); a request costs one system
+// call, which names the request to be cancelled, and no goroutine, since a
+// goroutine per request, its park in the netpoller and the deadline that
+// woke it cost the gateway a few per cent of its CPU. Bytes the client sends
+// meanwhile (a pipelined request) are no hang-up: the watcher leaves them
+// for fasthttp. A client that shuts down its sending side after the request
+// and still reads is taken for gone, as net/http's server takes it; few HTTP
+// clients do that.
 //
-// The watch must end before the handler returns, since fasthttp reads the
-// next request from the same connection, and the descriptor may be another
-// connection's once this one is closed. Watches are pooled, so that a
-// request allocates nothing for its watch but the connection's RawConn.
+// The watch must end before the handler returns: after stop, the socket
+// stays with the watcher (the kernel forgets it when the connection is
+// closed), but a hang-up no longer cancels anything until the connection's
+// next watch. Watches are pooled, so that a request allocates nothing for
+// its watch but the connection's RawConn.
 type clientWatch struct {
-	rc     syscall.RawConn  // the client's TCP socket
-	token  watchToken       // the watcher's name for this watch
-	ok     bool             // whether the watcher holds the socket
-	addFn  func(fd uintptr) // w.add, bound once per pooled watch
-	dropFn func(fd uintptr) // w.drop, bound once per pooled watch
+	token watchToken       // the watcher's name for this watch
+	ok    bool             // whether the watcher holds the socket
+	addFn func(fd uintptr) // w.add, bound once per pooled watch
 }
 
 var watches = sync.Pool{New: func() any {
 	w := &clientWatch{}
-	w.addFn, w.dropFn = w.add, w.drop
+	w.addFn = w.add
 	return w
 }}
 
@@ -63,13 +61,12 @@ func watchClient(ctx *fasthttp.RequestCtx, cancel context.CancelFunc) *clientWat
 		return nil
 	}
 	w := watches.Get().(*clientWatch)
-	w.rc, w.ok = rc, false
+	w.ok = false
 	w.token = clientWatcher.reserve(cancel)
 	// Control runs add while the descriptor is sure to be this
 	// connection's, and does not run it if the connection is closed.
 	if err := rc.Control(w.addFn); err != nil || !w.ok {
 		clientWatcher.release(w.token)
-		w.rc = nil
 		watches.Put(w)
 		return nil
 	}
@@ -79,21 +76,13 @@ func watchClient(ctx *fasthttp.RequestCtx, cancel context.CancelFunc) *clientWat
 // add hands the socket to the watcher.
 func (w *clientWatch) add(fd uintptr) { w.ok = clientWatcher.add(fd, w.token) }
 
-// drop takes the socket back from the watcher.
-func (w *clientWatch) drop(fd uintptr) { clientWatcher.drop(fd) }
-
-// stop ends the watch: once it returns, the watcher no longer holds the
-// socket and never cancels the request. It leaves the connection as it was
-// (no deadline, no byte read) for fasthttp's next read.
+// stop ends the watch: once it returns, the watcher never cancels the
+// request. It leaves the connection as it was (no deadline, no byte read)
+// for fasthttp's next read.
 func (w *clientWatch) stop() {
 	if w == nil {
 		return
 	}
-	// An error means the connection is closed, which took the socket out
-	// of the watcher; its descriptor may be another connection's already,
-	// which drop must not touch, and Control does not run it.
-	_ = w.rc.Control(w.dropFn)
 	clientWatcher.release(w.token)
-	w.rc = nil
 	watches.Put(w)
 }

@@ -14,16 +14,21 @@ const canWatch = true
 // clientWatcher is the process's one watcher.
 var clientWatcher watcher
 
-// A watcher holds the sockets of the requests being fanned out in one epoll
+// A watcher holds the sockets of the gateway's clients in one epoll
 // instance, and one goroutine waits on it for the whole process. A socket
 // is registered edge-triggered for hang-ups only (EPOLLRDHUP; EPOLLHUP and
 // EPOLLERR are always reported), not for input: a pipelined request wakes
 // nobody, and its bytes stay in the socket for fasthttp.
 //
-// An event names its watch by a token, a slot of a table and the slot's
+// A socket is registered at its connection's first watch and stays so
+// until the connection is closed, which takes it out of the epoll instance;
+// each later watch only renames it (EPOLL_CTL_MOD, which also reports a
+// hang-up that came before), so that a request costs one system call. An
+// event names its watch by a token, a slot of a table and the slot's
 // generation, rather than by descriptor: the descriptor may be another
 // connection's by the time the event is read, and the generation tells a
-// stale event from the slot's next watch. The table grows to the most
+// stale event (a hang-up between two requests, or after the watch's end)
+// from the slot's next watch. The table grows to the most
 // requests fanned out at once and is reused, so that a watch allocates
 // nothing in the steady state.
 type watcher struct {
@@ -91,19 +96,19 @@ func (p *watcher) release(t watchToken) {
 	p.free = append(p.free, t.idx)
 }
 
-// add registers the socket fd under t, and says whether it could. A socket
-// that has already hung up is reported at once.
+// add registers the socket fd under t, or renames it t if it is registered
+// already, and says whether it could. A socket that has already hung up is
+// reported at once.
 func (p *watcher) add(fd uintptr, t watchToken) bool {
 	if p.epfd < 0 {
 		return false
 	}
 	ev := unix.EpollEvent{Events: unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(t.idx), Pad: int32(t.gen)}
-	return unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev) == nil
-}
-
-// drop unregisters the socket fd.
-func (p *watcher) drop(fd uintptr) {
-	_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
+	err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, int(fd), &ev)
+	if err == unix.ENOENT {
+		err = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
+	}
+	return err == nil
 }
 
 // wait cancels the watches whose sockets hang up, for the life of the

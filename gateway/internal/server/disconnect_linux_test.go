@@ -89,6 +89,43 @@ func TestClientWatchVerdicts(t *testing.T) {
 			t.Fatalf("read %q, %v after the watch, want the client's %q", buf, err, next)
 		}
 	})
+	// The next request on a keep-alive connection is watched as the first
+	// was, and a client that went away between the two requests is found
+	// gone by the second's watch at once.
+	t.Run("next request", func(t *testing.T) {
+		ctx, client := tcpPair(t)
+		watchClient(ctx, func() {}).stop()
+		c, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		w := watchClient(ctx, cancel)
+		defer w.stop()
+		_ = client.Close()
+		select {
+		case <-c.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatal("the second request on a connection was not cancelled after the client closed")
+		}
+	})
+	t.Run("gone between requests", func(t *testing.T) {
+		ctx, client := tcpPair(t)
+		first, cancelFirst := context.WithCancel(context.Background())
+		defer cancelFirst()
+		watchClient(ctx, cancelFirst).stop()
+		_ = client.Close()
+		time.Sleep(quiet)
+		if first.Err() != nil {
+			t.Fatal("a stopped watch cancelled the request")
+		}
+		c, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		w := watchClient(ctx, cancel)
+		defer w.stop()
+		select {
+		case <-c.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatal("a request whose client left before it was watched was not cancelled")
+		}
+	})
 	t.Run("stopped", func(t *testing.T) {
 		ctx, client := tcpPair(t)
 		c, cancel := context.WithCancel(context.Background())
@@ -129,5 +166,33 @@ func TestClientWatchNoGoroutine(t *testing.T) {
 	}
 	if grew := during - before; grew > n/4 {
 		t.Errorf("watching %d clients started %d goroutines, want none per client", n, grew)
+	}
+}
+
+// BenchmarkClientWatch is the cost of watching one fanned-out request's
+// client, from the start of the watch to its end, on a connection that
+// stays quiet.
+func BenchmarkClientWatch(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer server.Close()
+	var ctx fasthttp.RequestCtx
+	ctx.Init2(server, nil, false)
+	cancel := func() {}
+	b.ReportAllocs()
+	for b.Loop() {
+		watchClient(&ctx, cancel).stop()
 	}
 }

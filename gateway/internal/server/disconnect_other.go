@@ -21,4 +21,3 @@ type watchToken struct{}
 func (watcher) reserve(context.CancelFunc) watchToken { return watchToken{} }
 func (watcher) release(watchToken)                    {}
 func (watcher) add(uintptr, watchToken) bool          { return false }
-func (watcher) drop(uintptr)                          {}
