@@ -4,8 +4,6 @@ import (
 	"context"
 	"net"
 	"sync"
-	"syscall"
-	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -14,42 +12,40 @@ import (
 // gone, and cancels the request's context so that the calls not sent yet are
 // never sent: nobody would read their answers. fasthttp gives a handler no
 // such signal (RequestCtx.Done is the server's shutdown), so the watch asks
-// the kernel: one goroutine parks in the netpoller until the client's socket
-// turns readable, then peeks at it without consuming anything. End of file
-// or an error means the client is gone; a byte means it pipelined its next
-// request, which fasthttp will read, so the watch ends without a verdict.
-// A client that shuts down its sending side after the request and still
-// reads is taken for gone, as net/http's server takes it; few HTTP clients
-// do that.
+// the kernel. One process-wide watcher (disconnect_linux.go) holds the
+// sockets of the gateway's clients and is told when a peer hangs up (it
+// closed, shut down its sending side, or reset); a request costs one system
+// call, which names the request to be cancelled, and no goroutine, since a
+// goroutine per request, its park in the netpoller and the deadline that
+// woke it cost the gateway a few per cent of its CPU. Bytes the client sends
+// meanwhile (a pipelined request) are no hang-up: the watcher leaves them
+// for fasthttp. A client that shuts down its sending side after the request
+// and still reads is taken for gone, as net/http's server takes it; few HTTP
+// clients do that.
 //
-// The watch must end before the handler returns, since fasthttp reads the
-// next request from the same connection: stop wakes the goroutine with a read
-// deadline in the past and waits for it. Watches are pooled, so a request
-// costs one goroutine start and no channel.
+// The watch must end before the handler returns: after stop, the socket
+// stays with the watcher (the kernel forgets it when the connection is
+// closed), but a hang-up no longer cancels anything until the connection's
+// next watch. Watches are pooled, so that a request allocates nothing for
+// its watch but the connection's RawConn.
 type clientWatch struct {
-	conn   net.Conn        // the client's TCP connection
-	rc     syscall.RawConn // conn's descriptor
-	cancel context.CancelFunc
-	peekFn func(fd uintptr) bool // w.peek, bound once per pooled watch
-	ended  chan struct{}         // receives once when the goroutine ends; buffered
-	gone   bool                  // the verdict, read after ended
+	token watchToken       // the watcher's name for this watch
+	ok    bool             // whether the watcher holds the socket
+	addFn func(fd uintptr) // w.add, bound once per pooled watch
 }
 
 var watches = sync.Pool{New: func() any {
-	w := &clientWatch{ended: make(chan struct{}, 1)}
-	w.peekFn = w.peek
+	w := &clientWatch{}
+	w.addFn = w.add
 	return w
 }}
-
-// longAgo is a read deadline in the past, which wakes a parked read at once.
-var longAgo = time.Unix(1, 0)
 
 // watchClient starts watching the client of ctx, and calls cancel if it goes
 // away before stop. It returns nil where it cannot watch (a connection that
 // is not TCP, such as the in-memory listeners of tests, or a platform
-// without canPeek); stop on nil does nothing.
+// without a watcher); stop on nil does nothing.
 func watchClient(ctx *fasthttp.RequestCtx, cancel context.CancelFunc) *clientWatch {
-	if !canPeek {
+	if !canWatch {
 		return nil
 	}
 	c := ctx.Conn()
@@ -65,35 +61,28 @@ func watchClient(ctx *fasthttp.RequestCtx, cancel context.CancelFunc) *clientWat
 		return nil
 	}
 	w := watches.Get().(*clientWatch)
-	w.conn, w.rc, w.cancel, w.gone = tc, rc, cancel, false
-	go w.run()
+	w.ok = false
+	w.token = clientWatcher.reserve(cancel)
+	// Control runs add while the descriptor is sure to be this
+	// connection's, and does not run it if the connection is closed.
+	if err := rc.Control(w.addFn); err != nil || !w.ok {
+		clientWatcher.release(w.token)
+		watches.Put(w)
+		return nil
+	}
 	return w
 }
 
-// run parks until the socket is readable, or stop's deadline, and cancels
-// the request if the client is gone.
-func (w *clientWatch) run() {
-	// Read returns once peek does, or with the deadline's (or a closed
-	// connection's) error, which needs no action.
-	_ = w.rc.Read(w.peekFn)
-	if w.gone {
-		w.cancel()
-	}
-	w.ended <- struct{}{}
-}
+// add hands the socket to the watcher.
+func (w *clientWatch) add(fd uintptr) { w.ok = clientWatcher.add(fd, w.token) }
 
-// stop ends the watch and waits for its goroutine, then gives the
-// connection back to fasthttp without a read deadline: fasthttp sets its own
-// (ReadTimeout, or IdleTimeout between keep-alive requests) before it reads
-// the next request, at the top of its connection loop, which runs only after
-// the handler has returned.
+// stop ends the watch: once it returns, the watcher never cancels the
+// request. It leaves the connection as it was (no deadline, no byte read)
+// for fasthttp's next read.
 func (w *clientWatch) stop() {
 	if w == nil {
 		return
 	}
-	_ = w.conn.SetReadDeadline(longAgo)
-	<-w.ended
-	_ = w.conn.SetReadDeadline(time.Time{})
-	w.conn, w.rc, w.cancel = nil, nil, nil
+	clientWatcher.release(w.token)
 	watches.Put(w)
 }

@@ -1,33 +1,145 @@
 package server
 
 import (
-	"unsafe"
+	"context"
+	"log/slog"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
 
-// canPeek says that this platform can watch a client's socket.
-const canPeek = true
+// canWatch says that this platform can watch a client's socket.
+const canWatch = true
 
-// peek looks at the socket without consuming or waiting. It returns false
-// to park until the socket is readable, and true once the verdict is in:
-// gone on end of file (the client closed) or an error (ECONNRESET: it
-// reset), not gone on data (a pipelined request, left for fasthttp).
-func (w *clientWatch) peek(fd uintptr) bool {
-	var b [1]byte
-	for {
-		// recvfrom(2) without an address: unix.Recvfrom would allocate one
-		// per call, on every fanned-out request.
-		n, _, errno := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
-			unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
-		switch {
-		case errno == unix.EINTR:
-			continue
-		case errno == unix.EAGAIN:
-			return false
-		case errno != 0, n == 0:
-			w.gone = true
+// clientWatcher is the process's one watcher.
+var clientWatcher watcher
+
+// A watcher holds the sockets of the gateway's clients in one epoll
+// instance, and one goroutine waits on it for the whole process. A socket
+// is registered edge-triggered for hang-ups only (EPOLLRDHUP; EPOLLHUP and
+// EPOLLERR are always reported), not for input: a pipelined request wakes
+// nobody, and its bytes stay in the socket for fasthttp.
+//
+// A socket is registered at its connection's first watch and stays so
+// until the connection is closed, which takes it out of the epoll instance;
+// each later watch only renames it (EPOLL_CTL_MOD, which also reports a
+// hang-up that came before), so that a request costs one system call. An
+// event names its watch by a token, a slot of a table and the slot's
+// generation, rather than by descriptor: the descriptor may be another
+// connection's by the time the event is read, and the generation tells a
+// stale event (a hang-up between two requests, or after the watch's end)
+// from the slot's next watch. The table grows to the most
+// requests fanned out at once and is reused, so that a watch allocates
+// nothing in the steady state.
+type watcher struct {
+	once sync.Once
+	epfd int // -1 if the epoll instance could not be made
+
+	mu    sync.Mutex
+	slots []watchSlot
+	free  []uint32 // indices of the unused slots
+}
+
+// A watchSlot is one watch's entry in the watcher's table.
+type watchSlot struct {
+	gen    uint32
+	cancel context.CancelFunc // nil once fired or released
+}
+
+// A watchToken names a watch in the watcher's table, and travels in the
+// data of its epoll events.
+type watchToken struct{ idx, gen uint32 }
+
+// start makes the epoll instance and its goroutine, once.
+func (p *watcher) start() {
+	p.once.Do(func() {
+		fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+		if err != nil {
+			// The gateway still works, only without noticing that a
+			// client went away before its answer.
+			slog.Warn("client disconnect watch disabled", "err", err)
+			p.epfd = -1
+			return
 		}
-		return true
+		p.epfd = fd
+		go p.wait()
+	})
+}
+
+// reserve takes a slot for a watch that calls cancel.
+func (p *watcher) reserve(cancel context.CancelFunc) watchToken {
+	p.start()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var i uint32
+	if n := len(p.free); n > 0 {
+		i = p.free[n-1]
+		p.free = p.free[:n-1]
+	} else {
+		i = uint32(len(p.slots))
+		p.slots = append(p.slots, watchSlot{})
+	}
+	s := &p.slots[i]
+	s.gen++
+	s.cancel = cancel
+	return watchToken{idx: i, gen: s.gen}
+}
+
+// release frees the slot of t: after it, t's events are ignored and its
+// cancel never called.
+func (p *watcher) release(t watchToken) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := &p.slots[t.idx]
+	s.gen++
+	s.cancel = nil
+	p.free = append(p.free, t.idx)
+}
+
+// add registers the socket fd under t, or renames it t if it is registered
+// already, and says whether it could. A socket that has already hung up is
+// reported at once.
+func (p *watcher) add(fd uintptr, t watchToken) bool {
+	if p.epfd < 0 {
+		return false
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(t.idx), Pad: int32(t.gen)}
+	err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, int(fd), &ev)
+	if err == unix.ENOENT {
+		err = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
+	}
+	return err == nil
+}
+
+// wait cancels the watches whose sockets hang up, for the life of the
+// process.
+func (p *watcher) wait() {
+	var evs [128]unix.EpollEvent
+	for {
+		n, err := unix.EpollWait(p.epfd, evs[:], -1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			slog.Error("client disconnect watch ended", "err", err)
+			return
+		}
+		p.mu.Lock()
+		for _, ev := range evs[:n] {
+			if ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) == 0 {
+				continue
+			}
+			i := int(uint32(ev.Fd))
+			if i >= len(p.slots) {
+				continue
+			}
+			// cancel is called under the lock, so that once release has
+			// returned it is never called.
+			if s := &p.slots[i]; s.gen == uint32(ev.Pad) && s.cancel != nil {
+				s.cancel()
+				s.cancel = nil
+			}
+		}
+		p.mu.Unlock()
 	}
 }

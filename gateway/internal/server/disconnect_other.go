@@ -2,10 +2,22 @@
 
 package server
 
-// canPeek says that this platform cannot watch a client's socket: the
+import "context"
+
+// canWatch says that this platform cannot watch a client's socket: the
 // gateway targets Linux, and elsewhere a client's departure goes unnoticed
 // until the response is written.
-const canPeek = false
+const canWatch = false
 
-// peek is never called where canPeek is false.
-func (w *clientWatch) peek(uintptr) bool { return true }
+// clientWatcher is never used where canWatch is false.
+var clientWatcher watcher
+
+// A watcher is a stand-in where canWatch is false.
+type watcher struct{}
+
+// A watchToken is a stand-in where canWatch is false.
+type watchToken struct{}
+
+func (watcher) reserve(context.CancelFunc) watchToken { return watchToken{} }
+func (watcher) release(watchToken)                    {}
+func (watcher) add(uintptr, watchToken) bool          { return false }

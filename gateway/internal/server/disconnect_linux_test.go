@@ -1,0 +1,198 @@
+package server
+
+import (
+	"context"
+	"io"
+	"net"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// tcpPair returns both ends of a loopback TCP connection, closed when the
+// test ends: the gateway's end, as a handler's RequestCtx, and the
+// client's.
+func tcpPair(t *testing.T) (*fasthttp.RequestCtx, *net.TCPConn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = server.Close() })
+	var ctx fasthttp.RequestCtx
+	ctx.Init2(server, nil, false)
+	return &ctx, client.(*net.TCPConn)
+}
+
+// quiet is how long a test waits for a cancel that must not come: a
+// wrong verdict would arrive within a few milliseconds.
+const quiet = 300 * time.Millisecond
+
+// TestClientWatchVerdicts: a watched client that closes, resets or shuts
+// down its sending side cancels the request; one that sends bytes does not,
+// and its bytes are left whole for the server to read; once the watch is
+// stopped, nothing the client does cancels the request.
+func TestClientWatchVerdicts(t *testing.T) {
+	gone := map[string]func(c *net.TCPConn){
+		"close":      func(c *net.TCPConn) { _ = c.Close() },
+		"reset":      func(c *net.TCPConn) { _ = c.SetLinger(0); _ = c.Close() },
+		"half-close": func(c *net.TCPConn) { _ = c.CloseWrite() },
+	}
+	for name, leave := range gone {
+		t.Run(name, func(t *testing.T) {
+			ctx, client := tcpPair(t)
+			c, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			w := watchClient(ctx, cancel)
+			if w == nil {
+				t.Fatal("no watch on a TCP connection")
+			}
+			defer w.stop()
+			leave(client)
+			select {
+			case <-c.Done():
+			case <-time.After(10 * time.Second):
+				t.Fatalf("the request was not cancelled after the client's %s", name)
+			}
+		})
+	}
+	t.Run("data", func(t *testing.T) {
+		ctx, client := tcpPair(t)
+		c, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		w := watchClient(ctx, cancel)
+		const next = "GET /next HTTP/1.1\r\n\r\n"
+		if _, err := io.WriteString(client, next); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-c.Done():
+			t.Fatal("a client that sent bytes was taken for gone")
+		case <-time.After(quiet):
+		}
+		w.stop()
+		buf := make([]byte, len(next))
+		_ = ctx.Conn().SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.ReadFull(ctx.Conn(), buf); err != nil || string(buf) != next {
+			t.Fatalf("read %q, %v after the watch, want the client's %q", buf, err, next)
+		}
+	})
+	// The next request on a keep-alive connection is watched as the first
+	// was, and a client that went away between the two requests is found
+	// gone by the second's watch at once.
+	t.Run("next request", func(t *testing.T) {
+		ctx, client := tcpPair(t)
+		watchClient(ctx, func() {}).stop()
+		c, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		w := watchClient(ctx, cancel)
+		defer w.stop()
+		_ = client.Close()
+		select {
+		case <-c.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatal("the second request on a connection was not cancelled after the client closed")
+		}
+	})
+	t.Run("gone between requests", func(t *testing.T) {
+		ctx, client := tcpPair(t)
+		first, cancelFirst := context.WithCancel(context.Background())
+		defer cancelFirst()
+		watchClient(ctx, cancelFirst).stop()
+		_ = client.Close()
+		time.Sleep(quiet)
+		if first.Err() != nil {
+			t.Fatal("a stopped watch cancelled the request")
+		}
+		c, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		w := watchClient(ctx, cancel)
+		defer w.stop()
+		select {
+		case <-c.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatal("a request whose client left before it was watched was not cancelled")
+		}
+	})
+	t.Run("stopped", func(t *testing.T) {
+		ctx, client := tcpPair(t)
+		c, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		watchClient(ctx, cancel).stop()
+		_ = client.SetLinger(0)
+		_ = client.Close()
+		select {
+		case <-c.Done():
+			t.Fatal("a stopped watch cancelled the request")
+		case <-time.After(quiet):
+		}
+	})
+}
+
+// TestClientWatchNoGoroutine: watching the clients of many requests at
+// once starts no goroutine per request, whose start, park and wake cost
+// the gateway a few per cent of its CPU at a few hundred pages a second.
+func TestClientWatchNoGoroutine(t *testing.T) {
+	const n = 64
+	ctxs := make([]*fasthttp.RequestCtx, n)
+	for i := range ctxs {
+		ctxs[i], _ = tcpPair(t)
+	}
+	// One watch first, so that the watcher's own goroutine is counted in
+	// the baseline.
+	watchClient(ctxs[0], func() {}).stop()
+	before := runtime.NumGoroutine()
+	ws := make([]*clientWatch, n)
+	for i, ctx := range ctxs {
+		if ws[i] = watchClient(ctx, func() {}); ws[i] == nil {
+			t.Fatal("no watch on a TCP connection")
+		}
+	}
+	during := runtime.NumGoroutine()
+	for _, w := range ws {
+		w.stop()
+	}
+	if grew := during - before; grew > n/4 {
+		t.Errorf("watching %d clients started %d goroutines, want none per client", n, grew)
+	}
+}
+
+// BenchmarkClientWatch is the cost of watching one fanned-out request's
+// client, from the start of the watch to its end, on a connection that
+// stays quiet.
+func BenchmarkClientWatch(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer server.Close()
+	var ctx fasthttp.RequestCtx
+	ctx.Init2(server, nil, false)
+	cancel := func() {}
+	b.ReportAllocs()
+	for b.Loop() {
+		watchClient(&ctx, cancel).stop()
+	}
+}
