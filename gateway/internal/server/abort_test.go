@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"fanout/gateway/internal/poll"
 	"fanout/mockbackends/mock"
 	"fanout/mockbackends/model"
 )
@@ -31,7 +32,7 @@ func TestFailedRequiredCallAnswersAtOnce(t *testing.T) {
 	if r.took > first+optionalCallTimeout/2 {
 		t.Errorf("the 502 took %v, want it soon after the experiment's %v, not after the slow calls (%v timeout)", r.took, first, optionalCallTimeout)
 	}
-	waitFor(t, optionalCallTimeout/2, func() bool { return inFlight(c) == 0 }, "the mocks to be idle after the 502")
+	poll.Until(t, optionalCallTimeout/2, "the mocks to be idle after the 502", func() bool { return inFlight(c) == 0 })
 	for _, s := range []string{"layers", "projects"} {
 		if got := c.Stats(s).Requests; got != 0 {
 			t.Errorf("%s received %d requests after results failed, want 0", s, got)
@@ -69,16 +70,6 @@ func latencies(t *testing.T, models map[string]string) model.Config {
 		cfg[service] = model.Service{Latency: &l}
 	}
 	return cfg
-}
-
-// waitFor polls cond until it holds, or fails the test after timeout.
-func waitFor(t *testing.T, timeout time.Duration, cond func() bool, what string) {
-	t.Helper()
-	for end := time.Now().Add(timeout); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(end) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-	}
 }
 
 // inFlight sums the mocks' requests in flight.

@@ -14,6 +14,7 @@ import (
 
 	"fanout/gateway/assembly"
 	"fanout/gateway/internal/config"
+	"fanout/gateway/internal/poll"
 	"fanout/gateway/internal/server"
 	"fanout/mockbackends/mock"
 )
@@ -70,7 +71,7 @@ func TestClientGoneCancelsCalls(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 10*time.Second, func() bool { return c.Stats("experiments").InFlight == n }, "every request to reach the experiments backend")
+	poll.Until(t, 10*time.Second, "every request to reach the experiments backend", func() bool { return c.Stats("experiments").InFlight == n })
 	closed := time.Now()
 	for i, conn := range conns {
 		if i%2 == 1 {
@@ -78,7 +79,7 @@ func TestClientGoneCancelsCalls(t *testing.T) {
 		}
 		_ = conn.Close()
 	}
-	waitFor(t, 10*time.Second, func() bool { return inFlight(c) == 0 }, "the mocks to be idle")
+	poll.Until(t, 10*time.Second, "the mocks to be idle", func() bool { return inFlight(c) == 0 })
 	idle := time.Since(closed)
 	t.Logf("the mocks were idle %v after the clients left (in-flight calls %v, slow calls %v)", idle, first, slow)
 	if idle > slow/2 {
@@ -125,7 +126,7 @@ func TestClientWatchKeepsConnection(t *testing.T) {
 	if _, err := io.WriteString(conn, resultsRequest); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, func() bool { return c.Stats("experiments").InFlight == 1 }, "the first request to be fanned out")
+	poll.Until(t, 10*time.Second, "the first request to be fanned out", func() bool { return c.Stats("experiments").InFlight == 1 })
 	if _, err := io.WriteString(conn, resultsRequest); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"fanout/gateway/internal/poll"
 	"fanout/gateway/internal/server"
 	"fanout/mockbackends/mock"
 	"fanout/mockbackends/model"
@@ -29,7 +30,7 @@ func TestFailedRequiredCallCutsCallsInFlight(t *testing.T) {
 	// without the cut, the 502 came after it.
 	c, r := failedResults(t, cfg)
 	answered := time.Now()
-	waitFor(t, slow, func() bool { return inFlight(c) == 0 }, "the mocks to be idle after the 502")
+	poll.Until(t, slow, "the mocks to be idle after the 502", func() bool { return inFlight(c) == 0 })
 	idle := time.Since(answered)
 	t.Logf("502 after %v (results fails after %v; layer and settings take %v, time out after %v); mocks idle %v later",
 		r.took, fail, slow, optionalCallTimeout, idle)
@@ -60,7 +61,7 @@ func TestClientGoneCutsCallsInFlight(t *testing.T) {
 	const n = 8
 	// results, layer and settings of every request are on the wire.
 	left := leaveInFlight(t, addr, n, func() bool { return inFlight(c) == 3*n })
-	waitFor(t, slow, func() bool { return inFlight(c) == 0 }, "the mocks to be idle")
+	poll.Until(t, slow, "the mocks to be idle", func() bool { return inFlight(c) == 0 })
 	idle := time.Since(left)
 	t.Logf("the mocks were idle %v after the clients left (their calls take %v)", idle, slow)
 	if idle > slow/4 {
@@ -101,7 +102,7 @@ func leaveInFlight(t *testing.T, addr string, n int, busy func() bool) time.Time
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 10*time.Second, busy, "every call in flight")
+	poll.Until(t, 10*time.Second, "every call in flight", busy)
 	for i, conn := range clients {
 		if tc := conn.(*net.TCPConn); i%2 == 1 {
 			_ = tc.SetLinger(0)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"fanout/gateway/internal/backendtest"
+	"fanout/gateway/internal/poll"
 	"fanout/gateway/internal/problem"
 
 	"github.com/valyala/fasthttp"
@@ -153,7 +154,7 @@ func TestUnsolicitedResponses(t *testing.T) {
 		if err := json.Unmarshal(r.body, &got); err != nil || r.status != 200 || got.ID != fmt.Sprint(id) {
 			t.Errorf("asked experiment %d: status %d, body %s", id, r.status, r.body)
 		}
-		waitFor(t, 5*time.Second, func() bool { return seconds.Load() >= int64(id) }, "the backend's second answer")
+		poll.Until(t, 5*time.Second, "the backend's second answer", func() bool { return seconds.Load() >= int64(id) })
 	}
 }
 
@@ -385,7 +386,7 @@ func TestNoFreeConnectionIs503(t *testing.T) {
 	t.Cleanup(func() { once.Do(func() { close(release) }) })
 	done := make(chan response, 1)
 	go func() { done <- g.get(t, "/v2/experiments/42/results") }()
-	waitFor(t, 5*time.Second, func() bool { return countPrefix(raw.Requests(), "/results/") == 1 }, "the results call")
+	poll.Until(t, 5*time.Second, "the results call", func() bool { return countPrefix(raw.Requests(), "/results/") == 1 })
 
 	uri := "/v2/experiments/42/results"
 	r := g.get(t, uri)
