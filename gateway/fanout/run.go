@@ -46,7 +46,8 @@ type run struct {
 	parent  context.Context // the caller's context
 	params  Params
 	doer    Doer
-	gate    gate // what each call passes through before the Doer; nil lets it straight in
+	gate    gate   // what each call passes through before the Doer; nil lets it straight in
+	slots   *slots // the pool's slots, which the runner queues calls on instead of gate
 	start   time.Time
 	vals    []value
 	pending []int32  // per call, the dependencies not finished yet
@@ -97,7 +98,12 @@ func newRun(ctx context.Context, p *Plan, params Params, d Doer, g gate, a abort
 	r := runs.Get().(*run)
 	n := len(p.calls)
 	r.res.run = r
-	r.plan, r.ctx, r.parent, r.params, r.doer, r.gate = p, ctx, ctx, params, d, g
+	r.plan, r.ctx, r.parent, r.params, r.doer, r.gate, r.slots = p, ctx, ctx, params, d, g, nil
+	if s, ok := g.(*slots); ok {
+		// The runner queues a call that finds no free slot rather than
+		// block a goroutine in enter (see slots).
+		r.gate, r.slots = nil, s
+	}
 	if n < 2 {
 		a = abortNever // a lone call has no sibling to spare
 	}
@@ -127,7 +133,7 @@ func (r *run) finish() *Result {
 	if r.cancel != nil {
 		r.cancel() // free what the derived context holds in its parent
 	}
-	r.ctx, r.parent, r.params, r.doer, r.gate, r.cancel = nil, nil, nil, nil, nil, nil
+	r.ctx, r.parent, r.params, r.doer, r.gate, r.slots, r.cancel = nil, nil, nil, nil, nil, nil, nil
 	return &r.res
 }
 
