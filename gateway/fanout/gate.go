@@ -71,6 +71,10 @@ func (s *slots) take(r *run, i int, path string) (granted bool, err error) {
 		return true, nil
 	}
 	s.push(queued{r: r, i: i, path: path, t0: time.Now()})
+	select {
+	case r.queued <- struct{}{}:
+	default: // signalled already
+	}
 	return false, nil
 }
 

@@ -57,11 +57,15 @@ func (r *run) wait() {
 		<-r.done
 		return
 	}
-	ctxDone, parentDone := r.ctx.Done(), r.parent.Done()
+	var ctxDone, parentDone <-chan struct{}
+	queued := r.queued
 	for {
 		select {
 		case <-r.done:
 			return
+		case <-queued:
+			// ctx may have ended already: the withdrawal below looks.
+			queued, ctxDone, parentDone = nil, r.ctx.Done(), r.parent.Done()
 		case <-ctxDone:
 			ctxDone = nil
 		case <-parentDone:

@@ -52,6 +52,10 @@ type run struct {
 	vals    []value
 	pending []int32  // per call, the dependencies not finished yet
 	done    chan int // buffered to the number of calls: every sender finds room
+	// queued tells the pool mode's Execute that a call of the run waits in
+	// the slots' queue, so that it watches ctx from then on only: Done
+	// costs a cancelable context an allocation. Buffered to one.
+	queued chan struct{}
 
 	// mu guards pending and left, the number of calls not finished yet, in
 	// the graph runner, where whichever goroutine finishes a call starts its
@@ -121,6 +125,15 @@ func newRun(ctx context.Context, p *Plan, params Params, d Doer, g gate, a abort
 	r.pending = resize(r.pending, n)
 	if cap(r.done) < n {
 		r.done = make(chan int, n)
+	}
+	if r.slots != nil {
+		if r.queued == nil {
+			r.queued = make(chan struct{}, 1)
+		}
+		select {
+		case <-r.queued: // a signal the last use of r did not read
+		default:
+		}
 	}
 	r.start = time.Now()
 	return r
