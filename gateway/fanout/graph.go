@@ -170,13 +170,21 @@ func (r *run) flow(work []int, adopt bool, next queued, handed bool) (queued, bo
 // starts the calls that it makes ready. In the pool mode call i holds a slot
 // already.
 func (r *run) passAndFlow(i int, path string) {
-	if r.slots != nil {
-		serve(queued{r: r, i: i, path: path})
+	var work [8]int
+	s := r.slots
+	if s == nil {
+		r.pass(i, path)
+		r.flow(r.finishCall(i, work[:0]), false, queued{}, false)
 		return
 	}
-	var work [8]int
-	r.pass(i, path)
-	r.flow(r.finishCall(i, work[:0]), false, queued{}, false)
+	// The call is sent from this frame rather than from serve's: the Doer
+	// then runs as deep in the stack as in the other modes, which keeps
+	// most goroutines within their first stack.
+	r.send(i, path, 0)
+	next, handed := s.handoff()
+	if next, handed = r.flow(r.finishCall(i, work[:0]), true, next, handed); handed {
+		serve(next)
+	}
 }
 
 // serve runs the pool call q, which holds a slot, then, with the same slot,
