@@ -71,9 +71,9 @@ func (s *slots) take(r *run, i int, path string) (granted bool, err error) {
 		return true, nil
 	}
 	s.push(queued{r: r, i: i, path: path, t0: time.Now()})
-	select {
-	case r.queued <- struct{}{}:
-	default: // signalled already
+	if !r.queued {
+		r.queued = true
+		r.done <- -1 // never blocks: done has room for it
 	}
 	return false, nil
 }

@@ -58,14 +58,15 @@ func (r *run) wait() {
 		return
 	}
 	var ctxDone, parentDone <-chan struct{}
-	queued := r.queued
 	for {
 		select {
-		case <-r.done:
-			return
-		case <-queued:
-			// ctx may have ended already: the withdrawal below looks.
-			queued, ctxDone, parentDone = nil, r.ctx.Done(), r.parent.Done()
+		case i := <-r.done:
+			if i >= 0 {
+				return
+			}
+			// A call of the run is queued. ctx may have ended already:
+			// the withdrawal below looks.
+			ctxDone, parentDone = r.ctx.Done(), r.parent.Done()
 		case <-ctxDone:
 			ctxDone = nil
 		case <-parentDone:

@@ -50,12 +50,15 @@ type run struct {
 	slots   *slots // the pool's slots, which the runner queues calls on instead of gate
 	start   time.Time
 	vals    []value
-	pending []int32  // per call, the dependencies not finished yet
-	done    chan int // buffered to the number of calls: every sender finds room
-	// queued tells the pool mode's Execute that a call of the run waits in
-	// the slots' queue, so that it watches ctx from then on only: Done
-	// costs a cancelable context an allocation. Buffered to one.
-	queued chan struct{}
+	pending []int32 // per call, the dependencies not finished yet
+	// done is buffered to the number of calls and one: every sender finds
+	// room. The last call to finish sends its index; in the pool mode,
+	// the first call of the run queued for a slot sends -1 (see
+	// slots.take), so that Execute watches ctx from then on only: Done
+	// costs a cancelable context an allocation. queued is whether it has,
+	// guarded by the slots' mutex.
+	done   chan int
+	queued bool
 
 	// mu guards pending and left, the number of calls not finished yet, in
 	// the graph runner, where whichever goroutine finishes a call starts its
@@ -123,18 +126,10 @@ func newRun(ctx context.Context, p *Plan, params Params, d Doer, g gate, a abort
 		r.vals[i] = value{why: notScanned}
 	}
 	r.pending = resize(r.pending, n)
-	if cap(r.done) < n {
-		r.done = make(chan int, n)
+	if cap(r.done) < n+1 {
+		r.done = make(chan int, n+1)
 	}
-	if r.slots != nil {
-		if r.queued == nil {
-			r.queued = make(chan struct{}, 1)
-		}
-		select {
-		case <-r.queued: // a signal the last use of r did not read
-		default:
-		}
-	}
+	r.queued = false
 	r.start = time.Now()
 	return r
 }
