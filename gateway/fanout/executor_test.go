@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -653,6 +654,106 @@ func TestPoolDeadlineWithdrawsQueuedCalls(t *testing.T) {
 	for i, o := range first.Outcomes {
 		if !o.OK() {
 			t.Errorf("the hogging request's call %d: %+v", i, o)
+		}
+	}
+}
+
+// TestPoolQueueHoldsNoGoroutine checks that calls waiting for a slot hold no
+// goroutine: with two slots held by blocked calls and dozens of calls
+// queued behind them, the goroutines grow by about the pool size, not by the
+// number of waiting calls. Once the blocked calls return, the queued ones run
+// in order of arrival, each having waited.
+func TestPoolQueueHoldsNoGoroutine(t *testing.T) {
+	const size, width = 2, 40
+	p := widePlan(t, width)
+	e := newExecutor(t, ModePool, Options{PoolSize: size})
+	release := make(chan struct{})
+	var inDoer sync.WaitGroup
+	inDoer.Add(size)
+	var entered atomic.Int32
+	d := DoerFunc(func(ctx context.Context, backend, method, path string) (int, []byte, error) {
+		if backend == "layers" && entered.Add(1) <= size {
+			inDoer.Done()
+			<-release
+		}
+		return instantDoer{}.Do(ctx, backend, method, path)
+	})
+	before := runtime.NumGoroutine()
+	done := make(chan *Result, 1)
+	go func() { done <- e.Execute(t.Context(), p, ParamMap{"experiment_id": "42"}, d) }()
+	inDoer.Wait()
+	// The calls not yet queued are queued at once by a goroutine that is
+	// not waiting; give it a moment so the count below is the steady one.
+	time.Sleep(20 * time.Millisecond)
+	during := runtime.NumGoroutine() - before
+	t.Logf("%d goroutines more while the calls waited", during)
+	close(release)
+	r := <-done
+	defer r.Release()
+	// The Execute goroutine, and the pool's: at most size of them (one
+	// may be the Execute goroutine itself). The slack is for the runtime.
+	if limit := 1 + size + 2; during > limit {
+		t.Errorf("%d goroutines more while %d calls waited for %d slots, want at most %d", during, width-1-size, size, limit)
+	}
+	waited := 0
+	for i, o := range r.Outcomes {
+		if !o.OK() {
+			t.Errorf("call %d: %+v", i, o)
+		}
+		if o.Wait > 0 {
+			waited++
+		}
+	}
+	if waited < width-1-size {
+		t.Errorf("%d calls waited, want at least the %d queued", waited, width-1-size)
+	}
+}
+
+// TestPoolWithdrawRacesHandoff runs many requests with deadlines short enough
+// to end while their calls are queued or being handed a slot, on a pool of
+// one. Whichever wins, a call runs or is withdrawn, once: no call reaches the
+// Doer after its Execute returned, every unsent call says why, and the slot
+// comes back (a later request gets it). The race detector watches the runs
+// reused from the pool.
+func TestPoolWithdrawRacesHandoff(t *testing.T) {
+	p := widePlan(t, 6)
+	e := newExecutor(t, ModePool, Options{PoolSize: 1})
+	type returnedKey struct{}
+	var late atomic.Int32
+	d := DoerFunc(func(ctx context.Context, backend, method, path string) (int, []byte, error) {
+		if ctx.Value(returnedKey{}).(*atomic.Bool).Load() {
+			late.Add(1)
+		}
+		return delayedDoer{delay: map[string]time.Duration{"layers": 50 * time.Microsecond}}.Do(ctx, backend, method, path)
+	})
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for k := range 40 {
+				returned := new(atomic.Bool)
+				ctx := context.WithValue(t.Context(), returnedKey{}, returned)
+				ctx, cancel := context.WithTimeout(ctx, time.Duration((g*40+k)%7)*100*time.Microsecond)
+				r := e.Execute(ctx, p, ParamMap{"experiment_id": "42"}, d)
+				returned.Store(true)
+				cancel()
+				for i, o := range r.Outcomes {
+					if !o.Sent && o.Err == nil {
+						t.Errorf("call %d neither sent nor failed: %+v", i, o)
+					}
+				}
+				r.Release()
+			}
+		})
+	}
+	wg.Wait()
+	if n := late.Load(); n != 0 {
+		t.Errorf("%d calls reached the Doer after their Execute returned", n)
+	}
+	r := e.Execute(t.Context(), p, ParamMap{"experiment_id": "42"}, instantDoer{})
+	defer r.Release()
+	for i, o := range r.Outcomes {
+		if !o.OK() {
+			t.Errorf("after the race, call %d: %+v", i, o)
 		}
 	}
 }

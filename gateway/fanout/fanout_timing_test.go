@@ -101,3 +101,24 @@ func TestConcurrentAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestPoolAllocs checks that a pool whose slots suffice costs no allocation
+// more than the concurrent mode: a call that finds a free slot takes it
+// under a lock, and Execute watches ctx only once a call of its run waits.
+func TestPoolAllocs(t *testing.T) {
+	params := ParamMap{"experiment_id": "42"}
+	pool := newExecutor(t, ModePool, Options{})
+	concurrent := newExecutor(t, ModeConcurrent, Options{})
+	for _, p := range []*Plan{compileResults(t), widePlan(t, 4), widePlan(t, 16)} {
+		var allocs [2]float64
+		for k, e := range []Executor{pool, concurrent} {
+			allocs[k] = testing.AllocsPerRun(200, func() {
+				e.Execute(t.Context(), p, params, instantDoer{}).Release()
+			})
+		}
+		t.Logf("%d calls: pool %.1f allocs, concurrent %.1f", len(p.calls), allocs[0], allocs[1])
+		if allocs[0] > allocs[1] {
+			t.Errorf("%d calls: pool %.1f allocs per Execute, more than concurrent's %.1f", len(p.calls), allocs[0], allocs[1])
+		}
+	}
+}

@@ -44,9 +44,48 @@ func (g *graph) Execute(ctx context.Context, p *Plan, params Params, d Doer) *Re
 	}
 	// Every call is finished exactly once, sent or not, by the goroutine
 	// that holds it; the last one to finish reports on r.done, once.
-	r.flow(roots)
-	<-r.done
+	r.flow(roots, false, queued{}, false)
+	r.wait()
 	return r.finish()
+}
+
+// wait returns once every call of the run is finished. In the pool mode it
+// also withdraws the run's queued calls when ctx or the caller's context
+// ends: a queued call has no goroutine of its own to notice.
+func (r *run) wait() {
+	if r.slots == nil {
+		<-r.done
+		return
+	}
+	var ctxDone, parentDone <-chan struct{}
+	for {
+		select {
+		case i := <-r.done:
+			if i >= 0 {
+				return
+			}
+			// A call of the run is queued. ctx may have ended already:
+			// the withdrawal below looks.
+			ctxDone, parentDone = r.ctx.Done(), r.parent.Done()
+		case <-ctxDone:
+			ctxDone = nil
+		case <-parentDone:
+			parentDone = nil
+		}
+		r.withdraw()
+	}
+}
+
+// withdraw takes the run's queued calls that may no longer start out of the
+// slots' queue and finishes them unsent, with why and how long they waited.
+// Once out of the queue under the slots' lock, no handoff can run them.
+func (r *run) withdraw() {
+	var buf [8]queued
+	for _, q := range r.slots.withdraw(r, buf[:0]) {
+		r.turnedAway(q.i, r.stopped(q.i), time.Since(q.t0))
+		var work [8]int
+		r.flow(r.finishCall(q.i, work[:0]), false, queued{}, false)
+	}
 }
 
 // pool is the Executor of the pool mode: the graph runner behind slots that
@@ -70,14 +109,34 @@ func (p *pool) Close() error {
 // last one itself, and goes on with the calls that it made ready, until none
 // is left to this goroutine. A call that cannot be sent (prepare says why) is
 // finished at once, which may make its dependents ready.
-func (r *run) flow(work []int) {
+//
+// In the pool mode a call that finds no free slot is queued, and left to the
+// goroutine that will hand it a slot. When this goroutine leaves a slot that
+// a queued call takes over (handed, with next), it starts its own run's
+// ready calls without running any itself and returns next for its caller to
+// run, if adopt; if not (Execute's goroutine, which must not run another
+// request's call) it starts next in a goroutine. flow is called with handed
+// when its caller already holds next.
+func (r *run) flow(work []int, adopt bool, next queued, handed bool) (queued, bool) {
 	var buf [128]byte
 	for len(work) > 0 {
+		// r is read only while work holds unfinished calls: once its last
+		// call is finished, the run belongs to its Execute again.
+		s := r.slots
 		inline, inlinePath := -1, ""
 		// work grows while it is read: a call not sent readies dependents.
 		for h := 0; h < len(work); h++ {
 			i := work[h]
 			path, ok := r.prepare(i, buf[:0])
+			if ok && s != nil {
+				granted, err := s.take(r, i, path)
+				if err != nil {
+					r.turnedAway(i, err, 0)
+				} else if !granted {
+					continue // queued: a handoff or the withdrawal finishes it
+				}
+				ok = granted
+			}
 			if !ok {
 				work = r.finishCall(i, work)
 				continue
@@ -88,19 +147,65 @@ func (r *run) flow(work []int) {
 			inline, inlinePath = i, path
 		}
 		if inline < 0 {
-			return
+			break
 		}
-		r.pass(inline, inlinePath)
+		if handed {
+			go r.passAndFlow(inline, inlinePath)
+			break
+		}
+		if s == nil {
+			r.pass(inline, inlinePath)
+		} else {
+			r.send(inline, inlinePath, 0)
+			if next, handed = s.handoff(); handed && !adopt {
+				go serve(next)
+				handed = false
+			}
+		}
 		work = r.finishCall(inline, work[:0])
 	}
+	return next, handed
 }
 
 // passAndFlow sends call i, prepared with its path, through the gate, then
-// starts the calls that it makes ready.
+// starts the calls that it makes ready. In the pool mode call i holds a slot
+// already.
 func (r *run) passAndFlow(i int, path string) {
 	var work [8]int
-	r.pass(i, path)
-	r.flow(r.finishCall(i, work[:0]))
+	s := r.slots
+	if s == nil {
+		r.pass(i, path)
+		r.flow(r.finishCall(i, work[:0]), false, queued{}, false)
+		return
+	}
+	// The call is sent from this frame rather than from serve's: the Doer
+	// then runs as deep in the stack as in the other modes, which keeps
+	// most goroutines within their first stack.
+	r.send(i, path, 0)
+	next, handed := s.handoff()
+	if next, handed = r.flow(r.finishCall(i, work[:0]), true, next, handed); handed {
+		serve(next)
+	}
+}
+
+// serve runs the pool call q, which holds a slot, then, with the same slot,
+// each queued call it is handed, whatever its run, until the queue is empty:
+// the goroutines of the pool mode are bounded by its slots. A call queued
+// since q.t0 counts the time as its Outcome.Wait; send does not send it if
+// its run stopped meanwhile.
+func serve(q queued) {
+	for ok := true; ok; {
+		r := q.r
+		s := r.slots
+		var wait time.Duration
+		if !q.t0.IsZero() {
+			wait = time.Since(q.t0)
+		}
+		r.send(q.i, q.path, wait)
+		next, handed := s.handoff()
+		var work [8]int
+		q, ok = r.flow(r.finishCall(q.i, work[:0]), true, next, handed)
+	}
 }
 
 // pass sends call i through the run's gate: it waits for its turn, counted

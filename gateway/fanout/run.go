@@ -46,11 +46,19 @@ type run struct {
 	parent  context.Context // the caller's context
 	params  Params
 	doer    Doer
-	gate    gate // what each call passes through before the Doer; nil lets it straight in
+	gate    gate   // what each call passes through before the Doer; nil lets it straight in
+	slots   *slots // the pool's slots, which the runner queues calls on instead of gate
 	start   time.Time
 	vals    []value
-	pending []int32  // per call, the dependencies not finished yet
-	done    chan int // buffered to the number of calls: every sender finds room
+	pending []int32 // per call, the dependencies not finished yet
+	// done is buffered to the number of calls and one: every sender finds
+	// room. The last call to finish sends its index; in the pool mode,
+	// the first call of the run queued for a slot sends -1 (see
+	// slots.take), so that Execute watches ctx from then on only: Done
+	// costs a cancelable context an allocation. queued is whether it has,
+	// guarded by the slots' mutex.
+	done   chan int
+	queued bool
 
 	// mu guards pending and left, the number of calls not finished yet, in
 	// the graph runner, where whichever goroutine finishes a call starts its
@@ -97,7 +105,12 @@ func newRun(ctx context.Context, p *Plan, params Params, d Doer, g gate, a abort
 	r := runs.Get().(*run)
 	n := len(p.calls)
 	r.res.run = r
-	r.plan, r.ctx, r.parent, r.params, r.doer, r.gate = p, ctx, ctx, params, d, g
+	r.plan, r.ctx, r.parent, r.params, r.doer, r.gate, r.slots = p, ctx, ctx, params, d, g, nil
+	if s, ok := g.(*slots); ok {
+		// The runner queues a call that finds no free slot rather than
+		// block a goroutine in enter (see slots).
+		r.gate, r.slots = nil, s
+	}
 	if n < 2 {
 		a = abortNever // a lone call has no sibling to spare
 	}
@@ -113,9 +126,10 @@ func newRun(ctx context.Context, p *Plan, params Params, d Doer, g gate, a abort
 		r.vals[i] = value{why: notScanned}
 	}
 	r.pending = resize(r.pending, n)
-	if cap(r.done) < n {
-		r.done = make(chan int, n)
+	if cap(r.done) < n+1 {
+		r.done = make(chan int, n+1)
 	}
+	r.queued = false
 	r.start = time.Now()
 	return r
 }
@@ -127,7 +141,7 @@ func (r *run) finish() *Result {
 	if r.cancel != nil {
 		r.cancel() // free what the derived context holds in its parent
 	}
-	r.ctx, r.parent, r.params, r.doer, r.gate, r.cancel = nil, nil, nil, nil, nil, nil
+	r.ctx, r.parent, r.params, r.doer, r.gate, r.slots, r.cancel = nil, nil, nil, nil, nil, nil, nil
 	return &r.res
 }
 
