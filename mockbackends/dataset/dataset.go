@@ -177,39 +177,45 @@ func cached(slot *atomic.Pointer[[]byte], gen func() any) []byte {
 	return *slot.Load()
 }
 
-// recordJSON returns the body of the record id, from its slot among slots,
-// or false when has does not know the id.
-func recordJSON[R any](has func(uint64) bool, slots []atomic.Pointer[[]byte], id uint64, record func(uint64) (R, bool)) ([]byte, bool) {
-	if !has(id) {
-		return nil, false
-	}
-	return cached(&slots[id-1], func() any { r, _ := record(id); return r }), true
-}
-
 // ExperimentJSON returns the JSON body of a generated experiment. The
 // returned slice is shared: callers must not modify it.
 func (d *Dataset) ExperimentJSON(id uint64) ([]byte, bool) {
-	return recordJSON(d.HasExperiment, d.experiments, id, d.Experiment)
+	if !d.HasExperiment(id) {
+		return nil, false
+	}
+	return cached(&d.experiments[id-1], func() any { e, _ := d.Experiment(id); return e }), true
 }
 
 // ResultsJSON returns the JSON body of a generated experiment's results.
 func (d *Dataset) ResultsJSON(experimentID uint64) ([]byte, bool) {
-	return recordJSON(d.HasExperiment, d.results, experimentID, d.Results)
+	if !d.HasExperiment(experimentID) {
+		return nil, false
+	}
+	return cached(&d.results[experimentID-1], func() any { r, _ := d.Results(experimentID); return r }), true
 }
 
 // LayerJSON returns the JSON body of a layer.
 func (d *Dataset) LayerJSON(id uint64) ([]byte, bool) {
-	return recordJSON(d.HasLayer, d.layers, id, d.Layer)
+	if !d.HasLayer(id) {
+		return nil, false
+	}
+	return cached(&d.layers[id-1], func() any { l, _ := d.Layer(id); return l }), true
 }
 
 // ProjectJSON returns the JSON body of a project.
 func (d *Dataset) ProjectJSON(id uint64) ([]byte, bool) {
-	return recordJSON(d.HasProject, d.projectsB, id, d.Project)
+	if !d.HasProject(id) {
+		return nil, false
+	}
+	return cached(&d.projectsB[id-1], func() any { p, _ := d.Project(id); return p }), true
 }
 
 // SettingsJSON returns the JSON body of a project's settings.
 func (d *Dataset) SettingsJSON(projectID uint64) ([]byte, bool) {
-	return recordJSON(d.HasProject, d.settings, projectID, d.Settings)
+	if !d.HasProject(projectID) {
+		return nil, false
+	}
+	return cached(&d.settings[projectID-1], func() any { s, _ := d.Settings(projectID); return s }), true
 }
 
 // ID formats an id as JSON wants it in this API: a string of digits.
