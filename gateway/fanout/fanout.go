@@ -120,6 +120,13 @@ func (m ParamMap) Param(name string) (string, bool) {
 // for transport failures and the context's end. Implementations must be safe
 // for concurrent use. The returned body must stay valid until the Result is
 // released; the engine never keeps it after Release.
+//
+// A Doer may also implement the optional interface{ Interrupt() }: when a
+// required call fails and the engine cancels the contexts of the calls in
+// flight, it then calls Interrupt, for a Doer that does not watch each
+// call's context (which costs every call) to cut at once the calls whose
+// contexts are done. Interrupt must leave the other calls alone and be safe
+// for concurrent use with Do.
 type Doer interface {
 	Do(ctx context.Context, backend, method, path string) (status int, body []byte, err error)
 }

@@ -312,6 +312,11 @@ func (r *run) checkAbort(i int) {
 		}
 	}
 	r.mu.Unlock()
+	// The contexts are done, but a Doer may not watch them on the wire:
+	// tell it now (see Doer).
+	if in, ok := r.doer.(interface{ Interrupt() }); ok {
+		in.Interrupt()
+	}
 }
 
 // track records the cancel function of call i's own context, so that an

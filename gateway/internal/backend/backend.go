@@ -278,6 +278,80 @@ type Exchange struct {
 	mu    sync.Mutex
 	resps []*fasthttp.Response
 	id    []byte // the public request's id, sent as X-Request-Id
+	// calls are the calls on the wire, for Interrupt: a slot is taken
+	// once a call has its connection and freed before the connection
+	// goes back to the pool or is closed. Slots keep their index while
+	// taken, and the slice keeps its array across requests, so that a
+	// call costs no allocation.
+	calls []wireCall
+}
+
+// wireCall is a call on the wire: its context, and the connection that
+// Interrupt cuts once that context is done.
+type wireCall struct {
+	ctx  context.Context
+	conn interface{ SetDeadline(time.Time) error }
+	used bool
+	cut  bool // its connection got a deadline in the past
+}
+
+// enter registers a call on conn, whose deadline is already set, and
+// returns its slot for leave. A call whose context is already done is cut
+// at once, so that an Interrupt that ran just before it registered still
+// stops it.
+func (e *Exchange) enter(ctx context.Context, conn interface{ SetDeadline(time.Time) error }) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	i := 0
+	for i < len(e.calls) && e.calls[i].used {
+		i++
+	}
+	if i == len(e.calls) {
+		e.calls = append(e.calls, wireCall{})
+	}
+	w := &e.calls[i]
+	*w = wireCall{ctx: ctx, conn: conn, used: true}
+	if ctx.Err() != nil {
+		w.interrupt()
+	}
+	return i
+}
+
+// leave frees slot i and reports whether Interrupt cut its call. Once it
+// returns, Interrupt no longer touches the call's connection.
+func (e *Exchange) leave(i int) (cut bool) {
+	e.mu.Lock()
+	w := &e.calls[i]
+	cut = w.cut
+	*w = wireCall{}
+	e.mu.Unlock()
+	return cut
+}
+
+// Interrupt cuts every call of the Exchange that is on the wire and whose
+// context is done: a deadline in the past on its connection wakes its
+// blocked write or read at once, and the call returns its context's error
+// with the connection closed, never pooled, so that the backend sees it go.
+// A call whose context is not done goes on. The transport does not watch
+// contexts, which would cost every call an arming and its stop: whoever
+// ends the contexts of calls early (the fan-out engine's abort, the client
+// gone) calls Interrupt right after. A call that reaches the wire after an
+// Interrupt with its context already done is cut as it gets there.
+// Interrupt is safe for concurrent use with the calls.
+func (e *Exchange) Interrupt() {
+	e.mu.Lock()
+	for i := range e.calls {
+		if w := &e.calls[i]; w.used && !w.cut && w.ctx.Err() != nil {
+			w.interrupt()
+		}
+	}
+	e.mu.Unlock()
+}
+
+// interrupt wakes any blocked read or write on the call's connection.
+func (w *wireCall) interrupt() {
+	_ = w.conn.SetDeadline(longAgo)
+	w.cut = true
 }
 
 // RequestIDHeader is the header that carries the public request's id, to
@@ -292,9 +366,10 @@ func (e *Exchange) SetRequestID(id []byte) { e.id = append(e.id[:0], id...) }
 // Do performs one call: method and path (with query, sent byte for byte as
 // given) on the named backend. The deadline is the earlier of ctx's and the
 // configured call timeout; it bounds the wait for a connection too. A call
-// whose ctx is cancelled returns at once, even on the wire: its connection
-// is closed, so that the backend sees it go (KindCancelled, and errors.Is
-// matches context.Canceled). A non-2xx status is not an error. A failed
+// whose ctx is cancelled before it is sent returns at once; on the wire, it
+// returns once Interrupt runs after the cancel: its connection is closed,
+// so that the backend sees it go (KindCancelled, and errors.Is matches
+// context.Canceled). A non-2xx status is not an error. A failed
 // call is an *Error with its Kind (errors.Is matches ErrTimeout and
 // ErrUnavailable), or ErrUnknownBackend.
 func (e *Exchange) Do(ctx context.Context, backend, method, path string) (int, []byte, error) {
@@ -343,7 +418,7 @@ func (e *Exchange) DoBody(ctx context.Context, backend, method, path, contentTyp
 		req.SetBodyRaw(body)
 	}
 	b.inFlight.Add(1)
-	b.tr.add(req, ctx, deadline)
+	b.tr.add(req, ctx, deadline, e)
 	err := hc.DoDeadline(req, resp, deadline)
 	b.tr.remove(req)
 	b.inFlight.Add(-1)

@@ -40,14 +40,10 @@ type guardedConn struct {
 	peeked  int             // result of the last peek: bytes waiting, or -1
 	peekErr error
 	peekFn  func(fd uintptr) bool // g.peek, bound once so a peek does not allocate
-	// interruptFn is g.interrupt, bound once so that arming a call's
-	// cancellation (transport.go) costs no closure.
-	interruptFn func()
 }
 
 func guard(c net.Conn) net.Conn {
 	g := &guardedConn{Conn: c}
-	g.interruptFn = g.interrupt
 	if sc, ok := c.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			g.raw = raw
@@ -56,10 +52,6 @@ func guard(c net.Conn) net.Conn {
 	}
 	return g
 }
-
-// interrupt wakes a blocked read or write at once, for a call whose
-// context ended. It may run concurrently with them, as deadlines may be set.
-func (g *guardedConn) interrupt() { _ = g.Conn.SetDeadline(longAgo) }
 
 // Read notes that an answer is being read.
 func (g *guardedConn) Read(b []byte) (int, error) {

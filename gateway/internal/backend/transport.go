@@ -15,10 +15,12 @@ import (
 var errNoCall = errors.New("request sent outside a call")
 
 // A call is what the transport needs of a request that fasthttp does not
-// carry: the context that may cancel it and its deadline.
+// carry: the context that may cancel it, its deadline, and the Exchange
+// whose Interrupt cuts it.
 type call struct {
 	ctx      context.Context
 	deadline time.Time
+	ex       *Exchange
 }
 
 // transport is fasthttp's default round trip made cancellable. fasthttp's
@@ -26,8 +28,9 @@ type call struct {
 // would run to its end after its request was given up (the client gone, or
 // a required sibling failed), and the backend would go on working for
 // nobody. Here, while the request is written and its answer read, the
-// call's context arms a deadline in the past on the connection, which
-// wakes the blocked write or read at once; the connection is then closed,
+// call is registered with its Exchange, whose Interrupt sets a deadline in
+// the past on the connection once the call's context is done, which wakes
+// the blocked write or read at once; the connection is then closed,
 // never pooled, since a half-read answer on it would be taken for the next
 // request's, and the backend sees the end of the stream.
 //
@@ -49,9 +52,9 @@ func newTransport() *transport {
 }
 
 // add registers the call of req until remove.
-func (t *transport) add(req *fasthttp.Request, ctx context.Context, deadline time.Time) {
+func (t *transport) add(req *fasthttp.Request, ctx context.Context, deadline time.Time, ex *Exchange) {
 	t.mu.Lock()
-	t.calls[req] = call{ctx, deadline}
+	t.calls[req] = call{ctx, deadline, ex}
 	t.mu.Unlock()
 }
 
@@ -69,9 +72,9 @@ func (t *transport) lookup(req *fasthttp.Request) (call, bool) {
 }
 
 // RoundTrip sends req on a connection of hc and reads its answer into
-// resp, giving up as soon as the call's context ends. retry says whether
-// HostClient may try again (its RetryIfErr has the last word); a cancelled
-// call is never retried.
+// resp, giving up as soon as the call's Exchange is interrupted with the
+// call's context done. retry says whether HostClient may try again (its
+// RetryIfErr has the last word); a cancelled call is never retried.
 func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response) (retry bool, err error) {
 	c, ok := t.lookup(req)
 	if !ok {
@@ -95,7 +98,7 @@ func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 		hc.CloseConn(cc)
 		return true, err
 	}
-	stop := interruptOn(c.ctx, conn)
+	slot := c.ex.enter(c.ctx, conn)
 
 	bw := hc.AcquireWriter(conn)
 	err = req.Write(bw)
@@ -104,7 +107,7 @@ func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 	}
 	hc.ReleaseWriter(bw)
 	if err != nil {
-		cut := !stop()
+		cut := c.ex.leave(slot)
 		hc.CloseConn(cc)
 		if cut {
 			return false, c.ctx.Err()
@@ -121,9 +124,9 @@ func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 	br := hc.AcquireReader(conn)
 	err = resp.ReadLimitBody(br, hc.MaxResponseBodySize)
 	hc.ReleaseReader(br)
-	// A cancel that came too late to cut the read still left its deadline
-	// on the connection: close it rather than pool it.
-	cut := !stop()
+	// An Interrupt that came too late to cut the read still left its
+	// deadline on the connection: close it rather than pool it.
+	cut := c.ex.leave(slot)
 	if err != nil {
 		hc.CloseConn(cc)
 		if cut {
@@ -139,21 +142,6 @@ func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 	}
 	return false, nil
 }
-
-// interruptOn wakes any blocked read or write on conn once ctx ends, until
-// stop is called; stop reports false if it came too late.
-func interruptOn(ctx context.Context, conn interface{ SetDeadline(time.Time) error }) (stop func() bool) {
-	if ctx.Done() == nil {
-		return never
-	}
-	if g, ok := conn.(*guardedConn); ok {
-		// Bound once per connection, so that arming costs no closure.
-		return context.AfterFunc(ctx, g.interruptFn)
-	}
-	return context.AfterFunc(ctx, func() { _ = conn.SetDeadline(longAgo) })
-}
-
-func never() bool { return true }
 
 // longAgo is a deadline in the past, which wakes a blocked read or write
 // at once.

@@ -25,23 +25,54 @@ type state struct {
 	params params
 	buf    []byte            // Server-Timing, then the composed body
 	ex     *backend.Exchange // the request's calls, carrying its id
+	// While execute watches the client: cancel ends the run's context
+	// and in, if the Doer has it, cuts the calls on the wire. goneFn is
+	// st.gone, bound once so that a watch costs no closure.
+	cancel context.CancelFunc
+	in     interface{ Interrupt() }
+	goneFn func()
 }
 
-var states = sync.Pool{New: func() any { return &state{buf: make([]byte, 0, 4096)} }}
+var states = sync.Pool{New: func() any {
+	st := &state{buf: make([]byte, 0, 4096)}
+	st.goneFn = st.gone
+	return st
+}}
+
+// gone is what the client's going away does: it cancels the run's context,
+// so that the calls not sent yet never are, then interrupts the Doer, so
+// that the calls on the wire are cut (the Exchange does not watch their
+// contexts; see fanout.Doer).
+func (st *state) gone() {
+	st.cancel()
+	if st.in != nil {
+		st.in.Interrupt()
+	}
+}
+
+// unwatch stops the watch w, after which gone never runs, and forgets what
+// gone needed.
+func (st *state) unwatch(w *clientWatch) {
+	w.stop()
+	st.cancel, st.in = nil, nil
+}
 
 // execute runs the operation's plan for one request. The caller releases
 // the Result, then the Exchange behind d, in that order. A client that goes
 // away meanwhile cancels the run's context (disconnect.go), so that the
-// calls not sent yet never are; a plan of one call has nothing to spare and
+// calls not sent yet never are, and interrupts d if it can be, so that the
+// calls on the wire are cut; a plan of one call has nothing to spare and
 // is not watched.
 func (s *Server) execute(ctx *fasthttp.RequestCtx, o *operation, start time.Time, st *state, d fanout.Doer) (*fanout.Result, time.Duration) {
 	st.params.fill(ctx, o.op)
 	c, cancel := context.WithDeadline(context.Background(), start.Add(s.deadline))
 	defer cancel()
 	if len(o.plan.Calls()) > 1 {
+		st.cancel = cancel
+		st.in, _ = d.(interface{ Interrupt() })
 		// Deferred, so that even a panic ends the watch before fasthttp
 		// reads from the connection again.
-		defer watchClient(ctx, cancel).stop()
+		defer st.unwatch(watchClient(ctx, st.goneFn))
 	}
 	offset := time.Since(start)
 	res := s.exec.Execute(c, o.plan, &st.params, d)
