@@ -177,45 +177,42 @@ func cached(slot *atomic.Pointer[[]byte], gen func() any) []byte {
 	return *slot.Load()
 }
 
+// recordJSON returns the body of record id from its slot among slots, or
+// false when has does not know the id. has and record are method
+// expressions, not method values: a method value bound to d would be
+// allocated on every call of the mocks' hot path.
+func recordJSON[R any](d *Dataset, slots []atomic.Pointer[[]byte], id uint64,
+	has func(*Dataset, uint64) bool, record func(*Dataset, uint64) (R, bool)) ([]byte, bool) {
+	if !has(d, id) {
+		return nil, false
+	}
+	return cached(&slots[id-1], func() any { r, _ := record(d, id); return r }), true
+}
+
 // ExperimentJSON returns the JSON body of a generated experiment. The
 // returned slice is shared: callers must not modify it.
 func (d *Dataset) ExperimentJSON(id uint64) ([]byte, bool) {
-	if !d.HasExperiment(id) {
-		return nil, false
-	}
-	return cached(&d.experiments[id-1], func() any { e, _ := d.Experiment(id); return e }), true
+	return recordJSON(d, d.experiments, id, (*Dataset).HasExperiment, (*Dataset).Experiment)
 }
 
 // ResultsJSON returns the JSON body of a generated experiment's results.
 func (d *Dataset) ResultsJSON(experimentID uint64) ([]byte, bool) {
-	if !d.HasExperiment(experimentID) {
-		return nil, false
-	}
-	return cached(&d.results[experimentID-1], func() any { r, _ := d.Results(experimentID); return r }), true
+	return recordJSON(d, d.results, experimentID, (*Dataset).HasExperiment, (*Dataset).Results)
 }
 
 // LayerJSON returns the JSON body of a layer.
 func (d *Dataset) LayerJSON(id uint64) ([]byte, bool) {
-	if !d.HasLayer(id) {
-		return nil, false
-	}
-	return cached(&d.layers[id-1], func() any { l, _ := d.Layer(id); return l }), true
+	return recordJSON(d, d.layers, id, (*Dataset).HasLayer, (*Dataset).Layer)
 }
 
 // ProjectJSON returns the JSON body of a project.
 func (d *Dataset) ProjectJSON(id uint64) ([]byte, bool) {
-	if !d.HasProject(id) {
-		return nil, false
-	}
-	return cached(&d.projectsB[id-1], func() any { p, _ := d.Project(id); return p }), true
+	return recordJSON(d, d.projectsB, id, (*Dataset).HasProject, (*Dataset).Project)
 }
 
 // SettingsJSON returns the JSON body of a project's settings.
 func (d *Dataset) SettingsJSON(projectID uint64) ([]byte, bool) {
-	if !d.HasProject(projectID) {
-		return nil, false
-	}
-	return cached(&d.settings[projectID-1], func() any { s, _ := d.Settings(projectID); return s }), true
+	return recordJSON(d, d.settings, projectID, (*Dataset).HasProject, (*Dataset).Settings)
 }
 
 // ID formats an id as JSON wants it in this API: a string of digits.
