@@ -3,10 +3,7 @@ package hardening
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net"
 	"runtime"
 	"strconv"
@@ -14,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"fanout/gateway/assembly"
+	"fanout/gateway/assembly/assemblytest"
 	"fanout/gateway/internal/backend"
 	"fanout/gateway/internal/config"
 	"fanout/gateway/internal/problem"
@@ -48,22 +45,8 @@ func startGateway(t testing.TB, cluster *mock.Cluster, o gatewayOptions) *gatewa
 		cfg.Deadline = o.deadline
 	}
 	cfg.Limits = o.limits
-	gw, err := assembly.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr, _, err := gw.Listen("127.0.0.1:0", config.AdminOff)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := gw.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	return &gateway{addr: addr.String(), srv: gw.Server(), backends: gw.Backends()}
+	gw, addr := assemblytest.Serve(t, cfg)
+	return &gateway{addr: addr, srv: gw.Server(), backends: gw.Backends()}
 }
 
 // startCluster starts the mock backends without latency until the test ends.

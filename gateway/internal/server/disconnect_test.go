@@ -2,17 +2,15 @@ package server_test
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"fanout/gateway/assembly"
+	"fanout/gateway/assembly/assemblytest"
 	"fanout/gateway/internal/config"
 	"fanout/gateway/internal/poll"
 	"fanout/gateway/internal/server"
@@ -27,20 +25,8 @@ func tcpGateway(t *testing.T, c *mock.Cluster, limits server.Limits) string {
 	cfg := config.Default()
 	cfg.Backends = config.Backends(c.Addrs())
 	cfg.Limits = limits
-	gw, err := assembly.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr, _, err := gw.Listen("127.0.0.1:0", config.AdminOff)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = gw.Shutdown(ctx)
-	})
-	return addr.String()
+	_, addr := assemblytest.Serve(t, cfg)
+	return addr
 }
 
 const resultsRequest = "GET /v2/experiments/42/results HTTP/1.1\r\nHost: gateway\r\n\r\n"
