@@ -246,7 +246,7 @@ func summarise(w io.Writer, o harness.Outcome) {
 	}
 	if len(s.Capacity) > 0 {
 		for _, c := range s.Capacity {
-			fmt.Fprintf(w, "  %-12s capacity %6.0f req/s\n", report.Label(c.Variant, c.Mode, c.PoolSize), c.Capacity)
+			fmt.Fprintf(w, "  %-12s capacity %s req/s\n", report.Label(c.Variant, c.Mode, c.PoolSize), report.CapacityText(c))
 		}
 		return
 	}

@@ -341,15 +341,14 @@ func writeCapacity(b *strings.Builder, s *result.Scenario) {
 		if c.Ceiling > 0 {
 			ceil = scenario.FormatRate(c.Ceiling)
 		}
-		capa, held := "**"+scenario.FormatRate(c.Capacity)+"**", c.HeldFor.String()
-		switch {
-		case c.Capacity > 0:
-		case c.Floor > 0:
-			capa, held = fmt.Sprintf("**below %.0f** (not enough samples)", c.Floor), "–"
-		case c.Searched == 0 && c.Ceiling > 0:
-			capa, held = fmt.Sprintf("**below %s** (every probe failed)", scenario.FormatRate(c.Ceiling)), "–"
-		default:
-			capa, held = "**none held**", "–"
+		// The finding in bold, the reason for a non-finding beside it.
+		what, why, _ := strings.Cut(CapacityText(c), " (")
+		capa, held := "**"+what+"**", c.HeldFor.String()
+		if why != "" {
+			capa += " (" + why
+		}
+		if c.Capacity <= 0 {
+			held = "–"
 		}
 		fmt.Fprintf(b, "| %s | p99 ≤ %s ms, complete ≥ %s | %s | %s | %s | %s | %d | %v |\n",
 			Label(c.Variant, c.Mode, c.PoolSize), Ms(c.SLO.P99), pct(c.SLO.Success), capa, held, scenario.FormatRate(c.Searched), ceil, len(c.Points), c.Exhausted)
@@ -448,4 +447,19 @@ func writeTargets(b *strings.Builder, s *result.Scenario) {
 		}
 	}
 	b.WriteString("\n")
+}
+
+// CapacityText says what a capacity search found, in req/s: the rate that
+// held, or why none did ("below 100 (every probe failed)", "below 40 (not
+// enough samples)", "none held"), never a bare 0.
+func CapacityText(c result.Capacity) string {
+	switch {
+	case c.Capacity > 0:
+		return scenario.FormatRate(c.Capacity)
+	case c.Floor > 0:
+		return fmt.Sprintf("below %.0f (not enough samples)", c.Floor)
+	case c.Searched == 0 && c.Ceiling > 0:
+		return fmt.Sprintf("below %s (every probe failed)", scenario.FormatRate(c.Ceiling))
+	}
+	return "none held"
 }

@@ -139,3 +139,21 @@ func TestMarkdownLabelsPoolsWithTheirSize(t *testing.T) {
 		}
 	}
 }
+
+// TestCapacityText: a search that found nothing never reads as a capacity
+// of 0 req/s: it says below what rate, and why.
+func TestCapacityText(t *testing.T) {
+	for _, tc := range []struct {
+		c    result.Capacity
+		want string
+	}{
+		{result.Capacity{Result: capacity.Result{Capacity: 3200, Searched: 3200, Ceiling: 3400}}, "3200"},
+		{result.Capacity{Result: capacity.Result{Searched: 0, Ceiling: 100}}, "below 100 (every probe failed)"},
+		{result.Capacity{Result: capacity.Result{Floor: 40}}, "below 40 (not enough samples)"},
+		{result.Capacity{Result: capacity.Result{Searched: 200, Ceiling: 400}}, "none held"},
+	} {
+		if got := CapacityText(tc.c); got != tc.want {
+			t.Errorf("CapacityText(%+v) = %q, want %q", tc.c.Result, got, tc.want)
+		}
+	}
+}
