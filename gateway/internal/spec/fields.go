@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -32,20 +33,11 @@ func fieldRefs(path string) []string {
 			return refs
 		}
 		ref := path[open+1 : open+end]
-		if strings.Contains(ref, ".") && !contains(refs, ref) {
+		if strings.Contains(ref, ".") && !slices.Contains(refs, ref) {
 			refs = append(refs, ref)
 		}
 		path = path[open+end+1:]
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // fieldRules builds the rule of every field reference of a call's path from
@@ -55,7 +47,7 @@ func contains(list []string, s string) bool {
 func fieldRules(doc *openapi3.T, c callDoc, cache map[string]fanout.FieldRule) (map[string]fanout.FieldRule, error) {
 	refs := fieldRefs(c.Path)
 	for ref := range c.Fields {
-		if !contains(refs, ref) {
+		if !slices.Contains(refs, ref) {
 			return nil, fmt.Errorf("fields: {%s} is not referenced by the path %q", ref, c.Path)
 		}
 	}
