@@ -106,10 +106,13 @@ func Load(data []byte) (*Spec, error) {
 		return nil, fmt.Errorf("render openapi document as JSON: %w", err)
 	}
 	s := &Spec{yaml: data, json: js}
+	// rules caches each component schema's rule across the operations; the
+	// Id rule, built here for ID, is its first entry rather than built again.
+	rules := map[string]fanout.FieldRule{}
 	if rule, err := schemaRule(doc, DefaultFieldSchema); err == nil {
 		s.id, s.hasID = rule, true
+		rules[DefaultFieldSchema] = rule
 	}
-	rules := map[string]fanout.FieldRule{}
 
 	seen := map[string]string{}
 	paths := doc.Paths.InMatchingOrder()
