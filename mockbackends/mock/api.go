@@ -18,7 +18,8 @@ import (
 )
 
 // resourceNames names what each service's single-resource routes read, for
-// their 404 messages.
+// their 404 messages. A service looks its name up once, as it starts: the
+// hot path hashes no string.
 var resourceNames = map[string]string{
 	model.ServiceExperiments: "experiment",
 	model.ServiceLayers:      "layer",
@@ -42,7 +43,7 @@ func (s *service) serve(ctx *fasthttp.RequestCtx, route int, rawID []byte, rc *c
 	}
 	// Every other route reads one resource by its id: an id that is not a
 	// number is as unknown as a number nobody generated.
-	what := resourceNames[s.name]
+	what := s.resource
 	id, valid := idOf(ctx, rc, total, what, rawID)
 	if !valid {
 		return

@@ -90,6 +90,7 @@ func Start(opts Options) (*Cluster, error) {
 		}
 		s := &service{
 			name:     name,
+			resource: resourceNames[name],
 			sleep:    sl,
 			routes:   model.ServiceRoutes(name),
 			data:     data,

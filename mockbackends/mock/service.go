@@ -52,11 +52,12 @@ func compile(service string, s model.Service) *policy {
 
 // service is one backend service on its own listener.
 type service struct {
-	name   string
-	routes []string
-	data   *dataset.Dataset
-	store  *store // experiments only
-	log    *slog.Logger
+	name     string
+	resource string // what its single-resource routes read, for their 404 messages
+	routes   []string
+	data     *dataset.Dataset
+	store    *store // experiments only
+	log      *slog.Logger
 
 	sleep  sleeper
 	policy atomic.Pointer[policy]

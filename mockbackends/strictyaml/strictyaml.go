@@ -179,13 +179,13 @@ func (d *Decoder) Mapping(n *yaml.Node, path string, fn func(key string, k, v *y
 		return nil
 	}
 	if n.Kind != yaml.MappingNode {
-		return d.Errorf(n, path, "want a mapping, found %s", Describe(n))
+		return d.Errorf(n, path, "want a mapping, found %s", describe(n))
 	}
 	seen := make(map[string]bool, len(n.Content)/2)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k := Resolve(n.Content[i])
 		if k == nil || k.Kind != yaml.ScalarNode {
-			d.OK(d.Errorf(n.Content[i], path, "want a name as key, found %s", Describe(n.Content[i])))
+			d.OK(d.Errorf(n.Content[i], path, "want a name as key, found %s", describe(n.Content[i])))
 			continue
 		}
 		kp := Join(path, k.Value)
@@ -222,7 +222,7 @@ func (d *Decoder) Fields(n *yaml.Node, path string, allowed ...string) (map[stri
 // Str reads a string: any scalar but null.
 func (d *Decoder) Str(n *yaml.Node, path string) (string, error) {
 	if n.Kind != yaml.ScalarNode || IsNull(n) {
-		return "", d.Errorf(n, path, "want a string, found %s", Describe(n))
+		return "", d.Errorf(n, path, "want a string, found %s", describe(n))
 	}
 	return n.Value, nil
 }
@@ -230,11 +230,11 @@ func (d *Decoder) Str(n *yaml.Node, path string) (string, error) {
 // Float reads a finite number. A quoted number is a string, not a number.
 func (d *Decoder) Float(n *yaml.Node, path string) (float64, error) {
 	if n.Kind != yaml.ScalarNode || (n.Tag != "!!float" && n.Tag != "!!int") {
-		return 0, d.Errorf(n, path, "want a number, found %s", Describe(n))
+		return 0, d.Errorf(n, path, "want a number, found %s", describe(n))
 	}
 	v, err := strconv.ParseFloat(strings.TrimSpace(n.Value), 64)
 	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-		return 0, d.Errorf(n, path, "want a number, found %s", Describe(n))
+		return 0, d.Errorf(n, path, "want a number, found %s", describe(n))
 	}
 	return v, nil
 }
@@ -251,11 +251,11 @@ func (d *Decoder) Positive(n *yaml.Node, path string) (float64, error) {
 // Int reads a whole number of at least min.
 func (d *Decoder) Int(n *yaml.Node, path string, min int) (int, error) {
 	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
-		return 0, d.Errorf(n, path, "want an integer, found %s", Describe(n))
+		return 0, d.Errorf(n, path, "want an integer, found %s", describe(n))
 	}
 	v, err := strconv.Atoi(strings.TrimSpace(n.Value))
 	if err != nil {
-		return 0, d.Errorf(n, path, "want an integer, found %s", Describe(n))
+		return 0, d.Errorf(n, path, "want an integer, found %s", describe(n))
 	}
 	if v < min {
 		return 0, d.Errorf(n, path, "must be at least %d, found %d", min, v)
@@ -267,7 +267,7 @@ func (d *Decoder) Int(n *yaml.Node, path string, min int) (int, error) {
 // ("500ms", "2s").
 func (d *Decoder) Duration(n *yaml.Node, path string) (time.Duration, error) {
 	if n.Kind != yaml.ScalarNode || IsNull(n) {
-		return 0, d.Errorf(n, path, "%s", DurationReason(Describe(n)))
+		return 0, d.Errorf(n, path, "%s", DurationReason(describe(n)))
 	}
 	v, err := ParseDuration(n.Value)
 	if err != nil {
@@ -299,7 +299,7 @@ func DurationReason(found string) string {
 // List reads a list and returns its items.
 func (d *Decoder) List(n *yaml.Node, path string) ([]*yaml.Node, error) {
 	if n.Kind != yaml.SequenceNode {
-		return nil, d.Errorf(n, path, "want a list, found %s", Describe(n))
+		return nil, d.Errorf(n, path, "want a list, found %s", describe(n))
 	}
 	return n.Content, nil
 }
@@ -339,8 +339,8 @@ func IsNull(n *yaml.Node) bool {
 	return n == nil || (n.Kind == yaml.ScalarNode && n.Tag == "!!null")
 }
 
-// Describe names what n holds, for the "found ..." part of a reason.
-func Describe(n *yaml.Node) string {
+// describe names what n holds, for the "found ..." part of a reason.
+func describe(n *yaml.Node) string {
 	switch {
 	case n == nil, IsNull(n):
 		return "nothing"
