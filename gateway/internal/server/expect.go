@@ -1,8 +1,6 @@
 package server
 
 import (
-	"fmt"
-
 	"fanout/gateway/internal/problem"
 
 	"github.com/fasthttp/router"
@@ -55,8 +53,7 @@ func (s *Server) newExpectRouter() *router.Router {
 // closes the connection (server.go, the ExpectHandler branch of serveConn).
 func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
 	if n := ctx.Request.Header.ContentLength(); n > s.limits.MaxRequestBodySize {
-		s.refuseBody(ctx, problem.New(problem.TypeTooLarge, fasthttp.StatusRequestEntityTooLarge,
-			fmt.Sprintf("the request body exceeds %d bytes", s.limits.MaxRequestBodySize)))
+		s.refuseTooLarge(ctx)
 		return fasthttp.StatusRequestEntityTooLarge
 	}
 	h, _ := s.expectRouter.Lookup(string(ctx.Method()), string(ctx.Path()), ctx)
