@@ -35,10 +35,9 @@ var errUnsolicited = errors.New("unsolicited response on idle backend connection
 // need no lock.
 type guardedConn struct {
 	net.Conn
-	raw     syscall.RawConn // nil: the connection cannot be peeked at (in-memory)
-	answer  bool            // a response was read since the last request was written
-	peeked  int             // result of the last peek: bytes waiting, or -1
-	peekErr error
+	raw     syscall.RawConn       // nil: the connection cannot be peeked at (in-memory)
+	answer  bool                  // a response was read since the last request was written
+	peekErr error                 // the last peek's error: nil if bytes or the end of the stream were waiting
 	peekFn  func(fd uintptr) bool // g.peek, bound once so a peek does not allocate
 }
 
@@ -84,5 +83,5 @@ func (g *guardedConn) spoke() bool {
 	if err := g.raw.Read(g.peekFn); err != nil {
 		return true
 	}
-	return peekSpoke(g.peeked, g.peekErr)
+	return peekSpoke(g.peekErr)
 }

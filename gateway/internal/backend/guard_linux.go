@@ -5,18 +5,18 @@ import (
 	"syscall"
 )
 
-// peek looks at the socket without consuming or waiting: the number of
-// bytes waiting (0 at end of stream) or -1 with the error.
+// peek looks at the socket without consuming or waiting, and keeps the
+// error: EAGAIN when nothing is waiting, nil for bytes or the end of stream.
 func (g *guardedConn) peek(fd uintptr) bool {
 	var b [1]byte
-	n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-	g.peeked, g.peekErr = n, err
+	_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	g.peekErr = err
 	return true
 }
 
 // peekSpoke reads a peek: nothing waiting (EAGAIN) is silence; bytes, the
 // end of the stream or an error mean the connection must not be reused.
-func peekSpoke(n int, err error) bool {
+func peekSpoke(err error) bool {
 	if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) {
 		return false
 	}

@@ -149,8 +149,7 @@ func (b *body) release() {
 func (s *Server) readBody(ctx *fasthttp.RequestCtx, b *body) bool {
 	max := s.limits.MaxRequestBodySize
 	if ctx.Request.Header.ContentLength() > max {
-		s.refuseBody(ctx, problem.New(problem.TypeTooLarge, fasthttp.StatusRequestEntityTooLarge,
-			fmt.Sprintf("the request body exceeds %d bytes", max)))
+		s.refuseTooLarge(ctx)
 		return false
 	}
 	n := s.bodyReservation(&ctx.Request.Header)
@@ -169,8 +168,7 @@ func (s *Server) readBody(ctx *fasthttp.RequestCtx, b *body) bool {
 	var nerr net.Error
 	switch {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge) || len(b.buf.B) > max:
-		s.refuseBody(ctx, problem.New(problem.TypeTooLarge, fasthttp.StatusRequestEntityTooLarge,
-			fmt.Sprintf("the request body exceeds %d bytes", max)))
+		s.refuseTooLarge(ctx)
 		return false
 	case errors.As(err, &nerr) && nerr.Timeout():
 		s.refuseBody(ctx, problem.New(problem.TypeRequestTimeout, fasthttp.StatusRequestTimeout,
@@ -185,6 +183,12 @@ func (s *Server) readBody(ctx *fasthttp.RequestCtx, b *body) bool {
 	// the buffer goes back to the pool only then.
 	ctx.Request.SetBodyRaw(b.buf.B)
 	return true
+}
+
+// refuseTooLarge refuses a body over the size limit (413).
+func (s *Server) refuseTooLarge(ctx *fasthttp.RequestCtx) {
+	s.refuseBody(ctx, problem.New(problem.TypeTooLarge, fasthttp.StatusRequestEntityTooLarge,
+		fmt.Sprintf("the request body exceeds %d bytes", s.limits.MaxRequestBodySize)))
 }
 
 // refuseBody answers a request whose body the gateway will not read, and

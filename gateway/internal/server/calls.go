@@ -155,10 +155,7 @@ func (s *Server) create(ctx *fasthttp.RequestCtx, o *operation, start time.Time)
 		return
 	}
 	if out.Status != fasthttp.StatusCreated {
-		c := o.plan.Calls()[o.primary].Spec
-		s.logCall(ctx, o, c, backend.KindBadStatus, out.Status, errors.New("a create must answer 201"))
-		s.metrics.Error(metrics.KindBadGateway)
-		problem.Write(ctx, callProblem(c, problem.TypeBadGateway, fasthttp.StatusBadGateway, backend.KindBadStatus, out.Status))
+		s.writeBadGateway(ctx, o, o.primary, backend.KindBadStatus, out.Status, "a create must answer 201")
 		return
 	}
 	var created struct {
@@ -189,10 +186,16 @@ func (s *Server) create(ctx *fasthttp.RequestCtx, o *operation, start time.Time)
 // writeMalformed answers 502 for a call whose answer the gateway cannot
 // use; why goes to the log only.
 func (s *Server) writeMalformed(ctx *fasthttp.RequestCtx, o *operation, i int, why string) {
+	s.writeBadGateway(ctx, o, i, backend.KindMalformed, 0, why)
+}
+
+// writeBadGateway answers 502 for call i, which answered but unusably: the
+// problem names the call and kind, why goes to the log only.
+func (s *Server) writeBadGateway(ctx *fasthttp.RequestCtx, o *operation, i int, kind backend.Kind, status int, why string) {
 	c := o.plan.Calls()[i].Spec
-	s.logCall(ctx, o, c, backend.KindMalformed, 0, errors.New(why))
+	s.logCall(ctx, o, c, kind, status, errors.New(why))
 	s.metrics.Error(metrics.KindBadGateway)
-	problem.Write(ctx, callProblem(c, problem.TypeBadGateway, fasthttp.StatusBadGateway, backend.KindMalformed, 0))
+	problem.Write(ctx, callProblem(c, problem.TypeBadGateway, fasthttp.StatusBadGateway, kind, status))
 }
 
 // PartialHeader is the response header of a results page that lacks parts:

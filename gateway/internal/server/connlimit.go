@@ -41,8 +41,6 @@ type connLimit struct {
 	// first, linked through the connections themselves so that a state
 	// change costs no allocation.
 	idle idleList
-	// evicted counts the idle connections closed to make room.
-	evicted atomic.Int64
 	// conns are the connections open, for cutAll.
 	conns map[*limitedConn]struct{}
 }
@@ -168,7 +166,6 @@ func (l *connLimit) evictIdle(ip string) bool {
 	if c == nil {
 		return false
 	}
-	l.evicted.Add(1)
 	_ = c.Close()
 	return true
 }

@@ -1,8 +1,6 @@
 package server
 
 import (
-	"fmt"
-
 	"fanout/gateway/internal/problem"
 
 	"github.com/fasthttp/router"
@@ -31,20 +29,28 @@ func (s *Server) newExpectRouter() *router.Router {
 	r.RedirectFixedPath = false
 	r.HandleOPTIONS = false
 	for _, o := range s.ops {
-		r.Handle(o.op.Method, o.op.Path, func(ctx *fasthttp.RequestCtx) {
-			if !o.validate || !o.op.HasBody() {
-				return
-			}
-			detail := unsupportedEncoding(ctx.Request.Header.ContentEncoding())
-			if detail == "" {
-				detail = unsupportedMediaType(ctx, o.op)
-			}
-			if detail != "" {
-				s.refuseBody(ctx, problem.New(problem.TypeUnsupportedMediaType, fasthttp.StatusUnsupportedMediaType, detail))
-			}
-		})
+		r.Handle(o.op.Method, o.op.Path, func(ctx *fasthttp.RequestCtx) { s.refuseUnsupportedBody(ctx, o) })
 	}
 	return r
+}
+
+// refuseUnsupportedBody refuses (415) a request to a validated operation
+// whose body comes in an encoding or a media type the operation does not
+// take, and reports whether it did: the checks that need the headers only,
+// made before the body is read and, for 100-continue, before it is sent.
+func (s *Server) refuseUnsupportedBody(ctx *fasthttp.RequestCtx, o *operation) bool {
+	if !o.validate || !o.op.HasBody() {
+		return false
+	}
+	detail := unsupportedEncoding(ctx.Request.Header.ContentEncoding())
+	if detail == "" {
+		detail = unsupportedMediaType(ctx, o.op)
+	}
+	if detail == "" {
+		return false
+	}
+	s.refuseBody(ctx, problem.New(problem.TypeUnsupportedMediaType, fasthttp.StatusUnsupportedMediaType, detail))
+	return true
 }
 
 // expect answers a request that expects 100-continue, before its body is
@@ -55,8 +61,7 @@ func (s *Server) newExpectRouter() *router.Router {
 // closes the connection (server.go, the ExpectHandler branch of serveConn).
 func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
 	if n := ctx.Request.Header.ContentLength(); n > s.limits.MaxRequestBodySize {
-		s.refuseBody(ctx, problem.New(problem.TypeTooLarge, fasthttp.StatusRequestEntityTooLarge,
-			fmt.Sprintf("the request body exceeds %d bytes", s.limits.MaxRequestBodySize)))
+		s.refuseTooLarge(ctx)
 		return fasthttp.StatusRequestEntityTooLarge
 	}
 	h, _ := s.expectRouter.Lookup(string(ctx.Method()), string(ctx.Path()), ctx)

@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"strconv"
 	"sync/atomic"
 
 	"fanout/gateway/internal/backend"
@@ -47,19 +48,7 @@ func setRequestID(ctx *fasthttp.RequestCtx) {
 	var buf [32]byte
 	b := append(buf[:0], idPrefix...)
 	b = append(b, '-')
-	n := idCounter.Add(1)
-	const digits = "0123456789abcdef"
-	var num [16]byte
-	i := len(num)
-	for {
-		i--
-		num[i] = digits[n&15]
-		n >>= 4
-		if n == 0 {
-			break
-		}
-	}
-	b = append(b, num[i:]...)
+	b = strconv.AppendUint(b, idCounter.Add(1), 16)
 	ctx.Response.Header.SetBytesV(backend.RequestIDHeader, b)
 }
 

@@ -334,15 +334,8 @@ func (s *Server) serve(o *operation) fasthttp.RequestHandler {
 			o.route.Observe(ctx.Response.StatusCode(), time.Since(start))
 			s.metrics.End()
 		}()
-		if o.validate && o.op.HasBody() {
-			detail := unsupportedEncoding(ctx.Request.Header.ContentEncoding())
-			if detail == "" {
-				detail = unsupportedMediaType(ctx, o.op)
-			}
-			if detail != "" {
-				s.refuseBody(ctx, problem.New(problem.TypeUnsupportedMediaType, fasthttp.StatusUnsupportedMediaType, detail))
-				return
-			}
+		if s.refuseUnsupportedBody(ctx, o) {
+			return
 		}
 		if o.op.HasBody() {
 			var b body
