@@ -207,12 +207,17 @@ func notFound(ctx *fasthttp.RequestCtx) {
 }
 
 // Experiment is the body of experiment id: project (id-1)/20+1, layer id%7+1.
+// It has every field the mock experiments service sends.
 func Experiment(id int) []byte {
 	s := strconv.Itoa(id)
 	return []byte(`{"id":"` + s + `","project_id":"` + strconv.Itoa((id-1)/20+1) + `","layer_id":"` +
-		strconv.Itoa(id%7+1) + `","name":"Experiment ` + s + `","status":"running",` +
+		strconv.Itoa(id%7+1) + `","name":"Experiment ` + s + `","description":"","status":"running",` +
+		`"type":"a/b","traffic_allocation":1,` +
 		`"variations":[{"id":"1","key":"control","name":"Control","weight":0.5},` +
-		`{"id":"2","key":"treatment","name":"Treatment","weight":0.5}],"created_at":"2026-01-01T00:00:00Z"}`)
+		`{"id":"2","key":"treatment","name":"Treatment","weight":0.5}],` +
+		`"metrics":[{"id":"1","key":"signup","name":"Signups"}],` +
+		`"created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-02T00:00:00Z",` +
+		`"started_at":"2026-01-02T00:00:00Z","ended_at":null}`)
 }
 
 // ExperimentPage is one page of a project's experiments.
@@ -224,7 +229,7 @@ func ExperimentPage(page, perPage int) []byte {
 		perPage = 25
 	}
 	return []byte(`{"items":[` + string(Experiment(1)) + `],"page":` + strconv.Itoa(page) +
-		`,"per_page":` + strconv.Itoa(perPage) + `,"total":1}`)
+		`,"per_page":` + strconv.Itoa(perPage) + `,"total":1,"total_pages":1,"project_id":"1"}`)
 }
 
 // Layer is the body of layer id.
@@ -234,10 +239,13 @@ func Layer(id int) []byte {
 		`"allocations":[{"experiment_id":"42","traffic":0.25},{"experiment_id":"43","traffic":0.75}]}`)
 }
 
-// Project is the body of project id.
+// Project is the body of project id, with every field the mock projects
+// service sends.
 func Project(id int) []byte {
 	s := strconv.Itoa(id)
-	return []byte(`{"id":"` + s + `","name":"Project ` + s + `"}`)
+	return []byte(`{"id":"` + s + `","account_id":"1001","name":"Project ` + s + `","description":"",` +
+		`"platform":"web","status":"active","experiment_count":20,"layer_ids":["1","2"],` +
+		`"created_at":"2025-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z"}`)
 }
 
 // Settings is the body of project id's settings.
