@@ -14,6 +14,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
 )
 
 // Input is what request validation reads of one request. The server fills
@@ -37,8 +38,9 @@ func (in *Input) Reset() {
 // validator validates requests of one operation. The kin-openapi options and
 // route are prepared once; the per-request structures come from a pool.
 type validator struct {
-	opts    *openapi3filter.Options
-	op      *Operation
+	opts *openapi3filter.Options
+	// route is the operation's route without security requirements.
+	route   *routers.Route
 	scratch sync.Pool
 }
 
@@ -54,8 +56,16 @@ type scratch struct {
 var emptyQuery = url.Values{}
 
 func newValidator(op *Operation) validator {
+	// Authentication is the server's job, done before validation: an empty
+	// list of security requirements makes kin-openapi skip its own check,
+	// which would otherwise run for every request (the document requires
+	// bearerAuth globally) and read every request body a second time.
+	route := *op.route
+	unsecured := *route.Operation
+	unsecured.Security = &openapi3.SecurityRequirements{}
+	route.Operation = &unsecured
 	return validator{
-		op: op,
+		route: &route,
 		opts: &openapi3filter.Options{
 			MultiError: true,
 			// Defaults are applied by the gateway when it expands a call's
@@ -113,7 +123,7 @@ func (o *Operation) Validate(ctx context.Context, in *Input) []problem.InvalidPa
 		Request:     &s.req,
 		PathParams:  in.PathParams,
 		QueryParams: query,
-		Route:       o.route,
+		Route:       v.route,
 		Options:     v.opts,
 	}
 	err := openapi3filter.ValidateRequest(ctx, &s.input)
