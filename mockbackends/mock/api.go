@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"sync"
@@ -86,6 +87,41 @@ func badRequest(ctx *fasthttp.RequestCtx, rc, total *counters, code, field, msg 
 	rc.errs[errBadRequest].Add(1)
 	total.errs[errBadRequest].Add(1)
 	writeJSON(ctx, 400, errorBody{Error: msg, Code: code, Field: field})
+}
+
+// refusal is the body of a 422: an RFC 9457 problem whose invalid_params
+// names the field that breaks a business rule, plus the error, code and
+// field every error of the backend API has.
+type refusal struct {
+	Type          string         `json:"type"`
+	Title         string         `json:"title"`
+	Status        int            `json:"status"`
+	Detail        string         `json:"detail"`
+	InvalidParams []invalidParam `json:"invalid_params"`
+	errorBody
+}
+
+// invalidParam names one field of a refused body, by its path
+// ("variations[1].weight"), and says why.
+type invalidParam struct {
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
+}
+
+// unprocessable answers 422 for a well-formed body that breaks a business
+// rule; it counts as a bad request.
+func unprocessable(ctx *fasthttp.RequestCtx, rc, total *counters, field, msg string) {
+	rc.errs[errBadRequest].Add(1)
+	total.errs[errBadRequest].Add(1)
+	writeJSON(ctx, 422, refusal{
+		Type:          "urn:fanout:mock:business-rule",
+		Title:         "Unprocessable Entity",
+		Status:        422,
+		Detail:        msg,
+		InvalidParams: []invalidParam{{Name: field, Reason: msg}},
+		errorBody:     errorBody{Error: msg, Code: "business_rule", Field: field},
+	})
+	ctx.SetContentType("application/problem+json")
 }
 
 // intArg reads an optional positive integer query parameter.
@@ -197,11 +233,18 @@ func jsonID(raw json.RawMessage) (uint64, bool) {
 }
 
 // create serves POST /experiments: it validates the body, stores the
-// experiment in memory and answers 201 with it and its Location.
+// experiment in memory and answers 201 with it and its Location. A body
+// that is not what the API takes is a 400; a well-formed one that breaks a
+// business rule (the project and the layer exist and belong together,
+// variation keys are unique, weights all given and summing to 1) is a 422
+// problem naming the field.
 func (s *service) create(ctx *fasthttp.RequestCtx, rc *counters) {
 	total := &s.stats.total
 	bad := func(field, format string, args ...any) {
 		badRequest(ctx, rc, total, "invalid_body", field, fmt.Sprintf(format, args...))
+	}
+	refuse := func(field, format string, args ...any) {
+		unprocessable(ctx, rc, total, field, fmt.Sprintf(format, args...))
 	}
 	dec := json.NewDecoder(bytes.NewReader(ctx.PostBody()))
 	dec.DisallowUnknownFields()
@@ -224,7 +267,7 @@ func (s *service) create(ctx *fasthttp.RequestCtx, rc *counters) {
 		return
 	}
 	if !s.data.HasProject(project) {
-		bad("project_id", "project %d does not exist", project)
+		refuse("project_id", "project %d does not exist", project)
 		return
 	}
 	if in.Name == nil || *in.Name == "" || utf8.RuneCountInString(*in.Name) > 200 {
@@ -249,12 +292,16 @@ func (s *service) create(ctx *fasthttp.RequestCtx, rc *counters) {
 	layer := s.data.LayerOf(first)
 	if in.LayerID != nil {
 		l, ok := jsonID(in.LayerID)
-		if !ok || !s.data.HasLayer(l) {
-			bad("layer_id", "layer %s does not exist", in.LayerID)
+		if !ok {
+			bad("layer_id", "layer_id must be a positive decimal id, got %s", in.LayerID)
+			return
+		}
+		if !s.data.HasLayer(l) {
+			refuse("layer_id", "layer %d does not exist", l)
 			return
 		}
 		if ll, _ := s.data.Layer(l); ll.ProjectID != e.ProjectID {
-			bad("layer_id", "layer %d belongs to project %s, not %d", l, ll.ProjectID, project)
+			refuse("layer_id", "layer %d belongs to project %s, not %d", l, ll.ProjectID, project)
 			return
 		}
 		layer = l
@@ -267,8 +314,12 @@ func (s *service) create(ctx *fasthttp.RequestCtx, rc *counters) {
 		}
 		e.Status = *in.Status
 	}
-	if err := s.variations(&e, in); err != "" {
-		bad("variations", "%s", err)
+	if r := s.variations(&e, in); r.reason != "" {
+		if r.rule {
+			refuse(r.field, "%s", r.reason)
+		} else {
+			bad(r.field, "%s", r.reason)
+		}
 		return
 	}
 	id := s.store.nextID(s.data.Experiments())
@@ -297,25 +348,34 @@ func (s *service) create(ctx *fasthttp.RequestCtx, rc *counters) {
 	ctx.Response.SetBodyRaw(body)
 }
 
+// fault is what is wrong with a new experiment's variations: the field
+// (a path such as "variations[1].key"), why, and whether it breaks a
+// business rule (422) rather than the shape of the body (400).
+type fault struct {
+	field, reason string
+	rule          bool
+}
+
 // variations checks the variations of a new experiment, or gives it a
-// control and a treatment. It returns a reason, or "".
-func (s *service) variations(e *dataset.Experiment, in newExperiment) string {
+// control and a treatment. It returns the fault found, or a zero fault.
+func (s *service) variations(e *dataset.Experiment, in newExperiment) fault {
 	if in.Variations == nil {
 		e.Variations = []dataset.Variation{{Key: "control", Name: "Control", Weight: 0.5}, {Key: "variant_a", Name: "Variant A", Weight: 0.5}}
-		return ""
+		return fault{}
 	}
 	n := len(in.Variations)
 	if n < 2 || n > 20 {
-		return fmt.Sprintf("an experiment has 2 to 20 variations, got %d", n)
+		return fault{field: "variations", reason: fmt.Sprintf("an experiment has 2 to 20 variations, got %d", n)}
 	}
 	seen := map[string]bool{}
-	weighted, sum := 0, 0.0
+	weighted, unweighted, sum := 0, -1, 0.0
 	for i, v := range in.Variations {
+		at := fmt.Sprintf("variations[%d]", i)
 		if v.Key == nil || *v.Key == "" || len(*v.Key) > 64 {
-			return fmt.Sprintf("variation %d: key is required, 1 to 64 characters", i)
+			return fault{field: at + ".key", reason: "key is required, 1 to 64 characters"}
 		}
 		if seen[*v.Key] {
-			return fmt.Sprintf("variation %d: key %q given twice", i, *v.Key)
+			return fault{field: at + ".key", reason: fmt.Sprintf("key %q is given twice", *v.Key), rule: true}
 		}
 		seen[*v.Key] = true
 		name := *v.Key
@@ -325,19 +385,29 @@ func (s *service) variations(e *dataset.Experiment, in newExperiment) string {
 		w := 1 / float64(n)
 		if v.Weight != nil {
 			if *v.Weight < 0 || *v.Weight > 1 {
-				return fmt.Sprintf("variation %d: weight %v is outside 0..1", i, *v.Weight)
+				return fault{field: at + ".weight", reason: fmt.Sprintf("weight %v is outside 0..1", *v.Weight)}
 			}
 			w = *v.Weight
 			weighted++
 			sum += w
+		} else if unweighted < 0 {
+			unweighted = i
 		}
 		e.Variations = append(e.Variations, dataset.Variation{Key: *v.Key, Name: name, Weight: w})
 	}
-	if weighted > 0 && (weighted < n || sum < 0.999 || sum > 1.001) {
-		return fmt.Sprintf("weights must be given for every variation and sum to 1 (got %d of %d, sum %v)", weighted, n, sum)
+	switch {
+	case weighted > 0 && weighted < n:
+		return fault{field: fmt.Sprintf("variations[%d].weight", unweighted),
+			reason: fmt.Sprintf("weights must be given for every variation or for none (%d of %d given)", weighted, n), rule: true}
+	case weighted > 0 && (sum < 0.999 || sum > 1.001):
+		return fault{field: "variations", reason: fmt.Sprintf("the weights sum to %v, not 1", round3(sum)), rule: true}
 	}
-	return ""
+	return fault{}
 }
+
+// round3 keeps three decimals of a sum of weights, so that a message says
+// 0.9 rather than 0.8999999999999999.
+func round3(x float64) float64 { return math.Round(x*1000) / 1000 }
 
 // store keeps the experiments created through POST /experiments. Reads
 // are lock-free; writes, rare, copy the per-project index.

@@ -242,34 +242,56 @@ func TestCreateExperiment(t *testing.T) {
 	}
 	tests := []struct {
 		name, body, field string
+		status            int
 	}{
-		// Each row proves one invalid body and the field the 400 names.
-		{"not JSON", `{"project_id":`, ""},
-		{"not an object", `[1]`, ""},
-		{"unknown field", `{"project_id":"3","name":"x","owner":"me"}`, ""},
-		{"no project", `{"name":"x"}`, "project_id"},
-		{"bad project id", `{"project_id":"03","name":"x"}`, "project_id"},
-		{"unknown project", `{"project_id":"51","name":"x"}`, "project_id"},
-		{"no name", `{"project_id":"3"}`, "name"},
-		{"empty name", `{"project_id":"3","name":""}`, "name"},
-		{"long name", `{"project_id":"3","name":"` + strings.Repeat("n", 201) + `"}`, "name"},
-		{"layer of another project", `{"project_id":"3","name":"x","layer_id":"1"}`, "layer_id"},
-		{"unknown layer", `{"project_id":"3","name":"x","layer_id":"999"}`, "layer_id"},
-		{"bad status", `{"project_id":"3","name":"x","status":"completed"}`, "status"},
-		{"one variation", `{"project_id":"3","name":"x","variations":[{"key":"a"}]}`, "variations"},
-		{"duplicate key", `{"project_id":"3","name":"x","variations":[{"key":"a"},{"key":"a"}]}`, "variations"},
-		{"weights not summing to 1", `{"project_id":"3","name":"x","variations":[{"key":"a","weight":0.2},{"key":"b","weight":0.2}]}`, "variations"},
-		{"some weights", `{"project_id":"3","name":"x","variations":[{"key":"a","weight":1},{"key":"b"}]}`, "variations"},
-		{"trailing data", `{"project_id":"3","name":"x"} {}`, ""},
+		// Each row proves one invalid body, its status (400: not the
+		// shape the API takes; 422: a business rule) and the field named.
+		{"not JSON", `{"project_id":`, "", 400},
+		{"not an object", `[1]`, "", 400},
+		{"unknown field", `{"project_id":"3","name":"x","owner":"me"}`, "", 400},
+		{"no project", `{"name":"x"}`, "project_id", 400},
+		{"bad project id", `{"project_id":"03","name":"x"}`, "project_id", 400},
+		{"unknown project", `{"project_id":"51","name":"x"}`, "project_id", 422},
+		{"no name", `{"project_id":"3"}`, "name", 400},
+		{"empty name", `{"project_id":"3","name":""}`, "name", 400},
+		{"long name", `{"project_id":"3","name":"` + strings.Repeat("n", 201) + `"}`, "name", 400},
+		{"bad layer id", `{"project_id":"3","name":"x","layer_id":"x1"}`, "layer_id", 400},
+		{"layer of another project", `{"project_id":"3","name":"x","layer_id":"1"}`, "layer_id", 422},
+		{"unknown layer", `{"project_id":"3","name":"x","layer_id":"999"}`, "layer_id", 422},
+		{"bad status", `{"project_id":"3","name":"x","status":"completed"}`, "status", 400},
+		{"one variation", `{"project_id":"3","name":"x","variations":[{"key":"a"}]}`, "variations", 400},
+		{"no key", `{"project_id":"3","name":"x","variations":[{"key":"a"},{"name":"b"}]}`, "variations[1].key", 400},
+		{"weight over 1", `{"project_id":"3","name":"x","variations":[{"key":"a","weight":1.5},{"key":"b"}]}`, "variations[0].weight", 400},
+		{"duplicate key", `{"project_id":"3","name":"x","variations":[{"key":"a"},{"key":"a"}]}`, "variations[1].key", 422},
+		{"weights not summing to 1", `{"project_id":"3","name":"x","variations":[{"key":"a","weight":0.2},{"key":"b","weight":0.2}]}`, "variations", 422},
+		{"some weights", `{"project_id":"3","name":"x","variations":[{"key":"a","weight":1},{"key":"b"}]}`, "variations[1].weight", 422},
+		{"trailing data", `{"project_id":"3","name":"x"} {}`, "", 400},
 	}
 	for _, tt := range tests {
 		r := do(t, "POST", url(c, "experiments", "/experiments"), tt.body)
-		if r.status != 400 {
-			t.Errorf("%s: %d, want 400", tt.name, r.status)
+		if r.status != tt.status {
+			t.Errorf("%s: %d, want %d: %s", tt.name, r.status, tt.status, r.body)
 			continue
 		}
-		if m := decodeJSON(t, r.body); m["code"] != "invalid_body" || (tt.field != "" && m["field"] != tt.field) {
+		m := decodeJSON(t, r.body)
+		if tt.field != "" && m["field"] != tt.field {
 			t.Errorf("%s: body %s, want field %q", tt.name, r.body, tt.field)
+		}
+		switch tt.status {
+		case 400:
+			if m["code"] != "invalid_body" {
+				t.Errorf("%s: body %s, want code invalid_body", tt.name, r.body)
+			}
+		case 422:
+			// A problem whose invalid_params names the field.
+			var first map[string]any
+			if params, _ := m["invalid_params"].([]any); len(params) == 1 {
+				first, _ = params[0].(map[string]any)
+			}
+			if r.header.Get("Content-Type") != "application/problem+json" || m["status"] != 422.0 ||
+				first["name"] != tt.field || first["reason"] == "" {
+				t.Errorf("%s: %s %s, want a problem naming %q", tt.name, r.header.Get("Content-Type"), r.body, tt.field)
+			}
 		}
 	}
 	if n := c.Stats("experiments").Routes[model.RouteCreateExperiment].Errors.BadRequest; n != int64(len(tests)) {

@@ -35,7 +35,7 @@ type Errors struct {
 	Malformed  int64 `json:"malformed"`   // injected invalid JSON
 	Rejected   int64 `json:"rejected"`    // 503: queue full, or the server closing
 	NotFound   int64 `json:"not_found"`   // 404 for an unknown id
-	BadRequest int64 `json:"bad_request"` // 400 for invalid parameters or body
+	BadRequest int64 `json:"bad_request"` // 400 for invalid parameters or body, 422 for a broken business rule
 	Cancelled  int64 `json:"cancelled"`   // the client went away during the latency: no answer
 }
 
