@@ -374,7 +374,8 @@ func (s *Server) failure(ctx *fasthttp.RequestCtx, o *operation, res *fanout.Res
 
 // callProblem maps one failed call to the public status by its kind: a
 // missing primary resource is 404; a create the backend refuses as invalid
-// (400), conflicting (409) or unprocessable (422) passes that status on; a
+// (400), conflicting (409) or unprocessable (422) passes that status on,
+// with the fields a 400 or 422 names that are fit to pass on; a
 // timeout is 504; no free connection (the call was never sent) 503;
 // anything else, including any other status a backend answers, 502. The
 // problem names the call and the kind; the cause goes to the log.
@@ -408,6 +409,9 @@ func (s *Server) callProblem(ctx *fasthttp.RequestCtx, o *operation, c fanout.Ca
 		}
 		p := problem.New(typ, out.Status, fmt.Sprintf("call %q: the backend refused the request (%d)", c.Name, out.Status))
 		p.Call = c.Name
+		if out.Status != fasthttp.StatusConflict {
+			p.InvalidParams = refusedParams(o.op.Route().Operation, out.Body)
+		}
 		return p, metrics.KindInvalidRequest
 	}
 	return callProblem(c, problem.TypeBadGateway, fasthttp.StatusBadGateway, kind, out.Status), metrics.KindBadGateway

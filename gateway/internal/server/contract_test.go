@@ -72,10 +72,10 @@ func checkContract(t *testing.T, g *gateway) {
 				post("/v2/experiments", `{"project_id":"3","name":"Two arms","variations":[{"key":"a","weight":0.5},{"key":"b","weight":0.5}]}`),
 			},
 			invalid: map[string]exchange{
-				"name":              post("/v2/experiments", `{"project_id":"3","name":""}`),
-				"project_id":        post("/v2/experiments", `{"project_id":"x3","name":"n"}`),
-				"colour":            post("/v2/experiments", `{"project_id":"3","name":"n","colour":"red"}`),
-				"variations.1.size": post("/v2/experiments", `{"project_id":"3","name":"n","variations":[{"key":"a"},{"key":"b","size":1}]}`),
+				"name":               post("/v2/experiments", `{"project_id":"3","name":""}`),
+				"project_id":         post("/v2/experiments", `{"project_id":"x3","name":"n"}`),
+				"colour":             post("/v2/experiments", `{"project_id":"3","name":"n","colour":"red"}`),
+				"variations[1].size": post("/v2/experiments", `{"project_id":"3","name":"n","variations":[{"key":"a"},{"key":"b","size":1}]}`),
 			},
 		},
 		"getExperiment": {

@@ -186,9 +186,28 @@ func appendSchemaError(out []problem.InvalidParam, err error) []problem.InvalidP
 	}
 	name := "body"
 	if len(path) > 0 {
-		name = strings.Join(path, ".")
+		name = fieldPath(path)
 	}
 	return append(out, problem.InvalidParam{Name: name, In: "body", Reason: schemaReason(se)})
+}
+
+// fieldPath writes the segments of a JSON pointer into a body as the
+// field path problems name: properties joined with dots, array indices in
+// brackets, e.g. "variations[1].weight". A segment of digits is taken for
+// an index: the request bodies of this API have no property so named.
+func fieldPath(segments []string) string {
+	var b strings.Builder
+	for i, seg := range segments {
+		switch {
+		case i > 0 && seg != "" && strings.Trim(seg, "0123456789") == "":
+			b.WriteString("[" + seg + "]")
+		case i > 0:
+			b.WriteString("." + seg)
+		default:
+			b.WriteString(seg)
+		}
+	}
+	return b.String()
 }
 
 // reason is the cause of a RequestError without kin-openapi's prefix that

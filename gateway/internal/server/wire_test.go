@@ -1,0 +1,270 @@
+package server_test
+
+import (
+	"encoding/json"
+	"mime"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"fanout/gateway/assembly"
+	"fanout/mockbackends/mock"
+	"fanout/mockbackends/model"
+
+	"github.com/getkin/kin-openapi/openapi3"
+)
+
+// strictDocument loads the embedded document afresh, a copy that shares
+// nothing with the gateway's, and closes every object schema that lists
+// properties (additionalProperties: false), so that a field a response
+// carries and the document does not describe is an error. Objects without
+// properties (a free-form object) stay open.
+func strictDocument(t *testing.T) *openapi3.T {
+	t.Helper()
+	doc, err := openapi3.NewLoader().LoadFromData(assembly.Document())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[*openapi3.Schema]bool{}
+	var close func(ref *openapi3.SchemaRef)
+	close = func(ref *openapi3.SchemaRef) {
+		if ref == nil || ref.Value == nil || seen[ref.Value] {
+			return
+		}
+		s := ref.Value
+		seen[s] = true
+		if len(s.Properties) > 0 && s.AdditionalProperties.Has == nil && s.AdditionalProperties.Schema == nil {
+			no := false
+			s.AdditionalProperties.Has = &no
+		}
+		for _, p := range s.Properties {
+			close(p)
+		}
+		close(s.Items)
+		close(s.AdditionalProperties.Schema)
+		close(s.Not)
+		for _, sub := range slices.Concat(s.AllOf, s.AnyOf, s.OneOf) {
+			close(sub)
+		}
+	}
+	for _, ref := range doc.Components.Schemas {
+		close(ref)
+	}
+	for _, ref := range doc.Components.Responses {
+		for _, mt := range ref.Value.Content {
+			close(mt.Schema)
+		}
+	}
+	for _, item := range doc.Paths.Map() {
+		for _, op := range item.Operations() {
+			for _, ref := range op.Responses.Map() {
+				for _, mt := range ref.Value.Content {
+					close(mt.Schema)
+				}
+			}
+		}
+	}
+	return doc
+}
+
+// wireCase is one request whose answer must have the given status and a
+// body the strict document describes for that status.
+type wireCase struct {
+	name   string
+	method string
+	uri    string
+	body   string
+	status int
+}
+
+// checkWire sends c to g and decodes the answer against the strict
+// document: the status must be one the operation declares (or its
+// default), the media type one that response declares, and the body must
+// match its schema with no field left undescribed. It returns the
+// operation's id.
+func checkWire(t *testing.T, g *gateway, strict *openapi3.T, c wireCase) string {
+	t.Helper()
+	ct := ""
+	var body []byte
+	if c.body != "" {
+		ct, body = "application/json", []byte(c.body)
+	}
+	r := g.do(t, c.method, c.uri, ct, body)
+	if r.status != c.status {
+		t.Errorf("%s: %s %s: status %d, want %d: %s", c.name, c.method, c.uri, r.status, c.status, r.body)
+		return ""
+	}
+	route, _ := g.route(t, c.method, strings.SplitN(c.uri, "?", 2)[0])
+	op := strict.Paths.Value(route.Path).GetOperation(c.method)
+	resp := op.Responses.Status(r.status)
+	if resp == nil {
+		if resp = op.Responses.Default(); resp == nil {
+			t.Errorf("%s: %s answered %d, which the document does not declare", c.name, op.OperationID, r.status)
+			return op.OperationID
+		}
+	}
+	mt, _, err := mime.ParseMediaType(r.header.Get("Content-Type"))
+	if err != nil {
+		t.Errorf("%s: Content-Type %q: %v", c.name, r.header.Get("Content-Type"), err)
+		return op.OperationID
+	}
+	media := resp.Value.Content.Get(mt)
+	if media == nil || media.Schema == nil {
+		t.Errorf("%s: %s %d: media type %q is not declared", c.name, op.OperationID, r.status, mt)
+		return op.OperationID
+	}
+	// The YAML rendering is the same document as the JSON one, checked
+	// there; only JSON bodies are decoded here.
+	if !strings.HasSuffix(mt, "json") {
+		return op.OperationID
+	}
+	var v any
+	if err := json.Unmarshal(r.body, &v); err != nil {
+		t.Errorf("%s: body is not JSON: %v: %s", c.name, err, r.body)
+		return op.OperationID
+	}
+	if err := media.Schema.Value.VisitJSON(v, openapi3.MultiErrors()); err != nil {
+		t.Errorf("%s: %s %s -> %d: the body does not match the document: %v\nbody: %s", c.name, c.method, c.uri, r.status, err, r.body)
+	}
+	// Headers too, against the document as the gateway loaded it.
+	g.validateResponse(t, c.method, c.uri, r)
+	return op.OperationID
+}
+
+// TestWireMatchesDocument calls every operation of the gateway, served
+// with the mock backends, for each status the mocks can be made to
+// provoke, and decodes every answer against the document with
+// additionalProperties: false on every object: a field the document does
+// not describe fails it, as does a status or media type it does not list.
+func TestWireMatchesDocument(t *testing.T) {
+	c := startMocks(t, mock.Options{NoLatency: true})
+	g := startGateway(t, gatewayOptions{backends: mockAddrs(c)})
+	strict := strictDocument(t)
+
+	const create = `{"project_id":"3","name":"Checkout button colour","description":"Does green sell more?","layer_id":"10",` +
+		`"variations":[{"key":"control","name":"Blue","weight":0.5},{"key":"green","weight":0.5}]}`
+	cases := []wireCase{
+		{"project", "GET", "/v2/projects/3", "", 200},
+		{"project id malformed", "GET", "/v2/projects/abc", "", 400},
+		{"project unknown", "GET", "/v2/projects/999999", "", 404},
+		{"list", "GET", "/v2/experiments?project_id=3", "", 200},
+		{"list paged", "GET", "/v2/experiments?project_id=3&page=2&per_page=7", "", 200},
+		{"list past the end", "GET", "/v2/experiments?project_id=3&page=99", "", 200},
+		{"list per_page too big", "GET", "/v2/experiments?project_id=3&per_page=101", "", 400},
+		{"list unknown project", "GET", "/v2/experiments?project_id=999999", "", 404},
+		{"create", "POST", "/v2/experiments", create, 201},
+		{"create defaults", "POST", "/v2/experiments", `{"project_id":"3","name":"Defaults"}`, 201},
+		{"create schema violation", "POST", "/v2/experiments", `{"project_id":"3","name":"","colour":"red"}`, 400},
+		{"create unknown project", "POST", "/v2/experiments", `{"project_id":"51","name":"n"}`, 422},
+		{"create layer of another project", "POST", "/v2/experiments", `{"project_id":"3","name":"n","layer_id":"1"}`, 422},
+		{"create weights not summing to 1", "POST", "/v2/experiments",
+			`{"project_id":"3","name":"n","variations":[{"key":"a","weight":0.5},{"key":"b","weight":0.4}]}`, 422},
+		{"experiment", "GET", "/v2/experiments/42", "", 200},
+		{"experiment draft", "GET", "/v2/experiments/2", "", 200},
+		{"experiment created", "GET", "/v2/experiments/1001", "", 200},
+		{"experiment id malformed", "GET", "/v2/experiments/0", "", 400},
+		{"experiment unknown", "GET", "/v2/experiments/999999", "", 404},
+		{"results", "GET", "/v2/experiments/42/results", "", 200},
+		{"results of a draft", "GET", "/v2/experiments/2/results", "", 200},
+		{"results id malformed", "GET", "/v2/experiments/x/results", "", 400},
+		{"results unknown", "GET", "/v2/experiments/999999/results", "", 404},
+		{"document as YAML", "GET", "/openapi.yaml", "", 200},
+		{"document as JSON", "GET", "/openapi.json", "", 200},
+	}
+	// Experiments of every shape (2 to 4 variations, every status) too.
+	for _, id := range []string{"1", "5", "9", "137", "500", "999", "1000"} {
+		cases = append(cases,
+			wireCase{"experiment " + id, "GET", "/v2/experiments/" + id, "", 200},
+			wireCase{"results " + id, "GET", "/v2/experiments/" + id + "/results", "", 200})
+	}
+	provoked := map[string][]int{}
+	for _, wc := range cases {
+		if id := checkWire(t, g, strict, wc); id != "" {
+			provoked[id] = append(provoked[id], wc.status)
+		}
+	}
+
+	// The backends' failures: a required call's 500 is a 502, an optional
+	// one's a partial page; a slow backend is a 504.
+	none := model.Latency{Kind: "none"}
+	faulty := func(service string, f model.Faults, l model.Latency) {
+		t.Helper()
+		if err := c.SetConfig(service, model.Service{Latency: &l, Faults: &f}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []struct {
+		service string
+		faults  model.Faults
+		cases   []wireCase
+	}{
+		{"projects", model.Faults{Error: 1}, []wireCase{
+			{"project backend failing", "GET", "/v2/projects/3", "", 502},
+			{"results without settings", "GET", "/v2/experiments/42/results", "", 200},
+		}},
+		{"layers", model.Faults{Malformed: 1}, []wireCase{
+			{"results with a malformed layer", "GET", "/v2/experiments/42/results", "", 200},
+		}},
+		{"experiments", model.Faults{Error: 1}, []wireCase{
+			{"list backend failing", "GET", "/v2/experiments?project_id=3", "", 502},
+			{"create backend failing", "POST", "/v2/experiments", create, 502},
+			{"experiment backend failing", "GET", "/v2/experiments/42", "", 502},
+			{"results experiment failing", "GET", "/v2/experiments/42/results", "", 502},
+		}},
+		{"results", model.Faults{Reset: 1}, []wireCase{
+			{"results backend resetting", "GET", "/v2/experiments/42/results", "", 502},
+		}},
+	} {
+		faulty(f.service, f.faults, none)
+		for _, wc := range f.cases {
+			if id := checkWire(t, g, strict, wc); id != "" {
+				provoked[id] = append(provoked[id], wc.status)
+			}
+		}
+		faulty(f.service, model.Faults{}, none)
+	}
+
+	// A backend slower than the gateway's per-call timeout: 504.
+	slow := startGateway(t, gatewayOptions{backends: mockAddrs(c), timeout: 50 * time.Millisecond})
+	late, err := model.ParseLatency("fixed:300ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, service := range []string{"projects", "experiments", "results"} {
+		faulty(service, model.Faults{}, late)
+	}
+	for _, wc := range []wireCase{
+		{"project timing out", "GET", "/v2/projects/3", "", 504},
+		{"list timing out", "GET", "/v2/experiments?project_id=3", "", 504},
+		{"create timing out", "POST", "/v2/experiments", create, 504},
+		{"experiment timing out", "GET", "/v2/experiments/42", "", 504},
+		{"results timing out", "GET", "/v2/experiments/42/results", "", 504},
+	} {
+		if id := checkWire(t, slow, strict, wc); id != "" {
+			provoked[id] = append(provoked[id], wc.status)
+		}
+	}
+	for _, service := range []string{"projects", "experiments", "results"} {
+		faulty(service, model.Faults{}, none)
+	}
+
+	// Every operation of the document was called, and the statuses each
+	// was seen to answer are listed for the reader.
+	for _, op := range g.spec.Operations() {
+		statuses := provoked[op.ID]
+		if len(statuses) == 0 {
+			t.Errorf("operation %s was never called", op.ID)
+			continue
+		}
+		slices.Sort(statuses)
+		statuses = slices.Compact(statuses)
+		var declared []string
+		for code := range strict.Paths.Value(op.Path).GetOperation(op.Method).Responses.Map() {
+			declared = append(declared, code)
+		}
+		sort.Strings(declared)
+		t.Logf("%s: answered %v of declared %v", op.ID, statuses, declared)
+	}
+}
