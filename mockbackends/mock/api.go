@@ -233,16 +233,16 @@ func jsonID(raw json.RawMessage) (uint64, bool) {
 }
 
 // create serves POST /experiments: it validates the body, stores the
-// experiment in memory and answers 201 with it and its Location. A body
-// that is not what the API takes is a 400; a well-formed one that breaks a
-// business rule (the project and the layer exist and belong together,
-// variation keys are unique, weights all given and summing to 1) is a 422
-// problem naming the field.
+// experiment in memory and answers 201 with it and its Location.
 func (s *service) create(ctx *fasthttp.RequestCtx, rc *counters) {
 	total := &s.stats.total
 	bad := func(field, format string, args ...any) {
 		badRequest(ctx, rc, total, "invalid_body", field, fmt.Sprintf(format, args...))
 	}
+	// A body not of the shape the API takes is a 400; a well-formed one
+	// that breaks a business rule (the project and the layer exist and
+	// belong together, variation keys are unique, weights all given and
+	// summing to 1) is a 422 problem naming the field.
 	refuse := func(field, format string, args ...any) {
 		unprocessable(ctx, rc, total, field, fmt.Sprintf(format, args...))
 	}
