@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"fanout/gateway/assembly"
+	"fanout/gateway/internal/poll"
 	"fanout/mockbackends/mock"
 	"fanout/mockbackends/model"
 
 	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/valyala/fasthttp"
 )
 
 // strictDocument loads the embedded document afresh, a copy that shares
@@ -250,6 +252,25 @@ func TestWireMatchesDocument(t *testing.T) {
 		faulty(service, model.Faults{}, none)
 	}
 
+	// No free connection to the backend: 503. One connection per backend,
+	// held by a slow call, and a second call that cannot wait for it.
+	held := startGateway(t, gatewayOptions{backends: mockAddrs(c), deadline: 5 * time.Second, maxConns: 1, maxConnWait: 20 * time.Millisecond})
+	slowest, err := model.ParseLatency("fixed:500ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	faulty("projects", model.Faults{}, slowest)
+	done := make(chan response, 1)
+	go func() { done <- held.get(t, "/v2/projects/3") }()
+	poll.Until(t, 5*time.Second, "the first project call", func() bool { return c.Stats("projects").InFlight == 1 })
+	if id := checkWire(t, held, strict, wireCase{"no free connection", "GET", "/v2/projects/3", "", 503}); id != "" {
+		provoked[id] = append(provoked[id], 503)
+	}
+	if r := <-done; r.status != 200 {
+		t.Errorf("the call holding the connection: status %d: %s", r.status, r.body)
+	}
+	faulty("projects", model.Faults{}, none)
+
 	// Every operation of the document was called, and the statuses each
 	// was seen to answer are listed for the reader.
 	for _, op := range g.spec.Operations() {
@@ -266,5 +287,57 @@ func TestWireMatchesDocument(t *testing.T) {
 		}
 		sort.Strings(declared)
 		t.Logf("%s: answered %v of declared %v", op.ID, statuses, declared)
+	}
+}
+
+// TestDocumentedRequestHeaders: the request headers the document declares
+// are validated as it says, and a request without them is as valid as
+// before: If-None-Match takes any entity tag, Idempotency-Key 1 to 255
+// printable ASCII characters, and neither needs the bearer token the
+// document requires, which the server, not request validation, checks.
+func TestDocumentedRequestHeaders(t *testing.T) {
+	c := startMocks(t, mock.Options{NoLatency: true})
+	g := startGateway(t, gatewayOptions{backends: mockAddrs(c)})
+	send := func(method, uri, header, value, body string) response {
+		t.Helper()
+		req := fasthttp.AcquireRequest()
+		defer fasthttp.ReleaseRequest(req)
+		resp := fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseResponse(resp)
+		req.Header.SetMethod(method)
+		req.SetRequestURI("http://gateway" + uri)
+		req.Header.Set(header, value)
+		if body != "" {
+			req.Header.SetContentType("application/json")
+			req.SetBodyString(body)
+		}
+		if err := g.client.DoTimeout(req, resp, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		return response{status: resp.StatusCode(), body: append([]byte(nil), resp.Body()...)}
+	}
+	const create = `{"project_id":"3","name":"n"}`
+	for _, tc := range []struct {
+		method, uri, header, value, body string
+		status                           int
+	}{
+		// Each row proves one header's rule.
+		{"GET", "/v2/experiments/42", "If-None-Match", `"5d41402abc4b2a76"`, "", 200},
+		{"GET", "/v2/experiments/42/results", "If-None-Match", `W/"x", "y"`, "", 200},
+		{"GET", "/v2/projects/3", "If-None-Match", `*`, "", 200},
+		{"POST", "/v2/experiments", "Idempotency-Key", "8e03978e-40d5-43e8-bc93-6894a57f9324", create, 201},
+		{"POST", "/v2/experiments", "Idempotency-Key", strings.Repeat("k", 255), create, 201},
+		{"POST", "/v2/experiments", "Idempotency-Key", strings.Repeat("k", 256), create, 400},
+		{"POST", "/v2/experiments", "Idempotency-Key", "caf\u00e9", create, 400},
+		{"GET", "/v2/experiments/42", "Authorization", "Bearer not-checked-by-validation", "", 200},
+	} {
+		r := send(tc.method, tc.uri, tc.header, tc.value, tc.body)
+		if r.status != tc.status {
+			t.Errorf("%s %s with %s %q: status %d, want %d: %s", tc.method, tc.uri, tc.header, tc.value, r.status, tc.status, r.body)
+			continue
+		}
+		if tc.status == 400 && !strings.Contains(string(r.body), `"name":"`+tc.header+`","in":"header"`) {
+			t.Errorf("%s %q: the problem does not name the header: %s", tc.header, tc.value, r.body)
+		}
 	}
 }
