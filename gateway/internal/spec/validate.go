@@ -56,7 +56,7 @@ type scratch struct {
 var emptyQuery = url.Values{}
 
 func newValidator(op *Operation) validator {
-	// Authentication is the server's job, done before validation: an empty
+	// Authentication is the server's job, not request validation's: an empty
 	// list of security requirements makes kin-openapi skip its own check,
 	// which would otherwise run for every request (the document requires
 	// bearerAuth globally) and read every request body a second time.
