@@ -55,3 +55,39 @@ func TestFieldOf(t *testing.T) {
 		}
 	}
 }
+
+// FuzzRefusedParams: whatever a backend's refusal holds, refusedParams
+// never fails, and what it keeps is bounded and fit to pass on.
+func FuzzRefusedParams(f *testing.F) {
+	data, err := os.ReadFile("../../assembly/openapi.yaml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	doc, err := spec.Load(data)
+	if err != nil {
+		f.Fatal(err)
+	}
+	op := doc.Operation("createExperiment").Route().Operation
+	schema := requestSchema(op)
+	for _, seed := range []string{
+		`{"invalid_params":[{"name":"variations[1].weight","reason":"weights must sum to 1"}]}`,
+		`{"invalid_params":[{"name":"layer_id","reason":"x"},{"name":"owner","reason":"y"},null,"z",{"name":1}]}`,
+		`{"invalid_params":"x"}`,
+		`[]`,
+		`not json`,
+		``,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		out := refusedParams(op, body)
+		if len(out) > maxRefusalParams {
+			t.Fatalf("%d entries kept", len(out))
+		}
+		for _, p := range out {
+			if p.In != "body" || !fieldOf(schema, p.Name) || !plainReason(p.Reason) {
+				t.Fatalf("kept %+v", p)
+			}
+		}
+	})
+}
