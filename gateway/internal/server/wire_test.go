@@ -291,13 +291,15 @@ func TestWireMatchesDocument(t *testing.T) {
 }
 
 // TestDocumentedRequestHeaders: the request headers the document declares
-// are validated as it says, and a request without them is as valid as
-// before: If-None-Match takes any entity tag, Idempotency-Key 1 to 255
-// printable ASCII characters, and neither needs the bearer token the
-// document requires, which the server, not request validation, checks.
+// are validated as it says (If-None-Match takes any entity tag,
+// Idempotency-Key 1 to 255 printable ASCII characters), and the bearer
+// token the document requires is not request validation's to check: these
+// requests carry none.
 func TestDocumentedRequestHeaders(t *testing.T) {
 	c := startMocks(t, mock.Options{NoLatency: true})
 	g := startGateway(t, gatewayOptions{backends: mockAddrs(c)})
+	// send is g.do with one more request header. Once the server checks
+	// tokens, it must send the test token as g.do does.
 	send := func(method, uri, header, value, body string) response {
 		t.Helper()
 		req := fasthttp.AcquireRequest()
@@ -329,7 +331,6 @@ func TestDocumentedRequestHeaders(t *testing.T) {
 		{"POST", "/v2/experiments", "Idempotency-Key", strings.Repeat("k", 255), create, 201},
 		{"POST", "/v2/experiments", "Idempotency-Key", strings.Repeat("k", 256), create, 400},
 		{"POST", "/v2/experiments", "Idempotency-Key", "caf\u00e9", create, 400},
-		{"GET", "/v2/experiments/42", "Authorization", "Bearer not-checked-by-validation", "", 200},
 	} {
 		r := send(tc.method, tc.uri, tc.header, tc.value, tc.body)
 		if r.status != tc.status {
