@@ -15,11 +15,25 @@ import (
 // Version is the version of the embedded Redoc bundle.
 const Version = "2.5.4"
 
-// Script is Redoc's standalone bundle (bundles/redoc.standalone.js of the
-// npm package redoc@Version). It is shared: callers must not modify it.
+// bundle is Redoc's standalone bundle, bundles/redoc.standalone.js of the
+// npm package redoc@Version, unchanged.
 //
 //go:embed redoc.standalone.js
-var Script []byte
+var bundle []byte
+
+// The bundle loads one thing from elsewhere: the Redocly logo at the foot
+// of its menu, from a CDN, whatever the options. Offline, or under the
+// page's Content-Security-Policy, that load fails with an error in the
+// console; Script replaces it with an empty image. The browser test checks
+// that the page loads nothing from another host.
+const (
+	cdnLogo     = `"https://cdn.redoc.ly/redoc/logo-mini.svg"`
+	offlineLogo = `"data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' width='1' height='1'/%3E"`
+)
+
+// Script is the bundle the page runs: Redoc's, with its CDN logo replaced
+// by an empty image. It is shared: callers must not modify it.
+var Script = bytes.Replace(bundle, []byte(cdnLogo), []byte(offlineLogo), 1)
 
 // page is the reference page. Its URLs are relative, so that it works
 // behind a proxy that mounts the gateway under a prefix: from /docs,
