@@ -62,6 +62,11 @@ func TestServesTheDocsPage(t *testing.T) {
 			t.Errorf("/docs has no %s: %s", want, r.body)
 		}
 	}
+	// The policy is what makes a load from elsewhere an error that the
+	// browser test sees.
+	if csp := r.header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "script-src 'self'") {
+		t.Errorf("/docs Content-Security-Policy %q", csp)
+	}
 	for _, remote := range []string{"http:", "https:", `"//`} {
 		if bytes.Contains(r.body, []byte(remote)) {
 			t.Errorf("/docs refers to another host (%s): %s", remote, r.body)
