@@ -15,7 +15,7 @@ TEST_EXTRA ?= $(GO) run ./bench -quick -quiet -out $${TMPDIR:-/tmp}/fanout-bench
 GATEWAY_FLAGS ?=
 MOCK_FLAGS ?=
 
-.PHONY: all build test allocs vet run clean demo bench bench-quick fuzz
+.PHONY: all build test allocs vet run clean demo bench bench-quick fuzz lint-spec
 
 all: build
 
@@ -23,11 +23,30 @@ build:
 	$(GO) build -o $(BIN)/gateway ./gateway
 	$(GO) build -o $(BIN)/mockbackends ./mockbackends
 
+# The lint of the public document, part of `make test`; TEST_LINT= leaves
+# it out.
+TEST_LINT ?= lint-spec
+
 test:
 	$(GO) test $(TEST_FLAGS) ./...
 	$(MAKE) --no-print-directory allocs
 	$(MAKE) --no-print-directory fuzz
+	$(if $(TEST_LINT),$(MAKE) --no-print-directory $(TEST_LINT))
 	$(TEST_EXTRA)
+
+# lint-spec lints the public view of the document (what /openapi.yaml
+# serves: no x- extensions), written to a temporary file, with Redocly CLI
+# (pinned, through npx; needs node and npm) and redocly.yaml. Redocly fails
+# on errors only; .ci/lint-spec.cjs lists every problem and fails on
+# warnings too, and on problems hidden by an ignore file (a rule is switched
+# off in redocly.yaml, with its reason, or not at all).
+REDOCLY ?= npx --yes @redocly/cli@2.77.0
+
+lint-spec:
+	@set -e; dir=$$(mktemp -d); trap 'rm -rf "$$dir"' EXIT; \
+	$(GO) run ./gateway/publicdoc -o "$$dir/openapi.yaml"; \
+	$(REDOCLY) lint --config redocly.yaml --format json "$$dir/openapi.yaml" > "$$dir/lint.json" 2> "$$dir/lint.err" || true; \
+	node .ci/lint-spec.cjs "$$dir/lint.json" "$$dir/lint.err"
 
 # The allocation guards of the hot paths skip under -race (the race
 # detector allocates, and sync.Pool drops items on purpose), so they run

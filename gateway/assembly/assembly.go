@@ -27,8 +27,10 @@ import (
 //go:embed openapi.yaml
 var document []byte
 
-// Document returns the gateway's OpenAPI document as the binary embeds it
-// and serves it at /openapi.yaml. The caller owns the copy.
+// Document returns the gateway's OpenAPI document as the binary embeds it,
+// extensions (x-fanout) included. The gateway serves its public view at
+// /openapi.yaml and /openapi.json (spec.Spec's PublicYAML and PublicJSON).
+// The caller owns the copy.
 func Document() []byte { return bytes.Clone(document) }
 
 // loadSpec loads the document once per process: it is read-only after

@@ -61,9 +61,10 @@ func TestPlans(t *testing.T) {
 	}
 }
 
-// TestServesItsDocument: the assembled gateway serves the embedded
-// document byte for byte, and a caller changing its copy of Document
-// changes nothing.
+// TestServesItsDocument: the assembled gateway serves the public view of
+// the embedded document (the document minus its extensions), a caller
+// changing its copy of Document changes nothing, and Document is the full
+// document, x-fanout included, the source of the view.
 func TestServesItsDocument(t *testing.T) {
 	gw, err := assembly.New(config.Default(), quiet())
 	if err != nil {
@@ -71,15 +72,19 @@ func TestServesItsDocument(t *testing.T) {
 	}
 	defer gw.Shutdown(context.Background())
 	doc := assembly.Document()
-	if !bytes.HasPrefix(doc, []byte("openapi: 3.")) {
-		t.Fatalf("document starts %q", doc[:min(len(doc), 20)])
+	if !bytes.HasPrefix(doc, []byte("openapi: 3.")) || !bytes.Contains(doc, []byte("x-fanout:")) {
+		t.Fatalf("document starts %q, x-fanout: %v", doc[:min(len(doc), 20)], bytes.Contains(doc, []byte("x-fanout:")))
 	}
 	doc[0] = 'X'
+	s, err := assembly.Spec()
+	if err != nil {
+		t.Fatal(err)
+	}
 	var ctx fasthttp.RequestCtx
 	ctx.Request.SetRequestURI("/openapi.yaml")
 	gw.Server().Handler()(&ctx)
-	if ctx.Response.StatusCode() != 200 || !bytes.Equal(ctx.Response.Body(), assembly.Document()) {
-		t.Errorf("status %d, served %d bytes, the document has %d", ctx.Response.StatusCode(), len(ctx.Response.Body()), len(assembly.Document()))
+	if ctx.Response.StatusCode() != 200 || !bytes.Equal(ctx.Response.Body(), s.PublicYAML()) || !bytes.HasPrefix(s.PublicYAML(), []byte("openapi: 3.")) {
+		t.Errorf("status %d, served %d bytes, the public view has %d", ctx.Response.StatusCode(), len(ctx.Response.Body()), len(s.PublicYAML()))
 	}
 }
 

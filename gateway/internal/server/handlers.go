@@ -25,7 +25,8 @@ type handler struct {
 }
 
 // handlers maps every operationId of the document to its handler. The
-// router is built from the document; New fails if the two disagree.
+// router is built from the document; New fails if the two disagree. The
+// routes the gateway serves outside the document are ownRoutes.
 var handlers = map[string]handler{
 	"getProject":       {handle: (*Server).proxy, fanout: true, validate: true},
 	"getExperiment":    {handle: (*Server).proxy, fanout: true, validate: true},
@@ -33,8 +34,6 @@ var handlers = map[string]handler{
 	"createExperiment": {handle: (*Server).create, fanout: true, validate: true},
 	"getExperimentResults": {handle: (*Server).results, fanout: true, validate: true,
 		needs: []string{"experiment", "layer", "settings", "results"}},
-	"getOpenAPIYAML": {handle: (*Server).openAPIYAML},
-	"getOpenAPIJSON": {handle: (*Server).openAPIJSON},
 }
 
 // operation is an operation of the document bound to its handler, with
@@ -89,14 +88,4 @@ func (s *Server) newOperation(op *spec.Operation, h handler) (*operation, error)
 		o.calls[c.Index] = s.metrics.Call(op.ID, c.Spec.Name, c.Spec.Backend)
 	}
 	return o, nil
-}
-
-func (s *Server) openAPIYAML(ctx *fasthttp.RequestCtx, _ *operation, _ time.Time) {
-	ctx.SetContentType("application/yaml")
-	ctx.SetBody(s.spec.YAML())
-}
-
-func (s *Server) openAPIJSON(ctx *fasthttp.RequestCtx, _ *operation, _ time.Time) {
-	ctx.SetContentType("application/json")
-	ctx.SetBody(s.spec.JSON())
 }

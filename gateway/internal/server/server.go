@@ -153,7 +153,9 @@ type Server struct {
 
 // New builds the router from the document's operations and compiles the
 // fan-out plans. An operation without a handler, a handler without an
-// operation, or a plan that does not compile is an error.
+// operation, an operation at a path the gateway serves itself (ownRoutes:
+// the document and its /docs page) or a plan that does not compile is an
+// error.
 func New(cfg Config) (*Server, error) {
 	if cfg.Spec == nil || cfg.Executor == nil || cfg.Backends == nil {
 		return nil, errors.New("new server: Spec, Executor and Backends are required")
@@ -197,8 +199,17 @@ func New(cfg Config) (*Server, error) {
 	r.MethodNotAllowed = s.methodNotAllowed
 	r.PanicHandler = s.panicked
 
+	own, err := s.ownRoutes()
+	if err != nil {
+		return nil, err
+	}
 	var missing []string
 	for _, op := range cfg.Spec.Operations() {
+		for _, o := range own {
+			if op.Path == o.path {
+				return nil, fmt.Errorf("new server: operation %s: the gateway serves %s itself, outside the document", op.ID, o.path)
+			}
+		}
 		h, ok := handlers[op.ID]
 		if !ok {
 			missing = append(missing, op.ID)
@@ -230,6 +241,7 @@ func New(cfg Config) (*Server, error) {
 		sort.Strings(orphans)
 		return nil, fmt.Errorf("new server: handlers without an operation in the document: %s", strings.Join(orphans, ", "))
 	}
+	s.handleOwn(r, own)
 	s.router = r
 	s.expectRouter = s.newExpectRouter()
 	s.admin = s.newAdmin()

@@ -29,6 +29,7 @@ const ExtensionFanout = "x-fanout"
 type Spec struct {
 	yaml       []byte
 	json       []byte
+	public     publicView
 	operations []*Operation
 	id         fanout.FieldRule
 	hasID      bool
@@ -105,7 +106,11 @@ func Load(data []byte) (*Spec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("render openapi document as JSON: %w", err)
 	}
-	s := &Spec{yaml: data, json: js}
+	public, err := newPublicView(data)
+	if err != nil {
+		return nil, err
+	}
+	s := &Spec{yaml: data, json: js, public: public}
 	// rules caches each component schema's rule across the operations; the
 	// Id rule, built here for ID, is its first entry rather than built again.
 	rules := map[string]fanout.FieldRule{}
@@ -274,6 +279,14 @@ func (s *Spec) YAML() []byte { return s.yaml }
 
 // JSON returns the document rendered as JSON.
 func (s *Spec) JSON() []byte { return s.json }
+
+// PublicYAML returns the public view of the document, the one the gateway
+// serves: the document as written without its specification extensions
+// (x-fanout and every other x- field). It is rendered once, by Load.
+func (s *Spec) PublicYAML() []byte { return s.public.yaml }
+
+// PublicJSON returns the public view of the document rendered as JSON.
+func (s *Spec) PublicJSON() []byte { return s.public.json }
 
 // Route returns the kin-openapi route of the operation, for response
 // validation in tests and tools.

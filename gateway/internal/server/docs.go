@@ -1,0 +1,69 @@
+package server
+
+import (
+	"fmt"
+	"time"
+
+	"fanout/gateway/internal/redoc"
+
+	"github.com/fasthttp/router"
+	"github.com/valyala/fasthttp"
+)
+
+// docsCSP is the Content-Security-Policy of the /docs page: only the
+// gateway's own bundle and document. Redoc styles its elements with
+// inline <style> blocks and runs its search index in a worker it makes
+// from a blob: URL, hence those two exceptions.
+const docsCSP = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; " +
+	"img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src blob:; " +
+	"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+// ownRoute is a route the gateway serves outside the document: the
+// document itself and its reference page, which describe the API rather
+// than belong to it. They answer GET and HEAD.
+type ownRoute struct {
+	path        string
+	contentType string
+	body        []byte
+	// header holds further response headers.
+	header map[string]string
+}
+
+// ownRoutes returns the routes the gateway serves outside the document,
+// with their bodies, rendered once at start-up: the public view of the
+// document (no x- extensions) as YAML and JSON, and the /docs page with
+// its Redoc bundle.
+func (s *Server) ownRoutes() ([]ownRoute, error) {
+	page, err := redoc.Page("Fanout API reference", "openapi.json", "docs/redoc.standalone.js")
+	if err != nil {
+		return nil, fmt.Errorf("new server: %w", err)
+	}
+	return []ownRoute{
+		{path: "/openapi.yaml", contentType: "application/yaml", body: s.spec.PublicYAML()},
+		{path: "/openapi.json", contentType: "application/json", body: s.spec.PublicJSON()},
+		{path: "/docs", contentType: "text/html; charset=utf-8", body: page,
+			header: map[string]string{"Content-Security-Policy": docsCSP, "X-Content-Type-Options": "nosniff"}},
+		{path: "/docs/redoc.standalone.js", contentType: "text/javascript; charset=utf-8", body: redoc.Script,
+			header: map[string]string{"X-Content-Type-Options": "nosniff"}},
+	}, nil
+}
+
+// handleOwn registers routes on r, each observed in the metrics as an
+// operation is.
+func (s *Server) handleOwn(r *router.Router, routes []ownRoute) {
+	for _, o := range routes {
+		metric := s.metrics.Route(fasthttp.MethodGet, o.path)
+		serve := func(ctx *fasthttp.RequestCtx) {
+			start := time.Now()
+			ctx.SetContentType(o.contentType)
+			for k, v := range o.header {
+				ctx.Response.Header.Set(k, v)
+			}
+			// The body is shared and read-only: SetBodyRaw does not copy it.
+			ctx.Response.SetBodyRaw(o.body)
+			metric.Observe(fasthttp.StatusOK, time.Since(start))
+		}
+		r.Handle(fasthttp.MethodGet, o.path, serve)
+		r.Handle(fasthttp.MethodHead, o.path, serve)
+	}
+}
