@@ -22,6 +22,10 @@ type handler struct {
 	validate bool
 	// needs names the calls the handler reads by name.
 	needs []string
+	// notYet names the call whose 404 the handler can render as a part
+	// that does not exist yet: the only call of the plan that may have
+	// allow_not_found.
+	notYet string
 }
 
 // handlers maps every operationId of the document to its handler. The
@@ -32,7 +36,7 @@ var handlers = map[string]handler{
 	"listExperiments":  {handle: (*Server).proxy, fanout: true, validate: true},
 	"createExperiment": {handle: (*Server).create, fanout: true, validate: true},
 	"getExperimentResults": {handle: (*Server).results, fanout: true, validate: true,
-		needs: []string{"experiment", "layer", "settings", "results"}},
+		needs: []string{"experiment", "layer", "settings", "results"}, notYet: "results"},
 	"getOpenAPIYAML": {handle: (*Server).openAPIYAML},
 	"getOpenAPIJSON": {handle: (*Server).openAPIJSON},
 }
@@ -80,6 +84,11 @@ func (s *Server) newOperation(op *spec.Operation, h handler) (*operation, error)
 	for _, name := range h.needs {
 		if plan.Index(name) < 0 {
 			return nil, fmt.Errorf("new server: operation %s: its handler needs a call named %q", op.ID, name)
+		}
+	}
+	for _, c := range plan.Calls() {
+		if c.Spec.AllowNotFound && c.Spec.Name != h.notYet {
+			return nil, fmt.Errorf("new server: operation %s: call %q: its handler cannot render a 404, yet it has allow_not_found", op.ID, c.Spec.Name)
 		}
 	}
 	o.plan = plan
