@@ -49,6 +49,10 @@ type operation struct {
 	validate bool
 	route    *metrics.Route
 
+	// represent: a GET, whose 200 gets caching headers, an ETag, 304s and
+	// compression (transfer.go).
+	represent bool
+
 	plan    *fanout.Plan
 	primary int             // index of the primary call in plan
 	calls   []*metrics.Call // by call index
@@ -61,6 +65,7 @@ func (s *Server) newOperation(op *spec.Operation, h handler) (*operation, error)
 		validate: h.validate,
 		route:    s.metrics.Route(op.Method, op.Path),
 	}
+	o.represent = op.Method == fasthttp.MethodGet
 	if h.fanout != (op.Fanout != nil) {
 		if h.fanout {
 			return nil, fmt.Errorf("new server: operation %s: its handler needs an %s extension", op.ID, spec.ExtensionFanout)

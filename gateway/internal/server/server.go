@@ -354,6 +354,9 @@ func (s *Server) serve(o *operation) fasthttp.RequestHandler {
 			}
 		}
 		o.handle(s, ctx, o, start)
+		if o.represent {
+			s.represent(ctx)
+		}
 	}
 }
 
