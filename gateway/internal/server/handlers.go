@@ -33,7 +33,7 @@ type handler struct {
 var handlers = map[string]handler{
 	"getProject":       {handle: (*Server).proxy, fanout: true, validate: true},
 	"getExperiment":    {handle: (*Server).proxy, fanout: true, validate: true},
-	"listExperiments":  {handle: (*Server).proxy, fanout: true, validate: true},
+	"listExperiments":  {handle: (*Server).list, fanout: true, validate: true},
 	"createExperiment": {handle: (*Server).create, fanout: true, validate: true},
 	"getExperimentResults": {handle: (*Server).results, fanout: true, validate: true,
 		needs: []string{"experiment", "layer", "settings", "results"}, notYet: "results"},
