@@ -1,13 +1,16 @@
 package server
 
 import (
+	"context"
 	"log/slog"
+	"net"
 	"testing"
 
 	"fanout/gateway/internal/backendtest"
 	"fanout/gateway/internal/compose"
 
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttputil"
 )
 
 // BenchmarkRepresent measures what represent adds to a GET 200: the hash
@@ -50,5 +53,40 @@ func BenchmarkRepresent(b *testing.B) {
 				b.ReportMetric(float64(out), "bytes/op")
 			})
 		}
+	}
+}
+
+// BenchmarkResultsServedAs is BenchmarkResultsServed with each
+// Accept-Encoding, and revalidated with If-None-Match: what a results
+// request costs as a client asks for it.
+func BenchmarkResultsServedAs(b *testing.B) {
+	s, _ := benchServer(b)
+	ln := fasthttputil.NewInmemoryListener()
+	go func() { _ = s.Serve(ln) }()
+	b.Cleanup(func() { _ = s.Shutdown(context.Background()) })
+	client := &fasthttp.HostClient{Addr: "gateway", Dial: func(string) (net.Conn, error) { return ln.Dial() }}
+	for _, c := range []struct{ name, ae, inm string }{
+		{"identity", "", ""}, {"gzip", "gzip", ""}, {"br", "br", ""}, {"not-modified", "", "etag"},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			req.SetRequestURI("http://gateway/v2/experiments/42/results")
+			if c.ae != "" {
+				req.Header.Set(fasthttp.HeaderAcceptEncoding, c.ae)
+			}
+			if c.inm != "" {
+				if err := client.Do(req, resp); err != nil {
+					b.Fatal(err)
+				}
+				req.Header.SetBytesV(fasthttp.HeaderIfNoneMatch, resp.Header.Peek(fasthttp.HeaderETag))
+			}
+			want := map[bool]int{false: 200, true: 304}[c.inm != ""]
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := client.Do(req, resp); err != nil || resp.StatusCode() != want {
+					b.Fatal(err, resp.StatusCode())
+				}
+			}
+		})
 	}
 }
