@@ -334,7 +334,8 @@ func outcomeKind(out *fanout.Outcome) backend.Kind {
 // cannot fill a dependent's path is that required call's failure, whether
 // the dependent is optional or not. Nor do the calls that the engine
 // cancelled because a required one failed (fanout.ErrAborted): that one is
-// the cause.
+// the cause. Nor does the 404 of a call that allows one (allow_not_found):
+// its handler renders the part as not there yet.
 func (s *Server) failure(ctx *fasthttp.RequestCtx, o *operation, res *fanout.Result) (problem.Problem, bool) {
 	calls := o.plan.Calls()
 	check := func(i int) (problem.Problem, bool) {
