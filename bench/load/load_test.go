@@ -315,3 +315,39 @@ func TestRunRejectsBadAttack(t *testing.T) {
 		}
 	}
 }
+
+// TestTargetsAskForIdentity: the attack asks for bodies as they are. Go's
+// transport would otherwise ask for gzip on its own, and the gateway
+// would spend CPU per request compressing pages that vegeta decompresses,
+// a cost the bench does not mean to measure.
+func TestTargetsAskForIdentity(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.Method+" "+r.Header.Get("Accept-Encoding")+" "+r.Header.Get("Content-Type")]++
+		mu.Unlock()
+		_, _ = w.Write([]byte(`{"ok":true}`))
+	}))
+	t.Cleanup(srv.Close)
+	_, err := Run(context.Background(), Attack{
+		Name: "test", BaseURL: srv.URL, Rate: 40, Duration: 500 * time.Millisecond, Seed: 1,
+		Targets: []scenario.Target{
+			{Name: "get", Method: "GET", Path: "/x", Weight: 1},
+			{Name: "post", Method: "POST", Path: "/y", Body: `{}`, Weight: 1},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for k := range seen {
+		if k != "GET identity " && k != "POST identity application/json" {
+			t.Errorf("a request %q (method, Accept-Encoding, Content-Type), want identity", k)
+		}
+	}
+	if len(seen) != 2 {
+		t.Errorf("requests seen: %v, want GETs and POSTs", seen)
+	}
+}

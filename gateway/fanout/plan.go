@@ -30,6 +30,12 @@ type CallSpec struct {
 	// failure does not cancel it in flight, though it still stops calls
 	// not sent yet. The end of the caller's context cancels it as any call.
 	Primary bool
+	// AllowNotFound says that a 404 answer is an answer: the call's
+	// resource does not exist yet, which the gateway renders. Such a call
+	// does not abort the run, though its dependents are not sent (there is
+	// no body to fill their paths). Not for the primary call, whose 404 is
+	// the request's.
+	AllowNotFound bool
 	// Fields says, per field reference of Path ("experiment.layer_id"), what
 	// the field must be before its text may fill the path: the gateway builds
 	// each rule from the schema of the parameter the field fills, since a

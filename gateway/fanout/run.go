@@ -298,7 +298,9 @@ func (r *run) checkAbort(i int) {
 		return
 	}
 	o := &r.res.Outcomes[i]
-	if o.OK() || r.plan.calls[i].Spec.Optional || errors.Is(o.Err, ErrAborted) || r.parent.Err() != nil {
+	spec := &r.plan.calls[i].Spec
+	if o.OK() || spec.Optional || errors.Is(o.Err, ErrAborted) || r.parent.Err() != nil ||
+		(spec.AllowNotFound && o.Err == nil && o.Status == 404) {
 		return
 	}
 	if !r.aborter.CompareAndSwap(0, int32(i)+1) || r.cancel == nil {

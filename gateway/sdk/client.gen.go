@@ -618,7 +618,7 @@ type ResultsPage struct {
 
 	// ResultsStatus `available`: the results service has results for the experiment;
 	// `none_yet`: it has none yet, and `metrics` is empty.
-	ResultsStatus *ResultsStatus `json:"results_status,omitempty"`
+	ResultsStatus ResultsStatus `json:"results_status"`
 
 	// Significance How `significant` was decided.
 	Significance Significance `json:"significance"`

@@ -20,13 +20,19 @@ import (
 const DefaultConfidenceThreshold = 0.95
 
 // Input holds the bodies of the calls; nil means the call failed.
-// Experiment and Results are required; Layer and Settings are optional.
+// Experiment and Results are required (Results unless NoResultsYet);
+// Layer and Settings are optional.
 // The bodies are only read, and not kept after ResultsPage returns.
 type Input struct {
 	Experiment []byte
 	Layer      []byte
 	Settings   []byte
 	Results    []byte
+	// NoResultsYet says that the results service has none for the
+	// experiment yet (it answered 404 for an experiment that exists): the
+	// page then has no metrics and results_status none_yet, and Results
+	// is not read.
+	NoResultsYet bool
 	// Missing lists the calls that failed; ResultsPage appends the optional
 	// parts it could not use, so that afterwards it lists every call the
 	// page lacks.
@@ -88,9 +94,11 @@ func ResultsPage(dst []byte, in *Input) ([]byte, error) {
 			return dst, &PartError{Part: "experiment", Err: fmt.Errorf("no %s", key)}
 		}
 	}
-	res, err := parseObject(&ps.results, in.Results)
-	if err != nil {
-		return dst, &PartError{Part: "results", Err: err}
+	var res *fastjson.Value
+	if !in.NoResultsYet {
+		if res, err = parseObject(&ps.results, in.Results); err != nil {
+			return dst, &PartError{Part: "results", Err: err}
+		}
 	}
 	missing := in.Missing
 
@@ -143,13 +151,20 @@ func ResultsPage(dst []byte, in *Input) ([]byte, error) {
 	b = append(b, source...)
 	b = append(b, `"},"metrics":[`...)
 	z := zScore(threshold)
+	// res is nil without results: GetArray of nil is empty.
 	for i, m := range res.GetArray("metrics") {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = ps.appendMetric(b, m, z, threshold)
 	}
-	b = append(b, `],"partial":`...)
+	b = append(b, `],"results_status":`...)
+	if in.NoResultsYet {
+		b = append(b, `"none_yet"`...)
+	} else {
+		b = append(b, `"available"`...)
+	}
+	b = append(b, `,"partial":`...)
 	b = strconv.AppendBool(b, len(missing) > 0)
 	b = append(b, `,"missing":[`...)
 	for i, m := range missing {

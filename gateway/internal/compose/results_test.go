@@ -165,3 +165,40 @@ func TestMissingCarriesNoBackendBytes(t *testing.T) {
 		t.Errorf("in.Missing %+v, want the layer", in.Missing)
 	}
 }
+
+// TestResultsPageNoResultsYet: without results yet, the page has the
+// experiment, no metrics and results_status none_yet, and does not read
+// Results; with results it says available.
+func TestResultsPageNoResultsYet(t *testing.T) {
+	for _, c := range []struct {
+		noneYet bool
+		results []byte
+		status  string
+		metrics int
+	}{
+		{false, backendtest.Results(42), "available", 2},
+		{true, nil, "none_yet", 0},
+		// A body is ignored, even one that is not JSON.
+		{true, []byte(`{"error":`), "none_yet", 0},
+	} {
+		in := input()
+		in.Results, in.NoResultsYet = c.results, c.noneYet
+		b, err := ResultsPage(nil, in)
+		if err != nil {
+			t.Fatalf("none yet %v: %v", c.noneYet, err)
+		}
+		var p struct {
+			Experiment    struct{ ID string }
+			Metrics       []json.RawMessage
+			ResultsStatus *string `json:"results_status"`
+			Partial       bool
+		}
+		if err := json.Unmarshal(b, &p); err != nil {
+			t.Fatalf("%v: %s", err, b)
+		}
+		if p.Experiment.ID != "42" || p.Metrics == nil || len(p.Metrics) != c.metrics ||
+			p.ResultsStatus == nil || *p.ResultsStatus != c.status || p.Partial {
+			t.Errorf("none yet %v: %s", c.noneYet, b)
+		}
+	}
+}

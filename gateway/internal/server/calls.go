@@ -219,6 +219,12 @@ func (s *Server) results(ctx *fasthttp.RequestCtx, o *operation, start time.Time
 	for _, c := range o.plan.Calls() {
 		out := &res.Outcomes[c.Index]
 		var body []byte
+		if c.Spec.AllowNotFound && notFound(out) {
+			// failure let it pass, the primary call having delivered; New
+			// checked that it is the results call.
+			in.NoResultsYet = true
+			continue
+		}
 		if usable(out) {
 			body = out.Body
 		} else {
@@ -286,6 +292,11 @@ func usable(out *fanout.Outcome) bool {
 	return out.OK() && out.Status != fasthttp.StatusNoContent
 }
 
+// notFound reports whether a call was answered 404.
+func notFound(out *fanout.Outcome) bool {
+	return out.Err == nil && out.Status == fasthttp.StatusNotFound
+}
+
 // writeTiming sets the Server-Timing header: one entry per call of the
 // plan and the total so far, formatted into the request state's buffer.
 func writeTiming(ctx *fasthttp.RequestCtx, st *state, o *operation, res *fanout.Result, offset time.Duration, start time.Time) {
@@ -323,13 +334,15 @@ func outcomeKind(out *fanout.Outcome) backend.Kind {
 // cannot fill a dependent's path is that required call's failure, whether
 // the dependent is optional or not. Nor do the calls that the engine
 // cancelled because a required one failed (fanout.ErrAborted): that one is
-// the cause.
+// the cause. Nor does the 404 of a call that allows one (allow_not_found):
+// its handler renders the part as not there yet.
 func (s *Server) failure(ctx *fasthttp.RequestCtx, o *operation, res *fanout.Result) (problem.Problem, bool) {
 	calls := o.plan.Calls()
 	check := func(i int) (problem.Problem, bool) {
 		c := calls[i].Spec
 		out := &res.Outcomes[i]
-		if c.Optional || usable(out) || errors.Is(out.Err, fanout.ErrDependency) || errors.Is(out.Err, fanout.ErrAborted) {
+		if c.Optional || usable(out) || errors.Is(out.Err, fanout.ErrDependency) || errors.Is(out.Err, fanout.ErrAborted) ||
+			(c.AllowNotFound && notFound(out)) {
 			return problem.Problem{}, false
 		}
 		p, kind := s.callProblem(ctx, o, c, out, i == o.primary)

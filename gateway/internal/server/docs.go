@@ -27,6 +27,10 @@ type ownRoute struct {
 	body        []byte
 	// header holds further response headers.
 	header map[string]string
+	// represent gives the route the ETag, 304 and compression of the
+	// document's GETs (the document is 40 KB of text that clients fetch
+	// again and again); the static assets of /docs go as they are.
+	represent bool
 }
 
 // ownRoutes returns the routes the gateway serves outside the document,
@@ -39,8 +43,8 @@ func (s *Server) ownRoutes() ([]ownRoute, error) {
 		return nil, fmt.Errorf("new server: %w", err)
 	}
 	return []ownRoute{
-		{path: "/openapi.yaml", contentType: "application/yaml", body: s.spec.PublicYAML()},
-		{path: "/openapi.json", contentType: "application/json", body: s.spec.PublicJSON()},
+		{path: "/openapi.yaml", contentType: "application/yaml", body: s.spec.PublicYAML(), represent: true},
+		{path: "/openapi.json", contentType: "application/json", body: s.spec.PublicJSON(), represent: true},
 		{path: "/docs", contentType: "text/html; charset=utf-8", body: page,
 			header: map[string]string{"Content-Security-Policy": docsCSP, "X-Content-Type-Options": "nosniff"}},
 		{path: "/docs/redoc.standalone.js", contentType: "text/javascript; charset=utf-8", body: redoc.Script,
@@ -61,7 +65,10 @@ func (s *Server) handleOwn(r *router.Router, routes []ownRoute) {
 			}
 			// The body is shared and read-only: SetBodyRaw does not copy it.
 			ctx.Response.SetBodyRaw(o.body)
-			metric.Observe(fasthttp.StatusOK, time.Since(start))
+			if o.represent {
+				s.represent(ctx)
+			}
+			metric.Observe(ctx.Response.StatusCode(), time.Since(start))
 		}
 		r.Handle(fasthttp.MethodGet, o.path, serve)
 		r.Handle(fasthttp.MethodHead, o.path, serve)

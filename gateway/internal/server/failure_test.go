@@ -40,7 +40,10 @@ func TestBackendFailures(t *testing.T) {
 		{"proxy 404", "experiments", backendtest.Behaviour{Status: 404}, "/v2/experiments/42", 404, problem.TypeNotFound, "experiment", ""},
 		// A required call answering 500 is the gateway's 502.
 		{"required 500", "results", backendtest.Behaviour{Status: 500}, "/v2/experiments/42/results", 502, problem.TypeBadGateway, "results", ""},
-		{"required 404 not primary", "results", backendtest.Behaviour{Status: 404}, "/v2/experiments/42/results", 502, problem.TypeBadGateway, "results", ""},
+		// Any other status of a required call that is not the primary is
+		// the gateway's 502, a 404 too unless the call allows it (the
+		// results call does: TestResultsNotFoundOnly).
+		{"required 410 not primary", "results", backendtest.Behaviour{Status: 410}, "/v2/experiments/42/results", 502, problem.TypeBadGateway, "results", ""},
 		{"primary 500", "experiments", backendtest.Behaviour{Status: 500}, "/v2/experiments/42/results", 502, problem.TypeBadGateway, "experiment", ""},
 		// A body that is not JSON is a 502 naming the call.
 		{"malformed primary", "experiments", backendtest.Behaviour{Malformed: true}, "/v2/experiments/42/results", 502, problem.TypeBadGateway, "experiment", ""},

@@ -22,6 +22,10 @@ type handler struct {
 	validate bool
 	// needs names the calls the handler reads by name.
 	needs []string
+	// notYet names the call whose 404 the handler can render as a part
+	// that does not exist yet: the only call of the plan that may have
+	// allow_not_found.
+	notYet string
 }
 
 // handlers maps every operationId of the document to its handler. The
@@ -30,10 +34,10 @@ type handler struct {
 var handlers = map[string]handler{
 	"getProject":       {handle: (*Server).proxy, fanout: true, validate: true},
 	"getExperiment":    {handle: (*Server).proxy, fanout: true, validate: true},
-	"listExperiments":  {handle: (*Server).proxy, fanout: true, validate: true},
+	"listExperiments":  {handle: (*Server).list, fanout: true, validate: true},
 	"createExperiment": {handle: (*Server).create, fanout: true, validate: true},
 	"getExperimentResults": {handle: (*Server).results, fanout: true, validate: true,
-		needs: []string{"experiment", "layer", "settings", "results"}},
+		needs: []string{"experiment", "layer", "settings", "results"}, notYet: "results"},
 }
 
 // operation is an operation of the document bound to its handler, with
@@ -43,6 +47,10 @@ type operation struct {
 	handle   func(s *Server, ctx *fasthttp.RequestCtx, o *operation, start time.Time)
 	validate bool
 	route    *metrics.Route
+
+	// represent: a GET, whose 200 gets caching headers, an ETag, 304s and
+	// compression (transfer.go).
+	represent bool
 
 	plan    *fanout.Plan
 	primary int             // index of the primary call in plan
@@ -56,6 +64,7 @@ func (s *Server) newOperation(op *spec.Operation, h handler) (*operation, error)
 		validate: h.validate,
 		route:    s.metrics.Route(op.Method, op.Path),
 	}
+	o.represent = op.Method == fasthttp.MethodGet
 	if h.fanout != (op.Fanout != nil) {
 		if h.fanout {
 			return nil, fmt.Errorf("new server: operation %s: its handler needs an %s extension", op.ID, spec.ExtensionFanout)
@@ -79,6 +88,11 @@ func (s *Server) newOperation(op *spec.Operation, h handler) (*operation, error)
 	for _, name := range h.needs {
 		if plan.Index(name) < 0 {
 			return nil, fmt.Errorf("new server: operation %s: its handler needs a call named %q", op.ID, name)
+		}
+	}
+	for _, c := range plan.Calls() {
+		if c.Spec.AllowNotFound && c.Spec.Name != h.notYet {
+			return nil, fmt.Errorf("new server: operation %s: call %q: its handler cannot render a 404, yet it has allow_not_found", op.ID, c.Spec.Name)
 		}
 	}
 	o.plan = plan

@@ -334,7 +334,8 @@ func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
 
 // serve wraps an operation's handler with what every request gets:
 // in-flight accounting, panic recovery, validation and the latency
-// histogram.
+// histogram; and a GET's 200 its caching headers, ETag, 304 and
+// compression (represent).
 func (s *Server) serve(o *operation) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
 		start := time.Now()
@@ -366,6 +367,9 @@ func (s *Server) serve(o *operation) fasthttp.RequestHandler {
 			}
 		}
 		o.handle(s, ctx, o, start)
+		if o.represent {
+			s.represent(ctx)
+		}
 	}
 }
 

@@ -326,7 +326,7 @@ func TestDocumentedRequestHeaders(t *testing.T) {
 		// Each row proves one header's rule.
 		{"GET", "/v2/experiments/42", "If-None-Match", `"5d41402abc4b2a76"`, "", 200},
 		{"GET", "/v2/experiments/42/results", "If-None-Match", `W/"x", "y"`, "", 200},
-		{"GET", "/v2/projects/3", "If-None-Match", `*`, "", 200},
+		{"GET", "/v2/projects/3", "If-None-Match", `*`, "", 304},
 		{"POST", "/v2/experiments", "Idempotency-Key", "8e03978e-40d5-43e8-bc93-6894a57f9324", create, 201},
 		{"POST", "/v2/experiments", "Idempotency-Key", strings.Repeat("k", 255), create, 201},
 		{"POST", "/v2/experiments", "Idempotency-Key", strings.Repeat("k", 256), create, 400},

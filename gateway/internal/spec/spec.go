@@ -83,6 +83,9 @@ type callDoc struct {
 	Path     string `json:"path"`
 	Timeout  string `json:"timeout"`
 	Optional bool   `json:"optional"`
+	// AllowNotFound: the call's 404 says its part does not exist yet,
+	// which the operation's handler renders (fanout.CallSpec).
+	AllowNotFound bool `json:"allow_not_found"`
 	// Fields names, per field reference of Path ("experiment.layer_id"),
 	// the component schema the field must satisfy; DefaultFieldSchema if
 	// absent.
@@ -234,6 +237,9 @@ func decodeFanout(doc *openapi3.T, raw any, rules map[string]fanout.FieldRule) (
 			if c.Optional {
 				return nil, fmt.Errorf("calls[%d] %q: the primary call cannot be optional", i, c.Name)
 			}
+			if c.AllowNotFound {
+				return nil, fmt.Errorf("calls[%d] %q: the primary call's 404 is the request's: it cannot allow_not_found", i, c.Name)
+			}
 		}
 		fields, err := fieldRules(doc, c, rules)
 		if err != nil {
@@ -248,6 +254,8 @@ func decodeFanout(doc *openapi3.T, raw any, rules map[string]fanout.FieldRule) (
 			Timeout:  timeout,
 			Optional: c.Optional,
 			Primary:  c.Name == f.Primary,
+
+			AllowNotFound: c.AllowNotFound,
 		})
 	}
 	if !found {

@@ -37,6 +37,9 @@ func TestLoad(t *testing.T) {
 	if !op.Fanout.Calls[1].Optional || op.Fanout.Calls[1].Path != "/layers/{experiment.layer_id}" {
 		t.Errorf("layer call: %+v", op.Fanout.Calls[1])
 	}
+	if !op.Fanout.Calls[3].AllowNotFound || op.Fanout.Calls[0].AllowNotFound {
+		t.Errorf("only the results call allows a 404: %+v", op.Fanout.Calls)
+	}
 	list := s.Operation("listExperiments")
 	if list.Defaults["per_page"] != "25" || list.Defaults["page"] != "1" {
 		t.Errorf("defaults: %v", list.Defaults)
@@ -52,6 +55,8 @@ func TestFanoutErrors(t *testing.T) {
 		{"primary: experiment\n", "primary: nothing\n", `primary "nothing" is not a call`},
 		{"            optional: true\n", "            optional: true\n            hedge: 10ms\n", "hedge"},
 		{"            timeout: 1s\n", "            timeout: fast\n", `timeout "fast"`},
+		// The primary's 404 is the request's 404.
+		{"            path: /experiments/{experiment_id}\n", "            path: /experiments/{experiment_id}\n            allow_not_found: true\n", "cannot allow_not_found"},
 		{"primary: project\n        calls:\n", "primary: project\n        calls: []\n        x:\n", "getProject"},
 	} {
 		doc := strings.Replace(base, c.old, c.new, 1)

@@ -1,0 +1,76 @@
+package server
+
+import (
+	"testing"
+)
+
+func TestNegotiate(t *testing.T) {
+	for _, c := range []struct {
+		ae   string
+		big  bool
+		want coding
+	}{
+		{"gzip", true, codingGzip},
+		{"gzip", false, identity},                 // a small body is sent as it is
+		{"gzip, identity;q=0", false, codingGzip}, // unless identity is refused
+		{"x-gzip", true, codingGzip},              // RFC 9110: x-gzip is gzip
+		{" br ; q=0.9 , gzip ; Q=0.8", true, codingBrotli},
+		{"gzip;q=1.000, br;q=0.999", true, codingGzip},
+		{"gzip;q=1.0001", true, identity}, // four decimals: not a qvalue
+		{"gzip;q=2", true, identity},
+		{"gzip;q=1.5", true, identity},
+		{"gzip;q=", true, identity},
+		{"gzip;level=1", true, codingGzip}, // other parameters are ignored
+		{"*;q=0, identity", true, identity},
+		{"*;q=0", false, identity}, // nothing acceptable: identity anyway
+		{"br;q=0.5, identity;q=0.5", true, codingBrotli},
+		{",,;", true, identity},
+	} {
+		if got := negotiate([]byte(c.ae), c.big); got != c.want {
+			t.Errorf("negotiate(%q, big %v) = %s, want %s", c.ae, c.big, codingNames[got], codingNames[c.want])
+		}
+	}
+}
+
+func TestNoneMatchHas(t *testing.T) {
+	tag := []byte(`"0123456789abcdef-gz"`)
+	for _, c := range []struct {
+		field string
+		want  bool
+	}{
+		{`"0123456789abcdef-gz"`, true},
+		{`W/"0123456789abcdef-gz"`, true},
+		{`"a,b", "0123456789abcdef-gz"`, true}, // a comma inside a tag does not split it
+		{`"a,"0123456789abcdef-gz"`, false},    // the second quote closes the first tag
+		{` * `, true},
+		{`*x`, false},
+		{`"0123456789abcdef"`, false},
+		{`0123456789abcdef-gz`, false},
+		{`w/"0123456789abcdef-gz"`, false}, // W/ is case-sensitive
+		{`"x" junk, "0123456789abcdef-gz"`, true},
+		{`"unterminated`, false},
+	} {
+		if got := noneMatchHas([]byte(c.field), tag); got != c.want {
+			t.Errorf("noneMatchHas(%q) = %v, want %v", c.field, got, c.want)
+		}
+	}
+}
+
+// FuzzTransferHeaders: neither parser panics on any field, and a field
+// that lists the tag among other tags matches it.
+func FuzzTransferHeaders(f *testing.F) {
+	for _, s := range []string{"gzip", "br;q=0.5, *;q=0", `W/"a", "b"`, "*", `"`, ";q=1.", ","} {
+		f.Add(s)
+	}
+	tag := []byte(`"0123456789abcdef"`)
+	f.Fuzz(func(t *testing.T, field string) {
+		negotiate([]byte(field), true)
+		noneMatchHas([]byte(field), tag)
+		if c := negotiate([]byte(field), false); c != identity && c != codingGzip && c != codingBrotli {
+			t.Fatalf("coding %d", c)
+		}
+		if !noneMatchHas([]byte(`"x", `+string(tag)), tag) {
+			t.Fatal("the tag after another is not found")
+		}
+	})
+}
