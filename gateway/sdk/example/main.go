@@ -89,7 +89,7 @@ func run(ctx context.Context, out io.Writer, baseURL, token, project string) err
 	if rr.JSON200 == nil {
 		return failed("read the results of experiment "+created.Id, rr.HTTPResponse, rr.Body)
 	}
-	fmt.Fprintf(out, "results of experiment %s: %d metrics, partial: %t\n", rr.JSON200.Experiment.Id, len(rr.JSON200.Metrics), rr.JSON200.Partial)
+	fmt.Fprintf(out, "results of experiment %s: %s, %d metrics, partial: %t\n", rr.JSON200.Experiment.Id, rr.JSON200.ResultsStatus, len(rr.JSON200.Metrics), rr.JSON200.Partial)
 	return nil
 }
 
