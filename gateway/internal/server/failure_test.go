@@ -133,7 +133,7 @@ func TestStartupErrors(t *testing.T) {
 			return strings.Replace(s, "/layers/{experiment.layer_id}", "/layers/{experiment.layer_id}/{nothing}", 1)
 		}, "getExperimentResults"},
 		{"cycle", func(s string) string {
-			return strings.Replace(s, "path: /experiments/{experiment_id}\n          - name: layer", "path: /experiments/{layer.id}\n          - name: layer", 1)
+			return strings.Replace(s, "path: /experiments/{experiment_id}\n            coalesce: true\n          - name: layer", "path: /experiments/{layer.id}\n            coalesce: true\n          - name: layer", 1)
 		}, "getExperimentResults"},
 		{"unknown backend", func(s string) string {
 			return strings.Replace(s, "backend: layers", "backend: nowhere", 1)
