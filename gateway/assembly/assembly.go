@@ -114,6 +114,7 @@ func New(cfg config.Config, log *slog.Logger) (*Gateway, error) {
 		Logger:      log,
 		Limits:      cfg.Limits,
 		HedgeBudget: float64(cfg.HedgeBudget),
+		NoCoalesce:  !bool(cfg.Coalesce),
 	})
 	if err != nil {
 		closeExecutor(exec)

@@ -63,6 +63,9 @@ type Config struct {
 	// HedgeBudget is the fraction of hedged calls that may get a
 	// duplicate; 0 turns hedging off.
 	HedgeBudget Ratio `yaml:"hedge_budget"`
+	// Coalesce off turns the coalescing and caching that x-fanout
+	// declares off, to compare with them.
+	Coalesce Switch `yaml:"coalesce"`
 
 	// Limits bound the clients: slow or oversized ones must not starve the
 	// others. MaxClientConns counts client connections.
@@ -84,6 +87,7 @@ func Default() Config {
 		Backends:    Backends(DefaultBackends),
 		LogLevel:    "info",
 		HedgeBudget: DefaultHedgeBudget,
+		Coalesce:    true,
 		Limits:      server.DefaultLimits(),
 		Options:     backend.Options{MaxConns: backend.DefaultMaxConns},
 	}
@@ -131,6 +135,7 @@ Config file (YAML, unknown fields are errors; the values shown are the defaults)
   grace: {{.Grace}}
   log_level: {{.LogLevel}}           # debug | info | warn | error
   hedge_budget: {{.HedgeBudget}}         # duplicates of hedged calls, of their calls; 0 = hedging off
+  coalesce: {{.Coalesce}}             # off: no coalescing or caching, whatever x-fanout declares
   max_conns: {{.MaxConns}}            # per backend (flag: -max-backend-conns)
   backend_timeout: {{.Options.Timeout}}       # per call; 0 = only the request deadline
   backends:                 # added to the defaults; a backend's own limits win
@@ -206,6 +211,7 @@ func (c *Config) flags(file *string, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.Options.Timeout, "backend-timeout", c.Options.Timeout, "timeout of one backend call; 0: only the request deadline")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log `LEVEL`: debug, info, warn, error")
 	fs.Var(&c.HedgeBudget, "hedge-budget", "`PERCENT` of the calls of hedged calls (x-fanout hedge) that may get a duplicate, process-wide, e.g. 5% or 0.05; 0 turns hedging off")
+	fs.Var(&c.Coalesce, "coalesce", "whether the coalescing and response caching that x-fanout declares (coalesce, cache) run: `on|off`")
 	fs.Var(backendFlag(c.Backends), "backend", "backend address `NAME=HOST:PORT`, repeatable; adds to or replaces the defaults")
 
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "time to receive a whole request from its first byte; slower clients get 408")

@@ -44,3 +44,36 @@ func (r *Ratio) UnmarshalYAML(n *yaml.Node) error {
 	}
 	return nil
 }
+
+// Switch is a setting that is on or off, written "on" or "off" (also
+// true/false) in a flag or in the YAML file.
+type Switch bool
+
+// String writes "on" or "off".
+func (s Switch) String() string {
+	if s {
+		return "on"
+	}
+	return "off"
+}
+
+// Set reads on, off, true or false.
+func (s *Switch) Set(v string) error {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "on", "true":
+		*s = true
+	case "off", "false":
+		*s = false
+	default:
+		return fmt.Errorf("%q: want on or off", v)
+	}
+	return nil
+}
+
+// UnmarshalYAML reads on or off.
+func (s *Switch) UnmarshalYAML(n *yaml.Node) error {
+	if err := s.Set(n.Value); err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	return nil
+}

@@ -48,8 +48,8 @@ type gatewayOptions struct {
 	maxConnWait time.Duration
 	// logger receives the gateway's logs; nil: discarded.
 	logger *slog.Logger
-	// noHedge sets -hedge-budget 0.
-	noHedge bool
+	// noHedge sets -hedge-budget 0, noCoalesce -coalesce off.
+	noHedge, noCoalesce bool
 }
 
 // startGateway serves a gateway, assembled as the binary assembles it, on
@@ -70,6 +70,7 @@ func startGateway(t testing.TB, o gatewayOptions) *gateway {
 	if o.noHedge {
 		cfg.HedgeBudget = 0
 	}
+	cfg.Coalesce = config.Switch(!o.noCoalesce)
 	cfg.Options = backend.Options{Timeout: o.timeout, Dial: o.dial, MaxConns: o.maxConns, MaxConnWaitTimeout: o.maxConnWait}
 	if o.logger == nil {
 		o.logger = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -9,7 +9,8 @@ import (
 
 // policies builds the Policy of each call of op that declares one (hedge,
 // coalesce, cache) and registers its counters on /metrics; nil if no call
-// does. The Policies live as long as the Server: a learned hedging delay,
+// does; coalescing and caching are left out when the server's NoCoalesce
+// says so. The Policies live as long as the Server: a learned hedging delay,
 // the calls in flight and the cache are shared by every request. Hedges
 // draw on the Server's one budget.
 func (s *Server) policies(op *spec.Operation) ([]fanout.Policy, error) {
@@ -30,6 +31,8 @@ func (s *Server) policies(op *spec.Operation) ([]fanout.Policy, error) {
 			s.metrics.Gauge("fanout_hedges_sent_total", labels, func() float64 { return float64(h.Sent()) })
 			s.metrics.Gauge("fanout_hedges_won_total", labels, func() float64 { return float64(h.Won()) })
 			p = h
+		case s.noCoalesce:
+			continue
 		case sp.Coalesce || sp.Cache > 0:
 			co, err := fanout.NewCoalescer(sp.Coalesce, sp.Cache, 0)
 			if err != nil {

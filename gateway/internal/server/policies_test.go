@@ -94,32 +94,41 @@ func TestHedgedResults(t *testing.T) {
 // TestCoalescedExperiment checks the shipped document's coalescing of the
 // results page's experiment call: concurrent pages of one experiment share
 // experiment calls, /metrics counts them, and every page is the same bytes.
+// With -coalesce off, every page makes its own call.
 func TestCoalescedExperiment(t *testing.T) {
-	c := startMocks(t, mock.Options{Seed: 7, Config: latencies(t, map[string]string{
-		"experiments": "fixed:50ms", "layers": "none", "projects": "none", "results": "none",
-	})})
-	g := startGateway(t, gatewayOptions{backends: mockAddrs(c)})
-	const pages = 20
-	bodies := make([][]byte, pages)
-	var wg sync.WaitGroup
-	for k := range pages {
-		wg.Go(func() {
-			r := g.get(t, "/v2/experiments/42/results")
-			if r.status != 200 {
-				t.Errorf("status %d: %s", r.status, r.body)
-			}
-			bodies[k] = r.body
-		})
-	}
-	wg.Wait()
-	for k := range bodies {
-		if !bytes.Equal(bodies[k], bodies[0]) {
-			t.Fatalf("page %d differs:\n%s\n%s", k, bodies[k], bodies[0])
+	for _, off := range []bool{false, true} {
+		c := startMocks(t, mock.Options{Seed: 7, Config: latencies(t, map[string]string{
+			"experiments": "fixed:50ms", "layers": "none", "projects": "none", "results": "none",
+		})})
+		g := startGateway(t, gatewayOptions{backends: mockAddrs(c), noCoalesce: off})
+		const pages = 20
+		bodies := make([][]byte, pages)
+		var wg sync.WaitGroup
+		for k := range pages {
+			wg.Go(func() {
+				r := g.get(t, "/v2/experiments/42/results")
+				if r.status != 200 {
+					t.Errorf("status %d: %s", r.status, r.body)
+				}
+				bodies[k] = r.body
+			})
 		}
-	}
-	calls := c.Stats("experiments").Requests
-	shared := metric(t, g, `fanout_coalesced_calls_total{operation="getExperimentResults",call="experiment"}`)
-	if calls >= pages/2 || int64(shared)+calls != pages {
-		t.Errorf("experiments backend saw %d calls for %d pages, %v shared: want most shared, and the two adding up", calls, pages, shared)
+		wg.Wait()
+		for k := range bodies {
+			if !bytes.Equal(bodies[k], bodies[0]) {
+				t.Fatalf("page %d differs:\n%s\n%s", k, bodies[k], bodies[0])
+			}
+		}
+		calls := c.Stats("experiments").Requests
+		shared := metric(t, g, `fanout_coalesced_calls_total{operation="getExperimentResults",call="experiment"}`)
+		if off {
+			if calls != pages || shared != 0 {
+				t.Errorf("coalesce off: experiments backend saw %d calls for %d pages, %v shared", calls, pages, shared)
+			}
+			continue
+		}
+		if calls >= pages/2 || int64(shared)+calls != pages {
+			t.Errorf("experiments backend saw %d calls for %d pages, %v shared: want most shared, and the two adding up", calls, pages, shared)
+		}
 	}
 }

@@ -131,6 +131,9 @@ type Config struct {
 	// (0.05 for 5 %), shared by every hedged call. If 0, none is sent:
 	// hedging is off whatever the document declares.
 	HedgeBudget float64
+	// NoCoalesce turns the calls' coalescing and caching off, whatever
+	// the document declares, to compare with them.
+	NoCoalesce bool
 }
 
 // Server serves the public API. It is safe for concurrent use.
@@ -152,6 +155,7 @@ type Server struct {
 	limits       Limits
 	budget       *bodyBudget
 	hedgeBudget  *fanout.Budget
+	noCoalesce   bool
 	// conns is the listener Serve limits, for Shutdown to cut.
 	conns atomic.Pointer[connLimit]
 }
@@ -177,7 +181,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new server: %w", err)
 	}
-	s.hedgeBudget = hb
+	s.hedgeBudget, s.noCoalesce = hb, cfg.NoCoalesce
 	s.budget = newBodyBudget(int64(s.limits.MaxBodyBytesInFlight), int64(s.limits.MaxBodyBytesPerIP))
 	if s.deadline <= 0 {
 		s.deadline = DefaultDeadline
