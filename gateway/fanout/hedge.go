@@ -181,10 +181,15 @@ type attempt struct {
 
 // Do performs the call, hedged.
 func (h *Hedger) Do(ctx context.Context, next Doer, backend, method, path string) (int, []byte, Via, error) {
+	if h.budget.milli == 0 {
+		// Hedging is off: nothing to learn or to spend, the call as is.
+		status, body, err := next.Do(ctx, backend, method, path)
+		return status, body, ViaCall, err
+	}
 	h.budget.deposit()
 	delay, known := h.Delay()
 	t0 := time.Now()
-	if !known || h.budget.milli == 0 {
+	if !known {
 		status, body, err := next.Do(ctx, backend, method, path)
 		if err == nil {
 			h.observe(time.Since(t0))
