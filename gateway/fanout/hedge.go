@@ -71,7 +71,10 @@ func (b *Budget) take() bool {
 // have. A learned delay (HedgeSpec.Quantile) is the quantile of the call's
 // recent latencies, kept in a DDSketch (relative error 1 %); until
 // MinSamples latencies are known, the call is not hedged at all, as no
-// delay can be told slow. It is safe for concurrent use.
+// delay can be told slow. A Policy runs inside the call's turn of the
+// mode's gate, so the duplicates share it: in the pool mode they take no
+// slot of their own, in the blocking mode they run under the same lock.
+// It is safe for concurrent use.
 type Hedger struct {
 	spec   HedgeSpec
 	budget *Budget
