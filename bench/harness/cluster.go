@@ -122,6 +122,6 @@ func startGateway(ctx context.Context, bin string, s *scenario.Scenario, v scena
 	// The admin listener serves /metrics, which the sampler reads.
 	return launch.StartGateway(ctx, bin, launch.Gateway{
 		Mode: v.Mode, PoolSize: v.PoolSize, Admin: true,
-		Args: append(args, "-log-level", "warn"),
+		Args: append(append(args, "-log-level", "warn"), v.Args...),
 	}, m.proc, logs)
 }

@@ -32,7 +32,7 @@ import (
 )
 
 // DefaultSuite names the scenarios `bench` runs without arguments, in order.
-var DefaultSuite = []string{"talk", "tail", "pool-vs-async", "slow-backend", "capacity", "soak"}
+var DefaultSuite = []string{"talk", "tail", "pool-vs-async", "slow-backend", "hedging", "hot-keys", "capacity", "soak"}
 
 // QuickSuite is the scenario of `bench -quick`: the whole pipeline in well
 // under a minute.
@@ -345,7 +345,7 @@ func (r *runner) measure(ctx context.Context, v scenario.Variant, rate float64, 
 	r.computeLimits()
 	base := load.Attack{
 		Name: name, BaseURL: "http://" + addr, Targets: s.Targets, Rate: rate,
-		Timeout: s.Load.Timeout, Seed: s.Load.Seed,
+		Timeout: s.Load.Timeout, Seed: s.Load.Seed, Bodies: s.Load.CompareBodies,
 	}
 	if err := r.warmUp(ctx, base); err != nil {
 		return err
@@ -414,6 +414,7 @@ func (r *runner) warmUp(ctx context.Context, base load.Attack) error {
 	}
 	w := base
 	w.Name, w.Duration, w.Seed = base.Name+"-warmup", r.s.Load.Warmup, r.s.Load.Seed+1
+	w.Bodies = false
 	if _, err := load.Run(ctx, w); err != nil {
 		return fmt.Errorf("warm up %s: %w", base.Name, err)
 	}
@@ -437,9 +438,11 @@ func (r *runner) attack(ctx context.Context, gw *launch.Proc, base load.Attack, 
 	r.withEvents(ctx, &a)
 	// The gateway serves /metrics on its admin listener only.
 	smp := newSampler(gw, gw.Addr("admin"))
+	pol0 := policyCounters(ctx, smp.metrics)
 	smp.begin(ctx)
 	rep, err := load.Run(ctx, a)
 	run.Samples = smp.end(ctx)
+	run.Policies = policyDelta(pol0, policyCounters(ctx, smp.metrics))
 	if err != nil {
 		if ctx.Err() != nil {
 			_ = f.Close()
@@ -452,6 +455,7 @@ func (r *runner) attack(ctx context.Context, gw *launch.Proc, base load.Attack, 
 	}
 	run.Report = *rep
 	run.GeneratorLimited = rep.Limited(run.Rate)
+	comparePages(run, r.res.Runs)
 	growth(run)
 	return nil
 }

@@ -178,6 +178,7 @@ func Compute(work []Weighted, cfg model.Config, n int, seed uint64) (Limits, err
 		n = DefaultSamples
 	}
 	models := make([][]model.Latency, len(work))
+	hedges := make([][]hedge, len(work))
 	var total float64
 	fixed := true
 	for i, w := range work {
@@ -186,6 +187,7 @@ func Compute(work []Weighted, cfg model.Config, n int, seed uint64) (Limits, err
 			return Limits{}, err
 		}
 		models[i] = m
+		hedges[i] = hedgesOf(w.Op, m)
 		total += w.Weight
 		for _, l := range m {
 			if !deterministic(l) {
@@ -209,8 +211,8 @@ func Compute(work []Weighted, cfg model.Config, n int, seed uint64) (Limits, err
 			i := pick(r, work, total)
 			m := models[i]
 			sample = sample[:0]
-			for _, l := range m {
-				sample = append(sample, l.Sample(r))
+			for k, l := range m {
+				sample = append(sample, hedges[i][k].sample(l, r))
 			}
 			d := func(c fanout.Call) time.Duration { return sample[c.Index] }
 			p := work[i].Op.Plan
@@ -260,6 +262,46 @@ func uncertainty(series [][]float64) float64 {
 		worst = max(worst, 1.96*se/mean)
 	}
 	return worst
+}
+
+// hedge is how the limits model a hedged call (x-fanout hedge): a
+// duplicate sent after the delay, up to max of them, each after the
+// previous one, the first answer winning. The gateway's budget and its
+// learning of the delay only make it hedge less than that, so the limit
+// stays one that no gateway can beat: without it, a hedged run would seem
+// to beat the critical path.
+type hedge struct {
+	after time.Duration
+	max   int
+}
+
+// hedgesOf returns the hedge of each call of op (zero for a call without
+// one), whose latency models are m: a learned delay is the model's own
+// quantile, what the gateway learns in the long run.
+func hedgesOf(op Op, m []model.Latency) []hedge {
+	out := make([]hedge, len(m))
+	for _, c := range op.Plan.Calls() {
+		h := c.Spec.Hedge
+		if h == nil {
+			continue
+		}
+		after := h.After
+		if h.Quantile > 0 {
+			after = m[c.Index].Quantile(h.Quantile)
+		}
+		out[c.Index] = hedge{after: after, max: max(h.Max, 1)}
+	}
+	return out
+}
+
+// sample draws the latency of a call of model l: one draw, or for a hedged
+// call the first answer of the original and its duplicates.
+func (h hedge) sample(l model.Latency, r *rand.Rand) time.Duration {
+	d := l.Sample(r)
+	for k := 1; k <= h.max; k++ {
+		d = min(d, time.Duration(k)*h.after+l.Sample(r))
+	}
+	return d
 }
 
 func deterministic(l model.Latency) bool {

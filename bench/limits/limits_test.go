@@ -191,3 +191,47 @@ func TestRandomLimitsCarryTheirUncertainty(t *testing.T) {
 		t.Errorf("fixed models: uncertainty %v, want 0", fixed.Uncertainty)
 	}
 }
+
+// TestHedgedLimits checks that a hedged call's latency is modelled as the
+// first of the original and a duplicate sent at the delay: under a heavy
+// tail (on results only), hedging the results call at its p95 lowers the
+// critical path's p99 well below the unhedged one, and leaves the median
+// alone.
+func TestHedgedLimits(t *testing.T) {
+	cfg := model.Config{}
+	for s, m := range map[string]string{"experiments": "fixed:5ms", "layers": "fixed:5ms", "projects": "fixed:5ms", "results": "lognormal:p50=40ms,p99=400ms"} {
+		l, err := model.ParseLatency(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg[s] = model.Service{Latency: &l}
+	}
+	plain := resultsLimits(t, cfg, 20000, 1)
+	o := ops(t)
+	spec := o[0].Plan.Calls()
+	calls := make([]fanout.CallSpec, 0, len(spec))
+	for _, c := range spec {
+		s := c.Spec
+		if s.Name == "results" {
+			s.Hedge = &fanout.HedgeSpec{Quantile: 0.95, Max: 1}
+		}
+		calls = append(calls, s)
+	}
+	p, err := fanout.Compile("getExperimentResults", calls, []string{"experiment_id"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := o[0]
+	op.Plan = p
+	hedged, err := Compute([]Weighted{{Op: op, Weight: 1}}, cfg, 20000, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("critical path p99: %v plain, %v hedged", plain.CriticalPath.P99, hedged.CriticalPath.P99)
+	if float64(hedged.CriticalPath.P99) > 0.8*float64(plain.CriticalPath.P99) {
+		t.Errorf("hedged p99 %v, want well below the plain %v", hedged.CriticalPath.P99, plain.CriticalPath.P99)
+	}
+	if r := float64(hedged.CriticalPath.P50) / float64(plain.CriticalPath.P50); r < 0.9 || r > 1.02 {
+		t.Errorf("hedged p50 %v against plain %v: hedging at p95 should barely move the median", hedged.CriticalPath.P50, plain.CriticalPath.P50)
+	}
+}

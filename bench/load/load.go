@@ -12,6 +12,7 @@ package load
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -35,7 +36,8 @@ type Attack struct {
 	Name string
 	// BaseURL is the server's root, e.g. "http://127.0.0.1:8080".
 	BaseURL string
-	// Targets are picked by weight for each request; ids are drawn uniformly.
+	// Targets are picked by weight for each request; ids are drawn uniformly,
+	// or by a Zipf law for a target with a skew (scenario.Target.Zipf).
 	Targets []scenario.Target
 	// Rate in requests per second, and Duration of the run.
 	Rate     float64
@@ -55,6 +57,10 @@ type Attack struct {
 	At func(phase int)
 	// Out, if not nil, receives every result in vegeta's binary encoding.
 	Out io.Writer
+	// Bodies reads every response body and keeps a hash of each URL's
+	// complete 2xx body (no PartialHeader) in Report.Bodies (bodies are
+	// not written to Out).
+	Bodies bool
 }
 
 // Latency is a measured latency distribution: the figures a limit has
@@ -168,6 +174,12 @@ type Report struct {
 	// cores (1: the generator alone used every core).
 	GeneratorCPU      time.Duration `json:"generator_cpu"`
 	GeneratorCPUShare float64       `json:"generator_cpu_share"`
+	// Bodies is, with Attack.Bodies, the FNV-1a hash of each URL's
+	// complete 2xx body, by the URL's path and query (the server's address left out);
+	// BodiesDiffering counts the URLs answered with two different bodies
+	// within the attack (their hash is the first one's).
+	Bodies          map[string]uint64 `json:"-"`
+	BodiesDiffering int               `json:"bodies_differing,omitempty"`
 }
 
 // Bucket is the figures of the requests started in one slice of a run.
@@ -222,8 +234,13 @@ func Run(ctx context.Context, a Attack) (*Report, error) {
 		vegeta.Redirects(vegeta.NoFollow),
 		// The body is not needed for the figures; reading none keeps
 		// memory flat at high rates (vegeta still drains it).
-		vegeta.MaxBody(0),
+		vegeta.MaxBody(maxBody(a.Bodies)),
 	)
+	var bodies map[string]uint64
+	differing := map[string]bool{}
+	if a.Bodies {
+		bodies = map[string]uint64{}
+	}
 	// vegeta's default MaxWorkers is unlimited: the open model.
 	pacer := vegeta.ConstantPacer{Freq: int(a.Rate*1000 + 0.5), Per: time.Second * 1000}
 	if a.Rate == float64(int(a.Rate)) {
@@ -270,6 +287,20 @@ func Run(ctx context.Context, a Attack) (*Report, error) {
 			rec.partial = true
 		}
 		recs = append(recs, rec)
+		// Complete pages only: a partial page lacks what a late call
+		// would have added, and is not the same page.
+		if bodies != nil && r.Code >= 200 && r.Code < 300 && !rec.partial {
+			h := fnv.New64a()
+			h.Write(r.Body)
+			// By path: each run has a gateway of its own, on its own port.
+			path := strings.TrimPrefix(r.URL, strings.TrimSuffix(a.BaseURL, "/"))
+			if prev, ok := bodies[path]; !ok {
+				bodies[path] = h.Sum64()
+			} else if prev != h.Sum64() {
+				differing[path] = true
+			}
+		}
+		r.Body = nil // hashed at most: the results file keeps no bodies
 		if enc != nil && encErr == nil {
 			trimHeaders(r)
 			encErr = enc.Encode(r)
@@ -284,7 +315,7 @@ func Run(ctx context.Context, a Attack) (*Report, error) {
 	if encErr != nil {
 		return nil, fmt.Errorf("attack %s: write results: %w", a.Name, encErr)
 	}
-	rep := &Report{Summary: summarise(recs, 0, window), LatencySlope: slope(recs)}
+	rep := &Report{Summary: summarise(recs, 0, window), LatencySlope: slope(recs), Bodies: bodies, BodiesDiffering: len(differing)}
 	if cpu0 >= 0 && cpu >= 0 && wall > 0 {
 		rep.GeneratorCPU = cpu
 		rep.GeneratorCPUShare = float64(cpu) / float64(wall) / float64(runtime.NumCPU())
@@ -320,6 +351,15 @@ func Run(ctx context.Context, a Attack) (*Report, error) {
 		}
 	}
 	return rep, ctx.Err()
+}
+
+// maxBody is vegeta's MaxBody: everything when bodies are compared, else
+// nothing.
+func maxBody(bodies bool) int64 {
+	if bodies {
+		return -1
+	}
+	return 0
 }
 
 // schedule calls at(i) at start+offsets[i] until ctx ends; the returned func
@@ -521,7 +561,7 @@ func (n *targetNames) name(url string) string {
 }
 
 // newTargeter returns a vegeta Targeter that picks targets by weight and ids
-// uniformly, from a seeded generator. vegeta calls it from many workers, so
+// uniformly or by the target's Zipf law, from a seeded generator. vegeta calls it from many workers, so
 // the generator is behind a mutex.
 func newTargeter(a Attack) (vegeta.Targeter, *targetNames) {
 	var mu sync.Mutex
@@ -532,6 +572,14 @@ func newTargeter(a Attack) (vegeta.Targeter, *targetNames) {
 	}
 	base := strings.TrimSuffix(a.BaseURL, "/")
 	names := &targetNames{names: map[string]string{}}
+	// A hot-key target draws its ids from a Zipf generator of its own,
+	// on the same seeded source, so that a seed replays the same ids.
+	zipfs := make([]*rand.Zipf, len(a.Targets))
+	for i, t := range a.Targets {
+		if t.Zipf > 1 && t.IDs.Max > t.IDs.Min {
+			zipfs[i] = rand.NewZipf(r, t.Zipf, 1, uint64(t.IDs.Max-t.IDs.Min))
+		}
+	}
 	tr := func(tgt *vegeta.Target) error {
 		if tgt == nil {
 			return vegeta.ErrNilTarget
@@ -549,7 +597,10 @@ func newTargeter(a Attack) (vegeta.Targeter, *targetNames) {
 		}
 		t := a.Targets[i]
 		id := t.IDs.Min
-		if t.IDs.Max > t.IDs.Min {
+		switch {
+		case zipfs[i] != nil:
+			id += int(zipfs[i].Uint64())
+		case t.IDs.Max > t.IDs.Min:
 			id += r.IntN(t.IDs.Max - t.IDs.Min + 1)
 		}
 		mu.Unlock()

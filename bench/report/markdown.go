@@ -118,6 +118,7 @@ func Markdown(w io.Writer, s *result.Scenario, charts []Chart) error {
 		}
 	}
 	writeResources(b, s)
+	writePolicies(b, s)
 	if len(s.Expectations) > 0 {
 		b.WriteString("## Expectations\n\n| | expectation | figures |\n|---|---|---|\n")
 		for _, x := range s.Expectations {

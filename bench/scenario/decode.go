@@ -149,7 +149,7 @@ func (d *decoder) gateway(n *yaml.Node) Gateway {
 	if n == nil {
 		return g
 	}
-	f, err := d.Fields(n, "gateway", "modes", "pool_sizes", "max_conns", "deadline", "backend_timeout")
+	f, err := d.Fields(n, "gateway", "modes", "pool_sizes", "max_conns", "deadline", "backend_timeout", "configs")
 	if !d.OK(err) {
 		return g
 	}
@@ -195,7 +195,42 @@ func (d *decoder) gateway(n *yaml.Node) Gateway {
 		g.BackendTimeout, err = d.Duration(m, "gateway.backend_timeout")
 		d.OK(err)
 	}
+	if m := f["configs"]; m != nil {
+		g.Configs = d.configs(m)
+	}
 	return g
+}
+
+// configs reads `configs: {NAME: "FLAGS", ...}`: named sets of gateway
+// flags, each a word (letters, digits, '_') that expectations can name.
+func (d *decoder) configs(n *yaml.Node) []Config {
+	var out []Config
+	err := d.Mapping(n, "gateway.configs", func(key string, k, v *yaml.Node, path string) {
+		if key == "" || strings.IndexFunc(key, func(r rune) bool {
+			return r != '_' && (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && (r < '0' || r > '9')
+		}) >= 0 {
+			d.OK(d.Errorf(k, path, "a config name is letters, digits and '_', found %q", key))
+			return
+		}
+		var flags string
+		if !strictyaml.IsNull(v) {
+			var err error
+			if flags, err = d.Str(v, path); !d.OK(err) {
+				return
+			}
+		}
+		args := strings.Fields(flags)
+		if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+			d.OK(d.Errorf(v, path, "want gateway flags (e.g. -hedge-budget 0), found %q", flags))
+			return
+		}
+		out = append(out, Config{Name: key, Args: args})
+	})
+	d.OK(err)
+	if len(out) == 0 && err == nil {
+		d.OK(d.Errorf(n, "gateway.configs", "empty"))
+	}
+	return out
 }
 
 // targets decodes the targets; a target with a problem is recorded and
@@ -223,7 +258,7 @@ func (d *decoder) targets(n *yaml.Node) []Target {
 // target decodes one target at path p, recording each problem.
 func (d *decoder) target(it *yaml.Node, p string) Target {
 	t := Target{Method: "GET", Weight: 1}
-	f, err := d.Fields(it, p, "name", "method", "path", "ids", "weight", "body")
+	f, err := d.Fields(it, p, "name", "method", "path", "ids", "weight", "body", "distribution")
 	if !d.OK(err) {
 		return t
 	}
@@ -270,10 +305,46 @@ func (d *decoder) target(it *yaml.Node, p string) Target {
 		t.Body, err = d.Str(m, p+".body")
 		d.OK(err)
 	}
+	if m := f["distribution"]; m != nil {
+		t.Zipf = d.distribution(m, p+".distribution")
+		if t.Zipf > 0 && !strings.Contains(t.Path, "{id}") {
+			d.OK(d.Errorf(m, p+".distribution", "set, but the path has no {id}"))
+		}
+	}
 	if t.Name == "" {
 		t.Name = t.Method + " " + t.Path
 	}
 	return t
+}
+
+// distribution reads how ids are drawn: "uniform" (0), or
+// {kind: zipf, s: SKEW} with a skew above 1 (the skew).
+func (d *decoder) distribution(n *yaml.Node, path string) float64 {
+	if n.Kind == yaml.ScalarNode {
+		if n.Value != "uniform" {
+			d.OK(d.Errorf(n, path, "want uniform or {kind: zipf, s: SKEW}, found %q", n.Value))
+		}
+		return 0
+	}
+	f, err := d.Fields(n, path, "kind", "s")
+	if !d.OK(err) {
+		return 0
+	}
+	if k := f["kind"]; k == nil || k.Value != "zipf" {
+		d.OK(d.Errorf(n, path+".kind", "want zipf"))
+		return 0
+	}
+	sk := f["s"]
+	if sk == nil {
+		d.OK(d.Errorf(n, path+".s", "required: the skew, above 1 (e.g. 1.1)"))
+		return 0
+	}
+	s, err := strconv.ParseFloat(sk.Value, 64)
+	if err != nil || s <= 1 || s > 10 {
+		d.OK(d.Errorf(sk, path+".s", "want a skew above 1 and at most 10, found %q", sk.Value))
+		return 0
+	}
+	return s
 }
 
 // idRange reads "1-1000" or {min: 1, max: 1000}.
@@ -311,7 +382,7 @@ func (d *decoder) idRange(n *yaml.Node, path string) (IDRange, error) {
 // load decodes the load section; its problems are recorded.
 func (d *decoder) load(n *yaml.Node) Load {
 	l := Load{Warmup: DefaultWarmup, Duration: DefaultDuration, Timeout: DefaultTimeout, Seed: 1}
-	f, err := d.Fields(n, "load", "warmup", "duration", "rates", "capacity", "timeout", "seed")
+	f, err := d.Fields(n, "load", "warmup", "duration", "rates", "capacity", "timeout", "seed", "compare_bodies")
 	if !d.OK(err) {
 		return l
 	}
@@ -333,6 +404,15 @@ func (d *decoder) load(n *yaml.Node) Load {
 		v, err := d.Int(m, "load.seed", 0)
 		if d.OK(err) {
 			l.Seed = uint64(v)
+		}
+	}
+	if m := f["compare_bodies"]; m != nil {
+		switch m.Value {
+		case "true":
+			l.CompareBodies = true
+		case "false":
+		default:
+			d.OK(d.Errorf(m, "load.compare_bodies", "want true or false, found %q", m.Value))
 		}
 	}
 	rates, capacity := f["rates"], f["capacity"]

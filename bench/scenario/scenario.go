@@ -78,6 +78,17 @@ type Gateway struct {
 	Deadline time.Duration
 	// BackendTimeout of one backend call (0: the gateway's default).
 	BackendTimeout time.Duration
+	// Configs are named sets of further gateway flags, in file order: each
+	// variant runs once per config, to compare one workload with a policy
+	// on and off (e.g. `unhedged: -hedge-budget 0`). None: one run per
+	// variant, with the gateway's defaults.
+	Configs []Config
+}
+
+// Config is a named set of gateway flags.
+type Config struct {
+	Name string
+	Args []string
 }
 
 // Variant is one gateway configuration to measure: a mode, and for pool a
@@ -89,6 +100,8 @@ type Variant struct {
 	Label    string
 	Mode     string
 	PoolSize int
+	// Args are the flags of the variant's Config, if any.
+	Args []string
 }
 
 // Variants expands the modes and pool sizes into the variants to run, in
@@ -108,7 +121,23 @@ func (g Gateway) Variants() []Variant {
 			out = append(out, Variant{Label: label, Mode: m, PoolSize: n})
 		}
 	}
-	return out
+	if len(g.Configs) == 0 {
+		return out
+	}
+	// Each variant once per config, labelled by the config alone when
+	// there is one variant ("hedged"), else by both ("concurrent_hedged").
+	var withConfigs []Variant
+	for _, v := range out {
+		for _, c := range g.Configs {
+			w := v
+			w.Label, w.Args = c.Name, c.Args
+			if len(out) > 1 {
+				w.Label = v.Label + "_" + c.Name
+			}
+			withConfigs = append(withConfigs, w)
+		}
+	}
+	return withConfigs
 }
 
 // Target is one kind of request.
@@ -126,6 +155,11 @@ type Target struct {
 	Weight float64
 	// Body is sent with the request (for POST).
 	Body string
+	// Zipf, when above 1, draws ids from a Zipf distribution of that skew
+	// instead of uniformly: id Min is the hottest, and the probability of
+	// the k-th id falls as k^-Zipf, so a few ids take most requests (hot
+	// keys). 0 means uniform.
+	Zipf float64
 }
 
 // IDRange is an inclusive range of ids.
@@ -151,6 +185,11 @@ type Load struct {
 	Timeout time.Duration
 	// Seed makes the choice of targets and ids reproducible.
 	Seed uint64
+	// CompareBodies reads every 2xx body and compares the bodies of each
+	// URL within a run and with the earlier runs at the same rate (the
+	// metrics pages_compared and pages_differing): a policy that shares
+	// or caches answers must not change a page.
+	CompareBodies bool
 }
 
 // Capacity is a capacity search: the highest rate at which the complete
@@ -249,6 +288,19 @@ var Metrics = map[string]string{
 	"ratio_p50":         "p50 divided by the critical path's p50",
 	"ratio_p99":         "p99 divided by the critical path's p99",
 	"capacity":          "highest rate that met the SLO for the hold period (capacity search only)",
+	"pages_compared":    "URLs whose 2xx bodies were compared with an earlier run at the same rate (load.compare_bodies)",
+	"pages_differing":   "URLs answered with different bodies within the run or from an earlier run at the same rate (load.compare_bodies)",
+	"hedges_sent":       "hedged duplicates the gateway sent during the attack",
+	"hedges_won":        "calls a hedged duplicate answered first",
+	"coalesced_calls":   "backend calls answered by another request's identical call",
+	"cache_hits":        "backend calls answered by a call's response cache",
+	"cache_misses":      "cached calls the cache could not answer",
+}
+
+func init() {
+	for _, svc := range model.Services {
+		Metrics["calls_per_request_"+svc] = "calls to the " + svc + " backend per public request"
+	}
 }
 
 // LimitNames are the names of limits an expectation may use, alone (the

@@ -91,6 +91,9 @@ func TestDecodeErrors(t *testing.T) {
 		want string // "line: path: reason" fragment
 	}{
 		{"unknown top-level field", ok + "extra: 1\n", ":3: extra: unknown field"},
+		{"zipf skew not above 1", "targets: [{path: \"/x/{id}\", ids: 1-10, distribution: {kind: zipf, s: 1}}]\nload: {rates: [10]}\n", "targets[0].distribution.s: want a skew above 1"},
+		{"unknown distribution", "targets: [{path: \"/x/{id}\", ids: 1-10, distribution: pareto}]\nload: {rates: [10]}\n", "targets[0].distribution: want uniform"},
+		{"zipf without id", "targets: [{path: /x, distribution: {kind: zipf, s: 1.1}}]\nload: {rates: [10]}\n", "targets[0].distribution: set, but the path has no {id}"},
 		{"unknown load field", "targets: [{path: /x}]\nload: {rates: [10], rps: 5}\n", ":2: load.rps: unknown field"},
 		{"no targets", "load: {rates: [10]}\n", "targets: required"},
 		{"empty targets", "targets: []\nload: {rates: [10]}\n", "targets: empty"},

@@ -109,12 +109,14 @@ func New(cfg config.Config, log *slog.Logger) (*Gateway, error) {
 		return nil, err
 	}
 	srv, err := server.New(server.Config{
-		Spec:     doc,
-		Executor: exec,
-		Backends: clients,
-		Deadline: cfg.Deadline,
-		Logger:   log,
-		Limits:   cfg.Limits,
+		Spec:        doc,
+		Executor:    exec,
+		Backends:    clients,
+		Deadline:    cfg.Deadline,
+		Logger:      log,
+		Limits:      cfg.Limits,
+		HedgeBudget: float64(cfg.HedgeBudget),
+		NoCoalesce:  !bool(cfg.Coalesce),
 	})
 	if err != nil {
 		closeExecutor(exec)

@@ -161,6 +161,9 @@ type Outcome struct {
 	Wait time.Duration
 	// Sent is true if the Doer was called.
 	Sent bool
+	// Via says how the answer came: the call's own attempt, or a policy
+	// (a hedged duplicate, a shared call, the cache).
+	Via Via
 }
 
 // OK reports whether the call was answered with a 2xx status.

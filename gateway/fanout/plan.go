@@ -43,6 +43,15 @@ type CallSpec struct {
 	// refused, in the path part, when empty, "." or "..". A key that names
 	// no reference of Path is a Compile error.
 	Fields map[string]FieldRule
+	// Hedge, if set, sends a duplicate of a slow call (see HedgeSpec);
+	// GET only.
+	Hedge *HedgeSpec
+	// Coalesce shares one backend call among the concurrent calls, of any
+	// requests, for the same path; GET only.
+	Coalesce bool
+	// Cache keeps a 2xx answer this long for the same path; 0 keeps none.
+	// GET only.
+	Cache time.Duration
 }
 
 // FieldRule is what a response field must be to fill a call's path. It is
@@ -211,6 +220,9 @@ func checkCalls(specs []CallSpec) (map[string]int, []template, error) {
 		s.Method = method
 		if s.Timeout < 0 {
 			return nil, nil, fmt.Errorf("call %q: negative timeout %v", s.Name, s.Timeout)
+		}
+		if err := checkPolicy(s); err != nil {
+			return nil, nil, fmt.Errorf("call %q: %w", s.Name, err)
 		}
 		t, err := parseTemplate(s.Path)
 		if err != nil {

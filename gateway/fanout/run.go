@@ -246,7 +246,8 @@ func (r *run) send(i int, path string, wait time.Duration) {
 		}
 	}
 	t0 := time.Now()
-	status, body, err := r.doer.Do(ctx, spec.Backend, spec.Method, path)
+	status, body, via, err := doCall(r.doer, ctx, i, spec.Backend, spec.Method, path)
+	o.Via = via
 	o.Duration = time.Since(t0)
 	o.Start = t0.Sub(r.start)
 	if err != nil && r.aborter.Load() > 0 && errors.Is(err, context.Canceled) {

@@ -60,6 +60,12 @@ type Config struct {
 	Grace     time.Duration              `yaml:"grace"`    // graceful shutdown
 	Backends  map[string]backend.Backend `yaml:"backends"`
 	LogLevel  string                     `yaml:"log_level"` // debug, info, warn, error
+	// HedgeBudget is the fraction of hedged calls that may get a
+	// duplicate; 0 turns hedging off.
+	HedgeBudget Ratio `yaml:"hedge_budget"`
+	// Coalesce off turns the coalescing and caching that x-fanout
+	// declares off, to compare with them.
+	Coalesce Switch `yaml:"coalesce"`
 
 	// Limits bound the clients: slow or oversized ones must not starve the
 	// others. MaxClientConns counts client connections.
@@ -72,16 +78,18 @@ type Config struct {
 // Default returns the settings used when nothing else is given.
 func Default() Config {
 	return Config{
-		Addr:      DefaultAddr,
-		AdminAddr: DefaultAdminAddr,
-		Mode:      fanout.ModeConcurrent,
-		PoolSize:  fanout.DefaultPoolSize,
-		Deadline:  server.DefaultDeadline,
-		Grace:     DefaultGrace,
-		Backends:  Backends(DefaultBackends),
-		LogLevel:  "info",
-		Limits:    server.DefaultLimits(),
-		Options:   backend.Options{MaxConns: backend.DefaultMaxConns},
+		Addr:        DefaultAddr,
+		AdminAddr:   DefaultAdminAddr,
+		Mode:        fanout.ModeConcurrent,
+		PoolSize:    fanout.DefaultPoolSize,
+		Deadline:    server.DefaultDeadline,
+		Grace:       DefaultGrace,
+		Backends:    Backends(DefaultBackends),
+		LogLevel:    "info",
+		HedgeBudget: DefaultHedgeBudget,
+		Coalesce:    true,
+		Limits:      server.DefaultLimits(),
+		Options:     backend.Options{MaxConns: backend.DefaultMaxConns},
 	}
 }
 
@@ -116,6 +124,7 @@ Examples:
   gateway -mode pool -pool-size 4
   gateway -backend results=10.0.0.7:9104 -backend-timeout 300ms -deadline 1s
   gateway -config gateway.yaml -mode blocking   # flags override the file
+  gateway -hedge-budget 0                   # no hedged duplicates, whatever x-fanout declares
 
 Config file (YAML, unknown fields are errors; the values shown are the defaults):
   addr: {{.Addr}}
@@ -125,6 +134,8 @@ Config file (YAML, unknown fields are errors; the values shown are the defaults)
   deadline: {{.Deadline}}
   grace: {{.Grace}}
   log_level: {{.LogLevel}}           # debug | info | warn | error
+  hedge_budget: {{.HedgeBudget}}         # duplicates of hedged calls, of their calls; 0 = hedging off
+  coalesce: {{.Coalesce}}             # off: no coalescing or caching, whatever x-fanout declares
   max_conns: {{.MaxConns}}            # per backend (flag: -max-backend-conns)
   backend_timeout: {{.Options.Timeout}}       # per call; 0 = only the request deadline
   backends:                 # added to the defaults; a backend's own limits win
@@ -199,6 +210,8 @@ func (c *Config) flags(file *string, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns, "deprecated: use -max-backend-conns")
 	fs.DurationVar(&c.Options.Timeout, "backend-timeout", c.Options.Timeout, "timeout of one backend call; 0: only the request deadline")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log `LEVEL`: debug, info, warn, error")
+	fs.Var(&c.HedgeBudget, "hedge-budget", "`PERCENT` of the calls of hedged calls (x-fanout hedge) that may get a duplicate, process-wide, e.g. 5% or 0.05; 0 turns hedging off")
+	fs.Var(&c.Coalesce, "coalesce", "whether the coalescing and response caching that x-fanout declares (coalesce, cache) run: `on|off`")
 	fs.Var(backendFlag(c.Backends), "backend", "backend address `NAME=HOST:PORT`, repeatable; adds to or replaces the defaults")
 
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "time to receive a whole request from its first byte; slower clients get 408")

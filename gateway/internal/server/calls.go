@@ -31,6 +31,8 @@ type state struct {
 	cancel context.CancelFunc
 	in     interface{ Interrupt() }
 	goneFn func()
+	// pd binds the operation's call policies to the request's Doer.
+	pd fanout.PolicyDoer
 }
 
 var states = sync.Pool{New: func() any {
@@ -65,6 +67,8 @@ func (st *state) unwatch(w *clientWatch) {
 // is not watched.
 func (s *Server) execute(ctx *fasthttp.RequestCtx, o *operation, start time.Time, st *state, d fanout.Doer) (*fanout.Result, time.Duration) {
 	st.params.fill(ctx, o.op)
+	d = st.withPolicies(o, d)
+	defer func() { st.pd = fanout.PolicyDoer{} }()
 	c, cancel := context.WithDeadline(context.Background(), start.Add(s.deadline))
 	defer cancel()
 	if len(o.plan.Calls()) > 1 {
@@ -469,6 +473,12 @@ func appendTiming(b []byte, p *fanout.Plan, res *fanout.Result, offset, total ti
 	for _, c := range p.Calls() {
 		out := &res.Outcomes[c.Index]
 		b = appendEntry(b, c.Spec.Name, out.Duration, offset+out.Start)
+		if out.Via != fanout.ViaCall {
+			// How a policy answered: a duplicate won, a shared call, the cache.
+			b = append(b, `;desc="`...)
+			b = append(b, out.Via.String()...)
+			b = append(b, '"')
+		}
 		b = append(b, ", "...)
 	}
 	return appendTotal(b, total)

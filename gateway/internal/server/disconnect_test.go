@@ -53,7 +53,10 @@ func TestClientGoneCancelsCalls(t *testing.T) {
 		}
 		conns[i] = conn.(*net.TCPConn)
 		defer conn.Close()
-		if _, err := io.WriteString(conn, resultsRequest); err != nil {
+		// One experiment per request: the experiment call is coalesced,
+		// and each request must have its own call in flight.
+		req := strings.Replace(resultsRequest, "/42/", fmt.Sprintf("/%d/", i+1), 1)
+		if _, err := io.WriteString(conn, req); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -141,8 +141,11 @@ func TestStartupErrors(t *testing.T) {
 			return strings.Replace(s, "/layers/{experiment.layer_id}", "/layers/{experiment.layer_id}/{nothing}", 1)
 		}, "getExperimentResults"},
 		{"cycle", func(s string) string {
-			return strings.Replace(s, "path: /experiments/{experiment_id}\n          - name: layer", "path: /experiments/{layer.id}\n          - name: layer", 1)
+			return strings.Replace(s, "path: /experiments/{experiment_id}\n            coalesce: true\n          - name: layer", "path: /experiments/{layer.id}\n            coalesce: true\n          - name: layer", 1)
 		}, "getExperimentResults"},
+		{"hedged and coalesced call", func(s string) string {
+			return strings.Replace(s, "hedge: {after: p95, max: 1}\n", "hedge: {after: p95, max: 1}\n            coalesce: true\n", 1)
+		}, `call "results": hedge and coalesce`},
 		{"unknown backend", func(s string) string {
 			return strings.Replace(s, "backend: layers", "backend: nowhere", 1)
 		}, `backend "nowhere"`},

@@ -55,6 +55,8 @@ type operation struct {
 	plan    *fanout.Plan
 	primary int             // index of the primary call in plan
 	calls   []*metrics.Call // by call index
+	// policies are the calls' policies by call index; nil if none has one.
+	policies []fanout.Policy
 }
 
 func (s *Server) newOperation(op *spec.Operation, h handler) (*operation, error) {
@@ -100,6 +102,10 @@ func (s *Server) newOperation(op *spec.Operation, h handler) (*operation, error)
 	o.calls = make([]*metrics.Call, len(plan.Calls()))
 	for _, c := range plan.Calls() {
 		o.calls[c.Index] = s.metrics.Call(op.ID, c.Spec.Name, c.Spec.Backend)
+	}
+	var err error
+	if o.policies, err = s.policies(op); err != nil {
+		return nil, err
 	}
 	return o, nil
 }

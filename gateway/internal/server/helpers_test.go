@@ -48,6 +48,8 @@ type gatewayOptions struct {
 	maxConnWait time.Duration
 	// logger receives the gateway's logs; nil: discarded.
 	logger *slog.Logger
+	// noHedge sets -hedge-budget 0, noCoalesce -coalesce off.
+	noHedge, noCoalesce bool
 }
 
 // startGateway serves a gateway, assembled as the binary assembles it, on
@@ -65,6 +67,10 @@ func startGateway(t testing.TB, o gatewayOptions) *gateway {
 		cfg.Deadline = o.deadline
 	}
 	cfg.Backends = config.Backends(o.backends)
+	if o.noHedge {
+		cfg.HedgeBudget = 0
+	}
+	cfg.Coalesce = config.Switch(!o.noCoalesce)
 	cfg.Options = backend.Options{Timeout: o.timeout, Dial: o.dial, MaxConns: o.maxConns, MaxConnWaitTimeout: o.maxConnWait}
 	if o.logger == nil {
 		o.logger = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -127,6 +127,13 @@ type Config struct {
 	Logger *slog.Logger
 	// Limits bound slow and oversized clients; zero fields take the defaults.
 	Limits Limits
+	// HedgeBudget is the fraction of hedged calls that may get a duplicate
+	// (0.05 for 5 %), shared by every hedged call. If 0, none is sent:
+	// hedging is off whatever the document declares.
+	HedgeBudget float64
+	// NoCoalesce turns the calls' coalescing and caching off, whatever
+	// the document declares, to compare with them.
+	NoCoalesce bool
 }
 
 // Server serves the public API. It is safe for concurrent use.
@@ -147,6 +154,8 @@ type Server struct {
 	unrouted     *metrics.Route
 	limits       Limits
 	budget       *bodyBudget
+	hedgeBudget  *fanout.Budget
+	noCoalesce   bool
 	// conns is the listener Serve limits, for Shutdown to cut.
 	conns atomic.Pointer[connLimit]
 }
@@ -170,6 +179,11 @@ func New(cfg Config) (*Server, error) {
 		ops:      map[string]*operation{},
 		limits:   cfg.Limits.withDefaults(),
 	}
+	hb, err := fanout.NewBudget(cfg.HedgeBudget)
+	if err != nil {
+		return nil, fmt.Errorf("new server: %w", err)
+	}
+	s.hedgeBudget, s.noCoalesce = hb, cfg.NoCoalesce
 	s.budget = newBodyBudget(int64(s.limits.MaxBodyBytesInFlight), int64(s.limits.MaxBodyBytesPerIP))
 	if s.deadline <= 0 {
 		s.deadline = DefaultDeadline

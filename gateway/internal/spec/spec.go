@@ -90,6 +90,10 @@ type callDoc struct {
 	// the component schema the field must satisfy; DefaultFieldSchema if
 	// absent.
 	Fields map[string]string `json:"fields"`
+	// The call's policies (see policy.go).
+	Hedge    *hedgeDoc `json:"hedge"`
+	Coalesce bool      `json:"coalesce"`
+	Cache    string    `json:"cache"`
 }
 
 // Load parses and validates an OpenAPI 3.0 document (YAML or JSON), reads
@@ -214,7 +218,7 @@ func decodeFanout(doc *openapi3.T, raw any, rules map[string]fanout.FieldRule) (
 	dec.DisallowUnknownFields()
 	var d fanoutDoc
 	if err := dec.Decode(&d); err != nil {
-		return nil, err
+		return nil, blameCall(b, err)
 	}
 	if len(d.Calls) == 0 {
 		return nil, fmt.Errorf("no calls")
@@ -245,18 +249,21 @@ func decodeFanout(doc *openapi3.T, raw any, rules map[string]fanout.FieldRule) (
 		if err != nil {
 			return nil, fmt.Errorf("calls[%d] %q: %w", i, c.Name, err)
 		}
-		f.Calls = append(f.Calls, fanout.CallSpec{
-			Fields:   fields,
-			Name:     c.Name,
-			Backend:  c.Backend,
-			Method:   strings.ToUpper(c.Method),
-			Path:     c.Path,
-			Timeout:  timeout,
-			Optional: c.Optional,
-			Primary:  c.Name == f.Primary,
-
+		call := fanout.CallSpec{
+			Fields:        fields,
+			Name:          c.Name,
+			Backend:       c.Backend,
+			Method:        strings.ToUpper(c.Method),
+			Path:          c.Path,
+			Timeout:       timeout,
+			Optional:      c.Optional,
+			Primary:       c.Name == f.Primary,
 			AllowNotFound: c.AllowNotFound,
-		})
+		}
+		if err := c.policies(&call); err != nil {
+			return nil, fmt.Errorf("calls[%d] %q: %w", i, c.Name, err)
+		}
+		f.Calls = append(f.Calls, call)
 	}
 	if !found {
 		return nil, fmt.Errorf("primary %q is not a call", f.Primary)

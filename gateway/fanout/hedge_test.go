@@ -1,0 +1,203 @@
+package fanout
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// stubbornDoer answers its first call only when interrupted (it does not
+// watch the call's context, as the gateway's Exchange does not), and every
+// later call at once. It counts calls and the ones cut.
+type stubbornDoer struct {
+	mu      sync.Mutex
+	calls   int
+	wire    []chan struct{} // the first call's wire, closed by Interrupt
+	cut     atomic.Int32
+	running atomic.Int32
+}
+
+func (d *stubbornDoer) Do(ctx context.Context, backend, method, path string) (int, []byte, error) {
+	d.running.Add(1)
+	defer d.running.Add(-1)
+	d.mu.Lock()
+	d.calls++
+	first := d.calls == 1
+	var wire chan struct{}
+	if first {
+		wire = make(chan struct{})
+		d.wire = append(d.wire, wire)
+	}
+	d.mu.Unlock()
+	if !first {
+		return 200, []byte(`{"attempt":"hedge"}`), nil
+	}
+	<-wire
+	d.cut.Add(1)
+	return 0, nil, ctx.Err()
+}
+
+// Interrupt cuts the first call if its context is done, as Exchange does.
+func (d *stubbornDoer) Interrupt() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, w := range d.wire {
+		close(w)
+	}
+	d.wire = nil
+}
+
+func budget(t *testing.T, ratio float64) *Budget {
+	t.Helper()
+	b, err := NewBudget(ratio)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestHedgeCancelsLoser checks that a call slower than the delay gets a
+// duplicate, that the duplicate's answer wins and says so, and that the
+// first attempt is cut through Interrupt and over before Do returns.
+func TestHedgeCancelsLoser(t *testing.T) {
+	h, err := NewHedger(HedgeSpec{After: 2 * time.Millisecond, Max: 1}, budget(t, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &stubbornDoer{}
+	status, body, via, err := h.Do(t.Context(), d, "results", "GET", "/results/42")
+	if err != nil || status != 200 || !strings.Contains(string(body), "hedge") {
+		t.Fatalf("Do = %d %q %v, want the duplicate's 200", status, body, err)
+	}
+	if via != ViaHedge {
+		t.Errorf("via %v, want hedge", via)
+	}
+	if d.cut.Load() != 1 {
+		t.Errorf("%d attempts cut, want the first one", d.cut.Load())
+	}
+	if n := d.running.Load(); n != 0 {
+		t.Errorf("%d attempts still running after Do returned", n)
+	}
+	if h.Sent() != 1 || h.Won() != 1 {
+		t.Errorf("sent %d won %d, want 1 and 1", h.Sent(), h.Won())
+	}
+}
+
+// TestHedgeThroughExecutor checks that a PolicyDoer routes the hedged call
+// of a plan through its Hedger and that the Outcome says the duplicate won.
+func TestHedgeThroughExecutor(t *testing.T) {
+	p, err := Compile("getExperiment", []CallSpec{
+		{Name: "results", Backend: "results", Path: "/results/{experiment_id}", Hedge: &HedgeSpec{After: time.Millisecond}},
+	}, resultsParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := NewHedger(*p.Calls()[0].Spec.Hedge, budget(t, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pd := &PolicyDoer{Next: &stubbornDoer{}, Policies: []Policy{h}}
+	r := newExecutor(t, ModeConcurrent, Options{}).Execute(t.Context(), p, ParamMap{"experiment_id": "42"}, pd)
+	defer r.Release()
+	if o := r.Outcomes[0]; !o.OK() || o.Via != ViaHedge {
+		t.Errorf("outcome %+v, want 200 via hedge", o)
+	}
+}
+
+// slowFirstDoer answers every call after delay, or at the end of its
+// context, counting the calls.
+type slowFirstDoer struct {
+	delay time.Duration
+	calls atomic.Int64
+}
+
+func (d *slowFirstDoer) Do(ctx context.Context, backend, method, path string) (int, []byte, error) {
+	d.calls.Add(1)
+	t := time.NewTimer(d.delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return 200, nil, nil
+	case <-ctx.Done():
+		return 0, nil, ctx.Err()
+	}
+}
+
+// TestHedgeBudget checks that the budget caps duplicates at its fraction
+// of the calls (plus nothing: the bucket starts empty), and that a budget
+// of 0 turns hedging off.
+func TestHedgeBudget(t *testing.T) {
+	for _, tc := range []struct {
+		ratio    float64
+		min, max int64
+	}{
+		{ratio: 0.1, min: 1, max: 10}, // 100 slow calls: at most 10 duplicates
+		{ratio: 0, min: 0, max: 0},    // hedging off
+	} {
+		h, err := NewHedger(HedgeSpec{After: 100 * time.Microsecond}, budget(t, tc.ratio))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := &slowFirstDoer{delay: 2 * time.Millisecond}
+		const calls = 100
+		for range calls {
+			if _, _, _, err := h.Do(t.Context(), d, "results", "GET", "/results/1"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if s := h.Sent(); s < tc.min || s > tc.max {
+			t.Errorf("ratio %v: %d duplicates for %d calls, want %d to %d", tc.ratio, s, calls, tc.min, tc.max)
+		}
+		if got := d.calls.Load(); got != calls+h.Sent() {
+			t.Errorf("ratio %v: backend saw %d calls, want %d", tc.ratio, got, calls+h.Sent())
+		}
+	}
+}
+
+// TestHedgeLearnsQuantile checks that a learned delay is unknown (no
+// hedging) before MinSamples latencies, then near the quantile asked.
+func TestHedgeLearnsQuantile(t *testing.T) {
+	h, err := NewHedger(HedgeSpec{Quantile: 0.95}, budget(t, 0.05))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range MinSamples - 1 {
+		h.observe(time.Duration(i%100+1) * time.Millisecond)
+	}
+	if d, ok := h.Delay(); ok {
+		t.Fatalf("delay %v known after %d samples", d, MinSamples-1)
+	}
+	for i := range 1000 {
+		h.observe(time.Duration(i%100+1) * time.Millisecond)
+	}
+	d, ok := h.Delay()
+	if !ok {
+		t.Fatal("delay still unknown")
+	}
+	if d < 93*time.Millisecond || d > 97*time.Millisecond {
+		t.Errorf("learned p95 %v, want about 95ms", d)
+	}
+}
+
+// TestHedgeFirstFailureWaitsForOther checks that an attempt that fails is
+// not the answer while a duplicate may still answer.
+func TestHedgeFirstFailureWaitsForOther(t *testing.T) {
+	h, err := NewHedger(HedgeSpec{After: time.Millisecond}, budget(t, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n atomic.Int32
+	d := DoerFunc(func(ctx context.Context, backend, method, path string) (int, []byte, error) {
+		if n.Add(1) == 1 {
+			time.Sleep(5 * time.Millisecond)
+			return 0, nil, errExploded
+		}
+		return 200, nil, nil
+	})
+	if status, _, via, err := h.Do(t.Context(), d, "results", "GET", "/"); err != nil || status != 200 || via != ViaHedge {
+		t.Errorf("Do = %d %v %v, want the duplicate's 200", status, via, err)
+	}
+}
