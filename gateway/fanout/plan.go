@@ -37,6 +37,12 @@ type CallSpec struct {
 	// refused, in the path part, when empty, "." or "..". A key that names
 	// no reference of Path is a Compile error.
 	Fields map[string]FieldRule
+	// Retry allows a second attempt of the call when the first was never
+	// sent (no connection) or answered 503, within the request's deadline
+	// and the process-wide retry budget. Only a GET may declare it: a
+	// retried POST could create twice. The engine hands such a call's spec
+	// to the Doer in its context (SpecOf), for the retry middleware.
+	Retry bool
 }
 
 // FieldRule is what a response field must be to fill a call's path. It is
@@ -205,6 +211,9 @@ func checkCalls(specs []CallSpec) (map[string]int, []template, error) {
 		s.Method = method
 		if s.Timeout < 0 {
 			return nil, nil, fmt.Errorf("call %q: negative timeout %v", s.Name, s.Timeout)
+		}
+		if s.Retry && s.Method != "GET" {
+			return nil, nil, fmt.Errorf("call %q: retry: only a GET call may be retried, not %s", s.Name, s.Method)
 		}
 		t, err := parseTemplate(s.Path)
 		if err != nil {

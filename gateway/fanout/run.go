@@ -245,6 +245,9 @@ func (r *run) send(i int, path string, wait time.Duration) {
 			defer r.track(i, nil)
 		}
 	}
+	if spec.Retry {
+		ctx = withSpec(ctx, spec)
+	}
 	t0 := time.Now()
 	status, body, err := r.doer.Do(ctx, spec.Backend, spec.Method, path)
 	o.Duration = time.Since(t0)

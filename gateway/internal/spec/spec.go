@@ -82,6 +82,9 @@ type callDoc struct {
 	Path     string `json:"path"`
 	Timeout  string `json:"timeout"`
 	Optional bool   `json:"optional"`
+	// Retry allows a budgeted second attempt of a GET call (see
+	// fanout.CallSpec.Retry).
+	Retry bool `json:"retry"`
 	// Fields names, per field reference of Path ("experiment.layer_id"),
 	// the component schema the field must satisfy; DefaultFieldSchema if
 	// absent.
@@ -243,6 +246,7 @@ func decodeFanout(doc *openapi3.T, raw any, rules map[string]fanout.FieldRule) (
 			Timeout:  timeout,
 			Optional: c.Optional,
 			Primary:  c.Name == f.Primary,
+			Retry:    c.Retry,
 		})
 	}
 	if !found {

@@ -53,6 +53,10 @@ func TestFanoutErrors(t *testing.T) {
 		{"            optional: true\n", "            optional: true\n            hedge: 10ms\n", "hedge"},
 		{"            timeout: 1s\n", "            timeout: fast\n", `timeout "fast"`},
 		{"primary: project\n        calls:\n", "primary: project\n        calls: []\n        x:\n", "getProject"},
+		// A POST may create twice if retried: start-up refuses it, naming
+		// the operation and the call.
+		{"            method: POST\n", "            method: POST\n            retry: true\n", `createExperiment: call "create": retry`},
+		{"            optional: true\n", "            optional: true\n            retry: yes\n", "retry"},
 	} {
 		doc := strings.Replace(base, c.old, c.new, 1)
 		if doc == base {
@@ -61,6 +65,21 @@ func TestFanoutErrors(t *testing.T) {
 		_, err := Load([]byte(doc))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("edit %q: error %v, want %q", c.new, err, c.want)
+		}
+	}
+}
+
+// TestRetryDeclared: `retry: true` on a GET call reaches the call's spec.
+func TestRetryDeclared(t *testing.T) {
+	doc := strings.Replace(string(document(t)), "            path: /results/{experiment_id}\n", "            path: /results/{experiment_id}\n            retry: true\n", 1)
+	s, err := Load([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := s.Operation("getExperimentResults").Plan
+	for _, c := range p.Calls() {
+		if c.Spec.Retry != (c.Spec.Name == "results") {
+			t.Errorf("call %s: retry %v", c.Spec.Name, c.Spec.Retry)
 		}
 	}
 }
