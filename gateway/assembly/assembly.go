@@ -106,6 +106,10 @@ func New(cfg config.Config, log *slog.Logger) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
+	policies, err := resilience(cfg.Resilience, clients.Names(), log)
+	if err != nil {
+		return nil, err
+	}
 	srv, err := server.New(server.Config{
 		Spec:     doc,
 		Executor: exec,
@@ -113,6 +117,9 @@ func New(cfg config.Config, log *slog.Logger) (*Gateway, error) {
 		Deadline: cfg.Deadline,
 		Logger:   log,
 		Limits:   cfg.Limits,
+		Breakers: policies.Breakers,
+		Overload: policies.Overload,
+		Retry:    policies.Retry,
 	})
 	if err != nil {
 		closeExecutor(exec)

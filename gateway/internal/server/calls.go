@@ -31,6 +31,9 @@ type state struct {
 	cancel context.CancelFunc
 	in     interface{ Interrupt() }
 	goneFn func()
+	// The policies' wrappers of the request's Doer (see guard).
+	brk breakerDoer
+	rty retryDoer
 }
 
 var states = sync.Pool{New: func() any {
@@ -65,6 +68,7 @@ func (st *state) unwatch(w *clientWatch) {
 // is not watched.
 func (s *Server) execute(ctx *fasthttp.RequestCtx, o *operation, start time.Time, st *state, d fanout.Doer) (*fanout.Result, time.Duration) {
 	st.params.fill(ctx, o.op)
+	d = s.guard(st, d)
 	c, cancel := context.WithDeadline(context.Background(), start.Add(s.deadline))
 	defer cancel()
 	if len(o.plan.Calls()) > 1 {
@@ -119,6 +123,7 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx) *state {
 func (st *state) end() {
 	st.ex.Release()
 	st.ex = nil
+	st.brk, st.rty = breakerDoer{}, retryDoer{}
 	states.Put(st)
 }
 
@@ -390,6 +395,9 @@ func (s *Server) callProblem(ctx *fasthttp.RequestCtx, o *operation, c fanout.Ca
 	case kind == backend.KindTimeout:
 		return callProblem(c, problem.TypeGatewayTimeout, fasthttp.StatusGatewayTimeout, kind, 0), metrics.KindTimeout
 	case kind == backend.KindUnavailable:
+		return callProblem(c, problem.TypeUnavailable, fasthttp.StatusServiceUnavailable, kind, 0), metrics.KindUnavailable
+	case kind == backend.KindCircuitOpen:
+		ctx.Response.Header.Set("Retry-After", s.breakers.RetryAfter())
 		return callProblem(c, problem.TypeUnavailable, fasthttp.StatusServiceUnavailable, kind, 0), metrics.KindUnavailable
 	case out.Err != nil:
 		return callProblem(c, problem.TypeBadGateway, fasthttp.StatusBadGateway, kind, 0), metrics.KindBadGateway

@@ -48,6 +48,8 @@ type gatewayOptions struct {
 	maxConnWait time.Duration
 	// logger receives the gateway's logs; nil: discarded.
 	logger *slog.Logger
+	// resilience, if not nil, replaces the default policies.
+	resilience *config.Resilience
 }
 
 // startGateway serves a gateway, assembled as the binary assembles it, on
@@ -66,6 +68,9 @@ func startGateway(t testing.TB, o gatewayOptions) *gateway {
 	}
 	cfg.Backends = config.Backends(o.backends)
 	cfg.Options = backend.Options{Timeout: o.timeout, Dial: o.dial, MaxConns: o.maxConns, MaxConnWaitTimeout: o.maxConnWait}
+	if o.resilience != nil {
+		cfg.Resilience = *o.resilience
+	}
 	if o.logger == nil {
 		o.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
