@@ -116,6 +116,7 @@ type Set struct {
 // entry is one backend's breaker and its counts for the metrics.
 type entry struct {
 	cb          *gobreaker.CircuitBreaker[struct{}]
+	inFlight    atomic.Int64 // calls let through and not answered yet
 	refused     atomic.Int64
 	transitions [3][3]atomic.Int64 // [from][to]
 }
@@ -172,6 +173,25 @@ func (s *Set) State(backendName string) State {
 	return Closed
 }
 
+// Admits reports whether a call to the backend would be let through now:
+// its breaker is closed, or half-open with fewer calls out than it has
+// probes (gobreaker does not tell its probes apart, so every call still
+// out counts as one: it errs on refusing). A request whose required call
+// would be refused can be answered before any backend work.
+func (s *Set) Admits(backendName string) bool {
+	e := s.byName[backendName]
+	if e == nil {
+		return true
+	}
+	switch e.cb.State() {
+	case Closed:
+		return true
+	case HalfOpen:
+		return e.inFlight.Load() < int64(s.settings.Probes)
+	}
+	return false
+}
+
 // Refused returns how many calls to a backend its breaker refused.
 func (s *Set) Refused(backendName string) int64 {
 	if e := s.byName[backendName]; e != nil {
@@ -212,6 +232,8 @@ func (s *Set) Do(ctx context.Context, next fanout.Doer, backendName, method, pat
 	var body []byte
 	var err error
 	_, berr := e.cb.Execute(func() (struct{}, error) {
+		e.inFlight.Add(1)
+		defer e.inFlight.Add(-1)
 		status, body, err = next.Do(ctx, backendName, method, path)
 		return struct{}{}, fault(status, err)
 	})

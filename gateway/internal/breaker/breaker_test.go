@@ -238,3 +238,41 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestAdmits: a closed breaker admits, an open one does not, and a
+// half-open one admits only while a probe is free.
+func TestAdmits(t *testing.T) {
+	set, _ := newSet(t, Settings{Failures: 1, Open: 20 * time.Millisecond, Probes: 1})
+	if !set.Admits("results") || !set.Admits("unknown") {
+		t.Fatal("a closed breaker refuses")
+	}
+	d := &scriptedDoer{}
+	d.set(500, nil)
+	call(set, d)
+	if set.Admits("results") {
+		t.Fatal("an open breaker admits")
+	}
+	waitFor(t, "half-open", func() bool { return set.State("results") == HalfOpen })
+	if !set.Admits("results") {
+		t.Fatal("a half-open breaker with its probe free refuses")
+	}
+	release, entered := make(chan struct{}), make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		call(set, fanout.DoerFunc(func(context.Context, string, string, string) (int, []byte, error) {
+			close(entered)
+			<-release
+			return 200, nil, nil
+		}))
+	}()
+	<-entered
+	if set.Admits("results") {
+		t.Error("a half-open breaker with its probe out admits")
+	}
+	close(release)
+	<-done
+	if !set.Admits("results") {
+		t.Error("closed again after a good probe, yet refuses")
+	}
+}

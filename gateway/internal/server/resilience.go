@@ -45,16 +45,16 @@ func (s *Server) admit(ctx *fasthttp.RequestCtx, o *operation) (admitted, holds 
 }
 
 // circuitOpen answers 503 at once, before any backend work, when the
-// breaker of a required call's backend is open: the request would fail on
-// that call anyway, and waiting for its siblings (the primary is never
-// cancelled) would only make the refusal slow. It reports whether it
-// answered. A half-open breaker lets the request go, for its probes.
+// breaker of a required call's backend would refuse the call (open, or
+// half-open with its probes out): the request would fail on that call
+// anyway, and waiting for its siblings (the primary is never cancelled)
+// would only make the refusal slow. It reports whether it answered.
 func (s *Server) circuitOpen(ctx *fasthttp.RequestCtx, o *operation) bool {
 	if s.breakers == nil || o.plan == nil {
 		return false
 	}
 	for _, c := range o.plan.Calls() {
-		if c.Spec.Optional || s.breakers.State(c.Spec.Backend) != breaker.Open {
+		if c.Spec.Optional || s.breakers.Admits(c.Spec.Backend) {
 			continue
 		}
 		s.metrics.Error(metrics.KindUnavailable)
