@@ -255,5 +255,15 @@ func runMetric(res *result.Scenario, run *result.Run, sum load.Summary, metric s
 		code, _ := strconv.Atoi(strings.TrimPrefix(metric, "code_"))
 		return sum.CodeFraction(code), nil
 	}
+	if svc, ok := strings.CutPrefix(metric, scenario.CallsPerSecondPrefix); ok {
+		phase := ""
+		if len(n.Parts) == 3 {
+			phase = n.Parts[1]
+		}
+		if v, ok := callsPerSecond(run, phase, svc, sum.Window); ok {
+			return v, nil
+		}
+		return 0, fmt.Errorf("%s: no count of the backend calls of %s", n, svc)
+	}
 	return 0, fmt.Errorf("%s: unknown metric", n)
 }

@@ -32,7 +32,7 @@ import (
 )
 
 // DefaultSuite names the scenarios `bench` runs without arguments, in order.
-var DefaultSuite = []string{"talk", "tail", "pool-vs-async", "slow-backend", "capacity", "soak"}
+var DefaultSuite = []string{"talk", "tail", "pool-vs-async", "slow-backend", "dead-backend", "overload", "capacity", "soak"}
 
 // QuickSuite is the scenario of `bench -quick`: the whole pipeline in well
 // under a minute.
@@ -435,11 +435,22 @@ func (r *runner) attack(ctx context.Context, gw *launch.Proc, base load.Attack, 
 	a := base
 	a.Duration, a.Out = d, f
 	r.withEvents(ctx, &a)
+	var phases *phaseCalls
+	if a.At != nil {
+		phases = newPhaseCalls(ctx, r.mocks, a.PhaseNames)
+		at := a.At
+		a.At = func(i int) { phases.next(ctx); at(i) }
+	}
 	// The gateway serves /metrics on its admin listener only.
 	smp := newSampler(gw, gw.Addr("admin"))
 	smp.begin(ctx)
 	rep, err := load.Run(ctx, a)
 	run.Samples = smp.end(ctx)
+	run.Policies = policies(ctx, smp.metrics)
+	if phases != nil {
+		phases.next(ctx)
+		run.PhaseBackendCalls = phases.result()
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			_ = f.Close()

@@ -79,6 +79,14 @@ type Run struct {
 	// CallsPerRequest is their sum divided by the public requests.
 	BackendCalls    map[string]int64 `json:"backend_calls,omitempty"`
 	CallsPerRequest float64          `json:"calls_per_request"`
+	// PhaseBackendCalls counts, in a run with events, the requests each
+	// backend served during each phase (by phase name, then backend), in
+	// wall time from the phase's event to the next one or the end.
+	PhaseBackendCalls map[string]map[string]int64 `json:"phase_backend_calls,omitempty"`
+	// Policies are the gateway's resilience figures at the end of the
+	// run, as its /metrics gives them: requests shed, the overload limit,
+	// breaker transitions and refusals, retries (see PolicyMetrics).
+	Policies map[string]float64 `json:"policies,omitempty"`
 	// Samples watch the gateway over the measured attack (about every
 	// SampleEvery), with one sample just before and one just after it;
 	// RSSGrowth and GoroutineGrowth compare those two. GoroutineGrowth

@@ -13,6 +13,7 @@
 package scenario
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -78,6 +79,12 @@ type Gateway struct {
 	Deadline time.Duration
 	// BackendTimeout of one backend call (0: the gateway's default).
 	BackendTimeout time.Duration
+	// Overload lists the settings of the gateway's overload shedding to
+	// compare, true for on (default: [true], the gateway's default). Off
+	// gives variants of their own, labelled MODE_noshed.
+	Overload []bool
+	// Breaker turns the gateway's per-backend circuit breakers on.
+	Breaker bool
 }
 
 // Variant is one gateway configuration to measure: a mode, and for pool a
@@ -89,11 +96,35 @@ type Variant struct {
 	Label    string
 	Mode     string
 	PoolSize int
+	// NoShed runs the gateway with -overload off.
+	NoShed bool
 }
 
-// Variants expands the modes and pool sizes into the variants to run, in
-// the order of Modes.
+// NoShedSuffix ends the label of a variant run with -overload off.
+const NoShedSuffix = "_noshed"
+
+// Variants expands the modes, pool sizes and overload settings into the
+// variants to run, in the order of Modes, shedding on before off.
 func (g Gateway) Variants() []Variant {
+	base := g.variants()
+	if len(g.Overload) == 0 {
+		return base
+	}
+	var out []Variant
+	for _, v := range base {
+		for _, on := range g.Overload {
+			w := v
+			if !on {
+				w.NoShed, w.Label = true, v.Label+NoShedSuffix
+			}
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// variants expands the modes and pool sizes.
+func (g Gateway) variants() []Variant {
 	var out []Variant
 	for _, m := range g.Modes {
 		if m != "pool" {
@@ -267,6 +298,17 @@ var LimitNames = map[string]string{
 
 // LimitStats are the statistics of a limit an expectation may name.
 var LimitStats = []string{"p50", "p90", "p99", "p999", "mean"}
+
+// CallsPerSecondPrefix starts the metric calls_per_s_SERVICE: the requests
+// one backend served per second, over a run or one of its phases.
+const CallsPerSecondPrefix = "calls_per_s_"
+
+// IsCallsMetric reports whether m is calls_per_s_SERVICE for a known
+// service.
+func IsCallsMetric(m string) bool {
+	svc, ok := strings.CutPrefix(m, CallsPerSecondPrefix)
+	return ok && slices.Contains(model.Services, svc)
+}
 
 // IsStatusMetric reports whether m is "code_NNN", the fraction of responses
 // with status NNN (code_0 counts transport errors and timeouts).

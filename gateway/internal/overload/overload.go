@@ -130,10 +130,17 @@ func (l *Limiter) Acquire(p Priority) bool {
 	return true
 }
 
-// Release gives back an admitted request that took d, and adapts the limit
-// once a window has passed with enough requests.
-func (l *Limiter) Release(d time.Duration) {
+// Release gives back an admitted request that took d. Only a request that
+// was served (measured true) tells how long serving takes: a failure, such
+// as a refusal by an open breaker in microseconds or a timeout in seconds,
+// says nothing about queueing, and would drag the limit down or up for
+// nothing. The limit adapts once a window has passed with enough measured
+// requests.
+func (l *Limiter) Release(d time.Duration, measured bool) {
 	use := l.inFlight.Add(-1) + 1
+	if !measured {
+		return
+	}
 	l.mu.Lock()
 	l.winSum += d
 	l.winN++

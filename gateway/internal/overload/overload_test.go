@@ -36,7 +36,7 @@ func window(t *testing.T, l *Limiter, c *fakeClock, n int, d time.Duration) {
 		if i == n-1 {
 			c.t = c.t.Add(l.s.Window)
 		}
-		l.Release(d)
+		l.Release(d, true)
 	}
 }
 
@@ -65,7 +65,7 @@ func TestSheddingOrder(t *testing.T) {
 		t.Errorf("shed %d reads and %d writes, want 1 and 1", l.Shed(Sheddable), l.Shed(Critical))
 	}
 	for range 3 {
-		l.Release(time.Millisecond)
+		l.Release(time.Millisecond, true)
 	}
 	if !l.Acquire(Sheddable) {
 		t.Error("read shed after the releases brought in-flight under the limit")
@@ -140,5 +140,34 @@ func TestBounds(t *testing.T) {
 	}
 	if _, err := New(Settings{Min: 10, Max: 5}); err == nil {
 		t.Error("min above max accepted")
+	}
+}
+
+// TestFailuresNotMeasured: fast failures (an open breaker's refusals) do
+// not teach the limit that serving is fast: once pages are served again
+// at their usual latency, the limit does not collapse.
+func TestFailuresNotMeasured(t *testing.T) {
+	l, c := newLimiter(t, Settings{Initial: 32, Min: 4, Samples: 10})
+	for range 5 {
+		window(t, l, c, int(l.Limit()), 40*time.Millisecond)
+	}
+	before := l.Limit()
+	for range 20 {
+		for range 30 {
+			l.Acquire(Sheddable)
+		}
+		c.t = c.t.Add(l.s.Window)
+		for range 30 {
+			l.Release(200*time.Microsecond, false)
+		}
+	}
+	if l.InFlight() != 0 {
+		t.Fatalf("in flight %d after every release", l.InFlight())
+	}
+	for range 3 {
+		window(t, l, c, int(l.Limit()), 40*time.Millisecond)
+	}
+	if l.Limit() < before {
+		t.Errorf("limit %d after fast failures and normal pages, want at least %d", l.Limit(), before)
 	}
 }

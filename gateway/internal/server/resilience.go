@@ -146,5 +146,8 @@ func (s *Server) resilienceMetrics() {
 	}
 }
 
-// release gives an admitted request back to the limit with its duration.
-func (s *Server) release(start time.Time) { s.limiter.Release(time.Since(start)) }
+// release gives an admitted request back to the limit with its duration,
+// measured only if it was served: a failure's time is not a serving time.
+func (s *Server) release(ctx *fasthttp.RequestCtx, start time.Time) {
+	s.limiter.Release(time.Since(start), ctx.Response.StatusCode() < fasthttp.StatusInternalServerError)
+}

@@ -360,7 +360,7 @@ func (s *Server) serve(o *operation) fasthttp.RequestHandler {
 			return
 		}
 		if holds {
-			defer s.release(start)
+			defer s.release(ctx, start)
 		}
 		if s.circuitOpen(ctx, o) {
 			return
