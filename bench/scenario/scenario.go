@@ -80,8 +80,8 @@ type Gateway struct {
 	// BackendTimeout of one backend call (0: the gateway's default).
 	BackendTimeout time.Duration
 	// Overload lists the settings of the gateway's overload shedding to
-	// compare, true for on (default: [true], the gateway's default). Off
-	// gives variants of their own, labelled MODE_noshed.
+	// compare, true for on (default: [true], the gateway's default). With
+	// both, off gives variants of their own, labelled MODE_noshed.
 	Overload []bool
 	// Breaker turns the gateway's per-backend circuit breakers on.
 	Breaker bool
@@ -115,7 +115,12 @@ func (g Gateway) Variants() []Variant {
 		for _, on := range g.Overload {
 			w := v
 			if !on {
-				w.NoShed, w.Label = true, v.Label+NoShedSuffix
+				w.NoShed = true
+				// Off alone is a setting, not a comparison: the labels
+				// stay the modes'.
+				if len(g.Overload) > 1 {
+					w.Label += NoShedSuffix
+				}
 			}
 			out = append(out, w)
 		}

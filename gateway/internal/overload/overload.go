@@ -27,7 +27,7 @@ const (
 	DefaultInitial   = 64
 	DefaultMin       = 8
 	DefaultMax       = 10000
-	DefaultTolerance = 1.5
+	DefaultTolerance = 1.3
 	// DefaultWindow is how often the limit is reconsidered, given
 	// DefaultSamples requests at least.
 	DefaultWindow  = 100 * time.Millisecond
@@ -71,6 +71,10 @@ func (s Settings) withDefaults() Settings {
 	}
 	return s
 }
+
+// fastShare is the latency, as a multiple of the baseline, under which
+// the limit grows fast: up to it, requests wait for nothing.
+const fastShare = 1.1
 
 // Priority says how early a request is shed.
 type Priority int
@@ -168,10 +172,16 @@ func (l *Limiter) adapt(mean time.Duration) {
 	switch {
 	case gradient < 1:
 		l.est *= max(gradient, 0.5)
-	case congested:
-		// Used and still fast: probe for more, by a queue of sqrt(limit)
-		// as concurrency-limits' Gradient2 does.
+	case congested && float64(mean) <= fastShare*float64(l.baseline):
+		// Used and as fast as unloaded: probe for more, by a queue of
+		// sqrt(limit) as concurrency-limits' Gradient2 does, so that a
+		// rising load finds its limit within a second or two.
 		l.est += math.Sqrt(l.est)
+	case congested:
+		// Used and within the tolerance, yet slower: the queue has begun.
+		// Probe by one, so that the limit hovers near the knee instead of
+		// overshooting it by sqrt(limit) every window.
+		l.est++
 	}
 	l.est = min(max(l.est, float64(l.s.Min)), float64(l.s.Max))
 	l.limit.Store(int64(l.est))
