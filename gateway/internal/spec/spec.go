@@ -205,10 +205,21 @@ func decodeFanout(doc *openapi3.T, raw any, rules map[string]fanout.FieldRule) (
 	if err != nil {
 		return nil, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
 	var d fanoutDoc
-	if err := dec.Decode(&d); err != nil {
+	if err := strictDecode(b, &d); err != nil {
+		// Say which call a bad key is in: a policy misspelt in one call
+		// would otherwise be a riddle.
+		var raw struct {
+			Calls []json.RawMessage `json:"calls"`
+		}
+		if json.Unmarshal(b, &raw) == nil {
+			for i, c := range raw.Calls {
+				var cd callDoc
+				if cerr := strictDecode(c, &cd); cerr != nil {
+					return nil, fmt.Errorf("calls[%d] %q: %w", i, cd.Name, cerr)
+				}
+			}
+		}
 		return nil, err
 	}
 	if len(d.Calls) == 0 {
@@ -253,6 +264,13 @@ func decodeFanout(doc *openapi3.T, raw any, rules map[string]fanout.FieldRule) (
 		return nil, fmt.Errorf("primary %q is not a call", f.Primary)
 	}
 	return f, nil
+}
+
+// strictDecode decodes the JSON b into v, refusing unknown keys.
+func strictDecode(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
 }
 
 // Operations returns every operation, sorted by path then method.

@@ -57,6 +57,8 @@ func TestFanoutErrors(t *testing.T) {
 		// the operation and the call.
 		{"            method: POST\n", "            method: POST\n            retry: true\n", `createExperiment: call "create": retry`},
 		{"            optional: true\n", "            optional: true\n            retry: yes\n", "retry"},
+		// An unknown key names the operation and the call it is in.
+		{"            retry: true\n", "            retry: true\n            retries: 3\n", `getExperimentResults: x-fanout: calls[3] "results": json: unknown field "retries"`},
 	} {
 		doc := strings.Replace(base, c.old, c.new, 1)
 		if doc == base {
