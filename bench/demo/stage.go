@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -51,6 +52,9 @@ func startStage(ctx context.Context, bins launch.Binaries, logs io.Writer, mockA
 	}
 	ch := make(chan started, len(specs))
 	for _, sp := range specs {
+		// The demo shows what blocking, pools and overload do to a
+		// gateway; shedding the excess would hide it.
+		sp.Args = append(slices.Clone(sp.Args), "-overload", "off")
 		go func() {
 			p, err := launch.StartGateway(ctx, bins.Gateway, sp, mocks, logs)
 			ch <- started{sp.Mode, p, err}

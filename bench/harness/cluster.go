@@ -119,6 +119,12 @@ func startGateway(ctx context.Context, bin string, s *scenario.Scenario, v scena
 	if g.BackendTimeout > 0 {
 		args = append(args, "-backend-timeout", g.BackendTimeout.String())
 	}
+	if v.NoShed {
+		args = append(args, "-overload", "off")
+	}
+	if g.Breaker {
+		args = append(args, "-breaker", "on")
+	}
 	// The admin listener serves /metrics, which the sampler reads.
 	return launch.StartGateway(ctx, bin, launch.Gateway{
 		Mode: v.Mode, PoolSize: v.PoolSize, Admin: true,

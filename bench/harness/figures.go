@@ -220,6 +220,16 @@ func runMetric(res *result.Scenario, run *result.Run, sum load.Summary, metric s
 	if d, ok := sum.Latency.Stat(metric); ok {
 		return result.Millis(d), nil
 	}
+	if stat, ok := strings.CutPrefix(metric, "ok_"); ok {
+		if d, ok := sum.OKLatency.Stat(stat); ok {
+			return result.Millis(d), nil
+		}
+	}
+	if stat, ok := strings.CutPrefix(metric, "failed_"); ok {
+		if d, ok := sum.FailedLatency.Stat(stat); ok {
+			return result.Millis(d), nil
+		}
+	}
 	ratio := func(d, limit time.Duration) (float64, error) {
 		if res.Limits == nil || limit <= 0 {
 			return 0, fmt.Errorf("%s: no limits (%s)", n, res.LimitsNote)
@@ -244,6 +254,16 @@ func runMetric(res *result.Scenario, run *result.Run, sum load.Summary, metric s
 	if scenario.IsStatusMetric(metric) {
 		code, _ := strconv.Atoi(strings.TrimPrefix(metric, "code_"))
 		return sum.CodeFraction(code), nil
+	}
+	if svc, ok := strings.CutPrefix(metric, scenario.CallsPerSecondPrefix); ok {
+		phase := ""
+		if len(n.Parts) == 3 {
+			phase = n.Parts[1]
+		}
+		if v, ok := callsPerSecond(run, phase, svc, sum.Window); ok {
+			return v, nil
+		}
+		return 0, fmt.Errorf("%s: no count of the backend calls of %s", n, svc)
 	}
 	return 0, fmt.Errorf("%s: unknown metric", n)
 }

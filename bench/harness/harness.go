@@ -17,6 +17,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -32,7 +33,7 @@ import (
 )
 
 // DefaultSuite names the scenarios `bench` runs without arguments, in order.
-var DefaultSuite = []string{"talk", "tail", "pool-vs-async", "slow-backend", "hedging", "hot-keys", "capacity", "soak"}
+var DefaultSuite = []string{"talk", "tail", "pool-vs-async", "slow-backend", "hedging", "hot-keys", "dead-backend", "overload", "capacity", "soak"}
 
 // QuickSuite is the scenario of `bench -quick`: the whole pipeline in well
 // under a minute.
@@ -436,6 +437,12 @@ func (r *runner) attack(ctx context.Context, gw *launch.Proc, base load.Attack, 
 	a := base
 	a.Duration, a.Out = d, f
 	r.withEvents(ctx, &a)
+	var phases *phaseCalls
+	if a.At != nil {
+		phases = newPhaseCalls(ctx, r.mocks, a.PhaseNames)
+		at := a.At
+		a.At = func(i int) { phases.next(ctx); at(i) }
+	}
 	// The gateway serves /metrics on its admin listener only.
 	smp := newSampler(gw, gw.Addr("admin"))
 	pol0 := policyCounters(ctx, smp.metrics)
@@ -443,6 +450,16 @@ func (r *runner) attack(ctx context.Context, gw *launch.Proc, base load.Attack, 
 	rep, err := load.Run(ctx, a)
 	run.Samples = smp.end(ctx)
 	run.Policies = policyDelta(pol0, policyCounters(ctx, smp.metrics))
+	if res := resilienceFigures(ctx, smp.metrics); res != nil {
+		if run.Policies == nil {
+			run.Policies = map[string]float64{}
+		}
+		maps.Copy(run.Policies, res)
+	}
+	if phases != nil {
+		phases.next(ctx)
+		run.PhaseBackendCalls = phases.result()
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			_ = f.Close()

@@ -121,6 +121,13 @@ type Summary struct {
 	Window  time.Duration `json:"window"`
 	Span    time.Duration `json:"span"`
 	Latency Latency       `json:"latency"`
+	// OKLatency is the distribution of the answered 2xx/3xx (the served
+	// requests), FailedLatency that of the other answers (a shed request,
+	// a refusal by an open breaker, a 502): a gateway that refuses fast
+	// and serves well shows both, which the whole distribution mixes up.
+	// Requests without an answer are in neither.
+	OKLatency     Latency `json:"ok_latency"`
+	FailedLatency Latency `json:"failed_latency"`
 	// Codes counts responses by status ("200", "504"; "0" for no
 	// response). Errors counts failures by kind: "timeout", "refused",
 	// "reset", "eof", "other" for no response, and "http_NNN" for statuses
@@ -433,16 +440,21 @@ func summarise(recs []record, from, to time.Duration) Summary {
 		return s
 	}
 	lat := make([]time.Duration, len(recs))
-	var sum time.Duration
 	var first, end time.Duration = recs[0].offset, 0
 	ok, partial := 0, 0
 	var complete []time.Duration // latencies of the complete answers
+	var served, failed []time.Duration
 	for i, r := range recs {
 		lat[i] = r.latency
-		sum += r.latency
 		first = min(first, r.offset)
 		end = max(end, r.offset+r.latency)
 		s.Codes[strconv.Itoa(int(r.code))]++
+		switch {
+		case r.code >= 200 && r.code < 400:
+			served = append(served, r.latency)
+		case r.code != 0:
+			failed = append(failed, r.latency)
+		}
 		switch {
 		case r.errKind != "":
 			if s.Errors == nil {
@@ -457,10 +469,9 @@ func summarise(recs []record, from, to time.Duration) Summary {
 			complete = append(complete, r.latency)
 		}
 	}
-	slices.Sort(lat)
-	q := func(p float64) time.Duration { return limits.Quantile(lat, p) }
-	s.Latency = Latency{Dist: limits.Dist{P50: q(0.5), P90: q(0.9), P99: q(0.99), P999: q(0.999),
-		Mean: sum / time.Duration(len(lat))}, Max: lat[len(lat)-1]}
+	s.Latency = distribution(lat)
+	s.OKLatency = distribution(served)
+	s.FailedLatency = distribution(failed)
 	n := float64(len(recs))
 	s.Success = float64(ok) / n
 	s.Partial = float64(partial) / n
@@ -472,6 +483,21 @@ func summarise(recs []record, from, to time.Duration) Summary {
 	}
 	s.Span = end - first
 	return s
+}
+
+// distribution sorts lat and returns its figures; zero for none.
+func distribution(lat []time.Duration) Latency {
+	if len(lat) == 0 {
+		return Latency{}
+	}
+	slices.Sort(lat)
+	var sum time.Duration
+	for _, d := range lat {
+		sum += d
+	}
+	q := func(p float64) time.Duration { return limits.Quantile(lat, p) }
+	return Latency{Dist: limits.Dist{P50: q(0.5), P90: q(0.9), P99: q(0.99), P999: q(0.999),
+		Mean: sum / time.Duration(len(lat))}, Max: lat[len(lat)-1]}
 }
 
 // arrivals counts the complete answers of recs that arrived within [from,

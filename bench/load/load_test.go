@@ -351,3 +351,26 @@ func TestTargetsAskForIdentity(t *testing.T) {
 		t.Errorf("requests seen: %v, want GETs and POSTs", seen)
 	}
 }
+
+// TestServedAndFailedLatencyApart: a fast refusal and a slow page are
+// measured apart, so that a scenario can ask how fast a gateway refuses and
+// how well it serves, which the whole distribution mixes up.
+func TestServedAndFailedLatencyApart(t *testing.T) {
+	recs := []record{
+		{code: 200, latency: 40 * time.Millisecond},
+		{code: 200, latency: 50 * time.Millisecond},
+		{code: 503, latency: time.Millisecond},
+		{code: 503, latency: 2 * time.Millisecond},
+		{code: 0, latency: 5 * time.Second}, // no answer: in neither
+	}
+	s := summarise(recs, 0, time.Second)
+	if s.OKLatency.Max != 50*time.Millisecond || s.OKLatency.P50 < 40*time.Millisecond {
+		t.Errorf("served latency %+v, want 40 to 50 ms", s.OKLatency)
+	}
+	if s.FailedLatency.Max != 2*time.Millisecond {
+		t.Errorf("failed latency %+v, want at most 2 ms", s.FailedLatency)
+	}
+	if s.Latency.Max != 5*time.Second {
+		t.Errorf("whole latency max %v, want 5 s", s.Latency.Max)
+	}
+}

@@ -141,6 +141,18 @@ var figures = []figure{
 	{name: "peak goroutines", get: peakGoroutines, format: f0, better: -1},
 	{name: "goroutine growth", get: always(func(r *result.Run) float64 { return float64(r.GoroutineGrowth) }), format: f0, better: -1},
 	{name: "calls/req", get: always(func(r *result.Run) float64 { return r.CallsPerRequest }), format: f2, better: -1},
+	// The served and the failed answers apart (a shed or refused answer
+	// is fast, a served page is not); an older summary.json has neither.
+	{name: "served p99 ms", get: partP99(func(r *result.Run) load.Latency { return r.OKLatency }), format: f2, better: -1},
+	{name: "failed p99 ms", get: partP99(func(r *result.Run) load.Latency { return r.FailedLatency }), format: f2, better: -1},
+}
+
+// partP99 returns the p99 of a part of a run's answers, if it has any.
+func partP99(part func(*result.Run) load.Latency) func(*result.Run) (float64, bool) {
+	return func(r *result.Run) (float64, bool) {
+		l := part(r)
+		return msOf(l.P99), l.Max > 0
+	}
 }
 
 func peakGoroutines(r *result.Run) (float64, bool) {
@@ -167,7 +179,7 @@ var shownFields = []string{"variant", "mode", "pool_size", "rate", "file", "prob
 	"cpu", "cpu_per_request", "peak_rss", "backend_calls", "calls_per_request",
 	"rss_growth", "goroutine_growth", "achieved_rate", "complete", "partial",
 	"failed", "window", "warmup", "latency_slope", "generator_cpu",
-	"generator_cpu_share", "generator_limited", "hold"}
+	"generator_cpu_share", "generator_limited", "hold", "ok_latency", "failed_latency"}
 
 func f0(x float64) string { return noNegativeZero(fmt.Sprintf("%.0f", x)) }
 func f1(x float64) string { return noNegativeZero(fmt.Sprintf("%.1f", x)) }

@@ -79,15 +79,22 @@ type Run struct {
 	// CallsPerRequest is their sum divided by the public requests.
 	BackendCalls    map[string]int64 `json:"backend_calls,omitempty"`
 	CallsPerRequest float64          `json:"calls_per_request"`
-	// Policies counts what the gateway's call policies did during the
-	// attack, from its /metrics: hedges_sent, hedges_won,
-	// coalesced_calls, cache_hits, cache_misses (those it declares).
+	// Policies holds what the gateway's policies did during the attack,
+	// from its /metrics: the call policies' counters over the attack
+	// (hedges_sent, hedges_won, coalesced_calls, cache_hits, cache_misses,
+	// those it declares), and the resilience series at the end of the run,
+	// by full series name (requests shed, the overload limit, breaker
+	// transitions and refusals, retries).
 	Policies map[string]float64 `json:"policies,omitempty"`
 	// PagesCompared counts, with load.compare_bodies, the URLs whose
 	// bodies were compared with an earlier run at the same rate, and
 	// PagesDiffering those whose bodies differed there or within the run.
 	PagesCompared  int `json:"pages_compared,omitempty"`
 	PagesDiffering int `json:"pages_differing,omitempty"`
+	// PhaseBackendCalls counts, in a run with events, the requests each
+	// backend served during each phase (by phase name, then backend), in
+	// wall time from the phase's event to the next one or the end.
+	PhaseBackendCalls map[string]map[string]int64 `json:"phase_backend_calls,omitempty"`
 	// Samples watch the gateway over the measured attack (about every
 	// SampleEvery), with one sample just before and one just after it;
 	// RSSGrowth and GoroutineGrowth compare those two. GoroutineGrowth

@@ -149,7 +149,7 @@ func (d *decoder) gateway(n *yaml.Node) Gateway {
 	if n == nil {
 		return g
 	}
-	f, err := d.Fields(n, "gateway", "modes", "pool_sizes", "max_conns", "deadline", "backend_timeout", "configs")
+	f, err := d.Fields(n, "gateway", "modes", "pool_sizes", "max_conns", "deadline", "backend_timeout", "configs", "overload", "breaker")
 	if !d.OK(err) {
 		return g
 	}
@@ -198,6 +198,14 @@ func (d *decoder) gateway(n *yaml.Node) Gateway {
 	if m := f["configs"]; m != nil {
 		g.Configs = d.configs(m)
 	}
+	if m := f["overload"]; m != nil {
+		g.Overload = d.switches(m, "gateway.overload")
+	}
+	if m := f["breaker"]; m != nil {
+		if on, err := d.switchValue(m, "gateway.breaker"); d.OK(err) {
+			g.Breaker = on
+		}
+	}
 	return g
 }
 
@@ -231,6 +239,42 @@ func (d *decoder) configs(n *yaml.Node) []Config {
 		d.OK(d.Errorf(n, "gateway.configs", "empty"))
 	}
 	return out
+}
+
+// switches reads an on/off setting, or a list of them to compare
+// ([on, off]); its problems are recorded.
+func (d *decoder) switches(m *yaml.Node, path string) []bool {
+	if m.Kind != yaml.SequenceNode {
+		on, err := d.switchValue(m, path)
+		if !d.OK(err) {
+			return nil
+		}
+		return []bool{on}
+	}
+	items, err := d.List(m, path)
+	if !d.OK(err) {
+		return nil
+	}
+	if len(items) == 0 {
+		d.OK(d.Errorf(m, path, "empty: give on, off or both"))
+		return nil
+	}
+	return distinct(d, items, path, "%v appears twice", d.switchValue)
+}
+
+// switchValue reads on or off (true or false).
+func (d *decoder) switchValue(m *yaml.Node, path string) (bool, error) {
+	v, err := d.Str(m, path)
+	if err != nil {
+		return false, err
+	}
+	switch v {
+	case "on", "true":
+		return true, nil
+	case "off", "false":
+		return false, nil
+	}
+	return false, d.Errorf(m, path, "%q: want on or off", v)
 }
 
 // targets decodes the targets; a target with a problem is recorded and
@@ -707,7 +751,7 @@ func checkName(n expect.Name, s *Scenario, labels, phases map[string]bool) error
 		}
 		return nil
 	}
-	if _, ok := Metrics[m]; ok || IsStatusMetric(m) {
+	if _, ok := Metrics[m]; ok || IsStatusMetric(m) || IsCallsMetric(m) {
 		return nil
 	}
 	return fmt.Errorf("unknown metric %q (known: %s, code_NNN)", m, strings.Join(slices.Sorted(maps.Keys(Metrics)), ", "))

@@ -13,6 +13,7 @@
 package scenario
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -83,6 +84,12 @@ type Gateway struct {
 	// on and off (e.g. `unhedged: -hedge-budget 0`). None: one run per
 	// variant, with the gateway's defaults.
 	Configs []Config
+	// Overload lists the settings of the gateway's overload shedding to
+	// compare, true for on (default: [true], the gateway's default). With
+	// both, off gives variants of their own, labelled MODE_noshed.
+	Overload []bool
+	// Breaker turns the gateway's per-backend circuit breakers on.
+	Breaker bool
 }
 
 // Config is a named set of gateway flags.
@@ -102,11 +109,40 @@ type Variant struct {
 	PoolSize int
 	// Args are the flags of the variant's Config, if any.
 	Args []string
+	// NoShed runs the gateway with -overload off.
+	NoShed bool
 }
 
-// Variants expands the modes and pool sizes into the variants to run, in
-// the order of Modes.
+// NoShedSuffix ends the label of a variant run with -overload off.
+const NoShedSuffix = "_noshed"
+
+// Variants expands the modes, pool sizes and overload settings into the
+// variants to run, in the order of Modes, shedding on before off.
 func (g Gateway) Variants() []Variant {
+	base := g.variants()
+	if len(g.Overload) == 0 {
+		return base
+	}
+	var out []Variant
+	for _, v := range base {
+		for _, on := range g.Overload {
+			w := v
+			if !on {
+				w.NoShed = true
+				// Off alone is a setting, not a comparison: the labels
+				// stay the modes'.
+				if len(g.Overload) > 1 {
+					w.Label += NoShedSuffix
+				}
+			}
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// variants expands the modes and pool sizes.
+func (g Gateway) variants() []Variant {
 	var out []Variant
 	for _, m := range g.Modes {
 		if m != "pool" {
@@ -270,6 +306,12 @@ var Metrics = map[string]string{
 	"p999":              "99.9th percentile latency (ms)",
 	"max":               "maximum latency (ms)",
 	"mean":              "mean latency (ms)",
+	"ok_p50":            "median latency of the requests answered 2xx/3xx (ms)",
+	"ok_p99":            "99th percentile latency of the requests answered 2xx/3xx (ms)",
+	"ok_max":            "maximum latency of the requests answered 2xx/3xx (ms)",
+	"failed_p50":        "median latency of the requests answered otherwise: shed, refused, failed (ms)",
+	"failed_p99":        "99th percentile latency of the requests answered otherwise (ms)",
+	"failed_max":        "maximum latency of the requests answered otherwise (ms)",
 	"throughput":        "complete answers the gateway delivered per second: those arriving in a window as long as the measured one, shifted by their median latency (never above achieved_rate)",
 	"rate":              "offered rate (requests per second)",
 	"achieved_rate":     "rate the load generator actually sent (requests per second)",
@@ -313,6 +355,17 @@ var LimitNames = map[string]string{
 
 // LimitStats are the statistics of a limit an expectation may name.
 var LimitStats = []string{"p50", "p90", "p99", "p999", "mean"}
+
+// CallsPerSecondPrefix starts the metric calls_per_s_SERVICE: the requests
+// one backend served per second, over a run or one of its phases.
+const CallsPerSecondPrefix = "calls_per_s_"
+
+// IsCallsMetric reports whether m is calls_per_s_SERVICE for a known
+// service.
+func IsCallsMetric(m string) bool {
+	svc, ok := strings.CutPrefix(m, CallsPerSecondPrefix)
+	return ok && slices.Contains(model.Services, svc)
+}
 
 // IsStatusMetric reports whether m is "code_NNN", the fraction of responses
 // with status NNN (code_0 counts transport errors and timeouts).

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -277,5 +278,50 @@ events:
 	}, "\n")
 	if err.Error() != want {
 		t.Errorf("problems:\n%v\nwant:\n%s", err, want)
+	}
+}
+
+// TestDecodePolicies: overload compares shedding on and off as variants
+// of their own (MODE_noshed) only when both are given; off alone keeps the
+// modes' labels; breaker turns the breakers on; expectations may name the
+// new variants and the served/failed latencies and calls per second.
+func TestDecodePolicies(t *testing.T) {
+	src := `gateway: {modes: [concurrent, pool], overload: [on, off], breaker: on}
+targets: [{path: /x}]
+load: {rates: [10]}
+expect:
+  - concurrent_noshed.ok_p99 > concurrent.ok_p99
+  - concurrent.failed_p99 <= 5ms
+  - concurrent.calls_per_s_results <= 3
+`
+	s, err := Decode(strings.NewReader(src), "p.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var labels []string
+	for _, v := range s.Gateway.Variants() {
+		labels = append(labels, fmt.Sprintf("%s:%v", v.Label, v.NoShed))
+	}
+	if got, want := strings.Join(labels, " "), "concurrent:false concurrent_noshed:true pool:false pool_noshed:true"; got != want {
+		t.Errorf("variants %s, want %s", got, want)
+	}
+	if !s.Gateway.Breaker {
+		t.Error("breaker: on not read")
+	}
+	s, err = Decode(strings.NewReader("gateway: {modes: [concurrent], overload: off}\ntargets: [{path: /x}]\nload: {rates: [10]}\n"), "q.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := s.Gateway.Variants(); len(v) != 1 || v[0].Label != "concurrent" || !v[0].NoShed {
+		t.Errorf("overload: off alone: %+v, want concurrent with shedding off", v)
+	}
+	for _, bad := range []string{"overload: maybe", "overload: []", "overload: [on, on]", "breaker: [on]"} {
+		_, err := Decode(strings.NewReader("gateway: {"+bad+"}\ntargets: [{path: /x}]\nload: {rates: [10]}\n"), "b.yaml")
+		if err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+	if _, err := Decode(strings.NewReader("targets: [{path: /x}]\nload: {rates: [10]}\nexpect: [concurrent.calls_per_s_nothing < 1]\n"), "c.yaml"); err == nil {
+		t.Error("calls_per_s of an unknown service accepted")
 	}
 }

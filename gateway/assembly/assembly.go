@@ -108,6 +108,10 @@ func New(cfg config.Config, log *slog.Logger) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
+	policies, err := resilience(cfg.Resilience, clients.Names(), log)
+	if err != nil {
+		return nil, err
+	}
 	srv, err := server.New(server.Config{
 		Spec:        doc,
 		Executor:    exec,
@@ -117,6 +121,9 @@ func New(cfg config.Config, log *slog.Logger) (*Gateway, error) {
 		Limits:      cfg.Limits,
 		HedgeBudget: float64(cfg.HedgeBudget),
 		NoCoalesce:  !bool(cfg.Coalesce),
+		Breakers:    policies.Breakers,
+		Overload:    policies.Overload,
+		Retry:       policies.Retry,
 	})
 	if err != nil {
 		closeExecutor(exec)

@@ -52,6 +52,12 @@ type CallSpec struct {
 	// Cache keeps a 2xx answer this long for the same path; 0 keeps none.
 	// GET only.
 	Cache time.Duration
+	// Retry allows a second attempt of the call when the first was never
+	// sent (no connection) or answered 503, within the request's deadline
+	// and the process-wide retry budget. Only a GET may declare it: a
+	// retried POST could create twice. The engine hands such a call's spec
+	// to the Doer in its context (SpecOf), for the retry middleware.
+	Retry bool
 }
 
 // FieldRule is what a response field must be to fill a call's path. It is
@@ -223,6 +229,9 @@ func checkCalls(specs []CallSpec) (map[string]int, []template, error) {
 		}
 		if err := checkPolicy(s); err != nil {
 			return nil, nil, fmt.Errorf("call %q: %w", s.Name, err)
+		}
+		if s.Retry && s.Method != "GET" {
+			return nil, nil, fmt.Errorf("call %q: retry: only a GET call may be retried, not %s", s.Name, s.Method)
 		}
 		t, err := parseTemplate(s.Path)
 		if err != nil {

@@ -245,6 +245,9 @@ func (r *run) send(i int, path string, wait time.Duration) {
 			defer r.track(i, nil)
 		}
 	}
+	if spec.Retry {
+		ctx = withSpec(ctx, spec)
+	}
 	t0 := time.Now()
 	status, body, via, err := doCall(r.doer, ctx, i, spec.Backend, spec.Method, path)
 	o.Via = via

@@ -41,6 +41,10 @@ const (
 	// failed). It is never a public kind: the engine reports such a call
 	// aborted, and a client that went away reads nothing.
 	KindCancelled Kind = "cancelled"
+	// KindCircuitOpen: the backend's circuit breaker is open (it failed
+	// too often of late), so the call was refused without being sent; the
+	// client may retry after the Retry-After the gateway sends.
+	KindCircuitOpen Kind = "circuit_open"
 )
 
 // Detail is the kind as a public phrase: "timeout", "bad status 500",
@@ -55,6 +59,8 @@ func (k Kind) Detail(status int) string {
 		return "too large"
 	case KindUnavailable:
 		return "no free connection"
+	case KindCircuitOpen:
+		return "circuit open"
 	}
 	return string(k)
 }

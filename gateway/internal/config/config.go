@@ -73,6 +73,8 @@ type Config struct {
 	// Options configure the backend clients: MaxConns counts connections
 	// to one backend, Timeout (backend_timeout) bounds one call.
 	backend.Options `yaml:",inline"`
+	// Resilience are the overload, breaker and retry policies.
+	Resilience `yaml:",inline"`
 }
 
 // Default returns the settings used when nothing else is given.
@@ -90,6 +92,7 @@ func Default() Config {
 		Coalesce:    true,
 		Limits:      server.DefaultLimits(),
 		Options:     backend.Options{MaxConns: backend.DefaultMaxConns},
+		Resilience:  DefaultResilience(),
 	}
 }
 
@@ -149,6 +152,13 @@ Config file (YAML, unknown fields are errors; the values shown are the defaults)
   max_conns_per_ip: {{.MaxConnsPerIP}}
   max_body_bytes_in_flight: {{.MaxBodyBytesInFlight}}
   max_body_bytes_per_ip: {{.MaxBodyBytesPerIP}}
+  overload: {{.Overload}}              # adaptive limit on requests in progress; off: never shed
+  breaker: {{.Breaker}}              # a circuit breaker per backend
+  breaker_failures: {{.BreakerFailures}}
+  breaker_failure_rate: {{.BreakerFailureRate}}
+  breaker_open: {{.BreakerOpen}}
+  breaker_probes: {{.BreakerProbes}}
+  retry_budget: {{.RetryBudget}}         # of the calls declaring retry: true; 0 = no retries
 
 Flags:
 `))
@@ -222,6 +232,7 @@ func (c *Config) flags(file *string, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.MaxClientConns, "max-client-conns", c.MaxClientConns, "client connections served at once; a further one takes the slot of the longest idle keep-alive connection, or gets 503")
 	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", c.MaxConnsPerIP, "connections from one client address; a further one takes the slot of the address's longest idle one, or gets 429; 0: no limit")
 	fs.IntVar(&c.MaxBodyBytesInFlight, "max-body-bytes-in-flight", c.MaxBodyBytesInFlight, "request body `BYTES` received at once, reserved by Content-Length before a body is read; further bodies get 503")
+	c.Resilience.flags(fs)
 	fs.IntVar(&c.MaxBodyBytesPerIP, "max-body-bytes-per-ip", c.MaxBodyBytesPerIP, "request body `BYTES` received at once from one client address; further bodies get 429")
 	return fs
 }
@@ -332,6 +343,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("max_body_bytes_per_ip: %d, want at least max_body_size (%d)", c.MaxBodyBytesPerIP, c.MaxRequestBodySize)
 	case c.MaxBodyBytesInFlight < c.MaxBodyBytesPerIP:
 		return fmt.Errorf("max_body_bytes_in_flight: %d, want at least max_body_bytes_per_ip (%d)", c.MaxBodyBytesInFlight, c.MaxBodyBytesPerIP)
+	}
+	if err := c.Resilience.validate(); err != nil {
+		return err
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

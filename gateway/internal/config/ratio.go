@@ -77,3 +77,9 @@ func (s *Switch) UnmarshalYAML(n *yaml.Node) error {
 	}
 	return nil
 }
+
+// MarshalText writes the ratio as a percentage.
+func (r Ratio) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// MarshalText writes "on" or "off".
+func (s Switch) MarshalText() ([]byte, error) { return []byte(s.String()), nil }

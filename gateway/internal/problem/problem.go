@@ -38,6 +38,9 @@ const (
 	TypeTooManyConnections   = "urn:fanout:problem:too-many-connections"  // from one address (429)
 	TypeVersionNotSupported  = "urn:fanout:problem:version-not-supported" // not HTTP/1.x (505)
 	TypeTooManyBodyBytes     = "urn:fanout:problem:too-many-body-bytes"   // body budget spent (503, or 429 for one address)
+	// TypeOverloaded: the gateway is at its adaptive limit of requests in
+	// progress and shed this one (503 with Retry-After).
+	TypeOverloaded = "urn:fanout:problem:overloaded"
 )
 
 // InvalidParam names one invalid part of a request and says why.

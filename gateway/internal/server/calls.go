@@ -33,6 +33,9 @@ type state struct {
 	goneFn func()
 	// pd binds the operation's call policies to the request's Doer.
 	pd fanout.PolicyDoer
+	// The policies' wrappers of the request's Doer (see guard).
+	brk breakerDoer
+	rty retryDoer
 }
 
 var states = sync.Pool{New: func() any {
@@ -67,6 +70,10 @@ func (st *state) unwatch(w *clientWatch) {
 // is not watched.
 func (s *Server) execute(ctx *fasthttp.RequestCtx, o *operation, start time.Time, st *state, d fanout.Doer) (*fanout.Result, time.Duration) {
 	st.params.fill(ctx, o.op)
+	// The breaker and retry wrap each attempt; the call policies (hedge,
+	// coalesce, cache) wrap those, so that a duplicate or a shared call
+	// passes the breaker as any call does.
+	d = s.guard(st, d)
 	d = st.withPolicies(o, d)
 	defer func() { st.pd = fanout.PolicyDoer{} }()
 	c, cancel := context.WithDeadline(context.Background(), start.Add(s.deadline))
@@ -123,6 +130,7 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx) *state {
 func (st *state) end() {
 	st.ex.Release()
 	st.ex = nil
+	st.brk, st.rty = breakerDoer{}, retryDoer{}
 	states.Put(st)
 }
 
@@ -408,6 +416,9 @@ func (s *Server) callProblem(ctx *fasthttp.RequestCtx, o *operation, c fanout.Ca
 	case kind == backend.KindTimeout:
 		return callProblem(c, problem.TypeGatewayTimeout, fasthttp.StatusGatewayTimeout, kind, 0), metrics.KindTimeout
 	case kind == backend.KindUnavailable:
+		return callProblem(c, problem.TypeUnavailable, fasthttp.StatusServiceUnavailable, kind, 0), metrics.KindUnavailable
+	case kind == backend.KindCircuitOpen:
+		ctx.Response.Header.Set("Retry-After", s.breakers.RetryAfter())
 		return callProblem(c, problem.TypeUnavailable, fasthttp.StatusServiceUnavailable, kind, 0), metrics.KindUnavailable
 	case out.Err != nil:
 		return callProblem(c, problem.TypeBadGateway, fasthttp.StatusBadGateway, kind, 0), metrics.KindBadGateway

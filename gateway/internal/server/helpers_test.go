@@ -50,6 +50,8 @@ type gatewayOptions struct {
 	logger *slog.Logger
 	// noHedge sets -hedge-budget 0, noCoalesce -coalesce off.
 	noHedge, noCoalesce bool
+	// resilience, if not nil, replaces the default policies.
+	resilience *config.Resilience
 }
 
 // startGateway serves a gateway, assembled as the binary assembles it, on
@@ -72,6 +74,9 @@ func startGateway(t testing.TB, o gatewayOptions) *gateway {
 	}
 	cfg.Coalesce = config.Switch(!o.noCoalesce)
 	cfg.Options = backend.Options{Timeout: o.timeout, Dial: o.dial, MaxConns: o.maxConns, MaxConnWaitTimeout: o.maxConnWait}
+	if o.resilience != nil {
+		cfg.Resilience = *o.resilience
+	}
 	if o.logger == nil {
 		o.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"fanout/gateway/fanout"
+	"fanout/gateway/internal/poll"
 	"fanout/mockbackends/mock"
 )
 
@@ -27,16 +28,6 @@ func metric(t *testing.T, g *gateway, prefix string) float64 {
 		}
 	}
 	return 0
-}
-
-// waitUntil polls cond until it holds, or fails the test after a while.
-func waitUntil(t *testing.T, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out waiting")
-		}
-	}
 }
 
 var hedgeTiming = regexp.MustCompile(`results;dur=[0-9.]+;start=[0-9.]+;desc="hedge"`)
@@ -70,7 +61,7 @@ func TestHedgedResults(t *testing.T) {
 			}
 			labels := `{operation="getExperimentResults",call="results"}`
 			sent, won := metric(t, g, "fanout_hedges_sent_total"+labels), metric(t, g, "fanout_hedges_won_total"+labels)
-			waitUntil(t, func() bool { return c.Stats("results").InFlight == 0 })
+			poll.Until(t, 10*time.Second, "the results calls ended", func() bool { return c.Stats("results").InFlight == 0 })
 			// A duplicate cut before it reached the backend is not seen.
 			if got := c.Stats("results").Requests; got < requests || got > int64(requests)+int64(sent) {
 				t.Errorf("results backend saw %d calls, want %d requests + at most %v duplicates", got, requests, sent)

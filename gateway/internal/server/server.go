@@ -20,8 +20,11 @@ import (
 
 	"fanout/gateway/fanout"
 	"fanout/gateway/internal/backend"
+	"fanout/gateway/internal/breaker"
 	"fanout/gateway/internal/metrics"
+	"fanout/gateway/internal/overload"
 	"fanout/gateway/internal/problem"
+	"fanout/gateway/internal/retry"
 	"fanout/gateway/internal/spec"
 
 	"github.com/fasthttp/router"
@@ -134,6 +137,16 @@ type Config struct {
 	// NoCoalesce turns the calls' coalescing and caching off, whatever
 	// the document declares, to compare with them.
 	NoCoalesce bool
+	// Breakers, if not nil, keep a circuit breaker per backend: calls to an
+	// open one are refused, and a request that needs it is answered 503 at
+	// once.
+	Breakers *breaker.Set
+	// Overload, if not nil, limits the requests in progress: those beyond
+	// it are shed with 503 before any work.
+	Overload *overload.Limiter
+	// Retry, if not nil, is the budget of retries of the calls that
+	// declare retry.
+	Retry *retry.Budget
 }
 
 // Server serves the public API. It is safe for concurrent use.
@@ -158,6 +171,10 @@ type Server struct {
 	noCoalesce   bool
 	// conns is the listener Serve limits, for Shutdown to cut.
 	conns atomic.Pointer[connLimit]
+	// The resilience policies (resilience.go); nil when off.
+	breakers *breaker.Set
+	limiter  *overload.Limiter
+	retry    *retry.Budget
 }
 
 // New builds the router from the document's operations and compiles the
@@ -178,6 +195,9 @@ func New(cfg Config) (*Server, error) {
 		log:      cfg.Logger,
 		ops:      map[string]*operation{},
 		limits:   cfg.Limits.withDefaults(),
+		breakers: cfg.Breakers,
+		limiter:  cfg.Overload,
+		retry:    cfg.Retry,
 	}
 	hb, err := fanout.NewBudget(cfg.HedgeBudget)
 	if err != nil {
@@ -200,6 +220,7 @@ func New(cfg Config) (*Server, error) {
 		})
 	}
 	s.unrouted = s.metrics.Route("", "unmatched")
+	s.resilienceMetrics()
 
 	r := router.New()
 	// An API answers a wrong path with 404, not with a redirect to a
@@ -361,6 +382,16 @@ func (s *Server) serve(o *operation) fasthttp.RequestHandler {
 			o.route.Observe(ctx.Response.StatusCode(), time.Since(start))
 			s.metrics.End()
 		}()
+		admitted, holds := s.admit(ctx, o)
+		if !admitted {
+			return
+		}
+		if holds {
+			defer s.release(ctx, start)
+		}
+		if s.circuitOpen(ctx, o) {
+			return
+		}
 		if s.refuseUnsupportedBody(ctx, o) {
 			return
 		}

@@ -1,7 +1,6 @@
 package spec
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -80,10 +79,8 @@ func blameCall(b []byte, err error) error {
 		return err
 	}
 	for i, raw := range loose.Calls {
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
 		var c callDoc
-		if cerr := dec.Decode(&c); cerr != nil {
+		if cerr := strictDecode(raw, &c); cerr != nil {
 			var named struct {
 				Name string `json:"name"`
 			}

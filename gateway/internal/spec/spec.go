@@ -86,6 +86,9 @@ type callDoc struct {
 	// AllowNotFound: the call's 404 says its part does not exist yet,
 	// which the operation's handler renders (fanout.CallSpec).
 	AllowNotFound bool `json:"allow_not_found"`
+	// Retry allows a budgeted second attempt of a GET call (see
+	// fanout.CallSpec.Retry).
+	Retry bool `json:"retry"`
 	// Fields names, per field reference of Path ("experiment.layer_id"),
 	// the component schema the field must satisfy; DefaultFieldSchema if
 	// absent.
@@ -214,10 +217,8 @@ func decodeFanout(doc *openapi3.T, raw any, rules map[string]fanout.FieldRule) (
 	if err != nil {
 		return nil, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
 	var d fanoutDoc
-	if err := dec.Decode(&d); err != nil {
+	if err := strictDecode(b, &d); err != nil {
 		return nil, blameCall(b, err)
 	}
 	if len(d.Calls) == 0 {
@@ -259,6 +260,7 @@ func decodeFanout(doc *openapi3.T, raw any, rules map[string]fanout.FieldRule) (
 			Optional:      c.Optional,
 			Primary:       c.Name == f.Primary,
 			AllowNotFound: c.AllowNotFound,
+			Retry:         c.Retry,
 		}
 		if err := c.policies(&call); err != nil {
 			return nil, fmt.Errorf("calls[%d] %q: %w", i, c.Name, err)
@@ -269,6 +271,13 @@ func decodeFanout(doc *openapi3.T, raw any, rules map[string]fanout.FieldRule) (
 		return nil, fmt.Errorf("primary %q is not a call", f.Primary)
 	}
 	return f, nil
+}
+
+// strictDecode decodes the JSON b into v, refusing unknown keys.
+func strictDecode(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
 }
 
 // Operations returns every operation, sorted by path then method.

@@ -58,6 +58,12 @@ func TestFanoutErrors(t *testing.T) {
 		// The primary's 404 is the request's 404.
 		{"            path: /experiments/{experiment_id}\n", "            path: /experiments/{experiment_id}\n            allow_not_found: true\n", "cannot allow_not_found"},
 		{"primary: project\n        calls:\n", "primary: project\n        calls: []\n        x:\n", "getProject"},
+		// A POST may create twice if retried: start-up refuses it, naming
+		// the operation and the call.
+		{"            method: POST\n", "            method: POST\n            retry: true\n", `createExperiment: call "create": retry`},
+		{"            optional: true\n", "            optional: true\n            retry: yes\n", "retry"},
+		// An unknown key names the operation and the call it is in.
+		{"            retry: true\n", "            retry: true\n            retries: 3\n", `getExperimentResults: x-fanout: calls[3] "results": json: unknown field "retries"`},
 	} {
 		doc := strings.Replace(base, c.old, c.new, 1)
 		if doc == base {
@@ -66,6 +72,17 @@ func TestFanoutErrors(t *testing.T) {
 		_, err := Load([]byte(doc))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("edit %q: error %v, want %q", c.new, err, c.want)
+		}
+	}
+}
+
+// TestRetryDeclared: `retry: true` on a GET call reaches the call's spec:
+// the shipped document declares it on the results call only.
+func TestRetryDeclared(t *testing.T) {
+	p := load(t).Operation("getExperimentResults").Plan
+	for _, c := range p.Calls() {
+		if c.Spec.Retry != (c.Spec.Name == "results") {
+			t.Errorf("call %s: retry %v", c.Spec.Name, c.Spec.Retry)
 		}
 	}
 }

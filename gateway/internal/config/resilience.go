@@ -1,0 +1,94 @@
+package config
+
+import (
+	"flag"
+	"fmt"
+	"strconv"
+	"time"
+
+	"fanout/gateway/internal/breaker"
+	"fanout/gateway/internal/retry"
+)
+
+// Resilience are the gateway's process-wide resilience settings: overload
+// shedding (on by default), a breaker per backend (off unless turned on)
+// and the retry budget of the calls that declare `retry: true`.
+type Resilience struct {
+	// Overload turns the adaptive limit on requests in progress on or off.
+	Overload Switch `yaml:"overload"`
+	// Breaker turns the per-backend circuit breakers on or off; the
+	// thresholds below apply when on.
+	Breaker            Switch        `yaml:"breaker"`
+	BreakerFailures    uint32        `yaml:"breaker_failures"`     // consecutive faults that open it
+	BreakerFailureRate Ratio         `yaml:"breaker_failure_rate"` // share of faults in the window that opens it
+	BreakerOpen        time.Duration `yaml:"breaker_open"`         // how long it stays open before a probe
+	BreakerProbes      uint32        `yaml:"breaker_probes"`       // probes let through while half-open
+	// RetryBudget is the share of the calls declaring retry that may be
+	// retried; 0 turns retries off.
+	RetryBudget Ratio `yaml:"retry_budget"`
+}
+
+// DefaultResilience returns the policies' defaults.
+func DefaultResilience() Resilience {
+	return Resilience{
+		Overload:           true,
+		Breaker:            false,
+		BreakerFailures:    breaker.DefaultFailures,
+		BreakerFailureRate: breaker.DefaultFailureRate,
+		BreakerOpen:        breaker.DefaultOpen,
+		BreakerProbes:      breaker.DefaultProbes,
+		RetryBudget:        retry.DefaultRatio,
+	}
+}
+
+// BreakerSettings returns the breakers' thresholds.
+func (r Resilience) BreakerSettings() breaker.Settings {
+	return breaker.Settings{
+		Failures:    r.BreakerFailures,
+		FailureRate: float64(r.BreakerFailureRate),
+		Open:        r.BreakerOpen,
+		Probes:      r.BreakerProbes,
+	}
+}
+
+func (r *Resilience) flags(fs *flag.FlagSet) {
+	fs.Var(&r.Overload, "overload", "shed requests beyond an adaptive limit on requests in progress with 503 and Retry-After: on or off")
+	fs.Var(&r.Breaker, "breaker", "a circuit breaker per backend (on or off): while one is open, a request that needs its backend gets 503 at once (default off)")
+	fs.Func("breaker-failures", "consecutive backend faults that open its breaker (default "+strconv.Itoa(breaker.DefaultFailures)+")", func(v string) error {
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil || n == 0 {
+			return fmt.Errorf("want a count of at least 1, got %q", v)
+		}
+		r.BreakerFailures = uint32(n)
+		return nil
+	})
+	fs.Var(&r.BreakerFailureRate, "breaker-failure-rate", "`SHARE` of faults among a backend's calls of the last 10 s (20 calls at least) that opens its breaker, e.g. 50%")
+	fs.DurationVar(&r.BreakerOpen, "breaker-open", r.BreakerOpen, "how long an open breaker refuses calls before it lets a probe through")
+	fs.Func("breaker-probes", "calls a half-open breaker lets through; their success closes it (default "+strconv.Itoa(breaker.DefaultProbes)+")", func(v string) error {
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil || n == 0 {
+			return fmt.Errorf("want a count of at least 1, got %q", v)
+		}
+		r.BreakerProbes = uint32(n)
+		return nil
+	})
+	fs.Var(&r.RetryBudget, "retry-budget", "`SHARE` of the calls that declare retry (x-fanout) that may be retried once, after a 503 or a call never sent, e.g. 10%; 0 turns retries off")
+}
+
+// validate reports a setting out of range, naming it.
+func (r Resilience) validate() error {
+	switch {
+	case r.BreakerFailures < 1:
+		return fmt.Errorf("breaker_failures: %d, want at least 1", r.BreakerFailures)
+	case r.BreakerFailureRate <= 0 || r.BreakerFailureRate > 1:
+		return fmt.Errorf("breaker_failure_rate: %v, want more than 0%% and at most 100%%", r.BreakerFailureRate)
+	case r.BreakerOpen <= 0:
+		return fmt.Errorf("breaker_open: %s, want more than 0", r.BreakerOpen)
+	case r.BreakerProbes < 1:
+		return fmt.Errorf("breaker_probes: %d, want at least 1", r.BreakerProbes)
+	case r.RetryBudget < 0 || r.RetryBudget > 1:
+		return fmt.Errorf("retry_budget: %v, want between 0%% and 100%%", r.RetryBudget)
+	}
+	return nil
+}
+

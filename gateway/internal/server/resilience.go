@@ -1,0 +1,153 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"fanout/gateway/fanout"
+	"fanout/gateway/internal/backend"
+	"fanout/gateway/internal/breaker"
+	"fanout/gateway/internal/metrics"
+	"fanout/gateway/internal/overload"
+	"fanout/gateway/internal/problem"
+	"fanout/gateway/internal/retry"
+
+	"github.com/valyala/fasthttp"
+)
+
+// ShedRetryAfter is the Retry-After, in seconds, of a request shed by the
+// overload limit: the limit adapts within a fraction of a second, so one
+// second is enough for a client to find room.
+const ShedRetryAfter = "1"
+
+// admit passes a request of o through the overload limit. It reports
+// whether the request holds a place, which the caller gives back with
+// release, or false once it has answered the request 503: shed before its
+// body is read or any backend is called. Operations without backend calls
+// (the document) are never limited: admitted without a place.
+func (s *Server) admit(ctx *fasthttp.RequestCtx, o *operation) (admitted, holds bool) {
+	if s.limiter == nil || o.plan == nil {
+		return true, false
+	}
+	// Writes carry a user's input: reads give way first.
+	p := overload.Sheddable
+	if o.op.Method == fasthttp.MethodPost {
+		p = overload.Critical
+	}
+	if s.limiter.Acquire(p) {
+		return true, true
+	}
+	ctx.Response.Header.Set("Retry-After", ShedRetryAfter)
+	problem.Write(ctx, problem.New(problem.TypeOverloaded, fasthttp.StatusServiceUnavailable,
+		"the gateway is at its limit of requests in progress; retry after the Retry-After delay"))
+	return false, false
+}
+
+// circuitOpen answers 503 at once, before any backend work, when the
+// breaker of a required call's backend would refuse the call (open, or
+// half-open with its probes out): the request would fail on that call
+// anyway, and waiting for its siblings (the primary is never cancelled)
+// would only make the refusal slow. It reports whether it answered.
+func (s *Server) circuitOpen(ctx *fasthttp.RequestCtx, o *operation) bool {
+	if s.breakers == nil || o.plan == nil {
+		return false
+	}
+	for _, c := range o.plan.Calls() {
+		if c.Spec.Optional || s.breakers.Admits(c.Spec.Backend) {
+			continue
+		}
+		s.metrics.Error(metrics.KindUnavailable)
+		ctx.Response.Header.Set("Retry-After", s.breakers.RetryAfter())
+		problem.Write(ctx, callProblem(c.Spec, problem.TypeUnavailable, fasthttp.StatusServiceUnavailable, backend.KindCircuitOpen, 0))
+		return true
+	}
+	return false
+}
+
+// breakerDoer passes each call through its backend's breaker.
+type breakerDoer struct {
+	set  *breaker.Set
+	next fanout.Doer
+}
+
+func (d *breakerDoer) Do(ctx context.Context, b, method, path string) (int, []byte, error) {
+	return d.set.Do(ctx, d.next, b, method, path)
+}
+
+// Interrupt passes the engine's interrupt on (see fanout.Doer).
+func (d *breakerDoer) Interrupt() { interrupt(d.next) }
+
+// retryDoer retries the calls that declare it within the budget.
+type retryDoer struct {
+	budget *retry.Budget
+	next   fanout.Doer
+}
+
+func (d *retryDoer) Do(ctx context.Context, b, method, path string) (int, []byte, error) {
+	return d.budget.Do(ctx, d.next, b, method, path)
+}
+
+// Interrupt passes the engine's interrupt on (see fanout.Doer).
+func (d *retryDoer) Interrupt() { interrupt(d.next) }
+
+func interrupt(d fanout.Doer) {
+	if in, ok := d.(interface{ Interrupt() }); ok {
+		in.Interrupt()
+	}
+}
+
+// guard wraps d in the policies that are on: the retry outermost, so that
+// each attempt passes the breaker and is counted by it. The wrappers live
+// in the request's state, so that a request costs no allocation for them.
+func (s *Server) guard(st *state, d fanout.Doer) fanout.Doer {
+	if s.breakers != nil {
+		st.brk = breakerDoer{set: s.breakers, next: d}
+		d = &st.brk
+	}
+	if s.retry != nil {
+		st.rty = retryDoer{budget: s.retry, next: d}
+		d = &st.rty
+	}
+	return d
+}
+
+// resilienceMetrics registers the gauges and counters of the policies
+// that are on: breaker states and transitions per backend, requests shed
+// and the current limit, retries sent and refused.
+func (s *Server) resilienceMetrics() {
+	if s.breakers != nil {
+		for _, name := range s.backends.Names() {
+			label := fmt.Sprintf("backend=%q", name)
+			s.metrics.Gauge("fanout_breaker_state", label, func() float64 { return float64(s.breakers.State(name)) })
+			s.metrics.Gauge("fanout_breaker_refused_total", label, func() float64 { return float64(s.breakers.Refused(name)) })
+			for _, from := range []breaker.State{breaker.Closed, breaker.HalfOpen, breaker.Open} {
+				for _, to := range []breaker.State{breaker.Closed, breaker.HalfOpen, breaker.Open} {
+					if from == to {
+						continue
+					}
+					s.metrics.Gauge("fanout_breaker_transitions_total",
+						fmt.Sprintf("%s,from=%q,to=%q", label, from, to),
+						func() float64 { return float64(s.breakers.Transitions(name, from, to)) })
+				}
+			}
+		}
+	}
+	if s.limiter != nil {
+		s.metrics.Gauge("fanout_overload_limit", "", func() float64 { return float64(s.limiter.Limit()) })
+		for p, name := range map[overload.Priority]string{overload.Sheddable: "read", overload.Critical: "write"} {
+			s.metrics.Gauge("fanout_requests_shed_total", fmt.Sprintf("priority=%q", name),
+				func() float64 { return float64(s.limiter.Shed(p)) })
+		}
+	}
+	if s.retry != nil {
+		s.metrics.Gauge("fanout_retries_total", "", func() float64 { return float64(s.retry.Retries()) })
+		s.metrics.Gauge("fanout_retries_denied_total", "", func() float64 { return float64(s.retry.Denied()) })
+	}
+}
+
+// release gives an admitted request back to the limit with its duration,
+// measured only if it was served: a failure's time is not a serving time.
+func (s *Server) release(ctx *fasthttp.RequestCtx, start time.Time) {
+	s.limiter.Release(time.Since(start), ctx.Response.StatusCode() < fasthttp.StatusInternalServerError)
+}
