@@ -22,6 +22,7 @@ import (
 	"fanout/gateway/internal/config"
 	"fanout/gateway/internal/server"
 	"fanout/gateway/internal/spec"
+	"fanout/gateway/internal/store"
 )
 
 //go:embed openapi.yaml
@@ -80,6 +81,11 @@ type Gateway struct {
 	errs    []error // of listeners that stopped with an error
 	failed  chan struct{}
 	fail    sync.Once
+
+	// store holds rate limits and idempotency records; closed by Shutdown.
+	store store.Store
+	// devToken is the secret of the generated development token, if any.
+	devToken string
 }
 
 // New assembles a gateway from cfg: the embedded document, the executor of
@@ -106,6 +112,11 @@ func New(cfg config.Config, log *slog.Logger) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
+	a, err := newAccess(cfg, log)
+	if err != nil {
+		closeExecutor(exec)
+		return nil, err
+	}
 	srv, err := server.New(server.Config{
 		Spec:     doc,
 		Executor: exec,
@@ -113,12 +124,15 @@ func New(cfg config.Config, log *slog.Logger) (*Gateway, error) {
 		Deadline: cfg.Deadline,
 		Logger:   log,
 		Limits:   cfg.Limits,
+		Tokens:   a.tokens,
+		Store:    a.store,
 	})
 	if err != nil {
 		closeExecutor(exec)
+		a.store.Close()
 		return nil, err
 	}
-	return &Gateway{srv: srv, exec: exec, backends: clients, failed: make(chan struct{})}, nil
+	return &Gateway{srv: srv, exec: exec, backends: clients, failed: make(chan struct{}), store: a.store, devToken: a.dev}, nil
 }
 
 // Server returns the gateway's server, for its handler and metrics.
@@ -185,6 +199,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		err = errors.Join(err, fmt.Errorf("close executor: %w", cerr))
 	}
 	g.backends.CloseIdleConnections()
+	if serr := g.store.Close(); serr != nil {
+		err = errors.Join(err, fmt.Errorf("close store: %w", serr))
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return errors.Join(append([]error{err}, g.errs...)...)

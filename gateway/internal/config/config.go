@@ -37,6 +37,9 @@ const (
 	// AdminOff as the admin address disables the admin listener.
 	AdminOff     = "off"
 	DefaultGrace = 10 * time.Second
+	// AuthOn and AuthOff are the values of -auth.
+	AuthOn  = "on"
+	AuthOff = "off"
 )
 
 // DefaultBackends are the backends' addresses when nothing else says.
@@ -60,6 +63,12 @@ type Config struct {
 	Grace     time.Duration              `yaml:"grace"`    // graceful shutdown
 	Backends  map[string]backend.Backend `yaml:"backends"`
 	LogLevel  string                     `yaml:"log_level"` // debug, info, warn, error
+	// Tokens is the tokens file; "": a development token is generated.
+	Tokens string `yaml:"tokens"`
+	// Auth is AuthOn or AuthOff (no token needed: labs only).
+	Auth string `yaml:"auth"`
+	// Redis is the URL of the store shared by replicas; "": memory.
+	Redis string `yaml:"redis"`
 
 	// Limits bound the clients: slow or oversized ones must not starve the
 	// others. MaxClientConns counts client connections.
@@ -80,6 +89,7 @@ func Default() Config {
 		Grace:     DefaultGrace,
 		Backends:  Backends(DefaultBackends),
 		LogLevel:  "info",
+		Auth:      AuthOn,
 		Limits:    server.DefaultLimits(),
 		Options:   backend.Options{MaxConns: backend.DefaultMaxConns},
 	}
@@ -116,6 +126,22 @@ Examples:
   gateway -mode pool -pool-size 4
   gateway -backend results=10.0.0.7:9104 -backend-timeout 300ms -deadline 1s
   gateway -config gateway.yaml -mode blocking   # flags override the file
+  gateway -tokens tokens.yaml -redis redis://127.0.0.1:6379/0
+
+Every /v2 request needs "Authorization: Bearer TOKEN". Without -tokens, a
+development token is generated at start-up and printed on stderr with a curl
+line that uses it. A tokens file holds the SHA-256 of each secret
+(printf %s SECRET | sha256sum), never the secret:
+  tokens:
+    - name: ci
+      sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+      projects: [1, 2]            # or: all
+      access: read-write          # or: read (GET only)
+      rate: {limit: 100, per: 1s} # GCRA; bursts of up to limit
+-auth off lets every request in, unlimited, and warns at every start: labs only.
+Rate limits and Idempotency-Key records live in memory, or in Redis (-redis)
+when several replicas must share them; a Redis that does not answer makes
+those requests 503, never unchecked.
 
 Config file (YAML, unknown fields are errors; the values shown are the defaults):
   addr: {{.Addr}}
@@ -125,6 +151,9 @@ Config file (YAML, unknown fields are errors; the values shown are the defaults)
   deadline: {{.Deadline}}
   grace: {{.Grace}}
   log_level: {{.LogLevel}}           # debug | info | warn | error
+  tokens: ""                # a tokens FILE; "": a development token, printed on stderr
+  auth: {{.Auth}}                  # on | off
+  redis: ""                 # redis://HOST:PORT/DB shared by replicas; "": in memory
   max_conns: {{.MaxConns}}            # per backend (flag: -max-backend-conns)
   backend_timeout: {{.Options.Timeout}}       # per call; 0 = only the request deadline
   backends:                 # added to the defaults; a backend's own limits win
@@ -199,6 +228,9 @@ func (c *Config) flags(file *string, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns, "deprecated: use -max-backend-conns")
 	fs.DurationVar(&c.Options.Timeout, "backend-timeout", c.Options.Timeout, "timeout of one backend call; 0: only the request deadline")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log `LEVEL`: debug, info, warn, error")
+	fs.StringVar(&c.Tokens, "tokens", c.Tokens, "tokens `FILE` (YAML); none: a development token is generated and printed on stderr")
+	fs.StringVar(&c.Auth, "auth", c.Auth, "bearer tokens on /v2: on, or off (labs only: anyone gets in, unlimited)")
+	fs.StringVar(&c.Redis, "redis", c.Redis, "store of rate limits and idempotency records shared by replicas, `URL` redis://HOST:PORT/DB; none: in memory")
 	fs.Var(backendFlag(c.Backends), "backend", "backend address `NAME=HOST:PORT`, repeatable; adds to or replaces the defaults")
 
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "time to receive a whole request from its first byte; slower clients get 408")
@@ -319,6 +351,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("max_body_bytes_per_ip: %d, want at least max_body_size (%d)", c.MaxBodyBytesPerIP, c.MaxRequestBodySize)
 	case c.MaxBodyBytesInFlight < c.MaxBodyBytesPerIP:
 		return fmt.Errorf("max_body_bytes_in_flight: %d, want at least max_body_bytes_per_ip (%d)", c.MaxBodyBytesInFlight, c.MaxBodyBytesPerIP)
+	}
+	switch {
+	case c.Auth != AuthOn && c.Auth != AuthOff:
+		return fmt.Errorf("auth: %q, want on or off", c.Auth)
+	case c.Redis != "" && !strings.HasPrefix(c.Redis, "redis://") && !strings.HasPrefix(c.Redis, "rediss://"):
+		return fmt.Errorf("redis: %q, want redis://HOST:PORT/DB", c.Redis)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -40,7 +40,7 @@ func FuzzRequest(f *testing.F) {
 		if headers != "" {
 			headers += "\r\n"
 		}
-		req := fmt.Sprintf("%s %s HTTP/1.1\r\nHost: gateway\r\n%sContent-Length: %d\r\n\r\n", method, target, headers, len(body))
+		req := fmt.Sprintf("%s %s HTTP/1.1\r\nHost: gateway\r\n"+authHeader+"%sContent-Length: %d\r\n\r\n", method, target, headers, len(body))
 		c, err := ln.Dial()
 		if err != nil {
 			t.Fatal(err)

@@ -30,7 +30,7 @@ var handlers = map[string]handler{
 	"getProject":       {handle: (*Server).proxy, fanout: true, validate: true},
 	"getExperiment":    {handle: (*Server).proxy, fanout: true, validate: true},
 	"listExperiments":  {handle: (*Server).proxy, fanout: true, validate: true},
-	"createExperiment": {handle: (*Server).create, fanout: true, validate: true},
+	"createExperiment": {handle: (*Server).idempotentCreate, fanout: true, validate: true},
 	"getExperimentResults": {handle: (*Server).results, fanout: true, validate: true,
 		needs: []string{"experiment", "layer", "settings", "results"}},
 	"getOpenAPIYAML": {handle: (*Server).openAPIYAML},
@@ -48,6 +48,10 @@ type operation struct {
 	plan    *fanout.Plan
 	primary int             // index of the primary call in plan
 	calls   []*metrics.Call // by call index
+	// protected: the operation needs a token.
+	protected bool
+	// scope says how the operation finds the project a token must see.
+	scope scope
 }
 
 func (s *Server) newOperation(op *spec.Operation, h handler) (*operation, error) {
@@ -56,6 +60,9 @@ func (s *Server) newOperation(op *spec.Operation, h handler) (*operation, error)
 		handle:   h.handle,
 		validate: h.validate,
 		route:    s.metrics.Route(op.Method, op.Path),
+		// The document (/openapi.yaml, /openapi.json) and the docs
+		// stay open; the admin listener is another port.
+		protected: strings.HasPrefix(op.Path, protectedPrefix),
 	}
 	if h.fanout != (op.Fanout != nil) {
 		if h.fanout {
@@ -64,6 +71,7 @@ func (s *Server) newOperation(op *spec.Operation, h handler) (*operation, error)
 		return nil, fmt.Errorf("new server: operation %s: its handler makes no backend calls, yet it has %s", op.ID, spec.ExtensionFanout)
 	}
 	if op.Fanout == nil {
+		o.scope = scopeOf(o)
 		return o, nil
 	}
 	plan := op.Plan
@@ -88,6 +96,7 @@ func (s *Server) newOperation(op *spec.Operation, h handler) (*operation, error)
 	for _, c := range plan.Calls() {
 		o.calls[c.Index] = s.metrics.Call(op.ID, c.Spec.Name, c.Spec.Backend)
 	}
+	o.scope = scopeOf(o)
 	return o, nil
 }
 

@@ -19,10 +19,12 @@ import (
 	"time"
 
 	"fanout/gateway/fanout"
+	"fanout/gateway/internal/auth"
 	"fanout/gateway/internal/backend"
 	"fanout/gateway/internal/metrics"
 	"fanout/gateway/internal/problem"
 	"fanout/gateway/internal/spec"
+	"fanout/gateway/internal/store"
 
 	"github.com/fasthttp/router"
 	"github.com/valyala/fasthttp"
@@ -127,6 +129,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Limits bound slow and oversized clients; zero fields take the defaults.
 	Limits Limits
+	// Tokens are the bearer tokens /v2 accepts. If nil, authentication is
+	// off: every request is let in, unlimited (-auth off).
+	Tokens *auth.Set
+	// Store keeps the rate limits and idempotency records. If nil, a new
+	// store.Memory.
+	Store store.Store
 }
 
 // Server serves the public API. It is safe for concurrent use.
@@ -149,6 +157,9 @@ type Server struct {
 	budget       *bodyBudget
 	// conns is the listener Serve limits, for Shutdown to cut.
 	conns atomic.Pointer[connLimit]
+	// tokens: nil when authentication is off.
+	tokens *auth.Set
+	store  store.Store
 }
 
 // New builds the router from the document's operations and compiles the
@@ -167,6 +178,11 @@ func New(cfg Config) (*Server, error) {
 		log:      cfg.Logger,
 		ops:      map[string]*operation{},
 		limits:   cfg.Limits.withDefaults(),
+		tokens:   cfg.Tokens,
+		store:    cfg.Store,
+	}
+	if s.store == nil {
+		s.store = store.NewMemory()
 	}
 	s.budget = newBodyBudget(int64(s.limits.MaxBodyBytesInFlight), int64(s.limits.MaxBodyBytesPerIP))
 	if s.deadline <= 0 {
@@ -334,6 +350,14 @@ func (s *Server) serve(o *operation) fasthttp.RequestHandler {
 			o.route.Observe(ctx.Response.StatusCode(), time.Since(start))
 			s.metrics.End()
 		}()
+		// The token comes first: a client without one learns nothing
+		// of the request's other faults.
+		var tok *auth.Token
+		if s.tokens != nil && o.protected {
+			if tok = s.authenticate(ctx, o); tok == nil {
+				return
+			}
+		}
 		if s.refuseUnsupportedBody(ctx, o) {
 			return
 		}
@@ -352,6 +376,9 @@ func (s *Server) serve(o *operation) fasthttp.RequestHandler {
 				problem.Write(ctx, p)
 				return
 			}
+		}
+		if !s.inScope(ctx, o, tok) {
+			return
 		}
 		o.handle(s, ctx, o, start)
 	}
