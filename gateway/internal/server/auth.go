@@ -182,14 +182,19 @@ func (s *Server) inScope(ctx *fasthttp.RequestCtx, o *operation, t *auth.Token) 
 		}
 		id, _ = strconv.Atoi(v)
 	case scopeBody:
-		// Validation has checked that the body is JSON with an integer
-		// project_id; 0, for anything else, is no project.
-		id = fastjson.GetInt(ctx.PostBody(), projectParam)
+		id = projectOf(ctx.PostBody())
 	default:
 		return true
 	}
 	if id > 0 && t.Sees(int64(id)) {
 		return true
+	}
+	if o.scope == scopeBody {
+		// No call fetched anything: it is the project that "does not
+		// exist".
+		s.metrics.Error(metrics.KindNotFound)
+		problem.Write(ctx, problem.New(problem.TypeNotFound, fasthttp.StatusNotFound, "the project does not exist"))
+		return false
 	}
 	s.hide(ctx, o)
 	return false
@@ -210,7 +215,7 @@ func (s *Server) hidden(ctx *fasthttp.RequestCtx, o *operation, res *fanout.Resu
 	if !usable(out) {
 		return false // the primary's own failure answers
 	}
-	if id := fastjson.GetInt(out.Body, projectParam); id > 0 && t.Sees(int64(id)) {
+	if id := projectOf(out.Body); id > 0 && t.Sees(int64(id)) {
 		return false
 	}
 	s.hide(ctx, o)
@@ -228,4 +233,37 @@ func (s *Server) hide(ctx *fasthttp.RequestCtx, o *operation) {
 	p := problem.New(problem.TypeNotFound, fasthttp.StatusNotFound, fmt.Sprintf("the %s does not exist", name))
 	p.Call = name
 	problem.Write(ctx, p)
+}
+
+// parsers parse the bodies whose project_id the scope checks read.
+var parsers fastjson.ParserPool
+
+// projectOf returns the project_id of a JSON object, a decimal string (as
+// the backends send ids) or an integer, or 0 if it has none.
+func projectOf(body []byte) int {
+	p := parsers.Get()
+	defer parsers.Put(p)
+	v, err := p.ParseBytes(body)
+	if err != nil {
+		return 0
+	}
+	x := v.Get(projectParam)
+	if x == nil {
+		return 0
+	}
+	switch x.Type() {
+	case fastjson.TypeString:
+		n, err := strconv.Atoi(string(x.GetStringBytes()))
+		if err != nil {
+			return 0
+		}
+		return n
+	case fastjson.TypeNumber:
+		n, err := x.Int()
+		if err != nil {
+			return 0
+		}
+		return n
+	}
+	return 0
 }
