@@ -345,7 +345,7 @@ func (r *runner) measure(ctx context.Context, v scenario.Variant, rate float64, 
 	r.computeLimits()
 	base := load.Attack{
 		Name: name, BaseURL: "http://" + addr, Targets: s.Targets, Rate: rate,
-		Timeout: s.Load.Timeout, Seed: s.Load.Seed,
+		Timeout: s.Load.Timeout, Seed: s.Load.Seed, Authorization: launch.Authorization,
 	}
 	if err := r.warmUp(ctx, base); err != nil {
 		return err

@@ -55,6 +55,9 @@ type Attack struct {
 	At func(phase int)
 	// Out, if not nil, receives every result in vegeta's binary encoding.
 	Out io.Writer
+	// Authorization, if set, is sent as the Authorization header of every
+	// request (launch.Authorization for the gateways the bench starts).
+	Authorization string
 }
 
 // Latency is a measured latency distribution: the figures a limit has
@@ -554,9 +557,15 @@ func newTargeter(a Attack) (vegeta.Targeter, *targetNames) {
 		}
 		mu.Unlock()
 		*tgt = vegeta.Target{Method: t.Method, URL: base + t.Expand(id)}
+		if t.Body != "" || a.Authorization != "" {
+			tgt.Header = http.Header{}
+		}
 		if t.Body != "" {
 			tgt.Body = []byte(t.Body)
-			tgt.Header = http.Header{"Content-Type": []string{"application/json"}}
+			tgt.Header.Set("Content-Type", "application/json")
+		}
+		if a.Authorization != "" {
+			tgt.Header.Set("Authorization", a.Authorization)
 		}
 		names.mu.Lock()
 		if len(names.names) < 100000 {
