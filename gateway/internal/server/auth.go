@@ -78,14 +78,8 @@ func scopeOf(o *operation) scope {
 // 403 itself, and returns nil then. Its cost per request is one SHA-256 of
 // the presented secret, one map lookup and the limiter.
 func (s *Server) authenticate(ctx *fasthttp.RequestCtx, o *operation) *auth.Token {
-	secret, ok := bearer(ctx.Request.Header.Peek("Authorization"))
-	if !ok {
-		s.unauthorized(ctx, Challenge, "this operation needs an Authorization: Bearer token")
-		return nil
-	}
-	t := s.tokens.Lookup(secret)
+	t := s.credentials(ctx)
 	if t == nil {
-		s.unauthorized(ctx, challengeInvalid, "the bearer token is not valid")
 		return nil
 	}
 	d, err := s.store.Allow(context.Background(), t.Name, t.Rate.Limit, t.Rate.Per)
@@ -102,14 +96,54 @@ func (s *Server) authenticate(ctx *fasthttp.RequestCtx, o *operation) *auth.Toke
 			fmt.Sprintf("the token's limit of %d requests per %s is spent", t.Rate.Limit, t.Rate.Per)))
 		return nil
 	}
-	if !t.Write && o.op.Method != fasthttp.MethodGet {
-		s.metrics.Error(metrics.KindInvalidRequest)
-		problem.Write(ctx, problem.New(problem.TypeForbidden, fasthttp.StatusForbidden,
-			"the bearer token is read-only"))
+	if s.refuseReadOnly(ctx, o, t) {
 		return nil
 	}
 	ctx.SetUserValue(tokenKey, t)
 	return t
+}
+
+// credentials returns the request's token, or answers 401 and returns nil.
+func (s *Server) credentials(ctx *fasthttp.RequestCtx) *auth.Token {
+	secret, ok := bearer(ctx.Request.Header.Peek("Authorization"))
+	if !ok {
+		s.unauthorized(ctx, Challenge, "this operation needs an Authorization: Bearer token")
+		return nil
+	}
+	t := s.tokens.Lookup(secret)
+	if t == nil {
+		s.unauthorized(ctx, challengeInvalid, "the bearer token is not valid")
+	}
+	return t
+}
+
+// refuseReadOnly answers 403 to a read token on an operation that writes,
+// and reports whether it did.
+func (s *Server) refuseReadOnly(ctx *fasthttp.RequestCtx, o *operation, t *auth.Token) bool {
+	if t.Write || o.op.Method == fasthttp.MethodGet {
+		return false
+	}
+	s.metrics.Error(metrics.KindInvalidRequest)
+	problem.Write(ctx, problem.New(problem.TypeForbidden, fasthttp.StatusForbidden, "the bearer token is read-only"))
+	return true
+}
+
+// refuseUnauthorized answers a request that expects 100-continue with 401
+// or 403 before its body is sent, when its token would be refused anyway,
+// and reports whether it did. The rate limit waits for the request itself,
+// so that it is taken once.
+func (s *Server) refuseUnauthorized(ctx *fasthttp.RequestCtx, o *operation) bool {
+	if s.tokens == nil || !o.protected {
+		return false
+	}
+	if t := s.credentials(ctx); t != nil && !s.refuseReadOnly(ctx, o, t) {
+		return false
+	}
+	// As for the other refusals before a body (refuseBody): the client
+	// must read the answer, not a reset.
+	ctx.SetConnectionClose()
+	lingerOnClose(ctx.Conn())
+	return true
 }
 
 // bearer returns the credentials of an Authorization: Bearer header; the

@@ -1,8 +1,10 @@
 package server_test
 
 import (
+	"bufio"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -257,4 +259,40 @@ func TestScopeCheckPrecedesOtherFailures(t *testing.T) {
 	}
 	// In the token's project, the failing results call is the 502 it is.
 	checkProblem(t, g.call(t, "GET", "/v2/experiments/42/results", scopedSecret, "", nil), 502)
+}
+
+// TestExpectContinueNeedsAToken: a create that expects 100-continue
+// without a valid token, or with a read token, is refused before its body
+// is sent: no 100, the 401 or 403 at once.
+func TestExpectContinueNeedsAToken(t *testing.T) {
+	c := startMocks(t, mock.Options{NoLatency: true, Seed: 1})
+	tokens := assemblytest.TokensFile(t, assemblytest.TestEntry,
+		assemblytest.TokenEntry("reader", readerSecret, "all", "read", "{limit: 1000, per: 1s}"))
+	g := serveHTTP(t, c, tokens, nil)
+	const body = `{"project_id":"3","name":"x"}`
+	for _, tc := range []struct {
+		auth string
+		want int
+	}{
+		{"", 401},
+		{"Authorization: Bearer wrong\r\n", 401},
+		{"Authorization: Bearer " + readerSecret + "\r\n", 403},
+		{"Authorization: " + assemblytest.Authorization + "\r\n", 100},
+	} {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(g.base, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		head := "POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\n" + tc.auth +
+			"Content-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\nExpect: 100-continue\r\n\r\n"
+		if _, err := io.WriteString(conn, head); err != nil {
+			t.Fatal(err)
+		}
+		line, err := bufio.NewReader(conn).ReadString('\n')
+		conn.Close()
+		if err != nil || !strings.HasPrefix(line, "HTTP/1.1 "+strconv.Itoa(tc.want)+" ") {
+			t.Errorf("%q: first line %q (%v), want %d before the body", tc.auth, line, err, tc.want)
+		}
+	}
 }
