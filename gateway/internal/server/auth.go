@@ -200,12 +200,33 @@ func requestToken(ctx *fasthttp.RequestCtx) *auth.Token {
 	return t
 }
 
-// inScope checks, before any backend call, that the project a request
+// inScope checks, before any backend call, that the project a create
 // names is one its token sees; if not, it answers 404 as for a project that
-// does not exist, and returns false.
+// does not exist, and returns false. (Reads are checked once their primary
+// call has answered, by hidden, so that their 404 is that of a missing
+// resource in every header too; a create must not run at all.)
 func (s *Server) inScope(ctx *fasthttp.RequestCtx, o *operation, t *auth.Token) bool {
-	if t == nil || t.AllProjects() {
+	if t == nil || t.AllProjects() || o.scope != scopeBody {
 		return true
+	}
+	if id := projectOf(ctx.PostBody()); id > 0 && t.Sees(int64(id)) {
+		return true
+	}
+	s.metrics.Error(metrics.KindNotFound)
+	problem.Write(ctx, problem.New(problem.TypeNotFound, fasthttp.StatusNotFound, "the project does not exist"))
+	return false
+}
+
+// hidden reports, after the run of a read, whether the project it names
+// (its project_id parameter) or that of the resource its primary call
+// fetched is one the token does not see; it has answered 404 then, exactly
+// as for a resource that does not exist. It runs right after the primary call, before any other
+// answer is composed: a failure of another call must not reveal that the
+// resource exists either. Like that 404, it carries Server-Timing.
+func (s *Server) hidden(ctx *fasthttp.RequestCtx, o *operation, st *state, res *fanout.Result, offset time.Duration, start time.Time) bool {
+	t := requestToken(ctx)
+	if t == nil || t.AllProjects() {
+		return false
 	}
 	var id int
 	switch o.scope {
@@ -215,43 +236,19 @@ func (s *Server) inScope(ctx *fasthttp.RequestCtx, o *operation, t *auth.Token) 
 			v = string(ctx.QueryArgs().Peek(projectParam))
 		}
 		id, _ = strconv.Atoi(v)
-	case scopeBody:
-		id = projectOf(ctx.PostBody())
+	case scopePrimary:
+		out := &res.Outcomes[o.primary]
+		if !usable(out) {
+			return false // the primary's own failure answers
+		}
+		id = projectOf(out.Body)
 	default:
-		return true
+		return false
 	}
 	if id > 0 && t.Sees(int64(id)) {
-		return true
-	}
-	if o.scope == scopeBody {
-		// No call fetched anything: it is the project that "does not
-		// exist".
-		s.metrics.Error(metrics.KindNotFound)
-		problem.Write(ctx, problem.New(problem.TypeNotFound, fasthttp.StatusNotFound, "the project does not exist"))
 		return false
 	}
-	s.hide(ctx, o)
-	return false
-}
-
-// hidden reports, after the run of an operation scoped by its primary call,
-// whether the resource that call fetched belongs to a project the token
-// does not see; it has answered 404 then, exactly as for a resource that
-// does not exist. It runs right after the primary call, before any other
-// answer is composed: a failure of another call must not reveal that the
-// resource exists either.
-func (s *Server) hidden(ctx *fasthttp.RequestCtx, o *operation, res *fanout.Result) bool {
-	t := requestToken(ctx)
-	if t == nil || t.AllProjects() || o.scope != scopePrimary {
-		return false
-	}
-	out := &res.Outcomes[o.primary]
-	if !usable(out) {
-		return false // the primary's own failure answers
-	}
-	if id := projectOf(out.Body); id > 0 && t.Sees(int64(id)) {
-		return false
-	}
+	writeTiming(ctx, st, o, res, offset, start)
 	s.hide(ctx, o)
 	return true
 }

@@ -176,6 +176,12 @@ func TestAuthContract(t *testing.T) {
 			if pr.Type != problem.TypeNotFound || pr.Call != c.call || pr.Detail != "the "+c.call+" does not exist" {
 				t.Errorf("%s: %s, want the problem of a %s that does not exist", c.uri, r.body, c.call)
 			}
+			// The headers of a 404 of a missing resource, no more, no less.
+			for _, h := range []string{"Server-Timing", "X-Request-Id", server.RateLimitRemainingHeader} {
+				if (r.header.Get(h) == "") != (absent.header.Get(h) == "") {
+					t.Errorf("%s: %s %q, where a missing experiment's 404 has %q", c.uri, h, r.header.Get(h), absent.header.Get(h))
+				}
+			}
 			if r := g.call(t, "GET", c.uri, assemblytest.Token, "", nil); r.status != 200 {
 				t.Errorf("%s with a token of every project: %d %s", c.uri, r.status, r.body)
 			}

@@ -91,7 +91,7 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, o *operation, start time.Time) 
 	defer st.end()
 	res, offset := s.execute(ctx, o, start, st, st.ex)
 	defer res.Release()
-	if s.hidden(ctx, o, res) {
+	if s.hidden(ctx, o, st, res, offset, start) {
 		return
 	}
 
@@ -216,7 +216,7 @@ func (s *Server) results(ctx *fasthttp.RequestCtx, o *operation, start time.Time
 	defer st.end()
 	res, offset := s.execute(ctx, o, start, st, st.ex)
 	defer res.Release()
-	if s.hidden(ctx, o, res) {
+	if s.hidden(ctx, o, st, res, offset, start) {
 		return
 	}
 
