@@ -53,3 +53,36 @@ func BenchmarkAuthenticate(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkResultsWithToken is a whole results request through the
+// handler without authentication and with a token, for the cost of the
+// checks beside that of the page.
+func BenchmarkResultsWithToken(b *testing.B) {
+	for _, withToken := range []bool{false, true} {
+		name := "open"
+		if withToken {
+			name = "token"
+		}
+		b.Run(name, func(b *testing.B) {
+			s, _ := benchServer(b)
+			if withToken {
+				a, _ := authServer(b)
+				s.tokens = a.tokens
+			}
+			h := s.Handler()
+			var ctx fasthttp.RequestCtx
+			b.ReportAllocs()
+			for b.Loop() {
+				ctx.Request.Reset()
+				ctx.Response.Reset()
+				ctx.ResetUserValues()
+				ctx.Request.SetRequestURI("/v2/experiments/42/results")
+				ctx.Request.Header.Set("Authorization", "Bearer secret")
+				h(&ctx)
+				if ctx.Response.StatusCode() != 200 {
+					b.Fatalf("status %d: %s", ctx.Response.StatusCode(), ctx.Response.Body())
+				}
+			}
+		})
+	}
+}
