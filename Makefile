@@ -90,7 +90,9 @@ vet:
 	@out=$$(gofmt -l gateway mockbackends bench 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 # The mock backends run in the background, the gateway in the foreground;
-# Ctrl-C stops the gateway gracefully and the trap stops the mocks.
+# Ctrl-C stops the gateway gracefully and the trap stops the mocks. Without
+# -tokens in GATEWAY_FLAGS, the gateway prints a development token and a
+# curl line that uses it on stderr.
 run: build
 	@set -e; \
 	$(BIN)/mockbackends $(MOCK_FLAGS) & mocks=$$!; \

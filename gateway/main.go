@@ -53,6 +53,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if tok := gw.DevToken(); tok != "" {
+		// As Jupyter prints its URL: secure by default, one paste to try.
+		// Before the LISTEN line, so that whoever reads that finds it.
+		fmt.Fprintf(stderr, "\nNo -tokens file: this run's development token (every project, read-write) is\n"+
+			"    %s\nTry:\n    curl -H 'Authorization: Bearer %s' http://%s/v2/projects/1\n\n", tok, tok, addr)
+	}
 	// The gateway line comes first and alone on its line: the bench and
 	// the tests read the first LISTEN line for the public address.
 	fmt.Fprintf(stdout, "LISTEN gateway=%s\n", addr)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"fanout/gateway/assembly/assemblytest"
 	"fanout/gateway/internal/backendtest"
 
 	"github.com/valyala/fasthttp"
@@ -19,12 +20,33 @@ import (
 
 // runArgs returns the command line of a gateway on 127.0.0.1 port 0 with
 // every backend at addr, then flags.
-func runArgs(addr string, flags ...string) []string {
-	args := []string{"-addr", "127.0.0.1:0"}
+// the test token (assemblytest.Token).
+func runArgs(t testing.TB, addr string, flags ...string) []string {
+	args := []string{"-addr", "127.0.0.1:0", "-tokens", assemblytest.TokensFile(t, assemblytest.TestEntry)}
 	for name := range backendtest.Addrs(addr) {
 		args = append(args, "-backend", name+"="+addr)
 	}
 	return append(args, flags...)
+}
+
+// getAuthorized is fasthttp.GetTimeout with the test token.
+func getAuthorized(url string, timeout time.Duration) (int, []byte, error) {
+	return getWith(url, assemblytest.Authorization, timeout)
+}
+
+// getWith sends GET url with the Authorization header auth ("": none).
+func getWith(url, auth string, timeout time.Duration) (int, []byte, error) {
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(url)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	if err := fasthttp.DoTimeout(req, resp, timeout); err != nil {
+		return 0, nil, err
+	}
+	return resp.StatusCode(), append([]byte(nil), resp.Body()...), nil
 }
 
 // awaitRun waits up to within for run to return on ran, and fails the
@@ -48,7 +70,7 @@ func awaitRun(t *testing.T, ran <-chan error, within time.Duration, after string
 func TestGracefulShutdown(t *testing.T) {
 	f, addr := backendtest.StartTCP(t)
 	f.Set("results", backendtest.Behaviour{Delay: 300 * time.Millisecond})
-	args := runArgs(addr, "-admin-addr", "off", "-grace", "5s", "-log-level", "error")
+	args := runArgs(t, addr, "-admin-addr", "off", "-grace", "5s", "-log-level", "error")
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -74,7 +96,7 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	answered := make(chan answer, 1)
 	go func() {
-		status, _, err := fasthttp.GetTimeout(nil, "http://"+gw+"/v2/experiments/42/results", 5*time.Second)
+		status, _, err := getAuthorized("http://"+gw+"/v2/experiments/42/results", 5*time.Second)
 		answered <- answer{status, err}
 	}()
 	// Stop once the request is in flight: the results call has arrived.
@@ -125,7 +147,7 @@ func TestBadFlags(t *testing.T) {
 // on the public port.
 func TestAdminListener(t *testing.T) {
 	_, addr := backendtest.StartTCP(t)
-	args := runArgs(addr, "-admin-addr", "127.0.0.1:0", "-log-level", "error")
+	args := runArgs(t, addr, "-admin-addr", "127.0.0.1:0", "-log-level", "error")
 	ctx, stop := context.WithCancel(context.Background())
 	out, w := io.Pipe()
 	ran := make(chan error, 1)
@@ -175,7 +197,7 @@ func TestAdminListener(t *testing.T) {
 func TestShutdownPastGrace(t *testing.T) {
 	f, addr := backendtest.StartTCP(t)
 	f.Set("results", backendtest.Behaviour{Delay: 5 * time.Second})
-	args := runArgs(addr, "-admin-addr", "off", "-grace", "100ms", "-deadline", "10s", "-log-level", "warn")
+	args := runArgs(t, addr, "-admin-addr", "off", "-grace", "100ms", "-deadline", "10s", "-log-level", "warn")
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	out, w := io.Pipe()
@@ -194,7 +216,7 @@ func TestShutdownPastGrace(t *testing.T) {
 
 	answered := make(chan int, 1)
 	go func() {
-		status, _, _ := fasthttp.GetTimeout(nil, "http://"+gw+"/v2/experiments/42/results", 10*time.Second)
+		status, _, _ := getAuthorized("http://"+gw+"/v2/experiments/42/results", 10*time.Second)
 		answered <- status
 	}()
 	for f.Calls("results") == 0 {
@@ -207,5 +229,96 @@ func TestShutdownPastGrace(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "cut=1") {
 		t.Errorf("the log does not count the request cut:\n%s", logs.String())
+	}
+}
+
+// startRun runs the gateway with args until the test ends and returns its
+// public address and its stderr.
+func startRun(t *testing.T, args []string) (string, *backendtest.SyncBuffer) {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	out, w := io.Pipe()
+	var logs backendtest.SyncBuffer
+	ran := make(chan error, 1)
+	go func() {
+		ran <- run(ctx, args, w, &logs)
+		w.Close()
+	}()
+	t.Cleanup(func() {
+		stop()
+		if err := <-ran; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no LISTEN line: %v", err)
+	}
+	go io.Copy(io.Discard, out)
+	return strings.TrimPrefix(strings.TrimSpace(line), "LISTEN gateway="), &logs
+}
+
+// TestDevToken: without -tokens, the gateway makes a random token, prints
+// it on stderr with a curl line that works as printed, and refuses /v2
+// requests without it; the document stays open.
+func TestDevToken(t *testing.T) {
+	_, addr := backendtest.StartTCP(t)
+	args := []string{"-addr", "127.0.0.1:0", "-admin-addr", "off", "-log-level", "error"}
+	for name := range backendtest.Addrs(addr) {
+		args = append(args, "-backend", name+"="+addr)
+	}
+	gw, logs := startRun(t, args)
+	var token string
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if _, rest, ok := strings.Cut(line, "curl -H 'Authorization: Bearer "); ok {
+			token, _, _ = strings.Cut(rest, "'")
+			if !strings.Contains(rest, "http://"+gw+"/v2/") {
+				t.Errorf("the curl line does not name the gateway's address %s: %q", gw, line)
+			}
+		}
+	}
+	if len(token) < 32 {
+		t.Fatalf("no development token of at least 32 characters on stderr:\n%s", logs.String())
+	}
+	for _, c := range []struct {
+		auth string
+		want int
+	}{
+		{"", fasthttp.StatusUnauthorized},
+		{"Bearer not-" + token, fasthttp.StatusUnauthorized},
+		{"Bearer " + token, fasthttp.StatusOK},
+	} {
+		status, body, err := getWith("http://"+gw+"/v2/experiments/42", c.auth, 5*time.Second)
+		if err != nil || status != c.want {
+			t.Errorf("Authorization %q: status %d (%v), want %d: %s", c.auth, status, err, c.want, body)
+		}
+	}
+	if status, _, err := getWith("http://"+gw+"/openapi.yaml", "", 5*time.Second); err != nil || status != fasthttp.StatusOK {
+		t.Errorf("/openapi.yaml without a token: status %d (%v), want 200", status, err)
+	}
+}
+
+// TestAuthOff: -auth off lets requests in without a token and warns on
+// start.
+func TestAuthOff(t *testing.T) {
+	_, addr := backendtest.StartTCP(t)
+	gw, logs := startRun(t, runArgs(t, addr, "-admin-addr", "off", "-auth", "off", "-log-level", "warn"))
+	if status, body, err := getWith("http://"+gw+"/v2/experiments/42", "", 5*time.Second); err != nil || status != fasthttp.StatusOK {
+		t.Errorf("no token with -auth off: status %d (%v), want 200: %s", status, err, body)
+	}
+	if !strings.Contains(logs.String(), "authentication is off") {
+		t.Errorf("no warning that authentication is off:\n%s", logs.String())
+	}
+}
+
+// TestBadTokensFile: a tokens file with a fault stops the start with an
+// error that names the line and the field.
+func TestBadTokensFile(t *testing.T) {
+	_, addr := backendtest.StartTCP(t)
+	path := assemblytest.TokensFile(t, assemblytest.TestEntry, "  - name: broken\n    sha256: abc\n    projects: all\n    access: read\n")
+	args := []string{"-addr", "127.0.0.1:0", "-admin-addr", "off", "-tokens", path, "-backend", "experiments=" + addr}
+	err := run(context.Background(), args, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "line 7") || !strings.Contains(err.Error(), "sha256") {
+		t.Errorf("run: %v, want an error naming line 7 and sha256", err)
 	}
 }

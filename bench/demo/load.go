@@ -70,6 +70,8 @@ func attack(ctx context.Context, st *stage, mode string, rate int, step time.Dur
 		Duration: step,
 		Timeout:  attackTimeout,
 		Seed:     1,
+		// The stage's gateways hold the bench token.
+		Authorization: launch.Authorization,
 	})
 	if err != nil {
 		return Step{}, err

@@ -127,6 +127,7 @@ func (s *stage) get(ctx context.Context, mode, path string, t0 time.Time) (respo
 	if err != nil {
 		return response{}, fmt.Errorf("GET %s (%s): %w", path, mode, err)
 	}
+	req.Header.Set("Authorization", launch.Authorization)
 	r := response{Start: time.Since(t0)}
 	resp, err := s.client.Do(req)
 	if err != nil {

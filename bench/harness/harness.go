@@ -16,8 +16,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"maps"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -347,6 +347,7 @@ func (r *runner) measure(ctx context.Context, v scenario.Variant, rate float64, 
 	base := load.Attack{
 		Name: name, BaseURL: "http://" + addr, Targets: s.Targets, Rate: rate,
 		Timeout: s.Load.Timeout, Seed: s.Load.Seed, Bodies: s.Load.CompareBodies,
+		Authorization: launch.Authorization,
 	}
 	if err := r.warmUp(ctx, base); err != nil {
 		return err

@@ -2,9 +2,15 @@ package launch
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 
 	"fanout/mockbackends/model"
 )
@@ -72,6 +78,26 @@ type Gateway struct {
 	Args []string
 }
 
+// Token is the secret of the bench's token, which StartGateway gives every
+// gateway it starts (unless Args names -tokens or -auth): every project,
+// read-write, and a rate limit that no load reaches, so that the bench
+// measures the cost of authentication and of the limiter, never a 429.
+// It opens only gateways the bench starts on loopback ports.
+const Token = "fanout-bench-token"
+
+// Authorization is the Authorization header value of Token.
+const Authorization = "Bearer " + Token
+
+// tokensFile is the tokens file of Token: its SHA-256, as the gateway
+// wants it, is that of "fanout-bench-token" (printf %s SECRET | sha256sum).
+var tokensFile = "tokens:\n  - name: bench\n    sha256: " + sha256Hex(Token) +
+	"\n    projects: all\n    access: read-write\n    rate: {limit: 1000000000, per: 1s}\n"
+
+func sha256Hex(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
 // StartGateway starts the gateway binary on a free loopback port with every
 // backend of model.Services pointed at mocks, and checks that it announced
 // its public address as "gateway". logs is as for Start.
@@ -89,6 +115,22 @@ func StartGateway(ctx context.Context, bin string, g Gateway, mocks *Proc, logs 
 	}
 	for _, svc := range model.Services {
 		args = append(args, "-backend", svc+"="+mocks.Addrs[svc])
+	}
+	if !slices.ContainsFunc(g.Args, func(a string) bool {
+		return strings.TrimLeft(a, "-") == "tokens" || strings.HasPrefix(strings.TrimLeft(a, "-"), "auth")
+	}) {
+		// The gateway reads its tokens before it announces itself, so
+		// the file can go once Start returns.
+		dir, err := os.MkdirTemp("", "fanout-tokens-")
+		if err != nil {
+			return nil, fmt.Errorf("start gateway: tokens file: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		file := filepath.Join(dir, "tokens.yaml")
+		if err := os.WriteFile(file, []byte(tokensFile), 0o600); err != nil {
+			return nil, fmt.Errorf("start gateway: tokens file: %w", err)
+		}
+		args = append(args, "-tokens", file)
 	}
 	p, err := Start(ctx, bin, append(args, g.Args...), logs)
 	if err != nil {

@@ -38,7 +38,13 @@ func TestStartMocksAndGateway(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp, err := http.Get("http://" + gw.Addr("gateway") + "/v2/experiments/42/results")
+		req, err := http.NewRequest(http.MethodGet, "http://"+gw.Addr("gateway")+"/v2/experiments/42/results", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The gateway holds the bench's token, and only that one.
+		req.Header.Set("Authorization", Authorization)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

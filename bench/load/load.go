@@ -61,6 +61,9 @@ type Attack struct {
 	// complete 2xx body (no PartialHeader) in Report.Bodies (bodies are
 	// not written to Out).
 	Bodies bool
+	// Authorization, if set, is sent as the Authorization header of every
+	// request (launch.Authorization for the gateways the bench starts).
+	Authorization string
 }
 
 // Latency is a measured latency distribution: the figures a limit has
@@ -637,6 +640,9 @@ func newTargeter(a Attack) (vegeta.Targeter, *targetNames) {
 		if t.Body != "" {
 			tgt.Body = []byte(t.Body)
 			tgt.Header.Set("Content-Type", "application/json")
+		}
+		if a.Authorization != "" {
+			tgt.Header.Set("Authorization", a.Authorization)
 		}
 		names.mu.Lock()
 		if len(names.names) < 100000 {

@@ -22,6 +22,7 @@ import (
 	"fanout/gateway/internal/config"
 	"fanout/gateway/internal/server"
 	"fanout/gateway/internal/spec"
+	"fanout/gateway/internal/store"
 )
 
 //go:embed openapi.yaml
@@ -82,6 +83,11 @@ type Gateway struct {
 	errs    []error // of listeners that stopped with an error
 	failed  chan struct{}
 	fail    sync.Once
+
+	// store holds rate limits and idempotency records; closed by Shutdown.
+	store store.Store
+	// devToken is the secret of the generated development token, if any.
+	devToken string
 }
 
 // New assembles a gateway from cfg: the embedded document, the executor of
@@ -110,6 +116,12 @@ func New(cfg config.Config, log *slog.Logger) (*Gateway, error) {
 	}
 	policies, err := resilience(cfg.Resilience, clients.Names(), log)
 	if err != nil {
+		closeExecutor(exec)
+		return nil, err
+	}
+	a, err := newAccess(cfg, log)
+	if err != nil {
+		closeExecutor(exec)
 		return nil, err
 	}
 	srv, err := server.New(server.Config{
@@ -124,12 +136,15 @@ func New(cfg config.Config, log *slog.Logger) (*Gateway, error) {
 		Breakers:    policies.Breakers,
 		Overload:    policies.Overload,
 		Retry:       policies.Retry,
+		Tokens:      a.tokens,
+		Store:       a.store,
 	})
 	if err != nil {
 		closeExecutor(exec)
+		a.store.Close()
 		return nil, err
 	}
-	return &Gateway{srv: srv, exec: exec, backends: clients, failed: make(chan struct{})}, nil
+	return &Gateway{srv: srv, exec: exec, backends: clients, failed: make(chan struct{}), store: a.store, devToken: a.dev}, nil
 }
 
 // Server returns the gateway's server, for its handler and metrics.
@@ -196,6 +211,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		err = errors.Join(err, fmt.Errorf("close executor: %w", cerr))
 	}
 	g.backends.CloseIdleConnections()
+	if serr := g.store.Close(); serr != nil {
+		err = errors.Join(err, fmt.Errorf("close store: %w", serr))
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return errors.Join(append([]error{err}, g.errs...)...)

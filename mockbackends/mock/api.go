@@ -232,9 +232,46 @@ func jsonID(raw json.RawMessage) (uint64, bool) {
 	return dataset.ParseID(raw)
 }
 
+// idempotencyKey is the request header under which a client (the gateway)
+// makes a create idempotent: one experiment per key, as a real service
+// would do it.
+const idempotencyKey = "Idempotency-Key"
+
 // create serves POST /experiments: it validates the body, stores the
-// experiment in memory and answers 201 with it and its Location.
+// experiment in memory and answers 201 with it and its Location. A create
+// with an Idempotency-Key that created an experiment before answers 201
+// with that experiment again, creating nothing: a retry of a create whose
+// answer was lost makes no second experiment.
 func (s *service) create(ctx *fasthttp.RequestCtx, rc *counters) {
+	if key := ctx.Request.Header.Peek(idempotencyKey); len(key) > 0 {
+		// Creates with a key run one at a time, so that two attempts
+		// with one key cannot both create.
+		s.store.keyMu.Lock()
+		defer s.store.keyMu.Unlock()
+		if id, ok := s.store.keys[string(key)]; ok {
+			body, _ := s.store.get(id)
+			ctx.SetStatusCode(201)
+			ctx.Response.Header.Set("Location", "/experiments/"+strconv.FormatUint(id, 10))
+			ctx.SetContentTypeBytes(contentJSON)
+			ctx.Response.SetBodyRaw(body)
+			return
+		}
+		defer func() {
+			if ctx.Response.StatusCode() == 201 {
+				var e struct {
+					ID string `json:"id"`
+				}
+				if json.Unmarshal(ctx.Response.Body(), &e) == nil {
+					if id, err := strconv.ParseUint(e.ID, 10, 64); err == nil {
+						if s.store.keys == nil {
+							s.store.keys = map[string]uint64{}
+						}
+						s.store.keys[string(key)] = id
+					}
+				}
+			}
+		}()
+	}
 	total := &s.stats.total
 	bad := func(field, format string, args ...any) {
 		badRequest(ctx, rc, total, "invalid_body", field, fmt.Sprintf(format, args...))
@@ -416,6 +453,10 @@ type store struct {
 	bodies    sync.Map      // id -> []byte
 	mu        sync.Mutex
 	byProject atomic.Pointer[map[uint64][]uint64]
+	// keys maps the Idempotency-Key of each keyed create to the id it
+	// created, under keyMu.
+	keyMu sync.Mutex
+	keys  map[string]uint64
 }
 
 func (st *store) nextID(generated uint64) uint64 { return generated + st.last.Add(1) }

@@ -600,3 +600,45 @@ func TestQueueLimitRejects(t *testing.T) {
 	}
 	waitFor(t, func() bool { st := c.Stats("results"); return st.InFlight == 0 && st.Queued == 0 }, "the worker and the queue to drain")
 }
+
+// TestCreateIdempotencyKey: a create with an Idempotency-Key creates one
+// experiment per key; a repeat gets the same one, which is how a gateway
+// retries safely a create whose answer it lost.
+func TestCreateIdempotencyKey(t *testing.T) {
+	c := noLatency(t)
+	create := func(key string) response {
+		t.Helper()
+		req, err := http.NewRequest("POST", url(c, "experiments", "/experiments"), strings.NewReader(`{"project_id":"3","name":"Keyed"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if key != "" {
+			req.Header.Set("Idempotency-Key", key)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 201 {
+			t.Fatalf("create with key %q: %d %s", key, resp.StatusCode, b)
+		}
+		return response{resp.StatusCode, resp.Header, b}
+	}
+	first := create("k1")
+	again := create("k1")
+	if !bytes.Equal(first.body, again.body) || first.header.Get("Location") != again.header.Get("Location") {
+		t.Errorf("the same key: %s at %s, then %s at %s", first.body, first.header.Get("Location"), again.body, again.header.Get("Location"))
+	}
+	if other := create("k2"); bytes.Equal(other.body, first.body) {
+		t.Error("another key got the same experiment")
+	}
+	if none := create(""); bytes.Equal(none.body, first.body) {
+		t.Error("a create without a key got the same experiment")
+	}
+	list := decodeJSON(t, do(t, "GET", url(c, "experiments", "/experiments?project_id=3&page=1&per_page=100"), "").body)
+	if list["total"] != 23.0 {
+		t.Errorf("project 3 has %v experiments, want 20 generated and 3 created", list["total"])
+	}
+}

@@ -5,20 +5,70 @@ package assemblytest
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"fanout/gateway/assembly"
+	"fanout/gateway/internal/auth"
 	"fanout/gateway/internal/config"
 )
 
+// Token is the secret of the test token that Authorize sets up: every
+// project, read-write, with a rate limit no test reaches.
+const Token = "fanout-test-token"
+
+// Authorization is the Authorization header value of Token.
+const Authorization = "Bearer " + Token
+
+// TokensFile writes a tokens file of the given YAML entries (each one
+// "- name: ..." list item, indented as an item of tokens) into t's
+// temporary directory and returns its path.
+func TokensFile(t testing.TB, entries ...string) string {
+	t.Helper()
+	data := "tokens:\n"
+	for _, e := range entries {
+		data += e
+	}
+	path := filepath.Join(t.TempDir(), "tokens.yaml")
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TokenEntry is a tokens file entry for secret.
+func TokenEntry(name, secret, projects, access, rate string) string {
+	return fmt.Sprintf("  - name: %s\n    sha256: %s\n    projects: %s\n    access: %s\n    rate: %s\n",
+		name, auth.Hash(secret), projects, access, rate)
+}
+
+// TestEntry is the tokens file entry of Token.
+var TestEntry = TokenEntry("test", Token, "all", auth.AccessReadWrite, "{limit: 1000000000, per: 1s}")
+
+// Authorize returns cfg with a tokens file that holds Token, unless cfg
+// names a tokens file already or turns authentication off: the one place
+// where the gateway's tests get their token.
+func Authorize(t testing.TB, cfg config.Config) config.Config {
+	t.Helper()
+	if cfg.Tokens == "" && cfg.Auth != config.AuthOff {
+		cfg.Tokens = TokensFile(t, TestEntry)
+	}
+	return cfg
+}
+
 // Serve assembles a gateway from cfg and serves its public port on
 // 127.0.0.1 until t ends, when it is shut down (a failed shutdown fails t).
-// It returns the gateway and the address it listens on.
+// It returns the gateway and the address it listens on. Requests to /v2
+// need Authorization (see Authorize), unless cfg turns auth off or names
+// its own tokens.
 func Serve(t testing.TB, cfg config.Config) (*assembly.Gateway, string) {
 	t.Helper()
+	cfg = Authorize(t, cfg)
 	gw, err := assembly.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -278,6 +278,8 @@ type Exchange struct {
 	mu    sync.Mutex
 	resps []*fasthttp.Response
 	id    []byte // the public request's id, sent as X-Request-Id
+	// idem is the Idempotency-Key sent with the calls that carry a body.
+	idem []byte
 	// calls are the calls on the wire, for Interrupt: a slot is taken
 	// once a call has its connection and freed before the connection
 	// goes back to the pool or is closed. Slots keep their index while
@@ -363,6 +365,16 @@ const RequestIDHeader = "X-Request-Id"
 // X-Request-Id; id is copied. Call it before the calls start.
 func (e *Exchange) SetRequestID(id []byte) { e.id = append(e.id[:0], id...) }
 
+// IdempotencyKeyHeader is the header that makes a create idempotent: the
+// client's, on the public API; the gateway's, namespaced per token, on the
+// call to the backend, which then creates at most one resource per key.
+const IdempotencyKeyHeader = "Idempotency-Key"
+
+// SetIdempotencyKey sets the key the calls of the Exchange that carry a
+// body send as Idempotency-Key; key is copied. Call it before the calls
+// start.
+func (e *Exchange) SetIdempotencyKey(key []byte) { e.idem = append(e.idem[:0], key...) }
+
 // Do performs one call: method and path (with query, sent byte for byte as
 // given) on the named backend. The deadline is the earlier of ctx's and the
 // configured call timeout; it bounds the wait for a connection too. A call
@@ -416,6 +428,9 @@ func (e *Exchange) DoBody(ctx context.Context, backend, method, path, contentTyp
 	if body != nil {
 		req.Header.SetContentType(contentType)
 		req.SetBodyRaw(body)
+		if len(e.idem) > 0 {
+			req.Header.SetBytesV(IdempotencyKeyHeader, e.idem)
+		}
 	}
 	b.inFlight.Add(1)
 	b.tr.add(req, ctx, deadline, e)
@@ -468,6 +483,7 @@ func (e *Exchange) Release() {
 	}
 	e.resps = e.resps[:0]
 	e.id = e.id[:0]
+	e.idem = e.idem[:0]
 	e.mu.Unlock()
 	e.c.pool.Put(e)
 }

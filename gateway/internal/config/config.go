@@ -37,6 +37,9 @@ const (
 	// AdminOff as the admin address disables the admin listener.
 	AdminOff     = "off"
 	DefaultGrace = 10 * time.Second
+	// AuthOn and AuthOff are the values of -auth.
+	AuthOn  = "on"
+	AuthOff = "off"
 )
 
 // DefaultBackends are the backends' addresses when nothing else says.
@@ -66,6 +69,12 @@ type Config struct {
 	// Coalesce off turns the coalescing and caching that x-fanout
 	// declares off, to compare with them.
 	Coalesce Switch `yaml:"coalesce"`
+	// Tokens is the tokens file; "": a development token is generated.
+	Tokens string `yaml:"tokens"`
+	// Auth is AuthOn or AuthOff (no token needed: labs only).
+	Auth string `yaml:"auth"`
+	// Redis is the URL of the store shared by replicas; "": memory.
+	Redis string `yaml:"redis"`
 
 	// Limits bound the clients: slow or oversized ones must not starve the
 	// others. MaxClientConns counts client connections.
@@ -90,6 +99,7 @@ func Default() Config {
 		LogLevel:    "info",
 		HedgeBudget: DefaultHedgeBudget,
 		Coalesce:    true,
+		Auth:        AuthOn,
 		Limits:      server.DefaultLimits(),
 		Options:     backend.Options{MaxConns: backend.DefaultMaxConns},
 		Resilience:  DefaultResilience(),
@@ -128,6 +138,22 @@ Examples:
   gateway -backend results=10.0.0.7:9104 -backend-timeout 300ms -deadline 1s
   gateway -config gateway.yaml -mode blocking   # flags override the file
   gateway -hedge-budget 0                   # no hedged duplicates, whatever x-fanout declares
+  gateway -tokens tokens.yaml -redis redis://127.0.0.1:6379/0
+
+Every /v2 request needs "Authorization: Bearer TOKEN". Without -tokens, a
+development token is generated at start-up and printed on stderr with a curl
+line that uses it. A tokens file holds the SHA-256 of each secret
+(printf %s SECRET | sha256sum), never the secret:
+  tokens:
+    - name: ci
+      sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+      projects: [1, 2]            # or: all
+      access: read-write          # or: read (GET only)
+      rate: {limit: 100, per: 1s} # GCRA; bursts of up to limit
+-auth off lets every request in, unlimited, and warns at every start: labs only.
+Rate limits and Idempotency-Key records live in memory, or in Redis (-redis)
+when several replicas must share them; a Redis that does not answer makes
+those requests 503, never unchecked.
 
 Config file (YAML, unknown fields are errors; the values shown are the defaults):
   addr: {{.Addr}}
@@ -139,6 +165,9 @@ Config file (YAML, unknown fields are errors; the values shown are the defaults)
   log_level: {{.LogLevel}}           # debug | info | warn | error
   hedge_budget: {{.HedgeBudget}}         # duplicates of hedged calls, of their calls; 0 = hedging off
   coalesce: {{.Coalesce}}             # off: no coalescing or caching, whatever x-fanout declares
+  tokens: ""                # a tokens FILE; "": a development token, printed on stderr
+  auth: {{.Auth}}                  # on | off
+  redis: ""                 # redis://HOST:PORT/DB shared by replicas; "": in memory
   max_conns: {{.MaxConns}}            # per backend (flag: -max-backend-conns)
   backend_timeout: {{.Options.Timeout}}       # per call; 0 = only the request deadline
   backends:                 # added to the defaults; a backend's own limits win
@@ -222,6 +251,9 @@ func (c *Config) flags(file *string, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log `LEVEL`: debug, info, warn, error")
 	fs.Var(&c.HedgeBudget, "hedge-budget", "`PERCENT` of the calls of hedged calls (x-fanout hedge) that may get a duplicate, process-wide, e.g. 5% or 0.05; 0 turns hedging off")
 	fs.Var(&c.Coalesce, "coalesce", "whether the coalescing and response caching that x-fanout declares (coalesce, cache) run: `on|off`")
+	fs.StringVar(&c.Tokens, "tokens", c.Tokens, "tokens `FILE` (YAML); none: a development token is generated and printed on stderr")
+	fs.StringVar(&c.Auth, "auth", c.Auth, "bearer tokens on /v2: on, or off (labs only: anyone gets in, unlimited)")
+	fs.StringVar(&c.Redis, "redis", c.Redis, "store of rate limits and idempotency records shared by replicas, `URL` redis://HOST:PORT/DB; none: in memory")
 	fs.Var(backendFlag(c.Backends), "backend", "backend address `NAME=HOST:PORT`, repeatable; adds to or replaces the defaults")
 
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "time to receive a whole request from its first byte; slower clients get 408")
@@ -346,6 +378,12 @@ func (c Config) Validate() error {
 	}
 	if err := c.Resilience.validate(); err != nil {
 		return err
+	}
+	switch {
+	case c.Auth != AuthOn && c.Auth != AuthOff:
+		return fmt.Errorf("auth: %q, want on or off", c.Auth)
+	case c.Redis != "" && !strings.HasPrefix(c.Redis, "redis://") && !strings.HasPrefix(c.Redis, "rediss://"):
+		return fmt.Errorf("redis: %q, want redis://HOST:PORT/DB", c.Redis)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

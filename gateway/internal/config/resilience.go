@@ -91,4 +91,3 @@ func (r Resilience) validate() error {
 	}
 	return nil
 }
-

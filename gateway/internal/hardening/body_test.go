@@ -54,7 +54,7 @@ func createFrom(t testing.TB, from, addr string) answer {
 func holdBody(t testing.TB, from, addr string, size int) net.Conn {
 	t.Helper()
 	c := dialFrom(t, from, addr)
-	head := fmt.Sprintf("POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", size)
+	head := fmt.Sprintf("POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\n"+authHeader+"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n", size)
 	// More than fasthttp reads before the handler runs, less than all.
 	if _, err := io.WriteString(c, head+strings.Repeat(" ", 9<<10)); err != nil {
 		t.Fatal(err)
@@ -95,13 +95,13 @@ func TestBodyBudget(t *testing.T) {
 	p = checkProblem(t, createFrom(t, "127.0.0.5", g.addr), fasthttp.StatusServiceUnavailable, problem.TypeTooManyBodyBytes)
 	t.Logf("budget spent: %s", p.Detail)
 	// A client that expects 100-continue learns it before sending its body.
-	expect := fmt.Sprintf("POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n", len(newExperiment))
+	expect := fmt.Sprintf("POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\n"+authHeader+"Content-Type: application/json\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n", len(newExperiment))
 	a, err := exchange(t, g.addr, []byte(expect), false, false)
 	if err != nil {
 		t.Fatalf("expecting 100-continue while the budget is spent: %v", err)
 	}
 	checkProblem(t, a, fasthttp.StatusServiceUnavailable, problem.TypeTooManyBodyBytes)
-	status, body, err := fasthttp.GetTimeout(nil, "http://"+g.addr+"/v2/experiments/42/results", 5*time.Second)
+	status, body, err := authGet(nil, "http://"+g.addr+"/v2/experiments/42/results", 5*time.Second)
 	if err != nil || status != fasthttp.StatusOK {
 		t.Errorf("a request without a body while the budget is spent: %d %v: %.200s", status, err, body)
 	}
@@ -121,7 +121,7 @@ func TestBodyBudget(t *testing.T) {
 func TestExpectContinue(t *testing.T) {
 	g := startGateway(t, startCluster(t), gatewayOptions{})
 	expectHead := func(path, contentType string, length int) string {
-		return fmt.Sprintf("POST %s HTTP/1.1\r\nHost: gateway\r\nContent-Type: %s\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n",
+		return fmt.Sprintf("POST %s HTTP/1.1\r\nHost: gateway\r\n"+authHeader+"Content-Type: %s\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n",
 			path, contentType, length)
 	}
 	for _, c := range []struct {
@@ -190,7 +190,7 @@ func TestEarlyRefusalLingers(t *testing.T) {
 			}
 			conn := dialFrom(t, "127.0.0.1", g.addr)
 			_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-			head := fmt.Sprintf("POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n", c.contentType, size)
+			head := fmt.Sprintf("POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\n"+authHeader+"Content-Type: %s\r\nContent-Length: %d\r\n\r\n", c.contentType, size)
 			// Written whole, in pieces, before a byte is read.
 			if _, err := io.WriteString(conn, head); err != nil {
 				t.Fatal(err)

@@ -73,7 +73,7 @@ func openIdlePair(t testing.TB, g *gateway) (first, second *keepAlive) {
 // closed to make room, and that second, idle too, is still served.
 func checkIdleGivesWay(t testing.TB, g *gateway, first, second *keepAlive, who string) {
 	t.Helper()
-	a, err := exchange(t, g.addr, []byte("GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n"), false, false)
+	a, err := exchange(t, g.addr, []byte("GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n"+authHeader+"Connection: close\r\n\r\n"), false, false)
 	if err != nil || a.status != fasthttp.StatusOK {
 		t.Fatalf("%s: status %d, error %v: %.200s", who, a.status, err, a.body)
 	}
@@ -101,7 +101,7 @@ func TestIdleConnectionsGiveWay(t *testing.T) {
 	first, second := openIdlePair(t, g)
 	// The third slot: a request whose headers are still arriving.
 	busy := dialFrom(t, "127.0.0.1", g.addr)
-	if _, err := io.WriteString(busy, "GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n"); err != nil {
+	if _, err := io.WriteString(busy, "GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n"+authHeader); err != nil {
 		t.Fatal(err)
 	}
 
@@ -119,12 +119,12 @@ func TestIdleConnectionsGiveWay(t *testing.T) {
 
 	// Hold every slot with requests in progress: nothing gives way.
 	for _, c := range []net.Conn{second.c, busy} {
-		if _, err := io.WriteString(c, "GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n"); err != nil {
+		if _, err := io.WriteString(c, "GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n"+authHeader); err != nil {
 			t.Fatal(err)
 		}
 	}
 	third := dialFrom(t, "127.0.0.1", g.addr)
-	if _, err := io.WriteString(third, "GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n"); err != nil {
+	if _, err := io.WriteString(third, "GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n"+authHeader); err != nil {
 		t.Fatal(err)
 	}
 	poll.Until(t, 5*time.Second, "the three partial requests read", func() bool {

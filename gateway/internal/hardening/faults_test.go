@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"fanout/gateway/assembly/assemblytest"
 	"fanout/gateway/internal/problem"
 	"fanout/mockbackends/mock"
 	"fanout/mockbackends/model"
@@ -179,6 +180,7 @@ func get200(t testing.TB, client *fasthttp.HostClient, uri string) answer {
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 	req.SetRequestURI("http://gateway" + uri)
+	req.Header.Set("Authorization", assemblytest.Authorization)
 	start := time.Now()
 	if err := client.DoTimeout(req, resp, 10*faultDeadline); err != nil {
 		t.Errorf("GET %s: %v", uri, err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"fanout/gateway/assembly"
+	"fanout/gateway/assembly/assemblytest"
 	"fanout/gateway/internal/backendtest"
 	"fanout/gateway/internal/config"
 	"fanout/gateway/internal/problem"
@@ -40,7 +41,7 @@ func FuzzRequest(f *testing.F) {
 		if headers != "" {
 			headers += "\r\n"
 		}
-		req := fmt.Sprintf("%s %s HTTP/1.1\r\nHost: gateway\r\n%sContent-Length: %d\r\n\r\n", method, target, headers, len(body))
+		req := fmt.Sprintf("%s %s HTTP/1.1\r\nHost: gateway\r\n"+authHeader+"%sContent-Length: %d\r\n\r\n", method, target, headers, len(body))
 		c, err := ln.Dial()
 		if err != nil {
 			t.Fatal(err)
@@ -82,6 +83,9 @@ func fuzzGateway(f *testing.F) (*fasthttputil.InmemoryListener, func()) {
 	cfg.Options.Dial = fake.InMemory()
 	cfg.Deadline = time.Second
 	cfg.Limits = server.Limits{ReadTimeout: 100 * time.Millisecond}
+	// The inputs carry the test token: without it every /v2 input would
+	// stop at the 401 and the fuzzer would explore nothing behind it.
+	cfg = assemblytest.Authorize(f, cfg)
 	gw, err := assembly.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		f.Fatal(err)

@@ -108,6 +108,31 @@ func exchange(t testing.TB, addr string, req []byte, head, halfClose bool) (answ
 	}, nil
 }
 
+// authHeader is the test token's Authorization header line, which every
+// raw request carries after its Host line: a hostile request is judged on
+// its own fault, not on a missing token.
+const authHeader = "Authorization: " + assemblytest.Authorization + "\r\n"
+
+// authGet is GetTimeout with the test token, through client (nil: the
+// default client).
+func authGet(client *fasthttp.HostClient, url string, timeout time.Duration) (int, []byte, error) {
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(url)
+	req.Header.Set("Authorization", assemblytest.Authorization)
+	var err error
+	if client != nil {
+		err = client.DoTimeout(req, resp, timeout)
+	} else {
+		err = fasthttp.DoTimeout(req, resp, timeout)
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	return resp.StatusCode(), append([]byte(nil), resp.Body()...), nil
+}
+
 // checkProblem asserts that a is a problem+json of the status and type and
 // returns it.
 func checkProblem(t testing.TB, a answer, status int, typ string) problem.Problem {

@@ -28,19 +28,21 @@ type hostile struct {
 	halfClose bool
 }
 
-func get(uri string) string { return "GET " + uri + " HTTP/1.1\r\nHost: gateway\r\n\r\n" }
+func get(uri string) string {
+	return "GET " + uri + " HTTP/1.1\r\nHost: gateway\r\n" + authHeader + "\r\n"
+}
 
 func post(contentType, body string) string {
 	h := ""
 	if contentType != "" {
 		h = "Content-Type: " + contentType + "\r\n"
 	}
-	return fmt.Sprintf("POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\n%sContent-Length: %d\r\n\r\n%s", h, len(body), body)
+	return fmt.Sprintf("POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\n"+authHeader+"%sContent-Length: %d\r\n\r\n%s", h, len(body), body)
 }
 
 func withHeaders(n, size int) string {
 	var b strings.Builder
-	b.WriteString("GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n")
+	b.WriteString("GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n" + authHeader)
 	for i := 0; i < n; i++ {
 		fmt.Fprintf(&b, "X-Hostile-%d: %s\r\n", i, strings.Repeat("v", size))
 	}
@@ -92,7 +94,7 @@ var hostileRequests = []hostile{
 	// Headers.
 	{name: "hundreds of headers", req: withHeaders(400, 20), status: 431, typ: tooLarge},
 	{name: "one huge header", req: withHeaders(1, 16<<10), status: 431, typ: tooLarge},
-	{name: "header without colon", req: "GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\nNoColon\r\n\r\n", status: 400, typ: invalid},
+	{name: "header without colon", req: "GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n" + authHeader + "NoColon\r\n\r\n", status: 400, typ: invalid},
 
 	// Paths. The router matches the path as sent: dot segments are not
 	// resolved into another route, and path parameters are matched raw.
@@ -131,18 +133,18 @@ var hostileRequests = []hostile{
 	{name: "lone low surrogate", req: post("application/json", `{"project_id":"1","name":"a\udc00b"}`), status: 400, typ: invalid, param: "body"},
 	{name: "reversed surrogates", req: post("application/json", `{"project_id":"1","name":"\udc00\ud800"}`), status: 400, typ: invalid, param: "body"},
 	{name: "charset other than UTF-8", req: post("application/json; charset=iso-8859-1", `{"project_id":"1","name":"x"}`), status: 400, typ: invalid, param: "Content-Type"},
-	{name: "gzip content encoding", req: "POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: 29\r\n\r\n{\"project_id\":\"1\",\"name\":\"x\"}", status: 415, typ: mediaType},
-	{name: "oversized body", req: "POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Length: 10485760\r\n\r\n", status: 413, typ: tooLarge},
-	{name: "truncated body", req: "POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"project_id\":", status: 400, typ: invalid, halfClose: true},
-	{name: "negative content length", req: "POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Length: -5\r\n\r\n", status: 400, typ: invalid},
-	{name: "bad chunk size", req: "POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n", status: 400, typ: invalid},
+	{name: "gzip content encoding", req: "POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\n" + authHeader + "Content-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: 29\r\n\r\n{\"project_id\":\"1\",\"name\":\"x\"}", status: 415, typ: mediaType},
+	{name: "oversized body", req: "POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\n" + authHeader + "Content-Type: application/json\r\nContent-Length: 10485760\r\n\r\n", status: 413, typ: tooLarge},
+	{name: "truncated body", req: "POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\n" + authHeader + "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"project_id\":", status: 400, typ: invalid, halfClose: true},
+	{name: "negative content length", req: "POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\n" + authHeader + "Content-Type: application/json\r\nContent-Length: -5\r\n\r\n", status: 400, typ: invalid},
+	{name: "bad chunk size", req: "POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\n" + authHeader + "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n", status: 400, typ: invalid},
 
 	// Methods.
-	{name: "unknown method", req: "BREW /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n\r\n", status: 405, typ: notAllowed, allow: "GET, HEAD"},
-	{name: "lower-case method", req: "get /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n\r\n", status: 405, typ: notAllowed, allow: "GET, HEAD"},
-	{name: "DELETE", req: "DELETE /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n\r\n", status: 405, typ: notAllowed, allow: "GET, HEAD"},
-	{name: "PUT on a collection", req: "PUT /v2/experiments HTTP/1.1\r\nHost: gateway\r\nContent-Length: 0\r\n\r\n", status: 405, typ: notAllowed, allow: "GET, HEAD, POST"},
-	{name: "TRACE", req: "TRACE /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n\r\n", status: 405, typ: notAllowed, allow: "GET, HEAD"},
+	{name: "unknown method", req: "BREW /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n" + authHeader + "\r\n", status: 405, typ: notAllowed, allow: "GET, HEAD"},
+	{name: "lower-case method", req: "get /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n" + authHeader + "\r\n", status: 405, typ: notAllowed, allow: "GET, HEAD"},
+	{name: "DELETE", req: "DELETE /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n" + authHeader + "\r\n", status: 405, typ: notAllowed, allow: "GET, HEAD"},
+	{name: "PUT on a collection", req: "PUT /v2/experiments HTTP/1.1\r\nHost: gateway\r\n" + authHeader + "Content-Length: 0\r\n\r\n", status: 405, typ: notAllowed, allow: "GET, HEAD, POST"},
+	{name: "TRACE", req: "TRACE /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n" + authHeader + "\r\n", status: 405, typ: notAllowed, allow: "GET, HEAD"},
 	{name: "CONNECT", req: "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", status: 404, typ: notFound},
 
 	// Not HTTP/1.1 at all.
@@ -150,9 +152,9 @@ var hostileRequests = []hostile{
 	{name: "no protocol version", req: "GET /v2/experiments/42\r\n\r\n", status: 400, typ: invalid},
 	// An HTTP/2 prior-knowledge preface is a request line of version 2.0.
 	{name: "HTTP/2 preface", req: "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", status: 505, typ: versionNotSupported},
-	{name: "HTTP/2.0 request line", req: "GET /v2/experiments/42 HTTP/2.0\r\nHost: gateway\r\n\r\n", status: 505, typ: versionNotSupported},
-	{name: "HTTP/9.9 request line", req: "GET /v2/experiments/42 HTTP/9.9\r\nHost: gateway\r\n\r\n", status: 505, typ: versionNotSupported},
-	{name: "HTTP/0.9 request line", req: "GET /v2/experiments/42 HTTP/0.9\r\nHost: gateway\r\n\r\n", status: 505, typ: versionNotSupported},
+	{name: "HTTP/2.0 request line", req: "GET /v2/experiments/42 HTTP/2.0\r\nHost: gateway\r\n" + authHeader + "\r\n", status: 505, typ: versionNotSupported},
+	{name: "HTTP/9.9 request line", req: "GET /v2/experiments/42 HTTP/9.9\r\nHost: gateway\r\n" + authHeader + "\r\n", status: 505, typ: versionNotSupported},
+	{name: "HTTP/0.9 request line", req: "GET /v2/experiments/42 HTTP/0.9\r\nHost: gateway\r\n" + authHeader + "\r\n", status: 505, typ: versionNotSupported},
 
 	// Line ends. fasthttp takes a bare LF for a line end: behind a proxy
 	// that passes it through, the smuggled header is one the proxy never saw.
@@ -234,7 +236,7 @@ func keepServing(addr string, stop <-chan struct{}, served *int) error {
 			return nil
 		default:
 		}
-		status, body, err := client.GetTimeout(nil, "http://gateway/v2/experiments/42/results", 5*time.Second)
+		status, body, err := authGet(client, "http://gateway/v2/experiments/42/results", 5*time.Second)
 		if err != nil {
 			return err
 		}

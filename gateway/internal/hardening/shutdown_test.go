@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"fanout/gateway/assembly/assemblytest"
 	"fanout/gateway/internal/poll"
 	"fanout/mockbackends/model"
 
@@ -33,7 +34,8 @@ func TestShutdownBinary(t *testing.T) {
 	if err := mocks.SetConfig(model.ServiceResults, model.Service{Latency: new(model.Fixed(slow))}); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"-addr", "127.0.0.1:0", "-admin-addr", "off", "-grace", "5s", "-log-level", "error"}
+	args := []string{"-addr", "127.0.0.1:0", "-admin-addr", "off", "-grace", "5s", "-log-level", "error",
+		"-tokens", assemblytest.TokensFile(t, assemblytest.TestEntry)}
 	for name, addr := range mocks.Addrs() {
 		args = append(args, "-backend", name+"="+addr)
 	}
@@ -49,7 +51,7 @@ func TestShutdownBinary(t *testing.T) {
 	results := make(chan result, inFlight)
 	for i := 0; i < inFlight; i++ {
 		go func() {
-			status, body, err := fasthttp.GetTimeout(nil, "http://"+addr+"/v2/experiments/42/results", 10*time.Second)
+			status, body, err := authGet(nil, "http://"+addr+"/v2/experiments/42/results", 10*time.Second)
 			results <- result{status, string(body), err, time.Now()}
 		}()
 	}

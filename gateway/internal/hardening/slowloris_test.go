@@ -24,8 +24,8 @@ const shortTimeout = 300 * time.Millisecond
 // one byte at a time, without ever finishing.
 var slowRequests = []struct{ name, prefix string }{
 	{"request line", "GET /v2/exp"},
-	{"headers", "GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\nX-Slow: "},
-	{"body", "POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"},
+	{"headers", "GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n" + authHeader + "X-Slow: "},
+	{"body", "POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\n" + authHeader + "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"},
 }
 
 // loris is one slow client's fate.
@@ -106,7 +106,7 @@ func TestSlowLoris(t *testing.T) {
 	var slowest time.Duration
 	for i := 0; i < 10; i++ {
 		start := time.Now()
-		status, body, err := client.GetTimeout(nil, "http://gateway/v2/experiments/42/results", 5*time.Second)
+		status, body, err := authGet(client, "http://gateway/v2/experiments/42/results", 5*time.Second)
 		if err != nil || status != fasthttp.StatusOK {
 			t.Fatalf("a good request beside slow clients: status %d, error %v: %.200s", status, err, body)
 		}
@@ -245,7 +245,7 @@ func TestSlowReader(t *testing.T) {
 
 	client := &fasthttp.HostClient{Addr: g.addr}
 	defer client.CloseIdleConnections()
-	if status, body, err := client.GetTimeout(nil, "http://gateway/v2/experiments/42/results", 5*time.Second); err != nil || status != 200 {
+	if status, body, err := authGet(client, "http://gateway/v2/experiments/42/results", 5*time.Second); err != nil || status != 200 {
 		t.Fatalf("a good request beside a slow reader: status %d, error %v: %.200s", status, err, body)
 	}
 

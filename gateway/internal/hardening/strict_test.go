@@ -26,11 +26,11 @@ func TestHeadMirrorsGet(t *testing.T) {
 		"/openapi.yaml",
 	} {
 		t.Run(path, func(t *testing.T) {
-			get, err := exchange(t, g.addr, []byte(fmt.Sprintf("GET %s HTTP/1.1\r\nHost: gateway\r\n\r\n", path)), false, false)
+			get, err := exchange(t, g.addr, []byte(fmt.Sprintf("GET %s HTTP/1.1\r\nHost: gateway\r\n"+authHeader+"\r\n", path)), false, false)
 			if err != nil {
 				t.Fatal(err)
 			}
-			raw := rawExchange(t, g.addr, fmt.Sprintf("HEAD %s HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n", path))
+			raw := rawExchange(t, g.addr, fmt.Sprintf("HEAD %s HTTP/1.1\r\nHost: gateway\r\n"+authHeader+"Connection: close\r\n\r\n", path))
 			var head fasthttp.Response
 			head.SkipBody = true
 			if err := head.Read(bufioReader(raw)); err != nil {
@@ -73,9 +73,9 @@ func bufioReader(b []byte) *bufio.Reader { return bufio.NewReader(bytes.NewReade
 func TestFrontFollowsFraming(t *testing.T) {
 	g := startGateway(t, startCluster(t), gatewayOptions{})
 	body := "{\"project_id\":\"1\",\n\"name\":\"x\"}\n"
-	byLength := fmt.Sprintf("POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
-	chunked := fmt.Sprintf("POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n3\r\n\n\n\n\r\n0\r\n\r\n", len(body), body)
-	smuggling := "GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\nX-A: 1\nX-B: 2\r\n\r\n"
+	byLength := fmt.Sprintf("POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\n"+authHeader+"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	chunked := fmt.Sprintf("POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\n"+authHeader+"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n3\r\n\n\n\n\r\n0\r\n\r\n", len(body), body)
+	smuggling := "GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n" + authHeader + "X-A: 1\nX-B: 2\r\n\r\n"
 
 	c := dialFrom(t, "127.0.0.1", g.addr)
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))

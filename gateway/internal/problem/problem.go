@@ -43,6 +43,22 @@ const (
 	TypeOverloaded = "urn:fanout:problem:overloaded"
 )
 
+// Types of problem with a client's credentials, limits and retries.
+const (
+	TypeUnauthorized = "urn:fanout:problem:unauthorized" // no or unknown bearer token (401)
+	TypeForbidden    = "urn:fanout:problem:forbidden"    // a read token on a write (403)
+	TypeRateLimited  = "urn:fanout:problem:rate-limited" // the token's limit is spent (429)
+	// TypeStoreUnavailable: the store of rate limits and idempotency
+	// records cannot be reached (503); the request was not performed.
+	TypeStoreUnavailable = "urn:fanout:problem:store-unavailable"
+	// TypeIdempotencyMismatch: an Idempotency-Key reused with another
+	// body (422).
+	TypeIdempotencyMismatch = "urn:fanout:problem:idempotency-key-reused"
+	// TypeIdempotencyInProgress: a request with the same Idempotency-Key
+	// is still running (409).
+	TypeIdempotencyInProgress = "urn:fanout:problem:idempotency-in-progress"
+)
+
 // InvalidParam names one invalid part of a request and says why.
 type InvalidParam struct {
 	Name   string `json:"name"`

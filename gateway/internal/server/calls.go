@@ -102,6 +102,9 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, o *operation, start time.Time) 
 	defer st.end()
 	res, offset := s.execute(ctx, o, start, st, st.ex)
 	defer res.Release()
+	if s.hidden(ctx, o, st, res, offset, start) {
+		return
+	}
 
 	out, ok := s.primary(ctx, o, st, res, offset, start)
 	if !ok {
@@ -151,10 +154,14 @@ func (s *Server) primary(ctx *fasthttp.RequestCtx, o *operation, st *state, res 
 // (a pool slot, the blocking lock); the Doer adds the body, which the
 // engine's calls do not carry. Only a 201 whose body has an id matching the
 // document's Id schema is a creation: anything else from the backend is a
-// 502, and Location is never built from an id that was not checked.
-func (s *Server) create(ctx *fasthttp.RequestCtx, o *operation, start time.Time) {
+// 502, and Location is never built from an id that was not checked. A
+// non-nil idem is sent to the backend as Idempotency-Key (idempotency.go).
+func (s *Server) create(ctx *fasthttp.RequestCtx, o *operation, start time.Time, idem []byte) {
 	st := s.begin(ctx)
 	defer st.end()
+	if idem != nil {
+		st.ex.SetIdempotencyKey(idem)
+	}
 	ex, body := st.ex, ctx.PostBody()
 	withBody := fanout.DoerFunc(func(c context.Context, backend, method, path string) (int, []byte, error) {
 		return ex.DoBody(c, backend, method, path, "application/json", body)
@@ -221,6 +228,9 @@ func (s *Server) results(ctx *fasthttp.RequestCtx, o *operation, start time.Time
 	defer st.end()
 	res, offset := s.execute(ctx, o, start, st, st.ex)
 	defer res.Release()
+	if s.hidden(ctx, o, st, res, offset, start) {
+		return
+	}
 
 	if p, failed := s.failure(ctx, o, res); failed {
 		writeTiming(ctx, st, o, res, offset, start)

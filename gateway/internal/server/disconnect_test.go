@@ -29,7 +29,7 @@ func tcpGateway(t *testing.T, c *mock.Cluster, limits server.Limits) string {
 	return addr
 }
 
-const resultsRequest = "GET /v2/experiments/42/results HTTP/1.1\r\nHost: gateway\r\n\r\n"
+const resultsRequest = "GET /v2/experiments/42/results HTTP/1.1\r\nHost: gateway\r\n" + authHeader + "\r\n"
 
 // TestClientGoneCancelsCalls: clients that send a results request and go
 // away (half of them close, half reset) while the experiment call is in

@@ -29,7 +29,11 @@ func (s *Server) newExpectRouter() *router.Router {
 	r.RedirectFixedPath = false
 	r.HandleOPTIONS = false
 	for _, o := range s.ops {
-		r.Handle(o.op.Method, o.op.Path, func(ctx *fasthttp.RequestCtx) { s.refuseUnsupportedBody(ctx, o) })
+		r.Handle(o.op.Method, o.op.Path, func(ctx *fasthttp.RequestCtx) {
+			if !s.refuseUnauthorized(ctx, o) {
+				s.refuseUnsupportedBody(ctx, o)
+			}
+		})
 	}
 	return r
 }

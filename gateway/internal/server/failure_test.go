@@ -3,7 +3,6 @@ package server_test
 import (
 	"bytes"
 	"encoding/json"
-	"fanout/gateway/assembly"
 	"io"
 	"log/slog"
 	"net"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"fanout/gateway/assembly"
 	"fanout/gateway/fanout"
 	"fanout/gateway/internal/backend"
 	"fanout/gateway/internal/backendtest"

@@ -35,7 +35,7 @@ var handlers = map[string]handler{
 	"getProject":       {handle: (*Server).proxy, fanout: true, validate: true},
 	"getExperiment":    {handle: (*Server).proxy, fanout: true, validate: true},
 	"listExperiments":  {handle: (*Server).list, fanout: true, validate: true},
-	"createExperiment": {handle: (*Server).create, fanout: true, validate: true},
+	"createExperiment": {handle: (*Server).idempotentCreate, fanout: true, validate: true},
 	"getExperimentResults": {handle: (*Server).results, fanout: true, validate: true,
 		needs: []string{"experiment", "layer", "settings", "results"}, notYet: "results"},
 }
@@ -57,6 +57,10 @@ type operation struct {
 	calls   []*metrics.Call // by call index
 	// policies are the calls' policies by call index; nil if none has one.
 	policies []fanout.Policy
+	// protected: the operation needs a token.
+	protected bool
+	// scope says how the operation finds the project a token must see.
+	scope scope
 }
 
 func (s *Server) newOperation(op *spec.Operation, h handler) (*operation, error) {
@@ -65,6 +69,9 @@ func (s *Server) newOperation(op *spec.Operation, h handler) (*operation, error)
 		handle:   h.handle,
 		validate: h.validate,
 		route:    s.metrics.Route(op.Method, op.Path),
+		// The document (/openapi.yaml, /openapi.json) and the docs
+		// stay open; the admin listener is another port.
+		protected: strings.HasPrefix(op.Path, protectedPrefix),
 	}
 	o.represent = op.Method == fasthttp.MethodGet
 	if h.fanout != (op.Fanout != nil) {
@@ -74,6 +81,7 @@ func (s *Server) newOperation(op *spec.Operation, h handler) (*operation, error)
 		return nil, fmt.Errorf("new server: operation %s: its handler makes no backend calls, yet it has %s", op.ID, spec.ExtensionFanout)
 	}
 	if op.Fanout == nil {
+		o.scope = scopeOf(o)
 		return o, nil
 	}
 	plan := op.Plan
@@ -107,5 +115,6 @@ func (s *Server) newOperation(op *spec.Operation, h handler) (*operation, error)
 	if o.policies, err = s.policies(op); err != nil {
 		return nil, err
 	}
+	o.scope = scopeOf(o)
 	return o, nil
 }

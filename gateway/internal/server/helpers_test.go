@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"fanout/gateway/assembly"
+	"fanout/gateway/assembly/assemblytest"
 	"fanout/gateway/internal/backend"
 	"fanout/gateway/internal/backendtest"
 	"fanout/gateway/internal/config"
@@ -52,6 +53,10 @@ type gatewayOptions struct {
 	noHedge, noCoalesce bool
 	// resilience, if not nil, replaces the default policies.
 	resilience *config.Resilience
+	// tokens is the tokens file; "": one with assemblytest.Token.
+	tokens string
+	// redis is the store's URL; "": memory.
+	redis string
 }
 
 // startGateway serves a gateway, assembled as the binary assembles it, on
@@ -77,6 +82,8 @@ func startGateway(t testing.TB, o gatewayOptions) *gateway {
 	if o.resilience != nil {
 		cfg.Resilience = *o.resilience
 	}
+	cfg.Tokens, cfg.Redis = o.tokens, o.redis
+	cfg = assemblytest.Authorize(t, cfg)
 	if o.logger == nil {
 		o.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -118,6 +125,10 @@ func withFake(t testing.TB, o gatewayOptions) (*gateway, *backendtest.Fake) {
 	return startGateway(t, o), f
 }
 
+// authHeader is the test token's Authorization header line, for raw
+// requests.
+const authHeader = "Authorization: " + assemblytest.Authorization + "\r\n"
+
 // response is a gateway's answer, copied out of fasthttp.
 type response struct {
 	status int
@@ -140,6 +151,7 @@ func (g *gateway) do(t testing.TB, method, uri, contentType string, body []byte)
 	if body != nil {
 		req.SetBody(body)
 	}
+	req.Header.Set("Authorization", assemblytest.Authorization)
 	start := time.Now()
 	if err := g.client.DoTimeout(req, resp, 10*time.Second); err != nil {
 		t.Fatalf("%s %s: %v", method, uri, err)

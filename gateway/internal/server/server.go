@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"fanout/gateway/fanout"
+	"fanout/gateway/internal/auth"
 	"fanout/gateway/internal/backend"
 	"fanout/gateway/internal/breaker"
 	"fanout/gateway/internal/metrics"
@@ -26,6 +27,7 @@ import (
 	"fanout/gateway/internal/problem"
 	"fanout/gateway/internal/retry"
 	"fanout/gateway/internal/spec"
+	"fanout/gateway/internal/store"
 
 	"github.com/fasthttp/router"
 	"github.com/valyala/fasthttp"
@@ -147,6 +149,12 @@ type Config struct {
 	// Retry, if not nil, is the budget of retries of the calls that
 	// declare retry.
 	Retry *retry.Budget
+	// Tokens are the bearer tokens /v2 accepts. If nil, authentication is
+	// off: every request is let in, unlimited (-auth off).
+	Tokens *auth.Set
+	// Store keeps the rate limits and idempotency records. If nil, a new
+	// store.Memory.
+	Store store.Store
 }
 
 // Server serves the public API. It is safe for concurrent use.
@@ -175,6 +183,9 @@ type Server struct {
 	breakers *breaker.Set
 	limiter  *overload.Limiter
 	retry    *retry.Budget
+	// tokens: nil when authentication is off.
+	tokens *auth.Set
+	store  store.Store
 }
 
 // New builds the router from the document's operations and compiles the
@@ -198,6 +209,11 @@ func New(cfg Config) (*Server, error) {
 		breakers: cfg.Breakers,
 		limiter:  cfg.Overload,
 		retry:    cfg.Retry,
+		tokens:   cfg.Tokens,
+		store:    cfg.Store,
+	}
+	if s.store == nil {
+		s.store = store.NewMemory()
 	}
 	hb, err := fanout.NewBudget(cfg.HedgeBudget)
 	if err != nil {
@@ -382,12 +398,22 @@ func (s *Server) serve(o *operation) fasthttp.RequestHandler {
 			o.route.Observe(ctx.Response.StatusCode(), time.Since(start))
 			s.metrics.End()
 		}()
+		// Shedding comes first: it must cost next to nothing, and an
+		// overloaded gateway has no time for anyone, with a token or not.
 		admitted, holds := s.admit(ctx, o)
 		if !admitted {
 			return
 		}
 		if holds {
 			defer s.release(ctx, start)
+		}
+		// Then the token: a client without one learns nothing of the
+		// request's other faults, a backend's open breaker included.
+		var tok *auth.Token
+		if s.tokens != nil && o.protected {
+			if tok = s.authenticate(ctx, o); tok == nil {
+				return
+			}
 		}
 		if s.circuitOpen(ctx, o) {
 			return
@@ -410,6 +436,9 @@ func (s *Server) serve(o *operation) fasthttp.RequestHandler {
 				problem.Write(ctx, p)
 				return
 			}
+		}
+		if !s.inScope(ctx, o, tok) {
+			return
 		}
 		o.handle(s, ctx, o, start)
 		if o.represent {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"fanout/gateway/assembly/assemblytest"
 	"fanout/mockbackends/mock"
 
 	"github.com/valyala/fasthttp"
@@ -26,6 +27,7 @@ func (g *gateway) doWith(t testing.TB, method, uri string, header ...string) res
 	defer fasthttp.ReleaseResponse(resp)
 	req.Header.SetMethod(method)
 	req.SetRequestURI("http://gateway" + uri)
+	req.Header.Set("Authorization", assemblytest.Authorization)
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"fanout/gateway/assembly/assemblytest"
 	"fanout/gateway/internal/backendtest"
 	"fanout/gateway/internal/poll"
 	"fanout/gateway/internal/problem"
@@ -243,6 +244,7 @@ func TestRequestID(t *testing.T) {
 		if id != "" {
 			req.Header.Set("X-Request-Id", id)
 		}
+		req.Header.Set("Authorization", assemblytest.Authorization)
 		if err := g.client.DoTimeout(req, resp, 10*time.Second); err != nil {
 			t.Fatal(err)
 		}
@@ -285,6 +287,7 @@ func TestRequestID(t *testing.T) {
 	defer fasthttp.ReleaseResponse(resp)
 	req.SetRequestURI("http://gateway/v2/experiments/42")
 	req.Header.Set("X-Big", strings.Repeat("b", 16<<10))
+	req.Header.Set("Authorization", assemblytest.Authorization)
 	if err := g.client.DoTimeout(req, resp, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}

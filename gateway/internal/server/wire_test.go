@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"fanout/gateway/assembly"
+	"fanout/gateway/assembly/assemblytest"
 	"fanout/gateway/internal/poll"
 	"fanout/mockbackends/mock"
 	"fanout/mockbackends/model"
@@ -308,6 +309,7 @@ func TestDocumentedRequestHeaders(t *testing.T) {
 		defer fasthttp.ReleaseResponse(resp)
 		req.Header.SetMethod(method)
 		req.SetRequestURI("http://gateway" + uri)
+		req.Header.Set("Authorization", assemblytest.Authorization)
 		req.Header.Set(header, value)
 		if body != "" {
 			req.Header.SetContentType("application/json")

@@ -57,7 +57,7 @@ func TestEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var rec recorder
-	c, err := sdk.NewClientWithResponses(url, sdk.WithHTTPClient(&rec), sdk.WithBearerToken("test-token"))
+	c, err := sdk.NewClientWithResponses(url, sdk.WithHTTPClient(&rec), sdk.WithBearerToken(assemblytest.Token))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("%d requests, want %d", len(rec.requests), pages+2)
 	}
 	for _, req := range rec.requests {
-		if got := req.Header.Get("Authorization"); got != "Bearer test-token" {
+		if got := req.Header.Get("Authorization"); got != assemblytest.Authorization {
 			t.Errorf("%s %s: Authorization %q", req.Method, req.URL.Path, got)
 		}
 		key := req.Header.Get("Idempotency-Key")
@@ -139,7 +139,7 @@ func TestExample(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var out bytes.Buffer
-	if err := run(ctx, &out, url, "test-token", "3"); err != nil {
+	if err := run(ctx, &out, url, assemblytest.Token, "3"); err != nil {
 		t.Fatalf("%v\noutput:\n%s", err, out.String())
 	}
 	t.Logf("\n%s", out.String())

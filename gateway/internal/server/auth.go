@@ -1,0 +1,300 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"fanout/gateway/fanout"
+	"fanout/gateway/internal/auth"
+	"fanout/gateway/internal/metrics"
+	"fanout/gateway/internal/problem"
+	"fanout/gateway/internal/store"
+
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fastjson"
+)
+
+// Headers of authentication and rate limits.
+const (
+	// Challenge is the WWW-Authenticate value of a 401 (RFC 6750).
+	Challenge = `Bearer realm="fanout"`
+	// challengeInvalid is the one of a token that is not known.
+	challengeInvalid = `Bearer realm="fanout", error="invalid_token"`
+
+	RateLimitLimitHeader     = "RateLimit-Limit"
+	RateLimitRemainingHeader = "RateLimit-Remaining"
+	RateLimitResetHeader     = "RateLimit-Reset"
+)
+
+// protectedPrefix is the part of the API that needs a token; the document
+// (/openapi.yaml, /openapi.json) and the docs stay open, and the admin
+// listener is for operators on another port.
+const protectedPrefix = "/v2/"
+
+// tokenKey is the user value under which serve leaves the request's token
+// for the handlers.
+const tokenKey = "fanout.token"
+
+// scope is how an operation finds the project it touches, to check it
+// against the token's projects.
+type scope int
+
+const (
+	scopeNone    scope = iota // no project: nothing to check
+	scopeParam                // the project_id parameter (path or query)
+	scopeBody                 // the project_id of the JSON body
+	scopePrimary              // the project_id of the primary call's answer
+)
+
+// projectParam is the name of the parameter and field that names a project,
+// in the document and in the backends' bodies.
+const projectParam = "project_id"
+
+// scopeOf decides, once at start-up, how an operation is scoped: by its
+// project_id parameter if it has one, else by the body of a write, else by
+// the project of the resource its primary call fetches.
+func scopeOf(o *operation) scope {
+	switch {
+	case !strings.HasPrefix(o.op.Path, protectedPrefix):
+		return scopeNone
+	case slices.Contains(o.op.Params, projectParam):
+		return scopeParam
+	case o.op.HasBody():
+		return scopeBody
+	case o.plan != nil:
+		return scopePrimary
+	}
+	return scopeNone
+}
+
+// authenticate checks the bearer token of a request to a protected
+// operation, then takes the request from the token's rate limit, and sets
+// the RateLimit headers. It answers 401, 503 (store unreachable), 429 or
+// 403 itself, and returns nil then. Its cost per request is one SHA-256 of
+// the presented secret, one map lookup and the limiter.
+func (s *Server) authenticate(ctx *fasthttp.RequestCtx, o *operation) *auth.Token {
+	t := s.credentials(ctx)
+	if t == nil {
+		return nil
+	}
+	d, err := s.store.Allow(context.Background(), t.Name, t.Rate.Limit, t.Rate.Per)
+	if err != nil {
+		s.storeUnavailable(ctx, err)
+		return nil
+	}
+	setRateLimit(ctx, d)
+	if !d.Allowed {
+		s.metrics.Error(metrics.KindInvalidRequest)
+		var buf [20]byte
+		ctx.Response.Header.SetBytesV("Retry-After", strconv.AppendInt(buf[:0], seconds(d.RetryAfter), 10))
+		problem.Write(ctx, problem.New(problem.TypeRateLimited, fasthttp.StatusTooManyRequests,
+			fmt.Sprintf("the token's limit of %d requests per %s is spent", t.Rate.Limit, t.Rate.Per)))
+		return nil
+	}
+	if s.refuseReadOnly(ctx, o, t) {
+		return nil
+	}
+	ctx.SetUserValue(tokenKey, t)
+	return t
+}
+
+// credentials returns the request's token, or answers 401 and returns nil.
+func (s *Server) credentials(ctx *fasthttp.RequestCtx) *auth.Token {
+	secret, ok := bearer(ctx.Request.Header.Peek("Authorization"))
+	if !ok {
+		s.unauthorized(ctx, Challenge, "this operation needs an Authorization: Bearer token")
+		return nil
+	}
+	t := s.tokens.Lookup(secret)
+	if t == nil {
+		s.unauthorized(ctx, challengeInvalid, "the bearer token is not valid")
+	}
+	return t
+}
+
+// refuseReadOnly answers 403 to a read token on an operation that writes,
+// and reports whether it did.
+func (s *Server) refuseReadOnly(ctx *fasthttp.RequestCtx, o *operation, t *auth.Token) bool {
+	if t.Write || o.op.Method == fasthttp.MethodGet {
+		return false
+	}
+	s.metrics.Error(metrics.KindInvalidRequest)
+	problem.Write(ctx, problem.New(problem.TypeForbidden, fasthttp.StatusForbidden, "the bearer token is read-only"))
+	return true
+}
+
+// refuseUnauthorized answers a request that expects 100-continue with 401
+// or 403 before its body is sent, when its token would be refused anyway,
+// and reports whether it did. The rate limit waits for the request itself,
+// so that it is taken once.
+func (s *Server) refuseUnauthorized(ctx *fasthttp.RequestCtx, o *operation) bool {
+	if s.tokens == nil || !o.protected {
+		return false
+	}
+	if t := s.credentials(ctx); t != nil && !s.refuseReadOnly(ctx, o, t) {
+		return false
+	}
+	// As for the other refusals before a body (refuseBody): the client
+	// must read the answer, not a reset.
+	ctx.SetConnectionClose()
+	lingerOnClose(ctx.Conn())
+	return true
+}
+
+// bearer returns the credentials of an Authorization: Bearer header; the
+// scheme is case-insensitive (RFC 9110, 11.1).
+func bearer(h []byte) ([]byte, bool) {
+	const scheme = "bearer "
+	if len(h) <= len(scheme) || !strings.EqualFold(string(h[:len(scheme)]), scheme) {
+		return nil, false
+	}
+	return bytes.TrimSpace(h[len(scheme):]), true
+}
+
+func (s *Server) unauthorized(ctx *fasthttp.RequestCtx, challenge, detail string) {
+	s.metrics.Error(metrics.KindInvalidRequest)
+	ctx.Response.Header.Set("WWW-Authenticate", challenge)
+	problem.Write(ctx, problem.New(problem.TypeUnauthorized, fasthttp.StatusUnauthorized, detail))
+}
+
+// storeUnavailable answers 503 for a request that could not be checked
+// against the shared store: letting it through unchecked would silently
+// lift the limits, and an idempotent create could run twice.
+func (s *Server) storeUnavailable(ctx *fasthttp.RequestCtx, err error) {
+	s.log.Error("store unavailable", "request_id", string(ctx.Response.Header.Peek("X-Request-Id")), "error", err)
+	s.metrics.Error(metrics.KindUnavailable)
+	ctx.Response.Header.Set("Retry-After", "1")
+	problem.Write(ctx, problem.New(problem.TypeStoreUnavailable, fasthttp.StatusServiceUnavailable,
+		"the gateway cannot reach its store of rate limits and idempotency records; the request was not performed"))
+}
+
+// setRateLimit sets the RateLimit headers of a decision, without
+// allocating: they go on every response to an authenticated request.
+func setRateLimit(ctx *fasthttp.RequestCtx, d store.Decision) {
+	var buf [20]byte
+	h := &ctx.Response.Header
+	h.SetBytesV(RateLimitLimitHeader, strconv.AppendInt(buf[:0], int64(d.Limit), 10))
+	h.SetBytesV(RateLimitRemainingHeader, strconv.AppendInt(buf[:0], int64(d.Remaining), 10))
+	reset := d.Reset
+	if !d.Allowed {
+		reset = d.RetryAfter
+	}
+	h.SetBytesV(RateLimitResetHeader, strconv.AppendInt(buf[:0], seconds(reset), 10))
+}
+
+// seconds rounds d up to whole seconds: a client that waits that long is
+// never early.
+func seconds(d time.Duration) int64 {
+	return int64((d + time.Second - 1) / time.Second)
+}
+
+// requestToken returns the token serve authenticated, nil when
+// authentication is off.
+func requestToken(ctx *fasthttp.RequestCtx) *auth.Token {
+	t, _ := ctx.UserValue(tokenKey).(*auth.Token)
+	return t
+}
+
+// inScope checks, before any backend call, that the project a create
+// names is one its token sees; if not, it answers 404 as for a project that
+// does not exist, and returns false. (Reads are checked once their primary
+// call has answered, by hidden, so that their 404 is that of a missing
+// resource in every header too; a create must not run at all.)
+func (s *Server) inScope(ctx *fasthttp.RequestCtx, o *operation, t *auth.Token) bool {
+	if t == nil || t.AllProjects() || o.scope != scopeBody {
+		return true
+	}
+	if id := projectOf(ctx.PostBody()); id > 0 && t.Sees(int64(id)) {
+		return true
+	}
+	s.metrics.Error(metrics.KindNotFound)
+	problem.Write(ctx, problem.New(problem.TypeNotFound, fasthttp.StatusNotFound, "the project does not exist"))
+	return false
+}
+
+// hidden reports, after the run of a read, whether the project it names
+// (its project_id parameter) or that of the resource its primary call
+// fetched is one the token does not see; it has answered 404 then, exactly
+// as for a resource that does not exist. It runs right after the primary call, before any other
+// answer is composed: a failure of another call must not reveal that the
+// resource exists either. Like that 404, it carries Server-Timing.
+func (s *Server) hidden(ctx *fasthttp.RequestCtx, o *operation, st *state, res *fanout.Result, offset time.Duration, start time.Time) bool {
+	t := requestToken(ctx)
+	if t == nil || t.AllProjects() {
+		return false
+	}
+	var id int
+	switch o.scope {
+	case scopeParam:
+		v, ok := ctx.UserValue(projectParam).(string)
+		if !ok {
+			v = string(ctx.QueryArgs().Peek(projectParam))
+		}
+		id, _ = strconv.Atoi(v)
+	case scopePrimary:
+		out := &res.Outcomes[o.primary]
+		if !usable(out) {
+			return false // the primary's own failure answers
+		}
+		id = projectOf(out.Body)
+	default:
+		return false
+	}
+	if id > 0 && t.Sees(int64(id)) {
+		return false
+	}
+	writeTiming(ctx, st, o, res, offset, start)
+	s.hide(ctx, o)
+	return true
+}
+
+// hide answers 404 as callProblem does for a primary resource that does
+// not exist.
+func (s *Server) hide(ctx *fasthttp.RequestCtx, o *operation) {
+	s.metrics.Error(metrics.KindNotFound)
+	name := o.op.ID
+	if o.plan != nil {
+		name = o.plan.Calls()[o.primary].Spec.Name
+	}
+	p := problem.New(problem.TypeNotFound, fasthttp.StatusNotFound, fmt.Sprintf("the %s does not exist", name))
+	p.Call = name
+	problem.Write(ctx, p)
+}
+
+// parsers parse the bodies whose project_id the scope checks read.
+var parsers fastjson.ParserPool
+
+// projectOf returns the project_id of a JSON object, a decimal string (as
+// the backends send ids) or an integer, or 0 if it has none.
+func projectOf(body []byte) int {
+	p := parsers.Get()
+	defer parsers.Put(p)
+	v, err := p.ParseBytes(body)
+	if err != nil {
+		return 0
+	}
+	x := v.Get(projectParam)
+	if x == nil {
+		return 0
+	}
+	switch x.Type() {
+	case fastjson.TypeString:
+		n, err := strconv.Atoi(string(x.GetStringBytes()))
+		if err != nil {
+			return 0
+		}
+		return n
+	case fastjson.TypeNumber:
+		n, err := x.Int()
+		if err != nil {
+			return 0
+		}
+		return n
+	}
+	return 0
+}

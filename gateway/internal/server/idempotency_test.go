@@ -1,0 +1,139 @@
+package server_test
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"fanout/gateway/assembly/assemblytest"
+	"fanout/gateway/internal/poll"
+	"fanout/gateway/internal/problem"
+	"fanout/gateway/internal/server"
+	"fanout/mockbackends/mock"
+	"fanout/mockbackends/model"
+)
+
+// createdID is the id of a created experiment's body.
+func createdID(t *testing.T, r response) string {
+	t.Helper()
+	var e struct {
+		ID string `json:"id"`
+	}
+	if r.status != 201 || json.Unmarshal(r.body, &e) != nil || e.ID == "" {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	return e.ID
+}
+
+// TestIdempotencyKey: the whole contract of Idempotency-Key on a create,
+// through a real HTTP client and the mock experiments service.
+func TestIdempotencyKey(t *testing.T) {
+	c := startMocks(t, mock.Options{NoLatency: true, Seed: 1})
+	tokens := assemblytest.TokensFile(t, assemblytest.TestEntry,
+		assemblytest.TokenEntry("other", otherSecret, "all", "read-write", "{limit: 1000, per: 1s}"))
+	g := serveHTTP(t, c, tokens, nil)
+	const body = `{"project_id":"3","name":"checkout button"}`
+	key := func(k string) map[string]string { return map[string]string{server.IdempotencyKeyHeader: k} }
+	create := func(secret, body string, h map[string]string) response {
+		return g.call(t, "POST", "/v2/experiments", secret, body, h)
+	}
+
+	t.Run("replay", func(t *testing.T) {
+		first := create(assemblytest.Token, body, key("replay-1"))
+		id := createdID(t, first)
+		if first.header.Get(server.ReplayedHeader) != "" {
+			t.Errorf("the first attempt says %s", server.ReplayedHeader)
+		}
+		again := create(assemblytest.Token, body, key("replay-1"))
+		if again.status != 201 || string(again.body) != string(first.body) || again.header.Get("Location") != first.header.Get("Location") ||
+			again.header.Get("Content-Type") != first.header.Get("Content-Type") {
+			t.Errorf("replay: %d %q %s, want %d %q %s", again.status, again.header.Get("Location"), again.body,
+				first.status, first.header.Get("Location"), first.body)
+		}
+		if again.header.Get(server.ReplayedHeader) != "true" {
+			t.Errorf("replay: %s %q, want true", server.ReplayedHeader, again.header.Get(server.ReplayedHeader))
+		}
+		// Without a key, or with another one, a create is a new one.
+		if createdID(t, create(assemblytest.Token, body, nil)) == id {
+			t.Error("a create without a key got the same experiment")
+		}
+		// Keys belong to their token.
+		if createdID(t, create(otherSecret, body, key("replay-1"))) == id {
+			t.Error("another token's create with the same key got the same experiment")
+		}
+	})
+	t.Run("422 for another body", func(t *testing.T) {
+		createdID(t, create(assemblytest.Token, body, key("body-1")))
+		r := create(assemblytest.Token, strings.Replace(body, "checkout", "basket", 1), key("body-1"))
+		if p := checkProblem(t, r, 422); p.Type != problem.TypeIdempotencyMismatch {
+			t.Errorf("type %q", p.Type)
+		}
+	})
+	t.Run("400 for a bad key", func(t *testing.T) {
+		for _, k := range []string{strings.Repeat("k", 256), "caf\u00e9"} {
+			r := create(assemblytest.Token, body, key(k))
+			if p := checkProblem(t, r, 400); len(p.InvalidParams) != 1 || p.InvalidParams[0].Name != server.IdempotencyKeyHeader {
+				t.Errorf("key %q: %s", k, r.body)
+			}
+		}
+	})
+	t.Run("409 while the first attempt runs", func(t *testing.T) {
+		slow := model.Fixed(600 * time.Millisecond)
+		if err := c.SetConfig(model.ServiceExperiments, model.Service{Latency: &slow}); err != nil {
+			t.Fatal(err)
+		}
+		defer c.SetConfig(model.ServiceExperiments, model.Service{Latency: &model.Latency{Kind: "none"}})
+		var wg sync.WaitGroup
+		var first response
+		wg.Go(func() { first = create(assemblytest.Token, body, key("busy-1")) })
+		poll.Until(t, 5*time.Second, "the first create to reach the backend", func() bool {
+			return c.Stats(model.ServiceExperiments).Routes[model.RouteCreateExperiment].InFlight > 0
+		})
+		r := create(assemblytest.Token, body, key("busy-1"))
+		if p := checkProblem(t, r, 409); p.Type != problem.TypeIdempotencyInProgress {
+			t.Errorf("type %q", p.Type)
+		}
+		wg.Wait()
+		id := createdID(t, first)
+		if createdID(t, create(assemblytest.Token, body, key("busy-1"))) != id {
+			t.Error("after the first attempt, a repeat got another experiment")
+		}
+	})
+	t.Run("an unknown outcome is not recorded and creates once", func(t *testing.T) {
+		// The ids of created experiments run in order: the create after
+		// a lost one shows whether the lost one created anything.
+		before := createdID(t, create(assemblytest.Token, body, key("lost-0")))
+		reset := model.Faults{Reset: 1}
+		none := model.Latency{Kind: "none"}
+		if err := c.SetConfig(model.ServiceExperiments, model.Service{Latency: &none, Routes: map[string]model.Route{
+			model.RouteCreateExperiment: {Faults: &reset},
+		}}); err != nil {
+			t.Fatal(err)
+		}
+		lost := create(assemblytest.Token, body, key("lost-1"))
+		if lost.status < 500 {
+			t.Fatalf("a create whose connection was reset: %d %s, want a 5xx", lost.status, lost.body)
+		}
+		if err := c.SetConfig(model.ServiceExperiments, model.Service{Latency: &none}); err != nil {
+			t.Fatal(err)
+		}
+		retry := create(assemblytest.Token, body, key("lost-1"))
+		if retry.header.Get(server.ReplayedHeader) != "" {
+			t.Errorf("the retry of an unknown outcome was replayed: %d %s", retry.status, retry.body)
+		}
+		got := createdID(t, retry)
+		next := createdID(t, create(assemblytest.Token, body, key("lost-2")))
+		if got != next1(before) || next != next1(got) {
+			t.Errorf("ids: %s before, %s for the retried create, %s after it: the lost attempt and its retry made two experiments", before, got, next)
+		}
+	})
+}
+
+// next1 is the id after id.
+func next1(id string) string {
+	n, _ := strconv.Atoi(id)
+	return strconv.Itoa(n + 1)
+}

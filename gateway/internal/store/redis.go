@@ -1,0 +1,180 @@
+package store
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis is a Store in a Redis server, shared by every gateway pointed at
+// it. It is safe for concurrent use.
+type Redis struct {
+	c *redis.Client
+}
+
+// Timeouts of the Redis client: a store that does not answer within them
+// is unavailable, and the request gets 503 at once rather than late.
+const (
+	redisDialTimeout = 500 * time.Millisecond
+	redisIOTimeout   = 500 * time.Millisecond
+)
+
+// Key prefixes, so that the gateway's keys can share a database.
+const (
+	limitPrefix  = "fanout:limit:"
+	recordPrefix = "fanout:idem:"
+)
+
+// NewRedis returns a store on the Redis server of url
+// (redis://HOST:PORT/DB). It does not connect yet: a Redis that is down
+// makes requests fail with ErrUnavailable, not the gateway's start.
+func NewRedis(url string) (*Redis, error) {
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("redis url: %w", err)
+	}
+	opt.DialTimeout = redisDialTimeout
+	opt.ReadTimeout = redisIOTimeout
+	opt.WriteTimeout = redisIOTimeout
+	opt.PoolTimeout = redisIOTimeout
+	// One attempt: a retry would only stretch the wait of a request
+	// that gets 503 anyway.
+	opt.MaxRetries = -1
+	// Likewise one dial: go-redis would otherwise try five times, 100 ms
+	// apart, before a request that gets 503 anyway hears of it.
+	opt.DialerRetries = 1
+	return &Redis{c: redis.NewClient(opt)}, nil
+}
+
+// Ping checks that the server answers.
+func (r *Redis) Ping(ctx context.Context) error {
+	if err := r.c.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("%w: redis: %v", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// gcraScript is gcra (store.go) in one atomic step, on the server's clock
+// (TIME), so that every replica reads the same now. Times are in
+// microseconds; the tat is stored as a decimal integer, since a Lua number
+// would print large values in exponent form and lose digits. It returns
+// {allowed, remaining, reset, retry after}.
+var gcraScript = redis.NewScript(`
+local limit = tonumber(ARGV[1])
+local per = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = per / limit
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local nxt = tat + interval
+local allow_at = nxt - per
+if now < allow_at then
+  return {0, 0, math.ceil(tat - now), math.ceil(allow_at - now)}
+end
+redis.call('SET', KEYS[1], string.format('%.0f', nxt), 'PX', math.max(1, math.ceil((nxt - now) / 1000)))
+local reset = nxt - now
+return {1, math.floor((per - reset) / interval), math.ceil(reset), 0}
+`)
+
+// Allow implements Store.
+func (r *Redis) Allow(ctx context.Context, key string, limit int, per time.Duration) (Decision, error) {
+	v, err := gcraScript.Run(ctx, r.c, []string{limitPrefix + key}, limit, per.Microseconds()).Int64Slice()
+	if err != nil {
+		return Decision{}, fmt.Errorf("%w: redis rate limit: %v", ErrUnavailable, err)
+	}
+	if len(v) != 4 {
+		return Decision{}, fmt.Errorf("%w: redis rate limit: %d values, want 4", ErrUnavailable, len(v))
+	}
+	return Decision{
+		Allowed:    v[0] == 1,
+		Limit:      limit,
+		Remaining:  int(v[1]),
+		Reset:      time.Duration(v[2]) * time.Microsecond,
+		RetryAfter: time.Duration(v[3]) * time.Microsecond,
+	}, nil
+}
+
+// redisRecord is a record as Redis holds it, JSON.
+type redisRecord struct {
+	Sum    string  `json:"sum"`
+	Done   bool    `json:"done"`
+	Record *Record `json:"record,omitempty"`
+}
+
+func pending(sum [32]byte) string {
+	b, _ := json.Marshal(redisRecord{Sum: hex.EncodeToString(sum[:])})
+	return string(b)
+}
+
+// Begin implements Store: SET NX claims the key; a key taken already is
+// read to tell the other attempt's claim from its record.
+func (r *Redis) Begin(ctx context.Context, key string, sum [32]byte, lease time.Duration) (Begun, Record, error) {
+	k := recordPrefix + key
+	// Twice: a record may expire between the SET and the GET.
+	for range 2 {
+		ok, err := r.c.SetNX(ctx, k, pending(sum), lease).Result()
+		if err != nil {
+			return 0, Record{}, fmt.Errorf("%w: redis idempotency: %v", ErrUnavailable, err)
+		}
+		if ok {
+			return Started, Record{}, nil
+		}
+		b, err := r.c.Get(ctx, k).Bytes()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			return 0, Record{}, fmt.Errorf("%w: redis idempotency: %v", ErrUnavailable, err)
+		}
+		var rr redisRecord
+		if err := json.Unmarshal(b, &rr); err != nil {
+			return 0, Record{}, fmt.Errorf("%w: redis idempotency: record %s: %v", ErrUnavailable, key, err)
+		}
+		switch {
+		case rr.Sum != hex.EncodeToString(sum[:]):
+			return Mismatch, Record{}, nil
+		case !rr.Done || rr.Record == nil:
+			return InProgress, Record{}, nil
+		}
+		return Done, *rr.Record, nil
+	}
+	return InProgress, Record{}, nil
+}
+
+// Finish implements Store.
+func (r *Redis) Finish(ctx context.Context, key string, sum [32]byte, rec Record, ttl time.Duration) error {
+	b, err := json.Marshal(redisRecord{Sum: hex.EncodeToString(sum[:]), Done: true, Record: &rec})
+	if err != nil {
+		return fmt.Errorf("idempotency record: %w", err)
+	}
+	if err := r.c.Set(ctx, recordPrefix+key, b, ttl).Err(); err != nil {
+		return fmt.Errorf("%w: redis idempotency: %v", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// abandonScript deletes a key only while it is a claim, never a record.
+var abandonScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v and string.find(v, '"done":false', 1, true) then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+`)
+
+// Abandon implements Store.
+func (r *Redis) Abandon(ctx context.Context, key string) error {
+	if err := abandonScript.Run(ctx, r.c, []string{recordPrefix + key}).Err(); err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("%w: redis idempotency: %v", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Close implements Store.
+func (r *Redis) Close() error { return r.c.Close() }

@@ -1,0 +1,158 @@
+package store_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"testing"
+	"time"
+
+	"fanout/gateway/internal/store"
+	"fanout/gateway/internal/store/redistest"
+)
+
+// stores runs f against each implementation: memory, and a real
+// redis-server.
+func stores(t *testing.T, f func(t *testing.T, s store.Store)) {
+	t.Run("memory", func(t *testing.T) { f(t, store.NewMemory()) })
+	t.Run("redis", func(t *testing.T) {
+		srv := redistest.Start(t)
+		r, err := store.NewRedis(srv.URL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		f(t, r)
+	})
+}
+
+// TestAllowBurst: a fresh key allows a burst of limit requests, counting
+// Remaining down, then refuses with a RetryAfter of about one interval;
+// another key has its own limit.
+func TestAllowBurst(t *testing.T) {
+	stores(t, func(t *testing.T, s store.Store) {
+		ctx := context.Background()
+		const limit, per = 5, time.Hour
+		for i := range limit {
+			d, err := s.Allow(ctx, "a", limit, per)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !d.Allowed || d.Remaining != limit-1-i || d.Limit != limit {
+				t.Fatalf("request %d: %+v, want allowed with %d remaining", i+1, d, limit-1-i)
+			}
+		}
+		d, err := s.Allow(ctx, "a", limit, per)
+		if err != nil {
+			t.Fatal(err)
+		}
+		interval := per / limit
+		if d.Allowed || d.Remaining != 0 || d.RetryAfter <= interval/2 || d.RetryAfter > interval {
+			t.Errorf("request %d: %+v, want refused, retry after about %s", limit+1, d, interval)
+		}
+		if d, _ := s.Allow(ctx, "b", limit, per); !d.Allowed {
+			t.Errorf("another key: %+v, want allowed", d)
+		}
+	})
+}
+
+// TestAllowRefills: after one interval, one more request is allowed.
+func TestAllowRefills(t *testing.T) {
+	stores(t, func(t *testing.T, s store.Store) {
+		ctx := context.Background()
+		const limit, per = 2, 200 * time.Millisecond
+		for range limit {
+			if d, _ := s.Allow(ctx, "k", limit, per); !d.Allowed {
+				t.Fatalf("burst refused: %+v", d)
+			}
+		}
+		d, _ := s.Allow(ctx, "k", limit, per)
+		if d.Allowed {
+			t.Fatalf("over the burst: %+v", d)
+		}
+		time.Sleep(d.RetryAfter + 20*time.Millisecond)
+		if d, _ := s.Allow(ctx, "k", limit, per); !d.Allowed {
+			t.Errorf("after RetryAfter: %+v, want allowed", d)
+		}
+	})
+}
+
+// TestIdempotencyRecords: the life of a key: claimed, in progress for the
+// same body, a mismatch for another, replayed once finished; abandoned,
+// it can be claimed again.
+func TestIdempotencyRecords(t *testing.T) {
+	stores(t, func(t *testing.T, s store.Store) {
+		ctx := context.Background()
+		a, b := sha256.Sum256([]byte("a")), sha256.Sum256([]byte("b"))
+		begin := func(key string, sum [32]byte, want store.Begun) store.Record {
+			t.Helper()
+			got, rec, err := s.Begin(ctx, key, sum, time.Minute)
+			if err != nil || got != want {
+				t.Fatalf("Begin(%s): %v, %v; want %v", key, got, err, want)
+			}
+			return rec
+		}
+		begin("k", a, store.Started)
+		begin("k", a, store.InProgress)
+		begin("k", b, store.Mismatch)
+		rec := store.Record{Status: 201, Headers: map[string]string{"Location": "/v2/experiments/7"}, Body: []byte(`{"id":"7"}`)}
+		if err := s.Finish(ctx, "k", a, rec, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		got := begin("k", a, store.Done)
+		if got.Status != 201 || string(got.Body) != `{"id":"7"}` || got.Headers["Location"] != "/v2/experiments/7" {
+			t.Errorf("replayed record %+v, want %+v", got, rec)
+		}
+		begin("k", b, store.Mismatch)
+		// Abandon leaves a finished record alone.
+		if err := s.Abandon(ctx, "k"); err != nil {
+			t.Fatal(err)
+		}
+		begin("k", a, store.Done)
+
+		begin("lost", a, store.Started)
+		if err := s.Abandon(ctx, "lost"); err != nil {
+			t.Fatal(err)
+		}
+		begin("lost", a, store.Started)
+	})
+}
+
+// TestIdempotencyClaimLapses: a claim that is neither finished nor
+// abandoned (its gateway died) lapses after its lease.
+func TestIdempotencyClaimLapses(t *testing.T) {
+	stores(t, func(t *testing.T, s store.Store) {
+		ctx := context.Background()
+		a := sha256.Sum256([]byte("a"))
+		if got, _, _ := s.Begin(ctx, "k", a, 100*time.Millisecond); got != store.Started {
+			t.Fatalf("first claim: %v", got)
+		}
+		time.Sleep(250 * time.Millisecond)
+		if got, _, err := s.Begin(ctx, "k", a, time.Minute); err != nil || got != store.Started {
+			t.Errorf("after the lease: %v, %v; want Started", got, err)
+		}
+	})
+}
+
+// TestRedisDown: a Redis that is gone makes every call fail with
+// ErrUnavailable, never a silent allow.
+func TestRedisDown(t *testing.T) {
+	srv := redistest.Start(t)
+	r, err := store.NewRedis(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx := context.Background()
+	if _, err := r.Allow(ctx, "k", 10, time.Second); err != nil {
+		t.Fatalf("with redis up: %v", err)
+	}
+	srv.Stop()
+	d, err := r.Allow(ctx, "k", 10, time.Second)
+	if !errors.Is(err, store.ErrUnavailable) || d.Allowed {
+		t.Errorf("Allow with redis down: %+v, %v; want ErrUnavailable", d, err)
+	}
+	if _, _, err := r.Begin(ctx, "i", sha256.Sum256(nil), time.Minute); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("Begin with redis down: %v, want ErrUnavailable", err)
+	}
+}
