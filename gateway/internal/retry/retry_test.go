@@ -22,7 +22,6 @@ type flakyDoer struct {
 	delay    time.Duration
 	attempts atomic.Int64
 	perCall  bool // fail only the first attempt of every call
-	seen     atomic.Int64
 }
 
 func (d *flakyDoer) Do(ctx context.Context, _, _, path string) (int, []byte, error) {
