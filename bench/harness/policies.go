@@ -43,15 +43,30 @@ func init() {
 // policyCounters reads the gateway's policy counters from its /metrics at
 // url, summed per name of policySeries; nil if it cannot.
 func policyCounters(ctx context.Context, url string) map[string]float64 {
+	series, err := readMetrics(ctx, url, func(name string) bool { _, ok := policySeries[name]; return ok })
+	if err != nil {
+		return nil
+	}
+	out := map[string]float64{}
+	for s, v := range series {
+		name, _, _ := strings.Cut(s, "{")
+		out[policySeries[name]] += v
+	}
+	return out
+}
+
+// readMetrics reads the gateway's /metrics at url: the value of each series
+// (by its full name, labels included) whose metric name keep accepts.
+func readMetrics(ctx context.Context, url string, keep func(name string) bool) (map[string]float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	resp, err := httpClient.Do(req)
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	defer resp.Body.Close()
 	out := map[string]float64{}
@@ -62,16 +77,14 @@ func policyCounters(ctx context.Context, url string) map[string]float64 {
 		if !ok {
 			continue
 		}
-		name, _, _ := strings.Cut(series, "{")
-		key, ok := policySeries[name]
-		if !ok {
+		if name, _, _ := strings.Cut(series, "{"); !keep(name) {
 			continue
 		}
 		if n, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
-			out[key] += n
+			out[series] = n
 		}
 	}
-	return out
+	return out, sc.Err()
 }
 
 // policyDelta returns what the counters counted between before and after;

@@ -1,13 +1,9 @@
 package harness
 
 import (
-	"bufio"
 	"context"
 	"log/slog"
-	"net/http"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -30,33 +26,10 @@ var resilienceSeries = []string{
 // series, labels included, by its full name. A gateway that cannot be read
 // gives nil.
 func resilienceFigures(ctx context.Context, url string) map[string]float64 {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil
-	}
-	resp, err := httpClient.Do(req)
+	out, err := readMetrics(ctx, url, func(name string) bool { return slices.Contains(resilienceSeries, name) })
 	if err != nil {
 		slog.Warn("read gateway metrics", "err", err)
 		return nil
-	}
-	defer resp.Body.Close()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		series, v, ok := strings.Cut(sc.Text(), " ")
-		if !ok {
-			continue
-		}
-		name, _, _ := strings.Cut(series, "{")
-		if !slices.Contains(resilienceSeries, name) {
-			continue
-		}
-		if n, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
-			out[series] = n
-		}
 	}
 	if len(out) == 0 {
 		return nil
