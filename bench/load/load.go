@@ -1,7 +1,8 @@
 // Package load offers a workload to a server with vegeta's library, in the
-// open model: requests leave at a constant rate whatever the server does, and
-// vegeta adds workers as needed (no cap), so a slow server cannot slow the
-// client down and hide its own latency (no coordinated omission).
+// open model: requests leave at the offered rate whatever the server does
+// (constant, or changed at set offsets by a Pacer of steps), and vegeta adds
+// workers as needed (no cap), so a slow server cannot slow the client down
+// and hide its own latency (no coordinated omission).
 //
 // Run returns a Report: the latency distribution, throughput, success, status
 // codes and error kinds, per phase if asked, and one Server-Timing header near
