@@ -206,6 +206,13 @@ func TestFiguresLine(t *testing.T) {
 		{"staged", step("staged", 56, 20000, 6400), []string{"p50/levels 1.02"}, nil},
 		// A p99 of too few requests is not a figure.
 		{"few requests", step("blocking", 900, 22, 6400), []string{"p99 n/a (not enough data: 22 < 1000 requests)"}, nil},
+		// A run whose rate drops offers the mean, to a tenth, and
+		// sending it is no shortfall.
+		{"rate dropped", func() result.Run {
+			r := step("concurrent", 41, 20000, 152)
+			r.Rate, r.Summary.Offered, r.GeneratorLimited = 200, 3500.0/23, false
+			return r
+		}(), []string{"152/152.2 req/s sent"}, []string{"GENERATOR", "152.17"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
