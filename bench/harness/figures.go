@@ -200,7 +200,7 @@ func thinTails(e *expect.Expectation, res *result.Scenario, rate float64) string
 // are, or in the unit expectations use.
 var runFigures = map[string]func(run *result.Run, sum load.Summary) float64{
 	"throughput":        func(_ *result.Run, sum load.Summary) float64 { return sum.Throughput },
-	"rate":              func(run *result.Run, _ load.Summary) float64 { return run.Rate },
+	"rate":              func(run *result.Run, sum load.Summary) float64 { return run.PhaseRate(sum) },
 	"achieved_rate":     func(_ *result.Run, sum load.Summary) float64 { return sum.Rate },
 	"generator_cpu":     func(run *result.Run, _ load.Summary) float64 { return run.GeneratorCPUShare },
 	"success":           func(_ *result.Run, sum load.Summary) float64 { return sum.Success },

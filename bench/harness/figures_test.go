@@ -206,6 +206,13 @@ func TestFiguresLine(t *testing.T) {
 		{"staged", step("staged", 56, 20000, 6400), []string{"p50/levels 1.02"}, nil},
 		// A p99 of too few requests is not a figure.
 		{"few requests", step("blocking", 900, 22, 6400), []string{"p99 n/a (not enough data: 22 < 1000 requests)"}, nil},
+		// A run whose rate drops offers the mean, to a tenth, and
+		// sending it is no shortfall.
+		{"rate dropped", func() result.Run {
+			r := step("concurrent", 41, 20000, 152)
+			r.Rate, r.Summary.Offered, r.GeneratorLimited = 200, 3500.0/23, false
+			return r
+		}(), []string{"152/152.2 req/s sent"}, []string{"GENERATOR", "152.17"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -290,5 +297,40 @@ func TestEachExecutionDrawsItsOwnSeed(t *testing.T) {
 	}
 	if got := scenarioSeed(7); got != 7 {
 		t.Errorf("a given seed became %d", got)
+	}
+}
+
+func TestRateIsEachPhasesOwn(t *testing.T) {
+	// A run at 400 req/s whose rate drops to 100 at 12 s of 15: the rate
+	// of a phase is its own, that of the run the mean, and a result
+	// written before the offered rate was recorded gives the run's rate.
+	const src = `
+gateway: {modes: [concurrent]}
+targets: [{path: /v2/experiments/1/results}]
+load: {rates: [400], duration: 15s}
+events: [{at: 12s, name: calm, rate: 100}]
+expect:
+  - concurrent.calm.rate == 100
+  - concurrent.before.rate == 400
+  - concurrent.rate == 340
+  - concurrent.calm.achieved_rate >= 0.97 * concurrent.calm.rate
+`
+	s, err := scenario.Decode(strings.NewReader(src), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := func(offered, achieved float64) load.Summary {
+		return load.Summary{Requests: 100, Offered: offered, Rate: achieved}
+	}
+	run := result.Run{Variant: "concurrent", Rate: 400, Report: load.Report{Summary: sum(340, 339),
+		Phases: map[string]load.Summary{"before": sum(400, 399), "calm": sum(100, 99)}}}
+	for _, v := range evaluate(s, &result.Scenario{Runs: []result.Run{run}}) {
+		if !v.Pass {
+			t.Errorf("%s: %s", v.Source, v.Detail)
+		}
+	}
+	old := result.Run{Variant: "concurrent", Rate: 400, Report: load.Report{Summary: sum(0, 399)}}
+	if old.OfferedRate() != 400 || old.PhaseRate(load.Summary{}) != 400 {
+		t.Errorf("a result without offered rates: %v and %v, want the run's 400", old.OfferedRate(), old.PhaseRate(load.Summary{}))
 	}
 }

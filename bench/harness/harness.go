@@ -147,14 +147,17 @@ func runScenario(ctx context.Context, s *scenario.Scenario, dir string, env resu
 		res.Variants = append(res.Variants, v.Label)
 	}
 	for _, e := range s.Events {
-		change := "restore"
-		if !e.Restore {
+		change := ""
+		switch {
+		case e.Service == "":
+		case e.Restore:
+			change = "restore"
+		case e.Set.Latency != nil:
+			change = "latency " + e.Set.Latency.String()
+		default:
 			change = "set"
-			if e.Set.Latency != nil {
-				change = "latency " + e.Set.Latency.String()
-			}
 		}
-		res.Events = append(res.Events, result.Event{At: e.At, Phase: e.Name, Service: e.Service, Change: change})
+		res.Events = append(res.Events, result.Event{At: e.At, Phase: e.Name, Service: e.Service, Change: change, Rate: e.Rate})
 	}
 	r := &runner{s: s, dir: dir, opts: opts, p: p, res: res}
 	r.logs = r.logWriter
@@ -401,6 +404,9 @@ func (r *runner) runName(v scenario.Variant, rate float64, probe bool) string {
 // starts from the scenario as written.
 func (r *runner) restoreModels(ctx context.Context) error {
 	for _, e := range r.s.Events {
+		if e.Service == "" {
+			continue
+		}
 		if err := r.mocks.setModel(ctx, e.Service, r.s.Backends[e.Service]); err != nil {
 			return err
 		}
@@ -472,14 +478,15 @@ func (r *runner) attack(ctx context.Context, gw *launch.Proc, base load.Attack, 
 		return fmt.Errorf("write results file: %w", err)
 	}
 	run.Report = *rep
-	run.GeneratorLimited = rep.Limited(run.Rate)
+	run.GeneratorLimited = rep.Limited(run.OfferedRate())
 	comparePages(run, r.res.Runs)
 	growth(run)
 	return nil
 }
 
 // withEvents makes a play the scenario's events: each phase starts at its
-// event's offset and changes (or restores) one service's model.
+// event's offset and changes (or restores) one service's model, the offered
+// rate, or both.
 func (r *runner) withEvents(ctx context.Context, a *load.Attack) {
 	s := r.s
 	if len(s.Events) == 0 {
@@ -489,8 +496,14 @@ func (r *runner) withEvents(ctx context.Context, a *load.Attack) {
 	for _, e := range s.Events {
 		a.Phases = append(a.Phases, e.At)
 	}
+	// The first phase's rate is the run's own; the pacer changes it at
+	// the offsets of the events that set one.
+	a.PhaseRates = s.PhaseRates(a.Rate)[1:]
 	a.At = func(i int) {
 		e := s.Events[i]
+		if e.Service == "" {
+			return // a change of rate alone: the pacer makes it
+		}
 		m := e.Set
 		if e.Restore {
 			m = s.Backends[e.Service]

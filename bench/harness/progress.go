@@ -3,6 +3,7 @@ package harness
 import (
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -84,7 +85,7 @@ func figuresLine(r result.Run, l *limits.Limits) string {
 	b := &strings.Builder{}
 	fmt.Fprintf(b, "    p50 %s  p99 %s  max %s  success %.2f%% (complete %.2f%%, partial %.2f%%, failed %.2f%%)  %.0f/%s req/s sent  %.0f complete/s  cpu %s/req  load cpu %.0f%%",
 		ms(r.Latency.P50), p99(r.Summary), ms(r.Latency.Max), 100*r.Success, 100*r.Complete, 100*r.Partial, 100*r.Failed,
-		r.Summary.Rate, scenario.FormatRate(r.Rate), r.Throughput, ms(r.CPUPerRequest), 100*r.GeneratorCPUShare)
+		r.Summary.Rate, offered(r), r.Throughput, ms(r.CPUPerRequest), 100*r.GeneratorCPUShare)
 	if l != nil {
 		b.WriteString(limitRatio(r, "critical", l.CriticalPath.P50, l.Uncertainty))
 		if r.Mode == "staged" {
@@ -92,9 +93,16 @@ func figuresLine(r result.Run, l *limits.Limits) string {
 		}
 	}
 	if r.GeneratorLimited {
-		fmt.Fprintf(b, "  GENERATOR-LIMITED (sent %.0f%% of the offered rate)", 100*r.Summary.Rate/r.Rate)
+		fmt.Fprintf(b, "  GENERATOR-LIMITED (sent %.0f%% of the offered rate)", 100*r.Summary.Rate/r.OfferedRate())
 	}
 	return b.String()
+}
+
+// offered formats the rate a run offered: its rate as the scenario gives
+// it ("400"), or, for a run whose rate an event changes, the mean to a
+// tenth ("152.2", not 152.173913).
+func offered(r result.Run) string {
+	return scenario.FormatRate(math.Round(r.OfferedRate()*10) / 10)
 }
 
 // p99 formats a p99, or says it rests on too few requests.

@@ -1,7 +1,8 @@
 // Package load offers a workload to a server with vegeta's library, in the
-// open model: requests leave at a constant rate whatever the server does, and
-// vegeta adds workers as needed (no cap), so a slow server cannot slow the
-// client down and hide its own latency (no coordinated omission).
+// open model: requests leave at the offered rate whatever the server does
+// (constant, or changed at set offsets by a Pacer of steps), and vegeta adds
+// workers as needed (no cap), so a slow server cannot slow the client down
+// and hide its own latency (no coordinated omission).
 //
 // Run returns a Report: the latency distribution, throughput, success, status
 // codes and error kinds, per phase if asked, and one Server-Timing header near
@@ -30,7 +31,8 @@ import (
 	"fanout/bench/servertiming"
 )
 
-// Attack describes one constant-rate run.
+// Attack describes one run: at a constant rate, or at a rate that events
+// change at the offsets of its phases (PhaseRates).
 type Attack struct {
 	// Name labels the attack in vegeta's results ("concurrent-500").
 	Name string
@@ -39,7 +41,8 @@ type Attack struct {
 	// Targets are picked by weight for each request; ids are drawn uniformly,
 	// or by a Zipf law for a target with a skew (scenario.Target.Zipf).
 	Targets []scenario.Target
-	// Rate in requests per second, and Duration of the run.
+	// Rate in requests per second (from the start, until a phase changes
+	// it), and Duration of the run.
 	Rate     float64
 	Duration time.Duration
 	// Timeout of one request (0: scenario.DefaultTimeout).
@@ -52,6 +55,11 @@ type Attack struct {
 	// per phase, by request start time.
 	Phases     []time.Duration
 	PhaseNames []string
+	// PhaseRates, if set, has one rate per offset of Phases: the offered
+	// rate from that offset on, in requests per second, or 0 to keep the
+	// rate of the phase before. The requests follow a Pacer over these
+	// steps, and each phase's figures are over its own rate and window.
+	PhaseRates []float64
 	// At, if set, is called once at each offset of Phases, while the
 	// attack runs (the harness changes backends there).
 	At func(phase int)
@@ -98,6 +106,11 @@ const MinSamples = 1000
 // Summary holds the figures of a set of requests.
 type Summary struct {
 	Requests int `json:"requests"`
+	// Offered is the rate the pacer offered over the window, in requests
+	// per second: the attack's rate, or, where an event changed it, the
+	// phase's own rate (over a whole run, their mean). 0 where no rate
+	// applies (the figures of one target, which gets a share).
+	Offered float64 `json:"offered_rate,omitempty"`
 	// Rate is the achieved rate of sending over the window the requests
 	// were offered in: requests divided by the window. An open-model
 	// generator that keeps up achieves the offered rate; one short of CPU
@@ -140,7 +153,8 @@ type Summary struct {
 }
 
 // Limited reports whether the generator fell short of offered: it achieved
-// less than GeneratorLimit of it.
+// less than GeneratorLimit of it. Pass Offered: a run whose rate changes
+// offers their mean, not its first rate.
 func (s Summary) Limited(offered float64) bool {
 	return offered > 0 && s.Rate < GeneratorLimit*offered
 }
@@ -232,6 +246,10 @@ func Run(ctx context.Context, a Attack) (*Report, error) {
 	if len(a.Phases) > 0 && len(a.PhaseNames) != len(a.Phases)+1 {
 		return nil, fmt.Errorf("attack %s: %d phase offsets need %d names, have %d", a.Name, len(a.Phases), len(a.Phases)+1, len(a.PhaseNames))
 	}
+	pacer, err := a.pacer()
+	if err != nil {
+		return nil, err
+	}
 	timeout := a.Timeout
 	if timeout == 0 {
 		timeout = scenario.DefaultTimeout
@@ -251,11 +269,6 @@ func Run(ctx context.Context, a Attack) (*Report, error) {
 	if a.Bodies {
 		bodies = map[string]uint64{}
 	}
-	// vegeta's default MaxWorkers is unlimited: the open model.
-	pacer := vegeta.ConstantPacer{Freq: int(a.Rate*1000 + 0.5), Per: time.Second * 1000}
-	if a.Rate == float64(int(a.Rate)) {
-		pacer = vegeta.ConstantPacer{Freq: int(a.Rate), Per: time.Second}
-	}
 
 	var enc vegeta.Encoder
 	if a.Out != nil {
@@ -266,6 +279,7 @@ func Run(ctx context.Context, a Attack) (*Report, error) {
 	stopTimers := schedule(ctx, start, a.Phases, a.At)
 	defer stopTimers()
 
+	// vegeta's default MaxWorkers is unlimited: the open model.
 	res := atk.Attack(tr, pacer, a.Duration, a.Name)
 	var recs []record
 	var encErr error
@@ -325,7 +339,7 @@ func Run(ctx context.Context, a Attack) (*Report, error) {
 	if encErr != nil {
 		return nil, fmt.Errorf("attack %s: write results: %w", a.Name, encErr)
 	}
-	rep := &Report{Summary: summarise(recs, 0, window), LatencySlope: slope(recs), Bodies: bodies, BodiesDiffering: len(differing)}
+	rep := &Report{Summary: summarise(recs, 0, window, pacer), LatencySlope: slope(recs), Bodies: bodies, BodiesDiffering: len(differing)}
 	if cpu0 >= 0 && cpu >= 0 && wall > 0 {
 		rep.GeneratorCPU = cpu
 		rep.GeneratorCPUShare = float64(cpu) / float64(wall) / float64(runtime.NumCPU())
@@ -345,7 +359,7 @@ func Run(ctx context.Context, a Attack) (*Report, error) {
 					part = append(part, r)
 				}
 			}
-			rep.Phases[name] = summarise(part, max(lo, 0), min(hi, window))
+			rep.Phases[name] = summarise(part, max(lo, 0), min(hi, window), pacer)
 		}
 	}
 	rep.Timing, rep.TimingTarget = medianTiming(recs, rep.Latency.P50)
@@ -357,10 +371,34 @@ func Run(ctx context.Context, a Attack) (*Report, error) {
 		}
 		rep.Targets = map[string]Summary{}
 		for name, part := range by {
-			rep.Targets[name] = summarise(part, 0, window)
+			// A target gets a share of the requests, not a rate of
+			// its own: no pacer.
+			rep.Targets[name] = summarise(part, 0, window, nil)
 		}
 	}
 	return rep, ctx.Err()
+}
+
+// pacer returns the attack's schedule: Rate from the start, changed at each
+// offset of Phases that PhaseRates gives a rate.
+func (a Attack) pacer() (*Pacer, error) {
+	if len(a.PhaseRates) > 0 && len(a.PhaseRates) != len(a.Phases) {
+		return nil, fmt.Errorf("attack %s: %d phase offsets need %d rates, have %d", a.Name, len(a.Phases), len(a.Phases), len(a.PhaseRates))
+	}
+	steps := []Step{{From: 0, Rate: a.Rate}}
+	for i, r := range a.PhaseRates {
+		switch {
+		case r < 0:
+			return nil, fmt.Errorf("attack %s: phase %s has rate %v, want a positive rate or 0 to keep the one before", a.Name, a.PhaseNames[i+1], r)
+		case r > 0 && r != steps[len(steps)-1].Rate:
+			steps = append(steps, Step{From: a.Phases[i], Rate: r})
+		}
+	}
+	p, err := NewPacer(steps)
+	if err != nil {
+		return nil, fmt.Errorf("attack %s: %w", a.Name, err)
+	}
+	return p, nil
 }
 
 // maxBody is vegeta's MaxBody: everything when bodies are compared, else
@@ -434,11 +472,16 @@ func errorKind(r *vegeta.Result) string {
 }
 
 // summarise computes the figures of recs, whose requests were offered in the
-// window [from, to) of the attack (offsets from its start): the rates are per
-// second of it (see Summary.Throughput for the window of arrivals).
-func summarise(recs []record, from, to time.Duration) Summary {
+// window [from, to) of the attack (offsets from its start) by pacer p: the
+// rates are per second of it (see Summary.Throughput for the window of
+// arrivals). With p nil (a target's share, a slice of a timeline) there is
+// no offered rate, and the requests' spacing is their mean.
+func summarise(recs []record, from, to time.Duration, p *Pacer) Summary {
 	window := to - from
 	s := Summary{Requests: len(recs), Codes: map[string]int{}, Window: window}
+	if p != nil {
+		s.Offered = p.Offered(from, to)
+	}
 	if len(recs) == 0 {
 		return s
 	}
@@ -482,7 +525,7 @@ func summarise(recs []record, from, to time.Duration) Summary {
 	s.Failed = float64(len(recs)-ok) / n
 	if window > 0 {
 		s.Rate = n / window.Seconds()
-		s.Throughput = float64(arrivals(recs, complete, from, to)) / window.Seconds()
+		s.Throughput = float64(arrivals(recs, complete, from, to, p)) / window.Seconds()
 	}
 	s.Span = end - first
 	return s
@@ -505,23 +548,38 @@ func distribution(lat []time.Duration) Latency {
 
 // arrivals counts the complete answers of recs that arrived within [from,
 // to) shifted by the median of complete, their latencies, and by half a
-// request's spacing: vegeta's pacer sends at the end of each spacing (the
-// first request one spacing after the start, the last at the end), so a
-// window edge on that grid would count the first or the last answer or not
-// by a hair of jitter; half a spacing puts the edges between grid points.
-func arrivals(recs []record, complete []time.Duration, from, to time.Duration) int {
+// request's spacing: the pacer sends at the end of each spacing (the first
+// request one spacing after the start, the last at the end), so a window
+// edge on that grid would count the first or the last answer or not by a
+// hair of jitter; half a spacing puts the edges between grid points. The
+// spacing at each edge is pacer p's there (a run whose rate drops has a
+// wider one at its end than at its start), or the mean with p nil.
+func arrivals(recs []record, complete []time.Duration, from, to time.Duration, p *Pacer) int {
 	if len(complete) == 0 {
 		return 0
 	}
 	slices.Sort(complete)
-	shift := limits.Quantile(complete, 0.5) + (to-from)/time.Duration(2*len(recs))
+	median := limits.Quantile(complete, 0.5)
+	lo := median + (to-from)/time.Duration(2*len(recs))
+	hi := lo
+	if p != nil {
+		// The spacing of the request just after from, and of the one
+		// just before to.
+		lo = median + halfSpacing(p.Rate(from))
+		hi = median + halfSpacing(p.Rate(max(to-1, from)))
+	}
 	n := 0
 	for _, r := range recs {
-		if end := r.offset + r.latency; r.errKind == "" && !r.partial && end >= from+shift && end < to+shift {
+		if end := r.offset + r.latency; r.errKind == "" && !r.partial && end >= from+lo && end < to+hi {
 			n++
 		}
 	}
 	return n
+}
+
+// halfSpacing is half the time between two requests at rate.
+func halfSpacing(rate float64) time.Duration {
+	return time.Duration(float64(time.Second) / (2 * rate))
 }
 
 // slope fits latency = a + b*start by least squares and returns b, in
@@ -671,7 +729,7 @@ func timeline(recs []record, d time.Duration) []Bucket {
 	for i, p := range parts {
 		b := Bucket{Offset: time.Duration(i) * width, Requests: len(p)}
 		if len(p) > 0 {
-			s := summarise(p, b.Offset, b.Offset+width)
+			s := summarise(p, b.Offset, b.Offset+width, nil)
 			b.Success, b.P50, b.P99 = s.Success, s.Latency.P50, s.Latency.P99
 		}
 		out = append(out, b)

@@ -363,7 +363,7 @@ func TestServedAndFailedLatencyApart(t *testing.T) {
 		{code: 503, latency: 2 * time.Millisecond},
 		{code: 0, latency: 5 * time.Second}, // no answer: in neither
 	}
-	s := summarise(recs, 0, time.Second)
+	s := summarise(recs, 0, time.Second, nil)
 	if s.OKLatency.Max != 50*time.Millisecond || s.OKLatency.P50 < 40*time.Millisecond {
 		t.Errorf("served latency %+v, want 40 to 50 ms", s.OKLatency)
 	}

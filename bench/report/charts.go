@@ -307,13 +307,13 @@ func capacityChart(s *result.Scenario) *plot.Plot {
 }
 
 // eventName names an event for its line: the phase it starts and what
-// changed ("degraded: results fixed:3s").
+// changed ("degraded: results latency fixed:3s", "calm: rate 100/s").
 func eventName(e result.Event) string {
-	change := e.Change
-	if len(change) > 28 {
-		change = change[:27] + "…"
+	change := e.Describe()
+	if n := []rune(change); len(n) > 36 {
+		change = string(n[:35]) + "…"
 	}
-	return fmt.Sprintf("%s: %s %s", e.Phase, e.Service, change)
+	return fmt.Sprintf("%s: %s", e.Phase, change)
 }
 
 func timelineChart(s *result.Scenario, rate float64, success bool) *plot.Plot {

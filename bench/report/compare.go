@@ -167,8 +167,8 @@ func peakGoroutines(r *result.Run) (float64, bool) {
 }
 
 // shownFields are the JSON fields of a run that figures, codeFigures and
-// errorFigures already compare, or that are not figures (file names,
-// series drawn by the charts, the length of the warm-up and of the
+// errorFigures already compare, or that are not figures (file names, the
+// offered rate, which the scenario sets, series drawn by the charts, the length of the warm-up and of the
 // measured window, which warnings compare, the generator-limited flag,
 // which is a warning, and the generator's CPU time, which "load cpu %"
 // shows per second of the run). Any other number in summary.json is
@@ -179,7 +179,8 @@ var shownFields = []string{"variant", "mode", "pool_size", "rate", "file", "prob
 	"cpu", "cpu_per_request", "peak_rss", "backend_calls", "calls_per_request",
 	"rss_growth", "goroutine_growth", "achieved_rate", "complete", "partial",
 	"failed", "window", "warmup", "latency_slope", "generator_cpu",
-	"generator_cpu_share", "generator_limited", "hold", "ok_latency", "failed_latency"}
+	"generator_cpu_share", "generator_limited", "hold", "ok_latency", "failed_latency",
+	"offered_rate"}
 
 func f0(x float64) string { return noNegativeZero(fmt.Sprintf("%.0f", x)) }
 func f1(x float64) string { return noNegativeZero(fmt.Sprintf("%.1f", x)) }

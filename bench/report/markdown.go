@@ -315,7 +315,7 @@ func writeRateTable(b *strings.Builder, s *result.Scenario, rate float64) {
 func writePhases(b *strings.Builder, s *result.Scenario) {
 	b.WriteString("## Phases\n\nEach run split by request start at the scenario's events:\n\n")
 	for _, e := range s.Events {
-		fmt.Fprintf(b, "- at %s, phase `%s`: %s %s\n", e.At, e.Phase, e.Service, e.Change)
+		fmt.Fprintf(b, "- at %s, phase `%s`: %s\n", e.At, e.Phase, e.Describe())
 	}
 	b.WriteString("\n")
 	b.WriteString("| mode | rate | phase | requests | p50 | p99 | max | success | complete | partial | failed | codes |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
@@ -325,7 +325,7 @@ func writePhases(b *strings.Builder, s *result.Scenario) {
 			if !ok {
 				continue
 			}
-			fmt.Fprintf(b, "| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s |\n", Label(r.Variant, r.Mode, r.PoolSize), scenario.FormatRate(r.Rate), ph,
+			fmt.Fprintf(b, "| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s |\n", Label(r.Variant, r.Mode, r.PoolSize), scenario.FormatRate(r.PhaseRate(p)), ph,
 				p.Requests, Ms(p.Latency.P50), p99(p, p.Latency.P99), Ms(p.Latency.Max), pct(p.Success), split(p), codes(p.Codes))
 		}
 	}

@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -176,5 +177,28 @@ func TestWriteDrawsCharts(t *testing.T) {
 	md, _ := os.ReadFile(filepath.Join(dir, "report.md"))
 	if !bytes.Contains(md, []byte("](waterfall.svg)")) || !bytes.Contains(md, []byte("## Phases")) {
 		t.Error("report.md does not show the waterfall or the phases")
+	}
+}
+
+func TestPhasesShowTheirOwnRate(t *testing.T) {
+	// An event that drops the rate: the report names the change, and each
+	// phase's row its own offered rate, not the run's.
+	dir := t.TempDir()
+	s := fixture()
+	s.Phases = []string{"before", "calm"}
+	s.Events = []result.Event{{At: time.Second, Phase: "calm", Rate: 10}}
+	for i := range s.Runs {
+		before, calm := s.Runs[i].Summary, s.Runs[i].Summary
+		before.Offered, calm.Offered = s.Runs[i].Rate, 10
+		s.Runs[i].Phases = map[string]load.Summary{"before": before, "calm": calm}
+	}
+	if err := Write(dir, s); err != nil {
+		t.Fatal(err)
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, "report.md"))
+	r := s.Runs[0]
+	row := fmt.Sprintf("| %s | 10 | calm |", Label(r.Variant, r.Mode, r.PoolSize))
+	if !bytes.Contains(md, []byte("phase `calm`: rate 10/s\n")) || !bytes.Contains(md, []byte(row)) {
+		t.Errorf("report.md does not show the drop to 10/s (want %q):\n%s", row, md)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"fanout/bench/capacity"
@@ -112,9 +114,29 @@ type Run struct {
 	// attack, which alone the figures describe.
 	Warmup time.Duration `json:"warmup"`
 	// GeneratorLimited is true when the load generator sent less than
-	// load.GeneratorLimit of Rate: the step measured the generator or
-	// the machine, not the gateway. Its own CPU use is GeneratorCPU.
+	// load.GeneratorLimit of the offered rate (OfferedRate): the step
+	// measured the generator or the machine, not the gateway. Its own CPU
+	// use is GeneratorCPU.
 	GeneratorLimited bool `json:"generator_limited"`
+}
+
+// OfferedRate is the rate the run offered over its measured window: its
+// Rate, or the mean of its phases' rates where events changed it. Results
+// written before the offered rate was recorded give Rate.
+func (r *Run) OfferedRate() float64 {
+	if r.Summary.Offered > 0 {
+		return r.Summary.Offered
+	}
+	return r.Rate
+}
+
+// PhaseRate is the rate offered in the phase whose summary is sum: its own,
+// or, in results written before it was recorded, the run's Rate.
+func (r *Run) PhaseRate(sum load.Summary) float64 {
+	if sum.Offered > 0 {
+		return sum.Offered
+	}
+	return r.Rate
 }
 
 // Sample is the state of the gateway at one moment of a run.
@@ -140,10 +162,28 @@ type Capacity struct {
 
 // Event is a change of a backend's model during each run.
 type Event struct {
-	At      time.Duration `json:"at"`
-	Phase   string        `json:"phase"`
-	Service string        `json:"service"`
-	Change  string        `json:"change"` // the new latency model, or "restore"
+	At    time.Duration `json:"at"`
+	Phase string        `json:"phase"`
+	// Service and Change say which backend's model changed and how: the
+	// new latency model, "set" or "restore" ("" for a change of rate
+	// alone).
+	Service string `json:"service,omitempty"`
+	Change  string `json:"change,omitempty"`
+	// Rate is the offered rate from here on, if the event changes it.
+	Rate float64 `json:"rate,omitempty"`
+}
+
+// Describe says what the event changes: "results latency fixed:3s",
+// "rate 100/s", or both.
+func (e Event) Describe() string {
+	var parts []string
+	if e.Service != "" {
+		parts = append(parts, strings.TrimSpace(e.Service+" "+e.Change))
+	}
+	if e.Rate > 0 {
+		parts = append(parts, "rate "+strconv.FormatFloat(e.Rate, 'f', -1, 64)+"/s")
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Expectation is the verdict of one assertion.

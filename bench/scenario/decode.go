@@ -612,7 +612,7 @@ func (d *decoder) events(n *yaml.Node, l Load) []Event {
 // previous event and names the phases so far.
 func (d *decoder) event(it *yaml.Node, p string, i int, l Load, last time.Duration, names map[string]bool) Event {
 	e := Event{Name: fmt.Sprintf("event%d", i+1)}
-	f, err := d.Fields(it, p, "at", "name", "service", "set", "restore")
+	f, err := d.Fields(it, p, "at", "name", "service", "set", "restore", "rate")
 	if !d.OK(err) {
 		return e
 	}
@@ -635,13 +635,26 @@ func (d *decoder) event(it *yaml.Node, p string, i int, l Load, last time.Durati
 		d.OK(d.Errorf(it, p+".name", "phase %q appears twice", e.Name))
 	}
 	names[e.Name] = true
-	if m := f["service"]; m == nil {
-		d.OK(d.Errorf(it, p+".service", "required"))
-	} else if e.Service, err = d.Str(m, p+".service"); d.OK(err) && !model.KnownService(e.Service) {
-		d.OK(d.Errorf(m, p+".service", "unknown service %q (known: %s)", e.Service, strings.Join(model.Services, ", ")))
-		e.Service = ""
+	if m := f["rate"]; m != nil {
+		e.Rate, err = d.Positive(m, p+".rate")
+		d.OK(err)
 	}
 	set, restore := f["set"], f["restore"]
+	// An event changes a backend, the rate, or both: without a service it
+	// must have a rate and neither set nor restore.
+	if f["service"] == nil {
+		switch {
+		case set != nil || restore != nil:
+			d.OK(d.Errorf(it, p+".service", "required with set or restore: the service whose model changes"))
+		case f["rate"] == nil:
+			d.OK(d.Errorf(it, p, "want a change: a service with set or restore, a rate, or both"))
+		}
+		return e
+	}
+	if e.Service, err = d.Str(f["service"], p+".service"); d.OK(err) && !model.KnownService(e.Service) {
+		d.OK(d.Errorf(f["service"], p+".service", "unknown service %q (known: %s)", e.Service, strings.Join(model.Services, ", ")))
+		e.Service = ""
+	}
 	switch {
 	case set != nil && restore != nil:
 		d.OK(d.Errorf(restore, p+".restore", "set together with set: choose one"))

@@ -60,7 +60,8 @@ type Scenario struct {
 	Targets []Target
 	// Load says how hard and how long.
 	Load Load
-	// Events change the backends during each measured run.
+	// Events change the backends or the offered rate during each measured
+	// run.
 	Events []Event
 	// Expect are the assertions on the outcome, in file order.
 	Expect []*expect.Expectation
@@ -249,21 +250,44 @@ type Capacity struct {
 	Precision float64 // stop bisecting when hi-lo <= Precision*lo
 }
 
-// Event changes one backend's model during each measured run, through the
-// mocks' admin API. It starts a phase: the figures of a run are also given per
-// phase, so expectations can speak of the degraded and the recovered
-// stretches.
+// Event changes, during each measured run, one backend's model (through
+// the mocks' admin API), the offered rate, or both. It starts a phase: the
+// figures of a run are also given per phase, each over the phase's own
+// window and rate, so expectations can speak of the degraded and the
+// recovered stretches, or of the overload and the calm after it.
 type Event struct {
 	// At is the offset from the start of the measured run.
 	At time.Duration
 	// Name names the phase that starts here (default "event1", ...).
 	Name string
-	// Service whose model is replaced.
+	// Service whose model is replaced ("" if the event changes only the
+	// rate).
 	Service string
 	// Set is the service's new model (nil fields mean the defaults);
 	// Restore, if true instead, puts back the scenario's own model.
 	Set     model.Service
 	Restore bool
+	// Rate, if above 0, is the offered rate from here on, in requests
+	// per second, whatever the run's rate in load.rates; 0 keeps the rate
+	// of the phase before.
+	Rate float64
+}
+
+// PhaseRates returns the offered rate of each phase of a run at rate:
+// rate until an event changes it, then that event's, and so on. Nil
+// without events.
+func (s *Scenario) PhaseRates(rate float64) []float64 {
+	if len(s.Events) == 0 {
+		return nil
+	}
+	out := []float64{rate}
+	for _, e := range s.Events {
+		if e.Rate > 0 {
+			rate = e.Rate
+		}
+		out = append(out, rate)
+	}
+	return out
 }
 
 // FirstPhase names the phase before the first event.
@@ -313,7 +337,7 @@ var Metrics = map[string]string{
 	"failed_p99":        "99th percentile latency of the requests answered otherwise (ms)",
 	"failed_max":        "maximum latency of the requests answered otherwise (ms)",
 	"throughput":        "complete answers the gateway delivered per second: those arriving in a window as long as the measured one, shifted by their median latency (never above achieved_rate)",
-	"rate":              "offered rate (requests per second)",
+	"rate":              "offered rate (requests per second): a phase's own, where an event changes it; over a whole run, the mean",
 	"achieved_rate":     "rate the load generator actually sent (requests per second)",
 	"generator_cpu":     "share of the machine's cores the load generator used during the attack (fraction)",
 	"success":           "fraction of requests answered 2xx, complete or partial",

@@ -131,6 +131,12 @@ func TestDecodeErrors(t *testing.T) {
 		{"event after the run", ok + "events: [{at: 9s, service: results, restore: true}]\n", "events[0].at: must be after the previous event and within load.duration"},
 		{"event unknown service", ok + "events: [{at: 1s, service: billing, restore: true}]\n", "events[0].service: unknown service"},
 		{"event without change", ok + "events: [{at: 1s, service: results}]\n", "events[0]: want set"},
+		{"event changing nothing", ok + "events: [{at: 1s, name: calm}]\n", "events[0]: want a change: a service with set or restore, a rate, or both"},
+		{"event set without service", ok + "events: [{at: 1s, set: {latency: fixed:1ms}}]\n", "events[0].service: required with set or restore"},
+		{"event restore without service", ok + "events: [{at: 1s, restore: true, rate: 5}]\n", "events[0].service: required with set or restore"},
+		{"event zero rate", ok + "events: [{at: 1s, rate: 0}]\n", ":3: events[0].rate: must be positive"},
+		{"event rate not a number", ok + "events: [{at: 1s, rate: calm}]\n", "events[0].rate: want a number"},
+		{"event rate typo", ok + "events: [{at: 1s, rps: 5}]\n", "events[0].rps: unknown field"},
 		{"event bad model", ok + "events: [{at: 1s, service: results, set: {latency: {kind: warp}}}]\n", "events[0].set.latency"},
 		{"event unknown route", ok + "events: [{at: 1s, service: results, set: {routes: {get_layer: {latency: fixed:1ms}}}}]\n", "events[0].set.routes"},
 		{"expectation syntax", ok + "expect: ['concurrent.p50 <= ']\n", "expect[0]: expectation \"concurrent.p50 <= \": column 19"},
@@ -182,6 +188,44 @@ func TestShippedScenarios(t *testing.T) {
 		if s.Description == "" {
 			t.Errorf("%s: no description", f)
 		}
+	}
+}
+
+func TestDecodeEventRates(t *testing.T) {
+	// An event may change the rate alone, a backend alone, or both; each
+	// phase's rate carries over until an event changes it.
+	src := `targets: [{path: /x}]
+load: {rates: [200, 400], duration: 20s}
+events:
+  - {at: 5s, name: dead, service: results, set: {latency: fixed:1ms}}
+  - {at: 10s, name: calm, rate: 100}
+  - {at: 11s, name: settled, rate: 100}
+  - {at: 15s, name: back, service: results, restore: true, rate: 300}
+expect:
+  - concurrent@400.settled.rate == 100
+`
+	s, err := Decode(strings.NewReader(src), "rates.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := s.Events
+	if e[0].Rate != 0 || e[0].Service != "results" || e[1].Rate != 100 || e[1].Service != "" || e[3].Rate != 300 || !e[3].Restore {
+		t.Errorf("events %+v", e)
+	}
+	tests := []struct {
+		rate float64
+		want []float64
+	}{
+		{400, []float64{400, 400, 100, 100, 300}},
+		{200, []float64{200, 200, 100, 100, 300}},
+	}
+	for _, tc := range tests {
+		if got := s.PhaseRates(tc.rate); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("PhaseRates(%v) = %v, want %v", tc.rate, got, tc.want)
+		}
+	}
+	if got := (&Scenario{}).PhaseRates(100); got != nil {
+		t.Errorf("PhaseRates without events = %v, want nil", got)
 	}
 }
 
