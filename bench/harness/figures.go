@@ -230,6 +230,11 @@ func runMetric(res *result.Scenario, run *result.Run, sum load.Summary, metric s
 			return result.Millis(d), nil
 		}
 	}
+	if stat, ok := strings.CutPrefix(metric, "refused_"); ok {
+		if d, ok := sum.RefusedLatency.Stat(stat); ok {
+			return result.Millis(d), nil
+		}
+	}
 	ratio := func(d, limit time.Duration) (float64, error) {
 		if res.Limits == nil || limit <= 0 {
 			return 0, fmt.Errorf("%s: no limits (%s)", n, res.LimitsNote)

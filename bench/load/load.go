@@ -144,6 +144,12 @@ type Summary struct {
 	// Requests without an answer are in neither.
 	OKLatency     Latency `json:"ok_latency"`
 	FailedLatency Latency `json:"failed_latency"`
+	// RefusedLatency is that of the 503 answers alone, among the failed:
+	// the requests a gateway refused before doing their work (shed by the
+	// overload limit, refused by an open breaker, no free connection),
+	// apart from the requests that tried and failed, such as a breaker's
+	// probe through a dead backend.
+	RefusedLatency Latency `json:"refused_latency"`
 	// Codes counts responses by status ("200", "504"; "0" for no
 	// response). Errors counts failures by kind: "timeout", "refused",
 	// "reset", "eof", "other" for no response, and "http_NNN" for statuses
@@ -489,7 +495,7 @@ func summarise(recs []record, from, to time.Duration, p *Pacer) Summary {
 	var first, end time.Duration = recs[0].offset, 0
 	ok, partial := 0, 0
 	var complete []time.Duration // latencies of the complete answers
-	var served, failed []time.Duration
+	var served, failed, refused []time.Duration
 	for i, r := range recs {
 		lat[i] = r.latency
 		first = min(first, r.offset)
@@ -500,6 +506,9 @@ func summarise(recs []record, from, to time.Duration, p *Pacer) Summary {
 			served = append(served, r.latency)
 		case r.code != 0:
 			failed = append(failed, r.latency)
+			if r.code == 503 {
+				refused = append(refused, r.latency)
+			}
 		}
 		switch {
 		case r.errKind != "":
@@ -518,6 +527,7 @@ func summarise(recs []record, from, to time.Duration, p *Pacer) Summary {
 	s.Latency = distribution(lat)
 	s.OKLatency = distribution(served)
 	s.FailedLatency = distribution(failed)
+	s.RefusedLatency = distribution(refused)
 	n := float64(len(recs))
 	s.Success = float64(ok) / n
 	s.Partial = float64(partial) / n

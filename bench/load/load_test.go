@@ -361,14 +361,18 @@ func TestServedAndFailedLatencyApart(t *testing.T) {
 		{code: 200, latency: 50 * time.Millisecond},
 		{code: 503, latency: time.Millisecond},
 		{code: 503, latency: 2 * time.Millisecond},
-		{code: 0, latency: 5 * time.Second}, // no answer: in neither
+		{code: 502, latency: 40 * time.Millisecond}, // tried and failed: not refused
+		{code: 0, latency: 5 * time.Second},         // no answer: in neither
 	}
 	s := summarise(recs, 0, time.Second, nil)
 	if s.OKLatency.Max != 50*time.Millisecond || s.OKLatency.P50 < 40*time.Millisecond {
 		t.Errorf("served latency %+v, want 40 to 50 ms", s.OKLatency)
 	}
-	if s.FailedLatency.Max != 2*time.Millisecond {
-		t.Errorf("failed latency %+v, want at most 2 ms", s.FailedLatency)
+	if s.FailedLatency.Max != 40*time.Millisecond {
+		t.Errorf("failed latency %+v, want up to the 502's 40 ms", s.FailedLatency)
+	}
+	if s.RefusedLatency.Max != 2*time.Millisecond || s.RefusedLatency.P50 < time.Millisecond {
+		t.Errorf("refused latency %+v, want the 503s' 1 to 2 ms", s.RefusedLatency)
 	}
 	if s.Latency.Max != 5*time.Second {
 		t.Errorf("whole latency max %v, want 5 s", s.Latency.Max)
