@@ -145,6 +145,7 @@ var figures = []figure{
 	// is fast, a served page is not); an older summary.json has neither.
 	{name: "served p99 ms", get: partP99(func(r *result.Run) load.Latency { return r.OKLatency }), format: f2, better: -1},
 	{name: "failed p99 ms", get: partP99(func(r *result.Run) load.Latency { return r.FailedLatency }), format: f2, better: -1},
+	{name: "refused p99 ms", get: partP99(func(r *result.Run) load.Latency { return r.RefusedLatency }), format: f2, better: -1},
 }
 
 // partP99 returns the p99 of a part of a run's answers, if it has any.
@@ -180,7 +181,7 @@ var shownFields = []string{"variant", "mode", "pool_size", "rate", "file", "prob
 	"rss_growth", "goroutine_growth", "achieved_rate", "complete", "partial",
 	"failed", "window", "warmup", "latency_slope", "generator_cpu",
 	"generator_cpu_share", "generator_limited", "hold", "ok_latency", "failed_latency",
-	"offered_rate"}
+	"refused_latency", "offered_rate"}
 
 func f0(x float64) string { return noNegativeZero(fmt.Sprintf("%.0f", x)) }
 func f1(x float64) string { return noNegativeZero(fmt.Sprintf("%.1f", x)) }
