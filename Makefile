@@ -51,9 +51,13 @@ lint-spec:
 # The allocation guards of the hot paths skip under -race (the race
 # detector allocates, and sync.Pool drops items on purpose), so they run
 # once more without it.
+# Only the packages that have such tests are built again (a cold build of
+# every test package without -race would add a minute, most of it for the
+# browser test's Chrome DevTools protocol package).
 ALLOC_TESTS ?= Alloc
+ALLOC_PKGS ?= $(shell grep -rl --include='*_test.go' 'func Test[A-Za-z]*$(ALLOC_TESTS)' gateway mockbackends | xargs -n1 dirname | sort -u | sed 's|^|./|')
 allocs:
-	$(GO) test -count=1 -run '$(ALLOC_TESTS)' ./gateway/... ./mockbackends/...
+	$(GO) test -count=1 -run '$(ALLOC_TESTS)' $(ALLOC_PKGS)
 
 # Each fuzz target (PACKAGE:Target) runs for FUZZTIME. A run that ends in
 # "context deadline exceeded" without a failing input is the go command's
