@@ -149,5 +149,13 @@ func (s *Server) resilienceMetrics() {
 // release gives an admitted request back to the limit with its duration,
 // measured only if it was served: a failure's time is not a serving time.
 func (s *Server) release(ctx *fasthttp.RequestCtx, start time.Time) {
-	s.limiter.Release(time.Since(start), ctx.Response.StatusCode() < fasthttp.StatusInternalServerError)
+	s.limiter.Release(time.Since(start), servedPage(ctx.Response.StatusCode()))
 }
+
+// servedPage says whether an answer's latency is that of a page served
+// (2xx, or a 304 whose page was composed): only those teach the overload
+// limit what a page costs. A 401, 400 or 404 is answered in microseconds,
+// so a client sending bad tokens or ids, as fast as it likes, would
+// otherwise teach the limit that pages are that cheap and make it shed
+// everyone else's.
+func servedPage(status int) bool { return status >= 200 && status < 400 }
