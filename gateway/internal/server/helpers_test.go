@@ -139,19 +139,34 @@ type response struct {
 
 func (g *gateway) do(t testing.TB, method, uri, contentType string, body []byte) response {
 	t.Helper()
+	return g.exchange(t, method, uri, func(req *fasthttp.Request) {
+		if contentType != "" {
+			req.Header.SetContentType(contentType)
+		}
+		if body != nil {
+			req.SetBody(body)
+		}
+	}, nil)
+}
+
+// exchange sends method uri with the test token, after edit (if not nil)
+// has set the rest of the request and prepare (if not nil) the response,
+// and copies the answer out of fasthttp.
+func (g *gateway) exchange(t testing.TB, method, uri string, edit func(*fasthttp.Request), prepare func(*fasthttp.Response)) response {
+	t.Helper()
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
 	req.Header.SetMethod(method)
 	req.SetRequestURI("http://gateway" + uri)
-	if contentType != "" {
-		req.Header.SetContentType(contentType)
-	}
-	if body != nil {
-		req.SetBody(body)
-	}
 	req.Header.Set("Authorization", assemblytest.Authorization)
+	if edit != nil {
+		edit(req)
+	}
+	if prepare != nil {
+		prepare(resp)
+	}
 	start := time.Now()
 	if err := g.client.DoTimeout(req, resp, 10*time.Second); err != nil {
 		t.Fatalf("%s %s: %v", method, uri, err)

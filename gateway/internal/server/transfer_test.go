@@ -4,14 +4,11 @@ import (
 	"bytes"
 	"compress/gzip"
 	"io"
-	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
-	"fanout/gateway/assembly/assemblytest"
 	"fanout/mockbackends/mock"
 
 	"github.com/valyala/fasthttp"
@@ -21,31 +18,19 @@ import (
 // ...) and copies the answer out of fasthttp.
 func (g *gateway) doWith(t testing.TB, method, uri string, header ...string) response {
 	t.Helper()
-	req := fasthttp.AcquireRequest()
-	defer fasthttp.ReleaseRequest(req)
-	resp := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseResponse(resp)
-	req.Header.SetMethod(method)
-	req.SetRequestURI("http://gateway" + uri)
-	req.Header.Set("Authorization", assemblytest.Authorization)
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	// The client must not decompress nor ask for anything by itself: the
-	// test reads the bytes on the wire.
-	if method == fasthttp.MethodHead {
-		resp.SkipBody = true
-	}
-	// Headers as sent: no default Content-Type where none came.
-	resp.Header.SetNoDefaultContentType(true)
-	if err := g.client.DoTimeout(req, resp, 10*time.Second); err != nil {
-		t.Fatalf("%s %s: %v", method, uri, err)
-	}
-	r := response{status: resp.StatusCode(), header: http.Header{}, body: append([]byte(nil), resp.Body()...)}
-	for k, v := range resp.Header.All() {
-		r.header.Add(string(k), string(v))
-	}
-	return r
+	return g.exchange(t, method, uri, func(req *fasthttp.Request) {
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+	}, func(resp *fasthttp.Response) {
+		// The client must not decompress nor ask for anything by itself:
+		// the test reads the bytes on the wire.
+		if method == fasthttp.MethodHead {
+			resp.SkipBody = true
+		}
+		// Headers as sent: no default Content-Type where none came.
+		resp.Header.SetNoDefaultContentType(true)
+	})
 }
 
 var strongTag = regexp.MustCompile(`^"([0-9a-f]{16})(-gz|-br)?"$`)
