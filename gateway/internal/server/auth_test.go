@@ -101,24 +101,26 @@ func (g *httpGateway) projectOf(t *testing.T, id string) int {
 	return n
 }
 
+// outsideProject returns the project of experiment 42 and an experiment
+// of another project: the generated ids run through the projects in order.
+func (g *httpGateway) outsideProject(t *testing.T) (mine int, other string) {
+	t.Helper()
+	mine = g.projectOf(t, "42")
+	for _, id := range []string{"1", "300", "600", "900", "1000"} {
+		if g.projectOf(t, id) != mine {
+			return mine, id
+		}
+	}
+	t.Fatal("no experiment outside the project of experiment 42")
+	return 0, ""
+}
+
 // TestAuthContract: every status and header of authentication, scope and
 // rate limits, through a real HTTP client.
 func TestAuthContract(t *testing.T) {
 	c := startMocks(t, mock.Options{NoLatency: true, Seed: 1})
 	probe := serveHTTP(t, c, "", nil)
-	mine := probe.projectOf(t, "42")
-	// An experiment of another project: the generated ids run through
-	// the projects in order.
-	other := ""
-	for _, id := range []string{"1", "300", "600", "900", "1000"} {
-		if probe.projectOf(t, id) != mine {
-			other = id
-			break
-		}
-	}
-	if other == "" {
-		t.Fatal("no experiment outside the project of experiment 42")
-	}
+	mine, other := probe.outsideProject(t)
 	otherProject := probe.projectOf(t, other)
 	p := strconv.Itoa(mine)
 	tokens := assemblytest.TokensFile(t, assemblytest.TestEntry,
@@ -245,14 +247,7 @@ func TestAuthContract(t *testing.T) {
 func TestScopeCheckPrecedesOtherFailures(t *testing.T) {
 	c := startMocks(t, mock.Options{NoLatency: true, Seed: 1})
 	probe := serveHTTP(t, c, "", nil)
-	mine := probe.projectOf(t, "42")
-	other := ""
-	for _, id := range []string{"1", "300", "600", "900", "1000"} {
-		if probe.projectOf(t, id) != mine {
-			other = id
-			break
-		}
-	}
+	mine, other := probe.outsideProject(t)
 	tokens := assemblytest.TokensFile(t, assemblytest.TokenEntry("scoped", scopedSecret, "["+strconv.Itoa(mine)+"]", "read", "{limit: 1000, per: 1s}"))
 	g := serveHTTP(t, c, tokens, nil)
 	none := model.Latency{Kind: "none"}
