@@ -123,6 +123,11 @@ func TestIdleConnectionsGiveWay(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Both must be seen busy before the third connects: one still counted
+	// idle would rightly give way to it.
+	poll.Until(t, 5*time.Second, "the two partial requests read", func() bool {
+		return g.gauge("fanout_client_connections_idle") == 0 && g.openConns() == slots-1
+	})
 	third := dialFrom(t, "127.0.0.1", g.addr)
 	if _, err := io.WriteString(third, "GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n"+authHeader); err != nil {
 		t.Fatal(err)
