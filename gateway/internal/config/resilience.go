@@ -52,9 +52,9 @@ func (r Resilience) BreakerSettings() breaker.Settings {
 }
 
 func (r *Resilience) flags(fs *flag.FlagSet) {
-	fs.Var(&r.Overload, "overload", "shed requests beyond an adaptive limit on requests in progress with 503 and Retry-After: on or off")
-	fs.Var(&r.Breaker, "breaker", "a circuit breaker per backend (on or off): while one is open, a request that needs its backend gets 503 at once (default off)")
-	fs.Func("breaker-failures", "consecutive backend faults that open its breaker (default "+strconv.Itoa(breaker.DefaultFailures)+")", func(v string) error {
+	fs.Var(&r.Overload, "overload", "shed requests beyond an adaptive limit on requests in progress with 503 and Retry-After: `on|off`")
+	fs.Var(&r.Breaker, "breaker", "a circuit breaker per backend, `on|off`: while one is open, a request that needs its backend gets 503 at once (default off)")
+	fs.Func("breaker-failures", "`COUNT` of consecutive backend faults that open its breaker (default "+strconv.Itoa(breaker.DefaultFailures)+")", func(v string) error {
 		n, err := strconv.ParseUint(v, 10, 32)
 		if err != nil || n == 0 {
 			return fmt.Errorf("want a count of at least 1, got %q", v)
@@ -64,7 +64,7 @@ func (r *Resilience) flags(fs *flag.FlagSet) {
 	})
 	fs.Var(&r.BreakerFailureRate, "breaker-failure-rate", "`SHARE` of faults among a backend's calls of the last 10 s (20 calls at least) that opens its breaker, e.g. 50%")
 	fs.DurationVar(&r.BreakerOpen, "breaker-open", r.BreakerOpen, "how long an open breaker refuses calls before it lets a probe through")
-	fs.Func("breaker-probes", "calls a half-open breaker lets through; their success closes it (default "+strconv.Itoa(breaker.DefaultProbes)+")", func(v string) error {
+	fs.Func("breaker-probes", "`COUNT` of calls a half-open breaker lets through; their success closes it (default "+strconv.Itoa(breaker.DefaultProbes)+")", func(v string) error {
 		n, err := strconv.ParseUint(v, 10, 32)
 		if err != nil || n == 0 {
 			return fmt.Errorf("want a count of at least 1, got %q", v)
