@@ -107,7 +107,11 @@ func TestConcurrentAllocs(t *testing.T) {
 // under a lock, and Execute watches ctx only once a call of its run waits.
 func TestPoolAllocs(t *testing.T) {
 	params := ParamMap{"experiment_id": "42"}
-	pool := newExecutor(t, ModePool, Options{})
+	// Slots for a run of the widest plan and the stragglers of the run
+	// before it: a goroutine gives its slot back just after its result is
+	// delivered, so on a busy machine a run with exactly enough slots
+	// would sometimes wait for one.
+	pool := newExecutor(t, ModePool, Options{PoolSize: 64})
 	concurrent := newExecutor(t, ModeConcurrent, Options{})
 	for _, p := range []*Plan{compileResults(t), widePlan(t, 4), widePlan(t, 16)} {
 		var allocs [2]float64
