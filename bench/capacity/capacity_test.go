@@ -298,3 +298,36 @@ func TestBisectionStopsAtTheFloorNotZero(t *testing.T) {
 		}
 	}
 }
+
+// TestSearchStepsDownTwice: the concurrent gateway's case on 2 cores, with
+// the budget of scenarios/capacity.yaml. The machine passes 4,000 req/s for
+// two seconds but sustains only 2,700 over a hold, so the rate the short
+// probes settle on fails its hold, and so does the first step down (3,200);
+// the search must still have room to hold a rate below.
+func TestSearchStepsDownTwice(t *testing.T) {
+	probe := func(_ context.Context, rate float64, d time.Duration) (Outcome, error) {
+		o := Outcome{P99: 45 * time.Millisecond, Success: 1, Requests: int(rate * d.Seconds())}
+		if (d < 10*time.Second && rate > 4000) || (d >= 10*time.Second && rate > 2700) {
+			o.P99, o.Success = 2*time.Second, 0.3
+		}
+		return o, nil
+	}
+	s := Search{SLO: SLO{P99: 200 * time.Millisecond, Success: 0.999}, Start: 200, Max: 12800, Precision: 0.1,
+		Step: 2 * time.Second, Hold: 10 * time.Second, MaxProbe: 20 * time.Second, MinSamples: 1000,
+		Budget: 70 * time.Second, Overhead: 2 * time.Second, Probe: probe,
+		Round: func(r float64) float64 { return float64(int(r + 0.5)) }}
+	res, err := s.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	holds := 0
+	for _, p := range res.Points {
+		if p.Hold {
+			holds++
+		}
+	}
+	if res.Capacity == 0 || res.Capacity > 2700 || !heldAt(res, res.Capacity) {
+		t.Fatalf("capacity %.0f after %d holds, want a held rate up to 2,700; points %+v", res.Capacity, holds, res.Points)
+	}
+	t.Logf("capacity %.0f after %d probes, %d of them holds", res.Capacity, len(res.Points), holds)
+}
