@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -48,7 +50,21 @@ func NewRedis(url string) (*Redis, error) {
 	// Likewise one dial: go-redis would otherwise try five times, 100 ms
 	// apart, before a request that gets 503 anyway hears of it.
 	opt.DialerRetries = 1
+	quietClientLog.Do(func() { redis.SetLogger(slogDebug{}) })
 	return &Redis{c: redis.NewClient(opt)}, nil
+}
+
+// quietClientLog routes go-redis's own log lines, once per process, to
+// slog at debug level. By default go-redis prints each failed dial to
+// stderr; with Redis down that is a line per request, beside the
+// gateway's own account of the 503 (the store's ErrUnavailable).
+var quietClientLog sync.Once
+
+// slogDebug is go-redis's logger interface over slog's default logger.
+type slogDebug struct{}
+
+func (slogDebug) Printf(ctx context.Context, format string, v ...any) {
+	slog.Log(ctx, slog.LevelDebug, "redis client", "detail", fmt.Sprintf(format, v...))
 }
 
 // Ping checks that the server answers.

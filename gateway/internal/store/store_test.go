@@ -1,9 +1,13 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
+	"log/slog"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -154,5 +158,35 @@ func TestRedisDown(t *testing.T) {
 	}
 	if _, _, err := r.Begin(ctx, "i", sha256.Sum256(nil), time.Minute); !errors.Is(err, store.ErrUnavailable) {
 		t.Errorf("Begin with redis down: %v, want ErrUnavailable", err)
+	}
+}
+
+// TestRedisClientLogsAtDebug: go-redis's own account of a failed dial goes
+// to slog at debug level, not to stderr at every request while Redis is
+// down (the request's 503 is the gateway's to log).
+func TestRedisClientLogsAtDebug(t *testing.T) {
+	var buf bytes.Buffer
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	t.Cleanup(func() { slog.SetDefault(prev) })
+
+	// A port nothing listens on: reserved, then closed.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	r, err := store.NewRedis("redis://" + addr + "/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.Ping(context.Background()); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("Ping of a closed port: %v, want ErrUnavailable", err)
+	}
+	out := buf.String()
+	if !strings.Contains(out, "level=DEBUG") || !strings.Contains(out, "failed to dial") {
+		t.Errorf("go-redis's dial failure is not in slog at debug level; slog got %q", out)
 	}
 }
