@@ -119,7 +119,7 @@ func startGateway(ctx context.Context, bin string, s *scenario.Scenario, v scena
 	if g.BackendTimeout > 0 {
 		args = append(args, "-backend-timeout", g.BackendTimeout.String())
 	}
-	if v.NoShed {
+	if g.OverloadOff {
 		args = append(args, "-overload", "off")
 	}
 	if g.Breaker {

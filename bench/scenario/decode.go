@@ -199,7 +199,12 @@ func (d *decoder) gateway(n *yaml.Node) Gateway {
 		g.Configs = d.configs(m)
 	}
 	if m := f["overload"]; m != nil {
-		g.Overload = d.switches(m, "gateway.overload")
+		if m.Kind == yaml.SequenceNode {
+			d.OK(d.Errorf(m, "gateway.overload", "one setting, on or off; to compare shedding on and off, "+
+				`name both in configs (configs: {shed: "", noshed: "-overload off"})`))
+		} else if on, err := d.switchValue(m, "gateway.overload"); d.OK(err) {
+			g.OverloadOff = !on
+		}
 	}
 	if m := f["breaker"]; m != nil {
 		if on, err := d.switchValue(m, "gateway.breaker"); d.OK(err) {
@@ -239,27 +244,6 @@ func (d *decoder) configs(n *yaml.Node) []Config {
 		d.OK(d.Errorf(n, "gateway.configs", "empty"))
 	}
 	return out
-}
-
-// switches reads an on/off setting, or a list of them to compare
-// ([on, off]); its problems are recorded.
-func (d *decoder) switches(m *yaml.Node, path string) []bool {
-	if m.Kind != yaml.SequenceNode {
-		on, err := d.switchValue(m, path)
-		if !d.OK(err) {
-			return nil
-		}
-		return []bool{on}
-	}
-	items, err := d.List(m, path)
-	if !d.OK(err) {
-		return nil
-	}
-	if len(items) == 0 {
-		d.OK(d.Errorf(m, path, "empty: give on, off or both"))
-		return nil
-	}
-	return distinct(d, items, path, "%v appears twice", d.switchValue)
 }
 
 // switchValue reads on or off (true or false).

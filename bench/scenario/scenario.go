@@ -85,10 +85,10 @@ type Gateway struct {
 	// on and off (e.g. `unhedged: -hedge-budget 0`). None: one run per
 	// variant, with the gateway's defaults.
 	Configs []Config
-	// Overload lists the settings of the gateway's overload shedding to
-	// compare, true for on (default: [true], the gateway's default). With
-	// both, off gives variants of their own, labelled MODE_noshed.
-	Overload []bool
+	// OverloadOff runs every variant with overload shedding off
+	// (`overload: off`; the gateway's default is on). To compare shedding
+	// on and off, Configs names both (`noshed: -overload off`).
+	OverloadOff bool
 	// Breaker turns the gateway's per-backend circuit breakers on.
 	Breaker bool
 }
@@ -110,40 +110,11 @@ type Variant struct {
 	PoolSize int
 	// Args are the flags of the variant's Config, if any.
 	Args []string
-	// NoShed runs the gateway with -overload off.
-	NoShed bool
 }
 
-// NoShedSuffix ends the label of a variant run with -overload off.
-const NoShedSuffix = "_noshed"
-
-// Variants expands the modes, pool sizes and overload settings into the
-// variants to run, in the order of Modes, shedding on before off.
+// Variants expands the modes, pool sizes and configs into the variants to
+// run, in the order of Modes, then of Configs.
 func (g Gateway) Variants() []Variant {
-	base := g.variants()
-	if len(g.Overload) == 0 {
-		return base
-	}
-	var out []Variant
-	for _, v := range base {
-		for _, on := range g.Overload {
-			w := v
-			if !on {
-				w.NoShed = true
-				// Off alone is a setting, not a comparison: the labels
-				// stay the modes'.
-				if len(g.Overload) > 1 {
-					w.Label += NoShedSuffix
-				}
-			}
-			out = append(out, w)
-		}
-	}
-	return out
-}
-
-// variants expands the modes and pool sizes.
-func (g Gateway) variants() []Variant {
 	var out []Variant
 	for _, m := range g.Modes {
 		if m != "pool" {

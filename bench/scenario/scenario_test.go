@@ -325,18 +325,19 @@ events:
 	}
 }
 
-// TestDecodePolicies: overload compares shedding on and off as variants
-// of their own (MODE_noshed) only when both are given; off alone keeps the
-// modes' labels; breaker turns the breakers on; expectations may name the
-// new variants and the served/failed latencies and calls per second.
+// TestDecodePolicies: overload is one setting for every variant, off
+// running each with -overload off and keeping the modes' labels; shedding
+// on and off are compared as configs; breaker turns the breakers on;
+// expectations may name the configs' variants and the served/failed
+// latencies and calls per second.
 func TestDecodePolicies(t *testing.T) {
-	src := `gateway: {modes: [concurrent, pool], overload: [on, off], breaker: on}
+	src := `gateway: {modes: [concurrent, pool], configs: {shed: "", noshed: "-overload off"}, breaker: on}
 targets: [{path: /x}]
 load: {rates: [10]}
 expect:
-  - concurrent_noshed.ok_p99 > concurrent.ok_p99
-  - concurrent.failed_p99 <= 5ms
-  - concurrent.calls_per_s_results <= 3
+  - concurrent_noshed.ok_p99 > concurrent_shed.ok_p99
+  - concurrent_shed.failed_p99 <= 5ms
+  - concurrent_shed.calls_per_s_results <= 3
 `
 	s, err := Decode(strings.NewReader(src), "p.yaml")
 	if err != nil {
@@ -344,26 +345,30 @@ expect:
 	}
 	var labels []string
 	for _, v := range s.Gateway.Variants() {
-		labels = append(labels, fmt.Sprintf("%s:%v", v.Label, v.NoShed))
+		labels = append(labels, fmt.Sprintf("%s:%s", v.Label, strings.Join(v.Args, " ")))
 	}
-	if got, want := strings.Join(labels, " "), "concurrent:false concurrent_noshed:true pool:false pool_noshed:true"; got != want {
+	if got, want := strings.Join(labels, " "), "concurrent_shed: concurrent_noshed:-overload off pool_shed: pool_noshed:-overload off"; got != want {
 		t.Errorf("variants %s, want %s", got, want)
 	}
-	if !s.Gateway.Breaker {
-		t.Error("breaker: on not read")
+	if !s.Gateway.Breaker || s.Gateway.OverloadOff {
+		t.Errorf("breaker %v, overload off %v: want the breakers on and shedding left on", s.Gateway.Breaker, s.Gateway.OverloadOff)
 	}
 	s, err = Decode(strings.NewReader("gateway: {modes: [concurrent], overload: off}\ntargets: [{path: /x}]\nload: {rates: [10]}\n"), "q.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := s.Gateway.Variants(); len(v) != 1 || v[0].Label != "concurrent" || !v[0].NoShed {
-		t.Errorf("overload: off alone: %+v, want concurrent with shedding off", v)
+	if v := s.Gateway.Variants(); len(v) != 1 || v[0].Label != "concurrent" || !s.Gateway.OverloadOff {
+		t.Errorf("overload: off: %+v (off %v), want concurrent with shedding off", v, s.Gateway.OverloadOff)
 	}
-	for _, bad := range []string{"overload: maybe", "overload: []", "overload: [on, on]", "breaker: [on]"} {
+	for _, bad := range []string{"overload: maybe", "overload: []", "overload: [on, off]", "breaker: [on]"} {
 		_, err := Decode(strings.NewReader("gateway: {"+bad+"}\ntargets: [{path: /x}]\nload: {rates: [10]}\n"), "b.yaml")
 		if err == nil {
 			t.Errorf("%s accepted", bad)
 		}
+	}
+	_, err = Decode(strings.NewReader("gateway: {overload: [on, off]}\ntargets: [{path: /x}]\nload: {rates: [10]}\n"), "l.yaml")
+	if err == nil || !strings.Contains(err.Error(), `noshed: "-overload off"`) {
+		t.Errorf("overload: [on, off]: %v, want an error that shows the configs to write", err)
 	}
 	if _, err := Decode(strings.NewReader("targets: [{path: /x}]\nload: {rates: [10]}\nexpect: [concurrent.calls_per_s_nothing < 1]\n"), "c.yaml"); err == nil {
 		t.Error("calls_per_s of an unknown service accepted")
