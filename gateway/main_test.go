@@ -19,8 +19,8 @@ import (
 )
 
 // runArgs returns the command line of a gateway on 127.0.0.1 port 0 with
-// every backend at addr, then flags.
-// the test token (assemblytest.Token).
+// every backend at addr and the test token (assemblytest.Token), then
+// flags.
 func runArgs(t testing.TB, addr string, flags ...string) []string {
 	args := []string{"-addr", "127.0.0.1:0", "-tokens", assemblytest.TokensFile(t, assemblytest.TestEntry)}
 	for name := range backendtest.Addrs(addr) {
@@ -49,6 +49,47 @@ func getWith(url, auth string, timeout time.Duration) (int, []byte, error) {
 	return resp.StatusCode(), append([]byte(nil), resp.Body()...), nil
 }
 
+// gatewayRun is the gateway's run in a goroutine of the test.
+type gatewayRun struct {
+	out  *bufio.Reader           // its stdout, where the LISTEN lines come
+	logs *backendtest.SyncBuffer // its stderr
+	stop context.CancelFunc      // the stop signal
+	ran  <-chan error            // run's result, once it returns
+}
+
+// launch starts run with args. The caller reads the LISTEN lines it needs
+// (listen), then drains the rest, and stops the run.
+func launch(args []string) *gatewayRun {
+	ctx, stop := context.WithCancel(context.Background())
+	out, w := io.Pipe()
+	r := &gatewayRun{out: bufio.NewReader(out), logs: &backendtest.SyncBuffer{}, stop: stop}
+	ran := make(chan error, 1)
+	r.ran = ran
+	go func() {
+		ran <- run(ctx, args, w, r.logs)
+		w.Close()
+	}()
+	return r
+}
+
+// listen reads the next LISTEN line, which must announce name, and
+// returns its address.
+func (r *gatewayRun) listen(t *testing.T, name string) string {
+	t.Helper()
+	line, err := r.out.ReadString('\n')
+	if err != nil {
+		t.Fatalf("no LISTEN line for %s: %v", name, err)
+	}
+	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "LISTEN "+name+"=")
+	if !ok {
+		t.Fatalf("LISTEN line %q, want LISTEN %s=HOST:PORT", line, name)
+	}
+	return addr
+}
+
+// drain discards the rest of stdout, so that run never blocks on it.
+func (r *gatewayRun) drain() { go io.Copy(io.Discard, r.out) }
+
 // awaitRun waits up to within for run to return on ran, and fails the
 // test unless it returns nil (exit status 0) in time; after names what
 // should have made it return.
@@ -72,23 +113,10 @@ func TestGracefulShutdown(t *testing.T) {
 	f.Set("results", backendtest.Behaviour{Delay: 300 * time.Millisecond})
 	args := runArgs(t, addr, "-admin-addr", "off", "-grace", "5s", "-log-level", "error")
 
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	out, w := io.Pipe()
-	ran := make(chan error, 1)
-	go func() {
-		ran <- run(ctx, args, w, io.Discard)
-		w.Close()
-	}()
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatalf("no LISTEN line: %v", err)
-	}
-	gw, ok := strings.CutPrefix(strings.TrimSpace(line), "LISTEN gateway=")
-	if !ok {
-		t.Fatalf("LISTEN line %q", line)
-	}
-	go io.Copy(io.Discard, out)
+	r := launch(args)
+	defer r.stop()
+	gw := r.listen(t, "gateway")
+	r.drain()
 
 	type answer struct {
 		status int
@@ -103,13 +131,13 @@ func TestGracefulShutdown(t *testing.T) {
 	for f.Calls("results") == 0 {
 		time.Sleep(time.Millisecond)
 	}
-	stop()
+	r.stop()
 
 	a := <-answered
 	if a.err != nil || a.status != fasthttp.StatusOK {
 		t.Fatalf("in-flight request: status %d, error %v", a.status, a.err)
 	}
-	awaitRun(t, ran, 5*time.Second, "the stop signal")
+	awaitRun(t, r.ran, 5*time.Second, "the stop signal")
 	if c, err := net.DialTimeout("tcp", gw, time.Second); err == nil {
 		c.Close()
 		t.Fatal("the gateway still accepts connections after stopping")
@@ -148,33 +176,15 @@ func TestBadFlags(t *testing.T) {
 func TestAdminListener(t *testing.T) {
 	_, addr := backendtest.StartTCP(t)
 	args := runArgs(t, addr, "-admin-addr", "127.0.0.1:0", "-log-level", "error")
-	ctx, stop := context.WithCancel(context.Background())
-	out, w := io.Pipe()
-	ran := make(chan error, 1)
-	go func() {
-		ran <- run(ctx, args, w, io.Discard)
-		w.Close()
-	}()
+	r := launch(args)
 	defer func() {
-		stop()
-		if err := <-ran; err != nil {
+		r.stop()
+		if err := <-r.ran; err != nil {
 			t.Errorf("run: %v", err)
 		}
 	}()
-	br := bufio.NewReader(out)
-	var addrs [2]string
-	for i, name := range []string{"gateway", "admin"} {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			t.Fatalf("LISTEN line %d: %v", i+1, err)
-		}
-		var ok bool
-		if addrs[i], ok = strings.CutPrefix(strings.TrimSpace(line), "LISTEN "+name+"="); !ok {
-			t.Fatalf("LISTEN line %d: %q, want LISTEN %s=HOST:PORT", i+1, line, name)
-		}
-	}
-	go io.Copy(io.Discard, out)
-	public, admin := addrs[0], addrs[1]
+	public, admin := r.listen(t, "gateway"), r.listen(t, "admin")
+	r.drain()
 	for _, path := range []string{"/metrics", "/readyz", "/healthz", "/debug/pprof/"} {
 		status, body, err := fasthttp.GetTimeout(nil, "http://"+admin+path, 5*time.Second)
 		if err != nil || status != fasthttp.StatusOK {
@@ -198,21 +208,10 @@ func TestShutdownPastGrace(t *testing.T) {
 	f, addr := backendtest.StartTCP(t)
 	f.Set("results", backendtest.Behaviour{Delay: 5 * time.Second})
 	args := runArgs(t, addr, "-admin-addr", "off", "-grace", "100ms", "-deadline", "10s", "-log-level", "warn")
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	out, w := io.Pipe()
-	var logs backendtest.SyncBuffer
-	ran := make(chan error, 1)
-	go func() {
-		ran <- run(ctx, args, w, &logs)
-		w.Close()
-	}()
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatalf("no LISTEN line: %v", err)
-	}
-	gw := strings.TrimPrefix(strings.TrimSpace(line), "LISTEN gateway=")
-	go io.Copy(io.Discard, out)
+	r := launch(args)
+	defer r.stop()
+	gw := r.listen(t, "gateway")
+	r.drain()
 
 	answered := make(chan int, 1)
 	go func() {
@@ -222,13 +221,13 @@ func TestShutdownPastGrace(t *testing.T) {
 	for f.Calls("results") == 0 {
 		time.Sleep(time.Millisecond)
 	}
-	stop()
-	awaitRun(t, ran, 4*time.Second, "the grace period")
+	r.stop()
+	awaitRun(t, r.ran, 4*time.Second, "the grace period")
 	if status := <-answered; status != fasthttp.StatusServiceUnavailable {
 		t.Errorf("the request cut: status %d, want 503", status)
 	}
-	if !strings.Contains(logs.String(), "cut=1") {
-		t.Errorf("the log does not count the request cut:\n%s", logs.String())
+	if !strings.Contains(r.logs.String(), "cut=1") {
+		t.Errorf("the log does not count the request cut:\n%s", r.logs.String())
 	}
 }
 
@@ -236,26 +235,16 @@ func TestShutdownPastGrace(t *testing.T) {
 // public address and its stderr.
 func startRun(t *testing.T, args []string) (string, *backendtest.SyncBuffer) {
 	t.Helper()
-	ctx, stop := context.WithCancel(context.Background())
-	out, w := io.Pipe()
-	var logs backendtest.SyncBuffer
-	ran := make(chan error, 1)
-	go func() {
-		ran <- run(ctx, args, w, &logs)
-		w.Close()
-	}()
+	r := launch(args)
 	t.Cleanup(func() {
-		stop()
-		if err := <-ran; err != nil {
+		r.stop()
+		if err := <-r.ran; err != nil {
 			t.Errorf("run: %v", err)
 		}
 	})
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatalf("no LISTEN line: %v", err)
-	}
-	go io.Copy(io.Discard, out)
-	return strings.TrimPrefix(strings.TrimSpace(line), "LISTEN gateway="), &logs
+	gw := r.listen(t, "gateway")
+	r.drain()
+	return gw, r.logs
 }
 
 // TestDevToken: without -tokens, the gateway makes a random token, prints
