@@ -32,18 +32,13 @@ func TestFieldRulesFromDocument(t *testing.T) {
 }
 
 func TestFieldRuleErrors(t *testing.T) {
-	base := string(document(t))
 	old := "            path: /layers/{experiment.layer_id}\n"
 	for _, c := range []struct{ fields, want string }{
 		{"{experiment.layerid: Id}", "not referenced"},
 		{"{experiment.layer_id: Nope}", `no component schema "Nope"`},
 		{"{experiment.layer_id: Problem}", "only string and integer"},
 	} {
-		doc := strings.Replace(base, old, old+"            fields: "+c.fields+"\n", 1)
-		if doc == base {
-			t.Fatal("the layer call's path is not in the document")
-		}
-		if _, err := Load([]byte(doc)); err == nil || !strings.Contains(err.Error(), c.want) {
+		if err := loadEdited(t, old, old+"            fields: "+c.fields+"\n"); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("fields %s: error %v, want %q", c.fields, err, c.want)
 		}
 	}

@@ -28,6 +28,20 @@ func load(t testing.TB) *Spec {
 	return s
 }
 
+// loadEdited loads the shipped document with its first old replaced by
+// new and returns Load's error; an old that is not in the document fails
+// the test, which would otherwise prove nothing.
+func loadEdited(t testing.TB, old, new string) error {
+	t.Helper()
+	base := string(document(t))
+	doc := strings.Replace(base, old, new, 1)
+	if doc == base {
+		t.Fatalf("edit %q changed nothing", old)
+	}
+	_, err := Load([]byte(doc))
+	return err
+}
+
 func TestLoad(t *testing.T) {
 	s := load(t)
 	op := s.Operation("getExperimentResults")
@@ -50,7 +64,6 @@ func TestLoad(t *testing.T) {
 }
 
 func TestFanoutErrors(t *testing.T) {
-	base := string(document(t))
 	for _, c := range []struct{ old, new, want string }{
 		{"primary: experiment\n", "primary: nothing\n", `primary "nothing" is not a call`},
 		{"            optional: true\n", "            optional: true\n            hedge: 10ms\n", "hedge"},
@@ -65,12 +78,7 @@ func TestFanoutErrors(t *testing.T) {
 		// An unknown key names the operation and the call it is in.
 		{"            retry: true\n", "            retry: true\n            retries: 3\n", `getExperimentResults: x-fanout: calls[3] "results": json: unknown field "retries"`},
 	} {
-		doc := strings.Replace(base, c.old, c.new, 1)
-		if doc == base {
-			t.Fatalf("edit %q changed nothing", c.old)
-		}
-		_, err := Load([]byte(doc))
-		if err == nil || !strings.Contains(err.Error(), c.want) {
+		if err := loadEdited(t, c.old, c.new); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("edit %q: error %v, want %q", c.new, err, c.want)
 		}
 	}
@@ -128,12 +136,7 @@ func TestPlans(t *testing.T) {
 	if p := s.Operation("getExperimentResults").Plan; p == nil || p.Len() != 4 {
 		t.Fatalf("getExperimentResults plan: %v", p)
 	}
-	base := string(document(t))
-	cyclic := strings.Replace(base, "/projects/{experiment.project_id}/settings", "/projects/{settings.project_id}/settings", 1)
-	if cyclic == base {
-		t.Fatal("the edit changed nothing")
-	}
-	if _, err := Load([]byte(cyclic)); err == nil || !strings.Contains(err.Error(), "compile plan getExperimentResults") {
+	if err := loadEdited(t, "/projects/{experiment.project_id}/settings", "/projects/{settings.project_id}/settings"); err == nil || !strings.Contains(err.Error(), "compile plan getExperimentResults") {
 		t.Errorf("a call that waits for itself: %v", err)
 	}
 }
