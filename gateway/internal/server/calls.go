@@ -34,8 +34,7 @@ type state struct {
 	// pd binds the operation's call policies to the request's Doer.
 	pd fanout.PolicyDoer
 	// The policies' wrappers of the request's Doer (see guard).
-	brk breakerDoer
-	rty retryDoer
+	brk, rty guardDoer
 }
 
 var states = sync.Pool{New: func() any {
@@ -133,7 +132,7 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx) *state {
 func (st *state) end() {
 	st.ex.Release()
 	st.ex = nil
-	st.brk, st.rty = breakerDoer{}, retryDoer{}
+	st.brk, st.rty = guardDoer{}, guardDoer{}
 	states.Put(st)
 }
 

@@ -11,7 +11,6 @@ import (
 	"fanout/gateway/internal/metrics"
 	"fanout/gateway/internal/overload"
 	"fanout/gateway/internal/problem"
-	"fanout/gateway/internal/retry"
 
 	"github.com/valyala/fasthttp"
 )
@@ -65,31 +64,21 @@ func (s *Server) circuitOpen(ctx *fasthttp.RequestCtx, o *operation) bool {
 	return false
 }
 
-// breakerDoer passes each call through its backend's breaker.
-type breakerDoer struct {
-	set  *breaker.Set
+// guardDoer passes each call through a process-wide guard: the breakers
+// or the retry budget, which perform the call with next.
+type guardDoer struct {
+	guard interface {
+		Do(ctx context.Context, next fanout.Doer, backend, method, path string) (int, []byte, error)
+	}
 	next fanout.Doer
 }
 
-func (d *breakerDoer) Do(ctx context.Context, b, method, path string) (int, []byte, error) {
-	return d.set.Do(ctx, d.next, b, method, path)
+func (d *guardDoer) Do(ctx context.Context, b, method, path string) (int, []byte, error) {
+	return d.guard.Do(ctx, d.next, b, method, path)
 }
 
 // Interrupt passes the engine's interrupt on (see fanout.Doer).
-func (d *breakerDoer) Interrupt() { interrupt(d.next) }
-
-// retryDoer retries the calls that declare it within the budget.
-type retryDoer struct {
-	budget *retry.Budget
-	next   fanout.Doer
-}
-
-func (d *retryDoer) Do(ctx context.Context, b, method, path string) (int, []byte, error) {
-	return d.budget.Do(ctx, d.next, b, method, path)
-}
-
-// Interrupt passes the engine's interrupt on (see fanout.Doer).
-func (d *retryDoer) Interrupt() { interrupt(d.next) }
+func (d *guardDoer) Interrupt() { interrupt(d.next) }
 
 func interrupt(d fanout.Doer) {
 	if in, ok := d.(interface{ Interrupt() }); ok {
@@ -102,11 +91,11 @@ func interrupt(d fanout.Doer) {
 // in the request's state, so that a request costs no allocation for them.
 func (s *Server) guard(st *state, d fanout.Doer) fanout.Doer {
 	if s.breakers != nil {
-		st.brk = breakerDoer{set: s.breakers, next: d}
+		st.brk = guardDoer{guard: s.breakers, next: d}
 		d = &st.brk
 	}
 	if s.retry != nil {
-		st.rty = retryDoer{budget: s.retry, next: d}
+		st.rty = guardDoer{guard: s.retry, next: d}
 		d = &st.rty
 	}
 	return d
