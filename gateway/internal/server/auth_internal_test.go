@@ -69,20 +69,7 @@ func BenchmarkResultsWithToken(b *testing.B) {
 				a, _ := authServer(b)
 				s.tokens = a.tokens
 			}
-			h := s.Handler()
-			var ctx fasthttp.RequestCtx
-			b.ReportAllocs()
-			for b.Loop() {
-				ctx.Request.Reset()
-				ctx.Response.Reset()
-				ctx.ResetUserValues()
-				ctx.Request.SetRequestURI("/v2/experiments/42/results")
-				ctx.Request.Header.Set("Authorization", "Bearer secret")
-				h(&ctx)
-				if ctx.Response.StatusCode() != 200 {
-					b.Fatalf("status %d: %s", ctx.Response.StatusCode(), ctx.Response.Body())
-				}
-			}
+			benchHandler(b, s, "Bearer secret")
 		})
 	}
 }

@@ -1,16 +1,13 @@
 package server
 
 import (
-	"context"
 	"log/slog"
-	"net"
 	"testing"
 
 	"fanout/gateway/internal/backendtest"
 	"fanout/gateway/internal/compose"
 
 	"github.com/valyala/fasthttp"
-	"github.com/valyala/fasthttp/fasthttputil"
 )
 
 // BenchmarkRepresent measures what represent adds to a GET 200: the hash
@@ -61,10 +58,7 @@ func BenchmarkRepresent(b *testing.B) {
 // request costs as a client asks for it.
 func BenchmarkResultsServedAs(b *testing.B) {
 	s, _ := benchServer(b)
-	ln := fasthttputil.NewInmemoryListener()
-	go func() { _ = s.Serve(ln) }()
-	b.Cleanup(func() { _ = s.Shutdown(context.Background()) })
-	client := &fasthttp.HostClient{Addr: "gateway", Dial: func(string) (net.Conn, error) { return ln.Dial() }}
+	client := servedClient(b, s)
 	for _, c := range []struct{ name, ae, inm string }{
 		{"identity", "", ""}, {"gzip", "gzip", ""}, {"br", "br", ""}, {"not-modified", "", "etag"},
 	} {
