@@ -61,7 +61,12 @@ func (s *trickleServer) serve(c net.Conn) {
 	s.arrived = append(s.arrived, nil)
 	s.peers = append(s.peers, c.RemoteAddr().(*net.TCPAddr).IP.String())
 	s.mu.Unlock()
-	defer func() { s.mu.Lock(); s.open--; s.mu.Unlock() }()
+	// An upload stops counting as open before it is answered: the client
+	// may start its next one as soon as it reads the answer, before this
+	// goroutine returns.
+	var once sync.Once
+	closed := func() { once.Do(func() { s.mu.Lock(); s.open--; s.mu.Unlock() }) }
+	defer closed()
 	br := bufio.NewReader(c)
 	req, err := http.ReadRequest(br)
 	if err != nil {
@@ -71,6 +76,7 @@ func (s *trickleServer) serve(c net.Conn) {
 	s.heads = append(s.heads, req)
 	s.mu.Unlock()
 	answer := func() {
+		closed()
 		io.WriteString(c, "HTTP/1.1 "+strconv.Itoa(s.status)+" "+http.StatusText(s.status)+"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 	}
 	for n := range req.ContentLength {
