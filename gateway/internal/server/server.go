@@ -398,35 +398,37 @@ func (s *Server) serve(o *operation) fasthttp.RequestHandler {
 			o.route.Observe(ctx.Response.StatusCode(), time.Since(start))
 			s.metrics.End()
 		}()
-		// Shedding comes first: it must cost next to nothing, and an
-		// overloaded gateway has no time for anyone, with a token or not.
+		// A body is received, or refused, before the request counts as
+		// in progress: a client trickling its bodies in must not hold
+		// places of the overload limit meanwhile, which would shed
+		// everyone else's requests.
+		var tok *auth.Token
+		var b body
+		defer b.release()
+		if o.op.HasBody() && !s.receive(ctx, o, &tok, &b) {
+			return
+		}
+		// Shedding comes first of the rest: it must cost next to nothing,
+		// and an overloaded gateway has no time for anyone, with a token
+		// or not.
 		admitted, holds := s.admit(ctx, o)
 		if !admitted {
 			return
 		}
 		if holds {
-			defer s.release(ctx, start)
+			// The limit learns the time from admission: how long a
+			// client took to send its body says nothing of the gateway.
+			defer s.release(ctx, time.Now())
 		}
 		// Then the token: a client without one learns nothing of the
 		// request's other faults, a backend's open breaker included.
-		var tok *auth.Token
-		if s.tokens != nil && o.protected {
+		if s.tokens != nil && o.protected && tok == nil {
 			if tok = s.authenticate(ctx, o); tok == nil {
 				return
 			}
 		}
 		if s.circuitOpen(ctx, o) {
 			return
-		}
-		if s.refuseUnsupportedBody(ctx, o) {
-			return
-		}
-		if o.op.HasBody() {
-			var b body
-			defer b.release()
-			if !s.readBody(ctx, &b) {
-				return
-			}
 		}
 		if o.validate {
 			if bad := validate(ctx, o.op); len(bad) > 0 {
@@ -445,6 +447,21 @@ func (s *Server) serve(o *operation) fasthttp.RequestHandler {
 			s.represent(ctx)
 		}
 	}
+}
+
+// receive checks the token and the headers of a request that carries a
+// body, then reads the body under the body budget; it answers the request
+// itself and returns false when any of them refuses it. The token comes
+// first, as for any request, and the headers next, so that a body the
+// gateway would refuse anyway is never read. tok is the request's token,
+// or nil when authentication is off or the operation is not protected.
+func (s *Server) receive(ctx *fasthttp.RequestCtx, o *operation, tok **auth.Token, b *body) bool {
+	if s.tokens != nil && o.protected {
+		if *tok = s.authenticate(ctx, o); *tok == nil {
+			return false
+		}
+	}
+	return !s.refuseUnsupportedBody(ctx, o) && s.readBody(ctx, b)
 }
 
 func invalidDetail(bad []problem.InvalidParam) string {
