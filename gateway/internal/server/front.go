@@ -45,6 +45,8 @@ type front struct {
 	// blockAt is where, in the bytes being inspected, the current request
 	// head starts (0 if it started before them).
 	blockAt int
+	// headEnded: a request head ended in the bytes being inspected.
+	headEnded bool
 }
 
 // States of front.
@@ -158,6 +160,7 @@ func (f *front) endLine(line []byte, next int) *problem.Problem {
 		return nil
 	}
 	// The end of the header block.
+	f.headEnded = true
 	switch {
 	case f.state == frontPassthrough:
 	case f.chunked:
@@ -240,7 +243,12 @@ func (c *limitedConn) Read(b []byte) (int, error) {
 	}
 	n, err := c.Conn.Read(b)
 	if n > 0 && c.front.state != frontPassthrough {
-		if p, before := c.front.inspect(b[:n]); p != nil {
+		p, before := c.front.inspect(b[:n])
+		if c.front.headEnded {
+			c.front.headEnded = false
+			c.headDone()
+		}
+		if p != nil {
 			if before > 0 {
 				c.pending = p
 				return before, nil
