@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"fanout/gateway/internal/backend"
 	"fanout/gateway/internal/problem"
 
 	"github.com/valyala/fasthttp"
@@ -229,17 +230,22 @@ func limitConns(ln net.Listener, max, perIP, maxLine int, headerTimeout time.Dur
 	}
 }
 
-func refusal(p problem.Problem) []byte { return answer(p, true) }
+func refusal(p problem.Problem) []byte { return answer(p, true, nil) }
 
-// answer is a whole HTTP response carrying p, which closes the connection.
-func answer(p problem.Problem, retry bool) []byte {
+// answer is a whole HTTP response carrying p, which closes the connection,
+// with id as its X-Request-Id if not nil: the answer to a request has one,
+// that to a connection refused before any request has none.
+func answer(p problem.Problem, retry bool, id []byte) []byte {
 	body, _ := json.Marshal(p) // a Problem holds only strings and ints
-	retryAfter := ""
+	extra := ""
 	if retry {
-		retryAfter = "Retry-After: 1\r\n"
+		extra = "Retry-After: 1\r\n"
+	}
+	if id != nil {
+		extra += backend.RequestIDHeader + ": " + string(id) + "\r\n"
 	}
 	head := fmt.Sprintf("HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n%sConnection: close\r\n\r\n",
-		p.Status, fasthttp.StatusMessage(p.Status), problem.ContentType, len(body), retryAfter)
+		p.Status, fasthttp.StatusMessage(p.Status), problem.ContentType, len(body), extra)
 	return append([]byte(head), body...)
 }
 

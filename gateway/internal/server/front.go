@@ -63,6 +63,13 @@ type front struct {
 	blockAt int
 	// headEnded: a request head ended in the bytes being inspected.
 	headEnded bool
+	// target holds the path of the current request line as received, up
+	// to maxInstance bytes (targetN of them; targetLong: it was longer),
+	// for the instance of a problem about the request: fasthttp has not
+	// parsed a request it could not read.
+	target     [maxInstance]byte
+	targetN    int
+	targetLong bool
 }
 
 // States of front.
@@ -209,15 +216,20 @@ func (f *front) endLine(line []byte, next int) *problem.Problem {
 // startRequest expects the head of the next request at index at.
 func (f *front) startRequest(at int) {
 	f.state, f.first, f.http10, f.length, f.chunked, f.lengths, f.lost = frontHeader, true, false, -1, false, 0, false
+	f.targetN, f.targetLong = 0, false
 	f.blockAt = at
 }
 
-// requestLine checks the version of a request line. Any other fault is
-// fasthttp's to find.
+// requestLine checks the version of a request line, and keeps the path of
+// its target. Any other fault is fasthttp's to find.
 func (f *front) requestLine(line []byte) *problem.Problem {
 	sp := bytes.LastIndexByte(line, ' ')
 	if sp < 0 {
 		return nil
+	}
+	if first := bytes.IndexByte(line, ' '); first < sp {
+		path := targetPath(line[first+1 : sp])
+		f.targetN, f.targetLong = copy(f.target[:], path), len(path) > maxInstance
 	}
 	v := line[sp+1:]
 	if len(v) == 8 && bytes.HasPrefix(v, []byte("HTTP/")) && v[6] == '.' && isDigit(v[5]) && isDigit(v[7]) && v[5] != '1' {
@@ -229,6 +241,37 @@ func (f *front) requestLine(line []byte) *problem.Problem {
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// targetPath is the path of a request target: without its query, and
+// without the scheme and authority of an absolute form; nil for a target
+// without a path ("*", an authority).
+func targetPath(target []byte) []byte {
+	if i := bytes.Index(target, []byte("://")); i >= 0 && target[0] != '/' {
+		rest := target[i+3:]
+		j := bytes.IndexByte(rest, '/')
+		if j < 0 {
+			return nil
+		}
+		target = rest[j:]
+	}
+	if i := bytes.IndexAny(target, "?#"); i >= 0 {
+		target = target[:i]
+	}
+	if len(target) == 0 || target[0] != '/' {
+		return nil
+	}
+	return target
+}
+
+// instance is the path of the current request as received, for a
+// problem's instance: at most maxInstance bytes, then "..."; "" if its
+// request line has not arrived whole or has no path.
+func (f *front) instance() string {
+	if f.targetLong {
+		return string(f.target[:f.targetN]) + "..."
+	}
+	return string(f.target[:f.targetN])
+}
 
 // header follows the headers that frame the body.
 func (f *front) header(line []byte) {
@@ -296,8 +339,10 @@ func (c *limitedConn) Read(b []byte) (int, error) {
 func (c *limitedConn) refuse(p *problem.Problem) {
 	c.refused = true
 	c.limit.onRefused(p.Status)
+	p.Instance = c.front.instance()
+	var id [32]byte
 	_ = c.Conn.SetWriteDeadline(time.Now().Add(refusalWriteTimeout))
-	_, _ = c.Conn.Write(answer(*p, false))
+	_, _ = c.Conn.Write(answer(*p, false, appendNewRequestID(id[:0])))
 	lingerOnClose(c)
 }
 

@@ -545,7 +545,7 @@ func (s *Server) methodNotAllowed(ctx *fasthttp.RequestCtx) {
 }
 
 // maxInstance is the most bytes of a path a problem about an unreadable
-// request echoes.
+// request echoes: the path of a request too large to read may be huge.
 const maxInstance = 256
 
 // requestError answers a request that fasthttp could not read (too large,
@@ -579,11 +579,12 @@ func (s *Server) requestError(ctx *fasthttp.RequestCtx, err error) {
 	}
 	s.metrics.Error(metrics.KindInvalidRequest)
 	p := problem.New(typ, status, detail)
-	// The path of a request too large to read may be huge: echo a prefix.
-	if path := ctx.Path(); len(path) > maxInstance {
-		p.Instance = string(path[:maxInstance]) + "..."
+	// fasthttp may not have parsed the request line: the instance is the
+	// path front saw, or none.
+	if c, ok := ctx.Conn().(*limitedConn); ok {
+		p.Instance = c.front.instance()
 	}
-	problem.Write(ctx, p)
+	problem.Send(ctx, p)
 	s.unrouted.Observe(status, time.Since(start))
 }
 
