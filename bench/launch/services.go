@@ -99,8 +99,9 @@ func sha256Hex(s string) string {
 }
 
 // StartGateway starts the gateway binary on a free loopback port with every
-// backend of model.Services pointed at mocks, and checks that it announced
-// its public address as "gateway". logs is as for Start.
+// backend of model.Services pointed at mocks, without a per-address
+// connection limit (g.Args may set one), and checks that it announced its
+// public address as "gateway". logs is as for Start.
 func StartGateway(ctx context.Context, bin string, g Gateway, mocks *Proc, logs io.Writer) (*Proc, error) {
 	admin := "off"
 	if g.Admin {
