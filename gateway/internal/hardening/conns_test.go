@@ -221,6 +221,24 @@ func TestSilentConnectionsAreClosed(t *testing.T) {
 			}
 		})
 	}
+	// On a keep-alive connection, the wait for the next request is the
+	// idle timeout's; the header timeout starts at its first byte.
+	t.Run("keep-alive", func(t *testing.T) {
+		k := openKeepAlive(t, g.addr)
+		time.Sleep(3 * shortTimeout) // idle, longer than the header timeout
+		if status, err := k.get("/v2/experiments/42"); err != nil || status != fasthttp.StatusOK {
+			t.Fatalf("a request after an idle wait longer than the header timeout: status %d, error %v", status, err)
+		}
+		start := time.Now()
+		if _, err := io.WriteString(k.c, "GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		_ = k.c.SetReadDeadline(start.Add(readTimeout))
+		_, err := io.Copy(io.Discard, k.br)
+		if held := time.Since(start); err != nil || held > readTimeout/2 {
+			t.Errorf("part of a head on a keep-alive connection held it %v (%v); want the header timeout %v", held, err, shortTimeout)
+		}
+	})
 	t.Run("a body after its head", func(t *testing.T) {
 		conn := dialFrom(t, "127.0.0.1", g.addr)
 		head := fmt.Sprintf("POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\n"+authHeader+
