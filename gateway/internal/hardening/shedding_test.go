@@ -75,6 +75,7 @@ func TestSlowUploadsDoNotShedOthers(t *testing.T) {
 			t.Fatalf("read: %v", err)
 		}
 	}
+	t.Logf("%d of %d reads served during %d slow uploads (statuses %v)", ok, reads, uploads, statuses)
 	if ok*100 < reads*99 {
 		t.Errorf("%d of %d reads served during %d slow uploads (statuses %v), want at least 99 %%", ok, reads, uploads, statuses)
 	}
@@ -122,7 +123,9 @@ func TestSlowUploadsDoNotTeachTheLimit(t *testing.T) {
 	}
 	before := g.gauge("fanout_overload_limit")
 	uploads(2*overload.DefaultSamples, time.Second)
-	if after := g.gauge("fanout_overload_limit"); after <= before/2 {
+	after := g.gauge("fanout_overload_limit")
+	t.Logf("overload limit %d before the slow uploads, %d after", before, after)
+	if after <= before/2 {
 		t.Errorf("overload limit %d after slow uploads, %d before: their bodies' time was taken for serving time", after, before)
 	}
 }
