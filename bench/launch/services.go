@@ -115,14 +115,17 @@ func sha256Hex(s string) string {
 }
 
 // StartGateway starts the gateway binary on a free loopback port with every
-// backend of model.Services pointed at mocks, and checks that it announced
-// its public address as "gateway". logs is as for Start.
+// backend of model.Services pointed at mocks, without a per-address
+// connection limit (g.Args may set one), and checks that it announced its
+// public address as "gateway". logs is as for Start.
 func StartGateway(ctx context.Context, bin string, g Gateway, mocks *Proc, logs io.Writer) (*Proc, error) {
 	admin := "off"
 	if g.Admin {
 		admin = "127.0.0.1:0"
 	}
-	args := []string{"-addr", "127.0.0.1:0", "-admin-addr", admin}
+	// The load comes from one address, this machine's: the per-address
+	// connection limit of a public port would cap it.
+	args := []string{"-addr", "127.0.0.1:0", "-admin-addr", admin, "-max-conns-per-ip", "0"}
 	if g.Mode != "" {
 		args = append(args, "-mode", g.Mode)
 	}
