@@ -136,6 +136,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		scenarios = append(scenarios, s)
 	}
+	if !bad && !checkRoutes(scenarios, stderr) {
+		bad = true
+	}
 	if bad {
 		return 2
 	}
@@ -168,6 +171,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// checkRoutes prints, one per line, each request of the scenarios that no
+// operation of the gateway serves, and reports whether there was none.
+func checkRoutes(scenarios []*scenario.Scenario, stderr io.Writer) bool {
+	routes, err := harness.Routes()
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return false
+	}
+	ok := true
+	for _, s := range scenarios {
+		if err := harness.CheckRoutes(s, routes); err != nil {
+			for _, line := range strings.Split(err.Error(), "\n") {
+				fmt.Fprintf(stderr, "bench: %s\n", line)
+			}
+			ok = false
+		}
+	}
+	return ok
 }
 
 // resolve turns a scenario argument into its file. A file that exists is

@@ -391,3 +391,49 @@ func TestDemoFlags(t *testing.T) {
 		t.Errorf("colour %v, binaries %+v: want no colour and only the gateway given", o.Colour, o.Bins)
 	}
 }
+
+// TestCheckRefusesUnroutedTargets: a target no operation serves (a typo in
+// the path, a wrong method) is refused at -check and before a run, with
+// the gateway's operations listed; a run of it would get only 404s.
+func TestCheckRefusesUnroutedTargets(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		name, targets, want string
+	}{
+		// The issue's case: "experiment" for "experiments".
+		{"typo", `[{path: "/v2/experiment/{id}/results", ids: 1-10}]`, "targets[0]: no operation of the gateway serves GET /v2/experiment/{id}/results"},
+		// A path that exists, with a method it does not take.
+		{"method", `[{method: DELETE, path: "/v2/experiments/{id}/results", ids: 1-10}]`, "targets[0]: no operation of the gateway serves DELETE"},
+		// One segment too many.
+		{"longer", `[{path: "/v2/projects/1/x"}]`, "targets[0]: no operation of the gateway serves GET /v2/projects/1/x"},
+	} {
+		file := filepath.Join(dir, c.name+".yaml")
+		if err := os.WriteFile(file, []byte("targets: "+c.targets+"\nload: {rates: [10]}\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, args := range [][]string{{"-check", file}, {"-out", filepath.Join(dir, "out"), file}} {
+			var stdout, stderr bytes.Buffer
+			if code := run(args, &stdout, &stderr); code != 2 {
+				t.Errorf("%s %v: exit %d, want 2\n%s", c.name, args, code, stderr.String())
+			}
+			for _, want := range []string{file + ": " + c.want, "GET /v2/experiments/{experiment_id}/results"} {
+				if !strings.Contains(stderr.String(), want) {
+					t.Errorf("%s %v: stderr does not say %q:\n%s", c.name, args, want, stderr.String())
+				}
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out")); !os.IsNotExist(err) {
+		t.Error("a result directory was created for an unrouted target")
+	}
+	// Every operation's own path passes, with a query string too.
+	file := filepath.Join(dir, "ok.yaml")
+	src := "targets: [{path: \"/v2/experiments/{id}/results?page_size=5\", ids: 1-10}, {path: /v2/projects/3}]\nload: {rates: [10]}\n"
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"-check", file}, &stdout, &stderr); code != 0 {
+		t.Errorf("-check of served targets: exit %d\n%s", code, stderr.String())
+	}
+}
