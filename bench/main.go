@@ -244,14 +244,7 @@ func resolve(dir, arg string) (string, error) {
 // summarise prints the verdict and the headline figures of one scenario.
 func summarise(w io.Writer, o harness.Outcome) {
 	s := o.Result
-	failed := len(s.Failed())
-	verdict := fmt.Sprintf("all %d expectations hold", len(s.Expectations))
-	switch {
-	case len(s.Expectations) == 0:
-		verdict = "no expectations"
-	case failed > 0:
-		verdict = fmt.Sprintf("%d of %d expectations FAILED", failed, len(s.Expectations))
-	}
+	verdict := s.Verdict()
 	if s.Interrupted {
 		steps := "steps"
 		if len(s.Runs) == 1 {
@@ -264,8 +257,8 @@ func summarise(w io.Writer, o harness.Outcome) {
 		verdict = fmt.Sprintf("INTERRUPTED, %d finished %s kept; %s%s", len(s.Runs), steps, on, verdict)
 	}
 	fmt.Fprintf(w, "%s: %s; report %s\n", s.Name, verdict, filepath.Join(o.Dir, report.ReportFile))
-	for _, e := range s.Failed() {
-		fmt.Fprintf(w, "  FAIL %s   %s\n", e.Source, e.Detail)
+	for _, e := range append(s.Failed(), s.Undecided()...) {
+		fmt.Fprintf(w, "  %s %s   %s\n", e.Mark(), e.Source, e.Detail)
 	}
 	if len(s.Capacity) > 0 {
 		for _, c := range s.Capacity {

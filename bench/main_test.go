@@ -323,15 +323,18 @@ func TestSummarySaysSuccessAndInterrupted(t *testing.T) {
 		Runs: []result.Run{{Variant: "pool", Mode: "pool", PoolSize: 16, Rate: 50}}}
 	s.Runs[0].Success, s.Runs[0].Latency.P50, s.Runs[0].Latency.P99 = 0.995, 41*time.Millisecond, 48*time.Millisecond
 	s.Runs[0].Requests = 250 // too few for a p99, as the report and the progress lines say
+	s.Expectations = []result.Expectation{
+		{Source: "pool.p50 < 1s", Pass: true, Verdict: result.Holds},
+		{Source: "concurrent.p50 < 1s", Verdict: result.NotRun, Detail: "not run: the run was interrupted before this step"}}
 	var out bytes.Buffer
 	summarise(&out, harness.Outcome{Dir: "results/x-talk", Result: s})
-	for _, want := range []string{"talk: INTERRUPTED", "success  99.50%", "pool (16)", "p99      n/a"} {
+	for _, want := range []string{"talk: INTERRUPTED", "1 of 2 expectations hold; 1 not run", "  not run concurrent.p50 < 1s", "success  99.50%", "pool (16)", "p99      n/a"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("no %q in the summary:\n%s", want, out.String())
 		}
 	}
-	if strings.Contains(out.String(), " ok ") {
-		t.Errorf("the summary still says ok:\n%s", out.String())
+	if strings.Contains(out.String(), " ok ") || strings.Contains(out.String(), "FAIL") {
+		t.Errorf("the summary still says ok, or calls a step never run failed:\n%s", out.String())
 	}
 }
 

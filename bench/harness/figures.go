@@ -1,7 +1,9 @@
 package harness
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,26 +36,94 @@ func evaluateOne(e *expect.Expectation, s *scenario.Scenario, res *result.Scenar
 	if perRate && s.Load.Capacity == nil {
 		rates = s.Load.Rates
 	}
-	out := result.Expectation{Source: e.Source, Pass: true}
+	// The verdicts of the rates, from the strongest: one failure fails the
+	// expectation, then a step never run, then too little data.
+	verdicts := map[string]bool{}
 	var details []string
 	for _, rate := range rates {
-		o, err := e.Eval(func(n expect.Name) (float64, error) { return Value(res, n, rate) })
 		prefix := ""
 		if rate > 0 && len(rates) > 1 {
 			prefix = "@" + scenario.FormatRate(rate) + ": "
 		}
-		if err != nil {
-			out.Pass = false
-			details = append(details, prefix+"error: "+strings.TrimPrefix(err.Error(), e.Source+": "))
+		verdict, detail := evaluateAt(e, res, rate)
+		verdicts[verdict] = true
+		details = append(details, prefix+detail)
+	}
+	out := result.Expectation{Source: e.Source, Verdict: result.Holds, Detail: strings.Join(details, "; ")}
+	for _, v := range []string{result.Fails, result.NotRun, result.NotEnoughData} {
+		if verdicts[v] {
+			out.Verdict = v
+			break
+		}
+	}
+	out.Pass = out.Verdict == result.Holds
+	return out
+}
+
+// evaluateAt judges e at one rate and shows its two sides, or why it could
+// not be judged.
+func evaluateAt(e *expect.Expectation, res *result.Scenario, rate float64) (verdict, detail string) {
+	o, err := e.Eval(func(n expect.Name) (float64, error) { return Value(res, n, rate) })
+	switch {
+	case err != nil && res.Interrupted && errors.Is(err, errNoRun):
+		return result.NotRun, "not run: the run was interrupted before this step"
+	case err != nil:
+		return result.Fails, "error: " + strings.TrimPrefix(err.Error(), e.Source+": ")
+	}
+	sides := fmt.Sprintf("%s %s %s", num(o.Left), e.Op(), num(o.Right))
+	if msg := mistakenSteps(e, res, rate); msg != "" {
+		return result.Fails, sides + " (" + msg + ")"
+	}
+	if msg := thinTails(e, res, rate); msg != "" {
+		return result.NotEnoughData, sides + " (" + msg + ")"
+	}
+	if !o.Holds {
+		return result.Fails, sides
+	}
+	return result.Holds, sides
+}
+
+// MistakenShare is the share of a step's answers beyond which the step
+// measured its own requests' mistakes rather than the workload: above it,
+// most answers were client errors (4xx other than 429: an unknown path,
+// a bad token, an invalid parameter, an unknown id), and every expectation
+// on the step fails, whatever its figures say.
+const MistakenShare = 0.5
+
+// mistakenSteps names the steps that e reads at rate whose answers were
+// mostly client errors, with their status counts; "" if none was.
+func mistakenSteps(e *expect.Expectation, res *result.Scenario, rate float64) string {
+	var bad []string
+	for _, n := range e.Names() {
+		if _, limit := scenario.LimitNames[n.Parts[0]]; limit {
 			continue
 		}
-		if !o.Holds {
-			out.Pass = false
+		_, sum, err := summaryOf(res, n, rate)
+		if err != nil || sum.Requests == 0 {
+			continue
 		}
-		details = append(details, fmt.Sprintf("%s%s %s %s%s", prefix, num(o.Left), e.Op(), num(o.Right), thinTails(e, res, rate)))
+		mistaken := map[string]int{}
+		total := 0
+		for code, count := range sum.Codes {
+			if c, err := strconv.Atoi(code); err == nil && c >= 400 && c < 500 && c != 429 {
+				mistaken[code] = count
+				total += count
+			}
+		}
+		if share := float64(total) / float64(sum.Requests); share > MistakenShare {
+			step := n.Parts[0]
+			if len(n.Parts) == 3 {
+				step += "." + n.Parts[1]
+			}
+			if msg := fmt.Sprintf("%s: %.0f%% of the answers were client errors (%s)", step, 100*share, load.FormatCounts(mistaken)); !slices.Contains(bad, msg) {
+				bad = append(bad, msg)
+			}
+		}
 	}
-	out.Detail = strings.Join(details, "; ")
-	return out
+	if len(bad) == 0 {
+		return ""
+	}
+	return strings.Join(bad, ", ") + ": the requests were wrong, the step measured nothing of the workload"
 }
 
 func num(f float64) string {
@@ -110,6 +180,10 @@ func Value(res *result.Scenario, n expect.Name, rate float64) (float64, error) {
 	return runMetric(res, run, sum, metric, n)
 }
 
+// errNoRun is the error of a name whose step has no run: in an
+// interrupted run, a step it did not reach.
+var errNoRun = errors.New("no run")
+
 // capacityOf returns the capacity search named by n's variant, if a rate of
 // it held.
 func capacityOf(res *result.Scenario, n expect.Name) (*result.Capacity, error) {
@@ -121,7 +195,7 @@ func capacityOf(res *result.Scenario, n expect.Name) (*result.Capacity, error) {
 		}
 	}
 	if c == nil {
-		return nil, fmt.Errorf("%s: no capacity search of %s", n, head)
+		return nil, fmt.Errorf("%s: %w: no capacity search of %s", n, errNoRun, head)
 	}
 	if c.Capacity == 0 {
 		if c.Floor > 0 {
@@ -159,7 +233,7 @@ func summaryOf(res *result.Scenario, n expect.Name, rate float64) (*result.Run, 
 		}
 		r, ok := res.Run(head, rate)
 		if !ok {
-			return nil, load.Summary{}, fmt.Errorf("%s: no run of %s at %s req/s", n, head, scenario.FormatRate(rate))
+			return nil, load.Summary{}, fmt.Errorf("%s: %w of %s at %s req/s", n, errNoRun, head, scenario.FormatRate(rate))
 		}
 		run = r
 	}
@@ -174,16 +248,17 @@ func summaryOf(res *result.Scenario, n expect.Name, rate float64) (*result.Run, 
 	return run, sum, nil
 }
 
-// thinTails names the p99s and p999s of an expectation that rest on fewer
-// than load.MinSamples requests at rate: the verdict stands, but its reader
-// is told that those figures are not enough data.
+// thinTails names the p99s and p999s of an expectation (the ok_, failed_
+// and refused_ ones and ratio_p99 too) that rest on fewer than
+// load.MinSamples requests at rate: such an expectation neither holds nor
+// fails, since a handful of requests decide its figure.
 func thinTails(e *expect.Expectation, res *result.Scenario, rate float64) string {
 	var thin []string
 	for _, n := range e.Names() {
 		if _, limit := scenario.LimitNames[n.Parts[0]]; limit {
 			continue
 		}
-		if m := n.Parts[len(n.Parts)-1]; m != "p99" && m != "p999" {
+		if m := n.Parts[len(n.Parts)-1]; !strings.HasSuffix(m, "p99") && !strings.HasSuffix(m, "p999") {
 			continue
 		}
 		if _, sum, err := summaryOf(res, n, rate); err == nil && !sum.EnoughSamples() {
@@ -193,7 +268,7 @@ func thinTails(e *expect.Expectation, res *result.Scenario, rate float64) string
 	if len(thin) == 0 {
 		return ""
 	}
-	return fmt.Sprintf(" (not enough data: %s, fewer than %d)", strings.Join(thin, ", "), load.MinSamples)
+	return fmt.Sprintf("not enough data: %s, fewer than %d", strings.Join(thin, ", "), load.MinSamples)
 }
 
 // runFigures gives the metrics that a run or its summary holds as they

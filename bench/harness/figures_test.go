@@ -66,7 +66,8 @@ func TestEvaluate(t *testing.T) {
 		// Paired by rate: 11 < 10 fails at 50, 12 < 39.8 holds at 200.
 		{false, "@50: 11.00 < 10.00; @200: 12.00 < 39.80"},
 		// A pinned rate is evaluated once: p99 at 200 is 2*43.
-		// A p99 of 100 requests: the verdict stands, the detail says so.
+		// A p99 of 100 requests neither holds nor fails (see
+		// TestUndecidedExpectations).
 		{false, "86.00 < 80.00 (not enough data: concurrent@200.p99 on 100 requests, fewer than 1000)"},
 		// A phase's figures; percent is a fraction.
 		{true, "@50: 1.00 == 1.00; @200: 1.00 == 1.00"},
@@ -99,8 +100,86 @@ func TestEvaluateMissingFigures(t *testing.T) {
 	if got[0].Pass || !strings.Contains(got[0].Detail, "no limits (spec unreachable)") {
 		t.Errorf("without limits: %+v", got[0])
 	}
-	if got[1].Pass || !strings.Contains(got[1].Detail, "no run of blocking at 50 req/s") {
+	if got[1].Pass || got[1].Verdict != result.Fails || !strings.Contains(got[1].Detail, "no run of blocking at 50 req/s") {
 		t.Errorf("without a run: %+v", got[1])
+	}
+}
+
+// TestUndecidedExpectations: an expectation on a p99 of too few requests,
+// or on a step an interrupted run never reached, neither holds nor fails;
+// one on a step whose answers were mostly client errors fails, whatever
+// its figures.
+func TestUndecidedExpectations(t *testing.T) {
+	src := `
+gateway: {modes: [concurrent, blocking]}
+targets: [{path: /v2/experiments/1/results}]
+load: {rates: [50], duration: 5s}
+expect:
+  - concurrent.p99 < 1s
+  - concurrent.p50 < 1s
+  - blocking.p50 < 1s
+  - concurrent.ratio_p99 < 100
+`
+	s, err := scenario.Decode(strings.NewReader(src), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := func(v string, requests int, codes map[string]int) result.Run {
+		return result.Run{Variant: v, Rate: 50, Report: load.Report{Summary: load.Summary{Requests: requests, Codes: codes,
+			Latency: load.Latency{Dist: limits.Dist{P50: msd(41), P99: msd(45)}}}}}
+	}
+	limit := &limits.Limits{CriticalPath: limits.Dist{P50: msd(40), P99: msd(45)}}
+	tests := []struct {
+		name string
+		res  *result.Scenario
+		want []string // the verdict of each expectation
+	}{
+		// Enough requests, every answer 200, both modes ran: all hold.
+		{"decided", &result.Scenario{Limits: limit, Runs: []result.Run{
+			step("concurrent", 1000, map[string]int{"200": 1000}), step("blocking", 1000, map[string]int{"200": 1000})}},
+			[]string{result.Holds, result.Holds, result.Holds, result.Holds}},
+		// 200 requests: the p99s are not enough data; the p50 holds.
+		{"thin p99", &result.Scenario{Limits: limit, Runs: []result.Run{
+			step("concurrent", 200, map[string]int{"200": 200}), step("blocking", 200, map[string]int{"200": 200})}},
+			[]string{result.NotEnoughData, result.Holds, result.Holds, result.NotEnoughData}},
+		// Interrupted before blocking ran: not run, not FAILED.
+		{"interrupted", &result.Scenario{Limits: limit, Interrupted: true, Runs: []result.Run{
+			step("concurrent", 1000, map[string]int{"200": 1000})}},
+			[]string{result.Holds, result.Holds, result.NotRun, result.Holds}},
+		// Mostly 404s (a wrong path, unknown ids): every expectation on
+		// concurrent fails, though its latencies are within bounds; a
+		// few 404s among 200s (soak's unknown ids) are fine.
+		{"mostly client errors", &result.Scenario{Limits: limit, Runs: []result.Run{
+			step("concurrent", 1000, map[string]int{"404": 900, "200": 100}), step("blocking", 1000, map[string]int{"200": 950, "404": 50})}},
+			[]string{result.Fails, result.Fails, result.Holds, result.Fails}},
+	}
+	for _, tt := range tests {
+		got := evaluate(s, tt.res)
+		for i, e := range got {
+			if e.Verdict != tt.want[i] || e.Pass != (tt.want[i] == result.Holds) {
+				t.Errorf("%s: %s: verdict %q pass %v (%s), want %q", tt.name, e.Source, e.Verdict, e.Pass, e.Detail, tt.want[i])
+			}
+		}
+		tt.res.Expectations = got
+		failed := 0
+		for _, v := range tt.want {
+			if v == result.Fails {
+				failed++
+			}
+		}
+		if n := len(tt.res.Failed()); n != failed {
+			t.Errorf("%s: %d failed, want %d", tt.name, n, failed)
+		}
+	}
+	res := tests[3].res
+	if d := res.Expectations[1].Detail; !strings.Contains(d, "concurrent: 90% of the answers were client errors (404:900)") {
+		t.Errorf("the detail does not say why: %s", d)
+	}
+	if v := tests[2].res.Verdict(); v != "3 of 4 expectations hold; 1 not run" {
+		t.Errorf("verdict %q", v)
+	}
+	if v := tests[1].res.Verdict(); v != "2 of 4 expectations hold; 2 not enough data" {
+		t.Errorf("verdict %q", v)
 	}
 }
 

@@ -189,11 +189,7 @@ func CapacityLine(c result.Capacity) string {
 
 func (p *progress) verdict(res *result.Scenario) {
 	for _, e := range res.Expectations {
-		mark := "pass"
-		if !e.Pass {
-			mark = "FAIL"
-		}
-		p.line(fmt.Sprintf("  %s %s   %s", mark, e.Source, e.Detail))
+		p.line(fmt.Sprintf("  %s %s   %s", e.Mark(), e.Source, e.Detail))
 	}
 }
 

@@ -81,16 +81,23 @@ func Markdown(w io.Writer, s *result.Scenario, charts []Chart) error {
 	fmt.Fprintf(b, "Ran %s for %s on %s, %d cores, %s, %s, commit %s.\n\n",
 		s.Started.UTC().Format("2006-01-02 15:04 MST"), s.Elapsed.Round(time.Second), orUnknown(e.CPU), e.Cores, e.GoVersion, e.OS, orUnknown(commit))
 
-	failed := s.Failed()
+	failed, undecided := s.Failed(), s.Undecided()
 	switch {
 	case len(s.Expectations) == 0:
 		b.WriteString("No expectations.\n\n")
 	case len(failed) == 0:
-		fmt.Fprintf(b, "**All %d expectations hold.**\n\n", len(s.Expectations))
+		fmt.Fprintf(b, "**%s.**\n\n", upper(s.Verdict()))
 	default:
 		fmt.Fprintf(b, "## FAILED: %d of %d expectations\n\n", len(failed), len(s.Expectations))
 		for _, x := range failed {
 			fmt.Fprintf(b, "- `%s` — %s\n", x.Source, x.Detail)
+		}
+		b.WriteString("\n")
+	}
+	if len(undecided) > 0 {
+		fmt.Fprintf(b, "Neither held nor failed (%d): they rest on too little data or on steps that never ran.\n\n", len(undecided))
+		for _, x := range undecided {
+			fmt.Fprintf(b, "- %s: `%s` — %s\n", x.Verdict, x.Source, x.Detail)
 		}
 		b.WriteString("\n")
 	}
@@ -120,8 +127,8 @@ func Markdown(w io.Writer, s *result.Scenario, charts []Chart) error {
 	if len(s.Expectations) > 0 {
 		b.WriteString("## Expectations\n\n| | expectation | figures |\n|---|---|---|\n")
 		for _, x := range s.Expectations {
-			mark := "pass"
-			if !x.Pass {
+			mark := x.Mark()
+			if mark == "FAIL" {
 				mark = "**FAIL**"
 			}
 			fmt.Fprintf(b, "| %s | `%s` | %s |\n", mark, x.Source, x.Detail)
@@ -435,4 +442,13 @@ func CapacityText(c result.Capacity) string {
 		return fmt.Sprintf("below %s (every probe failed)", scenario.FormatRate(c.Ceiling))
 	}
 	return "none held"
+}
+
+// upper starts a sentence: the first letter in upper case (the verdicts
+// start with an ASCII word or a digit).
+func upper(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }

@@ -157,3 +157,32 @@ func TestCapacityText(t *testing.T) {
 		}
 	}
 }
+
+// TestMarkdownShowsUndecidedApart: an expectation on too little data or on
+// a step that never ran is neither in the FAILED list nor counted as held.
+func TestMarkdownShowsUndecidedApart(t *testing.T) {
+	s := fixture()
+	s.Expectations = []result.Expectation{
+		{Source: "concurrent.p50 < 1s", Pass: true, Verdict: result.Holds, Detail: "41.00 < 1000.0"},
+		{Source: "concurrent.p99 < 50ms", Verdict: result.NotEnoughData, Detail: "45.00 < 50.00 (not enough data)"},
+		{Source: "blocking.p50 < 1s", Verdict: result.NotRun, Detail: "not run: the run was interrupted before this step"},
+	}
+	var b bytes.Buffer
+	if err := Markdown(&b, s, nil); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"**1 of 3 expectations hold; 1 not run; 1 not enough data.**",
+		"Neither held nor failed (2)",
+		"- not enough data: `concurrent.p99 < 50ms`",
+		"| not run | `blocking.p50 < 1s` |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "FAIL") {
+		t.Errorf("an undecided expectation is shown as failed:\n%s", out)
+	}
+}

@@ -202,9 +202,42 @@ func (e Event) Describe() string {
 // Expectation is the verdict of one assertion.
 type Expectation struct {
 	Source string `json:"source"`
-	Pass   bool   `json:"pass"`
+	// Pass is true when the expectation holds (Verdict Holds).
+	Pass bool `json:"pass"`
+	// Verdict is one of Holds, Fails, NotEnoughData and NotRun. Results
+	// written before it was recorded have none: Pass alone tells.
+	Verdict string `json:"verdict,omitempty"`
 	// Detail shows both sides, per rate: "@50: 41.20 <= 42.00".
 	Detail string `json:"detail"`
+}
+
+// The verdicts of an expectation. An expectation on figures that are not
+// enough data (a p99 of a few hundred requests) or that were never measured
+// (the steps an interrupted run did not reach) neither holds nor fails: it
+// is undecided, and shown apart from both.
+const (
+	Holds         = "holds"
+	Fails         = "FAILED"
+	NotEnoughData = "not enough data"
+	NotRun        = "not run"
+)
+
+// Decided reports whether the expectation held or failed, as opposed to
+// resting on too little data or on steps that never ran.
+func (e Expectation) Decided() bool {
+	return e.Verdict != NotEnoughData && e.Verdict != NotRun
+}
+
+// Mark is the verdict as the report and the progress lines show it: "pass",
+// "FAIL", or the reason it is undecided.
+func (e Expectation) Mark() string {
+	switch {
+	case e.Pass:
+		return "pass"
+	case e.Decided():
+		return "FAIL"
+	}
+	return e.Verdict
 }
 
 // Env describes the machine and the code a run measured.
@@ -260,13 +293,57 @@ func (s *Scenario) Run(variant string, rate float64) (*Run, bool) {
 	return nil, false
 }
 
-// Failed returns the expectations that did not hold.
+// Failed returns the expectations that failed: those that did not hold on
+// figures worth judging.
 func (s *Scenario) Failed() []Expectation {
 	var out []Expectation
 	for _, e := range s.Expectations {
-		if !e.Pass {
+		if !e.Pass && e.Decided() {
 			out = append(out, e)
 		}
 	}
 	return out
+}
+
+// Undecided returns the expectations that neither held nor failed: on too
+// little data, or on steps that never ran.
+func (s *Scenario) Undecided() []Expectation {
+	var out []Expectation
+	for _, e := range s.Expectations {
+		if !e.Decided() {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Verdict sums up the expectations in a phrase: "all 5 expectations hold",
+// "1 of 5 expectations FAILED", each followed by the undecided ones apart
+// ("; 2 not run, 1 not enough data").
+func (s *Scenario) Verdict() string {
+	n, failed, undecided := len(s.Expectations), len(s.Failed()), s.Undecided()
+	if n == 0 {
+		return "no expectations"
+	}
+	var v string
+	switch held := n - failed - len(undecided); {
+	case failed > 0:
+		v = fmt.Sprintf("%d of %d expectations FAILED", failed, n)
+	case held == n:
+		v = fmt.Sprintf("all %d expectations hold", n)
+	default:
+		v = fmt.Sprintf("%d of %d expectations hold", held, n)
+	}
+	for _, kind := range []string{NotRun, NotEnoughData} {
+		count := 0
+		for _, e := range undecided {
+			if e.Verdict == kind {
+				count++
+			}
+		}
+		if count > 0 {
+			v += fmt.Sprintf("; %d %s", count, kind)
+		}
+	}
+	return v
 }
