@@ -15,6 +15,7 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 
+	"fanout/bench/load"
 	"fanout/bench/result"
 	"fanout/bench/scenario"
 )
@@ -65,7 +66,8 @@ func WriteCharts(dir string, s *result.Scenario) ([]Chart, error) {
 		}
 	}
 	if len(s.Phases) > 0 && rate > 0 {
-		if err := add("timeline.svg", fmt.Sprintf("p99 over the run at %s req/s (events at the dotted lines)", scenario.FormatRate(rate)), timelineChart(s, rate, false), chartH); err != nil {
+		title := fmt.Sprintf("%s over the run at %s req/s (events at the dotted lines)", timelineStat(s, rate), scenario.FormatRate(rate))
+		if err := add("timeline.svg", title, timelineChart(s, rate, false), chartH); err != nil {
 			return nil, err
 		}
 		if err := add("timeline-success.svg", fmt.Sprintf("Success over the run at %s req/s", scenario.FormatRate(rate)), timelineChart(s, rate, true), chartH); err != nil {
@@ -181,7 +183,14 @@ func percentileChart(s *result.Scenario, rate float64) *plot.Plot {
 		}
 		l := r.Latency
 		pts := plotter.XYs{{X: 0, Y: ms(l.P50)}, {X: 1, Y: ms(l.P90)}, {X: 2, Y: ms(l.P99)}, {X: 3, Y: ms(l.P999)}, {X: 4, Y: ms(l.Max)}}
-		if _, err := addSeries(p, variantLabel(s, v), pts, i); err == nil {
+		label := variantLabel(s, v)
+		if !r.EnoughSamples() {
+			// The tables refuse a p99 of too few requests; so does the
+			// chart, and a line to the max would draw them all the same.
+			pts = pts[:2]
+			label += fmt.Sprintf(" (%d requests: no p99)", r.Requests)
+		}
+		if _, err := addSeries(p, label, pts, i); err == nil {
 			n++
 		}
 	}
@@ -235,6 +244,13 @@ func style(l *plotter.Line, pts *plotter.Scatter, i int) {
 	}
 }
 
+// tailStat reports whether stat is a percentile that load.MinSamples
+// requests are needed for: the tables show none of fewer, nor do charts.
+func tailStat(stat string) bool { return stat == "p99" || stat == "p999" }
+
+// rateChart draws stat against the offered rate, one line per variant; a
+// tail percentile of a run of too few requests is left out, and nil is
+// returned when nothing is left.
 func rateChart(s *result.Scenario, stat string) *plot.Plot {
 	p := newPlot()
 	logY(p)
@@ -246,6 +262,9 @@ func rateChart(s *result.Scenario, stat string) *plot.Plot {
 		for _, rate := range s.Rates {
 			r, ok := s.Run(v, rate)
 			if !ok {
+				continue
+			}
+			if tailStat(stat) && !r.EnoughSamples() {
 				continue
 			}
 			d, _ := r.Latency.Stat(stat)
@@ -316,15 +335,32 @@ func eventName(e result.Event) string {
 	return fmt.Sprintf("%s: %s", e.Phase, change)
 }
 
+// timelineStat is the percentile the latency timeline at rate draws: the
+// p99 where every slice of every run holds load.MinSamples requests, else
+// the p50, since a p99 of fewer is what the tables refuse.
+func timelineStat(s *result.Scenario, rate float64) string {
+	for _, v := range s.Variants {
+		if r, ok := s.Run(v, rate); ok {
+			for _, b := range r.Timeline {
+				if b.Requests > 0 && b.Requests < load.MinSamples {
+					return "p50"
+				}
+			}
+		}
+	}
+	return "p99"
+}
+
 func timelineChart(s *result.Scenario, rate float64, success bool) *plot.Plot {
 	p := newPlot()
 	p.X.Label.Text = "time into the run (s)"
+	stat := timelineStat(s, rate)
 	if success {
 		p.Y.Label.Text = "success (%)"
 		p.Y.Min, p.Y.Max = 0, 100
 	} else {
 		logY(p)
-		p.Y.Label.Text = "p99 latency (ms, log scale)"
+		p.Y.Label.Text = stat + " latency (ms, log scale)"
 	}
 	n := 0
 	var top float64 = 100
@@ -340,8 +376,12 @@ func timelineChart(s *result.Scenario, rate float64, success bool) *plot.Plot {
 				continue
 			}
 			y := 100 * b.Success
-			if !success {
+			switch {
+			case success:
+			case stat == "p99":
 				y = ms(b.P99)
+			default:
+				y = ms(b.P50)
 			}
 			top = math.Max(top, y)
 			right = math.Max(right, b.Offset.Seconds())

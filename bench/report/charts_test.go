@@ -116,7 +116,7 @@ func TestChartsLabels(t *testing.T) {
 	// The percentiles at 50 req/s lie between 41 and 2000 ms: 1-2-5
 	// labels are enough there; the rate charts span less.
 	p := svgTexts(t, filepath.Join(dir, "percentiles.svg"))
-	for _, want := range []string{"50", "100", "200", "500", "1000", "pool (16)", "blocking"} {
+	for _, want := range []string{"50", "100", "200", "500", "1000", "pool (16) (250 requests: no p99)", "blocking (250 requests: no p99)"} {
 		if !hasText(p, want) {
 			t.Errorf("percentiles.svg has no %q among %q", want, p)
 		}
@@ -176,10 +176,14 @@ func TestLatencyOverTime(t *testing.T) {
 	}
 	const chart = "concurrent-50-over-time.svg"
 	texts := svgTexts(t, filepath.Join(dir, chart))
-	for _, want := range []string{"p50", "p99", "max", "failed (5)", "Latency over the run: concurrent at 50 req/s", "critical path p50 (limit)"} {
+	for _, want := range []string{"p50", "max", "failed (5)", "Latency over the run: concurrent at 50 req/s", "critical path p50 (limit)"} {
 		if !hasText(texts, want) {
 			t.Errorf("%s has no %q among %q", chart, want, texts)
 		}
+	}
+	// Slices of a dozen requests have no p99 (see TestChartsRefuseThinTails).
+	if hasText(texts, "p99") {
+		t.Errorf("%s draws the p99 of slices of a dozen requests", chart)
 	}
 	md, err := os.ReadFile(filepath.Join(dir, ReportFile))
 	if err != nil {
@@ -191,5 +195,76 @@ func TestLatencyOverTime(t *testing.T) {
 	// The other runs have no results file, hence no chart.
 	if _, err := os.Stat(filepath.Join(dir, "sequential-over-time.svg")); !os.IsNotExist(err) {
 		t.Errorf("a chart without a results file: %v", err)
+	}
+}
+
+// TestChartsRefuseThinTails: a chart draws no p99 that the tables refuse,
+// a p99 of fewer than load.MinSamples requests: the percentile chart stops
+// such a run's line at p90 and says why, the p99-vs-rate chart is not
+// drawn when no run has enough requests, the timeline of slices of a few
+// requests draws their p50, and the latency over time draws a p99 only for
+// slices with enough requests.
+func TestChartsRefuseThinTails(t *testing.T) {
+	dir := t.TempDir()
+	s := fixture()
+	s.Phases = []string{"before", "degraded"}
+	s.Events = []result.Event{{At: time.Second, Phase: "degraded", Service: "results", Change: "latency fixed:3s"}}
+	for i := range s.Runs {
+		s.Runs[i].Requests = 200
+	}
+	if _, err := WriteCharts(dir, s); err != nil {
+		t.Fatal(err)
+	}
+	if p := svgTexts(t, filepath.Join(dir, "percentiles.svg")); !hasText(p, "concurrent (200 requests: no p99)") {
+		t.Errorf("percentiles.svg does not say the p99 is left out: %q", p)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "rate-p99.svg")); !os.IsNotExist(err) {
+		t.Errorf("rate-p99.svg drawn from p99s of 200 requests: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "rate-p50.svg")); err != nil {
+		t.Errorf("the median's chart is gone too: %v", err)
+	}
+	texts := svgTexts(t, filepath.Join(dir, "timeline.svg"))
+	if !hasText(texts, "p50 latency (ms, log scale)") || hasText(texts, "p99 latency (ms, log scale)") {
+		t.Errorf("the timeline of slices of 10 requests does not draw their p50: %q", texts)
+	}
+
+	// Enough requests in every run and slice: every p99 is drawn.
+	dir = t.TempDir()
+	for i := range s.Runs {
+		s.Runs[i].Requests = 1000
+		for j := range s.Runs[i].Timeline {
+			s.Runs[i].Timeline[j].Requests = 1000
+		}
+	}
+	if _, err := WriteCharts(dir, s); err != nil {
+		t.Fatal(err)
+	}
+	if p := svgTexts(t, filepath.Join(dir, "percentiles.svg")); !hasText(p, "concurrent") {
+		t.Errorf("percentiles.svg: %q", p)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "rate-p99.svg")); err != nil {
+		t.Errorf("no rate-p99.svg with enough requests: %v", err)
+	}
+	if texts := svgTexts(t, filepath.Join(dir, "timeline.svg")); !hasText(texts, "p99 latency (ms, log scale)") {
+		t.Errorf("the timeline of slices of 1000 requests: %q", texts)
+	}
+
+	// The latency over time: 21 s at 1000 req/s, slices of a second of
+	// 1000 requests each: the p99 is drawn.
+	hits := make([]hit, 0, 21000)
+	for i := range 21000 {
+		hits = append(hits, hit{offset: time.Duration(i) * time.Millisecond, latency: msd(40), ok: true})
+	}
+	p := overTimeChart(s, &s.Runs[2], hits)
+	if p == nil {
+		t.Fatal("no chart")
+	}
+	file := filepath.Join(dir, "over-time.svg")
+	if err := p.Save(chartW, chartH, file); err != nil {
+		t.Fatal(err)
+	}
+	if texts := svgTexts(t, file); !hasText(texts, "p99") {
+		t.Errorf("the latency over time of slices of 1000 requests has no p99: %q", texts)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 
 	"fanout/bench/limits"
+	"fanout/bench/load"
 	"fanout/bench/result"
 	"fanout/bench/scenario"
 )
@@ -85,7 +86,9 @@ func binWidth(span time.Duration) time.Duration {
 
 // overTimeCharts draws, for each measured run whose results file is in dir,
 // its latency over the run: p50, p99 and max of the requests started in
-// each slice of time, and each failed request as a point. A percentile of
+// each slice of time, and each failed request as a point. A slice of fewer
+// than load.MinSamples requests has no p99 point, as the tables show no
+// p99 of so few. A percentile of
 // the whole run hides a queue that grows (each request waiting longer
 // than the one before); these lines show it. A run without its file
 // (pruned, or an older result) has no chart.
@@ -152,7 +155,9 @@ func overTimeChart(s *result.Scenario, r *result.Run, hits []hit) *plot.Plot {
 		slices.Sort(lat)
 		x := (time.Duration(bin)*width + width/2).Seconds()
 		p50 = append(p50, plotter.XY{X: x, Y: ms(limits.Quantile(lat, 0.5))})
-		p99 = append(p99, plotter.XY{X: x, Y: ms(limits.Quantile(lat, 0.99))})
+		if len(lat) >= load.MinSamples {
+			p99 = append(p99, plotter.XY{X: x, Y: ms(limits.Quantile(lat, 0.99))})
+		}
 		top = append(top, plotter.XY{X: x, Y: ms(lat[len(lat)-1])})
 		lo = hi
 	}
@@ -160,6 +165,10 @@ func overTimeChart(s *result.Scenario, r *result.Run, hits []hit) *plot.Plot {
 		name string
 		pts  plotter.XYs
 	}{{"p50", p50}, {"p99", p99}, {"max", top}} {
+		if len(series.pts) == 0 {
+			// No slice held enough requests for a p99.
+			continue
+		}
 		points, err := addSeries(p, series.name, series.pts, i)
 		if err != nil {
 			return nil
