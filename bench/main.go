@@ -271,18 +271,20 @@ func summarise(w io.Writer, o harness.Outcome) {
 		if s.Limits != nil && s.Limits.CriticalPath.P50 > 0 {
 			ratio = fmt.Sprintf("  p50/critical %.2f", float64(r.Latency.P50)/float64(s.Limits.CriticalPath.P50))
 		}
+		rate := scenario.FormatRate(r.Rate) + " req/s"
 		if r.GeneratorLimited {
-			ratio += "  generator-limited"
+			// The offered rate alone would claim load that was never sent.
+			rate = fmt.Sprintf("%s req/s offered, %s sent, generator-limited", scenario.FormatRate(r.OfferedRate()), scenario.FormatRate(math.Round(r.Summary.Rate)))
 		}
-		// Success is every 2xx answer, complete or partial, as in the
-		// report; the report splits it.
 		// A p99 of too few requests is no figure, as the report says.
 		p99 := "n/a"
 		if r.EnoughSamples() {
 			p99 = report.Ms(r.Latency.P99)
 		}
-		fmt.Fprintf(w, "  %-12s %6s req/s  p50 %8s  p99 %8s  success %6.2f%%%s\n", report.Label(r.Variant, r.Mode, r.PoolSize), scenario.FormatRate(r.Rate),
-			report.Ms(r.Latency.P50), p99, 100*r.Success, ratio)
+		// Complete, partial and failed apart, as the report shows them:
+		// "success" alone counts a partial page as a served one.
+		fmt.Fprintf(w, "  %-12s %s  p50 %8s  p99 %8s  complete %6.2f%%  partial %6.2f%%  failed %6.2f%%%s\n", report.Label(r.Variant, r.Mode, r.PoolSize), rate,
+			report.Ms(r.Latency.P50), p99, 100*r.Complete, 100*r.Partial, 100*r.Failed, ratio)
 	}
 }
 

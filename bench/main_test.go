@@ -322,13 +322,17 @@ func TestSummarySaysSuccessAndInterrupted(t *testing.T) {
 	s := &result.Scenario{Name: "talk", Interrupted: true,
 		Runs: []result.Run{{Variant: "pool", Mode: "pool", PoolSize: 16, Rate: 50}}}
 	s.Runs[0].Success, s.Runs[0].Latency.P50, s.Runs[0].Latency.P99 = 0.995, 41*time.Millisecond, 48*time.Millisecond
+	// 99.5 % success, of which only 27 % complete pages.
+	s.Runs[0].Complete, s.Runs[0].Partial, s.Runs[0].Failed = 0.27, 0.725, 0.005
+	// The generator sent 37 of the 50 req/s offered.
+	s.Runs[0].GeneratorLimited, s.Runs[0].Summary.Rate = true, 37.2
 	s.Runs[0].Requests = 250 // too few for a p99, as the report and the progress lines say
 	s.Expectations = []result.Expectation{
 		{Source: "pool.p50 < 1s", Pass: true, Verdict: result.Holds},
 		{Source: "concurrent.p50 < 1s", Verdict: result.NotRun, Detail: "not run: the run was interrupted before this step"}}
 	var out bytes.Buffer
 	summarise(&out, harness.Outcome{Dir: "results/x-talk", Result: s})
-	for _, want := range []string{"talk: INTERRUPTED", "1 of 2 expectations hold; 1 not run", "  not run concurrent.p50 < 1s", "success  99.50%", "pool (16)", "p99      n/a"} {
+	for _, want := range []string{"talk: INTERRUPTED", "1 of 2 expectations hold; 1 not run", "  not run concurrent.p50 < 1s", "complete  27.00%  partial  72.50%  failed   0.50%", "50 req/s offered, 37 sent, generator-limited", "pool (16)", "p99      n/a"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("no %q in the summary:\n%s", want, out.String())
 		}

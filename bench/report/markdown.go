@@ -259,7 +259,7 @@ func pct(f float64) string {
 }
 
 func writeRateTable(b *strings.Builder, s *result.Scenario, rate float64) {
-	fmt.Fprintf(b, "## %s req/s offered\n\n", scenario.FormatRate(rate))
+	fmt.Fprintf(b, "## %s\n\n", rateHeading(s, rate))
 	b.WriteString("Latencies in ms; ×cp is the figure divided by the critical path (p50 by its p50, p99 by its p99). " +
 		"Sent is the rate the load generator achieved (**generator-limited** below 97 % of the offered rate: the step measured the machine, not the gateway). " +
 		"Throughput is the complete answers delivered per second (those arriving in a window as long as the measured one, shifted by their median latency, so a gateway that queues is credited with its own pace); success counts every 2xx, complete (no `Fanout-Partial` header) or partial, and failed the rest.\n\n")
@@ -302,6 +302,33 @@ func writeRateTable(b *strings.Builder, s *result.Scenario, rate float64) {
 	}
 }
 
+// rateHeading heads the table of one offered rate: "400 req/s offered",
+// and, where the load generator fell short of it, what it sent, so the
+// heading does not claim load that never reached the gateway.
+func rateHeading(s *result.Scenario, rate float64) string {
+	h := scenario.FormatRate(rate) + " req/s offered"
+	var short []string
+	for _, v := range s.Variants {
+		if r, ok := s.Run(v, rate); ok && r.GeneratorLimited {
+			short = append(short, fmt.Sprintf("%s %s", Label(r.Variant, r.Mode, r.PoolSize), scenario.FormatRate(math.Round(r.Summary.Rate))))
+		}
+	}
+	if len(short) > 0 {
+		h += ", less sent (generator-limited): " + strings.Join(short, ", ")
+	}
+	return h
+}
+
+// phaseRate formats the rate a phase offered, and what was sent where the
+// generator fell short of it.
+func phaseRate(r *result.Run, p load.Summary) string {
+	offered := r.PhaseRate(p)
+	if !p.Limited(offered) {
+		return scenario.FormatRate(offered)
+	}
+	return fmt.Sprintf("%s (sent %s)", scenario.FormatRate(offered), scenario.FormatRate(math.Round(p.Rate)))
+}
+
 func writePhases(b *strings.Builder, s *result.Scenario) {
 	b.WriteString("## Phases\n\nEach run split by request start at the scenario's events:\n\n")
 	for _, e := range s.Events {
@@ -315,7 +342,7 @@ func writePhases(b *strings.Builder, s *result.Scenario) {
 			if !ok {
 				continue
 			}
-			fmt.Fprintf(b, "| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s |\n", Label(r.Variant, r.Mode, r.PoolSize), scenario.FormatRate(r.PhaseRate(p)), ph,
+			fmt.Fprintf(b, "| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s |\n", Label(r.Variant, r.Mode, r.PoolSize), phaseRate(&r, p), ph,
 				p.Requests, Ms(p.Latency.P50), p99(p, p.Latency.P99), Ms(p.Latency.Max), pct(p.Success), split(p), load.FormatCounts(p.Codes))
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"fanout/bench/capacity"
 	"fanout/bench/load"
@@ -184,5 +185,34 @@ func TestMarkdownShowsUndecidedApart(t *testing.T) {
 	}
 	if strings.Contains(out, "FAIL") {
 		t.Errorf("an undecided expectation is shown as failed:\n%s", out)
+	}
+}
+
+// TestMarkdownSaysWhatWasSent: where the generator sent less than the
+// offered rate, the rate's heading and the phases table say what was sent.
+func TestMarkdownSaysWhatWasSent(t *testing.T) {
+	s := fixture()
+	s.Phases = []string{"before", "overload"}
+	s.Events = []result.Event{{At: time.Second, Phase: "overload", Rate: 400}}
+	r := &s.Runs[3] // concurrent at 200
+	r.GeneratorLimited, r.Summary.Rate = true, 151.4
+	r.Phases = map[string]load.Summary{
+		"before":   {Requests: 200, Offered: 200, Rate: 199},
+		"overload": {Requests: 1000, Offered: 400, Rate: 250},
+	}
+	var b bytes.Buffer
+	if err := Markdown(&b, s, nil); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"## 200 req/s offered, less sent (generator-limited): concurrent 151\n",
+		"## 50 req/s offered\n",
+		"| concurrent | 400 (sent 250) | overload |",
+		"| concurrent | 200 | before |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in:\n%s", want, out)
+		}
 	}
 }
