@@ -278,9 +278,14 @@ func TestFiguresLine(t *testing.T) {
 		// A generator that sent 75 % is flagged.
 		{"generator-limited", step("concurrent", 41, 20000, 4800),
 			[]string{"4800/6400 req/s sent", "GENERATOR-LIMITED (sent 75% of the offered rate)"}, nil},
-		// A p50 under the unbeatable limit is no win.
+		// A p50 under the unbeatable limit is no win: 2 % under a
+		// sampled limit is sampling, the limit's (±0.4 %, as it is,
+		// not inflated to 2 %) and the run's.
 		{"under the limit", step("concurrent", 39.2, 20000, 6400),
-			[]string{"p50/critical 0.98 (within the limit's uncertainty"}, nil},
+			[]string{"p50/critical 0.98 (within the sampling of the limit (±0.4%) and of the run)"}, nil},
+		// 16 % under is beyond any sampling: the limit is wrong.
+		{"far under the limit", step("concurrent", 33.6, 20000, 6400),
+			[]string{"p50/critical 0.84 (16% under the limit, beyond its uncertainty of ±0.4%: the limit does not describe this run)"}, []string{"within"}},
 		// Staged stands beside its own limit too.
 		{"staged", step("staged", 56, 20000, 6400), []string{"p50/levels 1.02"}, nil},
 		// A p99 of too few requests is not a figure.
@@ -411,5 +416,37 @@ expect:
 	old := result.Run{Variant: "concurrent", Rate: 400, Report: load.Report{Summary: sum(0, 399)}}
 	if old.OfferedRate() != 400 || old.PhaseRate(load.Summary{}) != 400 {
 		t.Errorf("a result without offered rates: %v and %v, want the run's 400", old.OfferedRate(), old.PhaseRate(load.Summary{}))
+	}
+}
+
+// TestBelowLimitSaysWhatTheLimitLeavesOut: a run under its limit is told
+// apart by why: shared calls the limit leaves out, a fixed limit that has
+// no uncertainty, a sampled one within or beyond sampling.
+func TestBelowLimitSaysWhatTheLimitLeavesOut(t *testing.T) {
+	fixed := &limits.Limits{Fixed: true}
+	sampled := &limits.Limits{Uncertainty: 0.01}
+	coalesced := &result.Run{Policies: map[string]float64{"coalesced_calls": 3711}}
+	tests := []struct {
+		name  string
+		run   *result.Run
+		ratio float64
+		l     *limits.Limits
+		want  string
+	}{
+		// hot-keys: coalesced pages share one experiment call, which
+		// the limit, a page making its own calls, leaves out.
+		{"coalesced", coalesced, 0.85, fixed, "15% under the limit, which leaves out shared calls (3711 coalesced calls): it assumes every page makes its own"},
+		// The same figure without shared calls: a fixed limit has no
+		// uncertainty to hide behind.
+		{"fixed", &result.Run{}, 0.85, fixed, "15% under a fixed limit, which has no uncertainty: the limit does not describe this run"},
+		{"sampled, close", &result.Run{}, 0.97, sampled, "within the sampling of the limit (±1.0%) and of the run"},
+		{"sampled, far", &result.Run{}, 0.85, sampled, "15% under the limit, beyond its uncertainty of ±1.0%: the limit does not describe this run"},
+		// At or over the limit there is nothing to explain.
+		{"over", coalesced, 1.02, fixed, ""},
+	}
+	for _, tt := range tests {
+		if got := tt.run.BelowLimit(tt.ratio, tt.l); got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
 	}
 }

@@ -104,9 +104,9 @@ func figuresLine(r result.Run, l *limits.Limits) string {
 		ms(r.Latency.P50), p99(r.Summary), ms(r.Latency.Max), 100*r.Success, 100*r.Complete, 100*r.Partial, 100*r.Failed,
 		r.Summary.Rate, offered(r), r.Throughput, ms(r.CPUPerRequest), 100*r.GeneratorCPUShare)
 	if l != nil {
-		b.WriteString(limitRatio(r, "critical", l.CriticalPath.P50, l.Uncertainty))
+		b.WriteString(limitRatio(r, "critical", l.CriticalPath.P50, l))
 		if r.Mode == "staged" {
-			b.WriteString(limitRatio(r, "levels", l.Levels.P50, l.Uncertainty))
+			b.WriteString(limitRatio(r, "levels", l.Levels.P50, l))
 		}
 	}
 	if r.GeneratorLimited {
@@ -130,17 +130,16 @@ func p99(s load.Summary) string {
 	return ms(s.Latency.P99)
 }
 
-// limitRatio formats the run's p50 over a limit's p50. A ratio below 1 is
-// not a gateway beating what cannot be beaten: the limit is a sampled
-// estimate, so it is shown as within its uncertainty.
-func limitRatio(r result.Run, name string, limit time.Duration, uncertainty float64) string {
+// limitRatio formats the run's p50 over a limit's p50, and, below 1, why
+// the run beat what no gateway can beat (result.Run.BelowLimit).
+func limitRatio(r result.Run, name string, limit time.Duration, l *limits.Limits) string {
 	if limit <= 0 {
 		return ""
 	}
 	x := float64(r.Latency.P50) / float64(limit)
 	s := fmt.Sprintf("  p50/%s %.2f", name, x)
-	if x < 1 {
-		s += fmt.Sprintf(" (within the limit's uncertainty, ±%.1f%%)", 100*max(uncertainty, 1-x))
+	if why := r.BelowLimit(x, l); why != "" {
+		s += " (" + why + ")"
 	}
 	return s
 }

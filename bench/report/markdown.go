@@ -199,15 +199,17 @@ func ratio(d, limit time.Duration) string {
 	return strconv.FormatFloat(float64(d)/float64(limit), 'f', 2, 64)
 }
 
-// ratioBeside formats d over limit, and a ratio below 1 as within the limit's
-// uncertainty: no gateway beats the critical path, so a measured figure under
-// it says how well the limit is known, not that it was beaten.
-func ratioBeside(d, limit time.Duration) string {
-	r := ratio(d, limit)
-	if limit > 0 && d < limit {
-		r += " (within the limit's uncertainty)"
+// ratioBeside formats the run's d over limit, and, below 1, why the run
+// beat what no gateway can beat (result.Run.BelowLimit).
+func ratioBeside(r *result.Run, d, limit time.Duration, l *limits.Limits) string {
+	out := ratio(d, limit)
+	if limit <= 0 {
+		return out
 	}
-	return r
+	if why := r.BelowLimit(float64(d)/float64(limit), l); why != "" {
+		out += " (" + why + ")"
+	}
+	return out
 }
 
 // p99 formats a p99, or says it rests on fewer than load.MinSamples requests.
@@ -288,7 +290,7 @@ func writeRateTable(b *strings.Builder, s *result.Scenario, rate float64) {
 		}
 		lt := r.Latency
 		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %.1f | %s | %s | %s |\n",
-			Label(r.Variant, r.Mode, r.PoolSize), Ms(lt.P50), Ms(lt.P90), p99(r.Summary, lt.P99), p99(r.Summary, lt.P999), Ms(lt.Max), ratioBeside(lt.P50, cp50), p99Ratio(r.Summary, lt.P99, cp99),
+			Label(r.Variant, r.Mode, r.PoolSize), Ms(lt.P50), Ms(lt.P90), p99(r.Summary, lt.P99), p99(r.Summary, lt.P999), Ms(lt.Max), ratioBeside(r, lt.P50, cp50, s.Limits), p99Ratio(r.Summary, lt.P99, cp99),
 			sent(r), r.Throughput, pct(r.Success), split(r.Summary), load.FormatCounts(r.Codes))
 	}
 	b.WriteString("\n")
@@ -296,7 +298,7 @@ func writeRateTable(b *strings.Builder, s *result.Scenario, rate float64) {
 		for _, v := range s.Variants {
 			if r, ok := s.Run(v, rate); ok && r.Mode == "staged" {
 				fmt.Fprintf(b, "%s beside its own limit, the levels: p50 ×levels %s, p99 ×levels %s.\n\n", Label(r.Variant, r.Mode, r.PoolSize),
-					ratioBeside(r.Latency.P50, s.Limits.Levels.P50), ratio(r.Latency.P99, s.Limits.Levels.P99))
+					ratioBeside(r, r.Latency.P50, s.Limits.Levels.P50, s.Limits), ratio(r.Latency.P99, s.Limits.Levels.P99))
 			}
 		}
 	}

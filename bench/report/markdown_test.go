@@ -33,7 +33,7 @@ func TestMarkdownTellsTheTruthOfAStep(t *testing.T) {
 	out := b.String()
 	for _, want := range []string{
 		"| concurrent | 39.20 |",
-		"0.98 (within the limit's uncertainty)",
+		"0.98 (2% under a fixed limit, which has no uncertainty: the limit does not describe this run)",
 		"150.0 **generator-limited**",
 		"| 28.50% | 71.50% | 0.00% |",
 		"| *levels* | *55.00* |",

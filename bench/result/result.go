@@ -123,6 +123,42 @@ type Run struct {
 	GeneratorLimited bool `json:"generator_limited"`
 }
 
+// SamplingSlack is how far under a sampled limit a run's p50 may lie and
+// still be put down to sampling: the limit's own uncertainty is often
+// tenths of a percent, but the run's p50 is a sample too, of a few
+// thousand requests whose latencies the mocks draw at random.
+const SamplingSlack = 0.05
+
+// BelowLimit says why the run's latency is below a limit it cannot beat,
+// given ratio, the figure over the limit (below 1), and l, the scenario's
+// limits. The limits assume that every page makes its own backend calls:
+// a run whose pages shared calls (coalesced onto one in flight, or served
+// from the cache) was not bound by them, and that is what it says. Else a
+// sampled limit's ratio within the sampling is just that; a ratio beyond
+// it, or under a fixed limit, which has none, says the limit does
+// not describe the run (see SamplingSlack). "" for a ratio of 1 or more.
+func (r *Run) BelowLimit(ratio float64, l *limits.Limits) string {
+	if ratio >= 1 || l == nil {
+		return ""
+	}
+	under := 100 * (1 - ratio)
+	var shared []string
+	for _, p := range []struct{ key, what string }{{"coalesced_calls", "coalesced calls"}, {"cache_hits", "cache hits"}} {
+		if n := r.Policies[p.key]; n > 0 {
+			shared = append(shared, fmt.Sprintf("%.0f %s", n, p.what))
+		}
+	}
+	switch {
+	case len(shared) > 0:
+		return fmt.Sprintf("%.0f%% under the limit, which leaves out shared calls (%s): it assumes every page makes its own", under, strings.Join(shared, ", "))
+	case l.Fixed:
+		return fmt.Sprintf("%.0f%% under a fixed limit, which has no uncertainty: the limit does not describe this run", under)
+	case 1-ratio <= max(l.Uncertainty, SamplingSlack):
+		return fmt.Sprintf("within the sampling of the limit (±%.1f%%) and of the run", 100*l.Uncertainty)
+	}
+	return fmt.Sprintf("%.0f%% under the limit, beyond its uncertainty of ±%.1f%%: the limit does not describe this run", under, 100*l.Uncertainty)
+}
+
 // Hostile is what a scenario's hostile tenant did and met in one run,
 // beside the measured load: its slow uploads, and the figures of its own
 // requests.
