@@ -301,8 +301,11 @@ from A to B, and a verdict: "better" or "worse" beyond the threshold,
 nothing below it, "changed" for a figure that is neither (requests, the
 rate sent, the generator's CPU). Shares (success, complete, partial,
 failed, codes, errors) change in percentage points, the latency trend in
-ms/s (below %g ms/s it is unchanged). A p99 or p99.9 of fewer than %d
-requests is left out: it rests on a handful of them.
+ms/s (below %g ms/s it is unchanged). The gateway's resources have
+absolute floors below which a change is unchanged, however large
+relatively: %g MiB of RSS, %g goroutines, %g ms of CPU per request. A p99
+or p99.9 of fewer than %d requests is left out: it rests on a handful of
+them. The figures that changed beyond noise are listed first.
 
 A side can be several result directories of the same scenario (repeated
 runs): each figure is then shown as mean (min–max), and a change whose
@@ -321,7 +324,7 @@ Examples:
   bench compare -threshold 10%% results/*-before-talk vs results/*-after-talk
 
 Flags:
-`, report.TrendNoise, load.MinSamples)
+`, report.TrendNoise, report.RSSNoiseMiB, report.GoroutineNoise, report.CPUPerReqNoiseMs, load.MinSamples)
 		fs.PrintDefaults()
 	}
 	opt := report.CompareOptions{Threshold: report.DefaultThreshold, Points: report.DefaultPoints}

@@ -65,6 +65,19 @@ const (
 // p50 on a shared laptop.
 const TrendNoise = 1.0
 
+// The absolute floors of the gateway's resources, below which a change is
+// unchanged whatever its relative size. The Go runtime's heap grows and
+// shrinks by a few MiB between runs of the same code (a GC cycle more or
+// less, the load generator's connections), a few goroutines come and go
+// with the connections open at the moment of a sample, and the CPU time
+// per request of a short step moves by tens of microseconds with the
+// clock tick that the kernel accounts it in.
+const (
+	RSSNoiseMiB      = 4.0
+	GoroutineNoise   = 10.0
+	CPUPerReqNoiseMs = 0.05
+)
+
 // figure is one comparable number of a run. get reports false when the run
 // does not have it (an older summary.json, a status code never seen).
 type figure struct {
@@ -76,8 +89,11 @@ type figure struct {
 	// change is neither (a count that depends on the run's length, a
 	// figure of the load generator rather than of the gateway).
 	better int
-	// noise is, for an absolute figure, the change below which it is
-	// unchanged.
+	// noise is the change, in the figure's own unit, below which it is
+	// unchanged: for an absolute figure its only threshold, for a relative
+	// one a floor beside the relative threshold, so that a figure near 0
+	// (an RSS growth of 0.05 MiB) does not call a small change (1.2 MiB)
+	// "+2146 %". 0: none.
 	noise float64
 	// suffix follows an absolute change ("ms/s").
 	suffix string
@@ -134,12 +150,14 @@ var figures = []figure{
 	{name: "partial %", get: splitShare(func(r *result.Run) float64 { return r.Partial }), format: f2, unit: points, better: -1},
 	{name: "failed %", get: splitShare(func(r *result.Run) float64 { return r.Failed }), format: f2, unit: points, better: -1},
 	{name: "latency trend ms/s", get: always(func(r *result.Run) float64 { return 1000 * r.LatencySlope }), format: f1, unit: absolute, better: -1, noise: TrendNoise, suffix: " ms/s"},
-	{name: "cpu/req ms", get: always(func(r *result.Run) float64 { return msOf(r.CPUPerRequest) }), format: f3, better: -1},
+	{name: "cpu/req ms", get: always(func(r *result.Run) float64 { return msOf(r.CPUPerRequest) }), format: f3, better: -1, noise: CPUPerReqNoiseMs},
 	{name: "load cpu %", get: always(func(r *result.Run) float64 { return 100 * r.GeneratorCPUShare }), format: f1, unit: points},
-	{name: "peak RSS MiB", get: always(func(r *result.Run) float64 { return float64(r.PeakRSS) / (1 << 20) }), format: f1, better: -1},
-	{name: "RSS growth MiB", get: always(func(r *result.Run) float64 { return float64(r.RSSGrowth) / (1 << 20) }), format: f1, better: -1},
-	{name: "peak goroutines", get: peakGoroutines, format: f0, better: -1},
-	{name: "goroutine growth", get: always(func(r *result.Run) float64 { return float64(r.GoroutineGrowth) }), format: f0, better: -1},
+	{name: "peak RSS MiB", get: always(func(r *result.Run) float64 { return float64(r.PeakRSS) / (1 << 20) }), format: f1, better: -1, noise: RSSNoiseMiB},
+	// Growths are about 0 when nothing leaks: they change by their own
+	// amount, as the trend does.
+	{name: "RSS growth MiB", get: always(func(r *result.Run) float64 { return float64(r.RSSGrowth) / (1 << 20) }), format: f1, unit: absolute, better: -1, noise: RSSNoiseMiB, suffix: " MiB"},
+	{name: "peak goroutines", get: peakGoroutines, format: f0, better: -1, noise: GoroutineNoise},
+	{name: "goroutine growth", get: always(func(r *result.Run) float64 { return float64(r.GoroutineGrowth) }), format: f0, unit: absolute, better: -1, noise: GoroutineNoise},
 	{name: "calls/req", get: always(func(r *result.Run) float64 { return r.CallsPerRequest }), format: f2, better: -1},
 	// The served and the failed answers apart (a shed or refused answer
 	// is fast, a served page is not); an older summary.json has neither.
@@ -354,8 +372,12 @@ func CompareSides(w io.Writer, a, b Side, opt CompareOptions) error {
 	}
 	fmt.Fprintln(w)
 
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "mode\trate\tfigure\tA\tB\tdelta\tchange\n")
+	var rows []comparedFigure
+	row := func(label, rate string, f figure, va, vb []float64) {
+		if r, ok := newComparedFigure(label, rate, f, va, vb, opt); ok {
+			rows = append(rows, r)
+		}
+	}
 	common := 0
 	for _, k := range runKeys(a.Runs[0]) {
 		ra, rb := runsOf(a, k), runsOf(b, k)
@@ -366,7 +388,7 @@ func CompareSides(w io.Writer, a, b Side, opt CompareOptions) error {
 		label := Label(ra[0].Variant, ra[0].Mode, ra[0].PoolSize)
 		all := append(slices.Clone(ra), rb...)
 		for _, f := range slices.Concat(figures, codeFigures(all), extraFigures(all)) {
-			row(tw, label, scenario.FormatRate(k.rate), f, values(ra, f), values(rb, f), opt)
+			row(label, scenario.FormatRate(k.rate), f, values(ra, f), values(rb, f))
 		}
 	}
 	for _, ca := range a.Runs[0].Capacity {
@@ -375,31 +397,63 @@ func CompareSides(w io.Writer, a, b Side, opt CompareOptions) error {
 		}
 		common++
 		for _, f := range capacityFigures {
-			row(tw, Label(ca.Variant, ca.Mode, ca.PoolSize), "", f.figure, capacityValues(a, ca.Variant, f.get), capacityValues(b, ca.Variant, f.get), opt)
+			row(Label(ca.Variant, ca.Mode, ca.PoolSize), "", f.figure, capacityValues(a, ca.Variant, f.get), capacityValues(b, ca.Variant, f.get))
 		}
 	}
 	for _, l := range limitFigures {
 		va, vb := limitValues(a, l.get), limitValues(b, l.get)
 		if len(va) > 0 && len(vb) > 0 {
-			row(tw, "limit", "", l.figure, va, vb, opt)
+			row("limit", "", l.figure, va, vb)
 		}
-	}
-	if err := tw.Flush(); err != nil {
-		return fmt.Errorf("compare: %w", err)
 	}
 	if common == 0 {
 		return fmt.Errorf("compare: no mode and rate in common")
 	}
+	// What changed beyond noise comes first: among a hundred rows, the
+	// few that matter are easy to miss.
+	var changed []comparedFigure
+	for _, r := range rows {
+		if r.verdict != "" && r.verdict != "within noise" {
+			changed = append(changed, r)
+		}
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if len(changed) == 0 {
+		fmt.Fprintln(w, "Beyond noise: nothing changed.")
+	} else {
+		fmt.Fprintf(w, "Beyond noise: %d of %d figures changed.\n", len(changed), len(rows))
+		for _, r := range changed {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.label, r.rate, r.name, r.a, r.b, r.delta, r.verdict)
+		}
+		if err := tw.Flush(); err != nil {
+			return fmt.Errorf("compare: %w", err)
+		}
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(tw, "mode\trate\tfigure\tA\tB\tdelta\tchange\n")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.label, r.rate, r.name, r.a, r.b, r.delta, r.verdict)
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("compare: %w", err)
+	}
 	return nil
 }
 
-// row prints one figure; a figure neither side has is left out.
-func row(w io.Writer, label, rate string, f figure, va, vb []float64, opt CompareOptions) {
+// comparedFigure is one figure of one mode and rate, formatted.
+type comparedFigure struct {
+	label, rate, name string
+	a, b              spread
+	delta, verdict    string
+}
+
+// newComparedFigure formats one figure; false for a figure neither side has.
+func newComparedFigure(label, rate string, f figure, va, vb []float64, opt CompareOptions) (comparedFigure, bool) {
 	if len(va) == 0 && len(vb) == 0 {
-		return
+		return comparedFigure{}, false
 	}
 	sa, sb := spreadOf(va, f.format), spreadOf(vb, f.format)
-	fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", label, rate, f.name, sa, sb, delta(sa, sb, f), verdict(sa, sb, f, opt))
+	return comparedFigure{label: label, rate: rate, name: f.name, a: sa, b: sb, delta: delta(sa, sb, f), verdict: verdict(sa, sb, f, opt)}, true
 }
 
 func values(runs []*result.Run, f figure) []float64 {
@@ -695,6 +749,8 @@ func verdict(a, b spread, f figure, opt CompareOptions) string {
 	case f.unit == relative && a.mean == 0 && b.mean == 0:
 		return ""
 	case f.unit == relative && a.mean != 0 && math.Abs(d)/math.Abs(a.mean) < opt.Threshold:
+		return ""
+	case f.unit == relative && math.Abs(d) < f.noise:
 		return ""
 	}
 	if (a.n > 1 || b.n > 1) && a.lo <= b.hi && b.lo <= a.hi {

@@ -262,3 +262,41 @@ func TestCompareLeavesOutThinP99s(t *testing.T) {
 		t.Errorf("a -0.0 in\n%s", out)
 	}
 }
+
+// TestCompareFloors: the gateway's resources have absolute floors below
+// which a change is unchanged however large relatively (an RSS growth of
+// 0.05 MiB to 1.2 MiB was "+2146 % worse"), and the comparison starts with
+// what changed beyond noise.
+func TestCompareFloors(t *testing.T) {
+	a, b := fixture(), fixture()
+	ra, rb := &a.Runs[2], &b.Runs[2] // concurrent at 50 req/s
+	ra.RSSGrowth, rb.RSSGrowth = 50<<10, 1200<<10
+	ra.PeakRSS, rb.PeakRSS = 24<<20, 26<<20 // +8 %, 2 MiB
+	ra.Samples, rb.Samples = []result.Sample{{Goroutines: 8}}, []result.Sample{{Goroutines: 14}}
+	ra.GoroutineGrowth, rb.GoroutineGrowth = 1, 4
+	ra.CPUPerRequest, rb.CPUPerRequest = 20*time.Microsecond, 50*time.Microsecond
+	out := compareSides(t, []*result.Scenario{a}, []*result.Scenario{b}, CompareOptions{})
+	for _, name := range []string{"RSS growth MiB", "peak RSS MiB", "peak goroutines", "goroutine growth", "cpu/req ms"} {
+		if v, ok := compareRow(out, "concurrent", "50", name); !ok || v != "" {
+			t.Errorf("%s: found %v, verdict %q, want unchanged\n%s", name, ok, v, out)
+		}
+	}
+	if !strings.Contains(out, "+1.1 MiB") || !strings.Contains(out, "Beyond noise: nothing changed.") {
+		t.Errorf("no absolute RSS growth, or no summary of what changed:\n%s", out)
+	}
+
+	// Beyond the floors, the same figures are worse, and listed first.
+	rb.RSSGrowth, rb.PeakRSS = 12<<20, 40<<20
+	rb.Samples, rb.GoroutineGrowth = []result.Sample{{Goroutines: 80}}, 60
+	rb.CPUPerRequest = 400 * time.Microsecond
+	out = compareSides(t, []*result.Scenario{a}, []*result.Scenario{b}, CompareOptions{})
+	for _, name := range []string{"RSS growth MiB", "peak RSS MiB", "peak goroutines", "goroutine growth", "cpu/req ms"} {
+		if v, _ := compareRow(out, "concurrent", "50", name); v != "worse" {
+			t.Errorf("%s: verdict %q, want worse", name, v)
+		}
+	}
+	head, _, _ := strings.Cut(out, "mode ")
+	if !strings.Contains(head, "Beyond noise: 5 of") || !regexp.MustCompile(`(?m)^  concurrent\s+50\s+RSS growth MiB\s.*worse$`).MatchString(head) {
+		t.Errorf("the summary at the top does not list the five changes:\n%s", head)
+	}
+}
