@@ -395,6 +395,11 @@ summary.json and its .bin files: after a change of the report's layout, or
 for a run cut short (Ctrl-C), whose summary.json keeps the steps that
 finished; its report then says at the top that it was interrupted.
 
+A chart drawn from a .bin file (the latency over time of each step) is
+kept as it was drawn where the .bin file is gone, as in a committed
+reference run, which keeps its charts but not its results files; its
+title says so.
+
 Usage:
   bench report DIR
 

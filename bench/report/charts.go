@@ -90,7 +90,13 @@ func WriteCharts(dir string, s *result.Scenario) ([]Chart, error) {
 		}
 	}
 	for _, c := range overTime {
-		if err := add(c.File, c.Title, plots[c.File], chartH); err != nil {
+		p, ok := plots[c.File]
+		if !ok {
+			// Kept as it was drawn (see overTimeCharts).
+			out = append(out, c)
+			continue
+		}
+		if err := add(c.File, c.Title, p, chartH); err != nil {
 			return nil, err
 		}
 	}

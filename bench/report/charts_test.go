@@ -13,6 +13,7 @@ import (
 	"fanout/bench/limits"
 	"fanout/bench/load"
 	"fanout/bench/result"
+	"fanout/bench/scenario"
 	"fanout/bench/servertiming"
 )
 
@@ -266,5 +267,42 @@ func TestChartsRefuseThinTails(t *testing.T) {
 	}
 	if texts := svgTexts(t, file); !hasText(texts, "p99") {
 		t.Errorf("the latency over time of slices of 1000 requests has no p99: %q", texts)
+	}
+}
+
+// TestRebuildKeepsChartsItCannotRedraw: a committed reference run has its
+// latency over time charts but not the results files they were drawn
+// from. Rebuilding its report keeps each such chart as it is, linked, with
+// a title that says why, rather than dropping its section.
+func TestRebuildKeepsChartsItCannotRedraw(t *testing.T) {
+	dir := t.TempDir()
+	s := fixture()
+	for i := range s.Runs {
+		s.Runs[i].File = s.Runs[i].Variant + "-" + scenario.FormatRate(s.Runs[i].Rate) + ".bin"
+	}
+	if err := result.Write(dir, s); err != nil {
+		t.Fatal(err)
+	}
+	const kept = "concurrent-50-over-time.svg"
+	const drawn = "<svg><!-- drawn from the results file --></svg>"
+	if err := os.WriteFile(filepath.Join(dir, kept), []byte(drawn), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Rebuild(dir); err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, ReportFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "### Latency over the run: concurrent at 50 req/s" + KeptNote + "\n\n![Latency over the run: concurrent at 50 req/s" + KeptNote + "](" + kept + ")"; !strings.Contains(string(md), want) {
+		t.Errorf("report.md does not keep %s:\n%s", kept, md)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, kept)); err != nil || string(b) != drawn {
+		t.Errorf("the kept chart was changed: %q, %v", b, err)
+	}
+	// A run with neither its results file nor a chart has no section.
+	if strings.Contains(string(md), "sequential-50-over-time.svg") {
+		t.Errorf("report.md links a chart that does not exist:\n%s", md)
 	}
 }

@@ -84,14 +84,20 @@ func binWidth(span time.Duration) time.Duration {
 	return max((span / 20).Round(10*time.Millisecond), 50*time.Millisecond)
 }
 
+// KeptNote ends the title of a chart kept as it was drawn, because the
+// results file it was drawn from is gone.
+const KeptNote = " (as first drawn: its results file is gone)"
+
 // overTimeCharts draws, for each measured run whose results file is in dir,
 // its latency over the run: p50, p99 and max of the requests started in
 // each slice of time, and each failed request as a point. A slice of fewer
 // than load.MinSamples requests has no p99 point, as the tables show no
 // p99 of so few. A percentile of
 // the whole run hides a queue that grows (each request waiting longer
-// than the one before); these lines show it. A run without its file
-// (pruned, or an older result) has no chart.
+// than the one before); these lines show it. A run without its results
+// file (a committed reference run, whose .bin files are not committed)
+// keeps the chart drawn before, if the directory has it, without a plot
+// in the map; else it has no chart.
 func overTimeCharts(dir string, s *result.Scenario) ([]Chart, map[string]*plot.Plot) {
 	var charts []Chart
 	plots := map[string]*plot.Plot{}
@@ -99,8 +105,17 @@ func overTimeCharts(dir string, s *result.Scenario) ([]Chart, map[string]*plot.P
 		if r.Probe || r.File == "" {
 			continue
 		}
+		file := strings.TrimSuffix(r.File, filepath.Ext(r.File)) + "-over-time.svg"
+		title := fmt.Sprintf("Latency over the run: %s at %s req/s", Label(r.Variant, r.Mode, r.PoolSize), scenario.FormatRate(r.Rate))
 		hits, err := readHits(filepath.Join(dir, r.File))
 		if errors.Is(err, os.ErrNotExist) {
+			// A committed reference run keeps its charts but not its
+			// results files, which are large: a chart drawn when the
+			// run was made cannot be drawn again, so it is kept as it
+			// is, and its title says so.
+			if _, err := os.Stat(filepath.Join(dir, file)); err == nil {
+				charts = append(charts, Chart{File: file, Title: title + KeptNote})
+			}
 			continue
 		}
 		if err != nil {
@@ -112,8 +127,7 @@ func overTimeCharts(dir string, s *result.Scenario) ([]Chart, map[string]*plot.P
 		if p == nil {
 			continue
 		}
-		file := strings.TrimSuffix(r.File, filepath.Ext(r.File)) + "-over-time.svg"
-		charts = append(charts, Chart{File: file, Title: fmt.Sprintf("Latency over the run: %s at %s req/s", Label(r.Variant, r.Mode, r.PoolSize), scenario.FormatRate(r.Rate))})
+		charts = append(charts, Chart{File: file, Title: title})
 		plots[file] = p
 	}
 	return charts, plots
