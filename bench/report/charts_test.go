@@ -288,21 +288,15 @@ func TestRebuildKeepsChartsItCannotRedraw(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, kept), []byte(drawn), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := Rebuild(dir); err != nil {
-		t.Fatal(err)
-	}
-	md, err := os.ReadFile(filepath.Join(dir, ReportFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := "### Latency over the run: concurrent at 50 req/s" + KeptNote + "\n\n![Latency over the run: concurrent at 50 req/s" + KeptNote + "](" + kept + ")"; !strings.Contains(string(md), want) {
+	md := rebuilt(t, dir)
+	if want := "### Latency over the run: concurrent at 50 req/s" + KeptNote + "\n\n![Latency over the run: concurrent at 50 req/s" + KeptNote + "](" + kept + ")"; !strings.Contains(md, want) {
 		t.Errorf("report.md does not keep %s:\n%s", kept, md)
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, kept)); err != nil || string(b) != drawn {
 		t.Errorf("the kept chart was changed: %q, %v", b, err)
 	}
 	// A run with neither its results file nor a chart has no section.
-	if strings.Contains(string(md), "sequential-50-over-time.svg") {
+	if strings.Contains(md, "sequential-50-over-time.svg") {
 		t.Errorf("report.md links a chart that does not exist:\n%s", md)
 	}
 }

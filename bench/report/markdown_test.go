@@ -65,6 +65,19 @@ func TestMarkdownCapacityBelowFloor(t *testing.T) {
 	}
 }
 
+// rebuilt rebuilds the report of dir and returns its report.md.
+func rebuilt(t *testing.T, dir string) string {
+	t.Helper()
+	if err := Rebuild(dir); err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, ReportFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(md)
+}
+
 func TestRebuildAnInterruptedRun(t *testing.T) {
 	dir := t.TempDir()
 	s := fixture()
@@ -73,15 +86,8 @@ func TestRebuildAnInterruptedRun(t *testing.T) {
 	if err := result.Write(dir, s); err != nil {
 		t.Fatal(err)
 	}
-	if err := Rebuild(dir); err != nil {
-		t.Fatal(err)
-	}
-	md, err := os.ReadFile(filepath.Join(dir, ReportFile))
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The mark is at the top, before any table.
-	out := string(md)
+	out := rebuilt(t, dir)
 	if i, tbl := strings.Index(out, "**INTERRUPTED**"), strings.Index(out, "| "); i < 0 || i > tbl {
 		t.Errorf("report.md does not say at the top that the run was interrupted:\n%s", out)
 	}
