@@ -241,13 +241,25 @@ func TestSearchRounds(t *testing.T) {
 }
 
 // TestSearchRealServer runs the search with real attacks against a server
-// with one worker taking 5ms a request: its knee is at most 200 req/s, and
-// past it a queue builds.
+// with one worker taking about 5 ms a request: its knee is near 200 req/s,
+// and past it a queue builds. On a busy machine (make test runs it under
+// -race beside other builds) the worker's sleeps overrun and the
+// scheduler adds tens of milliseconds to a few requests, so the test
+// judges ratios: the knee is measured from the worker's own busy time,
+// the SLO's p99 is fifty service times, and the capacity must lie between
+// a quarter of the knee and just past it.
 func TestSearchRealServer(t *testing.T) {
-	var mu sync.Mutex
+	var (
+		mu     sync.Mutex
+		busy   time.Duration // the worker's time serving, summed
+		served int
+	)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
+		start := time.Now()
 		time.Sleep(5 * time.Millisecond)
+		busy += time.Since(start)
+		served++
 		mu.Unlock()
 	}))
 	defer srv.Close()
@@ -260,18 +272,23 @@ func TestSearchRealServer(t *testing.T) {
 		return Outcome{P99: rep.Latency.P99, Success: rep.Complete, Requests: rep.Requests,
 			Limited: rep.Limited(rate), Slope: rep.LatencySlope}, nil
 	}
-	s := Search{SLO: SLO{P99: 50 * time.Millisecond, Success: 0.99}, Start: 100, Max: 1000, Precision: 0.15,
+	s := Search{SLO: SLO{P99: 250 * time.Millisecond, Success: 0.99}, Start: 50, Max: 1000, Precision: 0.15,
 		Step: 500 * time.Millisecond, Hold: 3 * time.Second, MinSamples: 150, Budget: 40 * time.Second, Probe: probe,
 		Round: func(r float64) float64 { return float64(int(r + 0.5)) }}
 	res, err := s.Run(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Generous bounds, as the machine may be busy: the capacity held for
-	// the hold period, and it is not past the knee.
-	if res.Capacity == 0 || res.Capacity > 200 || res.HeldFor < s.Hold || !heldAt(res, res.Capacity) {
-		t.Fatalf("capacity %.0f req/s held for %v, want a rate up to the knee (200) that held %v; points %+v",
-			res.Capacity, res.HeldFor, s.Hold, res.Points)
+	mu.Lock()
+	knee := float64(served) / busy.Seconds()
+	mu.Unlock()
+	t.Logf("capacity %.0f req/s, knee %.0f req/s, %d probes", res.Capacity, knee, len(res.Points))
+	// The capacity held for the hold period, it is not past the knee
+	// (15 %: the search's precision), and the search did not give up
+	// far below it.
+	if res.Capacity < knee/4 || res.Capacity > 1.15*knee || res.HeldFor < s.Hold || !heldAt(res, res.Capacity) {
+		t.Fatalf("capacity %.0f req/s held for %v, want a rate between %.0f and %.0f (the knee %.0f measured from %d requests) that held %v; points %+v",
+			res.Capacity, res.HeldFor, knee/4, 1.15*knee, knee, served, s.Hold, res.Points)
 	}
 }
 
