@@ -151,6 +151,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The gateway and the mocks are built from the repository's sources:
+	// without them nothing can run, which is a matter of usage (2), not a
+	// failed expectation (1).
+	if _, err := launch.ModuleRoot(ctx); err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 2
+	}
 	opts := harness.Options{Out: *out, Write: report.Write, Seed: *seed}
 	if !*quiet {
 		opts.Progress = stdout
@@ -207,12 +214,13 @@ func resolve(dir, arg string) (string, error) {
 	}
 	name := strings.TrimSuffix(strings.TrimSuffix(arg, ".yaml"), ".yml")
 	dirs := []string{dir}
+	var rootErr error
 	if !filepath.IsAbs(dir) {
-		if root, err := launch.ModuleRoot(context.Background()); err == nil {
-			if d := filepath.Join(root, dir); d != filepath.Clean(dir) {
-				dirs = append(dirs, d)
-			}
+		root, err := launch.ModuleRoot(context.Background())
+		if d := filepath.Join(root, dir); err == nil && d != filepath.Clean(dir) {
+			dirs = append(dirs, d)
 		}
+		rootErr = err
 	}
 	for _, d := range dirs {
 		for _, ext := range []string{".yaml", ".yml"} {
@@ -235,6 +243,10 @@ func resolve(dir, arg string) (string, error) {
 		}
 	}
 	if len(known) == 0 {
+		if rootErr != nil {
+			// Outside the repository: say where the scenarios are.
+			return "", fmt.Errorf("no scenario %q: no scenario files in %s, and %w; or name a scenario file, or a directory of them with -scenarios", name, strings.Join(dirs, " or "), rootErr)
+		}
 		return "", fmt.Errorf("no scenario %q: no scenario files in %s", name, strings.Join(dirs, " or "))
 	}
 	slices.Sort(known)

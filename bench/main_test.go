@@ -444,3 +444,55 @@ func TestCheckRefusesUnroutedTargets(t *testing.T) {
 		t.Errorf("-check of served targets: exit %d\n%s", code, stderr.String())
 	}
 }
+
+// TestOutsideTheRepository runs the bench binary from a directory outside
+// the repository: built elsewhere, it says where the scenarios are and
+// exits 2, before anything starts, for a name and for a file alike; built
+// in the repository's bin/ (as make bench does), it finds the scenarios
+// by itself.
+func TestOutsideTheRepository(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the bench binary")
+	}
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := t.TempDir()
+	bin := filepath.Join(elsewhere, "bench")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	quick := filepath.Join(root, "scenarios", "quick.yaml")
+	for _, args := range [][]string{{"-check", "talk"}, {"talk"}, {"-out", filepath.Join(elsewhere, "out"), quick}} {
+		cmd := exec.Command(bin, args...)
+		cmd.Dir = elsewhere
+		out, err := cmd.CombinedOutput()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+			t.Errorf("bench %v outside the repository: %v, want exit status 2\n%s", args, err, out)
+		}
+		if !strings.Contains(string(out), "run bench from the repository's checkout") {
+			t.Errorf("bench %v does not say where the scenarios are:\n%s", args, out)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(elsewhere, "out")); !os.IsNotExist(err) {
+		t.Errorf("a run started outside the repository: %v", err)
+	}
+
+	// The binary in the repository's bin/ finds them from anywhere.
+	inRepo := filepath.Join(root, "bin", "bench-test-"+filepath.Base(elsewhere))
+	if err := os.MkdirAll(filepath.Dir(inRepo), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(inRepo) })
+	if out, err := exec.Command("go", "build", "-o", inRepo, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(inRepo, "-check", "talk")
+	cmd.Dir = elsewhere
+	out, err := cmd.CombinedOutput()
+	if want := "ok  " + filepath.Join(root, "scenarios", "talk.yaml"); err != nil || !strings.Contains(string(out), want) {
+		t.Errorf("bin/bench -check talk from %s: %v, want %q\n%s", elsewhere, err, want, out)
+	}
+}

@@ -100,18 +100,54 @@ func lockFile(path string) (unlock func(), err error) {
 	}, nil
 }
 
-// ModuleRoot returns the directory of the go.mod that governs the current
-// directory.
+// Module is the module path of Fanout's go.mod: the repository whose
+// sources the bench builds and whose scenarios it runs.
+const Module = "fanout"
+
+// ModuleRoot returns the root of Fanout's repository: the directory of the
+// go.mod that governs the current directory, when it is Fanout's, else
+// the repository that holds the running executable (bin/bench run from
+// another directory), found by walking up from it. The error says where
+// it looked.
 func ModuleRoot(ctx context.Context) (string, error) {
 	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
 	if err != nil {
-		return "", fmt.Errorf("find module root: go env GOMOD: %w", err)
+		return "", fmt.Errorf("find Fanout's repository: go env GOMOD: %w", err)
 	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", errors.New("find module root: not inside a Go module")
+	if gomod := strings.TrimSpace(string(out)); gomod != "" && gomod != os.DevNull && isFanout(gomod) {
+		return filepath.Dir(gomod), nil
 	}
-	return filepath.Dir(gomod), nil
+	exe, err := os.Executable()
+	if err == nil {
+		exe, err = filepath.EvalSymlinks(exe)
+	}
+	if err == nil {
+		for d := filepath.Dir(exe); ; d = filepath.Dir(d) {
+			if isFanout(filepath.Join(d, "go.mod")) {
+				return d, nil
+			}
+			if filepath.Dir(d) == d {
+				break
+			}
+		}
+	}
+	wd, _ := os.Getwd()
+	return "", fmt.Errorf("find Fanout's repository: neither the current directory (%s) nor the directory of this executable (%s) is inside it: "+
+		"run bench from the repository's checkout, or the bin/bench that make bench builds there", wd, exe)
+}
+
+// isFanout reports whether gomod is a go.mod file of module Module.
+func isFanout(gomod string) bool {
+	b, err := os.ReadFile(gomod)
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "module" {
+			return strings.Trim(f[1], `"`) == Module
+		}
+	}
+	return false
 }
 
 // listedPackage is the part of `go list -json` output that the key needs.
