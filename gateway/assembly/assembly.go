@@ -14,7 +14,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
+	"slices"
+	"strings"
 	"sync"
 
 	"fanout/gateway/fanout"
@@ -101,6 +104,9 @@ func New(cfg config.Config, log *slog.Logger) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := knownBackends(doc, cfg.Backends); err != nil {
+		return nil, err
+	}
 	opts := cfg.Options
 	if opts.MaxConnWaitTimeout <= 0 {
 		// Waiting longer than the request may last helps nobody.
@@ -145,6 +151,31 @@ func New(cfg config.Config, log *slog.Logger) (*Gateway, error) {
 		return nil, err
 	}
 	return &Gateway{srv: srv, exec: exec, backends: clients, failed: make(chan struct{}), store: a.store, devToken: a.dev}, nil
+}
+
+// knownBackends refuses a configured backend that no call of the document
+// names: a misspelt -backend result=HOST:PORT would otherwise be accepted
+// and ignored, and the calls it was meant for would go to the default
+// address of "results". The error names the backends the document calls.
+func knownBackends(doc *spec.Spec, backends map[string]backend.Backend) error {
+	var known []string
+	for _, op := range doc.Operations() {
+		if op.Fanout == nil {
+			continue
+		}
+		for _, c := range op.Fanout.Calls {
+			if !slices.Contains(known, c.Backend) {
+				known = append(known, c.Backend)
+			}
+		}
+	}
+	slices.Sort(known)
+	for _, name := range slices.Sorted(maps.Keys(backends)) {
+		if !slices.Contains(known, name) {
+			return fmt.Errorf("backends: unknown backend %q: the document calls %s", name, strings.Join(known, ", "))
+		}
+	}
+	return nil
 }
 
 // Server returns the gateway's server, for its handler and metrics.

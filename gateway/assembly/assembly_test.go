@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"strings"
 	"testing"
@@ -100,6 +101,11 @@ func TestNewRefuses(t *testing.T) {
 		{"mode", func(c *config.Config) { c.Mode = "parallel" }, "parallel"},
 		// The document's calls name backends the config must have.
 		{"backend", func(c *config.Config) { delete(c.Backends, "layers") }, `"layers"`},
+		// A backend no call names (a misspelt -backend result=...) is
+		// refused, naming the ones the document calls.
+		{"unknown backend", func(c *config.Config) {
+			maps.Copy(c.Backends, config.Backends(map[string]string{"result": "127.0.0.1:9104"}))
+		}, `unknown backend "result": the document calls experiments, layers, projects, results`},
 		// No backend at all.
 		{"no backends", func(c *config.Config) { clear(c.Backends) }, "no backends"},
 	} {

@@ -170,7 +170,7 @@ Config file (YAML, unknown fields are errors; the values shown are the defaults)
   redis: ""                 # redis://HOST:PORT/DB shared by replicas; "": in memory
   max_conns: {{.MaxConns}}            # per backend (flag: -max-backend-conns)
   backend_timeout: {{.Options.Timeout}}       # per call; 0 = only the request deadline
-  backends:                 # added to the defaults; a backend's own limits win
+  backends:                 # over the defaults, by name; a backend's own limits win
     results: {addr: {{(index .Backends "results").Addr}}, max_conns: 64, timeout: 500ms}
   read_timeout: {{.ReadTimeout}}          # limits on clients; see the flags below
   header_timeout: {{.HeaderTimeout}}
@@ -255,7 +255,7 @@ func (c *Config) flags(file *string, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.Tokens, "tokens", c.Tokens, "tokens `FILE` (YAML); none: a development token is generated and printed on stderr")
 	fs.StringVar(&c.Auth, "auth", c.Auth, "bearer tokens on /v2: on, or off (labs only: anyone gets in, unlimited)")
 	fs.StringVar(&c.Redis, "redis", c.Redis, "store of rate limits and idempotency records shared by replicas, `URL` redis://HOST:PORT/DB; none: in memory")
-	fs.Var(backendFlag(c.Backends), "backend", "backend address `NAME=HOST:PORT`, repeatable; adds to or replaces the defaults")
+	fs.Var(backendFlag(c.Backends), "backend", "backend address `NAME=HOST:PORT`, repeatable; replaces the default address of NAME, one of the backends the document calls")
 
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "time to receive a whole request, headers and body, from its first byte (on a new connection, from its opening); slower clients get 408")
 	fs.DurationVar(&c.HeaderTimeout, "header-timeout", c.HeaderTimeout, "time to receive a request's line and headers, from a new connection's opening or a keep-alive request's first byte; a connection that sends nothing in it is closed (408)")
