@@ -496,3 +496,68 @@ func TestOutsideTheRepository(t *testing.T) {
 		t.Errorf("bin/bench -check talk from %s: %v, want %q\n%s", elsewhere, err, want, out)
 	}
 }
+
+// TestReadmeCurlExamplesCarryTheToken: every curl example of the README
+// that calls /v2 sends the token, and under one name, $FANOUT_TOKEN (the
+// SDK example's default too), so that a newcomer who sets it once can paste
+// each example. Only the gateway's own start-up line shows a literal token.
+func TestReadmeCurlExamplesCarryTheToken(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for i, line := range strings.Split(string(b), "\n") {
+		if !strings.Contains(line, "curl ") || !strings.Contains(line, ":8080") {
+			continue
+		}
+		n++
+		if strings.Contains(line, "Bearer dev_") {
+			continue // what the gateway prints at start-up
+		}
+		if !strings.Contains(line, `-H "Authorization: Bearer $FANOUT_TOKEN"`) {
+			t.Errorf("README.md:%d: a curl example without the token $FANOUT_TOKEN: %s", i+1, line)
+		}
+	}
+	if n < 5 {
+		t.Errorf("found %d curl examples in README.md, want the 304, paging and token ones at least", n)
+	}
+	for _, other := range []string{"$TOKEN", "$secret"} {
+		if strings.Contains(string(b), other) {
+			t.Errorf("README.md names the token %s too: one name, $FANOUT_TOKEN", other)
+		}
+	}
+}
+
+// TestReadmeListsThePrerequisites: the README names what make test needs
+// beyond Go, each program .ci/run installs, and the Go version of go.mod.
+func TestReadmeListsThePrerequisites(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci, err := os.ReadFile("../.ci/run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gomod, err := os.ReadFile("../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	goLine := regexp.MustCompile(`(?m)^go (\S+)$`).FindSubmatch(gomod)
+	if goLine == nil {
+		t.Fatal("go.mod has no go line")
+	}
+	_, section, _ := strings.Cut(string(readme), "## Prerequisites\n")
+	section, _, _ = strings.Cut(section, "\n## ")
+	want := []string{"Go " + string(goLine[1]), "chromium", "redis-server", "node", "npm", ".ci/run", "apt-get"}
+	// Every package .ci/run installs is named with its apt-get line.
+	for _, m := range regexp.MustCompile(`missing\+=\(([^)]*)\)`).FindAllStringSubmatch(string(ci), -1) {
+		want = append(want, "apt-get install "+m[1])
+	}
+	for _, w := range want {
+		if !strings.Contains(section, w) {
+			t.Errorf("the README's prerequisites do not name %q:\n%s", w, section)
+		}
+	}
+}
