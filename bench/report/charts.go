@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -181,6 +183,13 @@ func percentileChart(s *result.Scenario, rate float64) *plot.Plot {
 	p.Y.Label.Text = "latency (ms, log scale)"
 	names := []string{"p50", "p90", "p99", "p99.9", "max"}
 	p.NominalX(names...)
+	var legends []func()
+	if s.Limits != nil {
+		cp := s.Limits.CriticalPath
+		legends = append(legends, limitLine(p, "critical path", plotter.XYs{{X: 0, Y: ms(cp.P50)}, {X: 1, Y: ms(cp.P90)}, {X: 2, Y: ms(cp.P99)}, {X: 3, Y: ms(cp.P999)}}, color.Black))
+		sum := s.Limits.Sum
+		legends = append(legends, limitLine(p, "sum", plotter.XYs{{X: 0, Y: ms(sum.P50)}, {X: 1, Y: ms(sum.P90)}, {X: 2, Y: ms(sum.P99)}, {X: 3, Y: ms(sum.P999)}}, color.Gray{Y: 128}))
+	}
 	n := 0
 	for i, v := range s.Variants {
 		r, ok := s.Run(v, rate)
@@ -200,11 +209,8 @@ func percentileChart(s *result.Scenario, rate float64) *plot.Plot {
 			n++
 		}
 	}
-	if s.Limits != nil {
-		cp := s.Limits.CriticalPath
-		limitLine(p, "critical path", plotter.XYs{{X: 0, Y: ms(cp.P50)}, {X: 1, Y: ms(cp.P90)}, {X: 2, Y: ms(cp.P99)}, {X: 3, Y: ms(cp.P999)}}, color.Black)
-		sum := s.Limits.Sum
-		limitLine(p, "sum", plotter.XYs{{X: 0, Y: ms(sum.P50)}, {X: 1, Y: ms(sum.P90)}, {X: 2, Y: ms(sum.P99)}, {X: 3, Y: ms(sum.P999)}}, color.Gray{Y: 128})
+	for _, legend := range legends {
+		legend()
 	}
 	if n == 0 {
 		return nil
@@ -213,16 +219,21 @@ func percentileChart(s *result.Scenario, rate float64) *plot.Plot {
 	return p
 }
 
-func limitLine(p *plot.Plot, name string, pts plotter.XYs, c color.Color) {
+// limitLine draws a limit as a dashed line and returns the function that
+// names it in the legend. Charts draw their limits before their series,
+// and thinner: a series that runs along its limit (concurrent at the
+// critical path) is drawn over it and stays visible, where a limit drawn
+// last would hide it; the legend still lists the series first.
+func limitLine(p *plot.Plot, name string, pts plotter.XYs, c color.Color) (legend func()) {
 	l, err := plotter.NewLine(pts)
 	if err != nil {
-		return
+		return func() {}
 	}
 	l.Color = c
-	l.Width = vg.Points(1.5)
+	l.Width = vg.Points(1)
 	l.Dashes = []vg.Length{vg.Points(6), vg.Points(3)}
 	p.Add(l)
-	p.Legend.Add(name+" (limit)", l)
+	return func() { p.Legend.Add(name+" (limit)", l) }
 }
 
 // addSeries draws pts on p as the i-th series, a line with its points in
@@ -240,8 +251,62 @@ func addSeries(p *plot.Plot, name string, pts plotter.XYs, i int) (*plotter.Scat
 	return points, nil
 }
 
+// palette holds the colours of the first series of a chart: the
+// Okabe–Ito colours, which stay apart for readers with a colour-vision
+// deficiency, without their black (the limits' colour), their yellow
+// (unreadable on white) and their vermillion (too close to failColor),
+// then a few more as far from those.
+var palette = []color.RGBA{
+	{0, 114, 178, 255}, {230, 159, 0, 255}, {0, 158, 115, 255}, {204, 121, 167, 255}, {86, 180, 233, 255},
+	{140, 86, 75, 255}, {188, 189, 34, 255}, {117, 112, 179, 255}, {0, 0, 128, 255}, {255, 127, 80, 255},
+}
+
+// failColor marks failed requests; no series has it.
+var failColor = color.RGBA{R: 220, A: 255}
+
+// seriesColor is the colour of the i-th series of a chart: one of palette,
+// then, for charts with more series (the memory chart has one per mode and
+// rate), hues a golden angle apart at two brightnesses, so that no two
+// series of a chart share a colour, as plotutil's seven colours did from
+// the eighth on.
+func seriesColor(i int) color.Color {
+	if i < len(palette) {
+		return palette[i]
+	}
+	k := i - len(palette)
+	h := math.Mod(0.1+float64(k)*0.618034, 1)
+	v := 0.8
+	if k%2 == 1 {
+		v = 0.55
+	}
+	return hsv(h, 0.75, v)
+}
+
+// hsv converts a hue, saturation and value (each in [0, 1]) to a colour.
+func hsv(h, s, v float64) color.RGBA {
+	i := math.Floor(h * 6)
+	f := h*6 - i
+	p, q, t := v*(1-s), v*(1-f*s), v*(1-(1-f)*s)
+	var r, g, b float64
+	switch int(i) % 6 {
+	case 0:
+		r, g, b = v, t, p
+	case 1:
+		r, g, b = q, v, p
+	case 2:
+		r, g, b = p, v, t
+	case 3:
+		r, g, b = p, q, v
+	case 4:
+		r, g, b = t, p, v
+	default:
+		r, g, b = v, p, q
+	}
+	return color.RGBA{R: uint8(r * 255), G: uint8(g * 255), B: uint8(b * 255), A: 255}
+}
+
 func style(l *plotter.Line, pts *plotter.Scatter, i int) {
-	c := plotutil.Color(i)
+	c := seriesColor(i)
 	l.Color = c
 	l.Width = vg.Points(1.5)
 	if pts != nil {
@@ -262,6 +327,12 @@ func rateChart(s *result.Scenario, stat string) *plot.Plot {
 	logY(p)
 	p.X.Label.Text = "offered rate (req/s)"
 	p.Y.Label.Text = stat + " latency (ms, log scale)"
+	legend := func() {}
+	if s.Limits != nil && len(s.Rates) > 0 {
+		lo, hi := s.Rates[0], s.Rates[len(s.Rates)-1]
+		d, _ := s.Limits.CriticalPath.Stat(stat)
+		legend = limitLine(p, "critical path "+stat, plotter.XYs{{X: lo, Y: ms(d)}, {X: hi, Y: ms(d)}}, color.Black)
+	}
 	n := 0
 	for i, v := range s.Variants {
 		var pts plotter.XYs
@@ -283,11 +354,7 @@ func rateChart(s *result.Scenario, stat string) *plot.Plot {
 			n++
 		}
 	}
-	if s.Limits != nil && len(s.Rates) > 0 {
-		lo, hi := s.Rates[0], s.Rates[len(s.Rates)-1]
-		d, _ := s.Limits.CriticalPath.Stat(stat)
-		limitLine(p, "critical path "+stat, plotter.XYs{{X: lo, Y: ms(d)}, {X: hi, Y: ms(d)}}, color.Black)
-	}
+	legend()
 	if n == 0 {
 		return nil
 	}
@@ -298,11 +365,27 @@ func rateChart(s *result.Scenario, stat string) *plot.Plot {
 func capacityChart(s *result.Scenario) *plot.Plot {
 	p := newPlot()
 	p.Y.Label.Text = "highest rate within the SLO (req/s)"
-	var vals plotter.Values
-	var names []string
+	// A search that found no capacity has a bound instead ("below 102":
+	// the floor of enough samples, or the lowest rate that failed). It is
+	// drawn as a pale bar up to that bound with its text, never as a bar
+	// of 0, which would read as a gateway that served nothing.
+	var vals, bounds plotter.Values
+	var names, texts []string
 	for _, c := range s.Capacity {
-		vals = append(vals, c.Capacity)
+		bound := 0.0
+		if c.Capacity == 0 {
+			bound = c.Floor
+			if bound == 0 && c.Searched == 0 {
+				bound = c.Ceiling
+			}
+		}
+		vals, bounds = append(vals, c.Capacity), append(bounds, bound)
 		names = append(names, Label(c.Variant, c.Mode, c.PoolSize))
+		text := CapacityText(c)
+		if c.Capacity == 0 {
+			text, _, _ = strings.Cut(text, " (")
+		}
+		texts = append(texts, text)
 	}
 	if len(vals) == 0 {
 		return nil
@@ -311,12 +394,19 @@ func capacityChart(s *result.Scenario) *plot.Plot {
 	if err != nil {
 		return nil
 	}
-	bars.Color = plotutil.Color(0)
+	bars.Color = seriesColor(0)
 	p.Add(bars)
+	if slices.ContainsFunc(bounds, func(b float64) bool { return b > 0 }) {
+		if below, err := plotter.NewBarChart(bounds, vg.Points(40)); err == nil {
+			below.Color = color.Gray{Y: 225}
+			below.LineStyle.Dashes = []vg.Length{vg.Points(3), vg.Points(2)}
+			p.Add(below)
+		}
+	}
 	var pts plotter.XYLabels
 	for i, v := range vals {
-		pts.XYs = append(pts.XYs, plotter.XY{X: float64(i), Y: v})
-		pts.Labels = append(pts.Labels, fmt.Sprintf("%.0f", v))
+		pts.XYs = append(pts.XYs, plotter.XY{X: float64(i), Y: max(v, bounds[i])})
+		pts.Labels = append(pts.Labels, texts[i])
 	}
 	if labels, err := plotter.NewLabels(pts); err == nil {
 		for i := range labels.TextStyle {
@@ -417,24 +507,42 @@ func timelineChart(s *result.Scenario, rate float64, success bool) *plot.Plot {
 	// Each event line is named beside its top, so a reader need not look
 	// the offsets up in the report's table: on its right, or on its left
 	// in the right half of the run, where the name would leave the chart.
+	// Events close in time would write their names over each other: a
+	// name that would overlap one already placed goes a line lower.
 	var names, leftNames plotter.XYLabels
+	var placed [][]span // by line, the x spans of the names on it
+	perPoint := (p.X.Max - p.X.Min) / (0.8 * chartW.Points())
 	for _, e := range s.Events {
 		x := e.At.Seconds()
-		lo, hi, at := 0.0, 100.0, 118.0
+		lo, hi := 0.0, 100.0
 		if !success {
-			lo, hi, at = p.Y.Min, top, top/1.6
+			lo, hi = p.Y.Min, top
 		}
 		if l, err := plotter.NewLine(plotter.XYs{{X: x, Y: lo}, {X: x, Y: hi}}); err == nil {
 			l.Color = color.Gray{Y: 100}
 			l.Dashes = []vg.Length{vg.Points(2), vg.Points(2)}
 			p.Add(l)
 		}
-		side := &names
+		name := eventName(e)
+		width := (float64(utf8.RuneCountInString(name))*labelCharWidth + 6) * perPoint
+		side, sp := &names, span{x, x + width}
 		if x > right/2 {
-			side = &leftNames
+			side, sp = &leftNames, span{x - width, x}
+		}
+		line := 0
+		for line < len(placed) && slices.ContainsFunc(placed[line], sp.overlaps) {
+			line++
+		}
+		if line == len(placed) {
+			placed = append(placed, nil)
+		}
+		placed[line] = append(placed[line], sp)
+		at := 118.0 - 8*float64(line)
+		if !success {
+			at = top / 1.6 / math.Pow(1.25, float64(line))
 		}
 		side.XYs = append(side.XYs, plotter.XY{X: x, Y: at})
-		side.Labels = append(side.Labels, eventName(e))
+		side.Labels = append(side.Labels, name)
 	}
 	if len(names.XYs) > 0 {
 		if l, err := plotter.NewLabels(names); err == nil {
@@ -453,6 +561,15 @@ func timelineChart(s *result.Scenario, rate float64, success bool) *plot.Plot {
 	}
 	return p
 }
+
+// labelCharWidth is about the width of one character of a chart's labels,
+// in points (10 pt Liberation Serif averages about half its size).
+const labelCharWidth = 5.5
+
+// span is an interval of a chart's X axis that a label takes.
+type span struct{ lo, hi float64 }
+
+func (a span) overlaps(b span) bool { return a.lo < b.hi && b.lo < a.hi }
 
 // gantt draws horizontal bars from start to end on their rows. A bar that
 // ends beyond clip (when clip > 0) is cut at clip, where a label gives its
@@ -545,7 +662,7 @@ func waterfallChart(s *result.Scenario, rate float64) (*plot.Plot, int) {
 		}
 		name := Label(r.Variant, r.Mode, r.PoolSize)
 		for _, c := range r.Timing.Calls {
-			rows = append(rows, row{label: name + " · " + c.Name, start: result.Millis(c.Start), end: result.Millis(c.Start + c.Duration), color: plotutil.Color(i)})
+			rows = append(rows, row{label: name + " · " + c.Name, start: result.Millis(c.Start), end: result.Millis(c.Start + c.Duration), color: seriesColor(i)})
 		}
 		total := result.Millis(r.Timing.Total)
 		totals = append(totals, total)

@@ -1,15 +1,19 @@
 package report
 
 import (
+	"image/color"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
+	"fanout/bench/capacity"
 	"fanout/bench/limits"
 	"fanout/bench/load"
 	"fanout/bench/result"
@@ -20,13 +24,9 @@ import (
 // svgTexts returns the texts an SVG file draws.
 func svgTexts(t *testing.T, file string) []string {
 	t.Helper()
-	b, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	for _, m := range regexp.MustCompile(`<text[^>]*>([^<]*)</text>`).FindAllStringSubmatch(string(b), -1) {
-		out = append(out, strings.TrimSpace(m[1]))
+	for _, l := range svgLabels(t, file) {
+		out = append(out, l.text)
 	}
 	return out
 }
@@ -298,5 +298,159 @@ func TestRebuildKeepsChartsItCannotRedraw(t *testing.T) {
 	// A run with neither its results file nor a chart has no section.
 	if strings.Contains(md, "sequential-50-over-time.svg") {
 		t.Errorf("report.md links a chart that does not exist:\n%s", md)
+	}
+}
+
+// svgLabel is one text an SVG file draws, where it draws it.
+type svgLabel struct {
+	x, y float64
+	text string
+}
+
+// svgLabels returns the texts of an SVG file with their positions.
+func svgLabels(t *testing.T, file string) []svgLabel {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []svgLabel
+	for _, m := range regexp.MustCompile(`<text x="([-0-9.]+)" y="([-0-9.]+)"[^>]*>([^<]*)</text>`).FindAllStringSubmatch(string(b), -1) {
+		x, _ := strconv.ParseFloat(m[1], 64)
+		y, _ := strconv.ParseFloat(m[2], 64)
+		out = append(out, svgLabel{x, y, strings.TrimSpace(m[3])})
+	}
+	return out
+}
+
+// TestEventLabelsDoNotOverlap: two events a second apart (overload's calm
+// and recovered) are named on two lines, not one over the other.
+func TestEventLabelsDoNotOverlap(t *testing.T) {
+	dir := t.TempDir()
+	s := fixture()
+	s.Phases = []string{"before", "calm", "recovered"}
+	s.Events = []result.Event{{At: 2 * time.Second, Phase: "calm", Rate: 100}, {At: 2200 * time.Millisecond, Phase: "recovered", Rate: 100}}
+	s.Runs[2].Timeline = append(s.Runs[2].Timeline, load.Bucket{Offset: 4 * time.Second, Requests: 10, Success: 1, P50: msd(41), P99: msd(41)})
+	if _, err := WriteCharts(dir, s); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"timeline.svg", "timeline-success.svg"} {
+		var at []svgLabel
+		for _, l := range svgLabels(t, filepath.Join(dir, f)) {
+			if strings.HasPrefix(l.text, "calm:") || strings.HasPrefix(l.text, "recovered:") {
+				at = append(at, l)
+			}
+		}
+		if len(at) != 2 {
+			t.Fatalf("%s: event labels %+v, want two", f, at)
+		}
+		// 10 px text: two names less than a line apart overlap.
+		if dy := math.Abs(at[0].y - at[1].y); dy < 10 {
+			t.Errorf("%s: %q and %q are %.1f px apart vertically, at x %.0f and %.0f: they overlap", f, at[0].text, at[1].text, dy, at[0].x, at[1].x)
+		}
+	}
+}
+
+// TestSeriesColoursAreDistinct: every series of a chart has its own
+// colour, none of them the failures' red or the limits' black and grey,
+// also beyond plotutil's seven (the memory chart draws a line per mode
+// and rate: fifteen for talk).
+func TestSeriesColoursAreDistinct(t *testing.T) {
+	rgb := func(c color.Color) [3]float64 {
+		r, g, b, _ := c.RGBA()
+		return [3]float64{float64(r >> 8), float64(g >> 8), float64(b >> 8)}
+	}
+	dist := func(a, b color.Color) float64 {
+		x, y := rgb(a), rgb(b)
+		return math.Sqrt((x[0]-y[0])*(x[0]-y[0]) + (x[1]-y[1])*(x[1]-y[1]) + (x[2]-y[2])*(x[2]-y[2]))
+	}
+	const apart = 50 // of 441, black to white
+	reserved := map[string]color.Color{"failures": failColor, "limit": color.Black, "sum limit": color.Gray{Y: 128}}
+	for i := range 16 {
+		for j := range i {
+			if d := dist(seriesColor(i), seriesColor(j)); d < apart {
+				t.Errorf("series %d and %d: colours %v and %v, %.0f apart", i, j, seriesColor(i), seriesColor(j), d)
+			}
+		}
+		for name, c := range reserved {
+			if d := dist(seriesColor(i), c); d < apart {
+				t.Errorf("series %d: colour %v, %.0f from the %s'", i, seriesColor(i), d, name)
+			}
+		}
+	}
+	// The memory chart of fifteen runs draws fifteen colours.
+	dir := t.TempDir()
+	s := fixture()
+	for len(s.Runs) < 15 {
+		s.Runs = append(s.Runs, s.Runs[len(s.Runs)%4])
+	}
+	for i := range s.Runs {
+		s.Runs[i].Samples = nil
+		for k := range 20 {
+			s.Runs[i].Samples = append(s.Runs[i].Samples, result.Sample{Offset: time.Duration(k) * time.Second, RSS: int64(20+i) << 20})
+		}
+	}
+	if _, err := WriteCharts(dir, s); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "memory.svg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, m := range regexp.MustCompile(`stroke:(#[0-9A-F]{6});stroke-width:1.5`).FindAllStringSubmatch(string(b), -1) {
+		seen[m[1]] = true
+	}
+	if len(seen) != 15 {
+		t.Errorf("memory.svg draws its 15 runs in %d colours: %v", len(seen), seen)
+	}
+}
+
+// TestLimitLinesAreBeneathTheSeries: a series along its limit (concurrent
+// at the critical path) is drawn after the limit, so over it, and stays
+// visible.
+func TestLimitLinesAreBeneathTheSeries(t *testing.T) {
+	dir := t.TempDir()
+	s := fixture()
+	if _, err := WriteCharts(dir, s); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"percentiles.svg", "rate-p50.svg"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		limit := strings.Index(string(b), "stroke-dasharray:6,3")
+		series := strings.Index(string(b), "stroke-width:1.5")
+		if limit < 0 || series < 0 || limit > series {
+			t.Errorf("%s: the limit line (at byte %d) is drawn after the first series (at byte %d), over it", f, limit, series)
+		}
+	}
+}
+
+// TestCapacityBelowAFloorIsNoZero: a search that found no capacity, only
+// a bound ("below 102"), draws a pale bar up to the bound with its text,
+// not a bar of 0.
+func TestCapacityBelowAFloorIsNoZero(t *testing.T) {
+	dir := t.TempDir()
+	s := fixture()
+	s.Rates = nil
+	s.Capacity = []result.Capacity{
+		{Variant: "concurrent", Mode: "concurrent", Result: capacity.Result{Capacity: 2700, HeldFor: 10 * time.Second}},
+		{Variant: "blocking", Mode: "blocking", Result: capacity.Result{Floor: 102}},
+	}
+	if _, err := WriteCharts(dir, s); err != nil {
+		t.Fatal(err)
+	}
+	texts := svgTexts(t, filepath.Join(dir, "capacity.svg"))
+	if !hasText(texts, "below 102") || !hasText(texts, "2700") {
+		t.Errorf("capacity.svg does not say below 102 beside 2700: %q", texts)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "capacity.svg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "fill:#E1E1E1") {
+		t.Error("capacity.svg draws no pale bar up to the bound")
 	}
 }

@@ -175,6 +175,11 @@ func overTimeChart(s *result.Scenario, r *result.Run, hits []hit) *plot.Plot {
 		top = append(top, plotter.XY{X: x, Y: ms(lat[len(lat)-1])})
 		lo = hi
 	}
+	legend := func() {}
+	if s.Limits != nil {
+		cp := ms(s.Limits.CriticalPath.P50)
+		legend = limitLine(p, "critical path p50", plotter.XYs{{X: 0, Y: cp}, {X: top[len(top)-1].X, Y: cp}}, color.Black)
+	}
 	for i, series := range []struct {
 		name string
 		pts  plotter.XYs
@@ -191,7 +196,7 @@ func overTimeChart(s *result.Scenario, r *result.Run, hits []hit) *plot.Plot {
 	}
 	if len(failed) > 0 {
 		if sc, err := plotter.NewScatter(failed); err == nil {
-			sc.Color = color.RGBA{R: 220, A: 255}
+			sc.Color = failColor
 			sc.Shape = draw.CrossGlyph{}
 			sc.Radius = vg.Points(2)
 			p.Add(sc)
@@ -202,10 +207,7 @@ func overTimeChart(s *result.Scenario, r *result.Run, hits []hit) *plot.Plot {
 			p.Legend.Add(name, sc)
 		}
 	}
-	if s.Limits != nil {
-		cp := ms(s.Limits.CriticalPath.P50)
-		limitLine(p, "critical path p50", plotter.XYs{{X: 0, Y: cp}, {X: top[len(top)-1].X, Y: cp}}, color.Black)
-	}
+	legend()
 	headroom(p)
 	return p
 }
