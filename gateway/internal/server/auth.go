@@ -209,12 +209,27 @@ func (s *Server) inScope(ctx *fasthttp.RequestCtx, o *operation, t *auth.Token) 
 	if t == nil || t.AllProjects() || o.scope != scopeBody {
 		return true
 	}
-	if id := projectOf(ctx.PostBody()); id > 0 && t.Sees(int64(id)) {
+	if sees(t, ctx.PostBody()) {
 		return true
 	}
+	s.hideProject(ctx)
+	return false
+}
+
+// sees reports whether the token (nil: authentication off) sees the
+// project of a JSON body, which must name one unless the token sees all.
+func sees(t *auth.Token, body []byte) bool {
+	if t == nil || t.AllProjects() {
+		return true
+	}
+	id := projectOf(body)
+	return id > 0 && t.Sees(int64(id))
+}
+
+// hideProject answers 404 as for a project that does not exist.
+func (s *Server) hideProject(ctx *fasthttp.RequestCtx) {
 	s.metrics.Error(metrics.KindNotFound)
 	problem.Write(ctx, problem.New(problem.TypeNotFound, fasthttp.StatusNotFound, "the project does not exist"))
-	return false
 }
 
 // hidden reports, after the run of a read, whether the project it names

@@ -188,6 +188,13 @@ func (s *Server) create(ctx *fasthttp.RequestCtx, o *operation, start time.Time,
 		s.writeMalformed(ctx, o, o.primary, "the id is not a JSON string")
 		return
 	}
+	// The backend's answer is not trusted to stay in the project the
+	// request named: a created resource the token does not see is not
+	// shown to it (nor recorded for a replay).
+	if !sees(requestToken(ctx), out.Body) {
+		s.writeMalformed(ctx, o, o.primary, "the created resource is in a project the token does not see")
+		return
+	}
 	// Without an Id schema to check it against, the id builds no Location.
 	if rule, ok := s.spec.ID(); ok {
 		if err := rule.Check(id); err != nil {

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"time"
@@ -18,9 +19,9 @@ import (
 // "The Idempotency-Key HTTP Header Field" describes them.
 //
 // A create that carries Idempotency-Key is performed at most once per token
-// and key. Its record in the store is keyed by sha256(token name + ":" +
-// key), so that two tokens never share a key, and holds the SHA-256 of the
-// body. The first attempt claims the key (a claim that lasts twice the
+// and key. Its record in the store is keyed by the SHA-256 of the token's
+// name, length-prefixed, and the key (namespacedKey), so that two tokens
+// never share a key, and holds the SHA-256 of the body. The first attempt claims the key (a claim that lasts twice the
 // request deadline, so that a gateway that dies mid-request frees it);
 // a repeat with the same body while the claim holds gets 409, one with
 // another body 422. Once the backend has answered, the response (status,
@@ -65,8 +66,8 @@ func (s *Server) idempotentCreate(ctx *fasthttp.RequestCtx, o *operation, start 
 		problem.Write(ctx, p)
 		return
 	}
-	name := ""
-	if t := requestToken(ctx); t != nil {
+	name, t := "", requestToken(ctx)
+	if t != nil {
 		name = t.Name
 	}
 	ns := namespacedKey(name, key)
@@ -88,6 +89,13 @@ func (s *Server) idempotentCreate(ctx *fasthttp.RequestCtx, o *operation, start 
 			"a request with this Idempotency-Key is still running; retry once it has ended"))
 		return
 	case store.Done:
+		if rec.Status < 300 && !sees(t, rec.Body) {
+			// The record was made while the token saw the project, or by
+			// a gateway that namespaced keys otherwise: it is not the
+			// caller's any more, and shows as a project it does not see.
+			s.hideProject(ctx)
+			return
+		}
 		for k, v := range rec.Headers {
 			ctx.Response.Header.Set(k, v)
 		}
@@ -134,11 +142,16 @@ func checkIdempotencyKey(key []byte) string {
 }
 
 // namespacedKey is the key of a token's Idempotency-Key, in the store and
-// to the backend: hex(sha256(name + ":" + key)).
+// to the backend: hex(sha256(len(name) + name + key)), the length an
+// 8-byte big-endian integer. The length prefix makes the encoding
+// injective: a separator would not, since a name may contain it (token
+// "a" with key "b:c" and token "a:b" with key "c" would share a record).
 func namespacedKey(name string, key []byte) string {
 	h := sha256.New()
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(name)))
+	h.Write(n[:])
 	h.Write([]byte(name))
-	h.Write([]byte{':'})
 	h.Write(key)
 	return hex.EncodeToString(h.Sum(nil))
 }

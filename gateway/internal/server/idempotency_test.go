@@ -12,8 +12,11 @@ import (
 	"fanout/gateway/internal/poll"
 	"fanout/gateway/internal/problem"
 	"fanout/gateway/internal/server"
+	"fanout/gateway/internal/store/redistest"
 	"fanout/mockbackends/mock"
 	"fanout/mockbackends/model"
+
+	"github.com/valyala/fasthttp"
 )
 
 // createdID is the id of a created experiment's body.
@@ -136,4 +139,64 @@ func TestIdempotencyKey(t *testing.T) {
 func next1(id string) string {
 	n, _ := strconv.Atoi(id)
 	return strconv.Itoa(n + 1)
+}
+
+// TestIdempotencyKeysNeverCrossTokens: the records of two tokens whose
+// names and keys join into the same text ("a" with "b:c", "a:b" with "c")
+// are apart. The second token neither replays the first one's create nor
+// learns from a 422 which keys the first one used.
+func TestIdempotencyKeysNeverCrossTokens(t *testing.T) {
+	c := startMocks(t, mock.Options{NoLatency: true, Seed: 1})
+	const aSecret, abSecret = "token-a-secret", "token-ab-secret"
+	tokens := assemblytest.TokensFile(t,
+		assemblytest.TokenEntry("a", aSecret, "[3]", "read-write", "{limit: 1000, per: 1s}"),
+		assemblytest.TokenEntry("a:b", abSecret, "[3, 4]", "read-write", "{limit: 1000, per: 1s}"))
+	g := serveHTTP(t, c, tokens, nil)
+	create := func(secret, body, key string) response {
+		return g.call(t, "POST", "/v2/experiments", secret, body, map[string]string{server.IdempotencyKeyHeader: key})
+	}
+	const three, four = `{"project_id":"3","name":"checkout button"}`, `{"project_id":"4","name":"checkout button"}`
+	first := createdID(t, create(aSecret, three, "b:c"))
+	// The same body: before, a replay of token a's experiment.
+	same := create(abSecret, three, "c")
+	if got := createdID(t, same); got == first || same.header.Get(server.ReplayedHeader) != "" {
+		t.Errorf("token a:b with key c got token a's experiment %s (replayed %q)", got, same.header.Get(server.ReplayedHeader))
+	}
+	createdID(t, create(aSecret, three, "b:e"))
+	// Another body: before, a 422 that told token a:b that a used b:e.
+	if other := create(abSecret, four, "e"); other.status != 201 {
+		t.Errorf("token a:b with key e and its own body: %d %s, want 201", other.status, other.body)
+	}
+}
+
+// TestIdempotentCreateStaysInScope: neither a created body nor a replayed
+// record shows a token an experiment of a project it does not see. The
+// fake experiments service creates every experiment in project 51; token
+// a sees it at first, and a restart with a tokens file that takes it away
+// leaves the record of that create in the shared store.
+func TestIdempotentCreateStaysInScope(t *testing.T) {
+	rs := redistest.Start(t)
+	const secret = "token-a-secret"
+	const body = `{"project_id":"3","name":"checkout button"}`
+	before := assemblytest.TokensFile(t, assemblytest.TokenEntry("a", secret, "[3, 51]", "read-write", "{limit: 1000, per: 1s}"))
+	after := assemblytest.TokensFile(t, assemblytest.TokenEntry("a", secret, "[3]", "read-write", "{limit: 1000, per: 1s}"))
+	create := func(g *gateway, key string) response {
+		return g.exchange(t, "POST", "/v2/experiments", func(req *fasthttp.Request) {
+			req.Header.Set("Authorization", "Bearer "+secret)
+			req.Header.SetContentType("application/json")
+			if key != "" {
+				req.Header.Set(server.IdempotencyKeyHeader, key)
+			}
+			req.SetBodyString(body)
+		}, nil)
+	}
+	first, _ := withFake(t, gatewayOptions{tokens: before, redis: rs.URL()})
+	createdID(t, create(first, "k1"))
+	restarted, _ := withFake(t, gatewayOptions{tokens: after, redis: rs.URL()})
+	if r := create(restarted, "k1"); r.status != 404 || strings.Contains(string(r.body), `"id"`) {
+		t.Errorf("the replay of a record out of the token's scope: %d %s, want 404", r.status, r.body)
+	}
+	if r := create(restarted, ""); r.status != 502 || strings.Contains(string(r.body), `"id"`) {
+		t.Errorf("a create the backend made out of the token's scope: %d %s, want 502", r.status, r.body)
+	}
 }
