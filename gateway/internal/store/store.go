@@ -76,8 +76,13 @@ type Store interface {
 // request is allowed while tat stays within the burst (per) of now. It
 // returns the decision and the new tat to store (the old one if refused).
 // Redis runs the same arithmetic in its script (redis.go).
+//
+// Start-up refuses a rate whose interval is below a nanosecond
+// (auth.Rate.Check); the interval is kept at 1 ns or more all the same, so
+// that a rate that slipped through costs a wrong limit, never a division
+// by zero.
 func gcra(now, tat time.Time, limit int, per time.Duration) (Decision, time.Time) {
-	interval := per / time.Duration(limit)
+	interval := max(per/time.Duration(max(limit, 1)), 1)
 	if tat.Before(now) {
 		tat = now
 	}

@@ -60,6 +60,17 @@ func TestAllowBurst(t *testing.T) {
 	})
 }
 
+// TestAllowTooFineARate: a rate finer than the clock allows answers a
+// decision, never a panic (a division by an interval of zero).
+func TestAllowTooFineARate(t *testing.T) {
+	s := store.NewMemory()
+	for range 3 {
+		if _, err := s.Allow(context.Background(), "k", 2000, time.Microsecond); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestAllowRefills: after one interval, one more request is allowed.
 func TestAllowRefills(t *testing.T) {
 	stores(t, func(t *testing.T, s store.Store) {
