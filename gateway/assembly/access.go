@@ -43,7 +43,15 @@ func newAccess(cfg config.Config, log *slog.Logger) (access, error) {
 		a.store = store.NewMemory()
 		return a, nil
 	}
-	r, err := store.NewRedis(cfg.Redis)
+	password, err := cfg.RedisPassword()
+	if err != nil {
+		return access{}, err
+	}
+	if store.URLHasPassword(cfg.Redis) && password == "" {
+		log.Warn("the -redis URL carries a password, which the process list shows; give it in " +
+			config.RedisPasswordEnv + " or -redis-password-file instead")
+	}
+	r, err := store.NewRedis(cfg.Redis, password)
 	if err != nil {
 		return access{}, err
 	}

@@ -155,6 +155,8 @@ type Config struct {
 	// Store keeps the rate limits and idempotency records. If nil, a new
 	// store.Memory.
 	Store store.Store
+	// Pprof serves the Go profiler on the admin listener; off by default.
+	Pprof bool
 }
 
 // Server serves the public API. It is safe for concurrent use.
@@ -186,6 +188,7 @@ type Server struct {
 	// tokens: nil when authentication is off.
 	tokens *auth.Set
 	store  store.Store
+	pprof  bool
 }
 
 // New builds the router from the document's operations and compiles the
@@ -211,6 +214,7 @@ func New(cfg Config) (*Server, error) {
 		retry:    cfg.Retry,
 		tokens:   cfg.Tokens,
 		store:    cfg.Store,
+		pprof:    cfg.Pprof,
 	}
 	if s.store == nil {
 		s.store = store.NewMemory()

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"sync"
 	"time"
 
@@ -32,13 +33,23 @@ const (
 	recordPrefix = "fanout:idem:"
 )
 
-// NewRedis returns a store on the Redis server of url
-// (redis://HOST:PORT/DB). It does not connect yet: a Redis that is down
-// makes requests fail with ErrUnavailable, not the gateway's start.
-func NewRedis(url string) (*Redis, error) {
-	opt, err := redis.ParseURL(url)
+// NewRedis returns a store on the Redis server of rawURL
+// (redis://HOST:PORT/DB). A password that is not "" replaces the URL's, so
+// that the secret need not be on the command line. It does not connect
+// yet: a Redis that is down makes requests fail with ErrUnavailable, not
+// the gateway's start. Its errors never carry the password.
+func NewRedis(rawURL, password string) (*Redis, error) {
+	opt, err := redis.ParseURL(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("redis url: %w", err)
+		// url.Parse's errors quote the whole URL, password included.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return nil, fmt.Errorf("redis url %s: %v", RedactURL(rawURL), err)
+	}
+	if password != "" {
+		opt.Password = password
 	}
 	opt.DialTimeout = redisDialTimeout
 	opt.ReadTimeout = redisIOTimeout
@@ -52,6 +63,26 @@ func NewRedis(url string) (*Redis, error) {
 	opt.DialerRetries = 1
 	quietClientLog.Do(func() { redis.SetLogger(slogDebug{}) })
 	return &Redis{c: redis.NewClient(opt)}, nil
+}
+
+// RedactURL returns a URL with its password, if any, replaced by "xxxxx",
+// for errors and logs; a URL that does not parse is not shown at all.
+func RedactURL(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "(a URL that does not parse)"
+	}
+	return u.Redacted()
+}
+
+// URLHasPassword reports whether a URL carries a password.
+func URLHasPassword(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.User == nil {
+		return false
+	}
+	_, ok := u.User.Password()
+	return ok
 }
 
 // quietClientLog routes go-redis's own log lines, once per process, to

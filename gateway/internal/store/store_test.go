@@ -21,7 +21,7 @@ func stores(t *testing.T, f func(t *testing.T, s store.Store)) {
 	t.Run("memory", func(t *testing.T) { f(t, store.NewMemory()) })
 	t.Run("redis", func(t *testing.T) {
 		srv := redistest.Start(t)
-		r, err := store.NewRedis(srv.URL())
+		r, err := store.NewRedis(srv.URL(), "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -153,7 +153,7 @@ func TestIdempotencyClaimLapses(t *testing.T) {
 // ErrUnavailable, never a silent allow.
 func TestRedisDown(t *testing.T) {
 	srv := redistest.Start(t)
-	r, err := store.NewRedis(srv.URL())
+	r, err := store.NewRedis(srv.URL(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +188,7 @@ func TestRedisClientLogsAtDebug(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	r, err := store.NewRedis("redis://" + addr + "/0")
+	r, err := store.NewRedis("redis://"+addr+"/0", "")
 	if err != nil {
 		t.Fatal(err)
 	}
