@@ -69,6 +69,7 @@ func (st *state) unwatch(w *clientWatch) {
 // is not watched.
 func (s *Server) execute(ctx *fasthttp.RequestCtx, o *operation, start time.Time, st *state, d fanout.Doer) (*fanout.Result, time.Duration) {
 	st.params.fill(ctx, o.op)
+	st.params.scopeTo(requestToken(ctx), o)
 	// The breaker and retry wrap each attempt; the call policies (hedge,
 	// coalesce, cache) wrap those, so that a duplicate or a shared call
 	// passes the breaker as any call does.
@@ -327,8 +328,16 @@ func notFound(out *fanout.Outcome) bool {
 
 // writeTiming sets the Server-Timing header: one entry per call of the
 // plan and the total so far, formatted into the request state's buffer.
+// An operation scoped by its primary call that answers 404 for it (the
+// resource does not exist, or is in a project the token does not see)
+// gets the total only: which calls ran, and for how long, must not tell
+// the two apart.
 func writeTiming(ctx *fasthttp.RequestCtx, st *state, o *operation, res *fanout.Result, offset time.Duration, start time.Time) {
-	st.buf = appendTiming(st.buf[:0], o.plan, res, offset, time.Since(start))
+	if out := &res.Outcomes[o.primary]; o.scope == scopePrimary && (notFound(out) || errors.Is(out.Err, errOutOfScope)) {
+		st.buf = appendTotal(st.buf[:0], time.Since(start))
+	} else {
+		st.buf = appendTiming(st.buf[:0], o.plan, res, offset, time.Since(start))
+	}
 	ctx.Response.Header.SetBytesV("Server-Timing", st.buf)
 }
 
