@@ -140,8 +140,9 @@ Prints "LISTEN gateway=HOST:PORT" on stdout once it serves, then
 "LISTEN admin=HOST:PORT" for the admin listener (/metrics, /readyz, /healthz,
 and /debug/pprof/ with -pprof), unless -admin-addr off; logs go to stderr.
 Stops gracefully on SIGINT or SIGTERM: in-flight requests get -grace to finish;
-those still running then are answered 503 (Connection: close), their count is
-logged, and the gateway exits 0.
+those still running then are answered 503 (Connection: close), or 504 (outcome
+unknown) for a create already sent to the backend, their count is logged, and
+the gateway exits 0.
 
 Examples:
   gateway                                   # defaults: {{.Addr}}, backends on :9101..9104
@@ -257,7 +258,7 @@ func (c *Config) flags(file *string, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.Mode, "mode", c.Mode, "fan-out `MODE`: "+strings.Join(fanout.Modes, ", "))
 	fs.IntVar(&c.PoolSize, "pool-size", c.PoolSize, "workers of the process-wide pool in -mode pool")
 	fs.DurationVar(&c.Deadline, "deadline", c.Deadline, "deadline of a whole public request")
-	fs.DurationVar(&c.Grace, "grace", c.Grace, "how long in-flight requests may run on after SIGINT/SIGTERM; then they get 503 and the gateway exits 0")
+	fs.DurationVar(&c.Grace, "grace", c.Grace, "how long in-flight requests may run on after SIGINT/SIGTERM; then they get 503 (504 for a create already sent) and the gateway exits 0")
 	fs.IntVar(&c.MaxConns, "max-backend-conns", c.MaxConns, "maximum connections per backend")
 	// -max-conns was the flag's first name; beside -max-client-conns it
 	// reads as either, so it stays only for the scripts that use it.

@@ -162,8 +162,9 @@ func (s *Server) create(ctx *fasthttp.RequestCtx, o *operation, start time.Time,
 	if idem != nil {
 		st.ex.SetIdempotencyKey(idem)
 	}
-	ex, body := st.ex, ctx.PostBody()
+	ex, body, conn := st.ex, ctx.PostBody(), ctx.Conn()
 	withBody := fanout.DoerFunc(func(c context.Context, backend, method, path string) (int, []byte, error) {
+		markSent(conn)
 		return ex.DoBody(c, backend, method, path, "application/json", body)
 	})
 	res, offset := s.execute(ctx, o, start, st, withBody)

@@ -15,6 +15,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -181,6 +182,10 @@ type Server struct {
 	noCoalesce   bool
 	// conns is the listener Serve limits, for Shutdown to cut.
 	conns atomic.Pointer[connLimit]
+	// stopping is set by Shutdown, under lnMu, which Serve holds while it
+	// stores conns: a Serve that comes after Shutdown returns at once.
+	lnMu     sync.Mutex
+	stopping bool
 	// The resilience policies (resilience.go); nil when off.
 	breakers *breaker.Set
 	limiter  *overload.Limiter
@@ -347,7 +352,14 @@ func (s *Server) Handler() fasthttp.RequestHandler { return withRequestID(s.rout
 func (s *Server) Serve(ln net.Listener) error {
 	refused := func(int) { s.metrics.Error(metrics.KindInvalidRequest) }
 	l := limitConns(ln, s.limits.MaxClientConns, s.limits.MaxConnsPerIP, s.limits.MaxHeaderSize, refused)
+	s.lnMu.Lock()
+	if s.stopping {
+		s.lnMu.Unlock()
+		_ = ln.Close()
+		return nil
+	}
 	s.conns.Store(l)
+	s.lnMu.Unlock()
 	err := s.srv.Serve(l)
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
@@ -359,11 +371,21 @@ func (s *Server) Serve(ln net.Listener) error {
 // requests in flight to finish; then it stops the admin listener, which
 // serves until the public one is done. If ctx is done first (the grace
 // period is over), it cuts the requests still in flight: each one whose
-// answer has not started gets a 503 problem with Connection: close, every
+// answer has not started gets a problem with Connection: close, 503 (safe
+// to retry), or 504 (outcome unknown) once a create was sent for it, every
 // connection is closed, and how many were cut is logged. That is the end
 // of a shutdown, not an error.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.lnMu.Lock()
+	s.stopping = true
+	s.lnMu.Unlock()
 	err := s.srv.ShutdownWithContext(ctx)
+	// fasthttp's shutdown closes the listeners its Serve has taken; a
+	// Serve called just before may not have taken its own yet, and would
+	// then accept for ever: its listener is closed here too.
+	if l := s.conns.Load(); l != nil {
+		_ = l.Close()
+	}
 	if ctx.Err() != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
 		n := 0
 		if l := s.conns.Load(); l != nil {
