@@ -40,7 +40,9 @@ func newAccess(cfg config.Config, log *slog.Logger) (access, error) {
 		}
 	}
 	if cfg.Redis == "" {
-		a.store = store.NewMemory()
+		if a.store, err = store.NewMemory(store.MemoryOptions{MaxRecordBytes: cfg.IdempotencyMaxBytes, RecordQuota: cfg.IdempotencyQuota}); err != nil {
+			return access{}, err
+		}
 		return a, nil
 	}
 	password, err := cfg.RedisPassword()
@@ -51,7 +53,7 @@ func newAccess(cfg config.Config, log *slog.Logger) (access, error) {
 		log.Warn("the -redis URL carries a password, which the process list shows; give it in " +
 			config.RedisPasswordEnv + " or -redis-password-file instead")
 	}
-	r, err := store.NewRedis(cfg.Redis, password)
+	r, err := store.NewRedisQuota(cfg.Redis, password, cfg.IdempotencyQuota)
 	if err != nil {
 		return access{}, err
 	}

@@ -542,7 +542,7 @@ type Problem struct {
 	// `too-many-body-bytes`, `version-not-supported`, `not-ready`,
 	// `internal`, `unauthorized`, `forbidden`, `rate-limited`,
 	// `idempotency-key-reused`, `idempotency-in-progress`,
-	// `store-unavailable` or `overloaded`.
+	// `idempotency-quota`, `store-unavailable` or `overloaded`.
 	//
 	//
 	// Example: urn:fanout:problem:bad-gateway

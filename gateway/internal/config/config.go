@@ -83,6 +83,12 @@ type Config struct {
 	// the URL (where the process list shows it); "": the environment's
 	// RedisPasswordEnv, if set, else the URL's.
 	RedisPasswordFile string `yaml:"redis_password_file"`
+	// IdempotencyMaxBytes bounds the idempotency records kept in memory
+	// (without -redis); past it, the least likely to be asked for again
+	// are evicted.
+	IdempotencyMaxBytes int64 `yaml:"idempotency_max_bytes"`
+	// IdempotencyQuota is how many idempotency records one token may hold.
+	IdempotencyQuota int `yaml:"idempotency_quota"`
 	// Pprof serves the Go profiler under /debug/pprof/ on the admin
 	// listener. Off by default: a profile costs CPU, and the admin
 	// listener has no authentication.
@@ -115,6 +121,9 @@ func Default() Config {
 		Limits:      server.DefaultLimits(),
 		Options:     backend.Options{MaxConns: backend.DefaultMaxConns},
 		Resilience:  DefaultResilience(),
+
+		IdempotencyMaxBytes: store.DefaultMaxRecordBytes,
+		IdempotencyQuota:    store.DefaultRecordQuota,
 	}
 }
 
@@ -184,6 +193,8 @@ Config file (YAML, unknown fields are errors; the values shown are the defaults)
   redis: ""                 # redis://HOST:PORT/DB shared by replicas; "": in memory
   redis_password_file: ""   # a FILE with Redis's password; "": $FANOUT_REDIS_PASSWORD, else the URL's
   pprof: {{.Pprof}}               # the Go profiler on the admin listener
+  idempotency_max_bytes: {{.IdempotencyMaxBytes}}   # Idempotency-Key records in memory; past it, evictions
+  idempotency_quota: {{.IdempotencyQuota}}      # records one token may hold
   max_conns: {{.MaxConns}}            # per backend (flag: -max-backend-conns)
   backend_timeout: {{.Options.Timeout}}       # per call; 0 = only the request deadline
   backends:                 # added to the defaults; a backend's own limits win
@@ -271,6 +282,8 @@ func (c *Config) flags(file *string, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.Auth, "auth", c.Auth, "bearer tokens on /v2: on, or off (labs only: anyone gets in, unlimited)")
 	fs.StringVar(&c.Redis, "redis", c.Redis, "store of rate limits and idempotency records shared by replicas, `URL` redis://HOST:PORT/DB; none: in memory. Its password is best given apart: "+RedisPasswordEnv+" or -redis-password-file")
 	fs.StringVar(&c.RedisPasswordFile, "redis-password-file", c.RedisPasswordFile, "`FILE` holding the password of -redis (one line); none: "+RedisPasswordEnv+" if set, else the URL's")
+	fs.Int64Var(&c.IdempotencyMaxBytes, "idempotency-max-bytes", c.IdempotencyMaxBytes, "`BYTES` of Idempotency-Key records kept in memory (without -redis); past them, the least likely to be asked for again are evicted")
+	fs.IntVar(&c.IdempotencyQuota, "idempotency-quota", c.IdempotencyQuota, "Idempotency-Key records one token may hold at once; a create with a new key beyond them gets 429")
 	fs.BoolVar(&c.Pprof, "pprof", c.Pprof, "serve the Go profiler under /debug/pprof/ on the admin listener (no authentication: keep that listener private)")
 	fs.Var(backendFlag(c.Backends), "backend", "backend address `NAME=HOST:PORT`, repeatable; adds to or replaces the defaults")
 
@@ -418,6 +431,10 @@ func (c Config) Validate() error {
 	switch {
 	case c.Auth != AuthOn && c.Auth != AuthOff:
 		return fmt.Errorf("auth: %q, want on or off", c.Auth)
+	case c.IdempotencyMaxBytes < 1:
+		return fmt.Errorf("idempotency_max_bytes: %d, want at least 1", c.IdempotencyMaxBytes)
+	case c.IdempotencyQuota < 1:
+		return fmt.Errorf("idempotency_quota: %d, want at least 1", c.IdempotencyQuota)
 	case c.Redis != "" && !strings.HasPrefix(c.Redis, "redis://") && !strings.HasPrefix(c.Redis, "rediss://"):
 		return fmt.Errorf("redis: %q, want redis://HOST:PORT/DB", store.RedactURL(c.Redis))
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"fanout/gateway/internal/backend"
+	"fanout/gateway/internal/metrics"
 	"fanout/gateway/internal/problem"
 	"fanout/gateway/internal/store"
 
@@ -21,16 +22,21 @@ import (
 // A create that carries Idempotency-Key is performed at most once per token
 // and key. Its record in the store is keyed by the SHA-256 of the token's
 // name, length-prefixed, and the key (namespacedKey), so that two tokens
-// never share a key, and holds the SHA-256 of the body. The first attempt claims the key (a claim that lasts twice the
-// request deadline, so that a gateway that dies mid-request frees it);
+// never share a key, and holds the SHA-256 of the body. The first attempt
+// claims the key (a claim that lasts twice the request deadline, so that a
+// gateway that dies mid-request frees it);
 // a repeat with the same body while the claim holds gets 409, one with
 // another body 422. Once the backend has answered, the response (status,
 // Content-Type, Location, body) is the record, kept IdempotencyTTL, and
 // every repeat gets it again with Idempotent-Replayed: true.
 //
-// A create whose outcome the gateway does not know (the backend timed out
-// or failed after the request was sent: any 5xx answer) is not recorded:
-// the claim is released and a retry runs again. That retry is safe because
+// Only a creation (201) is recorded. Each token holds at most its quota
+// of records (429 beyond it), and the in-memory store is bounded in bytes.
+// A refusal (4xx) created nothing and is not recorded: its retry runs
+// again. A create whose outcome the gateway does not know (the backend
+// timed out or failed after the request was sent: any 5xx answer) is not
+// recorded either: the claim is released and a retry runs again. That
+// retry is safe because
 // the gateway sends the same namespaced key to the experiments service in
 // Idempotency-Key, and the service creates at most one experiment per key:
 // the retry gets the experiment the first attempt created, not a second
@@ -73,7 +79,7 @@ func (s *Server) idempotentCreate(ctx *fasthttp.RequestCtx, o *operation, start 
 	ns := namespacedKey(name, key)
 	sum := sha256.Sum256(ctx.PostBody())
 	bg := context.Background()
-	begun, rec, err := s.store.Begin(bg, ns, sum, 2*s.deadline)
+	begun, rec, err := s.store.Begin(bg, name, ns, sum, 2*s.deadline)
 	if err != nil {
 		s.storeUnavailable(ctx, err)
 		return
@@ -82,6 +88,11 @@ func (s *Server) idempotentCreate(ctx *fasthttp.RequestCtx, o *operation, start 
 	case store.Mismatch:
 		problem.Write(ctx, problem.New(problem.TypeIdempotencyMismatch, fasthttp.StatusUnprocessableEntity,
 			"this Idempotency-Key was used with another body; use a new key for a new request"))
+		return
+	case store.OverQuota:
+		s.metrics.Error(metrics.KindInvalidRequest)
+		problem.Write(ctx, problem.New(problem.TypeIdempotencyQuota, fasthttp.StatusTooManyRequests,
+			"the token holds its quota of Idempotency-Key records, which lapse after 24 hours; create without a key, or later"))
 		return
 	case store.InProgress:
 		ctx.Response.Header.Set("Retry-After", "1")
@@ -106,9 +117,11 @@ func (s *Server) idempotentCreate(ctx *fasthttp.RequestCtx, o *operation, start 
 	}
 	s.create(ctx, o, start, []byte(ns))
 	status := ctx.Response.StatusCode()
-	if status >= 500 {
-		// The outcome is unknown: the backend's own key check makes the
-		// retry safe (see above).
+	if status != fasthttp.StatusCreated {
+		// A 5xx: the outcome is unknown, and the backend's own key check
+		// makes the retry safe (see above). A 4xx: nothing was created,
+		// so a retry is safe as it is, and a record of a refusal, which
+		// costs nothing to provoke, would only fill the store.
 		if err := s.store.Abandon(bg, ns); err != nil {
 			s.log.Warn("idempotency claim not released; it lapses by itself", "error", err)
 		}
@@ -120,7 +133,7 @@ func (s *Server) idempotentCreate(ctx *fasthttp.RequestCtx, o *operation, start 
 			r.Headers[h] = string(v)
 		}
 	}
-	if err := s.store.Finish(bg, ns, sum, r, IdempotencyTTL); err != nil {
+	if err := s.store.Finish(bg, name, ns, sum, r, IdempotencyTTL); err != nil {
 		// The create is done and answered; only its replay is lost, and
 		// a retry is still safe through the backend's key.
 		s.log.Error("idempotency record not stored", "error", err)

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"fanout/gateway/assembly/assemblytest"
+	"fanout/gateway/internal/backendtest"
 	"fanout/gateway/internal/poll"
 	"fanout/gateway/internal/problem"
 	"fanout/gateway/internal/server"
@@ -199,4 +201,51 @@ func TestIdempotentCreateStaysInScope(t *testing.T) {
 	if r := create(restarted, ""); r.status != 502 || strings.Contains(string(r.body), `"id"`) {
 		t.Errorf("a create the backend made out of the token's scope: %d %s, want 502", r.status, r.body)
 	}
+}
+
+// TestIdempotencyRecordsAreBounded: a token holds at most its quota of
+// records, and a backend's refusal, which created nothing and costs
+// nothing to provoke, is not recorded: its retry runs again. The metrics
+// count the records.
+func TestIdempotencyRecordsAreBounded(t *testing.T) {
+	g, f := withFake(t, gatewayOptions{idempotencyQuota: 2})
+	const body = `{"project_id":"3","name":"x"}`
+	create := func(key string) response {
+		return g.exchange(t, "POST", "/v2/experiments", func(req *fasthttp.Request) {
+			req.Header.SetContentType("application/json")
+			req.Header.Set(server.IdempotencyKeyHeader, key)
+			req.SetBodyString(body)
+		}, nil)
+	}
+	f.Set("experiments", backendtest.Behaviour{Status: 422})
+	if r := create("refused"); r.status != 422 {
+		t.Fatalf("a refused create: %d %s", r.status, r.body)
+	}
+	f.Set("experiments", backendtest.Behaviour{})
+	if r := create("refused"); r.status != 201 || r.header.Get(server.ReplayedHeader) != "" {
+		t.Errorf("the retry of a refused create: %d %q %s, want it run again: 201", r.status, r.header.Get(server.ReplayedHeader), r.body)
+	}
+	createdID(t, create("second"))
+	r := create("third")
+	if p := checkProblem(t, r, 429); p.Type != problem.TypeIdempotencyQuota {
+		t.Errorf("a create past the quota: type %q", p.Type)
+	}
+	g.validateResponse(t, "POST", "/v2/experiments", r)
+	if r := create("second"); r.status != 201 || r.header.Get(server.ReplayedHeader) != "true" {
+		t.Errorf("a key the token holds, past the quota: %d %q, want its replay", r.status, r.header.Get(server.ReplayedHeader))
+	}
+	if m := g.admin(t, "/metrics"); !bytes.Contains(m.body, []byte("fanout_idempotency_records 2")) {
+		t.Errorf("/metrics does not count the 2 records:\n%s", grepLines(m.body, "idempotency"))
+	}
+}
+
+// grepLines returns the lines of b that contain s.
+func grepLines(b []byte, s string) string {
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

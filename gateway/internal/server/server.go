@@ -222,7 +222,11 @@ func New(cfg Config) (*Server, error) {
 		pprof:    cfg.Pprof,
 	}
 	if s.store == nil {
-		s.store = store.NewMemory()
+		m, err := store.NewMemory(store.MemoryOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("new server: %w", err)
+		}
+		s.store = m
 	}
 	hb, err := fanout.NewBudget(cfg.HedgeBudget)
 	if err != nil {
@@ -245,6 +249,7 @@ func New(cfg Config) (*Server, error) {
 		})
 	}
 	s.unrouted = s.metrics.Route("", "unmatched")
+	s.storeMetrics()
 	s.resilienceMetrics()
 
 	r := router.New()
@@ -342,6 +347,19 @@ func New(cfg Config) (*Server, error) {
 		return float64(s.budget.inUse())
 	})
 	return s, nil
+}
+
+// storeMetrics publishes the figures of an in-memory store's idempotency
+// records: how many, their bytes, and how many were evicted to stay
+// within the bound. (Redis has its own, INFO memory and evicted_keys.)
+func (s *Server) storeMetrics() {
+	m, ok := s.store.(*store.Memory)
+	if !ok {
+		return
+	}
+	s.metrics.Gauge("fanout_idempotency_records", "", func() float64 { return float64(m.Stats().Records) })
+	s.metrics.Gauge("fanout_idempotency_record_bytes", "", func() float64 { return float64(m.Stats().Bytes) })
+	s.metrics.Gauge("fanout_idempotency_records_evicted", "", func() float64 { return float64(m.Stats().Evicted) })
 }
 
 // Handler returns the request handler, for tests and in-memory listeners.
