@@ -319,9 +319,10 @@
   function draw() {
     const fr = stage.frames;
     const dash = [10, 6], dot = [3, 5];
+    const blue = css("--series-blue") || C.blue;
     timeChart("c-rates", fr, [
       { name: "offered", color: C.black, dash: dash, get: (f) => f.offered },
-      { name: "complete", color: C.blue, width: 4, get: (f) => f.complete },
+      { name: "complete", color: blue, width: 4, get: (f) => f.complete },
       { name: "partial", color: C.orange, dash: [14, 4, 3, 4], get: (f) => f.partial },
       { name: "failed", color: C.red, dash: dot, width: 4, get: (f) => f.failed },
     ], { legend: "l-rates", min: 5 });
@@ -333,7 +334,7 @@
       { name: "deadline", color: C.red, dash: dot, get: (f) => f.limits.deadline },
     ], { legend: "l-latency", log: true, min: 10 });
     const svcs = (stage.state && stage.state.services) || [];
-    timeChart("c-inflight", fr, [{ name: "gateway", color: C.blue, width: 5, get: (f) => f.gateway_in_flight }]
+    timeChart("c-inflight", fr, [{ name: "gateway", color: blue, width: 5, get: (f) => f.gateway_in_flight }]
       .concat(svcs.map((s, i) => ({ name: s, color: BACKEND_COLOURS[i], dash: i % 2 ? dash : [], get: (f) => f.backends ? f.backends[s] : null }))),
       { legend: "l-inflight", min: 4 });
     waterfall(fr);
