@@ -2,6 +2,10 @@ package stage
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -104,5 +108,45 @@ func TestPageShowsBlocking(t *testing.T) {
 	}
 	for _, u := range blog.Foreign(s.URL()) {
 		t.Errorf("the page loads %s, not from the stage: it would not work offline", u)
+	}
+
+	// The recording, saved as a file and opened from disk with the
+	// stage still running, draws what was shown and asks nothing of it.
+	resp, err := http.Get(s.URL() + "record")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "talk.html")
+	if err := os.WriteFile(file, rec, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, before := blog.Snapshot()
+	if err := chromedp.Do(bctx, chromedp.Navigate("file://"+file)); err != nil {
+		t.Fatal(err)
+	}
+	mode, err := chromedp.Run(bctx, chromedp.Poll[string](`(() => {
+		const st = window.stage;
+		return document.body.classList.contains("recording") && st && st.frames.length > 0 && st.markers.length === 3 &&
+			document.getElementById("mode-label").textContent;
+	})()`, chromedp.WithPollingTimeout(10*time.Second)))
+	if err != nil {
+		t.Fatalf("the recording did not draw its frames and markers: %v", err)
+	}
+	if mode != "concurrent" {
+		t.Errorf("the recording shows mode %q, want concurrent, the last one shown", mode)
+	}
+	errs, after := blog.Snapshot()
+	for _, e := range errs {
+		t.Errorf("browser, recording: %s", e)
+	}
+	for _, u := range after[len(before):] {
+		if u != "file://"+file {
+			t.Errorf("the recording loads %s: it would not work offline", u)
+		}
 	}
 }
