@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"fanout/gateway/browsertest"
 )
@@ -110,6 +111,23 @@ func TestPageShowsBlocking(t *testing.T) {
 		t.Errorf("the page loads %s, not from the stage: it would not work offline", u)
 	}
 
+	// One key plays the next scene: the first, the event loop, whose
+	// caption the page shows large.
+	if err := chromedp.Do(bctx, chromedp.KeyEvent(kb.ArrowRight)); err != nil {
+		t.Fatal(err)
+	}
+	first := Scenes()[0]
+	caption, err := chromedp.Run(bctx, chromedp.Poll[string](`(() => {
+		const c = document.getElementById("caption").textContent;
+		return document.getElementById("mode-label").textContent === "blocking" && c;
+	})()`, chromedp.WithPollingTimeout(10*time.Second)))
+	if err != nil {
+		t.Fatalf("→ did not play the first scene: %v", err)
+	}
+	if caption != "1. "+first.Caption {
+		t.Errorf("caption %q, want %q", caption, "1. "+first.Caption)
+	}
+
 	// The recording, saved as a file and opened from disk with the
 	// stage still running, draws what was shown and asks nothing of it.
 	resp, err := http.Get(s.URL() + "record")
@@ -131,14 +149,14 @@ func TestPageShowsBlocking(t *testing.T) {
 	}
 	mode, err := chromedp.Run(bctx, chromedp.Poll[string](`(() => {
 		const st = window.stage;
-		return document.body.classList.contains("recording") && st && st.frames.length > 0 && st.markers.length === 3 &&
+		return document.body.classList.contains("recording") && st && st.frames.length > 0 && st.markers.length === 4 &&
 			document.getElementById("mode-label").textContent;
 	})()`, chromedp.WithPollingTimeout(10*time.Second)))
 	if err != nil {
 		t.Fatalf("the recording did not draw its frames and markers: %v", err)
 	}
-	if mode != "concurrent" {
-		t.Errorf("the recording shows mode %q, want concurrent, the last one shown", mode)
+	if mode != "blocking" {
+		t.Errorf("the recording shows mode %q, want blocking, the last one shown", mode)
 	}
 	errs, after := blog.Snapshot()
 	for _, e := range errs {

@@ -19,6 +19,9 @@ import (
 // ends.
 func startStage(t *testing.T, o Options) *Stage {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and starts the mock backends and a gateway")
+	}
 	s, err := Start(context.Background(), o)
 	if err != nil {
 		t.Fatalf("start the stage: %v", err)
@@ -394,6 +397,9 @@ func TestRecording(t *testing.T) {
 // TestCloseStopsEverything: Close (Ctrl-C for bench stage) stops the
 // gateway, the mocks, the stable address and the page.
 func TestCloseStopsEverything(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and starts the mock backends and a gateway")
+	}
 	o := DefaultOptions()
 	o.Rate = 20
 	s, err := Start(context.Background(), o)

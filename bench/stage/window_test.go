@@ -54,3 +54,50 @@ func TestWindowFigures(t *testing.T) {
 		t.Errorf("a minute later: %+v, want no answers", f)
 	}
 }
+
+// TestHubDropsForASlowPage: a page that reads nothing gets the first
+// subscriberBuffer events and misses the rest; sending never waits for it,
+// and a page that reads gets every event.
+func TestHubDropsForASlowPage(t *testing.T) {
+	h := newHub()
+	slow, fast := h.subscribe(), h.subscribe()
+	got := 0
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range fast {
+			got++
+		}
+	}()
+	n := 3 * subscriberBuffer
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		for i := range n {
+			h.send("frame", i)
+			// The reading page keeps up: it is never more than one behind.
+			for len(fast) > 0 {
+				time.Sleep(time.Microsecond)
+			}
+		}
+	}()
+	select {
+	case <-sent:
+	case <-time.After(30 * time.Second):
+		t.Fatal("sending blocked on the page that reads nothing")
+	}
+	if len(slow) != subscriberBuffer {
+		t.Errorf("the slow page has %d events waiting, want the first %d", len(slow), subscriberBuffer)
+	}
+	if first := string(<-slow); !strings.Contains(first, "data: 0\n") {
+		t.Errorf("the slow page's first event %q, want event 0", first)
+	}
+	h.close()
+	<-done
+	if got != n {
+		t.Errorf("the reading page got %d of %d events", got, n)
+	}
+	if _, ok := <-h.subscribe(); ok {
+		t.Error("a page that subscribes after close gets an open stream")
+	}
+}
