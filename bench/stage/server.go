@@ -35,7 +35,7 @@ const maxControlBody = 64 << 10
 //	GET  /api/state     the settings, scenes and history (State); ?history=0 leaves out frames and markers
 //	POST /api/gateway   {"mode","pool_size","hedging","breakers","shedding","coalescing"}: restarts the gateway
 //	POST /api/rate      {"rate": N}: the offered rate, requests/s
-//	POST /api/backend   {"service","latency","error","hang","reset","malformed"}: a backend's model
+//	POST /api/backend   {"service","latency","error","hang","reset","malformed","nested","stray"}: a backend's model
 //	POST /api/scene     {"scene": I}: plays scene I (from 0)
 //	GET  /record        what was shown, as one self-contained HTML file
 //

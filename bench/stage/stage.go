@@ -323,13 +323,16 @@ func (s *Stage) setRate(rate float64) error {
 // Backend is what the page sets of one backend: its latency model, in the
 // mocks' short form ("fixed:40ms", "lognormal:p50=40ms,p99=200ms"), and
 // the shares of its calls that fail with each of the mocks' faults: a 500,
-// no answer, a reset connection, a malformed body.
+// no answer, a reset connection, a malformed body, a deeply nested body,
+// a stray answer after the real one.
 type Backend struct {
 	Latency   string  `json:"latency"`
 	Error     float64 `json:"error"`
 	Hang      float64 `json:"hang"`
 	Reset     float64 `json:"reset"`
 	Malformed float64 `json:"malformed"`
+	Nested    float64 `json:"nested"`
+	Stray     float64 `json:"stray"`
 }
 
 // service turns b into the mocks' model of service svc.
@@ -338,7 +341,9 @@ func (b Backend) service(svc string) (model.Service, error) {
 	if err != nil {
 		return model.Service{}, badRequest("%s: latency: %v", svc, err)
 	}
-	m := model.Service{Latency: &l, Faults: &model.Faults{Error: b.Error, Hang: b.Hang, Reset: b.Reset, Malformed: b.Malformed}}
+	m := model.Service{Latency: &l, Faults: &model.Faults{
+		Error: b.Error, Hang: b.Hang, Reset: b.Reset, Malformed: b.Malformed, Nested: b.Nested, Stray: b.Stray,
+	}}
 	if err := m.Validate(svc); err != nil {
 		return model.Service{}, badRequest("%s: %v", svc, err)
 	}
@@ -352,7 +357,7 @@ func backendOf(m model.Service) Backend {
 		b.Latency = m.Latency.String()
 	}
 	if f := m.Faults; f != nil {
-		b.Error, b.Hang, b.Reset, b.Malformed = f.Error, f.Hang, f.Reset, f.Malformed
+		b.Error, b.Hang, b.Reset, b.Malformed, b.Nested, b.Stray = f.Error, f.Hang, f.Reset, f.Malformed, f.Nested, f.Stray
 	}
 	return b
 }
@@ -403,7 +408,7 @@ func describe(b Backend) string {
 	for _, f := range []struct {
 		share float64
 		name  string
-	}{{b.Error, "errors"}, {b.Hang, "hang"}, {b.Reset, "reset"}, {b.Malformed, "malformed"}} {
+	}{{b.Error, "errors"}, {b.Hang, "hang"}, {b.Reset, "reset"}, {b.Malformed, "malformed"}, {b.Nested, "nested"}, {b.Stray, "stray"}} {
 		if f.share > 0 {
 			s += fmt.Sprintf(", %g%% %s", 100*f.share, f.name)
 		}

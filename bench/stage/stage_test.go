@@ -268,18 +268,18 @@ func TestControls(t *testing.T) {
 	}
 
 	// A backend's model: the mock gets it, the limits follow.
-	if code, body := post(t, s, "/api/backend", `{"service":"results","latency":"fixed:120ms","error":0.1,"reset":0.05}`); code != http.StatusNoContent {
+	if code, body := post(t, s, "/api/backend", `{"service":"results","latency":"fixed:120ms","error":0.1,"reset":0.05,"stray":0.02}`); code != http.StatusNoContent {
 		t.Fatalf("set results: %d %s", code, body)
 	}
 	var cfg struct {
 		Latency struct{ Kind, Value string }
-		Faults  struct{ Error, Reset float64 }
+		Faults  struct{ Error, Reset, Stray float64 }
 	}
 	if err := launch.GetJSON(context.Background(), "http://"+s.mocks.Addrs["results"]+"/_admin/config", &cfg); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Latency.Value != "120ms" || cfg.Faults.Error != 0.1 || cfg.Faults.Reset != 0.05 {
-		t.Errorf("the results mock has %+v, want fixed 120ms with 10%% errors and 5%% resets", cfg)
+	if cfg.Latency.Value != "120ms" || cfg.Faults.Error != 0.1 || cfg.Faults.Reset != 0.05 || cfg.Faults.Stray != 0.02 {
+		t.Errorf("the results mock has %+v, want fixed 120ms with 10%% errors, 5%% resets and 2%% stray answers", cfg)
 	}
 	if st := state(t, s); st.Limits.CriticalP50 != 120 || st.Limits.SumP50 != 165 || st.Backends["results"].Error != 0.1 {
 		t.Errorf("after results 120 ms: limits %+v, backend %+v; want critical path 120, sum 165", st.Limits, st.Backends["results"])

@@ -8,7 +8,7 @@
   const C = { black: "#999999", orange: "#E69F00", sky: "#56B4E9", green: "#009E73",
     yellow: "#F0E442", blue: "#0072B2", red: "#D55E00", purple: "#CC79A7" };
   const SPAN = 60; // seconds of history on the live charts
-  const FAULTS = ["error", "hang", "reset", "malformed"]; // the mocks' faults, as the API names them
+  const FAULTS = ["error", "hang", "reset", "malformed", "nested", "stray"]; // the mocks' faults, as the API names them
   const stage = { state: null, frames: [], markers: [] };
   window.stage = stage; // what the charts draw, for the browser test and the curious
 
