@@ -44,8 +44,9 @@ Flags:
 `
 
 // runStage runs the stage command with args (those after "stage") until
-// SIGINT or SIGTERM, and returns its exit code: 0 after a clean stop or -h,
-// 2 for bad usage, 1 when the stage cannot start.
+// SIGINT or SIGTERM, and returns its exit code: 0 after a clean stop or -h
+// (Ctrl-C is how a talk ends), 2 for bad usage, 1 when the stage cannot
+// start, 130 when interrupted before it started.
 func runStage(args []string, stdout, stderr io.Writer) int {
 	o, code := parseStage(args, stderr)
 	if o == nil {
@@ -56,6 +57,10 @@ func runStage(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintln(stderr, "stage: building and starting the mock backends and the gateway")
 	st, err := stage.Start(ctx, *o)
 	if err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(stderr, "stage: interrupted while starting")
+			return 130
+		}
 		fmt.Fprintf(stderr, "stage: %v\n", err)
 		return 1
 	}
