@@ -528,3 +528,59 @@ func childrenOf(pid int) []int {
 	}
 	return out
 }
+
+// TestStageInterruptedWhileStarting: SIGTERM to bench stage alone while
+// the mocks are starting stops them and exits 130 at once, rather than when
+// the start times out. (Ctrl-C in a terminal signals the mocks too; a
+// supervisor's kill signals bench only.)
+func TestStageInterruptedWhileStarting(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the gateway and the bench binary")
+	}
+	dir := t.TempDir()
+	// Mocks that never announce themselves.
+	mocks := filepath.Join(dir, "mocks")
+	if err := os.WriteFile(mocks, []byte("#!/bin/sh\nexec sleep 120\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("make", "--no-print-directory", "-C", "..", "stage", "BIN="+dir, "STAGE_FLAGS=-mocks-bin "+mocks)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	// Wait until the stage runs the fake mocks: the build is done and the
+	// start is under way.
+	var sleeper, benchPid int
+	end := time.Now().Add(2 * time.Minute)
+	for sleeper == 0 && time.Now().Before(end) {
+		for _, bench := range childrenOf(cmd.Process.Pid) {
+			for _, kid := range childrenOf(bench) {
+				// make's first child is go build, whose children compile.
+				if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", kid)); strings.HasPrefix(string(b), "sleep\x00") {
+					sleeper, benchPid = kid, bench
+				}
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if sleeper == 0 {
+		t.Fatalf("the stage never started the mocks:\n%s", out.String())
+	}
+	_ = syscall.Kill(benchPid, syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("make stage still runs 15 s after SIGTERM during the start:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), "stage: interrupted while starting") || !strings.Contains(out.String(), "Error 130") {
+		t.Errorf("want the stage to say it was interrupted and exit 130:\n%s", out.String())
+	}
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", sleeper)); err == nil {
+		t.Errorf("the mocks (pid %d) still run after SIGTERM", sleeper)
+	}
+}

@@ -183,7 +183,14 @@ func Start(ctx context.Context, o Options) (_ *Stage, err error) {
 		stopTick: func() {},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	// Until Start returns, ctx ending (Ctrl-C while the processes start)
+	// stops them; after, only Close does.
+	stopWatching := context.AfterFunc(ctx, s.cancel)
 	defer func() {
+		stopWatching()
+		if err == nil && ctx.Err() != nil {
+			err = fmt.Errorf("start the stage: %w", ctx.Err())
+		}
 		if err != nil {
 			s.Close()
 		}
