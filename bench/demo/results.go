@@ -13,11 +13,18 @@ import (
 	"fanout/mockbackends/model"
 )
 
+// ResultsRoute is the aggregate operation whose waterfall the results act
+// draws and against which the load acts (and the live stage) run.
+const ResultsRoute = resultsRoute
+
 // The aggregate operation whose waterfall the results act draws.
 const (
 	resultsRoute = "/v2/experiments/{experiment_id}/results"
 	resultsOp    = "getExperimentResults"
 )
+
+// ResultsPath is the path of ResultsRoute for experiment id.
+func ResultsPath(id int) string { return resultsPath(id) }
 
 func resultsPath(id int) string { return fmt.Sprintf("/v2/experiments/%d/results", id) }
 
@@ -152,17 +159,25 @@ func spanLanes(t servertiming.Timing) []lane {
 // backends' models cfg, from the very plan the gateway runs for it, taking
 // each limit's median.
 func routeLimits(route string, cfg model.Config) (Limits, error) {
-	ops, err := limits.Gateway()
-	if err != nil {
-		return Limits{}, err
-	}
-	op, ok := limits.Match(ops, http.MethodGet, route)
-	if !ok {
-		return Limits{}, fmt.Errorf("limits: GET %s has no x-fanout", route)
-	}
-	l, err := limits.Compute([]limits.Weighted{{Op: op, Weight: 1}}, cfg, 0, 1)
+	l, err := RouteLimits(route, cfg)
 	if err != nil {
 		return Limits{}, err
 	}
 	return Limits{CriticalPath: l.CriticalPath.P50, Levels: l.Levels.P50, Sum: l.Sum.P50}, nil
+}
+
+// RouteLimits computes the distributions of the limits (critical path,
+// level sum, sum) of the gateway's GET route under the backends' models
+// cfg, from the very plan the gateway runs for it. The live stage draws
+// them beside what it measures, as the demo's acts do.
+func RouteLimits(route string, cfg model.Config) (limits.Limits, error) {
+	ops, err := limits.Gateway()
+	if err != nil {
+		return limits.Limits{}, err
+	}
+	op, ok := limits.Match(ops, http.MethodGet, route)
+	if !ok {
+		return limits.Limits{}, fmt.Errorf("limits: GET %s has no x-fanout", route)
+	}
+	return limits.Compute([]limits.Weighted{{Op: op, Weight: 1}}, cfg, 0, 1)
 }

@@ -235,17 +235,6 @@ func TestIdempotencyRecordsAreBounded(t *testing.T) {
 		t.Errorf("a key the token holds, past the quota: %d %q, want its replay", r.status, r.header.Get(server.ReplayedHeader))
 	}
 	if m := g.admin(t, "/metrics"); !bytes.Contains(m.body, []byte("fanout_idempotency_records 2")) {
-		t.Errorf("/metrics does not count the 2 records:\n%s", grepLines(m.body, "idempotency"))
+		t.Errorf("/metrics does not count the 2 records:\n%s", grepLines(string(m.body), "idempotency"))
 	}
-}
-
-// grepLines returns the lines of b that contain s.
-func grepLines(b []byte, s string) string {
-	var out []string
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.Contains(l, s) {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n")
 }
