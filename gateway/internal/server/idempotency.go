@@ -30,13 +30,13 @@ import (
 // Content-Type, Location, body) is the record, kept IdempotencyTTL, and
 // every repeat gets it again with Idempotent-Replayed: true.
 //
-// Only a creation (201) is recorded. Each token holds at most its quota
-// of records (429 beyond it), and the in-memory store is bounded in bytes.
-// A refusal (4xx) created nothing and is not recorded: its retry runs
-// again. A create whose outcome the gateway does not know (the backend
+// A refusal (4xx) is recorded and replayed too, as the document says;
+// since one costs a client nothing to provoke, each token holds at most
+// its quota of records (429 beyond it), and the in-memory store is bounded
+// in bytes. A create whose outcome the gateway does not know (the backend
 // timed out or failed after the request was sent: any 5xx answer) is not
-// recorded either: the claim is released and a retry runs again. That
-// retry is safe because
+// recorded: the claim is released and a retry runs again. That retry is
+// safe because
 // the gateway sends the same namespaced key to the experiments service in
 // Idempotency-Key, and the service creates at most one experiment per key:
 // the retry gets the experiment the first attempt created, not a second
@@ -117,11 +117,9 @@ func (s *Server) idempotentCreate(ctx *fasthttp.RequestCtx, o *operation, start 
 	}
 	s.create(ctx, o, start, []byte(ns))
 	status := ctx.Response.StatusCode()
-	if status != fasthttp.StatusCreated {
-		// A 5xx: the outcome is unknown, and the backend's own key check
-		// makes the retry safe (see above). A 4xx: nothing was created,
-		// so a retry is safe as it is, and a record of a refusal, which
-		// costs nothing to provoke, would only fill the store.
+	if status >= 500 {
+		// The outcome is unknown: the backend's own key check makes the
+		// retry safe (see above).
 		if err := s.store.Abandon(bg, ns); err != nil {
 			s.log.Warn("idempotency claim not released; it lapses by itself", "error", err)
 		}

@@ -213,6 +213,9 @@ func (r *Redis) Begin(ctx context.Context, owner, key string, sum [32]byte, leas
 	if err != nil {
 		return 0, Record{}, fmt.Errorf("%w: redis idempotency: %v", ErrUnavailable, err)
 	}
+	if len(v) == 0 {
+		return 0, Record{}, fmt.Errorf("%w: redis idempotency: an empty answer", ErrUnavailable)
+	}
 	code, _ := v[0].(int64)
 	switch code {
 	case 0:
