@@ -11,6 +11,7 @@ import (
 
 	"fanout/gateway/assembly/assemblytest"
 	"fanout/gateway/internal/backendtest"
+	"fanout/gateway/internal/config"
 	"fanout/gateway/internal/poll"
 	"fanout/gateway/internal/problem"
 	"fanout/gateway/internal/server"
@@ -145,15 +146,23 @@ func next1(id string) string {
 
 // TestIdempotencyKeysNeverCrossTokens: the records of two tokens whose
 // names and keys join into the same text ("a" with "b:c", "a:b" with "c")
-// are apart. The second token neither replays the first one's create nor
-// learns from a 422 which keys the first one used.
+// are apart, in either store. The second token neither replays the first
+// one's create nor learns from a 422 which keys the first one used.
 func TestIdempotencyKeysNeverCrossTokens(t *testing.T) {
+	t.Run("memory", func(t *testing.T) { keysNeverCrossTokens(t, nil) })
+	t.Run("redis", func(t *testing.T) {
+		url := redistest.Start(t).URL()
+		keysNeverCrossTokens(t, func(cfg *config.Config) { cfg.Redis = url })
+	})
+}
+
+func keysNeverCrossTokens(t *testing.T, edit func(*config.Config)) {
 	c := startMocks(t, mock.Options{NoLatency: true, Seed: 1})
 	const aSecret, abSecret = "token-a-secret", "token-ab-secret"
 	tokens := assemblytest.TokensFile(t,
 		assemblytest.TokenEntry("a", aSecret, "[3]", "read-write", "{limit: 1000, per: 1s}"),
 		assemblytest.TokenEntry("a:b", abSecret, "[3, 4]", "read-write", "{limit: 1000, per: 1s}"))
-	g := serveHTTP(t, c, tokens, nil)
+	g := serveHTTP(t, c, tokens, edit)
 	create := func(secret, body, key string) response {
 		return g.call(t, "POST", "/v2/experiments", secret, body, map[string]string{server.IdempotencyKeyHeader: key})
 	}
