@@ -333,13 +333,13 @@ func (s *Server) missing(ctx *fasthttp.RequestCtx, o *operation, c fanout.CallSp
 	return compose.Missing{Call: c.Name, Status: out.Status, Kind: string(kind), Detail: kind.Detail(out.Status)}
 }
 
-// outcomeKind classes a call that did not deliver. A call left unsent
-// because a field of its dependency could not fill its path blames that
-// body: malformed.
+// outcomeKind classes a call that did not deliver. An answer the engine
+// refused is malformed; so is a call left unsent because a field of its
+// dependency could not fill its path, which blames that body.
 func outcomeKind(out *fanout.Outcome) backend.Kind {
 	var de *fanout.DependencyError
 	switch {
-	case errors.Is(out.Err, fanout.ErrField):
+	case errors.Is(out.Err, fanout.ErrField), errors.Is(out.Err, fanout.ErrMalformed):
 		return backend.KindMalformed
 	case errors.As(out.Err, &de) && de.Err == nil:
 		return backend.KindBadStatus
