@@ -17,7 +17,6 @@ import (
 	"fanout/gateway/internal/problem"
 
 	"github.com/valyala/fasthttp"
-	"github.com/valyala/fastjson"
 )
 
 // state is the scratch space of one fanned-out request, recycled.
@@ -109,8 +108,10 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, o *operation, start time.Time) 
 	if !ok {
 		return
 	}
-	if fastjson.ValidateBytes(out.Body) != nil {
-		s.writeMalformed(ctx, o, o.primary, "the body is not valid JSON")
+	// One bounded pass: fastjson's validator recursed without limit, so
+	// that a body of nested arrays overflowed the stack of the process.
+	if err := fanout.CheckJSON(out.Body); err != nil {
+		s.writeMalformed(ctx, o, o.primary, "the body is "+err.Error())
 		return
 	}
 	ctx.SetStatusCode(out.Status)
@@ -477,7 +478,7 @@ func backendMessage(body []byte) string {
 	var e struct {
 		Error string `json:"error"`
 	}
-	if json.Unmarshal(body, &e) == nil && e.Error != "" {
+	if fanout.CheckJSON(body) == nil && json.Unmarshal(body, &e) == nil && e.Error != "" {
 		return e.Error
 	}
 	if len(body) > 200 {
