@@ -412,6 +412,11 @@ func (e *Exchange) DoBody(ctx context.Context, backend, method, path, contentTyp
 		return 0, nil, &Error{Kind: KindUnavailable, Backend: backend, Addr: hc.Addr, Err: err}
 	}
 	defer b.release()
+	// A slot freed as the wait ends wins it as often as the deadline does
+	// (select picks at random): such a call has no time left to be sent.
+	if !time.Now().Before(deadline) {
+		return 0, nil, &Error{Kind: KindUnavailable, Backend: backend, Addr: hc.Addr, Err: errNotSent}
+	}
 
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
@@ -434,7 +439,10 @@ func (e *Exchange) DoBody(ctx context.Context, backend, method, path, contentTyp
 	}
 	b.inFlight.Add(1)
 	b.tr.add(req, ctx, deadline, e)
-	err := hc.DoDeadline(req, resp, deadline)
+	// Do, not DoDeadline: the transport bounds every step of the call by
+	// its deadline, and DoDeadline's own check, before the transport, would
+	// report a call whose deadline passed before it was sent as a timeout.
+	err := hc.Do(req, resp)
 	b.tr.remove(req)
 	b.inFlight.Add(-1)
 	if err != nil {
