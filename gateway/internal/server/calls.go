@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -94,7 +95,9 @@ func (s *Server) execute(ctx *fasthttp.RequestCtx, o *operation, start time.Time
 }
 
 // proxy answers with the primary call's body as the backend sent it: the
-// gateway checks that it is JSON but does not decode it.
+// gateway checks that its status is one the document declares for the
+// operation and that it is JSON (an object where the document says so),
+// but does not decode it.
 func (s *Server) proxy(ctx *fasthttp.RequestCtx, o *operation, start time.Time) {
 	st := s.begin(ctx)
 	defer st.end()
@@ -108,10 +111,19 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, o *operation, start time.Time) 
 	if !ok {
 		return
 	}
+	pass, ok := o.pass(out.Status)
+	if !ok {
+		s.writeBadGateway(ctx, o, o.primary, backend.KindBadStatus, out.Status, "a status the document does not declare")
+		return
+	}
 	// One bounded pass: fastjson's validator recursed without limit, so
 	// that a body of nested arrays overflowed the stack of the process.
 	if err := fanout.CheckJSON(out.Body); err != nil {
 		s.writeMalformed(ctx, o, o.primary, "the body is "+err.Error())
+		return
+	}
+	if pass.object && !bytes.HasPrefix(bytes.TrimLeft(out.Body, " \t\r\n"), []byte("{")) {
+		s.writeMalformed(ctx, o, o.primary, "the body is not a JSON object")
 		return
 	}
 	ctx.SetStatusCode(out.Status)

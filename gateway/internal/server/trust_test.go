@@ -16,6 +16,7 @@ import (
 	"fanout/gateway/internal/backendtest"
 	"fanout/gateway/internal/poll"
 	"fanout/gateway/internal/problem"
+	"fanout/gateway/internal/server"
 
 	"github.com/valyala/fasthttp"
 )
@@ -407,6 +408,13 @@ func TestContractGaps(t *testing.T) {
 		}, "GET", "/v2/experiments/42/results", 200, "", "", "", "layer, settings"},
 		{"required 204", func(r rawRoutes) { r["/results/42"] = answerWith(204, "") }, "GET", "/v2/experiments/42/results", 502, problem.TypeBadGateway, "bad_status", "", ""},
 		{"proxy 204", func(r rawRoutes) { r["/experiments/42"] = answerWith(204, "") }, "GET", "/v2/experiments/42", 502, problem.TypeBadGateway, "bad_status", "", ""},
+		// Only the statuses the document declares pass through.
+		{"proxy 206", func(r rawRoutes) { r["/experiments/42"] = answerWith(206, string(backendtest.Experiment(42))) }, "GET", "/v2/experiments/42", 502, problem.TypeBadGateway, "bad_status", "", ""},
+		{"proxy 299", func(r rawRoutes) { r["/experiments/42"] = answerWith(299, string(backendtest.Experiment(42))) }, "GET", "/v2/experiments/42", 502, problem.TypeBadGateway, "bad_status", "", ""},
+		{"proxy 201", func(r rawRoutes) { r["/experiments/42"] = answerWith(201, string(backendtest.Experiment(42))) }, "GET", "/v2/experiments/42", 502, problem.TypeBadGateway, "bad_status", "", ""},
+		// Nor does any JSON value where the document says an object.
+		{"list page a JSON string", func(r rawRoutes) { r["/experiments?"] = answerWith(200, `"a page"`) }, "GET", "/v2/experiments?project_id=3", 502, problem.TypeBadGateway, "malformed", "", ""},
+		{"list page an array", func(r rawRoutes) { r["/experiments?"] = answerWith(200, `[{"total":1}]`) }, "GET", "/v2/experiments?project_id=3", 502, problem.TypeBadGateway, "malformed", "", ""},
 		{"create 201 with a valid id", func(r rawRoutes) { r["/experiments"] = created(string(backendtest.Experiment(1001))) }, "POST", "/v2/experiments", 201, "", "", "/v2/experiments/1001", ""},
 		{"create 200", func(r rawRoutes) { r["/experiments"] = answerWith(200, string(backendtest.Experiment(1001))) }, "POST", "/v2/experiments", 502, problem.TypeBadGateway, "bad_status", "", ""},
 		{"create 202", func(r rawRoutes) { r["/experiments"] = answerWith(202, string(backendtest.Experiment(1001))) }, "POST", "/v2/experiments", 502, problem.TypeBadGateway, "bad_status", "", ""},
@@ -452,7 +460,7 @@ func TestContractGaps(t *testing.T) {
 				return
 			}
 			p := checkProblem(t, r, tc.status)
-			if p.Type != tc.typ || p.Kind != tc.kind || (p.Call != "results" && p.Call != "experiment" && p.Call != "create") {
+			if p.Type != tc.typ || p.Kind != tc.kind || (p.Call != "results" && p.Call != "experiment" && p.Call != "experiments" && p.Call != "create") {
 				t.Errorf("problem type %q kind %q call %q, want %q %q: %s", p.Type, p.Kind, p.Call, tc.typ, tc.kind, r.body)
 			}
 		})
@@ -503,4 +511,32 @@ func countPrefix(reqs []backendtest.RawRequest, prefix string) int {
 		}
 	}
 	return n
+}
+
+// TestNosniffEverywhere: every answer, JSON from a backend, composed, a
+// problem or the document, carries X-Content-Type-Options: nosniff, so
+// that no browser takes a backend's bytes for a script or a page.
+func TestNosniffEverywhere(t *testing.T) {
+	g, _ := withFake(t, gatewayOptions{})
+	for _, tc := range []struct {
+		method, uri string
+		status      int
+	}{
+		{"GET", "/v2/experiments/42/results", 200},
+		{"GET", "/v2/experiments/42", 200},
+		{"GET", "/v2/experiments?project_id=3", 200},
+		{"GET", "/v2/experiments/abc", 400},
+		{"GET", "/v2/experiments/999999", 404},
+		{"DELETE", "/v2/experiments/42", 405},
+		{"GET", "/v3/nothing", 404},
+		{"GET", "/openapi.json", 200},
+	} {
+		r := g.do(t, tc.method, tc.uri, "", nil)
+		if r.status != tc.status {
+			t.Errorf("%s %s: status %d, want %d", tc.method, tc.uri, r.status, tc.status)
+		}
+		if got := r.header.Get(server.NosniffHeader); got != "nosniff" {
+			t.Errorf("%s %s: %s %q, want nosniff", tc.method, tc.uri, server.NosniffHeader, got)
+		}
+	}
 }
