@@ -230,6 +230,16 @@ const (
 	strNonASCII       // has bytes >= 0x80
 )
 
+// plain[c] says that byte c stands for itself inside a JSON string: not a
+// quote, a backslash, a control character or part of a multi-byte
+// character.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 type scanner struct {
 	b []byte
 	i int
@@ -265,6 +275,13 @@ func (s *scanner) str() (start, end int, flags uint8) {
 	start = s.i
 	s.i++
 	for s.i < len(s.b) {
+		// Most bytes of a string are plain: skip them in a tight loop.
+		for s.i < len(s.b) && plain[s.b[s.i]] {
+			s.i++
+		}
+		if s.i == len(s.b) {
+			break
+		}
 		c := s.b[s.i]
 		switch {
 		case c == '"':
