@@ -114,8 +114,8 @@ DEMO_FLAGS ?=
 demo:
 	$(GO) run ./bench demo $(DEMO_FLAGS)
 
-# The benchmark suite (about 12 minutes on 2 cores): builds the gateway and the
-# mocks, runs scenarios/{talk,tail,pool-vs-async,slow-backend,dead-backend,overload,capacity,soak}.yaml
+# The benchmark suite (about 14 minutes on 2 cores): builds the gateway and the
+# mocks, runs scenarios/{talk,tail,pool-vs-async,slow-backend,hedging,hot-keys,dead-backend,overload,hostile,capacity,soak}.yaml
 # and writes a report per scenario under results/. bench-quick: under a
 # minute. make bench BENCH_FLAGS="-quiet talk"; bin/bench -h.
 #

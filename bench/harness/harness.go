@@ -20,8 +20,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"fanout/bench/capacity"
@@ -33,7 +35,7 @@ import (
 )
 
 // DefaultSuite names the scenarios `bench` runs without arguments, in order.
-var DefaultSuite = []string{"talk", "tail", "pool-vs-async", "slow-backend", "hedging", "hot-keys", "dead-backend", "overload", "capacity", "soak"}
+var DefaultSuite = []string{"talk", "tail", "pool-vs-async", "slow-backend", "hedging", "hot-keys", "dead-backend", "overload", "hostile", "capacity", "soak"}
 
 // QuickSuite is the scenario of `bench -quick`: the whole pipeline in well
 // under a minute.
@@ -454,7 +456,9 @@ func (r *runner) attack(ctx context.Context, gw *launch.Proc, base load.Attack, 
 	smp := newSampler(gw, gw.Addr("admin"))
 	pol0 := policyCounters(ctx, smp.metrics)
 	smp.begin(ctx)
+	stopHostile := r.startHostile(ctx, base, d)
 	rep, err := load.Run(ctx, a)
+	run.Hostile = stopHostile()
 	run.Samples = smp.end(ctx)
 	run.Policies = policyDelta(pol0, policyCounters(ctx, smp.metrics))
 	if res := resilienceFigures(ctx, smp.metrics); res != nil {
@@ -511,6 +515,77 @@ func (r *runner) withEvents(ctx context.Context, a *load.Attack) {
 		if err := r.mocks.setModel(ctx, e.Service, m); err != nil {
 			slog.Warn("event", "phase", e.Name, "err", err)
 		}
+	}
+}
+
+// HostileAddr is the client address of a scenario's hostile tenant on
+// Linux, where all of 127.0.0.0/8 reaches the loopback gateway: a tenant
+// of its own address, as another customer would be, so that what the
+// gateway bounds per address (connections, body bytes) tells the two
+// apart. Elsewhere the tenant shares the measured load's address.
+const HostileAddr = "127.0.0.2"
+
+// startHostile starts the scenario's hostile tenant, if it has one, on the
+// gateway of base: from the start of its phase into a measured attack of
+// d to the end, with its own token (launch.HostileAuthorization), its slow
+// uploads and its requests. The func it returns stops the tenant and
+// reports what it did (nil without a tenant).
+func (r *runner) startHostile(ctx context.Context, base load.Attack, d time.Duration) func() *result.Hostile {
+	h := r.s.Hostile
+	if h == nil {
+		return func() *result.Hostile { return nil }
+	}
+	local := ""
+	if runtime.GOOS == "linux" {
+		local = HostileAddr
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	out := &result.Hostile{From: h.From}
+	from := r.s.PhaseStart(h.From)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTimer(from)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return
+		}
+		var tenant sync.WaitGroup
+		if u := h.Uploads; u != nil {
+			tenant.Go(func() {
+				rep, err := load.Trickle{
+					URL: base.BaseURL + u.Path, Body: []byte(u.Body), Clients: u.Clients,
+					BytesPerSecond: u.BytesPerSecond, Authorization: launch.HostileAuthorization, LocalAddr: local,
+				}.Run(ctx)
+				if err != nil {
+					slog.Warn("hostile uploads", "err", err)
+					return
+				}
+				out.Uploads = &rep
+			})
+		}
+		if h.Rate > 0 {
+			tenant.Go(func() {
+				rep, err := load.Run(ctx, load.Attack{
+					Name: base.Name + "-hostile", BaseURL: base.BaseURL, Targets: h.Targets, Rate: h.Rate,
+					Duration: d - from, Timeout: base.Timeout, Seed: base.Seed + 2,
+					Authorization: launch.HostileAuthorization, LocalAddr: local,
+				})
+				if rep != nil {
+					out.Requests = &rep.Summary
+				}
+				if err != nil && ctx.Err() == nil {
+					slog.Warn("hostile requests", "err", err)
+				}
+			})
+		}
+		tenant.Wait()
+	})
+	return func() *result.Hostile {
+		cancel()
+		wg.Wait()
+		return out
 	}
 }
 

@@ -78,6 +78,23 @@ func (p *progress) run(label string, rate float64, warmup, d time.Duration) {
 
 func (p *progress) figures(r result.Run, l *limits.Limits) {
 	p.line(figuresLine(r, l))
+	if r.Hostile != nil {
+		p.line(hostileLine(*r.Hostile))
+	}
+}
+
+// hostileLine says what a run's hostile tenant did and met: the answers
+// to its uploads and to its requests, by status ("0" is no answer).
+func hostileLine(h result.Hostile) string {
+	b := &strings.Builder{}
+	fmt.Fprintf(b, "    hostile tenant from %s:", h.From)
+	if u := h.Uploads; u != nil {
+		fmt.Fprintf(b, "  %d slow uploads (%d body bytes), answers %s", u.Uploads, u.BodyBytes, load.FormatCounts(u.Codes))
+	}
+	if q := h.Requests; q != nil {
+		fmt.Fprintf(b, "  %d requests, answers %s", q.Requests, load.FormatCounts(q.Codes))
+	}
+	return b.String()
 }
 
 // figuresLine is the progress line of a finished step.

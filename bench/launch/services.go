@@ -88,10 +88,26 @@ const Token = "fanout-bench-token"
 // Authorization is the Authorization header value of Token.
 const Authorization = "Bearer " + Token
 
-// tokensFile is the tokens file of Token: its SHA-256, as the gateway
-// wants it, is that of "fanout-bench-token" (printf %s SECRET | sha256sum).
-var tokensFile = "tokens:\n  - name: bench\n    sha256: " + sha256Hex(Token) +
-	"\n    projects: all\n    access: read-write\n    rate: {limit: 1000000000, per: 1s}\n"
+// HostileToken is the secret of a second tenant's token, which every
+// gateway StartGateway starts holds beside Token, with the same rights: a
+// scenario's hostile tenant (scenario.Hostile) sends with it, so that the
+// gateway tells the two tenants apart as it would two customers.
+const HostileToken = "fanout-bench-hostile-token"
+
+// HostileAuthorization is the Authorization header value of HostileToken.
+const HostileAuthorization = "Bearer " + HostileToken
+
+// tokensFile is the tokens file of Token and HostileToken: each SHA-256,
+// as the gateway wants it, is that of the secret (printf %s SECRET |
+// sha256sum).
+var tokensFile = "tokens:\n" + tokenEntry("bench", Token) + tokenEntry("hostile", HostileToken)
+
+// tokenEntry is the entry of a tokens file for the token named name:
+// every project, read-write, and a rate limit no load reaches.
+func tokenEntry(name, secret string) string {
+	return "  - name: " + name + "\n    sha256: " + sha256Hex(secret) +
+		"\n    projects: all\n    access: read-write\n    rate: {limit: 1000000000, per: 1s}\n"
+}
 
 func sha256Hex(s string) string {
 	h := sha256.Sum256([]byte(s))
@@ -99,14 +115,17 @@ func sha256Hex(s string) string {
 }
 
 // StartGateway starts the gateway binary on a free loopback port with every
-// backend of model.Services pointed at mocks, and checks that it announced
-// its public address as "gateway". logs is as for Start.
+// backend of model.Services pointed at mocks, without a per-address
+// connection limit (g.Args may set one), and checks that it announced its
+// public address as "gateway". logs is as for Start.
 func StartGateway(ctx context.Context, bin string, g Gateway, mocks *Proc, logs io.Writer) (*Proc, error) {
 	admin := "off"
 	if g.Admin {
 		admin = "127.0.0.1:0"
 	}
-	args := []string{"-addr", "127.0.0.1:0", "-admin-addr", admin}
+	// The load comes from one address, this machine's: the per-address
+	// connection limit of a public port would cap it.
+	args := []string{"-addr", "127.0.0.1:0", "-admin-addr", admin, "-max-conns-per-ip", "0"}
 	if g.Mode != "" {
 		args = append(args, "-mode", g.Mode)
 	}

@@ -38,20 +38,23 @@ func TestStartMocksAndGateway(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		req, err := http.NewRequest(http.MethodGet, "http://"+gw.Addr("gateway")+"/v2/experiments/42/results", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// The gateway holds the bench's token, and only that one.
-		req.Header.Set("Authorization", Authorization)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Errorf("admin %v: GET results: %s, want 200 OK from a gateway wired to every mock", admin, resp.Status)
+		// The gateway holds the bench's token and the hostile tenant's,
+		// and only those.
+		for auth, want := range map[string]int{Authorization: http.StatusOK, HostileAuthorization: http.StatusOK, "Bearer other": http.StatusUnauthorized} {
+			req, err := http.NewRequest(http.MethodGet, "http://"+gw.Addr("gateway")+"/v2/experiments/42/results", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", auth)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != want {
+				t.Errorf("admin %v: GET results with %q: %s, want %d from a gateway wired to every mock", admin, auth, resp.Status, want)
+			}
 		}
 		if got := gw.Addr("admin") != ""; got != admin {
 			t.Errorf("admin %v: an admin address was announced: %v", admin, got)

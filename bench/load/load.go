@@ -11,11 +11,14 @@
 package load
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"hash/fnv"
 	"io"
+	"maps"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"runtime"
 	"slices"
@@ -72,6 +75,9 @@ type Attack struct {
 	// Authorization, if set, is sent as the Authorization header of every
 	// request (launch.Authorization for the gateways the bench starts).
 	Authorization string
+	// LocalAddr, if set, is the IP address the requests are sent from (a
+	// client of an address of its own; see Trickle.LocalAddr).
+	LocalAddr string
 }
 
 // Latency is a measured latency distribution: the figures a limit has
@@ -169,6 +175,30 @@ func (s Summary) Limited(offered float64) bool {
 // the p99 to mean something.
 func (s Summary) EnoughSamples() bool { return s.Requests >= MinSamples }
 
+// FormatCounts formats counts by key as "200:1000 504:3": keys that are
+// numbers (status codes) in numeric order, the others (error kinds) in
+// alphabetical order after them; "" for none.
+func FormatCounts(m map[string]int) string {
+	keys := slices.SortedFunc(maps.Keys(m), func(a, b string) int {
+		x, errA := strconv.Atoi(a)
+		y, errB := strconv.Atoi(b)
+		switch {
+		case errA == nil && errB == nil:
+			return cmp.Compare(x, y)
+		case errA == nil:
+			return -1
+		case errB == nil:
+			return 1
+		}
+		return strings.Compare(a, b)
+	})
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, k+":"+strconv.Itoa(m[k]))
+	}
+	return strings.Join(parts, " ")
+}
+
 // CodeFraction returns the fraction of requests answered with status code
 // (0 for no response).
 func (s Summary) CodeFraction(code int) float64 {
@@ -261,7 +291,7 @@ func Run(ctx context.Context, a Attack) (*Report, error) {
 		timeout = scenario.DefaultTimeout
 	}
 	tr, names := newTargeter(a)
-	atk := vegeta.NewAttacker(
+	opts := []func(*vegeta.Attacker){
 		vegeta.Timeout(timeout),
 		vegeta.KeepAlive(true),
 		vegeta.HTTP2(false),
@@ -269,7 +299,15 @@ func Run(ctx context.Context, a Attack) (*Report, error) {
 		// The body is not needed for the figures; reading none keeps
 		// memory flat at high rates (vegeta still drains it).
 		vegeta.MaxBody(maxBody(a.Bodies)),
-	)
+	}
+	if a.LocalAddr != "" {
+		ip := net.ParseIP(a.LocalAddr)
+		if ip == nil {
+			return nil, fmt.Errorf("attack %s: local address %q is not an IP address", a.Name, a.LocalAddr)
+		}
+		opts = append(opts, vegeta.LocalAddr(net.IPAddr{IP: ip}))
+	}
+	atk := vegeta.NewAttacker(opts...)
 	var bodies map[string]uint64
 	differing := map[string]bool{}
 	if a.Bodies {

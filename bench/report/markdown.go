@@ -5,10 +5,8 @@
 package report
 
 import (
-	"cmp"
 	"fmt"
 	"io"
-	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -187,21 +185,6 @@ func writeLimits(b *strings.Builder, s *result.Scenario) {
 	}
 }
 
-// codes formats status counts as "200:1000 504:3".
-func codes(c map[string]int) string {
-	// Status codes sort as numbers.
-	keys := slices.SortedFunc(maps.Keys(c), func(a, b string) int {
-		x, _ := strconv.Atoi(a)
-		y, _ := strconv.Atoi(b)
-		return cmp.Compare(x, y)
-	})
-	var parts []string
-	for _, k := range keys {
-		parts = append(parts, k+":"+strconv.Itoa(c[k]))
-	}
-	return strings.Join(parts, " ")
-}
-
 func ratio(d, limit time.Duration) string {
 	if limit <= 0 {
 		return "–"
@@ -299,7 +282,7 @@ func writeRateTable(b *strings.Builder, s *result.Scenario, rate float64) {
 		lt := r.Latency
 		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %.1f | %s | %s | %s |\n",
 			Label(r.Variant, r.Mode, r.PoolSize), Ms(lt.P50), Ms(lt.P90), p99(r.Summary, lt.P99), p99(r.Summary, lt.P999), Ms(lt.Max), ratioBeside(lt.P50, cp50), p99Ratio(r.Summary, lt.P99, cp99),
-			sent(r), r.Throughput, pct(r.Success), split(r.Summary), codes(r.Codes))
+			sent(r), r.Throughput, pct(r.Success), split(r.Summary), load.FormatCounts(r.Codes))
 	}
 	b.WriteString("\n")
 	if s.Limits != nil && staged {
@@ -326,7 +309,7 @@ func writePhases(b *strings.Builder, s *result.Scenario) {
 				continue
 			}
 			fmt.Fprintf(b, "| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s |\n", Label(r.Variant, r.Mode, r.PoolSize), scenario.FormatRate(r.PhaseRate(p)), ph,
-				p.Requests, Ms(p.Latency.P50), p99(p, p.Latency.P99), Ms(p.Latency.Max), pct(p.Success), split(p), codes(p.Codes))
+				p.Requests, Ms(p.Latency.P50), p99(p, p.Latency.P99), Ms(p.Latency.Max), pct(p.Success), split(p), load.FormatCounts(p.Codes))
 		}
 	}
 	b.WriteString("\n")
@@ -406,20 +389,9 @@ func writeResources(b *strings.Builder, s *result.Scenario) {
 	for _, r := range s.Runs {
 		fmt.Fprintf(b, "| %s | %s | %d | %.3f | %s | %.1f | %+.1f | %+d | %.2f | %s |\n", Label(r.Variant, r.Mode, r.PoolSize), scenario.FormatRate(r.Rate), r.Requests,
 			result.Millis(r.CPUPerRequest), pct(r.GeneratorCPUShare), float64(r.PeakRSS)/(1<<20), float64(r.RSSGrowth)/(1<<20), r.GoroutineGrowth,
-			r.CallsPerRequest, errorKinds(r.Errors))
+			r.CallsPerRequest, load.FormatCounts(r.Errors))
 	}
 	b.WriteString("\n")
-}
-
-func errorKinds(m map[string]int) string {
-	if len(m) == 0 {
-		return ""
-	}
-	var parts []string
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		parts = append(parts, fmt.Sprintf("%s:%d", k, m[k]))
-	}
-	return strings.Join(parts, " ")
 }
 
 func writeTargets(b *strings.Builder, s *result.Scenario) {

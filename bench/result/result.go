@@ -113,11 +113,24 @@ type Run struct {
 	// Warmup is how long the gateway was warmed up before the measured
 	// attack, which alone the figures describe.
 	Warmup time.Duration `json:"warmup"`
+	// Hostile is what the scenario's hostile tenant did and met during
+	// the measured attack, if it has one.
+	Hostile *Hostile `json:"hostile,omitempty"`
 	// GeneratorLimited is true when the load generator sent less than
 	// load.GeneratorLimit of the offered rate (OfferedRate): the step
 	// measured the generator or the machine, not the gateway. Its own CPU
 	// use is GeneratorCPU.
 	GeneratorLimited bool `json:"generator_limited"`
+}
+
+// Hostile is what a scenario's hostile tenant did and met in one run,
+// beside the measured load: its slow uploads, and the figures of its own
+// requests.
+type Hostile struct {
+	// From is the phase it started in.
+	From     string              `json:"from"`
+	Uploads  *load.TrickleReport `json:"uploads,omitempty"`
+	Requests *load.Summary       `json:"requests,omitempty"`
 }
 
 // OfferedRate is the rate the run offered over its measured window: its

@@ -76,7 +76,7 @@ func (d *decoder) decode(src []byte) (*Scenario, error) {
 	if strictyaml.IsNull(root) {
 		return nil, &Error{File: d.File, Reason: "empty file"}
 	}
-	f, err := d.Fields(root, "", "name", "description", "backends", "gateway", "targets", "load", "events", "expect")
+	f, err := d.Fields(root, "", "name", "description", "backends", "gateway", "targets", "load", "events", "hostile", "expect")
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +108,7 @@ func (d *decoder) decode(src []byte) (*Scenario, error) {
 	if n := f["targets"]; n == nil {
 		d.OK(d.Errorf(root, "targets", "required: at least one target"))
 	} else {
-		s.Targets = d.targets(n)
+		s.Targets = d.targets(n, "targets")
 	}
 	before = d.Count()
 	if n := f["load"]; n == nil {
@@ -121,6 +121,9 @@ func (d *decoder) decode(src []byte) (*Scenario, error) {
 		before = d.Count()
 		s.Events = d.events(n, s.Load)
 		loadOK = d.Count() == before
+	}
+	if n := f["hostile"]; n != nil && loadOK {
+		s.Hostile = d.hostile(n, s)
 	}
 	if n := f["expect"]; n != nil && gatewayOK && loadOK {
 		s.Expect = d.expectations(n, s)
@@ -261,21 +264,21 @@ func (d *decoder) switchValue(m *yaml.Node, path string) (bool, error) {
 	return false, d.Errorf(m, path, "%q: want on or off", v)
 }
 
-// targets decodes the targets; a target with a problem is recorded and
-// left out.
-func (d *decoder) targets(n *yaml.Node) []Target {
-	items, err := d.List(n, "targets")
+// targets decodes the targets at path; a target with a problem is
+// recorded and left out.
+func (d *decoder) targets(n *yaml.Node, path string) []Target {
+	items, err := d.List(n, path)
 	if !d.OK(err) {
 		return nil
 	}
 	if len(items) == 0 {
-		d.OK(d.Errorf(n, "targets", "empty: name at least one target"))
+		d.OK(d.Errorf(n, path, "empty: name at least one target"))
 		return nil
 	}
 	var out []Target
 	for i, it := range items {
 		before := d.Count()
-		t := d.target(it, fmt.Sprintf("targets[%d]", i))
+		t := d.target(it, fmt.Sprintf("%s[%d]", path, i))
 		if d.Count() == before {
 			out = append(out, t)
 		}
@@ -752,4 +755,92 @@ func checkName(n expect.Name, s *Scenario, labels, phases map[string]bool) error
 		return nil
 	}
 	return fmt.Errorf("unknown metric %q (known: %s, code_NNN)", m, strings.Join(slices.Sorted(maps.Keys(Metrics)), ", "))
+}
+
+// hostile decodes the hostile section of s (whose load and events are
+// sound); its problems are recorded, and it returns nil when there are any.
+func (d *decoder) hostile(n *yaml.Node, s *Scenario) *Hostile {
+	const p = "hostile"
+	before := d.Count()
+	h := &Hostile{From: FirstPhase}
+	f, err := d.Fields(n, p, "from", "uploads", "rate", "targets")
+	if !d.OK(err) {
+		return nil
+	}
+	if s.Load.Capacity != nil {
+		d.OK(d.Errorf(n, p, "not supported with a capacity search: the hostile tenant runs beside fixed rates"))
+		return nil
+	}
+	if m := f["from"]; m != nil {
+		from, err := d.Str(m, p+".from")
+		if d.OK(err) {
+			if phases := s.Phases(); !slices.Contains(phases, from) && !(len(phases) == 0 && from == FirstPhase) {
+				known := strings.Join(phases, ", ")
+				if known == "" {
+					known = "none: the scenario has no events"
+				}
+				d.OK(d.Errorf(m, p+".from", "unknown phase %q (phases: %s)", from, known))
+			}
+			h.From = from
+		}
+	}
+	if m := f["uploads"]; m != nil {
+		h.Uploads = d.uploads(m, p+".uploads")
+	}
+	if m := f["rate"]; m != nil {
+		h.Rate, err = d.Positive(m, p+".rate")
+		d.OK(err)
+	}
+	switch m := f["targets"]; {
+	case m != nil:
+		h.Targets = d.targets(m, p+".targets")
+		if f["rate"] == nil {
+			d.OK(d.Errorf(m, p+".rate", "required with targets: the hostile tenant's requests per second"))
+		}
+	case f["rate"] != nil:
+		d.OK(d.Errorf(f["rate"], p+".targets", "required with a rate: what the hostile tenant requests"))
+	case f["uploads"] == nil:
+		d.OK(d.Errorf(n, p, "want uploads, or a rate and targets, or both: something hostile to do"))
+	}
+	if d.Count() != before {
+		return nil
+	}
+	return h
+}
+
+// uploads decodes the slow uploads of the hostile tenant at path p.
+func (d *decoder) uploads(n *yaml.Node, p string) *Uploads {
+	u := &Uploads{Path: DefaultUploadPath}
+	f, err := d.Fields(n, p, "clients", "bytes_per_second", "path", "body")
+	if !d.OK(err) {
+		return u
+	}
+	for _, k := range []struct {
+		key string
+		dst *int
+		max int
+	}{{"clients", &u.Clients, MaxUploadClients}, {"bytes_per_second", &u.BytesPerSecond, MaxUploadPace}} {
+		m := f[k.key]
+		if m == nil {
+			d.OK(d.Errorf(n, p+"."+k.key, "required"))
+			continue
+		}
+		v, err := d.Int(m, p+"."+k.key, 1)
+		if d.OK(err) && v > k.max {
+			d.OK(d.Errorf(m, p+"."+k.key, "at most %d, found %d", k.max, v))
+			continue
+		}
+		*k.dst = v
+	}
+	if m := f["path"]; m != nil {
+		if u.Path, err = d.Str(m, p+".path"); d.OK(err) && (!strings.HasPrefix(u.Path, "/") || strings.ContainsAny(u.Path, " \t\r\n")) {
+			d.OK(d.Errorf(m, p+".path", "want a path from '/' without spaces, found %q", u.Path))
+		}
+	}
+	if m := f["body"]; m == nil {
+		d.OK(d.Errorf(n, p+".body", "required: the body to trickle"))
+	} else if u.Body, err = d.Str(m, p+".body"); d.OK(err) && u.Body == "" {
+		d.OK(d.Errorf(m, p+".body", "empty: a slow upload needs a body"))
+	}
+	return u
 }

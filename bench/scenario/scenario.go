@@ -63,6 +63,9 @@ type Scenario struct {
 	// Events change the backends or the offered rate during each measured
 	// run.
 	Events []Event
+	// Hostile, if not nil, is a second tenant that misbehaves beside the
+	// measured load during each measured run.
+	Hostile *Hostile
 	// Expect are the assertions on the outcome, in file order.
 	Expect []*expect.Expectation
 }
@@ -242,6 +245,51 @@ type Event struct {
 	// per second, whatever the run's rate in load.rates; 0 keeps the rate
 	// of the phase before.
 	Rate float64
+}
+
+// Hostile is a tenant other than the measured load's, with a token of its
+// own and, where the machine allows, a client address of its own, that
+// misbehaves during each measured run from the start of one phase to the
+// end: slow uploads, requests of its own that may reach a hostile backend,
+// or both. The measured figures stay the well-behaved token's alone, so
+// that expectations can say what the hostile tenant costs the others.
+type Hostile struct {
+	// From names the phase the tenant starts in (default FirstPhase: the
+	// start of the run).
+	From string
+	// Uploads, if not nil, are its slow uploads.
+	Uploads *Uploads
+	// Rate, with Targets, is its requests per second, in the open model
+	// like the measured load's.
+	Rate    float64
+	Targets []Target
+}
+
+// Uploads are slow uploads: Clients POSTs to Path at once, each with Body
+// sent BytesPerSecond bytes a second, each started again when it ends.
+type Uploads struct {
+	Clients        int
+	BytesPerSecond int
+	Path           string
+	Body           string
+}
+
+// Bounds and defaults of a hostile tenant's uploads.
+const (
+	DefaultUploadPath = "/v2/experiments"
+	MaxUploadClients  = 1000
+	MaxUploadPace     = 1 << 20
+)
+
+// PhaseStart returns the offset of the phase named name into a measured
+// run: 0 for FirstPhase, else its event's At.
+func (s *Scenario) PhaseStart(name string) time.Duration {
+	for _, e := range s.Events {
+		if e.Name == name {
+			return e.At
+		}
+	}
+	return 0
 }
 
 // PhaseRates returns the offered rate of each phase of a run at rate:

@@ -756,6 +756,9 @@ type Unavailable = Problem
 // Unprocessable An RFC 9457 problem detail.
 type Unprocessable = Problem
 
+// UnsupportedMediaType An RFC 9457 problem detail.
+type UnsupportedMediaType = Problem
+
 // ListExperimentsParams defines parameters for ListExperiments.
 type ListExperimentsParams struct {
 	// ProjectId The project whose experiments are listed.
@@ -768,7 +771,12 @@ type ListExperimentsParams struct {
 	PerPage *PerPage `form:"per_page,omitempty" json:"per_page,omitempty"`
 
 	// IfNoneMatch An `ETag` this client got before: if the resource still has it, the
-	// answer is 304 without a body.
+	// answer is 304 without a body. The value is `*` (any current
+	// representation) or a comma-separated list of entity tags, compared
+	// weakly (`W/` is ignored); text that is not a tag is skipped and
+	// never matches. Like every field value it holds no control
+	// character other than a tab (else 400), and the request line and
+	// headers together are bounded (`-max-header-size`, else 431).
 	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
 }
 
@@ -784,21 +792,36 @@ type CreateExperimentParams struct {
 // GetExperimentParams defines parameters for GetExperiment.
 type GetExperimentParams struct {
 	// IfNoneMatch An `ETag` this client got before: if the resource still has it, the
-	// answer is 304 without a body.
+	// answer is 304 without a body. The value is `*` (any current
+	// representation) or a comma-separated list of entity tags, compared
+	// weakly (`W/` is ignored); text that is not a tag is skipped and
+	// never matches. Like every field value it holds no control
+	// character other than a tab (else 400), and the request line and
+	// headers together are bounded (`-max-header-size`, else 431).
 	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
 }
 
 // GetExperimentResultsParams defines parameters for GetExperimentResults.
 type GetExperimentResultsParams struct {
 	// IfNoneMatch An `ETag` this client got before: if the resource still has it, the
-	// answer is 304 without a body.
+	// answer is 304 without a body. The value is `*` (any current
+	// representation) or a comma-separated list of entity tags, compared
+	// weakly (`W/` is ignored); text that is not a tag is skipped and
+	// never matches. Like every field value it holds no control
+	// character other than a tab (else 400), and the request line and
+	// headers together are bounded (`-max-header-size`, else 431).
 	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
 }
 
 // GetProjectParams defines parameters for GetProject.
 type GetProjectParams struct {
 	// IfNoneMatch An `ETag` this client got before: if the resource still has it, the
-	// answer is 304 without a body.
+	// answer is 304 without a body. The value is `*` (any current
+	// representation) or a comma-separated list of entity tags, compared
+	// weakly (`W/` is ignored); text that is not a tag is skipped and
+	// never matches. Like every field value it holds no control
+	// character other than a tab (else 400), and the request line and
+	// headers together are bounded (`-max-header-size`, else 431).
 	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
 }
 
@@ -1596,15 +1619,18 @@ type ListExperimentsResponse200Headers struct {
 type ListExperimentsResponse304Headers struct {
 	CacheControl       *string
 	ETag               *string
+	Link               *string
 	RateLimitLimit     *int64
 	RateLimitRemaining *int64
 	RateLimitReset     *int64
+	ServerTiming       *string
 	Vary               *string
 	XRequestId         *string
 }
 
 // ListExperimentsResponse400Headers the declared response headers of an HTTP 400 response for ListExperiments
 type ListExperimentsResponse400Headers struct {
+	IdempotentReplayed *string
 	RateLimitLimit     *int64
 	RateLimitRemaining *int64
 	RateLimitReset     *int64
@@ -1799,6 +1825,7 @@ type CreateExperimentResponse201Headers struct {
 
 // CreateExperimentResponse400Headers the declared response headers of an HTTP 400 response for CreateExperiment
 type CreateExperimentResponse400Headers struct {
+	IdempotentReplayed *string
 	RateLimitLimit     *int64
 	RateLimitRemaining *int64
 	RateLimitReset     *int64
@@ -1831,15 +1858,26 @@ type CreateExperimentResponse404Headers struct {
 
 // CreateExperimentResponse409Headers the declared response headers of an HTTP 409 response for CreateExperiment
 type CreateExperimentResponse409Headers struct {
+	IdempotentReplayed *string
 	RateLimitLimit     *int64
 	RateLimitRemaining *int64
 	RateLimitReset     *int64
+	RetryAfter         *int64
 	ServerTiming       *string
+	XRequestId         *string
+}
+
+// CreateExperimentResponse415Headers the declared response headers of an HTTP 415 response for CreateExperiment
+type CreateExperimentResponse415Headers struct {
+	RateLimitLimit     *int64
+	RateLimitRemaining *int64
+	RateLimitReset     *int64
 	XRequestId         *string
 }
 
 // CreateExperimentResponse422Headers the declared response headers of an HTTP 422 response for CreateExperiment
 type CreateExperimentResponse422Headers struct {
+	IdempotentReplayed *string
 	RateLimitLimit     *int64
 	RateLimitRemaining *int64
 	RateLimitReset     *int64
@@ -1904,6 +1942,8 @@ type CreateExperimentResponse struct {
 	ApplicationproblemJSON404 *NotFound
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *Unprocessable
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
@@ -1928,6 +1968,8 @@ type CreateExperimentResponse struct {
 	Headers404 *CreateExperimentResponse404Headers
 	// Headers409 the parsed response headers for an HTTP 409 response
 	Headers409 *CreateExperimentResponse409Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *CreateExperimentResponse415Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
 	Headers422 *CreateExperimentResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
@@ -1970,6 +2012,11 @@ func (r CreateExperimentResponse) GetApplicationproblemJSON404() *NotFound {
 // GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
 func (r CreateExperimentResponse) GetApplicationproblemJSON409() *Conflict {
 	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r CreateExperimentResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
 }
 
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
@@ -2048,15 +2095,18 @@ type GetExperimentResponse200Headers struct {
 type GetExperimentResponse304Headers struct {
 	CacheControl       *string
 	ETag               *string
+	Link               *string
 	RateLimitLimit     *int64
 	RateLimitRemaining *int64
 	RateLimitReset     *int64
+	ServerTiming       *string
 	Vary               *string
 	XRequestId         *string
 }
 
 // GetExperimentResponse400Headers the declared response headers of an HTTP 400 response for GetExperiment
 type GetExperimentResponse400Headers struct {
+	IdempotentReplayed *string
 	RateLimitLimit     *int64
 	RateLimitRemaining *int64
 	RateLimitReset     *int64
@@ -2256,15 +2306,18 @@ type GetExperimentResultsResponse200Headers struct {
 type GetExperimentResultsResponse304Headers struct {
 	CacheControl       *string
 	ETag               *string
+	Link               *string
 	RateLimitLimit     *int64
 	RateLimitRemaining *int64
 	RateLimitReset     *int64
+	ServerTiming       *string
 	Vary               *string
 	XRequestId         *string
 }
 
 // GetExperimentResultsResponse400Headers the declared response headers of an HTTP 400 response for GetExperimentResults
 type GetExperimentResultsResponse400Headers struct {
+	IdempotentReplayed *string
 	RateLimitLimit     *int64
 	RateLimitRemaining *int64
 	RateLimitReset     *int64
@@ -2463,15 +2516,18 @@ type GetProjectResponse200Headers struct {
 type GetProjectResponse304Headers struct {
 	CacheControl       *string
 	ETag               *string
+	Link               *string
 	RateLimitLimit     *int64
 	RateLimitRemaining *int64
 	RateLimitReset     *int64
+	ServerTiming       *string
 	Vary               *string
 	XRequestId         *string
 }
 
 // GetProjectResponse400Headers the declared response headers of an HTTP 400 response for GetProject
 type GetProjectResponse400Headers struct {
+	IdempotentReplayed *string
 	RateLimitLimit     *int64
 	RateLimitRemaining *int64
 	RateLimitReset     *int64
@@ -2967,6 +3023,13 @@ func ParseListExperimentsResponse(rsp *http.Response) (*ListExperimentsResponse,
 			}
 			headers.ETag = &value
 		}
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
 		if values := rsp.Header.Values("RateLimit-Limit"); len(values) > 0 {
 			var value int64
 			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
@@ -2988,6 +3051,13 @@ func ParseListExperimentsResponse(rsp *http.Response) (*ListExperimentsResponse,
 			}
 			headers.RateLimitReset = &value
 		}
+		if values := rsp.Header.Values("Server-Timing"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Server-Timing", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ServerTiming = &value
+		}
 		if values := rsp.Header.Values("Vary"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Vary", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -3005,6 +3075,13 @@ func ParseListExperimentsResponse(rsp *http.Response) (*ListExperimentsResponse,
 		response.Headers304 = &headers
 	case rsp.StatusCode == 400:
 		var headers ListExperimentsResponse400Headers
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
 		if values := rsp.Header.Values("RateLimit-Limit"); len(values) > 0 {
 			var value int64
 			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
@@ -3326,6 +3403,13 @@ func ParseCreateExperimentResponse(rsp *http.Response) (*CreateExperimentRespons
 		}
 		response.ApplicationproblemJSON409 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
 		var dest Unprocessable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -3425,6 +3509,13 @@ func ParseCreateExperimentResponse(rsp *http.Response) (*CreateExperimentRespons
 		response.Headers201 = &headers
 	case rsp.StatusCode == 400:
 		var headers CreateExperimentResponse400Headers
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
 		if values := rsp.Header.Values("RateLimit-Limit"); len(values) > 0 {
 			var value int64
 			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
@@ -3549,6 +3640,13 @@ func ParseCreateExperimentResponse(rsp *http.Response) (*CreateExperimentRespons
 		response.Headers404 = &headers
 	case rsp.StatusCode == 409:
 		var headers CreateExperimentResponse409Headers
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
 		if values := rsp.Header.Values("RateLimit-Limit"); len(values) > 0 {
 			var value int64
 			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
@@ -3570,6 +3668,13 @@ func ParseCreateExperimentResponse(rsp *http.Response) (*CreateExperimentRespons
 			}
 			headers.RateLimitReset = &value
 		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
 		if values := rsp.Header.Values("Server-Timing"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Server-Timing", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -3585,8 +3690,46 @@ func ParseCreateExperimentResponse(rsp *http.Response) (*CreateExperimentRespons
 			headers.XRequestId = &value
 		}
 		response.Headers409 = &headers
+	case rsp.StatusCode == 415:
+		var headers CreateExperimentResponse415Headers
+		if values := rsp.Header.Values("RateLimit-Limit"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Remaining"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers415 = &headers
 	case rsp.StatusCode == 422:
 		var headers CreateExperimentResponse422Headers
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
 		if values := rsp.Header.Values("RateLimit-Limit"); len(values) > 0 {
 			var value int64
 			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
@@ -3962,6 +4105,13 @@ func ParseGetExperimentResponse(rsp *http.Response) (*GetExperimentResponse, err
 			}
 			headers.ETag = &value
 		}
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
 		if values := rsp.Header.Values("RateLimit-Limit"); len(values) > 0 {
 			var value int64
 			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
@@ -3983,6 +4133,13 @@ func ParseGetExperimentResponse(rsp *http.Response) (*GetExperimentResponse, err
 			}
 			headers.RateLimitReset = &value
 		}
+		if values := rsp.Header.Values("Server-Timing"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Server-Timing", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ServerTiming = &value
+		}
 		if values := rsp.Header.Values("Vary"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Vary", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -4000,6 +4157,13 @@ func ParseGetExperimentResponse(rsp *http.Response) (*GetExperimentResponse, err
 		response.Headers304 = &headers
 	case rsp.StatusCode == 400:
 		var headers GetExperimentResponse400Headers
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
 		if values := rsp.Header.Values("RateLimit-Limit"); len(values) > 0 {
 			var value int64
 			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
@@ -4437,6 +4601,13 @@ func ParseGetExperimentResultsResponse(rsp *http.Response) (*GetExperimentResult
 			}
 			headers.ETag = &value
 		}
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
 		if values := rsp.Header.Values("RateLimit-Limit"); len(values) > 0 {
 			var value int64
 			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
@@ -4458,6 +4629,13 @@ func ParseGetExperimentResultsResponse(rsp *http.Response) (*GetExperimentResult
 			}
 			headers.RateLimitReset = &value
 		}
+		if values := rsp.Header.Values("Server-Timing"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Server-Timing", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ServerTiming = &value
+		}
 		if values := rsp.Header.Values("Vary"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Vary", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -4475,6 +4653,13 @@ func ParseGetExperimentResultsResponse(rsp *http.Response) (*GetExperimentResult
 		response.Headers304 = &headers
 	case rsp.StatusCode == 400:
 		var headers GetExperimentResultsResponse400Headers
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
 		if values := rsp.Header.Values("RateLimit-Limit"); len(values) > 0 {
 			var value int64
 			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
@@ -4905,6 +5090,13 @@ func ParseGetProjectResponse(rsp *http.Response) (*GetProjectResponse, error) {
 			}
 			headers.ETag = &value
 		}
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
 		if values := rsp.Header.Values("RateLimit-Limit"); len(values) > 0 {
 			var value int64
 			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
@@ -4926,6 +5118,13 @@ func ParseGetProjectResponse(rsp *http.Response) (*GetProjectResponse, error) {
 			}
 			headers.RateLimitReset = &value
 		}
+		if values := rsp.Header.Values("Server-Timing"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Server-Timing", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ServerTiming = &value
+		}
 		if values := rsp.Header.Values("Vary"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Vary", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -4943,6 +5142,13 @@ func ParseGetProjectResponse(rsp *http.Response) (*GetProjectResponse, error) {
 		response.Headers304 = &headers
 	case rsp.StatusCode == 400:
 		var headers GetProjectResponse400Headers
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
 		if values := rsp.Header.Values("RateLimit-Limit"); len(values) > 0 {
 			var value int64
 			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {

@@ -495,16 +495,7 @@ func TestCloseEndsHangsAndWaitsForInFlight(t *testing.T) {
 		slow <- resp.StatusCode
 	}()
 	waitFor(t, func() bool { return c.Stats("layers").InFlight == 1 && c.Stats("results").InFlight == 1 }, "both requests in flight")
-	done := make(chan error, 1)
-	go func() { done <- c.Close() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Close did not return")
-	}
+	closeWithin(t, c, 10*time.Second)
 	if status := <-slow; status != 200 {
 		t.Errorf("request in flight during Close got %d, want 200", status)
 	}
@@ -514,6 +505,22 @@ func TestCloseEndsHangsAndWaitsForInFlight(t *testing.T) {
 	}
 	if c.Stats("layers").InFlight != 0 {
 		t.Error("hang still in flight after Close")
+	}
+}
+
+// closeWithin closes c and fails t if Close errs or has not returned
+// within d.
+func closeWithin(t testing.TB, c *Cluster, d time.Duration) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- c.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	case <-time.After(d):
+		t.Fatal("Close did not return")
 	}
 }
 

@@ -36,13 +36,26 @@ type routePolicy struct {
 	latency model.Latency
 	faults  model.Faults
 	faulty  bool // faults.Total() > 0
+	// nested is the body of the nested fault, built once per size when
+	// the model is set (routes of one size share it), so that a fault
+	// costs its write, not megabytes of allocation per request.
+	nested []byte
 }
 
 func compile(service string, s model.Service) *policy {
 	p := &policy{svc: s, queueLimit: int64(s.QueueLimit)}
+	nested := map[int][]byte{}
 	for _, r := range model.ServiceRoutes(service) {
 		f := s.RouteFaults(r)
-		p.routes = append(p.routes, routePolicy{latency: s.RouteLatency(service, r), faults: f, faulty: f.Total() > 0})
+		rp := routePolicy{latency: s.RouteLatency(service, r), faults: f, faulty: f.Total() > 0}
+		if f.Nested > 0 {
+			n := f.NestedBytes()
+			if nested[n] == nil {
+				nested[n] = nestedBody(n)
+			}
+			rp.nested = nested[n]
+		}
+		p.routes = append(p.routes, rp)
 	}
 	if s.MaxInFlight > 0 {
 		p.slots = make(chan struct{}, s.MaxInFlight)
@@ -218,15 +231,68 @@ func (s *service) handle(ctx *fasthttp.RequestCtx) {
 			s.reset(ctx, p, rc)
 			return
 		}
-		if fault == model.FaultMalformed {
+		switch fault {
+		case model.FaultMalformed:
 			b := ctx.Response.Body()
 			ctx.SetStatusCode(200)
 			ctx.SetContentTypeBytes(contentJSON)
 			// Any proper prefix of a JSON object is invalid JSON.
 			ctx.Response.SetBody(append([]byte(nil), b[:len(b)/2]...))
+		case model.FaultNested:
+			ctx.SetStatusCode(200)
+			ctx.SetContentTypeBytes(contentJSON)
+			ctx.Response.SetBodyRaw(rp.nested)
+		case model.FaultStray:
+			s.finish(p, rc)
+			s.stray(ctx)
+			return
 		}
 	}
 	s.finish(p, rc)
+}
+
+// nestedBody returns n bytes of nested JSON arrays: n/2 "[" then n/2 "]"
+// (one space more in the middle when n is odd), valid JSON of depth n/2.
+func nestedBody(n int) []byte {
+	b := bytes.Repeat([]byte{'['}, n)
+	for i := n - n/2; i < n; i++ {
+		b[i] = ']'
+	}
+	if n%2 == 1 {
+		b[n/2] = ' '
+	}
+	return b
+}
+
+// stray lets fasthttp send the answer as it stands, then, model.StrayDelay
+// later, writes a second answer that nobody asked for on the same
+// connection (a copy of the first: the answer a confused backend would
+// send again) and closes it. A client that has sent its next request on
+// the connection meanwhile reads the stray answer as the answer to it.
+// The request itself is finished (counted served, out of in-flight) when
+// its answer is sent.
+func (s *service) stray(ctx *fasthttp.RequestCtx) {
+	status := ctx.Response.StatusCode()
+	body := append([]byte(nil), ctx.Response.Body()...)
+	head := fmt.Appendf(nil, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n",
+		status, fasthttp.StatusMessage(status), len(body))
+	s.hangs.Add(1)
+	ctx.Hijack(func(c net.Conn) {
+		defer s.hangs.Done()
+		if !s.track(c) {
+			return
+		}
+		defer s.forget(s.hijacked, c)
+		t := time.NewTimer(model.StrayDelay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			_, _ = c.Write(append(head, body...))
+		case <-s.closing:
+		}
+		// Returning closes the connection (fasthttp owns hijacked
+		// connections unless told to keep them).
+	})
 }
 
 // acquire waits for a worker slot. It answers 503 itself (and returns

@@ -33,6 +33,8 @@ type Errors struct {
 	Hang       int64 `json:"hang"`        // injected hang
 	Reset      int64 `json:"reset"`       // injected connection reset
 	Malformed  int64 `json:"malformed"`   // injected invalid JSON
+	Nested     int64 `json:"nested"`      // injected body of deeply nested arrays
+	Stray      int64 `json:"stray"`       // injected stray answer after the normal one
 	Rejected   int64 `json:"rejected"`    // 503: queue full, or the server closing
 	NotFound   int64 `json:"not_found"`   // 404 for an unknown id
 	BadRequest int64 `json:"bad_request"` // 400 for invalid parameters or body, 422 for a broken business rule
@@ -45,6 +47,8 @@ const (
 	errHang
 	errReset
 	errMalformed
+	errNested
+	errStray
 	errRejected
 	errNotFound
 	errBadRequest
@@ -87,6 +91,8 @@ func (c *counters) snapshot() Counts {
 			Hang:       c.errs[errHang].Load(),
 			Reset:      c.errs[errReset].Load(),
 			Malformed:  c.errs[errMalformed].Load(),
+			Nested:     c.errs[errNested].Load(),
+			Stray:      c.errs[errStray].Load(),
 			Rejected:   c.errs[errRejected].Load(),
 			NotFound:   c.errs[errNotFound].Load(),
 			BadRequest: c.errs[errBadRequest].Load(),
@@ -136,6 +142,10 @@ func faultErr(kind string) int {
 		return errHang
 	case model.FaultReset:
 		return errReset
+	case model.FaultNested:
+		return errNested
+	case model.FaultStray:
+		return errStray
 	}
 	return errMalformed
 }

@@ -50,17 +50,50 @@ type Route struct {
 }
 
 // Faults are the probabilities (each 0..1, sum at most 1) that a request
-// fails in one of four ways instead of being answered:
+// fails in one of six ways instead of being answered:
 //
 //   - Error: 500 with a JSON error body, after the latency;
 //   - Hang: no answer until the client gives up or the server closes;
 //   - Reset: the connection is closed in the middle of the response;
-//   - Malformed: 200 with a body that is not valid JSON.
+//   - Malformed: 200 with a body that is not valid JSON;
+//   - Nested: 200 with a body of NestedSize bytes of nested JSON arrays
+//     ("[[[...]]]"), valid JSON whose depth is half its size, the body
+//     that exhausts a recursive parser;
+//   - Stray: the normal answer, then, StrayDelay later, a second
+//     unsolicited answer on the same connection, which is closed after it:
+//     a client that reuses the connection meanwhile reads the stray answer
+//     as the answer to its next request.
 type Faults struct {
 	Error     float64 `yaml:"error,omitempty" json:"error,omitempty"`
 	Hang      float64 `yaml:"hang,omitempty" json:"hang,omitempty"`
 	Reset     float64 `yaml:"reset,omitempty" json:"reset,omitempty"`
 	Malformed float64 `yaml:"malformed,omitempty" json:"malformed,omitempty"`
+	Nested    float64 `yaml:"nested,omitempty" json:"nested,omitempty"`
+	Stray     float64 `yaml:"stray,omitempty" json:"stray,omitempty"`
+	// NestedSize is the size in bytes of a nested body, 2 to
+	// MaxNestedSize; 0 means DefaultNestedSize.
+	NestedSize int `yaml:"nested_size,omitempty" json:"nested_size,omitempty"`
+}
+
+// The bounds of Faults.NestedSize, and the delay of a stray answer.
+const (
+	// DefaultNestedSize is 4 MiB: two million levels of arrays.
+	DefaultNestedSize = 4 << 20
+	// MaxNestedSize bounds what one nested body costs the mock's memory.
+	MaxNestedSize = 64 << 20
+	// StrayDelay is how long after the normal answer a stray one is sent:
+	// long enough for a client to have put the connection back in its pool
+	// and, under load, reused it.
+	StrayDelay = 20 * time.Millisecond
+)
+
+// NestedBytes returns the size of a nested body: NestedSize, or
+// DefaultNestedSize when it is 0.
+func (f Faults) NestedBytes() int {
+	if f.NestedSize == 0 {
+		return DefaultNestedSize
+	}
+	return f.NestedSize
 }
 
 // Fault kinds, as Faults.Pick returns them.
@@ -70,10 +103,14 @@ const (
 	FaultHang      = "hang"
 	FaultReset     = "reset"
 	FaultMalformed = "malformed"
+	FaultNested    = "nested"
+	FaultStray     = "stray"
 )
 
 // Total is the probability that some fault happens.
-func (f Faults) Total() float64 { return f.Error + f.Hang + f.Reset + f.Malformed }
+func (f Faults) Total() float64 {
+	return f.Error + f.Hang + f.Reset + f.Malformed + f.Nested + f.Stray
+}
 
 // Pick maps u, uniform in [0,1), to the fault it selects (FaultNone for
 // most u when the probabilities are small).
@@ -85,19 +122,24 @@ func (f Faults) Pick(u float64) string {
 		return FaultHang
 	case u < f.Error+f.Hang+f.Reset:
 		return FaultReset
-	case u < f.Total():
+	case u < f.Error+f.Hang+f.Reset+f.Malformed:
 		return FaultMalformed
+	case u < f.Error+f.Hang+f.Reset+f.Malformed+f.Nested:
+		return FaultNested
+	case u < f.Total():
+		return FaultStray
 	}
 	return FaultNone
 }
 
-// Validate checks that every probability is in 0..1 and that they sum to
-// at most 1. Errors are *FieldError with the field name as Path.
+// Validate checks that every probability is in 0..1, that they sum to at
+// most 1 and that NestedSize is 0 or 2 to MaxNestedSize. Errors are
+// *FieldError with the field name as Path.
 func (f Faults) Validate() error {
 	for _, p := range []struct {
 		name string
 		v    float64
-	}{{"error", f.Error}, {"hang", f.Hang}, {"reset", f.Reset}, {"malformed", f.Malformed}} {
+	}{{FaultError, f.Error}, {FaultHang, f.Hang}, {FaultReset, f.Reset}, {FaultMalformed, f.Malformed}, {FaultNested, f.Nested}, {FaultStray, f.Stray}} {
 		if math.IsNaN(p.v) || p.v < 0 || p.v > 1 {
 			return &FieldError{Path: p.name, Reason: fmt.Sprintf("probability %v is outside 0..1", p.v)}
 		}
@@ -105,7 +147,18 @@ func (f Faults) Validate() error {
 	if t := f.Total(); t > 1+1e-9 {
 		return &FieldError{Reason: fmt.Sprintf("fault probabilities sum to %v, more than 1", t)}
 	}
+	if reason := checkNestedSize(f.NestedSize); reason != "" {
+		return &FieldError{Path: "nested_size", Reason: reason}
+	}
 	return nil
+}
+
+// checkNestedSize says why n is not a nested body's size, or "".
+func checkNestedSize(n int) string {
+	if n != 0 && (n < 2 || n > MaxNestedSize) {
+		return fmt.Sprintf("%d bytes is outside 2..%d (0: the default, %d)", n, MaxNestedSize, DefaultNestedSize)
+	}
+	return ""
 }
 
 // Default returns the built-in models: fixed latencies of 20 ms

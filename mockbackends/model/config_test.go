@@ -31,6 +31,7 @@ backends:
     routes:
       get_experiment:
         latency: {kind: lognormal, p50: 20ms, p99: 200ms, spike: {probability: 0.01, delay: 300ms}}
+        faults: {nested: 0.02, nested_size: 1048576, stray: 0.03}
       list_experiments:
         latency: "uniform:min=5ms,max=15ms"
   results:
@@ -54,6 +55,9 @@ backends:
 				}
 				if got := c.RouteFaults(ServiceResults, RouteGetResults); got.Error != 0.1 || got.Malformed != 0.05 {
 					t.Errorf("results faults = %+v", got)
+				}
+				if got := c.RouteFaults(ServiceExperiments, RouteGetExperiment); got != (Faults{Nested: 0.02, NestedSize: 1 << 20, Stray: 0.03}) || got.NestedBytes() != 1<<20 {
+					t.Errorf("get_experiment faults = %+v", got)
 				}
 				// Absent services behave as the built-in defaults.
 				if got := c.RouteLatency(ServiceLayers, RouteGetLayer); got != Fixed(15*time.Millisecond) {
@@ -154,6 +158,12 @@ func TestDecodeInvalid(t *testing.T) {
 		{"probability as string", "backends:\n  layers:\n    faults: {reset: \"0.1\"}\n", "backends.layers.faults.reset", "want a number", 3},
 		{"probabilities sum above 1", "backends:\n  layers:\n    faults: {error: 0.6, hang: 0.6}\n", "backends.layers.faults", "sum", 3},
 		{"unknown fault", "backends:\n  layers:\n    faults: {timeout: 0.1}\n", "backends.layers.faults.timeout", "unknown field", 3},
+		{"nested probability above 1", "backends:\n  layers:\n    faults: {nested: 1.1}\n", "backends.layers.faults.nested", "outside 0..1", 3},
+		{"stray and error sum above 1", "backends:\n  layers:\n    faults: {stray: 0.7, error: 0.4}\n", "backends.layers.faults", "sum", 3},
+		{"nested body of one byte", "backends:\n  layers:\n    faults: {nested: 1, nested_size: 1}\n", "backends.layers.faults.nested_size", "outside 2..", 3},
+		{"nested body over the cap", "backends:\n  layers:\n    faults: {nested: 1, nested_size: 67108865}\n", "backends.layers.faults.nested_size", "outside 2..", 3},
+		{"negative nested body", "backends:\n  layers:\n    faults: {nested_size: -4}\n", "backends.layers.faults.nested_size", "at least 0", 3},
+		{"nested size as a string", "backends:\n  layers:\n    faults: {nested_size: 4MB}\n", "backends.layers.faults.nested_size", "want an integer", 3},
 		{"spike probability", "backends:\n  layers:\n    latency: {kind: none, spike: {probability: 2, delay: 1s}}\n", "backends.layers.latency.spike.probability", "outside 0..1", 3},
 		{"spike without delay", "backends:\n  layers:\n    latency: {kind: none, spike: {probability: 0.1}}\n", "backends.layers.latency.spike.delay", "required", 3},
 		{"negative max_in_flight", "backends:\n  layers:\n    max_in_flight: -1\n", "backends.layers.max_in_flight", "at least 0", 3},
@@ -391,11 +401,12 @@ func TestRouteLatencyAndSetLatency(t *testing.T) {
 }
 
 func TestFaultsPick(t *testing.T) {
-	f := Faults{Error: 0.1, Hang: 0.2, Reset: 0.3, Malformed: 0.1}
+	f := Faults{Error: 0.1, Hang: 0.2, Reset: 0.3, Malformed: 0.1, Nested: 0.1, Stray: 0.1}
 	for _, tt := range []struct {
 		u    float64
 		want string
-	}{{0, FaultError}, {0.09, FaultError}, {0.1, FaultHang}, {0.29, FaultHang}, {0.31, FaultReset}, {0.61, FaultMalformed}, {0.69, FaultMalformed}, {0.71, FaultNone}, {0.99, FaultNone}} {
+	}{{0, FaultError}, {0.09, FaultError}, {0.1, FaultHang}, {0.29, FaultHang}, {0.31, FaultReset}, {0.61, FaultMalformed}, {0.69, FaultMalformed},
+		{0.71, FaultNested}, {0.79, FaultNested}, {0.81, FaultStray}, {0.89, FaultStray}, {0.91, FaultNone}, {0.99, FaultNone}} {
 		if got := f.Pick(tt.u); got != tt.want {
 			t.Errorf("Pick(%v) = %q, want %q", tt.u, got, tt.want)
 		}

@@ -362,7 +362,7 @@ func decodeSpike(d *strictyaml.Decoder, n *yaml.Node, path string) Spike {
 func decodeFaults(d *strictyaml.Decoder, n *yaml.Node, path string) Faults {
 	before := d.Count()
 	var f Faults
-	fields, err := d.Fields(n, path, FaultError, FaultHang, FaultReset, FaultMalformed)
+	fields, err := d.Fields(n, path, FaultError, FaultHang, FaultReset, FaultMalformed, FaultNested, FaultStray, "nested_size")
 	if !d.OK(err) {
 		return f
 	}
@@ -371,9 +371,20 @@ func decodeFaults(d *strictyaml.Decoder, n *yaml.Node, path string) Faults {
 	for _, k := range []struct {
 		key string
 		dst *float64
-	}{{FaultError, &f.Error}, {FaultHang, &f.Hang}, {FaultReset, &f.Reset}, {FaultMalformed, &f.Malformed}} {
+	}{{FaultError, &f.Error}, {FaultHang, &f.Hang}, {FaultReset, &f.Reset}, {FaultMalformed, &f.Malformed}, {FaultNested, &f.Nested}, {FaultStray, &f.Stray}} {
 		if v := fields[k.key]; v != nil {
 			*k.dst = decodeProb(d, v, strictyaml.Join(path, k.key))
+		}
+	}
+	if v := fields["nested_size"]; v != nil {
+		at := strictyaml.Join(path, "nested_size")
+		size, err := d.Int(v, at, 0)
+		if d.OK(err) {
+			if reason := checkNestedSize(size); reason != "" {
+				d.OK(d.Errorf(v, at, "%s", reason))
+			} else {
+				f.NestedSize = size
+			}
 		}
 	}
 	if d.Count() == before {

@@ -172,13 +172,14 @@ Config file (YAML, unknown fields are errors; the values shown are the defaults)
   backend_timeout: {{.Options.Timeout}}       # per call; 0 = only the request deadline
   backends:                 # added to the defaults; a backend's own limits win
     results: {addr: {{(index .Backends "results").Addr}}, max_conns: 64, timeout: 500ms}
-  read_timeout: {{.ReadTimeout}}         # limits on clients; see the flags below
+  read_timeout: {{.ReadTimeout}}          # limits on clients; see the flags below
+  header_timeout: {{.HeaderTimeout}}
   write_timeout: {{.WriteTimeout}}
   idle_timeout: {{.IdleTimeout}}
   max_body_size: {{.MaxRequestBodySize}}
   max_header_size: {{.MaxHeaderSize}}
   max_client_conns: {{.MaxClientConns}}
-  max_conns_per_ip: {{.MaxConnsPerIP}}
+  max_conns_per_ip: {{.MaxConnsPerIP}}     # 0 behind a proxy: its clients share its address
   max_body_bytes_in_flight: {{.MaxBodyBytesInFlight}}
   max_body_bytes_per_ip: {{.MaxBodyBytesPerIP}}
   overload: {{.Overload}}              # adaptive limit on requests in progress; off: never shed
@@ -256,13 +257,14 @@ func (c *Config) flags(file *string, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.Redis, "redis", c.Redis, "store of rate limits and idempotency records shared by replicas, `URL` redis://HOST:PORT/DB; none: in memory")
 	fs.Var(backendFlag(c.Backends), "backend", "backend address `NAME=HOST:PORT`, repeatable; adds to or replaces the defaults")
 
-	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "time to receive a whole request from its first byte; slower clients get 408")
+	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "time to receive a whole request, headers and body, from its first byte (on a new connection, from its opening); slower clients get 408")
+	fs.DurationVar(&c.HeaderTimeout, "header-timeout", c.HeaderTimeout, "time to receive a request's line and headers, from a new connection's opening or a keep-alive request's first byte; a connection that sends nothing in it is closed (408)")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "time to send a whole response")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "how long an idle keep-alive connection stays open")
 	fs.IntVar(&c.MaxRequestBodySize, "max-body-size", c.MaxRequestBodySize, "largest request body in `BYTES`; larger get 413")
 	fs.IntVar(&c.MaxHeaderSize, "max-header-size", c.MaxHeaderSize, "largest request line plus headers in `BYTES`; larger get 431")
 	fs.IntVar(&c.MaxClientConns, "max-client-conns", c.MaxClientConns, "client connections served at once; a further one takes the slot of the longest idle keep-alive connection, or gets 503")
-	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", c.MaxConnsPerIP, "connections from one client address; a further one takes the slot of the address's longest idle one, or gets 429; 0: no limit")
+	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", c.MaxConnsPerIP, "connections from one client address; a further one takes the slot of the address's longest silent or idle one, or gets 429; 0: no limit. Behind a proxy every client has the proxy's address: set 0 (or above the proxy's connections to the gateway) and limit clients at the proxy")
 	fs.IntVar(&c.MaxBodyBytesInFlight, "max-body-bytes-in-flight", c.MaxBodyBytesInFlight, "request body `BYTES` received at once, reserved by Content-Length before a body is read; further bodies get 503")
 	c.Resilience.flags(fs)
 	fs.IntVar(&c.MaxBodyBytesPerIP, "max-body-bytes-per-ip", c.MaxBodyBytesPerIP, "request body `BYTES` received at once from one client address; further bodies get 429")
@@ -358,6 +360,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("backend_timeout: %s is negative", c.Options.Timeout)
 	case c.ReadTimeout <= 0:
 		return fmt.Errorf("read_timeout: %s, want more than 0", c.ReadTimeout)
+	case c.HeaderTimeout <= 0:
+		return fmt.Errorf("header_timeout: %s, want more than 0", c.HeaderTimeout)
 	case c.WriteTimeout <= 0:
 		return fmt.Errorf("write_timeout: %s, want more than 0", c.WriteTimeout)
 	case c.IdleTimeout <= 0:

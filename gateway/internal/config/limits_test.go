@@ -16,28 +16,29 @@ func TestLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Limits != server.DefaultLimits() || c.MaxConnsPerIP != 0 {
+	if c.Limits != server.DefaultLimits() || c.MaxConnsPerIP != server.DefaultMaxConnsPerIP || c.HeaderTimeout != server.DefaultHeaderTimeout {
 		t.Errorf("defaults: %+v", c)
 	}
-	c, err = Decode([]byte("read_timeout: 3s\nmax_body_size: 4096\nmax_conns_per_ip: 8\n"))
+	c, err = Decode([]byte("read_timeout: 3s\nheader_timeout: 1s\nmax_body_size: 4096\nmax_conns_per_ip: 0\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.ReadTimeout != 3*time.Second || c.MaxRequestBodySize != 4096 || c.MaxConnsPerIP != 8 || c.WriteTimeout != server.DefaultWriteTimeout {
+	if c.ReadTimeout != 3*time.Second || c.HeaderTimeout != time.Second || c.MaxRequestBodySize != 4096 || c.MaxConnsPerIP != 0 || c.WriteTimeout != server.DefaultWriteTimeout {
 		t.Errorf("file: %+v", c)
 	}
 	c, err = Parse([]string{"-read-timeout", "250ms", "-write-timeout", "1s", "-idle-timeout", "2s",
-		"-max-body-size", "100", "-max-header-size", "2048", "-max-client-conns", "5", "-max-conns-per-ip", "2"}, io.Discard)
+		"-max-body-size", "100", "-max-header-size", "2048", "-max-client-conns", "5", "-max-conns-per-ip", "2", "-header-timeout", "150ms"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := [7]int64{int64(250 * time.Millisecond), int64(time.Second), int64(2 * time.Second), 100, 2048, 5, 2}
-	got := [7]int64{int64(c.ReadTimeout), int64(c.WriteTimeout), int64(c.IdleTimeout), int64(c.MaxRequestBodySize), int64(c.MaxHeaderSize), int64(c.MaxClientConns), int64(c.MaxConnsPerIP)}
+	want := [8]int64{int64(250 * time.Millisecond), int64(time.Second), int64(2 * time.Second), 100, 2048, 5, 2, int64(150 * time.Millisecond)}
+	got := [8]int64{int64(c.ReadTimeout), int64(c.WriteTimeout), int64(c.IdleTimeout), int64(c.MaxRequestBodySize), int64(c.MaxHeaderSize), int64(c.MaxClientConns), int64(c.MaxConnsPerIP), int64(c.HeaderTimeout)}
 	if got != want {
 		t.Errorf("flags: got %v, want %v", got, want)
 	}
 	for _, bad := range []struct{ args []string }{
 		{[]string{"-read-timeout", "0s"}},
+		{[]string{"-header-timeout", "0s"}},
 		{[]string{"-max-body-size", "0"}},
 		{[]string{"-max-header-size", "100"}},
 		{[]string{"-max-client-conns", "0"}},

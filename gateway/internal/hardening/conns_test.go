@@ -3,6 +3,7 @@ package hardening
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"testing"
@@ -68,17 +69,17 @@ func openIdlePair(t testing.TB, g *gateway) (first, second *keepAlive) {
 	return first, second
 }
 
-// checkIdleGivesWay connects as who, a client beyond the limit, and checks
-// that it is served, that the connection first, idle the longest, was
-// closed to make room, and that second, idle too, is still served.
-func checkIdleGivesWay(t testing.TB, g *gateway, first, second *keepAlive, who string) {
+// checkGivesWay connects as who, a client beyond the limit, and checks
+// that it is served, that the connection first (idle the longest, or
+// silent) was closed to make room, and that second, idle, is still served.
+func checkGivesWay(t testing.TB, g *gateway, first, second *keepAlive, who string) {
 	t.Helper()
 	a, err := exchange(t, g.addr, []byte("GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n"+authHeader+"Connection: close\r\n\r\n"), false, false)
 	if err != nil || a.status != fasthttp.StatusOK {
 		t.Fatalf("%s: status %d, error %v: %.200s", who, a.status, err, a.body)
 	}
 	if !first.closed() {
-		t.Error("the connection idle the longest was not closed to make room")
+		t.Error("the connection that should give way was not closed to make room")
 	}
 	if status, err := second.get("/v2/experiments/42"); err != nil || status != fasthttp.StatusOK {
 		t.Errorf("the other idle connection: status %d, error %v", status, err)
@@ -104,8 +105,14 @@ func TestIdleConnectionsGiveWay(t *testing.T) {
 	if _, err := io.WriteString(busy, "GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n"+authHeader); err != nil {
 		t.Fatal(err)
 	}
+	// Until its first byte is read, it would rightly give way as silent;
+	// and until it is accepted it is not counted at all, silent or not, so
+	// the wait is for it to hold its slot and no longer be silent.
+	poll.Until(t, 5*time.Second, "the partial request read", func() bool {
+		return g.openConns() == slots && g.gauge("fanout_client_connections_silent") == 0
+	})
 
-	checkIdleGivesWay(t, g, first, second, "a new client while idle connections hold every slot")
+	checkGivesWay(t, g, first, second, "a new client while idle connections hold every slot")
 	// The busy connection finishes its request on the same connection.
 	if _, err := io.WriteString(busy, "\r\n"); err != nil {
 		t.Fatal(err)
@@ -149,5 +156,106 @@ func TestIdleConnectionsGiveWayPerIP(t *testing.T) {
 	const perIP = 2
 	g := startGateway(t, startCluster(t), gatewayOptions{limits: server.Limits{MaxConnsPerIP: perIP, IdleTimeout: time.Minute}})
 	first, second := openIdlePair(t, g)
-	checkIdleGivesWay(t, g, first, second, "a new connection from an address whose idle connections hold its share")
+	checkGivesWay(t, g, first, second, "a new connection from an address whose idle connections hold its share")
+}
+
+// openSilent opens a connection that sends nothing, and waits until the
+// gateway counts it silent.
+func openSilent(t testing.TB, g *gateway, n int) *keepAlive {
+	t.Helper()
+	c := dialFrom(t, "127.0.0.1", g.addr)
+	poll.Until(t, 5*time.Second, "a silent connection", func() bool {
+		return g.gauge("fanout_client_connections_silent") == n
+	})
+	return &keepAlive{c: c, br: bufio.NewReader(c)}
+}
+
+// TestSilentConnectionsGiveWayFirst: when an idle keep-alive connection
+// and a connection that never sent a byte hold every slot, a new client
+// is served in the silent one's slot, though the idle one waited longer:
+// a client that opens connections it does not use pays for them first.
+func TestSilentConnectionsGiveWayFirst(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		limits server.Limits
+	}{
+		{"every slot", server.Limits{MaxClientConns: 2}},
+		{"the address's share", server.Limits{MaxConnsPerIP: 2}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			c.limits.IdleTimeout, c.limits.HeaderTimeout, c.limits.ReadTimeout = time.Minute, time.Minute, time.Minute
+			g := startGateway(t, startCluster(t), gatewayOptions{limits: c.limits})
+			idle := openKeepAlive(t, g.addr)
+			poll.Until(t, 5*time.Second, "one idle connection", func() bool {
+				return g.gauge("fanout_client_connections_idle") == 1
+			})
+			silent := openSilent(t, g, 1)
+			checkGivesWay(t, g, silent, idle, "a new client while a silent and an idle connection hold every slot")
+		})
+	}
+}
+
+// TestSilentConnectionsAreClosed: a connection that sends nothing, or only
+// part of a request head, is closed once the header timeout has passed,
+// long before the read timeout; a request whose head arrived in time has
+// the rest of the read timeout for its body.
+func TestSilentConnectionsAreClosed(t *testing.T) {
+	const readTimeout = 20 * shortTimeout
+	g := startGateway(t, startCluster(t), gatewayOptions{limits: server.Limits{HeaderTimeout: shortTimeout, ReadTimeout: readTimeout}})
+	for _, c := range []struct{ name, sent string }{
+		{"silent", ""},
+		{"part of a head", "GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			start := time.Now()
+			conn := dialFrom(t, "127.0.0.1", g.addr)
+			if _, err := io.WriteString(conn, c.sent); err != nil {
+				t.Fatal(err)
+			}
+			_ = conn.SetReadDeadline(start.Add(readTimeout))
+			_, err := io.Copy(io.Discard, conn)
+			held := time.Since(start)
+			if err != nil {
+				t.Fatalf("the connection was not closed within the read timeout %v: %v", readTimeout, err)
+			}
+			if held < shortTimeout || held > readTimeout/2 {
+				t.Errorf("closed after %v; want the header timeout %v, well before the read timeout %v", held, shortTimeout, readTimeout)
+			}
+		})
+	}
+	// On a keep-alive connection, the wait for the next request is the
+	// idle timeout's; the header timeout starts at its first byte.
+	t.Run("keep-alive", func(t *testing.T) {
+		k := openKeepAlive(t, g.addr)
+		time.Sleep(3 * shortTimeout) // idle, longer than the header timeout
+		if status, err := k.get("/v2/experiments/42"); err != nil || status != fasthttp.StatusOK {
+			t.Fatalf("a request after an idle wait longer than the header timeout: status %d, error %v", status, err)
+		}
+		start := time.Now()
+		if _, err := io.WriteString(k.c, "GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		_ = k.c.SetReadDeadline(start.Add(readTimeout))
+		_, err := io.Copy(io.Discard, k.br)
+		if held := time.Since(start); err != nil || held > readTimeout/2 {
+			t.Errorf("part of a head on a keep-alive connection held it %v (%v); want the header timeout %v", held, err, shortTimeout)
+		}
+	})
+	t.Run("a body after its head", func(t *testing.T) {
+		conn := dialFrom(t, "127.0.0.1", g.addr)
+		head := fmt.Sprintf("POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\n"+authHeader+
+			"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n", len(newExperiment))
+		if _, err := io.WriteString(conn, head); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(3 * shortTimeout) // a slow client, not a wait for the server
+		if _, err := io.WriteString(conn, newExperiment); err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(readTimeout))
+		var resp fasthttp.Response
+		if err := resp.Read(bufio.NewReader(conn)); err != nil || resp.StatusCode() != fasthttp.StatusCreated {
+			t.Errorf("a body sent after the header timeout, within the read timeout: status %d, error %v: %s", resp.StatusCode(), err, resp.Body())
+		}
+	})
 }

@@ -69,6 +69,7 @@ type answer struct {
 	status      int
 	contentType string
 	allow       string
+	requestID   string // X-Request-Id
 	body        []byte
 	took        time.Duration
 }
@@ -103,6 +104,7 @@ func exchange(t testing.TB, addr string, req []byte, head, halfClose bool) (answ
 		status:      resp.StatusCode(),
 		contentType: string(resp.Header.ContentType()),
 		allow:       string(resp.Header.Peek("Allow")),
+		requestID:   string(resp.Header.Peek("X-Request-Id")),
 		body:        append([]byte(nil), resp.Body()...),
 		took:        time.Since(start),
 	}, nil

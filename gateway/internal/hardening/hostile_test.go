@@ -1,8 +1,10 @@
 package hardening
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -162,6 +164,83 @@ var hostileRequests = []hostile{
 	{name: "bare LF smuggles a length", req: "POST /v2/experiments HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-A: 1\nContent-Length: 29\r\n\r\n" + newExperiment, status: 400, typ: invalid},
 	{name: "LF-only request", req: "GET /v2/experiments/42 HTTP/1.1\nHost: x\n\n", status: 400, typ: invalid},
 	{name: "LF-only request line", req: "GET /v2/experiments/42 HTTP/1.1\nHost: x\r\n\r\n", status: 400, typ: invalid},
+	// A header folded over two lines (obs-fold) is joined by some parsers
+	// and read as two headers, or a header and garbage, by others: it is
+	// refused (RFC 9112, 5.2, allows either) rather than read one way
+	// while a proxy in front read it the other.
+	{name: "folded header", req: "GET /v2/experiments/42 HTTP/1.1\r\nHost: x\r\n" + authHeader + "X-A: 1\r\n 2\r\n\r\n", status: 400, typ: invalid},
+	// A framing the gateway cannot be sure a proxy in front read the same
+	// way is refused, and the guard stays on for what follows.
+	{name: "Content-Length beside chunked", req: "POST /v2/experiments HTTP/1.1\r\nHost: x\r\n" + authHeader + "Content-Type: application/json\r\nContent-Length: 29\r\nTransfer-Encoding: chunked\r\n\r\n" + newExperiment, status: 400, typ: invalid},
+	{name: "transfer coding other than chunked", req: "POST /v2/experiments HTTP/1.1\r\nHost: x\r\n" + authHeader + "Content-Type: application/json\r\nTransfer-Encoding: identity\r\nContent-Length: 29\r\n\r\n" + newExperiment, status: 400, typ: invalid},
+	{name: "folded Content-Length", req: "POST /v2/experiments HTTP/1.1\r\nHost: x\r\n" + authHeader + "Content-Type: application/json\r\nContent-Length:\r\n\t29\r\n\r\n" + newExperiment, status: 400, typ: invalid},
+}
+
+// pipelined are hostile requests that come after others on a keep-alive
+// connection: the bare-LF guard must stay on for the whole connection,
+// whatever the requests before it looked like.
+var pipelined = []struct {
+	name     string
+	reqs     []string
+	statuses []int // the answers in order; the last one closes the connection
+}{
+	{
+		name: "bare LF after a long chunk extension",
+		reqs: []string{
+			"POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\n" + authHeader + "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
+				fmt.Sprintf("%x;ext=%s\r\n%s\r\n0\r\n\r\n", len(newExperiment), strings.Repeat("e", 9<<10), newExperiment),
+			"GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n" + authHeader + "X-A: 1\nTransfer-Encoding: chunked\r\n\r\n",
+		},
+		statuses: []int{201, 400},
+	},
+	{
+		name: "bare LF after a folded Content-Length",
+		reqs: []string{
+			"POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\n" + authHeader + "Content-Type: application/json\r\nContent-Length:\r\n 29\r\n\r\n" + newExperiment,
+			"GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n" + authHeader + "X-A: 1\nTransfer-Encoding: chunked\r\n\r\n",
+		},
+		statuses: []int{400},
+	},
+	{
+		name: "bare LF after a valid chunked body",
+		reqs: []string{
+			"POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\n" + authHeader + "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
+				fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(newExperiment), newExperiment),
+			"GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n" + authHeader + "X-A: 1\nX-B: 2\r\n\r\n",
+		},
+		statuses: []int{201, 400},
+	},
+}
+
+// TestBareLFGuardStaysOn sends each pipelined sequence on one connection
+// and checks every answer: the hostile request is refused with an invalid
+// request problem, however the requests before it were framed, and the
+// connection is closed after it.
+func TestBareLFGuardStaysOn(t *testing.T) {
+	g := startGateway(t, startCluster(t), gatewayOptions{})
+	for _, c := range pipelined {
+		t.Run(c.name, func(t *testing.T) {
+			conn := dialFrom(t, "127.0.0.1", g.addr)
+			_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+			go func() { _, _ = io.WriteString(conn, strings.Join(c.reqs, "")) }()
+			br := bufio.NewReader(conn)
+			for i, want := range c.statuses {
+				var resp fasthttp.Response
+				if err := resp.Read(br); err != nil {
+					t.Fatalf("answer %d: %v", i, err)
+				}
+				if resp.StatusCode() != want {
+					t.Fatalf("answer %d: status %d, want %d: %s", i, resp.StatusCode(), want, resp.Body())
+				}
+				if i == len(c.statuses)-1 {
+					checkProblem(t, answer{status: resp.StatusCode(), contentType: string(resp.Header.ContentType()), body: resp.Body()}, want, invalid)
+				}
+			}
+			if n, err := br.ReadByte(); err == nil {
+				t.Errorf("the connection is still open after the refusal: read %q", n)
+			}
+		})
+	}
 }
 
 // TestHostileRequests sends each hostile request on its own connection and

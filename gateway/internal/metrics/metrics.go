@@ -31,6 +31,9 @@ const (
 	KindUnavailable    = "unavailable"
 	KindPartial        = "partial"
 	KindInternal       = "internal"
+	// KindClientGone: the client went away (closed, reset, or shut down
+	// its sending side) before its answer; nobody was answered.
+	KindClientGone = "client_gone"
 )
 
 // Metrics is one gateway's set of metrics. It is safe for concurrent use.
@@ -46,7 +49,7 @@ type Metrics struct {
 func New() *Metrics {
 	m := &Metrics{set: vm.NewSet(), errors: map[string]*vm.Counter{}}
 	m.set.NewGauge("fanout_requests_in_flight", func() float64 { return float64(m.inFlight.Load()) })
-	for _, k := range []string{KindInvalidRequest, KindNotFound, KindBadGateway, KindTimeout, KindUnavailable, KindPartial, KindInternal} {
+	for _, k := range []string{KindInvalidRequest, KindNotFound, KindBadGateway, KindTimeout, KindUnavailable, KindPartial, KindInternal, KindClientGone} {
 		m.errors[k] = m.set.NewCounter(fmt.Sprintf(`fanout_errors_total{kind=%q}`, k))
 	}
 	return m

@@ -94,6 +94,13 @@ func Write(ctx *fasthttp.RequestCtx, p Problem) {
 	if p.Instance == "" {
 		p.Instance = string(ctx.Path())
 	}
+	Send(ctx, p)
+}
+
+// Send sends p as the response as Write does, with p's own instance, or
+// none: for a request whose path was not parsed, where ctx.Path() says
+// "/" whatever the client sent.
+func Send(ctx *fasthttp.RequestCtx, p Problem) {
 	if p.Title == "" {
 		p.Title = fasthttp.StatusMessage(p.Status)
 	}

@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"fanout/gateway/fanout"
@@ -31,6 +33,9 @@ type state struct {
 	cancel context.CancelFunc
 	in     interface{ Interrupt() }
 	goneFn func()
+	// left: the client went away during the run (set by gone, on the
+	// watcher's goroutine).
+	left atomic.Bool
 	// pd binds the operation's call policies to the request's Doer.
 	pd fanout.PolicyDoer
 	// The policies' wrappers of the request's Doer (see guard).
@@ -48,6 +53,7 @@ var states = sync.Pool{New: func() any {
 // that the calls on the wire are cut (the Exchange does not watch their
 // contexts; see fanout.Doer).
 func (st *state) gone() {
+	st.left.Store(true)
 	st.cancel()
 	if st.in != nil {
 		st.in.Interrupt()
@@ -103,7 +109,7 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, o *operation, start time.Time) 
 	defer st.end()
 	res, offset := s.execute(ctx, o, start, st, st.ex)
 	defer res.Release()
-	if s.hidden(ctx, o, st, res, offset, start) {
+	if s.clientGone(ctx, o, st) || s.hidden(ctx, o, st, res, offset, start) {
 		return
 	}
 
@@ -146,6 +152,7 @@ func (st *state) end() {
 	st.ex.Release()
 	st.ex = nil
 	st.brk, st.rty = guardDoer{}, guardDoer{}
+	st.left.Store(false)
 	states.Put(st)
 }
 
@@ -180,6 +187,9 @@ func (s *Server) create(ctx *fasthttp.RequestCtx, o *operation, start time.Time,
 	})
 	res, offset := s.execute(ctx, o, start, st, withBody)
 	defer res.Release()
+	if s.clientGone(ctx, o, st) {
+		return
+	}
 
 	out, ok := s.primary(ctx, o, st, res, offset, start)
 	if !ok {
@@ -214,6 +224,34 @@ func (s *Server) create(ctx *fasthttp.RequestCtx, o *operation, start time.Time,
 	ctx.SetBody(out.Body)
 }
 
+// StatusClientGone is the status a request whose client went away is
+// logged and measured with, as nginx does: it is never sent, as nobody
+// reads it.
+const StatusClientGone = 499
+
+// clientGone ends a request whose client went away while it was fanned
+// out, and reports whether it did: the calls the watch cut short failed
+// for that, not for their backends, so nothing is counted against them
+// (no bad-gateway error; the breakers take a cancelled call as neutral),
+// and the request is logged and counted as the client gone. The
+// connection is closed without an answer, which nobody would read.
+func (s *Server) clientGone(ctx *fasthttp.RequestCtx, o *operation, st *state) bool {
+	if !st.left.Load() {
+		return false
+	}
+	s.metrics.Error(metrics.KindClientGone)
+	s.log.Info("client gone before its answer",
+		"request_id", string(ctx.Response.Header.Peek(backend.RequestIDHeader)), "operation", o.op.ID)
+	ctx.SetStatusCode(StatusClientGone)
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(dropConn)
+	return true
+}
+
+// dropConn lets fasthttp close a connection it hands over: nothing is
+// written to it.
+func dropConn(net.Conn) {}
+
 // writeMalformed answers 502 for a call whose answer the gateway cannot
 // use; why goes to the log only.
 func (s *Server) writeMalformed(ctx *fasthttp.RequestCtx, o *operation, i int, why string) {
@@ -240,7 +278,7 @@ func (s *Server) results(ctx *fasthttp.RequestCtx, o *operation, start time.Time
 	defer st.end()
 	res, offset := s.execute(ctx, o, start, st, st.ex)
 	defer res.Release()
-	if s.hidden(ctx, o, st, res, offset, start) {
+	if s.clientGone(ctx, o, st) || s.hidden(ctx, o, st, res, offset, start) {
 		return
 	}
 

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"fanout/gateway/internal/backend"
 	"fanout/gateway/internal/problem"
 
 	"github.com/valyala/fasthttp"
@@ -16,12 +17,19 @@ import (
 
 // connLimit is a listener that serves at most max connections at once, and
 // at most perIP from one client address (0: no such limit). When every slot
-// is taken, a new connection takes the slot of the connection that has been
-// idle between requests the longest, which is closed, as nginx does: idle
-// keep-alive connections cost a slot each, and a client holding many of them
-// must not lock everyone else out until the idle timeout. An address at its
-// share likewise gives way with its own longest idle connection. Only when
-// no connection is idle is a new one refused. A connection beyond a limit is
+// is taken, a new connection takes the slot of a connection that waits for
+// its client, which is closed, as nginx does: the silent connection open
+// the longest (opened, and not a byte of a request received yet), else the
+// connection idle between requests the longest. Both cost a slot each, and
+// a client holding many of them must not lock everyone else out until a
+// timeout; a silent one goes first, as it has never been a client's, and a
+// client that opens connections it does not use is the one that pays. An
+// address at its share likewise gives way with its own silent connection,
+// then its own idle one. Only when no connection waits is a new one
+// refused. A connection must also send its request line and headers within
+// headerTimeout (0: no such limit) of its opening, or of the first byte of
+// a request on a keep-alive connection: fasthttp's read timeout, which
+// bounds a whole request, is cut short for the head. A connection beyond a limit is
 // answered (503, or 429 for one address) with a problem body and closed at
 // once, without a goroutine: a client is told rather than left waiting, and
 // a flood of connections costs the gateway nothing more. (fasthttp's own
@@ -31,27 +39,29 @@ type connLimit struct {
 	slots         chan struct{}
 	perIP         int
 	maxLine       int              // the header size limit, for front
+	headerTimeout time.Duration    // the time a request head may take
 	onRefused     func(status int) // called when front refuses a request
 	full, tooMany []byte           // the refusals, whole HTTP responses
 	shutdown      []byte           // the answer to a request cut by a shutdown
 
 	mu   sync.Mutex
 	byIP map[string]int
-	// idle lists the connections idle between requests, the longest idle
-	// first, linked through the connections themselves so that a state
-	// change costs no allocation.
-	idle idleList
+	// silent lists the connections that have not sent a byte yet, and idle
+	// those idle between requests, the longest waiting first, linked
+	// through the connections themselves so that a state change costs no
+	// allocation. A connection is on one list at most.
+	silent, idle connList
 	// conns are the connections open, for cutAll.
 	conns map[*limitedConn]struct{}
 }
 
-// idleList is a doubly linked list of connections, under connLimit.mu.
-type idleList struct {
+// connList is a doubly linked list of connections, under connLimit.mu.
+type connList struct {
 	head, tail *limitedConn
 	n          int
 }
 
-func (l *idleList) push(c *limitedConn) {
+func (l *connList) push(c *limitedConn) {
 	c.prev, c.next = l.tail, nil
 	if l.tail != nil {
 		l.tail.next = c
@@ -59,12 +69,13 @@ func (l *idleList) push(c *limitedConn) {
 		l.head = c
 	}
 	l.tail = c
-	c.listed = true
+	c.in = l
 	l.n++
 }
 
-func (l *idleList) remove(c *limitedConn) {
-	if !c.listed {
+// remove takes c off the list, if it is on it.
+func (l *connList) remove(c *limitedConn) {
+	if c.in != l {
 		return
 	}
 	if c.prev != nil {
@@ -77,8 +88,18 @@ func (l *idleList) remove(c *limitedConn) {
 	} else {
 		l.tail = c.prev
 	}
-	c.prev, c.next, c.listed = nil, nil, false
+	c.prev, c.next, c.in = nil, nil, nil
 	l.n--
+}
+
+// oldest is the connection on the list the longest, from ip if ip is not
+// "", or nil.
+func (l *connList) oldest(ip string) *limitedConn {
+	c := l.head
+	for ip != "" && c != nil && c.ip != ip {
+		c = c.next
+	}
+	return c
 }
 
 // idleConns is the number of connections idle between requests.
@@ -88,19 +109,32 @@ func (l *connLimit) idleConns() int {
 	return l.idle.n
 }
 
-// connState is the server's ConnState hook: it keeps the idle list, and
-// whether a request is in progress on the connection, for cutAll.
+// silentConns is the number of connections that have not sent a byte yet.
+func (l *connLimit) silentConns() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.silent.n
+}
+
+// connState is the server's ConnState hook: it keeps the silent and idle
+// lists, whether the connection awaits a request head, and whether a
+// request is in progress on it, for cutAll.
 func connState(c net.Conn, state fasthttp.ConnState) {
 	lc, ok := c.(*limitedConn)
-	if !ok {
-		return
+	if !ok || state == fasthttp.StateNew {
+		return // a new connection stays silent until its first byte
 	}
+	// The serving goroutine calls this hook, as it reads: the head flag
+	// needs no lock. Idle, a connection waits under the idle timeout; at
+	// the first byte of a request, its head is due.
+	lc.head = state == fasthttp.StateActive
 	l := lc.limit
 	l.mu.Lock()
+	if lc.in != nil {
+		lc.in.remove(lc)
+	}
 	if state == fasthttp.StateIdle && !lc.closed {
 		l.idle.push(lc)
-	} else {
-		l.idle.remove(lc)
 	}
 	l.mu.Unlock()
 	lc.wmu.Lock()
@@ -108,9 +142,13 @@ func connState(c net.Conn, state fasthttp.ConnState) {
 	lc.wmu.Unlock()
 }
 
+// track registers a connection just accepted: open, silent, and awaiting
+// its first request head.
 func (l *connLimit) track(c *limitedConn) *limitedConn {
+	c.head = true
 	l.mu.Lock()
 	l.conns[c] = struct{}{}
+	l.silent.push(c)
 	l.mu.Unlock()
 	return c
 }
@@ -149,18 +187,18 @@ func (l *connLimit) cutAll() int {
 	return n
 }
 
-// evictIdle closes the connection idle the longest, if any, from ip if ip
-// is not "", which frees its slot (and its address's count). A request that
-// arrives on it as it is closed is lost, as with any keep-alive connection
-// a server closes; clients retry those.
-func (l *connLimit) evictIdle(ip string) bool {
+// evict closes the connection silent the longest, else the one idle the
+// longest, if any, from ip if ip is not "", which frees its slot (and its
+// address's count). A request that arrives on it as it is closed is lost,
+// as with any keep-alive connection a server closes; clients retry those.
+func (l *connLimit) evict(ip string) bool {
 	l.mu.Lock()
-	c := l.idle.head
-	for ip != "" && c != nil && c.ip != ip {
-		c = c.next
+	c := l.silent.oldest(ip)
+	if c == nil {
+		c = l.idle.oldest(ip)
 	}
 	if c != nil {
-		l.idle.remove(c)
+		c.in.remove(c)
 	}
 	l.mu.Unlock()
 	if c == nil {
@@ -173,15 +211,16 @@ func (l *connLimit) evictIdle(ip string) bool {
 // refusalWriteTimeout bounds writing a refusal to a connection.
 const refusalWriteTimeout = time.Second
 
-func limitConns(ln net.Listener, max, perIP, maxLine int, onRefused func(int)) *connLimit {
+func limitConns(ln net.Listener, max, perIP, maxLine int, headerTimeout time.Duration, onRefused func(int)) *connLimit {
 	return &connLimit{
-		Listener:  ln,
-		slots:     make(chan struct{}, max),
-		perIP:     perIP,
-		maxLine:   maxLine,
-		onRefused: onRefused,
-		byIP:      map[string]int{},
-		conns:     map[*limitedConn]struct{}{},
+		Listener:      ln,
+		slots:         make(chan struct{}, max),
+		perIP:         perIP,
+		maxLine:       maxLine,
+		headerTimeout: headerTimeout,
+		onRefused:     onRefused,
+		byIP:          map[string]int{},
+		conns:         map[*limitedConn]struct{}{},
 		full: refusal(problem.New(problem.TypeUnavailable, fasthttp.StatusServiceUnavailable,
 			fmt.Sprintf("the gateway is serving its maximum of %d connections; retry later", max))),
 		tooMany: refusal(problem.New(problem.TypeTooManyConnections, fasthttp.StatusTooManyRequests,
@@ -191,17 +230,22 @@ func limitConns(ln net.Listener, max, perIP, maxLine int, onRefused func(int)) *
 	}
 }
 
-func refusal(p problem.Problem) []byte { return answer(p, true) }
+func refusal(p problem.Problem) []byte { return answer(p, true, nil) }
 
-// answer is a whole HTTP response carrying p, which closes the connection.
-func answer(p problem.Problem, retry bool) []byte {
+// answer is a whole HTTP response carrying p, which closes the connection,
+// with id as its X-Request-Id if not nil: the answer to a request has one,
+// that to a connection refused before any request has none.
+func answer(p problem.Problem, retry bool, id []byte) []byte {
 	body, _ := json.Marshal(p) // a Problem holds only strings and ints
-	retryAfter := ""
+	extra := ""
 	if retry {
-		retryAfter = "Retry-After: 1\r\n"
+		extra = "Retry-After: 1\r\n"
+	}
+	if id != nil {
+		extra += backend.RequestIDHeader + ": " + string(id) + "\r\n"
 	}
 	head := fmt.Sprintf("HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n%sConnection: close\r\n\r\n",
-		p.Status, fasthttp.StatusMessage(p.Status), problem.ContentType, len(body), retryAfter)
+		p.Status, fasthttp.StatusMessage(p.Status), problem.ContentType, len(body), extra)
 	return append([]byte(head), body...)
 }
 
@@ -217,9 +261,9 @@ func (l *connLimit) Accept() (net.Conn, error) {
 		if a, ok := c.RemoteAddr().(*net.TCPAddr); ok && l.perIP > 0 {
 			ip = a.IP.String()
 		}
-		// An address at its share gives way with its own idle
+		// An address at its share gives way with its own waiting
 		// connections first, as every address does with the slots.
-		if !l.acquireIP(ip) && (!l.evictIdle(ip) || !l.acquireIP(ip)) {
+		if !l.acquireIP(ip) && (!l.evict(ip) || !l.acquireIP(ip)) {
 			refuse(c, l.tooMany)
 			continue
 		}
@@ -229,7 +273,7 @@ func (l *connLimit) Accept() (net.Conn, error) {
 		default:
 		}
 		// Only Accept takes slots, so the slot an eviction frees is ours.
-		if l.evictIdle("") {
+		if l.evict("") {
 			select {
 			case l.slots <- struct{}{}:
 				return l.track(&limitedConn{Conn: c, limit: l, ip: ip, front: newFront(l.maxLine)}), nil
@@ -294,10 +338,44 @@ type limitedConn struct {
 	wmu                  sync.Mutex
 	active, written, cut bool
 
-	// The links of connLimit.idle, and whether the connection is closed
-	// (never to be listed again), under connLimit.mu.
-	prev, next     *limitedConn
-	listed, closed bool
+	// head: the connection awaits a request head, due within the
+	// header timeout; wantRead: the read deadline fasthttp set, which the
+	// header timeout may cut short. Only the serving goroutine uses them.
+	head     bool
+	wantRead time.Time
+
+	// The links of the list the connection is on (in, or nil), and
+	// whether the connection is closed (never to be listed again), under
+	// connLimit.mu.
+	prev, next *limitedConn
+	in         *connList
+	closed     bool
+}
+
+// SetReadDeadline sets the read deadline fasthttp asks for, cut short to
+// the header timeout while the connection awaits a request head: fasthttp
+// has one read timeout for a whole request, and a client must not hold a
+// connection for all of it without sending its head.
+func (c *limitedConn) SetReadDeadline(t time.Time) error {
+	c.wantRead = t
+	if c.head && c.limit.headerTimeout > 0 {
+		if h := time.Now().Add(c.limit.headerTimeout); t.IsZero() || h.Before(t) {
+			t = h
+		}
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+// headDone ends the header timeout once a request head has arrived: the
+// body has what is left of fasthttp's read deadline.
+func (c *limitedConn) headDone() {
+	if !c.head {
+		return
+	}
+	c.head = false
+	if c.limit.headerTimeout > 0 {
+		_ = c.Conn.SetReadDeadline(c.wantRead)
+	}
 }
 
 // inner returns the connection as the listener accepted it, for the
@@ -335,7 +413,9 @@ func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() {
 		c.limit.mu.Lock()
-		c.limit.idle.remove(c)
+		if c.in != nil {
+			c.in.remove(c)
+		}
 		c.closed = true
 		delete(c.limit.conns, c)
 		c.limit.mu.Unlock()

@@ -21,7 +21,8 @@ import (
 // meanwhile (a pipelined request) are no hang-up: the watcher leaves them
 // for fasthttp. A client that shuts down its sending side after the request
 // and still reads is taken for gone, as net/http's server takes it; few HTTP
-// clients do that.
+// clients do that. A request whose client is gone gets no answer and is
+// counted as the client's leaving, not as its calls' failure (clientGone).
 //
 // The watch must end before the handler returns: after stop, the socket
 // stays with the watcher (the kernel forgets it when the connection is

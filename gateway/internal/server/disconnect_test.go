@@ -138,3 +138,76 @@ func TestClientWatchKeepsConnection(t *testing.T) {
 		t.Errorf("the gateway closed an idle connection after %v, before its idle timeout %v", waited, idle)
 	}
 }
+
+// TestHalfClosedClientIsNoBackendFault: a client that shuts down its
+// sending side while its results page is fanned out has left; its request
+// is counted as the client gone, not as a failure of the call it cut
+// short: no bad-gateway error, no breaker fault (one would open it here),
+// no answer blaming a backend. The next client is served.
+func TestHalfClosedClientIsNoBackendFault(t *testing.T) {
+	c := startMocks(t, mock.Options{Config: latencies(t, map[string]string{
+		"experiments": "fixed:300ms", "results": "fixed:300ms", "layers": "fixed:20ms", "projects": "fixed:20ms",
+	})})
+	cfg := config.Default()
+	cfg.Backends = config.Backends(c.Addrs())
+	cfg.Breaker, cfg.BreakerFailures = true, 1
+	gw, addr := assemblytest.Serve(t, cfg)
+	conn := askResults(t, addr)
+	poll.Until(t, 10*time.Second, "the request to reach the experiments backend", func() bool { return c.Stats("experiments").InFlight == 1 })
+	if err := conn.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(conn)
+	if strings.Contains(string(got), "502") || strings.Contains(string(got), "unreachable") {
+		t.Errorf("the client that left was answered as if a backend failed: %q", got)
+	}
+	var metrics strings.Builder
+	poll.Until(t, 10*time.Second, "the request to end", func() bool {
+		metrics.Reset()
+		gw.Server().Metrics().WritePrometheus(&metrics)
+		return strings.Contains(metrics.String(), "fanout_requests_in_flight 0")
+	})
+	for _, want := range []string{
+		`fanout_errors_total{kind="bad_gateway"} 0`,
+		`fanout_errors_total{kind="client_gone"} 1`,
+		`fanout_breaker_state{backend="experiments"} 0`,
+	} {
+		if !strings.Contains(metrics.String(), want) {
+			t.Errorf("metrics lack %s:\n%s", want, grepLines(metrics.String(), "fanout_errors_total", "fanout_breaker_state"))
+		}
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(askResults(t, addr)), nil)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("the next client: %v, %v", resp, err)
+	}
+}
+
+// askResults sends a results request on a new connection, closed when the
+// test ends, whose reads time out after ten seconds.
+func askResults(t *testing.T, addr string) *net.TCPConn {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(conn, resultsRequest); err != nil {
+		t.Fatal(err)
+	}
+	return conn.(*net.TCPConn)
+}
+
+// grepLines keeps the lines of text that contain any of substrs.
+func grepLines(text string, substrs ...string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		for _, s := range substrs {
+			if strings.Contains(l, s) {
+				out = append(out, l)
+				break
+			}
+		}
+	}
+	return strings.Join(out, "\n")
+}

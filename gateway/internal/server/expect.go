@@ -64,6 +64,8 @@ func (s *Server) refuseUnsupportedBody(ctx *fasthttp.RequestCtx, o *operation) b
 // then writes the response as it stands, without calling the handler, and
 // closes the connection (server.go, the ExpectHandler branch of serveConn).
 func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
+	// fasthttp calls expect outside the handler, which sets the id.
+	setRequestID(ctx)
 	if n := ctx.Request.Header.ContentLength(); n > s.limits.MaxRequestBodySize {
 		s.refuseTooLarge(ctx)
 		return fasthttp.StatusRequestEntityTooLarge

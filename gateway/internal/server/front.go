@@ -23,28 +23,53 @@ import (
 //     rather than left waiting for a CRLF CRLF until the read timeout.
 //   - A request line whose version is not HTTP/1.x is refused (505);
 //     fasthttp serves "HTTP/2.0" or "HTTP/9.9" as HTTP/1.0.
+//   - A header line folded onto the next (obs-fold: a line that starts
+//     with a space or a tab) is refused (400). fasthttp joins it to the
+//     header before; a proxy may read it as a header of its own, or as
+//     garbage. RFC 9112 (5.2) allows a server to refuse it, and a folded
+//     Content-Length would otherwise leave front unable to follow the
+//     framing, and so to find the next head.
 //
 // To find where each header block starts on a keep-alive connection, front
 // follows the framing of the bodies between them (Content-Length, chunked).
-// It gives up inspecting a connection whose framing it cannot follow with
-// certainty (say, two Content-Length headers): fasthttp refuses those
-// requests itself and closes the connection. Every line it holds is bounded
-// by the header size limit. The cost is one pass over the header bytes; a
-// body is skipped by length.
+// A request whose framing it cannot follow with certainty (two
+// Content-Length headers, a Transfer-Encoding other than chunked or beside
+// a Content-Length, a chunk size that is not a number) is refused (400) at the end of its head, once
+// each of the head's lines is checked: front never stops inspecting a
+// connection that goes on, so the guard holds for all of it. A chunk
+// extension, which the gateway ignores, is skipped rather than held,
+// however long. Every line it holds is bounded by the header size limit;
+// a longer header line ends the inspection, as fasthttp answers it 431 and
+// closes the connection. The cost is one pass over the header bytes; a body is skipped by
+// length.
 type front struct {
 	state   int
 	maxLine int
 	line    []byte // the current line of a header block or chunk size
 	cr      bool   // the previous byte was a CR
+	ext     bool   // the current chunk-size line is in its extension
 	first   bool   // the current line is the request line
 	http10  bool   // the request line says HTTP/1.0
 	length  int64  // Content-Length, -1 if none
 	chunked bool
 	lengths int   // Content-Length headers seen
 	left    int64 // bytes of the body or chunk left
+	// lost: the current head frames its body in a way front cannot
+	// follow; front refuses it at the end of the head, once every line
+	// of the head is checked.
+	lost bool
 	// blockAt is where, in the bytes being inspected, the current request
 	// head starts (0 if it started before them).
 	blockAt int
+	// headEnded: a request head ended in the bytes being inspected.
+	headEnded bool
+	// target holds the path of the current request line as received, up
+	// to maxInstance bytes (targetN of them; targetLong: it was longer),
+	// for the instance of a problem about the request: fasthttp has not
+	// parsed a request it could not read.
+	target     [maxInstance]byte
+	targetN    int
+	targetLong bool
 }
 
 // States of front.
@@ -100,7 +125,18 @@ func (f *front) inspect(b []byte) (*problem.Problem, int) {
 		i++
 		if c != '\n' {
 			f.cr = c == '\r'
+			if f.ext {
+				continue // an extension does not frame anything
+			}
+			if f.state == frontChunkSize && c == ';' {
+				f.ext = true
+				continue
+			}
 			if len(f.line) >= f.maxLine {
+				if f.state != frontHeader {
+					return f.refuse(problem.TypeInvalidRequest, fasthttp.StatusBadRequest,
+						fmt.Sprintf("a chunk-size or trailer line exceeds %d bytes", f.maxLine)), f.blockAt
+				}
 				f.state = frontPassthrough // fasthttp answers 431
 				return nil, 0
 			}
@@ -111,7 +147,7 @@ func (f *front) inspect(b []byte) (*problem.Problem, int) {
 			return f.refuse(problem.TypeInvalidRequest, fasthttp.StatusBadRequest,
 				"a line of the request head ends in a bare LF; HTTP/1.1 lines end in CRLF"), f.blockAt
 		}
-		f.cr = false
+		f.cr, f.ext = false, false
 		line := bytes.TrimSuffix(f.line, []byte("\r"))
 		f.line = f.line[:0]
 		if p := f.endLine(line, i); p != nil {
@@ -126,14 +162,11 @@ func (f *front) inspect(b []byte) (*problem.Problem, int) {
 func (f *front) endLine(line []byte, next int) *problem.Problem {
 	switch f.state {
 	case frontChunkSize:
-		size := line
-		if j := bytes.IndexByte(size, ';'); j >= 0 {
-			size = size[:j]
-		}
-		n, err := strconv.ParseInt(string(bytes.TrimSpace(size)), 16, 64)
+		// The extension, if any, was skipped: the line is the size.
+		n, err := strconv.ParseInt(string(bytes.TrimSpace(line)), 16, 64)
 		switch {
 		case err != nil || n < 0:
-			f.state = frontPassthrough // fasthttp refuses the chunk
+			return f.refuse(problem.TypeInvalidRequest, fasthttp.StatusBadRequest, "a chunk size is not a hexadecimal number")
 		case n == 0:
 			f.state = frontTrailer
 		default:
@@ -154,12 +187,22 @@ func (f *front) endLine(line []byte, next int) *problem.Problem {
 		return f.requestLine(line)
 	}
 	if len(line) > 0 {
+		if line[0] == ' ' || line[0] == '\t' {
+			return f.refuse(problem.TypeInvalidRequest, fasthttp.StatusBadRequest,
+				"a header line starts with whitespace (obs-fold); send each header on one line")
+		}
 		f.header(line)
 		return nil
 	}
 	// The end of the header block.
+	f.headEnded = true
 	switch {
-	case f.state == frontPassthrough:
+	case f.lost || f.chunked && f.lengths > 0:
+		// Both headers: fasthttp would follow Transfer-Encoding, a proxy
+		// in front may have followed Content-Length (RFC 9112, 6.3: to
+		// be handled as an error).
+		return f.refuse(problem.TypeInvalidRequest, fasthttp.StatusBadRequest,
+			"the body's framing is ambiguous or not supported: one Content-Length of digits, or Transfer-Encoding: chunked alone on HTTP/1.1")
 	case f.chunked:
 		f.state = frontChunkSize
 	case f.length > 0:
@@ -172,16 +215,21 @@ func (f *front) endLine(line []byte, next int) *problem.Problem {
 
 // startRequest expects the head of the next request at index at.
 func (f *front) startRequest(at int) {
-	f.state, f.first, f.http10, f.length, f.chunked, f.lengths = frontHeader, true, false, -1, false, 0
+	f.state, f.first, f.http10, f.length, f.chunked, f.lengths, f.lost = frontHeader, true, false, -1, false, 0, false
+	f.targetN, f.targetLong = 0, false
 	f.blockAt = at
 }
 
-// requestLine checks the version of a request line. Any other fault is
-// fasthttp's to find.
+// requestLine checks the version of a request line, and keeps the path of
+// its target. Any other fault is fasthttp's to find.
 func (f *front) requestLine(line []byte) *problem.Problem {
 	sp := bytes.LastIndexByte(line, ' ')
 	if sp < 0 {
 		return nil
+	}
+	if first := bytes.IndexByte(line, ' '); first < sp {
+		path := targetPath(line[first+1 : sp])
+		f.targetN, f.targetLong = copy(f.target[:], path), len(path) > maxInstance
 	}
 	v := line[sp+1:]
 	if len(v) == 8 && bytes.HasPrefix(v, []byte("HTTP/")) && v[6] == '.' && isDigit(v[5]) && isDigit(v[7]) && v[5] != '1' {
@@ -194,6 +242,37 @@ func (f *front) requestLine(line []byte) *problem.Problem {
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
+// targetPath is the path of a request target: without its query, and
+// without the scheme and authority of an absolute form; nil for a target
+// without a path ("*", an authority).
+func targetPath(target []byte) []byte {
+	if i := bytes.Index(target, []byte("://")); i >= 0 && target[0] != '/' {
+		rest := target[i+3:]
+		j := bytes.IndexByte(rest, '/')
+		if j < 0 {
+			return nil
+		}
+		target = rest[j:]
+	}
+	if i := bytes.IndexAny(target, "?#"); i >= 0 {
+		target = target[:i]
+	}
+	if len(target) == 0 || target[0] != '/' {
+		return nil
+	}
+	return target
+}
+
+// instance is the path of the current request as received, for a
+// problem's instance: at most maxInstance bytes, then "..."; "" if its
+// request line has not arrived whole or has no path.
+func (f *front) instance() string {
+	if f.targetLong {
+		return string(f.target[:f.targetN]) + "..."
+	}
+	return string(f.target[:f.targetN])
+}
+
 // header follows the headers that frame the body.
 func (f *front) header(line []byte) {
 	name, value, ok := bytes.Cut(line, []byte(":"))
@@ -205,13 +284,13 @@ func (f *front) header(line []byte) {
 	case bytes.EqualFold(name, []byte("Content-Length")):
 		n, err := strconv.ParseInt(string(value), 10, 64)
 		if f.lengths++; err != nil || n < 0 || f.lengths > 1 {
-			f.state = frontPassthrough
+			f.lost = true
 			return
 		}
 		f.length = n
 	case bytes.EqualFold(name, []byte("Transfer-Encoding")):
 		if f.chunked || f.http10 || !bytes.EqualFold(value, []byte("chunked")) {
-			f.state = frontPassthrough
+			f.lost = true
 			return
 		}
 		f.chunked = true
@@ -240,7 +319,12 @@ func (c *limitedConn) Read(b []byte) (int, error) {
 	}
 	n, err := c.Conn.Read(b)
 	if n > 0 && c.front.state != frontPassthrough {
-		if p, before := c.front.inspect(b[:n]); p != nil {
+		p, before := c.front.inspect(b[:n])
+		if c.front.headEnded {
+			c.front.headEnded = false
+			c.headDone()
+		}
+		if p != nil {
 			if before > 0 {
 				c.pending = p
 				return before, nil
@@ -255,8 +339,10 @@ func (c *limitedConn) Read(b []byte) (int, error) {
 func (c *limitedConn) refuse(p *problem.Problem) {
 	c.refused = true
 	c.limit.onRefused(p.Status)
+	p.Instance = c.front.instance()
+	var id [32]byte
 	_ = c.Conn.SetWriteDeadline(time.Now().Add(refusalWriteTimeout))
-	_, _ = c.Conn.Write(answer(*p, false))
+	_, _ = c.Conn.Write(answer(*p, false, appendNewRequestID(id[:0])))
 	lingerOnClose(c)
 }
 

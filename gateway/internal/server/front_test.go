@@ -1,6 +1,7 @@
 package server
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -12,6 +13,8 @@ func FuzzFrontSplit(f *testing.F) {
 	f.Add([]byte("POST /a HTTP/1.1\r\nContent-Length: 5\r\n\r\n\n\n\n\n\nGET / HTTP/2.0\r\n\r\n"), 40)
 	f.Add([]byte("POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\n\n\n\n\r\n0\r\nT: 1\r\n\r\nGET / HTTP/1.1\nHost: x\n\n"), 52)
 	f.Add([]byte("\r\n\r\nGET / HTTP/9.9\r\n\r\n"), 3)
+	f.Add([]byte("POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;"+strings.Repeat("e", 100)+"\r\nabc\r\n0\r\n\r\nGET / HTTP/1.1\nHost: x\n\n"), 60)
+	f.Add([]byte("POST /a HTTP/1.1\r\nContent-Length:\r\n 3\r\n\r\nabcGET / HTTP/1.1\nHost: x\n\n"), 35)
 	f.Fuzz(func(t *testing.T, data []byte, split int) {
 		if len(data) == 0 {
 			return

@@ -54,10 +54,14 @@ func setRequestID(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	var buf [32]byte
-	b := append(buf[:0], idPrefix...)
+	ctx.Response.Header.SetBytesV(backend.RequestIDHeader, appendNewRequestID(buf[:0]))
+}
+
+// appendNewRequestID appends a new request id to b.
+func appendNewRequestID(b []byte) []byte {
+	b = append(b, idPrefix...)
 	b = append(b, '-')
-	b = strconv.AppendUint(b, idCounter.Add(1), 16)
-	ctx.Response.Header.SetBytesV(backend.RequestIDHeader, b)
+	return strconv.AppendUint(b, idCounter.Add(1), 16)
 }
 
 // validRequestID accepts 1 to 64 bytes of letters, digits, '.', '_' and

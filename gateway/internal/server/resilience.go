@@ -22,8 +22,9 @@ const ShedRetryAfter = "1"
 
 // admit passes a request of o through the overload limit. It reports
 // whether the request holds a place, which the caller gives back with
-// release, or false once it has answered the request 503: shed before its
-// body is read or any backend is called. Operations without backend calls
+// release, or false once it has answered the request 503: shed before any
+// backend is called. A request with a body comes here only once its body
+// is read (serve), so that a client sending it slowly holds no place. Operations without backend calls
 // (the document) are never limited: admitted without a place.
 func (s *Server) admit(ctx *fasthttp.RequestCtx, o *operation) (admitted, holds bool) {
 	if s.limiter == nil || o.plan == nil {

@@ -36,8 +36,14 @@ import (
 // Defaults of the fasthttp server's limits.
 const (
 	// DefaultDeadline bounds a whole public request.
-	DefaultDeadline           = 2 * time.Second
-	DefaultReadTimeout        = 10 * time.Second
+	DefaultDeadline = 2 * time.Second
+	// DefaultHeaderTimeout bounds a request's line and headers: a few
+	// seconds, as a client sends its head in one packet or a few.
+	DefaultHeaderTimeout = 3 * time.Second
+	// DefaultReadTimeout bounds a whole request, its body included: a
+	// client trickling a body in holds a connection and a body
+	// reservation until then.
+	DefaultReadTimeout        = 5 * time.Second
 	DefaultWriteTimeout       = 10 * time.Second
 	DefaultIdleTimeout        = 60 * time.Second
 	DefaultMaxRequestBodySize = 1 << 20
@@ -46,16 +52,31 @@ const (
 	DefaultMaxHeaderSize = 8 << 10
 	// DefaultMaxClientConns bounds the client connections served at once.
 	DefaultMaxClientConns = 10000
+	// DefaultMaxConnsPerIP bounds the connections from one client address
+	// on a public port: far more than a browser (6) or an office behind
+	// one NAT address needs, and few enough that one address cannot take
+	// the slots of all DefaultMaxClientConns. Behind a proxy or a load
+	// balancer every client shares the proxy's address, so there it must
+	// be 0 (no limit) or above the proxy's connections to one replica,
+	// and the proxy limits each client.
+	DefaultMaxConnsPerIP = 256
 )
 
 // Limits bound what one client may take of the server, so that slow or
 // oversized clients cannot starve the others. Zero fields take
-// DefaultLimits' values; MaxConnsPerIP 0 means no per-address limit. The
-// YAML names are the gateway's config file keys.
+// DefaultLimits' values, except MaxConnsPerIP: 0 means no per-address
+// limit (DefaultLimits has one, which the gateway's config starts from).
+// The YAML names are the gateway's config file keys.
 type Limits struct {
 	// ReadTimeout bounds reading a whole request, headers and body, from
-	// its first byte: a client dribbling bytes gets 408 and is closed.
+	// its first byte (on a new connection, from its opening): a client
+	// dribbling bytes gets 408 and is closed.
 	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// HeaderTimeout bounds reading a request's line and headers, from the
+	// opening of its connection or, on a keep-alive one, from its first
+	// byte; it cuts ReadTimeout short for the head. A connection that
+	// sends nothing within it gets 408 and is closed.
+	HeaderTimeout time.Duration `yaml:"header_timeout"`
 	// WriteTimeout bounds writing a response.
 	WriteTimeout time.Duration `yaml:"write_timeout"`
 	// IdleTimeout bounds the wait for the next request on a keep-alive
@@ -71,7 +92,8 @@ type Limits struct {
 	// connections are backend.Options.MaxConns.)
 	MaxClientConns int `yaml:"max_client_conns"`
 	// MaxConnsPerIP is the most connections from one client address;
-	// further ones are answered 429 with a problem and closed.
+	// further ones are answered 429 with a problem and closed. All the
+	// clients behind one proxy share its address.
 	MaxConnsPerIP int `yaml:"max_conns_per_ip"`
 	// MaxBodyBytesInFlight bounds the bytes of request bodies received or
 	// held at once; a body beyond it is refused with 503 before it is read.
@@ -87,11 +109,13 @@ type Limits struct {
 func DefaultLimits() Limits {
 	return Limits{
 		ReadTimeout:          DefaultReadTimeout,
+		HeaderTimeout:        DefaultHeaderTimeout,
 		WriteTimeout:         DefaultWriteTimeout,
 		IdleTimeout:          DefaultIdleTimeout,
 		MaxRequestBodySize:   DefaultMaxRequestBodySize,
 		MaxHeaderSize:        DefaultMaxHeaderSize,
 		MaxClientConns:       DefaultMaxClientConns,
+		MaxConnsPerIP:        DefaultMaxConnsPerIP,
 		MaxBodyBytesInFlight: DefaultMaxBodyBytesInFlight,
 		MaxBodyBytesPerIP:    DefaultMaxBodyBytesPerIP,
 	}
@@ -101,6 +125,7 @@ func DefaultLimits() Limits {
 func (l Limits) withDefaults() Limits {
 	d := DefaultLimits()
 	fill(&l.ReadTimeout, d.ReadTimeout)
+	fill(&l.HeaderTimeout, d.HeaderTimeout)
 	fill(&l.WriteTimeout, d.WriteTimeout)
 	fill(&l.IdleTimeout, d.IdleTimeout)
 	fill(&l.MaxRequestBodySize, d.MaxRequestBodySize)
@@ -329,6 +354,14 @@ func New(cfg Config) (*Server, error) {
 		}
 		return 0
 	})
+	// Silent connections, open without a byte of a request yet, give way
+	// before idle ones.
+	s.metrics.Gauge("fanout_client_connections_silent", "", func() float64 {
+		if l := s.conns.Load(); l != nil {
+			return float64(l.silentConns())
+		}
+		return 0
+	})
 	s.metrics.Gauge("fanout_request_body_bytes_in_flight", "", func() float64 {
 		return float64(s.budget.inUse())
 	})
@@ -342,7 +375,7 @@ func (s *Server) Handler() fasthttp.RequestHandler { return withRequestID(s.rout
 // graceful Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
 	refused := func(int) { s.metrics.Error(metrics.KindInvalidRequest) }
-	l := limitConns(ln, s.limits.MaxClientConns, s.limits.MaxConnsPerIP, s.limits.MaxHeaderSize, refused)
+	l := limitConns(ln, s.limits.MaxClientConns, s.limits.MaxConnsPerIP, s.limits.MaxHeaderSize, s.limits.HeaderTimeout, refused)
 	s.conns.Store(l)
 	err := s.srv.Serve(l)
 	if err != nil && !errors.Is(err, net.ErrClosed) {
@@ -398,35 +431,37 @@ func (s *Server) serve(o *operation) fasthttp.RequestHandler {
 			o.route.Observe(ctx.Response.StatusCode(), time.Since(start))
 			s.metrics.End()
 		}()
-		// Shedding comes first: it must cost next to nothing, and an
-		// overloaded gateway has no time for anyone, with a token or not.
+		// A body is received, or refused, before the request counts as
+		// in progress: a client trickling its bodies in must not hold
+		// places of the overload limit meanwhile, which would shed
+		// everyone else's requests.
+		var tok *auth.Token
+		var b body
+		defer b.release()
+		if o.op.HasBody() && !s.receive(ctx, o, &tok, &b) {
+			return
+		}
+		// Shedding comes first of the rest: it must cost next to nothing,
+		// and an overloaded gateway has no time for anyone, with a token
+		// or not.
 		admitted, holds := s.admit(ctx, o)
 		if !admitted {
 			return
 		}
 		if holds {
-			defer s.release(ctx, start)
+			// The limit learns the time from admission: how long a
+			// client took to send its body says nothing of the gateway.
+			defer s.release(ctx, time.Now())
 		}
 		// Then the token: a client without one learns nothing of the
 		// request's other faults, a backend's open breaker included.
-		var tok *auth.Token
-		if s.tokens != nil && o.protected {
+		if s.tokens != nil && o.protected && tok == nil {
 			if tok = s.authenticate(ctx, o); tok == nil {
 				return
 			}
 		}
 		if s.circuitOpen(ctx, o) {
 			return
-		}
-		if s.refuseUnsupportedBody(ctx, o) {
-			return
-		}
-		if o.op.HasBody() {
-			var b body
-			defer b.release()
-			if !s.readBody(ctx, &b) {
-				return
-			}
 		}
 		if o.validate {
 			if bad := validate(ctx, o.op); len(bad) > 0 {
@@ -445,6 +480,21 @@ func (s *Server) serve(o *operation) fasthttp.RequestHandler {
 			s.represent(ctx)
 		}
 	}
+}
+
+// receive checks the token and the headers of a request that carries a
+// body, then reads the body under the body budget; it answers the request
+// itself and returns false when any of them refuses it. The token comes
+// first, as for any request, and the headers next, so that a body the
+// gateway would refuse anyway is never read. tok is the request's token,
+// or nil when authentication is off or the operation is not protected.
+func (s *Server) receive(ctx *fasthttp.RequestCtx, o *operation, tok **auth.Token, b *body) bool {
+	if s.tokens != nil && o.protected {
+		if *tok = s.authenticate(ctx, o); *tok == nil {
+			return false
+		}
+	}
+	return !s.refuseUnsupportedBody(ctx, o) && s.readBody(ctx, b)
 }
 
 func invalidDetail(bad []problem.InvalidParam) string {
@@ -495,7 +545,7 @@ func (s *Server) methodNotAllowed(ctx *fasthttp.RequestCtx) {
 }
 
 // maxInstance is the most bytes of a path a problem about an unreadable
-// request echoes.
+// request echoes: the path of a request too large to read may be huge.
 const maxInstance = 256
 
 // requestError answers a request that fasthttp could not read (too large,
@@ -523,14 +573,18 @@ func (s *Server) requestError(ctx *fasthttp.RequestCtx, err error) {
 	case errors.As(err, &nerr) && nerr.Timeout():
 		typ, status = problem.TypeRequestTimeout, fasthttp.StatusRequestTimeout
 		detail = fmt.Sprintf("the request was not received within %s", s.limits.ReadTimeout)
+		if c, ok := ctx.Conn().(*limitedConn); ok && c.head {
+			detail = fmt.Sprintf("the request line and headers were not received within %s", s.limits.HeaderTimeout)
+		}
 	}
 	s.metrics.Error(metrics.KindInvalidRequest)
 	p := problem.New(typ, status, detail)
-	// The path of a request too large to read may be huge: echo a prefix.
-	if path := ctx.Path(); len(path) > maxInstance {
-		p.Instance = string(path[:maxInstance]) + "..."
+	// fasthttp may not have parsed the request line: the instance is the
+	// path front saw, or none.
+	if c, ok := ctx.Conn().(*limitedConn); ok {
+		p.Instance = c.front.instance()
 	}
-	problem.Write(ctx, p)
+	problem.Send(ctx, p)
 	s.unrouted.Observe(status, time.Since(start))
 }
 

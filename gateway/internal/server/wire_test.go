@@ -132,8 +132,10 @@ func checkWire(t *testing.T, g *gateway, strict *openapi3.T, c wireCase) string 
 	if err := media.Schema.Value.VisitJSON(v, openapi3.MultiErrors()); err != nil {
 		t.Errorf("%s: %s %s -> %d: the body does not match the document: %v\nbody: %s", c.name, c.method, c.uri, r.status, err, r.body)
 	}
-	// Headers too, against the document as the gateway loaded it.
+	// Headers too, against the document as the gateway loaded it, and
+	// none sent that the document does not declare.
 	g.validateResponse(t, c.method, c.uri, r)
+	checkHeadersDocumented(t, strict, c.name, c.method, route.Path, r)
 	return op.OperationID
 }
 
