@@ -6,6 +6,7 @@
 package backend
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -452,7 +453,29 @@ func (e *Exchange) DoBody(ctx context.Context, backend, method, path, contentTyp
 	e.mu.Lock()
 	e.resps = append(e.resps, resp)
 	e.mu.Unlock()
-	return resp.StatusCode(), resp.Body(), nil
+	status := resp.StatusCode()
+	if status >= 200 && status < 300 && status != fasthttp.StatusNoContent && !isJSON(resp.Header.ContentType()) {
+		return 0, nil, &Error{Kind: KindMalformed, Backend: backend, Addr: hc.Addr,
+			Err: fmt.Errorf("%s %s: content type %.60q is not JSON", method, path, resp.Header.ContentType())}
+	}
+	return status, resp.Body(), nil
+}
+
+// isJSON reports whether a Content-Type is JSON's media type
+// (application/json) or one with the +json suffix, parameters aside: the
+// gateway answers with the backend's bytes under its own JSON content
+// type, so bytes the backend labelled otherwise (an HTML error page from a
+// proxy, a script) are not the answer it asked for.
+func isJSON(contentType []byte) bool {
+	if i := bytes.IndexByte(contentType, ';'); i >= 0 {
+		contentType = contentType[:i]
+	}
+	mt := bytes.TrimSpace(contentType)
+	const app, suffix = "application/", "+json"
+	if len(mt) > len(app)+len(suffix) && bytes.EqualFold(mt[len(mt)-len(suffix):], []byte(suffix)) {
+		return bytes.EqualFold(mt[:len(app)], []byte(app))
+	}
+	return bytes.EqualFold(mt, []byte("application/json"))
 }
 
 // acquire takes a connection slot, waiting at most until the earliest of
