@@ -41,6 +41,10 @@ type ResultsRun struct {
 	// Total is the gateway's reported total (or, without one, what the
 	// client measured).
 	Total time.Duration
+	// Fastest is the smallest total of the requests the run was chosen
+	// from: a busy machine only ever adds to a total, so the fastest is
+	// the steadiest figure to compare modes by.
+	Fastest time.Duration
 }
 
 // Limits are what the backends' latencies allow for one request of a plan.
@@ -118,7 +122,7 @@ func (p *player) results(ctx context.Context) error {
 	s.printf("  %s\n", s.pal.dim("critical path: the longest chain of dependent calls, what no gateway can beat;\n"+
 		"  level sum: each level's slowest call, added; sum: every call one after another."))
 	verdict := s.pal.green("✓ sequential > staged > concurrent:")
-	if !(runs[0].Total > runs[1].Total && runs[1].Total > runs[2].Total) {
+	if !(runs[0].Fastest > runs[1].Fastest && runs[1].Fastest > runs[2].Fastest) {
 		verdict = s.pal.yellow("? not in the expected order this time:")
 	}
 	s.printf("  %s a call should wait for its own inputs and nothing\n  else; only concurrent mode does, and so reaches the critical path.\n", verdict)
@@ -144,7 +148,9 @@ func medianRun(ctx context.Context, st *stage, mode string, n int) (ResultsRun, 
 		runs = append(runs, ResultsRun{Mode: mode, Timing: r.Timing, Header: r.ServerTiming, Total: total})
 	}
 	slices.SortFunc(runs, func(a, b ResultsRun) int { return int(a.Total - b.Total) })
-	return runs[len(runs)/2], nil
+	median := runs[len(runs)/2]
+	median.Fastest = runs[0].Total
+	return median, nil
 }
 
 func spanLanes(t servertiming.Timing) []lane {

@@ -209,9 +209,10 @@ func (r *run) skip(i int, err error) (string, bool) {
 
 // send calls the Doer for call i and records the Outcome, after wait spent
 // queueing. If ctx ended or the run was aborted while the call waited, it is
-// not sent. A 2xx body is scanned at once for the fields that dependents
-// need, in this goroutine, so extraction runs in parallel with the other
-// calls. A required call that does not deliver aborts the run.
+// not sent. A 2xx body is read at once (readAnswer) for the fields that
+// dependents need and checked, in this goroutine, so that reading runs in
+// parallel with the other calls. A required call that does not deliver, or
+// whose answer is refused, aborts the run.
 func (r *run) send(i int, path string, wait time.Duration) {
 	o := &r.res.Outcomes[i]
 	o.Wait = wait
@@ -260,13 +261,16 @@ func (r *run) send(i int, path string, wait time.Duration) {
 		err = r.aborted(err)
 	}
 	o.Status, o.Body, o.Err, o.Sent = status, body, err, true
+	// A 204 has no body to read: its dependents find no field.
+	if r.plan.steps[i].read && o.OK() && status != 204 {
+		r.readAnswer(ctx, i, t0.Add(o.Duration))
+	}
+	// The caller's check comes last, on an answer the engine would use,
+	// and before the call is finished: no dependent has started yet.
 	if r.checker != nil && o.OK() {
 		if cerr := r.checker.Check(&r.plan.calls[i], status, body); cerr != nil {
 			o.Body, o.Err = nil, fmt.Errorf("%w: call %q: %w", ErrRefused, spec.Name, cerr)
 		}
-	}
-	if st := &r.plan.steps[i]; len(st.fields) > 0 && o.OK() {
-		extract(body, st.fields, r.vals[st.slot0:st.slot0+len(st.fields)])
 	}
 }
 

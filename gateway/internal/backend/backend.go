@@ -6,6 +6,7 @@
 package backend
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -412,6 +413,11 @@ func (e *Exchange) DoBody(ctx context.Context, backend, method, path, contentTyp
 		return 0, nil, &Error{Kind: KindUnavailable, Backend: backend, Addr: hc.Addr, Err: err}
 	}
 	defer b.release()
+	// A slot freed as the wait ends wins it as often as the deadline does
+	// (select picks at random): such a call has no time left to be sent.
+	if !time.Now().Before(deadline) {
+		return 0, nil, &Error{Kind: KindUnavailable, Backend: backend, Addr: hc.Addr, Err: errNotSent}
+	}
 
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
@@ -434,7 +440,10 @@ func (e *Exchange) DoBody(ctx context.Context, backend, method, path, contentTyp
 	}
 	b.inFlight.Add(1)
 	b.tr.add(req, ctx, deadline, e)
-	err := hc.DoDeadline(req, resp, deadline)
+	// Do, not DoDeadline: the transport bounds every step of the call by
+	// its deadline, and DoDeadline's own check, before the transport, would
+	// report a call whose deadline passed before it was sent as a timeout.
+	err := hc.Do(req, resp)
 	b.tr.remove(req)
 	b.inFlight.Add(-1)
 	if err != nil {
@@ -444,7 +453,29 @@ func (e *Exchange) DoBody(ctx context.Context, backend, method, path, contentTyp
 	e.mu.Lock()
 	e.resps = append(e.resps, resp)
 	e.mu.Unlock()
-	return resp.StatusCode(), resp.Body(), nil
+	status := resp.StatusCode()
+	if status >= 200 && status < 300 && status != fasthttp.StatusNoContent && !isJSON(resp.Header.ContentType()) {
+		return 0, nil, &Error{Kind: KindMalformed, Backend: backend, Addr: hc.Addr,
+			Err: fmt.Errorf("%s %s: content type %.60q is not JSON", method, path, resp.Header.ContentType())}
+	}
+	return status, resp.Body(), nil
+}
+
+// isJSON reports whether a Content-Type is JSON's media type
+// (application/json) or one with the +json suffix, parameters aside: the
+// gateway answers with the backend's bytes under its own JSON content
+// type, so bytes the backend labelled otherwise (an HTML error page from a
+// proxy, a script) are not the answer it asked for.
+func isJSON(contentType []byte) bool {
+	if i := bytes.IndexByte(contentType, ';'); i >= 0 {
+		contentType = contentType[:i]
+	}
+	mt := bytes.TrimSpace(contentType)
+	const app, suffix = "application/", "+json"
+	if len(mt) > len(app)+len(suffix) && bytes.EqualFold(mt[len(mt)-len(suffix):], []byte(suffix)) {
+		return bytes.EqualFold(mt[:len(app)], []byte(app))
+	}
+	return bytes.EqualFold(mt, []byte("application/json"))
 }
 
 // acquire takes a connection slot, waiting at most until the earliest of

@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -13,6 +14,12 @@ import (
 // a call: only DoBody sends requests, so it means a bug, not a failure of
 // the backend.
 var errNoCall = errors.New("request sent outside a call")
+
+// errNotSent is the error of a call whose deadline passed before its
+// request was out: waiting for a connection, or writing a request that
+// the backend never had whole, so could not act on. classify finds it
+// unavailable: a retry is safe.
+var errNotSent = fmt.Errorf("the call's deadline passed before its request was sent: %w", fasthttp.ErrNoFreeConns)
 
 // A call is what the transport needs of a request that fasthttp does not
 // carry: the context that may cancel it, its deadline, and the Exchange
@@ -80,14 +87,25 @@ func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 	if !ok {
 		return false, errNoCall
 	}
+	// Until a connection is in hand nothing is sent: a deadline that
+	// passes first, while the call waited for its slot or here, leaves it
+	// unavailable (a retry is safe), not a timeout.
 	if err := c.ctx.Err(); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return false, errNotSent
+		}
 		return false, err
 	}
 	timeout := time.Until(c.deadline)
 	if timeout <= 0 {
-		return false, fasthttp.ErrTimeout
+		return false, errNotSent
 	}
 	cc, err := hc.AcquireConn(timeout, req.ConnectionClose())
+	// fasthttp's wait for a free connection ends at the deadline with
+	// ErrTimeout, the error of a call that was sent and not answered.
+	if errors.Is(err, fasthttp.ErrTimeout) {
+		return false, errNotSent
+	}
 	if err != nil {
 		return false, err
 	}
@@ -109,11 +127,14 @@ func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 	if err != nil {
 		cut := c.ex.leave(slot)
 		hc.CloseConn(cc)
-		if cut {
+		// A request cut or timed out before it was out whole was never
+		// sent: the deadline passed while the call waited its turn.
+		deadline := errors.Is(c.ctx.Err(), context.DeadlineExceeded)
+		if cut && !deadline {
 			return false, c.ctx.Err()
 		}
-		if x, ok := err.(interface{ Timeout() bool }); ok && x.Timeout() {
-			err = fasthttp.ErrTimeout
+		if x, ok := err.(interface{ Timeout() bool }); cut || ok && x.Timeout() {
+			return false, errNotSent
 		}
 		return true, err
 	}

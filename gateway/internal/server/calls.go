@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,7 +20,6 @@ import (
 	"fanout/gateway/internal/problem"
 
 	"github.com/valyala/fasthttp"
-	"github.com/valyala/fastjson"
 )
 
 // state is the scratch space of one fanned-out request, recycled.
@@ -102,7 +102,9 @@ func (s *Server) execute(ctx *fasthttp.RequestCtx, o *operation, start time.Time
 }
 
 // proxy answers with the primary call's body as the backend sent it: the
-// gateway checks that it is JSON but does not decode it.
+// gateway checks that its status is one the document declares for the
+// operation and that it is JSON (an object where the document says so),
+// but does not decode it.
 func (s *Server) proxy(ctx *fasthttp.RequestCtx, o *operation, start time.Time) {
 	st := s.begin(ctx)
 	defer st.end()
@@ -116,8 +118,19 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, o *operation, start time.Time) 
 	if !ok {
 		return
 	}
-	if fastjson.ValidateBytes(out.Body) != nil {
-		s.writeMalformed(ctx, o, o.primary, "the body is not valid JSON")
+	pass, ok := o.pass(out.Status)
+	if !ok {
+		s.writeBadGateway(ctx, o, o.primary, backend.KindBadStatus, out.Status, "a status the document does not declare")
+		return
+	}
+	// One bounded pass: fastjson's validator recursed without limit, so
+	// that a body of nested arrays overflowed the stack of the process.
+	if err := fanout.CheckJSON(out.Body); err != nil {
+		s.writeMalformed(ctx, o, o.primary, "the body is "+err.Error())
+		return
+	}
+	if pass.object && !bytes.HasPrefix(bytes.TrimLeft(out.Body, " \t\r\n"), []byte("{")) {
+		s.writeMalformed(ctx, o, o.primary, "the body is not a JSON object")
 		return
 	}
 	ctx.SetStatusCode(out.Status)
@@ -388,13 +401,13 @@ func (s *Server) missing(ctx *fasthttp.RequestCtx, o *operation, c fanout.CallSp
 	return compose.Missing{Call: c.Name, Status: out.Status, Kind: string(kind), Detail: kind.Detail(out.Status)}
 }
 
-// outcomeKind classes a call that did not deliver. A call left unsent
-// because a field of its dependency could not fill its path blames that
-// body: malformed.
+// outcomeKind classes a call that did not deliver. An answer the engine
+// refused is malformed; so is a call left unsent because a field of its
+// dependency could not fill its path, which blames that body.
 func outcomeKind(out *fanout.Outcome) backend.Kind {
 	var de *fanout.DependencyError
 	switch {
-	case errors.Is(out.Err, fanout.ErrField):
+	case errors.Is(out.Err, fanout.ErrField), errors.Is(out.Err, fanout.ErrMalformed):
 		return backend.KindMalformed
 	case errors.As(out.Err, &de) && de.Err == nil:
 		return backend.KindBadStatus
@@ -532,7 +545,7 @@ func backendMessage(body []byte) string {
 	var e struct {
 		Error string `json:"error"`
 	}
-	if json.Unmarshal(body, &e) == nil && e.Error != "" {
+	if fanout.CheckJSON(body) == nil && json.Unmarshal(body, &e) == nil && e.Error != "" {
 		return e.Error
 	}
 	if len(body) > 200 {
