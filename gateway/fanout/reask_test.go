@@ -3,6 +3,7 @@ package fanout
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -131,5 +132,52 @@ func TestStrayAnswerNeverCached(t *testing.T) {
 				t.Errorf("cache hits %d, want %d", c.Hits(), tc.hits)
 			}
 		})
+	}
+}
+
+// TestStrayAnswerNotSharedAsGood: a stray answer that a coalesced call
+// shares with its waiters is refused by each request as its own would be,
+// and each asks again: every request gets the experiment it asked for.
+func TestStrayAnswerNotSharedAsGood(t *testing.T) {
+	c, err := NewCoalescer(true, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := experimentPlan(t, "GET")
+	open := make(chan struct{})
+	var calls atomic.Int64
+	// The first call waits until the others wait on it, then answers with
+	// a stray experiment; later calls answer right.
+	d := DoerFunc(func(ctx context.Context, backend, method, path string) (int, []byte, error) {
+		if calls.Add(1) == 1 {
+			select {
+			case <-open:
+			case <-ctx.Done():
+				return 0, nil, ctx.Err()
+			}
+			return 200, strayExperiment, nil
+		}
+		return 200, rightExperiment, nil
+	})
+	const n = 3
+	errs := make(chan error, n)
+	e := newExecutor(t, ModeConcurrent, Options{})
+	for range n {
+		go func() {
+			r := e.Execute(t.Context(), p, ParamMap{"experiment_id": "42"}, &PolicyDoer{Next: d, Policies: []Policy{c}})
+			defer r.Release()
+			if o := r.Outcomes[0]; !o.OK() || string(o.Body) != string(rightExperiment) {
+				errs <- fmt.Errorf("status %d body %s err %v, want the experiment asked for", o.Status, o.Body, o.Err)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	waitFor(t, "the waiters", func() bool { return c.waiting("/experiments/42") == n-1 })
+	close(open)
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }
