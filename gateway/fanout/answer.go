@@ -22,6 +22,10 @@ var ErrMalformed = errors.New("malformed answer")
 type AnswerError struct {
 	Call string // the call, e.g. "experiment"
 	Why  string // what is wrong with the answer
+	// Stray is true when the answer names another resource than the one
+	// asked for: an answer to another question, read on a connection out
+	// of step, so that the call's own question was never answered.
+	Stray bool
 }
 
 // Error says which call's answer was refused and why.
@@ -97,16 +101,17 @@ func (st *step) field(name string) int {
 }
 
 // check says why an answer whose fields extract read into vals may not be
-// delivered, "" if it may. params and all (every value slot of the run)
-// give the value the identity reference filled the path with. The
-// messages are built only on failure.
-func (st *step) check(vals []value, params Params, all []value) string {
+// delivered, "" if it may, and whether it is the answer to another
+// question (stray: its identity is not the one asked for). params and all
+// (every value slot of the run) give the value the identity reference
+// filled the path with. The messages are built only on failure.
+func (st *step) check(vals []value, params Params, all []value) (why string, stray bool) {
 	for k := range vals {
 		switch vals[k].why {
 		case malformed:
-			return fmt.Sprintf("not one JSON value nested at most %d deep", MaxDepth)
+			return fmt.Sprintf("not one JSON value nested at most %d deep", MaxDepth), false
 		case duplicate:
-			return fmt.Sprintf("field %q given more than once", st.fields[k])
+			return fmt.Sprintf("field %q given more than once", st.fields[k]), false
 		}
 	}
 	if sg := st.identity; sg != nil {
@@ -123,18 +128,18 @@ func (st *step) check(vals []value, params Params, all []value) string {
 			got = &vals[st.id]
 		}
 		if got.why != present {
-			return fmt.Sprintf("no field %q or %q carries the identity %.40q", sg.refName(), IdentityField, want)
+			return fmt.Sprintf("no field %q or %q carries the identity %.40q", sg.refName(), IdentityField, want), false
 		}
 		if string(got.text) != string(want) {
-			return fmt.Sprintf("the answer is for %.40q, not for the %.40q asked for", got.text, want)
+			return fmt.Sprintf("the answer is for %.40q, not for the %.40q asked for", got.text, want), true
 		}
 	}
 	for _, k := range st.required {
 		if why := vals[k].why; why == absent || why == notObject {
-			return fmt.Sprintf("no field %q, which the document requires", st.fields[k])
+			return fmt.Sprintf("no field %q, which the document requires", st.fields[k]), false
 		}
 	}
-	return ""
+	return "", false
 }
 
 // readAnswer reads the 2xx answer of call i, which arrived at done: the
@@ -152,7 +157,7 @@ func (r *run) readAnswer(ctx context.Context, i int, done time.Time) {
 	}
 	vals := r.vals[st.slot0 : st.slot0+len(st.fields)]
 	extract(o.Body, st.fields, vals)
-	if why := st.check(vals, r.params, r.vals); why != "" {
-		o.Err = &AnswerError{Call: r.plan.calls[i].Spec.Name, Why: why}
+	if why, stray := st.check(vals, r.params, r.vals); why != "" {
+		o.Err = &AnswerError{Call: r.plan.calls[i].Spec.Name, Why: why, Stray: stray}
 	}
 }

@@ -181,6 +181,10 @@ type Outcome struct {
 	// Via says how the answer came: the call's own attempt, or a policy
 	// (a hedged duplicate, a shared call, the cache).
 	Via Via
+	// Reasked is true when the call's first answer was for another
+	// resource than the one asked for (a stray answer, see Disowner), so
+	// that the call asked again; the Outcome is the second answer's.
+	Reasked bool
 }
 
 // OK reports whether the call was answered with a 2xx status.

@@ -253,10 +253,25 @@ func (r *run) send(i int, path string, wait time.Duration) {
 		ctx = withSpec(ctx, spec)
 	}
 	t0 := time.Now()
+	o.Start = t0.Sub(r.start)
+	r.ask(ctx, i, path, t0)
+	if r.strayAnswer(ctx, i) {
+		r.askAgain(ctx, i, path, t0)
+	}
+	if o.OK() {
+		r.accept(i, path)
+	}
+}
+
+// ask performs call i through its policy, if any, records the answer in
+// its Outcome (Duration counts from t0, the call's first attempt) and
+// reads a 2xx body (readAnswer).
+func (r *run) ask(ctx context.Context, i int, path string, t0 time.Time) {
+	o := &r.res.Outcomes[i]
+	spec := &r.plan.calls[i].Spec
 	status, body, via, err := doCall(r.doer, ctx, i, spec.Backend, spec.Method, path)
 	o.Via = via
 	o.Duration = time.Since(t0)
-	o.Start = t0.Sub(r.start)
 	if err != nil && r.aborter.Load() > 0 && errors.Is(err, context.Canceled) {
 		err = r.aborted(err)
 	}

@@ -287,6 +287,16 @@ type Exchange struct {
 	// taken, and the slice keeps its array across requests, so that a
 	// call costs no allocation.
 	calls []wireCall
+	// carried pairs each response read in full with the connection it
+	// came on, so that Disown finds the connection of a body; it keeps its
+	// array across requests, as calls does.
+	carried []carried
+}
+
+// carried is a response and the connection that carried it.
+type carried struct {
+	resp *fasthttp.Response
+	conn interface{ SetDeadline(time.Time) error }
 }
 
 // wireCall is a call on the wire: its context, and the connection that
@@ -321,14 +331,51 @@ func (e *Exchange) enter(ctx context.Context, conn interface{ SetDeadline(time.T
 }
 
 // leave frees slot i and reports whether Interrupt cut its call. Once it
-// returns, Interrupt no longer touches the call's connection.
-func (e *Exchange) leave(i int) (cut bool) {
+// returns, Interrupt no longer touches the call's connection. read is the
+// call's response if it was read in full, nil otherwise: Disown may then
+// find the connection it came on.
+func (e *Exchange) leave(i int, read *fasthttp.Response) (cut bool) {
 	e.mu.Lock()
 	w := &e.calls[i]
 	cut = w.cut
+	if read != nil {
+		e.carried = append(e.carried, carried{resp: read, conn: w.conn})
+	}
 	*w = wireCall{}
 	e.mu.Unlock()
 	return cut
+}
+
+// Disown takes the engine's word that body, returned by a call of the
+// Exchange, was not the answer to that call (see fanout.Disowner): the
+// connection it came on is out of step, so it carries no more requests.
+// If it is idle, the next request that picks it goes on another
+// connection, whatever its method, since nothing was written; if it
+// carries a call already, that call's answer is checked as any is, and the
+// connection is closed after it. A body the Exchange did not return (a
+// copy a policy shared) is ignored.
+func (e *Exchange) Disown(body []byte) {
+	if len(body) == 0 {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, r := range e.resps {
+		if b := r.Body(); len(b) == 0 || &b[0] != &body[0] {
+			continue
+		}
+		// The last record of r is its call's: a response released after
+		// a failed call may have been taken again by a later one.
+		for k := len(e.carried) - 1; k >= 0; k-- {
+			if e.carried[k].resp == r {
+				if g, ok := e.carried[k].conn.(*guardedConn); ok {
+					g.disowned.Store(true)
+				}
+				return
+			}
+		}
+		return
+	}
 }
 
 // Interrupt cuts every call of the Exchange that is on the wire and whose
@@ -513,6 +560,8 @@ func (e *Exchange) Release() {
 		e.resps[i] = nil
 	}
 	e.resps = e.resps[:0]
+	clear(e.carried)
+	e.carried = e.carried[:0]
 	e.id = e.id[:0]
 	e.idem = e.idem[:0]
 	e.mu.Unlock()

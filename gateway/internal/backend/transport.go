@@ -125,7 +125,7 @@ func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 	}
 	hc.ReleaseWriter(bw)
 	if err != nil {
-		cut := c.ex.leave(slot)
+		cut := c.ex.leave(slot, nil)
 		hc.CloseConn(cc)
 		// A request cut or timed out before it was out whole was never
 		// sent: the deadline passed while the call waited its turn.
@@ -147,7 +147,11 @@ func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 	hc.ReleaseReader(br)
 	// An Interrupt that came too late to cut the read still left its
 	// deadline on the connection: close it rather than pool it.
-	cut := c.ex.leave(slot)
+	var read *fasthttp.Response
+	if err == nil {
+		read = resp
+	}
+	cut := c.ex.leave(slot, read)
 	if err != nil {
 		hc.CloseConn(cc)
 		if cut {
@@ -156,7 +160,7 @@ func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 		// The same answer would come again.
 		return !errors.Is(err, fasthttp.ErrBodyTooLarge), err
 	}
-	if cut || req.ConnectionClose() || resp.ConnectionClose() {
+	if cut || req.ConnectionClose() || resp.ConnectionClose() || disowned(conn) {
 		hc.CloseConn(cc)
 	} else {
 		hc.ReleaseConn(cc)
@@ -167,3 +171,10 @@ func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 // longAgo is a deadline in the past, which wakes a blocked read or write
 // at once.
 var longAgo = time.Unix(1, 0)
+
+// disowned reports whether a stray answer was found to have come on conn
+// (see Exchange.Disown): it then goes back to no pool.
+func disowned(conn any) bool {
+	g, ok := conn.(*guardedConn)
+	return ok && g.disowned.Load()
+}

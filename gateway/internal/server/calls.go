@@ -96,9 +96,22 @@ func (s *Server) execute(ctx *fasthttp.RequestCtx, o *operation, start time.Time
 	for i := range res.Outcomes {
 		if out := &res.Outcomes[i]; out.Sent {
 			o.calls[i].Observe(out.Duration, out.OK())
+			if out.Reasked {
+				s.strayAnswer(ctx, o, i, out)
+			}
 		}
 	}
 	return res, offset
+}
+
+// strayAnswer counts and logs call i's answer that was for another
+// resource than the one asked for: a backend that answers out of turn, on
+// a connection the call then left, asking again (see fanout.Disowner).
+func (s *Server) strayAnswer(ctx *fasthttp.RequestCtx, o *operation, i int, out *fanout.Outcome) {
+	o.calls[i].Stray()
+	s.log.Info("stray answer refused, call asked again",
+		"request_id", string(ctx.Response.Header.Peek(backend.RequestIDHeader)), "operation", o.op.ID,
+		"call", o.plan.Calls()[i].Spec.Name, "backend", o.plan.Calls()[i].Spec.Backend, "second_answer_ok", out.OK())
 }
 
 // proxy answers with the primary call's body as the backend sent it: the
