@@ -15,7 +15,7 @@ TEST_EXTRA ?= $(GO) run ./bench -quick -quiet -out $${TMPDIR:-/tmp}/fanout-bench
 GATEWAY_FLAGS ?=
 MOCK_FLAGS ?=
 
-.PHONY: all build test allocs vet run clean demo bench bench-quick fuzz lint-spec
+.PHONY: all build test allocs vet run clean demo stage bench bench-quick fuzz lint-spec
 
 all: build
 
@@ -113,6 +113,16 @@ DEMO_FLAGS ?=
 
 demo:
 	$(GO) run ./bench demo $(DEMO_FLAGS)
+
+# The live dashboard for talks: starts its own mocks and gateway and serves
+# a page on a port it prints; Ctrl-C stops everything. Built, then run, as
+# bench is below, so that a bad flag exits 2.
+# make stage STAGE_FLAGS="-addr 127.0.0.1:8800 -mode blocking"; see -h.
+STAGE_FLAGS ?=
+
+stage:
+	$(GO) build -o $(BIN)/bench ./bench
+	$(BIN)/bench stage $(STAGE_FLAGS)
 
 # The benchmark suite (about 14 minutes on 2 cores): builds the gateway and the
 # mocks, runs scenarios/{talk,tail,pool-vs-async,slow-backend,hedging,hot-keys,dead-backend,overload,hostile,capacity,soak}.yaml

@@ -41,6 +41,7 @@ Usage:
   bench report DIR                 redraw report.md and the charts of a result directory,
                                    an interrupted one too (bench report -h)
   bench demo [flags] [ACT ...]     the talk-style demo (bench demo -h)
+  bench stage [flags]              a live dashboard for talks, in the browser (bench stage -h)
 
 A SCENARIO is a YAML file (my.yaml) or a name under -scenarios (talk or
 talk.yaml), found from any directory of the repository.
@@ -84,6 +85,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return redraw(args[1:], stdout, stderr)
 		case "demo":
 			return runDemo(args[1:], stdout, stderr)
+		case "stage":
+			return runStage(args[1:], stdout, stderr)
 		}
 	}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)

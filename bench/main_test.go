@@ -1,15 +1,20 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -342,12 +347,31 @@ func TestSummarySaysSuccessAndInterrupted(t *testing.T) {
 	}
 }
 
+// usageCase is a command line of a subcommand, the exit code it must give
+// and what its standard error must say.
+type usageCase struct {
+	args     []string
+	code     int
+	inStderr string
+}
+
+// checkUsage runs each case's arguments after the subcommand cmd.
+func checkUsage(t *testing.T, cmd string, tests []usageCase) {
+	t.Helper()
+	for _, tc := range tests {
+		var stdout, stderr bytes.Buffer
+		args := append([]string{cmd}, tc.args...)
+		if code := run(args, &stdout, &stderr); code != tc.code {
+			t.Errorf("run(%q) = %d, want %d; stderr:\n%s", args, code, tc.code, stderr.String())
+		}
+		if !strings.Contains(stderr.String(), tc.inStderr) {
+			t.Errorf("run(%q): stderr lacks %q:\n%s", args, tc.inStderr, stderr.String())
+		}
+	}
+}
+
 func TestDemoUsage(t *testing.T) {
-	tests := []struct {
-		args     []string
-		code     int
-		inStderr string
-	}{
+	checkUsage(t, "demo", []usageCase{
 		{[]string{"-h"}, 0, "Examples:"},                    // help with examples
 		{[]string{"-h"}, 0, "-mocks-bin binary"},            // help lists the flags too
 		{[]string{"nonsense"}, 2, `unknown act "nonsense"`}, // acts are checked before anything starts
@@ -357,17 +381,7 @@ func TestDemoUsage(t *testing.T) {
 		{[]string{"-slow", "10ms", "-fast", "20ms"}, 2, "-slow"},
 		{[]string{"-color", "sometimes"}, 2, "-color"},
 		{[]string{"-bogus"}, 2, "flag provided but not defined"},
-	}
-	for _, tc := range tests {
-		var stdout, stderr bytes.Buffer
-		args := append([]string{"demo"}, tc.args...)
-		if code := run(args, &stdout, &stderr); code != tc.code {
-			t.Errorf("run(%q) = %d, want %d; stderr:\n%s", args, code, tc.code, stderr.String())
-		}
-		if !strings.Contains(stderr.String(), tc.inStderr) {
-			t.Errorf("run(%q): stderr lacks %q:\n%s", args, tc.inStderr, stderr.String())
-		}
-	}
+	})
 }
 
 // TestDemoFlags checks the options the demo's flags make: acts on either
@@ -559,5 +573,184 @@ func TestReadmeListsThePrerequisites(t *testing.T) {
 		if !strings.Contains(section, w) {
 			t.Errorf("the README's prerequisites do not name %q:\n%s", w, section)
 		}
+	}
+}
+
+func TestStageUsage(t *testing.T) {
+	checkUsage(t, "stage", []usageCase{
+		{[]string{"-h"}, 0, "Examples:"},                        // help with examples
+		{[]string{"-h"}, 0, "-gateway-addr HOST:PORT"},          // help lists the flags too
+		{[]string{"-mode", "async"}, 2, `unknown mode "async"`}, // checked before anything starts
+		{[]string{"-mode", "pool", "-pool-size", "0"}, 2, "pool size 0"},
+		{[]string{"-rate", "-3"}, 2, "-rate -3"},
+		{[]string{"-window", "10ms"}, 2, "-window"},
+		{[]string{"blocking"}, 2, "unexpected arguments: blocking"},
+		{[]string{"-bogus"}, 2, "flag provided but not defined"},
+	})
+}
+
+// TestMakeStageInterrupt runs `make stage` as a terminal would, waits for
+// the page, then presses Ctrl-C (SIGINT to the whole process group): the
+// page and the gateway's stable address stop answering, and no process
+// the stage started is left.
+func TestMakeStageInterrupt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the bench binary and starts the stage")
+	}
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make on this machine")
+	}
+	cmd := exec.Command("make", "--no-print-directory", "-C", "..", "stage", "BIN="+t.TempDir(), "STAGE_FLAGS=-rate 5")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	lines := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		done <- cmd.Wait()
+	}()
+	interrupt := func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT) }
+	defer func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }()
+
+	open := regexp.MustCompile(`^stage: open (http://\S+) \(gateway at (\S+)\)`)
+	var page, gateway string
+	timeout := time.After(2 * time.Minute)
+	for page == "" {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("make stage ended before the page was up:\n%s", stderr.String())
+			}
+			if m := open.FindStringSubmatch(l); m != nil {
+				page, gateway = m[1], m[2]
+			}
+		case <-timeout:
+			interrupt()
+			t.Fatalf("no page within 2 minutes:\n%s", stderr.String())
+		}
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get(page)
+	if err != nil {
+		t.Fatalf("GET %s: %v", page, err)
+	}
+	resp.Body.Close()
+	// The processes the stage started: the gateway and the mocks, children
+	// of the bench binary, itself a child of make.
+	var started []int
+	for _, parent := range childrenOf(cmd.Process.Pid) {
+		started = append(started, childrenOf(parent)...)
+	}
+	if len(started) < 2 {
+		t.Errorf("the stage runs %d processes (%v), want the mocks and a gateway", len(started), started)
+	}
+
+	interrupt()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("make stage still runs 30 s after Ctrl-C:\n%s", stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "stage: stopping") {
+		t.Errorf("the stage did not say it stopped:\n%s", stderr.String())
+	}
+	for _, u := range []string{page, "http://" + gateway + "/"} {
+		if resp, err := client.Get(u); err == nil {
+			resp.Body.Close()
+			t.Errorf("%s still answers after Ctrl-C", u)
+		}
+	}
+	for _, pid := range started {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+			t.Errorf("process %d the stage started still runs after Ctrl-C", pid)
+		}
+	}
+}
+
+// childrenOf lists the child processes of pid (Linux's /proc; none
+// elsewhere). Each thread lists the children it forked, and a Go program
+// forks from any of its threads: every thread is read.
+func childrenOf(pid int) []int {
+	files, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	var out []int
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+// TestStageInterruptedWhileStarting: SIGTERM to bench stage alone while
+// the mocks are starting stops them and exits 130 at once, rather than when
+// the start times out. (Ctrl-C in a terminal signals the mocks too; a
+// supervisor's kill signals bench only.)
+func TestStageInterruptedWhileStarting(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the gateway and the bench binary")
+	}
+	dir := t.TempDir()
+	// Mocks that never announce themselves.
+	mocks := filepath.Join(dir, "mocks")
+	if err := os.WriteFile(mocks, []byte("#!/bin/sh\nexec sleep 120\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("make", "--no-print-directory", "-C", "..", "stage", "BIN="+dir, "STAGE_FLAGS=-mocks-bin "+mocks)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	// Wait until the stage runs the fake mocks: the build is done and the
+	// start is under way.
+	var sleeper, benchPid int
+	end := time.Now().Add(2 * time.Minute)
+	for sleeper == 0 && time.Now().Before(end) {
+		for _, bench := range childrenOf(cmd.Process.Pid) {
+			for _, kid := range childrenOf(bench) {
+				// make's first child is go build, whose children compile.
+				if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", kid)); strings.HasPrefix(string(b), "sleep\x00") {
+					sleeper, benchPid = kid, bench
+				}
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if sleeper == 0 {
+		t.Fatalf("the stage never started the mocks:\n%s", out.String())
+	}
+	_ = syscall.Kill(benchPid, syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("make stage still runs 15 s after SIGTERM during the start:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), "stage: interrupted while starting") || !strings.Contains(out.String(), "Error 130") {
+		t.Errorf("want the stage to say it was interrupted and exit 130:\n%s", out.String())
+	}
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", sleeper)); err == nil {
+		t.Errorf("the mocks (pid %d) still run after SIGTERM", sleeper)
 	}
 }

@@ -8,12 +8,16 @@ import (
 	"flag"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"fanout/gateway/assembly/assemblytest"
 	"fanout/gateway/internal/backendtest"
+	"fanout/gateway/internal/config"
+	"fanout/gateway/internal/store/redistest"
 
 	"github.com/valyala/fasthttp"
 )
@@ -175,7 +179,7 @@ func TestBadFlags(t *testing.T) {
 // on the public port.
 func TestAdminListener(t *testing.T) {
 	_, addr := backendtest.StartTCP(t)
-	args := runArgs(t, addr, "-admin-addr", "127.0.0.1:0", "-log-level", "error")
+	args := runArgs(t, addr, "-admin-addr", "127.0.0.1:0", "-log-level", "error", "-pprof")
 	r := launch(args)
 	defer func() {
 		r.stop()
@@ -199,6 +203,88 @@ func TestAdminListener(t *testing.T) {
 	if status != fasthttp.StatusOK || !bytes.Contains(body, []byte("fanout_client_connections")) {
 		t.Errorf("admin /metrics: %d: %.300s", status, body)
 	}
+	// The command line may carry a secret: pprof never shows it.
+	if status, body, _ := fasthttp.GetTimeout(nil, "http://"+admin+"/debug/pprof/cmdline", 5*time.Second); status != fasthttp.StatusNotFound {
+		t.Errorf("admin /debug/pprof/cmdline: %d, want 404: %.200s", status, body)
+	}
+}
+
+// TestPprofIsOptIn: without -pprof, the admin listener serves no profiler.
+func TestPprofIsOptIn(t *testing.T) {
+	_, addr := backendtest.StartTCP(t)
+	r := launch(runArgs(t, addr, "-admin-addr", "127.0.0.1:0", "-log-level", "error"))
+	defer func() {
+		r.stop()
+		if err := <-r.ran; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	r.listen(t, "gateway")
+	admin := r.listen(t, "admin")
+	r.drain()
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/cmdline", "/debug/pprof/profile?seconds=1", "/debug/pprof/heap"} {
+		if status, _, err := fasthttp.GetTimeout(nil, "http://"+admin+path, 5*time.Second); err != nil || status != fasthttp.StatusNotFound {
+			t.Errorf("admin %s without -pprof: %d %v, want 404", path, status, err)
+		}
+	}
+}
+
+// TestRedisPasswordOffTheCommandLine: Redis's password comes from a file
+// or the environment, the URL carrying none, and reaches Redis; it shows
+// nowhere: not in the logs, not in -h, not in an error about the URL.
+func TestRedisPasswordOffTheCommandLine(t *testing.T) {
+	const password = "hunter2-redis-secret"
+	rs := redistest.Start(t, "--requirepass", password)
+	_, addr := backendtest.StartTCP(t)
+	file := filepath.Join(t.TempDir(), "redis-password")
+	if err := os.WriteFile(file, []byte(password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name  string
+		env   string
+		flags []string
+	}{
+		{"from a file", "", []string{"-redis-password-file", file}},
+		{"from the environment", password, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Setenv(config.RedisPasswordEnv, c.env)
+			gw, logs := startRun(t, runArgs(t, addr, append([]string{"-admin-addr", "off", "-log-level", "debug", "-redis", rs.URL()}, c.flags...)...))
+			// A rate-limited request: it passes only if the store answers.
+			if status, body, err := getAuthorized("http://"+gw+"/v2/experiments/42", 5*time.Second); err != nil || status != fasthttp.StatusOK {
+				t.Errorf("status %d (%v), want 200: %s\n%s", status, err, body, logs.String())
+			}
+			if strings.Contains(logs.String(), password) {
+				t.Errorf("the logs show the password:\n%s", logs.String())
+			}
+		})
+	}
+	t.Run("without it", func(t *testing.T) {
+		t.Setenv(config.RedisPasswordEnv, "")
+		gw, _ := startRun(t, runArgs(t, addr, "-admin-addr", "off", "-log-level", "error", "-redis", rs.URL()))
+		if status, _, _ := getAuthorized("http://"+gw+"/v2/experiments/42", 5*time.Second); status != fasthttp.StatusServiceUnavailable {
+			t.Errorf("status %d, want 503: Redis wants the password", status)
+		}
+	})
+	t.Run("in the URL", func(t *testing.T) {
+		t.Setenv(config.RedisPasswordEnv, "")
+		inURL := "redis://:" + password + "@" + rs.Addr + "/0"
+		_, logs := startRun(t, runArgs(t, addr, "-admin-addr", "off", "-log-level", "debug", "-redis", inURL))
+		if !strings.Contains(logs.String(), "process list") || strings.Contains(logs.String(), password) {
+			t.Errorf("want a warning that does not show the password:\n%s", logs.String())
+		}
+		var help bytes.Buffer
+		t.Setenv(config.RedisPasswordEnv, password)
+		_ = run(context.Background(), []string{"-h"}, io.Discard, &help)
+		if strings.Contains(help.String(), password) {
+			t.Error("-h shows the password of the environment")
+		}
+		err := run(context.Background(), []string{"-redis", "http://:" + password + "@" + rs.Addr}, io.Discard, io.Discard)
+		if err == nil || strings.Contains(err.Error(), password) {
+			t.Errorf("a URL of the wrong scheme: %v, want an error without the password", err)
+		}
+	})
 }
 
 // TestShutdownPastGrace: a request that outlasts the grace period is cut

@@ -55,8 +55,11 @@ func TestShowClaims(t *testing.T) {
 			t.Fatalf("%d results runs, want 3", len(rep.Results))
 		}
 		seq, staged, conc := rep.Results[0], rep.Results[1], rep.Results[2]
-		if !(seq.Total > staged.Total && staged.Total > conc.Total) {
-			t.Errorf("totals not sequential > staged > concurrent: %v %v %v", seq.Total, staged.Total, conc.Total)
+		// The fastest of each mode's requests: a busy machine can delay
+		// any one request (the median shown) by more than the 15 ms
+		// between staged and concurrent, but not every one of them.
+		if !(seq.Fastest > staged.Fastest && staged.Fastest > conc.Fastest) {
+			t.Errorf("fastest totals not sequential > staged > concurrent: %v %v %v", seq.Fastest, staged.Fastest, conc.Fastest)
 		}
 		for _, r := range rep.Results {
 			if len(r.Timing.Calls) != 4 {

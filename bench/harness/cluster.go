@@ -1,9 +1,7 @@
 package harness
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -69,42 +67,10 @@ func (m *mocks) served(ctx context.Context) (map[string]int64, error) {
 
 // setModel replaces one service's model, as PUT /_admin/config does.
 func (m *mocks) setModel(ctx context.Context, svc string, s model.Service) error {
-	b, err := json.Marshal(s)
-	if err != nil {
-		return fmt.Errorf("set model of %s: %w", svc, err)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, "http://"+m.proc.Addr(svc)+"/_admin/config", bytes.NewReader(b))
-	if err != nil {
-		return fmt.Errorf("set model of %s: %w", svc, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("set model of %s: %w", svc, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("set model of %s: %s: %s", svc, resp.Status, bytes.TrimSpace(body))
-	}
-	return nil
+	return launch.SetModel(ctx, m.proc.Addr(svc), svc, s)
 }
 
-func getJSON(ctx context.Context, url string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return json.NewDecoder(resp.Body).Decode(v)
-}
+func getJSON(ctx context.Context, url string, v any) error { return launch.GetJSON(ctx, url, v) }
 
 // startGateway starts one gateway in the variant's mode, pointed at the mocks.
 func startGateway(ctx context.Context, bin string, s *scenario.Scenario, v scenario.Variant, m *mocks, logs io.Writer) (*launch.Proc, error) {

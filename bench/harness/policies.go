@@ -22,6 +22,9 @@ var policySeries = map[string]string{
 	"fanout_coalesced_calls_total": "coalesced_calls",
 	"fanout_cache_hits_total":      "cache_hits",
 	"fanout_cache_misses_total":    "cache_misses",
+	// Answers for another resource than asked, which the gateway refused
+	// and asked again for (a backend's stray answers).
+	"fanout_backend_stray_answers_total": "stray_answers",
 }
 
 func init() {

@@ -84,7 +84,8 @@ type Run struct {
 	// Policies holds what the gateway's policies did during the attack,
 	// from its /metrics: the call policies' counters over the attack
 	// (hedges_sent, hedges_won, coalesced_calls, cache_hits, cache_misses,
-	// those it declares), and the resilience series at the end of the run,
+	// those it declares; stray_answers, the answers for another resource
+	// it refused and asked again for), and the resilience series at the end of the run,
 	// by full series name (requests shed, the overload limit, breaker
 	// transitions and refusals, retries).
 	Policies map[string]float64 `json:"policies,omitempty"`

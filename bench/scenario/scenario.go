@@ -383,6 +383,7 @@ var Metrics = map[string]string{
 	"coalesced_calls":   "backend calls answered by another request's identical call",
 	"cache_hits":        "backend calls answered by a call's response cache",
 	"cache_misses":      "cached calls the cache could not answer",
+	"stray_answers":     "backend answers for another resource than asked, which the gateway refused and asked again for",
 }
 
 func init() {

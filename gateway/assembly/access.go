@@ -40,10 +40,20 @@ func newAccess(cfg config.Config, log *slog.Logger) (access, error) {
 		}
 	}
 	if cfg.Redis == "" {
-		a.store = store.NewMemory()
+		if a.store, err = store.NewMemory(store.MemoryOptions{MaxRecordBytes: cfg.IdempotencyMaxBytes, RecordQuota: cfg.IdempotencyQuota}); err != nil {
+			return access{}, err
+		}
 		return a, nil
 	}
-	r, err := store.NewRedis(cfg.Redis)
+	password, err := cfg.RedisPassword()
+	if err != nil {
+		return access{}, err
+	}
+	if store.URLHasPassword(cfg.Redis) && password == "" {
+		log.Warn("the -redis URL carries a password, which the process list shows; give it in " +
+			config.RedisPasswordEnv + " or -redis-password-file instead")
+	}
+	r, err := store.NewRedisQuota(cfg.Redis, password, cfg.IdempotencyQuota)
 	if err != nil {
 		return access{}, err
 	}

@@ -144,6 +144,7 @@ func New(cfg config.Config, log *slog.Logger) (*Gateway, error) {
 		Retry:       policies.Retry,
 		Tokens:      a.tokens,
 		Store:       a.store,
+		Pprof:       cfg.Pprof,
 	})
 	if err != nil {
 		closeExecutor(exec)

@@ -21,8 +21,11 @@ const DefaultCacheEntries = 10_000
 // the same path share one backend call: the first (the leader) sends it,
 // with its own request's Doer, in its own goroutine; the others wait for
 // its answer, each until its own context ends. With a cache, a 2xx answer
-// is kept for the lifetime given and served to later calls for the path.
-// A shared or cached body is a copy that belongs to no request.
+// that the engine accepted (Accept) is kept for the lifetime given and
+// served to later calls for the path. A shared or cached body is a copy
+// that belongs to no request. A shared answer is checked by each request
+// that gets it, as its own would be: one for another resource is refused
+// by each, and each GET asks again (see Disowner).
 //
 // When the leader's call fails, what the waiters get depends on why. A
 // backend's failure (unreachable, timed out, any status) is the answer of
@@ -105,9 +108,6 @@ func (c *Coalescer) Do(ctx context.Context, next Doer, backend, method, path str
 	}
 	if !c.coalesce {
 		status, body, err := next.Do(ctx, backend, method, path)
-		if err == nil && c.cache != nil && status >= 200 && status < 300 {
-			c.cache.Set(path, answer{status: status, body: bytes.Clone(body)})
-		}
 		return status, body, ViaCall, err
 	}
 	for {
@@ -137,6 +137,17 @@ func (c *Coalescer) Do(ctx context.Context, next Doer, backend, method, path str
 	}
 }
 
+// Accept keeps a 2xx answer of the call's own attempt in the cache, if
+// the call has one (see Accepter): only an answer the engine delivered,
+// past its checks, is kept, so that an answer it refused (a stray answer
+// for another resource, a body without a required field) is never served
+// again from the cache, even to the call that asks again.
+func (c *Coalescer) Accept(path string, status int, body []byte) {
+	if c.cache != nil && status >= 200 && status < 300 {
+		c.cache.Set(path, answer{status: status, body: bytes.Clone(body)})
+	}
+}
+
 // lead sends the call of flight f for the waiters, and answers its own
 // caller with its own body, which the waiters get a copy of.
 func (c *Coalescer) lead(ctx context.Context, f *flight, next Doer, backend, method, path string) (int, []byte, Via, error) {
@@ -145,16 +156,12 @@ func (c *Coalescer) lead(ctx context.Context, f *flight, next Doer, backend, met
 	delete(c.flights, path)
 	waiters := f.waiters
 	c.mu.Unlock()
-	ok := err == nil && status >= 200 && status < 300
-	if waiters > 0 || (ok && c.cache != nil) {
+	if waiters > 0 {
 		f.answer = answer{status: status, body: bytes.Clone(body)}
 	}
 	f.err = err
 	// A failure once the leader's own context is done is put down to it.
 	f.own = err != nil && ctx.Err() != nil
-	if ok && c.cache != nil {
-		c.cache.Set(path, f.answer)
-	}
 	close(f.done)
 	return status, body, ViaCall, err
 }

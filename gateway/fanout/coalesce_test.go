@@ -177,9 +177,9 @@ func TestCoalesceWaiterDeadline(t *testing.T) {
 	}
 }
 
-// TestCacheHitsAndMisses checks that a cached 2xx answer serves the next
-// call without the backend, byte for byte, and that a non-2xx one is not
-// kept.
+// TestCacheHitsAndMisses checks that a 2xx answer the engine accepted
+// serves the next call from the cache, without the backend, byte for
+// byte, and that a non-2xx one is not kept.
 func TestCacheHitsAndMisses(t *testing.T) {
 	c, err := NewCoalescer(false, time.Minute, 0)
 	if err != nil {
@@ -191,13 +191,15 @@ func TestCacheHitsAndMisses(t *testing.T) {
 	if err != nil || via != ViaCall {
 		t.Fatalf("first call: %v %v", via, err)
 	}
+	c.Accept("/experiments/7", 200, first)
 	status, body, via, err := c.Do(t.Context(), d, "experiments", "GET", "/experiments/7")
 	if err != nil || status != 200 || via != ViaCache || !bytes.Equal(body, first) {
 		t.Errorf("second call: %d %q %v %v, want %q from the cache", status, body, via, err, first)
 	}
 	d.status = 404
 	for range 2 {
-		c.Do(t.Context(), d, "experiments", "GET", "/experiments/8")
+		status, body, _, _ := c.Do(t.Context(), d, "experiments", "GET", "/experiments/8")
+		c.Accept("/experiments/8", status, body)
 	}
 	if n := d.calls.Load(); n != 3 {
 		t.Errorf("backend saw %d calls, want 3 (a 404 is not cached)", n)

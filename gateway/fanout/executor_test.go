@@ -330,7 +330,12 @@ func TestDependencyFailure(t *testing.T) {
 		{"transport error", explosiveDoer{fail: map[string]bool{"experiments": true}}, errExploded, 0, ""},
 		{"not found", explosiveDoer{status: map[string]int{"experiments": 404}}, nil, 404, ""},
 		{"server error", explosiveDoer{status: map[string]int{"experiments": 500}}, nil, 500, ""},
-		{"malformed body", explosiveDoer{override: map[string][]byte{"experiments": []byte(`{"id":"42",`)}}, ErrField, 200, "layer_id"},
+		// A body that is not JSON is the failure of the call that sent it,
+		// which its dependents name without a field.
+		{"malformed body", explosiveDoer{override: map[string][]byte{"experiments": []byte(`{"id":"42",`)}}, ErrMalformed, 200, ""},
+		{"too deep a body", explosiveDoer{override: map[string][]byte{"experiments": []byte(`{"layer_id":"7","x":` +
+			strings.Repeat("[", MaxDepth+1) + strings.Repeat("]", MaxDepth+1) + `}`)}}, ErrMalformed, 200, ""},
+		{"a field read twice", explosiveDoer{override: map[string][]byte{"experiments": []byte(`{"layer_id":"7","project_id":"3","layer_id":"8"}`)}}, ErrMalformed, 200, ""},
 		{"missing field", explosiveDoer{override: map[string][]byte{"experiments": []byte(`{"id":"42","project_id":"3"}`)}}, ErrField, 200, "layer_id"},
 		{"field of the wrong type", explosiveDoer{override: map[string][]byte{"experiments": []byte(`{"layer_id":{"id":"7"},"project_id":"3"}`)}}, ErrField, 200, "layer_id"},
 	} {

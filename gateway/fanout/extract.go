@@ -2,6 +2,7 @@ package fanout
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"unicode/utf8"
@@ -25,6 +26,7 @@ const (
 	notObject          // the body is valid JSON, but not an object
 	malformed          // the body is not valid JSON
 	outOfRange         // a number too large to write in decimal
+	duplicate          // the object gives the key more than once
 	notScanned         // the call did not deliver (never read by a dependent)
 )
 
@@ -40,6 +42,8 @@ func (m missing) String() string {
 		return "body is not valid JSON"
 	case outOfRange:
 		return "number out of range"
+	case duplicate:
+		return "key given more than once"
 	}
 	return "not extracted"
 }
@@ -50,15 +54,35 @@ func fieldError(call, field string, why missing) error {
 	return fmt.Errorf("%w: field %q of call %q: %s", ErrField, field, call, why)
 }
 
-// maxDepth bounds nesting as encoding/json does, so a hostile body cannot
-// grow the stack without limit.
-const maxDepth = 10000
+// MaxDepth is how deep a backend's JSON body may nest: an object or array
+// inside MaxDepth others is refused as malformed. The scanner recurses once
+// per level, so the bound keeps a hostile body (megabytes of "[") from
+// growing the stack, and with it the work, beyond a few kilobytes; the
+// backends' bodies nest four or five deep.
+const MaxDepth = 64
+
+// errNotJSON is CheckJSON's error, static so that the check allocates
+// nothing even when it fails.
+var errNotJSON = errors.New("not one JSON value nested at most 64 deep")
+
+// CheckJSON reports whether body is one JSON value, nested at most MaxDepth
+// deep, with nothing after it but white space: nil if it is. It is one pass
+// over the bytes with the scanner extract uses, and allocates nothing.
+func CheckJSON(body []byte) error {
+	s := scanner{b: body}
+	s.space()
+	if s.value(0) == badValue || !s.end() {
+		return errNotJSON
+	}
+	return nil
+}
 
 // extract scans body, which should be a JSON object, for the top-level keys in
 // fields and stores each one's text in vals (parallel to fields). Strings give
 // their decoded text, numbers their decimal text. The whole body is checked:
-// a malformed body yields no value at all. A key given twice counts last, as
-// with encoding/json.
+// a malformed body yields no value at all. A key of fields given twice has
+// no value (duplicate): encoding/json would take the last, fastjson the
+// first, and the gateway reads the body with both.
 //
 // It is a purpose-built scanner rather than encoding/json because the common
 // case (a small object, two or three unescaped string ids) then costs one pass
@@ -114,7 +138,11 @@ func extract(body []byte, fields []string, vals []value) {
 			return
 		}
 		if k := match(body, ks, ke, kflags, fields); k >= 0 {
-			vals[k] = take(body, vs, s.i, kind)
+			if vals[k].why != absent {
+				vals[k] = value{why: duplicate}
+			} else {
+				vals[k] = take(body, vs, s.i, kind)
+			}
 		}
 		s.space()
 		switch s.peek() {
@@ -202,6 +230,16 @@ const (
 	strNonASCII       // has bytes >= 0x80
 )
 
+// plain[c] says that byte c stands for itself inside a JSON string: not a
+// quote, a backslash, a control character or part of a multi-byte
+// character.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 type scanner struct {
 	b []byte
 	i int
@@ -237,6 +275,13 @@ func (s *scanner) str() (start, end int, flags uint8) {
 	start = s.i
 	s.i++
 	for s.i < len(s.b) {
+		// Most bytes of a string are plain: skip them in a tight loop.
+		for s.i < len(s.b) && plain[s.b[s.i]] {
+			s.i++
+		}
+		if s.i == len(s.b) {
+			break
+		}
 		c := s.b[s.i]
 		switch {
 		case c == '"':
@@ -276,7 +321,7 @@ func (s *scanner) str() (start, end int, flags uint8) {
 
 // value scans any JSON value at s.i and says what kind it was.
 func (s *scanner) value(depth int) valueKind {
-	if depth > maxDepth {
+	if depth > MaxDepth {
 		return badValue
 	}
 	switch c := s.peek(); {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -24,7 +25,9 @@ func TestExtract(t *testing.T) {
 		{"escapes are decoded, then escaped into the path", `{"id":"a\/b\"c\u00e9","layer_id":"\ud83d\ude00"}`, []string{`a/b"cé`, "😀"}, nil},
 		{"UTF-8 passes through", `{"id":"é","layer_id":"日本"}`, []string{"é", "日本"}, nil},
 		{"an escaped key matches", `{"\u0069d":"1","layer_id":"2"}`, []string{"1", "2"}, nil},
-		{"the last of duplicate keys counts, as with encoding/json", `{"id":"1","id":"2","layer_id":"3"}`, []string{"2", "3"}, nil},
+		{"a key read given twice has no value: parsers disagree on which counts", `{"id":"1","id":"2","layer_id":"3"}`, nil, []missing{duplicate, present}},
+		{"an escaped duplicate is a duplicate", `{"id":"1","\u0069d":"1","layer_id":"3"}`, nil, []missing{duplicate, present}},
+		{"a key not read may be given twice", `{"id":"1","x":1,"x":2,"layer_id":"3"}`, []string{"1", "3"}, nil},
 		{"keys match case-sensitively", `{"ID":"1","layer_id":"2"}`, nil, []missing{absent, present}},
 		{"an empty object", `{}`, nil, []missing{absent, absent}},
 		{"objects, arrays, booleans and null are not ids", `{"id":{"x":1},"layer_id":null}`, nil, []missing{notScalar, notScalar}},
@@ -58,11 +61,11 @@ func TestExtract(t *testing.T) {
 }
 
 func TestExtractDeepNesting(t *testing.T) {
-	deep := `{"id":"1","x":` + string(bytes.Repeat([]byte("["), maxDepth+2)) + string(bytes.Repeat([]byte("]"), maxDepth+2)) + `}`
+	deep := `{"id":"1","x":` + string(bytes.Repeat([]byte("["), MaxDepth+2)) + string(bytes.Repeat([]byte("]"), MaxDepth+2)) + `}`
 	vals := make([]value, 1)
 	extract([]byte(deep), []string{"id"}, vals)
 	if vals[0].why != malformed {
-		t.Errorf("nesting beyond %d: got %v, want %v", maxDepth, vals[0].why, malformed)
+		t.Errorf("nesting beyond %d: got %v, want %v", MaxDepth, vals[0].why, malformed)
 	}
 }
 
@@ -74,6 +77,10 @@ func FuzzExtract(f *testing.F) {
 	f.Add([]byte(`{"id":"a\u00e9\n","layer_id":{"x":[1,2]},"project_id":1.5e2}`))
 	f.Add([]byte(`[1,"id"]`))
 	f.Add([]byte(`{"id":"1",}`))
+	// The hostile bodies, cut down so that the fuzzer can mutate them.
+	for _, b := range hostileBodies {
+		f.Add(b[:min(len(b), 8<<10)])
+	}
 	fields := []string{"id", "layer_id", "project_id"}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		vals := make([]value, len(fields))
@@ -82,7 +89,11 @@ func FuzzExtract(f *testing.F) {
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.UseNumber()
 		errJSON := dec.Decode(&top)
-		if !json.Valid(body) || errJSON != nil {
+		depth, counts := shape(body)
+		if !json.Valid(body) || errJSON != nil || depth > MaxDepth+1 {
+			if CheckJSON(body) == nil {
+				t.Fatalf("CheckJSON accepts %q, invalid or over %d deep", body, MaxDepth)
+			}
 			for k := range fields {
 				if vals[k].why != malformed {
 					t.Fatalf("invalid JSON %q: field %s is %v, want malformed", body, fields[k], vals[k].why)
@@ -90,8 +101,17 @@ func FuzzExtract(f *testing.F) {
 			}
 			return
 		}
+		if err := CheckJSON(body); err != nil {
+			t.Fatalf("%q: CheckJSON refuses valid JSON %d deep: %v", body, depth, err)
+		}
 		obj, isObject := top.(map[string]any)
 		for k, f := range fields {
+			if counts[f] > 1 {
+				if vals[k].why != duplicate {
+					t.Fatalf("%q: %s given %d times is %v, want duplicate", body, f, counts[f], vals[k].why)
+				}
+				continue
+			}
 			v, ok := obj[f]
 			var want string
 			switch v := v.(type) {
@@ -134,4 +154,74 @@ func FuzzExtract(f *testing.F) {
 			}
 		}
 	})
+}
+
+// hostileBodies are the bodies a hostile backend sent the gateway: four
+// megabytes of nested arrays (which overflowed the stack of an unbounded
+// recursive validator), a million levels, 20,000 unclosed arrays (which
+// cost seconds of CPU in a validator that quoted its error at every level),
+// and deep objects.
+var hostileBodies = [][]byte{
+	[]byte(strings.Repeat("[", 2<<20) + strings.Repeat("]", 2<<20)),
+	[]byte(strings.Repeat("[", 1_000_000) + strings.Repeat("]", 1_000_000)),
+	[]byte(strings.Repeat("[", 20_000)),
+	[]byte(strings.Repeat(`{"a":`, 100_000) + "1" + strings.Repeat("}", 100_000)),
+	[]byte(`{"id":"1","x":` + strings.Repeat("[", MaxDepth) + strings.Repeat("]", MaxDepth) + `}`),
+}
+
+// TestHostileBodies: every hostile body, whole, is refused as malformed by
+// extract and CheckJSON, and a valid body nested just within MaxDepth is
+// not. (The gateway's tests bound the CPU the refusal costs.)
+func TestHostileBodies(t *testing.T) {
+	for i, b := range hostileBodies[:len(hostileBodies)-1] {
+		vals := make([]value, 1)
+		extract(b, []string{"id"}, vals)
+		if vals[0].why != malformed {
+			t.Errorf("hostile body %d: id is %v, want malformed", i, vals[0].why)
+		}
+		if CheckJSON(b) == nil {
+			t.Errorf("hostile body %d: CheckJSON accepts it", i)
+		}
+	}
+	deepest := hostileBodies[len(hostileBodies)-1]
+	if err := CheckJSON(deepest); err != nil {
+		t.Errorf("a body %d deep: %v", MaxDepth+1, err)
+	}
+}
+
+// shape returns the nesting depth of the valid JSON body (1 for a flat
+// object or array) and how many times its top-level object gives each key.
+func shape(body []byte) (depth int, counts map[string]int) {
+	counts = map[string]int{}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	level, wantKey := 0, false
+	var stack []bool // per open container: is it an object
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return depth, counts
+		}
+		if d, ok := tok.(json.Delim); ok {
+			switch d {
+			case '{', '[':
+				stack = append(stack, d == '{')
+				level++
+				depth = max(depth, level)
+				wantKey = d == '{'
+			default:
+				stack = stack[:len(stack)-1]
+				level--
+				wantKey = len(stack) > 0 && stack[len(stack)-1]
+			}
+			continue
+		}
+		if wantKey {
+			if level == 1 {
+				counts[tok.(string)]++
+			}
+			wantKey = false
+			continue
+		}
+		wantKey = len(stack) > 0 && stack[len(stack)-1]
+	}
 }

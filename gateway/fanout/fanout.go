@@ -47,7 +47,24 @@ var (
 	// sent, because a required call of the same Execute failed. The error is
 	// an *AbortError naming that call.
 	ErrAborted = errors.New("aborted")
+	// ErrRefused marks the Outcome of a call whose answer the Params'
+	// Checker refused: the error is the Checker's, wrapped.
+	ErrRefused = errors.New("answer refused")
 )
+
+// Checker is an optional interface of the Params given to Execute: the
+// caller's check of each 2xx answer, run as the answer arrives, before any
+// call that depends on it starts. A non-nil error refuses the answer: the
+// call's Outcome.Err wraps ErrRefused and the error, its body is dropped,
+// its dependents are not sent, and the run ends as for a failed required
+// call (the calls in flight are cancelled, none is sent afterwards), even
+// if the call is optional, unless Options.RunAll. It serves checks that
+// only the caller can make, such as whether the answer is one its client
+// may see. Check must be safe for concurrent use by the calls of one
+// Execute and must not keep body.
+type Checker interface {
+	Check(c *Call, status int, body []byte) error
+}
 
 // AbortError is the Outcome.Err of a call cut short because a required call
 // (not CallSpec.Optional) of the same Execute did not deliver: it failed, or
@@ -164,6 +181,10 @@ type Outcome struct {
 	// Via says how the answer came: the call's own attempt, or a policy
 	// (a hedged duplicate, a shared call, the cache).
 	Via Via
+	// Reasked is true when the call's first answer was for another
+	// resource than the one asked for (a stray answer, see Disowner), so
+	// that the call asked again; the Outcome is the second answer's.
+	Reasked bool
 }
 
 // OK reports whether the call was answered with a 2xx status.
@@ -180,7 +201,8 @@ type Executor interface {
 	// Unless Options.RunAll is set, the first required call that does not
 	// deliver ends the run: the calls in flight, but the primary
 	// (CallSpec.Primary), see their context cancelled, and those cancelled
-	// or not yet sent get an *AbortError.
+	// or not yet sent get an *AbortError. If params is a Checker, each
+	// 2xx answer is checked as it arrives, and a refusal ends the run so.
 	Execute(ctx context.Context, p *Plan, params Params, d Doer) *Result
 }
 

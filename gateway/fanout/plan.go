@@ -58,6 +58,21 @@ type CallSpec struct {
 	// retried POST could create twice. The engine hands such a call's spec
 	// to the Doer in its context (SpecOf), for the retry middleware.
 	Retry bool
+	// Identify says that a 2xx answer must carry the identity of the
+	// resource its path asked for: the value of the path's last reference
+	// that fills a whole segment ({experiment_id} in
+	// /experiments/{experiment_id}) must be the text of the answer's
+	// top-level field named after that reference (experiment_id), or if it
+	// has none, of its IdentityField. An answer for another resource (a
+	// stray answer read on a reused connection) is then the call's failure
+	// (ErrMalformed). A path without such a reference has no identity.
+	Identify bool
+	// Required names the top-level fields a 2xx answer must have: the
+	// gateway takes them from the document's schema of the resource the
+	// call fetches. An answer without one of them is the call's failure
+	// (ErrMalformed), as is one that gives any field the engine reads
+	// twice.
+	Required []string
 }
 
 // FieldRule is what a response field must be to fill a call's path. It is
@@ -94,10 +109,19 @@ type Plan struct {
 
 // step is what an Executor needs to run one call, prepared by Compile.
 type step struct {
-	tmpl       template
-	fields     []string // top-level fields its dependents need from its body
-	slot0      int      // value slot of fields[0]
-	dependents []int    // calls that reference it, ascending
+	tmpl template
+	// fields are the top-level fields read from its body: those its
+	// dependents need, then its identity's and its required ones.
+	fields     []string
+	slot0      int   // value slot of fields[0]
+	dependents []int // calls that reference it, ascending
+	// identity is the reference whose value the answer must carry (see
+	// identityOf), and named and id the indices in fields of the body's
+	// fields that may carry it; identity is nil for a call without one.
+	identity  *segment
+	named, id int
+	required  []int // indices in fields of CallSpec.Required
+	read      bool  // fields is not empty: the answer is read and checked
 }
 
 // Operation returns the operation's name given to Compile.
@@ -337,6 +361,9 @@ func (p *Plan) assignSlots() {
 			}
 			sg.fieldIndex = f
 		}
+	}
+	for k := range p.steps {
+		p.steps[k].readAnswer(p.calls[k].Spec)
 	}
 	for k := range p.steps {
 		p.steps[k].slot0 = p.slots

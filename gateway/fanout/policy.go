@@ -82,6 +82,15 @@ func (d *PolicyDoer) Interrupt() {
 	}
 }
 
+// Disown passes the engine's word that body was not its call's answer on
+// to Next, if it takes it (see Disowner): the calls a policy starts run
+// through Next.
+func (d *PolicyDoer) Disown(body []byte) {
+	if dn, ok := d.Next.(Disowner); ok {
+		dn.Disown(body)
+	}
+}
+
 // doCall performs call i through its Policy, if it has one.
 func doCall(d Doer, ctx context.Context, i int, backend, method, path string) (int, []byte, Via, error) {
 	if pd, ok := d.(*PolicyDoer); ok && i < len(pd.Policies) && pd.Policies[i] != nil {

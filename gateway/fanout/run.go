@@ -45,6 +45,7 @@ type run struct {
 	ctx     context.Context // the calls' context: parent, or derived to be cancelled on abort
 	parent  context.Context // the caller's context
 	params  Params
+	checker Checker // params as a Checker; nil if it is none
 	doer    Doer
 	gate    gate   // what each call passes through before the Doer; nil lets it straight in
 	slots   *slots // the pool's slots, which the runner queues calls on instead of gate
@@ -106,6 +107,7 @@ func newRun(ctx context.Context, p *Plan, params Params, d Doer, g gate, a abort
 	n := len(p.calls)
 	r.res.run = r
 	r.plan, r.ctx, r.parent, r.params, r.doer, r.gate, r.slots = p, ctx, ctx, params, d, g, nil
+	r.checker, _ = params.(Checker)
 	if s, ok := g.(*slots); ok {
 		// The runner queues a call that finds no free slot rather than
 		// block a goroutine in enter (see slots).
@@ -142,6 +144,7 @@ func (r *run) finish() *Result {
 		r.cancel() // free what the derived context holds in its parent
 	}
 	r.ctx, r.parent, r.params, r.doer, r.gate, r.slots, r.cancel = nil, nil, nil, nil, nil, nil, nil
+	r.checker = nil
 	return &r.res
 }
 
@@ -206,9 +209,10 @@ func (r *run) skip(i int, err error) (string, bool) {
 
 // send calls the Doer for call i and records the Outcome, after wait spent
 // queueing. If ctx ended or the run was aborted while the call waited, it is
-// not sent. A 2xx body is scanned at once for the fields that dependents
-// need, in this goroutine, so extraction runs in parallel with the other
-// calls. A required call that does not deliver aborts the run.
+// not sent. A 2xx body is read at once (readAnswer) for the fields that
+// dependents need and checked, in this goroutine, so that reading runs in
+// parallel with the other calls. A required call that does not deliver, or
+// whose answer is refused, aborts the run.
 func (r *run) send(i int, path string, wait time.Duration) {
 	o := &r.res.Outcomes[i]
 	o.Wait = wait
@@ -249,16 +253,39 @@ func (r *run) send(i int, path string, wait time.Duration) {
 		ctx = withSpec(ctx, spec)
 	}
 	t0 := time.Now()
+	o.Start = t0.Sub(r.start)
+	r.ask(ctx, i, path, t0)
+	if r.strayAnswer(ctx, i) {
+		r.askAgain(ctx, i, path, t0)
+	}
+	if o.OK() {
+		r.accept(i, path)
+	}
+}
+
+// ask performs call i through its policy, if any, records the answer in
+// its Outcome (Duration counts from t0, the call's first attempt) and
+// reads a 2xx body (readAnswer).
+func (r *run) ask(ctx context.Context, i int, path string, t0 time.Time) {
+	o := &r.res.Outcomes[i]
+	spec := &r.plan.calls[i].Spec
 	status, body, via, err := doCall(r.doer, ctx, i, spec.Backend, spec.Method, path)
 	o.Via = via
 	o.Duration = time.Since(t0)
-	o.Start = t0.Sub(r.start)
 	if err != nil && r.aborter.Load() > 0 && errors.Is(err, context.Canceled) {
 		err = r.aborted(err)
 	}
 	o.Status, o.Body, o.Err, o.Sent = status, body, err, true
-	if st := &r.plan.steps[i]; len(st.fields) > 0 && o.OK() {
-		extract(body, st.fields, r.vals[st.slot0:st.slot0+len(st.fields)])
+	// A 204 has no body to read: its dependents find no field.
+	if r.plan.steps[i].read && o.OK() && status != 204 {
+		r.readAnswer(ctx, i, t0.Add(o.Duration))
+	}
+	// The caller's check comes last, on an answer the engine would use,
+	// and before the call is finished: no dependent has started yet.
+	if r.checker != nil && o.OK() {
+		if cerr := r.checker.Check(&r.plan.calls[i], status, body); cerr != nil {
+			o.Body, o.Err = nil, fmt.Errorf("%w: call %q: %w", ErrRefused, spec.Name, cerr)
+		}
 	}
 }
 
@@ -293,8 +320,9 @@ func (r *run) aborted(err error) error {
 }
 
 // checkAbort aborts the run if call i, whose Outcome is final, is required
-// and did not deliver: the request has failed then, and nobody will read
-// the other calls' answers. Only the first such call aborts; a call that was
+// and did not deliver, or if its answer was refused (Checker), required or
+// not: the request has failed then, and nobody will read the other calls'
+// answers. Only the first such call aborts; a call that was
 // itself cut short by the abort, or by the end of the caller's ctx, never
 // does (the caller's ctx has stopped everything already).
 func (r *run) checkAbort(i int) {
@@ -303,8 +331,9 @@ func (r *run) checkAbort(i int) {
 	}
 	o := &r.res.Outcomes[i]
 	spec := &r.plan.calls[i].Spec
-	if o.OK() || spec.Optional || errors.Is(o.Err, ErrAborted) || r.parent.Err() != nil ||
-		(spec.AllowNotFound && o.Err == nil && o.Status == 404) {
+	refused := r.checker != nil && errors.Is(o.Err, ErrRefused)
+	if !refused && (o.OK() || spec.Optional || errors.Is(o.Err, ErrAborted) || r.parent.Err() != nil ||
+		(spec.AllowNotFound && o.Err == nil && o.Status == 404)) {
 		return
 	}
 	if !r.aborter.CompareAndSwap(0, int32(i)+1) || r.cancel == nil {

@@ -542,7 +542,7 @@ type Problem struct {
 	// `too-many-body-bytes`, `version-not-supported`, `not-ready`,
 	// `internal`, `unauthorized`, `forbidden`, `rate-limited`,
 	// `idempotency-key-reused`, `idempotency-in-progress`,
-	// `store-unavailable` or `overloaded`.
+	// `idempotency-quota`, `store-unavailable` or `overloaded`.
 	//
 	//
 	// Example: urn:fanout:problem:bad-gateway
@@ -1603,96 +1603,106 @@ type ClientWithResponsesInterface interface {
 
 // ListExperimentsResponse200Headers the declared response headers of an HTTP 200 response for ListExperiments
 type ListExperimentsResponse200Headers struct {
-	CacheControl       *string
-	ContentEncoding    *string
-	ETag               *string
-	Link               *string
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	ServerTiming       *string
-	Vary               *string
-	XRequestId         *string
+	CacheControl        *string
+	ContentEncoding     *string
+	ETag                *string
+	Link                *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	ServerTiming        *string
+	Vary                *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // ListExperimentsResponse304Headers the declared response headers of an HTTP 304 response for ListExperiments
 type ListExperimentsResponse304Headers struct {
-	CacheControl       *string
-	ETag               *string
-	Link               *string
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	ServerTiming       *string
-	Vary               *string
-	XRequestId         *string
+	CacheControl        *string
+	ETag                *string
+	Link                *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	ServerTiming        *string
+	Vary                *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // ListExperimentsResponse400Headers the declared response headers of an HTTP 400 response for ListExperiments
 type ListExperimentsResponse400Headers struct {
-	IdempotentReplayed *string
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	ServerTiming       *string
-	XRequestId         *string
+	IdempotentReplayed  *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	ServerTiming        *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // ListExperimentsResponse401Headers the declared response headers of an HTTP 401 response for ListExperiments
 type ListExperimentsResponse401Headers struct {
-	WWWAuthenticate *string
-	XRequestId      *string
+	WWWAuthenticate     *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // ListExperimentsResponse404Headers the declared response headers of an HTTP 404 response for ListExperiments
 type ListExperimentsResponse404Headers struct {
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	ServerTiming       *string
-	XRequestId         *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	ServerTiming        *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // ListExperimentsResponse429Headers the declared response headers of an HTTP 429 response for ListExperiments
 type ListExperimentsResponse429Headers struct {
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	RetryAfter         *int64
-	XRequestId         *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	RetryAfter          *int64
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // ListExperimentsResponse502Headers the declared response headers of an HTTP 502 response for ListExperiments
 type ListExperimentsResponse502Headers struct {
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	ServerTiming       *string
-	XRequestId         *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	ServerTiming        *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // ListExperimentsResponse503Headers the declared response headers of an HTTP 503 response for ListExperiments
 type ListExperimentsResponse503Headers struct {
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	RetryAfter         *int64
-	ServerTiming       *string
-	XRequestId         *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	RetryAfter          *int64
+	ServerTiming        *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // ListExperimentsResponse504Headers the declared response headers of an HTTP 504 response for ListExperiments
 type ListExperimentsResponse504Headers struct {
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	ServerTiming       *string
-	XRequestId         *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	ServerTiming        *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // ListExperimentsResponseDefaultHeaders the declared response headers of an HTTP default response for ListExperiments
 type ListExperimentsResponseDefaultHeaders struct {
-	XRequestId *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 type ListExperimentsResponse struct {
@@ -1814,117 +1824,130 @@ func (r ListExperimentsResponse) ContentType() string {
 
 // CreateExperimentResponse201Headers the declared response headers of an HTTP 201 response for CreateExperiment
 type CreateExperimentResponse201Headers struct {
-	IdempotentReplayed *string
-	Location           *string
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	ServerTiming       *string
-	XRequestId         *string
+	IdempotentReplayed  *string
+	Location            *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	ServerTiming        *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // CreateExperimentResponse400Headers the declared response headers of an HTTP 400 response for CreateExperiment
 type CreateExperimentResponse400Headers struct {
-	IdempotentReplayed *string
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	ServerTiming       *string
-	XRequestId         *string
+	IdempotentReplayed  *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	ServerTiming        *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // CreateExperimentResponse401Headers the declared response headers of an HTTP 401 response for CreateExperiment
 type CreateExperimentResponse401Headers struct {
-	WWWAuthenticate *string
-	XRequestId      *string
+	WWWAuthenticate     *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // CreateExperimentResponse403Headers the declared response headers of an HTTP 403 response for CreateExperiment
 type CreateExperimentResponse403Headers struct {
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	XRequestId         *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // CreateExperimentResponse404Headers the declared response headers of an HTTP 404 response for CreateExperiment
 type CreateExperimentResponse404Headers struct {
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	ServerTiming       *string
-	XRequestId         *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	ServerTiming        *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // CreateExperimentResponse409Headers the declared response headers of an HTTP 409 response for CreateExperiment
 type CreateExperimentResponse409Headers struct {
-	IdempotentReplayed *string
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	RetryAfter         *int64
-	ServerTiming       *string
-	XRequestId         *string
+	IdempotentReplayed  *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	RetryAfter          *int64
+	ServerTiming        *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // CreateExperimentResponse415Headers the declared response headers of an HTTP 415 response for CreateExperiment
 type CreateExperimentResponse415Headers struct {
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	XRequestId         *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // CreateExperimentResponse422Headers the declared response headers of an HTTP 422 response for CreateExperiment
 type CreateExperimentResponse422Headers struct {
-	IdempotentReplayed *string
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	ServerTiming       *string
-	XRequestId         *string
+	IdempotentReplayed  *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	ServerTiming        *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // CreateExperimentResponse429Headers the declared response headers of an HTTP 429 response for CreateExperiment
 type CreateExperimentResponse429Headers struct {
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	RetryAfter         *int64
-	XRequestId         *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	RetryAfter          *int64
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // CreateExperimentResponse502Headers the declared response headers of an HTTP 502 response for CreateExperiment
 type CreateExperimentResponse502Headers struct {
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	ServerTiming       *string
-	XRequestId         *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	ServerTiming        *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // CreateExperimentResponse503Headers the declared response headers of an HTTP 503 response for CreateExperiment
 type CreateExperimentResponse503Headers struct {
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	RetryAfter         *int64
-	ServerTiming       *string
-	XRequestId         *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	RetryAfter          *int64
+	ServerTiming        *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // CreateExperimentResponse504Headers the declared response headers of an HTTP 504 response for CreateExperiment
 type CreateExperimentResponse504Headers struct {
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	ServerTiming       *string
-	XRequestId         *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	ServerTiming        *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // CreateExperimentResponseDefaultHeaders the declared response headers of an HTTP default response for CreateExperiment
 type CreateExperimentResponseDefaultHeaders struct {
-	XRequestId *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 type CreateExperimentResponse struct {
@@ -2080,95 +2103,105 @@ func (r CreateExperimentResponse) ContentType() string {
 
 // GetExperimentResponse200Headers the declared response headers of an HTTP 200 response for GetExperiment
 type GetExperimentResponse200Headers struct {
-	CacheControl       *string
-	ContentEncoding    *string
-	ETag               *string
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	ServerTiming       *string
-	Vary               *string
-	XRequestId         *string
+	CacheControl        *string
+	ContentEncoding     *string
+	ETag                *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	ServerTiming        *string
+	Vary                *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // GetExperimentResponse304Headers the declared response headers of an HTTP 304 response for GetExperiment
 type GetExperimentResponse304Headers struct {
-	CacheControl       *string
-	ETag               *string
-	Link               *string
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	ServerTiming       *string
-	Vary               *string
-	XRequestId         *string
+	CacheControl        *string
+	ETag                *string
+	Link                *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	ServerTiming        *string
+	Vary                *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // GetExperimentResponse400Headers the declared response headers of an HTTP 400 response for GetExperiment
 type GetExperimentResponse400Headers struct {
-	IdempotentReplayed *string
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	ServerTiming       *string
-	XRequestId         *string
+	IdempotentReplayed  *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	ServerTiming        *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // GetExperimentResponse401Headers the declared response headers of an HTTP 401 response for GetExperiment
 type GetExperimentResponse401Headers struct {
-	WWWAuthenticate *string
-	XRequestId      *string
+	WWWAuthenticate     *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // GetExperimentResponse404Headers the declared response headers of an HTTP 404 response for GetExperiment
 type GetExperimentResponse404Headers struct {
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	ServerTiming       *string
-	XRequestId         *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	ServerTiming        *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // GetExperimentResponse429Headers the declared response headers of an HTTP 429 response for GetExperiment
 type GetExperimentResponse429Headers struct {
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	RetryAfter         *int64
-	XRequestId         *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	RetryAfter          *int64
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // GetExperimentResponse502Headers the declared response headers of an HTTP 502 response for GetExperiment
 type GetExperimentResponse502Headers struct {
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	ServerTiming       *string
-	XRequestId         *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	ServerTiming        *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // GetExperimentResponse503Headers the declared response headers of an HTTP 503 response for GetExperiment
 type GetExperimentResponse503Headers struct {
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	RetryAfter         *int64
-	ServerTiming       *string
-	XRequestId         *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	RetryAfter          *int64
+	ServerTiming        *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // GetExperimentResponse504Headers the declared response headers of an HTTP 504 response for GetExperiment
 type GetExperimentResponse504Headers struct {
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	ServerTiming       *string
-	XRequestId         *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	ServerTiming        *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // GetExperimentResponseDefaultHeaders the declared response headers of an HTTP default response for GetExperiment
 type GetExperimentResponseDefaultHeaders struct {
-	XRequestId *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 type GetExperimentResponse struct {
@@ -2290,96 +2323,106 @@ func (r GetExperimentResponse) ContentType() string {
 
 // GetExperimentResultsResponse200Headers the declared response headers of an HTTP 200 response for GetExperimentResults
 type GetExperimentResultsResponse200Headers struct {
-	CacheControl       *string
-	ContentEncoding    *string
-	ETag               *string
-	FanoutPartial      *string
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	ServerTiming       *string
-	Vary               *string
-	XRequestId         *string
+	CacheControl        *string
+	ContentEncoding     *string
+	ETag                *string
+	FanoutPartial       *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	ServerTiming        *string
+	Vary                *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // GetExperimentResultsResponse304Headers the declared response headers of an HTTP 304 response for GetExperimentResults
 type GetExperimentResultsResponse304Headers struct {
-	CacheControl       *string
-	ETag               *string
-	Link               *string
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	ServerTiming       *string
-	Vary               *string
-	XRequestId         *string
+	CacheControl        *string
+	ETag                *string
+	Link                *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	ServerTiming        *string
+	Vary                *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // GetExperimentResultsResponse400Headers the declared response headers of an HTTP 400 response for GetExperimentResults
 type GetExperimentResultsResponse400Headers struct {
-	IdempotentReplayed *string
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	ServerTiming       *string
-	XRequestId         *string
+	IdempotentReplayed  *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	ServerTiming        *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // GetExperimentResultsResponse401Headers the declared response headers of an HTTP 401 response for GetExperimentResults
 type GetExperimentResultsResponse401Headers struct {
-	WWWAuthenticate *string
-	XRequestId      *string
+	WWWAuthenticate     *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // GetExperimentResultsResponse404Headers the declared response headers of an HTTP 404 response for GetExperimentResults
 type GetExperimentResultsResponse404Headers struct {
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	ServerTiming       *string
-	XRequestId         *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	ServerTiming        *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // GetExperimentResultsResponse429Headers the declared response headers of an HTTP 429 response for GetExperimentResults
 type GetExperimentResultsResponse429Headers struct {
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	RetryAfter         *int64
-	XRequestId         *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	RetryAfter          *int64
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // GetExperimentResultsResponse502Headers the declared response headers of an HTTP 502 response for GetExperimentResults
 type GetExperimentResultsResponse502Headers struct {
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	ServerTiming       *string
-	XRequestId         *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	ServerTiming        *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // GetExperimentResultsResponse503Headers the declared response headers of an HTTP 503 response for GetExperimentResults
 type GetExperimentResultsResponse503Headers struct {
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	RetryAfter         *int64
-	ServerTiming       *string
-	XRequestId         *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	RetryAfter          *int64
+	ServerTiming        *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // GetExperimentResultsResponse504Headers the declared response headers of an HTTP 504 response for GetExperimentResults
 type GetExperimentResultsResponse504Headers struct {
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	ServerTiming       *string
-	XRequestId         *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	ServerTiming        *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // GetExperimentResultsResponseDefaultHeaders the declared response headers of an HTTP default response for GetExperimentResults
 type GetExperimentResultsResponseDefaultHeaders struct {
-	XRequestId *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 type GetExperimentResultsResponse struct {
@@ -2501,95 +2544,105 @@ func (r GetExperimentResultsResponse) ContentType() string {
 
 // GetProjectResponse200Headers the declared response headers of an HTTP 200 response for GetProject
 type GetProjectResponse200Headers struct {
-	CacheControl       *string
-	ContentEncoding    *string
-	ETag               *string
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	ServerTiming       *string
-	Vary               *string
-	XRequestId         *string
+	CacheControl        *string
+	ContentEncoding     *string
+	ETag                *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	ServerTiming        *string
+	Vary                *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // GetProjectResponse304Headers the declared response headers of an HTTP 304 response for GetProject
 type GetProjectResponse304Headers struct {
-	CacheControl       *string
-	ETag               *string
-	Link               *string
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	ServerTiming       *string
-	Vary               *string
-	XRequestId         *string
+	CacheControl        *string
+	ETag                *string
+	Link                *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	ServerTiming        *string
+	Vary                *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // GetProjectResponse400Headers the declared response headers of an HTTP 400 response for GetProject
 type GetProjectResponse400Headers struct {
-	IdempotentReplayed *string
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	ServerTiming       *string
-	XRequestId         *string
+	IdempotentReplayed  *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	ServerTiming        *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // GetProjectResponse401Headers the declared response headers of an HTTP 401 response for GetProject
 type GetProjectResponse401Headers struct {
-	WWWAuthenticate *string
-	XRequestId      *string
+	WWWAuthenticate     *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // GetProjectResponse404Headers the declared response headers of an HTTP 404 response for GetProject
 type GetProjectResponse404Headers struct {
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	ServerTiming       *string
-	XRequestId         *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	ServerTiming        *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // GetProjectResponse429Headers the declared response headers of an HTTP 429 response for GetProject
 type GetProjectResponse429Headers struct {
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	RetryAfter         *int64
-	XRequestId         *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	RetryAfter          *int64
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // GetProjectResponse502Headers the declared response headers of an HTTP 502 response for GetProject
 type GetProjectResponse502Headers struct {
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	ServerTiming       *string
-	XRequestId         *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	ServerTiming        *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // GetProjectResponse503Headers the declared response headers of an HTTP 503 response for GetProject
 type GetProjectResponse503Headers struct {
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	RetryAfter         *int64
-	ServerTiming       *string
-	XRequestId         *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	RetryAfter          *int64
+	ServerTiming        *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // GetProjectResponse504Headers the declared response headers of an HTTP 504 response for GetProject
 type GetProjectResponse504Headers struct {
-	RateLimitLimit     *int64
-	RateLimitRemaining *int64
-	RateLimitReset     *int64
-	ServerTiming       *string
-	XRequestId         *string
+	RateLimitLimit      *int64
+	RateLimitRemaining  *int64
+	RateLimitReset      *int64
+	ServerTiming        *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 // GetProjectResponseDefaultHeaders the declared response headers of an HTTP default response for GetProject
 type GetProjectResponseDefaultHeaders struct {
-	XRequestId *string
+	XContentTypeOptions *string
+	XRequestId          *string
 }
 
 type GetProjectResponse struct {
@@ -2999,6 +3052,13 @@ func ParseListExperimentsResponse(rsp *http.Response) (*ListExperimentsResponse,
 			}
 			headers.Vary = &value
 		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -3065,6 +3125,13 @@ func ParseListExperimentsResponse(rsp *http.Response) (*ListExperimentsResponse,
 			}
 			headers.Vary = &value
 		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -3110,6 +3177,13 @@ func ParseListExperimentsResponse(rsp *http.Response) (*ListExperimentsResponse,
 			}
 			headers.ServerTiming = &value
 		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -3126,6 +3200,13 @@ func ParseListExperimentsResponse(rsp *http.Response) (*ListExperimentsResponse,
 				return nil, err
 			}
 			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -3165,6 +3246,13 @@ func ParseListExperimentsResponse(rsp *http.Response) (*ListExperimentsResponse,
 			}
 			headers.ServerTiming = &value
 		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -3203,6 +3291,13 @@ func ParseListExperimentsResponse(rsp *http.Response) (*ListExperimentsResponse,
 			}
 			headers.RetryAfter = &value
 		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -3240,6 +3335,13 @@ func ParseListExperimentsResponse(rsp *http.Response) (*ListExperimentsResponse,
 				return nil, err
 			}
 			headers.ServerTiming = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -3286,6 +3388,13 @@ func ParseListExperimentsResponse(rsp *http.Response) (*ListExperimentsResponse,
 			}
 			headers.ServerTiming = &value
 		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -3324,6 +3433,13 @@ func ParseListExperimentsResponse(rsp *http.Response) (*ListExperimentsResponse,
 			}
 			headers.ServerTiming = &value
 		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -3334,6 +3450,13 @@ func ParseListExperimentsResponse(rsp *http.Response) (*ListExperimentsResponse,
 		response.Headers504 = &headers
 	case true:
 		var headers ListExperimentsResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -3499,6 +3622,13 @@ func ParseCreateExperimentResponse(rsp *http.Response) (*CreateExperimentRespons
 			}
 			headers.ServerTiming = &value
 		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -3544,6 +3674,13 @@ func ParseCreateExperimentResponse(rsp *http.Response) (*CreateExperimentRespons
 			}
 			headers.ServerTiming = &value
 		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -3560,6 +3697,13 @@ func ParseCreateExperimentResponse(rsp *http.Response) (*CreateExperimentRespons
 				return nil, err
 			}
 			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -3591,6 +3735,13 @@ func ParseCreateExperimentResponse(rsp *http.Response) (*CreateExperimentRespons
 				return nil, err
 			}
 			headers.RateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -3629,6 +3780,13 @@ func ParseCreateExperimentResponse(rsp *http.Response) (*CreateExperimentRespons
 				return nil, err
 			}
 			headers.ServerTiming = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -3682,6 +3840,13 @@ func ParseCreateExperimentResponse(rsp *http.Response) (*CreateExperimentRespons
 			}
 			headers.ServerTiming = &value
 		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -3712,6 +3877,13 @@ func ParseCreateExperimentResponse(rsp *http.Response) (*CreateExperimentRespons
 				return nil, err
 			}
 			headers.RateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -3758,6 +3930,13 @@ func ParseCreateExperimentResponse(rsp *http.Response) (*CreateExperimentRespons
 			}
 			headers.ServerTiming = &value
 		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -3796,6 +3975,13 @@ func ParseCreateExperimentResponse(rsp *http.Response) (*CreateExperimentRespons
 			}
 			headers.RetryAfter = &value
 		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -3833,6 +4019,13 @@ func ParseCreateExperimentResponse(rsp *http.Response) (*CreateExperimentRespons
 				return nil, err
 			}
 			headers.ServerTiming = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -3879,6 +4072,13 @@ func ParseCreateExperimentResponse(rsp *http.Response) (*CreateExperimentRespons
 			}
 			headers.ServerTiming = &value
 		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -3917,6 +4117,13 @@ func ParseCreateExperimentResponse(rsp *http.Response) (*CreateExperimentRespons
 			}
 			headers.ServerTiming = &value
 		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -3927,6 +4134,13 @@ func ParseCreateExperimentResponse(rsp *http.Response) (*CreateExperimentRespons
 		response.Headers504 = &headers
 	case true:
 		var headers CreateExperimentResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -4081,6 +4295,13 @@ func ParseGetExperimentResponse(rsp *http.Response) (*GetExperimentResponse, err
 			}
 			headers.Vary = &value
 		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -4147,6 +4368,13 @@ func ParseGetExperimentResponse(rsp *http.Response) (*GetExperimentResponse, err
 			}
 			headers.Vary = &value
 		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -4192,6 +4420,13 @@ func ParseGetExperimentResponse(rsp *http.Response) (*GetExperimentResponse, err
 			}
 			headers.ServerTiming = &value
 		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -4208,6 +4443,13 @@ func ParseGetExperimentResponse(rsp *http.Response) (*GetExperimentResponse, err
 				return nil, err
 			}
 			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -4247,6 +4489,13 @@ func ParseGetExperimentResponse(rsp *http.Response) (*GetExperimentResponse, err
 			}
 			headers.ServerTiming = &value
 		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -4285,6 +4534,13 @@ func ParseGetExperimentResponse(rsp *http.Response) (*GetExperimentResponse, err
 			}
 			headers.RetryAfter = &value
 		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -4322,6 +4578,13 @@ func ParseGetExperimentResponse(rsp *http.Response) (*GetExperimentResponse, err
 				return nil, err
 			}
 			headers.ServerTiming = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -4368,6 +4631,13 @@ func ParseGetExperimentResponse(rsp *http.Response) (*GetExperimentResponse, err
 			}
 			headers.ServerTiming = &value
 		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -4406,6 +4676,13 @@ func ParseGetExperimentResponse(rsp *http.Response) (*GetExperimentResponse, err
 			}
 			headers.ServerTiming = &value
 		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -4416,6 +4693,13 @@ func ParseGetExperimentResponse(rsp *http.Response) (*GetExperimentResponse, err
 		response.Headers504 = &headers
 	case true:
 		var headers GetExperimentResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -4577,6 +4861,13 @@ func ParseGetExperimentResultsResponse(rsp *http.Response) (*GetExperimentResult
 			}
 			headers.Vary = &value
 		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -4643,6 +4934,13 @@ func ParseGetExperimentResultsResponse(rsp *http.Response) (*GetExperimentResult
 			}
 			headers.Vary = &value
 		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -4688,6 +4986,13 @@ func ParseGetExperimentResultsResponse(rsp *http.Response) (*GetExperimentResult
 			}
 			headers.ServerTiming = &value
 		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -4704,6 +5009,13 @@ func ParseGetExperimentResultsResponse(rsp *http.Response) (*GetExperimentResult
 				return nil, err
 			}
 			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -4743,6 +5055,13 @@ func ParseGetExperimentResultsResponse(rsp *http.Response) (*GetExperimentResult
 			}
 			headers.ServerTiming = &value
 		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -4781,6 +5100,13 @@ func ParseGetExperimentResultsResponse(rsp *http.Response) (*GetExperimentResult
 			}
 			headers.RetryAfter = &value
 		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -4818,6 +5144,13 @@ func ParseGetExperimentResultsResponse(rsp *http.Response) (*GetExperimentResult
 				return nil, err
 			}
 			headers.ServerTiming = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -4864,6 +5197,13 @@ func ParseGetExperimentResultsResponse(rsp *http.Response) (*GetExperimentResult
 			}
 			headers.ServerTiming = &value
 		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -4902,6 +5242,13 @@ func ParseGetExperimentResultsResponse(rsp *http.Response) (*GetExperimentResult
 			}
 			headers.ServerTiming = &value
 		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -4912,6 +5259,13 @@ func ParseGetExperimentResultsResponse(rsp *http.Response) (*GetExperimentResult
 		response.Headers504 = &headers
 	case true:
 		var headers GetExperimentResultsResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -5066,6 +5420,13 @@ func ParseGetProjectResponse(rsp *http.Response) (*GetProjectResponse, error) {
 			}
 			headers.Vary = &value
 		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -5132,6 +5493,13 @@ func ParseGetProjectResponse(rsp *http.Response) (*GetProjectResponse, error) {
 			}
 			headers.Vary = &value
 		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -5177,6 +5545,13 @@ func ParseGetProjectResponse(rsp *http.Response) (*GetProjectResponse, error) {
 			}
 			headers.ServerTiming = &value
 		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -5193,6 +5568,13 @@ func ParseGetProjectResponse(rsp *http.Response) (*GetProjectResponse, error) {
 				return nil, err
 			}
 			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -5232,6 +5614,13 @@ func ParseGetProjectResponse(rsp *http.Response) (*GetProjectResponse, error) {
 			}
 			headers.ServerTiming = &value
 		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -5270,6 +5659,13 @@ func ParseGetProjectResponse(rsp *http.Response) (*GetProjectResponse, error) {
 			}
 			headers.RetryAfter = &value
 		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -5307,6 +5703,13 @@ func ParseGetProjectResponse(rsp *http.Response) (*GetProjectResponse, error) {
 				return nil, err
 			}
 			headers.ServerTiming = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -5353,6 +5756,13 @@ func ParseGetProjectResponse(rsp *http.Response) (*GetProjectResponse, error) {
 			}
 			headers.ServerTiming = &value
 		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -5391,6 +5801,13 @@ func ParseGetProjectResponse(rsp *http.Response) (*GetProjectResponse, error) {
 			}
 			headers.ServerTiming = &value
 		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -5401,6 +5818,13 @@ func ParseGetProjectResponse(rsp *http.Response) (*GetProjectResponse, error) {
 		response.Headers504 = &headers
 	case true:
 		var headers GetProjectResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

@@ -276,12 +276,15 @@ func (s *service) stray(ctx *fasthttp.RequestCtx) {
 	body := append([]byte(nil), ctx.Response.Body()...)
 	head := fmt.Appendf(nil, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n",
 		status, fasthttp.StatusMessage(status), len(body))
-	s.hangs.Add(1)
+	// The request is finished once its answer is sent, so Close may close
+	// the connection before fasthttp hands it over, and then the hijack
+	// handler never runs: the stray is held for Close only once it has
+	// the connection (track), never before.
 	ctx.Hijack(func(c net.Conn) {
-		defer s.hangs.Done()
-		if !s.track(c) {
+		if !s.track(c, true) {
 			return
 		}
+		defer s.hangs.Done()
 		defer s.forget(s.hijacked, c)
 		t := time.NewTimer(model.StrayDelay)
 		defer t.Stop()
@@ -364,7 +367,7 @@ func (s *service) hang(ctx *fasthttp.RequestCtx, p *policy, rc *counters) {
 	ctx.Hijack(func(c net.Conn) {
 		defer s.hangs.Done()
 		defer s.finish(p, rc)
-		if !s.track(c) {
+		if !s.track(c, false) {
 			return
 		}
 		defer s.forget(s.hijacked, c)
@@ -389,8 +392,10 @@ func (s *service) reset(ctx *fasthttp.RequestCtx, p *policy, rc *counters) {
 }
 
 // track records a hijacked connection so Close can end it; it returns false
-// when the service is already closing.
-func (s *service) track(c net.Conn) bool {
+// when the service is already closing. With hold, the connection is also
+// counted in hangs, which Close waits for: under mu, where Close marks the
+// service closing, so that no hold starts once Close may be waiting.
+func (s *service) track(c net.Conn, hold bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	select {
@@ -399,6 +404,9 @@ func (s *service) track(c net.Conn) bool {
 	default:
 	}
 	s.hijacked[c] = struct{}{}
+	if hold {
+		s.hangs.Add(1)
+	}
 	return true
 }
 

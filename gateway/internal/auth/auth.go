@@ -217,12 +217,36 @@ func (e entry) token() (*Token, error) {
 		return nil, errors.New("projects: want all or a list of project ids")
 	}
 	if e.Rate != nil {
-		if e.Rate.Limit < 1 || e.Rate.Per <= 0 {
-			return nil, fmt.Errorf("rate: {limit: %d, per: %s}, want a limit of at least 1 per a positive duration", e.Rate.Limit, e.Rate.Per)
+		if err := e.Rate.Check(); err != nil {
+			return nil, fmt.Errorf("rate: token %q: %w", e.Name, err)
 		}
 		t.Rate = *e.Rate
 	}
 	return t, nil
+}
+
+// Bounds of a rate that the stores can enforce: Redis counts per in
+// microseconds, and the in-memory limiter spaces requests Per / Limit
+// nanoseconds apart, which must not round to none.
+const (
+	MinPer      = time.Microsecond
+	MinInterval = time.Nanosecond
+)
+
+// Check returns why a rate cannot be enforced, or nil: it needs a limit of
+// at least 1 per at least MinPer, with requests at least MinInterval apart
+// on average.
+func (r Rate) Check() error {
+	switch {
+	case r.Limit < 1 || r.Per <= 0:
+		return fmt.Errorf("{limit: %d, per: %s}, want a limit of at least 1 per a positive duration", r.Limit, r.Per)
+	case r.Per < MinPer:
+		return fmt.Errorf("{limit: %d, per: %s}, want a per of at least %s", r.Limit, r.Per, MinPer)
+	case r.Per/time.Duration(r.Limit) < MinInterval:
+		return fmt.Errorf("{limit: %d, per: %s} allows more than one request per %s, want a longer per or a lower limit",
+			r.Limit, r.Per, MinInterval)
+	}
+	return nil
 }
 
 // Dev returns a set of one token for development: a random secret that

@@ -62,6 +62,11 @@ func TestParseErrors(t *testing.T) {
 		{"no projects", entry("    sha256: " + hash + "\n    access: read\n"), []string{"projects"}},
 		{"bad project", entry("    sha256: " + hash + "\n    projects: [1, x]\n    access: read\n"), []string{"projects", `"x"`, "line 4"}},
 		{"zero rate", entry("    sha256: " + hash + "\n    projects: all\n    access: read\n    rate: {limit: 0, per: 1s}\n"), []string{"rate"}},
+		// A limit per too short a time would divide by an interval of
+		// zero on every request: refused at start-up, naming the token.
+		{"rate too fine", entry("    sha256: " + hash + "\n    projects: all\n    access: read\n    rate: {limit: 2000, per: 1us}\n"), []string{"line 2", "rate", `token "a"`, "1ns"}},
+		{"rate just too fine", entry("    sha256: " + hash + "\n    projects: all\n    access: read\n    rate: {limit: 1000001, per: 1ms}\n"), []string{"rate", `token "a"`}},
+		{"per below the clock", entry("    sha256: " + hash + "\n    projects: all\n    access: read\n    rate: {limit: 1, per: 500ns}\n"), []string{"rate", `token "a"`, "1µs"}},
 		{"bad duration", entry("    sha256: " + hash + "\n    projects: all\n    access: read\n    rate: {limit: 1, per: soon}\n"), []string{"line 6"}},
 		{"no name", "tokens:\n  - sha256: " + hash + "\n    projects: all\n    access: read\n", []string{"line 2", "name"}},
 		{"same name", good + "  - name: ci\n    sha256: " + strings.Repeat("0", 64) + "\n    projects: all\n    access: read\n", []string{"line 11", "name", "twice"}},

@@ -6,6 +6,7 @@
 package backend
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -286,6 +287,16 @@ type Exchange struct {
 	// taken, and the slice keeps its array across requests, so that a
 	// call costs no allocation.
 	calls []wireCall
+	// carried pairs each response read in full with the connection it
+	// came on, so that Disown finds the connection of a body; it keeps its
+	// array across requests, as calls does.
+	carried []carried
+}
+
+// carried is a response and the connection that carried it.
+type carried struct {
+	resp *fasthttp.Response
+	conn interface{ SetDeadline(time.Time) error }
 }
 
 // wireCall is a call on the wire: its context, and the connection that
@@ -320,14 +331,51 @@ func (e *Exchange) enter(ctx context.Context, conn interface{ SetDeadline(time.T
 }
 
 // leave frees slot i and reports whether Interrupt cut its call. Once it
-// returns, Interrupt no longer touches the call's connection.
-func (e *Exchange) leave(i int) (cut bool) {
+// returns, Interrupt no longer touches the call's connection. read is the
+// call's response if it was read in full, nil otherwise: Disown may then
+// find the connection it came on.
+func (e *Exchange) leave(i int, read *fasthttp.Response) (cut bool) {
 	e.mu.Lock()
 	w := &e.calls[i]
 	cut = w.cut
+	if read != nil {
+		e.carried = append(e.carried, carried{resp: read, conn: w.conn})
+	}
 	*w = wireCall{}
 	e.mu.Unlock()
 	return cut
+}
+
+// Disown takes the engine's word that body, returned by a call of the
+// Exchange, was not the answer to that call (see fanout.Disowner): the
+// connection it came on is out of step, so it carries no more requests.
+// If it is idle, the next request that picks it goes on another
+// connection, whatever its method, since nothing was written; if it
+// carries a call already, that call's answer is checked as any is, and the
+// connection is closed after it. A body the Exchange did not return (a
+// copy a policy shared) is ignored.
+func (e *Exchange) Disown(body []byte) {
+	if len(body) == 0 {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, r := range e.resps {
+		if b := r.Body(); len(b) == 0 || &b[0] != &body[0] {
+			continue
+		}
+		// The last record of r is its call's: a response released after
+		// a failed call may have been taken again by a later one.
+		for k := len(e.carried) - 1; k >= 0; k-- {
+			if e.carried[k].resp == r {
+				if g, ok := e.carried[k].conn.(*guardedConn); ok {
+					g.disowned.Store(true)
+				}
+				return
+			}
+		}
+		return
+	}
 }
 
 // Interrupt cuts every call of the Exchange that is on the wire and whose
@@ -412,6 +460,11 @@ func (e *Exchange) DoBody(ctx context.Context, backend, method, path, contentTyp
 		return 0, nil, &Error{Kind: KindUnavailable, Backend: backend, Addr: hc.Addr, Err: err}
 	}
 	defer b.release()
+	// A slot freed as the wait ends wins it as often as the deadline does
+	// (select picks at random): such a call has no time left to be sent.
+	if !time.Now().Before(deadline) {
+		return 0, nil, &Error{Kind: KindUnavailable, Backend: backend, Addr: hc.Addr, Err: errNotSent}
+	}
 
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
@@ -434,7 +487,10 @@ func (e *Exchange) DoBody(ctx context.Context, backend, method, path, contentTyp
 	}
 	b.inFlight.Add(1)
 	b.tr.add(req, ctx, deadline, e)
-	err := hc.DoDeadline(req, resp, deadline)
+	// Do, not DoDeadline: the transport bounds every step of the call by
+	// its deadline, and DoDeadline's own check, before the transport, would
+	// report a call whose deadline passed before it was sent as a timeout.
+	err := hc.Do(req, resp)
 	b.tr.remove(req)
 	b.inFlight.Add(-1)
 	if err != nil {
@@ -444,7 +500,29 @@ func (e *Exchange) DoBody(ctx context.Context, backend, method, path, contentTyp
 	e.mu.Lock()
 	e.resps = append(e.resps, resp)
 	e.mu.Unlock()
-	return resp.StatusCode(), resp.Body(), nil
+	status := resp.StatusCode()
+	if status >= 200 && status < 300 && status != fasthttp.StatusNoContent && !isJSON(resp.Header.ContentType()) {
+		return 0, nil, &Error{Kind: KindMalformed, Backend: backend, Addr: hc.Addr,
+			Err: fmt.Errorf("%s %s: content type %.60q is not JSON", method, path, resp.Header.ContentType())}
+	}
+	return status, resp.Body(), nil
+}
+
+// isJSON reports whether a Content-Type is JSON's media type
+// (application/json) or one with the +json suffix, parameters aside: the
+// gateway answers with the backend's bytes under its own JSON content
+// type, so bytes the backend labelled otherwise (an HTML error page from a
+// proxy, a script) are not the answer it asked for.
+func isJSON(contentType []byte) bool {
+	if i := bytes.IndexByte(contentType, ';'); i >= 0 {
+		contentType = contentType[:i]
+	}
+	mt := bytes.TrimSpace(contentType)
+	const app, suffix = "application/", "+json"
+	if len(mt) > len(app)+len(suffix) && bytes.EqualFold(mt[len(mt)-len(suffix):], []byte(suffix)) {
+		return bytes.EqualFold(mt[:len(app)], []byte(app))
+	}
+	return bytes.EqualFold(mt, []byte("application/json"))
 }
 
 // acquire takes a connection slot, waiting at most until the earliest of
@@ -482,6 +560,8 @@ func (e *Exchange) Release() {
 		e.resps[i] = nil
 	}
 	e.resps = e.resps[:0]
+	clear(e.carried)
+	e.carried = e.carried[:0]
 	e.id = e.id[:0]
 	e.idem = e.idem[:0]
 	e.mu.Unlock()

@@ -3,6 +3,7 @@ package backend
 import (
 	"errors"
 	"net"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -31,14 +32,23 @@ var errUnsolicited = errors.New("unsolicited response on idle backend connection
 // without the guard); with the stray answer in before the next request, as
 // when the next client comes a moment later, none.
 //
+// A stray answer that the guard could not see, read as a request's answer,
+// is found by the gateway's check of the answer's identity: the Exchange
+// then disowns the connection that carried it, which refuses the next
+// request as if the backend had spoken (errUnsolicited), so that the
+// request goes on another connection and the connection is closed.
+//
 // fasthttp uses a connection from one goroutine at a time, so the fields
-// need no lock.
+// but disowned need no lock; disowned is set from the goroutine of the
+// call that found the stray answer, while the connection may already
+// carry another call.
 type guardedConn struct {
 	net.Conn
-	raw     syscall.RawConn       // nil: the connection cannot be peeked at (in-memory)
-	answer  bool                  // a response was read since the last request was written
-	peekErr error                 // the last peek's error: nil if bytes or the end of the stream were waiting
-	peekFn  func(fd uintptr) bool // g.peek, bound once so a peek does not allocate
+	disowned atomic.Bool           // a stray answer came on it: it carries no more requests
+	raw      syscall.RawConn       // nil: the connection cannot be peeked at (in-memory)
+	answer   bool                  // a response was read since the last request was written
+	peekErr  error                 // the last peek's error: nil if bytes or the end of the stream were waiting
+	peekFn   func(fd uintptr) bool // g.peek, bound once so a peek does not allocate
 }
 
 func guard(c net.Conn) net.Conn {
@@ -64,6 +74,10 @@ func (g *guardedConn) Read(b []byte) (int, error) {
 // Write starts a request: if the connection carried an answer before, it
 // first checks that nothing arrived since.
 func (g *guardedConn) Write(b []byte) (int, error) {
+	if g.disowned.Load() {
+		_ = g.Conn.Close()
+		return 0, errUnsolicited
+	}
 	if g.answer {
 		g.answer = false
 		if g.spoke() {

@@ -42,7 +42,7 @@ func TestInterruptCutsOnlyDoneCalls(t *testing.T) {
 	if len(b.set) != 1 {
 		t.Errorf("Interrupt cut a call already cut again: deadlines %v", b.set)
 	}
-	if !e.leave(ib) {
+	if !e.leave(ib, nil) {
 		t.Error("leave says a call registered with its context done was not cut")
 	}
 
@@ -51,7 +51,7 @@ func TestInterruptCutsOnlyDoneCalls(t *testing.T) {
 	if len(a.set) != 1 || !a.set[0].Equal(longAgo) {
 		t.Errorf("Interrupt after the cancel: deadlines %v, want one in the past", a.set)
 	}
-	if !e.leave(ia) {
+	if !e.leave(ia, nil) {
 		t.Error("leave says an interrupted call was not cut")
 	}
 	e.Interrupt()
@@ -74,7 +74,7 @@ func TestWireCallsDoNotAllocate(t *testing.T) {
 			slots[i] = e.enter(ctx, &conns[i])
 		}
 		for _, s := range slots {
-			e.leave(s)
+			e.leave(s, nil)
 		}
 	}
 	run()

@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -13,6 +14,12 @@ import (
 // a call: only DoBody sends requests, so it means a bug, not a failure of
 // the backend.
 var errNoCall = errors.New("request sent outside a call")
+
+// errNotSent is the error of a call whose deadline passed before its
+// request was out: waiting for a connection, or writing a request that
+// the backend never had whole, so could not act on. classify finds it
+// unavailable: a retry is safe.
+var errNotSent = fmt.Errorf("the call's deadline passed before its request was sent: %w", fasthttp.ErrNoFreeConns)
 
 // A call is what the transport needs of a request that fasthttp does not
 // carry: the context that may cancel it, its deadline, and the Exchange
@@ -80,14 +87,25 @@ func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 	if !ok {
 		return false, errNoCall
 	}
+	// Until a connection is in hand nothing is sent: a deadline that
+	// passes first, while the call waited for its slot or here, leaves it
+	// unavailable (a retry is safe), not a timeout.
 	if err := c.ctx.Err(); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return false, errNotSent
+		}
 		return false, err
 	}
 	timeout := time.Until(c.deadline)
 	if timeout <= 0 {
-		return false, fasthttp.ErrTimeout
+		return false, errNotSent
 	}
 	cc, err := hc.AcquireConn(timeout, req.ConnectionClose())
+	// fasthttp's wait for a free connection ends at the deadline with
+	// ErrTimeout, the error of a call that was sent and not answered.
+	if errors.Is(err, fasthttp.ErrTimeout) {
+		return false, errNotSent
+	}
 	if err != nil {
 		return false, err
 	}
@@ -107,13 +125,16 @@ func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 	}
 	hc.ReleaseWriter(bw)
 	if err != nil {
-		cut := c.ex.leave(slot)
+		cut := c.ex.leave(slot, nil)
 		hc.CloseConn(cc)
-		if cut {
+		// A request cut or timed out before it was out whole was never
+		// sent: the deadline passed while the call waited its turn.
+		deadline := errors.Is(c.ctx.Err(), context.DeadlineExceeded)
+		if cut && !deadline {
 			return false, c.ctx.Err()
 		}
-		if x, ok := err.(interface{ Timeout() bool }); ok && x.Timeout() {
-			err = fasthttp.ErrTimeout
+		if x, ok := err.(interface{ Timeout() bool }); cut || ok && x.Timeout() {
+			return false, errNotSent
 		}
 		return true, err
 	}
@@ -126,7 +147,11 @@ func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 	hc.ReleaseReader(br)
 	// An Interrupt that came too late to cut the read still left its
 	// deadline on the connection: close it rather than pool it.
-	cut := c.ex.leave(slot)
+	var read *fasthttp.Response
+	if err == nil {
+		read = resp
+	}
+	cut := c.ex.leave(slot, read)
 	if err != nil {
 		hc.CloseConn(cc)
 		if cut {
@@ -135,7 +160,7 @@ func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 		// The same answer would come again.
 		return !errors.Is(err, fasthttp.ErrBodyTooLarge), err
 	}
-	if cut || req.ConnectionClose() || resp.ConnectionClose() {
+	if cut || req.ConnectionClose() || resp.ConnectionClose() || disowned(conn) {
 		hc.CloseConn(cc)
 	} else {
 		hc.ReleaseConn(cc)
@@ -146,3 +171,10 @@ func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 // longAgo is a deadline in the past, which wakes a blocked read or write
 // at once.
 var longAgo = time.Unix(1, 0)
+
+// disowned reports whether a stray answer was found to have come on conn
+// (see Exchange.Disown): it then goes back to no pool.
+func disowned(conn any) bool {
+	g, ok := conn.(*guardedConn)
+	return ok && g.disowned.Load()
+}

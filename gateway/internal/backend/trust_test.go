@@ -257,3 +257,50 @@ func TestRequestIDPropagates(t *testing.T) {
 		}
 	}
 }
+
+// TestDisownedConnectionCarriesNoMore: once the engine says that an
+// answer was not its call's (a stray answer on a connection out of step),
+// the connection it came on carries no more requests: the next call, a GET
+// or a POST, goes on another connection and is answered, nothing having
+// been written on the disowned one.
+func TestDisownedConnectionCarriesNoMore(t *testing.T) {
+	// The body names the connection: the client's address as the backend
+	// sees it.
+	byConn := func(conn net.Conn, req backendtest.RawRequest) bool {
+		_, err := conn.Write(backendtest.RawResponse(200, fmt.Sprintf("%q", conn.RemoteAddr().String())))
+		return err == nil
+	}
+	for _, method := range []string{"GET", "POST"} {
+		t.Run(method, func(t *testing.T) {
+			c, raw := rawClients(t, backend.Options{MaxConns: 1}, byConn)
+			ex := c.Exchange()
+			defer ex.Release()
+			do := func(m string) string {
+				t.Helper()
+				var body []byte
+				var err error
+				if m == "POST" {
+					_, body, err = ex.DoBody(t.Context(), "b", m, "/x", "application/json", []byte(`{}`))
+				} else {
+					_, body, err = ex.Do(t.Context(), "b", m, "/x")
+				}
+				if err != nil {
+					t.Fatalf("%s: %v", m, err)
+				}
+				return string(body)
+			}
+			first := do("GET")
+			if again := do("GET"); again != first {
+				t.Fatalf("a kept-alive connection was not reused: %s then %s", first, again)
+			}
+			_, body, _ := ex.Do(t.Context(), "b", "GET", "/x")
+			ex.Disown(body)
+			if next := do(method); next == first {
+				t.Errorf("%s went on the disowned connection %s", method, next)
+			}
+			if n := len(raw.Requests()); n != 4 {
+				t.Errorf("backend got %d requests, want 4 (none on the disowned connection)", n)
+			}
+		})
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"fanout/gateway/fanout"
 	"fanout/gateway/internal/backend"
 	"fanout/gateway/internal/server"
+	"fanout/gateway/internal/store"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -40,6 +41,9 @@ const (
 	// AuthOn and AuthOff are the values of -auth.
 	AuthOn  = "on"
 	AuthOff = "off"
+	// RedisPasswordEnv is the environment variable that may hold Redis's
+	// password, which then need not be in -redis's URL.
+	RedisPasswordEnv = "FANOUT_REDIS_PASSWORD"
 )
 
 // DefaultBackends are the backends' addresses when nothing else says.
@@ -75,6 +79,20 @@ type Config struct {
 	Auth string `yaml:"auth"`
 	// Redis is the URL of the store shared by replicas; "": memory.
 	Redis string `yaml:"redis"`
+	// RedisPasswordFile holds Redis's password, which then need not be in
+	// the URL (where the process list shows it); "": the environment's
+	// RedisPasswordEnv, if set, else the URL's.
+	RedisPasswordFile string `yaml:"redis_password_file"`
+	// IdempotencyMaxBytes bounds the idempotency records kept in memory
+	// (without -redis); past it, the least likely to be asked for again
+	// are evicted.
+	IdempotencyMaxBytes int64 `yaml:"idempotency_max_bytes"`
+	// IdempotencyQuota is how many idempotency records one token may hold.
+	IdempotencyQuota int `yaml:"idempotency_quota"`
+	// Pprof serves the Go profiler under /debug/pprof/ on the admin
+	// listener. Off by default: a profile costs CPU, and the admin
+	// listener has no authentication.
+	Pprof bool `yaml:"pprof"`
 
 	// Limits bound the clients: slow or oversized ones must not starve the
 	// others. MaxClientConns counts client connections.
@@ -103,6 +121,9 @@ func Default() Config {
 		Limits:      server.DefaultLimits(),
 		Options:     backend.Options{MaxConns: backend.DefaultMaxConns},
 		Resilience:  DefaultResilience(),
+
+		IdempotencyMaxBytes: store.DefaultMaxRecordBytes,
+		IdempotencyQuota:    store.DefaultRecordQuota,
 	}
 }
 
@@ -126,10 +147,11 @@ to the backend services with the chosen strategy (-mode).
 
 Prints "LISTEN gateway=HOST:PORT" on stdout once it serves, then
 "LISTEN admin=HOST:PORT" for the admin listener (/metrics, /readyz, /healthz,
-/debug/pprof/), unless -admin-addr off; logs go to stderr.
+and /debug/pprof/ with -pprof), unless -admin-addr off; logs go to stderr.
 Stops gracefully on SIGINT or SIGTERM: in-flight requests get -grace to finish;
-those still running then are answered 503 (Connection: close), their count is
-logged, and the gateway exits 0.
+those still running then are answered 503 (Connection: close), or 504 (outcome
+unknown) for a create already sent to the backend, their count is logged, and
+the gateway exits 0.
 
 Examples:
   gateway                                   # defaults: {{.Addr}}, backends on :9101..9104
@@ -139,6 +161,7 @@ Examples:
   gateway -config gateway.yaml -mode blocking   # flags override the file
   gateway -hedge-budget 0                   # no hedged duplicates, whatever x-fanout declares
   gateway -tokens tokens.yaml -redis redis://127.0.0.1:6379/0
+  FANOUT_REDIS_PASSWORD=... gateway -redis redis://10.0.0.5:6379/0   # the password off the command line
 
 Every /v2 request needs "Authorization: Bearer TOKEN". Without -tokens, a
 development token is generated at start-up and printed on stderr with a curl
@@ -168,6 +191,10 @@ Config file (YAML, unknown fields are errors; the values shown are the defaults)
   tokens: ""                # a tokens FILE; "": a development token, printed on stderr
   auth: {{.Auth}}                  # on | off
   redis: ""                 # redis://HOST:PORT/DB shared by replicas; "": in memory
+  redis_password_file: ""   # a FILE with Redis's password; "": $FANOUT_REDIS_PASSWORD, else the URL's
+  pprof: {{.Pprof}}               # the Go profiler on the admin listener
+  idempotency_max_bytes: {{.IdempotencyMaxBytes}}   # Idempotency-Key records in memory; past it, evictions
+  idempotency_quota: {{.IdempotencyQuota}}      # records one token may hold
   max_conns: {{.MaxConns}}            # per backend (flag: -max-backend-conns)
   backend_timeout: {{.Options.Timeout}}       # per call; 0 = only the request deadline
   backends:                 # over the defaults, by name; a backend's own limits win
@@ -243,7 +270,7 @@ func (c *Config) flags(file *string, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.Mode, "mode", c.Mode, "fan-out `MODE`: "+strings.Join(fanout.Modes, ", "))
 	fs.IntVar(&c.PoolSize, "pool-size", c.PoolSize, "workers of the process-wide pool in -mode pool")
 	fs.DurationVar(&c.Deadline, "deadline", c.Deadline, "deadline of a whole public request")
-	fs.DurationVar(&c.Grace, "grace", c.Grace, "how long in-flight requests may run on after SIGINT/SIGTERM; then they get 503 and the gateway exits 0")
+	fs.DurationVar(&c.Grace, "grace", c.Grace, "how long in-flight requests may run on after SIGINT/SIGTERM; then they get 503 (504 for a create already sent) and the gateway exits 0")
 	fs.IntVar(&c.MaxConns, "max-backend-conns", c.MaxConns, "maximum connections per backend")
 	// -max-conns was the flag's first name; beside -max-client-conns it
 	// reads as either, so it stays only for the scripts that use it.
@@ -254,7 +281,11 @@ func (c *Config) flags(file *string, out io.Writer) *flag.FlagSet {
 	fs.Var(&c.Coalesce, "coalesce", "whether the coalescing and response caching that x-fanout declares (coalesce, cache) run: `on|off`")
 	fs.StringVar(&c.Tokens, "tokens", c.Tokens, "tokens `FILE` (YAML); none: a development token is generated and printed on stderr")
 	fs.StringVar(&c.Auth, "auth", c.Auth, "bearer tokens on /v2: on, or off (labs only: anyone gets in, unlimited)")
-	fs.StringVar(&c.Redis, "redis", c.Redis, "store of rate limits and idempotency records shared by replicas, `URL` redis://HOST:PORT/DB; none: in memory")
+	fs.StringVar(&c.Redis, "redis", c.Redis, "store of rate limits and idempotency records shared by replicas, `URL` redis://HOST:PORT/DB; none: in memory. Its password is best given apart: "+RedisPasswordEnv+" or -redis-password-file")
+	fs.StringVar(&c.RedisPasswordFile, "redis-password-file", c.RedisPasswordFile, "`FILE` holding the password of -redis (one line); none: "+RedisPasswordEnv+" if set, else the URL's")
+	fs.Int64Var(&c.IdempotencyMaxBytes, "idempotency-max-bytes", c.IdempotencyMaxBytes, "`BYTES` of Idempotency-Key records kept in memory (without -redis); past them, the least likely to be asked for again are evicted")
+	fs.IntVar(&c.IdempotencyQuota, "idempotency-quota", c.IdempotencyQuota, "Idempotency-Key records one token may hold at once; a create with a new key beyond them gets 429")
+	fs.BoolVar(&c.Pprof, "pprof", c.Pprof, "serve the Go profiler under /debug/pprof/ on the admin listener (no authentication: keep that listener private)")
 	fs.Var(backendFlag(c.Backends), "backend", "backend address `NAME=HOST:PORT`, repeatable; replaces the default address of NAME, one of the backends the document calls")
 
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "time to receive a whole request, headers and body, from its first byte (on a new connection, from its opening); slower clients get 408")
@@ -339,6 +370,24 @@ func Decode(data []byte) (Config, error) {
 	return c, nil
 }
 
+// RedisPassword returns Redis's password from RedisPasswordFile, else
+// from the environment's RedisPasswordEnv, else "" (the URL's, if any,
+// stands). A file's trailing line break is not part of the password.
+func (c Config) RedisPassword() (string, error) {
+	if c.RedisPasswordFile == "" {
+		return os.Getenv(RedisPasswordEnv), nil
+	}
+	b, err := os.ReadFile(c.RedisPasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("redis_password_file: %w", err)
+	}
+	pw := strings.TrimRight(string(b), "\r\n")
+	if pw == "" {
+		return "", fmt.Errorf("redis_password_file: %s is empty", c.RedisPasswordFile)
+	}
+	return pw, nil
+}
+
 // Validate reports the first setting out of range, naming it.
 func (c Config) Validate() error {
 	switch {
@@ -386,8 +435,12 @@ func (c Config) Validate() error {
 	switch {
 	case c.Auth != AuthOn && c.Auth != AuthOff:
 		return fmt.Errorf("auth: %q, want on or off", c.Auth)
+	case c.IdempotencyMaxBytes < 1:
+		return fmt.Errorf("idempotency_max_bytes: %d, want at least 1", c.IdempotencyMaxBytes)
+	case c.IdempotencyQuota < 1:
+		return fmt.Errorf("idempotency_quota: %d, want at least 1", c.IdempotencyQuota)
 	case c.Redis != "" && !strings.HasPrefix(c.Redis, "redis://") && !strings.HasPrefix(c.Redis, "rediss://"):
-		return fmt.Errorf("redis: %q, want redis://HOST:PORT/DB", c.Redis)
+		return fmt.Errorf("redis: %q, want redis://HOST:PORT/DB", store.RedactURL(c.Redis))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -105,9 +105,11 @@ func TestIdleConnectionsGiveWay(t *testing.T) {
 	if _, err := io.WriteString(busy, "GET /v2/experiments/42 HTTP/1.1\r\nHost: gateway\r\n"+authHeader); err != nil {
 		t.Fatal(err)
 	}
-	// Until its first byte is read, it would rightly give way as silent.
+	// Until its first byte is read, it would rightly give way as silent;
+	// and until it is accepted it is not counted at all, silent or not, so
+	// the wait is for it to hold its slot and no longer be silent.
 	poll.Until(t, 5*time.Second, "the partial request read", func() bool {
-		return g.gauge("fanout_client_connections_silent") == 0
+		return g.openConns() == slots && g.gauge("fanout_client_connections_silent") == 0
 	})
 
 	checkGivesWay(t, g, first, second, "a new client while idle connections hold every slot")

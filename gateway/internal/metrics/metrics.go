@@ -96,6 +96,7 @@ func (m *Metrics) Call(operation, call, backend string) *Call {
 	return &Call{
 		ok:     m.set.GetOrCreatePrometheusHistogramExt(`fanout_backend_call_duration_seconds{`+labels+`,outcome="ok"}`, Buckets),
 		failed: m.set.GetOrCreatePrometheusHistogramExt(`fanout_backend_call_duration_seconds{`+labels+`,outcome="failed"}`, Buckets),
+		stray:  m.set.GetOrCreateCounter(`fanout_backend_stray_answers_total{` + labels + `}`),
 	}
 }
 
@@ -127,10 +128,20 @@ func (r *Route) Observe(status int, d time.Duration) {
 	h.Update(d.Seconds())
 }
 
-// Call holds the latency histograms of one backend call.
+// Call holds the latency histograms of one backend call, and the count
+// of its answers refused as not its own.
 type Call struct {
 	ok, failed *vm.PrometheusHistogram
+	stray      *vm.Counter
 }
+
+// Stray counts an answer of the call that was for another resource than
+// the one asked for (a stray answer on a connection out of step), so that
+// the call asked again.
+func (c *Call) Stray() { c.stray.Inc() }
+
+// Strays returns the number of answers counted by Stray.
+func (c *Call) Strays() uint64 { return c.stray.Get() }
 
 // Observe records one call's time in the backend client. ok is false for a
 // transport error or a non-2xx status.

@@ -57,6 +57,9 @@ const (
 	// TypeIdempotencyInProgress: a request with the same Idempotency-Key
 	// is still running (409).
 	TypeIdempotencyInProgress = "urn:fanout:problem:idempotency-in-progress"
+	// TypeIdempotencyQuota: the token holds its quota of idempotency
+	// records (429).
+	TypeIdempotencyQuota = "urn:fanout:problem:idempotency-quota"
 )
 
 // InvalidParam names one invalid part of a request and says why.

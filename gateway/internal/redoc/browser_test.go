@@ -4,21 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"fanout/gateway/assembly"
 	"fanout/gateway/assembly/assemblytest"
+	"fanout/gateway/browsertest"
 	"fanout/gateway/internal/config"
 
-	"github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/network"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
 
@@ -27,104 +22,17 @@ import (
 // for a loaded machine.
 const browserTimeout = 90 * time.Second
 
-// chromium returns the browser to drive: $CHROME, else the first of the
-// usual names on PATH. None is a failure, not a skip, so that make test
-// cannot pass without running the page; -short skips it.
-func chromium(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("the browser test does not run with -short")
-	}
-	if p := os.Getenv("CHROME"); p != "" {
-		if _, err := exec.LookPath(p); err != nil {
-			t.Fatalf("CHROME=%s: %v", p, err)
-		}
-		return p
-	}
-	names := []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "headless-shell"}
-	for _, n := range names {
-		if p, err := exec.LookPath(n); err == nil {
-			return p
-		}
-	}
-	t.Fatalf("no Chromium to render /docs in: none of %s is on PATH and CHROME is not set. "+
-		"Install Debian's chromium (apt-get install -y chromium; .ci/run does) or set CHROME to a Chrome or Chromium binary; "+
-		"go test -short skips this test", strings.Join(names, ", "))
-	return ""
-}
-
-// browserLog gathers what the page reports: console errors, uncaught
-// exceptions, browser log errors (failed loads, refused by the
-// Content-Security-Policy) and the URL of every request it makes.
-type browserLog struct {
-	mu       sync.Mutex
-	errors   []string
-	requests []string
-}
-
-func (b *browserLog) listen(ev any) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	switch ev := ev.(type) {
-	case *runtime.EventConsoleAPICalled:
-		if ev.Type == "error" || ev.Type == "assert" {
-			var args []string
-			for _, a := range ev.Args {
-				args = append(args, string(a.Value)+a.Description)
-			}
-			b.errors = append(b.errors, fmt.Sprintf("console.%s: %s", ev.Type, strings.Join(args, " ")))
-		}
-	case *runtime.EventExceptionThrown:
-		d := ev.ExceptionDetails
-		msg := d.Text
-		if d.Exception != nil {
-			msg += " " + d.Exception.Description
-		}
-		b.errors = append(b.errors, "exception: "+msg)
-	case *log.EventEntryAdded:
-		if ev.Entry.Level == log.EntryLevelError {
-			b.errors = append(b.errors, fmt.Sprintf("log (%s): %s %s", ev.Entry.Source, ev.Entry.Text, ev.Entry.URL))
-		}
-	case *network.EventRequestWillBeSent:
-		b.requests = append(b.requests, ev.Request.URL)
-	}
-}
-
-func (b *browserLog) snapshot() (errors, requests []string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return slices.Clone(b.errors), slices.Clone(b.requests)
-}
-
 // TestDocsPage opens the gateway's /docs in headless Chromium: the page
 // renders the public document with Redoc, showing every operation's
 // summary, every parameter, every security scheme and response samples;
 // it logs no console error; and it loads nothing but from the gateway
 // (no CDN: it works offline).
 func TestDocsPage(t *testing.T) {
-	chrome := chromium(t)
-	_, addr := assemblytest.Serve(t, config.Default())
-	origin := "http://" + addr
-
 	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
 	defer cancel()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chrome),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.DisableGPU,
-		// Chromium's sandbox needs user namespaces, which containers
-		// and CI runners as root often lack; the page is our own.
-		chromedp.NoSandbox,
-		chromedp.WindowSize(1280, 1024),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-	var blog browserLog
-	if err := chromedp.Listen(bctx, blog.listen); err != nil {
-		t.Fatalf("start %s: %v", chrome, err)
-	}
+	bctx, blog := browsertest.Start(t, ctx, 1280, 1024)
+	_, addr := assemblytest.Serve(t, config.Default())
+	origin := "http://" + addr
 
 	// The document says what the page must show.
 	s, err := assembly.Spec()
@@ -183,7 +91,7 @@ func TestDocsPage(t *testing.T) {
 	if err == nil {
 		text, err = chromedp.Run(bctx, chromedp.Evaluate[string](`document.body.innerText`))
 	}
-	errs, requests := blog.snapshot()
+	errs, requests := blog.Snapshot()
 	if err != nil {
 		t.Fatalf("the page did not render every operation's summary (%v): %v\nbrowser errors: %v", time.Since(start).Round(time.Millisecond), err, errs)
 	}
@@ -205,10 +113,8 @@ func TestDocsPage(t *testing.T) {
 	for _, e := range errs {
 		t.Errorf("browser: %s", e)
 	}
-	for _, u := range requests {
-		if !strings.HasPrefix(u, origin+"/") && !strings.HasPrefix(u, "data:") && !strings.HasPrefix(u, "blob:") {
-			t.Errorf("the page loads %s, not from the gateway: it would not work offline", u)
-		}
+	for _, u := range blog.Foreign(origin + "/") {
+		t.Errorf("the page loads %s, not from the gateway: it would not work offline", u)
 	}
 	if !slices.Contains(requests, origin+"/openapi.json") {
 		t.Errorf("the page did not load the public document; requests: %v", requests)

@@ -24,7 +24,9 @@ const (
 )
 
 // AdminHandler serves the operations endpoints, which are not part of the
-// public API: /healthz, /readyz, /metrics and pprof under /debug/pprof/.
+// public API: /healthz, /readyz, /metrics and, with Config.Pprof, the
+// profiler under /debug/pprof/. The profiler's cmdline is never served: the
+// command line may carry a secret (a password in -redis's URL).
 // They live on their own listener (ServeAdmin) so that clients of the
 // public port can neither read them nor, by taking every connection slot,
 // lock operators out of them.
@@ -39,8 +41,12 @@ func (s *Server) AdminHandler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		s.metrics.WritePrometheus(w)
 	})
+	if !s.pprof {
+		return mux
+	}
+	// pprof.Index answers /debug/pprof/cmdline with 404: it serves only
+	// the runtime's profiles by name.
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -209,43 +210,81 @@ func (s *Server) inScope(ctx *fasthttp.RequestCtx, o *operation, t *auth.Token) 
 	if t == nil || t.AllProjects() || o.scope != scopeBody {
 		return true
 	}
-	if id := projectOf(ctx.PostBody()); id > 0 && t.Sees(int64(id)) {
+	if sees(t, ctx.PostBody()) {
 		return true
 	}
+	s.hideProject(ctx)
+	return false
+}
+
+// sees reports whether the token (nil: authentication off) sees the
+// project of a JSON body, which must name one unless the token sees all.
+func sees(t *auth.Token, body []byte) bool {
+	if t == nil || t.AllProjects() {
+		return true
+	}
+	id := projectOf(body)
+	return id > 0 && t.Sees(int64(id))
+}
+
+// hideProject answers 404 as for a project that does not exist.
+func (s *Server) hideProject(ctx *fasthttp.RequestCtx) {
 	s.metrics.Error(metrics.KindNotFound)
 	problem.Write(ctx, problem.New(problem.TypeNotFound, fasthttp.StatusNotFound, "the project does not exist"))
-	return false
+}
+
+// errOutOfScope is the Checker's refusal of a primary answer of a project
+// the token does not see.
+var errOutOfScope = errors.New("the resource is in a project the token does not see")
+
+// Check implements fanout.Checker: for an operation scoped by its primary
+// call, the primary's answer must be of a project the request's token
+// sees. The engine runs it as the answer arrives, so that a refusal ends
+// the run then, as a 404 of the primary does: no dependent call starts,
+// and the calls in flight are cancelled. Another project's resource thus
+// costs what a missing one costs, and no call's timing tells them apart.
+func (p *params) Check(c *fanout.Call, _ int, body []byte) error {
+	if c.Index != p.scoped || sees(p.token, body) {
+		return nil
+	}
+	return errOutOfScope
+}
+
+// scopeTo makes Check check the primary answer of o against the token t,
+// when o is scoped by it and t does not see every project.
+func (p *params) scopeTo(t *auth.Token, o *operation) {
+	p.token, p.scoped = t, -1
+	if o.scope == scopePrimary && t != nil && !t.AllProjects() {
+		p.scoped = o.primary
+	}
 }
 
 // hidden reports, after the run of a read, whether the project it names
 // (its project_id parameter) or that of the resource its primary call
 // fetched is one the token does not see; it has answered 404 then, exactly
-// as for a resource that does not exist. It runs right after the primary call, before any other
-// answer is composed: a failure of another call must not reveal that the
-// resource exists either. Like that 404, it carries Server-Timing.
+// as for a resource that does not exist. The primary's answer was checked
+// as it arrived (Check), before any other answer: a failure of another
+// call must not reveal that the resource exists either. Like that 404, it
+// carries the total in Server-Timing, and no call (writeTiming).
 func (s *Server) hidden(ctx *fasthttp.RequestCtx, o *operation, st *state, res *fanout.Result, offset time.Duration, start time.Time) bool {
 	t := requestToken(ctx)
 	if t == nil || t.AllProjects() {
 		return false
 	}
-	var id int
 	switch o.scope {
 	case scopeParam:
 		v, ok := ctx.UserValue(projectParam).(string)
 		if !ok {
 			v = string(ctx.QueryArgs().Peek(projectParam))
 		}
-		id, _ = strconv.Atoi(v)
-	case scopePrimary:
-		out := &res.Outcomes[o.primary]
-		if !usable(out) {
-			return false // the primary's own failure answers
+		if id, _ := strconv.Atoi(v); id > 0 && t.Sees(int64(id)) {
+			return false
 		}
-		id = projectOf(out.Body)
+	case scopePrimary:
+		if !errors.Is(res.Outcomes[o.primary].Err, errOutOfScope) {
+			return false // in scope, or the primary's own failure answers
+		}
 	default:
-		return false
-	}
-	if id > 0 && t.Sees(int64(id)) {
 		return false
 	}
 	writeTiming(ctx, st, o, res, offset, start)

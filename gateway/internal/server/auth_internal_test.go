@@ -19,7 +19,11 @@ func authServer(t testing.TB) (*Server, *operation) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Server{tokens: set, store: store.NewMemory()}, &operation{op: &spec.Operation{Method: fasthttp.MethodGet}}
+	m, err := store.NewMemory(store.MemoryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Server{tokens: set, store: m}, &operation{op: &spec.Operation{Method: fasthttp.MethodGet}}
 }
 
 // TestAuthenticateAllocations guards the cost of authentication on every

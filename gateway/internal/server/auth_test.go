@@ -2,10 +2,13 @@ package server_test
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"io"
 	"net"
 	"net/http"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -296,4 +299,65 @@ func TestExpectContinueNeedsAToken(t *testing.T) {
 			t.Errorf("%q: first line %q (%v), want %d before the body", tc.auth, line, err, tc.want)
 		}
 	}
+}
+
+// TestOutOfScopeLooksAbsent: the results page of an experiment of another
+// project costs what that of an experiment that does not exist costs, and
+// answers the same headers: the scope is checked when the experiment call
+// answers, no call that depends on it starts, the results call is
+// cancelled, and Server-Timing names no call. Every service takes 20 ms,
+// so that a layer and settings call made for nothing shows.
+func TestOutOfScopeLooksAbsent(t *testing.T) {
+	c := startMocks(t, mock.Options{NoLatency: true, Seed: 1})
+	probe := serveHTTP(t, c, "", nil)
+	mine, other := probe.outsideProject(t)
+	tokens := assemblytest.TokensFile(t, assemblytest.TokenEntry("scoped", scopedSecret, "["+strconv.Itoa(mine)+"]", "read", "{limit: 1000000000, per: 1s}"))
+	g := serveHTTP(t, c, tokens, nil)
+	fixed := model.Fixed(20 * time.Millisecond)
+	for _, s := range []string{model.ServiceExperiments, model.ServiceLayers, model.ServiceProjects, model.ServiceResults} {
+		if err := c.SetConfig(s, model.Service{Latency: &fixed}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const rounds = 9
+	var hidden, absent response
+	var tookHidden, tookAbsent []time.Duration
+	// Alternated, so that a moment of load on the machine falls on both.
+	for range rounds {
+		hidden = g.call(t, "GET", "/v2/experiments/"+other+"/results", scopedSecret, "", nil)
+		absent = g.call(t, "GET", "/v2/experiments/999999/results", scopedSecret, "", nil)
+		checkProblem(t, hidden, 404)
+		checkProblem(t, absent, 404)
+		tookHidden, tookAbsent = append(tookHidden, hidden.took), append(tookAbsent, absent.took)
+	}
+	mh, ma := median(tookHidden), median(tookAbsent)
+	t.Logf("median of %d: %s for another project's experiment, %s for one that does not exist", rounds, mh, ma)
+	if d := mh - ma; d > 5*time.Millisecond || d < -5*time.Millisecond {
+		t.Errorf("median of %d: %s for another project's experiment, %s for one that does not exist, want within 5ms", rounds, mh, ma)
+	}
+	for _, r := range []response{hidden, absent} {
+		if st := r.header.Get("Server-Timing"); !timingTotal.MatchString(st) {
+			t.Errorf("Server-Timing %q, want the total only", st)
+		}
+	}
+	// The bodies differ only in their instance, the path asked for.
+	if b := bytes.Replace(hidden.body, []byte("/"+other+"/"), []byte("/999999/"), 1); !bytes.Equal(b, absent.body) {
+		t.Errorf("bodies differ:\n%s\n%s", hidden.body, absent.body)
+	}
+	// Every header alike, but the request's own id, the clock's, and the
+	// length of the body's instance.
+	for _, h := range []http.Header{hidden.header, absent.header} {
+		for _, k := range []string{"X-Request-Id", "Date", "Server-Timing", "Content-Length"} {
+			h.Del(k)
+		}
+	}
+	if !reflect.DeepEqual(hidden.header, absent.header) {
+		t.Errorf("headers differ:\n%v\n%v", hidden.header, absent.header)
+	}
+}
+
+// median returns the middle of ds, which it sorts.
+func median(ds []time.Duration) time.Duration {
+	slices.Sort(ds)
+	return ds[len(ds)/2]
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,7 +20,6 @@ import (
 	"fanout/gateway/internal/problem"
 
 	"github.com/valyala/fasthttp"
-	"github.com/valyala/fastjson"
 )
 
 // state is the scratch space of one fanned-out request, recycled.
@@ -75,6 +75,7 @@ func (st *state) unwatch(w *clientWatch) {
 // is not watched.
 func (s *Server) execute(ctx *fasthttp.RequestCtx, o *operation, start time.Time, st *state, d fanout.Doer) (*fanout.Result, time.Duration) {
 	st.params.fill(ctx, o.op)
+	st.params.scopeTo(requestToken(ctx), o)
 	// The breaker and retry wrap each attempt; the call policies (hedge,
 	// coalesce, cache) wrap those, so that a duplicate or a shared call
 	// passes the breaker as any call does.
@@ -95,13 +96,28 @@ func (s *Server) execute(ctx *fasthttp.RequestCtx, o *operation, start time.Time
 	for i := range res.Outcomes {
 		if out := &res.Outcomes[i]; out.Sent {
 			o.calls[i].Observe(out.Duration, out.OK())
+			if out.Reasked {
+				s.strayAnswer(ctx, o, i, out)
+			}
 		}
 	}
 	return res, offset
 }
 
+// strayAnswer counts and logs call i's answer that was for another
+// resource than the one asked for: a backend that answers out of turn, on
+// a connection the call then left, asking again (see fanout.Disowner).
+func (s *Server) strayAnswer(ctx *fasthttp.RequestCtx, o *operation, i int, out *fanout.Outcome) {
+	o.calls[i].Stray()
+	s.log.Info("stray answer refused, call asked again",
+		"request_id", string(ctx.Response.Header.Peek(backend.RequestIDHeader)), "operation", o.op.ID,
+		"call", o.plan.Calls()[i].Spec.Name, "backend", o.plan.Calls()[i].Spec.Backend, "second_answer_ok", out.OK())
+}
+
 // proxy answers with the primary call's body as the backend sent it: the
-// gateway checks that it is JSON but does not decode it.
+// gateway checks that its status is one the document declares for the
+// operation and that it is JSON (an object where the document says so),
+// but does not decode it.
 func (s *Server) proxy(ctx *fasthttp.RequestCtx, o *operation, start time.Time) {
 	st := s.begin(ctx)
 	defer st.end()
@@ -115,8 +131,19 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, o *operation, start time.Time) 
 	if !ok {
 		return
 	}
-	if fastjson.ValidateBytes(out.Body) != nil {
-		s.writeMalformed(ctx, o, o.primary, "the body is not valid JSON")
+	pass, ok := o.pass(out.Status)
+	if !ok {
+		s.writeBadGateway(ctx, o, o.primary, backend.KindBadStatus, out.Status, "a status the document does not declare")
+		return
+	}
+	// One bounded pass: fastjson's validator recursed without limit, so
+	// that a body of nested arrays overflowed the stack of the process.
+	if err := fanout.CheckJSON(out.Body); err != nil {
+		s.writeMalformed(ctx, o, o.primary, "the body is "+err.Error())
+		return
+	}
+	if pass.object && !bytes.HasPrefix(bytes.TrimLeft(out.Body, " \t\r\n"), []byte("{")) {
+		s.writeMalformed(ctx, o, o.primary, "the body is not a JSON object")
 		return
 	}
 	ctx.SetStatusCode(out.Status)
@@ -168,8 +195,9 @@ func (s *Server) create(ctx *fasthttp.RequestCtx, o *operation, start time.Time,
 	if idem != nil {
 		st.ex.SetIdempotencyKey(idem)
 	}
-	ex, body := st.ex, ctx.PostBody()
+	ex, body, conn := st.ex, ctx.PostBody(), ctx.Conn()
 	withBody := fanout.DoerFunc(func(c context.Context, backend, method, path string) (int, []byte, error) {
+		markSent(conn)
 		return ex.DoBody(c, backend, method, path, "application/json", body)
 	})
 	res, offset := s.execute(ctx, o, start, st, withBody)
@@ -196,6 +224,13 @@ func (s *Server) create(ctx *fasthttp.RequestCtx, o *operation, start time.Time,
 	var id string
 	if json.Unmarshal(created.ID, &id) != nil {
 		s.writeMalformed(ctx, o, o.primary, "the id is not a JSON string")
+		return
+	}
+	// The backend's answer is not trusted to stay in the project the
+	// request named: a created resource the token does not see is not
+	// shown to it (nor recorded for a replay).
+	if !sees(requestToken(ctx), out.Body) {
+		s.writeMalformed(ctx, o, o.primary, "the created resource is in a project the token does not see")
 		return
 	}
 	// Without an Id schema to check it against, the id builds no Location.
@@ -358,8 +393,16 @@ func notFound(out *fanout.Outcome) bool {
 
 // writeTiming sets the Server-Timing header: one entry per call of the
 // plan and the total so far, formatted into the request state's buffer.
+// An operation scoped by its primary call that answers 404 for it (the
+// resource does not exist, or is in a project the token does not see)
+// gets the total only: which calls ran, and for how long, must not tell
+// the two apart.
 func writeTiming(ctx *fasthttp.RequestCtx, st *state, o *operation, res *fanout.Result, offset time.Duration, start time.Time) {
-	st.buf = appendTiming(st.buf[:0], o.plan, res, offset, time.Since(start))
+	if out := &res.Outcomes[o.primary]; o.scope == scopePrimary && (notFound(out) || errors.Is(out.Err, errOutOfScope)) {
+		st.buf = appendTotal(st.buf[:0], time.Since(start))
+	} else {
+		st.buf = appendTiming(st.buf[:0], o.plan, res, offset, time.Since(start))
+	}
 	ctx.Response.Header.SetBytesV("Server-Timing", st.buf)
 }
 
@@ -371,13 +414,13 @@ func (s *Server) missing(ctx *fasthttp.RequestCtx, o *operation, c fanout.CallSp
 	return compose.Missing{Call: c.Name, Status: out.Status, Kind: string(kind), Detail: kind.Detail(out.Status)}
 }
 
-// outcomeKind classes a call that did not deliver. A call left unsent
-// because a field of its dependency could not fill its path blames that
-// body: malformed.
+// outcomeKind classes a call that did not deliver. An answer the engine
+// refused is malformed; so is a call left unsent because a field of its
+// dependency could not fill its path, which blames that body.
 func outcomeKind(out *fanout.Outcome) backend.Kind {
 	var de *fanout.DependencyError
 	switch {
-	case errors.Is(out.Err, fanout.ErrField):
+	case errors.Is(out.Err, fanout.ErrField), errors.Is(out.Err, fanout.ErrMalformed):
 		return backend.KindMalformed
 	case errors.As(out.Err, &de) && de.Err == nil:
 		return backend.KindBadStatus
@@ -515,7 +558,7 @@ func backendMessage(body []byte) string {
 	var e struct {
 		Error string `json:"error"`
 	}
-	if json.Unmarshal(body, &e) == nil && e.Error != "" {
+	if fanout.CheckJSON(body) == nil && json.Unmarshal(body, &e) == nil && e.Error != "" {
 		return e.Error
 	}
 	if len(body) > 200 {

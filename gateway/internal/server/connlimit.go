@@ -43,6 +43,7 @@ type connLimit struct {
 	onRefused     func(status int) // called when front refuses a request
 	full, tooMany []byte           // the refusals, whole HTTP responses
 	shutdown      []byte           // the answer to a request cut by a shutdown
+	unknown       []byte           // the same, once a call with an effect was sent
 
 	mu   sync.Mutex
 	byIP map[string]int
@@ -138,7 +139,7 @@ func connState(c net.Conn, state fasthttp.ConnState) {
 	}
 	l.mu.Unlock()
 	lc.wmu.Lock()
-	lc.active, lc.written = state == fasthttp.StateActive, false
+	lc.active, lc.written, lc.sent = state == fasthttp.StateActive, false, false
 	lc.wmu.Unlock()
 }
 
@@ -154,10 +155,12 @@ func (l *connLimit) track(c *limitedConn) *limitedConn {
 }
 
 // cutAll closes every connection, once the grace period of a shutdown is
-// over. A request in progress whose answer has not started is answered 503
+// over. A request in progress whose answer has not started is answered
 // with a problem and Connection: close first, so that its client learns
-// why rather than reading a bare end of file; the handler's own answer,
-// when it comes, is dropped. It returns how many requests it cut.
+// why rather than reading a bare end of file: 503, safe to retry, unless a
+// call with an effect was sent for it (markSent), whose outcome is then
+// unknown: 504. The handler's own answer, when it comes, is dropped. It
+// returns how many requests it cut.
 func (l *connLimit) cutAll() int {
 	l.mu.Lock()
 	conns := make([]*limitedConn, 0, len(l.conns))
@@ -176,8 +179,12 @@ func (l *connLimit) cutAll() int {
 		if c.active {
 			n++
 			if !c.written {
+				a := l.shutdown
+				if c.sent {
+					a = l.unknown
+				}
 				_ = c.Conn.SetWriteDeadline(time.Now().Add(refusalWriteTimeout))
-				_, _ = c.Conn.Write(l.shutdown)
+				_, _ = c.Conn.Write(a)
 			}
 		}
 		c.cut = true
@@ -227,6 +234,9 @@ func limitConns(ln net.Listener, max, perIP, maxLine int, headerTimeout time.Dur
 			fmt.Sprintf("the gateway serves at most %d connections from one address", perIP))),
 		shutdown: refusal(problem.New(problem.TypeUnavailable, fasthttp.StatusServiceUnavailable,
 			"the gateway stopped before the request was done; retry it")),
+		unknown: answer(problem.New(problem.TypeGatewayTimeout, fasthttp.StatusGatewayTimeout,
+			"the gateway stopped after sending the request to the backend, before its answer: the outcome is unknown; "+
+				"check before retrying, or retry with the same Idempotency-Key"), false, nil),
 	}
 }
 
@@ -333,10 +343,11 @@ type limitedConn struct {
 	pending *problem.Problem // a refusal due at the next Read
 
 	// wmu orders writes against cutAll; under it, active: a request is in
-	// progress; written: its answer has started; cut: cutAll has answered
-	// or closed the connection, so writes are dropped.
-	wmu                  sync.Mutex
-	active, written, cut bool
+	// progress; written: its answer has started; sent: a call with an
+	// effect was sent for it; cut: cutAll has answered or closed the
+	// connection, so writes are dropped.
+	wmu                        sync.Mutex
+	active, written, sent, cut bool
 
 	// head: the connection awaits a request head, due within the
 	// header timeout; wantRead: the read deadline fasthttp set, which the
@@ -375,6 +386,18 @@ func (c *limitedConn) headDone() {
 	c.head = false
 	if c.limit.headerTimeout > 0 {
 		_ = c.Conn.SetReadDeadline(c.wantRead)
+	}
+}
+
+// markSent records, on c if it is one of the gateway's client connections,
+// that a call with an effect (a create) is being sent for its request in
+// progress: from then on, its outcome is unknown until the backend
+// answers, and a cut must not tell the client that a retry is safe.
+func markSent(c net.Conn) {
+	if lc, ok := c.(*limitedConn); ok {
+		lc.wmu.Lock()
+		lc.sent = true
+		lc.wmu.Unlock()
 	}
 }
 

@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"fanout/gateway/internal/metrics"
 	"fanout/gateway/internal/spec"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/valyala/fasthttp"
 )
 
@@ -52,6 +54,10 @@ type operation struct {
 	// compression (transfer.go).
 	represent bool
 
+	// passes are the 2xx statuses the document declares for the
+	// operation: the only ones a proxied answer may have.
+	passes []pass
+
 	plan    *fanout.Plan
 	primary int             // index of the primary call in plan
 	calls   []*metrics.Call // by call index
@@ -74,6 +80,7 @@ func (s *Server) newOperation(op *spec.Operation, h handler) (*operation, error)
 		protected: strings.HasPrefix(op.Path, protectedPrefix),
 	}
 	o.represent = op.Method == fasthttp.MethodGet
+	o.passes = passes(op.Route().Operation)
 	if h.fanout != (op.Fanout != nil) {
 		if h.fanout {
 			return nil, fmt.Errorf("new server: operation %s: its handler needs an %s extension", op.ID, spec.ExtensionFanout)
@@ -117,4 +124,42 @@ func (s *Server) newOperation(op *spec.Operation, h handler) (*operation, error)
 	}
 	o.scope = scopeOf(o)
 	return o, nil
+}
+
+// pass is a success status the document declares for an operation, and
+// whether its JSON body must be an object.
+type pass struct {
+	status int
+	object bool
+}
+
+// passes lists the 2xx statuses op declares, in no particular order.
+func passes(op *openapi3.Operation) []pass {
+	var ps []pass
+	if op.Responses == nil {
+		return nil
+	}
+	for code, ref := range op.Responses.Map() {
+		status, err := strconv.Atoi(code)
+		if err != nil || status < 200 || status > 299 || ref.Value == nil {
+			continue
+		}
+		p := pass{status: status}
+		if mt := ref.Value.Content.Get("application/json"); mt != nil && mt.Schema != nil && mt.Schema.Value != nil {
+			p.object = mt.Schema.Value.Type.Is(openapi3.TypeObject)
+		}
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+// pass returns the declared success status of the operation that status
+// is, and false if the document declares no such status.
+func (o *operation) pass(status int) (pass, bool) {
+	for _, p := range o.passes {
+		if p.status == status {
+			return p, true
+		}
+	}
+	return pass{}, false
 }

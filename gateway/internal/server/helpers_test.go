@@ -57,6 +57,8 @@ type gatewayOptions struct {
 	tokens string
 	// redis is the store's URL; "": memory.
 	redis string
+	// idempotencyQuota is each token's quota of records; 0: the default.
+	idempotencyQuota int
 }
 
 // startGateway serves a gateway, assembled as the binary assembles it, on
@@ -83,6 +85,9 @@ func startGateway(t testing.TB, o gatewayOptions) *gateway {
 		cfg.Resilience = *o.resilience
 	}
 	cfg.Tokens, cfg.Redis = o.tokens, o.redis
+	if o.idempotencyQuota > 0 {
+		cfg.IdempotencyQuota = o.idempotencyQuota
+	}
 	cfg = assemblytest.Authorize(t, cfg)
 	if o.logger == nil {
 		o.logger = slog.New(slog.NewTextHandler(io.Discard, nil))

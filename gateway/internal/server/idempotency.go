@@ -3,11 +3,13 @@ package server
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"time"
 
 	"fanout/gateway/internal/backend"
+	"fanout/gateway/internal/metrics"
 	"fanout/gateway/internal/problem"
 	"fanout/gateway/internal/store"
 
@@ -18,18 +20,23 @@ import (
 // "The Idempotency-Key HTTP Header Field" describes them.
 //
 // A create that carries Idempotency-Key is performed at most once per token
-// and key. Its record in the store is keyed by sha256(token name + ":" +
-// key), so that two tokens never share a key, and holds the SHA-256 of the
-// body. The first attempt claims the key (a claim that lasts twice the
-// request deadline, so that a gateway that dies mid-request frees it);
+// and key. Its record in the store is keyed by the SHA-256 of the token's
+// name, length-prefixed, and the key (namespacedKey), so that two tokens
+// never share a key, and holds the SHA-256 of the body. The first attempt
+// claims the key (a claim that lasts twice the request deadline, so that a
+// gateway that dies mid-request frees it);
 // a repeat with the same body while the claim holds gets 409, one with
 // another body 422. Once the backend has answered, the response (status,
 // Content-Type, Location, body) is the record, kept IdempotencyTTL, and
 // every repeat gets it again with Idempotent-Replayed: true.
 //
-// A create whose outcome the gateway does not know (the backend timed out
-// or failed after the request was sent: any 5xx answer) is not recorded:
-// the claim is released and a retry runs again. That retry is safe because
+// A refusal (4xx) is recorded and replayed too, as the document says;
+// since one costs a client nothing to provoke, each token holds at most
+// its quota of records (429 beyond it), and the in-memory store is bounded
+// in bytes. A create whose outcome the gateway does not know (the backend
+// timed out or failed after the request was sent: any 5xx answer) is not
+// recorded: the claim is released and a retry runs again. That retry is
+// safe because
 // the gateway sends the same namespaced key to the experiments service in
 // Idempotency-Key, and the service creates at most one experiment per key:
 // the retry gets the experiment the first attempt created, not a second
@@ -65,14 +72,14 @@ func (s *Server) idempotentCreate(ctx *fasthttp.RequestCtx, o *operation, start 
 		problem.Write(ctx, p)
 		return
 	}
-	name := ""
-	if t := requestToken(ctx); t != nil {
+	name, t := "", requestToken(ctx)
+	if t != nil {
 		name = t.Name
 	}
 	ns := namespacedKey(name, key)
 	sum := sha256.Sum256(ctx.PostBody())
 	bg := context.Background()
-	begun, rec, err := s.store.Begin(bg, ns, sum, 2*s.deadline)
+	begun, rec, err := s.store.Begin(bg, name, ns, sum, 2*s.deadline)
 	if err != nil {
 		s.storeUnavailable(ctx, err)
 		return
@@ -82,12 +89,24 @@ func (s *Server) idempotentCreate(ctx *fasthttp.RequestCtx, o *operation, start 
 		problem.Write(ctx, problem.New(problem.TypeIdempotencyMismatch, fasthttp.StatusUnprocessableEntity,
 			"this Idempotency-Key was used with another body; use a new key for a new request"))
 		return
+	case store.OverQuota:
+		s.metrics.Error(metrics.KindInvalidRequest)
+		problem.Write(ctx, problem.New(problem.TypeIdempotencyQuota, fasthttp.StatusTooManyRequests,
+			"the token holds its quota of Idempotency-Key records, which lapse after 24 hours; create without a key, or later"))
+		return
 	case store.InProgress:
 		ctx.Response.Header.Set("Retry-After", "1")
 		problem.Write(ctx, problem.New(problem.TypeIdempotencyInProgress, fasthttp.StatusConflict,
 			"a request with this Idempotency-Key is still running; retry once it has ended"))
 		return
 	case store.Done:
+		if rec.Status < 300 && !sees(t, rec.Body) {
+			// The record was made while the token saw the project, or by
+			// a gateway that namespaced keys otherwise: it is not the
+			// caller's any more, and shows as a project it does not see.
+			s.hideProject(ctx)
+			return
+		}
 		for k, v := range rec.Headers {
 			ctx.Response.Header.Set(k, v)
 		}
@@ -112,7 +131,7 @@ func (s *Server) idempotentCreate(ctx *fasthttp.RequestCtx, o *operation, start 
 			r.Headers[h] = string(v)
 		}
 	}
-	if err := s.store.Finish(bg, ns, sum, r, IdempotencyTTL); err != nil {
+	if err := s.store.Finish(bg, name, ns, sum, r, IdempotencyTTL); err != nil {
 		// The create is done and answered; only its replay is lost, and
 		// a retry is still safe through the backend's key.
 		s.log.Error("idempotency record not stored", "error", err)
@@ -134,11 +153,16 @@ func checkIdempotencyKey(key []byte) string {
 }
 
 // namespacedKey is the key of a token's Idempotency-Key, in the store and
-// to the backend: hex(sha256(name + ":" + key)).
+// to the backend: hex(sha256(len(name) + name + key)), the length an
+// 8-byte big-endian integer. The length prefix makes the encoding
+// injective: a separator would not, since a name may contain it (token
+// "a" with key "b:c" and token "a:b" with key "c" would share a record).
 func namespacedKey(name string, key []byte) string {
 	h := sha256.New()
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(name)))
+	h.Write(n[:])
 	h.Write([]byte(name))
-	h.Write([]byte{':'})
 	h.Write(key)
 	return hex.EncodeToString(h.Sum(nil))
 }

@@ -93,7 +93,7 @@ func (cannedDoer) Do(_ context.Context, backend, _, _ string) (int, []byte, erro
 
 var (
 	experimentBody = backendtest.Experiment(42)
-	layerBody      = backendtest.Layer(3)
+	layerBody      = backendtest.Layer(1) // experiment 42's layer: the gateway checks the identity
 	settingsBody   = backendtest.Settings(3)
 	resultsBody    = backendtest.Results(42)
 )

@@ -5,6 +5,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"fanout/gateway/fanout"
 	"fanout/gateway/internal/problem"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -40,7 +41,8 @@ func refusedParams(op *openapi3.Operation, body []byte) []problem.InvalidParam {
 	var refusal struct {
 		InvalidParams []json.RawMessage `json:"invalid_params"`
 	}
-	if json.Unmarshal(body, &refusal) != nil {
+	// The bounded check first: encoding/json would nest 10,000 deep.
+	if fanout.CheckJSON(body) != nil || json.Unmarshal(body, &refusal) != nil {
 		return nil
 	}
 	var out []problem.InvalidParam

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"unicode/utf8"
 
+	"fanout/gateway/internal/auth"
 	"fanout/gateway/internal/problem"
 	"fanout/gateway/internal/spec"
 
@@ -138,6 +139,10 @@ type params struct {
 	n      int
 	names  [maxParams]string
 	values [maxParams]string
+	// token and scoped are what Check checks: the answer of call scoped
+	// (-1: none) against the token's projects.
+	token  *auth.Token
+	scoped int
 }
 
 // Param implements fanout.Params.

@@ -39,8 +39,16 @@ func withRequestID(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 	}
 }
 
-// setRequestID sets the response's X-Request-Id.
+// NosniffHeader is the header every response carries with the value
+// nosniff, so that a browser never takes a JSON answer, whose bytes may
+// come from a backend, for a script or a page (Fetch standard, "X-Content-
+// Type-Options").
+const NosniffHeader = "X-Content-Type-Options"
+
+// setRequestID sets the response's X-Request-Id, and X-Content-Type-Options
+// with it, as both go on every response.
 func setRequestID(ctx *fasthttp.RequestCtx) {
+	ctx.Response.Header.Set(NosniffHeader, "nosniff")
 	if id := ctx.Request.Header.Peek(backend.RequestIDHeader); validRequestID(id) {
 		ctx.Response.Header.SetBytesV(backend.RequestIDHeader, id)
 		return

@@ -81,6 +81,14 @@ func (d *guardDoer) Do(ctx context.Context, b, method, path string) (int, []byte
 // Interrupt passes the engine's interrupt on (see fanout.Doer).
 func (d *guardDoer) Interrupt() { interrupt(d.next) }
 
+// Disown passes the engine's word that a body was not its call's answer
+// on (see fanout.Disowner).
+func (d *guardDoer) Disown(body []byte) {
+	if dn, ok := d.next.(fanout.Disowner); ok {
+		dn.Disown(body)
+	}
+}
+
 func interrupt(d fanout.Doer) {
 	if in, ok := d.(interface{ Interrupt() }); ok {
 		in.Interrupt()

@@ -15,6 +15,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -180,6 +181,8 @@ type Config struct {
 	// Store keeps the rate limits and idempotency records. If nil, a new
 	// store.Memory.
 	Store store.Store
+	// Pprof serves the Go profiler on the admin listener; off by default.
+	Pprof bool
 }
 
 // Server serves the public API. It is safe for concurrent use.
@@ -204,6 +207,10 @@ type Server struct {
 	noCoalesce   bool
 	// conns is the listener Serve limits, for Shutdown to cut.
 	conns atomic.Pointer[connLimit]
+	// stopping is set by Shutdown, under lnMu, which Serve holds while it
+	// stores conns: a Serve that comes after Shutdown returns at once.
+	lnMu     sync.Mutex
+	stopping bool
 	// The resilience policies (resilience.go); nil when off.
 	breakers *breaker.Set
 	limiter  *overload.Limiter
@@ -211,6 +218,7 @@ type Server struct {
 	// tokens: nil when authentication is off.
 	tokens *auth.Set
 	store  store.Store
+	pprof  bool
 }
 
 // New builds the router from the document's operations and compiles the
@@ -236,9 +244,14 @@ func New(cfg Config) (*Server, error) {
 		retry:    cfg.Retry,
 		tokens:   cfg.Tokens,
 		store:    cfg.Store,
+		pprof:    cfg.Pprof,
 	}
 	if s.store == nil {
-		s.store = store.NewMemory()
+		m, err := store.NewMemory(store.MemoryOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("new server: %w", err)
+		}
+		s.store = m
 	}
 	hb, err := fanout.NewBudget(cfg.HedgeBudget)
 	if err != nil {
@@ -261,6 +274,7 @@ func New(cfg Config) (*Server, error) {
 		})
 	}
 	s.unrouted = s.metrics.Route("", "unmatched")
+	s.storeMetrics()
 	s.resilienceMetrics()
 
 	r := router.New()
@@ -368,6 +382,19 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// storeMetrics publishes the figures of an in-memory store's idempotency
+// records: how many, their bytes, and how many were evicted to stay
+// within the bound. (Redis has its own, INFO memory and evicted_keys.)
+func (s *Server) storeMetrics() {
+	m, ok := s.store.(*store.Memory)
+	if !ok {
+		return
+	}
+	s.metrics.Gauge("fanout_idempotency_records", "", func() float64 { return float64(m.Stats().Records) })
+	s.metrics.Gauge("fanout_idempotency_record_bytes", "", func() float64 { return float64(m.Stats().Bytes) })
+	s.metrics.Gauge("fanout_idempotency_records_evicted", "", func() float64 { return float64(m.Stats().Evicted) })
+}
+
 // Handler returns the request handler, for tests and in-memory listeners.
 func (s *Server) Handler() fasthttp.RequestHandler { return withRequestID(s.router.Handler) }
 
@@ -376,7 +403,14 @@ func (s *Server) Handler() fasthttp.RequestHandler { return withRequestID(s.rout
 func (s *Server) Serve(ln net.Listener) error {
 	refused := func(int) { s.metrics.Error(metrics.KindInvalidRequest) }
 	l := limitConns(ln, s.limits.MaxClientConns, s.limits.MaxConnsPerIP, s.limits.MaxHeaderSize, s.limits.HeaderTimeout, refused)
+	s.lnMu.Lock()
+	if s.stopping {
+		s.lnMu.Unlock()
+		_ = ln.Close()
+		return nil
+	}
 	s.conns.Store(l)
+	s.lnMu.Unlock()
 	err := s.srv.Serve(l)
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
@@ -388,11 +422,21 @@ func (s *Server) Serve(ln net.Listener) error {
 // requests in flight to finish; then it stops the admin listener, which
 // serves until the public one is done. If ctx is done first (the grace
 // period is over), it cuts the requests still in flight: each one whose
-// answer has not started gets a 503 problem with Connection: close, every
+// answer has not started gets a problem with Connection: close, 503 (safe
+// to retry), or 504 (outcome unknown) once a create was sent for it, every
 // connection is closed, and how many were cut is logged. That is the end
 // of a shutdown, not an error.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.lnMu.Lock()
+	s.stopping = true
+	s.lnMu.Unlock()
 	err := s.srv.ShutdownWithContext(ctx)
+	// fasthttp's shutdown closes the listeners its Serve has taken; a
+	// Serve called just before may not have taken its own yet, and would
+	// then accept for ever: its listener is closed here too.
+	if l := s.conns.Load(); l != nil {
+		_ = l.Close()
+	}
 	if ctx.Err() != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
 		n := 0
 		if l := s.conns.Load(); l != nil {

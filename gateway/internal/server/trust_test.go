@@ -16,6 +16,7 @@ import (
 	"fanout/gateway/internal/backendtest"
 	"fanout/gateway/internal/poll"
 	"fanout/gateway/internal/problem"
+	"fanout/gateway/internal/server"
 
 	"github.com/valyala/fasthttp"
 )
@@ -98,10 +99,7 @@ func TestFieldInjection(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			exp := `{"id":"42","project_id":"3","name":"n","status":"running","layer_id":` + tc.layerID + `}`
-			if tc.layerID == "" {
-				exp = `{"id":"42","project_id":"3","name":"n","status":"running"}`
-			}
+			exp := experimentWith(t, "layer_id", tc.layerID)
 			routes := goodRoutes()
 			routes["/experiments/42"] = answerWith(200, exp)
 			g, raw := withRaw(t, gatewayOptions{}, routes)
@@ -109,7 +107,9 @@ func TestFieldInjection(t *testing.T) {
 			r := g.get(t, uri)
 			g.validateResponse(t, fasthttp.MethodGet, uri, r)
 			p := checkProblem(t, r, fasthttp.StatusBadGateway)
-			if p.Call != "experiment" || p.Kind != "malformed" || !strings.Contains(p.Detail, "layer_id") {
+			// A missing layer_id fails the answer before any path is built:
+			// the document requires the field of an experiment.
+			if p.Call != "experiment" || p.Kind != "malformed" || (tc.layerID != "" && !strings.Contains(p.Detail, "layer_id")) {
 				t.Errorf("problem call %q kind %q detail %q, want the experiment call, malformed, naming layer_id", p.Call, p.Kind, p.Detail)
 			}
 			for _, req := range raw.Requests() {
@@ -122,11 +122,32 @@ func TestFieldInjection(t *testing.T) {
 	}
 }
 
+// experimentWith is experiment 42's body, every field the document
+// requires present, with field set to the JSON value raw, or left out if
+// raw is "" (a field the document requires then fails the answer).
+func experimentWith(t *testing.T, field, raw string) string {
+	t.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(backendtest.Experiment(42), &m); err != nil {
+		t.Fatal(err)
+	}
+	if raw == "" {
+		delete(m, field)
+	} else {
+		m[field] = json.RawMessage(raw)
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 // TestProjectFieldInjection: the same holds for the settings call's
 // project_id, in the middle of a path.
 func TestProjectFieldInjection(t *testing.T) {
 	routes := goodRoutes()
-	routes["/experiments/42"] = answerWith(200, `{"id":"42","project_id":"../../_admin","layer_id":"1","name":"n","status":"running"}`)
+	routes["/experiments/42"] = answerWith(200, experimentWith(t, "project_id", `"../../_admin"`))
 	g, raw := withRaw(t, gatewayOptions{}, routes)
 	p := checkProblem(t, g.get(t, "/v2/experiments/42/results"), fasthttp.StatusBadGateway)
 	if p.Call != "experiment" || !strings.Contains(p.Detail, "project_id") {
@@ -156,6 +177,95 @@ func TestUnsolicitedResponses(t *testing.T) {
 			t.Errorf("asked experiment %d: status %d, body %s", id, r.status, r.body)
 		}
 		poll.Until(t, 5*time.Second, "the backend's second answer", func() bool { return seconds.Load() >= int64(id) })
+	}
+}
+
+// TestDuplicateProjectRefused: an experiment whose body names project 1
+// first and project 3 last passed the scope check of a project-1 token
+// (which read the first) while the settings call was built from the last,
+// so that project 3's settings were composed into a project-1 page. A body
+// that gives a field the gateway reads twice is refused: 502 malformed,
+// and no call is built from it.
+func TestDuplicateProjectRefused(t *testing.T) {
+	const secret = "project-1-token"
+	tokens := assemblytest.TokensFile(t, assemblytest.TestEntry,
+		assemblytest.TokenEntry("p1", secret, "[1]", "read", "{limit: 1000000000, per: 1s}"))
+	routes := goodRoutes()
+	routes["/experiments/42"] = answerWith(200, `{"project_id":"1",`+string(backendtest.Experiment(42))[1:])
+	routes["/projects/1/settings"] = answerWith(200, string(backendtest.Settings(1)))
+	g, raw := withRaw(t, gatewayOptions{tokens: tokens}, routes)
+	uri := "/v2/experiments/42/results"
+	r := g.exchange(t, fasthttp.MethodGet, uri, func(req *fasthttp.Request) {
+		req.Header.Set("Authorization", "Bearer "+secret)
+	}, nil)
+	g.validateResponse(t, fasthttp.MethodGet, uri, r)
+	if p := checkProblem(t, r, fasthttp.StatusBadGateway); p.Call != "experiment" || p.Kind != "malformed" {
+		t.Errorf("problem %+v, want the experiment call, malformed", p)
+	}
+	for _, req := range raw.Requests() {
+		if strings.HasPrefix(req.Path(), "/projects/") || strings.HasPrefix(req.Path(), "/layers/") {
+			t.Errorf("a call was built from the refused body: %q", req.Line)
+		}
+	}
+}
+
+// TestStrayAnswersNeverServed: a backend that writes a second, stray
+// answer 20 ms after each first one gets it read as the answer to the next
+// request on that connection when that request went out before the stray
+// arrived, which no check of an idle connection can see. The answer's
+// identity tells: over 100 requests, no client gets an experiment it did
+// not ask for. A stray answer costs only its connection: the call leaves
+// it and asks again on another, so that at least 90 of the 100 requests
+// are answered (before, a connection left out of step failed 83); a
+// request whose second answer is stray too is a 502 malformed. Each stray
+// answer is counted on /metrics and logged with the request id.
+func TestStrayAnswersNeverServed(t *testing.T) {
+	stray := func(conn net.Conn, req backendtest.RawRequest) bool {
+		var id int
+		fmt.Sscanf(req.Path(), "/experiments/%d", &id)
+		r := backendtest.RawResponse(200, string(backendtest.Experiment(id)))
+		if _, err := conn.Write(r); err != nil {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+		_, err := conn.Write(r)
+		return err == nil
+	}
+	var logs backendtest.SyncBuffer
+	g, _ := withRaw(t, gatewayOptions{maxConns: 1, logger: slog.New(slog.NewJSONHandler(&logs, nil))}, rawRoutes{"/experiments/": stray})
+	served, refused := 0, 0
+	for id := 1; id <= 100; id++ {
+		uri := fmt.Sprintf("/v2/experiments/%d", id)
+		r := g.get(t, uri)
+		if r.status != 200 {
+			if p := checkProblem(t, r, fasthttp.StatusBadGateway); p.Call != "experiment" || p.Kind != "malformed" {
+				t.Errorf("%s: problem %+v, want the experiment call, malformed", uri, p)
+			}
+			refused++
+			continue
+		}
+		var got struct{ ID string }
+		if err := json.Unmarshal(r.body, &got); err != nil || got.ID != fmt.Sprint(id) {
+			served++
+			t.Errorf("asked experiment %d, served %s", id, r.body)
+		}
+	}
+	strays := 0
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "stray answer refused") && strings.Contains(line, `"request_id":"`) {
+			strays++
+		}
+	}
+	t.Logf("100 requests: %d stray answers served, %d refused, %d asked again", served, refused, strays)
+	if refused > 10 {
+		t.Errorf("%d of 100 requests refused, want at most 10: a stray answer must cost only its connection", refused)
+	}
+	if strays == 0 {
+		t.Errorf("no stray answer logged:\n%s", logs.String())
+	}
+	want := fmt.Sprintf(`fanout_backend_stray_answers_total{operation="getExperiment",call="experiment",backend="experiments"} %d`, strays)
+	if m := g.admin(t, "/metrics").body; !bytes.Contains(m, []byte(want)) {
+		t.Errorf("/metrics lacks %s", want)
 	}
 }
 
@@ -319,6 +429,13 @@ func TestContractGaps(t *testing.T) {
 		}, "GET", "/v2/experiments/42/results", 200, "", "", "", "layer, settings"},
 		{"required 204", func(r rawRoutes) { r["/results/42"] = answerWith(204, "") }, "GET", "/v2/experiments/42/results", 502, problem.TypeBadGateway, "bad_status", "", ""},
 		{"proxy 204", func(r rawRoutes) { r["/experiments/42"] = answerWith(204, "") }, "GET", "/v2/experiments/42", 502, problem.TypeBadGateway, "bad_status", "", ""},
+		// Only the statuses the document declares pass through.
+		{"proxy 206", func(r rawRoutes) { r["/experiments/42"] = answerWith(206, string(backendtest.Experiment(42))) }, "GET", "/v2/experiments/42", 502, problem.TypeBadGateway, "bad_status", "", ""},
+		{"proxy 299", func(r rawRoutes) { r["/experiments/42"] = answerWith(299, string(backendtest.Experiment(42))) }, "GET", "/v2/experiments/42", 502, problem.TypeBadGateway, "bad_status", "", ""},
+		{"proxy 201", func(r rawRoutes) { r["/experiments/42"] = answerWith(201, string(backendtest.Experiment(42))) }, "GET", "/v2/experiments/42", 502, problem.TypeBadGateway, "bad_status", "", ""},
+		// Nor does any JSON value where the document says an object.
+		{"list page a JSON string", func(r rawRoutes) { r["/experiments?"] = answerWith(200, `"a page"`) }, "GET", "/v2/experiments?project_id=3", 502, problem.TypeBadGateway, "malformed", "", ""},
+		{"list page an array", func(r rawRoutes) { r["/experiments?"] = answerWith(200, `[{"total":1}]`) }, "GET", "/v2/experiments?project_id=3", 502, problem.TypeBadGateway, "malformed", "", ""},
 		{"create 201 with a valid id", func(r rawRoutes) { r["/experiments"] = created(string(backendtest.Experiment(1001))) }, "POST", "/v2/experiments", 201, "", "", "/v2/experiments/1001", ""},
 		{"create 200", func(r rawRoutes) { r["/experiments"] = answerWith(200, string(backendtest.Experiment(1001))) }, "POST", "/v2/experiments", 502, problem.TypeBadGateway, "bad_status", "", ""},
 		{"create 202", func(r rawRoutes) { r["/experiments"] = answerWith(202, string(backendtest.Experiment(1001))) }, "POST", "/v2/experiments", 502, problem.TypeBadGateway, "bad_status", "", ""},
@@ -364,7 +481,7 @@ func TestContractGaps(t *testing.T) {
 				return
 			}
 			p := checkProblem(t, r, tc.status)
-			if p.Type != tc.typ || p.Kind != tc.kind || (p.Call != "results" && p.Call != "experiment" && p.Call != "create") {
+			if p.Type != tc.typ || p.Kind != tc.kind || (p.Call != "results" && p.Call != "experiment" && p.Call != "experiments" && p.Call != "create") {
 				t.Errorf("problem type %q kind %q call %q, want %q %q: %s", p.Type, p.Kind, p.Call, tc.typ, tc.kind, r.body)
 			}
 		})
@@ -415,4 +532,32 @@ func countPrefix(reqs []backendtest.RawRequest, prefix string) int {
 		}
 	}
 	return n
+}
+
+// TestNosniffEverywhere: every answer, JSON from a backend, composed, a
+// problem or the document, carries X-Content-Type-Options: nosniff, so
+// that no browser takes a backend's bytes for a script or a page.
+func TestNosniffEverywhere(t *testing.T) {
+	g, _ := withFake(t, gatewayOptions{})
+	for _, tc := range []struct {
+		method, uri string
+		status      int
+	}{
+		{"GET", "/v2/experiments/42/results", 200},
+		{"GET", "/v2/experiments/42", 200},
+		{"GET", "/v2/experiments?project_id=3", 200},
+		{"GET", "/v2/experiments/abc", 400},
+		{"GET", "/v2/experiments/999999", 404},
+		{"DELETE", "/v2/experiments/42", 405},
+		{"GET", "/v3/nothing", 404},
+		{"GET", "/openapi.json", 200},
+	} {
+		r := g.do(t, tc.method, tc.uri, "", nil)
+		if r.status != tc.status {
+			t.Errorf("%s %s: status %d, want %d", tc.method, tc.uri, r.status, tc.status)
+		}
+		if got := r.header.Get(server.NosniffHeader); got != "nosniff" {
+			t.Errorf("%s %s: %s %q, want nosniff", tc.method, tc.uri, server.NosniffHeader, got)
+		}
+	}
 }

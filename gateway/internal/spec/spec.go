@@ -156,7 +156,68 @@ func Load(data []byte) (*Spec, error) {
 			s.operations = append(s.operations, o)
 		}
 	}
+	required := resourceFields(s.operations)
+	for _, o := range s.operations {
+		if o.Fanout == nil {
+			continue
+		}
+		checkAnswers(o.Fanout, required)
+		if o.Plan, err = fanout.Compile(o.ID, o.Fanout.Calls, o.Params); err != nil {
+			return nil, fmt.Errorf("operation %s: %w", o.ID, err)
+		}
+	}
 	return s, nil
+}
+
+// resourceFields maps each backend resource that an operation serves as
+// its backend sent it (an operation of one call, the proxies) to the
+// fields its success response's schema requires: the document describes
+// that resource, so that any call of any operation that fetches it (the
+// same backend, method and path template) can check its answers against
+// it. The key is resourceKey's.
+func resourceFields(ops []*Operation) map[string][]string {
+	fields := map[string][]string{}
+	for _, o := range ops {
+		if o.Fanout == nil || len(o.Fanout.Calls) != 1 {
+			continue
+		}
+		for code, ref := range o.route.Operation.Responses.Map() {
+			if len(code) != 3 || code[0] != '2' || ref.Value == nil {
+				continue
+			}
+			mt := ref.Value.Content.Get("application/json")
+			if mt == nil || mt.Schema == nil || mt.Schema.Value == nil {
+				continue
+			}
+			c := o.Fanout.Calls[0]
+			fields[resourceKey(c)] = mt.Schema.Value.Required
+		}
+	}
+	return fields
+}
+
+func resourceKey(c fanout.CallSpec) string {
+	m := c.Method
+	if m == "" {
+		m = "GET"
+	}
+	return c.Backend + " " + strings.ToUpper(m) + " " + c.Path
+}
+
+// checkAnswers has every call of f check that its answers are for the
+// resource its path asked for (fanout.CallSpec.Identify) and, for a single
+// resource (a path without a query) that the document describes, that they
+// have the fields the document requires. A page of a collection is not
+// held to its schema's required fields: the gateway completes it
+// (total_pages, paging.go).
+func checkAnswers(f *Fanout, required map[string][]string) {
+	for i := range f.Calls {
+		c := &f.Calls[i]
+		c.Identify = true
+		if !strings.Contains(c.Path, "?") {
+			c.Required = required[resourceKey(*c)]
+		}
+	}
 }
 
 func newOperation(doc *openapi3.T, path string, item *openapi3.PathItem, method string, op *openapi3.Operation, rules map[string]fanout.FieldRule) (*Operation, error) {
@@ -203,10 +264,9 @@ func newOperation(doc *openapi3.T, path string, item *openapi3.PathItem, method 
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", ExtensionFanout, err)
 		}
+		// The plan is compiled once every operation is read (Load): a call
+		// checks its answers against the resource another one describes.
 		o.Fanout = f
-		if o.Plan, err = fanout.Compile(o.ID, f.Calls, o.Params); err != nil {
-			return nil, err
-		}
 	}
 	o.validator = newValidator(o)
 	return o, nil

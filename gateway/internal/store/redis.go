@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"sync"
 	"time"
 
@@ -14,9 +15,11 @@ import (
 )
 
 // Redis is a Store in a Redis server, shared by every gateway pointed at
-// it. It is safe for concurrent use.
+// it. It is safe for concurrent use. Redis bounds its own memory
+// (maxmemory); the store bounds each owner's records (RecordQuota).
 type Redis struct {
-	c *redis.Client
+	c     *redis.Client
+	quota int
 }
 
 // Timeouts of the Redis client: a store that does not answer within them
@@ -30,15 +33,37 @@ const (
 const (
 	limitPrefix  = "fanout:limit:"
 	recordPrefix = "fanout:idem:"
+	// ownerPrefix names an owner's sorted set of record keys, scored by
+	// when each lapses, to count the owner's records against its quota.
+	ownerPrefix = "fanout:idem-owner:"
 )
 
-// NewRedis returns a store on the Redis server of url
-// (redis://HOST:PORT/DB). It does not connect yet: a Redis that is down
-// makes requests fail with ErrUnavailable, not the gateway's start.
-func NewRedis(url string) (*Redis, error) {
-	opt, err := redis.ParseURL(url)
+// NewRedis returns a store on the Redis server of rawURL
+// (redis://HOST:PORT/DB). A password that is not "" replaces the URL's, so
+// that the secret need not be on the command line. It does not connect
+// yet: a Redis that is down makes requests fail with ErrUnavailable, not
+// the gateway's start. Its errors never carry the password.
+func NewRedis(rawURL, password string) (*Redis, error) {
+	return NewRedisQuota(rawURL, password, DefaultRecordQuota)
+}
+
+// NewRedisQuota is NewRedis with quota records per owner (0: the
+// default).
+func NewRedisQuota(rawURL, password string, quota int) (*Redis, error) {
+	if quota <= 0 {
+		quota = DefaultRecordQuota
+	}
+	opt, err := redis.ParseURL(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("redis url: %w", err)
+		// url.Parse's errors quote the whole URL, password included.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return nil, fmt.Errorf("redis url %s: %v", RedactURL(rawURL), err)
+	}
+	if password != "" {
+		opt.Password = password
 	}
 	opt.DialTimeout = redisDialTimeout
 	opt.ReadTimeout = redisIOTimeout
@@ -51,7 +76,27 @@ func NewRedis(url string) (*Redis, error) {
 	// apart, before a request that gets 503 anyway hears of it.
 	opt.DialerRetries = 1
 	quietClientLog.Do(func() { redis.SetLogger(slogDebug{}) })
-	return &Redis{c: redis.NewClient(opt)}, nil
+	return &Redis{c: redis.NewClient(opt), quota: quota}, nil
+}
+
+// RedactURL returns a URL with its password, if any, replaced by "xxxxx",
+// for errors and logs; a URL that does not parse is not shown at all.
+func RedactURL(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "(a URL that does not parse)"
+	}
+	return u.Redacted()
+}
+
+// URLHasPassword reports whether a URL carries a password.
+func URLHasPassword(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.User == nil {
+		return false
+	}
+	_, ok := u.User.Password()
+	return ok
 }
 
 // quietClientLog routes go-redis's own log lines, once per process, to
@@ -128,48 +173,77 @@ func pending(sum [32]byte) string {
 	return string(b)
 }
 
-// Begin implements Store: SET NX claims the key; a key taken already is
-// read to tell the other attempt's claim from its record.
-func (r *Redis) Begin(ctx context.Context, key string, sum [32]byte, lease time.Duration) (Begun, Record, error) {
-	k := recordPrefix + key
-	// Twice: a record may expire between the SET and the GET.
-	for range 2 {
-		ok, err := r.c.SetNX(ctx, k, pending(sum), lease).Result()
-		if err != nil {
-			return 0, Record{}, fmt.Errorf("%w: redis idempotency: %v", ErrUnavailable, err)
-		}
-		if ok {
-			return Started, Record{}, nil
-		}
-		b, err := r.c.Get(ctx, k).Bytes()
-		if errors.Is(err, redis.Nil) {
-			continue
-		}
-		if err != nil {
-			return 0, Record{}, fmt.Errorf("%w: redis idempotency: %v", ErrUnavailable, err)
-		}
-		var rr redisRecord
-		if err := json.Unmarshal(b, &rr); err != nil {
-			return 0, Record{}, fmt.Errorf("%w: redis idempotency: record %s: %v", ErrUnavailable, key, err)
-		}
-		switch {
-		case rr.Sum != hex.EncodeToString(sum[:]):
-			return Mismatch, Record{}, nil
-		case !rr.Done || rr.Record == nil:
-			return InProgress, Record{}, nil
-		}
-		return Done, *rr.Record, nil
+// beginScript claims a key in one atomic step, on the server's clock: a
+// key taken already is returned ({1, value}) to tell the other attempt's
+// claim from its record; otherwise the owner's lapsed records leave its
+// set, and the claim is refused ({2}) when the set holds the quota, or
+// written and counted ({0}). KEYS: the record, the owner's set; ARGV: the
+// claim, its lease in ms, the quota.
+var beginScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v then return {1, v} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then return {2} end
+local lease = tonumber(ARGV[2])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', lease)
+redis.call('ZADD', KEYS[2], now + lease, KEYS[1])
+if redis.call('PTTL', KEYS[2]) < lease then redis.call('PEXPIRE', KEYS[2], lease) end
+return {0}
+`)
+
+// finishScript stores a record and counts it in its owner's set until it
+// lapses. KEYS: the record, the owner's set; ARGV: the record, its ttl in
+// ms.
+var finishScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[2])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+redis.call('ZADD', KEYS[2], now + ttl, KEYS[1])
+if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
+return 0
+`)
+
+// Begin implements Store (beginScript).
+func (r *Redis) Begin(ctx context.Context, owner, key string, sum [32]byte, lease time.Duration) (Begun, Record, error) {
+	v, err := beginScript.Run(ctx, r.c, []string{recordPrefix + key, ownerPrefix + owner},
+		pending(sum), max(lease.Milliseconds(), 1), r.quota).Slice()
+	if err != nil {
+		return 0, Record{}, fmt.Errorf("%w: redis idempotency: %v", ErrUnavailable, err)
 	}
-	return InProgress, Record{}, nil
+	if len(v) == 0 {
+		return 0, Record{}, fmt.Errorf("%w: redis idempotency: an empty answer", ErrUnavailable)
+	}
+	code, _ := v[0].(int64)
+	switch code {
+	case 0:
+		return Started, Record{}, nil
+	case 2:
+		return OverQuota, Record{}, nil
+	}
+	b, _ := v[1].(string)
+	var rr redisRecord
+	if len(v) != 2 || json.Unmarshal([]byte(b), &rr) != nil {
+		return 0, Record{}, fmt.Errorf("%w: redis idempotency: record %s does not parse", ErrUnavailable, key)
+	}
+	switch {
+	case rr.Sum != hex.EncodeToString(sum[:]):
+		return Mismatch, Record{}, nil
+	case !rr.Done || rr.Record == nil:
+		return InProgress, Record{}, nil
+	}
+	return Done, *rr.Record, nil
 }
 
-// Finish implements Store.
-func (r *Redis) Finish(ctx context.Context, key string, sum [32]byte, rec Record, ttl time.Duration) error {
+// Finish implements Store (finishScript).
+func (r *Redis) Finish(ctx context.Context, owner, key string, sum [32]byte, rec Record, ttl time.Duration) error {
 	b, err := json.Marshal(redisRecord{Sum: hex.EncodeToString(sum[:]), Done: true, Record: &rec})
 	if err != nil {
 		return fmt.Errorf("idempotency record: %w", err)
 	}
-	if err := r.c.Set(ctx, recordPrefix+key, b, ttl).Err(); err != nil {
+	if err := finishScript.Run(ctx, r.c, []string{recordPrefix + key, ownerPrefix + owner}, b, max(ttl.Milliseconds(), 1)).Err(); err != nil {
 		return fmt.Errorf("%w: redis idempotency: %v", ErrUnavailable, err)
 	}
 	return nil

@@ -41,6 +41,9 @@ const (
 	Done
 	// Mismatch: a record exists for another body.
 	Mismatch
+	// OverQuota: no record existed, and the owner holds its quota of
+	// records already; nothing was claimed.
+	OverQuota
 )
 
 // Record is a finished idempotent request's response, replayed to the
@@ -58,13 +61,16 @@ type Store interface {
 	// Allow takes one request from key's limit, a GCRA (generic cell rate
 	// algorithm) of limit requests per per with bursts of limit.
 	Allow(ctx context.Context, key string, limit int, per time.Duration) (Decision, error)
-	// Begin claims an idempotency key for a request whose body hashes to
-	// sum. A claim (Started) lasts lease, long enough for the request to
-	// end; the caller then Finishes or Abandons it. With Done, the
-	// record is returned.
-	Begin(ctx context.Context, key string, sum [32]byte, lease time.Duration) (Begun, Record, error)
-	// Finish stores the response of the claimed key for ttl.
-	Finish(ctx context.Context, key string, sum [32]byte, r Record, ttl time.Duration) error
+	// Begin claims an idempotency key for owner (a token) and a request
+	// whose body hashes to sum. A claim (Started) lasts lease, long
+	// enough for the request to end; the caller then Finishes or Abandons
+	// it. With Done, the record is returned. Claims and records count
+	// against the owner's quota, which a new claim may not pass
+	// (OverQuota). The key must already be the owner's own: the store
+	// does not namespace it.
+	Begin(ctx context.Context, owner, key string, sum [32]byte, lease time.Duration) (Begun, Record, error)
+	// Finish stores the response of owner's claimed key for ttl.
+	Finish(ctx context.Context, owner, key string, sum [32]byte, r Record, ttl time.Duration) error
 	// Abandon releases a claim without a record, so that a retry may run.
 	Abandon(ctx context.Context, key string) error
 	// Close releases the store's connections.
@@ -76,8 +82,13 @@ type Store interface {
 // request is allowed while tat stays within the burst (per) of now. It
 // returns the decision and the new tat to store (the old one if refused).
 // Redis runs the same arithmetic in its script (redis.go).
+//
+// Start-up refuses a rate whose interval is below a nanosecond
+// (auth.Rate.Check); the interval is kept at 1 ns or more all the same, so
+// that a rate that slipped through costs a wrong limit, never a division
+// by zero.
 func gcra(now, tat time.Time, limit int, per time.Duration) (Decision, time.Time) {
-	interval := per / time.Duration(limit)
+	interval := max(per/time.Duration(max(limit, 1)), 1)
 	if tat.Before(now) {
 		tat = now
 	}

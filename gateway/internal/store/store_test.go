@@ -7,10 +7,12 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"fanout/gateway/internal/poll"
 	"fanout/gateway/internal/store"
 	"fanout/gateway/internal/store/redistest"
 )
@@ -18,16 +20,27 @@ import (
 // stores runs f against each implementation: memory, and a real
 // redis-server.
 func stores(t *testing.T, f func(t *testing.T, s store.Store)) {
-	t.Run("memory", func(t *testing.T) { f(t, store.NewMemory()) })
+	t.Run("memory", func(t *testing.T) { f(t, newMemory(t, store.MemoryOptions{})) })
 	t.Run("redis", func(t *testing.T) {
 		srv := redistest.Start(t)
-		r, err := store.NewRedis(srv.URL())
+		r, err := store.NewRedis(srv.URL(), "")
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { r.Close() })
 		f(t, r)
 	})
+}
+
+// newMemory is a Memory store with opts, closed when the test ends.
+func newMemory(t *testing.T, opts store.MemoryOptions) *store.Memory {
+	t.Helper()
+	m, err := store.NewMemory(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
 }
 
 // TestAllowBurst: a fresh key allows a burst of limit requests, counting
@@ -60,6 +73,17 @@ func TestAllowBurst(t *testing.T) {
 	})
 }
 
+// TestAllowTooFineARate: a rate finer than the clock allows answers a
+// decision, never a panic (a division by an interval of zero).
+func TestAllowTooFineARate(t *testing.T) {
+	s := newMemory(t, store.MemoryOptions{})
+	for range 3 {
+		if _, err := s.Allow(context.Background(), "k", 2000, time.Microsecond); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestAllowRefills: after one interval, one more request is allowed.
 func TestAllowRefills(t *testing.T) {
 	stores(t, func(t *testing.T, s store.Store) {
@@ -90,7 +114,7 @@ func TestIdempotencyRecords(t *testing.T) {
 		a, b := sha256.Sum256([]byte("a")), sha256.Sum256([]byte("b"))
 		begin := func(key string, sum [32]byte, want store.Begun) store.Record {
 			t.Helper()
-			got, rec, err := s.Begin(ctx, key, sum, time.Minute)
+			got, rec, err := s.Begin(ctx, "o", key, sum, time.Minute)
 			if err != nil || got != want {
 				t.Fatalf("Begin(%s): %v, %v; want %v", key, got, err, want)
 			}
@@ -100,7 +124,7 @@ func TestIdempotencyRecords(t *testing.T) {
 		begin("k", a, store.InProgress)
 		begin("k", b, store.Mismatch)
 		rec := store.Record{Status: 201, Headers: map[string]string{"Location": "/v2/experiments/7"}, Body: []byte(`{"id":"7"}`)}
-		if err := s.Finish(ctx, "k", a, rec, time.Hour); err != nil {
+		if err := s.Finish(ctx, "o", "k", a, rec, time.Hour); err != nil {
 			t.Fatal(err)
 		}
 		got := begin("k", a, store.Done)
@@ -128,11 +152,11 @@ func TestIdempotencyClaimLapses(t *testing.T) {
 	stores(t, func(t *testing.T, s store.Store) {
 		ctx := context.Background()
 		a := sha256.Sum256([]byte("a"))
-		if got, _, _ := s.Begin(ctx, "k", a, 100*time.Millisecond); got != store.Started {
+		if got, _, _ := s.Begin(ctx, "o", "k", a, 100*time.Millisecond); got != store.Started {
 			t.Fatalf("first claim: %v", got)
 		}
 		time.Sleep(250 * time.Millisecond)
-		if got, _, err := s.Begin(ctx, "k", a, time.Minute); err != nil || got != store.Started {
+		if got, _, err := s.Begin(ctx, "o", "k", a, time.Minute); err != nil || got != store.Started {
 			t.Errorf("after the lease: %v, %v; want Started", got, err)
 		}
 	})
@@ -142,7 +166,7 @@ func TestIdempotencyClaimLapses(t *testing.T) {
 // ErrUnavailable, never a silent allow.
 func TestRedisDown(t *testing.T) {
 	srv := redistest.Start(t)
-	r, err := store.NewRedis(srv.URL())
+	r, err := store.NewRedis(srv.URL(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +180,7 @@ func TestRedisDown(t *testing.T) {
 	if !errors.Is(err, store.ErrUnavailable) || d.Allowed {
 		t.Errorf("Allow with redis down: %+v, %v; want ErrUnavailable", d, err)
 	}
-	if _, _, err := r.Begin(ctx, "i", sha256.Sum256(nil), time.Minute); !errors.Is(err, store.ErrUnavailable) {
+	if _, _, err := r.Begin(ctx, "o", "i", sha256.Sum256(nil), time.Minute); !errors.Is(err, store.ErrUnavailable) {
 		t.Errorf("Begin with redis down: %v, want ErrUnavailable", err)
 	}
 }
@@ -177,7 +201,7 @@ func TestRedisClientLogsAtDebug(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	r, err := store.NewRedis("redis://" + addr + "/0")
+	r, err := store.NewRedis("redis://"+addr+"/0", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,5 +212,95 @@ func TestRedisClientLogsAtDebug(t *testing.T) {
 	out := buf.String()
 	if !strings.Contains(out, "level=DEBUG") || !strings.Contains(out, "failed to dial") {
 		t.Errorf("go-redis's dial failure is not in slog at debug level; slog got %q", out)
+	}
+}
+
+// TestRecordQuota: an owner holds at most its quota of claims and
+// records; the next claim is refused, whatever its key, while another
+// owner's go on; a record of a key it holds is still replayed.
+func TestRecordQuota(t *testing.T) {
+	const quota = 3
+	run := func(t *testing.T, s store.Store) {
+		ctx := context.Background()
+		a := sha256.Sum256([]byte("a"))
+		for i := range quota {
+			key := "q" + strconv.Itoa(i)
+			if got, _, err := s.Begin(ctx, "busy", key, a, time.Minute); err != nil || got != store.Started {
+				t.Fatalf("claim %d: %v, %v", i+1, got, err)
+			}
+			if err := s.Finish(ctx, "busy", key, a, store.Record{Status: 201}, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, _, err := s.Begin(ctx, "busy", "q-over", a, time.Minute); err != nil || got != store.OverQuota {
+			t.Errorf("claim past the quota: %v, %v; want OverQuota", got, err)
+		}
+		if got, _, err := s.Begin(ctx, "busy", "q0", a, time.Minute); err != nil || got != store.Done {
+			t.Errorf("a key it holds: %v, %v; want Done", got, err)
+		}
+		if got, _, err := s.Begin(ctx, "other", "q-over", a, time.Minute); err != nil || got != store.Started {
+			t.Errorf("another owner: %v, %v; want Started", got, err)
+		}
+	}
+	t.Run("memory", func(t *testing.T) { run(t, newMemory(t, store.MemoryOptions{RecordQuota: quota})) })
+	t.Run("redis", func(t *testing.T) {
+		r, err := store.NewRedisQuota(redistest.Start(t).URL(), "", quota)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		run(t, r)
+	})
+}
+
+// TestMemoryRecordsBounded: records past the store's bytes are evicted
+// and counted, and the store never holds much more than its bound.
+func TestMemoryRecordsBounded(t *testing.T) {
+	const bound = 256 << 10
+	m := newMemory(t, store.MemoryOptions{MaxRecordBytes: bound, RecordQuota: 1 << 20})
+	ctx := context.Background()
+	body := bytes.Repeat([]byte("x"), 1200) // a record as large as a created experiment's
+	a := sha256.Sum256([]byte("a"))
+	const n = 2000 // about 3 MB of records
+	for i := range n {
+		key := "k" + strconv.Itoa(i)
+		if _, _, err := m.Begin(ctx, "o", key, a, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Finish(ctx, "o", key, a, store.Record{Status: 201, Body: body}, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	poll.Until(t, 5*time.Second, "the store to evict down to its bound", func() bool {
+		return m.Stats().Bytes <= bound
+	})
+	st := m.Stats()
+	if st.Evicted < n/2 || st.Records > n/4 {
+		t.Errorf("%+v after %d records of about 1.5 KB under a bound of %d bytes, want most evicted", st, n, bound)
+	}
+}
+
+// TestMemoryRecordsExpireBySelf: records that lapse leave the store
+// without any further call to it: no sweep waits for a request.
+func TestMemoryRecordsExpireBySelf(t *testing.T) {
+	m := newMemory(t, store.MemoryOptions{RecordQuota: 100})
+	ctx := context.Background()
+	a := sha256.Sum256([]byte("a"))
+	for i := range 100 {
+		if _, _, err := m.Begin(ctx, "o", "k"+strconv.Itoa(i), a, 50*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := m.Stats().Records; got != 100 {
+		t.Fatalf("%d records, want 100", got)
+	}
+	poll.Until(t, 10*time.Second, "the lapsed claims to leave the store", func() bool {
+		return m.Stats().Records == 0
+	})
+	// Their owner's count went with them: its quota is whole again.
+	for i := range 100 {
+		if got, _, _ := m.Begin(ctx, "o", "again"+strconv.Itoa(i), a, time.Minute); got != store.Started {
+			t.Fatalf("claim %d after the others lapsed: %v", i, got)
+		}
 	}
 }

@@ -25,8 +25,9 @@ type Server struct {
 // URL is the server's URL for -redis, database 0.
 func (s *Server) URL() string { return "redis://" + s.Addr + "/0" }
 
-// Start starts redis-server until t ends.
-func Start(t testing.TB) *Server {
+// Start starts redis-server until t ends, with the extra arguments args
+// (e.g. "--requirepass", "secret").
+func Start(t testing.TB, args ...string) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -38,8 +39,8 @@ func Start(t testing.TB) *Server {
 			t.Fatal(err)
 		}
 		s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port)}
-		s.cmd = exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-			"--save", "", "--appendonly", "no", "--protected-mode", "no", "--dir", t.TempDir())
+		s.cmd = exec.Command(bin, append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+			"--save", "", "--appendonly", "no", "--protected-mode", "no", "--dir", t.TempDir()}, args...)...)
 		out, err := s.cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
