@@ -2,7 +2,9 @@
 // processes: it starts a program whose listeners bind port 0, learns the
 // bound addresses from the LISTEN lines the program prints on standard
 // output (the gateway prints its public address first and its admin
-// listener on a later line), measures the process (CPU time, peak resident
+// listener on a later line), or, for a program of another project (Redis,
+// HAProxy) told its address, from that address accepting connections
+// (StartServing), measures the process (CPU time, peak resident
 // memory) from /proc, and stops it gracefully.
 //
 // It also holds the one description of the project's processes: the mock
@@ -21,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -76,24 +79,10 @@ type Proc struct {
 // When ctx is done the process gets SIGTERM, then SIGKILL after DefaultGrace:
 // ctx bounds the life of the process, not only its start.
 func Start(ctx context.Context, bin string, args []string, stderr io.Writer) (*Proc, error) {
-	tail := &tailBuffer{max: 8 << 10}
-	var errw io.Writer = tail
-	if stderr != nil {
-		errw = io.MultiWriter(tail, stderr)
-	}
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Stderr = errw
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = DefaultGrace
-	setParentDeathSignal(cmd)
-	out, err := cmd.StdoutPipe()
+	p, out, err := spawn(ctx, bin, args, nil, stderr)
 	if err != nil {
-		return nil, fmt.Errorf("start %s: %w", bin, err)
+		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", bin, err)
-	}
-	p := &Proc{Cmd: cmd, done: make(chan struct{}), stderr: tail, later: map[string]string{}, changed: make(chan struct{})}
 
 	// One goroutine reads standard output: the first LISTEN line goes to
 	// lines, everything after is drained so the program never blocks on a
@@ -117,10 +106,6 @@ func Start(ctx context.Context, bin string, args []string, stderr io.Writer) (*P
 		// Draining the rest keeps a chatty program from blocking.
 		_, _ = io.Copy(io.Discard, out)
 	}()
-	go func() {
-		p.waitErr = cmd.Wait()
-		close(p.done)
-	}()
 
 	timer := time.NewTimer(StartTimeout)
 	defer timer.Stop()
@@ -134,14 +119,93 @@ func Start(ctx context.Context, bin string, args []string, stderr io.Writer) (*P
 		p.Addrs = addrs
 		return p, nil
 	case <-p.done:
-		return nil, fmt.Errorf("start %s: exited before listening (%v)%s", bin, p.waitErr, tail.quote())
+		return nil, fmt.Errorf("start %s: exited before listening (%v)%s", bin, p.waitErr, p.stderr.quote())
 	case <-timer.C:
 		p.kill()
-		return nil, fmt.Errorf("start %s: no LISTEN line within %v%s", bin, StartTimeout, tail.quote())
+		return nil, fmt.Errorf("start %s: no LISTEN line within %v%s", bin, StartTimeout, p.stderr.quote())
 	case <-ctx.Done():
 		p.kill()
 		return nil, fmt.Errorf("start %s: %w", bin, ctx.Err())
 	}
+}
+
+// StartServing runs a program that does not print a LISTEN line (Redis,
+// HAProxy) with args, and with env (NAME=value) added to this process's
+// environment, and waits until addr, where args tell it to listen, accepts
+// TCP connections; the other terms are Start's. The returned Proc's Addrs
+// maps name to addr.
+func StartServing(ctx context.Context, bin string, args, env []string, name, addr string, stderr io.Writer) (*Proc, error) {
+	p, out, err := spawn(ctx, bin, args, env, stderr)
+	if err != nil {
+		return nil, err
+	}
+	// Standard output is drained, so the program never blocks on it.
+	go func() { _, _ = io.Copy(io.Discard, out) }()
+	deadline := time.Now().Add(StartTimeout)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			_ = c.Close()
+			p.Addrs = map[string]string{name: addr}
+			return p, nil
+		}
+		select {
+		case <-p.done:
+			return nil, fmt.Errorf("start %s: exited before listening on %s (%v)%s", bin, addr, p.waitErr, p.stderr.quote())
+		case <-ctx.Done():
+			p.kill()
+			return nil, fmt.Errorf("start %s: %w", bin, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			p.kill()
+			return nil, fmt.Errorf("start %s: not listening on %s within %v%s", bin, addr, StartTimeout, p.stderr.quote())
+		}
+	}
+}
+
+// FreeAddr returns a 127.0.0.1 address whose port was free a moment ago,
+// for a program that cannot bind port 0 and tell which it got. Another
+// process may take it meanwhile: callers retry a start that fails.
+func FreeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("pick a free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// spawn starts bin with args as Start describes, with env added to this
+// process's environment, and returns the Proc (without addresses) and the
+// process's standard output, which the caller must drain.
+func spawn(ctx context.Context, bin string, args, env []string, stderr io.Writer) (*Proc, io.Reader, error) {
+	tail := &tailBuffer{max: 8 << 10}
+	var errw io.Writer = tail
+	if stderr != nil {
+		errw = io.MultiWriter(tail, stderr)
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stderr = errw
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = DefaultGrace
+	setParentDeathSignal(cmd)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	p := &Proc{Cmd: cmd, done: make(chan struct{}), stderr: tail, later: map[string]string{}, changed: make(chan struct{})}
+	go func() {
+		p.waitErr = cmd.Wait()
+		close(p.done)
+	}()
+	return p, out, nil
 }
 
 // ParseListen parses a LISTEN line: "LISTEN name=host:port name=host:port".

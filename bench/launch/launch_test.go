@@ -128,6 +128,53 @@ func TestStartFailures(t *testing.T) {
 	}
 }
 
+// TestStartServing: a program that prints no LISTEN line is up once the
+// address it was told accepts connections; one that exits first is an
+// error in its own words, and one that never listens is not waited for
+// forever.
+func TestStartServing(t *testing.T) {
+	old := StartTimeout
+	StartTimeout = 500 * time.Millisecond
+	defer func() { StartTimeout = old }()
+	addr, err := FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := StartServing(context.Background(), helper(t), []string{"-no-listen", "-a", addr}, nil, "a", addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Addrs["a"] != addr {
+		t.Errorf("Addrs = %v, want a=%s", p.Addrs, addr)
+	}
+	if err := p.Stop(5 * time.Second); err != nil {
+		t.Error(err)
+	}
+
+	tests := []struct {
+		name string
+		args []string
+		want string // a substring of the error
+	}{
+		// An early exit is reported with the program's own words.
+		{"exits before listening", []string{"-exit", "3"}, "failing on purpose"},
+		// A program that listens elsewhere is not waited for forever.
+		{"never listens there", []string{"-no-listen"}, "not listening on " + addr},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := StartServing(context.Background(), helper(t), tc.args, nil, "a", addr, nil)
+			if err == nil {
+				_ = p.Stop(time.Second)
+				t.Fatal("StartServing succeeded, want an error")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q does not mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
 func TestStopKillsAfterGrace(t *testing.T) {
 	p, err := Start(context.Background(), helper(t), []string{"-ignore-term"}, nil)
 	if err != nil {

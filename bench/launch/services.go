@@ -100,13 +100,17 @@ const HostileAuthorization = "Bearer " + HostileToken
 // tokensFile is the tokens file of Token and HostileToken: each SHA-256,
 // as the gateway wants it, is that of the secret (printf %s SECRET |
 // sha256sum).
-var tokensFile = "tokens:\n" + tokenEntry("bench", Token) + tokenEntry("hostile", HostileToken)
+var tokensFile = "tokens:\n" + TokenEntry("bench", Token, Unlimited) + TokenEntry("hostile", HostileToken, Unlimited)
 
-// tokenEntry is the entry of a tokens file for the token named name:
-// every project, read-write, and a rate limit no load reaches.
-func tokenEntry(name, secret string) string {
+// Unlimited is a rate of TokenEntry that no load reaches.
+const Unlimited = "{limit: 1000000000, per: 1s}"
+
+// TokenEntry is the entry of a gateway's tokens file (under its "tokens:"
+// line) for the token named name whose secret is secret: every project,
+// read-write, and the rate limit rate ("{limit: 10, per: 1s}").
+func TokenEntry(name, secret, rate string) string {
 	return "  - name: " + name + "\n    sha256: " + sha256Hex(secret) +
-		"\n    projects: all\n    access: read-write\n    rate: {limit: 1000000000, per: 1s}\n"
+		"\n    projects: all\n    access: read-write\n    rate: " + rate + "\n"
 }
 
 func sha256Hex(s string) string {
