@@ -1,0 +1,316 @@
+// Package fleet runs a fleet of Fanout gateways on loopback as an operator
+// runs one: a redis-server that the replicas share (-redis), the mock
+// backends, N gateway replicas, and HAProxy in front of them with the
+// repository's deploy/haproxy/haproxy.cfg, the file that is shipped.
+// `bench fleet` (make fleet) and the fleet's test start it through Start,
+// so the configuration that the test proves is the one users run.
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"fanout/bench/launch"
+)
+
+// DefaultReplicas is the number of gateways of a fleet (make fleet's FLEET).
+const DefaultReplicas = 3
+
+// DefaultDrainDelay is each replica's -drain-delay: HAProxy's checks (every
+// 500ms, every 200ms while a state changes, two failures) take a draining
+// replica out within about 700ms, so 2s leaves room on a busy machine.
+const DefaultDrainDelay = 2 * time.Second
+
+// ConfigFile is the HAProxy configuration, relative to the repository's
+// root.
+const ConfigFile = "deploy/haproxy/haproxy.cfg"
+
+// AddrEnv is the environment variable that ConfigFile's bind line expands.
+const AddrEnv = "FANOUT_LB_ADDR"
+
+// Options describe a fleet. The zero value is a fleet of DefaultReplicas
+// on free ports, with launch's bench tokens.
+type Options struct {
+	// Replicas is the number of gateways (DefaultReplicas if 0).
+	Replicas int
+	// Addr is HAProxy's public address (a free 127.0.0.1 port if empty).
+	Addr string
+	// Tokens are the entries of the gateways' tokens file
+	// (launch.TokenEntry). None: launch's bench tokens.
+	Tokens []string
+	// DrainDelay is each gateway's -drain-delay (DefaultDrainDelay if 0).
+	DrainDelay time.Duration
+	// Logs receives every process's standard error. If nil, it is
+	// discarded (each start error still quotes the end of it).
+	Logs io.Writer
+	// Progress, if not nil, is told of each step as it starts.
+	Progress func(step string)
+}
+
+// Fleet is a running fleet. Close stops it.
+type Fleet struct {
+	// Redis, Mocks and HAProxy are the fleet's shared processes.
+	Redis, Mocks, HAProxy *launch.Proc
+	// Gateways are the replicas, in the order of their server lines
+	// (gw1, gw2, ...).
+	Gateways []*launch.Proc
+
+	dir        string // holds the tokens file and HAProxy's server lines
+	drainDelay time.Duration
+}
+
+// Binary returns the path of the program name (haproxy, redis-server), or
+// an error that says how to install it: a fleet cannot run without it.
+// Debian installs haproxy in /usr/sbin, which a user's PATH often lacks,
+// so the sbin directories are tried after PATH.
+func Binary(name string) (string, error) {
+	bin, err := exec.LookPath(name)
+	if err == nil {
+		return bin, nil
+	}
+	for _, dir := range []string{"/usr/local/sbin", "/usr/sbin"} {
+		if st, serr := os.Stat(filepath.Join(dir, name)); serr == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return filepath.Join(dir, name), nil
+		}
+	}
+	return "", fmt.Errorf("%s not found (%v, nor in /usr/local/sbin or /usr/sbin): install it, e.g. apt-get install -y %s", name, err, name)
+}
+
+// Start builds the gateway and the mock backends and starts the fleet:
+// Redis, the mocks, the replicas (each with -redis, an admin listener and
+// the drain delay), then HAProxy once `haproxy -c` accepts the rendered
+// configuration. It returns when HAProxy listens; a replica counts as up
+// for HAProxy from the start, and its checks confirm it within a second.
+// On an error, whatever was started is stopped. ctx bounds the start and
+// the life of every process.
+func Start(ctx context.Context, o Options) (f *Fleet, err error) {
+	if o.Replicas <= 0 {
+		o.Replicas = DefaultReplicas
+	}
+	if o.DrainDelay <= 0 {
+		o.DrainDelay = DefaultDrainDelay
+	}
+	progress := o.Progress
+	if progress == nil {
+		progress = func(string) {}
+	}
+	haproxy, err := Binary("haproxy")
+	if err != nil {
+		return nil, err
+	}
+	redis, err := Binary("redis-server")
+	if err != nil {
+		return nil, err
+	}
+	root, err := launch.ModuleRoot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	progress("building the gateway and the mock backends")
+	bins, err := launch.Binaries{}.Build(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f = &Fleet{drainDelay: o.DrainDelay}
+	if f.dir, err = os.MkdirTemp("", "fanout-fleet-"); err != nil {
+		return nil, fmt.Errorf("start fleet: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			f = nil
+		}
+	}()
+
+	progress("starting redis-server")
+	f.Redis, err = onFreePort(func(addr string) (*launch.Proc, error) {
+		_, port, _ := net.SplitHostPort(addr)
+		return launch.StartServing(ctx, redis, []string{"--port", port, "--bind", "127.0.0.1",
+			"--save", "", "--appendonly", "no", "--protected-mode", "no", "--dir", f.dir}, nil, "redis", addr, o.Logs)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start fleet: redis-server: %w", err)
+	}
+	progress("starting the mock backends")
+	if f.Mocks, err = launch.StartMocks(ctx, bins.Mocks, nil, o.Logs); err != nil {
+		return nil, fmt.Errorf("start fleet: %w", err)
+	}
+	args := []string{"-redis", "redis://" + f.Redis.Addrs["redis"] + "/0",
+		"-drain-delay", o.DrainDelay.String(), "-log-level", "warn"}
+	if len(o.Tokens) > 0 {
+		tokens := filepath.Join(f.dir, "tokens.yaml")
+		if err := os.WriteFile(tokens, []byte("tokens:\n"+strings.Join(o.Tokens, "")), 0o600); err != nil {
+			return nil, fmt.Errorf("start fleet: tokens file: %w", err)
+		}
+		args = append(args, "-tokens", tokens)
+	}
+	for i := range o.Replicas {
+		progress(fmt.Sprintf("starting gateway %d of %d", i+1, o.Replicas))
+		gw, err := launch.StartGateway(ctx, bins.Gateway, launch.Gateway{Admin: true, Args: args}, f.Mocks, o.Logs)
+		if err != nil {
+			return nil, fmt.Errorf("start fleet: gateway %d: %w", i+1, err)
+		}
+		f.Gateways = append(f.Gateways, gw)
+	}
+	servers, err := f.writeServers()
+	if err != nil {
+		return nil, err
+	}
+
+	progress("starting HAProxy")
+	cfg := filepath.Join(root, ConfigFile)
+	start := func(addr string) (*launch.Proc, error) {
+		env := []string{AddrEnv + "=" + addr}
+		if err := Check(ctx, haproxy, cfg, servers, env); err != nil {
+			return nil, err
+		}
+		// -db: in the foreground, a child of this process, stopped by
+		// SIGTERM like the others.
+		return launch.StartServing(ctx, haproxy, []string{"-db", "-f", cfg, "-f", servers}, env, "haproxy", addr, o.Logs)
+	}
+	if o.Addr != "" {
+		f.HAProxy, err = start(o.Addr)
+	} else {
+		f.HAProxy, err = onFreePort(start)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("start fleet: haproxy: %w", err)
+	}
+	return f, nil
+}
+
+// writeServers writes the second file of HAProxy's configuration (see
+// renderServers) for the fleet's replicas and returns its path.
+func (f *Fleet) writeServers() (string, error) {
+	public := make([]string, len(f.Gateways))
+	admin := make([]string, len(f.Gateways))
+	for i, gw := range f.Gateways {
+		public[i], admin[i] = gw.Addrs["gateway"], gw.Addr("admin")
+	}
+	servers, err := renderServers(public, admin)
+	if err != nil {
+		return "", fmt.Errorf("start fleet: %w", err)
+	}
+	path := filepath.Join(f.dir, "servers.cfg")
+	if err := os.WriteFile(path, []byte(servers), 0o600); err != nil {
+		return "", fmt.Errorf("start fleet: %w", err)
+	}
+	return path, nil
+}
+
+// renderServers renders the second file of HAProxy's configuration: the
+// backend of the replicas, one server line each, with the replica's public
+// address and its admin listener's port for the checks of /readyz. Every
+// other setting of the lines is ConfigFile's default-server.
+func renderServers(public, admin []string) (string, error) {
+	var b strings.Builder
+	b.WriteString("# The replicas of this fleet; written by Fanout's bench/fleet.\nbackend gateways\n")
+	for i := range public {
+		_, port, err := net.SplitHostPort(admin[i])
+		if err != nil {
+			return "", fmt.Errorf("gateway %d: admin address %q: %w", i+1, admin[i], err)
+		}
+		fmt.Fprintf(&b, "    server gw%d %s check port %s\n", i+1, public[i], port)
+	}
+	return b.String(), nil
+}
+
+// Check runs `haproxy -c` on the configuration cfg plus the server lines
+// servers, with env, and returns HAProxy's complaint as the error.
+func Check(ctx context.Context, haproxy, cfg, servers string, env []string) error {
+	cmd := exec.CommandContext(ctx, haproxy, "-c", "-f", cfg, "-f", servers)
+	cmd.Env = append(os.Environ(), env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("haproxy -c -f %s -f %s: %w: %s", cfg, servers, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// onFreePort starts a program that must be told its port (Redis, HAProxy)
+// on a free one, and tries another if the port was taken meanwhile.
+func onFreePort(start func(addr string) (*launch.Proc, error)) (*launch.Proc, error) {
+	var errs []error
+	for range 3 {
+		addr, err := launch.FreeAddr()
+		if err != nil {
+			return nil, err
+		}
+		p, err := start(addr)
+		if err == nil {
+			return p, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, errors.Join(errs...)
+}
+
+// URL is the fleet's public URL, HAProxy's.
+func (f *Fleet) URL() string { return "http://" + f.HAProxy.Addrs["haproxy"] }
+
+// Close stops HAProxy, the replicas, the mocks and Redis, in that order,
+// the replicas all at once (each drains for its delay), and removes
+// the fleet's files. A replica the caller already stopped or killed is not
+// an error of Close; any other failed stop is.
+func (f *Fleet) Close() error {
+	var (
+		mu   sync.Mutex
+		errs []error
+	)
+	stop := func(p *launch.Proc, grace time.Duration) {
+		if p == nil {
+			return
+		}
+		select {
+		case <-p.Done():
+			return // stopped by the caller (a test's SIGTERM or kill -9)
+		default:
+		}
+		if err := p.Stop(grace); err != nil {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		}
+	}
+	if f.HAProxy != nil {
+		// SIGTERM is HAProxy's hard stop, and it ends by the signal
+		// itself: that is its normal end, not a failure.
+		if err := f.HAProxy.Stop(launch.DefaultGrace); err != nil && !endedBy(f.HAProxy, syscall.SIGTERM) {
+			errs = append(errs, err)
+		}
+	}
+	// The replicas stop at once, so their drain delays overlap; each gets
+	// its drain delay and the gateway's default grace period on top.
+	var wg sync.WaitGroup
+	for _, gw := range f.Gateways {
+		wg.Go(func() { stop(gw, f.drainDelay+launch.DefaultGrace+10*time.Second) })
+	}
+	wg.Wait()
+	stop(f.Mocks, launch.DefaultGrace)
+	stop(f.Redis, launch.DefaultGrace)
+	if f.dir != "" {
+		if err := os.RemoveAll(f.dir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// endedBy reports whether p has exited because of the signal sig.
+func endedBy(p *launch.Proc, sig syscall.Signal) bool {
+	ps := p.Cmd.ProcessState
+	if ps == nil {
+		return false
+	}
+	ws, ok := ps.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && ws.Signal() == sig
+}
