@@ -15,7 +15,7 @@ TEST_EXTRA ?= $(GO) run ./bench -quick -quiet -out $${TMPDIR:-/tmp}/fanout-bench
 GATEWAY_FLAGS ?=
 MOCK_FLAGS ?=
 
-.PHONY: all build test allocs vet run clean demo stage bench bench-quick fuzz lint-spec
+.PHONY: all build test allocs vet run clean demo stage fleet bench bench-quick fuzz lint-spec
 
 all: build
 
@@ -123,6 +123,17 @@ STAGE_FLAGS ?=
 stage:
 	$(GO) build -o $(BIN)/bench ./bench
 	$(BIN)/bench stage $(STAGE_FLAGS)
+
+# A fleet on loopback: Redis, the mock backends, FLEET gateway replicas and
+# HAProxy with deploy/haproxy/haproxy.cfg in front; prints the URL and a
+# token, and Ctrl-C stops everything. Built, then run, as stage is.
+# make fleet FLEET=2 FLEET_FLAGS="-addr 127.0.0.1:8000"; see bin/bench fleet -h.
+FLEET ?= 3
+FLEET_FLAGS ?=
+
+fleet:
+	$(GO) build -o $(BIN)/bench ./bench
+	$(BIN)/bench fleet -replicas $(FLEET) $(FLEET_FLAGS)
 
 # The benchmark suite (about 14 minutes on 2 cores): builds the gateway and the
 # mocks, runs scenarios/{talk,tail,pool-vs-async,slow-backend,hedging,hot-keys,dead-backend,overload,hostile,capacity,soak}.yaml

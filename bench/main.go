@@ -42,6 +42,7 @@ Usage:
                                    an interrupted one too (bench report -h)
   bench demo [flags] [ACT ...]     the talk-style demo (bench demo -h)
   bench stage [flags]              a live dashboard for talks, in the browser (bench stage -h)
+  bench fleet [flags]              gateway replicas behind HAProxy, sharing Redis (bench fleet -h)
 
 A SCENARIO is a YAML file (my.yaml) or a name under -scenarios (talk or
 talk.yaml), found from any directory of the repository.
@@ -87,6 +88,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return runDemo(args[1:], stdout, stderr)
 		case "stage":
 			return runStage(args[1:], stdout, stderr)
+		case "fleet":
+			return runFleet(args[1:], stdout, stderr)
 		}
 	}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
@@ -456,4 +459,22 @@ Example:
 		fmt.Fprintf(stdout, "the run was interrupted: its report holds the %d %s that finished\n", len(s.Runs), steps)
 	}
 	return 0
+}
+
+// parseFlags parses args with fs, the flags of a subcommand that takes no
+// arguments (stage, fleet), whose output is stderr. It returns -1 when the
+// command may run, else its exit code: 0 after -h, 2 for a bad flag or an
+// argument, said on fs's output.
+func parseFlags(fs *flag.FlagSet, args []string) int {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "%s: unexpected arguments: %s (see bench %s -h)\n", fs.Name(), strings.Join(fs.Args(), " "), fs.Name())
+		return 2
+	}
+	return -1
 }

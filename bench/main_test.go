@@ -576,6 +576,18 @@ func TestReadmeListsThePrerequisites(t *testing.T) {
 	}
 }
 
+func TestFleetUsage(t *testing.T) {
+	checkUsage(t, "fleet", []usageCase{
+		{[]string{"-h"}, 0, "Examples:"},               // help with examples
+		{[]string{"-h"}, 0, "-addr HOST:PORT"},         // help lists the flags too
+		{[]string{"-replicas", "0"}, 2, "-replicas 0"}, // checked before anything starts
+		{[]string{"-rate", "0"}, 2, "-rate 0"},
+		{[]string{"-drain-delay", "0s"}, 2, "-drain-delay 0s"},
+		{[]string{"three"}, 2, "unexpected arguments: three"},
+		{[]string{"-bogus"}, 2, "flag provided but not defined"},
+	})
+}
+
 func TestStageUsage(t *testing.T) {
 	checkUsage(t, "stage", []usageCase{
 		{[]string{"-h"}, 0, "Examples:"},                        // help with examples
@@ -597,10 +609,74 @@ func TestMakeStageInterrupt(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the bench binary and starts the stage")
 	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	open := regexp.MustCompile(`^stage: open (http://\S+) \(gateway at (\S+)\)`)
+	// The processes: the gateway and the mocks.
+	m := makeUntilCtrlC(t, "stage", open, 2, func(m []string, _ string) {
+		resp, err := client.Get(m[1])
+		if err != nil {
+			t.Fatalf("GET %s: %v", m[1], err)
+		}
+		resp.Body.Close()
+	}, "STAGE_FLAGS=-rate 5")
+	for _, u := range []string{m[1], "http://" + m[2] + "/"} {
+		if resp, err := client.Get(u); err == nil {
+			resp.Body.Close()
+			t.Errorf("%s still answers after Ctrl-C", u)
+		}
+	}
+}
+
+// TestMakeFleetInterrupt runs `make fleet` as a terminal would: it prints
+// the fleet's URL and a token, a GET with them through HAProxy is served,
+// and Ctrl-C stops every process of the fleet.
+func TestMakeFleetInterrupt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the bench binary and starts a fleet")
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	ready := regexp.MustCompile(`^fleet: Ctrl-C stops everything`)
+	var url string
+	// The processes: Redis, the mocks, two gateways and HAProxy.
+	makeUntilCtrlC(t, "fleet", ready, 5, func(_ []string, stdout string) {
+		lb := regexp.MustCompile(`(?m)^fleet: 2 gateways behind HAProxy at (http://\S+)`).FindStringSubmatch(stdout)
+		token := regexp.MustCompile(`(?m)^export FANOUT_TOKEN=(\S+)$`).FindStringSubmatch(stdout)
+		if lb == nil || token == nil {
+			t.Fatalf("make fleet printed no URL or no token:\n%s", stdout)
+		}
+		url = lb[1] + "/v2/experiments/42/results"
+		req, err := http.NewRequest(http.MethodGet, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token[1])
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s with the printed token: %s, want 200 OK", url, resp.Status)
+		}
+	}, "FLEET=2", "FLEET_FLAGS=-drain-delay 500ms")
+	if resp, err := client.Get(url); err == nil {
+		resp.Body.Close()
+		t.Errorf("%s still answers after Ctrl-C", url)
+	}
+}
+
+// makeUntilCtrlC runs `make target vars...` as a terminal would, waits for
+// the line of standard output that ready matches, checks that the bench
+// binary runs at least procs processes, calls up with the line's
+// submatches and the standard output so far, then presses Ctrl-C (SIGINT to the whole process group): make
+// must end within 30 s, the command must say "TARGET: stopping", and no
+// process it started may be left. It returns the submatches.
+func makeUntilCtrlC(t *testing.T, target string, ready *regexp.Regexp, procs int, up func(m []string, stdout string), vars ...string) []string {
+	t.Helper()
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Skip("no make on this machine")
 	}
-	cmd := exec.Command("make", "--no-print-directory", "-C", "..", "stage", "BIN="+t.TempDir(), "STAGE_FLAGS=-rate 5")
+	cmd := exec.Command("make", append([]string{"--no-print-directory", "-C", "..", target, "BIN=" + t.TempDir()}, vars...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -613,6 +689,7 @@ func TestMakeStageInterrupt(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	lines := make(chan string, 16)
+	var stdout strings.Builder
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
@@ -624,59 +701,47 @@ func TestMakeStageInterrupt(t *testing.T) {
 	interrupt := func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT) }
 	defer func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }()
 
-	open := regexp.MustCompile(`^stage: open (http://\S+) \(gateway at (\S+)\)`)
-	var page, gateway string
+	var m []string
 	timeout := time.After(2 * time.Minute)
-	for page == "" {
+	for m == nil {
 		select {
 		case l, ok := <-lines:
 			if !ok {
-				t.Fatalf("make stage ended before the page was up:\n%s", stderr.String())
+				t.Fatalf("make %s ended before it was up:\n%s", target, stderr.String())
 			}
-			if m := open.FindStringSubmatch(l); m != nil {
-				page, gateway = m[1], m[2]
-			}
+			stdout.WriteString(l + "\n")
+			m = ready.FindStringSubmatch(l)
 		case <-timeout:
 			interrupt()
-			t.Fatalf("no page within 2 minutes:\n%s", stderr.String())
+			t.Fatalf("make %s not up within 2 minutes:\n%s", target, stderr.String())
 		}
 	}
-	client := &http.Client{Timeout: 5 * time.Second}
-	resp, err := client.Get(page)
-	if err != nil {
-		t.Fatalf("GET %s: %v", page, err)
-	}
-	resp.Body.Close()
-	// The processes the stage started: the gateway and the mocks, children
-	// of the bench binary, itself a child of make.
+	// The processes the command started: children of the bench binary,
+	// itself a child of make.
 	var started []int
 	for _, parent := range childrenOf(cmd.Process.Pid) {
 		started = append(started, childrenOf(parent)...)
 	}
-	if len(started) < 2 {
-		t.Errorf("the stage runs %d processes (%v), want the mocks and a gateway", len(started), started)
+	if len(started) < procs {
+		t.Errorf("make %s runs %d processes (%v), want %d", target, len(started), started, procs)
 	}
+	up(m, stdout.String())
 
 	interrupt()
 	select {
 	case <-done:
 	case <-time.After(30 * time.Second):
-		t.Fatalf("make stage still runs 30 s after Ctrl-C:\n%s", stderr.String())
+		t.Fatalf("make %s still runs 30 s after Ctrl-C:\n%s", target, stderr.String())
 	}
-	if !strings.Contains(stderr.String(), "stage: stopping") {
-		t.Errorf("the stage did not say it stopped:\n%s", stderr.String())
-	}
-	for _, u := range []string{page, "http://" + gateway + "/"} {
-		if resp, err := client.Get(u); err == nil {
-			resp.Body.Close()
-			t.Errorf("%s still answers after Ctrl-C", u)
-		}
+	if !strings.Contains(stderr.String(), target+": stopping") {
+		t.Errorf("make %s did not say it stopped:\n%s", target, stderr.String())
 	}
 	for _, pid := range started {
 		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
-			t.Errorf("process %d the stage started still runs after Ctrl-C", pid)
+			t.Errorf("process %d that make %s started still runs after Ctrl-C", pid, target)
 		}
 	}
+	return m
 }
 
 // childrenOf lists the child processes of pid (Linux's /proc; none

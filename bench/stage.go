@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -95,15 +94,8 @@ func parseStage(args []string, stderr io.Writer) (*stage.Options, int) {
 	verbose := fs.Bool("v", false, "copy the gateway's and mocks' logs to standard error")
 	fs.StringVar(&o.Bins.Gateway, "gateway-bin", "", "use this gateway `binary` instead of building ./gateway")
 	fs.StringVar(&o.Bins.Mocks, "mocks-bin", "", "use this mock backends `binary` instead of building ./mockbackends")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, 0
-		}
-		return nil, 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "stage: unexpected arguments: %s (see bench stage -h)\n", strings.Join(fs.Args(), " "))
-		return nil, 2
+	if code := parseFlags(fs, args); code >= 0 {
+		return nil, code
 	}
 	if *verbose {
 		o.Logs = stderr

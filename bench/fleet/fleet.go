@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -275,16 +276,20 @@ func (f *Fleet) Close() error {
 			return // stopped by the caller (a test's SIGTERM or kill -9)
 		default:
 		}
-		if err := p.Stop(grace); err != nil {
+		// A process whose context ended was sent SIGTERM by it already
+		// (the owner of ctx asked everything to stop): Stop then reports
+		// the context's end, which is no failure of the process.
+		if err := p.Stop(grace); err != nil && !errors.Is(err, context.Canceled) {
 			mu.Lock()
 			errs = append(errs, err)
 			mu.Unlock()
 		}
 	}
 	if f.HAProxy != nil {
-		// SIGTERM is HAProxy's hard stop, and it ends by the signal
-		// itself: that is its normal end, not a failure.
-		if err := f.HAProxy.Stop(launch.DefaultGrace); err != nil && !endedBy(f.HAProxy, syscall.SIGTERM) {
+		// SIGTERM and SIGINT (Ctrl-C, which a terminal sends to every
+		// process of the fleet) are HAProxy's hard stop, and it ends by
+		// the signal itself: that is its normal end, not a failure.
+		if err := f.HAProxy.Stop(launch.DefaultGrace); err != nil && !endedBy(f.HAProxy, syscall.SIGTERM, syscall.SIGINT) {
 			errs = append(errs, err)
 		}
 	}
@@ -305,12 +310,12 @@ func (f *Fleet) Close() error {
 	return errors.Join(errs...)
 }
 
-// endedBy reports whether p has exited because of the signal sig.
-func endedBy(p *launch.Proc, sig syscall.Signal) bool {
+// endedBy reports whether p has exited because of one of the signals sigs.
+func endedBy(p *launch.Proc, sigs ...syscall.Signal) bool {
 	ps := p.Cmd.ProcessState
 	if ps == nil {
 		return false
 	}
 	ws, ok := ps.Sys().(syscall.WaitStatus)
-	return ok && ws.Signaled() && ws.Signal() == sig
+	return ok && ws.Signaled() && slices.Contains(sigs, ws.Signal())
 }
