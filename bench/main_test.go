@@ -612,7 +612,7 @@ func TestMakeStageInterrupt(t *testing.T) {
 	client := &http.Client{Timeout: 5 * time.Second}
 	open := regexp.MustCompile(`^stage: open (http://\S+) \(gateway at (\S+)\)`)
 	// The processes: the gateway and the mocks.
-	m := makeUntilCtrlC(t, "stage", open, 2, func(m []string, _ string) {
+	m, _ := makeUntilCtrlC(t, "stage", open, 2, func(m []string, _ string) {
 		resp, err := client.Get(m[1])
 		if err != nil {
 			t.Fatalf("GET %s: %v", m[1], err)
@@ -629,7 +629,7 @@ func TestMakeStageInterrupt(t *testing.T) {
 
 // TestMakeFleetInterrupt runs `make fleet` as a terminal would: it prints
 // the fleet's URL and a token, a GET with them through HAProxy is served,
-// and Ctrl-C stops every process of the fleet.
+// and Ctrl-C stops every process of the fleet, cleanly.
 func TestMakeFleetInterrupt(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the bench binary and starts a fleet")
@@ -638,7 +638,7 @@ func TestMakeFleetInterrupt(t *testing.T) {
 	ready := regexp.MustCompile(`^fleet: Ctrl-C stops everything`)
 	var url string
 	// The processes: Redis, the mocks, two gateways and HAProxy.
-	makeUntilCtrlC(t, "fleet", ready, 5, func(_ []string, stdout string) {
+	_, stderr := makeUntilCtrlC(t, "fleet", ready, 5, func(_ []string, stdout string) {
 		lb := regexp.MustCompile(`(?m)^fleet: 2 gateways behind HAProxy at (http://\S+)`).FindStringSubmatch(stdout)
 		token := regexp.MustCompile(`(?m)^export FANOUT_TOKEN=(\S+)$`).FindStringSubmatch(stdout)
 		if lb == nil || token == nil {
@@ -659,6 +659,11 @@ func TestMakeFleetInterrupt(t *testing.T) {
 			t.Errorf("GET %s with the printed token: %s, want 200 OK", url, resp.Status)
 		}
 	}, "FLEET=2", "FLEET_FLAGS=-drain-delay 500ms")
+	// Ctrl-C reaches every process of the fleet at once: each ending so is
+	// a clean stop, not a failure to report.
+	if strings.Contains(stderr, "fleet: stop ") {
+		t.Errorf("make fleet reports a failed stop after Ctrl-C:\n%s", stderr)
+	}
 	if resp, err := client.Get(url); err == nil {
 		resp.Body.Close()
 		t.Errorf("%s still answers after Ctrl-C", url)
@@ -670,8 +675,9 @@ func TestMakeFleetInterrupt(t *testing.T) {
 // binary runs at least procs processes, calls up with the line's
 // submatches and the standard output so far, then presses Ctrl-C (SIGINT to the whole process group): make
 // must end within 30 s, the command must say "TARGET: stopping", and no
-// process it started may be left. It returns the submatches.
-func makeUntilCtrlC(t *testing.T, target string, ready *regexp.Regexp, procs int, up func(m []string, stdout string), vars ...string) []string {
+// process it started may be left. It returns the submatches and what make
+// wrote on standard error.
+func makeUntilCtrlC(t *testing.T, target string, ready *regexp.Regexp, procs int, up func(m []string, stdout string), vars ...string) ([]string, string) {
 	t.Helper()
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Skip("no make on this machine")
@@ -741,7 +747,7 @@ func makeUntilCtrlC(t *testing.T, target string, ready *regexp.Regexp, procs int
 			t.Errorf("process %d that make %s started still runs after Ctrl-C", pid, target)
 		}
 	}
-	return m
+	return m, stderr.String()
 }
 
 // childrenOf lists the child processes of pid (Linux's /proc; none
