@@ -392,7 +392,7 @@ func (s *Server) storeMetrics() {
 	}
 	s.metrics.Gauge("fanout_idempotency_records", "", func() float64 { return float64(m.Stats().Records) })
 	s.metrics.Gauge("fanout_idempotency_record_bytes", "", func() float64 { return float64(m.Stats().Bytes) })
-	s.metrics.Gauge("fanout_idempotency_records_evicted", "", func() float64 { return float64(m.Stats().Evicted) })
+	s.metrics.CounterFunc("fanout_idempotency_records_evicted_total", "", func() float64 { return float64(m.Stats().Evicted) })
 }
 
 // Handler returns the request handler, for tests and in-memory listeners.
