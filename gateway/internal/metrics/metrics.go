@@ -45,17 +45,24 @@ type Metrics struct {
 
 	mu     sync.Mutex
 	errors map[string]*vm.Counter
+	store  *vm.Counter
 }
 
-// New returns an empty set of metrics with the request in-flight gauge.
+// New returns an empty set of metrics with the request in-flight gauge,
+// the error counters by kind and the store's error counter.
 func New() *Metrics {
 	m := &Metrics{set: vm.NewSet(), errors: map[string]*vm.Counter{}}
 	m.set.NewGauge("fanout_requests_in_flight", func() float64 { return float64(m.inFlight.Load()) })
 	for _, k := range []string{KindInvalidRequest, KindNotFound, KindBadGateway, KindTimeout, KindUnavailable, KindPartial, KindInternal, KindClientGone} {
 		m.errors[k] = m.set.NewCounter(fmt.Sprintf(`fanout_errors_total{kind=%q}`, k))
 	}
+	m.store = m.set.NewCounter("fanout_store_errors_total")
 	return m
 }
+
+// StoreError counts one failed operation on the shared store (a rate
+// limit check, or an idempotency record's claim, release or save).
+func (m *Metrics) StoreError() { m.store.Inc() }
 
 // Begin counts a request in flight; End counts it out.
 func (m *Metrics) Begin() { m.inFlight.Add(1) }

@@ -3,12 +3,15 @@ package server_test
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
 	"fanout/gateway/internal/config"
+	"fanout/gateway/internal/problem"
+	"fanout/gateway/internal/store/redistest"
 )
 
 // scrapeAll serves a gateway with every policy that has metrics on
@@ -50,5 +53,36 @@ func TestMetricsLint(t *testing.T) {
 	}
 	if len(fams) < 60 {
 		t.Errorf("/metrics has %d families, want the gateway's and the runtime's", len(fams))
+	}
+}
+
+// TestMetricsDeadline: /metrics carries the request deadline, the
+// yardstick of the p99 alert, as set.
+func TestMetricsDeadline(t *testing.T) {
+	g, _ := withFake(t, gatewayOptions{deadline: 750 * time.Millisecond})
+	if body := g.admin(t, "/metrics").body; !bytes.Contains(body, []byte("\nfanout_request_deadline_seconds 0.75\n")) {
+		t.Error("/metrics lacks fanout_request_deadline_seconds 0.75")
+	}
+}
+
+// TestMetricsStoreErrors: a request that the gateway cannot check against
+// a Redis that is gone is answered 503 and counted as a store error.
+func TestMetricsStoreErrors(t *testing.T) {
+	rs := redistest.Start(t)
+	g, _ := withFake(t, gatewayOptions{redis: rs.URL()})
+	if r := g.get(t, "/v2/experiments/42"); r.status != 200 {
+		t.Fatalf("with redis: %d %s", r.status, r.body)
+	}
+	if body := g.admin(t, "/metrics").body; !bytes.Contains(body, []byte("\nfanout_store_errors_total 0\n")) {
+		t.Errorf("/metrics lacks fanout_store_errors_total 0 while Redis answers")
+	}
+	rs.Stop()
+	for range 2 {
+		if p := checkProblem(t, g.get(t, "/v2/experiments/42"), 503); p.Type != problem.TypeStoreUnavailable {
+			t.Errorf("type %q", p.Type)
+		}
+	}
+	if body := g.admin(t, "/metrics").body; !bytes.Contains(body, []byte("\nfanout_store_errors_total 2\n")) {
+		t.Errorf("/metrics lacks fanout_store_errors_total 2 after two requests without Redis")
 	}
 }

@@ -112,7 +112,8 @@ func (s *Server) guard(st *state, d fanout.Doer) fanout.Doer {
 
 // resilienceMetrics registers the gauges and counters of the policies
 // that are on: breaker states and transitions per backend, requests shed
-// and the current limit, retries sent and refused.
+// and the current limit, hedges and retries refused by their budgets,
+// retries sent.
 func (s *Server) resilienceMetrics() {
 	if s.breakers != nil {
 		for _, name := range s.backends.Names() {
@@ -138,6 +139,8 @@ func (s *Server) resilienceMetrics() {
 				func() float64 { return float64(s.limiter.Shed(p)) })
 		}
 	}
+	// The budget is process-wide, so its refusals are one series.
+	s.metrics.CounterFunc("fanout_hedges_denied_total", "", func() float64 { return float64(s.hedgeBudget.Denied()) })
 	if s.retry != nil {
 		s.metrics.CounterFunc("fanout_retries_total", "", func() float64 { return float64(s.retry.Retries()) })
 		s.metrics.CounterFunc("fanout_retries_denied_total", "", func() float64 { return float64(s.retry.Denied()) })

@@ -273,6 +273,9 @@ func New(cfg Config) (*Server, error) {
 			return float64(cfg.Backends.InFlight(name))
 		})
 	}
+	// The deadline is the yardstick of the latency alert: a p99 near it
+	// means requests are about to time out.
+	s.metrics.Gauge("fanout_request_deadline_seconds", "", s.deadline.Seconds)
 	s.unrouted = s.metrics.Route("", "unmatched")
 	s.storeMetrics()
 	s.resilienceMetrics()
