@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"fanout/gateway/assembly"
 	"fanout/gateway/internal/config"
@@ -34,7 +35,9 @@ func main() {
 }
 
 // run starts the gateway, prints the LISTEN line on stdout once it serves,
-// and stops it gracefully when ctx is done.
+// reloads its tokens and certificate on SIGHUP, and stops it gracefully
+// when ctx is done: it drains for the drain delay, then shuts down within
+// the grace period.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := config.Parse(args, stderr)
 	if err != nil {
@@ -49,6 +52,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Asked for before the gateway serves, so that a SIGHUP sent as soon
+	// as the LISTEN line appears reloads rather than kills the process
+	// (SIGHUP's default action).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	addr, admin, err := gw.Listen(cfg.Addr, cfg.AdminAddr)
 	if err != nil {
 		return err
@@ -56,8 +65,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if tok := gw.DevToken(); tok != "" {
 		// As Jupyter prints its URL: secure by default, one paste to try.
 		// Before the LISTEN line, so that whoever reads that finds it.
+		scheme := "http"
+		if cfg.TLSCert != "" {
+			scheme = "https"
+		}
 		fmt.Fprintf(stderr, "\nNo -tokens file: this run's development token (every project, read-write) is\n"+
-			"    %s\nTry:\n    curl -H 'Authorization: Bearer %s' http://%s/v2/projects/1\n\n", tok, tok, addr)
+			"    %s\nTry:\n    curl -H 'Authorization: Bearer %s' %s://%s/v2/projects/1\n\n", tok, tok, scheme, addr)
 	}
 	// The gateway line comes first and alone on its line: the bench and
 	// the tests read the first LISTEN line for the public address.
@@ -68,12 +81,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	log.Info("gateway serving", "addr", addr.String(), "mode", cfg.Mode, "pool_size", cfg.PoolSize,
 		"deadline", cfg.Deadline, "backends", strings.Join(gw.Backends().Describe(), " "))
 
-	select {
-	case <-gw.Failed():
-		log.Error("a listener stopped: shutting down")
-	case <-ctx.Done():
-		log.Info("shutting down", "grace", cfg.Grace)
+	if serve(ctx, gw, hup, log) {
+		drain(gw, cfg.DrainDelay, log)
 	}
+	log.Info("shutting down", "grace", cfg.Grace)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.Grace)
 	defer cancel()
 	if err := gw.Shutdown(sctx); err != nil {
@@ -81,4 +92,42 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// serve waits for the end of the run, reloading the gateway on each SIGHUP
+// meanwhile. It reports whether the run ends on the stop signal (true), to
+// drain, or because a listener failed (false), when there is nothing left
+// to drain.
+func serve(ctx context.Context, gw *assembly.Gateway, hup <-chan os.Signal, log *slog.Logger) bool {
+	for {
+		select {
+		case <-gw.Failed():
+			log.Error("a listener stopped: shutting down")
+			return false
+		case <-ctx.Done():
+			return true
+		case <-hup:
+			if err := gw.Reload(); err != nil {
+				log.Error("SIGHUP", "error", err)
+			}
+		}
+	}
+}
+
+// drain makes /readyz answer 503 draining and the public answers carry
+// Connection: close, then waits delay (unless a listener fails first), so
+// that load balancers take the replica out before it stops accepting.
+func drain(gw *assembly.Gateway, delay time.Duration, log *slog.Logger) {
+	gw.Drain()
+	log.Info("draining", "drain_delay", delay)
+	if delay <= 0 {
+		return
+	}
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-gw.Failed():
+		log.Error("a listener stopped while draining")
+	}
 }

@@ -9,6 +9,7 @@ package assembly
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -91,6 +92,11 @@ type Gateway struct {
 	store store.Store
 	// devToken is the secret of the generated development token, if any.
 	devToken string
+	// tokensFile is the tokens file Reload reads again; "": none.
+	tokensFile string
+	// cert is the public listener's certificate; nil: plain HTTP.
+	cert *certificate
+	log  *slog.Logger
 }
 
 // New assembles a gateway from cfg: the embedded document, the executor of
@@ -125,6 +131,13 @@ func New(cfg config.Config, log *slog.Logger) (*Gateway, error) {
 		closeExecutor(exec)
 		return nil, err
 	}
+	var cert *certificate
+	if cfg.TLSCert != "" || cfg.TLSKey != "" {
+		if cert, err = loadCertificate(cfg.TLSCert, cfg.TLSKey); err != nil {
+			closeExecutor(exec)
+			return nil, err
+		}
+	}
 	a, err := newAccess(cfg, log)
 	if err != nil {
 		closeExecutor(exec)
@@ -151,7 +164,14 @@ func New(cfg config.Config, log *slog.Logger) (*Gateway, error) {
 		a.store.Close()
 		return nil, err
 	}
-	return &Gateway{srv: srv, exec: exec, backends: clients, failed: make(chan struct{}), store: a.store, devToken: a.dev}, nil
+	if log == nil {
+		log = slog.Default()
+	}
+	g := &Gateway{srv: srv, exec: exec, backends: clients, failed: make(chan struct{}), store: a.store, devToken: a.dev, cert: cert, log: log}
+	if a.tokens != nil && a.dev == "" {
+		g.tokensFile = cfg.Tokens
+	}
+	return g, nil
 }
 
 // knownBackends refuses a configured backend that no call of the document
@@ -194,14 +214,22 @@ func (g *Gateway) Start(ln, admin net.Listener) {
 	}
 }
 
-// Listen listens on TCP addr for the public API and, unless admin is
-// config.AdminOff, on admin for the operations endpoints, and serves them
-// as Start does. It returns the addresses bound (port 0 picks a free one);
-// the admin one is nil when off.
+// Listen listens on TCP addr for the public API, over TLS when the config
+// names a certificate, and, unless admin is config.AdminOff, on admin for
+// the operations endpoints, and serves them as Start does. It returns the
+// addresses bound (port 0 picks a free one); the admin one is nil when off.
 func (g *Gateway) Listen(addr, admin string) (public, ops net.Addr, err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("listen: %w", err)
+	}
+	if g.cert != nil {
+		// The handshake runs on the connection's first read, in the
+		// server's goroutine for it, under the header timeout that the
+		// connection limit sets: a client that never finishes its
+		// handshake holds a slot no longer than one that never sends
+		// its request line.
+		ln = tls.NewListener(ln, g.cert.config())
 	}
 	var adminLn net.Listener
 	if admin != config.AdminOff {

@@ -48,10 +48,24 @@ type Token struct {
 	Write bool
 	// Rate is the token's limit.
 	Rate Rate
+	// limitKey names the token's rate-limit state: its name and its rate,
+	// built once here so that a request builds nothing.
+	limitKey string
 	// all: every project; else projects lists the ones the token sees.
 	all      bool
 	projects map[int64]struct{}
 	hash     [sha256.Size]byte
+}
+
+// LimitKey is the key of the token's rate-limit state in the store: its
+// name and its rate. A token whose rate a reloaded file changes gets a new
+// key, so the new rate applies at once, from a full burst, instead of
+// waiting for what the old rate spent to be repaid at that old pace (an
+// hour, for a token cut to 1 per hour and raised again).
+func (t *Token) LimitKey() string { return t.limitKey }
+
+func limitKey(name string, r Rate) string {
+	return name + "@" + strconv.Itoa(r.Limit) + "/" + r.Per.String()
 }
 
 // AllProjects reports whether the token sees every project.
@@ -222,6 +236,7 @@ func (e entry) token() (*Token, error) {
 		}
 		t.Rate = *e.Rate
 	}
+	t.limitKey = limitKey(t.Name, t.Rate)
 	return t, nil
 }
 
@@ -259,6 +274,7 @@ func Dev() (*Set, string, error) {
 	}
 	secret := "dev_" + hex.EncodeToString(b)
 	t := &Token{Name: "dev", Write: true, Rate: DefaultRate, all: true, hash: sha256.Sum256([]byte(secret))}
+	t.limitKey = limitKey(t.Name, t.Rate)
 	return &Set{byHash: map[[sha256.Size]byte]*Token{t.hash: t}}, secret, nil
 }
 

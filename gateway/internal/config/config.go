@@ -59,14 +59,23 @@ var DefaultBackends = map[string]string{
 // old name -max-conns stays as an alias); -backend NAME=HOST:PORT sets
 // backends.
 type Config struct {
-	Addr      string                     `yaml:"addr"`
-	AdminAddr string                     `yaml:"admin_addr"` // operations endpoints; "off": none
-	Mode      string                     `yaml:"mode"`
-	PoolSize  int                        `yaml:"pool_size"`
-	Deadline  time.Duration              `yaml:"deadline"` // whole public request
-	Grace     time.Duration              `yaml:"grace"`    // graceful shutdown
-	Backends  map[string]backend.Backend `yaml:"backends"`
-	LogLevel  string                     `yaml:"log_level"` // debug, info, warn, error
+	Addr      string        `yaml:"addr"`
+	AdminAddr string        `yaml:"admin_addr"` // operations endpoints; "off": none
+	Mode      string        `yaml:"mode"`
+	PoolSize  int           `yaml:"pool_size"`
+	Deadline  time.Duration `yaml:"deadline"` // whole public request
+	Grace     time.Duration `yaml:"grace"`    // graceful shutdown
+	// DrainDelay is how long the public listener serves on after SIGTERM,
+	// every answer with Connection: close, while /readyz says draining,
+	// before the grace period starts: time for load balancers to take the
+	// replica out. 0: the grace period starts at once.
+	DrainDelay time.Duration `yaml:"drain_delay"`
+	// TLSCert and TLSKey are the PEM files of the public listener's
+	// certificate and key; both empty: plain HTTP.
+	TLSCert  string                     `yaml:"tls_cert"`
+	TLSKey   string                     `yaml:"tls_key"`
+	Backends map[string]backend.Backend `yaml:"backends"`
+	LogLevel string                     `yaml:"log_level"` // debug, info, warn, error
 	// HedgeBudget is the fraction of hedged calls that may get a
 	// duplicate; 0 turns hedging off.
 	HedgeBudget Ratio `yaml:"hedge_budget"`
@@ -148,10 +157,15 @@ to the backend services with the chosen strategy (-mode).
 Prints "LISTEN gateway=HOST:PORT" on stdout once it serves, then
 "LISTEN admin=HOST:PORT" for the admin listener (/metrics, /readyz, /healthz,
 and /debug/pprof/ with -pprof), unless -admin-addr off; logs go to stderr.
-Stops gracefully on SIGINT or SIGTERM: in-flight requests get -grace to finish;
-those still running then are answered 503 (Connection: close), or 504 (outcome
-unknown) for a create already sent to the backend, their count is logged, and
-the gateway exits 0.
+Stops gracefully on SIGINT or SIGTERM. First it drains: /readyz answers 503
+draining at once, and the public port serves on for -drain-delay, every answer
+with Connection: close, so that load balancers and clients' keep-alive
+connections move to other replicas. Then in-flight requests get -grace to
+finish; those still running then are answered 503 (Connection: close), or 504
+(outcome unknown) for a create already sent to the backend, their count is
+logged, and the gateway exits 0.
+On SIGHUP it reloads the -tokens file and the -tls-cert/-tls-key files; a file
+that does not load leaves the one in use in place, and the log says why.
 
 Examples:
   gateway                                   # defaults: {{.Addr}}, backends on :9101..9104
@@ -161,6 +175,7 @@ Examples:
   gateway -config gateway.yaml -mode blocking   # flags override the file
   gateway -hedge-budget 0                   # no hedged duplicates, whatever x-fanout declares
   gateway -tokens tokens.yaml -redis redis://127.0.0.1:6379/0
+  gateway -tls-cert cert.pem -tls-key key.pem -drain-delay 5s   # HTTPS, behind a balancer
   FANOUT_REDIS_PASSWORD=... gateway -redis redis://10.0.0.5:6379/0   # the password off the command line
 
 Every /v2 request needs "Authorization: Bearer TOKEN". Without -tokens, a
@@ -185,6 +200,9 @@ Config file (YAML, unknown fields are errors; the values shown are the defaults)
   pool_size: {{.PoolSize}}
   deadline: {{.Deadline}}
   grace: {{.Grace}}
+  drain_delay: {{.DrainDelay}}            # serve on after SIGTERM, /readyz 503, Connection: close
+  tls_cert: ""              # PEM FILE of the public listener's certificate; "": plain HTTP
+  tls_key: ""               # PEM FILE of its key; both reloaded on SIGHUP
   log_level: {{.LogLevel}}           # debug | info | warn | error
   hedge_budget: {{.HedgeBudget}}         # duplicates of hedged calls, of their calls; 0 = hedging off
   coalesce: {{.Coalesce}}             # off: no coalescing or caching, whatever x-fanout declares
@@ -271,6 +289,9 @@ func (c *Config) flags(file *string, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.PoolSize, "pool-size", c.PoolSize, "workers of the process-wide pool in -mode pool")
 	fs.DurationVar(&c.Deadline, "deadline", c.Deadline, "deadline of a whole public request")
 	fs.DurationVar(&c.Grace, "grace", c.Grace, "how long in-flight requests may run on after SIGINT/SIGTERM; then they get 503 (504 for a create already sent) and the gateway exits 0")
+	fs.DurationVar(&c.DrainDelay, "drain-delay", c.DrainDelay, "how long the public port serves on after SIGTERM, every answer with Connection: close, while /readyz answers 503 draining, before -grace starts: time for load balancers to take the replica out (e.g. 5s behind one)")
+	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "PEM `FILE` of the certificate (chain) of the public listener, which then serves HTTPS (TLS 1.2 and later); reloaded on SIGHUP; needs -tls-key")
+	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "PEM `FILE` of the private key of -tls-cert; reloaded on SIGHUP")
 	fs.IntVar(&c.MaxConns, "max-backend-conns", c.MaxConns, "maximum connections per backend")
 	// -max-conns was the flag's first name; beside -max-client-conns it
 	// reads as either, so it stays only for the scripts that use it.
@@ -403,6 +424,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("deadline: %s, want more than 0", c.Deadline)
 	case c.Grace < 0:
 		return fmt.Errorf("grace: %s is negative", c.Grace)
+	case c.DrainDelay < 0:
+		return fmt.Errorf("drain_delay: %s is negative", c.DrainDelay)
+	case (c.TLSCert == "") != (c.TLSKey == ""):
+		return errors.New("tls_cert and tls_key: give both, or neither for plain HTTP")
 	case c.MaxConns < 1:
 		return fmt.Errorf("max_conns: %d, want at least 1", c.MaxConns)
 	case c.Options.Timeout < 0:

@@ -50,6 +50,9 @@ func TestInvalid(t *testing.T) {
 		{"backends: {results: {adress: x}}", "adress"}, // unknown nested field
 		{"backends: {results: {addr: nowhere}}", "backends.results.addr"},
 		{"deadline: soon", "soon"},
+		{"drain_delay: -1s", "drain_delay"},
+		{"tls_cert: cert.pem", "tls_key"}, // half a pair
+		{"tls_key: key.pem", "tls_cert"},
 	}
 	for _, c := range cases {
 		cfg, err := Decode([]byte(c.yaml))

@@ -77,11 +77,19 @@ func (s *Server) newAdmin() *http.Server {
 // readinessTimeout bounds the dial of each backend by /readyz.
 const readinessTimeout = time.Second
 
-// readiness answers 200 when every backend accepts connections, else 503
-// with a problem that names the unreachable backends. Their addresses and
-// the causes go to the log, not to the answer: whoever reads /readyz need
-// not learn the internal network.
+// readiness answers 503 draining once the server drains (Drain), without
+// checking the backends: the replica is on its way out whatever their
+// state. Otherwise it answers 200 when every backend accepts connections,
+// else 503 with a problem that names the unreachable backends. Their
+// addresses and the causes go to the log, not to the answer: whoever reads
+// /readyz need not learn the internal network.
 func (s *Server) readiness(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		p := problem.New(problem.TypeNotReady, http.StatusServiceUnavailable, "draining: the gateway is stopping")
+		p.Instance = r.URL.Path
+		writeProblem(w, p)
+		return
+	}
 	c, cancel := context.WithTimeout(r.Context(), readinessTimeout)
 	defer cancel()
 	failed := s.backends.Check(c)
@@ -107,6 +115,11 @@ func (s *Server) readiness(w http.ResponseWriter, r *http.Request) {
 	p := problem.New(problem.TypeNotReady, http.StatusServiceUnavailable, "unreachable backends: "+strings.Join(names, ", "))
 	p.Unreachable = names
 	p.Instance = r.URL.Path
+	writeProblem(w, p)
+}
+
+// writeProblem answers an admin request with p.
+func writeProblem(w http.ResponseWriter, p problem.Problem) {
 	b, _ := json.Marshal(p) // a Problem holds only strings and ints
 	w.Header().Set("Content-Type", problem.ContentType)
 	w.WriteHeader(p.Status)

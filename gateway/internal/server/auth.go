@@ -83,7 +83,7 @@ func (s *Server) authenticate(ctx *fasthttp.RequestCtx, o *operation) *auth.Toke
 	if t == nil {
 		return nil
 	}
-	d, err := s.store.Allow(context.Background(), t.Name, t.Rate.Limit, t.Rate.Per)
+	d, err := s.store.Allow(context.Background(), t.LimitKey(), t.Rate.Limit, t.Rate.Per)
 	if err != nil {
 		s.storeUnavailable(ctx, err)
 		return nil
@@ -111,7 +111,7 @@ func (s *Server) credentials(ctx *fasthttp.RequestCtx) *auth.Token {
 		s.unauthorized(ctx, Challenge, "this operation needs an Authorization: Bearer token")
 		return nil
 	}
-	t := s.tokens.Lookup(secret)
+	t := s.tokens.Load().Lookup(secret)
 	if t == nil {
 		s.unauthorized(ctx, challengeInvalid, "the bearer token is not valid")
 	}
@@ -134,7 +134,7 @@ func (s *Server) refuseReadOnly(ctx *fasthttp.RequestCtx, o *operation, t *auth.
 // and reports whether it did. The rate limit waits for the request itself,
 // so that it is taken once.
 func (s *Server) refuseUnauthorized(ctx *fasthttp.RequestCtx, o *operation) bool {
-	if s.tokens == nil || !o.protected {
+	if !s.authOn || !o.protected {
 		return false
 	}
 	if t := s.credentials(ctx); t != nil && !s.refuseReadOnly(ctx, o, t) {

@@ -23,7 +23,9 @@ func authServer(t testing.TB) (*Server, *operation) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Server{tokens: set, store: m}, &operation{op: &spec.Operation{Method: fasthttp.MethodGet}}
+	s := &Server{authOn: true, store: m}
+	s.tokens.Store(set)
+	return s, &operation{op: &spec.Operation{Method: fasthttp.MethodGet}}
 }
 
 // TestAuthenticateAllocations guards the cost of authentication on every
@@ -71,7 +73,8 @@ func BenchmarkResultsWithToken(b *testing.B) {
 			s, _ := benchServer(b)
 			if withToken {
 				a, _ := authServer(b)
-				s.tokens = a.tokens
+				s.tokens.Store(a.tokens.Load())
+				s.authOn = true
 			}
 			benchHandler(b, s, "Bearer secret")
 		})

@@ -32,6 +32,8 @@ type gateway struct {
 	srv    *server.Server
 	spec   *spec.Spec
 	client *fasthttp.HostClient
+	// ln is the listener the gateway serves, for raw connections.
+	ln *fasthttputil.InmemoryListener
 }
 
 type gatewayOptions struct {
@@ -110,6 +112,7 @@ func startGateway(t testing.TB, o gatewayOptions) *gateway {
 	return &gateway{
 		srv:  gw.Server(),
 		spec: doc,
+		ln:   ln,
 		client: &fasthttp.HostClient{
 			Addr:     "gateway",
 			Dial:     func(string) (net.Conn, error) { return ln.Dial() },

@@ -215,10 +215,16 @@ type Server struct {
 	breakers *breaker.Set
 	limiter  *overload.Limiter
 	retry    *retry.Budget
-	// tokens: nil when authentication is off.
-	tokens *auth.Set
-	store  store.Store
-	pprof  bool
+	// tokens holds the accepted tokens, swapped whole by SetTokens so that
+	// a request reads one set with one atomic load and no lock; authOn is
+	// false when authentication is off (Config.Tokens nil).
+	tokens atomic.Pointer[auth.Set]
+	authOn bool
+	// draining is set by Drain: /readyz answers 503 and every public
+	// answer carries Connection: close from then on.
+	draining atomic.Bool
+	store    store.Store
+	pprof    bool
 }
 
 // New builds the router from the document's operations and compiles the
@@ -242,10 +248,11 @@ func New(cfg Config) (*Server, error) {
 		breakers: cfg.Breakers,
 		limiter:  cfg.Overload,
 		retry:    cfg.Retry,
-		tokens:   cfg.Tokens,
+		authOn:   cfg.Tokens != nil,
 		store:    cfg.Store,
 		pprof:    cfg.Pprof,
 	}
+	s.tokens.Store(cfg.Tokens)
 	if s.store == nil {
 		m, err := store.NewMemory(store.MemoryOptions{})
 		if err != nil {
@@ -339,7 +346,7 @@ func New(cfg Config) (*Server, error) {
 	s.expectRouter = s.newExpectRouter()
 	s.admin = s.newAdmin()
 	s.srv = &fasthttp.Server{
-		Handler:            withRequestID(r.Handler),
+		Handler:            s.Handler(),
 		Name:               "fanout",
 		ErrorHandler:       s.requestError,
 		ReadTimeout:        s.limits.ReadTimeout,
@@ -399,7 +406,46 @@ func (s *Server) storeMetrics() {
 }
 
 // Handler returns the request handler, for tests and in-memory listeners.
-func (s *Server) Handler() fasthttp.RequestHandler { return withRequestID(s.router.Handler) }
+func (s *Server) Handler() fasthttp.RequestHandler {
+	return s.drainAware(withRequestID(s.router.Handler))
+}
+
+// drainAware closes the connection after each answer once the server
+// drains, so that a client's keep-alive connection ends with the request it
+// carries and the client's next request opens a new one, which the load
+// balancer sends to another replica. Its cost per request is one atomic
+// load.
+func (s *Server) drainAware(h fasthttp.RequestHandler) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		if s.draining.Load() {
+			ctx.SetConnectionClose()
+		}
+		h(ctx)
+	}
+}
+
+// Drain is the first step of a graceful stop: from now on /readyz answers
+// 503 draining, so that load balancers take this replica out of rotation,
+// while the public listener serves on, every answer with Connection:
+// close. Shutdown comes next, once the balancers have noticed (the
+// gateway's drain delay). Drain is safe to call more than once and from
+// any goroutine.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// SetTokens replaces the bearer tokens /v2 accepts with set, at once for
+// every request that starts afterwards; requests in progress keep the set
+// they began with. It is an error when authentication is off (Config.Tokens
+// was nil) or set is nil: reloading cannot switch authentication on or off.
+func (s *Server) SetTokens(set *auth.Set) error {
+	if !s.authOn {
+		return errors.New("set tokens: authentication is off")
+	}
+	if set == nil {
+		return errors.New("set tokens: no tokens")
+	}
+	s.tokens.Store(set)
+	return nil
+}
 
 // Serve accepts connections on ln until Shutdown. It returns nil after a
 // graceful Shutdown.
@@ -502,7 +548,7 @@ func (s *Server) serve(o *operation) fasthttp.RequestHandler {
 		}
 		// Then the token: a client without one learns nothing of the
 		// request's other faults, a backend's open breaker included.
-		if s.tokens != nil && o.protected && tok == nil {
+		if s.authOn && o.protected && tok == nil {
 			if tok = s.authenticate(ctx, o); tok == nil {
 				return
 			}
@@ -536,7 +582,7 @@ func (s *Server) serve(o *operation) fasthttp.RequestHandler {
 // gateway would refuse anyway is never read. tok is the request's token,
 // or nil when authentication is off or the operation is not protected.
 func (s *Server) receive(ctx *fasthttp.RequestCtx, o *operation, tok **auth.Token, b *body) bool {
-	if s.tokens != nil && o.protected {
+	if s.authOn && o.protected {
 		if *tok = s.authenticate(ctx, o); *tok == nil {
 			return false
 		}
