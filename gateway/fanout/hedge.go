@@ -22,6 +22,7 @@ type Budget struct {
 	ratio  float64
 	milli  int64 // what a call deposits, in thousandths of a token
 	tokens atomic.Int64
+	denied atomic.Int64
 }
 
 // BudgetBurst is the number of duplicates a Budget holds at most.
@@ -39,6 +40,10 @@ func NewBudget(ratio float64) (*Budget, error) {
 // Ratio returns the fraction of calls that may be duplicated.
 func (b *Budget) Ratio() float64 { return b.ratio }
 
+// Denied returns the number of duplicates the Budget refused for want of a
+// token: a rising count means the tail is slower than the budget can hedge.
+func (b *Budget) Denied() int64 { return b.denied.Load() }
+
 // deposit credits one call.
 func (b *Budget) deposit() {
 	if b.milli == 0 {
@@ -54,6 +59,7 @@ func (b *Budget) take() bool {
 	for {
 		v := b.tokens.Load()
 		if v < 1000 {
+			b.denied.Add(1)
 			return false
 		}
 		if b.tokens.CompareAndSwap(v, v-1000) {

@@ -127,15 +127,17 @@ func (d *slowFirstDoer) Do(ctx context.Context, backend, method, path string) (i
 }
 
 // TestHedgeBudget checks that the budget caps duplicates at its fraction
-// of the calls (plus nothing: the bucket starts empty), and that a budget
-// of 0 turns hedging off.
+// of the calls (plus nothing: the bucket starts empty), that a budget of 0
+// turns hedging off, and that it counts the duplicates it refused.
 func TestHedgeBudget(t *testing.T) {
 	for _, tc := range []struct {
 		ratio    float64
 		min, max int64
+		// minDenied is the least count of refused duplicates.
+		minDenied int64
 	}{
-		{ratio: 0.1, min: 1, max: 10}, // 100 slow calls: at most 10 duplicates
-		{ratio: 0, min: 0, max: 0},    // hedging off
+		{ratio: 0.1, min: 1, max: 10, minDenied: 50}, // 100 slow calls: at most 10 duplicates, the rest refused
+		{ratio: 0, min: 0, max: 0, minDenied: 0},     // hedging off: no duplicate asked for, none refused
 	} {
 		h, err := NewHedger(HedgeSpec{After: 100 * time.Microsecond}, budget(t, tc.ratio))
 		if err != nil {
@@ -150,6 +152,12 @@ func TestHedgeBudget(t *testing.T) {
 		}
 		if s := h.Sent(); s < tc.min || s > tc.max {
 			t.Errorf("ratio %v: %d duplicates for %d calls, want %d to %d", tc.ratio, s, calls, tc.min, tc.max)
+		}
+		// Each call slower than the delay asks for one duplicate while
+		// hedging is on: what the budget did not allow, it counts as denied.
+		if s, dn := h.Sent(), h.budget.Denied(); dn < tc.minDenied || s+dn > calls || (tc.ratio == 0 && dn != 0) {
+			t.Errorf("ratio %v: %d duplicates sent and %d denied for %d slow calls, want sent+denied <= %d and denied >= %d",
+				tc.ratio, s, dn, calls, calls, tc.minDenied)
 		}
 		if got := d.calls.Load(); got != calls+h.Sent() {
 			t.Errorf("ratio %v: backend saw %d calls, want %d", tc.ratio, got, calls+h.Sent())

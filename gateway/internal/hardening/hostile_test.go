@@ -327,10 +327,13 @@ func keepServing(addr string, stop <-chan struct{}, served *int) error {
 	}
 }
 
+// grep returns the sample lines of text in the Prometheus format that
+// contain substr; the # HELP and # TYPE lines, which name the family
+// too, are left out.
 func grep(text, substr string) string {
 	var out []string
 	for _, l := range strings.Split(text, "\n") {
-		if strings.Contains(l, substr) {
+		if strings.Contains(l, substr) && !strings.HasPrefix(l, "#") {
 			out = append(out, l)
 		}
 	}

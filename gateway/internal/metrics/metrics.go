@@ -5,9 +5,11 @@
 package metrics
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,17 +45,24 @@ type Metrics struct {
 
 	mu     sync.Mutex
 	errors map[string]*vm.Counter
+	store  *vm.Counter
 }
 
-// New returns an empty set of metrics with the request in-flight gauge.
+// New returns an empty set of metrics with the request in-flight gauge,
+// the error counters by kind and the store's error counter.
 func New() *Metrics {
 	m := &Metrics{set: vm.NewSet(), errors: map[string]*vm.Counter{}}
 	m.set.NewGauge("fanout_requests_in_flight", func() float64 { return float64(m.inFlight.Load()) })
 	for _, k := range []string{KindInvalidRequest, KindNotFound, KindBadGateway, KindTimeout, KindUnavailable, KindPartial, KindInternal, KindClientGone} {
 		m.errors[k] = m.set.NewCounter(fmt.Sprintf(`fanout_errors_total{kind=%q}`, k))
 	}
+	m.store = m.set.NewCounter("fanout_store_errors_total")
 	return m
 }
+
+// StoreError counts one failed operation on the shared store (a rate
+// limit check, or an idempotency record's claim, release or save).
+func (m *Metrics) StoreError() { m.store.Inc() }
 
 // Begin counts a request in flight; End counts it out.
 func (m *Metrics) Begin() { m.inFlight.Add(1) }
@@ -76,8 +85,18 @@ func (m *Metrics) Error(kind string) {
 }
 
 // Gauge registers a gauge read from f at each scrape, e.g. the calls in
-// flight to one backend. labels is `name="value",...` or "".
-func (m *Metrics) Gauge(name, labels string, f func() float64) {
+// flight to one backend. labels is `name="value",...` or "". name must be
+// a gauge of Families.
+func (m *Metrics) Gauge(name, labels string, f func() float64) { m.read(name, labels, f) }
+
+// CounterFunc registers a counter read from f at each scrape, e.g. the
+// hedges that one Hedger sent; f must never decrease. labels is
+// `name="value",...` or "". name must be a counter of Families, which
+// gives it its type on /metrics.
+func (m *Metrics) CounterFunc(name, labels string, f func() float64) { m.read(name, labels, f) }
+
+// read registers a series whose value f gives at each scrape.
+func (m *Metrics) read(name, labels string, f func() float64) {
 	if labels != "" {
 		name += "{" + labels + "}"
 	}
@@ -101,10 +120,80 @@ func (m *Metrics) Call(operation, call, backend string) *Call {
 }
 
 // WritePrometheus writes every metric in the Prometheus text format,
-// followed by the Go runtime and process metrics.
+// followed by the Go runtime and process metrics, each family once, under
+// its # HELP and # TYPE lines from Families. A family that Families lacks is
+// written untyped and without help, which the metrics lint test reports.
 func (m *Metrics) WritePrometheus(w io.Writer) {
-	m.set.WritePrometheus(w)
-	vm.WriteProcessMetrics(w)
+	var b bytes.Buffer
+	m.set.WritePrometheus(&b)
+	vm.WriteProcessMetrics(&b)
+	writeFamilies(w, b.Bytes())
+}
+
+// byName indexes Families by name.
+var byName = func() map[string]*Family {
+	m := make(map[string]*Family, len(Families))
+	for i := range Families {
+		m[Families[i].Name] = &Families[i]
+	}
+	return m
+}()
+
+// family returns the family that a sample's name belongs to: the name
+// itself, or for a histogram's or summary's series, the name without its
+// _bucket, _sum or _count suffix. f is nil for a family Families lacks.
+func family(name string) (string, *Family) {
+	if f := byName[name]; f != nil {
+		return name, f
+	}
+	for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+		if base, ok := strings.CutSuffix(name, suffix); ok {
+			if f := byName[base]; f != nil && (f.Type == "histogram" || f.Type == "summary") {
+				return base, f
+			}
+		}
+	}
+	return name, nil
+}
+
+// writeFamilies writes the samples of text (the exposition format without
+// metadata) grouped by family, in the order each family first appears,
+// each group under its # HELP and # TYPE lines. Grouping matters because
+// a family's samples must be contiguous and VictoriaMetrics/metrics sorts
+// its series by their whole name, labels included. It runs once per scrape,
+// off the request path.
+func writeFamilies(w io.Writer, text []byte) {
+	var order []string
+	groups := map[string]*bytes.Buffer{}
+	for line := range bytes.Lines(text) {
+		if len(line) == 0 || line[0] == '#' {
+			continue
+		}
+		end := bytes.IndexAny(line, "{ ")
+		if end < 0 {
+			continue
+		}
+		name := string(line[:end])
+		if to, ok := renamed[name]; ok {
+			name, line = to, append([]byte(to), line[end:]...)
+		}
+		fam, f := family(name)
+		g := groups[fam]
+		if g == nil {
+			g = &bytes.Buffer{}
+			if f != nil {
+				fmt.Fprintf(g, "# HELP %s %s\n# TYPE %s %s\n", fam, f.Help, fam, f.Type)
+			} else {
+				fmt.Fprintf(g, "# TYPE %s untyped\n", fam)
+			}
+			groups[fam] = g
+			order = append(order, fam)
+		}
+		g.Write(line)
+	}
+	for _, fam := range order {
+		_, _ = w.Write(groups[fam].Bytes())
+	}
 }
 
 // Route holds the latency histograms of one route, one per status.

@@ -169,6 +169,7 @@ func (s *Server) unauthorized(ctx *fasthttp.RequestCtx, challenge, detail string
 func (s *Server) storeUnavailable(ctx *fasthttp.RequestCtx, err error) {
 	s.log.Error("store unavailable", "request_id", string(ctx.Response.Header.Peek("X-Request-Id")), "error", err)
 	s.metrics.Error(metrics.KindUnavailable)
+	s.metrics.StoreError()
 	ctx.Response.Header.Set("Retry-After", "1")
 	problem.Write(ctx, problem.New(problem.TypeStoreUnavailable, fasthttp.StatusServiceUnavailable,
 		"the gateway cannot reach its store of rate limits and idempotency records; the request was not performed"))

@@ -121,6 +121,7 @@ func (s *Server) idempotentCreate(ctx *fasthttp.RequestCtx, o *operation, start 
 		// The outcome is unknown: the backend's own key check makes the
 		// retry safe (see above).
 		if err := s.store.Abandon(bg, ns); err != nil {
+			s.metrics.StoreError()
 			s.log.Warn("idempotency claim not released; it lapses by itself", "error", err)
 		}
 		return
@@ -135,6 +136,7 @@ func (s *Server) idempotentCreate(ctx *fasthttp.RequestCtx, o *operation, start 
 		// The create is done and answered; only its replay is lost, and
 		// a retry is still safe through the backend's key.
 		s.log.Error("idempotency record not stored", "error", err)
+		s.metrics.StoreError()
 	}
 }
 

@@ -28,8 +28,8 @@ func (s *Server) policies(op *spec.Operation) ([]fanout.Policy, error) {
 			if err != nil {
 				return nil, fmt.Errorf("new server: operation %s: call %q: %w", op.ID, sp.Name, err)
 			}
-			s.metrics.Gauge("fanout_hedges_sent_total", labels, func() float64 { return float64(h.Sent()) })
-			s.metrics.Gauge("fanout_hedges_won_total", labels, func() float64 { return float64(h.Won()) })
+			s.metrics.CounterFunc("fanout_hedges_sent_total", labels, func() float64 { return float64(h.Sent()) })
+			s.metrics.CounterFunc("fanout_hedges_won_total", labels, func() float64 { return float64(h.Won()) })
 			p = h
 		case s.noCoalesce:
 			continue
@@ -39,11 +39,11 @@ func (s *Server) policies(op *spec.Operation) ([]fanout.Policy, error) {
 				return nil, fmt.Errorf("new server: operation %s: call %q: %w", op.ID, sp.Name, err)
 			}
 			if sp.Coalesce {
-				s.metrics.Gauge("fanout_coalesced_calls_total", labels, func() float64 { return float64(co.Coalesced()) })
+				s.metrics.CounterFunc("fanout_coalesced_calls_total", labels, func() float64 { return float64(co.Coalesced()) })
 			}
 			if sp.Cache > 0 {
-				s.metrics.Gauge("fanout_cache_hits_total", labels, func() float64 { return float64(co.Hits()) })
-				s.metrics.Gauge("fanout_cache_misses_total", labels, func() float64 { return float64(co.Misses()) })
+				s.metrics.CounterFunc("fanout_cache_hits_total", labels, func() float64 { return float64(co.Hits()) })
+				s.metrics.CounterFunc("fanout_cache_misses_total", labels, func() float64 { return float64(co.Misses()) })
 			}
 			p = co
 		default:

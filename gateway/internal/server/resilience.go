@@ -112,19 +112,20 @@ func (s *Server) guard(st *state, d fanout.Doer) fanout.Doer {
 
 // resilienceMetrics registers the gauges and counters of the policies
 // that are on: breaker states and transitions per backend, requests shed
-// and the current limit, retries sent and refused.
+// and the current limit, hedges and retries refused by their budgets,
+// retries sent.
 func (s *Server) resilienceMetrics() {
 	if s.breakers != nil {
 		for _, name := range s.backends.Names() {
 			label := fmt.Sprintf("backend=%q", name)
 			s.metrics.Gauge("fanout_breaker_state", label, func() float64 { return float64(s.breakers.State(name)) })
-			s.metrics.Gauge("fanout_breaker_refused_total", label, func() float64 { return float64(s.breakers.Refused(name)) })
+			s.metrics.CounterFunc("fanout_breaker_refused_total", label, func() float64 { return float64(s.breakers.Refused(name)) })
 			for _, from := range []breaker.State{breaker.Closed, breaker.HalfOpen, breaker.Open} {
 				for _, to := range []breaker.State{breaker.Closed, breaker.HalfOpen, breaker.Open} {
 					if from == to {
 						continue
 					}
-					s.metrics.Gauge("fanout_breaker_transitions_total",
+					s.metrics.CounterFunc("fanout_breaker_transitions_total",
 						fmt.Sprintf("%s,from=%q,to=%q", label, from, to),
 						func() float64 { return float64(s.breakers.Transitions(name, from, to)) })
 				}
@@ -134,13 +135,15 @@ func (s *Server) resilienceMetrics() {
 	if s.limiter != nil {
 		s.metrics.Gauge("fanout_overload_limit", "", func() float64 { return float64(s.limiter.Limit()) })
 		for p, name := range map[overload.Priority]string{overload.Sheddable: "read", overload.Critical: "write"} {
-			s.metrics.Gauge("fanout_requests_shed_total", fmt.Sprintf("priority=%q", name),
+			s.metrics.CounterFunc("fanout_requests_shed_total", fmt.Sprintf("priority=%q", name),
 				func() float64 { return float64(s.limiter.Shed(p)) })
 		}
 	}
+	// The budget is process-wide, so its refusals are one series.
+	s.metrics.CounterFunc("fanout_hedges_denied_total", "", func() float64 { return float64(s.hedgeBudget.Denied()) })
 	if s.retry != nil {
-		s.metrics.Gauge("fanout_retries_total", "", func() float64 { return float64(s.retry.Retries()) })
-		s.metrics.Gauge("fanout_retries_denied_total", "", func() float64 { return float64(s.retry.Denied()) })
+		s.metrics.CounterFunc("fanout_retries_total", "", func() float64 { return float64(s.retry.Retries()) })
+		s.metrics.CounterFunc("fanout_retries_denied_total", "", func() float64 { return float64(s.retry.Denied()) })
 	}
 }
 

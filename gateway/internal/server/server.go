@@ -280,6 +280,9 @@ func New(cfg Config) (*Server, error) {
 			return float64(cfg.Backends.InFlight(name))
 		})
 	}
+	// The deadline is the yardstick of the latency alert: a p99 near it
+	// means requests are about to time out.
+	s.metrics.Gauge("fanout_request_deadline_seconds", "", s.deadline.Seconds)
 	s.unrouted = s.metrics.Route("", "unmatched")
 	s.storeMetrics()
 	s.resilienceMetrics()
@@ -399,7 +402,7 @@ func (s *Server) storeMetrics() {
 	}
 	s.metrics.Gauge("fanout_idempotency_records", "", func() float64 { return float64(m.Stats().Records) })
 	s.metrics.Gauge("fanout_idempotency_record_bytes", "", func() float64 { return float64(m.Stats().Bytes) })
-	s.metrics.Gauge("fanout_idempotency_records_evicted", "", func() float64 { return float64(m.Stats().Evicted) })
+	s.metrics.CounterFunc("fanout_idempotency_records_evicted_total", "", func() float64 { return float64(m.Stats().Evicted) })
 }
 
 // Handler returns the request handler, for tests and in-memory listeners.
