@@ -45,10 +45,14 @@ func withRequestID(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 // Type-Options").
 const NosniffHeader = "X-Content-Type-Options"
 
+// nosniffKey and nosniffValue are the header as bytes, set on every
+// response without fasthttp normalising the name again each time.
+var nosniffKey, nosniffValue = []byte(NosniffHeader), []byte("nosniff")
+
 // setRequestID sets the response's X-Request-Id, and X-Content-Type-Options
 // with it, as both go on every response.
 func setRequestID(ctx *fasthttp.RequestCtx) {
-	ctx.Response.Header.Set(NosniffHeader, "nosniff")
+	ctx.Response.Header.SetCanonical(nosniffKey, nosniffValue)
 	if id := ctx.Request.Header.Peek(backend.RequestIDHeader); validRequestID(id) {
 		ctx.Response.Header.SetBytesV(backend.RequestIDHeader, id)
 		return
