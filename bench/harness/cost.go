@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -74,7 +75,7 @@ func (p *costProc) stop() error {
 // configuration that does not start is recorded in its row, and the
 // others still run; only ctx ending stops the measurement.
 func (r *runner) measureCost(ctx context.Context, c *scenario.Cost, targets []scenario.Target) (*result.Cost, error) {
-	out := &result.Cost{Rate: c.Rate, Duration: c.Duration, Rounds: c.Rounds, Baseline: c.Baseline, Notes: c.Notes}
+	out := &result.Cost{Rate: c.Rate, Duration: c.Duration, Rounds: c.Rounds, Baseline: c.Baseline, Notes: c.Notes, LoadAverage: loadAverage()}
 	if err := r.restoreModels(ctx); err != nil {
 		return out, err
 	}
@@ -273,4 +274,19 @@ func floorBlock() *scenario.Cost {
 			{Name: "gateway", Feature: "the gateway as this scenario runs it, in concurrent mode"},
 			{Name: "floor", Feature: "the CPU floor: a bare fan-out of the same calls", Floor: true},
 		}}
+}
+
+// loadAverage returns the machine's 1-minute load average from
+// /proc/loadavg, 0 where it cannot be read.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	first, _, _ := strings.Cut(string(b), " ")
+	v, err := strconv.ParseFloat(first, 64)
+	if err != nil {
+		return 0
+	}
+	return v
 }

@@ -115,10 +115,17 @@ func CostSection(s *result.Scenario) string {
 	if len(commit) > 12 {
 		commit = commit[:12]
 	}
+	if s.Env.Dirty {
+		commit += " (with local changes)"
+	}
+	load := ""
+	if c.LoadAverage > 0 {
+		load = fmt.Sprintf(", load average %.1f as it began", c.LoadAverage)
+	}
 	fmt.Fprintf(b, "%s\n\n", CostHeading)
-	fmt.Fprintf(b, "The results page at %s req/s, scenario `%s`, run %s on %s, %d cores, %s, commit %s.\n\n",
+	fmt.Fprintf(b, "The results page at %s req/s, scenario `%s`, run %s on %s, %d cores%s, %s, commit %s.\n\n",
 		scenario.FormatRate(c.Rate), s.Name, s.Started.UTC().Format("2006-01-02 15:04 MST"), orUnknown(s.Env.CPU), s.Env.Cores,
-		orUnknown(s.Env.GoVersion), orUnknown(commit))
+		load, orUnknown(s.Env.GoVersion), orUnknown(commit))
 	b.WriteString(CostTable(c))
 	b.WriteString("\n")
 	for _, n := range c.Notes {

@@ -105,3 +105,21 @@ func TestReplaceSection(t *testing.T) {
 		t.Error("replaced a section whose heading only starts like the one asked for")
 	}
 }
+
+// TestCostSection heads the README's section with the machine, the load
+// beside the run and the commit, local changes said.
+func TestCostSection(t *testing.T) {
+	c := costFixture()
+	c.LoadAverage = 8.6
+	s := &result.Scenario{Name: "cost", Cost: c, Started: time.Date(2026, 12, 7, 0, 32, 0, 0, time.UTC),
+		Env: result.Env{CPU: "AMD EPYC", Cores: 2, GoVersion: "go1.26.8", Commit: "14278bd2fc7a0000", Dirty: true}}
+	got := CostSection(s)
+	want := CostHeading + "\n\nThe results page at 500 req/s, scenario `cost`, run 2026-12-07 00:32 UTC on AMD EPYC, 2 cores, " +
+		"load average 8.6 as it began, go1.26.8, commit 14278bd2fc7a (with local changes).\n\n" + CostTable(c)
+	if !strings.HasPrefix(got, want) {
+		t.Errorf("section:\n%s\nwant it to start with:\n%s", got, want)
+	}
+	if CostSection(&result.Scenario{Name: "talk"}) != "" {
+		t.Error("a scenario without a cost table has a cost section")
+	}
+}

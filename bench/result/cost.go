@@ -24,6 +24,10 @@ type Cost struct {
 	// Baseline names the row that the difference column compares the
 	// others with: every policy off ("" when there is none).
 	Baseline string `json:"baseline,omitempty"`
+	// LoadAverage is the machine's 1-minute load average as the
+	// measurement began (0: unknown): above the number of cores, other
+	// work shared the machine and widened the rounds' ranges.
+	LoadAverage float64 `json:"load_average,omitempty"`
 	// Notes say what the table cannot show apart (a feature that cannot
 	// be switched off alone), one sentence each.
 	Notes []string `json:"notes,omitempty"`
