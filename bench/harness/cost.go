@@ -119,9 +119,13 @@ func (r *runner) measureCost(ctx context.Context, c *scenario.Cost, targets []sc
 			continue
 		}
 		out.Rows[i].Rounds = append(out.Rows[i].Rounds, round)
-		r.p.line(fmt.Sprintf("%s  cost round %d/%d  %-12s %6.3f ms CPU/request  %s allocs/request  success %.1f%%",
+		counts := ""
+		if !round.Counts() {
+			counts = fmt.Sprintf(" (%s): does not count", load.FormatCounts(round.Codes))
+		}
+		r.p.line(fmt.Sprintf("%s  cost round %d/%d  %-12s %6.3f ms CPU/request  %s allocs/request  success %.1f%%%s",
 			r.s.Name, n/len(c.Configs)+1, c.Rounds, cfg.Name, result.Millis(round.CPUPerRequest()),
-			formatAllocs(round.AllocsPerRequest()), 100*round.Success))
+			formatAllocs(round.AllocsPerRequest()), 100*round.Success, counts))
 	}
 	return out, nil
 }
@@ -211,7 +215,7 @@ func (r *runner) costRound(ctx context.Context, p *costProc, cfg scenario.CostCo
 		return round, err
 	}
 	a1, errA1 := p.allocs(ctx)
-	round.Requests, round.Success, round.CPU = rep.Requests, rep.Success, cpu1-cpu0
+	round.Requests, round.Success, round.Codes, round.CPU = rep.Requests, rep.Success, rep.Codes, cpu1-cpu0
 	if errA0 == nil && errA1 == nil && p.readCost >= 0 {
 		round.Allocs = max(0, a1-a0-p.readCost)
 	}

@@ -54,8 +54,11 @@ type CostRow struct {
 // CostRound is one round of one configuration.
 type CostRound struct {
 	Requests int `json:"requests"`
-	// Success is the fraction of requests answered 2xx.
-	Success float64 `json:"success"`
+	// Success is the fraction of requests answered 2xx, and Codes counts
+	// the answers by status ("0": none), to tell why a round did not
+	// count.
+	Success float64        `json:"success"`
+	Codes   map[string]int `json:"codes,omitempty"`
 	// CPU is the process's CPU time over the attack.
 	CPU time.Duration `json:"cpu"`
 	// Allocs are the heap objects the process allocated over the attack,
