@@ -35,7 +35,7 @@ import (
 )
 
 // DefaultSuite names the scenarios `bench` runs without arguments, in order.
-var DefaultSuite = []string{"talk", "tail", "pool-vs-async", "slow-backend", "hedging", "hot-keys", "dead-backend", "overload", "hostile", "capacity", "soak"}
+var DefaultSuite = []string{"talk", "tail", "pool-vs-async", "slow-backend", "hedging", "hot-keys", "dead-backend", "overload", "hostile", "capacity", "soak", "cost"}
 
 // QuickSuite is the scenario of `bench -quick`: the whole pipeline in well
 // under a minute.
@@ -53,6 +53,9 @@ type Options struct {
 	// Bins are the binaries to run; an empty path builds that program
 	// (launch.Binaries.Build).
 	Bins launch.Binaries
+	// Floor is the CPU floor's binary (launch.FloorPackage), which every
+	// scenario measures beside the gateway; empty builds it.
+	Floor string
 	// Now gives the time that names result directories (default time.Now).
 	Now func() time.Time
 	// Write renders the report of a finished scenario into its directory
@@ -86,6 +89,12 @@ func Run(ctx context.Context, scenarios []*scenario.Scenario, opts Options) ([]O
 		p.line("building the gateway and the mock backends")
 		var err error
 		if opts.Bins, err = opts.Bins.Build(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Floor == "" {
+		var err error
+		if opts.Floor, err = launch.Build(ctx, launch.FloorPackage); err != nil {
 			return nil, err
 		}
 	}
@@ -148,6 +157,12 @@ func runScenario(ctx context.Context, s *scenario.Scenario, dir string, env resu
 	for _, v := range s.Gateway.Variants() {
 		res.Variants = append(res.Variants, v.Label)
 	}
+	if s.Cost != nil {
+		res.Variants = nil
+		for _, c := range s.Cost.Configs {
+			res.Variants = append(res.Variants, c.Name)
+		}
+	}
 	for _, e := range s.Events {
 		change := ""
 		switch {
@@ -179,7 +194,16 @@ func runScenario(ctx context.Context, s *scenario.Scenario, dir string, env resu
 		closeLog()
 	}()
 
-	for _, v := range s.Gateway.Variants() {
+	if s.Cost != nil {
+		if res.Cost, err = r.measureCost(ctx, s.Cost, s.Targets); err != nil {
+			if ctx.Err() != nil {
+				return r.interrupted(start, ctx.Err())
+			}
+			res.Errors = append(res.Errors, fmt.Sprintf("cost: %v", err))
+			err = nil
+		}
+	}
+	for _, v := range r.variants() {
 		if s.Load.Capacity != nil {
 			err = r.searchCapacity(ctx, v)
 		} else {
@@ -200,12 +224,29 @@ func runScenario(ctx context.Context, s *scenario.Scenario, dir string, env resu
 			err = nil
 		}
 	}
+	if s.Cost == nil {
+		if err := r.floorBlock(ctx); err != nil {
+			if ctx.Err() != nil {
+				return r.interrupted(start, ctx.Err())
+			}
+			res.Errors = append(res.Errors, fmt.Sprintf("CPU floor: %v", err))
+		}
+	}
 	res.Expectations = evaluate(s, res)
 	if err := r.write(start); err != nil {
 		return res, err
 	}
 	p.verdict(res)
 	return res, nil
+}
+
+// variants returns the variants to run step by step: none in a cost
+// scenario, whose configurations run in interleaved rounds instead.
+func (r *runner) variants() []scenario.Variant {
+	if r.s.Cost != nil {
+		return nil
+	}
+	return r.s.Gateway.Variants()
 }
 
 // write writes summary.json and the report.

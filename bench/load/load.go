@@ -78,6 +78,9 @@ type Attack struct {
 	// LocalAddr, if set, is the IP address the requests are sent from (a
 	// client of an address of its own; see Trickle.LocalAddr).
 	LocalAddr string
+	// AcceptEncoding is the Accept-Encoding header of every request
+	// ("": identity, bodies as they are).
+	AcceptEncoding string
 }
 
 // Latency is a measured latency distribution: the figures a limit has
@@ -707,6 +710,7 @@ func newTargeter(a Attack) (vegeta.Targeter, *targetNames) {
 	}
 	base := strings.TrimSuffix(a.BaseURL, "/")
 	names := &targetNames{names: map[string]string{}}
+	acceptEncoding := cmp.Or(a.AcceptEncoding, "identity")
 	// A hot-key target draws its ids from a Zipf generator of its own,
 	// on the same seeded source, so that a seed replays the same ids.
 	zipfs := make([]*rand.Zipf, len(a.Targets))
@@ -742,7 +746,7 @@ func newTargeter(a Attack) (vegeta.Targeter, *targetNames) {
 		// Bodies as they are: Go's transport would ask for gzip on its own,
 		// and the gateway would compress every page over 1 KB for vegeta to
 		// decompress, CPU on both sides that the bench does not measure.
-		*tgt = vegeta.Target{Method: t.Method, URL: base + t.Expand(id), Header: http.Header{"Accept-Encoding": {"identity"}}}
+		*tgt = vegeta.Target{Method: t.Method, URL: base + t.Expand(id), Header: http.Header{"Accept-Encoding": {acceptEncoding}}}
 		if t.Body != "" {
 			tgt.Body = []byte(t.Body)
 			tgt.Header.Set("Content-Type", "application/json")
