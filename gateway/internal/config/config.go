@@ -98,6 +98,16 @@ type Config struct {
 	IdempotencyMaxBytes int64 `yaml:"idempotency_max_bytes"`
 	// IdempotencyQuota is how many idempotency records one token may hold.
 	IdempotencyQuota int `yaml:"idempotency_quota"`
+	// RateLimitOnStoreError is what a request whose rate limit the store
+	// cannot check gets: FailOpen (the default) lets it through,
+	// unchecked and counted, so that a Redis outage is not an API
+	// outage; FailClosed answers 503.
+	RateLimitOnStoreError FailMode `yaml:"ratelimit_on_store_error"`
+	// IdempotencyOnStoreError is what a create with an Idempotency-Key
+	// gets when the store cannot claim the key: FailClosed (the default)
+	// answers 503, safe to retry; FailOpen performs it without a record
+	// to replay, leaving duplicates to the backend's own key check.
+	IdempotencyOnStoreError FailMode `yaml:"idempotency_on_store_error"`
 	// Pprof serves the Go profiler under /debug/pprof/ on the admin
 	// listener. Off by default: a profile costs CPU, and the admin
 	// listener has no authentication.
@@ -131,8 +141,10 @@ func Default() Config {
 		Options:     backend.Options{MaxConns: backend.DefaultMaxConns},
 		Resilience:  DefaultResilience(),
 
-		IdempotencyMaxBytes: store.DefaultMaxRecordBytes,
-		IdempotencyQuota:    store.DefaultRecordQuota,
+		IdempotencyMaxBytes:     store.DefaultMaxRecordBytes,
+		IdempotencyQuota:        store.DefaultRecordQuota,
+		RateLimitOnStoreError:   FailOpen,
+		IdempotencyOnStoreError: FailClosed,
 	}
 }
 
@@ -190,8 +202,10 @@ line that uses it. A tokens file holds the SHA-256 of each secret
       rate: {limit: 100, per: 1s} # GCRA; bursts of up to limit
 -auth off lets every request in, unlimited, and warns at every start: labs only.
 Rate limits and Idempotency-Key records live in memory, or in Redis (-redis)
-when several replicas must share them; a Redis that does not answer makes
-those requests 503, never unchecked.
+when several replicas must share them. While Redis does not answer, requests
+are let through without their rate limit (-ratelimit-on-store-error open,
+counted in fanout_store_unchecked_total), and creates with an Idempotency-Key
+get 503, safe to retry (-idempotency-on-store-error closed).
 
 Config file (YAML, unknown fields are errors; the values shown are the defaults):
   addr: {{.Addr}}
@@ -213,6 +227,8 @@ Config file (YAML, unknown fields are errors; the values shown are the defaults)
   pprof: {{.Pprof}}               # the Go profiler on the admin listener
   idempotency_max_bytes: {{.IdempotencyMaxBytes}}   # Idempotency-Key records in memory; past it, evictions
   idempotency_quota: {{.IdempotencyQuota}}      # records one token may hold
+  ratelimit_on_store_error: {{.RateLimitOnStoreError}}     # open: unchecked while the store fails | closed: 503
+  idempotency_on_store_error: {{.IdempotencyOnStoreError}} # closed: 503, safe to retry | open: no record to replay
   max_conns: {{.MaxConns}}            # per backend (flag: -max-backend-conns)
   backend_timeout: {{.Options.Timeout}}       # per call; 0 = only the request deadline
   backends:                 # over the defaults, by name; a backend's own limits win
@@ -306,6 +322,8 @@ func (c *Config) flags(file *string, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.RedisPasswordFile, "redis-password-file", c.RedisPasswordFile, "`FILE` holding the password of -redis (one line); none: "+RedisPasswordEnv+" if set, else the URL's")
 	fs.Int64Var(&c.IdempotencyMaxBytes, "idempotency-max-bytes", c.IdempotencyMaxBytes, "`BYTES` of Idempotency-Key records kept in memory (without -redis); past them, the least likely to be asked for again are evicted")
 	fs.IntVar(&c.IdempotencyQuota, "idempotency-quota", c.IdempotencyQuota, "Idempotency-Key records one token may hold at once; a create with a new key beyond them gets 429")
+	fs.Var(&c.RateLimitOnStoreError, "ratelimit-on-store-error", "what a request gets when the store cannot check its rate limit: `open|closed`; open lets it through unchecked (counted in fanout_store_unchecked_total), closed answers 503")
+	fs.Var(&c.IdempotencyOnStoreError, "idempotency-on-store-error", "what a create with an Idempotency-Key gets when the store cannot claim the key: `closed|open`; closed answers 503 with Retry-After (safe to retry), open performs it without a record to replay")
 	fs.BoolVar(&c.Pprof, "pprof", c.Pprof, "serve the Go profiler under /debug/pprof/ on the admin listener (no authentication: keep that listener private)")
 	fs.Var(backendFlag(c.Backends), "backend", "backend address `NAME=HOST:PORT`, repeatable; replaces the default address of NAME, one of the backends the document calls")
 
@@ -464,6 +482,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("idempotency_max_bytes: %d, want at least 1", c.IdempotencyMaxBytes)
 	case c.IdempotencyQuota < 1:
 		return fmt.Errorf("idempotency_quota: %d, want at least 1", c.IdempotencyQuota)
+	case c.RateLimitOnStoreError != FailOpen && c.RateLimitOnStoreError != FailClosed:
+		return fmt.Errorf("ratelimit_on_store_error: %q, want open or closed", c.RateLimitOnStoreError)
+	case c.IdempotencyOnStoreError != FailOpen && c.IdempotencyOnStoreError != FailClosed:
+		return fmt.Errorf("idempotency_on_store_error: %q, want closed or open", c.IdempotencyOnStoreError)
 	case c.Redis != "" && !strings.HasPrefix(c.Redis, "redis://") && !strings.HasPrefix(c.Redis, "rediss://"):
 		return fmt.Errorf("redis: %q, want redis://HOST:PORT/DB", store.RedactURL(c.Redis))
 	}

@@ -23,7 +23,8 @@ type Redis struct {
 }
 
 // Timeouts of the Redis client: a store that does not answer within them
-// is unavailable, and the request gets 503 at once rather than late.
+// is unavailable, and the request meets its check's failure mode (served
+// unchecked, or 503) at once rather than late.
 const (
 	redisDialTimeout = 500 * time.Millisecond
 	redisIOTimeout   = 500 * time.Millisecond
@@ -70,10 +71,10 @@ func NewRedisQuota(rawURL, password string, quota int) (*Redis, error) {
 	opt.WriteTimeout = redisIOTimeout
 	opt.PoolTimeout = redisIOTimeout
 	// One attempt: a retry would only stretch the wait of a request
-	// that gets 503 anyway.
+	// whose check has failed anyway.
 	opt.MaxRetries = -1
 	// Likewise one dial: go-redis would otherwise try five times, 100 ms
-	// apart, before a request that gets 503 anyway hears of it.
+	// apart, before a request whose check has failed anyway hears of it.
 	opt.DialerRetries = 1
 	quietClientLog.Do(func() { redis.SetLogger(slogDebug{}) })
 	return &Redis{c: redis.NewClient(opt), quota: quota}, nil

@@ -20,6 +20,9 @@ import (
 type Server struct {
 	Addr string
 	cmd  *exec.Cmd
+	// bin and args start it again (Restart).
+	bin  string
+	args []string
 }
 
 // URL is the server's URL for -redis, database 0.
@@ -38,25 +41,45 @@ func Start(t testing.TB, args ...string) *Server {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port)}
-		s.cmd = exec.Command(bin, append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-			"--save", "", "--appendonly", "no", "--protected-mode", "no", "--dir", t.TempDir()}, args...)...)
-		out, err := s.cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.cmd.Start(); err != nil {
-			t.Fatalf("start redis-server: %v", err)
-		}
-		if err := s.waitReady(out); err != nil {
-			s.kill()
-			_ = s.cmd.Wait()
+		s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), bin: bin,
+			args: append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+				"--save", "", "--appendonly", "no", "--protected-mode", "no", "--dir", t.TempDir()}, args...)}
+		if err := s.start(); err != nil {
+			t.Log(err)
 			continue // most likely the port was taken meanwhile
 		}
 		t.Cleanup(s.Stop)
 		return s
 	}
 	t.Fatal("redis-server did not start on any of 5 free ports")
+	return nil
+}
+
+// Restart starts a stopped server again on its address, empty (it keeps
+// nothing on disk): a Redis back from an outage.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.Stop()
+	if err := s.start(); err != nil {
+		t.Fatalf("restart redis-server on %s: %v", s.Addr, err)
+	}
+}
+
+// start runs redis-server and waits until it accepts connections.
+func (s *Server) start() error {
+	s.cmd = exec.Command(s.bin, s.args...)
+	out, err := s.cmd.StdoutPipe()
+	if err != nil {
+		return fmt.Errorf("redis-server: %w", err)
+	}
+	if err := s.cmd.Start(); err != nil {
+		return fmt.Errorf("start redis-server: %w", err)
+	}
+	if err := s.waitReady(out); err != nil {
+		s.kill()
+		_ = s.cmd.Wait()
+		return fmt.Errorf("redis-server on %s: %w", s.Addr, err)
+	}
 	return nil
 }
 
