@@ -189,6 +189,7 @@ Examples:
   gateway -tokens tokens.yaml -redis redis://127.0.0.1:6379/0
   gateway -tls-cert cert.pem -tls-key key.pem -drain-delay 5s   # HTTPS, behind a balancer
   FANOUT_REDIS_PASSWORD=... gateway -redis redis://10.0.0.5:6379/0   # the password off the command line
+  gateway -redis 'redis://10.0.0.6:26379/0?master_name=fanout&addr=10.0.0.7:26379'   # the primary Sentinel names
 
 Every /v2 request needs "Authorization: Bearer TOKEN". Without -tokens, a
 development token is generated at start-up and printed on stderr with a curl
@@ -222,7 +223,8 @@ Config file (YAML, unknown fields are errors; the values shown are the defaults)
   coalesce: {{.Coalesce}}             # off: no coalescing or caching, whatever x-fanout declares
   tokens: ""                # a tokens FILE; "": a development token, printed on stderr
   auth: {{.Auth}}                  # on | off
-  redis: ""                 # redis://HOST:PORT/DB shared by replicas; "": in memory
+  redis: ""                 # redis://HOST:PORT/DB shared by replicas, or Sentinel's
+                            # redis://SENTINEL:PORT/DB?master_name=NAME&addr=SENTINEL2:PORT; "": in memory
   redis_password_file: ""   # a FILE with Redis's password; "": $FANOUT_REDIS_PASSWORD, else the URL's
   pprof: {{.Pprof}}               # the Go profiler on the admin listener
   idempotency_max_bytes: {{.IdempotencyMaxBytes}}   # Idempotency-Key records in memory; past it, evictions
@@ -318,7 +320,7 @@ func (c *Config) flags(file *string, out io.Writer) *flag.FlagSet {
 	fs.Var(&c.Coalesce, "coalesce", "whether the coalescing and response caching that x-fanout declares (coalesce, cache) run: `on|off`")
 	fs.StringVar(&c.Tokens, "tokens", c.Tokens, "tokens `FILE` (YAML); none: a development token is generated and printed on stderr")
 	fs.StringVar(&c.Auth, "auth", c.Auth, "bearer tokens on /v2: on, or off (labs only: anyone gets in, unlimited)")
-	fs.StringVar(&c.Redis, "redis", c.Redis, "store of rate limits and idempotency records shared by replicas, `URL` redis://HOST:PORT/DB; none: in memory. Its password is best given apart: "+RedisPasswordEnv+" or -redis-password-file")
+	fs.StringVar(&c.Redis, "redis", c.Redis, "store of rate limits and idempotency records shared by replicas, `URL` redis://HOST:PORT/DB, or through Redis Sentinel redis://SENTINEL:PORT/DB?master_name=NAME&addr=SENTINEL2:PORT&addr=...; none: in memory. Its password is best given apart: "+RedisPasswordEnv+" or -redis-password-file")
 	fs.StringVar(&c.RedisPasswordFile, "redis-password-file", c.RedisPasswordFile, "`FILE` holding the password of -redis (one line); none: "+RedisPasswordEnv+" if set, else the URL's")
 	fs.Int64Var(&c.IdempotencyMaxBytes, "idempotency-max-bytes", c.IdempotencyMaxBytes, "`BYTES` of Idempotency-Key records kept in memory (without -redis); past them, the least likely to be asked for again are evicted")
 	fs.IntVar(&c.IdempotencyQuota, "idempotency-quota", c.IdempotencyQuota, "Idempotency-Key records one token may hold at once; a create with a new key beyond them gets 429")
