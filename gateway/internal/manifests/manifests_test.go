@@ -28,6 +28,7 @@ import (
 	"fanout/gateway/assembly"
 	"fanout/gateway/internal/auth"
 	"fanout/gateway/internal/config"
+	"fanout/gateway/internal/store"
 )
 
 // dir holds the manifests.
@@ -278,6 +279,12 @@ func TestManifests(t *testing.T) {
 	})
 
 	t.Run("redis", func(t *testing.T) {
+		// The store takes the URL (it connects only on the first request).
+		r, err := store.NewRedis(cfg.Redis, "")
+		if err != nil {
+			t.Fatalf("-redis: %v", err)
+		}
+		r.Close()
 		u, err := url.Parse(cfg.Redis)
 		if err != nil {
 			t.Fatalf("-redis: %v", err)
