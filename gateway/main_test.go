@@ -250,8 +250,9 @@ func TestRedisPasswordOffTheCommandLine(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Setenv(config.RedisPasswordEnv, c.env)
-			gw, logs := startRun(t, runArgs(t, addr, append([]string{"-admin-addr", "off", "-log-level", "debug", "-redis", rs.URL()}, c.flags...)...))
-			// A rate-limited request: it passes only if the store answers.
+			gw, logs := startRun(t, runArgs(t, addr, append([]string{"-admin-addr", "off", "-log-level", "debug", "-redis", rs.URL(), "-ratelimit-on-store-error", "closed"}, c.flags...)...))
+			// A rate-limited request, whose limit fails closed: it
+			// passes only if the store answers.
 			if status, body, err := getAuthorized("http://"+gw+"/v2/experiments/42", 5*time.Second); err != nil || status != fasthttp.StatusOK {
 				t.Errorf("status %d (%v), want 200: %s\n%s", status, err, body, logs.String())
 			}
@@ -262,7 +263,7 @@ func TestRedisPasswordOffTheCommandLine(t *testing.T) {
 	}
 	t.Run("without it", func(t *testing.T) {
 		t.Setenv(config.RedisPasswordEnv, "")
-		gw, _ := startRun(t, runArgs(t, addr, "-admin-addr", "off", "-log-level", "error", "-redis", rs.URL()))
+		gw, _ := startRun(t, runArgs(t, addr, "-admin-addr", "off", "-log-level", "error", "-redis", rs.URL(), "-ratelimit-on-store-error", "closed"))
 		if status, _, _ := getAuthorized("http://"+gw+"/v2/experiments/42", 5*time.Second); status != fasthttp.StatusServiceUnavailable {
 			t.Errorf("status %d, want 503: Redis wants the password", status)
 		}

@@ -158,6 +158,9 @@ func New(cfg config.Config, log *slog.Logger) (*Gateway, error) {
 		Tokens:      a.tokens,
 		Store:       a.store,
 		Pprof:       cfg.Pprof,
+
+		RateLimitFailClosed: cfg.RateLimitOnStoreError == config.FailClosed,
+		IdempotencyFailOpen: cfg.IdempotencyOnStoreError == config.FailOpen,
 	})
 	if err != nil {
 		closeExecutor(exec)

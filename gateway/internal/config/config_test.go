@@ -39,6 +39,35 @@ func TestParse(t *testing.T) {
 	}
 }
 
+// TestStoreFailureModes: rate limits fail open and idempotency closed by
+// default; a flag or the file says otherwise, and the flag wins.
+func TestStoreFailureModes(t *testing.T) {
+	cases := []struct {
+		args                []string
+		rateLimit, idemMode FailMode
+	}{
+		{nil, FailOpen, FailClosed}, // the documented defaults
+		{[]string{"-ratelimit-on-store-error", "closed"}, FailClosed, FailClosed},
+		{[]string{"-idempotency-on-store-error", "OPEN"}, FailOpen, FailOpen}, // case does not matter
+	}
+	for _, c := range cases {
+		cfg, err := Parse(c.args, io.Discard)
+		if err != nil {
+			t.Fatalf("%v: %v", c.args, err)
+		}
+		if cfg.RateLimitOnStoreError != c.rateLimit || cfg.IdempotencyOnStoreError != c.idemMode {
+			t.Errorf("%v: rate limit %q, idempotency %q; want %q, %q", c.args, cfg.RateLimitOnStoreError, cfg.IdempotencyOnStoreError, c.rateLimit, c.idemMode)
+		}
+	}
+	cfg, err := Decode([]byte("ratelimit_on_store_error: closed\nidempotency_on_store_error: open"))
+	if err != nil || cfg.RateLimitOnStoreError != FailClosed || cfg.IdempotencyOnStoreError != FailOpen {
+		t.Errorf("from YAML: %q, %q, %v", cfg.RateLimitOnStoreError, cfg.IdempotencyOnStoreError, err)
+	}
+	if _, err := Parse([]string{"-ratelimit-on-store-error", "sometimes"}, io.Discard); err == nil {
+		t.Error("-ratelimit-on-store-error sometimes: no error")
+	}
+}
+
 func TestInvalid(t *testing.T) {
 	cases := []struct {
 		yaml, want string
@@ -53,6 +82,8 @@ func TestInvalid(t *testing.T) {
 		{"drain_delay: -1s", "drain_delay"},
 		{"tls_cert: cert.pem", "tls_key"}, // half a pair
 		{"tls_key: key.pem", "tls_cert"},
+		{"ratelimit_on_store_error: maybe", "maybe"},
+		{"idempotency_on_store_error: ajar", "ajar"},
 	}
 	for _, c := range cases {
 		cfg, err := Decode([]byte(c.yaml))

@@ -181,6 +181,14 @@ type Config struct {
 	// Store keeps the rate limits and idempotency records. If nil, a new
 	// store.Memory.
 	Store store.Store
+	// RateLimitFailClosed answers 503 to a request whose rate limit the
+	// store cannot check. If false (the default), the request is served
+	// unchecked and counted (storefail.go).
+	RateLimitFailClosed bool
+	// IdempotencyFailOpen performs a create whose Idempotency-Key the
+	// store cannot claim, without a record. If false (the default), it is
+	// answered 503, safe to retry.
+	IdempotencyFailOpen bool
 	// Pprof serves the Go profiler on the admin listener; off by default.
 	Pprof bool
 }
@@ -225,6 +233,10 @@ type Server struct {
 	draining atomic.Bool
 	store    store.Store
 	pprof    bool
+	// The failure modes of the store's checks, and the causes of its
+	// log lines, each written at most once a second (storefail.go).
+	rateLimitFailClosed, idempotencyFailOpen bool
+	storeLogs                                storeLogs
 }
 
 // New builds the router from the document's operations and compiles the
@@ -251,6 +263,10 @@ func New(cfg Config) (*Server, error) {
 		authOn:   cfg.Tokens != nil,
 		store:    cfg.Store,
 		pprof:    cfg.Pprof,
+
+		rateLimitFailClosed: cfg.RateLimitFailClosed,
+		idempotencyFailOpen: cfg.IdempotencyFailOpen,
+		storeLogs:           newStoreLogs(),
 	}
 	s.tokens.Store(cfg.Tokens)
 	if s.store == nil {
