@@ -145,6 +145,7 @@ func (f *Fleet) Restart(ctx context.Context, i int, within time.Duration) error 
 	if err != nil {
 		return fmt.Errorf("restart replica %d: %w", i+1, err)
 	}
+	f.Retired = append(f.Retired, old)
 	f.Gateways[i] = gw
 	return f.WaitState(ctx, i, "UP", within)
 }

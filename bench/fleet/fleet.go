@@ -98,6 +98,9 @@ type Fleet struct {
 	// Gateways are the replicas, in the order of their server lines
 	// (gw1, gw2, ...).
 	Gateways []*launch.Proc
+	// Retired are the processes of replicas that Restart replaced, in
+	// order: their CPU time and memory still count for the fleet.
+	Retired []*launch.Proc
 
 	dir        string // holds the tokens file and HAProxy's server lines
 	drainDelay time.Duration

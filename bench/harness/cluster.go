@@ -74,6 +74,12 @@ func getJSON(ctx context.Context, url string, v any) error { return launch.GetJS
 
 // startGateway starts one gateway in the variant's mode, pointed at the mocks.
 func startGateway(ctx context.Context, bin string, s *scenario.Scenario, v scenario.Variant, m *mocks, logs io.Writer) (*launch.Proc, error) {
+	return launch.StartGateway(ctx, bin, gatewaySpec(s, v), m.proc, logs)
+}
+
+// gatewaySpec is the gateway of variant v with the scenario's settings:
+// one step's process, or each replica of a fleet scenario's step.
+func gatewaySpec(s *scenario.Scenario, v scenario.Variant) launch.Gateway {
 	var args []string
 	g := s.Gateway
 	if g.MaxConns > 0 {
@@ -92,8 +98,8 @@ func startGateway(ctx context.Context, bin string, s *scenario.Scenario, v scena
 		args = append(args, "-breaker", "on")
 	}
 	// The admin listener serves /metrics, which the sampler reads.
-	return launch.StartGateway(ctx, bin, launch.Gateway{
+	return launch.Gateway{
 		Mode: v.Mode, PoolSize: v.PoolSize, Admin: true,
 		Args: append(append(args, "-log-level", "warn"), v.Args...),
-	}, m.proc, logs)
+	}
 }

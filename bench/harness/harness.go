@@ -174,7 +174,7 @@ func runScenario(ctx context.Context, s *scenario.Scenario, dir string, env resu
 		default:
 			change = "set"
 		}
-		res.Events = append(res.Events, result.Event{At: e.At, Phase: e.Name, Service: e.Service, Change: change, Rate: e.Rate})
+		res.Events = append(res.Events, result.Event{At: e.At, Phase: e.Name, Service: e.Service, Change: change, Rate: e.Rate, Fleet: e.Fleet})
 	}
 	r := &runner{s: s, dir: dir, opts: opts, p: p, res: res}
 	r.logs = r.logWriter
@@ -224,7 +224,9 @@ func runScenario(ctx context.Context, s *scenario.Scenario, dir string, env resu
 			err = nil
 		}
 	}
-	if s.Cost == nil {
+	// A fleet's replicas restart during a step: the floor has no one
+	// gateway to stand beside.
+	if s.Cost == nil && s.Fleet == nil {
 		if err := r.floorBlock(ctx); err != nil {
 			if ctx.Err() != nil {
 				return r.interrupted(start, ctx.Err())
@@ -369,6 +371,9 @@ func (r *runner) computeLimits() {
 // method of its own, in the order they run.
 func (r *runner) measure(ctx context.Context, v scenario.Variant, rate float64, d time.Duration, probe bool) error {
 	s := r.s
+	if s.Fleet != nil {
+		return r.measureFleet(ctx, v, rate, d)
+	}
 	run := result.Run{Variant: v.Label, Mode: v.Mode, PoolSize: v.PoolSize, Rate: rate, Probe: probe, Warmup: s.Load.Warmup}
 	name := r.runName(v, rate, probe)
 	r.p.run(v.Label, rate, s.Load.Warmup, d)
