@@ -78,6 +78,10 @@ type Attack struct {
 	// LocalAddr, if set, is the IP address the requests are sent from (a
 	// client of an address of its own; see Trickle.LocalAddr).
 	LocalAddr string
+	// CPUs is how many CPUs the generator may use, which
+	// Report.GeneratorCPUShare is a share of (0: runtime.NumCPU()). The
+	// harness pins the generator to the load side's CPUs (launch.Split).
+	CPUs int
 }
 
 // Latency is a measured latency distribution: the figures a limit has
@@ -104,6 +108,13 @@ const PartialHeader = "Fanout-Partial"
 // achieve: below it the step measured the generator (or the machine it
 // shares with the gateway), not the server.
 const GeneratorLimit = 0.97
+
+// SaturatedShare is the share of its CPUs at which the load side (the
+// generator and the mock backends together) is saturated: a step that
+// used that much measured the load side at least as much as the server.
+// It is under 1 because a saturated side still idles for moments between
+// bursts, and the CPU time it is given is read in 10 ms ticks.
+const SaturatedShare = 0.9
 
 // MinSamples is the fewest requests a p99 is worth reporting on: with fewer,
 // the 99th percentile rests on fewer than ten requests beyond it.
@@ -230,8 +241,9 @@ type Report struct {
 	LatencySlope float64 `json:"latency_slope"`
 	// GeneratorCPU is the user+sys CPU time the generating process spent
 	// from the start of the attack to its last response;
-	// GeneratorCPUShare divides it by that wall time and the machine's
-	// cores (1: the generator alone used every core).
+	// GeneratorCPUShare divides it by that wall time and the CPUs the
+	// generator may use (Attack.CPUs; 1: the generator alone used every
+	// one of them).
 	GeneratorCPU      time.Duration `json:"generator_cpu"`
 	GeneratorCPUShare float64       `json:"generator_cpu_share"`
 	// Bodies is, with Attack.Bodies, the FNV-1a hash of each URL's
@@ -386,7 +398,11 @@ func Run(ctx context.Context, a Attack) (*Report, error) {
 	rep := &Report{Summary: summarise(recs, 0, window, pacer), LatencySlope: slope(recs), Bodies: bodies, BodiesDiffering: len(differing)}
 	if cpu0 >= 0 && cpu >= 0 && wall > 0 {
 		rep.GeneratorCPU = cpu
-		rep.GeneratorCPUShare = float64(cpu) / float64(wall) / float64(runtime.NumCPU())
+		cpus := a.CPUs
+		if cpus <= 0 {
+			cpus = runtime.NumCPU()
+		}
+		rep.GeneratorCPUShare = float64(cpu) / float64(wall) / float64(cpus)
 	}
 	if len(a.Phases) > 0 {
 		rep.Phases = map[string]Summary{}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"fanout/bench/capacity"
+	"fanout/bench/launch"
 	"fanout/bench/limits"
 	"fanout/bench/load"
 )
@@ -29,6 +30,10 @@ type Scenario struct {
 	Started     time.Time     `json:"started"`
 	Elapsed     time.Duration `json:"elapsed"`
 	Env         Env           `json:"env"`
+	// Target is the root URL of the gateway the scenario ran against
+	// when bench did not start it (bench -target): then the gateway's
+	// CPU, memory and policies were not measured.
+	Target string `json:"target,omitempty"`
 	// Variants in the order they ran (labels).
 	Variants []string `json:"variants"`
 	// Rates offered (fixed-rate scenarios).
@@ -122,6 +127,16 @@ type Run struct {
 	// measured the generator or the machine, not the gateway. Its own CPU
 	// use is GeneratorCPU.
 	GeneratorLimited bool `json:"generator_limited"`
+	// MocksCPU is the mock backends' user+sys time over the measured
+	// attack; MocksCPUShare divides it by the attack's wall time and the
+	// CPUs of the load side, which the mocks share with the generator
+	// (Env.Split). LoadSaturated is true when the generator's share and
+	// the mocks' add up to load.SaturatedShare or more: the load side ran
+	// out of CPU, the step measured it rather than the gateway, and a
+	// capacity search does not count it as a pass.
+	MocksCPU      time.Duration `json:"mocks_cpu,omitempty"`
+	MocksCPUShare float64       `json:"mocks_cpu_share,omitempty"`
+	LoadSaturated bool          `json:"load_saturated,omitempty"`
 }
 
 // SamplingSlack is how far under a sampled limit a run's p50 may lie and
@@ -287,6 +302,13 @@ type Env struct {
 	Commit    string    `json:"commit,omitempty"`
 	Dirty     bool      `json:"dirty,omitempty"`
 	Time      time.Time `json:"time"`
+	// LoadAverage is the machine's one-minute load average when the run
+	// started (/proc/loadavg): above Cores, other processes competed for
+	// the CPUs the run measured.
+	LoadAverage float64 `json:"load_average,omitempty"`
+	// Split is how the CPUs were shared between the gateway and the load
+	// side; nil in results written before it was recorded.
+	Split *launch.Split `json:"cpu_split,omitempty"`
 }
 
 // Millis returns d in milliseconds, rounded to the microsecond.
