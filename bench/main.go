@@ -43,6 +43,9 @@ Usage:
   bench demo [flags] [ACT ...]     the talk-style demo (bench demo -h)
   bench stage [flags]              a live dashboard for talks, in the browser (bench stage -h)
   bench fleet [flags]              gateway replicas behind HAProxy, sharing Redis (bench fleet -h)
+  bench attack -shard i/N -target URL SCENARIO
+                                   one share of a scenario's load, from one of several hosts (bench attack -h)
+  bench merge SHARD_DIR...         one summary and report from the shares (bench merge -h)
 
 A SCENARIO is a YAML file (my.yaml) or a name under -scenarios (talk or
 talk.yaml), found from any directory of the repository.
@@ -103,6 +106,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return runStage(args[1:], stdout, stderr)
 		case "fleet":
 			return runFleet(args[1:], stdout, stderr)
+		case "attack":
+			return runAttack(args[1:], stdout, stderr)
+		case "merge":
+			return runMerge(args[1:], stdout, stderr)
 		}
 	}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)

@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"fanout/bench/harness"
 )
 
 // TokenEnv is the environment variable that holds the token bench sends to
 // a gateway it did not start (-target, bench attack), as in the README's
 // examples: a token on the command line would show in the process list.
-const TokenEnv = "FANOUT_TOKEN"
+const TokenEnv = harness.TokenEnv
 
 // parseTarget checks a gateway's root URL: http or https, a host, no query.
 func parseTarget(raw string) (string, error) {

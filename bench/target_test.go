@@ -10,15 +10,21 @@ import (
 	"fanout/bench/scenario"
 )
 
-func TestTargetFlags(t *testing.T) {
-	var got []harness.Options
-	defer func(f func(context.Context, []*scenario.Scenario, harness.Options) ([]harness.Outcome, error)) {
-		runHarness = f
-	}(runHarness)
+// captureOptions replaces runHarness, for the rest of the test, by a func
+// that starts nothing and keeps the options of each call in *got.
+func captureOptions(t *testing.T, got *[]harness.Options) {
+	t.Helper()
+	prev := runHarness
+	t.Cleanup(func() { runHarness = prev })
 	runHarness = func(_ context.Context, _ []*scenario.Scenario, opts harness.Options) ([]harness.Outcome, error) {
-		got = append(got, opts)
+		*got = append(*got, opts)
 		return nil, nil
 	}
+}
+
+func TestTargetFlags(t *testing.T) {
+	var got []harness.Options
+	captureOptions(t, &got)
 	for _, tc := range []struct {
 		name  string
 		token string
@@ -37,6 +43,7 @@ func TestTargetFlags(t *testing.T) {
 		// The hostile tenant needs the bench's own token.
 		{"hostile", "s3cret", []string{"-target", "http://gw:8080", "hostile"}, 2, "hostile tenant"},
 		{"split", "", []string{"-split", "sideways", "quick"}, 2, `-split "sideways": want auto or off`},
+		{"split off", "", []string{"-split", "off", "quick"}, 0, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv(TokenEnv, tc.token)
@@ -52,9 +59,37 @@ func TestTargetFlags(t *testing.T) {
 				return
 			}
 			o := got[0]
+			if tc.name == "split off" {
+				if o.NoSplit != "-split off" || o.Target != "" {
+					t.Errorf("options: no split %q, target %q", o.NoSplit, o.Target)
+				}
+				return
+			}
 			if o.Target != "http://gw.internal:8080" || o.Authorization != "Bearer s3cret" || o.MockAdmin["results"] != "10.0.0.5:9104" {
 				t.Errorf("options: target %q, authorization %q, mocks %v", o.Target, o.Authorization, o.MockAdmin)
 			}
 		})
+	}
+}
+
+func TestAttackAndMergeUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		err  string // in standard error
+	}{
+		{[]string{"attack", "-h"}, 0, "bench attack -shard i/N -target URL"},
+		{[]string{"merge", "-h"}, 0, "bench merge [-out DIR] SHARD_DIR..."},
+		{[]string{"attack", "-shard", "4/3", "-target", "http://gw:8080", "quick"}, 2, "want i/N with 1 <= i <= N"},
+		{[]string{"attack", "-shard", "1/3", "quick"}, 2, "-target is required"},
+		{[]string{"attack", "-shard", "1/3", "-target", "http://gw:8080", "hostile"}, 2, "hostile tenant"},
+		{[]string{"merge"}, 2, "bench merge [-out DIR] SHARD_DIR..."},
+		{[]string{"merge", t.TempDir()}, 2, "read shard"},
+	} {
+		t.Setenv(TokenEnv, "s3cret")
+		var stdout, stderr bytes.Buffer
+		if code := run(tc.args, &stdout, &stderr); code != tc.code || !strings.Contains(stderr.String(), tc.err) {
+			t.Errorf("%v: exit %d, want %d with %q; stderr:\n%s", tc.args, code, tc.code, tc.err, stderr.String())
+		}
 	}
 }

@@ -121,3 +121,19 @@ load: {warmup: 0s, duration: 1s, rates: [300]}
 		}
 	}
 }
+
+func TestSaturated(t *testing.T) {
+	for _, tc := range []struct {
+		generator, mocks, wait float64
+		want                   bool
+	}{
+		{0.95, 0, 0, true},    // the generator alone used its CPUs
+		{0.5, 0.45, 0, true},  // generator and mocks together
+		{0.2, 0.2, 0.6, true}, // little used, much waited for: other processes had the CPU
+		{0.3, 0.3, 0.1, false},
+	} {
+		if got := Saturated(tc.generator, tc.mocks, tc.wait); got != tc.want {
+			t.Errorf("Saturated(%v, %v, %v) = %v, want %v", tc.generator, tc.mocks, tc.wait, got, tc.want)
+		}
+	}
+}

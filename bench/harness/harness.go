@@ -80,6 +80,10 @@ type Options struct {
 	// counts their calls as with mocks it starts. Without every service's,
 	// the limits are unknown and the report says so.
 	MockAdmin map[string]string
+	// Generator is the command, with its first arguments, that runs one
+	// generator of a step whose rate load.generators splits (bench
+	// attack; its flags are added). Empty: this executable's "attack".
+	Generator []string
 }
 
 // Outcome is what Run returns per scenario.
@@ -407,7 +411,7 @@ func (r *runner) measure(ctx context.Context, v scenario.Variant, rate float64, 
 	if err := r.attack(ctx, gw, base, d, &run); err != nil {
 		return err
 	}
-	meter.stop(ctx, &run, loadCPUs(r.split))
+	meter.stop(&run, loadCPUs(r.split))
 	if gw != nil {
 		cpu1, err := gw.CPUTime()
 		if err != nil {
@@ -490,6 +494,10 @@ func (r *runner) attack(ctx context.Context, gw *launch.Proc, base load.Attack, 
 	a := base
 	a.Duration, a.Out = d, f
 	r.withEvents(ctx, &a)
+	if n := r.s.Load.Generators; n > 1 {
+		a.Generators = n
+		a.Spawn = r.spawnGenerator(a)
+	}
 	var phases *phaseCalls
 	if a.At != nil && r.mocks != nil {
 		phases = newPhaseCalls(ctx, r.mocks, a.PhaseNames)
@@ -548,13 +556,7 @@ func (r *runner) withEvents(ctx context.Context, a *load.Attack) {
 	if len(s.Events) == 0 {
 		return
 	}
-	a.PhaseNames = s.Phases()
-	for _, e := range s.Events {
-		a.Phases = append(a.Phases, e.At)
-	}
-	// The first phase's rate is the run's own; the pacer changes it at
-	// the offsets of the events that set one.
-	a.PhaseRates = s.PhaseRates(a.Rate)[1:]
+	withPhases(s, a)
 	a.At = func(i int) {
 		e := s.Events[i]
 		if e.Service == "" {
@@ -568,6 +570,21 @@ func (r *runner) withEvents(ctx context.Context, a *load.Attack) {
 			slog.Warn("event", "phase", e.Name, "err", err)
 		}
 	}
+}
+
+// withPhases gives a the phases of the scenario's events and the rates
+// they set, without changing any backend.
+func withPhases(s *scenario.Scenario, a *load.Attack) {
+	if len(s.Events) == 0 {
+		return
+	}
+	a.PhaseNames = s.Phases()
+	for _, e := range s.Events {
+		a.Phases = append(a.Phases, e.At)
+	}
+	// The first phase's rate is the run's own; the pacer changes it at
+	// the offsets of the events that set one.
+	a.PhaseRates = s.PhaseRates(a.Rate)[1:]
 }
 
 // HostileAddr is the client address of a scenario's hostile tenant on

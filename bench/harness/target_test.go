@@ -14,7 +14,8 @@ import (
 )
 
 // deployment is a gateway and its mocks that the test starts, as a
-// deployment the bench did not start would be.
+// deployment the bench did not start would be; without shedding, which on
+// a busy machine would refuse a varying share of the requests.
 type deployment struct {
 	gateway string            // root URL
 	admin   map[string]string // each mock's address
@@ -33,7 +34,7 @@ func startDeployment(t *testing.T) deployment {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = m.Stop(launch.DefaultGrace) })
-	gw, err := launch.StartGateway(ctx, bins.Gateway, launch.Gateway{Mode: "concurrent", Args: []string{"-log-level", "error"}}, m, nil)
+	gw, err := launch.StartGateway(ctx, bins.Gateway, launch.Gateway{Mode: "concurrent", Args: []string{"-log-level", "error", "-overload", "off"}}, m, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package launch
 
 import (
 	"context"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -148,4 +149,37 @@ func onlyOn(t *testing.T, cpus []int) bool {
 		}
 	}
 	return true
+}
+
+func TestReadWaitSeesThreadsQueueForACPU(t *testing.T) {
+	cpus := twoCPUs(t)
+	restore, err := PinProcess(cpus[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer restore()
+	// Four threads busy on one CPU: three of them wait at any moment.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	w0, err := ReadWait(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const busy = 300 * time.Millisecond
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			for end := time.Now().Add(busy); time.Now().Before(end); {
+			}
+		})
+	}
+	wg.Wait()
+	w1, err := ReadWait(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w1-w0 < busy {
+		t.Errorf("waited %v for a CPU while four threads spun %v on one: want at least %v", w1-w0, busy, busy)
+	}
 }

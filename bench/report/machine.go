@@ -33,14 +33,15 @@ func writeMachine(b *strings.Builder, s *result.Scenario) {
 		}
 	}
 	if len(saturated) > 0 {
-		fmt.Fprintf(b, "> **The load side ran out of CPU** in %d step(s): %s. Their figures describe the load generator and the mock backends as much as the gateway, and no capacity rests on them.\n\n",
+		fmt.Fprintf(b, "> **The load side ran out of CPU** in %d step(s): %s. The load generator and the mock backends used, or waited for, nearly all of their CPUs there: those steps describe them as much as the gateway, and no capacity rests on them.\n\n",
 			len(saturated), strings.Join(saturated, ", "))
 	}
 }
 
 // LoadSaturatedText says that a run's load side ran out of CPU, with the
-// shares of the generator and of the mocks: "load saturated (generator
-// 61 %, mocks 33 % of its CPUs)".
+// shares of its CPUs the generator and the mocks used and the load side
+// waited for: "load saturated (generator 61 %, mocks 33 %, waiting 20 %
+// of its CPUs)".
 func LoadSaturatedText(r *result.Run) string {
-	return fmt.Sprintf("load saturated (generator %.0f %%, mocks %.0f %% of its CPUs)", 100*r.GeneratorCPUShare, 100*r.MocksCPUShare)
+	return fmt.Sprintf("load saturated (generator %.0f %%, mocks %.0f %%, waiting %.0f %% of its CPUs)", 100*r.GeneratorCPUShare, 100*r.MocksCPUShare, 100*r.LoadWaitShare)
 }

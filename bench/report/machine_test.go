@@ -42,7 +42,7 @@ func TestMarkdownSaysHowTheMachineWasShared(t *testing.T) {
 func TestMarkdownFlagsASaturatedLoadSide(t *testing.T) {
 	s := fixture()
 	s.Env.Cores, s.Env.LoadAverage = 2, 9.8
-	s.Runs[3].LoadSaturated, s.Runs[3].GeneratorCPUShare, s.Runs[3].MocksCPUShare = true, 0.61, 0.33
+	s.Runs[3].LoadSaturated, s.Runs[3].GeneratorCPUShare, s.Runs[3].MocksCPUShare, s.Runs[3].LoadWaitShare = true, 0.41, 0.33, 0.2
 	var b bytes.Buffer
 	if err := Markdown(&b, s, nil); err != nil {
 		t.Fatal(err)
@@ -50,7 +50,7 @@ func TestMarkdownFlagsASaturatedLoadSide(t *testing.T) {
 	out := b.String()
 	for _, want := range []string{
 		"> **The load side ran out of CPU** in 1 step(s): concurrent at 200 req/s.",
-		"**load saturated (generator 61 %, mocks 33 % of its CPUs)**",
+		"**load saturated (generator 41 %, mocks 33 %, waiting 20 % of its CPUs)**",
 		"> **The machine was busy**: its load average was 9.8 on 2 CPUs",
 	} {
 		if !strings.Contains(out, want) {

@@ -130,13 +130,21 @@ type Run struct {
 	// MocksCPU is the mock backends' user+sys time over the measured
 	// attack; MocksCPUShare divides it by the attack's wall time and the
 	// CPUs of the load side, which the mocks share with the generator
-	// (Env.Split). LoadSaturated is true when the generator's share and
-	// the mocks' add up to load.SaturatedShare or more: the load side ran
-	// out of CPU, the step measured it rather than the gateway, and a
+	// (Env.Split). LoadSaturated is true when the generator's share, the
+	// mocks' and the load side's wait for a CPU (LoadWaitShare) add up to
+	// load.SaturatedShare or more: the load side used or wanted all of
+	// its CPUs, the step measured it rather than the gateway, and a
 	// capacity search does not count it as a pass.
 	MocksCPU      time.Duration `json:"mocks_cpu,omitempty"`
 	MocksCPUShare float64       `json:"mocks_cpu_share,omitempty"`
 	LoadSaturated bool          `json:"load_saturated,omitempty"`
+	// LoadWait is the time the load side's threads (the generators' and
+	// the mocks') waited, runnable, for a CPU over the attack, and
+	// LoadWaitShare that over its wall time and the load side's CPUs:
+	// the CPU they wanted beyond what they got, which other processes
+	// on a busy machine take. It counts towards LoadSaturated.
+	LoadWait      time.Duration `json:"load_cpu_wait,omitempty"`
+	LoadWaitShare float64       `json:"load_cpu_wait_share,omitempty"`
 }
 
 // SamplingSlack is how far under a sampled limit a run's p50 may lie and
