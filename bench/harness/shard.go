@@ -72,11 +72,11 @@ type AttackOptions struct {
 // RunShard sends share o.Shard of o.Of of each step of s to o.Target, and
 // writes its results and a ShardManifest to o.Out, which bench merge reads
 // with the other shards'. Each step warms up with its share of the
-// warm-up. A scenario with a capacity search is refused: a search picks
-// its next rate from the last probe's figures, which only the merged
-// shards have.
+// warm-up. A capacity search runs one probe at a time (o.Rate, as the
+// harness's generators do): a search picks its next rate from the last
+// probe's figures, which only the merged shards have.
 func RunShard(ctx context.Context, s *scenario.Scenario, o AttackOptions) error {
-	if s.Load.Capacity != nil {
+	if s.Load.Capacity != nil && o.Rate == 0 {
 		return fmt.Errorf("%s: a capacity search cannot run in shards: each probe's rate depends on the merged figures of the last", s.File)
 	}
 	if o.Of < 1 || o.Shard < 1 || o.Shard > o.Of {
