@@ -58,8 +58,16 @@ func PinProcess(cpus []int) (restore func() error, err error) {
 	}
 	procs := runtime.GOMAXPROCS(len(cpus))
 	return func() error {
-		runtime.GOMAXPROCS(procs)
-		if err := pinThreads(&old); err != nil {
+		err := pinThreads(&old)
+		// Setting GOMAXPROCS stops the runtime from following the CPUs
+		// it may use; where nobody set it, it goes back to doing so,
+		// from the affinity just restored.
+		if os.Getenv("GOMAXPROCS") == "" {
+			runtime.SetDefaultGOMAXPROCS()
+		} else {
+			runtime.GOMAXPROCS(procs)
+		}
+		if err != nil {
 			return fmt.Errorf("restore CPU affinity: %w", err)
 		}
 		return nil
