@@ -398,9 +398,10 @@ them. The figures that changed beyond noise are listed first.
 
 A side can be several result directories of the same scenario (repeated
 runs): each figure is then shown as mean (min–max), and a change whose
-ranges overlap is "within noise". It warns when the machines, Go versions
-or commits differ, when a run was interrupted, when a step was
-generator-limited (its figures measure the load generator, not the
+ranges overlap is "within noise". It warns when the machines, Go versions,
+commits or the CPUs' split between the gateway and the load side differ,
+when a run was interrupted, when a step was generator-limited or load
+saturated (its figures measure the load generator and the mocks, not the
 gateway), when a step ran for another length, and about modes and rates
 only one side has.
 

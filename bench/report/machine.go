@@ -45,3 +45,15 @@ func writeMachine(b *strings.Builder, s *result.Scenario) {
 func LoadSaturatedText(r *result.Run) string {
 	return fmt.Sprintf("load saturated (generator %.0f %%, mocks %.0f %%, waiting %.0f %% of its CPUs)", 100*r.GeneratorCPUShare, 100*r.MocksCPUShare, 100*r.LoadWaitShare)
 }
+
+// splitText names how a run shared its CPUs, for compare's warning on runs
+// that shared them otherwise: "" where the run did not record it.
+func splitText(e result.Env) string {
+	if e.Split == nil {
+		return ""
+	}
+	if !e.Split.On() {
+		return "not split"
+	}
+	return e.Split.Describe()
+}

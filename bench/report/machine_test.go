@@ -68,3 +68,23 @@ func TestCapacityTextOfALoadBoundSearch(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestCompareWarnsOfSaturationAndSplits(t *testing.T) {
+	a, b := fixture(), fixture()
+	a.Env.Split = ptr(launch.PlanSplit([]int{0, 1}))
+	b.Env.Split = ptr(launch.Unsplit([]int{0, 1}, "-split off"))
+	b.Runs[3].LoadSaturated = true
+	var out bytes.Buffer
+	if err := CompareSides(&out, Side{Name: "a", Runs: []*result.Scenario{a}}, Side{Name: "b", Runs: []*result.Scenario{b}}, CompareOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"A and B differ in the CPUs' split (gateway on CPU 1",
+		"vs not split)",
+		"concurrent @ 200 req/s was load saturated in B",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("compare lacks %q:\n%s", want, out.String()[:min(out.Len(), 1500)])
+		}
+	}
+}
