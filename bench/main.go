@@ -1,7 +1,9 @@
 // Command bench runs Fanout's benchmark scenarios against real processes: it
 // builds the gateway and the mock backends, starts them on free loopback
-// ports, offers load with vegeta in the open model, and writes a report per
-// scenario under results/ with every figure beside its limit.
+// ports (the gateway on CPUs of its own), offers load with vegeta in the
+// open model, and writes a report per scenario under results/ with every
+// figure beside its limit. It can also load a gateway already running
+// (-target), from several hosts (bench attack, bench merge).
 //
 // The work is done by the packages beneath (harness, load, report, ...);
 // this file only parses flags and wires them.

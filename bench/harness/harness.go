@@ -7,6 +7,12 @@
 //
 //	DIR/scenario.yaml env.json summary.json report.md *.svg <mode>-<rate>.bin
 //
+// The gateway runs on CPUs of its own, the load generator and the mocks on
+// the others (launch.Split). Against a gateway already running
+// (Options.Target) it starts nothing. A step's rate can be split across
+// generator processes, and shards sent from several hosts (RunShard)
+// merged into one result directory (MergeShards).
+//
 // bench's main only parses flags and calls Run; everything else lives here.
 package harness
 
