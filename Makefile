@@ -135,8 +135,8 @@ fleet:
 	$(GO) build -o $(BIN)/bench ./bench
 	$(BIN)/bench fleet -replicas $(FLEET) $(FLEET_FLAGS)
 
-# The benchmark suite (about 14 minutes on 2 cores): builds the gateway and the
-# mocks, runs scenarios/{talk,tail,pool-vs-async,slow-backend,hedging,hot-keys,dead-backend,overload,hostile,capacity,soak}.yaml
+# The benchmark suite (about 15 minutes on 2 cores): builds the gateway, the
+# mocks and the CPU floor, runs scenarios/{talk,tail,pool-vs-async,slow-backend,hedging,hot-keys,dead-backend,overload,hostile,capacity,soak,cost}.yaml
 # and writes a report per scenario under results/. bench-quick: under a
 # minute. make bench BENCH_FLAGS="-quiet talk"; bin/bench -h.
 #

@@ -348,6 +348,15 @@ func summarise(w io.Writer, o harness.Outcome) {
 	for _, e := range append(s.Failed(), s.Undecided()...) {
 		fmt.Fprintf(w, "  %s %s   %s\n", e.Mark(), e.Source, e.Detail)
 	}
+	if s.Floor != nil {
+		if line := report.FloorLine(s.Floor); line != "" {
+			fmt.Fprintf(w, "  %s\n", line)
+		}
+	}
+	if s.Cost != nil {
+		report.CostLines(w, s.Cost)
+		return
+	}
 	if len(s.Capacity) > 0 {
 		for _, c := range s.Capacity {
 			fmt.Fprintf(w, "  %-12s capacity %s req/s\n", report.Label(c.Variant, c.Mode, c.PoolSize), report.CapacityText(c))
@@ -492,17 +501,23 @@ kept as it was drawn where the .bin file is gone, as in a committed
 reference run, which keeps its charts but not its results files; its
 title says so.
 
+With -readme FILE, the result directory of a cost scenario also replaces
+the section of FILE headed "`+report.CostHeading+`" with the same section
+of its report: the table of what each feature costs, with its machine.
+
 Usage:
-  bench report DIR
+  bench report [-readme FILE] DIR
 
 It exits 2 when DIR has no readable summary.json, 1 when the report cannot
 be written.
 
-Example:
+Examples:
   bench report results/20261125T210000Z-talk
+  bench report -readme README.md results/20261207T010000Z-cost
 `)
 		fs.PrintDefaults()
 	}
+	readme := fs.String("readme", "", "`FILE` whose cost section (a cost scenario's table) is replaced by DIR's")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -532,7 +547,36 @@ Example:
 		}
 		fmt.Fprintf(stdout, "the run was interrupted: its report holds the %d %s that finished\n", len(s.Runs), steps)
 	}
+	if *readme != "" {
+		if err := replaceCostSection(*readme, dir); err != nil {
+			fmt.Fprintf(stderr, "bench report: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "wrote the cost table of %s into %s\n", dir, *readme)
+	}
 	return 0
+}
+
+// replaceCostSection replaces the cost section of the file readme with
+// that of the cost scenario's result in dir.
+func replaceCostSection(readme, dir string) error {
+	s, err := result.Read(dir)
+	if err != nil {
+		return err
+	}
+	section := report.CostSection(s)
+	if section == "" {
+		return fmt.Errorf("%s is not a cost scenario's result: it has no cost table", dir)
+	}
+	b, err := os.ReadFile(readme)
+	if err != nil {
+		return err
+	}
+	doc, err := report.ReplaceSection(string(b), report.CostHeading, section)
+	if err != nil {
+		return fmt.Errorf("%s: %w", readme, err)
+	}
+	return os.WriteFile(readme, []byte(doc), 0o644)
 }
 
 // parseFlags parses args with fs, the flags of a subcommand that takes no

@@ -41,7 +41,7 @@ import (
 )
 
 // DefaultSuite names the scenarios `bench` runs without arguments, in order.
-var DefaultSuite = []string{"talk", "tail", "pool-vs-async", "slow-backend", "hedging", "hot-keys", "dead-backend", "overload", "hostile", "capacity", "soak"}
+var DefaultSuite = []string{"talk", "tail", "pool-vs-async", "slow-backend", "hedging", "hot-keys", "dead-backend", "overload", "hostile", "capacity", "soak", "cost"}
 
 // QuickSuite is the scenario of `bench -quick`: the whole pipeline in well
 // under a minute.
@@ -59,6 +59,9 @@ type Options struct {
 	// Bins are the binaries to run; an empty path builds that program
 	// (launch.Binaries.Build).
 	Bins launch.Binaries
+	// Floor is the CPU floor's binary (launch.FloorPackage), which every
+	// scenario measures beside the gateway; empty builds it.
+	Floor string
 	// Now gives the time that names result directories (default time.Now).
 	Now func() time.Time
 	// Write renders the report of a finished scenario into its directory
@@ -113,6 +116,12 @@ func Run(ctx context.Context, scenarios []*scenario.Scenario, opts Options) ([]O
 		p.line("building the gateway and the mock backends")
 		var err error
 		if opts.Bins, err = opts.Bins.Build(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Floor == "" && opts.Target == "" {
+		var err error
+		if opts.Floor, err = launch.Build(ctx, launch.FloorPackage); err != nil {
 			return nil, err
 		}
 	}
@@ -187,6 +196,12 @@ func runScenario(ctx context.Context, s *scenario.Scenario, dir string, env resu
 		res.Variants = append(res.Variants, v.Label)
 	}
 	res.Target = opts.Target
+	if s.Cost != nil {
+		res.Variants = nil
+		for _, c := range s.Cost.Configs {
+			res.Variants = append(res.Variants, c.Name)
+		}
+	}
 	for _, e := range s.Events {
 		change := ""
 		switch {
@@ -216,7 +231,16 @@ func runScenario(ctx context.Context, s *scenario.Scenario, dir string, env resu
 		closeLog()
 	}()
 
-	for _, v := range variants {
+	if s.Cost != nil {
+		if res.Cost, err = r.measureCost(ctx, s.Cost, s.Targets); err != nil {
+			if ctx.Err() != nil {
+				return r.interrupted(start, ctx.Err())
+			}
+			res.Errors = append(res.Errors, fmt.Sprintf("cost: %v", err))
+			err = nil
+		}
+	}
+	for _, v := range r.variants() {
 		if s.Load.Capacity != nil {
 			err = r.searchCapacity(ctx, v)
 		} else {
@@ -237,12 +261,32 @@ func runScenario(ctx context.Context, s *scenario.Scenario, dir string, env resu
 			err = nil
 		}
 	}
+	// The floor block starts a gateway and the floor of its own, beside
+	// mocks of the harness's: not against a gateway running elsewhere.
+	if s.Cost == nil && opts.Target == "" {
+		if err := r.floorBlock(ctx); err != nil {
+			if ctx.Err() != nil {
+				return r.interrupted(start, ctx.Err())
+			}
+			res.Errors = append(res.Errors, fmt.Sprintf("CPU floor: %v", err))
+		}
+	}
 	res.Expectations = evaluate(s, res)
 	if err := r.write(start); err != nil {
 		return res, err
 	}
 	p.verdict(res)
 	return res, nil
+}
+
+// variants returns the variants to run step by step: none in a cost
+// scenario, whose configurations run in interleaved rounds instead, and
+// one against a running gateway (targetVariants).
+func (r *runner) variants() []scenario.Variant {
+	if r.s.Cost != nil {
+		return nil
+	}
+	return targetVariants(r.s, r.opts)
 }
 
 // write writes summary.json and the report.

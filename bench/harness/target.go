@@ -35,6 +35,9 @@ func CheckTarget(s *scenario.Scenario, opts Options) error {
 	if s.Hostile != nil {
 		problems = append(problems, "its hostile tenant sends with a token that only the gateways bench starts hold: run it without -target")
 	}
+	if s.Cost != nil {
+		problems = append(problems, "a cost scenario measures the CPU of gateways bench starts beside its floor: run it without -target")
+	}
 	for _, e := range s.Events {
 		if e.Service != "" && opts.MockAdmin[e.Service] == "" {
 			problems = append(problems, fmt.Sprintf("event %s changes %s: give its mock's admin address (-mock-admin %s=http://HOST:PORT)", e.Name, e.Service, e.Service))

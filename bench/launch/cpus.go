@@ -107,3 +107,12 @@ func cpuList(cpus []int) string {
 	}
 	return "CPUs " + strings.Join(parts, ", ")
 }
+
+// gomaxprocsEnv is the environment that sets a Go program's GOMAXPROCS to
+// the number of cpus (none: nothing set).
+func gomaxprocsEnv(cpus []int) []string {
+	if len(cpus) == 0 {
+		return nil
+	}
+	return []string{"GOMAXPROCS=" + strconv.Itoa(len(cpus))}
+}

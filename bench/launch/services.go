@@ -158,11 +158,7 @@ func StartGateway(ctx context.Context, bin string, g Gateway, mocks *Proc, logs 
 		}
 		args = append(args, "-tokens", file)
 	}
-	var env []string
-	if len(g.CPUs) > 0 {
-		env = []string{"GOMAXPROCS=" + strconv.Itoa(len(g.CPUs))}
-	}
-	p, err := startListening(ctx, bin, append(args, g.Args...), env, g.CPUs, logs)
+	p, err := startListening(ctx, bin, append(args, g.Args...), gomaxprocsEnv(g.CPUs), g.CPUs, logs)
 	if err != nil {
 		return nil, fmt.Errorf("start gateway in %s mode: %w", g.Mode, err)
 	}

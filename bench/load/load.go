@@ -89,6 +89,9 @@ type Attack struct {
 	// of Phases from the start of the shards.
 	Generators int
 	Spawn      Spawn
+	// AcceptEncoding is the Accept-Encoding header of every request
+	// ("": identity, bodies as they are).
+	AcceptEncoding string
 }
 
 // Latency is a measured latency distribution: the figures a limit has
@@ -772,6 +775,7 @@ func newTargeter(a Attack) (vegeta.Targeter, *targetNames) {
 	}
 	base := strings.TrimSuffix(a.BaseURL, "/")
 	names := &targetNames{names: map[string]string{}}
+	acceptEncoding := cmp.Or(a.AcceptEncoding, "identity")
 	// A hot-key target draws its ids from a Zipf generator of its own,
 	// on the same seeded source, so that a seed replays the same ids.
 	zipfs := make([]*rand.Zipf, len(a.Targets))
@@ -807,7 +811,7 @@ func newTargeter(a Attack) (vegeta.Targeter, *targetNames) {
 		// Bodies as they are: Go's transport would ask for gzip on its own,
 		// and the gateway would compress every page over 1 KB for vegeta to
 		// decompress, CPU on both sides that the bench does not measure.
-		*tgt = vegeta.Target{Method: t.Method, URL: base + t.Expand(id), Header: http.Header{"Accept-Encoding": {"identity"}}}
+		*tgt = vegeta.Target{Method: t.Method, URL: base + t.Expand(id), Header: http.Header{"Accept-Encoding": {acceptEncoding}}}
 		if t.Body != "" {
 			tgt.Body = []byte(t.Body)
 			tgt.Header.Set("Content-Type", "application/json")

@@ -109,7 +109,12 @@ func Markdown(w io.Writer, s *result.Scenario, charts []Chart) error {
 		b.WriteString("\n")
 	}
 
-	writeLimits(b, s)
+	if s.Cost == nil {
+		// A cost scenario measures CPU, whose limit is the floor in its
+		// table, not latency.
+		writeLimits(b, s)
+	}
+	writeCost(b, s)
 	if len(s.Capacity) > 0 {
 		writeCapacity(b, s)
 	} else {

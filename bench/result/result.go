@@ -54,6 +54,13 @@ type Scenario struct {
 	Runs []Run `json:"runs"`
 	// Capacity has one search per variant, for capacity scenarios.
 	Capacity []Capacity `json:"capacity,omitempty"`
+	// Cost is the table of a cost scenario: CPU and allocations per
+	// request of each configuration, in interleaved rounds.
+	Cost *Cost `json:"cost,omitempty"`
+	// Floor compares, in any other scenario, the gateway's CPU per
+	// results page with the CPU floor's, on the scenario's backends, in
+	// a short block of interleaved rounds after its steps.
+	Floor *Cost `json:"floor,omitempty"`
 	// Expectations in file order.
 	Expectations []Expectation `json:"expectations"`
 	// Errors met while running (a gateway that would not start...).

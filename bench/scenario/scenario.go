@@ -66,6 +66,9 @@ type Scenario struct {
 	// Hostile, if not nil, is a second tenant that misbehaves beside the
 	// measured load during each measured run.
 	Hostile *Hostile
+	// Cost, if not nil instead of Load's rates, measures the cost of each
+	// feature of the gateway beside the CPU floor.
+	Cost *Cost
 	// Expect are the assertions on the outcome, in file order.
 	Expect []*expect.Expectation
 }
@@ -340,6 +343,9 @@ const RunOverhead = 1500 * time.Millisecond
 // Estimate returns how long the scenario should take to run, start-up
 // excluded: what a progress line counts down from.
 func (s *Scenario) Estimate() time.Duration {
+	if c := s.Cost; c != nil {
+		return c.Estimate()
+	}
 	n := time.Duration(len(s.Gateway.Variants()))
 	if c := s.Load.Capacity; c != nil {
 		return n * c.Budget // the search spends at most its budget
