@@ -103,6 +103,10 @@ load: {warmup: 0s, duration: 1s, rates: [300]}
 	if got := watch.seen["gateway"]; !slices.Equal(got, want.Gateway) {
 		t.Errorf("the gateway ran on %v, want %v", got, want.Gateway)
 	}
+	// The floor, the gateway's yardstick, runs where the gateway does.
+	if got := watch.seen["floor"]; !slices.Equal(got, want.Gateway) {
+		t.Errorf("the floor ran on %v, want %v", got, want.Gateway)
+	}
 	if got := watch.seen["mockbackends"]; !slices.Equal(got, want.Load) {
 		t.Errorf("the mocks ran on %v, want %v", got, want.Load)
 	}

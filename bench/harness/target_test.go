@@ -152,4 +152,12 @@ func TestCheckTarget(t *testing.T) {
 	if err := CheckTarget(s, Options{}); err != nil {
 		t.Errorf("without a target: %v", err)
 	}
+	// A cost scenario measures gateways bench starts.
+	cost, err := scenario.LoadFile("../../scenarios/cost.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckTarget(cost, Options{Target: "http://gw:8080"}); err == nil || !strings.Contains(err.Error(), "a cost scenario measures the CPU of gateways bench starts") {
+		t.Errorf("a cost scenario against a target: %v", err)
+	}
 }
