@@ -81,23 +81,12 @@ const pinPasses = 10
 // pinThreads sets the affinity of every thread of this process to set.
 func pinThreads(set *unix.CPUSet) error {
 	for range pinPasses {
-		tasks, err := os.ReadDir("/proc/self/task")
+		threads, err := affinities(0)
 		if err != nil {
 			return err
 		}
 		changed := false
-		for _, t := range tasks {
-			tid, err := strconv.Atoi(t.Name())
-			if err != nil {
-				continue
-			}
-			var cur unix.CPUSet
-			if err := unix.SchedGetaffinity(tid, &cur); err != nil {
-				if errors.Is(err, unix.ESRCH) {
-					continue // the thread ended meanwhile
-				}
-				return fmt.Errorf("thread %d: %w", tid, err)
-			}
+		for tid, cur := range threads {
 			if cur == *set {
 				continue
 			}
@@ -113,9 +102,9 @@ func pinThreads(set *unix.CPUSet) error {
 	return fmt.Errorf("threads kept starting unpinned after %d passes", pinPasses)
 }
 
-// ThreadCPUs returns the affinity of every thread of process pid (0: this
-// process), by thread id, for tests and for checking a split.
-func ThreadCPUs(pid int) (map[int][]int, error) {
+// affinities returns the affinity of every thread of process pid (0: this
+// process), by thread id; a thread that ends meanwhile is left out.
+func affinities(pid int) (map[int]unix.CPUSet, error) {
 	dir := "/proc/self/task"
 	if pid > 0 {
 		dir = "/proc/" + strconv.Itoa(pid) + "/task"
@@ -124,7 +113,7 @@ func ThreadCPUs(pid int) (map[int][]int, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read threads: %w", err)
 	}
-	out := map[int][]int{}
+	out := map[int]unix.CPUSet{}
 	for _, t := range tasks {
 		tid, err := strconv.Atoi(t.Name())
 		if err != nil {
@@ -137,6 +126,20 @@ func ThreadCPUs(pid int) (map[int][]int, error) {
 			}
 			return nil, fmt.Errorf("read affinity of thread %d: %w", tid, err)
 		}
+		out[tid] = set
+	}
+	return out, nil
+}
+
+// ThreadCPUs returns the CPUs of every thread of process pid (0: this
+// process), by thread id, for tests and for checking a split.
+func ThreadCPUs(pid int) (map[int][]int, error) {
+	threads, err := affinities(pid)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int][]int, len(threads))
+	for tid, set := range threads {
 		out[tid] = cpusOf(&set)
 	}
 	return out, nil
