@@ -53,6 +53,8 @@ func TestInvalid(t *testing.T) {
 		{"drain_delay: -1s", "drain_delay"},
 		{"tls_cert: cert.pem", "tls_key"}, // half a pair
 		{"tls_key: key.pem", "tls_cert"},
+		{"procs: -1", "procs"},
+		{"work: -1ms", "work"},
 	}
 	for _, c := range cases {
 		cfg, err := Decode([]byte(c.yaml))
