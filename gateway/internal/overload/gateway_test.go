@@ -142,9 +142,9 @@ func TestSlowBackendIsNotShed(t *testing.T) {
 // TestSaturatedGatewaySheds: a gateway on one CPU whose pages each cost
 // it a fixed CPU time (-work), offered twice the pages a second that
 // this CPU can compute at most, sheds: a good share of the requests is
-// refused at once, far faster than a page is served, and the pages it
-// serves are served far sooner than by the same gateway without shedding,
-// which queues everyone.
+// refused at once, far faster than a page is served, and it serves
+// several times the pages that the same gateway serves without shedding,
+// which queues everyone into a collapse.
 func TestSaturatedGatewaySheds(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		t.Skip("load tests run without -short and -race (make shedding)")
@@ -181,9 +181,11 @@ func TestSaturatedGatewaySheds(t *testing.T) {
 	if len(off.shed) != 0 {
 		t.Errorf("%d shed with shedding off", len(off.shed))
 	}
-	// Without shedding every page queues behind the excess; with it,
-	// the pages served wait for little more than their backends.
-	if with, without := quantileOf(on.served, 0.9), quantileOf(off.served, 0.9); with*3 > without {
-		t.Errorf("served pages' p90 %v with shedding, %v without: want it at least 3 times lower", with, without)
+	// Without shedding every page queues behind the excess, past the
+	// deadline and the client's patience: the goodput collapses. (The
+	// few pages served without it are the first ones, so their latency
+	// says nothing; their count does.)
+	if len(on.served) < 3*len(off.served) {
+		t.Errorf("%d pages served with shedding, %d without: want at least 3 times more", len(on.served), len(off.served))
 	}
 }
