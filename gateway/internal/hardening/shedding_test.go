@@ -19,23 +19,27 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// TestSlowUploadsDoNotShedOthers: one address opens more slow uploads than
-// eight times the floor of the overload limit, each sending its headers and more of its body than the server
-// buffers before its handler runs, then nothing. Meanwhile another token's reads, from another address, are
-// served: a request whose body has not arrived is not in progress for
+// TestSlowUploadsDoNotShedOthers: with the overload limit capped at 64
+// requests in progress (-overload-max, which binds without saturation),
+// one address opens more slow uploads than that, each sending its headers
+// and more of its body than the server buffers before its handler runs,
+// then nothing. Meanwhile another token's reads, from another address,
+// are served: a request whose body has not arrived is not in progress for
 // shedding.
 func TestSlowUploadsDoNotShedOthers(t *testing.T) {
 	const other = "fanout-other-token"
 	cfg := config.Default()
 	cfg.Backends = config.Backends(startCluster(t).Addrs())
 	cfg.Limits = server.Limits{ReadTimeout: 5 * time.Second}
+	const limit = 64
+	cfg.OverloadMax = limit
 	cfg.Tokens = assemblytest.TokensFile(t, assemblytest.TestEntry,
 		assemblytest.TokenEntry("other", other, "all", auth.AccessRead, "{limit: 1000000000, per: 1s}"))
 	gw, addr := assemblytest.Serve(t, cfg)
 	g := &gateway{addr: addr, srv: gw.Server(), backends: gw.Backends()}
 
 	const body, sent = 32 << 10, 9 << 10
-	uploads := 8*overload.DefaultMin + 2
+	uploads := limit + limit/8 + 2 // beyond the headroom of writes too
 	for range uploads {
 		c := dialFrom(t, "127.0.0.1", addr)
 		head := fmt.Sprintf("POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\n"+authHeader+
@@ -47,7 +51,7 @@ func TestSlowUploadsDoNotShedOthers(t *testing.T) {
 	// Each upload reserves its length from the body budget once its
 	// headers are read: most of them are being received now.
 	poll.Until(t, 10*time.Second, "the uploads' bodies being received", func() bool {
-		return g.gauge("fanout_request_body_bytes_in_flight") >= 8*overload.DefaultMin*body
+		return g.gauge("fanout_request_body_bytes_in_flight") >= limit*body
 	})
 
 	client := &fasthttp.HostClient{Addr: addr, MaxConns: 1, Dial: func(a string) (net.Conn, error) {
