@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -361,13 +360,7 @@ func TestReportRedrawsAnInterruptedRun(t *testing.T) {
 // usage.
 func TestSeedFlag(t *testing.T) {
 	var got []harness.Options
-	defer func(f func(context.Context, []*scenario.Scenario, harness.Options) ([]harness.Outcome, error)) {
-		runHarness = f
-	}(runHarness)
-	runHarness = func(_ context.Context, _ []*scenario.Scenario, opts harness.Options) ([]harness.Outcome, error) {
-		got = append(got, opts)
-		return nil, nil
-	}
+	captureOptions(t, &got)
 	for _, c := range []struct {
 		args []string
 		seed uint64

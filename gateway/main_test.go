@@ -10,6 +10,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -226,6 +228,26 @@ func TestPprofIsOptIn(t *testing.T) {
 		if status, _, err := fasthttp.GetTimeout(nil, "http://"+admin+path, 5*time.Second); err != nil || status != fasthttp.StatusNotFound {
 			t.Errorf("admin %s without -pprof: %d %v, want 404", path, status, err)
 		}
+	}
+}
+
+// TestProcs: -procs sets the CPUs that run the gateway's code at once
+// (GOMAXPROCS), on which its overload signal counts busy CPUs.
+func TestProcs(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	want := runtime.GOMAXPROCS(0) + 1
+	_, addr := backendtest.StartTCP(t)
+	r := launch(runArgs(t, addr, "-procs", strconv.Itoa(want), "-log-level", "error"))
+	defer func() {
+		r.stop()
+		if err := <-r.ran; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	r.listen(t, "gateway")
+	r.drain()
+	if got := runtime.GOMAXPROCS(0); got != want {
+		t.Errorf("GOMAXPROCS %d with -procs %d", got, want)
 	}
 }
 

@@ -145,7 +145,7 @@ func (r *runner) startCostProc(ctx context.Context, cfg scenario.CostConfig) (*c
 	logs, closeLog := r.logs("cost-" + cfg.Name)
 	p := costProc{closeLog: closeLog}
 	if cfg.Floor {
-		proc, err := launch.StartFloor(ctx, r.opts.Floor, r.mocks.proc, logs)
+		proc, err := launch.StartFloorOn(ctx, r.opts.Floor, r.mocks.proc, r.split.Gateway, logs)
 		if err != nil {
 			closeLog()
 			return nil, err
@@ -154,7 +154,7 @@ func (r *runner) startCostProc(ctx context.Context, cfg scenario.CostConfig) (*c
 		url := p.base + launch.FloorMallocsPath
 		p.allocs = func(ctx context.Context) (float64, error) { return readNumber(ctx, url) }
 	} else {
-		proc, err := startGateway(ctx, r.opts.Bins.Gateway, r.s, scenario.Variant{Label: cfg.Name, Mode: "concurrent", Args: cfg.Args}, r.mocks, logs)
+		proc, err := startGateway(ctx, r.opts.Bins.Gateway, r.s, scenario.Variant{Label: cfg.Name, Mode: "concurrent", Args: cfg.Args}, r.mocks, r.split.Gateway, logs)
 		if err != nil {
 			closeLog()
 			return nil, err

@@ -122,6 +122,9 @@ func figuresLine(r result.Run, l *limits.Limits) string {
 	if r.GeneratorLimited {
 		fmt.Fprintf(b, "  GENERATOR-LIMITED (sent %.0f%% of the offered rate)", 100*r.Summary.Rate/r.OfferedRate())
 	}
+	if r.LoadSaturated {
+		fmt.Fprintf(b, "  LOAD SATURATED (generator %.0f%%, mocks %.0f%%, waiting %.0f%% of the load side's CPUs)", 100*r.GeneratorCPUShare, 100*r.MocksCPUShare, 100*r.LoadWaitShare)
+	}
 	return b.String()
 }
 

@@ -21,11 +21,18 @@ const FloorMallocsPath = "/debug/mallocs"
 // backend of model.Services pointed at mocks, and checks that it announced
 // its address as "floor". logs is as for Start.
 func StartFloor(ctx context.Context, bin string, mocks *Proc, logs io.Writer) (*Proc, error) {
+	return StartFloorOn(ctx, bin, mocks, nil, logs)
+}
+
+// StartFloorOn is StartFloor on cpus, with GOMAXPROCS set to their number,
+// as a gateway of Gateway.CPUs runs: the floor is the gateway's yardstick,
+// and runs where it does (none: every CPU of the bench's).
+func StartFloorOn(ctx context.Context, bin string, mocks *Proc, cpus []int, logs io.Writer) (*Proc, error) {
 	args := []string{"-addr", "127.0.0.1:0"}
 	for _, svc := range model.Services {
 		args = append(args, "-backend", svc+"="+mocks.Addrs[svc])
 	}
-	p, err := Start(ctx, bin, args, logs)
+	p, err := startListening(ctx, bin, args, gomaxprocsEnv(cpus), cpus, logs)
 	if err != nil {
 		return nil, fmt.Errorf("start the floor: %w", err)
 	}

@@ -436,7 +436,7 @@ func (d *decoder) idRange(n *yaml.Node, path string) (IDRange, error) {
 // load decodes the load section; its problems are recorded.
 func (d *decoder) load(n *yaml.Node) Load {
 	l := Load{Warmup: DefaultWarmup, Duration: DefaultDuration, Timeout: DefaultTimeout, Seed: 1}
-	f, err := d.Fields(n, "load", "warmup", "duration", "rates", "capacity", "timeout", "seed", "compare_bodies")
+	f, err := d.Fields(n, "load", "warmup", "duration", "rates", "capacity", "timeout", "seed", "compare_bodies", "generators")
 	if !d.OK(err) {
 		return l
 	}
@@ -467,6 +467,18 @@ func (d *decoder) load(n *yaml.Node) Load {
 		case "false":
 		default:
 			d.OK(d.Errorf(m, "load.compare_bodies", "want true or false, found %q", m.Value))
+		}
+	}
+	if m := f["generators"]; m != nil {
+		v, err := d.Int(m, "load.generators", 1)
+		switch {
+		case !d.OK(err):
+		case v > MaxGenerators:
+			d.OK(d.Errorf(m, "load.generators", "%d generator processes on one machine is more than %d; for more, run bench attack on several hosts and bench merge", v, MaxGenerators))
+		case v > 1 && l.CompareBodies:
+			d.OK(d.Errorf(m, "load.generators", "set together with load.compare_bodies: the generators' results keep no bodies to compare"))
+		default:
+			l.Generators = v
 		}
 	}
 	rates, capacity := f["rates"], f["capacity"]

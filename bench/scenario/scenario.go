@@ -207,7 +207,15 @@ type Load struct {
 	// metrics pages_compared and pages_differing): a policy that shares
 	// or caches answers must not change a page.
 	CompareBodies bool
+	// Generators, above 1, splits each step's rate across that many
+	// generator processes (bench attack), whose results are merged: for
+	// a rate one generator cannot send.
+	Generators int
 }
+
+// MaxGenerators bounds load.generators: generators on one machine share
+// its CPUs, and beyond a few they only compete for them.
+const MaxGenerators = 16
 
 // Capacity is a capacity search: the highest rate at which the complete
 // answers stay at least Success and p99 at most P99, found by doubling from

@@ -112,6 +112,17 @@ type Config struct {
 	// listener. Off by default: a profile costs CPU, and the admin
 	// listener has no authentication.
 	Pprof bool `yaml:"pprof"`
+	// Procs is how many CPUs run the gateway's Go code at once
+	// (GOMAXPROCS); 0 leaves Go's default, the CPUs the process may use.
+	// A replica given fewer cores than its machine has, beside other
+	// processes, sets it so that its overload signal, its own scheduling
+	// delay, measures its share and not the machine.
+	Procs int `yaml:"procs"`
+	// Work is CPU time each fan-out request spends in the gateway before
+	// its backend calls (labs only; 0: none). It stands for a heavier
+	// gateway's own work, so that a bench can make the gateway's CPU, not
+	// the load generator's or the backends', the first to saturate.
+	Work time.Duration `yaml:"work"`
 
 	// Limits bound the clients: slow or oversized ones must not starve the
 	// others. MaxClientConns counts client connections.
@@ -227,6 +238,8 @@ Config file (YAML, unknown fields are errors; the values shown are the defaults)
                             # redis://SENTINEL:PORT/DB?master_name=NAME&addr=SENTINEL2:PORT; "": in memory
   redis_password_file: ""   # a FILE with Redis's password; "": $FANOUT_REDIS_PASSWORD, else the URL's
   pprof: {{.Pprof}}               # the Go profiler on the admin listener
+  procs: {{.Procs}}                  # CPUs running the gateway's code (GOMAXPROCS); 0 = Go's default
+  work: {{.Work}}                  # labs only: CPU each fan-out request spends before its calls
   idempotency_max_bytes: {{.IdempotencyMaxBytes}}   # Idempotency-Key records in memory; past it, evictions
   idempotency_quota: {{.IdempotencyQuota}}      # records one token may hold
   ratelimit_on_store_error: {{.RateLimitOnStoreError}}     # open: unchecked while the store fails | closed: 503
@@ -245,7 +258,8 @@ Config file (YAML, unknown fields are errors; the values shown are the defaults)
   max_conns_per_ip: {{.MaxConnsPerIP}}     # 0 behind a proxy: its clients share its address
   max_body_bytes_in_flight: {{.MaxBodyBytesInFlight}}
   max_body_bytes_per_ip: {{.MaxBodyBytesPerIP}}
-  overload: {{.Overload}}              # adaptive limit on requests in progress; off: never shed
+  overload: {{.Overload}}              # shed past a limit on requests in progress while the gateway's CPUs saturate; off: never shed
+  overload_max: {{.OverloadMax}}       # the most requests in progress admitted, saturated or not
   breaker: {{.Breaker}}              # a circuit breaker per backend
   breaker_failures: {{.BreakerFailures}}
   breaker_failure_rate: {{.BreakerFailureRate}}
@@ -326,6 +340,8 @@ func (c *Config) flags(file *string, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.IdempotencyQuota, "idempotency-quota", c.IdempotencyQuota, "Idempotency-Key records one token may hold at once; a create with a new key beyond them gets 429")
 	fs.Var(&c.RateLimitOnStoreError, "ratelimit-on-store-error", "what a request gets when the store cannot check its rate limit: `open|closed`; open lets it through unchecked (counted in fanout_store_unchecked_total), closed answers 503")
 	fs.Var(&c.IdempotencyOnStoreError, "idempotency-on-store-error", "what a create with an Idempotency-Key gets when the store cannot claim the key: `closed|open`; closed answers 503 with Retry-After (safe to retry), open performs it without a record to replay")
+	fs.IntVar(&c.Procs, "procs", c.Procs, "CPUs that run the gateway's code at once (GOMAXPROCS); 0: Go's default, the CPUs the process may use")
+	fs.DurationVar(&c.Work, "work", c.Work, "labs only: CPU time each fan-out request spends in the gateway before its backend calls, a stand-in for a heavier gateway's own work (0: none)")
 	fs.BoolVar(&c.Pprof, "pprof", c.Pprof, "serve the Go profiler under /debug/pprof/ on the admin listener (no authentication: keep that listener private)")
 	fs.Var(backendFlag(c.Backends), "backend", "backend address `NAME=HOST:PORT`, repeatable; replaces the default address of NAME, one of the backends the document calls")
 
@@ -466,6 +482,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("max_header_size: %d, want at least 1024", c.MaxHeaderSize)
 	case c.MaxClientConns < 1:
 		return fmt.Errorf("max_client_conns: %d, want at least 1", c.MaxClientConns)
+	case c.Procs < 0:
+		return fmt.Errorf("procs: %d is negative", c.Procs)
+	case c.Work < 0:
+		return fmt.Errorf("work: %s is negative", c.Work)
 	case c.MaxConnsPerIP < 0:
 		return fmt.Errorf("max_conns_per_ip: %d is negative", c.MaxConnsPerIP)
 	// A budget smaller than one body would refuse every body that size.

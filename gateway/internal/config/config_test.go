@@ -84,6 +84,8 @@ func TestInvalid(t *testing.T) {
 		{"tls_key: key.pem", "tls_cert"},
 		{"ratelimit_on_store_error: maybe", "maybe"},
 		{"idempotency_on_store_error: ajar", "ajar"},
+		{"procs: -1", "procs"},
+		{"work: -1ms", "work"},
 	}
 	for _, c := range cases {
 		cfg, err := Decode([]byte(c.yaml))

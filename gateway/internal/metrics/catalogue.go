@@ -46,7 +46,7 @@ var gatewayFamilies = []Family{
 	{Name: "fanout_breaker_transitions_total", Type: "counter", Labels: "backend, from, to",
 		Help: "Changes of state of one backend's circuit breaker."},
 	{Name: "fanout_overload_limit", Type: "gauge",
-		Help: "The adaptive limit on public requests in progress."},
+		Help: "The limit on public requests in progress beyond which requests are shed; it binds only while the gateway's own CPUs saturate, and reads -overload-max (100000) otherwise."},
 	{Name: "fanout_requests_shed_total", Type: "counter", Labels: "priority",
 		Help:  "Public requests shed with 503 and Retry-After by overload protection, by priority (read, write).",
 		Alert: "Any sustained rate: the gateway is at capacity."},

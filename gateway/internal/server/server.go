@@ -558,9 +558,7 @@ func (s *Server) serve(o *operation) fasthttp.RequestHandler {
 			return
 		}
 		if holds {
-			// The limit learns the time from admission: how long a
-			// client took to send its body says nothing of the gateway.
-			defer s.release(ctx, time.Now())
+			defer s.limiter.Release()
 		}
 		// Then the token: a client without one learns nothing of the
 		// request's other faults, a backend's open breaker included.
