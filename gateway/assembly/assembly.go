@@ -27,6 +27,7 @@ import (
 	"fanout/gateway/internal/server"
 	"fanout/gateway/internal/spec"
 	"fanout/gateway/internal/store"
+	"fanout/gateway/internal/tracing"
 )
 
 //go:embed openapi.yaml
@@ -97,6 +98,9 @@ type Gateway struct {
 	// cert is the public listener's certificate; nil: plain HTTP.
 	cert *certificate
 	log  *slog.Logger
+	// tracer exports the spans; nil when tracing is off. Shutdown
+	// flushes it.
+	tracer *tracing.Tracer
 }
 
 // New assembles a gateway from cfg: the embedded document, the executor of
@@ -143,6 +147,15 @@ func New(cfg config.Config, log *slog.Logger) (*Gateway, error) {
 		closeExecutor(exec)
 		return nil, err
 	}
+	if log == nil {
+		log = slog.Default()
+	}
+	ops, err := newObservers(cfg, log)
+	if err != nil {
+		closeExecutor(exec)
+		a.store.Close()
+		return nil, err
+	}
 	srv, err := server.New(server.Config{
 		Spec:        doc,
 		Executor:    exec,
@@ -158,16 +171,17 @@ func New(cfg config.Config, log *slog.Logger) (*Gateway, error) {
 		Tokens:      a.tokens,
 		Store:       a.store,
 		Pprof:       cfg.Pprof,
+		Tracer:      ops.tracer,
+		AccessLog:   ops.access,
 	})
 	if err != nil {
 		closeExecutor(exec)
 		a.store.Close()
+		_ = ops.tracer.Shutdown(context.Background())
 		return nil, err
 	}
-	if log == nil {
-		log = slog.Default()
-	}
-	g := &Gateway{srv: srv, exec: exec, backends: clients, failed: make(chan struct{}), store: a.store, devToken: a.dev, cert: cert, log: log}
+	g := &Gateway{srv: srv, exec: exec, backends: clients, failed: make(chan struct{}), store: a.store, devToken: a.dev, cert: cert, log: log,
+		tracer: ops.tracer}
 	if a.tokens != nil && a.dev == "" {
 		g.tokensFile = cfg.Tokens
 	}
@@ -262,7 +276,8 @@ func (g *Gateway) Failed() <-chan struct{} { return g.failed }
 
 // Shutdown stops the server as server.Shutdown does (cutting what still
 // runs when ctx is done), waits for the listeners Start serves, then stops
-// the executor and closes the idle backend connections. It returns the
+// the executor, closes the idle backend connections and the store, and
+// exports the spans not exported yet. It returns the
 // errors of all of that, and of listeners that failed before. Call it once.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	err := g.srv.Shutdown(ctx)
@@ -273,6 +288,11 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.backends.CloseIdleConnections()
 	if serr := g.store.Close(); serr != nil {
 		err = errors.Join(err, fmt.Errorf("close store: %w", serr))
+	}
+	// Last, so that the spans of the requests the shutdown let finish
+	// are exported too, within what is left of ctx.
+	if terr := g.tracer.Shutdown(ctx); terr != nil {
+		err = errors.Join(err, terr)
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -20,9 +20,11 @@ import (
 	"time"
 
 	"fanout/gateway/fanout"
+	"fanout/gateway/internal/accesslog"
 	"fanout/gateway/internal/backend"
 	"fanout/gateway/internal/server"
 	"fanout/gateway/internal/store"
+	"fanout/gateway/internal/tracing"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -44,6 +46,9 @@ const (
 	// RedisPasswordEnv is the environment variable that may hold Redis's
 	// password, which then need not be in -redis's URL.
 	RedisPasswordEnv = "FANOUT_REDIS_PASSWORD"
+	// LogText and LogJSON are the values of -log-format.
+	LogText = "text"
+	LogJSON = "json"
 )
 
 // DefaultBackends are the backends' addresses when nothing else says.
@@ -103,6 +108,20 @@ type Config struct {
 	// listener has no authentication.
 	Pprof bool `yaml:"pprof"`
 
+	// OTLPEndpoint is the OTLP/HTTP collector traces go to
+	// (http://HOST:4318); "": the SDK's OTEL_EXPORTER_OTLP_ENDPOINT, and
+	// no tracing if that is unset too.
+	OTLPEndpoint string `yaml:"otlp_endpoint"`
+	// TraceSample is the share of the traces the gateway starts that are
+	// recorded (parent-based: a client's decision stands); not given:
+	// OTEL_TRACES_SAMPLER, else every trace.
+	TraceSample OptionalRatio `yaml:"trace_sample"`
+	// LogFormat is LogText or LogJSON.
+	LogFormat string `yaml:"log_format"`
+	// AccessLogSample is the share of successful requests that get an
+	// access line; every failed one gets one.
+	AccessLogSample Ratio `yaml:"access_log_sample"`
+
 	// Limits bound the clients: slow or oversized ones must not starve the
 	// others. MaxClientConns counts client connections.
 	server.Limits `yaml:",inline"`
@@ -124,6 +143,7 @@ func Default() Config {
 		Grace:       DefaultGrace,
 		Backends:    Backends(DefaultBackends),
 		LogLevel:    "info",
+		LogFormat:   LogText,
 		HedgeBudget: DefaultHedgeBudget,
 		Coalesce:    true,
 		Auth:        AuthOn,
@@ -133,6 +153,7 @@ func Default() Config {
 
 		IdempotencyMaxBytes: store.DefaultMaxRecordBytes,
 		IdempotencyQuota:    store.DefaultRecordQuota,
+		AccessLogSample:     accesslog.DefaultSample,
 	}
 }
 
@@ -176,6 +197,8 @@ Examples:
   gateway -hedge-budget 0                   # no hedged duplicates, whatever x-fanout declares
   gateway -tokens tokens.yaml -redis redis://127.0.0.1:6379/0
   gateway -tls-cert cert.pem -tls-key key.pem -drain-delay 5s   # HTTPS, behind a balancer
+  gateway -otlp-endpoint http://127.0.0.1:4318 -trace-sample 1%   # traces to an OTLP collector (Jaeger)
+  gateway -log-format json -access-log-sample 0   # JSON logs, access lines for failures only
   FANOUT_REDIS_PASSWORD=... gateway -redis redis://10.0.0.5:6379/0   # the password off the command line
 
 Every /v2 request needs "Authorization: Bearer TOKEN". Without -tokens, a
@@ -193,6 +216,14 @@ Rate limits and Idempotency-Key records live in memory, or in Redis (-redis)
 when several replicas must share them; a Redis that does not answer makes
 those requests 503, never unchecked.
 
+Traces (OpenTelemetry, OTLP/HTTP) are off unless -otlp-endpoint or
+OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set;
+-trace-sample, or else OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG, picks
+the traces recorded. A flag given wins over its variable. The W3C traceparent
+and tracestate of a client are followed, and every backend call carries them.
+Every request gets one access line on stderr (message "request") when it
+fails, and a -access-log-sample share of the others do.
+
 Config file (YAML, unknown fields are errors; the values shown are the defaults):
   addr: {{.Addr}}
   admin_addr: {{.AdminAddr}}  # or off
@@ -204,6 +235,10 @@ Config file (YAML, unknown fields are errors; the values shown are the defaults)
   tls_cert: ""              # PEM FILE of the public listener's certificate; "": plain HTTP
   tls_key: ""               # PEM FILE of its key; both reloaded on SIGHUP
   log_level: {{.LogLevel}}           # debug | info | warn | error
+  log_format: {{.LogFormat}}          # text | json
+  access_log_sample: {{.AccessLogSample}}    # of successful requests; failed ones always get an access line
+  otlp_endpoint: ""         # OTLP/HTTP URL of the trace collector; "": $OTEL_EXPORTER_OTLP_ENDPOINT, else no traces
+  trace_sample: ""          # of the traces started here, e.g. 1%; "": $OTEL_TRACES_SAMPLER, else all
   hedge_budget: {{.HedgeBudget}}         # duplicates of hedged calls, of their calls; 0 = hedging off
   coalesce: {{.Coalesce}}             # off: no coalescing or caching, whatever x-fanout declares
   tokens: ""                # a tokens FILE; "": a development token, printed on stderr
@@ -307,6 +342,10 @@ func (c *Config) flags(file *string, out io.Writer) *flag.FlagSet {
 	fs.Int64Var(&c.IdempotencyMaxBytes, "idempotency-max-bytes", c.IdempotencyMaxBytes, "`BYTES` of Idempotency-Key records kept in memory (without -redis); past them, the least likely to be asked for again are evicted")
 	fs.IntVar(&c.IdempotencyQuota, "idempotency-quota", c.IdempotencyQuota, "Idempotency-Key records one token may hold at once; a create with a new key beyond them gets 429")
 	fs.BoolVar(&c.Pprof, "pprof", c.Pprof, "serve the Go profiler under /debug/pprof/ on the admin listener (no authentication: keep that listener private)")
+	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", c.OTLPEndpoint, "OTLP/HTTP collector `URL` traces are sent to, e.g. http://127.0.0.1:4318 (a URL without a path gets /v1/traces); none: "+tracing.EnvEndpoint+" if set, else no tracing. Wins over the environment")
+	fs.Var(&c.TraceSample, "trace-sample", "`RATIO` of the traces the gateway starts that are recorded, e.g. 1% or 0.01; a request whose client sent a traceparent follows the client's decision. None: "+tracing.EnvSampler+"/"+tracing.EnvSamplerArg+" if set, else every trace. Wins over the environment")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log `FORMAT` on stderr: text (key=value) or json (one object a line)")
+	fs.Var(&c.AccessLogSample, "access-log-sample", "`RATIO` of successful requests that get an access line, e.g. 1% or 0.01 (0: none, 1: all); every failed request (status 400 and above) gets one")
 	fs.Var(backendFlag(c.Backends), "backend", "backend address `NAME=HOST:PORT`, repeatable; replaces the default address of NAME, one of the backends the document calls")
 
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "time to receive a whole request, headers and body, from its first byte (on a new connection, from its opening); slower clients get 408")
@@ -472,6 +511,15 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("log_level: %q is not one of debug, info, warn, error", c.LogLevel)
 	}
+	if c.LogFormat != LogText && c.LogFormat != LogJSON {
+		return fmt.Errorf("log_format: %q, want text or json", c.LogFormat)
+	}
+	if c.OTLPEndpoint != "" {
+		if err := tracing.CheckEndpoint(c.OTLPEndpoint); err != nil {
+			return fmt.Errorf("otlp_endpoint: %w", err)
+		}
+	}
+
 	for _, name := range slices.Sorted(maps.Keys(c.Backends)) {
 		b := c.Backends[name]
 		switch {

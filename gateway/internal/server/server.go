@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"fanout/gateway/fanout"
+	"fanout/gateway/internal/accesslog"
 	"fanout/gateway/internal/auth"
 	"fanout/gateway/internal/backend"
 	"fanout/gateway/internal/breaker"
@@ -29,6 +30,7 @@ import (
 	"fanout/gateway/internal/retry"
 	"fanout/gateway/internal/spec"
 	"fanout/gateway/internal/store"
+	"fanout/gateway/internal/tracing"
 
 	"github.com/fasthttp/router"
 	"github.com/valyala/fasthttp"
@@ -183,6 +185,12 @@ type Config struct {
 	Store store.Store
 	// Pprof serves the Go profiler on the admin listener; off by default.
 	Pprof bool
+	// Tracer records a server span per request and a client span per
+	// backend call, and the calls carry the trace context. If nil,
+	// tracing is off.
+	Tracer *tracing.Tracer
+	// AccessLog writes a line per request it samples. If nil, none.
+	AccessLog *accesslog.Logger
 }
 
 // Server serves the public API. It is safe for concurrent use.
@@ -225,6 +233,8 @@ type Server struct {
 	draining atomic.Bool
 	store    store.Store
 	pprof    bool
+	tracer   *tracing.Tracer
+	access   *accesslog.Logger
 }
 
 // New builds the router from the document's operations and compiles the
@@ -251,6 +261,8 @@ func New(cfg Config) (*Server, error) {
 		authOn:   cfg.Tokens != nil,
 		store:    cfg.Store,
 		pprof:    cfg.Pprof,
+		tracer:   cfg.Tracer,
+		access:   cfg.AccessLog,
 	}
 	s.tokens.Store(cfg.Tokens)
 	if s.store == nil {
@@ -517,11 +529,13 @@ func (s *Server) serve(o *operation) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
 		start := time.Now()
 		s.metrics.Begin()
+		rt := s.startTrace(ctx, o, start)
 		defer func() {
 			if v := recover(); v != nil {
 				s.recovered(ctx, v)
 			}
 			o.route.Observe(ctx.Response.StatusCode(), time.Since(start))
+			s.finish(ctx, o, start, rt)
 			s.metrics.End()
 		}()
 		// A body is received, or refused, before the request counts as

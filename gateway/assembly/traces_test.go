@@ -1,0 +1,456 @@
+package assembly_test
+
+import (
+	"compress/gzip"
+	"context"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"fanout/gateway/assembly"
+	"fanout/gateway/assembly/assemblytest"
+	"fanout/gateway/internal/backendtest"
+	"fanout/gateway/internal/config"
+
+	"github.com/valyala/fasthttp"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// otlpReceiver is an OTLP/HTTP trace collector: it decodes the protobuf
+// export requests the gateway's exporter posts to /v1/traces and keeps
+// their spans.
+type otlpReceiver struct {
+	*httptest.Server
+	mu    sync.Mutex
+	spans []*tracepb.Span
+	// services are the service.name of each export's resources.
+	services []string
+}
+
+func newOTLPReceiver(t *testing.T) *otlpReceiver {
+	t.Helper()
+	r := &otlpReceiver{}
+	r.Server = httptest.NewServer(http.HandlerFunc(r.export))
+	t.Cleanup(r.Close)
+	return r
+}
+
+func (r *otlpReceiver) export(w http.ResponseWriter, req *http.Request) {
+	if req.URL.Path != "/v1/traces" || req.Method != http.MethodPost {
+		http.Error(w, "not the traces endpoint", http.StatusNotFound)
+		return
+	}
+	var body io.Reader = req.Body
+	if req.Header.Get("Content-Encoding") == "gzip" {
+		zr, err := gzip.NewReader(req.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		body = zr
+	}
+	data, err := io.ReadAll(body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	var ex coltracepb.ExportTraceServiceRequest
+	if err := proto.Unmarshal(data, &ex); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	r.mu.Lock()
+	for _, rs := range ex.ResourceSpans {
+		r.services = append(r.services, attr(rs.GetResource().GetAttributes(), "service.name"))
+		for _, ss := range rs.ScopeSpans {
+			r.spans = append(r.spans, ss.Spans...)
+		}
+	}
+	r.mu.Unlock()
+	out, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
+	w.Header().Set("Content-Type", "application/x-protobuf")
+	_, _ = w.Write(out)
+}
+
+// received returns the spans of trace tid received so far.
+func (r *otlpReceiver) received(tid string) []*tracepb.Span {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*tracepb.Span
+	for _, s := range r.spans {
+		if hex.EncodeToString(s.TraceId) == tid {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// attr returns the value of attribute key as text ("" if absent).
+func attr(kvs []*commonpb.KeyValue, key string) string {
+	for _, kv := range kvs {
+		if kv.Key != key {
+			continue
+		}
+		switch v := kv.Value.Value.(type) {
+		case *commonpb.AnyValue_StringValue:
+			return v.StringValue
+		case *commonpb.AnyValue_IntValue:
+			return strconv.FormatInt(v.IntValue, 10)
+		case *commonpb.AnyValue_BoolValue:
+			if v.BoolValue {
+				return "true"
+			}
+			return "false"
+		case *commonpb.AnyValue_ArrayValue:
+			var parts []string
+			for _, e := range v.ArrayValue.Values {
+				parts = append(parts, e.GetStringValue())
+			}
+			return strings.Join(parts, ",")
+		}
+	}
+	return ""
+}
+
+// tracedGateway serves a gateway whose backends are a Fake on TCP and
+// whose spans go to a receiver, every trace recorded (sample 1) unless
+// sample says otherwise. The caller shuts it down, which flushes the
+// spans.
+func tracedGateway(t *testing.T, sample config.Ratio, edit func(*config.Config)) (*assembly.Gateway, string, *backendtest.Fake, *otlpReceiver) {
+	t.Helper()
+	rcv := newOTLPReceiver(t)
+	fake, addr := backendtest.StartTCP(t)
+	cfg := config.Default()
+	cfg.Backends = config.Backends(backendtest.Addrs(addr))
+	cfg.OTLPEndpoint = rcv.URL
+	cfg.TraceSample = config.OptionalRatio{Ratio: sample, Given: true}
+	cfg = assemblytest.Authorize(t, cfg)
+	if edit != nil {
+		edit(&cfg)
+	}
+	gw, err := assembly.New(cfg, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	public, _, err := gw.Listen("127.0.0.1:0", config.AdminOff)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { shutdown(t, gw) })
+	return gw, public.String(), fake, rcv
+}
+
+var shutdowns sync.Map
+
+// shutdown shuts gw down once, flushing its spans.
+func shutdown(t *testing.T, gw *assembly.Gateway) {
+	if _, done := shutdowns.LoadOrStore(gw, true); done {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := gw.Shutdown(ctx); err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
+}
+
+// get sends GET uri to the gateway at addr with the headers given (name,
+// value pairs) and returns the status and the response headers.
+func get(t *testing.T, addr, uri string, headers ...string) (int, *fasthttp.ResponseHeader) {
+	t.Helper()
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	req.SetRequestURI("http://" + addr + uri)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	c := &fasthttp.Client{Dial: func(a string) (net.Conn, error) { return net.Dial("tcp", a) }}
+	if err := c.DoTimeout(req, resp, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	h := new(fasthttp.ResponseHeader)
+	resp.Header.CopyTo(h)
+	status := resp.StatusCode()
+	fasthttp.ReleaseResponse(resp)
+	return status, h
+}
+
+const (
+	clientTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
+	clientSpan  = "00f067aa0ba902b7"
+)
+
+// TestTraceOfAResultsPage: a results page whose client sent a traceparent
+// is one server span, child of the client's span in the client's trace,
+// and four client spans, children of the server span, one per call, with
+// their attributes; each backend received a traceparent of that trace
+// whose parent id is its call's client span. The spans reach a real OTLP
+// receiver when the gateway shuts down, which flushes them.
+func TestTraceOfAResultsPage(t *testing.T) {
+	gw, addr, fake, rcv := tracedGateway(t, 0.01, nil) // the client's sampled flag wins over 1 %
+	status, _ := get(t, addr, "/v2/experiments/42/results",
+		"Authorization", assemblytest.Authorization,
+		"traceparent", "00-"+clientTrace+"-"+clientSpan+"-01",
+		"tracestate", "vendor=abc")
+	if status != 200 {
+		t.Fatalf("status %d", status)
+	}
+	shutdown(t, gw)
+	spans := rcv.received(clientTrace)
+	var server *tracepb.Span
+	var clients []*tracepb.Span
+	for _, s := range spans {
+		switch s.Kind {
+		case tracepb.Span_SPAN_KIND_SERVER:
+			if server != nil {
+				t.Fatalf("two server spans: %v and %v", server, s)
+			}
+			server = s
+		case tracepb.Span_SPAN_KIND_CLIENT:
+			clients = append(clients, s)
+		}
+	}
+	if server == nil {
+		t.Fatalf("no server span in trace %s; got %d spans, services %v", clientTrace, len(spans), rcv.services)
+	}
+	if got := hex.EncodeToString(server.ParentSpanId); got != clientSpan {
+		t.Errorf("server span's parent %s, want the client's span %s", got, clientSpan)
+	}
+	if server.TraceState != "vendor=abc" {
+		t.Errorf("server span's tracestate %q, want the client's", server.TraceState)
+	}
+	for key, want := range map[string]string{
+		"fanout.operation":          "getExperimentResults",
+		"http.response.status_code": "200",
+		"http.request.method":       "GET",
+		"http.route":                "/v2/experiments/{experiment_id}/results",
+		"fanout.token":              assemblytest.TokenName,
+	} {
+		if got := attr(server.Attributes, key); got != want {
+			t.Errorf("server span %s = %q, want %q", key, got, want)
+		}
+	}
+	for _, s := range spans {
+		for _, kv := range s.Attributes {
+			if strings.Contains(kv.Value.String(), assemblytest.Token) {
+				t.Errorf("span %s attribute %s holds the token's secret", s.Name, kv.Key)
+			}
+		}
+	}
+	if !slices.Contains(rcv.services, "fanout-gateway") {
+		t.Errorf("services %v, want fanout-gateway", rcv.services)
+	}
+
+	byCall := map[string]*tracepb.Span{}
+	for _, c := range clients {
+		if !slices.Equal(c.ParentSpanId, server.SpanId) {
+			t.Errorf("client span %s: parent %x, want the server span %x", c.Name, c.ParentSpanId, server.SpanId)
+		}
+		byCall[attr(c.Attributes, "fanout.call")] = c
+	}
+	backends := map[string]string{"experiment": "experiments", "layer": "layers", "settings": "projects", "results": "results"}
+	if len(clients) != 4 || len(byCall) != 4 {
+		t.Fatalf("%d client spans for calls %v, want one for each of %v", len(clients), slices.Collect(maps.Keys(byCall)), backends)
+	}
+	for call, service := range backends {
+		c := byCall[call]
+		if c == nil {
+			t.Errorf("no client span for call %s", call)
+			continue
+		}
+		if attr(c.Attributes, "fanout.backend") != service || attr(c.Attributes, "http.response.status_code") != "200" {
+			t.Errorf("call %s: attributes %v", call, c.Attributes)
+		}
+		tps := fake.Traceparents(service)
+		want := "00-" + clientTrace + "-" + hex.EncodeToString(c.SpanId) + "-01"
+		if len(tps) != 1 || tps[0] != want {
+			t.Errorf("backend %s received traceparent %q, want %q (its call's client span)", service, tps, want)
+		}
+	}
+}
+
+// trace returns a traceparent of a new sampled trace numbered n, and its
+// trace id.
+func trace(n int) (traceparent, tid string) {
+	tid = fmt.Sprintf("%032x", 0xabc0+n)
+	return "00-" + tid + "-" + clientSpan + "-01", tid
+}
+
+// callSpans returns the client spans of call in spans.
+func callSpans(spans []*tracepb.Span, call string) []*tracepb.Span {
+	var out []*tracepb.Span
+	for _, s := range spans {
+		if s.Kind == tracepb.Span_SPAN_KIND_CLIENT && attr(s.Attributes, "fanout.call") == call {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// TestTraceMarksHedgesAndRetries: once the results call's hedging delay
+// is learned, a slow first attempt gets a duplicate whose span is marked
+// a hedge, and the first attempt, the loser, ends cancelled; a first
+// attempt answered 503 gets a retry whose span is marked a retry. Each
+// attempt carries its own span id to the backend.
+func TestTraceMarksHedgesAndRetries(t *testing.T) {
+	gw, addr, fake, rcv := tracedGateway(t, 1, nil)
+	// The document hedges results after its p95, learned from 100
+	// latencies and read every 32: 160 pages teach it, and fill the
+	// hedge and retry budgets.
+	for range 160 {
+		if status, _ := get(t, addr, "/v2/experiments/42/results", "Authorization", assemblytest.Authorization); status != 200 {
+			t.Fatalf("status %d", status)
+		}
+	}
+	fake.Set("results", backendtest.Behaviour{DelayOnce: time.Second})
+	hedged, hedgedTrace := trace(1)
+	status, h := get(t, addr, "/v2/experiments/42/results", "Authorization", assemblytest.Authorization, "traceparent", hedged)
+	if status != 200 || !strings.Contains(string(h.Peek("Server-Timing")), `desc="hedge"`) {
+		t.Fatalf("status %d, Server-Timing %s: the duplicate did not win", status, h.Peek("Server-Timing"))
+	}
+	fake.Set("results", backendtest.Behaviour{StatusOnce: 503})
+	retried, retriedTrace := trace(2)
+	if status, _ := get(t, addr, "/v2/experiments/42/results", "Authorization", assemblytest.Authorization, "traceparent", retried); status != 200 {
+		t.Fatalf("retried page: status %d", status)
+	}
+	shutdown(t, gw)
+
+	spans := callSpans(rcv.received(hedgedTrace), "results")
+	if len(spans) != 2 {
+		t.Fatalf("%d spans of the hedged results call, want 2", len(spans))
+	}
+	first, dup := spans[0], spans[1]
+	if attr(first.Attributes, "fanout.attempt") == "hedge" {
+		first, dup = dup, first
+	}
+	if attr(dup.Attributes, "fanout.attempt") != "hedge" || attr(dup.Attributes, "http.response.status_code") != "200" {
+		t.Errorf("duplicate's attributes %v, want attempt hedge, status 200", dup.Attributes)
+	}
+	if attr(first.Attributes, "fanout.cancelled") != "true" || attr(first.Attributes, "error.type") != "cancelled" {
+		t.Errorf("losing first attempt's attributes %v, want it cancelled", first.Attributes)
+	}
+	if slices.Equal(first.SpanId, dup.SpanId) {
+		t.Errorf("both attempts have span id %x", first.SpanId)
+	}
+
+	spans = callSpans(rcv.received(retriedTrace), "results")
+	var retry, failed *tracepb.Span
+	for _, s := range spans {
+		switch attr(s.Attributes, "fanout.attempt") {
+		case "retry":
+			retry = s
+		case "":
+			failed = s
+		}
+	}
+	if retry == nil || failed == nil {
+		t.Fatalf("spans of the retried results call: %v", spans)
+	}
+	if attr(failed.Attributes, "http.response.status_code") != "503" || failed.Status.GetCode() != tracepb.Status_STATUS_CODE_ERROR {
+		t.Errorf("failed first attempt: %v, status %v", failed.Attributes, failed.Status)
+	}
+	if attr(retry.Attributes, "http.response.status_code") != "200" {
+		t.Errorf("retry: %v", retry.Attributes)
+	}
+	// The backend saw each attempt under its own span.
+	var parents []string
+	for _, tp := range fake.Traceparents("results") {
+		if strings.Contains(tp, retriedTrace) {
+			parents = append(parents, tp[36:52])
+		}
+	}
+	want := []string{hex.EncodeToString(failed.SpanId), hex.EncodeToString(retry.SpanId)}
+	if !slices.Equal(parents, want) {
+		t.Errorf("results backend saw parent ids %v, want the attempts' spans %v", parents, want)
+	}
+}
+
+// TestTraceSaysWhyARequestWasRefused: a request without a token and one
+// past its token's rate limit have server spans that say why they were
+// refused, with the status; the refused token's secret is in neither.
+func TestTraceSaysWhyARequestWasRefused(t *testing.T) {
+	const secret = "slow-secret-0123456789"
+	gw, addr, _, rcv := tracedGateway(t, 1, func(c *config.Config) {
+		c.Tokens = assemblytest.TokensFile(t, assemblytest.TokenEntry("slow", secret, "all", "read", "{limit: 1, per: 1m}"))
+	})
+	anonymous, anonymousTrace := trace(3)
+	if status, _ := get(t, addr, "/v2/experiments/42/results", "traceparent", anonymous); status != 401 {
+		t.Fatalf("without a token: status %d", status)
+	}
+	if status, _ := get(t, addr, "/v2/experiments/42/results", "Authorization", "Bearer "+secret); status != 200 {
+		t.Fatalf("first request: status %d", status)
+	}
+	limited, limitedTrace := trace(4)
+	if status, _ := get(t, addr, "/v2/experiments/42/results", "Authorization", "Bearer "+secret, "traceparent", limited); status != 429 {
+		t.Fatalf("past the rate limit: status %d", status)
+	}
+	shutdown(t, gw)
+	for _, tc := range []struct {
+		tid, status, refused string
+	}{
+		{anonymousTrace, "401", "unauthorized"},
+		{limitedTrace, "429", "rate-limited"},
+	} {
+		spans := rcv.received(tc.tid)
+		if len(spans) != 1 || spans[0].Kind != tracepb.Span_SPAN_KIND_SERVER {
+			t.Errorf("trace %s: %d spans, want one server span and no call", tc.tid, len(spans))
+			continue
+		}
+		s := spans[0]
+		if attr(s.Attributes, "fanout.refused") != tc.refused || attr(s.Attributes, "http.response.status_code") != tc.status {
+			t.Errorf("refused %s: attributes %v", tc.refused, s.Attributes)
+		}
+		for _, kv := range s.Attributes {
+			if strings.Contains(kv.Value.String(), secret) {
+				t.Errorf("span attribute %s holds the token's secret", kv.Key)
+			}
+		}
+	}
+}
+
+// TestUnrecordedTraceStillPropagates: with no trace recorded (sample 0),
+// a request that starts its own trace exports no span, yet each backend
+// call carries a traceparent of one trace for the whole request, not
+// sampled, each call with a parent id of its own.
+func TestUnrecordedTraceStillPropagates(t *testing.T) {
+	gw, addr, fake, rcv := tracedGateway(t, 0, nil)
+	if status, _ := get(t, addr, "/v2/experiments/42/results", "Authorization", assemblytest.Authorization); status != 200 {
+		t.Fatalf("status %d", status)
+	}
+	shutdown(t, gw)
+	rcv.mu.Lock()
+	exported := len(rcv.spans)
+	rcv.mu.Unlock()
+	if exported != 0 {
+		t.Errorf("%d spans exported at sample 0", exported)
+	}
+	traces, parents := map[string]bool{}, map[string]bool{}
+	for _, service := range backendtest.Services {
+		tps := fake.Traceparents(service)
+		if len(tps) != 1 {
+			t.Fatalf("%s received traceparents %q, want one", service, tps)
+		}
+		tp := tps[0]
+		if len(tp) != 55 || !strings.HasPrefix(tp, "00-") || !strings.HasSuffix(tp, "-00") {
+			t.Errorf("%s received %q, want a version 00 traceparent, not sampled", service, tp)
+			continue
+		}
+		traces[tp[3:35]], parents[tp[36:52]] = true, true
+	}
+	if len(traces) != 1 || len(parents) != len(backendtest.Services) {
+		t.Errorf("%d trace ids and %d parent ids over %d calls, want one trace and a parent id per call", len(traces), len(parents), len(backendtest.Services))
+	}
+}
