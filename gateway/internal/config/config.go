@@ -121,6 +121,9 @@ type Config struct {
 	// AccessLogSample is the share of successful requests that get an
 	// access line; every failed one gets one.
 	AccessLogSample Ratio `yaml:"access_log_sample"`
+	// DevTokenFile is where the development token's secret is written
+	// (mode 0600) instead of standard output; "": standard output.
+	DevTokenFile string `yaml:"dev_token_file"`
 
 	// Limits bound the clients: slow or oversized ones must not starve the
 	// others. MaxClientConns counts client connections.
@@ -202,8 +205,9 @@ Examples:
   FANOUT_REDIS_PASSWORD=... gateway -redis redis://10.0.0.5:6379/0   # the password off the command line
 
 Every /v2 request needs "Authorization: Bearer TOKEN". Without -tokens, a
-development token is generated at start-up and printed on stderr with a curl
-line that uses it. A tokens file holds the SHA-256 of each secret
+development token is generated at start-up and printed on stdout, after the
+LISTEN lines, with a curl line that uses it (or written to -dev-token-file),
+never into the log on stderr. A tokens file holds the SHA-256 of each secret
 (printf %s SECRET | sha256sum), never the secret:
   tokens:
     - name: ci
@@ -239,9 +243,10 @@ Config file (YAML, unknown fields are errors; the values shown are the defaults)
   access_log_sample: {{.AccessLogSample}}    # of successful requests; failed ones always get an access line
   otlp_endpoint: ""         # OTLP/HTTP URL of the trace collector; "": $OTEL_EXPORTER_OTLP_ENDPOINT, else no traces
   trace_sample: ""          # of the traces started here, e.g. 1%; "": $OTEL_TRACES_SAMPLER, else all
+  dev_token_file: ""        # a FILE (0600) for the development token; "": printed on stdout
   hedge_budget: {{.HedgeBudget}}         # duplicates of hedged calls, of their calls; 0 = hedging off
   coalesce: {{.Coalesce}}             # off: no coalescing or caching, whatever x-fanout declares
-  tokens: ""                # a tokens FILE; "": a development token, printed on stderr
+  tokens: ""                # a tokens FILE; "": a development token, printed on stdout
   auth: {{.Auth}}                  # on | off
   redis: ""                 # redis://HOST:PORT/DB shared by replicas; "": in memory
   redis_password_file: ""   # a FILE with Redis's password; "": $FANOUT_REDIS_PASSWORD, else the URL's
@@ -335,7 +340,7 @@ func (c *Config) flags(file *string, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log `LEVEL`: debug, info, warn, error")
 	fs.Var(&c.HedgeBudget, "hedge-budget", "`PERCENT` of the calls of hedged calls (x-fanout hedge) that may get a duplicate, process-wide, e.g. 5% or 0.05; 0 turns hedging off")
 	fs.Var(&c.Coalesce, "coalesce", "whether the coalescing and response caching that x-fanout declares (coalesce, cache) run: `on|off`")
-	fs.StringVar(&c.Tokens, "tokens", c.Tokens, "tokens `FILE` (YAML); none: a development token is generated and printed on stderr")
+	fs.StringVar(&c.Tokens, "tokens", c.Tokens, "tokens `FILE` (YAML); none: a development token is generated and printed on stdout (or written to -dev-token-file)")
 	fs.StringVar(&c.Auth, "auth", c.Auth, "bearer tokens on /v2: on, or off (labs only: anyone gets in, unlimited)")
 	fs.StringVar(&c.Redis, "redis", c.Redis, "store of rate limits and idempotency records shared by replicas, `URL` redis://HOST:PORT/DB; none: in memory. Its password is best given apart: "+RedisPasswordEnv+" or -redis-password-file")
 	fs.StringVar(&c.RedisPasswordFile, "redis-password-file", c.RedisPasswordFile, "`FILE` holding the password of -redis (one line); none: "+RedisPasswordEnv+" if set, else the URL's")
@@ -346,6 +351,7 @@ func (c *Config) flags(file *string, out io.Writer) *flag.FlagSet {
 	fs.Var(&c.TraceSample, "trace-sample", "`RATIO` of the traces the gateway starts that are recorded, e.g. 1% or 0.01; a request whose client sent a traceparent follows the client's decision. None: "+tracing.EnvSampler+"/"+tracing.EnvSamplerArg+" if set, else every trace. Wins over the environment")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log `FORMAT` on stderr: text (key=value) or json (one object a line)")
 	fs.Var(&c.AccessLogSample, "access-log-sample", "`RATIO` of successful requests that get an access line, e.g. 1% or 0.01 (0: none, 1: all); every failed request (status 400 and above) gets one")
+	fs.StringVar(&c.DevTokenFile, "dev-token-file", c.DevTokenFile, "without -tokens, write the development token to `FILE` (mode 0600) instead of printing it on stdout")
 	fs.Var(backendFlag(c.Backends), "backend", "backend address `NAME=HOST:PORT`, repeatable; replaces the default address of NAME, one of the backends the document calls")
 
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "time to receive a whole request, headers and body, from its first byte (on a new connection, from its opening); slower clients get 408")
@@ -519,7 +525,9 @@ func (c Config) Validate() error {
 			return fmt.Errorf("otlp_endpoint: %w", err)
 		}
 	}
-
+	if c.DevTokenFile != "" && (c.Tokens != "" || c.Auth == AuthOff) {
+		return errors.New("dev_token_file: there is no development token with a tokens file or auth off")
+	}
 	for _, name := range slices.Sorted(maps.Keys(c.Backends)) {
 		b := c.Backends[name]
 		switch {
