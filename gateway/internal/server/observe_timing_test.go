@@ -85,22 +85,55 @@ func TestTracingOffAllocations(t *testing.T) {
 	}
 	s.access = access
 	o := s.ops["getExperimentResults"]
-	var ctx fasthttp.RequestCtx
-	ctx.Request.SetRequestURI("/v2/experiments/42/results")
-	ctx.Request.Header.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
-	ctx.SetStatusCode(fasthttp.StatusOK)
-	setRequestID(&ctx)
+	ctx := answeredPage("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
 	var st state
 	if n := testing.AllocsPerRun(100, func() {
 		start := time.Now()
-		rt := s.startTrace(&ctx, o, start)
-		st.params.trace = s.requestTrace(&ctx)
+		rt := s.startTrace(ctx, o, start)
+		st.params.trace = s.requestTrace(ctx)
 		d := st.traced(cannedDoer{})
 		c := st.params.StartCall(t.Context(), &o.plan.Calls()[0])
 		st.params.EndCall(c, &o.plan.Calls()[0], nil)
 		_ = d
-		s.finish(&ctx, o, start, rt)
+		s.finish(ctx, o, start, rt)
 	}); n != 0 {
 		t.Errorf("tracing off, a success not sampled: %v allocations, want none", n)
 	}
+}
+
+// BenchmarkUnrecordedTrace is what tracing adds to a request whose trace
+// is not recorded (99 of 100 at -trace-sample 1%), but for its calls'
+// headers (backend's BenchmarkTraceHeaders): the server span started and
+// ended unrecorded, from the client's traceparent, and the trace bound to
+// the request's Exchange.
+func BenchmarkUnrecordedTrace(b *testing.B) {
+	s, _ := benchServer(b)
+	tr, err := tracing.New(tracing.Config{Endpoint: discardingCollector(b), Sample: 0, SampleGiven: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.tracer = tr
+	o := s.ops["getExperimentResults"]
+	// The client's trace, not sampled: the parent-based sampler follows it.
+	ctx := answeredPage("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")
+	b.ReportAllocs()
+	for b.Loop() {
+		start := time.Now()
+		rt := s.startTrace(ctx, o, start)
+		st := s.begin(ctx)
+		st.end()
+		s.finish(ctx, o, start, rt)
+		ctx.ResetUserValues()
+	}
+}
+
+// answeredPage is a results page request with the client's traceparent,
+// answered 200 with a request id.
+func answeredPage(traceparent string) *fasthttp.RequestCtx {
+	ctx := new(fasthttp.RequestCtx)
+	ctx.Request.SetRequestURI("/v2/experiments/42/results")
+	ctx.Request.Header.Set("traceparent", traceparent)
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	setRequestID(ctx)
+	return ctx
 }
