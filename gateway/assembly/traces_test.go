@@ -1,17 +1,12 @@
 package assembly_test
 
 import (
-	"compress/gzip"
 	"context"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"maps"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -21,117 +16,19 @@ import (
 	"fanout/gateway/assembly/assemblytest"
 	"fanout/gateway/internal/backendtest"
 	"fanout/gateway/internal/config"
+	"fanout/gateway/internal/tracing/tracingtest"
 
 	"github.com/valyala/fasthttp"
-	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
-	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
-	"google.golang.org/protobuf/proto"
 )
-
-// otlpReceiver is an OTLP/HTTP trace collector: it decodes the protobuf
-// export requests the gateway's exporter posts to /v1/traces and keeps
-// their spans.
-type otlpReceiver struct {
-	*httptest.Server
-	mu    sync.Mutex
-	spans []*tracepb.Span
-	// services are the service.name of each export's resources.
-	services []string
-}
-
-func newOTLPReceiver(t *testing.T) *otlpReceiver {
-	t.Helper()
-	r := &otlpReceiver{}
-	r.Server = httptest.NewServer(http.HandlerFunc(r.export))
-	t.Cleanup(r.Close)
-	return r
-}
-
-func (r *otlpReceiver) export(w http.ResponseWriter, req *http.Request) {
-	if req.URL.Path != "/v1/traces" || req.Method != http.MethodPost {
-		http.Error(w, "not the traces endpoint", http.StatusNotFound)
-		return
-	}
-	var body io.Reader = req.Body
-	if req.Header.Get("Content-Encoding") == "gzip" {
-		zr, err := gzip.NewReader(req.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		body = zr
-	}
-	data, err := io.ReadAll(body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	var ex coltracepb.ExportTraceServiceRequest
-	if err := proto.Unmarshal(data, &ex); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	r.mu.Lock()
-	for _, rs := range ex.ResourceSpans {
-		r.services = append(r.services, attr(rs.GetResource().GetAttributes(), "service.name"))
-		for _, ss := range rs.ScopeSpans {
-			r.spans = append(r.spans, ss.Spans...)
-		}
-	}
-	r.mu.Unlock()
-	out, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
-	w.Header().Set("Content-Type", "application/x-protobuf")
-	_, _ = w.Write(out)
-}
-
-// received returns the spans of trace tid received so far.
-func (r *otlpReceiver) received(tid string) []*tracepb.Span {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []*tracepb.Span
-	for _, s := range r.spans {
-		if hex.EncodeToString(s.TraceId) == tid {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// attr returns the value of attribute key as text ("" if absent).
-func attr(kvs []*commonpb.KeyValue, key string) string {
-	for _, kv := range kvs {
-		if kv.Key != key {
-			continue
-		}
-		switch v := kv.Value.Value.(type) {
-		case *commonpb.AnyValue_StringValue:
-			return v.StringValue
-		case *commonpb.AnyValue_IntValue:
-			return strconv.FormatInt(v.IntValue, 10)
-		case *commonpb.AnyValue_BoolValue:
-			if v.BoolValue {
-				return "true"
-			}
-			return "false"
-		case *commonpb.AnyValue_ArrayValue:
-			var parts []string
-			for _, e := range v.ArrayValue.Values {
-				parts = append(parts, e.GetStringValue())
-			}
-			return strings.Join(parts, ",")
-		}
-	}
-	return ""
-}
 
 // tracedGateway serves a gateway whose backends are a Fake on TCP and
 // whose spans go to a receiver, every trace recorded (sample 1) unless
 // sample says otherwise. The caller shuts it down, which flushes the
 // spans.
-func tracedGateway(t *testing.T, sample config.Ratio, edit func(*config.Config)) (*assembly.Gateway, string, *backendtest.Fake, *otlpReceiver) {
+func tracedGateway(t *testing.T, sample config.Ratio, edit func(*config.Config)) (*assembly.Gateway, string, *backendtest.Fake, *tracingtest.Receiver) {
 	t.Helper()
-	rcv := newOTLPReceiver(t)
+	rcv := tracingtest.New(t)
 	fake, addr := backendtest.StartTCP(t)
 	cfg := config.Default()
 	cfg.Backends = config.Backends(backendtest.Addrs(addr))
@@ -209,7 +106,7 @@ func TestTraceOfAResultsPage(t *testing.T) {
 		t.Fatalf("status %d", status)
 	}
 	shutdown(t, gw)
-	spans := rcv.received(clientTrace)
+	spans := rcv.Spans(clientTrace)
 	var server *tracepb.Span
 	var clients []*tracepb.Span
 	for _, s := range spans {
@@ -224,7 +121,7 @@ func TestTraceOfAResultsPage(t *testing.T) {
 		}
 	}
 	if server == nil {
-		t.Fatalf("no server span in trace %s; got %d spans, services %v", clientTrace, len(spans), rcv.services)
+		t.Fatalf("no server span in trace %s; got %d spans, services %v", clientTrace, len(spans), rcv.Services())
 	}
 	if got := hex.EncodeToString(server.ParentSpanId); got != clientSpan {
 		t.Errorf("server span's parent %s, want the client's span %s", got, clientSpan)
@@ -239,7 +136,7 @@ func TestTraceOfAResultsPage(t *testing.T) {
 		"http.route":                "/v2/experiments/{experiment_id}/results",
 		"fanout.token":              assemblytest.TokenName,
 	} {
-		if got := attr(server.Attributes, key); got != want {
+		if got := tracingtest.Attr(server.Attributes, key); got != want {
 			t.Errorf("server span %s = %q, want %q", key, got, want)
 		}
 	}
@@ -250,8 +147,8 @@ func TestTraceOfAResultsPage(t *testing.T) {
 			}
 		}
 	}
-	if !slices.Contains(rcv.services, "fanout-gateway") {
-		t.Errorf("services %v, want fanout-gateway", rcv.services)
+	if !slices.Contains(rcv.Services(), "fanout-gateway") {
+		t.Errorf("services %v, want fanout-gateway", rcv.Services())
 	}
 
 	byCall := map[string]*tracepb.Span{}
@@ -259,7 +156,7 @@ func TestTraceOfAResultsPage(t *testing.T) {
 		if !slices.Equal(c.ParentSpanId, server.SpanId) {
 			t.Errorf("client span %s: parent %x, want the server span %x", c.Name, c.ParentSpanId, server.SpanId)
 		}
-		byCall[attr(c.Attributes, "fanout.call")] = c
+		byCall[tracingtest.Attr(c.Attributes, "fanout.call")] = c
 	}
 	backends := map[string]string{"experiment": "experiments", "layer": "layers", "settings": "projects", "results": "results"}
 	if len(clients) != 4 || len(byCall) != 4 {
@@ -271,7 +168,7 @@ func TestTraceOfAResultsPage(t *testing.T) {
 			t.Errorf("no client span for call %s", call)
 			continue
 		}
-		if attr(c.Attributes, "fanout.backend") != service || attr(c.Attributes, "http.response.status_code") != "200" {
+		if tracingtest.Attr(c.Attributes, "fanout.backend") != service || tracingtest.Attr(c.Attributes, "http.response.status_code") != "200" {
 			t.Errorf("call %s: attributes %v", call, c.Attributes)
 		}
 		tps := fake.Traceparents(service)
@@ -293,7 +190,7 @@ func trace(n int) (traceparent, tid string) {
 func callSpans(spans []*tracepb.Span, call string) []*tracepb.Span {
 	var out []*tracepb.Span
 	for _, s := range spans {
-		if s.Kind == tracepb.Span_SPAN_KIND_CLIENT && attr(s.Attributes, "fanout.call") == call {
+		if s.Kind == tracepb.Span_SPAN_KIND_CLIENT && tracingtest.Attr(s.Attributes, "fanout.call") == call {
 			out = append(out, s)
 		}
 	}
@@ -321,35 +218,44 @@ func TestTraceMarksHedgesAndRetries(t *testing.T) {
 	if status != 200 || !strings.Contains(string(h.Peek("Server-Timing")), `desc="hedge"`) {
 		t.Fatalf("status %d, Server-Timing %s: the duplicate did not win", status, h.Peek("Server-Timing"))
 	}
-	fake.Set("results", backendtest.Behaviour{StatusOnce: 503})
-	retried, retriedTrace := trace(2)
-	if status, _ := get(t, addr, "/v2/experiments/42/results", "Authorization", assemblytest.Authorization, "traceparent", retried); status != 200 {
-		t.Fatalf("retried page: status %d", status)
-	}
 	shutdown(t, gw)
 
-	spans := callSpans(rcv.received(hedgedTrace), "results")
+	spans := callSpans(rcv.Spans(hedgedTrace), "results")
 	if len(spans) != 2 {
 		t.Fatalf("%d spans of the hedged results call, want 2", len(spans))
 	}
 	first, dup := spans[0], spans[1]
-	if attr(first.Attributes, "fanout.attempt") == "hedge" {
+	if tracingtest.Attr(first.Attributes, "fanout.attempt") == "hedge" {
 		first, dup = dup, first
 	}
-	if attr(dup.Attributes, "fanout.attempt") != "hedge" || attr(dup.Attributes, "http.response.status_code") != "200" {
+	if tracingtest.Attr(dup.Attributes, "fanout.attempt") != "hedge" || tracingtest.Attr(dup.Attributes, "http.response.status_code") != "200" {
 		t.Errorf("duplicate's attributes %v, want attempt hedge, status 200", dup.Attributes)
 	}
-	if attr(first.Attributes, "fanout.cancelled") != "true" || attr(first.Attributes, "error.type") != "cancelled" {
+	if tracingtest.Attr(first.Attributes, "fanout.cancelled") != "true" || tracingtest.Attr(first.Attributes, "error.type") != "cancelled" {
 		t.Errorf("losing first attempt's attributes %v, want it cancelled", first.Attributes)
 	}
 	if slices.Equal(first.SpanId, dup.SpanId) {
 		t.Errorf("both attempts have span id %x", first.SpanId)
 	}
 
-	spans = callSpans(rcv.received(retriedTrace), "results")
+	// Without hedging, which would otherwise race the retry with a
+	// duplicate of the slow first attempt.
+	gw, addr, fake, rcv = tracedGateway(t, 1, func(c *config.Config) { c.HedgeBudget = 0 })
+	for range 20 { // 10 % of the calls earn the retry budget a retry
+		if status, _ := get(t, addr, "/v2/experiments/42/results", "Authorization", assemblytest.Authorization); status != 200 {
+			t.Fatalf("status %d", status)
+		}
+	}
+	fake.Set("results", backendtest.Behaviour{StatusOnce: 503})
+	retried, retriedTrace := trace(2)
+	if status, _ := get(t, addr, "/v2/experiments/42/results", "Authorization", assemblytest.Authorization, "traceparent", retried); status != 200 {
+		t.Fatalf("retried page: status %d", status)
+	}
+	shutdown(t, gw)
+	spans = callSpans(rcv.Spans(retriedTrace), "results")
 	var retry, failed *tracepb.Span
 	for _, s := range spans {
-		switch attr(s.Attributes, "fanout.attempt") {
+		switch tracingtest.Attr(s.Attributes, "fanout.attempt") {
 		case "retry":
 			retry = s
 		case "":
@@ -359,10 +265,10 @@ func TestTraceMarksHedgesAndRetries(t *testing.T) {
 	if retry == nil || failed == nil {
 		t.Fatalf("spans of the retried results call: %v", spans)
 	}
-	if attr(failed.Attributes, "http.response.status_code") != "503" || failed.Status.GetCode() != tracepb.Status_STATUS_CODE_ERROR {
+	if tracingtest.Attr(failed.Attributes, "http.response.status_code") != "503" || failed.Status.GetCode() != tracepb.Status_STATUS_CODE_ERROR {
 		t.Errorf("failed first attempt: %v, status %v", failed.Attributes, failed.Status)
 	}
-	if attr(retry.Attributes, "http.response.status_code") != "200" {
+	if tracingtest.Attr(retry.Attributes, "http.response.status_code") != "200" {
 		t.Errorf("retry: %v", retry.Attributes)
 	}
 	// The backend saw each attempt under its own span.
@@ -404,13 +310,13 @@ func TestTraceSaysWhyARequestWasRefused(t *testing.T) {
 		{anonymousTrace, "401", "unauthorized"},
 		{limitedTrace, "429", "rate-limited"},
 	} {
-		spans := rcv.received(tc.tid)
+		spans := rcv.Spans(tc.tid)
 		if len(spans) != 1 || spans[0].Kind != tracepb.Span_SPAN_KIND_SERVER {
 			t.Errorf("trace %s: %d spans, want one server span and no call", tc.tid, len(spans))
 			continue
 		}
 		s := spans[0]
-		if attr(s.Attributes, "fanout.refused") != tc.refused || attr(s.Attributes, "http.response.status_code") != tc.status {
+		if tracingtest.Attr(s.Attributes, "fanout.refused") != tc.refused || tracingtest.Attr(s.Attributes, "http.response.status_code") != tc.status {
 			t.Errorf("refused %s: attributes %v", tc.refused, s.Attributes)
 		}
 		for _, kv := range s.Attributes {
@@ -431,9 +337,7 @@ func TestUnrecordedTraceStillPropagates(t *testing.T) {
 		t.Fatalf("status %d", status)
 	}
 	shutdown(t, gw)
-	rcv.mu.Lock()
-	exported := len(rcv.spans)
-	rcv.mu.Unlock()
+	exported := len(rcv.Spans(""))
 	if exported != 0 {
 		t.Errorf("%d spans exported at sample 0", exported)
 	}
@@ -452,5 +356,58 @@ func TestUnrecordedTraceStillPropagates(t *testing.T) {
 	}
 	if len(traces) != 1 || len(parents) != len(backendtest.Services) {
 		t.Errorf("%d trace ids and %d parent ids over %d calls, want one trace and a parent id per call", len(traces), len(parents), len(backendtest.Services))
+	}
+}
+
+// TestTracingFromTheEnvironment: without -otlp-endpoint, the SDK's
+// OTEL_EXPORTER_OTLP_ENDPOINT switches tracing on and OTEL_TRACES_SAMPLER
+// picks the traces recorded; a -trace-sample given wins over the sampler
+// variable, and an -otlp-endpoint given over the endpoint variable.
+func TestTracingFromTheEnvironment(t *testing.T) {
+	elsewhere := tracingtest.New(t)
+	for _, tc := range []struct {
+		name     string
+		sampler  string // OTEL_TRACES_SAMPLER
+		flagged  bool   // -trace-sample 1 and -otlp-endpoint given
+		recorded bool
+	}{
+		{"env sampler always_on", "always_on", false, true},
+		{"env sampler always_off", "always_off", false, false},
+		{"flags win over always_off", "always_off", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rcv := tracingtest.New(t)
+			t.Setenv("OTEL_TRACES_SAMPLER", tc.sampler)
+			if tc.flagged {
+				// The variable names another collector, which must get nothing.
+				t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", elsewhere.URL)
+			} else {
+				t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rcv.URL)
+			}
+			gw, addr, fake, _ := tracedGateway(t, 1, func(c *config.Config) {
+				if !tc.flagged {
+					c.OTLPEndpoint, c.TraceSample = "", config.OptionalRatio{}
+				} else {
+					c.OTLPEndpoint = rcv.URL
+				}
+			})
+			// No traceparent: the gateway starts the trace and its
+			// sampler decides; the backends learn the trace id.
+			if status, _ := get(t, addr, "/v2/experiments/42/results", "Authorization", assemblytest.Authorization); status != 200 {
+				t.Fatalf("status %d", status)
+			}
+			shutdown(t, gw)
+			tps := fake.Traceparents("experiments")
+			if len(tps) != 1 || len(tps[0]) != 55 {
+				t.Fatalf("experiments received traceparents %q", tps)
+			}
+			tid := tps[0][3:35]
+			if got := len(rcv.Spans(tid)) > 0; got != tc.recorded {
+				t.Errorf("spans received: %v, want %v", got, tc.recorded)
+			}
+			if n := len(elsewhere.Spans(tid)); n > 0 {
+				t.Errorf("the collector of the variable got %d spans, though -otlp-endpoint names another", n)
+			}
+		})
 	}
 }
