@@ -109,7 +109,8 @@ func TestAccessLine(t *testing.T) {
 }
 
 // TestAccessLogSampling: at a sample of 0, successes get no access line
-// and every failure does: a 401, a 404 and a 502.
+// and every failure does: a 401, a 404 and a 502, and a 404 for a path
+// that is no operation's.
 func TestAccessLogSampling(t *testing.T) {
 	addr, fake, logs := loggedGateway(t, 0)
 	for range 20 {
@@ -121,11 +122,17 @@ func TestAccessLogSampling(t *testing.T) {
 	get(t, addr, "/v2/experiments/9999/results", "Authorization", assemblytest.Authorization)
 	fake.Set("results", backendtest.Behaviour{Status: 500})
 	get(t, addr, "/v2/experiments/42/results", "Authorization", assemblytest.Authorization)
+	get(t, addr, "/no/such/path")
 	var statuses []int
+	var problems []string
 	for _, l := range accessLines(t, logs.String()) {
 		statuses = append(statuses, l.Status)
+		problems = append(problems, l.Problem)
 	}
-	if !slices.Equal(statuses, []int{401, 404, 502}) {
-		t.Errorf("access lines of statuses %v, want the failures only, [401 404 502]", statuses)
+	if !slices.Equal(statuses, []int{401, 404, 502, 404}) {
+		t.Errorf("access lines of statuses %v, want the failures only, [401 404 502 404]", statuses)
+	}
+	if len(problems) == 4 && problems[3] != "not-found" {
+		t.Errorf("the unrouted request's line has problem %q", problems[3])
 	}
 }

@@ -1,6 +1,8 @@
 package assembly
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 
 	"fanout/gateway/internal/accesslog"
@@ -28,7 +30,8 @@ func newObservers(cfg config.Config, log *slog.Logger) (observers, error) {
 	}
 	access, err := accesslog.New(log, float64(cfg.AccessLogSample))
 	if err != nil {
-		return observers{}, err
+		// Nothing was exported yet: the shutdown only stops the exporter.
+		return observers{}, errors.Join(err, tracer.Shutdown(context.Background()))
 	}
 	if tracer != nil {
 		log.Info("tracing on", "otlp_endpoint", cfg.OTLPEndpoint, "trace_sample", cfg.TraceSample.String())

@@ -101,6 +101,22 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx, o *operation, start time.Time,
 	s.access.Log(&e)
 }
 
+// finishUnrouted writes the access line of a request answered outside
+// every operation (no such path or method, a request fasthttp could not
+// read), always an error: it has no operation, no token and no trace.
+func (s *Server) finishUnrouted(ctx *fasthttp.RequestCtx, start time.Time) {
+	status := ctx.Response.StatusCode()
+	if !s.access.Sampled(status) {
+		return
+	}
+	typ, _ := problemOf(ctx.Response.Body())
+	s.access.Log(&accesslog.Entry{
+		RequestID: string(ctx.Response.Header.Peek(backend.RequestIDHeader)), Method: string(ctx.Method()),
+		Status: status, Duration: time.Since(start), Bytes: len(ctx.Response.Body()),
+		Problem: strings.TrimPrefix(typ, problemPrefix),
+	})
+}
+
 // problemPrefix is what every problem type starts with.
 const problemPrefix = "urn:fanout:problem:"
 

@@ -634,6 +634,7 @@ func (s *Server) notFound(ctx *fasthttp.RequestCtx) {
 	problem.Write(ctx, problem.New(problem.TypeNotFound, fasthttp.StatusNotFound,
 		fmt.Sprintf("no operation at %s %s", ctx.Method(), ctx.Path())))
 	s.unrouted.Observe(fasthttp.StatusNotFound, time.Since(start))
+	s.finishUnrouted(ctx, start)
 }
 
 func (s *Server) methodNotAllowed(ctx *fasthttp.RequestCtx) {
@@ -649,6 +650,7 @@ func (s *Server) methodNotAllowed(ctx *fasthttp.RequestCtx) {
 	problem.Write(ctx, problem.New(problem.TypeMethodNotAllowed, fasthttp.StatusMethodNotAllowed,
 		fmt.Sprintf("%s is not allowed on %s; allowed: %s", ctx.Method(), ctx.Path(), ctx.Response.Header.Peek("Allow"))))
 	s.unrouted.Observe(fasthttp.StatusMethodNotAllowed, time.Since(start))
+	s.finishUnrouted(ctx, start)
 }
 
 // maxInstance is the most bytes of a path a problem about an unreadable
@@ -693,6 +695,7 @@ func (s *Server) requestError(ctx *fasthttp.RequestCtx, err error) {
 	}
 	problem.Send(ctx, p)
 	s.unrouted.Observe(status, time.Since(start))
+	s.finishUnrouted(ctx, start)
 }
 
 // fasthttpLogger sends fasthttp's own messages (e.g. a client's malformed
