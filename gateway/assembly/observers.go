@@ -33,8 +33,11 @@ func newObservers(cfg config.Config, log *slog.Logger) (observers, error) {
 		// Nothing was exported yet: the shutdown only stops the exporter.
 		return observers{}, errors.Join(err, tracer.Shutdown(context.Background()))
 	}
-	if tracer != nil {
+	switch {
+	case tracer != nil:
 		log.Info("tracing on", "otlp_endpoint", cfg.OTLPEndpoint, "trace_sample", cfg.TraceSample.String())
+	case cfg.TraceSample.Given:
+		log.Warn("-trace-sample is set, but no -otlp-endpoint nor " + tracing.EnvEndpoint + ": tracing is off")
 	}
 	return observers{tracer: tracer, access: access}, nil
 }

@@ -22,12 +22,13 @@ const traceKey = "fanout.trace"
 
 // startTrace begins the request's server span, from the client's trace
 // context if it sent one, and leaves it for the handlers; nil, at the cost
-// of one nil check, when tracing is off.
-func (s *Server) startTrace(ctx *fasthttp.RequestCtx, o *operation, start time.Time) *tracing.Request {
+// of one nil check, when tracing is off. serve calls it as the request
+// arrives.
+func (s *Server) startTrace(ctx *fasthttp.RequestCtx, o *operation) *tracing.Request {
 	if s.tracer == nil {
 		return nil
 	}
-	rt := s.tracer.Start(start, o.op.ID, o.op.Method, o.op.Path,
+	rt := s.tracer.Start(o.op.ID, o.op.Method, o.op.Path,
 		ctx.Request.Header.Peek(backend.TraceparentHeader), ctx.Request.Header.Peek(backend.TracestateHeader))
 	ctx.SetUserValue(traceKey, rt)
 	return rt

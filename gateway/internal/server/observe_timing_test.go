@@ -89,7 +89,7 @@ func TestTracingOffAllocations(t *testing.T) {
 	var st state
 	if n := testing.AllocsPerRun(100, func() {
 		start := time.Now()
-		rt := s.startTrace(ctx, o, start)
+		rt := s.startTrace(ctx, o)
 		st.params.trace = s.requestTrace(ctx)
 		d := st.traced(cannedDoer{})
 		c := st.params.StartCall(t.Context(), &o.plan.Calls()[0])
@@ -119,7 +119,7 @@ func BenchmarkUnrecordedTrace(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		start := time.Now()
-		rt := s.startTrace(ctx, o, start)
+		rt := s.startTrace(ctx, o)
 		st := s.begin(ctx)
 		st.end()
 		s.finish(ctx, o, start, rt)

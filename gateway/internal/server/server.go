@@ -529,7 +529,7 @@ func (s *Server) serve(o *operation) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
 		start := time.Now()
 		s.metrics.Begin()
-		rt := s.startTrace(ctx, o, start)
+		rt := s.startTrace(ctx, o)
 		defer func() {
 			if v := recover(); v != nil {
 				s.recovered(ctx, v)

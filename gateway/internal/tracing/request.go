@@ -43,9 +43,9 @@ type Request struct {
 // Start begins the server span of a request to operation (its
 // operationId) at route (the document's path template) with method, from
 // the client's traceparent and tracestate headers, if valid: a request
-// that carries none, or a malformed one, starts a trace of its own. start
-// is when the request arrived. A nil Tracer returns nil.
-func (t *Tracer) Start(start time.Time, operation, method, route string, traceparent, tracestate []byte) *Request {
+// that carries none, or a malformed one, starts a trace of its own. Call it
+// as the request arrives: the span starts then. A nil Tracer returns nil.
+func (t *Tracer) Start(operation, method, route string, traceparent, tracestate []byte) *Request {
 	if t == nil {
 		return nil
 	}
@@ -115,10 +115,9 @@ type Answer struct {
 	FailedCalls []string
 }
 
-// End ends the server span with the answer. A 5xx (and the 499 of a
-// client gone, which is not the client's fault alone) is an error of the
-// span; a 4xx is the client's, as the semantic conventions of a server
-// span say, and a refusal says why.
+// End ends the server span with the answer. A 5xx is an error of the
+// span; a 4xx (and the 499 of a client gone) is the client's, as the
+// semantic conventions of a server span say, and a refusal says why.
 func (r *Request) End(a Answer) {
 	if r == nil {
 		return

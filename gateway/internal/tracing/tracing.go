@@ -12,7 +12,6 @@ package tracing
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -142,17 +141,6 @@ func (t *Tracer) Shutdown(ctx context.Context) error {
 	}
 	if err := t.provider.Shutdown(ctx); err != nil {
 		return fmt.Errorf("tracer shutdown: %w", err)
-	}
-	return nil
-}
-
-// ForceFlush exports the spans buffered so far, within ctx.
-func (t *Tracer) ForceFlush(ctx context.Context) error {
-	if t == nil {
-		return nil
-	}
-	if err := t.provider.ForceFlush(ctx); err != nil {
-		return errors.Join(errors.New("tracer flush"), err)
 	}
 	return nil
 }
