@@ -411,3 +411,40 @@ func TestTracingFromTheEnvironment(t *testing.T) {
 		})
 	}
 }
+
+// TestTraceMarksCoalescedCalls: of two pages asked at once for the same
+// experiment, whose call the document coalesces, one sends the call and
+// the other shares its answer: the sharer's trace has a span for the call
+// marked coalesced, and its backend saw one call only, the leader's.
+func TestTraceMarksCoalescedCalls(t *testing.T) {
+	gw, addr, fake, rcv := tracedGateway(t, 1, nil)
+	fake.Set("experiments", backendtest.Behaviour{Delay: 300 * time.Millisecond})
+	var wg sync.WaitGroup
+	tids := make([]string, 2)
+	for i := range tids {
+		tp, tid := trace(10 + i)
+		tids[i] = tid
+		wg.Go(func() {
+			if status, _ := get(t, addr, "/v2/experiments/42/results", "Authorization", assemblytest.Authorization, "traceparent", tp); status != 200 {
+				t.Errorf("page %d: status %d", i, status)
+			}
+		})
+	}
+	wg.Wait()
+	shutdown(t, gw)
+	if n := fake.Calls("experiments"); n != 1 {
+		t.Fatalf("experiments called %d times for two pages at once, want 1 (coalesced)", n)
+	}
+	var vias []string
+	for _, tid := range tids {
+		spans := callSpans(rcv.Spans(tid), "experiment")
+		if len(spans) != 1 {
+			t.Fatalf("trace %s: %d experiment spans, want 1", tid, len(spans))
+		}
+		vias = append(vias, tracingtest.Attr(spans[0].Attributes, "fanout.via"))
+	}
+	slices.Sort(vias)
+	if !slices.Equal(vias, []string{"", "coalesced"}) {
+		t.Errorf("the experiment spans' fanout.via: %q, want the leader's call and one coalesced", vias)
+	}
+}
