@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"fanout/gateway/fanout"
 	"fanout/gateway/internal/backend"
@@ -274,10 +275,14 @@ func (g *Gateway) start(serve func(net.Listener) error, ln net.Listener) {
 // Shutdown; Shutdown returns that error.
 func (g *Gateway) Failed() <-chan struct{} { return g.failed }
 
+// FlushGrace is how long Shutdown may take to export the spans it still
+// holds once its context is done.
+const FlushGrace = 2 * time.Second
+
 // Shutdown stops the server as server.Shutdown does (cutting what still
 // runs when ctx is done), waits for the listeners Start serves, then stops
 // the executor, closes the idle backend connections and the store, and
-// exports the spans not exported yet. It returns the
+// exports the spans not exported yet (for FlushGrace more if ctx is done). It returns the
 // errors of all of that, and of listeners that failed before. Call it once.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	err := g.srv.Shutdown(ctx)
@@ -290,8 +295,16 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		err = errors.Join(err, fmt.Errorf("close store: %w", serr))
 	}
 	// Last, so that the spans of the requests the shutdown let finish
-	// are exported too, within what is left of ctx.
-	if terr := g.tracer.Shutdown(ctx); terr != nil {
+	// are exported too, within what is left of ctx; once the grace period
+	// is over, within FlushGrace more: the spans of the requests it cut
+	// are the ones an operator will look for.
+	fctx := ctx
+	if ctx.Err() != nil {
+		var cancel context.CancelFunc
+		fctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), FlushGrace)
+		defer cancel()
+	}
+	if terr := g.tracer.Shutdown(fctx); terr != nil {
 		err = errors.Join(err, terr)
 	}
 	g.mu.Lock()

@@ -448,3 +448,20 @@ func TestTraceMarksCoalescedCalls(t *testing.T) {
 		t.Errorf("the experiment spans' fanout.via: %q, want the leader's call and one coalesced", vias)
 	}
 }
+
+// TestShutdownFlushesAfterTheGrace: a shutdown whose grace period is over
+// (its context done) still exports the spans the gateway holds.
+func TestShutdownFlushesAfterTheGrace(t *testing.T) {
+	gw, addr, _, rcv := tracedGateway(t, 1, nil)
+	tp, tid := trace(20)
+	if status, _ := get(t, addr, "/v2/experiments/42/results", "Authorization", assemblytest.Authorization, "traceparent", tp); status != 200 {
+		t.Fatalf("status %d", status)
+	}
+	shutdowns.Store(gw, true) // this test shuts it down itself
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = gw.Shutdown(ctx)
+	if n := len(rcv.Spans(tid)); n != 5 {
+		t.Errorf("%d spans exported by a shutdown past its grace, want the page's 5", n)
+	}
+}
