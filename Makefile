@@ -15,7 +15,7 @@ TEST_EXTRA ?= $(GO) run ./bench -quick -quiet -out $${TMPDIR:-/tmp}/fanout-bench
 GATEWAY_FLAGS ?=
 MOCK_FLAGS ?=
 
-.PHONY: all build test allocs vet run clean demo stage fleet bench bench-quick fuzz lint-spec
+.PHONY: all build test allocs shedding vet run clean demo stage fleet bench bench-quick fuzz lint-spec
 
 all: build
 
@@ -30,6 +30,7 @@ TEST_LINT ?= lint-spec
 test:
 	$(GO) test $(TEST_FLAGS) ./...
 	$(MAKE) --no-print-directory allocs
+	$(MAKE) --no-print-directory shedding
 	$(if $(TEST_LINT),$(MAKE) --no-print-directory $(TEST_LINT))
 	$(TEST_EXTRA)
 
@@ -57,6 +58,12 @@ ALLOC_TESTS ?= Alloc
 ALLOC_PKGS ?= $(shell grep -rl --include='*_test.go' 'func Test[A-Za-z]*$(ALLOC_TESTS)' gateway mockbackends | xargs -n1 dirname | sort -u | sed 's|^|./|')
 allocs:
 	$(GO) test -count=1 -run '$(ALLOC_TESTS)' $(ALLOC_PKGS)
+
+# The shedding tests judge the gateway by its own CPU's saturation under
+# load; the race detector multiplies what a request costs it several times
+# over, so they skip under -race and run here, without it (about 30 s).
+shedding:
+	$(GO) test -count=1 -run 'TestSlowBackendIsNotShed|TestSaturatedGatewaySheds' ./gateway/internal/overload/
 
 # make fuzz: each fuzz target (PACKAGE:Target) runs for FUZZTIME. It is
 # not part of make test: go test already runs every target's seeds and
@@ -135,8 +142,8 @@ fleet:
 	$(GO) build -o $(BIN)/bench ./bench
 	$(BIN)/bench fleet -replicas $(FLEET) $(FLEET_FLAGS)
 
-# The benchmark suite (about 14 minutes on 2 cores): builds the gateway and the
-# mocks, runs scenarios/{talk,tail,pool-vs-async,slow-backend,hedging,hot-keys,dead-backend,overload,hostile,capacity,soak}.yaml
+# The benchmark suite (about 15 minutes on 2 cores): builds the gateway, the
+# mocks and the CPU floor, runs scenarios/{talk,tail,pool-vs-async,slow-backend,hedging,hot-keys,dead-backend,overload,hostile,capacity,soak,cost}.yaml
 # and writes a report per scenario under results/. bench-quick: under a
 # minute. make bench BENCH_FLAGS="-quiet talk"; bin/bench -h.
 #

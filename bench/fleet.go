@@ -25,14 +25,19 @@ retries, redispatch). Every process listens on 127.0.0.1.
 It prints the fleet's URL, a token (an export FANOUT_TOKEN=... line) and
 each replica's pid and addresses, so that a replica can be stopped (kill
 -TERM PID: it drains, and HAProxy sends its requests elsewhere) or killed
-(kill -9 PID) while load runs. It runs until Ctrl-C, which stops
-everything it started. It needs haproxy and redis-server
-(apt-get install haproxy redis-server).
+(kill -9 PID) while load runs. With -sentinel, Redis is a primary, a
+replica and three redis-sentinel, and the gateways find the primary through
+the sentinels: kill -9 the printed primary's pid, and a sentinel promotes
+the replica within a few seconds. It runs until Ctrl-C, which stops
+everything it started. It needs haproxy and redis-server, and
+redis-sentinel for -sentinel (apt-get install haproxy redis-server
+redis-sentinel).
 
 Examples:
   bench fleet                               three replicas, free ports
   bench fleet -replicas 2 -addr 127.0.0.1:8000
   bench fleet -v                            with every process's log
+  bench fleet -sentinel                     Redis with Sentinel: kill -9 its primary
 
 Flags:
 `
@@ -68,6 +73,10 @@ func runFleet(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "fleet: %d gateways behind HAProxy at %s (redis at %s)\n", len(f.Gateways), f.URL(), f.Redis.Addrs["redis"])
+	if f.RedisReplica != nil {
+		fmt.Fprintf(stdout, "fleet: redis primary pid %d, its replica at %s, three sentinels; the gateways' -redis is %s\n",
+			f.Redis.Pid(), f.RedisReplica.Addrs["redis"], f.RedisURL())
+	}
 	for i, gw := range f.Gateways {
 		fmt.Fprintf(stdout, "fleet: gateway %d: pid %d, public %s, admin %s\n", i+1, gw.Pid(), gw.Addrs["gateway"], gw.Addr("admin"))
 	}
@@ -98,6 +107,7 @@ func parseFleet(args []string, stderr io.Writer) (*fleetOptions, int) {
 	fs.StringVar(&o.fleet.Addr, "addr", "", "HAProxy's `HOST:PORT` (none: a free 127.0.0.1 port)")
 	fs.DurationVar(&o.fleet.DrainDelay, "drain-delay", fleet.DefaultDrainDelay, "each replica's -drain-delay")
 	fs.IntVar(&o.rate, "rate", o.rate, "the printed token's rate limit, requests a second, for the whole fleet")
+	fs.BoolVar(&o.fleet.Sentinel, "sentinel", false, "Redis with Sentinel: a primary, a replica and three redis-sentinel, which the gateways ask for the primary")
 	verbose := fs.Bool("v", false, "copy every process's log to standard error")
 	if code := parseFlags(fs, args); code >= 0 {
 		return nil, code

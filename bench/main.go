@@ -1,7 +1,9 @@
 // Command bench runs Fanout's benchmark scenarios against real processes: it
 // builds the gateway and the mock backends, starts them on free loopback
-// ports, offers load with vegeta in the open model, and writes a report per
-// scenario under results/ with every figure beside its limit.
+// ports (the gateway on CPUs of its own), offers load with vegeta in the
+// open model, and writes a report per scenario under results/ with every
+// figure beside its limit. It can also load a gateway already running
+// (-target), from several hosts (bench attack, bench merge).
 //
 // The work is done by the packages beneath (harness, load, report, ...);
 // this file only parses flags and wires them.
@@ -43,6 +45,9 @@ Usage:
   bench demo [flags] [ACT ...]     the talk-style demo (bench demo -h)
   bench stage [flags]              a live dashboard for talks, in the browser (bench stage -h)
   bench fleet [flags]              gateway replicas behind HAProxy, sharing Redis (bench fleet -h)
+  bench attack -shard i/N -target URL SCENARIO
+                                   one share of a scenario's load, from one of several hosts (bench attack -h)
+  bench merge SHARD_DIR...         one summary and report from the shares (bench merge -h)
 
 A SCENARIO is a YAML file (my.yaml) or a name under -scenarios (talk or
 talk.yaml), found from any directory of the repository.
@@ -51,6 +56,18 @@ Without one, bench runs the default suite: %s.
 Each scenario writes results/<UTC time>-<name>/: scenario.yaml, env.json,
 summary.json, report.md, SVG charts and <mode>-<rate>.bin (vegeta's results
 format: vegeta report < results/.../concurrent-200.bin).
+
+The gateway under test runs on CPUs of its own where the machine has two or
+more (-split; env.json records the split), and a step whose load generator
+and mocks ran out of CPU is flagged and sets no capacity.
+
+With -target, bench runs a scenario's load against a gateway that is
+already running (a deployment behind its load balancer, a staging host)
+and starts nothing; the token is read from $FANOUT_TOKEN. With the mocks'
+addresses (-mock-admin) the scenario's models, events and limits apply as
+with the mocks bench starts; without them the report says that no limits
+are known. Against a running gateway, a scenario runs one variant (the
+gateway's mode is its own).
 
 bench exits 1 if an expectation fails, 2 on bad usage or a bad scenario
 file (nothing is started then), 130 if interrupted (Ctrl-C): the steps that
@@ -64,6 +81,7 @@ Examples:
   bench -out /tmp/r -quiet my.yaml    # your own scenario, no progress lines
   bench -seed 42 tail                 # the seed of an earlier run (its summary.json's "seed")
   bench compare results/A-talk results/B-talk
+  FANOUT_TOKEN=... bench -target https://gw.staging:8080 my.yaml   # a deployment
 
 Flags:
 `
@@ -90,6 +108,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return runStage(args[1:], stdout, stderr)
 		case "fleet":
 			return runFleet(args[1:], stdout, stderr)
+		case "attack":
+			return runAttack(args[1:], stdout, stderr)
+		case "merge":
+			return runMerge(args[1:], stdout, stderr)
 		}
 	}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
@@ -103,12 +125,37 @@ func run(args []string, stdout, stderr io.Writer) int {
 	quick := fs.Bool("quick", false, "run the quick scenario ("+strings.Join(harness.QuickSuite, ", ")+") instead of the default suite")
 	quiet := fs.Bool("quiet", false, "no progress lines, only the final verdict")
 	check := fs.Bool("check", false, "validate the scenario files and exit")
+	split := fs.String("split", "auto", "`auto` runs the gateway on CPUs of its own and the load generator and mock backends on the others, where the machine has "+
+		strconv.Itoa(launch.MinSplitCPUs)+" CPUs or more (recorded in env.json); off runs every process on every CPU")
+	target := fs.String("target", "", "`URL` of a gateway already running (a deployment, a fleet behind its load balancer): the scenario's load goes there, "+
+		"with the token in $"+TokenEnv+", and bench starts no gateway and no mocks")
+	mockAdmin := fs.String("mock-admin", "", "with -target, the Fanout mocks behind the target, as `NAME=URL,...` (experiments=http://host:9101,...): "+
+		"whose models bench sets from the scenario, so that its events play and its limits hold; without them, no limits are known")
 	seed := fs.Uint64("seed", 0, "`N` seeds the mock backends' random latencies and faults and the limits' simulation; "+
 		"0 draws a fresh seed per execution, recorded in summary.json, so repeated runs are independent samples; pass one back to draw from the same sequence again")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		return 2
+	}
+	admin, err := parseMockAdmin(*mockAdmin)
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: -mock-admin: %v\n", err)
+		return 2
+	}
+	if len(admin) > 0 && *target == "" {
+		fmt.Fprintln(stderr, "bench: -mock-admin needs -target: bench starts its own mocks otherwise")
+		return 2
+	}
+	if *target != "" {
+		if *target, err = parseTarget(*target); err != nil {
+			fmt.Fprintf(stderr, "bench: -target: %v\n", err)
+			return 2
+		}
+	}
+	if *split != "auto" && *split != "off" {
+		fmt.Fprintf(stderr, "bench: -split %q: want auto or off\n", *split)
 		return 2
 	}
 	names := fs.Args()
@@ -145,6 +192,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if !bad && !checkRoutes(scenarios, stderr) {
 		bad = true
 	}
+	topts := harness.Options{Target: *target, MockAdmin: admin}
+	for _, s := range scenarios {
+		if err := harness.CheckTarget(s, topts); err != nil {
+			for _, line := range strings.Split(err.Error(), "\n") {
+				fmt.Fprintf(stderr, "bench: %s\n", line)
+			}
+			bad = true
+		}
+	}
 	if bad {
 		return 2
 	}
@@ -159,16 +215,30 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	// The gateway and the mocks are built from the repository's sources:
 	// without them nothing can run, which is a matter of usage (2), not a
-	// failed expectation (1).
-	if _, err := launch.ModuleRoot(ctx); err != nil {
+	// failed expectation (1). Against a running gateway nothing is built.
+	if _, err := launch.ModuleRoot(ctx); err != nil && *target == "" {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 2
 	}
-	opts := harness.Options{Out: *out, Write: report.Write, Seed: *seed}
+	opts := harness.Options{Out: *out, Write: report.Write, Seed: *seed, Target: *target, MockAdmin: admin}
+	if *target != "" {
+		token := os.Getenv(TokenEnv)
+		if token == "" {
+			fmt.Fprintf(stderr, "bench: -target: no token: set $%s to a token of the gateway (the requests carry it as a bearer token)\n", TokenEnv)
+			return 2
+		}
+		opts.Authorization = "Bearer " + token
+	}
+	if *split == "off" {
+		opts.NoSplit = "-split off"
+	}
 	if !*quiet {
 		opts.Progress = stdout
 	}
 	outs, err := runHarness(ctx, scenarios, opts)
+	if len(outs) > 0 && outs[0].Result.Env.Split != nil {
+		fmt.Fprintf(stdout, "CPUs: %s\n", outs[0].Result.Env.Split.Describe())
+	}
 	for _, o := range outs {
 		summarise(stdout, o)
 	}
@@ -278,6 +348,15 @@ func summarise(w io.Writer, o harness.Outcome) {
 	for _, e := range append(s.Failed(), s.Undecided()...) {
 		fmt.Fprintf(w, "  %s %s   %s\n", e.Mark(), e.Source, e.Detail)
 	}
+	if s.Floor != nil {
+		if line := report.FloorLine(s.Floor); line != "" {
+			fmt.Fprintf(w, "  %s\n", line)
+		}
+	}
+	if s.Cost != nil {
+		report.CostLines(w, s.Cost)
+		return
+	}
 	if len(s.Capacity) > 0 {
 		for _, c := range s.Capacity {
 			fmt.Fprintf(w, "  %-12s capacity %s req/s\n", report.Label(c.Variant, c.Mode, c.PoolSize), report.CapacityText(c))
@@ -293,6 +372,9 @@ func summarise(w io.Writer, o harness.Outcome) {
 		if r.GeneratorLimited {
 			// The offered rate alone would claim load that was never sent.
 			rate = fmt.Sprintf("%s req/s offered, %s sent, generator-limited", scenario.FormatRate(r.OfferedRate()), scenario.FormatRate(math.Round(r.Summary.Rate)))
+		}
+		if r.LoadSaturated {
+			rate += ", " + report.LoadSaturatedText(&r)
 		}
 		// A p99 of too few requests is no figure, as the report says.
 		p99 := "n/a"
@@ -327,9 +409,10 @@ them. The figures that changed beyond noise are listed first.
 
 A side can be several result directories of the same scenario (repeated
 runs): each figure is then shown as mean (min–max), and a change whose
-ranges overlap is "within noise". It warns when the machines, Go versions
-or commits differ, when a run was interrupted, when a step was
-generator-limited (its figures measure the load generator, not the
+ranges overlap is "within noise". It warns when the machines, Go versions,
+commits or the CPUs' split between the gateway and the load side differ,
+when a run was interrupted, when a step was generator-limited or load
+saturated (its figures measure the load generator and the mocks, not the
 gateway), when a step ran for another length, and about modes and rates
 only one side has.
 
@@ -418,17 +501,23 @@ kept as it was drawn where the .bin file is gone, as in a committed
 reference run, which keeps its charts but not its results files; its
 title says so.
 
+With -readme FILE, the result directory of a cost scenario also replaces
+the section of FILE headed "`+report.CostHeading+`" with the same section
+of its report: the table of what each feature costs, with its machine.
+
 Usage:
-  bench report DIR
+  bench report [-readme FILE] DIR
 
 It exits 2 when DIR has no readable summary.json, 1 when the report cannot
 be written.
 
-Example:
+Examples:
   bench report results/20261125T210000Z-talk
+  bench report -readme README.md results/20261207T010000Z-cost
 `)
 		fs.PrintDefaults()
 	}
+	readme := fs.String("readme", "", "`FILE` whose cost section (a cost scenario's table) is replaced by DIR's")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -458,7 +547,36 @@ Example:
 		}
 		fmt.Fprintf(stdout, "the run was interrupted: its report holds the %d %s that finished\n", len(s.Runs), steps)
 	}
+	if *readme != "" {
+		if err := replaceCostSection(*readme, dir); err != nil {
+			fmt.Fprintf(stderr, "bench report: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "wrote the cost table of %s into %s\n", dir, *readme)
+	}
 	return 0
+}
+
+// replaceCostSection replaces the cost section of the file readme with
+// that of the cost scenario's result in dir.
+func replaceCostSection(readme, dir string) error {
+	s, err := result.Read(dir)
+	if err != nil {
+		return err
+	}
+	section := report.CostSection(s)
+	if section == "" {
+		return fmt.Errorf("%s is not a cost scenario's result: it has no cost table", dir)
+	}
+	b, err := os.ReadFile(readme)
+	if err != nil {
+		return err
+	}
+	doc, err := report.ReplaceSection(string(b), report.CostHeading, section)
+	if err != nil {
+		return fmt.Errorf("%s: %w", readme, err)
+	}
+	return os.WriteFile(readme, []byte(doc), 0o644)
 }
 
 // parseFlags parses args with fs, the flags of a subcommand that takes no

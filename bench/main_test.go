@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -20,6 +19,7 @@ import (
 
 	"fanout/bench/demo"
 	"fanout/bench/harness"
+	"fanout/bench/report"
 	"fanout/bench/result"
 	"fanout/bench/scenario"
 )
@@ -115,6 +115,80 @@ func TestShippedScenariosCheck(t *testing.T) {
 	files, _ := filepath.Glob("../scenarios/*.yaml")
 	if code := run(append([]string{"-check"}, files...), &stdout, &stderr); code != 0 {
 		t.Fatalf("-check of the shipped scenarios: exit %d\n%s", code, stderr.String())
+	}
+}
+
+// TestCheckAcceptsCost: the cost scenario is valid, runs in the default
+// suite, and is estimated at about a minute.
+func TestCheckAcceptsCost(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"-check", "../scenarios/cost.yaml"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("-check cost.yaml: exit %d\n%s", code, stderr.String())
+	}
+	if !strings.HasPrefix(stdout.String(), "ok  ../scenarios/cost.yaml (cost, about ") {
+		t.Errorf("-check said %q", stdout.String())
+	}
+	if !slices.Contains(harness.DefaultSuite, "cost") {
+		t.Errorf("the default suite %v lacks cost", harness.DefaultSuite)
+	}
+	s, err := scenario.LoadFile("../scenarios/cost.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := s.Estimate(); d < 30*time.Second || d > 90*time.Second {
+		t.Errorf("cost is estimated at %v, want about a minute", d)
+	}
+}
+
+// TestReportReadme: bench report -readme puts a cost result's section into
+// a README, in the place of the old one, and the repository's README has
+// such a section, in the report's format.
+func TestReportReadme(t *testing.T) {
+	dir := t.TempDir()
+	c := &result.Cost{Rate: 500, Duration: time.Second, Rounds: 1, Baseline: "off", Rows: []result.CostRow{
+		{Name: "floor", Floor: true, Rounds: []result.CostRound{{Requests: 500, Success: 1, CPU: 150 * time.Millisecond, Allocs: 7500}}},
+		{Name: "off", Rounds: []result.CostRound{{Requests: 500, Success: 1, CPU: 200 * time.Millisecond, Allocs: 22000}}},
+	}}
+	if err := result.Write(dir, &result.Scenario{Name: "cost", Cost: c}); err != nil {
+		t.Fatal(err)
+	}
+	readme := filepath.Join(t.TempDir(), "README.md")
+	old := "# Fanout\n\n" + report.CostHeading + "\n\nan old table\n\n## Next\n\nkept\n"
+	if err := os.WriteFile(readme, []byte(old), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"report", "-readme", readme, dir}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	b, _ := os.ReadFile(readme)
+	got := string(b)
+	if strings.Contains(got, "an old table") || !strings.Contains(got, "| off | 0.400 | 1.33× |  | 44.0 | 1/1 |") ||
+		!strings.HasSuffix(got, "\n\n## Next\n\nkept\n") {
+		t.Errorf("README after -readme:\n%s", got)
+	}
+	// Not a cost result: refused, the README untouched.
+	talk := t.TempDir()
+	if err := result.Write(talk, &result.Scenario{Name: "talk"}); err != nil {
+		t.Fatal(err)
+	}
+	if code := run([]string{"report", "-readme", readme, talk}, &stdout, &stderr); code != 1 {
+		t.Errorf("-readme with a talk result: exit %d, want 1", code)
+	}
+	if b2, _ := os.ReadFile(readme); string(b2) != got {
+		t.Error("a refused -readme changed the README")
+	}
+	// The repository's README carries the section, with the report's
+	// table header.
+	repo, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := report.ReplaceSection(string(repo), report.CostHeading, ""); err != nil {
+		t.Errorf("README.md: %v", err)
+	}
+	if header := report.CostTable(&result.Cost{}); !strings.Contains(string(repo), report.CostHeading+"\n") || !strings.Contains(string(repo), header) {
+		t.Errorf("README.md has no cost table headed\n%s", header)
 	}
 }
 
@@ -286,13 +360,7 @@ func TestReportRedrawsAnInterruptedRun(t *testing.T) {
 // usage.
 func TestSeedFlag(t *testing.T) {
 	var got []harness.Options
-	defer func(f func(context.Context, []*scenario.Scenario, harness.Options) ([]harness.Outcome, error)) {
-		runHarness = f
-	}(runHarness)
-	runHarness = func(_ context.Context, _ []*scenario.Scenario, opts harness.Options) ([]harness.Outcome, error) {
-		got = append(got, opts)
-		return nil, nil
-	}
+	captureOptions(t, &got)
 	for _, c := range []struct {
 		args []string
 		seed uint64

@@ -10,6 +10,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -229,6 +231,26 @@ func TestPprofIsOptIn(t *testing.T) {
 	}
 }
 
+// TestProcs: -procs sets the CPUs that run the gateway's code at once
+// (GOMAXPROCS), on which its overload signal counts busy CPUs.
+func TestProcs(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	want := runtime.GOMAXPROCS(0) + 1
+	_, addr := backendtest.StartTCP(t)
+	r := launch(runArgs(t, addr, "-procs", strconv.Itoa(want), "-log-level", "error"))
+	defer func() {
+		r.stop()
+		if err := <-r.ran; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	r.listen(t, "gateway")
+	r.drain()
+	if got := runtime.GOMAXPROCS(0); got != want {
+		t.Errorf("GOMAXPROCS %d with -procs %d", got, want)
+	}
+}
+
 // TestRedisPasswordOffTheCommandLine: Redis's password comes from a file
 // or the environment, the URL carrying none, and reaches Redis; it shows
 // nowhere: not in the logs, not in -h, not in an error about the URL.
@@ -250,8 +272,9 @@ func TestRedisPasswordOffTheCommandLine(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Setenv(config.RedisPasswordEnv, c.env)
-			gw, logs := startRun(t, runArgs(t, addr, append([]string{"-admin-addr", "off", "-log-level", "debug", "-redis", rs.URL()}, c.flags...)...))
-			// A rate-limited request: it passes only if the store answers.
+			gw, logs := startRun(t, runArgs(t, addr, append([]string{"-admin-addr", "off", "-log-level", "debug", "-redis", rs.URL(), "-ratelimit-on-store-error", "closed"}, c.flags...)...))
+			// A rate-limited request, whose limit fails closed: it
+			// passes only if the store answers.
 			if status, body, err := getAuthorized("http://"+gw+"/v2/experiments/42", 5*time.Second); err != nil || status != fasthttp.StatusOK {
 				t.Errorf("status %d (%v), want 200: %s\n%s", status, err, body, logs.String())
 			}
@@ -262,7 +285,7 @@ func TestRedisPasswordOffTheCommandLine(t *testing.T) {
 	}
 	t.Run("without it", func(t *testing.T) {
 		t.Setenv(config.RedisPasswordEnv, "")
-		gw, _ := startRun(t, runArgs(t, addr, "-admin-addr", "off", "-log-level", "error", "-redis", rs.URL()))
+		gw, _ := startRun(t, runArgs(t, addr, "-admin-addr", "off", "-log-level", "error", "-redis", rs.URL(), "-ratelimit-on-store-error", "closed"))
 		if status, _, _ := getAuthorized("http://"+gw+"/v2/experiments/42", 5*time.Second); status != fasthttp.StatusServiceUnavailable {
 			t.Errorf("status %d, want 503: Redis wants the password", status)
 		}

@@ -8,8 +8,11 @@
 // steps down, holding each candidate, within its time budget.
 //
 // A probe passes only on figures worth trusting: at least MinSamples
-// requests behind its p99, and a load generator that achieved the offered
-// rate.
+// requests behind its p99, a load generator that achieved the offered
+// rate, and a load side (generator and mock backends) that did not run out
+// of CPU. A search whose lowest failing rate failed for the load side's
+// sake found a lower bound of the server's capacity, not the capacity
+// (Result.LoadBound).
 package capacity
 
 import (
@@ -55,6 +58,10 @@ type Outcome struct {
 	Requests int
 	// Limited is true when the load generator fell short of the rate.
 	Limited bool
+	// Saturated is true when the load side (the generator and the
+	// backends it shares CPUs with) ran out of CPU: the probe measured
+	// it, whatever the server did.
+	Saturated bool
 	// Slope is the trend of latency over the probe, in seconds of latency
 	// per second of probe.
 	Slope float64
@@ -68,13 +75,15 @@ type Point struct {
 	Success  float64       `json:"success"`
 	Requests int           `json:"requests"`
 	Limited  bool          `json:"generator_limited,omitempty"`
-	Slope    float64       `json:"latency_slope"`
+	// Saturated is Outcome.Saturated.
+	Saturated bool    `json:"load_saturated,omitempty"`
+	Slope     float64 `json:"latency_slope"`
 	// Hold is true for a long probe confirming a rate.
 	Hold bool `json:"hold,omitempty"`
 	Pass bool `json:"pass"`
 	// Why says why a probe failed: "p99 over the SLO", "success under
-	// the SLO", "not enough samples", "generator-limited", "latency
-	// rising".
+	// the SLO", "not enough samples", "generator-limited", "load
+	// saturated", "latency rising".
 	Why string `json:"why,omitempty"`
 }
 
@@ -136,6 +145,12 @@ type Result struct {
 	// Exhausted says the budget ran out before a rate held or the
 	// precision was reached.
 	Exhausted bool `json:"exhausted"`
+	// LoadBound says that the probe at Ceiling failed because the load
+	// side could not offer the rate (generator-limited, or load
+	// saturated), not because the server missed the SLO: the server's
+	// capacity is at least Capacity, and this machine could not find how
+	// far above.
+	LoadBound bool `json:"load_bound,omitempty"`
 }
 
 // Run performs the search. An error from the probe or ctx ends it.
@@ -170,7 +185,7 @@ func (s Search) Run(ctx context.Context) (Result, error) {
 			return false, fmt.Errorf("capacity search at %.0f req/s: %w", rate, err)
 		}
 		pt := Point{Rate: rate, Duration: d, P99: o.P99, Success: o.Success, Requests: o.Requests,
-			Limited: o.Limited, Slope: o.Slope, Hold: hold}
+			Limited: o.Limited, Saturated: o.Saturated, Slope: o.Slope, Hold: hold}
 		pt.Why = s.judge(o, d, hold)
 		pt.Pass = pt.Why == ""
 		res.Points = append(res.Points, pt)
@@ -244,6 +259,7 @@ func (s Search) Run(ctx context.Context) (Result, error) {
 	}
 	if err := short(); err != nil {
 		res.Ceiling = hi
+		res.LoadBound = loadBound(res.Points, hi)
 		return res, err
 	}
 	res.Searched = lo
@@ -261,6 +277,7 @@ func (s Search) Run(ctx context.Context) (Result, error) {
 		ok, err := probe(cand, true)
 		if err != nil {
 			res.Capacity, res.Ceiling = held, hi
+			res.LoadBound = loadBound(res.Points, hi)
 			return res, err
 		}
 		if ok {
@@ -288,10 +305,31 @@ func (s Search) Run(ctx context.Context) (Result, error) {
 		cand = next
 	}
 	res.Capacity, res.Ceiling = held, hi
+	res.LoadBound = loadBound(res.Points, hi)
 	if held > 0 {
 		res.Floor = 0 // a rate held: the floor no longer bounds the answer
 	}
 	return res, nil
+}
+
+// loadBound reports whether the lowest failing rate, ceiling, failed for
+// the load side's sake: a failure of the server there would have shown at
+// least once among the probes of that rate.
+func loadBound(points []Point, ceiling float64) bool {
+	if ceiling == 0 {
+		return false
+	}
+	bound := false
+	for _, p := range points {
+		if p.Rate != ceiling || p.Pass {
+			continue
+		}
+		if !p.Limited && !p.Saturated {
+			return false
+		}
+		bound = true
+	}
+	return bound
 }
 
 // above returns the whole rate at or just above floor: the lowest rate worth
@@ -318,6 +356,8 @@ func (s Search) judge(o Outcome, d time.Duration, hold bool) string {
 	switch {
 	case o.Limited:
 		return "generator-limited"
+	case o.Saturated:
+		return "load saturated"
 	case o.Requests < s.MinSamples:
 		return "not enough samples"
 	case o.Success < s.SLO.Success:

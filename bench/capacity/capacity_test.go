@@ -142,6 +142,54 @@ func TestGeneratorLimitedProbesNeverPass(t *testing.T) {
 	}
 }
 
+// saturatedLoad wraps a probe with a load side that runs out of CPU from
+// most req/s on: the generator still sends the whole rate, and the server
+// still meets its SLO, but the load side's figures are the machine's.
+func saturatedLoad(p Probe, most float64) Probe {
+	return func(ctx context.Context, rate float64, d time.Duration) (Outcome, error) {
+		o, err := p(ctx, rate, d)
+		o.Saturated = rate >= most
+		return o, err
+	}
+}
+
+func TestSaturatedLoadCannotSetTheCapacity(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		probe Probe
+		bound bool // the search must say its capacity is a lower bound
+	}{
+		// The server would take 5000 req/s; the load side saturates from
+		// 1500 on: the capacity is below 1500 and only a lower bound.
+		{"saturated load", saturatedLoad(queue(5000, 10*time.Millisecond), 1500), true},
+		// The generator falls short from 900 on: the same.
+		{"generator-limited", cappedGenerator(queue(5000, 10*time.Millisecond), 900), true},
+		// The server's own knee comes first: the capacity is its own.
+		{"server first", saturatedLoad(queue(700, 10*time.Millisecond), 1500), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := search(tc.probe).Run(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range res.Points {
+				if p.Saturated && (p.Pass || p.Why != "load saturated") {
+					t.Errorf("a probe of a saturated load side counted: %+v", p)
+				}
+			}
+			if res.Capacity <= 0 {
+				t.Fatalf("no capacity: %+v", res)
+			}
+			if res.LoadBound != tc.bound {
+				t.Errorf("load bound %v, want %v (capacity %.0f, ceiling %.0f, points %+v)", res.LoadBound, tc.bound, res.Capacity, res.Ceiling, res.Points)
+			}
+			if tc.bound && res.Capacity >= 1500 {
+				t.Errorf("capacity %.0f set at or above where the load side saturates (1500)", res.Capacity)
+			}
+		})
+	}
+}
+
 func TestTooFewSamplesCannotPass(t *testing.T) {
 	// A blocking-like server: 12 req/s. A probe of at most 20 s gathers
 	// 1000 requests only from 51 req/s up, so the search cannot say more

@@ -114,9 +114,20 @@ func TestShowClaims(t *testing.T) {
 		if b < 0 {
 			t.Fatalf("blocking never broke at rates %v", want)
 		}
-		// Where blocking broke, concurrent served more.
-		if bt, ct := bl.Steps[b].Throughput, byMode["concurrent"].Steps[b].Throughput; bt >= ct {
-			t.Errorf("at %d/s blocking served %.1f/s, concurrent %.1f/s", bl.Steps[b].Rate, bt, ct)
+		// From where blocking broke, concurrent served more at its best
+		// than blocking at its best: one lock caps blocking at every rate,
+		// while concurrent follows the offered rate. The best of the steps,
+		// not the breaking step alone, since on a loaded machine one step
+		// just above blocking's capacity can leave both near it.
+		best := func(steps []Step) float64 {
+			var m float64
+			for _, st := range steps[b:] {
+				m = max(m, st.Throughput)
+			}
+			return m
+		}
+		if bt, ct := best(bl.Steps), best(byMode["concurrent"].Steps); bt >= ct {
+			t.Errorf("from %d/s on, blocking served at best %.1f/s, concurrent %.1f/s", bl.Steps[b].Rate, bt, ct)
 		}
 	})
 

@@ -1,6 +1,7 @@
 // Package fleet runs a fleet of Fanout gateways on loopback as an operator
-// runs one: a redis-server that the replicas share (-redis), the mock
-// backends, N gateway replicas, and HAProxy in front of them with the
+// runs one: a redis-server that the replicas share (-redis), or with
+// Options.Sentinel a primary, its replica and three redis-sentinel, the
+// mock backends, N gateway replicas, and HAProxy in front of them with the
 // repository's deploy/haproxy/haproxy.cfg, the file that is shipped.
 // `bench fleet` (make fleet) and the fleet's test start it through Start,
 // so the configuration that the test proves is the one users run.
@@ -12,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +24,8 @@ import (
 	"time"
 
 	"fanout/bench/launch"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // DefaultReplicas is the number of gateways of a fleet (make fleet's FLEET).
@@ -56,12 +60,31 @@ type Options struct {
 	Logs io.Writer
 	// Progress, if not nil, is told of each step as it starts.
 	Progress func(step string)
+	// Sentinel makes Redis highly available: a replica of the primary and
+	// three redis-sentinel that promote it when the primary fails, and
+	// the gateways find the primary through them (a Sentinel -redis URL).
+	Sentinel bool
 }
+
+// MasterName is the name under which a Sentinel fleet's sentinels watch
+// its primary.
+const MasterName = "fanout"
+
+// SentinelDownAfter is how long a Sentinel fleet's sentinels wait on a
+// primary that does not answer before they judge it down
+// (down-after-milliseconds): a failover then takes a few seconds, as on a
+// production set-up tuned for it, not the default thirty and more.
+const SentinelDownAfter = 500 * time.Millisecond
 
 // Fleet is a running fleet. Close stops it.
 type Fleet struct {
-	// Redis, Mocks and HAProxy are the fleet's shared processes.
+	// Redis, Mocks and HAProxy are the fleet's shared processes. Redis is
+	// the primary of a Sentinel fleet.
 	Redis, Mocks, HAProxy *launch.Proc
+	// RedisReplica and Sentinels are a Sentinel fleet's (Options.Sentinel)
+	// replica of Redis and its three sentinels; nil otherwise.
+	RedisReplica *launch.Proc
+	Sentinels    []*launch.Proc
 	// Gateways are the replicas, in the order of their server lines
 	// (gw1, gw2, ...).
 	Gateways []*launch.Proc
@@ -88,8 +111,9 @@ func Binary(name string) (string, error) {
 }
 
 // Start builds the gateway and the mock backends and starts the fleet:
-// Redis, the mocks, the replicas (each with -redis, an admin listener and
-// the drain delay), then HAProxy once `haproxy -c` accepts the rendered
+// Redis (with Options.Sentinel, its replica and sentinels too, until they
+// know each other), the mocks, the replicas (each with -redis, an admin
+// listener and the drain delay), then HAProxy once `haproxy -c` accepts the rendered
 // configuration. It returns when HAProxy listens; a replica counts as up
 // for HAProxy from the start, and its checks confirm it within a second.
 // On an error, whatever was started is stopped. ctx bounds the start and
@@ -109,7 +133,7 @@ func Start(ctx context.Context, o Options) (f *Fleet, err error) {
 	if err != nil {
 		return nil, err
 	}
-	redis, err := Binary("redis-server")
+	redisServer, err := Binary("redis-server")
 	if err != nil {
 		return nil, err
 	}
@@ -136,17 +160,22 @@ func Start(ctx context.Context, o Options) (f *Fleet, err error) {
 	progress("starting redis-server")
 	f.Redis, err = onFreePort(func(addr string) (*launch.Proc, error) {
 		_, port, _ := net.SplitHostPort(addr)
-		return launch.StartServing(ctx, redis, []string{"--port", port, "--bind", "127.0.0.1",
+		return launch.StartServing(ctx, redisServer, []string{"--port", port, "--bind", "127.0.0.1",
 			"--save", "", "--appendonly", "no", "--protected-mode", "no", "--dir", f.dir}, nil, "redis", addr, o.Logs)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start fleet: redis-server: %w", err)
 	}
+	if o.Sentinel {
+		if err := f.startSentinels(ctx, redisServer, o.Logs, progress); err != nil {
+			return nil, fmt.Errorf("start fleet: %w", err)
+		}
+	}
 	progress("starting the mock backends")
 	if f.Mocks, err = launch.StartMocks(ctx, bins.Mocks, nil, o.Logs); err != nil {
 		return nil, fmt.Errorf("start fleet: %w", err)
 	}
-	args := []string{"-redis", "redis://" + f.Redis.Addrs["redis"] + "/0",
+	args := []string{"-redis", f.RedisURL(),
 		"-drain-delay", o.DrainDelay.String(), "-log-level", "warn"}
 	if len(o.Tokens) > 0 {
 		tokens := filepath.Join(f.dir, "tokens.yaml")
@@ -188,6 +217,109 @@ func Start(ctx context.Context, o Options) (f *Fleet, err error) {
 		return nil, fmt.Errorf("start fleet: haproxy: %w", err)
 	}
 	return f, nil
+}
+
+// RedisURL is the gateways' -redis: the primary's URL, or for a Sentinel
+// fleet the sentinels' in go-redis's form (the first sentinel, the others
+// as addr parameters, and the primary's name).
+func (f *Fleet) RedisURL() string {
+	if len(f.Sentinels) == 0 {
+		return "redis://" + f.Redis.Addrs["redis"] + "/0"
+	}
+	q := url.Values{"master_name": {MasterName}}
+	for _, s := range f.Sentinels[1:] {
+		q.Add("addr", s.Addrs["sentinel"])
+	}
+	return "redis://" + f.Sentinels[0].Addrs["sentinel"] + "/0?" + q.Encode()
+}
+
+// startSentinels starts a replica of the fleet's Redis and three
+// redis-sentinel watching the primary, each with its configuration file
+// in the fleet's directory (a sentinel rewrites it as it learns), and
+// waits until each sentinel knows the replica and the two others, so
+// that a failover can be agreed on from the start.
+func (f *Fleet) startSentinels(ctx context.Context, redisServer string, logs io.Writer, progress func(string)) error {
+	sentinel, err := Binary("redis-sentinel")
+	if err != nil {
+		return err
+	}
+	progress("starting a replica of redis-server and three redis-sentinel")
+	_, primaryPort, _ := net.SplitHostPort(f.Redis.Addrs["redis"])
+	replicaDir := filepath.Join(f.dir, "replica")
+	if err := os.Mkdir(replicaDir, 0o700); err != nil {
+		return err
+	}
+	f.RedisReplica, err = onFreePort(func(addr string) (*launch.Proc, error) {
+		_, port, _ := net.SplitHostPort(addr)
+		return launch.StartServing(ctx, redisServer, []string{"--port", port, "--bind", "127.0.0.1",
+			"--save", "", "--appendonly", "no", "--protected-mode", "no", "--dir", replicaDir,
+			"--replicaof", "127.0.0.1", primaryPort}, nil, "redis", addr, logs)
+	})
+	if err != nil {
+		return fmt.Errorf("redis replica: %w", err)
+	}
+	for i := range 3 {
+		s, err := onFreePort(func(addr string) (*launch.Proc, error) {
+			_, port, _ := net.SplitHostPort(addr)
+			conf := filepath.Join(f.dir, fmt.Sprintf("sentinel-%d.conf", i+1))
+			text := fmt.Sprintf("port %s\nbind 127.0.0.1\ndir %s\n"+
+				"sentinel monitor %s 127.0.0.1 %s 2\n"+
+				"sentinel down-after-milliseconds %s %d\n"+
+				"sentinel failover-timeout %s 5000\n",
+				port, f.dir, MasterName, primaryPort, MasterName, SentinelDownAfter.Milliseconds(), MasterName)
+			if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+				return nil, err
+			}
+			return launch.StartServing(ctx, sentinel, []string{conf}, nil, "sentinel", addr, logs)
+		})
+		if err != nil {
+			return fmt.Errorf("redis-sentinel %d: %w", i+1, err)
+		}
+		f.Sentinels = append(f.Sentinels, s)
+	}
+	return f.waitAcquainted(ctx, 15*time.Second)
+}
+
+// waitAcquainted waits, at most within, until each sentinel knows the
+// replica and the other sentinels (they meet through the primary every
+// 2 s).
+func (f *Fleet) waitAcquainted(ctx context.Context, within time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	for _, s := range f.Sentinels {
+		c := redis.NewSentinelClient(&redis.Options{Addr: s.Addrs["sentinel"]})
+		for {
+			others, err1 := c.Sentinels(ctx, MasterName).Result()
+			replicas, err2 := c.Replicas(ctx, MasterName).Result()
+			if err1 == nil && err2 == nil && len(others) == len(f.Sentinels)-1 && len(replicas) == 1 {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				c.Close()
+				return fmt.Errorf("sentinel %s knows %d sentinels (%v) and %d replicas (%v) after %v, want %d and 1",
+					s.Addrs["sentinel"], len(others), err1, len(replicas), err2, within, len(f.Sentinels)-1)
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		c.Close()
+	}
+	return nil
+}
+
+// Master returns the address of the primary as the first sentinel of a
+// Sentinel fleet reports it.
+func (f *Fleet) Master(ctx context.Context) (string, error) {
+	if len(f.Sentinels) == 0 {
+		return f.Redis.Addrs["redis"], nil
+	}
+	c := redis.NewSentinelClient(&redis.Options{Addr: f.Sentinels[0].Addrs["sentinel"]})
+	defer c.Close()
+	a, err := c.GetMasterAddrByName(ctx, MasterName).Result()
+	if err != nil {
+		return "", fmt.Errorf("sentinel %s: %w", f.Sentinels[0].Addrs["sentinel"], err)
+	}
+	return net.JoinHostPort(a[0], a[1]), nil
 }
 
 // writeServers writes the second file of HAProxy's configuration (see
@@ -258,7 +390,8 @@ func onFreePort(start func(addr string) (*launch.Proc, error)) (*launch.Proc, er
 // URL is the fleet's public URL, HAProxy's.
 func (f *Fleet) URL() string { return "http://" + f.HAProxy.Addrs["haproxy"] }
 
-// Close stops HAProxy, the replicas, the mocks and Redis, in that order,
+// Close stops HAProxy, the replicas, the mocks and Redis (the sentinels,
+// the replica, the primary), in that order,
 // the replicas all at once (each drains for its delay), and removes
 // the fleet's files. A replica the caller already stopped or killed is not
 // an error of Close; any other failed stop is.
@@ -301,6 +434,12 @@ func (f *Fleet) Close() error {
 	}
 	wg.Wait()
 	stop(f.Mocks, launch.DefaultGrace)
+	// The sentinels first, so that none promotes the replica as the
+	// primary stops.
+	for _, s := range f.Sentinels {
+		stop(s, launch.DefaultGrace)
+	}
+	stop(f.RedisReplica, launch.DefaultGrace)
 	stop(f.Redis, launch.DefaultGrace)
 	if f.dir != "" {
 		if err := os.RemoveAll(f.dir); err != nil {

@@ -90,6 +90,35 @@ func offer(client *http.Client, url, secret string, rate, n int) (*tally, time.D
 	return c, spread
 }
 
+// startFleet starts a fleet of o with the bench's unlimited token and the
+// limited one, for at most 2 minutes, and stops it when t ends, with the
+// processes' logs if t failed.
+func startFleet(t *testing.T, o fleet.Options) *fleet.Fleet {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	o.Tokens = []string{
+		launch.TokenEntry("bench", launch.Token, launch.Unlimited),
+		launch.TokenEntry("limited", limitedToken, fmt.Sprintf("{limit: %d, per: 1s}", limitedRate)),
+	}
+	f, err := fleet.Start(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := f.Close(); err != nil {
+			t.Errorf("stop the fleet: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("HAProxy's standard error:\n%s", f.HAProxy.Stderr())
+			for i, gw := range f.Gateways {
+				t.Logf("gateway %d's standard error:\n%s", i+1, gw.Stderr())
+			}
+		}
+	})
+	return f
+}
+
 // TestFleetBehindHAProxy runs deploy/haproxy/haproxy.cfg with real HAProxy
 // in front of three gateway replicas that share a real Redis: a GET goes
 // through; a token's rate limit holds for the fleet as it would for one
@@ -106,31 +135,8 @@ func TestFleetBehindHAProxy(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	const drainDelay = 1500 * time.Millisecond
-	f, err := fleet.Start(ctx, fleet.Options{
-		Replicas: 3,
-		Tokens: []string{
-			launch.TokenEntry("bench", launch.Token, launch.Unlimited),
-			launch.TokenEntry("limited", limitedToken, fmt.Sprintf("{limit: %d, per: 1s}", limitedRate)),
-		},
-		DrainDelay: drainDelay,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := f.Close(); err != nil {
-			t.Errorf("stop the fleet: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("HAProxy's standard error:\n%s", f.HAProxy.Stderr())
-			for i, gw := range f.Gateways {
-				t.Logf("gateway %d's standard error:\n%s", i+1, gw.Stderr())
-			}
-		}
-	}()
+	f := startFleet(t, fleet.Options{Replicas: 3, DrainDelay: drainDelay})
 	url := f.URL() + "/v2/experiments/42"
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,9 +21,28 @@ import (
 // httpClient talks to the admin APIs.
 var httpClient = &http.Client{Timeout: 10 * time.Second}
 
-// mocks is a running mock backends process.
+// mocks are the running mock backends: a process the harness started, or,
+// against a gateway it did not start (Options.Target), mocks elsewhere
+// that it reaches through their admin API. A nil *mocks is none known:
+// its methods fail with errNoMocks.
 type mocks struct {
+	// proc is the mocks' process, nil for mocks elsewhere.
 	proc *launch.Proc
+	// addrs maps each service to its address (host:port), where it
+	// serves its admin API too.
+	addrs map[string]string
+}
+
+// errNoMocks is the error of a *mocks that is nil: bench ran against a
+// gateway it did not start, without the mocks' admin addresses.
+var errNoMocks = errors.New("no mock backends known (bench -target without -mock-admin)")
+
+// addr returns the address of service svc.
+func (m *mocks) addr(svc string) string {
+	if m.proc != nil {
+		return m.proc.Addr(svc)
+	}
+	return m.addrs[svc]
 }
 
 // startMocks starts the mock backends with the scenario's models and seed,
@@ -47,17 +67,29 @@ func startMocks(ctx context.Context, bin string, s *scenario.Scenario, seed uint
 	return &mocks{proc: p}, nil
 }
 
-func (m *mocks) stop() error { return m.proc.Stop(launch.DefaultGrace) }
+// stop stops the mocks' process, if the harness started one.
+func (m *mocks) stop() error {
+	if m == nil || m.proc == nil {
+		return nil
+	}
+	return m.proc.Stop(launch.DefaultGrace)
+}
 
 // served returns how many requests each service has received so far, from
 // GET /_admin/stats.
 func (m *mocks) served(ctx context.Context) (map[string]int64, error) {
+	if m == nil {
+		return nil, errNoMocks
+	}
 	out := map[string]int64{}
 	for _, svc := range model.Services {
+		if m.addr(svc) == "" {
+			continue // a service whose mock is not known
+		}
 		var st struct {
 			Requests int64 `json:"requests"`
 		}
-		if err := getJSON(ctx, "http://"+m.proc.Addr(svc)+"/_admin/stats", &st); err != nil {
+		if err := getJSON(ctx, "http://"+m.addr(svc)+"/_admin/stats", &st); err != nil {
 			return nil, fmt.Errorf("stats of %s: %w", svc, err)
 		}
 		out[svc] = st.Requests
@@ -67,13 +99,17 @@ func (m *mocks) served(ctx context.Context) (map[string]int64, error) {
 
 // setModel replaces one service's model, as PUT /_admin/config does.
 func (m *mocks) setModel(ctx context.Context, svc string, s model.Service) error {
-	return launch.SetModel(ctx, m.proc.Addr(svc), svc, s)
+	if m == nil || m.addr(svc) == "" {
+		return fmt.Errorf("set model of %s: %w", svc, errNoMocks)
+	}
+	return launch.SetModel(ctx, m.addr(svc), svc, s)
 }
 
 func getJSON(ctx context.Context, url string, v any) error { return launch.GetJSON(ctx, url, v) }
 
-// startGateway starts one gateway in the variant's mode, pointed at the mocks.
-func startGateway(ctx context.Context, bin string, s *scenario.Scenario, v scenario.Variant, m *mocks, logs io.Writer) (*launch.Proc, error) {
+// startGateway starts one gateway in the variant's mode, pointed at the
+// mocks, on cpus (none: every CPU).
+func startGateway(ctx context.Context, bin string, s *scenario.Scenario, v scenario.Variant, m *mocks, cpus []int, logs io.Writer) (*launch.Proc, error) {
 	var args []string
 	g := s.Gateway
 	if g.MaxConns > 0 {
@@ -93,7 +129,7 @@ func startGateway(ctx context.Context, bin string, s *scenario.Scenario, v scena
 	}
 	// The admin listener serves /metrics, which the sampler reads.
 	return launch.StartGateway(ctx, bin, launch.Gateway{
-		Mode: v.Mode, PoolSize: v.PoolSize, Admin: true,
+		Mode: v.Mode, PoolSize: v.PoolSize, Admin: true, CPUs: cpus,
 		Args: append(append(args, "-log-level", "warn"), v.Args...),
 	}, m.proc, logs)
 }

@@ -33,7 +33,9 @@ func evaluateOne(e *expect.Expectation, s *scenario.Scenario, res *result.Scenar
 		}
 	}
 	rates := []float64{0}
-	if perRate && s.Load.Capacity == nil {
+	// A cost scenario's figures are its configurations' medians, at
+	// its one rate: judged once.
+	if perRate && s.Load.Capacity == nil && s.Cost == nil {
 		rates = s.Load.Rates
 	}
 	// The verdicts of the rates, from the strongest: one failure fails the
@@ -166,6 +168,9 @@ func Value(res *result.Scenario, n expect.Name, rate float64) (float64, error) {
 		return result.Millis(d), nil
 	}
 	metric := n.Parts[len(n.Parts)-1]
+	if res.Cost != nil {
+		return costValue(res.Cost, n)
+	}
 	if len(res.Capacity) > 0 && metric == "capacity" {
 		c, err := capacityOf(res, n)
 		if err != nil {
@@ -346,4 +351,35 @@ func runMetric(res *result.Scenario, run *result.Run, sum load.Summary, metric s
 		return 0, fmt.Errorf("%s: no count of the backend calls of %s", n, svc)
 	}
 	return 0, fmt.Errorf("%s: unknown metric", n)
+}
+
+// costValue resolves CONFIG.METRIC of a cost scenario: the median over
+// its rounds (scenario.CostMetrics).
+func costValue(c *result.Cost, n expect.Name) (float64, error) {
+	row, ok := c.Row(n.Parts[0])
+	switch {
+	case !ok:
+		return 0, fmt.Errorf("%s: %w of %s", n, errNoRun, n.Parts[0])
+	case row.Error != "":
+		return 0, fmt.Errorf("%s: %s was not measured: %s", n, row.Name, row.Error)
+	}
+	var s result.Spread
+	switch n.Parts[len(n.Parts)-1] {
+	case "cpu_per_request":
+		s = row.CPU()
+	case "allocs_per_request":
+		s = row.Allocs()
+	case "cpu_ratio":
+		floor, ok := c.Floor()
+		if !ok {
+			return 0, fmt.Errorf("%s: no floor among the configurations", n)
+		}
+		s = row.Ratio(floor)
+	default:
+		return 0, fmt.Errorf("%s: unknown metric", n)
+	}
+	if s.N == 0 {
+		return 0, fmt.Errorf("%s: %w: no round of %s measured it", n, errNoRun, row.Name)
+	}
+	return s.Median, nil
 }

@@ -7,6 +7,12 @@
 //
 //	DIR/scenario.yaml env.json summary.json report.md *.svg <mode>-<rate>.bin
 //
+// The gateway runs on CPUs of its own, the load generator and the mocks on
+// the others (launch.Split). Against a gateway already running
+// (Options.Target) it starts nothing. A step's rate can be split across
+// generator processes, and shards sent from several hosts (RunShard)
+// merged into one result directory (MergeShards).
+//
 // bench's main only parses flags and calls Run; everything else lives here.
 package harness
 
@@ -35,7 +41,7 @@ import (
 )
 
 // DefaultSuite names the scenarios `bench` runs without arguments, in order.
-var DefaultSuite = []string{"talk", "tail", "pool-vs-async", "slow-backend", "hedging", "hot-keys", "dead-backend", "overload", "hostile", "capacity", "soak"}
+var DefaultSuite = []string{"talk", "tail", "pool-vs-async", "slow-backend", "hedging", "hot-keys", "dead-backend", "overload", "hostile", "capacity", "soak", "cost"}
 
 // QuickSuite is the scenario of `bench -quick`: the whole pipeline in well
 // under a minute.
@@ -53,6 +59,9 @@ type Options struct {
 	// Bins are the binaries to run; an empty path builds that program
 	// (launch.Binaries.Build).
 	Bins launch.Binaries
+	// Floor is the CPU floor's binary (launch.FloorPackage), which every
+	// scenario measures beside the gateway; empty builds it.
+	Floor string
 	// Now gives the time that names result directories (default time.Now).
 	Now func() time.Time
 	// Write renders the report of a finished scenario into its directory
@@ -63,6 +72,27 @@ type Options struct {
 	// simulation (0: a fresh seed per scenario, recorded in summary.json,
 	// so that repeating a scenario draws independent latencies).
 	Seed uint64
+	// NoSplit, if set, says why every process runs on every CPU (bench
+	// -split off); empty: the gateway gets CPUs of its own where the
+	// machine has enough (launch.PlanSplit).
+	NoSplit string
+	// Target, if set, is the root URL of a gateway already running (a
+	// fleet behind its load balancer, a staging host): the scenario's
+	// load goes there, with Authorization, and the harness starts no
+	// gateway and no mocks. The runs carry one variant (targetVariants),
+	// and the gateway's CPU, memory and policies go unmeasured.
+	Target        string
+	Authorization string
+	// MockAdmin maps backend services to the addresses (host:port) of
+	// Fanout mocks behind Target, where their admin API answers: the
+	// harness sets the scenario's models on them, plays its events and
+	// counts their calls as with mocks it starts. Without every service's,
+	// the limits are unknown and the report says so.
+	MockAdmin map[string]string
+	// Generator is the command, with its first arguments, that runs one
+	// generator of a step whose rate load.generators splits (bench
+	// attack; its flags are added). Empty: this executable's "attack".
+	Generator []string
 }
 
 // Outcome is what Run returns per scenario.
@@ -82,14 +112,23 @@ func Run(ctx context.Context, scenarios []*scenario.Scenario, opts Options) ([]O
 		opts.Now = time.Now
 	}
 	p := newProgress(opts.Progress, scenarios)
-	if opts.Bins.Gateway == "" || opts.Bins.Mocks == "" {
+	if opts.Target == "" && (opts.Bins.Gateway == "" || opts.Bins.Mocks == "") {
 		p.line("building the gateway and the mock backends")
 		var err error
 		if opts.Bins, err = opts.Bins.Build(ctx); err != nil {
 			return nil, err
 		}
 	}
+	if opts.Floor == "" && opts.Target == "" {
+		var err error
+		if opts.Floor, err = launch.Build(ctx, launch.FloorPackage); err != nil {
+			return nil, err
+		}
+	}
 	env := Environment(ctx)
+	split, unpin := splitCPUs(opts)
+	defer unpin()
+	env.Split = &split
 	stamp := opts.Now().UTC().Format("20060102T150405Z")
 	var outs []Outcome
 	for _, s := range scenarios {
@@ -124,6 +163,9 @@ type runner struct {
 	mocks *mocks
 	res   *result.Scenario
 	logs  func(name string) (io.Writer, func())
+	// split is how the CPUs are shared between the gateway and the load
+	// side.
+	split launch.Split
 }
 
 func runScenario(ctx context.Context, s *scenario.Scenario, dir string, env result.Env, opts Options, p *progress) (*result.Scenario, error) {
@@ -138,6 +180,10 @@ func runScenario(ctx context.Context, s *scenario.Scenario, dir string, env resu
 	}
 	start := time.Now()
 	seed := scenarioSeed(opts.Seed)
+	split := launch.Split{}
+	if env.Split != nil {
+		split = *env.Split
+	}
 	res := &result.Scenario{
 		Name: s.Name, Description: s.Description, File: s.File, Started: start.UTC(), Env: env,
 		Rates: s.Load.Rates, Phases: s.Phases(), Seed: seed,
@@ -145,8 +191,16 @@ func runScenario(ctx context.Context, s *scenario.Scenario, dir string, env resu
 	for _, t := range s.Targets {
 		res.Targets = append(res.Targets, t.Name)
 	}
-	for _, v := range s.Gateway.Variants() {
+	variants := targetVariants(s, opts)
+	for _, v := range variants {
 		res.Variants = append(res.Variants, v.Label)
+	}
+	res.Target = opts.Target
+	if s.Cost != nil {
+		res.Variants = nil
+		for _, c := range s.Cost.Configs {
+			res.Variants = append(res.Variants, c.Name)
+		}
 	}
 	for _, e := range s.Events {
 		change := ""
@@ -161,14 +215,12 @@ func runScenario(ctx context.Context, s *scenario.Scenario, dir string, env resu
 		}
 		res.Events = append(res.Events, result.Event{At: e.At, Phase: e.Name, Service: e.Service, Change: change, Rate: e.Rate})
 	}
-	r := &runner{s: s, dir: dir, opts: opts, p: p, res: res}
+	r := &runner{s: s, dir: dir, opts: opts, p: p, res: res, split: split}
 	r.logs = r.logWriter
 	p.begin(s)
 
-	mlog, closeLog := r.logs("mockbackends")
-	m, err := startMocks(ctx, opts.Bins.Mocks, s, seed, dir, mlog)
+	m, closeLog, err := r.bringMocks(ctx, seed)
 	if err != nil {
-		closeLog()
 		return nil, err
 	}
 	r.mocks = m
@@ -179,7 +231,16 @@ func runScenario(ctx context.Context, s *scenario.Scenario, dir string, env resu
 		closeLog()
 	}()
 
-	for _, v := range s.Gateway.Variants() {
+	if s.Cost != nil {
+		if res.Cost, err = r.measureCost(ctx, s.Cost, s.Targets); err != nil {
+			if ctx.Err() != nil {
+				return r.interrupted(start, ctx.Err())
+			}
+			res.Errors = append(res.Errors, fmt.Sprintf("cost: %v", err))
+			err = nil
+		}
+	}
+	for _, v := range r.variants() {
 		if s.Load.Capacity != nil {
 			err = r.searchCapacity(ctx, v)
 		} else {
@@ -200,12 +261,32 @@ func runScenario(ctx context.Context, s *scenario.Scenario, dir string, env resu
 			err = nil
 		}
 	}
+	// The floor block starts a gateway and the floor of its own, beside
+	// mocks of the harness's: not against a gateway running elsewhere.
+	if s.Cost == nil && opts.Target == "" {
+		if err := r.floorBlock(ctx); err != nil {
+			if ctx.Err() != nil {
+				return r.interrupted(start, ctx.Err())
+			}
+			res.Errors = append(res.Errors, fmt.Sprintf("CPU floor: %v", err))
+		}
+	}
 	res.Expectations = evaluate(s, res)
 	if err := r.write(start); err != nil {
 		return res, err
 	}
 	p.verdict(res)
 	return res, nil
+}
+
+// variants returns the variants to run step by step: none in a cost
+// scenario, whose configurations run in interleaved rounds instead, and
+// one against a running gateway (targetVariants).
+func (r *runner) variants() []scenario.Variant {
+	if r.s.Cost != nil {
+		return nil
+	}
+	return targetVariants(r.s, r.opts)
 }
 
 // write writes summary.json and the report.
@@ -284,6 +365,11 @@ func (r *runner) computeLimits() {
 	if r.res.Limits != nil || r.res.LimitsNote != "" {
 		return
 	}
+	if unknown := r.unknownMocks(); len(unknown) > 0 {
+		r.res.LimitsNote = fmt.Sprintf("No limits are known: bench ran against a gateway it did not start (%s), and the latencies of %s, whose mocks' admin addresses were not given (-mock-admin), are unknown.",
+			r.opts.Target, strings.Join(unknown, ", "))
+		return
+	}
 	ops, err := limits.Gateway()
 	if err != nil {
 		r.res.LimitsNote = fmt.Sprintf("no limits: %v", err)
@@ -335,56 +421,68 @@ func (r *runner) measure(ctx context.Context, v scenario.Variant, rate float64, 
 	if err := r.restoreModels(ctx); err != nil {
 		return err
 	}
-	glog, closeLog := r.logs("gateway-" + name)
-	defer closeLog()
-	gw, err := startGateway(ctx, r.opts.Bins.Gateway, s, v, r.mocks, glog)
-	if err != nil {
-		return err
+	base := load.Attack{
+		Name: name, BaseURL: r.opts.Target, Targets: s.Targets, Rate: rate,
+		Timeout: s.Load.Timeout, Seed: s.Load.Seed, Bodies: s.Load.CompareBodies,
+		Authorization: r.opts.Authorization, CPUs: loadCPUs(r.split),
 	}
-	stopped := false
+	// Against a running gateway there is no process to start, stop or
+	// measure: gw stays nil.
+	var gw *launch.Proc
+	if r.opts.Target == "" {
+		glog, closeLog := r.logs("gateway-" + name)
+		defer closeLog()
+		var err error
+		gw, err = startGateway(ctx, r.opts.Bins.Gateway, s, v, r.mocks, r.split.Gateway, glog)
+		if err != nil {
+			return err
+		}
+		base.BaseURL, base.Authorization = "http://"+gw.Addr("gateway"), launch.Authorization
+	}
+	stopped := gw == nil
 	defer func() {
 		if !stopped {
 			_ = gw.Stop(launch.DefaultGrace)
 		}
 	}()
-	addr := gw.Addr("gateway")
 	r.computeLimits()
-	base := load.Attack{
-		Name: name, BaseURL: "http://" + addr, Targets: s.Targets, Rate: rate,
-		Timeout: s.Load.Timeout, Seed: s.Load.Seed, Bodies: s.Load.CompareBodies,
-		Authorization: launch.Authorization,
-	}
 	if err := r.warmUp(ctx, base); err != nil {
 		return err
 	}
-	cpu0, err := gw.CPUTime()
+	cpu0, err := gatewayCPU(gw)
 	if err != nil {
 		return err
 	}
 	served0, err := r.mocks.served(ctx)
-	if err != nil {
+	if err != nil && r.mocks != nil {
 		slog.Warn("read backend stats", "err", err)
 	}
+	meter := meterLoad(r.mocks)
 	if err := r.attack(ctx, gw, base, d, &run); err != nil {
 		return err
 	}
-	cpu1, err := gw.CPUTime()
-	if err != nil {
-		return err
-	}
-	run.CPU = cpu1 - cpu0
-	if run.Requests > 0 {
-		run.CPUPerRequest = run.CPU / time.Duration(run.Requests)
-	}
-	if run.PeakRSS, err = gw.PeakRSS(); err != nil {
-		return err
+	meter.stop(&run, loadCPUs(r.split))
+	if gw != nil {
+		cpu1, err := gw.CPUTime()
+		if err != nil {
+			return err
+		}
+		run.CPU = cpu1 - cpu0
+		if run.Requests > 0 {
+			run.CPUPerRequest = run.CPU / time.Duration(run.Requests)
+		}
+		if run.PeakRSS, err = gw.PeakRSS(); err != nil {
+			return err
+		}
 	}
 	if served0 != nil {
 		r.countBackendCalls(ctx, served0, &run)
 	}
-	stopped = true
-	if err := gw.Stop(launch.DefaultGrace); err != nil {
-		slog.Warn("stop gateway", "run", name, "err", err)
+	if !stopped {
+		stopped = true
+		if err := gw.Stop(launch.DefaultGrace); err != nil {
+			slog.Warn("stop gateway", "run", name, "err", err)
+		}
 	}
 	r.res.Runs = append(r.res.Runs, run)
 	r.p.figures(run, r.res.Limits)
@@ -446,26 +544,38 @@ func (r *runner) attack(ctx context.Context, gw *launch.Proc, base load.Attack, 
 	a := base
 	a.Duration, a.Out = d, f
 	r.withEvents(ctx, &a)
+	if n := r.s.Load.Generators; n > 1 {
+		a.Generators = n
+		a.Spawn = r.spawnGenerator(a)
+	}
 	var phases *phaseCalls
-	if a.At != nil {
+	if a.At != nil && r.mocks != nil {
 		phases = newPhaseCalls(ctx, r.mocks, a.PhaseNames)
 		at := a.At
 		a.At = func(i int) { phases.next(ctx); at(i) }
 	}
-	// The gateway serves /metrics on its admin listener only.
-	smp := newSampler(gw, gw.Addr("admin"))
-	pol0 := policyCounters(ctx, smp.metrics)
-	smp.begin(ctx)
+	// The gateway serves /metrics on its admin listener only; a gateway
+	// the harness did not start is not watched.
+	watch := gw != nil
+	var smp *sampler
+	var pol0 map[string]float64
+	if watch {
+		smp = newSampler(gw, gw.Addr("admin"))
+		pol0 = policyCounters(ctx, smp.metrics)
+		smp.begin(ctx)
+	}
 	stopHostile := r.startHostile(ctx, base, d)
 	rep, err := load.Run(ctx, a)
 	run.Hostile = stopHostile()
-	run.Samples = smp.end(ctx)
-	run.Policies = policyDelta(pol0, policyCounters(ctx, smp.metrics))
-	if res := resilienceFigures(ctx, smp.metrics); res != nil {
-		if run.Policies == nil {
-			run.Policies = map[string]float64{}
+	if watch {
+		run.Samples = smp.end(ctx)
+		run.Policies = policyDelta(pol0, policyCounters(ctx, smp.metrics))
+		if res := resilienceFigures(ctx, smp.metrics); res != nil {
+			if run.Policies == nil {
+				run.Policies = map[string]float64{}
+			}
+			maps.Copy(run.Policies, res)
 		}
-		maps.Copy(run.Policies, res)
 	}
 	if phases != nil {
 		phases.next(ctx)
@@ -496,13 +606,7 @@ func (r *runner) withEvents(ctx context.Context, a *load.Attack) {
 	if len(s.Events) == 0 {
 		return
 	}
-	a.PhaseNames = s.Phases()
-	for _, e := range s.Events {
-		a.Phases = append(a.Phases, e.At)
-	}
-	// The first phase's rate is the run's own; the pacer changes it at
-	// the offsets of the events that set one.
-	a.PhaseRates = s.PhaseRates(a.Rate)[1:]
+	withPhases(s, a)
 	a.At = func(i int) {
 		e := s.Events[i]
 		if e.Service == "" {
@@ -516,6 +620,21 @@ func (r *runner) withEvents(ctx context.Context, a *load.Attack) {
 			slog.Warn("event", "phase", e.Name, "err", err)
 		}
 	}
+}
+
+// withPhases gives a the phases of the scenario's events and the rates
+// they set, without changing any backend.
+func withPhases(s *scenario.Scenario, a *load.Attack) {
+	if len(s.Events) == 0 {
+		return
+	}
+	a.PhaseNames = s.Phases()
+	for _, e := range s.Events {
+		a.Phases = append(a.Phases, e.At)
+	}
+	// The first phase's rate is the run's own; the pacer changes it at
+	// the offsets of the events that set one.
+	a.PhaseRates = s.PhaseRates(a.Rate)[1:]
 }
 
 // HostileAddr is the client address of a scenario's hostile tenant on
@@ -643,7 +762,7 @@ func (r *runner) searchCapacity(ctx context.Context, v scenario.Variant) error {
 			}
 			run := r.res.Runs[len(r.res.Runs)-1]
 			return capacity.Outcome{P99: run.Latency.P99, Success: run.Complete, Requests: run.Requests,
-				Limited: run.GeneratorLimited, Slope: run.LatencySlope}, nil
+				Limited: run.GeneratorLimited, Saturated: run.LoadSaturated, Slope: run.LatencySlope}, nil
 		},
 		OnPoint: func(pt capacity.Point) {
 			r.res.Runs[len(r.res.Runs)-1].Hold = pt.Hold

@@ -32,9 +32,19 @@ type progress struct {
 func newProgress(w io.Writer, ss []*scenario.Scenario) *progress {
 	p := &progress{w: w, start: time.Now(), total: len(ss)}
 	for _, s := range ss {
-		p.left += s.Estimate()
+		p.left += estimate(s)
 	}
 	return p
+}
+
+// estimate is how long a scenario should take: its own estimate, and the
+// block that measures the CPU floor beside the gateway in every scenario
+// but a cost one.
+func estimate(s *scenario.Scenario) time.Duration {
+	if s.Cost != nil {
+		return s.Estimate()
+	}
+	return s.Estimate() + floorBlock().Estimate()
 }
 
 func (p *progress) line(s string) {
@@ -50,7 +60,7 @@ func (p *progress) begin(s *scenario.Scenario) {
 	p.mu.Lock()
 	p.index++
 	p.name = s.Name
-	p.current = s.Estimate()
+	p.current = estimate(s)
 	p.curStart = time.Now()
 	p.mu.Unlock()
 	p.line(fmt.Sprintf("== %s (%d/%d): %s", s.Name, p.index, p.total, s.Description))
@@ -58,7 +68,7 @@ func (p *progress) begin(s *scenario.Scenario) {
 
 func (p *progress) done(s *scenario.Scenario) {
 	p.mu.Lock()
-	p.left -= s.Estimate()
+	p.left -= estimate(s)
 	p.mu.Unlock()
 }
 
@@ -111,6 +121,9 @@ func figuresLine(r result.Run, l *limits.Limits) string {
 	}
 	if r.GeneratorLimited {
 		fmt.Fprintf(b, "  GENERATOR-LIMITED (sent %.0f%% of the offered rate)", 100*r.Summary.Rate/r.OfferedRate())
+	}
+	if r.LoadSaturated {
+		fmt.Fprintf(b, "  LOAD SATURATED (generator %.0f%%, mocks %.0f%%, waiting %.0f%% of the load side's CPUs)", 100*r.GeneratorCPUShare, 100*r.MocksCPUShare, 100*r.LoadWaitShare)
 	}
 	return b.String()
 }

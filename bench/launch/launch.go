@@ -79,7 +79,13 @@ type Proc struct {
 // When ctx is done the process gets SIGTERM, then SIGKILL after DefaultGrace:
 // ctx bounds the life of the process, not only its start.
 func Start(ctx context.Context, bin string, args []string, stderr io.Writer) (*Proc, error) {
-	p, out, err := spawn(ctx, bin, args, nil, stderr)
+	return startListening(ctx, bin, args, nil, nil, stderr)
+}
+
+// startListening is Start with env (NAME=value) added to this process's
+// environment, on cpus (every CPU of this process's, if empty).
+func startListening(ctx context.Context, bin string, args, env []string, cpus []int, stderr io.Writer) (*Proc, error) {
+	p, out, err := spawn(ctx, bin, args, env, cpus, stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +141,7 @@ func Start(ctx context.Context, bin string, args []string, stderr io.Writer) (*P
 // TCP connections; the other terms are Start's. The returned Proc's Addrs
 // maps name to addr.
 func StartServing(ctx context.Context, bin string, args, env []string, name, addr string, stderr io.Writer) (*Proc, error) {
-	p, out, err := spawn(ctx, bin, args, env, stderr)
+	p, out, err := spawn(ctx, bin, args, env, nil, stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -177,9 +183,9 @@ func FreeAddr() (string, error) {
 }
 
 // spawn starts bin with args as Start describes, with env added to this
-// process's environment, and returns the Proc (without addresses) and the
+// process's environment, on cpus (see startOn), and returns the Proc (without addresses) and the
 // process's standard output, which the caller must drain.
-func spawn(ctx context.Context, bin string, args, env []string, stderr io.Writer) (*Proc, io.Reader, error) {
+func spawn(ctx context.Context, bin string, args, env []string, cpus []int, stderr io.Writer) (*Proc, io.Reader, error) {
 	tail := &tailBuffer{max: 8 << 10}
 	var errw io.Writer = tail
 	if stderr != nil {
@@ -197,7 +203,7 @@ func spawn(ctx context.Context, bin string, args, env []string, stderr io.Writer
 	if err != nil {
 		return nil, nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	if err := cmd.Start(); err != nil {
+	if err := startOn(cmd, cpus); err != nil {
 		return nil, nil, fmt.Errorf("start %s: %w", bin, err)
 	}
 	p := &Proc{Cmd: cmd, done: make(chan struct{}), stderr: tail, later: map[string]string{}, changed: make(chan struct{})}

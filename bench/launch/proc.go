@@ -87,3 +87,34 @@ func ReadRSS(pid int) (int64, error) {
 	}
 	return parseStatusKB(b, "VmRSS")
 }
+
+// ReadWait returns the time the threads of process pid have spent runnable
+// but waiting for a CPU, summed over its threads (the second field of each
+// /proc/PID/task/TID/schedstat). Beside the CPU time a process used, it
+// says how much more it wanted: on a CPU that other processes keep busy a
+// process uses little and waits long, and its figures describe the wait.
+// Threads that have ended no longer count, so callers measure deltas over
+// a process whose threads live on (Go's do).
+func ReadWait(pid int) (time.Duration, error) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read cpu wait: %w", err)
+	}
+	var total time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+		if err != nil {
+			continue // the thread ended meanwhile
+		}
+		f := strings.Fields(string(b))
+		if len(f) < 2 {
+			return 0, fmt.Errorf("parse schedstat %q: want three fields", b)
+		}
+		ns, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("parse schedstat: %w", err)
+		}
+		total += time.Duration(ns)
+	}
+	return total, nil
+}

@@ -76,6 +76,9 @@ type Gateway struct {
 	Admin bool
 	// Args are further flags, appended last.
 	Args []string
+	// CPUs, if set, are the CPUs the gateway runs on, with GOMAXPROCS set
+	// to their number (see Split); none: every CPU of the bench's.
+	CPUs []int
 }
 
 // Token is the secret of the bench's token, which StartGateway gives every
@@ -155,7 +158,7 @@ func StartGateway(ctx context.Context, bin string, g Gateway, mocks *Proc, logs 
 		}
 		args = append(args, "-tokens", file)
 	}
-	p, err := Start(ctx, bin, append(args, g.Args...), logs)
+	p, err := startListening(ctx, bin, append(args, g.Args...), gomaxprocsEnv(g.CPUs), g.CPUs, logs)
 	if err != nil {
 		return nil, fmt.Errorf("start gateway in %s mode: %w", g.Mode, err)
 	}

@@ -16,6 +16,7 @@
 package limits
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -341,10 +342,12 @@ func summarise(xs []time.Duration) Dist {
 // 7.000000000000001, rank 7). No values give 0.
 //
 // It is the one quantile of the bench: the observed figures (load) and the
-// ideal ones (Compute) both use it, so that they can be compared.
-func Quantile(sorted []time.Duration, q float64) time.Duration {
+// ideal ones (Compute) both use it, so that they can be compared, and so
+// do the medians of repeated rounds (result.Cost).
+func Quantile[T cmp.Ordered](sorted []T, q float64) T {
 	if len(sorted) == 0 {
-		return 0
+		var zero T
+		return zero
 	}
 	rank := int(math.Ceil(q*float64(len(sorted)) - 1e-9))
 	return sorted[max(0, min(rank-1, len(sorted)-1))]

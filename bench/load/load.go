@@ -78,6 +78,20 @@ type Attack struct {
 	// LocalAddr, if set, is the IP address the requests are sent from (a
 	// client of an address of its own; see Trickle.LocalAddr).
 	LocalAddr string
+	// CPUs is how many CPUs the generator may use, which
+	// Report.GeneratorCPUShare is a share of (0: runtime.NumCPU()). The
+	// harness pins the generator to the load side's CPUs (launch.Split).
+	CPUs int
+	// Generators, above 1, splits the attack across that many generator
+	// processes, each offering its share of the rate (Share), which Spawn
+	// runs; their results are merged into one Report (Merge), and
+	// written to Out in one file. Events (At) fire here, at the offsets
+	// of Phases from the start of the shards.
+	Generators int
+	Spawn      Spawn
+	// AcceptEncoding is the Accept-Encoding header of every request
+	// ("": identity, bodies as they are).
+	AcceptEncoding string
 }
 
 // Latency is a measured latency distribution: the figures a limit has
@@ -104,6 +118,13 @@ const PartialHeader = "Fanout-Partial"
 // achieve: below it the step measured the generator (or the machine it
 // shares with the gateway), not the server.
 const GeneratorLimit = 0.97
+
+// SaturatedShare is the share of its CPUs at which the load side (the
+// generator and the mock backends together) is saturated: a step that
+// used that much measured the load side at least as much as the server.
+// It is under 1 because a saturated side still idles for moments between
+// bursts, and the CPU time it is given is read in 10 ms ticks.
+const SaturatedShare = 0.9
 
 // MinSamples is the fewest requests a p99 is worth reporting on: with fewer,
 // the 99th percentile rests on fewer than ten requests beyond it.
@@ -230,10 +251,22 @@ type Report struct {
 	LatencySlope float64 `json:"latency_slope"`
 	// GeneratorCPU is the user+sys CPU time the generating process spent
 	// from the start of the attack to its last response;
-	// GeneratorCPUShare divides it by that wall time and the machine's
-	// cores (1: the generator alone used every core).
+	// GeneratorCPUShare divides it by that wall time and the CPUs the
+	// generator may use (Attack.CPUs; 1: the generator alone used every
+	// one of them).
 	GeneratorCPU      time.Duration `json:"generator_cpu"`
 	GeneratorCPUShare float64       `json:"generator_cpu_share"`
+	// GeneratorWait is the time the generators' threads waited, runnable,
+	// for a CPU during the attack, where it was measured: by the harness
+	// for its own process, by each shard for its own (Shard.Wait).
+	GeneratorWait time.Duration `json:"generator_cpu_wait,omitempty"`
+	// Generators is how many generators sent the requests (0 or 1: one);
+	// with several, GeneratorCPU is their sum and GeneratorCPUShare that
+	// of the busiest (see Merge).
+	Generators int `json:"generators,omitempty"`
+	// Start is when the attack started: the offsets of its phases count
+	// from it.
+	Start time.Time `json:"-"`
 	// Bodies is, with Attack.Bodies, the FNV-1a hash of each URL's
 	// complete 2xx body, by the URL's path and query (the server's address left out);
 	// BodiesDiffering counts the URLs answered with two different bodies
@@ -307,17 +340,11 @@ func Run(ctx context.Context, a Attack) (*Report, error) {
 		}
 		opts = append(opts, vegeta.LocalAddr(net.IPAddr{IP: ip}))
 	}
+	if a.Generators > 1 && a.Spawn != nil {
+		return runShards(ctx, a)
+	}
 	atk := vegeta.NewAttacker(opts...)
-	var bodies map[string]uint64
-	differing := map[string]bool{}
-	if a.Bodies {
-		bodies = map[string]uint64{}
-	}
-
-	var enc vegeta.Encoder
-	if a.Out != nil {
-		enc = vegeta.NewEncoder(a.Out)
-	}
+	c := newCollector(a, names.name)
 	cpu0 := processCPU()
 	start := time.Now()
 	stopTimers := schedule(ctx, start, a.Phases, a.At)
@@ -325,8 +352,6 @@ func Run(ctx context.Context, a Attack) (*Report, error) {
 
 	// vegeta's default MaxWorkers is unlimited: the open model.
 	res := atk.Attack(tr, pacer, a.Duration, a.Name)
-	var recs []record
-	var encErr error
 	// window is how long requests were offered: the attack's duration,
 	// or less if ctx ended it.
 	window := a.Duration
@@ -341,38 +366,7 @@ func Run(ctx context.Context, a Attack) (*Report, error) {
 			default:
 			}
 		}
-		rec := record{
-			offset:  r.Timestamp.Sub(start),
-			latency: r.Latency,
-			code:    r.Code,
-			errKind: errorKind(r),
-			target:  names.name(r.URL),
-		}
-		if r.Code >= 200 && r.Code < 300 {
-			rec.timing = r.Headers.Get("Server-Timing")
-		}
-		if rec.errKind == "" && r.Headers.Get(PartialHeader) != "" {
-			rec.partial = true
-		}
-		recs = append(recs, rec)
-		// Complete pages only: a partial page lacks what a late call
-		// would have added, and is not the same page.
-		if bodies != nil && r.Code >= 200 && r.Code < 300 && !rec.partial {
-			h := fnv.New64a()
-			h.Write(r.Body)
-			// By path: each run has a gateway of its own, on its own port.
-			path := strings.TrimPrefix(r.URL, strings.TrimSuffix(a.BaseURL, "/"))
-			if prev, ok := bodies[path]; !ok {
-				bodies[path] = h.Sum64()
-			} else if prev != h.Sum64() {
-				differing[path] = true
-			}
-		}
-		r.Body = nil // hashed at most: the results file keeps no bodies
-		if enc != nil && encErr == nil {
-			trimHeaders(r)
-			encErr = enc.Encode(r)
-		}
+		c.add(r, r.Timestamp.Sub(start))
 	}
 	if ctx.Err() != nil {
 		// ctx may have ended between two results or after the last.
@@ -380,14 +374,88 @@ func Run(ctx context.Context, a Attack) (*Report, error) {
 	}
 	wall := time.Since(start)
 	cpu := processCPU() - cpu0
-	if encErr != nil {
-		return nil, fmt.Errorf("attack %s: write results: %w", a.Name, encErr)
+	rep, err := c.report(window, pacer)
+	if err != nil {
+		return nil, err
 	}
-	rep := &Report{Summary: summarise(recs, 0, window, pacer), LatencySlope: slope(recs), Bodies: bodies, BodiesDiffering: len(differing)}
+	rep.Start = start
 	if cpu0 >= 0 && cpu >= 0 && wall > 0 {
+		cpus := a.CPUs
+		if cpus <= 0 {
+			cpus = runtime.NumCPU()
+		}
 		rep.GeneratorCPU = cpu
-		rep.GeneratorCPUShare = float64(cpu) / float64(wall) / float64(runtime.NumCPU())
+		rep.GeneratorCPUShare = float64(cpu) / float64(wall) / float64(cpus)
 	}
+	return rep, ctx.Err()
+}
+
+// collector gathers the results of an attack, or of its shards, into the
+// records a Report is computed from, writing each to the attack's Out.
+type collector struct {
+	a         Attack
+	name      func(url string) string // a request URL's target
+	recs      []record
+	bodies    map[string]uint64
+	differing map[string]bool
+	enc       vegeta.Encoder
+	encErr    error
+}
+
+func newCollector(a Attack, name func(string) string) *collector {
+	c := &collector{a: a, name: name, differing: map[string]bool{}}
+	if a.Bodies {
+		c.bodies = map[string]uint64{}
+	}
+	if a.Out != nil {
+		c.enc = vegeta.NewEncoder(a.Out)
+	}
+	return c
+}
+
+// add records r, which started offset after its attack's start.
+func (c *collector) add(r *vegeta.Result, offset time.Duration) {
+	rec := record{
+		offset:  offset,
+		latency: r.Latency,
+		code:    r.Code,
+		errKind: errorKind(r),
+		target:  c.name(r.URL),
+	}
+	if r.Code >= 200 && r.Code < 300 {
+		rec.timing = r.Headers.Get("Server-Timing")
+	}
+	if rec.errKind == "" && r.Headers.Get(PartialHeader) != "" {
+		rec.partial = true
+	}
+	c.recs = append(c.recs, rec)
+	// Complete pages only: a partial page lacks what a late call
+	// would have added, and is not the same page.
+	if c.bodies != nil && r.Code >= 200 && r.Code < 300 && !rec.partial {
+		h := fnv.New64a()
+		h.Write(r.Body)
+		// By path: each run has a gateway of its own, on its own port.
+		path := strings.TrimPrefix(r.URL, strings.TrimSuffix(c.a.BaseURL, "/"))
+		if prev, ok := c.bodies[path]; !ok {
+			c.bodies[path] = h.Sum64()
+		} else if prev != h.Sum64() {
+			c.differing[path] = true
+		}
+	}
+	r.Body = nil // hashed at most: the results file keeps no bodies
+	if c.enc != nil && c.encErr == nil {
+		trimHeaders(r)
+		c.encErr = c.enc.Encode(r)
+	}
+}
+
+// report computes the figures of the records, offered in window by pacer.
+func (c *collector) report(window time.Duration, pacer *Pacer) (*Report, error) {
+	a, recs := c.a, c.recs
+	if c.encErr != nil {
+		return nil, fmt.Errorf("attack %s: write results: %w", a.Name, c.encErr)
+	}
+	rep := &Report{Summary: summarise(recs, 0, window, pacer), LatencySlope: slope(recs), Bodies: c.bodies, BodiesDiffering: len(c.differing)}
 	if len(a.Phases) > 0 {
 		rep.Phases = map[string]Summary{}
 		bounds := append([]time.Duration{-1 << 62}, a.Phases...)
@@ -420,7 +488,7 @@ func Run(ctx context.Context, a Attack) (*Report, error) {
 			rep.Targets[name] = summarise(part, 0, window, nil)
 		}
 	}
-	return rep, ctx.Err()
+	return rep, nil
 }
 
 // pacer returns the attack's schedule: Rate from the start, changed at each
@@ -707,6 +775,7 @@ func newTargeter(a Attack) (vegeta.Targeter, *targetNames) {
 	}
 	base := strings.TrimSuffix(a.BaseURL, "/")
 	names := &targetNames{names: map[string]string{}}
+	acceptEncoding := cmp.Or(a.AcceptEncoding, "identity")
 	// A hot-key target draws its ids from a Zipf generator of its own,
 	// on the same seeded source, so that a seed replays the same ids.
 	zipfs := make([]*rand.Zipf, len(a.Targets))
@@ -742,7 +811,7 @@ func newTargeter(a Attack) (vegeta.Targeter, *targetNames) {
 		// Bodies as they are: Go's transport would ask for gzip on its own,
 		// and the gateway would compress every page over 1 KB for vegeta to
 		// decompress, CPU on both sides that the bench does not measure.
-		*tgt = vegeta.Target{Method: t.Method, URL: base + t.Expand(id), Header: http.Header{"Accept-Encoding": {"identity"}}}
+		*tgt = vegeta.Target{Method: t.Method, URL: base + t.Expand(id), Header: http.Header{"Accept-Encoding": {acceptEncoding}}}
 		if t.Body != "" {
 			tgt.Body = []byte(t.Body)
 			tgt.Header.Set("Content-Type", "application/json")

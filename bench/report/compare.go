@@ -637,6 +637,9 @@ func warnings(a, b Side) []string {
 				out = append(out, fmt.Sprintf("%s was generator-limited in %s (sent %s req/s): its figures measure the load generator, not the gateway",
 					at, x.name, strings.Join(sent, ", ")))
 			}
+			if slices.ContainsFunc(x.runs, func(r *result.Run) bool { return r.LoadSaturated }) {
+				out = append(out, fmt.Sprintf("%s was load saturated in %s: the load generator and the mocks used or waited for nearly all their CPUs, so its figures describe them as much as the gateway", at, x.name))
+			}
 		}
 		// Runs of other lengths count other numbers of requests, and a
 		// shorter warm-up leaves more of the gateway's start in the
@@ -692,6 +695,7 @@ func envDiff(a, b result.Env) string {
 	add("kernel", a.Kernel, b.Kernel)
 	add("Go version", a.GoVersion, b.GoVersion)
 	add("commit", commit(a), commit(b))
+	add("the CPUs' split", splitText(a), splitText(b))
 	return strings.Join(d, ", ")
 }
 

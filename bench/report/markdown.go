@@ -80,6 +80,7 @@ func Markdown(w io.Writer, s *result.Scenario, charts []Chart) error {
 	}
 	fmt.Fprintf(b, "Ran %s for %s on %s, %d cores, %s, %s, commit %s.\n\n",
 		s.Started.UTC().Format("2006-01-02 15:04 MST"), s.Elapsed.Round(time.Second), orUnknown(e.CPU), e.Cores, e.GoVersion, e.OS, orUnknown(commit))
+	writeMachine(b, s)
 
 	failed, undecided := s.Failed(), s.Undecided()
 	switch {
@@ -108,7 +109,12 @@ func Markdown(w io.Writer, s *result.Scenario, charts []Chart) error {
 		b.WriteString("\n")
 	}
 
-	writeLimits(b, s)
+	if s.Cost == nil {
+		// A cost scenario measures CPU, whose limit is the floor in its
+		// table, not latency.
+		writeLimits(b, s)
+	}
+	writeCost(b, s)
 	if len(s.Capacity) > 0 {
 		writeCapacity(b, s)
 	} else {
@@ -243,6 +249,9 @@ func sent(r *result.Run) string {
 	f := strconv.FormatFloat(r.Summary.Rate, 'f', 1, 64)
 	if r.GeneratorLimited {
 		f += " **generator-limited**"
+	}
+	if r.LoadSaturated {
+		f += " **" + LoadSaturatedText(r) + "**"
 	}
 	return f
 }
@@ -463,6 +472,8 @@ func writeTargets(b *strings.Builder, s *result.Scenario) {
 // enough samples)", "none held"), never a bare 0.
 func CapacityText(c result.Capacity) string {
 	switch {
+	case c.Capacity > 0 && c.LoadBound:
+		return fmt.Sprintf("at least %s (load-bound: the load side could not offer %s)", scenario.FormatRate(c.Capacity), scenario.FormatRate(c.Ceiling))
 	case c.Capacity > 0:
 		return scenario.FormatRate(c.Capacity)
 	case c.Floor > 0:

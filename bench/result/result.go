@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"fanout/bench/capacity"
+	"fanout/bench/launch"
 	"fanout/bench/limits"
 	"fanout/bench/load"
 )
@@ -29,6 +30,10 @@ type Scenario struct {
 	Started     time.Time     `json:"started"`
 	Elapsed     time.Duration `json:"elapsed"`
 	Env         Env           `json:"env"`
+	// Target is the root URL of the gateway the scenario ran against
+	// when bench did not start it (bench -target): then the gateway's
+	// CPU, memory and policies were not measured.
+	Target string `json:"target,omitempty"`
 	// Variants in the order they ran (labels).
 	Variants []string `json:"variants"`
 	// Rates offered (fixed-rate scenarios).
@@ -49,6 +54,13 @@ type Scenario struct {
 	Runs []Run `json:"runs"`
 	// Capacity has one search per variant, for capacity scenarios.
 	Capacity []Capacity `json:"capacity,omitempty"`
+	// Cost is the table of a cost scenario: CPU and allocations per
+	// request of each configuration, in interleaved rounds.
+	Cost *Cost `json:"cost,omitempty"`
+	// Floor compares, in any other scenario, the gateway's CPU per
+	// results page with the CPU floor's, on the scenario's backends, in
+	// a short block of interleaved rounds after its steps.
+	Floor *Cost `json:"floor,omitempty"`
 	// Expectations in file order.
 	Expectations []Expectation `json:"expectations"`
 	// Errors met while running (a gateway that would not start...).
@@ -122,6 +134,24 @@ type Run struct {
 	// measured the generator or the machine, not the gateway. Its own CPU
 	// use is GeneratorCPU.
 	GeneratorLimited bool `json:"generator_limited"`
+	// MocksCPU is the mock backends' user+sys time over the measured
+	// attack; MocksCPUShare divides it by the attack's wall time and the
+	// CPUs of the load side, which the mocks share with the generator
+	// (Env.Split). LoadSaturated is true when the generator's share, the
+	// mocks' and the load side's wait for a CPU (LoadWaitShare) add up to
+	// load.SaturatedShare or more: the load side used or wanted all of
+	// its CPUs, the step measured it rather than the gateway, and a
+	// capacity search does not count it as a pass.
+	MocksCPU      time.Duration `json:"mocks_cpu,omitempty"`
+	MocksCPUShare float64       `json:"mocks_cpu_share,omitempty"`
+	LoadSaturated bool          `json:"load_saturated,omitempty"`
+	// LoadWait is the time the load side's threads (the generators' and
+	// the mocks') waited, runnable, for a CPU over the attack, and
+	// LoadWaitShare that over its wall time and the load side's CPUs:
+	// the CPU they wanted beyond what they got, which other processes
+	// on a busy machine take. It counts towards LoadSaturated.
+	LoadWait      time.Duration `json:"load_cpu_wait,omitempty"`
+	LoadWaitShare float64       `json:"load_cpu_wait_share,omitempty"`
 }
 
 // SamplingSlack is how far under a sampled limit a run's p50 may lie and
@@ -287,6 +317,13 @@ type Env struct {
 	Commit    string    `json:"commit,omitempty"`
 	Dirty     bool      `json:"dirty,omitempty"`
 	Time      time.Time `json:"time"`
+	// LoadAverage is the machine's one-minute load average when the run
+	// started (/proc/loadavg): above Cores, other processes competed for
+	// the CPUs the run measured.
+	LoadAverage float64 `json:"load_average,omitempty"`
+	// Split is how the CPUs were shared between the gateway and the load
+	// side; nil in results written before it was recorded.
+	Split *launch.Split `json:"cpu_split,omitempty"`
 }
 
 // Millis returns d in milliseconds, rounded to the microsecond.

@@ -76,7 +76,7 @@ func (d *decoder) decode(src []byte) (*Scenario, error) {
 	if strictyaml.IsNull(root) {
 		return nil, &Error{File: d.File, Reason: "empty file"}
 	}
-	f, err := d.Fields(root, "", "name", "description", "backends", "gateway", "targets", "load", "events", "hostile", "expect")
+	f, err := d.Fields(root, "", "name", "description", "backends", "gateway", "targets", "load", "events", "hostile", "cost", "expect")
 	if err != nil {
 		return nil, err
 	}
@@ -111,12 +111,29 @@ func (d *decoder) decode(src []byte) (*Scenario, error) {
 		s.Targets = d.targets(n, "targets")
 	}
 	before = d.Count()
-	if n := f["load"]; n == nil {
-		d.OK(d.Errorf(root, "load", "required: rates or a capacity search"))
-	} else {
+	switch n := f["load"]; {
+	case n != nil && f["cost"] != nil:
+		d.OK(d.Errorf(n, "load", "set together with cost, which has its own rate and rounds: choose one"))
+	case n != nil:
 		s.Load = d.load(n)
+	case f["cost"] != nil:
+		s.Load = Load{Timeout: DefaultTimeout, Seed: 1}
+		s.Cost = d.cost(f["cost"], s.Targets)
+		d.costGateway(f["gateway"])
+	default:
+		d.OK(d.Errorf(root, "load", "required: rates, a capacity search, or a cost section instead"))
 	}
 	loadOK := d.Count() == before
+	if s.Cost != nil {
+		// A cost measurement's rounds are short and alike: events and a
+		// hostile tenant would make them differ.
+		for _, key := range []string{"events", "hostile"} {
+			if n := f[key]; n != nil {
+				d.OK(d.Errorf(n, key, "not with cost: its rounds measure the results page alone"))
+				loadOK = false
+			}
+		}
+	}
 	if n := f["events"]; n != nil && loadOK {
 		before = d.Count()
 		s.Events = d.events(n, s.Load)
@@ -413,7 +430,7 @@ func (d *decoder) idRange(n *yaml.Node, path string) (IDRange, error) {
 // load decodes the load section; its problems are recorded.
 func (d *decoder) load(n *yaml.Node) Load {
 	l := Load{Warmup: DefaultWarmup, Duration: DefaultDuration, Timeout: DefaultTimeout, Seed: 1}
-	f, err := d.Fields(n, "load", "warmup", "duration", "rates", "capacity", "timeout", "seed", "compare_bodies")
+	f, err := d.Fields(n, "load", "warmup", "duration", "rates", "capacity", "timeout", "seed", "compare_bodies", "generators")
 	if !d.OK(err) {
 		return l
 	}
@@ -444,6 +461,18 @@ func (d *decoder) load(n *yaml.Node) Load {
 		case "false":
 		default:
 			d.OK(d.Errorf(m, "load.compare_bodies", "want true or false, found %q", m.Value))
+		}
+	}
+	if m := f["generators"]; m != nil {
+		v, err := d.Int(m, "load.generators", 1)
+		switch {
+		case !d.OK(err):
+		case v > MaxGenerators:
+			d.OK(d.Errorf(m, "load.generators", "%d generator processes on one machine is more than %d; for more, run bench attack on several hosts and bench merge", v, MaxGenerators))
+		case v > 1 && l.CompareBodies:
+			d.OK(d.Errorf(m, "load.generators", "set together with load.compare_bodies: the generators' results keep no bodies to compare"))
+		default:
+			l.Generators = v
 		}
 	}
 	rates, capacity := f["rates"], f["capacity"]
@@ -676,6 +705,12 @@ func (d *decoder) expectations(n *yaml.Node, s *Scenario) []*expect.Expectation 
 	for _, v := range s.Gateway.Variants() {
 		labels[v.Label] = true
 	}
+	if s.Cost != nil {
+		labels = map[string]bool{}
+		for _, c := range s.Cost.Configs {
+			labels[c.Name] = true
+		}
+	}
 	phases := map[string]bool{}
 	for _, ph := range s.Phases() {
 		phases[ph] = true
@@ -708,6 +743,9 @@ func (d *decoder) expectations(n *yaml.Node, s *Scenario) []*expect.Expectation 
 func checkName(n expect.Name, s *Scenario, labels, phases map[string]bool) error {
 	head := n.Parts[0]
 	if _, ok := LimitNames[head]; ok {
+		if s.Cost != nil {
+			return fmt.Errorf("a cost scenario measures CPU, beside the floor: it has no latency limits")
+		}
 		if n.HasRate {
 			return fmt.Errorf("a limit does not depend on the rate")
 		}
@@ -725,6 +763,9 @@ func checkName(n expect.Name, s *Scenario, labels, phases map[string]bool) error
 	if !labels[head] {
 		known := slices.Sorted(maps.Keys(labels))
 		return fmt.Errorf("%q is neither a variant of this scenario (%s) nor a limit (critical_path, sum)", head, strings.Join(known, ", "))
+	}
+	if s.Cost != nil {
+		return checkCostName(n)
 	}
 	if n.HasRate {
 		if s.Load.Capacity != nil {

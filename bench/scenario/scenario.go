@@ -66,6 +66,9 @@ type Scenario struct {
 	// Hostile, if not nil, is a second tenant that misbehaves beside the
 	// measured load during each measured run.
 	Hostile *Hostile
+	// Cost, if not nil instead of Load's rates, measures the cost of each
+	// feature of the gateway beside the CPU floor.
+	Cost *Cost
 	// Expect are the assertions on the outcome, in file order.
 	Expect []*expect.Expectation
 }
@@ -201,7 +204,15 @@ type Load struct {
 	// metrics pages_compared and pages_differing): a policy that shares
 	// or caches answers must not change a page.
 	CompareBodies bool
+	// Generators, above 1, splits each step's rate across that many
+	// generator processes (bench attack), whose results are merged: for
+	// a rate one generator cannot send.
+	Generators int
 }
+
+// MaxGenerators bounds load.generators: generators on one machine share
+// its CPUs, and beyond a few they only compete for them.
+const MaxGenerators = 16
 
 // Capacity is a capacity search: the highest rate at which the complete
 // answers stay at least Success and p99 at most P99, found by doubling from
@@ -332,6 +343,9 @@ const RunOverhead = 1500 * time.Millisecond
 // Estimate returns how long the scenario should take to run, start-up
 // excluded: what a progress line counts down from.
 func (s *Scenario) Estimate() time.Duration {
+	if c := s.Cost; c != nil {
+		return c.Estimate()
+	}
 	n := time.Duration(len(s.Gateway.Variants()))
 	if c := s.Load.Capacity; c != nil {
 		return n * c.Budget // the search spends at most its budget

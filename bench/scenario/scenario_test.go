@@ -107,6 +107,9 @@ func TestDecodeErrors(t *testing.T) {
 		{"negative duration", "targets: [{path: /x}]\nload: {rates: [1], warmup: -1s}\n", "load.warmup: must not be negative"},
 		{"zero duration", "targets: [{path: /x}]\nload: {rates: [1], duration: 0s}\n", "load.duration: must be positive"},
 		{"zero timeout", "targets: [{path: /x}]\nload: {rates: [1], timeout: 0s}\n", "load.timeout: must be positive"},
+		{"no generator", "targets: [{path: /x}]\nload: {rates: [1], generators: 0}\n", "load.generators"},
+		{"too many generators", "targets: [{path: /x}]\nload: {rates: [1], generators: 17}\n", "load.generators: 17 generator processes on one machine is more than 16"},
+		{"generators and bodies", "targets: [{path: /x}]\nload: {rates: [1], compare_bodies: true, generators: 2}\n", "load.generators: set together with load.compare_bodies"},
 		{"zero capacity p99", "targets: [{path: /x}]\nload: {capacity: {p99: 0s}}\n", "load.capacity.p99: must be positive"},
 		{"zero capacity step", "targets: [{path: /x}]\nload: {capacity: {p99: 1s, step: 0s}}\n", "load.capacity.step: must be positive"},
 		{"zero capacity hold", "targets: [{path: /x}]\nload: {capacity: {p99: 1s, hold: 0s}}\n", "load.capacity.hold: must be positive"},
@@ -372,5 +375,15 @@ expect:
 	}
 	if _, err := Decode(strings.NewReader("targets: [{path: /x}]\nload: {rates: [10]}\nexpect: [concurrent.calls_per_s_nothing < 1]\n"), "c.yaml"); err == nil {
 		t.Error("calls_per_s of an unknown service accepted")
+	}
+}
+
+func TestDecodeGenerators(t *testing.T) {
+	s, err := Decode(strings.NewReader("targets: [{path: /x}]\nload: {rates: [1], generators: 3}\n"), "g.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Load.Generators != 3 {
+		t.Errorf("generators %d, want 3", s.Load.Generators)
 	}
 }

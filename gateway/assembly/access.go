@@ -60,12 +60,21 @@ func newAccess(cfg config.Config, log *slog.Logger) (access, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	if err := r.Ping(ctx); err != nil {
-		// Not fatal: requests that need the store get 503 until it
-		// answers, and the gateway serves the rest meanwhile.
-		log.Warn("redis does not answer yet; rate-limited and idempotent requests get 503 until it does", "error", err)
+		// Not fatal: until it answers, each check meets its failure
+		// mode, and the gateway serves meanwhile.
+		log.Warn("redis does not answer yet; until it does, rate limits are "+failing(cfg.RateLimitOnStoreError)+
+			" and creates with an Idempotency-Key are "+failing(cfg.IdempotencyOnStoreError), "error", err)
 	}
 	a.store = r
 	return a, nil
+}
+
+// failing says what a check's failure mode does to a request, for the log.
+func failing(m config.FailMode) string {
+	if m == config.FailOpen {
+		return "not checked"
+	}
+	return "refused with 503"
 }
 
 // DevToken returns the secret of the development token generated because

@@ -25,6 +25,7 @@ import (
 	"fanout/gateway/fanout"
 	"fanout/gateway/internal/backend"
 	"fanout/gateway/internal/config"
+	"fanout/gateway/internal/overload"
 	"fanout/gateway/internal/server"
 	"fanout/gateway/internal/spec"
 	"fanout/gateway/internal/store"
@@ -92,6 +93,9 @@ type Gateway struct {
 
 	// store holds rate limits and idempotency records; closed by Shutdown.
 	store store.Store
+	// overload is the shedding limiter, whose ticker Shutdown stops; nil
+	// with shedding off.
+	overload *overload.Limiter
 	// devToken is the secret of the generated development token, if any.
 	devToken string
 	// tokensFile is the tokens file Reload reads again; "": none.
@@ -131,21 +135,27 @@ func New(cfg config.Config, log *slog.Logger) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Work > 0 {
+		exec = withWork(exec, cfg.Work)
+	}
 	policies, err := resilience(cfg.Resilience, clients.Names(), log)
 	if err != nil {
 		closeExecutor(exec)
+		closeOverload(policies.Overload)
 		return nil, err
 	}
 	var cert *certificate
 	if cfg.TLSCert != "" || cfg.TLSKey != "" {
 		if cert, err = loadCertificate(cfg.TLSCert, cfg.TLSKey); err != nil {
 			closeExecutor(exec)
+			closeOverload(policies.Overload)
 			return nil, err
 		}
 	}
 	a, err := newAccess(cfg, log)
 	if err != nil {
 		closeExecutor(exec)
+		closeOverload(policies.Overload)
 		return nil, err
 	}
 	if log == nil {
@@ -174,14 +184,18 @@ func New(cfg config.Config, log *slog.Logger) (*Gateway, error) {
 		Pprof:       cfg.Pprof,
 		Tracer:      ops.tracer,
 		AccessLog:   ops.access,
+
+		RateLimitFailClosed: cfg.RateLimitOnStoreError == config.FailClosed,
+		IdempotencyFailOpen: cfg.IdempotencyOnStoreError == config.FailOpen,
 	})
 	if err != nil {
 		closeExecutor(exec)
+		closeOverload(policies.Overload)
 		a.store.Close()
 		_ = ops.tracer.Shutdown(context.Background())
 		return nil, err
 	}
-	g := &Gateway{srv: srv, exec: exec, backends: clients, failed: make(chan struct{}), store: a.store, devToken: a.dev, cert: cert, log: log,
+	g := &Gateway{srv: srv, exec: exec, backends: clients, failed: make(chan struct{}), store: a.store, overload: policies.Overload, devToken: a.dev, cert: cert, log: log,
 		tracer: ops.tracer}
 	if a.tokens != nil && a.dev == "" {
 		g.tokensFile = cfg.Tokens
@@ -281,15 +295,17 @@ const FlushGrace = 2 * time.Second
 
 // Shutdown stops the server as server.Shutdown does (cutting what still
 // runs when ctx is done), waits for the listeners Start serves, then stops
-// the executor, closes the idle backend connections and the store, and
-// exports the spans not exported yet (for FlushGrace more if ctx is done). It returns the
-// errors of all of that, and of listeners that failed before. Call it once.
+// the executor and the shedding limiter's ticker, closes the idle backend
+// connections and the store, and exports the spans not exported yet (for
+// FlushGrace more if ctx is done). It returns the errors of all of that, and of listeners
+// that failed before. Call it once.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	err := g.srv.Shutdown(ctx)
 	g.serving.Wait()
 	if cerr := closeExecutor(g.exec); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("close executor: %w", cerr))
 	}
+	closeOverload(g.overload)
 	g.backends.CloseIdleConnections()
 	if serr := g.store.Close(); serr != nil {
 		err = errors.Join(err, fmt.Errorf("close store: %w", serr))
@@ -310,6 +326,13 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return errors.Join(append([]error{err}, g.errs...)...)
+}
+
+// closeOverload stops the shedding limiter's ticker, if shedding is on.
+func closeOverload(l *overload.Limiter) {
+	if l != nil {
+		l.Close()
+	}
 }
 
 // closeExecutor stops an executor that holds workers (the pool).

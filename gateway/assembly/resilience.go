@@ -29,7 +29,7 @@ func resilience(cfg config.Resilience, backends []string, log *slog.Logger) (ser
 		}
 	}
 	if cfg.Overload {
-		if p.Overload, err = overload.New(overload.Settings{}); err != nil {
+		if p.Overload, err = overload.New(overload.Settings{Max: cfg.OverloadMax}); err != nil {
 			return p, err
 		}
 	}

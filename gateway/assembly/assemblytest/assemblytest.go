@@ -1,6 +1,7 @@
 // Package assemblytest serves an assembled gateway for tests, as
 // net/http/httptest serves a handler: on a 127.0.0.1 port it picks, with
-// logs discarded and no admin listener, shut down when the test ends.
+// logs discarded and no admin listener, shut down when the test ends; and
+// the mock backends it fans out to.
 package assemblytest
 
 import (
@@ -16,6 +17,7 @@ import (
 	"fanout/gateway/assembly"
 	"fanout/gateway/internal/auth"
 	"fanout/gateway/internal/config"
+	"fanout/mockbackends/mock"
 )
 
 // Token is the secret of the test token that Authorize sets up: every
@@ -89,4 +91,20 @@ func Serve(t testing.TB, cfg config.Config) (*assembly.Gateway, string) {
 		}
 	})
 	return gw, addr.String()
+}
+
+// Cluster starts the mock backends with opts on free loopback ports until
+// t ends, when they are closed (a failed close fails t).
+func Cluster(t testing.TB, opts mock.Options) *mock.Cluster {
+	t.Helper()
+	c, err := mock.Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("close mock backends: %v", err)
+		}
+	})
+	return c
 }

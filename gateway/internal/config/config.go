@@ -103,10 +103,31 @@ type Config struct {
 	IdempotencyMaxBytes int64 `yaml:"idempotency_max_bytes"`
 	// IdempotencyQuota is how many idempotency records one token may hold.
 	IdempotencyQuota int `yaml:"idempotency_quota"`
+	// RateLimitOnStoreError is what a request whose rate limit the store
+	// cannot check gets: FailOpen (the default) lets it through,
+	// unchecked and counted, so that a Redis outage is not an API
+	// outage; FailClosed answers 503.
+	RateLimitOnStoreError FailMode `yaml:"ratelimit_on_store_error"`
+	// IdempotencyOnStoreError is what a create with an Idempotency-Key
+	// gets when the store cannot claim the key: FailClosed (the default)
+	// answers 503, safe to retry; FailOpen performs it without a record
+	// to replay, leaving duplicates to the backend's own key check.
+	IdempotencyOnStoreError FailMode `yaml:"idempotency_on_store_error"`
 	// Pprof serves the Go profiler under /debug/pprof/ on the admin
 	// listener. Off by default: a profile costs CPU, and the admin
 	// listener has no authentication.
 	Pprof bool `yaml:"pprof"`
+	// Procs is how many CPUs run the gateway's Go code at once
+	// (GOMAXPROCS); 0 leaves Go's default, the CPUs the process may use.
+	// A replica given fewer cores than its machine has, beside other
+	// processes, sets it so that its overload signal, its own scheduling
+	// delay, measures its share and not the machine.
+	Procs int `yaml:"procs"`
+	// Work is CPU time each fan-out request spends in the gateway before
+	// its backend calls (labs only; 0: none). It stands for a heavier
+	// gateway's own work, so that a bench can make the gateway's CPU, not
+	// the load generator's or the backends', the first to saturate.
+	Work time.Duration `yaml:"work"`
 
 	// OTLPEndpoint is the OTLP/HTTP collector traces go to
 	// (http://HOST:4318); "": the SDK's OTEL_EXPORTER_OTLP_ENDPOINT, and
@@ -154,9 +175,11 @@ func Default() Config {
 		Options:     backend.Options{MaxConns: backend.DefaultMaxConns},
 		Resilience:  DefaultResilience(),
 
-		IdempotencyMaxBytes: store.DefaultMaxRecordBytes,
-		IdempotencyQuota:    store.DefaultRecordQuota,
-		AccessLogSample:     accesslog.DefaultSample,
+		IdempotencyMaxBytes:     store.DefaultMaxRecordBytes,
+		IdempotencyQuota:        store.DefaultRecordQuota,
+		AccessLogSample:         accesslog.DefaultSample,
+		RateLimitOnStoreError:   FailOpen,
+		IdempotencyOnStoreError: FailClosed,
 	}
 }
 
@@ -203,6 +226,7 @@ Examples:
   gateway -otlp-endpoint http://127.0.0.1:4318 -trace-sample 1%   # traces to an OTLP collector (Jaeger)
   gateway -log-format json -access-log-sample 0   # JSON logs, access lines for failures only
   FANOUT_REDIS_PASSWORD=... gateway -redis redis://10.0.0.5:6379/0   # the password off the command line
+  gateway -redis 'redis://10.0.0.6:26379/0?master_name=fanout&addr=10.0.0.7:26379'   # the primary Sentinel names
 
 Every /v2 request needs "Authorization: Bearer TOKEN". Without -tokens, a
 development token is generated at start-up and printed on stdout, after the
@@ -217,8 +241,10 @@ never into the log on stderr. A tokens file holds the SHA-256 of each secret
       rate: {limit: 100, per: 1s} # GCRA; bursts of up to limit
 -auth off lets every request in, unlimited, and warns at every start: labs only.
 Rate limits and Idempotency-Key records live in memory, or in Redis (-redis)
-when several replicas must share them; a Redis that does not answer makes
-those requests 503, never unchecked.
+when several replicas must share them. While Redis does not answer, requests
+are let through without their rate limit (-ratelimit-on-store-error open,
+counted in fanout_store_unchecked_total), and creates with an Idempotency-Key
+get 503, safe to retry (-idempotency-on-store-error closed).
 
 Traces (OpenTelemetry, OTLP/HTTP) are off unless -otlp-endpoint or
 OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set;
@@ -248,11 +274,16 @@ Config file (YAML, unknown fields are errors; the values shown are the defaults)
   coalesce: {{.Coalesce}}             # off: no coalescing or caching, whatever x-fanout declares
   tokens: ""                # a tokens FILE; "": a development token, printed on stdout
   auth: {{.Auth}}                  # on | off
-  redis: ""                 # redis://HOST:PORT/DB shared by replicas; "": in memory
+  redis: ""                 # redis://HOST:PORT/DB shared by replicas, or Sentinel's
+                            # redis://SENTINEL:PORT/DB?master_name=NAME&addr=SENTINEL2:PORT; "": in memory
   redis_password_file: ""   # a FILE with Redis's password; "": $FANOUT_REDIS_PASSWORD, else the URL's
   pprof: {{.Pprof}}               # the Go profiler on the admin listener
+  procs: {{.Procs}}                  # CPUs running the gateway's code (GOMAXPROCS); 0 = Go's default
+  work: {{.Work}}                  # labs only: CPU each fan-out request spends before its calls
   idempotency_max_bytes: {{.IdempotencyMaxBytes}}   # Idempotency-Key records in memory; past it, evictions
   idempotency_quota: {{.IdempotencyQuota}}      # records one token may hold
+  ratelimit_on_store_error: {{.RateLimitOnStoreError}}     # open: unchecked while the store fails | closed: 503
+  idempotency_on_store_error: {{.IdempotencyOnStoreError}} # closed: 503, safe to retry | open: no record to replay
   max_conns: {{.MaxConns}}            # per backend (flag: -max-backend-conns)
   backend_timeout: {{.Options.Timeout}}       # per call; 0 = only the request deadline
   backends:                 # over the defaults, by name; a backend's own limits win
@@ -267,7 +298,8 @@ Config file (YAML, unknown fields are errors; the values shown are the defaults)
   max_conns_per_ip: {{.MaxConnsPerIP}}     # 0 behind a proxy: its clients share its address
   max_body_bytes_in_flight: {{.MaxBodyBytesInFlight}}
   max_body_bytes_per_ip: {{.MaxBodyBytesPerIP}}
-  overload: {{.Overload}}              # adaptive limit on requests in progress; off: never shed
+  overload: {{.Overload}}              # shed past a limit on requests in progress while the gateway's CPUs saturate; off: never shed
+  overload_max: {{.OverloadMax}}       # the most requests in progress admitted, saturated or not
   breaker: {{.Breaker}}              # a circuit breaker per backend
   breaker_failures: {{.BreakerFailures}}
   breaker_failure_rate: {{.BreakerFailureRate}}
@@ -342,10 +374,14 @@ func (c *Config) flags(file *string, out io.Writer) *flag.FlagSet {
 	fs.Var(&c.Coalesce, "coalesce", "whether the coalescing and response caching that x-fanout declares (coalesce, cache) run: `on|off`")
 	fs.StringVar(&c.Tokens, "tokens", c.Tokens, "tokens `FILE` (YAML); none: a development token is generated and printed on stdout (or written to -dev-token-file)")
 	fs.StringVar(&c.Auth, "auth", c.Auth, "bearer tokens on /v2: on, or off (labs only: anyone gets in, unlimited)")
-	fs.StringVar(&c.Redis, "redis", c.Redis, "store of rate limits and idempotency records shared by replicas, `URL` redis://HOST:PORT/DB; none: in memory. Its password is best given apart: "+RedisPasswordEnv+" or -redis-password-file")
+	fs.StringVar(&c.Redis, "redis", c.Redis, "store of rate limits and idempotency records shared by replicas, `URL` redis://HOST:PORT/DB, or through Redis Sentinel redis://SENTINEL:PORT/DB?master_name=NAME&addr=SENTINEL2:PORT&addr=...; none: in memory. Its password is best given apart: "+RedisPasswordEnv+" or -redis-password-file")
 	fs.StringVar(&c.RedisPasswordFile, "redis-password-file", c.RedisPasswordFile, "`FILE` holding the password of -redis (one line); none: "+RedisPasswordEnv+" if set, else the URL's")
 	fs.Int64Var(&c.IdempotencyMaxBytes, "idempotency-max-bytes", c.IdempotencyMaxBytes, "`BYTES` of Idempotency-Key records kept in memory (without -redis); past them, the least likely to be asked for again are evicted")
 	fs.IntVar(&c.IdempotencyQuota, "idempotency-quota", c.IdempotencyQuota, "Idempotency-Key records one token may hold at once; a create with a new key beyond them gets 429")
+	fs.Var(&c.RateLimitOnStoreError, "ratelimit-on-store-error", "what a request gets when the store cannot check its rate limit: `open|closed`; open lets it through unchecked (counted in fanout_store_unchecked_total), closed answers 503")
+	fs.Var(&c.IdempotencyOnStoreError, "idempotency-on-store-error", "what a create with an Idempotency-Key gets when the store cannot claim the key: `closed|open`; closed answers 503 with Retry-After (safe to retry), open performs it without a record to replay")
+	fs.IntVar(&c.Procs, "procs", c.Procs, "CPUs that run the gateway's code at once (GOMAXPROCS); 0: Go's default, the CPUs the process may use")
+	fs.DurationVar(&c.Work, "work", c.Work, "labs only: CPU time each fan-out request spends in the gateway before its backend calls, a stand-in for a heavier gateway's own work (0: none)")
 	fs.BoolVar(&c.Pprof, "pprof", c.Pprof, "serve the Go profiler under /debug/pprof/ on the admin listener (no authentication: keep that listener private)")
 	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", c.OTLPEndpoint, "OTLP/HTTP collector `URL` traces are sent to, e.g. http://127.0.0.1:4318 (a URL without a path gets /v1/traces); none: "+tracing.EnvEndpoint+" if set, else no tracing. Wins over the environment")
 	fs.Var(&c.TraceSample, "trace-sample", "`RATIO` of the traces the gateway starts that are recorded, e.g. 1% or 0.01; a request whose client sent a traceparent follows the client's decision. None: "+tracing.EnvSampler+"/"+tracing.EnvSamplerArg+" if set, else every trace. Wins over the environment")
@@ -491,6 +527,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("max_header_size: %d, want at least 1024", c.MaxHeaderSize)
 	case c.MaxClientConns < 1:
 		return fmt.Errorf("max_client_conns: %d, want at least 1", c.MaxClientConns)
+	case c.Procs < 0:
+		return fmt.Errorf("procs: %d is negative", c.Procs)
+	case c.Work < 0:
+		return fmt.Errorf("work: %s is negative", c.Work)
 	case c.MaxConnsPerIP < 0:
 		return fmt.Errorf("max_conns_per_ip: %d is negative", c.MaxConnsPerIP)
 	// A budget smaller than one body would refuse every body that size.
@@ -509,6 +549,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("idempotency_max_bytes: %d, want at least 1", c.IdempotencyMaxBytes)
 	case c.IdempotencyQuota < 1:
 		return fmt.Errorf("idempotency_quota: %d, want at least 1", c.IdempotencyQuota)
+	case c.RateLimitOnStoreError != FailOpen && c.RateLimitOnStoreError != FailClosed:
+		return fmt.Errorf("ratelimit_on_store_error: %q, want open or closed", c.RateLimitOnStoreError)
+	case c.IdempotencyOnStoreError != FailOpen && c.IdempotencyOnStoreError != FailClosed:
+		return fmt.Errorf("idempotency_on_store_error: %q, want closed or open", c.IdempotencyOnStoreError)
 	case c.Redis != "" && !strings.HasPrefix(c.Redis, "redis://") && !strings.HasPrefix(c.Redis, "rediss://"):
 		return fmt.Errorf("redis: %q, want redis://HOST:PORT/DB", store.RedactURL(c.Redis))
 	}

@@ -39,6 +39,35 @@ func TestParse(t *testing.T) {
 	}
 }
 
+// TestStoreFailureModes: rate limits fail open and idempotency closed by
+// default; a flag or the file says otherwise, and the flag wins.
+func TestStoreFailureModes(t *testing.T) {
+	cases := []struct {
+		args                []string
+		rateLimit, idemMode FailMode
+	}{
+		{nil, FailOpen, FailClosed}, // the documented defaults
+		{[]string{"-ratelimit-on-store-error", "closed"}, FailClosed, FailClosed},
+		{[]string{"-idempotency-on-store-error", "OPEN"}, FailOpen, FailOpen}, // case does not matter
+	}
+	for _, c := range cases {
+		cfg, err := Parse(c.args, io.Discard)
+		if err != nil {
+			t.Fatalf("%v: %v", c.args, err)
+		}
+		if cfg.RateLimitOnStoreError != c.rateLimit || cfg.IdempotencyOnStoreError != c.idemMode {
+			t.Errorf("%v: rate limit %q, idempotency %q; want %q, %q", c.args, cfg.RateLimitOnStoreError, cfg.IdempotencyOnStoreError, c.rateLimit, c.idemMode)
+		}
+	}
+	cfg, err := Decode([]byte("ratelimit_on_store_error: closed\nidempotency_on_store_error: open"))
+	if err != nil || cfg.RateLimitOnStoreError != FailClosed || cfg.IdempotencyOnStoreError != FailOpen {
+		t.Errorf("from YAML: %q, %q, %v", cfg.RateLimitOnStoreError, cfg.IdempotencyOnStoreError, err)
+	}
+	if _, err := Parse([]string{"-ratelimit-on-store-error", "sometimes"}, io.Discard); err == nil {
+		t.Error("-ratelimit-on-store-error sometimes: no error")
+	}
+}
+
 func TestInvalid(t *testing.T) {
 	cases := []struct {
 		yaml, want string
@@ -60,6 +89,10 @@ func TestInvalid(t *testing.T) {
 		{"otlp_endpoint: ftp://collector", "otlp_endpoint"},
 		{"tokens: t.yaml\ndev_token_file: token", "dev_token_file"}, // no development token to write
 		{"auth: off\ndev_token_file: token", "dev_token_file"},
+		{"ratelimit_on_store_error: maybe", "maybe"},
+		{"idempotency_on_store_error: ajar", "ajar"},
+		{"procs: -1", "procs"},
+		{"work: -1ms", "work"},
 	}
 	for _, c := range cases {
 		cfg, err := Decode([]byte(c.yaml))

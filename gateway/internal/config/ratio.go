@@ -120,3 +120,34 @@ func (r *OptionalRatio) UnmarshalYAML(n *yaml.Node) error {
 	}
 	return nil
 }
+
+// FailMode is what a request gets when a check it needs cannot be made:
+// FailOpen lets it through unchecked, FailClosed refuses it.
+type FailMode string
+
+// The values of a FailMode.
+const (
+	FailOpen   FailMode = "open"
+	FailClosed FailMode = "closed"
+)
+
+// String writes the mode.
+func (f FailMode) String() string { return string(f) }
+
+// Set reads open or closed.
+func (f *FailMode) Set(v string) error {
+	switch m := FailMode(strings.ToLower(strings.TrimSpace(v))); m {
+	case FailOpen, FailClosed:
+		*f = m
+		return nil
+	}
+	return fmt.Errorf("%q: want open or closed", v)
+}
+
+// UnmarshalYAML reads open or closed.
+func (f *FailMode) UnmarshalYAML(n *yaml.Node) error {
+	if err := f.Set(n.Value); err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	return nil
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"fanout/gateway/internal/breaker"
+	"fanout/gateway/internal/overload"
 	"fanout/gateway/internal/retry"
 )
 
@@ -14,8 +15,13 @@ import (
 // shedding (on by default), a breaker per backend (off unless turned on)
 // and the retry budget of the calls that declare `retry: true`.
 type Resilience struct {
-	// Overload turns the adaptive limit on requests in progress on or off.
+	// Overload turns shedding on or off: past a limit on requests in
+	// progress that binds only while the gateway's own CPUs saturate.
 	Overload Switch `yaml:"overload"`
+	// OverloadMax is the most requests in progress the gateway admits,
+	// saturated or not; the shedding limit stays at it while the
+	// gateway's CPUs are not saturated.
+	OverloadMax int `yaml:"overload_max"`
 	// Breaker turns the per-backend circuit breakers on or off; the
 	// thresholds below apply when on.
 	Breaker            Switch        `yaml:"breaker"`
@@ -32,6 +38,7 @@ type Resilience struct {
 func DefaultResilience() Resilience {
 	return Resilience{
 		Overload:           true,
+		OverloadMax:        overload.DefaultMax,
 		Breaker:            false,
 		BreakerFailures:    breaker.DefaultFailures,
 		BreakerFailureRate: breaker.DefaultFailureRate,
@@ -52,7 +59,8 @@ func (r Resilience) BreakerSettings() breaker.Settings {
 }
 
 func (r *Resilience) flags(fs *flag.FlagSet) {
-	fs.Var(&r.Overload, "overload", "shed requests beyond an adaptive limit on requests in progress with 503 and Retry-After: `on|off`")
+	fs.Var(&r.Overload, "overload", "while the gateway's own CPUs saturate (a long run queue on busy CPUs), shed requests beyond a limit on requests in progress with 503 and Retry-After: `on|off`")
+	fs.IntVar(&r.OverloadMax, "overload-max", r.OverloadMax, "the most requests in progress admitted, saturated or not, with -overload on; beyond them, 503 and Retry-After")
 	fs.Var(&r.Breaker, "breaker", "a circuit breaker per backend, `on|off`: while one is open, a request that needs its backend gets 503 at once (default off)")
 	fs.Func("breaker-failures", "`COUNT` of consecutive backend faults that open its breaker (default "+strconv.Itoa(breaker.DefaultFailures)+")", func(v string) error {
 		n, err := strconv.ParseUint(v, 10, 32)
@@ -78,6 +86,8 @@ func (r *Resilience) flags(fs *flag.FlagSet) {
 // validate reports a setting out of range, naming it.
 func (r Resilience) validate() error {
 	switch {
+	case r.OverloadMax < 1:
+		return fmt.Errorf("overload_max: %d, want at least 1", r.OverloadMax)
 	case r.BreakerFailures < 1:
 		return fmt.Errorf("breaker_failures: %d, want at least 1", r.BreakerFailures)
 	case r.BreakerFailureRate <= 0 || r.BreakerFailureRate > 1:

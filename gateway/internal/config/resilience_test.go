@@ -17,12 +17,12 @@ func TestResilienceFlags(t *testing.T) {
 	if !c.Overload || c.Breaker || c.RetryBudget != 0.1 {
 		t.Errorf("defaults: overload %v breaker %v retry budget %v", c.Overload, c.Breaker, c.RetryBudget)
 	}
-	c, err = Parse([]string{"-overload", "off", "-retry-budget", "0", "-breaker", "on", "-breaker-failures", "7",
+	c, err = Parse([]string{"-overload", "off", "-overload-max", "500", "-retry-budget", "0", "-breaker", "on", "-breaker-failures", "7",
 		"-breaker-failure-rate", "25%", "-breaker-open", "3s", "-breaker-probes", "2"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Resilience{Overload: false, Breaker: true, BreakerFailures: 7, BreakerFailureRate: 0.25,
+	want := Resilience{Overload: false, OverloadMax: 500, Breaker: true, BreakerFailures: 7, BreakerFailureRate: 0.25,
 		BreakerOpen: 3 * time.Second, BreakerProbes: 2, RetryBudget: 0}
 	if c.Resilience != want {
 		t.Errorf("flags: %+v, want %+v", c.Resilience, want)
@@ -49,6 +49,7 @@ func TestResilienceRefused(t *testing.T) {
 		{[]string{"-breaker-failure-rate", "0"}, "breaker_failure_rate"},
 		{[]string{"-breaker-failures", "0"}, "breaker-failures"},
 		{[]string{"-breaker-open", "0s"}, "breaker_open"},
+		{[]string{"-overload-max", "0"}, "overload_max"},
 	} {
 		_, err := Parse(tc.args, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

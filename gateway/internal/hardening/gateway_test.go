@@ -52,16 +52,7 @@ func startGateway(t testing.TB, cluster *mock.Cluster, o gatewayOptions) *gatewa
 // startCluster starts the mock backends without latency until the test ends.
 func startCluster(t testing.TB) *mock.Cluster {
 	t.Helper()
-	c, err := mock.Start(mock.Options{NoLatency: true, Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := c.Close(); err != nil {
-			t.Errorf("close mock backends: %v", err)
-		}
-	})
-	return c
+	return assemblytest.Cluster(t, mock.Options{NoLatency: true, Seed: 1})
 }
 
 // answer is a response read off the wire.

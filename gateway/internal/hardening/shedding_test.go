@@ -19,24 +19,27 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// TestSlowUploadsDoNotShedOthers: one address opens more slow uploads than
-// the overload limit holds (its initial limit plus the headroom of
-// writes), each sending its headers and more of its body than the server
-// buffers before its handler runs, then nothing. Meanwhile another token's reads, from another address, are
-// served: a request whose body has not arrived is not in progress for
+// TestSlowUploadsDoNotShedOthers: with the overload limit capped at 64
+// requests in progress (-overload-max, which binds without saturation),
+// one address opens more slow uploads than that, each sending its headers
+// and more of its body than the server buffers before its handler runs,
+// then nothing. Meanwhile another token's reads, from another address,
+// are served: a request whose body has not arrived is not in progress for
 // shedding.
 func TestSlowUploadsDoNotShedOthers(t *testing.T) {
 	const other = "fanout-other-token"
 	cfg := config.Default()
 	cfg.Backends = config.Backends(startCluster(t).Addrs())
 	cfg.Limits = server.Limits{ReadTimeout: 5 * time.Second}
+	const limit = 64
+	cfg.OverloadMax = limit
 	cfg.Tokens = assemblytest.TokensFile(t, assemblytest.TestEntry,
 		assemblytest.TokenEntry("other", other, "all", auth.AccessRead, "{limit: 1000000000, per: 1s}"))
 	gw, addr := assemblytest.Serve(t, cfg)
 	g := &gateway{addr: addr, srv: gw.Server(), backends: gw.Backends()}
 
 	const body, sent = 32 << 10, 9 << 10
-	uploads := overload.DefaultInitial + overload.DefaultInitial/8 + 2
+	uploads := limit + limit/8 + 2 // beyond the headroom of writes too
 	for range uploads {
 		c := dialFrom(t, "127.0.0.1", addr)
 		head := fmt.Sprintf("POST /v2/experiments HTTP/1.1\r\nHost: gateway\r\n"+authHeader+
@@ -48,7 +51,7 @@ func TestSlowUploadsDoNotShedOthers(t *testing.T) {
 	// Each upload reserves its length from the body budget once its
 	// headers are read: most of them are being received now.
 	poll.Until(t, 10*time.Second, "the uploads' bodies being received", func() bool {
-		return g.gauge("fanout_request_body_bytes_in_flight") >= overload.DefaultInitial*body
+		return g.gauge("fanout_request_body_bytes_in_flight") >= limit*body
 	})
 
 	client := &fasthttp.HostClient{Addr: addr, MaxConns: 1, Dial: func(a string) (net.Conn, error) {
@@ -81,12 +84,11 @@ func TestSlowUploadsDoNotShedOthers(t *testing.T) {
 	}
 }
 
-// TestSlowUploadsDoNotTeachTheLimit: after uploads sent at once have
-// taught the overload limit what serving one takes, the same uploads are
-// sent with a pause of a second inside their bodies; the limit does not
-// take the clients' slowness for the gateway's and does not shrink. (A
-// limit that did would halve at once; a measure of serving time, within
-// the limit's tolerance, leaves it or moves it a little.)
+// TestSlowUploadsDoNotTeachTheLimit: uploads are sent at once for a few
+// windows of the overload limit, then the same uploads with a pause of a
+// second inside their bodies; the limit does not take the clients'
+// slowness for the gateway's saturation and does not shrink. (A limit
+// that did would halve at once.)
 func TestSlowUploadsDoNotTeachTheLimit(t *testing.T) {
 	g := startGateway(t, startCluster(t), gatewayOptions{limits: server.Limits{ReadTimeout: 5 * time.Second}})
 	// A valid body longer than what the server buffers before its
@@ -118,11 +120,12 @@ func TestSlowUploadsDoNotTeachTheLimit(t *testing.T) {
 			c.Close()
 		}
 	}
+	const uploadsAtOnce = 20
 	for end := time.Now().Add(3 * overload.DefaultWindow); time.Now().Before(end); {
-		uploads(overload.DefaultSamples, 0)
+		uploads(uploadsAtOnce, 0)
 	}
 	before := g.gauge("fanout_overload_limit")
-	uploads(2*overload.DefaultSamples, time.Second)
+	uploads(2*uploadsAtOnce, time.Second)
 	after := g.gauge("fanout_overload_limit")
 	t.Logf("overload limit %d before the slow uploads, %d after", before, after)
 	if after <= before/2 {

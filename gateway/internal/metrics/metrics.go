@@ -46,7 +46,17 @@ type Metrics struct {
 	mu     sync.Mutex
 	errors map[string]*vm.Counter
 	store  *vm.Counter
+	// uncheckedLimit and uncheckedIdem count the requests let through
+	// without their check while the store failed.
+	uncheckedLimit, uncheckedIdem *vm.Counter
 }
+
+// Checks on the shared store that may fail open, the values of the check
+// label of fanout_store_unchecked_total.
+const (
+	CheckRateLimit   = "rate_limit"
+	CheckIdempotency = "idempotency"
+)
 
 // New returns an empty set of metrics with the request in-flight gauge,
 // the error counters by kind and the store's error counter.
@@ -57,7 +67,19 @@ func New() *Metrics {
 		m.errors[k] = m.set.NewCounter(fmt.Sprintf(`fanout_errors_total{kind=%q}`, k))
 	}
 	m.store = m.set.NewCounter("fanout_store_errors_total")
+	m.uncheckedLimit = m.set.NewCounter(`fanout_store_unchecked_total{check="` + CheckRateLimit + `"}`)
+	m.uncheckedIdem = m.set.NewCounter(`fanout_store_unchecked_total{check="` + CheckIdempotency + `"}`)
 	return m
+}
+
+// Unchecked counts one request let through without its check (CheckRateLimit
+// or CheckIdempotency) because the store failed and the check fails open.
+func (m *Metrics) Unchecked(check string) {
+	if check == CheckIdempotency {
+		m.uncheckedIdem.Inc()
+		return
+	}
+	m.uncheckedLimit.Inc()
 }
 
 // StoreError counts one failed operation on the shared store (a rate

@@ -1,22 +1,39 @@
-// Package overload keeps the gateway's requests in progress under an
-// adaptive limit, so that past its capacity it sheds the excess at once
-// instead of queueing everyone into a collapse. The limit follows the
-// measured latency, as Envoy's adaptive concurrency filter and Netflix's
-// concurrency-limits do: while requests take about as long as they do
-// unloaded, the limit grows (additively, and only when it is used); when
-// they take Tolerance times longer, the gateway is queueing somewhere (its
-// CPU, a backend's connections), and the limit shrinks in proportion
-// (multiplicatively, by the gradient baseline×Tolerance/latency).
+// Package overload sheds the gateway's requests when, and only when, the
+// gateway itself is saturated: past its own capacity, it refuses the
+// excess at once instead of queueing everyone into a collapse.
 //
-// Little's law says why this holds the latency: requests in progress =
-// throughput × latency, so capping the first at what capacity × unloaded
-// latency needs keeps the second near unloaded while every request beyond
-// it is refused in microseconds, not served in seconds.
+// A fan-out gateway's requests in progress mostly wait on backends, which
+// costs the gateway almost nothing: by Little's law a slow backend raises
+// them (throughput × latency) without any overload. So neither their number
+// nor their latency says that the gateway is overloaded, and a limit that
+// followed either would turn one backend's tail into client errors. What
+// does say it is the gateway's own queueing: goroutines that are ready to
+// run and wait for a CPU. A ticker reads, once per window, two signals of
+// the whole process: the Go scheduler's run-queue latency (the p99 of
+// runtime/metrics /sched/latencies:seconds over the window) and the share
+// of its CPUs (GOMAXPROCS) that the process kept busy. The gateway is
+// saturated when both are high: a long run queue on busy CPUs is work that
+// exceeds them, whereas a long run queue on idle ones is another process
+// taking the machine, which shedding would not cure.
+//
+// While the gateway is not saturated, the limit on requests in progress
+// stays at Max and does not bind: a slow backend is the business of
+// breakers, deadlines and backend connection limits. Once it is, the limit
+// falls to what was in progress, scaled by the square root of
+// Target/queue-latency (at most halving per window), and every request
+// beyond it is refused in microseconds; when the run queue is short again,
+// a limit in use grows by its square root per window, probing for the
+// knee, and a limit no longer in use is let go, doubling per window up to
+// Max.
+//
+// The per-request cost is a few atomic operations: Acquire and Release
+// take no lock and allocate nothing.
 package overload
 
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,14 +41,25 @@ import (
 
 // Defaults of Settings fields left zero.
 const (
-	DefaultInitial   = 64
-	DefaultMin       = 8
-	DefaultMax       = 10000
-	DefaultTolerance = 1.3
-	// DefaultWindow is how often the limit is reconsidered, given
-	// DefaultSamples requests at least.
-	DefaultWindow  = 100 * time.Millisecond
-	DefaultSamples = 20
+	// DefaultMin is the lowest the limit goes: a few requests in progress
+	// are always admitted, whatever the signal says.
+	DefaultMin = 8
+	// DefaultMax is the limit while the gateway is not saturated: above
+	// any number of requests in progress the client connection limit
+	// admits, so that it does not bind.
+	DefaultMax = 100000
+	// DefaultTarget is the run-queue latency (p99 over a window) above
+	// which busy CPUs are saturated: a few milliseconds, far above what a
+	// gateway with CPU to spare sees (microseconds) and far below the
+	// latency of a page, so that shed answers stay fast.
+	DefaultTarget = 2 * time.Millisecond
+	// DefaultBusy is the share of the process's CPUs (GOMAXPROCS) that
+	// must be busy for a long run queue to count as the gateway's own
+	// saturation.
+	DefaultBusy = 0.5
+	// DefaultWindow is how often the signals are read and the limit
+	// reconsidered.
+	DefaultWindow = 100 * time.Millisecond
 	// DefaultHeadroom is the share of the limit that Critical requests
 	// may use beyond it: they are shed last.
 	DefaultHeadroom = 0.1
@@ -39,42 +67,37 @@ const (
 
 // Settings configure a Limiter. Zero fields take the defaults.
 type Settings struct {
-	Initial, Min, Max int     // the limit at start and its bounds
-	Tolerance         float64 // latency over the unloaded one tolerated before the limit shrinks (> 1)
-	Window            time.Duration
-	Samples           int     // requests a window needs before it counts
-	Headroom          float64 // share of the limit Critical requests may use beyond it
+	Min, Max int           // bounds of the limit; Max is its value while not saturated
+	Target   time.Duration // run-queue latency (p99 over a window) above which busy CPUs are saturated
+	Busy     float64       // share of GOMAXPROCS busy for the run queue to count (0 < Busy <= 1)
+	Window   time.Duration // how often the signals are read
+	Headroom float64       // share of the limit Critical requests may use beyond it
 }
 
 func (s Settings) withDefaults() Settings {
-	if s.Min <= 0 {
+	switch {
+	case s.Min <= 0 && s.Max > 0:
+		s.Min = min(DefaultMin, s.Max)
+	case s.Min <= 0:
 		s.Min = DefaultMin
 	}
 	if s.Max <= 0 {
-		s.Max = DefaultMax
+		s.Max = max(DefaultMax, s.Min)
 	}
-	if s.Initial <= 0 {
-		s.Initial = DefaultInitial
+	if s.Target <= 0 {
+		s.Target = DefaultTarget
 	}
-	s.Initial = min(max(s.Initial, s.Min), s.Max)
-	if s.Tolerance <= 1 {
-		s.Tolerance = DefaultTolerance
+	if s.Busy <= 0 {
+		s.Busy = DefaultBusy
 	}
 	if s.Window <= 0 {
 		s.Window = DefaultWindow
-	}
-	if s.Samples <= 0 {
-		s.Samples = DefaultSamples
 	}
 	if s.Headroom <= 0 {
 		s.Headroom = DefaultHeadroom
 	}
 	return s
 }
-
-// fastShare is the latency, as a multiple of the baseline, under which
-// the limit grows fast: up to it, requests wait for nothing.
-const fastShare = 1.1
 
 // Priority says how early a request is shed.
 type Priority int
@@ -88,35 +111,86 @@ const (
 	Critical
 )
 
-// Limiter is an adaptive limit on requests in progress. It is safe for
-// concurrent use; Acquire and Release cost a few atomic operations, and
-// once per window a short critical section.
+// Signal is one window's reading of the gateway's saturation.
+type Signal struct {
+	// Queue is the p99 of the time goroutines waited, ready to run, for
+	// a CPU (the Go scheduler's run-queue latency).
+	Queue time.Duration
+	// Busy is the share of the process's CPUs (GOMAXPROCS) that its CPU
+	// time filled, user and system; 1 where the platform cannot tell.
+	Busy float64
+}
+
+// Limiter sheds requests beyond a limit on requests in progress that binds
+// only while the gateway is saturated. It is safe for concurrent use;
+// Acquire and Release cost a few atomic operations. New starts a ticker
+// that Close stops.
 type Limiter struct {
 	s        Settings
 	inFlight atomic.Int64
+	peak     atomic.Int64 // the most requests in progress seen in the window
 	limit    atomic.Int64
 	shed     [2]atomic.Int64 // by Priority
-	now      func() time.Time
+	queue    atomic.Int64    // the last window's run-queue latency, ns
+	busy     atomic.Uint64   // the last window's busy share, float64 bits
 
-	mu        sync.Mutex
-	est       float64       // the limit, unrounded
-	baseline  time.Duration // the latency of an unloaded gateway, as measured
-	winStart  time.Time
-	winSum    time.Duration
-	winN      int
-	winMaxUse int64 // the most requests in progress seen in the window
+	est   float64 // the limit, unrounded; the ticker's alone
+	stop  chan struct{}
+	close sync.Once
+	done  chan struct{}
 }
 
-// New returns a Limiter whose limit starts at s.Initial.
+// New returns a Limiter that does not bind until the gateway is saturated,
+// and starts the ticker that reads the signals every s.Window.
 func New(s Settings) (*Limiter, error) {
-	if s.Min < 0 || s.Max < 0 || s.Initial < 0 || s.Samples < 0 || s.Window < 0 || s.Headroom < 0 || (s.Max > 0 && s.Min > s.Max) {
+	l, err := newLimiter(s)
+	if err != nil {
+		return nil, err
+	}
+	smp, err := newSampler()
+	if err != nil {
+		return nil, err
+	}
+	l.stop, l.done = make(chan struct{}), make(chan struct{})
+	go l.run(smp)
+	return l, nil
+}
+
+// newLimiter returns a Limiter without its ticker: tests drive adapt.
+func newLimiter(s Settings) (*Limiter, error) {
+	if s.Min < 0 || s.Max < 0 || s.Target < 0 || s.Window < 0 || s.Headroom < 0 || s.Busy < 0 || s.Busy > 1 ||
+		(s.Max > 0 && s.Min > s.Max) {
 		return nil, fmt.Errorf("overload settings %+v: out of range", s)
 	}
 	s = s.withDefaults()
-	l := &Limiter{s: s, est: float64(s.Initial), now: time.Now}
-	l.limit.Store(int64(s.Initial))
-	l.winStart = l.now()
+	l := &Limiter{s: s, est: float64(s.Max)}
+	l.limit.Store(int64(s.Max))
 	return l, nil
+}
+
+// run reads the signals once per window until Close.
+func (l *Limiter) run(smp *sampler) {
+	defer close(l.done)
+	t := time.NewTicker(l.s.Window)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case now := <-t.C:
+			l.adapt(smp.read(now))
+		}
+	}
+}
+
+// Close stops the ticker; the limit stays where it was. It is safe to call
+// more than once.
+func (l *Limiter) Close() {
+	if l.stop == nil {
+		return
+	}
+	l.close.Do(func() { close(l.stop) })
+	<-l.done
 }
 
 // Acquire admits a request, or reports false at once if it must be shed.
@@ -126,68 +200,59 @@ func (l *Limiter) Acquire(p Priority) bool {
 	if p == Critical {
 		lim += max(1, int64(float64(lim)*l.s.Headroom))
 	}
-	if n := l.inFlight.Add(1); n > lim {
+	n := l.inFlight.Add(1)
+	if n > lim {
 		l.inFlight.Add(-1)
 		l.shed[p].Add(1)
 		return false
 	}
+	// A racy maximum: two requests that raise it at once may leave the
+	// smaller, one request off, which is all the precision the limit
+	// needs, for a load and rarely a store instead of a loop of CAS.
+	if n > l.peak.Load() {
+		l.peak.Store(n)
+	}
 	return true
 }
 
-// Release gives back an admitted request that took d. Only a request that
-// was served (measured true) tells how long serving takes: a failure, such
-// as a refusal by an open breaker in microseconds or a timeout in seconds,
-// says nothing about queueing, and would drag the limit down or up for
-// nothing. The limit adapts once a window has passed with enough measured
-// requests.
-func (l *Limiter) Release(d time.Duration, measured bool) {
-	use := l.inFlight.Add(-1) + 1
-	if !measured {
-		return
-	}
-	l.mu.Lock()
-	l.winSum += d
-	l.winN++
-	l.winMaxUse = max(l.winMaxUse, use)
-	if now := l.now(); l.winN >= l.s.Samples && now.Sub(l.winStart) >= l.s.Window {
-		l.adapt(l.winSum / time.Duration(l.winN))
-		l.winStart, l.winSum, l.winN, l.winMaxUse = now, 0, 0, 0
-	}
-	l.mu.Unlock()
-}
+// Release gives back an admitted request.
+func (l *Limiter) Release() { l.inFlight.Add(-1) }
 
-// adapt sets the limit from the window's mean latency. Called under mu.
-func (l *Limiter) adapt(mean time.Duration) {
-	congested := float64(l.winMaxUse) >= l.est/2
+// adapt sets the limit from one window's signal and the requests in
+// progress it saw at most. Called by the ticker alone.
+func (l *Limiter) adapt(sig Signal) {
+	l.queue.Store(int64(sig.Queue))
+	l.busy.Store(math.Float64bits(sig.Busy))
+	// The window's peak, and the next window starts from what is in
+	// progress now.
+	peak := float64(l.peak.Swap(l.inFlight.Load()))
 	switch {
-	case l.baseline == 0 || mean < l.baseline:
-		l.baseline = mean
-	case !congested:
-		// Half-idle, the latency is the unloaded one: follow it, so that
-		// a backend that became slower for good raises the baseline
-		// instead of being taken for an overload.
-		l.baseline += (mean - l.baseline) / 4
-	}
-	gradient := l.s.Tolerance * float64(l.baseline) / float64(mean)
-	switch {
-	case gradient < 1:
-		l.est *= max(gradient, 0.5)
-	case congested && float64(mean) <= fastShare*float64(l.baseline):
-		// Used and as fast as unloaded: probe for more, by a queue of
-		// sqrt(limit) as concurrency-limits' Gradient2 does, so that a
-		// rising load finds its limit within a second or two.
+	case sig.Busy >= l.s.Busy && sig.Queue > l.s.Target:
+		// Saturated: from what was in progress (the limit may not have
+		// bound), shrink by the excess of queueing, at most by half, as
+		// the gradient of Netflix's concurrency-limits does with latency.
+		// Its square root, because the run queue grows faster than the
+		// work admitted beyond the knee, and the runtime's histogram
+		// reads it in steps of a quarter of a power of two: the gradient
+		// itself would halve the limit for a step of the reading.
+		l.est = min(l.est, peak) * max(0.5, math.Sqrt(float64(l.s.Target)/float64(sig.Queue)))
+	case peak >= 0.9*l.est:
+		// In use and the run queue short: probe for more, by a queue of
+		// sqrt(limit), so that the limit hovers near the knee.
 		l.est += math.Sqrt(l.est)
-	case congested:
-		// Used and within the tolerance, yet slower: the queue has begun.
-		// Probe by one, so that the limit hovers near the knee instead of
-		// overshooting it by sqrt(limit) every window.
-		l.est++
+	default:
+		// The limit does not bound what is in progress and the gateway
+		// is not saturated: let it go fast, so that more requests in
+		// progress without more work (a backend slowing down) are not
+		// refused.
+		l.est *= 2
 	}
 	l.est = min(max(l.est, float64(l.s.Min)), float64(l.s.Max))
 	l.limit.Store(int64(l.est))
 }
 
-// Limit returns the current limit.
+// Limit returns the current limit: Settings.Max while the gateway is not
+// saturated.
 func (l *Limiter) Limit() int64 { return l.limit.Load() }
 
 // InFlight returns the requests admitted and not released.
@@ -196,9 +261,10 @@ func (l *Limiter) InFlight() int64 { return l.inFlight.Load() }
 // Shed returns how many requests of a priority were shed.
 func (l *Limiter) Shed(p Priority) int64 { return l.shed[p].Load() }
 
-// Baseline returns the unloaded latency the limit is judged against.
-func (l *Limiter) Baseline() time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.baseline
+// Signal returns the last window's reading.
+func (l *Limiter) Signal() Signal {
+	return Signal{Queue: time.Duration(l.queue.Load()), Busy: math.Float64frombits(l.busy.Load())}
 }
+
+// procs is GOMAXPROCS, read without changing it.
+func procs() int { return runtime.GOMAXPROCS(0) }

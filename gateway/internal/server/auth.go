@@ -75,8 +75,9 @@ func scopeOf(o *operation) scope {
 
 // authenticate checks the bearer token of a request to a protected
 // operation, then takes the request from the token's rate limit, and sets
-// the RateLimit headers. It answers 401, 503 (store unreachable), 429 or
-// 403 itself, and returns nil then. Its cost per request is one SHA-256 of
+// the RateLimit headers. It answers 401, 429 or 403 itself, and returns nil
+// then; a store that fails lets the request through unchecked, or answers
+// 503 if rate limits fail closed (storefail.go). Its cost per request is one SHA-256 of
 // the presented secret, one map lookup and the limiter.
 func (s *Server) authenticate(ctx *fasthttp.RequestCtx, o *operation) *auth.Token {
 	t := s.credentials(ctx)
@@ -84,12 +85,18 @@ func (s *Server) authenticate(ctx *fasthttp.RequestCtx, o *operation) *auth.Toke
 		return nil
 	}
 	d, err := s.store.Allow(context.Background(), t.LimitKey(), t.Rate.Limit, t.Rate.Per)
-	if err != nil {
-		s.storeUnavailable(ctx, err)
+	switch {
+	case err != nil && s.rateLimitFailClosed:
+		s.storeUnavailable(ctx, s.storeLogs.limit, err, detailLimitUnchecked)
 		return nil
+	case err != nil:
+		// Fail open (storefail.go): served without a limit, and without
+		// RateLimit headers, since there is no decision to report.
+		s.storeFailedOpen(ctx, s.storeLogs.limit, metrics.CheckRateLimit, err)
+	default:
+		setRateLimit(ctx, d)
 	}
-	setRateLimit(ctx, d)
-	if !d.Allowed {
+	if err == nil && !d.Allowed {
 		s.metrics.Error(metrics.KindInvalidRequest)
 		var buf [20]byte
 		ctx.Response.Header.SetBytesV("Retry-After", strconv.AppendInt(buf[:0], seconds(d.RetryAfter), 10))
@@ -161,18 +168,6 @@ func (s *Server) unauthorized(ctx *fasthttp.RequestCtx, challenge, detail string
 	s.metrics.Error(metrics.KindInvalidRequest)
 	ctx.Response.Header.Set("WWW-Authenticate", challenge)
 	problem.Write(ctx, problem.New(problem.TypeUnauthorized, fasthttp.StatusUnauthorized, detail))
-}
-
-// storeUnavailable answers 503 for a request that could not be checked
-// against the shared store: letting it through unchecked would silently
-// lift the limits, and an idempotent create could run twice.
-func (s *Server) storeUnavailable(ctx *fasthttp.RequestCtx, err error) {
-	s.log.Error("store unavailable", "request_id", string(ctx.Response.Header.Peek("X-Request-Id")), "error", err)
-	s.metrics.Error(metrics.KindUnavailable)
-	s.metrics.StoreError()
-	ctx.Response.Header.Set("Retry-After", "1")
-	problem.Write(ctx, problem.New(problem.TypeStoreUnavailable, fasthttp.StatusServiceUnavailable,
-		"the gateway cannot reach its store of rate limits and idempotency records; the request was not performed"))
 }
 
 // setRateLimit sets the RateLimit headers of a decision, without

@@ -61,6 +61,8 @@ type gatewayOptions struct {
 	redis string
 	// idempotencyQuota is each token's quota of records; 0: the default.
 	idempotencyQuota int
+	// edit, if not nil, changes the settings last.
+	edit func(*config.Config)
 }
 
 // startGateway serves a gateway, assembled as the binary assembles it, on
@@ -89,6 +91,9 @@ func startGateway(t testing.TB, o gatewayOptions) *gateway {
 	cfg.Tokens, cfg.Redis = o.tokens, o.redis
 	if o.idempotencyQuota > 0 {
 		cfg.IdempotencyQuota = o.idempotencyQuota
+	}
+	if o.edit != nil {
+		o.edit(&cfg)
 	}
 	cfg = assemblytest.Authorize(t, cfg)
 	if o.logger == nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"fanout/gateway/internal/backend"
@@ -80,8 +81,16 @@ func (s *Server) idempotentCreate(ctx *fasthttp.RequestCtx, o *operation, start 
 	sum := sha256.Sum256(ctx.PostBody())
 	bg := context.Background()
 	begun, rec, err := s.store.Begin(bg, name, ns, sum, 2*s.deadline)
-	if err != nil {
-		s.storeUnavailable(ctx, err)
+	switch {
+	case err != nil && s.idempotencyFailOpen:
+		// Performed without a record: a repeat runs again, and the
+		// backend's own check of the key (above) keeps it from creating
+		// twice; nothing is replayed.
+		s.storeFailedOpen(ctx, s.storeLogs.claim, metrics.CheckIdempotency, err)
+		s.create(ctx, o, start, []byte(ns))
+		return
+	case err != nil:
+		s.storeUnavailable(ctx, s.storeLogs.claim, err, detailClaimFailed)
 		return
 	}
 	switch begun {
@@ -122,7 +131,7 @@ func (s *Server) idempotentCreate(ctx *fasthttp.RequestCtx, o *operation, start 
 		// retry safe (see above).
 		if err := s.store.Abandon(bg, ns); err != nil {
 			s.metrics.StoreError()
-			s.log.Warn("idempotency claim not released; it lapses by itself", "error", err)
+			s.logStore(ctx, s.storeLogs.release, slog.LevelWarn, "idempotency claim not released; it lapses by itself", err)
 		}
 		return
 	}
@@ -135,7 +144,7 @@ func (s *Server) idempotentCreate(ctx *fasthttp.RequestCtx, o *operation, start 
 	if err := s.store.Finish(bg, name, ns, sum, r, IdempotencyTTL); err != nil {
 		// The create is done and answered; only its replay is lost, and
 		// a retry is still safe through the backend's key.
-		s.log.Error("idempotency record not stored", "error", err)
+		s.logStore(ctx, s.storeLogs.record, slog.LevelError, "idempotency record not stored", err)
 		s.metrics.StoreError()
 	}
 }

@@ -66,10 +66,13 @@ func TestMetricsDeadline(t *testing.T) {
 }
 
 // TestMetricsStoreErrors: a request that the gateway cannot check against
-// a Redis that is gone is answered 503 and counted as a store error.
+// a Redis that is gone is counted as a store error; here rate limits fail
+// closed, so it is answered 503.
 func TestMetricsStoreErrors(t *testing.T) {
 	rs := redistest.Start(t)
-	g, _ := withFake(t, gatewayOptions{redis: rs.URL()})
+	g, _ := withFake(t, gatewayOptions{redis: rs.URL(), edit: func(cfg *config.Config) {
+		cfg.RateLimitOnStoreError = config.FailClosed
+	}})
 	if r := g.get(t, "/v2/experiments/42"); r.status != 200 {
 		t.Fatalf("with redis: %d %s", r.status, r.body)
 	}

@@ -24,9 +24,10 @@ func TestTraceOfAShedRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.tracer = tr
-	if s.limiter, err = overload.New(overload.Settings{Initial: 1, Min: 1, Max: 1}); err != nil {
+	if s.limiter, err = overload.New(overload.Settings{Min: 1, Max: 1}); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(s.limiter.Close)
 	if !s.limiter.Acquire(overload.Sheddable) {
 		t.Fatal("the limit's one place is not free")
 	}

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"fanout/gateway/fanout"
 	"fanout/gateway/internal/backend"
@@ -16,14 +15,14 @@ import (
 )
 
 // ShedRetryAfter is the Retry-After, in seconds, of a request shed by the
-// overload limit: the limit adapts within a fraction of a second, so one
-// second is enough for a client to find room.
+// overload limit: the limit adapts every tenth of a second, so one second
+// is enough for a client to find room.
 const ShedRetryAfter = "1"
 
 // admit passes a request of o through the overload limit. It reports
-// whether the request holds a place, which the caller gives back with
-// release, or false once it has answered the request 503: shed before any
-// backend is called. A request with a body comes here only once its body
+// whether the request holds a place, which the caller gives back with the
+// limiter's Release, or false once it has answered the request 503: shed
+// before any backend is called. A request with a body comes here only once its body
 // is read (serve), so that a client sending it slowly holds no place. Operations without backend calls
 // (the document) are never limited: admitted without a place.
 func (s *Server) admit(ctx *fasthttp.RequestCtx, o *operation) (admitted, holds bool) {
@@ -148,17 +147,3 @@ func (s *Server) resilienceMetrics() {
 		s.metrics.CounterFunc("fanout_retries_denied_total", "", func() float64 { return float64(s.retry.Denied()) })
 	}
 }
-
-// release gives an admitted request back to the limit with its duration,
-// measured only if it was served: a failure's time is not a serving time.
-func (s *Server) release(ctx *fasthttp.RequestCtx, start time.Time) {
-	s.limiter.Release(time.Since(start), servedPage(ctx.Response.StatusCode()))
-}
-
-// servedPage says whether an answer's latency is that of a page served
-// (2xx, or a 304 whose page was composed): only those teach the overload
-// limit what a page costs. A 401, 400 or 404 is answered in microseconds,
-// so a client sending bad tokens or ids, as fast as it likes, would
-// otherwise teach the limit that pages are that cheap and make it shed
-// everyone else's.
-func servedPage(status int) bool { return status >= 200 && status < 400 }

@@ -140,7 +140,11 @@ func TestRetryDeclared(t *testing.T) {
 // TestShedding: past the overload limit a read is refused at once with 503,
 // Retry-After and a problem, while the requests in progress go on.
 func TestShedding(t *testing.T) {
-	g, f := withFake(t, gatewayOptions{})
+	// A cap on requests in progress that binds without saturating the
+	// CPUs: the limit stays at it while they are not saturated.
+	capped := config.DefaultResilience()
+	capped.OverloadMax = 16
+	g, f := withFake(t, gatewayOptions{resilience: &capped})
 	f.Set("results", backendtest.Behaviour{Delay: 400 * time.Millisecond})
 	body := g.admin(t, "/metrics").body
 	limit := 0

@@ -183,6 +183,14 @@ type Config struct {
 	// Store keeps the rate limits and idempotency records. If nil, a new
 	// store.Memory.
 	Store store.Store
+	// RateLimitFailClosed answers 503 to a request whose rate limit the
+	// store cannot check. If false (the default), the request is served
+	// unchecked and counted (storefail.go).
+	RateLimitFailClosed bool
+	// IdempotencyFailOpen performs a create whose Idempotency-Key the
+	// store cannot claim, without a record. If false (the default), it is
+	// answered 503, safe to retry.
+	IdempotencyFailOpen bool
 	// Pprof serves the Go profiler on the admin listener; off by default.
 	Pprof bool
 	// Tracer records a server span per request and a client span per
@@ -235,6 +243,10 @@ type Server struct {
 	pprof    bool
 	tracer   *tracing.Tracer
 	access   *accesslog.Logger
+	// The failure modes of the store's checks, and the causes of its
+	// log lines, each written at most once a second (storefail.go).
+	rateLimitFailClosed, idempotencyFailOpen bool
+	storeLogs                                storeLogs
 }
 
 // New builds the router from the document's operations and compiles the
@@ -263,6 +275,10 @@ func New(cfg Config) (*Server, error) {
 		pprof:    cfg.Pprof,
 		tracer:   cfg.Tracer,
 		access:   cfg.AccessLog,
+
+		rateLimitFailClosed: cfg.RateLimitFailClosed,
+		idempotencyFailOpen: cfg.IdempotencyFailOpen,
+		storeLogs:           newStoreLogs(),
 	}
 	s.tokens.Store(cfg.Tokens)
 	if s.store == nil {
@@ -556,9 +572,7 @@ func (s *Server) serve(o *operation) fasthttp.RequestHandler {
 			return
 		}
 		if holds {
-			// The limit learns the time from admission: how long a
-			// client took to send its body says nothing of the gateway.
-			defer s.release(ctx, time.Now())
+			defer s.limiter.Release()
 		}
 		// Then the token: a client without one learns nothing of the
 		// request's other faults, a backend's open breaker included.

@@ -23,7 +23,8 @@ type Redis struct {
 }
 
 // Timeouts of the Redis client: a store that does not answer within them
-// is unavailable, and the request gets 503 at once rather than late.
+// is unavailable, and the request meets its check's failure mode (served
+// unchecked, or 503) at once rather than late.
 const (
 	redisDialTimeout = 500 * time.Millisecond
 	redisIOTimeout   = 500 * time.Millisecond
@@ -39,12 +40,28 @@ const (
 )
 
 // NewRedis returns a store on the Redis server of rawURL
-// (redis://HOST:PORT/DB). A password that is not "" replaces the URL's, so
-// that the secret need not be on the command line. It does not connect
-// yet: a Redis that is down makes requests fail with ErrUnavailable, not
-// the gateway's start. Its errors never carry the password.
+// (redis://HOST:PORT/DB), or on the primary that Redis Sentinel names when
+// the URL carries master_name (see SentinelURL). A password that is not ""
+// replaces the URL's, so that the secret need not be on the command line.
+// It does not connect yet: a Redis that is down makes requests fail with
+// ErrUnavailable, not the gateway's start. Its errors never carry the
+// password.
 func NewRedis(rawURL, password string) (*Redis, error) {
 	return NewRedisQuota(rawURL, password, DefaultRecordQuota)
+}
+
+// SentinelURL reports whether rawURL names a primary through Redis
+// Sentinel, in go-redis's form:
+//
+//	redis://SENTINEL:PORT/DB?master_name=NAME&addr=SENTINEL2:PORT&addr=SENTINEL3:PORT
+//
+// The host and each addr are sentinels, not Redis servers; the user and
+// password of the URL are the sentinels' own (requirepass in their
+// configuration), while the servers' password is the one given apart
+// (-redis-password-file) or the password parameter.
+func SentinelURL(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	return err == nil && u.Query().Has("master_name")
 }
 
 // NewRedisQuota is NewRedis with quota records per owner (0: the
@@ -53,46 +70,87 @@ func NewRedisQuota(rawURL, password string, quota int) (*Redis, error) {
 	if quota <= 0 {
 		quota = DefaultRecordQuota
 	}
-	opt, err := redis.ParseURL(rawURL)
-	if err != nil {
-		// url.Parse's errors quote the whole URL, password included.
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err
+	var c *redis.Client
+	if SentinelURL(rawURL) {
+		opt, err := redis.ParseFailoverURL(rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("redis sentinel url %s: %v", RedactURL(rawURL), urlError(err))
 		}
-		return nil, fmt.Errorf("redis url %s: %v", RedactURL(rawURL), err)
+		// NewFailoverClient panics on the options that need a cluster
+		// client, and ReplicaOnly would send the scripts' writes to a
+		// replica: the store needs the primary.
+		if opt.RouteByLatency || opt.RouteRandomly || opt.ReplicaOnly {
+			return nil, fmt.Errorf("redis sentinel url %s: route_by_latency, route_randomly and replica_only do not apply: the store writes to the primary", RedactURL(rawURL))
+		}
+		if password != "" {
+			opt.Password = password
+		}
+		failFast(&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.PoolTimeout, &opt.MaxRetries, &opt.DialerRetries)
+		c = redis.NewFailoverClient(opt)
+	} else {
+		opt, err := redis.ParseURL(rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("redis url %s: %v", RedactURL(rawURL), urlError(err))
+		}
+		if password != "" {
+			opt.Password = password
+		}
+		failFast(&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.PoolTimeout, &opt.MaxRetries, &opt.DialerRetries)
+		c = redis.NewClient(opt)
 	}
-	if password != "" {
-		opt.Password = password
-	}
-	opt.DialTimeout = redisDialTimeout
-	opt.ReadTimeout = redisIOTimeout
-	opt.WriteTimeout = redisIOTimeout
-	opt.PoolTimeout = redisIOTimeout
-	// One attempt: a retry would only stretch the wait of a request
-	// that gets 503 anyway.
-	opt.MaxRetries = -1
-	// Likewise one dial: go-redis would otherwise try five times, 100 ms
-	// apart, before a request that gets 503 anyway hears of it.
-	opt.DialerRetries = 1
 	quietClientLog.Do(func() { redis.SetLogger(slogDebug{}) })
-	return &Redis{c: redis.NewClient(opt), quota: quota}, nil
+	return &Redis{c: c, quota: quota}, nil
 }
 
-// RedactURL returns a URL with its password, if any, replaced by "xxxxx",
-// for errors and logs; a URL that does not parse is not shown at all.
+// failFast sets a client's timeouts and retries (the fields of
+// redis.Options or redis.FailoverOptions) so that a Redis that does not
+// answer fails the check at once.
+func failFast(dial, read, write, pool *time.Duration, retries, dials *int) {
+	*dial, *read, *write, *pool = redisDialTimeout, redisIOTimeout, redisIOTimeout, redisIOTimeout
+	// One attempt: a retry would only stretch the wait of a request whose
+	// check has failed anyway.
+	*retries = -1
+	// Likewise one dial: go-redis would otherwise try five times, 100 ms
+	// apart, before a request whose check has failed anyway hears of it.
+	*dials = 1
+}
+
+// urlError strips the URL from url.Parse's errors, which quote the whole
+// URL, password included.
+func urlError(err error) error {
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		return uerr.Err
+	}
+	return err
+}
+
+// RedactURL returns a URL with its passwords, if any, replaced by
+// "xxxxx" (the user's, and a Sentinel URL's password parameter), for
+// errors and logs; a URL that does not parse is not shown at all.
 func RedactURL(rawURL string) string {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return "(a URL that does not parse)"
 	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
 	return u.Redacted()
 }
 
-// URLHasPassword reports whether a URL carries a password.
+// URLHasPassword reports whether a URL carries a password, as its user's
+// or as a Sentinel URL's password parameter.
 func URLHasPassword(rawURL string) bool {
 	u, err := url.Parse(rawURL)
-	if err != nil || u.User == nil {
+	if err != nil {
+		return false
+	}
+	if u.Query().Has("password") {
+		return true
+	}
+	if u.User == nil {
 		return false
 	}
 	_, ok := u.User.Password()

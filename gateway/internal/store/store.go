@@ -10,8 +10,10 @@ import (
 	"time"
 )
 
-// ErrUnavailable wraps every error of a store that cannot be reached. The
-// gateway answers 503 then: it never lets a request through unchecked.
+// ErrUnavailable wraps every error of a store that cannot be reached. What
+// the gateway does then is each check's failure mode: by default a rate
+// limit lets the request through unchecked, and an idempotent create gets
+// 503 (the server's storefail.go).
 var ErrUnavailable = errors.New("store unavailable")
 
 // Decision is the rate limiter's verdict on one request.

@@ -304,3 +304,47 @@ func TestMemoryRecordsExpireBySelf(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisSentinelURL: a URL with master_name is a Sentinel URL, in
+// go-redis's form; options that would make go-redis panic or write to a
+// replica are refused with an error, and no error or redacted URL shows a
+// password, the sentinels' or the servers'.
+func TestRedisSentinelURL(t *testing.T) {
+	const secret = "s3cret-pw"
+	cases := []struct {
+		url, want string // want: in the error; "": none
+	}{
+		{"redis://127.0.0.1:26379/0?master_name=fanout&addr=127.0.0.1:26380", ""},                  // a Sentinel URL
+		{"redis://127.0.0.1:26379/0?master_name=fanout&route_randomly=true", "route_randomly"},     // go-redis would panic
+		{"redis://127.0.0.1:26379/0?master_name=fanout&route_by_latency=true", "route_by_latency"}, // likewise
+		{"redis://127.0.0.1:26379/0?master_name=fanout&replica_only=true", "replica_only"},         // writes to a replica
+		{"redis://:" + secret + "@127.0.0.1:26379/0?master_name=fanout&bogus=1", "bogus"},          // the sentinels' password
+		{"redis://127.0.0.1:26379/0?master_name=fanout&password=" + secret + "&bogus=1", "bogus"},  // the servers' password
+	}
+	for _, c := range cases {
+		if !store.SentinelURL(c.url) {
+			t.Errorf("%s: not a Sentinel URL", c.url)
+		}
+		r, err := store.NewRedis(c.url, "")
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%s: %v", c.url, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%s: error %v, want one naming %s", c.url, err, c.want)
+		case err != nil && strings.Contains(err.Error(), secret):
+			t.Errorf("%s: the error shows the password: %v", c.url, err)
+		}
+		if r != nil {
+			r.Close()
+		}
+		if red := store.RedactURL(c.url); strings.Contains(red, secret) {
+			t.Errorf("RedactURL(%s) = %s, shows the password", c.url, red)
+		}
+	}
+	if store.SentinelURL("redis://127.0.0.1:6379/0") {
+		t.Error("a plain URL taken for a Sentinel URL")
+	}
+	if !store.URLHasPassword("redis://h:26379/0?master_name=m&password=" + secret) {
+		t.Error("URLHasPassword misses the password parameter")
+	}
+}

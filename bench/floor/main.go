@@ -1,0 +1,109 @@
+// Command floor is the bench's CPU floor: a bare fan-out of Fanout's
+// results page on fasthttp, the same four backend calls in the same graph
+// as the gateway's plan, composed by the gateway's own composition, and
+// nothing else. Like the critical path for latency, its CPU time per page
+// is what no gateway's code can beat; the bench measures the gateway's
+// beside it.
+//
+// It prints "LISTEN floor=HOST:PORT" on standard output once it serves,
+// and stops on SIGINT or SIGTERM once the requests in progress end.
+//
+// Usage:
+//
+//	floor -addr 127.0.0.1:0 -backend experiments=HOST:PORT -backend layers=HOST:PORT \
+//	      -backend projects=HOST:PORT -backend results=HOST:PORT
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Defaults of the flags: the gateway's own (its -max-backend-conns and
+// -deadline), so that the floor calls the backends as the gateway does.
+const (
+	DefaultMaxConns = 256
+	DefaultDeadline = 2 * time.Second
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, nil))
+}
+
+// backendFlag collects -backend NAME=HOST:PORT.
+type backendFlag map[string]string
+
+func (b backendFlag) String() string { return fmt.Sprint(map[string]string(b)) }
+
+func (b backendFlag) Set(v string) error {
+	name, addr, ok := strings.Cut(v, "=")
+	if !ok || name == "" || addr == "" {
+		return fmt.Errorf("want NAME=HOST:PORT, found %q", v)
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("backend %s: %w", name, err)
+	}
+	b[name] = addr
+	return nil
+}
+
+// run serves until a signal or until stop is closed (nil: signals only),
+// and returns the exit status: 2 for bad flags, 1 if it cannot serve.
+func run(args []string, stdout, stderr io.Writer, stop <-chan struct{}) int {
+	fs := flag.NewFlagSet("floor", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:0", "listen `HOST:PORT` (port 0 picks a free port)")
+	backends := backendFlag{}
+	fs.Var(backends, "backend", "backend `NAME=HOST:PORT`, repeatable: "+strings.Join(backendNames, ", ")+", each required")
+	maxConns := fs.Int("max-conns", DefaultMaxConns, "maximum connections per backend")
+	deadline := fs.Duration("deadline", DefaultDeadline, "deadline of one page")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	f, err := newFloor(backends, *maxConns, *deadline)
+	if err != nil {
+		fmt.Fprintf(stderr, "floor: %v\n", err)
+		return 2
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		fmt.Fprintf(stderr, "floor: %v\n", err)
+		return 1
+	}
+	srv := &fasthttp.Server{Handler: f.serve, Name: "fanout-floor"}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	fmt.Fprintf(stdout, "LISTEN floor=%s\n", ln.Addr())
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	select {
+	case <-sig:
+	case <-stop:
+	case err := <-served:
+		fmt.Fprintf(stderr, "floor: serve: %v\n", err)
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *deadline+time.Second)
+	defer cancel()
+	if err := srv.ShutdownWithContext(ctx); err != nil {
+		fmt.Fprintf(stderr, "floor: shut down: %v\n", err)
+		return 1
+	}
+	return 0
+}

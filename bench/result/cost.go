@@ -1,0 +1,185 @@
+package result
+
+import (
+	"slices"
+	"time"
+
+	"fanout/bench/limits"
+)
+
+// Cost is the CPU and the allocations per results page of several
+// configurations (the CPU floor among them), each process started once
+// and measured in Rounds interleaved rounds (A, B, C, A, B, C, ...) of a
+// short fixed-rate attack, so that a drift of the machine (another
+// process, a thermal limit) spreads evenly over the configurations
+// instead of favouring the one that ran first.
+type Cost struct {
+	// Rate is the offered rate of every round, in requests per second,
+	// and Duration the measured length of one round of one configuration.
+	Rate     float64       `json:"rate"`
+	Duration time.Duration `json:"duration"`
+	Rounds   int           `json:"rounds"`
+	// Rows in the scenario's order.
+	Rows []CostRow `json:"rows"`
+	// Baseline names the row that the difference column compares the
+	// others with: every policy off ("" when there is none).
+	Baseline string `json:"baseline,omitempty"`
+	// LoadAverage is the machine's 1-minute load average as the
+	// measurement began (0: unknown): above the number of cores, other
+	// work shared the machine and widened the rounds' ranges.
+	LoadAverage float64 `json:"load_average,omitempty"`
+	// Notes say what the table cannot show apart (a feature that cannot
+	// be switched off alone), one sentence each.
+	Notes []string `json:"notes,omitempty"`
+}
+
+// CostRow is one configuration's rounds.
+type CostRow struct {
+	// Name is the configuration's name (expectations use it), Feature
+	// what it measures, in words.
+	Name    string `json:"name"`
+	Feature string `json:"feature,omitempty"`
+	// Floor is true for the CPU floor, a bare fan-out of the same calls.
+	Floor bool `json:"floor,omitempty"`
+	// Args are the gateway's flags, and AcceptEncoding the header its
+	// requests carry ("" means identity).
+	Args           []string `json:"args,omitempty"`
+	AcceptEncoding string   `json:"accept_encoding,omitempty"`
+	// Rounds in the order they ran.
+	Rounds []CostRound `json:"rounds"`
+	// Error says why the configuration could not be measured.
+	Error string `json:"error,omitempty"`
+}
+
+// CostRound is one round of one configuration.
+type CostRound struct {
+	Requests int `json:"requests"`
+	// Success is the fraction of requests answered 2xx, and Codes counts
+	// the answers by status ("0": none), to tell why a round did not
+	// count.
+	Success float64        `json:"success"`
+	Codes   map[string]int `json:"codes,omitempty"`
+	// CPU is the process's CPU time over the attack.
+	CPU time.Duration `json:"cpu"`
+	// Allocs are the heap objects the process allocated over the attack,
+	// less what reading the count costs; -1 when it could not be read.
+	Allocs float64 `json:"allocs"`
+}
+
+// MinCostSuccess is the share of a round's requests that must be answered
+// 2xx for the round to count: a refused or failed request costs less than
+// a page, and a round of them would flatter its configuration.
+const MinCostSuccess = 0.99
+
+// Counts reports whether the round counts in its row's figures: it sent
+// requests and at least MinCostSuccess of them were answered 2xx.
+func (r CostRound) Counts() bool { return r.Requests > 0 && r.Success >= MinCostSuccess }
+
+// Counted returns how many of the row's rounds count (CostRound.Counts).
+func (r CostRow) Counted() int {
+	n := 0
+	for _, rd := range r.Rounds {
+		if rd.Counts() {
+			n++
+		}
+	}
+	return n
+}
+
+// CPUPerRequest is the round's CPU time per request (0 without requests).
+func (r CostRound) CPUPerRequest() time.Duration {
+	if r.Requests == 0 {
+		return 0
+	}
+	return r.CPU / time.Duration(r.Requests)
+}
+
+// AllocsPerRequest is the round's allocations per request (-1 when they
+// are unknown).
+func (r CostRound) AllocsPerRequest() float64 {
+	if r.Requests == 0 || r.Allocs < 0 {
+		return -1
+	}
+	return r.Allocs / float64(r.Requests)
+}
+
+// Spread is a figure over repeated rounds: its median (nearest rank, so
+// one of the rounds' own values) and its range.
+type Spread struct {
+	Median float64 `json:"median"`
+	Min    float64 `json:"min"`
+	Max    float64 `json:"max"`
+	// N counts the rounds the figure rests on.
+	N int `json:"n"`
+}
+
+// SpreadOf returns the spread of vals; N is 0 without values.
+func SpreadOf(vals []float64) Spread {
+	if len(vals) == 0 {
+		return Spread{}
+	}
+	s := slices.Sorted(slices.Values(vals))
+	return Spread{Median: limits.Quantile(s, 0.5), Min: s[0], Max: s[len(s)-1], N: len(s)}
+}
+
+// CPU is the row's CPU per request over its rounds that count, in
+// milliseconds.
+func (r CostRow) CPU() Spread {
+	var vals []float64
+	for _, rd := range r.Rounds {
+		if rd.Counts() {
+			vals = append(vals, Millis(rd.CPUPerRequest()))
+		}
+	}
+	return SpreadOf(vals)
+}
+
+// Allocs is the row's allocations per request over the rounds that count
+// and could count them.
+func (r CostRow) Allocs() Spread {
+	var vals []float64
+	for _, rd := range r.Rounds {
+		if a := rd.AllocsPerRequest(); a >= 0 && rd.Counts() {
+			vals = append(vals, a)
+		}
+	}
+	return SpreadOf(vals)
+}
+
+// Ratio is the row's CPU per request divided by base's, round by round:
+// the rounds ran interleaved, so each pair shared the machine's state of
+// that moment. Rounds that either lacks, or that do not count for either,
+// are left out.
+func (r CostRow) Ratio(base CostRow) Spread {
+	var vals []float64
+	for i, rd := range r.Rounds {
+		if i >= len(base.Rounds) {
+			break
+		}
+		b := base.Rounds[i]
+		if rd.Counts() && b.Counts() && b.CPU > 0 {
+			vals = append(vals, float64(rd.CPUPerRequest())/float64(b.CPUPerRequest()))
+		}
+	}
+	return SpreadOf(vals)
+}
+
+// Row returns the row named name.
+func (c *Cost) Row(name string) (CostRow, bool) {
+	for _, r := range c.Rows {
+		if r.Name == name {
+			return r, true
+		}
+	}
+	return CostRow{}, false
+}
+
+// Floor returns the CPU floor's row.
+func (c *Cost) Floor() (CostRow, bool) {
+	for _, r := range c.Rows {
+		if r.Floor {
+			return r, true
+		}
+	}
+	return CostRow{}, false
+}
