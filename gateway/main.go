@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"runtime"
@@ -48,7 +49,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
 		return fmt.Errorf("log level: %w", err)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	opts := &slog.HandlerOptions{Level: level}
+	var handler slog.Handler = slog.NewTextHandler(stderr, opts)
+	if cfg.LogFormat == config.LogJSON {
+		handler = slog.NewJSONHandler(stderr, opts)
+	}
+	log := slog.New(handler)
 	if cfg.Procs > 0 {
 		runtime.GOMAXPROCS(cfg.Procs)
 	}
@@ -66,21 +72,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if tok := gw.DevToken(); tok != "" {
-		// As Jupyter prints its URL: secure by default, one paste to try.
-		// Before the LISTEN line, so that whoever reads that finds it.
-		scheme := "http"
-		if cfg.TLSCert != "" {
-			scheme = "https"
-		}
-		fmt.Fprintf(stderr, "\nNo -tokens file: this run's development token (every project, read-write) is\n"+
-			"    %s\nTry:\n    curl -H 'Authorization: Bearer %s' %s://%s/v2/projects/1\n\n", tok, tok, scheme, addr)
+	// Before the LISTEN line, so that whoever reads that finds the file.
+	if err := writeDevToken(gw.DevToken(), cfg.DevTokenFile, log); err != nil {
+		// Nobody could use the gateway without the token it cannot
+		// tell: stop rather than serve in vain.
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.Grace)
+		defer cancel()
+		return errors.Join(err, gw.Shutdown(sctx))
 	}
 	// The gateway line comes first and alone on its line: the bench and
 	// the tests read the first LISTEN line for the public address.
 	fmt.Fprintf(stdout, "LISTEN gateway=%s\n", addr)
 	if admin != nil {
 		fmt.Fprintf(stdout, "LISTEN admin=%s\n", admin)
+	}
+	if cfg.DevTokenFile == "" {
+		printDevToken(gw.DevToken(), cfg.TLSCert != "", addr, stdout, log)
 	}
 	log.Info("gateway serving", "addr", addr.String(), "mode", cfg.Mode, "pool_size", cfg.PoolSize,
 		"deadline", cfg.Deadline, "backends", strings.Join(gw.Backends().Describe(), " "))
@@ -96,6 +103,58 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// The development token, if there is one, is the user's to see and the
+// log's never: logs are collected, shipped and kept where a secret must not
+// go. The log says only where the token is.
+
+// writeDevToken writes the development token tok, if any, to file, if
+// given, readable by its owner only.
+func writeDevToken(tok, file string, log *slog.Logger) error {
+	if tok == "" || file == "" {
+		return nil
+	}
+	if err := writeSecret(file, tok); err != nil {
+		return fmt.Errorf("dev token file: %w", err)
+	}
+	log.Info("no -tokens file: this run's development token (every project, read-write) is in -dev-token-file", "file", file)
+	return nil
+}
+
+// printDevToken prints the development token tok, if any, on stdout, after
+// the LISTEN lines, with a curl line that uses it, as Jupyter prints its
+// URL: secure by default, one paste to try.
+func printDevToken(tok string, tls bool, addr net.Addr, stdout io.Writer, log *slog.Logger) {
+	if tok == "" {
+		return
+	}
+	scheme := "http"
+	if tls {
+		scheme = "https"
+	}
+	fmt.Fprintf(stdout, "\nNo -tokens file: this run's development token (every project, read-write) is\n"+
+		"    %s\nTry:\n    curl -H 'Authorization: Bearer %s' %s://%s/v2/projects/1\n\n", tok, tok, scheme, addr)
+	log.Info("no -tokens file: this run's development token (every project, read-write) is printed on stdout")
+}
+
+// writeSecret writes secret and a line break to path, created or
+// truncated with mode 0600: a file that existed with a wider mode is
+// narrowed first, so that the secret is never readable by others.
+func writeSecret(path, secret string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.WriteString(secret + "\n"); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // serve waits for the end of the run, reloading the gateway on each SIGHUP

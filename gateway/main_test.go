@@ -344,6 +344,15 @@ func TestShutdownPastGrace(t *testing.T) {
 // public address and its stderr.
 func startRun(t *testing.T, args []string) (string, *backendtest.SyncBuffer) {
 	t.Helper()
+	r := launchUntilEnd(t, args)
+	gw := r.listen(t, "gateway")
+	r.drain()
+	return gw, r.logs
+}
+
+// launchUntilEnd launches run with args, stopped when the test ends, which
+// fails unless run returns nil then.
+func launchUntilEnd(t *testing.T, args []string) *gatewayRun {
 	r := launch(args)
 	t.Cleanup(func() {
 		r.stop()
@@ -351,23 +360,51 @@ func startRun(t *testing.T, args []string) (string, *backendtest.SyncBuffer) {
 			t.Errorf("run: %v", err)
 		}
 	})
-	gw := r.listen(t, "gateway")
-	r.drain()
-	return gw, r.logs
+	return r
 }
 
 // TestDevToken: without -tokens, the gateway makes a random token, prints
-// it on stderr with a curl line that works as printed, and refuses /v2
-// requests without it; the document stays open.
+// it on stdout after the LISTEN line with a curl line that works as
+// printed, never on stderr, the log stream, and refuses /v2 requests
+// without it; the document stays open.
 func TestDevToken(t *testing.T) {
 	_, addr := backendtest.StartTCP(t)
-	args := []string{"-addr", "127.0.0.1:0", "-admin-addr", "off", "-log-level", "error"}
+	args := []string{"-addr", "127.0.0.1:0", "-admin-addr", "off", "-log-level", "info"}
 	for name := range backendtest.Addrs(addr) {
 		args = append(args, "-backend", name+"="+addr)
 	}
-	gw, logs := startRun(t, args)
+	r := launchUntilEnd(t, args)
+	gw := r.listen(t, "gateway")
+	// The lines after LISTEN, read until the curl line, for 10 seconds
+	// at most: a gateway that prints none must fail the test, not hang it.
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		for {
+			line, err := r.out.ReadString('\n')
+			if err != nil {
+				return
+			}
+			lines <- line
+			if strings.Contains(line, "curl -H") {
+				return
+			}
+		}
+	}()
 	var token string
-	for _, line := range strings.Split(logs.String(), "\n") {
+	var stdout strings.Builder
+	timeout := time.After(10 * time.Second)
+	for token == "" {
+		var line string
+		var ok bool
+		select {
+		case line, ok = <-lines:
+		case <-timeout:
+		}
+		if !ok {
+			t.Fatalf("no curl line with a development token on stdout:\n%s\nstderr:\n%s", stdout.String(), r.logs.String())
+		}
+		stdout.WriteString(line)
 		if _, rest, ok := strings.Cut(line, "curl -H 'Authorization: Bearer "); ok {
 			token, _, _ = strings.Cut(rest, "'")
 			if !strings.Contains(rest, "http://"+gw+"/v2/") {
@@ -375,9 +412,60 @@ func TestDevToken(t *testing.T) {
 			}
 		}
 	}
+	r.drain()
 	if len(token) < 32 {
-		t.Fatalf("no development token of at least 32 characters on stderr:\n%s", logs.String())
+		t.Fatalf("no development token of at least 32 characters on stdout:\n%s", stdout.String())
 	}
+	checkDevToken(t, gw, token)
+	if logs := r.logs.String(); strings.Contains(logs, token) || !strings.Contains(logs, "printed on stdout") {
+		t.Errorf("the log stream holds the development token, or does not say where it is:\n%s", logs)
+	}
+}
+
+// TestDevTokenFile: with -dev-token-file, the development token is in that
+// file, readable by its owner only, and neither on stdout nor in the log.
+func TestDevTokenFile(t *testing.T) {
+	_, addr := backendtest.StartTCP(t)
+	file := filepath.Join(t.TempDir(), "token")
+	// A file that was there, readable by all, is narrowed.
+	if err := os.WriteFile(file, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"-addr", "127.0.0.1:0", "-admin-addr", "off", "-log-level", "info", "-dev-token-file", file}
+	for name := range backendtest.Addrs(addr) {
+		args = append(args, "-backend", name+"="+addr)
+	}
+	r := launch(args)
+	gw := r.listen(t, "gateway")
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(string(data))
+	if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("token file mode %v (%v), want 0600", fi.Mode(), err)
+	}
+	if len(token) < 32 {
+		t.Fatalf("token file holds %q", data)
+	}
+	checkDevToken(t, gw, token)
+	r.stop()
+	rest, _ := io.ReadAll(r.out)
+	if err := <-r.ran; err != nil {
+		t.Errorf("run: %v", err)
+	}
+	if strings.Contains(string(rest), token) {
+		t.Errorf("stdout holds the token:\n%s", rest)
+	}
+	if logs := r.logs.String(); strings.Contains(logs, token) || !strings.Contains(logs, file) {
+		t.Errorf("the log stream holds the development token, or does not name its file:\n%s", logs)
+	}
+}
+
+// checkDevToken checks that the gateway at gw refuses /v2 requests
+// without token and serves them with it, and serves its document to all.
+func checkDevToken(t *testing.T, gw, token string) {
+	t.Helper()
 	for _, c := range []struct {
 		auth string
 		want int

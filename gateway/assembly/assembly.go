@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"fanout/gateway/fanout"
 	"fanout/gateway/internal/backend"
@@ -28,6 +29,7 @@ import (
 	"fanout/gateway/internal/server"
 	"fanout/gateway/internal/spec"
 	"fanout/gateway/internal/store"
+	"fanout/gateway/internal/tracing"
 )
 
 //go:embed openapi.yaml
@@ -101,6 +103,9 @@ type Gateway struct {
 	// cert is the public listener's certificate; nil: plain HTTP.
 	cert *certificate
 	log  *slog.Logger
+	// tracer exports the spans; nil when tracing is off. Shutdown
+	// flushes it.
+	tracer *tracing.Tracer
 }
 
 // New assembles a gateway from cfg: the embedded document, the executor of
@@ -153,6 +158,15 @@ func New(cfg config.Config, log *slog.Logger) (*Gateway, error) {
 		closeOverload(policies.Overload)
 		return nil, err
 	}
+	if log == nil {
+		log = slog.Default()
+	}
+	ops, err := newObservers(cfg, log)
+	if err != nil {
+		closeExecutor(exec)
+		a.store.Close()
+		return nil, err
+	}
 	srv, err := server.New(server.Config{
 		Spec:        doc,
 		Executor:    exec,
@@ -168,6 +182,8 @@ func New(cfg config.Config, log *slog.Logger) (*Gateway, error) {
 		Tokens:      a.tokens,
 		Store:       a.store,
 		Pprof:       cfg.Pprof,
+		Tracer:      ops.tracer,
+		AccessLog:   ops.access,
 
 		RateLimitFailClosed: cfg.RateLimitOnStoreError == config.FailClosed,
 		IdempotencyFailOpen: cfg.IdempotencyOnStoreError == config.FailOpen,
@@ -176,12 +192,11 @@ func New(cfg config.Config, log *slog.Logger) (*Gateway, error) {
 		closeExecutor(exec)
 		closeOverload(policies.Overload)
 		a.store.Close()
+		_ = ops.tracer.Shutdown(context.Background())
 		return nil, err
 	}
-	if log == nil {
-		log = slog.Default()
-	}
-	g := &Gateway{srv: srv, exec: exec, backends: clients, failed: make(chan struct{}), store: a.store, overload: policies.Overload, devToken: a.dev, cert: cert, log: log}
+	g := &Gateway{srv: srv, exec: exec, backends: clients, failed: make(chan struct{}), store: a.store, overload: policies.Overload, devToken: a.dev, cert: cert, log: log,
+		tracer: ops.tracer}
 	if a.tokens != nil && a.dev == "" {
 		g.tokensFile = cfg.Tokens
 	}
@@ -274,11 +289,16 @@ func (g *Gateway) start(serve func(net.Listener) error, ln net.Listener) {
 // Shutdown; Shutdown returns that error.
 func (g *Gateway) Failed() <-chan struct{} { return g.failed }
 
+// FlushGrace is how long Shutdown may take to export the spans it still
+// holds once its context is done.
+const FlushGrace = 2 * time.Second
+
 // Shutdown stops the server as server.Shutdown does (cutting what still
 // runs when ctx is done), waits for the listeners Start serves, then stops
-// the executor and the shedding limiter's ticker and closes the idle
-// backend connections. It returns the errors of all of that, and of
-// listeners that failed before. Call it once.
+// the executor and the shedding limiter's ticker, closes the idle backend
+// connections and the store, and exports the spans not exported yet (for
+// FlushGrace more if ctx is done). It returns the errors of all of that, and of listeners
+// that failed before. Call it once.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	err := g.srv.Shutdown(ctx)
 	g.serving.Wait()
@@ -289,6 +309,19 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.backends.CloseIdleConnections()
 	if serr := g.store.Close(); serr != nil {
 		err = errors.Join(err, fmt.Errorf("close store: %w", serr))
+	}
+	// Last, so that the spans of the requests the shutdown let finish
+	// are exported too, within what is left of ctx; once the grace period
+	// is over, within FlushGrace more: the spans of the requests it cut
+	// are the ones an operator will look for.
+	fctx := ctx
+	if ctx.Err() != nil {
+		var cancel context.CancelFunc
+		fctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), FlushGrace)
+		defer cancel()
+	}
+	if terr := g.tracer.Shutdown(fctx); terr != nil {
+		err = errors.Join(err, terr)
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -211,6 +211,9 @@ func (h *Hedger) Do(ctx context.Context, next Doer, backend, method, path string
 	launch := func(k int) {
 		c, cancel := context.WithCancel(ctx)
 		cancels = append(cancels, cancel)
+		if k > 0 {
+			c = WithAttempt(c, AttemptHedge) // a trace tells the duplicate apart
+		}
 		go func() {
 			status, body, err := next.Do(c, backend, method, path)
 			ch <- attempt{k: k, status: status, body: body, err: err}

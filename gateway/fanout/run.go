@@ -46,12 +46,14 @@ type run struct {
 	parent  context.Context // the caller's context
 	params  Params
 	checker Checker // params as a Checker; nil if it is none
-	doer    Doer
-	gate    gate   // what each call passes through before the Doer; nil lets it straight in
-	slots   *slots // the pool's slots, which the runner queues calls on instead of gate
-	start   time.Time
-	vals    []value
-	pending []int32 // per call, the dependencies not finished yet
+	// observer is params as an Observer; nil if it is none.
+	observer Observer
+	doer     Doer
+	gate     gate   // what each call passes through before the Doer; nil lets it straight in
+	slots    *slots // the pool's slots, which the runner queues calls on instead of gate
+	start    time.Time
+	vals     []value
+	pending  []int32 // per call, the dependencies not finished yet
 	// done is buffered to the number of calls and one: every sender finds
 	// room. The last call to finish sends its index; in the pool mode,
 	// the first call of the run queued for a slot sends -1 (see
@@ -108,6 +110,7 @@ func newRun(ctx context.Context, p *Plan, params Params, d Doer, g gate, a abort
 	r.res.run = r
 	r.plan, r.ctx, r.parent, r.params, r.doer, r.gate, r.slots = p, ctx, ctx, params, d, g, nil
 	r.checker, _ = params.(Checker)
+	r.observer, _ = params.(Observer)
 	if s, ok := g.(*slots); ok {
 		// The runner queues a call that finds no free slot rather than
 		// block a goroutine in enter (see slots).
@@ -144,7 +147,7 @@ func (r *run) finish() *Result {
 		r.cancel() // free what the derived context holds in its parent
 	}
 	r.ctx, r.parent, r.params, r.doer, r.gate, r.slots, r.cancel = nil, nil, nil, nil, nil, nil, nil
-	r.checker = nil
+	r.checker, r.observer = nil, nil
 	return &r.res
 }
 
@@ -224,12 +227,18 @@ func (r *run) send(i int, path string, wait time.Duration) {
 	// Deferred first so that it runs last, after a panic became the error.
 	defer r.checkAbort(i)
 	spec := &r.plan.calls[i].Spec
+	// observed is the context the Observer returned, once it has: the
+	// call's end is observed whether it returns or panics.
+	var observed context.Context
 	// A panicking Doer must not take the process down from a goroutine no
 	// handler can recover: the panic becomes the call's error.
 	defer func() {
 		if v := recover(); v != nil {
 			o.Status, o.Body, o.Sent = 0, nil, true
 			o.Err = fmt.Errorf("%w: call %q: %v", ErrPanic, spec.Name, v)
+			if observed != nil {
+				r.observer.EndCall(observed, &r.plan.calls[i], o)
+			}
 		}
 	}()
 	// The abort cancels r.ctx; the primary's answer may still decide the
@@ -252,6 +261,10 @@ func (r *run) send(i int, path string, wait time.Duration) {
 	if spec.Retry {
 		ctx = withSpec(ctx, spec)
 	}
+	if r.observer != nil {
+		ctx = r.observer.StartCall(ctx, &r.plan.calls[i])
+		observed = ctx
+	}
 	t0 := time.Now()
 	o.Start = t0.Sub(r.start)
 	r.ask(ctx, i, path, t0)
@@ -260,6 +273,11 @@ func (r *run) send(i int, path string, wait time.Duration) {
 	}
 	if o.OK() {
 		r.accept(i, path)
+	}
+	if observed != nil {
+		// Before checkAbort, deferred: the Outcome is final, and no
+		// dependent has started.
+		r.observer.EndCall(observed, &r.plan.calls[i], o)
 	}
 }
 

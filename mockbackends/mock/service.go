@@ -2,6 +2,7 @@ package mock
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -182,6 +183,7 @@ func (s *service) handle(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, 404, "not_found", fmt.Sprintf("no route %s %s", ctx.Method(), path))
 		return
 	}
+	s.logTrace(ctx)
 	p := s.policy.Load()
 	rc := &s.stats.routes[m.route]
 	rc.requests.Add(1)
@@ -249,6 +251,20 @@ func (s *service) handle(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	s.finish(p, rc)
+}
+
+// logTrace logs, at debug level, the W3C traceparent a request carries
+// (the gateway sends one on every call of a traced request), with its
+// request id, so that a trace can be followed into the backend. Below
+// debug it costs a header lookup and a level check.
+func (s *service) logTrace(ctx *fasthttp.RequestCtx) {
+	tp := ctx.Request.Header.Peek("traceparent")
+	if len(tp) == 0 || !s.log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	s.log.Debug("request", "service", s.name, "method", string(ctx.Method()), "path", string(ctx.Path()),
+		"request_id", string(ctx.Request.Header.Peek("X-Request-Id")), "traceparent", string(tp),
+		"tracestate", string(ctx.Request.Header.Peek("tracestate")))
 }
 
 // nestedBody returns n bytes of nested JSON arrays: n/2 "[" then n/2 "]"

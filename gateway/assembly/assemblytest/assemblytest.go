@@ -49,8 +49,12 @@ func TokenEntry(name, secret, projects, access, rate string) string {
 		name, auth.Hash(secret), projects, access, rate)
 }
 
+// TokenName is the name of Token in the tokens file, which logs and
+// traces show.
+const TokenName = "test"
+
 // TestEntry is the tokens file entry of Token.
-var TestEntry = TokenEntry("test", Token, "all", auth.AccessReadWrite, "{limit: 1000000000, per: 1s}")
+var TestEntry = TokenEntry(TokenName, Token, "all", auth.AccessReadWrite, "{limit: 1000000000, per: 1s}")
 
 // Authorize returns cfg with a tokens file that holds Token, unless cfg
 // names a tokens file already or turns authentication off: the one place

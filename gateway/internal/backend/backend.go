@@ -281,6 +281,9 @@ type Exchange struct {
 	id    []byte // the public request's id, sent as X-Request-Id
 	// idem is the Idempotency-Key sent with the calls that carry a body.
 	idem []byte
+	// trace is the W3C trace context the calls send (SetTrace); off by
+	// default, when it costs a call one branch.
+	trace traceContext
 	// calls are the calls on the wire, for Interrupt: a slot is taken
 	// once a call has its connection and freed before the connection
 	// goes back to the pool or is closed. Slots keep their index while
@@ -478,6 +481,9 @@ func (e *Exchange) DoBody(ctx context.Context, backend, method, path, contentTyp
 	if len(e.id) > 0 {
 		req.Header.SetBytesV(RequestIDHeader, e.id)
 	}
+	if e.trace.on {
+		e.setTraceHeaders(ctx, req)
+	}
 	if body != nil {
 		req.Header.SetContentType(contentType)
 		req.SetBodyRaw(body)
@@ -564,6 +570,7 @@ func (e *Exchange) Release() {
 	e.carried = e.carried[:0]
 	e.id = e.id[:0]
 	e.idem = e.idem[:0]
+	e.trace.on = false
 	e.mu.Unlock()
 	e.c.pool.Put(e)
 }

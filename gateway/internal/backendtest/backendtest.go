@@ -6,7 +6,9 @@
 package backendtest
 
 import (
+	"cmp"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +29,11 @@ type Behaviour struct {
 	Status    int           // if not 0, answer this status with an error body
 	Hang      bool          // never answer (until the Fake is closed)
 	Malformed bool          // answer 200 with a body that is not JSON
+	// DelayOnce delays the next request only, StatusOnce answers the next
+	// request only with this status (and an error body): a slow or failed
+	// first attempt whose second attempt (a hedge, a retry) goes well.
+	DelayOnce  time.Duration
+	StatusOnce int
 }
 
 // Fake is a set of fake backend services. It is safe for concurrent use.
@@ -34,15 +41,19 @@ type Fake struct {
 	mu        sync.Mutex
 	behaviour map[string]Behaviour
 	calls     map[string]*atomic.Int64
-	closed    chan struct{}
-	closeOnce sync.Once
-	srv       *fasthttp.Server
-	lns       []net.Listener
+	// traceparents holds the traceparent header of every request, by
+	// service, in arrival order (guarded by mu).
+	traceparents map[string][]string
+	closed       chan struct{}
+	closeOnce    sync.Once
+	srv          *fasthttp.Server
+	lns          []net.Listener
 }
 
 // New returns a Fake whose services all answer at once.
 func New() *Fake {
-	f := &Fake{behaviour: map[string]Behaviour{}, calls: map[string]*atomic.Int64{}, closed: make(chan struct{})}
+	f := &Fake{behaviour: map[string]Behaviour{}, calls: map[string]*atomic.Int64{}, traceparents: map[string][]string{},
+		closed: make(chan struct{})}
 	for _, s := range Services {
 		f.calls[s] = new(atomic.Int64)
 	}
@@ -55,6 +66,14 @@ func (f *Fake) Set(service string, b Behaviour) {
 	f.mu.Lock()
 	f.behaviour[service] = b
 	f.mu.Unlock()
+}
+
+// Traceparents returns the traceparent header of each request a service
+// received, in arrival order ("" for a request without one).
+func (f *Fake) Traceparents(service string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.traceparents[service])
 }
 
 // Calls returns how many requests a service received.
@@ -147,6 +166,13 @@ func (f *Fake) handle(ctx *fasthttp.RequestCtx) {
 	counter.Add(1)
 	f.mu.Lock()
 	b := f.behaviour[service]
+	f.traceparents[service] = append(f.traceparents[service], string(ctx.Request.Header.Peek("traceparent")))
+	if b.DelayOnce > 0 || b.StatusOnce != 0 {
+		once := b
+		once.DelayOnce, once.StatusOnce = 0, 0
+		f.behaviour[service] = once
+		b.Delay, b.Status = max(b.Delay, b.DelayOnce), cmp.Or(b.StatusOnce, b.Status)
+	}
 	f.mu.Unlock()
 	if b.Hang {
 		<-f.closed

@@ -20,9 +20,11 @@ import (
 	"time"
 
 	"fanout/gateway/fanout"
+	"fanout/gateway/internal/accesslog"
 	"fanout/gateway/internal/backend"
 	"fanout/gateway/internal/server"
 	"fanout/gateway/internal/store"
+	"fanout/gateway/internal/tracing"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -44,6 +46,9 @@ const (
 	// RedisPasswordEnv is the environment variable that may hold Redis's
 	// password, which then need not be in -redis's URL.
 	RedisPasswordEnv = "FANOUT_REDIS_PASSWORD"
+	// LogText and LogJSON are the values of -log-format.
+	LogText = "text"
+	LogJSON = "json"
 )
 
 // DefaultBackends are the backends' addresses when nothing else says.
@@ -124,6 +129,23 @@ type Config struct {
 	// the load generator's or the backends', the first to saturate.
 	Work time.Duration `yaml:"work"`
 
+	// OTLPEndpoint is the OTLP/HTTP collector traces go to
+	// (http://HOST:4318); "": the SDK's OTEL_EXPORTER_OTLP_ENDPOINT, and
+	// no tracing if that is unset too.
+	OTLPEndpoint string `yaml:"otlp_endpoint"`
+	// TraceSample is the share of the traces the gateway starts that are
+	// recorded (parent-based: a client's decision stands); not given:
+	// OTEL_TRACES_SAMPLER, else every trace.
+	TraceSample OptionalRatio `yaml:"trace_sample"`
+	// LogFormat is LogText or LogJSON.
+	LogFormat string `yaml:"log_format"`
+	// AccessLogSample is the share of successful requests that get an
+	// access line; every failed one gets one.
+	AccessLogSample Ratio `yaml:"access_log_sample"`
+	// DevTokenFile is where the development token's secret is written
+	// (mode 0600) instead of standard output; "": standard output.
+	DevTokenFile string `yaml:"dev_token_file"`
+
 	// Limits bound the clients: slow or oversized ones must not starve the
 	// others. MaxClientConns counts client connections.
 	server.Limits `yaml:",inline"`
@@ -145,6 +167,7 @@ func Default() Config {
 		Grace:       DefaultGrace,
 		Backends:    Backends(DefaultBackends),
 		LogLevel:    "info",
+		LogFormat:   LogText,
 		HedgeBudget: DefaultHedgeBudget,
 		Coalesce:    true,
 		Auth:        AuthOn,
@@ -154,6 +177,7 @@ func Default() Config {
 
 		IdempotencyMaxBytes:     store.DefaultMaxRecordBytes,
 		IdempotencyQuota:        store.DefaultRecordQuota,
+		AccessLogSample:         accesslog.DefaultSample,
 		RateLimitOnStoreError:   FailOpen,
 		IdempotencyOnStoreError: FailClosed,
 	}
@@ -199,12 +223,15 @@ Examples:
   gateway -hedge-budget 0                   # no hedged duplicates, whatever x-fanout declares
   gateway -tokens tokens.yaml -redis redis://127.0.0.1:6379/0
   gateway -tls-cert cert.pem -tls-key key.pem -drain-delay 5s   # HTTPS, behind a balancer
+  gateway -otlp-endpoint http://127.0.0.1:4318 -trace-sample 1%   # traces to an OTLP collector (Jaeger)
+  gateway -log-format json -access-log-sample 0   # JSON logs, access lines for failures only
   FANOUT_REDIS_PASSWORD=... gateway -redis redis://10.0.0.5:6379/0   # the password off the command line
   gateway -redis 'redis://10.0.0.6:26379/0?master_name=fanout&addr=10.0.0.7:26379'   # the primary Sentinel names
 
 Every /v2 request needs "Authorization: Bearer TOKEN". Without -tokens, a
-development token is generated at start-up and printed on stderr with a curl
-line that uses it. A tokens file holds the SHA-256 of each secret
+development token is generated at start-up and printed on stdout, after the
+LISTEN lines, with a curl line that uses it (or written to -dev-token-file),
+never into the log on stderr. A tokens file holds the SHA-256 of each secret
 (printf %s SECRET | sha256sum), never the secret:
   tokens:
     - name: ci
@@ -219,6 +246,14 @@ are let through without their rate limit (-ratelimit-on-store-error open,
 counted in fanout_store_unchecked_total), and creates with an Idempotency-Key
 get 503, safe to retry (-idempotency-on-store-error closed).
 
+Traces (OpenTelemetry, OTLP/HTTP) are off unless -otlp-endpoint or
+OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set;
+-trace-sample, or else OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG, picks
+the traces recorded. A flag given wins over its variable. The W3C traceparent
+and tracestate of a client are followed, and every backend call carries them.
+Every request gets one access line on stderr (message "request") when it
+fails, and a -access-log-sample share of the others do.
+
 Config file (YAML, unknown fields are errors; the values shown are the defaults):
   addr: {{.Addr}}
   admin_addr: {{.AdminAddr}}  # or off
@@ -230,9 +265,14 @@ Config file (YAML, unknown fields are errors; the values shown are the defaults)
   tls_cert: ""              # PEM FILE of the public listener's certificate; "": plain HTTP
   tls_key: ""               # PEM FILE of its key; both reloaded on SIGHUP
   log_level: {{.LogLevel}}           # debug | info | warn | error
+  log_format: {{.LogFormat}}          # text | json
+  access_log_sample: {{.AccessLogSample}}    # of successful requests; failed ones always get an access line
+  otlp_endpoint: ""         # OTLP/HTTP URL of the trace collector; "": $OTEL_EXPORTER_OTLP_ENDPOINT, else no traces
+  trace_sample: ""          # of the traces started here, e.g. 1%; "": $OTEL_TRACES_SAMPLER, else all
+  dev_token_file: ""        # a FILE (0600) for the development token; "": printed on stdout
   hedge_budget: {{.HedgeBudget}}         # duplicates of hedged calls, of their calls; 0 = hedging off
   coalesce: {{.Coalesce}}             # off: no coalescing or caching, whatever x-fanout declares
-  tokens: ""                # a tokens FILE; "": a development token, printed on stderr
+  tokens: ""                # a tokens FILE; "": a development token, printed on stdout
   auth: {{.Auth}}                  # on | off
   redis: ""                 # redis://HOST:PORT/DB shared by replicas, or Sentinel's
                             # redis://SENTINEL:PORT/DB?master_name=NAME&addr=SENTINEL2:PORT; "": in memory
@@ -332,7 +372,7 @@ func (c *Config) flags(file *string, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log `LEVEL`: debug, info, warn, error")
 	fs.Var(&c.HedgeBudget, "hedge-budget", "`PERCENT` of the calls of hedged calls (x-fanout hedge) that may get a duplicate, process-wide, e.g. 5% or 0.05; 0 turns hedging off")
 	fs.Var(&c.Coalesce, "coalesce", "whether the coalescing and response caching that x-fanout declares (coalesce, cache) run: `on|off`")
-	fs.StringVar(&c.Tokens, "tokens", c.Tokens, "tokens `FILE` (YAML); none: a development token is generated and printed on stderr")
+	fs.StringVar(&c.Tokens, "tokens", c.Tokens, "tokens `FILE` (YAML); none: a development token is generated and printed on stdout (or written to -dev-token-file)")
 	fs.StringVar(&c.Auth, "auth", c.Auth, "bearer tokens on /v2: on, or off (labs only: anyone gets in, unlimited)")
 	fs.StringVar(&c.Redis, "redis", c.Redis, "store of rate limits and idempotency records shared by replicas, `URL` redis://HOST:PORT/DB, or through Redis Sentinel redis://SENTINEL:PORT/DB?master_name=NAME&addr=SENTINEL2:PORT&addr=...; none: in memory. Its password is best given apart: "+RedisPasswordEnv+" or -redis-password-file")
 	fs.StringVar(&c.RedisPasswordFile, "redis-password-file", c.RedisPasswordFile, "`FILE` holding the password of -redis (one line); none: "+RedisPasswordEnv+" if set, else the URL's")
@@ -343,6 +383,11 @@ func (c *Config) flags(file *string, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.Procs, "procs", c.Procs, "CPUs that run the gateway's code at once (GOMAXPROCS); 0: Go's default, the CPUs the process may use")
 	fs.DurationVar(&c.Work, "work", c.Work, "labs only: CPU time each fan-out request spends in the gateway before its backend calls, a stand-in for a heavier gateway's own work (0: none)")
 	fs.BoolVar(&c.Pprof, "pprof", c.Pprof, "serve the Go profiler under /debug/pprof/ on the admin listener (no authentication: keep that listener private)")
+	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", c.OTLPEndpoint, "OTLP/HTTP collector `URL` traces are sent to, e.g. http://127.0.0.1:4318 (a URL without a path gets /v1/traces); none: "+tracing.EnvEndpoint+" if set, else no tracing. Wins over the environment")
+	fs.Var(&c.TraceSample, "trace-sample", "`RATIO` of the traces the gateway starts that are recorded, e.g. 1% or 0.01; a request whose client sent a traceparent follows the client's decision. None: "+tracing.EnvSampler+"/"+tracing.EnvSamplerArg+" if set, else every trace. Wins over the environment")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log `FORMAT` on stderr: text (key=value) or json (one object a line)")
+	fs.Var(&c.AccessLogSample, "access-log-sample", "`RATIO` of successful requests that get an access line, e.g. 1% or 0.01 (0: none, 1: all); every failed request (status 400 and above) gets one")
+	fs.StringVar(&c.DevTokenFile, "dev-token-file", c.DevTokenFile, "without -tokens, write the development token to `FILE` (mode 0600) instead of printing it on stdout")
 	fs.Var(backendFlag(c.Backends), "backend", "backend address `NAME=HOST:PORT`, repeatable; replaces the default address of NAME, one of the backends the document calls")
 
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "time to receive a whole request, headers and body, from its first byte (on a new connection, from its opening); slower clients get 408")
@@ -515,6 +560,17 @@ func (c Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		return fmt.Errorf("log_level: %q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	if c.LogFormat != LogText && c.LogFormat != LogJSON {
+		return fmt.Errorf("log_format: %q, want text or json", c.LogFormat)
+	}
+	if c.OTLPEndpoint != "" {
+		if err := tracing.CheckEndpoint(c.OTLPEndpoint); err != nil {
+			return fmt.Errorf("otlp_endpoint: %w", err)
+		}
+	}
+	if c.DevTokenFile != "" && (c.Tokens != "" || c.Auth == AuthOff) {
+		return errors.New("dev_token_file: there is no development token with a tokens file or auth off")
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Backends)) {
 		b := c.Backends[name]

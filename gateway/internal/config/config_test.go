@@ -82,6 +82,13 @@ func TestInvalid(t *testing.T) {
 		{"drain_delay: -1s", "drain_delay"},
 		{"tls_cert: cert.pem", "tls_key"}, // half a pair
 		{"tls_key: key.pem", "tls_cert"},
+		{"log_format: xml", "log_format"},
+		{"access_log_sample: 2", "2"},
+		{"trace_sample: 150%", "150%"},
+		{"otlp_endpoint: 127.0.0.1:4318", "otlp_endpoint"}, // no scheme: the SDK would ignore it
+		{"otlp_endpoint: ftp://collector", "otlp_endpoint"},
+		{"tokens: t.yaml\ndev_token_file: token", "dev_token_file"}, // no development token to write
+		{"auth: off\ndev_token_file: token", "dev_token_file"},
 		{"ratelimit_on_store_error: maybe", "maybe"},
 		{"idempotency_on_store_error: ajar", "ajar"},
 		{"procs: -1", "procs"},

@@ -84,6 +84,43 @@ func (r Ratio) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
 // MarshalText writes "on" or "off".
 func (s Switch) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// OptionalRatio is a Ratio that may be left unset, so that another source
+// (an environment variable) decides when it is.
+type OptionalRatio struct {
+	Ratio Ratio
+	Given bool
+}
+
+// String writes the ratio as a percentage, or "" when it is not given.
+func (r OptionalRatio) String() string {
+	if !r.Given {
+		return ""
+	}
+	return r.Ratio.String()
+}
+
+// Set reads "5%" or "0.05", as Ratio does, and marks the ratio given.
+func (r *OptionalRatio) Set(s string) error {
+	if err := r.Ratio.Set(s); err != nil {
+		return err
+	}
+	r.Given = true
+	return nil
+}
+
+// UnmarshalYAML reads a percentage or a fraction, and marks it given; ""
+// leaves it unset.
+func (r *OptionalRatio) UnmarshalYAML(n *yaml.Node) error {
+	if n.Value == "" {
+		*r = OptionalRatio{}
+		return nil
+	}
+	if err := r.Set(n.Value); err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	return nil
+}
+
 // FailMode is what a request gets when a check it needs cannot be made:
 // FailOpen lets it through unchecked, FailClosed refuses it.
 type FailMode string

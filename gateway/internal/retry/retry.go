@@ -130,7 +130,8 @@ func (b *Budget) Do(ctx context.Context, next fanout.Doer, backendName, method, 
 	if !b.spend() {
 		return status, body, err
 	}
-	return next.Do(ctx, backendName, method, path)
+	// Marked, so that a trace shows the second attempt as a retry.
+	return next.Do(fanout.WithAttempt(ctx, fanout.AttemptRetry), backendName, method, path)
 }
 
 // Middleware returns the Budget as fanout middleware, for callers that

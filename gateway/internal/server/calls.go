@@ -40,6 +40,8 @@ type state struct {
 	pd fanout.PolicyDoer
 	// The policies' wrappers of the request's Doer (see guard).
 	brk, rty guardDoer
+	// trc traces the calls of a recorded request (see traced).
+	trc traceDoer
 }
 
 var states = sync.Pool{New: func() any {
@@ -79,10 +81,11 @@ func (s *Server) execute(ctx *fasthttp.RequestCtx, o *operation, start time.Time
 	// The breaker and retry wrap each attempt; the call policies (hedge,
 	// coalesce, cache) wrap those, so that a duplicate or a shared call
 	// passes the breaker as any call does.
+	d = st.traced(d)
 	d = s.guard(st, d)
 	d = st.withPolicies(o, d)
 	defer func() { st.pd = fanout.PolicyDoer{} }()
-	c, cancel := context.WithDeadline(context.Background(), start.Add(s.deadline))
+	c, cancel := context.WithDeadline(st.params.trace.Context(context.Background()), start.Add(s.deadline))
 	defer cancel()
 	if len(o.plan.Calls()) > 1 {
 		st.cancel = cancel
@@ -157,6 +160,13 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx) *state {
 	st := states.Get().(*state)
 	st.ex = s.backends.Exchange()
 	st.ex.SetRequestID(ctx.Response.Header.Peek(backend.RequestIDHeader))
+	st.params.trace = nil
+	if rt := s.requestTrace(ctx); rt != nil {
+		st.ex.SetTrace(rt.SpanContext())
+		if rt.Recording() {
+			st.params.trace = rt
+		}
+	}
 	return st
 }
 
@@ -165,7 +175,8 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx) *state {
 func (st *state) end() {
 	st.ex.Release()
 	st.ex = nil
-	st.brk, st.rty = guardDoer{}, guardDoer{}
+	st.brk, st.rty, st.trc = guardDoer{}, guardDoer{}, traceDoer{}
+	st.params.trace = nil
 	st.left.Store(false)
 	states.Put(st)
 }

@@ -14,6 +14,7 @@ import (
 	"fanout/gateway/internal/auth"
 	"fanout/gateway/internal/problem"
 	"fanout/gateway/internal/spec"
+	"fanout/gateway/internal/tracing"
 
 	"github.com/valyala/fasthttp"
 )
@@ -143,6 +144,9 @@ type params struct {
 	// (-1: none) against the token's projects.
 	token  *auth.Token
 	scoped int
+	// trace is the request's trace when it is recorded, for the calls'
+	// spans (observe.go); nil otherwise.
+	trace *tracing.Request
 }
 
 // Param implements fanout.Params.

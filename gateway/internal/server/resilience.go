@@ -82,15 +82,17 @@ func (d *guardDoer) Interrupt() { interrupt(d.next) }
 
 // Disown passes the engine's word that a body was not its call's answer
 // on (see fanout.Disowner).
-func (d *guardDoer) Disown(body []byte) {
-	if dn, ok := d.next.(fanout.Disowner); ok {
-		dn.Disown(body)
-	}
-}
+func (d *guardDoer) Disown(body []byte) { disown(d.next, body) }
 
 func interrupt(d fanout.Doer) {
 	if in, ok := d.(interface{ Interrupt() }); ok {
 		in.Interrupt()
+	}
+}
+
+func disown(d fanout.Doer, body []byte) {
+	if dn, ok := d.(fanout.Disowner); ok {
+		dn.Disown(body)
 	}
 }
 

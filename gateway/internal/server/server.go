@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"fanout/gateway/fanout"
+	"fanout/gateway/internal/accesslog"
 	"fanout/gateway/internal/auth"
 	"fanout/gateway/internal/backend"
 	"fanout/gateway/internal/breaker"
@@ -29,6 +30,7 @@ import (
 	"fanout/gateway/internal/retry"
 	"fanout/gateway/internal/spec"
 	"fanout/gateway/internal/store"
+	"fanout/gateway/internal/tracing"
 
 	"github.com/fasthttp/router"
 	"github.com/valyala/fasthttp"
@@ -191,6 +193,12 @@ type Config struct {
 	IdempotencyFailOpen bool
 	// Pprof serves the Go profiler on the admin listener; off by default.
 	Pprof bool
+	// Tracer records a server span per request and a client span per
+	// backend call, and the calls carry the trace context. If nil,
+	// tracing is off.
+	Tracer *tracing.Tracer
+	// AccessLog writes a line per request it samples. If nil, none.
+	AccessLog *accesslog.Logger
 }
 
 // Server serves the public API. It is safe for concurrent use.
@@ -233,6 +241,8 @@ type Server struct {
 	draining atomic.Bool
 	store    store.Store
 	pprof    bool
+	tracer   *tracing.Tracer
+	access   *accesslog.Logger
 	// The failure modes of the store's checks, and the causes of its
 	// log lines, each written at most once a second (storefail.go).
 	rateLimitFailClosed, idempotencyFailOpen bool
@@ -263,6 +273,8 @@ func New(cfg Config) (*Server, error) {
 		authOn:   cfg.Tokens != nil,
 		store:    cfg.Store,
 		pprof:    cfg.Pprof,
+		tracer:   cfg.Tracer,
+		access:   cfg.AccessLog,
 
 		rateLimitFailClosed: cfg.RateLimitFailClosed,
 		idempotencyFailOpen: cfg.IdempotencyFailOpen,
@@ -533,11 +545,13 @@ func (s *Server) serve(o *operation) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
 		start := time.Now()
 		s.metrics.Begin()
+		rt := s.startTrace(ctx, o)
 		defer func() {
 			if v := recover(); v != nil {
 				s.recovered(ctx, v)
 			}
 			o.route.Observe(ctx.Response.StatusCode(), time.Since(start))
+			s.finish(ctx, o, start, rt)
 			s.metrics.End()
 		}()
 		// A body is received, or refused, before the request counts as
@@ -634,6 +648,7 @@ func (s *Server) notFound(ctx *fasthttp.RequestCtx) {
 	problem.Write(ctx, problem.New(problem.TypeNotFound, fasthttp.StatusNotFound,
 		fmt.Sprintf("no operation at %s %s", ctx.Method(), ctx.Path())))
 	s.unrouted.Observe(fasthttp.StatusNotFound, time.Since(start))
+	s.finishUnrouted(ctx, start)
 }
 
 func (s *Server) methodNotAllowed(ctx *fasthttp.RequestCtx) {
@@ -649,6 +664,7 @@ func (s *Server) methodNotAllowed(ctx *fasthttp.RequestCtx) {
 	problem.Write(ctx, problem.New(problem.TypeMethodNotAllowed, fasthttp.StatusMethodNotAllowed,
 		fmt.Sprintf("%s is not allowed on %s; allowed: %s", ctx.Method(), ctx.Path(), ctx.Response.Header.Peek("Allow"))))
 	s.unrouted.Observe(fasthttp.StatusMethodNotAllowed, time.Since(start))
+	s.finishUnrouted(ctx, start)
 }
 
 // maxInstance is the most bytes of a path a problem about an unreadable
@@ -693,6 +709,7 @@ func (s *Server) requestError(ctx *fasthttp.RequestCtx, err error) {
 	}
 	problem.Send(ctx, p)
 	s.unrouted.Observe(status, time.Since(start))
+	s.finishUnrouted(ctx, start)
 }
 
 // fasthttpLogger sends fasthttp's own messages (e.g. a client's malformed
