@@ -15,7 +15,7 @@ TEST_EXTRA ?= $(GO) run ./bench -quick -quiet -out $${TMPDIR:-/tmp}/fanout-bench
 GATEWAY_FLAGS ?=
 MOCK_FLAGS ?=
 
-.PHONY: all build test allocs shedding vet run clean demo stage fleet bench bench-quick fuzz lint-spec
+.PHONY: all build test allocs shedding vet run clean demo stage fleet bench bench-quick bench-fleet fuzz lint-spec
 
 all: build
 
@@ -160,6 +160,15 @@ bench:
 bench-quick:
 	$(GO) build -o $(BIN)/bench ./bench
 	$(BIN)/bench -quick $(BENCH_FLAGS)
+
+# The fleet scenario (scenarios/fleet.yaml, about a minute), not in the
+# default suite: three replicas behind HAProxy sharing Redis with
+# Sentinel, a rolling restart, a kill -9 and a Redis failover under load.
+# It needs haproxy, redis-server and redis-sentinel. It is named with its
+# .yaml: `bench fleet` is the command that starts a fleet and waits.
+bench-fleet:
+	$(GO) build -o $(BIN)/bench ./bench
+	$(BIN)/bench $(BENCH_FLAGS) fleet.yaml
 
 clean:
 	rm -rf $(BIN)

@@ -77,6 +77,7 @@ Examples:
   bench                               # the default suite (a few minutes)
   bench -quick                        # the whole pipeline in under a minute
   bench talk tail                     # two scenarios of the suite
+  bench fleet.yaml                    # the fleet scenario, not in the suite (make bench-fleet)
   bench -check scenarios/*.yaml       # validate scenario files, run nothing
   bench -out /tmp/r -quiet my.yaml    # your own scenario, no progress lines
   bench -seed 42 tail                 # the seed of an earlier run (its summary.json's "seed")

@@ -64,6 +64,16 @@ type Options struct {
 	// three redis-sentinel that promote it when the primary fails, and
 	// the gateways find the primary through them (a Sentinel -redis URL).
 	Sentinel bool
+	// Mocks, if not nil, are mock backends already running (the bench's,
+	// with a scenario's models), which the fleet uses and does not stop.
+	// If nil, the fleet starts its own with the mocks' defaults.
+	Mocks *launch.Proc
+	// Bins are the binaries to run; an empty path builds that program.
+	Bins launch.Binaries
+	// Gateway is each replica's mode, pool size and further flags (a
+	// scenario's variant); the fleet adds -redis, -drain-delay, the admin
+	// listener and the tokens.
+	Gateway launch.Gateway
 }
 
 // MasterName is the name under which a Sentinel fleet's sentinels watch
@@ -88,9 +98,18 @@ type Fleet struct {
 	// Gateways are the replicas, in the order of their server lines
 	// (gw1, gw2, ...).
 	Gateways []*launch.Proc
+	// Retired are the processes of replicas that Restart replaced, in
+	// order: their CPU time and memory still count for the fleet.
+	Retired []*launch.Proc
 
 	dir        string // holds the tokens file and HAProxy's server lines
 	drainDelay time.Duration
+	ownMocks   bool // the fleet started Mocks, and stops them
+
+	// What a replica is started with, to start it again (Restart).
+	gatewayBin string
+	gateway    launch.Gateway
+	logs       io.Writer
 }
 
 // Binary returns the path of the program name (haproxy, redis-server), or
@@ -141,12 +160,20 @@ func Start(ctx context.Context, o Options) (f *Fleet, err error) {
 	if err != nil {
 		return nil, err
 	}
-	progress("building the gateway and the mock backends")
-	bins, err := launch.Binaries{}.Build(ctx)
-	if err != nil {
-		return nil, err
+	bins := o.Bins
+	if bins.Gateway == "" {
+		progress("building the gateway")
+		if bins.Gateway, err = launch.Build(ctx, launch.GatewayPackage); err != nil {
+			return nil, err
+		}
 	}
-	f = &Fleet{drainDelay: o.DrainDelay}
+	if bins.Mocks == "" && o.Mocks == nil {
+		progress("building the mock backends")
+		if bins.Mocks, err = launch.Build(ctx, launch.MocksPackage); err != nil {
+			return nil, err
+		}
+	}
+	f = &Fleet{drainDelay: o.DrainDelay, gatewayBin: bins.Gateway, logs: o.Logs}
 	if f.dir, err = os.MkdirTemp("", "fanout-fleet-"); err != nil {
 		return nil, fmt.Errorf("start fleet: %w", err)
 	}
@@ -171,9 +198,12 @@ func Start(ctx context.Context, o Options) (f *Fleet, err error) {
 			return nil, fmt.Errorf("start fleet: %w", err)
 		}
 	}
-	progress("starting the mock backends")
-	if f.Mocks, err = launch.StartMocks(ctx, bins.Mocks, nil, o.Logs); err != nil {
-		return nil, fmt.Errorf("start fleet: %w", err)
+	if f.Mocks = o.Mocks; f.Mocks == nil {
+		progress("starting the mock backends")
+		if f.Mocks, err = launch.StartMocks(ctx, bins.Mocks, nil, o.Logs); err != nil {
+			return nil, fmt.Errorf("start fleet: %w", err)
+		}
+		f.ownMocks = true
 	}
 	args := []string{"-redis", f.RedisURL(),
 		"-drain-delay", o.DrainDelay.String(), "-log-level", "warn"}
@@ -184,9 +214,14 @@ func Start(ctx context.Context, o Options) (f *Fleet, err error) {
 		}
 		args = append(args, "-tokens", tokens)
 	}
+	// The fleet's flags come first, so that a scenario's own (o.Gateway's)
+	// may override them; Restart appends the replica's addresses last.
+	f.gateway = o.Gateway
+	f.gateway.Admin = true
+	f.gateway.Args = append(args, o.Gateway.Args...)
 	for i := range o.Replicas {
 		progress(fmt.Sprintf("starting gateway %d of %d", i+1, o.Replicas))
-		gw, err := launch.StartGateway(ctx, bins.Gateway, launch.Gateway{Admin: true, Args: args}, f.Mocks, o.Logs)
+		gw, err := launch.StartGateway(ctx, bins.Gateway, f.gateway, f.Mocks, o.Logs)
 		if err != nil {
 			return nil, fmt.Errorf("start fleet: gateway %d: %w", i+1, err)
 		}
@@ -334,6 +369,10 @@ func (f *Fleet) writeServers() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("start fleet: %w", err)
 	}
+	// HAProxy's view of each replica (Fleet.State) is read on a stats
+	// socket of the fleet's own, which the shipped file leaves out: a
+	// global section may appear in several files.
+	servers = "global\n    stats socket " + f.statsSocket() + " mode 600 level user\n" + servers
 	path := filepath.Join(f.dir, "servers.cfg")
 	if err := os.WriteFile(path, []byte(servers), 0o600); err != nil {
 		return "", fmt.Errorf("start fleet: %w", err)
@@ -390,7 +429,7 @@ func onFreePort(start func(addr string) (*launch.Proc, error)) (*launch.Proc, er
 // URL is the fleet's public URL, HAProxy's.
 func (f *Fleet) URL() string { return "http://" + f.HAProxy.Addrs["haproxy"] }
 
-// Close stops HAProxy, the replicas, the mocks and Redis (the sentinels,
+// Close stops HAProxy, the replicas, the mocks it started and Redis (the sentinels,
 // the replica, the primary), in that order,
 // the replicas all at once (each drains for its delay), and removes
 // the fleet's files. A replica the caller already stopped or killed is not
@@ -433,7 +472,9 @@ func (f *Fleet) Close() error {
 		wg.Go(func() { stop(gw, f.drainDelay+launch.DefaultGrace+10*time.Second) })
 	}
 	wg.Wait()
-	stop(f.Mocks, launch.DefaultGrace)
+	if f.ownMocks {
+		stop(f.Mocks, launch.DefaultGrace)
+	}
 	// The sentinels first, so that none promotes the replica as the
 	// primary stops.
 	for _, s := range f.Sentinels {

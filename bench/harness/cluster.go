@@ -110,6 +110,14 @@ func getJSON(ctx context.Context, url string, v any) error { return launch.GetJS
 // startGateway starts one gateway in the variant's mode, pointed at the
 // mocks, on cpus (none: every CPU).
 func startGateway(ctx context.Context, bin string, s *scenario.Scenario, v scenario.Variant, m *mocks, cpus []int, logs io.Writer) (*launch.Proc, error) {
+	g := gatewaySpec(s, v)
+	g.CPUs = cpus
+	return launch.StartGateway(ctx, bin, g, m.proc, logs)
+}
+
+// gatewaySpec is the gateway of variant v with the scenario's settings:
+// one step's process, or each replica of a fleet scenario's step.
+func gatewaySpec(s *scenario.Scenario, v scenario.Variant) launch.Gateway {
 	var args []string
 	g := s.Gateway
 	if g.MaxConns > 0 {
@@ -128,8 +136,8 @@ func startGateway(ctx context.Context, bin string, s *scenario.Scenario, v scena
 		args = append(args, "-breaker", "on")
 	}
 	// The admin listener serves /metrics, which the sampler reads.
-	return launch.StartGateway(ctx, bin, launch.Gateway{
-		Mode: v.Mode, PoolSize: v.PoolSize, Admin: true, CPUs: cpus,
+	return launch.Gateway{
+		Mode: v.Mode, PoolSize: v.PoolSize, Admin: true,
 		Args: append(append(args, "-log-level", "warn"), v.Args...),
-	}, m.proc, logs)
+	}
 }

@@ -336,6 +336,9 @@ func runMetric(res *result.Scenario, run *result.Run, sum load.Summary, metric s
 		}
 		return ratio(sum.Latency.P99, res.Limits.CriticalPath.P99)
 	}
+	if _, ok := scenario.FleetMetrics[metric]; ok {
+		return fleetMetric(run, n, metric)
+	}
 	if scenario.IsStatusMetric(metric) {
 		code, _ := strconv.Atoi(strings.TrimPrefix(metric, "code_"))
 		return sum.CodeFraction(code), nil

@@ -213,7 +213,7 @@ func runScenario(ctx context.Context, s *scenario.Scenario, dir string, env resu
 		default:
 			change = "set"
 		}
-		res.Events = append(res.Events, result.Event{At: e.At, Phase: e.Name, Service: e.Service, Change: change, Rate: e.Rate})
+		res.Events = append(res.Events, result.Event{At: e.At, Phase: e.Name, Service: e.Service, Change: change, Rate: e.Rate, Fleet: e.Fleet})
 	}
 	r := &runner{s: s, dir: dir, opts: opts, p: p, res: res, split: split}
 	r.logs = r.logWriter
@@ -262,8 +262,9 @@ func runScenario(ctx context.Context, s *scenario.Scenario, dir string, env resu
 		}
 	}
 	// The floor block starts a gateway and the floor of its own, beside
-	// mocks of the harness's: not against a gateway running elsewhere.
-	if s.Cost == nil && opts.Target == "" {
+	// mocks of the harness's: not against a gateway running elsewhere,
+	// nor beside a fleet, whose replicas restart during a step.
+	if s.Cost == nil && opts.Target == "" && s.Fleet == nil {
 		if err := r.floorBlock(ctx); err != nil {
 			if ctx.Err() != nil {
 				return r.interrupted(start, ctx.Err())
@@ -414,6 +415,9 @@ func (r *runner) computeLimits() {
 // method of its own, in the order they run.
 func (r *runner) measure(ctx context.Context, v scenario.Variant, rate float64, d time.Duration, probe bool) error {
 	s := r.s
+	if s.Fleet != nil {
+		return r.measureFleet(ctx, v, rate, d)
+	}
 	run := result.Run{Variant: v.Label, Mode: v.Mode, PoolSize: v.PoolSize, Rate: rate, Probe: probe, Warmup: s.Load.Warmup}
 	name := r.runName(v, rate, probe)
 	r.p.run(v.Label, rate, s.Load.Warmup, d)

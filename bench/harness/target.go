@@ -38,6 +38,9 @@ func CheckTarget(s *scenario.Scenario, opts Options) error {
 	if s.Cost != nil {
 		problems = append(problems, "a cost scenario measures the CPU of gateways bench starts beside its floor: run it without -target")
 	}
+	if s.Fleet != nil {
+		problems = append(problems, "a fleet scenario starts, restarts and kills a fleet of its own behind HAProxy: run it without -target")
+	}
 	for _, e := range s.Events {
 		if e.Service != "" && opts.MockAdmin[e.Service] == "" {
 			problems = append(problems, fmt.Sprintf("event %s changes %s: give its mock's admin address (-mock-admin %s=http://HOST:PORT)", e.Name, e.Service, e.Service))

@@ -160,4 +160,12 @@ func TestCheckTarget(t *testing.T) {
 	if err := CheckTarget(cost, Options{Target: "http://gw:8080"}); err == nil || !strings.Contains(err.Error(), "a cost scenario measures the CPU of gateways bench starts") {
 		t.Errorf("a cost scenario against a target: %v", err)
 	}
+	// A fleet scenario plays with a fleet of its own.
+	fleet, err := scenario.LoadFile("../../scenarios/fleet.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckTarget(fleet, Options{Target: "http://gw:8080"}); err == nil || !strings.Contains(err.Error(), "a fleet scenario starts, restarts and kills a fleet of its own") {
+		t.Errorf("a fleet scenario against a target: %v", err)
+	}
 }

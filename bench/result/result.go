@@ -129,6 +129,9 @@ type Run struct {
 	// Hostile is what the scenario's hostile tenant did and met during
 	// the measured attack, if it has one.
 	Hostile *Hostile `json:"hostile,omitempty"`
+	// Fleet is what a fleet scenario's step did to its fleet and saw of
+	// its shared state.
+	Fleet *Fleet `json:"fleet,omitempty"`
 	// GeneratorLimited is true when the load generator sent less than
 	// load.GeneratorLimit of the offered rate (OfferedRate): the step
 	// measured the generator or the machine, not the gateway. Its own CPU
@@ -251,6 +254,8 @@ type Event struct {
 	Change  string `json:"change,omitempty"`
 	// Rate is the offered rate from here on, if the event changes it.
 	Rate float64 `json:"rate,omitempty"`
+	// Fleet is the action on a fleet scenario's fleet ("kill"), if any.
+	Fleet string `json:"fleet,omitempty"`
 }
 
 // Describe says what the event changes: "results latency fixed:3s",
@@ -262,6 +267,9 @@ func (e Event) Describe() string {
 	}
 	if e.Rate > 0 {
 		parts = append(parts, "rate "+strconv.FormatFloat(e.Rate, 'f', -1, 64)+"/s")
+	}
+	if e.Fleet != "" {
+		parts = append(parts, "fleet "+e.Fleet)
 	}
 	return strings.Join(parts, ", ")
 }

@@ -76,7 +76,7 @@ func (d *decoder) decode(src []byte) (*Scenario, error) {
 	if strictyaml.IsNull(root) {
 		return nil, &Error{File: d.File, Reason: "empty file"}
 	}
-	f, err := d.Fields(root, "", "name", "description", "backends", "gateway", "targets", "load", "events", "hostile", "cost", "expect")
+	f, err := d.Fields(root, "", "name", "description", "backends", "gateway", "targets", "load", "events", "hostile", "cost", "fleet", "expect")
 	if err != nil {
 		return nil, err
 	}
@@ -134,10 +134,16 @@ func (d *decoder) decode(src []byte) (*Scenario, error) {
 			}
 		}
 	}
+	if n := f["fleet"]; n != nil {
+		s.Fleet = d.fleet(n)
+	}
 	if n := f["events"]; n != nil && loadOK {
 		before = d.Count()
-		s.Events = d.events(n, s.Load)
+		s.Events = d.events(n, s.Load, s.Fleet)
 		loadOK = d.Count() == before
+	}
+	if s.Fleet != nil && loadOK {
+		d.checkFleet(root, f, s)
 	}
 	if n := f["hostile"]; n != nil && loadOK {
 		s.Hostile = d.hostile(n, s)
@@ -599,7 +605,7 @@ func (d *decoder) capacityHold(f map[string]*yaml.Node, c *Capacity) bool {
 
 // events decodes the events under load l; an event with a problem is
 // recorded and left out.
-func (d *decoder) events(n *yaml.Node, l Load) []Event {
+func (d *decoder) events(n *yaml.Node, l Load, fl *Fleet) []Event {
 	items, err := d.List(n, "events")
 	if !d.OK(err) {
 		return nil
@@ -613,7 +619,7 @@ func (d *decoder) events(n *yaml.Node, l Load) []Event {
 	names := map[string]bool{FirstPhase: true}
 	for i, it := range items {
 		before := d.Count()
-		e := d.event(it, fmt.Sprintf("events[%d]", i), i, l, last, names)
+		e := d.event(it, fmt.Sprintf("events[%d]", i), i, l, fl, last, names)
 		if d.Count() == before {
 			out = append(out, e)
 		}
@@ -625,10 +631,11 @@ func (d *decoder) events(n *yaml.Node, l Load) []Event {
 }
 
 // event decodes the event at index i and path p; last is the offset of the
-// previous event and names the phases so far.
-func (d *decoder) event(it *yaml.Node, p string, i int, l Load, last time.Duration, names map[string]bool) Event {
+// previous event and names the phases so far; fl is the scenario's fleet
+// (nil: none).
+func (d *decoder) event(it *yaml.Node, p string, i int, l Load, fl *Fleet, last time.Duration, names map[string]bool) Event {
 	e := Event{Name: fmt.Sprintf("event%d", i+1)}
-	f, err := d.Fields(it, p, "at", "name", "service", "set", "restore", "rate")
+	f, err := d.Fields(it, p, "at", "name", "service", "set", "restore", "rate", "fleet", "replica", "restart_after")
 	if !d.OK(err) {
 		return e
 	}
@@ -655,15 +662,17 @@ func (d *decoder) event(it *yaml.Node, p string, i int, l Load, last time.Durati
 		e.Rate, err = d.Positive(m, p+".rate")
 		d.OK(err)
 	}
+	d.fleetEvent(it, f, p, fl, &e)
 	set, restore := f["set"], f["restore"]
-	// An event changes a backend, the rate, or both: without a service it
-	// must have a rate and neither set nor restore.
+	// An event changes a backend, the rate, the fleet, or several: without
+	// a service it must have a rate or a fleet action, and neither set nor
+	// restore.
 	if f["service"] == nil {
 		switch {
 		case set != nil || restore != nil:
 			d.OK(d.Errorf(it, p+".service", "required with set or restore: the service whose model changes"))
-		case f["rate"] == nil:
-			d.OK(d.Errorf(it, p, "want a change: a service with set or restore, a rate, or both"))
+		case f["rate"] == nil && f["fleet"] == nil:
+			d.OK(d.Errorf(it, p, "want a change: a service with set or restore, a rate, a fleet action, or several"))
 		}
 		return e
 	}
@@ -794,6 +803,9 @@ func checkName(n expect.Name, s *Scenario, labels, phases map[string]bool) error
 	}
 	if _, ok := Metrics[m]; ok || IsStatusMetric(m) || IsCallsMetric(m) {
 		return nil
+	}
+	if _, ok := FleetMetrics[m]; ok {
+		return checkFleetMetric(m, s)
 	}
 	return fmt.Errorf("unknown metric %q (known: %s, code_NNN)", m, strings.Join(slices.Sorted(maps.Keys(Metrics)), ", "))
 }

@@ -69,6 +69,9 @@ type Scenario struct {
 	// Cost, if not nil instead of Load's rates, measures the cost of each
 	// feature of the gateway beside the CPU floor.
 	Cost *Cost
+	// Fleet, if not nil, runs each step on a fleet of replicas behind
+	// HAProxy instead of one gateway.
+	Fleet *Fleet
 	// Expect are the assertions on the outcome, in file order.
 	Expect []*expect.Expectation
 }
@@ -256,6 +259,12 @@ type Event struct {
 	// per second, whatever the run's rate in load.rates; 0 keeps the rate
 	// of the phase before.
 	Rate float64
+	// Fleet, in a fleet scenario, is the action on the fleet that starts
+	// here (FleetActions; "" for none). Replica is the replica a kill
+	// takes (1-based), and RestartAfter when it starts again.
+	Fleet        string
+	Replica      int
+	RestartAfter time.Duration
 }
 
 // Hostile is a tenant other than the measured load's, with a token of its
@@ -340,6 +349,11 @@ func (s *Scenario) Phases() []string {
 // a gateway, waiting for the last responses, stopping it.
 const RunOverhead = 1500 * time.Millisecond
 
+// FleetOverhead is what a step of a fleet scenario costs beyond its
+// warm-up and attack: starting Redis (with its sentinels), the replicas
+// and HAProxy, and stopping them through their drain.
+const FleetOverhead = 10 * time.Second
+
 // Estimate returns how long the scenario should take to run, start-up
 // excluded: what a progress line counts down from.
 func (s *Scenario) Estimate() time.Duration {
@@ -347,10 +361,14 @@ func (s *Scenario) Estimate() time.Duration {
 		return c.Estimate()
 	}
 	n := time.Duration(len(s.Gateway.Variants()))
+	overhead := RunOverhead
+	if s.Fleet != nil {
+		overhead = FleetOverhead
+	}
 	if c := s.Load.Capacity; c != nil {
 		return n * c.Budget // the search spends at most its budget
 	}
-	return n * time.Duration(len(s.Load.Rates)) * (s.Load.Warmup + s.Load.Duration + RunOverhead)
+	return n * time.Duration(len(s.Load.Rates)) * (s.Load.Warmup + s.Load.Duration + overhead)
 }
 
 // Metric names accepted after a variant in an expectation, and what they

@@ -134,7 +134,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"event after the run", ok + "events: [{at: 9s, service: results, restore: true}]\n", "events[0].at: must be after the previous event and within load.duration"},
 		{"event unknown service", ok + "events: [{at: 1s, service: billing, restore: true}]\n", "events[0].service: unknown service"},
 		{"event without change", ok + "events: [{at: 1s, service: results}]\n", "events[0]: want set"},
-		{"event changing nothing", ok + "events: [{at: 1s, name: calm}]\n", "events[0]: want a change: a service with set or restore, a rate, or both"},
+		{"event changing nothing", ok + "events: [{at: 1s, name: calm}]\n", "events[0]: want a change: a service with set or restore, a rate, a fleet action, or several"},
 		{"event set without service", ok + "events: [{at: 1s, set: {latency: fixed:1ms}}]\n", "events[0].service: required with set or restore"},
 		{"event restore without service", ok + "events: [{at: 1s, restore: true, rate: 5}]\n", "events[0].service: required with set or restore"},
 		{"event zero rate", ok + "events: [{at: 1s, rate: 0}]\n", ":3: events[0].rate: must be positive"},
