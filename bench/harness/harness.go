@@ -62,6 +62,11 @@ type Options struct {
 	// Floor is the CPU floor's binary (launch.FloorPackage), which every
 	// scenario measures beside the gateway; empty builds it.
 	Floor string
+	// NoFloor leaves out the block that ends every scenario with the
+	// gateway's CPU per request beside the floor's (bench -floor=false, and
+	// tests of other parts of a run); the floor is then built only for a
+	// cost scenario, whose rows include it.
+	NoFloor bool
 	// Now gives the time that names result directories (default time.Now).
 	Now func() time.Time
 	// Write renders the report of a finished scenario into its directory
@@ -119,7 +124,7 @@ func Run(ctx context.Context, scenarios []*scenario.Scenario, opts Options) ([]O
 			return nil, err
 		}
 	}
-	if opts.Floor == "" && opts.Target == "" {
+	if opts.Floor == "" && opts.Target == "" && (!opts.NoFloor || hasCost(scenarios)) {
 		var err error
 		if opts.Floor, err = launch.Build(ctx, launch.FloorPackage); err != nil {
 			return nil, err
@@ -264,7 +269,7 @@ func runScenario(ctx context.Context, s *scenario.Scenario, dir string, env resu
 	// The floor block starts a gateway and the floor of its own, beside
 	// mocks of the harness's: not against a gateway running elsewhere,
 	// nor beside a fleet, whose replicas restart during a step.
-	if s.Cost == nil && opts.Target == "" && s.Fleet == nil {
+	if s.Cost == nil && opts.Target == "" && s.Fleet == nil && !opts.NoFloor {
 		if err := r.floorBlock(ctx); err != nil {
 			if ctx.Err() != nil {
 				return r.interrupted(start, ctx.Err())
@@ -787,4 +792,14 @@ func roundRate(r float64) float64 {
 		return float64(int(r*10+0.5)) / 10
 	}
 	return float64(int(r + 0.5))
+}
+
+// hasCost says whether one of scenarios is a cost scenario.
+func hasCost(scenarios []*scenario.Scenario) bool {
+	for _, s := range scenarios {
+		if s.Cost != nil {
+			return true
+		}
+	}
+	return false
 }

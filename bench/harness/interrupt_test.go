@@ -63,7 +63,7 @@ expect: [concurrent.success >= 90%]
 	progress := &cancelOnLine{marker: "+ measure", n: 2, after: time.Second, cancel: cancel}
 	out := t.TempDir()
 	var wrote bool
-	outs, err := Run(ctx, []*scenario.Scenario{s}, Options{Out: out, Progress: progress, Logs: io.Discard,
+	outs, err := Run(ctx, []*scenario.Scenario{s}, Options{Out: out, Progress: progress, Logs: io.Discard, NoFloor: true,
 		Write: func(string, *result.Scenario) error { wrote = true; return nil }})
 	if err == nil || ctx.Err() == nil {
 		t.Fatalf("Run returned %v before the interruption; progress:\n%s", err, progress)

@@ -67,11 +67,14 @@ func TestThreeGeneratorsMeasureAsOne(t *testing.T) {
 		// wait for it, not the merge, would decide the figures (such a
 		// step is flagged load saturated).
 		outs, err := Run(ctx, []*scenario.Scenario{shardScenario(t, generators)}, Options{Out: t.TempDir(), Logs: io.Discard,
-			Generator: []string{bench, "attack"}, NoSplit: "the test compares generators, not CPUs"})
+			Generator: []string{bench, "attack"}, NoSplit: "the test compares generators, not CPUs", NoFloor: true})
 		if err != nil {
 			t.Fatal(err)
 		}
 		res := outs[0].Result
+		if res.Floor != nil {
+			t.Errorf("NoFloor, yet the floor block ran: %+v", res.Floor)
+		}
 		if len(res.Runs) != 1 || len(res.Failed()) > 0 {
 			t.Fatalf("%d generators: runs %d, failed %+v, errors %v", generators, len(res.Runs), res.Failed(), res.Errors)
 		}
