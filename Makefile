@@ -15,7 +15,7 @@ TEST_EXTRA ?= $(GO) run ./bench -quick -quiet -out $${TMPDIR:-/tmp}/fanout-bench
 GATEWAY_FLAGS ?=
 MOCK_FLAGS ?=
 
-.PHONY: all build test allocs shedding vet run clean demo stage fleet bench bench-quick bench-fleet fuzz lint-spec
+.PHONY: all build test allocs shedding manifests vet run clean demo stage fleet bench bench-quick bench-fleet fuzz lint-spec
 
 all: build
 
@@ -31,6 +31,7 @@ test:
 	$(GO) test $(TEST_FLAGS) ./...
 	$(MAKE) --no-print-directory allocs
 	$(MAKE) --no-print-directory shedding
+	$(MAKE) --no-print-directory manifests
 	$(if $(TEST_LINT),$(MAKE) --no-print-directory $(TEST_LINT))
 	$(TEST_EXTRA)
 
@@ -64,6 +65,13 @@ allocs:
 # over, so they skip under -race and run here, without it (about 30 s).
 shedding:
 	$(GO) test -count=1 -run 'TestSlowBackendIsNotShed|TestSaturatedGatewaySheds' ./gateway/internal/overload/
+
+# The Kubernetes manifests' check decodes YAML into the API types: the
+# race detector has nothing to find there, and building k8s.io/api with it
+# costs a fresh machine half a minute more, so the test skips under -race
+# (a build tag) and runs here, on the build go vet already made.
+manifests:
+	$(GO) test -count=1 ./gateway/internal/manifests/
 
 # make fuzz: each fuzz target (PACKAGE:Target) runs for FUZZTIME. It is
 # not part of make test: go test already runs every target's seeds and
