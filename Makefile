@@ -115,7 +115,7 @@ vet:
 # The mock backends run in the background, the gateway in the foreground;
 # Ctrl-C stops the gateway gracefully and the trap stops the mocks. Without
 # -tokens in GATEWAY_FLAGS, the gateway prints a development token and a
-# curl line that uses it on stderr.
+# curl line that uses it on stdout, apart from its log on stderr.
 run: build
 	@set -e; \
 	$(BIN)/mockbackends $(MOCK_FLAGS) & mocks=$$!; \
