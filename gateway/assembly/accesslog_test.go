@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"fanout/gateway/assembly"
 	"fanout/gateway/assembly/assemblytest"
 	"fanout/gateway/internal/accesslog"
 	"fanout/gateway/internal/backendtest"
@@ -38,18 +37,9 @@ func loggedGateway(t *testing.T, sample config.Ratio) (string, *backendtest.Fake
 	cfg := config.Default()
 	cfg.Backends = config.Backends(backendtest.Addrs(addr))
 	cfg.AccessLogSample = sample
-	cfg = assemblytest.Authorize(t, cfg)
 	var logs backendtest.SyncBuffer
-	gw, err := assembly.New(cfg, slog.New(slog.NewJSONHandler(&logs, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	public, _, err := gw.Listen("127.0.0.1:0", config.AdminOff)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { shutdown(t, gw) })
-	return public.String(), fake, &logs
+	_, public := assemblytest.ServeLogged(t, cfg, slog.New(slog.NewJSONHandler(&logs, nil)))
+	return public, fake, &logs
 }
 
 // accessLines parses the access lines of a JSON log.

@@ -74,8 +74,15 @@ func Authorize(t testing.TB, cfg config.Config) config.Config {
 // its own tokens.
 func Serve(t testing.TB, cfg config.Config) (*assembly.Gateway, string) {
 	t.Helper()
+	return ServeLogged(t, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// ServeLogged is Serve with the gateway's log going to log, for tests that
+// read what it logs.
+func ServeLogged(t testing.TB, cfg config.Config, log *slog.Logger) (*assembly.Gateway, string) {
+	t.Helper()
 	cfg = Authorize(t, cfg)
-	gw, err := assembly.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	gw, err := assembly.New(cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
