@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -145,11 +143,9 @@ func fleetCPU(procs []*launch.Proc) (time.Duration, error) {
 // into the step's results file, with the scenario's events: each one's
 // model or rate changes as in attack, and its fleet action queued to play.
 func (r *runner) attackFleet(ctx context.Context, base load.Attack, d time.Duration, run *result.Run, play *fleetPlay) error {
-	run.File = base.Name + ".bin"
-	file := filepath.Join(r.dir, run.File)
-	out, err := os.Create(file)
+	out, err := r.createResults(base.Name, run)
 	if err != nil {
-		return fmt.Errorf("create results file: %w", err)
+		return err
 	}
 	defer out.Close()
 	a := base
@@ -177,19 +173,7 @@ func (r *runner) attackFleet(ctx context.Context, base load.Attack, d time.Durat
 		phases.next(ctx)
 		run.PhaseBackendCalls = phases.result()
 	}
-	if err != nil {
-		if ctx.Err() != nil {
-			_ = out.Close()
-			_ = os.Remove(file)
-		}
-		return fmt.Errorf("attack %s: %w", base.Name, err)
-	}
-	if err := out.Close(); err != nil {
-		return fmt.Errorf("write results file: %w", err)
-	}
-	run.Report = *rep
-	run.GeneratorLimited = rep.Limited(run.OfferedRate())
-	return nil
+	return finishResults(ctx, out, base.Name, rep, err, run)
 }
 
 // startLimited offers the limited token of the fleet section, if any, to

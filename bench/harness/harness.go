@@ -543,11 +543,9 @@ func (r *runner) warmUp(ctx context.Context, base load.Attack) error {
 // run's report, samples and growth. A step cut short by ctx leaves no
 // results file: its figures would pass for a whole step.
 func (r *runner) attack(ctx context.Context, gw *launch.Proc, base load.Attack, d time.Duration, run *result.Run) error {
-	run.File = base.Name + ".bin"
-	file := filepath.Join(r.dir, run.File)
-	f, err := os.Create(file)
+	f, err := r.createResults(base.Name, run)
 	if err != nil {
-		return fmt.Errorf("create results file: %w", err)
+		return err
 	}
 	defer f.Close()
 	a := base
@@ -590,20 +588,42 @@ func (r *runner) attack(ctx context.Context, gw *launch.Proc, base load.Attack, 
 		phases.next(ctx)
 		run.PhaseBackendCalls = phases.result()
 	}
+	if err := finishResults(ctx, f, base.Name, rep, err, run); err != nil {
+		return err
+	}
+	comparePages(run, r.res.Runs)
+	growth(run)
+	return nil
+}
+
+// createResults creates the results file of the step named name in the
+// run's directory, and records its name in run.File.
+func (r *runner) createResults(name string, run *result.Run) (*os.File, error) {
+	run.File = name + ".bin"
+	f, err := os.Create(filepath.Join(r.dir, run.File))
+	if err != nil {
+		return nil, fmt.Errorf("create results file: %w", err)
+	}
+	return f, nil
+}
+
+// finishResults ends the attack named name whose results went to f:
+// on an error it returns it, and removes f if the run was interrupted
+// (an interrupted step keeps no results); otherwise it closes f and
+// records the report rep in run.
+func finishResults(ctx context.Context, f *os.File, name string, rep *load.Report, err error, run *result.Run) error {
 	if err != nil {
 		if ctx.Err() != nil {
 			_ = f.Close()
-			_ = os.Remove(file)
+			_ = os.Remove(f.Name())
 		}
-		return fmt.Errorf("attack %s: %w", base.Name, err)
+		return fmt.Errorf("attack %s: %w", name, err)
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("write results file: %w", err)
 	}
 	run.Report = *rep
 	run.GeneratorLimited = rep.Limited(run.OfferedRate())
-	comparePages(run, r.res.Runs)
-	growth(run)
 	return nil
 }
 
