@@ -19,6 +19,7 @@ import (
 	"fanout/gateway/assembly/assemblytest"
 	"fanout/gateway/internal/backendtest"
 	"fanout/gateway/internal/config"
+	"fanout/gateway/internal/poll"
 	"fanout/gateway/internal/store/redistest"
 
 	"github.com/valyala/fasthttp"
@@ -134,9 +135,7 @@ func TestGracefulShutdown(t *testing.T) {
 		answered <- answer{status, err}
 	}()
 	// Stop once the request is in flight: the results call has arrived.
-	for f.Calls("results") == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	poll.Until(t, 5*time.Second, "the results call", func() bool { return f.Calls("results") > 0 })
 	r.stop()
 
 	a := <-answered
@@ -327,9 +326,7 @@ func TestShutdownPastGrace(t *testing.T) {
 		status, _, _ := getAuthorized("http://"+gw+"/v2/experiments/42/results", 10*time.Second)
 		answered <- status
 	}()
-	for f.Calls("results") == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	poll.Until(t, 10*time.Second, "the results call", func() bool { return f.Calls("results") > 0 })
 	r.stop()
 	awaitRun(t, r.ran, 4*time.Second, "the grace period")
 	if status := <-answered; status != fasthttp.StatusServiceUnavailable {

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"fanout/gateway/internal/poll"
 )
 
 // strayDoer answers its first strays calls with the experiment its path
@@ -173,7 +175,7 @@ func TestStrayAnswerNotSharedAsGood(t *testing.T) {
 			errs <- nil
 		}()
 	}
-	waitFor(t, "the waiters", func() bool { return c.waiting("/experiments/42") == n-1 })
+	poll.Until(t, 10*time.Second, "the waiters", func() bool { return c.waiting("/experiments/42") == n-1 })
 	close(open)
 	for range n {
 		if err := <-errs; err != nil {
