@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"fanout/gateway/internal/poll"
 )
 
 func compileResults(t testing.TB) *Plan {
@@ -663,6 +665,13 @@ func TestPoolDeadlineWithdrawsQueuedCalls(t *testing.T) {
 	}
 }
 
+// waiting returns how many calls wait in the queue for a slot.
+func (s *slots) waiting() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue) - s.head
+}
+
 // TestPoolQueueHoldsNoGoroutine checks that calls waiting for a slot hold no
 // goroutine: with two slots held by blocked calls and dozens of calls
 // queued behind them, the goroutines grow by about the pool size, not by the
@@ -688,8 +697,10 @@ func TestPoolQueueHoldsNoGoroutine(t *testing.T) {
 	go func() { done <- e.Execute(t.Context(), p, ParamMap{"experiment_id": "42"}, d) }()
 	inDoer.Wait()
 	// The calls not yet queued are queued at once by a goroutine that is
-	// not waiting; give it a moment so the count below is the steady one.
-	time.Sleep(20 * time.Millisecond)
+	// not waiting: count the goroutines once every one of them waits.
+	poll.Until(t, 10*time.Second, "the calls to queue", func() bool {
+		return e.(*pool).slots.waiting() == width-1-size
+	})
 	during := runtime.NumGoroutine() - before
 	t.Logf("%d goroutines more while the calls waited", during)
 	close(release)
