@@ -332,8 +332,10 @@ func TestOutOfScopeLooksAbsent(t *testing.T) {
 	}
 	mh, ma := median(tookHidden), median(tookAbsent)
 	t.Logf("median of %d: %s for another project's experiment, %s for one that does not exist", rounds, mh, ma)
-	if d := mh - ma; d > 5*time.Millisecond || d < -5*time.Millisecond {
-		t.Errorf("median of %d: %s for another project's experiment, %s for one that does not exist, want within 5ms", rounds, mh, ma)
+	// A call made for nothing adds a service's 20 ms to a request of about
+	// that length, doubling it; a loaded machine slows both alike.
+	if hi, lo := max(mh, ma), min(mh, ma); hi > lo*3/2 {
+		t.Errorf("median of %d: %s for another project's experiment, %s for one that does not exist, want within 1.5x", rounds, mh, ma)
 	}
 	for _, r := range []response{hidden, absent} {
 		if st := r.header.Get("Server-Timing"); !timingTotal.MatchString(st) {
