@@ -15,9 +15,17 @@ import (
 	"fanout/gateway/internal/poll"
 )
 
+// compileResults compiles the results page's plan.
 func compileResults(t testing.TB) *Plan {
 	t.Helper()
-	p, err := Compile("getExperimentResults", resultsCalls, resultsParams)
+	return mustCompile(t, "getExperimentResults", resultsCalls, resultsParams)
+}
+
+// mustCompile compiles a plan that the test needs, failing t if it does
+// not compile.
+func mustCompile(t testing.TB, op string, calls []CallSpec, params []string) *Plan {
+	t.Helper()
+	p, err := Compile(op, calls, params)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,13 +270,10 @@ func TestManyRequests(t *testing.T) {
 // could all run at once take turns, one backend call at a time, while the
 // concurrent mode overlaps them.
 func TestBlockingSerialisesRequests(t *testing.T) {
-	p, err := Compile("twoCalls", []CallSpec{
+	p := mustCompile(t, "twoCalls", []CallSpec{
 		{Name: "a", Backend: "experiments", Path: "/a"},
 		{Name: "b", Backend: "layers", Path: "/b"},
 	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	delay := map[string]time.Duration{"experiments": 15 * time.Millisecond, "layers": 15 * time.Millisecond}
 	for _, tc := range []struct {
 		mode    string
@@ -380,14 +385,11 @@ func TestDependencyFailure(t *testing.T) {
 // TestFailureCascades checks that a failure skips the whole chain behind it,
 // each link naming its own dependency.
 func TestFailureCascades(t *testing.T) {
-	p, err := Compile("chain", []CallSpec{
+	p := mustCompile(t, "chain", []CallSpec{
 		{Name: "a", Backend: "experiments", Path: "/a"},
 		{Name: "b", Backend: "experiments", Path: "/b/{a.id}"},
 		{Name: "c", Backend: "experiments", Path: "/c/{b.id}"},
 	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, mode := range Modes {
 		t.Run(mode, func(t *testing.T) {
 			r := newExecutor(t, mode, Options{PoolSize: 1}).Execute(t.Context(), p, nil, explosiveDoer{fail: map[string]bool{"experiments": true}})
@@ -421,14 +423,11 @@ func TestMissingParameter(t *testing.T) {
 // with the calls in flight ended by the Doer and the calls not yet started
 // given ctx.Err() without being sent.
 func TestDeadline(t *testing.T) {
-	p, err := Compile("slowChain", []CallSpec{
+	p := mustCompile(t, "slowChain", []CallSpec{
 		{Name: "slow", Backend: "experiments", Path: "/slow"},
 		{Name: "after", Backend: "layers", Path: "/after/{slow.id}"},
 		{Name: "quick", Backend: "projects", Path: "/quick"},
 	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	slow := 300 * time.Millisecond
 	d := delayedDoer{delay: map[string]time.Duration{"experiments": slow}}
 	for _, mode := range Modes {
@@ -476,14 +475,11 @@ func TestDoneContextSendsNothing(t *testing.T) {
 // TestCallTimeout checks that the Doer's context carries the smaller of the
 // call's timeout and the request's remaining deadline.
 func TestCallTimeout(t *testing.T) {
-	p, err := Compile("timed", []CallSpec{
+	p := mustCompile(t, "timed", []CallSpec{
 		{Name: "short", Backend: "experiments", Path: "/s", Timeout: 30 * time.Millisecond},
 		{Name: "long", Backend: "layers", Path: "/l", Timeout: time.Hour},
 		{Name: "none", Backend: "projects", Path: "/n"},
 	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, mode := range Modes {
 		t.Run(mode, func(t *testing.T) {
 			deadline := time.Now().Add(time.Minute)

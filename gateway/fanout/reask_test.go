@@ -44,13 +44,10 @@ func (d *strayDoer) Disown(body []byte) {
 // with method.
 func experimentPlan(t *testing.T, method string) *Plan {
 	t.Helper()
-	p, err := Compile("getExperiment", []CallSpec{{
+	p := mustCompile(t, "getExperiment", []CallSpec{{
 		Name: "experiment", Backend: "experiments", Method: method,
 		Path: "/experiments/{experiment_id}", Identify: true,
 	}}, resultsParams)
-	if err != nil {
-		t.Fatal(err)
-	}
 	return p
 }
 
