@@ -529,14 +529,22 @@ func TestNoGoroutineLeak(t *testing.T) {
 			cancel()
 		}
 	}
-	after := runtime.NumGoroutine()
-	for deadline := time.Now().Add(time.Second); after > before && time.Now().Before(deadline); after = runtime.NumGoroutine() {
-		time.Sleep(5 * time.Millisecond)
-	}
+	after := goroutinesBackTo(before)
 	if after > before {
 		buf := make([]byte, 1<<16)
 		t.Errorf("%d goroutines before, %d after:\n%s", before, after, buf[:runtime.Stack(buf, true)])
 	}
+}
+
+// goroutinesBackTo waits, for a second at most, until no more than before
+// goroutines run, and returns how many run then: the goroutines of a call
+// end shortly after it returns.
+func goroutinesBackTo(before int) int {
+	after := runtime.NumGoroutine()
+	for deadline := time.Now().Add(time.Second); after > before && time.Now().Before(deadline); after = runtime.NumGoroutine() {
+		time.Sleep(poll.Every)
+	}
+	return after
 }
 
 // TestPoolClose checks that a closed pool leaves no goroutine behind and refuses calls.
@@ -547,10 +555,7 @@ func TestPoolClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.(io.Closer).Close()
-	after := runtime.NumGoroutine()
-	for deadline := time.Now().Add(time.Second); after > before && time.Now().Before(deadline); after = runtime.NumGoroutine() {
-		time.Sleep(5 * time.Millisecond)
-	}
+	after := goroutinesBackTo(before)
 	if after > before {
 		t.Errorf("%d goroutines before New, %d after Close", before, after)
 	}
