@@ -4,23 +4,22 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"testing"
 )
+
+// layoutBlock is the README's layout: the code block under "## Layout".
+var layoutBlock = regexp.MustCompile("(?s)\n## Layout\n\n```\n(.*?)\n```")
 
 // TestREADMELayoutNamesEveryPackage: the README's layout names every
 // package under gateway/internal and bench, so that a package added
 // without a word for the README's readers fails here.
 func TestREADMELayoutNamesEveryPackage(t *testing.T) {
 	raw, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatalf("the README: %v", err)
+	m := layoutBlock.FindSubmatch(raw)
+	if m == nil {
+		t.Fatalf("the README has no layout block under \"## Layout\" (read: %v)", err)
 	}
-	_, after, ok := strings.Cut(string(raw), "## Layout\n")
-	if !ok {
-		t.Fatal(`the README has no "## Layout" section`)
-	}
-	layout, _, _ := strings.Cut(after, "\n## ")
+	layout := string(m[1])
 	for _, tree := range []string{"internal", "../bench"} {
 		entries, err := os.ReadDir(tree)
 		if err != nil {
