@@ -466,7 +466,10 @@ func TestContractGaps(t *testing.T) {
 			t.Parallel()
 			routes := goodRoutes()
 			tc.routes(routes)
-			g, _ := withRaw(t, gatewayOptions{deadline: 300 * time.Millisecond}, routes)
+			// A deadline that a loaded machine sends every call within
+			// (one not sent in time is a 503), and the drip-fed body
+			// outlasts by far.
+			g, _ := withRaw(t, gatewayOptions{deadline: 3 * time.Second}, routes)
 			var body []byte
 			ct := ""
 			if tc.method == "POST" {

@@ -230,9 +230,12 @@ func TestWireMatchesDocument(t *testing.T) {
 		faulty(f.service, model.Faults{}, none)
 	}
 
-	// A backend slower than the gateway's per-call timeout: 504.
-	slow := startGateway(t, gatewayOptions{backends: c.Addrs(), timeout: 50 * time.Millisecond})
-	late, err := model.ParseLatency("fixed:300ms")
+	// A backend slower than the gateway's per-call timeout: 504. The
+	// timeout leaves a loaded machine room to send the request (one not
+	// sent in time is a 503, safe to retry), and the backend takes four
+	// times as long.
+	slow := startGateway(t, gatewayOptions{backends: c.Addrs(), timeout: 500 * time.Millisecond})
+	late, err := model.ParseLatency("fixed:2s")
 	if err != nil {
 		t.Fatal(err)
 	}
