@@ -19,7 +19,7 @@ const DefaultCacheEntries = 10_000
 // Coalescer is the coalescing and caching Policy of one GET call
 // (`coalesce: true`, `cache: 1s`). With coalescing, concurrent calls for
 // the same path share one backend call: the first (the leader) sends it,
-// with its own request's Doer, in its own goroutine; the others wait for
+// through its own request's Next, in its own goroutine; the others wait for
 // its answer, each until its own context ends. With a cache, a 2xx answer
 // that the engine accepted (Accept) is kept for the lifetime given and
 // served to later calls for the path. A shared or cached body is a copy

@@ -15,11 +15,12 @@ const HedgeBurst = 10
 
 // Hedger is the hedging Policy of one call: if the call has not answered
 // after the spec's delay, and the Budget allows, it sends a duplicate
-// through the same Doer, up to Max of them, each one delay after the
-// previous. The first attempt that answers (any status; a transport error
-// is not an answer while another attempt runs) wins; the others have their
-// context cancelled and the Doer interrupted, and Do returns once they
-// have. A learned delay (HedgeSpec.Quantile) is the quantile of the call's
+// through the same way (its Next: the call's following policies, then the
+// request's Doer), up to Max of them, each one delay after the previous.
+// The first attempt that answers (any status; a transport error is not an
+// answer while another attempt runs) wins; the others have their context
+// cancelled and the Doer interrupted (Next.Interrupt), and Do returns once
+// they have. A learned delay (HedgeSpec.Quantile) is the quantile of the call's
 // recent latencies, kept in a DDSketch (relative error 1 %); until
 // MinSamples latencies are known, the call is not hedged at all, as no
 // delay can be told slow. A Policy runs inside the call's turn of the

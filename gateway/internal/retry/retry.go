@@ -1,6 +1,7 @@
-// Package retry retries idempotent backend calls within a budget, as
-// Finagle's and Envoy's retry budgets do: every call declared `retry: true`
-// earns the budget a share of a retry, and a retry spends a whole one, so
+// Package retry retries idempotent backend calls within a budget (a
+// fanout.Budget, the type hedged duplicates draw on too), as Finagle's and
+// Envoy's retry budgets do: every call declared `retry: true` earns the
+// budget a share of a retry, and a retry spends a whole one, so
 // that retries stay a bounded fraction of the calls however badly a backend
 // fails. Retries then can never multiply the load on a struggling backend,
 // the failure that naive retries turn into an outage.
