@@ -38,8 +38,6 @@ type state struct {
 	left atomic.Bool
 	// pd binds the operation's call policies to the request's Doer.
 	pd fanout.PolicyDoer
-	// The policies' wrappers of the request's Doer (see guard).
-	brk, rty guardDoer
 	// trc traces the calls of a recorded request (see traced).
 	trc traceDoer
 }
@@ -78,11 +76,10 @@ func (st *state) unwatch(w *clientWatch) {
 func (s *Server) execute(ctx *fasthttp.RequestCtx, o *operation, start time.Time, st *state, d fanout.Doer) (*fanout.Result, time.Duration) {
 	st.params.fill(ctx, o.op)
 	st.params.scopeTo(requestToken(ctx), o)
-	// The breaker and retry wrap each attempt; the call policies (hedge,
-	// coalesce, cache) wrap those, so that a duplicate or a shared call
-	// passes the breaker as any call does.
+	// Each call's policies (hedge, coalesce, cache, retry, breaker: the
+	// policy registry's order) wrap the traced Doer, so that every
+	// attempt, a duplicate or a retry too, is traced.
 	d = st.traced(d)
-	d = s.guard(st, d)
 	d = st.withPolicies(o, d)
 	defer func() { st.pd = fanout.PolicyDoer{} }()
 	c, cancel := context.WithDeadline(st.params.trace.Context(context.Background()), start.Add(s.deadline))
@@ -175,7 +172,7 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx) *state {
 func (st *state) end() {
 	st.ex.Release()
 	st.ex = nil
-	st.brk, st.rty, st.trc = guardDoer{}, guardDoer{}, traceDoer{}
+	st.trc = traceDoer{}
 	st.params.trace = nil
 	st.left.Store(false)
 	states.Put(st)

@@ -61,8 +61,9 @@ type operation struct {
 	plan    *fanout.Plan
 	primary int             // index of the primary call in plan
 	calls   []*metrics.Call // by call index
-	// policies are the calls' policies by call index; nil if none has one.
-	policies []fanout.Policy
+	// policies are the calls' policies by call index, outermost first;
+	// nil if no call has one.
+	policies [][]fanout.Policy
 	// protected: the operation needs a token.
 	protected bool
 	// scope says how the operation finds the project a token must see.
@@ -119,8 +120,8 @@ func (s *Server) newOperation(op *spec.Operation, h handler) (*operation, error)
 		o.calls[c.Index] = s.metrics.Call(op.ID, c.Spec.Name, c.Spec.Backend)
 	}
 	var err error
-	if o.policies, err = s.policies(op); err != nil {
-		return nil, err
+	if o.policies, err = s.policies.For(op.ID, plan.Calls()); err != nil {
+		return nil, fmt.Errorf("new server: %w", err)
 	}
 	o.scope = scopeOf(o)
 	return o, nil

@@ -1,12 +1,9 @@
 package server
 
 import (
-	"context"
 	"fmt"
 
-	"fanout/gateway/fanout"
 	"fanout/gateway/internal/backend"
-	"fanout/gateway/internal/breaker"
 	"fanout/gateway/internal/metrics"
 	"fanout/gateway/internal/overload"
 	"fanout/gateway/internal/problem"
@@ -64,86 +61,15 @@ func (s *Server) circuitOpen(ctx *fasthttp.RequestCtx, o *operation) bool {
 	return false
 }
 
-// guardDoer passes each call through a process-wide guard: the breakers
-// or the retry budget, which perform the call with next.
-type guardDoer struct {
-	guard interface {
-		Do(ctx context.Context, next fanout.Doer, backend, method, path string) (int, []byte, error)
-	}
-	next fanout.Doer
-}
-
-func (d *guardDoer) Do(ctx context.Context, b, method, path string) (int, []byte, error) {
-	return d.guard.Do(ctx, d.next, b, method, path)
-}
-
-// Interrupt passes the engine's interrupt on (see fanout.Doer).
-func (d *guardDoer) Interrupt() { interrupt(d.next) }
-
-// Disown passes the engine's word that a body was not its call's answer
-// on (see fanout.Disowner).
-func (d *guardDoer) Disown(body []byte) { disown(d.next, body) }
-
-func interrupt(d fanout.Doer) {
-	if in, ok := d.(interface{ Interrupt() }); ok {
-		in.Interrupt()
-	}
-}
-
-func disown(d fanout.Doer, body []byte) {
-	if dn, ok := d.(fanout.Disowner); ok {
-		dn.Disown(body)
-	}
-}
-
-// guard wraps d in the policies that are on: the retry outermost, so that
-// each attempt passes the breaker and is counted by it. The wrappers live
-// in the request's state, so that a request costs no allocation for them.
-func (s *Server) guard(st *state, d fanout.Doer) fanout.Doer {
-	if s.breakers != nil {
-		st.brk = guardDoer{guard: s.breakers, next: d}
-		d = &st.brk
-	}
-	if s.retry != nil {
-		st.rty = guardDoer{guard: s.retry, next: d}
-		d = &st.rty
-	}
-	return d
-}
-
-// resilienceMetrics registers the gauges and counters of the policies
-// that are on: breaker states and transitions per backend, requests shed
-// and the current limit, hedges and retries refused by their budgets,
-// retries sent.
+// resilienceMetrics registers the gauge and counters of the overload
+// limit, if it is on: the current limit and the requests shed. The calls'
+// policies register their own (policy.New).
 func (s *Server) resilienceMetrics() {
-	if s.breakers != nil {
-		for _, name := range s.backends.Names() {
-			label := fmt.Sprintf("backend=%q", name)
-			s.metrics.Gauge("fanout_breaker_state", label, func() float64 { return float64(s.breakers.State(name)) })
-			s.metrics.CounterFunc("fanout_breaker_refused_total", label, func() float64 { return float64(s.breakers.Refused(name)) })
-			for _, from := range []breaker.State{breaker.Closed, breaker.HalfOpen, breaker.Open} {
-				for _, to := range []breaker.State{breaker.Closed, breaker.HalfOpen, breaker.Open} {
-					if from == to {
-						continue
-					}
-					s.metrics.CounterFunc("fanout_breaker_transitions_total",
-						fmt.Sprintf("%s,from=%q,to=%q", label, from, to),
-						func() float64 { return float64(s.breakers.Transitions(name, from, to)) })
-				}
-			}
-		}
-	}
 	if s.limiter != nil {
 		s.metrics.Gauge("fanout_overload_limit", "", func() float64 { return float64(s.limiter.Limit()) })
 		for p, name := range map[overload.Priority]string{overload.Sheddable: "read", overload.Critical: "write"} {
 			s.metrics.CounterFunc("fanout_requests_shed_total", fmt.Sprintf("priority=%q", name),
 				func() float64 { return float64(s.limiter.Shed(p)) })
 		}
-	}
-	// The budget is process-wide, so its refusals are one series.
-	s.metrics.CounterFunc("fanout_hedges_denied_total", "", func() float64 { return float64(s.hedgeBudget.Denied()) })
-	if s.retry != nil {
-		s.metrics.CounterFunc("fanout_retries_total", "", func() float64 { return float64(s.retry.Retries()) })
-		s.metrics.CounterFunc("fanout_retries_denied_total", "", func() float64 { return float64(s.retry.Denied()) })
 	}
 }
