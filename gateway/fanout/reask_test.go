@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"fanout/gateway/internal/poll"
 )
 
 // strayDoer answers its first strays calls with the experiment its path
@@ -42,13 +44,10 @@ func (d *strayDoer) Disown(body []byte) {
 // with method.
 func experimentPlan(t *testing.T, method string) *Plan {
 	t.Helper()
-	p, err := Compile("getExperiment", []CallSpec{{
+	p := mustCompile(t, "getExperiment", []CallSpec{{
 		Name: "experiment", Backend: "experiments", Method: method,
 		Path: "/experiments/{experiment_id}", Identify: true,
 	}}, resultsParams)
-	if err != nil {
-		t.Fatal(err)
-	}
 	return p
 }
 
@@ -173,7 +172,7 @@ func TestStrayAnswerNotSharedAsGood(t *testing.T) {
 			errs <- nil
 		}()
 	}
-	waitFor(t, "the waiters", func() bool { return c.waiting("/experiments/42") == n-1 })
+	poll.Until(t, 10*time.Second, "the waiters", func() bool { return c.waiting("/experiments/42") == n-1 })
 	close(open)
 	for range n {
 		if err := <-errs; err != nil {

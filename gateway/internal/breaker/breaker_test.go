@@ -10,6 +10,7 @@ import (
 
 	"fanout/gateway/fanout"
 	"fanout/gateway/internal/backend"
+	"fanout/gateway/internal/poll"
 )
 
 // scriptedDoer answers every call with status and err, and counts the
@@ -58,17 +59,6 @@ func callTo(set *Set, d fanout.Doer, backendName string) (int, error) {
 	return status, err
 }
 
-// waitFor polls cond until it holds, or fails the test after a while.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 var unreachable = &backend.Error{Kind: backend.KindUnreachable, Backend: "results", Addr: "127.0.0.1:1", Err: errors.New("connection refused")}
 
 // TestTransitions walks one breaker through its life: consecutive faults
@@ -100,7 +90,7 @@ func TestTransitions(t *testing.T) {
 	}
 
 	// Half-open: a failed probe opens it again.
-	waitFor(t, "half-open", func() bool { return set.State("results") == HalfOpen })
+	poll.Until(t, 5*time.Second, "half-open", func() bool { return set.State("results") == HalfOpen })
 	if _, err := call(set, d); backend.KindOf(err) != backend.KindUnreachable {
 		t.Fatalf("probe: err %v, want it sent", err)
 	}
@@ -110,7 +100,7 @@ func TestTransitions(t *testing.T) {
 
 	// Half-open again: the probe succeeds and closes it; the backend is
 	// used again as before.
-	waitFor(t, "half-open", func() bool { return set.State("results") == HalfOpen })
+	poll.Until(t, 5*time.Second, "half-open", func() bool { return set.State("results") == HalfOpen })
 	d.set(200, nil)
 	if status, err := call(set, d); err != nil || status != 200 {
 		t.Fatalf("probe: %d %v", status, err)
@@ -140,7 +130,7 @@ func TestProbesLimited(t *testing.T) {
 	d := &scriptedDoer{}
 	d.set(503, nil)
 	call(set, d)
-	waitFor(t, "half-open", func() bool { return set.State("results") == HalfOpen })
+	poll.Until(t, 5*time.Second, "half-open", func() bool { return set.State("results") == HalfOpen })
 	release := make(chan struct{})
 	entered := make(chan struct{}, 4)
 	slow := fanout.DoerFunc(func(context.Context, string, string, string) (int, []byte, error) {
@@ -258,7 +248,7 @@ func TestAdmits(t *testing.T) {
 	if set.Admits("results") {
 		t.Fatal("an open breaker admits")
 	}
-	waitFor(t, "half-open", func() bool { return set.State("results") == HalfOpen })
+	poll.Until(t, 5*time.Second, "half-open", func() bool { return set.State("results") == HalfOpen })
 	if !set.Admits("results") {
 		t.Fatal("a half-open breaker with its probe free refuses")
 	}

@@ -47,7 +47,7 @@ func TestHedgedResults(t *testing.T) {
 				"experiments": "none", "layers": "none", "projects": "none",
 				"results": "fixed:1ms,spike=0.03@150ms",
 			})})
-			g := startGateway(t, gatewayOptions{backends: mockAddrs(c), noHedge: tc.noHedge})
+			g := startGateway(t, gatewayOptions{backends: c.Addrs(), noHedge: tc.noHedge})
 			const requests = fanout.MinSamples + 300
 			marked := 0
 			for range requests {
@@ -91,7 +91,7 @@ func TestCoalescedExperiment(t *testing.T) {
 		c := startMocks(t, mock.Options{Seed: 7, Config: latencies(t, map[string]string{
 			"experiments": "fixed:50ms", "layers": "none", "projects": "none", "results": "none",
 		})})
-		g := startGateway(t, gatewayOptions{backends: mockAddrs(c), noCoalesce: off})
+		g := startGateway(t, gatewayOptions{backends: c.Addrs(), noCoalesce: off})
 		const pages = 20
 		bodies := make([][]byte, pages)
 		var wg sync.WaitGroup
