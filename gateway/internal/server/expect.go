@@ -28,10 +28,10 @@ func (s *Server) newExpectRouter() *router.Router {
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
 	r.HandleOPTIONS = false
-	for _, o := range s.ops {
-		r.Handle(o.op.Method, o.op.Path, func(ctx *fasthttp.RequestCtx) {
-			if !s.refuseUnauthorized(ctx, o) {
-				s.refuseUnsupportedBody(ctx, o)
+	for _, op := range s.ops {
+		r.Handle(op.doc.Method, op.doc.Path, func(ctx *fasthttp.RequestCtx) {
+			if !s.refuseUnauthorized(ctx, op) {
+				s.refuseUnsupportedBody(ctx, op)
 			}
 		})
 	}
@@ -42,13 +42,13 @@ func (s *Server) newExpectRouter() *router.Router {
 // whose body comes in an encoding or a media type the operation does not
 // take, and reports whether it did: the checks that need the headers only,
 // made before the body is read and, for 100-continue, before it is sent.
-func (s *Server) refuseUnsupportedBody(ctx *fasthttp.RequestCtx, o *operation) bool {
-	if !o.validate || !o.op.HasBody() {
+func (s *Server) refuseUnsupportedBody(ctx *fasthttp.RequestCtx, op *operation) bool {
+	if !op.validate || !op.doc.HasBody() {
 		return false
 	}
 	detail := unsupportedEncoding(ctx.Request.Header.ContentEncoding())
 	if detail == "" {
-		detail = unsupportedMediaType(ctx, o.op)
+		detail = unsupportedMediaType(ctx, op.doc)
 	}
 	if detail == "" {
 		return false

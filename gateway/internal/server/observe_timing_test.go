@@ -120,8 +120,7 @@ func BenchmarkUnrecordedTrace(b *testing.B) {
 	for b.Loop() {
 		start := time.Now()
 		rt := s.startTrace(ctx, o)
-		st := s.begin(ctx)
-		st.end()
+		s.begin(ctx, o, start).end()
 		s.finish(ctx, o, start, rt)
 		ctx.ResetUserValues()
 	}

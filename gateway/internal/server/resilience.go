@@ -31,7 +31,7 @@ func (s *Server) admit(ctx *fasthttp.RequestCtx, o *operation) (admitted, holds 
 	}
 	// Writes carry a user's input: reads give way first.
 	p := overload.Sheddable
-	if o.op.Method == fasthttp.MethodPost {
+	if o.doc.Method == fasthttp.MethodPost {
 		p = overload.Critical
 	}
 	if s.limiter.Acquire(p) {

@@ -332,28 +332,28 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	var missing []string
-	for _, op := range cfg.Spec.Operations() {
-		for _, o := range own {
-			if op.Path == o.path {
-				return nil, fmt.Errorf("new server: operation %s: the gateway serves %s itself, outside the document", op.ID, o.path)
+	for _, doc := range cfg.Spec.Operations() {
+		for _, route := range own {
+			if doc.Path == route.path {
+				return nil, fmt.Errorf("new server: operation %s: the gateway serves %s itself, outside the document", doc.ID, route.path)
 			}
 		}
-		h, ok := handlers[op.ID]
+		h, ok := handlers[doc.ID]
 		if !ok {
-			missing = append(missing, op.ID)
+			missing = append(missing, doc.ID)
 			continue
 		}
-		o, err := s.newOperation(op, h)
+		op, err := s.newOperation(doc, h)
 		if err != nil {
 			return nil, err
 		}
-		s.ops[op.ID] = o
-		serve := s.serve(o)
-		r.Handle(op.Method, op.Path, serve)
+		s.ops[doc.ID] = op
+		serve := s.serve(op)
+		r.Handle(doc.Method, doc.Path, serve)
 		// HEAD is GET without the body (RFC 9110, 9.3.2): the same
 		// handler, whose body fasthttp leaves unsent.
-		if op.Method == fasthttp.MethodGet {
-			r.Handle(fasthttp.MethodHead, op.Path, serve)
+		if doc.Method == fasthttp.MethodGet {
+			r.Handle(fasthttp.MethodHead, doc.Path, serve)
 		}
 	}
 	if len(missing) > 0 {
@@ -538,20 +538,26 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
 
 // serve wraps an operation's handler with what every request gets:
-// in-flight accounting, panic recovery, validation and the latency
-// histogram; and a GET's 200 its caching headers, ETag, 304 and
-// compression (represent).
-func (s *Server) serve(o *operation) fasthttp.RequestHandler {
+// in-flight accounting, panic recovery, the checks of the client and its
+// request (body, overload, token, breakers, validation, project), the
+// latency histogram and, once the handler has answered, Server-Timing;
+// and a GET's 200 its caching headers, ETag, 304 and compression
+// (finishGET).
+func (s *Server) serve(op *operation) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
 		start := time.Now()
 		s.metrics.Begin()
-		rt := s.startTrace(ctx, o)
+		rt := s.startTrace(ctx, op)
+		var r *request
 		defer func() {
 			if v := recover(); v != nil {
 				s.recovered(ctx, v)
 			}
-			o.route.Observe(ctx.Response.StatusCode(), time.Since(start))
-			s.finish(ctx, o, start, rt)
+			if r != nil {
+				r.end()
+			}
+			op.route.Observe(ctx.Response.StatusCode(), time.Since(start))
+			s.finish(ctx, op, start, rt)
 			s.metrics.End()
 		}()
 		// A body is received, or refused, before the request counts as
@@ -561,13 +567,13 @@ func (s *Server) serve(o *operation) fasthttp.RequestHandler {
 		var tok *auth.Token
 		var b body
 		defer b.release()
-		if o.op.HasBody() && !s.receive(ctx, o, &tok, &b) {
+		if op.doc.HasBody() && !s.receive(ctx, op, &tok, &b) {
 			return
 		}
 		// Shedding comes first of the rest: it must cost next to nothing,
 		// and an overloaded gateway has no time for anyone, with a token
 		// or not.
-		admitted, holds := s.admit(ctx, o)
+		admitted, holds := s.admit(ctx, op)
 		if !admitted {
 			return
 		}
@@ -576,16 +582,16 @@ func (s *Server) serve(o *operation) fasthttp.RequestHandler {
 		}
 		// Then the token: a client without one learns nothing of the
 		// request's other faults, a backend's open breaker included.
-		if s.authOn && o.protected && tok == nil {
-			if tok = s.authenticate(ctx, o); tok == nil {
+		if s.authOn && op.protected && tok == nil {
+			if tok = s.authenticate(ctx, op); tok == nil {
 				return
 			}
 		}
-		if s.circuitOpen(ctx, o) {
+		if s.circuitOpen(ctx, op) {
 			return
 		}
-		if o.validate {
-			if bad := validate(ctx, o.op); len(bad) > 0 {
+		if op.validate {
+			if bad := validate(ctx, op.doc); len(bad) > 0 {
 				s.metrics.Error(metrics.KindInvalidRequest)
 				p := problem.New(problem.TypeInvalidRequest, fasthttp.StatusBadRequest, invalidDetail(bad))
 				p.InvalidParams = bad
@@ -593,12 +599,13 @@ func (s *Server) serve(o *operation) fasthttp.RequestHandler {
 				return
 			}
 		}
-		if !s.inScope(ctx, o, tok) {
-			return
+		r = s.begin(ctx, op, start)
+		if s.authorise(r, tok) {
+			op.handle(s, r)
 		}
-		o.handle(s, ctx, o, start)
-		if o.represent {
-			s.represent(ctx)
+		writeTiming(r)
+		if op.cacheable {
+			s.finishGET(ctx)
 		}
 	}
 }
@@ -609,13 +616,13 @@ func (s *Server) serve(o *operation) fasthttp.RequestHandler {
 // first, as for any request, and the headers next, so that a body the
 // gateway would refuse anyway is never read. tok is the request's token,
 // or nil when authentication is off or the operation is not protected.
-func (s *Server) receive(ctx *fasthttp.RequestCtx, o *operation, tok **auth.Token, b *body) bool {
-	if s.authOn && o.protected {
-		if *tok = s.authenticate(ctx, o); *tok == nil {
+func (s *Server) receive(ctx *fasthttp.RequestCtx, op *operation, tok **auth.Token, b *body) bool {
+	if s.authOn && op.protected {
+		if *tok = s.authenticate(ctx, op); *tok == nil {
 			return false
 		}
 	}
-	return !s.refuseUnsupportedBody(ctx, o) && s.readBody(ctx, b)
+	return !s.refuseUnsupportedBody(ctx, op) && s.readBody(ctx, b)
 }
 
 func invalidDetail(bad []problem.InvalidParam) string {

@@ -44,7 +44,7 @@ func BenchmarkRepresent(b *testing.B) {
 					ctx.Request.Header.Set(fasthttp.HeaderAcceptEncoding, ae)
 					ctx.Response.Reset()
 					ctx.Response.SetBody(body.b)
-					s.represent(&ctx)
+					s.finishGET(&ctx)
 					out = len(ctx.Response.Body())
 				}
 				b.ReportMetric(float64(out), "bytes/op")
