@@ -15,6 +15,7 @@ import (
 	"fanout/gateway/internal/metrics"
 	"fanout/gateway/internal/problem"
 	"fanout/gateway/internal/store"
+	"fanout/gateway/internal/transport"
 
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fastjson"
@@ -147,10 +148,10 @@ func (s *Server) refuseUnauthorized(ctx *fasthttp.RequestCtx, op *operation) boo
 	if t := s.credentials(ctx); t != nil && !s.refuseReadOnly(ctx, op, t) {
 		return false
 	}
-	// As for the other refusals before a body (refuseBody): the client
+	// As for the other refusals before a body (transport.Bodies.Refuse): the client
 	// must read the answer, not a reset.
 	ctx.SetConnectionClose()
-	lingerOnClose(ctx.Conn())
+	transport.LingerOnClose(ctx.Conn())
 	return true
 }
 

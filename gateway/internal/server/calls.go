@@ -18,6 +18,7 @@ import (
 	"fanout/gateway/internal/compose"
 	"fanout/gateway/internal/metrics"
 	"fanout/gateway/internal/problem"
+	"fanout/gateway/internal/transport"
 
 	"github.com/valyala/fasthttp"
 )
@@ -86,15 +87,15 @@ func (st *state) gone() {
 
 // unwatch stops the watch w, after which gone never runs, and forgets what
 // gone needed.
-func (st *state) unwatch(w *clientWatch) {
-	w.stop()
+func (st *state) unwatch(w *transport.ClientWatch) {
+	w.Stop()
 	st.cancel, st.in = nil, nil
 }
 
 // execute runs the operation's plan for r, with d as the Doer, and leaves
 // its result in r.res, which end releases before the Exchange behind d. A
 // client that goes away meanwhile cancels the run's context
-// (disconnect.go), so that the calls not sent yet never are, and
+// (transport.WatchClient), so that the calls not sent yet never are, and
 // interrupts d if it can be, so that the calls on the wire are cut; a plan
 // of one call has nothing to spare and is not watched.
 func (s *Server) execute(r *request, d fanout.Doer) {
@@ -114,7 +115,7 @@ func (s *Server) execute(r *request, d fanout.Doer) {
 		st.in, _ = d.(interface{ Interrupt() })
 		// Deferred, so that even a panic ends the watch before fasthttp
 		// reads from the connection again.
-		defer st.unwatch(watchClient(r.ctx, st.goneFn))
+		defer st.unwatch(transport.WatchClient(r.ctx, st.goneFn))
 	}
 	r.offset = time.Since(r.start)
 	r.res = s.exec.Execute(c, op.plan, &st.params, d)
@@ -254,7 +255,7 @@ func (s *Server) create(r *request, idem []byte) {
 	}
 	ex, body, conn := r.st.ex, ctx.PostBody(), ctx.Conn()
 	withBody := fanout.DoerFunc(func(c context.Context, backend, method, path string) (int, []byte, error) {
-		markSent(conn)
+		transport.MarkSent(conn)
 		return ex.DoBody(c, backend, method, path, "application/json", body)
 	})
 	s.execute(r, withBody)

@@ -12,6 +12,7 @@ import (
 
 	"fanout/gateway/internal/accesslog"
 	"fanout/gateway/internal/tracing"
+	"fanout/gateway/internal/transport"
 
 	"github.com/valyala/fasthttp"
 )
@@ -133,6 +134,6 @@ func answeredPage(traceparent string) *fasthttp.RequestCtx {
 	ctx.Request.SetRequestURI("/v2/experiments/42/results")
 	ctx.Request.Header.Set("traceparent", traceparent)
 	ctx.SetStatusCode(fasthttp.StatusOK)
-	setRequestID(ctx)
+	transport.SetRequestID(ctx)
 	return ctx
 }

@@ -1,8 +1,11 @@
-// Package server is the gateway's HTTP front: a fasthttp server whose router
-// is built from the OpenAPI document's paths, request validation, the
-// operation handlers (plain proxies and fan-outs), problem+json errors,
-// Server-Timing, metrics, and the operations endpoints on their own admin
-// listener.
+// Package server is the gateway's API: a fasthttp server whose router is
+// built from the OpenAPI document's paths, request validation, tokens and
+// project scope, idempotency, paging, caching headers, the operation
+// handlers (plain proxies, creates and composed pages), problem+json
+// errors, Server-Timing, metrics, and the operations endpoints on their
+// own admin listener. The transport beneath it (connection slots, body
+// budgets, framing, request ids) is package transport; what is particular
+// to one page is next to its composition (package compose).
 package server
 
 import (
@@ -31,6 +34,7 @@ import (
 	"fanout/gateway/internal/spec"
 	"fanout/gateway/internal/store"
 	"fanout/gateway/internal/tracing"
+	"fanout/gateway/internal/transport"
 
 	"github.com/fasthttp/router"
 	"github.com/valyala/fasthttp"
@@ -55,6 +59,13 @@ const (
 	DefaultMaxHeaderSize = 8 << 10
 	// DefaultMaxClientConns bounds the client connections served at once.
 	DefaultMaxClientConns = 10000
+	// DefaultMaxBodyBytesInFlight bounds the bytes of request bodies being
+	// received or held at once: 64 full-size bodies, a few tens of MiB of
+	// RSS at worst, where the connection limit alone would allow 10 GiB.
+	DefaultMaxBodyBytesInFlight = 64 << 20
+	// DefaultMaxBodyBytesPerIP bounds them for one client address, so that
+	// one address cannot spend the whole budget.
+	DefaultMaxBodyBytesPerIP = 8 << 20
 	// DefaultMaxConnsPerIP bounds the connections from one client address
 	// on a public port: far more than a browser (6) or an office behind
 	// one NAT address needs, and few enough that one address cannot take
@@ -218,11 +229,11 @@ type Server struct {
 	ops          map[string]*operation
 	unrouted     *metrics.Route
 	limits       Limits
-	budget       *bodyBudget
+	bodies       *transport.Bodies
 	hedgeBudget  *fanout.Budget
 	noCoalesce   bool
 	// conns is the listener Serve limits, for Shutdown to cut.
-	conns atomic.Pointer[connLimit]
+	conns atomic.Pointer[transport.Listener]
 	// stopping is set by Shutdown, under lnMu, which Serve holds while it
 	// stores conns: a Serve that comes after Shutdown returns at once.
 	lnMu     sync.Mutex
@@ -293,7 +304,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("new server: %w", err)
 	}
 	s.hedgeBudget, s.noCoalesce = hb, cfg.NoCoalesce
-	s.budget = newBodyBudget(int64(s.limits.MaxBodyBytesInFlight), int64(s.limits.MaxBodyBytesPerIP))
+	s.bodies = transport.NewBodies(s.limits.MaxRequestBodySize, s.limits.ReadTimeout,
+		int64(s.limits.MaxBodyBytesInFlight), int64(s.limits.MaxBodyBytesPerIP), s.bodyRefused)
 	if s.deadline <= 0 {
 		s.deadline = DefaultDeadline
 	}
@@ -387,9 +399,9 @@ func New(cfg Config) (*Server, error) {
 		// their headers pass: fasthttp would otherwise buffer every body
 		// whole before any check.
 		StreamRequestBody:     true,
-		HeaderReceived:        s.headerReceived,
+		HeaderReceived:        s.bodies.HeaderReceived,
 		ExpectHandler:         s.expect,
-		ConnState:             connState,
+		ConnState:             transport.ConnState,
 		NoDefaultServerHeader: false,
 		Logger:                fasthttpLogger{s.log},
 	}
@@ -402,7 +414,7 @@ func New(cfg Config) (*Server, error) {
 	// connection needs a slot.
 	s.metrics.Gauge("fanout_client_connections_idle", "", func() float64 {
 		if l := s.conns.Load(); l != nil {
-			return float64(l.idleConns())
+			return float64(l.IdleConns())
 		}
 		return 0
 	})
@@ -410,12 +422,12 @@ func New(cfg Config) (*Server, error) {
 	// before idle ones.
 	s.metrics.Gauge("fanout_client_connections_silent", "", func() float64 {
 		if l := s.conns.Load(); l != nil {
-			return float64(l.silentConns())
+			return float64(l.SilentConns())
 		}
 		return 0
 	})
 	s.metrics.Gauge("fanout_request_body_bytes_in_flight", "", func() float64 {
-		return float64(s.budget.inUse())
+		return float64(s.bodies.InUse())
 	})
 	return s, nil
 }
@@ -435,7 +447,7 @@ func (s *Server) storeMetrics() {
 
 // Handler returns the request handler, for tests and in-memory listeners.
 func (s *Server) Handler() fasthttp.RequestHandler {
-	return s.drainAware(withRequestID(s.router.Handler))
+	return s.drainAware(transport.WithRequestID(s.router.Handler))
 }
 
 // drainAware closes the connection after each answer once the server
@@ -479,7 +491,7 @@ func (s *Server) SetTokens(set *auth.Set) error {
 // graceful Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
 	refused := func(int) { s.metrics.Error(metrics.KindInvalidRequest) }
-	l := limitConns(ln, s.limits.MaxClientConns, s.limits.MaxConnsPerIP, s.limits.MaxHeaderSize, s.limits.HeaderTimeout, refused)
+	l := transport.NewListener(ln, s.limits.MaxClientConns, s.limits.MaxConnsPerIP, s.limits.MaxHeaderSize, s.limits.HeaderTimeout, refused)
 	s.lnMu.Lock()
 	if s.stopping {
 		s.lnMu.Unlock()
@@ -517,7 +529,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if ctx.Err() != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
 		n := 0
 		if l := s.conns.Load(); l != nil {
-			n = l.cutAll()
+			n = l.CutAll()
 		}
 		s.log.Warn("grace period over: cut the requests in flight", "cut", n)
 		if err := s.admin.Close(); err != nil {
@@ -532,6 +544,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// NosniffHeader is the header every response carries with the value
+// nosniff (transport.NosniffHeader).
+const NosniffHeader = transport.NosniffHeader
+
+// bodyRefused counts a request body refused by its limits: a budget spent
+// for everyone is the gateway's unavailability, anything else the
+// client's fault.
+func (s *Server) bodyRefused(status int) {
+	if status == fasthttp.StatusServiceUnavailable {
+		s.metrics.Error(metrics.KindUnavailable)
+	} else {
+		s.metrics.Error(metrics.KindInvalidRequest)
+	}
 }
 
 // Metrics returns the server's metrics.
@@ -565,8 +592,8 @@ func (s *Server) serve(op *operation) fasthttp.RequestHandler {
 		// places of the overload limit meanwhile, which would shed
 		// everyone else's requests.
 		var tok *auth.Token
-		var b body
-		defer b.release()
+		var b transport.Body
+		defer b.Release()
 		if op.doc.HasBody() && !s.receive(ctx, op, &tok, &b) {
 			return
 		}
@@ -616,13 +643,13 @@ func (s *Server) serve(op *operation) fasthttp.RequestHandler {
 // first, as for any request, and the headers next, so that a body the
 // gateway would refuse anyway is never read. tok is the request's token,
 // or nil when authentication is off or the operation is not protected.
-func (s *Server) receive(ctx *fasthttp.RequestCtx, op *operation, tok **auth.Token, b *body) bool {
+func (s *Server) receive(ctx *fasthttp.RequestCtx, op *operation, tok **auth.Token, b *transport.Body) bool {
 	if s.authOn && op.protected {
 		if *tok = s.authenticate(ctx, op); *tok == nil {
 			return false
 		}
 	}
-	return !s.refuseUnsupportedBody(ctx, op) && s.readBody(ctx, b)
+	return !s.refuseUnsupportedBody(ctx, op) && s.bodies.Read(ctx, b)
 }
 
 func invalidDetail(bad []problem.InvalidParam) string {
@@ -674,21 +701,17 @@ func (s *Server) methodNotAllowed(ctx *fasthttp.RequestCtx) {
 	s.finishUnrouted(ctx, start)
 }
 
-// maxInstance is the most bytes of a path a problem about an unreadable
-// request echoes: the path of a request too large to read may be huge.
-const maxInstance = 256
-
 // requestError answers a request that fasthttp could not read (too large,
 // too slow, not HTTP) with a problem instead of fasthttp's plain text;
 // fasthttp closes the connection afterwards.
 func (s *Server) requestError(ctx *fasthttp.RequestCtx, err error) {
-	// front has answered and counted this request already: fasthttp saw
-	// the end of its input.
-	if c, ok := ctx.Conn().(*limitedConn); ok && c.refused {
+	// The transport has answered and counted this request already:
+	// fasthttp saw the end of its input.
+	if transport.Refused(ctx.Conn()) {
 		return
 	}
 	start := time.Now()
-	setRequestID(ctx)
+	transport.SetRequestID(ctx)
 	typ, status := problem.TypeInvalidRequest, fasthttp.StatusBadRequest
 	detail := "the request is not valid HTTP/1.1"
 	var small *fasthttp.ErrSmallBuffer
@@ -703,17 +726,15 @@ func (s *Server) requestError(ctx *fasthttp.RequestCtx, err error) {
 	case errors.As(err, &nerr) && nerr.Timeout():
 		typ, status = problem.TypeRequestTimeout, fasthttp.StatusRequestTimeout
 		detail = fmt.Sprintf("the request was not received within %s", s.limits.ReadTimeout)
-		if c, ok := ctx.Conn().(*limitedConn); ok && c.head {
+		if transport.AwaitsHead(ctx.Conn()) {
 			detail = fmt.Sprintf("the request line and headers were not received within %s", s.limits.HeaderTimeout)
 		}
 	}
 	s.metrics.Error(metrics.KindInvalidRequest)
 	p := problem.New(typ, status, detail)
 	// fasthttp may not have parsed the request line: the instance is the
-	// path front saw, or none.
-	if c, ok := ctx.Conn().(*limitedConn); ok {
-		p.Instance = c.front.instance()
-	}
+	// path the transport saw, or none.
+	p.Instance = transport.Instance(ctx.Conn())
 	problem.Send(ctx, p)
 	s.unrouted.Observe(status, time.Since(start))
 	s.finishUnrouted(ctx, start)
