@@ -8,12 +8,12 @@ import (
 )
 
 // resultsPlan compiles a plan of the calls named, each without
-// dependencies, in that order; the call named notYet allows a 404.
-func resultsPlan(t *testing.T, notYet string, names ...string) *fanout.Plan {
+// dependencies, in that order; the call named allowing404 allows a 404.
+func resultsPlan(t *testing.T, allowing404 string, names ...string) *fanout.Plan {
 	t.Helper()
 	var calls []fanout.CallSpec
 	for _, n := range names {
-		calls = append(calls, fanout.CallSpec{Name: n, Backend: "b", Path: "/" + n, Primary: n == PartExperiment, AllowNotFound: n == notYet})
+		calls = append(calls, fanout.CallSpec{Name: n, Backend: "b", Path: "/" + n, Primary: n == PartExperiment, AllowNotFound: n == allowing404})
 	}
 	p, err := fanout.Compile("page", calls, nil)
 	if err != nil {

@@ -55,22 +55,22 @@ func (s *Server) ownRoutes() ([]ownRoute, error) {
 // handleOwn registers routes on r, each observed in the metrics as an
 // operation is.
 func (s *Server) handleOwn(r *router.Router, routes []ownRoute) {
-	for _, o := range routes {
-		metric := s.metrics.Route(fasthttp.MethodGet, o.path)
+	for _, route := range routes {
+		metric := s.metrics.Route(fasthttp.MethodGet, route.path)
 		serve := func(ctx *fasthttp.RequestCtx) {
 			start := time.Now()
-			ctx.SetContentType(o.contentType)
-			for k, v := range o.header {
+			ctx.SetContentType(route.contentType)
+			for k, v := range route.header {
 				ctx.Response.Header.Set(k, v)
 			}
 			// The body is shared and read-only: SetBodyRaw does not copy it.
-			ctx.Response.SetBodyRaw(o.body)
-			if o.cacheable {
+			ctx.Response.SetBodyRaw(route.body)
+			if route.cacheable {
 				s.finishGET(ctx)
 			}
 			metric.Observe(ctx.Response.StatusCode(), time.Since(start))
 		}
-		r.Handle(fasthttp.MethodGet, o.path, serve)
-		r.Handle(fasthttp.MethodHead, o.path, serve)
+		r.Handle(fasthttp.MethodGet, route.path, serve)
+		r.Handle(fasthttp.MethodHead, route.path, serve)
 	}
 }
