@@ -74,7 +74,7 @@ func coalesceN(t *testing.T, c *Coalescer, d *gatedDoer, n int, ctxs map[int]con
 			ctx = t.Context()
 		}
 		wg.Go(func() {
-			s, b, v, err := c.Do(ctx, d, "experiments", "GET", "/experiments/7")
+			s, b, v, err := c.Do(ctx, callTo("experiments"), "/experiments/7", Chain(callTo("experiments"), d))
 			out[k] = coalesced{s, b, v, err}
 			finished[k].Store(true)
 		})
@@ -187,18 +187,18 @@ func TestCacheHitsAndMisses(t *testing.T) {
 	}
 	d := &gatedDoer{open: make(chan struct{}), status: 200}
 	close(d.open)
-	_, first, via, err := c.Do(t.Context(), d, "experiments", "GET", "/experiments/7")
+	_, first, via, err := c.Do(t.Context(), callTo("experiments"), "/experiments/7", Chain(callTo("experiments"), d))
 	if err != nil || via != ViaCall {
 		t.Fatalf("first call: %v %v", via, err)
 	}
 	c.Accept("/experiments/7", 200, first)
-	status, body, via, err := c.Do(t.Context(), d, "experiments", "GET", "/experiments/7")
+	status, body, via, err := c.Do(t.Context(), callTo("experiments"), "/experiments/7", Chain(callTo("experiments"), d))
 	if err != nil || status != 200 || via != ViaCache || !bytes.Equal(body, first) {
 		t.Errorf("second call: %d %q %v %v, want %q from the cache", status, body, via, err, first)
 	}
 	d.status = 404
 	for range 2 {
-		status, body, _, _ := c.Do(t.Context(), d, "experiments", "GET", "/experiments/8")
+		status, body, _, _ := c.Do(t.Context(), callTo("experiments"), "/experiments/8", Chain(callTo("experiments"), d))
 		c.Accept("/experiments/8", status, body)
 	}
 	if n := d.calls.Load(); n != 3 {

@@ -121,7 +121,7 @@ func TestStrayAnswerNeverCached(t *testing.T) {
 			p := experimentPlan(t, "GET")
 			d := &strayDoer{strays: tc.strays}
 			for range 2 {
-				pd := &PolicyDoer{Next: d, Policies: []Policy{c}}
+				pd := &PolicyDoer{Next: d, Policies: [][]Policy{{c}}}
 				r := newExecutor(t, ModeConcurrent, Options{}).Execute(t.Context(), p, ParamMap{"experiment_id": "42"}, pd)
 				if o := r.Outcomes[0]; o.OK() && string(o.Body) != string(rightExperiment) {
 					t.Errorf("served %s", o.Body)
@@ -164,7 +164,7 @@ func TestStrayAnswerNotSharedAsGood(t *testing.T) {
 	e := newExecutor(t, ModeConcurrent, Options{})
 	for range n {
 		go func() {
-			r := e.Execute(t.Context(), p, ParamMap{"experiment_id": "42"}, &PolicyDoer{Next: d, Policies: []Policy{c}})
+			r := e.Execute(t.Context(), p, ParamMap{"experiment_id": "42"}, &PolicyDoer{Next: d, Policies: [][]Policy{{c}}})
 			defer r.Release()
 			if o := r.Outcomes[0]; !o.OK() || string(o.Body) != string(rightExperiment) {
 				errs <- fmt.Errorf("status %d body %s err %v, want the experiment asked for", o.Status, o.Body, o.Err)

@@ -48,7 +48,13 @@ func newSet(t *testing.T, s Settings) (*Set, *[]Transition) {
 }
 
 func call(set *Set, d fanout.Doer) (int, error) {
-	status, _, err := set.Do(context.Background(), d, "results", "GET", "/results/1")
+	return callTo(set, d, "results")
+}
+
+// callTo makes one GET call to backendName through set, as the engine does.
+func callTo(set *Set, d fanout.Doer, backendName string) (int, error) {
+	c := &fanout.Call{Spec: fanout.CallSpec{Name: backendName, Backend: backendName, Method: "GET"}}
+	status, _, _, err := set.Do(context.Background(), c, "/x", fanout.Chain(c, d))
 	return status, err
 }
 
@@ -225,7 +231,7 @@ func TestUnknownBackend(t *testing.T) {
 	set, _ := newSet(t, Settings{})
 	d := &scriptedDoer{}
 	d.set(200, nil)
-	if status, _, err := set.Do(context.Background(), d, "other", "GET", "/x"); status != 200 || err != nil {
+	if status, err := callTo(set, d, "other"); status != 200 || err != nil {
 		t.Errorf("%d %v", status, err)
 	}
 }

@@ -60,8 +60,6 @@ type state struct {
 	left atomic.Bool
 	// pd binds the operation's call policies to the request's Doer.
 	pd fanout.PolicyDoer
-	// The policies' wrappers of the request's Doer (see guard).
-	brk, rty guardDoer
 	// trc traces the calls of a recorded request (see traced).
 	trc traceDoer
 }
@@ -101,11 +99,10 @@ func (st *state) unwatch(w *transport.ClientWatch) {
 func (s *Server) execute(r *request, d fanout.Doer) {
 	st, op := r.st, r.op
 	st.params.fill(r.ctx, op.doc)
-	// The breaker and retry wrap each attempt; the call policies (hedge,
-	// coalesce, cache) wrap those, so that a duplicate or a shared call
-	// passes the breaker as any call does.
+	// Each call's policies (hedge, coalesce, cache, retry, breaker: the
+	// policy registry's order) wrap the traced Doer, so that every
+	// attempt, a duplicate or a retry too, is traced.
 	d = st.traced(d)
-	d = s.guard(st, d)
 	d = st.withPolicies(op, d)
 	defer func() { st.pd = fanout.PolicyDoer{} }()
 	c, cancel := context.WithDeadline(st.params.trace.Context(context.Background()), r.start.Add(s.deadline))
@@ -220,7 +217,7 @@ func (r *request) end() {
 		st.ex.Release()
 		st.ex = nil
 	}
-	st.brk, st.rty, st.trc = guardDoer{}, guardDoer{}, traceDoer{}
+	st.trc = traceDoer{}
 	st.params.trace = nil
 	st.left.Store(false)
 	r.ctx, r.op, r.res, r.offset, r.start, r.hidden = nil, nil, nil, 0, time.Time{}, false

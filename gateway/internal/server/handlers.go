@@ -70,8 +70,9 @@ type operation struct {
 	// page is the page the handler composes from the calls; nil if it
 	// composes none.
 	page *compose.Results
-	// policies are the calls' policies by call index; nil if none has one.
-	policies []fanout.Policy
+	// policies are the calls' policies by call index, outermost first;
+	// nil if no call has one.
+	policies [][]fanout.Policy
 	// protected: the operation needs a token.
 	protected bool
 	// scope says how the operation finds the project a token must see.
@@ -135,8 +136,8 @@ func (s *Server) newOperation(doc *spec.Operation, h handler) (*operation, error
 	for _, c := range plan.Calls() {
 		op.calls[c.Index] = s.metrics.Call(doc.ID, c.Spec.Name, c.Spec.Backend)
 	}
-	if op.policies, err = s.policies(doc); err != nil {
-		return nil, err
+	if op.policies, err = s.policies.For(doc.ID, plan.Calls()); err != nil {
+		return nil, fmt.Errorf("new server: %w", err)
 	}
 	op.scope = scopeOf(op)
 	return op, nil

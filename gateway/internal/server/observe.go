@@ -176,7 +176,7 @@ func failure(err error) string {
 // traceDoer gives each attempt of a recorded request's calls on the wire
 // a client span, whose id the Exchange sends in the attempt's traceparent:
 // a hedged duplicate and a retry get their own, marked. It lives in the
-// request's state, as the policies' wrappers do.
+// request's state, as the binding of the calls' policies does.
 type traceDoer struct {
 	rt   *tracing.Request
 	next fanout.Doer

@@ -75,7 +75,7 @@ func TestHedgedResults(t *testing.T) {
 			if sent == 0 || won == 0 || float64(marked) != won {
 				t.Errorf("%v duplicates sent, %v won, %d pages marked hedge: want some, and as many marked as won", sent, won, marked)
 			}
-			if limit := 0.05*requests + fanout.BudgetBurst; sent > limit {
+			if limit := 0.05*requests + fanout.HedgeBurst; sent > limit {
 				t.Errorf("%v duplicates for %d calls, over the 5%% budget", sent, requests)
 			}
 		})

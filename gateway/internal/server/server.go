@@ -29,8 +29,8 @@ import (
 	"fanout/gateway/internal/breaker"
 	"fanout/gateway/internal/metrics"
 	"fanout/gateway/internal/overload"
+	"fanout/gateway/internal/policy"
 	"fanout/gateway/internal/problem"
-	"fanout/gateway/internal/retry"
 	"fanout/gateway/internal/spec"
 	"fanout/gateway/internal/store"
 	"fanout/gateway/internal/tracing"
@@ -171,23 +171,14 @@ type Config struct {
 	Logger *slog.Logger
 	// Limits bound slow and oversized clients; zero fields take the defaults.
 	Limits Limits
-	// HedgeBudget is the fraction of hedged calls that may get a duplicate
-	// (0.05 for 5 %), shared by every hedged call. If 0, none is sent:
-	// hedging is off whatever the document declares.
-	HedgeBudget float64
-	// NoCoalesce turns the calls' coalescing and caching off, whatever
-	// the document declares, to compare with them.
-	NoCoalesce bool
-	// Breakers, if not nil, keep a circuit breaker per backend: calls to an
-	// open one are refused, and a request that needs it is answered 503 at
+	// Policies are the process-wide settings of the calls' policies
+	// (budgets, coalescing, breakers); the zero value turns them off. An
+	// open breaker also answers a request that needs its backend 503 at
 	// once.
-	Breakers *breaker.Set
+	Policies policy.Settings
 	// Overload, if not nil, limits the requests in progress: those beyond
 	// it are shed with 503 before any work.
 	Overload *overload.Limiter
-	// Retry, if not nil, is the budget of retries of the calls that
-	// declare retry.
-	Retry *retry.Budget
 	// Tokens are the bearer tokens /v2 accepts. If nil, authentication is
 	// off: every request is let in, unlimited (-auth off).
 	Tokens *auth.Set
@@ -230,18 +221,18 @@ type Server struct {
 	unrouted     *metrics.Route
 	limits       Limits
 	bodies       *transport.Bodies
-	hedgeBudget  *fanout.Budget
-	noCoalesce   bool
+	// policies builds the policies of the operations' calls.
+	policies *policy.Set
 	// conns is the listener Serve limits, for Shutdown to cut.
 	conns atomic.Pointer[transport.Listener]
 	// stopping is set by Shutdown, under lnMu, which Serve holds while it
 	// stores conns: a Serve that comes after Shutdown returns at once.
 	lnMu     sync.Mutex
 	stopping bool
-	// The resilience policies (resilience.go); nil when off.
+	// The resilience policies the server itself applies before any
+	// backend work (resilience.go); nil when off.
 	breakers *breaker.Set
 	limiter  *overload.Limiter
-	retry    *retry.Budget
 	// tokens holds the accepted tokens, swapped whole by SetTokens so that
 	// a request reads one set with one atomic load and no lock; authOn is
 	// false when authentication is off (Config.Tokens nil).
@@ -278,9 +269,8 @@ func New(cfg Config) (*Server, error) {
 		log:      cfg.Logger,
 		ops:      map[string]*operation{},
 		limits:   cfg.Limits.withDefaults(),
-		breakers: cfg.Breakers,
+		breakers: cfg.Policies.Breakers,
 		limiter:  cfg.Overload,
-		retry:    cfg.Retry,
 		authOn:   cfg.Tokens != nil,
 		store:    cfg.Store,
 		pprof:    cfg.Pprof,
@@ -299,11 +289,6 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.store = m
 	}
-	hb, err := fanout.NewBudget(cfg.HedgeBudget)
-	if err != nil {
-		return nil, fmt.Errorf("new server: %w", err)
-	}
-	s.hedgeBudget, s.noCoalesce = hb, cfg.NoCoalesce
 	s.bodies = transport.NewBodies(s.limits.MaxRequestBodySize, s.limits.ReadTimeout,
 		int64(s.limits.MaxBodyBytesInFlight), int64(s.limits.MaxBodyBytesPerIP), s.bodyRefused)
 	if s.deadline <= 0 {
@@ -326,6 +311,11 @@ func New(cfg Config) (*Server, error) {
 	s.unrouted = s.metrics.Route("", "unmatched")
 	s.storeMetrics()
 	s.resilienceMetrics()
+	ps, err := policy.New(policy.Env{Settings: cfg.Policies, Backends: cfg.Backends.Names(), Metrics: s.metrics})
+	if err != nil {
+		return nil, fmt.Errorf("new server: %w", err)
+	}
+	s.policies = ps
 
 	r := router.New()
 	// An API answers a wrong path with 404, not with a redirect to a
