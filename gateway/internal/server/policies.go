@@ -2,14 +2,14 @@ package server
 
 import "fanout/gateway/fanout"
 
-// withPolicies returns d bound to the policies of o's calls (the policy
-// registry's, policy.Set.For), in st's scratch space, or d itself if o
+// withPolicies returns d bound to the policies of op's calls (the policy
+// registry's, policy.Set.For), in st's scratch space, or d itself if op
 // has none.
-func (st *state) withPolicies(o *operation, d fanout.Doer) fanout.Doer {
-	if o.policies == nil {
+func (st *state) withPolicies(op *operation, d fanout.Doer) fanout.Doer {
+	if op.policies == nil {
 		return d
 	}
-	st.pd = fanout.PolicyDoer{Next: d, Policies: o.policies}
+	st.pd = fanout.PolicyDoer{Next: d, Policies: op.policies}
 	return &st.pd
 }
 

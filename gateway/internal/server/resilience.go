@@ -16,19 +16,19 @@ import (
 // is enough for a client to find room.
 const ShedRetryAfter = "1"
 
-// admit passes a request of o through the overload limit. It reports
+// admit passes a request of op through the overload limit. It reports
 // whether the request holds a place, which the caller gives back with the
 // limiter's Release, or false once it has answered the request 503: shed
 // before any backend is called. A request with a body comes here only once its body
 // is read (serve), so that a client sending it slowly holds no place. Operations without backend calls
 // (the document) are never limited: admitted without a place.
-func (s *Server) admit(ctx *fasthttp.RequestCtx, o *operation) (admitted, holds bool) {
-	if s.limiter == nil || o.plan == nil {
+func (s *Server) admit(ctx *fasthttp.RequestCtx, op *operation) (admitted, holds bool) {
+	if s.limiter == nil || op.plan == nil {
 		return true, false
 	}
 	// Writes carry a user's input: reads give way first.
 	p := overload.Sheddable
-	if o.op.Method == fasthttp.MethodPost {
+	if op.doc.Method == fasthttp.MethodPost {
 		p = overload.Critical
 	}
 	if s.limiter.Acquire(p) {
@@ -45,11 +45,11 @@ func (s *Server) admit(ctx *fasthttp.RequestCtx, o *operation) (admitted, holds 
 // half-open with its probes out): the request would fail on that call
 // anyway, and waiting for its siblings (the primary is never cancelled)
 // would only make the refusal slow. It reports whether it answered.
-func (s *Server) circuitOpen(ctx *fasthttp.RequestCtx, o *operation) bool {
-	if s.breakers == nil || o.plan == nil {
+func (s *Server) circuitOpen(ctx *fasthttp.RequestCtx, op *operation) bool {
+	if s.breakers == nil || op.plan == nil {
 		return false
 	}
-	for _, c := range o.plan.Calls() {
+	for _, c := range op.plan.Calls() {
 		if c.Spec.Optional || s.breakers.Admits(c.Spec.Backend) {
 			continue
 		}
