@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"fanout/bench/capacity"
+	"fanout/bench/dist"
 	"fanout/bench/launch"
 	"fanout/bench/limits"
 	"fanout/bench/load"
@@ -391,10 +392,10 @@ func (r *runner) computeLimits() {
 		}
 		work = append(work, limits.Weighted{Op: op, Weight: t.Weight})
 		if len(r.s.Targets) > 1 {
-			l, err := limits.Compute([]limits.Weighted{{Op: op, Weight: 1}}, r.s.Backends, limits.DefaultSamples, r.res.Seed)
+			l, err := limits.Compute([]limits.Weighted{{Op: op, Weight: 1}}, r.s.Backends, dist.DefaultSamples, r.res.Seed)
 			if err == nil {
 				if r.res.TargetLimits == nil {
-					r.res.TargetLimits = map[string]limits.Limits{}
+					r.res.TargetLimits = map[string]dist.Limits{}
 				}
 				r.res.TargetLimits[t.Name] = l
 			}
@@ -404,7 +405,7 @@ func (r *runner) computeLimits() {
 		r.res.LimitsNote = "no limits: no target fans out"
 		return
 	}
-	l, err := limits.Compute(work, r.s.Backends, limits.DefaultSamples, r.res.Seed)
+	l, err := limits.Compute(work, r.s.Backends, dist.DefaultSamples, r.res.Seed)
 	if err != nil {
 		r.res.LimitsNote = fmt.Sprintf("no limits: %v", err)
 		return

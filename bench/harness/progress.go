@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"fanout/bench/capacity"
-	"fanout/bench/limits"
+	"fanout/bench/dist"
 	"fanout/bench/load"
 	"fanout/bench/result"
 	"fanout/bench/scenario"
@@ -86,7 +86,7 @@ func (p *progress) run(label string, rate float64, warmup, d time.Duration) {
 		clock(time.Since(p.start)), clock(p.remaining())))
 }
 
-func (p *progress) figures(r result.Run, l *limits.Limits) {
+func (p *progress) figures(r result.Run, l *dist.Limits) {
 	p.line(figuresLine(r, l))
 	if r.Hostile != nil {
 		p.line(hostileLine(*r.Hostile))
@@ -108,7 +108,7 @@ func hostileLine(h result.Hostile) string {
 }
 
 // figuresLine is the progress line of a finished step.
-func figuresLine(r result.Run, l *limits.Limits) string {
+func figuresLine(r result.Run, l *dist.Limits) string {
 	b := &strings.Builder{}
 	fmt.Fprintf(b, "    p50 %s  p99 %s  max %s  success %.2f%% (complete %.2f%%, partial %.2f%%, failed %.2f%%)  %.0f/%s req/s sent  %.0f complete/s  cpu %s/req  load cpu %.0f%%",
 		ms(r.Latency.P50), p99(r.Summary), ms(r.Latency.Max), 100*r.Success, 100*r.Complete, 100*r.Partial, 100*r.Failed,
@@ -145,7 +145,7 @@ func p99(s load.Summary) string {
 
 // limitRatio formats the run's p50 over a limit's p50, and, below 1, why
 // the run beat what no gateway can beat (result.Run.BelowLimit).
-func limitRatio(r result.Run, name string, limit time.Duration, l *limits.Limits) string {
+func limitRatio(r result.Run, name string, limit time.Duration, l *dist.Limits) string {
 	if limit <= 0 {
 		return ""
 	}

@@ -29,7 +29,7 @@ import (
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
-	"fanout/bench/limits"
+	"fanout/bench/dist"
 	"fanout/bench/scenario"
 	"fanout/bench/servertiming"
 )
@@ -97,7 +97,7 @@ type Attack struct {
 // Latency is a measured latency distribution: the figures a limit has
 // too, and the slowest request, which only a measurement has.
 type Latency struct {
-	limits.Dist
+	dist.Dist
 	Max time.Duration `json:"max"`
 }
 
@@ -653,13 +653,7 @@ func distribution(lat []time.Duration) Latency {
 		return Latency{}
 	}
 	slices.Sort(lat)
-	var sum time.Duration
-	for _, d := range lat {
-		sum += d
-	}
-	q := func(p float64) time.Duration { return limits.Quantile(lat, p) }
-	return Latency{Dist: limits.Dist{P50: q(0.5), P90: q(0.9), P99: q(0.99), P999: q(0.999),
-		Mean: sum / time.Duration(len(lat))}, Max: lat[len(lat)-1]}
+	return Latency{Dist: dist.Of(lat), Max: lat[len(lat)-1]}
 }
 
 // arrivals counts the complete answers of recs that arrived within [from,
@@ -675,7 +669,7 @@ func arrivals(recs []record, complete []time.Duration, from, to time.Duration, p
 		return 0
 	}
 	slices.Sort(complete)
-	median := limits.Quantile(complete, 0.5)
+	median := dist.Quantile(complete, 0.5)
 	lo := median + (to-from)/time.Duration(2*len(recs))
 	hi := lo
 	if p != nil {

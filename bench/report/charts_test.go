@@ -14,7 +14,7 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"fanout/bench/capacity"
-	"fanout/bench/limits"
+	"fanout/bench/dist"
 	"fanout/bench/load"
 	"fanout/bench/result"
 	"fanout/bench/scenario"
@@ -46,7 +46,7 @@ func talkWithBlocking() *result.Scenario {
 	s := fixture()
 	blocking := s.Runs[2]
 	blocking.Variant, blocking.Mode = "blocking", "blocking"
-	blocking.Latency = load.Latency{Dist: limits.Dist{P50: msd(2000), P90: msd(2000), P99: msd(2000), P999: msd(2000), Mean: msd(2000)}, Max: msd(2000)}
+	blocking.Latency = load.Latency{Dist: dist.Dist{P50: msd(2000), P90: msd(2000), P99: msd(2000), P999: msd(2000), Mean: msd(2000)}, Max: msd(2000)}
 	blocking.Timing = &servertiming.Timing{Total: msd(2000), Calls: []servertiming.Entry{
 		{Name: "experiment", Start: msd(1900), Duration: msd(20), HasStart: true},
 		{Name: "results", Start: msd(1960), Duration: msd(40), HasStart: true},

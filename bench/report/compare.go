@@ -12,7 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"fanout/bench/limits"
+	"fanout/bench/dist"
 	"fanout/bench/load"
 	"fanout/bench/result"
 	"fanout/bench/scenario"
@@ -531,30 +531,30 @@ var capacityFigures = []struct {
 // down (the half-width of their 95 % confidence interval).
 var limitFigures = []struct {
 	figure
-	get func(*limits.Limits) (float64, bool)
+	get func(*dist.Limits) (float64, bool)
 }{
-	{limitMs("critical path p50 ms"), dist(func(l *limits.Limits) time.Duration { return l.CriticalPath.P50 })},
-	{limitMs("critical path p90 ms"), dist(func(l *limits.Limits) time.Duration { return l.CriticalPath.P90 })},
-	{limitMs("critical path p99 ms"), dist(func(l *limits.Limits) time.Duration { return l.CriticalPath.P99 })},
-	{limitMs("critical path p99.9 ms"), dist(func(l *limits.Limits) time.Duration { return l.CriticalPath.P999 })},
-	{limitMs("levels p50 ms"), dist(func(l *limits.Limits) time.Duration { return l.Levels.P50 })},
-	{limitMs("levels p99 ms"), dist(func(l *limits.Limits) time.Duration { return l.Levels.P99 })},
-	{limitMs("sum p50 ms"), dist(func(l *limits.Limits) time.Duration { return l.Sum.P50 })},
-	{limitMs("sum p99 ms"), dist(func(l *limits.Limits) time.Duration { return l.Sum.P99 })},
-	{figure{name: "simulated requests", format: f0}, sampled(func(l *limits.Limits) float64 { return float64(l.Samples) })},
-	{figure{name: "uncertainty ±%", format: f2, unit: points}, sampled(func(l *limits.Limits) float64 { return 100 * l.Uncertainty })},
+	{limitMs("critical path p50 ms"), limitDist(func(l *dist.Limits) time.Duration { return l.CriticalPath.P50 })},
+	{limitMs("critical path p90 ms"), limitDist(func(l *dist.Limits) time.Duration { return l.CriticalPath.P90 })},
+	{limitMs("critical path p99 ms"), limitDist(func(l *dist.Limits) time.Duration { return l.CriticalPath.P99 })},
+	{limitMs("critical path p99.9 ms"), limitDist(func(l *dist.Limits) time.Duration { return l.CriticalPath.P999 })},
+	{limitMs("levels p50 ms"), limitDist(func(l *dist.Limits) time.Duration { return l.Levels.P50 })},
+	{limitMs("levels p99 ms"), limitDist(func(l *dist.Limits) time.Duration { return l.Levels.P99 })},
+	{limitMs("sum p50 ms"), limitDist(func(l *dist.Limits) time.Duration { return l.Sum.P50 })},
+	{limitMs("sum p99 ms"), limitDist(func(l *dist.Limits) time.Duration { return l.Sum.P99 })},
+	{figure{name: "simulated requests", format: f0}, sampled(func(l *dist.Limits) float64 { return float64(l.Samples) })},
+	{figure{name: "uncertainty ±%", format: f2, unit: points}, sampled(func(l *dist.Limits) float64 { return 100 * l.Uncertainty })},
 }
 
 func limitMs(name string) figure { return figure{name: name, format: f2} }
 
-func dist(get func(*limits.Limits) time.Duration) func(*limits.Limits) (float64, bool) {
-	return func(l *limits.Limits) (float64, bool) { return msOf(get(l)), true }
+func limitDist(get func(*dist.Limits) time.Duration) func(*dist.Limits) (float64, bool) {
+	return func(l *dist.Limits) (float64, bool) { return msOf(get(l)), true }
 }
 
 // sampled reads a figure of the simulation, which fixed limits (one
 // request through the call graph, exact) do not have.
-func sampled(get func(*limits.Limits) float64) func(*limits.Limits) (float64, bool) {
-	return func(l *limits.Limits) (float64, bool) {
+func sampled(get func(*dist.Limits) float64) func(*dist.Limits) (float64, bool) {
+	return func(l *dist.Limits) (float64, bool) {
 		if l.Fixed || l.Samples == 0 {
 			return 0, false
 		}
@@ -562,7 +562,7 @@ func sampled(get func(*limits.Limits) float64) func(*limits.Limits) (float64, bo
 	}
 }
 
-func limitValues(side Side, get func(*limits.Limits) (float64, bool)) []float64 {
+func limitValues(side Side, get func(*dist.Limits) (float64, bool)) []float64 {
 	var out []float64
 	for _, s := range side.Runs {
 		if s.Limits != nil {

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"fanout/bench/limits"
+	"fanout/bench/dist"
 	"fanout/bench/load"
 	"fanout/bench/result"
 	"fanout/bench/scenario"
@@ -183,10 +183,10 @@ func writeLimits(b *strings.Builder, s *result.Scenario) {
 			"known within ±%.1f%% (95%% confidence): a measured figure that close to a limit, or below it, is not a difference.\n\n",
 			l.Samples, 100*l.Uncertainty)
 	default:
-		fmt.Fprintf(b, "Random backend latencies: each limit is a distribution, from %d simulated requests through the call graph (ms).\n\n", limits.DefaultSamples)
+		fmt.Fprintf(b, "Random backend latencies: each limit is a distribution, from %d simulated requests through the call graph (ms).\n\n", dist.DefaultSamples)
 	}
 	b.WriteString("| limit | what it is | p50 | p90 | p99 | p99.9 |\n|---|---|---:|---:|---:|---:|\n")
-	row := func(name, what string, d limits.Dist) {
+	row := func(name, what string, d dist.Dist) {
 		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", name, what, Ms(d.P50), Ms(d.P90), Ms(d.P99), Ms(d.P999))
 	}
 	row("critical path", "longest chain of dependent calls: no gateway can beat it", l.CriticalPath)
@@ -207,7 +207,7 @@ func ratio(d, limit time.Duration) string {
 
 // ratioBeside formats the run's d over limit, and, below 1, why the run
 // beat what no gateway can beat (result.Run.BelowLimit).
-func ratioBeside(r *result.Run, d, limit time.Duration, l *limits.Limits) string {
+func ratioBeside(r *result.Run, d, limit time.Duration, l *dist.Limits) string {
 	out := ratio(d, limit)
 	if limit <= 0 {
 		return out

@@ -19,7 +19,7 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 
-	"fanout/bench/limits"
+	"fanout/bench/dist"
 	"fanout/bench/load"
 	"fanout/bench/result"
 	"fanout/bench/scenario"
@@ -168,9 +168,9 @@ func overTimeChart(s *result.Scenario, r *result.Run, hits []hit) *plot.Plot {
 		}
 		slices.Sort(lat)
 		x := (time.Duration(bin)*width + width/2).Seconds()
-		p50 = append(p50, plotter.XY{X: x, Y: ms(limits.Quantile(lat, 0.5))})
+		p50 = append(p50, plotter.XY{X: x, Y: ms(dist.Quantile(lat, 0.5))})
 		if len(lat) >= load.MinSamples {
-			p99 = append(p99, plotter.XY{X: x, Y: ms(limits.Quantile(lat, 0.99))})
+			p99 = append(p99, plotter.XY{X: x, Y: ms(dist.Quantile(lat, 0.99))})
 		}
 		top = append(top, plotter.XY{X: x, Y: ms(lat[len(lat)-1])})
 		lo = hi
