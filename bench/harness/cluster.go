@@ -121,7 +121,7 @@ func gatewaySpec(s *scenario.Scenario, v scenario.Variant) launch.Gateway {
 	var args []string
 	g := s.Gateway
 	if g.MaxConns > 0 {
-		args = append(args, "-max-conns", strconv.Itoa(g.MaxConns))
+		args = append(args, "-max-backend-conns", strconv.Itoa(g.MaxConns))
 	}
 	if g.Deadline > 0 {
 		args = append(args, "-deadline", g.Deadline.String())
