@@ -178,7 +178,7 @@ func (r *runner) startCostProc(ctx context.Context, cfg scenario.CostConfig) (*c
 // costAttack is the attack of one configuration.
 func costAttack(p *costProc, cfg scenario.CostConfig, c *scenario.Cost, targets []scenario.Target, name string, d time.Duration, seed uint64) load.Attack {
 	return load.Attack{
-		Name: name, BaseURL: p.base, Targets: targets, Rate: c.Rate, Duration: d,
+		Name: name, BaseURL: p.base, Targets: scenario.LoadTargets(targets), Rate: c.Rate, Duration: d,
 		Timeout: scenario.DefaultTimeout, Seed: seed, Authorization: launch.Authorization,
 		AcceptEncoding: cfg.AcceptEncoding,
 	}

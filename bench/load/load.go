@@ -30,7 +30,6 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"fanout/bench/dist"
-	"fanout/bench/scenario"
 	"fanout/bench/servertiming"
 )
 
@@ -42,13 +41,13 @@ type Attack struct {
 	// BaseURL is the server's root, e.g. "http://127.0.0.1:8080".
 	BaseURL string
 	// Targets are picked by weight for each request; ids are drawn uniformly,
-	// or by a Zipf law for a target with a skew (scenario.Target.Zipf).
-	Targets []scenario.Target
+	// or by a Zipf law for a target with a skew (Target.Zipf).
+	Targets []Target
 	// Rate in requests per second (from the start, until a phase changes
 	// it), and Duration of the run.
 	Rate     float64
 	Duration time.Duration
-	// Timeout of one request (0: scenario.DefaultTimeout).
+	// Timeout of one request (0: DefaultTimeout).
 	Timeout time.Duration
 	// Seed makes the choice of targets and ids reproducible.
 	Seed uint64
@@ -321,7 +320,7 @@ func Run(ctx context.Context, a Attack) (*Report, error) {
 	}
 	timeout := a.Timeout
 	if timeout == 0 {
-		timeout = scenario.DefaultTimeout
+		timeout = DefaultTimeout
 	}
 	tr, names := newTargeter(a)
 	opts := []func(*vegeta.Attacker){

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"fanout/bench/expect"
+	"fanout/bench/load"
 	"fanout/mockbackends/model"
 )
 
@@ -29,7 +30,7 @@ var Modes = []string{"sequential", "staged", "concurrent", "pool", "blocking"}
 const (
 	DefaultWarmup        = 1 * time.Second
 	DefaultDuration      = 5 * time.Second
-	DefaultTimeout       = 5 * time.Second
+	DefaultTimeout       = load.DefaultTimeout
 	DefaultPoolSize      = 16
 	DefaultSuccess       = 0.999
 	DefaultCapacityStart = 50.0
@@ -183,8 +184,21 @@ type Target struct {
 type IDRange struct{ Min, Max int }
 
 // Expand returns Path with "{id}" replaced by id.
-func (t Target) Expand(id int) string {
-	return strings.ReplaceAll(t.Path, "{id}", strconv.Itoa(id))
+func (t Target) Expand(id int) string { return t.Load().Expand(id) }
+
+// Load returns t as the attack library takes it.
+func (t Target) Load() load.Target {
+	return load.Target{Name: t.Name, Method: t.Method, Path: t.Path, IDs: load.IDRange(t.IDs),
+		Weight: t.Weight, Body: t.Body, Zipf: t.Zipf}
+}
+
+// LoadTargets returns ts as the attack library takes them.
+func LoadTargets(ts []Target) []load.Target {
+	out := make([]load.Target, len(ts))
+	for i, t := range ts {
+		out[i] = t.Load()
+	}
+	return out
 }
 
 // Load is the `load:` section: either fixed Rates or a Capacity search.
