@@ -33,7 +33,7 @@ const (
 
 // FloorTarget is what the floor block requests: the results page of
 // experiments 1 to 1000, whatever the scenario's own targets.
-var FloorTarget = scenario.Target{Name: "results page", Method: "GET", Path: scenario.FloorPath, IDs: scenario.IDRange{Min: 1, Max: 1000}, Weight: 1}
+var FloorTarget = scenario.Target{Target: load.Target{Name: "results page", Method: "GET", Path: scenario.FloorPath, IDs: load.IDRange{Min: 1, Max: 1000}, Weight: 1}}
 
 // interleave returns the order in which the rounds of n configurations
 // run: 0, 1, ..., n-1, then again, rounds times. Each configuration's

@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"fanout/bench/expect"
+	"fanout/bench/load"
 	"fanout/mockbackends/model"
 	"fanout/mockbackends/strictyaml"
 )
@@ -311,7 +312,7 @@ func (d *decoder) targets(n *yaml.Node, path string) []Target {
 
 // target decodes one target at path p, recording each problem.
 func (d *decoder) target(it *yaml.Node, p string) Target {
-	t := Target{Method: "GET", Weight: 1}
+	t := Target{load.Target{Method: "GET", Weight: 1}}
 	f, err := d.Fields(it, p, "name", "method", "path", "ids", "weight", "body", "distribution")
 	if !d.OK(err) {
 		return t
@@ -411,7 +412,7 @@ func (d *decoder) idRange(n *yaml.Node, path string) (IDRange, error) {
 		if !ok || err1 != nil || err2 != nil {
 			return r, d.Errorf(n, path, "want MIN-MAX (e.g. 1-1000) or {min, max}, found %q", n.Value)
 		}
-		r = IDRange{a, b}
+		r = IDRange{Min: a, Max: b}
 	} else {
 		f, err := d.Fields(n, path, "min", "max")
 		if err != nil {

@@ -158,45 +158,23 @@ func (g Gateway) Variants() []Variant {
 	return withConfigs
 }
 
-// Target is one kind of request.
+// Target is one kind of request, as a scenario's targets: section
+// writes it: the attack library's target, whose fields the file sets one
+// to one (name, method, path, ids, weight, body, zipf). The file's
+// defaults are the decoder's: the path for Name, GET for Method, 1 for
+// Weight; IDs are required when Path has "{id}".
 type Target struct {
-	// Name labels the target in reports (default: the path).
-	Name string
-	// Method is the HTTP method (default GET).
-	Method string
-	// Path is the request path; "{id}" in it is replaced by an id drawn
-	// uniformly from IDs for each request.
-	Path string
-	// IDs is the range ids are drawn from; required when Path has "{id}".
-	IDs IDRange
-	// Weight is the relative share of requests (default 1).
-	Weight float64
-	// Body is sent with the request (for POST).
-	Body string
-	// Zipf, when above 1, draws ids from a Zipf distribution of that skew
-	// instead of uniformly: id Min is the hottest, and the probability of
-	// the k-th id falls as k^-Zipf, so a few ids take most requests (hot
-	// keys). 0 means uniform.
-	Zipf float64
+	load.Target
 }
 
 // IDRange is an inclusive range of ids.
-type IDRange struct{ Min, Max int }
-
-// Expand returns Path with "{id}" replaced by id.
-func (t Target) Expand(id int) string { return t.Load().Expand(id) }
-
-// Load returns t as the attack library takes it.
-func (t Target) Load() load.Target {
-	return load.Target{Name: t.Name, Method: t.Method, Path: t.Path, IDs: load.IDRange(t.IDs),
-		Weight: t.Weight, Body: t.Body, Zipf: t.Zipf}
-}
+type IDRange = load.IDRange
 
 // LoadTargets returns ts as the attack library takes them.
 func LoadTargets(ts []Target) []load.Target {
 	out := make([]load.Target, len(ts))
 	for i, t := range ts {
-		out[i] = t.Load()
+		out[i] = t.Target
 	}
 	return out
 }

@@ -34,7 +34,7 @@ func TestDecodeFull(t *testing.T) {
 	if g.MaxConns != 256 || g.Deadline != time.Second || g.BackendTimeout != 500*time.Millisecond {
 		t.Errorf("gateway settings %+v", g)
 	}
-	if len(s.Targets) != 2 || s.Targets[1].Method != "GET" || s.Targets[1].IDs != (IDRange{5, 9}) || s.Targets[0].Weight != 80 {
+	if len(s.Targets) != 2 || s.Targets[1].Method != "GET" || s.Targets[1].IDs != (IDRange{Min: 5, Max: 9}) || s.Targets[0].Weight != 80 {
 		t.Errorf("targets %+v", s.Targets)
 	}
 	if s.Targets[0].Expand(42) != "/v2/experiments/42/results" {
