@@ -26,6 +26,7 @@ import (
 	"strings"
 	"syscall"
 
+	"fanout/bench/figure"
 	"fanout/bench/harness"
 	"fanout/bench/launch"
 	"fanout/bench/load"
@@ -428,7 +429,7 @@ Examples:
   bench compare -threshold 10%% results/*-before-talk vs results/*-after-talk
 
 Flags:
-`, report.TrendNoise, report.RSSNoiseMiB, report.GoroutineNoise, report.CPUPerReqNoiseMs, load.MinSamples)
+`, figure.TrendNoise, figure.RSSNoiseMiB, figure.GoroutineNoise, figure.CPUPerReqNoiseMs, load.MinSamples)
 		fs.PrintDefaults()
 	}
 	opt := report.CompareOptions{Threshold: report.DefaultThreshold, Points: report.DefaultPoints}

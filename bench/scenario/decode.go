@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"fanout/bench/expect"
+	"fanout/bench/figure"
 	"fanout/bench/load"
 	"fanout/mockbackends/model"
 	"fanout/mockbackends/strictyaml"
@@ -802,13 +803,13 @@ func checkName(n expect.Name, s *Scenario, labels, phases map[string]bool) error
 		}
 		return nil
 	}
-	if _, ok := Metrics[m]; ok || IsStatusMetric(m) || IsCallsMetric(m) {
+	if _, ok := figure.Lookup(m); ok || IsStatusMetric(m) || IsCallsMetric(m) {
 		return nil
 	}
 	if _, ok := FleetMetrics[m]; ok {
 		return checkFleetMetric(m, s)
 	}
-	return fmt.Errorf("unknown metric %q (known: %s, code_NNN)", m, strings.Join(slices.Sorted(maps.Keys(Metrics)), ", "))
+	return fmt.Errorf("unknown metric %q (known: %s, capacity, code_NNN)", m, strings.Join(slices.Sorted(slices.Values(figure.Names())), ", "))
 }
 
 // hostile decodes the hostile section of s (whose load and events are

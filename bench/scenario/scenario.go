@@ -363,59 +363,6 @@ func (s *Scenario) Estimate() time.Duration {
 	return n * time.Duration(len(s.Load.Rates)) * (s.Load.Warmup + s.Load.Duration + overhead)
 }
 
-// Metric names accepted after a variant in an expectation, and what they
-// are. Latencies are in milliseconds, success is a fraction, throughput and
-// rates in requests per second.
-var Metrics = map[string]string{
-	"p50":               "median latency (ms)",
-	"p90":               "90th percentile latency (ms)",
-	"p99":               "99th percentile latency (ms)",
-	"p999":              "99.9th percentile latency (ms)",
-	"max":               "maximum latency (ms)",
-	"mean":              "mean latency (ms)",
-	"ok_p50":            "median latency of the requests answered 2xx/3xx (ms)",
-	"ok_p99":            "99th percentile latency of the requests answered 2xx/3xx (ms)",
-	"ok_max":            "maximum latency of the requests answered 2xx/3xx (ms)",
-	"failed_p50":        "median latency of the requests answered otherwise: shed, refused, failed (ms)",
-	"failed_p99":        "99th percentile latency of the requests answered otherwise (ms)",
-	"failed_max":        "maximum latency of the requests answered otherwise (ms)",
-	"refused_p50":       "median latency of the 503 answers: refused before any work (ms)",
-	"refused_p99":       "99th percentile latency of the 503 answers (ms)",
-	"refused_max":       "maximum latency of the 503 answers (ms)",
-	"throughput":        "complete answers the gateway delivered per second: those arriving in a window as long as the measured one, shifted by their median latency (never above achieved_rate)",
-	"rate":              "offered rate (requests per second): a phase's own, where an event changes it; over a whole run, the mean",
-	"achieved_rate":     "rate the load generator actually sent (requests per second)",
-	"generator_cpu":     "share of the machine's cores the load generator used during the attack (fraction)",
-	"success":           "fraction of requests answered 2xx, complete or partial",
-	"complete":          "fraction of requests answered 2xx without the Fanout-Partial header",
-	"partial":           "fraction of requests answered 2xx with the Fanout-Partial header (a part missing)",
-	"failed":            "fraction of requests answered otherwise (not 2xx, or no answer)",
-	"requests":          "requests sent",
-	"errors":            "fraction of requests that failed (not 2xx)",
-	"cpu_per_request":   "gateway CPU time per request (ms)",
-	"rss_mb":            "gateway peak resident memory (MiB)",
-	"calls_per_request": "backend calls per public request",
-	"rss_growth_mb":     "gateway resident memory after the attack minus before (MiB)",
-	"goroutine_growth":  "gateway goroutines after the attack minus before",
-	"ratio_p50":         "p50 divided by the critical path's p50",
-	"ratio_p99":         "p99 divided by the critical path's p99",
-	"capacity":          "highest rate that met the SLO for the hold period (capacity search only)",
-	"pages_compared":    "URLs whose 2xx bodies were compared with an earlier run at the same rate (load.compare_bodies)",
-	"pages_differing":   "URLs answered with different bodies within the run or from an earlier run at the same rate (load.compare_bodies)",
-	"hedges_sent":       "hedged duplicates the gateway sent during the attack",
-	"hedges_won":        "calls a hedged duplicate answered first",
-	"coalesced_calls":   "backend calls answered by another request's identical call",
-	"cache_hits":        "backend calls answered by a call's response cache",
-	"cache_misses":      "cached calls the cache could not answer",
-	"stray_answers":     "backend answers for another resource than asked, which the gateway refused and asked again for",
-}
-
-func init() {
-	for _, svc := range model.Services {
-		Metrics["calls_per_request_"+svc] = "calls to the " + svc + " backend per public request"
-	}
-}
-
 // LimitNames are the names of limits an expectation may use, alone (the
 // median) or with a percentile ("critical_path.p99").
 var LimitNames = map[string]string{
