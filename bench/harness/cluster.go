@@ -86,10 +86,8 @@ func (m *mocks) served(ctx context.Context) (map[string]int64, error) {
 		if m.addr(svc) == "" {
 			continue // a service whose mock is not known
 		}
-		var st struct {
-			Requests int64 `json:"requests"`
-		}
-		if err := getJSON(ctx, "http://"+m.addr(svc)+"/_admin/stats", &st); err != nil {
+		st, err := launch.MockStats(ctx, m.addr(svc))
+		if err != nil {
 			return nil, fmt.Errorf("stats of %s: %w", svc, err)
 		}
 		out[svc] = st.Requests
@@ -104,8 +102,6 @@ func (m *mocks) setModel(ctx context.Context, svc string, s model.Service) error
 	}
 	return launch.SetModel(ctx, m.addr(svc), svc, s)
 }
-
-func getJSON(ctx context.Context, url string, v any) error { return launch.GetJSON(ctx, url, v) }
 
 // startGateway starts one gateway in the variant's mode, pointed at the
 // mocks, on cpus (none: every CPU).

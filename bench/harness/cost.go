@@ -224,7 +224,7 @@ func (r *runner) costRound(ctx context.Context, p *costProc, cfg scenario.CostCo
 
 // gatewayMallocs reads go_memstats_mallocs_total from a gateway's /metrics.
 func gatewayMallocs(ctx context.Context, url string) (float64, error) {
-	series, err := readMetrics(ctx, url, func(name string) bool { return name == "go_memstats_mallocs_total" })
+	series, err := launch.ReadMetrics(ctx, url, func(name string) bool { return name == "go_memstats_mallocs_total" })
 	if err != nil {
 		return 0, err
 	}

@@ -420,12 +420,8 @@ func (c *idempotentClient) post(ctx context.Context, base string) {
 // routeRequests returns how many requests one route of a service has
 // received so far, from GET /_admin/stats.
 func (m *mocks) routeRequests(ctx context.Context, svc, route string) (int64, error) {
-	var st struct {
-		Routes map[string]struct {
-			Requests int64 `json:"requests"`
-		} `json:"routes"`
-	}
-	if err := getJSON(ctx, "http://"+m.proc.Addr(svc)+"/_admin/stats", &st); err != nil {
+	st, err := launch.MockStats(ctx, m.proc.Addr(svc))
+	if err != nil {
 		return 0, fmt.Errorf("stats of %s: %w", svc, err)
 	}
 	rt, ok := st.Routes[route]

@@ -1,14 +1,10 @@
 package harness
 
 import (
-	"bufio"
 	"context"
-	"net/http"
-	"strconv"
-	"strings"
-	"time"
 
 	"fanout/bench/figure"
+	"fanout/bench/launch"
 	"fanout/bench/result"
 )
 
@@ -22,48 +18,15 @@ func policyCounters(ctx context.Context, url string) map[string]float64 {
 			names[f.Series] = f.Name
 		}
 	}
-	series, err := readMetrics(ctx, url, func(name string) bool { _, ok := names[name]; return ok })
+	series, err := launch.ReadMetrics(ctx, url, func(name string) bool { _, ok := names[name]; return ok })
 	if err != nil {
 		return nil
 	}
 	out := map[string]float64{}
-	for s, v := range series {
-		name, _, _ := strings.Cut(s, "{")
-		out[names[name]] += v
+	for name, v := range series.Sums() {
+		out[names[name]] = v
 	}
 	return out
-}
-
-// readMetrics reads the gateway's /metrics at url: the value of each series
-// (by its full name, labels included) whose metric name keep accepts.
-func readMetrics(ctx context.Context, url string, keep func(name string) bool) (map[string]float64, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		series, v, ok := strings.Cut(sc.Text(), " ")
-		if !ok {
-			continue
-		}
-		if name, _, _ := strings.Cut(series, "{"); !keep(name) {
-			continue
-		}
-		if n, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
-			out[series] = n
-		}
-	}
-	return out, sc.Err()
 }
 
 // policyDelta returns what the counters counted between before and after;
