@@ -154,7 +154,7 @@ func (r *runner) startCostProc(ctx context.Context, cfg scenario.CostConfig) (*c
 		url := p.base + launch.FloorMallocsPath
 		p.allocs = func(ctx context.Context) (float64, error) { return readNumber(ctx, url) }
 	} else {
-		proc, err := startGateway(ctx, r.opts.Bins.Gateway, r.s, scenario.Variant{Label: cfg.Name, Mode: "concurrent", Args: cfg.Args}, r.mocks, r.split.Gateway, logs)
+		proc, err := startGateway(ctx, r.opts.Bins.Gateway, r.s, costVariant(cfg), r.mocks, r.split.Gateway, logs)
 		if err != nil {
 			closeLog()
 			return nil, err
@@ -264,7 +264,7 @@ func readNumber(ctx context.Context, url string) (float64, error) {
 // the result's Floor.
 func (r *runner) floorBlock(ctx context.Context) error {
 	r.p.line(fmt.Sprintf("%s  CPU floor: the gateway and a bare fan-out, %d interleaved rounds of %s at %s req/s",
-		r.s.Name, FloorRounds, FloorRound, scenario.FormatRate(FloorRate)))
+		r.s.Name, FloorRounds, FloorRound, load.FormatRate(FloorRate)))
 	res, err := r.measureCost(ctx, floorBlock(), []scenario.Target{FloorTarget})
 	r.res.Floor = res
 	return err
@@ -293,4 +293,10 @@ func loadAverage() float64 {
 		return 0
 	}
 	return v
+}
+
+// costVariant is the gateway of a cost configuration: the concurrent mode
+// (the floor's graph) with the configuration's flags.
+func costVariant(c scenario.CostConfig) scenario.Variant {
+	return scenario.Variant{Label: c.Name, Mode: "concurrent", Args: c.Args}
 }

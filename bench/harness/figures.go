@@ -45,7 +45,7 @@ func evaluateOne(e *expect.Expectation, s *scenario.Scenario, res *result.Scenar
 	for _, rate := range rates {
 		prefix := ""
 		if rate > 0 && len(rates) > 1 {
-			prefix = "@" + scenario.FormatRate(rate) + ": "
+			prefix = "@" + load.FormatRate(rate) + ": "
 		}
 		verdict, detail := evaluateAt(e, res, rate)
 		verdicts[verdict] = true
@@ -238,7 +238,7 @@ func summaryOf(res *result.Scenario, n expect.Name, rate float64) (*result.Run, 
 		}
 		r, ok := res.Run(head, rate)
 		if !ok {
-			return nil, load.Summary{}, fmt.Errorf("%s: %w of %s at %s req/s", n, errNoRun, head, scenario.FormatRate(rate))
+			return nil, load.Summary{}, fmt.Errorf("%s: %w of %s at %s req/s", n, errNoRun, head, load.FormatRate(rate))
 		}
 		run = r
 	}

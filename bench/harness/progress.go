@@ -82,7 +82,7 @@ func (p *progress) remaining() time.Duration {
 // the latter is measured.
 func (p *progress) run(label string, rate float64, warmup, d time.Duration) {
 	p.line(fmt.Sprintf("%s  %-12s %6s req/s  warm-up %s + measure %s  elapsed %s  remaining ~%s",
-		p.name, label, scenario.FormatRate(rate), warmup.Round(100*time.Millisecond), d.Round(100*time.Millisecond),
+		p.name, label, load.FormatRate(rate), warmup.Round(100*time.Millisecond), d.Round(100*time.Millisecond),
 		clock(time.Since(p.start)), clock(p.remaining())))
 }
 
@@ -132,7 +132,7 @@ func figuresLine(r result.Run, l *dist.Limits) string {
 // it ("400"), or, for a run whose rate an event changes, the mean to a
 // tenth ("152.2", not 152.173913).
 func offered(r result.Run) string {
-	return scenario.FormatRate(math.Round(r.OfferedRate()*10) / 10)
+	return load.FormatRate(math.Round(r.OfferedRate()*10) / 10)
 }
 
 // p99 formats a p99, or says it rests on too few requests.
@@ -166,7 +166,7 @@ func (p *progress) point(pt capacity.Point) {
 	if !pt.Pass {
 		verdict = "fail: " + pt.Why
 	}
-	p.line(fmt.Sprintf("    %s %s req/s for %s: %s", kind, scenario.FormatRate(pt.Rate), pt.Duration, verdict))
+	p.line(fmt.Sprintf("    %s %s req/s for %s: %s", kind, load.FormatRate(pt.Rate), pt.Duration, verdict))
 }
 
 // capacity reports the outcome of a capacity search.
@@ -182,19 +182,19 @@ func CapacityLine(c result.Capacity) string {
 	case c.Capacity > 0:
 		failure := "no failure up to the search's max"
 		if c.Ceiling > 0 {
-			failure = "first failure at " + scenario.FormatRate(c.Ceiling) + " req/s"
+			failure = "first failure at " + load.FormatRate(c.Ceiling) + " req/s"
 		}
 		return fmt.Sprintf("%s capacity: %s req/s, held for %s (%s) %s",
-			c.Variant, scenario.FormatRate(c.Capacity), c.HeldFor, failure, probes)
+			c.Variant, load.FormatRate(c.Capacity), c.HeldFor, failure, probes)
 	case c.Floor > 0:
 		return fmt.Sprintf("%s capacity: below %.0f req/s, not enough samples (%d requests a probe) %s",
 			c.Variant, c.Floor, load.MinSamples, probes)
 	case c.Searched == 0 && c.Ceiling > 0:
 		return fmt.Sprintf("%s capacity: below %s req/s, where every probe failed %s",
-			c.Variant, scenario.FormatRate(c.Ceiling), probes)
+			c.Variant, load.FormatRate(c.Ceiling), probes)
 	case c.Exhausted:
 		return fmt.Sprintf("%s capacity: no rate held within the budget (short probes passed up to %s req/s) %s",
-			c.Variant, scenario.FormatRate(c.Searched), probes)
+			c.Variant, load.FormatRate(c.Searched), probes)
 	}
 	return fmt.Sprintf("%s capacity: no rate held %s", c.Variant, probes)
 }

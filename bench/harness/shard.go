@@ -318,7 +318,7 @@ func (r *runner) spawnGenerator(a load.Attack) load.Spawn {
 			cmd = []string{exe, "attack"}
 		}
 		args := append(slices.Clip(cmd[1:]), "-shard", fmt.Sprintf("%d/%d", i+1, n), "-target", a.BaseURL,
-			"-rate", scenario.FormatRate(a.Rate), "-duration", a.Duration.String(), "-warmup", "0s", "-quiet", "-out", dir,
+			"-rate", load.FormatRate(a.Rate), "-duration", a.Duration.String(), "-warmup", "0s", "-quiet", "-out", dir,
 			filepath.Join(r.dir, "scenario.yaml"))
 		c := exec.CommandContext(ctx, cmd[0], args...)
 		c.Env = append(os.Environ(), TokenEnv+"="+strings.TrimPrefix(a.Authorization, "Bearer "))

@@ -35,6 +35,10 @@ type Target struct {
 // IDRange is an inclusive range of ids.
 type IDRange struct{ Min, Max int }
 
+// FormatRate formats a rate without needless decimals, as the bench names
+// and shows rates: "500", "12.5".
+func FormatRate(r float64) string { return strconv.FormatFloat(r, 'f', -1, 64) }
+
 // Expand returns Path with "{id}" replaced by id.
 func (t Target) Expand(id int) string {
 	return strings.ReplaceAll(t.Path, "{id}", strconv.Itoa(id))

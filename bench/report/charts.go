@@ -19,7 +19,6 @@ import (
 
 	"fanout/bench/load"
 	"fanout/bench/result"
-	"fanout/bench/scenario"
 )
 
 // Chart is one chart file of a report.
@@ -55,7 +54,7 @@ func WriteCharts(dir string, s *result.Scenario) ([]Chart, error) {
 		}
 	}
 	if rate > 0 {
-		if err := add("percentiles.svg", fmt.Sprintf("Latency percentiles by mode at %s req/s", scenario.FormatRate(rate)), percentileChart(s, rate), chartH); err != nil {
+		if err := add("percentiles.svg", fmt.Sprintf("Latency percentiles by mode at %s req/s", load.FormatRate(rate)), percentileChart(s, rate), chartH); err != nil {
 			return nil, err
 		}
 	}
@@ -68,11 +67,11 @@ func WriteCharts(dir string, s *result.Scenario) ([]Chart, error) {
 		}
 	}
 	if len(s.Phases) > 0 && rate > 0 {
-		title := fmt.Sprintf("%s over the run at %s req/s (events at the dotted lines)", timelineStat(s, rate), scenario.FormatRate(rate))
+		title := fmt.Sprintf("%s over the run at %s req/s (events at the dotted lines)", timelineStat(s, rate), load.FormatRate(rate))
 		if err := add("timeline.svg", title, timelineChart(s, rate, false), chartH); err != nil {
 			return nil, err
 		}
-		if err := add("timeline-success.svg", fmt.Sprintf("Success over the run at %s req/s", scenario.FormatRate(rate)), timelineChart(s, rate, true), chartH); err != nil {
+		if err := add("timeline-success.svg", fmt.Sprintf("Success over the run at %s req/s", load.FormatRate(rate)), timelineChart(s, rate, true), chartH); err != nil {
 			return nil, err
 		}
 	}
@@ -87,7 +86,7 @@ func WriteCharts(dir string, s *result.Scenario) ([]Chart, error) {
 	if rate > 0 {
 		p, rows := waterfallChart(s, rate)
 		h := max(chartH, vg.Length(rows)*0.28*vg.Inch+1.2*vg.Inch)
-		if err := add("waterfall.svg", fmt.Sprintf("One request per mode near its median, from Server-Timing (%s req/s)", scenario.FormatRate(rate)), p, h); err != nil {
+		if err := add("waterfall.svg", fmt.Sprintf("One request per mode near its median, from Server-Timing (%s req/s)", load.FormatRate(rate)), p, h); err != nil {
 			return nil, err
 		}
 	}
@@ -737,7 +736,7 @@ func memoryChart(s *result.Scenario) *plot.Plot {
 		}
 		style(line, nil, i)
 		p.Add(line)
-		p.Legend.Add(Label(r.Variant, r.Mode, r.PoolSize)+" @ "+scenario.FormatRate(r.Rate), line)
+		p.Legend.Add(Label(r.Variant, r.Mode, r.PoolSize)+" @ "+load.FormatRate(r.Rate), line)
 		n++
 	}
 	if n == 0 {

@@ -17,7 +17,6 @@ import (
 	"fanout/bench/dist"
 	"fanout/bench/load"
 	"fanout/bench/result"
-	"fanout/bench/scenario"
 	"fanout/bench/servertiming"
 )
 
@@ -278,7 +277,7 @@ func TestRebuildKeepsChartsItCannotRedraw(t *testing.T) {
 	dir := t.TempDir()
 	s := fixture()
 	for i := range s.Runs {
-		s.Runs[i].File = s.Runs[i].Variant + "-" + scenario.FormatRate(s.Runs[i].Rate) + ".bin"
+		s.Runs[i].File = s.Runs[i].Variant + "-" + load.FormatRate(s.Runs[i].Rate) + ".bin"
 	}
 	if err := result.Write(dir, s); err != nil {
 		t.Fatal(err)

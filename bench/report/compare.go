@@ -16,7 +16,6 @@ import (
 	registry "fanout/bench/figure"
 	"fanout/bench/load"
 	"fanout/bench/result"
-	"fanout/bench/scenario"
 )
 
 // DefaultThreshold is the relative change below which `bench compare` calls
@@ -301,7 +300,7 @@ func CompareSides(w io.Writer, a, b Side, opt CompareOptions) error {
 		label := Label(ra[0].Variant, ra[0].Mode, ra[0].PoolSize)
 		all := append(slices.Clone(ra), rb...)
 		for _, f := range slices.Concat(figures, codeFigures(all), extraFigures(all)) {
-			row(label, scenario.FormatRate(k.rate), f, values(ra, f), values(rb, f))
+			row(label, load.FormatRate(k.rate), f, values(ra, f), values(rb, f))
 		}
 	}
 	for _, ca := range a.Runs[0].Capacity {
@@ -533,7 +532,7 @@ func warnings(a, b Side) []string {
 		for _, r := range slices.Concat(ra, rb) {
 			thin = thin || !r.EnoughSamples()
 		}
-		at := fmt.Sprintf("%s @ %s req/s", k.variant, scenario.FormatRate(k.rate))
+		at := fmt.Sprintf("%s @ %s req/s", k.variant, load.FormatRate(k.rate))
 		for _, x := range []struct {
 			runs []*result.Run
 			name string
@@ -574,7 +573,7 @@ func warnings(a, b Side) []string {
 		for _, s := range pair.this.Runs {
 			for _, k := range runKeys(s) {
 				if len(runsOf(pair.other, k)) == 0 {
-					msg := fmt.Sprintf("%s @ %s req/s only in %s", k.variant, scenario.FormatRate(k.rate), pair.name)
+					msg := fmt.Sprintf("%s @ %s req/s only in %s", k.variant, load.FormatRate(k.rate), pair.name)
 					if !slices.Contains(out, msg) {
 						out = append(out, msg)
 					}

@@ -22,7 +22,6 @@ import (
 	"fanout/bench/dist"
 	"fanout/bench/load"
 	"fanout/bench/result"
-	"fanout/bench/scenario"
 )
 
 // maxFailedPoints caps the failed requests drawn one by one on a latency
@@ -106,7 +105,7 @@ func overTimeCharts(dir string, s *result.Scenario) ([]Chart, map[string]*plot.P
 			continue
 		}
 		file := strings.TrimSuffix(r.File, filepath.Ext(r.File)) + "-over-time.svg"
-		title := fmt.Sprintf("Latency over the run: %s at %s req/s", Label(r.Variant, r.Mode, r.PoolSize), scenario.FormatRate(r.Rate))
+		title := fmt.Sprintf("Latency over the run: %s at %s req/s", Label(r.Variant, r.Mode, r.PoolSize), load.FormatRate(r.Rate))
 		hits, err := readHits(filepath.Join(dir, r.File))
 		if errors.Is(err, os.ErrNotExist) {
 			// A committed reference run keeps its charts but not its

@@ -5,8 +5,8 @@ import (
 	"strings"
 
 	registry "fanout/bench/figure"
+	"fanout/bench/load"
 	"fanout/bench/result"
-	"fanout/bench/scenario"
 )
 
 // policyFigures are the registry's figures of the call policies, in its
@@ -50,7 +50,7 @@ func writePolicies(b *strings.Builder, s *result.Scenario) {
 	}
 	b.WriteString("\n|---|---:|---:|" + strings.Repeat("---:|", len(policyFigures)) + "\n")
 	for i, r := range s.Runs {
-		fmt.Fprintf(b, "| %s | %s | %d |", Label(r.Variant, r.Mode, r.PoolSize), scenario.FormatRate(r.Rate), r.Requests)
+		fmt.Fprintf(b, "| %s | %s | %d |", Label(r.Variant, r.Mode, r.PoolSize), load.FormatRate(r.Rate), r.Requests)
 		for _, v := range values[i] {
 			fmt.Fprintf(b, " %.0f |", v)
 		}

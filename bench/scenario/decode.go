@@ -16,6 +16,7 @@ import (
 	"fanout/bench/expect"
 	"fanout/bench/figure"
 	"fanout/bench/load"
+	"fanout/gateway/fanout"
 	"fanout/mockbackends/model"
 	"fanout/mockbackends/strictyaml"
 )
@@ -173,7 +174,7 @@ func validName(s string) bool {
 
 // gateway decodes the gateway section; its problems are recorded.
 func (d *decoder) gateway(n *yaml.Node) Gateway {
-	g := Gateway{Modes: slices.Clone(Modes), PoolSizes: []int{DefaultPoolSize}}
+	g := Gateway{Modes: slices.Clone(fanout.Modes), PoolSizes: []int{fanout.DefaultPoolSize}}
 	if n == nil {
 		return g
 	}
@@ -186,12 +187,12 @@ func (d *decoder) gateway(n *yaml.Node) Gateway {
 		switch {
 		case !d.OK(err):
 		case len(items) == 0:
-			d.OK(d.Errorf(m, "gateway.modes", "empty: name at least one of %s", strings.Join(Modes, ", ")))
+			d.OK(d.Errorf(m, "gateway.modes", "empty: name at least one of %s", strings.Join(fanout.Modes, ", ")))
 		default:
 			g.Modes = distinct(d, items, "gateway.modes", "mode %q appears twice", func(it *yaml.Node, p string) (string, error) {
 				mode, err := d.Str(it, p)
-				if err == nil && !slices.Contains(Modes, mode) {
-					err = d.Errorf(it, p, "unknown mode %q (known: %s)", mode, strings.Join(Modes, ", "))
+				if err == nil && !slices.Contains(fanout.Modes, mode) {
+					err = d.Errorf(it, p, "unknown mode %q (known: %s)", mode, strings.Join(fanout.Modes, ", "))
 				}
 				return mode, err
 			})
@@ -265,7 +266,7 @@ func (d *decoder) configs(n *yaml.Node) []Config {
 			d.OK(d.Errorf(v, path, "want gateway flags (e.g. -hedge-budget 0), found %q", flags))
 			return
 		}
-		out = append(out, Config{Name: key, Args: args})
+		out = append(out, Config{Name: key, Args: args, Line: k.Line})
 	})
 	d.OK(err)
 	if len(out) == 0 && err == nil {

@@ -23,15 +23,11 @@ import (
 	"fanout/mockbackends/model"
 )
 
-// Modes are the gateway's fan-out modes, in the order reports show them.
-var Modes = []string{"sequential", "staged", "concurrent", "pool", "blocking"}
-
 // Defaults used when a scenario leaves a setting out.
 const (
 	DefaultWarmup        = 1 * time.Second
 	DefaultDuration      = 5 * time.Second
 	DefaultTimeout       = load.DefaultTimeout
-	DefaultPoolSize      = 16
 	DefaultSuccess       = 0.999
 	DefaultCapacityStart = 50.0
 	DefaultCapacityMax   = 5000.0
@@ -79,10 +75,11 @@ type Scenario struct {
 
 // Gateway is the `gateway:` section.
 type Gateway struct {
-	// Modes to compare, each run in its own gateway process (default: all).
+	// Modes to compare, each run in its own gateway process (default: all
+	// of the gateway's, fanout.Modes, in its order).
 	Modes []string
 	// PoolSizes of the pool mode; each size is a variant of its own
-	// (default: [16]).
+	// (default: the gateway's, fanout.DefaultPoolSize).
 	PoolSizes []int
 	// MaxConns per backend (0: the gateway's default).
 	MaxConns int
@@ -107,6 +104,9 @@ type Gateway struct {
 type Config struct {
 	Name string
 	Args []string
+	// Line is the line of the scenario file that names it, for the
+	// check of its flags against the gateway's.
+	Line int
 }
 
 // Variant is one gateway configuration to measure: a mode, and for pool a
@@ -396,11 +396,6 @@ func IsStatusMetric(m string) bool {
 	return err == nil && n >= 0 && n < 600 && strconv.Itoa(n) == rest
 }
 
-// String formats a variant label with its rate as results name files:
+// RunName formats a variant label with its rate as results name files:
 // "concurrent-500".
-func RunName(label string, rate float64) string {
-	return label + "-" + strconv.FormatFloat(rate, 'f', -1, 64)
-}
-
-// FormatRate formats a rate without needless decimals.
-func FormatRate(r float64) string { return strconv.FormatFloat(r, 'f', -1, 64) }
+func RunName(label string, rate float64) string { return label + "-" + load.FormatRate(rate) }
