@@ -17,6 +17,7 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 
+	registry "fanout/bench/figure"
 	"fanout/bench/load"
 	"fanout/bench/result"
 )
@@ -314,14 +315,15 @@ func style(l *plotter.Line, pts *plotter.Scatter, i int) {
 	}
 }
 
-// tailStat reports whether stat is a percentile that load.MinSamples
-// requests are needed for: the tables show none of fewer, nor do charts.
-func tailStat(stat string) bool { return stat == "p99" || stat == "p999" }
-
-// rateChart draws stat against the offered rate, one line per variant; a
-// tail percentile of a run of too few requests is left out, and nil is
-// returned when nothing is left.
+// rateChart draws the latency figure stat of the registry against the
+// offered rate, one line per variant; a tail figure (registry.Figure.Tail)
+// of a run of too few requests is left out, and nil is returned when
+// nothing is left.
 func rateChart(s *result.Scenario, stat string) *plot.Plot {
+	f, ok := registry.Lookup(stat)
+	if !ok {
+		return nil
+	}
 	p := newPlot()
 	logY(p)
 	p.X.Label.Text = "offered rate (req/s)"
@@ -340,11 +342,11 @@ func rateChart(s *result.Scenario, stat string) *plot.Plot {
 			if !ok {
 				continue
 			}
-			if tailStat(stat) && !r.EnoughSamples() {
+			v, ok := f.ColumnValue(r)
+			if !ok {
 				continue
 			}
-			d, _ := r.Latency.Stat(stat)
-			pts = append(pts, plotter.XY{X: rate, Y: ms(d)})
+			pts = append(pts, plotter.XY{X: rate, Y: positive(v)})
 		}
 		if len(pts) == 0 {
 			continue
