@@ -3,6 +3,7 @@ package harness_test
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +61,10 @@ func TestEveryFigureIsKnownEverywhere(t *testing.T) {
 	if err := report.Markdown(&md, resA, nil); err != nil {
 		t.Fatalf("markdown: %v", err)
 	}
+	doc, err := os.ReadFile("../../scenarios/README.md")
+	if err != nil {
+		t.Fatalf("the scenarios' documentation: %v", err)
+	}
 	columns := map[string]string{}
 	for _, f := range figure.All {
 		t.Run(f.Name, func(t *testing.T) {
@@ -101,6 +106,9 @@ func TestEveryFigureIsKnownEverywhere(t *testing.T) {
 				if !strings.Contains(cmp.String(), "  "+f.Column+"  ") {
 					t.Errorf("compare has no row %q:\n%s", f.Column, cmp.String())
 				}
+			}
+			if !strings.HasPrefix(f.Name, "calls_per_request_") && !strings.Contains(string(doc), "`"+f.Name+"`") {
+				t.Errorf("scenarios/README.md does not document it")
 			}
 			if f.Policy && !strings.Contains(md.String(), " "+strings.ReplaceAll(f.Name, "_", " ")+" |") {
 				t.Errorf("the call policies table has no column of it:\n%s", md.String())
