@@ -48,22 +48,13 @@ type Side struct {
 	Runs []*result.Scenario
 }
 
-// unit says how a figure changes: the registry's Change.
-type unit = registry.Change
-
-const (
-	relative = registry.Relative
-	points   = registry.Points
-	absolute = registry.Absolute
-)
-
 // figure is one comparable number of a run. get reports false when the run
 // does not have it (an older summary.json, a status code never seen).
 type figure struct {
 	name   string
 	get    func(*result.Run) (float64, bool)
 	format func(float64) string
-	unit   unit
+	unit   registry.Change
 	// better is -1 when lower is better, +1 when higher is, 0 when a
 	// change is neither (a count that depends on the run's length, a
 	// figure of the load generator rather than of the gateway).
@@ -137,10 +128,10 @@ func codeFigures(runs []*result.Run) []figure {
 		if strings.HasPrefix(code, "2") {
 			better = +1
 		}
-		out = append(out, figure{name: "code " + code + " %", get: share(code, func(r *result.Run) map[string]int { return r.Codes }), format: f2, unit: points, better: better})
+		out = append(out, figure{name: "code " + code + " %", get: share(code, func(r *result.Run) map[string]int { return r.Codes }), format: f2, unit: registry.Points, better: better})
 	}
 	for _, kind := range keysOf(runs, func(r *result.Run) map[string]int { return r.Errors }) {
-		out = append(out, figure{name: "error " + kind + " %", get: share(kind, func(r *result.Run) map[string]int { return r.Errors }), format: f2, unit: points, better: -1})
+		out = append(out, figure{name: "error " + kind + " %", get: share(kind, func(r *result.Run) map[string]int { return r.Errors }), format: f2, unit: registry.Points, better: -1})
 	}
 	return out
 }
@@ -454,7 +445,7 @@ var limitFigures = []struct {
 	{limitMs("sum p50 ms"), limitDist(func(l *dist.Limits) time.Duration { return l.Sum.P50 })},
 	{limitMs("sum p99 ms"), limitDist(func(l *dist.Limits) time.Duration { return l.Sum.P99 })},
 	{figure{name: "simulated requests", format: f0}, sampled(func(l *dist.Limits) float64 { return float64(l.Samples) })},
-	{figure{name: "uncertainty ±%", format: f2, unit: points}, sampled(func(l *dist.Limits) float64 { return 100 * l.Uncertainty })},
+	{figure{name: "uncertainty ±%", format: f2, unit: registry.Points}, sampled(func(l *dist.Limits) float64 { return 100 * l.Uncertainty })},
 }
 
 func limitMs(name string) figure { return figure{name: name, format: f2} }
@@ -630,9 +621,9 @@ func delta(a, b spread, f figure) string {
 		return "gone"
 	}
 	switch f.unit {
-	case points:
+	case registry.Points:
 		return fmt.Sprintf("%+.2f pt", b.mean-a.mean)
-	case absolute:
+	case registry.Absolute:
 		d := f.format(b.mean - a.mean)
 		if !strings.HasPrefix(d, "-") {
 			d = "+" + d
@@ -658,15 +649,15 @@ func verdict(a, b spread, f figure, opt CompareOptions) string {
 	}
 	d := b.mean - a.mean
 	switch {
-	case f.unit == points && math.Abs(d) < opt.Points:
+	case f.unit == registry.Points && math.Abs(d) < opt.Points:
 		return ""
-	case f.unit == absolute && math.Abs(d) < f.noise:
+	case f.unit == registry.Absolute && math.Abs(d) < f.noise:
 		return ""
-	case f.unit == relative && a.mean == 0 && b.mean == 0:
+	case f.unit == registry.Relative && a.mean == 0 && b.mean == 0:
 		return ""
-	case f.unit == relative && a.mean != 0 && math.Abs(d)/math.Abs(a.mean) < opt.Threshold:
+	case f.unit == registry.Relative && a.mean != 0 && math.Abs(d)/math.Abs(a.mean) < opt.Threshold:
 		return ""
-	case f.unit == relative && math.Abs(d) < f.noise:
+	case f.unit == registry.Relative && math.Abs(d) < f.noise:
 		return ""
 	}
 	if (a.n > 1 || b.n > 1) && a.lo <= b.hi && b.lo <= a.hi {
