@@ -3,7 +3,7 @@
 // `bench compare` compares, declared once, with its unit, description,
 // getter, direction, noise floor and column. The scenario's expectation
 // names, the harness's evaluation, the report's policy table, compare and
-// the charts' axes all read it, so that a new figure is one entry of All.
+// the rate charts all read it, so that a new figure is one entry of All.
 //
 // Figures that are not a run's own number live beside it, where their
 // data are: the limits (scenario.LimitNames), a capacity search's

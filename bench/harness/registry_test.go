@@ -65,11 +65,15 @@ func TestEveryFigureIsKnownEverywhere(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the scenarios' documentation: %v", err)
 	}
-	columns := map[string]string{}
+	columns, names := map[string]string{}, map[string]bool{}
 	for _, f := range figure.All {
 		t.Run(f.Name, func(t *testing.T) {
-			if g, ok := figure.Lookup(f.Name); !ok || g.Name != f.Name || g.Description != f.Description {
-				t.Errorf("declared twice, or not found by its name")
+			if names[f.Name] {
+				t.Errorf("declared twice")
+			}
+			names[f.Name] = true
+			if _, ok := figure.Lookup(f.Name); !ok {
+				t.Errorf("not found by its name")
 			}
 			if f.Description == "" || f.Get == nil {
 				t.Errorf("no description or no getter")
