@@ -63,6 +63,18 @@ type Policy interface {
 	Do(ctx context.Context, call *Call, path string, next Next) (status int, body []byte, via Via, err error)
 }
 
+// A Refuser is a Policy that knows, before a request starts, that it
+// would refuse a call at once without calling its backend (a circuit
+// breaker that is open): a server answers such a request 503 before any
+// backend work, as the call would fail anyway, with retryAfter (seconds,
+// for a Retry-After header) as the time after which the policy may
+// admit the call again. retryAfter is also what a client should wait
+// after the policy refused a call during a run.
+type Refuser interface {
+	Policy
+	Refuses(call *Call) (retryAfter string, refused bool)
+}
+
 // Next is the rest of a call's way to its backend: the policies after the
 // one at hand, outermost first, then the request's Doer. It is a small
 // value, passed by copy, so that a call going through its policies costs

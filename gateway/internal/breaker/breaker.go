@@ -108,9 +108,10 @@ type Transition struct {
 
 // Set holds one breaker per backend. It is safe for concurrent use.
 type Set struct {
-	settings Settings
-	byName   map[string]*entry // read-only after New
-	onChange func(Transition)
+	settings   Settings
+	byName     map[string]*entry // read-only after New
+	onChange   func(Transition)
+	retryAfter string // RetryAfter, formatted once
 }
 
 // entry is one backend's breaker and its counts for the metrics.
@@ -131,6 +132,7 @@ func New(backends []string, s Settings, onChange func(Transition)) (*Set, error)
 	}
 	s = s.withDefaults()
 	set := &Set{settings: s, byName: make(map[string]*entry, len(backends)), onChange: onChange}
+	set.retryAfter = strconv.FormatInt(max(int64((s.Open+time.Second-1)/time.Second), 1), 10)
 	for _, name := range backends {
 		e := &entry{}
 		e.cb = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
@@ -213,9 +215,13 @@ func inRange(st State) bool { return st >= Closed && st <= Open }
 
 // RetryAfter is what a client refused by an open breaker should wait, in
 // whole seconds for a Retry-After header: the open time, rounded up.
-func (s *Set) RetryAfter() string {
-	secs := int64((s.settings.Open + time.Second - 1) / time.Second)
-	return strconv.FormatInt(max(secs, 1), 10)
+func (s *Set) RetryAfter() string { return s.retryAfter }
+
+// Refuses reports whether the breaker of call's backend would refuse the
+// call now (see Admits), with RetryAfter: a fanout.Refuser, so that the
+// server answers a request that needs the backend before any work.
+func (s *Set) Refuses(call *fanout.Call) (retryAfter string, refused bool) {
+	return s.retryAfter, !s.Admits(call.Spec.Backend)
 }
 
 // Do performs one call through its backend's breaker, as a fanout.Policy

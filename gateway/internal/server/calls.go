@@ -487,7 +487,7 @@ func (s *Server) failure(r *request) (problem.Problem, bool) {
 			(c.AllowNotFound && notFound(out)) {
 			return problem.Problem{}, false
 		}
-		p, kind := s.callProblem(r, c, out, i == op.primary)
+		p, kind := s.callProblem(r, i, out, i == op.primary)
 		s.metrics.Error(kind)
 		return p, true
 	}
@@ -534,7 +534,8 @@ func (s *Server) failure(r *request) (problem.Problem, bool) {
 // timeout is 504; no free connection (the call was never sent) 503;
 // anything else, including any other status a backend answers, 502. The
 // problem names the call and the kind; the cause goes to the log.
-func (s *Server) callProblem(r *request, c fanout.CallSpec, out *fanout.Outcome, primary bool) (problem.Problem, string) {
+func (s *Server) callProblem(r *request, i int, out *fanout.Outcome, primary bool) (problem.Problem, string) {
+	c := r.op.plan.Calls()[i].Spec
 	kind := outcomeKind(out)
 	var cause error = out.Err
 	if out.Err == nil {
@@ -548,7 +549,9 @@ func (s *Server) callProblem(r *request, c fanout.CallSpec, out *fanout.Outcome,
 	case kind == backend.KindUnavailable:
 		return callProblem(c, problem.TypeUnavailable, fasthttp.StatusServiceUnavailable, kind, 0), metrics.KindUnavailable
 	case kind == backend.KindCircuitOpen:
-		r.ctx.Response.Header.Set("Retry-After", s.breakers.RetryAfter())
+		if after, _ := r.op.refused(i); after != "" {
+			r.ctx.Response.Header.Set("Retry-After", after)
+		}
 		return callProblem(c, problem.TypeUnavailable, fasthttp.StatusServiceUnavailable, kind, 0), metrics.KindUnavailable
 	case out.Err != nil:
 		return callProblem(c, problem.TypeBadGateway, fasthttp.StatusBadGateway, kind, 0), metrics.KindBadGateway

@@ -73,6 +73,9 @@ type operation struct {
 	// policies are the calls' policies by call index, outermost first;
 	// nil if no call has one.
 	policies [][]fanout.Policy
+	// refusers are the policies that may refuse a call before any work
+	// (an open breaker), by call index; nil if no call has one.
+	refusers [][]fanout.Refuser
 	// protected: the operation needs a token.
 	protected bool
 	// scope says how the operation finds the project a token must see.
@@ -139,6 +142,7 @@ func (s *Server) newOperation(doc *spec.Operation, h handler) (*operation, error
 	if op.policies, err = s.policies.For(doc.ID, plan.Calls()); err != nil {
 		return nil, fmt.Errorf("new server: %w", err)
 	}
+	op.refusers = refusersOf(op.policies)
 	op.scope = scopeOf(op)
 	return op, nil
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fanout/gateway/fanout"
 	"fmt"
 
 	"fanout/gateway/internal/backend"
@@ -40,25 +41,65 @@ func (s *Server) admit(ctx *fasthttp.RequestCtx, op *operation) (admitted, holds
 	return false, false
 }
 
-// circuitOpen answers 503 at once, before any backend work, when the
-// breaker of a required call's backend would refuse the call (open, or
-// half-open with its probes out): the request would fail on that call
-// anyway, and waiting for its siblings (the primary is never cancelled)
-// would only make the refusal slow. It reports whether it answered.
+// circuitOpen answers 503 at once, before any backend work, when a
+// policy of a required call would refuse it without calling its backend
+// (a fanout.Refuser: an open breaker, or a half-open one with its probes
+// out): the request would fail on that call anyway, and waiting for its
+// siblings (the primary is never cancelled) would only make the refusal
+// slow. It reports whether it answered.
 func (s *Server) circuitOpen(ctx *fasthttp.RequestCtx, op *operation) bool {
-	if s.breakers == nil || op.plan == nil {
+	if op.refusers == nil {
 		return false
 	}
 	for _, c := range op.plan.Calls() {
-		if c.Spec.Optional || s.breakers.Admits(c.Spec.Backend) {
+		if c.Spec.Optional {
+			continue
+		}
+		retryAfter, refused := op.refused(c.Index)
+		if !refused {
 			continue
 		}
 		s.metrics.Error(metrics.KindUnavailable)
-		ctx.Response.Header.Set("Retry-After", s.breakers.RetryAfter())
+		ctx.Response.Header.Set("Retry-After", retryAfter)
 		problem.Write(ctx, callProblem(c.Spec, problem.TypeUnavailable, fasthttp.StatusServiceUnavailable, backend.KindCircuitOpen, 0))
 		return true
 	}
 	return false
+}
+
+// refused asks the Refusers among the policies of the call of index i
+// whether one would refuse it now, and returns its Retry-After; when none
+// refuses, retryAfter is the first one's, or "" if the call has none.
+func (op *operation) refused(i int) (retryAfter string, refused bool) {
+	for _, r := range op.refusers[i] {
+		after, no := r.Refuses(&op.plan.Calls()[i])
+		if no {
+			return after, true
+		}
+		if retryAfter == "" {
+			retryAfter = after
+		}
+	}
+	return retryAfter, false
+}
+
+// refusersOf returns the fanout.Refusers among each call's policies, by
+// call index; nil if no call has one.
+func refusersOf(policies [][]fanout.Policy) [][]fanout.Refuser {
+	var out [][]fanout.Refuser
+	for i, ps := range policies {
+		for _, p := range ps {
+			r, ok := p.(fanout.Refuser)
+			if !ok {
+				continue
+			}
+			if out == nil {
+				out = make([][]fanout.Refuser, len(policies))
+			}
+			out[i] = append(out[i], r)
+		}
+	}
+	return out
 }
 
 // resilienceMetrics registers the gauge and counters of the overload

@@ -26,7 +26,6 @@ import (
 	"fanout/gateway/internal/accesslog"
 	"fanout/gateway/internal/auth"
 	"fanout/gateway/internal/backend"
-	"fanout/gateway/internal/breaker"
 	"fanout/gateway/internal/metrics"
 	"fanout/gateway/internal/overload"
 	"fanout/gateway/internal/policy"
@@ -229,10 +228,9 @@ type Server struct {
 	// stores conns: a Serve that comes after Shutdown returns at once.
 	lnMu     sync.Mutex
 	stopping bool
-	// The resilience policies the server itself applies before any
+	// limiter is the overload limit the server applies before any
 	// backend work (resilience.go); nil when off.
-	breakers *breaker.Set
-	limiter  *overload.Limiter
+	limiter *overload.Limiter
 	// tokens holds the accepted tokens, swapped whole by SetTokens so that
 	// a request reads one set with one atomic load and no lock; authOn is
 	// false when authentication is off (Config.Tokens nil).
@@ -269,7 +267,6 @@ func New(cfg Config) (*Server, error) {
 		log:      cfg.Logger,
 		ops:      map[string]*operation{},
 		limits:   cfg.Limits.withDefaults(),
-		breakers: cfg.Policies.Breakers,
 		limiter:  cfg.Overload,
 		authOn:   cfg.Tokens != nil,
 		store:    cfg.Store,
