@@ -1,10 +1,12 @@
 package fanout
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // widePlan has one primary call and width-1 calls that need a field of it,
@@ -135,5 +137,43 @@ func TestPoolAllocs(t *testing.T) {
 		if pm > cm {
 			t.Errorf("%d calls: pool %.1f allocs per Execute (median), more than concurrent's %.1f", len(p.calls), pm, cm)
 		}
+	}
+}
+
+// TestRunContextsAllocateNothing checks that what a request's contexts
+// cost the engine does not grow with them: a run under a cancelable
+// context with a deadline, as the server's, whose calls each have a
+// timeout, allocates no more than a run under context.Background whose
+// calls have none. Neither the run's abort context nor a call's timeout
+// arms a timer or registers a child unless a policy waits on its Done (see
+// lazyctx). The medians of five alternate counts are compared, as in
+// TestPoolAllocs.
+func TestRunContextsAllocateNothing(t *testing.T) {
+	params := ParamMap{"experiment_id": "42"}
+	e := newExecutor(t, ModeConcurrent, Options{})
+	timed := slices.Clone(resultsCalls)
+	for i := range timed {
+		timed[i].Timeout = time.Minute
+	}
+	withTimeouts, err := Compile("timed", timed, resultsParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := compileResults(t)
+	deadline, cancel := context.WithTimeout(t.Context(), time.Hour)
+	defer cancel()
+	const trials = 5
+	var allocs [2][trials]float64
+	for i := range trials {
+		allocs[0][i] = testing.AllocsPerRun(100, func() {
+			e.Execute(deadline, withTimeouts, params, instantDoer{}).Release()
+		})
+		allocs[1][i] = testing.AllocsPerRun(100, func() {
+			e.Execute(context.Background(), plain, params, instantDoer{}).Release()
+		})
+	}
+	med := func(xs [trials]float64) float64 { slices.Sort(xs[:]); return xs[trials/2] }
+	if tm, pm := med(allocs[0]), med(allocs[1]); tm > pm {
+		t.Errorf("timeouts under a deadline: %.1f allocs per Execute (median of %v), more than %.1f without (%v)", tm, allocs[0], pm, allocs[1])
 	}
 }
