@@ -19,6 +19,7 @@ import (
 	"fanout/gateway/assembly/assemblytest"
 	"fanout/gateway/internal/backendtest"
 	"fanout/gateway/internal/config"
+	"fanout/gateway/internal/poll"
 	"fanout/gateway/internal/store/redistest"
 
 	"github.com/valyala/fasthttp"
@@ -111,34 +112,40 @@ func awaitRun(t *testing.T, ran <-chan error, within time.Duration, after string
 	}
 }
 
+// inFlightAnswer is what the client of a request in flight at the stop
+// got.
+type inFlightAnswer struct {
+	status int
+	err    error
+}
+
+// stopInFlight runs the gateway with flags in front of a fake backend whose
+// results call takes delay, asks for the results page, and sends the stop
+// signal once the results call has arrived: the request is then in flight.
+// It returns the run, its public address and the request's answer to come.
+func stopInFlight(t *testing.T, delay time.Duration, flags ...string) (*gatewayRun, string, <-chan inFlightAnswer) {
+	t.Helper()
+	f, addr := backendtest.StartTCP(t)
+	f.Set("results", backendtest.Behaviour{Delay: delay})
+	r := launch(runArgs(t, addr, append([]string{"-admin-addr", "off"}, flags...)...))
+	t.Cleanup(r.stop)
+	gw := r.listen(t, "gateway")
+	r.drain()
+	answered := make(chan inFlightAnswer, 1)
+	go func() {
+		status, _, err := getAuthorized("http://"+gw+"/v2/experiments/42/results", 2*delay+5*time.Second)
+		answered <- inFlightAnswer{status, err}
+	}()
+	poll.Until(t, 10*time.Second, "the results call", func() bool { return f.Calls("results") > 0 })
+	r.stop()
+	return r, gw, answered
+}
+
 // TestGracefulShutdown: a request in flight when the stop signal comes
 // completes with 200, new connections are refused, and run returns nil
 // (exit status 0).
 func TestGracefulShutdown(t *testing.T) {
-	f, addr := backendtest.StartTCP(t)
-	f.Set("results", backendtest.Behaviour{Delay: 300 * time.Millisecond})
-	args := runArgs(t, addr, "-admin-addr", "off", "-grace", "5s", "-log-level", "error")
-
-	r := launch(args)
-	defer r.stop()
-	gw := r.listen(t, "gateway")
-	r.drain()
-
-	type answer struct {
-		status int
-		err    error
-	}
-	answered := make(chan answer, 1)
-	go func() {
-		status, _, err := getAuthorized("http://"+gw+"/v2/experiments/42/results", 5*time.Second)
-		answered <- answer{status, err}
-	}()
-	// Stop once the request is in flight: the results call has arrived.
-	for f.Calls("results") == 0 {
-		time.Sleep(time.Millisecond)
-	}
-	r.stop()
-
+	r, gw, answered := stopInFlight(t, 300*time.Millisecond, "-grace", "5s", "-log-level", "error")
 	a := <-answered
 	if a.err != nil || a.status != fasthttp.StatusOK {
 		t.Fatalf("in-flight request: status %d, error %v", a.status, a.err)
@@ -314,26 +321,10 @@ func TestRedisPasswordOffTheCommandLine(t *testing.T) {
 // with a 503, the cut is logged with its count, and run returns nil (exit
 // status 0): a shutdown that ends on time is not a failure.
 func TestShutdownPastGrace(t *testing.T) {
-	f, addr := backendtest.StartTCP(t)
-	f.Set("results", backendtest.Behaviour{Delay: 5 * time.Second})
-	args := runArgs(t, addr, "-admin-addr", "off", "-grace", "100ms", "-deadline", "10s", "-log-level", "warn")
-	r := launch(args)
-	defer r.stop()
-	gw := r.listen(t, "gateway")
-	r.drain()
-
-	answered := make(chan int, 1)
-	go func() {
-		status, _, _ := getAuthorized("http://"+gw+"/v2/experiments/42/results", 10*time.Second)
-		answered <- status
-	}()
-	for f.Calls("results") == 0 {
-		time.Sleep(time.Millisecond)
-	}
-	r.stop()
+	r, _, answered := stopInFlight(t, 5*time.Second, "-grace", "100ms", "-deadline", "10s", "-log-level", "warn")
 	awaitRun(t, r.ran, 4*time.Second, "the grace period")
-	if status := <-answered; status != fasthttp.StatusServiceUnavailable {
-		t.Errorf("the request cut: status %d, want 503", status)
+	if a := <-answered; a.status != fasthttp.StatusServiceUnavailable {
+		t.Errorf("the request cut: status %d, error %v, want 503", a.status, a.err)
 	}
 	if !strings.Contains(r.logs.String(), "cut=1") {
 		t.Errorf("the log does not count the request cut:\n%s", r.logs.String())

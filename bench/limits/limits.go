@@ -282,7 +282,7 @@ type hedge struct {
 func hedgesOf(op Op, m []model.Latency) []hedge {
 	out := make([]hedge, len(m))
 	for _, c := range op.Plan.Calls() {
-		h := c.Spec.Hedge
+		h, _ := c.Spec.Policies["hedge"].(*fanout.HedgeSpec)
 		if h == nil {
 			continue
 		}

@@ -213,7 +213,7 @@ func TestHedgedLimits(t *testing.T) {
 	for _, c := range spec {
 		s := c.Spec
 		if s.Name == "results" {
-			s.Hedge = &fanout.HedgeSpec{Quantile: 0.95, Max: 1}
+			s.Policies = map[string]any{"hedge": &fanout.HedgeSpec{Quantile: 0.95, Max: 1}}
 		}
 		calls = append(calls, s)
 	}

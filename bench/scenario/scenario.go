@@ -457,10 +457,10 @@ func IsStatusMetric(m string) bool {
 	return err == nil && n >= 0 && n < 600 && strconv.Itoa(n) == rest
 }
 
-// String formats a variant label with its rate as results name files:
-// "concurrent-500".
+// RunName is the name of the run of a variant label at a rate, as the
+// results name its files: "concurrent-500".
 func RunName(label string, rate float64) string {
-	return label + "-" + strconv.FormatFloat(rate, 'f', -1, 64)
+	return label + "-" + FormatRate(rate)
 }
 
 // FormatRate formats a rate without needless decimals.

@@ -26,6 +26,7 @@ import (
 	"fanout/gateway/internal/backend"
 	"fanout/gateway/internal/config"
 	"fanout/gateway/internal/overload"
+	"fanout/gateway/internal/policy"
 	"fanout/gateway/internal/server"
 	"fanout/gateway/internal/spec"
 	"fanout/gateway/internal/store"
@@ -168,22 +169,24 @@ func New(cfg config.Config, log *slog.Logger) (*Gateway, error) {
 		return nil, err
 	}
 	srv, err := server.New(server.Config{
-		Spec:        doc,
-		Executor:    exec,
-		Backends:    clients,
-		Deadline:    cfg.Deadline,
-		Logger:      log,
-		Limits:      cfg.Limits,
-		HedgeBudget: float64(cfg.HedgeBudget),
-		NoCoalesce:  !bool(cfg.Coalesce),
-		Breakers:    policies.Breakers,
-		Overload:    policies.Overload,
-		Retry:       policies.Retry,
-		Tokens:      a.tokens,
-		Store:       a.store,
-		Pprof:       cfg.Pprof,
-		Tracer:      ops.tracer,
-		AccessLog:   ops.access,
+		Spec:     doc,
+		Executor: exec,
+		Backends: clients,
+		Deadline: cfg.Deadline,
+		Logger:   log,
+		Limits:   cfg.Limits,
+		Policies: policy.Settings{
+			HedgeBudget: float64(cfg.HedgeBudget),
+			RetryBudget: policies.Policies.RetryBudget,
+			NoCoalesce:  !bool(cfg.Coalesce),
+			Breakers:    policies.Policies.Breakers,
+		},
+		Overload:  policies.Overload,
+		Tokens:    a.tokens,
+		Store:     a.store,
+		Pprof:     cfg.Pprof,
+		Tracer:    ops.tracer,
+		AccessLog: ops.access,
 
 		RateLimitFailClosed: cfg.RateLimitOnStoreError == config.FailClosed,
 		IdempotencyFailOpen: cfg.IdempotencyOnStoreError == config.FailOpen,

@@ -6,12 +6,12 @@ import (
 	"fanout/gateway/internal/breaker"
 	"fanout/gateway/internal/config"
 	"fanout/gateway/internal/overload"
-	"fanout/gateway/internal/retry"
 	"fanout/gateway/internal/server"
 )
 
-// resilience builds the policies that cfg turns on; the others stay nil,
-// which the server reads as off.
+// resilience builds the policies that cfg turns on (the breakers, the
+// overload limit) and the settings of the calls' policies (the retry
+// budget); the others stay off.
 func resilience(cfg config.Resilience, backends []string, log *slog.Logger) (server.Config, error) {
 	var p server.Config
 	var err error
@@ -21,7 +21,7 @@ func resilience(cfg config.Resilience, backends []string, log *slog.Logger) (ser
 	if cfg.Breaker {
 		// A transition is rare and worth a line: it is when the gateway
 		// starts or stops refusing a backend's calls.
-		p.Breakers, err = breaker.New(backends, cfg.BreakerSettings(), func(t breaker.Transition) {
+		p.Policies.Breakers, err = breaker.New(backends, cfg.BreakerSettings(), func(t breaker.Transition) {
 			log.Warn("circuit breaker", "backend", t.Backend, "from", t.From.String(), "to", t.To.String())
 		})
 		if err != nil {
@@ -33,6 +33,6 @@ func resilience(cfg config.Resilience, backends []string, log *slog.Logger) (ser
 			return p, err
 		}
 	}
-	p.Retry, err = retry.New(float64(cfg.RetryBudget))
-	return p, err
+	p.Policies.RetryBudget = float64(cfg.RetryBudget)
+	return p, nil
 }

@@ -134,10 +134,7 @@ func TestRequiredFailureStopsSending(t *testing.T) {
 		{Name: "slow3", Backend: "experiments", Path: "/slow/3"},
 		{Name: "broken", Backend: "results", Path: "/broken/{missing}"},
 	}
-	p, err := Compile("broken", calls, []string{"missing"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustCompile(t, "broken", calls, []string{"missing"})
 	slow := time.Second
 	for _, mode := range []string{ModeStaged, ModeConcurrent, ModePool, ModeBlocking} {
 		t.Run(mode, func(t *testing.T) {
@@ -246,13 +243,10 @@ func TestCallerCancelIsNotAbort(t *testing.T) {
 // TestAbortCancelsCallsWithTimeout: a call with its own timeout has its own
 // context, which the abort cancels too.
 func TestAbortCancelsCallsWithTimeout(t *testing.T) {
-	p, err := Compile("timeouts", []CallSpec{
+	p := mustCompile(t, "timeouts", []CallSpec{
 		{Name: "slow", Backend: "experiments", Path: "/slow", Timeout: time.Minute},
 		{Name: "broken", Backend: "results", Path: "/broken"},
 	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	slow := time.Second
 	for _, mode := range []string{ModeStaged, ModeConcurrent, ModePool} {
 		t.Run(mode, func(t *testing.T) {

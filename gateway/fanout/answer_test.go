@@ -19,10 +19,7 @@ func TestAnswerChecks(t *testing.T) {
 		calls[i].Identify = true
 	}
 	calls[0].Required = []string{"name", "status"}
-	p, err := Compile("getExperimentResults", calls, resultsParams)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustCompile(t, "getExperimentResults", calls, resultsParams)
 	for _, tc := range []struct {
 		name    string
 		backend string // whose answer is replaced

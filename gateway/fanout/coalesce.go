@@ -19,7 +19,7 @@ const DefaultCacheEntries = 10_000
 // Coalescer is the coalescing and caching Policy of one GET call
 // (`coalesce: true`, `cache: 1s`). With coalescing, concurrent calls for
 // the same path share one backend call: the first (the leader) sends it,
-// with its own request's Doer, in its own goroutine; the others wait for
+// through its own request's Next, in its own goroutine; the others wait for
 // its answer, each until its own context ends. With a cache, a 2xx answer
 // that the engine accepted (Accept) is kept for the lifetime given and
 // served to later calls for the path. A shared or cached body is a copy
@@ -98,7 +98,7 @@ func (c *Coalescer) Misses() int64 { return c.misses.Load() }
 
 // Do performs the call: from the cache, through a call in flight for the
 // same path, or as the leader of a new one.
-func (c *Coalescer) Do(ctx context.Context, next Doer, backend, method, path string) (int, []byte, Via, error) {
+func (c *Coalescer) Do(ctx context.Context, _ *Call, path string, next Next) (int, []byte, Via, error) {
 	if c.cache != nil {
 		if a, ok := c.cache.GetIfPresent(path); ok {
 			c.hits.Add(1)
@@ -107,8 +107,7 @@ func (c *Coalescer) Do(ctx context.Context, next Doer, backend, method, path str
 		c.misses.Add(1)
 	}
 	if !c.coalesce {
-		status, body, err := next.Do(ctx, backend, method, path)
-		return status, body, ViaCall, err
+		return next.Do(ctx, path)
 	}
 	for {
 		c.mu.Lock()
@@ -117,7 +116,7 @@ func (c *Coalescer) Do(ctx context.Context, next Doer, backend, method, path str
 			f = &flight{done: make(chan struct{})}
 			c.flights[path] = f
 			c.mu.Unlock()
-			return c.lead(ctx, f, next, backend, method, path)
+			return c.lead(ctx, f, next, path)
 		}
 		f.waiters++
 		c.mu.Unlock()
@@ -150,8 +149,8 @@ func (c *Coalescer) Accept(path string, status int, body []byte) {
 
 // lead sends the call of flight f for the waiters, and answers its own
 // caller with its own body, which the waiters get a copy of.
-func (c *Coalescer) lead(ctx context.Context, f *flight, next Doer, backend, method, path string) (int, []byte, Via, error) {
-	status, body, err := next.Do(ctx, backend, method, path)
+func (c *Coalescer) lead(ctx context.Context, f *flight, next Next, path string) (int, []byte, Via, error) {
+	status, body, via, err := next.Do(ctx, path)
 	c.mu.Lock()
 	delete(c.flights, path)
 	waiters := f.waiters
@@ -163,5 +162,5 @@ func (c *Coalescer) lead(ctx context.Context, f *flight, next Doer, backend, met
 	// A failure once the leader's own context is done is put down to it.
 	f.own = err != nil && ctx.Err() != nil
 	close(f.done)
-	return status, body, ViaCall, err
+	return status, body, via, err
 }

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"fanout/gateway/internal/poll"
 )
 
 // gatedDoer holds every call until open is closed, then answers it with
@@ -30,16 +32,6 @@ func (d *gatedDoer) Do(ctx context.Context, backend, method, path string) (int, 
 		return 0, nil, d.err
 	}
 	return d.status, []byte(`{"path":"` + path + `"}`), nil
-}
-
-// waitFor polls cond until it holds, or fails the test after a while.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
 }
 
 // waiters returns how many calls wait on path's flight.
@@ -74,17 +66,17 @@ func coalesceN(t *testing.T, c *Coalescer, d *gatedDoer, n int, ctxs map[int]con
 			ctx = t.Context()
 		}
 		wg.Go(func() {
-			s, b, v, err := c.Do(ctx, d, "experiments", "GET", "/experiments/7")
+			s, b, v, err := c.Do(ctx, callTo("experiments"), "/experiments/7", Chain(callTo("experiments"), d))
 			out[k] = coalesced{s, b, v, err}
 			finished[k].Store(true)
 		})
 	}
 	start(0)
-	waitFor(t, "the leader", func() bool { return c.waiting("/experiments/7") == 0 })
+	poll.Until(t, 10*time.Second, "the leader", func() bool { return c.waiting("/experiments/7") == 0 })
 	for k := 1; k < n; k++ {
 		start(k)
 	}
-	waitFor(t, "the waiters", func() bool { return c.waiting("/experiments/7") == n-1 })
+	poll.Until(t, 10*time.Second, "the waiters", func() bool { return c.waiting("/experiments/7") == n-1 })
 	release(func(k int) bool { return finished[k].Load() })
 	wg.Wait()
 	return out
@@ -142,7 +134,7 @@ func TestCoalesceLeaderCancelled(t *testing.T) {
 	out := coalesceN(t, c, d, 5, map[int]context.Context{0: leader}, func(func(int) bool) {
 		cancel()
 		// Open once the new leader's call is on its way.
-		waitFor(t, "a new leader", func() bool { return d.calls.Load() == 2 })
+		poll.Until(t, 10*time.Second, "a new leader", func() bool { return d.calls.Load() == 2 })
 		close(d.open)
 	})
 	if !errors.Is(out[0].err, context.Canceled) {
@@ -166,7 +158,7 @@ func TestCoalesceWaiterDeadline(t *testing.T) {
 	short, cancel := context.WithCancel(t.Context())
 	out := coalesceN(t, c, d, 3, map[int]context.Context{1: short}, func(finished func(int) bool) {
 		cancel()
-		waitFor(t, "the waiter to leave", func() bool { return finished(1) })
+		poll.Until(t, 10*time.Second, "the waiter to leave", func() bool { return finished(1) })
 		close(d.open)
 	})
 	if !errors.Is(out[1].err, context.Canceled) {
@@ -187,18 +179,18 @@ func TestCacheHitsAndMisses(t *testing.T) {
 	}
 	d := &gatedDoer{open: make(chan struct{}), status: 200}
 	close(d.open)
-	_, first, via, err := c.Do(t.Context(), d, "experiments", "GET", "/experiments/7")
+	_, first, via, err := c.Do(t.Context(), callTo("experiments"), "/experiments/7", Chain(callTo("experiments"), d))
 	if err != nil || via != ViaCall {
 		t.Fatalf("first call: %v %v", via, err)
 	}
 	c.Accept("/experiments/7", 200, first)
-	status, body, via, err := c.Do(t.Context(), d, "experiments", "GET", "/experiments/7")
+	status, body, via, err := c.Do(t.Context(), callTo("experiments"), "/experiments/7", Chain(callTo("experiments"), d))
 	if err != nil || status != 200 || via != ViaCache || !bytes.Equal(body, first) {
 		t.Errorf("second call: %d %q %v %v, want %q from the cache", status, body, via, err, first)
 	}
 	d.status = 404
 	for range 2 {
-		status, body, _, _ := c.Do(t.Context(), d, "experiments", "GET", "/experiments/8")
+		status, body, _, _ := c.Do(t.Context(), callTo("experiments"), "/experiments/8", Chain(callTo("experiments"), d))
 		c.Accept("/experiments/8", status, body)
 	}
 	if n := d.calls.Load(); n != 3 {

@@ -25,10 +25,15 @@
 // whose wait ignores the context, which is the pitfall it shows.
 //
 // Policies that act on the backend call itself (a retry, a hedged request, a
-// per-backend circuit breaker, coalescing equal calls) are Doer middleware
-// instead: a Middleware wraps a Doer and returns one, each is small and
-// tested alone, and Chain composes them around the gateway's Doer, in the
-// manner of lura's Proxy middleware.
+// per-backend circuit breaker, coalescing or caching equal calls) have one
+// shape, Policy, in the manner of lura's Proxy: Do(ctx, call, path, next),
+// where next (a Next) is the rest of the call's way, its following policies
+// and then the gateway's Doer. A PolicyDoer binds each call of a plan to its
+// own policies, outermost first, and the engine passes every attempt of the
+// call through them, allocation-free; Chain composes them by hand. The
+// engine knows no policy by name: the gateway's registry builds them from
+// the calls' declarations (CallSpec.Policies). Extra attempts (hedged
+// duplicates, retries) draw on a Budget.
 //
 // A required call (not CallSpec.Optional) that fails, answers a non-2xx
 // status or cannot be sent decides the request, so by default it ends the

@@ -83,10 +83,11 @@ func ExampleExecutor() {
 	// layer 200 {"id":"a/7"}
 }
 
-// A Middleware adds a policy to every backend call without the Executor
-// knowing: here one refuses calls to a backend that is down for maintenance,
-// so they fail at once instead of waiting for a timeout.
-func ExampleChain() {
+// A Policy acts on a call's path without the Executor knowing it: here
+// one refuses the calls of a backend that is down for maintenance, so they
+// fail at once instead of waiting for a timeout. A PolicyDoer binds it to
+// the results call; the other call has no policy.
+func ExamplePolicyDoer() {
 	plan, err := fanout.Compile("getExperimentResults", []fanout.CallSpec{
 		{Name: "experiment", Backend: "experiments", Path: "/experiments/{experiment_id}"},
 		{Name: "results", Backend: "results", Path: "/results/{experiment_id}", Optional: true},
@@ -94,17 +95,6 @@ func ExampleChain() {
 	if err != nil {
 		fmt.Println(err)
 		return
-	}
-	errDown := errors.New("down for maintenance")
-	down := func(name string) fanout.Middleware {
-		return func(next fanout.Doer) fanout.Doer {
-			return fanout.DoerFunc(func(ctx context.Context, backend, method, path string) (int, []byte, error) {
-				if backend == name {
-					return 0, nil, fmt.Errorf("backend %s: %w", backend, errDown)
-				}
-				return next.Do(ctx, backend, method, path)
-			})
-		}
 	}
 	backend := fanout.DoerFunc(func(ctx context.Context, backend, method, path string) (int, []byte, error) {
 		return 200, []byte(`{"id":"42"}`), nil
@@ -114,7 +104,10 @@ func ExampleChain() {
 		fmt.Println(err)
 		return
 	}
-	res := exec.Execute(context.Background(), plan, fanout.ParamMap{"experiment_id": "42"}, fanout.Chain(backend, down("results")))
+	policies := make([][]fanout.Policy, plan.Len())
+	policies[plan.Calls()[1].Index] = []fanout.Policy{maintenance{}}
+	d := &fanout.PolicyDoer{Next: backend, Policies: policies}
+	res := exec.Execute(context.Background(), plan, fanout.ParamMap{"experiment_id": "42"}, d)
 	defer res.Release()
 	for i, o := range res.Outcomes {
 		fmt.Println(plan.Calls()[i].Spec.Name, o.Status, o.Err)
@@ -122,4 +115,14 @@ func ExampleChain() {
 	// Output:
 	// experiment 200 <nil>
 	// results 0 backend results: down for maintenance
+}
+
+// maintenance is a Policy that answers every call with an error, without
+// passing it on.
+type maintenance struct{}
+
+var errDown = errors.New("down for maintenance")
+
+func (maintenance) Do(ctx context.Context, c *fanout.Call, path string, next fanout.Next) (int, []byte, fanout.Via, error) {
+	return 0, nil, fanout.ViaCall, fmt.Errorf("backend %s: %w", c.Spec.Backend, errDown)
 }

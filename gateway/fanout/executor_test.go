@@ -11,11 +11,21 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"fanout/gateway/internal/poll"
 )
 
+// compileResults compiles the results page's plan.
 func compileResults(t testing.TB) *Plan {
 	t.Helper()
-	p, err := Compile("getExperimentResults", resultsCalls, resultsParams)
+	return mustCompile(t, "getExperimentResults", resultsCalls, resultsParams)
+}
+
+// mustCompile compiles a plan that the test needs, failing t if it does
+// not compile.
+func mustCompile(t testing.TB, op string, calls []CallSpec, params []string) *Plan {
+	t.Helper()
+	p, err := Compile(op, calls, params)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,13 +270,10 @@ func TestManyRequests(t *testing.T) {
 // could all run at once take turns, one backend call at a time, while the
 // concurrent mode overlaps them.
 func TestBlockingSerialisesRequests(t *testing.T) {
-	p, err := Compile("twoCalls", []CallSpec{
+	p := mustCompile(t, "twoCalls", []CallSpec{
 		{Name: "a", Backend: "experiments", Path: "/a"},
 		{Name: "b", Backend: "layers", Path: "/b"},
 	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	delay := map[string]time.Duration{"experiments": 15 * time.Millisecond, "layers": 15 * time.Millisecond}
 	for _, tc := range []struct {
 		mode    string
@@ -378,14 +385,11 @@ func TestDependencyFailure(t *testing.T) {
 // TestFailureCascades checks that a failure skips the whole chain behind it,
 // each link naming its own dependency.
 func TestFailureCascades(t *testing.T) {
-	p, err := Compile("chain", []CallSpec{
+	p := mustCompile(t, "chain", []CallSpec{
 		{Name: "a", Backend: "experiments", Path: "/a"},
 		{Name: "b", Backend: "experiments", Path: "/b/{a.id}"},
 		{Name: "c", Backend: "experiments", Path: "/c/{b.id}"},
 	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, mode := range Modes {
 		t.Run(mode, func(t *testing.T) {
 			r := newExecutor(t, mode, Options{PoolSize: 1}).Execute(t.Context(), p, nil, explosiveDoer{fail: map[string]bool{"experiments": true}})
@@ -419,14 +423,11 @@ func TestMissingParameter(t *testing.T) {
 // with the calls in flight ended by the Doer and the calls not yet started
 // given ctx.Err() without being sent.
 func TestDeadline(t *testing.T) {
-	p, err := Compile("slowChain", []CallSpec{
+	p := mustCompile(t, "slowChain", []CallSpec{
 		{Name: "slow", Backend: "experiments", Path: "/slow"},
 		{Name: "after", Backend: "layers", Path: "/after/{slow.id}"},
 		{Name: "quick", Backend: "projects", Path: "/quick"},
 	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	slow := 300 * time.Millisecond
 	d := delayedDoer{delay: map[string]time.Duration{"experiments": slow}}
 	for _, mode := range Modes {
@@ -474,14 +475,11 @@ func TestDoneContextSendsNothing(t *testing.T) {
 // TestCallTimeout checks that the Doer's context carries the smaller of the
 // call's timeout and the request's remaining deadline.
 func TestCallTimeout(t *testing.T) {
-	p, err := Compile("timed", []CallSpec{
+	p := mustCompile(t, "timed", []CallSpec{
 		{Name: "short", Backend: "experiments", Path: "/s", Timeout: 30 * time.Millisecond},
 		{Name: "long", Backend: "layers", Path: "/l", Timeout: time.Hour},
 		{Name: "none", Backend: "projects", Path: "/n"},
 	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, mode := range Modes {
 		t.Run(mode, func(t *testing.T) {
 			deadline := time.Now().Add(time.Minute)
@@ -531,14 +529,22 @@ func TestNoGoroutineLeak(t *testing.T) {
 			cancel()
 		}
 	}
-	after := runtime.NumGoroutine()
-	for deadline := time.Now().Add(time.Second); after > before && time.Now().Before(deadline); after = runtime.NumGoroutine() {
-		time.Sleep(5 * time.Millisecond)
-	}
+	after := goroutinesBackTo(before)
 	if after > before {
 		buf := make([]byte, 1<<16)
 		t.Errorf("%d goroutines before, %d after:\n%s", before, after, buf[:runtime.Stack(buf, true)])
 	}
+}
+
+// goroutinesBackTo waits, for a second at most, until no more than before
+// goroutines run, and returns how many run then: the goroutines of a call
+// end shortly after it returns.
+func goroutinesBackTo(before int) int {
+	after := runtime.NumGoroutine()
+	for deadline := time.Now().Add(time.Second); after > before && time.Now().Before(deadline); after = runtime.NumGoroutine() {
+		time.Sleep(poll.Every)
+	}
+	return after
 }
 
 // TestPoolClose checks that a closed pool leaves no goroutine behind and refuses calls.
@@ -549,10 +555,7 @@ func TestPoolClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.(io.Closer).Close()
-	after := runtime.NumGoroutine()
-	for deadline := time.Now().Add(time.Second); after > before && time.Now().Before(deadline); after = runtime.NumGoroutine() {
-		time.Sleep(5 * time.Millisecond)
-	}
+	after := goroutinesBackTo(before)
 	if after > before {
 		t.Errorf("%d goroutines before New, %d after Close", before, after)
 	}
@@ -663,6 +666,13 @@ func TestPoolDeadlineWithdrawsQueuedCalls(t *testing.T) {
 	}
 }
 
+// waiting returns how many calls wait in the queue for a slot.
+func (s *slots) waiting() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue) - s.head
+}
+
 // TestPoolQueueHoldsNoGoroutine checks that calls waiting for a slot hold no
 // goroutine: with two slots held by blocked calls and dozens of calls
 // queued behind them, the goroutines grow by about the pool size, not by the
@@ -688,8 +698,10 @@ func TestPoolQueueHoldsNoGoroutine(t *testing.T) {
 	go func() { done <- e.Execute(t.Context(), p, ParamMap{"experiment_id": "42"}, d) }()
 	inDoer.Wait()
 	// The calls not yet queued are queued at once by a goroutine that is
-	// not waiting; give it a moment so the count below is the steady one.
-	time.Sleep(20 * time.Millisecond)
+	// not waiting: count the goroutines once every one of them waits.
+	poll.Until(t, 10*time.Second, "the calls to queue", func() bool {
+		return e.(*pool).slots.waiting() == width-1-size
+	})
 	during := runtime.NumGoroutine() - before
 	t.Logf("%d goroutines more while the calls waited", during)
 	close(release)

@@ -17,8 +17,28 @@ const (
 	ModeBlocking   = "blocking"
 )
 
+// modes are the Executors New makes, by mode, from the slowest idea to the
+// pitfall: the one list of modes, which Modes, New, the gateway's flags and
+// config, and the bench read. A mode is its own small file and a line here.
+var modes = []struct {
+	name string
+	new  func(Options) Executor
+}{
+	{ModeSequential, func(o Options) Executor { return sequential{runAll: o.RunAll} }},
+	{ModeStaged, func(o Options) Executor { return staged{runAll: o.RunAll} }},
+	{ModeConcurrent, func(o Options) Executor { return &graph{mode: ModeConcurrent, runAll: o.RunAll} }},
+	{ModePool, newPool},
+	{ModeBlocking, func(o Options) Executor { return &graph{mode: ModeBlocking, gate: new(lock), runAll: o.RunAll} }},
+}
+
 // Modes lists every mode New accepts, from the slowest idea to the pitfall.
-var Modes = []string{ModeSequential, ModeStaged, ModeConcurrent, ModePool, ModeBlocking}
+var Modes = func() []string {
+	names := make([]string, len(modes))
+	for i, m := range modes {
+		names[i] = m.name
+	}
+	return names
+}()
 
 // DefaultPoolSize is the number of slots of a pool Executor when
 // Options.PoolSize is 0.
@@ -218,28 +238,26 @@ type Options struct {
 	RunAll bool
 }
 
+// newPool is the pool Executor of opts.PoolSize slots, DefaultPoolSize if 0.
+func newPool(opts Options) Executor {
+	n := opts.PoolSize
+	if n == 0 {
+		n = DefaultPoolSize
+	}
+	s := newSlots(n)
+	return &pool{graph: graph{mode: ModePool, gate: s, runAll: opts.RunAll}, slots: s}
+}
+
 // New returns the Executor of the named mode. A pool Executor implements
 // io.Closer to refuse further calls (a process-wide Executor never needs to).
 func New(mode string, opts Options) (Executor, error) {
 	if opts.PoolSize < 0 {
 		return nil, fmt.Errorf("new executor %s: pool size %d is negative", mode, opts.PoolSize)
 	}
-	switch mode {
-	case ModeSequential:
-		return sequential{runAll: opts.RunAll}, nil
-	case ModeStaged:
-		return staged{runAll: opts.RunAll}, nil
-	case ModeConcurrent:
-		return &graph{mode: ModeConcurrent, runAll: opts.RunAll}, nil
-	case ModePool:
-		n := opts.PoolSize
-		if n == 0 {
-			n = DefaultPoolSize
+	for _, m := range modes {
+		if m.name == mode {
+			return m.new(opts), nil
 		}
-		s := newSlots(n)
-		return &pool{graph: graph{mode: ModePool, gate: s, runAll: opts.RunAll}, slots: s}, nil
-	case ModeBlocking:
-		return &graph{mode: ModeBlocking, gate: new(lock), runAll: opts.RunAll}, nil
 	}
 	return nil, fmt.Errorf("new executor: unknown mode %q (want one of %s)", mode, strings.Join(Modes, ", "))
 }

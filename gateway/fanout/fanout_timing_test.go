@@ -20,11 +20,7 @@ func widePlan(tb testing.TB, width int) *Plan {
 	for i := 1; i < width; i++ {
 		calls = append(calls, CallSpec{Name: "part" + strconv.Itoa(i), Backend: "layers", Path: "/layers/{experiment.layer_id}/parts/" + strconv.Itoa(i)})
 	}
-	p, err := Compile("wide", calls, []string{"experiment_id"})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return p
+	return mustCompile(tb, "wide", calls, []string{"experiment_id"})
 }
 
 func BenchmarkExecute(b *testing.B) {

@@ -44,7 +44,7 @@ func (g *graph) Execute(ctx context.Context, p *Plan, params Params, d Doer) *Re
 	}
 	// Every call is finished exactly once, sent or not, by the goroutine
 	// that holds it; the last one to finish reports on r.done, once.
-	r.flow(roots, false, queued{}, false)
+	r.runReady(roots, false, queued{}, false)
 	r.wait()
 	return r.finish()
 }
@@ -84,7 +84,7 @@ func (r *run) withdraw() {
 	for _, q := range r.slots.withdraw(r, buf[:0]) {
 		r.turnedAway(q.i, r.stopped(q.i), time.Since(q.t0))
 		var work [8]int
-		r.flow(r.finishCall(q.i, work[:0]), false, queued{}, false)
+		r.runReady(r.finishCall(q.i, work[:0]), false, queued{}, false)
 	}
 }
 
@@ -104,7 +104,7 @@ func (p *pool) Close() error {
 	return nil
 }
 
-// flow starts the ready calls in work, which this goroutine owns: it
+// runReady starts the calls in ready, which this goroutine owns: it
 // launches all but the last one that can be sent in new goroutines, sends the
 // last one itself, and goes on with the calls that it made ready, until none
 // is left to this goroutine. A call that cannot be sent (prepare says why) is
@@ -112,21 +112,21 @@ func (p *pool) Close() error {
 //
 // In the pool mode a call that finds no free slot is queued, and left to the
 // goroutine that will hand it a slot. When this goroutine leaves a slot that
-// a queued call takes over (handed, with next), it starts its own run's
-// ready calls without running any itself and returns next for its caller to
-// run, if adopt; if not (Execute's goroutine, which must not run another
-// request's call) it starts next in a goroutine. flow is called with handed
-// when its caller already holds next.
-func (r *run) flow(work []int, adopt bool, next queued, handed bool) (queued, bool) {
+// a queued call takes over (hasSuccessor, with successor), it starts its own
+// run's ready calls without running any itself and returns successor for its
+// caller to run, if mayRunOthers; if not (Execute's goroutine, which must not
+// run another request's call) it starts successor in a goroutine. runReady is
+// called with hasSuccessor when its caller already holds successor.
+func (r *run) runReady(ready []int, mayRunOthers bool, successor queued, hasSuccessor bool) (queued, bool) {
 	var buf [128]byte
-	for len(work) > 0 {
-		// r is read only while work holds unfinished calls: once its last
+	for len(ready) > 0 {
+		// r is read only while ready holds unfinished calls: once its last
 		// call is finished, the run belongs to its Execute again.
 		s := r.slots
 		inline, inlinePath := -1, ""
-		// work grows while it is read: a call not sent readies dependents.
-		for h := 0; h < len(work); h++ {
-			i := work[h]
+		// ready grows while it is read: a call not sent readies dependents.
+		for h := 0; h < len(ready); h++ {
+			i := ready[h]
 			path, ok := r.prepare(i, buf[:0])
 			if ok && s != nil {
 				granted, err := s.take(r, i, path)
@@ -138,54 +138,54 @@ func (r *run) flow(work []int, adopt bool, next queued, handed bool) (queued, bo
 				ok = granted
 			}
 			if !ok {
-				work = r.finishCall(i, work)
+				ready = r.finishCall(i, ready)
 				continue
 			}
 			if inline >= 0 {
-				go r.passAndFlow(inline, inlinePath)
+				go r.passAndRunReady(inline, inlinePath)
 			}
 			inline, inlinePath = i, path
 		}
 		if inline < 0 {
 			break
 		}
-		if handed {
-			go r.passAndFlow(inline, inlinePath)
+		if hasSuccessor {
+			go r.passAndRunReady(inline, inlinePath)
 			break
 		}
 		if s == nil {
 			r.pass(inline, inlinePath)
 		} else {
 			r.send(inline, inlinePath, 0)
-			if next, handed = s.handoff(); handed && !adopt {
-				go serve(next)
-				handed = false
+			if successor, hasSuccessor = s.handoff(); hasSuccessor && !mayRunOthers {
+				go serve(successor)
+				hasSuccessor = false
 			}
 		}
-		work = r.finishCall(inline, work[:0])
+		ready = r.finishCall(inline, ready[:0])
 	}
-	return next, handed
+	return successor, hasSuccessor
 }
 
-// passAndFlow sends call i, prepared with its path, through the gate, then
+// passAndRunReady sends call i, prepared with its path, through the gate, then
 // starts the calls that it makes ready. In the pool mode call i holds a slot
 // already.
-func (r *run) passAndFlow(i int, path string) {
+func (r *run) passAndRunReady(i int, path string) {
 	growStack()
 	var work [8]int
 	s := r.slots
 	if s == nil {
 		r.pass(i, path)
-		r.flow(r.finishCall(i, work[:0]), false, queued{}, false)
+		r.runReady(r.finishCall(i, work[:0]), false, queued{}, false)
 		return
 	}
 	// The call is sent from this frame rather than from serve's: the Doer
 	// then runs as deep in the stack as in the other modes, which keeps
 	// most goroutines within their first stack.
 	r.send(i, path, 0)
-	next, handed := s.handoff()
-	if next, handed = r.flow(r.finishCall(i, work[:0]), true, next, handed); handed {
-		serve(next)
+	successor, hasSuccessor := s.handoff()
+	if successor, hasSuccessor = r.runReady(r.finishCall(i, work[:0]), true, successor, hasSuccessor); hasSuccessor {
+		serve(successor)
 	}
 }
 
@@ -203,9 +203,9 @@ func serve(q queued) {
 			wait = time.Since(q.t0)
 		}
 		r.send(q.i, q.path, wait)
-		next, handed := s.handoff()
+		successor, hasSuccessor := s.handoff()
 		var work [8]int
-		q, ok = r.flow(r.finishCall(q.i, work[:0]), true, next, handed)
+		q, ok = r.runReady(r.finishCall(q.i, work[:0]), true, successor, hasSuccessor)
 	}
 }
 

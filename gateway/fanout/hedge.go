@@ -3,7 +3,6 @@ package fanout
 import (
 	"context"
 	"fmt"
-	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,70 +10,17 @@ import (
 	"github.com/DataDog/sketches-go/ddsketch"
 )
 
-// Budget is the process-wide allowance of hedged duplicates, as a fraction
-// of the hedged calls made (`-hedge-budget 5%`): each call deposits the
-// fraction of a token, each duplicate takes a whole one, and the bucket
-// holds at most BudgetBurst tokens, so that a calm spell cannot save up for
-// a storm of duplicates. It starts empty: the first duplicate waits for
-// 1/ratio calls. A Budget of ratio 0 allows none, which turns hedging off
-// without editing the document. It is safe for concurrent use.
-type Budget struct {
-	ratio  float64
-	milli  int64 // what a call deposits, in thousandths of a token
-	tokens atomic.Int64
-	denied atomic.Int64
-}
-
-// BudgetBurst is the number of duplicates a Budget holds at most.
-const BudgetBurst = 10
-
-// NewBudget returns a Budget that allows duplicates for ratio of the calls,
-// between 0 (none) and 1.
-func NewBudget(ratio float64) (*Budget, error) {
-	if ratio < 0 || ratio > 1 || math.IsNaN(ratio) {
-		return nil, fmt.Errorf("hedge budget %v is not between 0 and 1", ratio)
-	}
-	return &Budget{ratio: ratio, milli: int64(math.Round(ratio * 1000))}, nil
-}
-
-// Ratio returns the fraction of calls that may be duplicated.
-func (b *Budget) Ratio() float64 { return b.ratio }
-
-// Denied returns the number of duplicates the Budget refused for want of a
-// token: a rising count means the tail is slower than the budget can hedge.
-func (b *Budget) Denied() int64 { return b.denied.Load() }
-
-// deposit credits one call.
-func (b *Budget) deposit() {
-	if b.milli == 0 {
-		return
-	}
-	if v := b.tokens.Add(b.milli); v > BudgetBurst*1000 {
-		b.tokens.CompareAndSwap(v, BudgetBurst*1000)
-	}
-}
-
-// take spends one token for a duplicate, or reports that none is left.
-func (b *Budget) take() bool {
-	for {
-		v := b.tokens.Load()
-		if v < 1000 {
-			b.denied.Add(1)
-			return false
-		}
-		if b.tokens.CompareAndSwap(v, v-1000) {
-			return true
-		}
-	}
-}
+// HedgeBurst is the number of duplicates the hedge budget holds at most.
+const HedgeBurst = 10
 
 // Hedger is the hedging Policy of one call: if the call has not answered
 // after the spec's delay, and the Budget allows, it sends a duplicate
-// through the same Doer, up to Max of them, each one delay after the
-// previous. The first attempt that answers (any status; a transport error
-// is not an answer while another attempt runs) wins; the others have their
-// context cancelled and the Doer interrupted, and Do returns once they
-// have. A learned delay (HedgeSpec.Quantile) is the quantile of the call's
+// through the same way (its Next: the call's following policies, then the
+// request's Doer), up to Max of them, each one delay after the previous.
+// The first attempt that answers (any status; a transport error is not an
+// answer while another attempt runs) wins; the others have their context
+// cancelled and the Doer interrupted (Next.Interrupt), and Do returns once
+// they have. A learned delay (HedgeSpec.Quantile) is the quantile of the call's
 // recent latencies, kept in a DDSketch (relative error 1 %); until
 // MinSamples latencies are known, the call is not hedged at all, as no
 // delay can be told slow. A Policy runs inside the call's turn of the
@@ -185,25 +131,25 @@ type attempt struct {
 	k      int // 0 for the first attempt, k for the k-th duplicate
 	status int
 	body   []byte
+	via    Via
 	err    error
 }
 
 // Do performs the call, hedged.
-func (h *Hedger) Do(ctx context.Context, next Doer, backend, method, path string) (int, []byte, Via, error) {
-	if h.budget.milli == 0 {
+func (h *Hedger) Do(ctx context.Context, _ *Call, path string, next Next) (int, []byte, Via, error) {
+	if h.budget.Off() {
 		// Hedging is off: nothing to learn or to spend, the call as is.
-		status, body, err := next.Do(ctx, backend, method, path)
-		return status, body, ViaCall, err
+		return next.Do(ctx, path)
 	}
-	h.budget.deposit()
+	h.budget.Deposit()
 	delay, known := h.Delay()
 	t0 := time.Now()
 	if !known {
-		status, body, err := next.Do(ctx, backend, method, path)
+		status, body, via, err := next.Do(ctx, path)
 		if err == nil {
 			h.observe(time.Since(t0))
 		}
-		return status, body, ViaCall, err
+		return status, body, via, err
 	}
 	n := 1 + h.spec.Max
 	ch := make(chan attempt, n) // room for every attempt: none blocks
@@ -215,8 +161,8 @@ func (h *Hedger) Do(ctx context.Context, next Doer, backend, method, path string
 			c = WithAttempt(c, AttemptHedge) // a trace tells the duplicate apart
 		}
 		go func() {
-			status, body, err := next.Do(c, backend, method, path)
-			ch <- attempt{k: k, status: status, body: body, err: err}
+			status, body, via, err := next.Do(c, path)
+			ch <- attempt{k: k, status: status, body: body, via: via, err: err}
 		}()
 	}
 	launch(0)
@@ -237,7 +183,7 @@ func (h *Hedger) Do(ctx context.Context, next Doer, backend, method, path string
 				failed = &a
 			}
 		case <-timer.C:
-			if len(cancels) < n && h.budget.take() {
+			if len(cancels) < n && h.budget.Take() {
 				h.sent.Add(1)
 				launch(len(cancels))
 				running++
@@ -260,17 +206,15 @@ func (h *Hedger) Do(ctx context.Context, next Doer, backend, method, path string
 		// The losers' contexts are done; a Doer that does not watch them
 		// on the wire cuts them now (see Doer). They must be over before
 		// Do returns: next's buffers belong to the request.
-		if in, ok := next.(interface{ Interrupt() }); ok {
-			in.Interrupt()
-		}
+		next.Interrupt()
 		for ; running > 0; running-- {
 			<-ch
 		}
 	}
 	if won == nil {
-		return failed.status, failed.body, ViaCall, failed.err
+		return failed.status, failed.body, failed.via, failed.err
 	}
-	via := ViaCall
+	via := won.via
 	if won.k > 0 {
 		h.won.Add(1)
 		via = ViaHedge

@@ -50,9 +50,14 @@ func (d *stubbornDoer) Interrupt() {
 	d.wire = nil
 }
 
+// callTo returns a GET call to backend, for a policy tested alone.
+func callTo(backend string) *Call {
+	return &Call{Spec: CallSpec{Name: backend, Backend: backend, Method: "GET"}}
+}
+
 func budget(t *testing.T, ratio float64) *Budget {
 	t.Helper()
-	b, err := NewBudget(ratio)
+	b, err := NewBudget(ratio, HedgeBurst)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +73,7 @@ func TestHedgeCancelsLoser(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := &stubbornDoer{}
-	status, body, via, err := h.Do(t.Context(), d, "results", "GET", "/results/42")
+	status, body, via, err := h.Do(t.Context(), callTo("results"), "/results/42", Chain(callTo("results"), d))
 	if err != nil || status != 200 || !strings.Contains(string(body), "hedge") {
 		t.Fatalf("Do = %d %q %v, want the duplicate's 200", status, body, err)
 	}
@@ -90,16 +95,16 @@ func TestHedgeCancelsLoser(t *testing.T) {
 // of a plan through its Hedger and that the Outcome says the duplicate won.
 func TestHedgeThroughExecutor(t *testing.T) {
 	p, err := Compile("getExperiment", []CallSpec{
-		{Name: "results", Backend: "results", Path: "/results/{experiment_id}", Hedge: &HedgeSpec{After: time.Millisecond}},
+		{Name: "results", Backend: "results", Path: "/results/{experiment_id}"},
 	}, resultsParams)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := NewHedger(*p.Calls()[0].Spec.Hedge, budget(t, 1))
+	h, err := NewHedger(HedgeSpec{After: time.Millisecond}, budget(t, 1))
 	if err != nil {
 		t.Fatal(err)
 	}
-	pd := &PolicyDoer{Next: &stubbornDoer{}, Policies: []Policy{h}}
+	pd := &PolicyDoer{Next: &stubbornDoer{}, Policies: [][]Policy{{h}}}
 	r := newExecutor(t, ModeConcurrent, Options{}).Execute(t.Context(), p, ParamMap{"experiment_id": "42"}, pd)
 	defer r.Release()
 	if o := r.Outcomes[0]; !o.OK() || o.Via != ViaHedge {
@@ -146,7 +151,7 @@ func TestHedgeBudget(t *testing.T) {
 		d := &slowFirstDoer{delay: 2 * time.Millisecond}
 		const calls = 100
 		for range calls {
-			if _, _, _, err := h.Do(t.Context(), d, "results", "GET", "/results/1"); err != nil {
+			if _, _, _, err := h.Do(t.Context(), callTo("results"), "/results/1", Chain(callTo("results"), d)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -205,7 +210,7 @@ func TestHedgeFirstFailureWaitsForOther(t *testing.T) {
 		}
 		return 200, nil, nil
 	})
-	if status, _, via, err := h.Do(t.Context(), d, "results", "GET", "/"); err != nil || status != 200 || via != ViaHedge {
+	if status, _, via, err := h.Do(t.Context(), callTo("results"), "/", Chain(callTo("results"), d)); err != nil || status != 200 || via != ViaHedge {
 		t.Errorf("Do = %d %v %v, want the duplicate's 200", status, via, err)
 	}
 }

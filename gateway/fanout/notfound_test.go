@@ -17,10 +17,7 @@ func TestAllowNotFound(t *testing.T) {
 			calls[i].AllowNotFound = true
 		}
 	}
-	p, err := Compile("getExperimentResults", calls, resultsParams)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustCompile(t, "getExperimentResults", calls, resultsParams)
 	delay := 30 * time.Millisecond
 	for _, status := range []int{404, 500} {
 		for _, mode := range Modes {

@@ -20,7 +20,7 @@ type Observer interface {
 }
 
 // Attempt says which attempt of a call a Doer performs: the call's own,
-// a hedged duplicate or a retry. Policies and middleware that send a call
+// a hedged duplicate or a retry. Policies that send a call
 // more than once mark the contexts of the further attempts (WithAttempt),
 // so that a Doer that traces calls can tell them apart.
 type Attempt uint8
@@ -29,7 +29,7 @@ type Attempt uint8
 const (
 	AttemptFirst Attempt = iota // the call's own attempt
 	AttemptHedge                // a duplicate a Hedger sent
-	AttemptRetry                // a second attempt the retry middleware sent
+	AttemptRetry                // a second attempt a retry policy sent
 )
 
 // String names the attempt as traces show it; "" for AttemptFirst.

@@ -43,21 +43,11 @@ type CallSpec struct {
 	// refused, in the path part, when empty, "." or "..". A key that names
 	// no reference of Path is a Compile error.
 	Fields map[string]FieldRule
-	// Hedge, if set, sends a duplicate of a slow call (see HedgeSpec);
-	// GET only.
-	Hedge *HedgeSpec
-	// Coalesce shares one backend call among the concurrent calls, of any
-	// requests, for the same path; GET only.
-	Coalesce bool
-	// Cache keeps a 2xx answer this long for the same path; 0 keeps none.
-	// GET only.
-	Cache time.Duration
-	// Retry allows a second attempt of the call when the first was never
-	// sent (no connection) or answered 503, within the request's deadline
-	// and the process-wide retry budget. Only a GET may declare it: a
-	// retried POST could create twice. The engine hands such a call's spec
-	// to the Doer in its context (SpecOf), for the retry middleware.
-	Retry bool
+	// Policies are the call's policy declarations (hedge, retry, ...) by
+	// their x-fanout key, decoded and checked by the gateway's policy
+	// registry, which builds the call's Policies from them (see PolicyDoer).
+	// The engine does not read them.
+	Policies map[string]any
 	// Identify says that a 2xx answer must carry the identity of the
 	// resource its path asked for: the value of the path's last reference
 	// that fills a whole segment ({experiment_id} in
@@ -250,12 +240,6 @@ func checkCalls(specs []CallSpec) (map[string]int, []template, error) {
 		s.Method = method
 		if s.Timeout < 0 {
 			return nil, nil, fmt.Errorf("call %q: negative timeout %v", s.Name, s.Timeout)
-		}
-		if err := checkPolicy(s); err != nil {
-			return nil, nil, fmt.Errorf("call %q: %w", s.Name, err)
-		}
-		if s.Retry && s.Method != "GET" {
-			return nil, nil, fmt.Errorf("call %q: retry: only a GET call may be retried, not %s", s.Name, s.Method)
 		}
 		t, err := parseTemplate(s.Path)
 		if err != nil {

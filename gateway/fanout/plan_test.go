@@ -10,10 +10,7 @@ import (
 func TestCompileResultsPlan(t *testing.T) {
 	// Given in an order that is not topological, to prove the order is inferred.
 	specs := []CallSpec{resultsCalls[1], resultsCalls[3], resultsCalls[0], resultsCalls[2]}
-	p, err := Compile("getExperimentResults", specs, resultsParams)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustCompile(t, "getExperimentResults", specs, resultsParams)
 	if got := p.Operation(); got != "getExperimentResults" {
 		t.Errorf("Operation() = %q", got)
 	}
@@ -53,10 +50,7 @@ func TestCompileResultsPlan(t *testing.T) {
 }
 
 func TestPlanLimits(t *testing.T) {
-	p, err := Compile("getExperimentResults", resultsCalls, resultsParams)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustCompile(t, "getExperimentResults", resultsCalls, resultsParams)
 	delays := storyDelays()
 	d := func(c Call) time.Duration { return delays[c.Spec.Backend] }
 	for _, tc := range []struct {
@@ -129,10 +123,7 @@ func TestCompileErrors(t *testing.T) {
 
 func TestCompileKeepsCallerSlice(t *testing.T) {
 	specs := []CallSpec{{Name: "a", Backend: "b", Path: "/x", Method: "post"}}
-	p, err := Compile("op", specs, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustCompile(t, "op", specs, nil)
 	if specs[0].Method != "post" || p.Calls()[0].Spec.Method != "POST" {
 		t.Errorf("caller's spec %q, plan's %q: want the caller's untouched and the plan's upper-cased", specs[0].Method, p.Calls()[0].Spec.Method)
 	}

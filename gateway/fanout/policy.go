@@ -2,7 +2,6 @@ package fanout
 
 import (
 	"context"
-	"fmt"
 	"time"
 )
 
@@ -47,26 +46,71 @@ func (v Via) String() string {
 	return ""
 }
 
-// A Policy is Doer middleware bound to one call of a plan, with state of
-// its own across requests (a latency sketch, the calls in flight, a
-// cache): it performs the call through next, the request's Doer, and says
-// how the answer came. It must keep the Doer contract (safe for concurrent
-// use; a body valid until the Result is released, so a body shared with
-// other requests must be a copy that nobody modifies) and must return only
-// once no call it started through next is still running: next belongs to
-// one request, whose buffers are freed after its Execute.
+// A Policy is the one shape of what acts on a backend call's path: a
+// retry, a hedged duplicate, a breaker, the coalescing or caching of equal
+// calls. It is bound to calls of a plan and keeps state of its own across
+// requests (a latency sketch, the calls in flight, a cache, a breaker's
+// counts): Do performs call, whose rendered path is path, through next,
+// the rest of the call's way (its following policies, then the request's
+// Doer), or answers without it, and says how the answer came.
+//
+// It must keep the Doer contract (safe for concurrent use; a body valid
+// until the Result is released, so a body shared with other requests must
+// be a copy that nobody modifies) and must return only once no call it
+// started through next is still running: next belongs to one request,
+// whose buffers are freed after its Execute. call is the Plan's: read-only.
 type Policy interface {
-	Do(ctx context.Context, next Doer, backend, method, path string) (status int, body []byte, via Via, err error)
+	Do(ctx context.Context, call *Call, path string, next Next) (status int, body []byte, via Via, err error)
+}
+
+// Next is the rest of a call's way to its backend: the policies after the
+// one at hand, outermost first, then the request's Doer. It is a small
+// value, passed by copy, so that a call going through its policies costs
+// no allocation. The zero Next has no Doer: only Chain and the engine
+// make one.
+type Next struct {
+	call *Call
+	rest []Policy
+	doer Doer
+}
+
+// Chain returns the way of call through ps, the first outermost, then d:
+// Do on it passes the call to ps[0] with the rest as its next, and so on
+// to d. It is what the engine does for each call of a PolicyDoer, for a
+// caller that composes policies by hand, such as a test.
+func Chain(call *Call, d Doer, ps ...Policy) Next {
+	return Next{call: call, rest: ps, doer: d}
+}
+
+// Do passes the call on, with the path given: to the next policy, or to
+// the Doer, whose answer came ViaCall.
+func (n Next) Do(ctx context.Context, path string) (int, []byte, Via, error) {
+	if len(n.rest) > 0 {
+		return n.rest[0].Do(ctx, n.call, path, Next{call: n.call, rest: n.rest[1:], doer: n.doer})
+	}
+	s := &n.call.Spec
+	status, body, err := n.doer.Do(ctx, s.Backend, s.Method, path)
+	return status, body, ViaCall, err
+}
+
+// Interrupt tells the request's Doer, if it takes it, that contexts of
+// its calls are done (see Doer): a policy that cancels the attempts it
+// started (a hedge's losers) calls it before it waits for them.
+func (n Next) Interrupt() {
+	if in, ok := n.doer.(interface{ Interrupt() }); ok {
+		in.Interrupt()
+	}
 }
 
 // PolicyDoer is a Doer that passes each call of a plan through that call's
-// Policy: Policies[i] for the call of Index i, nil (or beyond the slice)
-// for a call without one. Executors recognize it; as a plain Doer it calls
-// Next. It is meant to live in a request's scratch space, so that binding
-// the policies to a request costs no allocation.
+// policies: Policies[i], outermost first, for the call of Index i; none
+// (nil, or beyond the slice) for a call without any. Executors recognize
+// it; as a plain Doer it calls Next. It is meant to live in a request's
+// scratch space, so that binding the policies to a request costs no
+// allocation.
 type PolicyDoer struct {
 	Next     Doer
-	Policies []Policy
+	Policies [][]Policy
 }
 
 // Do performs a call without policy: Next.Do.
@@ -91,43 +135,21 @@ func (d *PolicyDoer) Disown(body []byte) {
 	}
 }
 
-// doCall performs call i through its Policy, if it has one.
-func doCall(d Doer, ctx context.Context, i int, backend, method, path string) (int, []byte, Via, error) {
-	if pd, ok := d.(*PolicyDoer); ok && i < len(pd.Policies) && pd.Policies[i] != nil {
-		return pd.Policies[i].Do(ctx, pd.Next, backend, method, path)
+// policiesOf returns the policies of call i if d is a PolicyDoer that has
+// any for it.
+func policiesOf(d Doer, i int) (*PolicyDoer, []Policy) {
+	if pd, ok := d.(*PolicyDoer); ok && i < len(pd.Policies) {
+		return pd, pd.Policies[i]
 	}
-	status, body, err := d.Do(ctx, backend, method, path)
-	return status, body, ViaCall, err
+	return nil, nil
 }
 
-// checkPolicy refuses a policy a call cannot have: hedging, coalescing or
-// caching a call that is not a GET (a duplicate or a shared answer of a
-// call with effects is wrong), a negative delay or lifetime, a quantile
-// outside (0, 1), a negative number of duplicates. s.Method is normalized.
-func checkPolicy(s *CallSpec) error {
-	if h := s.Hedge; h != nil {
-		if s.Method != "GET" {
-			return fmt.Errorf("hedge: a %s call is not idempotent; only GET calls may be hedged", s.Method)
-		}
-		switch {
-		case h.After < 0:
-			return fmt.Errorf("hedge: negative delay %v", h.After)
-		case h.Quantile < 0 || h.Quantile >= 1:
-			return fmt.Errorf("hedge: quantile %v is not between 0 and 1", h.Quantile)
-		case h.Quantile == 0 && h.After == 0:
-			return fmt.Errorf("hedge: no delay (after: a duration or a quantile such as p95)")
-		case h.Max < 0:
-			return fmt.Errorf("hedge: negative max %d", h.Max)
-		}
+// doCall performs call c, whose path is path, through its policies, if it
+// has any.
+func doCall(d Doer, ctx context.Context, c *Call, path string) (int, []byte, Via, error) {
+	if pd, ps := policiesOf(d, c.Index); len(ps) > 0 {
+		return ps[0].Do(ctx, c, path, Next{call: c, rest: ps[1:], doer: pd.Next})
 	}
-	if s.Coalesce && s.Method != "GET" {
-		return fmt.Errorf("coalesce: only GET calls may share an answer, not %s", s.Method)
-	}
-	if s.Cache < 0 {
-		return fmt.Errorf("cache: negative lifetime %v", s.Cache)
-	}
-	if s.Cache > 0 && s.Method != "GET" {
-		return fmt.Errorf("cache: only the answers of GET calls may be cached, not %s", s.Method)
-	}
-	return nil
+	status, body, err := d.Do(ctx, c.Spec.Backend, c.Spec.Method, path)
+	return status, body, ViaCall, err
 }

@@ -1,42 +1,75 @@
 package fanout
 
 import (
-	"strings"
+	"context"
+	"slices"
+	"sync"
 	"testing"
-	"time"
 )
 
-// TestCompilePolicies checks that a policy a call cannot have fails the
-// compilation, naming the operation and the call.
-func TestCompilePolicies(t *testing.T) {
+// tracingPolicy records in trace, under its name, each call that passes
+// through it, before and after the rest of the call's way.
+type tracingPolicy struct {
+	name  string
+	mu    *sync.Mutex
+	trace *[]string
+}
+
+func (p tracingPolicy) Do(ctx context.Context, c *Call, path string, next Next) (int, []byte, Via, error) {
+	p.mu.Lock()
+	*p.trace = append(*p.trace, p.name+" "+c.Spec.Name+" "+path)
+	p.mu.Unlock()
+	status, body, via, err := next.Do(ctx, path)
+	p.mu.Lock()
+	*p.trace = append(*p.trace, p.name+" done")
+	p.mu.Unlock()
+	return status, body, via, err
+}
+
+// cachedPolicy answers every call itself, as a cache would.
+type cachedPolicy struct{}
+
+func (cachedPolicy) Do(context.Context, *Call, string, Next) (int, []byte, Via, error) {
+	return 200, nil, ViaCache, nil
+}
+
+// TestPolicyDoerOrder checks that the engine passes each call through its
+// own policies, the first outermost, then the request's Doer; that a call
+// without policies goes straight to the Doer; and that the way an inner
+// policy answered comes out to the Outcome.
+func TestPolicyDoerOrder(t *testing.T) {
+	p := experimentPlan(t, "GET")
+	var mu sync.Mutex
+	var trace []string
+	pol := func(name string) Policy { return tracingPolicy{name, &mu, &trace} }
 	for _, tc := range []struct {
-		spec CallSpec
-		want string // "" for a valid declaration
+		name      string
+		policies  [][]Policy
+		want      []string
+		wantVia   Via
+		wantCalls int
 	}{
-		// A hedged GET with a fixed delay and one with a learned one are fine.
-		{CallSpec{Hedge: &HedgeSpec{After: 30 * time.Millisecond, Max: 1}}, ""},
-		{CallSpec{Hedge: &HedgeSpec{Quantile: 0.95}, Coalesce: true, Cache: time.Second}, ""},
-		// A POST has effects: no duplicate, no sharing, no cache.
-		{CallSpec{Method: "post", Hedge: &HedgeSpec{After: time.Millisecond}}, "only GET calls may be hedged"},
-		{CallSpec{Method: "POST", Coalesce: true}, "coalesce"},
-		{CallSpec{Method: "POST", Cache: time.Second}, "cache"},
-		// Negative or absent figures.
-		{CallSpec{Hedge: &HedgeSpec{After: -time.Millisecond}}, "negative delay"},
-		{CallSpec{Hedge: &HedgeSpec{}}, "no delay"},
-		{CallSpec{Hedge: &HedgeSpec{After: time.Millisecond, Max: -1}}, "negative max"},
-		{CallSpec{Hedge: &HedgeSpec{Quantile: 1.5}}, "quantile"},
-		{CallSpec{Cache: -time.Second}, "negative lifetime"},
+		// Outer, then inner, then the Doer, and back out in reverse.
+		{"two policies", [][]Policy{{pol("outer"), pol("inner")}}, []string{"outer experiment /experiments/42", "inner experiment /experiments/42", "inner done", "outer done"}, ViaCall, 1},
+		// The inner policy answers: the Doer is not called, the Via is its.
+		{"inner answers", [][]Policy{{pol("outer"), cachedPolicy{}}}, []string{"outer experiment /experiments/42", "outer done"}, ViaCache, 0},
+		// No policies for the call: the Doer alone.
+		{"none", [][]Policy{nil}, nil, ViaCall, 1},
 	} {
-		s := tc.spec
-		s.Name, s.Backend, s.Path = "results", "results", "/results/{experiment_id}"
-		_, err := Compile("getExperimentResults", []CallSpec{s}, resultsParams)
-		switch {
-		case tc.want == "" && err != nil:
-			t.Errorf("%+v: %v", tc.spec, err)
-		case tc.want != "" && err == nil:
-			t.Errorf("%+v: compiled, want an error with %q", tc.spec, tc.want)
-		case tc.want != "" && (!strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), `getExperimentResults: call "results"`)):
-			t.Errorf("%+v: error %q, want one naming the operation, the call and %q", tc.spec, err, tc.want)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			trace = nil
+			d := &strayDoer{} // no strays: it counts the calls and answers right
+			r := newExecutor(t, ModeConcurrent, Options{}).Execute(t.Context(), p, ParamMap{"experiment_id": "42"}, &PolicyDoer{Next: d, Policies: tc.policies})
+			defer r.Release()
+			if !slices.Equal(trace, tc.want) {
+				t.Errorf("trace %q, want %q", trace, tc.want)
+			}
+			if o := r.Outcomes[0]; o.Via != tc.wantVia {
+				t.Errorf("via %v, want %v", o.Via, tc.wantVia)
+			}
+			if n := int(d.calls.Load()); n != tc.wantCalls {
+				t.Errorf("Doer saw %d calls, want %d", n, tc.wantCalls)
+			}
+		})
 	}
 }

@@ -17,10 +17,7 @@ func TestAbortSparesThePrimary(t *testing.T) {
 	for i := range calls {
 		calls[i].Primary = calls[i].Name == "experiment"
 	}
-	p, err := Compile("getExperimentResults", calls, resultsParams)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustCompile(t, "getExperimentResults", calls, resultsParams)
 	const delay = 100 * time.Millisecond
 	for _, mode := range []string{ModeStaged, ModeConcurrent, ModePool} {
 		t.Run(mode, func(t *testing.T) {
@@ -65,10 +62,7 @@ func TestAbortSendsThePrimaryStillWaiting(t *testing.T) {
 			calls = append(calls, c)
 		}
 	}
-	p, err := Compile("getExperimentResults", calls, resultsParams)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustCompile(t, "getExperimentResults", calls, resultsParams)
 	if p.Index("results") > p.Index("experiment") {
 		t.Fatalf("results at %d, experiment at %d: the test needs results first", p.Index("results"), p.Index("experiment"))
 	}

@@ -31,8 +31,8 @@ type Accepter interface {
 // again: its answer is for another resource than the one asked for, the
 // call is a GET, and neither its context nor the run has ended.
 //
-// This is not the retry policy (CallSpec.Retry) and spends no retry
-// budget. A retry repeats a question the backend did not answer well; here
+// This is not a retry policy and spends no retry budget. A retry repeats
+// a question the backend did not answer well; here
 // the backend was never heard at all: an answer that names another
 // resource is the answer to another question, read on a connection out
 // of step (a backend that wrote a second, stray answer), exactly as if
@@ -65,15 +65,17 @@ func (r *run) askAgain(ctx context.Context, i int, path string, t0 time.Time) {
 	r.ask(ctx, i, path, t0)
 }
 
-// accept hands the delivered answer of call i to its Policy if that keeps
-// answers (Accepter) and the answer is the call's own.
+// accept hands the delivered answer of call i to those of its policies
+// that keep answers (Accepter), if the answer is the call's own.
 func (r *run) accept(i int, path string) {
-	pd, ok := r.doer.(*PolicyDoer)
-	if !ok || i >= len(pd.Policies) || pd.Policies[i] == nil || r.res.Outcomes[i].Via != ViaCall {
+	_, ps := policiesOf(r.doer, i)
+	if len(ps) == 0 || r.res.Outcomes[i].Via != ViaCall {
 		return
 	}
-	if a, ok := pd.Policies[i].(Accepter); ok {
-		o := &r.res.Outcomes[i]
-		a.Accept(path, o.Status, o.Body)
+	o := &r.res.Outcomes[i]
+	for _, p := range ps {
+		if a, ok := p.(Accepter); ok {
+			a.Accept(path, o.Status, o.Body)
+		}
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"fanout/gateway/internal/poll"
 )
 
 // strayDoer answers its first strays calls with the experiment its path
@@ -42,13 +44,10 @@ func (d *strayDoer) Disown(body []byte) {
 // with method.
 func experimentPlan(t *testing.T, method string) *Plan {
 	t.Helper()
-	p, err := Compile("getExperiment", []CallSpec{{
+	p := mustCompile(t, "getExperiment", []CallSpec{{
 		Name: "experiment", Backend: "experiments", Method: method,
 		Path: "/experiments/{experiment_id}", Identify: true,
 	}}, resultsParams)
-	if err != nil {
-		t.Fatal(err)
-	}
 	return p
 }
 
@@ -121,7 +120,7 @@ func TestStrayAnswerNeverCached(t *testing.T) {
 			p := experimentPlan(t, "GET")
 			d := &strayDoer{strays: tc.strays}
 			for range 2 {
-				pd := &PolicyDoer{Next: d, Policies: []Policy{c}}
+				pd := &PolicyDoer{Next: d, Policies: [][]Policy{{c}}}
 				r := newExecutor(t, ModeConcurrent, Options{}).Execute(t.Context(), p, ParamMap{"experiment_id": "42"}, pd)
 				if o := r.Outcomes[0]; o.OK() && string(o.Body) != string(rightExperiment) {
 					t.Errorf("served %s", o.Body)
@@ -164,7 +163,7 @@ func TestStrayAnswerNotSharedAsGood(t *testing.T) {
 	e := newExecutor(t, ModeConcurrent, Options{})
 	for range n {
 		go func() {
-			r := e.Execute(t.Context(), p, ParamMap{"experiment_id": "42"}, &PolicyDoer{Next: d, Policies: []Policy{c}})
+			r := e.Execute(t.Context(), p, ParamMap{"experiment_id": "42"}, &PolicyDoer{Next: d, Policies: [][]Policy{{c}}})
 			defer r.Release()
 			if o := r.Outcomes[0]; !o.OK() || string(o.Body) != string(rightExperiment) {
 				errs <- fmt.Errorf("status %d body %s err %v, want the experiment asked for", o.Status, o.Body, o.Err)
@@ -173,7 +172,7 @@ func TestStrayAnswerNotSharedAsGood(t *testing.T) {
 			errs <- nil
 		}()
 	}
-	waitFor(t, "the waiters", func() bool { return c.waiting("/experiments/42") == n-1 })
+	poll.Until(t, 10*time.Second, "the waiters", func() bool { return c.waiting("/experiments/42") == n-1 })
 	close(open)
 	for range n {
 		if err := <-errs; err != nil {

@@ -261,9 +261,6 @@ func (r *run) send(i int, path string, wait time.Duration) {
 		defer cc.Cancel()
 		ctx = cc
 	}
-	if spec.Retry {
-		ctx = withSpec(ctx, spec)
-	}
 	if r.observer != nil {
 		ctx = r.observer.StartCall(ctx, &r.plan.calls[i])
 		observed = ctx
@@ -290,7 +287,7 @@ func (r *run) send(i int, path string, wait time.Duration) {
 func (r *run) ask(ctx context.Context, i int, path string, t0 time.Time) {
 	o := &r.res.Outcomes[i]
 	spec := &r.plan.calls[i].Spec
-	status, body, via, err := doCall(r.doer, ctx, i, spec.Backend, spec.Method, path)
+	status, body, via, err := doCall(r.doer, ctx, &r.plan.calls[i], path)
 	o.Via = via
 	o.Duration = time.Since(t0)
 	if err != nil && r.aborter.Load() > 0 && errors.Is(err, context.Canceled) {

@@ -261,10 +261,7 @@ func (d bodyDoer) Do(_ context.Context, backend, _, path string) (int, []byte, e
 func TestFieldRules(t *testing.T) {
 	calls := slices.Clone(resultsCalls)
 	calls[1].Fields = map[string]FieldRule{"experiment.layer_id": {Check: digits}}
-	p, err := Compile("results", calls, resultsParams)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustCompile(t, "results", calls, resultsParams)
 	for _, tc := range []struct {
 		name    string
 		layerID string // the JSON value of layer_id

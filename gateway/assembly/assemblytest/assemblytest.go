@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -81,12 +82,31 @@ func Serve(t testing.TB, cfg config.Config) (*assembly.Gateway, string) {
 // read what it logs.
 func ServeLogged(t testing.TB, cfg config.Config, log *slog.Logger) (*assembly.Gateway, string) {
 	t.Helper()
-	cfg = Authorize(t, cfg)
-	gw, err := assembly.New(cfg, log)
+	gw := assemble(t, cfg, log)
+	addr, _, err := gw.Listen("127.0.0.1:0", config.AdminOff)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr, _, err := gw.Listen("127.0.0.1:0", config.AdminOff)
+	return gw, addr.String()
+}
+
+// ServeOn is ServeLogged on a listener the test made, such as an in-memory
+// one, where no real port is needed; log nil discards the gateway's log.
+func ServeOn(t testing.TB, cfg config.Config, log *slog.Logger, ln net.Listener) *assembly.Gateway {
+	t.Helper()
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	gw := assemble(t, cfg, log)
+	gw.Start(ln, nil)
+	return gw
+}
+
+// assemble assembles a gateway from cfg, with the test token (see
+// Authorize), shut down when t ends (a failed shutdown fails t).
+func assemble(t testing.TB, cfg config.Config, log *slog.Logger) *assembly.Gateway {
+	t.Helper()
+	gw, err := assembly.New(Authorize(t, cfg), log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +117,7 @@ func ServeLogged(t testing.TB, cfg config.Config, log *slog.Logger) (*assembly.G
 			t.Errorf("shutdown: %v", err)
 		}
 	})
-	return gw, addr.String()
+	return gw
 }
 
 // Cluster starts the mock backends with opts on free loopback ports until

@@ -218,40 +218,33 @@ func (s *Set) RetryAfter() string {
 	return strconv.FormatInt(max(secs, 1), 10)
 }
 
-// Do performs one call through the backend's breaker: refused at once
-// with a *backend.Error of KindCircuitOpen (errors.Is matches ErrOpen)
-// while the breaker is open, or half-open with its probes already out;
-// otherwise passed to next, whose answer the breaker counts. A backend the
-// Set does not know passes straight through.
-func (s *Set) Do(ctx context.Context, next fanout.Doer, backendName, method, path string) (int, []byte, error) {
-	e := s.byName[backendName]
+// Do performs one call through its backend's breaker, as a fanout.Policy
+// on every call of every plan: refused at once with a *backend.Error of
+// KindCircuitOpen (errors.Is matches ErrOpen) while the breaker is open,
+// or half-open with its probes already out; otherwise passed to next,
+// whose answer the breaker counts. A backend the Set does not know passes
+// straight through.
+func (s *Set) Do(ctx context.Context, c *fanout.Call, path string, next fanout.Next) (int, []byte, fanout.Via, error) {
+	name := c.Spec.Backend
+	e := s.byName[name]
 	if e == nil {
-		return next.Do(ctx, backendName, method, path)
+		return next.Do(ctx, path)
 	}
 	var status int
 	var body []byte
+	var via fanout.Via
 	var err error
 	_, berr := e.cb.Execute(func() (struct{}, error) {
 		e.inFlight.Add(1)
 		defer e.inFlight.Add(-1)
-		status, body, err = next.Do(ctx, backendName, method, path)
+		status, body, via, err = next.Do(ctx, path)
 		return struct{}{}, fault(status, err)
 	})
 	if errors.Is(berr, gobreaker.ErrOpenState) || errors.Is(berr, gobreaker.ErrTooManyRequests) {
 		e.refused.Add(1)
-		return 0, nil, &backend.Error{Kind: backend.KindCircuitOpen, Backend: backendName, Addr: "-", Err: fmt.Errorf("%w: %w", ErrOpen, berr)}
+		return 0, nil, fanout.ViaCall, &backend.Error{Kind: backend.KindCircuitOpen, Backend: name, Addr: "-", Err: fmt.Errorf("%w: %w", ErrOpen, berr)}
 	}
-	return status, body, err
-}
-
-// Middleware returns the Set as fanout middleware, for callers that compose
-// Doers with fanout.Chain.
-func (s *Set) Middleware() fanout.Middleware {
-	return func(next fanout.Doer) fanout.Doer {
-		return fanout.DoerFunc(func(ctx context.Context, backendName, method, path string) (int, []byte, error) {
-			return s.Do(ctx, next, backendName, method, path)
-		})
-	}
+	return status, body, via, err
 }
 
 // ErrOpen marks a call a breaker refused.

@@ -10,6 +10,7 @@ import (
 
 	"fanout/gateway/fanout"
 	"fanout/gateway/internal/backend"
+	"fanout/gateway/internal/poll"
 )
 
 // scriptedDoer answers every call with status and err, and counts the
@@ -48,19 +49,14 @@ func newSet(t *testing.T, s Settings) (*Set, *[]Transition) {
 }
 
 func call(set *Set, d fanout.Doer) (int, error) {
-	status, _, err := set.Do(context.Background(), d, "results", "GET", "/results/1")
-	return status, err
+	return callTo(set, d, "results")
 }
 
-// waitFor polls cond until it holds, or fails the test after a while.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+// callTo makes one GET call to backendName through set, as the engine does.
+func callTo(set *Set, d fanout.Doer, backendName string) (int, error) {
+	c := &fanout.Call{Spec: fanout.CallSpec{Name: backendName, Backend: backendName, Method: "GET"}}
+	status, _, _, err := set.Do(context.Background(), c, "/x", fanout.Chain(c, d))
+	return status, err
 }
 
 var unreachable = &backend.Error{Kind: backend.KindUnreachable, Backend: "results", Addr: "127.0.0.1:1", Err: errors.New("connection refused")}
@@ -94,7 +90,7 @@ func TestTransitions(t *testing.T) {
 	}
 
 	// Half-open: a failed probe opens it again.
-	waitFor(t, "half-open", func() bool { return set.State("results") == HalfOpen })
+	poll.Until(t, 5*time.Second, "half-open", func() bool { return set.State("results") == HalfOpen })
 	if _, err := call(set, d); backend.KindOf(err) != backend.KindUnreachable {
 		t.Fatalf("probe: err %v, want it sent", err)
 	}
@@ -104,7 +100,7 @@ func TestTransitions(t *testing.T) {
 
 	// Half-open again: the probe succeeds and closes it; the backend is
 	// used again as before.
-	waitFor(t, "half-open", func() bool { return set.State("results") == HalfOpen })
+	poll.Until(t, 5*time.Second, "half-open", func() bool { return set.State("results") == HalfOpen })
 	d.set(200, nil)
 	if status, err := call(set, d); err != nil || status != 200 {
 		t.Fatalf("probe: %d %v", status, err)
@@ -134,7 +130,7 @@ func TestProbesLimited(t *testing.T) {
 	d := &scriptedDoer{}
 	d.set(503, nil)
 	call(set, d)
-	waitFor(t, "half-open", func() bool { return set.State("results") == HalfOpen })
+	poll.Until(t, 5*time.Second, "half-open", func() bool { return set.State("results") == HalfOpen })
 	release := make(chan struct{})
 	entered := make(chan struct{}, 4)
 	slow := fanout.DoerFunc(func(context.Context, string, string, string) (int, []byte, error) {
@@ -225,7 +221,7 @@ func TestUnknownBackend(t *testing.T) {
 	set, _ := newSet(t, Settings{})
 	d := &scriptedDoer{}
 	d.set(200, nil)
-	if status, _, err := set.Do(context.Background(), d, "other", "GET", "/x"); status != 200 || err != nil {
+	if status, err := callTo(set, d, "other"); status != 200 || err != nil {
 		t.Errorf("%d %v", status, err)
 	}
 }
@@ -252,7 +248,7 @@ func TestAdmits(t *testing.T) {
 	if set.Admits("results") {
 		t.Fatal("an open breaker admits")
 	}
-	waitFor(t, "half-open", func() bool { return set.State("results") == HalfOpen })
+	poll.Until(t, 5*time.Second, "half-open", func() bool { return set.State("results") == HalfOpen })
 	if !set.Admits("results") {
 		t.Fatal("a half-open breaker with its probe free refuses")
 	}

@@ -86,18 +86,18 @@ func ResultsPage(dst []byte, in *Input) ([]byte, error) {
 
 	exp, err := parseObject(&ps.experiment, in.Experiment)
 	if err != nil {
-		return dst, &PartError{Part: "experiment", Err: err}
+		return dst, &PartError{Part: PartExperiment, Err: err}
 	}
 	var ids [3][]byte
 	for i, key := range [3]string{"id", "project_id", "layer_id"} {
 		if ids[i] = idText(exp.Get(key)); ids[i] == nil {
-			return dst, &PartError{Part: "experiment", Err: fmt.Errorf("no %s", key)}
+			return dst, &PartError{Part: PartExperiment, Err: fmt.Errorf("no %s", key)}
 		}
 	}
 	var res *fastjson.Value
 	if !in.NoResultsYet {
 		if res, err = parseObject(&ps.results, in.Results); err != nil {
-			return dst, &PartError{Part: "results", Err: err}
+			return dst, &PartError{Part: PartResults, Err: err}
 		}
 	}
 	missing := in.Missing
@@ -121,9 +121,9 @@ func ResultsPage(dst []byte, in *Input) ([]byte, error) {
 	if in.Layer != nil {
 		// The parser's error quotes the body: it stays out of the page.
 		if layer, err := parseObject(&ps.layer, in.Layer); err != nil {
-			missing = append(missing, Missing{Call: "layer", Kind: KindMalformed, Detail: "malformed body"})
+			missing = append(missing, Missing{Call: PartLayer, Kind: KindMalformed, Detail: "malformed body"})
 		} else if id := idText(layer.Get("id")); id == nil {
-			missing = append(missing, Missing{Call: "layer", Kind: KindMalformed, Detail: "malformed body: no id"})
+			missing = append(missing, Missing{Call: PartLayer, Kind: KindMalformed, Detail: "malformed body: no id"})
 		} else {
 			layerOK = true
 			b = appendLayer(b, id, layer, ids[0])
@@ -137,10 +137,10 @@ func ResultsPage(dst []byte, in *Input) ([]byte, error) {
 	if in.Settings != nil {
 		settings, err := parseObject(&ps.settings, in.Settings)
 		if err != nil {
-			missing = append(missing, Missing{Call: "settings", Kind: KindMalformed, Detail: "malformed body"})
+			missing = append(missing, Missing{Call: PartSettings, Kind: KindMalformed, Detail: "malformed body"})
 		} else if t := settings.Get("confidence_threshold"); t == nil || t.Type() != fastjson.TypeNumber ||
 			t.GetFloat64() <= 0 || t.GetFloat64() >= 1 {
-			missing = append(missing, Missing{Call: "settings", Kind: KindMalformed, Detail: "malformed body: no confidence_threshold in (0, 1)"})
+			missing = append(missing, Missing{Call: PartSettings, Kind: KindMalformed, Detail: "malformed body: no confidence_threshold in (0, 1)"})
 		} else {
 			threshold, source = t.GetFloat64(), "project"
 		}

@@ -195,7 +195,10 @@ func Backends(addrs map[string]string) map[string]backend.Backend {
 
 // usage is the text of -h before the flags. Its example file shows the
 // defaults, filled in from Default, so that they are declared once.
-var usage = template.Must(template.New("usage").Parse(`Usage: gateway [flags]
+var usage = template.Must(template.New("usage").Funcs(template.FuncMap{
+	// modes lists the fan-out modes as fanout declares them.
+	"modes": func() string { return strings.Join(fanout.Modes, " | ") },
+}).Parse(`Usage: gateway [flags]
 
 Fanout's API gateway: serves the public API of gateway/assembly/openapi.yaml on
 fasthttp, validates every request against it and fans aggregate requests out
@@ -257,7 +260,7 @@ fails, and a -access-log-sample share of the others do.
 Config file (YAML, unknown fields are errors; the values shown are the defaults):
   addr: {{.Addr}}
   admin_addr: {{.AdminAddr}}  # or off
-  mode: {{.Mode}}          # sequential | staged | concurrent | pool | blocking
+  mode: {{.Mode}}          # {{modes}}
   pool_size: {{.PoolSize}}
   deadline: {{.Deadline}}
   grace: {{.Grace}}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"fanout/gateway/assembly/assemblytest"
+	"fanout/gateway/internal/poll"
 	"fanout/gateway/internal/problem"
 	"fanout/mockbackends/mock"
 	"fanout/mockbackends/model"
@@ -213,22 +214,16 @@ func checkPartial(t testing.TB, a answer, call string) {
 }
 
 // settleInFlight waits until no backend has a request in flight or queued.
+// One left in flight is a connection the gateway holds though it gave up
+// on the call.
 func settleInFlight(t testing.TB, cluster *mock.Cluster) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		busy := ""
+	poll.Until(t, 5*time.Second, "every backend without a request in flight or queued", func() bool {
 		for _, s := range model.Services {
 			if st := cluster.Stats(s); st.InFlight+st.Queued > 0 {
-				busy = s
+				return false
 			}
 		}
-		if busy == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s still has requests in flight: the gateway holds a connection it gave up on", busy)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return true
+	})
 }

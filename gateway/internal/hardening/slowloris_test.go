@@ -204,17 +204,10 @@ func TestConnectionLimits(t *testing.T) {
 					t.Errorf("slow client: status %d, error %v", l.answer.status, l.err)
 				}
 			}
-			deadline := time.Now().Add(10 * shortTimeout)
-			for {
+			poll.Until(t, 10*shortTimeout, "a page served again after the slow clients left", func() bool {
 				a, err := exchange(t, g.addr, []byte(get("/v2/experiments/42")), false, false)
-				if err == nil && a.status == fasthttp.StatusOK {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("not served again after the slow clients left: status %d, error %v", a.status, err)
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
+				return err == nil && a.status == fasthttp.StatusOK
+			})
 		})
 	}
 }

@@ -40,7 +40,7 @@ func TestFailureNamesTheCauseNotTheAborted(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			res := &fanout.Result{Outcomes: make([]fanout.Outcome, len(o.plan.Calls()))}
 			tc.set(res.Outcomes)
-			p, failed := s.failure(&fasthttp.RequestCtx{}, o, res)
+			p, failed := s.failure(&request{ctx: &fasthttp.RequestCtx{}, op: o, res: res})
 			if !failed || p.Call != tc.call || p.Status != tc.status {
 				t.Errorf("failure: %v, %+v; want %d naming %q", failed, p, tc.status, tc.call)
 			}

@@ -50,7 +50,7 @@ const optionalCallTimeout = time.Second
 func failedResults(t *testing.T, cfg model.Config) (*mock.Cluster, response) {
 	t.Helper()
 	c := startMocks(t, mock.Options{Config: cfg})
-	g := startGateway(t, gatewayOptions{backends: mockAddrs(c)})
+	g := startGateway(t, gatewayOptions{backends: c.Addrs()})
 	r := g.get(t, "/v2/experiments/42/results")
 	if p := checkProblem(t, r, 502); p.Call != "results" {
 		t.Errorf("the problem names %q, want the failed call results: %s", p.Call, r.body)

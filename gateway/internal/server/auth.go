@@ -15,6 +15,7 @@ import (
 	"fanout/gateway/internal/metrics"
 	"fanout/gateway/internal/problem"
 	"fanout/gateway/internal/store"
+	"fanout/gateway/internal/transport"
 
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fastjson"
@@ -59,15 +60,15 @@ const projectParam = "project_id"
 // scopeOf decides, once at start-up, how an operation is scoped: by its
 // project_id parameter if it has one, else by the body of a write, else by
 // the project of the resource its primary call fetches.
-func scopeOf(o *operation) scope {
+func scopeOf(op *operation) scope {
 	switch {
-	case !strings.HasPrefix(o.op.Path, protectedPrefix):
+	case !strings.HasPrefix(op.doc.Path, protectedPrefix):
 		return scopeNone
-	case slices.Contains(o.op.Params, projectParam):
+	case slices.Contains(op.doc.Params, projectParam):
 		return scopeParam
-	case o.op.HasBody():
+	case op.doc.HasBody():
 		return scopeBody
-	case o.plan != nil:
+	case op.plan != nil:
 		return scopePrimary
 	}
 	return scopeNone
@@ -79,7 +80,7 @@ func scopeOf(o *operation) scope {
 // then; a store that fails lets the request through unchecked, or answers
 // 503 if rate limits fail closed (storefail.go). Its cost per request is one SHA-256 of
 // the presented secret, one map lookup and the limiter.
-func (s *Server) authenticate(ctx *fasthttp.RequestCtx, o *operation) *auth.Token {
+func (s *Server) authenticate(ctx *fasthttp.RequestCtx, op *operation) *auth.Token {
 	t := s.credentials(ctx)
 	if t == nil {
 		return nil
@@ -104,7 +105,7 @@ func (s *Server) authenticate(ctx *fasthttp.RequestCtx, o *operation) *auth.Toke
 			fmt.Sprintf("the token's limit of %d requests per %s is spent", t.Rate.Limit, t.Rate.Per)))
 		return nil
 	}
-	if s.refuseReadOnly(ctx, o, t) {
+	if s.refuseReadOnly(ctx, op, t) {
 		return nil
 	}
 	ctx.SetUserValue(tokenKey, t)
@@ -127,8 +128,8 @@ func (s *Server) credentials(ctx *fasthttp.RequestCtx) *auth.Token {
 
 // refuseReadOnly answers 403 to a read token on an operation that writes,
 // and reports whether it did.
-func (s *Server) refuseReadOnly(ctx *fasthttp.RequestCtx, o *operation, t *auth.Token) bool {
-	if t.Write || o.op.Method == fasthttp.MethodGet {
+func (s *Server) refuseReadOnly(ctx *fasthttp.RequestCtx, op *operation, t *auth.Token) bool {
+	if t.Write || op.doc.Method == fasthttp.MethodGet {
 		return false
 	}
 	s.metrics.Error(metrics.KindInvalidRequest)
@@ -140,17 +141,17 @@ func (s *Server) refuseReadOnly(ctx *fasthttp.RequestCtx, o *operation, t *auth.
 // or 403 before its body is sent, when its token would be refused anyway,
 // and reports whether it did. The rate limit waits for the request itself,
 // so that it is taken once.
-func (s *Server) refuseUnauthorized(ctx *fasthttp.RequestCtx, o *operation) bool {
-	if !s.authOn || !o.protected {
+func (s *Server) refuseUnauthorized(ctx *fasthttp.RequestCtx, op *operation) bool {
+	if !s.authOn || !op.protected {
 		return false
 	}
-	if t := s.credentials(ctx); t != nil && !s.refuseReadOnly(ctx, o, t) {
+	if t := s.credentials(ctx); t != nil && !s.refuseReadOnly(ctx, op, t) {
 		return false
 	}
-	// As for the other refusals before a body (refuseBody): the client
+	// As for the other refusals before a body (transport.Bodies.Refuse): the client
 	// must read the answer, not a reset.
 	ctx.SetConnectionClose()
-	lingerOnClose(ctx.Conn())
+	transport.LingerOnClose(ctx.Conn())
 	return true
 }
 
@@ -197,20 +198,41 @@ func requestToken(ctx *fasthttp.RequestCtx) *auth.Token {
 	return t
 }
 
-// inScope checks, before any backend call, that the project a create
-// names is one its token sees; if not, it answers 404 as for a project that
-// does not exist, and returns false. (Reads are checked once their primary
-// call has answered, by hidden, so that their 404 is that of a missing
-// resource in every header too; a create must not run at all.)
-func (s *Server) inScope(ctx *fasthttp.RequestCtx, o *operation, t *auth.Token) bool {
-	if t == nil || t.AllProjects() || o.scope != scopeBody {
+// authorise decides, before any backend call and in one place, whether
+// the request's token (t; nil when authentication is off) may see the
+// project the request touches. A project named by the request, in its
+// project_id parameter or in the body of a create, is checked here: one
+// the token does not see is answered 404, as a project that does not
+// exist, and authorise returns false, before any call is made. A project
+// known only from the answer of the primary call (a read by id) is left
+// to the engine: authorise arms the request's Checker (params.Check),
+// which refuses that answer as it arrives, and the refusal is answered as
+// a resource that does not exist (answered, hide).
+func (s *Server) authorise(r *request, t *auth.Token) bool {
+	p, op := &r.st.params, r.op
+	p.token, p.scoped = t, -1
+	if t == nil || t.AllProjects() {
 		return true
 	}
-	if sees(t, ctx.PostBody()) {
-		return true
+	switch op.scope {
+	case scopePrimary:
+		p.scoped = op.primary
+	case scopeParam:
+		v, ok := r.ctx.UserValue(projectParam).(string)
+		if !ok {
+			v = string(r.ctx.QueryArgs().Peek(projectParam))
+		}
+		if id, _ := strconv.Atoi(v); id <= 0 || !t.Sees(int64(id)) {
+			s.hide(r)
+			return false
+		}
+	case scopeBody:
+		if !sees(t, r.ctx.PostBody()) {
+			s.hideProject(r.ctx)
+			return false
+		}
 	}
-	s.hideProject(ctx)
-	return false
+	return true
 }
 
 // sees reports whether the token (nil: authentication off) sees the
@@ -235,10 +257,11 @@ var errOutOfScope = errors.New("the resource is in a project the token does not 
 
 // Check implements fanout.Checker: for an operation scoped by its primary
 // call, the primary's answer must be of a project the request's token
-// sees. The engine runs it as the answer arrives, so that a refusal ends
-// the run then, as a 404 of the primary does: no dependent call starts,
-// and the calls in flight are cancelled. Another project's resource thus
-// costs what a missing one costs, and no call's timing tells them apart.
+// sees (authorise arms it). The engine runs it as the answer arrives, so
+// that a refusal ends the run then, as a 404 of the primary does: no
+// dependent call starts, and the calls in flight are cancelled. Another
+// project's resource thus costs what a missing one costs, and no call's
+// timing tells them apart (writeTiming).
 func (p *params) Check(c *fanout.Call, _ int, body []byte) error {
 	if c.Index != p.scoped || sees(p.token, body) {
 		return nil
@@ -246,55 +269,15 @@ func (p *params) Check(c *fanout.Call, _ int, body []byte) error {
 	return errOutOfScope
 }
 
-// scopeTo makes Check check the primary answer of o against the token t,
-// when o is scoped by it and t does not see every project.
-func (p *params) scopeTo(t *auth.Token, o *operation) {
-	p.token, p.scoped = t, -1
-	if o.scope == scopePrimary && t != nil && !t.AllProjects() {
-		p.scoped = o.primary
-	}
-}
-
-// hidden reports, after the run of a read, whether the project it names
-// (its project_id parameter) or that of the resource its primary call
-// fetched is one the token does not see; it has answered 404 then, exactly
-// as for a resource that does not exist. The primary's answer was checked
-// as it arrived (Check), before any other answer: a failure of another
-// call must not reveal that the resource exists either. Like that 404, it
-// carries the total in Server-Timing, and no call (writeTiming).
-func (s *Server) hidden(ctx *fasthttp.RequestCtx, o *operation, st *state, res *fanout.Result, offset time.Duration, start time.Time) bool {
-	t := requestToken(ctx)
-	if t == nil || t.AllProjects() {
-		return false
-	}
-	switch o.scope {
-	case scopeParam:
-		v, ok := ctx.UserValue(projectParam).(string)
-		if !ok {
-			v = string(ctx.QueryArgs().Peek(projectParam))
-		}
-		if id, _ := strconv.Atoi(v); id > 0 && t.Sees(int64(id)) {
-			return false
-		}
-	case scopePrimary:
-		if !errors.Is(res.Outcomes[o.primary].Err, errOutOfScope) {
-			return false // in scope, or the primary's own failure answers
-		}
-	default:
-		return false
-	}
-	writeTiming(ctx, st, o, res, offset, start)
-	s.hide(ctx, o)
-	return true
-}
-
 // hide answers 404 as callProblem does for a primary resource that does
-// not exist.
-func (s *Server) hide(ctx *fasthttp.RequestCtx, o *operation) {
+// not exist, for a project the token does not see.
+func (s *Server) hide(r *request) {
+	ctx, op := r.ctx, r.op
+	r.hidden = true
 	s.metrics.Error(metrics.KindNotFound)
-	name := o.op.ID
-	if o.plan != nil {
-		name = o.plan.Calls()[o.primary].Spec.Name
+	name := op.doc.ID
+	if op.plan != nil {
+		name = op.plan.Calls()[op.primary].Spec.Name
 	}
 	p := problem.New(problem.TypeNotFound, fasthttp.StatusNotFound, fmt.Sprintf("the %s does not exist", name))
 	p.Call = name

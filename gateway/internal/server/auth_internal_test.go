@@ -25,7 +25,7 @@ func authServer(t testing.TB) (*Server, *operation) {
 	}
 	s := &Server{authOn: true, store: m}
 	s.tokens.Store(set)
-	return s, &operation{op: &spec.Operation{Method: fasthttp.MethodGet}}
+	return s, &operation{doc: &spec.Operation{Method: fasthttp.MethodGet}}
 }
 
 // TestAuthenticateAllocations guards the cost of authentication on every

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -118,6 +119,32 @@ func (g *httpGateway) outsideProject(t *testing.T) (mine int, other string) {
 	return 0, ""
 }
 
+// mocksWithTokens starts the mock backends without latency and writes a
+// tokens file of the test token and entries, for the tests of the tokens
+// that clients hold.
+func mocksWithTokens(t *testing.T, entries ...string) (*mock.Cluster, string) {
+	t.Helper()
+	c := startMocks(t, mock.Options{NoLatency: true, Seed: 1})
+	return c, assemblytest.TokensFile(t, append([]string{assemblytest.TestEntry}, entries...)...)
+}
+
+// limitedEntry is the tokens file entry of limitedSecret: every project,
+// read only, limit requests an hour.
+func limitedEntry(limit int) string {
+	return assemblytest.TokenEntry("limited", limitedSecret, "all", "read", fmt.Sprintf("{limit: %d, per: 1h}", limit))
+}
+
+// scopedGateway serves a gateway in front of the mocks whose only token,
+// scopedSecret with the rate limit rate, reads the project of experiment
+// 42 alone; other is an experiment of another project.
+func scopedGateway(t *testing.T, rate string) (c *mock.Cluster, g *httpGateway, other string) {
+	t.Helper()
+	c = startMocks(t, mock.Options{NoLatency: true, Seed: 1})
+	mine, other := serveHTTP(t, c, "", nil).outsideProject(t)
+	tokens := assemblytest.TokensFile(t, assemblytest.TokenEntry("scoped", scopedSecret, "["+strconv.Itoa(mine)+"]", "read", rate))
+	return c, serveHTTP(t, c, tokens, nil), other
+}
+
 // TestAuthContract: every status and header of authentication, scope and
 // rate limits, through a real HTTP client.
 func TestAuthContract(t *testing.T) {
@@ -129,7 +156,7 @@ func TestAuthContract(t *testing.T) {
 	tokens := assemblytest.TokensFile(t, assemblytest.TestEntry,
 		assemblytest.TokenEntry("reader", readerSecret, "all", "read", "{limit: 1000, per: 1s}"),
 		assemblytest.TokenEntry("scoped", scopedSecret, "["+p+"]", "read-write", "{limit: 1000, per: 1s}"),
-		assemblytest.TokenEntry("limited", limitedSecret, "all", "read", "{limit: 3, per: 1h}"),
+		limitedEntry(3),
 	)
 	g := serveHTTP(t, c, tokens, nil)
 
@@ -248,11 +275,7 @@ func TestAuthContract(t *testing.T) {
 // experiment call, before any other answer is composed, so that no
 // failure reveals that the experiment exists.
 func TestScopeCheckPrecedesOtherFailures(t *testing.T) {
-	c := startMocks(t, mock.Options{NoLatency: true, Seed: 1})
-	probe := serveHTTP(t, c, "", nil)
-	mine, other := probe.outsideProject(t)
-	tokens := assemblytest.TokensFile(t, assemblytest.TokenEntry("scoped", scopedSecret, "["+strconv.Itoa(mine)+"]", "read", "{limit: 1000, per: 1s}"))
-	g := serveHTTP(t, c, tokens, nil)
+	c, g, other := scopedGateway(t, "{limit: 1000, per: 1s}")
 	none := model.Latency{Kind: "none"}
 	if err := c.SetConfig("results", model.Service{Latency: &none, Faults: &model.Faults{Error: 1}}); err != nil {
 		t.Fatal(err)
@@ -269,9 +292,7 @@ func TestScopeCheckPrecedesOtherFailures(t *testing.T) {
 // without a valid token, or with a read token, is refused before its body
 // is sent: no 100, the 401 or 403 at once.
 func TestExpectContinueNeedsAToken(t *testing.T) {
-	c := startMocks(t, mock.Options{NoLatency: true, Seed: 1})
-	tokens := assemblytest.TokensFile(t, assemblytest.TestEntry,
-		assemblytest.TokenEntry("reader", readerSecret, "all", "read", "{limit: 1000, per: 1s}"))
+	c, tokens := mocksWithTokens(t, assemblytest.TokenEntry("reader", readerSecret, "all", "read", "{limit: 1000, per: 1s}"))
 	g := serveHTTP(t, c, tokens, nil)
 	const body = `{"project_id":"3","name":"x"}`
 	for _, tc := range []struct {
@@ -308,11 +329,7 @@ func TestExpectContinueNeedsAToken(t *testing.T) {
 // cancelled, and Server-Timing names no call. Every service takes 20 ms,
 // so that a layer and settings call made for nothing shows.
 func TestOutOfScopeLooksAbsent(t *testing.T) {
-	c := startMocks(t, mock.Options{NoLatency: true, Seed: 1})
-	probe := serveHTTP(t, c, "", nil)
-	mine, other := probe.outsideProject(t)
-	tokens := assemblytest.TokensFile(t, assemblytest.TokenEntry("scoped", scopedSecret, "["+strconv.Itoa(mine)+"]", "read", "{limit: 1000000000, per: 1s}"))
-	g := serveHTTP(t, c, tokens, nil)
+	c, g, other := scopedGateway(t, "{limit: 1000000000, per: 1s}")
 	fixed := model.Fixed(20 * time.Millisecond)
 	for _, s := range []string{model.ServiceExperiments, model.ServiceLayers, model.ServiceProjects, model.ServiceResults} {
 		if err := c.SetConfig(s, model.Service{Latency: &fixed}); err != nil {
@@ -332,8 +349,10 @@ func TestOutOfScopeLooksAbsent(t *testing.T) {
 	}
 	mh, ma := median(tookHidden), median(tookAbsent)
 	t.Logf("median of %d: %s for another project's experiment, %s for one that does not exist", rounds, mh, ma)
-	if d := mh - ma; d > 5*time.Millisecond || d < -5*time.Millisecond {
-		t.Errorf("median of %d: %s for another project's experiment, %s for one that does not exist, want within 5ms", rounds, mh, ma)
+	// A call made for nothing adds a service's 20 ms to a request of about
+	// that length, doubling it; a loaded machine slows both alike.
+	if hi, lo := max(mh, ma), min(mh, ma); hi > lo*3/2 {
+		t.Errorf("median of %d: %s for another project's experiment, %s for one that does not exist, want within 1.5x", rounds, mh, ma)
 	}
 	for _, r := range []response{hidden, absent} {
 		if st := r.header.Get("Server-Timing"); !timingTotal.MatchString(st) {

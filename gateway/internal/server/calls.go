@@ -18,12 +18,34 @@ import (
 	"fanout/gateway/internal/compose"
 	"fanout/gateway/internal/metrics"
 	"fanout/gateway/internal/problem"
+	"fanout/gateway/internal/transport"
 
 	"github.com/valyala/fasthttp"
 )
 
-// state is the scratch space of one fanned-out request, recycled.
+// request is one request of an operation on its way through the handler
+// path, from the checks of serve to the answer: what every step needs,
+// bundled so that a step takes one argument. It lives in the request's
+// pooled state, so that it costs no allocation, and is valid until serve
+// returns, when end recycles it.
+type request struct {
+	ctx   *fasthttp.RequestCtx
+	op    *operation
+	st    *state
+	start time.Time // when the request arrived
+	// res is the run's result: nil before the run, and for an answer
+	// given without one (a replayed create). offset is when the run
+	// started, from start.
+	res    *fanout.Result
+	offset time.Duration
+	// hidden: the request was answered as for a resource that does not
+	// exist, its project being one the token does not see (hide).
+	hidden bool
+}
+
+// state is the scratch space of one request of an operation, recycled.
 type state struct {
+	req    request
 	params params
 	buf    []byte            // Server-Timing, then the composed body
 	ex     *backend.Exchange // the request's calls, carrying its id
@@ -38,8 +60,6 @@ type state struct {
 	left atomic.Bool
 	// pd binds the operation's call policies to the request's Doer.
 	pd fanout.PolicyDoer
-	// The policies' wrappers of the request's Doer (see guard).
-	brk, rty guardDoer
 	// trc traces the calls of a recorded request (see traced).
 	trc traceDoer
 }
@@ -47,6 +67,7 @@ type state struct {
 var states = sync.Pool{New: func() any {
 	st := &state{buf: make([]byte, 0, 4096)}
 	st.goneFn = st.gone
+	st.req.st = st
 	return st
 }}
 
@@ -64,89 +85,97 @@ func (st *state) gone() {
 
 // unwatch stops the watch w, after which gone never runs, and forgets what
 // gone needed.
-func (st *state) unwatch(w *clientWatch) {
-	w.stop()
+func (st *state) unwatch(w *transport.ClientWatch) {
+	w.Stop()
 	st.cancel, st.in = nil, nil
 }
 
-// execute runs the operation's plan for one request. The caller releases
-// the Result, then the Exchange behind d, in that order. A client that goes
-// away meanwhile cancels the run's context (disconnect.go), so that the
-// calls not sent yet never are, and interrupts d if it can be, so that the
-// calls on the wire are cut; a plan of one call has nothing to spare and
-// is not watched.
-func (s *Server) execute(ctx *fasthttp.RequestCtx, o *operation, start time.Time, st *state, d fanout.Doer) (*fanout.Result, time.Duration) {
-	st.params.fill(ctx, o.op)
-	st.params.scopeTo(requestToken(ctx), o)
-	// The breaker and retry wrap each attempt; the call policies (hedge,
-	// coalesce, cache) wrap those, so that a duplicate or a shared call
-	// passes the breaker as any call does.
+// execute runs the operation's plan for r, with d as the Doer, and leaves
+// its result in r.res, which end releases before the Exchange behind d. A
+// client that goes away meanwhile cancels the run's context
+// (transport.WatchClient), so that the calls not sent yet never are, and
+// interrupts d if it can be, so that the calls on the wire are cut; a plan
+// of one call has nothing to spare and is not watched.
+func (s *Server) execute(r *request, d fanout.Doer) {
+	st, op := r.st, r.op
+	st.params.fill(r.ctx, op.doc)
+	// Each call's policies (hedge, coalesce, cache, retry, breaker: the
+	// policy registry's order) wrap the traced Doer, so that every
+	// attempt, a duplicate or a retry too, is traced.
 	d = st.traced(d)
-	d = s.guard(st, d)
-	d = st.withPolicies(o, d)
+	d = st.withPolicies(op, d)
 	defer func() { st.pd = fanout.PolicyDoer{} }()
-	c, cancel := context.WithDeadline(st.params.trace.Context(context.Background()), start.Add(s.deadline))
+	c, cancel := context.WithDeadline(st.params.trace.Context(context.Background()), r.start.Add(s.deadline))
 	defer cancel()
-	if len(o.plan.Calls()) > 1 {
+	if len(op.plan.Calls()) > 1 {
 		st.cancel = cancel
 		st.in, _ = d.(interface{ Interrupt() })
 		// Deferred, so that even a panic ends the watch before fasthttp
 		// reads from the connection again.
-		defer st.unwatch(watchClient(ctx, st.goneFn))
+		defer st.unwatch(transport.WatchClient(r.ctx, st.goneFn))
 	}
-	offset := time.Since(start)
-	res := s.exec.Execute(c, o.plan, &st.params, d)
-	for i := range res.Outcomes {
-		if out := &res.Outcomes[i]; out.Sent {
-			o.calls[i].Observe(out.Duration, out.OK())
+	r.offset = time.Since(r.start)
+	r.res = s.exec.Execute(c, op.plan, &st.params, d)
+	for i := range r.res.Outcomes {
+		if out := &r.res.Outcomes[i]; out.Sent {
+			op.calls[i].Observe(out.Duration, out.OK())
 			if out.Reasked {
-				s.strayAnswer(ctx, o, i, out)
+				s.strayAnswer(r, i, out)
 			}
 		}
 	}
-	return res, offset
 }
 
 // strayAnswer counts and logs call i's answer that was for another
 // resource than the one asked for: a backend that answers out of turn, on
 // a connection the call then left, asking again (see fanout.Disowner).
-func (s *Server) strayAnswer(ctx *fasthttp.RequestCtx, o *operation, i int, out *fanout.Outcome) {
-	o.calls[i].Stray()
+func (s *Server) strayAnswer(r *request, i int, out *fanout.Outcome) {
+	r.op.calls[i].Stray()
+	c := r.op.plan.Calls()[i].Spec
 	s.log.Info("stray answer refused, call asked again",
-		"request_id", string(ctx.Response.Header.Peek(backend.RequestIDHeader)), "operation", o.op.ID,
-		"call", o.plan.Calls()[i].Spec.Name, "backend", o.plan.Calls()[i].Spec.Backend, "second_answer_ok", out.OK())
+		"request_id", string(r.ctx.Response.Header.Peek(backend.RequestIDHeader)), "operation", r.op.doc.ID,
+		"call", c.Name, "backend", c.Backend, "second_answer_ok", out.OK())
+}
+
+// answered reports, after the run, whether the request has had its answer
+// already: its client went away (clientGone), or the engine refused its
+// primary resource as one of a project the token does not see, which is
+// answered as a resource that does not exist (hide).
+func (s *Server) answered(r *request) bool {
+	if s.clientGone(r) {
+		return true
+	}
+	if errors.Is(r.res.Outcomes[r.op.primary].Err, errOutOfScope) {
+		s.hide(r)
+		return true
+	}
+	return false
 }
 
 // proxy answers with the primary call's body as the backend sent it: the
 // gateway checks that its status is one the document declares for the
 // operation and that it is JSON (an object where the document says so),
 // but does not decode it.
-func (s *Server) proxy(ctx *fasthttp.RequestCtx, o *operation, start time.Time) {
-	st := s.begin(ctx)
-	defer st.end()
-	res, offset := s.execute(ctx, o, start, st, st.ex)
-	defer res.Release()
-	if s.clientGone(ctx, o, st) || s.hidden(ctx, o, st, res, offset, start) {
-		return
-	}
-
-	out, ok := s.primary(ctx, o, st, res, offset, start)
+func (s *Server) proxy(r *request) {
+	s.execute(r, r.st.ex)
+	out, ok := s.primary(r)
 	if !ok {
 		return
 	}
-	pass, ok := o.pass(out.Status)
+	ctx, op := r.ctx, r.op
+	pass, ok := op.pass(out.Status)
 	if !ok {
-		s.writeBadGateway(ctx, o, o.primary, backend.KindBadStatus, out.Status, "a status the document does not declare")
+		s.writeBadGateway(r, op.primary, backend.KindBadStatus, out.Status, "a status the document does not declare")
 		return
 	}
 	// One bounded pass: fastjson's validator recursed without limit, so
 	// that a body of nested arrays overflowed the stack of the process.
 	if err := fanout.CheckJSON(out.Body); err != nil {
-		s.writeMalformed(ctx, o, o.primary, "the body is "+err.Error())
+		s.writeMalformed(r, op.primary, "the body is "+err.Error())
 		return
 	}
 	if pass.object && !bytes.HasPrefix(bytes.TrimLeft(out.Body, " \t\r\n"), []byte("{")) {
-		s.writeMalformed(ctx, o, o.primary, "the body is not a JSON object")
+		s.writeMalformed(r, op.primary, "the body is not a JSON object")
 		return
 	}
 	ctx.SetStatusCode(out.Status)
@@ -155,9 +184,15 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, o *operation, start time.Time) 
 }
 
 // begin takes a request state from the pool, with the request's
-// Exchange, its calls carrying the request's id. The caller defers end.
-func (s *Server) begin(ctx *fasthttp.RequestCtx) *state {
+// Exchange if the operation makes calls, its calls carrying the request's
+// id, and returns its request value. The caller defers end.
+func (s *Server) begin(ctx *fasthttp.RequestCtx, op *operation, start time.Time) *request {
 	st := states.Get().(*state)
+	r := &st.req
+	r.ctx, r.op, r.start = ctx, op, start
+	if op.plan == nil {
+		return r
+	}
 	st.ex = s.backends.Exchange()
 	st.ex.SetRequestID(ctx.Response.Header.Peek(backend.RequestIDHeader))
 	st.params.trace = nil
@@ -167,30 +202,40 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx) *state {
 			st.params.trace = rt
 		}
 	}
-	return st
+	return r
 }
 
-// end releases the request's Exchange, then returns the state to the
-// pool: the Exchange goes first, as the state may be reused at once.
-func (st *state) end() {
-	st.ex.Release()
-	st.ex = nil
-	st.brk, st.rty, st.trc = guardDoer{}, guardDoer{}, traceDoer{}
+// end releases the run's result, then the request's Exchange, then
+// returns the state to the pool: in that order, as the result's bodies
+// are the Exchange's, and the state may be reused at once.
+func (r *request) end() {
+	if r.res != nil {
+		r.res.Release()
+	}
+	st := r.st
+	if st.ex != nil {
+		st.ex.Release()
+		st.ex = nil
+	}
+	st.trc = traceDoer{}
 	st.params.trace = nil
 	st.left.Store(false)
+	r.ctx, r.op, r.res, r.offset, r.start, r.hidden = nil, nil, nil, 0, time.Time{}, false
 	states.Put(st)
 }
 
-// primary writes the Server-Timing header and, when the run failed, the
-// problem; otherwise it returns the primary call's outcome for the caller
-// to answer with.
-func (s *Server) primary(ctx *fasthttp.RequestCtx, o *operation, st *state, res *fanout.Result, offset time.Duration, start time.Time) (*fanout.Outcome, bool) {
-	writeTiming(ctx, st, o, res, offset, start)
-	if p, failed := s.failure(ctx, o, res); failed {
-		problem.Write(ctx, p)
+// primary answers, after the run, a request that has had its answer or
+// whose run failed (with the problem); otherwise it returns the primary
+// call's outcome for the caller to answer with.
+func (s *Server) primary(r *request) (*fanout.Outcome, bool) {
+	if s.answered(r) {
 		return nil, false
 	}
-	return &res.Outcomes[o.primary], true
+	if p, failed := s.failure(r); failed {
+		problem.Write(r.ctx, p)
+		return nil, false
+	}
+	return &r.res.Outcomes[r.op.primary], true
 }
 
 // create forwards the validated body to the primary call's backend. The
@@ -200,57 +245,50 @@ func (s *Server) primary(ctx *fasthttp.RequestCtx, o *operation, st *state, res 
 // document's Id schema is a creation: anything else from the backend is a
 // 502, and Location is never built from an id that was not checked. A
 // non-nil idem is sent to the backend as Idempotency-Key (idempotency.go).
-func (s *Server) create(ctx *fasthttp.RequestCtx, o *operation, start time.Time, idem []byte) {
-	st := s.begin(ctx)
-	defer st.end()
+func (s *Server) create(r *request, idem []byte) {
+	ctx, op := r.ctx, r.op
 	if idem != nil {
-		st.ex.SetIdempotencyKey(idem)
+		r.st.ex.SetIdempotencyKey(idem)
 	}
-	ex, body, conn := st.ex, ctx.PostBody(), ctx.Conn()
+	ex, body, conn := r.st.ex, ctx.PostBody(), ctx.Conn()
 	withBody := fanout.DoerFunc(func(c context.Context, backend, method, path string) (int, []byte, error) {
-		markSent(conn)
+		transport.MarkSent(conn)
 		return ex.DoBody(c, backend, method, path, "application/json", body)
 	})
-	res, offset := s.execute(ctx, o, start, st, withBody)
-	defer res.Release()
-	if s.clientGone(ctx, o, st) {
-		return
-	}
-
-	out, ok := s.primary(ctx, o, st, res, offset, start)
+	s.execute(r, withBody)
+	out, ok := s.primary(r)
 	if !ok {
 		return
 	}
 	if out.Status != fasthttp.StatusCreated {
-		s.writeBadGateway(ctx, o, o.primary, backend.KindBadStatus, out.Status, "a create must answer 201")
+		s.writeBadGateway(r, op.primary, backend.KindBadStatus, out.Status, "a create must answer 201")
 		return
 	}
-	var created struct {
-		ID json.RawMessage `json:"id"`
-	}
+	var created map[string]json.RawMessage
 	if json.Unmarshal(out.Body, &created) != nil {
-		s.writeMalformed(ctx, o, o.primary, "the body is not a JSON object")
+		s.writeMalformed(r, op.primary, "the body is not a JSON object")
 		return
 	}
 	var id string
-	if json.Unmarshal(created.ID, &id) != nil {
-		s.writeMalformed(ctx, o, o.primary, "the id is not a JSON string")
+	if json.Unmarshal(created[op.location.field], &id) != nil {
+		s.writeMalformed(r, op.primary, op.location.field+" is not a JSON string")
 		return
 	}
 	// The backend's answer is not trusted to stay in the project the
 	// request named: a created resource the token does not see is not
 	// shown to it (nor recorded for a replay).
 	if !sees(requestToken(ctx), out.Body) {
-		s.writeMalformed(ctx, o, o.primary, "the created resource is in a project the token does not see")
+		s.writeMalformed(r, op.primary, "the created resource is in a project the token does not see")
 		return
 	}
 	// Without an Id schema to check it against, the id builds no Location.
 	if rule, ok := s.spec.ID(); ok {
 		if err := rule.Check(id); err != nil {
-			s.writeMalformed(ctx, o, o.primary, "id: "+err.Error())
+			s.writeMalformed(r, op.primary, op.location.field+": "+err.Error())
 			return
 		}
-		ctx.Response.Header.Set("Location", "/v2/experiments/"+id)
+		r.st.buf = op.location.appendPath(r.st.buf[:0], id)
+		ctx.Response.Header.SetBytesV("Location", r.st.buf)
 	}
 	ctx.SetStatusCode(fasthttp.StatusCreated)
 	ctx.SetContentType("application/json")
@@ -268,13 +306,14 @@ const StatusClientGone = 499
 // (no bad-gateway error; the breakers take a cancelled call as neutral),
 // and the request is logged and counted as the client gone. The
 // connection is closed without an answer, which nobody would read.
-func (s *Server) clientGone(ctx *fasthttp.RequestCtx, o *operation, st *state) bool {
-	if !st.left.Load() {
+func (s *Server) clientGone(r *request) bool {
+	if !r.st.left.Load() {
 		return false
 	}
+	ctx := r.ctx
 	s.metrics.Error(metrics.KindClientGone)
 	s.log.Info("client gone before its answer",
-		"request_id", string(ctx.Response.Header.Peek(backend.RequestIDHeader)), "operation", o.op.ID)
+		"request_id", string(ctx.Response.Header.Peek(backend.RequestIDHeader)), "operation", r.op.doc.ID)
 	ctx.SetStatusCode(StatusClientGone)
 	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(dropConn)
@@ -287,17 +326,17 @@ func dropConn(net.Conn) {}
 
 // writeMalformed answers 502 for a call whose answer the gateway cannot
 // use; why goes to the log only.
-func (s *Server) writeMalformed(ctx *fasthttp.RequestCtx, o *operation, i int, why string) {
-	s.writeBadGateway(ctx, o, i, backend.KindMalformed, 0, why)
+func (s *Server) writeMalformed(r *request, i int, why string) {
+	s.writeBadGateway(r, i, backend.KindMalformed, 0, why)
 }
 
 // writeBadGateway answers 502 for call i, which answered but unusably: the
 // problem names the call and kind, why goes to the log only.
-func (s *Server) writeBadGateway(ctx *fasthttp.RequestCtx, o *operation, i int, kind backend.Kind, status int, why string) {
-	c := o.plan.Calls()[i].Spec
-	s.logCall(ctx, o, c, kind, status, errors.New(why))
+func (s *Server) writeBadGateway(r *request, i int, kind backend.Kind, status int, why string) {
+	c := r.op.plan.Calls()[i].Spec
+	s.logCall(r, c, kind, status, errors.New(why))
 	s.metrics.Error(metrics.KindBadGateway)
-	problem.Write(ctx, callProblem(c, problem.TypeBadGateway, fasthttp.StatusBadGateway, kind, status))
+	problem.Write(r.ctx, callProblem(c, problem.TypeBadGateway, fasthttp.StatusBadGateway, kind, status))
 }
 
 // PartialHeader is the response header of a results page that lacks parts:
@@ -305,57 +344,41 @@ func (s *Server) writeBadGateway(ctx *fasthttp.RequestCtx, o *operation, i int, 
 // ("layer, settings"). A complete page has no such header.
 const PartialHeader = "Fanout-Partial"
 
-// results composes the results page from the four calls.
-func (s *Server) results(ctx *fasthttp.RequestCtx, o *operation, start time.Time) {
-	st := s.begin(ctx)
-	defer st.end()
-	res, offset := s.execute(ctx, o, start, st, st.ex)
-	defer res.Release()
-	if s.clientGone(ctx, o, st) || s.hidden(ctx, o, st, res, offset, start) {
+// composed answers with the page the operation composes from its calls
+// (operation.page), filled by the calls' indices: which call is which part
+// of the page was settled at start-up, from the calls' names.
+func (s *Server) composed(r *request) {
+	s.execute(r, r.st.ex)
+	if s.answered(r) {
 		return
 	}
-
-	if p, failed := s.failure(ctx, o, res); failed {
-		writeTiming(ctx, st, o, res, offset, start)
-		problem.Write(ctx, p)
+	if p, failed := s.failure(r); failed {
+		problem.Write(r.ctx, p)
 		return
 	}
+	ctx, op, st := r.ctx, r.op, r.st
 	var in compose.Input
-	for _, c := range o.plan.Calls() {
-		out := &res.Outcomes[c.Index]
+	for _, c := range op.plan.Calls() {
+		out := &r.res.Outcomes[c.Index]
 		var body []byte
 		if c.Spec.AllowNotFound && notFound(out) {
-			// failure let it pass, the primary call having delivered; New
-			// checked that it is the results call.
-			in.NoResultsYet = true
+			// failure let it pass, the primary call having delivered; the
+			// page renders it (New bound the page to the plan).
+			op.page.NotYet(&in, c.Index)
 			continue
 		}
 		if usable(out) {
 			body = out.Body
 		} else {
-			in.Missing = append(in.Missing, s.missing(ctx, o, c.Spec, out))
+			in.Missing = append(in.Missing, s.missing(r, c.Spec, out))
 		}
-		switch c.Spec.Name {
-		case "experiment":
-			in.Experiment = body
-		case "layer":
-			in.Layer = body
-		case "settings":
-			in.Settings = body
-		case "results":
-			in.Results = body
-		}
+		op.page.Set(&in, c.Index, body)
 	}
 	failed := len(in.Missing)
 	var err error
-	st.buf, err = compose.ResultsPage(st.buf[:0], &in)
-	if err != nil {
-		var pe *compose.PartError
-		name := "experiment"
-		if errors.As(err, &pe) {
-			name = pe.Part
-		}
-		s.writeMalformed(ctx, o, o.plan.Index(name), err.Error())
+	var blame int
+	if st.buf, blame, err = op.page.Compose(st.buf[:0], &in); err != nil {
+		s.writeMalformed(r, blame, err.Error())
 		return
 	}
 	ctx.SetStatusCode(fasthttp.StatusOK)
@@ -363,15 +386,13 @@ func (s *Server) results(ctx *fasthttp.RequestCtx, o *operation, start time.Time
 	ctx.SetBody(st.buf)
 	for _, m := range in.Missing[failed:] {
 		// Parts that answered but that composition could not use.
-		c := o.plan.Calls()[o.plan.Index(m.Call)].Spec
-		s.logCall(ctx, o, c, backend.Kind(m.Kind), 0, errors.New(m.Detail))
+		c := op.plan.Calls()[op.plan.Index(m.Call)].Spec
+		s.logCall(r, c, backend.Kind(m.Kind), 0, errors.New(m.Detail))
 	}
 	if len(in.Missing) > 0 {
 		s.metrics.Error(metrics.KindPartial)
-		setPartial(ctx, o.plan, in.Missing)
+		setPartial(ctx, op.plan, in.Missing)
 	}
-	// The timing goes last so that "total" includes the composition.
-	writeTiming(ctx, st, o, res, offset, start)
 }
 
 // setPartial sets PartialHeader to the missing calls in plan order.
@@ -402,26 +423,33 @@ func notFound(out *fanout.Outcome) bool {
 	return out.Err == nil && out.Status == fasthttp.StatusNotFound
 }
 
-// writeTiming sets the Server-Timing header: one entry per call of the
-// plan and the total so far, formatted into the request state's buffer.
-// An operation scoped by its primary call that answers 404 for it (the
-// resource does not exist, or is in a project the token does not see)
-// gets the total only: which calls ran, and for how long, must not tell
-// the two apart.
-func writeTiming(ctx *fasthttp.RequestCtx, st *state, o *operation, res *fanout.Result, offset time.Duration, start time.Time) {
-	if out := &res.Outcomes[o.primary]; o.scope == scopePrimary && (notFound(out) || errors.Is(out.Err, errOutOfScope)) {
-		st.buf = appendTotal(st.buf[:0], time.Since(start))
-	} else {
-		st.buf = appendTiming(st.buf[:0], o.plan, res, offset, time.Since(start))
+// writeTiming sets the Server-Timing header of a request whose plan ran,
+// or that was hidden, once its handler has answered, so that "total"
+// includes the composition: one entry per call of the plan and the total,
+// formatted into the request state's buffer. serve calls it, and nothing
+// else: every answer after a run carries it, but that of a client gone,
+// which nobody reads. A hidden request (a project the token does not
+// see), and the 404 of the primary call of an operation scoped by it (a
+// resource that does not exist), get the total only: which calls ran, and
+// for how long, must not tell the two apart.
+func writeTiming(r *request) {
+	if (r.res == nil && !r.hidden) || r.st.left.Load() {
+		return
 	}
-	ctx.Response.Header.SetBytesV("Server-Timing", st.buf)
+	st, op := r.st, r.op
+	if r.hidden || op.scope == scopePrimary && notFound(&r.res.Outcomes[op.primary]) {
+		st.buf = appendTotal(st.buf[:0], time.Since(r.start))
+	} else {
+		st.buf = appendTiming(st.buf[:0], op.plan, r.res, r.offset, time.Since(r.start))
+	}
+	r.ctx.Response.Header.SetBytesV("Server-Timing", st.buf)
 }
 
 // missing describes an optional call that did not deliver, for the page,
 // and logs its cause.
-func (s *Server) missing(ctx *fasthttp.RequestCtx, o *operation, c fanout.CallSpec, out *fanout.Outcome) compose.Missing {
+func (s *Server) missing(r *request, c fanout.CallSpec, out *fanout.Outcome) compose.Missing {
 	kind := outcomeKind(out)
-	s.logCall(ctx, o, c, kind, out.Status, out.Err)
+	s.logCall(r, c, kind, out.Status, out.Err)
 	return compose.Missing{Call: c.Name, Status: out.Status, Kind: string(kind), Detail: kind.Detail(out.Status)}
 }
 
@@ -449,8 +477,9 @@ func outcomeKind(out *fanout.Outcome) backend.Kind {
 // cancelled because a required one failed (fanout.ErrAborted): that one is
 // the cause. Nor does the 404 of a call that allows one (allow_not_found):
 // its handler renders the part as not there yet.
-func (s *Server) failure(ctx *fasthttp.RequestCtx, o *operation, res *fanout.Result) (problem.Problem, bool) {
-	calls := o.plan.Calls()
+func (s *Server) failure(r *request) (problem.Problem, bool) {
+	op, res := r.op, r.res
+	calls := op.plan.Calls()
 	check := func(i int) (problem.Problem, bool) {
 		c := calls[i].Spec
 		out := &res.Outcomes[i]
@@ -458,11 +487,11 @@ func (s *Server) failure(ctx *fasthttp.RequestCtx, o *operation, res *fanout.Res
 			(c.AllowNotFound && notFound(out)) {
 			return problem.Problem{}, false
 		}
-		p, kind := s.callProblem(ctx, o, c, out, i == o.primary)
+		p, kind := s.callProblem(r, c, out, i == op.primary)
 		s.metrics.Error(kind)
 		return p, true
 	}
-	if p, failed := check(o.primary); failed {
+	if p, failed := check(op.primary); failed {
 		return p, true
 	}
 	for _, c := range calls {
@@ -478,13 +507,13 @@ func (s *Server) failure(ctx *fasthttp.RequestCtx, o *operation, res *fanout.Res
 		if !errors.As(out.Err, &de) || errors.Is(out.Err, fanout.ErrAborted) {
 			continue
 		}
-		owner := o.plan.Index(de.Call)
+		owner := op.plan.Index(de.Call)
 		field := de.Field != "" && owner >= 0 && !calls[owner].Spec.Optional
 		if c.Spec.Optional && !field {
 			continue
 		}
 		s.metrics.Error(metrics.KindBadGateway)
-		s.logCall(ctx, o, c.Spec, outcomeKind(out), 0, out.Err)
+		s.logCall(r, c.Spec, outcomeKind(out), 0, out.Err)
 		if field {
 			p := callProblem(calls[owner].Spec, problem.TypeBadGateway, fasthttp.StatusBadGateway, backend.KindMalformed, 0)
 			p.Detail = fmt.Sprintf("call %q: malformed body: field %q cannot fill the path of call %q", de.Call, de.Field, c.Spec.Name)
@@ -505,13 +534,13 @@ func (s *Server) failure(ctx *fasthttp.RequestCtx, o *operation, res *fanout.Res
 // timeout is 504; no free connection (the call was never sent) 503;
 // anything else, including any other status a backend answers, 502. The
 // problem names the call and the kind; the cause goes to the log.
-func (s *Server) callProblem(ctx *fasthttp.RequestCtx, o *operation, c fanout.CallSpec, out *fanout.Outcome, primary bool) (problem.Problem, string) {
+func (s *Server) callProblem(r *request, c fanout.CallSpec, out *fanout.Outcome, primary bool) (problem.Problem, string) {
 	kind := outcomeKind(out)
 	var cause error = out.Err
 	if out.Err == nil {
 		cause = fmt.Errorf("status %d: %s", out.Status, backendMessage(out.Body))
 	}
-	s.logCall(ctx, o, c, kind, out.Status, cause)
+	s.logCall(r, c, kind, out.Status, cause)
 	create := primary && c.Method == fasthttp.MethodPost
 	switch {
 	case kind == backend.KindTimeout:
@@ -519,7 +548,7 @@ func (s *Server) callProblem(ctx *fasthttp.RequestCtx, o *operation, c fanout.Ca
 	case kind == backend.KindUnavailable:
 		return callProblem(c, problem.TypeUnavailable, fasthttp.StatusServiceUnavailable, kind, 0), metrics.KindUnavailable
 	case kind == backend.KindCircuitOpen:
-		ctx.Response.Header.Set("Retry-After", s.breakers.RetryAfter())
+		r.ctx.Response.Header.Set("Retry-After", s.breakers.RetryAfter())
 		return callProblem(c, problem.TypeUnavailable, fasthttp.StatusServiceUnavailable, kind, 0), metrics.KindUnavailable
 	case out.Err != nil:
 		return callProblem(c, problem.TypeBadGateway, fasthttp.StatusBadGateway, kind, 0), metrics.KindBadGateway
@@ -539,7 +568,7 @@ func (s *Server) callProblem(ctx *fasthttp.RequestCtx, o *operation, c fanout.Ca
 		p := problem.New(typ, out.Status, fmt.Sprintf("call %q: the backend refused the request (%d)", c.Name, out.Status))
 		p.Call = c.Name
 		if out.Status != fasthttp.StatusConflict {
-			p.InvalidParams = refusedParams(o.op.Route().Operation, out.Body)
+			p.InvalidParams = refusedParams(r.op.doc.Route().Operation, out.Body)
 		}
 		return p, metrics.KindInvalidRequest
 	}
@@ -556,10 +585,10 @@ func callProblem(c fanout.CallSpec, typ string, status int, kind backend.Kind, b
 
 // logCall logs the full cause of a failed call with the request's id, the
 // one the client got in X-Request-Id.
-func (s *Server) logCall(ctx *fasthttp.RequestCtx, o *operation, c fanout.CallSpec, kind backend.Kind, status int, cause error) {
+func (s *Server) logCall(r *request, c fanout.CallSpec, kind backend.Kind, status int, cause error) {
 	s.log.Warn("backend call failed",
-		"request_id", string(ctx.Response.Header.Peek(backend.RequestIDHeader)),
-		"operation", o.op.ID, "call", c.Name, "backend", c.Backend,
+		"request_id", string(r.ctx.Response.Header.Peek(backend.RequestIDHeader)),
+		"operation", r.op.doc.ID, "call", c.Name, "backend", c.Backend,
 		"kind", string(kind), "status", status, "error", cause)
 }
 

@@ -27,10 +27,10 @@ type ownRoute struct {
 	body        []byte
 	// header holds further response headers.
 	header map[string]string
-	// represent gives the route the ETag, 304 and compression of the
+	// cacheable gives the route the ETag, 304 and compression of the
 	// document's GETs (the document is 40 KB of text that clients fetch
 	// again and again); the static assets of /docs go as they are.
-	represent bool
+	cacheable bool
 }
 
 // ownRoutes returns the routes the gateway serves outside the document,
@@ -43,8 +43,8 @@ func (s *Server) ownRoutes() ([]ownRoute, error) {
 		return nil, fmt.Errorf("new server: %w", err)
 	}
 	return []ownRoute{
-		{path: "/openapi.yaml", contentType: "application/yaml", body: s.spec.PublicYAML(), represent: true},
-		{path: "/openapi.json", contentType: "application/json", body: s.spec.PublicJSON(), represent: true},
+		{path: "/openapi.yaml", contentType: "application/yaml", body: s.spec.PublicYAML(), cacheable: true},
+		{path: "/openapi.json", contentType: "application/json", body: s.spec.PublicJSON(), cacheable: true},
 		{path: "/docs", contentType: "text/html; charset=utf-8", body: page,
 			header: map[string]string{"Content-Security-Policy": docsCSP, "X-Content-Type-Options": "nosniff"}},
 		{path: "/docs/redoc.standalone.js", contentType: "text/javascript; charset=utf-8", body: redoc.Script,
@@ -55,22 +55,22 @@ func (s *Server) ownRoutes() ([]ownRoute, error) {
 // handleOwn registers routes on r, each observed in the metrics as an
 // operation is.
 func (s *Server) handleOwn(r *router.Router, routes []ownRoute) {
-	for _, o := range routes {
-		metric := s.metrics.Route(fasthttp.MethodGet, o.path)
+	for _, route := range routes {
+		metric := s.metrics.Route(fasthttp.MethodGet, route.path)
 		serve := func(ctx *fasthttp.RequestCtx) {
 			start := time.Now()
-			ctx.SetContentType(o.contentType)
-			for k, v := range o.header {
+			ctx.SetContentType(route.contentType)
+			for k, v := range route.header {
 				ctx.Response.Header.Set(k, v)
 			}
 			// The body is shared and read-only: SetBodyRaw does not copy it.
-			ctx.Response.SetBodyRaw(o.body)
-			if o.represent {
-				s.represent(ctx)
+			ctx.Response.SetBodyRaw(route.body)
+			if route.cacheable {
+				s.finishGET(ctx)
 			}
 			metric.Observe(ctx.Response.StatusCode(), time.Since(start))
 		}
-		r.Handle(fasthttp.MethodGet, o.path, serve)
-		r.Handle(fasthttp.MethodHead, o.path, serve)
+		r.Handle(fasthttp.MethodGet, route.path, serve)
+		r.Handle(fasthttp.MethodHead, route.path, serve)
 	}
 }

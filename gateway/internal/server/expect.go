@@ -2,24 +2,11 @@ package server
 
 import (
 	"fanout/gateway/internal/problem"
+	"fanout/gateway/internal/transport"
 
 	"github.com/fasthttp/router"
 	"github.com/valyala/fasthttp"
 )
-
-// headerReceived runs once a request's headers are read, before any byte of
-// its body. A body over the size limit is refused unread: fasthttp, which
-// streams bodies here, would otherwise wait for its first 8 KiB before any
-// handler runs, and a client that waits for an early answer would wait for
-// the read timeout. Marking the request as expecting 100-continue makes
-// fasthttp skip that read and ask expect, which refuses it; a client that
-// did not ask for 100-continue is never sent one, as it is refused.
-func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
-	if h.ContentLength() > s.limits.MaxRequestBodySize {
-		h.Set(fasthttp.HeaderExpect, "100-continue")
-	}
-	return fasthttp.RequestConfig{}
-}
 
 // newExpectRouter routes a request that expects 100-continue to the checks
 // of its operation's headers.
@@ -28,10 +15,10 @@ func (s *Server) newExpectRouter() *router.Router {
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
 	r.HandleOPTIONS = false
-	for _, o := range s.ops {
-		r.Handle(o.op.Method, o.op.Path, func(ctx *fasthttp.RequestCtx) {
-			if !s.refuseUnauthorized(ctx, o) {
-				s.refuseUnsupportedBody(ctx, o)
+	for _, op := range s.ops {
+		r.Handle(op.doc.Method, op.doc.Path, func(ctx *fasthttp.RequestCtx) {
+			if !s.refuseUnauthorized(ctx, op) {
+				s.refuseUnsupportedBody(ctx, op)
 			}
 		})
 	}
@@ -42,18 +29,18 @@ func (s *Server) newExpectRouter() *router.Router {
 // whose body comes in an encoding or a media type the operation does not
 // take, and reports whether it did: the checks that need the headers only,
 // made before the body is read and, for 100-continue, before it is sent.
-func (s *Server) refuseUnsupportedBody(ctx *fasthttp.RequestCtx, o *operation) bool {
-	if !o.validate || !o.op.HasBody() {
+func (s *Server) refuseUnsupportedBody(ctx *fasthttp.RequestCtx, op *operation) bool {
+	if !op.validate || !op.doc.HasBody() {
 		return false
 	}
 	detail := unsupportedEncoding(ctx.Request.Header.ContentEncoding())
 	if detail == "" {
-		detail = unsupportedMediaType(ctx, o.op)
+		detail = unsupportedMediaType(ctx, op.doc)
 	}
 	if detail == "" {
 		return false
 	}
-	s.refuseBody(ctx, problem.New(problem.TypeUnsupportedMediaType, fasthttp.StatusUnsupportedMediaType, detail))
+	s.bodies.Refuse(ctx, problem.New(problem.TypeUnsupportedMediaType, fasthttp.StatusUnsupportedMediaType, detail))
 	return true
 }
 
@@ -65,9 +52,9 @@ func (s *Server) refuseUnsupportedBody(ctx *fasthttp.RequestCtx, o *operation) b
 // closes the connection (server.go, the ExpectHandler branch of serveConn).
 func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
 	// fasthttp calls expect outside the handler, which sets the id.
-	setRequestID(ctx)
-	if n := ctx.Request.Header.ContentLength(); n > s.limits.MaxRequestBodySize {
-		s.refuseTooLarge(ctx)
+	transport.SetRequestID(ctx)
+	if s.bodies.TooLarge(&ctx.Request.Header) {
+		s.bodies.RefuseTooLarge(ctx)
 		return fasthttp.StatusRequestEntityTooLarge
 	}
 	h, _ := s.expectRouter.Lookup(string(ctx.Method()), string(ctx.Path()), ctx)
@@ -77,17 +64,14 @@ func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
 		}
 		// No operation: the router's own answer, 404 or 405.
 		s.router.Handler(ctx)
-		lingerOnClose(ctx.Conn())
+		transport.LingerOnClose(ctx.Conn())
 		return ctx.Response.StatusCode()
 	}
 	h(ctx)
 	if status := ctx.Response.StatusCode(); status != fasthttp.StatusOK {
 		return status
 	}
-	// The handler reserves the body when it runs; a body that would not
-	// fit now is not worth sending.
-	if v := s.budget.fits(ctx.RemoteIP().String(), s.bodyReservation(&ctx.Request.Header)); v != budgetOK {
-		s.overBudget(ctx, v)
+	if !s.bodies.Fits(ctx) {
 		return ctx.Response.StatusCode()
 	}
 	return fasthttp.StatusContinue

@@ -58,7 +58,7 @@ func checkHeadersDocumented(t testing.TB, doc *openapi3.T, what, method, path st
 // header each one carries is declared on its response.
 func TestSentHeadersDocumented(t *testing.T) {
 	c := startMocks(t, mock.Options{NoLatency: true})
-	g := startGateway(t, gatewayOptions{backends: mockAddrs(c)})
+	g := startGateway(t, gatewayOptions{backends: c.Addrs()})
 	doc := strictDocument(t)
 	create := func(body, key string) response {
 		t.Helper()

@@ -95,25 +95,12 @@ func startGateway(t testing.TB, o gatewayOptions) *gateway {
 	if o.edit != nil {
 		o.edit(&cfg)
 	}
-	cfg = assemblytest.Authorize(t, cfg)
-	if o.logger == nil {
-		o.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	gw, err := assembly.New(cfg, o.logger)
-	if err != nil {
-		t.Fatal(err)
-	}
 	doc, err := assembly.Spec()
 	if err != nil {
 		t.Fatal(err)
 	}
 	ln := fasthttputil.NewInmemoryListener()
-	gw.Start(ln, nil)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = gw.Shutdown(ctx)
-	})
+	gw := assemblytest.ServeOn(t, cfg, o.logger, ln)
 	return &gateway{
 		srv:  gw.Server(),
 		spec: doc,

@@ -61,10 +61,11 @@ var replayedHeaders = []string{"Content-Type", "Location"}
 
 // idempotentCreate is create under an Idempotency-Key, when the request
 // carries one.
-func (s *Server) idempotentCreate(ctx *fasthttp.RequestCtx, o *operation, start time.Time) {
+func (s *Server) idempotentCreate(r *request) {
+	ctx := r.ctx
 	key := ctx.Request.Header.Peek(IdempotencyKeyHeader)
 	if key == nil {
-		s.create(ctx, o, start, nil)
+		s.create(r, nil)
 		return
 	}
 	if reason := checkIdempotencyKey(key); reason != "" {
@@ -87,7 +88,7 @@ func (s *Server) idempotentCreate(ctx *fasthttp.RequestCtx, o *operation, start 
 		// backend's own check of the key (above) keeps it from creating
 		// twice; nothing is replayed.
 		s.storeFailedOpen(ctx, s.storeLogs.claim, metrics.CheckIdempotency, err)
-		s.create(ctx, o, start, []byte(ns))
+		s.create(r, []byte(ns))
 		return
 	case err != nil:
 		s.storeUnavailable(ctx, s.storeLogs.claim, err, detailClaimFailed)
@@ -124,7 +125,7 @@ func (s *Server) idempotentCreate(ctx *fasthttp.RequestCtx, o *operation, start 
 		ctx.SetBody(rec.Body)
 		return
 	}
-	s.create(ctx, o, start, []byte(ns))
+	s.create(r, []byte(ns))
 	status := ctx.Response.StatusCode()
 	if status >= 500 {
 		// The outcome is unknown: the backend's own key check makes the
@@ -135,13 +136,13 @@ func (s *Server) idempotentCreate(ctx *fasthttp.RequestCtx, o *operation, start 
 		}
 		return
 	}
-	r := store.Record{Status: status, Body: append([]byte(nil), ctx.Response.Body()...), Headers: map[string]string{}}
+	record := store.Record{Status: status, Body: append([]byte(nil), ctx.Response.Body()...), Headers: map[string]string{}}
 	for _, h := range replayedHeaders {
 		if v := ctx.Response.Header.Peek(h); len(v) > 0 {
-			r.Headers[h] = string(v)
+			record.Headers[h] = string(v)
 		}
 	}
-	if err := s.store.Finish(bg, name, ns, sum, r, IdempotencyTTL); err != nil {
+	if err := s.store.Finish(bg, name, ns, sum, record, IdempotencyTTL); err != nil {
 		// The create is done and answered; only its replay is lost, and
 		// a retry is still safe through the backend's key.
 		s.logStore(ctx, s.storeLogs.record, slog.LevelError, "idempotency record not stored", err)

@@ -37,9 +37,7 @@ func createdID(t *testing.T, r response) string {
 // TestIdempotencyKey: the whole contract of Idempotency-Key on a create,
 // through a real HTTP client and the mock experiments service.
 func TestIdempotencyKey(t *testing.T) {
-	c := startMocks(t, mock.Options{NoLatency: true, Seed: 1})
-	tokens := assemblytest.TokensFile(t, assemblytest.TestEntry,
-		assemblytest.TokenEntry("other", otherSecret, "all", "read-write", "{limit: 1000, per: 1s}"))
+	c, tokens := mocksWithTokens(t, assemblytest.TokenEntry("other", otherSecret, "all", "read-write", "{limit: 1000, per: 1s}"))
 	g := serveHTTP(t, c, tokens, nil)
 	const body = `{"project_id":"3","name":"checkout button"}`
 	key := func(k string) map[string]string { return map[string]string{server.IdempotencyKeyHeader: k} }

@@ -7,35 +7,24 @@ import (
 	"testing"
 	"time"
 
+	"fanout/gateway/assembly/assemblytest"
 	"fanout/gateway/fanout"
 	"fanout/mockbackends/mock"
 	"fanout/mockbackends/model"
 )
 
-// startMocks runs the mock backends in process until the test ends.
+// startMocks runs the mock backends in process until the test ends, as
+// every gateway test starts them.
 func startMocks(t *testing.T, opts mock.Options) *mock.Cluster {
 	t.Helper()
-	c, err := mock.Start(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-func mockAddrs(c *mock.Cluster) map[string]string {
-	m := map[string]string{}
-	for _, s := range []string{"experiments", "layers", "projects", "results"} {
-		m[s] = c.Addr(s)
-	}
-	return m
+	return assemblytest.Cluster(t, opts)
 }
 
 // TestContractWithMocks: the gateway's responses built from the mock
 // backends' data match the document.
 func TestContractWithMocks(t *testing.T) {
 	c := startMocks(t, mock.Options{NoLatency: true})
-	g := startGateway(t, gatewayOptions{backends: mockAddrs(c)})
+	g := startGateway(t, gatewayOptions{backends: c.Addrs()})
 	checkContract(t, g)
 	// Unknown ids are the client's 404.
 	checkProblem(t, g.get(t, "/v2/experiments/999999/results"), 404)
@@ -180,7 +169,7 @@ func TestStrategies(t *testing.T) {
 	c := startMocks(t, mock.Options{Config: fixedLatencies(t)})
 	took := map[string]time.Duration{}
 	for _, mode := range []string{fanout.ModeSequential, fanout.ModeStaged, fanout.ModeConcurrent, fanout.ModePool} {
-		g := startGateway(t, gatewayOptions{backends: mockAddrs(c), mode: mode, poolSize: 1})
+		g := startGateway(t, gatewayOptions{backends: c.Addrs(), mode: mode, poolSize: 1})
 		g.get(t, "/v2/experiments/42/results") // connections
 		d, sp := page(t, g, 3)
 		took[mode] = d
@@ -246,8 +235,8 @@ func TestBlockingSerialisesRequests(t *testing.T) {
 		wg.Wait()
 		return time.Since(start), calls
 	}
-	blocking := startGateway(t, gatewayOptions{backends: mockAddrs(c), mode: fanout.ModeBlocking})
-	concurrent := startGateway(t, gatewayOptions{backends: mockAddrs(c), mode: fanout.ModeConcurrent})
+	blocking := startGateway(t, gatewayOptions{backends: c.Addrs(), mode: fanout.ModeBlocking})
+	concurrent := startGateway(t, gatewayOptions{backends: c.Addrs(), mode: fanout.ModeConcurrent})
 	pair(blocking) // connections
 	pair(concurrent)
 	wall, calls := pair(blocking)

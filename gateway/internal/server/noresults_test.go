@@ -27,7 +27,7 @@ func resultsStatus(t *testing.T, body []byte) (status string, metrics int) {
 // results says available; an experiment that does not exist stays 404.
 func TestResultsOfNewExperiment(t *testing.T) {
 	c := startMocks(t, mock.Options{NoLatency: true})
-	g := startGateway(t, gatewayOptions{backends: mockAddrs(c)})
+	g := startGateway(t, gatewayOptions{backends: c.Addrs()})
 	created := g.send(t, post("/v2/experiments", `{"project_id":"3","name":"Fresh"}`))
 	if created.status != 201 {
 		t.Fatalf("create: status %d: %s", created.status, created.body)

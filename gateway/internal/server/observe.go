@@ -24,11 +24,11 @@ const traceKey = "fanout.trace"
 // context if it sent one, and leaves it for the handlers; nil, at the cost
 // of one nil check, when tracing is off. serve calls it as the request
 // arrives.
-func (s *Server) startTrace(ctx *fasthttp.RequestCtx, o *operation) *tracing.Request {
+func (s *Server) startTrace(ctx *fasthttp.RequestCtx, op *operation) *tracing.Request {
 	if s.tracer == nil {
 		return nil
 	}
-	rt := s.tracer.Start(o.op.ID, o.op.Method, o.op.Path,
+	rt := s.tracer.Start(op.doc.ID, op.doc.Method, op.doc.Path,
 		ctx.Request.Header.Peek(backend.TraceparentHeader), ctx.Request.Header.Peek(backend.TracestateHeader))
 	ctx.SetUserValue(traceKey, rt)
 	return rt
@@ -60,7 +60,7 @@ var refusals = map[string]bool{
 // answer as sent (its status, its problem, Fanout-Partial), so that no
 // handler need know of them. A success that is neither traced nor
 // sampled costs a comparison and a random draw.
-func (s *Server) finish(ctx *fasthttp.RequestCtx, o *operation, start time.Time, rt *tracing.Request) {
+func (s *Server) finish(ctx *fasthttp.RequestCtx, op *operation, start time.Time, rt *tracing.Request) {
 	status := ctx.Response.StatusCode()
 	logged := s.access.Sampled(status)
 	if !logged && !rt.Recording() {
@@ -89,7 +89,7 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx, o *operation, start time.Time,
 		return
 	}
 	e := accesslog.Entry{
-		RequestID: a.RequestID, Operation: o.op.ID, Method: o.op.Method, Status: status,
+		RequestID: a.RequestID, Operation: op.doc.ID, Method: op.doc.Method, Status: status,
 		Duration: time.Since(start), Bytes: len(ctx.Response.Body()), Token: a.Token,
 		Problem: a.Problem, FailedCalls: a.FailedCalls,
 	}
@@ -176,7 +176,7 @@ func failure(err error) string {
 // traceDoer gives each attempt of a recorded request's calls on the wire
 // a client span, whose id the Exchange sends in the attempt's traceparent:
 // a hedged duplicate and a retry get their own, marked. It lives in the
-// request's state, as the policies' wrappers do.
+// request's state, as the binding of the calls' policies does.
 type traceDoer struct {
 	rt   *tracing.Request
 	next fanout.Doer

@@ -12,6 +12,7 @@ import (
 
 	"fanout/gateway/internal/accesslog"
 	"fanout/gateway/internal/tracing"
+	"fanout/gateway/internal/transport"
 
 	"github.com/valyala/fasthttp"
 )
@@ -120,8 +121,7 @@ func BenchmarkUnrecordedTrace(b *testing.B) {
 	for b.Loop() {
 		start := time.Now()
 		rt := s.startTrace(ctx, o)
-		st := s.begin(ctx)
-		st.end()
+		s.begin(ctx, o, start).end()
 		s.finish(ctx, o, start, rt)
 		ctx.ResetUserValues()
 	}
@@ -134,6 +134,6 @@ func answeredPage(traceparent string) *fasthttp.RequestCtx {
 	ctx.Request.SetRequestURI("/v2/experiments/42/results")
 	ctx.Request.Header.Set("traceparent", traceparent)
 	ctx.SetStatusCode(fasthttp.StatusOK)
-	setRequestID(ctx)
+	transport.SetRequestID(ctx)
 	return ctx
 }

@@ -2,7 +2,6 @@ package server
 
 import (
 	"strconv"
-	"time"
 
 	"fanout/gateway/internal/backend"
 
@@ -19,12 +18,13 @@ var listParsers fastjson.ParserPool
 // last. The page numbers come from the request (validated against the
 // document) and from the backend's total, a number checked here: nothing
 // else of the backend's body reaches the header.
-func (s *Server) list(ctx *fasthttp.RequestCtx, o *operation, start time.Time) {
-	s.proxy(ctx, o, start)
+func (s *Server) list(r *request) {
+	s.proxy(r)
+	ctx, op := r.ctx, r.op
 	if ctx.Response.StatusCode() != fasthttp.StatusOK {
 		return
 	}
-	page, perPage := pageParam(ctx, o, "page"), pageParam(ctx, o, "per_page")
+	page, perPage := pageParam(ctx, op, "page"), pageParam(ctx, op, "per_page")
 	if page < 1 || perPage < 1 {
 		return // the document's defaults are missing: no page to link
 	}
@@ -56,15 +56,15 @@ func (s *Server) list(ctx *fasthttp.RequestCtx, o *operation, start time.Time) {
 		b = append(b, body[end:]...)
 		ctx.Response.SetBody(b)
 	}
-	setLinks(ctx, o.op.Path, page, max(pages, 1))
+	setLinks(ctx, op.doc.Path, page, max(pages, 1))
 }
 
 // pageParam is the value of the integer query parameter name, or its
 // default in the document; 0 if it has neither. The request was validated.
-func pageParam(ctx *fasthttp.RequestCtx, o *operation, name string) int64 {
+func pageParam(ctx *fasthttp.RequestCtx, op *operation, name string) int64 {
 	v := string(ctx.QueryArgs().Peek(name))
 	if v == "" {
-		v = o.op.Defaults[name]
+		v = op.doc.Defaults[name]
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil {

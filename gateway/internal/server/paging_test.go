@@ -44,7 +44,7 @@ func links(t *testing.T, header string) map[string]*url.URL {
 // following next from the first page visits every experiment once.
 func TestListLinks(t *testing.T) {
 	c := startMocks(t, mock.Options{NoLatency: true})
-	g := startGateway(t, gatewayOptions{backends: mockAddrs(c)})
+	g := startGateway(t, gatewayOptions{backends: c.Addrs()})
 
 	// Project 1 has 20 experiments: 3 pages of 7, 7 and 6.
 	for _, tc := range []struct {
@@ -139,7 +139,7 @@ func TestListLinks(t *testing.T) {
 // client sent, escaped, so that no byte of it can break out of the <...>.
 func TestListLinksEscaped(t *testing.T) {
 	c := startMocks(t, mock.Options{NoLatency: true})
-	g := startGateway(t, gatewayOptions{backends: mockAddrs(c)})
+	g := startGateway(t, gatewayOptions{backends: c.Addrs()})
 	uri := "/v2/experiments?project_id=1&per_page=5&page=2&x=" + url.QueryEscape(`a b<c>;d,"e"&f=ü`)
 	r := g.get(t, uri)
 	if r.status != 200 {

@@ -47,7 +47,7 @@ func TestHedgedResults(t *testing.T) {
 				"experiments": "none", "layers": "none", "projects": "none",
 				"results": "fixed:1ms,spike=0.03@150ms",
 			})})
-			g := startGateway(t, gatewayOptions{backends: mockAddrs(c), noHedge: tc.noHedge})
+			g := startGateway(t, gatewayOptions{backends: c.Addrs(), noHedge: tc.noHedge})
 			const requests = fanout.MinSamples + 300
 			marked := 0
 			for range requests {
@@ -75,7 +75,7 @@ func TestHedgedResults(t *testing.T) {
 			if sent == 0 || won == 0 || float64(marked) != won {
 				t.Errorf("%v duplicates sent, %v won, %d pages marked hedge: want some, and as many marked as won", sent, won, marked)
 			}
-			if limit := 0.05*requests + fanout.BudgetBurst; sent > limit {
+			if limit := 0.05*requests + fanout.HedgeBurst; sent > limit {
 				t.Errorf("%v duplicates for %d calls, over the 5%% budget", sent, requests)
 			}
 		})
@@ -91,7 +91,7 @@ func TestCoalescedExperiment(t *testing.T) {
 		c := startMocks(t, mock.Options{Seed: 7, Config: latencies(t, map[string]string{
 			"experiments": "fixed:50ms", "layers": "none", "projects": "none", "results": "none",
 		})})
-		g := startGateway(t, gatewayOptions{backends: mockAddrs(c), noCoalesce: off})
+		g := startGateway(t, gatewayOptions{backends: c.Addrs(), noCoalesce: off})
 		const pages = 20
 		bodies := make([][]byte, pages)
 		var wg sync.WaitGroup

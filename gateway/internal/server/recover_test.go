@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"testing"
-	"time"
 
 	"fanout/gateway/internal/metrics"
 	"fanout/gateway/internal/problem"
@@ -24,8 +23,8 @@ func TestRecover(t *testing.T) {
 		log:     slog.New(countingHandler{slog.NewTextHandler(io.Discard, nil), &logged}),
 	}
 	o := &operation{
-		op:     &spec.Operation{ID: "boom", Method: "GET", Path: "/boom"},
-		handle: func(*Server, *fasthttp.RequestCtx, *operation, time.Time) { panic("boom") },
+		doc:    &spec.Operation{ID: "boom", Method: "GET", Path: "/boom"},
+		handle: func(*Server, *request) { panic("boom") },
 		route:  s.metrics.Route("GET", "/boom"),
 	}
 	var ctx fasthttp.RequestCtx

@@ -22,10 +22,8 @@ import (
 // other. (TestRedisOutage is what they do while Redis is gone.)
 func TestRedisReplicas(t *testing.T) {
 	rs := redistest.Start(t)
-	c := startMocks(t, mock.Options{NoLatency: true, Seed: 1})
 	const limit = 20
-	tokens := assemblytest.TokensFile(t, assemblytest.TestEntry,
-		assemblytest.TokenEntry("limited", limitedSecret, "all", "read", "{limit: 20, per: 1h}"))
+	c, tokens := mocksWithTokens(t, limitedEntry(limit))
 	withRedis := func(cfg *config.Config) { cfg.Redis = rs.URL() }
 	a, b := serveHTTP(t, c, tokens, withRedis), serveHTTP(t, c, tokens, withRedis)
 

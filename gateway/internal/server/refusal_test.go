@@ -17,7 +17,7 @@ import (
 // match the document names fields by the same kind of path.
 func TestRefusalNamesTheField(t *testing.T) {
 	c := startMocks(t, mock.Options{NoLatency: true})
-	g := startGateway(t, gatewayOptions{backends: mockAddrs(c)})
+	g := startGateway(t, gatewayOptions{backends: c.Addrs()})
 	for _, tc := range []struct {
 		body   string
 		status int

@@ -160,9 +160,9 @@ func TestShedding(t *testing.T) {
 	}
 	g.client.MaxConns = limit + 8
 	var wg sync.WaitGroup
-	served := make(chan int, limit)
+	served := make(chan response, limit)
 	for range limit {
-		wg.Go(func() { served <- g.get(t, "/v2/experiments/42/results").status })
+		wg.Go(func() { served <- g.get(t, "/v2/experiments/42/results") })
 	}
 	poll.Until(t, 10*time.Second, "the limit reached", func() bool { return g.srv.Metrics().InFlight() >= int64(limit) })
 	r := g.get(t, "/v2/experiments/42/results")
@@ -170,16 +170,22 @@ func TestShedding(t *testing.T) {
 	if p.Type != problem.TypeOverloaded || r.header.Get("Retry-After") != server.ShedRetryAfter {
 		t.Errorf("shed answer %s Retry-After %q", r.body, r.header.Get("Retry-After"))
 	}
-	if r.took > 200*time.Millisecond {
-		t.Errorf("shed answer took %v, as long as a served page", r.took)
-	}
 	g.validateResponse(t, fasthttp.MethodGet, "/v2/experiments/42/results", r)
 	wg.Wait()
 	close(served)
-	for status := range served {
-		if status != fasthttp.StatusOK {
-			t.Errorf("a request admitted before the limit got %d", status)
+	var fastest time.Duration
+	for a := range served {
+		if a.status != fasthttp.StatusOK {
+			t.Errorf("a request admitted before the limit got %d", a.status)
 		}
+		if fastest == 0 || a.took < fastest {
+			fastest = a.took
+		}
+	}
+	// Refused at once: in well under the time of the fastest served page,
+	// which a loaded machine slows as much as the refusal.
+	if r.took > fastest/2 {
+		t.Errorf("shed answer took %v, the fastest served page %v: want under half", r.took, fastest)
 	}
 	if !bytes.Contains(g.admin(t, "/metrics").body, []byte(`fanout_requests_shed_total{priority="read"} 1`)) {
 		t.Error("/metrics lacks the shed read")

@@ -9,13 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"fanout/gateway/assembly/assemblytest"
 	"fanout/gateway/internal/backendtest"
 	"fanout/gateway/internal/poll"
 	"fanout/gateway/internal/problem"
 	"fanout/gateway/internal/server"
 	"fanout/gateway/internal/store/redistest"
-	"fanout/mockbackends/mock"
 
 	"github.com/valyala/fasthttp"
 )
@@ -30,10 +28,8 @@ import (
 // replays).
 func TestSentinelFailover(t *testing.T) {
 	rs := redistest.StartSentinels(t)
-	c := startMocks(t, mock.Options{NoLatency: true, Seed: 1})
 	const limit = 5
-	tokens := assemblytest.TokensFile(t, assemblytest.TestEntry,
-		assemblytest.TokenEntry("limited", limitedSecret, "all", "read", fmt.Sprintf("{limit: %d, per: 1h}", limit)))
+	c, tokens := mocksWithTokens(t, limitedEntry(limit))
 	var logs backendtest.SyncBuffer
 	g := startGateway(t, gatewayOptions{backends: c.Addrs(), redis: rs.URL(), tokens: tokens,
 		logger: slog.New(slog.NewJSONHandler(&logs, nil))})

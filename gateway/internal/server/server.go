@@ -1,8 +1,11 @@
-// Package server is the gateway's HTTP front: a fasthttp server whose router
-// is built from the OpenAPI document's paths, request validation, the
-// operation handlers (plain proxies and fan-outs), problem+json errors,
-// Server-Timing, metrics, and the operations endpoints on their own admin
-// listener.
+// Package server is the gateway's API: a fasthttp server whose router is
+// built from the OpenAPI document's paths, request validation, tokens and
+// project scope, idempotency, paging, caching headers, the operation
+// handlers (plain proxies, creates and composed pages), problem+json
+// errors, Server-Timing, metrics, and the operations endpoints on their
+// own admin listener. The transport beneath it (connection slots, body
+// budgets, framing, request ids) is package transport; what is particular
+// to one page is next to its composition (package compose).
 package server
 
 import (
@@ -26,11 +29,12 @@ import (
 	"fanout/gateway/internal/breaker"
 	"fanout/gateway/internal/metrics"
 	"fanout/gateway/internal/overload"
+	"fanout/gateway/internal/policy"
 	"fanout/gateway/internal/problem"
-	"fanout/gateway/internal/retry"
 	"fanout/gateway/internal/spec"
 	"fanout/gateway/internal/store"
 	"fanout/gateway/internal/tracing"
+	"fanout/gateway/internal/transport"
 
 	"github.com/fasthttp/router"
 	"github.com/valyala/fasthttp"
@@ -55,6 +59,13 @@ const (
 	DefaultMaxHeaderSize = 8 << 10
 	// DefaultMaxClientConns bounds the client connections served at once.
 	DefaultMaxClientConns = 10000
+	// DefaultMaxBodyBytesInFlight bounds the bytes of request bodies being
+	// received or held at once: 64 full-size bodies, a few tens of MiB of
+	// RSS at worst, where the connection limit alone would allow 10 GiB.
+	DefaultMaxBodyBytesInFlight = 64 << 20
+	// DefaultMaxBodyBytesPerIP bounds them for one client address, so that
+	// one address cannot spend the whole budget.
+	DefaultMaxBodyBytesPerIP = 8 << 20
 	// DefaultMaxConnsPerIP bounds the connections from one client address
 	// on a public port: far more than a browser (6) or an office behind
 	// one NAT address needs, and few enough that one address cannot take
@@ -160,23 +171,14 @@ type Config struct {
 	Logger *slog.Logger
 	// Limits bound slow and oversized clients; zero fields take the defaults.
 	Limits Limits
-	// HedgeBudget is the fraction of hedged calls that may get a duplicate
-	// (0.05 for 5 %), shared by every hedged call. If 0, none is sent:
-	// hedging is off whatever the document declares.
-	HedgeBudget float64
-	// NoCoalesce turns the calls' coalescing and caching off, whatever
-	// the document declares, to compare with them.
-	NoCoalesce bool
-	// Breakers, if not nil, keep a circuit breaker per backend: calls to an
-	// open one are refused, and a request that needs it is answered 503 at
+	// Policies are the process-wide settings of the calls' policies
+	// (budgets, coalescing, breakers); the zero value turns them off. An
+	// open breaker also answers a request that needs its backend 503 at
 	// once.
-	Breakers *breaker.Set
+	Policies policy.Settings
 	// Overload, if not nil, limits the requests in progress: those beyond
 	// it are shed with 503 before any work.
 	Overload *overload.Limiter
-	// Retry, if not nil, is the budget of retries of the calls that
-	// declare retry.
-	Retry *retry.Budget
 	// Tokens are the bearer tokens /v2 accepts. If nil, authentication is
 	// off: every request is let in, unlimited (-auth off).
 	Tokens *auth.Set
@@ -218,19 +220,19 @@ type Server struct {
 	ops          map[string]*operation
 	unrouted     *metrics.Route
 	limits       Limits
-	budget       *bodyBudget
-	hedgeBudget  *fanout.Budget
-	noCoalesce   bool
+	bodies       *transport.Bodies
+	// policies builds the policies of the operations' calls.
+	policies *policy.Set
 	// conns is the listener Serve limits, for Shutdown to cut.
-	conns atomic.Pointer[connLimit]
+	conns atomic.Pointer[transport.Listener]
 	// stopping is set by Shutdown, under lnMu, which Serve holds while it
 	// stores conns: a Serve that comes after Shutdown returns at once.
 	lnMu     sync.Mutex
 	stopping bool
-	// The resilience policies (resilience.go); nil when off.
+	// The resilience policies the server itself applies before any
+	// backend work (resilience.go); nil when off.
 	breakers *breaker.Set
 	limiter  *overload.Limiter
-	retry    *retry.Budget
 	// tokens holds the accepted tokens, swapped whole by SetTokens so that
 	// a request reads one set with one atomic load and no lock; authOn is
 	// false when authentication is off (Config.Tokens nil).
@@ -267,9 +269,8 @@ func New(cfg Config) (*Server, error) {
 		log:      cfg.Logger,
 		ops:      map[string]*operation{},
 		limits:   cfg.Limits.withDefaults(),
-		breakers: cfg.Breakers,
+		breakers: cfg.Policies.Breakers,
 		limiter:  cfg.Overload,
-		retry:    cfg.Retry,
 		authOn:   cfg.Tokens != nil,
 		store:    cfg.Store,
 		pprof:    cfg.Pprof,
@@ -288,12 +289,8 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.store = m
 	}
-	hb, err := fanout.NewBudget(cfg.HedgeBudget)
-	if err != nil {
-		return nil, fmt.Errorf("new server: %w", err)
-	}
-	s.hedgeBudget, s.noCoalesce = hb, cfg.NoCoalesce
-	s.budget = newBodyBudget(int64(s.limits.MaxBodyBytesInFlight), int64(s.limits.MaxBodyBytesPerIP))
+	s.bodies = transport.NewBodies(s.limits.MaxRequestBodySize, s.limits.ReadTimeout,
+		int64(s.limits.MaxBodyBytesInFlight), int64(s.limits.MaxBodyBytesPerIP), s.bodyRefused)
 	if s.deadline <= 0 {
 		s.deadline = DefaultDeadline
 	}
@@ -314,6 +311,11 @@ func New(cfg Config) (*Server, error) {
 	s.unrouted = s.metrics.Route("", "unmatched")
 	s.storeMetrics()
 	s.resilienceMetrics()
+	ps, err := policy.New(policy.Env{Settings: cfg.Policies, Backends: cfg.Backends.Names(), Metrics: s.metrics})
+	if err != nil {
+		return nil, fmt.Errorf("new server: %w", err)
+	}
+	s.policies = ps
 
 	r := router.New()
 	// An API answers a wrong path with 404, not with a redirect to a
@@ -332,28 +334,28 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	var missing []string
-	for _, op := range cfg.Spec.Operations() {
-		for _, o := range own {
-			if op.Path == o.path {
-				return nil, fmt.Errorf("new server: operation %s: the gateway serves %s itself, outside the document", op.ID, o.path)
+	for _, doc := range cfg.Spec.Operations() {
+		for _, route := range own {
+			if doc.Path == route.path {
+				return nil, fmt.Errorf("new server: operation %s: the gateway serves %s itself, outside the document", doc.ID, route.path)
 			}
 		}
-		h, ok := handlers[op.ID]
+		h, ok := handlers[doc.ID]
 		if !ok {
-			missing = append(missing, op.ID)
+			missing = append(missing, doc.ID)
 			continue
 		}
-		o, err := s.newOperation(op, h)
+		op, err := s.newOperation(doc, h)
 		if err != nil {
 			return nil, err
 		}
-		s.ops[op.ID] = o
-		serve := s.serve(o)
-		r.Handle(op.Method, op.Path, serve)
+		s.ops[doc.ID] = op
+		serve := s.serve(op)
+		r.Handle(doc.Method, doc.Path, serve)
 		// HEAD is GET without the body (RFC 9110, 9.3.2): the same
 		// handler, whose body fasthttp leaves unsent.
-		if op.Method == fasthttp.MethodGet {
-			r.Handle(fasthttp.MethodHead, op.Path, serve)
+		if doc.Method == fasthttp.MethodGet {
+			r.Handle(fasthttp.MethodHead, doc.Path, serve)
 		}
 	}
 	if len(missing) > 0 {
@@ -387,9 +389,9 @@ func New(cfg Config) (*Server, error) {
 		// their headers pass: fasthttp would otherwise buffer every body
 		// whole before any check.
 		StreamRequestBody:     true,
-		HeaderReceived:        s.headerReceived,
+		HeaderReceived:        s.bodies.HeaderReceived,
 		ExpectHandler:         s.expect,
-		ConnState:             connState,
+		ConnState:             transport.ConnState,
 		NoDefaultServerHeader: false,
 		Logger:                fasthttpLogger{s.log},
 	}
@@ -402,7 +404,7 @@ func New(cfg Config) (*Server, error) {
 	// connection needs a slot.
 	s.metrics.Gauge("fanout_client_connections_idle", "", func() float64 {
 		if l := s.conns.Load(); l != nil {
-			return float64(l.idleConns())
+			return float64(l.IdleConns())
 		}
 		return 0
 	})
@@ -410,12 +412,12 @@ func New(cfg Config) (*Server, error) {
 	// before idle ones.
 	s.metrics.Gauge("fanout_client_connections_silent", "", func() float64 {
 		if l := s.conns.Load(); l != nil {
-			return float64(l.silentConns())
+			return float64(l.SilentConns())
 		}
 		return 0
 	})
 	s.metrics.Gauge("fanout_request_body_bytes_in_flight", "", func() float64 {
-		return float64(s.budget.inUse())
+		return float64(s.bodies.InUse())
 	})
 	return s, nil
 }
@@ -435,7 +437,7 @@ func (s *Server) storeMetrics() {
 
 // Handler returns the request handler, for tests and in-memory listeners.
 func (s *Server) Handler() fasthttp.RequestHandler {
-	return s.drainAware(withRequestID(s.router.Handler))
+	return s.drainAware(transport.WithRequestID(s.router.Handler))
 }
 
 // drainAware closes the connection after each answer once the server
@@ -479,7 +481,7 @@ func (s *Server) SetTokens(set *auth.Set) error {
 // graceful Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
 	refused := func(int) { s.metrics.Error(metrics.KindInvalidRequest) }
-	l := limitConns(ln, s.limits.MaxClientConns, s.limits.MaxConnsPerIP, s.limits.MaxHeaderSize, s.limits.HeaderTimeout, refused)
+	l := transport.NewListener(ln, s.limits.MaxClientConns, s.limits.MaxConnsPerIP, s.limits.MaxHeaderSize, s.limits.HeaderTimeout, refused)
 	s.lnMu.Lock()
 	if s.stopping {
 		s.lnMu.Unlock()
@@ -517,7 +519,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if ctx.Err() != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
 		n := 0
 		if l := s.conns.Load(); l != nil {
-			n = l.cutAll()
+			n = l.CutAll()
 		}
 		s.log.Warn("grace period over: cut the requests in flight", "cut", n)
 		if err := s.admin.Close(); err != nil {
@@ -534,24 +536,45 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return nil
 }
 
+// NosniffHeader is the header every response carries with the value
+// nosniff (transport.NosniffHeader).
+const NosniffHeader = transport.NosniffHeader
+
+// bodyRefused counts a request body refused by its limits: a budget spent
+// for everyone is the gateway's unavailability, anything else the
+// client's fault.
+func (s *Server) bodyRefused(status int) {
+	if status == fasthttp.StatusServiceUnavailable {
+		s.metrics.Error(metrics.KindUnavailable)
+	} else {
+		s.metrics.Error(metrics.KindInvalidRequest)
+	}
+}
+
 // Metrics returns the server's metrics.
 func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
 
 // serve wraps an operation's handler with what every request gets:
-// in-flight accounting, panic recovery, validation and the latency
-// histogram; and a GET's 200 its caching headers, ETag, 304 and
-// compression (represent).
-func (s *Server) serve(o *operation) fasthttp.RequestHandler {
+// in-flight accounting, panic recovery, the checks of the client and its
+// request (body, overload, token, breakers, validation, project), the
+// latency histogram and, once the handler has answered, Server-Timing;
+// and a GET's 200 its caching headers, ETag, 304 and compression
+// (finishGET).
+func (s *Server) serve(op *operation) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
 		start := time.Now()
 		s.metrics.Begin()
-		rt := s.startTrace(ctx, o)
+		rt := s.startTrace(ctx, op)
+		var r *request
 		defer func() {
 			if v := recover(); v != nil {
 				s.recovered(ctx, v)
 			}
-			o.route.Observe(ctx.Response.StatusCode(), time.Since(start))
-			s.finish(ctx, o, start, rt)
+			if r != nil {
+				r.end()
+			}
+			op.route.Observe(ctx.Response.StatusCode(), time.Since(start))
+			s.finish(ctx, op, start, rt)
 			s.metrics.End()
 		}()
 		// A body is received, or refused, before the request counts as
@@ -559,15 +582,15 @@ func (s *Server) serve(o *operation) fasthttp.RequestHandler {
 		// places of the overload limit meanwhile, which would shed
 		// everyone else's requests.
 		var tok *auth.Token
-		var b body
-		defer b.release()
-		if o.op.HasBody() && !s.receive(ctx, o, &tok, &b) {
+		var b transport.Body
+		defer b.Release()
+		if op.doc.HasBody() && !s.receive(ctx, op, &tok, &b) {
 			return
 		}
 		// Shedding comes first of the rest: it must cost next to nothing,
 		// and an overloaded gateway has no time for anyone, with a token
 		// or not.
-		admitted, holds := s.admit(ctx, o)
+		admitted, holds := s.admit(ctx, op)
 		if !admitted {
 			return
 		}
@@ -576,16 +599,16 @@ func (s *Server) serve(o *operation) fasthttp.RequestHandler {
 		}
 		// Then the token: a client without one learns nothing of the
 		// request's other faults, a backend's open breaker included.
-		if s.authOn && o.protected && tok == nil {
-			if tok = s.authenticate(ctx, o); tok == nil {
+		if s.authOn && op.protected && tok == nil {
+			if tok = s.authenticate(ctx, op); tok == nil {
 				return
 			}
 		}
-		if s.circuitOpen(ctx, o) {
+		if s.circuitOpen(ctx, op) {
 			return
 		}
-		if o.validate {
-			if bad := validate(ctx, o.op); len(bad) > 0 {
+		if op.validate {
+			if bad := validate(ctx, op.doc); len(bad) > 0 {
 				s.metrics.Error(metrics.KindInvalidRequest)
 				p := problem.New(problem.TypeInvalidRequest, fasthttp.StatusBadRequest, invalidDetail(bad))
 				p.InvalidParams = bad
@@ -593,12 +616,13 @@ func (s *Server) serve(o *operation) fasthttp.RequestHandler {
 				return
 			}
 		}
-		if !s.inScope(ctx, o, tok) {
-			return
+		r = s.begin(ctx, op, start)
+		if s.authorise(r, tok) {
+			op.handle(s, r)
 		}
-		o.handle(s, ctx, o, start)
-		if o.represent {
-			s.represent(ctx)
+		writeTiming(r)
+		if op.cacheable {
+			s.finishGET(ctx)
 		}
 	}
 }
@@ -609,13 +633,13 @@ func (s *Server) serve(o *operation) fasthttp.RequestHandler {
 // first, as for any request, and the headers next, so that a body the
 // gateway would refuse anyway is never read. tok is the request's token,
 // or nil when authentication is off or the operation is not protected.
-func (s *Server) receive(ctx *fasthttp.RequestCtx, o *operation, tok **auth.Token, b *body) bool {
-	if s.authOn && o.protected {
-		if *tok = s.authenticate(ctx, o); *tok == nil {
+func (s *Server) receive(ctx *fasthttp.RequestCtx, op *operation, tok **auth.Token, b *transport.Body) bool {
+	if s.authOn && op.protected {
+		if *tok = s.authenticate(ctx, op); *tok == nil {
 			return false
 		}
 	}
-	return !s.refuseUnsupportedBody(ctx, o) && s.readBody(ctx, b)
+	return !s.refuseUnsupportedBody(ctx, op) && s.bodies.Read(ctx, b)
 }
 
 func invalidDetail(bad []problem.InvalidParam) string {
@@ -667,21 +691,17 @@ func (s *Server) methodNotAllowed(ctx *fasthttp.RequestCtx) {
 	s.finishUnrouted(ctx, start)
 }
 
-// maxInstance is the most bytes of a path a problem about an unreadable
-// request echoes: the path of a request too large to read may be huge.
-const maxInstance = 256
-
 // requestError answers a request that fasthttp could not read (too large,
 // too slow, not HTTP) with a problem instead of fasthttp's plain text;
 // fasthttp closes the connection afterwards.
 func (s *Server) requestError(ctx *fasthttp.RequestCtx, err error) {
-	// front has answered and counted this request already: fasthttp saw
-	// the end of its input.
-	if c, ok := ctx.Conn().(*limitedConn); ok && c.refused {
+	// The transport has answered and counted this request already:
+	// fasthttp saw the end of its input.
+	if transport.Refused(ctx.Conn()) {
 		return
 	}
 	start := time.Now()
-	setRequestID(ctx)
+	transport.SetRequestID(ctx)
 	typ, status := problem.TypeInvalidRequest, fasthttp.StatusBadRequest
 	detail := "the request is not valid HTTP/1.1"
 	var small *fasthttp.ErrSmallBuffer
@@ -696,17 +716,15 @@ func (s *Server) requestError(ctx *fasthttp.RequestCtx, err error) {
 	case errors.As(err, &nerr) && nerr.Timeout():
 		typ, status = problem.TypeRequestTimeout, fasthttp.StatusRequestTimeout
 		detail = fmt.Sprintf("the request was not received within %s", s.limits.ReadTimeout)
-		if c, ok := ctx.Conn().(*limitedConn); ok && c.head {
+		if transport.AwaitsHead(ctx.Conn()) {
 			detail = fmt.Sprintf("the request line and headers were not received within %s", s.limits.HeaderTimeout)
 		}
 	}
 	s.metrics.Error(metrics.KindInvalidRequest)
 	p := problem.New(typ, status, detail)
 	// fasthttp may not have parsed the request line: the instance is the
-	// path front saw, or none.
-	if c, ok := ctx.Conn().(*limitedConn); ok {
-		p.Instance = c.front.instance()
-	}
+	// path the transport saw, or none.
+	p.Instance = transport.Instance(ctx.Conn())
 	problem.Send(ctx, p)
 	s.unrouted.Observe(status, time.Since(start))
 	s.finishUnrouted(ctx, start)

@@ -26,9 +26,7 @@ func TestShutdownPastGrace(t *testing.T) {
 
 	answered := make(chan response, 1)
 	go func() { answered <- g.get(t, "/v2/experiments/42/results") }()
-	for f.Calls("results") == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	poll.Until(t, 10*time.Second, "the results call", func() bool { return f.Calls("results") > 0 })
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()

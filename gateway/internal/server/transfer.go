@@ -74,7 +74,7 @@ var (
 	codingSuffixes = [...]string{identity: "", codingGzip: "-gz", codingBrotli: "-br"}
 )
 
-// represent finishes a GET 200 (and its HEAD): it sets the caching headers
+// finishGET finishes a GET 200 (and its HEAD): it sets the caching headers
 // and a strong ETag, the 64-bit xxhash of the identity body, which takes
 // well under a microsecond for a page; answers 304 without a body if
 // If-None-Match matches the tag of the representation the client would get;
@@ -82,7 +82,7 @@ var (
 // client prefers. A client that sends no Accept-Encoding costs one header
 // lookup and the hash. HEAD gets the headers of GET, so it is compressed
 // too: its Content-Length is the compressed length.
-func (s *Server) represent(ctx *fasthttp.RequestCtx) {
+func (s *Server) finishGET(ctx *fasthttp.RequestCtx) {
 	resp := &ctx.Response
 	if resp.StatusCode() != fasthttp.StatusOK {
 		return

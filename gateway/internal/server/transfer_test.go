@@ -176,7 +176,7 @@ func decode(t *testing.T, coding string, body []byte) []byte {
 // the tag of the representation the client would get.
 func TestCompression(t *testing.T) {
 	c := startMocks(t, mock.Options{NoLatency: true})
-	g := startGateway(t, gatewayOptions{backends: mockAddrs(c)})
+	g := startGateway(t, gatewayOptions{backends: c.Addrs()})
 	const big = "/v2/experiments?project_id=1&per_page=100" // 20 experiments, about 14 KB
 	plain := g.get(t, big)
 	if plain.status != 200 || len(plain.body) <= 1024 {

@@ -146,7 +146,7 @@ func checkWire(t *testing.T, g *gateway, strict *openapi3.T, c wireCase) string 
 // not describe fails it, as does a status or media type it does not list.
 func TestWireMatchesDocument(t *testing.T) {
 	c := startMocks(t, mock.Options{NoLatency: true})
-	g := startGateway(t, gatewayOptions{backends: mockAddrs(c)})
+	g := startGateway(t, gatewayOptions{backends: c.Addrs()})
 	strict := strictDocument(t)
 
 	const create = `{"project_id":"3","name":"Checkout button colour","description":"Does green sell more?","layer_id":"10",` +
@@ -230,9 +230,12 @@ func TestWireMatchesDocument(t *testing.T) {
 		faulty(f.service, model.Faults{}, none)
 	}
 
-	// A backend slower than the gateway's per-call timeout: 504.
-	slow := startGateway(t, gatewayOptions{backends: mockAddrs(c), timeout: 50 * time.Millisecond})
-	late, err := model.ParseLatency("fixed:300ms")
+	// A backend slower than the gateway's per-call timeout: 504. The
+	// timeout leaves a loaded machine room to send the request (one not
+	// sent in time is a 503, safe to retry), and the backend takes four
+	// times as long.
+	slow := startGateway(t, gatewayOptions{backends: c.Addrs(), timeout: 500 * time.Millisecond})
+	late, err := model.ParseLatency("fixed:2s")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +259,7 @@ func TestWireMatchesDocument(t *testing.T) {
 
 	// No free connection to the backend: 503. One connection per backend,
 	// held by a slow call, and a second call that cannot wait for it.
-	held := startGateway(t, gatewayOptions{backends: mockAddrs(c), deadline: 5 * time.Second, maxConns: 1, maxConnWait: 20 * time.Millisecond})
+	held := startGateway(t, gatewayOptions{backends: c.Addrs(), deadline: 5 * time.Second, maxConns: 1, maxConnWait: 20 * time.Millisecond})
 	slowest, err := model.ParseLatency("fixed:500ms")
 	if err != nil {
 		t.Fatal(err)
@@ -299,7 +302,7 @@ func TestWireMatchesDocument(t *testing.T) {
 // requests carry none.
 func TestDocumentedRequestHeaders(t *testing.T) {
 	c := startMocks(t, mock.Options{NoLatency: true})
-	g := startGateway(t, gatewayOptions{backends: mockAddrs(c)})
+	g := startGateway(t, gatewayOptions{backends: c.Addrs()})
 	// send is g.do with one more request header.
 	send := func(method, uri, header, value, body string) response {
 		t.Helper()

@@ -3,68 +3,54 @@ package spec
 import (
 	"encoding/json"
 	"fmt"
-	"strconv"
-	"strings"
-	"time"
+	"maps"
+	"slices"
 
 	"fanout/gateway/fanout"
+	"fanout/gateway/internal/policy"
 )
 
-// hedgeDoc is a call's `hedge` key as written in x-fanout:
-// `{after: 30ms | p95, max: 1}`.
-type hedgeDoc struct {
-	After string `json:"after"`
-	Max   *int   `json:"max"`
+// UnmarshalJSON reads a call of x-fanout strictly: its own keys into c,
+// the keys of the policy registry into c.policies, any other key an error.
+// A decoder's DisallowUnknownFields does not reach into a type's own
+// UnmarshalJSON, so this one decodes strictly itself.
+func (c *callDoc) UnmarshalJSON(b []byte) error {
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(b, &all); err != nil {
+		return err
+	}
+	own := make(map[string]json.RawMessage, len(all))
+	for k, v := range all {
+		if policy.Known(k) {
+			if c.policies == nil {
+				c.policies = map[string]json.RawMessage{}
+			}
+			c.policies[k] = v
+			continue
+		}
+		own[k] = v
+	}
+	rest, err := json.Marshal(own)
+	if err != nil {
+		return err
+	}
+	// plain is callDoc without this method, so that decoding it does not
+	// come back here.
+	type plain callDoc
+	return strictDecode(rest, (*plain)(c))
 }
 
-// policies reads the policy keys of call c (hedge, coalesce, cache) into s.
-// The engine's Compile checks what they may be applied to (GET only).
-func (c callDoc) policies(s *fanout.CallSpec) error {
-	if c.Hedge != nil {
-		h, err := c.Hedge.spec()
-		if err != nil {
-			return fmt.Errorf("hedge: %w", err)
+// decodePolicies has the policy registry read each policy key of call c
+// into s.Policies, in the order of the keys so that an error is the same
+// at every start. The registry checks what each may be applied to (GET
+// only).
+func (c callDoc) decodePolicies(s *fanout.CallSpec) error {
+	for _, k := range slices.Sorted(maps.Keys(c.policies)) {
+		if err := policy.Decode(k, c.policies[k], s); err != nil {
+			return err
 		}
-		s.Hedge = h
-	}
-	s.Coalesce = c.Coalesce
-	if c.Cache != "" {
-		ttl, err := time.ParseDuration(c.Cache)
-		if err != nil || ttl <= 0 {
-			return fmt.Errorf("cache %q: not a positive duration", c.Cache)
-		}
-		s.Cache = ttl
 	}
 	return nil
-}
-
-// spec reads `after` as a duration (30ms) or a quantile of the call's
-// recent latencies (p95, p99.9).
-func (h *hedgeDoc) spec() (*fanout.HedgeSpec, error) {
-	var s fanout.HedgeSpec
-	if h.Max != nil {
-		if *h.Max < 1 {
-			return nil, fmt.Errorf("max %d: want at least 1 duplicate", *h.Max)
-		}
-		s.Max = *h.Max
-	}
-	switch {
-	case h.After == "":
-		return nil, fmt.Errorf("after: missing (a duration such as 30ms, or a quantile such as p95)")
-	case strings.HasPrefix(h.After, "p"):
-		q, err := strconv.ParseFloat(h.After[1:], 64)
-		if err != nil || q <= 0 || q >= 100 {
-			return nil, fmt.Errorf("after %q: not a quantile between p0 and p100 exclusive", h.After)
-		}
-		s.Quantile = q / 100
-	default:
-		d, err := time.ParseDuration(h.After)
-		if err != nil || d <= 0 {
-			return nil, fmt.Errorf("after %q: not a positive duration or a quantile such as p95", h.After)
-		}
-		s.After = d
-	}
-	return &s, nil
 }
 
 // blameCall names the call whose declaration made the strict decoding of

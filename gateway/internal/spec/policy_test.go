@@ -13,11 +13,15 @@ import (
 func TestPolicies(t *testing.T) {
 	op := load(t).Operation("getExperimentResults")
 	calls := op.Fanout.Calls
-	if h := calls[3].Hedge; calls[3].Name != "results" || h == nil || *h != (fanout.HedgeSpec{Quantile: 0.95, Max: 1}) {
-		t.Errorf("results call: hedge %+v, want p95 max 1", calls[3].Hedge)
+	h, _ := calls[3].Policies["hedge"].(*fanout.HedgeSpec)
+	if calls[3].Name != "results" || h == nil || *h != (fanout.HedgeSpec{Quantile: 0.95, Max: 1}) {
+		t.Errorf("results call: hedge %+v, want p95 max 1", calls[3].Policies)
 	}
-	if !calls[0].Coalesce || calls[0].Cache != 0 || calls[0].Hedge != nil {
-		t.Errorf("experiment call: %+v, want coalesced only", calls[0])
+	if retry, _ := calls[3].Policies["retry"].(bool); !retry {
+		t.Errorf("results call: policies %v, want retry", calls[3].Policies)
+	}
+	if len(calls[0].Policies) != 1 || calls[0].Policies["coalesce"] != true {
+		t.Errorf("experiment call: policies %v, want coalesced only", calls[0].Policies)
 	}
 }
 
@@ -37,6 +41,8 @@ func TestPolicyErrors(t *testing.T) {
 		// Hedging or coalescing a POST is refused.
 		{"            method: POST\n", "            method: POST\n            hedge: {after: 30ms}\n", "only GET calls may be hedged"},
 		{"            method: POST\n", "            method: POST\n            coalesce: true\n", "only GET calls may share"},
+		{"            method: POST\n", "            method: POST\n            retry: true\n", "only a GET call may be retried"},
+		{"            method: POST\n", "            method: POST\n            cache: 1s\n", "only the answers of GET calls may be cached"},
 	} {
 		err := loadEdited(t, c.old, c.new)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -86,17 +86,14 @@ type callDoc struct {
 	// AllowNotFound: the call's 404 says its part does not exist yet,
 	// which the operation's handler renders (fanout.CallSpec).
 	AllowNotFound bool `json:"allow_not_found"`
-	// Retry allows a budgeted second attempt of a GET call (see
-	// fanout.CallSpec.Retry).
-	Retry bool `json:"retry"`
 	// Fields names, per field reference of Path ("experiment.layer_id"),
 	// the component schema the field must satisfy; DefaultFieldSchema if
 	// absent.
 	Fields map[string]string `json:"fields"`
-	// The call's policies (see policy.go).
-	Hedge    *hedgeDoc `json:"hedge"`
-	Coalesce bool      `json:"coalesce"`
-	Cache    string    `json:"cache"`
+	// policies are the call's policy declarations (hedge, retry, ...),
+	// by x-fanout key, as written: the policy registry reads them (see
+	// policy.go).
+	policies map[string]json.RawMessage
 }
 
 // Load parses and validates an OpenAPI 3.0 document (YAML or JSON), reads
@@ -320,9 +317,8 @@ func decodeFanout(doc *openapi3.T, raw any, rules map[string]fanout.FieldRule) (
 			Optional:      c.Optional,
 			Primary:       c.Name == f.Primary,
 			AllowNotFound: c.AllowNotFound,
-			Retry:         c.Retry,
 		}
-		if err := c.policies(&call); err != nil {
+		if err := c.decodePolicies(&call); err != nil {
 			return nil, fmt.Errorf("calls[%d] %q: %w", i, c.Name, err)
 		}
 		f.Calls = append(f.Calls, call)

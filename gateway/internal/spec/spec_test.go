@@ -73,7 +73,7 @@ func TestFanoutErrors(t *testing.T) {
 		{"primary: project\n        calls:\n", "primary: project\n        calls: []\n        x:\n", "getProject"},
 		// A POST may create twice if retried: start-up refuses it, naming
 		// the operation and the call.
-		{"            method: POST\n", "            method: POST\n            retry: true\n", `createExperiment: call "create": retry`},
+		{"            method: POST\n", "            method: POST\n            retry: true\n", `createExperiment: x-fanout: calls[0] "create": retry: only a GET call`},
 		{"            optional: true\n", "            optional: true\n            retry: yes\n", "retry"},
 		// An unknown key names the operation and the call it is in.
 		{"            retry: true\n", "            retry: true\n            retries: 3\n", `getExperimentResults: x-fanout: calls[3] "results": json: unknown field "retries"`},
@@ -89,8 +89,8 @@ func TestFanoutErrors(t *testing.T) {
 func TestRetryDeclared(t *testing.T) {
 	p := load(t).Operation("getExperimentResults").Plan
 	for _, c := range p.Calls() {
-		if c.Spec.Retry != (c.Spec.Name == "results") {
-			t.Errorf("call %s: retry %v", c.Spec.Name, c.Spec.Retry)
+		if retry, _ := c.Spec.Policies["retry"].(bool); retry != (c.Spec.Name == "results") {
+			t.Errorf("call %s: retry %v", c.Spec.Name, retry)
 		}
 	}
 }

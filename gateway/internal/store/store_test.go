@@ -94,13 +94,22 @@ func TestAllowRefills(t *testing.T) {
 				t.Fatalf("burst refused: %+v", d)
 			}
 		}
+		refused := time.Now()
 		d, _ := s.Allow(ctx, "k", limit, per)
 		if d.Allowed {
 			t.Fatalf("over the burst: %+v", d)
 		}
-		time.Sleep(d.RetryAfter + 20*time.Millisecond)
-		if d, _ := s.Allow(ctx, "k", limit, per); !d.Allowed {
-			t.Errorf("after RetryAfter: %+v, want allowed", d)
+		// A refused request takes nothing, so asking until one is allowed
+		// measures when the store refills. Our clock starts before the
+		// store's refusal, so a slow machine only lengthens the wait.
+		var took time.Duration
+		poll.Until(t, d.RetryAfter+10*time.Second, "a request allowed after RetryAfter", func() bool {
+			next, err := s.Allow(ctx, "k", limit, per)
+			took = time.Since(refused)
+			return err == nil && next.Allowed
+		})
+		if took < d.RetryAfter/2 {
+			t.Errorf("allowed %v after the refusal, well before its RetryAfter %v", took, d.RetryAfter)
 		}
 	})
 }
@@ -152,12 +161,25 @@ func TestIdempotencyClaimLapses(t *testing.T) {
 	stores(t, func(t *testing.T, s store.Store) {
 		ctx := context.Background()
 		a := sha256.Sum256([]byte("a"))
-		if got, _, _ := s.Begin(ctx, "o", "k", a, 100*time.Millisecond); got != store.Started {
+		const lease = 100 * time.Millisecond
+		claimed := time.Now()
+		if got, _, _ := s.Begin(ctx, "o", "k", a, lease); got != store.Started {
 			t.Fatalf("first claim: %v", got)
 		}
-		time.Sleep(250 * time.Millisecond)
-		if got, _, err := s.Begin(ctx, "o", "k", a, time.Minute); err != nil || got != store.Started {
-			t.Errorf("after the lease: %v, %v; want Started", got, err)
+		// Until the lease ends the claim holds (InProgress); our clock
+		// starts before the claim, so a slow machine only lengthens the
+		// wait.
+		var took time.Duration
+		poll.Until(t, lease+10*time.Second, "the claim to lapse", func() bool {
+			got, _, err := s.Begin(ctx, "o", "k", a, time.Minute)
+			took = time.Since(claimed)
+			if err != nil || (got != store.Started && got != store.InProgress) {
+				t.Fatalf("while the claim lapses: %v, %v; want InProgress, then Started", got, err)
+			}
+			return got == store.Started
+		})
+		if took < lease/2 {
+			t.Errorf("claimed again %v after the first claim, before its lease of %v", took, lease)
 		}
 	})
 }

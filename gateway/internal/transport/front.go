@@ -1,4 +1,4 @@
-package server
+package transport
 
 import (
 	"bytes"
@@ -83,6 +83,12 @@ const (
 	frontPassthrough        // no longer inspecting
 )
 
+// maxInstance is the most bytes of a path a problem about an unreadable
+// request echoes: the path of a request too large to read may be huge.
+const maxInstance = 256
+
+// newFront inspects the heads of a new connection, each at most maxLine
+// bytes.
 func newFront(maxLine int) front {
 	return front{maxLine: maxLine, first: true, length: -1}
 }
@@ -343,10 +349,10 @@ func (c *limitedConn) refuse(p *problem.Problem) {
 	var id [32]byte
 	_ = c.Conn.SetWriteDeadline(time.Now().Add(refusalWriteTimeout))
 	_, _ = c.Conn.Write(answer(*p, false, appendNewRequestID(id[:0])))
-	lingerOnClose(c)
+	LingerOnClose(c)
 }
 
-// Write writes to the client, unless front or cutAll has answered it:
+// Write writes to the client, unless front or CutAll has answered it:
 // fasthttp's own answer is dropped then.
 func (c *limitedConn) Write(b []byte) (int, error) {
 	c.wmu.Lock()

@@ -1,4 +1,4 @@
-package server
+package transport
 
 import (
 	"crypto/rand"
@@ -29,12 +29,12 @@ func newIDPrefix() string {
 	return hex.EncodeToString(b[:])
 }
 
-// withRequestID gives every response an X-Request-Id before h runs: the
+// WithRequestID gives every response an X-Request-Id before h runs: the
 // client's own if well formed, else a new one. The handlers read it back
 // from the response header to log it and to pass it to the backends.
-func withRequestID(h fasthttp.RequestHandler) fasthttp.RequestHandler {
+func WithRequestID(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
-		setRequestID(ctx)
+		SetRequestID(ctx)
 		h(ctx)
 	}
 }
@@ -49,9 +49,9 @@ const NosniffHeader = "X-Content-Type-Options"
 // response without fasthttp normalising the name again each time.
 var nosniffKey, nosniffValue = []byte(NosniffHeader), []byte("nosniff")
 
-// setRequestID sets the response's X-Request-Id, and X-Content-Type-Options
+// SetRequestID sets the response's X-Request-Id, and X-Content-Type-Options
 // with it, as both go on every response.
-func setRequestID(ctx *fasthttp.RequestCtx) {
+func SetRequestID(ctx *fasthttp.RequestCtx) {
 	ctx.Response.Header.SetCanonical(nosniffKey, nosniffValue)
 	if id := ctx.Request.Header.Peek(backend.RequestIDHeader); validRequestID(id) {
 		ctx.Response.Header.SetBytesV(backend.RequestIDHeader, id)

@@ -1,4 +1,4 @@
-package server
+package transport
 
 import (
 	"context"
@@ -55,11 +55,11 @@ func TestClientWatchVerdicts(t *testing.T) {
 			ctx, client := tcpPair(t)
 			c, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			w := watchClient(ctx, cancel)
+			w := WatchClient(ctx, cancel)
 			if w == nil {
 				t.Fatal("no watch on a TCP connection")
 			}
-			defer w.stop()
+			defer w.Stop()
 			leave(client)
 			select {
 			case <-c.Done():
@@ -72,7 +72,7 @@ func TestClientWatchVerdicts(t *testing.T) {
 		ctx, client := tcpPair(t)
 		c, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		w := watchClient(ctx, cancel)
+		w := WatchClient(ctx, cancel)
 		const next = "GET /next HTTP/1.1\r\n\r\n"
 		if _, err := io.WriteString(client, next); err != nil {
 			t.Fatal(err)
@@ -82,7 +82,7 @@ func TestClientWatchVerdicts(t *testing.T) {
 			t.Fatal("a client that sent bytes was taken for gone")
 		case <-time.After(quiet):
 		}
-		w.stop()
+		w.Stop()
 		buf := make([]byte, len(next))
 		_ = ctx.Conn().SetReadDeadline(time.Now().Add(10 * time.Second))
 		if _, err := io.ReadFull(ctx.Conn(), buf); err != nil || string(buf) != next {
@@ -94,11 +94,11 @@ func TestClientWatchVerdicts(t *testing.T) {
 	// gone by the second's watch at once.
 	t.Run("next request", func(t *testing.T) {
 		ctx, client := tcpPair(t)
-		watchClient(ctx, func() {}).stop()
+		WatchClient(ctx, func() {}).Stop()
 		c, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		w := watchClient(ctx, cancel)
-		defer w.stop()
+		w := WatchClient(ctx, cancel)
+		defer w.Stop()
 		_ = client.Close()
 		select {
 		case <-c.Done():
@@ -110,7 +110,7 @@ func TestClientWatchVerdicts(t *testing.T) {
 		ctx, client := tcpPair(t)
 		first, cancelFirst := context.WithCancel(context.Background())
 		defer cancelFirst()
-		watchClient(ctx, cancelFirst).stop()
+		WatchClient(ctx, cancelFirst).Stop()
 		_ = client.Close()
 		time.Sleep(quiet)
 		if first.Err() != nil {
@@ -118,8 +118,8 @@ func TestClientWatchVerdicts(t *testing.T) {
 		}
 		c, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		w := watchClient(ctx, cancel)
-		defer w.stop()
+		w := WatchClient(ctx, cancel)
+		defer w.Stop()
 		select {
 		case <-c.Done():
 		case <-time.After(10 * time.Second):
@@ -130,7 +130,7 @@ func TestClientWatchVerdicts(t *testing.T) {
 		ctx, client := tcpPair(t)
 		c, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		watchClient(ctx, cancel).stop()
+		WatchClient(ctx, cancel).Stop()
 		_ = client.SetLinger(0)
 		_ = client.Close()
 		select {
@@ -152,17 +152,17 @@ func TestClientWatchNoGoroutine(t *testing.T) {
 	}
 	// One watch first, so that the watcher's own goroutine is counted in
 	// the baseline.
-	watchClient(ctxs[0], func() {}).stop()
+	WatchClient(ctxs[0], func() {}).Stop()
 	before := runtime.NumGoroutine()
-	ws := make([]*clientWatch, n)
+	ws := make([]*ClientWatch, n)
 	for i, ctx := range ctxs {
-		if ws[i] = watchClient(ctx, func() {}); ws[i] == nil {
+		if ws[i] = WatchClient(ctx, func() {}); ws[i] == nil {
 			t.Fatal("no watch on a TCP connection")
 		}
 	}
 	during := runtime.NumGoroutine()
 	for _, w := range ws {
-		w.stop()
+		w.Stop()
 	}
 	if grew := during - before; grew > n/4 {
 		t.Errorf("watching %d clients started %d goroutines, want none per client", n, grew)
@@ -193,6 +193,6 @@ func BenchmarkClientWatch(b *testing.B) {
 	cancel := func() {}
 	b.ReportAllocs()
 	for b.Loop() {
-		watchClient(&ctx, cancel).stop()
+		WatchClient(&ctx, cancel).Stop()
 	}
 }

@@ -1,4 +1,10 @@
-package server
+// Package transport is the gateway's HTTP transport, beneath its API: the
+// listener that bounds client connections and inspects the bytes of their
+// request heads (connlimit.go, front.go), the memory budget of request
+// bodies (bodybudget.go), the watch for a client that goes away
+// (disconnect.go) and request ids (requestid.go). It knows the fasthttp
+// server and problem+json, and no operation of the API.
+package transport
 
 import (
 	"context"
@@ -8,7 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// A clientWatch notices, while a request is fanned out, that its client has
+// A ClientWatch notices, while a request is fanned out, that its client has
 // gone, and cancels the request's context so that the calls not sent yet are
 // never sent: nobody would read their answers. fasthttp gives a handler no
 // such signal (RequestCtx.Done is the server's shutdown), so the watch asks
@@ -22,30 +28,31 @@ import (
 // for fasthttp. A client that shuts down its sending side after the request
 // and still reads is taken for gone, as net/http's server takes it; few HTTP
 // clients do that. A request whose client is gone gets no answer and is
-// counted as the client's leaving, not as its calls' failure (clientGone).
+// counted as the client's leaving, not as its calls' failure (the server's
+// clientGone).
 //
-// The watch must end before the handler returns: after stop, the socket
+// The watch must end before the handler returns: after Stop, the socket
 // stays with the watcher (the kernel forgets it when the connection is
 // closed), but a hang-up no longer cancels anything until the connection's
 // next watch. Watches are pooled, so that a request allocates nothing for
 // its watch but the connection's RawConn.
-type clientWatch struct {
+type ClientWatch struct {
 	token watchToken       // the watcher's name for this watch
 	ok    bool             // whether the watcher holds the socket
 	addFn func(fd uintptr) // w.add, bound once per pooled watch
 }
 
 var watches = sync.Pool{New: func() any {
-	w := &clientWatch{}
+	w := &ClientWatch{}
 	w.addFn = w.add
 	return w
 }}
 
-// watchClient starts watching the client of ctx, and calls cancel if it goes
-// away before stop. It returns nil where it cannot watch (a connection that
+// WatchClient starts watching the client of ctx, and calls cancel if it goes
+// away before Stop. It returns nil where it cannot watch (a connection that
 // is not TCP, such as the in-memory listeners of tests, or a platform
-// without a watcher); stop on nil does nothing.
-func watchClient(ctx *fasthttp.RequestCtx, cancel context.CancelFunc) *clientWatch {
+// without a watcher); Stop on nil does nothing.
+func WatchClient(ctx *fasthttp.RequestCtx, cancel context.CancelFunc) *ClientWatch {
 	if !canWatch {
 		return nil
 	}
@@ -61,7 +68,7 @@ func watchClient(ctx *fasthttp.RequestCtx, cancel context.CancelFunc) *clientWat
 	if err != nil {
 		return nil
 	}
-	w := watches.Get().(*clientWatch)
+	w := watches.Get().(*ClientWatch)
 	w.ok = false
 	w.token = clientWatcher.reserve(cancel)
 	// Control runs add while the descriptor is sure to be this
@@ -75,12 +82,12 @@ func watchClient(ctx *fasthttp.RequestCtx, cancel context.CancelFunc) *clientWat
 }
 
 // add hands the socket to the watcher.
-func (w *clientWatch) add(fd uintptr) { w.ok = clientWatcher.add(fd, w.token) }
+func (w *ClientWatch) add(fd uintptr) { w.ok = clientWatcher.add(fd, w.token) }
 
-// stop ends the watch: once it returns, the watcher never cancels the
+// Stop ends the watch: once it returns, the watcher never cancels the
 // request. It leaves the connection as it was (no deadline, no byte read)
 // for fasthttp's next read.
-func (w *clientWatch) stop() {
+func (w *ClientWatch) Stop() {
 	if w == nil {
 		return
 	}

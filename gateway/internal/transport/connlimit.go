@@ -1,4 +1,4 @@
-package server
+package transport
 
 import (
 	"encoding/json"
@@ -15,7 +15,7 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// connLimit is a listener that serves at most max connections at once, and
+// Listener is a listener that serves at most max connections at once, and
 // at most perIP from one client address (0: no such limit). When every slot
 // is taken, a new connection takes the slot of a connection that waits for
 // its client, which is closed, as nginx does: the silent connection open
@@ -34,7 +34,7 @@ import (
 // once, without a goroutine: a client is told rather than left waiting, and
 // a flood of connections costs the gateway nothing more. (fasthttp's own
 // limits answer in plain text.)
-type connLimit struct {
+type Listener struct {
 	net.Listener
 	slots         chan struct{}
 	perIP         int
@@ -52,11 +52,11 @@ type connLimit struct {
 	// through the connections themselves so that a state change costs no
 	// allocation. A connection is on one list at most.
 	silent, idle connList
-	// conns are the connections open, for cutAll.
+	// conns are the connections open, for CutAll.
 	conns map[*limitedConn]struct{}
 }
 
-// connList is a doubly linked list of connections, under connLimit.mu.
+// connList is a doubly linked list of connections, under Listener.mu.
 type connList struct {
 	head, tail *limitedConn
 	n          int
@@ -103,24 +103,24 @@ func (l *connList) oldest(ip string) *limitedConn {
 	return c
 }
 
-// idleConns is the number of connections idle between requests.
-func (l *connLimit) idleConns() int {
+// IdleConns is the number of connections idle between requests.
+func (l *Listener) IdleConns() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.idle.n
 }
 
-// silentConns is the number of connections that have not sent a byte yet.
-func (l *connLimit) silentConns() int {
+// SilentConns is the number of connections that have not sent a byte yet.
+func (l *Listener) SilentConns() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.silent.n
 }
 
-// connState is the server's ConnState hook: it keeps the silent and idle
+// ConnState is the server's ConnState hook: it keeps the silent and idle
 // lists, whether the connection awaits a request head, and whether a
-// request is in progress on it, for cutAll.
-func connState(c net.Conn, state fasthttp.ConnState) {
+// request is in progress on it, for CutAll.
+func ConnState(c net.Conn, state fasthttp.ConnState) {
 	lc, ok := c.(*limitedConn)
 	if !ok || state == fasthttp.StateNew {
 		return // a new connection stays silent until its first byte
@@ -145,7 +145,7 @@ func connState(c net.Conn, state fasthttp.ConnState) {
 
 // track registers a connection just accepted: open, silent, and awaiting
 // its first request head.
-func (l *connLimit) track(c *limitedConn) *limitedConn {
+func (l *Listener) track(c *limitedConn) *limitedConn {
 	c.head = true
 	l.mu.Lock()
 	l.conns[c] = struct{}{}
@@ -154,14 +154,14 @@ func (l *connLimit) track(c *limitedConn) *limitedConn {
 	return c
 }
 
-// cutAll closes every connection, once the grace period of a shutdown is
+// CutAll closes every connection, once the grace period of a shutdown is
 // over. A request in progress whose answer has not started is answered
 // with a problem and Connection: close first, so that its client learns
 // why rather than reading a bare end of file: 503, safe to retry, unless a
-// call with an effect was sent for it (markSent), whose outcome is then
+// call with an effect was sent for it (MarkSent), whose outcome is then
 // unknown: 504. The handler's own answer, when it comes, is dropped. It
 // returns how many requests it cut.
-func (l *connLimit) cutAll() int {
+func (l *Listener) CutAll() int {
 	l.mu.Lock()
 	conns := make([]*limitedConn, 0, len(l.conns))
 	for c := range l.conns {
@@ -198,7 +198,7 @@ func (l *connLimit) cutAll() int {
 // longest, if any, from ip if ip is not "", which frees its slot (and its
 // address's count). A request that arrives on it as it is closed is lost,
 // as with any keep-alive connection a server closes; clients retry those.
-func (l *connLimit) evict(ip string) bool {
+func (l *Listener) evict(ip string) bool {
 	l.mu.Lock()
 	c := l.silent.oldest(ip)
 	if c == nil {
@@ -218,8 +218,12 @@ func (l *connLimit) evict(ip string) bool {
 // refusalWriteTimeout bounds writing a refusal to a connection.
 const refusalWriteTimeout = time.Second
 
-func limitConns(ln net.Listener, max, perIP, maxLine int, headerTimeout time.Duration, onRefused func(int)) *connLimit {
-	return &connLimit{
+// NewListener limits the connections ln accepts to max at once and perIP
+// from one address (0: no such limit), inspects their request heads
+// (front.go) against maxLine, the header size limit, and headerTimeout;
+// onRefused is called with the status of each request front refuses.
+func NewListener(ln net.Listener, max, perIP, maxLine int, headerTimeout time.Duration, onRefused func(int)) *Listener {
+	return &Listener{
 		Listener:      ln,
 		slots:         make(chan struct{}, max),
 		perIP:         perIP,
@@ -261,7 +265,7 @@ func answer(p problem.Problem, retry bool, id []byte) []byte {
 
 // Accept returns the next connection within the limits, refusing those
 // beyond them.
-func (l *connLimit) Accept() (net.Conn, error) {
+func (l *Listener) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
@@ -303,7 +307,7 @@ func refuse(c net.Conn, answer []byte) {
 
 // acquireIP counts one more connection from ip ("" is not counted), unless
 // that would pass the limit.
-func (l *connLimit) acquireIP(ip string) bool {
+func (l *Listener) acquireIP(ip string) bool {
 	if ip == "" {
 		return true
 	}
@@ -316,7 +320,7 @@ func (l *connLimit) acquireIP(ip string) bool {
 	return true
 }
 
-func (l *connLimit) releaseIP(ip string) {
+func (l *Listener) releaseIP(ip string) {
 	if ip == "" {
 		return
 	}
@@ -330,7 +334,7 @@ func (l *connLimit) releaseIP(ip string) {
 // limitedConn frees its slot and its address's count when closed.
 type limitedConn struct {
 	net.Conn
-	limit  *connLimit
+	limit  *Listener
 	ip     string
 	once   sync.Once
 	linger atomic.Bool
@@ -342,9 +346,9 @@ type limitedConn struct {
 	refused bool
 	pending *problem.Problem // a refusal due at the next Read
 
-	// wmu orders writes against cutAll; under it, active: a request is in
+	// wmu orders writes against CutAll; under it, active: a request is in
 	// progress; written: its answer has started; sent: a call with an
-	// effect was sent for it; cut: cutAll has answered or closed the
+	// effect was sent for it; cut: CutAll has answered or closed the
 	// connection, so writes are dropped.
 	wmu                        sync.Mutex
 	active, written, sent, cut bool
@@ -357,7 +361,7 @@ type limitedConn struct {
 
 	// The links of the list the connection is on (in, or nil), and
 	// whether the connection is closed (never to be listed again), under
-	// connLimit.mu.
+	// Listener.mu.
 	prev, next *limitedConn
 	in         *connList
 	closed     bool
@@ -389,16 +393,43 @@ func (c *limitedConn) headDone() {
 	}
 }
 
-// markSent records, on c if it is one of the gateway's client connections,
+// MarkSent records, on c if it is one of the gateway's client connections,
 // that a call with an effect (a create) is being sent for its request in
 // progress: from then on, its outcome is unknown until the backend
 // answers, and a cut must not tell the client that a retry is safe.
-func markSent(c net.Conn) {
+func MarkSent(c net.Conn) {
 	if lc, ok := c.(*limitedConn); ok {
 		lc.wmu.Lock()
 		lc.sent = true
 		lc.wmu.Unlock()
 	}
+}
+
+// Refused reports whether c, if it is one of the gateway's client
+// connections, has had a request refused by front, which answered and
+// counted it: fasthttp then sees the end of its input, which is no error
+// of the client's to answer again.
+func Refused(c net.Conn) bool {
+	lc, ok := c.(*limitedConn)
+	return ok && lc.refused
+}
+
+// AwaitsHead reports whether c, if it is one of the gateway's client
+// connections, awaits a request head: a timeout then is the header
+// timeout's, not the read timeout's.
+func AwaitsHead(c net.Conn) bool {
+	lc, ok := c.(*limitedConn)
+	return ok && lc.head
+}
+
+// Instance is the path of the request front saw last on c, for the
+// instance of a problem about a request fasthttp could not parse; "" if
+// none, or if c is not one of the gateway's client connections.
+func Instance(c net.Conn) string {
+	if lc, ok := c.(*limitedConn); ok {
+		return lc.front.instance()
+	}
+	return ""
 }
 
 // inner returns the connection as the listener accepted it, for the
@@ -411,9 +442,9 @@ const (
 	lingerMaxBytes = 16 << 20
 )
 
-// lingerOnClose makes the closing of c lingering, if c is one of the
+// LingerOnClose makes the closing of c lingering, if c is one of the
 // gateway's client connections: see limitedConn.Close.
-func lingerOnClose(c net.Conn) {
+func LingerOnClose(c net.Conn) {
 	if lc, ok := c.(*limitedConn); ok {
 		lc.linger.Store(true)
 	}
