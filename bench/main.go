@@ -26,6 +26,7 @@ import (
 	"strings"
 	"syscall"
 
+	"fanout/bench/figure"
 	"fanout/bench/harness"
 	"fanout/bench/launch"
 	"fanout/bench/load"
@@ -183,9 +184,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		s, err := scenario.LoadFile(file)
 		if err != nil {
 			// A file's problems come one per line, each with its place.
-			for _, line := range strings.Split(err.Error(), "\n") {
-				fmt.Fprintf(stderr, "bench: %s\n", line)
-			}
+			printLines(stderr, err)
 			bad = true
 			continue
 		}
@@ -196,10 +195,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	topts := harness.Options{Target: *target, MockAdmin: admin}
 	for _, s := range scenarios {
+		if err := harness.CheckFlags(s); err != nil {
+			printLines(stderr, err)
+			bad = true
+		}
 		if err := harness.CheckTarget(s, topts); err != nil {
-			for _, line := range strings.Split(err.Error(), "\n") {
-				fmt.Fprintf(stderr, "bench: %s\n", line)
-			}
+			printLines(stderr, err)
 			bad = true
 		}
 	}
@@ -259,6 +260,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// printLines prints err's lines, each a problem with its place, one per
+// line after "bench: ".
+func printLines(stderr io.Writer, err error) {
+	for _, line := range strings.Split(err.Error(), "\n") {
+		fmt.Fprintf(stderr, "bench: %s\n", line)
+	}
+}
+
 // checkRoutes prints, one per line, each request of the scenarios that no
 // operation of the gateway serves, and reports whether there was none.
 func checkRoutes(scenarios []*scenario.Scenario, stderr io.Writer) bool {
@@ -270,9 +279,7 @@ func checkRoutes(scenarios []*scenario.Scenario, stderr io.Writer) bool {
 	ok := true
 	for _, s := range scenarios {
 		if err := harness.CheckRoutes(s, routes); err != nil {
-			for _, line := range strings.Split(err.Error(), "\n") {
-				fmt.Fprintf(stderr, "bench: %s\n", line)
-			}
+			printLines(stderr, err)
 			ok = false
 		}
 	}
@@ -371,10 +378,10 @@ func summarise(w io.Writer, o harness.Outcome) {
 		if s.Limits != nil && s.Limits.CriticalPath.P50 > 0 {
 			ratio = fmt.Sprintf("  p50/critical %.2f", float64(r.Latency.P50)/float64(s.Limits.CriticalPath.P50))
 		}
-		rate := scenario.FormatRate(r.Rate) + " req/s"
+		rate := load.FormatRate(r.Rate) + " req/s"
 		if r.GeneratorLimited {
 			// The offered rate alone would claim load that was never sent.
-			rate = fmt.Sprintf("%s req/s offered, %s sent, generator-limited", scenario.FormatRate(r.OfferedRate()), scenario.FormatRate(math.Round(r.Summary.Rate)))
+			rate = fmt.Sprintf("%s req/s offered, %s sent, generator-limited", load.FormatRate(r.OfferedRate()), load.FormatRate(math.Round(r.Summary.Rate)))
 		}
 		if r.LoadSaturated {
 			rate += ", " + report.LoadSaturatedText(&r)
@@ -428,7 +435,7 @@ Examples:
   bench compare -threshold 10%% results/*-before-talk vs results/*-after-talk
 
 Flags:
-`, report.TrendNoise, report.RSSNoiseMiB, report.GoroutineNoise, report.CPUPerReqNoiseMs, load.MinSamples)
+`, figure.TrendNoise, figure.RSSNoiseMiB, figure.GoroutineNoise, figure.CPUPerReqNoiseMs, load.MinSamples)
 		fs.PrintDefaults()
 	}
 	opt := report.CompareOptions{Threshold: report.DefaultThreshold, Points: report.DefaultPoints}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"fanout/bench/harness"
+	"fanout/bench/load"
 	"fanout/bench/report"
 	"fanout/bench/scenario"
 )
@@ -115,7 +116,7 @@ Flags:
 		fmt.Fprintf(stderr, "bench attack: %s: its hostile tenant is not played: it sends with a token only the gateways bench starts hold\n", file)
 	}
 	if *rate > 0 && s.Load.Capacity == nil && !slices.Contains(s.Load.Rates, *rate) && !*quiet {
-		fmt.Fprintf(stderr, "bench attack: -rate %s is not one of the scenario's rates; running it anyway\n", scenario.FormatRate(*rate))
+		fmt.Fprintf(stderr, "bench attack: -rate %s is not one of the scenario's rates; running it anyway\n", load.FormatRate(*rate))
 	}
 	if !*quiet {
 		o.Progress = stdout

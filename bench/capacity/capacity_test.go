@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"fanout/bench/load"
-	"fanout/bench/scenario"
 )
 
 // queue is a fake server as a single queue sees it: below its knee every
@@ -313,7 +312,7 @@ func TestSearchRealServer(t *testing.T) {
 	defer srv.Close()
 	probe := func(ctx context.Context, rate float64, d time.Duration) (Outcome, error) {
 		rep, err := load.Run(ctx, load.Attack{Name: "probe", BaseURL: srv.URL, Rate: rate, Duration: d,
-			Timeout: 2 * time.Second, Targets: []scenario.Target{{Name: "x", Method: "GET", Path: "/", Weight: 1}}})
+			Timeout: 2 * time.Second, Targets: []load.Target{{Name: "x", Method: "GET", Path: "/", Weight: 1}}})
 		if err != nil {
 			return Outcome{}, err
 		}

@@ -10,7 +10,6 @@ import (
 
 	"fanout/bench/launch"
 	"fanout/bench/load"
-	"fanout/bench/scenario"
 )
 
 // attackTimeout bounds one request of an attack: past the gateway's own
@@ -59,11 +58,11 @@ func attack(ctx context.Context, st *stage, mode string, rate int, step time.Dur
 	rep, err := load.Run(ctx, load.Attack{
 		Name:    fmt.Sprintf("%s-%d", mode, rate),
 		BaseURL: st.url(mode, ""),
-		Targets: []scenario.Target{{
+		Targets: []load.Target{{
 			Name:   "results",
 			Method: http.MethodGet,
 			Path:   "/v2/experiments/{id}/results",
-			IDs:    scenario.IDRange{Min: 1, Max: 1000},
+			IDs:    load.IDRange{Min: 1, Max: 1000},
 			Weight: 1,
 		}},
 		Rate:     float64(rate),

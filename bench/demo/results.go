@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"fanout/bench/dist"
 	"fanout/bench/launch"
 	"fanout/bench/limits"
 	"fanout/bench/servertiming"
@@ -176,14 +177,14 @@ func routeLimits(route string, cfg model.Config) (Limits, error) {
 // level sum, sum) of the gateway's GET route under the backends' models
 // cfg, from the very plan the gateway runs for it. The live stage draws
 // them beside what it measures, as the demo's acts do.
-func RouteLimits(route string, cfg model.Config) (limits.Limits, error) {
+func RouteLimits(route string, cfg model.Config) (dist.Limits, error) {
 	ops, err := limits.Gateway()
 	if err != nil {
-		return limits.Limits{}, err
+		return dist.Limits{}, err
 	}
 	op, ok := limits.Match(ops, http.MethodGet, route)
 	if !ok {
-		return limits.Limits{}, fmt.Errorf("limits: GET %s has no x-fanout", route)
+		return dist.Limits{}, fmt.Errorf("limits: GET %s has no x-fanout", route)
 	}
 	return limits.Compute([]limits.Weighted{{Op: op, Weight: 1}}, cfg, 0, 1)
 }

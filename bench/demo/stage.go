@@ -2,7 +2,6 @@ package demo
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -173,25 +172,10 @@ func (s *stage) warm(ctx context.Context, path string) error {
 // being served, or until limit. It is best effort: if the stats cannot be
 // read it returns at once and the caller relies on timing alone.
 func (s *stage) waitInFlight(ctx context.Context, service, route string, limit time.Duration) {
-	url := "http://" + s.mocks.Addrs[service] + "/_admin/stats"
 	end := time.Now().Add(limit)
 	for time.Now().Before(end) && ctx.Err() == nil {
-		var stats struct {
-			Routes map[string]struct {
-				InFlight int64 `json:"in_flight"`
-			} `json:"routes"`
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		stats, err := launch.MockStats(ctx, s.mocks.Addrs[service])
 		if err != nil {
-			return
-		}
-		resp, err := s.client.Do(req)
-		if err != nil {
-			return
-		}
-		err = json.NewDecoder(resp.Body).Decode(&stats)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != http.StatusOK {
 			return
 		}
 		if stats.Routes[route].InFlight > 0 {

@@ -86,10 +86,8 @@ func (m *mocks) served(ctx context.Context) (map[string]int64, error) {
 		if m.addr(svc) == "" {
 			continue // a service whose mock is not known
 		}
-		var st struct {
-			Requests int64 `json:"requests"`
-		}
-		if err := getJSON(ctx, "http://"+m.addr(svc)+"/_admin/stats", &st); err != nil {
+		st, err := launch.MockStats(ctx, m.addr(svc))
+		if err != nil {
 			return nil, fmt.Errorf("stats of %s: %w", svc, err)
 		}
 		out[svc] = st.Requests
@@ -105,8 +103,6 @@ func (m *mocks) setModel(ctx context.Context, svc string, s model.Service) error
 	return launch.SetModel(ctx, m.addr(svc), svc, s)
 }
 
-func getJSON(ctx context.Context, url string, v any) error { return launch.GetJSON(ctx, url, v) }
-
 // startGateway starts one gateway in the variant's mode, pointed at the
 // mocks, on cpus (none: every CPU).
 func startGateway(ctx context.Context, bin string, s *scenario.Scenario, v scenario.Variant, m *mocks, cpus []int, logs io.Writer) (*launch.Proc, error) {
@@ -121,7 +117,7 @@ func gatewaySpec(s *scenario.Scenario, v scenario.Variant) launch.Gateway {
 	var args []string
 	g := s.Gateway
 	if g.MaxConns > 0 {
-		args = append(args, "-max-conns", strconv.Itoa(g.MaxConns))
+		args = append(args, "-max-backend-conns", strconv.Itoa(g.MaxConns))
 	}
 	if g.Deadline > 0 {
 		args = append(args, "-deadline", g.Deadline.String())

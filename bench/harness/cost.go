@@ -33,7 +33,7 @@ const (
 
 // FloorTarget is what the floor block requests: the results page of
 // experiments 1 to 1000, whatever the scenario's own targets.
-var FloorTarget = scenario.Target{Name: "results page", Method: "GET", Path: scenario.FloorPath, IDs: scenario.IDRange{Min: 1, Max: 1000}, Weight: 1}
+var FloorTarget = scenario.Target{Target: load.Target{Name: "results page", Method: "GET", Path: scenario.FloorPath, IDs: load.IDRange{Min: 1, Max: 1000}, Weight: 1}}
 
 // interleave returns the order in which the rounds of n configurations
 // run: 0, 1, ..., n-1, then again, rounds times. Each configuration's
@@ -154,7 +154,7 @@ func (r *runner) startCostProc(ctx context.Context, cfg scenario.CostConfig) (*c
 		url := p.base + launch.FloorMallocsPath
 		p.allocs = func(ctx context.Context) (float64, error) { return readNumber(ctx, url) }
 	} else {
-		proc, err := startGateway(ctx, r.opts.Bins.Gateway, r.s, scenario.Variant{Label: cfg.Name, Mode: "concurrent", Args: cfg.Args}, r.mocks, r.split.Gateway, logs)
+		proc, err := startGateway(ctx, r.opts.Bins.Gateway, r.s, costVariant(cfg), r.mocks, r.split.Gateway, logs)
 		if err != nil {
 			closeLog()
 			return nil, err
@@ -178,7 +178,7 @@ func (r *runner) startCostProc(ctx context.Context, cfg scenario.CostConfig) (*c
 // costAttack is the attack of one configuration.
 func costAttack(p *costProc, cfg scenario.CostConfig, c *scenario.Cost, targets []scenario.Target, name string, d time.Duration, seed uint64) load.Attack {
 	return load.Attack{
-		Name: name, BaseURL: p.base, Targets: targets, Rate: c.Rate, Duration: d,
+		Name: name, BaseURL: p.base, Targets: scenario.LoadTargets(targets), Rate: c.Rate, Duration: d,
 		Timeout: scenario.DefaultTimeout, Seed: seed, Authorization: launch.Authorization,
 		AcceptEncoding: cfg.AcceptEncoding,
 	}
@@ -224,7 +224,7 @@ func (r *runner) costRound(ctx context.Context, p *costProc, cfg scenario.CostCo
 
 // gatewayMallocs reads go_memstats_mallocs_total from a gateway's /metrics.
 func gatewayMallocs(ctx context.Context, url string) (float64, error) {
-	series, err := readMetrics(ctx, url, func(name string) bool { return name == "go_memstats_mallocs_total" })
+	series, err := launch.ReadMetrics(ctx, url, func(name string) bool { return name == "go_memstats_mallocs_total" })
 	if err != nil {
 		return 0, err
 	}
@@ -264,7 +264,7 @@ func readNumber(ctx context.Context, url string) (float64, error) {
 // the result's Floor.
 func (r *runner) floorBlock(ctx context.Context) error {
 	r.p.line(fmt.Sprintf("%s  CPU floor: the gateway and a bare fan-out, %d interleaved rounds of %s at %s req/s",
-		r.s.Name, FloorRounds, FloorRound, scenario.FormatRate(FloorRate)))
+		r.s.Name, FloorRounds, FloorRound, load.FormatRate(FloorRate)))
 	res, err := r.measureCost(ctx, floorBlock(), []scenario.Target{FloorTarget})
 	r.res.Floor = res
 	return err
@@ -293,4 +293,10 @@ func loadAverage() float64 {
 		return 0
 	}
 	return v
+}
+
+// costVariant is the gateway of a cost configuration: the concurrent mode
+// (the floor's graph) with the configuration's flags.
+func costVariant(c scenario.CostConfig) scenario.Variant {
+	return scenario.Variant{Label: c.Name, Mode: "concurrent", Args: c.Args}
 }

@@ -6,9 +6,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"fanout/bench/expect"
+	"fanout/bench/figure"
 	"fanout/bench/load"
 	"fanout/bench/result"
 	"fanout/bench/scenario"
@@ -45,7 +45,7 @@ func evaluateOne(e *expect.Expectation, s *scenario.Scenario, res *result.Scenar
 	for _, rate := range rates {
 		prefix := ""
 		if rate > 0 && len(rates) > 1 {
-			prefix = "@" + scenario.FormatRate(rate) + ": "
+			prefix = "@" + load.FormatRate(rate) + ": "
 		}
 		verdict, detail := evaluateAt(e, res, rate)
 		verdicts[verdict] = true
@@ -238,7 +238,7 @@ func summaryOf(res *result.Scenario, n expect.Name, rate float64) (*result.Run, 
 		}
 		r, ok := res.Run(head, rate)
 		if !ok {
-			return nil, load.Summary{}, fmt.Errorf("%s: %w of %s at %s req/s", n, errNoRun, head, scenario.FormatRate(rate))
+			return nil, load.Summary{}, fmt.Errorf("%s: %w of %s at %s req/s", n, errNoRun, head, load.FormatRate(rate))
 		}
 		run = r
 	}
@@ -263,7 +263,7 @@ func thinTails(e *expect.Expectation, res *result.Scenario, rate float64) string
 		if _, limit := scenario.LimitNames[n.Parts[0]]; limit {
 			continue
 		}
-		if m := n.Parts[len(n.Parts)-1]; !strings.HasSuffix(m, "p99") && !strings.HasSuffix(m, "p999") {
+		if f, ok := figure.Lookup(n.Parts[len(n.Parts)-1]); !ok || !f.Tail {
 			continue
 		}
 		if _, sum, err := summaryOf(res, n, rate); err == nil && !sum.EnoughSamples() {
@@ -276,65 +276,13 @@ func thinTails(e *expect.Expectation, res *result.Scenario, rate float64) string
 	return fmt.Sprintf("not enough data: %s, fewer than %d", strings.Join(thin, ", "), load.MinSamples)
 }
 
-// runFigures gives the metrics that a run or its summary holds as they
-// are, or in the unit expectations use.
-var runFigures = map[string]func(run *result.Run, sum load.Summary) float64{
-	"throughput":        func(_ *result.Run, sum load.Summary) float64 { return sum.Throughput },
-	"rate":              func(run *result.Run, sum load.Summary) float64 { return run.PhaseRate(sum) },
-	"achieved_rate":     func(_ *result.Run, sum load.Summary) float64 { return sum.Rate },
-	"generator_cpu":     func(run *result.Run, _ load.Summary) float64 { return run.GeneratorCPUShare },
-	"success":           func(_ *result.Run, sum load.Summary) float64 { return sum.Success },
-	"complete":          func(_ *result.Run, sum load.Summary) float64 { return sum.Complete },
-	"partial":           func(_ *result.Run, sum load.Summary) float64 { return sum.Partial },
-	"failed":            func(_ *result.Run, sum load.Summary) float64 { return sum.Failed },
-	"errors":            func(_ *result.Run, sum load.Summary) float64 { return 1 - sum.Success },
-	"requests":          func(_ *result.Run, sum load.Summary) float64 { return float64(sum.Requests) },
-	"cpu_per_request":   func(run *result.Run, _ load.Summary) float64 { return result.Millis(run.CPUPerRequest) },
-	"rss_mb":            func(run *result.Run, _ load.Summary) float64 { return float64(run.PeakRSS) / (1 << 20) },
-	"calls_per_request": func(run *result.Run, _ load.Summary) float64 { return run.CallsPerRequest },
-	"rss_growth_mb":     func(run *result.Run, _ load.Summary) float64 { return float64(run.RSSGrowth) / (1 << 20) },
-	"goroutine_growth":  func(run *result.Run, _ load.Summary) float64 { return float64(run.GoroutineGrowth) },
-}
-
 func runMetric(res *result.Scenario, run *result.Run, sum load.Summary, metric string, n expect.Name) (float64, error) {
-	if d, ok := sum.Latency.Stat(metric); ok {
-		return result.Millis(d), nil
-	}
-	if stat, ok := strings.CutPrefix(metric, "ok_"); ok {
-		if d, ok := sum.OKLatency.Stat(stat); ok {
-			return result.Millis(d), nil
-		}
-	}
-	if stat, ok := strings.CutPrefix(metric, "failed_"); ok {
-		if d, ok := sum.FailedLatency.Stat(stat); ok {
-			return result.Millis(d), nil
-		}
-	}
-	if stat, ok := strings.CutPrefix(metric, "refused_"); ok {
-		if d, ok := sum.RefusedLatency.Stat(stat); ok {
-			return result.Millis(d), nil
-		}
-	}
-	ratio := func(d, limit time.Duration) (float64, error) {
-		if res.Limits == nil || limit <= 0 {
+	if f, ok := figure.Lookup(metric); ok {
+		v, err := f.Get(figure.Source{Run: run, Sum: sum, Limits: res.Limits})
+		if errors.Is(err, figure.ErrNoLimits) {
 			return 0, fmt.Errorf("%s: no limits (%s)", n, res.LimitsNote)
 		}
-		return float64(d) / float64(limit), nil
-	}
-	if f, ok := runFigures[metric]; ok {
-		return f(run, sum), nil
-	}
-	switch metric {
-	case "ratio_p50":
-		if res.Limits == nil {
-			return ratio(0, 0)
-		}
-		return ratio(sum.Latency.P50, res.Limits.CriticalPath.P50)
-	case "ratio_p99":
-		if res.Limits == nil {
-			return ratio(0, 0)
-		}
-		return ratio(sum.Latency.P99, res.Limits.CriticalPath.P99)
+		return v, err
 	}
 	if _, ok := scenario.FleetMetrics[metric]; ok {
 		return fleetMetric(run, n, metric)

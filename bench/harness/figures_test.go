@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"fanout/bench/capacity"
-	"fanout/bench/limits"
+	"fanout/bench/dist"
 	"fanout/bench/load"
 	"fanout/bench/result"
 	"fanout/bench/scenario"
@@ -21,13 +21,13 @@ func msd(n float64) time.Duration { return time.Duration(n * float64(time.Millis
 func outcome() *result.Scenario {
 	run := func(v string, rate, p50, thr float64) result.Run {
 		sum := load.Summary{Requests: 100, Throughput: thr, Success: 0.98,
-			Latency: load.Latency{Dist: limits.Dist{P50: msd(p50), P99: msd(2 * p50)}}, Codes: map[string]int{"200": 98, "504": 2}}
+			Latency: load.Latency{Dist: dist.Dist{P50: msd(p50), P99: msd(2 * p50)}}, Codes: map[string]int{"200": 98, "504": 2}}
 		return result.Run{Variant: v, Rate: rate, Report: load.Report{Summary: sum,
 			Phases: map[string]load.Summary{"before": sum, "degraded": {Requests: 10, Codes: map[string]int{"504": 10}}}},
 			CPUPerRequest: 500 * time.Microsecond, PeakRSS: 32 << 20, CallsPerRequest: 4}
 	}
 	return &result.Scenario{
-		Limits: &limits.Limits{CriticalPath: limits.Dist{P50: msd(40), P99: msd(45)}, Sum: limits.Dist{P50: msd(85), P99: msd(90)}},
+		Limits: &dist.Limits{CriticalPath: dist.Dist{P50: msd(40), P99: msd(45)}, Sum: dist.Dist{P50: msd(85), P99: msd(90)}},
 		Runs: []result.Run{
 			run("concurrent", 50, 41, 50), run("concurrent", 200, 43, 199),
 			run("blocking", 50, 900, 11), run("blocking", 200, 2000, 12),
@@ -126,9 +126,9 @@ expect:
 	}
 	step := func(v string, requests int, codes map[string]int) result.Run {
 		return result.Run{Variant: v, Rate: 50, Report: load.Report{Summary: load.Summary{Requests: requests, Codes: codes,
-			Latency: load.Latency{Dist: limits.Dist{P50: msd(41), P99: msd(45)}}}}}
+			Latency: load.Latency{Dist: dist.Dist{P50: msd(41), P99: msd(45)}}}}}
 	}
-	limit := &limits.Limits{CriticalPath: limits.Dist{P50: msd(40), P99: msd(45)}}
+	limit := &dist.Limits{CriticalPath: dist.Dist{P50: msd(40), P99: msd(45)}}
 	tests := []struct {
 		name string
 		res  *result.Scenario
@@ -198,7 +198,7 @@ expect: [concurrent.capacity > 10 * blocking.capacity, concurrent.p99 < 100ms]
 			{Variant: "concurrent", Result: capacity.Result{Capacity: 800}},
 			{Variant: "blocking", Result: capacity.Result{Capacity: 12.5}},
 		},
-		Runs: []result.Run{{Variant: "concurrent", Rate: 800, Probe: true, Report: load.Report{Summary: load.Summary{Requests: 2000, Latency: load.Latency{Dist: limits.Dist{P99: msd(60)}}}}}},
+		Runs: []result.Run{{Variant: "concurrent", Rate: 800, Probe: true, Report: load.Report{Summary: load.Summary{Requests: 2000, Latency: load.Latency{Dist: dist.Dist{P99: msd(60)}}}}}},
 	}
 	got := evaluate(s, res)
 	if !got[0].Pass || got[0].Detail != "800.0 > 125.0" {
@@ -235,10 +235,10 @@ expect:
 		t.Fatal(err)
 	}
 	res := &result.Scenario{
-		Limits: &limits.Limits{CriticalPath: limits.Dist{P50: msd(40)}, Levels: limits.Dist{P50: msd(55)}, Sum: limits.Dist{P50: msd(85)}},
+		Limits: &dist.Limits{CriticalPath: dist.Dist{P50: msd(40)}, Levels: dist.Dist{P50: msd(55)}, Sum: dist.Dist{P50: msd(85)}},
 		Runs: []result.Run{{Variant: "staged", Mode: "staged", Rate: 100, Report: load.Report{Summary: load.Summary{
 			Requests: 1000, Rate: 99.9, Throughput: 98.9, Success: 0.995, Complete: 0.99, Partial: 0.005, Failed: 0.005,
-			Latency: load.Latency{Dist: limits.Dist{P50: msd(57)}}}}}},
+			Latency: load.Latency{Dist: dist.Dist{P50: msd(57)}}}}}},
 	}
 	got := evaluate(s, res)
 	want := []struct {
@@ -259,11 +259,11 @@ expect:
 }
 
 func TestFiguresLine(t *testing.T) {
-	lim := &limits.Limits{CriticalPath: limits.Dist{P50: msd(40)}, Levels: limits.Dist{P50: msd(55)}, Uncertainty: 0.004}
+	lim := &dist.Limits{CriticalPath: dist.Dist{P50: msd(40)}, Levels: dist.Dist{P50: msd(55)}, Uncertainty: 0.004}
 	step := func(mode string, p50 float64, requests int, sent float64) result.Run {
 		return result.Run{Variant: mode, Mode: mode, Rate: 6400, GeneratorLimited: sent < load.GeneratorLimit*6400,
 			Report: load.Report{Summary: load.Summary{Requests: requests, Rate: sent, Success: 0.017, Complete: 0.005, Partial: 0.012, Failed: 0.983,
-				Latency: load.Latency{Dist: limits.Dist{P50: msd(p50), P99: msd(2 * p50)}}}, GeneratorCPUShare: 0.4}}
+				Latency: load.Latency{Dist: dist.Dist{P50: msd(p50), P99: msd(2 * p50)}}}, GeneratorCPUShare: 0.4}}
 	}
 	tests := []struct {
 		name        string
@@ -423,14 +423,14 @@ expect:
 // apart by why: shared calls the limit leaves out, a fixed limit that has
 // no uncertainty, a sampled one within or beyond sampling.
 func TestBelowLimitSaysWhatTheLimitLeavesOut(t *testing.T) {
-	fixed := &limits.Limits{Fixed: true}
-	sampled := &limits.Limits{Uncertainty: 0.01}
+	fixed := &dist.Limits{Fixed: true}
+	sampled := &dist.Limits{Uncertainty: 0.01}
 	coalesced := &result.Run{Policies: map[string]float64{"coalesced_calls": 3711}}
 	tests := []struct {
 		name  string
 		run   *result.Run
 		ratio float64
-		l     *limits.Limits
+		l     *dist.Limits
 		want  string
 	}{
 		// hot-keys: coalesced pages share one experiment call, which

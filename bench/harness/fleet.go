@@ -71,7 +71,7 @@ func (r *runner) measureFleet(ctx context.Context, v scenario.Variant, rate floa
 	}()
 	r.computeLimits()
 	base := load.Attack{
-		Name: name, BaseURL: f.URL(), Targets: s.Targets, Rate: rate,
+		Name: name, BaseURL: f.URL(), Targets: scenario.LoadTargets(s.Targets), Rate: rate,
 		Timeout: s.Load.Timeout, Seed: s.Load.Seed, Authorization: launch.Authorization,
 	}
 	if err := r.warmUp(ctx, base); err != nil {
@@ -199,7 +199,7 @@ func (r *runner) startLimited(ctx context.Context, base load.Attack, d time.Dura
 		offsets = append(offsets, burst+e.At)
 	}
 	a := load.Attack{
-		Name: base.Name + "-limited", BaseURL: base.BaseURL, Targets: r.s.Targets, Rate: rl.Rate,
+		Name: base.Name + "-limited", BaseURL: base.BaseURL, Targets: scenario.LoadTargets(r.s.Targets), Rate: rl.Rate,
 		Duration: burst + d, Timeout: base.Timeout, Seed: base.Seed + 3,
 		Authorization: "Bearer " + FleetLimitedToken, Phases: offsets, PhaseNames: names,
 	}
@@ -420,12 +420,8 @@ func (c *idempotentClient) post(ctx context.Context, base string) {
 // routeRequests returns how many requests one route of a service has
 // received so far, from GET /_admin/stats.
 func (m *mocks) routeRequests(ctx context.Context, svc, route string) (int64, error) {
-	var st struct {
-		Routes map[string]struct {
-			Requests int64 `json:"requests"`
-		} `json:"routes"`
-	}
-	if err := getJSON(ctx, "http://"+m.proc.Addr(svc)+"/_admin/stats", &st); err != nil {
+	st, err := launch.MockStats(ctx, m.proc.Addr(svc))
+	if err != nil {
 		return 0, fmt.Errorf("stats of %s: %w", svc, err)
 	}
 	rt, ok := st.Routes[route]

@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"fanout/bench/capacity"
+	"fanout/bench/dist"
 	"fanout/bench/launch"
 	"fanout/bench/limits"
 	"fanout/bench/load"
@@ -391,10 +392,10 @@ func (r *runner) computeLimits() {
 		}
 		work = append(work, limits.Weighted{Op: op, Weight: t.Weight})
 		if len(r.s.Targets) > 1 {
-			l, err := limits.Compute([]limits.Weighted{{Op: op, Weight: 1}}, r.s.Backends, limits.DefaultSamples, r.res.Seed)
+			l, err := limits.Compute([]limits.Weighted{{Op: op, Weight: 1}}, r.s.Backends, dist.DefaultSamples, r.res.Seed)
 			if err == nil {
 				if r.res.TargetLimits == nil {
-					r.res.TargetLimits = map[string]limits.Limits{}
+					r.res.TargetLimits = map[string]dist.Limits{}
 				}
 				r.res.TargetLimits[t.Name] = l
 			}
@@ -404,7 +405,7 @@ func (r *runner) computeLimits() {
 		r.res.LimitsNote = "no limits: no target fans out"
 		return
 	}
-	l, err := limits.Compute(work, r.s.Backends, limits.DefaultSamples, r.res.Seed)
+	l, err := limits.Compute(work, r.s.Backends, dist.DefaultSamples, r.res.Seed)
 	if err != nil {
 		r.res.LimitsNote = fmt.Sprintf("no limits: %v", err)
 		return
@@ -431,7 +432,7 @@ func (r *runner) measure(ctx context.Context, v scenario.Variant, rate float64, 
 		return err
 	}
 	base := load.Attack{
-		Name: name, BaseURL: r.opts.Target, Targets: s.Targets, Rate: rate,
+		Name: name, BaseURL: r.opts.Target, Targets: scenario.LoadTargets(s.Targets), Rate: rate,
 		Timeout: s.Load.Timeout, Seed: s.Load.Seed, Bodies: s.Load.CompareBodies,
 		Authorization: r.opts.Authorization, CPUs: loadCPUs(r.split),
 	}
@@ -716,7 +717,7 @@ func (r *runner) startHostile(ctx context.Context, base load.Attack, d time.Dura
 		if h.Rate > 0 {
 			tenant.Go(func() {
 				rep, err := load.Run(ctx, load.Attack{
-					Name: base.Name + "-hostile", BaseURL: base.BaseURL, Targets: h.Targets, Rate: h.Rate,
+					Name: base.Name + "-hostile", BaseURL: base.BaseURL, Targets: scenario.LoadTargets(h.Targets), Rate: h.Rate,
 					Duration: d - from, Timeout: base.Timeout, Seed: base.Seed + 2,
 					Authorization: launch.HostileAuthorization, LocalAddr: local,
 				})

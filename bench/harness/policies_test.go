@@ -3,6 +3,7 @@ package harness
 import (
 	"testing"
 
+	"fanout/bench/figure"
 	"fanout/bench/load"
 	"fanout/bench/result"
 )
@@ -24,12 +25,23 @@ func TestComparePages(t *testing.T) {
 	if r.PagesCompared != 2 || r.PagesDiffering != 2 {
 		t.Errorf("compared %d, differing %d: want 2 (/a, /b) and 2 (/b, one within the run)", r.PagesCompared, r.PagesDiffering)
 	}
-	if v := runFigures["pages_differing"](&r, load.Summary{}); v != 2 {
+	get := func(name string) float64 {
+		f, ok := figure.Lookup(name)
+		if !ok {
+			t.Fatalf("no figure %s", name)
+		}
+		v, err := f.Get(figure.Source{Run: &r})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return v
+	}
+	if v := get("pages_differing"); v != 2 {
 		t.Errorf("pages_differing %v", v)
 	}
 	r.Requests = 4
 	r.BackendCalls = map[string]int64{"experiments": 2}
-	if v := runFigures["calls_per_request_experiments"](&r, load.Summary{}); v != 0.5 {
+	if v := get("calls_per_request_experiments"); v != 0.5 {
 		t.Errorf("calls_per_request_experiments %v, want 0.5", v)
 	}
 }

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"fanout/bench/capacity"
-	"fanout/bench/limits"
+	"fanout/bench/dist"
 	"fanout/bench/load"
 	"fanout/bench/result"
 	"fanout/bench/scenario"
@@ -82,11 +82,11 @@ func (p *progress) remaining() time.Duration {
 // the latter is measured.
 func (p *progress) run(label string, rate float64, warmup, d time.Duration) {
 	p.line(fmt.Sprintf("%s  %-12s %6s req/s  warm-up %s + measure %s  elapsed %s  remaining ~%s",
-		p.name, label, scenario.FormatRate(rate), warmup.Round(100*time.Millisecond), d.Round(100*time.Millisecond),
+		p.name, label, load.FormatRate(rate), warmup.Round(100*time.Millisecond), d.Round(100*time.Millisecond),
 		clock(time.Since(p.start)), clock(p.remaining())))
 }
 
-func (p *progress) figures(r result.Run, l *limits.Limits) {
+func (p *progress) figures(r result.Run, l *dist.Limits) {
 	p.line(figuresLine(r, l))
 	if r.Hostile != nil {
 		p.line(hostileLine(*r.Hostile))
@@ -108,7 +108,7 @@ func hostileLine(h result.Hostile) string {
 }
 
 // figuresLine is the progress line of a finished step.
-func figuresLine(r result.Run, l *limits.Limits) string {
+func figuresLine(r result.Run, l *dist.Limits) string {
 	b := &strings.Builder{}
 	fmt.Fprintf(b, "    p50 %s  p99 %s  max %s  success %.2f%% (complete %.2f%%, partial %.2f%%, failed %.2f%%)  %.0f/%s req/s sent  %.0f complete/s  cpu %s/req  load cpu %.0f%%",
 		ms(r.Latency.P50), p99(r.Summary), ms(r.Latency.Max), 100*r.Success, 100*r.Complete, 100*r.Partial, 100*r.Failed,
@@ -132,7 +132,7 @@ func figuresLine(r result.Run, l *limits.Limits) string {
 // it ("400"), or, for a run whose rate an event changes, the mean to a
 // tenth ("152.2", not 152.173913).
 func offered(r result.Run) string {
-	return scenario.FormatRate(math.Round(r.OfferedRate()*10) / 10)
+	return load.FormatRate(math.Round(r.OfferedRate()*10) / 10)
 }
 
 // p99 formats a p99, or says it rests on too few requests.
@@ -145,7 +145,7 @@ func p99(s load.Summary) string {
 
 // limitRatio formats the run's p50 over a limit's p50, and, below 1, why
 // the run beat what no gateway can beat (result.Run.BelowLimit).
-func limitRatio(r result.Run, name string, limit time.Duration, l *limits.Limits) string {
+func limitRatio(r result.Run, name string, limit time.Duration, l *dist.Limits) string {
 	if limit <= 0 {
 		return ""
 	}
@@ -166,7 +166,7 @@ func (p *progress) point(pt capacity.Point) {
 	if !pt.Pass {
 		verdict = "fail: " + pt.Why
 	}
-	p.line(fmt.Sprintf("    %s %s req/s for %s: %s", kind, scenario.FormatRate(pt.Rate), pt.Duration, verdict))
+	p.line(fmt.Sprintf("    %s %s req/s for %s: %s", kind, load.FormatRate(pt.Rate), pt.Duration, verdict))
 }
 
 // capacity reports the outcome of a capacity search.
@@ -182,19 +182,19 @@ func CapacityLine(c result.Capacity) string {
 	case c.Capacity > 0:
 		failure := "no failure up to the search's max"
 		if c.Ceiling > 0 {
-			failure = "first failure at " + scenario.FormatRate(c.Ceiling) + " req/s"
+			failure = "first failure at " + load.FormatRate(c.Ceiling) + " req/s"
 		}
 		return fmt.Sprintf("%s capacity: %s req/s, held for %s (%s) %s",
-			c.Variant, scenario.FormatRate(c.Capacity), c.HeldFor, failure, probes)
+			c.Variant, load.FormatRate(c.Capacity), c.HeldFor, failure, probes)
 	case c.Floor > 0:
 		return fmt.Sprintf("%s capacity: below %.0f req/s, not enough samples (%d requests a probe) %s",
 			c.Variant, c.Floor, load.MinSamples, probes)
 	case c.Searched == 0 && c.Ceiling > 0:
 		return fmt.Sprintf("%s capacity: below %s req/s, where every probe failed %s",
-			c.Variant, scenario.FormatRate(c.Ceiling), probes)
+			c.Variant, load.FormatRate(c.Ceiling), probes)
 	case c.Exhausted:
 		return fmt.Sprintf("%s capacity: no rate held within the budget (short probes passed up to %s req/s) %s",
-			c.Variant, scenario.FormatRate(c.Searched), probes)
+			c.Variant, load.FormatRate(c.Searched), probes)
 	}
 	return fmt.Sprintf("%s capacity: no rate held %s", c.Variant, probes)
 }

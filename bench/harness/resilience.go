@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"fanout/bench/launch"
 	"fanout/bench/result"
 )
 
@@ -26,7 +27,7 @@ var resilienceSeries = []string{
 // series, labels included, by its full name. A gateway that cannot be read
 // gives nil.
 func resilienceFigures(ctx context.Context, url string) map[string]float64 {
-	out, err := readMetrics(ctx, url, func(name string) bool { return slices.Contains(resilienceSeries, name) })
+	out, err := launch.ReadMetrics(ctx, url, func(name string) bool { return slices.Contains(resilienceSeries, name) })
 	if err != nil {
 		slog.Warn("read gateway metrics", "err", err)
 		return nil

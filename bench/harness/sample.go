@@ -1,11 +1,7 @@
 package harness
 
 import (
-	"bufio"
 	"context"
-	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -80,34 +76,15 @@ func (s *sampler) end(ctx context.Context) []result.Sample {
 // goroutines reads go_goroutines and fanout_client_connections from the
 // gateway's Prometheus metrics; -1 for one it cannot read.
 func goroutines(ctx context.Context, url string) (goroutines, connections int) {
-	goroutines, connections = -1, -1
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	series, err := launch.ReadMetrics(ctx, url, func(name string) bool { return name == "go_goroutines" || name == "fanout_client_connections" })
 	if err != nil {
-		return
+		return -1, -1
 	}
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		return
+	read := func(name string) int {
+		if v, ok := series[name]; ok {
+			return int(v)
+		}
+		return -1
 	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		name, v, ok := strings.Cut(sc.Text(), " ")
-		if !ok || (name != "go_goroutines" && name != "fanout_client_connections") {
-			continue
-		}
-		n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-		if err != nil {
-			continue
-		}
-		if name == "go_goroutines" {
-			goroutines = int(n)
-		} else {
-			connections = int(n)
-		}
-	}
-	return
+	return read("go_goroutines"), read("fanout_client_connections")
 }

@@ -148,7 +148,7 @@ func RunShard(ctx context.Context, s *scenario.Scenario, o AttackOptions) error 
 // on backends (the harness adds those where it plays them).
 func stepAttack(s *scenario.Scenario, v scenario.Variant, rate float64, d time.Duration, base, auth string) load.Attack {
 	a := load.Attack{
-		Name: scenario.RunName(v.Label, rate), BaseURL: base, Targets: s.Targets, Rate: rate, Duration: d,
+		Name: scenario.RunName(v.Label, rate), BaseURL: base, Targets: scenario.LoadTargets(s.Targets), Rate: rate, Duration: d,
 		Timeout: s.Load.Timeout, Seed: s.Load.Seed, Authorization: auth,
 	}
 	withPhases(s, &a)
@@ -318,7 +318,7 @@ func (r *runner) spawnGenerator(a load.Attack) load.Spawn {
 			cmd = []string{exe, "attack"}
 		}
 		args := append(slices.Clip(cmd[1:]), "-shard", fmt.Sprintf("%d/%d", i+1, n), "-target", a.BaseURL,
-			"-rate", scenario.FormatRate(a.Rate), "-duration", a.Duration.String(), "-warmup", "0s", "-quiet", "-out", dir,
+			"-rate", load.FormatRate(a.Rate), "-duration", a.Duration.String(), "-warmup", "0s", "-quiet", "-out", dir,
 			filepath.Join(r.dir, "scenario.yaml"))
 		c := exec.CommandContext(ctx, cmd[0], args...)
 		c.Env = append(os.Environ(), TokenEnv+"="+strings.TrimPrefix(a.Authorization, "Bearer "))

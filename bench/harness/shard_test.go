@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"fanout/bench/launch"
+	"fanout/bench/load"
 	"fanout/bench/result"
 	"fanout/bench/scenario"
 )
@@ -35,7 +36,7 @@ expect: [concurrent.requests >= 1100]
 	return s
 }
 
-func itoa(n int) string { return scenario.FormatRate(float64(n)) }
+func itoa(n int) string { return load.FormatRate(float64(n)) }
 
 // within reports whether got/want is within a factor of 1+slack either way.
 func within(got, want, slack float64) bool {

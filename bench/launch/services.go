@@ -81,6 +81,21 @@ type Gateway struct {
 	CPUs []int
 }
 
+// Flags returns the flags of g's settings as StartGateway passes them,
+// after its own (addresses, backends, tokens): the mode, the pool size and
+// Args. The bench checks them against the gateway's flags before it
+// starts anything.
+func (g Gateway) Flags() []string {
+	var args []string
+	if g.Mode != "" {
+		args = append(args, "-mode", g.Mode)
+	}
+	if g.PoolSize > 0 {
+		args = append(args, "-pool-size", strconv.Itoa(g.PoolSize))
+	}
+	return append(args, g.Args...)
+}
+
 // Token is the secret of the bench's token, which StartGateway gives every
 // gateway it starts (unless Args names -tokens or -auth): every project,
 // read-write, and a rate limit that no load reaches, so that the bench
@@ -133,12 +148,6 @@ func StartGateway(ctx context.Context, bin string, g Gateway, mocks *Proc, logs 
 	// The load comes from one address, this machine's: the per-address
 	// connection limit of a public port would cap it.
 	args := []string{"-addr", "127.0.0.1:0", "-admin-addr", admin, "-max-conns-per-ip", "0"}
-	if g.Mode != "" {
-		args = append(args, "-mode", g.Mode)
-	}
-	if g.PoolSize > 0 {
-		args = append(args, "-pool-size", strconv.Itoa(g.PoolSize))
-	}
 	for _, svc := range model.Services {
 		args = append(args, "-backend", svc+"="+mocks.Addrs[svc])
 	}
@@ -158,7 +167,7 @@ func StartGateway(ctx context.Context, bin string, g Gateway, mocks *Proc, logs 
 		}
 		args = append(args, "-tokens", file)
 	}
-	p, err := startListening(ctx, bin, append(args, g.Args...), gomaxprocsEnv(g.CPUs), g.CPUs, logs)
+	p, err := startListening(ctx, bin, append(args, g.Flags()...), gomaxprocsEnv(g.CPUs), g.CPUs, logs)
 	if err != nil {
 		return nil, fmt.Errorf("start gateway in %s mode: %w", g.Mode, err)
 	}

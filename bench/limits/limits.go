@@ -16,7 +16,6 @@
 package limits
 
 import (
-	"cmp"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -25,13 +24,11 @@ import (
 	"strings"
 	"time"
 
+	"fanout/bench/dist"
 	"fanout/gateway/assembly"
 	"fanout/gateway/fanout"
 	"fanout/mockbackends/model"
 )
-
-// DefaultSamples is how many requests Compute simulates per batch.
-const DefaultSamples = 20000
 
 // Precision is the relative uncertainty Compute samples random limits to:
 // it adds batches until the 95 % confidence interval of every limit's p50
@@ -118,48 +115,6 @@ func CallModels(op Op, cfg model.Config) ([]model.Latency, error) {
 	return out, nil
 }
 
-// Dist summarises a distribution of durations.
-type Dist struct {
-	P50  time.Duration `json:"p50"`
-	P90  time.Duration `json:"p90"`
-	P99  time.Duration `json:"p99"`
-	P999 time.Duration `json:"p999"`
-	Mean time.Duration `json:"mean"`
-}
-
-// Stat returns the named statistic: p50, p90, p99, p999 or mean.
-func (d Dist) Stat(name string) (time.Duration, bool) {
-	switch name {
-	case "p50":
-		return d.P50, true
-	case "p90":
-		return d.P90, true
-	case "p99":
-		return d.P99, true
-	case "p999":
-		return d.P999, true
-	case "mean":
-		return d.Mean, true
-	}
-	return 0, false
-}
-
-// Limits are the ideal latencies of a workload.
-type Limits struct {
-	CriticalPath Dist `json:"critical_path"`
-	Levels       Dist `json:"levels"`
-	Sum          Dist `json:"sum"`
-	// Fixed is true when every model involved is deterministic, so each
-	// limit is one number.
-	Fixed bool `json:"fixed"`
-	// Samples is how many requests were simulated. Uncertainty is the
-	// half-width of the 95 % confidence interval of the p50s and p99s, the
-	// widest of them, relative to the figure (0.01: ±1 %); 0 when Fixed.
-	// A measured figure within it of a limit is not a difference.
-	Samples     int     `json:"samples"`
-	Uncertainty float64 `json:"uncertainty"`
-}
-
 // Weighted is one kind of request of a workload and its share.
 type Weighted struct {
 	Op     Op
@@ -171,12 +126,12 @@ type Weighted struct {
 // of the three limits with their uncertainty. It simulates batches of n
 // requests until the limits are known within Precision (see Limits), one
 // request if every model is fixed. seed makes it reproducible.
-func Compute(work []Weighted, cfg model.Config, n int, seed uint64) (Limits, error) {
+func Compute(work []Weighted, cfg model.Config, n int, seed uint64) (dist.Limits, error) {
 	if len(work) == 0 {
-		return Limits{}, fmt.Errorf("limits: no operation to simulate")
+		return dist.Limits{}, fmt.Errorf("limits: no operation to simulate")
 	}
 	if n <= 0 {
-		n = DefaultSamples
+		n = dist.DefaultSamples
 	}
 	models := make([][]model.Latency, len(work))
 	hedges := make([][]hedge, len(work))
@@ -185,7 +140,7 @@ func Compute(work []Weighted, cfg model.Config, n int, seed uint64) (Limits, err
 	for i, w := range work {
 		m, err := CallModels(w.Op, cfg)
 		if err != nil {
-			return Limits{}, err
+			return dist.Limits{}, err
 		}
 		models[i] = m
 		hedges[i] = hedgesOf(w.Op, m)
@@ -225,14 +180,17 @@ func Compute(work []Weighted, cfg model.Config, n int, seed uint64) (Limits, err
 		}
 		for j, xs := range [][]time.Duration{cp[from:], lv[from:], sum[from:]} {
 			b := slices.Sorted(slices.Values(xs))
-			stats[2*j] = append(stats[2*j], float64(Quantile(b, 0.5)))
-			stats[2*j+1] = append(stats[2*j+1], float64(Quantile(b, 0.99)))
+			stats[2*j] = append(stats[2*j], float64(dist.Quantile(b, 0.5)))
+			stats[2*j+1] = append(stats[2*j+1], float64(dist.Quantile(b, 0.99)))
 		}
 		if batches >= MaxBatches || (batches >= MinBatches && uncertainty(stats[:]) <= Precision) {
 			break
 		}
 	}
-	l := Limits{CriticalPath: summarise(cp), Levels: summarise(lv), Sum: summarise(sum), Fixed: fixed, Samples: len(cp)}
+	for _, xs := range [][]time.Duration{cp, lv, sum} {
+		slices.Sort(xs)
+	}
+	l := dist.Limits{CriticalPath: dist.Of(cp), Levels: dist.Of(lv), Sum: dist.Of(sum), Fixed: fixed, Samples: len(cp)}
 	if batches > 1 {
 		l.Uncertainty = uncertainty(stats[:])
 	}
@@ -321,34 +279,4 @@ func pick(r *rand.Rand, work []Weighted, total float64) int {
 		}
 	}
 	return len(work) - 1
-}
-
-func summarise(xs []time.Duration) Dist {
-	slices.Sort(xs)
-	var sum float64
-	for _, x := range xs {
-		sum += float64(x)
-	}
-	return Dist{
-		P50: Quantile(xs, 0.5), P90: Quantile(xs, 0.9), P99: Quantile(xs, 0.99), P999: Quantile(xs, 0.999),
-		Mean: time.Duration(sum / float64(len(xs))),
-	}
-}
-
-// Quantile returns the q-quantile of sorted (ascending) by the nearest-rank
-// method: the value of rank ceil(q*n) among the n values, counted from 1, so
-// it is always one of the values, never an interpolation (q = 0 gives the
-// smallest). The rank ignores floating-point error below 1e-9 (0.07*100 is
-// 7.000000000000001, rank 7). No values give 0.
-//
-// It is the one quantile of the bench: the observed figures (load) and the
-// ideal ones (Compute) both use it, so that they can be compared, and so
-// do the medians of repeated rounds (result.Cost).
-func Quantile[T cmp.Ordered](sorted []T, q float64) T {
-	if len(sorted) == 0 {
-		var zero T
-		return zero
-	}
-	rank := int(math.Ceil(q*float64(len(sorted)) - 1e-9))
-	return sorted[max(0, min(rank-1, len(sorted)-1))]
 }

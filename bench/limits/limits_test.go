@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"fanout/bench/dist"
 	"fanout/gateway/assembly"
 	"fanout/gateway/fanout"
 	"fanout/mockbackends/model"
@@ -56,7 +57,7 @@ func TestMatch(t *testing.T) {
 
 // resultsLimits computes, with Compute's n and seed, the limits of the
 // aggregate results operation of the test document under cfg.
-func resultsLimits(t *testing.T, cfg model.Config, n int, seed uint64) Limits {
+func resultsLimits(t *testing.T, cfg model.Config, n int, seed uint64) dist.Limits {
 	t.Helper()
 	op, _ := Match(ops(t), "GET", "/v2/experiments/1/results")
 	l, err := Compute([]Weighted{{Op: op, Weight: 1}}, cfg, n, seed)

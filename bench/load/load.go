@@ -29,8 +29,7 @@ import (
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
-	"fanout/bench/limits"
-	"fanout/bench/scenario"
+	"fanout/bench/dist"
 	"fanout/bench/servertiming"
 )
 
@@ -42,13 +41,13 @@ type Attack struct {
 	// BaseURL is the server's root, e.g. "http://127.0.0.1:8080".
 	BaseURL string
 	// Targets are picked by weight for each request; ids are drawn uniformly,
-	// or by a Zipf law for a target with a skew (scenario.Target.Zipf).
-	Targets []scenario.Target
+	// or by a Zipf law for a target with a skew (Target.Zipf).
+	Targets []Target
 	// Rate in requests per second (from the start, until a phase changes
 	// it), and Duration of the run.
 	Rate     float64
 	Duration time.Duration
-	// Timeout of one request (0: scenario.DefaultTimeout).
+	// Timeout of one request (0: DefaultTimeout).
 	Timeout time.Duration
 	// Seed makes the choice of targets and ids reproducible.
 	Seed uint64
@@ -97,7 +96,7 @@ type Attack struct {
 // Latency is a measured latency distribution: the figures a limit has
 // too, and the slowest request, which only a measurement has.
 type Latency struct {
-	limits.Dist
+	dist.Dist
 	Max time.Duration `json:"max"`
 }
 
@@ -321,7 +320,7 @@ func Run(ctx context.Context, a Attack) (*Report, error) {
 	}
 	timeout := a.Timeout
 	if timeout == 0 {
-		timeout = scenario.DefaultTimeout
+		timeout = DefaultTimeout
 	}
 	tr, names := newTargeter(a)
 	opts := []func(*vegeta.Attacker){
@@ -653,13 +652,7 @@ func distribution(lat []time.Duration) Latency {
 		return Latency{}
 	}
 	slices.Sort(lat)
-	var sum time.Duration
-	for _, d := range lat {
-		sum += d
-	}
-	q := func(p float64) time.Duration { return limits.Quantile(lat, p) }
-	return Latency{Dist: limits.Dist{P50: q(0.5), P90: q(0.9), P99: q(0.99), P999: q(0.999),
-		Mean: sum / time.Duration(len(lat))}, Max: lat[len(lat)-1]}
+	return Latency{Dist: dist.Of(lat), Max: lat[len(lat)-1]}
 }
 
 // arrivals counts the complete answers of recs that arrived within [from,
@@ -675,7 +668,7 @@ func arrivals(recs []record, complete []time.Duration, from, to time.Duration, p
 		return 0
 	}
 	slices.Sort(complete)
-	median := limits.Quantile(complete, 0.5)
+	median := dist.Quantile(complete, 0.5)
 	lo := median + (to-from)/time.Duration(2*len(recs))
 	hi := lo
 	if p != nil {

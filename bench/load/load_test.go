@@ -13,8 +13,6 @@ import (
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
-
-	"fanout/bench/scenario"
 )
 
 // slowServer answers after delay with a Server-Timing header, or with 504
@@ -42,8 +40,8 @@ func TestRunOpenModel(t *testing.T) {
 	var out bytes.Buffer
 	rep, err := Run(context.Background(), Attack{
 		Name: "test", BaseURL: srv.URL, Rate: 100, Duration: time.Second, Seed: 1, Out: &out,
-		Targets: []scenario.Target{
-			{Name: "one", Method: "GET", Path: "/x/{id}", IDs: scenario.IDRange{Min: 1, Max: 10}, Weight: 3},
+		Targets: []Target{
+			{Name: "one", Method: "GET", Path: "/x/{id}", IDs: IDRange{Min: 1, Max: 10}, Weight: 3},
 			{Name: "two", Method: "GET", Path: "/y", Weight: 1},
 		},
 	})
@@ -111,7 +109,7 @@ func TestRunPhases(t *testing.T) {
 	var fired []int
 	rep, err := Run(context.Background(), Attack{
 		Name: "phases", BaseURL: srv.URL, Rate: 100, Duration: 1500 * time.Millisecond,
-		Targets:    []scenario.Target{{Name: "x", Method: "GET", Path: "/", Weight: 1}},
+		Targets:    []Target{{Name: "x", Method: "GET", Path: "/", Weight: 1}},
 		Phases:     []time.Duration{500 * time.Millisecond, time.Second},
 		PhaseNames: []string{"before", "degraded", "recovered"},
 		At: func(i int) {
@@ -162,7 +160,7 @@ func TestRunCountsCompletePartialAndFailedApart(t *testing.T) {
 	var out bytes.Buffer
 	rep, err := Run(context.Background(), Attack{
 		Name: "partial", BaseURL: srv.URL, Rate: 200, Duration: time.Second, Out: &out,
-		Targets: []scenario.Target{{Name: "x", Method: "GET", Path: "/", Weight: 1}},
+		Targets: []Target{{Name: "x", Method: "GET", Path: "/", Weight: 1}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -197,7 +195,7 @@ func TestThroughputNeverExceedsTheAchievedRate(t *testing.T) {
 	for _, rate := range []float64{50, 200} {
 		rep, err := Run(context.Background(), Attack{
 			Name: "fast", BaseURL: srv.URL, Rate: rate, Duration: 500 * time.Millisecond,
-			Targets: []scenario.Target{{Name: "x", Method: "GET", Path: "/", Weight: 1}},
+			Targets: []Target{{Name: "x", Method: "GET", Path: "/", Weight: 1}},
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -250,7 +248,7 @@ func TestThroughputIsWhatTheServerDelivered(t *testing.T) {
 	} {
 		rep, err := Run(context.Background(), Attack{
 			Name: tc.name, BaseURL: tc.url, Rate: tc.rate, Duration: tc.d, Timeout: 10 * time.Second,
-			Targets: []scenario.Target{{Name: "x", Method: "GET", Path: "/", Weight: 1}},
+			Targets: []Target{{Name: "x", Method: "GET", Path: "/", Weight: 1}},
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -272,14 +270,14 @@ func TestLatencySlopeShowsAQueueBuilding(t *testing.T) {
 	t.Cleanup(srv.Close)
 	growing, err := Run(context.Background(), Attack{
 		Name: "queue", BaseURL: srv.URL, Rate: 50, Duration: time.Second,
-		Targets: []scenario.Target{{Name: "x", Method: "GET", Path: "/", Weight: 1}},
+		Targets: []Target{{Name: "x", Method: "GET", Path: "/", Weight: 1}},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	flat, err := Run(context.Background(), Attack{
 		Name: "flat", BaseURL: slowServer(t, 2*time.Millisecond, nil).URL, Rate: 50, Duration: time.Second,
-		Targets: []scenario.Target{{Name: "x", Method: "GET", Path: "/", Weight: 1}},
+		Targets: []Target{{Name: "x", Method: "GET", Path: "/", Weight: 1}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -294,7 +292,7 @@ func TestRunErrorsAreData(t *testing.T) {
 	// Nothing listens there: every request fails, the run does not.
 	rep, err := Run(context.Background(), Attack{
 		Name: "down", BaseURL: "http://127.0.0.1:1", Rate: 50, Duration: 200 * time.Millisecond,
-		Targets: []scenario.Target{{Name: "x", Method: "GET", Path: "/", Weight: 1}},
+		Targets: []Target{{Name: "x", Method: "GET", Path: "/", Weight: 1}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -306,9 +304,9 @@ func TestRunErrorsAreData(t *testing.T) {
 
 func TestRunRejectsBadAttack(t *testing.T) {
 	for _, a := range []Attack{
-		{Rate: 0, Duration: time.Second, Targets: []scenario.Target{{Path: "/"}}},
+		{Rate: 0, Duration: time.Second, Targets: []Target{{Path: "/"}}},
 		{Rate: 1, Duration: time.Second},
-		{Rate: 1, Duration: time.Second, Targets: []scenario.Target{{Path: "/"}}, Phases: []time.Duration{1}},
+		{Rate: 1, Duration: time.Second, Targets: []Target{{Path: "/"}}, Phases: []time.Duration{1}},
 	} {
 		if _, err := Run(context.Background(), a); err == nil {
 			t.Errorf("Run(%+v) succeeded", a)
@@ -332,7 +330,7 @@ func TestTargetsAskForIdentity(t *testing.T) {
 	t.Cleanup(srv.Close)
 	_, err := Run(context.Background(), Attack{
 		Name: "test", BaseURL: srv.URL, Rate: 40, Duration: 500 * time.Millisecond, Seed: 1,
-		Targets: []scenario.Target{
+		Targets: []Target{
 			{Name: "get", Method: "GET", Path: "/x", Weight: 1},
 			{Name: "post", Method: "POST", Path: "/y", Body: `{}`, Weight: 1},
 		},

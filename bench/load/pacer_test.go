@@ -7,8 +7,6 @@ import (
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
-
-	"fanout/bench/scenario"
 )
 
 // sendTimes plays vegeta's attack loop against p for d, without the
@@ -132,7 +130,7 @@ func TestRunPhaseRates(t *testing.T) {
 	srv := slowServer(t, 0, nil)
 	rep, err := Run(context.Background(), Attack{
 		Name: "drop", BaseURL: srv.URL, Rate: 200, Duration: 1200 * time.Millisecond,
-		Targets:    []scenario.Target{{Name: "x", Method: "GET", Path: "/", Weight: 1}},
+		Targets:    []Target{{Name: "x", Method: "GET", Path: "/", Weight: 1}},
 		Phases:     []time.Duration{600 * time.Millisecond, 900 * time.Millisecond},
 		PhaseNames: []string{"busy", "calm", "settled"},
 		PhaseRates: []float64{50, 0},
@@ -166,7 +164,7 @@ func TestRunPhaseRates(t *testing.T) {
 func TestRunRejectsBadPhaseRates(t *testing.T) {
 	base := Attack{
 		Name: "bad", BaseURL: "http://127.0.0.1:1", Rate: 10, Duration: time.Second,
-		Targets:    []scenario.Target{{Name: "x", Method: "GET", Path: "/", Weight: 1}},
+		Targets:    []Target{{Name: "x", Method: "GET", Path: "/", Weight: 1}},
 		Phases:     []time.Duration{500 * time.Millisecond},
 		PhaseNames: []string{"before", "after"},
 	}

@@ -12,8 +12,6 @@ import (
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
-
-	"fanout/bench/scenario"
 )
 
 // A Shard is what one generator sent of an attack split across several:
@@ -155,7 +153,7 @@ func minTime(a, b time.Time) time.Time {
 // its path: shards run in other processes, so the names their own
 // targeters kept are not here. A path matches a target's where its {id}
 // holds digits; a URL no target matches has no name.
-func matchTargets(targets []scenario.Target) func(string) string {
+func matchTargets(targets []Target) func(string) string {
 	return func(raw string) string {
 		u, err := url.Parse(raw)
 		if err != nil {

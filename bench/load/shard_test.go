@@ -8,8 +8,6 @@ import (
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
-
-	"fanout/bench/scenario"
 )
 
 // shardOf encodes n results of one latency, sent at rate from start, as a
@@ -33,8 +31,8 @@ func TestMergeTakesPercentilesOfTheMergedResults(t *testing.T) {
 	// Two shards of 100 req/s for 10 s, one answered in 10 ms, the other
 	// in 100 ms, started 300 ms apart as on two hosts.
 	t0 := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
-	targets := []scenario.Target{{Name: "page", Path: "/v2/experiments/{id}/results", IDs: scenario.IDRange{Min: 1, Max: 9}, Weight: 1},
-		{Name: "project", Path: "/v2/projects/{id}", IDs: scenario.IDRange{Min: 1, Max: 9}, Weight: 1}}
+	targets := []Target{{Name: "page", Path: "/v2/experiments/{id}/results", IDs: IDRange{Min: 1, Max: 9}, Weight: 1},
+		{Name: "project", Path: "/v2/projects/{id}", IDs: IDRange{Min: 1, Max: 9}, Weight: 1}}
 	a := Attack{Name: "a", Rate: 200, Duration: 10 * time.Second, Targets: targets}
 	var out bytes.Buffer
 	a.Out = &out
@@ -106,7 +104,7 @@ func TestShareSplitsTheRates(t *testing.T) {
 
 func TestRunShardsFiresEventsOnce(t *testing.T) {
 	fired := 0
-	a := Attack{Name: "a", Rate: 30, Duration: 300 * time.Millisecond, Targets: []scenario.Target{{Name: "x", Path: "/x", Weight: 1}},
+	a := Attack{Name: "a", Rate: 30, Duration: 300 * time.Millisecond, Targets: []Target{{Name: "x", Path: "/x", Weight: 1}},
 		Phases: []time.Duration{100 * time.Millisecond}, PhaseNames: []string{"before", "after"}, At: func(int) { fired++ },
 		Generators: 3, Spawn: func(_ context.Context, i int, s Attack) (Shard, error) {
 			time.Sleep(s.Duration)

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
-
-	"fanout/bench/scenario"
 )
 
 // draw returns the URLs of n targets from a targeter of a.
@@ -32,7 +30,7 @@ func draw(t *testing.T, a Attack, n int) []string {
 // hot ids (id Min hottest), where a uniform one spreads them, and that a
 // seed replays the same ids.
 func TestZipfTargets(t *testing.T) {
-	target := scenario.Target{Method: "GET", Path: "/x/{id}", IDs: scenario.IDRange{Min: 1, Max: 1000}, Weight: 1}
+	target := Target{Method: "GET", Path: "/x/{id}", IDs: IDRange{Min: 1, Max: 1000}, Weight: 1}
 	hot := func(urls []string) float64 {
 		counts := map[string]int{}
 		for _, u := range urls {
@@ -53,9 +51,9 @@ func TestZipfTargets(t *testing.T) {
 		return float64(sum) / float64(len(urls))
 	}
 	const n = 20000
-	uniform := draw(t, Attack{BaseURL: "http://gw", Targets: []scenario.Target{target}, Seed: 1}, n)
+	uniform := draw(t, Attack{BaseURL: "http://gw", Targets: []Target{target}, Seed: 1}, n)
 	target.Zipf = 1.1
-	zipf := draw(t, Attack{BaseURL: "http://gw", Targets: []scenario.Target{target}, Seed: 1}, n)
+	zipf := draw(t, Attack{BaseURL: "http://gw", Targets: []Target{target}, Seed: 1}, n)
 	// Ten ids of a thousand: 1 % of requests when uniform; about half
 	// under Zipf(1.1).
 	if h := hot(uniform); h > 0.03 {
@@ -71,7 +69,7 @@ func TestZipfTargets(t *testing.T) {
 	if counts["http://gw/x/1"] <= counts["http://gw/x/2"] || counts["http://gw/x/2"] <= counts["http://gw/x/10"] {
 		t.Errorf("ids 1, 2, 10 drawn %d, %d, %d times: want the lowest ids hottest", counts["http://gw/x/1"], counts["http://gw/x/2"], counts["http://gw/x/10"])
 	}
-	if again := draw(t, Attack{BaseURL: "http://gw", Targets: []scenario.Target{target}, Seed: 1}, n); !slices.Equal(again, zipf) {
+	if again := draw(t, Attack{BaseURL: "http://gw", Targets: []Target{target}, Seed: 1}, n); !slices.Equal(again, zipf) {
 		t.Error("the same seed drew other ids")
 	}
 }
@@ -90,7 +88,7 @@ func TestRunHashesBodies(t *testing.T) {
 	t.Cleanup(srv.Close)
 	rep, err := Run(t.Context(), Attack{
 		Name: "bodies", BaseURL: srv.URL, Rate: 200, Duration: 300 * time.Millisecond, Seed: 1, Bodies: true,
-		Targets: []scenario.Target{{Method: "GET", Path: "/x/{id}", IDs: scenario.IDRange{Min: 1, Max: 3}, Weight: 1}},
+		Targets: []Target{{Method: "GET", Path: "/x/{id}", IDs: IDRange{Min: 1, Max: 3}, Weight: 1}},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -17,9 +17,9 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 
+	registry "fanout/bench/figure"
 	"fanout/bench/load"
 	"fanout/bench/result"
-	"fanout/bench/scenario"
 )
 
 // Chart is one chart file of a report.
@@ -55,7 +55,7 @@ func WriteCharts(dir string, s *result.Scenario) ([]Chart, error) {
 		}
 	}
 	if rate > 0 {
-		if err := add("percentiles.svg", fmt.Sprintf("Latency percentiles by mode at %s req/s", scenario.FormatRate(rate)), percentileChart(s, rate), chartH); err != nil {
+		if err := add("percentiles.svg", fmt.Sprintf("Latency percentiles by mode at %s req/s", load.FormatRate(rate)), percentileChart(s, rate), chartH); err != nil {
 			return nil, err
 		}
 	}
@@ -68,11 +68,11 @@ func WriteCharts(dir string, s *result.Scenario) ([]Chart, error) {
 		}
 	}
 	if len(s.Phases) > 0 && rate > 0 {
-		title := fmt.Sprintf("%s over the run at %s req/s (events at the dotted lines)", timelineStat(s, rate), scenario.FormatRate(rate))
+		title := fmt.Sprintf("%s over the run at %s req/s (events at the dotted lines)", timelineStat(s, rate), load.FormatRate(rate))
 		if err := add("timeline.svg", title, timelineChart(s, rate, false), chartH); err != nil {
 			return nil, err
 		}
-		if err := add("timeline-success.svg", fmt.Sprintf("Success over the run at %s req/s", scenario.FormatRate(rate)), timelineChart(s, rate, true), chartH); err != nil {
+		if err := add("timeline-success.svg", fmt.Sprintf("Success over the run at %s req/s", load.FormatRate(rate)), timelineChart(s, rate, true), chartH); err != nil {
 			return nil, err
 		}
 	}
@@ -87,7 +87,7 @@ func WriteCharts(dir string, s *result.Scenario) ([]Chart, error) {
 	if rate > 0 {
 		p, rows := waterfallChart(s, rate)
 		h := max(chartH, vg.Length(rows)*0.28*vg.Inch+1.2*vg.Inch)
-		if err := add("waterfall.svg", fmt.Sprintf("One request per mode near its median, from Server-Timing (%s req/s)", scenario.FormatRate(rate)), p, h); err != nil {
+		if err := add("waterfall.svg", fmt.Sprintf("One request per mode near its median, from Server-Timing (%s req/s)", load.FormatRate(rate)), p, h); err != nil {
 			return nil, err
 		}
 	}
@@ -315,14 +315,15 @@ func style(l *plotter.Line, pts *plotter.Scatter, i int) {
 	}
 }
 
-// tailStat reports whether stat is a percentile that load.MinSamples
-// requests are needed for: the tables show none of fewer, nor do charts.
-func tailStat(stat string) bool { return stat == "p99" || stat == "p999" }
-
-// rateChart draws stat against the offered rate, one line per variant; a
-// tail percentile of a run of too few requests is left out, and nil is
-// returned when nothing is left.
+// rateChart draws the latency figure stat of the registry against the
+// offered rate, one line per variant; a tail figure (registry.Figure.Tail)
+// of a run of too few requests is left out, and nil is returned when
+// nothing is left.
 func rateChart(s *result.Scenario, stat string) *plot.Plot {
+	f, ok := registry.Lookup(stat)
+	if !ok {
+		return nil
+	}
 	p := newPlot()
 	logY(p)
 	p.X.Label.Text = "offered rate (req/s)"
@@ -341,11 +342,11 @@ func rateChart(s *result.Scenario, stat string) *plot.Plot {
 			if !ok {
 				continue
 			}
-			if tailStat(stat) && !r.EnoughSamples() {
+			v, ok := f.ColumnValue(r)
+			if !ok {
 				continue
 			}
-			d, _ := r.Latency.Stat(stat)
-			pts = append(pts, plotter.XY{X: rate, Y: ms(d)})
+			pts = append(pts, plotter.XY{X: rate, Y: positive(v)})
 		}
 		if len(pts) == 0 {
 			continue
@@ -737,7 +738,7 @@ func memoryChart(s *result.Scenario) *plot.Plot {
 		}
 		style(line, nil, i)
 		p.Add(line)
-		p.Legend.Add(Label(r.Variant, r.Mode, r.PoolSize)+" @ "+scenario.FormatRate(r.Rate), line)
+		p.Legend.Add(Label(r.Variant, r.Mode, r.PoolSize)+" @ "+load.FormatRate(r.Rate), line)
 		n++
 	}
 	if n == 0 {

@@ -14,10 +14,9 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"fanout/bench/capacity"
-	"fanout/bench/limits"
+	"fanout/bench/dist"
 	"fanout/bench/load"
 	"fanout/bench/result"
-	"fanout/bench/scenario"
 	"fanout/bench/servertiming"
 )
 
@@ -46,7 +45,7 @@ func talkWithBlocking() *result.Scenario {
 	s := fixture()
 	blocking := s.Runs[2]
 	blocking.Variant, blocking.Mode = "blocking", "blocking"
-	blocking.Latency = load.Latency{Dist: limits.Dist{P50: msd(2000), P90: msd(2000), P99: msd(2000), P999: msd(2000), Mean: msd(2000)}, Max: msd(2000)}
+	blocking.Latency = load.Latency{Dist: dist.Dist{P50: msd(2000), P90: msd(2000), P99: msd(2000), P999: msd(2000), Mean: msd(2000)}, Max: msd(2000)}
 	blocking.Timing = &servertiming.Timing{Total: msd(2000), Calls: []servertiming.Entry{
 		{Name: "experiment", Start: msd(1900), Duration: msd(20), HasStart: true},
 		{Name: "results", Start: msd(1960), Duration: msd(40), HasStart: true},
@@ -278,7 +277,7 @@ func TestRebuildKeepsChartsItCannotRedraw(t *testing.T) {
 	dir := t.TempDir()
 	s := fixture()
 	for i := range s.Runs {
-		s.Runs[i].File = s.Runs[i].Variant + "-" + scenario.FormatRate(s.Runs[i].Rate) + ".bin"
+		s.Runs[i].File = s.Runs[i].Variant + "-" + load.FormatRate(s.Runs[i].Rate) + ".bin"
 	}
 	if err := result.Write(dir, s); err != nil {
 		t.Fatal(err)

@@ -12,10 +12,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"fanout/bench/limits"
+	"fanout/bench/dist"
+	registry "fanout/bench/figure"
 	"fanout/bench/load"
 	"fanout/bench/result"
-	"fanout/bench/scenario"
 )
 
 // DefaultThreshold is the relative change below which `bench compare` calls
@@ -48,43 +48,13 @@ type Side struct {
 	Runs []*result.Scenario
 }
 
-// unit says how a figure changes: relatively, in percentage points, or by
-// its own amount (a figure near 0, whose relative change is noise).
-type unit int
-
-const (
-	relative unit = iota
-	points
-	absolute
-)
-
-// TrendNoise is the change of a latency trend, in ms per second of run,
-// below which `bench compare` calls it unchanged. A trend is about 0 when
-// the gateway keeps up, so its relative change is noise (0.1 to 0.3 ms/s
-// is "+200 %"); 1 ms/s is 10 ms over a 10 s run, about the jitter of a
-// p50 on a shared laptop.
-const TrendNoise = 1.0
-
-// The absolute floors of the gateway's resources, below which a change is
-// unchanged whatever its relative size. The Go runtime's heap grows and
-// shrinks by a few MiB between runs of the same code (a GC cycle more or
-// less, the load generator's connections), a few goroutines come and go
-// with the connections open at the moment of a sample, and the CPU time
-// per request of a short step moves by tens of microseconds with the
-// clock tick that the kernel accounts it in.
-const (
-	RSSNoiseMiB      = 4.0
-	GoroutineNoise   = 10.0
-	CPUPerReqNoiseMs = 0.05
-)
-
 // figure is one comparable number of a run. get reports false when the run
 // does not have it (an older summary.json, a status code never seen).
 type figure struct {
 	name   string
 	get    func(*result.Run) (float64, bool)
 	format func(float64) string
-	unit   unit
+	unit   registry.Change
 	// better is -1 when lower is better, +1 when higher is, 0 when a
 	// change is neither (a count that depends on the run's length, a
 	// figure of the load generator rather than of the gateway).
@@ -101,105 +71,38 @@ type figure struct {
 
 func msOf(d time.Duration) float64 { return result.Millis(d) }
 
-func always(f func(*result.Run) float64) func(*result.Run) (float64, bool) {
-	return func(r *result.Run) (float64, bool) { return f(r), true }
-}
-
-// tail reads a p99 or p99.9, which a run of fewer than load.MinSamples
-// requests does not have: the report says "not enough data", and a change
-// of it would be a change of a handful of requests.
-func tail(f func(*result.Run) float64) func(*result.Run) (float64, bool) {
-	return func(r *result.Run) (float64, bool) {
-		if !r.EnoughSamples() {
-			return 0, false
-		}
-		return f(r), true
-	}
-}
-
-// splitShare returns a share of the complete/partial/failed split of a run, in
-// percent; a summary.json written before the split has none of the three.
-func splitShare(f func(*result.Run) float64) func(*result.Run) (float64, bool) {
-	return func(r *result.Run) (float64, bool) {
-		if r.Complete+r.Partial+r.Failed == 0 {
-			return 0, false
-		}
-		return 100 * f(r), true
-	}
-}
-
-// figures are the figures every run has, in the order they are printed;
+// figures are the registry's figures that have a column, in its order;
 // status codes, error kinds and fields added to summary.json later follow.
-// The sending rate and the load generator's CPU describe the generator,
-// not the gateway: a change is "changed", and a generator-limited run is a
-// warning (see warnings).
-var figures = []figure{
-	{name: "p50 ms", get: always(func(r *result.Run) float64 { return msOf(r.Latency.P50) }), format: f2, better: -1},
-	{name: "p90 ms", get: always(func(r *result.Run) float64 { return msOf(r.Latency.P90) }), format: f2, better: -1},
-	{name: "p99 ms", get: tail(func(r *result.Run) float64 { return msOf(r.Latency.P99) }), format: f2, better: -1},
-	{name: "p99.9 ms", get: tail(func(r *result.Run) float64 { return msOf(r.Latency.P999) }), format: f2, better: -1},
-	{name: "max ms", get: always(func(r *result.Run) float64 { return msOf(r.Latency.Max) }), format: f2, better: -1},
-	{name: "mean ms", get: always(func(r *result.Run) float64 { return msOf(r.Latency.Mean) }), format: f2, better: -1},
-	{name: "requests", get: always(func(r *result.Run) float64 { return float64(r.Requests) }), format: f0},
-	// An older summary.json has no sending rate (it shared the JSON name
-	// "rate" with the offered rate and was lost).
-	{name: "sent/s", get: func(r *result.Run) (float64, bool) { return r.Summary.Rate, r.Summary.Rate > 0 }, format: f1},
-	{name: "throughput/s", get: always(func(r *result.Run) float64 { return r.Throughput }), format: f1, better: +1},
-	{name: "success %", get: always(func(r *result.Run) float64 { return 100 * r.Success }), format: f2, unit: points, better: +1},
-	{name: "complete %", get: splitShare(func(r *result.Run) float64 { return r.Complete }), format: f2, unit: points, better: +1},
-	{name: "partial %", get: splitShare(func(r *result.Run) float64 { return r.Partial }), format: f2, unit: points, better: -1},
-	{name: "failed %", get: splitShare(func(r *result.Run) float64 { return r.Failed }), format: f2, unit: points, better: -1},
-	{name: "latency trend ms/s", get: always(func(r *result.Run) float64 { return 1000 * r.LatencySlope }), format: f1, unit: absolute, better: -1, noise: TrendNoise, suffix: " ms/s"},
-	{name: "cpu/req ms", get: always(func(r *result.Run) float64 { return msOf(r.CPUPerRequest) }), format: f3, better: -1, noise: CPUPerReqNoiseMs},
-	{name: "load cpu %", get: always(func(r *result.Run) float64 { return 100 * r.GeneratorCPUShare }), format: f1, unit: points},
-	{name: "peak RSS MiB", get: always(func(r *result.Run) float64 { return float64(r.PeakRSS) / (1 << 20) }), format: f1, better: -1, noise: RSSNoiseMiB},
-	// Growths are about 0 when nothing leaks: they change by their own
-	// amount, as the trend does.
-	{name: "RSS growth MiB", get: always(func(r *result.Run) float64 { return float64(r.RSSGrowth) / (1 << 20) }), format: f1, unit: absolute, better: -1, noise: RSSNoiseMiB, suffix: " MiB"},
-	{name: "peak goroutines", get: peakGoroutines, format: f0, better: -1, noise: GoroutineNoise},
-	{name: "goroutine growth", get: always(func(r *result.Run) float64 { return float64(r.GoroutineGrowth) }), format: f0, unit: absolute, better: -1, noise: GoroutineNoise},
-	{name: "calls/req", get: always(func(r *result.Run) float64 { return r.CallsPerRequest }), format: f2, better: -1},
-	// The served and the failed answers apart (a shed or refused answer
-	// is fast, a served page is not); an older summary.json has neither.
-	{name: "served p99 ms", get: partP99(func(r *result.Run) load.Latency { return r.OKLatency }), format: f2, better: -1},
-	{name: "failed p99 ms", get: partP99(func(r *result.Run) load.Latency { return r.FailedLatency }), format: f2, better: -1},
-	{name: "refused p99 ms", get: partP99(func(r *result.Run) load.Latency { return r.RefusedLatency }), format: f2, better: -1},
-}
-
-// partP99 returns the p99 of a part of a run's answers, if it has any.
-func partP99(part func(*result.Run) load.Latency) func(*result.Run) (float64, bool) {
-	return func(r *result.Run) (float64, bool) {
-		l := part(r)
-		return msOf(l.P99), l.Max > 0
+var figures = func() []figure {
+	var out []figure
+	for i := range registry.All {
+		f := &registry.All[i]
+		if f.Column == "" {
+			continue
+		}
+		out = append(out, figure{name: f.Column, get: f.ColumnValue, format: []func(float64) string{f0, f1, f2, f3}[f.Digits],
+			unit: f.Change, better: f.Better, noise: f.Noise, suffix: f.Suffix})
 	}
-}
+	return out
+}()
 
-func peakGoroutines(r *result.Run) (float64, bool) {
-	if len(r.Samples) == 0 {
-		return 0, false
-	}
-	n := 0
-	for _, s := range r.Samples {
-		n = max(n, s.Goroutines)
-	}
-	return float64(n), true
-}
-
-// shownFields are the JSON fields of a run that figures, codeFigures and
-// errorFigures already compare, or that are not figures (file names, the
-// offered rate, which the scenario sets, series drawn by the charts, the length of the warm-up and of the
+// notFigures are the JSON fields of a run that are not figures (file
+// names, series drawn by the charts, the length of the warm-up and of the
 // measured window, which warnings compare, the generator-limited flag,
-// which is a warning, and the generator's CPU time, which "load cpu %"
-// shows per second of the run). Any other number in summary.json is
-// compared as it is, so a figure added to the results is never left out.
-var shownFields = []string{"variant", "mode", "pool_size", "rate", "file", "probe",
-	"requests", "throughput", "success", "span", "latency", "codes", "errors",
-	"phases", "timing", "timing_target", "targets", "timeline", "samples",
-	"cpu", "cpu_per_request", "peak_rss", "backend_calls", "calls_per_request",
-	"rss_growth", "goroutine_growth", "achieved_rate", "complete", "partial",
-	"failed", "window", "warmup", "latency_slope", "generator_cpu",
-	"generator_cpu_share", "generator_limited", "hold", "ok_latency", "failed_latency",
-	"refused_latency", "offered_rate"}
+// which is a warning), or that codeFigures and errorFigures compare.
+var notFigures = []string{"variant", "mode", "pool_size", "file", "probe", "span", "codes", "errors",
+	"phases", "timing", "timing_target", "targets", "timeline", "window", "warmup", "generator_limited", "hold"}
+
+// shownFields are notFigures and the fields the registry's figures read.
+// Any other number in summary.json is compared as it is, so a figure
+// added to the results is never left out.
+var shownFields = func() []string {
+	out := slices.Clone(notFigures)
+	for _, f := range registry.All {
+		out = append(out, f.Fields...)
+	}
+	return out
+}()
 
 func f0(x float64) string { return noNegativeZero(fmt.Sprintf("%.0f", x)) }
 func f1(x float64) string { return noNegativeZero(fmt.Sprintf("%.1f", x)) }
@@ -225,10 +128,10 @@ func codeFigures(runs []*result.Run) []figure {
 		if strings.HasPrefix(code, "2") {
 			better = +1
 		}
-		out = append(out, figure{name: "code " + code + " %", get: share(code, func(r *result.Run) map[string]int { return r.Codes }), format: f2, unit: points, better: better})
+		out = append(out, figure{name: "code " + code + " %", get: share(code, func(r *result.Run) map[string]int { return r.Codes }), format: f2, unit: registry.Points, better: better})
 	}
 	for _, kind := range keysOf(runs, func(r *result.Run) map[string]int { return r.Errors }) {
-		out = append(out, figure{name: "error " + kind + " %", get: share(kind, func(r *result.Run) map[string]int { return r.Errors }), format: f2, unit: points, better: -1})
+		out = append(out, figure{name: "error " + kind + " %", get: share(kind, func(r *result.Run) map[string]int { return r.Errors }), format: f2, unit: registry.Points, better: -1})
 	}
 	return out
 }
@@ -388,7 +291,7 @@ func CompareSides(w io.Writer, a, b Side, opt CompareOptions) error {
 		label := Label(ra[0].Variant, ra[0].Mode, ra[0].PoolSize)
 		all := append(slices.Clone(ra), rb...)
 		for _, f := range slices.Concat(figures, codeFigures(all), extraFigures(all)) {
-			row(label, scenario.FormatRate(k.rate), f, values(ra, f), values(rb, f))
+			row(label, load.FormatRate(k.rate), f, values(ra, f), values(rb, f))
 		}
 	}
 	for _, ca := range a.Runs[0].Capacity {
@@ -531,30 +434,30 @@ var capacityFigures = []struct {
 // down (the half-width of their 95 % confidence interval).
 var limitFigures = []struct {
 	figure
-	get func(*limits.Limits) (float64, bool)
+	get func(*dist.Limits) (float64, bool)
 }{
-	{limitMs("critical path p50 ms"), dist(func(l *limits.Limits) time.Duration { return l.CriticalPath.P50 })},
-	{limitMs("critical path p90 ms"), dist(func(l *limits.Limits) time.Duration { return l.CriticalPath.P90 })},
-	{limitMs("critical path p99 ms"), dist(func(l *limits.Limits) time.Duration { return l.CriticalPath.P99 })},
-	{limitMs("critical path p99.9 ms"), dist(func(l *limits.Limits) time.Duration { return l.CriticalPath.P999 })},
-	{limitMs("levels p50 ms"), dist(func(l *limits.Limits) time.Duration { return l.Levels.P50 })},
-	{limitMs("levels p99 ms"), dist(func(l *limits.Limits) time.Duration { return l.Levels.P99 })},
-	{limitMs("sum p50 ms"), dist(func(l *limits.Limits) time.Duration { return l.Sum.P50 })},
-	{limitMs("sum p99 ms"), dist(func(l *limits.Limits) time.Duration { return l.Sum.P99 })},
-	{figure{name: "simulated requests", format: f0}, sampled(func(l *limits.Limits) float64 { return float64(l.Samples) })},
-	{figure{name: "uncertainty ±%", format: f2, unit: points}, sampled(func(l *limits.Limits) float64 { return 100 * l.Uncertainty })},
+	{limitMs("critical path p50 ms"), limitDist(func(l *dist.Limits) time.Duration { return l.CriticalPath.P50 })},
+	{limitMs("critical path p90 ms"), limitDist(func(l *dist.Limits) time.Duration { return l.CriticalPath.P90 })},
+	{limitMs("critical path p99 ms"), limitDist(func(l *dist.Limits) time.Duration { return l.CriticalPath.P99 })},
+	{limitMs("critical path p99.9 ms"), limitDist(func(l *dist.Limits) time.Duration { return l.CriticalPath.P999 })},
+	{limitMs("levels p50 ms"), limitDist(func(l *dist.Limits) time.Duration { return l.Levels.P50 })},
+	{limitMs("levels p99 ms"), limitDist(func(l *dist.Limits) time.Duration { return l.Levels.P99 })},
+	{limitMs("sum p50 ms"), limitDist(func(l *dist.Limits) time.Duration { return l.Sum.P50 })},
+	{limitMs("sum p99 ms"), limitDist(func(l *dist.Limits) time.Duration { return l.Sum.P99 })},
+	{figure{name: "simulated requests", format: f0}, sampled(func(l *dist.Limits) float64 { return float64(l.Samples) })},
+	{figure{name: "uncertainty ±%", format: f2, unit: registry.Points}, sampled(func(l *dist.Limits) float64 { return 100 * l.Uncertainty })},
 }
 
 func limitMs(name string) figure { return figure{name: name, format: f2} }
 
-func dist(get func(*limits.Limits) time.Duration) func(*limits.Limits) (float64, bool) {
-	return func(l *limits.Limits) (float64, bool) { return msOf(get(l)), true }
+func limitDist(get func(*dist.Limits) time.Duration) func(*dist.Limits) (float64, bool) {
+	return func(l *dist.Limits) (float64, bool) { return msOf(get(l)), true }
 }
 
 // sampled reads a figure of the simulation, which fixed limits (one
 // request through the call graph, exact) do not have.
-func sampled(get func(*limits.Limits) float64) func(*limits.Limits) (float64, bool) {
-	return func(l *limits.Limits) (float64, bool) {
+func sampled(get func(*dist.Limits) float64) func(*dist.Limits) (float64, bool) {
+	return func(l *dist.Limits) (float64, bool) {
 		if l.Fixed || l.Samples == 0 {
 			return 0, false
 		}
@@ -562,7 +465,7 @@ func sampled(get func(*limits.Limits) float64) func(*limits.Limits) (float64, bo
 	}
 }
 
-func limitValues(side Side, get func(*limits.Limits) (float64, bool)) []float64 {
+func limitValues(side Side, get func(*dist.Limits) (float64, bool)) []float64 {
 	var out []float64
 	for _, s := range side.Runs {
 		if s.Limits != nil {
@@ -620,7 +523,7 @@ func warnings(a, b Side) []string {
 		for _, r := range slices.Concat(ra, rb) {
 			thin = thin || !r.EnoughSamples()
 		}
-		at := fmt.Sprintf("%s @ %s req/s", k.variant, scenario.FormatRate(k.rate))
+		at := fmt.Sprintf("%s @ %s req/s", k.variant, load.FormatRate(k.rate))
 		for _, x := range []struct {
 			runs []*result.Run
 			name string
@@ -661,7 +564,7 @@ func warnings(a, b Side) []string {
 		for _, s := range pair.this.Runs {
 			for _, k := range runKeys(s) {
 				if len(runsOf(pair.other, k)) == 0 {
-					msg := fmt.Sprintf("%s @ %s req/s only in %s", k.variant, scenario.FormatRate(k.rate), pair.name)
+					msg := fmt.Sprintf("%s @ %s req/s only in %s", k.variant, load.FormatRate(k.rate), pair.name)
 					if !slices.Contains(out, msg) {
 						out = append(out, msg)
 					}
@@ -718,9 +621,9 @@ func delta(a, b spread, f figure) string {
 		return "gone"
 	}
 	switch f.unit {
-	case points:
+	case registry.Points:
 		return fmt.Sprintf("%+.2f pt", b.mean-a.mean)
-	case absolute:
+	case registry.Absolute:
 		d := f.format(b.mean - a.mean)
 		if !strings.HasPrefix(d, "-") {
 			d = "+" + d
@@ -746,15 +649,15 @@ func verdict(a, b spread, f figure, opt CompareOptions) string {
 	}
 	d := b.mean - a.mean
 	switch {
-	case f.unit == points && math.Abs(d) < opt.Points:
+	case f.unit == registry.Points && math.Abs(d) < opt.Points:
 		return ""
-	case f.unit == absolute && math.Abs(d) < f.noise:
+	case f.unit == registry.Absolute && math.Abs(d) < f.noise:
 		return ""
-	case f.unit == relative && a.mean == 0 && b.mean == 0:
+	case f.unit == registry.Relative && a.mean == 0 && b.mean == 0:
 		return ""
-	case f.unit == relative && a.mean != 0 && math.Abs(d)/math.Abs(a.mean) < opt.Threshold:
+	case f.unit == registry.Relative && a.mean != 0 && math.Abs(d)/math.Abs(a.mean) < opt.Threshold:
 		return ""
-	case f.unit == relative && math.Abs(d) < f.noise:
+	case f.unit == registry.Relative && math.Abs(d) < f.noise:
 		return ""
 	}
 	if (a.n > 1 || b.n > 1) && a.lo <= b.hi && b.lo <= a.hi {

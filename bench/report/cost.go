@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"fanout/bench/load"
 	"fanout/bench/result"
-	"fanout/bench/scenario"
 )
 
 // CostHeading heads the section of a cost scenario's report that the
@@ -82,7 +82,7 @@ func costMethod(c *result.Cost) string {
 		"(the gateway's go_memstats_mallocs_total, the floor's runtime.MemStats.Mallocs), less what reading them costs, per request. "+
 		"Rounds counts the rounds that count of those run: a round counts only if at least %.0f%% of its requests were answered 2xx, "+
 		"since a refused or failed request costs less than a page and would flatter the figure.\n",
-		c.Rounds, c.Duration, scenario.FormatRate(c.Rate), 100*result.MinCostSuccess)
+		c.Rounds, c.Duration, load.FormatRate(c.Rate), 100*result.MinCostSuccess)
 }
 
 // writeCost writes the cost table of a cost scenario, or the gateway's
@@ -118,14 +118,14 @@ func CostSection(s *result.Scenario) string {
 	if s.Env.Dirty {
 		commit += " (with local changes)"
 	}
-	load := ""
+	loadAvg := ""
 	if c.LoadAverage > 0 {
-		load = fmt.Sprintf(", load average %.1f as it began", c.LoadAverage)
+		loadAvg = fmt.Sprintf(", load average %.1f as it began", c.LoadAverage)
 	}
 	fmt.Fprintf(b, "%s\n\n", CostHeading)
 	fmt.Fprintf(b, "The results page at %s req/s, scenario `%s`, run %s on %s, %d cores%s, %s, commit %s.\n\n",
-		scenario.FormatRate(c.Rate), s.Name, s.Started.UTC().Format("2006-01-02 15:04 MST"), orUnknown(s.Env.CPU), s.Env.Cores,
-		load, orUnknown(s.Env.GoVersion), orUnknown(commit))
+		load.FormatRate(c.Rate), s.Name, s.Started.UTC().Format("2006-01-02 15:04 MST"), orUnknown(s.Env.CPU), s.Env.Cores,
+		loadAvg, orUnknown(s.Env.GoVersion), orUnknown(commit))
 	b.WriteString(CostTable(c))
 	b.WriteString("\n")
 	for _, n := range c.Notes {
@@ -184,7 +184,7 @@ func FloorLine(c *result.Cost) string {
 		}
 		return fmt.Sprintf("CPU per results page: gateway %s ms, floor %s ms: %s the floor's (%d interleaved rounds of %s at %s req/s)",
 			spreadText(r.CPU(), msText), spreadText(floor.CPU(), msText), spreadText(r.Ratio(floor), ratioText),
-			c.Rounds, c.Duration.Round(time.Millisecond), scenario.FormatRate(c.Rate))
+			c.Rounds, c.Duration.Round(time.Millisecond), load.FormatRate(c.Rate))
 	}
 	return ""
 }

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"fanout/bench/load"
 	"fanout/bench/result"
-	"fanout/bench/scenario"
 )
 
 // writeMachine says, under the report's first line, how the gateway shared
@@ -29,7 +29,7 @@ func writeMachine(b *strings.Builder, s *result.Scenario) {
 	var saturated []string
 	for i := range s.Runs {
 		if r := &s.Runs[i]; r.LoadSaturated {
-			saturated = append(saturated, fmt.Sprintf("%s at %s req/s", Label(r.Variant, r.Mode, r.PoolSize), scenario.FormatRate(r.Rate)))
+			saturated = append(saturated, fmt.Sprintf("%s at %s req/s", Label(r.Variant, r.Mode, r.PoolSize), load.FormatRate(r.Rate)))
 		}
 	}
 	if len(saturated) > 0 {

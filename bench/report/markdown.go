@@ -15,10 +15,9 @@ import (
 	"strings"
 	"time"
 
-	"fanout/bench/limits"
+	"fanout/bench/dist"
 	"fanout/bench/load"
 	"fanout/bench/result"
-	"fanout/bench/scenario"
 )
 
 // ReportFile is the name of the Markdown report in a result directory.
@@ -183,10 +182,10 @@ func writeLimits(b *strings.Builder, s *result.Scenario) {
 			"known within ±%.1f%% (95%% confidence): a measured figure that close to a limit, or below it, is not a difference.\n\n",
 			l.Samples, 100*l.Uncertainty)
 	default:
-		fmt.Fprintf(b, "Random backend latencies: each limit is a distribution, from %d simulated requests through the call graph (ms).\n\n", limits.DefaultSamples)
+		fmt.Fprintf(b, "Random backend latencies: each limit is a distribution, from %d simulated requests through the call graph (ms).\n\n", dist.DefaultSamples)
 	}
 	b.WriteString("| limit | what it is | p50 | p90 | p99 | p99.9 |\n|---|---|---:|---:|---:|---:|\n")
-	row := func(name, what string, d limits.Dist) {
+	row := func(name, what string, d dist.Dist) {
 		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", name, what, Ms(d.P50), Ms(d.P90), Ms(d.P99), Ms(d.P999))
 	}
 	row("critical path", "longest chain of dependent calls: no gateway can beat it", l.CriticalPath)
@@ -207,7 +206,7 @@ func ratio(d, limit time.Duration) string {
 
 // ratioBeside formats the run's d over limit, and, below 1, why the run
 // beat what no gateway can beat (result.Run.BelowLimit).
-func ratioBeside(r *result.Run, d, limit time.Duration, l *limits.Limits) string {
+func ratioBeside(r *result.Run, d, limit time.Duration, l *dist.Limits) string {
 	out := ratio(d, limit)
 	if limit <= 0 {
 		return out
@@ -317,11 +316,11 @@ func writeRateTable(b *strings.Builder, s *result.Scenario, rate float64) {
 // and, where the load generator fell short of it, what it sent, so the
 // heading does not claim load that never reached the gateway.
 func rateHeading(s *result.Scenario, rate float64) string {
-	h := scenario.FormatRate(rate) + " req/s offered"
+	h := load.FormatRate(rate) + " req/s offered"
 	var short []string
 	for _, v := range s.Variants {
 		if r, ok := s.Run(v, rate); ok && r.GeneratorLimited {
-			short = append(short, fmt.Sprintf("%s %s", Label(r.Variant, r.Mode, r.PoolSize), scenario.FormatRate(math.Round(r.Summary.Rate))))
+			short = append(short, fmt.Sprintf("%s %s", Label(r.Variant, r.Mode, r.PoolSize), load.FormatRate(math.Round(r.Summary.Rate))))
 		}
 	}
 	if len(short) > 0 {
@@ -335,9 +334,9 @@ func rateHeading(s *result.Scenario, rate float64) string {
 func phaseRate(r *result.Run, p load.Summary) string {
 	offered := r.PhaseRate(p)
 	if !p.Limited(offered) {
-		return scenario.FormatRate(offered)
+		return load.FormatRate(offered)
 	}
-	return fmt.Sprintf("%s (sent %s)", scenario.FormatRate(offered), scenario.FormatRate(math.Round(p.Rate)))
+	return fmt.Sprintf("%s (sent %s)", load.FormatRate(offered), load.FormatRate(math.Round(p.Rate)))
 }
 
 func writePhases(b *strings.Builder, s *result.Scenario) {
@@ -368,7 +367,7 @@ func writeCapacity(b *strings.Builder, s *result.Scenario) {
 	for _, c := range s.Capacity {
 		ceil := "none up to max"
 		if c.Ceiling > 0 {
-			ceil = scenario.FormatRate(c.Ceiling)
+			ceil = load.FormatRate(c.Ceiling)
 		}
 		// The finding in bold, the reason for a non-finding beside it.
 		what, why, _ := strings.Cut(CapacityText(c), " (")
@@ -380,7 +379,7 @@ func writeCapacity(b *strings.Builder, s *result.Scenario) {
 			held = "–"
 		}
 		fmt.Fprintf(b, "| %s | p99 ≤ %s ms, complete ≥ %s | %s | %s | %s | %s | %d | %v |\n",
-			Label(c.Variant, c.Mode, c.PoolSize), Ms(c.SLO.P99), pct(c.SLO.Success), capa, held, scenario.FormatRate(c.Searched), ceil, len(c.Points), c.Exhausted)
+			Label(c.Variant, c.Mode, c.PoolSize), Ms(c.SLO.P99), pct(c.SLO.Success), capa, held, load.FormatRate(c.Searched), ceil, len(c.Points), c.Exhausted)
 	}
 	b.WriteString("\n### Probes\n\n| mode | kind | rate | length | requests | sent/s | p50 | p99 | latency trend (ms/s) | complete | verdict |\n" +
 		"|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
@@ -413,7 +412,7 @@ func writeCapacity(b *strings.Builder, s *result.Scenario) {
 			if p.Requests > 0 { // 0: a summary from before probes counted them
 				p99s = p99(load.Summary{Requests: p.Requests}, p.P99)
 			}
-			fmt.Fprintf(b, "| %s | %s | %s | %s | %d | %s | %s | %s | %s | %s | %s |\n", Label(c.Variant, c.Mode, c.PoolSize), kind, scenario.FormatRate(p.Rate), p.Duration,
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %d | %s | %s | %s | %s | %s | %s |\n", Label(c.Variant, c.Mode, c.PoolSize), kind, load.FormatRate(p.Rate), p.Duration,
 				p.Requests, achieved, Ms(p50), p99s, trend(p.Slope), pct(p.Success), verdict)
 		}
 	}
@@ -432,7 +431,7 @@ func writeResources(b *strings.Builder, s *result.Scenario) {
 	b.WriteString("| mode | rate | requests | cpu/request (ms) | load cpu | peak RSS (MiB) | RSS growth (MiB) | goroutine growth | backend calls/request | errors |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, r := range s.Runs {
-		fmt.Fprintf(b, "| %s | %s | %d | %.3f | %s | %.1f | %+.1f | %+d | %.2f | %s |\n", Label(r.Variant, r.Mode, r.PoolSize), scenario.FormatRate(r.Rate), r.Requests,
+		fmt.Fprintf(b, "| %s | %s | %d | %.3f | %s | %.1f | %+.1f | %+d | %.2f | %s |\n", Label(r.Variant, r.Mode, r.PoolSize), load.FormatRate(r.Rate), r.Requests,
 			result.Millis(r.CPUPerRequest), pct(r.GeneratorCPUShare), float64(r.PeakRSS)/(1<<20), float64(r.RSSGrowth)/(1<<20), r.GoroutineGrowth,
 			r.CallsPerRequest, load.FormatCounts(r.Errors))
 	}
@@ -459,7 +458,7 @@ func writeTargets(b *strings.Builder, s *result.Scenario) {
 				if l, ok := s.TargetLimits[t]; ok {
 					cp50, cp99, lim99 = Ms(l.CriticalPath.P50), Ms(l.CriticalPath.P99), l.CriticalPath.P99
 				}
-				fmt.Fprintf(b, "| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", Label(r.Variant, r.Mode, r.PoolSize), scenario.FormatRate(rate), t, sum.Requests,
+				fmt.Fprintf(b, "| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", Label(r.Variant, r.Mode, r.PoolSize), load.FormatRate(rate), t, sum.Requests,
 					Ms(sum.Latency.P50), cp50, p99(sum, sum.Latency.P99), cp99, ratio(sum.Latency.P99, lim99), pct(sum.Success), strings.SplitN(split(sum), " | ", 2)[0])
 			}
 		}
@@ -473,13 +472,13 @@ func writeTargets(b *strings.Builder, s *result.Scenario) {
 func CapacityText(c result.Capacity) string {
 	switch {
 	case c.Capacity > 0 && c.LoadBound:
-		return fmt.Sprintf("at least %s (load-bound: the load side could not offer %s)", scenario.FormatRate(c.Capacity), scenario.FormatRate(c.Ceiling))
+		return fmt.Sprintf("at least %s (load-bound: the load side could not offer %s)", load.FormatRate(c.Capacity), load.FormatRate(c.Ceiling))
 	case c.Capacity > 0:
-		return scenario.FormatRate(c.Capacity)
+		return load.FormatRate(c.Capacity)
 	case c.Floor > 0:
 		return fmt.Sprintf("below %.0f (not enough samples)", c.Floor)
 	case c.Searched == 0 && c.Ceiling > 0:
-		return fmt.Sprintf("below %s (every probe failed)", scenario.FormatRate(c.Ceiling))
+		return fmt.Sprintf("below %s (every probe failed)", load.FormatRate(c.Ceiling))
 	}
 	return "none held"
 }

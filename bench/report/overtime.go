@@ -19,10 +19,9 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 
-	"fanout/bench/limits"
+	"fanout/bench/dist"
 	"fanout/bench/load"
 	"fanout/bench/result"
-	"fanout/bench/scenario"
 )
 
 // maxFailedPoints caps the failed requests drawn one by one on a latency
@@ -106,7 +105,7 @@ func overTimeCharts(dir string, s *result.Scenario) ([]Chart, map[string]*plot.P
 			continue
 		}
 		file := strings.TrimSuffix(r.File, filepath.Ext(r.File)) + "-over-time.svg"
-		title := fmt.Sprintf("Latency over the run: %s at %s req/s", Label(r.Variant, r.Mode, r.PoolSize), scenario.FormatRate(r.Rate))
+		title := fmt.Sprintf("Latency over the run: %s at %s req/s", Label(r.Variant, r.Mode, r.PoolSize), load.FormatRate(r.Rate))
 		hits, err := readHits(filepath.Join(dir, r.File))
 		if errors.Is(err, os.ErrNotExist) {
 			// A committed reference run keeps its charts but not its
@@ -168,9 +167,9 @@ func overTimeChart(s *result.Scenario, r *result.Run, hits []hit) *plot.Plot {
 		}
 		slices.Sort(lat)
 		x := (time.Duration(bin)*width + width/2).Seconds()
-		p50 = append(p50, plotter.XY{X: x, Y: ms(limits.Quantile(lat, 0.5))})
+		p50 = append(p50, plotter.XY{X: x, Y: ms(dist.Quantile(lat, 0.5))})
 		if len(lat) >= load.MinSamples {
-			p99 = append(p99, plotter.XY{X: x, Y: ms(limits.Quantile(lat, 0.99))})
+			p99 = append(p99, plotter.XY{X: x, Y: ms(dist.Quantile(lat, 0.99))})
 		}
 		top = append(top, plotter.XY{X: x, Y: ms(lat[len(lat)-1])})
 		lo = hi

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"fanout/bench/capacity"
-	"fanout/bench/limits"
+	"fanout/bench/dist"
 	"fanout/bench/load"
 	"fanout/bench/result"
 	"fanout/bench/servertiming"
@@ -24,10 +24,10 @@ func msd(n float64) time.Duration { return time.Duration(n * float64(time.Millis
 // fixture is a small talk-like result: two modes at two rates, one failed
 // expectation, limits of fixed models.
 func fixture() *result.Scenario {
-	lim := limits.Limits{Fixed: true,
-		CriticalPath: limits.Dist{P50: msd(40), P90: msd(40), P99: msd(40), P999: msd(40), Mean: msd(40)},
-		Levels:       limits.Dist{P50: msd(55), P90: msd(55), P99: msd(55), P999: msd(55), Mean: msd(55)},
-		Sum:          limits.Dist{P50: msd(85), P90: msd(85), P99: msd(85), P999: msd(85), Mean: msd(85)},
+	lim := dist.Limits{Fixed: true,
+		CriticalPath: dist.Dist{P50: msd(40), P90: msd(40), P99: msd(40), P999: msd(40), Mean: msd(40)},
+		Levels:       dist.Dist{P50: msd(55), P90: msd(55), P99: msd(55), P999: msd(55), Mean: msd(55)},
+		Sum:          dist.Dist{P50: msd(85), P90: msd(85), P99: msd(85), P999: msd(85), Mean: msd(85)},
 	}
 	run := func(v string, rate float64, p50 float64, success float64) result.Run {
 		n := int(rate * 5)
@@ -43,7 +43,7 @@ func fixture() *result.Scenario {
 			Report: load.Report{
 				Summary: load.Summary{Requests: n, Rate: rate, Throughput: rate * success, Success: success, Complete: success, Failed: 1 - success,
 					Window: 5 * time.Second, Span: 5 * time.Second,
-					Latency: load.Latency{Dist: limits.Dist{P50: msd(p50), P90: msd(p50 * 1.05), P99: msd(p50 * 1.2), P999: msd(p50 * 1.5), Mean: msd(p50)}, Max: msd(p50 * 2)},
+					Latency: load.Latency{Dist: dist.Dist{P50: msd(p50), P90: msd(p50 * 1.05), P99: msd(p50 * 1.2), P999: msd(p50 * 1.5), Mean: msd(p50)}, Max: msd(p50 * 2)},
 					Codes:   codes, Errors: errs},
 				Timing: &servertiming.Timing{Total: msd(p50), Calls: []servertiming.Entry{
 					{Name: "experiment", Start: 0, Duration: msd(20), HasStart: true},

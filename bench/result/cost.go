@@ -4,7 +4,7 @@ import (
 	"slices"
 	"time"
 
-	"fanout/bench/limits"
+	"fanout/bench/dist"
 )
 
 // Cost is the CPU and the allocations per results page of several
@@ -119,7 +119,7 @@ func SpreadOf(vals []float64) Spread {
 		return Spread{}
 	}
 	s := slices.Sorted(slices.Values(vals))
-	return Spread{Median: limits.Quantile(s, 0.5), Min: s[0], Max: s[len(s)-1], N: len(s)}
+	return Spread{Median: dist.Quantile(s, 0.5), Min: s[0], Max: s[len(s)-1], N: len(s)}
 }
 
 // CPU is the row's CPU per request over its rounds that count, in

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"fanout/bench/capacity"
+	"fanout/bench/dist"
 	"fanout/bench/launch"
-	"fanout/bench/limits"
 	"fanout/bench/load"
 )
 
@@ -40,12 +40,12 @@ type Scenario struct {
 	Rates []float64 `json:"rates,omitempty"`
 	// Limits of the workload under the scenario's backend models; nil if
 	// they could not be computed (LimitsNote says why).
-	Limits     *limits.Limits `json:"limits,omitempty"`
-	LimitsNote string         `json:"limits_note,omitempty"`
+	Limits     *dist.Limits `json:"limits,omitempty"`
+	LimitsNote string       `json:"limits_note,omitempty"`
 	// Targets names the targets; TargetLimits has the limits of each
 	// target alone, when there are several.
-	Targets      []string                 `json:"targets,omitempty"`
-	TargetLimits map[string]limits.Limits `json:"target_limits,omitempty"`
+	Targets      []string               `json:"targets,omitempty"`
+	TargetLimits map[string]dist.Limits `json:"target_limits,omitempty"`
 	// Phases of each run, if the scenario has events, and the events that
 	// start them (after the first).
 	Phases []string `json:"phases,omitempty"`
@@ -171,7 +171,7 @@ const SamplingSlack = 0.05
 // sampled limit's ratio within the sampling is just that; a ratio beyond
 // it, or under a fixed limit, which has none, says the limit does
 // not describe the run (see SamplingSlack). "" for a ratio of 1 or more.
-func (r *Run) BelowLimit(ratio float64, l *limits.Limits) string {
+func (r *Run) BelowLimit(ratio float64, l *dist.Limits) string {
 	if ratio >= 1 || l == nil {
 		return ""
 	}

@@ -40,6 +40,9 @@ type CostConfig struct {
 	Floor          bool
 	Args           []string
 	AcceptEncoding string
+	// Line is the line of the scenario file where the configuration
+	// starts, for the check of its flags against the gateway's.
+	Line int
 }
 
 // Defaults of a cost section.
@@ -152,7 +155,7 @@ func (d *decoder) costConfigs(n *yaml.Node) []CostConfig {
 		if !d.OK(err) {
 			continue
 		}
-		var c CostConfig
+		c := CostConfig{Line: it.Line}
 		if m := f["name"]; m == nil {
 			d.OK(d.Errorf(it, p+".name", "required"))
 		} else if c.Name, err = d.Str(m, p+".name"); d.OK(err) {

@@ -14,6 +14,9 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"fanout/bench/expect"
+	"fanout/bench/figure"
+	"fanout/bench/load"
+	"fanout/gateway/fanout"
 	"fanout/mockbackends/model"
 	"fanout/mockbackends/strictyaml"
 )
@@ -171,7 +174,7 @@ func validName(s string) bool {
 
 // gateway decodes the gateway section; its problems are recorded.
 func (d *decoder) gateway(n *yaml.Node) Gateway {
-	g := Gateway{Modes: slices.Clone(Modes), PoolSizes: []int{DefaultPoolSize}}
+	g := Gateway{Modes: slices.Clone(fanout.Modes), PoolSizes: []int{fanout.DefaultPoolSize}}
 	if n == nil {
 		return g
 	}
@@ -184,12 +187,12 @@ func (d *decoder) gateway(n *yaml.Node) Gateway {
 		switch {
 		case !d.OK(err):
 		case len(items) == 0:
-			d.OK(d.Errorf(m, "gateway.modes", "empty: name at least one of %s", strings.Join(Modes, ", ")))
+			d.OK(d.Errorf(m, "gateway.modes", "empty: name at least one of %s", strings.Join(fanout.Modes, ", ")))
 		default:
 			g.Modes = distinct(d, items, "gateway.modes", "mode %q appears twice", func(it *yaml.Node, p string) (string, error) {
 				mode, err := d.Str(it, p)
-				if err == nil && !slices.Contains(Modes, mode) {
-					err = d.Errorf(it, p, "unknown mode %q (known: %s)", mode, strings.Join(Modes, ", "))
+				if err == nil && !slices.Contains(fanout.Modes, mode) {
+					err = d.Errorf(it, p, "unknown mode %q (known: %s)", mode, strings.Join(fanout.Modes, ", "))
 				}
 				return mode, err
 			})
@@ -263,7 +266,7 @@ func (d *decoder) configs(n *yaml.Node) []Config {
 			d.OK(d.Errorf(v, path, "want gateway flags (e.g. -hedge-budget 0), found %q", flags))
 			return
 		}
-		out = append(out, Config{Name: key, Args: args})
+		out = append(out, Config{Name: key, Args: args, Line: k.Line})
 	})
 	d.OK(err)
 	if len(out) == 0 && err == nil {
@@ -311,7 +314,7 @@ func (d *decoder) targets(n *yaml.Node, path string) []Target {
 
 // target decodes one target at path p, recording each problem.
 func (d *decoder) target(it *yaml.Node, p string) Target {
-	t := Target{Method: "GET", Weight: 1}
+	t := Target{load.Target{Method: "GET", Weight: 1}}
 	f, err := d.Fields(it, p, "name", "method", "path", "ids", "weight", "body", "distribution")
 	if !d.OK(err) {
 		return t
@@ -411,7 +414,7 @@ func (d *decoder) idRange(n *yaml.Node, path string) (IDRange, error) {
 		if !ok || err1 != nil || err2 != nil {
 			return r, d.Errorf(n, path, "want MIN-MAX (e.g. 1-1000) or {min, max}, found %q", n.Value)
 		}
-		r = IDRange{a, b}
+		r = IDRange{Min: a, Max: b}
 	} else {
 		f, err := d.Fields(n, path, "min", "max")
 		if err != nil {
@@ -801,13 +804,13 @@ func checkName(n expect.Name, s *Scenario, labels, phases map[string]bool) error
 		}
 		return nil
 	}
-	if _, ok := Metrics[m]; ok || IsStatusMetric(m) || IsCallsMetric(m) {
+	if _, ok := figure.Lookup(m); ok || IsStatusMetric(m) || IsCallsMetric(m) {
 		return nil
 	}
 	if _, ok := FleetMetrics[m]; ok {
 		return checkFleetMetric(m, s)
 	}
-	return fmt.Errorf("unknown metric %q (known: %s, code_NNN)", m, strings.Join(slices.Sorted(maps.Keys(Metrics)), ", "))
+	return fmt.Errorf("unknown metric %q (known: %s, capacity, code_NNN)", m, strings.Join(slices.Sorted(slices.Values(figure.Names())), ", "))
 }
 
 // hostile decodes the hostile section of s (whose load and events are

@@ -19,18 +19,15 @@ import (
 	"time"
 
 	"fanout/bench/expect"
+	"fanout/bench/load"
 	"fanout/mockbackends/model"
 )
-
-// Modes are the gateway's fan-out modes, in the order reports show them.
-var Modes = []string{"sequential", "staged", "concurrent", "pool", "blocking"}
 
 // Defaults used when a scenario leaves a setting out.
 const (
 	DefaultWarmup        = 1 * time.Second
 	DefaultDuration      = 5 * time.Second
-	DefaultTimeout       = 5 * time.Second
-	DefaultPoolSize      = 16
+	DefaultTimeout       = load.DefaultTimeout
 	DefaultSuccess       = 0.999
 	DefaultCapacityStart = 50.0
 	DefaultCapacityMax   = 5000.0
@@ -78,10 +75,11 @@ type Scenario struct {
 
 // Gateway is the `gateway:` section.
 type Gateway struct {
-	// Modes to compare, each run in its own gateway process (default: all).
+	// Modes to compare, each run in its own gateway process (default: all
+	// of the gateway's, fanout.Modes, in its order).
 	Modes []string
 	// PoolSizes of the pool mode; each size is a variant of its own
-	// (default: [16]).
+	// (default: the gateway's, fanout.DefaultPoolSize).
 	PoolSizes []int
 	// MaxConns per backend (0: the gateway's default).
 	MaxConns int
@@ -106,6 +104,9 @@ type Gateway struct {
 type Config struct {
 	Name string
 	Args []string
+	// Line is the line of the scenario file that names it, for the
+	// check of its flags against the gateway's.
+	Line int
 }
 
 // Variant is one gateway configuration to measure: a mode, and for pool a
@@ -157,34 +158,25 @@ func (g Gateway) Variants() []Variant {
 	return withConfigs
 }
 
-// Target is one kind of request.
+// Target is one kind of request, as a scenario's targets: section
+// writes it: the attack library's target, whose fields the file sets one
+// to one (name, method, path, ids, weight, body, zipf). The file's
+// defaults are the decoder's: the path for Name, GET for Method, 1 for
+// Weight; IDs are required when Path has "{id}".
 type Target struct {
-	// Name labels the target in reports (default: the path).
-	Name string
-	// Method is the HTTP method (default GET).
-	Method string
-	// Path is the request path; "{id}" in it is replaced by an id drawn
-	// uniformly from IDs for each request.
-	Path string
-	// IDs is the range ids are drawn from; required when Path has "{id}".
-	IDs IDRange
-	// Weight is the relative share of requests (default 1).
-	Weight float64
-	// Body is sent with the request (for POST).
-	Body string
-	// Zipf, when above 1, draws ids from a Zipf distribution of that skew
-	// instead of uniformly: id Min is the hottest, and the probability of
-	// the k-th id falls as k^-Zipf, so a few ids take most requests (hot
-	// keys). 0 means uniform.
-	Zipf float64
+	load.Target
 }
 
 // IDRange is an inclusive range of ids.
-type IDRange struct{ Min, Max int }
+type IDRange = load.IDRange
 
-// Expand returns Path with "{id}" replaced by id.
-func (t Target) Expand(id int) string {
-	return strings.ReplaceAll(t.Path, "{id}", strconv.Itoa(id))
+// LoadTargets returns ts as the attack library takes them.
+func LoadTargets(ts []Target) []load.Target {
+	out := make([]load.Target, len(ts))
+	for i, t := range ts {
+		out[i] = t.Target
+	}
+	return out
 }
 
 // Load is the `load:` section: either fixed Rates or a Capacity search.
@@ -371,59 +363,6 @@ func (s *Scenario) Estimate() time.Duration {
 	return n * time.Duration(len(s.Load.Rates)) * (s.Load.Warmup + s.Load.Duration + overhead)
 }
 
-// Metric names accepted after a variant in an expectation, and what they
-// are. Latencies are in milliseconds, success is a fraction, throughput and
-// rates in requests per second.
-var Metrics = map[string]string{
-	"p50":               "median latency (ms)",
-	"p90":               "90th percentile latency (ms)",
-	"p99":               "99th percentile latency (ms)",
-	"p999":              "99.9th percentile latency (ms)",
-	"max":               "maximum latency (ms)",
-	"mean":              "mean latency (ms)",
-	"ok_p50":            "median latency of the requests answered 2xx/3xx (ms)",
-	"ok_p99":            "99th percentile latency of the requests answered 2xx/3xx (ms)",
-	"ok_max":            "maximum latency of the requests answered 2xx/3xx (ms)",
-	"failed_p50":        "median latency of the requests answered otherwise: shed, refused, failed (ms)",
-	"failed_p99":        "99th percentile latency of the requests answered otherwise (ms)",
-	"failed_max":        "maximum latency of the requests answered otherwise (ms)",
-	"refused_p50":       "median latency of the 503 answers: refused before any work (ms)",
-	"refused_p99":       "99th percentile latency of the 503 answers (ms)",
-	"refused_max":       "maximum latency of the 503 answers (ms)",
-	"throughput":        "complete answers the gateway delivered per second: those arriving in a window as long as the measured one, shifted by their median latency (never above achieved_rate)",
-	"rate":              "offered rate (requests per second): a phase's own, where an event changes it; over a whole run, the mean",
-	"achieved_rate":     "rate the load generator actually sent (requests per second)",
-	"generator_cpu":     "share of the machine's cores the load generator used during the attack (fraction)",
-	"success":           "fraction of requests answered 2xx, complete or partial",
-	"complete":          "fraction of requests answered 2xx without the Fanout-Partial header",
-	"partial":           "fraction of requests answered 2xx with the Fanout-Partial header (a part missing)",
-	"failed":            "fraction of requests answered otherwise (not 2xx, or no answer)",
-	"requests":          "requests sent",
-	"errors":            "fraction of requests that failed (not 2xx)",
-	"cpu_per_request":   "gateway CPU time per request (ms)",
-	"rss_mb":            "gateway peak resident memory (MiB)",
-	"calls_per_request": "backend calls per public request",
-	"rss_growth_mb":     "gateway resident memory after the attack minus before (MiB)",
-	"goroutine_growth":  "gateway goroutines after the attack minus before",
-	"ratio_p50":         "p50 divided by the critical path's p50",
-	"ratio_p99":         "p99 divided by the critical path's p99",
-	"capacity":          "highest rate that met the SLO for the hold period (capacity search only)",
-	"pages_compared":    "URLs whose 2xx bodies were compared with an earlier run at the same rate (load.compare_bodies)",
-	"pages_differing":   "URLs answered with different bodies within the run or from an earlier run at the same rate (load.compare_bodies)",
-	"hedges_sent":       "hedged duplicates the gateway sent during the attack",
-	"hedges_won":        "calls a hedged duplicate answered first",
-	"coalesced_calls":   "backend calls answered by another request's identical call",
-	"cache_hits":        "backend calls answered by a call's response cache",
-	"cache_misses":      "cached calls the cache could not answer",
-	"stray_answers":     "backend answers for another resource than asked, which the gateway refused and asked again for",
-}
-
-func init() {
-	for _, svc := range model.Services {
-		Metrics["calls_per_request_"+svc] = "calls to the " + svc + " backend per public request"
-	}
-}
-
 // LimitNames are the names of limits an expectation may use, alone (the
 // median) or with a percentile ("critical_path.p99").
 var LimitNames = map[string]string{
@@ -459,9 +398,4 @@ func IsStatusMetric(m string) bool {
 
 // RunName is the name of the run of a variant label at a rate, as the
 // results name its files: "concurrent-500".
-func RunName(label string, rate float64) string {
-	return label + "-" + FormatRate(rate)
-}
-
-// FormatRate formats a rate without needless decimals.
-func FormatRate(r float64) string { return strconv.FormatFloat(r, 'f', -1, 64) }
+func RunName(label string, rate float64) string { return label + "-" + load.FormatRate(rate) }

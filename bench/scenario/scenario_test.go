@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"fanout/gateway/fanout"
 	"fanout/mockbackends/model"
 )
 
@@ -34,7 +35,7 @@ func TestDecodeFull(t *testing.T) {
 	if g.MaxConns != 256 || g.Deadline != time.Second || g.BackendTimeout != 500*time.Millisecond {
 		t.Errorf("gateway settings %+v", g)
 	}
-	if len(s.Targets) != 2 || s.Targets[1].Method != "GET" || s.Targets[1].IDs != (IDRange{5, 9}) || s.Targets[0].Weight != 80 {
+	if len(s.Targets) != 2 || s.Targets[1].Method != "GET" || s.Targets[1].IDs != (IDRange{Min: 5, Max: 9}) || s.Targets[0].Weight != 80 {
 		t.Errorf("targets %+v", s.Targets)
 	}
 	if s.Targets[0].Expand(42) != "/v2/experiments/42/results" {
@@ -66,7 +67,7 @@ func TestDecodeDefaults(t *testing.T) {
 	if s.Name != "minimal" {
 		t.Errorf("name %q, want the file's base name", s.Name)
 	}
-	if len(s.Gateway.Variants()) != len(Modes) || s.Gateway.Variants()[3].Label != "pool" || s.Gateway.Variants()[3].PoolSize != DefaultPoolSize {
+	if len(s.Gateway.Variants()) != len(fanout.Modes) || s.Gateway.Variants()[3].Label != "pool" || s.Gateway.Variants()[3].PoolSize != fanout.DefaultPoolSize {
 		t.Errorf("default variants %+v", s.Gateway.Variants())
 	}
 	if s.Load.Warmup != DefaultWarmup || s.Load.Duration != DefaultDuration || s.Load.Timeout != DefaultTimeout {
@@ -314,7 +315,7 @@ events:
 		t.Fatalf("error %T %v, want scenario.Errors", err, err)
 	}
 	want := strings.Join([]string{
-		`file.yaml:2: gateway.modes[0]: unknown mode "async" (known: ` + strings.Join(Modes, ", ") + `)`,
+		`file.yaml:2: gateway.modes[0]: unknown mode "async" (known: ` + strings.Join(fanout.Modes, ", ") + `)`,
 		`file.yaml:5: backends.results.latncy: unknown field (known: latency, faults, max_in_flight, queue_limit, routes)`,
 		`file.yaml:6: backends.results.faults.error: probability 1.5 is outside 0..1`,
 		`file.yaml:6: backends.results.faults.hang: want a number, found "0.1"`,

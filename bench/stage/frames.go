@@ -116,7 +116,8 @@ func (s *Stage) frame(now time.Time, rates *counterRates, want map[string]bool) 
 	ctx, cancel := context.WithTimeout(s.ctx, s.o.Tick)
 	defer cancel()
 	if admin != "" {
-		if m, err := scrape(ctx, s.scrapes, "http://"+admin+"/metrics", want); err == nil {
+		if series, err := launch.ReadMetrics(ctx, "http://"+admin+"/metrics", func(name string) bool { return want[name] }); err == nil {
+			m := series.Sums()
 			if v, ok := m[metricInFlight]; ok {
 				f.GatewayInFlight = &v
 			}
@@ -124,10 +125,7 @@ func (s *Stage) frame(now time.Time, rates *counterRates, want map[string]bool) 
 		}
 	}
 	for _, svc := range model.Services {
-		var st struct {
-			InFlight int64 `json:"in_flight"`
-		}
-		if err := launch.GetJSON(ctx, "http://"+s.mocks.Addrs[svc]+"/_admin/stats", &st); err == nil {
+		if st, err := launch.MockStats(ctx, s.mocks.Addrs[svc]); err == nil {
 			f.Backends[svc] = float64(st.InFlight)
 		}
 	}

@@ -1,34 +1,9 @@
 package stage
 
 import (
-	"strings"
 	"testing"
 	"time"
 )
-
-func TestParseExposition(t *testing.T) {
-	text := `# HELP fanout_requests_in_flight Requests being served.
-# TYPE fanout_requests_in_flight gauge
-fanout_requests_in_flight 7
-fanout_hedges_sent_total{call="results"} 3
-fanout_hedges_sent_total{call="a b}c"} 4 1700000000000
-fanout_requests_in_flight_other 99
-go_goroutines 12
-`
-	got, err := parseExposition(strings.NewReader(text), map[string]bool{metricInFlight: true, "fanout_hedges_sent_total": true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Rows: a gauge alone; a counter summed over label sets, one with a
-	// brace and a space in its label and a timestamp; a longer name with
-	// the same prefix is another metric.
-	if got[metricInFlight] != 7 || got["fanout_hedges_sent_total"] != 7 || len(got) != 2 {
-		t.Errorf("parsed %v, want in flight 7 and hedges 7", got)
-	}
-	if _, err := parseExposition(strings.NewReader("fanout_requests_in_flight seven\n"), map[string]bool{metricInFlight: true}); err == nil {
-		t.Error("a value that is no number parsed")
-	}
-}
 
 // TestCounterRates: a counter's rate is its increase per second; a counter
 // that went down (a restarted gateway) starts over at 0, never negative.

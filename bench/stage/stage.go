@@ -133,9 +133,6 @@ type Stage struct {
 	hub   *hub
 	page  net.Listener
 	http  *http.Server
-	// scrapes reads the gateway's /metrics and the mocks' stats: its
-	// timeout keeps a stuck process from delaying the frames.
-	scrapes *http.Client
 
 	// control serialises the controls: one restart or model change at a
 	// time, in the order the page sent them.
@@ -177,7 +174,6 @@ func Start(ctx context.Context, o Options) (_ *Stage, err error) {
 		bins:     bins,
 		win:      &window{span: o.Window},
 		hub:      newHub(),
-		scrapes:  &http.Client{Timeout: max(o.Tick, 200*time.Millisecond)},
 		scene:    -1,
 		models:   model.Default(),
 		stopTick: func() {},

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"fanout/bench/limits"
+	"fanout/bench/dist"
 )
 
 // Answer classes: what a client got for one request, counted apart as the
@@ -93,6 +93,6 @@ func (w *window) figures(now time.Time) figures {
 	f.Complete, f.Partial, f.Failed = per(counts[complete]), per(counts[partial]), per(counts[failed])
 	slices.Sort(lat)
 	f.Samples = len(lat)
-	f.P50, f.P99 = limits.Quantile(lat, 0.50), limits.Quantile(lat, 0.99)
+	f.P50, f.P99 = dist.Quantile(lat, 0.50), dist.Quantile(lat, 0.99)
 	return f
 }
