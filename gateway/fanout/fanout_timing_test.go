@@ -1,10 +1,15 @@
 package fanout
 
 import (
+	"context"
 	"fmt"
+	"runtime/metrics"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"testing"
+	"time"
+	"unsafe"
 )
 
 // widePlan has one primary call and width-1 calls that need a field of it,
@@ -133,3 +138,88 @@ func TestPoolAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestRunContextsAllocateNothing checks that what a request's contexts
+// cost the engine does not grow with them: a run under a cancelable
+// context with a deadline, as the server's, whose calls each have a
+// timeout, allocates no more than a run under context.Background whose
+// calls have none. Neither the run's abort context nor a call's timeout
+// arms a timer or registers a child unless a policy waits on its Done (see
+// lazyctx). The medians of five alternate counts are compared, as in
+// TestPoolAllocs.
+func TestRunContextsAllocateNothing(t *testing.T) {
+	params := ParamMap{"experiment_id": "42"}
+	e := newExecutor(t, ModeConcurrent, Options{})
+	timed := slices.Clone(resultsCalls)
+	for i := range timed {
+		timed[i].Timeout = time.Minute
+	}
+	withTimeouts, err := Compile("timed", timed, resultsParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := compileResults(t)
+	deadline, cancel := context.WithTimeout(t.Context(), time.Hour)
+	defer cancel()
+	const trials = 5
+	var allocs [2][trials]float64
+	for i := range trials {
+		allocs[0][i] = testing.AllocsPerRun(100, func() {
+			e.Execute(deadline, withTimeouts, params, instantDoer{}).Release()
+		})
+		allocs[1][i] = testing.AllocsPerRun(100, func() {
+			e.Execute(context.Background(), plain, params, instantDoer{}).Release()
+		})
+	}
+	med := func(xs [trials]float64) float64 { slices.Sort(xs[:]); return xs[trials/2] }
+	if tm, pm := med(allocs[0]), med(allocs[1]); tm > pm {
+		t.Errorf("timeouts under a deadline: %.1f allocs per Execute (median of %v), more than %.1f without (%v)", tm, allocs[0], pm, allocs[1])
+	}
+}
+
+// TestCallGoroutinesStartGrown checks that a call sent from a goroutine of
+// its own finds a stack that a deep call fits in, so that the stack is not
+// copied (each copy walks every frame) while the call is under way. A
+// stack that grows moves: a local variable's address changes across a
+// call that needs more stack than there is, which is what the Doer looks
+// for. Execute's own goroutine is grown first, so that the calls it sends
+// itself find room too.
+func TestCallGoroutinesStartGrown(t *testing.T) {
+	var moved atomic.Int32
+	d := DoerFunc(func(ctx context.Context, backend, method, path string) (int, []byte, error) {
+		var x byte
+		before := uintptr(unsafe.Pointer(&x))
+		deepCall()
+		if uintptr(unsafe.Pointer(&x)) != before {
+			moved.Add(1)
+		}
+		return instantDoer{}.Do(ctx, backend, method, path)
+	})
+	deepCall()
+	e := newExecutor(t, ModeConcurrent, Options{})
+	p := widePlan(t, 8)
+	for range 20 {
+		e.Execute(t.Context(), p, ParamMap{"experiment_id": "42"}, d).Release()
+	}
+	start := []metrics.Sample{{Name: "/gc/stack/starting-size:bytes"}}
+	metrics.Read(start)
+	t.Logf("goroutines start with %d bytes of stack", start[0].Value.Uint64())
+	if n := moved.Load(); n > 0 {
+		t.Errorf("%d of %d calls had their stack moved while in the Doer", n, 20*8)
+	}
+}
+
+// deepCall needs the stack that a call through the policies, the backend
+// client and fasthttp needs, about 8 KiB.
+//
+//go:noinline
+func deepCall() {
+	var frame [8 << 10]byte
+	touchFrame(frame[:])
+}
+
+// touchFrame keeps deepCall's frame, which would otherwise be optimised
+// away.
+//
+//go:noinline
+func touchFrame(b []byte) { b[0] = 1 }

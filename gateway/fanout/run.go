@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"fanout/gateway/internal/lazyctx"
 )
 
 // Result holds the Outcomes of one Execute. Release returns it to a pool so a
@@ -65,18 +67,23 @@ type run struct {
 
 	// mu guards pending and left, the number of calls not finished yet, in
 	// the graph runner, where whichever goroutine finishes a call starts its
-	// dependents. In every mode it also guards cancels.
+	// dependents.
 	mu   sync.Mutex
 	left int
 
 	// What a failed required call does to the run (see checkAbort):
 	// aborter is 1 + the index of the call that aborted it, 0 while none
-	// has; cancel cancels ctx when the mode has calls in flight to stop,
-	// and cancels, under mu, those of the calls' own timeout contexts.
-	abort   abort
-	aborter atomic.Int32
-	cancel  context.CancelFunc
-	cancels []context.CancelFunc
+	// has; when the mode has calls in flight to stop, ctx is abortCtx, which
+	// the abort cancels. A call with a timeout runs under its own context
+	// in callCtxs, a child of ctx (or, for the primary, of parent), so the
+	// abort reaches it with no list of cancel functions. They are lazy
+	// contexts (see lazyctx): a request costs neither a timer per call nor
+	// a map of children in the caller's context, unless a policy waits on
+	// one's Done.
+	abort    abort
+	aborter  atomic.Int32
+	abortCtx lazyctx.Context
+	callCtxs []lazyctx.Context
 }
 
 // abort is how a run reacts to a required call that did not deliver.
@@ -122,9 +129,10 @@ func newRun(ctx context.Context, p *Plan, params Params, d Doer, g gate, a abort
 	r.abort = a
 	r.aborter.Store(0)
 	if a == abortCancel {
-		r.ctx, r.cancel = context.WithCancel(ctx)
-		r.cancels = resize(r.cancels, n)
+		r.abortCtx.Reset(ctx, time.Time{})
+		r.ctx = &r.abortCtx
 	}
+	r.callCtxs = resize(r.callCtxs, n)
 	r.res.Outcomes = resize(r.res.Outcomes, n)
 	r.vals = resize(r.vals, p.slots)
 	for i := range r.vals {
@@ -143,10 +151,10 @@ func newRun(ctx context.Context, p *Plan, params Params, d Doer, g gate, a abort
 // the Result.
 func (r *run) finish() *Result {
 	r.res.Total = time.Since(r.start)
-	if r.cancel != nil {
-		r.cancel() // free what the derived context holds in its parent
+	if r.abort == abortCancel {
+		r.abortCtx.Cancel() // free what an armed context holds in its parent
 	}
-	r.ctx, r.parent, r.params, r.doer, r.gate, r.slots, r.cancel = nil, nil, nil, nil, nil, nil, nil
+	r.ctx, r.parent, r.params, r.doer, r.gate, r.slots = nil, nil, nil, nil, nil, nil
 	r.checker, r.observer = nil, nil
 	return &r.res
 }
@@ -245,18 +253,13 @@ func (r *run) send(i int, path string, wait time.Duration) {
 	// status, so it runs under the caller's context.
 	ctx := r.ctxOf(i)
 	if spec.Timeout > 0 {
-		// WithTimeout keeps the parent's deadline when it is earlier, so the
-		// Doer sees the smaller of the call's timeout and what is left. It
-		// derives from the caller's context rather than from r.ctx, and the
-		// abort cancels it through r.cancels: a child of r.ctx would cost
-		// r.ctx a map of children, on every request.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(r.parent, spec.Timeout)
-		defer cancel()
-		if r.cancel != nil && !spec.Primary {
-			r.track(i, cancel)
-			defer r.track(i, nil)
-		}
+		// The call's context keeps the parent's deadline when it is
+		// earlier, so the Doer sees the smaller of the call's timeout and
+		// what is left; a child of ctx, it ends with the abort too.
+		cc := &r.callCtxs[i]
+		cc.Reset(ctx, time.Now().Add(spec.Timeout))
+		defer cc.Cancel()
+		ctx = cc
 	}
 	if r.observer != nil {
 		ctx = r.observer.StartCall(ctx, &r.plan.calls[i])
@@ -351,33 +354,13 @@ func (r *run) checkAbort(i int) {
 		(spec.AllowNotFound && o.Err == nil && o.Status == 404)) {
 		return
 	}
-	if !r.aborter.CompareAndSwap(0, int32(i)+1) || r.cancel == nil {
+	if !r.aborter.CompareAndSwap(0, int32(i)+1) || r.abort != abortCancel {
 		return
 	}
-	r.cancel()
-	r.mu.Lock()
-	for _, cancel := range r.cancels {
-		if cancel != nil {
-			cancel()
-		}
-	}
-	r.mu.Unlock()
+	r.abortCtx.Cancel()
 	// The contexts are done, but a Doer may not watch them on the wire:
 	// tell it now (see Doer).
 	if in, ok := r.doer.(interface{ Interrupt() }); ok {
 		in.Interrupt()
 	}
-}
-
-// track records the cancel function of call i's own context, so that an
-// abort cancels it too; nil forgets it. A call tracked after the abort is
-// cancelled at once.
-func (r *run) track(i int, cancel context.CancelFunc) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if cancel != nil && r.aborter.Load() > 0 {
-		cancel()
-		return
-	}
-	r.cancels[i] = cancel
 }

@@ -42,6 +42,9 @@ type validator struct {
 	// route is the operation's route without security requirements.
 	route   *routers.Route
 	scratch sync.Pool
+	// quick is the operation's quick check, nil if it has none (see
+	// quickCheck).
+	quick []quickParam
 }
 
 type scratch struct {
@@ -65,6 +68,7 @@ func newValidator(op *Operation) validator {
 	unsecured.Security = &openapi3.SecurityRequirements{}
 	route.Operation = &unsecured
 	return validator{
+		quick: quickCheck(op.route.PathItem, op.route.Operation),
 		route: &route,
 		opts: &openapi3filter.Options{
 			MultiError: true,
@@ -92,6 +96,9 @@ func (o *Operation) HeaderNames() []string { return o.header }
 // concurrent use.
 func (o *Operation) Validate(ctx context.Context, in *Input) []problem.InvalidParam {
 	v := &o.validator
+	if v.quick != nil && quickValid(v.quick, in) {
+		return nil
+	}
 	s, _ := v.scratch.Get().(*scratch)
 	if s == nil {
 		s = &scratch{}
