@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"fanout/gateway/internal/lazyctx"
+
 	"github.com/DataDog/sketches-go/ddsketch"
 )
 
@@ -151,73 +153,160 @@ func (h *Hedger) Do(ctx context.Context, _ *Call, path string, next Next) (int, 
 		}
 		return status, body, via, err
 	}
-	n := 1 + h.spec.Max
-	ch := make(chan attempt, n) // room for every attempt: none blocks
-	cancels := make([]context.CancelFunc, 0, n)
-	launch := func(k int) {
-		c, cancel := context.WithCancel(ctx)
-		cancels = append(cancels, cancel)
-		if k > 0 {
-			c = WithAttempt(c, AttemptHedge) // a trace tells the duplicate apart
-		}
-		go func() {
-			status, body, via, err := next.Do(c, path)
-			ch <- attempt{k: k, status: status, body: body, via: via, err: err}
-		}()
+	return h.race(ctx, path, next, delay, t0)
+}
+
+// hedgeRun is the state of one hedged call whose delay is known. The
+// first attempt runs on the caller's goroutine under a lazy context (see
+// lazyctx); the timer launches each duplicate in a goroutine of its own.
+// A call that answers within the delay, nearly all of them, so costs
+// neither a goroutine, nor a channel, nor a wake-up of the caller.
+// hedgeRuns keeps them with their timer and channel.
+type hedgeRun struct {
+	h     *Hedger
+	ctx   context.Context
+	path  string
+	next  Next
+	delay time.Duration
+	t0    time.Time
+	first lazyctx.Context
+	timer *time.Timer
+	ch    chan attempt // room for every duplicate: none blocks
+
+	// mu guards what follows, between the caller, the timer's callback
+	// and the duplicates.
+	mu       sync.Mutex
+	done     bool // the first attempt returned: no duplicate starts now
+	launched int
+	cancels  []context.CancelFunc
+	dupWon   bool // a duplicate answered while the first attempt ran
+}
+
+var hedgeRuns sync.Pool
+
+// race runs the first attempt on this goroutine and the duplicates that
+// the timer launches, and returns the first answer, as Do says.
+func (h *Hedger) race(ctx context.Context, path string, next Next, delay time.Duration, t0 time.Time) (int, []byte, Via, error) {
+	hr, _ := hedgeRuns.Get().(*hedgeRun)
+	if hr == nil || cap(hr.ch) < h.spec.Max {
+		hr = &hedgeRun{ch: make(chan attempt, max(h.spec.Max, 1))}
+		hr.timer = time.AfterFunc(time.Hour, hr.fire)
+		hr.timer.Stop()
 	}
-	launch(0)
-	running := 1
-	timer := time.NewTimer(delay)
-	defer timer.Stop()
+	hr.h, hr.ctx, hr.path, hr.next, hr.delay, hr.t0 = h, ctx, path, next, delay, t0
+	hr.done, hr.launched, hr.dupWon = false, 0, false
+	hr.cancels = hr.cancels[:0]
+	hr.first.Reset(ctx, time.Time{})
+	hr.timer.Reset(delay)
+	status, body, via, err := next.Do(&hr.first, path)
+	hr.mu.Lock()
+	hr.done = true
+	n, dupWon := hr.launched, hr.dupWon
+	hr.mu.Unlock()
+	stopped := hr.timer.Stop()
+	hr.first.Cancel()
+	if n == 0 {
+		if err == nil {
+			h.observe(time.Since(t0))
+		}
+		hr.release(stopped)
+		return status, body, via, err
+	}
+	first := attempt{k: 0, status: status, body: body, via: via, err: err}
 	var won, failed *attempt
-	for running > 0 && won == nil {
-		select {
-		case a := <-ch:
-			running--
-			if a.k == 0 && a.err == nil {
-				h.observe(time.Since(t0))
-			}
-			if a.err == nil {
-				won = &a
-			} else if failed == nil {
-				failed = &a
-			}
-		case <-timer.C:
-			if len(cancels) < n && h.budget.Take() {
-				h.sent.Add(1)
-				launch(len(cancels))
-				running++
-				if len(cancels) < n {
-					timer.Reset(delay)
-				}
-			}
+	switch {
+	case err == nil && !dupWon:
+		won = &first
+		h.observe(time.Since(t0))
+		hr.cancelDuplicates()
+	case err != nil:
+		failed = &first
+	}
+	var got [4]attempt
+	answers := got[:0]
+	for range n {
+		answers = append(answers, <-hr.ch)
+		a := &answers[len(answers)-1]
+		if won == nil && a.err == nil {
+			won = a
+			hr.cancelDuplicates()
+		} else if a.err != nil && failed == nil {
+			failed = a
 		}
 	}
-	if won != nil && won.k > 0 {
+	hr.release(stopped)
+	if won == nil {
+		return failed.status, failed.body, failed.via, failed.err
+	}
+	via = won.via
+	if won.k > 0 {
 		// The first attempt lost: its latency is at least this long,
 		// which keeps the learned tail from forgetting the slow calls
 		// that hedging cut.
 		h.observe(time.Since(t0))
-	}
-	for _, cancel := range cancels {
-		cancel()
-	}
-	if running > 0 {
-		// The losers' contexts are done; a Doer that does not watch them
-		// on the wire cuts them now (see Doer). They must be over before
-		// Do returns: next's buffers belong to the request.
-		next.Interrupt()
-		for ; running > 0; running-- {
-			<-ch
-		}
-	}
-	if won == nil {
-		return failed.status, failed.body, failed.via, failed.err
-	}
-	via := won.via
-	if won.k > 0 {
 		h.won.Add(1)
 		via = ViaHedge
 	}
 	return won.status, won.body, via, won.err
+}
+
+// cancelDuplicates cancels the duplicates' contexts and interrupts the
+// Doer, which cuts those on the wire (see Doer): they must be over before
+// Do returns, since next's buffers belong to the request.
+func (hr *hedgeRun) cancelDuplicates() {
+	hr.mu.Lock()
+	for _, cancel := range hr.cancels {
+		cancel()
+	}
+	hr.mu.Unlock()
+	hr.next.Interrupt()
+}
+
+// release returns hr to the pool, unless its timer fired: the callback
+// may still be about to run, and must not find hr serving another call.
+func (hr *hedgeRun) release(stopped bool) {
+	hr.mu.Lock()
+	hr.h, hr.ctx, hr.next = nil, nil, Next{}
+	hr.mu.Unlock()
+	if stopped {
+		hedgeRuns.Put(hr)
+	}
+}
+
+// fire, the timer's callback, launches a duplicate if the first attempt is
+// still out and both the spec and the budget allow one more.
+func (hr *hedgeRun) fire() {
+	hr.mu.Lock()
+	h := hr.h
+	if hr.done || h == nil || hr.launched >= h.spec.Max || !h.budget.Take() {
+		hr.mu.Unlock()
+		return
+	}
+	hr.launched++
+	k := hr.launched
+	c, cancel := context.WithCancel(hr.ctx)
+	hr.cancels = append(hr.cancels, cancel)
+	if hr.launched < h.spec.Max {
+		hr.timer.Reset(hr.delay)
+	}
+	next, path := hr.next, hr.path
+	hr.mu.Unlock()
+	h.sent.Add(1)
+	go func() {
+		growStack()
+		status, body, via, err := next.Do(WithAttempt(c, AttemptHedge), path)
+		if err == nil {
+			hr.mu.Lock()
+			first := !hr.done && !hr.dupWon
+			hr.dupWon = hr.dupWon || first
+			hr.mu.Unlock()
+			if first {
+				// The first attempt is still out: cut it, so that the
+				// caller's goroutine returns this answer now.
+				hr.first.Cancel()
+				next.Interrupt()
+			}
+		}
+		hr.ch <- attempt{k: k, status: status, body: body, via: via, err: err}
+	}()
 }

@@ -55,7 +55,7 @@ func callTo(backend string) *Call {
 	return &Call{Spec: CallSpec{Name: backend, Backend: backend, Method: "GET"}}
 }
 
-func budget(t *testing.T, ratio float64) *Budget {
+func budget(t testing.TB, ratio float64) *Budget {
 	t.Helper()
 	b, err := NewBudget(ratio, HedgeBurst)
 	if err != nil {
@@ -212,5 +212,56 @@ func TestHedgeFirstFailureWaitsForOther(t *testing.T) {
 	})
 	if status, _, via, err := h.Do(t.Context(), callTo("results"), "/", Chain(callTo("results"), d)); err != nil || status != 200 || via != ViaHedge {
 		t.Errorf("Do = %d %v %v, want the duplicate's 200", status, via, err)
+	}
+}
+
+// quickDoer answers every call at once, with quickBody.
+type quickDoer struct{}
+
+var quickBody = []byte(`{}`)
+
+func (quickDoer) Do(context.Context, string, string, string) (int, []byte, error) {
+	return 200, quickBody, nil
+}
+
+// TestHedgedCallWithinDelayAllocatesNothing: a hedged call that answers
+// before its delay, nearly every hedged call, costs no goroutine, channel,
+// timer or context: the first attempt runs on the caller's goroutine.
+func TestHedgedCallWithinDelayAllocatesNothing(t *testing.T) {
+	if raceOn {
+		t.Skip("the race detector allocates")
+	}
+	h, err := NewHedger(HedgeSpec{After: time.Minute}, budget(t, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := callTo("results")
+	next := Chain(call, quickDoer{})
+	ctx := context.Background()
+	if n := testing.AllocsPerRun(200, func() {
+		if _, _, _, err := h.Do(ctx, call, "/r", next); err != nil {
+			t.Fatal(err)
+		}
+	}); n > 0 {
+		t.Errorf("a hedged call answered within its delay allocates %.1f times, want 0", n)
+	}
+	if h.Sent() != 0 {
+		t.Errorf("%d duplicates sent for calls that answered within the delay", h.Sent())
+	}
+}
+
+// BenchmarkHedgedCallWithinDelay is the cost of hedging a call that
+// answers before its delay.
+func BenchmarkHedgedCallWithinDelay(b *testing.B) {
+	h, err := NewHedger(HedgeSpec{After: time.Minute}, budget(b, 1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	call := callTo("results")
+	next := Chain(call, quickDoer{})
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		h.Do(ctx, call, "/r", next)
 	}
 }
