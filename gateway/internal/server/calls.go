@@ -16,6 +16,7 @@ import (
 	"fanout/gateway/fanout"
 	"fanout/gateway/internal/backend"
 	"fanout/gateway/internal/compose"
+	"fanout/gateway/internal/lazyctx"
 	"fanout/gateway/internal/metrics"
 	"fanout/gateway/internal/problem"
 	"fanout/gateway/internal/transport"
@@ -49,10 +50,12 @@ type state struct {
 	params params
 	buf    []byte            // Server-Timing, then the composed body
 	ex     *backend.Exchange // the request's calls, carrying its id
-	// While execute watches the client: cancel ends the run's context
-	// and in, if the Doer has it, cuts the calls on the wire. goneFn is
-	// st.gone, bound once so that a watch costs no closure.
-	cancel context.CancelFunc
+	// dl is the run's context: the request's deadline, which gone ends
+	// early. A lazy context arms no timer unless a policy waits on it.
+	// While execute watches the client, in, if the Doer has it, cuts the
+	// calls on the wire. goneFn is st.gone, bound once so that a watch
+	// costs no closure.
+	dl     lazyctx.Context
 	in     interface{ Interrupt() }
 	goneFn func()
 	// left: the client went away during the run (set by gone, on the
@@ -77,7 +80,7 @@ var states = sync.Pool{New: func() any {
 // contexts; see fanout.Doer).
 func (st *state) gone() {
 	st.left.Store(true)
-	st.cancel()
+	st.dl.Cancel()
 	if st.in != nil {
 		st.in.Interrupt()
 	}
@@ -87,7 +90,7 @@ func (st *state) gone() {
 // gone needed.
 func (st *state) unwatch(w *transport.ClientWatch) {
 	w.Stop()
-	st.cancel, st.in = nil, nil
+	st.in = nil
 }
 
 // execute runs the operation's plan for r, with d as the Doer, and leaves
@@ -105,10 +108,10 @@ func (s *Server) execute(r *request, d fanout.Doer) {
 	d = st.traced(d)
 	d = st.withPolicies(op, d)
 	defer func() { st.pd = fanout.PolicyDoer{} }()
-	c, cancel := context.WithDeadline(st.params.trace.Context(context.Background()), r.start.Add(s.deadline))
-	defer cancel()
+	st.dl.Reset(st.params.trace.Context(context.Background()), r.start.Add(s.deadline))
+	defer st.dl.Cancel()
+	c := &st.dl
 	if len(op.plan.Calls()) > 1 {
-		st.cancel = cancel
 		st.in, _ = d.(interface{ Interrupt() })
 		// Deferred, so that even a panic ends the watch before fasthttp
 		// reads from the connection again.
@@ -503,8 +506,8 @@ func (s *Server) failure(r *request) (problem.Problem, bool) {
 	// usable field for it, or a required call's optional dependency failed.
 	for _, c := range calls {
 		out := &res.Outcomes[c.Index]
-		var de *fanout.DependencyError
-		if !errors.As(out.Err, &de) || errors.Is(out.Err, fanout.ErrAborted) {
+		de, ok := errors.AsType[*fanout.DependencyError](out.Err)
+		if !ok || errors.Is(out.Err, fanout.ErrAborted) {
 			continue
 		}
 		owner := op.plan.Index(de.Call)
