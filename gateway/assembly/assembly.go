@@ -26,7 +26,6 @@ import (
 	"fanout/gateway/internal/backend"
 	"fanout/gateway/internal/config"
 	"fanout/gateway/internal/overload"
-	"fanout/gateway/internal/policy"
 	"fanout/gateway/internal/server"
 	"fanout/gateway/internal/spec"
 	"fanout/gateway/internal/store"
@@ -139,48 +138,51 @@ func New(cfg config.Config, log *slog.Logger) (*Gateway, error) {
 	if cfg.Work > 0 {
 		exec = withWork(exec, cfg.Work)
 	}
-	policies, err := resilience(cfg.Resilience, clients.Names(), log)
-	if err != nil {
-		closeExecutor(exec)
-		closeOverload(policies.Overload)
+	if log == nil {
+		log = slog.Default()
+	}
+	// undo stops, last first, what has been started, if a later step
+	// fails: one list, so that no failure path forgets a part.
+	var undo []func()
+	failed := func(err error) (*Gateway, error) {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
 		return nil, err
+	}
+	undo = append(undo, func() { closeExecutor(exec) })
+	policies, err := resilience(cfg.Resilience, clients.Names(), log)
+	undo = append(undo, func() { closeOverload(policies.Overload) })
+	if err != nil {
+		return failed(err)
 	}
 	var cert *certificate
 	if cfg.TLSCert != "" || cfg.TLSKey != "" {
 		if cert, err = loadCertificate(cfg.TLSCert, cfg.TLSKey); err != nil {
-			closeExecutor(exec)
-			closeOverload(policies.Overload)
-			return nil, err
+			return failed(err)
 		}
 	}
 	a, err := newAccess(cfg, log)
 	if err != nil {
-		closeExecutor(exec)
-		closeOverload(policies.Overload)
-		return nil, err
+		return failed(err)
 	}
-	if log == nil {
-		log = slog.Default()
-	}
+	undo = append(undo, func() { a.store.Close() })
 	ops, err := newObservers(cfg, log)
 	if err != nil {
-		closeExecutor(exec)
-		a.store.Close()
-		return nil, err
+		return failed(err)
 	}
+	undo = append(undo, func() { _ = ops.tracer.Shutdown(context.Background()) })
+	settings := policies.Policies
+	settings.HedgeBudget = float64(cfg.HedgeBudget)
+	settings.NoCoalesce = !bool(cfg.Coalesce)
 	srv, err := server.New(server.Config{
-		Spec:     doc,
-		Executor: exec,
-		Backends: clients,
-		Deadline: cfg.Deadline,
-		Logger:   log,
-		Limits:   cfg.Limits,
-		Policies: policy.Settings{
-			HedgeBudget: float64(cfg.HedgeBudget),
-			RetryBudget: policies.Policies.RetryBudget,
-			NoCoalesce:  !bool(cfg.Coalesce),
-			Breakers:    policies.Policies.Breakers,
-		},
+		Spec:      doc,
+		Executor:  exec,
+		Backends:  clients,
+		Deadline:  cfg.Deadline,
+		Logger:    log,
+		Limits:    cfg.Limits,
+		Policies:  settings,
 		Overload:  policies.Overload,
 		Tokens:    a.tokens,
 		Store:     a.store,
@@ -192,11 +194,7 @@ func New(cfg config.Config, log *slog.Logger) (*Gateway, error) {
 		IdempotencyFailOpen: cfg.IdempotencyOnStoreError == config.FailOpen,
 	})
 	if err != nil {
-		closeExecutor(exec)
-		closeOverload(policies.Overload)
-		a.store.Close()
-		_ = ops.tracer.Shutdown(context.Background())
-		return nil, err
+		return failed(err)
 	}
 	g := &Gateway{srv: srv, exec: exec, backends: clients, failed: make(chan struct{}), store: a.store, overload: policies.Overload, devToken: a.dev, cert: cert, log: log,
 		tracer: ops.tracer}
