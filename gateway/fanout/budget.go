@@ -16,7 +16,6 @@ import (
 // allows none (Off), which turns its policy off without editing the
 // document. It is safe for concurrent use.
 type Budget struct {
-	ratio  float64
 	micro  int64 // what a call deposits, in millionths of a token
 	burst  int64 // the most tokens held, in millionths
 	tokens atomic.Int64
@@ -38,11 +37,8 @@ func NewBudget(ratio float64, burst int) (*Budget, error) {
 	if burst < 1 {
 		return nil, fmt.Errorf("budget burst %d: want at least 1", burst)
 	}
-	return &Budget{ratio: ratio, micro: int64(math.Round(ratio * tokenUnits)), burst: int64(burst) * tokenUnits}, nil
+	return &Budget{micro: int64(math.Round(ratio * tokenUnits)), burst: int64(burst) * tokenUnits}, nil
 }
-
-// Ratio returns the fraction of calls that may get an extra attempt.
-func (b *Budget) Ratio() float64 { return b.ratio }
 
 // Off reports whether the Budget allows nothing at all (ratio 0), so that
 // its policy can pass calls straight through.

@@ -168,7 +168,6 @@ type hedgeRun struct {
 	path  string
 	next  Next
 	delay time.Duration
-	t0    time.Time
 	first lazyctx.Context
 	timer *time.Timer
 	ch    chan attempt // room for every duplicate: none blocks
@@ -193,7 +192,7 @@ func (h *Hedger) race(ctx context.Context, path string, next Next, delay time.Du
 		hr.timer = time.AfterFunc(time.Hour, hr.fire)
 		hr.timer.Stop()
 	}
-	hr.h, hr.ctx, hr.path, hr.next, hr.delay, hr.t0 = h, ctx, path, next, delay, t0
+	hr.h, hr.ctx, hr.path, hr.next, hr.delay = h, ctx, path, next, delay
 	hr.done, hr.launched, hr.dupWon = false, 0, false
 	hr.cancels = hr.cancels[:0]
 	hr.first.Reset(ctx, time.Time{})

@@ -66,13 +66,14 @@ type Policy interface {
 // A Refuser is a Policy that knows, before a request starts, that it
 // would refuse a call at once without calling its backend (a circuit
 // breaker that is open): a server answers such a request 503 before any
-// backend work, as the call would fail anyway, with retryAfter (seconds,
-// for a Retry-After header) as the time after which the policy may
-// admit the call again. retryAfter is also what a client should wait
-// after the policy refused a call during a run.
+// backend work, as the call would fail anyway. RetryAfter is the time, in
+// seconds for a Retry-After header, after which the policy may admit a
+// call again: what a client should wait after a refusal, before the run
+// or during it.
 type Refuser interface {
 	Policy
-	Refuses(call *Call) (retryAfter string, refused bool)
+	Refuses(call *Call) bool
+	RetryAfter() string
 }
 
 // Next is the rest of a call's way to its backend: the policies after the

@@ -220,9 +220,7 @@ func (s *Set) RetryAfter() string { return s.retryAfter }
 // Refuses reports whether the breaker of call's backend would refuse the
 // call now (see Admits), with RetryAfter: a fanout.Refuser, so that the
 // server answers a request that needs the backend before any work.
-func (s *Set) Refuses(call *fanout.Call) (retryAfter string, refused bool) {
-	return s.retryAfter, !s.Admits(call.Spec.Backend)
-}
+func (s *Set) Refuses(call *fanout.Call) bool { return !s.Admits(call.Spec.Backend) }
 
 // Do performs one call through its backend's breaker, as a fanout.Policy
 // on every call of every plan: refused at once with a *backend.Error of

@@ -552,8 +552,9 @@ func (s *Server) callProblem(r *request, i int, out *fanout.Outcome, primary boo
 	case kind == backend.KindUnavailable:
 		return callProblem(c, problem.TypeUnavailable, fasthttp.StatusServiceUnavailable, kind, 0), metrics.KindUnavailable
 	case kind == backend.KindCircuitOpen:
-		if after, _ := r.op.refused(i); after != "" {
-			r.ctx.Response.Header.Set("Retry-After", after)
+		// The call's own Refuser refused it during the run.
+		if rs := r.op.refusers; rs != nil && len(rs[i]) > 0 {
+			r.ctx.Response.Header.Set("Retry-After", rs[i][0].RetryAfter())
 		}
 		return callProblem(c, problem.TypeUnavailable, fasthttp.StatusServiceUnavailable, kind, 0), metrics.KindUnavailable
 	case out.Err != nil:

@@ -55,32 +55,27 @@ func (s *Server) circuitOpen(ctx *fasthttp.RequestCtx, op *operation) bool {
 		if c.Spec.Optional {
 			continue
 		}
-		retryAfter, refused := op.refused(c.Index)
-		if !refused {
+		r := op.refuser(c.Index)
+		if r == nil {
 			continue
 		}
 		s.metrics.Error(metrics.KindUnavailable)
-		ctx.Response.Header.Set("Retry-After", retryAfter)
+		ctx.Response.Header.Set("Retry-After", r.RetryAfter())
 		problem.Write(ctx, callProblem(c.Spec, problem.TypeUnavailable, fasthttp.StatusServiceUnavailable, backend.KindCircuitOpen, 0))
 		return true
 	}
 	return false
 }
 
-// refused asks the Refusers among the policies of the call of index i
-// whether one would refuse it now, and returns its Retry-After; when none
-// refuses, retryAfter is the first one's, or "" if the call has none.
-func (op *operation) refused(i int) (retryAfter string, refused bool) {
+// refuser returns the first of the policies of the call of index i that
+// would refuse it now; nil if none would.
+func (op *operation) refuser(i int) fanout.Refuser {
 	for _, r := range op.refusers[i] {
-		after, no := r.Refuses(&op.plan.Calls()[i])
-		if no {
-			return after, true
-		}
-		if retryAfter == "" {
-			retryAfter = after
+		if r.Refuses(&op.plan.Calls()[i]) {
+			return r
 		}
 	}
-	return retryAfter, false
+	return nil
 }
 
 // refusersOf returns the fanout.Refusers among each call's policies, by

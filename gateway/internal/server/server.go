@@ -533,10 +533,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// NosniffHeader is the header every response carries with the value
-// nosniff (transport.NosniffHeader).
-const NosniffHeader = transport.NosniffHeader
-
 // bodyRefused counts a request body refused by its limits: a budget spent
 // for everyone is the gateway's unavailability, anything else the
 // client's fault.

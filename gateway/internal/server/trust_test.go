@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"encoding/json"
+	"fanout/gateway/internal/transport"
 	"fmt"
 	"log/slog"
 	"net"
@@ -16,7 +17,6 @@ import (
 	"fanout/gateway/internal/backendtest"
 	"fanout/gateway/internal/poll"
 	"fanout/gateway/internal/problem"
-	"fanout/gateway/internal/server"
 
 	"github.com/valyala/fasthttp"
 )
@@ -565,8 +565,8 @@ func TestNosniffEverywhere(t *testing.T) {
 		if r.status != tc.status {
 			t.Errorf("%s %s: status %d, want %d", tc.method, tc.uri, r.status, tc.status)
 		}
-		if got := r.header.Get(server.NosniffHeader); got != "nosniff" {
-			t.Errorf("%s %s: %s %q, want nosniff", tc.method, tc.uri, server.NosniffHeader, got)
+		if got := r.header.Get(transport.NosniffHeader); got != "nosniff" {
+			t.Errorf("%s %s: %s %q, want nosniff", tc.method, tc.uri, transport.NosniffHeader, got)
 		}
 	}
 }
