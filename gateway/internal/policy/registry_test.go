@@ -320,33 +320,49 @@ func TestNewPolicyIsOneEntry(t *testing.T) {
 	}
 }
 
-// TestRetryPolicyOnThePage checks that the retry the results call
-// declares is applied by the engine through its policies: a 503 is asked
-// once more, and the budget counts the retry.
+// TestRetryPolicyOnThePage: the registry binds the retry policy to the
+// results call, which declares retry, when the budget allows retries: its
+// failed first attempt is made again. With a budget of 0, and on the
+// experiments call, which does not declare retry, there is no second
+// attempt.
 func TestRetryPolicyOnThePage(t *testing.T) {
 	op := document(t, "", "").Operation("getExperimentResults")
-	m := &metricsBook{}
-	ps, err := newSet(t, policy.Settings{RetryBudget: 1}, m).For(op.ID, op.Plan.Calls())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var resultsCalls atomic.Int64
-	d := fanout.DoerFunc(func(ctx context.Context, backend, method, path string) (int, []byte, error) {
-		if backend == "results" && resultsCalls.Add(1) == 1 {
-			return 503, nil, nil
-		}
-		return 200, []byte(`{}`), nil
-	})
-	ex, err := fanout.New(fanout.ModeConcurrent, fanout.Options{RunAll: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res := ex.Execute(t.Context(), op.Plan, fanout.ParamMap{"experiment_id": "42"}, &fanout.PolicyDoer{Next: d, Policies: ps})
-	defer res.Release()
-	if n := resultsCalls.Load(); n != 2 {
-		t.Errorf("results backend saw %d attempts, want 2", n)
-	}
-	if v, _ := m.value(`fanout_retries_total{}`); v != 1 {
-		t.Errorf("retries %v, want 1", v)
+	for _, tc := range []struct {
+		name     string
+		budget   float64
+		backend  string
+		attempts int64
+		retries  float64
+	}{
+		{"results declares retry", 1, "results", 2, 1},
+		{"a budget of 0 retries nothing", 0, "results", 1, 0},
+		{"experiments does not declare retry", 1, "experiments", 1, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := &metricsBook{}
+			ps, err := newSet(t, policy.Settings{RetryBudget: tc.budget}, m).For(op.ID, op.Plan.Calls())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var failing atomic.Int64
+			d := fanout.DoerFunc(func(ctx context.Context, backend, method, path string) (int, []byte, error) {
+				if backend == tc.backend && failing.Add(1) == 1 {
+					return 503, nil, nil
+				}
+				return 200, []byte(`{}`), nil
+			})
+			ex, err := fanout.New(fanout.ModeConcurrent, fanout.Options{RunAll: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := ex.Execute(t.Context(), op.Plan, fanout.ParamMap{"experiment_id": "42"}, &fanout.PolicyDoer{Next: d, Policies: ps})
+			defer res.Release()
+			if n := failing.Load(); n != tc.attempts {
+				t.Errorf("%s backend saw %d attempts, want %d", tc.backend, n, tc.attempts)
+			}
+			if v, _ := m.value(`fanout_retries_total{}`); v != tc.retries {
+				t.Errorf("retries %v, want %v", v, tc.retries)
+			}
+		})
 	}
 }

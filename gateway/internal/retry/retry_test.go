@@ -37,10 +37,9 @@ func (d *flakyDoer) Do(ctx context.Context, _, _, path string) (int, []byte, err
 	return d.status, []byte(`{}`), nil
 }
 
-// run makes one call through the engine, as the gateway does: with the
-// retry policy drawing on b if the call declares retry and b is not nil
-// (the gateway's registry binds it so), else with none.
-func run(t *testing.T, b *fanout.Budget, d fanout.Doer, method string, retry bool, deadline time.Duration) fanout.Outcome {
+// run makes one call through the engine with the retry policy drawing on
+// b, as the gateway's registry binds it to a call that declares retry.
+func run(t *testing.T, b *fanout.Budget, d fanout.Doer, method string, deadline time.Duration) fanout.Outcome {
 	t.Helper()
 	p, err := fanout.Compile("op", []fanout.CallSpec{{Name: "results", Backend: "results", Method: method, Path: "/results/1"}}, nil)
 	if err != nil {
@@ -52,10 +51,7 @@ func run(t *testing.T, b *fanout.Budget, d fanout.Doer, method string, retry boo
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
-	pd := &fanout.PolicyDoer{Next: d}
-	if retry && b != nil {
-		pd.Policies = [][]fanout.Policy{{New(b)}}
-	}
+	pd := &fanout.PolicyDoer{Next: d, Policies: [][]fanout.Policy{{New(b)}}}
 	res := ex.Execute(ctx, p, fanout.ParamMap{}, pd)
 	defer res.Release()
 	o := res.Outcomes[0]
@@ -84,21 +80,19 @@ func TestWhatIsRetried(t *testing.T) {
 		name    string
 		d       *flakyDoer
 		method  string
-		declare bool
 		retried bool
 	}{
-		{"a 503 is retried", &flakyDoer{status: 503, perCall: true}, "GET", true, true},
-		{"a refused connection was never sent: retried", &flakyDoer{err: refused, perCall: true}, "GET", true, true},
-		{"no free connection was never sent: retried", &flakyDoer{err: &backend.Error{Kind: backend.KindUnavailable, Err: backend.ErrUnavailable}, perCall: true}, "GET", true, true},
-		{"a 500 may have been processed: not retried", &flakyDoer{status: 500, perCall: true}, "GET", true, false},
-		{"a timeout may have been processed: not retried", &flakyDoer{err: &backend.Error{Kind: backend.KindTimeout, Err: errors.New("timeout")}, perCall: true}, "GET", true, false},
-		{"a reset on the wire: not retried", &flakyDoer{err: &backend.Error{Kind: backend.KindUnreachable, Err: syscall.ECONNRESET}, perCall: true}, "GET", true, false},
-		{"a 404 is an answer: not retried", &flakyDoer{status: 404, perCall: true}, "GET", true, false},
-		{"a call that does not declare retry: not retried", &flakyDoer{status: 503, perCall: true}, "GET", false, false},
-		{"a POST is never retried, even with the policy", &flakyDoer{status: 503, perCall: true}, "POST", true, false},
+		{"a 503 is retried", &flakyDoer{status: 503, perCall: true}, "GET", true},
+		{"a refused connection was never sent: retried", &flakyDoer{err: refused, perCall: true}, "GET", true},
+		{"no free connection was never sent: retried", &flakyDoer{err: &backend.Error{Kind: backend.KindUnavailable, Err: backend.ErrUnavailable}, perCall: true}, "GET", true},
+		{"a 500 may have been processed: not retried", &flakyDoer{status: 500, perCall: true}, "GET", false},
+		{"a timeout may have been processed: not retried", &flakyDoer{err: &backend.Error{Kind: backend.KindTimeout, Err: errors.New("timeout")}, perCall: true}, "GET", false},
+		{"a reset on the wire: not retried", &flakyDoer{err: &backend.Error{Kind: backend.KindUnreachable, Err: syscall.ECONNRESET}, perCall: true}, "GET", false},
+		{"a 404 is an answer: not retried", &flakyDoer{status: 404, perCall: true}, "GET", false},
+		{"a POST is never retried, even with the policy", &flakyDoer{status: 503, perCall: true}, "POST", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			o := run(t, primed(t, 5), tc.d, tc.method, tc.declare, time.Second)
+			o := run(t, primed(t, 5), tc.d, tc.method, time.Second)
 			want := int64(1)
 			if tc.retried {
 				want = 2
@@ -123,7 +117,7 @@ func TestBudgetBounds(t *testing.T) {
 	d := &flakyDoer{status: 503}
 	const calls = 500
 	for range calls {
-		run(t, b, d, "GET", true, time.Second)
+		run(t, b, d, "GET", time.Second)
 	}
 	retries := d.attempts.Load() - calls
 	if retries != b.Spent() {
@@ -141,22 +135,18 @@ func TestBudgetBounds(t *testing.T) {
 // is not made.
 func TestNoTimeForAnother(t *testing.T) {
 	d := &flakyDoer{status: 503, delay: 60 * time.Millisecond, perCall: true}
-	run(t, primed(t, 5), d, "GET", true, 100*time.Millisecond)
+	run(t, primed(t, 5), d, "GET", 100*time.Millisecond)
 	if got := d.attempts.Load(); got != 1 {
 		t.Errorf("attempts %d, want 1: 40 ms left after a 60 ms attempt", got)
 	}
 }
 
-// TestOff: a budget of 0 retries nothing.
-func TestOff(t *testing.T) {
+// TestNewBudget: a budget of 0 is none, which the registry takes for
+// retries off (policy.TestRetryPolicyOnThePage); one beyond 1 is refused.
+func TestNewBudget(t *testing.T) {
 	b, err := NewBudget(0)
 	if err != nil || b != nil {
 		t.Fatalf("NewBudget(0) = %v, %v; want nil, nil", b, err)
-	}
-	d := &flakyDoer{status: 503, perCall: true}
-	run(t, b, d, "GET", true, time.Second)
-	if got := d.attempts.Load(); got != 1 {
-		t.Errorf("attempts %d, want 1", got)
 	}
 	if _, err := NewBudget(1.5); err == nil {
 		t.Error("NewBudget(1.5) accepted")
