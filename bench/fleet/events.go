@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"fanout/bench/launch"
@@ -116,11 +115,9 @@ func (f *Fleet) Stop(i int) error {
 
 // Kill kills replica i with SIGKILL and waits until it is reaped.
 func (f *Fleet) Kill(i int) error {
-	gw := f.Gateways[i]
-	if err := gw.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := f.Gateways[i].Kill(); err != nil {
 		return fmt.Errorf("replica %d: kill: %w", i+1, err)
 	}
-	<-gw.Done()
 	return nil
 }
 
@@ -156,10 +153,9 @@ func (f *Fleet) FailOver(ctx context.Context, within time.Duration) error {
 	if f.RedisReplica == nil {
 		return errors.New("redis failover: the fleet's Redis has no replica (Options.Sentinel)")
 	}
-	if err := f.Redis.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := f.Redis.Kill(); err != nil {
 		return fmt.Errorf("redis failover: kill the primary: %w", err)
 	}
-	<-f.Redis.Done()
 	ctx, cancel := context.WithTimeout(ctx, within)
 	defer cancel()
 	want := f.RedisReplica.Addrs["redis"]

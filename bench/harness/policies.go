@@ -8,16 +8,23 @@ import (
 	"fanout/bench/result"
 )
 
-// policyCounters reads the gateway's counters of the figures that have a
-// Series from its /metrics at url, summed over their labels, by figure
-// name; nil if it cannot.
-func policyCounters(ctx context.Context, url string) map[string]float64 {
+// seriesFigures names the figure of each /metrics series that one reads,
+// by series: made once, from the registry.
+var seriesFigures = func() map[string]string {
 	names := map[string]string{}
 	for _, f := range figure.All {
 		if f.Series != "" {
 			names[f.Series] = f.Name
 		}
 	}
+	return names
+}()
+
+// policyCounters reads the gateway's counters of the figures that have a
+// Series from its /metrics at url, summed over their labels, by figure
+// name; nil if it cannot.
+func policyCounters(ctx context.Context, url string) map[string]float64 {
+	names := seriesFigures
 	series, err := launch.ReadMetrics(ctx, url, func(name string) bool { _, ok := names[name]; return ok })
 	if err != nil {
 		return nil

@@ -119,7 +119,7 @@ func startListening(ctx context.Context, bin string, args, env []string, cpus []
 	case line := <-lines:
 		addrs, err := ParseListen(line)
 		if err != nil {
-			p.kill()
+			_ = p.Kill()
 			return nil, fmt.Errorf("start %s: %w", bin, err)
 		}
 		p.Addrs = addrs
@@ -127,10 +127,10 @@ func startListening(ctx context.Context, bin string, args, env []string, cpus []
 	case <-p.done:
 		return nil, fmt.Errorf("start %s: exited before listening (%v)%s", bin, p.waitErr, p.stderr.quote())
 	case <-timer.C:
-		p.kill()
+		_ = p.Kill()
 		return nil, fmt.Errorf("start %s: no LISTEN line within %v%s", bin, StartTimeout, p.stderr.quote())
 	case <-ctx.Done():
-		p.kill()
+		_ = p.Kill()
 		return nil, fmt.Errorf("start %s: %w", bin, ctx.Err())
 	}
 }
@@ -159,12 +159,12 @@ func StartServing(ctx context.Context, bin string, args, env []string, name, add
 		case <-p.done:
 			return nil, fmt.Errorf("start %s: exited before listening on %s (%v)%s", bin, addr, p.waitErr, p.stderr.quote())
 		case <-ctx.Done():
-			p.kill()
+			_ = p.Kill()
 			return nil, fmt.Errorf("start %s: %w", bin, ctx.Err())
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			p.kill()
+			_ = p.Kill()
 			return nil, fmt.Errorf("start %s: not listening on %s within %v%s", bin, addr, StartTimeout, p.stderr.quote())
 		}
 	}
@@ -312,15 +312,19 @@ func (p *Proc) stop(grace time.Duration) error {
 		}
 		return nil
 	case <-timer.C:
-		p.kill()
+		_ = p.Kill()
 		return fmt.Errorf("stop %s: still running %v after SIGTERM, killed", name, grace)
 	}
 }
 
-// kill sends SIGKILL and waits for the process to be reaped.
-func (p *Proc) kill() {
-	_ = p.Cmd.Process.Kill()
+// Kill sends SIGKILL and waits until the process is reaped; a process
+// that has already exited is not an error.
+func (p *Proc) Kill() error {
+	if err := p.Cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return err
+	}
 	<-p.done
+	return nil
 }
 
 // CPUTime returns the user plus system CPU time the process has used so far,
