@@ -33,7 +33,7 @@ const (
 
 // FloorTarget is what the floor block requests: the results page of
 // experiments 1 to 1000, whatever the scenario's own targets.
-var FloorTarget = scenario.Target{Target: load.Target{Name: "results page", Method: "GET", Path: scenario.FloorPath, IDs: load.IDRange{Min: 1, Max: 1000}, Weight: 1}}
+var FloorTarget = load.Target{Name: "results page", Method: "GET", Path: scenario.FloorPath, IDs: load.IDRange{Min: 1, Max: 1000}, Weight: 1}
 
 // interleave returns the order in which the rounds of n configurations
 // run: 0, 1, ..., n-1, then again, rounds times. Each configuration's
@@ -178,7 +178,7 @@ func (r *runner) startCostProc(ctx context.Context, cfg scenario.CostConfig) (*c
 // costAttack is the attack of one configuration.
 func costAttack(p *costProc, cfg scenario.CostConfig, c *scenario.Cost, targets []scenario.Target, name string, d time.Duration, seed uint64) load.Attack {
 	return load.Attack{
-		Name: name, BaseURL: p.base, Targets: scenario.LoadTargets(targets), Rate: c.Rate, Duration: d,
+		Name: name, BaseURL: p.base, Targets: targets, Rate: c.Rate, Duration: d,
 		Timeout: scenario.DefaultTimeout, Seed: seed, Authorization: launch.Authorization,
 		AcceptEncoding: cfg.AcceptEncoding,
 	}

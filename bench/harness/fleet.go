@@ -71,7 +71,7 @@ func (r *runner) measureFleet(ctx context.Context, v scenario.Variant, rate floa
 	}()
 	r.computeLimits()
 	base := load.Attack{
-		Name: name, BaseURL: f.URL(), Targets: scenario.LoadTargets(s.Targets), Rate: rate,
+		Name: name, BaseURL: f.URL(), Targets: s.Targets, Rate: rate,
 		Timeout: s.Load.Timeout, Seed: s.Load.Seed, Authorization: launch.Authorization,
 	}
 	if err := r.warmUp(ctx, base); err != nil {
@@ -199,7 +199,7 @@ func (r *runner) startLimited(ctx context.Context, base load.Attack, d time.Dura
 		offsets = append(offsets, burst+e.At)
 	}
 	a := load.Attack{
-		Name: base.Name + "-limited", BaseURL: base.BaseURL, Targets: scenario.LoadTargets(r.s.Targets), Rate: rl.Rate,
+		Name: base.Name + "-limited", BaseURL: base.BaseURL, Targets: r.s.Targets, Rate: rl.Rate,
 		Duration: burst + d, Timeout: base.Timeout, Seed: base.Seed + 3,
 		Authorization: "Bearer " + FleetLimitedToken, Phases: offsets, PhaseNames: names,
 	}

@@ -432,7 +432,7 @@ func (r *runner) measure(ctx context.Context, v scenario.Variant, rate float64, 
 		return err
 	}
 	base := load.Attack{
-		Name: name, BaseURL: r.opts.Target, Targets: scenario.LoadTargets(s.Targets), Rate: rate,
+		Name: name, BaseURL: r.opts.Target, Targets: s.Targets, Rate: rate,
 		Timeout: s.Load.Timeout, Seed: s.Load.Seed, Bodies: s.Load.CompareBodies,
 		Authorization: r.opts.Authorization, CPUs: loadCPUs(r.split),
 	}
@@ -717,7 +717,7 @@ func (r *runner) startHostile(ctx context.Context, base load.Attack, d time.Dura
 		if h.Rate > 0 {
 			tenant.Go(func() {
 				rep, err := load.Run(ctx, load.Attack{
-					Name: base.Name + "-hostile", BaseURL: base.BaseURL, Targets: scenario.LoadTargets(h.Targets), Rate: h.Rate,
+					Name: base.Name + "-hostile", BaseURL: base.BaseURL, Targets: h.Targets, Rate: h.Rate,
 					Duration: d - from, Timeout: base.Timeout, Seed: base.Seed + 2,
 					Authorization: launch.HostileAuthorization, LocalAddr: local,
 				})

@@ -148,7 +148,7 @@ func RunShard(ctx context.Context, s *scenario.Scenario, o AttackOptions) error 
 // on backends (the harness adds those where it plays them).
 func stepAttack(s *scenario.Scenario, v scenario.Variant, rate float64, d time.Duration, base, auth string) load.Attack {
 	a := load.Attack{
-		Name: scenario.RunName(v.Label, rate), BaseURL: base, Targets: scenario.LoadTargets(s.Targets), Rate: rate, Duration: d,
+		Name: scenario.RunName(v.Label, rate), BaseURL: base, Targets: s.Targets, Rate: rate, Duration: d,
 		Timeout: s.Load.Timeout, Seed: s.Load.Seed, Authorization: auth,
 	}
 	withPhases(s, &a)

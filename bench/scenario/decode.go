@@ -15,7 +15,6 @@ import (
 
 	"fanout/bench/expect"
 	"fanout/bench/figure"
-	"fanout/bench/load"
 	"fanout/gateway/fanout"
 	"fanout/mockbackends/model"
 	"fanout/mockbackends/strictyaml"
@@ -314,7 +313,7 @@ func (d *decoder) targets(n *yaml.Node, path string) []Target {
 
 // target decodes one target at path p, recording each problem.
 func (d *decoder) target(it *yaml.Node, p string) Target {
-	t := Target{load.Target{Method: "GET", Weight: 1}}
+	t := Target{Method: "GET", Weight: 1}
 	f, err := d.Fields(it, p, "name", "method", "path", "ids", "weight", "body", "distribution")
 	if !d.OK(err) {
 		return t

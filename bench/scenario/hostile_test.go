@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"fanout/bench/load"
 )
 
 // hostileBase is a scenario with a phase "attack" from 2 s, to which the
@@ -27,10 +25,10 @@ func TestDecodeHostile(t *testing.T) {
 		{"uploads from a phase, default path", "hostile: {from: attack, uploads: {clients: 8, bytes_per_second: 4, body: '{}'}}\n",
 			Hostile{From: "attack", Uploads: &Uploads{Clients: 8, BytesPerSecond: 4, Path: DefaultUploadPath, Body: "{}"}}, 2 * time.Second},
 		{"requests from the start", "hostile: {rate: 20, targets: [{path: '/v2/projects/{id}', ids: 1-50}]}\n",
-			Hostile{From: FirstPhase, Rate: 20, Targets: []Target{{load.Target{Name: "GET /v2/projects/{id}", Method: "GET", Path: "/v2/projects/{id}", IDs: IDRange{Min: 1, Max: 50}, Weight: 1}}}}, 0},
+			Hostile{From: FirstPhase, Rate: 20, Targets: []Target{{Name: "GET /v2/projects/{id}", Method: "GET", Path: "/v2/projects/{id}", IDs: IDRange{Min: 1, Max: 50}, Weight: 1}}}, 0},
 		{"both, an upload path of its own", "hostile: {from: before, uploads: {clients: 1, bytes_per_second: 1, path: /v2/other, body: x}, rate: 1, targets: [{path: /x}]}\n",
 			Hostile{From: FirstPhase, Uploads: &Uploads{Clients: 1, BytesPerSecond: 1, Path: "/v2/other", Body: "x"}, Rate: 1,
-				Targets: []Target{{load.Target{Name: "GET /x", Method: "GET", Path: "/x", Weight: 1}}}}, 0},
+				Targets: []Target{{Name: "GET /x", Method: "GET", Path: "/x", Weight: 1}}}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := Decode(strings.NewReader(hostileBase+tc.src), "h.yaml")

@@ -163,21 +163,10 @@ func (g Gateway) Variants() []Variant {
 // to one (name, method, path, ids, weight, body, zipf). The file's
 // defaults are the decoder's: the path for Name, GET for Method, 1 for
 // Weight; IDs are required when Path has "{id}".
-type Target struct {
-	load.Target
-}
+type Target = load.Target
 
 // IDRange is an inclusive range of ids.
 type IDRange = load.IDRange
-
-// LoadTargets returns ts as the attack library takes them.
-func LoadTargets(ts []Target) []load.Target {
-	out := make([]load.Target, len(ts))
-	for i, t := range ts {
-		out[i] = t.Target
-	}
-	return out
-}
 
 // Load is the `load:` section: either fixed Rates or a Capacity search.
 type Load struct {
