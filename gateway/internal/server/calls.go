@@ -19,6 +19,7 @@ import (
 	"fanout/gateway/internal/lazyctx"
 	"fanout/gateway/internal/metrics"
 	"fanout/gateway/internal/problem"
+	"fanout/gateway/internal/tracing"
 	"fanout/gateway/internal/transport"
 
 	"github.com/valyala/fasthttp"
@@ -188,8 +189,9 @@ func (s *Server) proxy(r *request) {
 
 // begin takes a request state from the pool, with the request's
 // Exchange if the operation makes calls, its calls carrying the request's
-// id, and returns its request value. The caller defers end.
-func (s *Server) begin(ctx *fasthttp.RequestCtx, op *operation, start time.Time) *request {
+// id and bound to rt, the request's trace if tracing is on, and returns
+// its request value. The caller defers end.
+func (s *Server) begin(ctx *fasthttp.RequestCtx, op *operation, start time.Time, rt *tracing.Request) *request {
 	st := states.Get().(*state)
 	r := &st.req
 	r.ctx, r.op, r.start = ctx, op, start
@@ -199,7 +201,7 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, op *operation, start time.Time)
 	st.ex = s.backends.Exchange()
 	st.ex.SetRequestID(ctx.Response.Header.Peek(backend.RequestIDHeader))
 	st.params.trace = nil
-	if rt := s.requestTrace(ctx); rt != nil {
+	if rt != nil {
 		st.ex.SetTrace(rt.SpanContext())
 		if rt.Recording() {
 			st.params.trace = rt

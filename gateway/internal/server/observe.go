@@ -16,30 +16,15 @@ import (
 	"github.com/valyala/fastjson"
 )
 
-// traceKey is the user value under which serve leaves the request's trace
-// for the handlers, when tracing is on.
-const traceKey = "fanout.trace"
-
 // startTrace begins the request's server span, from the client's trace
-// context if it sent one, and leaves it for the handlers; nil, at the cost
-// of one nil check, when tracing is off. serve calls it as the request
-// arrives.
+// context if it sent one; nil, at the cost of one nil check, when tracing
+// is off. serve calls it as the request arrives, and hands it to begin.
 func (s *Server) startTrace(ctx *fasthttp.RequestCtx, op *operation) *tracing.Request {
 	if s.tracer == nil {
 		return nil
 	}
 	rt := s.tracer.Start(op.doc.ID, op.doc.Method, op.doc.Path,
 		ctx.Request.Header.Peek(backend.TraceparentHeader), ctx.Request.Header.Peek(backend.TracestateHeader))
-	ctx.SetUserValue(traceKey, rt)
-	return rt
-}
-
-// requestTrace returns the trace serve started for the request, or nil.
-func (s *Server) requestTrace(ctx *fasthttp.RequestCtx) *tracing.Request {
-	if s.tracer == nil {
-		return nil
-	}
-	rt, _ := ctx.UserValue(traceKey).(*tracing.Request)
 	return rt
 }
 

@@ -91,7 +91,7 @@ func TestTracingOffAllocations(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() {
 		start := time.Now()
 		rt := s.startTrace(ctx, o)
-		st.params.trace = s.requestTrace(ctx)
+		st.params.trace = rt
 		d := st.traced(cannedDoer{})
 		c := st.params.StartCall(t.Context(), &o.plan.Calls()[0])
 		st.params.EndCall(c, &o.plan.Calls()[0], nil)
@@ -121,9 +121,8 @@ func BenchmarkUnrecordedTrace(b *testing.B) {
 	for b.Loop() {
 		start := time.Now()
 		rt := s.startTrace(ctx, o)
-		s.begin(ctx, o, start).end()
+		s.begin(ctx, o, start, rt).end()
 		s.finish(ctx, o, start, rt)
-		ctx.ResetUserValues()
 	}
 }
 

@@ -609,7 +609,7 @@ func (s *Server) serve(op *operation) fasthttp.RequestHandler {
 				return
 			}
 		}
-		r = s.begin(ctx, op, start)
+		r = s.begin(ctx, op, start, rt)
 		if s.authorise(r, tok) {
 			op.handle(s, r)
 		}
