@@ -59,7 +59,7 @@ func (r Resilience) BreakerSettings() breaker.Settings {
 }
 
 func (r *Resilience) flags(fs *flag.FlagSet) {
-	fs.Var(&r.Overload, "overload", "while the gateway's own CPUs saturate (a long run queue on busy CPUs), shed requests beyond a limit on requests in progress with 503 and Retry-After: `on|off`")
+	fs.Var(&r.Overload, "overload", "while the gateway's own CPUs saturate (a long or crowded run queue on busy CPUs), shed requests beyond a limit on requests in progress with 503 and Retry-After: `on|off`")
 	fs.IntVar(&r.OverloadMax, "overload-max", r.OverloadMax, "the most requests in progress admitted, saturated or not, with -overload on; beyond them, 503 and Retry-After")
 	fs.Var(&r.Breaker, "breaker", "a circuit breaker per backend, `on|off`: while one is open, a request that needs its backend gets 503 at once (default off)")
 	fs.Func("breaker-failures", "`COUNT` of consecutive backend faults that open its breaker (default "+strconv.Itoa(breaker.DefaultFailures)+")", func(v string) error {

@@ -8,23 +8,31 @@
 // nor their latency says that the gateway is overloaded, and a limit that
 // followed either would turn one backend's tail into client errors. What
 // does say it is the gateway's own queueing: goroutines that are ready to
-// run and wait for a CPU. A ticker reads, once per window, two signals of
-// the whole process: the Go scheduler's run-queue latency (the p99 of
-// runtime/metrics /sched/latencies:seconds over the window) and the share
-// of its CPUs (GOMAXPROCS) that the process kept busy. The gateway is
-// saturated when both are high: a long run queue on busy CPUs is work that
-// exceeds them, whereas a long run queue on idle ones is another process
-// taking the machine, which shedding would not cure.
+// run and wait for a CPU. A ticker reads, once per window, three signals
+// of the whole process from runtime/metrics /sched/latencies:seconds and
+// the process's CPU time: the p99 of the run-queue latency, the number of
+// goroutines waiting for a CPU on average (Depth: the time they waited in
+// all over the window's, per CPU), and the share of its CPUs (GOMAXPROCS)
+// that the process kept busy. The gateway is saturated when its run queue
+// is long on busy CPUs (work that holds a CPU for a while between
+// yields), or crowded on full ones (work that shares them in small
+// slices, as reads, writes and JSON do: each wait is short however many
+// wait, but every request's own work stretches with their number). A
+// long run queue on idle CPUs is another process taking the machine,
+// which shedding would not cure.
 //
 // While the gateway is not saturated, the limit on requests in progress
 // stays at Max and does not bind: a slow backend is the business of
 // breakers, deadlines and backend connection limits. Once it is, the limit
-// falls to what was in progress, scaled by the square root of
-// Target/queue-latency (at most halving per window), and every request
-// beyond it is refused in microseconds; when the run queue is short again,
-// a limit in use grows by its square root per window, probing for the
-// knee, and a limit no longer in use is let go, doubling per window up to
-// Max.
+// falls to what was in progress, scaled by the square root of how far the
+// queueing went past its target (at most halving per window), and every
+// request beyond it is refused in microseconds; when the run queue is
+// short again, a limit in use grows by its square root per window,
+// probing for the knee, and a limit no longer in use is let go, doubling
+// per window up to Max. While the limit binds, the ticker also has the
+// runtime poll the network every Poll (pollNetwork), so that a request is
+// read, and a refusal written, within milliseconds on CPUs that are
+// never idle.
 //
 // The per-request cost is a few atomic operations: Acquire and Release
 // take no lock and allocate nothing.
@@ -53,6 +61,22 @@ const (
 	// gateway with CPU to spare sees (microseconds) and far below the
 	// latency of a page, so that shed answers stay fast.
 	DefaultTarget = 2 * time.Millisecond
+	// DefaultDepth is the average number of goroutines waiting for each
+	// CPU above which nearly full CPUs (Full) are saturated. A gateway on
+	// one CPU at 90 % of its capacity (the overload scenario's) read at
+	// most 1.2, and past its capacity the number grows without bound;
+	// limits that held it at 1.6, 2.4 and 3.2 served twice that capacity's
+	// pages at p99 67, 69 and 74 ms (a 40 ms critical path) and 325, 360
+	// and 394 pages/s, where its capacity was 350.
+	DefaultDepth = 2.5
+	// DefaultFull is the share of the process's CPUs that must be busy
+	// for the number of goroutines waiting (Depth) to count: many short
+	// waits on CPUs with room to spare are goroutines waking together,
+	// not saturation.
+	DefaultFull = 0.9
+	// DefaultPoll is how often the network is polled while the limit
+	// binds (see pollNetwork).
+	DefaultPoll = 2 * time.Millisecond
 	// DefaultBusy is the share of the process's CPUs (GOMAXPROCS) that
 	// must be busy for a long run queue to count as the gateway's own
 	// saturation.
@@ -69,7 +93,10 @@ const (
 type Settings struct {
 	Min, Max int           // bounds of the limit; Max is its value while not saturated
 	Target   time.Duration // run-queue latency (p99 over a window) above which busy CPUs are saturated
-	Busy     float64       // share of GOMAXPROCS busy for the run queue to count (0 < Busy <= 1)
+	Busy     float64       // share of GOMAXPROCS busy for the run queue's latency to count (0 < Busy <= 1)
+	Depth    float64       // goroutines waiting for a CPU, per CPU on average over a window, above which full CPUs are saturated
+	Full     float64       // share of GOMAXPROCS busy for Depth to count (0 < Full <= 1)
+	Poll     time.Duration // how often the network is polled while the limit binds
 	Window   time.Duration // how often the signals are read
 	Headroom float64       // share of the limit Critical requests may use beyond it
 }
@@ -87,8 +114,17 @@ func (s Settings) withDefaults() Settings {
 	if s.Target <= 0 {
 		s.Target = DefaultTarget
 	}
+	if s.Depth <= 0 {
+		s.Depth = DefaultDepth
+	}
 	if s.Busy <= 0 {
 		s.Busy = DefaultBusy
+	}
+	if s.Full <= 0 {
+		s.Full = DefaultFull
+	}
+	if s.Poll <= 0 {
+		s.Poll = DefaultPoll
 	}
 	if s.Window <= 0 {
 		s.Window = DefaultWindow
@@ -119,6 +155,13 @@ type Signal struct {
 	// Busy is the share of the process's CPUs (GOMAXPROCS) that its CPU
 	// time filled, user and system; 1 where the platform cannot tell.
 	Busy float64
+	// Depth is how many goroutines were ready to run and waiting for a
+	// CPU, on average over the window, per CPU (GOMAXPROCS): the time
+	// they waited in all, divided by the window's CPU time (Little's
+	// law). Work that yields often shares the CPUs in small slices, so
+	// each wait is short however many wait; their number is what stretches
+	// every request's own work.
+	Depth float64
 }
 
 // Limiter sheds requests beyond a limit on requests in progress that binds
@@ -158,7 +201,8 @@ func New(s Settings) (*Limiter, error) {
 
 // newLimiter returns a Limiter without its ticker: tests drive adapt.
 func newLimiter(s Settings) (*Limiter, error) {
-	if s.Min < 0 || s.Max < 0 || s.Target < 0 || s.Window < 0 || s.Headroom < 0 || s.Busy < 0 || s.Busy > 1 ||
+	if s.Min < 0 || s.Max < 0 || s.Target < 0 || s.Window < 0 || s.Headroom < 0 || s.Depth < 0 || s.Busy < 0 || s.Busy > 1 ||
+		s.Full < 0 || s.Full > 1 || s.Poll < 0 ||
 		(s.Max > 0 && s.Min > s.Max) {
 		return nil, fmt.Errorf("overload settings %+v: out of range", s)
 	}
@@ -168,20 +212,51 @@ func newLimiter(s Settings) (*Limiter, error) {
 	return l, nil
 }
 
-// run reads the signals once per window until Close.
+// run reads the signals once per window until Close, and polls the
+// network every Poll while the limit binds.
 func (l *Limiter) run(smp *sampler) {
 	defer close(l.done)
 	t := time.NewTicker(l.s.Window)
 	defer t.Stop()
+	poll := time.NewTicker(l.s.Poll)
+	poll.Stop()
+	var polls <-chan time.Time // nil while the limit does not bind
+	defer poll.Stop()
+	var ms runtime.MemStats
 	for {
 		select {
 		case <-l.stop:
 			return
 		case now := <-t.C:
 			l.adapt(smp.read(now))
+			switch binds := l.limit.Load() < int64(l.s.Max); {
+			case binds && polls == nil:
+				poll.Reset(l.s.Poll)
+				polls = poll.C
+			case !binds && polls != nil:
+				poll.Stop()
+				polls = nil
+			}
+		case <-polls:
+			pollNetwork(&ms)
 		}
 	}
 }
+
+// pollNetwork has the Go runtime poll the network now.
+//
+// The scheduler looks for network events (a request that arrived, on a
+// connection whose goroutine waits to read it) only when a CPU has no
+// goroutine left to run, or, failing that, every 10 ms (sysmon). A
+// saturated gateway always has goroutines ready to run, so a request
+// that arrives waits up to 10 ms before it is even read: a shed answer,
+// which costs microseconds, took 10 to 12 ms at p99. A stop-the-world
+// polls the network when the world starts again, and reading the memory
+// statistics is the cheapest one the runtime offers (about 30 µs on the
+// machines of the bench): every 2 ms, about 1.5 % of one CPU, spent only
+// while the limit binds. TestPollNetworkReadsSooner proves the effect,
+// so that a runtime that changes it is noticed.
+func pollNetwork(ms *runtime.MemStats) { runtime.ReadMemStats(ms) }
 
 // Close stops the ticker; the limit stays where it was. It is safe to call
 // more than once.
@@ -227,7 +302,7 @@ func (l *Limiter) adapt(sig Signal) {
 	// progress now.
 	peak := float64(l.peak.Swap(l.inFlight.Load()))
 	switch {
-	case sig.Busy >= l.s.Busy && sig.Queue > l.s.Target:
+	case l.saturated(sig):
 		// Saturated: from what was in progress (the limit may not have
 		// bound), shrink by the excess of queueing, at most by half, as
 		// the gradient of Netflix's concurrency-limits does with latency.
@@ -235,7 +310,7 @@ func (l *Limiter) adapt(sig Signal) {
 		// work admitted beyond the knee, and the runtime's histogram
 		// reads it in steps of a quarter of a power of two: the gradient
 		// itself would halve the limit for a step of the reading.
-		l.est = min(l.est, peak) * max(0.5, math.Sqrt(float64(l.s.Target)/float64(sig.Queue)))
+		l.est = min(l.est, peak) * max(0.5, math.Sqrt(1/l.excess(sig)))
 	case peak >= 0.9*l.est:
 		// In use and the run queue short: probe for more, by a queue of
 		// sqrt(limit), so that the limit hovers near the knee.
@@ -249,6 +324,29 @@ func (l *Limiter) adapt(sig Signal) {
 	}
 	l.est = min(max(l.est, float64(l.s.Min)), float64(l.s.Max))
 	l.limit.Store(int64(l.est))
+}
+
+// saturated reports whether a window's signal is the gateway's own
+// saturation: goroutines that waited long for busy CPUs (work that holds a
+// CPU for a while between yields), or many that waited, each a little,
+// for CPUs that were nearly full (work that shares them in small slices,
+// as a gateway's reads, writes and JSON do).
+func (l *Limiter) saturated(sig Signal) bool {
+	return sig.Busy >= l.s.Busy && sig.Queue > l.s.Target ||
+		sig.Busy >= l.s.Full && sig.Depth > l.s.Depth
+}
+
+// excess is how far a saturated window's queueing went past its target:
+// the larger of the two signals' ratios to theirs that count.
+func (l *Limiter) excess(sig Signal) float64 {
+	e := 1.0
+	if sig.Busy >= l.s.Busy {
+		e = max(e, float64(sig.Queue)/float64(l.s.Target))
+	}
+	if sig.Busy >= l.s.Full {
+		e = max(e, sig.Depth/l.s.Depth)
+	}
+	return e
 }
 
 // Limit returns the current limit: Settings.Max while the gateway is not

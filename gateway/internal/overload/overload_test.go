@@ -30,6 +30,13 @@ var (
 	saturated = Signal{Queue: 10 * DefaultTarget, Busy: 0.95}
 	// knee: busy CPUs, a run queue just within the target.
 	knee = Signal{Queue: DefaultTarget / 2, Busy: 0.9}
+	// sharing: work that yields every few microseconds, more than the
+	// CPUs compute: each wait is short, but many goroutines wait on full
+	// CPUs, and every request's work stretches.
+	sharing = Signal{Queue: DefaultTarget / 4, Depth: 10 * DefaultDepth, Busy: 0.99}
+	// wakeups: goroutines that wake together on CPUs with room to spare:
+	// as many waits, no saturation.
+	wakeups = Signal{Queue: DefaultTarget / 4, Depth: 10 * DefaultDepth, Busy: DefaultFull - 0.2}
 )
 
 // hold admits n requests and keeps them in progress; the returned func
@@ -100,6 +107,8 @@ func TestNotSaturatedNeverBinds(t *testing.T) {
 		{"crowded machine", crowded},
 		// Busy CPUs with a short run queue: used, not saturated.
 		{"busy within the target", knee},
+		// Many short waits on CPUs with room to spare.
+		{"goroutines waking together", wakeups},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := newTestLimiter(t, Settings{})
@@ -161,6 +170,19 @@ func TestSaturationShrinksThenLetsGo(t *testing.T) {
 	}
 }
 
+// TestSharingSaturates: work that shares full CPUs in small slices keeps
+// the run queue's p99 within the target however much of it there is;
+// the number of goroutines waiting says it, and the limit falls as it
+// does for a long run queue.
+func TestSharingSaturates(t *testing.T) {
+	l := newTestLimiter(t, Settings{})
+	defer hold(t, l, 200)()
+	l.adapt(sharing)
+	if got := l.Limit(); got < 100 || got >= 200 {
+		t.Errorf("limit %d after a window of %+v with 200 in progress, want from half of it to less than it", got, sharing)
+	}
+}
+
 // TestGradient: a run queue just past the target shrinks the limit a
 // little, one far past it by half: the limit settles near the knee rather
 // than swinging from full to half.
@@ -188,6 +210,9 @@ func TestSettings(t *testing.T) {
 		{Min: -1},         // negative
 		{Target: -1},      // negative
 		{Window: -time.Second},
+		{Depth: -1},
+		{Full: 1.1},
+		{Poll: -time.Millisecond},
 	} {
 		if _, err := New(s); err == nil {
 			t.Errorf("settings %+v accepted", s)
@@ -273,6 +298,11 @@ func TestSamplerSeesSaturation(t *testing.T) {
 	// about 3.5 ms each time, well past half the target.
 	if loaded.Queue < DefaultTarget/2 {
 		t.Errorf("run queue p99 %v with 8 goroutines spinning on one CPU, want at least %v", loaded.Queue, DefaultTarget/2)
+	}
+	// As many goroutines waiting at every moment as there are, less the
+	// one running: about 7, counted at the lower bounds of their buckets.
+	if loaded.Depth < 3 || rest.Depth > 1 {
+		t.Errorf("goroutines waiting %.2f loaded, %.2f at rest: want at least 3 loaded, at most 1 at rest", loaded.Depth, rest.Depth)
 	}
 	if loaded.Busy <= rest.Busy {
 		t.Errorf("busy %.2f loaded, %.2f at rest: want more loaded", loaded.Busy, rest.Busy)

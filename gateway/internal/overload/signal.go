@@ -16,6 +16,13 @@ const schedLatencies = "/sched/latencies:seconds"
 // before its mean moves, and the tail is what shed answers would wait.
 const queueQuantile = 0.99
 
+// schedSampled is how many of the goroutines' waits for a CPU the runtime
+// measures one of: it tracks one transition in 8 (gTrackingPeriod in its
+// sources), so the histogram's counts are an eighth of the waits, and the
+// time they add up to is scaled back by it. TestSamplerSeesSaturation
+// would notice a runtime that measured another share.
+const schedSampled = 8
+
 // sampler reads Signals: each reading covers the time since the previous
 // one. It is used by one goroutine, the Limiter's ticker, and reuses its
 // buffers, so that a reading allocates nothing.
@@ -51,14 +58,31 @@ func (s *sampler) read(now time.Time) Signal {
 		s.prev[i] = c
 	}
 	sig := Signal{Queue: quantile(s.delta, h.Buckets, queueQuantile), Busy: 1}
+	wall := now.Sub(s.prevAt)
+	if wall > 0 {
+		sig.Depth = schedSampled * float64(waited(s.delta, h.Buckets)) / (float64(wall) * float64(procs()))
+	}
 	if cpu, ok := processCPU(); ok {
-		if wall := now.Sub(s.prevAt); wall > 0 {
+		if wall > 0 {
 			sig.Busy = float64(cpu-s.prevCPU) / (float64(wall) * float64(procs()))
 		}
 		s.prevCPU = cpu
 	}
 	s.prevAt = now
 	return sig
+}
+
+// waited returns the time that a histogram's counts add up to, each
+// counted at the lower bound of its bucket: the time goroutines spent
+// ready to run, waiting for a CPU, in all.
+func waited(counts []uint64, buckets []float64) time.Duration {
+	var sum float64
+	for i, c := range counts {
+		if lo := buckets[i]; c > 0 && lo > 0 && !math.IsInf(lo, 0) {
+			sum += float64(c) * lo
+		}
+	}
+	return time.Duration(sum * float64(time.Second))
 }
 
 // quantile returns the q quantile of a histogram's counts, whose bucket i
