@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -151,4 +154,67 @@ func mustUint(t *testing.T, b []byte) uint64 {
 		t.Fatalf("mallocs %q: %v", b, err)
 	}
 	return n
+}
+
+// TestStopsWithAConnectionOpen: a load generator's connection that never
+// sent a request does not hold the floor's stop: it ends at once with
+// status 0, where fasthttp's Shutdown waited for such a connection until
+// its deadline and failed.
+func TestStopsWithAConnectionOpen(t *testing.T) {
+	c, err := mock.Start(mock.Options{NoLatency: true, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	args := []string{"-deadline", "500ms"}
+	for name, addr := range c.Addrs() {
+		args = append(args, "-backend", name+"="+addr)
+	}
+	out := &lockedBuffer{}
+	stop := make(chan struct{})
+	status := make(chan int, 1)
+	go func() { status <- run(args, out, io.Discard, stop) }()
+	var addr string
+	poll := time.NewTicker(10 * time.Millisecond)
+	defer poll.Stop()
+	for addr == "" {
+		select {
+		case s := <-status:
+			t.Fatalf("the floor ended with status %d before serving", s)
+		case <-poll.C:
+			if _, a, ok := strings.Cut(out.String(), "LISTEN floor="); ok {
+				addr = strings.TrimSpace(a)
+			}
+		}
+	}
+	if code, _ := get(t, "http://"+addr+"/v2/experiments/1/results"); code != http.StatusOK {
+		t.Fatalf("status %d from the floor", code)
+	}
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	close(stop)
+	if s := <-status; s != 0 {
+		t.Errorf("the floor stopped with status %d, a connection open that sent nothing: want 0", s)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for one writer and one reader.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

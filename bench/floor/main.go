@@ -15,7 +15,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -24,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -84,7 +84,12 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan struct{}) int {
 		fmt.Fprintf(stderr, "floor: %v\n", err)
 		return 1
 	}
-	srv := &fasthttp.Server{Handler: f.serve, Name: "fanout-floor"}
+	var inFlight atomic.Int64
+	srv := &fasthttp.Server{Name: "fanout-floor", Handler: func(ctx *fasthttp.RequestCtx) {
+		inFlight.Add(1)
+		defer inFlight.Add(-1)
+		f.serve(ctx)
+	}}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "LISTEN floor=%s\n", ln.Addr())
@@ -99,11 +104,29 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan struct{}) int {
 		fmt.Fprintf(stderr, "floor: serve: %v\n", err)
 		return 1
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), *deadline+time.Second)
-	defer cancel()
-	if err := srv.ShutdownWithContext(ctx); err != nil {
-		fmt.Fprintf(stderr, "floor: shut down: %v\n", err)
+	// Stop accepting, then end once no page is in flight: the load
+	// generator's keep-alive connections may stay open, and one that has
+	// not sent a request yet would hold fasthttp's Shutdown for seconds
+	// (it counts a connection as idle only 5 s after it opened). Every
+	// page is bounded by the deadline, so the wait is too; what is still
+	// open then carries no request, and closes with the process.
+	if err := ln.Close(); err != nil {
+		fmt.Fprintf(stderr, "floor: close: %v\n", err)
+		return 1
+	}
+	if !waitIdle(&inFlight, *deadline+time.Second) {
+		fmt.Fprintf(stderr, "floor: %d pages still in flight after the deadline\n", inFlight.Load())
 		return 1
 	}
 	return 0
+}
+
+// waitIdle waits until n is 0, for at most d, and reports whether it was.
+func waitIdle(n *atomic.Int64, d time.Duration) bool {
+	for end := time.Now().Add(d); n.Load() > 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(end) {
+			return false
+		}
+	}
+	return true
 }
