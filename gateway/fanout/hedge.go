@@ -45,6 +45,9 @@ type Hedger struct {
 	adds      int
 
 	sent, won atomic.Int64
+
+	// clock launches the duplicates of the calls in progress.
+	clock *hedgeClock
 }
 
 // Learning window of a Hedger's quantile, in latencies.
@@ -64,6 +67,7 @@ func NewHedger(spec HedgeSpec, budget *Budget) (*Hedger, error) {
 		spec.Max = 1
 	}
 	h := &Hedger{spec: spec, budget: budget}
+	h.clock = newHedgeClock(func() int64 { return h.delayNS.Load() / 5 })
 	if spec.Quantile == 0 {
 		h.delayNS.Store(int64(spec.After))
 		return h, nil
@@ -158,10 +162,10 @@ func (h *Hedger) Do(ctx context.Context, _ *Call, path string, next Next) (int, 
 
 // hedgeRun is the state of one hedged call whose delay is known. The
 // first attempt runs on the caller's goroutine under a lazy context (see
-// lazyctx); the timer launches each duplicate in a goroutine of its own.
-// A call that answers within the delay, nearly all of them, so costs
-// neither a goroutine, nor a channel, nor a wake-up of the caller.
-// hedgeRuns keeps them with their timer and channel.
+// lazyctx); the Hedger's clock launches each duplicate in a goroutine of
+// its own. A call that answers within the delay, nearly all of them, so
+// costs neither a goroutine, nor a channel, nor a wake-up of the caller.
+// hedgeRuns keeps them with their channel.
 type hedgeRun struct {
 	h     *Hedger
 	ctx   context.Context
@@ -169,13 +173,17 @@ type hedgeRun struct {
 	next  Next
 	delay time.Duration
 	first lazyctx.Context
-	timer *time.Timer
 	ch    chan attempt // room for every duplicate: none blocks
 
-	// mu guards what follows, between the caller, the timer's callback
-	// and the duplicates.
+	// dueIdx is the run's place in the clock's heap, -1 when off it;
+	// the clock's mu guards it.
+	dueIdx int
+
+	// mu guards what follows, between the caller, the clock and the
+	// duplicates.
 	mu       sync.Mutex
-	done     bool // the first attempt returned: no duplicate starts now
+	gen      uint64 // the registration: the clock fires only its own
+	done     bool   // the first attempt returned: no duplicate starts now
 	launched int
 	cancels  []context.CancelFunc
 	dupWon   bool // a duplicate answered while the first attempt ran
@@ -184,31 +192,33 @@ type hedgeRun struct {
 var hedgeRuns sync.Pool
 
 // race runs the first attempt on this goroutine and the duplicates that
-// the timer launches, and returns the first answer, as Do says.
+// the clock launches, and returns the first answer, as Do says.
 func (h *Hedger) race(ctx context.Context, path string, next Next, delay time.Duration, t0 time.Time) (int, []byte, Via, error) {
 	hr, _ := hedgeRuns.Get().(*hedgeRun)
 	if hr == nil || cap(hr.ch) < h.spec.Max {
-		hr = &hedgeRun{ch: make(chan attempt, max(h.spec.Max, 1))}
-		hr.timer = time.AfterFunc(time.Hour, hr.fire)
-		hr.timer.Stop()
+		hr = &hedgeRun{ch: make(chan attempt, max(h.spec.Max, 1)), dueIdx: -1}
 	}
+	hr.mu.Lock()
+	hr.gen++
+	gen := hr.gen
 	hr.h, hr.ctx, hr.path, hr.next, hr.delay = h, ctx, path, next, delay
 	hr.done, hr.launched, hr.dupWon = false, 0, false
 	hr.cancels = hr.cancels[:0]
+	hr.mu.Unlock()
 	hr.first.Reset(ctx, time.Time{})
-	hr.timer.Reset(delay)
+	h.clock.add(hr, gen, clockNow()+int64(delay))
 	status, body, via, err := next.Do(&hr.first, path)
 	hr.mu.Lock()
 	hr.done = true
 	n, dupWon := hr.launched, hr.dupWon
 	hr.mu.Unlock()
-	stopped := hr.timer.Stop()
+	h.clock.remove(hr)
 	hr.first.Cancel()
 	if n == 0 {
 		if err == nil {
 			h.observe(time.Since(t0))
 		}
-		hr.release(stopped)
+		hr.release()
 		return status, body, via, err
 	}
 	first := attempt{k: 0, status: status, body: body, via: via, err: err}
@@ -233,7 +243,7 @@ func (h *Hedger) race(ctx context.Context, path string, next Next, delay time.Du
 			failed = a
 		}
 	}
-	hr.release(stopped)
+	hr.release()
 	if won == nil {
 		return failed.status, failed.body, failed.via, failed.err
 	}
@@ -261,23 +271,23 @@ func (hr *hedgeRun) cancelDuplicates() {
 	hr.next.Interrupt()
 }
 
-// release returns hr to the pool, unless its timer fired: the callback
-// may still be about to run, and must not find hr serving another call.
-func (hr *hedgeRun) release(stopped bool) {
+// release returns hr to the pool. It is off the clock: a sweep that took
+// it off just before may still call fire, which finds its registration
+// over (gen) and does nothing.
+func (hr *hedgeRun) release() {
 	hr.mu.Lock()
 	hr.h, hr.ctx, hr.next = nil, nil, Next{}
 	hr.mu.Unlock()
-	if stopped {
-		hedgeRuns.Put(hr)
-	}
+	hedgeRuns.Put(hr)
 }
 
-// fire, the timer's callback, launches a duplicate if the first attempt is
-// still out and both the spec and the budget allow one more.
-func (hr *hedgeRun) fire() {
+// fire, called by the clock, launches a duplicate if the registration
+// gen is still the first attempt's, the attempt still out, and both the
+// spec and the budget allow one more; the next one is due a delay later.
+func (hr *hedgeRun) fire(gen uint64) {
 	hr.mu.Lock()
 	h := hr.h
-	if hr.done || h == nil || hr.launched >= h.spec.Max || !h.budget.Take() {
+	if hr.gen != gen || hr.done || h == nil || hr.launched >= h.spec.Max || !h.budget.Take() {
 		hr.mu.Unlock()
 		return
 	}
@@ -286,7 +296,7 @@ func (hr *hedgeRun) fire() {
 	c, cancel := context.WithCancel(hr.ctx)
 	hr.cancels = append(hr.cancels, cancel)
 	if hr.launched < h.spec.Max {
-		hr.timer.Reset(hr.delay)
+		h.clock.add(hr, gen, clockNow()+int64(hr.delay))
 	}
 	next, path := hr.next, hr.path
 	hr.mu.Unlock()

@@ -265,3 +265,83 @@ func BenchmarkHedgedCallWithinDelay(b *testing.B) {
 		h.Do(ctx, call, "/r", next)
 	}
 }
+
+// TestHedgeClockWakesPerGrain: calls that answer just before their delay,
+// as nearly all hedged calls do, start many a millisecond: the Hedger's
+// clock wakes at most once per grain (a fifth of the delay) for all of
+// them, where a timer per call woke once per call.
+func TestHedgeClockWakesPerGrain(t *testing.T) {
+	const delay = 50 * time.Millisecond
+	h, err := NewHedger(HedgeSpec{After: delay}, budget(t, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := DoerFunc(func(ctx context.Context, backend, method, path string) (int, []byte, error) {
+		time.Sleep(delay * 9 / 10)
+		return 200, nil, nil
+	})
+	const calls = 200
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range calls {
+		wg.Go(func() {
+			if _, _, _, err := h.Do(t.Context(), callTo("results"), "/r", Chain(callTo("results"), d)); err != nil {
+				t.Error(err)
+			}
+		})
+		time.Sleep(500 * time.Microsecond)
+	}
+	wg.Wait()
+	took := time.Since(start)
+	sweeps := h.clock.sweeps.Load()
+	// At most one wake per grain over the run, and one more to spare.
+	most := int64(took/(delay/5)) + 2
+	t.Logf("%d calls over %v: %d sweeps (at most %d), %d duplicates", calls, took, sweeps, most, h.Sent())
+	if sweeps > most || sweeps >= calls/2 {
+		t.Errorf("%d sweeps for %d calls over %v, want at most one per grain (%d) and far fewer than calls", sweeps, calls, took, most)
+	}
+}
+
+// TestHedgeMaxDuplicates: a call that answers to none of its attempts but
+// the last gets Max duplicates, each a delay after the one before, and the
+// last one's answer.
+func TestHedgeMaxDuplicates(t *testing.T) {
+	const delay = 5 * time.Millisecond
+	b := budget(t, 1)
+	for range 3 { // the call's own deposit pays for one duplicate
+		b.Deposit()
+	}
+	h, err := NewHedger(HedgeSpec{After: delay, Max: 3}, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu     sync.Mutex
+		starts []time.Time
+	)
+	d := DoerFunc(func(ctx context.Context, backend, method, path string) (int, []byte, error) {
+		mu.Lock()
+		starts = append(starts, time.Now())
+		n := len(starts)
+		mu.Unlock()
+		if n <= 3 {
+			<-ctx.Done()
+			return 0, nil, ctx.Err()
+		}
+		return 200, []byte(`{"attempt":4}`), nil
+	})
+	status, body, via, err := h.Do(t.Context(), callTo("results"), "/r", Chain(callTo("results"), d))
+	if err != nil || status != 200 || string(body) != `{"attempt":4}` || via != ViaHedge {
+		t.Fatalf("Do = %d %q %v %v, want the third duplicate's 200", status, body, via, err)
+	}
+	if h.Sent() != 3 {
+		t.Errorf("%d duplicates sent, want 3", h.Sent())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for k := 1; k < len(starts); k++ {
+		if gap := starts[k].Sub(starts[k-1]); gap < delay {
+			t.Errorf("attempt %d started %v after the one before, want at least the delay %v", k+1, gap, delay)
+		}
+	}
+}
