@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"fanout/gateway/fanout"
 
@@ -95,11 +96,24 @@ func schemaRule(doc *openapi3.T, name string) (fanout.FieldRule, error) {
 	return fanout.FieldRule{}, fmt.Errorf("schema %q: only string and integer schemas can fill a path", name)
 }
 
-func stringRule(name string, s *openapi3.Schema) (fanout.FieldRule, error) {
-	minLen, maxLen := int(s.MinLength), -1
+// lengths are a string schema's bounds on its length, counted in
+// characters, as JSON Schema counts them (not bytes); max < 0: no bound.
+type lengths struct{ min, max int }
+
+func lengthsOf(s *openapi3.Schema) lengths {
+	l := lengths{min: int(s.MinLength), max: -1}
 	if s.MaxLength != nil {
-		maxLen = int(*s.MaxLength)
+		l.max = int(*s.MaxLength)
 	}
+	return l
+}
+
+// short and long report whether v is shorter or longer than l allows.
+func (l lengths) short(v string) bool { return utf8.RuneCountInString(v) < l.min }
+func (l lengths) long(v string) bool  { return l.max >= 0 && utf8.RuneCountInString(v) > l.max }
+
+func stringRule(name string, s *openapi3.Schema) (fanout.FieldRule, error) {
+	l := lengthsOf(s)
 	var match func(string) bool
 	if s.Pattern != "" {
 		var err error
@@ -110,10 +124,10 @@ func stringRule(name string, s *openapi3.Schema) (fanout.FieldRule, error) {
 	pattern := s.Pattern
 	return fanout.FieldRule{Check: func(v string) error {
 		switch {
-		case len(v) < minLen:
-			return fmt.Errorf("shorter than %d bytes (schema %s)", minLen, name)
-		case maxLen >= 0 && len(v) > maxLen:
-			return fmt.Errorf("longer than %d bytes (schema %s)", maxLen, name)
+		case l.short(v):
+			return fmt.Errorf("shorter than %d characters (schema %s)", l.min, name)
+		case l.long(v):
+			return fmt.Errorf("longer than %d characters (schema %s)", l.max, name)
 		case match != nil && !match(v):
 			return fmt.Errorf("does not match %s (schema %s)", pattern, name)
 		}

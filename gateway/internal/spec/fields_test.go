@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
 )
 
 // TestFieldRulesFromDocument: every field that fills a path gets the rule of
@@ -93,5 +95,27 @@ func BenchmarkIDCheck(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestStringRuleCountsCharacters: a string schema's lengths count
+// characters, as JSON Schema and the request validation do, not bytes: a
+// field of three two-byte characters fits a maxLength of 3.
+func TestStringRuleCountsCharacters(t *testing.T) {
+	three := uint64(3)
+	rule, err := stringRule("Code", &openapi3.Schema{MinLength: 2, MaxLength: &three})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v, want := range map[string]bool{
+		"ééé":  true,  // 3 characters, 6 bytes
+		"éé":   true,  // 2 characters, 4 bytes
+		"é":    false, // 1 character, 2 bytes
+		"éééé": false, // 4 characters
+		"abc":  true,
+	} {
+		if err := rule.Check(v); (err == nil) != want {
+			t.Errorf("Check(%q) = %v, want accepted %v", v, err, want)
+		}
 	}
 }

@@ -14,10 +14,8 @@ import (
 type quickParam struct {
 	name, in string
 	required bool
-	// minLen and maxLen bound the length in characters, as JSON Schema
-	// counts it; maxLen < 0: no bound.
-	minLen, maxLen int
-	match          func(string) bool // nil: no pattern
+	lengths
+	match func(string) bool // nil: no pattern
 }
 
 // quickCheck compiles the quick check of an operation: nil unless it has
@@ -37,12 +35,9 @@ func quickCheck(item *openapi3.PathItem, op *openapi3.Operation) []quickParam {
 			return nil
 		}
 		s := p.Schema.Value
-		q := quickParam{name: p.Name, in: p.In, required: p.Required, minLen: int(s.MinLength), maxLen: -1}
+		q := quickParam{name: p.Name, in: p.In, required: p.Required, lengths: lengthsOf(s)}
 		if p.In == openapi3.ParameterInHeader {
 			q.name = http.CanonicalHeaderKey(p.Name) // as Input.Header holds it
-		}
-		if s.MaxLength != nil {
-			q.maxLen = int(*s.MaxLength)
 		}
 		if s.Pattern != "" {
 			match, err := compilePattern(s.Pattern)
@@ -116,7 +111,7 @@ func quickValid(params []quickParam, in *Input) bool {
 			}
 			continue
 		}
-		if n := utf8.RuneCountInString(v); n < q.minLen || q.maxLen >= 0 && n > q.maxLen || !utf8.ValidString(v) {
+		if q.short(v) || q.long(v) || !utf8.ValidString(v) {
 			return false
 		}
 		if q.match != nil && !q.match(v) {
