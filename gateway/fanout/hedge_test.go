@@ -345,3 +345,58 @@ func TestHedgeMaxDuplicates(t *testing.T) {
 		}
 	}
 }
+
+// TestHedgeSkipsFutileDuplicates: with a learned delay, a call is hedged
+// only while its latencies say a duplicate could answer first. Latencies
+// of 40 to 41 ms (a p95 delay of about 41 ms, a duplicate answering at
+// about 81 ms, and no first attempt that long) get no duplicate for a slow
+// call; a tail of one call in ten from 100 ms to 1 s (a p95 delay of about
+// 550 ms, a p99 of about 900 ms) gets one.
+func TestHedgeSkipsFutileDuplicates(t *testing.T) {
+	slow := func(h *Hedger) int64 {
+		var n atomic.Int32
+		d := DoerFunc(func(ctx context.Context, backend, method, path string) (int, []byte, error) {
+			if n.Add(1) == 1 {
+				select { // the first attempt: slow, until cut
+				case <-ctx.Done():
+					return 0, nil, ctx.Err()
+				case <-time.After(time.Second):
+				}
+			}
+			return 200, nil, nil
+		})
+		if _, _, _, err := h.Do(t.Context(), callTo("results"), "/r", Chain(callTo("results"), d)); err != nil {
+			t.Fatal(err)
+		}
+		return h.Sent()
+	}
+	learn := func(latency func(i int) time.Duration) *Hedger {
+		h, err := NewHedger(HedgeSpec{Quantile: 0.95}, budget(t, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 1000 {
+			h.observe(latency(i))
+		}
+		for range 10 {
+			h.budget.Deposit()
+		}
+		return h
+	}
+	tight := learn(func(i int) time.Duration { return 40*time.Millisecond + time.Duration(i%100)*10*time.Microsecond })
+	if sent := slow(tight); sent != 0 {
+		t.Errorf("%d duplicates sent on latencies of 40 to 41 ms, where none can answer first", sent)
+	}
+	tailed := learn(func(i int) time.Duration {
+		if i%10 == 0 {
+			return 100*time.Millisecond + time.Duration(i/10%100)*9*time.Millisecond
+		}
+		return 10 * time.Millisecond
+	})
+	if d, _ := tailed.Delay(); d > 800*time.Millisecond {
+		t.Fatalf("learned delay %v, want about 550 ms", d)
+	}
+	if sent := slow(tailed); sent != 1 {
+		t.Errorf("%d duplicates sent for a slow call on latencies with a tail to 1 s, want 1", sent)
+	}
+}
