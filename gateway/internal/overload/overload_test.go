@@ -271,25 +271,10 @@ func TestSamplerSeesSaturation(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // at rest: nothing to measure but the wait
 	rest := s.read(time.Now())
 
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				spin(500 * time.Microsecond)
-				runtime.Gosched()
-			}
-		})
-	}
+	stop := takeTurns(8, 500*time.Microsecond)
 	time.Sleep(300 * time.Millisecond)
 	loaded := s.read(time.Now())
-	close(stop)
-	wg.Wait()
+	stop()
 	t.Logf("at rest %+v, loaded %+v", rest, loaded)
 	if rest.Busy >= DefaultBusy {
 		t.Errorf("busy %.2f at rest, want under %.2f", rest.Busy, DefaultBusy)
@@ -306,6 +291,31 @@ func TestSamplerSeesSaturation(t *testing.T) {
 	}
 	if loaded.Busy <= rest.Busy {
 		t.Errorf("busy %.2f loaded, %.2f at rest: want more loaded", loaded.Busy, rest.Busy)
+	}
+}
+
+// takeTurns starts n goroutines that take turns on the CPUs in slices of
+// d, each yielding after its slice, until the returned stop is called,
+// which waits for them.
+func takeTurns(n int, d time.Duration) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				spin(d)
+				runtime.Gosched()
+			}
+		})
+	}
+	return func() {
+		close(done)
+		wg.Wait()
 	}
 }
 

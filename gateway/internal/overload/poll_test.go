@@ -4,7 +4,6 @@ import (
 	"net"
 	"runtime"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 )
@@ -36,23 +35,7 @@ func TestPollNetworkReadsSooner(t *testing.T) {
 
 	// Goroutines that take turns on the one CPU in slices of 50 µs, so
 	// that it never runs out of work.
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer close(stop)
-	for range 4 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				spin(50 * time.Microsecond)
-				runtime.Gosched()
-			}
-		})
-	}
+	defer takeTurns(4, 50*time.Microsecond)()
 
 	// waits sends a byte n times and returns how long each took to be
 	// read.
@@ -90,20 +73,24 @@ func TestPollNetworkReadsSooner(t *testing.T) {
 	}
 
 	without := median(waits(30))
-	wg.Go(func() {
+	stopPolling, polled := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(polled)
 		var ms runtime.MemStats
 		tick := time.NewTicker(DefaultPoll)
 		defer tick.Stop()
 		for {
 			select {
-			case <-stop:
+			case <-stopPolling:
 				return
 			case <-tick.C:
 				pollNetwork(&ms)
 			}
 		}
-	})
+	}()
 	with := median(waits(30))
+	close(stopPolling)
+	<-polled
 	t.Logf("median wait to read a byte on a CPU never idle: %v without polling, %v with pollNetwork every %v", without, with, DefaultPoll)
 	if with*2 > without {
 		t.Errorf("median wait %v with pollNetwork every %v, %v without: want at most half", with, DefaultPoll, without)
