@@ -148,7 +148,9 @@ func TestHedgeBudget(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := &slowFirstDoer{delay: 2 * time.Millisecond}
+		// 5 ms: the clock launches a duplicate up to 1 ms after its
+		// delay, and a loaded machine delays it further.
+		d := &slowFirstDoer{delay: 5 * time.Millisecond}
 		const calls = 100
 		for range calls {
 			if _, _, _, err := h.Do(t.Context(), callTo("results"), "/results/1", Chain(callTo("results"), d)); err != nil {
@@ -202,12 +204,19 @@ func TestHedgeFirstFailureWaitsForOther(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The first attempt fails once the duplicate is out, and the
+	// duplicate answers once the first attempt has failed: the order is
+	// the test's, not the clock's.
 	var n atomic.Int32
+	dupOut, firstFailed := make(chan struct{}), make(chan struct{})
 	d := DoerFunc(func(ctx context.Context, backend, method, path string) (int, []byte, error) {
 		if n.Add(1) == 1 {
-			time.Sleep(5 * time.Millisecond)
+			<-dupOut
+			close(firstFailed)
 			return 0, nil, errExploded
 		}
+		close(dupOut)
+		<-firstFailed
 		return 200, nil, nil
 	})
 	if status, _, via, err := h.Do(t.Context(), callTo("results"), "/", Chain(callTo("results"), d)); err != nil || status != 200 || via != ViaHedge {
