@@ -55,6 +55,17 @@ func callTo(backend string) *Call {
 	return &Call{Spec: CallSpec{Name: backend, Backend: backend, Method: "GET"}}
 }
 
+// newHedger returns the Hedger of spec on b, failing the test if it
+// cannot.
+func newHedger(tb testing.TB, spec HedgeSpec, b *Budget) *Hedger {
+	tb.Helper()
+	h, err := NewHedger(spec, b)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return h
+}
+
 func budget(t testing.TB, ratio float64) *Budget {
 	t.Helper()
 	b, err := NewBudget(ratio, HedgeBurst)
@@ -68,10 +79,7 @@ func budget(t testing.TB, ratio float64) *Budget {
 // duplicate, that the duplicate's answer wins and says so, and that the
 // first attempt is cut through Interrupt and over before Do returns.
 func TestHedgeCancelsLoser(t *testing.T) {
-	h, err := NewHedger(HedgeSpec{After: 2 * time.Millisecond, Max: 1}, budget(t, 1))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := newHedger(t, HedgeSpec{After: 2 * time.Millisecond, Max: 1}, budget(t, 1))
 	d := &stubbornDoer{}
 	status, body, via, err := h.Do(t.Context(), callTo("results"), "/results/42", Chain(callTo("results"), d))
 	if err != nil || status != 200 || !strings.Contains(string(body), "hedge") {
@@ -100,10 +108,7 @@ func TestHedgeThroughExecutor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := NewHedger(HedgeSpec{After: time.Millisecond}, budget(t, 1))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := newHedger(t, HedgeSpec{After: time.Millisecond}, budget(t, 1))
 	pd := &PolicyDoer{Next: &stubbornDoer{}, Policies: [][]Policy{{h}}}
 	r := newExecutor(t, ModeConcurrent, Options{}).Execute(t.Context(), p, ParamMap{"experiment_id": "42"}, pd)
 	defer r.Release()
@@ -144,10 +149,7 @@ func TestHedgeBudget(t *testing.T) {
 		{ratio: 0.1, min: 1, max: 10, minDenied: 50}, // 100 slow calls: at most 10 duplicates, the rest refused
 		{ratio: 0, min: 0, max: 0, minDenied: 0},     // hedging off: no duplicate asked for, none refused
 	} {
-		h, err := NewHedger(HedgeSpec{After: 100 * time.Microsecond}, budget(t, tc.ratio))
-		if err != nil {
-			t.Fatal(err)
-		}
+		h := newHedger(t, HedgeSpec{After: 100 * time.Microsecond}, budget(t, tc.ratio))
 		// 5 ms: the clock launches a duplicate up to 1 ms after its
 		// delay, and a loaded machine delays it further.
 		d := &slowFirstDoer{delay: 5 * time.Millisecond}
@@ -175,10 +177,7 @@ func TestHedgeBudget(t *testing.T) {
 // TestHedgeLearnsQuantile checks that a learned delay is unknown (no
 // hedging) before MinSamples latencies, then near the quantile asked.
 func TestHedgeLearnsQuantile(t *testing.T) {
-	h, err := NewHedger(HedgeSpec{Quantile: 0.95}, budget(t, 0.05))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := newHedger(t, HedgeSpec{Quantile: 0.95}, budget(t, 0.05))
 	for i := range MinSamples - 1 {
 		h.observe(time.Duration(i%100+1) * time.Millisecond)
 	}
@@ -200,10 +199,7 @@ func TestHedgeLearnsQuantile(t *testing.T) {
 // TestHedgeFirstFailureWaitsForOther checks that an attempt that fails is
 // not the answer while a duplicate may still answer.
 func TestHedgeFirstFailureWaitsForOther(t *testing.T) {
-	h, err := NewHedger(HedgeSpec{After: time.Millisecond}, budget(t, 1))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := newHedger(t, HedgeSpec{After: time.Millisecond}, budget(t, 1))
 	// The first attempt fails once the duplicate is out, and the
 	// duplicate answers once the first attempt has failed: the order is
 	// the test's, not the clock's.
@@ -233,6 +229,19 @@ func (quickDoer) Do(context.Context, string, string, string) (int, []byte, error
 	return 200, quickBody, nil
 }
 
+// withinDelay returns a Hedger whose calls answer at once, long before
+// its delay, and a func that makes one such call.
+func withinDelay(tb testing.TB) (*Hedger, func() error) {
+	h := newHedger(tb, HedgeSpec{After: time.Minute}, budget(tb, 1))
+	call := callTo("results")
+	next := Chain(call, quickDoer{})
+	ctx := context.Background()
+	return h, func() error {
+		_, _, _, err := h.Do(ctx, call, "/r", next)
+		return err
+	}
+}
+
 // TestHedgedCallWithinDelayAllocatesNothing: a hedged call that answers
 // before its delay, nearly every hedged call, costs no goroutine, channel,
 // timer or context: the first attempt runs on the caller's goroutine.
@@ -240,15 +249,9 @@ func TestHedgedCallWithinDelayAllocatesNothing(t *testing.T) {
 	if raceOn {
 		t.Skip("the race detector allocates")
 	}
-	h, err := NewHedger(HedgeSpec{After: time.Minute}, budget(t, 1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	call := callTo("results")
-	next := Chain(call, quickDoer{})
-	ctx := context.Background()
+	h, do := withinDelay(t)
 	if n := testing.AllocsPerRun(200, func() {
-		if _, _, _, err := h.Do(ctx, call, "/r", next); err != nil {
+		if err := do(); err != nil {
 			t.Fatal(err)
 		}
 	}); n > 0 {
@@ -262,16 +265,10 @@ func TestHedgedCallWithinDelayAllocatesNothing(t *testing.T) {
 // BenchmarkHedgedCallWithinDelay is the cost of hedging a call that
 // answers before its delay.
 func BenchmarkHedgedCallWithinDelay(b *testing.B) {
-	h, err := NewHedger(HedgeSpec{After: time.Minute}, budget(b, 1))
-	if err != nil {
-		b.Fatal(err)
-	}
-	call := callTo("results")
-	next := Chain(call, quickDoer{})
-	ctx := context.Background()
+	_, do := withinDelay(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		h.Do(ctx, call, "/r", next)
+		do()
 	}
 }
 
@@ -281,10 +278,7 @@ func BenchmarkHedgedCallWithinDelay(b *testing.B) {
 // them, where a timer per call woke once per call.
 func TestHedgeClockWakesPerGrain(t *testing.T) {
 	const delay = 50 * time.Millisecond
-	h, err := NewHedger(HedgeSpec{After: delay}, budget(t, 1))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := newHedger(t, HedgeSpec{After: delay}, budget(t, 1))
 	d := DoerFunc(func(ctx context.Context, backend, method, path string) (int, []byte, error) {
 		time.Sleep(delay * 9 / 10)
 		return 200, nil, nil
@@ -320,10 +314,7 @@ func TestHedgeMaxDuplicates(t *testing.T) {
 	for range 3 { // the call's own deposit pays for one duplicate
 		b.Deposit()
 	}
-	h, err := NewHedger(HedgeSpec{After: delay, Max: 3}, b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := newHedger(t, HedgeSpec{After: delay, Max: 3}, b)
 	var (
 		mu     sync.Mutex
 		starts []time.Time
@@ -380,10 +371,7 @@ func TestHedgeSkipsFutileDuplicates(t *testing.T) {
 		return h.Sent()
 	}
 	learn := func(latency func(i int) time.Duration) *Hedger {
-		h, err := NewHedger(HedgeSpec{Quantile: 0.95}, budget(t, 1))
-		if err != nil {
-			t.Fatal(err)
-		}
+		h := newHedger(t, HedgeSpec{Quantile: 0.95}, budget(t, 1))
 		for i := range 1000 {
 			h.observe(latency(i))
 		}

@@ -1,9 +1,9 @@
 package server
 
 import (
-	"fanout/gateway/fanout"
 	"fmt"
 
+	"fanout/gateway/fanout"
 	"fanout/gateway/internal/backend"
 	"fanout/gateway/internal/metrics"
 	"fanout/gateway/internal/overload"
