@@ -25,8 +25,7 @@ const HedgeBurst = 10
 // they have. A learned delay (HedgeSpec.Quantile) is the quantile of the call's
 // recent latencies, kept in a DDSketch (relative error 1 %); until
 // MinSamples latencies are known, the call is not hedged at all, as no
-// delay can be told slow; nor while the latencies say that a duplicate
-// could not answer first (futile). A Policy runs inside the call's turn of the
+// delay can be told slow. A Policy runs inside the call's turn of the
 // mode's gate, so the duplicates share it: in the pool mode they take no
 // slot of their own, in the blocking mode they run under the same lock.
 // It is safe for concurrent use.
@@ -36,13 +35,6 @@ type Hedger struct {
 
 	// delayNS is the current delay in nanoseconds, -1 while unknown.
 	delayNS atomic.Int64
-	// futile is set while the learned latencies say that a duplicate
-	// would not answer first: sent at the delay, it answers at the delay
-	// plus a call's median at best, and the slow first attempts it would
-	// race rarely last that long (the tail quantile, see tailOf, is
-	// shorter). Backends of nearly fixed latency are so: a duplicate
-	// there only adds a backend call and cuts a connection.
-	futile atomic.Bool
 
 	// mu guards the sketches. The delay is learned from the current
 	// window of latencies once it holds MinSamples, from the previous
@@ -131,9 +123,6 @@ func (h *Hedger) observe(d time.Duration) {
 	}
 	if q, err := src.GetValueAtQuantile(h.spec.Quantile); err == nil {
 		h.delayNS.Store(int64(q * float64(time.Second)))
-		median, err1 := src.GetValueAtQuantile(0.5)
-		tail, err2 := src.GetValueAtQuantile(tailOf(h.spec.Quantile))
-		h.futile.Store(err1 == nil && err2 == nil && tail < q+median)
 	}
 	if h.cur.GetCount() >= window {
 		h.prev = h.cur
@@ -142,11 +131,6 @@ func (h *Hedger) observe(d time.Duration) {
 		}
 	}
 }
-
-// tailOf is the quantile beyond which a duplicate sent at quantile q of the
-// latencies must be able to win for hedging to be worth it: a fifth of the
-// calls slower than q (p99 for p95).
-func tailOf(q float64) float64 { return 1 - (1-q)/5 }
 
 // attempt is the answer of one attempt of a hedged call.
 type attempt struct {
@@ -166,7 +150,7 @@ func (h *Hedger) Do(ctx context.Context, _ *Call, path string, next Next) (int, 
 	h.budget.Deposit()
 	delay, known := h.Delay()
 	t0 := time.Now()
-	if !known || h.futile.Load() {
+	if !known {
 		status, body, via, err := next.Do(ctx, path)
 		if err == nil {
 			h.observe(time.Since(t0))
