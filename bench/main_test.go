@@ -73,6 +73,29 @@ func TestBenchEndToEnd(t *testing.T) {
 	if s.Limits == nil || r.Timing == nil || r.CallsPerRequest < 3.5 || r.CPU <= 0 || r.PeakRSS <= 0 {
 		t.Errorf("incomplete figures: limits %v timing %v calls/req %.2f cpu %v rss %d", s.Limits, r.Timing, r.CallsPerRequest, r.CPU, r.PeakRSS)
 	}
+	// The floor block: each round of the gateway ran with the floor
+	// beside it, sent the same requests, and the floor's row holds those
+	// rounds.
+	if s.Floor == nil {
+		t.Fatal("no floor block")
+	}
+	gw, _ := s.Floor.Row("gateway")
+	floor, _ := s.Floor.Floor()
+	if len(gw.Rounds) != 3 || len(floor.Rounds) != 3 || gw.Error != "" || floor.Error != "" {
+		t.Fatalf("floor block: gateway %+v, floor %+v", gw, floor)
+	}
+	for k, rd := range gw.Rounds {
+		f := rd.Floor
+		if f == nil || f.CPU != floor.Rounds[k].CPU || f.Requests != floor.Rounds[k].Requests {
+			t.Fatalf("round %d of the gateway: floor beside it %+v, the floor's round %+v", k+1, f, floor.Rounds[k])
+		}
+		if f.Requests != rd.Requests || f.CPU <= 0 || rd.CPU <= 0 {
+			t.Errorf("round %d: the gateway served %d requests in %v of CPU, the floor beside it %d in %v", k+1, rd.Requests, rd.CPU, f.Requests, f.CPU)
+		}
+	}
+	if ratio := gw.Ratio(floor); ratio.N != 3 || ratio.Median <= 1 {
+		t.Errorf("the gateway's CPU over the floor's: %+v, want 3 rounds above 1", ratio)
+	}
 
 	// compare reads two result directories; a directory compared with
 	// itself shows no change.

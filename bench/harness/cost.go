@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"fanout/bench/launch"
@@ -20,10 +21,11 @@ import (
 // The block that puts, in every scenario's report, the gateway's CPU per
 // results page beside the floor's: the gateway as the scenario runs it
 // (concurrent mode, its settings) and the floor, on the scenario's own
-// backends, FloorRounds interleaved rounds of FloorRound at FloorRate
-// after the scenario's steps. At 200 req/s a round of 750 ms is 150
-// pages, about 0.1 s of the gateway's CPU, which Proc.RunTime reads to
-// the microsecond; the block adds about 7 s to a scenario.
+// backends, FloorRounds rounds of FloorRound at FloorRate, side by side
+// (measureCost), after the scenario's steps. At 200 req/s a round of
+// 750 ms is 150 pages, about 0.1 s of the gateway's CPU, which
+// Proc.RunTime reads to the microsecond; the block adds about 3 s to a
+// scenario.
 const (
 	FloorRate   = 200.0
 	FloorRound  = 750 * time.Millisecond
@@ -34,20 +36,6 @@ const (
 // FloorTarget is what the floor block requests: the results page of
 // experiments 1 to 1000, whatever the scenario's own targets.
 var FloorTarget = load.Target{Name: "results page", Method: "GET", Path: scenario.FloorPath, IDs: load.IDRange{Min: 1, Max: 1000}, Weight: 1}
-
-// interleave returns the order in which the rounds of n configurations
-// run: 0, 1, ..., n-1, then again, rounds times. Each configuration's
-// k-th round thus runs beside the others' k-th, so that a drift of the
-// machine touches every configuration alike.
-func interleave(n, rounds int) []int {
-	out := make([]int, 0, n*rounds)
-	for range rounds {
-		for i := range n {
-			out = append(out, i)
-		}
-	}
-	return out
-}
 
 // costProc is one running configuration of a cost measurement.
 type costProc struct {
@@ -69,35 +57,49 @@ func (p *costProc) stop() error {
 	return p.proc.Stop(launch.DefaultGrace)
 }
 
-// measureCost starts every configuration of c once, warms each up, then
-// runs c.Rounds interleaved rounds of c.Duration at c.Rate on targets,
-// reading each process's CPU time and allocations around its attack. A
-// configuration that does not start is recorded in its row, and the
-// others still run; only ctx ending stops the measurement.
+// measureCost measures every configuration of c in turn, each beside the
+// floor (its row in c, if it has one): the configuration's process is
+// started, warmed up for c.Warmup, then measured in c.Rounds rounds of
+// c.Duration at c.Rate on targets, while one floor process, started once,
+// serves the same requests at the same rate beside it; then it is
+// stopped, so that only the configuration measured and the floor run on
+// the gateway's CPU. A configuration that fails is recorded in its row,
+// and the others still run; only ctx ending stops the measurement.
 func (r *runner) measureCost(ctx context.Context, c *scenario.Cost, targets []scenario.Target) (*result.Cost, error) {
 	out := &result.Cost{Rate: c.Rate, Duration: c.Duration, Rounds: c.Rounds, Baseline: c.Baseline, Notes: c.Notes, LoadAverage: loadAverage()}
 	if err := r.restoreModels(ctx); err != nil {
 		return out, err
 	}
-	procs := make([]*costProc, len(c.Configs))
-	defer func() {
-		for i, p := range procs {
-			if p != nil {
-				if err := p.stop(); err != nil {
-					slog.Warn("stop", "config", c.Configs[i].Name, "err", err)
-				}
-			}
-		}
-	}()
+	fi := -1
 	for i, cfg := range c.Configs {
 		out.Rows = append(out.Rows, result.CostRow{Name: cfg.Name, Feature: cfg.Feature, Floor: cfg.Floor,
 			Args: cfg.Args, AcceptEncoding: cfg.AcceptEncoding})
-		p, err := r.startCostProc(ctx, cfg)
-		if err == nil {
-			procs[i] = p
-			err = r.warmCost(ctx, p, cfg, c, targets)
+		if cfg.Floor && fi < 0 {
+			fi = i
 		}
-		if err != nil {
+	}
+	var floor *costProc
+	if fi >= 0 {
+		var err error
+		if floor, err = r.startCostProc(ctx, c.Configs[fi]); err != nil {
+			if ctx.Err() != nil {
+				return out, ctx.Err()
+			}
+			out.Rows[fi].Error = err.Error()
+			r.p.line(fmt.Sprintf("  %s: %v", c.Configs[fi].Name, err))
+		} else {
+			defer stopCost(floor, c.Configs[fi])
+		}
+	}
+	for i, cfg := range c.Configs {
+		if i == fi {
+			continue
+		}
+		side := costSide{}
+		if floor != nil {
+			side = costSide{p: floor, cfg: c.Configs[fi], row: &out.Rows[fi]}
+		}
+		if err := r.measureConfig(ctx, c, targets, cfg, &out.Rows[i], side); err != nil {
 			if ctx.Err() != nil {
 				return out, ctx.Err()
 			}
@@ -105,29 +107,63 @@ func (r *runner) measureCost(ctx context.Context, c *scenario.Cost, targets []sc
 			r.p.line(fmt.Sprintf("  %s: %v", cfg.Name, err))
 		}
 	}
-	for n, i := range interleave(len(c.Configs), c.Rounds) {
-		p, cfg := procs[i], c.Configs[i]
-		if p == nil || out.Rows[i].Error != "" {
-			continue
-		}
-		round, err := r.costRound(ctx, p, cfg, c, targets, n)
-		if err != nil {
-			if ctx.Err() != nil {
-				return out, ctx.Err()
-			}
-			out.Rows[i].Error = err.Error()
-			continue
-		}
-		out.Rows[i].Rounds = append(out.Rows[i].Rounds, round)
-		counts := ""
-		if !round.Counts() {
-			counts = fmt.Sprintf(" (%s): does not count", load.FormatCounts(round.Codes))
-		}
-		r.p.line(fmt.Sprintf("%s  cost round %d/%d  %-12s %6.3f ms CPU/request  %s allocs/request  success %.1f%%%s",
-			r.s.Name, n/len(c.Configs)+1, c.Rounds, cfg.Name, result.Millis(round.CPUPerRequest()),
-			formatAllocs(round.AllocsPerRequest()), 100*round.Success, counts))
-	}
 	return out, nil
+}
+
+// costSide is the floor that runs beside a configuration: its process,
+// its configuration and its row, which collects its rounds (p nil: none).
+type costSide struct {
+	p   *costProc
+	cfg scenario.CostConfig
+	row *result.CostRow
+}
+
+// measureConfig starts cfg, warms it up and measures its rounds into
+// row, the floor of side beside it, then stops it.
+func (r *runner) measureConfig(ctx context.Context, c *scenario.Cost, targets []scenario.Target, cfg scenario.CostConfig, row *result.CostRow, side costSide) error {
+	p, err := r.startCostProc(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer stopCost(p, cfg)
+	if c.Warmup > 0 {
+		if _, _, err := r.costAttacks(ctx, c, targets, cfg, p, side, "warmup", c.Warmup, 1); err != nil {
+			return fmt.Errorf("warm up: %w", err)
+		}
+	}
+	for k := range c.Rounds {
+		round, beside, err := r.costRound(ctx, c, targets, cfg, p, side, k)
+		if err != nil {
+			return err
+		}
+		row.Rounds = append(row.Rounds, round)
+		line := fmt.Sprintf("%s  cost %-12s round %d/%d  %6.3f ms CPU/request", r.s.Name, cfg.Name, k+1, c.Rounds, result.Millis(round.CPUPerRequest()))
+		if beside != nil {
+			side.row.Rounds = append(side.row.Rounds, *beside)
+			line += fmt.Sprintf(" (floor beside it %.3f ms: %s)", result.Millis(beside.CPUPerRequest()), ratioOf(round, *beside))
+		}
+		line += fmt.Sprintf("  %s allocs/request  success %.1f%%", formatAllocs(round.AllocsPerRequest()), 100*round.Success)
+		if !round.Counts() {
+			line += fmt.Sprintf(" (%s): does not count", load.FormatCounts(round.Codes))
+		}
+		r.p.line(line)
+	}
+	return nil
+}
+
+// ratioOf formats a round's CPU per request over the floor's beside it.
+func ratioOf(round, floor result.CostRound) string {
+	if floor.CPU <= 0 || round.Requests == 0 || floor.Requests == 0 {
+		return "?"
+	}
+	return fmt.Sprintf("%.2f×", float64(round.CPU)/float64(round.Requests)/(float64(floor.CPU)/float64(floor.Requests)))
+}
+
+// stopCost stops a configuration's process; a failure is logged.
+func stopCost(p *costProc, cfg scenario.CostConfig) {
+	if err := p.stop(); err != nil {
+		slog.Warn("stop", "config", cfg.Name, "err", err)
+	}
 }
 
 // formatAllocs formats allocations per request, "?" when unknown.
@@ -184,42 +220,76 @@ func costAttack(p *costProc, cfg scenario.CostConfig, c *scenario.Cost, targets 
 	}
 }
 
-// warmCost warms one configuration up, unmeasured.
-func (r *runner) warmCost(ctx context.Context, p *costProc, cfg scenario.CostConfig, c *scenario.Cost, targets []scenario.Target) error {
-	if c.Warmup <= 0 {
-		return nil
+// costAttacks runs the attack of cfg, and the floor's of side beside it
+// with the same requests, at once, for d, and returns their reports
+// (the floor's nil without a floor).
+func (r *runner) costAttacks(ctx context.Context, c *scenario.Cost, targets []scenario.Target, cfg scenario.CostConfig, p *costProc, side costSide,
+	label string, d time.Duration, seed uint64) (rep, beside *load.Report, err error) {
+	var sideErr error
+	var wg sync.WaitGroup
+	if side.p != nil {
+		wg.Go(func() {
+			beside, sideErr = load.Run(ctx, costAttack(side.p, side.cfg, c, targets, fmt.Sprintf("cost-%s-%s-floor", cfg.Name, label), d, seed))
+		})
 	}
-	if _, err := load.Run(ctx, costAttack(p, cfg, c, targets, "cost-"+cfg.Name+"-warmup", c.Warmup, 1)); err != nil {
-		return fmt.Errorf("warm up %s: %w", cfg.Name, err)
+	rep, err = load.Run(ctx, costAttack(p, cfg, c, targets, fmt.Sprintf("cost-%s-%s", cfg.Name, label), d, seed))
+	wg.Wait()
+	if err != nil {
+		return nil, nil, fmt.Errorf("attack %s: %w", cfg.Name, err)
 	}
-	return nil
+	if sideErr != nil {
+		return nil, nil, fmt.Errorf("attack %s beside %s: %w", side.cfg.Name, cfg.Name, sideErr)
+	}
+	return rep, beside, nil
 }
 
-// costRound runs the n-th round of the interleaved order on one
-// configuration: allocations and CPU time read before and after the
-// attack, the CPU reads inside the allocation reads, so that reading the
-// allocations costs no measured CPU.
-func (r *runner) costRound(ctx context.Context, p *costProc, cfg scenario.CostConfig, c *scenario.Cost, targets []scenario.Target, n int) (result.CostRound, error) {
-	round := result.CostRound{Allocs: -1}
-	a0, errA0 := p.allocs(ctx)
-	cpu0, err := p.proc.RunTime()
+// costRound runs round k of cfg, and of the floor of side beside it:
+// each process's allocations and CPU time are read before and after the
+// attacks (the CPU reads inside the allocation reads, so that reading the
+// allocations costs no measured CPU). beside is the floor's round, nil
+// without a floor.
+func (r *runner) costRound(ctx context.Context, c *scenario.Cost, targets []scenario.Target, cfg scenario.CostConfig, p *costProc, side costSide, k int) (round result.CostRound, beside *result.CostRound, err error) {
+	procs := []*costProc{p}
+	if side.p != nil {
+		procs = append(procs, side.p)
+	}
+	rounds := make([]result.CostRound, len(procs))
+	a0 := make([]float64, len(procs))
+	errA0 := make([]error, len(procs))
+	cpu0 := make([]time.Duration, len(procs))
+	for i, q := range procs {
+		a0[i], errA0[i] = q.allocs(ctx)
+	}
+	for i, q := range procs {
+		if cpu0[i], err = q.proc.RunTime(); err != nil {
+			return round, nil, err
+		}
+	}
+	rep, sideRep, err := r.costAttacks(ctx, c, targets, cfg, p, side, strconv.Itoa(k+1), c.Duration, uint64(k)+2)
 	if err != nil {
-		return round, err
+		return round, nil, err
 	}
-	rep, err := load.Run(ctx, costAttack(p, cfg, c, targets, fmt.Sprintf("cost-%s-%d", cfg.Name, n), c.Duration, uint64(n)+2))
-	if err != nil {
-		return round, fmt.Errorf("attack %s: %w", cfg.Name, err)
+	reps := []*load.Report{rep, sideRep}
+	for i, q := range procs {
+		cpu1, err := q.proc.RunTime()
+		if err != nil {
+			return round, nil, err
+		}
+		rd := &rounds[i]
+		rd.Requests, rd.Success, rd.Codes, rd.CPU, rd.Allocs = reps[i].Requests, reps[i].Success, reps[i].Codes, cpu1-cpu0[i], -1
 	}
-	cpu1, err := p.proc.RunTime()
-	if err != nil {
-		return round, err
+	for i, q := range procs {
+		a1, errA1 := q.allocs(ctx)
+		if errA0[i] == nil && errA1 == nil && q.readCost >= 0 {
+			rounds[i].Allocs = max(0, a1-a0[i]-q.readCost)
+		}
 	}
-	a1, errA1 := p.allocs(ctx)
-	round.Requests, round.Success, round.Codes, round.CPU = rep.Requests, rep.Success, rep.Codes, cpu1-cpu0
-	if errA0 == nil && errA1 == nil && p.readCost >= 0 {
-		round.Allocs = max(0, a1-a0-p.readCost)
+	round = rounds[0]
+	if side.p != nil {
+		beside = &rounds[1]
+		round.Floor = beside
 	}
-	return round, nil
+	return round, beside, nil
 }
 
 // gatewayMallocs reads go_memstats_mallocs_total from a gateway's /metrics.
@@ -260,10 +330,10 @@ func readNumber(ctx context.Context, url string) (float64, error) {
 }
 
 // floorBlock measures the gateway as the scenario runs it beside the
-// floor (FloorRounds interleaved rounds at FloorRate on FloorTarget) into
-// the result's Floor.
+// floor (FloorRounds rounds side by side at FloorRate on FloorTarget)
+// into the result's Floor.
 func (r *runner) floorBlock(ctx context.Context) error {
-	r.p.line(fmt.Sprintf("%s  CPU floor: the gateway and a bare fan-out, %d interleaved rounds of %s at %s req/s",
+	r.p.line(fmt.Sprintf("%s  CPU floor: the gateway beside a bare fan-out, %d rounds of %s at %s req/s each",
 		r.s.Name, FloorRounds, FloorRound, load.FormatRate(FloorRate)))
 	res, err := r.measureCost(ctx, floorBlock(), []scenario.Target{FloorTarget})
 	r.res.Floor = res

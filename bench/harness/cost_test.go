@@ -1,7 +1,6 @@
 package harness
 
 import (
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -9,25 +8,6 @@ import (
 	"fanout/bench/result"
 	"fanout/bench/scenario"
 )
-
-func TestInterleave(t *testing.T) {
-	for _, c := range []struct {
-		n, rounds int
-		want      []int
-	}{
-		// Every configuration in turn, then again: A, B, C, A, B, C, ...
-		{3, 3, []int{0, 1, 2, 0, 1, 2, 0, 1, 2}},
-		// Two configurations (the gateway and the floor) alternate.
-		{2, 3, []int{0, 1, 0, 1, 0, 1}},
-		// One round is one pass.
-		{4, 1, []int{0, 1, 2, 3}},
-		{0, 3, []int{}},
-	} {
-		if got := interleave(c.n, c.rounds); !slices.Equal(got, c.want) {
-			t.Errorf("interleave(%d, %d) = %v, want %v", c.n, c.rounds, got, c.want)
-		}
-	}
-}
 
 const costSrc = `
 targets: [{path: "/v2/experiments/{id}/results", ids: 1-1000}]

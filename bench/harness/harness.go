@@ -287,7 +287,7 @@ func runScenario(ctx context.Context, s *scenario.Scenario, dir string, env resu
 }
 
 // variants returns the variants to run step by step: none in a cost
-// scenario, whose configurations run in interleaved rounds instead, and
+// scenario, whose configurations run in rounds beside the floor instead, and
 // one against a running gateway (targetVariants).
 func (r *runner) variants() []scenario.Variant {
 	if r.s.Cost != nil {

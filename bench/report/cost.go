@@ -74,15 +74,26 @@ func cell(s string) string {
 
 // costMethod says how the figures of c were measured.
 func costMethod(c *result.Cost) string {
-	return fmt.Sprintf("Each configuration runs in a process of its own, started once and warmed up; then %d interleaved rounds "+
-		"(every configuration in turn, then again) of %s at %s req/s each. CPU/request is the process's CPU time over its round "+
-		"(all threads, from /proc/PID/task/*/schedstat) divided by the round's requests: the median of the rounds, with their range. "+
-		"× floor and vs all off divide each round by the same round of the floor or of the configuration with every policy off, "+
-		"so each pair shared the machine's state of that moment. allocs/request is the process's heap allocations over the round "+
-		"(the gateway's go_memstats_mallocs_total, the floor's runtime.MemStats.Mallocs), less what reading them costs, per request. "+
-		"Rounds counts the rounds that count of those run: a round counts only if at least %.0f%% of its requests were answered 2xx, "+
-		"since a refused or failed request costs less than a page and would flatter the figure.\n",
-		c.Rounds, c.Duration, load.FormatRate(c.Rate), 100*result.MinCostSuccess)
+	allocs := "allocs/request is the process's heap allocations over the round " +
+		"(the gateway's go_memstats_mallocs_total, the floor's runtime.MemStats.Mallocs), less what reading them costs, per request. " +
+		fmt.Sprintf("Rounds counts the rounds that count of those run: a round counts only if at least %.0f%% of its requests were answered 2xx, "+
+			"since a refused or failed request costs less than a page and would flatter the figure.\n", 100*result.MinCostSuccess)
+	if !c.Paired() {
+		return fmt.Sprintf("Each configuration runs in a process of its own, started once and warmed up; then %d interleaved rounds "+
+			"(every configuration in turn, then again) of %s at %s req/s each. CPU/request is the process's CPU time over its round "+
+			"(all threads, from /proc/PID/task/*/schedstat) divided by the round's requests: the median of the rounds, with their range. "+
+			"× floor and vs all off divide each round by the same round of the floor or of the configuration with every policy off, "+
+			"so each pair shared the machine's state of that moment. ",
+			c.Rounds, c.Duration, load.FormatRate(c.Rate)) + allocs
+	}
+	return fmt.Sprintf("Each configuration runs in a process of its own, in turn, warmed up, then measured in %d rounds of %s at %s req/s, "+
+		"while the floor, started once, serves the same requests at the same rate beside it, on the same CPU. "+
+		"CPU/request is the process's CPU time over its round (all threads, from /proc/PID/task/*/schedstat) divided by the round's requests: "+
+		"the median of the rounds, with their range (the floor's over every round it ran). "+
+		"× floor divides each round by the floor's round beside it: whatever the machine did at that moment touched both alike, "+
+		"so the ratio holds within a few percent where CPU per request itself moves by a fifth from one second to the next. "+
+		"vs all off divides each round's ratio to the floor by the median ratio of the configuration with every policy off. ",
+		c.Rounds, c.Duration, load.FormatRate(c.Rate)) + allocs
 }
 
 // writeCost writes the cost table of a cost scenario, or the gateway's
@@ -182,9 +193,13 @@ func FloorLine(c *result.Cost) string {
 		if r.Floor || r.Error != "" || len(r.Rounds) == 0 {
 			continue
 		}
-		return fmt.Sprintf("CPU per results page: gateway %s ms, floor %s ms: %s the floor's (%d interleaved rounds of %s at %s req/s)",
+		how := "interleaved rounds"
+		if c.Paired() {
+			how = "rounds side by side"
+		}
+		return fmt.Sprintf("CPU per results page: gateway %s ms, floor %s ms: %s the floor's (%d %s of %s at %s req/s)",
 			spreadText(r.CPU(), msText), spreadText(floor.CPU(), msText), spreadText(r.Ratio(floor), ratioText),
-			c.Rounds, c.Duration.Round(time.Millisecond), load.FormatRate(c.Rate))
+			c.Rounds, how, c.Duration.Round(time.Millisecond), load.FormatRate(c.Rate))
 	}
 	return ""
 }

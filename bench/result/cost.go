@@ -8,11 +8,12 @@ import (
 )
 
 // Cost is the CPU and the allocations per results page of several
-// configurations (the CPU floor among them), each process started once
-// and measured in Rounds interleaved rounds (A, B, C, A, B, C, ...) of a
-// short fixed-rate attack, so that a drift of the machine (another
-// process, a thermal limit) spreads evenly over the configurations
-// instead of favouring the one that ran first.
+// configurations (the CPU floor among them), each measured in Rounds
+// rounds of a short fixed-rate attack with the floor beside it: the floor
+// serves the same requests at the same rate over the same window, on the
+// same CPU, so that whatever the machine does at that moment (another
+// process, the load generator's pace, a thermal limit) touches both alike
+// and cancels in their ratio.
 type Cost struct {
 	// Rate is the offered rate of every round, in requests per second,
 	// and Duration the measured length of one round of one configuration.
@@ -64,6 +65,10 @@ type CostRound struct {
 	// Allocs are the heap objects the process allocated over the attack,
 	// less what reading the count costs; -1 when it could not be read.
 	Allocs float64 `json:"allocs"`
+	// Floor is the floor's round beside this one, over the same window;
+	// nil for the floor's own rounds, and in runs made before the floor
+	// ran beside each configuration.
+	Floor *CostRound `json:"floor,omitempty"`
 }
 
 // MinCostSuccess is the share of a round's requests that must be answered
@@ -146,11 +151,29 @@ func (r CostRow) Allocs() Spread {
 	return SpreadOf(vals)
 }
 
-// Ratio is the row's CPU per request divided by base's, round by round:
-// the rounds ran interleaved, so each pair shared the machine's state of
-// that moment. Rounds that either lacks, or that do not count for either,
-// are left out.
+// Ratio is the row's CPU per request divided by base's, round by round.
+// Divided by the floor, each round is divided by the floor's round beside
+// it (CostRound.Floor). Divided by another configuration, whose rounds ran
+// at other times, each round's ratio to the floor beside it is divided by
+// the median of base's ratios to the floor beside them. Results made
+// before the floor ran beside each configuration pair the rows' rounds by
+// their index instead: they ran interleaved, one after the other. Rounds
+// that do not count, for either, are left out.
 func (r CostRow) Ratio(base CostRow) Spread {
+	switch {
+	case base.Floor && r.paired():
+		return SpreadOf(r.floorRatios())
+	case r.paired() && base.paired():
+		b := SpreadOf(base.floorRatios())
+		if b.N == 0 {
+			return Spread{}
+		}
+		vals := r.floorRatios()
+		for i := range vals {
+			vals[i] /= b.Median
+		}
+		return SpreadOf(vals)
+	}
 	var vals []float64
 	for i, rd := range r.Rounds {
 		if i >= len(base.Rounds) {
@@ -164,6 +187,29 @@ func (r CostRow) Ratio(base CostRow) Spread {
 	return SpreadOf(vals)
 }
 
+// paired reports whether the row's rounds ran with the floor beside them.
+func (r CostRow) paired() bool {
+	for _, rd := range r.Rounds {
+		if rd.Floor != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// floorRatios returns, for each round that counts with the floor's round
+// beside it that counts too, the round's CPU per request divided by the
+// floor's.
+func (r CostRow) floorRatios() []float64 {
+	var vals []float64
+	for _, rd := range r.Rounds {
+		if f := rd.Floor; f != nil && rd.Counts() && f.Counts() && f.CPU > 0 {
+			vals = append(vals, float64(rd.CPU)/float64(rd.Requests)/(float64(f.CPU)/float64(f.Requests)))
+		}
+	}
+	return vals
+}
+
 // Row returns the row named name.
 func (c *Cost) Row(name string) (CostRow, bool) {
 	for _, r := range c.Rows {
@@ -172,6 +218,18 @@ func (c *Cost) Row(name string) (CostRow, bool) {
 		}
 	}
 	return CostRow{}, false
+}
+
+// Paired reports whether c's configurations ran with the floor beside
+// them (CostRound.Floor), rather than in interleaved rounds as in older
+// runs.
+func (c *Cost) Paired() bool {
+	for _, r := range c.Rows {
+		if r.paired() {
+			return true
+		}
+	}
+	return false
 }
 
 // Floor returns the CPU floor's row.

@@ -55,11 +55,11 @@ type Scenario struct {
 	// Capacity has one search per variant, for capacity scenarios.
 	Capacity []Capacity `json:"capacity,omitempty"`
 	// Cost is the table of a cost scenario: CPU and allocations per
-	// request of each configuration, in interleaved rounds.
+	// request of each configuration, each beside the floor.
 	Cost *Cost `json:"cost,omitempty"`
 	// Floor compares, in any other scenario, the gateway's CPU per
 	// results page with the CPU floor's, on the scenario's backends, in
-	// a short block of interleaved rounds after its steps.
+	// a short block of rounds side by side after its steps.
 	Floor *Cost `json:"floor,omitempty"`
 	// Expectations in file order.
 	Expectations []Expectation `json:"expectations"`

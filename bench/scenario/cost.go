@@ -14,10 +14,11 @@ import (
 
 // Cost is the `cost:` section of a scenario that measures what each
 // feature of the gateway costs: instead of load.rates, every configuration
-// runs in a process of its own, started once, and is measured in Rounds
-// interleaved rounds (A, B, C, A, B, C, ...) of Duration at Rate on the
-// results page, its CPU and allocations per request beside the CPU
-// floor's (a bare fan-out of the same calls).
+// runs in a process of its own, warmed up for Warmup, and is measured in
+// Rounds rounds of Duration at Rate on the results page, with the CPU
+// floor (a bare fan-out of the same calls) serving the same requests at
+// the same rate beside it: its CPU and allocations per request, and its
+// CPU over the floor's.
 type Cost struct {
 	Rate     float64
 	Warmup   time.Duration
@@ -56,8 +57,8 @@ const (
 // CostMetrics are the metrics an expectation may name after a cost
 // configuration: the medians of its rounds.
 var CostMetrics = map[string]string{
-	"cpu_per_request":    "CPU time per request (ms), median of the interleaved rounds",
-	"cpu_ratio":          "CPU per request divided by the floor's, round by round, median",
+	"cpu_per_request":    "CPU time per request (ms), median of the rounds",
+	"cpu_ratio":          "CPU per request divided by the floor's beside it, round by round, median",
 	"allocs_per_request": "heap allocations per request, median of the rounds",
 }
 
