@@ -253,6 +253,10 @@ func (s *scanner) peek() byte {
 }
 
 func (s *scanner) space() {
+	// The backends' bodies are compact: most calls find no space at all.
+	if s.i < len(s.b) && s.b[s.i] > ' ' {
+		return
+	}
 	for s.i < len(s.b) {
 		switch s.b[s.i] {
 		case ' ', '\t', '\n', '\r':

@@ -3,6 +3,7 @@ package fanout
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime/metrics"
 	"slices"
 	"strconv"
@@ -69,13 +70,31 @@ func BenchmarkExpand(b *testing.B) {
 }
 
 func BenchmarkExtract(b *testing.B) {
-	body := bodies["experiments"]
-	fields := []string{"layer_id", "project_id"}
-	vals := make([]value, len(fields))
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	for b.Loop() {
-		extract(body, fields, vals)
+	// A mock backend's results body, 3.3 KB: most of what the engine
+	// scans for a results page.
+	results, err := os.ReadFile("testdata/results.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		body   []byte
+		fields []string
+	}{
+		{"experiment", bodies["experiments"], []string{"layer_id", "project_id"}},
+		{"results", results, []string{"experiment_id", "id"}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			vals := make([]value, len(c.fields))
+			b.SetBytes(int64(len(c.body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				extract(c.body, c.fields, vals)
+			}
+			if vals[0].why != present {
+				b.Fatalf("%s: %v", c.fields[0], vals[0].why)
+			}
+		})
 	}
 }
 

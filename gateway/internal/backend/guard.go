@@ -47,7 +47,7 @@ type guardedConn struct {
 	disowned atomic.Bool           // a stray answer came on it: it carries no more requests
 	raw      syscall.RawConn       // nil: the connection cannot be peeked at (in-memory)
 	answer   bool                  // a response was read since the last request was written
-	peekErr  error                 // the last peek's error: nil if bytes or the end of the stream were waiting
+	peekErr  syscall.Errno         // the last peek's error number: 0 if bytes or the end of the stream were waiting
 	peekFn   func(fd uintptr) bool // g.peek, bound once so a peek does not allocate
 }
 

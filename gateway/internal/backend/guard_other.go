@@ -2,11 +2,13 @@
 
 package backend
 
+import "syscall"
+
 // peek is not implemented outside Linux: a connection is reused unchecked,
 // as fasthttp does.
 func (g *guardedConn) peek(fd uintptr) bool {
-	g.peekErr = nil
+	g.peekErr = 0
 	return true
 }
 
-func peekSpoke(err error) bool { return false }
+func peekSpoke(syscall.Errno) bool { return false }

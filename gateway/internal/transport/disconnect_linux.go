@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -104,11 +105,20 @@ func (p *watcher) add(fd uintptr, t watchToken) bool {
 		return false
 	}
 	ev := unix.EpollEvent{Events: unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(t.idx), Pad: int32(t.gen)}
-	err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, int(fd), &ev)
-	if err == unix.ENOENT {
-		err = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
+	errno := epollCtl(p.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
+	if errno == unix.ENOENT {
+		errno = epollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev)
 	}
-	return err == nil
+	return errno == 0
+}
+
+// epollCtl is epoll_ctl(2) as a raw system call. It never blocks, so the
+// scheduler need not be told (unix.EpollCtl's entersyscall and
+// exitsyscall), which on an otherwise idle gateway also wakes the
+// runtime's monitor thread (sysmon) from its sleep; a request makes one.
+func epollCtl(epfd, op int, fd uintptr, ev *unix.EpollEvent) unix.Errno {
+	_, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_CTL, uintptr(epfd), uintptr(op), fd, uintptr(unsafe.Pointer(ev)), 0, 0)
+	return errno
 }
 
 // wait cancels the watches whose sockets hang up, for the life of the
