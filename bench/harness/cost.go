@@ -137,7 +137,7 @@ func (r *runner) measureConfig(ctx context.Context, c *scenario.Cost, targets []
 			return err
 		}
 		row.Rounds = append(row.Rounds, round)
-		line := fmt.Sprintf("%s  cost %-12s round %d/%d  %6.3f ms CPU/request", r.s.Name, cfg.Name, k+1, c.Rounds, result.Millis(round.CPUPerRequest()))
+		line := fmt.Sprintf("%s  %-12s round %d/%d  %6.3f ms CPU/request", r.s.Name, cfg.Name, k+1, c.Rounds, result.Millis(round.CPUPerRequest()))
 		if beside != nil {
 			side.row.Rounds = append(side.row.Rounds, *beside)
 			line += fmt.Sprintf(" (floor beside it %.3f ms: %s)", result.Millis(beside.CPUPerRequest()), ratioOf(round, *beside))
