@@ -129,7 +129,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	check := fs.Bool("check", false, "validate the scenario files and exit")
 	split := fs.String("split", "auto", "`auto` runs the gateway on CPUs of its own and the load generator and mock backends on the others, where the machine has "+
 		strconv.Itoa(launch.MinSplitCPUs)+" CPUs or more (recorded in env.json); off runs every process on every CPU")
-	floor := fs.Bool("floor", true, "end each scenario with the gateway's CPU per results page beside the CPU floor's (a bare fan-out of the same calls; about 7 s); -floor=false leaves it out")
+	floor := fs.Bool("floor", true, "end each scenario with the gateway's CPU per results page beside the CPU floor's (a bare fan-out of the same calls, side by side; about 3 s); -floor=false leaves it out")
 	target := fs.String("target", "", "`URL` of a gateway already running (a deployment, a fleet behind its load balancer): the scenario's load goes there, "+
 		"with the token in $"+TokenEnv+", and bench starts no gateway and no mocks")
 	mockAdmin := fs.String("mock-admin", "", "with -target, the Fanout mocks behind the target, as `NAME=URL,...` (experiments=http://host:9101,...): "+
