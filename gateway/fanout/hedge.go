@@ -206,13 +206,13 @@ func (h *Hedger) race(ctx context.Context, path string, next Next, delay time.Du
 	hr.cancels = hr.cancels[:0]
 	hr.mu.Unlock()
 	hr.first.Reset(ctx, time.Time{})
-	h.clock.add(hr, gen, clockNow()+int64(delay))
+	h.clock.addPoll(hr, gen, clockNow()+int64(delay))
 	status, body, via, err := next.Do(&hr.first, path)
 	hr.mu.Lock()
 	hr.done = true
 	n, dupWon := hr.launched, hr.dupWon
 	hr.mu.Unlock()
-	h.clock.remove(hr)
+	h.clock.removePoll(hr)
 	hr.first.Cancel()
 	if n == 0 {
 		if err == nil {

@@ -274,7 +274,7 @@ func BenchmarkHedgedCallWithinDelay(b *testing.B) {
 
 // TestHedgeClockWakesPerGrain: calls that answer just before their delay,
 // as nearly all hedged calls do, start many a millisecond: the Hedger's
-// clock wakes at most once per grain (half the delay) for all of
+// clock wakes at most once per grain (the delay) for all of
 // them, where a timer per call woke once per call.
 func TestHedgeClockWakesPerGrain(t *testing.T) {
 	const delay = 50 * time.Millisecond
@@ -343,5 +343,53 @@ func TestHedgeMaxDuplicates(t *testing.T) {
 		if gap := starts[k].Sub(starts[k-1]); gap < delay {
 			t.Errorf("attempt %d started %v after the one before, want at least the delay %v", k+1, gap, delay)
 		}
+	}
+}
+
+// TestHedgeDuplicateLeavesWithTheFlow: while other calls of a Hedger
+// start and answer, a call past its delay gets its duplicate from their
+// polls, without the clock's timer, whose grain here is an hour.
+func TestHedgeDuplicateLeavesWithTheFlow(t *testing.T) {
+	const delay = 20 * time.Millisecond
+	h := newHedger(t, HedgeSpec{After: delay}, budget(t, 1))
+	h.clock.grain = func() int64 { return int64(time.Hour) }
+	var stalled atomic.Bool
+	d := DoerFunc(func(ctx context.Context, backend, method, path string) (int, []byte, error) {
+		if path == "/stalled" && stalled.CompareAndSwap(false, true) {
+			<-ctx.Done() // the first attempt waits until the duplicate's answer cuts it
+			return 0, nil, ctx.Err()
+		}
+		return 200, []byte(path), nil
+	})
+	type answer struct {
+		body []byte
+		via  Via
+		err  error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		_, body, via, err := h.Do(t.Context(), callTo("results"), "/stalled", Chain(callTo("results"), d))
+		done <- answer{body, via, err}
+	}()
+	giveUp := time.After(10 * time.Second)
+	for flowing := 0; ; flowing++ {
+		select {
+		case a := <-done:
+			t.Logf("the duplicate answered after %d flowing calls; %d launched by polls, %d timer firings", flowing, h.clock.polled.Load(), h.clock.sweeps.Load())
+			if a.err != nil || string(a.body) != "/stalled" || a.via != ViaHedge {
+				t.Fatalf("the stalled call answered %q, %v, %v; want its duplicate's answer", a.body, a.via, a.err)
+			}
+			if h.clock.polled.Load() < 1 || h.clock.sweeps.Load() != 0 {
+				t.Errorf("%d duplicates launched by polls, %d timer firings: want the poll's, not the timer's", h.clock.polled.Load(), h.clock.sweeps.Load())
+			}
+			return
+		case <-giveUp:
+			t.Fatalf("no duplicate for the stalled call after %d flowing calls", flowing)
+		default:
+		}
+		if _, _, _, err := h.Do(t.Context(), callTo("results"), "/quick", Chain(callTo("results"), d)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -15,10 +15,15 @@ import (
 // still wakes a thread at the stopped timer's time to find it gone. The
 // clock keeps the calls in progress in a heap by deadline, removes each as
 // it answers, and runs its one timer at the earliest deadline rounded up
-// to a grain of half the delay (grainsPerDelay; at least 1 ms): a
-// duplicate leaves at most half the delay late, and the clock wakes at
-// most once per grain, however many calls are hedged, and once per call at most when
-// they are few.
+// to a grain of the delay (grainsPerDelay; at least 1 ms), so that it
+// wakes at most once per grain, however many calls are hedged, and once
+// per call at most when they are few.
+//
+// While calls flow, the duplicates leave on time without the timer: each
+// call of the Hedger that starts or answers (addPoll, removePoll) launches
+// the duplicates already due, on its own goroutine, which runs anyway.
+// The timer is the backstop for a Hedger whose calls all wait: a
+// duplicate then leaves at most a grain late.
 type hedgeClock struct {
 	mu      sync.Mutex
 	due     []dueCall // a min-heap by at
@@ -26,6 +31,7 @@ type hedgeClock struct {
 	armedAt int64 // when the timer fires, in clock time; 0: not armed
 	grain   func() int64
 	sweeps  atomic.Int64 // the timer's firings, for tests
+	polled  atomic.Int64 // duplicates launched by a call's poll, for tests
 }
 
 // A dueCall is a hedged call whose next duplicate is due at at (clock
@@ -43,13 +49,15 @@ var clockBase = time.Now()
 func clockNow() int64 { return int64(time.Since(clockBase)) }
 
 // grainsPerDelay divides a Hedger's delay into its clock's grain. While
-// calls flow, the clock wakes once per grain whatever they do: on a
+// calls flow, the timer fires once per grain whatever they do: on a
 // gateway otherwise idle between requests, each wake costs more than all
 // the clock's other work. A grain of a fifth of the delay made hedging
 // cost about 5 % of the CPU per results page at 500 req/s, half the delay
-// about 2.5 % (the cost scenario); the hedging scenario's p99 held within
-// its noise (287 and 299 ms, 0.6x the unhedged p99 or better either way).
-const grainsPerDelay = 2
+// about 2.9 % (the cost scenario). The polls of the calls themselves keep
+// the duplicates on time while calls flow, so the grain is the whole
+// delay: only a Hedger whose calls all wait sends a duplicate late, at
+// most a delay.
+const grainsPerDelay = 1
 
 // minGrain is the finest grain of a hedgeClock.
 const minGrain = int64(time.Millisecond)
@@ -71,13 +79,56 @@ func (c *hedgeClock) add(hr *hedgeRun, gen uint64, at int64) {
 	c.mu.Unlock()
 }
 
-// remove takes hr off the clock, if it is on it.
-func (c *hedgeClock) remove(hr *hedgeRun) {
+// addPoll adds hr as add does, then launches the duplicates due, on the
+// caller's goroutine. The caller holds no hedgeRun's lock: fire takes
+// the lock of the run it fires.
+func (c *hedgeClock) addPoll(hr *hedgeRun, gen uint64, at int64) {
+	c.mu.Lock()
+	hr.dueIdx = len(c.due)
+	c.due = append(c.due, dueCall{hr: hr, gen: gen, at: at})
+	c.up(hr.dueIdx)
+	c.arm(c.due[0].at)
+	var batch [pollBatch]dueCall
+	n := c.takeDue(batch[:], clockNow())
+	c.mu.Unlock()
+	c.fireAll(batch[:n])
+}
+
+// removePoll takes hr off the clock, if it is on it, then launches the
+// duplicates due, as addPoll does.
+func (c *hedgeClock) removePoll(hr *hedgeRun) {
 	c.mu.Lock()
 	if i := hr.dueIdx; i >= 0 {
 		c.removeAt(i)
 	}
+	var batch [pollBatch]dueCall
+	n := c.takeDue(batch[:], clockNow())
 	c.mu.Unlock()
+	c.fireAll(batch[:n])
+}
+
+// pollBatch is the most duplicates one poll launches; the next poll, or
+// the timer, launches the rest.
+const pollBatch = 4
+
+// takeDue takes off the heap the calls due at now, as many as batch
+// holds, into batch, and returns how many. c.mu is held.
+func (c *hedgeClock) takeDue(batch []dueCall, now int64) int {
+	n := 0
+	for n < len(batch) && len(c.due) > 0 && c.due[0].at <= now {
+		batch[n] = c.due[0]
+		n++
+		c.removeAt(0)
+	}
+	return n
+}
+
+// fireAll launches the duplicates of calls taken off by a poll.
+func (c *hedgeClock) fireAll(batch []dueCall) {
+	for _, d := range batch {
+		c.polled.Add(1)
+		d.hr.fire(d.gen)
+	}
 }
 
 // arm has the timer fire at at, rounded up to the grain, unless it fires
@@ -100,15 +151,10 @@ func (c *hedgeClock) sweep() {
 	c.sweeps.Add(1)
 	for {
 		var batch [16]dueCall
-		n := 0
 		c.mu.Lock()
 		c.armedAt = 0
 		now := clockNow()
-		for n < len(batch) && len(c.due) > 0 && c.due[0].at <= now {
-			batch[n] = c.due[0]
-			n++
-			c.removeAt(0)
-		}
+		n := c.takeDue(batch[:], now)
 		more := n == len(batch) && len(c.due) > 0 && c.due[0].at <= now
 		if !more && len(c.due) > 0 {
 			c.arm(c.due[0].at)
