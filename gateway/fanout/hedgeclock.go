@@ -72,11 +72,17 @@ func newHedgeClock(grain func() int64) *hedgeClock {
 // add registers hr, in its registration gen, for a duplicate at at.
 func (c *hedgeClock) add(hr *hedgeRun, gen uint64, at int64) {
 	c.mu.Lock()
+	c.push(hr, gen, at)
+	c.mu.Unlock()
+}
+
+// push puts hr on the heap and arms the timer for the earliest deadline.
+// c.mu is held.
+func (c *hedgeClock) push(hr *hedgeRun, gen uint64, at int64) {
 	hr.dueIdx = len(c.due)
 	c.due = append(c.due, dueCall{hr: hr, gen: gen, at: at})
 	c.up(hr.dueIdx)
 	c.arm(c.due[0].at)
-	c.mu.Unlock()
 }
 
 // addPoll adds hr as add does, then launches the duplicates due, on the
@@ -84,10 +90,7 @@ func (c *hedgeClock) add(hr *hedgeRun, gen uint64, at int64) {
 // the lock of the run it fires.
 func (c *hedgeClock) addPoll(hr *hedgeRun, gen uint64, at int64) {
 	c.mu.Lock()
-	hr.dueIdx = len(c.due)
-	c.due = append(c.due, dueCall{hr: hr, gen: gen, at: at})
-	c.up(hr.dueIdx)
-	c.arm(c.due[0].at)
+	c.push(hr, gen, at)
 	var batch [pollBatch]dueCall
 	n := c.takeDue(batch[:], clockNow())
 	c.mu.Unlock()
