@@ -121,14 +121,22 @@ func TestSlowUploadsDoNotTeachTheLimit(t *testing.T) {
 		}
 	}
 	const uploadsAtOnce = 20
-	for end := time.Now().Add(3 * overload.DefaultWindow); time.Now().Before(end); {
-		uploads(uploadsAtOnce, 0)
+	// Twice at most: on a machine busy with other work (other test
+	// packages under -race), the gateway's goroutines may really wait for
+	// a CPU during one second and the limit shrink for that. A limit that
+	// learned from the uploads' slowness would halve every time.
+	var before, after int
+	for attempt := 1; attempt <= 2; attempt++ {
+		for end := time.Now().Add(3 * overload.DefaultWindow); time.Now().Before(end); {
+			uploads(uploadsAtOnce, 0)
+		}
+		before = g.gauge("fanout_overload_limit")
+		uploads(2*uploadsAtOnce, time.Second)
+		after = g.gauge("fanout_overload_limit")
+		t.Logf("attempt %d: overload limit %d before the slow uploads, %d after", attempt, before, after)
+		if after > before/2 {
+			return
+		}
 	}
-	before := g.gauge("fanout_overload_limit")
-	uploads(2*uploadsAtOnce, time.Second)
-	after := g.gauge("fanout_overload_limit")
-	t.Logf("overload limit %d before the slow uploads, %d after", before, after)
-	if after <= before/2 {
-		t.Errorf("overload limit %d after slow uploads, %d before: their bodies' time was taken for serving time", after, before)
-	}
+	t.Errorf("overload limit %d after slow uploads, %d before, twice: their bodies' time was taken for serving time", after, before)
 }
