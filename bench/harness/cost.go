@@ -153,10 +153,11 @@ func (r *runner) measureConfig(ctx context.Context, c *scenario.Cost, targets []
 
 // ratioOf formats a round's CPU per request over the floor's beside it.
 func ratioOf(round, floor result.CostRound) string {
-	if floor.CPU <= 0 || round.Requests == 0 || floor.Requests == 0 {
+	v, ok := round.Over(floor)
+	if !ok {
 		return "?"
 	}
-	return fmt.Sprintf("%.2f×", float64(round.CPU)/float64(round.Requests)/(float64(floor.CPU)/float64(floor.Requests)))
+	return fmt.Sprintf("%.2f×", v)
 }
 
 // stopCost stops a configuration's process; a failure is logged.

@@ -99,6 +99,16 @@ func (r CostRound) CPUPerRequest() time.Duration {
 	return r.CPU / time.Duration(r.Requests)
 }
 
+// Over is the round's CPU per request divided by base's (the floor's
+// round beside it), in floating point: CPUPerRequest rounds to the
+// nanosecond. ok is false when either served nothing or base used no CPU.
+func (r CostRound) Over(base CostRound) (ratio float64, ok bool) {
+	if r.Requests == 0 || base.Requests == 0 || base.CPU <= 0 {
+		return 0, false
+	}
+	return float64(r.CPU) / float64(r.Requests) / (float64(base.CPU) / float64(base.Requests)), true
+}
+
 // AllocsPerRequest is the round's allocations per request (-1 when they
 // are unknown).
 func (r CostRound) AllocsPerRequest() float64 {
@@ -203,8 +213,10 @@ func (r CostRow) paired() bool {
 func (r CostRow) floorRatios() []float64 {
 	var vals []float64
 	for _, rd := range r.Rounds {
-		if f := rd.Floor; f != nil && rd.Counts() && f.Counts() && f.CPU > 0 {
-			vals = append(vals, float64(rd.CPU)/float64(rd.Requests)/(float64(f.CPU)/float64(f.Requests)))
+		if f := rd.Floor; f != nil && rd.Counts() && f.Counts() {
+			if v, ok := rd.Over(*f); ok {
+				vals = append(vals, v)
+			}
 		}
 	}
 	return vals

@@ -67,7 +67,7 @@ func NewHedger(spec HedgeSpec, budget *Budget) (*Hedger, error) {
 		spec.Max = 1
 	}
 	h := &Hedger{spec: spec, budget: budget}
-	h.clock = newHedgeClock(func() int64 { return h.delayNS.Load() / grainsPerDelay })
+	h.clock = newHedgeClock(h.delayNS.Load)
 	if spec.Quantile == 0 {
 		h.delayNS.Store(int64(spec.After))
 		return h, nil

@@ -15,7 +15,7 @@ import (
 // still wakes a thread at the stopped timer's time to find it gone. The
 // clock keeps the calls in progress in a heap by deadline, removes each as
 // it answers, and runs its one timer at the earliest deadline rounded up
-// to a grain of the delay (grainsPerDelay; at least 1 ms), so that it
+// to a grain of the delay (at least 1 ms), so that it
 // wakes at most once per grain, however many calls are hedged, and once
 // per call at most when they are few.
 //
@@ -48,20 +48,20 @@ var clockBase = time.Now()
 
 func clockNow() int64 { return int64(time.Since(clockBase)) }
 
-// grainsPerDelay divides a Hedger's delay into its clock's grain. While
-// calls flow, the timer fires once per grain whatever they do: on a
-// gateway otherwise idle between requests, each wake costs more than all
-// the clock's other work. A grain of a fifth of the delay made hedging
-// cost about 5 % of the CPU per results page at 500 req/s, half the delay
-// about 2.9 % (the cost scenario). The polls of the calls themselves keep
-// the duplicates on time while calls flow, so the grain is the whole
-// delay: only a Hedger whose calls all wait sends a duplicate late, at
-// most a delay.
-const grainsPerDelay = 1
-
+// The grain is the whole delay. While calls flow, the timer fires once
+// per grain whatever they do: on a gateway otherwise idle between
+// requests, each wake costs more than all the clock's other work. A grain
+// of a fifth of the delay made hedging cost about 5 % of the CPU per
+// results page at 500 req/s, half the delay about 2.9 % (the cost
+// scenario). The polls of the calls themselves keep the duplicates on
+// time while calls flow, so only a Hedger whose calls all wait sends a
+// duplicate late, at most a delay.
+//
 // minGrain is the finest grain of a hedgeClock.
 const minGrain = int64(time.Millisecond)
 
+// newHedgeClock makes a clock whose grain is grain() nanoseconds (the
+// Hedger's delay), at least minGrain.
 func newHedgeClock(grain func() int64) *hedgeClock {
 	c := &hedgeClock{grain: grain}
 	c.timer = time.AfterFunc(time.Hour, c.sweep)

@@ -108,9 +108,17 @@ func lengthsOf(s *openapi3.Schema) lengths {
 	return l
 }
 
-// short and long report whether v is shorter or longer than l allows.
-func (l lengths) short(v string) bool { return utf8.RuneCountInString(v) < l.min }
-func (l lengths) long(v string) bool  { return l.max >= 0 && utf8.RuneCountInString(v) > l.max }
+// fit says how v's length in characters fits l, counting them once: -1
+// shorter than allowed, 1 longer, 0 within.
+func (l lengths) fit(v string) int {
+	switch n := utf8.RuneCountInString(v); {
+	case n < l.min:
+		return -1
+	case l.max >= 0 && n > l.max:
+		return 1
+	}
+	return 0
+}
 
 func stringRule(name string, s *openapi3.Schema) (fanout.FieldRule, error) {
 	l := lengthsOf(s)
@@ -123,10 +131,10 @@ func stringRule(name string, s *openapi3.Schema) (fanout.FieldRule, error) {
 	}
 	pattern := s.Pattern
 	return fanout.FieldRule{Check: func(v string) error {
-		switch {
-		case l.short(v):
+		switch fit := l.fit(v); {
+		case fit < 0:
 			return fmt.Errorf("shorter than %d characters (schema %s)", l.min, name)
-		case l.long(v):
+		case fit > 0:
 			return fmt.Errorf("longer than %d characters (schema %s)", l.max, name)
 		case match != nil && !match(v):
 			return fmt.Errorf("does not match %s (schema %s)", pattern, name)

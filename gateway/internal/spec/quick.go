@@ -111,7 +111,7 @@ func quickValid(params []quickParam, in *Input) bool {
 			}
 			continue
 		}
-		if q.short(v) || q.long(v) || !utf8.ValidString(v) {
+		if q.fit(v) != 0 || !utf8.ValidString(v) {
 			return false
 		}
 		if q.match != nil && !q.match(v) {
