@@ -42,22 +42,34 @@ func TestWorkCostsWhatItSays(t *testing.T) {
 		}
 		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
-	took := func(d time.Duration) time.Duration {
-		inner := &closingExecutor{}
-		e := withWork(inner, d)
+	// Both settings are built back to back and run in turns, so that
+	// their calibrations and their requests meet the machine in the same
+	// state: on a busy machine a slice of hashing can take twice the CPU
+	// it took a moment before (the other core's load shares its caches).
+	inner1, inner4 := &closingExecutor{}, &closingExecutor{}
+	e1, e4 := withWork(inner1, time.Millisecond), withWork(inner4, 4*time.Millisecond)
+	run := func(e fanout.Executor) time.Duration {
 		start := cpu()
-		for range 20 {
-			if e.Execute(context.Background(), nil, nil, nil) == nil {
-				t.Fatal("no result from the wrapped executor")
-			}
+		if e.Execute(context.Background(), nil, nil, nil) == nil {
+			t.Fatal("no result from the wrapped executor")
 		}
-		spent := cpu() - start
-		if err := closeExecutor(e); err != nil || !inner.closed {
-			t.Errorf("close: %v, wrapped executor closed %v", err, inner.closed)
-		}
-		return spent / 20
+		return cpu() - start
 	}
-	one, four := took(time.Millisecond), took(4*time.Millisecond)
+	var one, four time.Duration
+	const requests = 20
+	for range requests {
+		one += run(e1)
+		four += run(e4)
+	}
+	one, four = one/requests, four/requests
+	for _, c := range []struct {
+		e     fanout.Executor
+		inner *closingExecutor
+	}{{e1, inner1}, {e4, inner4}} {
+		if err := closeExecutor(c.e); err != nil || !c.inner.closed {
+			t.Errorf("close: %v, wrapped executor closed %v", err, c.inner.closed)
+		}
+	}
 	t.Logf("CPU per request: -work 1ms %v, 4ms %v", one, four)
 	if r := float64(four) / float64(one); r < 2.5 || r > 6 {
 		t.Errorf("-work 4ms cost %.1f times the CPU of -work 1ms, want about 4", r)
