@@ -516,7 +516,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 		executors = append(executors, newExecutor(t, mode, Options{PoolSize: 2}))
 	}
 	// Executors are created first; count after them.
-	before := runtime.NumGoroutine()
+	before := liveGoroutines()
 	doers := []Doer{
 		instantDoer{},
 		explosiveDoer{fail: map[string]bool{"results": true}, status: map[string]int{"experiments": 503}},
@@ -540,8 +540,8 @@ func TestNoGoroutineLeak(t *testing.T) {
 // goroutines run, and returns how many run then: the goroutines of a call
 // end shortly after it returns.
 func goroutinesBackTo(before int) int {
-	after := runtime.NumGoroutine()
-	for deadline := time.Now().Add(time.Second); after > before && time.Now().Before(deadline); after = runtime.NumGoroutine() {
+	after := liveGoroutines()
+	for deadline := time.Now().Add(time.Second); after > before && time.Now().Before(deadline); after = liveGoroutines() {
 		time.Sleep(poll.Every)
 	}
 	return after
@@ -549,7 +549,7 @@ func goroutinesBackTo(before int) int {
 
 // TestPoolClose checks that a closed pool leaves no goroutine behind and refuses calls.
 func TestPoolClose(t *testing.T) {
-	before := runtime.NumGoroutine()
+	before := liveGoroutines()
 	e, err := New(ModePool, Options{PoolSize: 3})
 	if err != nil {
 		t.Fatal(err)
@@ -693,7 +693,7 @@ func TestPoolQueueHoldsNoGoroutine(t *testing.T) {
 		}
 		return instantDoer{}.Do(ctx, backend, method, path)
 	})
-	before := runtime.NumGoroutine()
+	before := liveGoroutines()
 	done := make(chan *Result, 1)
 	go func() { done <- e.Execute(t.Context(), p, ParamMap{"experiment_id": "42"}, d) }()
 	inDoer.Wait()
@@ -702,7 +702,7 @@ func TestPoolQueueHoldsNoGoroutine(t *testing.T) {
 	poll.Until(t, 10*time.Second, "the calls to queue", func() bool {
 		return e.(*pool).slots.waiting() == width-1-size
 	})
-	during := runtime.NumGoroutine() - before
+	during := liveGoroutines() - before
 	t.Logf("%d goroutines more while the calls waited", during)
 	close(release)
 	r := <-done

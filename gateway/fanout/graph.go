@@ -15,7 +15,8 @@ import (
 //	blocking    lock: one call at a time, waiting blind to ctx (see lock)
 //
 // The goroutine that finishes a call starts the calls it made ready itself:
-// it launches all but one in new goroutines and goes on with the last one,
+// it launches all but one on other goroutines (idle workers kept for reuse,
+// or new ones: see launch) and goes on with the last one,
 // and Execute's own goroutine runs one of the plan's roots. A chain of calls
 // thus runs in one goroutine, and Execute's goroutine is woken once, when the
 // last call finishes, rather than once per call: at a few backend calls per
@@ -105,10 +106,11 @@ func (p *pool) Close() error {
 }
 
 // runReady starts the calls in ready, which this goroutine owns: it
-// launches all but the last one that can be sent in new goroutines, sends the
-// last one itself, and goes on with the calls that it made ready, until none
-// is left to this goroutine. A call that cannot be sent (prepare says why) is
-// finished at once, which may make its dependents ready.
+// launches all but the last one that can be sent on other goroutines (see
+// launch), sends the last one itself, and goes on with the calls that it
+// made ready, until none is left to this goroutine. A call that cannot be
+// sent (prepare says why) is finished at once, which may make its
+// dependents ready.
 //
 // In the pool mode a call that finds no free slot is queued, and left to the
 // goroutine that will hand it a slot. When this goroutine leaves a slot that
@@ -142,7 +144,7 @@ func (r *run) runReady(ready []int, mayRunOthers bool, successor queued, hasSucc
 				continue
 			}
 			if inline >= 0 {
-				go r.passAndRunReady(inline, inlinePath)
+				launch(r, inline, inlinePath)
 			}
 			inline, inlinePath = i, path
 		}
@@ -150,7 +152,7 @@ func (r *run) runReady(ready []int, mayRunOthers bool, successor queued, hasSucc
 			break
 		}
 		if hasSuccessor {
-			go r.passAndRunReady(inline, inlinePath)
+			launch(r, inline, inlinePath)
 			break
 		}
 		if s == nil {
@@ -171,7 +173,6 @@ func (r *run) runReady(ready []int, mayRunOthers bool, successor queued, hasSucc
 // starts the calls that it makes ready. In the pool mode call i holds a slot
 // already.
 func (r *run) passAndRunReady(i int, path string) {
-	growStack()
 	var work [8]int
 	s := r.slots
 	if s == nil {

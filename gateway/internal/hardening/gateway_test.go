@@ -179,9 +179,9 @@ func baselineGoroutines(g *gateway) int {
 }
 
 // goroutines counts the goroutines, as runtime.NumGoroutine does, except
-// fasthttp's idle server workers: a worker pool keeps those for reuse for
-// ten seconds after a burst, and they hold nothing. It returns the stacks
-// it counted too.
+// fasthttp's idle server workers and the engine's idle workers: each pool
+// keeps those for reuse for seconds after a burst, and they hold nothing.
+// It returns the stacks it counted too.
 func goroutines() (int, string) {
 	buf := make([]byte, 1<<20)
 	for {
@@ -196,7 +196,8 @@ func goroutines() (int, string) {
 	for _, g := range strings.Split(string(buf), "\n\n") {
 		lines := strings.SplitN(g, "\n", 3)
 		if len(lines) >= 2 && strings.Contains(lines[0], "[chan receive") &&
-			strings.HasPrefix(lines[1], "github.com/valyala/fasthttp.(*workerPool).workerFunc(") {
+			(strings.HasPrefix(lines[1], "github.com/valyala/fasthttp.(*workerPool).workerFunc(") ||
+				strings.HasPrefix(lines[1], "fanout/gateway/fanout.work(")) {
 			continue
 		}
 		kept = append(kept, g)
