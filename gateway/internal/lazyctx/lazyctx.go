@@ -80,18 +80,37 @@ func (c *Context) Deadline() (time.Time, bool) { return c.at, !c.at.IsZero() }
 // Err returns nil while c is live, Canceled once Cancel was called or the
 // parent was cancelled, DeadlineExceeded once a deadline passed.
 func (c *Context) Err() error {
+	var now time.Time
+	return c.err(&now)
+}
+
+// err is Err with the clock read at most once for c and every Context
+// above it: now is the time read so far, zero if none was. Contexts nest
+// (the engine's call contexts under its abort context, under the server's
+// deadline), and a clock read is a good part of what Err costs.
+func (c *Context) err(now *time.Time) error {
 	switch c.state.Load() {
 	case canceled:
 		return context.Canceled
 	case expired:
 		return context.DeadlineExceeded
 	}
-	if err := c.parent.Err(); err != nil {
+	if p, ok := c.parent.(*Context); ok {
+		if err := p.err(now); err != nil {
+			return err
+		}
+	} else if err := c.parent.Err(); err != nil {
 		return err
 	}
-	if c.expiredNow() {
+	if c.own.IsZero() {
+		return nil
+	}
+	if now.IsZero() {
+		*now = time.Now()
+	}
+	if !now.Before(c.own) {
 		c.state.CompareAndSwap(live, expired)
-		return c.Err()
+		return c.err(now)
 	}
 	return nil
 }

@@ -211,3 +211,47 @@ func BenchmarkCallContext(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkNestedErr is Err on a call's context as the gateway nests it:
+// the call's timeout under the engine's run, under the server's deadline,
+// all three with a deadline of their own. The clock is read once for the
+// three.
+func BenchmarkNestedErr(b *testing.B) {
+	var server, run, call Context
+	server.Reset(context.Background(), time.Now().Add(time.Hour))
+	run.Reset(&server, time.Now().Add(time.Hour))
+	call.Reset(&run, time.Now().Add(time.Minute))
+	b.ReportAllocs()
+	for b.Loop() {
+		if call.Err() != nil {
+			b.Fatal("ended")
+		}
+	}
+}
+
+// TestNestedErr: a Context under Contexts ends with the first of their
+// deadlines to pass, and with the cancel of any of them.
+func TestNestedErr(t *testing.T) {
+	var server, run, call Context
+	server.Reset(context.Background(), time.Now().Add(time.Hour))
+	run.Reset(&server, time.Now().Add(-time.Millisecond))
+	call.Reset(&run, time.Now().Add(time.Hour))
+	if err := call.Err(); err != context.DeadlineExceeded {
+		t.Errorf("parent's deadline passed: Err %v, want %v", err, context.DeadlineExceeded)
+	}
+	run.Reset(&server, time.Now().Add(time.Hour))
+	call.Reset(&run, time.Now().Add(time.Hour))
+	if err := call.Err(); err != nil {
+		t.Errorf("no deadline passed: Err %v", err)
+	}
+	server.Cancel()
+	if err := call.Err(); err != context.Canceled {
+		t.Errorf("the outermost cancelled: Err %v, want %v", err, context.Canceled)
+	}
+	server.Reset(context.Background(), time.Time{})
+	run.Reset(&server, time.Time{})
+	call.Reset(&run, time.Now().Add(-time.Millisecond))
+	if err := call.Err(); err != context.DeadlineExceeded {
+		t.Errorf("own deadline passed, none above: Err %v, want %v", err, context.DeadlineExceeded)
+	}
+}
