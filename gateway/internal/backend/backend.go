@@ -126,7 +126,7 @@ func New(backends map[string]Backend, opts Options) (*Clients, error) {
 		if timeout <= 0 {
 			timeout = opts.Timeout
 		}
-		tr := newTransport()
+		tr := &transport{}
 		c.backends[name] = &client{
 			tr:      tr,
 			timeout: timeout,
@@ -412,6 +412,10 @@ func (w *wireCall) interrupt() {
 // the logs of the gateway and of every backend.
 const RequestIDHeader = "X-Request-Id"
 
+// requestIDKey is RequestIDHeader as fasthttp writes it, which a call
+// sets without normalising it again.
+var requestIDKey = []byte(RequestIDHeader)
+
 // SetRequestID sets the id every call of the Exchange sends as
 // X-Request-Id; id is copied. Call it before the calls start.
 func (e *Exchange) SetRequestID(id []byte) { e.id = append(e.id[:0], id...) }
@@ -469,8 +473,9 @@ func (e *Exchange) DoBody(ctx context.Context, backend, method, path, contentTyp
 		return 0, nil, &Error{Kind: KindUnavailable, Backend: backend, Addr: hc.Addr, Err: errNotSent}
 	}
 
-	req := fasthttp.AcquireRequest()
-	defer fasthttp.ReleaseRequest(req)
+	o := acquireOutgoing(ctx, deadline, e)
+	defer releaseOutgoing(o)
+	req := &o.req
 	resp := fasthttp.AcquireResponse()
 	if method == "" {
 		method = fasthttp.MethodGet
@@ -479,7 +484,7 @@ func (e *Exchange) DoBody(ctx context.Context, backend, method, path, contentTyp
 	req.SetRequestURI(path)
 	req.Header.SetHost(hc.Addr)
 	if len(e.id) > 0 {
-		req.Header.SetBytesV(RequestIDHeader, e.id)
+		req.Header.SetCanonical(requestIDKey, e.id)
 	}
 	if e.trace.on {
 		e.setTraceHeaders(ctx, req)
@@ -492,12 +497,10 @@ func (e *Exchange) DoBody(ctx context.Context, backend, method, path, contentTyp
 		}
 	}
 	b.inFlight.Add(1)
-	b.tr.add(req, ctx, deadline, e)
 	// Do, not DoDeadline: the transport bounds every step of the call by
 	// its deadline, and DoDeadline's own check, before the transport, would
 	// report a call whose deadline passed before it was sent as a timeout.
 	err := hc.Do(req, resp)
-	b.tr.remove(req)
 	b.inFlight.Add(-1)
 	if err != nil {
 		fasthttp.ReleaseResponse(resp)

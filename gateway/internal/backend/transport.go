@@ -41,40 +41,49 @@ type call struct {
 // never pooled, since a half-read answer on it would be taken for the next
 // request's, and the backend sees the end of the stream.
 //
-// fasthttp hands the transport only the request, so DoBody registers the
-// call under its *fasthttp.Request for the call's duration: a map under a
-// mutex, one per backend, which allocates nothing once it has grown.
+// fasthttp hands the transport only the request, so DoBody sends an
+// outgoing request, which carries its call as a user value of the request
+// (see callOf). A map from request to call under a mutex, one per
+// backend, cost a results page 0.6 % more CPU (three locks and three
+// hashings a call).
 //
 // Apart from that it does what fasthttp's transport does for the options
 // set in New (no streaming, no WriteTimeout, ReadTimeout or
 // MaxConnDuration): the same connection pool, the same retry answers, the
 // same response size limit.
-type transport struct {
-	mu    sync.Mutex
-	calls map[*fasthttp.Request]call
+type transport struct{}
+
+// outgoing is a request to a backend and its call, pooled together, so
+// that the call costs no allocation: the request's user value points to
+// the call.
+type outgoing struct {
+	req  fasthttp.Request
+	call call
 }
 
-func newTransport() *transport {
-	return &transport{calls: make(map[*fasthttp.Request]call)}
+// callKey is the key of an outgoing request's call among its user values.
+type callKey struct{}
+
+var outgoings = sync.Pool{New: func() any { return new(outgoing) }}
+
+// acquireOutgoing returns a pooled request that carries the call of ctx,
+// deadline and ex, for releaseOutgoing.
+func acquireOutgoing(ctx context.Context, deadline time.Time, ex *Exchange) *outgoing {
+	o := outgoings.Get().(*outgoing)
+	o.call = call{ctx, deadline, ex}
+	o.req.SetUserValue(callKey{}, &o.call)
+	return o
 }
 
-// add registers the call of req until remove.
-func (t *transport) add(req *fasthttp.Request, ctx context.Context, deadline time.Time, ex *Exchange) {
-	t.mu.Lock()
-	t.calls[req] = call{ctx, deadline, ex}
-	t.mu.Unlock()
+func releaseOutgoing(o *outgoing) {
+	o.call = call{}
+	o.req.Reset()
+	outgoings.Put(o)
 }
 
-func (t *transport) remove(req *fasthttp.Request) {
-	t.mu.Lock()
-	delete(t.calls, req)
-	t.mu.Unlock()
-}
-
-func (t *transport) lookup(req *fasthttp.Request) (call, bool) {
-	t.mu.Lock()
-	c, ok := t.calls[req]
-	t.mu.Unlock()
+// callOf is the call req carries, if it is an outgoing request.
+func callOf(req *fasthttp.Request) (*call, bool) {
+	c, ok := req.UserValue(callKey{}).(*call)
 	return c, ok
 }
 
@@ -83,7 +92,7 @@ func (t *transport) lookup(req *fasthttp.Request) (call, bool) {
 // call's context done. retry says whether HostClient may try again (its
 // RetryIfErr has the last word); a cancelled call is never retried.
 func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response) (retry bool, err error) {
-	c, ok := t.lookup(req)
+	c, ok := callOf(req)
 	if !ok {
 		return false, errNoCall
 	}
