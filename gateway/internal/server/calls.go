@@ -447,8 +447,12 @@ func writeTiming(r *request) {
 	} else {
 		st.buf = appendTiming(st.buf[:0], op.plan, r.res, r.offset, time.Since(r.start))
 	}
-	r.ctx.Response.Header.SetBytesV("Server-Timing", st.buf)
+	r.ctx.Response.Header.SetCanonical(serverTimingKey, st.buf)
 }
+
+// serverTimingKey is the Server-Timing header's name as fasthttp writes
+// it, set without normalising it again.
+var serverTimingKey = []byte("Server-Timing")
 
 // missing describes an optional call that did not deliver, for the page,
 // and logs its cause.

@@ -26,6 +26,15 @@ const (
 	vary = "Authorization, Accept-Encoding"
 )
 
+// The caching headers as bytes, their names as fasthttp normalises them
+// (ETag is Etag, as a fasthttp Peek looks it up): set on every GET 200
+// without normalising the names again.
+var (
+	cacheControlKey, cacheControlValue = []byte(fasthttp.HeaderCacheControl), []byte(cacheControl)
+	varyKey, varyValue                 = []byte(fasthttp.HeaderVary), []byte(vary)
+	etagKey                            = []byte("Etag")
+)
+
 // compressAbove is the largest body, in bytes, sent as it is to a client
 // that accepts a compressed one: below about 1 KB the bytes saved do not pay
 // for the CPU, and a body fits in a packet or two anyway.
@@ -96,9 +105,9 @@ func (s *Server) finishGET(ctx *fasthttp.RequestCtx) {
 	tag := appendETag(buf[:0], xxhash.Sum64(body), c)
 
 	h := &resp.Header
-	h.Set(fasthttp.HeaderCacheControl, cacheControl)
-	h.Set(fasthttp.HeaderVary, vary)
-	h.SetBytesV(fasthttp.HeaderETag, tag)
+	h.SetCanonical(cacheControlKey, cacheControlValue)
+	h.SetCanonical(varyKey, varyValue)
+	h.SetCanonical(etagKey, tag)
 	if inm := ctx.Request.Header.Peek(fasthttp.HeaderIfNoneMatch); len(inm) > 0 && noneMatchHas(inm, tag) {
 		// A 304 carries the caching headers of the 200 it stands for, but
 		// no body and no Content-Type (RFC 9110, 15.4.5).

@@ -2,6 +2,8 @@ package server
 
 import (
 	"testing"
+
+	"github.com/valyala/fasthttp"
 )
 
 func TestNegotiate(t *testing.T) {
@@ -73,4 +75,18 @@ func FuzzTransferHeaders(f *testing.F) {
 			t.Fatal("the tag after another is not found")
 		}
 	})
+}
+
+// TestHeaderKeysAsNormalised: the header names the gateway sets without
+// normalising them (SetCanonical) are written as fasthttp normalises
+// names, so that its Peek, which normalises the name it is given, finds
+// them.
+func TestHeaderKeysAsNormalised(t *testing.T) {
+	for _, k := range [][]byte{cacheControlKey, varyKey, etagKey, serverTimingKey} {
+		var h fasthttp.ResponseHeader
+		h.SetCanonical(k, []byte("x"))
+		if got := h.Peek(string(k)); string(got) != "x" {
+			t.Errorf("header %s set, Peek(%q) = %q: the name is not as fasthttp normalises it", k, k, got)
+		}
+	}
 }

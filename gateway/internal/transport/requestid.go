@@ -49,16 +49,19 @@ const NosniffHeader = "X-Content-Type-Options"
 // response without fasthttp normalising the name again each time.
 var nosniffKey, nosniffValue = []byte(NosniffHeader), []byte("nosniff")
 
+// requestIDKey is the request id's header name as fasthttp writes it.
+var requestIDKey = []byte(backend.RequestIDHeader)
+
 // SetRequestID sets the response's X-Request-Id, and X-Content-Type-Options
 // with it, as both go on every response.
 func SetRequestID(ctx *fasthttp.RequestCtx) {
 	ctx.Response.Header.SetCanonical(nosniffKey, nosniffValue)
 	if id := ctx.Request.Header.Peek(backend.RequestIDHeader); validRequestID(id) {
-		ctx.Response.Header.SetBytesV(backend.RequestIDHeader, id)
+		ctx.Response.Header.SetCanonical(requestIDKey, id)
 		return
 	}
 	var buf [32]byte
-	ctx.Response.Header.SetBytesV(backend.RequestIDHeader, appendNewRequestID(buf[:0]))
+	ctx.Response.Header.SetCanonical(requestIDKey, appendNewRequestID(buf[:0]))
 }
 
 // appendNewRequestID appends a new request id to b.
