@@ -252,19 +252,26 @@ func (s *scanner) peek() byte {
 	return 0
 }
 
+// The scanner's loops work on local copies of s.b and s.i and store s.i
+// once they are done: through the pointer, every step would load and store
+// it, which made the scan about a third slower.
+
 func (s *scanner) space() {
+	b, i := s.b, s.i
 	// The backends' bodies are compact: most calls find no space at all.
-	if s.i < len(s.b) && s.b[s.i] > ' ' {
+	if i < len(b) && b[i] > ' ' {
 		return
 	}
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
+	for i < len(b) {
+		switch b[i] {
 		case ' ', '\t', '\n', '\r':
-			s.i++
+			i++
 		default:
+			s.i = i
 			return
 		}
 	}
+	s.i = i
 }
 
 // end reports whether only white space is left.
@@ -276,51 +283,58 @@ func (s *scanner) end() bool {
 // str scans the string at s.i (at its opening quote) and returns its bounds,
 // quotes included.
 func (s *scanner) str() (start, end int, flags uint8) {
+	b := s.b
 	start = s.i
-	s.i++
-	for s.i < len(s.b) {
+	i := start + 1
+	for i < len(b) {
 		// Most bytes of a string are plain: skip them in a tight loop.
-		for s.i < len(s.b) && plain[s.b[s.i]] {
-			s.i++
+		for i < len(b) && plain[b[i]] {
+			i++
 		}
-		if s.i == len(s.b) {
+		if i == len(b) {
 			break
 		}
-		c := s.b[s.i]
+		c := b[i]
 		switch {
 		case c == '"':
-			s.i++
-			if flags&strNonASCII != 0 && !utf8.Valid(s.b[start:s.i]) {
+			i++
+			if flags&strNonASCII != 0 && !utf8.Valid(b[start:i]) {
 				flags |= strEscaped // encoding/json replaces invalid UTF-8: decode it the same way
 			}
-			return start, s.i, flags
+			s.i = i
+			return start, i, flags
 		case c == '\\':
 			flags |= strEscaped
-			s.i++
-			if s.i >= len(s.b) {
-				return start, s.i, flags | strBad
+			i++
+			if i >= len(b) {
+				s.i = i
+				return start, i, flags | strBad
 			}
-			switch s.b[s.i] {
+			switch b[i] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				s.i++
+				i++
 			case 'u':
-				if s.i+4 >= len(s.b) || !isHex(s.b[s.i+1]) || !isHex(s.b[s.i+2]) || !isHex(s.b[s.i+3]) || !isHex(s.b[s.i+4]) {
-					return start, s.i, flags | strBad
+				if i+4 >= len(b) || !isHex(b[i+1]) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) {
+					s.i = i
+					return start, i, flags | strBad
 				}
-				s.i += 5
+				i += 5
 			default:
-				return start, s.i, flags | strBad
+				s.i = i
+				return start, i, flags | strBad
 			}
 		case c < 0x20:
-			return start, s.i, flags | strBad
+			s.i = i
+			return start, i, flags | strBad
 		default:
 			if c >= utf8.RuneSelf {
 				flags |= strNonASCII
 			}
-			s.i++
+			i++
 		}
 	}
-	return start, s.i, flags | strBad
+	s.i = i
+	return start, i, flags | strBad
 }
 
 // value scans any JSON value at s.i and says what kind it was.
@@ -431,41 +445,58 @@ func (s *scanner) literal(word string) valueKind {
 
 // number scans -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
 func (s *scanner) number() valueKind {
+	b, i := s.b, s.i
 	kind := numberValue
-	if s.peek() == '-' {
-		s.i++
+	if at(b, i) == '-' {
+		i++
 	}
-	switch c := s.peek(); {
+	switch c := at(b, i); {
 	case c == '0':
-		s.i++
+		i++
 	case '1' <= c && c <= '9':
-		s.digits()
+		i = skipDigits(b, i)
 	default:
+		s.i = i
 		return badValue
 	}
-	if s.peek() == '.' {
-		s.i++
-		if s.digits() == 0 {
+	if at(b, i) == '.' {
+		j := skipDigits(b, i+1)
+		if j == i+1 {
+			s.i = j
 			return badValue
 		}
+		i = j
 	}
-	if c := s.peek(); c == 'e' || c == 'E' {
+	if c := at(b, i); c == 'e' || c == 'E' {
 		kind = numberExponent
-		s.i++
-		if c := s.peek(); c == '+' || c == '-' {
-			s.i++
+		i++
+		if c := at(b, i); c == '+' || c == '-' {
+			i++
 		}
-		if s.digits() == 0 {
+		j := skipDigits(b, i)
+		if j == i {
+			s.i = j
 			return badValue
 		}
+		i = j
 	}
+	s.i = i
 	return kind
 }
 
-func (s *scanner) digits() int {
-	start := s.i
-	for s.i < len(s.b) && '0' <= s.b[s.i] && s.b[s.i] <= '9' {
-		s.i++
+// at is b[i], or 0 past the end.
+func at(b []byte, i int) byte {
+	if i < len(b) {
+		return b[i]
 	}
-	return s.i - start
+	return 0
+}
+
+// skipDigits returns the index of the first byte at or after i in b that
+// is not a decimal digit.
+func skipDigits(b []byte, i int) int {
+	for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+		i++
+	}
+	return i
 }
