@@ -118,8 +118,10 @@ func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 	if err != nil {
 		return false, err
 	}
+	// fasthttp's own transport also notes the connection's addresses on
+	// resp (ParseNetConn): the gateway never asks a backend's answer for
+	// them, and each is a call through the guard.
 	conn := cc.Conn()
-	resp.ParseNetConn(conn)
 	// One deadline for the write and the read: both end with the call.
 	if err := conn.SetDeadline(c.deadline); err != nil {
 		hc.CloseConn(cc)

@@ -56,6 +56,9 @@ const (
 	// DefaultMaxHeaderSize bounds the request line and headers, as the
 	// 8 KiB of common proxies do; fasthttp's own 4 KiB is tight for cookies.
 	DefaultMaxHeaderSize = 8 << 10
+	// writeBuffer is the size of a client connection's write buffer: a
+	// response that fits goes out in one write.
+	writeBuffer = 8 << 10
 	// DefaultMaxClientConns bounds the client connections served at once.
 	DefaultMaxClientConns = 10000
 	// DefaultMaxBodyBytesInFlight bounds the bytes of request bodies being
@@ -381,7 +384,13 @@ func New(cfg Config) (*Server, error) {
 		IdleTimeout:        s.limits.IdleTimeout,
 		MaxRequestBodySize: s.limits.MaxRequestBodySize,
 		ReadBufferSize:     s.limits.MaxHeaderSize,
-		CloseOnShutdown:    true,
+		// A results page (2 to 4 KB) and its headers (about 450 bytes)
+		// leave in one write: with fasthttp's 4 KB, a page over about
+		// 3.6 KB went out in two system calls and two segments. A
+		// connection holds its writer while open: 8 KB each, 80 MB at
+		// DefaultMaxClientConns.
+		WriteBufferSize: writeBuffer,
+		CloseOnShutdown: true,
 		// Bodies are read by the handler, under the body budget, once
 		// their headers pass: fasthttp would otherwise buffer every body
 		// whole before any check.
