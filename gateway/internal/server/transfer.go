@@ -42,13 +42,23 @@ const compressAbove = 1024
 
 // Compression levels: the fastest ones. A page is compressed afresh on
 // every request, so the CPU per page matters more than the last bytes. On
-// a 1.2 KB results page brotli 1 takes about 10 us and gzip 1 about 20 to
-// 30 (the best of noisy runs on a shared 2-core machine); gzip 6 and
-// brotli 4 take two to six times that for 7 to 9 % fewer bytes. That is
-// also why br comes before gzip at equal q.
+// a 3 KB results page from the mock backends (median of 3, a shared
+// 2-core machine):
+//
+//	brotli 0  7.2 us  1026 bytes
+//	brotli 1  10 us    970 bytes
+//	gzip 1    12 us    933 bytes
+//	brotli 2  15.6 us  922 bytes
+//
+// In the gateway, brotli 1 added 9.2 % to the CPU of a page and brotli 0
+// 5.6 % (each beside the same gateway asked for identity): its one-pass
+// encoder also touches less memory, which the rest of the request then
+// finds still in the caches. For that, brotli 0 sends 6 % more bytes than
+// brotli 1: a third of the page either way. Brotli 0 is also why br comes
+// before gzip at equal q.
 const (
 	gzipLevel   = gzip.BestSpeed
-	brotliLevel = 1
+	brotliLevel = 0
 )
 
 // The writers are pooled: one is tens of kilobytes of tables. They are
