@@ -651,6 +651,17 @@ func appendTotal(b []byte, total time.Duration) []byte {
 	return appendMillis(b, total)
 }
 
+// appendMillis appends d in milliseconds with two decimals, rounded to
+// the nearest 10 us, in integers: strconv's float formatting took a page
+// about 0.3 % of its CPU for the nine figures of its Server-Timing.
 func appendMillis(b []byte, d time.Duration) []byte {
-	return strconv.AppendFloat(b, float64(d)/float64(time.Millisecond), 'f', 2, 64)
+	const unit = 10 * time.Microsecond
+	if d < 0 {
+		b = append(b, '-')
+		d = -d
+	}
+	n := int64((d + unit/2) / unit)
+	b = strconv.AppendInt(b, n/100, 10)
+	cents := n % 100
+	return append(b, '.', byte('0'+cents/10), byte('0'+cents%10))
 }

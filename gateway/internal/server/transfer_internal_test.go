@@ -1,7 +1,9 @@
 package server
 
 import (
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -89,4 +91,34 @@ func TestHeaderKeysAsNormalised(t *testing.T) {
 			t.Errorf("header %s set, Peek(%q) = %q: the name is not as fasthttp normalises it", k, k, got)
 		}
 	}
+}
+
+// TestAppendMillis: Server-Timing's figures, in milliseconds with two
+// decimals, read as strconv's float formatting wrote them.
+func TestAppendMillis(t *testing.T) {
+	for _, d := range []time.Duration{0, 4 * time.Microsecond, 6 * time.Microsecond, 10 * time.Microsecond,
+		999 * time.Microsecond, 20*time.Millisecond + 264*time.Microsecond, 40 * time.Millisecond,
+		3*time.Second + 141592*time.Microsecond, -1500 * time.Microsecond, 90 * time.Minute} {
+		want := strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 2, 64)
+		if got := string(appendMillis(nil, d)); got != want {
+			t.Errorf("appendMillis(%v) = %s, want %s", d, got, want)
+		}
+	}
+}
+
+// BenchmarkAppendMillis is one Server-Timing figure, as integers and as
+// strconv's float formatting wrote it.
+func BenchmarkAppendMillis(b *testing.B) {
+	buf := make([]byte, 0, 16)
+	d := 20*time.Millisecond + 264*time.Microsecond
+	b.Run("integers", func(b *testing.B) {
+		for b.Loop() {
+			buf = appendMillis(buf[:0], d)
+		}
+	})
+	b.Run("float", func(b *testing.B) {
+		for b.Loop() {
+			buf = strconv.AppendFloat(buf[:0], float64(d)/float64(time.Millisecond), 'f', 2, 64)
+		}
+	})
 }
