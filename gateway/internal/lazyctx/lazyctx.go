@@ -47,7 +47,9 @@ type Context struct {
 	// must not end before its parent says it has, or a caller that asks
 	// the parent why its work stopped would hear that it has not.
 	own, at time.Time
-	state   atomic.Int32
+	// ownIn is own as time since epoch.
+	ownIn time.Duration
+	state atomic.Int32
 
 	// armed is the real context Done made, nil until then. mu orders its
 	// making with Cancel, so that a Context cancelled as it arms is
@@ -67,6 +69,7 @@ type armed struct {
 // cancelled (or never used) before: Reset forgets an armed context.
 func (c *Context) Reset(parent context.Context, at time.Time) {
 	c.parent, c.own, c.at = parent, at, at
+	c.ownIn = at.Sub(epoch)
 	if pd, ok := parent.Deadline(); ok && (at.IsZero() || pd.Before(at)) {
 		c.at = pd
 	}
@@ -80,15 +83,35 @@ func (c *Context) Deadline() (time.Time, bool) { return c.at, !c.at.IsZero() }
 // Err returns nil while c is live, Canceled once Cancel was called or the
 // parent was cancelled, DeadlineExceeded once a deadline passed.
 func (c *Context) Err() error {
-	var now time.Time
+	var now clock
 	return c.err(&now)
 }
 
+// epoch is the origin of the clock the Contexts read: time since it, on
+// the monotonic clock, costs one read of the clock where time.Now reads
+// the wall clock too. A deadline is compared as time since epoch too
+// (ownIn): the deadlines the gateway sets, from time.Now, carry a
+// monotonic reading, so the two compare on the same clock.
+var epoch = time.Now()
+
+// clock is the time read for one Err, for c and every Context above it:
+// contexts nest (the engine's call contexts under its abort context, under
+// the server's deadline), and the clock is a good part of what Err costs.
+type clock struct {
+	read bool
+	now  time.Duration // since epoch
+}
+
+func (k *clock) since() time.Duration {
+	if !k.read {
+		k.now, k.read = time.Since(epoch), true
+	}
+	return k.now
+}
+
 // err is Err with the clock read at most once for c and every Context
-// above it: now is the time read so far, zero if none was. Contexts nest
-// (the engine's call contexts under its abort context, under the server's
-// deadline), and a clock read is a good part of what Err costs.
-func (c *Context) err(now *time.Time) error {
+// above it (now).
+func (c *Context) err(now *clock) error {
 	switch c.state.Load() {
 	case canceled:
 		return context.Canceled
@@ -105,10 +128,7 @@ func (c *Context) err(now *time.Time) error {
 	if c.own.IsZero() {
 		return nil
 	}
-	if now.IsZero() {
-		*now = time.Now()
-	}
-	if !now.Before(c.own) {
+	if now.since() >= c.ownIn {
 		c.state.CompareAndSwap(live, expired)
 		return c.err(now)
 	}
@@ -173,5 +193,5 @@ func (c *Context) arm() context.Context {
 
 // expiredNow reports whether c's own deadline has passed.
 func (c *Context) expiredNow() bool {
-	return !c.own.IsZero() && !time.Now().Before(c.own)
+	return !c.own.IsZero() && time.Since(epoch) >= c.ownIn
 }
