@@ -252,12 +252,14 @@ func (r *run) send(i int, path string, wait time.Duration) {
 	// The abort cancels r.ctx; the primary's answer may still decide the
 	// status, so it runs under the caller's context.
 	ctx := r.ctxOf(i)
+	// One clock read for the call's start and its deadline.
+	t0 := time.Now()
 	if spec.Timeout > 0 {
 		// The call's context keeps the parent's deadline when it is
 		// earlier, so the Doer sees the smaller of the call's timeout and
 		// what is left; a child of ctx, it ends with the abort too.
 		cc := &r.callCtxs[i]
-		cc.Reset(ctx, time.Now().Add(spec.Timeout))
+		cc.Reset(ctx, t0.Add(spec.Timeout))
 		defer cc.Cancel()
 		ctx = cc
 	}
@@ -265,7 +267,6 @@ func (r *run) send(i int, path string, wait time.Duration) {
 		ctx = r.observer.StartCall(ctx, &r.plan.calls[i])
 		observed = ctx
 	}
-	t0 := time.Now()
 	o.Start = t0.Sub(r.start)
 	r.ask(ctx, i, path, t0)
 	if r.strayAnswer(ctx, i) {

@@ -463,13 +463,14 @@ func (e *Exchange) DoBody(ctx context.Context, backend, method, path, contentTyp
 		return 0, nil, &Error{Kind: classify(err), Backend: backend, Addr: hc.Addr, Err: err}
 	}
 
-	if err := b.acquire(ctx, deadline); err != nil {
+	waited, err := b.acquire(ctx, deadline)
+	if err != nil {
 		return 0, nil, &Error{Kind: KindUnavailable, Backend: backend, Addr: hc.Addr, Err: err}
 	}
 	defer b.release()
 	// A slot freed as the wait ends wins it as often as the deadline does
 	// (select picks at random): such a call has no time left to be sent.
-	if !time.Now().Before(deadline) {
+	if waited && !time.Now().Before(deadline) {
 		return 0, nil, &Error{Kind: KindUnavailable, Backend: backend, Addr: hc.Addr, Err: errNotSent}
 	}
 
@@ -500,7 +501,7 @@ func (e *Exchange) DoBody(ctx context.Context, backend, method, path, contentTyp
 	// Do, not DoDeadline: the transport bounds every step of the call by
 	// its deadline, and DoDeadline's own check, before the transport, would
 	// report a call whose deadline passed before it was sent as a timeout.
-	err := hc.Do(req, resp)
+	err = hc.Do(req, resp)
 	b.inFlight.Add(-1)
 	if err != nil {
 		fasthttp.ReleaseResponse(resp)
@@ -535,26 +536,27 @@ func isJSON(contentType []byte) bool {
 }
 
 // acquire takes a connection slot, waiting at most until the earliest of
-// deadline, the end of ctx and the configured wait.
-func (b *client) acquire(ctx context.Context, deadline time.Time) error {
+// deadline, the end of ctx and the configured wait; waited says whether
+// it had to wait.
+func (b *client) acquire(ctx context.Context, deadline time.Time) (waited bool, err error) {
 	select {
 	case b.slots <- struct{}{}:
-		return nil
+		return false, nil
 	default:
 	}
 	wait := min(time.Until(deadline), b.maxWait)
 	if wait <= 0 {
-		return fmt.Errorf("all %d connections busy", cap(b.slots))
+		return false, fmt.Errorf("all %d connections busy", cap(b.slots))
 	}
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case b.slots <- struct{}{}:
-		return nil
+		return true, nil
 	case <-t.C:
-		return fmt.Errorf("all %d connections busy for %v", cap(b.slots), wait)
+		return true, fmt.Errorf("all %d connections busy for %v", cap(b.slots), wait)
 	case <-ctx.Done():
-		return fmt.Errorf("all %d connections busy until the call ended: %w", cap(b.slots), ctx.Err())
+		return true, fmt.Errorf("all %d connections busy until the call ended: %w", cap(b.slots), ctx.Err())
 	}
 }
 
