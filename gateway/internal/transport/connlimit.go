@@ -359,6 +359,11 @@ type limitedConn struct {
 	head     bool
 	wantRead time.Time
 
+	// watch is the connection's slot in the client watcher, packed
+	// (watchToken.pack): 0 before its first watch, watchClosed once it
+	// is closed.
+	watch atomic.Uint64
+
 	// The links of the list the connection is on (in, or nil), and
 	// whether the connection is closed (never to be listed again), under
 	// Listener.mu.
@@ -466,6 +471,7 @@ func (c *limitedConn) Close() error {
 	}
 	err := c.Conn.Close()
 	c.once.Do(func() {
+		c.closeWatch()
 		c.limit.mu.Lock()
 		if c.in != nil {
 			c.in.remove(c)

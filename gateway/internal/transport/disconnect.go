@@ -20,10 +20,12 @@ import (
 // such signal (RequestCtx.Done is the server's shutdown), so the watch asks
 // the kernel. One process-wide watcher (disconnect_linux.go) holds the
 // sockets of the gateway's clients and is told when a peer hangs up (it
-// closed, shut down its sending side, or reset); a request costs one system
-// call, which names the request to be cancelled, and no goroutine, since a
-// goroutine per request, its park in the netpoller and the deadline that
-// woke it cost the gateway a few per cent of its CPU. Bytes the client sends
+// closed, shut down its sending side, or reset); a connection of the
+// gateway's listener costs one system call, at its first watch, and a
+// request none, only a slot to name the request to cancel, and no
+// goroutine, since a goroutine per request, its park in the netpoller and
+// the deadline that woke it cost the gateway a few per cent of its CPU (a
+// system call per request cost it 1 %). Bytes the client sends
 // meanwhile (a pipelined request) are no hang-up: the watcher leaves them
 // for fasthttp. A client that shuts down its sending side after the request
 // and still reads is taken for gone, as net/http's server takes it; few HTTP
@@ -35,10 +37,11 @@ import (
 // stays with the watcher (the kernel forgets it when the connection is
 // closed), but a hang-up no longer cancels anything until the connection's
 // next watch. Watches are pooled, so that a request allocates nothing for
-// its watch but the connection's RawConn.
+// its watch (but the RawConn of a connection's first).
 type ClientWatch struct {
 	token watchToken       // the watcher's name for this watch
 	ok    bool             // whether the watcher holds the socket
+	conn  bool             // token is its connection's slot, which Stop keeps
 	addFn func(fd uintptr) // w.add, bound once per pooled watch
 }
 
@@ -56,10 +59,20 @@ func WatchClient(ctx *fasthttp.RequestCtx, cancel context.CancelFunc) *ClientWat
 	if !canWatch {
 		return nil
 	}
-	c := ctx.Conn()
-	if l, ok := c.(*limitedConn); ok {
-		c = l.inner()
+	if l, ok := ctx.Conn().(*limitedConn); ok {
+		return l.watchClient(cancel)
 	}
+	w := register(ctx.Conn(), cancel)
+	if w == nil {
+		return nil
+	}
+	w.conn = false
+	return w
+}
+
+// register registers the socket of c, if it is TCP, with the watcher
+// under a new slot that calls cancel, nil if none.
+func register(c net.Conn, cancel context.CancelFunc) *ClientWatch {
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
 		return nil
@@ -81,6 +94,53 @@ func WatchClient(ctx *fasthttp.RequestCtx, cancel context.CancelFunc) *ClientWat
 	return w
 }
 
+// watchClosed is limitedConn.watch once the connection is closed: no slot
+// is registered for it any more.
+const watchClosed = ^uint64(0)
+
+func (t watchToken) pack() uint64     { return uint64(t.idx)<<32 | uint64(t.gen) }
+func unpackToken(v uint64) watchToken { return watchToken{idx: uint32(v >> 32), gen: uint32(v)} }
+
+// watchClient is WatchClient on a connection of the gateway's listener:
+// its first watch registers the socket under a slot of its own, kept
+// until the connection is closed (closeWatch); every watch arms it with
+// cancel. A slot's generation is never 0, so a packed token never is.
+func (c *limitedConn) watchClient(cancel context.CancelFunc) *ClientWatch {
+	v := c.watch.Load()
+	if v == watchClosed {
+		return nil
+	}
+	if v == 0 {
+		w := register(c.inner(), nil)
+		if w == nil {
+			return nil
+		}
+		if !c.watch.CompareAndSwap(0, w.token.pack()) {
+			// Closed meanwhile.
+			clientWatcher.release(w.token)
+			watches.Put(w)
+			return nil
+		}
+		v = w.token.pack()
+		watches.Put(w)
+	}
+	t := unpackToken(v)
+	if !clientWatcher.arm(t, cancel) {
+		return nil
+	}
+	w := watches.Get().(*ClientWatch)
+	w.token, w.conn = t, true
+	return w
+}
+
+// closeWatch frees the connection's slot, if it has one, once it is
+// closed.
+func (c *limitedConn) closeWatch() {
+	if v := c.watch.Swap(watchClosed); v != 0 && v != watchClosed {
+		clientWatcher.release(unpackToken(v))
+	}
+}
+
 // add hands the socket to the watcher.
 func (w *ClientWatch) add(fd uintptr) { w.ok = clientWatcher.add(fd, w.token) }
 
@@ -91,6 +151,10 @@ func (w *ClientWatch) Stop() {
 	if w == nil {
 		return
 	}
-	clientWatcher.release(w.token)
+	if w.conn {
+		clientWatcher.disarm(w.token)
+	} else {
+		clientWatcher.release(w.token)
+	}
 	watches.Put(w)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -22,15 +23,21 @@ var clientWatcher watcher
 // nobody, and its bytes stay in the socket for fasthttp.
 //
 // A socket is registered at its connection's first watch and stays so
-// until the connection is closed, which takes it out of the epoll instance;
-// each later watch only renames it (EPOLL_CTL_MOD, which also reports a
-// hang-up that came before), so that a request costs one system call. An
-// event names its watch by a token, a slot of a table and the slot's
-// generation, rather than by descriptor: the descriptor may be another
-// connection's by the time the event is read, and the generation tells a
-// stale event (a hang-up between two requests, or after the watch's end)
-// from the slot's next watch. The table grows to the most
-// requests fanned out at once and is reused, so that a watch allocates
+// until the connection is closed, which takes it out of the epoll instance.
+// An event names a slot of a table and the slot's generation (a token),
+// rather than the descriptor: the descriptor may be another connection's
+// by the time the event is read, and the generation tells a stale event
+// from the slot's next use.
+//
+// A connection of the gateway's listener (limitedConn) holds a slot of its
+// own from its first watch to its close: a hang-up marks the slot (hungUp)
+// and cancels the request watched then, if any, and each later watch only
+// puts its request's cancel in the slot, without a system call, and finds
+// a hang-up that came before it marked there. Another TCP connection (the
+// tests') takes a slot per watch, and each later watch renames the socket
+// to it (EPOLL_CTL_MOD, which also reports a hang-up that came before): a
+// system call per request. The table grows to the most connections (or
+// requests) watched at once and is reused, so that a watch allocates
 // nothing in the steady state.
 type watcher struct {
 	once sync.Once
@@ -39,12 +46,16 @@ type watcher struct {
 	mu    sync.Mutex
 	slots []watchSlot
 	free  []uint32 // indices of the unused slots
+
+	ctls atomic.Int64 // epoll_ctl calls made, for tests
 }
 
-// A watchSlot is one watch's entry in the watcher's table.
+// A watchSlot is one connection's (or one watch's) entry in the watcher's
+// table.
 type watchSlot struct {
 	gen    uint32
-	cancel context.CancelFunc // nil once fired or released
+	cancel context.CancelFunc // the request to cancel; nil once fired, between requests, or released
+	hungUp bool               // the peer hung up: a hang-up is final
 }
 
 // A watchToken names a watch in the watcher's table, and travels in the
@@ -82,8 +93,37 @@ func (p *watcher) reserve(cancel context.CancelFunc) watchToken {
 	}
 	s := &p.slots[i]
 	s.gen++
-	s.cancel = cancel
+	s.cancel, s.hungUp = cancel, false
 	return watchToken{idx: i, gen: s.gen}
+}
+
+// arm makes the slot of t, a connection's, cancel with cancel until
+// disarm, and reports whether it could: false once the slot is released.
+// A peer that hung up before is found at once: cancel is called before arm
+// returns.
+func (p *watcher) arm(t watchToken, cancel context.CancelFunc) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := &p.slots[t.idx]
+	if s.gen != t.gen {
+		return false
+	}
+	if s.hungUp {
+		cancel()
+		return true
+	}
+	s.cancel = cancel
+	return true
+}
+
+// disarm ends the watch that arm started on the slot of t: once it
+// returns, the slot cancels nothing until the next arm.
+func (p *watcher) disarm(t watchToken) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if s := &p.slots[t.idx]; s.gen == t.gen {
+		s.cancel = nil
+	}
 }
 
 // release frees the slot of t: after it, t's events are ignored and its
@@ -93,7 +133,7 @@ func (p *watcher) release(t watchToken) {
 	defer p.mu.Unlock()
 	s := &p.slots[t.idx]
 	s.gen++
-	s.cancel = nil
+	s.cancel, s.hungUp = nil, false
 	p.free = append(p.free, t.idx)
 }
 
@@ -104,6 +144,7 @@ func (p *watcher) add(fd uintptr, t watchToken) bool {
 	if p.epfd < 0 {
 		return false
 	}
+	p.ctls.Add(1)
 	ev := unix.EpollEvent{Events: unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(t.idx), Pad: int32(t.gen)}
 	errno := epollCtl(p.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
 	if errno == unix.ENOENT {
@@ -143,11 +184,14 @@ func (p *watcher) wait() {
 			if i >= len(p.slots) {
 				continue
 			}
-			// cancel is called under the lock, so that once release has
-			// returned it is never called.
-			if s := &p.slots[i]; s.gen == uint32(ev.Pad) && s.cancel != nil {
-				s.cancel()
-				s.cancel = nil
+			// cancel is called under the lock, so that once release or
+			// disarm has returned it is never called.
+			if s := &p.slots[i]; s.gen == uint32(ev.Pad) {
+				s.hungUp = true
+				if s.cancel != nil {
+					s.cancel()
+					s.cancel = nil
+				}
 			}
 		}
 		p.mu.Unlock()

@@ -36,6 +36,42 @@ func tcpPair(t *testing.T) (*fasthttp.RequestCtx, *net.TCPConn) {
 	return &ctx, client.(*net.TCPConn)
 }
 
+// listenerPair is tcpPair with the gateway's end accepted by the
+// gateway's listener, as the server's connections are.
+func listenerPair(t *testing.T) (*fasthttp.RequestCtx, *net.TCPConn) {
+	t.Helper()
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := NewListener(inner, 10, 0, 0, 0, nil)
+	defer ln.Close()
+	client, err := net.Dial("tcp", inner.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := server.(*limitedConn); !ok {
+		t.Fatalf("the listener accepted a %T, not its own connection", server)
+	}
+	t.Cleanup(func() { _ = server.Close() })
+	var ctx fasthttp.RequestCtx
+	ctx.Init2(server, nil, false)
+	return &ctx, client.(*net.TCPConn)
+}
+
+// pairs are the two kinds of connection a watch handles: the gateway's
+// listener's, which keep a slot of their own, and any other TCP
+// connection, which takes one per watch.
+var pairs = map[string]func(t *testing.T) (*fasthttp.RequestCtx, *net.TCPConn){
+	"listener": listenerPair,
+	"plain":    tcpPair,
+}
+
 // quiet is how long a test waits for a cancel that must not come: a
 // wrong verdict would arrive within a few milliseconds.
 const quiet = 300 * time.Millisecond
@@ -45,6 +81,12 @@ const quiet = 300 * time.Millisecond
 // and its bytes are left whole for the server to read; once the watch is
 // stopped, nothing the client does cancels the request.
 func TestClientWatchVerdicts(t *testing.T) {
+	for kind, pair := range pairs {
+		t.Run(kind, func(t *testing.T) { testClientWatchVerdicts(t, pair) })
+	}
+}
+
+func testClientWatchVerdicts(t *testing.T, tcpPair func(t *testing.T) (*fasthttp.RequestCtx, *net.TCPConn)) {
 	gone := map[string]func(c *net.TCPConn){
 		"close":      func(c *net.TCPConn) { _ = c.Close() },
 		"reset":      func(c *net.TCPConn) { _ = c.SetLinger(0); _ = c.Close() },
@@ -139,6 +181,52 @@ func TestClientWatchVerdicts(t *testing.T) {
 		case <-time.After(quiet):
 		}
 	})
+}
+
+// TestClientWatchOneCallPerConnection: on a connection of the gateway's
+// listener, only the first watch makes a system call; the requests after
+// it are watched all the same, and the connection's close frees its slot.
+func TestClientWatchOneCallPerConnection(t *testing.T) {
+	ctx, client := listenerPair(t)
+	before := clientWatcher.ctls.Load()
+	for range 20 {
+		c, cancel := context.WithCancel(context.Background())
+		w := WatchClient(ctx, cancel)
+		if w == nil {
+			t.Fatal("no watch on a connection of the listener")
+		}
+		w.Stop()
+		if c.Err() != nil {
+			t.Fatal("a watch of a client still there cancelled its request")
+		}
+		cancel()
+	}
+	if n := clientWatcher.ctls.Load() - before; n != 1 {
+		t.Errorf("20 watches of one connection made %d epoll_ctl calls, want 1", n)
+	}
+	c, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := WatchClient(ctx, cancel)
+	defer w.Stop()
+	_ = client.Close()
+	select {
+	case <-c.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the 21st request was not cancelled after the client closed")
+	}
+
+	lc := ctx.Conn().(*limitedConn)
+	tok := unpackToken(lc.watch.Load())
+	_ = lc.Close()
+	if lc.watch.Load() != watchClosed {
+		t.Error("a closed connection still names a slot")
+	}
+	if clientWatcher.arm(tok, func() {}) {
+		t.Error("the slot of a closed connection can still be armed")
+	}
+	if WatchClient(ctx, func() {}) != nil {
+		t.Error("a closed connection was watched")
+	}
 }
 
 // TestClientWatchNoGoroutine: watching the clients of many requests at

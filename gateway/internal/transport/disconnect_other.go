@@ -16,8 +16,10 @@ var clientWatcher watcher
 type watcher struct{}
 
 // A watchToken is a stand-in where canWatch is false.
-type watchToken struct{}
+type watchToken struct{ idx, gen uint32 }
 
-func (watcher) reserve(context.CancelFunc) watchToken { return watchToken{} }
-func (watcher) release(watchToken)                    {}
-func (watcher) add(uintptr, watchToken) bool          { return false }
+func (watcher) reserve(context.CancelFunc) watchToken   { return watchToken{} }
+func (watcher) release(watchToken)                      {}
+func (watcher) add(uintptr, watchToken) bool            { return false }
+func (watcher) arm(watchToken, context.CancelFunc) bool { return false }
+func (watcher) disarm(watchToken)                       {}
