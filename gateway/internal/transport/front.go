@@ -126,35 +126,50 @@ func (f *front) inspect(b []byte) (*problem.Problem, int) {
 			}
 			continue
 		}
-		// A line: of a header block, a chunk size or a trailer.
-		c := b[i]
-		i++
-		if c != '\n' {
-			f.cr = c == '\r'
-			if f.ext {
-				continue // an extension does not frame anything
-			}
-			if f.state == frontChunkSize && c == ';' {
-				f.ext = true
-				continue
-			}
-			if len(f.line) >= f.maxLine {
-				if f.state != frontHeader {
-					return f.refuse(problem.TypeInvalidRequest, fasthttp.StatusBadRequest,
-						fmt.Sprintf("a chunk-size or trailer line exceeds %d bytes", f.maxLine)), f.blockAt
-				}
-				f.state = frontPassthrough // fasthttp answers 431
-				return nil, 0
-			}
-			f.line = append(f.line, c)
-			continue
+		// A line: of a header block, a chunk size or a trailer. Its bytes
+		// up to the LF, or to the end of b, are taken at once; a line
+		// whole in b is read where it is, one that goes on in the next
+		// read is held in f.line.
+		end := len(b)
+		if j := bytes.IndexByte(b[i:], '\n'); j >= 0 {
+			end = i + j
 		}
+		raw := b[i:end]
+		if len(raw) > 0 {
+			f.cr = raw[len(raw)-1] == '\r'
+		}
+		keep := raw
+		if f.ext {
+			keep = nil // an extension does not frame anything
+		} else if f.state == frontChunkSize {
+			if k := bytes.IndexByte(raw, ';'); k >= 0 {
+				keep, f.ext = raw[:k], true
+			}
+		}
+		if len(f.line)+len(keep) > f.maxLine {
+			if f.state != frontHeader {
+				return f.refuse(problem.TypeInvalidRequest, fasthttp.StatusBadRequest,
+					fmt.Sprintf("a chunk-size or trailer line exceeds %d bytes", f.maxLine)), f.blockAt
+			}
+			f.state = frontPassthrough // fasthttp answers 431
+			return nil, 0
+		}
+		if end == len(b) {
+			f.line = append(f.line, keep...)
+			break
+		}
+		i = end + 1 // past the LF
 		if !f.cr && f.state != frontChunkSize && f.state != frontTrailer {
 			return f.refuse(problem.TypeInvalidRequest, fasthttp.StatusBadRequest,
 				"a line of the request head ends in a bare LF; HTTP/1.1 lines end in CRLF"), f.blockAt
 		}
 		f.cr, f.ext = false, false
-		line := bytes.TrimSuffix(f.line, []byte("\r"))
+		line := keep
+		if len(f.line) > 0 {
+			f.line = append(f.line, keep...)
+			line = f.line
+		}
+		line = bytes.TrimSuffix(line, []byte("\r"))
 		f.line = f.line[:0]
 		if p := f.endLine(line, i); p != nil {
 			return p, f.blockAt

@@ -41,3 +41,16 @@ func FuzzFrontSplit(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkFront is the inspection of a results request's head as a load
+// generator sends it.
+func BenchmarkFront(b *testing.B) {
+	head := []byte("GET /v2/experiments/123/results HTTP/1.1\r\nHost: 127.0.0.1:41234\r\nUser-Agent: Go-http-client/1.1\r\nAuthorization: Bearer cpu-bench-secret\r\nAccept-Encoding: identity\r\n\r\n")
+	f := newFront(8 << 10)
+	b.SetBytes(int64(len(head)))
+	for b.Loop() {
+		if p, _ := f.inspect(head); p != nil {
+			b.Fatal(p.Detail)
+		}
+	}
+}
