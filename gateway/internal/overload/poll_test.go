@@ -12,7 +12,7 @@ import (
 // to run, a byte that arrives on a connection is read only when the
 // runtime next polls the network: up to 10 ms later, unless pollNetwork
 // makes it poll. With pollNetwork every 2 ms, the median wait is at
-// most half of what it is without. This is the runtime behaviour that
+// most half of what it is without, in one of three attempts. This is the runtime behaviour that
 // the Limiter's polling relies on; a runtime that changed it would fail
 // here.
 func TestPollNetworkReadsSooner(t *testing.T) {
@@ -72,7 +72,28 @@ func TestPollNetworkReadsSooner(t *testing.T) {
 		return ds[len(ds)/2]
 	}
 
-	without := median(waits(30))
+	// A busy machine can starve the process's one thread for a while, so
+	// that the polls come late: up to three attempts, each measuring both
+	// back to back. A runtime where the polls did not help would fail all
+	// three.
+	const attempts = 3
+	for attempt := 1; ; attempt++ {
+		without, with := measure(waits, median)
+		t.Logf("attempt %d: median wait to read a byte on a CPU never idle: %v without polling, %v with pollNetwork every %v", attempt, without, with, DefaultPoll)
+		if with*2 <= without {
+			return
+		}
+		if attempt == attempts {
+			t.Errorf("median wait %v with pollNetwork every %v, %v without, in %d attempts: want at most half", with, DefaultPoll, without, attempts)
+			return
+		}
+	}
+}
+
+// measure returns the median wait to read a byte without polling the
+// network, then with pollNetwork every DefaultPoll.
+func measure(waits func(n int) []time.Duration, median func([]time.Duration) time.Duration) (without, with time.Duration) {
+	without = median(waits(30))
 	stopPolling, polled := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(polled)
@@ -88,11 +109,8 @@ func TestPollNetworkReadsSooner(t *testing.T) {
 			}
 		}
 	}()
-	with := median(waits(30))
+	with = median(waits(30))
 	close(stopPolling)
 	<-polled
-	t.Logf("median wait to read a byte on a CPU never idle: %v without polling, %v with pollNetwork every %v", without, with, DefaultPoll)
-	if with*2 > without {
-		t.Errorf("median wait %v with pollNetwork every %v, %v without: want at most half", with, DefaultPoll, without)
-	}
+	return without, with
 }
