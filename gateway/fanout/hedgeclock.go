@@ -91,10 +91,7 @@ func (c *hedgeClock) push(hr *hedgeRun, gen uint64, at int64) {
 func (c *hedgeClock) addPoll(hr *hedgeRun, gen uint64, at int64) {
 	c.mu.Lock()
 	c.push(hr, gen, at)
-	var batch [pollBatch]dueCall
-	n := c.takeDue(batch[:], clockNow())
-	c.mu.Unlock()
-	c.fireAll(batch[:n])
+	c.unlockAndPoll()
 }
 
 // removePoll takes hr off the clock, if it is on it, then launches the
@@ -104,10 +101,19 @@ func (c *hedgeClock) removePoll(hr *hedgeRun) {
 	if i := hr.dueIdx; i >= 0 {
 		c.removeAt(i)
 	}
+	c.unlockAndPoll()
+}
+
+// unlockAndPoll takes the calls due now off the heap, pollBatch at most,
+// releases c.mu, which the caller holds, and launches their duplicates.
+func (c *hedgeClock) unlockAndPoll() {
 	var batch [pollBatch]dueCall
 	n := c.takeDue(batch[:], clockNow())
 	c.mu.Unlock()
-	c.fireAll(batch[:n])
+	for _, d := range batch[:n] {
+		c.polled.Add(1)
+		d.hr.fire(d.gen)
+	}
 }
 
 // pollBatch is the most duplicates one poll launches; the next poll, or
@@ -124,14 +130,6 @@ func (c *hedgeClock) takeDue(batch []dueCall, now int64) int {
 		c.removeAt(0)
 	}
 	return n
-}
-
-// fireAll launches the duplicates of calls taken off by a poll.
-func (c *hedgeClock) fireAll(batch []dueCall) {
-	for _, d := range batch {
-		c.polled.Add(1)
-		d.hr.fire(d.gen)
-	}
 }
 
 // arm has the timer fire at at, rounded up to the grain, unless it fires

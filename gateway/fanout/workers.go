@@ -80,7 +80,6 @@ func work(j job) {
 			at = uintptr(unsafe.Pointer(&anchor))
 		}
 		j.r.passAndRunReady(j.i, j.path)
-		j = job{} // the run belongs to its Execute again
 		workers.mu.Lock()
 		w.epoch = workers.epoch
 		workers.idle = append(workers.idle, w)

@@ -125,14 +125,16 @@ func (c *Context) err(now *clock) error {
 	} else if err := c.parent.Err(); err != nil {
 		return err
 	}
-	if c.own.IsZero() {
-		return nil
-	}
-	if now.since() >= c.ownIn {
+	if c.expiredAt(now) {
 		c.state.CompareAndSwap(live, expired)
 		return c.err(now)
 	}
 	return nil
+}
+
+// expiredAt reports whether c's own deadline has passed at now.
+func (c *Context) expiredAt(now *clock) bool {
+	return !c.own.IsZero() && now.since() >= c.ownIn
 }
 
 // Done returns a channel closed when c ends. The first call arms c: it
@@ -193,5 +195,6 @@ func (c *Context) arm() context.Context {
 
 // expiredNow reports whether c's own deadline has passed.
 func (c *Context) expiredNow() bool {
-	return !c.own.IsZero() && time.Since(epoch) >= c.ownIn
+	var now clock
+	return c.expiredAt(&now)
 }

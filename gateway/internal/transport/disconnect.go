@@ -62,16 +62,12 @@ func WatchClient(ctx *fasthttp.RequestCtx, cancel context.CancelFunc) *ClientWat
 	if l, ok := ctx.Conn().(*limitedConn); ok {
 		return l.watchClient(cancel)
 	}
-	w := register(ctx.Conn(), cancel)
-	if w == nil {
-		return nil
-	}
-	w.conn = false
-	return w
+	return register(ctx.Conn(), cancel)
 }
 
 // register registers the socket of c, if it is TCP, with the watcher
-// under a new slot that calls cancel, nil if none.
+// under a new slot that calls cancel, nil if none: a watch whose Stop
+// frees the slot.
 func register(c net.Conn, cancel context.CancelFunc) *ClientWatch {
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
@@ -82,7 +78,7 @@ func register(c net.Conn, cancel context.CancelFunc) *ClientWatch {
 		return nil
 	}
 	w := watches.Get().(*ClientWatch)
-	w.ok = false
+	w.ok, w.conn = false, false
 	w.token = clientWatcher.reserve(cancel)
 	// Control runs add while the descriptor is sure to be this
 	// connection's, and does not run it if the connection is closed.
@@ -110,9 +106,9 @@ func (c *limitedConn) watchClient(cancel context.CancelFunc) *ClientWatch {
 	if v == watchClosed {
 		return nil
 	}
+	var w *ClientWatch
 	if v == 0 {
-		w := register(c.inner(), nil)
-		if w == nil {
+		if w = register(c.inner(), nil); w == nil {
 			return nil
 		}
 		if !c.watch.CompareAndSwap(0, w.token.pack()) {
@@ -122,14 +118,14 @@ func (c *limitedConn) watchClient(cancel context.CancelFunc) *ClientWatch {
 			return nil
 		}
 		v = w.token.pack()
-		watches.Put(w)
+	} else {
+		w = watches.Get().(*ClientWatch)
 	}
-	t := unpackToken(v)
-	if !clientWatcher.arm(t, cancel) {
+	w.token, w.conn = unpackToken(v), true
+	if !clientWatcher.arm(w.token, cancel) {
+		watches.Put(w)
 		return nil
 	}
-	w := watches.Get().(*ClientWatch)
-	w.token, w.conn = t, true
 	return w
 }
 
