@@ -62,11 +62,14 @@ func TestDeadline(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c, f := clients(t, tc.timeout)
 			f.Set(tc.service, backendtest.Behaviour{Hang: true})
+			// The clock starts before the request's deadline is set, which
+			// counts from then: a start taken after it would see a call that
+			// ends exactly at the deadline as a little early.
+			start := time.Now()
 			ctx, cancel := context.WithTimeout(context.Background(), tc.deadline)
 			defer cancel()
 			ex := c.Exchange()
 			defer ex.Release()
-			start := time.Now()
 			_, _, err := ex.Do(ctx, tc.service, "GET", "/"+tc.service+"/1")
 			took := time.Since(start)
 			if !errors.Is(err, backend.ErrTimeout) {
