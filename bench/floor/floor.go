@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"runtime"
 	"strconv"
 	"sync"
@@ -36,8 +37,9 @@ type floor struct {
 
 // newFloor returns a floor calling the backends at addrs (name to
 // host:port), each with at most maxConns connections, every page bounded
-// by deadline.
-func newFloor(addrs map[string]string, maxConns int, deadline time.Duration) (*floor, error) {
+// by deadline; raw: their sockets are read and written as the gateway
+// does (assembly.WrapConn), else through net.Conn as fasthttp does.
+func newFloor(addrs map[string]string, maxConns int, deadline time.Duration, raw bool) (*floor, error) {
 	f := &floor{clients: map[string]*fasthttp.HostClient{}, deadline: deadline}
 	for _, name := range backendNames {
 		addr := addrs[name]
@@ -50,6 +52,15 @@ func newFloor(addrs map[string]string, maxConns int, deadline time.Duration) (*f
 		f.clients[name] = &fasthttp.HostClient{
 			Addr: addr, Name: "fanout-floor", MaxConns: maxConns, MaxConnWaitTimeout: deadline,
 			MaxIdleConnDuration: 30 * time.Second, DisablePathNormalizing: true,
+		}
+		if raw {
+			f.clients[name].Dial = func(a string) (net.Conn, error) {
+				c, err := fasthttp.Dial(a)
+				if err != nil {
+					return nil, err
+				}
+				return assembly.WrapConn(c), nil
+			}
 		}
 	}
 	return f, nil

@@ -85,28 +85,39 @@ func TestFloorAnswersLikeTheGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fl, err := launch.StartFloor(ctx, floorBin, mocks, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := fl.Stop(launch.DefaultGrace); err != nil {
-			t.Errorf("the floor did not stop cleanly: %v", err)
+	// The floor as the bench runs it (raw system calls), and on net.Conn.
+	var floorURL, netFloorURL string
+	for _, f := range []struct {
+		url   *string
+		flags []string
+	}{{&floorURL, nil}, {&netFloorURL, []string{"-sockets", "net"}}} {
+		fl, err := launch.StartFloor(ctx, floorBin, mocks, io.Discard, f.flags...)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}()
+		defer func() {
+			if err := fl.Stop(launch.DefaultGrace); err != nil {
+				t.Errorf("the floor %v did not stop cleanly: %v", f.flags, err)
+			}
+		}()
+		*f.url = "http://" + fl.Addr("floor")
+	}
 	gw, err := launch.StartGateway(ctx, gatewayBin, launch.Gateway{Args: []string{"-auth", "off", "-log-level", "warn"}}, mocks, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer gw.Stop(launch.DefaultGrace)
 
-	floorURL, gatewayURL := "http://"+fl.Addr("floor"), "http://"+gw.Addr("gateway")
+	gatewayURL := "http://" + gw.Addr("gateway")
 	for _, id := range []string{"7", "42"} {
 		path := "/v2/experiments/" + id + "/results"
 		gs, gb := get(t, gatewayURL+path)
 		fs, fb := get(t, floorURL+path)
 		if gs != http.StatusOK || fs != http.StatusOK {
 			t.Fatalf("%s: gateway %d, floor %d, want 200 from both; floor said %.200s", path, gs, fs, fb)
+		}
+		if ns, nb := get(t, netFloorURL+path); ns != fs || !bytes.Equal(nb, fb) {
+			t.Errorf("%s: the floor on net.Conn answered %d %.200s, on raw calls %d %.200s", path, ns, nb, fs, fb)
 		}
 		gf, ff := fieldPaths(t, gb), fieldPaths(t, fb)
 		if !slices.Equal(gf, ff) {
@@ -217,4 +228,17 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestBadSockets: a -sockets that is neither raw nor net is a usage error
+// (status 2), said before anything starts.
+func TestBadSockets(t *testing.T) {
+	var stderr strings.Builder
+	args := []string{"-sockets", "epoll"}
+	for _, svc := range backendNames {
+		args = append(args, "-backend", svc+"=127.0.0.1:1")
+	}
+	if code := run(args, io.Discard, &stderr, nil); code != 2 || !strings.Contains(stderr.String(), "want raw or net") {
+		t.Fatalf("status %d, stderr %q", code, stderr.String())
+	}
 }

@@ -70,11 +70,14 @@ func (r *runner) measureCost(ctx context.Context, c *scenario.Cost, targets []sc
 	if err := r.restoreModels(ctx); err != nil {
 		return out, err
 	}
+	// The first floor is the one beside every configuration; a further
+	// one is a configuration like a gateway's.
 	fi := -1
 	for i, cfg := range c.Configs {
-		out.Rows = append(out.Rows, result.CostRow{Name: cfg.Name, Feature: cfg.Feature, Floor: cfg.Floor,
-			Args: cfg.Args, AcceptEncoding: cfg.AcceptEncoding})
-		if cfg.Floor && fi < 0 {
+		beside := cfg.Floor && fi < 0
+		out.Rows = append(out.Rows, result.CostRow{Name: cfg.Name, Feature: cfg.Feature, Floor: beside,
+			Args: costArgs(cfg), AcceptEncoding: cfg.AcceptEncoding})
+		if beside {
 			fi = i
 		}
 	}
@@ -182,7 +185,7 @@ func (r *runner) startCostProc(ctx context.Context, cfg scenario.CostConfig) (*c
 	logs, closeLog := r.logs("cost-" + cfg.Name)
 	p := costProc{closeLog: closeLog}
 	if cfg.Floor {
-		proc, err := launch.StartFloorOn(ctx, r.opts.Floor, r.mocks.proc, r.split.Gateway, logs)
+		proc, err := launch.StartFloorOn(ctx, r.opts.Floor, r.mocks.proc, r.split.Gateway, logs, costArgs(cfg)...)
 		if err != nil {
 			closeLog()
 			return nil, err
@@ -364,6 +367,15 @@ func loadAverage() float64 {
 		return 0
 	}
 	return v
+}
+
+// costArgs are the flags a configuration's process starts with: a
+// gateway's Args, a floor's -sockets.
+func costArgs(c scenario.CostConfig) []string {
+	if c.Floor && c.Sockets != "" {
+		return []string{"-sockets", c.Sockets}
+	}
+	return c.Args
 }
 
 // costVariant is the gateway of a cost configuration: the concurrent mode

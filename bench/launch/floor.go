@@ -18,17 +18,18 @@ const FloorPackage = "./bench/floor"
 const FloorMallocsPath = "/debug/mallocs"
 
 // StartFloor starts the floor binary on a free loopback port with every
-// backend of model.Services pointed at mocks, and checks that it announced
-// its address as "floor". logs is as for Start.
-func StartFloor(ctx context.Context, bin string, mocks *Proc, logs io.Writer) (*Proc, error) {
-	return StartFloorOn(ctx, bin, mocks, nil, logs)
+// backend of model.Services pointed at mocks, and flags (such as -sockets
+// net), and checks that it announced its address as "floor". logs is as
+// for Start.
+func StartFloor(ctx context.Context, bin string, mocks *Proc, logs io.Writer, flags ...string) (*Proc, error) {
+	return StartFloorOn(ctx, bin, mocks, nil, logs, flags...)
 }
 
 // StartFloorOn is StartFloor on cpus, with GOMAXPROCS set to their number,
 // as a gateway of Gateway.CPUs runs: the floor is the gateway's yardstick,
 // and runs where it does (none: every CPU of the bench's).
-func StartFloorOn(ctx context.Context, bin string, mocks *Proc, cpus []int, logs io.Writer) (*Proc, error) {
-	args := []string{"-addr", "127.0.0.1:0"}
+func StartFloorOn(ctx context.Context, bin string, mocks *Proc, cpus []int, logs io.Writer, flags ...string) (*Proc, error) {
+	args := append([]string{"-addr", "127.0.0.1:0"}, flags...)
 	for _, svc := range model.Services {
 		args = append(args, "-backend", svc+"="+mocks.Addrs[svc])
 	}

@@ -34,11 +34,17 @@ type Cost struct {
 }
 
 // CostConfig is one configuration of a cost measurement: the floor, or a
-// gateway with Args, asked with AcceptEncoding ("": identity).
+// gateway with Args, asked with AcceptEncoding ("": identity). The first
+// floor of a measurement is the one every configuration runs beside; a
+// further floor (another Sockets) is measured beside it like a gateway.
 type CostConfig struct {
-	Name           string
-	Feature        string
-	Floor          bool
+	Name    string
+	Feature string
+	Floor   bool
+	// Sockets is how a floor reads and writes its sockets: "" or "raw" as
+	// the gateway does, "net" through net.Conn as fasthttp does (the
+	// floor's -sockets).
+	Sockets        string
 	Args           []string
 	AcceptEncoding string
 	// Line is the line of the scenario file where the configuration
@@ -152,7 +158,7 @@ func (d *decoder) costConfigs(n *yaml.Node) []CostConfig {
 	for i, it := range items {
 		p := fmt.Sprintf("cost.configs[%d]", i)
 		before := d.Count()
-		f, err := d.Fields(it, p, "name", "feature", "floor", "flags", "accept_encoding")
+		f, err := d.Fields(it, p, "name", "feature", "floor", "sockets", "flags", "accept_encoding")
 		if !d.OK(err) {
 			continue
 		}
@@ -190,6 +196,16 @@ func (d *decoder) costConfigs(n *yaml.Node) []CostConfig {
 		if m := f["accept_encoding"]; m != nil {
 			c.AcceptEncoding, err = d.Str(m, p+".accept_encoding")
 			d.OK(err)
+		}
+		if m := f["sockets"]; m != nil {
+			if c.Sockets, err = d.Str(m, p+".sockets"); d.OK(err) {
+				switch {
+				case !c.Floor:
+					d.OK(d.Errorf(m, p+".sockets", "only a floor (floor: true) takes sockets: the gateway always reads and writes them with raw system calls"))
+				case c.Sockets != "raw" && c.Sockets != "net":
+					d.OK(d.Errorf(m, p+".sockets", "want raw or net, found %q", c.Sockets))
+				}
+			}
 		}
 		if c.Floor && (len(c.Args) > 0 || c.AcceptEncoding != "") {
 			d.OK(d.Errorf(it, p, "the floor takes neither flags nor accept_encoding: it has no features"))

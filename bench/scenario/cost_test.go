@@ -54,6 +54,18 @@ expect:
 	}
 }
 
+// TestDecodeCostSockets: a floor names how it reads and writes its
+// sockets.
+func TestDecodeCostSockets(t *testing.T) {
+	s, err := Decode(strings.NewReader(costTargets+"cost: {configs: [{name: floor, floor: true}, {name: floor_net, floor: true, sockets: net}, {name: off}]}\n"), "file.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := s.Cost.Configs; c[0].Sockets != "" || c[1].Sockets != "net" || !c[1].Floor {
+		t.Fatalf("configs %+v", c)
+	}
+}
+
 func TestDecodeCostErrors(t *testing.T) {
 	const configs = "cost: {configs: [{name: floor, floor: true}, {name: off, flags: -auth off}]}\n"
 	for _, tc := range []struct {
@@ -68,6 +80,8 @@ func TestDecodeCostErrors(t *testing.T) {
 		{"twice", costTargets + "cost: {configs: [{name: a}, {name: a}]}\n", `cost.configs[1].name: "a" appears twice`},
 		{"unknown baseline", costTargets + "cost: {baseline: none, configs: [{name: a}]}\n", `cost.baseline: "none" is none of cost.configs`},
 		{"floor with flags", costTargets + "cost: {configs: [{name: f, floor: true, flags: -auth off}]}\n", "the floor takes neither flags"},
+		{"sockets of a gateway", costTargets + "cost: {configs: [{name: a, sockets: net}]}\n", "only a floor (floor: true) takes sockets"},
+		{"unknown sockets", costTargets + "cost: {configs: [{name: f, floor: true, sockets: epoll}]}\n", `want raw or net, found "epoll"`},
 		{"not flags", costTargets + "cost: {configs: [{name: a, flags: auth}]}\n", "want gateway flags"},
 		{"unknown metric", costTargets + configs + "expect: [off.p99 < 1]\n", `unknown metric "p99" of a cost configuration`},
 		{"rate in a name", costTargets + configs + "expect: [off@500.cpu_ratio < 1]\n", "without @RATE"},

@@ -2,9 +2,12 @@ package backend
 
 import (
 	"errors"
+	"io"
 	"net"
 	"sync/atomic"
 	"syscall"
+
+	"fanout/gateway/internal/rawsock"
 )
 
 // errUnsolicited is the error of a request about to be written on a pooled
@@ -49,6 +52,7 @@ type guardedConn struct {
 	answer   bool                  // a response was read since the last request was written
 	peekErr  syscall.Errno         // the last peek's error number: 0 if bytes or the end of the stream were waiting
 	peekFn   func(fd uintptr) bool // g.peek, bound once so a peek does not allocate
+	rw       io.ReadWriter         // reads and writes the socket: raw system calls (rawsock) where it can
 }
 
 func guard(c net.Conn) net.Conn {
@@ -59,12 +63,13 @@ func guard(c net.Conn) net.Conn {
 			g.peekFn = g.peek
 		}
 	}
+	g.rw = rawsock.ReadWriter(c)
 	return g
 }
 
 // Read notes that an answer is being read.
 func (g *guardedConn) Read(b []byte) (int, error) {
-	n, err := g.Conn.Read(b)
+	n, err := g.rw.Read(b)
 	if n > 0 {
 		g.answer = true
 	}
@@ -85,7 +90,7 @@ func (g *guardedConn) Write(b []byte) (int, error) {
 			return 0, errUnsolicited
 		}
 	}
-	return g.Conn.Write(b)
+	return g.rw.Write(b)
 }
 
 // spoke reports whether the backend sent bytes or closed its end while the

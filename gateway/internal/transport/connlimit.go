@@ -11,6 +11,7 @@ import (
 
 	"fanout/gateway/internal/backend"
 	"fanout/gateway/internal/problem"
+	"fanout/gateway/internal/rawsock"
 
 	"github.com/valyala/fasthttp"
 )
@@ -283,20 +284,25 @@ func (l *Listener) Accept() (net.Conn, error) {
 		}
 		select {
 		case l.slots <- struct{}{}:
-			return l.track(&limitedConn{Conn: c, limit: l, ip: ip, front: newFront(l.maxLine)}), nil
+			return l.track(l.newConn(c, ip)), nil
 		default:
 		}
 		// Only Accept takes slots, so the slot an eviction frees is ours.
 		if l.evict("") {
 			select {
 			case l.slots <- struct{}{}:
-				return l.track(&limitedConn{Conn: c, limit: l, ip: ip, front: newFront(l.maxLine)}), nil
+				return l.track(l.newConn(c, ip)), nil
 			default:
 			}
 		}
 		l.releaseIP(ip)
 		refuse(c, l.full)
 	}
+}
+
+// newConn wraps an accepted connection of ip.
+func (l *Listener) newConn(c net.Conn, ip string) *limitedConn {
+	return &limitedConn{Conn: c, rw: rawsock.ReadWriter(c), limit: l, ip: ip, front: newFront(l.maxLine)}
 }
 
 func refuse(c net.Conn, answer []byte) {
@@ -334,6 +340,7 @@ func (l *Listener) releaseIP(ip string) {
 // limitedConn frees its slot and its address's count when closed.
 type limitedConn struct {
 	net.Conn
+	rw     io.ReadWriter // the serving goroutine's reads and writes: raw system calls (rawsock) where it can
 	limit  *Listener
 	ip     string
 	once   sync.Once

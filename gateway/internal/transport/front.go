@@ -338,7 +338,7 @@ func (c *limitedConn) Read(b []byte) (int, error) {
 		c.refuse(c.pending)
 		return 0, errRefused
 	}
-	n, err := c.Conn.Read(b)
+	n, err := c.rw.Read(b)
 	if n > 0 && c.front.state != frontPassthrough {
 		p, before := c.front.inspect(b[:n])
 		if c.front.headEnded {
@@ -376,7 +376,7 @@ func (c *limitedConn) Write(b []byte) (int, error) {
 		return len(b), nil
 	}
 	c.written = true
-	return c.Conn.Write(b)
+	return c.rw.Write(b)
 }
 
 var _ net.Conn = (*limitedConn)(nil)
