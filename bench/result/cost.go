@@ -165,14 +165,23 @@ func (r CostRow) Allocs() Spread {
 // Divided by the floor, each round is divided by the floor's round beside
 // it (CostRound.Floor). Divided by another configuration, whose rounds ran
 // at other times, each round's ratio to the floor beside it is divided by
-// the median of base's ratios to the floor beside them. Results made
-// before the floor ran beside each configuration pair the rows' rounds by
-// their index instead: they ran interleaved, one after the other. Rounds
-// that do not count, for either, are left out.
+// the median of base's ratios to the floor beside them. The floor divided
+// by a configuration is the inverse of that configuration's ratios to the
+// floor beside it: the floor's own rounds ran beside every configuration
+// in turn, so its first rounds need not be the ones beside base. Results
+// made before the floor ran beside each configuration pair the rows'
+// rounds by their index instead: they ran interleaved, one after the
+// other. Rounds that do not count, for either, are left out.
 func (r CostRow) Ratio(base CostRow) Spread {
 	switch {
 	case base.Floor && r.paired():
 		return SpreadOf(r.floorRatios())
+	case r.Floor && base.paired():
+		vals := base.floorRatios()
+		for i, v := range vals {
+			vals[i] = 1 / v
+		}
+		return SpreadOf(vals)
 	case r.paired() && base.paired():
 		b := SpreadOf(base.floorRatios())
 		if b.N == 0 {

@@ -36,6 +36,10 @@ func TestRatioBesideTheFloor(t *testing.T) {
 	spreadIs(t, "hedging over the floor", hedging.Ratio(floor), 1.3, 1.2, 1.4, 3)
 	// Each of hedging's ratios to the floor over off's median (1.2).
 	spreadIs(t, "hedging over off", hedging.Ratio(off), 1.3/1.2, 1, 1.4/1.2, 3)
+	// The floor over off: the inverse of off's ratios to the floor beside
+	// it, though the floor's first rounds ran beside hedging.
+	floor.Rounds = []CostRound{g1, g2, g3, f1, f2, f3}
+	spreadIs(t, "the floor over off", floor.Ratio(off), 1/1.2, 1/1.3, 1/1.2, 3)
 
 	// A round that does not count, or whose floor's does not, is left out.
 	bad := round(100, nil)
