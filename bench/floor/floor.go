@@ -41,6 +41,16 @@ type floor struct {
 // does (assembly.WrapConn), else through net.Conn as fasthttp does.
 func newFloor(addrs map[string]string, maxConns int, deadline time.Duration, raw bool) (*floor, error) {
 	f := &floor{clients: map[string]*fasthttp.HostClient{}, deadline: deadline}
+	var dial fasthttp.DialFunc // nil: fasthttp's own, on net.Conn
+	if raw {
+		dial = func(a string) (net.Conn, error) {
+			c, err := fasthttp.Dial(a)
+			if err != nil {
+				return nil, err
+			}
+			return assembly.WrapConn(c), nil
+		}
+	}
 	for _, name := range backendNames {
 		addr := addrs[name]
 		if addr == "" {
@@ -51,16 +61,7 @@ func newFloor(addrs map[string]string, maxConns int, deadline time.Duration, raw
 		// would fail at once when all are busy).
 		f.clients[name] = &fasthttp.HostClient{
 			Addr: addr, Name: "fanout-floor", MaxConns: maxConns, MaxConnWaitTimeout: deadline,
-			MaxIdleConnDuration: 30 * time.Second, DisablePathNormalizing: true,
-		}
-		if raw {
-			f.clients[name].Dial = func(a string) (net.Conn, error) {
-				c, err := fasthttp.Dial(a)
-				if err != nil {
-					return nil, err
-				}
-				return assembly.WrapConn(c), nil
-			}
+			MaxIdleConnDuration: 30 * time.Second, DisablePathNormalizing: true, Dial: dial,
 		}
 	}
 	return f, nil

@@ -12,14 +12,41 @@ import (
 	"time"
 )
 
-// echoEnv makes the test binary an echo server (TestEchoProcess): it
-// answers every 200 bytes with 2 KB.
+// echoEnv makes the test binary an echo server (TestMain): it answers
+// every 200 bytes with 2 KB.
 const echoEnv = "RAWSOCK_ECHO"
+
+// TestMain runs the tests, or, with echoEnv set, serves as the echo of
+// BenchmarkPingPong: it prints "LISTEN ADDR", answers one connection,
+// and exits when it closes.
+func TestMain(m *testing.M) {
+	if os.Getenv(echoEnv) == "" {
+		os.Exit(m.Run())
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Printf("LISTEN %s\n", ln.Addr())
+	c, err := ln.Accept()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	buf, resp := make([]byte, 200), make([]byte, 2048)
+	for readFull(c, buf) {
+		if _, err := c.Write(resp); err != nil {
+			break
+		}
+	}
+	os.Exit(0)
+}
 
 // echo starts the test binary as an echo server in a process of its own,
 // as a gateway's peers are, and returns a connection to it.
 func echo(b *testing.B) *net.TCPConn {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestEchoProcess$")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), echoEnv+"=1")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -40,30 +67,6 @@ func echo(b *testing.B) *net.TCPConn {
 	}
 	b.Cleanup(func() { c.Close() })
 	return c.(*net.TCPConn)
-}
-
-// TestEchoProcess is the echo server of BenchmarkPingPong when the test
-// binary runs as one; otherwise it does nothing.
-func TestEchoProcess(t *testing.T) {
-	if os.Getenv(echoEnv) == "" {
-		return
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Printf("LISTEN %s\n", ln.Addr())
-	c, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	buf, resp := make([]byte, 200), make([]byte, 2048)
-	for readFull(c, buf) {
-		if _, err := c.Write(resp); err != nil {
-			return
-		}
-	}
-	os.Exit(0)
 }
 
 // rw is what the benchmark reads and writes through.
