@@ -25,7 +25,13 @@ const HedgeBurst = 10
 // they have. A learned delay (HedgeSpec.Quantile) is the quantile of the call's
 // recent latencies, kept in a DDSketch (relative error 1 %); until
 // MinSamples latencies are known, the call is not hedged at all, as no
-// delay can be told slow. A Policy runs inside the call's turn of the
+// delay can be told slow. A learned delay also stands down while no
+// duplicate could have won: when the slowest of the recent latencies is
+// no longer than the delay plus the fastest, a duplicate, which takes at
+// least the fastest, never answers first, and would only load the backend
+// and the gateway. A call that then runs past the delay and fails (it hung
+// until a deadline) counts as at least that slow, so a tail of hangs arms
+// the hedging again as a slow answer does. A Policy runs inside the call's turn of the
 // mode's gate, so the duplicates share it: in the pool mode they take no
 // slot of their own, in the blocking mode they run under the same lock.
 // It is safe for concurrent use.
@@ -35,6 +41,10 @@ type Hedger struct {
 
 	// delayNS is the current delay in nanoseconds, -1 while unknown.
 	delayNS atomic.Int64
+	// futile is set while no duplicate sent after the delay could have
+	// answered first over the latencies it was learned from: the call is
+	// then not hedged.
+	futile atomic.Bool
 
 	// mu guards the sketches. The delay is learned from the current
 	// window of latencies once it holds MinSamples, from the previous
@@ -101,6 +111,14 @@ func (h *Hedger) Delay() (time.Duration, bool) {
 	return time.Duration(d), d >= 0
 }
 
+// Armed returns the delay before a duplicate, and false while the call
+// is not hedged: a learned delay not known yet, or standing down because
+// no duplicate could have won lately.
+func (h *Hedger) Armed() (time.Duration, bool) {
+	d, ok := h.Delay()
+	return d, ok && !h.futile.Load()
+}
+
 // observe records the latency of a first attempt, for a learned delay.
 func (h *Hedger) observe(d time.Duration) {
 	if h.spec.Quantile == 0 {
@@ -123,6 +141,7 @@ func (h *Hedger) observe(d time.Duration) {
 	}
 	if q, err := src.GetValueAtQuantile(h.spec.Quantile); err == nil {
 		h.delayNS.Store(int64(q * float64(time.Second)))
+		h.futile.Store(futileAfter(src, q))
 	}
 	if h.cur.GetCount() >= window {
 		h.prev = h.cur
@@ -130,6 +149,16 @@ func (h *Hedger) observe(d time.Duration) {
 			h.cur = s
 		}
 	}
+}
+
+// futileAfter reports whether a duplicate sent delay seconds into a call
+// could have answered first for none of the latencies in s: the slowest
+// took no longer than the delay plus the fastest, the least a duplicate
+// takes. The sketch's values are within its relative accuracy (1 %).
+func futileAfter(s *ddsketch.DDSketch, delay float64) bool {
+	lo, errLo := s.GetMinValue()
+	hi, errHi := s.GetMaxValue()
+	return errLo == nil && errHi == nil && hi <= delay+lo
 }
 
 // attempt is the answer of one attempt of a hedged call.
@@ -150,10 +179,13 @@ func (h *Hedger) Do(ctx context.Context, _ *Call, path string, next Next) (int, 
 	h.budget.Deposit()
 	delay, known := h.Delay()
 	t0 := time.Now()
-	if !known {
+	if !known || h.futile.Load() {
 		status, body, via, err := next.Do(ctx, path)
-		if err == nil {
-			h.observe(time.Since(t0))
+		if d := time.Since(t0); err == nil || (known && d > delay) {
+			// A failure past the delay, a call that hung until its
+			// deadline, was at least that slow: hedging stands down
+			// only while no call is.
+			h.observe(d)
 		}
 		return status, body, via, err
 	}

@@ -196,6 +196,68 @@ func TestHedgeLearnsQuantile(t *testing.T) {
 	}
 }
 
+// TestHedgeStandsDownWhileNoDuplicateCanWin checks that a learned delay
+// sends no duplicate while the call's latencies are too close together
+// for one to answer first, and arms again once a call runs past the
+// delay plus the fastest latency, whether it answers or fails then; a
+// call that fails at once leaves it standing down.
+func TestHedgeStandsDownWhileNoDuplicateCanWin(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// timeout is the context's deadline for the slow call, 0 for none.
+		timeout time.Duration
+		doer    Doer
+		arms    bool
+	}{
+		{name: "slow answer", doer: &slowFirstDoer{delay: 30 * time.Millisecond}, arms: true},
+		{name: "hang until a deadline", timeout: 20 * time.Millisecond, doer: &slowFirstDoer{delay: time.Hour}, arms: true},
+		{name: "failure at once", doer: DoerFunc(func(context.Context, string, string, string) (int, []byte, error) {
+			return 0, nil, errExploded
+		}), arms: false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHedger(t, HedgeSpec{Quantile: 0.95}, budget(t, 1))
+			// Latencies from 1 ms to 1.09 ms: a duplicate after the p95
+			// would answer after 2 ms at the earliest, later than any.
+			tight := func(n int) {
+				for i := range n {
+					h.observe(time.Millisecond + time.Duration(i%10)*10*time.Microsecond)
+				}
+			}
+			tight(2 * MinSamples)
+			if _, ok := h.Delay(); !ok {
+				t.Fatal("no delay learned")
+			}
+			if d, armed := h.Armed(); armed {
+				t.Fatalf("armed at %v over latencies from 1 to 1.09 ms", d)
+			}
+			ctx := t.Context()
+			if tc.timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tc.timeout)
+				defer cancel()
+			}
+			h.Do(ctx, callTo("results"), "/results/1", Chain(callTo("results"), tc.doer))
+			if s := h.Sent(); s != 0 {
+				t.Fatalf("%d duplicates sent while standing down", s)
+			}
+			// The delay is read again every refresh latencies.
+			tight(refresh)
+			if _, armed := h.Armed(); armed != tc.arms {
+				t.Fatalf("armed %v after the call, want %v", armed, tc.arms)
+			}
+			if !tc.arms {
+				return
+			}
+			d := &stubbornDoer{}
+			status, _, via, err := h.Do(t.Context(), callTo("results"), "/results/1", Chain(callTo("results"), d))
+			if err != nil || status != 200 || via != ViaHedge || h.Sent() != 1 {
+				t.Errorf("Do = %d via %v, %v, %d sent; want the duplicate's 200", status, via, err, h.Sent())
+			}
+		})
+	}
+}
+
 // TestHedgeFirstFailureWaitsForOther checks that an attempt that fails is
 // not the answer while a duplicate may still answer.
 func TestHedgeFirstFailureWaitsForOther(t *testing.T) {

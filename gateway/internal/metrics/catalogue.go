@@ -59,6 +59,8 @@ var gatewayFamilies = []Family{
 		Help: "Duplicate (hedged) calls sent for a slow call."},
 	{Name: "fanout_hedges_won_total", Type: "counter", Labels: "operation, call",
 		Help: "Hedged calls whose duplicate answered first."},
+	{Name: "fanout_hedge_delay_seconds", Type: "gauge", Labels: "operation, call",
+		Help: "Delay before a hedged call's duplicate; 0 while the call is not hedged (its delay still being learned, or no duplicate could have answered first lately)."},
 	{Name: "fanout_hedges_denied_total", Type: "counter",
 		Help:  "Duplicate calls not sent because the hedge budget was spent.",
 		Alert: "A sustained rate: the tail is slower than the budget can hedge."},

@@ -48,6 +48,12 @@ var hedgeEntry = Entry{
 			}
 			env.Metrics.CounterFunc("fanout_hedges_sent_total", labels, func() float64 { return float64(h.Sent()) })
 			env.Metrics.CounterFunc("fanout_hedges_won_total", labels, func() float64 { return float64(h.Won()) })
+			env.Metrics.Gauge("fanout_hedge_delay_seconds", labels, func() float64 {
+				if d, armed := h.Armed(); armed {
+					return d.Seconds()
+				}
+				return 0
+			})
 			return h, nil
 		}, nil
 	},
