@@ -50,15 +50,22 @@ type Coalescer struct {
 	coalesced, hits, misses atomic.Int64
 }
 
-// flight is a call in flight that others wait for. Its fields but done
-// are written by the leader before it closes done.
+// flight is a call in flight that others may wait for. Its answer, err
+// and own are written by the leader before it closes done.
 type flight struct {
+	// done is made by the first waiter and closed by the leader; nil
+	// while nobody waits, as for nearly every call, which then costs no
+	// channel. Guarded by Coalescer.mu, as waiters is.
 	done    chan struct{}
-	waiters int // guarded by Coalescer.mu
+	waiters int
 	answer  answer
 	err     error
 	own     bool // the leader's own context ended: waiters try again
 }
+
+// flights keeps the flights that nobody waited for, for the next leader:
+// once off the map, such a flight is the leader's alone.
+var flights = sync.Pool{New: func() any { return new(flight) }}
 
 // answer is a shared answer: the status and a copy of the body.
 type answer struct {
@@ -113,15 +120,19 @@ func (c *Coalescer) Do(ctx context.Context, _ *Call, path string, next Next) (in
 		c.mu.Lock()
 		f, ok := c.flights[path]
 		if !ok {
-			f = &flight{done: make(chan struct{})}
+			f = flights.Get().(*flight)
 			c.flights[path] = f
 			c.mu.Unlock()
 			return c.lead(ctx, f, next, path)
 		}
 		f.waiters++
+		if f.done == nil {
+			f.done = make(chan struct{})
+		}
+		done := f.done
 		c.mu.Unlock()
 		select {
-		case <-f.done:
+		case <-done:
 		case <-ctx.Done():
 			return 0, nil, ViaCall, ctx.Err()
 		}
@@ -153,14 +164,16 @@ func (c *Coalescer) lead(ctx context.Context, f *flight, next Next, path string)
 	status, body, via, err := next.Do(ctx, path)
 	c.mu.Lock()
 	delete(c.flights, path)
-	waiters := f.waiters
+	waiters, done := f.waiters, f.done
 	c.mu.Unlock()
-	if waiters > 0 {
-		f.answer = answer{status: status, body: bytes.Clone(body)}
+	if waiters == 0 {
+		flights.Put(f) // as it came: nobody waited, nothing was written
+		return status, body, via, err
 	}
+	f.answer = answer{status: status, body: bytes.Clone(body)}
 	f.err = err
 	// A failure once the leader's own context is done is put down to it.
 	f.own = err != nil && ctx.Err() != nil
-	close(f.done)
+	close(done)
 	return status, body, via, err
 }

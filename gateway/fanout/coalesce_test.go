@@ -200,3 +200,48 @@ func TestCacheHitsAndMisses(t *testing.T) {
 		t.Errorf("hits %d misses %d, want 1 and 3", c.Hits(), c.Misses())
 	}
 }
+
+// uncontended returns a coalescing Coalescer and a call through it that
+// nobody else asks for at the same time, as nearly every call.
+func uncontended(tb testing.TB) func() error {
+	tb.Helper()
+	c, err := NewCoalescer(true, 0, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	body := []byte(`{"id":"7"}`)
+	next := Chain(callTo("experiments"), DoerFunc(func(context.Context, string, string, string) (int, []byte, error) {
+		return 200, body, nil
+	}))
+	ctx := context.Background()
+	return func() error {
+		_, _, _, err := c.Do(ctx, callTo("experiments"), "/experiments/7", next)
+		return err
+	}
+}
+
+// TestUncontendedCoalescedCallAllocatesNothing checks that a coalesced
+// call nobody waits on costs no flight and no channel.
+func TestUncontendedCoalescedCallAllocatesNothing(t *testing.T) {
+	if raceOn {
+		t.Skip("the race detector allocates")
+	}
+	do := uncontended(t)
+	if n := testing.AllocsPerRun(200, func() {
+		if err := do(); err != nil {
+			t.Fatal(err)
+		}
+	}); n > 0 {
+		t.Errorf("an uncontended coalesced call allocates %.1f times, want 0", n)
+	}
+}
+
+// BenchmarkUncontendedCoalescedCall is the cost of coalescing a call that
+// nobody else asks for at the same time.
+func BenchmarkUncontendedCoalescedCall(b *testing.B) {
+	do := uncontended(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		do()
+	}
+}
