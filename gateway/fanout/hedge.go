@@ -26,13 +26,13 @@ const HedgeBurst = 10
 // recent latencies, kept in a DDSketch (relative error 1 %); until
 // MinSamples latencies are known, the call is not hedged at all, as no
 // delay can be told slow. A learned delay also stands down while no
-// duplicate could have won: when the slowest of the recent latencies is
-// no longer than the delay plus the fastest, a duplicate, which takes at
-// least the fastest, never answers first, and would only load the backend
-// and the gateway. A call that then runs past the delay and fails (it hung
-// until a deadline) counts as at least that slow, so a tail of hangs arms
-// the hedging again as a slow answer does. A Policy runs inside the call's turn of the
-// mode's gate, so the duplicates share it: in the pool mode they take no
+// duplicate could have won: when none won over the recent latencies and
+// the slowest of them is no longer than the delay plus the fastest, a
+// duplicate, which takes at least the fastest, would never answer first,
+// and would only load the backend and the gateway. A call that then runs
+// past the delay and fails (it hung until a deadline) counts as at least
+// that slow, so a tail of hangs arms the hedging again as a slow answer
+// does. A Policy runs inside the call's turn of the mode's gate, so the duplicates share it: in the pool mode they take no
 // slot of their own, in the blocking mode they run under the same lock.
 // It is safe for concurrent use.
 type Hedger struct {
@@ -53,6 +53,9 @@ type Hedger struct {
 	mu        sync.Mutex
 	cur, prev *ddsketch.DDSketch
 	adds      int
+	// curWon and prevWon say that a duplicate won within the window of
+	// cur and of prev: hedging then does not stand down.
+	curWon, prevWon bool
 
 	sent, won atomic.Int64
 
@@ -119,8 +122,10 @@ func (h *Hedger) Armed() (time.Duration, bool) {
 	return d, ok && !h.futile.Load()
 }
 
-// observe records the latency of a first attempt, for a learned delay.
-func (h *Hedger) observe(d time.Duration) {
+// observe records the latency of a call, for a learned delay: its first
+// attempt's, or, when a duplicate won (dupWon), the time until then, which
+// the first attempt took at least.
+func (h *Hedger) observe(d time.Duration, dupWon bool) {
 	if h.spec.Quantile == 0 {
 		return
 	}
@@ -129,24 +134,25 @@ func (h *Hedger) observe(d time.Duration) {
 	if h.cur.Add(d.Seconds()) != nil {
 		return // a negative latency: the clock stepped, nothing to learn
 	}
+	h.curWon = h.curWon || dupWon
 	h.adds++
 	if h.adds%refresh != 0 {
 		return
 	}
-	src := h.cur
+	src, won := h.cur, h.curWon
 	if n := h.cur.GetCount(); n < MinSamples && h.prev != nil {
-		src = h.prev
+		src, won = h.prev, h.prevWon
 	} else if n < MinSamples {
 		return
 	}
 	if q, err := src.GetValueAtQuantile(h.spec.Quantile); err == nil {
 		h.delayNS.Store(int64(q * float64(time.Second)))
-		h.futile.Store(futileAfter(src, q))
+		h.futile.Store(!won && futileAfter(src, q))
 	}
 	if h.cur.GetCount() >= window {
-		h.prev = h.cur
+		h.prev, h.prevWon = h.cur, h.curWon
 		if s, err := newSketch(); err == nil {
-			h.cur = s
+			h.cur, h.curWon = s, false
 		}
 	}
 }
@@ -185,7 +191,7 @@ func (h *Hedger) Do(ctx context.Context, _ *Call, path string, next Next) (int, 
 			// A failure past the delay, a call that hung until its
 			// deadline, was at least that slow: hedging stands down
 			// only while no call is.
-			h.observe(d)
+			h.observe(d, false)
 		}
 		return status, body, via, err
 	}
@@ -248,7 +254,7 @@ func (h *Hedger) race(ctx context.Context, path string, next Next, delay time.Du
 	hr.first.Cancel()
 	if n == 0 {
 		if err == nil {
-			h.observe(time.Since(t0))
+			h.observe(time.Since(t0), false)
 		}
 		hr.release()
 		return status, body, via, err
@@ -258,7 +264,7 @@ func (h *Hedger) race(ctx context.Context, path string, next Next, delay time.Du
 	switch {
 	case err == nil && !dupWon:
 		won = &first
-		h.observe(time.Since(t0))
+		h.observe(time.Since(t0), false)
 		hr.cancelDuplicates()
 	case err != nil:
 		failed = &first
@@ -283,8 +289,8 @@ func (h *Hedger) race(ctx context.Context, path string, next Next, delay time.Du
 	if won.k > 0 {
 		// The first attempt lost: its latency is at least this long,
 		// which keeps the learned tail from forgetting the slow calls
-		// that hedging cut.
-		h.observe(time.Since(t0))
+		// that hedging cut, and hedging from standing down.
+		h.observe(time.Since(t0), true)
 		h.won.Add(1)
 		via = ViaHedge
 	}

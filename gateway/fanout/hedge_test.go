@@ -179,13 +179,13 @@ func TestHedgeBudget(t *testing.T) {
 func TestHedgeLearnsQuantile(t *testing.T) {
 	h := newHedger(t, HedgeSpec{Quantile: 0.95}, budget(t, 0.05))
 	for i := range MinSamples - 1 {
-		h.observe(time.Duration(i%100+1) * time.Millisecond)
+		h.observe(time.Duration(i%100+1)*time.Millisecond, false)
 	}
 	if d, ok := h.Delay(); ok {
 		t.Fatalf("delay %v known after %d samples", d, MinSamples-1)
 	}
 	for i := range 1000 {
-		h.observe(time.Duration(i%100+1) * time.Millisecond)
+		h.observe(time.Duration(i%100+1)*time.Millisecond, false)
 	}
 	d, ok := h.Delay()
 	if !ok {
@@ -221,7 +221,7 @@ func TestHedgeStandsDownWhileNoDuplicateCanWin(t *testing.T) {
 			// would answer after 2 ms at the earliest, later than any.
 			tight := func(n int) {
 				for i := range n {
-					h.observe(time.Millisecond + time.Duration(i%10)*10*time.Microsecond)
+					h.observe(time.Millisecond+time.Duration(i%10)*10*time.Microsecond, false)
 				}
 			}
 			tight(2 * MinSamples)
@@ -255,6 +255,26 @@ func TestHedgeStandsDownWhileNoDuplicateCanWin(t *testing.T) {
 				t.Errorf("Do = %d via %v, %v, %d sent; want the duplicate's 200", status, via, err, h.Sent())
 			}
 		})
+	}
+}
+
+// TestHedgeWonDuplicateKeepsHedging checks that a duplicate that won
+// keeps hedging armed for the window, whatever the latencies say: the
+// time it won at is only a bound of the first attempt's.
+func TestHedgeWonDuplicateKeepsHedging(t *testing.T) {
+	h := newHedger(t, HedgeSpec{Quantile: 0.95}, budget(t, 1))
+	for i := range 2 * MinSamples {
+		h.observe(time.Millisecond+time.Duration(i%10)*10*time.Microsecond, false)
+	}
+	if _, armed := h.Armed(); armed {
+		t.Fatal("armed over latencies from 1 to 1.09 ms")
+	}
+	h.observe(1050*time.Microsecond, true)
+	for range refresh {
+		h.observe(time.Millisecond, false)
+	}
+	if _, armed := h.Armed(); !armed {
+		t.Error("standing down in the window a duplicate won in")
 	}
 }
 
