@@ -89,7 +89,10 @@ func TestBenchEndToEnd(t *testing.T) {
 		if f == nil || f.CPU != floor.Rounds[k].CPU || f.Requests != floor.Rounds[k].Requests {
 			t.Fatalf("round %d of the gateway: floor beside it %+v, the floor's round %+v", k+1, f, floor.Rounds[k])
 		}
-		if f.Requests != rd.Requests || f.CPU <= 0 || rd.CPU <= 0 {
+		// The same rate for the same time: a loaded machine may leave
+		// the last request or two of either side unsent, so the counts
+		// agree within 2 %, and the ratio divides each CPU by its own.
+		if diff := f.Requests - rd.Requests; rd.Requests == 0 || diff*50 > rd.Requests || -diff*50 > rd.Requests || f.CPU <= 0 || rd.CPU <= 0 {
 			t.Errorf("round %d: the gateway served %d requests in %v of CPU, the floor beside it %d in %v", k+1, rd.Requests, rd.CPU, f.Requests, f.CPU)
 		}
 	}
