@@ -32,8 +32,9 @@ const HedgeBurst = 10
 // and would only load the backend and the gateway. A call that then runs
 // past the delay and fails (it hung until a deadline) counts as at least
 // that slow, so a tail of hangs arms the hedging again as a slow answer
-// does. A Policy runs inside the call's turn of the mode's gate, so the duplicates share it: in the pool mode they take no
-// slot of their own, in the blocking mode they run under the same lock.
+// does. A Policy runs inside the call's turn of the mode's gate, so the
+// duplicates share it: in the pool mode they take no slot of their own,
+// in the blocking mode they run under the same lock.
 // It is safe for concurrent use.
 type Hedger struct {
 	spec   HedgeSpec
